@@ -1,0 +1,112 @@
+"""Channel owners: sales reps on the direct channel, and who covers which account when."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from crm.models import Account, ChannelKind, Region, TimeStamped
+
+__all__ = ["ChannelKind", "CoverageAssignment", "SalesRep"]
+
+PARTNER_KINDS = (ChannelKind.DISTRIBUTION, ChannelKind.PARTNER)
+
+
+class SalesRep(TimeStamped):
+    external_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sales_rep",
+    )
+    regions = models.ManyToManyField(Region, blank=True, related_name="sales_reps")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CoverageAssignment(TimeStamped):
+    """This account is worked by this channel owner from `start_date` to `end_date` (inclusive)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="coverage_assignments")
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    rep = models.ForeignKey(
+        SalesRep, null=True, blank=True, on_delete=models.PROTECT, related_name="coverage_assignments"
+    )
+    # A string reference: partners sit above channels and must not be imported here.
+    partner = models.ForeignKey(
+        "partners.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coverage_assignments",
+    )
+    online_source = models.CharField(max_length=100, blank=True, help_text="Source label for online coverage.")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account_id", "start_date"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=ChannelKind.values), name="coverage_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                name="coverage_end_not_before_start",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=ChannelKind.DIRECT, rep__isnull=False, partner__isnull=True, online_source="")
+                    | Q(kind__in=PARTNER_KINDS, rep__isnull=True, partner__isnull=False, online_source="")
+                    | (
+                        Q(kind=ChannelKind.ONLINE, rep__isnull=True, partner__isnull=True)
+                        & ~Q(online_source="")
+                    )
+                ),
+                name="coverage_owner_matches_kind",
+            ),
+            # One row per (account, owner, start): re-importing the same coverage updates it.
+            models.UniqueConstraint(
+                fields=["account", "rep", "start_date"],
+                condition=Q(kind=ChannelKind.DIRECT),
+                name="coverage_unique_direct",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "kind", "partner", "start_date"],
+                condition=Q(kind__in=PARTNER_KINDS),
+                name="coverage_unique_partner",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "online_source", "start_date"],
+                condition=Q(kind=ChannelKind.ONLINE),
+                name="coverage_unique_online",
+            ),
+        ]
+        indexes = [
+            # The metric queries walk every assignment by account with its dates and owner.
+            models.Index(
+                fields=["account", "kind"],
+                include=["start_date", "end_date", "partner"],
+                name="coverage_account_kind_idx",
+            ),
+            models.Index(fields=["kind", "start_date"], name="coverage_kind_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.kind} {self.owner_label}"
+
+    @property
+    def owner_label(self) -> str:
+        if self.kind == ChannelKind.DIRECT:
+            return str(self.rep) if self.rep_id else ""
+        if self.kind == ChannelKind.ONLINE:
+            return self.online_source
+        return str(self.partner) if self.partner_id else ""

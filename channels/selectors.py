@@ -1,0 +1,57 @@
+"""Who may see which accounts, reps and coverage on the direct side."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from channels.models import CoverageAssignment, SalesRep
+from crm.models import Account, ChannelKind
+from crm.roles import Role, role_of
+
+
+def rep_for_user(user: Any) -> SalesRep | None:
+    if role_of(user) != Role.SALES_REP:
+        return None
+    return SalesRep.objects.filter(user=user).first()
+
+
+def active_coverage_q(day: date, prefix: str = "") -> Q:
+    """Coverage active on `day` (DESIGN.md rule 3, dates only)."""
+    return Q(**{f"{prefix}start_date__lte": day}) & (
+        Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": day})
+    )
+
+
+def accounts_of_rep(rep: SalesRep) -> QuerySet[Account]:
+    """Accounts the rep has ever been assigned (current and past), without duplicates."""
+    assigned = CoverageAssignment.objects.filter(account=OuterRef("pk"), kind=ChannelKind.DIRECT, rep=rep)
+    return Account.objects.filter(Exists(assigned))
+
+
+def internal_accounts_visible_to(user: Any) -> QuerySet[Account]:
+    """Accounts an internal user may see: all for managers and executives, their own for reps."""
+    role = role_of(user)
+    if role in {Role.SALES_MANAGER, Role.EXECUTIVE}:
+        return Account.objects.all()
+    if role == Role.SALES_REP:
+        rep = rep_for_user(user)
+        return accounts_of_rep(rep) if rep else Account.objects.none()
+    return Account.objects.none()
+
+
+def reps_visible_to(user: Any) -> QuerySet[SalesRep]:
+    if role_of(user) in {Role.SALES_MANAGER, Role.EXECUTIVE, Role.SALES_REP}:
+        return SalesRep.objects.all()
+    return SalesRep.objects.none()
+
+
+def coverage_visible_to(user: Any) -> QuerySet[CoverageAssignment]:
+    role = role_of(user)
+    if role in {Role.SALES_MANAGER, Role.EXECUTIVE}:
+        return CoverageAssignment.objects.all()
+    if role == Role.SALES_REP:
+        return CoverageAssignment.objects.filter(account__in=internal_accounts_visible_to(user))
+    return CoverageAssignment.objects.none()

@@ -1,0 +1,102 @@
+"""The market core: regions, verticals and the accounts we could sell to.
+
+Channel kinds live here too because an account records the kind of channel that won it,
+and this is the lowest layer; `channels` re-exports them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class SizeBand(models.TextChoices):
+    SMB = "smb", "SMB"
+    MID_MARKET = "mid_market", "Mid-market"
+    ENTERPRISE = "enterprise", "Enterprise"
+    STRATEGIC = "strategic", "Strategic"
+
+
+class ChannelKind(models.TextChoices):
+    DIRECT = "direct", "Direct sales"
+    DISTRIBUTION = "distribution", "Distribution"
+    PARTNER = "partner", "Partner"
+    ONLINE = "online", "Online"
+
+
+class Region(TimeStamped):
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Vertical(TimeStamped):
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(TimeStamped):
+    external_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=255)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="accounts")
+    vertical = models.ForeignKey(Vertical, on_delete=models.PROTECT, related_name="accounts")
+    size_band = models.CharField(max_length=16, choices=SizeBand.choices)
+    entered_on = models.DateField(help_text="The day the account entered the market list.")
+    archived_on = models.DateField(null=True, blank=True)
+    converted_on = models.DateField(null=True, blank=True, help_text="The day it became a customer.")
+    converted_via = models.CharField(
+        max_length=16, choices=ChannelKind.choices, blank=True, help_text="The channel kind that won it."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(size_band__in=SizeBand.values), name="account_size_band_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(archived_on__isnull=True) | Q(archived_on__gte=F("entered_on")),
+                name="account_archived_not_before_entered",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(converted_on__isnull=True, converted_via="")
+                    | Q(converted_on__isnull=False, converted_via__in=ChannelKind.values)
+                ),
+                name="account_converted_via_iff_converted_on",
+            ),
+        ]
+        indexes = [
+            # The segment counts group in-market accounts by (region, vertical, size band);
+            # the included dates let PostgreSQL answer from the index alone.
+            models.Index(
+                fields=["region", "vertical", "size_band"],
+                include=["entered_on", "archived_on", "converted_on", "converted_via"],
+                name="account_segment_idx",
+            ),
+            models.Index(fields=["vertical", "size_band"], name="account_vertical_band_idx"),
+            models.Index(fields=["size_band"], name="account_size_band_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"

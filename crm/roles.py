@@ -1,0 +1,92 @@
+"""Roles and the per-user access rules every view, export and API call relies on.
+
+A role is a Django group. A user normally holds one; when several are held, the most
+trusted internal role wins (superusers count as sales managers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.http import Http404, HttpRequest, HttpResponse
+
+
+class Role(StrEnum):
+    SALES_MANAGER = "sales_manager"
+    SALES_REP = "sales_rep"
+    EXECUTIVE = "executive"
+    PARTNER_USER = "partner_user"
+
+
+INTERNAL_ROLES = frozenset({Role.SALES_MANAGER, Role.SALES_REP, Role.EXECUTIVE})
+
+# Where each role lands after login (URL names; the pages live in the apps above this one).
+HOME_URL_NAME = {
+    Role.SALES_MANAGER: "crm:workspace",
+    Role.SALES_REP: "channels:my_accounts",
+    Role.EXECUTIVE: "analytics:dashboard",
+    Role.PARTNER_USER: "portal:home",
+}
+
+_PRECEDENCE = [Role.SALES_MANAGER, Role.EXECUTIVE, Role.SALES_REP, Role.PARTNER_USER]
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def ensure_role_groups() -> None:
+    """Create the four role groups if they are missing (idempotent)."""
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+
+
+def role_of(user: Any) -> Role | None:
+    """The user's role, or None for anonymous users and users with no role."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.SALES_MANAGER
+    cached = getattr(user, "_crm_role", False)
+    if cached is not False:
+        return cached
+    names = set(user.groups.values_list("name", flat=True))
+    role = next((r for r in _PRECEDENCE if r.value in names), None)
+    user._crm_role = role
+    return role
+
+
+def is_internal(user: Any) -> bool:
+    return role_of(user) in INTERNAL_ROLES
+
+
+def can_manage(user: Any) -> bool:
+    """Sales managers read and edit everything internal."""
+    return role_of(user) == Role.SALES_MANAGER
+
+
+def is_partner_user(user: Any) -> bool:
+    return role_of(user) == Role.PARTNER_USER
+
+
+def role_required(*roles: Role) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Login required, then one of `roles`; anyone else gets a 404 so nothing is revealed."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if role_of(request.user) not in roles:
+                raise Http404("No such page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+internal_required = role_required(*INTERNAL_ROLES)
+manager_required = role_required(Role.SALES_MANAGER)

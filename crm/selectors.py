@@ -1,0 +1,51 @@
+"""Reads of the market core. Who-may-see rules that depend on coverage live in the apps above."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from crm.models import Account, Region, SizeBand, Vertical
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    """Segment filters as they appear in a list URL (codes, not ids, so links stay readable)."""
+
+    q: str = ""
+    region: str = ""
+    vertical: str = ""
+    size_band: str = ""
+
+    @classmethod
+    def from_query(cls, params: dict[str, str] | object) -> AccountFilter:
+        get = getattr(params, "get")
+        size_band = get("size_band", "") or ""
+        return cls(
+            q=(get("q", "") or "").strip()[:100],
+            region=(get("region", "") or "").strip(),
+            vertical=(get("vertical", "") or "").strip(),
+            size_band=size_band if size_band in SizeBand.values else "",
+        )
+
+
+def accounts_filtered(accounts: QuerySet[Account], account_filter: AccountFilter) -> QuerySet[Account]:
+    """Narrow an already user-scoped account queryset by the segment filters and search text."""
+    if account_filter.region:
+        accounts = accounts.filter(region__code=account_filter.region)
+    if account_filter.vertical:
+        accounts = accounts.filter(vertical__code=account_filter.vertical)
+    if account_filter.size_band:
+        accounts = accounts.filter(size_band=account_filter.size_band)
+    if account_filter.q:
+        accounts = accounts.filter(Q(name__icontains=account_filter.q) | Q(external_id=account_filter.q))
+    return accounts
+
+
+def regions_all() -> QuerySet[Region]:
+    return Region.objects.order_by("name")
+
+
+def verticals_all() -> QuerySet[Vertical]:
+    return Vertical.objects.order_by("name")

@@ -1,0 +1,22 @@
+"""The root URLconf: it names every app's routes (the wiring stands above the apps)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from crm import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("workspace/", include("crm.urls_workspace")),
+    path("workspace/", include("channels.urls")),
+    path("workspace/", include("partners.urls")),
+    path("portal/", include("partners.urls_portal")),
+    path("dashboard/", include("analytics.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

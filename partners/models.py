@@ -1,0 +1,313 @@
+"""Partners and distributors, their people, agreements and feedback."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import date
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from crm.models import ChannelKind, Region, TimeStamped, Vertical
+
+
+class PartnerKind(models.TextChoices):
+    DISTRIBUTION = ChannelKind.DISTRIBUTION.value, "Distributor"
+    PARTNER = ChannelKind.PARTNER.value, "Partner"
+
+
+class PartnerType(models.TextChoices):
+    RESELLER = "reseller", "Reseller"
+    SYSTEM_INTEGRATOR = "system_integrator", "System integrator"
+    TECHNOLOGY = "technology", "Technology partner"
+    CLOUD = "cloud", "Cloud partner"
+    ACADEMIC = "academic", "Academic partner"
+    REFERRAL = "referral", "Referral partner"
+    CONSULTING = "consulting", "Consulting partner"
+    DISTRIBUTOR = "distributor", "Distributor"
+    VALUE_ADDED_DISTRIBUTOR = "value_added_distributor", "Value-added distributor"
+
+
+class PartnerTier(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    SILVER = "silver", "Silver"
+    GOLD = "gold", "Gold"
+    PLATINUM = "platinum", "Platinum"
+
+
+class Partner(TimeStamped):
+    external_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    channel_kind = models.CharField(max_length=16, choices=PartnerKind.choices)
+    partner_type = models.CharField(max_length=32, choices=PartnerType.choices)
+    tier = models.CharField(max_length=16, choices=PartnerTier.choices, default=PartnerTier.REGISTERED)
+    is_active = models.BooleanField(default=True)
+    website = models.URLField(blank=True)
+    country = models.CharField(max_length=64, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel_kind__in=PartnerKind.values), name="partner_channel_kind_valid"
+            ),
+            models.CheckConstraint(condition=Q(partner_type__in=PartnerType.values), name="partner_type_valid"),
+            models.CheckConstraint(condition=Q(tier__in=PartnerTier.values), name="partner_tier_valid"),
+        ]
+        indexes = [models.Index(fields=["channel_kind", "name"], name="partner_kind_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_distributor(self) -> bool:
+        return self.channel_kind == PartnerKind.DISTRIBUTION
+
+
+class PartnerContact(TimeStamped):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    title = models.CharField(max_length=100, blank=True)
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-is_primary", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerUser(TimeStamped):
+    """A portal login. The one-to-one on the user makes a partner user belong to exactly one partner."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership"
+    )
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="portal_users")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.partner}"
+
+
+class AgreementType(models.TextChoices):
+    RESELLER = "reseller", "Reseller agreement"
+    DISTRIBUTION = "distribution", "Distribution agreement"
+    REFERRAL = "referral", "Referral agreement"
+    SYSTEM_INTEGRATION = "system_integration", "System integration agreement"
+    TECHNOLOGY = "technology", "Technology partnership"
+    OEM = "oem", "OEM agreement"
+    ACADEMIC = "academic", "Academic agreement"
+    CLOUD_MARKETPLACE = "cloud_marketplace", "Cloud marketplace agreement"
+
+
+class AgreementStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    TERMINATED = "terminated", "Terminated"
+
+
+def _new_agreement_id() -> str:
+    return f"AGR-{secrets.token_hex(4).upper()}"
+
+
+def signed_document_path(instance: Agreement, filename: str) -> str:
+    # A generated name: the uploader's file name never reaches the file system.
+    return f"agreements/{date.today():%Y}/{uuid.uuid4().hex}.pdf"
+
+
+class Agreement(TimeStamped):
+    external_id = models.CharField(max_length=64, unique=True, default=_new_agreement_id)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="agreements")
+    agreement_type = models.CharField(max_length=32, choices=AgreementType.choices)
+    status = models.CharField(max_length=16, choices=AgreementStatus.choices, default=AgreementStatus.DRAFT)
+    start_date = models.DateField()
+    end_date = models.DateField()
+    signed_on = models.DateField(null=True, blank=True)
+    terminated_on = models.DateField(null=True, blank=True)
+    termination_reason = models.TextField(blank=True)
+    auto_renew = models.BooleanField(default=False)
+    notice_days = models.PositiveIntegerField(default=30, help_text="Days of notice before the end date.")
+    regions = models.ManyToManyField(Region, blank=True, related_name="agreements", help_text="None means all.")
+    verticals = models.ManyToManyField(
+        Vertical, blank=True, related_name="agreements", help_text="None means all."
+    )
+    exclusive = models.BooleanField(default=False)
+    discount_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    revenue_share_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    annual_target = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    responsibilities = models.TextField(blank=True)
+    rights = models.TextField(blank=True)
+    signed_document = models.FileField(upload_to=signed_document_path, blank=True, max_length=200)
+    renews = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewals"
+    )
+    history = HistoricalRecords(m2m_fields=[regions, verticals])
+
+    class Meta:
+        ordering = ["-start_date", "external_id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=AgreementStatus.values), name="agreement_status_valid"),
+            models.CheckConstraint(
+                condition=Q(agreement_type__in=AgreementType.values), name="agreement_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__gte=F("start_date")), name="agreement_end_not_before_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(terminated_on__isnull=True)
+                | Q(terminated_on__gte=F("start_date"), terminated_on__lte=F("end_date")),
+                name="agreement_terminated_within_term",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=AgreementStatus.DRAFT) | Q(signed_on__isnull=False),
+                name="agreement_signed_unless_draft",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status=AgreementStatus.TERMINATED, terminated_on__isnull=False)
+                    | (~Q(status=AgreementStatus.TERMINATED) & Q(terminated_on__isnull=True))
+                ),
+                name="agreement_terminated_iff_termination_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_percent__isnull=True)
+                | Q(discount_percent__gte=0, discount_percent__lte=100),
+                name="agreement_discount_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(revenue_share_percent__isnull=True)
+                | Q(revenue_share_percent__gte=0, revenue_share_percent__lte=100),
+                name="agreement_revenue_share_percent_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "status"], name="agreement_partner_status_idx"),
+            models.Index(fields=["status", "end_date"], name="agreement_status_end_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.partner})"
+
+    def in_force_on(self, day: date) -> bool:
+        """DESIGN.md rule 2: signed by `day`, within its term, and not terminated before `day`."""
+        return (
+            self.signed_on is not None
+            and self.signed_on <= day
+            and self.start_date <= day <= self.end_date
+            and (self.terminated_on is None or day <= self.terminated_on)
+        )
+
+    @property
+    def signed_document_name(self) -> str:
+        return PurePosixPath(self.signed_document.name).name if self.signed_document else ""
+
+
+class FeedbackCategory(models.TextChoices):
+    PRODUCT = "product", "Product"
+    PRICING = "pricing", "Pricing and commercial terms"
+    SUPPORT = "support", "Support"
+    ENABLEMENT = "enablement", "Training and enablement"
+    SALES_PROCESS = "sales_process", "Sales process and deal registration"
+    TECHNICAL = "technical", "Technical integration"
+    MARKETING = "marketing", "Marketing"
+    OTHER = "other", "Other"
+
+
+class FeedbackStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    IN_PROGRESS = "in_progress", "In progress"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+def feedback_attachment_path(instance: Feedback, filename: str) -> str:
+    suffix = PurePosixPath(filename).suffix.lower()
+    return f"feedback/{date.today():%Y}/{uuid.uuid4().hex}{suffix if suffix in {'.pdf', '.png', '.jpg'} else ''}"
+
+
+class Feedback(TimeStamped):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="feedback")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    logged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The manager who logged it on the partner's behalf, if any.",
+    )
+    category = models.CharField(max_length=32, choices=FeedbackCategory.choices)
+    satisfaction = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    nps = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(10)]
+    )
+    subject = models.CharField(max_length=200)
+    body = models.TextField(max_length=5000)
+    status = models.CharField(max_length=16, choices=FeedbackStatus.choices, default=FeedbackStatus.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_feedback",
+    )
+    attachment = models.FileField(upload_to=feedback_attachment_path, blank=True, max_length=200)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(satisfaction__gte=1, satisfaction__lte=5), name="feedback_satisfaction_1_to_5"
+            ),
+            models.CheckConstraint(
+                condition=Q(nps__isnull=True) | Q(nps__gte=0, nps__lte=10), name="feedback_nps_0_to_10"
+            ),
+            models.CheckConstraint(condition=Q(status__in=FeedbackStatus.values), name="feedback_status_valid"),
+            models.CheckConstraint(
+                condition=Q(category__in=FeedbackCategory.values), name="feedback_category_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "created_at"], name="feedback_partner_created_idx"),
+            models.Index(fields=["status", "created_at"], name="feedback_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class FeedbackReply(TimeStamped):
+    """Part of the thread the partner sees."""
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(max_length=5000)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "feedback replies"
+
+
+class FeedbackNote(TimeStamped):
+    """An internal note: never shown to partner users, in pages or in the API."""
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="internal_notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(max_length=5000)
+
+    class Meta:
+        ordering = ["created_at"]

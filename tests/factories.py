@@ -1,0 +1,187 @@
+"""factory_boy factories for every model, in one place."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from channels.models import CoverageAssignment, SalesRep
+from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from partners.models import (
+    Agreement,
+    AgreementStatus,
+    AgreementType,
+    Feedback,
+    FeedbackCategory,
+    FeedbackNote,
+    FeedbackReply,
+    Partner,
+    PartnerContact,
+    PartnerKind,
+    PartnerType,
+    PartnerUser,
+)
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+        if create and extracted:
+            group, _ = Group.objects.get_or_create(name=extracted)
+            self.groups.add(group)
+
+
+class RegionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Region
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"R{n:03d}")
+    name = factory.LazyAttribute(lambda r: f"Region {r.code}")
+
+
+class VerticalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Vertical
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"V{n:03d}")
+    name = factory.LazyAttribute(lambda v: f"Vertical {v.code}")
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    external_id = factory.Sequence(lambda n: f"ACC-{n:07d}")
+    name = factory.Sequence(lambda n: f"Account {n}")
+    region = factory.SubFactory(RegionFactory)
+    vertical = factory.SubFactory(VerticalFactory)
+    size_band = SizeBand.SMB
+    entered_on = date(2025, 1, 1)
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    external_id = factory.Sequence(lambda n: f"P-{n:04d}")
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    channel_kind = PartnerKind.PARTNER
+    partner_type = PartnerType.RESELLER
+
+
+class PartnerContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PartnerContact
+
+    partner = factory.SubFactory(PartnerFactory)
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    email = factory.LazyAttribute(lambda c: f"contact{c.name.split()[-1]}@partner.example")
+
+
+class PartnerUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PartnerUser
+
+    user = factory.SubFactory(UserFactory, role="partner_user")
+    partner = factory.SubFactory(PartnerFactory)
+
+
+class AgreementFactory(factory.django.DjangoModelFactory):
+    """An active agreement, signed on its start date, running a year."""
+
+    class Meta:
+        model = Agreement
+        skip_postgeneration_save = True
+
+    external_id = factory.Sequence(lambda n: f"AG-{n:05d}")
+    partner = factory.SubFactory(PartnerFactory)
+    agreement_type = AgreementType.RESELLER
+    status = AgreementStatus.ACTIVE
+    start_date = date(2025, 1, 1)
+    end_date = factory.LazyAttribute(lambda a: a.start_date + timedelta(days=364))
+    signed_on = factory.LazyAttribute(lambda a: a.start_date)
+
+    @factory.post_generation
+    def regions(self, create: bool, extracted: list[Region] | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.regions.set(extracted)
+
+    @factory.post_generation
+    def verticals(self, create: bool, extracted: list[Vertical] | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.verticals.set(extracted)
+
+
+class SalesRepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SalesRep
+
+    external_id = factory.Sequence(lambda n: f"REP-{n:04d}")
+    name = factory.Sequence(lambda n: f"Rep {n}")
+    email = factory.LazyAttribute(lambda r: f"{r.external_id.lower()}@example.com")
+
+
+class CoverageAssignmentFactory(factory.django.DjangoModelFactory):
+    """Direct coverage by a rep unless told otherwise."""
+
+    class Meta:
+        model = CoverageAssignment
+
+    account = factory.SubFactory(AccountFactory)
+    kind = ChannelKind.DIRECT
+    rep = factory.Maybe(
+        factory.LazyAttribute(lambda c: c.kind == ChannelKind.DIRECT), factory.SubFactory(SalesRepFactory), None
+    )
+    partner = factory.Maybe(
+        factory.LazyAttribute(lambda c: c.kind in (ChannelKind.DISTRIBUTION, ChannelKind.PARTNER)),
+        factory.SubFactory(
+            PartnerFactory,
+            channel_kind=factory.SelfAttribute("..kind"),
+        ),
+        None,
+    )
+    online_source = factory.LazyAttribute(lambda c: "web" if c.kind == ChannelKind.ONLINE else "")
+    start_date = date(2025, 1, 1)
+
+
+class FeedbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Feedback
+
+    partner = factory.SubFactory(PartnerFactory)
+    category = FeedbackCategory.PRODUCT
+    satisfaction = 4
+    nps = 8
+    subject = factory.Sequence(lambda n: f"Feedback {n}")
+    body = "The onboarding went well; the API docs could show more examples."
+
+
+class FeedbackReplyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FeedbackReply
+
+    feedback = factory.SubFactory(FeedbackFactory)
+    body = "Thanks, we will add examples."
+
+
+class FeedbackNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FeedbackNote
+
+    feedback = factory.SubFactory(FeedbackFactory)
+    body = "Internal: docs team ticket DOC-42."

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from crm.roles import Role, internal_required, role_required
-from partners.models import PartnerKind
+from partners.models import AgreementStatus, PartnerKind
 from partners.selectors import (
     agreements_visible_to,
     feedback_visible_to,
@@ -53,10 +53,16 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def agreement_list(request: HttpRequest) -> HttpResponse:
     agreements = agreements_visible_to(request.user).select_related("partner").order_by("-start_date", "id")
     status = request.GET.get("status", "")
-    if status:
+    if status in AgreementStatus.values:
         agreements = agreements.filter(status=status)
+    else:
+        status = ""
     page = Paginator(agreements, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "partners/agreement_list.html", {"page": page, "status": status})
+    return render(
+        request,
+        "partners/agreement_list.html",
+        {"page": page, "status": status, "statuses": AgreementStatus.choices},
+    )
 
 
 @internal_required

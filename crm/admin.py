@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from crm.models import Account, Region, Vertical
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "parent"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Vertical)
+class VerticalAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "name", "region", "vertical", "size_band", "entered_on", "converted_on"]
+    list_filter = ["size_band", "converted_via", "region", "vertical"]
+    search_fields = ["=external_id", "name"]
+    list_select_related = ["region", "vertical"]
+    # A million rows: no full count on every page, and raw ids instead of huge dropdowns.
+    show_full_result_count = False
+    raw_id_fields = ["region", "vertical"]
+    date_hierarchy = None

@@ -26,3 +26,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = VAR_DIR / "test-private"
+# Static files come from the finders in tests; there is no collectstatic output to scan.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.test import Client
+
+from tests.cast import Cast
+from tests.factories import TEST_PASSWORD
+
+
+class TestActivePartnerBackend:
+    def test_it_lets_a_partner_user_of_an_active_partner_log_in(self, cast: Cast) -> None:
+        client = Client()
+        assert client.login(username="partner-a", password=TEST_PASSWORD)
+
+    def test_it_refuses_a_partner_user_whose_partner_is_deactivated(self, cast: Cast) -> None:
+        cast.partner_a.is_active = False
+        cast.partner_a.save()
+        client = Client()
+        assert not client.login(username="partner-a", password=TEST_PASSWORD)
+        response = client.post("/accounts/login/", {"username": "partner-a", "password": TEST_PASSWORD})
+        assert response.status_code == 200
+        assert "_auth_user_id" not in client.session
+
+    def test_it_ends_open_sessions_when_the_partner_is_deactivated(self, cast: Cast) -> None:
+        client = Client()
+        client.force_login(cast.partner_a_user)
+        assert client.get("/portal/").status_code == 200
+        cast.partner_a.is_active = False
+        cast.partner_a.save()
+        response = client.get("/portal/")
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from django.test import Client
+
+from partners.models import AgreementStatus
+from tests.cast import Cast
+from tests.factories import AgreementFactory, FeedbackFactory
+
+
+def _client_for(user: object) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+class TestPortalHome:
+    def test_it_shows_a_partner_user_only_their_own_agreements_and_feedback(self, cast: Cast) -> None:
+        AgreementFactory(partner=cast.partner_a, external_id="AG-OURS")
+        AgreementFactory(partner=cast.partner_b, external_id="AG-THEIRS")
+        FeedbackFactory(partner=cast.partner_a, subject="Our feedback")
+        FeedbackFactory(partner=cast.partner_b, subject="Their feedback")
+
+        html = _client_for(cast.partner_a_user).get("/portal/").content.decode()
+
+        assert "AG-OURS" in html and "Our feedback" in html
+        assert "AG-THEIRS" not in html and "Their feedback" not in html
+        assert cast.partner_b.name not in html
+
+    def test_it_does_not_show_drafts_being_prepared_for_the_partner(self, cast: Cast) -> None:
+        AgreementFactory(partner=cast.partner_a, external_id="AG-DRAFT", status=AgreementStatus.DRAFT, signed_on=None)
+        html = _client_for(cast.partner_a_user).get("/portal/").content.decode()
+        assert "AG-DRAFT" not in html
+
+    def test_it_is_not_found_for_internal_users(self, cast: Cast) -> None:
+        assert _client_for(cast.manager).get("/portal/").status_code == 404
+
+
+class TestInternalPages:
+    def test_it_hides_every_internal_page_from_partner_users(self, cast: Cast) -> None:
+        agreement = AgreementFactory(partner=cast.partner_a)
+        client = _client_for(cast.partner_a_user)
+        for path in [
+            "/workspace/",
+            "/workspace/partners/",
+            "/workspace/distributors/",
+            f"/workspace/partners/{cast.partner_a.pk}/",
+            "/workspace/agreements/",
+            f"/workspace/agreements/{agreement.pk}/",
+            "/workspace/feedback/",
+            "/workspace/reps/",
+            "/dashboard/",
+        ]:
+            assert client.get(path).status_code == 404, path
+
+    def test_it_shows_an_agreement_with_its_history(self, cast: Cast) -> None:
+        agreement = AgreementFactory(partner=cast.partner_a, external_id="AG-HIST")
+        agreement.notice_days = 60
+        agreement.save()
+        html = _client_for(cast.manager).get(f"/workspace/agreements/{agreement.pk}/").content.decode()
+        assert "AG-HIST" in html
+        assert html.count("Changed") + html.count("Created") >= 2
+
+    def test_it_filters_agreements_by_status(self, cast: Cast) -> None:
+        AgreementFactory(external_id="AG-ACTIVE")
+        AgreementFactory(external_id="AG-DRAFTED", status=AgreementStatus.DRAFT, signed_on=None)
+        html = _client_for(cast.manager).get("/workspace/agreements/?status=draft").content.decode()
+        assert "AG-DRAFTED" in html and "AG-ACTIVE" not in html

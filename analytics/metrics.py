@@ -1,0 +1,407 @@
+"""The coverage and penetration metrics of DESIGN.md, as pure functions over pandas frames.
+
+Nothing here touches the ORM: selectors load frames (or let the database pre-aggregate them),
+these functions compute, services write. Every function takes the as-of date `d` explicitly.
+
+Frames and their columns (dates are `datetime64` or `date` objects; missing dates are null):
+
+- accounts: `account_id, region, vertical, size_band, entered_on, archived_on, converted_on,
+  converted_via` (`converted_via` is "" when not converted; region and vertical are codes)
+- coverage: `account_id, kind, partner_id, start_date, end_date` (`partner_id` null for
+  direct and online)
+- agreements: `agreement_id, partner_id, signed_on, start_date, end_date, terminated_on`
+- agreement_regions / agreement_verticals: `agreement_id, region` / `agreement_id, vertical`
+  (an agreement with no rows grants all)
+- feedback: `partner_id, created_on, satisfaction, nps` (`nps` may be null)
+- partners: `partner_id, external_id, name, channel_kind`
+
+The hinge between account-level data and counts is the *mask groups* frame: one row per
+(`region, vertical, size_band, in_market, mask, converted_via`) with `n` accounts, where `mask`
+is the bit set of channel kinds actively covering the account. The database can produce it
+directly (see `analytics.selectors`), and `segment_counts` turns it into the segment counts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+KINDS: tuple[str, ...] = ("direct", "distribution", "partner", "online")
+PARTNER_KINDS: tuple[str, ...] = ("distribution", "partner")
+KIND_BITS: dict[str, int] = {kind: 1 << position for position, kind in enumerate(KINDS)}
+SEGMENT_KEYS: list[str] = ["region", "vertical", "size_band"]
+MASK_GROUP_COLUMNS: list[str] = [*SEGMENT_KEYS, "in_market", "mask", "converted_via", "n"]
+
+COUNT_COLUMNS: list[str] = [
+    "accounts",
+    *(f"covered_{kind}" for kind in KINDS),
+    "covered_any",
+    "overlap",
+    "converted",
+    *(f"converted_{kind}" for kind in KINDS),
+    "white_space",
+]
+RATIO_COLUMNS: list[str] = ["coverage", *(f"coverage_{kind}" for kind in KINDS), "penetration"]
+ROLLUP_DIMENSIONS: dict[str, list[str]] = {
+    "segment": SEGMENT_KEYS,
+    "region": ["region"],
+    "vertical": ["vertical"],
+    "size_band": ["size_band"],
+    "total": [],
+}
+CHANNEL_COLUMNS: list[str] = [
+    "channel",
+    "accounts",
+    "covered",
+    "converted",
+    "coverage",
+    "penetration",
+]
+PARTNER_COLUMNS: list[str] = [
+    "partner_id",
+    "external_id",
+    "name",
+    "channel_kind",
+    "covered_accounts",
+    "converted_accounts",
+    "agreements_in_force",
+    "feedback_count",
+    "satisfaction_mean",
+    "nps",
+]
+FEEDBACK_WINDOW_DAYS = 90
+
+
+def _day(d: date) -> pd.Timestamp:
+    return pd.Timestamp(d)
+
+
+def _dates(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column)
+
+
+def iso_week_as_of(week: str) -> date:
+    """The as-of date of an ISO week such as "2026-W46": the Sunday that closes it.
+
+    Raises ValueError when `week` is not of the form YYYY-Www or names no such week.
+    """
+    try:
+        year_text, week_text = week.split("-W")
+        if len(year_text) != 4 or len(week_text) != 2:
+            raise ValueError
+        return date.fromisocalendar(int(year_text), int(week_text), 7)
+    except ValueError:
+        raise ValueError(f"{week!r} is not an ISO week like 2026-W46") from None
+
+
+def iso_week_of(d: date) -> str:
+    """The ISO week ("2026-W46") that contains `d`."""
+    year, week, _ = d.isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def iso_weeks_between(first: str, last: str) -> list[str]:
+    """Every ISO week from `first` to `last` inclusive, in order; empty when `last` < `first`.
+
+    Raises ValueError on a malformed week.
+    """
+    day, end = iso_week_as_of(first), iso_week_as_of(last)
+    weeks = []
+    while day <= end:
+        weeks.append(iso_week_of(day))
+        day += timedelta(days=7)
+    return weeks
+
+
+def in_market(accounts: pd.DataFrame, d: date) -> pd.DataFrame:
+    """Rule 1: the accounts with `entered_on <= d` and (`archived_on` null or `archived_on > d`).
+
+    Input: an accounts frame. Output: the subset of its rows, columns unchanged.
+    """
+    day = _day(d)
+    archived = _dates(accounts["archived_on"])
+    keep = (_dates(accounts["entered_on"]) <= day) & (archived.isna() | (archived > day))
+    return accounts[keep]
+
+
+def agreements_in_force(agreements: pd.DataFrame, d: date) -> pd.DataFrame:
+    """Rule 2: agreements signed by `d`, with `start_date <= d <= end_date`, not terminated before.
+
+    An agreement terminated on `d` is still in force on `d`; one without `signed_on` (a draft)
+    never is. Input: an agreements frame. Output: the subset of its rows.
+    """
+    day = _day(d)
+    signed = _dates(agreements["signed_on"])
+    terminated = _dates(agreements["terminated_on"])
+    keep = (
+        signed.notna()
+        & (signed <= day)
+        & (_dates(agreements["start_date"]) <= day)
+        & (day <= _dates(agreements["end_date"]))
+        & (terminated.isna() | (day <= terminated))
+    )
+    return agreements[keep]
+
+
+def active_coverage(
+    coverage: pd.DataFrame,
+    accounts: pd.DataFrame,
+    agreements: pd.DataFrame,
+    agreement_regions: pd.DataFrame,
+    agreement_verticals: pd.DataFrame,
+    d: date,
+) -> pd.DataFrame:
+    """Rule 3: the assignments active on `d`, with the agreement condition for partner kinds.
+
+    An assignment is active when `start_date <= d` and (`end_date` null or `d <= end_date`).
+    A `distribution` or `partner` assignment counts only when its partner has an agreement in
+    force on `d` whose regions include the account's region (or are empty) and whose verticals
+    include the account's vertical (or are empty); the same agreement must satisfy both.
+    Assignments of accounts missing from `accounts` are dropped.
+
+    Output: `account_id, kind, partner_id`, one row per counting assignment (duplicates kept).
+    """
+    day = _day(d)
+    end = _dates(coverage["end_date"])
+    running = coverage[(_dates(coverage["start_date"]) <= day) & (end.isna() | (day <= end))]
+    running = running[["account_id", "kind", "partner_id"]].merge(
+        accounts[["account_id", "region", "vertical"]], on="account_id", how="inner"
+    )
+    own = running[~running["kind"].isin(PARTNER_KINDS)]
+    via_partner = running[running["kind"].isin(PARTNER_KINDS)].reset_index(drop=True)
+    via_partner = via_partner.assign(assignment=np.arange(len(via_partner)))
+
+    in_force = agreements_in_force(agreements, d)[["agreement_id", "partner_id"]]
+    pairs = via_partner.merge(in_force, on="partner_id", how="inner")
+    for scope, column in ((agreement_regions, "region"), (agreement_verticals, "vertical")):
+        scoped = set(scope["agreement_id"])
+        grants = scope[["agreement_id", column]].drop_duplicates().assign(granted=True)
+        pairs = pairs.merge(grants, on=["agreement_id", column], how="left")
+        ok = pairs["granted"].eq(True) | ~pairs["agreement_id"].isin(scoped)
+        pairs = pairs[ok].drop(columns="granted")
+    allowed = via_partner[via_partner["assignment"].isin(pairs["assignment"])]
+
+    columns = ["account_id", "kind", "partner_id"]
+    return pd.concat([own[columns], allowed[columns]], ignore_index=True)
+
+
+def kinds_mask(active: pd.DataFrame) -> pd.Series:
+    """The bit set of kinds (`KIND_BITS`) actively covering each account.
+
+    Input: `active_coverage` output. Output: an int Series indexed by `account_id`; accounts
+    with no active coverage are absent. Two owners of the same kind set the bit once.
+    """
+    kinds = active[["account_id", "kind"]].drop_duplicates()
+    bits = kinds["kind"].map(KIND_BITS).astype("int64")
+    return bits.groupby(kinds["account_id"]).sum().rename("mask")
+
+
+def mask_groups(accounts: pd.DataFrame, masks: pd.Series, d: date) -> pd.DataFrame:
+    """Count accounts per (segment, in market on `d`, kinds mask, winning kind by `d`).
+
+    Every account in `accounts` is counted once, in market or not, so a segment whose accounts
+    are all out of the market still appears (with zero in-market accounts). Out-of-market rows
+    carry mask 0 and no conversion. Output: `MASK_GROUP_COLUMNS`.
+    """
+    day = _day(d)
+    live = pd.Series(False, index=accounts.index)
+    live.loc[in_market(accounts, d).index] = True
+    mask = accounts["account_id"].map(masks).fillna(0).astype("int64").where(live, 0)
+    converted = (_dates(accounts["converted_on"]) <= day) & live
+    frame = pd.DataFrame(
+        {
+            "region": accounts["region"],
+            "vertical": accounts["vertical"],
+            "size_band": accounts["size_band"],
+            "in_market": live,
+            "mask": mask,
+            "converted_via": accounts["converted_via"].where(converted, ""),
+        }
+    )
+    grouped = frame.groupby(
+        [*SEGMENT_KEYS, "in_market", "mask", "converted_via"], sort=False
+    ).size()
+    return grouped.rename("n").reset_index()[MASK_GROUP_COLUMNS]
+
+
+def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
+    """Rule 4: the per-segment counts from a mask groups frame, without ratios.
+
+    Output: one row per segment present in `groups`, sorted by segment, with `SEGMENT_KEYS`
+    then `COUNT_COLUMNS` as int64. Only in-market rows add to the counts.
+    """
+    n = groups["n"].astype("int64").where(groups["in_market"].astype(bool), 0)
+    mask = groups["mask"].astype("int64")
+    via = groups["converted_via"].fillna("")
+    popcount = sum(((mask & bit) > 0).astype("int64") for bit in KIND_BITS.values())
+    columns: dict[str, pd.Series] = {"accounts": n}
+    for kind, bit in KIND_BITS.items():
+        columns[f"covered_{kind}"] = n.where((mask & bit) > 0, 0)
+    columns["covered_any"] = n.where(mask > 0, 0)
+    columns["overlap"] = n.where(popcount >= 2, 0)
+    columns["converted"] = n.where(via != "", 0)
+    for kind in KINDS:
+        columns[f"converted_{kind}"] = n.where(via == kind, 0)
+    expanded = pd.DataFrame(columns)
+    for key in SEGMENT_KEYS:
+        expanded[key] = groups[key].to_numpy()
+    counts = expanded.groupby(SEGMENT_KEYS, sort=True)[COUNT_COLUMNS[:-1]].sum().reset_index()
+    counts["white_space"] = counts["accounts"] - counts["covered_any"]
+    return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]].astype({c: "int64" for c in COUNT_COLUMNS})
+
+
+def with_ratios(counts: pd.DataFrame) -> pd.DataFrame:
+    """Add `coverage`, `coverage_<kind>` and `penetration` to a frame of counts.
+
+    Each ratio is its count divided by `accounts`; null (NaN) where `accounts` is 0.
+    Output: a copy of `counts` with `RATIO_COLUMNS` appended.
+    """
+    frame = counts.copy()
+    accounts = frame["accounts"].astype("float64").where(frame["accounts"] > 0)
+    frame["coverage"] = frame["covered_any"] / accounts
+    for kind in KINDS:
+        frame[f"coverage_{kind}"] = frame[f"covered_{kind}"] / accounts
+    frame["penetration"] = frame["converted"] / accounts
+    return frame
+
+
+def rollup(counts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rule 5: sum segment counts over `by` (segment, region, vertical, size_band or total),
+    then compute the ratios from the sums (ratios are never averaged).
+
+    Output: the dimension columns of `by` (none for total), `COUNT_COLUMNS`, `RATIO_COLUMNS`;
+    "total" gives exactly one row, even when `counts` is empty. Raises ValueError on an unknown
+    `by`.
+    """
+    if by not in ROLLUP_DIMENSIONS:
+        raise ValueError(f"unknown rollup {by!r}; choose from {', '.join(ROLLUP_DIMENSIONS)}")
+    keys = ROLLUP_DIMENSIONS[by]
+    if keys:
+        summed = counts.groupby(keys, sort=True)[COUNT_COLUMNS].sum().reset_index()
+    else:
+        summed = counts[COUNT_COLUMNS].sum().to_frame().T.reset_index(drop=True)
+    summed = summed.astype({c: "int64" for c in COUNT_COLUMNS})
+    return with_ratios(summed[[*keys, *COUNT_COLUMNS]])
+
+
+def channel_rollup(counts: pd.DataFrame) -> pd.DataFrame:
+    """Rule 5 by channel: one row per kind with `channel` (the kind), `accounts` (all in-market
+    accounts), `covered` (`covered_<kind>`), `converted` (`converted_<kind>`: won by that kind),
+    `coverage = covered / accounts` and `penetration = converted / accounts` (null when no
+    accounts). Output: `CHANNEL_COLUMNS`, in `KINDS` order.
+    """
+    accounts = int(counts["accounts"].sum())
+    rows = [
+        {
+            "channel": kind,
+            "accounts": accounts,
+            "covered": int(counts[f"covered_{kind}"].sum()),
+            "converted": int(counts[f"converted_{kind}"].sum()),
+        }
+        for kind in KINDS
+    ]
+    frame = pd.DataFrame(rows, columns=CHANNEL_COLUMNS[:4])
+    denominator = frame["accounts"].astype("float64").where(frame["accounts"] > 0)
+    frame["coverage"] = frame["covered"] / denominator
+    frame["penetration"] = frame["converted"] / denominator
+    return frame[CHANNEL_COLUMNS]
+
+
+def partner_coverage_counts(active: pd.DataFrame, accounts: pd.DataFrame, d: date) -> pd.DataFrame:
+    """Per partner: in-market accounts it actively covers on `d`, and how many of those were
+    converted by `d` (by any channel).
+
+    Inputs: `active_coverage` output and the accounts frame. Output: `partner_id,
+    covered_accounts, converted_accounts`, one row per partner with at least one such account.
+    """
+    live = in_market(accounts, d)
+    converted = set(live.loc[_dates(live["converted_on"]) <= _day(d), "account_id"])
+    covered = active[active["partner_id"].notna() & active["account_id"].isin(live["account_id"])]
+    covered = covered[["partner_id", "account_id"]].drop_duplicates()
+    covered = covered.assign(converted=covered["account_id"].isin(converted).astype("int64"))
+    grouped = covered.groupby("partner_id").agg(
+        covered_accounts=("account_id", "size"), converted_accounts=("converted", "sum")
+    )
+    return grouped.reset_index().astype(
+        {"covered_accounts": "int64", "converted_accounts": "int64"}
+    )
+
+
+def partner_figures(
+    partners: pd.DataFrame,
+    coverage_counts: pd.DataFrame,
+    agreements: pd.DataFrame,
+    feedback: pd.DataFrame,
+    d: date,
+) -> pd.DataFrame:
+    """Rule 6: one row per partner in `partners` with its figures on `d`.
+
+    - `covered_accounts`, `converted_accounts`: from `coverage_counts` (0 when absent)
+    - `agreements_in_force`: its agreements in force on `d` (rule 2)
+    - `feedback_count`, `satisfaction_mean`: feedback whose created date lies in the trailing
+      90 days, i.e. `d - 89 <= created_on <= d`; the mean is null without feedback
+    - `nps`: over the same window and the feedback that has an NPS score, the percentage of
+      promoters (9-10) minus the percentage of detractors (0-6), from -100 to 100; null when no
+      feedback in the window has a score
+
+    Output: `PARTNER_COLUMNS`, sorted by `external_id`.
+    """
+    day = _day(d)
+    frame = partners[["partner_id", "external_id", "name", "channel_kind"]].copy()
+    frame = frame.merge(coverage_counts, on="partner_id", how="left")
+
+    in_force = agreements_in_force(agreements, d).groupby("partner_id").size()
+    frame["agreements_in_force"] = frame["partner_id"].map(in_force)
+
+    created = _dates(feedback["created_on"])
+    window = feedback[
+        (created >= day - pd.Timedelta(days=FEEDBACK_WINDOW_DAYS - 1)) & (created <= day)
+    ]
+    by_partner = window.groupby("partner_id")
+    frame["feedback_count"] = frame["partner_id"].map(by_partner.size())
+    frame["satisfaction_mean"] = frame["partner_id"].map(
+        by_partner["satisfaction"].mean().astype("float64")
+    )
+    scored = window[window["nps"].notna()]
+    score = scored["nps"].astype("float64")
+    net = ((score >= 9).astype("float64") - (score <= 6).astype("float64")) * 100.0
+    frame["nps"] = frame["partner_id"].map(net.groupby(scored["partner_id"]).mean())
+
+    for column in (
+        "covered_accounts",
+        "converted_accounts",
+        "agreements_in_force",
+        "feedback_count",
+    ):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    frame["satisfaction_mean"] = frame["satisfaction_mean"].astype("float64")
+    frame["nps"] = frame["nps"].astype("float64")
+    return frame.sort_values("external_id", kind="stable").reset_index(drop=True)[PARTNER_COLUMNS]
+
+
+def week_metrics(
+    *,
+    accounts: pd.DataFrame,
+    coverage: pd.DataFrame,
+    agreements: pd.DataFrame,
+    agreement_regions: pd.DataFrame,
+    agreement_verticals: pd.DataFrame,
+    feedback: pd.DataFrame,
+    partners: pd.DataFrame,
+    d: date,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All metrics on `d` from account-level frames, evaluated in memory.
+
+    Output: (segment counts with ratios, per-partner figures). Loading the frames once and
+    calling this for several dates is how a backfill avoids reloading the market each week.
+    """
+    active = active_coverage(
+        coverage, accounts, agreements, agreement_regions, agreement_verticals, d
+    )
+    segments = with_ratios(segment_counts(mask_groups(accounts, kinds_mask(active), d)))
+    figures = partner_figures(
+        partners, partner_coverage_counts(active, accounts, d), agreements, feedback, d
+    )
+    return segments, figures

@@ -37,10 +37,16 @@ class SalesRep(TimeStamped):
 class CoverageAssignment(TimeStamped):
     """This account is worked by this channel owner from `start_date` to `end_date` (inclusive)."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="coverage_assignments")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="coverage_assignments"
+    )
     kind = models.CharField(max_length=16, choices=ChannelKind.choices)
     rep = models.ForeignKey(
-        SalesRep, null=True, blank=True, on_delete=models.PROTECT, related_name="coverage_assignments"
+        SalesRep,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coverage_assignments",
     )
     # A string reference: partners sit above channels and must not be imported here.
     partner = models.ForeignKey(
@@ -50,22 +56,36 @@ class CoverageAssignment(TimeStamped):
         on_delete=models.PROTECT,
         related_name="coverage_assignments",
     )
-    online_source = models.CharField(max_length=100, blank=True, help_text="Source label for online coverage.")
+    online_source = models.CharField(
+        max_length=100, blank=True, help_text="Source label for online coverage."
+    )
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["account_id", "start_date"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=ChannelKind.values), name="coverage_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=ChannelKind.values), name="coverage_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
                 name="coverage_end_not_before_start",
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(kind=ChannelKind.DIRECT, rep__isnull=False, partner__isnull=True, online_source="")
-                    | Q(kind__in=PARTNER_KINDS, rep__isnull=True, partner__isnull=False, online_source="")
+                    Q(
+                        kind=ChannelKind.DIRECT,
+                        rep__isnull=False,
+                        partner__isnull=True,
+                        online_source="",
+                    )
+                    | Q(
+                        kind__in=PARTNER_KINDS,
+                        rep__isnull=True,
+                        partner__isnull=False,
+                        online_source="",
+                    )
                     | (
                         Q(kind=ChannelKind.ONLINE, rep__isnull=True, partner__isnull=True)
                         & ~Q(online_source="")

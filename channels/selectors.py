@@ -27,7 +27,9 @@ def active_coverage_q(day: date, prefix: str = "") -> Q:
 
 def accounts_of_rep(rep: SalesRep) -> QuerySet[Account]:
     """Accounts the rep has ever been assigned (current and past), without duplicates."""
-    assigned = CoverageAssignment.objects.filter(account=OuterRef("pk"), kind=ChannelKind.DIRECT, rep=rep)
+    assigned = CoverageAssignment.objects.filter(
+        account=OuterRef("pk"), kind=ChannelKind.DIRECT, rep=rep
+    )
     return Account.objects.filter(Exists(assigned))
 
 

@@ -5,9 +5,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from channels.selectors import internal_accounts_visible_to, reps_visible_to
+from crm.models import SizeBand
 from crm.roles import Role, internal_required, role_required
 from crm.selectors import AccountFilter, accounts_filtered, regions_all, verticals_all
-from crm.models import SizeBand
 
 PAGE_SIZE = 50
 

@@ -19,7 +19,15 @@ class VerticalAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "name", "region", "vertical", "size_band", "entered_on", "converted_on"]
+    list_display = [
+        "external_id",
+        "name",
+        "region",
+        "vertical",
+        "size_band",
+        "entered_on",
+        "converted_on",
+    ]
     list_filter = ["size_band", "converted_via", "region", "vertical"]
     search_fields = ["=external_id", "name"]
     list_select_related = ["region", "vertical"]

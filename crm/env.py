@@ -17,7 +17,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] = os.environ) -> str:
+def env_str(
+    name: str, default: str | None = None, *, environ: Mapping[str, str] = os.environ
+) -> str:
     value = environ.get(name)
     if value is None:
         if default is None:
@@ -48,13 +50,17 @@ def env_int(name: str, default: int, *, environ: Mapping[str, str] = os.environ)
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def env_list(name: str, default: list[str], *, environ: Mapping[str, str] = os.environ) -> list[str]:
+def env_list(
+    name: str, default: list[str], *, environ: Mapping[str, str] = os.environ
+) -> list[str]:
     raw = environ.get(name)
     if raw is None:
         return default
     items = [item.strip() for item in raw.split(",")]
     if any(item == "" for item in items):
-        raise ImproperlyConfigured(f"{name} must be a comma-separated list with no empty items, not {raw!r}")
+        raise ImproperlyConfigured(
+            f"{name} must be a comma-separated list with no empty items, not {raw!r}"
+        )
     return items
 
 

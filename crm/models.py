@@ -35,7 +35,9 @@ class ChannelKind(models.TextChoices):
 class Region(TimeStamped):
     code = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -63,9 +65,14 @@ class Account(TimeStamped):
     size_band = models.CharField(max_length=16, choices=SizeBand.choices)
     entered_on = models.DateField(help_text="The day the account entered the market list.")
     archived_on = models.DateField(null=True, blank=True)
-    converted_on = models.DateField(null=True, blank=True, help_text="The day it became a customer.")
+    converted_on = models.DateField(
+        null=True, blank=True, help_text="The day it became a customer."
+    )
     converted_via = models.CharField(
-        max_length=16, choices=ChannelKind.choices, blank=True, help_text="The channel kind that won it."
+        max_length=16,
+        choices=ChannelKind.choices,
+        blank=True,
+        help_text="The channel kind that won it.",
     )
 
     class Meta:

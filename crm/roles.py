@@ -72,7 +72,9 @@ def is_partner_user(user: Any) -> bool:
     return role_of(user) == Role.PARTNER_USER
 
 
-def role_required(*roles: Role) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def role_required(
+    *roles: Role,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Login required, then one of `roles`; anyone else gets a 404 so nothing is revealed."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -20,7 +20,7 @@ class AccountFilter:
 
     @classmethod
     def from_query(cls, params: dict[str, str] | object) -> AccountFilter:
-        get = getattr(params, "get")
+        get = params.get
         size_band = get("size_band", "") or ""
         return cls(
             q=(get("q", "") or "").strip()[:100],
@@ -30,7 +30,9 @@ class AccountFilter:
         )
 
 
-def accounts_filtered(accounts: QuerySet[Account], account_filter: AccountFilter) -> QuerySet[Account]:
+def accounts_filtered(
+    accounts: QuerySet[Account], account_filter: AccountFilter
+) -> QuerySet[Account]:
     """Narrow an already user-scoped account queryset by the segment filters and search text."""
     if account_filter.region:
         accounts = accounts.filter(region__code=account_filter.region)
@@ -39,7 +41,9 @@ def accounts_filtered(accounts: QuerySet[Account], account_filter: AccountFilter
     if account_filter.size_band:
         accounts = accounts.filter(size_band=account_filter.size_band)
     if account_filter.q:
-        accounts = accounts.filter(Q(name__icontains=account_filter.q) | Q(external_id=account_filter.q))
+        accounts = accounts.filter(
+            Q(name__icontains=account_filter.q) | Q(external_id=account_filter.q)
+        )
     return accounts
 
 

@@ -26,7 +26,9 @@ def workspace(request: HttpRequest) -> HttpResponse:
         "verticals": Vertical.objects.count(),
     }
     by_size_band = Account.objects.values("size_band").annotate(n=Count("id")).order_by("size_band")
-    return render(request, "crm/workspace.html", {"counts": counts, "by_size_band": list(by_size_band)})
+    return render(
+        request, "crm/workspace.html", {"counts": counts, "by_size_band": list(by_size_band)}
+    )
 
 
 def not_found(request: HttpRequest) -> HttpResponse:

@@ -35,7 +35,15 @@ class PartnerAdmin(admin.ModelAdmin):
 
 @admin.register(Agreement)
 class AgreementAdmin(SimpleHistoryAdmin):
-    list_display = ["external_id", "partner", "agreement_type", "status", "start_date", "end_date", "exclusive"]
+    list_display = [
+        "external_id",
+        "partner",
+        "agreement_type",
+        "status",
+        "start_date",
+        "end_date",
+        "exclusive",
+    ]
     list_filter = ["status", "agreement_type", "exclusive"]
     search_fields = ["external_id", "partner__name"]
     raw_id_fields = ["partner", "renews"]

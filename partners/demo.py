@@ -121,16 +121,34 @@ DISTRIBUTOR_NAMES = [
     "Nippon Channel Partners",
 ]
 REP_NAMES = [
-    "Rita Chen", "Marco Weber", "Aiko Tanaka", "Priya Nair", "James Walker", "Li Wei",
-    "Sofia Martin", "Daniel Kim", "Hannah Schmidt", "Arjun Mehta", "Emily Brown", "Zhang Min",
-    "Lucas Dubois", "Mei Lin", "Oliver Smith",
+    "Rita Chen",
+    "Marco Weber",
+    "Aiko Tanaka",
+    "Priya Nair",
+    "James Walker",
+    "Li Wei",
+    "Sofia Martin",
+    "Daniel Kim",
+    "Hannah Schmidt",
+    "Arjun Mehta",
+    "Emily Brown",
+    "Zhang Min",
+    "Lucas Dubois",
+    "Mei Lin",
+    "Oliver Smith",
 ]
 FEEDBACK_SUBJECTS = {
-    FeedbackCategory.PRODUCT: ["Model latency in peak hours", "Request: Chinese fine-tuning examples"],
+    FeedbackCategory.PRODUCT: [
+        "Model latency in peak hours",
+        "Request: Chinese fine-tuning examples",
+    ],
     FeedbackCategory.PRICING: ["Volume discount tiers unclear", "Revenue share paid late"],
     FeedbackCategory.SUPPORT: ["Escalation took three days", "Great help on the rollout"],
     FeedbackCategory.ENABLEMENT: ["More hands-on workshops, please", "Certification exam feedback"],
-    FeedbackCategory.SALES_PROCESS: ["Deal registration conflicts with direct team", "Quote approval is slow"],
+    FeedbackCategory.SALES_PROCESS: [
+        "Deal registration conflicts with direct team",
+        "Quote approval is slow",
+    ],
     FeedbackCategory.TECHNICAL: ["SDK breaks on older Python", "Rate limits during pilots"],
     FeedbackCategory.MARKETING: ["Co-marketing funds process", "Need case studies for retail"],
     FeedbackCategory.OTHER: ["Portal suggestion", "Invoice format"],
@@ -210,7 +228,9 @@ def demo_seed(
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 
-def _seed_market(*, rng: random.Random, accounts: int, today: date, say: Callable[[str], None]) -> None:
+def _seed_market(
+    *, rng: random.Random, accounts: int, today: date, say: Callable[[str], None]
+) -> None:
     regions = [Region.objects.create(code=code, name=name) for code, name in REGIONS]
     verticals = [Vertical.objects.create(code=code, name=name) for code, name in VERTICALS]
     say(f"{len(regions)} regions, {len(verticals)} verticals")
@@ -235,13 +255,23 @@ def _seed_market(*, rng: random.Random, accounts: int, today: date, say: Callabl
     scope = _agreement_scope(partners)
 
     written = 0
-    for batch in _batched(_account_rows(rng=rng, count=accounts, regions=regions, verticals=verticals,
-                                        today=today), BATCH_SIZE):
+    for batch in _batched(
+        _account_rows(rng=rng, count=accounts, regions=regions, verticals=verticals, today=today),
+        BATCH_SIZE,
+    ):
         coverage: list[CoverageAssignment] = []
         for account, region, vertical in batch:
             coverage.extend(
-                _coverage_for(rng=rng, account=account, region=region, vertical=vertical, today=today,
-                              reps=reps_by_region[region.pk] or reps, partners=partners, scope=scope)
+                _coverage_for(
+                    rng=rng,
+                    account=account,
+                    region=region,
+                    vertical=vertical,
+                    today=today,
+                    reps=reps_by_region[region.pk] or reps,
+                    partners=partners,
+                    scope=scope,
+                )
             )
         Account.objects.bulk_create([a for a, _, _ in batch], batch_size=BATCH_SIZE)
         for assignment in coverage:
@@ -259,8 +289,30 @@ def _account_rows(
     *, rng: random.Random, count: int, regions: list[Region], verticals: list[Vertical], today: date
 ) -> Iterator[tuple[Account, Region, Vertical]]:
     region_weights = [rng.randint(4, 12) for _ in regions]
-    prefixes = ["Global", "United", "Pacific", "Northern", "Golden", "Bright", "Summit", "Blue", "Prime", "Urban"]
-    suffixes = ["Logistics", "Health", "Finance", "Motors", "Retail", "Labs", "Media", "Foods", "Energy", "Systems"]
+    prefixes = [
+        "Global",
+        "United",
+        "Pacific",
+        "Northern",
+        "Golden",
+        "Bright",
+        "Summit",
+        "Blue",
+        "Prime",
+        "Urban",
+    ]
+    suffixes = [
+        "Logistics",
+        "Health",
+        "Finance",
+        "Motors",
+        "Retail",
+        "Labs",
+        "Media",
+        "Foods",
+        "Energy",
+        "Systems",
+    ]
     forms = ["Ltd", "GmbH", "Inc", "Co., Ltd.", "KK", "SA", "Pte Ltd", "LLC"]
     for index in range(count):
         region = rng.choices(regions, weights=region_weights)[0]
@@ -322,69 +374,126 @@ def _coverage_for(
 
     if rng.random() < shares["direct"]:
         s = start()
-        rows.append(CoverageAssignment(account=account, kind=ChannelKind.DIRECT, rep=rng.choice(reps),
-                                       start_date=s, end_date=maybe_end(s)))
+        rows.append(
+            CoverageAssignment(
+                account=account,
+                kind=ChannelKind.DIRECT,
+                rep=rng.choice(reps),
+                start_date=s,
+                end_date=maybe_end(s),
+            )
+        )
     for kind in (PartnerKind.DISTRIBUTION, PartnerKind.PARTNER):
         if rng.random() < shares[kind]:
             candidates = [p for p in partners if p.channel_kind == kind]
             # Mostly partners whose agreements cover the segment; a few without, as in real life.
             fitting = [
-                p for p in candidates
-                if any((not rs or region.pk in rs) and (not vs or vertical.pk in vs) for rs, vs in scope.get(p.pk, []))
+                p
+                for p in candidates
+                if any(
+                    (not rs or region.pk in rs) and (not vs or vertical.pk in vs)
+                    for rs, vs in scope.get(p.pk, [])
+                )
             ]
             pool = fitting if fitting and rng.random() < 0.9 else candidates
             s = start()
-            rows.append(CoverageAssignment(account=account, kind=kind, partner=rng.choice(pool),
-                                           start_date=s, end_date=maybe_end(s)))
+            rows.append(
+                CoverageAssignment(
+                    account=account,
+                    kind=kind,
+                    partner=rng.choice(pool),
+                    start_date=s,
+                    end_date=maybe_end(s),
+                )
+            )
     if rng.random() < shares["online"]:
         s = start()
-        rows.append(CoverageAssignment(account=account, kind=ChannelKind.ONLINE,
-                                       online_source=rng.choice(ONLINE_SOURCES), start_date=s, end_date=maybe_end(s)))
+        rows.append(
+            CoverageAssignment(
+                account=account,
+                kind=ChannelKind.ONLINE,
+                online_source=rng.choice(ONLINE_SOURCES),
+                start_date=s,
+                end_date=maybe_end(s),
+            )
+        )
 
     # Conversions spread over the last year, won mostly by a channel that works the account.
     win_rate = 0.30 if rows else 0.04
     if rng.random() < win_rate:
         earliest = max(account.entered_on, today - timedelta(days=365))
-        account.converted_on = earliest + timedelta(days=rng.randint(0, max(0, (today - earliest).days)))
+        account.converted_on = earliest + timedelta(
+            days=rng.randint(0, max(0, (today - earliest).days))
+        )
         account.converted_via = rng.choice(rows).kind if rows else ChannelKind.ONLINE
     return rows
 
 
-def _seed_partners(*, rng: random.Random, regions: list[Region], verticals: list[Vertical], today: date) -> list[Partner]:
+def _seed_partners(
+    *, rng: random.Random, regions: list[Region], verticals: list[Vertical], today: date
+) -> list[Partner]:
     partners: list[Partner] = []
     tiers = [PartnerTier.REGISTERED, PartnerTier.SILVER, PartnerTier.GOLD, PartnerTier.PLATINUM]
     for index, (name, partner_type) in enumerate(PARTNER_NAMES):
-        partners.append(Partner.objects.create(
-            external_id=f"PTN-{index + 1:03d}", name=name, channel_kind=PartnerKind.PARTNER,
-            partner_type=partner_type, tier=tiers[index % 4] if index > 1 else PartnerTier.GOLD,
-            country=rng.choice(["CN", "JP", "DE", "GB", "US", "SG", "IN", "KR", "FR"]),
-        ))
+        partners.append(
+            Partner.objects.create(
+                external_id=f"PTN-{index + 1:03d}",
+                name=name,
+                channel_kind=PartnerKind.PARTNER,
+                partner_type=partner_type,
+                tier=tiers[index % 4] if index > 1 else PartnerTier.GOLD,
+                country=rng.choice(["CN", "JP", "DE", "GB", "US", "SG", "IN", "KR", "FR"]),
+            )
+        )
     for index, name in enumerate(DISTRIBUTOR_NAMES):
-        partners.append(Partner.objects.create(
-            external_id=f"DST-{index + 1:03d}", name=name, channel_kind=PartnerKind.DISTRIBUTION,
-            partner_type=PartnerType.DISTRIBUTOR if index % 3 else PartnerType.VALUE_ADDED_DISTRIBUTOR,
-            tier=rng.choice(tiers),
-        ))
+        partners.append(
+            Partner.objects.create(
+                external_id=f"DST-{index + 1:03d}",
+                name=name,
+                channel_kind=PartnerKind.DISTRIBUTION,
+                partner_type=PartnerType.DISTRIBUTOR
+                if index % 3
+                else PartnerType.VALUE_ADDED_DISTRIBUTOR,
+                tier=rng.choice(tiers),
+            )
+        )
     for partner in partners:
         for c in range(rng.randint(1, 3)):
             first = rng.choice(["Anna", "Wang", "Kenji", "Laura", "Raj", "Chloe", "Min-jun", "Tom"])
             PartnerContact.objects.create(
-                partner=partner, name=f"{first} {partner.name.split()[0]}", title=rng.choice(
-                    ["Alliance manager", "Sales director", "Technical lead", "Managing director"]),
-                email=f"{first.lower().replace('-', '')}.{c}@{partner.external_id.lower()}.example.com",
+                partner=partner,
+                name=f"{first} {partner.name.split()[0]}",
+                title=rng.choice(
+                    ["Alliance manager", "Sales director", "Technical lead", "Managing director"]
+                ),
+                email=f"{first.lower().replace('-', '')}.{c}@{partner.external_id.lower()}.example",
                 is_primary=c == 0,
             )
-        _seed_agreements(rng=rng, partner=partner, regions=regions, verticals=verticals, today=today)
+        _seed_agreements(
+            rng=rng, partner=partner, regions=regions, verticals=verticals, today=today
+        )
     return partners
 
 
 def _seed_agreements(
-    *, rng: random.Random, partner: Partner, regions: list[Region], verticals: list[Vertical], today: date
+    *,
+    rng: random.Random,
+    partner: Partner,
+    regions: list[Region],
+    verticals: list[Vertical],
+    today: date,
 ) -> None:
     kind_type = (
-        AgreementType.DISTRIBUTION if partner.is_distributor
-        else rng.choice([AgreementType.RESELLER, AgreementType.SYSTEM_INTEGRATION, AgreementType.REFERRAL,
-                         AgreementType.TECHNOLOGY])
+        AgreementType.DISTRIBUTION
+        if partner.is_distributor
+        else rng.choice(
+            [
+                AgreementType.RESELLER,
+                AgreementType.SYSTEM_INTEGRATION,
+                AgreementType.REFERRAL,
+                AgreementType.TECHNOLOGY,
+            ]
+        )
     )
     number = partner.agreements.count()
 
@@ -392,47 +501,86 @@ def _seed_agreements(
         nonlocal number
         number += 1
         agreement = Agreement.objects.create(
-            external_id=f"AGR-{partner.external_id}-{number}", partner=partner, agreement_type=kind_type,
-            status=status, start_date=start, end_date=end, notice_days=rng.choice([30, 60, 90]),
-            auto_renew=rng.random() < 0.3, currency=rng.choice(["USD", "EUR", "CNY"]),
-            discount_percent=rng.choice([10, 15, 20, 25]) if kind_type != AgreementType.REFERRAL else None,
-            revenue_share_percent=rng.choice([5, 8, 10]) if kind_type == AgreementType.REFERRAL else None,
+            external_id=f"AGR-{partner.external_id}-{number}",
+            partner=partner,
+            agreement_type=kind_type,
+            status=status,
+            start_date=start,
+            end_date=end,
+            notice_days=rng.choice([30, 60, 90]),
+            auto_renew=rng.random() < 0.3,
+            currency=rng.choice(["USD", "EUR", "CNY"]),
+            discount_percent=rng.choice([10, 15, 20, 25])
+            if kind_type != AgreementType.REFERRAL
+            else None,
+            revenue_share_percent=rng.choice([5, 8, 10])
+            if kind_type == AgreementType.REFERRAL
+            else None,
             annual_target=rng.choice([250_000, 500_000, 1_000_000, 2_500_000]),
             responsibilities="Qualify and register opportunities; deliver first-line support.",
             rights="Resell the platform within the granted regions and verticals.",
             **extra,
         )
-        agreement.regions.set(rng.sample(regions, k=rng.randint(1, 3)) if rng.random() < 0.8 else [])
-        agreement.verticals.set(rng.sample(verticals, k=rng.randint(1, 4)) if rng.random() < 0.6 else [])
+        agreement.regions.set(
+            rng.sample(regions, k=rng.randint(1, 3)) if rng.random() < 0.8 else []
+        )
+        agreement.verticals.set(
+            rng.sample(verticals, k=rng.randint(1, 4)) if rng.random() < 0.6 else []
+        )
         return agreement
 
     roll = rng.random()
     # An expired agreement followed by the one now running (a renewal) for a third of partners.
     if roll < 0.33:
         old_start = today - timedelta(days=rng.randint(800, 1000))
-        old = make(AgreementStatus.EXPIRED, old_start, old_start + timedelta(days=364), signed_on=old_start)
+        old = make(
+            AgreementStatus.EXPIRED, old_start, old_start + timedelta(days=364), signed_on=old_start
+        )
         start = old.end_date + timedelta(days=1)
-        make(AgreementStatus.ACTIVE, start, start + timedelta(days=729), signed_on=start - timedelta(days=5),
-             renews=old)
+        make(
+            AgreementStatus.ACTIVE,
+            start,
+            start + timedelta(days=729),
+            signed_on=start - timedelta(days=5),
+            renews=old,
+        )
     elif roll < 0.43:
         start = today - timedelta(days=rng.randint(200, 500))
         end = start + timedelta(days=729)
-        make(AgreementStatus.TERMINATED, start, end, signed_on=start,
-             terminated_on=today - timedelta(days=rng.randint(10, 120)),
-             termination_reason="Partner exited the AI practice.")
+        make(
+            AgreementStatus.TERMINATED,
+            start,
+            end,
+            signed_on=start,
+            terminated_on=today - timedelta(days=rng.randint(10, 120)),
+            termination_reason="Partner exited the AI practice.",
+        )
     else:
         start = today - timedelta(days=rng.randint(120, 700))
         # Some end within the next 90 days so the renewals view has work in it.
-        end = today + timedelta(days=rng.randint(10, 90)) if rng.random() < 0.3 else start + timedelta(days=1094)
+        end = (
+            today + timedelta(days=rng.randint(10, 90))
+            if rng.random() < 0.3
+            else start + timedelta(days=1094)
+        )
         active = make(AgreementStatus.ACTIVE, start, max(end, start), signed_on=start)
         if rng.random() < 0.35:
-            make(AgreementStatus.DRAFT, active.end_date + timedelta(days=1), active.end_date + timedelta(days=730),
-                 renews=active)
+            make(
+                AgreementStatus.DRAFT,
+                active.end_date + timedelta(days=1),
+                active.end_date + timedelta(days=730),
+                renews=active,
+            )
 
 
 def _seed_feedback(*, rng: random.Random, partners: list[Partner], today: date) -> None:
-    statuses = [FeedbackStatus.NEW, FeedbackStatus.ACKNOWLEDGED, FeedbackStatus.IN_PROGRESS,
-                FeedbackStatus.RESOLVED, FeedbackStatus.CLOSED]
+    statuses = [
+        FeedbackStatus.NEW,
+        FeedbackStatus.ACKNOWLEDGED,
+        FeedbackStatus.IN_PROGRESS,
+        FeedbackStatus.RESOLVED,
+        FeedbackStatus.CLOSED,
+    ]
     for partner in partners:
         # A few unhappy partners, so the dashboard has something to flag.
         mood = rng.choice([1.5, 3.0, 3.5, 4.0, 4.5])
@@ -440,27 +588,43 @@ def _seed_feedback(*, rng: random.Random, partners: list[Partner], today: date) 
             category = rng.choice(list(FeedbackCategory))
             satisfaction = min(5, max(1, round(rng.gauss(mood, 0.8))))
             feedback = Feedback.objects.create(
-                partner=partner, category=category, satisfaction=satisfaction,
-                nps=min(10, max(0, round(satisfaction * 2 + rng.gauss(0, 1.5)))) if rng.random() < 0.8 else None,
+                partner=partner,
+                category=category,
+                satisfaction=satisfaction,
+                nps=min(10, max(0, round(satisfaction * 2 + rng.gauss(0, 1.5))))
+                if rng.random() < 0.8
+                else None,
                 subject=rng.choice(FEEDBACK_SUBJECTS[category]),
                 body="We raised this with our account team; details and examples below.\n\n"
-                     "Our customers asked for it in the last two pilots.",
+                "Our customers asked for it in the last two pilots.",
                 status=rng.choice(statuses),
             )
-            when = timezone.make_aware(datetime.combine(today - timedelta(days=rng.randint(0, 180)), time(10)))
+            when = timezone.make_aware(
+                datetime.combine(today - timedelta(days=rng.randint(0, 180)), time(10))
+            )
             Feedback.objects.filter(pk=feedback.pk).update(created_at=when, updated_at=when)
             if feedback.status != FeedbackStatus.NEW and rng.random() < 0.7:
-                FeedbackReply.objects.create(feedback=feedback, body="Thank you, we are looking into it and will "
-                                                                     "follow up this week.")
+                FeedbackReply.objects.create(
+                    feedback=feedback,
+                    body="Thank you, we are looking into it and will follow up this week.",
+                )
             if rng.random() < 0.4:
-                FeedbackNote.objects.create(feedback=feedback, body="Linked to the Q3 partner review; "
-                                                                    "do not share the pricing discussion.")
+                FeedbackNote.objects.create(
+                    feedback=feedback,
+                    body="Linked to the Q3 partner review; do not share the pricing discussion.",
+                )
 
 
 def _seed_users(*, password: str) -> list[tuple[str, str, str]]:
     User = get_user_model()
-    partner_a = Partner.objects.filter(channel_kind=PartnerKind.PARTNER).order_by("external_id").first()
-    partner_b = Partner.objects.filter(channel_kind=PartnerKind.PARTNER).order_by("external_id")[1:2].first()
+    partner_a = (
+        Partner.objects.filter(channel_kind=PartnerKind.PARTNER).order_by("external_id").first()
+    )
+    partner_b = (
+        Partner.objects.filter(channel_kind=PartnerKind.PARTNER)
+        .order_by("external_id")[1:2]
+        .first()
+    )
     cast = [
         ("manager", Role.SALES_MANAGER, "/workspace/"),
         ("rep", Role.SALES_REP, "/workspace/my-accounts/"),
@@ -469,7 +633,9 @@ def _seed_users(*, password: str) -> list[tuple[str, str, str]]:
         ("partner-b", Role.PARTNER_USER, "/portal/"),
     ]
     for username, role, _ in cast:
-        user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
+        user, _ = User.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@example.com"}
+        )
         user.set_password(password)
         user.is_active = True
         user.save()
@@ -480,6 +646,7 @@ def _seed_users(*, password: str) -> list[tuple[str, str, str]]:
         rep.save(update_fields=["user", "updated_at"])
     for username, partner in (("partner-a", partner_a), ("partner-b", partner_b)):
         if partner is not None:
-            PartnerUser.objects.update_or_create(user=User.objects.get(username=username),
-                                                 defaults={"partner": partner})
+            PartnerUser.objects.update_or_create(
+                user=User.objects.get(username=username), defaults={"partner": partner}
+            )
     return [(username, role.value, home) for username, role, home in cast]

@@ -45,7 +45,9 @@ class Partner(TimeStamped):
     name = models.CharField(max_length=200)
     channel_kind = models.CharField(max_length=16, choices=PartnerKind.choices)
     partner_type = models.CharField(max_length=32, choices=PartnerType.choices)
-    tier = models.CharField(max_length=16, choices=PartnerTier.choices, default=PartnerTier.REGISTERED)
+    tier = models.CharField(
+        max_length=16, choices=PartnerTier.choices, default=PartnerTier.REGISTERED
+    )
     is_active = models.BooleanField(default=True)
     website = models.URLField(blank=True)
     country = models.CharField(max_length=64, blank=True)
@@ -57,8 +59,12 @@ class Partner(TimeStamped):
             models.CheckConstraint(
                 condition=Q(channel_kind__in=PartnerKind.values), name="partner_channel_kind_valid"
             ),
-            models.CheckConstraint(condition=Q(partner_type__in=PartnerType.values), name="partner_type_valid"),
-            models.CheckConstraint(condition=Q(tier__in=PartnerTier.values), name="partner_tier_valid"),
+            models.CheckConstraint(
+                condition=Q(partner_type__in=PartnerType.values), name="partner_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(tier__in=PartnerTier.values), name="partner_tier_valid"
+            ),
         ]
         indexes = [models.Index(fields=["channel_kind", "name"], name="partner_kind_name_idx")]
 
@@ -86,7 +92,7 @@ class PartnerContact(TimeStamped):
 
 
 class PartnerUser(TimeStamped):
-    """A portal login. The one-to-one on the user makes a partner user belong to exactly one partner."""
+    """A portal login; the one-to-one on the user keeps each partner user to exactly one partner."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership"
@@ -128,21 +134,29 @@ class Agreement(TimeStamped):
     external_id = models.CharField(max_length=64, unique=True, default=_new_agreement_id)
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="agreements")
     agreement_type = models.CharField(max_length=32, choices=AgreementType.choices)
-    status = models.CharField(max_length=16, choices=AgreementStatus.choices, default=AgreementStatus.DRAFT)
+    status = models.CharField(
+        max_length=16, choices=AgreementStatus.choices, default=AgreementStatus.DRAFT
+    )
     start_date = models.DateField()
     end_date = models.DateField()
     signed_on = models.DateField(null=True, blank=True)
     terminated_on = models.DateField(null=True, blank=True)
     termination_reason = models.TextField(blank=True)
     auto_renew = models.BooleanField(default=False)
-    notice_days = models.PositiveIntegerField(default=30, help_text="Days of notice before the end date.")
-    regions = models.ManyToManyField(Region, blank=True, related_name="agreements", help_text="None means all.")
+    notice_days = models.PositiveIntegerField(
+        default=30, help_text="Days of notice before the end date."
+    )
+    regions = models.ManyToManyField(
+        Region, blank=True, related_name="agreements", help_text="None means all."
+    )
     verticals = models.ManyToManyField(
         Vertical, blank=True, related_name="agreements", help_text="None means all."
     )
     exclusive = models.BooleanField(default=False)
     discount_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    revenue_share_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    revenue_share_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True
+    )
     annual_target = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     responsibilities = models.TextField(blank=True)
@@ -156,7 +170,9 @@ class Agreement(TimeStamped):
     class Meta:
         ordering = ["-start_date", "external_id"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=AgreementStatus.values), name="agreement_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=AgreementStatus.values), name="agreement_status_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(agreement_type__in=AgreementType.values), name="agreement_type_valid"
             ),
@@ -233,7 +249,9 @@ class FeedbackStatus(models.TextChoices):
 
 def feedback_attachment_path(instance: Feedback, filename: str) -> str:
     suffix = PurePosixPath(filename).suffix.lower()
-    return f"feedback/{date.today():%Y}/{uuid.uuid4().hex}{suffix if suffix in {'.pdf', '.png', '.jpg'} else ''}"
+    if suffix not in {".pdf", ".png", ".jpg"}:
+        suffix = ""
+    return f"feedback/{date.today():%Y}/{uuid.uuid4().hex}{suffix}"
 
 
 class Feedback(TimeStamped):
@@ -250,13 +268,17 @@ class Feedback(TimeStamped):
         help_text="The manager who logged it on the partner's behalf, if any.",
     )
     category = models.CharField(max_length=32, choices=FeedbackCategory.choices)
-    satisfaction = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    satisfaction = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
     nps = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(10)]
     )
     subject = models.CharField(max_length=200)
     body = models.TextField(max_length=5000)
-    status = models.CharField(max_length=16, choices=FeedbackStatus.choices, default=FeedbackStatus.NEW)
+    status = models.CharField(
+        max_length=16, choices=FeedbackStatus.choices, default=FeedbackStatus.NEW
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -271,12 +293,16 @@ class Feedback(TimeStamped):
         verbose_name_plural = "feedback"
         constraints = [
             models.CheckConstraint(
-                condition=Q(satisfaction__gte=1, satisfaction__lte=5), name="feedback_satisfaction_1_to_5"
+                condition=Q(satisfaction__gte=1, satisfaction__lte=5),
+                name="feedback_satisfaction_1_to_5",
             ),
             models.CheckConstraint(
-                condition=Q(nps__isnull=True) | Q(nps__gte=0, nps__lte=10), name="feedback_nps_0_to_10"
+                condition=Q(nps__isnull=True) | Q(nps__gte=0, nps__lte=10),
+                name="feedback_nps_0_to_10",
             ),
-            models.CheckConstraint(condition=Q(status__in=FeedbackStatus.values), name="feedback_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=FeedbackStatus.values), name="feedback_status_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(category__in=FeedbackCategory.values), name="feedback_category_valid"
             ),
@@ -294,7 +320,9 @@ class FeedbackReply(TimeStamped):
     """Part of the thread the partner sees."""
 
     feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="replies")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     body = models.TextField(max_length=5000)
 
     class Meta:
@@ -306,7 +334,9 @@ class FeedbackNote(TimeStamped):
     """An internal note: never shown to partner users, in pages or in the API."""
 
     feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="internal_notes")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     body = models.TextField(max_length=5000)
 
     class Meta:

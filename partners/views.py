@@ -51,7 +51,9 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @internal_required
 def agreement_list(request: HttpRequest) -> HttpResponse:
-    agreements = agreements_visible_to(request.user).select_related("partner").order_by("-start_date", "id")
+    agreements = (
+        agreements_visible_to(request.user).select_related("partner").order_by("-start_date", "id")
+    )
     status = request.GET.get("status", "")
     if status in AgreementStatus.values:
         agreements = agreements.filter(status=status)
@@ -76,7 +78,9 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "agreement": agreement,
             "in_force": agreement.in_force_on(date.today()),
-            "history": agreement.history.select_related("history_user").order_by("-history_date")[:50],
+            "history": agreement.history.select_related("history_user").order_by("-history_date")[
+                :50
+            ],
         },
     )
 

@@ -146,7 +146,9 @@ class CoverageAssignmentFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(AccountFactory)
     kind = ChannelKind.DIRECT
     rep = factory.Maybe(
-        factory.LazyAttribute(lambda c: c.kind == ChannelKind.DIRECT), factory.SubFactory(SalesRepFactory), None
+        factory.LazyAttribute(lambda c: c.kind == ChannelKind.DIRECT),
+        factory.SubFactory(SalesRepFactory),
+        None,
     )
     partner = factory.Maybe(
         factory.LazyAttribute(lambda c: c.kind in (ChannelKind.DISTRIBUTION, ChannelKind.PARTNER)),

@@ -4,7 +4,12 @@ from django.test import Client
 
 from crm.models import ChannelKind, SizeBand
 from tests.cast import Cast
-from tests.factories import AccountFactory, CoverageAssignmentFactory, RegionFactory, SalesRepFactory
+from tests.factories import (
+    AccountFactory,
+    CoverageAssignmentFactory,
+    RegionFactory,
+    SalesRepFactory,
+)
 
 
 def _client_for(user: object) -> Client:
@@ -39,7 +44,9 @@ class TestAccountList:
         AccountFactory(name="In Dach Smb", region=dach, size_band=SizeBand.SMB)
         AccountFactory(name="Elsewhere Enterprise", size_band=SizeBand.ENTERPRISE)
 
-        response = _client_for(cast.manager).get("/workspace/accounts/?region=dach&size_band=enterprise")
+        response = _client_for(cast.manager).get(
+            "/workspace/accounts/?region=dach&size_band=enterprise"
+        )
 
         html = response.content.decode()
         assert "In Dach Enterprise" in html

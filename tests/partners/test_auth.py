@@ -16,7 +16,9 @@ class TestActivePartnerBackend:
         cast.partner_a.save()
         client = Client()
         assert not client.login(username="partner-a", password=TEST_PASSWORD)
-        response = client.post("/accounts/login/", {"username": "partner-a", "password": TEST_PASSWORD})
+        response = client.post(
+            "/accounts/login/", {"username": "partner-a", "password": TEST_PASSWORD}
+        )
         assert response.status_code == 200
         assert "_auth_user_id" not in client.session
 

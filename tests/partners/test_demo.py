@@ -9,7 +9,14 @@ from django.core.management import call_command
 from channels.models import CoverageAssignment
 from crm.models import Account, ChannelKind, SizeBand
 from partners.demo import demo_reset, demo_seed
-from partners.models import Agreement, AgreementStatus, Feedback, FeedbackNote, FeedbackReply, Partner
+from partners.models import (
+    Agreement,
+    AgreementStatus,
+    Feedback,
+    FeedbackNote,
+    FeedbackReply,
+    Partner,
+)
 
 TODAY = date(2026, 11, 22)
 
@@ -17,8 +24,14 @@ TODAY = date(2026, 11, 22)
 def _market_fingerprint() -> list[tuple]:
     return list(
         Account.objects.order_by("external_id").values_list(
-            "external_id", "region__code", "vertical__code", "size_band", "entered_on", "archived_on",
-            "converted_on", "converted_via",
+            "external_id",
+            "region__code",
+            "vertical__code",
+            "size_band",
+            "entered_on",
+            "archived_on",
+            "converted_on",
+            "converted_via",
         )
     )
 
@@ -38,15 +51,29 @@ class TestDemoSeed:
         uncovered = Account.objects.filter(coverage_assignments=None).count()
         assert 0 < uncovered < 600, "white space exists but is not everything"
         assert Account.objects.exclude(converted_on=None).exists()
-        assert Feedback.objects.exists() and FeedbackReply.objects.exists() and FeedbackNote.objects.exists()
+        assert (
+            Feedback.objects.exists()
+            and FeedbackReply.objects.exists()
+            and FeedbackNote.objects.exists()
+        )
 
     def test_it_creates_every_demo_user_with_the_given_password(self) -> None:
         result = demo_seed(accounts=200, password="demo-password-1", today=TODAY)
-        assert [login[0] for login in result.logins] == ["manager", "rep", "exec", "partner-a", "partner-b"]
+        assert [login[0] for login in result.logins] == [
+            "manager",
+            "rep",
+            "exec",
+            "partner-a",
+            "partner-b",
+        ]
         for username, _, _ in result.logins:
             assert authenticate(username=username, password="demo-password-1") is not None
-        partner_a = authenticate(username="partner-a", password="demo-password-1").partner_membership.partner
-        partner_b = authenticate(username="partner-b", password="demo-password-1").partner_membership.partner
+        partner_a = authenticate(
+            username="partner-a", password="demo-password-1"
+        ).partner_membership.partner
+        partner_b = authenticate(
+            username="partner-b", password="demo-password-1"
+        ).partner_membership.partner
         assert partner_a != partner_b
 
     def test_it_gives_the_demo_rep_accounts_to_work(self) -> None:

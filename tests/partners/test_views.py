@@ -14,7 +14,9 @@ def _client_for(user: object) -> Client:
 
 
 class TestPortalHome:
-    def test_it_shows_a_partner_user_only_their_own_agreements_and_feedback(self, cast: Cast) -> None:
+    def test_it_shows_a_partner_user_only_their_own_agreements_and_feedback(
+        self, cast: Cast
+    ) -> None:
         AgreementFactory(partner=cast.partner_a, external_id="AG-OURS")
         AgreementFactory(partner=cast.partner_b, external_id="AG-THEIRS")
         FeedbackFactory(partner=cast.partner_a, subject="Our feedback")
@@ -27,7 +29,12 @@ class TestPortalHome:
         assert cast.partner_b.name not in html
 
     def test_it_does_not_show_drafts_being_prepared_for_the_partner(self, cast: Cast) -> None:
-        AgreementFactory(partner=cast.partner_a, external_id="AG-DRAFT", status=AgreementStatus.DRAFT, signed_on=None)
+        AgreementFactory(
+            partner=cast.partner_a,
+            external_id="AG-DRAFT",
+            status=AgreementStatus.DRAFT,
+            signed_on=None,
+        )
         html = _client_for(cast.partner_a_user).get("/portal/").content.decode()
         assert "AG-DRAFT" not in html
 
@@ -56,7 +63,9 @@ class TestInternalPages:
         agreement = AgreementFactory(partner=cast.partner_a, external_id="AG-HIST")
         agreement.notice_days = 60
         agreement.save()
-        html = _client_for(cast.manager).get(f"/workspace/agreements/{agreement.pk}/").content.decode()
+        html = (
+            _client_for(cast.manager).get(f"/workspace/agreements/{agreement.pk}/").content.decode()
+        )
         assert "AG-HIST" in html
         assert html.count("Changed") + html.count("Created") >= 2
 

@@ -13,10 +13,18 @@ class Command(BaseCommand):
     help = "Create realistic, deterministic demo data and the demo users (manager, rep, exec, partner-a, partner-b)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--accounts", type=int, default=5000, help="Accounts in the market (default 5000).")
-        parser.add_argument("--password", default="", help="Password for every demo user (default: a random one).")
-        parser.add_argument("--seed", type=int, default=20261122, help="Random seed (same seed, same market).")
-        parser.add_argument("--reset", action="store_true", help="Delete the existing market first.")
+        parser.add_argument(
+            "--accounts", type=int, default=5000, help="Accounts in the market (default 5000)."
+        )
+        parser.add_argument(
+            "--password", default="", help="Password for every demo user (default: a random one)."
+        )
+        parser.add_argument(
+            "--seed", type=int, default=20261122, help="Random seed (same seed, same market)."
+        )
+        parser.add_argument(
+            "--reset", action="store_true", help="Delete the existing market first."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["accounts"] < 1:
@@ -34,8 +42,10 @@ class Command(BaseCommand):
         if result.created:
             self.stdout.write(f"Demo market created in {time.monotonic() - started:.1f} s.")
         else:
-            self.stdout.write(f"Demo market already present ({result.accounts} accounts); kept it "
-                              "(use --reset to recreate). Demo users refreshed.")
+            self.stdout.write(
+                f"Demo market already present ({result.accounts} accounts); kept it "
+                "(use --reset to recreate). Demo users refreshed."
+            )
         self.stdout.write("")
         self.stdout.write("Demo logins at http://127.0.0.1:8000/accounts/login/")
         self.stdout.write(f"  password for every demo user: {password}")

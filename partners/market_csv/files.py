@@ -1,0 +1,63 @@
+"""The seven market files: names, headers and the order they load in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MarketFile:
+    name: str
+    columns: tuple[str, ...]
+
+
+REGIONS = MarketFile("regions.csv", ("code", "name"))
+VERTICALS = MarketFile("verticals.csv", ("code", "name"))
+ACCOUNTS = MarketFile(
+    "accounts.csv",
+    (
+        "external_id",
+        "name",
+        "region",
+        "vertical",
+        "size_band",
+        "entered_on",
+        "archived_on",
+        "converted_on",
+        "converted_via",
+    ),
+)
+REPS = MarketFile("reps.csv", ("external_id", "name", "email", "regions"))
+PARTNERS = MarketFile(
+    "partners.csv", ("external_id", "name", "channel_kind", "partner_type", "tier")
+)
+AGREEMENTS = MarketFile(
+    "agreements.csv",
+    (
+        "external_id",
+        "partner",
+        "agreement_type",
+        "start_date",
+        "end_date",
+        "signed_on",
+        "terminated_on",
+        "regions",
+        "verticals",
+        "exclusive",
+    ),
+)
+COVERAGE = MarketFile("coverage.csv", ("account", "kind", "owner", "start_date", "end_date"))
+
+# Dependency order: each file may refer to rows of the files before it.
+MARKET_FILES: tuple[MarketFile, ...] = (
+    REGIONS,
+    VERTICALS,
+    ACCOUNTS,
+    REPS,
+    PARTNERS,
+    AGREEMENTS,
+    COVERAGE,
+)
+MARKET_FILES_BY_NAME = {market_file.name: market_file for market_file in MARKET_FILES}
+
+LIST_SEPARATOR = ";"

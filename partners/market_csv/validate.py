@@ -1,0 +1,471 @@
+"""Row-by-row validation of the market files.
+
+Each file is read once as a stream. A good row is normalised and handed to the staging; a bad
+row adds one problem per bad cell, worded `file:line: column: problem`. Only what the checks
+across rows need stays in memory: the keys seen so far (for duplicates) and the codes and
+external ids later files may refer to. Every database constraint on the imported tables has a
+check here, so a run that validates cannot fail on a constraint half-way through writing.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from channels.models import CoverageAssignment, SalesRep
+from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from partners.market_csv.files import (
+    ACCOUNTS,
+    AGREEMENTS,
+    COVERAGE,
+    LIST_SEPARATOR,
+    PARTNERS,
+    REGIONS,
+    REPS,
+    VERTICALS,
+    MarketFile,
+)
+from partners.market_csv.store import (
+    STAGE_ACCOUNT,
+    STAGE_AGREEMENT,
+    STAGE_AGREEMENT_REGION,
+    STAGE_AGREEMENT_VERTICAL,
+    STAGE_COVERAGE,
+    STAGE_PARTNER,
+    STAGE_REGION,
+    STAGE_REP,
+    STAGE_REP_REGION,
+    STAGE_VERTICAL,
+    Staging,
+)
+from partners.models import (
+    Agreement,
+    AgreementStatus,
+    AgreementType,
+    Partner,
+    PartnerKind,
+    PartnerTier,
+    PartnerType,
+)
+
+PARTNER_KINDS = frozenset(PartnerKind.values)
+
+
+def _max_length(model: type, field_name: str) -> int:
+    return model._meta.get_field(field_name).max_length
+
+
+def _one_of(values: list[str]) -> str:
+    return ", ".join(values)
+
+
+class MarketValidator:
+    """Validates the files of one run in dependency order and stages the good rows.
+
+    `problems` collects every problem found; `rows` counts the data rows read per file.
+    """
+
+    def __init__(self, *, staging: Staging, today: date) -> None:
+        self.staging = staging
+        self.today = today
+        self.problems: list[str] = []
+        self.rows: dict[str, int] = {}
+        # What later files may refer to: existing rows plus the rows of earlier files.
+        self.region_codes = set(Region.objects.values_list("code", flat=True))
+        self.vertical_codes = set(Vertical.objects.values_list("code", flat=True))
+        self.rep_ids = set(SalesRep.objects.values_list("external_id", flat=True))
+        self.partner_kinds = dict(Partner.objects.values_list("external_id", "channel_kind"))
+        self.account_lines: dict[str, int] = {}
+        self._existing_account_ids: set[str] | None = None
+        self._email = EmailValidator()
+
+    def validate(self, market_file: MarketFile, path: Path) -> None:
+        check = {
+            REGIONS.name: self._regions,
+            VERTICALS.name: self._verticals,
+            ACCOUNTS.name: self._accounts,
+            REPS.name: self._reps,
+            PARTNERS.name: self._partners,
+            AGREEMENTS.name: self._agreements,
+            COVERAGE.name: self._coverage,
+        }[market_file.name]
+        self.rows[market_file.name] = 0
+        check(path)
+        self.staging.flush()
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def problem(self, file_name: str, line: int, column: str, text: str) -> None:
+        if not self.problems:
+            self.staging.discard()
+        self.problems.append(f"{file_name}:{line}: {column}: {text}")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _rows(self, path: Path, market_file: MarketFile) -> Iterator[tuple[int, list[str]]]:
+        """Yield (first physical line, stripped cells in the file's column order) per data row."""
+        name = market_file.name
+        try:
+            handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        except OSError as error:
+            self.problem(name, 1, "file", f"cannot be read: {error.strerror}")
+            return
+        with handle:
+            reader = csv.reader(handle)
+            line = 1
+            try:
+                header = next(reader, None)
+                if header is None:
+                    self.problem(name, 1, "file", "is empty; a header row is required")
+                    return
+                header = [cell.strip() for cell in header]
+                positions: list[int] = []
+                for column in market_file.columns:
+                    if column in header:
+                        positions.append(header.index(column))
+                    else:
+                        self.problem(name, 1, column, "missing column")
+                for position, column in enumerate(header):
+                    if column not in market_file.columns:
+                        self.problem(name, 1, column or f"column {position + 1}", "unknown column")
+                    elif header.index(column) != position:
+                        self.problem(name, 1, column, "column appears more than once")
+                if len(positions) < len(market_file.columns):
+                    return
+                width = len(header)
+                line = reader.line_num
+                for row in reader:
+                    start, line = line + 1, reader.line_num
+                    if not row:
+                        continue
+                    self.rows[name] += 1
+                    if len(row) != width:
+                        self.problem(name, start, "row", f"has {len(row)} fields, expected {width}")
+                        continue
+                    yield start, [row[position].strip() for position in positions]
+            except UnicodeDecodeError:
+                self.problem(name, line + 1, "file", "is not UTF-8 text")
+            except csv.Error as error:
+                self.problem(name, line + 1, "row", f"is not valid CSV ({error})")
+
+    # -- cells -------------------------------------------------------------------------------
+
+    def _text(
+        self, file_name: str, line: int, column: str, value: str, max_length: int
+    ) -> str | None:
+        if not value:
+            self.problem(file_name, line, column, "required")
+            return None
+        if len(value) > max_length:
+            self.problem(file_name, line, column, f"longer than {max_length} characters")
+            return None
+        return value
+
+    def _key(
+        self,
+        file_name: str,
+        line: int,
+        column: str,
+        value: str,
+        max_length: int,
+        seen: dict[str, int],
+        what: str,
+    ) -> str | None:
+        if self._text(file_name, line, column, value, max_length) is None:
+            return None
+        first = seen.setdefault(value, line)
+        if first != line:
+            self.problem(
+                file_name, line, column, f"duplicate {what} {value!r} (first on line {first})"
+            )
+            return None
+        return value
+
+    def _date(
+        self, file_name: str, line: int, column: str, value: str, *, required: bool
+    ) -> str | None:
+        if not value:
+            if required:
+                self.problem(file_name, line, column, "required")
+            return None
+        if len(value) == 10 and value[4] == "-" and value[7] == "-":
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                return value
+        self.problem(file_name, line, column, f"not a date (expected yyyy-mm-dd): {value!r}")
+        return None
+
+    def _choice(
+        self, file_name: str, line: int, column: str, value: str, choices: list[str]
+    ) -> str | None:
+        if value in choices:
+            return value
+        if not value:
+            self.problem(file_name, line, column, f"required (one of {_one_of(choices)})")
+        else:
+            self.problem(
+                file_name, line, column, f"must be one of {_one_of(choices)}, not {value!r}"
+            )
+        return None
+
+    def _codes(
+        self, file_name: str, line: int, column: str, value: str, known: set[str], what: str
+    ) -> list[str]:
+        codes: list[str] = []
+        for code in value.split(LIST_SEPARATOR):
+            code = code.strip()
+            if not code or code in codes:
+                continue
+            if code not in known:
+                self.problem(file_name, line, column, f"unknown {what} code {code!r}")
+            codes.append(code)
+        return codes
+
+    def _not_before(
+        self,
+        file_name: str,
+        line: int,
+        column: str,
+        later: str | None,
+        other: str,
+        earlier: str | None,
+    ) -> None:
+        # ISO dates compare correctly as strings.
+        if later and earlier and later < earlier:
+            self.problem(file_name, line, column, f"{later} is before {other} {earlier}")
+
+    # -- files -------------------------------------------------------------------------------
+
+    def _coded(self, path: Path, market_file: MarketFile, model: type, known: set[str]) -> None:
+        name = market_file.name
+        stage = STAGE_REGION if model is Region else STAGE_VERTICAL
+        what = "region" if model is Region else "vertical"
+        seen: dict[str, int] = {}
+        code_length = _max_length(model, "code")
+        name_length = _max_length(model, "name")
+        for line, (code, label) in self._rows(path, market_file):
+            count = len(self.problems)
+            code = self._key(name, line, "code", code, code_length, seen, f"{what} code")
+            if code and LIST_SEPARATOR in code:
+                self.problem(name, line, "code", f"must not contain {LIST_SEPARATOR!r}")
+            label = self._text(name, line, "name", label, name_length)
+            if code:
+                known.add(code)
+            if len(self.problems) == count:
+                self.staging.add(stage, (code, label))
+
+    def _regions(self, path: Path) -> None:
+        self._coded(path, REGIONS, Region, self.region_codes)
+
+    def _verticals(self, path: Path) -> None:
+        self._coded(path, VERTICALS, Vertical, self.vertical_codes)
+
+    def _accounts(self, path: Path) -> None:
+        name = ACCOUNTS.name
+        seen = self.account_lines
+        regions, verticals = self.region_codes, self.vertical_codes
+        size_bands = SizeBand.values
+        kinds = ChannelKind.values
+        id_length = _max_length(Account, "external_id")
+        name_length = _max_length(Account, "name")
+        problems = self.problems
+        stage = self.staging.add
+        for line, cells in self._rows(path, ACCOUNTS):
+            count = len(problems)
+            external_id, label, region, vertical, band, entered, archived, converted, via = cells
+            self._key(name, line, "external_id", external_id, id_length, seen, "external id")
+            self._text(name, line, "name", label, name_length)
+            if region not in regions:
+                self._unknown(name, line, "region", region, "region code")
+            if vertical not in verticals:
+                self._unknown(name, line, "vertical", vertical, "vertical code")
+            if band not in size_bands:
+                self._choice(name, line, "size_band", band, size_bands)
+            entered_on = self._date(name, line, "entered_on", entered, required=True)
+            archived_on = self._date(name, line, "archived_on", archived, required=False)
+            converted_on = self._date(name, line, "converted_on", converted, required=False)
+            self._not_before(name, line, "archived_on", archived_on, "entered_on", entered_on)
+            if via:
+                if via not in kinds:
+                    self._choice(name, line, "converted_via", via, kinds)
+                elif not converted:
+                    self.problem(name, line, "converted_via", "must be empty when converted_on is")
+            elif converted:
+                self.problem(name, line, "converted_via", "required when converted_on is set")
+            if len(problems) == count:
+                stage(
+                    STAGE_ACCOUNT,
+                    (external_id, label, region, vertical, band, entered, archived_on,
+                     converted_on, via),
+                )
+
+    def _unknown(self, file_name: str, line: int, column: str, value: str, what: str) -> None:
+        if not value:
+            self.problem(file_name, line, column, "required")
+        else:
+            self.problem(file_name, line, column, f"unknown {what} {value!r}")
+
+    def _reps(self, path: Path) -> None:
+        name = REPS.name
+        seen: dict[str, int] = {}
+        id_length = _max_length(SalesRep, "external_id")
+        name_length = _max_length(SalesRep, "name")
+        email_length = _max_length(SalesRep, "email")
+        for line, (external_id, label, email, regions) in self._rows(path, REPS):
+            count = len(self.problems)
+            if self._key(name, line, "external_id", external_id, id_length, seen, "external id"):
+                self.rep_ids.add(external_id)
+            self._text(name, line, "name", label, name_length)
+            if self._text(name, line, "email", email, email_length):
+                try:
+                    self._email(email)
+                except ValidationError:
+                    self.problem(name, line, "email", f"not an e-mail address: {email!r}")
+            codes = self._codes(name, line, "regions", regions, self.region_codes, "region")
+            if len(self.problems) == count:
+                self.staging.add(STAGE_REP, (external_id, label, email))
+                for code in codes:
+                    self.staging.add(STAGE_REP_REGION, (external_id, code))
+
+    def _partners(self, path: Path) -> None:
+        name = PARTNERS.name
+        seen: dict[str, int] = {}
+        id_length = _max_length(Partner, "external_id")
+        name_length = _max_length(Partner, "name")
+        for line, cells in self._rows(path, PARTNERS):
+            count = len(self.problems)
+            external_id, label, kind, partner_type, tier = cells
+            known = self._key(
+                name, line, "external_id", external_id, id_length, seen, "external id"
+            )
+            self._text(name, line, "name", label, name_length)
+            kind_ok = self._choice(name, line, "channel_kind", kind, PartnerKind.values)
+            self._choice(name, line, "partner_type", partner_type, PartnerType.values)
+            self._choice(name, line, "tier", tier, PartnerTier.values)
+            if known and kind_ok:
+                self.partner_kinds[external_id] = kind
+            if len(self.problems) == count:
+                self.staging.add(STAGE_PARTNER, (external_id, label, kind, partner_type, tier))
+
+    def _agreements(self, path: Path) -> None:
+        name = AGREEMENTS.name
+        seen: dict[str, int] = {}
+        id_length = _max_length(Agreement, "external_id")
+        today = self.today.isoformat()
+        for line, cells in self._rows(path, AGREEMENTS):
+            count = len(self.problems)
+            (external_id, partner, agreement_type, start, end, signed, terminated, regions,
+             verticals, exclusive) = cells
+            self._key(name, line, "external_id", external_id, id_length, seen, "external id")
+            if partner not in self.partner_kinds:
+                self._unknown(name, line, "partner", partner, "partner external id")
+            self._choice(name, line, "agreement_type", agreement_type, AgreementType.values)
+            start_date = self._date(name, line, "start_date", start, required=True)
+            end_date = self._date(name, line, "end_date", end, required=True)
+            signed_on = self._date(name, line, "signed_on", signed, required=False)
+            terminated_on = self._date(name, line, "terminated_on", terminated, required=False)
+            self._not_before(name, line, "end_date", end_date, "start_date", start_date)
+            if terminated_on:
+                if not signed:
+                    self.problem(
+                        name, line, "terminated_on", "set, but the agreement was never signed"
+                    )
+                self._not_before(
+                    name, line, "terminated_on", terminated_on, "start_date", start_date
+                )
+                if end_date and terminated_on > end_date:
+                    self.problem(
+                        name, line, "terminated_on", f"{terminated_on} is after end_date {end_date}"
+                    )
+            region_codes = self._codes(
+                name, line, "regions", regions, self.region_codes, "region"
+            )
+            vertical_codes = self._codes(
+                name, line, "verticals", verticals, self.vertical_codes, "vertical"
+            )
+            if exclusive not in ("true", "false"):
+                self.problem(name, line, "exclusive", f"must be true or false, not {exclusive!r}")
+            if len(self.problems) != count:
+                continue
+            if not signed_on:
+                status = AgreementStatus.DRAFT
+            elif terminated_on:
+                status = AgreementStatus.TERMINATED
+            elif end < today:
+                status = AgreementStatus.EXPIRED
+            else:
+                status = AgreementStatus.ACTIVE
+            self.staging.add(
+                STAGE_AGREEMENT,
+                (external_id, partner, agreement_type, status.value, start, end, signed_on,
+                 terminated_on, exclusive == "true"),
+            )
+            for code in region_codes:
+                self.staging.add(STAGE_AGREEMENT_REGION, (external_id, code))
+            for code in vertical_codes:
+                self.staging.add(STAGE_AGREEMENT_VERTICAL, (external_id, code))
+
+    def _account_known(self, external_id: str) -> bool:
+        if external_id in self.account_lines:
+            return True
+        if self._existing_account_ids is None:
+            self._existing_account_ids = set(
+                Account.objects.values_list("external_id", flat=True).iterator(chunk_size=20_000)
+            )
+        return external_id in self._existing_account_ids
+
+    def _coverage(self, path: Path) -> None:
+        name = COVERAGE.name
+        seen: dict[str, int] = {}
+        kinds = ChannelKind.values
+        source_length = _max_length(CoverageAssignment, "online_source")
+        problems = self.problems
+        stage = self.staging.add
+        for line, (account, kind, owner, start, end) in self._rows(path, COVERAGE):
+            count = len(problems)
+            if not account or not self._account_known(account):
+                self._unknown(name, line, "account", account, "account external id")
+            if kind not in kinds:
+                self._choice(name, line, "kind", kind, kinds)
+            elif kind == ChannelKind.DIRECT:
+                if owner not in self.rep_ids:
+                    self._unknown(name, line, "owner", owner, "rep external id")
+            elif kind == ChannelKind.ONLINE:
+                self._text(name, line, "owner", owner, source_length)
+            else:
+                owner_kind = self.partner_kinds.get(owner)
+                if owner_kind is None:
+                    self._unknown(name, line, "owner", owner, "partner external id")
+                elif owner_kind != kind:
+                    self.problem(
+                        name,
+                        line,
+                        "owner",
+                        f"partner {owner!r} has channel kind {owner_kind}, not {kind}",
+                    )
+            start_date = self._date(name, line, "start_date", start, required=True)
+            end_date = self._date(name, line, "end_date", end, required=False)
+            self._not_before(name, line, "end_date", end_date, "start_date", start_date)
+            if len(problems) != count:
+                continue
+            # One row per (account, kind, owner, start): the unique constraints' key.
+            key = f"{account}\x1f{kind}\x1f{owner}\x1f{start}"
+            first = seen.setdefault(key, line)
+            if first != line:
+                self.problem(
+                    name,
+                    line,
+                    "start_date",
+                    f"duplicate coverage of {account!r} by {kind} {owner!r} from {start} "
+                    f"(first on line {first})",
+                )
+                continue
+            stage(STAGE_COVERAGE, (account, kind, owner, start, end_date))

@@ -1,1 +1,129 @@
+"""Weekly metric snapshots, the runs that write them, and the database lock between runs.
+
+Snapshot rows hold codes (region, vertical, size band, partner external id) rather than only
+foreign keys: a snapshot records the week as it was, and dashboards and exports read it without
+joining the live tables.
+"""
+
 from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from crm.models import TimeStamped
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class MetricsRun(TimeStamped):
+    """One attempt at computing a week. A crashed attempt stays `running` until the next run of
+    the same week takes the lock and marks it failed."""
+
+    week = models.CharField(max_length=8, help_text='ISO week, e.g. "2026-W46".')
+    as_of = models.DateField(help_text="The Sunday that closes the week.")
+    final = models.BooleanField(help_text="Final (the week is closed) or provisional.")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_written = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="metricsrun_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["week", "status"], name="metricsrun_week_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.week} {'final' if self.final else 'provisional'} {self.status}"
+
+
+class SegmentSnapshot(TimeStamped):
+    """The counts of one segment (region, vertical, size band) for one week; ratios derived."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    region = models.CharField(max_length=32)
+    vertical = models.CharField(max_length=32)
+    size_band = models.CharField(max_length=16)
+    accounts = models.PositiveIntegerField()
+    covered_direct = models.PositiveIntegerField()
+    covered_distribution = models.PositiveIntegerField()
+    covered_partner = models.PositiveIntegerField()
+    covered_online = models.PositiveIntegerField()
+    covered_any = models.PositiveIntegerField()
+    overlap = models.PositiveIntegerField()
+    converted = models.PositiveIntegerField()
+    converted_direct = models.PositiveIntegerField()
+    converted_distribution = models.PositiveIntegerField()
+    converted_partner = models.PositiveIntegerField()
+    converted_online = models.PositiveIntegerField()
+    white_space = models.PositiveIntegerField()
+    # Null when the segment has no in-market accounts.
+    coverage = models.FloatField(null=True, blank=True)
+    coverage_direct = models.FloatField(null=True, blank=True)
+    coverage_distribution = models.FloatField(null=True, blank=True)
+    coverage_partner = models.FloatField(null=True, blank=True)
+    coverage_online = models.FloatField(null=True, blank=True)
+    penetration = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["week", "region", "vertical", "size_band"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "region", "vertical", "size_band"], name="segmentsnapshot_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.region}/{self.vertical}/{self.size_band}"
+
+
+class PartnerSnapshot(TimeStamped):
+    """One partner's figures for one week (DESIGN.md rule 6)."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.CASCADE, related_name="metric_snapshots"
+    )
+    external_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    channel_kind = models.CharField(max_length=16)
+    covered_accounts = models.PositiveIntegerField()
+    converted_accounts = models.PositiveIntegerField()
+    agreements_in_force = models.PositiveIntegerField()
+    feedback_count = models.PositiveIntegerField()
+    satisfaction_mean = models.FloatField(null=True, blank=True)
+    nps = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["week", "external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["week", "partner"], name="partnersnapshot_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.external_id}"
+
+
+class MetricsLock(TimeStamped):
+    """A named lock with an expiry, used when there is no Redis: a holder that dies stops
+    blocking others once `expires_at` passes."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

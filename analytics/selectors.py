@@ -1,0 +1,325 @@
+"""Reads for the metrics: the market as frames, database pre-aggregations, and the snapshots.
+
+Two ways to feed `analytics.metrics`:
+
+- `market_frames()` loads the account-level columns once; the backfill evaluates many as-of
+  dates in memory from them.
+- `mask_groups_on(d)` and `partner_coverage_on(d)` let the database do the heavy part for one
+  date and return only small frames (one row per segment and kinds mask; one row per partner).
+  This is the fast path for a single week (see DESIGN.md, "Measured on this machine").
+
+Dashboards, exports and the API read only the snapshot tables, through the `snapshot_*`
+functions at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from django.db import connection, transaction
+from django.db.models.functions import TruncDate
+
+from analytics import metrics
+from analytics.models import PartnerSnapshot, SegmentSnapshot
+from channels.models import CoverageAssignment
+from crm.models import Account, Region, Vertical
+from partners.models import Agreement, Feedback, Partner
+
+# A partner-kind assignment counts only where `scope` granted its cell (s.partner_id set).
+_MASK_SQL = " + ".join(
+    f"COALESCE(MAX(CASE WHEN c.kind = '{kind}'"
+    + (" AND s.partner_id IS NOT NULL" if kind in metrics.PARTNER_KINDS else "")
+    + f" THEN {bit} END), 0)"
+    for kind, bit in metrics.KIND_BITS.items()
+)
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "account": Account._meta.db_table,
+        "coverage": CoverageAssignment._meta.db_table,
+        "agreement": Agreement._meta.db_table,
+        "agreement_regions": Agreement.regions.through._meta.db_table,
+        "agreement_verticals": Agreement.verticals.through._meta.db_table,
+        "region": Region._meta.db_table,
+        "vertical": Vertical._meta.db_table,
+    }
+
+
+def scope_sql() -> str:
+    """SQL for the (partner, region, vertical) cells granted by agreements in force on %(d)s.
+
+    An agreement with no regions grants every region, and likewise for verticals; expanding to
+    cells makes "the same agreement satisfies both" a plain equality join. Duplicates are
+    harmless to the callers, which only test for presence.
+    """
+    return """
+        SELECT DISTINCT g.partner_id AS partner_id, r.id AS region_id, v.id AS vertical_id
+        FROM {agreement} g
+        JOIN {region} r ON (
+            NOT EXISTS (SELECT 1 FROM {agreement_regions} x WHERE x.agreement_id = g.id)
+            OR EXISTS (SELECT 1 FROM {agreement_regions} x
+                       WHERE x.agreement_id = g.id AND x.region_id = r.id))
+        JOIN {vertical} v ON (
+            NOT EXISTS (SELECT 1 FROM {agreement_verticals} y WHERE y.agreement_id = g.id)
+            OR EXISTS (SELECT 1 FROM {agreement_verticals} y
+                       WHERE y.agreement_id = g.id AND y.vertical_id = v.id))
+        WHERE g.signed_on IS NOT NULL AND g.signed_on <= %(d)s
+          AND g.start_date <= %(d)s AND %(d)s <= g.end_date
+          AND (g.terminated_on IS NULL OR %(d)s <= g.terminated_on)
+    """.format(**_tables())
+
+
+def _region_filter(region_ids: Sequence[int] | None, params: dict[str, Any]) -> str:
+    if region_ids is None:
+        return ""
+    names = []
+    for position, region_id in enumerate(region_ids):
+        params[f"r{position}"] = region_id
+        names.append(f"%(r{position})s")
+    return f"AND a.region_id IN ({', '.join(names) or 'NULL'})"
+
+
+@contextmanager
+def _tuned_cursor() -> Any:
+    # On two cores the parallel plan is slower and hungrier than a serial one, and the merge
+    # join over the (account, kind) index beats hashing a million accounts (DESIGN.md).
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute("SET LOCAL enable_hashjoin = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        yield cursor
+
+
+def mask_groups_sql(region_ids: Sequence[int] | None, params: dict[str, Any]) -> str:
+    """One statement that yields `metrics.MASK_GROUP_COLUMNS`, with region and vertical ids in
+    place of codes; `params` receives the region filter's parameters (`d` is the caller's)."""
+    return """
+        WITH scope AS ({scope})
+        SELECT region_id, vertical_id, size_band, in_market, mask, converted_via, COUNT(*) AS n
+        FROM (
+            SELECT a.region_id AS region_id, a.vertical_id AS vertical_id,
+                   a.size_band AS size_band,
+                   CASE WHEN a.entered_on <= %(d)s
+                             AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
+                        THEN 1 ELSE 0 END AS in_market,
+                   CASE WHEN a.entered_on <= %(d)s
+                             AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
+                        THEN {mask} ELSE 0 END AS mask,
+                   CASE WHEN a.entered_on <= %(d)s
+                             AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
+                             AND a.converted_on <= %(d)s
+                        THEN a.converted_via ELSE '' END AS converted_via
+            FROM {account} a
+            LEFT JOIN {coverage} c
+              ON c.account_id = a.id
+             AND c.start_date <= %(d)s AND (c.end_date IS NULL OR %(d)s <= c.end_date)
+            LEFT JOIN scope s
+              ON s.partner_id = c.partner_id AND s.region_id = a.region_id
+             AND s.vertical_id = a.vertical_id
+            WHERE 1 = 1 {region_filter}
+            GROUP BY a.id, a.region_id, a.vertical_id, a.size_band, a.entered_on, a.archived_on,
+                     a.converted_on, a.converted_via
+        ) per_account
+        GROUP BY region_id, vertical_id, size_band, in_market, mask, converted_via
+    """.format(
+        scope=scope_sql(),
+        mask=_MASK_SQL,
+        region_filter=_region_filter(region_ids, params),
+        **_tables(),
+    )
+
+
+def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
+    return dict(model.objects.values_list("id", "code"))
+
+
+def mask_groups_on(d: date, *, region_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """The mask groups frame (`metrics.MASK_GROUP_COLUMNS`) for `d`, aggregated in the
+    database; only accounts in `region_ids` when given."""
+    params: dict[str, Any] = {"d": d}
+    sql = mask_groups_sql(region_ids, params)
+    with _tuned_cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "region_id",
+            "vertical_id",
+            "size_band",
+            "in_market",
+            "mask",
+            "converted_via",
+            "n",
+        ],
+    )
+    frame["region"] = frame["region_id"].map(_codes(Region))
+    frame["vertical"] = frame["vertical_id"].map(_codes(Vertical))
+    frame["in_market"] = frame["in_market"].astype(bool)
+    frame["converted_via"] = frame["converted_via"].fillna("")
+    return frame[metrics.MASK_GROUP_COLUMNS]
+
+
+def partner_coverage_on(d: date, *, region_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """`metrics.partner_coverage_counts` for `d`, aggregated in the database; only accounts in
+    `region_ids` when given (the sum over disjoint region sets is the whole)."""
+    params: dict[str, Any] = {"d": d}
+    sql = """
+        WITH scope AS ({scope})
+        SELECT c.partner_id, COUNT(DISTINCT c.account_id),
+               COUNT(DISTINCT CASE WHEN a.converted_on <= %(d)s THEN c.account_id END)
+        FROM {coverage} c
+        JOIN {account} a ON a.id = c.account_id
+        WHERE c.kind IN ('distribution', 'partner')
+          AND c.start_date <= %(d)s AND (c.end_date IS NULL OR %(d)s <= c.end_date)
+          AND a.entered_on <= %(d)s AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
+          AND EXISTS (SELECT 1 FROM scope s
+                      WHERE s.partner_id = c.partner_id AND s.region_id = a.region_id
+                        AND s.vertical_id = a.vertical_id)
+          {region_filter}
+        GROUP BY c.partner_id
+    """.format(scope=scope_sql(), region_filter=_region_filter(region_ids, params), **_tables())
+    with _tuned_cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return pd.DataFrame(
+        rows, columns=["partner_id", "covered_accounts", "converted_accounts"]
+    ).astype("int64")
+
+
+def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=columns)
+
+
+def agreements_frame() -> pd.DataFrame:
+    """Every agreement's dates (`agreement_id, partner_id, signed_on, start_date, end_date,
+    terminated_on`)."""
+    columns = ["agreement_id", "partner_id", "signed_on", "start_date", "end_date", "terminated_on"]
+    fields = ["id", "partner_id", "signed_on", "start_date", "end_date", "terminated_on"]
+    return _frame(Agreement.objects.values_list(*fields), columns)
+
+
+def feedback_frame() -> pd.DataFrame:
+    """Every feedback entry's partner, created date (in the project's time zone), satisfaction
+    and NPS."""
+    rows = Feedback.objects.annotate(created_on=TruncDate("created_at")).values_list(
+        "partner_id", "created_on", "satisfaction", "nps"
+    )
+    frame = _frame(rows, ["partner_id", "created_on", "satisfaction", "nps"])
+    frame["nps"] = frame["nps"].astype("float64")
+    return frame
+
+
+def partners_frame() -> pd.DataFrame:
+    """Every partner (`partner_id, external_id, name, channel_kind`)."""
+    rows = Partner.objects.values_list("id", "external_id", "name", "channel_kind")
+    return _frame(rows, ["partner_id", "external_id", "name", "channel_kind"])
+
+
+def market_frames(*, region_ids: Sequence[int] | None = None) -> dict[str, pd.DataFrame]:
+    """The account-level frames `metrics.week_metrics` takes, loaded once for any as-of date.
+
+    Keys: accounts, coverage, agreements, agreement_regions, agreement_verticals, feedback,
+    partners. Region and vertical are codes. Only accounts in `region_ids` (and their
+    coverage) when given.
+    """
+    regions, verticals = _codes(Region), _codes(Vertical)
+    accounts_qs = Account.objects.all()
+    coverage_qs = CoverageAssignment.objects.all()
+    if region_ids is not None:
+        accounts_qs = accounts_qs.filter(region_id__in=region_ids)
+        coverage_qs = coverage_qs.filter(account__region_id__in=region_ids)
+    account_fields = ["id", "region_id", "vertical_id", "size_band", "entered_on"]
+    account_fields += ["archived_on", "converted_on", "converted_via"]
+    accounts = _frame(
+        accounts_qs.order_by().values_list(*account_fields),
+        ["account_id", "region", "vertical", "size_band", "entered_on", "archived_on"]
+        + ["converted_on", "converted_via"],
+    )
+    accounts["region"] = accounts["region"].map(regions)
+    accounts["vertical"] = accounts["vertical"].map(verticals)
+    coverage = _frame(
+        coverage_qs.order_by().values_list(
+            "account_id", "kind", "partner_id", "start_date", "end_date"
+        ),
+        ["account_id", "kind", "partner_id", "start_date", "end_date"],
+    )
+    coverage["partner_id"] = coverage["partner_id"].astype("Int64")
+    agreement_regions = _frame(
+        Agreement.regions.through.objects.values_list("agreement_id", "region_id"),
+        ["agreement_id", "region"],
+    )
+    agreement_regions["region"] = agreement_regions["region"].map(regions)
+    agreement_verticals = _frame(
+        Agreement.verticals.through.objects.values_list("agreement_id", "vertical_id"),
+        ["agreement_id", "vertical"],
+    )
+    agreement_verticals["vertical"] = agreement_verticals["vertical"].map(verticals)
+    return {
+        "accounts": accounts,
+        "coverage": coverage,
+        "agreements": agreements_frame(),
+        "agreement_regions": agreement_regions,
+        "agreement_verticals": agreement_verticals,
+        "feedback": feedback_frame(),
+        "partners": partners_frame(),
+    }
+
+
+SEGMENT_SNAPSHOT_FIELDS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
+PARTNER_SNAPSHOT_FIELDS = [
+    "external_id",
+    "name",
+    "channel_kind",
+    "covered_accounts",
+    "converted_accounts",
+    "agreements_in_force",
+    "feedback_count",
+    "satisfaction_mean",
+    "nps",
+]
+EXPORT_DIMENSIONS = ("segment", "region", "vertical", "size_band", "channel", "partner", "total")
+
+
+def snapshot_weeks() -> list[str]:
+    """The weeks that have segment snapshot rows, oldest first."""
+    weeks = SegmentSnapshot.objects.order_by("week").values_list("week", flat=True).distinct()
+    return list(weeks)
+
+
+def snapshot_segments(week: str) -> pd.DataFrame:
+    """The stored segment counts of `week` (`metrics.SEGMENT_KEYS` + `COUNT_COLUMNS`), sorted by
+    segment; empty when the week has no snapshot."""
+    rows = SegmentSnapshot.objects.filter(week=week).order_by(*metrics.SEGMENT_KEYS)
+    frame = _frame(rows.values_list(*SEGMENT_SNAPSHOT_FIELDS), SEGMENT_SNAPSHOT_FIELDS)
+    return frame.astype({column: "int64" for column in metrics.COUNT_COLUMNS})
+
+
+def snapshot_partners(week: str) -> pd.DataFrame:
+    """The stored per-partner figures of `week`, sorted by partner external id."""
+    rows = PartnerSnapshot.objects.filter(week=week).order_by("external_id")
+    frame = _frame(rows.values_list(*PARTNER_SNAPSHOT_FIELDS), PARTNER_SNAPSHOT_FIELDS)
+    return frame.astype({"satisfaction_mean": "float64", "nps": "float64"})
+
+
+def snapshot_report(week: str, *, by: str) -> pd.DataFrame:
+    """The week's figures for an export or a dashboard, read from snapshot tables only.
+
+    `by` is one of `EXPORT_DIMENSIONS`: segment/region/vertical/size_band/total give the
+    dimension columns, `COUNT_COLUMNS` then `RATIO_COLUMNS` (counts summed, then divided);
+    channel gives `metrics.CHANNEL_COLUMNS`; partner gives `PARTNER_SNAPSHOT_FIELDS`.
+    Raises ValueError on an unknown `by`.
+    """
+    if by == "partner":
+        return snapshot_partners(week)
+    if by == "channel":
+        return metrics.channel_rollup(snapshot_segments(week))
+    if by not in metrics.ROLLUP_DIMENSIONS:
+        raise ValueError(f"unknown dimension {by!r}; choose from {', '.join(EXPORT_DIMENSIONS)}")
+    return metrics.rollup(snapshot_segments(week), by)

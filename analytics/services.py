@@ -1,0 +1,249 @@
+"""Writes for the metrics: compute a week and replace its snapshot rows.
+
+A week's rows are replaced in one transaction, so readers see the old week or the new one and
+running a week twice gives identical rows. Each attempt leaves a `MetricsRun` row; a lock per
+week (Redis or the database, see `analytics.locks`) keeps two runs of one week from overlapping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from analytics import metrics, selectors
+from analytics.locks import LockBusy, named_lock
+from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LockBusy",
+    "MetricsRunInProgress",
+    "metrics_as_of",
+    "metrics_compute_week",
+    "metrics_compute_weeks",
+    "metrics_region_part",
+    "metrics_merge_week",
+]
+
+WeekFigures = tuple[pd.DataFrame, pd.DataFrame]
+
+
+class MetricsRunInProgress(LockBusy):
+    """Another run of the same week holds its lock."""
+
+
+def _lock_seconds() -> int:
+    # Longer than the task's hard time limit, so a live run never outlasts its lock.
+    return int(getattr(settings, "METRICS_LOCK_SECONDS", 30 * 60))
+
+
+def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
+    """The as-of date of a run: the week's Sunday when final; for a provisional run, today when
+    the week has not ended yet (a provisional week never counts days that have not happened).
+
+    Raises ValueError on a malformed week.
+    """
+    sunday = metrics.iso_week_as_of(week)
+    if final:
+        return sunday
+    return min(sunday, today or timezone.localdate())
+
+
+def _none_if_nan(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _write_week(
+    *, week: str, as_of: date, final: bool, segments: pd.DataFrame, partners: pd.DataFrame
+) -> int:
+    segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
+    segment_rows = [
+        SegmentSnapshot(
+            week=week,
+            as_of=as_of,
+            final=final,
+            **{
+                field: _none_if_nan(value) for field, value in zip(segment_fields, row, strict=True)
+            },
+        )
+        for row in segments[segment_fields].itertuples(index=False, name=None)
+    ]
+    partner_fields = ["partner_id", *selectors.PARTNER_SNAPSHOT_FIELDS]
+    partner_rows = [
+        PartnerSnapshot(
+            week=week,
+            as_of=as_of,
+            final=final,
+            **{
+                field: _none_if_nan(value) for field, value in zip(partner_fields, row, strict=True)
+            },
+        )
+        for row in partners[partner_fields].itertuples(index=False, name=None)
+    ]
+    with transaction.atomic():
+        SegmentSnapshot.objects.filter(week=week).delete()
+        PartnerSnapshot.objects.filter(week=week).delete()
+        SegmentSnapshot.objects.bulk_create(segment_rows, batch_size=2000)
+        PartnerSnapshot.objects.bulk_create(partner_rows, batch_size=2000)
+    return len(segment_rows) + len(partner_rows)
+
+
+def _run_week(*, week: str, final: bool, compute: Callable[[date], WeekFigures]) -> MetricsRun:
+    as_of = metrics_as_of(week=week, final=final)
+    try:
+        with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()):
+            return _run_locked(week=week, as_of=as_of, final=final, compute=compute)
+    except LockBusy as busy:
+        raise MetricsRunInProgress(f"a run of {week} is in progress; try again later") from busy
+
+
+def _run_locked(
+    *, week: str, as_of: date, final: bool, compute: Callable[[date], WeekFigures]
+) -> MetricsRun:
+    # We hold the week's lock, so any run still marked running died before finishing.
+    MetricsRun.objects.filter(week=week, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        error="abandoned: the process stopped before finishing",
+    )
+    run = MetricsRun.objects.create(week=week, as_of=as_of, final=final, started_at=timezone.now())
+    started = time.monotonic()
+    try:
+        segments, partners = compute(as_of)
+        rows = _write_week(
+            week=week, as_of=as_of, final=final, segments=segments, partners=partners
+        )
+    except BaseException as error:
+        run.status = RunStatus.FAILED
+        run.error = f"{type(error).__name__}: {error}"[:5000]
+        run.finished_at = timezone.now()
+        run.seconds = time.monotonic() - started
+        run.save(update_fields=["status", "error", "finished_at", "seconds", "updated_at"])
+        raise
+    run.status = RunStatus.SUCCEEDED
+    run.rows_written = rows
+    run.finished_at = timezone.now()
+    run.seconds = time.monotonic() - started
+    run.save(update_fields=["status", "rows_written", "finished_at", "seconds", "updated_at"])
+    logger.info("metrics %s (%s): %d rows in %.2f s", week, as_of, rows, run.seconds)
+    return run
+
+
+def _figures_from_database(as_of: date) -> WeekFigures:
+    segments = metrics.with_ratios(metrics.segment_counts(selectors.mask_groups_on(as_of)))
+    partners = metrics.partner_figures(
+        selectors.partners_frame(),
+        selectors.partner_coverage_on(as_of),
+        selectors.agreements_frame(),
+        selectors.feedback_frame(),
+        as_of,
+    )
+    return segments, partners
+
+
+def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
+    """Compute `week` ("2026-W46") and replace its snapshot rows in one transaction.
+
+    Final runs are as of the week's Sunday; provisional runs as of `metrics_as_of`. The database
+    aggregates per segment and kinds mask; pandas finishes (DESIGN.md, "Metrics pipeline").
+    Returns the succeeded `MetricsRun`. Raises ValueError on a malformed week,
+    MetricsRunInProgress when another run of the week holds its lock, and re-raises any error
+    of the computation after recording the run as failed (the previous rows stay in place).
+    """
+    return _run_week(week=week, final=final, compute=_figures_from_database)
+
+
+def metrics_compute_weeks(
+    *,
+    weeks: Sequence[str],
+    final_weeks: Iterable[str],
+    progress: Callable[[str], None] | None = None,
+) -> list[MetricsRun]:
+    """Compute several weeks, loading the market once and evaluating each as-of date in memory.
+
+    Weeks in `final_weeks` are final, the rest provisional. Each week is replaced in its own
+    transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
+    with each week once it is written. Raises like `metrics_compute_week` and stops at the first
+    failing week (the weeks before it stay written).
+    """
+    for week in weeks:
+        metrics.iso_week_as_of(week)
+    final_set = set(final_weeks)
+    frames = selectors.market_frames()
+
+    def compute(as_of: date) -> WeekFigures:
+        return metrics.week_metrics(d=as_of, **frames)
+
+    runs = []
+    for week in weeks:
+        runs.append(_run_week(week=week, final=week in final_set, compute=compute))
+        if progress is not None:
+            progress(week)
+    return runs
+
+
+def metrics_region_part(*, week: str, final: bool, region_ids: Sequence[int]) -> dict[str, Any]:
+    """One worker's share of a week split by region: the mask groups and partner coverage of
+    accounts in `region_ids`, as JSON-ready records for `metrics_merge_week`.
+
+    Writes nothing. Raises ValueError on a malformed week.
+    """
+    as_of = metrics_as_of(week=week, final=final)
+    groups = selectors.mask_groups_on(as_of, region_ids=region_ids)
+    coverage = selectors.partner_coverage_on(as_of, region_ids=region_ids)
+    groups = groups.astype({"in_market": "int64", "mask": "int64", "n": "int64"})
+    return {
+        "as_of": as_of.isoformat(),
+        "mask_groups": groups.to_dict(orient="records"),
+        "partner_coverage": coverage.astype("int64").to_dict(orient="records"),
+    }
+
+
+def metrics_merge_week(*, week: str, final: bool, parts: Sequence[dict[str, Any]]) -> MetricsRun:
+    """Merge the region parts of a week and replace its snapshot rows, as one run.
+
+    The parts must cover disjoint region sets whose union is every region; the result is then
+    identical to `metrics_compute_week`. Raises ValueError when the parts disagree on the as-of
+    date (the day turned between them: re-run the week), MetricsRunInProgress like
+    `metrics_compute_week`.
+    """
+    dates = {part["as_of"] for part in parts}
+    if len(dates) > 1:
+        raise ValueError(f"the parts of {week} were computed as of different dates: {dates}")
+
+    def compute(as_of: date) -> WeekFigures:
+        if dates and dates != {as_of.isoformat()}:
+            raise ValueError(f"the parts of {week} were computed as of {dates}, not {as_of}")
+        groups = pd.DataFrame(
+            [row for part in parts for row in part["mask_groups"]],
+            columns=metrics.MASK_GROUP_COLUMNS,
+        )
+        groups["in_market"] = groups["in_market"].astype(bool)
+        coverage = pd.DataFrame(
+            [row for part in parts for row in part["partner_coverage"]],
+            columns=["partner_id", "covered_accounts", "converted_accounts"],
+        )
+        coverage = coverage.groupby("partner_id", as_index=False).sum().astype("int64")
+        segments = metrics.with_ratios(metrics.segment_counts(groups))
+        partners = metrics.partner_figures(
+            selectors.partners_frame(),
+            coverage,
+            selectors.agreements_frame(),
+            selectors.feedback_frame(),
+            as_of,
+        )
+        return segments, partners
+
+    return _run_week(week=week, final=final, compute=compute)

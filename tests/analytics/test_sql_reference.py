@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analytics import metrics, selectors
+from analytics.sql_reference import reference_segment_counts
+from tests.analytics.market import random_market
+
+COUNTS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame[COUNTS].sort_values(metrics.SEGMENT_KEYS).reset_index(drop=True)
+    return frame.astype({column: "int64" for column in metrics.COUNT_COLUMNS})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_it_agrees_with_the_pandas_paths_on_random_markets(seed: int) -> None:
+    days = random_market(seed)
+    frames = selectors.market_frames()
+    for day in days:
+        in_memory, _ = metrics.week_metrics(d=day, **frames)
+        in_database = metrics.segment_counts(selectors.mask_groups_on(day))
+        reference = reference_segment_counts(day)
+        pd.testing.assert_frame_equal(_sorted(in_memory), _sorted(reference), obj=f"memory {day}")
+        pd.testing.assert_frame_equal(_sorted(in_database), _sorted(reference), obj=f"db {day}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_it_agrees_on_partner_coverage_in_memory_and_in_the_database(seed: int) -> None:
+    days = random_market(seed)
+    frames = selectors.market_frames()
+    for day in days:
+        active = metrics.active_coverage(
+            frames["coverage"],
+            frames["accounts"],
+            frames["agreements"],
+            frames["agreement_regions"],
+            frames["agreement_verticals"],
+            day,
+        )
+        in_memory = metrics.partner_coverage_counts(active, frames["accounts"], day)
+        in_database = selectors.partner_coverage_on(day)
+        pd.testing.assert_frame_equal(
+            in_memory.sort_values("partner_id").reset_index(drop=True),
+            in_database.sort_values("partner_id").reset_index(drop=True),
+            check_dtype=False,
+            obj=f"partners {day}",
+        )

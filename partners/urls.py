@@ -11,6 +11,15 @@ urlpatterns = [
     path("distributors/", views.distributor_list, name="distributor_list"),
     path("partners/<int:pk>/", views.partner_detail, name="partner_detail"),
     path("agreements/", views.agreement_list, name="agreement_list"),
+    path("agreements/new/", views.agreement_create, name="agreement_create"),
+    path("agreements/renewals-due/", views.renewals_due, name="renewals_due"),
     path("agreements/<int:pk>/", views.agreement_detail, name="agreement_detail"),
+    path("agreements/<int:pk>/edit/", views.agreement_edit, name="agreement_edit"),
+    path("agreements/<int:pk>/activate/", views.agreement_activate_view, name="agreement_activate"),
+    path(
+        "agreements/<int:pk>/terminate/", views.agreement_terminate_view, name="agreement_terminate"
+    ),
+    path("agreements/<int:pk>/renew/", views.agreement_renew_view, name="agreement_renew"),
+    path("agreements/<int:pk>/document/", views.agreement_document, name="agreement_document"),
     path("feedback/", views.feedback_list, name="feedback_list"),
 ]

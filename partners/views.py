@@ -1,18 +1,37 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import timedelta
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from crm.roles import Role, internal_required, role_required
-from partners.models import AgreementStatus, PartnerKind
+from crm.forms import form_add_service_errors
+from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from partners.forms import (
+    AgreementActivateForm,
+    AgreementCreateForm,
+    AgreementDraftForm,
+    AgreementTerminateForm,
+)
+from partners.models import Agreement, AgreementStatus, PartnerKind
 from partners.selectors import (
     agreements_visible_to,
     feedback_visible_to,
     partner_of_user,
     partners_visible_to,
+)
+from partners.services import (
+    AgreementTerms,
+    agreement_activate,
+    agreement_create_draft,
+    agreement_renew,
+    agreement_terminate,
+    agreement_update_draft,
 )
 
 PAGE_SIZE = 50
@@ -67,6 +86,21 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _agreement_history(agreement: Agreement) -> list[dict[str, object]]:
+    """The latest changes, newest first, each with the fields it changed."""
+    records = list(
+        agreement.history.select_related("history_user").order_by("-history_date", "-history_id")[
+            :51
+        ]
+    )
+    rows = []
+    for index, record in enumerate(records[:50]):
+        previous = records[index + 1] if index + 1 < len(records) else None
+        changed = record.diff_against(previous).changed_fields if previous else []
+        rows.append({"record": record, "changed": [name.replace("_", " ") for name in changed]})
+    return rows
+
+
 @internal_required
 def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     agreement = get_object_or_404(
@@ -77,10 +111,10 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "partners/agreement_detail.html",
         {
             "agreement": agreement,
-            "in_force": agreement.in_force_on(date.today()),
-            "history": agreement.history.select_related("history_user").order_by("-history_date")[
-                :50
-            ],
+            "in_force": agreement.in_force_on(timezone.localdate()),
+            "can_manage": can_manage(request.user),
+            "renewals": agreement.renewals.order_by("start_date"),
+            "history": _agreement_history(agreement),
         },
     )
 
@@ -103,4 +137,180 @@ def portal_home(request: HttpRequest) -> HttpResponse:
             "agreements": agreements_visible_to(request.user).order_by("-end_date"),
             "feedback": feedback_visible_to(request.user).order_by("-created_at")[:10],
         },
+    )
+
+
+def _agreement_for(request: HttpRequest, pk: int) -> Agreement:
+    return get_object_or_404(agreements_visible_to(request.user).select_related("partner"), pk=pk)
+
+
+@manager_required
+def agreement_create(request: HttpRequest) -> HttpResponse:
+    partners = partners_visible_to(request.user)
+    if request.method == "POST":
+        form = AgreementCreateForm(request.POST, partners=partners)
+        if form.is_valid():
+            try:
+                agreement = agreement_create_draft(
+                    partner=form.cleaned_data["partner"], terms=form.terms(), by=request.user
+                )
+            except ValidationError as error:
+                form_add_service_errors(form, error)
+            else:
+                messages.success(request, f"Draft {agreement.external_id} created.")
+                return redirect("partners:agreement_detail", pk=agreement.pk)
+    else:
+        initial: dict[str, object] = {"notice_days": 30, "currency": "USD"}
+        partner_id = request.GET.get("partner", "")
+        if partner_id.isdigit():
+            initial["partner"] = partners.filter(pk=int(partner_id)).first()
+        form = AgreementCreateForm(initial=initial, partners=partners)
+    return render(request, "partners/agreement_form.html", {"form": form, "title": "New agreement"})
+
+
+@manager_required
+def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    agreement = _agreement_for(request, pk)
+    if request.method == "POST":
+        form = AgreementDraftForm(request.POST)
+        if form.is_valid():
+            try:
+                agreement_update_draft(agreement=agreement, terms=form.terms(), by=request.user)
+            except ValidationError as error:
+                form_add_service_errors(form, error)
+            else:
+                messages.success(request, f"Draft {agreement.external_id} saved.")
+                return redirect("partners:agreement_detail", pk=agreement.pk)
+    else:
+        form = AgreementDraftForm(
+            initial=AgreementDraftForm.initial_from(AgreementTerms.of(agreement))
+        )
+    return render(
+        request,
+        "partners/agreement_form.html",
+        {"form": form, "agreement": agreement, "title": f"Edit draft {agreement.external_id}"},
+    )
+
+
+@manager_required
+def agreement_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    agreement = _agreement_for(request, pk)
+    if request.method == "POST":
+        form = AgreementActivateForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                agreement_activate(
+                    agreement=agreement,
+                    signed_on=form.cleaned_data["signed_on"],
+                    signed_document=form.cleaned_data["signed_document"],
+                    by=request.user,
+                )
+            except ValidationError as error:
+                form_add_service_errors(form, error)
+            else:
+                messages.success(request, f"{agreement.external_id} is signed and active.")
+                return redirect("partners:agreement_detail", pk=agreement.pk)
+    else:
+        form = AgreementActivateForm(initial={"signed_on": timezone.localdate()})
+    return render(
+        request,
+        "partners/agreement_action.html",
+        {
+            "form": form,
+            "agreement": agreement,
+            "title": f"Sign and activate {agreement.external_id}",
+            "button": "Activate",
+            "multipart": True,
+        },
+    )
+
+
+@manager_required
+def agreement_terminate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    agreement = _agreement_for(request, pk)
+    if request.method == "POST":
+        form = AgreementTerminateForm(request.POST)
+        if form.is_valid():
+            try:
+                agreement_terminate(
+                    agreement=agreement,
+                    terminated_on=form.cleaned_data["terminated_on"],
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                )
+            except ValidationError as error:
+                form_add_service_errors(form, error)
+            else:
+                messages.success(request, f"{agreement.external_id} is terminated.")
+                return redirect("partners:agreement_detail", pk=agreement.pk)
+    else:
+        form = AgreementTerminateForm(initial={"terminated_on": timezone.localdate()})
+    return render(
+        request,
+        "partners/agreement_action.html",
+        {
+            "form": form,
+            "agreement": agreement,
+            "title": f"Terminate {agreement.external_id}",
+            "button": "Terminate",
+            "danger": True,
+        },
+    )
+
+
+@manager_required
+@require_POST
+def agreement_renew_view(request: HttpRequest, pk: int) -> HttpResponse:
+    agreement = _agreement_for(request, pk)
+    try:
+        renewal = agreement_renew(agreement=agreement, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("partners:agreement_detail", pk=agreement.pk)
+    messages.success(
+        request, f"Renewal draft {renewal.external_id} created from {agreement.external_id}."
+    )
+    return redirect("partners:agreement_edit", pk=renewal.pk)
+
+
+@internal_required
+def agreement_document(request: HttpRequest, pk: int) -> FileResponse:
+    agreement = _agreement_for(request, pk)
+    if not agreement.signed_document:
+        raise Http404("No signed document.")
+    return FileResponse(
+        agreement.signed_document.open("rb"),
+        as_attachment=True,
+        filename=f"{agreement.external_id}-signed.pdf",
+        content_type="application/pdf",
+    )
+
+
+@internal_required
+def renewals_due(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    window = request.GET.get("within", "90")
+    days = int(window) if window in {"30", "60", "90"} else 90
+    agreements = (
+        agreements_visible_to(request.user)
+        .filter(
+            status=AgreementStatus.ACTIVE,
+            end_date__gte=today,
+            end_date__lte=today + timedelta(days=days),
+        )
+        .select_related("partner")
+        .order_by("end_date")
+    )
+    rows = [
+        {
+            "agreement": agreement,
+            "days_left": (agreement.end_date - today).days,
+            "notice_deadline": agreement.end_date - timedelta(days=agreement.notice_days),
+            "notice_passed": agreement.end_date - timedelta(days=agreement.notice_days) < today,
+            "has_renewal": agreement.renewals.exists(),
+        }
+        for agreement in agreements
+    ]
+    return render(
+        request, "partners/renewals_due.html", {"rows": rows, "days": days, "today": today}
     )

@@ -10,7 +10,10 @@ from partners.demo import demo_reset, demo_seed
 
 
 class Command(BaseCommand):
-    help = "Create realistic, deterministic demo data and the demo users (manager, rep, exec, partner-a, partner-b)."
+    help = (
+        "Create realistic, deterministic demo data and the demo users "
+        "(manager, rep, exec, partner-a, partner-b)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

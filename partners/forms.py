@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from crm.forms import DateInput, StyledFormMixin
+from crm.models import Region, Vertical
+from partners.models import AgreementType, Partner
+from partners.services import SIGNED_DOCUMENT_MAX_BYTES, AgreementTerms
+
+
+class AgreementDraftForm(StyledFormMixin, forms.Form):
+    agreement_type = forms.ChoiceField(choices=AgreementType.choices, label="Agreement type")
+    start_date = forms.DateField(widget=DateInput(), label="Start date")
+    end_date = forms.DateField(widget=DateInput(), label="End date")
+    regions = forms.ModelMultipleChoiceField(
+        queryset=Region.objects.order_by("name"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text="None selected means all regions.",
+    )
+    verticals = forms.ModelMultipleChoiceField(
+        queryset=Vertical.objects.order_by("name"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text="None selected means all verticals.",
+    )
+    exclusive = forms.BooleanField(required=False)
+    auto_renew = forms.BooleanField(required=False, label="Renews automatically")
+    notice_days = forms.IntegerField(
+        min_value=0, max_value=730, initial=30, label="Notice period (days)"
+    )
+    discount_percent = forms.DecimalField(
+        required=False, min_value=0, max_value=100, decimal_places=2, label="Discount (%)"
+    )
+    revenue_share_percent = forms.DecimalField(
+        required=False, min_value=0, max_value=100, decimal_places=2, label="Revenue share (%)"
+    )
+    annual_target = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=2, label="Annual target"
+    )
+    currency = forms.RegexField(
+        regex=r"^[A-Z]{3}$",
+        initial="USD",
+        max_length=3,
+        error_messages={"invalid": "Use a three-letter ISO currency code such as USD, EUR or CNY."},
+    )
+    responsibilities = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    rights = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            self.add_error("end_date", "The end date cannot be before the start date.")
+        return data
+
+    def terms(self) -> AgreementTerms:
+        data = self.cleaned_data
+        return AgreementTerms(
+            agreement_type=data["agreement_type"],
+            start_date=data["start_date"],
+            end_date=data["end_date"],
+            regions=list(data["regions"]),
+            verticals=list(data["verticals"]),
+            exclusive=data["exclusive"],
+            auto_renew=data["auto_renew"],
+            notice_days=data["notice_days"],
+            discount_percent=data["discount_percent"],
+            revenue_share_percent=data["revenue_share_percent"],
+            annual_target=data["annual_target"],
+            currency=data["currency"],
+            responsibilities=data["responsibilities"],
+            rights=data["rights"],
+        )
+
+    @classmethod
+    def initial_from(cls, terms: AgreementTerms) -> dict[str, Any]:
+        return {name: getattr(terms, name) for name in cls.base_fields}
+
+
+class AgreementCreateForm(AgreementDraftForm):
+    partner = forms.ModelChoiceField(queryset=Partner.objects.none())
+
+    field_order = ["partner"]
+
+    def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only partners the user may see, and only active ones, can receive a draft.
+        self.fields["partner"].queryset = partners.filter(is_active=True).order_by("name")
+
+
+class AgreementActivateForm(StyledFormMixin, forms.Form):
+    signed_on = forms.DateField(widget=DateInput(), label="Signed on")
+    signed_document = forms.FileField(
+        label="Signed agreement (PDF)",
+        help_text=f"PDF, at most {SIGNED_DOCUMENT_MAX_BYTES // (1024 * 1024)} MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf"}),
+    )
+
+
+class AgreementTerminateForm(StyledFormMixin, forms.Form):
+    terminated_on = forms.DateField(widget=DateInput(), label="Terminated on")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)

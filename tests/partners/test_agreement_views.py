@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from partners.models import Agreement, AgreementStatus
+from tests.cast import Cast
+from tests.factories import AgreementFactory, RegionFactory
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n%%EOF\n"
+
+
+def _client_for(user: object) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _draft_form(partner_pk: int, **overrides: str) -> dict[str, object]:
+    data: dict[str, object] = {
+        "partner": str(partner_pk),
+        "agreement_type": "reseller",
+        "start_date": "2026-01-01",
+        "end_date": "2027-12-31",
+        "notice_days": "60",
+        "currency": "EUR",
+        "discount_percent": "15",
+        "responsibilities": "Run pilots",
+    }
+    data.update(overrides)
+    return data
+
+
+class TestAgreementPages:
+    def test_it_creates_a_draft_from_the_form(self, cast: Cast) -> None:
+        region = RegionFactory()
+        response = _client_for(cast.manager).post(
+            "/workspace/agreements/new/", _draft_form(cast.partner_a.pk, regions=str(region.pk))
+        )
+        agreement = Agreement.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == f"/workspace/agreements/{agreement.pk}/"
+        assert agreement.status == AgreementStatus.DRAFT and agreement.currency == "EUR"
+        assert list(agreement.regions.all()) == [region]
+        assert agreement.history.first().history_user == cast.manager
+
+    def test_it_shows_bad_input_next_to_the_field_and_keeps_what_was_typed(
+        self, cast: Cast
+    ) -> None:
+        response = _client_for(cast.manager).post(
+            "/workspace/agreements/new/",
+            _draft_form(
+                cast.partner_a.pk,
+                end_date="2025-01-01",
+                currency="euro",
+                responsibilities="Kept text",
+            ),
+        )
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert 'data-field-error="end_date"' in html and "cannot be before the start date" in html
+        assert 'data-field-error="currency"' in html
+        assert "Kept text" in html
+        assert not Agreement.objects.exists()
+
+    def test_it_does_not_let_reps_or_executives_write(self, cast: Cast) -> None:
+        for user in (cast.rep_user, cast.executive):
+            response = _client_for(user).post(
+                "/workspace/agreements/new/", _draft_form(cast.partner_a.pk)
+            )
+            assert response.status_code == 404
+        assert not Agreement.objects.exists()
+
+    def test_it_activates_with_an_uploaded_pdf_and_serves_it_as_an_attachment(
+        self, cast: Cast
+    ) -> None:
+        draft = AgreementFactory(
+            partner=cast.partner_a,
+            status=AgreementStatus.DRAFT,
+            signed_on=None,
+            start_date=date(2026, 1, 1),
+            end_date=date(2027, 12, 31),
+        )
+        client = _client_for(cast.manager)
+        upload = SimpleUploadedFile("signed.pdf", PDF, content_type="application/pdf")
+        response = client.post(
+            f"/workspace/agreements/{draft.pk}/activate/",
+            {"signed_on": timezone.localdate().isoformat(), "signed_document": upload},
+        )
+        assert response.status_code == 302
+        draft.refresh_from_db()
+        assert draft.status == AgreementStatus.ACTIVE
+
+        download = client.get(f"/workspace/agreements/{draft.pk}/document/")
+        assert download.status_code == 200
+        assert download["Content-Disposition"].startswith("attachment")
+        assert b"".join(download.streaming_content) == PDF
+
+    def test_it_refuses_a_fake_pdf_next_to_the_file_field(self, cast: Cast) -> None:
+        draft = AgreementFactory(
+            partner=cast.partner_a,
+            status=AgreementStatus.DRAFT,
+            signed_on=None,
+            start_date=date(2026, 1, 1),
+            end_date=date(2027, 12, 31),
+        )
+        upload = SimpleUploadedFile(
+            "signed.pdf", b"<html>not a pdf</html>", content_type="application/pdf"
+        )
+        response = _client_for(cast.manager).post(
+            f"/workspace/agreements/{draft.pk}/activate/",
+            {"signed_on": "2026-01-02", "signed_document": upload},
+        )
+        assert 'data-field-error="signed_document"' in response.content.decode()
+        draft.refresh_from_db()
+        assert draft.status == AgreementStatus.DRAFT
+
+    def test_it_hides_the_signed_document_from_partner_users(self, cast: Cast) -> None:
+        agreement = AgreementFactory(partner=cast.partner_a)
+        agreement.signed_document.save("x.pdf", SimpleUploadedFile("x.pdf", PDF))
+        assert (
+            _client_for(cast.partner_b_user)
+            .get(f"/workspace/agreements/{agreement.pk}/document/")
+            .status_code
+            == 404
+        )
+
+    def test_it_renews_and_opens_the_prefilled_draft(self, cast: Cast) -> None:
+        agreement = AgreementFactory(
+            partner=cast.partner_a, start_date=date(2025, 1, 1), end_date=date(2025, 12, 31)
+        )
+        response = _client_for(cast.manager).post(f"/workspace/agreements/{agreement.pk}/renew/")
+        renewal = Agreement.objects.get(renews=agreement)
+        assert response["Location"] == f"/workspace/agreements/{renewal.pk}/edit/"
+        edit = _client_for(cast.manager).get(response["Location"]).content.decode()
+        assert 'value="2026-01-01"' in edit
+
+    def test_it_terminates_with_a_date_and_reason(self, cast: Cast) -> None:
+        agreement = AgreementFactory(
+            partner=cast.partner_a, start_date=date(2026, 1, 1), end_date=date(2026, 12, 31)
+        )
+        client = _client_for(cast.manager)
+        bad = client.post(
+            f"/workspace/agreements/{agreement.pk}/terminate/",
+            {"terminated_on": "2027-03-01", "reason": "x"},
+        )
+        assert 'data-field-error="terminated_on"' in bad.content.decode()
+        client.post(
+            f"/workspace/agreements/{agreement.pk}/terminate/",
+            {"terminated_on": "2026-06-30", "reason": "Partner left"},
+        )
+        agreement.refresh_from_db()
+        assert (
+            agreement.status == AgreementStatus.TERMINATED
+            and agreement.termination_reason == "Partner left"
+        )
+
+    def test_it_lists_renewals_due_with_notice_deadlines(self, cast: Cast) -> None:
+        today = timezone.localdate()
+        soon = AgreementFactory(
+            external_id="AG-SOON",
+            start_date=today - timedelta(days=300),
+            end_date=today + timedelta(days=20),
+            notice_days=30,
+        )
+        AgreementFactory(
+            external_id="AG-LATER",
+            start_date=today - timedelta(days=300),
+            end_date=today + timedelta(days=75),
+        )
+        html30 = (
+            _client_for(cast.manager)
+            .get("/workspace/agreements/renewals-due/?within=30")
+            .content.decode()
+        )
+        assert "AG-SOON" in html30 and "AG-LATER" not in html30
+        assert (soon.end_date - timedelta(days=30)).isoformat() in html30 and "passed" in html30
+        html90 = (
+            _client_for(cast.manager)
+            .get("/workspace/agreements/renewals-due/?within=90")
+            .content.decode()
+        )
+        assert "AG-LATER" in html90

@@ -100,7 +100,7 @@ def mask_groups_sql(region_ids: Sequence[int] | None, params: dict[str, Any]) ->
     """One statement that yields `metrics.MASK_GROUP_COLUMNS`, with region and vertical ids in
     place of codes; `params` receives the region filter's parameters (`d` is the caller's)."""
     return """
-        WITH scope AS ({scope})
+        WITH scope AS MATERIALIZED ({scope})
         SELECT region_id, vertical_id, size_band, in_market, mask, converted_via, COUNT(*) AS n
         FROM (
             SELECT a.region_id AS region_id, a.vertical_id AS vertical_id,
@@ -171,7 +171,7 @@ def partner_coverage_on(d: date, *, region_ids: Sequence[int] | None = None) -> 
     `region_ids` when given (the sum over disjoint region sets is the whole)."""
     params: dict[str, Any] = {"d": d}
     sql = """
-        WITH scope AS ({scope})
+        WITH scope AS MATERIALIZED ({scope})
         SELECT c.partner_id, COUNT(DISTINCT c.account_id),
                COUNT(DISTINCT CASE WHEN a.converted_on <= %(d)s THEN c.account_id END)
         FROM {coverage} c

@@ -76,7 +76,7 @@ def reference_sql() -> str:
               AND g.start_date <= %(d)s AND g.end_date >= %(d)s
               AND (g.terminated_on IS NULL OR g.terminated_on >= %(d)s)
         ),
-        cells AS (
+        cells AS MATERIALIZED (
             SELECT DISTINCT f.partner_id AS partner_id, r.id AS region_id, v.id AS vertical_id
             FROM in_force f
             CROSS JOIN {tables["region"]} r

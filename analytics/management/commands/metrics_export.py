@@ -1,0 +1,54 @@
+"""Print one week's snapshot figures as CSV or JSON, read from the snapshot tables only."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from analytics import metrics
+from analytics.selectors import EXPORT_DIMENSIONS, snapshot_report
+
+
+class Command(BaseCommand):
+    help = (
+        "Export a week's snapshot. --by segment|region|vertical|size_band|total: dimension codes, "
+        "the counts, then coverage, coverage_<kind>, penetration (empty when there are no "
+        "accounts). --by channel: channel (the kind), accounts, covered, converted (won by that "
+        "kind), coverage, penetration. --by partner: external_id, name, channel_kind, "
+        "covered_accounts, converted_accounts, agreements_in_force, feedback_count, "
+        "satisfaction_mean, nps (trailing 90 days)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--week", required=True, help='An ISO week, e.g. "2026-W46".')
+        parser.add_argument("--by", choices=EXPORT_DIMENSIONS, default="segment")
+        parser.add_argument("--format", choices=("csv", "json"), default="csv")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        week = options["week"]
+        try:
+            metrics.iso_week_as_of(week)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        report = snapshot_report(week, by=options["by"])
+        if options["by"] != "total" and report.empty:
+            raise CommandError(f"no snapshot for {week}; run compute_metrics --week {week}")
+        if options["format"] == "csv":
+            self.stdout.write(report.to_csv(index=False, lineterminator="\n"), ending="")
+            return
+        records = [
+            {key: _plain(value) for key, value in row.items()}
+            for row in report.to_dict(orient="records")
+        ]
+        self.stdout.write(json.dumps({"week": week, "by": options["by"], "rows": records}))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    return value

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+import time_machine
+from django.utils import timezone
+
+from analytics import selectors, services
+from analytics.locks import LockBusy, named_lock
+from analytics.models import MetricsLock, MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from crm.models import ChannelKind, Region
+from tests.analytics.market import random_market
+from tests.factories import (
+    AccountFactory,
+    AgreementFactory,
+    CoverageAssignmentFactory,
+    FeedbackFactory,
+    PartnerFactory,
+    RegionFactory,
+    VerticalFactory,
+)
+
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday in 2026-W47
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def frozen() -> Any:
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def snapshot_rows(week: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    skip = {"id", "created_at", "updated_at"}
+    segment_fields = [f.attname for f in SegmentSnapshot._meta.fields if f.attname not in skip]
+    partner_fields = [f.attname for f in PartnerSnapshot._meta.fields if f.attname not in skip]
+    return (
+        list(
+            SegmentSnapshot.objects.filter(week=week)
+            .order_by("region", "vertical", "size_band")
+            .values_list(*segment_fields)
+        ),
+        list(
+            PartnerSnapshot.objects.filter(week=week)
+            .order_by("external_id")
+            .values_list(*partner_fields)
+        ),
+    )
+
+
+def small_market() -> None:
+    east, west = RegionFactory(code="EAST"), RegionFactory(code="WEST")
+    finance = VerticalFactory(code="FIN")
+    partner = PartnerFactory(external_id="P-ONE")
+    AgreementFactory(partner=partner, start_date=date(2026, 1, 1), regions=[east])
+    covered = AccountFactory(
+        region=east,
+        vertical=finance,
+        converted_on=date(2026, 3, 1),
+        converted_via=ChannelKind.PARTNER,
+    )
+    CoverageAssignmentFactory(account=covered, kind=ChannelKind.PARTNER, partner=partner)
+    CoverageAssignmentFactory(account=covered, kind=ChannelKind.DIRECT)
+    outside = AccountFactory(region=west, vertical=finance)
+    CoverageAssignmentFactory(account=outside, kind=ChannelKind.PARTNER, partner=partner)
+    AccountFactory(region=west, vertical=finance, entered_on=date(2026, 12, 1))
+    FeedbackFactory(partner=partner, satisfaction=5, nps=10)
+
+
+def test_it_writes_the_week_as_of_its_sunday() -> None:
+    small_market()
+    run = services.metrics_compute_week(week="2026-W46", final=True)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.as_of == date(2026, 11, 15)
+    assert run.rows_written == 3  # two segments and one partner
+    east = SegmentSnapshot.objects.get(week="2026-W46", region="EAST")
+    assert (east.accounts, east.covered_partner, east.covered_direct, east.overlap) == (1, 1, 1, 1)
+    assert (east.converted, east.converted_partner, east.penetration) == (1, 1, 1.0)
+    west = SegmentSnapshot.objects.get(week="2026-W46", region="WEST")
+    # The agreement grants EAST only, and the second WEST account enters after the week.
+    assert (west.accounts, west.covered_partner, west.white_space) == (1, 0, 1)
+    partner = PartnerSnapshot.objects.get(week="2026-W46")
+    assert (partner.external_id, partner.covered_accounts, partner.converted_accounts) == (
+        "P-ONE",
+        1,
+        1,
+    )
+    # The feedback is created "now", after the Sunday: outside the window of 2026-W46.
+    assert (partner.agreements_in_force, partner.feedback_count, partner.nps) == (1, 0, None)
+
+
+def test_it_computes_a_provisional_week_as_of_today() -> None:
+    small_market()
+    run = services.metrics_compute_week(week="2026-W47", final=False)
+    assert run.as_of == date(2026, 11, 18)
+    assert not run.final
+    partner = PartnerSnapshot.objects.get(week="2026-W47")
+    assert (partner.feedback_count, partner.satisfaction_mean, partner.nps) == (1, 5.0, 100.0)
+
+
+def test_it_gives_identical_rows_when_run_twice() -> None:
+    small_market()
+    services.metrics_compute_week(week="2026-W46", final=True)
+    first = snapshot_rows("2026-W46")
+    services.metrics_compute_week(week="2026-W46", final=True)
+    assert snapshot_rows("2026-W46") == first
+    assert MetricsRun.objects.filter(week="2026-W46", status=RunStatus.SUCCEEDED).count() == 2
+
+
+def test_it_leaves_a_failed_run_visible_and_the_old_rows_in_place(monkeypatch: Any) -> None:
+    small_market()
+    services.metrics_compute_week(week="2026-W46", final=True)
+    before = snapshot_rows("2026-W46")
+
+    def broken(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(selectors, "mask_groups_on", broken)
+    with pytest.raises(RuntimeError):
+        services.metrics_compute_week(week="2026-W46", final=True)
+    failed = MetricsRun.objects.filter(status=RunStatus.FAILED).get()
+    assert "disk on fire" in failed.error
+    assert failed.finished_at is not None
+    assert snapshot_rows("2026-W46") == before
+    assert not MetricsLock.objects.exists()
+
+    monkeypatch.undo()
+    assert services.metrics_compute_week(week="2026-W46", final=True).status == "succeeded"
+    assert snapshot_rows("2026-W46") == before
+
+
+def test_it_refuses_to_overlap_with_a_run_of_the_same_week() -> None:
+    small_market()
+    with named_lock("metrics:week:2026-W46", ttl_seconds=60):
+        with pytest.raises(services.MetricsRunInProgress):
+            services.metrics_compute_week(week="2026-W46", final=True)
+        # Another week is not blocked.
+        services.metrics_compute_week(week="2026-W45", final=True)
+    assert not SegmentSnapshot.objects.filter(week="2026-W46").exists()
+
+
+def test_it_takes_over_the_lock_of_a_dead_run_and_marks_that_run_failed() -> None:
+    small_market()
+    MetricsLock.objects.create(
+        name="metrics:week:2026-W46", token="dead", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    MetricsRun.objects.create(
+        week="2026-W46", as_of=date(2026, 11, 15), final=True, started_at=timezone.now()
+    )
+    run = services.metrics_compute_week(week="2026-W46", final=True)
+    assert run.status == RunStatus.SUCCEEDED
+    abandoned = MetricsRun.objects.exclude(pk=run.pk).get()
+    assert abandoned.status == RunStatus.FAILED
+    assert "abandoned" in abandoned.error
+
+
+def test_it_keeps_a_live_database_lock() -> None:
+    with named_lock("some-job", ttl_seconds=60):
+        with pytest.raises(LockBusy):
+            with named_lock("some-job", ttl_seconds=60):
+                pass
+    with named_lock("some-job", ttl_seconds=60):
+        pass
+
+
+def test_it_rejects_a_malformed_week() -> None:
+    with pytest.raises(ValueError):
+        services.metrics_compute_week(week="2026-46", final=True)
+    assert not MetricsRun.objects.exists()
+
+
+def test_it_gives_the_same_rows_from_a_backfill_as_from_single_weeks() -> None:
+    random_market(21, accounts=120)
+    FeedbackFactory(partner=PartnerFactory(), satisfaction=2, nps=4)
+    weeks = ["2026-W03", "2026-W10", "2026-W17", "2026-W47"]
+    services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks[:3])
+    backfilled = {week: snapshot_rows(week) for week in weeks}
+    for week in weeks:
+        services.metrics_compute_week(week=week, final=week in weeks[:3])
+        assert snapshot_rows(week) == backfilled[week], week
+
+
+def test_it_gives_the_same_rows_when_a_week_is_split_by_region() -> None:
+    random_market(22, accounts=120)
+    services.metrics_compute_week(week="2026-W10", final=True)
+    whole = snapshot_rows("2026-W10")
+    region_ids = list(Region.objects.values_list("id", flat=True))
+    parts = [
+        services.metrics_region_part(week="2026-W10", final=True, region_ids=region_ids[:1]),
+        services.metrics_region_part(week="2026-W10", final=True, region_ids=region_ids[1:]),
+    ]
+    services.metrics_merge_week(week="2026-W10", final=True, parts=parts)
+    assert snapshot_rows("2026-W10") == whole

@@ -42,6 +42,7 @@ class Command(BaseCommand):
         current = metrics.iso_week_of(timezone.localdate())
         try:
             if options["week"]:
+                metrics.iso_week_as_of(options["week"])
                 weeks = [options["week"]]
                 final = set() if options["provisional"] else set(weeks)
             elif options["count"] is not None:

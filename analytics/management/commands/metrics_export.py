@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analytics import metrics
-from analytics.selectors import EXPORT_DIMENSIONS, snapshot_report
+from analytics.selectors import EXPORT_DIMENSIONS, snapshot_report, snapshot_weeks
 
 
 class Command(BaseCommand):
@@ -33,9 +33,9 @@ class Command(BaseCommand):
             metrics.iso_week_as_of(week)
         except ValueError as error:
             raise CommandError(str(error)) from None
-        report = snapshot_report(week, by=options["by"])
-        if options["by"] != "total" and report.empty:
+        if week not in snapshot_weeks():
             raise CommandError(f"no snapshot for {week}; run compute_metrics --week {week}")
+        report = snapshot_report(week, by=options["by"])
         if options["format"] == "csv":
             self.stdout.write(report.to_csv(index=False, lineterminator="\n"), ending="")
             return

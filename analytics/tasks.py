@@ -1,0 +1,99 @@
+"""Celery tasks for the metrics: thin wrappers over `analytics.services`.
+
+Every task is idempotent (a week's rows are replaced, never appended), acknowledged late so a
+worker that dies mid-run hands the task to another, and retried only on transient failures:
+a dropped database or Redis connection, or another run of the same week holding its lock.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import redis.exceptions
+from celery import chord, group, shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from analytics import metrics, services
+from crm.models import Region
+
+TRANSIENT_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    services.MetricsRunInProgress,
+)
+# Hard limit below the week lock's 30 minutes: a run never outlives the lock it holds.
+WEEK_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "soft_time_limit": 15 * 60,
+    "time_limit": 20 * 60,
+}
+
+
+def _run_summary(run: Any) -> dict[str, Any]:
+    return {
+        "week": run.week,
+        "final": run.final,
+        "as_of": run.as_of.isoformat(),
+        "rows_written": run.rows_written,
+        "seconds": run.seconds,
+    }
+
+
+@shared_task(name="analytics.compute_week", **WEEK_TASK_OPTIONS)
+def compute_week(week: str, final: bool) -> dict[str, Any]:
+    """Compute one week in this worker (see `services.metrics_compute_week`)."""
+    return _run_summary(services.metrics_compute_week(week=week, final=final))
+
+
+@shared_task(name="analytics.compute_week_region", **WEEK_TASK_OPTIONS)
+def compute_week_region(week: str, final: bool, region_ids: list[int]) -> dict[str, Any]:
+    """One region share of a split week; writes nothing (see `services.metrics_region_part`)."""
+    return services.metrics_region_part(week=week, final=final, region_ids=region_ids)
+
+
+@shared_task(name="analytics.merge_week", **WEEK_TASK_OPTIONS)
+def merge_week(parts: list[dict[str, Any]], week: str, final: bool) -> dict[str, Any]:
+    """The chord body of a split week: merge the region shares and write the week."""
+    return _run_summary(services.metrics_merge_week(week=week, final=final, parts=parts))
+
+
+def region_batches(batches: int) -> list[list[int]]:
+    """Every region id, dealt round-robin into at most `batches` non-empty lists."""
+    region_ids = list(Region.objects.order_by("id").values_list("id", flat=True))
+    dealt = [region_ids[start::batches] for start in range(max(1, batches))]
+    return [batch for batch in dealt if batch] or [[]]
+
+
+@shared_task(name="analytics.compute_week_split", acks_late=True, ignore_result=True)
+def compute_week_split(week: str, final: bool, batches: int = 4) -> None:
+    """Share one week between workers: a chord of region shares merged into one write.
+
+    Needs a result backend (Redis); the merged rows equal `compute_week`'s.
+    """
+    metrics.iso_week_as_of(week)
+    header = group(compute_week_region.s(week, final, batch) for batch in region_batches(batches))
+    chord(header)(merge_week.s(week, final))
+
+
+@shared_task(name="analytics.close_last_week", **WEEK_TASK_OPTIONS)
+def close_last_week() -> dict[str, Any]:
+    """Compute last ISO week (relative to today) as final."""
+    week = metrics.iso_week_of(timezone.localdate() - timedelta(days=7))
+    return _run_summary(services.metrics_compute_week(week=week, final=True))
+
+
+@shared_task(name="analytics.refresh_current_week", **WEEK_TASK_OPTIONS)
+def refresh_current_week() -> dict[str, Any]:
+    """Compute the current ISO week as provisional, as of today."""
+    week = metrics.iso_week_of(timezone.localdate())
+    return _run_summary(services.metrics_compute_week(week=week, final=False))

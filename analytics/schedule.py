@@ -1,0 +1,34 @@
+"""The one Celery beat schedule (wired in `crm/celery.py`). Times are in settings.TIME_ZONE.
+
+Each entry expires close to its interval, so runs missed while workers were down do not pile
+up and replay at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+
+HOUR = 3600
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Monday early: close last week as final, after the nightly refresh has finished.
+    "metrics-close-last-week": {
+        "task": "analytics.close_last_week",
+        "schedule": crontab(minute=30, hour=2, day_of_week="mon"),
+        "options": {"expires": 20 * HOUR},
+    },
+    # Nightly: refresh the current week as provisional, so dashboards are at most a day old.
+    "metrics-refresh-current-week": {
+        "task": "analytics.refresh_current_week",
+        "schedule": crontab(minute=0, hour=1),
+        "options": {"expires": 20 * HOUR},
+    },
+    # Daily, just after midnight: mark active agreements past their end date expired.
+    "agreements-expire": {
+        "task": "partners.agreements_expire",
+        "schedule": crontab(minute=10, hour=0),
+        "options": {"expires": 20 * HOUR},
+    },
+}

@@ -5,12 +5,14 @@ Partner users see their own organisation only; everything else is as if it did n
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from crm.models import Account
 from crm.roles import Role, role_of
-from partners.models import Agreement, Feedback, Partner, PartnerKind
+from partners.models import Agreement, AgreementStatus, Feedback, Partner, PartnerKind
 
 
 def partner_of_user(user: Any) -> Partner | None:
@@ -53,3 +55,44 @@ def feedback_visible_to(user: Any) -> QuerySet[Feedback]:
     if role == Role.PARTNER_USER and (own := partner_of_user(user)):
         return Feedback.objects.filter(partner=own)
     return Feedback.objects.none()
+
+
+def agreements_in_force_q(day: date, prefix: str = "") -> Q:
+    """DESIGN.md rule 2 as a filter: signed by `day`, within the term, not terminated before."""
+    p = prefix
+    return (
+        Q(**{f"{p}signed_on__isnull": False, f"{p}signed_on__lte": day})
+        & Q(**{f"{p}start_date__lte": day, f"{p}end_date__gte": day})
+        & (Q(**{f"{p}terminated_on__isnull": True}) | Q(**{f"{p}terminated_on__gte": day}))
+        & ~Q(**{f"{p}status": AgreementStatus.DRAFT})
+    )
+
+
+def partner_granted_segments_q(*, partner: Partner, day: date) -> Q | None:
+    """A filter on accounts matching the region and vertical some agreement of `partner` in
+    force on `day` grants (empty lists grant all); None when no agreement is in force."""
+    agreements = Agreement.objects.filter(
+        agreements_in_force_q(day), partner=partner
+    ).prefetch_related("regions", "verticals")
+    granted: Q | None = None
+    for agreement in agreements:
+        regions = [r.pk for r in agreement.regions.all()]
+        verticals = [v.pk for v in agreement.verticals.all()]
+        clause = Q()
+        if regions:
+            clause &= Q(region_id__in=regions)
+        if verticals:
+            clause &= Q(vertical_id__in=verticals)
+        granted = clause if granted is None else granted | clause
+    return granted
+
+
+def accounts_outside_agreements(
+    *, partner: Partner, accounts: QuerySet[Account], day: date
+) -> QuerySet[Account]:
+    """The accounts whose coverage by `partner` would not count on `day`: no agreement of the
+    partner in force on that day grants their region and vertical."""
+    granted = partner_granted_segments_q(partner=partner, day=day)
+    if granted is None:
+        return accounts
+    return accounts.exclude(granted)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from partners import views
+from partners import coverage_views, views
 
 app_name = "partners"
 
@@ -22,4 +22,10 @@ urlpatterns = [
     path("agreements/<int:pk>/renew/", views.agreement_renew_view, name="agreement_renew"),
     path("agreements/<int:pk>/document/", views.agreement_document, name="agreement_document"),
     path("feedback/", views.feedback_list, name="feedback_list"),
+    path("accounts/", coverage_views.account_list, name="account_list"),
+    path("my-accounts/", coverage_views.my_accounts, name="my_accounts"),
+    path("accounts/<int:pk>/", coverage_views.account_detail, name="account_detail"),
+    path("coverage/assign/", coverage_views.coverage_assign_view, name="coverage_assign"),
+    path("coverage/<int:pk>/end/", coverage_views.coverage_end_view, name="coverage_end"),
+    path("white-space/", coverage_views.white_space, name="white_space"),
 ]

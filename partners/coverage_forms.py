@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from channels.models import SalesRep
+from channels.services import CoverageOwner
+from crm.forms import DateInput, StyledFormMixin
+from crm.models import ChannelKind
+from partners.models import Partner
+
+
+class CoverageAssignForm(StyledFormMixin, forms.Form):
+    kind = forms.ChoiceField(choices=ChannelKind.choices, label="Channel kind")
+    rep = forms.ModelChoiceField(
+        queryset=SalesRep.objects.none(), required=False, label="Sales rep (direct)"
+    )
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.none(), required=False, label="Partner or distributor"
+    )
+    online_source = forms.CharField(required=False, max_length=100, label="Online source")
+    start_date = forms.DateField(widget=DateInput(), label="From")
+    end_date = forms.DateField(widget=DateInput(), required=False, label="Until (optional)")
+
+    def __init__(self, *args: Any, reps: Any, partners: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Choices come from what the user may see, so no other id can be posted.
+        self.fields["rep"].queryset = reps.filter(is_active=True).order_by("name")
+        self.fields["partner"].queryset = partners.filter(is_active=True).order_by(
+            "channel_kind", "name"
+        )
+
+    def owner(self) -> CoverageOwner:
+        data = self.cleaned_data
+        return CoverageOwner(
+            kind=data["kind"],
+            rep=data.get("rep"),
+            partner=data.get("partner"),
+            online_source=data.get("online_source", ""),
+        )
+
+
+class CoverageEndForm(StyledFormMixin, forms.Form):
+    end_date = forms.DateField(widget=DateInput(), label="Last day of coverage")

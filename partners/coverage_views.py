@@ -1,0 +1,247 @@
+"""Account pages that combine coverage (channels) with partner agreements (this app)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from channels.models import PARTNER_KINDS, CoverageAssignment
+from channels.selectors import (
+    accounts_with_coverage,
+    active_coverage_q,
+    coverage_visible_to,
+    internal_accounts_visible_to,
+    reps_visible_to,
+)
+from channels.services import coverage_assign, coverage_end
+from crm.forms import form_add_service_errors
+from crm.models import Account, ChannelKind, SizeBand
+from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from crm.selectors import AccountFilter, accounts_filtered, regions_all, verticals_all
+from partners.coverage_forms import CoverageAssignForm, CoverageEndForm
+from partners.selectors import accounts_outside_agreements, partners_visible_to
+
+PAGE_SIZE = 50
+
+SORTS = {
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "external_id": ("external_id",),
+    "-external_id": ("-external_id",),
+    "entered_on": ("entered_on", "id"),
+    "-entered_on": ("-entered_on", "-id"),
+}
+COVERAGE_FILTERS = {"", "none", "any", *ChannelKind.values}
+
+
+def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
+    account_filter = AccountFilter.from_query(request.GET)
+    accounts = accounts_filtered(internal_accounts_visible_to(request.user), account_filter)
+    coverage = request.GET.get("coverage", "")
+    coverage = coverage if coverage in COVERAGE_FILTERS else ""
+    if coverage:
+        accounts = accounts_with_coverage(accounts, coverage=coverage, day=timezone.localdate())
+    sort = request.GET.get("sort", "name")
+    sort = sort if sort in SORTS else "name"
+    accounts = accounts.select_related("region", "vertical").order_by(*SORTS[sort])
+    page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    active = (
+        CoverageAssignment.objects.filter(
+            active_coverage_q(today), account__in=[a.pk for a in page]
+        )
+        .select_related("rep", "partner")
+        .order_by("kind")
+    )
+    by_account: dict[int, list[CoverageAssignment]] = {}
+    for assignment in active:
+        by_account.setdefault(assignment.account_id, []).append(assignment)
+    for account in page:
+        account.active_coverage = by_account.get(account.pk, [])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "partners/account_list.html",
+        {
+            "title": title,
+            "page": page,
+            "filter": account_filter,
+            "regions": regions_all(),
+            "verticals": verticals_all(),
+            "size_bands": SizeBand.choices,
+            "querystring": query.urlencode(),
+            "coverage": coverage,
+            "sort": sort,
+            "kinds": ChannelKind.choices,
+            "can_manage": can_manage(request.user),
+            "assign_form": _assign_form(request) if can_manage(request.user) else None,
+            "reps": reps_visible_to(request.user).filter(is_active=True),
+            "today": today,
+        },
+    )
+
+
+@internal_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    return _account_page(request, title="Accounts")
+
+
+@role_required(Role.SALES_REP)
+def my_accounts(request: HttpRequest) -> HttpResponse:
+    return _account_page(request, title="My accounts")
+
+
+def _assign_form(request: HttpRequest, data: object = None) -> CoverageAssignForm:
+    return CoverageAssignForm(
+        data,
+        reps=reps_visible_to(request.user),
+        partners=partners_visible_to(request.user),
+        initial={"start_date": timezone.localdate()},
+    )
+
+
+def _coverage_rows(assignments: QuerySet[CoverageAssignment]) -> list[dict[str, object]]:
+    today = timezone.localdate()
+    rows = []
+    for assignment in assignments.select_related("rep", "partner", "account").order_by(
+        "-start_date"
+    ):
+        counts = True
+        if assignment.kind in PARTNER_KINDS:
+            outside = accounts_outside_agreements(
+                partner=assignment.partner,
+                accounts=Account.objects.filter(pk=assignment.account_id),
+                day=today,
+            )
+            counts = not outside.exists()
+        active = assignment.start_date <= today and (
+            assignment.end_date is None or assignment.end_date >= today
+        )
+        rows.append({"assignment": assignment, "active": active, "counts": counts})
+    return rows
+
+
+@internal_required
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_object_or_404(
+        internal_accounts_visible_to(request.user).select_related("region", "vertical"), pk=pk
+    )
+    return render(
+        request,
+        "partners/account_detail.html",
+        {
+            "account": account,
+            "coverage": _coverage_rows(coverage_visible_to(request.user).filter(account=account)),
+            "assign_form": _assign_form(request) if can_manage(request.user) else None,
+            "end_form": CoverageEndForm(initial={"end_date": timezone.localdate()}),
+        },
+    )
+
+
+def _selected_accounts(request: HttpRequest) -> QuerySet[Account]:
+    """The accounts a bulk action applies to: the ticked ones, or all matching the filter."""
+    visible = internal_accounts_visible_to(request.user)
+    if request.POST.get("scope") == "filter":
+        return accounts_filtered(visible, AccountFilter.from_query(request.POST))
+    ids = [int(value) for value in request.POST.getlist("account") if value.isdigit()]
+    return visible.filter(pk__in=ids)
+
+
+@manager_required
+@require_POST
+def coverage_assign_view(request: HttpRequest) -> HttpResponse:
+    back = request.POST.get("next", "")
+    if not back.startswith("/workspace/"):
+        back = "/workspace/accounts/"
+    form = _assign_form(request, request.POST)
+    accounts = _selected_accounts(request)
+    if not accounts.exists():
+        messages.error(
+            request, "Select at least one account, or choose “everything matching the filter”."
+        )
+        return redirect(back)
+    if form.is_valid():
+        owner = form.owner()
+        try:
+            result = coverage_assign(
+                accounts=accounts,
+                owner=owner,
+                start_date=form.cleaned_data["start_date"],
+                end_date=form.cleaned_data.get("end_date"),
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            label = owner.rep or owner.partner or owner.online_source
+            text = f"Assigned {result.created} account(s) to {label}"
+            if result.already_covered:
+                text += f"; {result.already_covered} were already covered by them"
+            messages.success(request, text + ".")
+            if owner.partner is not None:
+                outside = accounts_outside_agreements(
+                    partner=owner.partner, accounts=accounts, day=form.cleaned_data["start_date"]
+                ).count()
+                if outside:
+                    messages.warning(
+                        request,
+                        f"{outside} of these accounts lie outside {owner.partner.name}'s "
+                        "agreements in force for their region and vertical; that coverage will "
+                        "not count until an agreement grants it.",
+                    )
+            return redirect(back)
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        messages.error(request, f"{label or 'Coverage'}: {' '.join(errors)}")
+    return redirect(back)
+
+
+@manager_required
+@require_POST
+def coverage_end_view(request: HttpRequest, pk: int) -> HttpResponse:
+    assignment = get_object_or_404(coverage_visible_to(request.user), pk=pk)
+    form = CoverageEndForm(request.POST)
+    if form.is_valid():
+        try:
+            coverage_end(
+                assignments=CoverageAssignment.objects.filter(pk=assignment.pk),
+                end_date=form.cleaned_data["end_date"],
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                f"Coverage by {assignment.owner_label} ends on "
+                f"{form.cleaned_data['end_date']:%Y-%m-%d}.",
+            )
+    else:
+        messages.error(request, "Give the last day of coverage as a date.")
+    return redirect("partners:account_detail", pk=assignment.account_id)
+
+
+@internal_required
+def white_space(request: HttpRequest) -> HttpResponse:
+    """Accounts in the market today that nobody covers, counted by segment."""
+    today = timezone.localdate()
+    active = CoverageAssignment.objects.filter(active_coverage_q(today), account=OuterRef("pk"))
+    uncovered = (
+        internal_accounts_visible_to(request.user)
+        .filter(entered_on__lte=today)
+        .filter(Q(archived_on__isnull=True) | Q(archived_on__gt=today))
+        .exclude(Exists(active))
+    )
+    segments = (
+        uncovered.values(
+            "region__code", "region__name", "vertical__code", "vertical__name", "size_band"
+        )
+        .annotate(accounts=Count("id"))
+        .order_by("-accounts", "region__name", "vertical__name")[:200]
+    )
+    return render(request, "partners/white_space.html", {"segments": segments, "today": today})

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from channels.models import CoverageAssignment
+from channels.services import CoverageOwner, coverage_assign, coverage_end
+from crm.models import Account, ChannelKind
+from tests.factories import AccountFactory, PartnerFactory, SalesRepFactory
+
+
+@pytest.mark.django_db
+class TestCoverageAssign:
+    def test_it_assigns_many_accounts_and_skips_those_already_covered_by_the_owner(self) -> None:
+        rep = SalesRepFactory()
+        accounts = AccountFactory.create_batch(3)
+        CoverageAssignment.objects.create(
+            account=accounts[0], kind="direct", rep=rep, start_date=date(2026, 1, 1)
+        )
+
+        result = coverage_assign(
+            accounts=Account.objects.all(),
+            owner=CoverageOwner(kind="direct", rep=rep),
+            start_date=date(2026, 3, 1),
+        )
+
+        assert (result.created, result.already_covered) == (2, 1)
+        again = coverage_assign(
+            accounts=Account.objects.all(),
+            owner=CoverageOwner(kind="direct", rep=rep),
+            start_date=date(2026, 3, 1),
+        )
+        assert again.created == 0 and CoverageAssignment.objects.count() == 3
+
+    def test_it_refuses_a_partner_of_the_wrong_channel_kind(self) -> None:
+        distributor = PartnerFactory(
+            channel_kind=ChannelKind.DISTRIBUTION, name="Orient Distribution"
+        )
+        AccountFactory()
+        with pytest.raises(ValidationError) as error:
+            coverage_assign(
+                accounts=Account.objects.all(),
+                start_date=date(2026, 3, 1),
+                owner=CoverageOwner(kind="partner", partner=distributor),
+            )
+        assert "Orient Distribution is a distributor" in str(error.value)
+        assert not CoverageAssignment.objects.exists()
+
+    def test_it_requires_an_owner_for_the_kind(self) -> None:
+        AccountFactory()
+        for owner, field in [
+            (CoverageOwner(kind="direct"), "rep"),
+            (CoverageOwner(kind="online"), "online_source"),
+        ]:
+            with pytest.raises(ValidationError) as error:
+                coverage_assign(
+                    accounts=Account.objects.all(), owner=owner, start_date=date(2026, 3, 1)
+                )
+            assert field in error.value.message_dict
+
+    def test_it_ends_coverage_but_not_before_it_starts(self) -> None:
+        assignment = CoverageAssignment.objects.create(
+            account=AccountFactory(),
+            kind="online",
+            online_source="web",
+            start_date=date(2026, 3, 1),
+        )
+        with pytest.raises(ValidationError):
+            coverage_end(assignments=CoverageAssignment.objects.all(), end_date=date(2026, 2, 1))
+        assert (
+            coverage_end(assignments=CoverageAssignment.objects.all(), end_date=date(2026, 4, 30))
+            == 1
+        )
+        assignment.refresh_from_db()
+        assert assignment.end_date == date(2026, 4, 30)

@@ -120,7 +120,7 @@ def market_import(
         report.files = [FileReport(name=f.name, rows=validator.rows[f.name]) for f, _ in files]
         if not dry_run:
             staging.analyze()
-            store = MarketStore(connection, now=timezone.now())
+            store = MarketStore(connection, now=timezone.now(), staged=staging.rows)
             for file_report in report.files:
                 created, updated = store.upsert(file_report.name)
                 file_report.created = created

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -54,6 +55,17 @@ from partners.models import (
 )
 
 PARTNER_KINDS = frozenset(PartnerKind.values)
+
+
+def _is_date(value: str) -> bool:
+    """A real calendar date written yyyy-mm-dd (fromisoformat alone also takes other forms)."""
+    if len(value) != 10 or value[4] != "-" or value[7] != "-":
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _max_length(model: type, field_name: str) -> int:
@@ -138,6 +150,8 @@ class MarketValidator:
                 if len(positions) < len(market_file.columns):
                     return
                 width = len(header)
+                in_order = positions == list(range(len(positions))) and width == len(positions)
+                pick = None if in_order else itemgetter(*positions)
                 line = reader.line_num
                 for row in reader:
                     start, line = line + 1, reader.line_num
@@ -147,7 +161,7 @@ class MarketValidator:
                     if len(row) != width:
                         self.problem(name, start, "row", f"has {len(row)} fields, expected {width}")
                         continue
-                    yield start, [row[position].strip() for position in positions]
+                    yield start, list(map(str.strip, pick(row) if pick else row))
             except UnicodeDecodeError:
                 self.problem(name, line + 1, "file", "is not UTF-8 text")
             except csv.Error as error:
@@ -186,6 +200,23 @@ class MarketValidator:
             return None
         return value
 
+    def _key_problem(
+        self,
+        file_name: str,
+        line: int,
+        column: str,
+        value: str,
+        max_length: int,
+        seen: dict[str, int],
+    ) -> None:
+        if not value or len(value) > max_length:
+            self._text(file_name, line, column, value, max_length)
+        else:
+            first = seen[value]
+            self.problem(
+                file_name, line, column, f"duplicate external id {value!r} (first on line {first})"
+            )
+
     def _date(
         self, file_name: str, line: int, column: str, value: str, *, required: bool
     ) -> str | None:
@@ -193,13 +224,8 @@ class MarketValidator:
             if required:
                 self.problem(file_name, line, column, "required")
             return None
-        if len(value) == 10 and value[4] == "-" and value[7] == "-":
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                pass
-            else:
-                return value
+        if _is_date(value):
+            return value
         self.problem(file_name, line, column, f"not a date (expected yyyy-mm-dd): {value!r}")
         return None
 
@@ -278,21 +304,35 @@ class MarketValidator:
         name_length = _max_length(Account, "name")
         problems = self.problems
         stage = self.staging.add
+        # The checks are spelled out inline: this loop runs once per account, millions of times.
         for line, cells in self._rows(path, ACCOUNTS):
             count = len(problems)
             external_id, label, region, vertical, band, entered, archived, converted, via = cells
-            self._key(name, line, "external_id", external_id, id_length, seen, "external id")
-            self._text(name, line, "name", label, name_length)
+            if not (
+                external_id
+                and len(external_id) <= id_length
+                and seen.setdefault(external_id, line) == line
+            ):
+                self._key_problem(name, line, "external_id", external_id, id_length, seen)
+            if not label or len(label) > name_length:
+                self._text(name, line, "name", label, name_length)
             if region not in regions:
                 self._unknown(name, line, "region", region, "region code")
             if vertical not in verticals:
                 self._unknown(name, line, "vertical", vertical, "vertical code")
             if band not in size_bands:
                 self._choice(name, line, "size_band", band, size_bands)
-            entered_on = self._date(name, line, "entered_on", entered, required=True)
-            archived_on = self._date(name, line, "archived_on", archived, required=False)
-            converted_on = self._date(name, line, "converted_on", converted, required=False)
-            self._not_before(name, line, "archived_on", archived_on, "entered_on", entered_on)
+            entered_on: str | None = entered
+            if not _is_date(entered):
+                entered_on = self._date(name, line, "entered_on", entered, required=True)
+            archived_on = archived or None
+            if archived and not _is_date(archived):
+                archived_on = self._date(name, line, "archived_on", archived, required=False)
+            converted_on = converted or None
+            if converted and not _is_date(converted):
+                converted_on = self._date(name, line, "converted_on", converted, required=False)
+            if archived_on and entered_on and archived_on < entered_on:
+                self._not_before(name, line, "archived_on", archived_on, "entered_on", entered_on)
             if via:
                 if via not in kinds:
                     self._choice(name, line, "converted_via", via, kinds)

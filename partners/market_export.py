@@ -1,0 +1,163 @@
+"""Export the market as the seven CSV files `market_import` reads."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.db.models import F
+from django.db.models.functions import Coalesce
+
+from channels.models import CoverageAssignment, SalesRep
+from crm.models import Account, Region, Vertical
+from partners.market_csv.files import (
+    ACCOUNTS,
+    AGREEMENTS,
+    COVERAGE,
+    LIST_SEPARATOR,
+    PARTNERS,
+    REGIONS,
+    REPS,
+    VERTICALS,
+    MarketFile,
+)
+from partners.models import Agreement, Partner
+
+__all__ = ["market_export"]
+
+CHUNK = 20_000
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _codes_by_owner(through: Any, owner_column: str, code_path: str) -> dict[int, str]:
+    codes: dict[int, list[str]] = {}
+    for owner_id, code in through.objects.values_list(owner_column, code_path).order_by(
+        owner_column, code_path
+    ):
+        codes.setdefault(owner_id, []).append(code)
+    return {owner_id: LIST_SEPARATOR.join(values) for owner_id, values in codes.items()}
+
+
+def _regions() -> Iterator[Iterable[Any]]:
+    return Region.objects.order_by("code").values_list("code", "name").iterator(CHUNK)
+
+
+def _verticals() -> Iterator[Iterable[Any]]:
+    return Vertical.objects.order_by("code").values_list("code", "name").iterator(CHUNK)
+
+
+def _accounts() -> Iterator[Iterable[Any]]:
+    return (
+        Account.objects.order_by("external_id")
+        .values_list(
+            "external_id",
+            "name",
+            "region__code",
+            "vertical__code",
+            "size_band",
+            "entered_on",
+            "archived_on",
+            "converted_on",
+            "converted_via",
+        )
+        .iterator(CHUNK)
+    )
+
+
+def _reps() -> Iterator[Iterable[Any]]:
+    regions = _codes_by_owner(SalesRep.regions.through, "salesrep_id", "region__code")
+    for rep_id, external_id, name, email in (
+        SalesRep.objects.order_by("external_id").values_list("id", "external_id", "name", "email")
+    ):
+        yield external_id, name, email, regions.get(rep_id, "")
+
+
+def _partners() -> Iterator[Iterable[Any]]:
+    return (
+        Partner.objects.order_by("external_id")
+        .values_list("external_id", "name", "channel_kind", "partner_type", "tier")
+        .iterator(CHUNK)
+    )
+
+
+def _agreements() -> Iterator[Iterable[Any]]:
+    regions = _codes_by_owner(Agreement.regions.through, "agreement_id", "region__code")
+    verticals = _codes_by_owner(Agreement.verticals.through, "agreement_id", "vertical__code")
+    rows = Agreement.objects.order_by("external_id").values_list(
+        "id",
+        "external_id",
+        "partner__external_id",
+        "agreement_type",
+        "start_date",
+        "end_date",
+        "signed_on",
+        "terminated_on",
+        "exclusive",
+    )
+    for agreement_id, *head, exclusive in rows.iterator(CHUNK):
+        yield (
+            *head,
+            regions.get(agreement_id, ""),
+            verticals.get(agreement_id, ""),
+            exclusive,
+        )
+
+
+def _coverage() -> Iterator[Iterable[Any]]:
+    owner = Coalesce(F("rep__external_id"), F("partner__external_id"), F("online_source"))
+    return (
+        CoverageAssignment.objects.annotate(owner_key=owner)
+        .order_by("account__external_id", "kind", "owner_key", "start_date")
+        .values_list("account__external_id", "kind", "owner_key", "start_date", "end_date")
+        .iterator(CHUNK)
+    )
+
+
+EXPORTS = (
+    (REGIONS, _regions),
+    (VERTICALS, _verticals),
+    (ACCOUNTS, _accounts),
+    (REPS, _reps),
+    (PARTNERS, _partners),
+    (AGREEMENTS, _agreements),
+    (COVERAGE, _coverage),
+)
+
+
+def _write(path: Path, market_file: MarketFile, rows: Iterator[Iterable[Any]]) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(market_file.columns)
+        for row in rows:
+            writer.writerow([_cell(value) for value in row])
+            count += 1
+    return count
+
+
+def market_export(*, directory: str | Path) -> dict[str, int]:
+    """Write regions.csv ... coverage.csv into `directory` (created if missing).
+
+    The files have the importer's headers and formats (dates yyyy-mm-dd, lists joined by `;`,
+    booleans true/false, empty cells for nothing), rows ordered by their key, so importing them
+    reproduces the same rows. Existing files of those names are overwritten. Returns the number
+    of rows written per file name. Raises `OSError` when the directory cannot be written.
+    """
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    return {
+        market_file.name: _write(target / market_file.name, market_file, rows())
+        for market_file, rows in EXPORTS
+    }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from crm.models import Account, Region, Vertical
+from crm.models import Account, OutboundEmail, Region, Vertical
 
 
 @admin.register(Region)
@@ -35,3 +35,19 @@ class AccountAdmin(admin.ModelAdmin):
     show_full_result_count = False
     raw_id_fields = ["region", "vertical"]
     date_hierarchy = None
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    list_display = ["subject", "topic", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "topic"]
+    readonly_fields = [
+        "to",
+        "subject",
+        "body_text",
+        "body_html",
+        "attempts",
+        "last_error",
+        "sent_at",
+        "topic",
+    ]

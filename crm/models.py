@@ -107,3 +107,35 @@ class Account(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"
+
+
+class OutboundEmail(TimeStamped):
+    """An e-mail written in the same transaction as the change that causes it.
+
+    A task sends it after commit; when the broker or the mail server is down the row stays
+    pending and the periodic flush sends it later, so no notification is lost or sent twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    to = models.JSONField(help_text="List of recipient addresses.")
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    topic = models.CharField(
+        max_length=64, blank=True, help_text="What caused it, e.g. feedback-reply."
+    )
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="outbound_email_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {', '.join(self.to)}"

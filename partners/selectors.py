@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from channels.models import CoverageAssignment
 from crm.models import Account
 from crm.roles import Role, role_of
 from partners.models import Agreement, AgreementStatus, Feedback, Partner, PartnerKind
@@ -96,3 +97,12 @@ def accounts_outside_agreements(
     if granted is None:
         return accounts
     return accounts.exclude(granted)
+
+
+def portal_accounts_for(user: Any) -> QuerySet[Account]:
+    """Accounts assigned to the partner user's own organisation (any time), nothing else."""
+    own = partner_of_user(user)
+    if own is None:
+        return Account.objects.none()
+    assigned = CoverageAssignment.objects.filter(account=OuterRef("pk"), partner=own)
+    return Account.objects.filter(Exists(assigned))

@@ -11,15 +11,28 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from crm.files import MB, upload_validate
 from crm.models import Region, Vertical
-from partners.models import Agreement, AgreementStatus, Partner
+from crm.roles import is_internal
+from crm.services import email_queue
+from partners.models import (
+    Agreement,
+    AgreementStatus,
+    Feedback,
+    FeedbackNote,
+    FeedbackReply,
+    FeedbackStatus,
+    Partner,
+)
 
 SIGNED_DOCUMENT_MAX_BYTES = 10 * MB
 
@@ -315,3 +328,201 @@ def agreements_expire(*, today: date) -> int:
             _save(agreement, by=None)
             expired += 1
     return expired
+
+
+FEEDBACK_BODY_MAX = 5000
+
+
+@dataclass
+class FeedbackEntry:
+    """What a partner tells us: the fields of the submission form."""
+
+    category: str
+    satisfaction: int
+    subject: str
+    body: str
+    nps: int | None = None
+
+
+def _feedback_save(feedback: Feedback) -> Feedback:
+    if len(feedback.body) > FEEDBACK_BODY_MAX:
+        raise ValidationError({"body": f"Keep the message to {FEEDBACK_BODY_MAX:,} characters."})
+    feedback.full_clean(exclude=["attachment"])
+    feedback.save()
+    return feedback
+
+
+@transaction.atomic
+def feedback_log_for_partner(*, partner: Partner, entry: FeedbackEntry, by: Any) -> Feedback:
+    """Record feedback a manager heard from `partner` (in a meeting, on a call).
+    Raises ValidationError for out-of-range ratings or an over-long message."""
+    feedback = Feedback(
+        partner=partner,
+        logged_by=by,
+        category=entry.category,
+        satisfaction=entry.satisfaction,
+        nps=entry.nps,
+        subject=entry.subject.strip(),
+        body=entry.body.strip(),
+        status=FeedbackStatus.ACKNOWLEDGED,
+    )
+    return _feedback_save(feedback)
+
+
+def _partner_addresses(feedback: Feedback) -> list[str]:
+    addresses = {
+        membership.user.email
+        for membership in feedback.partner.portal_users.select_related("user")
+        if membership.user.is_active and membership.user.email
+    }
+    return sorted(addresses)
+
+
+@transaction.atomic
+def feedback_reply(*, feedback: Feedback, author: Any, body: str) -> FeedbackReply:
+    """Add a reply the partner sees, and e-mail the partner's portal users after commit
+    (through the outbox, so a broken mail server or broker loses nothing)."""
+    text = body.strip()
+    if not text:
+        raise ValidationError({"body": "Write a reply first."})
+    reply = FeedbackReply(feedback=feedback, author=author, body=text)
+    if len(text) > FEEDBACK_BODY_MAX:
+        raise ValidationError({"body": f"Keep the reply to {FEEDBACK_BODY_MAX:,} characters."})
+    reply.full_clean()
+    reply.save()
+    if feedback.status == FeedbackStatus.NEW:
+        feedback.status = FeedbackStatus.ACKNOWLEDGED
+        feedback.save(update_fields=["status", "updated_at"])
+    link = f"{settings.SITE_URL.rstrip('/')}/portal/feedback/{feedback.pk}/"
+    email_queue(
+        to=_partner_addresses(feedback),
+        subject=f"Reply to your feedback: {feedback.subject}",
+        body_text=render_to_string(
+            "emails/feedback_reply.txt", {"feedback": feedback, "reply": reply, "link": link}
+        ),
+        body_html=render_to_string(
+            "emails/feedback_reply.html", {"feedback": feedback, "reply": reply, "link": link}
+        ),
+        topic="feedback-reply",
+    )
+    return reply
+
+
+@transaction.atomic
+def feedback_note_add(*, feedback: Feedback, author: Any, body: str) -> FeedbackNote:
+    """Add an internal note; partners never see it."""
+    text = body.strip()
+    if not text:
+        raise ValidationError({"body": "Write the note first."})
+    note = FeedbackNote(feedback=feedback, author=author, body=text)
+    note.full_clean()
+    note.save()
+    return note
+
+
+@transaction.atomic
+def feedback_triage(*, feedback: Feedback, status: str, assignee: Any, by: Any) -> Feedback:
+    """Set the status and the internal assignee. Raises ValidationError for an unknown status
+    or an assignee who is not an internal user."""
+    if status not in FeedbackStatus.values:
+        raise ValidationError({"status": f"Unknown status {status!r}."})
+    if assignee is not None and not is_internal(assignee):
+        raise ValidationError({"assignee": "Assign feedback to a colleague, not a partner user."})
+    feedback.status = status
+    feedback.assignee = assignee
+    feedback.save(update_fields=["status", "assignee", "updated_at"])
+    return feedback
+
+
+FEEDBACK_PER_HOUR = 20
+ATTACHMENT_MAX_BYTES = 5 * MB
+
+
+def _manager_addresses(feedback: Feedback) -> list[str]:
+    if feedback.assignee_id and feedback.assignee.email:
+        return [feedback.assignee.email]
+    managers = get_user_model().objects.filter(is_active=True, groups__name="sales_manager")
+    return sorted({user.email for user in managers if user.email})
+
+
+def _notify_managers(feedback: Feedback, *, what: str, text: str) -> None:
+    link = f"{settings.SITE_URL.rstrip('/')}/workspace/feedback/{feedback.pk}/"
+    email_queue(
+        to=_manager_addresses(feedback),
+        subject=f"{feedback.partner.name}: {what} — {feedback.subject}",
+        body_text=f"{feedback.partner.name} — {what}.\n\n{text}\n\nTriage it: {link}\n",
+        topic="feedback-to-managers",
+    )
+
+
+@transaction.atomic
+def feedback_submit(
+    *, user: Any, entry: FeedbackEntry, attachment: UploadedFile | None = None, now: Any = None
+) -> Feedback:
+    """A partner user submits feedback for their own organisation.
+
+    Saved even when the broker or mail server is down (the managers' notification waits in
+    the outbox). Raises ValidationError past FEEDBACK_PER_HOUR submissions in an hour, for a
+    bad rating, an over-long message, or an attachment that is not a PDF, PNG or JPEG of at
+    most 5 MB (checked by content).
+    """
+    membership = getattr(user, "partner_membership", None)
+    if membership is None or not membership.partner.is_active:
+        raise ValidationError("Only users of an active partner can submit feedback.")
+    now = now or timezone.now()
+    recent = Feedback.objects.filter(
+        submitted_by=user, created_at__gte=now - timedelta(hours=1)
+    ).count()
+    if recent >= FEEDBACK_PER_HOUR:
+        raise ValidationError(
+            f"You have sent {FEEDBACK_PER_HOUR} feedback entries in the last hour. "
+            "Please wait a little before sending more.",
+            code="rate_limited",
+        )
+    feedback = Feedback(
+        partner=membership.partner,
+        submitted_by=user,
+        category=entry.category,
+        satisfaction=entry.satisfaction,
+        nps=entry.nps,
+        subject=entry.subject.strip(),
+        body=entry.body.strip(),
+    )
+    if attachment is not None:
+        try:
+            upload_validate(
+                attachment,
+                formats={"pdf", "png", "jpeg"},
+                max_bytes=ATTACHMENT_MAX_BYTES,
+                what="attachment",
+            )
+        except ValidationError as error:
+            raise ValidationError({"attachment": error.messages}) from None
+    _feedback_save(feedback)
+    if attachment is not None:
+        try:
+            feedback.attachment.save(attachment.name or "attachment", attachment, save=True)
+        except Exception:
+            feedback.attachment.delete(save=False)
+            raise
+    _notify_managers(feedback, what="new feedback", text=feedback.body)
+    return feedback
+
+
+@transaction.atomic
+def feedback_follow_up(*, feedback: Feedback, user: Any, body: str) -> FeedbackReply:
+    """A partner user adds a message to their own feedback's thread; managers are notified.
+    Raises ValidationError for an empty or over-long message."""
+    text = body.strip()
+    if not text:
+        raise ValidationError({"body": "Write a message first."})
+    if len(text) > FEEDBACK_BODY_MAX:
+        raise ValidationError({"body": f"Keep the message to {FEEDBACK_BODY_MAX:,} characters."})
+    reply = FeedbackReply(feedback=feedback, author=user, body=text)
+    reply.full_clean()
+    reply.save()
+    if feedback.status in (FeedbackStatus.RESOLVED, FeedbackStatus.CLOSED):
+        feedback.status = FeedbackStatus.IN_PROGRESS
+    feedback.save(update_fields=["status", "updated_at"])
+    _notify_managers(feedback, what="follow-up", text=text)
+    return reply

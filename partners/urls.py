@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from partners import coverage_views, views
+from partners import coverage_views, feedback_views, views
 
 app_name = "partners"
 
@@ -21,7 +21,12 @@ urlpatterns = [
     ),
     path("agreements/<int:pk>/renew/", views.agreement_renew_view, name="agreement_renew"),
     path("agreements/<int:pk>/document/", views.agreement_document, name="agreement_document"),
-    path("feedback/", views.feedback_list, name="feedback_list"),
+    path("feedback/", feedback_views.feedback_inbox, name="feedback_list"),
+    path("feedback/log/", feedback_views.feedback_log, name="feedback_log"),
+    path("feedback/<int:pk>/", feedback_views.feedback_detail, name="feedback_detail"),
+    path("feedback/<int:pk>/triage/", feedback_views.feedback_triage_view, name="feedback_triage"),
+    path("feedback/<int:pk>/reply/", feedback_views.feedback_reply_view, name="feedback_reply"),
+    path("feedback/<int:pk>/note/", feedback_views.feedback_note_view, name="feedback_note"),
     path("accounts/", coverage_views.account_list, name="account_list"),
     path("my-accounts/", coverage_views.my_accounts, name="my_accounts"),
     path("accounts/<int:pk>/", coverage_views.account_detail, name="account_detail"),

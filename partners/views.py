@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
-from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from crm.roles import can_manage, internal_required, manager_required
 from partners.forms import (
     AgreementActivateForm,
     AgreementCreateForm,
@@ -22,7 +22,6 @@ from partners.models import Agreement, AgreementStatus, PartnerKind
 from partners.selectors import (
     agreements_visible_to,
     feedback_visible_to,
-    partner_of_user,
     partners_visible_to,
 )
 from partners.services import (
@@ -115,27 +114,6 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_manage": can_manage(request.user),
             "renewals": agreement.renewals.order_by("start_date"),
             "history": _agreement_history(agreement),
-        },
-    )
-
-
-@internal_required
-def feedback_list(request: HttpRequest) -> HttpResponse:
-    feedback = feedback_visible_to(request.user).select_related("partner").order_by("-created_at")
-    page = Paginator(feedback, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "partners/feedback_list.html", {"page": page})
-
-
-@role_required(Role.PARTNER_USER)
-def portal_home(request: HttpRequest) -> HttpResponse:
-    partner = partner_of_user(request.user)
-    return render(
-        request,
-        "partners/portal_home.html",
-        {
-            "partner": partner,
-            "agreements": agreements_visible_to(request.user).order_by("-end_date"),
-            "feedback": feedback_visible_to(request.user).order_by("-created_at")[:10],
         },
     )
 

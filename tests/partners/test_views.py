@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.test import Client
+from django.utils import timezone
 
 from partners.models import AgreementStatus
 from tests.cast import Cast
@@ -17,16 +20,24 @@ class TestPortalHome:
     def test_it_shows_a_partner_user_only_their_own_agreements_and_feedback(
         self, cast: Cast
     ) -> None:
-        AgreementFactory(partner=cast.partner_a, external_id="AG-OURS")
-        AgreementFactory(partner=cast.partner_b, external_id="AG-THEIRS")
+        today = timezone.localdate()
+        AgreementFactory(
+            partner=cast.partner_a, external_id="AG-OURS", start_date=today - timedelta(days=10)
+        )
+        AgreementFactory(
+            partner=cast.partner_b, external_id="AG-THEIRS", start_date=today - timedelta(days=10)
+        )
         FeedbackFactory(partner=cast.partner_a, subject="Our feedback")
         FeedbackFactory(partner=cast.partner_b, subject="Their feedback")
 
-        html = _client_for(cast.partner_a_user).get("/portal/").content.decode()
-
-        assert "AG-OURS" in html and "Our feedback" in html
-        assert "AG-THEIRS" not in html and "Their feedback" not in html
-        assert cast.partner_b.name not in html
+        client = _client_for(cast.partner_a_user)
+        for path in ["/portal/", "/portal/agreements/", "/portal/feedback/"]:
+            html = client.get(path).content.decode()
+            assert "AG-THEIRS" not in html and "Their feedback" not in html, path
+            assert cast.partner_b.name not in html, path
+        assert "AG-OURS" in client.get("/portal/").content.decode()
+        assert "AG-OURS" in client.get("/portal/agreements/").content.decode()
+        assert "Our feedback" in client.get("/portal/feedback/").content.decode()
 
     def test_it_does_not_show_drafts_being_prepared_for_the_partner(self, cast: Cast) -> None:
         AgreementFactory(
@@ -35,7 +46,7 @@ class TestPortalHome:
             status=AgreementStatus.DRAFT,
             signed_on=None,
         )
-        html = _client_for(cast.partner_a_user).get("/portal/").content.decode()
+        html = _client_for(cast.partner_a_user).get("/portal/agreements/").content.decode()
         assert "AG-DRAFT" not in html
 
     def test_it_is_not_found_for_internal_users(self, cast: Cast) -> None:

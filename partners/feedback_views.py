@@ -1,0 +1,208 @@
+"""Feedback triage in the sales managers' workspace."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from crm.forms import form_add_service_errors
+from crm.roles import can_manage, internal_required, manager_required
+from partners.feedback_forms import (
+    FeedbackLogForm,
+    FeedbackMessageForm,
+    FeedbackTriageForm,
+    colleagues,
+)
+from partners.models import Feedback, FeedbackCategory, FeedbackStatus
+from partners.selectors import feedback_visible_to, partners_visible_to
+from partners.services import (
+    feedback_log_for_partner,
+    feedback_note_add,
+    feedback_reply,
+    feedback_triage,
+)
+
+PAGE_SIZE = 50
+SORTS = {
+    "-created_at": ("-created_at", "-id"),
+    "created_at": ("created_at", "id"),
+    "satisfaction": ("satisfaction", "-created_at"),
+    "-satisfaction": ("-satisfaction", "-created_at"),
+}
+
+
+def _filtered(request: HttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]:
+    feedback = feedback_visible_to(request.user).select_related("partner", "assignee")
+    params = {
+        name: request.GET.get(name, "").strip()
+        for name in ("status", "category", "partner", "rating", "assignee", "q", "sort")
+    }
+    if params["status"] == "open":
+        feedback = feedback.exclude(status__in=[FeedbackStatus.RESOLVED, FeedbackStatus.CLOSED])
+    elif params["status"] in FeedbackStatus.values:
+        feedback = feedback.filter(status=params["status"])
+    else:
+        params["status"] = ""
+    if params["category"] in FeedbackCategory.values:
+        feedback = feedback.filter(category=params["category"])
+    if params["partner"].isdigit():
+        feedback = feedback.filter(partner_id=int(params["partner"]))
+    if params["rating"] in {"1", "2", "3", "4", "5"}:
+        feedback = feedback.filter(satisfaction=int(params["rating"]))
+    if params["assignee"] == "me":
+        feedback = feedback.filter(assignee=request.user)
+    elif params["assignee"] == "none":
+        feedback = feedback.filter(assignee__isnull=True)
+    if params["q"]:
+        feedback = feedback.filter(subject__icontains=params["q"][:100])
+    params["sort"] = params["sort"] if params["sort"] in SORTS else "-created_at"
+    return feedback.order_by(*SORTS[params["sort"]]), params
+
+
+@internal_required
+def feedback_inbox(request: HttpRequest) -> HttpResponse:
+    feedback, params = _filtered(request)
+    page = Paginator(feedback, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "partners/feedback_list.html",
+        {
+            "page": page,
+            "params": params,
+            "querystring": query.urlencode(),
+            "statuses": FeedbackStatus.choices,
+            "categories": FeedbackCategory.choices,
+            "partners": partners_visible_to(request.user).order_by("name"),
+        },
+    )
+
+
+@internal_required
+def feedback_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    feedback = get_object_or_404(
+        feedback_visible_to(request.user).select_related("partner", "assignee"), pk=pk
+    )
+    manage = can_manage(request.user)
+    return render(
+        request,
+        "partners/feedback_detail.html",
+        {
+            "feedback": feedback,
+            "replies": feedback.replies.select_related("author"),
+            "notes": feedback.internal_notes.select_related("author"),
+            "can_manage": manage,
+            "triage_form": FeedbackTriageForm(
+                initial={"status": feedback.status, "assignee": feedback.assignee}
+            )
+            if manage
+            else None,
+            "reply_form": FeedbackMessageForm(prefix="reply") if manage else None,
+            "note_form": FeedbackMessageForm(prefix="note") if manage else None,
+        },
+    )
+
+
+def _feedback_for_write(request: HttpRequest, pk: int) -> Feedback:
+    return get_object_or_404(feedback_visible_to(request.user).select_related("partner"), pk=pk)
+
+
+@manager_required
+@require_POST
+def feedback_triage_view(request: HttpRequest, pk: int) -> HttpResponse:
+    feedback = _feedback_for_write(request, pk)
+    form = FeedbackTriageForm(request.POST)
+    if form.is_valid():
+        try:
+            feedback_triage(
+                feedback=feedback,
+                status=form.cleaned_data["status"],
+                assignee=form.cleaned_data["assignee"],
+                by=request.user,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "Status and assignee saved.")
+    else:
+        messages.error(request, "Choose a status and a colleague from the lists.")
+    return redirect("partners:feedback_detail", pk=feedback.pk)
+
+
+def _post_message(request: HttpRequest, pk: int, *, prefix: str) -> HttpResponse:
+    feedback = _feedback_for_write(request, pk)
+    form = FeedbackMessageForm(request.POST, prefix=prefix)
+    if form.is_valid():
+        try:
+            if prefix == "reply":
+                feedback_reply(
+                    feedback=feedback, author=request.user, body=form.cleaned_data["body"]
+                )
+                messages.success(request, "Reply posted; the partner is notified by e-mail.")
+            else:
+                feedback_note_add(
+                    feedback=feedback, author=request.user, body=form.cleaned_data["body"]
+                )
+                messages.success(request, "Internal note added.")
+            return redirect("partners:feedback_detail", pk=feedback.pk)
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+    manage = True
+    return render(
+        request,
+        "partners/feedback_detail.html",
+        {
+            "feedback": feedback,
+            "replies": feedback.replies.select_related("author"),
+            "notes": feedback.internal_notes.select_related("author"),
+            "can_manage": manage,
+            "triage_form": FeedbackTriageForm(
+                initial={"status": feedback.status, "assignee": feedback.assignee}
+            ),
+            "reply_form": form if prefix == "reply" else FeedbackMessageForm(prefix="reply"),
+            "note_form": form if prefix == "note" else FeedbackMessageForm(prefix="note"),
+        },
+        status=400,
+    )
+
+
+@manager_required
+@require_POST
+def feedback_reply_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _post_message(request, pk, prefix="reply")
+
+
+@manager_required
+@require_POST
+def feedback_note_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _post_message(request, pk, prefix="note")
+
+
+@manager_required
+def feedback_log(request: HttpRequest) -> HttpResponse:
+    partners = partners_visible_to(request.user).filter(is_active=True)
+    if request.method == "POST":
+        form = FeedbackLogForm(request.POST, partners=partners)
+        if form.is_valid():
+            try:
+                feedback = feedback_log_for_partner(
+                    partner=form.cleaned_data["partner"], entry=form.entry(), by=request.user
+                )
+            except ValidationError as error:
+                form_add_service_errors(form, error)
+            else:
+                messages.success(request, f"Feedback from {feedback.partner.name} logged.")
+                return redirect("partners:feedback_detail", pk=feedback.pk)
+    else:
+        partner_id = request.GET.get("partner", "")
+        initial = (
+            {"partner": partners.filter(pk=int(partner_id)).first()} if partner_id.isdigit() else {}
+        )
+        form = FeedbackLogForm(initial=initial, partners=partners)
+    return render(request, "partners/feedback_log.html", {"form": form, "colleagues": colleagues()})

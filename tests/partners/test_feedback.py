@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from crm.models import OutboundEmail
+from partners.models import Feedback, FeedbackStatus
+from partners.services import FEEDBACK_PER_HOUR, FeedbackEntry, feedback_submit
+from tests.cast import Cast
+from tests.factories import FeedbackFactory, FeedbackNoteFactory, UserFactory
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _client_for(user: object) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _entry(**overrides: object) -> FeedbackEntry:
+    values: dict[str, object] = {
+        "category": "support",
+        "satisfaction": 2,
+        "subject": "Slow answers",
+        "body": "Tickets wait three days.",
+        "nps": 4,
+    }
+    values.update(overrides)
+    return FeedbackEntry(**values)  # type: ignore[arg-type]
+
+
+class TestPortalFeedback:
+    def test_it_submits_feedback_with_an_attachment_and_notifies_the_managers(
+        self, cast: Cast, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        cast.manager.email = "manager@example.com"
+        cast.manager.save()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = _client_for(cast.partner_a_user).post(
+                "/portal/feedback/new/",
+                {
+                    "category": "support",
+                    "satisfaction": "2",
+                    "nps": "4",
+                    "subject": "Slow answers",
+                    "body": "Tickets wait three days.",
+                    "attachment": SimpleUploadedFile("shot.png", PNG),
+                },
+            )
+        feedback = Feedback.objects.get()
+        assert (
+            response.status_code == 302
+            and response["Location"] == f"/portal/feedback/{feedback.pk}/"
+        )
+        assert feedback.partner == cast.partner_a and feedback.submitted_by == cast.partner_a_user
+        assert (
+            feedback.attachment.name.startswith("feedback/")
+            and "shot" not in feedback.attachment.name
+        )
+        assert [m.to for m in mail.outbox] == [["manager@example.com"]]
+
+    def test_it_refuses_an_attachment_that_is_not_what_it_claims(self, cast: Cast) -> None:
+        response = _client_for(cast.partner_a_user).post(
+            "/portal/feedback/new/",
+            {
+                "category": "support",
+                "satisfaction": "2",
+                "subject": "S",
+                "body": "B",
+                "attachment": SimpleUploadedFile("shot.png", b"#!/bin/sh\nrm -rf /"),
+            },
+        )
+        assert 'data-field-error="attachment"' in response.content.decode()
+        assert not Feedback.objects.exists()
+
+    def test_it_limits_submissions_per_hour_with_a_clear_message(self, cast: Cast) -> None:
+        for _ in range(FEEDBACK_PER_HOUR):
+            feedback_submit(user=cast.partner_a_user, entry=_entry())
+        with pytest.raises(ValidationError, match="last hour"):
+            feedback_submit(user=cast.partner_a_user, entry=_entry())
+        later = timezone.now() + timedelta(hours=1, minutes=1)
+        feedback_submit(user=cast.partner_a_user, entry=_entry(), now=later)
+
+    def test_it_never_shows_internal_notes_to_the_partner(self, cast: Cast) -> None:
+        feedback = FeedbackFactory(partner=cast.partner_a)
+        FeedbackNoteFactory(feedback=feedback, body="INTERNAL-ONLY pricing talk")
+        html = (
+            _client_for(cast.partner_a_user)
+            .get(f"/portal/feedback/{feedback.pk}/")
+            .content.decode()
+        )
+        assert feedback.subject in html and "INTERNAL-ONLY" not in html
+
+    def test_it_hides_another_partners_feedback_with_a_404(self, cast: Cast) -> None:
+        theirs = FeedbackFactory(partner=cast.partner_b)
+        client = _client_for(cast.partner_a_user)
+        assert client.get(f"/portal/feedback/{theirs.pk}/").status_code == 404
+        assert client.post(f"/portal/feedback/{theirs.pk}/", {"body": "hi"}).status_code == 404
+        assert not theirs.replies.exists()
+
+    def test_it_escapes_script_and_html_in_feedback(self, cast: Cast) -> None:
+        payload = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+        _client_for(cast.partner_a_user).post(
+            "/portal/feedback/new/",
+            {"category": "other", "satisfaction": "3", "subject": payload, "body": payload},
+        )
+        feedback = Feedback.objects.get()
+        for client, path in [
+            (_client_for(cast.partner_a_user), f"/portal/feedback/{feedback.pk}/"),
+            (_client_for(cast.manager), f"/workspace/feedback/{feedback.pk}/"),
+            (_client_for(cast.manager), "/workspace/feedback/"),
+        ]:
+            html = client.get(path).content.decode()
+            assert "<script>alert" not in html and "<img src=x" not in html, path
+            assert "&lt;script&gt;" in html, path
+
+    def test_it_adds_a_follow_up_and_reopens_resolved_feedback(self, cast: Cast) -> None:
+        feedback = FeedbackFactory(partner=cast.partner_a, status=FeedbackStatus.RESOLVED)
+        _client_for(cast.partner_a_user).post(
+            f"/portal/feedback/{feedback.pk}/", {"body": "Still broken"}
+        )
+        feedback.refresh_from_db()
+        assert feedback.status == FeedbackStatus.IN_PROGRESS
+        assert feedback.replies.get().body == "Still broken"
+
+
+class TestFeedbackTriage:
+    def test_it_replies_and_emails_the_partners_portal_users(
+        self, cast: Cast, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        cast.partner_a_user.email = "alpha@partner.example"
+        cast.partner_a_user.save()
+        feedback = FeedbackFactory(partner=cast.partner_a)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = _client_for(cast.manager).post(
+                f"/workspace/feedback/{feedback.pk}/reply/",
+                {"reply-body": "Fixed in the next release."},
+            )
+        assert response.status_code == 302
+        feedback.refresh_from_db()
+        assert feedback.status == FeedbackStatus.ACKNOWLEDGED
+        assert [m.to for m in mail.outbox] == [["alpha@partner.example"]]
+        assert f"/portal/feedback/{feedback.pk}/" in mail.outbox[0].body
+        assert (
+            "Fixed in the next release."
+            in _client_for(cast.partner_a_user)
+            .get(f"/portal/feedback/{feedback.pk}/")
+            .content.decode()
+        )
+
+    def test_it_adds_internal_notes_without_emailing_anyone(self, cast: Cast) -> None:
+        feedback = FeedbackFactory(partner=cast.partner_a)
+        _client_for(cast.manager).post(
+            f"/workspace/feedback/{feedback.pk}/note/", {"note-body": "Call them"}
+        )
+        assert feedback.internal_notes.get().body == "Call them"
+        assert not OutboundEmail.objects.exists()
+
+    def test_it_keeps_an_empty_reply_form_with_the_error_next_to_it(self, cast: Cast) -> None:
+        feedback = FeedbackFactory(partner=cast.partner_a)
+        response = _client_for(cast.manager).post(
+            f"/workspace/feedback/{feedback.pk}/reply/", {"reply-body": " "}
+        )
+        assert response.status_code == 400
+        assert 'data-field-error="body"' in response.content.decode()
+
+    def test_it_assigns_and_moves_status_but_only_to_colleagues(self, cast: Cast) -> None:
+        feedback = FeedbackFactory(partner=cast.partner_a)
+        client = _client_for(cast.manager)
+        client.post(
+            f"/workspace/feedback/{feedback.pk}/triage/",
+            {"status": "in_progress", "assignee": cast.rep_user.pk},
+        )
+        feedback.refresh_from_db()
+        assert (feedback.status, feedback.assignee) == ("in_progress", cast.rep_user)
+        client.post(
+            f"/workspace/feedback/{feedback.pk}/triage/",
+            {"status": "closed", "assignee": cast.partner_a_user.pk},
+        )
+        feedback.refresh_from_db()
+        assert feedback.status == "in_progress"
+
+    def test_it_filters_the_inbox(self, cast: Cast) -> None:
+        FeedbackFactory(partner=cast.partner_a, subject="Happy one", satisfaction=5)
+        FeedbackFactory(
+            partner=cast.partner_b,
+            subject="Unhappy one",
+            satisfaction=1,
+            status=FeedbackStatus.CLOSED,
+        )
+        client = _client_for(cast.manager)
+        html = client.get("/workspace/feedback/?rating=1").content.decode()
+        assert "Unhappy one" in html and "Happy one" not in html
+        html = client.get("/workspace/feedback/?status=open").content.decode()
+        assert "Happy one" in html and "Unhappy one" not in html
+        html = client.get(f"/workspace/feedback/?partner={cast.partner_b.pk}").content.decode()
+        assert "Unhappy one" in html and "Happy one" not in html
+
+    def test_it_logs_feedback_on_a_partners_behalf(self, cast: Cast) -> None:
+        _client_for(cast.manager).post(
+            "/workspace/feedback/log/",
+            {
+                "partner": cast.partner_b.pk,
+                "category": "pricing",
+                "satisfaction": "3",
+                "subject": "Heard at QBR",
+                "body": "Discounts too low.",
+            },
+        )
+        feedback = Feedback.objects.get()
+        assert feedback.logged_by == cast.manager and feedback.partner == cast.partner_b
+
+    def test_it_does_not_let_a_rep_reply(self, cast: Cast) -> None:
+        other = UserFactory(role="sales_rep")
+        feedback = FeedbackFactory(partner=cast.partner_a)
+        response = _client_for(other).post(
+            f"/workspace/feedback/{feedback.pk}/reply/", {"reply-body": "x"}
+        )
+        assert response.status_code == 404 and not feedback.replies.exists()

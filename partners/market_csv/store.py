@@ -19,8 +19,8 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
-from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, Region, Vertical
+from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
+from crm.models import Account, ChannelKind, Region, Vertical
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -33,8 +33,7 @@ from partners.market_csv.files import (
 from partners.models import Agreement, Partner
 
 FLUSH_ROWS = 50_000
-# From this many staged rows, when they would at least double the table, a PostgreSQL load
-# rebuilds the table's plain indexes and foreign keys once instead of maintaining them per row.
+# See `bulk_load_worthwhile`.
 BULK_LOAD_ROWS = 100_000
 
 
@@ -195,6 +194,19 @@ def _column(model: type[Model], field_name: str) -> str:
     return model._meta.get_field(field_name).column
 
 
+def bulk_load_worthwhile(*, existing_rows: int, staged_rows: int) -> bool:
+    """Rebuilding a table's indexes pays off when the load at least doubles the table."""
+    return staged_rows >= BULK_LOAD_ROWS and existing_rows * 2 <= staged_rows
+
+
+def _kind_condition(connection: BaseDatabaseWrapper, kinds: Sequence[str]) -> str:
+    column = _q(connection, "kind")
+    if len(kinds) == 1:
+        return f"{column} = '{kinds[0]}'"
+    quoted = ", ".join(f"'{kind}'" for kind in kinds)
+    return f"{column} IN ({quoted})"
+
+
 def _defaults(model: type[Model], imported: Iterable[str]) -> dict[str, Any]:
     """Database values for the fields a file does not carry, used only when a row is created."""
     skip = {"id", "created_at", "updated_at", *imported}
@@ -215,6 +227,8 @@ class MarketStore:
         self.connection = connection
         self.now = connection.ops.adapt_datetimefield_value(now)
         self.staged = staged
+        # Tables this transaction holds against other writers (see `_bulk_load`).
+        self.exclusive: set[type[Model]] = set()
 
     # One statement per target table; `select` maps target columns to expressions over the
     # joined staging rows. Only `compare` columns can make an existing row change.
@@ -226,18 +240,16 @@ class MarketStore:
         Maintaining six indexes and checking two foreign keys row by row costs several times
         more than building them once. It all happens in the import's transaction, so a failure
         restores them; the price is an exclusive lock on the table until the import commits.
-        Unique indexes stay: the upsert needs them as conflict arbiters.
+        Unique indexes stay: they keep the keys unique. Holding the table also lets the upsert
+        run as a plain UPDATE and INSERT.
         """
         connection = self.connection
         table = _q(connection, model._meta.db_table)
-        if connection.vendor != "postgresql" or staged_rows < BULK_LOAD_ROWS:
+        if connection.vendor != "postgresql" or not self._bulk_load_worthwhile(table, staged_rows):
             yield
             return
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM {table}")
-            if cursor.fetchone()[0] * 2 > staged_rows:
-                yield
-                return
+            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
             cursor.execute(
                 "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
                 "WHERE indrelid = %s::regclass AND NOT indisunique AND NOT indisprimary",
@@ -256,14 +268,26 @@ class MarketStore:
                 cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
             for name, _ in indexes:
                 cursor.execute(f"DROP INDEX {name}")
-        yield
+        self.exclusive.add(model)
+        try:
+            yield
+        finally:
+            self.exclusive.discard(model)
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for _, definition in indexes:
                 cursor.execute(definition)
             for name, definition in foreign_keys:
                 cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+            # Back to each constraint's own timing; the project's foreign keys are all
+            # initially deferred.
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    def _bulk_load_worthwhile(self, table: str, staged_rows: int) -> bool:
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            existing_rows = cursor.fetchone()[0]
+        return bulk_load_worthwhile(existing_rows=existing_rows, staged_rows=staged_rows)
 
     def _upsert(
         self,
@@ -271,10 +295,19 @@ class MarketStore:
         model: type[Model],
         select: dict[str, str],
         source: str,
-        conflict: str,
+        key: Sequence[str],
         compare: Sequence[str],
+        kinds: Sequence[str] = (),
         params: Sequence[Any] = (),
     ) -> tuple[int, int]:
+        """Insert the new rows of `source`, update the existing ones whose `compare` columns
+        differ; returns (created, updated). `key` names the unique index that matches rows,
+        `kinds` its partial-index condition on coverage kinds."""
+        if model in self.exclusive:
+            return self._update_then_insert(
+                model=model, select=select, source=source, key=key, compare=compare,
+                kinds=kinds, params=params,
+            )
         connection = self.connection
         table = _q(connection, model._meta.db_table)
         columns = [*select, "created_at", "updated_at"]
@@ -284,6 +317,11 @@ class MarketStore:
             f"{table}.{_q(connection, c)} IS DISTINCT FROM excluded.{_q(connection, c)}"
             for c in compare
         )
+        conflict = f"({', '.join(_q(connection, c) for c in key)})"
+        if kinds:
+            # Word for word the partial unique index's condition, so that both PostgreSQL and
+            # SQLite accept the index as the conflict arbiter.
+            conflict += f" WHERE {_kind_condition(connection, kinds)}"
         statement = (
             f"INSERT INTO {table} ({', '.join(_q(connection, c) for c in columns)}) "
             f"SELECT {', '.join(expressions)} FROM {source} "
@@ -310,6 +348,49 @@ class MarketStore:
                 cursor.execute(f"SELECT count(*) FROM {table}")
                 created = cursor.fetchone()[0] - before
         return created, changed - created
+
+    def _update_then_insert(
+        self,
+        *,
+        model: type[Model],
+        select: dict[str, str],
+        source: str,
+        key: Sequence[str],
+        compare: Sequence[str],
+        kinds: Sequence[str],
+        params: Sequence[Any],
+    ) -> tuple[int, int]:
+        """The upsert as two plain statements: cheaper than ON CONFLICT's speculative inserts,
+        and safe only while this transaction holds the table against other writers."""
+        connection = self.connection
+        table = _q(connection, model._meta.db_table)
+        staged = (
+            f"(SELECT {', '.join(f'{e} AS {_q(connection, c)}' for c, e in select.items())} "
+            f"FROM {source}) x"
+        )
+        matches = " AND ".join(f"t.{_q(connection, c)} = x.{_q(connection, c)}" for c in key)
+        if kinds:
+            matches += f" AND t.{_kind_condition(connection, kinds)}"
+        differs = " OR ".join(
+            f"t.{_q(connection, c)} IS DISTINCT FROM x.{_q(connection, c)}" for c in compare
+        )
+        updates = ", ".join(f"{_q(connection, c)} = x.{_q(connection, c)}" for c in compare)
+        columns = ", ".join(_q(connection, c) for c in select)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} t SET {updates}, updated_at = %s FROM {staged} "
+                f"WHERE {matches} AND ({differs})",
+                [self.now, *params],
+            )
+            updated = cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}, created_at, updated_at) "
+                f"SELECT x.*, %s, %s FROM {staged} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {matches})",
+                [self.now, self.now, *params],
+            )
+            created = cursor.rowcount
+        return created, updated
 
     def _with_defaults(
         self, model: type[Model], select: dict[str, str], imported: Iterable[str]
@@ -408,7 +489,7 @@ class MarketStore:
         return {
             "select": select,
             "source": f"{stage.name} s WHERE true",
-            "conflict": "(code)",
+            "key": ("code",),
             "compare": ("name",),
             "params": params,
         }
@@ -435,7 +516,7 @@ class MarketStore:
                     f"{STAGE_ACCOUNT.name} s JOIN {region} r ON r.code = s.region "
                     f"JOIN {vertical} v ON v.code = s.vertical WHERE true"
                 ),
-                conflict="(external_id)",
+                key=("external_id",),
                 compare=[c for c in select if c != "external_id"],
             )
 
@@ -448,7 +529,7 @@ class MarketStore:
             model=SalesRep,
             select=select,
             source=f"{STAGE_REP.name} s WHERE true",
-            conflict="(external_id)",
+            key=("external_id",),
             compare=("name", "email"),
             params=params,
         )
@@ -469,7 +550,7 @@ class MarketStore:
             model=Partner,
             select=select,
             source=f"{STAGE_PARTNER.name} s WHERE true",
-            conflict="(external_id)",
+            key=("external_id",),
             compare=fields[1:],
             params=params,
         )
@@ -499,7 +580,7 @@ class MarketStore:
             source=(
                 f"{STAGE_AGREEMENT.name} s JOIN {partner} p ON p.external_id = s.partner WHERE true"
             ),
-            conflict="(external_id)",
+            key=("external_id",),
             compare=[c for c in scalar if c != "external_id"],
             params=params,
         )
@@ -534,35 +615,37 @@ class MarketStore:
             "end_date": "s.end_date",
         }
         joined = f"{STAGE_COVERAGE.name} s JOIN {account} a ON a.external_id = s.account"
-        # Each ON CONFLICT predicate repeats its unique index's condition word for word, so both
-        # PostgreSQL and SQLite can pick that partial index as the arbiter.
+        no_id = "CAST(NULL AS bigint)"  # typed, so a subquery's column keeps the id's type
         plans = [
             (
-                {**base, "rep_id": "r.id", "partner_id": "NULL", "online_source": "''"},
+                {**base, "rep_id": "r.id", "partner_id": no_id, "online_source": "''"},
                 f"{joined} JOIN {rep} r ON r.external_id = s.owner WHERE s.kind = 'direct'",
-                "(account_id, rep_id, start_date) WHERE \"kind\" = 'direct'",
+                ("account_id", "rep_id", "start_date"),
+                (ChannelKind.DIRECT,),
             ),
             (
-                {**base, "rep_id": "NULL", "partner_id": "p.id", "online_source": "''"},
+                {**base, "rep_id": no_id, "partner_id": "p.id", "online_source": "''"},
                 f"{joined} JOIN {partner} p ON p.external_id = s.owner "
                 "WHERE s.kind IN ('distribution', 'partner')",
-                "(account_id, kind, partner_id, start_date) "
-                "WHERE \"kind\" IN ('distribution', 'partner')",
+                ("account_id", "kind", "partner_id", "start_date"),
+                PARTNER_KINDS,
             ),
             (
-                {**base, "rep_id": "NULL", "partner_id": "NULL", "online_source": "s.owner"},
+                {**base, "rep_id": no_id, "partner_id": no_id, "online_source": "s.owner"},
                 f"{joined} WHERE s.kind = 'online'",
-                "(account_id, online_source, start_date) WHERE \"kind\" = 'online'",
+                ("account_id", "online_source", "start_date"),
+                (ChannelKind.ONLINE,),
             ),
         ]
         created = updated = 0
         with self._bulk_load(CoverageAssignment, self.staged[STAGE_COVERAGE]):
-            for select, source, conflict in plans:
+            for select, source, key, kinds in plans:
                 plan_created, plan_updated = self._upsert(
                     model=CoverageAssignment,
                     select=select,
                     source=source,
-                    conflict=conflict,
+                    key=key,
+                    kinds=[str(kind) for kind in kinds],
                     compare=("end_date",),
                 )
                 created += plan_created

@@ -295,7 +295,7 @@ def test_it_reports_problems_on_a_dry_run(market: Path) -> None:
 def test_it_rebuilds_indexes_and_foreign_keys_around_a_large_load(
     market: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "BULK_LOAD_ROWS", 1)
+    monkeypatch.setattr(store, "bulk_load_worthwhile", lambda **counts: True)
     with connection.cursor() as cursor:
         before = connection.introspection.get_constraints(cursor, Account._meta.db_table)
 
@@ -306,6 +306,24 @@ def test_it_rebuilds_indexes_and_foreign_keys_around_a_large_load(
     assert after == before
     assert Account.objects.count() == 4
     assert CoverageAssignment.objects.count() == 6
+
+
+def test_it_updates_rows_the_same_way_during_a_large_load(
+    market: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "bulk_load_worthwhile", lambda **counts: True)
+    _run(market)
+    _replace(market, "accounts.csv", "Acme Bank", "Acme Bank AG")
+    _replace(market, "coverage.csv", "2025-01-15,2025-12-31", "2025-01-15,2026-06-30")
+    with open(market / "coverage.csv", "a", encoding="utf-8") as handle:
+        handle.write("ACC-0002,online,web-signup,2025-01-01,\n")
+
+    out = _run(market)
+
+    assert "accounts.csv: 4 rows, created=0 updated=1 unchanged=3" in out
+    assert "coverage.csv: 7 rows, created=1 updated=1 unchanged=5" in out
+    assert Account.objects.get(external_id="ACC-0001").name == "Acme Bank AG"
+    assert CoverageAssignment.objects.filter(end_date=date(2026, 6, 30)).count() == 1
 
 
 def test_it_leaves_agreement_history_working(market: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class TimeStamped(models.Model):
@@ -19,17 +20,17 @@ class TimeStamped(models.Model):
 
 
 class SizeBand(models.TextChoices):
-    SMB = "smb", "SMB"
-    MID_MARKET = "mid_market", "Mid-market"
-    ENTERPRISE = "enterprise", "Enterprise"
-    STRATEGIC = "strategic", "Strategic"
+    SMB = "smb", _("SMB")
+    MID_MARKET = "mid_market", _("Mid-market")
+    ENTERPRISE = "enterprise", _("Enterprise")
+    STRATEGIC = "strategic", _("Strategic")
 
 
 class ChannelKind(models.TextChoices):
-    DIRECT = "direct", "Direct sales"
-    DISTRIBUTION = "distribution", "Distribution"
-    PARTNER = "partner", "Partner"
-    ONLINE = "online", "Online"
+    DIRECT = "direct", _("Direct sales")
+    DISTRIBUTION = "distribution", _("Distribution")
+    PARTNER = "partner", _("Partner")
+    ONLINE = "online", _("Online")
 
 
 class Region(TimeStamped):

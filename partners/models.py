@@ -11,33 +11,34 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.models import ChannelKind, Region, TimeStamped, Vertical
 
 
 class PartnerKind(models.TextChoices):
-    DISTRIBUTION = ChannelKind.DISTRIBUTION.value, "Distributor"
-    PARTNER = ChannelKind.PARTNER.value, "Partner"
+    DISTRIBUTION = ChannelKind.DISTRIBUTION.value, _("Distributor")
+    PARTNER = ChannelKind.PARTNER.value, _("Partner")
 
 
 class PartnerType(models.TextChoices):
-    RESELLER = "reseller", "Reseller"
-    SYSTEM_INTEGRATOR = "system_integrator", "System integrator"
-    TECHNOLOGY = "technology", "Technology partner"
-    CLOUD = "cloud", "Cloud partner"
-    ACADEMIC = "academic", "Academic partner"
-    REFERRAL = "referral", "Referral partner"
-    CONSULTING = "consulting", "Consulting partner"
-    DISTRIBUTOR = "distributor", "Distributor"
-    VALUE_ADDED_DISTRIBUTOR = "value_added_distributor", "Value-added distributor"
+    RESELLER = "reseller", _("Reseller")
+    SYSTEM_INTEGRATOR = "system_integrator", _("System integrator")
+    TECHNOLOGY = "technology", _("Technology partner")
+    CLOUD = "cloud", _("Cloud partner")
+    ACADEMIC = "academic", _("Academic partner")
+    REFERRAL = "referral", _("Referral partner")
+    CONSULTING = "consulting", _("Consulting partner")
+    DISTRIBUTOR = "distributor", _("Distributor")
+    VALUE_ADDED_DISTRIBUTOR = "value_added_distributor", _("Value-added distributor")
 
 
 class PartnerTier(models.TextChoices):
-    REGISTERED = "registered", "Registered"
-    SILVER = "silver", "Silver"
-    GOLD = "gold", "Gold"
-    PLATINUM = "platinum", "Platinum"
+    REGISTERED = "registered", _("Registered")
+    SILVER = "silver", _("Silver")
+    GOLD = "gold", _("Gold")
+    PLATINUM = "platinum", _("Platinum")
 
 
 class Partner(TimeStamped):
@@ -104,21 +105,21 @@ class PartnerUser(TimeStamped):
 
 
 class AgreementType(models.TextChoices):
-    RESELLER = "reseller", "Reseller agreement"
-    DISTRIBUTION = "distribution", "Distribution agreement"
-    REFERRAL = "referral", "Referral agreement"
-    SYSTEM_INTEGRATION = "system_integration", "System integration agreement"
-    TECHNOLOGY = "technology", "Technology partnership"
-    OEM = "oem", "OEM agreement"
-    ACADEMIC = "academic", "Academic agreement"
-    CLOUD_MARKETPLACE = "cloud_marketplace", "Cloud marketplace agreement"
+    RESELLER = "reseller", _("Reseller agreement")
+    DISTRIBUTION = "distribution", _("Distribution agreement")
+    REFERRAL = "referral", _("Referral agreement")
+    SYSTEM_INTEGRATION = "system_integration", _("System integration agreement")
+    TECHNOLOGY = "technology", _("Technology partnership")
+    OEM = "oem", _("OEM agreement")
+    ACADEMIC = "academic", _("Academic agreement")
+    CLOUD_MARKETPLACE = "cloud_marketplace", _("Cloud marketplace agreement")
 
 
 class AgreementStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    EXPIRED = "expired", "Expired"
-    TERMINATED = "terminated", "Terminated"
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    TERMINATED = "terminated", _("Terminated")
 
 
 def _new_agreement_id() -> str:
@@ -229,22 +230,22 @@ class Agreement(TimeStamped):
 
 
 class FeedbackCategory(models.TextChoices):
-    PRODUCT = "product", "Product"
-    PRICING = "pricing", "Pricing and commercial terms"
-    SUPPORT = "support", "Support"
-    ENABLEMENT = "enablement", "Training and enablement"
-    SALES_PROCESS = "sales_process", "Sales process and deal registration"
-    TECHNICAL = "technical", "Technical integration"
-    MARKETING = "marketing", "Marketing"
-    OTHER = "other", "Other"
+    PRODUCT = "product", _("Product")
+    PRICING = "pricing", _("Pricing and commercial terms")
+    SUPPORT = "support", _("Support")
+    ENABLEMENT = "enablement", _("Training and enablement")
+    SALES_PROCESS = "sales_process", _("Sales process and deal registration")
+    TECHNICAL = "technical", _("Technical integration")
+    MARKETING = "marketing", _("Marketing")
+    OTHER = "other", _("Other")
 
 
 class FeedbackStatus(models.TextChoices):
-    NEW = "new", "New"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    IN_PROGRESS = "in_progress", "In progress"
-    RESOLVED = "resolved", "Resolved"
-    CLOSED = "closed", "Closed"
+    NEW = "new", _("New")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    IN_PROGRESS = "in_progress", _("In progress")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
 
 
 def feedback_attachment_path(instance: Feedback, filename: str) -> str:

@@ -456,6 +456,8 @@ class MarketValidator:
     def _account_known(self, external_id: str) -> bool:
         if external_id in self.account_lines:
             return True
+        if not external_id:
+            return False
         if self._existing_account_ids is None:
             self._existing_account_ids = set(
                 Account.objects.values_list("external_id", flat=True).iterator(chunk_size=20_000)
@@ -466,22 +468,24 @@ class MarketValidator:
         name = COVERAGE.name
         seen: dict[str, int] = {}
         kinds = ChannelKind.values
+        direct, online = ChannelKind.DIRECT.value, ChannelKind.ONLINE.value
         source_length = _max_length(CoverageAssignment, "online_source")
+        accounts, reps, partner_kinds = self.account_lines, self.rep_ids, self.partner_kinds
         problems = self.problems
         stage = self.staging.add
+        # Inline checks, as for accounts: there are more coverage rows than accounts.
         for line, (account, kind, owner, start, end) in self._rows(path, COVERAGE):
             count = len(problems)
-            if not account or not self._account_known(account):
+            if account not in accounts and not self._account_known(account):
                 self._unknown(name, line, "account", account, "account external id")
-            if kind not in kinds:
-                self._choice(name, line, "kind", kind, kinds)
-            elif kind == ChannelKind.DIRECT:
-                if owner not in self.rep_ids:
+            if kind == direct:
+                if owner not in reps:
                     self._unknown(name, line, "owner", owner, "rep external id")
-            elif kind == ChannelKind.ONLINE:
-                self._text(name, line, "owner", owner, source_length)
-            else:
-                owner_kind = self.partner_kinds.get(owner)
+            elif kind == online:
+                if not owner or len(owner) > source_length:
+                    self._text(name, line, "owner", owner, source_length)
+            elif kind in PARTNER_KINDS:
+                owner_kind = partner_kinds.get(owner)
                 if owner_kind is None:
                     self._unknown(name, line, "owner", owner, "partner external id")
                 elif owner_kind != kind:
@@ -491,9 +495,16 @@ class MarketValidator:
                         "owner",
                         f"partner {owner!r} has channel kind {owner_kind}, not {kind}",
                     )
-            start_date = self._date(name, line, "start_date", start, required=True)
-            end_date = self._date(name, line, "end_date", end, required=False)
-            self._not_before(name, line, "end_date", end_date, "start_date", start_date)
+            else:
+                self._choice(name, line, "kind", kind, kinds)
+            start_date: str | None = start
+            if not _is_date(start):
+                start_date = self._date(name, line, "start_date", start, required=True)
+            end_date = end or None
+            if end and not _is_date(end):
+                end_date = self._date(name, line, "end_date", end, required=False)
+            if end_date and start_date and end_date < start_date:
+                self._not_before(name, line, "end_date", end_date, "start_date", start_date)
             if len(problems) != count:
                 continue
             # One row per (account, kind, owner, start): the unique constraints' key.

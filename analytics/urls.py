@@ -8,4 +8,5 @@ app_name = "analytics"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("partners/<int:pk>/health/", views.partner_health, name="partner_health"),
 ]

@@ -108,6 +108,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 AUTHENTICATION_BACKENDS = ["partners.auth.ActivePartnerBackend"]
 
+# Invitation and password-reset links expire after three days.
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -13,12 +13,17 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from crm.files import MB, upload_validate
 from crm.models import Region, Vertical
@@ -32,6 +37,8 @@ from partners.models import (
     FeedbackReply,
     FeedbackStatus,
     Partner,
+    PartnerContact,
+    PartnerUser,
 )
 
 SIGNED_DOCUMENT_MAX_BYTES = 10 * MB
@@ -526,3 +533,119 @@ def feedback_follow_up(*, feedback: Feedback, user: Any, body: str) -> FeedbackR
     feedback.save(update_fields=["status", "updated_at"])
     _notify_managers(feedback, what="follow-up", text=text)
     return reply
+
+
+@dataclass
+class PartnerProfile:
+    external_id: str
+    name: str
+    channel_kind: str
+    partner_type: str
+    tier: str
+    is_active: bool = True
+    website: str = ""
+    country: str = ""
+    notes: str = ""
+
+
+def _apply_profile(partner: Partner, profile: PartnerProfile) -> Partner:
+    for name, value in vars(profile).items():
+        setattr(partner, name, value.strip() if isinstance(value, str) else value)
+    partner.full_clean()
+    partner.save()
+    return partner
+
+
+@transaction.atomic
+def partner_create(*, profile: PartnerProfile) -> Partner:
+    """Create a partner or distributor. Raises ValidationError (e.g. a taken external id)."""
+    return _apply_profile(Partner(), profile)
+
+
+@transaction.atomic
+def partner_update(*, partner: Partner, profile: PartnerProfile) -> Partner:
+    """Change a partner's profile. Moving it to the other channel kind is refused while it
+    covers accounts, since those assignments would no longer match their kind."""
+    if profile.channel_kind != partner.channel_kind and partner.coverage_assignments.exists():
+        raise ValidationError(
+            {
+                "channel_kind": "This partner covers accounts; "
+                "end that coverage before changing its kind."
+            }
+        )
+    return _apply_profile(partner, profile)
+
+
+@transaction.atomic
+def partner_contact_add(
+    *,
+    partner: Partner,
+    name: str,
+    email: str = "",
+    phone: str = "",
+    title: str = "",
+    is_primary: bool = False,
+) -> PartnerContact:
+    """Add a contact; a new primary contact replaces the old one as primary."""
+    contact = PartnerContact(
+        partner=partner,
+        name=name.strip(),
+        email=email.strip(),
+        phone=phone.strip(),
+        title=title.strip(),
+        is_primary=is_primary,
+    )
+    contact.full_clean()
+    if is_primary:
+        partner.contacts.filter(is_primary=True).update(is_primary=False)
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def portal_user_invite(*, partner: Partner, email: str, by: Any) -> PartnerUser:
+    """Create a portal login for `partner` and e-mail a signed link to set its password.
+
+    The link expires after settings.PASSWORD_RESET_TIMEOUT and stops working once used.
+    Raises ValidationError when the address already belongs to a user.
+    """
+    address = email.strip().lower()
+    User = get_user_model()
+    if not address:
+        raise ValidationError({"email": "Enter the invitee's e-mail address."})
+    if User.objects.filter(Q(username__iexact=address) | Q(email__iexact=address)).exists():
+        raise ValidationError({"email": f"{address} already has a login."})
+    if not partner.is_active:
+        raise ValidationError(
+            f"{partner.name} is deactivated; reactivate it before inviting users."
+        )
+    user = User(username=address, email=address)
+    user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user.save()
+    user.groups.add(Group.objects.get_or_create(name="partner_user")[0])
+    membership = PartnerUser.objects.create(user=user, partner=partner)
+    link = settings.SITE_URL.rstrip("/") + invitation_path(user)
+    context = {
+        "partner": partner,
+        "link": link,
+        "inviter": by,
+        "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
+    }
+    email_queue(
+        to=[address],
+        subject=f"Your {partner.name} login to the partner portal",
+        body_text=render_to_string("emails/portal_invitation.txt", context),
+        body_html=render_to_string("emails/portal_invitation.html", context),
+        topic="portal-invitation",
+    )
+    return membership
+
+
+def invitation_path(user: Any) -> str:
+    """The signed, expiring path where an invitee sets their password."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return reverse(
+        "portal:invitation",
+        kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)},
+    )

@@ -2,14 +2,22 @@ from __future__ import annotations
 
 from django.urls import path
 
-from partners import coverage_views, feedback_views, views
+from partners import coverage_views, feedback_views, partner_views, views
 
 app_name = "partners"
 
 urlpatterns = [
     path("partners/", views.partner_list, name="partner_list"),
     path("distributors/", views.distributor_list, name="distributor_list"),
-    path("partners/<int:pk>/", views.partner_detail, name="partner_detail"),
+    path("partners/new/", partner_views.partner_create_view, name="partner_create"),
+    path("partners/<int:pk>/", partner_views.partner_detail, name="partner_detail"),
+    path("partners/<int:pk>/edit/", partner_views.partner_edit_view, name="partner_edit"),
+    path("partners/<int:pk>/contacts/", partner_views.contact_add_view, name="contact_add"),
+    path(
+        "partners/<int:pk>/invite/",
+        partner_views.portal_user_invite_view,
+        name="portal_user_invite",
+    ),
     path("agreements/", views.agreement_list, name="agreement_list"),
     path("agreements/new/", views.agreement_create, name="agreement_create"),
     path("agreements/renewals-due/", views.renewals_due, name="renewals_due"),

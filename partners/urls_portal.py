@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from partners import portal_views
+from partners import partner_views, portal_views
 
 app_name = "portal"
 
@@ -24,4 +24,7 @@ urlpatterns = [
         name="feedback_attachment",
     ),
     path("profile/", portal_views.portal_profile, name="profile"),
+    path(
+        "invitation/<str:uidb64>/<str:token>/", partner_views.portal_invitation, name="invitation"
+    ),
 ]

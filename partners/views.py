@@ -19,9 +19,9 @@ from partners.forms import (
     AgreementTerminateForm,
 )
 from partners.models import Agreement, AgreementStatus, PartnerKind
+from partners.partner_views import partner_page
 from partners.selectors import (
     agreements_visible_to,
-    feedback_visible_to,
     partners_visible_to,
 )
 from partners.services import (
@@ -36,35 +36,14 @@ from partners.services import (
 PAGE_SIZE = 50
 
 
-def _partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse:
-    partners = partners_visible_to(request.user, kind=kind).order_by("name")
-    page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "partners/partner_list.html", {"page": page, "title": title})
-
-
 @internal_required
 def partner_list(request: HttpRequest) -> HttpResponse:
-    return _partner_page(request, kind=PartnerKind.PARTNER, title="Partners")
+    return partner_page(request, kind=PartnerKind.PARTNER, title="Partners")
 
 
 @internal_required
 def distributor_list(request: HttpRequest) -> HttpResponse:
-    return _partner_page(request, kind=PartnerKind.DISTRIBUTION, title="Distributors")
-
-
-@internal_required
-def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
-    return render(
-        request,
-        "partners/partner_detail.html",
-        {
-            "partner": partner,
-            "contacts": partner.contacts.all(),
-            "agreements": agreements_visible_to(request.user).filter(partner=partner),
-            "feedback": feedback_visible_to(request.user).filter(partner=partner)[:20],
-        },
-    )
+    return partner_page(request, kind=PartnerKind.DISTRIBUTION, title="Distributors")
 
 
 @internal_required

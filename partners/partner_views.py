@@ -1,0 +1,230 @@
+"""Partners and distributors in the sales managers' workspace, and portal invitations."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
+from django.views.decorators.http import require_POST
+
+from channels.selectors import active_coverage_q
+from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.roles import can_manage, internal_required, manager_required
+from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
+from partners.partner_forms import ContactForm, InviteForm, PartnerForm
+from partners.selectors import agreements_visible_to, feedback_visible_to, partners_visible_to
+from partners.services import (
+    partner_contact_add,
+    partner_create,
+    partner_update,
+    portal_user_invite,
+)
+
+PAGE_SIZE = 50
+SORTS = {
+    "name": ("name",),
+    "-name": ("-name",),
+    "tier": ("tier", "name"),
+    "-created_at": ("-created_at",),
+}
+
+
+def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse:
+    params = {
+        name: request.GET.get(name, "").strip() for name in ("q", "type", "tier", "active", "sort")
+    }
+    partners = partners_visible_to(request.user, kind=kind)
+    if params["q"]:
+        partners = partners.filter(
+            Q(name__icontains=params["q"][:100]) | Q(external_id=params["q"][:64])
+        )
+    if params["type"] in PartnerType.values:
+        partners = partners.filter(partner_type=params["type"])
+    if params["tier"] in PartnerTier.values:
+        partners = partners.filter(tier=params["tier"])
+    if params["active"] in {"yes", "no"}:
+        partners = partners.filter(is_active=params["active"] == "yes")
+    params["sort"] = params["sort"] if params["sort"] in SORTS else "name"
+    today = timezone.localdate()
+    partners = partners.annotate(
+        covering=Count(
+            "coverage_assignments",
+            filter=active_coverage_q(today, "coverage_assignments__"),
+            distinct=True,
+        )
+    ).order_by(*SORTS[params["sort"]])
+    page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "partners/partner_list.html",
+        {
+            "page": page,
+            "title": title,
+            "kind": kind,
+            "params": params,
+            "querystring": query.urlencode(),
+            "types": PartnerType.choices,
+            "tiers": PartnerTier.choices,
+        },
+    )
+
+
+@internal_required
+def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    today = timezone.localdate()
+    manage = can_manage(request.user)
+    return render(
+        request,
+        "partners/partner_detail.html",
+        {
+            "partner": partner,
+            "contacts": partner.contacts.all(),
+            "portal_users": partner.portal_users.select_related("user").order_by("user__username"),
+            "agreements": agreements_visible_to(request.user)
+            .filter(partner=partner)
+            .order_by("-start_date"),
+            "feedback": feedback_visible_to(request.user)
+            .filter(partner=partner)
+            .order_by("-created_at")[:20],
+            "covered_now": partner.coverage_assignments.filter(active_coverage_q(today))
+            .values("account")
+            .distinct()
+            .count(),
+            "can_manage": manage,
+            "contact_form": ContactForm() if manage else None,
+            "invite_form": InviteForm() if manage else None,
+        },
+    )
+
+
+@manager_required
+def partner_create_view(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", PartnerKind.PARTNER)
+    form = PartnerForm(
+        initial={
+            "channel_kind": kind if kind in PartnerKind.values else PartnerKind.PARTNER,
+            "is_active": True,
+            "tier": PartnerTier.REGISTERED,
+        }
+    )
+    if request.method == "POST":
+        form = PartnerForm(request.POST)
+        if form.is_valid():
+            try:
+                partner = partner_create(profile=form.profile())
+            except ValidationError as error:
+                form_add_service_errors(form, error)
+            else:
+                messages.success(request, f"{partner.name} created.")
+                return redirect("partners:partner_detail", pk=partner.pk)
+    return render(
+        request, "partners/partner_form.html", {"form": form, "title": "New partner or distributor"}
+    )
+
+
+@manager_required
+def partner_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    fields = (
+        "name",
+        "external_id",
+        "channel_kind",
+        "partner_type",
+        "tier",
+        "is_active",
+        "website",
+        "country",
+        "notes",
+    )
+    form = PartnerForm(initial={name: getattr(partner, name) for name in fields})
+    if request.method == "POST":
+        form = PartnerForm(request.POST)
+        if form.is_valid():
+            try:
+                partner_update(partner=partner, profile=form.profile())
+            except ValidationError as error:
+                form_add_service_errors(form, error)
+            else:
+                messages.success(request, f"{partner.name} saved.")
+                return redirect("partners:partner_detail", pk=partner.pk)
+    return render(
+        request,
+        "partners/partner_form.html",
+        {"form": form, "partner": partner, "title": f"Edit {partner.name}"},
+    )
+
+
+@manager_required
+@require_POST
+def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    form = ContactForm(request.POST)
+    if form.is_valid():
+        try:
+            partner_contact_add(partner=partner, **form.cleaned_data)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Contact {form.cleaned_data['name']} added.")
+    else:
+        for field, errors in form.errors.items():
+            messages.error(
+                request, f"{form.fields[field].label or field.title()}: {' '.join(errors)}"
+            )
+    return redirect("partners:partner_detail", pk=partner.pk)
+
+
+@manager_required
+@require_POST
+def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            portal_user_invite(partner=partner, email=form.cleaned_data["email"], by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+    else:
+        messages.error(request, "Enter a valid e-mail address to invite.")
+    return redirect("partners:partner_detail", pk=partner.pk)
+
+
+class StyledSetPasswordForm(StyledFormMixin, SetPasswordForm):
+    pass
+
+
+def portal_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """Anyone holding a valid, unexpired, unused link may set the invitee's password."""
+    try:
+        user = get_user_model().objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
+    except (ValueError, TypeError, OverflowError, get_user_model().DoesNotExist):
+        user = None
+    valid = (
+        user is not None
+        and PartnerUser.objects.filter(user=user, partner__is_active=True).exists()
+        and default_token_generator.check_token(user, token)
+    )
+    if not valid:
+        return render(request, "partners/portal/invitation_invalid.html", status=400)
+    form = StyledSetPasswordForm(user)
+    if request.method == "POST":
+        form = StyledSetPasswordForm(user, request.POST)
+        if form.is_valid():
+            form.save()
+            login(request, user, backend="partners.auth.ActivePartnerBackend")
+            return redirect("portal:home")
+    return render(request, "partners/portal/invitation.html", {"form": form, "invitee": user})

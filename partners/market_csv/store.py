@@ -227,8 +227,9 @@ class MarketStore:
         self.connection = connection
         self.now = connection.ops.adapt_datetimefield_value(now)
         self.staged = staged
-        # Tables this transaction holds against other writers (see `_bulk_load`).
-        self.exclusive: set[type[Model]] = set()
+        # Tables this transaction holds against other writers (see `_bulk_load`), and whether
+        # each was empty when taken.
+        self.exclusive: dict[type[Model], bool] = {}
 
     # One statement per target table; `select` maps target columns to expressions over the
     # joined staging rows. Only `compare` columns can make an existing row change.
@@ -245,7 +246,10 @@ class MarketStore:
         """
         connection = self.connection
         table = _q(connection, model._meta.db_table)
-        if connection.vendor != "postgresql" or not self._bulk_load_worthwhile(table, staged_rows):
+        existing_rows = self._count(table) if connection.vendor == "postgresql" else 0
+        if connection.vendor != "postgresql" or not bulk_load_worthwhile(
+            existing_rows=existing_rows, staged_rows=staged_rows
+        ):
             yield
             return
         with connection.cursor() as cursor:
@@ -268,11 +272,12 @@ class MarketStore:
                 cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
             for name, _ in indexes:
                 cursor.execute(f"DROP INDEX {name}")
-        self.exclusive.add(model)
+        # The lock came after the count, so check again whether the table is empty.
+        self.exclusive[model] = existing_rows == 0 and self._count(table) == 0
         try:
             yield
         finally:
-            self.exclusive.discard(model)
+            del self.exclusive[model]
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for _, definition in indexes:
@@ -282,12 +287,14 @@ class MarketStore:
             # Back to each constraint's own timing; the project's foreign keys are all
             # initially deferred.
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            # Fresh statistics, or the next statements plan for the table as it was (the
+            # coverage load would probe a million accounts one index lookup at a time).
+            cursor.execute(f"ANALYZE {table}")
 
-    def _bulk_load_worthwhile(self, table: str, staged_rows: int) -> bool:
+    def _count(self, table: str) -> int:
         with self.connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {table}")
-            existing_rows = cursor.fetchone()[0]
-        return bulk_load_worthwhile(existing_rows=existing_rows, staged_rows=staged_rows)
+            return cursor.fetchone()[0]
 
     def _upsert(
         self,
@@ -306,7 +313,7 @@ class MarketStore:
         if model in self.exclusive:
             return self._update_then_insert(
                 model=model, select=select, source=source, key=key, compare=compare,
-                kinds=kinds, params=params,
+                kinds=kinds, params=params, was_empty=self.exclusive[model],
             )
         connection = self.connection
         table = _q(connection, model._meta.db_table)
@@ -359,9 +366,15 @@ class MarketStore:
         compare: Sequence[str],
         kinds: Sequence[str],
         params: Sequence[Any],
+        was_empty: bool,
     ) -> tuple[int, int]:
         """The upsert as two plain statements: cheaper than ON CONFLICT's speculative inserts,
-        and safe only while this transaction holds the table against other writers."""
+        and safe only while this transaction holds the table against other writers.
+
+        Into a table that was empty when taken, it is a plain INSERT: the staged keys are
+        unique (validation saw to that) and each coverage plan inserts other kinds than the
+        plans before it, so nothing can match.
+        """
         connection = self.connection
         table = _q(connection, model._meta.db_table)
         staged = (
@@ -376,17 +389,21 @@ class MarketStore:
         )
         updates = ", ".join(f"{_q(connection, c)} = x.{_q(connection, c)}" for c in compare)
         columns = ", ".join(_q(connection, c) for c in select)
+        new_only = f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {matches})"
+        if was_empty:
+            new_only = ""
+        updated = 0
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} t SET {updates}, updated_at = %s FROM {staged} "
-                f"WHERE {matches} AND ({differs})",
-                [self.now, *params],
-            )
-            updated = cursor.rowcount
+            if not was_empty:
+                cursor.execute(
+                    f"UPDATE {table} t SET {updates}, updated_at = %s FROM {staged} "
+                    f"WHERE {matches} AND ({differs})",
+                    [self.now, *params],
+                )
+                updated = cursor.rowcount
             cursor.execute(
                 f"INSERT INTO {table} ({columns}, created_at, updated_at) "
-                f"SELECT x.*, %s, %s FROM {staged} "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {matches})",
+                f"SELECT x.*, %s, %s FROM {staged} {new_only}",
                 [self.now, self.now, *params],
             )
             created = cursor.rowcount

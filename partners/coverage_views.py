@@ -20,6 +20,7 @@ from channels.selectors import (
     reps_visible_to,
 )
 from channels.services import coverage_assign, coverage_end
+from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors
 from crm.models import Account, ChannelKind, SizeBand
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
@@ -50,6 +51,34 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
     sort = request.GET.get("sort", "name")
     sort = sort if sort in SORTS else "name"
     accounts = accounts.select_related("region", "vertical").order_by(*SORTS[sort])
+    if request.GET.get("format") in EXPORT_FORMATS:
+        columns = (
+            "external_id",
+            "name",
+            "region__code",
+            "vertical__code",
+            "size_band",
+            "entered_on",
+            "archived_on",
+            "converted_on",
+            "converted_via",
+        )
+        return export_response(
+            fmt=request.GET["format"],
+            filename="accounts",
+            header=[
+                "external_id",
+                "name",
+                "region",
+                "vertical",
+                "size_band",
+                "entered_on",
+                "archived_on",
+                "converted_on",
+                "converted_via",
+            ],
+            rows=accounts.values_list(*columns).iterator(chunk_size=5000),
+        )
     page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     active = (

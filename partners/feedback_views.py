@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors
 from crm.roles import can_manage, internal_required, manager_required
 from partners.feedback_forms import (
@@ -67,6 +68,34 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]
 @internal_required
 def feedback_inbox(request: HttpRequest) -> HttpResponse:
     feedback, params = _filtered(request)
+    if request.GET.get("format") in EXPORT_FORMATS:
+        columns = (
+            "created_at",
+            "partner__external_id",
+            "partner__name",
+            "subject",
+            "category",
+            "satisfaction",
+            "nps",
+            "status",
+            "assignee__username",
+        )
+        return export_response(
+            fmt=request.GET["format"],
+            filename="feedback",
+            header=[
+                "received",
+                "partner",
+                "partner_name",
+                "subject",
+                "category",
+                "satisfaction",
+                "nps",
+                "status",
+                "assignee",
+            ],
+            rows=feedback.values_list(*columns).iterator(chunk_size=2000),
+        )
     page = Paginator(feedback, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

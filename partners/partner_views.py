@@ -17,6 +17,7 @@ from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.http import require_POST
 
 from channels.selectors import active_coverage_q
+from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.roles import can_manage, internal_required, manager_required
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
@@ -62,6 +63,22 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
             distinct=True,
         )
     ).order_by(*SORTS[params["sort"]])
+    if request.GET.get("format") in EXPORT_FORMATS:
+        columns = (
+            "external_id",
+            "name",
+            "channel_kind",
+            "partner_type",
+            "tier",
+            "is_active",
+            "covering",
+        )
+        return export_response(
+            fmt=request.GET["format"],
+            filename="distributors" if kind == PartnerKind.DISTRIBUTION else "partners",
+            header=[*columns[:-1], "accounts_covered_today"],
+            rows=partners.values_list(*columns),
+        )
     page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors
 from crm.roles import can_manage, internal_required, manager_required
 from partners.forms import (
@@ -18,7 +20,7 @@ from partners.forms import (
     AgreementDraftForm,
     AgreementTerminateForm,
 )
-from partners.models import Agreement, AgreementStatus, PartnerKind
+from partners.models import Agreement, AgreementStatus, AgreementType, PartnerKind
 from partners.partner_views import partner_page
 from partners.selectors import (
     agreements_visible_to,
@@ -46,21 +48,77 @@ def distributor_list(request: HttpRequest) -> HttpResponse:
     return partner_page(request, kind=PartnerKind.DISTRIBUTION, title="Distributors")
 
 
+AGREEMENT_SORTS = {
+    "-start_date": ("-start_date", "id"),
+    "start_date": ("start_date", "id"),
+    "end_date": ("end_date", "id"),
+    "-end_date": ("-end_date", "id"),
+    "partner": ("partner__name", "id"),
+}
+
+
 @internal_required
 def agreement_list(request: HttpRequest) -> HttpResponse:
-    agreements = (
-        agreements_visible_to(request.user).select_related("partner").order_by("-start_date", "id")
-    )
-    status = request.GET.get("status", "")
-    if status in AgreementStatus.values:
-        agreements = agreements.filter(status=status)
-    else:
-        status = ""
+    names = ("q", "status", "type", "ends_after", "ends_before", "exclusive", "sort")
+    params = {name: request.GET.get(name, "").strip() for name in names}
+    agreements = agreements_visible_to(request.user).select_related("partner")
+    if params["q"]:
+        agreements = agreements.filter(
+            Q(external_id__icontains=params["q"][:64])
+            | Q(partner__name__icontains=params["q"][:100])
+        )
+    if params["status"] in AgreementStatus.values:
+        agreements = agreements.filter(status=params["status"])
+    if params["type"] in AgreementType.values:
+        agreements = agreements.filter(agreement_type=params["type"])
+    for name, lookup in (("ends_after", "end_date__gte"), ("ends_before", "end_date__lte")):
+        try:
+            agreements = agreements.filter(**{lookup: date.fromisoformat(params[name])})
+        except ValueError:
+            params[name] = ""
+    if params["exclusive"] in {"yes", "no"}:
+        agreements = agreements.filter(exclusive=params["exclusive"] == "yes")
+    params["sort"] = params["sort"] if params["sort"] in AGREEMENT_SORTS else "-start_date"
+    agreements = agreements.order_by(*AGREEMENT_SORTS[params["sort"]])
+    if request.GET.get("format") in EXPORT_FORMATS:
+        columns = (
+            "external_id",
+            "partner__external_id",
+            "partner__name",
+            "agreement_type",
+            "status",
+            "start_date",
+            "end_date",
+            "signed_on",
+            "terminated_on",
+            "exclusive",
+            "auto_renew",
+            "notice_days",
+            "currency",
+            "discount_percent",
+            "revenue_share_percent",
+            "annual_target",
+        )
+        header = ["external_id", "partner", "partner_name", *columns[3:]]
+        return export_response(
+            fmt=request.GET["format"],
+            filename="agreements",
+            header=header,
+            rows=agreements.values_list(*columns).iterator(chunk_size=2000),
+        )
     page = Paginator(agreements, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "partners/agreement_list.html",
-        {"page": page, "status": status, "statuses": AgreementStatus.choices},
+        {
+            "page": page,
+            "params": params,
+            "querystring": query.urlencode(),
+            "statuses": AgreementStatus.choices,
+            "types": AgreementType.choices,
+        },
     )
 
 

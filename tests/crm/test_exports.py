@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import csv
+import io
+
+from django.test import Client
+from openpyxl import load_workbook
+
+from crm.models import SizeBand
+from tests.cast import Cast
+from tests.factories import AccountFactory, AgreementFactory, FeedbackFactory, RegionFactory
+
+
+def _client_for(user: object) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _csv_rows(response: object) -> list[list[str]]:
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    return list(csv.reader(io.StringIO(body)))
+
+
+class TestListExports:
+    def test_it_exports_the_filtered_account_list_as_csv(self, cast: Cast) -> None:
+        east = RegionFactory(code="east")
+        AccountFactory(external_id="A-1", region=east, size_band=SizeBand.ENTERPRISE)
+        AccountFactory(external_id="A-2", region=east, size_band=SizeBand.SMB)
+        AccountFactory(external_id="A-3")
+        response = _client_for(cast.manager).get(
+            "/workspace/accounts/?region=east&size_band=enterprise&format=csv"
+        )
+        assert response["Content-Type"].startswith("text/csv")
+        assert "attachment" in response["Content-Disposition"]
+        rows = _csv_rows(response)
+        assert rows[0][:3] == ["external_id", "name", "region"]
+        assert [row[0] for row in rows[1:]] == ["A-1"]
+
+    def test_it_exports_xlsx_with_the_same_rows(self, cast: Cast) -> None:
+        AgreementFactory(external_id="AG-1", partner=cast.partner_a)
+        AgreementFactory(external_id="AG-2", partner=cast.partner_b)
+        response = _client_for(cast.executive).get("/workspace/agreements/?q=Alpha&format=xlsx")
+        workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+        rows = list(workbook.active.iter_rows(values_only=True))
+        assert rows[0][0] == "external_id" and [r[0] for r in rows[1:]] == ["AG-1"]
+
+    def test_it_neutralises_spreadsheet_formulas_in_text(self, cast: Cast) -> None:
+        FeedbackFactory(partner=cast.partner_a, subject='=HYPERLINK("http://evil","x")')
+        rows = _csv_rows(_client_for(cast.manager).get("/workspace/feedback/?format=csv"))
+        assert rows[1][3].startswith("'=")
+
+    def test_it_scopes_a_reps_export_to_their_accounts(self, cast: Cast) -> None:
+        AccountFactory(external_id="NOT-MINE")
+        rows = _csv_rows(_client_for(cast.rep_user).get("/workspace/my-accounts/?format=csv"))
+        assert rows[1:] == []
+
+    def test_it_exports_partners_and_reps(self, cast: Cast) -> None:
+        rows = _csv_rows(_client_for(cast.manager).get("/workspace/partners/?format=csv"))
+        assert {row[0] for row in rows[1:]} == {"P-ALPHA", "P-BETA"}
+        rows = _csv_rows(_client_for(cast.manager).get("/workspace/reps/?format=csv"))
+        assert (
+            rows[0] == ["external_id", "name", "email", "regions", "is_active"] and len(rows) == 2
+        )

@@ -5,7 +5,8 @@ temporary staging table (PostgreSQL `COPY`, SQLite batched inserts); staging tab
 the connection and vanish with the transaction, so a failed validation leaves nothing behind.
 Then each target table gets one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` that joins
 codes and external ids to ids in SQL and updates a row only when a value really differs, so a
-re-import leaves `updated_at` alone.
+re-import leaves `updated_at` alone. A load large enough to at least double a PostgreSQL table
+takes another road, described in `MarketStore._bulk_load`.
 """
 
 from __future__ import annotations
@@ -179,13 +180,6 @@ class Staging:
                 raw.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
 
 
-@dataclass
-class Counts:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-
 def _q(connection: BaseDatabaseWrapper, name: str) -> str:
     return connection.ops.quote_name(name)
 
@@ -231,8 +225,6 @@ class MarketStore:
         # each was empty when taken.
         self.exclusive: dict[type[Model], bool] = {}
 
-    # One statement per target table; `select` maps target columns to expressions over the
-    # joined staging rows. Only `compare` columns can make an existing row change.
     @contextmanager
     def _bulk_load(self, model: type[Model], staged_rows: int) -> Iterator[None]:
         """Drop the table's non-unique indexes and foreign keys around a large load, then
@@ -308,8 +300,12 @@ class MarketStore:
         params: Sequence[Any] = (),
     ) -> tuple[int, int]:
         """Insert the new rows of `source`, update the existing ones whose `compare` columns
-        differ; returns (created, updated). `key` names the unique index that matches rows,
-        `kinds` its partial-index condition on coverage kinds."""
+        differ; returns (created, updated).
+
+        `select` maps target columns to expressions over the joined staging rows; `key` names
+        the columns of the unique index that matches rows, `kinds` that index's condition on
+        the coverage kind (partial indexes).
+        """
         if model in self.exclusive:
             return self._update_then_insert(
                 model=model, select=select, source=source, key=key, compare=compare,

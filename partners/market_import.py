@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from partners.market_csv.files import MARKET_FILES, MARKET_FILES_BY_NAME, MarketFile
@@ -89,7 +89,6 @@ def market_import(
     paths: Iterable[str | Path],
     dry_run: bool = False,
     today: date | None = None,
-    using: str = DEFAULT_DB_ALIAS,
 ) -> ImportReport:
     """Validate the market files in `paths` and upsert them, all or nothing.
 
@@ -106,9 +105,8 @@ def market_import(
     files, problems = market_files_in(paths)
     if not files and not problems:
         problems.append("no market files given")
-    connection = connections[using]
     report = ImportReport(dry_run=dry_run)
-    with nullcontext() if dry_run else transaction.atomic(using=using):
+    with nullcontext() if dry_run else transaction.atomic():
         staging = Staging(connection, enabled=not dry_run and not problems)
         staging.create()
         validator = MarketValidator(staging=staging, today=today or timezone.localdate())

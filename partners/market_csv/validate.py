@@ -123,7 +123,7 @@ class MarketValidator:
         """Yield (first physical line, stripped cells in the file's column order) per data row."""
         name = market_file.name
         try:
-            handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+            handle = open(path, encoding="utf-8-sig", newline="")
         except OSError as error:
             self.problem(name, 1, "file", f"cannot be read: {error.strerror}")
             return

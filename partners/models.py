@@ -342,3 +342,43 @@ class FeedbackNote(TimeStamped):
 
     class Meta:
         ordering = ["created_at"]
+
+
+class ImportJobStatus(models.TextChoices):
+    VALIDATING = "validating", "Checking the files"
+    INVALID = "invalid", "Problems found"
+    VALID = "valid", "Ready to apply"
+    APPLYING = "applying", "Importing"
+    APPLIED = "applied", "Imported"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(TimeStamped):
+    """Market files uploaded in the browser: validated first, applied on request, by a task."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    folder = models.CharField(
+        max_length=64, unique=True, help_text="Private folder holding the uploaded files."
+    )
+    file_names = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=16, choices=ImportJobStatus.choices, default=ImportJobStatus.VALIDATING
+    )
+    problems = models.JSONField(default=list, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    preview = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.status})"
+
+    @property
+    def busy(self) -> bool:
+        return self.status in (ImportJobStatus.VALIDATING, ImportJobStatus.APPLYING)

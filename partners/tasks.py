@@ -8,6 +8,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from partners import imports
 from partners.services import agreements_expire
 
 
@@ -28,3 +29,17 @@ def agreements_expire_task(today: str | None = None) -> int:
     """
     day = date.fromisoformat(today) if today else timezone.localdate()
     return agreements_expire(today=day)
+
+
+@shared_task(
+    name="partners.import_job_validate", acks_late=True, soft_time_limit=30 * 60, time_limit=35 * 60
+)
+def import_job_validate(job_id: int) -> str:
+    return imports.import_job_validate(job_id=job_id).status
+
+
+@shared_task(
+    name="partners.import_job_apply", acks_late=True, soft_time_limit=30 * 60, time_limit=35 * 60
+)
+def import_job_apply(job_id: int) -> str:
+    return imports.import_job_apply(job_id=job_id).status

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from partners import coverage_views, feedback_views, partner_views, views
+from partners import coverage_views, feedback_views, import_views, partner_views, views
 
 app_name = "partners"
 
@@ -41,4 +41,12 @@ urlpatterns = [
     path("coverage/assign/", coverage_views.coverage_assign_view, name="coverage_assign"),
     path("coverage/<int:pk>/end/", coverage_views.coverage_end_view, name="coverage_end"),
     path("white-space/", coverage_views.white_space, name="white_space"),
+    path("imports/", import_views.import_upload, name="import_upload"),
+    path("imports/<int:pk>/", import_views.import_job, name="import_job"),
+    path(
+        "imports/<int:pk>/problems.txt",
+        import_views.import_job_problems,
+        name="import_job_problems",
+    ),
+    path("imports/<int:pk>/apply/", import_views.import_job_apply_view, name="import_job_apply"),
 ]

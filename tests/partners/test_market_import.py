@@ -116,6 +116,17 @@ def test_it_reports_an_unknown_code_and_writes_nothing(market: Path) -> None:
     _assert_nothing_written()
 
 
+def test_it_takes_cells_as_written(market: Path) -> None:
+    _replace(market, "accounts.csv", "Acme Bank,DACH,", "Acme Bank,DACH ,")
+    with open(market / "regions.csv", "a", encoding="utf-8") as handle:
+        handle.write(" BALTICS,Baltics\n")
+
+    assert _problems(market) == [
+        "regions.csv:5: code: must not start or end with a space: ' BALTICS'",
+        "accounts.csv:2: region: unknown region code 'DACH '",
+    ]
+
+
 def test_it_reports_a_bad_date(market: Path) -> None:
     _replace(market, "accounts.csv", "2024-02-01", "2024-02-30")
     _replace(market, "coverage.csv", "2024-05-01", "01/05/2024")

@@ -78,8 +78,8 @@ def _accounts() -> Iterator[Iterable[Any]]:
 
 def _reps() -> Iterator[Iterable[Any]]:
     regions = _codes_by_owner(SalesRep.regions.through, "salesrep_id", "region__code")
-    for rep_id, external_id, name, email in (
-        SalesRep.objects.order_by("external_id").values_list("id", "external_id", "name", "email")
+    for rep_id, external_id, name, email in SalesRep.objects.order_by("external_id").values_list(
+        "id", "external_id", "name", "email"
     ):
         yield external_id, name, email, regions.get(rep_id, "")
 

@@ -308,8 +308,14 @@ class MarketStore:
         """
         if model in self.exclusive:
             return self._update_then_insert(
-                model=model, select=select, source=source, key=key, compare=compare,
-                kinds=kinds, params=params, was_empty=self.exclusive[model],
+                model=model,
+                select=select,
+                source=source,
+                key=key,
+                compare=compare,
+                kinds=kinds,
+                params=params,
+                was_empty=self.exclusive[model],
             )
         connection = self.connection
         table = _q(connection, model._meta.db_table)

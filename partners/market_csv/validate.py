@@ -119,9 +119,7 @@ class MarketValidator:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _rows(
-        self, path: Path, market_file: MarketFile
-    ) -> Iterator[tuple[int, Sequence[str]]]:
+    def _rows(self, path: Path, market_file: MarketFile) -> Iterator[tuple[int, Sequence[str]]]:
         """Yield (first physical line, cells in the file's column order) per data row.
 
         Cells are taken as written: trimming every cell would cost a fifth of the run, and a
@@ -351,8 +349,17 @@ class MarketValidator:
             if len(problems) == count:
                 stage(
                     STAGE_ACCOUNT,
-                    (external_id, label, region, vertical, band, entered, archived_on,
-                     converted_on, via),
+                    (
+                        external_id,
+                        label,
+                        region,
+                        vertical,
+                        band,
+                        entered,
+                        archived_on,
+                        converted_on,
+                        via,
+                    ),
                 )
 
     def _unknown(self, file_name: str, line: int, column: str, value: str, what: str) -> None:
@@ -410,8 +417,18 @@ class MarketValidator:
         today = self.today.isoformat()
         for line, cells in self._rows(path, AGREEMENTS):
             count = len(self.problems)
-            (external_id, partner, agreement_type, start, end, signed, terminated, regions,
-             verticals, exclusive) = cells
+            (
+                external_id,
+                partner,
+                agreement_type,
+                start,
+                end,
+                signed,
+                terminated,
+                regions,
+                verticals,
+                exclusive,
+            ) = cells
             self._key(name, line, "external_id", external_id, id_length, seen, "external id")
             if partner not in self.partner_kinds:
                 self._unknown(name, line, "partner", partner, "partner external id")
@@ -433,9 +450,7 @@ class MarketValidator:
                     self.problem(
                         name, line, "terminated_on", f"{terminated_on} is after end_date {end_date}"
                     )
-            region_codes = self._codes(
-                name, line, "regions", regions, self.region_codes, "region"
-            )
+            region_codes = self._codes(name, line, "regions", regions, self.region_codes, "region")
             vertical_codes = self._codes(
                 name, line, "verticals", verticals, self.vertical_codes, "vertical"
             )
@@ -453,8 +468,17 @@ class MarketValidator:
                 status = AgreementStatus.ACTIVE
             self.staging.add(
                 STAGE_AGREEMENT,
-                (external_id, partner, agreement_type, status.value, start, end, signed_on,
-                 terminated_on, exclusive == "true"),
+                (
+                    external_id,
+                    partner,
+                    agreement_type,
+                    status.value,
+                    start,
+                    end,
+                    signed_on,
+                    terminated_on,
+                    exclusive == "true",
+                ),
             )
             for code in region_codes:
                 self.staging.add(STAGE_AGREEMENT_REGION, (external_id, code))

@@ -106,7 +106,7 @@ def test_it_takes_single_files_and_refers_to_existing_rows() -> None:
 
 
 def test_it_reports_an_unknown_code_and_writes_nothing(market: Path) -> None:
-    _replace(market, "accounts.csv", "Berlin Clinic, GmbH\",DACH", "Berlin Clinic, GmbH\",MARS")
+    _replace(market, "accounts.csv", 'Berlin Clinic, GmbH",DACH', 'Berlin Clinic, GmbH",MARS')
     _replace(market, "reps.csv", "DACH;NORDICS", "DACH;ATLANTIS")
 
     assert _problems(market) == [

@@ -91,8 +91,13 @@ def market_generate(*, directory: Path, accounts: int, with_coverage: bool, seed
         directory,
         PARTNERS,
         (
-            [external_id, f"Partner {external_id}", kind,
-             "distributor" if kind == ChannelKind.DISTRIBUTION else "reseller", "silver"]
+            [
+                external_id,
+                f"Partner {external_id}",
+                kind,
+                "distributor" if kind == ChannelKind.DISTRIBUTION else "reseller",
+                "silver",
+            ]
             for external_id, kind in partner_kinds.items()
         ),
     )
@@ -100,8 +105,18 @@ def market_generate(*, directory: Path, accounts: int, with_coverage: bool, seed
         directory,
         AGREEMENTS,
         (
-            [f"AG-{external_id}", external_id, "reseller", "2024-01-01", "2027-12-31",
-             "2023-12-15", "", rng.choice(regions), "", "false"]
+            [
+                f"AG-{external_id}",
+                external_id,
+                "reseller",
+                "2024-01-01",
+                "2027-12-31",
+                "2023-12-15",
+                "",
+                rng.choice(regions),
+                "",
+                "false",
+            ]
             for external_id in partner_kinds
         ),
     )

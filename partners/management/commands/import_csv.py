@@ -19,9 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("paths", nargs="+", help="CSV files or directories holding them")
-        parser.add_argument(
-            "--dry-run", action="store_true", help="validate only; write nothing"
-        )
+        parser.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:

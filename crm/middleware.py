@@ -1,0 +1,26 @@
+"""Request-wide rules that no single view should have to remember."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import Http404, HttpRequest, HttpResponse
+
+from crm.roles import Role, role_of
+
+# What a partner user may reach at all; everything else (workspace, dashboard, admin, API
+# documentation) does not exist for them.
+PARTNER_PATHS = ("/portal/", "/api/v1/", "/accounts/", "/i18n/", "/static/")
+
+
+class PartnerBoundaryMiddleware:
+    """Answer 404 to partner users outside the portal, the API and their own account pages."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path != "/" and not request.path.startswith(PARTNER_PATHS):
+            if role_of(getattr(request, "user", None)) == Role.PARTNER_USER:
+                raise Http404("No such page.")
+        return self.get_response(request)

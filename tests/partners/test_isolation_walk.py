@@ -1,0 +1,221 @@
+"""Partners are outsiders: a walk over every route a partner user can reach.
+
+Every portal and API route must appear in WALK below; a route added without it fails
+`test_it_knows_every_partner_reachable_route`. Each entry says how to point the route at the
+*other* partner's object, and the walk asserts a 404 (never a 403, which would reveal that
+the object exists). Every other route must be a 404 for partner users altogether.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from channels.models import CoverageAssignment
+from crm.models import ChannelKind
+from partners.models import Agreement, Feedback
+from tests.cast import Cast
+from tests.factories import (
+    AccountFactory,
+    AgreementFactory,
+    FeedbackFactory,
+    FeedbackNoteFactory,
+    FeedbackReplyFactory,
+)
+
+PDF = b"%PDF-1.4\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+@dataclass
+class World:
+    cast: Cast
+    ours: dict[str, object]
+    theirs: dict[str, object]
+
+
+@dataclass(frozen=True)
+class Walk:
+    """How to aim a route at the other partner's data, and what to try there."""
+
+    url: Callable[[World], str]
+    methods: tuple[str, ...] = ("get",)
+    # Routes without an object id: the page must answer but show nothing of the other partner.
+    listing: bool = False
+
+
+def _their(key: str, suffix: str = "") -> Callable[[World], str]:
+    return lambda world: suffix.format(pk=world.theirs[key].pk)  # type: ignore[attr-defined]
+
+
+WALK: dict[str, Walk] = {
+    "portal/": Walk(lambda w: "/portal/", listing=True),
+    "portal/agreements/": Walk(lambda w: "/portal/agreements/", listing=True),
+    "portal/agreements/<int:pk>/document/": Walk(
+        _their("agreement", "/portal/agreements/{pk}/document/")
+    ),
+    "portal/accounts/": Walk(lambda w: "/portal/accounts/?q=Their", listing=True),
+    "portal/feedback/": Walk(lambda w: "/portal/feedback/", listing=True),
+    "portal/feedback/new/": Walk(lambda w: "/portal/feedback/new/", listing=True),
+    "portal/feedback/<int:pk>/": Walk(
+        _their("feedback", "/portal/feedback/{pk}/"), methods=("get", "post")
+    ),
+    "portal/feedback/<int:pk>/attachment/": Walk(
+        _their("feedback", "/portal/feedback/{pk}/attachment/")
+    ),
+    "portal/profile/": Walk(lambda w: "/portal/profile/", listing=True),
+    # Checked separately: an invitation link answers the same for every invalid link.
+    "portal/invitation/<str:uidb64>/<str:token>/": Walk(lambda w: "", methods=()),
+}
+# Routes under these prefixes are partner-reachable and must be in WALK.
+PARTNER_PREFIXES = ("portal/", "api/")
+
+
+def _routes(resolver: URLResolver | None = None, prefix: str = "") -> Iterator[str]:
+    resolver = resolver or get_resolver()
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern)
+
+
+@pytest.fixture
+def world(cast: Cast) -> World:
+    today = timezone.localdate()
+
+    def organisation(partner: object, label: str) -> dict[str, object]:
+        agreement = AgreementFactory(
+            partner=partner, external_id=f"AG-{label}", start_date=today - timedelta(days=30)
+        )
+        agreement.signed_document.save("s.pdf", SimpleUploadedFile("s.pdf", PDF))
+        feedback = FeedbackFactory(partner=partner, subject=f"{label} feedback subject")
+        feedback.attachment.save("a.png", SimpleUploadedFile("a.png", PNG))
+        FeedbackReplyFactory(feedback=feedback, body=f"{label} reply body")
+        FeedbackNoteFactory(feedback=feedback, body=f"{label} INTERNAL NOTE")
+        account = AccountFactory(name=f"{label} Account Ltd")
+        CoverageAssignment.objects.create(
+            account=account,
+            kind=ChannelKind.PARTNER,
+            partner=partner,
+            start_date=today - timedelta(days=10),
+        )
+        return {"agreement": agreement, "feedback": feedback, "account": account}
+
+    return World(
+        cast=cast,
+        ours=organisation(cast.partner_a, "Our"),
+        theirs=organisation(cast.partner_b, "Their"),
+    )
+
+
+def _partner_client(world: World) -> Client:
+    client = Client()
+    client.force_login(world.cast.partner_a_user)
+    return client
+
+
+def test_it_knows_every_partner_reachable_route() -> None:
+    reachable = {route for route in _routes() if route.startswith(PARTNER_PREFIXES)}
+    missing = sorted(reachable - set(WALK))
+    assert not missing, f"add these routes to the isolation WALK: {missing}"
+
+
+def test_it_answers_404_for_the_other_partners_objects(world: World) -> None:
+    client = _partner_client(world)
+    for route, walk in WALK.items():
+        if walk.listing or not walk.methods:
+            continue
+        url = walk.url(world)
+        for method in walk.methods:
+            response = getattr(client, method)(url, {"body": "probe"} if method == "post" else None)
+            assert response.status_code == 404, f"{method.upper()} {url} ({route})"
+    their_feedback: Feedback = world.theirs["feedback"]  # type: ignore[assignment]
+    assert their_feedback.replies.count() == 1, "nothing was written to the other partner's thread"
+
+
+def test_it_shows_nothing_of_the_other_partner_on_any_listing(world: World) -> None:
+    client = _partner_client(world)
+    for route, walk in WALK.items():
+        if not walk.listing:
+            continue
+        html = client.get(walk.url(world)).content.decode()
+        forbidden_texts = [
+            "AG-Their",
+            "Their feedback subject",
+            "Their reply body",
+            "Their Account Ltd",
+            world.cast.partner_b.name,
+            "INTERNAL NOTE",
+        ]
+        for forbidden in forbidden_texts:
+            assert forbidden not in html, f"{route} shows {forbidden!r}"
+
+
+def test_it_serves_the_partners_own_files_and_pages(world: World) -> None:
+    client = _partner_client(world)
+    ours: Agreement = world.ours["agreement"]  # type: ignore[assignment]
+    feedback: Feedback = world.ours["feedback"]  # type: ignore[assignment]
+    assert client.get(f"/portal/agreements/{ours.pk}/document/").status_code == 200
+    assert client.get(f"/portal/feedback/{feedback.pk}/attachment/").status_code == 200
+    page = client.get(f"/portal/feedback/{feedback.pk}/").content.decode()
+    assert "Our reply body" in page and "INTERNAL NOTE" not in page
+    assert "Our Account Ltd" in client.get("/portal/accounts/").content.decode()
+
+
+def test_it_answers_every_internal_route_with_404_for_partner_users(world: World) -> None:
+    client = _partner_client(world)
+    ids = {"pk": world.ours["agreement"].pk}  # type: ignore[attr-defined]
+    checked = 0
+    for route in _routes():
+        if route.startswith((*PARTNER_PREFIXES, "accounts/", "i18n/")) or route == "":
+            continue
+        path = "/" + route
+        for name in (
+            "<int:pk>",
+            "<path:object_id>",
+            "<int:object_id>",
+            "<str:uidb64>",
+            "<str:token>",
+        ):
+            path = path.replace(name, str(ids["pk"]))
+        if "<" in path or "(?P" in path or "^" in path:
+            continue  # admin's regex routes: covered by the prefix check below
+        assert client.get(path).status_code == 404, path
+        checked += 1
+    for path in [
+        "/admin/",
+        "/admin/partners/partner/",
+        f"/admin/partners/agreement/{ids['pk']}/change/",
+    ]:
+        assert client.get(path).status_code == 404, path
+    assert checked > 20
+
+
+def test_it_answers_invalid_invitation_links_alike(world: World) -> None:
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    existing = urlsafe_base64_encode(force_bytes(world.cast.partner_b_user.pk))
+    missing = urlsafe_base64_encode(force_bytes(999_999))
+    first_path = f"/portal/invitation/{existing}/bad-token/"
+    second_path = f"/portal/invitation/{missing}/bad-token/"
+    first, second = Client().get(first_path), Client().get(second_path)
+    assert first.status_code == second.status_code == 400
+
+    # The pages differ only in the address asked for (echoed for the language switch) and the
+    # per-response CSRF token.
+    def normalised(html: str, path: str) -> str:
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html.replace(path, "PATH"))
+
+    assert normalised(first.content.decode(), first_path) == normalised(
+        second.content.decode(), second_path
+    )

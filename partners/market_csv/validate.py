@@ -68,6 +68,13 @@ def _is_date(value: str) -> bool:
     return True
 
 
+class _Anything(set):
+    """Stands in for the codes of an unreadable file: every code counts as known."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
 def _max_length(model: type, field_name: str) -> int:
     return model._meta.get_field(field_name).max_length
 
@@ -95,6 +102,9 @@ class MarketValidator:
         self.account_lines: dict[str, int] = {}
         self._existing_account_ids: set[str] | None = None
         self._email = EmailValidator()
+        # Files whose header lacks a column: their rows cannot be read, so references to them
+        # go unchecked rather than repeating that one problem in every later file.
+        self.unreadable: set[str] = set()
 
     def validate(self, market_file: MarketFile, path: Path) -> None:
         check = {
@@ -108,6 +118,13 @@ class MarketValidator:
         }[market_file.name]
         self.rows[market_file.name] = 0
         check(path)
+        if market_file.name in self.unreadable:
+            if market_file is REGIONS:
+                self.region_codes = _Anything()
+            elif market_file is VERTICALS:
+                self.vertical_codes = _Anything()
+            elif market_file is REPS:
+                self.rep_ids = _Anything()
         self.staging.flush()
 
     # -- reporting ---------------------------------------------------------------------------
@@ -152,6 +169,7 @@ class MarketValidator:
                     elif header.index(column) != position:
                         self.problem(name, 1, column, "column appears more than once")
                 if len(positions) < len(market_file.columns):
+                    self.unreadable.add(name)
                     return
                 width = len(header)
                 in_order = positions == list(range(len(positions))) and width == len(positions)
@@ -430,7 +448,7 @@ class MarketValidator:
                 exclusive,
             ) = cells
             self._key(name, line, "external_id", external_id, id_length, seen, "external id")
-            if partner not in self.partner_kinds:
+            if partner not in self.partner_kinds and PARTNERS.name not in self.unreadable:
                 self._unknown(name, line, "partner", partner, "partner external id")
             self._choice(name, line, "agreement_type", agreement_type, AgreementType.values)
             start_date = self._date(name, line, "start_date", start, required=True)
@@ -486,7 +504,7 @@ class MarketValidator:
                 self.staging.add(STAGE_AGREEMENT_VERTICAL, (external_id, code))
 
     def _account_known(self, external_id: str) -> bool:
-        if external_id in self.account_lines:
+        if external_id in self.account_lines or ACCOUNTS.name in self.unreadable:
             return True
         if not external_id:
             return False
@@ -518,7 +536,9 @@ class MarketValidator:
                     self._text(name, line, "owner", owner, source_length)
             elif kind in PARTNER_KINDS:
                 owner_kind = partner_kinds.get(owner)
-                if owner_kind is None:
+                if owner_kind is None and PARTNERS.name in self.unreadable:
+                    pass
+                elif owner_kind is None:
                     self._unknown(name, line, "owner", owner, "partner external id")
                 elif owner_kind != kind:
                     self.problem(

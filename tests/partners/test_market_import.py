@@ -231,6 +231,16 @@ def test_it_reports_an_unknown_file_name(market: Path) -> None:
     _assert_nothing_written()
 
 
+def test_it_reports_a_missing_path_and_a_row_of_the_wrong_width(market: Path) -> None:
+    with open(market / "verticals.csv", "a", encoding="utf-8") as handle:
+        handle.write("LOGISTICS,Logistics,extra\n")
+
+    assert _problems(market, market / "nowhere.csv") == [
+        f"{market / 'nowhere.csv'}: no such file or directory",
+        "verticals.csv:5: row: has 3 fields, expected 2",
+    ]
+
+
 def test_it_counts_physical_lines_and_accepts_a_bom(tmp_path: Path) -> None:
     (tmp_path / "regions.csv").write_text(
         '\ufeffcode,name\nDACH,"Germany,\nAustria, Switzerland"\n\nX;Y,Bad code\n',

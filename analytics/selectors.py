@@ -323,3 +323,35 @@ def snapshot_report(week: str, *, by: str) -> pd.DataFrame:
     if by not in metrics.ROLLUP_DIMENSIONS:
         raise ValueError(f"unknown dimension {by!r}; choose from {', '.join(EXPORT_DIMENSIONS)}")
     return metrics.rollup(snapshot_segments(week), by)
+
+
+def snapshot_trend(weeks: Sequence[str], *, by: str, **segment: str) -> pd.DataFrame:
+    """A series over `weeks` from the segment snapshots: one row per week (and per value of
+    `by`'s dimension columns) with `COUNT_COLUMNS` summed in the database, then the ratios.
+
+    `by` is one of `metrics.ROLLUP_DIMENSIONS`; `segment` may narrow the rows by region,
+    vertical or size_band code. Weeks without a snapshot are absent. Raises ValueError on an
+    unknown `by`.
+    """
+    from django.db.models import Sum
+
+    if by not in metrics.ROLLUP_DIMENSIONS:
+        choices = ", ".join(metrics.ROLLUP_DIMENSIONS)
+        raise ValueError(f"unknown rollup {by!r}; choose from {choices}")
+    keys = ["week", *metrics.ROLLUP_DIMENSIONS[by]]
+    rows = SegmentSnapshot.objects.filter(week__in=list(weeks))
+    narrowing = {key: value for key, value in segment.items() if key in metrics.SEGMENT_KEYS}
+    rows = rows.filter(**{key: value for key, value in narrowing.items() if value})
+    summed = (
+        rows.order_by(*keys)
+        .values(*keys)
+        .annotate(**{f"sum_{column}": Sum(column) for column in metrics.COUNT_COLUMNS})
+    )
+    frame = _frame(
+        (
+            [row[key] for key in keys] + [row[f"sum_{c}"] for c in metrics.COUNT_COLUMNS]
+            for row in summed
+        ),
+        [*keys, *metrics.COUNT_COLUMNS],
+    )
+    return metrics.with_ratios(frame.astype({c: "int64" for c in metrics.COUNT_COLUMNS}))

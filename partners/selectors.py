@@ -106,3 +106,13 @@ def portal_accounts_for(user: Any) -> QuerySet[Account]:
         return Account.objects.none()
     assigned = CoverageAssignment.objects.filter(account=OuterRef("pk"), partner=own)
     return Account.objects.filter(Exists(assigned))
+
+
+def accounts_visible_to(user: Any) -> QuerySet[Account]:
+    """Accounts anyone may see: internal users as `internal_accounts_visible_to` allows,
+    partner users the accounts assigned to their organisation, nobody else any."""
+    from channels.selectors import internal_accounts_visible_to
+
+    if role_of(user) == Role.PARTNER_USER:
+        return portal_accounts_for(user)
+    return internal_accounts_visible_to(user)

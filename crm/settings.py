@@ -257,7 +257,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "crm.models.ChannelKind",
+        "PartnerKindEnum": "partners.models.PartnerKind",
+        "AgreementStatusEnum": "partners.models.AgreementStatus",
+        "FeedbackStatusEnum": "partners.models.FeedbackStatus",
+        "RunStatusEnum": "analytics.models.RunStatus",
+    },
 }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -21,6 +21,7 @@ urlpatterns = [
     path("workspace/", include("partners.urls")),
     path("portal/", include("partners.urls_portal")),
     path("dashboard/", include("analytics.urls")),
+    path("api/", include("crm.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,165 @@
+"""Metric figures as the API returns them, read from the snapshot tables only.
+
+A rollup row always carries every column of every `by`, null where a column does not belong to
+the chosen dimension, so one schema describes all of them: dimension codes, the segment counts
+and ratios (DESIGN.md rule 4), the channel columns (`by=channel`) and the per-partner figures
+(`by=partner`, rule 6).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from analytics import metrics
+from analytics.models import MetricsRun
+from analytics.selectors import EXPORT_DIMENSIONS, PARTNER_SNAPSHOT_FIELDS
+
+WEEK_PATTERN = re.compile(r"^\d{4}-W\d{2}$")
+SEGMENT_DIMENSIONS = [name for name in metrics.ROLLUP_DIMENSIONS]
+TEXT_COLUMNS = [*metrics.SEGMENT_KEYS, "channel", "external_id", "name", "channel_kind"]
+RATIO_LIKE = {*metrics.RATIO_COLUMNS, "coverage", "penetration", "satisfaction_mean", "nps"}
+
+
+def _ordered_union(*groups: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for name in group:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+ROW_COLUMNS = _ordered_union(
+    TEXT_COLUMNS,
+    metrics.COUNT_COLUMNS,
+    metrics.RATIO_COLUMNS,
+    metrics.CHANNEL_COLUMNS,
+    PARTNER_SNAPSHOT_FIELDS,
+)
+
+
+def _column_field(name: str) -> serializers.Field:
+    if name in TEXT_COLUMNS:
+        return serializers.CharField(allow_null=True)
+    if name in RATIO_LIKE:
+        return serializers.FloatField(allow_null=True)
+    return serializers.IntegerField(allow_null=True)
+
+
+def _week_field(**kwargs: Any) -> serializers.CharField:
+    kwargs.setdefault("help_text", 'An ISO week, e.g. "2026-W46".')
+    return serializers.RegexField(WEEK_PATTERN.pattern, **kwargs)
+
+
+class _Week:
+    def validate_week(self, value: str) -> str:
+        try:
+            metrics.iso_week_as_of(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
+        return value
+
+
+SegmentFiguresSerializer = type(
+    "SegmentFiguresSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "One segment's counts and ratios for a week.",
+        "week": serializers.CharField(),
+        **{name: serializers.CharField() for name in metrics.SEGMENT_KEYS},
+        **{name: serializers.IntegerField() for name in metrics.COUNT_COLUMNS},
+        **{name: serializers.FloatField(allow_null=True) for name in metrics.RATIO_COLUMNS},
+    },
+)
+
+RollupRowSerializer = type(
+    "RollupRowSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "A row of `by`'s rollup: columns that do not belong to the dimension are null.",
+        "week": serializers.CharField(),
+        **{name: _column_field(name) for name in ROW_COLUMNS},
+    },
+)
+
+
+class PartnerFiguresSerializer(serializers.Serializer):
+    """One partner's figures for a week (DESIGN.md rule 6)."""
+
+    week = serializers.CharField()
+    partner = serializers.IntegerField()
+    external_id = serializers.CharField()
+    name = serializers.CharField()
+    channel_kind = serializers.CharField()
+    covered_accounts = serializers.IntegerField()
+    converted_accounts = serializers.IntegerField()
+    agreements_in_force = serializers.IntegerField()
+    feedback_count = serializers.IntegerField()
+    satisfaction_mean = serializers.FloatField(allow_null=True)
+    nps = serializers.FloatField(allow_null=True)
+
+
+class WeekSerializer(serializers.Serializer):
+    week = serializers.CharField()
+
+
+class SegmentQuerySerializer(_Week, serializers.Serializer):
+    week = _week_field(required=False)
+    region = serializers.CharField(required=False, help_text="Region code.")
+    vertical = serializers.CharField(required=False, help_text="Vertical code.")
+    size_band = serializers.CharField(required=False)
+
+
+class RollupQuerySerializer(SegmentQuerySerializer):
+    by = serializers.ChoiceField(choices=EXPORT_DIMENSIONS, default="total")
+
+
+class PartnerQuerySerializer(_Week, serializers.Serializer):
+    week = _week_field(required=False)
+    partner = serializers.IntegerField(required=False, help_text="A partner id.")
+    channel_kind = serializers.ChoiceField(choices=["distribution", "partner"], required=False)
+
+
+class TrendQuerySerializer(serializers.Serializer):
+    first = _week_field(help_text='The first ISO week of the series, e.g. "2026-W30".')
+    last = _week_field(help_text='The last ISO week of the series, e.g. "2026-W46".')
+    by = serializers.ChoiceField(choices=SEGMENT_DIMENSIONS, default="total")
+    region = serializers.CharField(required=False, help_text="Region code.")
+    vertical = serializers.CharField(required=False, help_text="Vertical code.")
+    size_band = serializers.CharField(required=False)
+
+    MAX_WEEKS = 157
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            weeks = metrics.iso_weeks_between(attrs["first"], attrs["last"])
+        except ValueError as error:
+            raise serializers.ValidationError({"first": [str(error)]}) from None
+        if not weeks:
+            raise serializers.ValidationError({"last": ["The last week is before the first."]})
+        if len(weeks) > self.MAX_WEEKS:
+            raise serializers.ValidationError(
+                {"last": [f"A series spans at most {self.MAX_WEEKS} weeks."]}
+            )
+        attrs["weeks"] = weeks
+        return attrs
+
+
+class MetricsRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MetricsRun
+        fields = [
+            "id",
+            "week",
+            "as_of",
+            "final",
+            "status",
+            "started_at",
+            "finished_at",
+            "rows_written",
+            "seconds",
+            "error",
+        ]
+        read_only_fields = fields

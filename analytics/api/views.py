@@ -1,0 +1,189 @@
+"""Metrics over the API: weekly snapshot figures by segment, any rollup, a trend series,
+per-partner figures, and the runs that wrote them. Everything is read from the snapshot tables
+(never the live market), for sales managers and executives, the dashboard's audience."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import django_filters
+import pandas as pd
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analytics import metrics
+from analytics.api.serializers import (
+    ROW_COLUMNS,
+    MetricsRunSerializer,
+    PartnerFiguresSerializer,
+    PartnerQuerySerializer,
+    RollupQuerySerializer,
+    RollupRowSerializer,
+    SegmentFiguresSerializer,
+    SegmentQuerySerializer,
+    TrendQuerySerializer,
+    WeekSerializer,
+)
+from analytics.models import MetricsRun, PartnerSnapshot, RunStatus
+from analytics.selectors import (
+    PARTNER_SNAPSHOT_FIELDS,
+    snapshot_report,
+    snapshot_segments,
+    snapshot_trend,
+    snapshot_weeks,
+)
+from crm.api.pagination import ReportPagination
+from crm.api.permissions import LeadershipOnly
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame, *, columns: list[str], **extra: Any) -> list[dict[str, Any]]:
+    """Rows of `frame` as plain dicts with exactly `columns` (absent ones null)."""
+    present = [column for column in columns if column in frame.columns]
+    return [
+        {
+            **extra,
+            **dict.fromkeys(columns),
+            **{column: _plain(value) for column, value in zip(present, row, strict=True)},
+        }
+        for row in frame[present].itertuples(index=False, name=None)
+    ]
+
+
+def _narrowed(frame: pd.DataFrame, query: dict[str, Any]) -> pd.DataFrame:
+    for key in metrics.SEGMENT_KEYS:
+        if query.get(key) and key in frame.columns:
+            frame = frame[frame[key] == query[key]]
+    return frame
+
+
+class _SnapshotView(generics.GenericAPIView):
+    permission_classes = [LeadershipOnly]
+    pagination_class = ReportPagination
+    filter_backends: list[Any] = []
+
+    def query(self, serializer_class: type) -> dict[str, Any]:
+        query = serializer_class(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return dict(query.validated_data)
+
+    def week_of(self, query: dict[str, Any]) -> str:
+        """The asked week, or the latest with a snapshot; 404 when there is none."""
+        weeks = snapshot_weeks()
+        week = query.get("week") or (weeks[-1] if weeks else "")
+        if week not in weeks:
+            raise NotFound(f"No snapshot for {week or 'any week'}; compute the week first.")
+        return week
+
+    def page_of(self, rows: list[dict[str, Any]]) -> Response:
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class MetricsSegmentsView(_SnapshotView):
+    """One week's counts and ratios per segment (region, vertical, size band); the latest week
+    with a snapshot when `week` is left out."""
+
+    serializer_class = SegmentFiguresSerializer
+
+    @extend_schema(parameters=[SegmentQuerySerializer], operation_id="metrics_segments_list")
+    def get(self, request: Request) -> Response:
+        query = self.query(SegmentQuerySerializer)
+        week = self.week_of(query)
+        frame = _narrowed(metrics.with_ratios(snapshot_segments(week)), query)
+        columns = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
+        return self.page_of(_records(frame, columns=columns, week=week))
+
+
+class MetricsRollupView(_SnapshotView):
+    """One week summed by `by` (segment, region, vertical, size_band, channel, partner or
+    total): counts summed, then divided (ratios are never averaged). The same figures as
+    `manage.py metrics_export --by ...`."""
+
+    serializer_class = RollupRowSerializer
+
+    @extend_schema(parameters=[RollupQuerySerializer], operation_id="metrics_rollup_list")
+    def get(self, request: Request) -> Response:
+        query = self.query(RollupQuerySerializer)
+        week = self.week_of(query)
+        by = query["by"]
+        if by in metrics.ROLLUP_DIMENSIONS and any(query.get(k) for k in metrics.SEGMENT_KEYS):
+            frame = metrics.rollup(_narrowed(snapshot_segments(week), query), by)
+        else:
+            frame = snapshot_report(week, by=by)
+        return self.page_of(_records(frame, columns=ROW_COLUMNS, week=week))
+
+
+class MetricsTrendView(_SnapshotView):
+    """A series from `first` to `last` (ISO weeks), summed by `by` per week; weeks without a
+    snapshot are absent."""
+
+    serializer_class = RollupRowSerializer
+
+    @extend_schema(parameters=[TrendQuerySerializer], operation_id="metrics_trend_list")
+    def get(self, request: Request) -> Response:
+        query = self.query(TrendQuerySerializer)
+        segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
+        frame = snapshot_trend(query["weeks"], by=query["by"], **segment)
+        return self.page_of(_records(frame, columns=["week", *ROW_COLUMNS]))
+
+
+class MetricsPartnersView(_SnapshotView):
+    """Per-partner figures of one week (DESIGN.md rule 6): accounts covered and converted,
+    agreements in force, feedback count, mean satisfaction and NPS over the trailing 90 days."""
+
+    serializer_class = PartnerFiguresSerializer
+
+    @extend_schema(parameters=[PartnerQuerySerializer], operation_id="metrics_partners_list")
+    def get(self, request: Request) -> Response:
+        query = self.query(PartnerQuerySerializer)
+        week = self.week_of(query)
+        rows = PartnerSnapshot.objects.filter(week=week).order_by("external_id")
+        if query.get("partner") is not None:
+            rows = rows.filter(partner_id=query["partner"])
+        if query.get("channel_kind"):
+            rows = rows.filter(channel_kind=query["channel_kind"])
+        values = rows.values("partner_id", *PARTNER_SNAPSHOT_FIELDS)
+        return self.page_of([{"week": week, "partner": row["partner_id"], **row} for row in values])
+
+
+class MetricsWeeksView(_SnapshotView):
+    """The weeks that have a snapshot, oldest first."""
+
+    serializer_class = WeekSerializer
+
+    def get(self, request: Request) -> Response:
+        return self.page_of([{"week": week} for week in snapshot_weeks()])
+
+
+class MetricsRunFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=RunStatus.choices)
+
+    class Meta:
+        model = MetricsRun
+        fields = ["week", "status", "final"]
+
+
+class MetricsRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Metric runs: each attempt at computing a week, newest first; a crashed run shows as
+    failed once the next run of its week starts."""
+
+    serializer_class = MetricsRunSerializer
+    permission_classes = [LeadershipOnly]
+    filterset_class = MetricsRunFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend]
+
+    def get_queryset(self) -> QuerySet[MetricsRun]:
+        return MetricsRun.objects.order_by("-started_at", "-id")

@@ -1,0 +1,87 @@
+"""Sales reps and coverage assignments: output shapes, and the inputs of the coverage writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+from channels.models import CoverageAssignment, SalesRep
+from crm.models import Account, ChannelKind
+
+MAX_ACCOUNTS_PER_REQUEST = 1000
+
+
+class SalesRepSerializer(serializers.ModelSerializer):
+    regions = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = SalesRep
+        fields = ["id", "external_id", "name", "email", "regions", "is_active"]
+        read_only_fields = fields
+
+
+class CoverageAssignmentSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner_label", read_only=True)
+
+    class Meta:
+        model = CoverageAssignment
+        fields = [
+            "id",
+            "account",
+            "kind",
+            "rep",
+            "partner",
+            "online_source",
+            "owner",
+            "start_date",
+            "end_date",
+        ]
+        read_only_fields = fields
+
+
+def _partners() -> QuerySet[Any]:
+    # The partner model sits above channels; reach it through the foreign key, not an import.
+    return CoverageAssignment._meta.get_field("partner").related_model.objects.all()
+
+
+class CoverageAssignInputSerializer(serializers.Serializer):
+    """Assign accounts to one channel owner: a rep for direct, a partner for distribution or
+    partner, a source label for online. Account ids come from the caller's own accounts."""
+
+    accounts = serializers.PrimaryKeyRelatedField(many=True, queryset=Account.objects.none())
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    rep = serializers.PrimaryKeyRelatedField(
+        queryset=SalesRep.objects.all(), required=False, allow_null=True
+    )
+    partner = serializers.PrimaryKeyRelatedField(
+        queryset=CoverageAssignment.objects.none(), required=False, allow_null=True
+    )
+    online_source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    start_date = serializers.DateField()
+    end_date = serializers.DateField(required=False, allow_null=True)
+
+    def __init__(self, *args: Any, accounts: QuerySet[Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if accounts is not None:
+            self.fields["accounts"].child_relation.queryset = accounts
+        self.fields["partner"].queryset = _partners()
+
+    def validate_accounts(self, value: list[Any]) -> list[Any]:
+        if not value:
+            raise serializers.ValidationError("Give at least one account id.")
+        if len(value) > MAX_ACCOUNTS_PER_REQUEST:
+            raise serializers.ValidationError(
+                f"At most {MAX_ACCOUNTS_PER_REQUEST} accounts per request."
+            )
+        return value
+
+
+class CoverageResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    already_covered = serializers.IntegerField()
+
+
+class CoverageEndInputSerializer(serializers.Serializer):
+    end_date = serializers.DateField(help_text="The last day of coverage (inclusive).")

@@ -1,0 +1,134 @@
+"""Sales reps (read) and coverage assignments (read; sales managers assign and end)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import filters, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from channels.api.serializers import (
+    CoverageAssignInputSerializer,
+    CoverageAssignmentSerializer,
+    CoverageEndInputSerializer,
+    CoverageResultSerializer,
+    SalesRepSerializer,
+)
+from channels.models import CoverageAssignment, SalesRep
+from channels.selectors import (
+    active_coverage_q,
+    coverage_visible_to,
+    internal_accounts_visible_to,
+    reps_visible_to,
+)
+from channels.services import CoverageOwner, coverage_assign, coverage_end
+from crm.api.pagination import IdCursorPagination
+from crm.api.permissions import InternalReadManagerWrite
+from crm.models import ChannelKind
+
+
+class SalesRepFilter(django_filters.FilterSet):
+    region = django_filters.CharFilter(field_name="regions__code", distinct=True)
+
+    class Meta:
+        model = SalesRep
+        fields = ["is_active", "region"]
+
+
+class SalesRepViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = SalesRepSerializer
+    permission_classes = [InternalReadManagerWrite]
+    filterset_class = SalesRepFilter
+    filter_backends = [
+        django_filters.rest_framework.DjangoFilterBackend,
+        filters.SearchFilter,
+        filters.OrderingFilter,
+    ]
+    search_fields = ["name", "external_id", "email"]
+    ordering_fields = ["name", "external_id"]
+    ordering = ["name"]
+
+    def get_queryset(self) -> QuerySet[SalesRep]:
+        return reps_visible_to(self.request.user).prefetch_related("regions")
+
+
+class CoverageFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=ChannelKind.choices)
+    active_on = django_filters.DateFilter(
+        method="filter_active_on", label="Only coverage active on this day."
+    )
+
+    class Meta:
+        model = CoverageAssignment
+        fields = ["account", "kind", "rep", "partner", "online_source"]
+
+    def filter_active_on(
+        self, queryset: QuerySet[CoverageAssignment], name: str, value: Any
+    ) -> QuerySet[CoverageAssignment]:
+        return queryset.filter(active_coverage_q(value))
+
+
+class CoverageAssignmentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Coverage: who works which account from when to when. Cursor-paginated by id."""
+
+    serializer_class = CoverageAssignmentSerializer
+    permission_classes = [InternalReadManagerWrite]
+    pagination_class = IdCursorPagination
+    filterset_class = CoverageFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend]
+
+    def get_queryset(self) -> QuerySet[CoverageAssignment]:
+        return coverage_visible_to(self.request.user).select_related("rep", "partner")
+
+    @extend_schema(
+        request=CoverageAssignInputSerializer,
+        responses={201: CoverageResultSerializer},
+        summary="Assign accounts to a channel owner",
+    )
+    def create(self, request: Request) -> Response:
+        accounts = internal_accounts_visible_to(request.user)
+        data = CoverageAssignInputSerializer(data=request.data, accounts=accounts)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        owner = CoverageOwner(
+            kind=values["kind"],
+            rep=values.get("rep"),
+            partner=values.get("partner"),
+            online_source=values.get("online_source", ""),
+        )
+        result = coverage_assign(
+            accounts=accounts.filter(pk__in=[account.pk for account in values["accounts"]]),
+            owner=owner,
+            start_date=values["start_date"],
+            end_date=values.get("end_date"),
+        )
+        return Response(
+            CoverageResultSerializer(
+                {"created": result.created, "already_covered": result.already_covered}
+            ).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        request=CoverageEndInputSerializer,
+        responses={200: CoverageAssignmentSerializer},
+        summary="End this coverage on a day",
+    )
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        assignment = self.get_object()
+        data = CoverageEndInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        coverage_end(
+            assignments=CoverageAssignment.objects.filter(pk=assignment.pk),
+            end_date=data.validated_data["end_date"],
+        )
+        assignment.refresh_from_db()
+        return Response(CoverageAssignmentSerializer(assignment).data)

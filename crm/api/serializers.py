@@ -1,0 +1,44 @@
+"""Output shapes of the market core. Explicit fields; regions and verticals by code."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from crm.models import Account, Region, Vertical
+
+
+class RegionSerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Region
+        fields = ["id", "code", "name", "parent"]
+        read_only_fields = fields
+
+
+class VerticalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Vertical
+        fields = ["id", "code", "name"]
+        read_only_fields = fields
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    region = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    vertical = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Account
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "region",
+            "vertical",
+            "size_band",
+            "entered_on",
+            "archived_on",
+            "converted_on",
+            "converted_via",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,61 @@
+"""The REST API: /api/v1/ (every app's routes), the token endpoint, and the OpenAPI schema
+with its offline viewers (internal users only)."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from analytics.api import views as analytics_api
+from channels.api import views as channels_api
+from crm.api import views as crm_api
+from crm.api.auth import TokenView
+from crm.api.permissions import InternalOnlyDocs
+from partners.api import views as partners_api
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("regions", crm_api.RegionViewSet, basename="region")
+router.register("verticals", crm_api.VerticalViewSet, basename="vertical")
+router.register("accounts", partners_api.AccountViewSet, basename="account")
+router.register("reps", channels_api.SalesRepViewSet, basename="rep")
+router.register("coverage", channels_api.CoverageAssignmentViewSet, basename="coverage")
+router.register("partners", partners_api.PartnerViewSet, basename="partner")
+router.register("contacts", partners_api.PartnerContactViewSet, basename="contact")
+router.register("agreements", partners_api.AgreementViewSet, basename="agreement")
+router.register("feedback", partners_api.FeedbackViewSet, basename="feedback")
+router.register("metrics/runs", analytics_api.MetricsRunViewSet, basename="metrics-run")
+
+v1 = [
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("metrics/segments/", analytics_api.MetricsSegmentsView.as_view(), name="metrics-segments"),
+    path("metrics/rollup/", analytics_api.MetricsRollupView.as_view(), name="metrics-rollup"),
+    path("metrics/trend/", analytics_api.MetricsTrendView.as_view(), name="metrics-trend"),
+    path("metrics/partners/", analytics_api.MetricsPartnersView.as_view(), name="metrics-partners"),
+    path("metrics/weeks/", analytics_api.MetricsWeeksView.as_view(), name="metrics-weeks"),
+    *router.urls,
+]
+
+app_name = "api"
+
+urlpatterns = [
+    path("v1/", include((v1, "v1"))),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[InternalOnlyDocs]),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(
+            url_name="api:schema", permission_classes=[InternalOnlyDocs]
+        ),
+        name="docs",
+    ),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[InternalOnlyDocs]),
+        name="redoc",
+    ),
+]

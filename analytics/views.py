@@ -1,16 +1,278 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from analytics import dashboard as board
+from analytics import digest
 from analytics.models import PartnerSnapshot
+from crm.exports import export_response
+from crm.models import ChannelKind, Region, SizeBand, Vertical
 from crm.roles import Role, internal_required, role_required
-from partners.selectors import partners_visible_to
+from partners.models import FeedbackCategory
+from partners.selectors import agreements_visible_to, partners_visible_to
+
+EXPORT_TABLES = ("headlines", "trend", "channels", "heatmap", "white_space", "partners", "feedback")
+leadership_required = role_required(Role.EXECUTIVE, Role.SALES_MANAGER)
 
 
-@role_required(Role.EXECUTIVE, Role.SALES_MANAGER)
+def _page_state(request: HttpRequest) -> tuple[board.Filters, Any, list[board.WeekOption], dict]:
+    options = board.snapshot_week_options()
+    regions = dict(Region.objects.values_list("code", "name"))
+    verticals = dict(Vertical.objects.values_list("code", "name"))
+    filters, chosen = board.parse_filters(
+        request.GET, options, regions=regions, verticals=verticals
+    )
+    return filters, chosen, options, {"regions": regions, "verticals": verticals}
+
+
+def _headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for headline in report["headlines"]:
+        rows.append(
+            {
+                "key": headline.key,
+                "label": board.HEADLINE_LABELS[headline.key],
+                "value": headline.value,
+                "previous": headline.previous,
+                "change": headline.change,
+                "kind": headline.kind,
+                "shown": board.show_value(headline.value, headline.kind),
+                "change_shown": board.show_change(headline.change, headline.kind),
+                "direction": (
+                    "" if not headline.change else ("up" if headline.change > 0 else "down")
+                ),
+            }
+        )
+    return rows
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 2)
+
+
+def _chart_data(report: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any]:
+    """Everything dashboard.js draws, as plain JSON (ratios in percent)."""
+    channel_labels = dict(ChannelKind.choices)
+    category_labels = dict(FeedbackCategory.choices)
+    trend = report["trend"]
+    feedback_weeks = report["feedback_weeks"]
+    categories = sorted({row["category"] for row in report["feedback"]})
+    cell = {(row["week"], row["category"]): row for row in report["feedback"]}
+    return {
+        "weeks": report["trend_weeks"],
+        "labels": {key: str(value) for key, value in labels.items()},
+        "sparklines": {
+            h.key: [_percent(v) if h.kind == "ratio" else v for v in h.trend]
+            for h in report["headlines"]
+            if h.trend
+        },
+        "coverage": [_percent(v) for v in trend["coverage"]],
+        "penetration": [_percent(v) for v in trend["penetration"]],
+        "converted": [
+            {"label": str(channel_labels[kind]), "data": values}
+            for kind, values in trend["converted"].items()
+        ],
+        "channels": {
+            "labels": [str(row["label"]) for row in report["channels"]],
+            "coverage": [_percent(row["coverage"]) for row in report["channels"]],
+            "penetration": [_percent(row["penetration"]) for row in report["channels"]],
+        },
+        "feedback": {
+            "weeks": feedback_weeks,
+            "volume": [
+                {
+                    "label": str(category_labels.get(category, category)),
+                    "data": [
+                        cell[(week, category)]["count"] if (week, category) in cell else 0
+                        for week in feedback_weeks
+                    ],
+                }
+                for category in categories
+            ],
+            "satisfaction": [
+                {
+                    "label": str(category_labels.get(category, category)),
+                    "data": [
+                        round(cell[(week, category)]["satisfaction"], 2)
+                        if (week, category) in cell
+                        else None
+                        for week in feedback_weeks
+                    ],
+                }
+                for category in categories
+            ],
+        },
+    }
+
+
+def _heat_class(value: float | None) -> str:
+    if value is None:
+        return "heat-none"
+    return f"heat-{min(10, max(0, int(value * 10)))}"
+
+
+@leadership_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "analytics/dashboard.html", {})
+    """The leadership dashboard: one week's figures and trends, from the snapshot tables."""
+    filters, chosen, options, names = _page_state(request)
+    context: dict[str, Any] = {
+        "filters": filters,
+        "options": options,
+        "regions": names["regions"],
+        "verticals": names["verticals"],
+        "size_bands": SizeBand.choices,
+        "channels": ChannelKind.choices,
+        "spans": board.SPANS,
+        "week": chosen,
+    }
+    if chosen is None:
+        return render(request, "analytics/dashboard.html", context)
+    report = board.week_report(
+        filters=filters, options=options, agreements=agreements_visible_to(request.user)
+    )
+    heat = report["heat"]
+    heat["vertical_names"] = [names["verticals"].get(v, v) for v in heat["verticals"]]
+    for row in heat["rows"]:
+        row["name"] = names["regions"].get(row["region"], row["region"])
+        row["shown"] = [
+            {
+                "vertical": vertical,
+                "css": _heat_class(cell["value"] if cell else None),
+                "text": board.show_ratio(cell["value"]) if cell else board.DASH,
+                "accounts": cell["accounts"] if cell else 0,
+            }
+            for vertical, cell in zip(heat["verticals"], row["cells"], strict=True)
+        ]
+    category_labels = dict(FeedbackCategory.choices)
+    for row in report["feedback"]:
+        row["label"] = category_labels.get(row["category"], row["category"])
+        row["satisfaction_shown"] = board.show_score(row["satisfaction"])
+    for row in report["channels"]:
+        row["coverage_shown"] = board.show_ratio(row["coverage"])
+        row["penetration_shown"] = board.show_ratio(row["penetration"])
+    for row in report["white_space"]:
+        row["coverage_shown"] = board.show_ratio(row["coverage"])
+        row["region_name"] = names["regions"].get(row["region"], row["region"])
+        row["vertical_name"] = names["verticals"].get(row["vertical"], row["vertical"])
+        row["size_band_name"] = dict(SizeBand.choices).get(row["size_band"], row["size_band"])
+        row["accounts_url"] = "/workspace/accounts/?" + urlencode(
+            {
+                "region": row["region"],
+                "vertical": row["vertical"],
+                "size_band": row["size_band"],
+                "coverage": "none",
+            }
+        )
+    for row in report["leaderboard"]:
+        row["satisfaction_shown"] = board.show_score(row["satisfaction_mean"])
+        row["nps_shown"] = board.show_nps(row["nps"])
+    context.update(
+        {
+            "report": report,
+            "headlines": _headline_rows(report),
+            "chart_data": _chart_data(report, board.HEADLINE_LABELS),
+            "query": urlencode(filters.query()),
+            "heat_toggle": urlencode(
+                filters.query(heat="penetration" if filters.heat == "coverage" else "coverage")
+            ),
+            "export_tables": EXPORT_TABLES,
+            "show": board,
+        }
+    )
+    return render(request, "analytics/dashboard.html", context)
+
+
+EXPORT_COLUMNS: dict[str, list[str]] = {
+    "channels": ["channel", "accounts", "covered", "converted", "coverage", "penetration"],
+    "heatmap": ["region", "vertical", "accounts", "covered", "converted", "value"],
+    "white_space": [
+        "region",
+        "vertical",
+        "size_band",
+        "accounts",
+        "covered_any",
+        "white_space",
+        "coverage",
+    ],
+    "partners": [
+        "external_id",
+        "name",
+        "channel_kind",
+        "covered_accounts",
+        "converted_accounts",
+        "agreements_in_force",
+        "feedback_count",
+        "satisfaction_mean",
+        "nps",
+    ],
+}
+
+
+def _export_rows(table: str, report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The raw figures of one table (ratios as fractions, empty when undefined)."""
+    week = report["week"].week
+    if table == "headlines":
+        header = ["week", "figure", "value", "previous", "change"]
+        return header, [[week, h.key, h.value, h.previous, h.change] for h in report["headlines"]]
+    if table == "trend":
+        trend = report["trend"]
+        kinds = list(trend["converted"])
+        header = ["week", "coverage", "penetration", *(f"converted_{k}" for k in kinds)]
+        return header, [
+            [w, trend["coverage"][i], trend["penetration"][i]]
+            + [trend["converted"][k][i] for k in kinds]
+            for i, w in enumerate(report["trend_weeks"])
+        ]
+    if table == "feedback":
+        header = ["week", "category", "count", "satisfaction"]
+        return header, [[r[c] for c in header] for r in report["feedback"]]
+    rows = {
+        "channels": report["channels"],
+        "heatmap": report["heat"]["cells"],
+        "white_space": report["white_space"],
+        "partners": report["leaderboard"],
+    }[table]
+    columns = EXPORT_COLUMNS[table]
+    return ["week", *columns], [[week, *(row[c] for c in columns)] for row in rows]
+
+
+@leadership_required
+def dashboard_export(request: HttpRequest, table: str) -> HttpResponse:
+    """One dashboard table as CSV, for the same week and filters as the page."""
+    if table not in EXPORT_TABLES:
+        raise Http404("No such table.")
+    filters, chosen, options, _names = _page_state(request)
+    if chosen is None:
+        raise Http404("No snapshot yet.")
+    report = board.week_report(
+        filters=filters, options=options, agreements=agreements_visible_to(request.user)
+    )
+    if table == "partners":
+        report["leaderboard"] = board.leaderboard(filters, limit=None)
+    header, rows = _export_rows(table, report)
+    return export_response(
+        fmt="csv", filename=f"dashboard-{table}-{chosen.week}", header=header, rows=rows
+    )
+
+
+@leadership_required
+def digest_preview(request: HttpRequest) -> HttpResponse:
+    """The weekly digest e-mail as it would be sent, shown in the browser."""
+    options = board.snapshot_week_options()
+    by_week = {o.week: o for o in options}
+    chosen = by_week.get(request.GET.get("week", "")) or board.default_week(options)
+    if chosen is None:
+        raise Http404("No snapshot yet.")
+    content = digest.digest_content(week=chosen.week)
+    return render(
+        request,
+        "analytics/digest_preview.html",
+        {"digest": content, "options": options, "week": chosen},
+    )
 
 
 @internal_required

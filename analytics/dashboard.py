@@ -1,0 +1,591 @@
+"""Read-only queries over the snapshot tables for the leadership dashboard and the digest.
+
+Every figure is a sum of snapshot counts divided afterwards (DESIGN.md rule 5), aggregated in
+the database: a request reads a few hundred summed rows, never a week's segment rows one by
+one. The only live tables read are Region and Vertical (labels for the filters), Agreement
+(agreements ending soon, through the user's selector) and Feedback (exact NPS and the feedback
+chart), each with a bounded, aggregated query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncWeek
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from analytics import metrics
+from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from crm.models import ChannelKind, SizeBand
+from partners.models import Feedback
+from partners.selectors import agreements_in_force_q
+
+SPANS: tuple[int, ...] = (12, 26, 52)
+DEFAULT_SPAN = 26
+HEAT_METRICS: tuple[str, ...] = ("coverage", "penetration")
+WHITE_SPACE_LIMIT = 15
+LEADERBOARD_LIMIT = 20
+ENDING_WITHIN_DAYS = 90
+NPS_WINDOW_DAYS = metrics.FEEDBACK_WINDOW_DAYS
+COUNT_SUMS = {column: Sum(column) for column in metrics.COUNT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class WeekOption:
+    week: str
+    as_of: date
+    final: bool
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The validated GET parameters of the dashboard; blank means "all"."""
+
+    week: str = ""
+    region: str = ""
+    vertical: str = ""
+    size_band: str = ""
+    channel: str = ""
+    span: int = DEFAULT_SPAN
+    heat: str = "coverage"
+
+    def segment_q(self) -> Q:
+        """The filter on SegmentSnapshot rows (the channel filter picks columns instead)."""
+        q = Q()
+        if self.region:
+            q &= Q(region=self.region)
+        if self.vertical:
+            q &= Q(vertical=self.vertical)
+        if self.size_band:
+            q &= Q(size_band=self.size_band)
+        return q
+
+    def partner_q(self) -> Q:
+        """Partner snapshots have no segment; only the channel filter applies to them. Direct
+        and online have no partners, so that selection is empty."""
+        return Q(channel_kind=self.channel) if self.channel else Q()
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """The GET parameters of these filters (with `changes`), blanks left out."""
+        values = {
+            "week": self.week,
+            "region": self.region,
+            "vertical": self.vertical,
+            "size_band": self.size_band,
+            "channel": self.channel,
+            "span": str(self.span),
+            "heat": self.heat,
+            **changes,
+        }
+        return {key: str(value) for key, value in values.items() if value not in ("", None)}
+
+
+def ratio(numerator: int | None, denominator: int | None) -> float | None:
+    """`numerator / denominator`, None when there is nothing to divide by."""
+    if not denominator:
+        return None
+    return (numerator or 0) / denominator
+
+
+def snapshot_week_options() -> list[WeekOption]:
+    """The weeks with a succeeded run, newest first, flagged final or provisional as of their
+    latest succeeded run (the run that wrote the rows now stored)."""
+    runs = (
+        MetricsRun.objects.filter(status=RunStatus.SUCCEEDED)
+        .order_by("-week", "-finished_at")
+        .values_list("week", "as_of", "final")
+    )
+    options: dict[str, WeekOption] = {}
+    for week, as_of, final in runs:
+        options.setdefault(week, WeekOption(week=week, as_of=as_of, final=final))
+    return list(options.values())
+
+
+def default_week(options: Sequence[WeekOption]) -> WeekOption | None:
+    """The latest final week; the latest provisional one when no week is final yet."""
+    return next((o for o in options if o.final), options[0] if options else None)
+
+
+def parse_filters(
+    params: Any,
+    options: Sequence[WeekOption],
+    *,
+    regions: Collection[str],
+    verticals: Collection[str],
+) -> tuple[Filters, WeekOption | None]:
+    """Validate GET parameters against the known weeks, region and vertical codes; an unknown
+    value falls back to "all" (or the default week)."""
+    by_week = {o.week: o for o in options}
+    chosen = by_week.get(params.get("week", "")) or default_week(options)
+    region = params.get("region", "")
+    vertical = params.get("vertical", "")
+    size_band = params.get("size_band", "")
+    channel = params.get("channel", "")
+    try:
+        span = int(params.get("span", DEFAULT_SPAN))
+    except ValueError:
+        span = DEFAULT_SPAN
+    heat = params.get("heat", "coverage")
+    filters = Filters(
+        week=chosen.week if chosen else "",
+        region=region if region in regions else "",
+        vertical=vertical if vertical in verticals else "",
+        size_band=size_band if size_band in SizeBand.values else "",
+        channel=channel if channel in ChannelKind.values else "",
+        span=span if span in SPANS else DEFAULT_SPAN,
+        heat=heat if heat in HEAT_METRICS else "coverage",
+    )
+    return filters, chosen
+
+
+def previous_week(week: str) -> str:
+    return metrics.iso_week_of(metrics.iso_week_as_of(week) - timedelta(days=7))
+
+
+def trailing_weeks(week: str, count: int) -> list[str]:
+    """`count` ISO weeks ending with `week`, oldest first."""
+    last = metrics.iso_week_as_of(week)
+    return [
+        metrics.iso_week_of(last - timedelta(days=7 * back)) for back in range(count - 1, -1, -1)
+    ]
+
+
+def covered_column(channel: str) -> str:
+    return f"covered_{channel}" if channel else "covered_any"
+
+
+def converted_column(channel: str) -> str:
+    return f"converted_{channel}" if channel else "converted"
+
+
+def segment_rows(filters: Filters) -> QuerySet[SegmentSnapshot]:
+    return SegmentSnapshot.objects.filter(filters.segment_q())
+
+
+def weekly_totals(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Summed counts (`metrics.COUNT_COLUMNS`) per week for the filtered segments: one query.
+    Weeks without rows are absent."""
+    rows = (
+        segment_rows(filters)
+        .filter(week__in=list(weeks))
+        .order_by()
+        .values("week")
+        .annotate(**COUNT_SUMS)
+    )
+    return {row.pop("week"): {k: int(v or 0) for k, v in row.items()} for row in rows}
+
+
+def segment_figures(counts: dict[str, int] | None, channel: str) -> dict[str, Any]:
+    """The headline segment figures from summed counts; ratios None when there are no accounts
+    (or no snapshot at all). With a channel, coverage and penetration are that channel's."""
+    if counts is None:
+        return {
+            "accounts": None,
+            "coverage": None,
+            "penetration": None,
+            "white_space": None,
+            "overlap": None,
+        }
+    accounts = counts["accounts"]
+    return {
+        "accounts": accounts,
+        "coverage": ratio(counts[covered_column(channel)], accounts),
+        "penetration": ratio(counts[converted_column(channel)], accounts),
+        "white_space": counts["white_space"],
+        "overlap": counts["overlap"],
+    }
+
+
+def channel_table(counts: dict[str, int] | None) -> list[dict[str, Any]]:
+    """One row per channel kind, as `metrics.channel_rollup` (and `metrics_export --by
+    channel`) gives it: accounts, covered, converted (won by that kind), coverage, penetration."""
+    accounts = counts["accounts"] if counts else 0
+    rows = []
+    for kind, label in ChannelKind.choices:
+        covered = counts[f"covered_{kind}"] if counts else 0
+        converted = counts[f"converted_{kind}"] if counts else 0
+        rows.append(
+            {
+                "channel": kind,
+                "label": str(label),
+                "accounts": accounts,
+                "covered": covered,
+                "converted": converted,
+                "coverage": ratio(covered, accounts),
+                "penetration": ratio(converted, accounts),
+            }
+        )
+    return rows
+
+
+def heat_map(filters: Filters) -> dict[str, Any]:
+    """Region x vertical cells of the week: counts summed over size bands, then the chosen
+    ratio (`filters.heat`, for `filters.channel` when set). One query."""
+    rows = (
+        segment_rows(filters)
+        .filter(week=filters.week)
+        .order_by()
+        .values("region", "vertical")
+        .annotate(
+            accounts=Sum("accounts"),
+            covered=Sum(covered_column(filters.channel)),
+            converted=Sum(converted_column(filters.channel)),
+        )
+    )
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        numerator = row["covered"] if filters.heat == "coverage" else row["converted"]
+        cells[(row["region"], row["vertical"])] = {
+            "region": row["region"],
+            "vertical": row["vertical"],
+            "accounts": row["accounts"],
+            "covered": row["covered"],
+            "converted": row["converted"],
+            "value": ratio(numerator, row["accounts"]),
+        }
+    regions = sorted({region for region, _ in cells})
+    verticals = sorted({vertical for _, vertical in cells})
+    return {
+        "regions": regions,
+        "verticals": verticals,
+        "rows": [
+            {"region": region, "cells": [cells.get((region, vertical)) for vertical in verticals]}
+            for region in regions
+        ],
+        "cells": [cells[key] for key in sorted(cells)],
+    }
+
+
+def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> list[dict[str, Any]]:
+    """The segments of the week with the most in-market accounts no channel covers."""
+    rows = (
+        segment_rows(filters)
+        .filter(week=filters.week, white_space__gt=0)
+        .order_by("-white_space", "region", "vertical", "size_band")
+        .values("region", "vertical", "size_band", "accounts", "covered_any", "white_space")[:limit]
+    )
+    return [{**row, "coverage": ratio(row["covered_any"], row["accounts"])} for row in rows]
+
+
+def partner_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per week: partners with an agreement in force, agreements in force, feedback count and
+    the feedback-weighted mean satisfaction (sum(mean x count) / sum(count)). One query."""
+    rows = (
+        PartnerSnapshot.objects.filter(filters.partner_q(), week__in=list(weeks))
+        .order_by()
+        .values("week")
+        .annotate(
+            active_partners=Count("id", filter=Q(agreements_in_force__gt=0)),
+            agreements=Sum("agreements_in_force"),
+            feedback=Sum("feedback_count"),
+            satisfaction_weighted=Sum(
+                F("satisfaction_mean") * F("feedback_count"),
+                filter=Q(satisfaction_mean__isnull=False),
+            ),
+        )
+    )
+    weekly = {}
+    for row in rows:
+        weekly[row["week"]] = {
+            "active_partners": row["active_partners"],
+            "agreements_in_force": int(row["agreements"] or 0),
+            "feedback": int(row["feedback"] or 0),
+            "satisfaction": ratio(row["satisfaction_weighted"], row["feedback"]),
+        }
+    return weekly
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def feedback_by_day(filters: Filters, first: date, last: date) -> dict[date, dict[str, int]]:
+    """Feedback per created day (project time zone) from `first` to `last`: count, scored,
+    promoters (NPS 9-10) and detractors (NPS 0-6). At most one row per day."""
+    rows = (
+        Feedback.objects.filter(
+            created_at__gte=_day_start(first), created_at__lt=_day_start(last + timedelta(days=1))
+        )
+        .filter(Q(partner__channel_kind=filters.channel) if filters.channel else Q())
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values("day")
+        .annotate(
+            scored=Count("nps"),
+            promoters=Count("id", filter=Q(nps__gte=9)),
+            detractors=Count("id", filter=Q(nps__lte=6)),
+        )
+    )
+    return {row.pop("day"): row for row in rows}
+
+
+def nps_as_of(by_day: dict[date, dict[str, int]], as_of: date) -> float | None:
+    """NPS over the 90 days ending on `as_of` (DESIGN.md rule 6) across all selected partners:
+    % promoters minus % detractors among feedback with a score; None without any score."""
+    start = as_of - timedelta(days=NPS_WINDOW_DAYS - 1)
+    scored = promoters = detractors = 0
+    for day, row in by_day.items():
+        if start <= day <= as_of:
+            scored += row["scored"]
+            promoters += row["promoters"]
+            detractors += row["detractors"]
+    if not scored:
+        return None
+    return 100.0 * (promoters - detractors) / scored
+
+
+def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
+    """The week's partners, most accounts covered first (as `metrics_export --by partner`)."""
+    rows = (
+        PartnerSnapshot.objects.filter(filters.partner_q(), week=filters.week)
+        .order_by("-covered_accounts", "-converted_accounts", "external_id")
+        .values(
+            "partner_id",
+            "external_id",
+            "name",
+            "channel_kind",
+            "covered_accounts",
+            "converted_accounts",
+            "agreements_in_force",
+            "feedback_count",
+            "satisfaction_mean",
+            "nps",
+        )
+    )
+    return list(rows[:limit] if limit else rows)
+
+
+def feedback_by_category(
+    filters: Filters, first: date, last: date
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Feedback volume and mean satisfaction per category and ISO week (by created date) from
+    `first` to `last`; one grouped query, at most weeks x categories rows."""
+    rows = (
+        Feedback.objects.filter(
+            created_at__gte=_day_start(first), created_at__lt=_day_start(last + timedelta(days=1))
+        )
+        .filter(Q(partner__channel_kind=filters.channel) if filters.channel else Q())
+        .annotate(monday=TruncWeek("created_at"))
+        .order_by()
+        .values("monday", "category")
+        .annotate(count=Count("id"), satisfaction=Avg("satisfaction"))
+    )
+    weeks: set[str] = set()
+    result = []
+    for row in rows:
+        monday = row["monday"]
+        day = monday.date() if isinstance(monday, datetime) else monday
+        week = metrics.iso_week_of(day)
+        weeks.add(week)
+        result.append(
+            {
+                "week": week,
+                "category": row["category"],
+                "count": row["count"],
+                "satisfaction": row["satisfaction"],
+            }
+        )
+    result.sort(key=lambda r: (r["week"], r["category"]))
+    return sorted(weeks), result
+
+
+def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) -> QuerySet[Any]:
+    """Agreements (from the caller's selector) in force on `as_of` whose end date falls within
+    the next 90 days, scoped by the channel, region and vertical filters (an agreement with no
+    regions or verticals grants all)."""
+    selected = agreements.filter(
+        agreements_in_force_q(as_of),
+        end_date__gte=as_of,
+        end_date__lte=as_of + timedelta(days=ENDING_WITHIN_DAYS),
+    )
+    if filters.channel:
+        selected = selected.filter(partner__channel_kind=filters.channel)
+    if filters.region:
+        selected = selected.filter(Q(regions__isnull=True) | Q(regions__code=filters.region))
+    if filters.vertical:
+        selected = selected.filter(Q(verticals__isnull=True) | Q(verticals__code=filters.vertical))
+    return selected.distinct()
+
+
+@dataclass
+class Headline:
+    key: str
+    value: float | int | None
+    previous: float | int | None
+    kind: str  # "count", "ratio", "score" or "nps"
+    trend: list[float | int | None] = field(default_factory=list)
+
+    @property
+    def change(self) -> float | int | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+
+HEADLINE_LABELS: dict[str, Any] = {
+    "accounts": _("Addressable accounts"),
+    "coverage": _("Coverage"),
+    "penetration": _("Penetration"),
+    "white_space": _("White space"),
+    "overlap": _("Overlap"),
+    "active_partners": _("Active partners"),
+    "agreements_in_force": _("Agreements in force"),
+    "agreements_ending": _("Agreements ending within 90 days"),
+    "satisfaction": _("Partner satisfaction (90 days)"),
+    "nps": _("Partner NPS (90 days)"),
+}
+
+
+HEADLINE_KINDS: dict[str, str] = {
+    "accounts": "count",
+    "coverage": "ratio",
+    "penetration": "ratio",
+    "white_space": "count",
+    "overlap": "count",
+    "active_partners": "count",
+    "agreements_in_force": "count",
+    "agreements_ending": "count",
+    "satisfaction": "score",
+    "nps": "nps",
+}
+
+
+def week_report(
+    *,
+    filters: Filters,
+    options: Sequence[WeekOption],
+    agreements: QuerySet[Any],
+) -> dict[str, Any]:
+    """Everything the dashboard shows for `filters` (whose week must be one of `options`).
+
+    Returns a dict of plain values (numbers or None): `headlines` (list of Headline),
+    `trend_weeks`, `trend` (per week coverage, penetration, conversions by winning channel),
+    `channels`, `heat`, `white_space`, `leaderboard`, `feedback_weeks`, `feedback`.
+    """
+    by_week = {o.week: o for o in options}
+    chosen = by_week[filters.week]
+    prior = previous_week(filters.week)
+    weeks = trailing_weeks(filters.week, filters.span)
+    totals = weekly_totals(filters, weeks)
+    partners = partner_weekly(filters, weeks)
+
+    # As-of of each trend week: the stored one, else the week's Sunday (no snapshot: no value).
+    as_of = {
+        week: by_week[week].as_of if week in by_week else metrics.iso_week_as_of(week)
+        for week in weeks
+    }
+    by_day = feedback_by_day(
+        filters, as_of[weeks[0]] - timedelta(days=NPS_WINDOW_DAYS - 1), chosen.as_of
+    )
+
+    def segment_series(key: str) -> list[Any]:
+        return [segment_figures(totals.get(w), filters.channel)[key] for w in weeks]
+
+    def partner_series(key: str) -> list[Any]:
+        return [partners[w][key] if w in partners else None for w in weeks]
+
+    nps_series = [
+        nps_as_of(by_day, as_of[w]) if w in totals or w in partners else None for w in weeks
+    ]
+    ending = agreements_ending(agreements, filters, chosen.as_of).count()
+    prior_option = by_week.get(prior)
+    ending_prior = (
+        agreements_ending(agreements, filters, prior_option.as_of).count() if prior_option else None
+    )
+    series: dict[str, list[Any]] = {
+        "accounts": segment_series("accounts"),
+        "coverage": segment_series("coverage"),
+        "penetration": segment_series("penetration"),
+        "white_space": segment_series("white_space"),
+        "overlap": segment_series("overlap"),
+        "active_partners": partner_series("active_partners"),
+        "agreements_in_force": partner_series("agreements_in_force"),
+        "agreements_ending": [None] * (len(weeks) - 2) + [ending_prior, ending],
+        "satisfaction": partner_series("satisfaction"),
+        "nps": nps_series,
+    }
+    headlines = []
+    for key, kind in HEADLINE_KINDS.items():
+        values = series[key]
+        previous = values[-2] if len(values) > 1 else None
+        headlines.append(
+            Headline(
+                key=key,
+                value=values[-1],
+                previous=previous,
+                kind=kind,
+                trend=[] if key == "agreements_ending" else values,
+            )
+        )
+
+    current = totals.get(filters.week)
+    feedback_weeks, feedback = feedback_by_category(
+        filters, metrics.iso_week_as_of(weeks[0]) - timedelta(days=6), chosen.as_of
+    )
+    return {
+        "week": chosen,
+        "previous_week": prior,
+        "headlines": headlines,
+        "trend_weeks": weeks,
+        "trend": {
+            "coverage": series["coverage"],
+            "penetration": series["penetration"],
+            "converted": {
+                kind: [totals[w][f"converted_{kind}"] if w in totals else None for w in weeks]
+                for kind in metrics.KINDS
+            },
+        },
+        "channels": channel_table(current),
+        "heat": heat_map(filters),
+        "white_space": white_space_segments(filters),
+        "leaderboard": leaderboard(filters),
+        "feedback_weeks": feedback_weeks,
+        "feedback": feedback,
+    }
+
+
+# Display: every figure is shown as text here, so the page, the digest and the tests agree on
+# "—" for an empty selection rather than 0 % or an error.
+
+DASH = "—"
+
+
+def show_count(value: float | int | None) -> str:
+    return DASH if value is None else f"{int(value):,}"
+
+
+def show_ratio(value: float | None) -> str:
+    return DASH if value is None else f"{value * 100:.1f} %"
+
+
+def show_score(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}"
+
+
+def show_nps(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f}"
+
+
+def show_value(value: float | int | None, kind: str) -> str:
+    """`value` shown as a figure of `kind` ("count", "ratio", "score" or "nps")."""
+    return {"count": show_count, "ratio": show_ratio, "score": show_score, "nps": show_nps}[kind](
+        value
+    )
+
+
+def show_change(change: float | int | None, kind: str) -> str:
+    """A week-on-week change: signed counts, ratios in percentage points ("pp")."""
+    if change is None:
+        return DASH
+    if kind == "count":
+        return f"{int(change):+,}"
+    if kind == "ratio":
+        return f"{change * 100:+.1f} pp"
+    if kind == "score":
+        return f"{change:+.2f}"
+    return f"{change:+.1f}"

@@ -1,0 +1,219 @@
+"""The weekly leadership digest: the dashboard's headline figures for one final week, e-mailed to
+the executives through the outbox (`crm.services.email_queue`).
+
+A week's digest is sent once: the outbox rows of topic `digest:<week>` are the record, checked
+and written in one transaction that holds the week's final run row (`select_for_update`), so
+two senders of the same week cannot both pass the check. A copy sent to a test address
+(`to=...`) uses another topic and neither counts nor is blocked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Sum
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from analytics import dashboard as board
+from analytics import metrics
+from analytics.models import MetricsRun, RunStatus, SegmentSnapshot
+from crm.models import OutboundEmail
+from crm.roles import Role
+from crm.services import email_queue
+from partners.models import Agreement
+
+logger = logging.getLogger(__name__)
+
+MOVERS_LIMIT = 5
+ENDING_LIST_LIMIT = 10
+
+
+class DigestNotReady(Exception):
+    """The week has no final snapshot yet."""
+
+
+class DigestAlreadySent(Exception):
+    """The week's digest went out already."""
+
+
+def digest_topic(week: str) -> str:
+    return f"digest:{week}"
+
+
+def dashboard_url(week: str) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}/dashboard/?{urlencode({'week': week})}"
+
+
+def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[dict[str, Any]]:
+    """The `dimension` ("region" or "vertical") values whose coverage changed most since the
+    previous week, in percentage points (counts summed per value, then divided); values without
+    a figure in either week are left out. One query."""
+    prior = board.previous_week(week)
+    rows = (
+        SegmentSnapshot.objects.filter(week__in=[prior, week])
+        .order_by()
+        .values("week", dimension)
+        .annotate(accounts=Sum("accounts"), covered=Sum("covered_any"), converted=Sum("converted"))
+    )
+    figures: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        figures.setdefault(row[dimension], {})[row["week"]] = row
+    result = []
+    for code, by_week in figures.items():
+        if week not in by_week or prior not in by_week:
+            continue
+        now, before = by_week[week], by_week[prior]
+        coverage = board.ratio(now["covered"], now["accounts"])
+        coverage_before = board.ratio(before["covered"], before["accounts"])
+        penetration = board.ratio(now["converted"], now["accounts"])
+        penetration_before = board.ratio(before["converted"], before["accounts"])
+        if coverage is None or coverage_before is None:
+            continue
+        change = coverage - coverage_before
+        result.append(
+            {
+                "code": code,
+                "coverage": coverage,
+                "coverage_change": change,
+                "penetration": penetration,
+                "penetration_change": (
+                    None
+                    if penetration is None or penetration_before is None
+                    else penetration - penetration_before
+                ),
+                "coverage_shown": board.show_ratio(coverage),
+                "change_shown": board.show_change(change, "ratio"),
+            }
+        )
+    result.sort(key=lambda r: (-abs(r["coverage_change"]), r["code"]))
+    return [r for r in result if r["coverage_change"]][:limit]
+
+
+def digest_content(*, week: str) -> dict[str, Any]:
+    """What the digest of `week` says, for the e-mail and its preview: headline figures with
+    their changes, movers by region and by vertical, agreements ending within 90 days, and the
+    dashboard link. Figures are the dashboard's with no filter. Raises DigestNotReady when the
+    week has no snapshot at all."""
+    options = board.snapshot_week_options()
+    by_week = {o.week: o for o in options}
+    if week not in by_week:
+        raise DigestNotReady(_("There is no snapshot for %(week)s yet.") % {"week": week})
+    filters = board.Filters(week=week, span=board.SPANS[0])
+    # Executives see every agreement (partners.selectors.agreements_visible_to), and the digest
+    # goes to executives only.
+    agreements = Agreement.objects.all()
+    report = board.week_report(filters=filters, options=options, agreements=agreements)
+    headlines = [
+        {
+            "label": str(board.HEADLINE_LABELS[h.key]),
+            "shown": board.show_value(h.value, h.kind),
+            "change_shown": board.show_change(h.change, h.kind),
+        }
+        for h in report["headlines"]
+    ]
+    as_of = by_week[week].as_of
+    ending = (
+        board.agreements_ending(agreements, filters, as_of)
+        .select_related("partner")
+        .order_by("end_date", "external_id")[:ENDING_LIST_LIMIT]
+    )
+    return {
+        "week": week,
+        "as_of": as_of,
+        "final": by_week[week].final,
+        "previous_week": report["previous_week"],
+        "headlines": headlines,
+        "movers_region": movers(week, "region"),
+        "movers_vertical": movers(week, "vertical"),
+        "ending": [
+            {
+                "external_id": a.external_id,
+                "partner": a.partner.name,
+                "end_date": a.end_date,
+                "days_left": (a.end_date - as_of).days,
+            }
+            for a in ending
+        ],
+        "dashboard_url": dashboard_url(week),
+    }
+
+
+def digest_recipients() -> list[str]:
+    """E-mail addresses of the active executives, sorted, without blanks or duplicates."""
+    addresses = (
+        get_user_model()
+        .objects.filter(groups__name=Role.EXECUTIVE.value, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    return sorted(set(addresses))
+
+
+def _render(content: dict[str, Any]) -> tuple[str, str, str]:
+    subject = _("Weekly coverage digest, %(week)s") % {"week": content["week"]}
+    text = render_to_string("emails/digest.txt", {"digest": content})
+    html = render_to_string("emails/digest.html", {"digest": content})
+    return subject, text, html
+
+
+def digest_send(*, week: str, to: Sequence[str] | None = None) -> list[OutboundEmail]:
+    """Queue the digest of `week` ("2026-W46"): one e-mail per active executive, or one to the
+    addresses in `to` (a test send that may repeat and does not count as the week's digest).
+
+    Returns the queued outbox rows (empty when there is nobody to send to). Raises ValueError
+    on a malformed week, DigestNotReady when the week's final snapshot does not exist yet, and
+    DigestAlreadySent when the week's digest was queued before.
+    """
+    metrics.iso_week_as_of(week)
+    with translation.override(settings.LANGUAGE_CODE), transaction.atomic():
+        final_run = (
+            MetricsRun.objects.select_for_update()
+            .filter(week=week, final=True, status=RunStatus.SUCCEEDED)
+            .order_by("-finished_at")
+            .first()
+        )
+        if final_run is None or not SegmentSnapshot.objects.filter(week=week, final=True).exists():
+            raise DigestNotReady(
+                _("%(week)s has no final snapshot yet; the digest goes out once it is closed.")
+                % {"week": week}
+            )
+        if to is None and OutboundEmail.objects.filter(topic=digest_topic(week)).exists():
+            raise DigestAlreadySent(_("The digest of %(week)s was already sent.") % {"week": week})
+        subject, text, html = _render(digest_content(week=week))
+        if to is not None:
+            email = email_queue(
+                to=list(to),
+                subject=subject,
+                body_text=text,
+                body_html=html,
+                topic=f"digest-test:{week}",
+            )
+            return [email] if email else []
+        sent = []
+        for address in digest_recipients():
+            email = email_queue(
+                to=[address],
+                subject=subject,
+                body_text=text,
+                body_html=html,
+                topic=digest_topic(week),
+            )
+            if email:
+                sent.append(email)
+        logger.info("digest %s queued for %d executives", week, len(sent))
+        return sent
+
+
+def last_closed_week(today: Any) -> str:
+    """The ISO week before the one containing `today`: the week the Monday close finalised."""
+    return metrics.iso_week_of(today - timedelta(days=7))

@@ -175,15 +175,21 @@ class MarketValidator:
                 in_order = positions == list(range(len(positions))) and width == len(positions)
                 pick = None if in_order else itemgetter(*positions)
                 line = reader.line_num
-                for row in reader:
-                    start, line = line + 1, reader.line_num
-                    if not row:
-                        continue
-                    self.rows[name] += 1
-                    if len(row) != width:
-                        self.problem(name, start, "row", f"has {len(row)} fields, expected {width}")
-                        continue
-                    yield start, pick(row) if pick else row
+                rows = 0
+                try:
+                    for row in reader:
+                        start, line = line + 1, reader.line_num
+                        if not row:
+                            continue
+                        rows += 1
+                        if len(row) != width:
+                            self.problem(
+                                name, start, "row", f"has {len(row)} fields, expected {width}"
+                            )
+                            continue
+                        yield start, pick(row) if pick else row
+                finally:
+                    self.rows[name] += rows
             except UnicodeDecodeError:
                 self.problem(name, line + 1, "file", "is not UTF-8 text")
             except csv.Error as error:
@@ -322,7 +328,7 @@ class MarketValidator:
         name = ACCOUNTS.name
         seen = self.account_lines
         regions, verticals = self.region_codes, self.vertical_codes
-        size_bands = SizeBand.values
+        size_bands = frozenset(SizeBand.values)
         kinds = ChannelKind.values
         id_length = _max_length(Account, "external_id")
         name_length = _max_length(Account, "name")
@@ -345,7 +351,7 @@ class MarketValidator:
             if vertical not in verticals:
                 self._unknown(name, line, "vertical", vertical, "vertical code")
             if band not in size_bands:
-                self._choice(name, line, "size_band", band, size_bands)
+                self._choice(name, line, "size_band", band, SizeBand.values)
             entered_on: str | None = entered
             if not _is_date(entered):
                 entered_on = self._date(name, line, "entered_on", entered, required=True)

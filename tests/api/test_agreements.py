@@ -1,0 +1,132 @@
+"""Agreements over the API call the same services as the web app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from partners.models import Agreement, AgreementStatus
+from tests.api.conftest import PDF, Market
+from tests.cast import Cast
+
+pytestmark = pytest.mark.django_db
+
+Client = Callable[[Any], APIClient]
+TODAY = date(2026, 6, 15)
+
+
+@pytest.fixture(autouse=True)
+def _today() -> Any:
+    with time_machine.travel(TODAY, tick=False):
+        yield
+
+
+def test_it_drafts_an_agreement_with_regions_by_code(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = api_as(cast.manager).post(
+        "/api/v1/agreements/",
+        {
+            "partner": cast.partner_b.pk,
+            "agreement_type": "reseller",
+            "start_date": "2026-07-01",
+            "end_date": "2027-06-30",
+            "regions": ["EAST"],
+            "discount_percent": "12.50",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "draft"
+    assert body["regions"] == ["EAST"]
+    assert body["start_date"] == "2026-07-01"
+    assert Agreement.objects.get(pk=body["id"]).partner == cast.partner_b
+
+
+def test_it_reports_service_errors_under_their_field_names(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = api_as(cast.manager).post(
+        f"/api/v1/agreements/{market.agreement_a.pk}/terminate/",
+        {"terminated_on": "2030-01-01", "reason": " "},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"terminated_on", "reason"}
+
+
+def test_it_activates_a_draft_with_the_signed_pdf(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = api_as(cast.manager).post(
+        f"/api/v1/agreements/{market.draft_a.pk}/activate/",
+        {
+            "signed_on": "2026-06-10",
+            "signed_document": SimpleUploadedFile("signed.pdf", PDF, "application/pdf"),
+        },
+        format="multipart",
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "active"
+    assert response.json()["signed_on"] == "2026-06-10"
+    market.draft_a.refresh_from_db()
+    assert market.draft_a.signed_document
+
+
+def test_it_refuses_a_signed_document_that_is_not_a_pdf(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = api_as(cast.manager).post(
+        f"/api/v1/agreements/{market.draft_a.pk}/activate/",
+        {
+            "signed_on": "2026-06-10",
+            "signed_document": SimpleUploadedFile("signed.pdf", b"hello", "application/pdf"),
+        },
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "signed_document" in response.json()
+    market.draft_a.refresh_from_db()
+    assert market.draft_a.status == AgreementStatus.DRAFT
+
+
+def test_it_renews_and_terminates(cast: Cast, market: Market, api_as: Client) -> None:
+    api = api_as(cast.manager)
+    renewal = api.post(f"/api/v1/agreements/{market.agreement_a.pk}/renew/")
+    assert renewal.status_code == 201
+    assert renewal.json()["renews"] == market.agreement_a.pk
+    assert renewal.json()["status"] == "draft"
+    terminated = api.post(
+        f"/api/v1/agreements/{market.agreement_a.pk}/terminate/",
+        {"terminated_on": "2026-06-30", "reason": "Merged with another reseller."},
+        format="json",
+    )
+    assert terminated.status_code == 200
+    assert terminated.json()["status"] == "terminated"
+    assert terminated.json()["terminated_on"] == "2026-06-30"
+
+
+def test_it_lets_reps_and_executives_read_but_not_write(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    for user in (cast.rep_user, cast.executive):
+        api = api_as(user)
+        assert api.get(f"/api/v1/agreements/{market.draft_a.pk}/").status_code == 200
+        assert api.post(f"/api/v1/agreements/{market.agreement_a.pk}/renew/").status_code == 403
+
+
+def test_it_filters_agreements_by_status_and_channel_kind(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    api = api_as(cast.manager)
+    drafts = api.get("/api/v1/agreements/", {"status": "draft"}).json()
+    assert [a["id"] for a in drafts["results"]] == [market.draft_a.pk]
+    distributors = api.get("/api/v1/agreements/", {"channel_kind": "distribution"}).json()
+    assert distributors["count"] == 0

@@ -1,0 +1,76 @@
+"""Token and session authentication, throttling, and who may read the schema and its viewers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.cast import Cast
+from tests.factories import TEST_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_returns_the_users_token_for_a_username_and_password(cast: Cast) -> None:
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": "manager", "password": TEST_PASSWORD}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json() == {"token": Token.objects.get(user=cast.manager).key}
+
+
+def test_it_refuses_a_wrong_password_with_a_field_free_400(cast: Cast) -> None:
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": "manager", "password": "wrong"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "non_field_errors" in response.json()
+
+
+def test_it_asks_anonymous_callers_to_authenticate(cast: Cast) -> None:
+    response = APIClient().get("/api/v1/partners/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_it_accepts_the_browser_session(cast: Cast) -> None:
+    browser = Client()
+    browser.force_login(cast.executive)
+    assert browser.get("/api/v1/partners/").status_code == 200
+
+
+def test_it_serves_the_schema_and_viewers_to_internal_users_only(
+    cast: Cast, api_as: Callable[[Any], APIClient]
+) -> None:
+    browser = Client()
+    browser.force_login(cast.rep_user)
+    assert browser.get("/api/schema/").status_code == 200
+    docs = browser.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+    assert b"cdn" not in docs.content.lower()
+    assert browser.get("/api/redoc/").status_code == 200
+
+    partner = Client()
+    partner.force_login(cast.partner_a_user)
+    anonymous = Client()
+    for client in (partner, anonymous):
+        for path in ("/api/schema/", "/api/docs/", "/api/redoc/"):
+            assert client.get(path).status_code == 404, path
+    assert api_as(cast.partner_a_user).get("/api/schema/").status_code == 404
+
+
+def test_it_throttles_per_user_at_the_configured_rate(
+    cast: Cast, api_as: Callable[[Any], APIClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute"})
+    api = api_as(cast.executive)
+    codes = [api.get("/api/v1/regions/").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]

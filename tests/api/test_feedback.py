@@ -1,0 +1,86 @@
+"""Feedback over the API: partners submit and follow up, managers log, reply and keep notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from partners.models import Feedback, FeedbackStatus
+from tests.api.conftest import Market
+from tests.cast import Cast
+
+pytestmark = pytest.mark.django_db
+
+Client = Callable[[Any], APIClient]
+ENTRY = {"category": "support", "satisfaction": 2, "nps": 5, "subject": "Slow", "body": "Tickets"}
+
+
+def test_it_submits_partner_feedback_for_their_own_organisation(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = api_as(cast.partner_a_user).post("/api/v1/feedback/", ENTRY, format="json")
+    assert response.status_code == 201
+    feedback = Feedback.objects.get(pk=response.json()["id"])
+    assert (feedback.partner, feedback.submitted_by) == (cast.partner_a, cast.partner_a_user)
+    assert feedback.status == FeedbackStatus.NEW
+
+
+def test_it_reports_bad_ratings_under_the_field(cast: Cast, market: Market, api_as: Client) -> None:
+    response = api_as(cast.partner_a_user).post(
+        "/api/v1/feedback/", {**ENTRY, "satisfaction": 9}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["satisfaction"]
+
+
+def test_it_logs_feedback_for_a_partner_when_a_manager_names_it(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    api = api_as(cast.manager)
+    missing = api.post("/api/v1/feedback/", ENTRY, format="json")
+    assert missing.status_code == 400
+    assert "partner" in missing.json()
+    logged = api.post("/api/v1/feedback/", {**ENTRY, "partner": cast.partner_b.pk}, format="json")
+    assert logged.status_code == 201
+    assert logged.json()["status"] == "acknowledged"
+
+
+def test_it_threads_replies_and_follow_ups(cast: Cast, market: Market, api_as: Client) -> None:
+    path = f"/api/v1/feedback/{market.feedback_a.pk}/replies/"
+    follow_up = api_as(cast.partner_a_user).post(path, {"body": "Any news?"}, format="json")
+    assert follow_up.status_code == 201
+    assert follow_up.json()["from_partner"] is True
+    reply = api_as(cast.manager).post(path, {"body": "Next week."}, format="json")
+    assert reply.status_code == 201
+    thread = api_as(cast.partner_a_user).get(path).json()
+    assert [r["body"] for r in thread][-2:] == ["Any news?", "Next week."]
+
+
+def test_it_keeps_internal_notes_internal(cast: Cast, market: Market, api_as: Client) -> None:
+    path = f"/api/v1/feedback/{market.feedback_a.pk}/notes/"
+    added = api_as(cast.manager).post(path, {"body": "Escalate."}, format="json")
+    assert added.status_code == 201
+    notes = api_as(cast.executive).get(path).json()
+    assert [n["body"] for n in notes][-1] == "Escalate."
+    assert api_as(cast.executive).post(path, {"body": "x"}, format="json").status_code == 403
+    assert api_as(cast.partner_a_user).get(path).status_code == 404
+    detail = api_as(cast.partner_a_user).get(f"/api/v1/feedback/{market.feedback_a.pk}/").json()
+    assert "Escalate" not in str(detail)
+
+
+def test_it_triages_with_an_internal_assignee_only(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    api = api_as(cast.manager)
+    path = f"/api/v1/feedback/{market.feedback_a.pk}/triage/"
+    refused = api.post(
+        path, {"status": "in_progress", "assignee": cast.partner_a_user.pk}, format="json"
+    )
+    assert refused.status_code == 400
+    assert "assignee" in refused.json()
+    done = api.post(path, {"status": "in_progress", "assignee": cast.manager.pk}, format="json")
+    assert done.status_code == 200
+    assert done.json()["assignee"] == cast.manager.pk

@@ -1,0 +1,394 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.test import Client
+
+from analytics import dashboard as board
+from analytics import metrics
+from crm.models import ChannelKind, SizeBand
+from tests.cast import Cast
+from tests.factories import (
+    AccountFactory,
+    AgreementFactory,
+    CoverageAssignmentFactory,
+    FeedbackFactory,
+    PartnerFactory,
+    RegionFactory,
+    SalesRepFactory,
+    VerticalFactory,
+)
+
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday in 2026-W47
+WEEK = "2026-W46"
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def market(cast: Cast) -> Any:
+    """Two regions, two verticals, two size bands; every channel covers something; a partner
+    with an agreement ending soon and scored feedback; a region with no account in market."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        east, west, north = (RegionFactory(code=c) for c in ("EAST", "WEST", "NORTH"))
+        fin, ret = VerticalFactory(code="FIN"), VerticalFactory(code="RET")
+        rep = SalesRepFactory()
+        reseller = PartnerFactory(external_id="P-RES", name="Reseller One")
+        distributor = PartnerFactory(
+            external_id="P-DIS", name="Distributor One", channel_kind=ChannelKind.DISTRIBUTION
+        )
+        AgreementFactory(partner=reseller, start_date=date(2026, 1, 1), end_date=date(2027, 3, 31))
+        AgreementFactory(
+            partner=distributor,
+            start_date=date(2025, 12, 1),
+            end_date=date(2026, 12, 31),
+            regions=[east],
+        )
+        layout = [
+            (east, fin, SizeBand.SMB, 5),
+            (east, ret, SizeBand.ENTERPRISE, 3),
+            (west, fin, SizeBand.SMB, 4),
+            (west, ret, SizeBand.SMB, 2),
+        ]
+        number = 0
+        for region, vertical, band, count in layout:
+            for _ in range(count):
+                number += 1
+                converted = number % 3 == 0
+                account = AccountFactory(
+                    region=region,
+                    vertical=vertical,
+                    size_band=band,
+                    converted_on=date(2026, 3, 1) if converted else None,
+                    converted_via=("direct", "partner", "online")[number % 3] if converted else "",
+                )
+                if number % 2 == 0:
+                    CoverageAssignmentFactory(account=account, kind=ChannelKind.DIRECT, rep=rep)
+                if number % 4 == 1:
+                    CoverageAssignmentFactory(
+                        account=account, kind=ChannelKind.PARTNER, partner=reseller
+                    )
+                if number % 5 == 0:
+                    CoverageAssignmentFactory(
+                        account=account, kind=ChannelKind.DISTRIBUTION, partner=distributor
+                    )
+                if number % 7 == 0:
+                    CoverageAssignmentFactory(account=account, kind=ChannelKind.ONLINE)
+        # Newly entered in the week: last week had fewer accounts.
+        AccountFactory(region=east, vertical=fin, entered_on=date(2026, 11, 12))
+        # NORTH has only an account entering later: an empty selection.
+        AccountFactory(region=north, vertical=fin, entered_on=date(2027, 1, 1))
+        for days_ago, partner, satisfaction, nps in [
+            (10, reseller, 5, 10),
+            (11, reseller, 4, 9),
+            (12, reseller, 2, 3),
+            (13, distributor, 3, None),
+            (14, distributor, 4, 7),
+            (200, reseller, 1, 0),  # outside the 90 days
+        ]:
+            traveller.move_to(datetime(2026, 11, 15, 12, 0, tzinfo=UTC) - timedelta(days=days_ago))
+            FeedbackFactory(partner=partner, satisfaction=satisfaction, nps=nps)
+        traveller.move_to(NOW)
+        run("compute_metrics", "--last", "3", "--no-progress")
+        yield
+
+
+@pytest.fixture
+def executive(cast: Cast) -> Client:
+    client = Client()
+    client.force_login(cast.executive)
+    return client
+
+
+def export(by: str) -> list[dict[str, Any]]:
+    return json.loads(run("metrics_export", "--week", WEEK, "--by", by, "--format", "json"))["rows"]
+
+
+def expected_from_segments(**filters: str) -> dict[str, Any]:
+    """The figures of the filtered segments as metrics_export gives them: counts summed, then
+    divided."""
+    rows = [r for r in export("segment") if all(r[k] == v for k, v in filters.items())]
+    sums = {c: sum(r[c] for r in rows) for c in metrics.COUNT_COLUMNS}
+    return {**sums, "rows": rows}
+
+
+def headline_values(client: Client, **params: str) -> dict[str, Any]:
+    with time_machine.travel(NOW, tick=False):
+        response = client.get("/dashboard/", params)
+    assert response.status_code == 200
+    return {h["key"]: h for h in response.context["headlines"]}
+
+
+FILTERS = [
+    {},
+    {"region": "EAST"},
+    {"vertical": "RET"},
+    {"size_band": "smb"},
+    {"region": "WEST", "vertical": "FIN"},
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_it_shows_each_segment_headline_as_metrics_export_gives_it(
+    market: None, executive: Client, filters: dict[str, str]
+) -> None:
+    headlines = headline_values(executive, week=WEEK, **filters)
+    expected = expected_from_segments(**filters)
+    accounts = expected["accounts"]
+    assert accounts > 0
+    assert headlines["accounts"]["value"] == accounts
+    assert headlines["coverage"]["value"] == pytest.approx(expected["covered_any"] / accounts)
+    assert headlines["penetration"]["value"] == pytest.approx(expected["converted"] / accounts)
+    assert headlines["white_space"]["value"] == expected["white_space"]
+    assert headlines["overlap"]["value"] == expected["overlap"]
+    assert headlines["coverage"]["shown"] == f"{expected['covered_any'] / accounts * 100:.1f} %"
+
+
+def test_it_rolls_up_by_summing_counts_exactly_like_the_export_rollups(
+    market: None, executive: Client
+) -> None:
+    for by in ("region", "vertical", "size_band"):
+        for row in export(by):
+            headlines = headline_values(executive, week=WEEK, **{by: row[by]})
+            if row["accounts"] == 0:
+                assert headlines["coverage"]["value"] is None
+                continue
+            assert headlines["accounts"]["value"] == row["accounts"]
+            assert headlines["coverage"]["value"] == pytest.approx(row["coverage"])
+            assert headlines["penetration"]["value"] == pytest.approx(row["penetration"])
+    total = export("total")[0]
+    headlines = headline_values(executive, week=WEEK)
+    assert headlines["coverage"]["value"] == pytest.approx(total["coverage"])
+    assert headlines["white_space"]["value"] == total["white_space"]
+
+
+def test_it_takes_a_channels_own_coverage_and_penetration(market: None, executive: Client) -> None:
+    channels = {row["channel"]: row for row in export("channel")}
+    for kind in metrics.KINDS:
+        headlines = headline_values(executive, week=WEEK, channel=kind)
+        assert headlines["coverage"]["value"] == pytest.approx(channels[kind]["coverage"])
+        assert headlines["penetration"]["value"] == pytest.approx(channels[kind]["penetration"])
+
+
+def test_it_shows_the_change_against_the_previous_week(market: None, executive: Client) -> None:
+    headlines = headline_values(executive, week=WEEK)
+    previous = json.loads(
+        run("metrics_export", "--week", "2026-W45", "--by", "total", "--format", "json")
+    )["rows"][0]
+    current = export("total")[0]
+    assert headlines["accounts"]["change"] == current["accounts"] - previous["accounts"] == 1
+    assert headlines["accounts"]["change_shown"] == "+1"
+    assert headlines["coverage"]["change"] == pytest.approx(
+        current["coverage"] - previous["coverage"]
+    )
+    assert headlines["coverage"]["change_shown"].endswith(" pp")
+
+
+def test_it_shows_an_empty_selection_as_a_dash(market: None, executive: Client) -> None:
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get("/dashboard/", {"week": WEEK, "region": "NORTH"})
+    headlines = {h["key"]: h for h in response.context["headlines"]}
+    assert headlines["accounts"]["value"] == 0
+    for key in ("coverage", "penetration"):
+        assert headlines[key]["value"] is None
+        assert headlines[key]["shown"] == "—"
+    html = response.content.decode()
+    assert "0.0 %" not in html.split('data-testid="channel-table"')[1].split("</table>")[0]
+    with time_machine.travel(NOW, tick=False):
+        direct = headline_values(executive, week=WEEK, channel="direct")
+    assert direct["satisfaction"]["shown"] == "—"
+    assert direct["nps"]["shown"] == "—"
+
+
+def test_it_matches_the_export_in_the_channel_heat_map_white_space_and_partner_tables(
+    market: None, executive: Client
+) -> None:
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get("/dashboard/", {"week": WEEK})
+    report = response.context["report"]
+
+    channels = export("channel")
+    assert [
+        {k: row[k] for k in ("channel", "accounts", "covered", "converted")}
+        for row in report["channels"]
+    ] == [{k: row[k] for k in ("channel", "accounts", "covered", "converted")} for row in channels]
+    for mine, theirs in zip(report["channels"], channels, strict=True):
+        assert mine["coverage"] == pytest.approx(theirs["coverage"])
+
+    segments = export("segment")
+    for cell in report["heat"]["cells"]:
+        rows = [
+            r
+            for r in segments
+            if (r["region"], r["vertical"]) == (cell["region"], cell["vertical"])
+        ]
+        accounts = sum(r["accounts"] for r in rows)
+        assert cell["accounts"] == accounts
+        covered = sum(r["covered_any"] for r in rows)
+        assert cell["value"] == (pytest.approx(covered / accounts) if accounts else None)
+
+    biggest = sorted(
+        (r for r in segments if r["white_space"] > 0),
+        key=lambda r: (-r["white_space"], r["region"], r["vertical"], r["size_band"]),
+    )[: board.WHITE_SPACE_LIMIT]
+    assert [
+        (r["region"], r["vertical"], r["size_band"], r["white_space"])
+        for r in report["white_space"]
+    ] == [(r["region"], r["vertical"], r["size_band"], r["white_space"]) for r in biggest]
+
+    partners = {row["external_id"]: row for row in export("partner")}
+    assert {row["external_id"] for row in report["leaderboard"]} == set(partners)
+    for row in report["leaderboard"]:
+        theirs = partners[row["external_id"]]
+        for column in ("covered_accounts", "converted_accounts", "feedback_count"):
+            assert row[column] == theirs[column]
+        assert row["nps"] == theirs["nps"]
+
+
+def test_it_weights_satisfaction_by_feedback_count_and_counts_nps_from_the_scores(
+    market: None, executive: Client
+) -> None:
+    partners = export("partner")
+    weighted = sum(
+        p["satisfaction_mean"] * p["feedback_count"] for p in partners if p["feedback_count"]
+    )
+    count = sum(p["feedback_count"] for p in partners)
+    headlines = headline_values(executive, week=WEEK)
+    assert headlines["satisfaction"]["value"] == pytest.approx(weighted / count)
+    assert headlines["satisfaction"]["value"] == pytest.approx((5 + 4 + 2 + 3 + 4) / 5)
+    # Scored: 10, 9, 3, 7 -> two promoters, one detractor out of four.
+    assert headlines["nps"]["value"] == pytest.approx(25.0)
+    assert headlines["agreements_in_force"]["value"] == sum(
+        p["agreements_in_force"] for p in partners
+    )
+    assert headlines["active_partners"]["value"] == 2
+    # The distributor's agreement ends on 2026-12-31, within 90 days of 2026-11-15.
+    assert headlines["agreements_ending"]["value"] == 1
+    for region, ending in (("EAST", 1), ("WEST", 0)):
+        figures = headline_values(executive, week=WEEK, region=region)
+        assert figures["agreements_ending"]["value"] == ending
+
+
+def test_it_defaults_to_the_latest_final_week_and_labels_the_provisional_one(
+    market: None, executive: Client
+) -> None:
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get("/dashboard/")
+        provisional = executive.get("/dashboard/", {"week": "2026-W47"})
+    assert response.context["filters"].week == WEEK
+    assert "2026-W47 (provisional)" in response.content.decode()
+    assert provisional.context["week"].final is False
+    assert 'data-testid="provisional"' in provisional.content.decode()
+
+
+def test_it_keeps_the_filters_in_the_links(market: None, executive: Client) -> None:
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get(
+            "/dashboard/", {"week": WEEK, "region": "EAST", "channel": "partner", "span": "12"}
+        )
+    html = response.content.decode()
+    assert (
+        "/dashboard/export/white_space.csv?week=2026-W46&amp;region=EAST&amp;channel=partner"
+        in html
+    )
+    assert "heat=penetration" in html
+    assert (
+        "/workspace/accounts/?region=EAST&amp;vertical=FIN&amp;size_band=smb&amp;coverage=none"
+        in html
+    )
+    assert len(response.context["report"]["trend_weeks"]) == 12
+
+
+def test_it_ignores_unknown_filter_values(market: None, executive: Client) -> None:
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get(
+            "/dashboard/",
+            {"week": "1999-W01", "region": "NOPE", "channel": "fax", "span": "7", "heat": "x"},
+        )
+    assert response.status_code == 200
+    assert response.context["filters"] == board.Filters(week=WEEK)
+
+
+def test_it_exports_each_table_as_csv_for_the_same_filters(market: None, executive: Client) -> None:
+    with time_machine.travel(NOW, tick=False):
+        for table in (
+            "headlines",
+            "trend",
+            "channels",
+            "heatmap",
+            "white_space",
+            "partners",
+            "feedback",
+        ):
+            response = executive.get(f"/dashboard/export/{table}.csv", {"week": WEEK})
+            assert response.status_code == 200, table
+            rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+            assert rows, table
+        response = executive.get("/dashboard/export/channels.csv", {"week": WEEK, "region": "EAST"})
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        east = next(r for r in export("region") if r["region"] == "EAST")
+        assert {int(r["accounts"]) for r in rows} == {east["accounts"]}
+        assert executive.get("/dashboard/export/nothing.csv").status_code == 404
+
+
+def test_it_answers_within_a_bounded_number_of_queries(
+    market: None, executive: Client, django_assert_max_num_queries: Any
+) -> None:
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(20):
+        response = executive.get(
+            "/dashboard/", {"week": WEEK, "region": "EAST", "channel": "partner", "span": "52"}
+        )
+    assert response.status_code == 200
+
+
+def test_it_embeds_the_chart_data_without_inline_code(market: None, executive: Client) -> None:
+    with time_machine.travel(NOW, tick=False):
+        html = executive.get("/dashboard/", {"week": WEEK}).content.decode()
+    assert '<script id="dashboard-data" type="application/json">' in html
+    assert "vendor/chartjs/chart.umd.min.js" in html
+    scripts = html.split("<script")[1:]
+    assert all(' src="' in s.split(">")[0] or 'type="application/json"' in s for s in scripts)
+    assert " onclick=" not in html and " onchange=" not in html
+
+
+def test_it_is_for_executives_and_sales_managers_only(market: None, cast: Cast) -> None:
+    for user, status in [
+        (cast.executive, 200),
+        (cast.manager, 200),
+        (cast.rep_user, 404),
+        (cast.partner_a_user, 404),
+    ]:
+        client = Client()
+        client.force_login(user)
+        with time_machine.travel(NOW, tick=False):
+            assert client.get("/dashboard/").status_code == status
+            assert client.get("/dashboard/export/channels.csv").status_code == status
+    assert Client().get("/dashboard/").status_code == 302
+
+
+def test_it_says_so_when_there_is_no_snapshot_yet(cast: Cast, executive: Client) -> None:
+    response = executive.get("/dashboard/")
+    assert response.status_code == 200
+    assert 'data-testid="no-snapshot"' in response.content.decode()
+
+
+def test_it_shows_the_page_in_simplified_chinese(market: None, cast: Cast) -> None:
+    client = Client(headers={"accept-language": "zh-hans"})
+    client.force_login(cast.executive)
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/dashboard/", {"week": WEEK}).content.decode()
+    assert 'lang="zh-hans"' in html
+    assert "覆盖率" in html

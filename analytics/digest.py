@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from analytics import dashboard as board
 from analytics import metrics
 from analytics.models import MetricsRun, RunStatus, SegmentSnapshot
-from crm.models import OutboundEmail
+from crm.models import OutboundEmail, Region, Vertical
 from crm.roles import Role
 from crm.services import email_queue
 from partners.models import Agreement
@@ -132,8 +132,8 @@ def digest_content(*, week: str) -> dict[str, Any]:
         "final": by_week[week].final,
         "previous_week": report["previous_week"],
         "headlines": headlines,
-        "movers_region": movers(week, "region"),
-        "movers_vertical": movers(week, "vertical"),
+        "movers_region": _named(movers(week, "region"), Region),
+        "movers_vertical": _named(movers(week, "vertical"), Vertical),
         "ending": [
             {
                 "external_id": a.external_id,
@@ -145,6 +145,15 @@ def digest_content(*, week: str) -> dict[str, Any]:
         ],
         "dashboard_url": dashboard_url(week),
     }
+
+
+def _named(
+    rows: list[dict[str, Any]], model: type[Region] | type[Vertical]
+) -> list[dict[str, Any]]:
+    names = dict(
+        model.objects.filter(code__in=[r["code"] for r in rows]).values_list("code", "name")
+    )
+    return [{**row, "name": names.get(row["code"], row["code"])} for row in rows]
 
 
 def digest_recipients() -> list[str]:

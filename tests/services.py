@@ -158,6 +158,13 @@ def redis_url() -> Iterator[str]:
             server.wait()
 
 
+@pytest.fixture(autouse=True)
+def _redis_for_marked_tests(request: pytest.FixtureRequest) -> None:
+    """A test marked `redis` skips (or fails under CI) without Redis, even if it never asks."""
+    if request.node.get_closest_marker("redis") is not None:
+        request.getfixturevalue("redis_url")
+
+
 # Browser ---------------------------------------------------------------------------------------
 
 

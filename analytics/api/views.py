@@ -98,7 +98,11 @@ class MetricsSegmentsView(_SnapshotView):
 
     serializer_class = SegmentFiguresSerializer
 
-    @extend_schema(parameters=[SegmentQuerySerializer], operation_id="metrics_segments_list")
+    @extend_schema(
+        parameters=[SegmentQuerySerializer],
+        responses=SegmentFiguresSerializer(many=True),
+        operation_id="metrics_segments_list",
+    )
     def get(self, request: Request) -> Response:
         query = self.query(SegmentQuerySerializer)
         week = self.week_of(query)
@@ -114,7 +118,11 @@ class MetricsRollupView(_SnapshotView):
 
     serializer_class = RollupRowSerializer
 
-    @extend_schema(parameters=[RollupQuerySerializer], operation_id="metrics_rollup_list")
+    @extend_schema(
+        parameters=[RollupQuerySerializer],
+        responses=RollupRowSerializer(many=True),
+        operation_id="metrics_rollup_list",
+    )
     def get(self, request: Request) -> Response:
         query = self.query(RollupQuerySerializer)
         week = self.week_of(query)
@@ -132,7 +140,11 @@ class MetricsTrendView(_SnapshotView):
 
     serializer_class = RollupRowSerializer
 
-    @extend_schema(parameters=[TrendQuerySerializer], operation_id="metrics_trend_list")
+    @extend_schema(
+        parameters=[TrendQuerySerializer],
+        responses=RollupRowSerializer(many=True),
+        operation_id="metrics_trend_list",
+    )
     def get(self, request: Request) -> Response:
         query = self.query(TrendQuerySerializer)
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
@@ -146,7 +158,11 @@ class MetricsPartnersView(_SnapshotView):
 
     serializer_class = PartnerFiguresSerializer
 
-    @extend_schema(parameters=[PartnerQuerySerializer], operation_id="metrics_partners_list")
+    @extend_schema(
+        parameters=[PartnerQuerySerializer],
+        responses=PartnerFiguresSerializer(many=True),
+        operation_id="metrics_partners_list",
+    )
     def get(self, request: Request) -> Response:
         query = self.query(PartnerQuerySerializer)
         week = self.week_of(query)
@@ -164,6 +180,7 @@ class MetricsWeeksView(_SnapshotView):
 
     serializer_class = WeekSerializer
 
+    @extend_schema(responses=WeekSerializer(many=True), operation_id="metrics_weeks_list")
     def get(self, request: Request) -> Response:
         return self.page_of([{"week": week} for week in snapshot_weeks()])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from crm.models import Account, Region, Vertical
+from crm.models import Account, ChannelKind, Region, Vertical
 
 
 class RegionSerializer(serializers.ModelSerializer):
@@ -26,6 +26,12 @@ class VerticalSerializer(serializers.ModelSerializer):
 class AccountSerializer(serializers.ModelSerializer):
     region = serializers.SlugRelatedField(slug_field="code", read_only=True)
     vertical = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    converted_via = serializers.ChoiceField(
+        choices=ChannelKind.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The channel kind that won it; empty while not converted.",
+    )
 
     class Meta:
         model = Account

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -38,6 +37,7 @@ def _viewer_is_internal(serializer: serializers.Serializer) -> bool:
 
 class PartnerSerializer(serializers.ModelSerializer):
     notes = serializers.SerializerMethodField(help_text="Internal notes; empty for partner users.")
+    website = serializers.CharField(read_only=True, help_text="A URL, or empty.")
 
     class Meta:
         model = Partner
@@ -212,7 +212,7 @@ class FeedbackSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_assignee(self, feedback: Feedback) -> int | None:
         return feedback.assignee_id if _viewer_is_internal(self) else None
 

@@ -91,9 +91,7 @@ def test_it_refuses_coverage_writes_from_partner_users(
     assert CoverageAssignment.objects.count() == before
 
 
-def test_it_lists_only_the_partners_own_objects(
-    cast: Cast, market: Market, api_as: Client
-) -> None:
+def test_it_lists_only_the_partners_own_objects(cast: Cast, market: Market, api_as: Client) -> None:
     api = api_as(cast.partner_a_user)
     partners = api.get("/api/v1/partners/").json()["results"]
     assert [p["id"] for p in partners] == [cast.partner_a.pk]

@@ -1,0 +1,302 @@
+"""Benchmark one final week of metrics on a synthetic market, against the single-SQL reference.
+
+Run it on a database of its own: it refuses a database that already holds accounts unless
+--force, which deletes the whole market (accounts, coverage, partners, agreements, feedback,
+reps, regions, verticals and snapshots) first. The last line reads
+`bench_metrics: accounts=N seconds=S peak_rss_mb=M sql_reference_seconds=R ratio=S/R`.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import resource
+import statistics
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from analytics.models import MetricsLock, MetricsRun, PartnerSnapshot, SegmentSnapshot
+from analytics.services import metrics_compute_week
+from analytics.sql_reference import reference_segment_counts
+from channels.models import CoverageAssignment, SalesRep
+from crm.models import Account, Region, SizeBand, Vertical
+from partners.models import Agreement, Feedback, Partner
+
+WEEK = "2026-W46"
+AS_OF = date(2026, 11, 15)
+REGIONS, VERTICALS = 48, 10  # x 4 size bands = 1,920 segments
+PARTNERS, REPS = 400, 200
+KINDS = np.array(["direct", "distribution", "partner", "online"])
+# 0-3 kinds per account, mean 1.6 coverage rows per account.
+KINDS_PER_ACCOUNT = [0.10, 0.35, 0.40, 0.15]
+EPOCH = date(2024, 1, 1)
+
+
+class Command(BaseCommand):
+    help = __doc__ or ""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--accounts", type=int, required=True)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--repeat", type=int, default=3, help="Timed runs of each (median).")
+        parser.add_argument(
+            "--force", action="store_true", help="Delete the market already in this database."
+        )
+        parser.add_argument(
+            "--reuse",
+            action="store_true",
+            help="Keep a market this command seeded earlier instead of seeding again.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        accounts = options["accounts"]
+        if accounts < 1:
+            raise CommandError("--accounts must be at least 1")
+        existing = Account.objects.count()
+        reuse = options["reuse"] and existing == accounts and _is_bench_market()
+        if existing and not reuse and not options["force"]:
+            raise CommandError(
+                f"this database holds {existing} accounts; point DATABASE_URL at a scratch "
+                "database, or pass --force to delete its market"
+            )
+        if not reuse:
+            started = time.monotonic()
+            # Seed in a child process so its memory does not count in the measured peak RSS.
+            connections.close_all()
+            child = multiprocessing.get_context("fork").Process(
+                target=_seed_in_child, args=(accounts, options["seed"], bool(existing))
+            )
+            child.start()
+            child.join()
+            if child.exitcode != 0:
+                raise CommandError(f"seeding failed (exit code {child.exitcode})")
+            self.stdout.write(f"seeded {accounts} accounts in {time.monotonic() - started:.1f} s")
+
+        # One untimed run each warms the caches, as in DESIGN.md's measurements.
+        metrics_compute_week(week=WEEK, final=True)
+        reference_segment_counts(AS_OF)
+        pipeline, reference = [], []
+        for _ in range(max(1, options["repeat"])):
+            started = time.perf_counter()
+            metrics_compute_week(week=WEEK, final=True)
+            pipeline.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            reference_segment_counts(AS_OF)
+            reference.append(time.perf_counter() - started)
+        seconds, sql_seconds = statistics.median(pipeline), statistics.median(reference)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.stdout.write(
+            f"pipeline runs: {', '.join(f'{s:.3f}' for s in pipeline)} s; "
+            f"reference runs: {', '.join(f'{s:.3f}' for s in reference)} s"
+        )
+        self.stdout.write(
+            f"bench_metrics: accounts={accounts} seconds={seconds:.3f} peak_rss_mb={peak_mb:.0f} "
+            f"sql_reference_seconds={sql_seconds:.3f} ratio={seconds / sql_seconds:.2f}"
+        )
+
+
+def _is_bench_market() -> bool:
+    return not Account.objects.exclude(external_id__startswith="B").exists()
+
+
+def _seed_in_child(accounts: int, seed: int, wipe: bool) -> None:
+    connections.close_all()
+    if wipe:
+        _wipe()
+    _seed(accounts, seed)
+    connections.close_all()
+
+
+def _wipe() -> None:
+    with transaction.atomic():
+        for model in (SegmentSnapshot, PartnerSnapshot, MetricsRun, MetricsLock, Feedback):
+            model.objects.all().delete()
+        CoverageAssignment.objects.all().delete()
+        Account.objects.all().delete()
+        Agreement.history.model.objects.all().delete()
+        Agreement.regions.through.objects.all().delete()
+        Agreement.verticals.through.objects.all().delete()
+        Agreement.objects.update(renews=None)
+        Agreement.objects.all().delete()
+        Partner.objects.all().delete()
+        SalesRep.objects.all().delete()
+        Region.objects.update(parent=None)
+        Region.objects.all().delete()
+        Vertical.objects.all().delete()
+
+
+def _days(rng: np.random.Generator, size: int, span: int) -> np.ndarray:
+    return np.datetime64(EPOCH) + rng.integers(0, span, size).astype("timedelta64[D]")
+
+
+def _copy(table: str, frame: pd.DataFrame) -> None:
+    """Load `frame` into `table`: COPY on PostgreSQL, executemany elsewhere."""
+    columns = list(frame.columns)
+    if connection.vendor == "postgresql":
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        buffer.seek(0)
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(sql) as copy:
+                while chunk := buffer.read(1 << 20):
+                    copy.write(chunk)
+        return
+    placeholders = ", ".join(["%s"] * len(columns))
+    rows = [
+        tuple(None if pd.isna(value) else value for value in row)
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
+        )
+
+
+def _seed(accounts: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    now = timezone.now()
+    with transaction.atomic():
+        regions = Region.objects.bulk_create(
+            Region(code=f"BR{i:02d}", name=f"Bench region {i}") for i in range(REGIONS)
+        )
+        verticals = Vertical.objects.bulk_create(
+            Vertical(code=f"BV{i:02d}", name=f"Bench vertical {i}") for i in range(VERTICALS)
+        )
+        reps = SalesRep.objects.bulk_create(
+            SalesRep(external_id=f"BREP{i:04d}", name=f"Rep {i}", email=f"rep{i}@bench.example")
+            for i in range(REPS)
+        )
+        partners = Partner.objects.bulk_create(
+            Partner(
+                external_id=f"BP{i:04d}",
+                name=f"Bench partner {i}",
+                channel_kind="distribution" if i % 3 == 0 else "partner",
+                partner_type="distributor" if i % 3 == 0 else "reseller",
+            )
+            for i in range(PARTNERS)
+        )
+        region_ids = np.array([r.id for r in regions])
+        vertical_ids = np.array([v.id for v in verticals])
+        partner_ids = np.array([p.id for p in partners])
+        distributor_ids = partner_ids[0::3]
+        reseller_ids = np.setdiff1d(partner_ids, distributor_ids)
+        rep_ids = np.array([r.id for r in reps])
+
+        agreements = []
+        for index, partner in enumerate(partners):
+            for number in range(1 + index % 2):
+                start = EPOCH + timedelta(days=int(rng.integers(0, 700)))
+                end = start + timedelta(days=int(rng.integers(180, 900)))
+                terminated = None
+                status = "active"
+                if number and rng.random() < 0.3:
+                    terminated = start + timedelta(days=int(rng.integers(0, (end - start).days)))
+                    status = "terminated"
+                agreements.append(
+                    Agreement(
+                        external_id=f"BAG{index:04d}-{number}",
+                        partner=partner,
+                        agreement_type="reseller",
+                        status=status,
+                        start_date=start,
+                        end_date=end,
+                        signed_on=start,
+                        terminated_on=terminated,
+                    )
+                )
+        agreements = Agreement.objects.bulk_create(agreements)
+        region_links, vertical_links = [], []
+        for agreement in agreements:
+            # Half grant every region, the rest a handful; a third are limited to verticals.
+            if rng.random() < 0.5:
+                for region_id in rng.choice(region_ids, int(rng.integers(1, 8)), replace=False):
+                    region_links.append((agreement.id, int(region_id)))
+            if rng.random() < 0.33:
+                for vertical_id in rng.choice(vertical_ids, int(rng.integers(1, 5)), replace=False):
+                    vertical_links.append((agreement.id, int(vertical_id)))
+        Agreement.regions.through.objects.bulk_create(
+            Agreement.regions.through(agreement_id=a, region_id=r) for a, r in region_links
+        )
+        Agreement.verticals.through.objects.bulk_create(
+            Agreement.verticals.through(agreement_id=a, vertical_id=v) for a, v in vertical_links
+        )
+        feedback = [
+            Feedback(
+                partner=partners[int(rng.integers(0, PARTNERS))],
+                category="product",
+                satisfaction=int(rng.integers(1, 6)),
+                nps=int(rng.integers(0, 11)),
+                subject="Bench",
+                body="Bench feedback.",
+            )
+            for _ in range(2000)
+        ]
+        Feedback.objects.bulk_create(feedback)
+
+        entered = _days(rng, accounts, 1000)
+        archived = entered + rng.integers(30, 900, accounts).astype("timedelta64[D]")
+        converted = entered + rng.integers(0, 900, accounts).astype("timedelta64[D]")
+        is_converted = rng.random(accounts) < 0.25
+        account_frame = pd.DataFrame(
+            {
+                "external_id": [f"B{i:08d}" for i in range(accounts)],
+                "name": [f"Bench account {i}" for i in range(accounts)],
+                "region_id": rng.choice(region_ids, accounts),
+                "vertical_id": rng.choice(vertical_ids, accounts),
+                "size_band": rng.choice(np.array(SizeBand.values), accounts),
+                "entered_on": entered,
+                "archived_on": pd.Series(archived).where(rng.random(accounts) < 0.1),
+                "converted_on": pd.Series(converted).where(is_converted),
+                "converted_via": np.where(is_converted, rng.choice(KINDS, accounts), ""),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        _copy(Account._meta.db_table, account_frame)
+        del account_frame
+        first_id = Account.objects.order_by("id").values_list("id", flat=True).first()
+        account_ids = np.arange(first_id, first_id + accounts)
+
+        # Each account gets 0-3 distinct kinds, one assignment per kind.
+        per_account = rng.choice(4, accounts, p=KINDS_PER_ACCOUNT)
+        order = np.argsort(rng.random((accounts, 4)), axis=1)
+        rows = np.repeat(np.arange(accounts), per_account)
+        slot = np.arange(len(rows)) - np.repeat(np.cumsum(per_account) - per_account, per_account)
+        kinds = KINDS[order[rows, slot]]
+        count = len(rows)
+        start = _days(rng, count, 1000)
+        end = start + rng.integers(0, 600, count).astype("timedelta64[D]")
+        coverage_frame = pd.DataFrame(
+            {
+                "account_id": account_ids[rows],
+                "kind": kinds,
+                "rep_id": pd.Series(rng.choice(rep_ids, count)).where(kinds == "direct"),
+                "partner_id": pd.Series(
+                    np.where(
+                        kinds == "distribution",
+                        rng.choice(distributor_ids, count),
+                        rng.choice(reseller_ids, count),
+                    )
+                ).where((kinds == "distribution") | (kinds == "partner")),
+                "online_source": np.where(kinds == "online", "web", ""),
+                "start_date": start,
+                "end_date": pd.Series(end).where(rng.random(count) < 0.3),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        for column in ("rep_id", "partner_id"):
+            coverage_frame[column] = coverage_frame[column].astype("Int64")
+        _copy(CoverageAssignment._meta.db_table, coverage_frame)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Fresh statistics and a visibility map, so the planner can use index-only scans.
+            cursor.execute("VACUUM ANALYZE")

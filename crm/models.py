@@ -103,7 +103,12 @@ class Account(TimeStamped):
                 name="account_segment_idx",
             ),
             models.Index(fields=["vertical", "size_band"], name="account_vertical_band_idx"),
-            models.Index(fields=["size_band"], name="account_size_band_idx"),
+            # The account list filters by one dimension and sorts by name: these let the
+            # database walk an index in order and stop at the first page.
+            models.Index(fields=["name", "id"], name="account_name_idx"),
+            models.Index(fields=["region", "name", "id"], name="account_region_name_idx"),
+            models.Index(fields=["vertical", "name", "id"], name="account_vertical_name_idx"),
+            models.Index(fields=["size_band", "name", "id"], name="account_size_band_name_idx"),
         ]
 
     def __str__(self) -> str:

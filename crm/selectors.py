@@ -34,10 +34,19 @@ def accounts_filtered(
     accounts: QuerySet[Account], account_filter: AccountFilter
 ) -> QuerySet[Account]:
     """Narrow an already user-scoped account queryset by the segment filters and search text."""
+    # Codes become ids first, so counting and sorting never join the region or vertical table.
     if account_filter.region:
-        accounts = accounts.filter(region__code=account_filter.region)
+        region_id = (
+            Region.objects.filter(code=account_filter.region).values_list("pk", flat=True).first()
+        )
+        accounts = accounts.filter(region_id=region_id)
     if account_filter.vertical:
-        accounts = accounts.filter(vertical__code=account_filter.vertical)
+        vertical_id = (
+            Vertical.objects.filter(code=account_filter.vertical)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        accounts = accounts.filter(vertical_id=vertical_id)
     if account_filter.size_band:
         accounts = accounts.filter(size_band=account_filter.size_band)
     if account_filter.q:

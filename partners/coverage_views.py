@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +22,7 @@ from channels.services import coverage_assign, coverage_end
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors
 from crm.models import Account, ChannelKind, SizeBand
+from crm.pagination import CappedPaginator
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
 from crm.selectors import AccountFilter, accounts_filtered, regions_all, verticals_all
 from partners.coverage_forms import CoverageAssignForm, CoverageEndForm
@@ -79,7 +79,7 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
             ],
             rows=accounts.values_list(*columns).iterator(chunk_size=5000),
         )
-    page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     active = (
         CoverageAssignment.objects.filter(

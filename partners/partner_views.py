@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import SetPasswordForm
@@ -16,6 +19,7 @@ from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.http import require_POST
 
+from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import StyledFormMixin, form_add_service_errors
@@ -39,6 +43,16 @@ SORTS = {
 }
 
 
+def _accounts_covered(partners: Any, day: date) -> dict[int, int]:
+    """Accounts each partner actively covers on `day`, counted only for the partners given."""
+    rows = (
+        CoverageAssignment.objects.filter(active_coverage_q(day), partner__in=list(partners))
+        .values("partner_id")
+        .annotate(accounts=Count("account_id", distinct=True))
+    )
+    return {row["partner_id"]: row["accounts"] for row in rows}
+
+
 def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse:
     params = {
         name: request.GET.get(name, "").strip() for name in ("q", "type", "tier", "active", "sort")
@@ -56,30 +70,22 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
         partners = partners.filter(is_active=params["active"] == "yes")
     params["sort"] = params["sort"] if params["sort"] in SORTS else "name"
     today = timezone.localdate()
-    partners = partners.annotate(
-        covering=Count(
-            "coverage_assignments",
-            filter=active_coverage_q(today, "coverage_assignments__"),
-            distinct=True,
-        )
-    ).order_by(*SORTS[params["sort"]])
+    partners = partners.order_by(*SORTS[params["sort"]])
     if request.GET.get("format") in EXPORT_FORMATS:
-        columns = (
-            "external_id",
-            "name",
-            "channel_kind",
-            "partner_type",
-            "tier",
-            "is_active",
-            "covering",
-        )
+        columns = ("external_id", "name", "channel_kind", "partner_type", "tier", "is_active")
+        covering = _accounts_covered(partners, today)
         return export_response(
             fmt=request.GET["format"],
             filename="distributors" if kind == PartnerKind.DISTRIBUTION else "partners",
-            header=[*columns[:-1], "accounts_covered_today"],
-            rows=partners.values_list(*columns),
+            header=[*columns, "accounts_covered_today"],
+            rows=(
+                (*row[1:], covering.get(row[0], 0)) for row in partners.values_list("pk", *columns)
+            ),
         )
     page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))
+    covering = _accounts_covered(page.object_list, today)
+    for partner in page:
+        partner.covering = covering.get(partner.pk, 0)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -37,12 +37,28 @@ from partners.models import Agreement, Feedback, Partner
 CELL_BITS = 20
 _CELL = f"((c.partner_id * {1 << CELL_BITS} + a.region_id) * {1 << CELL_BITS} + a.vertical_id)"
 _GRANTED = f"{_CELL} IN (SELECT cell FROM scope)"
-_MASK_SQL = " + ".join(
-    f"COALESCE(MAX(CASE WHEN c.kind = '{kind}'"
-    + (f" AND {_GRANTED}" if kind in metrics.PARTNER_KINDS else "")
-    + f" THEN {bit} END), 0)"
-    for kind, bit in metrics.KIND_BITS.items()
-)
+
+
+def _mask_sql() -> str:
+    """The per-account kinds mask: one BIT_OR on PostgreSQL, a sum of per-kind MAXes elsewhere
+    (SQLite has no bitwise aggregate)."""
+    if connection.vendor == "postgresql":
+        cases = " ".join(
+            f"WHEN '{kind}' THEN "
+            + (
+                f"CASE WHEN {_GRANTED} THEN {bit} END"
+                if kind in metrics.PARTNER_KINDS
+                else str(bit)
+            )
+            for kind, bit in metrics.KIND_BITS.items()
+        )
+        return f"COALESCE(BIT_OR(CASE c.kind {cases} END), 0)"
+    return " + ".join(
+        f"COALESCE(MAX(CASE WHEN c.kind = '{kind}'"
+        + (f" AND {_GRANTED}" if kind in metrics.PARTNER_KINDS else "")
+        + f" THEN {bit} END), 0)"
+        for kind, bit in metrics.KIND_BITS.items()
+    )
 
 
 def _tables() -> dict[str, str]:
@@ -161,7 +177,7 @@ def mask_groups_sql(region_ids: Sequence[int] | None, params: dict[str, Any]) ->
         GROUP BY region_id, vertical_id, size_band, in_market, mask, converted_via
     """.format(
         scope=scope_sql(),
-        mask=_MASK_SQL,
+        mask=_mask_sql(),
         region_filter=_region_filter(region_ids, params),
         **_tables(),
     )
@@ -390,3 +406,22 @@ def snapshot_trend(weeks: Sequence[str], *, by: str, **segment: str) -> pd.DataF
         [*keys, *metrics.COUNT_COLUMNS],
     )
     return metrics.with_ratios(frame.astype({c: "int64" for c in metrics.COUNT_COLUMNS}))
+
+
+def snapshot_latest_week() -> str | None:
+    """The newest week with segment snapshot rows, or None (one step down the unique index)."""
+    return SegmentSnapshot.objects.order_by("-week").values_list("week", flat=True).first()
+
+
+def snapshot_week_exists(week: str) -> bool:
+    return SegmentSnapshot.objects.filter(week=week).exists()
+
+
+def snapshot_segment_rows(week: str, **segment: str) -> list[dict[str, Any]]:
+    """The stored rows of `week` as plain dicts (segment codes, counts and the ratios stored
+    with them), sorted by segment; `segment` may narrow by region, vertical or size_band code.
+    No pandas: this is the hot path of the API's segment list."""
+    narrowing = {key: value for key, value in segment.items() if key in metrics.SEGMENT_KEYS}
+    rows = SegmentSnapshot.objects.filter(week=week, **{k: v for k, v in narrowing.items() if v})
+    fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
+    return list(rows.order_by(*metrics.SEGMENT_KEYS).values(*fields))

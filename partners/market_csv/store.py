@@ -160,12 +160,14 @@ class Staging:
                 buffer.clear()
 
     def analyze(self) -> None:
-        """Give the planner row counts for the staging tables (temp tables have no statistics)."""
-        if self.enabled and self.connection.vendor == "postgresql":
+        """Give the planner statistics for staged coverage (temp tables have none).
+
+        Coverage is the one staging table joined against a large table (accounts); the others
+        join only regions, verticals, reps and partners, which the planner hashes anyway.
+        """
+        if self.enabled and self.connection.vendor == "postgresql" and self.rows[STAGE_COVERAGE]:
             with self.connection.cursor() as cursor:
-                for table in STAGE_TABLES:
-                    if self.rows[table]:
-                        cursor.execute(f"ANALYZE {table.name}")
+                cursor.execute(f"ANALYZE {STAGE_COVERAGE.name}")
 
     def _write(self, table: StageTable, rows: list[Sequence[Any]]) -> None:
         columns = ", ".join(table.column_names)
@@ -226,7 +228,9 @@ class MarketStore:
         self.exclusive: dict[type[Model], bool] = {}
 
     @contextmanager
-    def _bulk_load(self, model: type[Model], staged_rows: int) -> Iterator[None]:
+    def _bulk_load(
+        self, model: type[Model], staged_rows: int, *, analyze: bool = False
+    ) -> Iterator[None]:
         """Drop the table's non-unique indexes and foreign keys around a large load, then
         recreate them with their exact definitions (PostgreSQL's advice for populating a table).
 
@@ -279,9 +283,10 @@ class MarketStore:
             # Back to each constraint's own timing; the project's foreign keys are all
             # initially deferred.
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-            # Fresh statistics, or the next statements plan for the table as it was (the
-            # coverage load would probe a million accounts one index lookup at a time).
-            cursor.execute(f"ANALYZE {table}")
+            if analyze:
+                # Without fresh statistics the coverage load would probe a million accounts
+                # one index lookup at a time. Otherwise autovacuum analyses after the commit.
+                cursor.execute(f"ANALYZE {table}")
 
     def _count(self, table: str) -> int:
         with self.connection.cursor() as cursor:
@@ -527,7 +532,8 @@ class MarketStore:
             "converted_on": "s.converted_on",
             "converted_via": "s.converted_via",
         }
-        with self._bulk_load(Account, self.staged[STAGE_ACCOUNT]):
+        coverage_follows = self.staged[STAGE_COVERAGE] > 0
+        with self._bulk_load(Account, self.staged[STAGE_ACCOUNT], analyze=coverage_follows):
             return self._upsert(
                 model=Account,
                 select=select,

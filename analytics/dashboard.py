@@ -9,11 +9,15 @@ chart), each with a bounded, aggregated query.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
@@ -33,6 +37,8 @@ LEADERBOARD_LIMIT = 20
 ENDING_WITHIN_DAYS = 90
 NPS_WINDOW_DAYS = metrics.FEEDBACK_WINDOW_DAYS
 COUNT_SUMS = {column: Sum(column) for column in metrics.COUNT_COLUMNS}
+CACHE_SECONDS = 3600
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class WeekOption:
     week: str
     as_of: date
     final: bool
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,16 +101,56 @@ def ratio(numerator: int | None, denominator: int | None) -> float | None:
 
 def snapshot_week_options() -> list[WeekOption]:
     """The weeks with a succeeded run, newest first, flagged final or provisional as of their
-    latest succeeded run (the run that wrote the rows now stored)."""
+    latest succeeded run (the run that wrote the rows now stored). Each option carries the
+    snapshot version (see `snapshot_version`)."""
     runs = (
         MetricsRun.objects.filter(status=RunStatus.SUCCEEDED)
         .order_by("-week", "-finished_at")
-        .values_list("week", "as_of", "final")
+        .values_list("week", "as_of", "final", "finished_at")
     )
     options: dict[str, WeekOption] = {}
-    for week, as_of, final in runs:
+    finished = []
+    for week, as_of, final, finished_at in runs:
+        finished.append(finished_at)
         options.setdefault(week, WeekOption(week=week, as_of=as_of, final=final))
-    return list(options.values())
+    version = f"{len(finished)}:{max(finished).isoformat() if finished else ''}"
+    return [replace(option, version=version) for option in options.values()]
+
+
+@contextmanager
+def serial_reads() -> Iterator[None]:
+    """On PostgreSQL, read without parallel workers: on two cores the parallel plan of the
+    trend aggregate is two to three times slower (DESIGN.md, "Measured on this machine")."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
+
+
+def _cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) -> T:
+    """`compute()` cached under the snapshot version: a succeeded run changes the version, so a
+    cached figure never outlives the rows it was summed from."""
+    key_source = repr(
+        (
+            name,
+            version,
+            filters.week,
+            filters.region,
+            filters.vertical,
+            filters.size_band,
+            filters.channel,
+            filters.span,
+            filters.heat,
+        )
+    )
+    key = "dashboard:" + hashlib.sha256(key_source.encode()).hexdigest()
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, CACHE_SECONDS)
+    return value
 
 
 def default_week(options: Sequence[WeekOption]) -> WeekOption | None:
@@ -466,13 +513,26 @@ def week_report(
     Returns a dict of plain values (numbers or None): `headlines` (list of Headline),
     `trend_weeks`, `trend` (per week coverage, penetration, conversions by winning channel),
     `channels`, `heat`, `white_space`, `leaderboard`, `feedback_weeks`, `feedback`.
+    Snapshot figures are cached under the snapshot version; live ones (agreements, feedback)
+    are read every time.
     """
+    with serial_reads():
+        return _week_report(filters=filters, options=options, agreements=agreements)
+
+
+def _week_report(
+    *,
+    filters: Filters,
+    options: Sequence[WeekOption],
+    agreements: QuerySet[Any],
+) -> dict[str, Any]:
     by_week = {o.week: o for o in options}
     chosen = by_week[filters.week]
     prior = previous_week(filters.week)
     weeks = trailing_weeks(filters.week, filters.span)
-    totals = weekly_totals(filters, weeks)
-    partners = partner_weekly(filters, weeks)
+    version = chosen.version
+    totals = _cached("totals", filters, version, lambda: weekly_totals(filters, weeks))
+    partners = _cached("partners", filters, version, lambda: partner_weekly(filters, weeks))
 
     # As-of of each trend week: the stored one, else the week's Sunday (no snapshot: no value).
     as_of = {
@@ -541,9 +601,11 @@ def week_report(
             },
         },
         "channels": channel_table(current),
-        "heat": heat_map(filters),
-        "white_space": white_space_segments(filters),
-        "leaderboard": leaderboard(filters),
+        "heat": _cached("heat", filters, version, lambda: heat_map(filters)),
+        "white_space": _cached(
+            "white_space", filters, version, lambda: white_space_segments(filters)
+        ),
+        "leaderboard": _cached("leaderboard", filters, version, lambda: leaderboard(filters)),
         "feedback_weeks": feedback_weeks,
         "feedback": feedback,
     }

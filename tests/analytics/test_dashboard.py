@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
@@ -30,6 +31,12 @@ NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday in 2026-W47
 WEEK = "2026-W46"
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # Snapshot figures are cached under the run version, which frozen time makes repeat.
+    cache.clear()
 
 
 def run(*args: str) -> str:
@@ -392,3 +399,12 @@ def test_it_shows_the_page_in_simplified_chinese(market: None, cast: Cast) -> No
         html = client.get("/dashboard/", {"week": WEEK}).content.decode()
     assert 'lang="zh-hans"' in html
     assert "覆盖率" in html
+
+
+def test_it_shows_new_figures_once_a_run_rewrites_the_week(market: None, executive: Client) -> None:
+    before = headline_values(executive, week=WEEK)["accounts"]["value"]
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        AccountFactory(region=RegionFactory(code="EAST"), vertical=VerticalFactory(code="FIN"))
+        run("compute_metrics", "--week", WEEK)
+    after = headline_values(executive, week=WEEK)["accounts"]["value"]
+    assert after == before + 1

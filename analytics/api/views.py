@@ -35,7 +35,6 @@ from analytics.selectors import (
     snapshot_latest_week,
     snapshot_report,
     snapshot_segment_rows,
-    snapshot_segments,
     snapshot_trend,
     snapshot_week_exists,
     snapshot_weeks,
@@ -63,13 +62,6 @@ def _records(frame: pd.DataFrame, *, columns: list[str], **extra: Any) -> list[d
         }
         for row in frame[present].itertuples(index=False, name=None)
     ]
-
-
-def _narrowed(frame: pd.DataFrame, query: dict[str, Any]) -> pd.DataFrame:
-    for key in metrics.SEGMENT_KEYS:
-        if query.get(key) and key in frame.columns:
-            frame = frame[frame[key] == query[key]]
-    return frame
 
 
 class _SnapshotView(generics.GenericAPIView):
@@ -130,10 +122,15 @@ class MetricsRollupView(_SnapshotView):
         query = self.query(RollupQuerySerializer)
         week = self.week_of(query)
         by = query["by"]
-        if by in metrics.ROLLUP_DIMENSIONS and any(query.get(k) for k in metrics.SEGMENT_KEYS):
-            frame = metrics.rollup(_narrowed(snapshot_segments(week), query), by)
-        else:
+        if by == "partner":
             frame = snapshot_report(week, by=by)
+        else:
+            # Summed in the database; the channel rows derive from the one total row, exactly as
+            # `metrics.channel_rollup` derives them from the segments.
+            segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
+            frame = snapshot_trend([week], by="total" if by == "channel" else by, **segment)
+            if by == "channel":
+                frame = metrics.channel_rollup(frame)
         return self.page_of(_records(frame, columns=ROW_COLUMNS, week=week))
 
 

@@ -74,6 +74,7 @@ def reference_sql() -> str:
             " AS white_space",
         ]
     )
+    columns = ", ".join(f"segment.{column}" for column in metrics.COUNT_COLUMNS)
     flags = ",\n".join(f"{flag[kind]} AS {prefix}covered" for kind, prefix in _FLAGS.items())
     return f"""
         WITH in_force AS (
@@ -97,7 +98,10 @@ def reference_sql() -> str:
                    OR NOT EXISTS (SELECT 1 FROM {tables["agreement_verticals"]} y
                                   WHERE y.agreement_id = f.agreement_id))
         )
-        SELECT r.code AS region, v.code AS vertical, f.size_band AS size_band,
+        SELECT r.code AS region, v.code AS vertical, segment.size_band AS size_band,
+               {columns}
+        FROM (
+        SELECT f.region_id AS region_id, f.vertical_id AS vertical_id, f.size_band AS size_band,
                {sums}
         FROM (
             SELECT a.id AS account_id, a.region_id AS region_id, a.vertical_id AS vertical_id,
@@ -114,10 +118,11 @@ def reference_sql() -> str:
             GROUP BY a.id, a.region_id, a.vertical_id, a.size_band, a.entered_on, a.archived_on,
                      a.converted_on, a.converted_via
         ) f
-        JOIN {tables["region"]} r ON r.id = f.region_id
-        JOIN {tables["vertical"]} v ON v.id = f.vertical_id
-        GROUP BY r.code, v.code, f.size_band
-        ORDER BY r.code, v.code, f.size_band
+        GROUP BY f.region_id, f.vertical_id, f.size_band
+        ) segment
+        JOIN {tables["region"]} r ON r.id = segment.region_id
+        JOIN {tables["vertical"]} v ON v.id = segment.vertical_id
+        ORDER BY r.code, v.code, segment.size_band
     """
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.http import HttpRequest
 from django.test import Client
 
 from tests.cast import Cast
@@ -9,13 +10,13 @@ from tests.factories import TEST_PASSWORD
 class TestActivePartnerBackend:
     def test_it_lets_a_partner_user_of_an_active_partner_log_in(self, cast: Cast) -> None:
         client = Client()
-        assert client.login(username="partner-a", password=TEST_PASSWORD)
+        assert client.login(request=HttpRequest(), username="partner-a", password=TEST_PASSWORD)
 
     def test_it_refuses_a_partner_user_whose_partner_is_deactivated(self, cast: Cast) -> None:
         cast.partner_a.is_active = False
         cast.partner_a.save()
         client = Client()
-        assert not client.login(username="partner-a", password=TEST_PASSWORD)
+        assert not client.login(request=HttpRequest(), username="partner-a", password=TEST_PASSWORD)
         response = client.post(
             "/accounts/login/", {"username": "partner-a", "password": TEST_PASSWORD}
         )

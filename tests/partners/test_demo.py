@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from django.contrib.auth import authenticate
+from django.http import HttpRequest
 from django.core.management import call_command
 
 from channels.models import CoverageAssignment
@@ -67,12 +68,15 @@ class TestDemoSeed:
             "partner-b",
         ]
         for username, _, _ in result.logins:
-            assert authenticate(username=username, password="demo-password-1") is not None
+            assert (
+                authenticate(HttpRequest(), username=username, password="demo-password-1")
+                is not None
+            )
         partner_a = authenticate(
-            username="partner-a", password="demo-password-1"
+            HttpRequest(), username="partner-a", password="demo-password-1"
         ).partner_membership.partner
         partner_b = authenticate(
-            username="partner-b", password="demo-password-1"
+            HttpRequest(), username="partner-b", password="demo-password-1"
         ).partner_membership.partner
         assert partner_a != partner_b
 
@@ -93,7 +97,10 @@ class TestDemoSeed:
         result = demo_seed(accounts=999, password="second-password-2", today=TODAY)
         assert result.created is False
         assert _market_fingerprint() == before
-        assert authenticate(username="manager", password="second-password-2") is not None
+        assert (
+            authenticate(HttpRequest(), username="manager", password="second-password-2")
+            is not None
+        )
 
     def test_it_prints_the_logins(self, capsys: pytest.CaptureFixture[str]) -> None:
         call_command("seed_demo", "--accounts", "100", "--password", "printed-password-1")

@@ -1,0 +1,68 @@
+"""The audit log of security events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from crm.request_id import request_id_var
+from crm.roles import Role, role_of
+
+logger = logging.getLogger("crm.audit")
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    from axes.helpers import get_client_ip_address
+
+    return get_client_ip_address(request) or request.META.get("REMOTE_ADDR")
+
+
+def audit(
+    kind: str, *, request: HttpRequest | None = None, user: Any = None, username: str = ""
+) -> None:
+    """Record a security event; never raises (an audit failure must not break the request)."""
+    from crm.models import AuditEvent
+
+    if user is not None and not getattr(user, "is_authenticated", False):
+        user = None
+    membership = getattr(user, "partner_membership", None) if user is not None else None
+    try:
+        AuditEvent.objects.create(
+            kind=kind,
+            user=user,
+            username=(username or (user.get_username() if user else ""))[:150],
+            partner_id=getattr(membership, "partner_id", None),
+            ip_address=client_address(request),
+            path=(request.path if request is not None else "")[:500],
+            request_id=request_id_var.get() if request is not None else "",
+        )
+    except Exception:  # noqa: BLE001 - logged below; the event still reaches the log stream
+        logger.exception("audit: could not store %s event", kind)
+    logger.info(
+        "audit %s user=%s path=%s",
+        kind,
+        username or getattr(user, "pk", "-"),
+        request.path if request is not None else "-",
+    )
+
+
+class AuditNotFoundMiddleware:
+    """Audit permission denials (403) for everyone and 404s met by partner users, which is
+    what probing another partner's ids looks like."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if response.status_code == 403 and getattr(user, "is_authenticated", False):
+            audit("permission_denied", request=request, user=user)
+        elif response.status_code == 404 and role_of(user) == Role.PARTNER_USER:
+            audit("not_found", request=request, user=user)
+        return response

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client, override_settings
+from django.urls import path
+
+from crm.models import AuditEvent
+from tests.cast import Cast
+from tests.factories import TEST_PASSWORD, FeedbackFactory
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def _boom(request: object) -> object:
+    raise RuntimeError("SECRET-INTERNAL-DETAIL select * from crm_account")
+
+
+urlpatterns = [path("boom/", _boom)]
+
+
+def _login(client: Client, username: str, password: str, **extra: str) -> object:
+    return client.post("/accounts/login/", {"username": username, "password": password}, **extra)
+
+
+class TestHeaders:
+    def test_it_sends_a_strict_content_security_policy_and_the_usual_headers(
+        self, cast: Cast
+    ) -> None:
+        response = Client().get("/accounts/login/")
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Referrer-Policy"] == "same-origin"
+
+    def test_it_tags_each_response_with_a_request_id(self) -> None:
+        generated = Client().get("/accounts/login/")["X-Request-ID"]
+        assert len(generated) == 32
+        echoed = Client().get("/accounts/login/", headers={"x-request-id": "proxy-abc.123"})
+        assert echoed["X-Request-ID"] == "proxy-abc.123"
+        forged = Client().get("/accounts/login/", headers={"x-request-id": "bad id\nInjected: yes"})
+        assert forged["X-Request-ID"] != "bad id\nInjected: yes"
+
+
+class TestErrorPages:
+    def test_it_shows_its_own_404_page(self, cast: Cast) -> None:
+        client = Client()
+        client.force_login(cast.manager)
+        response = client.get("/no/such/page/")
+        assert response.status_code == 404
+        assert "Page not found" in response.content.decode()
+
+    @override_settings(ROOT_URLCONF=__name__)
+    def test_it_shows_a_500_page_without_traceback_settings_or_sql(self) -> None:
+        response = Client(raise_request_exception=False).get("/boom/")
+        html = response.content.decode()
+        assert response.status_code == 500 and "Something went wrong" in html
+        for leak in [
+            "SECRET-INTERNAL-DETAIL",
+            "Traceback",
+            "select *",
+            "SECRET_KEY",
+            "crm_account",
+        ]:
+            assert leak not in html
+
+
+class TestLockoutAndAudit:
+    def test_it_locks_a_username_after_repeated_failures_and_audits_without_passwords(
+        self, cast: Cast
+    ) -> None:
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            _login(Client(REMOTE_ADDR="10.9.0.1"), "manager", "wrong-password-123")
+        locked = _login(Client(REMOTE_ADDR="10.9.0.2"), "manager", TEST_PASSWORD)
+        assert locked.status_code == 429
+        assert "Too many failed sign-ins" in locked.content.decode()
+        kinds = list(AuditEvent.objects.values_list("kind", flat=True))
+        assert kinds.count("login_failed") >= settings.AXES_FAILURE_LIMIT and "locked_out" in kinds
+        for event in AuditEvent.objects.all():
+            stored = " ".join(str(value) for value in vars(event).values())
+            assert "wrong-password-123" not in stored and TEST_PASSWORD not in stored
+        assert AuditEvent.objects.filter(
+            kind="login_failed", username="manager", ip_address="10.9.0.1"
+        ).exists()
+
+    def test_it_locks_a_client_address_trying_many_usernames(self, cast: Cast) -> None:
+        for name in ["a", "b", "c", "d", "e", "f"]:
+            _login(Client(REMOTE_ADDR="10.9.9.9"), f"nobody-{name}", "whatever-password")
+        assert _login(Client(REMOTE_ADDR="10.9.9.9"), "exec", TEST_PASSWORD).status_code == 429
+        assert _login(Client(REMOTE_ADDR="10.9.9.10"), "exec", TEST_PASSWORD).status_code == 302
+
+    def test_it_audits_logins_logouts_and_cross_partner_404s(self, cast: Cast) -> None:
+        client = Client(REMOTE_ADDR="10.1.1.1")
+        assert _login(client, "partner-a", TEST_PASSWORD).status_code == 302
+        theirs = FeedbackFactory(partner=cast.partner_b)
+        assert client.get(f"/portal/feedback/{theirs.pk}/").status_code == 404
+        client.post("/accounts/logout/")
+        events = {
+            (e.kind, e.username, e.partner_id, e.ip_address) for e in AuditEvent.objects.all()
+        }
+        assert ("login", "partner-a", cast.partner_a.pk, "10.1.1.1") in events
+        assert ("not_found", "partner-a", cast.partner_a.pk, "10.1.1.1") in events
+        assert ("logout", "partner-a", cast.partner_a.pk, "10.1.1.1") in events
+
+    def test_it_rotates_the_session_at_login_and_ends_it_at_logout(self, cast: Cast) -> None:
+        client = Client()
+        client.get("/accounts/login/")
+        client.cookies["sessionid"] = "attacker-chosen-session"
+        _login(client, "manager", TEST_PASSWORD)
+        session = client.cookies["sessionid"].value
+        assert session != "attacker-chosen-session"
+        client.post("/accounts/logout/")
+        stale = Client()
+        stale.cookies["sessionid"] = session
+        assert stale.get("/workspace/").status_code == 302
+
+    def test_it_ends_other_sessions_when_the_password_changes(self, cast: Cast) -> None:
+        other_device = Client()
+        _login(other_device, "partner-a", TEST_PASSWORD)
+        this_device = Client()
+        _login(this_device, "partner-a", TEST_PASSWORD)
+        new = "another-long-passphrase-42"
+        this_device.post(
+            "/portal/profile/",
+            {"old_password": TEST_PASSWORD, "new_password1": new, "new_password2": new},
+        )
+        assert this_device.get("/portal/").status_code == 200
+        assert other_device.get("/portal/").status_code == 302
+
+    def test_it_requires_twelve_characters_and_refuses_common_passwords(self, cast: Cast) -> None:
+        client = Client()
+        client.force_login(cast.partner_a_user)
+        for weak in ["short-pw-1", "password1234"]:
+            response = client.post(
+                "/portal/profile/",
+                {"old_password": TEST_PASSWORD, "new_password1": weak, "new_password2": weak},
+            )
+            assert 'data-field-error="new_password2"' in response.content.decode(), weak
+
+
+class TestCsrf:
+    def test_it_refuses_forms_posted_without_the_csrf_token(self, cast: Cast) -> None:
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(cast.partner_a_user)
+        response = client.post(
+            "/portal/feedback/new/",
+            {"category": "other", "satisfaction": "3", "subject": "x", "body": "y"},
+        )
+        assert response.status_code == 403
+
+
+class TestHealth:
+    def test_it_reports_each_check_and_a_missing_snapshot_as_unhealthy(self, db: None) -> None:
+        response = Client().get("/health/")
+        body = response.json()
+        assert response.status_code == 503
+        assert body["checks"]["database"]["ok"] is True
+        assert body["checks"]["latest_final_snapshot"] == {
+            "ok": False,
+            "week": None,
+            "age_days": None,
+        }
+
+
+@pytest.mark.parametrize("debug", ["false"])
+def test_it_passes_the_deployment_checklist_with_production_settings(debug: str) -> None:
+    # A clean environment: the test settings put development values into os.environ.
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DJANGO_SETTINGS_MODULE": "crm.settings",
+        "DEBUG": debug,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "crm.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 from django.contrib.auth import authenticate
-from django.http import HttpRequest
 from django.core.management import call_command
+from django.http import HttpRequest
 
 from channels.models import CoverageAssignment
 from crm.models import Account, ChannelKind, SizeBand

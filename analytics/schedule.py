@@ -31,4 +31,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=10, hour=0),
         "options": {"expires": 20 * HOUR},
     },
+    # Monday morning, after the 02:30 close: e-mail last week's digest to the executives.
+    "leadership-digest": {
+        "task": "analytics.send_weekly_digest",
+        "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
+        "options": {"expires": 12 * HOUR},
+    },
 }

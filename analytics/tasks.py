@@ -15,7 +15,8 @@ from celery import chord, group, shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from analytics import metrics, services
+from analytics import digest, metrics, services
+from analytics.digest import DigestNotReady
 from crm.models import Region
 
 TRANSIENT_ERRORS = (
@@ -97,3 +98,22 @@ def refresh_current_week() -> dict[str, Any]:
     """Compute the current ISO week as provisional, as of today."""
     week = metrics.iso_week_of(timezone.localdate())
     return _run_summary(services.metrics_compute_week(week=week, final=False))
+
+
+@shared_task(
+    name="analytics.send_weekly_digest",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError, DigestNotReady),
+    retry_backoff=600,
+    retry_backoff_max=3600,
+    max_retries=6,
+)
+def send_weekly_digest() -> dict[str, Any]:
+    """E-mail last week's leadership digest once its final snapshot exists (retried for a few
+    hours while the Monday close is late); a week already sent is left alone."""
+    week = metrics.iso_week_of(timezone.localdate() - timedelta(days=7))
+    try:
+        emails = digest.digest_send(week=week)
+    except digest.DigestAlreadySent:
+        return {"week": week, "sent": 0, "already_sent": True}
+    return {"week": week, "sent": len(emails)}

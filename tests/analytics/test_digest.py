@@ -142,3 +142,16 @@ def test_it_previews_the_digest_in_the_browser(market: None, cast: Cast) -> None
     rep = Client()
     rep.force_login(cast.rep_user)
     assert rep.get("/dashboard/digest/").status_code == 404
+
+
+def test_it_sends_last_weeks_digest_from_the_monday_task_once(market: None) -> None:
+    from analytics.schedule import BEAT_SCHEDULE
+    from analytics.tasks import send_weekly_digest
+
+    monday = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)  # the Monday after 2026-W46
+    with time_machine.travel(monday, tick=False):
+        assert send_weekly_digest() == {"week": WEEK, "sent": 1}
+        assert send_weekly_digest() == {"week": WEEK, "sent": 0, "already_sent": True}
+    entry = BEAT_SCHEDULE["leadership-digest"]
+    assert entry["task"] == "analytics.send_weekly_digest"
+    assert entry["schedule"].day_of_week == {1} and entry["schedule"].hour == {7}

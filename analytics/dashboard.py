@@ -441,22 +441,42 @@ def feedback_by_category(
     return sorted(weeks), result
 
 
+def _agreements_scoped(agreements: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
+    if filters.channel:
+        agreements = agreements.filter(partner__channel_kind=filters.channel)
+    if filters.region:
+        agreements = agreements.filter(Q(regions__isnull=True) | Q(regions__code=filters.region))
+    if filters.vertical:
+        agreements = agreements.filter(
+            Q(verticals__isnull=True) | Q(verticals__code=filters.vertical)
+        )
+    return agreements
+
+
+def _ending_q(as_of: date) -> Q:
+    return agreements_in_force_q(as_of) & Q(
+        end_date__gte=as_of, end_date__lte=as_of + timedelta(days=ENDING_WITHIN_DAYS)
+    )
+
+
 def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) -> QuerySet[Any]:
     """Agreements (from the caller's selector) in force on `as_of` whose end date falls within
     the next 90 days, scoped by the channel, region and vertical filters (an agreement with no
     regions or verticals grants all)."""
-    selected = agreements.filter(
-        agreements_in_force_q(as_of),
-        end_date__gte=as_of,
-        end_date__lte=as_of + timedelta(days=ENDING_WITHIN_DAYS),
+    return _agreements_scoped(agreements, filters).filter(_ending_q(as_of)).distinct()
+
+
+def agreements_ending_counts(
+    agreements: QuerySet[Any], filters: Filters, days: Sequence[date]
+) -> list[int]:
+    """`agreements_ending(...).count()` for each of `days`, in one query."""
+    counts = _agreements_scoped(agreements, filters).aggregate(
+        **{
+            f"d{index}": Count("id", filter=_ending_q(day), distinct=True)
+            for index, day in enumerate(days)
+        }
     )
-    if filters.channel:
-        selected = selected.filter(partner__channel_kind=filters.channel)
-    if filters.region:
-        selected = selected.filter(Q(regions__isnull=True) | Q(regions__code=filters.region))
-    if filters.vertical:
-        selected = selected.filter(Q(verticals__isnull=True) | Q(verticals__code=filters.vertical))
-    return selected.distinct()
+    return [counts[f"d{index}"] for index in range(len(days))]
 
 
 @dataclass
@@ -552,11 +572,10 @@ def _week_report(
     nps_series = [
         nps_as_of(by_day, as_of[w]) if w in totals or w in partners else None for w in weeks
     ]
-    ending = agreements_ending(agreements, filters, chosen.as_of).count()
     prior_option = by_week.get(prior)
-    ending_prior = (
-        agreements_ending(agreements, filters, prior_option.as_of).count() if prior_option else None
-    )
+    days = [chosen.as_of, prior_option.as_of] if prior_option else [chosen.as_of]
+    ending, *ending_before = agreements_ending_counts(agreements, filters, days)
+    ending_prior = ending_before[0] if ending_before else None
     series: dict[str, list[Any]] = {
         "accounts": segment_series("accounts"),
         "coverage": segment_series("coverage"),

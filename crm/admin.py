@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from crm.models import Account, OutboundEmail, Region, Vertical
+from crm.models import Account, AuditEvent, OutboundEmail, Region, Vertical
 
 
 @admin.register(Region)
@@ -51,3 +51,20 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         "sent_at",
         "topic",
     ]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "username", "partner", "ip_address", "path"]
+    list_filter = ["kind"]
+    search_fields = ["username", "ip_address", "path", "request_id"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False

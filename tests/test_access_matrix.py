@@ -1,0 +1,339 @@
+"""The access matrix: every route × {anonymous, partner user, sales rep, sales manager,
+executive, admin} with the expected outcome, checked against the running URLconf.
+
+A route the matrix does not name fails `test_it_covers_every_route`: adding a page means
+deciding here who may reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from analytics.models import MetricsRun
+from channels.models import CoverageAssignment
+from partners.models import ImportJob
+from tests.cast import Cast
+from tests.factories import AccountFactory, AgreementFactory, FeedbackFactory, UserFactory
+
+ROLES = ("anonymous", "partner", "rep", "manager", "executive", "admin")
+
+OK = "ok"  # answers 200, or redirects somewhere other than the login page
+LOGIN = "login"  # redirected to the login page
+NOT_FOUND = "404"  # as if the page did not exist
+BAD = "400"  # refused as a bad request, revealing nothing
+LOCKED = "405"  # method not allowed (the route takes POST only)
+ANY_WRITE = "write"  # a POST reached the view (redirect, form error or 400), not refused
+
+
+def row(
+    anonymous: str, partner: str, rep: str, manager: str, executive: str, admin: str
+) -> dict[str, str]:
+    return dict(zip(ROLES, (anonymous, partner, rep, manager, executive, admin), strict=True))
+
+
+INTERNAL_READ = row(LOGIN, NOT_FOUND, OK, OK, OK, OK)
+MANAGER_EXEC = row(LOGIN, NOT_FOUND, NOT_FOUND, OK, OK, OK)
+MANAGER_ONLY = row(LOGIN, NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK)
+MANAGER_WRITE = row(LOGIN, NOT_FOUND, NOT_FOUND, ANY_WRITE, NOT_FOUND, ANY_WRITE)
+PORTAL = row(LOGIN, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+EVERYONE = row(OK, OK, OK, OK, OK, OK)
+
+
+@dataclass(frozen=True)
+class Entry:
+    url: Callable[[dict[str, Any]], str]
+    expected: dict[str, str]
+    method: str = "get"
+
+
+def fixed(path: str) -> Callable[[dict[str, Any]], str]:
+    return lambda objects: path
+
+
+def obj(template: str, key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda objects: template.format(pk=objects[key].pk)
+
+
+MATRIX: dict[str, list[Entry]] = {
+    "": [Entry(fixed("/"), row(LOGIN, OK, OK, OK, OK, OK))],
+    "health/": [Entry(fixed("/health/"), row(OK, NOT_FOUND, OK, OK, OK, OK))],
+    "accounts/login/": [Entry(fixed("/accounts/login/"), row(OK, OK, OK, OK, OK, OK))],
+    "accounts/logout/": [
+        Entry(fixed("/accounts/logout/"), row(LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN), "post")
+    ],
+    "accounts/password_change/": [
+        Entry(fixed("/accounts/password_change/"), row(LOGIN, OK, OK, OK, OK, OK))
+    ],
+    "accounts/password_change/done/": [
+        Entry(fixed("/accounts/password_change/done/"), row(LOGIN, OK, OK, OK, OK, OK))
+    ],
+    "accounts/password_reset/": [Entry(fixed("/accounts/password_reset/"), EVERYONE)],
+    "accounts/password_reset/done/": [Entry(fixed("/accounts/password_reset/done/"), EVERYONE)],
+    "accounts/reset/<uidb64>/<token>/": [Entry(fixed("/accounts/reset/MQ/bad-token/"), EVERYONE)],
+    "accounts/reset/done/": [Entry(fixed("/accounts/reset/done/"), EVERYONE)],
+    "workspace/": [Entry(fixed("/workspace/"), MANAGER_EXEC)],
+    "workspace/reps/": [Entry(fixed("/workspace/reps/"), INTERNAL_READ)],
+    "workspace/partners/": [Entry(fixed("/workspace/partners/"), INTERNAL_READ)],
+    "workspace/distributors/": [Entry(fixed("/workspace/distributors/"), INTERNAL_READ)],
+    "workspace/partners/new/": [
+        Entry(fixed("/workspace/partners/new/"), MANAGER_ONLY),
+        Entry(fixed("/workspace/partners/new/"), MANAGER_WRITE, "post"),
+    ],
+    "workspace/partners/<int:pk>/": [
+        Entry(obj("/workspace/partners/{pk}/", "partner"), INTERNAL_READ)
+    ],
+    "workspace/partners/<int:pk>/edit/": [
+        Entry(obj("/workspace/partners/{pk}/edit/", "partner"), MANAGER_ONLY),
+        Entry(obj("/workspace/partners/{pk}/edit/", "partner"), MANAGER_WRITE, "post"),
+    ],
+    "workspace/partners/<int:pk>/contacts/": [
+        Entry(obj("/workspace/partners/{pk}/contacts/", "partner"), MANAGER_WRITE, "post")
+    ],
+    "workspace/partners/<int:pk>/invite/": [
+        Entry(obj("/workspace/partners/{pk}/invite/", "partner"), MANAGER_WRITE, "post")
+    ],
+    "workspace/agreements/": [Entry(fixed("/workspace/agreements/"), INTERNAL_READ)],
+    "workspace/agreements/new/": [Entry(fixed("/workspace/agreements/new/"), MANAGER_ONLY)],
+    "workspace/agreements/renewals-due/": [
+        Entry(fixed("/workspace/agreements/renewals-due/"), INTERNAL_READ)
+    ],
+    "workspace/agreements/<int:pk>/": [
+        Entry(obj("/workspace/agreements/{pk}/", "agreement"), INTERNAL_READ)
+    ],
+    "workspace/agreements/<int:pk>/edit/": [
+        Entry(obj("/workspace/agreements/{pk}/edit/", "draft"), MANAGER_ONLY)
+    ],
+    "workspace/agreements/<int:pk>/activate/": [
+        Entry(obj("/workspace/agreements/{pk}/activate/", "draft"), MANAGER_ONLY)
+    ],
+    "workspace/agreements/<int:pk>/terminate/": [
+        Entry(obj("/workspace/agreements/{pk}/terminate/", "agreement"), MANAGER_ONLY)
+    ],
+    "workspace/agreements/<int:pk>/renew/": [
+        Entry(obj("/workspace/agreements/{pk}/renew/", "agreement"), MANAGER_WRITE, "post")
+    ],
+    "workspace/agreements/<int:pk>/document/": [
+        Entry(obj("/workspace/agreements/{pk}/document/", "agreement"), INTERNAL_READ)
+    ],
+    "workspace/feedback/": [Entry(fixed("/workspace/feedback/"), INTERNAL_READ)],
+    "workspace/feedback/log/": [Entry(fixed("/workspace/feedback/log/"), MANAGER_ONLY)],
+    "workspace/feedback/<int:pk>/": [
+        Entry(obj("/workspace/feedback/{pk}/", "feedback"), INTERNAL_READ)
+    ],
+    "workspace/feedback/<int:pk>/triage/": [
+        Entry(obj("/workspace/feedback/{pk}/triage/", "feedback"), MANAGER_WRITE, "post")
+    ],
+    "workspace/feedback/<int:pk>/reply/": [
+        Entry(obj("/workspace/feedback/{pk}/reply/", "feedback"), MANAGER_WRITE, "post")
+    ],
+    "workspace/feedback/<int:pk>/note/": [
+        Entry(obj("/workspace/feedback/{pk}/note/", "feedback"), MANAGER_WRITE, "post")
+    ],
+    "workspace/accounts/": [Entry(fixed("/workspace/accounts/"), INTERNAL_READ)],
+    "workspace/my-accounts/": [
+        Entry(
+            fixed("/workspace/my-accounts/"),
+            row(LOGIN, NOT_FOUND, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+        )
+    ],
+    "workspace/accounts/<int:pk>/": [
+        Entry(obj("/workspace/accounts/{pk}/", "rep_account"), INTERNAL_READ)
+    ],
+    "workspace/coverage/assign/": [
+        Entry(fixed("/workspace/coverage/assign/"), MANAGER_WRITE, "post")
+    ],
+    "workspace/coverage/<int:pk>/end/": [
+        Entry(obj("/workspace/coverage/{pk}/end/", "coverage"), MANAGER_WRITE, "post")
+    ],
+    "workspace/white-space/": [Entry(fixed("/workspace/white-space/"), INTERNAL_READ)],
+    "workspace/imports/": [Entry(fixed("/workspace/imports/"), MANAGER_ONLY)],
+    "workspace/imports/<int:pk>/": [
+        Entry(obj("/workspace/imports/{pk}/", "import_job"), MANAGER_ONLY)
+    ],
+    "workspace/imports/<int:pk>/problems.txt": [
+        Entry(obj("/workspace/imports/{pk}/problems.txt", "import_job"), MANAGER_ONLY)
+    ],
+    "workspace/imports/<int:pk>/apply/": [
+        Entry(obj("/workspace/imports/{pk}/apply/", "import_job"), MANAGER_WRITE, "post")
+    ],
+    "portal/": [Entry(fixed("/portal/"), PORTAL)],
+    "portal/agreements/": [Entry(fixed("/portal/agreements/"), PORTAL)],
+    "portal/agreements/<int:pk>/document/": [
+        Entry(obj("/portal/agreements/{pk}/document/", "agreement"), PORTAL)
+    ],
+    "portal/accounts/": [Entry(fixed("/portal/accounts/"), PORTAL)],
+    "portal/feedback/": [Entry(fixed("/portal/feedback/"), PORTAL)],
+    "portal/feedback/new/": [Entry(fixed("/portal/feedback/new/"), PORTAL)],
+    "portal/feedback/<int:pk>/": [Entry(obj("/portal/feedback/{pk}/", "feedback"), PORTAL)],
+    "portal/feedback/<int:pk>/attachment/": [
+        Entry(obj("/portal/feedback/{pk}/attachment/", "feedback"), PORTAL)
+    ],
+    "portal/profile/": [Entry(fixed("/portal/profile/"), PORTAL)],
+    # Any invalid link answers the same 400, whoever asks.
+    "portal/invitation/<str:uidb64>/<str:token>/": [
+        Entry(fixed("/portal/invitation/MQ/bad-token/"), row(BAD, BAD, BAD, BAD, BAD, BAD))
+    ],
+    "dashboard/": [Entry(fixed("/dashboard/"), MANAGER_EXEC)],
+    "dashboard/digest/": [Entry(fixed("/dashboard/digest/"), MANAGER_EXEC)],
+    "dashboard/export/<slug:table>.csv": [
+        Entry(fixed("/dashboard/export/white_space.csv"), MANAGER_EXEC)
+    ],
+    "dashboard/partners/<int:pk>/health/": [
+        Entry(obj("/dashboard/partners/{pk}/health/", "partner"), INTERNAL_READ)
+    ],
+    "i18n/setlang/": [Entry(fixed("/i18n/setlang/"), row(OK, OK, OK, OK, OK, OK), "post")],
+}
+
+# The admin has its own login: only staff get in, and partner users never see it.
+ADMIN = row(LOGIN, NOT_FOUND, LOGIN, LOGIN, LOGIN, OK)
+ADMIN_PATHS = [
+    "/admin/",
+    "/admin/partners/agreement/",
+    "/admin/crm/account/",
+    "/admin/crm/auditevent/",
+]
+
+
+def _routes(resolver: URLResolver | None = None, prefix: str = "") -> Iterator[str]:
+    resolver = resolver or get_resolver()
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern)
+
+
+@pytest.fixture
+def objects(cast: Cast) -> dict[str, Any]:
+    today = timezone.localdate()
+    agreement = AgreementFactory(partner=cast.partner_a, start_date=today - timedelta(days=30))
+    agreement.signed_document.save("s.pdf", SimpleUploadedFile("s.pdf", b"%PDF-1.4\n%%EOF\n"))
+    feedback = FeedbackFactory(partner=cast.partner_a)
+    feedback.attachment.save("a.png", SimpleUploadedFile("a.png", b"\x89PNG\r\n\x1a\n0000"))
+    rep_account = AccountFactory()
+    coverage = CoverageAssignment.objects.create(
+        account=rep_account, kind="direct", rep=cast.rep, start_date=today - timedelta(days=5)
+    )
+    return {
+        "partner": cast.partner_a,
+        "agreement": agreement,
+        "draft": AgreementFactory(
+            partner=cast.partner_a,
+            status="draft",
+            signed_on=None,
+            start_date=today,
+            end_date=today + timedelta(days=365),
+        ),
+        "feedback": feedback,
+        "rep_account": rep_account,
+        "coverage": coverage,
+        # A recent final snapshot keeps the health check green.
+        "run": MetricsRun.objects.create(
+            week="2026-W46",
+            as_of=today - timedelta(days=today.weekday() + 1),
+            final=True,
+            status="succeeded",
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+        ),
+        "import_job": ImportJob.objects.create(
+            folder="matrix-job",
+            file_names=["regions.csv"],
+            status="invalid",
+            problems=["regions.csv:1: code: missing column"],
+        ),
+    }
+
+
+def _users(cast: Cast) -> dict[str, Any]:
+    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
+    return {
+        "partner": cast.partner_a_user,
+        "rep": cast.rep_user,
+        "manager": cast.manager,
+        "executive": cast.executive,
+        "admin": admin,
+    }
+
+
+def _clients(users: dict[str, Any]) -> dict[str, Client]:
+    clients = {"anonymous": Client()}
+    for role, user in users.items():
+        clients[role] = Client()
+        clients[role].force_login(user)
+    return clients
+
+
+def _outcome(response: Any) -> str:
+    status = response.status_code
+    if status in (301, 302) and response["Location"].split("?")[0].endswith("/login/"):
+        return LOGIN
+    if status == 404:
+        return NOT_FOUND
+    if status == 405:
+        return LOCKED
+    if status == 400:
+        return BAD
+    if status < 400:
+        return OK
+    return str(status)
+
+
+def test_it_covers_every_route() -> None:
+    routes = {route for route in _routes() if not route.startswith(("admin/", "api/"))}
+    missing = sorted(routes - set(MATRIX))
+    stale = sorted(set(MATRIX) - routes)
+    assert not missing, f"decide who may reach these routes and add them to MATRIX: {missing}"
+    assert not stale, f"these MATRIX routes no longer exist: {stale}"
+
+
+def test_it_gives_each_role_the_expected_outcome(cast: Cast, objects: dict[str, Any]) -> None:
+    users = _users(cast)
+    clients = _clients(users)
+    failures = []
+    for route, entries in MATRIX.items():
+        for entry in entries:
+            url = entry.url(objects)
+            for role, expected in entry.expected.items():
+                response = getattr(clients[role], entry.method)(url)
+                outcome = _outcome(response)
+                if expected == ANY_WRITE:
+                    good = outcome in (OK, BAD)
+                else:
+                    good = outcome == expected
+                if not good:
+                    failures.append(
+                        f"{entry.method.upper()} {url} as {role}: {outcome}, expected {expected}"
+                    )
+                if route == "accounts/logout/" and role != "anonymous":
+                    clients[role].force_login(
+                        clients[role].session.get("_auth_user_id")
+                        and None
+                        or {
+                            "partner": cast.partner_a_user,
+                            "rep": cast.rep_user,
+                            "manager": cast.manager,
+                            "executive": cast.executive,
+                        }.get(role, cast.manager)
+                    )
+    assert not failures, "\n".join(failures)
+
+
+def test_it_keeps_the_admin_to_staff(cast: Cast) -> None:
+    clients = _clients(_users(cast))
+    failures = [
+        f"{path} as {role}: {_outcome(clients[role].get(path))}, expected {expected}"
+        for path in ADMIN_PATHS
+        for role, expected in ADMIN.items()
+        if _outcome(clients[role].get(path)) != expected
+    ]
+    assert not failures, "\n".join(failures)

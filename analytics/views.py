@@ -190,7 +190,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "coverage": "none",
             }
         )
+    channel_labels = dict(ChannelKind.choices)
     for row in report["leaderboard"]:
+        row["channel_label"] = channel_labels.get(row["channel_kind"], row["channel_kind"])
         row["satisfaction_shown"] = board.show_score(row["satisfaction_mean"])
         row["nps_shown"] = board.show_nps(row["nps"])
     context.update(

@@ -3,17 +3,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core.cache import cache
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from analytics import dashboard as board
 from analytics import metrics
+from analytics.models import SegmentSnapshot
 from crm.models import ChannelKind, SizeBand
 from tests.cast import Cast
 from tests.factories import (
@@ -408,3 +410,34 @@ def test_it_shows_new_figures_once_a_run_rewrites_the_week(market: None, executi
         run("compute_metrics", "--week", WEEK)
     after = headline_values(executive, week=WEEK)["accounts"]["value"]
     assert after == before + 1
+
+
+def test_it_benchmarks_a_small_generated_history_and_refuses_one_with_snapshots(
+    cast: Cast,
+) -> None:
+    output = run(
+        "bench_dashboard",
+        "--weeks",
+        "3",
+        "--regions",
+        "2",
+        "--verticals",
+        "2",
+        "--accounts",
+        "400",
+        "--partners",
+        "3",
+        "--feedback",
+        "20",
+        "--requests",
+        "3",
+    )
+    last = output.strip().splitlines()[-1]
+    assert re.fullmatch(r"bench_dashboard: p50_ms=[\d.]+ p95_ms=[\d.]+ queries=\d+", last)
+    assert SegmentSnapshot.objects.values("week").distinct().count() == 3
+    assert (
+        SegmentSnapshot.objects.filter(week=SegmentSnapshot.objects.latest("week").week).count()
+        == 16
+    )
+    with pytest.raises(CommandError, match="already has snapshots"):
+        run("bench_dashboard", "--weeks", "1")

@@ -4,7 +4,7 @@ with its offline viewers (internal users only)."""
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from analytics.api import views as analytics_api
@@ -15,7 +15,9 @@ from crm.api.permissions import InternalOnlyDocs
 from partners.api import views as partners_api
 
 router = DefaultRouter()
+# JSON only, and no browsable root: the schema at /api/schema/ is the index.
 router.include_root_view = False
+router.include_format_suffixes = False
 router.register("regions", crm_api.RegionViewSet, basename="region")
 router.register("verticals", crm_api.VerticalViewSet, basename="vertical")
 router.register("accounts", partners_api.AccountViewSet, basename="account")
@@ -48,14 +50,12 @@ urlpatterns = [
     ),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(
-            url_name="api:schema", permission_classes=[InternalOnlyDocs]
-        ),
+        crm_api.OfflineSwaggerView.as_view(url_name="api:schema"),
         name="docs",
     ),
     path(
         "redoc/",
-        SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[InternalOnlyDocs]),
+        crm_api.OfflineRedocView.as_view(url_name="api:schema"),
         name="redoc",
     ),
 ]

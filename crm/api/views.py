@@ -1,11 +1,19 @@
-"""Reference data of the market core: regions and verticals (read only)."""
+"""Reference data of the market core (regions and verticals, read only), and the offline
+viewers of the API schema."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-from rest_framework import filters, viewsets
+from typing import Any
 
-from crm.api.permissions import InternalReadManagerWrite
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.template import Context, Template
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
+from rest_framework import filters, viewsets
+from rest_framework.request import Request
+
+from crm.api.permissions import InternalOnlyDocs, InternalReadManagerWrite
 from crm.api.serializers import RegionSerializer, VerticalSerializer
 from crm.models import Region, Vertical
 from crm.selectors import regions_all, verticals_all
@@ -33,3 +41,42 @@ class VerticalViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Vertical]:
         return verticals_all()
+
+
+# The viewers: drf-spectacular's Redoc page loads web fonts from Google and inlines a script,
+# which the app's Content-Security-Policy (and "nothing fetched at run time") rule out. This
+# page has only the sidecar's own script.
+REDOC_PAGE = Template(
+    """<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{{ title }}</title>
+  </head>
+  <body>
+    <redoc spec-url="{{ schema_url }}"></redoc>
+    <script src="{{ redoc_standalone }}"></script>
+  </body>
+</html>
+"""
+)
+
+
+class OfflineRedocView(SpectacularRedocView):
+    permission_classes = [InternalOnlyDocs]
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = {
+            "title": self.title,
+            "redoc_standalone": self._redoc_standalone(),
+            "schema_url": self._get_schema_url(request),
+        }
+        return HttpResponse(REDOC_PAGE.render(Context(context)))
+
+
+class OfflineSwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI with its start-up script served as a file of its own (no inline script)."""
+
+    permission_classes = [InternalOnlyDocs]

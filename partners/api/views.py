@@ -28,7 +28,7 @@ from crm.api.permissions import (
 )
 from crm.api.serializers import AccountSerializer
 from crm.models import Account, SizeBand
-from crm.roles import Role, can_manage, is_internal, is_partner_user, role_of
+from crm.roles import Role, can_manage, is_internal, is_partner_user
 from partners.api.serializers import (
     AgreementActivateInputSerializer,
     AgreementDraftInputSerializer,
@@ -439,11 +439,9 @@ class FeedbackViewSet(
     )
     @action(detail=True, methods=["post"])
     def triage(self, request: Request, pk: str | None = None) -> Response:
+        feedback = self.get_object()  # first, so another partner's feedback is a 404
         if not can_manage(request.user):
-            if role_of(request.user) == Role.PARTNER_USER:
-                self.get_object()
             raise PermissionDenied()
-        feedback = self.get_object()
         data = FeedbackTriageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignee = None

@@ -14,6 +14,7 @@ functions at the end.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -273,35 +274,50 @@ def partners_frame() -> pd.DataFrame:
     return _frame(rows, ["partner_id", "external_id", "name", "channel_kind"])
 
 
-def market_frames(*, region_ids: Sequence[int] | None = None) -> dict[str, pd.DataFrame]:
+def _bulk_frame(queryset: Any, fields: list[str], columns: list[str]) -> pd.DataFrame:
+    """Rows of a parameterless queryset as a frame; through `COPY ... TO STDOUT` and
+    `read_csv` on PostgreSQL, which moves a million rows in a fraction of the time and memory
+    Python tuples take."""
+    if connection.vendor != "postgresql":
+        return _frame(queryset.values_list(*fields), columns)
+    sql, params = queryset.values_list(*fields).query.sql_with_params()
+    if params:
+        raise ValueError("a bulk frame takes a queryset without parameters")
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buffer.write(block)
+    buffer.seek(0)
+    return pd.read_csv(buffer, names=columns, header=None)
+
+
+def market_frames() -> dict[str, pd.DataFrame]:
     """The account-level frames `metrics.week_metrics` takes, loaded once for any as-of date.
 
     Keys: accounts, coverage, agreements, agreement_regions, agreement_verticals, feedback,
-    partners. Region and vertical are codes. Only accounts in `region_ids` (and their
-    coverage) when given.
+    partners. Region and vertical are codes; dates are datetime64 (NaT when missing).
     """
     regions, verticals = _codes(Region), _codes(Vertical)
-    accounts_qs = Account.objects.all()
-    coverage_qs = CoverageAssignment.objects.all()
-    if region_ids is not None:
-        accounts_qs = accounts_qs.filter(region_id__in=region_ids)
-        coverage_qs = coverage_qs.filter(account__region_id__in=region_ids)
-    account_fields = ["id", "region_id", "vertical_id", "size_band", "entered_on"]
-    account_fields += ["archived_on", "converted_on", "converted_via"]
-    accounts = _frame(
-        accounts_qs.order_by().values_list(*account_fields),
+    accounts = _bulk_frame(
+        Account.objects.order_by(),
+        ["id", "region_id", "vertical_id", "size_band", "entered_on", "archived_on"]
+        + ["converted_on", "converted_via"],
         ["account_id", "region", "vertical", "size_band", "entered_on", "archived_on"]
         + ["converted_on", "converted_via"],
     )
     accounts["region"] = accounts["region"].map(regions)
     accounts["vertical"] = accounts["vertical"].map(verticals)
-    coverage = _frame(
-        coverage_qs.order_by().values_list(
-            "account_id", "kind", "partner_id", "start_date", "end_date"
-        ),
-        ["account_id", "kind", "partner_id", "start_date", "end_date"],
+    accounts["converted_via"] = accounts["converted_via"].fillna("").astype(str)
+    for column in ("entered_on", "archived_on", "converted_on"):
+        accounts[column] = pd.to_datetime(accounts[column])
+    coverage_columns = ["account_id", "kind", "partner_id", "start_date", "end_date"]
+    coverage = _bulk_frame(
+        CoverageAssignment.objects.order_by(), coverage_columns, coverage_columns
     )
     coverage["partner_id"] = coverage["partner_id"].astype("Int64")
+    for column in ("start_date", "end_date"):
+        coverage[column] = pd.to_datetime(coverage[column])
     agreement_regions = _frame(
         Agreement.regions.through.objects.values_list("agreement_id", "region_id"),
         ["agreement_id", "region"],

@@ -84,3 +84,17 @@ def test_it_triages_with_an_internal_assignee_only(
     done = api.post(path, {"status": "in_progress", "assignee": cast.manager.pk}, format="json")
     assert done.status_code == 200
     assert done.json()["assignee"] == cast.manager.pk
+
+
+def test_it_ignores_fields_partner_users_may_not_set(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = api_as(cast.partner_a_user).post(
+        "/api/v1/feedback/",
+        {**ENTRY, "status": "closed", "assignee": cast.manager.pk, "id": market.feedback_b.pk},
+        format="json",
+    )
+    assert response.status_code == 201
+    feedback = Feedback.objects.get(pk=response.json()["id"])
+    assert feedback.pk != market.feedback_b.pk
+    assert (feedback.status, feedback.assignee) == (FeedbackStatus.NEW, None)

@@ -141,9 +141,11 @@ def test_it_keeps_metrics_from_reps_and_lists_runs_for_leadership(
 
 def test_it_narrows_a_rollup_to_a_region(cast: Cast, snapshots: None, api_as: Client) -> None:
     east = [row for row in exported("2026-W46", "segment") if row["region"] == "EAST"]
-    rows = api_as(cast.manager).get(
-        "/api/v1/metrics/rollup/", {"week": "2026-W46", "by": "channel", "region": "EAST"}
-    ).json()["results"]
+    rows = (
+        api_as(cast.manager)
+        .get("/api/v1/metrics/rollup/", {"week": "2026-W46", "by": "channel", "region": "EAST"})
+        .json()["results"]
+    )
     direct = next(row for row in rows if row["channel"] == "direct")
     assert direct["accounts"] == sum(row["accounts"] for row in east)
     assert direct["covered"] == sum(row["covered_direct"] for row in east)

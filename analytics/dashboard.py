@@ -30,7 +30,7 @@ from partners.models import Feedback
 from partners.selectors import agreements_in_force_q
 
 SPANS: tuple[int, ...] = (12, 26, 52)
-DEFAULT_SPAN = 26
+DEFAULT_SPAN = 12
 HEAT_METRICS: tuple[str, ...] = ("coverage", "penetration")
 WHITE_SPACE_LIMIT = 15
 LEADERBOARD_LIMIT = 20

@@ -7,6 +7,7 @@ of /dashboard/ through Django's test Client as a signed-in executive.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -287,8 +288,20 @@ class Command(BaseCommand):
         )
         # Warm: the snapshot figures come from the cache, as for every request after the
         # first one of a week and filter set. Cold: the cache is emptied before each request.
+        self.cpu_ms: list[float] = []
         warm, _ = self._run(client, urls, options["requests"], cold=False)
+        warm_cpu, self.cpu_ms = self.cpu_ms, []
         cold, queries = self._run(client, urls, options["requests"], cold=True)
+        # This process's CPU time alone: the web side of a request without the waits for a
+        # busy machine's cores (the database's own time is not in it).
+        self.stdout.write(
+            f"web process cpu: warm p50_ms={_pct(warm_cpu, 50):.1f} p95_ms={_pct(warm_cpu, 95):.1f}"
+            f", cold p50_ms={_pct(self.cpu_ms, 50):.1f} p95_ms={_pct(self.cpu_ms, 95):.1f}"
+        )
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        self.stdout.write(
+            f"load average (1 min) while timing: {load:.2f} on {os.cpu_count()} cores"
+        )
         for label, samples in (("warm", warm), ("cold", cold)):
             for url, values in samples.items():
                 self.stdout.write(
@@ -323,9 +336,10 @@ class Command(BaseCommand):
                 cache.clear()
             counted[0] = 0
             with connection.execute_wrapper(count):
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 self._get(client, url)
                 timings[url].append((time.perf_counter() - started) * 1000)
+                self.cpu_ms.append((time.process_time() - cpu) * 1000)
             most = max(most, counted[0])
         return timings, most
 

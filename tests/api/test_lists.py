@@ -109,3 +109,10 @@ def test_it_creates_and_updates_partners(cast: Cast, market: Market, api_as: Cli
         f"/api/v1/partners/{created.json()['id']}/", {**profile, "tier": "gold"}, format="json"
     )
     assert updated.json()["tier"] == "gold"
+
+
+def test_it_refuses_search_text_postgresql_would_refuse(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = api_as(cast.manager).get("/api/v1/partners/", {"search": "Alpha\x00"})
+    assert response.status_code == 400

@@ -220,10 +220,14 @@ def mask_groups(accounts: pd.DataFrame, masks: pd.Series, d: date) -> pd.DataFra
             "converted_via": accounts["converted_via"].where(converted, ""),
         }
     )
+    # Categorical keys group a million rows several times faster than Python strings.
+    for column in (*SEGMENT_KEYS, "converted_via"):
+        frame[column] = frame[column].astype("category")
     grouped = frame.groupby(
-        [*SEGMENT_KEYS, "in_market", "mask", "converted_via"], sort=False
+        [*SEGMENT_KEYS, "in_market", "mask", "converted_via"], sort=False, observed=True
     ).size()
-    return grouped.rename("n").reset_index()[MASK_GROUP_COLUMNS]
+    groups = grouped.rename("n").reset_index()[MASK_GROUP_COLUMNS]
+    return groups.astype({column: object for column in (*SEGMENT_KEYS, "converted_via")})
 
 
 def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:

@@ -133,4 +133,7 @@ def test_it_changes_week_and_filters_and_draws_every_chart(
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.get_by_role("link", name="Digest preview").click()
+    expect(page.get_by_test_id("digest-preview")).to_contain_text("Weekly coverage digest")
     assert errors == []

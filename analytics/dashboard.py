@@ -1,10 +1,11 @@
 """Read-only queries over the snapshot tables for the leadership dashboard and the digest.
 
 Every figure is a sum of snapshot counts divided afterwards (DESIGN.md rule 5), aggregated in
-the database: a request reads a few hundred summed rows, never a week's segment rows one by
-one. The only live tables read are Region and Vertical (labels for the filters), Agreement
-(agreements ending soon, through the user's selector) and Feedback (exact NPS and the feedback
-chart), each with a bounded, aggregated query.
+the database: Python receives a few hundred summed rows, never a week's segment rows. Snapshot
+figures are cached under a version that every succeeded metrics run changes. The only live
+tables read are Region and Vertical (labels for the filters), Agreement (agreements ending
+soon, through the user's selector) and Feedback (exact NPS and the feedback chart), each with a
+bounded, aggregated query.
 """
 
 from __future__ import annotations

@@ -98,10 +98,19 @@ class PartnerContactInputSerializer(serializers.Serializer):
             self.fields["partner"].queryset = partners
 
 
+def _codes(agreement: Agreement, name: str) -> list[str]:
+    # The list views prefetch into `<name>_codes` (see AgreementViewSet); reading a plain list
+    # spares building a related manager per agreement and field.
+    prefetched = getattr(agreement, f"{name}_codes", None)
+    if prefetched is None:
+        prefetched = getattr(agreement, name).all()
+    return [item.code for item in prefetched]
+
+
 class AgreementSerializer(serializers.ModelSerializer):
     partner = serializers.PrimaryKeyRelatedField(read_only=True)
-    regions = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
-    verticals = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    regions = serializers.SerializerMethodField(help_text="Region codes; none means all.")
+    verticals = serializers.SerializerMethodField(help_text="Vertical codes; none means all.")
     renews = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     signed_document_name = serializers.CharField(read_only=True)
 
@@ -135,6 +144,14 @@ class AgreementSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_regions(self, agreement: Agreement) -> list[str]:
+        return _codes(agreement, "regions")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_verticals(self, agreement: Agreement) -> list[str]:
+        return _codes(agreement, "verticals")
 
 
 class AgreementTermsInputSerializer(serializers.Serializer):

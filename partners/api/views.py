@@ -12,7 +12,7 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -27,7 +27,7 @@ from crm.api.permissions import (
     InternalReadManagerWrite,
 )
 from crm.api.serializers import AccountSerializer
-from crm.models import Account, SizeBand
+from crm.models import Account, Region, SizeBand, Vertical
 from crm.roles import Role, can_manage, is_internal, is_partner_user
 from partners.api.serializers import (
     AgreementActivateInputSerializer,
@@ -253,10 +253,9 @@ class AgreementViewSet(
     http_method_names = ["get", "post", "put", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Agreement]:
-        return (
-            agreements_visible_to(self.request.user)
-            .select_related("partner")
-            .prefetch_related("regions", "verticals")
+        return agreements_visible_to(self.request.user).prefetch_related(
+            Prefetch("regions", Region.objects.only("id", "code"), to_attr="regions_codes"),
+            Prefetch("verticals", Vertical.objects.only("id", "code"), to_attr="verticals_codes"),
         )
 
     def _fresh(self, agreement: Agreement) -> dict[str, Any]:
@@ -361,7 +360,7 @@ class FeedbackViewSet(
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self) -> QuerySet[Feedback]:
-        return feedback_visible_to(self.request.user).select_related("partner")
+        return feedback_visible_to(self.request.user)
 
     @extend_schema(request=FeedbackInputSerializer, responses={201: FeedbackSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

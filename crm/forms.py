@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Model
 
 
 class StyledFormMixin:
@@ -40,3 +41,44 @@ def form_add_service_errors(form: forms.BaseForm, error: ValidationError) -> Non
             form.add_error(name if name in form.fields else None, messages)
     else:
         form.add_error(None, error.messages)
+
+
+MAX_ID = 2**63 - 1
+
+
+def object_id(value: str | None) -> int | None:
+    """A database id from a URL or form value, or None: digits only, within BIGINT range."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
+
+
+class _IdCheckMixin:
+    """Refuse values that cannot be ids before they reach the database, where an out-of-range
+    integer is an error rather than "no such row"."""
+
+    def _check_id(self, value: Any) -> None:
+        if value in self.empty_values:  # type: ignore[attr-defined]
+            return
+        if isinstance(value, Model):
+            return
+        if object_id(str(value)) is None:
+            raise ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},  # type: ignore[attr-defined]
+            )
+
+
+class IdChoiceField(_IdCheckMixin, forms.ModelChoiceField):
+    def to_python(self, value: Any) -> Any:
+        self._check_id(value)
+        return super().to_python(value)
+
+
+class IdMultipleChoiceField(_IdCheckMixin, forms.ModelMultipleChoiceField):
+    def _check_values(self, value: Any) -> Any:
+        for item in value if isinstance(value, list | tuple) else [value]:
+            self._check_id(item)
+        return super()._check_values(value)

@@ -6,17 +6,17 @@ from django import forms
 
 from channels.models import SalesRep
 from channels.services import CoverageOwner
-from crm.forms import DateInput, StyledFormMixin
+from crm.forms import DateInput, IdChoiceField, StyledFormMixin
 from crm.models import ChannelKind
 from partners.models import Partner
 
 
 class CoverageAssignForm(StyledFormMixin, forms.Form):
     kind = forms.ChoiceField(choices=ChannelKind.choices, label="Channel kind")
-    rep = forms.ModelChoiceField(
+    rep = IdChoiceField(
         queryset=SalesRep.objects.none(), required=False, label="Sales rep (direct)"
     )
-    partner = forms.ModelChoiceField(
+    partner = IdChoiceField(
         queryset=Partner.objects.none(), required=False, label="Partner or distributor"
     )
     online_source = forms.CharField(required=False, max_length=100, label="Online source")

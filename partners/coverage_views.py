@@ -20,7 +20,7 @@ from channels.selectors import (
 )
 from channels.services import coverage_assign, coverage_end
 from crm.exports import EXPORT_FORMATS, export_response
-from crm.forms import form_add_service_errors
+from crm.forms import form_add_service_errors, object_id
 from crm.models import Account, ChannelKind, SizeBand
 from crm.pagination import CappedPaginator
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
@@ -179,7 +179,7 @@ def _selected_accounts(request: HttpRequest) -> QuerySet[Account]:
     visible = internal_accounts_visible_to(request.user)
     if request.POST.get("scope") == "filter":
         return accounts_filtered(visible, AccountFilter.from_query(request.POST))
-    ids = [int(value) for value in request.POST.getlist("account") if value.isdigit()]
+    ids = [pk for pk in map(object_id, request.POST.getlist("account")) if pk is not None]
     return visible.filter(pk__in=ids)
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from crm.forms import StyledFormMixin
+from crm.forms import IdChoiceField, StyledFormMixin
 from crm.roles import Role
 from partners.models import FeedbackCategory, FeedbackStatus, Partner
 from partners.services import FEEDBACK_BODY_MAX, FeedbackEntry
@@ -50,7 +50,7 @@ class FeedbackEntryForm(StyledFormMixin, forms.Form):
 
 
 class FeedbackLogForm(FeedbackEntryForm):
-    partner = forms.ModelChoiceField(queryset=Partner.objects.none())
+    partner = IdChoiceField(queryset=Partner.objects.none())
     field_order = ["partner"]
 
     def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
@@ -60,7 +60,7 @@ class FeedbackLogForm(FeedbackEntryForm):
 
 class FeedbackTriageForm(StyledFormMixin, forms.Form):
     status = forms.ChoiceField(choices=FeedbackStatus.choices)
-    assignee = forms.ModelChoiceField(queryset=None, required=False, label="Assigned to")
+    assignee = IdChoiceField(queryset=None, required=False, label="Assigned to")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

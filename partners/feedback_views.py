@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response
-from crm.forms import form_add_service_errors
+from crm.forms import form_add_service_errors, object_id
 from crm.roles import can_manage, internal_required, manager_required
 from partners.feedback_forms import (
     FeedbackLogForm,
@@ -51,8 +51,8 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]
         params["status"] = ""
     if params["category"] in FeedbackCategory.values:
         feedback = feedback.filter(category=params["category"])
-    if params["partner"].isdigit():
-        feedback = feedback.filter(partner_id=int(params["partner"]))
+    if (partner_id := object_id(params["partner"])) is not None:
+        feedback = feedback.filter(partner_id=partner_id)
     if params["rating"] in {"1", "2", "3", "4", "5"}:
         feedback = feedback.filter(satisfaction=int(params["rating"]))
     if params["assignee"] == "me":
@@ -231,7 +231,9 @@ def feedback_log(request: HttpRequest) -> HttpResponse:
     else:
         partner_id = request.GET.get("partner", "")
         initial = (
-            {"partner": partners.filter(pk=int(partner_id)).first()} if partner_id.isdigit() else {}
+            {"partner": partners.filter(pk=object_id(partner_id)).first()}
+            if object_id(partner_id)
+            else {}
         )
         form = FeedbackLogForm(initial=initial, partners=partners)
     return render(request, "partners/feedback_log.html", {"form": form, "colleagues": colleagues()})

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from crm.forms import DateInput, StyledFormMixin
+from crm.forms import DateInput, IdChoiceField, IdMultipleChoiceField, StyledFormMixin
 from crm.models import Region, Vertical
 from partners.models import AgreementType, Partner
 from partners.services import SIGNED_DOCUMENT_MAX_BYTES, AgreementTerms
@@ -14,13 +14,13 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
     agreement_type = forms.ChoiceField(choices=AgreementType.choices, label="Agreement type")
     start_date = forms.DateField(widget=DateInput(), label="Start date")
     end_date = forms.DateField(widget=DateInput(), label="End date")
-    regions = forms.ModelMultipleChoiceField(
+    regions = IdMultipleChoiceField(
         queryset=Region.objects.order_by("name"),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
         help_text="None selected means all regions.",
     )
-    verticals = forms.ModelMultipleChoiceField(
+    verticals = IdMultipleChoiceField(
         queryset=Vertical.objects.order_by("name"),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
@@ -81,7 +81,7 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
 
 
 class AgreementCreateForm(AgreementDraftForm):
-    partner = forms.ModelChoiceField(queryset=Partner.objects.none())
+    partner = IdChoiceField(queryset=Partner.objects.none())
 
     field_order = ["partner"]
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response
-from crm.forms import form_add_service_errors
+from crm.forms import form_add_service_errors, object_id
 from crm.roles import can_manage, internal_required, manager_required
 from partners.forms import (
     AgreementActivateForm,
@@ -177,8 +177,8 @@ def agreement_create(request: HttpRequest) -> HttpResponse:
     else:
         initial: dict[str, object] = {"notice_days": 30, "currency": "USD"}
         partner_id = request.GET.get("partner", "")
-        if partner_id.isdigit():
-            initial["partner"] = partners.filter(pk=int(partner_id)).first()
+        if (pk := object_id(partner_id)) is not None:
+            initial["partner"] = partners.filter(pk=pk).first()
         form = AgreementCreateForm(initial=initial, partners=partners)
     return render(request, "partners/agreement_form.html", {"form": form, "title": "New agreement"})
 

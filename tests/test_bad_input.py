@@ -1,0 +1,370 @@
+"""Bad input everywhere: arbitrary values posted to every form, and arbitrary CSV cells fed
+to the importer. Never a server error; either a clear message or success; nothing half saved.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Model
+from django.test import Client
+from django.utils import timezone
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from channels.models import CoverageAssignment
+from crm.models import Account, OutboundEmail, Region, Vertical
+from partners.market_import import MarketImportError, market_import
+from partners.models import (
+    Agreement,
+    Feedback,
+    FeedbackNote,
+    FeedbackReply,
+    ImportJob,
+    Partner,
+    PartnerContact,
+)
+from tests.cast import Cast
+from tests.factories import AccountFactory, AgreementFactory, FeedbackFactory
+
+COUNTED: list[type[Model]] = [
+    Account,
+    Agreement,
+    CoverageAssignment,
+    Feedback,
+    FeedbackNote,
+    FeedbackReply,
+    ImportJob,
+    OutboundEmail,
+    Partner,
+    PartnerContact,
+    Region,
+    Vertical,
+]
+# Deterministic examples (same run in CI as on a laptop) and no shrinking: a failure prints
+# the input that broke, which is what matters here.
+HYPOTHESIS = settings(
+    max_examples=10,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# Values people and attackers type: empty, huge, wrong type, markup, path-like, unicode, SQL.
+nasty_text = st.one_of(
+    st.just(""),
+    st.text(max_size=40),
+    st.text(min_size=5001, max_size=5200),
+    st.sampled_from(
+        [
+            "-1",
+            "0",
+            "99999999999999999999",
+            "1e309",
+            "NaN",
+            "2026-02-30",
+            "31/12/2026",
+            "<script>alert(1)</script>",
+            "../../etc/passwd",
+            "' OR 1=1 --",
+            "\x00",
+            "null",
+            "true",
+            "9" * 30,
+            "项目",
+            "🙂",
+        ]
+    ),
+)
+
+
+def _counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in COUNTED}
+
+
+def _client(user: Any) -> Client:
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    return client
+
+
+FORMS: dict[str, tuple[str, Callable[[Cast, dict[str, Any]], str], list[str]]] = {
+    # name: (user attribute on the cast, url builder, field names)
+    "agreement_create": (
+        "manager",
+        lambda c, o: "/workspace/agreements/new/",
+        [
+            "partner",
+            "agreement_type",
+            "start_date",
+            "end_date",
+            "regions",
+            "verticals",
+            "exclusive",
+            "notice_days",
+            "discount_percent",
+            "revenue_share_percent",
+            "annual_target",
+            "currency",
+            "responsibilities",
+            "rights",
+        ],
+    ),
+    "agreement_edit": (
+        "manager",
+        lambda c, o: f"/workspace/agreements/{o['draft'].pk}/edit/",
+        ["agreement_type", "start_date", "end_date", "notice_days", "currency", "regions"],
+    ),
+    "agreement_activate": (
+        "manager",
+        lambda c, o: f"/workspace/agreements/{o['draft'].pk}/activate/",
+        ["signed_on"],
+    ),
+    "agreement_terminate": (
+        "manager",
+        lambda c, o: f"/workspace/agreements/{o['active'].pk}/terminate/",
+        ["terminated_on", "reason"],
+    ),
+    "partner_create": (
+        "manager",
+        lambda c, o: "/workspace/partners/new/",
+        ["name", "external_id", "channel_kind", "partner_type", "tier", "website", "country"],
+    ),
+    "partner_edit": (
+        "manager",
+        lambda c, o: f"/workspace/partners/{c.partner_a.pk}/edit/",
+        ["name", "external_id", "channel_kind", "partner_type", "tier", "website"],
+    ),
+    "contact_add": (
+        "manager",
+        lambda c, o: f"/workspace/partners/{c.partner_a.pk}/contacts/",
+        ["name", "title", "email", "phone", "is_primary"],
+    ),
+    "invite": ("manager", lambda c, o: f"/workspace/partners/{c.partner_a.pk}/invite/", ["email"]),
+    "feedback_log": (
+        "manager",
+        lambda c, o: "/workspace/feedback/log/",
+        ["partner", "category", "satisfaction", "nps", "subject", "body"],
+    ),
+    "feedback_triage": (
+        "manager",
+        lambda c, o: f"/workspace/feedback/{o['feedback'].pk}/triage/",
+        ["status", "assignee"],
+    ),
+    "feedback_reply": (
+        "manager",
+        lambda c, o: f"/workspace/feedback/{o['feedback'].pk}/reply/",
+        ["reply-body"],
+    ),
+    "feedback_note": (
+        "manager",
+        lambda c, o: f"/workspace/feedback/{o['feedback'].pk}/note/",
+        ["note-body"],
+    ),
+    "coverage_assign": (
+        "manager",
+        lambda c, o: "/workspace/coverage/assign/",
+        [
+            "scope",
+            "account",
+            "kind",
+            "rep",
+            "partner",
+            "online_source",
+            "start_date",
+            "end_date",
+            "region",
+        ],
+    ),
+    "coverage_end": (
+        "manager",
+        lambda c, o: f"/workspace/coverage/{o['coverage'].pk}/end/",
+        ["end_date"],
+    ),
+    "portal_feedback": (
+        "partner_a_user",
+        lambda c, o: "/portal/feedback/new/",
+        ["category", "satisfaction", "nps", "subject", "body"],
+    ),
+    "portal_follow_up": (
+        "partner_a_user",
+        lambda c, o: f"/portal/feedback/{o['feedback'].pk}/",
+        ["body"],
+    ),
+    "portal_password": (
+        "partner_a_user",
+        lambda c, o: "/portal/profile/",
+        ["old_password", "new_password1", "new_password2"],
+    ),
+}
+
+
+@pytest.fixture
+def objects(cast: Cast) -> dict[str, Any]:
+    today = timezone.localdate()
+    account = AccountFactory()
+    return {
+        "draft": AgreementFactory(
+            partner=cast.partner_a,
+            status="draft",
+            signed_on=None,
+            start_date=today,
+            end_date=today + timedelta(days=300),
+        ),
+        "active": AgreementFactory(partner=cast.partner_a, start_date=today - timedelta(days=10)),
+        "feedback": FeedbackFactory(partner=cast.partner_a),
+        "coverage": CoverageAssignment.objects.create(
+            account=account,
+            kind="online",
+            online_source="web",
+            start_date=today - timedelta(days=3),
+        ),
+    }
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_it_never_fails_on_arbitrary_form_input(
+    form: str, cast: Cast, objects: dict[str, Any]
+) -> None:
+    role, url_for, fields = FORMS[form]
+    client = _client(getattr(cast, role))
+    url = url_for(cast, objects)
+
+    @HYPOTHESIS
+    @given(values=st.fixed_dictionaries({name: nasty_text for name in fields}))
+    def post(values: dict[str, str]) -> None:
+        before = _counts()
+        response = client.post(url, values)
+        assert response.status_code < 500, f"{form}: {response.status_code} for {values!r}"
+        if response.status_code in (200, 400):
+            # Shown again with errors: nothing may have been written.
+            assert _counts() == before, f"{form} saved something while refusing {values!r}"
+
+    post()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("contract.pdf", b"MZ\x90\x00this is a program", "PDF"),
+        ("contract.pdf", b"", "empty"),
+        ("../../../etc/cron.d/evil.pdf", b"%PDF-1.4\n%%EOF\n", None),
+        ("contract.pdf", b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024 + 1), "10 MB"),
+    ],
+)
+def test_it_refuses_bad_signed_documents_and_never_uses_the_uploaded_name(
+    name: str, content: bytes, problem: str | None, cast: Cast, objects: dict[str, Any]
+) -> None:
+    draft = objects["draft"]
+    response = _client(cast.manager).post(
+        f"/workspace/agreements/{draft.pk}/activate/",
+        {
+            "signed_on": timezone.localdate().isoformat(),
+            "signed_document": SimpleUploadedFile(name, content),
+        },
+    )
+    draft.refresh_from_db()
+    if problem is None:
+        assert response.status_code == 302 and draft.signed_document
+        assert ".." not in draft.signed_document.name and "evil" not in draft.signed_document.name
+        assert re.fullmatch(r"agreements/\d{4}/[0-9a-f]{32}\.pdf", draft.signed_document.name)
+    else:
+        assert problem in response.content.decode() and not draft.signed_document
+        assert draft.status == "draft"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("shot.png", b"GIF89a not a png"),
+        ("notes.pdf", b"plain text"),
+        ("x.jpg", b"\xff\xd8\xff" + b"0" * (5 << 20)),
+    ],
+)
+def test_it_refuses_bad_feedback_attachments(name: str, content: bytes, cast: Cast) -> None:
+    before = _counts()
+    response = _client(cast.partner_a_user).post(
+        "/portal/feedback/new/",
+        {
+            "category": "other",
+            "satisfaction": "3",
+            "subject": "s",
+            "body": "b",
+            "attachment": SimpleUploadedFile(name, content),
+        },
+    )
+    assert 'data-field-error="attachment"' in response.content.decode()
+    assert _counts() == before
+
+
+ACCOUNT_COLUMNS = [
+    "external_id",
+    "name",
+    "region",
+    "vertical",
+    "size_band",
+    "entered_on",
+    "archived_on",
+    "converted_on",
+    "converted_via",
+]
+cell = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            "east",
+            "retail",
+            "smb",
+            "enterprise",
+            "direct",
+            "online",
+            "2025-01-01",
+            "2026-02-30",
+            "2024-12-31",
+            "x" * 300,
+            "A-1",
+            "A-2",
+            ";",
+            '"',
+            "项目",
+        ]
+    ),
+    st.text(alphabet=string.printable, max_size=12),
+)
+
+
+@HYPOTHESIS
+@given(rows=st.lists(st.lists(cell, min_size=9, max_size=9), min_size=1, max_size=6))
+def test_it_imports_arbitrary_account_rows_all_or_nothing(
+    tmp_path_factory: Any, rows: list[list[str]]
+) -> None:
+    directory: Path = tmp_path_factory.mktemp("market")
+    (directory / "regions.csv").write_text("code,name\neast,East\n", encoding="utf-8")
+    (directory / "verticals.csv").write_text("code,name\nretail,Retail\n", encoding="utf-8")
+    import csv
+
+    with open(directory / "accounts.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(ACCOUNT_COLUMNS)
+        writer.writerows(rows)
+    before = _counts()
+    try:
+        market_import(paths=[directory])
+    except MarketImportError as error:
+        assert error.problems
+        for problem in error.problems:
+            assert re.match(r"^[a-z]+\.csv:\d+: [a-z_]+: .+", problem), problem
+        assert _counts() == before
+    else:
+        assert Account.objects.count() >= 1
+
+
+pytestmark = pytest.mark.django_db

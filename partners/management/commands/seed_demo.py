@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -28,6 +29,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reset", action="store_true", help="Delete the existing market first."
         )
+        parser.add_argument(
+            "--logins-file",
+            default="",
+            help="Also write the demo logins to this file (for make demo).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["accounts"] < 1:
@@ -49,8 +55,18 @@ class Command(BaseCommand):
                 f"Demo market already present ({result.accounts} accounts); kept it "
                 "(use --reset to recreate). Demo users refreshed."
             )
-        self.stdout.write("")
-        self.stdout.write("Demo logins at http://127.0.0.1:8000/accounts/login/")
-        self.stdout.write(f"  password for every demo user: {password}")
-        for username, role, home in result.logins:
-            self.stdout.write(f"  {username:<10} {role:<14} lands on {home}")
+        lines = [
+            "",
+            "Demo logins at http://127.0.0.1:8000/accounts/login/",
+            f"  password for every demo user: {password}",
+            *(
+                f"  {username:<10} {role:<14} lands on {home}"
+                for username, role, home in result.logins
+            ),
+        ]
+        self.stdout.write("\n".join(lines))
+        if options["logins_file"]:
+            path = Path(options["logins_file"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            path.chmod(0o600)

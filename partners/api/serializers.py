@@ -252,6 +252,10 @@ class FeedbackInputSerializer(serializers.Serializer):
     nps = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
     subject = serializers.CharField(max_length=200)
     body = serializers.CharField(max_length=5000)
+    attachment = serializers.FileField(
+        required=False,
+        help_text="Partner users, multipart only: a PDF, PNG or JPEG of at most 5 MB.",
+    )
 
     def __init__(
         self, *args: Any, partners: QuerySet[Partner] | None = None, **kwargs: Any

@@ -369,16 +369,19 @@ class FeedbackViewSet(
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         partner = values.pop("partner", None)
+        attachment = values.pop("attachment", None)
         entry = FeedbackEntry(**values)
         if is_partner_user(request.user):
             if partner is not None:
                 raise ValidationError(
                     {"partner": ["Partner users submit feedback for their own organisation."]}
                 )
-            feedback = feedback_submit(user=request.user, entry=entry)
+            feedback = feedback_submit(user=request.user, entry=entry, attachment=attachment)
         else:
             if partner is None:
                 raise ValidationError({"partner": ["Name the partner the feedback came from."]})
+            if attachment is not None:
+                raise ValidationError({"attachment": ["Attachments come from partner users."]})
             feedback = feedback_log_for_partner(partner=partner, entry=entry, by=request.user)
         return Response(self.get_serializer(feedback).data, status=status.HTTP_201_CREATED)
 

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from partners.models import Feedback, FeedbackStatus
-from tests.api.conftest import Market
+from tests.api.conftest import PDF, Market
 from tests.cast import Cast
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +99,23 @@ def test_it_ignores_fields_partner_users_may_not_set(
     feedback = Feedback.objects.get(pk=response.json()["id"])
     assert feedback.pk != market.feedback_b.pk
     assert (feedback.status, feedback.assignee) == (FeedbackStatus.NEW, None)
+
+
+def test_it_takes_a_partners_attachment_checked_by_content(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    api = api_as(cast.partner_a_user)
+    refused = api.post(
+        "/api/v1/feedback/",
+        {**ENTRY, "nps": "", "attachment": SimpleUploadedFile("a.pdf", b"MZ not a pdf")},
+        format="multipart",
+    )
+    assert refused.status_code == 400
+    assert "attachment" in refused.json()
+    accepted = api.post(
+        "/api/v1/feedback/",
+        {**ENTRY, "attachment": SimpleUploadedFile("a.pdf", PDF, "application/pdf")},
+        format="multipart",
+    )
+    assert accepted.status_code == 201, accepted.json()
+    assert accepted.json()["has_attachment"] is True

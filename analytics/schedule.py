@@ -37,4 +37,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
         "options": {"expires": 12 * HOUR},
     },
+    # Every five minutes: send e-mails still waiting in the outbox (broker or mail server was down).
+    "outbox-flush": {
+        "task": "crm.outbound_emails_flush",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
 }

@@ -52,3 +52,11 @@ class TestOutbox:
 
     def test_it_skips_an_email_with_no_recipients(self) -> None:
         assert email_queue(to=["", ""], subject="x", body_text="y") is None
+
+
+def test_it_flushes_the_outbox_on_the_beat_schedule() -> None:
+    from crm.celery import app
+
+    entry = app.conf.beat_schedule["outbox-flush"]
+    assert entry["task"] == "crm.outbound_emails_flush"
+    assert entry["task"] in app.tasks

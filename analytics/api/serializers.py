@@ -18,9 +18,9 @@ from analytics.models import MetricsRun
 from analytics.selectors import EXPORT_DIMENSIONS, PARTNER_SNAPSHOT_FIELDS
 
 WEEK_PATTERN = re.compile(r"^\d{4}-W\d{2}$")
-SEGMENT_DIMENSIONS = [name for name in metrics.ROLLUP_DIMENSIONS]
+SEGMENT_DIMENSIONS = list(metrics.ROLLUP_DIMENSIONS)
 TEXT_COLUMNS = [*metrics.SEGMENT_KEYS, "channel", "external_id", "name", "channel_kind"]
-RATIO_LIKE = {*metrics.RATIO_COLUMNS, "coverage", "penetration", "satisfaction_mean", "nps"}
+RATIO_LIKE = {*metrics.RATIO_COLUMNS, "satisfaction_mean", "nps"}
 
 
 def _ordered_union(*groups: list[str]) -> list[str]:
@@ -54,6 +54,8 @@ def _week_field(**kwargs: Any) -> serializers.CharField:
 
 
 class _Week:
+    """Mixed into query serializers with a `week`: the week must exist in the calendar."""
+
     def validate_week(self, value: str) -> str:
         try:
             metrics.iso_week_as_of(value)

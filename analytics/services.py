@@ -247,3 +247,29 @@ def metrics_merge_week(*, week: str, final: bool, parts: Sequence[dict[str, Any]
         return segments, partners
 
     return _run_week(week=week, final=final, compute=compute)
+
+
+def metrics_close_week(*, week: str) -> MetricsRun:
+    """Close `week` as final once: the Monday job, safe when two beats or a redelivery send it.
+
+    Under the week's lock, returns the week's succeeded final run if there already is one (and
+    writes nothing); otherwise computes it exactly as `metrics_compute_week(final=True)`. Raises
+    MetricsRunInProgress while another run of the week holds the lock (the task retries, then
+    finds the run the other one finished). A deliberate recompute goes through
+    `metrics_compute_week`.
+    """
+    as_of = metrics_as_of(week=week, final=True)
+    try:
+        with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()):
+            closed = (
+                MetricsRun.objects.filter(
+                    week=week, final=True, as_of=as_of, status=RunStatus.SUCCEEDED
+                )
+                .order_by("-finished_at")
+                .first()
+            )
+            if closed is not None:
+                return closed
+            return _run_locked(week=week, as_of=as_of, final=True, compute=_figures_from_database)
+    except LockBusy as busy:
+        raise MetricsRunInProgress(f"a run of {week} is in progress; try again later") from busy

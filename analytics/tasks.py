@@ -88,9 +88,9 @@ def compute_week_split(week: str, final: bool, batches: int = 4) -> None:
 
 @shared_task(name="analytics.close_last_week", **WEEK_TASK_OPTIONS)
 def close_last_week() -> dict[str, Any]:
-    """Compute last ISO week (relative to today) as final."""
+    """Close last ISO week (relative to today) as final, once: see `services.metrics_close_week`."""
     week = metrics.iso_week_of(timezone.localdate() - timedelta(days=7))
-    return _run_summary(services.metrics_compute_week(week=week, final=True))
+    return _run_summary(services.metrics_close_week(week=week))
 
 
 @shared_task(name="analytics.refresh_current_week", **WEEK_TASK_OPTIONS)

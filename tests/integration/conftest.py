@@ -1,0 +1,117 @@
+"""Shared fixtures for the fault and load tests: the worker fixtures of tests/analytics, and a
+throwaway PostgreSQL 15 cluster that a test may stop and restart without touching the test
+database.
+
+With CI=true a missing PostgreSQL binary, Redis or test database fails the test; elsewhere it
+skips it (tests/services.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.analytics.conftest import postgres_db, sender, start_worker  # noqa: F401
+from tests.services import free_port, service_missing
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+PG_BIN = Path(os.environ.get("CI_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def wait_for(condition: Callable[[], Any], *, seconds: float, what: str) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; as any other user it runs as that user.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+class PostgresCluster:
+    """A private PostgreSQL 15 cluster on a free loopback port, owned by one test."""
+
+    def __init__(self, root: Path) -> None:
+        if not (PG_BIN / "postgres").exists():
+            service_missing(f"needs PostgreSQL 15 binaries in {PG_BIN}")
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.log = root / "postgres.log"
+        if os.geteuid() == 0:
+            shutil.chown(root, user="postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/crm"
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        subprocess.run(
+            _as_postgres(
+                [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=120,
+        )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._pg_ctl("-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
+        subprocess.run(
+            [
+                str(PG_BIN / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "crm",
+            ],
+            check=True,
+            timeout=60,
+        )
+
+    def restart(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "-t", "60", "restart")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._pg_ctl("-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster (not the test database): free to stop and restart."""
+    root = Path(tempfile.mkdtemp(prefix="pg-ops-"))
+    cluster = PostgresCluster(root)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)

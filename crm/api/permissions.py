@@ -32,7 +32,26 @@ class RolesMayReach(BasePermission):
             raise NotFound()
         if request.method in SAFE_METHODS:
             return True
-        return role in self.write or role in getattr(view, "extra_writers", frozenset())
+        if role in self.write or role in getattr(view, "extra_writers", frozenset()):
+            return True
+        _refuse_unseen_object(view)
+        return False
+
+
+def _refuse_unseen_object(view: Any) -> None:
+    """A refused write aimed at one object: 404 unless the caller can see that object, so a
+    403 never confirms that another partner's id exists."""
+    lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk")
+    value = getattr(view, "kwargs", {}).get(lookup)
+    if value is None or not hasattr(view, "get_queryset"):
+        return
+    try:
+        field = getattr(view, "lookup_field", "pk")
+        visible = view.get_queryset().filter(**{field: value}).exists()
+    except (TypeError, ValueError, OverflowError):
+        visible = False
+    if not visible:
+        raise NotFound()
 
 
 class InternalReadManagerWrite(RolesMayReach):

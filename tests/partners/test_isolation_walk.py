@@ -11,14 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from analytics.models import MetricsRun
 from channels.models import CoverageAssignment
 from crm.models import ChannelKind
 from partners.models import Agreement, Feedback
@@ -29,6 +32,7 @@ from tests.factories import (
     FeedbackFactory,
     FeedbackNoteFactory,
     FeedbackReplyFactory,
+    PartnerContactFactory,
 )
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -74,6 +78,66 @@ WALK: dict[str, Walk] = {
     "portal/profile/": Walk(lambda w: "/portal/profile/", listing=True),
     # Checked separately: an invitation link answers the same for every invalid link.
     "portal/invitation/<str:uidb64>/<str:token>/": Walk(lambda w: "", methods=()),
+    # The API, through partner-a's authenticated API client.
+    # Exchanging one's own password for a token reveals nothing of another partner.
+    "api/v1/auth/token/": Walk(lambda w: "", methods=()),
+    "api/v1/metrics/segments/": Walk(lambda w: "/api/v1/metrics/segments/", listing=True),
+    "api/v1/metrics/rollup/": Walk(lambda w: "/api/v1/metrics/rollup/?by=partner", listing=True),
+    "api/v1/metrics/trend/": Walk(lambda w: "/api/v1/metrics/trend/", listing=True),
+    "api/v1/metrics/partners/": Walk(lambda w: "/api/v1/metrics/partners/", listing=True),
+    "api/v1/metrics/weeks/": Walk(lambda w: "/api/v1/metrics/weeks/", listing=True),
+    "api/v1/^regions/$": Walk(lambda w: "/api/v1/regions/", listing=True),
+    "api/v1/^regions/(?P<pk>[^/.]+)/$": Walk(
+        _their("region", "/api/v1/regions/{pk}/"), listing=True
+    ),
+    "api/v1/^verticals/$": Walk(lambda w: "/api/v1/verticals/", listing=True),
+    "api/v1/^verticals/(?P<pk>[^/.]+)/$": Walk(
+        _their("vertical", "/api/v1/verticals/{pk}/"), listing=True
+    ),
+    "api/v1/^accounts/$": Walk(lambda w: "/api/v1/accounts/", listing=True),
+    "api/v1/^accounts/(?P<pk>[^/.]+)/$": Walk(_their("account", "/api/v1/accounts/{pk}/")),
+    "api/v1/^reps/$": Walk(lambda w: "/api/v1/reps/", listing=True),
+    "api/v1/^reps/(?P<pk>[^/.]+)/$": Walk(_their("rep", "/api/v1/reps/{pk}/")),
+    "api/v1/^coverage/$": Walk(lambda w: "/api/v1/coverage/", listing=True),
+    "api/v1/^coverage/(?P<pk>[^/.]+)/$": Walk(_their("coverage", "/api/v1/coverage/{pk}/")),
+    "api/v1/^coverage/(?P<pk>[^/.]+)/end/$": Walk(
+        _their("coverage", "/api/v1/coverage/{pk}/end/"), methods=("post",)
+    ),
+    "api/v1/^partners/$": Walk(lambda w: "/api/v1/partners/", listing=True),
+    "api/v1/^partners/(?P<pk>[^/.]+)/$": Walk(
+        _their("partner", "/api/v1/partners/{pk}/"), methods=("get", "put", "patch")
+    ),
+    "api/v1/^contacts/$": Walk(lambda w: "/api/v1/contacts/", listing=True),
+    "api/v1/^contacts/(?P<pk>[^/.]+)/$": Walk(_their("contact", "/api/v1/contacts/{pk}/")),
+    "api/v1/^agreements/$": Walk(lambda w: "/api/v1/agreements/", listing=True),
+    "api/v1/^agreements/(?P<pk>[^/.]+)/$": Walk(
+        _their("agreement", "/api/v1/agreements/{pk}/"), methods=("get", "put", "patch")
+    ),
+    "api/v1/^agreements/(?P<pk>[^/.]+)/activate/$": Walk(
+        _their("agreement", "/api/v1/agreements/{pk}/activate/"), methods=("post",)
+    ),
+    "api/v1/^agreements/(?P<pk>[^/.]+)/renew/$": Walk(
+        _their("agreement", "/api/v1/agreements/{pk}/renew/"), methods=("post",)
+    ),
+    "api/v1/^agreements/(?P<pk>[^/.]+)/terminate/$": Walk(
+        _their("agreement", "/api/v1/agreements/{pk}/terminate/"), methods=("post",)
+    ),
+    "api/v1/^feedback/$": Walk(lambda w: "/api/v1/feedback/", listing=True),
+    "api/v1/^feedback/(?P<pk>[^/.]+)/$": Walk(_their("feedback", "/api/v1/feedback/{pk}/")),
+    "api/v1/^feedback/(?P<pk>[^/.]+)/notes/$": Walk(
+        _their("feedback", "/api/v1/feedback/{pk}/notes/"), methods=("get", "post")
+    ),
+    "api/v1/^feedback/(?P<pk>[^/.]+)/replies/$": Walk(
+        _their("feedback", "/api/v1/feedback/{pk}/replies/"), methods=("get", "post")
+    ),
+    "api/v1/^feedback/(?P<pk>[^/.]+)/triage/$": Walk(
+        _their("feedback", "/api/v1/feedback/{pk}/triage/"), methods=("post",)
+    ),
+    "api/v1/^metrics/runs/$": Walk(lambda w: "/api/v1/metrics/runs/", listing=True),
+    "api/v1/^metrics/runs/(?P<pk>[^/.]+)/$": Walk(_their("run", "/api/v1/metrics/runs/{pk}/")),
+    "api/schema/": Walk(lambda w: "/api/schema/", listing=True),
+    "api/docs/": Walk(lambda w: "/api/docs/", listing=True),
+    "api/redoc/": Walk(lambda w: "/api/redoc/", listing=True),
 }
 # Routes under these prefixes are partner-reachable and must be in WALK.
 PARTNER_PREFIXES = ("portal/", "api/")
@@ -102,13 +166,32 @@ def world(cast: Cast) -> World:
         FeedbackReplyFactory(feedback=feedback, body=f"{label} reply body")
         FeedbackNoteFactory(feedback=feedback, body=f"{label} INTERNAL NOTE")
         account = AccountFactory(name=f"{label} Account Ltd")
-        CoverageAssignment.objects.create(
+        coverage = CoverageAssignment.objects.create(
             account=account,
             kind=ChannelKind.PARTNER,
             partner=partner,
             start_date=today - timedelta(days=10),
         )
-        return {"agreement": agreement, "feedback": feedback, "account": account}
+        run = MetricsRun.objects.create(
+            week=f"2026-W{40 + len(label)}",
+            as_of=date(2026, 10, 4) + timedelta(weeks=len(label)),
+            final=True,
+            status="succeeded",
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
+        return {
+            "agreement": agreement,
+            "feedback": feedback,
+            "account": account,
+            "coverage": coverage,
+            "contact": PartnerContactFactory(partner=partner, name=f"{label} Contact Person"),
+            "partner": partner,
+            "region": account.region,
+            "vertical": account.vertical,
+            "rep": cast.rep,
+            "run": run,
+        }
 
     return World(
         cast=cast,
@@ -123,6 +206,23 @@ def _partner_client(world: World) -> Client:
     return client
 
 
+def _partner_api(world: World) -> APIClient:
+    api = APIClient()
+    api.force_authenticate(world.cast.partner_a_user)
+    return api
+
+
+def _request(world: World, route: str, method: str, url: str) -> Any:
+    """Ask as partner-a: through the API client for API routes, the browser client otherwise."""
+    if route.startswith("api/"):
+        return getattr(_partner_api(world), method)(
+            url, {"body": "probe", "partner": world.cast.partner_b.pk}, format="json"
+        )
+    return getattr(_partner_client(world), method)(
+        url, {"body": "probe"} if method == "post" else None
+    )
+
+
 def test_it_knows_every_partner_reachable_route() -> None:
     reachable = {route for route in _routes() if route.startswith(PARTNER_PREFIXES)}
     missing = sorted(reachable - set(WALK))
@@ -130,25 +230,31 @@ def test_it_knows_every_partner_reachable_route() -> None:
 
 
 def test_it_answers_404_for_the_other_partners_objects(world: World) -> None:
-    client = _partner_client(world)
+    walked = 0
     for route, walk in WALK.items():
         if walk.listing or not walk.methods:
             continue
         url = walk.url(world)
         for method in walk.methods:
-            response = getattr(client, method)(url, {"body": "probe"} if method == "post" else None)
-            assert response.status_code == 404, f"{method.upper()} {url} ({route})"
+            response = _request(world, route, method, url)
+            assert response.status_code == 404, (
+                f"{method.upper()} {url} ({route}): {response.status_code}"
+            )
+            walked += 1
+    assert walked >= 25
     their_feedback: Feedback = world.theirs["feedback"]  # type: ignore[assignment]
     assert their_feedback.replies.count() == 1, "nothing was written to the other partner's thread"
 
 
 def test_it_shows_nothing_of_the_other_partner_on_any_listing(world: World) -> None:
-    client = _partner_client(world)
     for route, walk in WALK.items():
         if not walk.listing:
             continue
-        html = client.get(walk.url(world)).content.decode()
+        response = _request(world, route, "get", walk.url(world))
+        assert response.status_code in (200, 404), f"{route}: {response.status_code}"
+        html = response.content.decode()
         forbidden_texts = [
+            "Their Contact Person",
             "AG-Their",
             "Their feedback subject",
             "Their reply body",

@@ -144,7 +144,8 @@ def start_worker(postgres_db: None, redis_url: str, tmp_path: Path) -> Iterator[
 @pytest.fixture
 def sender(redis_url: str) -> Iterator[Celery]:
     """A Celery client on the test Redis broker (the app in this process runs tasks eagerly)."""
-    client = Celery("test-sender", broker=redis_url)
+    # Not the current app: shared tasks in this process must keep running eagerly.
+    client = Celery("test-sender", broker=redis_url, set_as_current=False)
     client.conf.broker_connection_retry_on_startup = True
     try:
         yield client

@@ -56,6 +56,13 @@ class PostgresCluster:
             shutil.chown(root, user="postgres")
 
     @property
+    def _options(self) -> str:
+        return (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+
+    @property
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/crm"
 
@@ -76,11 +83,7 @@ class PostgresCluster:
             stdout=subprocess.DEVNULL,
             timeout=120,
         )
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        self._pg_ctl("-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
+        self._pg_ctl("-l", str(self.log), "-o", self._options, "-w", "-t", "60", "start")
         subprocess.run(
             [
                 str(PG_BIN / "createdb"),
@@ -95,6 +98,10 @@ class PostgresCluster:
             check=True,
             timeout=60,
         )
+
+    def start_again(self) -> None:
+        """Start the stopped cluster on the same port and data directory."""
+        self._pg_ctl("-l", str(self.log), "-o", self._options, "-w", "-t", "60", "start")
 
     def restart(self) -> None:
         self._pg_ctl("-m", "fast", "-w", "-t", "60", "restart")

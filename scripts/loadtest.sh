@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# The full load test: a throwaway PostgreSQL 15 and Redis on free loopback ports, the market
+# seeded and its metrics computed, gunicorn and a Celery worker, then locust's mixed traffic
+# (loadtest/locustfile.py) headless for a bounded time. Prints p95/p99 and error counts and a
+# verdict against the targets; stops everything it started, by PID.
+#
+# Usage: scripts/loadtest.sh                      (the target run: 1,000,000 accounts,
+#                                                  50 users for 3 minutes)
+#        ACCOUNTS=5000 USERS=10 DURATION=30s scripts/loadtest.sh
+#
+# Read (all optional):
+#   ACCOUNTS          accounts to seed                        default 1000000
+#   USERS, SPAWN      locust users and users started a second default 50, 10
+#   DURATION          locust run time (locust syntax)         default 3m
+#   WEB_WORKERS       gunicorn worker processes               default 4
+#   WEB_THREADS       threads per gunicorn worker             default 2
+#   P95_MAX_MS        verdict: p95 of all requests at most    default 300
+#   P99_MAX_MS        verdict: p99 of all requests at most    default 1000
+#   LOADTEST_DIR      keep the databases, logs and CSVs here (not deleted); default a temp dir
+#   PG_BIN            PostgreSQL 15 binaries                  default /usr/lib/postgresql/15/bin
+# Exit status: 0 when the verdict is PASS, 1 when a target is missed, 2 when the run broke.
+set -euo pipefail
+exec </dev/null
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY="$ROOT/.venv/bin/python"
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+ACCOUNTS=${ACCOUNTS:-1000000}
+USERS=${USERS:-50}
+SPAWN=${SPAWN:-10}
+DURATION=${DURATION:-3m}
+WEB_WORKERS=${WEB_WORKERS:-4}
+WEB_THREADS=${WEB_THREADS:-2}
+P95_MAX_MS=${P95_MAX_MS:-300}
+P99_MAX_MS=${P99_MAX_MS:-1000}
+PARTNER_USERS=40
+INTERNAL_USERS=5
+
+if [ -n "${LOADTEST_DIR:-}" ]; then
+    WORK_DIR=$LOADTEST_DIR
+    KEEP_WORK_DIR=yes
+    mkdir -p "$WORK_DIR"
+else
+    WORK_DIR=$(mktemp -d -t crm-loadtest.XXXXXX)
+    KEEP_WORK_DIR=""
+fi
+PG_DATA="$WORK_DIR/pgdata"
+PIDS=()
+PG_STARTED=""
+
+log() { printf '==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+cleanup() {
+    local status=$?
+    set +e
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    if [ -n "$PG_STARTED" ]; then
+        as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+    fi
+    if [ -z "$KEEP_WORK_DIR" ]; then
+        rm -rf "$WORK_DIR"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+PG_PORT=$(free_port)
+REDIS_PORT=$(free_port)
+WEB_PORT=$(free_port)
+PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(16))')
+
+log "PostgreSQL 15 on 127.0.0.1:$PG_PORT, data in $PG_DATA"
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$WORK_DIR"; fi
+as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >"$WORK_DIR/initdb.log"
+PG_STARTED=yes
+as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK_DIR/postgres.log" -w -t 60 \
+    -o "-p $PG_PORT -k $WORK_DIR -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_parallel_workers_per_gather=0 -c synchronous_commit=off" \
+    start >/dev/null
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres crm
+
+log "Redis on 127.0.0.1:$REDIS_PORT"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    >"$WORK_DIR/redis.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do
+    [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+done
+
+export DJANGO_SETTINGS_MODULE=crm.settings
+export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/crm"
+export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export SECRET_KEY="loadtest-$PASSWORD"
+export DEBUG=false
+export ALLOWED_HOSTS=127.0.0.1
+export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
+export VAR_DIR="$WORK_DIR/var"
+export LOADTEST_PASSWORD=$PASSWORD
+export LOADTEST_PARTNER_USERS=$PARTNER_USERS LOADTEST_INTERNAL_USERS=$INTERNAL_USERS
+
+log "migrate"
+"$PY" manage.py migrate --noinput -v0
+log "seed_demo --accounts $ACCOUNTS"
+started=$SECONDS
+"$PY" manage.py seed_demo --accounts "$ACCOUNTS" --password "$PASSWORD" >"$WORK_DIR/seed.log"
+log "seeded in $((SECONDS - started)) s"
+log "compute_metrics --last 4"
+"$PY" manage.py compute_metrics --last 4 --no-progress
+"$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres crm -c "VACUUM ANALYZE"
+
+log "load test users: $INTERNAL_USERS each of lt-manager/lt-exec/lt-api, $PARTNER_USERS lt-partner"
+"$PY" manage.py shell -v0 -c "
+import os
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from partners.models import Partner, PartnerKind, PartnerUser
+
+User = get_user_model()
+probe = User(username='probe')
+probe.set_password(os.environ['LOADTEST_PASSWORD'])
+internal = int(os.environ['LOADTEST_INTERNAL_USERS'])
+cast = [(f'lt-{role}-{n}', group) for role, group in
+        (('manager', 'sales_manager'), ('exec', 'executive'), ('api', 'sales_manager'))
+        for n in range(1, internal + 1)]
+# Portal users spread over the partners; a small market has fewer partners than users.
+partners = list(Partner.objects.filter(channel_kind=PartnerKind.PARTNER).order_by('id'))
+wanted = int(os.environ['LOADTEST_PARTNER_USERS'])
+cast += [(f'lt-partner-{n}', 'partner_user') for n in range(1, wanted + 1)]
+for username, group in cast:
+    # One hash for every user: hashing 55 passwords would take longer than the rest.
+    user, _ = User.objects.update_or_create(
+        username=username,
+        defaults={'email': f'{username}@example.com', 'password': probe.password, 'is_active': True},
+    )
+    user.groups.set([Group.objects.get(name=group)])
+for n in range(1, wanted + 1):
+    PartnerUser.objects.update_or_create(
+        user=User.objects.get(username=f'lt-partner-{n}'),
+        defaults={'partner': partners[(n - 1) % len(partners)]},
+    )
+"
+
+# Hashed static file names without whitenoise's compression pass, which takes minutes here and
+# does not change what the load test measures (locust fetches no static files).
+log "collectstatic (manifest only)"
+"$PY" manage.py shell -v0 -c "
+from django.conf import settings
+from django.core.management import call_command
+settings.STORAGES = {**settings.STORAGES, 'staticfiles': {
+    'BACKEND': 'django.contrib.staticfiles.storage.ManifestStaticFilesStorage'}}
+call_command('collectstatic', interactive=False, verbosity=0)
+"
+
+log "gunicorn on 127.0.0.1:$WEB_PORT ($WEB_WORKERS workers x $WEB_THREADS threads) and a worker"
+"$ROOT/.venv/bin/gunicorn" crm.wsgi -b "127.0.0.1:$WEB_PORT" --workers "$WEB_WORKERS" \
+    --threads "$WEB_THREADS" --timeout 30 --access-logfile "$WORK_DIR/access.log" \
+    >"$WORK_DIR/gunicorn.log" 2>&1 &
+PIDS+=($!)
+"$ROOT/.venv/bin/celery" -A crm worker --concurrency 1 --loglevel INFO --without-gossip \
+    --without-mingle --hostname "loadtest@%h" >"$WORK_DIR/worker.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 150); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$WEB_PORT/health/" || true)
+    [ "$code" = 200 ] && break
+    sleep 0.2
+done
+if [ "$code" != 200 ]; then
+    log "gunicorn did not answer /health/ with 200 (last: $code)"
+    tail -n 30 "$WORK_DIR/gunicorn.log"
+    exit 2
+fi
+
+log "locust: $USERS users, $SPAWN/s, $DURATION"
+set +e
+"$ROOT/.venv/bin/locust" -f loadtest/locustfile.py --headless -u "$USERS" -r "$SPAWN" \
+    -t "$DURATION" --host "http://127.0.0.1:$WEB_PORT" --csv "$WORK_DIR/locust" \
+    --only-summary --stop-timeout 10 >"$WORK_DIR/locust.log" 2>&1
+locust_status=$?
+set -e
+if [ ! -s "$WORK_DIR/locust_stats.csv" ]; then
+    log "locust wrote no statistics (exit $locust_status)"
+    tail -n 30 "$WORK_DIR/locust.log"
+    exit 2
+fi
+
+"$PY" - "$WORK_DIR" "$P95_MAX_MS" "$P99_MAX_MS" <<'EOF'
+import csv
+import sys
+from pathlib import Path
+
+work_dir, p95_max, p99_max = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+rows = list(csv.DictReader((work_dir / "locust_stats.csv").open()))
+print(f"{'request':<48} {'count':>7} {'fail':>5} {'median':>7} {'p95':>6} {'p99':>6} {'max':>7}")
+for row in rows:
+    print(
+        f"{(row['Type'] + ' ' + row['Name'])[:48]:<48} {row['Request Count']:>7} "
+        f"{row['Failure Count']:>5} {row['Median Response Time']:>7} {row['95%']:>6} "
+        f"{row['99%']:>6} {float(row['Max Response Time']):>7.0f}"
+    )
+total = next(row for row in rows if row["Name"] == "Aggregated")
+requests, failures = int(total["Request Count"]), int(total["Failure Count"])
+p95, p99 = float(total["95%"]), float(total["99%"])
+rps = float(total["Requests/s"])
+print(f"\nrequests {requests}, failures {failures}, {rps:.1f} req/s, p95 {p95:.0f} ms, p99 {p99:.0f} ms")
+failures_file = work_dir / "locust_failures.csv"
+if failures:
+    print(failures_file.read_text())
+missed = [
+    reason
+    for reason, missed in (
+        (f"p95 {p95:.0f} ms > {p95_max:.0f} ms", p95 > p95_max),
+        (f"p99 {p99:.0f} ms > {p99_max:.0f} ms", p99 > p99_max),
+        (f"{failures} failed requests", failures > 0),
+        ("no requests", requests == 0),
+    )
+    if missed
+]
+print("verdict: " + ("PASS" if not missed else "FAIL (" + "; ".join(missed) + ")"))
+sys.exit(1 if missed else 0)
+EOF

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from crm.models import Account, Region, SizeBand, Vertical
 
@@ -50,9 +50,11 @@ def accounts_filtered(
     if account_filter.size_band:
         accounts = accounts.filter(size_band=account_filter.size_band)
     if account_filter.q:
-        accounts = accounts.filter(
-            Q(name__icontains=account_filter.q) | Q(external_id=account_filter.q)
-        )
+        exact = accounts.filter(external_id=account_filter.q)
+        # An external id answers from its unique index; only otherwise are names searched.
+        if exact.exists():
+            return exact
+        accounts = accounts.filter(name__icontains=account_filter.q)
     return accounts
 
 

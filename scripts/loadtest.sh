@@ -14,6 +14,7 @@
 #   DURATION          locust run time (locust syntax)         default 3m
 #   WEB_WORKERS       gunicorn worker processes               default 4
 #   WEB_THREADS       threads per gunicorn worker             default 2
+#   KEEP_ALIVE        gunicorn keep-alive seconds             default 10
 #   P95_MAX_MS        verdict: p95 of all requests at most    default 300
 #   P99_MAX_MS        verdict: p99 of all requests at most    default 1000
 #   LOADTEST_DIR      keep the databases, logs and CSVs here (not deleted); default a temp dir
@@ -32,6 +33,10 @@ SPAWN=${SPAWN:-10}
 DURATION=${DURATION:-3m}
 WEB_WORKERS=${WEB_WORKERS:-4}
 WEB_THREADS=${WEB_THREADS:-2}
+# Longer than the longest pause between a locust user's requests (5 s): with gunicorn's 2 s
+# default, an idle kept-alive connection is closed just as the client reuses it, and the request
+# fails with "connection reset". A proxy in front needs the same (its upstream keep-alive).
+KEEP_ALIVE=${KEEP_ALIVE:-10}
 P95_MAX_MS=${P95_MAX_MS:-300}
 P99_MAX_MS=${P99_MAX_MS:-1000}
 PARTNER_USERS=40
@@ -168,7 +173,8 @@ call_command('collectstatic', interactive=False, verbosity=0)
 
 log "gunicorn on 127.0.0.1:$WEB_PORT ($WEB_WORKERS workers x $WEB_THREADS threads) and a worker"
 "$ROOT/.venv/bin/gunicorn" crm.wsgi -b "127.0.0.1:$WEB_PORT" --workers "$WEB_WORKERS" \
-    --threads "$WEB_THREADS" --timeout 30 --access-logfile "$WORK_DIR/access.log" \
+    --threads "$WEB_THREADS" --timeout 30 --keep-alive "$KEEP_ALIVE" \
+    --access-logfile "$WORK_DIR/access.log" \
     >"$WORK_DIR/gunicorn.log" 2>&1 &
 PIDS+=($!)
 "$ROOT/.venv/bin/celery" -A crm worker --concurrency 1 --loglevel INFO --without-gossip \

@@ -118,7 +118,28 @@ def feedback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     feedback = get_object_or_404(
         feedback_visible_to(request.user).select_related("partner", "assignee"), pk=pk
     )
-    manage = can_manage(request.user)
+    return _render_detail(request, feedback, manage=can_manage(request.user))
+
+
+def _render_detail(
+    request: HttpRequest,
+    feedback: Feedback,
+    *,
+    manage: bool,
+    bound: FeedbackMessageForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The feedback page; `bound` is a reply or note form shown again with its errors."""
+
+    def message_form(prefix: str) -> FeedbackMessageForm | None:
+        if not manage:
+            return None
+        return (
+            bound
+            if bound is not None and bound.prefix == prefix
+            else FeedbackMessageForm(prefix=prefix)
+        )
+
     return render(
         request,
         "partners/feedback_detail.html",
@@ -132,9 +153,10 @@ def feedback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
             if manage
             else None,
-            "reply_form": FeedbackMessageForm(prefix="reply") if manage else None,
-            "note_form": FeedbackMessageForm(prefix="note") if manage else None,
+            "reply_form": message_form("reply"),
+            "note_form": message_form("note"),
         },
+        status=status,
     )
 
 
@@ -182,23 +204,7 @@ def _post_message(request: HttpRequest, pk: int, *, prefix: str) -> HttpResponse
             return redirect("partners:feedback_detail", pk=feedback.pk)
         except ValidationError as error:
             form_add_service_errors(form, error)
-    manage = True
-    return render(
-        request,
-        "partners/feedback_detail.html",
-        {
-            "feedback": feedback,
-            "replies": feedback.replies.select_related("author"),
-            "notes": feedback.internal_notes.select_related("author"),
-            "can_manage": manage,
-            "triage_form": FeedbackTriageForm(
-                initial={"status": feedback.status, "assignee": feedback.assignee}
-            ),
-            "reply_form": form if prefix == "reply" else FeedbackMessageForm(prefix="reply"),
-            "note_form": form if prefix == "note" else FeedbackMessageForm(prefix="note"),
-        },
-        status=400,
-    )
+    return _render_detail(request, feedback, manage=True, bound=form, status=400)
 
 
 @manager_required

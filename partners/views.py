@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -314,6 +314,8 @@ def renewals_due(request: HttpRequest) -> HttpResponse:
             end_date__lte=today + timedelta(days=days),
         )
         .select_related("partner")
+        # One query for the whole page rather than one per agreement.
+        .annotate(has_renewal=Exists(Agreement.objects.filter(renews=OuterRef("pk"))))
         .order_by("end_date")
     )
     rows = [
@@ -322,7 +324,7 @@ def renewals_due(request: HttpRequest) -> HttpResponse:
             "days_left": (agreement.end_date - today).days,
             "notice_deadline": agreement.end_date - timedelta(days=agreement.notice_days),
             "notice_passed": agreement.end_date - timedelta(days=agreement.notice_days) < today,
-            "has_renewal": agreement.renewals.exists(),
+            "has_renewal": agreement.has_renewal,
         }
         for agreement in agreements
     ]

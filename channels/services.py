@@ -27,11 +27,14 @@ class CoverageOwner:
     online_source: str = ""
 
     def validate(self) -> None:
-        """Raises ValidationError when the owner does not fit the kind."""
+        """Raises ValidationError when the owner does not fit the kind or is deactivated."""
         if self.kind not in ChannelKind.values:
             raise ValidationError({"kind": f"Unknown channel kind {self.kind!r}."})
-        if self.kind == ChannelKind.DIRECT and self.rep is None:
-            raise ValidationError({"rep": "Choose the sales rep who works these accounts."})
+        if self.kind == ChannelKind.DIRECT:
+            if self.rep is None:
+                raise ValidationError({"rep": "Choose the sales rep who works these accounts."})
+            if not self.rep.is_active:
+                raise ValidationError({"rep": f"{self.rep.name} is deactivated."})
         if self.kind in PARTNER_KINDS:
             if self.partner is None:
                 raise ValidationError({"partner": "Choose the partner who works these accounts."})
@@ -76,7 +79,8 @@ def coverage_assign(
 
     Accounts this owner already works on `start_date` are left alone (counted as already
     covered), so assigning twice changes nothing. Raises ValidationError for an owner that
-    does not fit the kind, an end before the start, or more than BULK_LIMIT accounts.
+    does not fit the kind or is deactivated, an end before the start, or more than BULK_LIMIT
+    accounts.
     """
     owner.validate()
     if end_date is not None and end_date < start_date:

@@ -48,6 +48,29 @@ class TestCoverageAssign:
         assert "Orient Distribution is a distributor" in str(error.value)
         assert not CoverageAssignment.objects.exists()
 
+    def test_it_refuses_a_deactivated_rep_or_partner(self) -> None:
+        AccountFactory()
+        for owner, field, message in [
+            (
+                CoverageOwner(kind="direct", rep=SalesRepFactory(name="Lee", is_active=False)),
+                "rep",
+                "Lee is deactivated.",
+            ),
+            (
+                CoverageOwner(
+                    kind="partner", partner=PartnerFactory(name="Gone Ltd", is_active=False)
+                ),
+                "partner",
+                "Gone Ltd is deactivated.",
+            ),
+        ]:
+            with pytest.raises(ValidationError) as error:
+                coverage_assign(
+                    accounts=Account.objects.all(), owner=owner, start_date=date(2026, 3, 1)
+                )
+            assert error.value.message_dict == {field: [message]}
+        assert not CoverageAssignment.objects.exists()
+
     def test_it_requires_an_owner_for_the_kind(self) -> None:
         AccountFactory()
         for owner, field in [

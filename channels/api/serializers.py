@@ -48,12 +48,13 @@ def _partners() -> QuerySet[Any]:
 
 class CoverageAssignInputSerializer(serializers.Serializer):
     """Assign accounts to one channel owner: a rep for direct, a partner for distribution or
-    partner, a source label for online. Account ids come from the caller's own accounts."""
+    partner, a source label for online. Account and rep ids come from what the caller may see
+    (the view passes its selectors); any other id is refused as if it did not exist."""
 
     accounts = serializers.PrimaryKeyRelatedField(many=True, queryset=Account.objects.none())
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
     rep = serializers.PrimaryKeyRelatedField(
-        queryset=SalesRep.objects.all(), required=False, allow_null=True
+        queryset=SalesRep.objects.none(), required=False, allow_null=True
     )
     partner = serializers.PrimaryKeyRelatedField(
         queryset=CoverageAssignment.objects.none(), required=False, allow_null=True
@@ -62,10 +63,20 @@ class CoverageAssignInputSerializer(serializers.Serializer):
     start_date = serializers.DateField()
     end_date = serializers.DateField(required=False, allow_null=True)
 
-    def __init__(self, *args: Any, accounts: QuerySet[Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        accounts: QuerySet[Account] | None = None,
+        reps: QuerySet[SalesRep] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if accounts is not None:
             self.fields["accounts"].child_relation.queryset = accounts
+        if reps is not None:
+            self.fields["rep"].queryset = reps
+        # Only sales managers reach this write, and they see every partner
+        # (partners.selectors.partners_visible_to), a selector this app may not import.
         self.fields["partner"].queryset = _partners()
 
     def validate_accounts(self, value: list[Any]) -> list[Any]:

@@ -91,10 +91,16 @@ class CoverageAssignmentViewSet(
         request=CoverageAssignInputSerializer,
         responses={201: CoverageResultSerializer},
         summary="Assign accounts to a channel owner",
+        description=(
+            "Sales managers only. Accounts the owner already covers from `start_date` are "
+            "counted in `already_covered`, not assigned twice; a refusal saves nothing."
+        ),
     )
     def create(self, request: Request) -> Response:
         accounts = internal_accounts_visible_to(request.user)
-        data = CoverageAssignInputSerializer(data=request.data, accounts=accounts)
+        data = CoverageAssignInputSerializer(
+            data=request.data, accounts=accounts, reps=reps_visible_to(request.user)
+        )
         data.is_valid(raise_exception=True)
         values = data.validated_data
         owner = CoverageOwner(
@@ -120,6 +126,10 @@ class CoverageAssignmentViewSet(
         request=CoverageEndInputSerializer,
         responses={200: CoverageAssignmentSerializer},
         summary="End this coverage on a day",
+        description=(
+            "Sales managers only. `end_date` is the last day of coverage. Coverage that already "
+            "ends on or before that day is left as it is; the answer shows its end."
+        ),
     )
     @action(detail=True, methods=["post"])
     def end(self, request: Request, pk: str | None = None) -> Response:

@@ -283,6 +283,9 @@ MATRIX.update(
         V1 + "^agreements/(?P<pk>[^/.]+)/terminate/$": [
             Entry(api("agreements/{agreement}/terminate/"), API_MANAGER_WRITE_PARTNER_SEES, "post")
         ],
+        V1 + "^agreements/(?P<pk>[^/.]+)/document/$": [
+            Entry(api("agreements/{agreement}/document/"), API_PARTNER_READ)
+        ],
         V1 + "^feedback/$": [
             Entry(api("feedback/"), API_PARTNER_READ),
             Entry(api("feedback/"), API_PARTNER_WRITE, "post"),

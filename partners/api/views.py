@@ -13,11 +13,15 @@ from typing import Any
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -203,6 +207,19 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
 # Agreements -------------------------------------------------------------------------------------
 
 
+class FileDownloadNegotiation(BaseContentNegotiation):
+    """A download answers with its file whatever the client accepts (no 406 for `Accept:
+    application/pdf`); its refusals use the first renderer, JSON, like every other error."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class AgreementFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=AgreementStatus.choices)
     agreement_type = django_filters.ChoiceFilter(choices=AgreementType.choices)
@@ -241,8 +258,9 @@ class AgreementViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Agreements; partner users see their own, never drafts. Sales managers draft, edit
-    drafts, activate, renew and terminate, through the same services as the web app."""
+    """Agreements; partner users see their own, never drafts, and download their signed PDFs.
+    Sales managers draft, edit drafts, activate, renew and terminate, through the same services
+    as the web app."""
 
     serializer_class = AgreementSerializer
     permission_classes = [InternalAndPartnerReadManagerWrite]
@@ -327,6 +345,34 @@ class AgreementViewSet(
             by=request.user,
         )
         return Response(self._fresh(agreement))
+
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The signed PDF, as an attachment."
+            ),
+            404: OpenApiResponse(
+                description="No such agreement for the caller, or it has no signed document."
+            ),
+        },
+        summary="Download the signed PDF",
+        description=(
+            "The file behind the workspace and portal downloads: internal users get any "
+            "agreement they may see, partner users their own (never drafts)."
+        ),
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FileDownloadNegotiation)
+    def document(self, request: Request, pk: str | None = None) -> FileResponse:
+        # The same selector as the workspace and portal downloads decides who may see it.
+        agreement = self.get_object()
+        if not agreement.signed_document:
+            raise NotFound("This agreement has no signed document.")
+        return FileResponse(
+            agreement.signed_document.open("rb"),
+            as_attachment=True,
+            filename=f"{agreement.external_id}-signed.pdf",
+            content_type="application/pdf",
+        )
 
 
 # Feedback ---------------------------------------------------------------------------------------

@@ -130,3 +130,44 @@ def test_it_filters_agreements_by_status_and_channel_kind(
     assert [a["id"] for a in drafts["results"]] == [market.draft_a.pk]
     distributors = api.get("/api/v1/agreements/", {"channel_kind": "distribution"}).json()
     assert distributors["count"] == 0
+
+
+def _document(api: APIClient, agreement: Agreement, **headers: str) -> Any:
+    return api.get(f"/api/v1/agreements/{agreement.pk}/document/", **headers)
+
+
+def test_it_downloads_the_signed_pdf_for_every_role_that_sees_the_agreement(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    market.agreement_a.signed_document.save("s.pdf", SimpleUploadedFile("s.pdf", PDF))
+    for user in (cast.manager, cast.rep_user, cast.executive, cast.partner_a_user):
+        response = _document(api_as(user), market.agreement_a)
+        assert response.status_code == 200, user
+        assert response["Content-Type"] == "application/pdf"
+        assert response["Content-Disposition"] == (
+            f'attachment; filename="{market.agreement_a.external_id}-signed.pdf"'
+        )
+        assert b"".join(response.streaming_content) == PDF
+    # A client that asks for a PDF gets it (no 406).
+    asked = _document(api_as(cast.manager), market.agreement_a, HTTP_ACCEPT="application/pdf")
+    assert asked.status_code == 200
+    assert b"".join(asked.streaming_content) == PDF
+
+
+def test_it_answers_404_without_a_document_or_for_an_agreement_the_caller_cannot_see(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    manager = api_as(cast.manager)
+    missing = _document(manager, market.agreement_b, HTTP_ACCEPT="application/pdf")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "This agreement has no signed document."}
+    assert manager.get("/api/v1/agreements/999999/document/").status_code == 404
+
+    market.agreement_b.signed_document.save("s.pdf", SimpleUploadedFile("s.pdf", PDF))
+    market.draft_a.signed_document.save("d.pdf", SimpleUploadedFile("d.pdf", PDF))
+    partner = api_as(cast.partner_a_user)
+    for agreement in (market.agreement_b, market.draft_a):
+        refused = _document(partner, agreement)
+        assert refused.status_code == 404
+        assert refused["Content-Type"] == "application/json"
+    assert _document(APIClient(), market.agreement_b).status_code == 401

@@ -122,6 +122,9 @@ WALK: dict[str, Walk] = {
     "api/v1/^agreements/(?P<pk>[^/.]+)/terminate/$": Walk(
         _their("agreement", "/api/v1/agreements/{pk}/terminate/"), methods=("post",)
     ),
+    "api/v1/^agreements/(?P<pk>[^/.]+)/document/$": Walk(
+        _their("agreement", "/api/v1/agreements/{pk}/document/")
+    ),
     "api/v1/^feedback/$": Walk(lambda w: "/api/v1/feedback/", listing=True),
     "api/v1/^feedback/(?P<pk>[^/.]+)/$": Walk(_their("feedback", "/api/v1/feedback/{pk}/")),
     "api/v1/^feedback/(?P<pk>[^/.]+)/notes/$": Walk(
@@ -272,6 +275,7 @@ def test_it_serves_the_partners_own_files_and_pages(world: World) -> None:
     feedback: Feedback = world.ours["feedback"]  # type: ignore[assignment]
     assert client.get(f"/portal/agreements/{ours.pk}/document/").status_code == 200
     assert client.get(f"/portal/feedback/{feedback.pk}/attachment/").status_code == 200
+    assert _partner_api(world).get(f"/api/v1/agreements/{ours.pk}/document/").status_code == 200
     page = client.get(f"/portal/feedback/{feedback.pk}/").content.decode()
     assert "Our reply body" in page and "INTERNAL NOTE" not in page
     assert "Our Account Ltd" in client.get("/portal/accounts/").content.decode()

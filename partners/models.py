@@ -316,6 +316,11 @@ class Feedback(TimeStamped):
     def __str__(self) -> str:
         return self.subject
 
+    @property
+    def attachment_download_name(self) -> str:
+        """The name a downloaded attachment is saved under: the stored name is a random one."""
+        return f"feedback-{self.pk}-attachment{PurePosixPath(self.attachment.name).suffix}"
+
 
 class FeedbackReply(TimeStamped):
     """Part of the thread the partner sees."""

@@ -181,7 +181,7 @@ def portal_feedback_attachment(request: HttpRequest, pk: int) -> FileResponse:
     return FileResponse(
         feedback.attachment.open("rb"),
         as_attachment=True,
-        filename=f"feedback-{feedback.pk}-attachment{feedback.attachment.name[-4:]}",
+        filename=feedback.attachment_download_name,
     )
 
 

@@ -210,6 +210,7 @@ API_MANAGER_WRITE_PARTNER_SEES = row(
     UNAUTHORISED, FORBIDDEN, FORBIDDEN, ANY_WRITE, FORBIDDEN, ANY_WRITE
 )
 API_PARTNER_WRITE = row(UNAUTHORISED, ANY_WRITE, FORBIDDEN, ANY_WRITE, FORBIDDEN, ANY_WRITE)
+API_PARTNER_ONLY = row(UNAUTHORISED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
 API_LEADERSHIP = row(UNAUTHORISED, NOT_FOUND, NOT_FOUND, OK, OK, OK)
 API_DOCS = row(NOT_FOUND, NOT_FOUND, OK, OK, OK, OK)
 V1 = "api/v1/"
@@ -291,6 +292,10 @@ MATRIX.update(
             Entry(api("feedback/"), API_PARTNER_WRITE, "post"),
         ],
         V1 + "^feedback/(?P<pk>[^/.]+)/$": [Entry(api("feedback/{feedback}/"), API_PARTNER_READ)],
+        # Like the portal download: the workspace has none, so internal users get a 404.
+        V1 + "^feedback/(?P<pk>[^/.]+)/attachment/$": [
+            Entry(api("feedback/{feedback}/attachment/"), API_PARTNER_ONLY)
+        ],
         V1 + "^feedback/(?P<pk>[^/.]+)/notes/$": [
             Entry(api("feedback/{feedback}/notes/"), API_READ),
             Entry(api("feedback/{feedback}/notes/"), API_MANAGER_WRITE, "post"),

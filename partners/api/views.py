@@ -209,7 +209,8 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
 
 class FileDownloadNegotiation(BaseContentNegotiation):
     """A download answers with its file whatever the client accepts (no 406 for `Accept:
-    application/pdf`); its refusals use the first renderer, JSON, like every other error."""
+    application/pdf` or `image/png`); its refusals use the first renderer, JSON, like every
+    other error."""
 
     def select_parser(self, request: Request, parsers: list[Any]) -> Any:
         return parsers[0] if parsers else None
@@ -394,8 +395,9 @@ class FeedbackViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Partner feedback. Partner users submit and follow up on their own; sales managers log it
-    on a partner's behalf, reply, triage and keep internal notes (never shown to partners)."""
+    """Partner feedback. Partner users submit and follow up on their own and download their
+    attachments; sales managers log it on a partner's behalf, reply, triage and keep internal
+    notes (never shown to partners)."""
 
     serializer_class = FeedbackSerializer
     permission_classes = [InternalAndPartnerReadManagerWrite]
@@ -508,3 +510,37 @@ class FeedbackViewSet(
             by=request.user,
         )
         return Response(self.get_serializer(feedback).data)
+
+    @extend_schema(
+        responses={
+            **{
+                (200, media_type): OpenApiResponse(
+                    OpenApiTypes.BINARY, description="The PDF, PNG or JPEG, as an attachment."
+                )
+                for media_type in ("application/pdf", "image/png", "image/jpeg")
+            },
+            404: OpenApiResponse(
+                description="Not a partner user, no such feedback for the caller's "
+                "organisation, or it has no attachment."
+            ),
+        },
+        summary="Download the partner's attachment",
+        description=(
+            "The file behind the portal download, for the same callers: partner users, for "
+            "their own organisation's feedback. The workspace offers no attachment download, "
+            "so internal users get a 404 here too."
+        ),
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FileDownloadNegotiation)
+    def attachment(self, request: Request, pk: str | None = None) -> FileResponse:
+        # The portal's rule: its role check, then the same selector (another partner's is 404).
+        if not is_partner_user(request.user):
+            raise NotFound()
+        feedback = self.get_object()
+        if not feedback.attachment:
+            raise NotFound("This feedback has no attachment.")
+        return FileResponse(
+            feedback.attachment.open("rb"),
+            as_attachment=True,
+            filename=feedback.attachment_download_name,
+        )

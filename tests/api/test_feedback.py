@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client as DjangoClient
 from rest_framework.test import APIClient
 
 from partners.models import Feedback, FeedbackStatus
@@ -119,3 +120,65 @@ def test_it_takes_a_partners_attachment_checked_by_content(
     )
     assert accepted.status_code == 201, accepted.json()
     assert accepted.json()["has_attachment"] is True
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def _attachment(api: APIClient, feedback: Feedback, **headers: str) -> Any:
+    return api.get(f"/api/v1/feedback/{feedback.pk}/attachment/", **headers)
+
+
+def test_it_downloads_a_partners_own_attachment_like_the_portal(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    market.feedback_a.attachment.save("shot.png", SimpleUploadedFile("shot.png", PNG))
+    response = _attachment(api_as(cast.partner_a_user), market.feedback_a)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="feedback-{market.feedback_a.pk}-attachment.png"'
+    )
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content) == PNG
+
+    browser = DjangoClient()
+    browser.force_login(cast.partner_a_user)
+    portal = browser.get(f"/portal/feedback/{market.feedback_a.pk}/attachment/")
+    assert portal.status_code == 200
+    for header in ("Content-Type", "Content-Disposition", "X-Content-Type-Options"):
+        assert portal[header] == response[header], header
+
+    # A client that asks for the file's own type gets it (no 406).
+    asked = _attachment(api_as(cast.partner_a_user), market.feedback_a, HTTP_ACCEPT="image/png")
+    assert asked.status_code == 200
+    assert b"".join(asked.streaming_content) == PNG
+
+
+def test_it_answers_404_for_another_partners_attachment_or_none_at_all(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    market.feedback_b.attachment.save("b.pdf", SimpleUploadedFile("b.pdf", PDF))
+    partner = api_as(cast.partner_a_user)
+    refused = _attachment(partner, market.feedback_b, HTTP_ACCEPT="application/pdf")
+    assert refused.status_code == 404
+    assert refused["Content-Type"] == "application/json"
+    assert partner.get("/api/v1/feedback/999999/attachment/").status_code == 404
+
+    missing = _attachment(partner, market.feedback_a)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "This feedback has no attachment."}
+    assert _attachment(APIClient(), market.feedback_b).status_code == 401
+
+
+def test_it_answers_404_to_internal_users_as_the_workspace_has_no_download(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    market.feedback_a.attachment.save("a.pdf", SimpleUploadedFile("a.pdf", PDF))
+    for user in (cast.manager, cast.rep_user, cast.executive):
+        response = _attachment(api_as(user), market.feedback_a)
+        assert response.status_code == 404, user
+        assert response["Content-Type"] == "application/json"
+    # They still see that there is one.
+    detail = api_as(cast.manager).get(f"/api/v1/feedback/{market.feedback_a.pk}/").json()
+    assert detail["has_attachment"] is True

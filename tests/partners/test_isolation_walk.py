@@ -127,6 +127,9 @@ WALK: dict[str, Walk] = {
     ),
     "api/v1/^feedback/$": Walk(lambda w: "/api/v1/feedback/", listing=True),
     "api/v1/^feedback/(?P<pk>[^/.]+)/$": Walk(_their("feedback", "/api/v1/feedback/{pk}/")),
+    "api/v1/^feedback/(?P<pk>[^/.]+)/attachment/$": Walk(
+        _their("feedback", "/api/v1/feedback/{pk}/attachment/")
+    ),
     "api/v1/^feedback/(?P<pk>[^/.]+)/notes/$": Walk(
         _their("feedback", "/api/v1/feedback/{pk}/notes/"), methods=("get", "post")
     ),
@@ -276,6 +279,7 @@ def test_it_serves_the_partners_own_files_and_pages(world: World) -> None:
     assert client.get(f"/portal/agreements/{ours.pk}/document/").status_code == 200
     assert client.get(f"/portal/feedback/{feedback.pk}/attachment/").status_code == 200
     assert _partner_api(world).get(f"/api/v1/agreements/{ours.pk}/document/").status_code == 200
+    assert _partner_api(world).get(f"/api/v1/feedback/{feedback.pk}/attachment/").status_code == 200
     page = client.get(f"/portal/feedback/{feedback.pk}/").content.decode()
     assert "Our reply body" in page and "INTERNAL NOTE" not in page
     assert "Our Account Ltd" in client.get("/portal/accounts/").content.decode()

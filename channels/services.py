@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -78,9 +78,9 @@ def coverage_assign(
     """Assign every account in `accounts` to `owner` from `start_date`.
 
     Accounts this owner already works on `start_date` are left alone (counted as already
-    covered), so assigning twice changes nothing. Raises ValidationError for an owner that
-    does not fit the kind or is deactivated, an end before the start, or more than BULK_LIMIT
-    accounts.
+    covered), so assigning twice changes nothing, even when the same assignment is made
+    concurrently. Raises ValidationError for an owner that does not fit the kind or is
+    deactivated, an end before the start, or more than BULK_LIMIT accounts.
     """
     owner.validate()
     if end_date is not None and end_date < start_date:
@@ -90,7 +90,50 @@ def coverage_assign(
         raise ValidationError(
             f"At most {BULK_LIMIT:,} accounts can be assigned at once; narrow the filter."
         )
-    covering = set(
+    covering = _accounts_covered(
+        owner=owner, account_ids=account_ids, start_date=start_date, end_date=end_date
+    )
+    while True:
+        rows = [
+            CoverageAssignment(
+                account_id=account_id,
+                kind=owner.kind,
+                rep=owner.rep if owner.kind == ChannelKind.DIRECT else None,
+                partner=owner.partner if owner.kind in PARTNER_KINDS else None,
+                online_source=(
+                    owner.online_source.strip() if owner.kind == ChannelKind.ONLINE else ""
+                ),
+                start_date=start_date,
+                end_date=end_date,
+            )
+            for account_id in account_ids
+            if account_id not in covering
+        ]
+        if rows:
+            rows[0].full_clean(exclude=["account"])
+        try:
+            # A savepoint: when an identical assignment made at the same time commits between
+            # the check above and this insert, the unique constraint refuses only this step.
+            with transaction.atomic():
+                CoverageAssignment.objects.bulk_create(rows, batch_size=5000)
+        except IntegrityError:
+            # The other request's rows are committed now, so a fresh check sees them; those
+            # accounts count as already covered, as they would for a sequential repeat.
+            now_covering = _accounts_covered(
+                owner=owner, account_ids=account_ids, start_date=start_date, end_date=end_date
+            )
+            if now_covering <= covering:
+                raise  # not a duplicate: nothing new covers these accounts
+            covering = now_covering
+            continue
+        return CoverageResult(created=len(rows), already_covered=len(covering))
+
+
+def _accounts_covered(
+    *, owner: CoverageOwner, account_ids: list[int], start_date: date, end_date: date | None
+) -> set[int]:
+    """The ids among `account_ids` that `owner` already works at some point in the period."""
+    return set(
         CoverageAssignment.objects.filter(
             owner.owner_filter(), kind=owner.kind, account_id__in=account_ids
         )
@@ -100,23 +143,6 @@ def coverage_assign(
         )
         .values_list("account_id", flat=True)
     )
-    rows = [
-        CoverageAssignment(
-            account_id=account_id,
-            kind=owner.kind,
-            rep=owner.rep if owner.kind == ChannelKind.DIRECT else None,
-            partner=owner.partner if owner.kind in PARTNER_KINDS else None,
-            online_source=owner.online_source.strip() if owner.kind == ChannelKind.ONLINE else "",
-            start_date=start_date,
-            end_date=end_date,
-        )
-        for account_id in account_ids
-        if account_id not in covering
-    ]
-    if rows:
-        rows[0].full_clean(exclude=["account"])
-    CoverageAssignment.objects.bulk_create(rows, batch_size=5000)
-    return CoverageResult(created=len(rows), already_covered=len(covering))
 
 
 @transaction.atomic

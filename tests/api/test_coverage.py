@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from channels import services
 from channels.models import CoverageAssignment
 from tests.api.conftest import Market
 from tests.cast import Cast
@@ -96,6 +97,35 @@ def test_it_counts_accounts_the_owner_already_covers_instead_of_duplicating_them
     # Partner A already covers account A (open-ended, from 2025).
     assert _assign(api, **payload).json() == {"created": 1, "already_covered": 1}
     assert _assign(api, **payload).json() == {"created": 0, "already_covered": 2}
+    assert CoverageAssignment.objects.filter(partner=cast.partner_a).count() == 2
+
+
+def test_it_answers_an_identical_assignment_made_at_the_same_time_like_a_repeat(
+    cast: Cast, market: Market, api_as: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = services._accounts_covered
+
+    def other_request_commits_after_the_check(**kwargs: Any) -> set[int]:
+        covered = checked(**kwargs)
+        monkeypatch.setattr(services, "_accounts_covered", checked)
+        CoverageAssignment.objects.create(
+            account=market.account_b,
+            kind="partner",
+            partner=cast.partner_a,
+            start_date=date(2026, 3, 1),
+        )
+        return covered
+
+    monkeypatch.setattr(services, "_accounts_covered", other_request_commits_after_the_check)
+    response = _assign(
+        api_as(cast.manager),
+        accounts=[market.account_b.pk],
+        kind="partner",
+        partner=cast.partner_a.pk,
+        start_date="2026-03-01",
+    )
+    assert response.status_code == 201
+    assert response.json() == {"created": 0, "already_covered": 1}
     assert CoverageAssignment.objects.filter(partner=cast.partner_a).count() == 2
 
 

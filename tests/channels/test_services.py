@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 
+from channels import services
 from channels.models import CoverageAssignment
 from channels.services import CoverageOwner, coverage_assign, coverage_end
 from crm.models import Account, ChannelKind
@@ -33,6 +36,49 @@ class TestCoverageAssign:
             start_date=date(2026, 3, 1),
         )
         assert again.created == 0 and CoverageAssignment.objects.count() == 3
+
+    def test_it_counts_a_concurrent_identical_assignment_as_already_covered(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        partner = PartnerFactory()
+        accounts = AccountFactory.create_batch(3)
+        checked = services._accounts_covered
+
+        def other_request_commits_after_the_check(**kwargs: Any) -> set[int]:
+            covered = checked(**kwargs)
+            monkeypatch.setattr(services, "_accounts_covered", checked)
+            CoverageAssignment.objects.create(
+                account=accounts[1], kind="partner", partner=partner, start_date=date(2026, 3, 1)
+            )
+            return covered
+
+        monkeypatch.setattr(services, "_accounts_covered", other_request_commits_after_the_check)
+        result = coverage_assign(
+            accounts=Account.objects.all(),
+            owner=CoverageOwner(kind="partner", partner=partner),
+            start_date=date(2026, 3, 1),
+        )
+
+        assert (result.created, result.already_covered) == (2, 1)
+        assert sorted(CoverageAssignment.objects.values_list("account_id", flat=True)) == sorted(
+            account.pk for account in accounts
+        )
+
+    def test_it_lets_an_insert_error_that_is_no_duplicate_through(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        AccountFactory()
+
+        def refused(*args: Any, **kwargs: Any) -> None:
+            raise IntegrityError("not a duplicate")
+
+        monkeypatch.setattr(CoverageAssignment.objects, "bulk_create", refused)
+        with pytest.raises(IntegrityError):
+            coverage_assign(
+                accounts=Account.objects.all(),
+                owner=CoverageOwner(kind="online", online_source="web"),
+                start_date=date(2026, 3, 1),
+            )
 
     def test_it_refuses_a_partner_of_the_wrong_channel_kind(self) -> None:
         distributor = PartnerFactory(

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from analytics import metrics, selectors
@@ -65,38 +66,48 @@ def _none_if_nan(value: Any) -> Any:
     return value
 
 
+def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Any) -> list[dict[str, Any]]:
+    return [
+        {**common, **{field: _none_if_nan(value) for field, value in zip(fields, row, strict=True)}}
+        for row in frame[fields].itertuples(index=False, name=None)
+    ]
+
+
+def _insert(model: type[Model], rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (field name → value) into `model`'s table: one `COPY` on PostgreSQL, which
+    writes a week's rows several times faster than INSERTs; `bulk_create` elsewhere."""
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**row) for row in rows], batch_size=2000)
+        return
+    if not rows:
+        return
+    now = timezone.now()
+    stamped = {"created_at": now, "updated_at": now}
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row.get(field.attname, stamped.get(field.attname)) for field in fields])
+
+
 def _write_week(
     *, week: str, as_of: date, final: bool, segments: pd.DataFrame, partners: pd.DataFrame
 ) -> int:
+    common = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
-    segment_rows = [
-        SegmentSnapshot(
-            week=week,
-            as_of=as_of,
-            final=final,
-            **{
-                field: _none_if_nan(value) for field, value in zip(segment_fields, row, strict=True)
-            },
-        )
-        for row in segments[segment_fields].itertuples(index=False, name=None)
-    ]
-    partner_fields = ["partner_id", *selectors.PARTNER_SNAPSHOT_FIELDS]
-    partner_rows = [
-        PartnerSnapshot(
-            week=week,
-            as_of=as_of,
-            final=final,
-            **{
-                field: _none_if_nan(value) for field, value in zip(partner_fields, row, strict=True)
-            },
-        )
-        for row in partners[partner_fields].itertuples(index=False, name=None)
-    ]
+    segment_rows = _snapshot_rows(segments, segment_fields, **common)
+    partner_rows = _snapshot_rows(
+        partners, ["partner_id", *selectors.PARTNER_SNAPSHOT_FIELDS], **common
+    )
     with transaction.atomic():
         SegmentSnapshot.objects.filter(week=week).delete()
         PartnerSnapshot.objects.filter(week=week).delete()
-        SegmentSnapshot.objects.bulk_create(segment_rows, batch_size=2000)
-        PartnerSnapshot.objects.bulk_create(partner_rows, batch_size=2000)
+        _insert(SegmentSnapshot, segment_rows)
+        _insert(PartnerSnapshot, partner_rows)
     return len(segment_rows) + len(partner_rows)
 
 
@@ -142,10 +153,13 @@ def _run_locked(
 
 
 def _figures_from_database(as_of: date) -> WeekFigures:
-    segments = metrics.with_ratios(metrics.segment_counts(selectors.mask_groups_on(as_of)))
+    groups, coverage = selectors.week_aggregates_on(
+        as_of, parts=int(getattr(settings, "METRICS_READ_PARTS", 1))
+    )
+    segments = metrics.with_ratios(metrics.segment_counts(groups))
     partners = metrics.partner_figures(
         selectors.partners_frame(),
-        selectors.partner_coverage_on(as_of),
+        coverage,
         selectors.agreements_frame(),
         selectors.feedback_frame(),
         as_of,

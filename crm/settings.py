@@ -182,6 +182,10 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Metrics on PostgreSQL: how many connections read one week at once, each a share of the
+# accounts from one snapshot (DESIGN.md, "Metrics pipeline"); 1 reads on a single connection.
+METRICS_READ_PARTS = env_int("METRICS_READ_PARTS", 2)
+
 # Celery: with no REDIS_URL every task runs eagerly in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None

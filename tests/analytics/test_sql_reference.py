@@ -50,3 +50,33 @@ def test_it_agrees_on_partner_coverage_in_memory_and_in_the_database(seed: int) 
             check_dtype=False,
             obj=f"partners {day}",
         )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("seed", "parts"), [(21, 2), (22, 3), (23, 5)])
+def test_a_week_read_in_parts_from_one_snapshot_equals_one_reader(seed: int, parts: int) -> None:
+    # Committed data (transaction=True): the parts read on connections of their own.
+    days = random_market(seed, accounts=120)
+    for day in days:
+        groups, coverage = selectors.week_aggregates_on(day, parts=parts)
+        reference = reference_segment_counts(day)
+        pd.testing.assert_frame_equal(
+            _sorted(metrics.segment_counts(groups)), _sorted(reference), obj=f"parts {day}"
+        )
+        pd.testing.assert_frame_equal(
+            coverage.sort_values("partner_id").reset_index(drop=True),
+            selectors.partner_coverage_on(day).sort_values("partner_id").reset_index(drop=True),
+            check_dtype=False,
+            obj=f"partners {day}",
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_id_ranges_cover_every_account_once_with_open_ends(parts: int) -> None:
+    random_market(31, accounts=50)
+    ranges = selectors._id_ranges(parts)
+    assert len(ranges) == parts
+    assert ranges[0][0] is None and ranges[-1][1] is None
+    assert all(ranges[i][1] == ranges[i + 1][0] for i in range(parts - 1))

@@ -9,17 +9,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from analytics import services
 from analytics.models import PartnerSnapshot
 
-_original_bulk_create = PartnerSnapshot.objects.bulk_create
+_original_insert = services._insert
 
 
-def _paused_bulk_create(*args: Any, **kwargs: Any) -> Any:
+def _paused_insert(model: Any, rows: Any) -> None:
     pause_file = os.environ.get("METRICS_PAUSE_FILE", "")
-    if pause_file and Path(pause_file).exists():
+    if model is PartnerSnapshot and pause_file and Path(pause_file).exists():
         Path(f"{pause_file}.reached").touch()
         time.sleep(120)
-    return _original_bulk_create(*args, **kwargs)
+    _original_insert(model, rows)
 
 
-PartnerSnapshot.objects.bulk_create = _paused_bulk_create  # type: ignore[method-assign]
+services._insert = _paused_insert  # type: ignore[assignment]

@@ -185,7 +185,8 @@ def metrics_compute_weeks(
     final_weeks: Iterable[str],
     progress: Callable[[str], None] | None = None,
 ) -> list[MetricsRun]:
-    """Compute several weeks, loading the market once and evaluating each as-of date in memory.
+    """Compute several weeks, loading the market once and evaluating each as-of date in memory
+    (`metrics.PreparedMarket`).
 
     Weeks in `final_weeks` are final, the rest provisional. Each week is replaced in its own
     transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
@@ -195,14 +196,11 @@ def metrics_compute_weeks(
     for week in weeks:
         metrics.iso_week_as_of(week)
     final_set = set(final_weeks)
-    frames = selectors.market_frames()
-
-    def compute(as_of: date) -> WeekFigures:
-        return metrics.week_metrics(d=as_of, **frames)
+    market = metrics.PreparedMarket(**selectors.market_frames())
 
     runs = []
     for week in weeks:
-        runs.append(_run_week(week=week, final=week in final_set, compute=compute))
+        runs.append(_run_week(week=week, final=week in final_set, compute=market.week_metrics))
         if progress is not None:
             progress(week)
     return runs

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 
@@ -80,3 +82,28 @@ def test_id_ranges_cover_every_account_once_with_open_ends(parts: int) -> None:
     assert len(ranges) == parts
     assert ranges[0][0] is None and ranges[-1][1] is None
     assert all(ranges[i][1] == ranges[i + 1][0] for i in range(parts - 1))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [51, 52, 53, 54])
+def test_the_prepared_market_gives_exactly_the_week_metrics_on_every_checked_day(
+    seed: int,
+) -> None:
+    days = random_market(seed, accounts=120)
+    frames = selectors.market_frames()
+    prepared = metrics.PreparedMarket(**frames)
+    for day in days:
+        segments, partners = metrics.week_metrics(d=day, **frames)
+        fast_segments, fast_partners = prepared.week_metrics(day)
+        pd.testing.assert_frame_equal(fast_segments, segments, obj=f"segments {day}")
+        pd.testing.assert_frame_equal(fast_partners, partners, obj=f"partners {day}")
+
+
+@pytest.mark.django_db
+def test_the_prepared_market_of_an_empty_market_gives_no_segments() -> None:
+    frames = selectors.market_frames()
+    segments, partners = metrics.PreparedMarket(**frames).week_metrics(date(2026, 11, 15))
+    expected_segments, expected_partners = metrics.week_metrics(d=date(2026, 11, 15), **frames)
+    assert segments.empty and expected_segments.empty
+    assert list(segments.columns) == list(expected_segments.columns)
+    pd.testing.assert_frame_equal(partners, expected_partners)

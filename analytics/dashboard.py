@@ -25,7 +25,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics import metrics
-from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from analytics.models import (
+    MetricsRun,
+    PartnerSnapshot,
+    RunStatus,
+    SegmentRollup,
+    SegmentSnapshot,
+)
 from crm.models import ChannelKind, SizeBand
 from partners.models import Feedback
 from partners.selectors import agreements_in_force_q
@@ -215,16 +221,25 @@ def segment_rows(filters: Filters) -> QuerySet[SegmentSnapshot]:
     return SegmentSnapshot.objects.filter(filters.segment_q())
 
 
+def rollup_rows(filters: Filters, *, by: Sequence[str] = ()) -> QuerySet[SegmentRollup]:
+    """The rollup rows that hold the filtered segments' sums: the "" row of a blank filter,
+    except for the dimensions in `by`, which a blank filter leaves open to every value."""
+    rows = SegmentRollup.objects.all()
+    for key in metrics.SEGMENT_KEYS:
+        value = getattr(filters, key)
+        if value:
+            rows = rows.filter(**{key: value})
+        elif key in by:
+            rows = rows.exclude(**{key: ""})
+        else:
+            rows = rows.filter(**{key: ""})
+    return rows
+
+
 def weekly_totals(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Summed counts (`metrics.COUNT_COLUMNS`) per week for the filtered segments: one query.
-    Weeks without rows are absent."""
-    rows = (
-        segment_rows(filters)
-        .filter(week__in=list(weeks))
-        .order_by()
-        .values("week")
-        .annotate(**COUNT_SUMS)
-    )
+    """Summed counts (`metrics.COUNT_COLUMNS`) per week for the filtered segments: one row a
+    week from the rollups, one query. Weeks without rows are absent."""
+    rows = rollup_rows(filters).filter(week__in=list(weeks)).values("week", *COUNT_SUMS)
     return {row.pop("week"): {k: int(v or 0) for k, v in row.items()} for row in rows}
 
 
@@ -275,25 +290,26 @@ def heat_map(filters: Filters) -> dict[str, Any]:
     """Region x vertical cells of the week: counts summed over size bands, then the chosen
     ratio (`filters.heat`, for `filters.channel` when set). One query."""
     rows = (
-        segment_rows(filters)
+        rollup_rows(filters, by=("region", "vertical"))
         .filter(week=filters.week)
         .order_by()
-        .values("region", "vertical")
-        .annotate(
-            accounts=Sum("accounts"),
-            covered=Sum(covered_column(filters.channel)),
-            converted=Sum(converted_column(filters.channel)),
+        .values(
+            "region",
+            "vertical",
+            "accounts",
+            covered_count=F(covered_column(filters.channel)),
+            converted_count=F(converted_column(filters.channel)),
         )
     )
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        numerator = row["covered"] if filters.heat == "coverage" else row["converted"]
+        numerator = row["covered_count"] if filters.heat == "coverage" else row["converted_count"]
         cells[(row["region"], row["vertical"])] = {
             "region": row["region"],
             "vertical": row["vertical"],
             "accounts": row["accounts"],
-            "covered": row["covered"],
-            "converted": row["converted"],
+            "covered": row["covered_count"],
+            "converted": row["converted_count"],
             "value": ratio(numerator, row["accounts"]),
         }
     regions = sorted({region for region, _ in cells})

@@ -24,6 +24,7 @@ directly (see `analytics.selectors`), and `segment_counts` turns it into the seg
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -288,6 +289,30 @@ def rollup(counts: pd.DataFrame, by: str) -> pd.DataFrame:
         summed = counts[COUNT_COLUMNS].sum().to_frame().T.reset_index(drop=True)
     summed = summed.astype({c: "int64" for c in COUNT_COLUMNS})
     return with_ratios(summed[[*keys, *COUNT_COLUMNS]])
+
+
+def segment_rollups(counts: pd.DataFrame) -> pd.DataFrame:
+    """Rule 5 for every filter at once: the counts summed over the segments matching each
+    combination of region, vertical and size band that occurs, "" standing for any.
+
+    Input: segment counts (`SEGMENT_KEYS` + `COUNT_COLUMNS`). Output: the same columns, one row
+    per combination (the segments themselves included), none at all when `counts` is empty.
+    """
+    frames = []
+    if counts.empty:
+        return pd.DataFrame(columns=[*SEGMENT_KEYS, *COUNT_COLUMNS])
+    for size in range(len(SEGMENT_KEYS) + 1):
+        for keys in combinations(SEGMENT_KEYS, size):
+            if keys:
+                summed = counts.groupby(list(keys), sort=True)[COUNT_COLUMNS].sum().reset_index()
+            else:
+                summed = counts[COUNT_COLUMNS].sum().to_frame().T
+            for key in SEGMENT_KEYS:
+                if key not in keys:
+                    summed[key] = ""
+            frames.append(summed[[*SEGMENT_KEYS, *COUNT_COLUMNS]])
+    rollups = pd.concat(frames, ignore_index=True)
+    return rollups.astype({column: "int64" for column in COUNT_COLUMNS})
 
 
 def channel_rollup(counts: pd.DataFrame) -> pd.DataFrame:

@@ -46,15 +46,12 @@ class MetricsRun(TimeStamped):
         return f"{self.week} {'final' if self.final else 'provisional'} {self.status}"
 
 
-class SegmentSnapshot(TimeStamped):
-    """The counts of one segment (region, vertical, size band) for one week; ratios derived."""
+class SegmentCounts(TimeStamped):
+    """The counts of DESIGN.md rule 4 for one week, as of its run."""
 
     week = models.CharField(max_length=8)
     as_of = models.DateField()
     final = models.BooleanField()
-    region = models.CharField(max_length=32)
-    vertical = models.CharField(max_length=32)
-    size_band = models.CharField(max_length=16)
     accounts = models.PositiveIntegerField()
     covered_direct = models.PositiveIntegerField()
     covered_distribution = models.PositiveIntegerField()
@@ -68,6 +65,17 @@ class SegmentSnapshot(TimeStamped):
     converted_partner = models.PositiveIntegerField()
     converted_online = models.PositiveIntegerField()
     white_space = models.PositiveIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class SegmentSnapshot(SegmentCounts):
+    """The counts of one segment (region, vertical, size band) for one week; ratios derived."""
+
+    region = models.CharField(max_length=32)
+    vertical = models.CharField(max_length=32)
+    size_band = models.CharField(max_length=16)
     # Null when the segment has no in-market accounts.
     coverage = models.FloatField(null=True, blank=True)
     coverage_direct = models.FloatField(null=True, blank=True)
@@ -110,6 +118,28 @@ class SegmentSnapshot(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.week} {self.region}/{self.vertical}/{self.size_band}"
+
+
+class SegmentRollup(SegmentCounts):
+    """A week's segment counts summed over the segments that match a region, a vertical and a
+    size band, where "" matches any: one row for every combination that has segments, written
+    with the week's snapshot. A dashboard reads one row a week for any filter instead of
+    summing up to ~2,000 (rule 5: the ratios are computed from these sums when read)."""
+
+    region = models.CharField(max_length=32, blank=True)
+    vertical = models.CharField(max_length=32, blank=True)
+    size_band = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["week", "region", "vertical", "size_band"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "region", "vertical", "size_band"], name="segmentrollup_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.region or '*'}/{self.vertical or '*'}/{self.size_band or '*'}"
 
 
 class PartnerSnapshot(TimeStamped):

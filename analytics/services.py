@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from analytics import metrics, selectors
 from analytics.locks import LockBusy, named_lock
-from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from analytics.models import (
+    MetricsRun,
+    PartnerSnapshot,
+    RunStatus,
+    SegmentRollup,
+    SegmentSnapshot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ __all__ = [
     "metrics_compute_week",
     "metrics_compute_weeks",
     "metrics_region_part",
+    "metrics_rollups_rebuild",
     "metrics_merge_week",
 ]
 
@@ -103,12 +110,41 @@ def _write_week(
     partner_rows = _snapshot_rows(
         partners, ["partner_id", *selectors.PARTNER_SNAPSHOT_FIELDS], **common
     )
+    rollup_rows = _snapshot_rows(
+        metrics.segment_rollups(segments[[*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]]),
+        [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS],
+        **common,
+    )
     with transaction.atomic():
-        SegmentSnapshot.objects.filter(week=week).delete()
-        PartnerSnapshot.objects.filter(week=week).delete()
+        for model in (SegmentSnapshot, SegmentRollup, PartnerSnapshot):
+            model.objects.filter(week=week).delete()
         _insert(SegmentSnapshot, segment_rows)
+        _insert(SegmentRollup, rollup_rows)
         _insert(PartnerSnapshot, partner_rows)
     return len(segment_rows) + len(partner_rows)
+
+
+def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
+    """Rewrite the rollup rows of `weeks` from their stored segment rows, for snapshots
+    written without them. Returns the number of rollup rows written."""
+    written = 0
+    for week in weeks:
+        stored = SegmentSnapshot.objects.filter(week=week)
+        first = stored.values("as_of", "final").first()
+        counts = selectors.snapshot_segments(week)
+        rows = []
+        if first is not None:
+            rows = _snapshot_rows(
+                metrics.segment_rollups(counts),
+                [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS],
+                week=week,
+                **first,
+            )
+        with transaction.atomic():
+            SegmentRollup.objects.filter(week=week).delete()
+            _insert(SegmentRollup, rows)
+        written += len(rows)
+    return written
 
 
 def _run_week(*, week: str, final: bool, compute: Callable[[date], WeekFigures]) -> MetricsRun:

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from analytics import selectors, services
+from analytics import metrics, selectors, services
 from analytics.locks import LockBusy, named_lock
 from analytics.models import MetricsLock, MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
 from crm.models import ChannelKind, Region
@@ -195,3 +195,48 @@ def test_it_gives_the_same_rows_when_a_week_is_split_by_region() -> None:
     ]
     services.metrics_merge_week(week="2026-W10", final=True, parts=parts)
     assert snapshot_rows("2026-W10") == whole
+
+
+def _rollup(week: str, **segment: str) -> dict[str, int] | None:
+    from analytics.models import SegmentRollup
+
+    lookups = {key: segment.get(key, "") for key in metrics.SEGMENT_KEYS}
+    return SegmentRollup.objects.filter(week=week, **lookups).values(*metrics.COUNT_COLUMNS).first()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("backfill", [False, True])
+def test_a_week_is_written_with_a_rollup_for_every_filter_equal_to_summing_its_segments(
+    backfill: bool,
+) -> None:
+    random_market(61, accounts=150)
+    if backfill:
+        services.metrics_compute_weeks(weeks=["2026-W46"], final_weeks=["2026-W46"])
+    else:
+        services.metrics_compute_week(week="2026-W46", final=True)
+    segments = selectors.snapshot_segments("2026-W46")
+    total = metrics.rollup(segments, "total").iloc[0]
+    assert _rollup("2026-W46") == {c: int(total[c]) for c in metrics.COUNT_COLUMNS}
+    for key in metrics.SEGMENT_KEYS:
+        for _, row in metrics.rollup(segments, key).iterrows():
+            expected = {c: int(row[c]) for c in metrics.COUNT_COLUMNS}
+            assert _rollup("2026-W46", **{key: row[key]}) == expected
+    region, vertical, size_band = segments.iloc[0][metrics.SEGMENT_KEYS]
+    pair = segments[(segments["region"] == region) & (segments["size_band"] == size_band)]
+    assert _rollup("2026-W46", region=region, size_band=size_band) == {
+        c: int(pair[c].sum()) for c in metrics.COUNT_COLUMNS
+    }
+    assert _rollup("2026-W46", region="NO-SUCH-REGION") is None
+
+
+@pytest.mark.django_db
+def test_rollups_rebuilt_from_stored_segments_equal_the_ones_a_run_writes() -> None:
+    from analytics.models import SegmentRollup
+
+    random_market(62, accounts=100)
+    services.metrics_compute_week(week="2026-W46", final=True)
+    fields = ["week", "as_of", "final", *metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
+    written = list(SegmentRollup.objects.order_by(*fields).values_list(*fields))
+    SegmentRollup.objects.all().delete()
+    assert services.metrics_rollups_rebuild(["2026-W46"]) == len(written)
+    assert list(SegmentRollup.objects.order_by(*fields).values_list(*fields)) == written

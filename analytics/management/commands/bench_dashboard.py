@@ -24,7 +24,14 @@ from django.test import Client
 from django.utils import timezone
 
 from analytics import metrics
-from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from analytics.models import (
+    MetricsRun,
+    PartnerSnapshot,
+    RunStatus,
+    SegmentRollup,
+    SegmentSnapshot,
+)
+from analytics.services import metrics_rollups_rebuild
 from crm.models import Region, SizeBand, Vertical
 from crm.roles import Role
 from partners.models import Agreement, AgreementStatus, AgreementType, Feedback, Partner
@@ -77,6 +84,7 @@ class Command(BaseCommand):
         weeks = metrics.iso_weeks_between(metrics.iso_week_of(first_sunday), last)
         with transaction.atomic():
             SegmentSnapshot.objects.all().delete()
+            SegmentRollup.objects.all().delete()
             PartnerSnapshot.objects.all().delete()
             MetricsRun.objects.all().delete()
             regions = self._codes(Region, "BR", options["regions"])
@@ -122,9 +130,18 @@ class Command(BaseCommand):
                     seconds=0,
                 )
             written += len(rows) + len(partner_rows)
+        # As a run writes them: the sums of each week's segments for every filter.
+        written += metrics_rollups_rebuild(weeks)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                for model in (SegmentSnapshot, PartnerSnapshot, MetricsRun, Feedback, Agreement):
+                for model in (
+                    SegmentSnapshot,
+                    SegmentRollup,
+                    PartnerSnapshot,
+                    MetricsRun,
+                    Feedback,
+                    Agreement,
+                ):
                     cursor.execute(f"ANALYZE {model._meta.db_table}")
         return written
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -158,6 +158,17 @@ def _cached(name: str, filters: Filters, version: str, compute: Callable[[], T])
         value = compute()
         cache.set(key, value, CACHE_SECONDS)
     return value
+
+
+def live_version(agreements: QuerySet[Any]) -> str:
+    """A version of the live rows the dashboard reads (all feedback, and the caller's
+    agreements): their number and latest change. Saving, adding or deleting a row changes it,
+    so a figure cached under it is never older than the rows it was computed from."""
+    feedback = Feedback.objects.aggregate(n=Count("id"), last=Max("updated_at"))
+    scoped = agreements.order_by().aggregate(n=Count("id"), last=Max("updated_at"))
+    return repr(
+        (feedback["n"], feedback["last"], scoped["n"], scoped["last"], str(agreements.query))
+    )
 
 
 def default_week(options: Sequence[WeekOption]) -> WeekOption | None:
@@ -551,7 +562,7 @@ def week_report(
     `trend_weeks`, `trend` (per week coverage, penetration, conversions by winning channel),
     `channels`, `heat`, `white_space`, `leaderboard`, `feedback_weeks`, `feedback`.
     Snapshot figures are cached under the snapshot version; live ones (agreements, feedback)
-    are read every time.
+    under that and `live_version`, which two small queries read every time.
     """
     with serial_reads():
         return _week_report(filters=filters, options=options, agreements=agreements)
@@ -576,8 +587,16 @@ def _week_report(
         week: by_week[week].as_of if week in by_week else metrics.iso_week_as_of(week)
         for week in weeks
     }
-    by_day = feedback_by_day(
-        filters, as_of[weeks[0]] - timedelta(days=NPS_WINDOW_DAYS - 1), chosen.as_of
+    # Live figures (feedback, agreements) are cached under both versions: the snapshot's gives
+    # the weeks and their as-of dates, the live one the rows read.
+    live = f"{version}|{live_version(agreements)}"
+    by_day = _cached(
+        "feedback_by_day",
+        filters,
+        live,
+        lambda: feedback_by_day(
+            filters, as_of[weeks[0]] - timedelta(days=NPS_WINDOW_DAYS - 1), chosen.as_of
+        ),
     )
 
     def segment_series(key: str) -> list[Any]:
@@ -591,7 +610,12 @@ def _week_report(
     ]
     prior_option = by_week.get(prior)
     days = [chosen.as_of, prior_option.as_of] if prior_option else [chosen.as_of]
-    ending, *ending_before = agreements_ending_counts(agreements, filters, days)
+    ending, *ending_before = _cached(
+        "agreements_ending",
+        filters,
+        live,
+        lambda: agreements_ending_counts(agreements, filters, days),
+    )
     ending_prior = ending_before[0] if ending_before else None
     series: dict[str, list[Any]] = {
         "accounts": segment_series("accounts"),
@@ -620,8 +644,13 @@ def _week_report(
         )
 
     current = totals.get(filters.week)
-    feedback_weeks, feedback = feedback_by_category(
-        filters, metrics.iso_week_as_of(weeks[0]) - timedelta(days=6), chosen.as_of
+    feedback_weeks, feedback = _cached(
+        "feedback_by_category",
+        filters,
+        live,
+        lambda: feedback_by_category(
+            filters, metrics.iso_week_as_of(weeks[0]) - timedelta(days=6), chosen.as_of
+        ),
     )
     return {
         "week": chosen,

@@ -441,3 +441,26 @@ def test_it_benchmarks_a_small_generated_history_and_refuses_one_with_snapshots(
     )
     with pytest.raises(CommandError, match="already has snapshots"):
         run("bench_dashboard", "--weeks", "1")
+
+
+def test_it_shows_new_feedback_and_agreement_changes_at_once(
+    market: None, executive: Client
+) -> None:
+    from partners.models import Agreement, Feedback
+
+    before = headline_values(executive, week=WEEK)
+    assert before["nps"]["value"] == pytest.approx(25.0)
+    assert before["agreements_ending"]["value"] == 1
+    with time_machine.travel(NOW, tick=False):
+        partner = Agreement.objects.filter(end_date=date(2026, 12, 31)).get().partner
+        added = FeedbackFactory(partner=partner, satisfaction=1, nps=0)
+        Feedback.objects.filter(pk=added.pk).update(
+            created_at=datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+        )
+        ending = Agreement.objects.get(end_date=date(2026, 12, 31))
+        ending.end_date = date(2027, 6, 30)
+        ending.save()
+    after = headline_values(executive, week=WEEK)
+    # Scored: 10, 9, 3, 7 and now 0 -> two promoters, two detractors out of five.
+    assert after["nps"]["value"] == pytest.approx(0.0)
+    assert after["agreements_ending"]["value"] == 0

@@ -118,6 +118,13 @@ class CoverageAssignment(TimeStamped):
                 name="coverage_account_kind_idx",
             ),
             models.Index(fields=["kind", "start_date"], name="coverage_kind_start_idx"),
+            # The partner lists count each partner's covered accounts from the index alone.
+            models.Index(
+                fields=["partner", "account"],
+                include=["start_date", "end_date"],
+                condition=Q(partner__isnull=False),
+                name="coverage_partner_account_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,8 +10,10 @@
 #
 # Read (all optional):
 #   ACCOUNTS          accounts to seed                        default 1000000
-#   USERS, SPAWN      locust users and users started a second default 50, 10
-#   DURATION          locust run time (locust syntax)         default 3m
+#   USERS, SPAWN      locust users and users started a second default 50, 1
+#   DURATION          time at full strength, after the ramp   default 3m (locust syntax: 90s, 3m)
+#                     (the run lasts USERS/SPAWN seconds more; every request of the ramp, the
+#                     logins among them, counts in the figures)
 #   WEB_WORKERS       gunicorn worker processes               default 4
 #   WEB_THREADS       threads per gunicorn worker             default 2
 #   KEEP_ALIVE        gunicorn keep-alive seconds             default 10
@@ -29,7 +31,7 @@ PY="$ROOT/.venv/bin/python"
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 ACCOUNTS=${ACCOUNTS:-1000000}
 USERS=${USERS:-50}
-SPAWN=${SPAWN:-10}
+SPAWN=${SPAWN:-1}
 DURATION=${DURATION:-3m}
 WEB_WORKERS=${WEB_WORKERS:-4}
 WEB_THREADS=${WEB_THREADS:-2}
@@ -191,10 +193,18 @@ if [ "$code" != 200 ]; then
     exit 2
 fi
 
-log "locust: $USERS users, $SPAWN/s, $DURATION"
+# One login after another, as people arrive, rather than a storm of password hashes at once.
+RUN_TIME=$("$PY" -c '
+import math, re, sys
+users, spawn, duration = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+units = {"s": 1, "m": 60, "h": 3600}
+seconds = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", duration))
+print(f"{math.ceil(users / spawn) + seconds}s")
+' "$USERS" "$SPAWN" "$DURATION")
+log "locust: $USERS users, $SPAWN/s, $DURATION at full strength ($RUN_TIME in all)"
 set +e
 "$ROOT/.venv/bin/locust" -f loadtest/locustfile.py --headless -u "$USERS" -r "$SPAWN" \
-    -t "$DURATION" --host "http://127.0.0.1:$WEB_PORT" --csv "$WORK_DIR/locust" \
+    -t "$RUN_TIME" --host "http://127.0.0.1:$WEB_PORT" --csv "$WORK_DIR/locust" \
     --only-summary --stop-timeout 10 >"$WORK_DIR/locust.log" 2>&1
 locust_status=$?
 set -e

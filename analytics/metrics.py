@@ -146,6 +146,21 @@ def agreements_in_force(agreements: pd.DataFrame, d: date) -> pd.DataFrame:
     return agreements[keep]
 
 
+def _granting(
+    pairs: pd.DataFrame, agreement_regions: pd.DataFrame, agreement_verticals: pd.DataFrame
+) -> pd.DataFrame:
+    """The rows of `pairs` (each an `agreement_id` with a `region` and a `vertical`) whose
+    agreement grants both: its regions include the region or are empty, and likewise for
+    verticals (rule 3)."""
+    for scope, column in ((agreement_regions, "region"), (agreement_verticals, "vertical")):
+        scoped = set(scope["agreement_id"])
+        grants = scope[["agreement_id", column]].drop_duplicates().assign(granted=True)
+        pairs = pairs.merge(grants, on=["agreement_id", column], how="left")
+        ok = pairs["granted"].eq(True) | ~pairs["agreement_id"].isin(scoped)
+        pairs = pairs[ok].drop(columns="granted")
+    return pairs
+
+
 def active_coverage(
     coverage: pd.DataFrame,
     accounts: pd.DataFrame,
@@ -176,12 +191,7 @@ def active_coverage(
 
     in_force = agreements_in_force(agreements, d)[["agreement_id", "partner_id"]]
     pairs = via_partner.merge(in_force, on="partner_id", how="inner")
-    for scope, column in ((agreement_regions, "region"), (agreement_verticals, "vertical")):
-        scoped = set(scope["agreement_id"])
-        grants = scope[["agreement_id", column]].drop_duplicates().assign(granted=True)
-        pairs = pairs.merge(grants, on=["agreement_id", column], how="left")
-        ok = pairs["granted"].eq(True) | ~pairs["agreement_id"].isin(scoped)
-        pairs = pairs[ok].drop(columns="granted")
+    pairs = _granting(pairs, agreement_regions, agreement_verticals)
     allowed = via_partner[via_partner["assignment"].isin(pairs["assignment"])]
 
     columns = ["account_id", "kind", "partner_id"]
@@ -532,15 +542,7 @@ class PreparedMarket:
         if in_force.empty or self.cells.empty:
             return granted
         pairs = self.cells.merge(in_force, on="partner_id", how="inner")
-        for scope, column in (
-            (self.agreement_regions, "region"),
-            (self.agreement_verticals, "vertical"),
-        ):
-            scoped = set(scope["agreement_id"])
-            grants = scope[["agreement_id", column]].drop_duplicates().assign(granted=True)
-            pairs = pairs.merge(grants, on=["agreement_id", column], how="left")
-            ok = pairs["granted"].eq(True) | ~pairs["agreement_id"].isin(scoped)
-            pairs = pairs[ok].drop(columns="granted")
+        pairs = _granting(pairs, self.agreement_regions, self.agreement_verticals)
         granted[pairs["cell"].to_numpy(dtype="int64")] = True
         return granted
 

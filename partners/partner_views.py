@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -53,6 +54,29 @@ def _accounts_covered(partners: Any, day: date) -> dict[int, int]:
     return {row["partner_id"]: row["accounts"] for row in rows}
 
 
+# A list page counts each partner's accounts at most this long ago: at a million accounts a
+# page of partners covers most of them, and counting them on every view is the page's whole
+# cost. A partner's own page and the exports count now.
+COVERING_COUNT_SECONDS = 60
+
+
+def _accounts_covered_recently(partners: Any, day: date) -> tuple[dict[int, int], Any]:
+    """`_accounts_covered` for the partners given, each count at most
+    COVERING_COUNT_SECONDS old; also when the oldest of them was counted."""
+    keys = {partner.pk: f"partners:covering:{day.isoformat()}:{partner.pk}" for partner in partners}
+    known = cache.get_many(list(keys.values()))
+    missing = [pk for pk, key in keys.items() if key not in known]
+    now = timezone.now()
+    if missing:
+        counted = _accounts_covered(missing, day)
+        fresh = {keys[pk]: (counted.get(pk, 0), now) for pk in missing}
+        cache.set_many(fresh, COVERING_COUNT_SECONDS)
+        known.update(fresh)
+    counts = {pk: known[key][0] for pk, key in keys.items()}
+    oldest = min((known[key][1] for key in keys.values()), default=now)
+    return counts, oldest
+
+
 def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse:
     params = {
         name: request.GET.get(name, "").strip() for name in ("q", "type", "tier", "active", "sort")
@@ -83,7 +107,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
             ),
         )
     page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))
-    covering = _accounts_covered(page.object_list, today)
+    covering, counted_at = _accounts_covered_recently(page.object_list, today)
     for partner in page:
         partner.covering = covering.get(partner.pk, 0)
     query = request.GET.copy()
@@ -93,6 +117,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
         "partners/partner_list.html",
         {
             "page": page,
+            "counted_at": counted_at,
             "title": title,
             "kind": kind,
             "params": params,

@@ -19,7 +19,9 @@
 #   KEEP_ALIVE        gunicorn keep-alive seconds             default 10
 #   P95_MAX_MS        verdict: p95 of all requests at most    default 300
 #   P99_MAX_MS        verdict: p99 of all requests at most    default 1000
-#   LOADTEST_DIR      keep the databases, logs and CSVs here (not deleted); default a temp dir
+#   LOADTEST_DIR      keep the databases, logs and CSVs here (not deleted); default a temp dir.
+#                     A later run with the same LOADTEST_DIR and ACCOUNTS reuses the seeded
+#                     market instead of seeding again
 #   PG_BIN            PostgreSQL 15 binaries                  default /usr/lib/postgresql/15/bin
 # Exit status: 0 when the verdict is PASS, 1 when a target is missed, 2 when the run broke.
 set -euo pipefail
@@ -91,14 +93,22 @@ REDIS_PORT=$(free_port)
 WEB_PORT=$(free_port)
 PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(16))')
 
-log "PostgreSQL 15 on 127.0.0.1:$PG_PORT, data in $PG_DATA"
+SEEDED_MARK="$WORK_DIR/seeded-accounts"
+REUSE=""
+if [ -n "$KEEP_WORK_DIR" ] && [ -f "$SEEDED_MARK" ] && [ "$(cat "$SEEDED_MARK")" = "$ACCOUNTS" ]; then
+    REUSE=yes
+fi
+log "PostgreSQL 15 on 127.0.0.1:$PG_PORT, data in $PG_DATA${REUSE:+ (reused)}"
 if [ "$(id -u)" -eq 0 ]; then chown postgres "$WORK_DIR"; fi
-as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >"$WORK_DIR/initdb.log"
+if [ -z "$REUSE" ]; then
+    rm -rf "$PG_DATA" "$SEEDED_MARK"
+    as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >"$WORK_DIR/initdb.log"
+fi
 PG_STARTED=yes
 as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK_DIR/postgres.log" -w -t 60 \
     -o "-p $PG_PORT -k $WORK_DIR -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_parallel_workers_per_gather=0 -c synchronous_commit=off" \
     start >/dev/null
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres crm
+[ -n "$REUSE" ] || "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres crm
 
 log "Redis on 127.0.0.1:$REDIS_PORT"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
@@ -122,10 +132,15 @@ export LOADTEST_PARTNER_USERS=$PARTNER_USERS LOADTEST_INTERNAL_USERS=$INTERNAL_U
 
 log "migrate"
 "$PY" manage.py migrate --noinput -v0
-log "seed_demo --accounts $ACCOUNTS"
-started=$SECONDS
-"$PY" manage.py seed_demo --accounts "$ACCOUNTS" --password "$PASSWORD" >"$WORK_DIR/seed.log"
-log "seeded in $((SECONDS - started)) s"
+if [ -n "$REUSE" ]; then
+    log "seed_demo skipped: the market of an earlier run ($ACCOUNTS accounts) is reused"
+else
+    log "seed_demo --accounts $ACCOUNTS"
+    started=$SECONDS
+    "$PY" manage.py seed_demo --accounts "$ACCOUNTS" --password "$PASSWORD" >"$WORK_DIR/seed.log"
+    log "seeded in $((SECONDS - started)) s"
+    [ -z "$KEEP_WORK_DIR" ] || echo "$ACCOUNTS" >"$SEEDED_MARK"
+fi
 log "compute_metrics --last 4"
 "$PY" manage.py compute_metrics --last 4 --no-progress
 "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres crm -c "VACUUM ANALYZE"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core import mail
@@ -140,3 +140,31 @@ class TestInvitation:
         )
         assert "already has a login" in response.content.decode()
         assert PartnerUser.objects.count() == 2
+
+
+class TestCoveredCounts:
+    def _listed(self, client: Client, partner: Partner) -> int:
+        html = client.get("/workspace/partners/").content.decode()
+        row = re.search(rf"{re.escape(partner.name)}</a>.*?</tr>", html, re.S)
+        assert row is not None
+        return int(re.findall(r'<td class="num">(\d+)</td>', row.group(0))[0])
+
+    def test_the_list_shows_covered_counts_at_most_a_minute_old(self, cast: Cast) -> None:
+        import time_machine
+        from django.core.cache import cache
+        from django.utils import timezone
+
+        from tests.factories import CoverageAssignmentFactory
+
+        cache.clear()
+        client = _client_for(cast.manager)
+        start = timezone.now()
+        today = timezone.localdate()
+        with time_machine.travel(start, tick=False):
+            before = self._listed(client, cast.partner_a)
+            CoverageAssignmentFactory(
+                kind="partner", partner=cast.partner_a, rep=None, start_date=today
+            )
+            assert self._listed(client, cast.partner_a) == before
+        with time_machine.travel(start + timedelta(seconds=61), tick=False):
+            assert self._listed(client, cast.partner_a) == before + 1

@@ -18,17 +18,19 @@ from django.db import connection
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from crm.models import Region
+from crm.models import Account, Region
 
 TARGET_MS = 50.0
 
 
-def _endpoints(*, region: str, week: str, first_week: str) -> list[tuple[str, str]]:
+def _endpoints(
+    *, region: str, week: str, first_week: str, external_id: str
+) -> list[tuple[str, str]]:
     return [
         ("accounts", "/api/v1/accounts/"),
         ("accounts, region filter", f"/api/v1/accounts/?region={region}"),
         ("accounts, segment filter", f"/api/v1/accounts/?region={region}&size_band=enterprise"),
-        ("accounts, by external id", "/api/v1/accounts/?external_id=ACC-00500000"),
+        ("accounts, by external id", f"/api/v1/accounts/?external_id={external_id}"),
         ("accounts, page 2", "next:/api/v1/accounts/"),
         ("coverage", "/api/v1/coverage/"),
         ("coverage, active partner kind", "/api/v1/coverage/?kind=partner&active_on=2026-11-01"),
@@ -62,7 +64,12 @@ class Command(BaseCommand):
         weeks = self._weeks(user)
         if not weeks:
             raise CommandError("no metric snapshot; run compute_metrics --last 2 first")
-        endpoints = _endpoints(region=region, week=weeks[-1], first_week=weeks[0])
+        # An account half way through the table, so that the lookup finds one.
+        accounts = Account.objects.order_by("id")
+        middle = accounts[accounts.count() // 2 :].values_list("external_id", flat=True).first()
+        endpoints = _endpoints(
+            region=region, week=weeks[-1], first_week=weeks[0], external_id=middle or "none"
+        )
         runs = [(user, endpoints)]
         partner_user = users.filter(username=options["partner_username"]).first()
         if partner_user is not None:

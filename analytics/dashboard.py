@@ -11,6 +11,7 @@ bounded, aggregated query.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -399,19 +400,27 @@ def feedback_by_day(filters: Filters, first: date, last: date) -> dict[date, dic
     return {row.pop("day"): row for row in rows}
 
 
-def nps_as_of(by_day: dict[date, dict[str, int]], as_of: date) -> float | None:
-    """NPS over the 90 days ending on `as_of` (DESIGN.md rule 6) across all selected partners:
-    % promoters minus % detractors among feedback with a score; None without any score."""
-    start = as_of - timedelta(days=NPS_WINDOW_DAYS - 1)
-    scored = promoters = detractors = 0
-    for day, row in by_day.items():
-        if start <= day <= as_of:
-            scored += row["scored"]
-            promoters += row["promoters"]
-            detractors += row["detractors"]
-    if not scored:
-        return None
-    return 100.0 * (promoters - detractors) / scored
+def nps_series(by_day: dict[date, dict[str, int]], days: Sequence[date]) -> list[float | None]:
+    """For each of `days`, the NPS over the 90 days ending on it (DESIGN.md rule 6) across all
+    selected partners: % promoters minus % detractors among feedback with a score; None
+    without any score. Running sums make each day a subtraction, whatever the span."""
+    ordered = sorted(by_day)
+    totals = [(0, 0, 0)]
+    for day in ordered:
+        scored, promoters, detractors = totals[-1]
+        row = by_day[day]
+        totals.append(
+            (scored + row["scored"], promoters + row["promoters"], detractors + row["detractors"])
+        )
+    series: list[float | None] = []
+    for as_of in days:
+        first = bisect_left(ordered, as_of - timedelta(days=NPS_WINDOW_DAYS - 1))
+        last = bisect_right(ordered, as_of)
+        scored, promoters, detractors = (
+            high - low for high, low in zip(totals[last], totals[first], strict=True)
+        )
+        series.append(100.0 * (promoters - detractors) / scored if scored else None)
+    return series
 
 
 def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
@@ -605,8 +614,10 @@ def _week_report(
     def partner_series(key: str) -> list[Any]:
         return [partners[w][key] if w in partners else None for w in weeks]
 
-    nps_series = [
-        nps_as_of(by_day, as_of[w]) if w in totals or w in partners else None for w in weeks
+    nps_values = nps_series(by_day, [as_of[w] for w in weeks])
+    nps = [
+        value if w in totals or w in partners else None
+        for w, value in zip(weeks, nps_values, strict=True)
     ]
     prior_option = by_week.get(prior)
     days = [chosen.as_of, prior_option.as_of] if prior_option else [chosen.as_of]
@@ -627,7 +638,7 @@ def _week_report(
         "agreements_in_force": partner_series("agreements_in_force"),
         "agreements_ending": [None] * (len(weeks) - 2) + [ending_prior, ending],
         "satisfaction": partner_series("satisfaction"),
-        "nps": nps_series,
+        "nps": nps,
     }
     headlines = []
     for key, kind in HEADLINE_KINDS.items():

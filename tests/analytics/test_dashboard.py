@@ -464,3 +464,18 @@ def test_it_shows_new_feedback_and_agreement_changes_at_once(
     # Scored: 10, 9, 3, 7 and now 0 -> two promoters, two detractors out of five.
     assert after["nps"]["value"] == pytest.approx(0.0)
     assert after["agreements_ending"]["value"] == 0
+
+
+def test_nps_counts_the_90_days_ending_on_each_day_and_nothing_outside() -> None:
+    as_of = date(2026, 11, 15)
+    row = {"scored": 1, "promoters": 1, "detractors": 0}
+    by_day = {
+        as_of - timedelta(days=89): row,  # the window's first day: in
+        as_of - timedelta(days=90): {"scored": 1, "promoters": 0, "detractors": 1},  # out
+        as_of + timedelta(days=1): {"scored": 1, "promoters": 0, "detractors": 1},  # after: out
+        as_of: {"scored": 2, "promoters": 0, "detractors": 1},
+    }
+    series = board.nps_series(by_day, [as_of, as_of + timedelta(days=1), date(2020, 1, 1)])
+    # On as_of: scored 3, promoters 1, detractors 1 -> 0. A day later the first day has left
+    # the window and the day after joined: scored 3, promoters 0, detractors 2.
+    assert series == [pytest.approx(0.0), pytest.approx(-200.0 / 3), None]

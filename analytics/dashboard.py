@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from analytics import metrics
 from analytics.models import (
     MetricsRun,
+    PartnerRollup,
     PartnerSnapshot,
     RunStatus,
     SegmentRollup,
@@ -350,28 +351,18 @@ def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> li
 
 def partner_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per week: partners with an agreement in force, agreements in force, feedback count and
-    the feedback-weighted mean satisfaction (sum(mean x count) / sum(count)). One query."""
-    rows = (
-        PartnerSnapshot.objects.filter(filters.partner_q(), week__in=list(weeks))
-        .order_by()
-        .values("week")
-        .annotate(
-            active_partners=Count("id", filter=Q(agreements_in_force__gt=0)),
-            agreements=Sum("agreements_in_force"),
-            feedback=Sum("feedback_count"),
-            satisfaction_weighted=Sum(
-                F("satisfaction_mean") * F("feedback_count"),
-                filter=Q(satisfaction_mean__isnull=False),
-            ),
-        )
+    the feedback-weighted mean satisfaction (sum(mean x count) / sum(count)), from the partner
+    rollups (the channel filter's kind, or every partner). One query."""
+    rows = PartnerRollup.objects.filter(channel_kind=filters.channel, week__in=list(weeks)).values(
+        "week", "active_partners", "agreements_in_force", "feedback_count", "satisfaction_weighted"
     )
     weekly = {}
     for row in rows:
         weekly[row["week"]] = {
             "active_partners": row["active_partners"],
-            "agreements_in_force": int(row["agreements"] or 0),
-            "feedback": int(row["feedback"] or 0),
-            "satisfaction": ratio(row["satisfaction_weighted"], row["feedback"]),
+            "agreements_in_force": row["agreements_in_force"],
+            "feedback": row["feedback_count"],
+            "satisfaction": ratio(row["satisfaction_weighted"], row["feedback_count"]),
         }
     return weekly
 

@@ -325,6 +325,46 @@ def segment_rollups(counts: pd.DataFrame) -> pd.DataFrame:
     return rollups.astype({column: "int64" for column in COUNT_COLUMNS})
 
 
+PARTNER_ROLLUP_COLUMNS: list[str] = [
+    "channel_kind",
+    "partners",
+    "active_partners",
+    "agreements_in_force",
+    "feedback_count",
+    "satisfaction_weighted",
+]
+
+
+def partner_rollups(figures: pd.DataFrame) -> pd.DataFrame:
+    """The per-partner figures summed per channel kind and over all partners ("" kind).
+
+    Input: `PARTNER_COLUMNS` (at least channel_kind, agreements_in_force, feedback_count,
+    satisfaction_mean). Output: `PARTNER_ROLLUP_COLUMNS`, one row per kind present plus the
+    "" row; none when `figures` is empty. `active_partners` counts partners with an agreement
+    in force; `satisfaction_weighted` sums satisfaction_mean x feedback_count where there is a
+    mean.
+    """
+    if figures.empty:
+        return pd.DataFrame(columns=PARTNER_ROLLUP_COLUMNS)
+    frame = pd.DataFrame(
+        {
+            "channel_kind": figures["channel_kind"].astype(object),
+            "partners": 1,
+            "active_partners": (figures["agreements_in_force"] > 0).astype("int64"),
+            "agreements_in_force": figures["agreements_in_force"].astype("int64"),
+            "feedback_count": figures["feedback_count"].astype("int64"),
+            "satisfaction_weighted": (
+                figures["satisfaction_mean"].astype("float64") * figures["feedback_count"]
+            ).fillna(0.0),
+        }
+    )
+    by_kind = frame.groupby("channel_kind", sort=True).sum().reset_index()
+    everyone = frame.drop(columns="channel_kind").sum().to_frame().T.assign(channel_kind="")
+    rollups = pd.concat([everyone, by_kind], ignore_index=True)[PARTNER_ROLLUP_COLUMNS]
+    counts = PARTNER_ROLLUP_COLUMNS[1:-1]
+    return rollups.astype({**dict.fromkeys(counts, "int64"), "satisfaction_weighted": "float64"})
+
+
 def channel_rollup(counts: pd.DataFrame) -> pd.DataFrame:
     """Rule 5 by channel: one row per kind with `channel` (the kind), `accounts` (all in-market
     accounts), `covered` (`covered_<kind>`), `converted` (`converted_<kind>`: won by that kind),

@@ -171,6 +171,32 @@ class PartnerSnapshot(TimeStamped):
         return f"{self.week} {self.external_id}"
 
 
+class PartnerRollup(TimeStamped):
+    """A week's partner figures summed over the partners of one channel kind ("" = every
+    partner), written with the week's snapshot, so that a dashboard trend reads one row a week.
+    `satisfaction_weighted` is the sum over partners of mean satisfaction x feedback count; the
+    feedback-weighted mean is that divided by `feedback_count`."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    channel_kind = models.CharField(max_length=16, blank=True)
+    partners = models.PositiveIntegerField()
+    active_partners = models.PositiveIntegerField(help_text="With an agreement in force.")
+    agreements_in_force = models.PositiveIntegerField()
+    feedback_count = models.PositiveIntegerField()
+    satisfaction_weighted = models.FloatField()
+
+    class Meta:
+        ordering = ["week", "channel_kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["week", "channel_kind"], name="partnerrollup_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.channel_kind or '*'}"
+
+
 class MetricsLock(TimeStamped):
     """A named lock with an expiry, used when there is no Redis: a holder that dies stops
     blocking others once `expires_at` passes."""

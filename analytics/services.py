@@ -24,6 +24,7 @@ from analytics import metrics, selectors
 from analytics.locks import LockBusy, named_lock
 from analytics.models import (
     MetricsRun,
+    PartnerRollup,
     PartnerSnapshot,
     RunStatus,
     SegmentRollup,
@@ -115,35 +116,48 @@ def _write_week(
         [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS],
         **common,
     )
+    partner_rollup_rows = _snapshot_rows(
+        metrics.partner_rollups(partners), metrics.PARTNER_ROLLUP_COLUMNS, **common
+    )
     with transaction.atomic():
-        for model in (SegmentSnapshot, SegmentRollup, PartnerSnapshot):
+        for model in (SegmentSnapshot, SegmentRollup, PartnerSnapshot, PartnerRollup):
             model.objects.filter(week=week).delete()
         _insert(SegmentSnapshot, segment_rows)
         _insert(SegmentRollup, rollup_rows)
         _insert(PartnerSnapshot, partner_rows)
+        _insert(PartnerRollup, partner_rollup_rows)
     return len(segment_rows) + len(partner_rows)
 
 
 def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
-    """Rewrite the rollup rows of `weeks` from their stored segment rows, for snapshots
-    written without them. Returns the number of rollup rows written."""
+    """Rewrite the segment and partner rollup rows of `weeks` from their stored snapshot rows,
+    for snapshots written without them. Returns the number of rollup rows written."""
     written = 0
     for week in weeks:
-        stored = SegmentSnapshot.objects.filter(week=week)
-        first = stored.values("as_of", "final").first()
-        counts = selectors.snapshot_segments(week)
-        rows = []
-        if first is not None:
-            rows = _snapshot_rows(
-                metrics.segment_rollups(counts),
+        segment_rows: list[dict[str, Any]] = []
+        stored = SegmentSnapshot.objects.filter(week=week).values("as_of", "final").first()
+        if stored is not None:
+            segment_rows = _snapshot_rows(
+                metrics.segment_rollups(selectors.snapshot_segments(week)),
                 [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS],
                 week=week,
-                **first,
+                **stored,
+            )
+        partner_rows: list[dict[str, Any]] = []
+        stored = PartnerSnapshot.objects.filter(week=week).values("as_of", "final").first()
+        if stored is not None:
+            partner_rows = _snapshot_rows(
+                metrics.partner_rollups(selectors.snapshot_partners(week)),
+                metrics.PARTNER_ROLLUP_COLUMNS,
+                week=week,
+                **stored,
             )
         with transaction.atomic():
             SegmentRollup.objects.filter(week=week).delete()
-            _insert(SegmentRollup, rows)
-        written += len(rows)
+            PartnerRollup.objects.filter(week=week).delete()
+            _insert(SegmentRollup, segment_rows)
+            _insert(PartnerRollup, partner_rows)
+        written += len(segment_rows) + len(partner_rows)
     return written
 
 

@@ -230,13 +230,44 @@ def test_a_week_is_written_with_a_rollup_for_every_filter_equal_to_summing_its_s
 
 
 @pytest.mark.django_db
-def test_rollups_rebuilt_from_stored_segments_equal_the_ones_a_run_writes() -> None:
-    from analytics.models import SegmentRollup
+def test_rollups_rebuilt_from_stored_snapshots_equal_the_ones_a_run_writes() -> None:
+    from analytics.models import PartnerRollup, SegmentRollup
 
     random_market(62, accounts=100)
     services.metrics_compute_week(week="2026-W46", final=True)
-    fields = ["week", "as_of", "final", *metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
-    written = list(SegmentRollup.objects.order_by(*fields).values_list(*fields))
+    segment_fields = ["week", "as_of", "final", *metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
+    partner_fields = ["week", "as_of", "final", *metrics.PARTNER_ROLLUP_COLUMNS]
+
+    def stored() -> tuple[list[Any], list[Any]]:
+        return (
+            list(SegmentRollup.objects.order_by(*segment_fields).values_list(*segment_fields)),
+            list(PartnerRollup.objects.order_by(*partner_fields).values_list(*partner_fields)),
+        )
+
+    segments, partners = stored()
+    assert partners and [row[3] for row in partners][0] == ""
     SegmentRollup.objects.all().delete()
-    assert services.metrics_rollups_rebuild(["2026-W46"]) == len(written)
-    assert list(SegmentRollup.objects.order_by(*fields).values_list(*fields)) == written
+    PartnerRollup.objects.all().delete()
+    assert services.metrics_rollups_rebuild(["2026-W46"]) == len(segments) + len(partners)
+    rebuilt_segments, rebuilt_partners = stored()
+    assert rebuilt_segments == segments
+    assert [row[:-1] for row in rebuilt_partners] == [row[:-1] for row in partners]
+    assert [row[-1] for row in rebuilt_partners] == pytest.approx([row[-1] for row in partners])
+
+
+def test_partner_rollups_sum_the_partner_figures_per_kind_and_in_all() -> None:
+    figures = pd.DataFrame(
+        {
+            "channel_kind": ["partner", "partner", "distribution"],
+            "agreements_in_force": [2, 0, 1],
+            "feedback_count": [3, 0, 2],
+            "satisfaction_mean": [4.0, float("nan"), 2.5],
+        }
+    )
+    rollups = metrics.partner_rollups(figures).set_index("channel_kind")
+    assert rollups.loc["", "partners"] == 3 and rollups.loc["", "active_partners"] == 2
+    assert rollups.loc["", "agreements_in_force"] == 3 and rollups.loc["", "feedback_count"] == 5
+    assert rollups.loc["", "satisfaction_weighted"] == pytest.approx(4.0 * 3 + 2.5 * 2)
+    assert rollups.loc["partner", "active_partners"] == 1
+    assert rollups.loc["distribution", "satisfaction_weighted"] == pytest.approx(5.0)
+    assert metrics.partner_rollups(figures.iloc[0:0]).empty

@@ -26,6 +26,7 @@ from django.utils import timezone
 from analytics import metrics
 from analytics.models import (
     MetricsRun,
+    PartnerRollup,
     PartnerSnapshot,
     RunStatus,
     SegmentRollup,
@@ -86,6 +87,7 @@ class Command(BaseCommand):
             SegmentSnapshot.objects.all().delete()
             SegmentRollup.objects.all().delete()
             PartnerSnapshot.objects.all().delete()
+            PartnerRollup.objects.all().delete()
             MetricsRun.objects.all().delete()
             regions = self._codes(Region, "BR", options["regions"])
             verticals = self._codes(Vertical, "BV", options["verticals"])
@@ -138,6 +140,7 @@ class Command(BaseCommand):
                     SegmentSnapshot,
                     SegmentRollup,
                     PartnerSnapshot,
+                    PartnerRollup,
                     MetricsRun,
                     Feedback,
                     Agreement,

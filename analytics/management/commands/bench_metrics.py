@@ -150,10 +150,17 @@ def _copy(table: str, frame: pd.DataFrame) -> None:
                     copy.write(chunk)
         return
     placeholders = ", ".join(["%s"] * len(columns))
-    rows = [
-        tuple(None if pd.isna(value) else value for value in row)
-        for row in frame.itertuples(index=False, name=None)
-    ]
+
+    def plain(value: Any) -> Any:
+        # SQLite binds str, numbers and None; pandas hands out Timestamps and numpy scalars.
+        if pd.isna(value):
+            return None
+        if isinstance(value, pd.Timestamp):
+            # Aware: a created/updated time; naive: a date column.
+            return value.isoformat(sep=" ") if value.tzinfo else value.date().isoformat()
+        return value.item() if isinstance(value, np.generic) else value
+
+    rows = [tuple(map(plain, row)) for row in frame.itertuples(index=False, name=None)]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows

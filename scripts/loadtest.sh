@@ -129,6 +129,7 @@ export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=
 export VAR_DIR="$WORK_DIR/var"
 export LOADTEST_PASSWORD=$PASSWORD
 export LOADTEST_PARTNER_USERS=$PARTNER_USERS LOADTEST_INTERNAL_USERS=$INTERNAL_USERS
+export LOADTEST_REUSED=$REUSE
 
 log "migrate"
 "$PY" manage.py migrate --noinput -v0
@@ -150,7 +151,7 @@ log "load test users: $INTERNAL_USERS each of lt-manager/lt-exec/lt-api, $PARTNE
 import os
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from partners.models import Partner, PartnerKind, PartnerUser
+from partners.models import Feedback, Partner, PartnerKind, PartnerUser
 
 User = get_user_model()
 probe = User(username='probe')
@@ -170,6 +171,10 @@ for username, group in cast:
         defaults={'email': f'{username}@example.com', 'password': probe.password, 'is_active': True},
     )
     user.groups.set([Group.objects.get(name=group)])
+if os.environ.get('LOADTEST_REUSED'):
+    # A reused market keeps the last run's portal submissions; they would count against the
+    # portal's hourly limit and refuse this run's forms.
+    Feedback.objects.filter(submitted_by__username__startswith='lt-partner-').delete()
 for n in range(1, wanted + 1):
     PartnerUser.objects.update_or_create(
         user=User.objects.get(username=f'lt-partner-{n}'),

@@ -405,7 +405,8 @@ def market_frames() -> dict[str, pd.DataFrame]:
     )
     accounts["region"] = accounts["region"].map(regions)
     accounts["vertical"] = accounts["vertical"].map(verticals)
-    accounts["converted_via"] = accounts["converted_via"].fillna("").astype(str)
+    # All empty reads back as a float column of NaN: make it text first.
+    accounts["converted_via"] = accounts["converted_via"].astype(object).fillna("").astype(str)
     for column in ("entered_on", "archived_on", "converted_on"):
         accounts[column] = pd.to_datetime(accounts[column])
     coverage_columns = ["account_id", "kind", "partner_id", "start_date", "end_date"]

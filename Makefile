@@ -18,6 +18,7 @@ $(STAMP): requirements.lock package.json package-lock.json
 install: $(STAMP)
 
 demo: install
+	mkdir -p var
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --accounts $(DEMO_ACCOUNTS) $(if $(DEMO_PASSWORD),--password $(DEMO_PASSWORD),) --logins-file var/demo-logins.txt
 	$(DEMO_ENV) $(BIN)/python manage.py compute_metrics --last $(DEMO_WEEKS) --no-progress

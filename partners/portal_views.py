@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.roles import Role, role_required
+from partners.downloads import attachment_response, signed_document_response
 from partners.models import Feedback, FeedbackStatus
 from partners.portal_forms import PortalFeedbackForm, PortalFollowUpForm
 from partners.selectors import (
@@ -80,12 +81,7 @@ def portal_agreement_document(request: HttpRequest, pk: int) -> FileResponse:
     agreement = get_object_or_404(agreements_visible_to(request.user), pk=pk)
     if not agreement.signed_document:
         raise Http404
-    return FileResponse(
-        agreement.signed_document.open("rb"),
-        as_attachment=True,
-        filename=f"{agreement.external_id}-signed.pdf",
-        content_type="application/pdf",
-    )
+    return signed_document_response(agreement)
 
 
 @portal_required
@@ -178,11 +174,7 @@ def portal_feedback_attachment(request: HttpRequest, pk: int) -> FileResponse:
     feedback = _portal_feedback(request, pk)
     if not feedback.attachment:
         raise Http404
-    return FileResponse(
-        feedback.attachment.open("rb"),
-        as_attachment=True,
-        filename=feedback.attachment_download_name,
-    )
+    return attachment_response(feedback)
 
 
 class StyledPasswordChangeForm(StyledFormMixin, PasswordChangeForm):

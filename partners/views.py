@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
 from crm.roles import can_manage, internal_required, manager_required
+from partners.downloads import signed_document_response
 from partners.forms import (
     AgreementActivateForm,
     AgreementCreateForm,
@@ -293,12 +294,7 @@ def agreement_document(request: HttpRequest, pk: int) -> FileResponse:
     agreement = _agreement_for(request, pk)
     if not agreement.signed_document:
         raise Http404("No signed document.")
-    return FileResponse(
-        agreement.signed_document.open("rb"),
-        as_attachment=True,
-        filename=f"{agreement.external_id}-signed.pdf",
-        content_type="application/pdf",
-    )
+    return signed_document_response(agreement)
 
 
 @internal_required

@@ -50,6 +50,7 @@ from partners.api.serializers import (
     PartnerInputSerializer,
     PartnerSerializer,
 )
+from partners.downloads import attachment_response, signed_document_response
 from partners.models import (
     Agreement,
     AgreementStatus,
@@ -368,12 +369,7 @@ class AgreementViewSet(
         agreement = self.get_object()
         if not agreement.signed_document:
             raise NotFound("This agreement has no signed document.")
-        return FileResponse(
-            agreement.signed_document.open("rb"),
-            as_attachment=True,
-            filename=f"{agreement.external_id}-signed.pdf",
-            content_type="application/pdf",
-        )
+        return signed_document_response(agreement)
 
 
 # Feedback ---------------------------------------------------------------------------------------
@@ -539,8 +535,4 @@ class FeedbackViewSet(
         feedback = self.get_object()
         if not feedback.attachment:
             raise NotFound("This feedback has no attachment.")
-        return FileResponse(
-            feedback.attachment.open("rb"),
-            as_attachment=True,
-            filename=feedback.attachment_download_name,
-        )
+        return attachment_response(feedback)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Max, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -45,7 +45,6 @@ WHITE_SPACE_LIMIT = 15
 LEADERBOARD_LIMIT = 20
 ENDING_WITHIN_DAYS = 90
 NPS_WINDOW_DAYS = metrics.FEEDBACK_WINDOW_DAYS
-COUNT_SUMS = {column: Sum(column) for column in metrics.COUNT_COLUMNS}
 CACHE_SECONDS = 3600
 T = TypeVar("T")
 
@@ -252,7 +251,7 @@ def rollup_rows(filters: Filters, *, by: Sequence[str] = ()) -> QuerySet[Segment
 def weekly_totals(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, int]]:
     """Summed counts (`metrics.COUNT_COLUMNS`) per week for the filtered segments: one row a
     week from the rollups, one query. Weeks without rows are absent."""
-    rows = rollup_rows(filters).filter(week__in=list(weeks)).values("week", *COUNT_SUMS)
+    rows = rollup_rows(filters).filter(week__in=list(weeks)).values("week", *metrics.COUNT_COLUMNS)
     return {row.pop("week"): {k: int(v or 0) for k, v in row.items()} for row in rows}
 
 

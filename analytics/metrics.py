@@ -308,9 +308,9 @@ def segment_rollups(counts: pd.DataFrame) -> pd.DataFrame:
     Input: segment counts (`SEGMENT_KEYS` + `COUNT_COLUMNS`). Output: the same columns, one row
     per combination (the segments themselves included), none at all when `counts` is empty.
     """
-    frames = []
     if counts.empty:
         return pd.DataFrame(columns=[*SEGMENT_KEYS, *COUNT_COLUMNS])
+    frames = []
     for size in range(len(SEGMENT_KEYS) + 1):
         for keys in combinations(SEGMENT_KEYS, size):
             if keys:
@@ -406,6 +406,13 @@ def partner_coverage_counts(active: pd.DataFrame, accounts: pd.DataFrame, d: dat
     return grouped.reset_index().astype(
         {"covered_accounts": "int64", "converted_accounts": "int64"}
     )
+
+
+def summed_partner_coverage(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Partner coverage counts (`partner_coverage_counts` columns) of parts holding disjoint
+    accounts, added up per partner."""
+    coverage = pd.concat(parts, ignore_index=True)
+    return coverage.groupby("partner_id", as_index=False, sort=True).sum().astype("int64")
 
 
 def partner_figures(
@@ -589,8 +596,7 @@ class PreparedMarket:
     def week_metrics(self, d: date) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(segment counts with ratios, per-partner figures) on `d`, as `week_metrics`."""
         day = np.datetime64(d, "D").astype("int64")
-        running = (self.row_start <= day) & (day <= self.row_end)
-        counting = running.copy()
+        counting = (self.row_start <= day) & (day <= self.row_end)
         counting[self.partner_rows] &= self._granted_cells(d)[self.row_cell]
 
         live = (self.entered <= day) & (day < self.archived)

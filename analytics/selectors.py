@@ -337,9 +337,7 @@ def week_aggregates_on(d: date, *, parts: int = 1) -> WeekAggregates:
             ]
             results = [_aggregates_on(d, first), *(future.result() for future in pending)]
     groups = pd.concat([result[0] for result in results], ignore_index=True)
-    coverage = pd.concat([result[1] for result in results], ignore_index=True)
-    coverage = coverage.groupby("partner_id", as_index=False, sort=True).sum().astype("int64")
-    return groups, coverage
+    return groups, metrics.summed_partner_coverage([result[1] for result in results])
 
 
 def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:

@@ -111,22 +111,44 @@ def _write_week(
     partner_rows = _snapshot_rows(
         partners, ["partner_id", *selectors.PARTNER_SNAPSHOT_FIELDS], **common
     )
-    rollup_rows = _snapshot_rows(
-        metrics.segment_rollups(segments[[*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]]),
-        [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS],
-        **common,
+    _replace_week(
+        week,
+        {
+            SegmentSnapshot: segment_rows,
+            PartnerSnapshot: partner_rows,
+            **_rollup_rows(segments, partners, **common),
+        },
     )
-    partner_rollup_rows = _snapshot_rows(
-        metrics.partner_rollups(partners), metrics.PARTNER_ROLLUP_COLUMNS, **common
-    )
-    with transaction.atomic():
-        for model in (SegmentSnapshot, SegmentRollup, PartnerSnapshot, PartnerRollup):
-            model.objects.filter(week=week).delete()
-        _insert(SegmentSnapshot, segment_rows)
-        _insert(SegmentRollup, rollup_rows)
-        _insert(PartnerSnapshot, partner_rows)
-        _insert(PartnerRollup, partner_rollup_rows)
     return len(segment_rows) + len(partner_rows)
+
+
+_SEGMENT_ROLLUP_FIELDS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
+
+
+def _rollup_rows(
+    segments: pd.DataFrame, partners: pd.DataFrame, **common: Any
+) -> dict[type[Model], list[dict[str, Any]]]:
+    """The rollup rows of a week's segment counts and partner figures (none for an empty
+    frame), by model."""
+    return {
+        SegmentRollup: _snapshot_rows(
+            metrics.segment_rollups(segments[_SEGMENT_ROLLUP_FIELDS]),
+            _SEGMENT_ROLLUP_FIELDS,
+            **common,
+        ),
+        PartnerRollup: _snapshot_rows(
+            metrics.partner_rollups(partners), metrics.PARTNER_ROLLUP_COLUMNS, **common
+        ),
+    }
+
+
+def _replace_week(week: str, rows: dict[type[Model], list[dict[str, Any]]]) -> None:
+    """Replace the week's rows of each model with the rows given, in one transaction."""
+    with transaction.atomic():
+        for model in rows:
+            model.objects.filter(week=week).delete()
+        for model, model_rows in rows.items():
+            _insert(model, model_rows)
 
 
 def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
@@ -134,30 +156,18 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
     for snapshots written without them. Returns the number of rollup rows written."""
     written = 0
     for week in weeks:
-        segment_rows: list[dict[str, Any]] = []
-        stored = SegmentSnapshot.objects.filter(week=week).values("as_of", "final").first()
-        if stored is not None:
-            segment_rows = _snapshot_rows(
-                metrics.segment_rollups(selectors.snapshot_segments(week)),
-                [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS],
-                week=week,
-                **stored,
-            )
-        partner_rows: list[dict[str, Any]] = []
-        stored = PartnerSnapshot.objects.filter(week=week).values("as_of", "final").first()
-        if stored is not None:
-            partner_rows = _snapshot_rows(
-                metrics.partner_rollups(selectors.snapshot_partners(week)),
-                metrics.PARTNER_ROLLUP_COLUMNS,
-                week=week,
-                **stored,
-            )
-        with transaction.atomic():
-            SegmentRollup.objects.filter(week=week).delete()
-            PartnerRollup.objects.filter(week=week).delete()
-            _insert(SegmentRollup, segment_rows)
-            _insert(PartnerRollup, partner_rows)
-        written += len(segment_rows) + len(partner_rows)
+        stored = (
+            SegmentSnapshot.objects.filter(week=week).values("as_of", "final").first()
+            or PartnerSnapshot.objects.filter(week=week).values("as_of", "final").first()
+        )
+        rows = _rollup_rows(
+            selectors.snapshot_segments(week),
+            selectors.snapshot_partners(week),
+            week=week,
+            **(stored or {}),
+        )
+        _replace_week(week, rows)
+        written += sum(len(model_rows) for model_rows in rows.values())
     return written
 
 
@@ -202,10 +212,8 @@ def _run_locked(
     return run
 
 
-def _figures_from_database(as_of: date) -> WeekFigures:
-    groups, coverage = selectors.week_aggregates_on(
-        as_of, parts=int(getattr(settings, "METRICS_READ_PARTS", 1))
-    )
+def _figures(groups: pd.DataFrame, coverage: pd.DataFrame, as_of: date) -> WeekFigures:
+    """The week's figures from its mask groups and partner coverage counts."""
     segments = metrics.with_ratios(metrics.segment_counts(groups))
     partners = metrics.partner_figures(
         selectors.partners_frame(),
@@ -215,6 +223,11 @@ def _figures_from_database(as_of: date) -> WeekFigures:
         as_of,
     )
     return segments, partners
+
+
+def _figures_from_database(as_of: date) -> WeekFigures:
+    groups, coverage = selectors.week_aggregates_on(as_of, parts=settings.METRICS_READ_PARTS)
+    return _figures(groups, coverage, as_of)
 
 
 def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
@@ -293,20 +306,16 @@ def metrics_merge_week(*, week: str, final: bool, parts: Sequence[dict[str, Any]
             columns=metrics.MASK_GROUP_COLUMNS,
         )
         groups["in_market"] = groups["in_market"].astype(bool)
-        coverage = pd.DataFrame(
-            [row for part in parts for row in part["partner_coverage"]],
-            columns=["partner_id", "covered_accounts", "converted_accounts"],
+        coverage = metrics.summed_partner_coverage(
+            [
+                pd.DataFrame(
+                    part["partner_coverage"],
+                    columns=["partner_id", "covered_accounts", "converted_accounts"],
+                )
+                for part in parts
+            ]
         )
-        coverage = coverage.groupby("partner_id", as_index=False).sum().astype("int64")
-        segments = metrics.with_ratios(metrics.segment_counts(groups))
-        partners = metrics.partner_figures(
-            selectors.partners_frame(),
-            coverage,
-            selectors.agreements_frame(),
-            selectors.feedback_frame(),
-            as_of,
-        )
-        return segments, partners
+        return _figures(groups, coverage, as_of)
 
     return _run_week(week=week, final=final, compute=compute)
 

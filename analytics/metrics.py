@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -406,6 +407,161 @@ def partner_coverage_counts(active: pd.DataFrame, accounts: pd.DataFrame, d: dat
     return grouped.reset_index().astype(
         {"covered_accounts": "int64", "converted_accounts": "int64"}
     )
+
+
+_EMPTY_PARTNER_COVERAGE = ["partner_id", "covered_accounts", "converted_accounts"]
+
+
+def _factorized(values: pd.Series) -> tuple[np.ndarray, Any]:
+    codes, uniques = pd.factorize(values)
+    return codes.astype("int32"), uniques
+
+
+class AccountStates:
+    """One as-of date's account states, indexed once, to which that date's active assignments
+    are then joined and counted (the single-week path: the database answers the date tests
+    row by row, and this does the joins and the counting in a few vectorised passes).
+
+    `accounts`: `account_id, region, vertical, size_band, in_market, converted_via`, one row per
+    account (ids unique); `in_market` is rule 1 on the date, `converted_via` the winning kind
+    when the account is in market and was converted by the date, else "".
+    """
+
+    def __init__(self, accounts: pd.DataFrame) -> None:
+        self.count = len(accounts)
+        self.live = accounts["in_market"].to_numpy(dtype=bool)
+        via = pd.Categorical(accounts["converted_via"], categories=["", *KINDS]).codes
+        self.via = np.where(self.live & (via > 0), via, 0).astype("int8")
+        ids = accounts["account_id"].to_numpy(dtype="int64")
+        self.order = np.argsort(ids, kind="stable")
+        self.ordered_ids = ids[self.order]
+        # Codes of the segment keys (int32 to halve the memory of a million rows).
+        self.region, self.regions = _factorized(accounts["region"])
+        self.vertical, self.verticals = _factorized(accounts["vertical"])
+        self.size_band, self.size_bands = _factorized(accounts["size_band"])
+
+    def positions(self, account_ids: pd.Series) -> np.ndarray:
+        """Each id's row in `accounts`, or -1 when absent."""
+        wanted = account_ids.to_numpy(dtype="int64")
+        if not self.count:
+            return np.full(len(wanted), -1)
+        found = np.minimum(np.searchsorted(self.ordered_ids, wanted), self.count - 1)
+        return np.where(self.ordered_ids[found] == wanted, self.order[found], -1)
+
+    def _granted(
+        self,
+        partner_rows: np.ndarray,
+        position: np.ndarray,
+        active: pd.DataFrame,
+        granted: pd.DataFrame,
+    ) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+        """Rule 3's agreement test for the partner-kind `partner_rows` of `active`: whether the
+        row's (partner, region, vertical) cell is among the `granted` ones, packed into one
+        integer over the factorised keys. Returns (allowed, partners, each row's partner)."""
+        partner, partners = pd.factorize(active["partner_id"].to_numpy()[partner_rows])
+        allowed = np.zeros(len(partner_rows), dtype=bool)
+        if len(partner_rows):
+            shape = (len(partners), len(self.regions), len(self.verticals))
+            account = position[partner_rows]
+            cells = np.ravel_multi_index(
+                (partner, self.region[account], self.vertical[account]), shape
+            )
+            keys = [
+                pd.Index(values).get_indexer(granted[column].to_numpy())
+                for values, column in (
+                    (partners, "partner_id"),
+                    (self.regions, "region"),
+                    (self.verticals, "vertical"),
+                )
+            ]
+            known = np.logical_and.reduce([key >= 0 for key in keys])
+            granted_cells = np.ravel_multi_index(tuple(key[known] for key in keys), shape)
+            allowed = np.isin(cells, granted_cells)
+        return allowed, pd.Index(partners), partner
+
+    def aggregates(
+        self, active: pd.DataFrame, granted: pd.DataFrame
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The mask groups and the partner coverage counts of the date.
+
+        - active: `account_id, kind, partner_id` of the assignments whose dates include the
+          date, before the agreement test; rows of unknown accounts are ignored.
+        - granted: `partner_id, region, vertical`, the cells granted by agreements in force on
+          the date, expanded (an agreement without regions lists every region; likewise
+          verticals).
+
+        Output: (`MASK_GROUP_COLUMNS`, `partner_coverage_counts` columns), equal to
+        `mask_groups` and `partner_coverage_counts` over the same market (tests hold them
+        equal).
+        """
+        if not self.count:
+            empty = pd.DataFrame(columns=_EMPTY_PARTNER_COVERAGE).astype("int64")
+            return pd.DataFrame(columns=MASK_GROUP_COLUMNS), empty
+        position = self.positions(active["account_id"])
+        kind = pd.Categorical(active["kind"], categories=list(KINDS)).codes.astype("int64")
+        rows = np.flatnonzero(position >= 0)
+        rows = rows[self.live[position[rows]]]
+
+        via_partner = np.array([k in PARTNER_KINDS for k in KINDS])[kind[rows]]
+        partner_rows = rows[via_partner]
+        allowed, partners, partner = self._granted(partner_rows, position, active, granted)
+        covering = partner_rows[allowed]
+        rows = np.concatenate([rows[~via_partner], covering])
+
+        mask = np.zeros(self.count, dtype="int8")
+        for code, bit in enumerate(KIND_BITS.values()):
+            mask[position[rows[kind[rows] == code]]] |= bit
+        return self._groups(mask), self._partner_coverage(
+            partners, partner[allowed], position[covering]
+        )
+
+    def _groups(self, mask: np.ndarray) -> pd.DataFrame:
+        """One row per (segment, in market, mask, winning kind) with its number of accounts."""
+        shape = (
+            len(self.regions),
+            len(self.verticals),
+            len(self.size_bands),
+            2,
+            16,
+            len(KINDS) + 1,
+        )
+        keys = np.ravel_multi_index(
+            (self.region, self.vertical, self.size_band, self.live, mask, self.via), shape
+        )
+        counted = pd.Series(keys).value_counts(sort=False)
+        region, vertical, size_band, live, mask_value, via = np.unravel_index(
+            counted.index.to_numpy(dtype="int64"), shape
+        )
+        return pd.DataFrame(
+            {
+                "region": np.asarray(self.regions, dtype=object)[region],
+                "vertical": np.asarray(self.verticals, dtype=object)[vertical],
+                "size_band": np.asarray(self.size_bands, dtype=object)[size_band],
+                "in_market": live.astype(bool),
+                "mask": mask_value.astype("int64"),
+                "converted_via": np.array(["", *KINDS], dtype=object)[via],
+                "n": counted.to_numpy(dtype="int64"),
+            }
+        )
+
+    def _partner_coverage(
+        self, partners: pd.Index, partner: np.ndarray, account: np.ndarray
+    ) -> pd.DataFrame:
+        """Per partner: distinct in-market accounts among its granted active rows (rule 6)."""
+        pairs = pd.unique(partner.astype("int64") * self.count + account)
+        pair_partner, pair_account = np.divmod(pairs, self.count)
+        covered = np.bincount(pair_partner, minlength=len(partners))
+        converted = np.bincount(
+            pair_partner, weights=self.via[pair_account] > 0, minlength=len(partners)
+        )
+        present = np.flatnonzero(covered)
+        return pd.DataFrame(
+            {
+                "partner_id": partners.to_numpy()[present].astype("int64"),
+                "covered_accounts": covered[present].astype("int64"),
+                "converted_accounts": converted[present].astype("int64"),
+            }
+        )
 
 
 def summed_partner_coverage(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -1,12 +1,13 @@
-"""Reads for the metrics: the market as frames, database pre-aggregations, and the snapshots.
+"""Reads for the metrics: the market as frames, one date's account states, and the snapshots.
 
 Two ways to feed `analytics.metrics`:
 
 - `market_frames()` loads the account-level columns once; the backfill evaluates many as-of
   dates in memory from them.
-- `mask_groups_on(d)` and `partner_coverage_on(d)` let the database do the heavy part for one
-  date and return only small frames (one row per segment and kinds mask; one row per partner).
-  This is the fast path for a single week (see DESIGN.md, "Measured on this machine").
+- `week_aggregates_on(d)` lets the database answer the date tests of one as-of date row by row
+  and hands back only integers (one per account, one per active assignment), which
+  `metrics.week_aggregates` joins and counts. This is the fast path for a single week (see
+  DESIGN.md, "Measured on this machine").
 
 Dashboards, exports and the API read only the snapshot tables, through the `snapshot_*`
 functions at the end.
@@ -16,53 +17,24 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import psycopg
 from django.db import connection, transaction
-from django.db.models import Max, Min
 from django.db.models.functions import TruncDate
 
 from analytics import metrics
 from analytics.models import PartnerSnapshot, SegmentSnapshot
 from channels.models import CoverageAssignment
-from crm.models import Account, Region, Vertical
+from crm.models import Account, Region, SizeBand, Vertical
 from partners.models import Agreement, Feedback, Partner
-
-# A partner-kind assignment counts only where an agreement in force grants its cell. The test is
-# an uncorrelated IN, which PostgreSQL runs as one hash table probed per row (a "hashed SubPlan")
-# instead of a join that would break the account order the grouping streams on. The cell is
-# packed into one bigint, which hashes several times faster than a row of three columns; it is
-# unique while region and vertical ids stay below 2**20 and partner ids below 2**23 (checked).
-CELL_BITS = 20
-_CELL = f"((c.partner_id * {1 << CELL_BITS} + a.region_id) * {1 << CELL_BITS} + a.vertical_id)"
-_GRANTED = f"{_CELL} IN (SELECT cell FROM scope)"
-
-
-def _mask_sql() -> str:
-    """The per-account kinds mask: one BIT_OR on PostgreSQL, a sum of per-kind MAXes elsewhere
-    (SQLite has no bitwise aggregate)."""
-    if connection.vendor == "postgresql":
-        cases = " ".join(
-            f"WHEN '{kind}' THEN "
-            + (
-                f"CASE WHEN {_GRANTED} THEN {bit} END"
-                if kind in metrics.PARTNER_KINDS
-                else str(bit)
-            )
-            for kind, bit in metrics.KIND_BITS.items()
-        )
-        return f"COALESCE(BIT_OR(CASE c.kind {cases} END), 0)"
-    return " + ".join(
-        f"COALESCE(MAX(CASE WHEN c.kind = '{kind}'"
-        + (f" AND {_GRANTED}" if kind in metrics.PARTNER_KINDS else "")
-        + f" THEN {bit} END), 0)"
-        for kind, bit in metrics.KIND_BITS.items()
-    )
 
 
 def _tables() -> dict[str, str]:
@@ -85,16 +57,15 @@ IN_FORCE_SQL = """
 
 
 def scope_sql() -> str:
-    """SQL for the (partner, region, vertical) cells granted by agreements in force on %(d)s,
-    each packed into one integer `cell` (see `_CELL`).
+    """SQL for the (`partner_id, region_id, vertical_id`) cells granted by agreements in force
+    on %(d)s.
 
     An agreement with no regions grants every region, and likewise for verticals; expanding to
-    cells makes "the same agreement satisfies both" a plain equality join. Duplicates are
-    harmless to the callers, which only test for presence.
+    cells makes "the same agreement satisfies both" a plain equality test.
     """
     return """
-        SELECT DISTINCT (granted_regions.partner_id * {cell} + granted_regions.region_id) * {cell}
-                        + granted_verticals.vertical_id AS cell
+        SELECT DISTINCT granted_regions.partner_id, granted_regions.region_id,
+                        granted_verticals.vertical_id
         FROM (
             SELECT g.id AS agreement_id, g.partner_id AS partner_id, x.region_id AS region_id
             FROM {agreement} g JOIN {agreement_regions} x ON x.agreement_id = g.id
@@ -115,7 +86,7 @@ def scope_sql() -> str:
             WHERE {in_force}
               AND NOT EXISTS (SELECT 1 FROM {agreement_verticals} y WHERE y.agreement_id = g.id)
         ) granted_verticals ON granted_verticals.agreement_id = granted_regions.agreement_id
-    """.format(in_force=IN_FORCE_SQL, cell=1 << CELL_BITS, **_tables())
+    """.format(in_force=IN_FORCE_SQL, **_tables())
 
 
 def _region_filter(region_ids: Sequence[int] | None, params: dict[str, Any]) -> str:
@@ -128,216 +99,221 @@ def _region_filter(region_ids: Sequence[int] | None, params: dict[str, Any]) -> 
     return f"AND a.region_id IN ({', '.join(names) or 'NULL'})"
 
 
-IdRange = tuple[int | None, int | None]
+# One account's state on %(d)s packed into one integer: region id, vertical id, size band, and
+# 0 (out of market), 1 (in market, not converted by the date) or 2 + the winning kind's index.
+ID_BITS = 20
+SIZE_BANDS: tuple[str, ...] = tuple(SizeBand.values)
+ACCOUNT_STATES = ("out", "in", *metrics.KINDS)
 
 
-def _id_range_sql(id_range: IdRange | None, params: dict[str, Any]) -> tuple[str, str]:
-    """The clauses keeping accounts with `low <= id < high` (an end left open when None): one
-    on the account, one on the assignment, so that both index scans read only their range."""
-    if id_range is None:
-        return "", ""
-    low, high = id_range
-    on_account, on_coverage = [], []
-    for bound, name, operator in ((low, "id_low", ">="), (high, "id_high", "<")):
-        if bound is not None:
-            params[name] = bound
-            on_account.append(f"AND a.id {operator} %({name})s")
-            on_coverage.append(f"AND c.account_id {operator} %({name})s")
-    return " ".join(on_account), " ".join(on_coverage)
+def _case(column: str, values: Sequence[str], first: int = 0) -> str:
+    whens = " ".join(f"WHEN '{value}' THEN {first + index}" for index, value in enumerate(values))
+    return f"CASE {column} {whens} END"
 
 
-def _check_cell_ids() -> None:
-    limits = ((Region, CELL_BITS), (Vertical, CELL_BITS), (Partner, 63 - 2 * CELL_BITS - 1))
-    for model, bits in limits:
+def _account_state_sql() -> str:
+    in_market = "a.entered_on <= %(d)s AND (a.archived_on IS NULL OR a.archived_on > %(d)s)"
+    won = _case("a.converted_via", metrics.KINDS, first=2)
+    state = (
+        f"CASE WHEN {in_market} THEN CASE WHEN a.converted_on <= %(d)s THEN {won} ELSE 1 END"
+        " ELSE 0 END"
+    )
+    segment = (
+        f"(a.region_id * {1 << ID_BITS} + a.vertical_id) * 8 + {_case('a.size_band', SIZE_BANDS)}"
+    )
+    return f"({segment}) * 8 + {state}"
+
+
+# One active assignment packed into one integer: its partner id (0 for none), kind and account.
+ACCOUNT_ID_BITS = 36
+PARTNER_ID_BITS = 24
+_ASSIGNMENT_SQL = (
+    f"(COALESCE(c.partner_id, 0) * 8 + {_case('c.kind', metrics.KINDS)}) * {1 << ACCOUNT_ID_BITS}"
+    " + c.account_id"
+)
+_ACTIVE_ON = "c.start_date <= %(d)s AND (c.end_date IS NULL OR %(d)s <= c.end_date)"
+
+
+def _check_packed_ids() -> None:
+    limits = ((Region, ID_BITS), (Vertical, ID_BITS), (Account, ACCOUNT_ID_BITS))
+    for model, bits in (*limits, (Partner, PARTNER_ID_BITS)):
         highest = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
         if highest >= 1 << bits:
-            raise RuntimeError(f"{model.__name__} ids outgrew the packed cell key; widen it")
+            raise RuntimeError(f"{model.__name__} ids outgrew the packed integers; widen them")
 
 
 @contextmanager
 def _tuned_cursor() -> Any:
-    # On two cores the parallel plan is slower and hungrier than a serial one, and the merge
-    # join over the (account, kind) index beats hashing a million accounts (DESIGN.md).
-    _check_cell_ids()
-    with transaction.atomic(), connection.cursor() as cursor:
+    # On two cores a parallel plan is slower and hungrier than two serial readers, and
+    # compiling these plans costs more than it saves.
+    with transaction.atomic():
         if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            cursor.execute("SET LOCAL enable_hashjoin = off")
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            # Compiling this plan costs more than it saves at these sizes.
-            cursor.execute("SET LOCAL jit = off")
-        yield cursor
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                cursor.execute("SET LOCAL jit = off")
+        yield
 
 
-def mask_groups_sql(
-    region_ids: Sequence[int] | None, params: dict[str, Any], id_range: IdRange | None = None
-) -> str:
-    """One statement that yields `metrics.MASK_GROUP_COLUMNS`, with region and vertical ids in
-    place of codes; `params` receives the filters' parameters (`d` is the caller's)."""
-    on_account, on_coverage = _id_range_sql(id_range, params)
-    return """
-        WITH scope AS MATERIALIZED ({scope})
-        SELECT region_id, vertical_id, size_band, in_market, mask, converted_via, COUNT(*) AS n
-        FROM (
-            SELECT a.region_id AS region_id, a.vertical_id AS vertical_id,
-                   a.size_band AS size_band,
-                   CASE WHEN a.entered_on <= %(d)s
-                             AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
-                        THEN 1 ELSE 0 END AS in_market,
-                   CASE WHEN a.entered_on <= %(d)s
-                             AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
-                        THEN {mask} ELSE 0 END AS mask,
-                   CASE WHEN a.entered_on <= %(d)s
-                             AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
-                             AND a.converted_on <= %(d)s
-                        THEN a.converted_via ELSE '' END AS converted_via
-            FROM {account} a
-            LEFT JOIN {coverage} c
-              ON c.account_id = a.id
-             AND c.start_date <= %(d)s AND (c.end_date IS NULL OR %(d)s <= c.end_date)
-             {on_coverage}
-            WHERE 1 = 1 {region_filter} {on_account}
-            GROUP BY a.id, a.region_id, a.vertical_id, a.size_band, a.entered_on, a.archived_on,
-                     a.converted_on, a.converted_via
-        ) per_account
-        GROUP BY region_id, vertical_id, size_band, in_market, mask, converted_via
-    """.format(
-        scope=scope_sql(),
-        mask=_mask_sql(),
-        region_filter=_region_filter(region_ids, params),
-        on_account=on_account,
-        on_coverage=on_coverage,
-        **_tables(),
+def _int8_array(data: bytes | memoryview | None) -> np.ndarray:
+    """A one-dimensional bigint array without nulls, as PostgreSQL's `array_send` writes it:
+    a header (dimensions, flags, element type, then length and lower bound), then a 4-byte
+    length and an 8-byte big-endian value per element."""
+    if data is None:
+        return np.zeros(0, dtype="int64")
+    dimensions, _, _ = struct.unpack_from(">iii", data)
+    if dimensions == 0:
+        return np.zeros(0, dtype="int64")
+    (length,) = struct.unpack_from(">i", data, 12)
+    elements = np.frombuffer(
+        data, dtype=[("size", ">i4"), ("value", ">i8")], count=length, offset=20
     )
+    if (elements["size"] != 8).any():
+        raise ValueError("expected a bigint array without nulls")
+    return elements["value"].astype("int64")
 
 
-def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
-    return dict(model.objects.values_list("id", "code"))
+def _integer_columns(
+    expressions: Sequence[str], source: str, params: dict[str, Any]
+) -> list[np.ndarray]:
+    """The integer `expressions` over the rows of `source` (a FROM ... WHERE clause), as one
+    array each, in the same row order.
+
+    On PostgreSQL each expression is gathered into one array (`array_agg`) received as bytes:
+    one message on the wire instead of one per row, and no Python object per value;
+    elsewhere the rows are fetched as they are. Call inside `_tuned_cursor()`.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(expressions)} {source}", params)
+            values = np.fromiter((value for row in cursor for value in row), dtype="int64")
+        return [values[column :: len(expressions)] for column in range(len(expressions))]
+    columns = ", ".join(f"array_send(array_agg({expression}))" for expression in expressions)
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(f"SELECT {columns} {source}", params, binary=True)
+        return [_int8_array(value) for value in cursor.fetchone()]
 
 
-def mask_groups_on(
-    d: date, *, region_ids: Sequence[int] | None = None, id_range: IdRange | None = None
-) -> pd.DataFrame:
-    """The mask groups frame (`metrics.MASK_GROUP_COLUMNS`) for `d`, aggregated in the
-    database; only accounts in `region_ids` and in `id_range` when given."""
+def _account_states(d: date, region_ids: Sequence[int] | None) -> pd.DataFrame:
     params: dict[str, Any] = {"d": d}
-    sql = mask_groups_sql(region_ids, params, id_range)
-    with _tuned_cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "region_id",
-            "vertical_id",
-            "size_band",
-            "in_market",
-            "mask",
-            "converted_via",
-            "n",
-        ],
+    source = "FROM {account} a WHERE 1 = 1 {region_filter}".format(
+        region_filter=_region_filter(region_ids, params), **_tables()
     )
-    frame["region"] = frame["region_id"].map(_codes(Region))
-    frame["vertical"] = frame["vertical_id"].map(_codes(Vertical))
-    frame["in_market"] = frame["in_market"].astype(bool)
-    frame["converted_via"] = frame["converted_via"].fillna("")
-    return frame[metrics.MASK_GROUP_COLUMNS]
-
-
-def partner_coverage_on(
-    d: date, *, region_ids: Sequence[int] | None = None, id_range: IdRange | None = None
-) -> pd.DataFrame:
-    """`metrics.partner_coverage_counts` for `d`, aggregated in the database; only accounts in
-    `region_ids` and in `id_range` when given (the sum over disjoint account sets is the
-    whole)."""
-    params: dict[str, Any] = {"d": d}
-    on_account, on_coverage = _id_range_sql(id_range, params)
-    # The granted test sits inside COALESCE so that PostgreSQL probes one hash table per row
-    # (a hashed SubPlan) instead of sorting half a million rows for a semi-join.
-    sql = """
-        WITH scope AS MATERIALIZED ({scope})
-        SELECT c.partner_id, COUNT(DISTINCT c.account_id),
-               COUNT(DISTINCT CASE WHEN a.converted_on <= %(d)s THEN c.account_id END)
-        FROM {coverage} c
-        JOIN {account} a ON a.id = c.account_id
-        WHERE c.kind IN ('distribution', 'partner')
-          AND c.start_date <= %(d)s AND (c.end_date IS NULL OR %(d)s <= c.end_date)
-          AND a.entered_on <= %(d)s AND (a.archived_on IS NULL OR a.archived_on > %(d)s)
-          AND COALESCE({granted}, FALSE)
-          {region_filter} {on_account} {on_coverage}
-        GROUP BY c.partner_id
-    """.format(
-        scope=scope_sql(),
-        granted=_GRANTED,
-        region_filter=_region_filter(region_ids, params),
-        on_account=on_account,
-        on_coverage=on_coverage,
-        **_tables(),
-    )
-    with _tuned_cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    ids, packed = _integer_columns(["a.id", _account_state_sql()], source, params)
+    state = (packed & 7).astype("int8")
+    size_band = ((packed >> 3) & 7).astype("int8")
+    vertical_id = ((packed >> 6) & ((1 << ID_BITS) - 1)).astype("int32")
+    region_id = (packed >> (6 + ID_BITS)).astype("int32")
+    del packed
     return pd.DataFrame(
-        rows, columns=["partner_id", "covered_accounts", "converted_accounts"]
-    ).astype("int64")
+        {
+            "account_id": ids,
+            "region": region_id,
+            "vertical": vertical_id,
+            "size_band": pd.Categorical.from_codes(size_band, categories=list(SIZE_BANDS)),
+            "in_market": state > 0,
+            "converted_via": pd.Categorical.from_codes(
+                np.maximum(state - 1, 0), categories=["", *metrics.KINDS]
+            ),
+        }
+    )
 
 
-def _id_ranges(parts: int) -> list[IdRange]:
-    """`parts` consecutive account id ranges of about equal width; the first and last are open,
-    so an account added since is never outside them all."""
-    low, high = Account.objects.aggregate(low=Min("id"), high=Max("id")).values()
-    if low is None or parts <= 1:
-        return [(None, None)]
-    step = max(1, (high - low + 1) // parts)
-    bounds = [low + step * position for position in range(1, parts)]
-    edges: list[int | None] = [None, *bounds, None]
-    return [(edges[i], edges[i + 1]) for i in range(parts)]
+def _active_assignments(d: date, region_ids: Sequence[int] | None) -> pd.DataFrame:
+    params: dict[str, Any] = {"d": d}
+    narrowing = ""
+    if region_ids is not None:
+        narrowing = "AND c.account_id IN (SELECT a.id FROM {account} a WHERE 1 = 1 {filter})"
+        narrowing = narrowing.format(filter=_region_filter(region_ids, params), **_tables())
+    source = f"FROM {_tables()['coverage']} c WHERE {_ACTIVE_ON} {narrowing}"
+    (packed,) = _integer_columns([_ASSIGNMENT_SQL], source, params)
+    account_id = packed & ((1 << ACCOUNT_ID_BITS) - 1)
+    kind = ((packed >> ACCOUNT_ID_BITS) & 7).astype("int8")
+    partner_id = packed >> (ACCOUNT_ID_BITS + 3)
+    del packed
+    return pd.DataFrame(
+        {
+            "account_id": account_id,
+            "kind": pd.Categorical.from_codes(kind, categories=list(metrics.KINDS)),
+            "partner_id": partner_id,
+        }
+    )
+
+
+def _granted_cells(d: date) -> pd.DataFrame:
+    with connection.cursor() as cursor:
+        cursor.execute(scope_sql(), {"d": d})
+        rows = cursor.fetchall()
+    return pd.DataFrame(rows, columns=["partner_id", "region", "vertical"])
 
 
 WeekAggregates = tuple[pd.DataFrame, pd.DataFrame]
+AssignmentRows = tuple[pd.DataFrame, pd.DataFrame]
 
 
-def _aggregates_on(d: date, id_range: IdRange | None) -> WeekAggregates:
-    return mask_groups_on(d, id_range=id_range), partner_coverage_on(d, id_range=id_range)
+def _assignment_rows(d: date, region_ids: Sequence[int] | None) -> AssignmentRows:
+    """The active assignments and the granted cells on `d`."""
+    with _tuned_cursor():
+        return _active_assignments(d, region_ids), _granted_cells(d)
 
 
-def _aggregates_in_snapshot(d: date, id_range: IdRange, snapshot: str) -> WeekAggregates:
-    """`_aggregates_on` on this thread's own connection, reading the exported `snapshot`."""
+def _assignment_rows_in_snapshot(
+    d: date, region_ids: Sequence[int] | None, snapshot: str
+) -> AssignmentRows:
+    """`_assignment_rows` on this thread's own connection, reading the exported `snapshot`."""
     if not re.fullmatch(r"[0-9A-F]+(-[0-9A-F]+)+", snapshot):
         raise ValueError(f"not a snapshot id: {snapshot!r}")
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            return _aggregates_on(d, id_range)
+            return _assignment_rows(d, region_ids)
     finally:
         connection.close()
 
 
-def week_aggregates_on(d: date, *, parts: int = 1) -> WeekAggregates:
-    """The mask groups (`metrics.MASK_GROUP_COLUMNS`) and the partner coverage counts on `d`.
-
-    With `parts` > 1 on PostgreSQL, outside a transaction, the accounts are split into that
-    many id ranges read at once, each on a connection of its own, all from one exported
-    snapshot: the same figures one reader would get, sooner on several cores. Otherwise one
-    reader on this connection. Mask groups of different parts may repeat a key (the counts
-    add); partner counts are summed here (the parts hold disjoint accounts).
-    """
-    if parts <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
-        return _aggregates_on(d, None)
+def _states_and_rows(
+    d: date, region_ids: Sequence[int] | None, parallel: bool
+) -> tuple[metrics.AccountStates, AssignmentRows]:
+    if not parallel or connection.vendor != "postgresql" or connection.in_atomic_block:
+        with _tuned_cursor():
+            states = metrics.AccountStates(_account_states(d, region_ids))
+        return states, _assignment_rows(d, region_ids)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone()
-        first, *others = _id_ranges(parts)
-        with ThreadPoolExecutor(max_workers=max(1, len(others))) as pool:
-            pending = [
-                pool.submit(_aggregates_in_snapshot, d, id_range, snapshot) for id_range in others
-            ]
-            results = [_aggregates_on(d, first), *(future.result() for future in pending)]
-    groups = pd.concat([result[0] for result in results], ignore_index=True)
-    return groups, metrics.summed_partner_coverage([result[1] for result in results])
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_assignment_rows_in_snapshot, d, region_ids, snapshot)
+            with _tuned_cursor():
+                accounts = _account_states(d, region_ids)
+            # Indexing the accounts overlaps the rest of the assignments' read.
+            states = metrics.AccountStates(accounts)
+            return states, pending.result()
+
+
+def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
+    return dict(model.objects.values_list("id", "code"))
+
+
+def week_aggregates_on(
+    d: date, *, region_ids: Sequence[int] | None = None, parallel: bool = True
+) -> WeekAggregates:
+    """The mask groups (`metrics.MASK_GROUP_COLUMNS`) and the partner coverage counts on `d`;
+    only accounts in `region_ids` when given.
+
+    The database evaluates the date tests and sends integers only: one per account (its
+    segment and state) and one per active assignment; `metrics.AccountStates` joins and
+    counts them. With `parallel` on PostgreSQL, outside a transaction, the assignments are
+    read on a second connection while this one reads the accounts, both from one exported
+    snapshot: the same rows one reader would get, sooner on two cores.
+    """
+    _check_packed_ids()
+    states, (active, granted) = _states_and_rows(d, region_ids, parallel)
+    groups, coverage = states.aggregates(active, granted)
+    groups["region"] = groups["region"].map(_codes(Region))
+    groups["vertical"] = groups["vertical"].map(_codes(Vertical))
+    return groups[metrics.MASK_GROUP_COLUMNS], coverage
 
 
 def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:

@@ -8,9 +8,9 @@ week (Redis or the database, see `analytics.locks`) keeps two runs of one week f
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -68,38 +68,57 @@ def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
     return min(sunday, today or timezone.localdate())
 
 
-def _none_if_nan(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+@dataclass
+class _Rows:
+    """Rows to insert, column by column: model field name → one value per row."""
+
+    columns: dict[str, list[Any]]
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
 
 
-def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Any) -> list[dict[str, Any]]:
-    return [
-        {**common, **{field: _none_if_nan(value) for field, value in zip(fields, row, strict=True)}}
-        for row in frame[fields].itertuples(index=False, name=None)
-    ]
+def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Any) -> _Rows:
+    """`frame`'s `fields` (NaN as None) plus the `common` values on every row."""
+    columns = {
+        field: frame[field].astype(object).where(frame[field].notna(), None).tolist()
+        for field in fields
+    }
+    count = len(frame)
+    columns.update({name: [value] * count for name, value in common.items()})
+    return _Rows(columns, count)
 
 
-def _insert(model: type[Model], rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` (field name → value) into `model`'s table: one `COPY` on PostgreSQL, which
-    writes a week's rows several times faster than INSERTs; `bulk_create` elsewhere."""
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=2000)
-        return
-    if not rows:
+def _insert(model: type[Model], rows: _Rows) -> None:
+    """Insert `rows` into `model`'s table: one `COPY` on PostgreSQL, which writes a week's rows
+    several times faster than INSERTs; `bulk_create` elsewhere."""
+    if not rows.count:
         return
     now = timezone.now()
-    stamped = {"created_at": now, "updated_at": now}
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = rows.columns | {
+        name: [now] * rows.count
+        for name in ("created_at", "updated_at")
+        if name not in rows.columns and any(field.attname == name for field in fields)
+    }
+    if connection.vendor != "postgresql":
+        names = list(columns)
+        objects = [
+            model(**dict(zip(names, row, strict=True)))
+            for row in zip(*columns.values(), strict=True)
+        ]
+        model.objects.bulk_create(objects, batch_size=2000)
+        return
+    names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
+    values = [columns.get(field.attname, [None] * rows.count) for field in fields]
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
     ):
-        for row in rows:
-            copy.write_row([row.get(field.attname, stamped.get(field.attname)) for field in fields])
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
 
 
 def _write_week(
@@ -127,7 +146,7 @@ _SEGMENT_ROLLUP_FIELDS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
 
 def _rollup_rows(
     segments: pd.DataFrame, partners: pd.DataFrame, **common: Any
-) -> dict[type[Model], list[dict[str, Any]]]:
+) -> dict[type[Model], _Rows]:
     """The rollup rows of a week's segment counts and partner figures (none for an empty
     frame), by model."""
     return {
@@ -142,7 +161,7 @@ def _rollup_rows(
     }
 
 
-def _replace_week(week: str, rows: dict[type[Model], list[dict[str, Any]]]) -> None:
+def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
     """Replace the week's rows of each model with the rows given, in one transaction."""
     with transaction.atomic():
         for model in rows:
@@ -226,7 +245,7 @@ def _figures(groups: pd.DataFrame, coverage: pd.DataFrame, as_of: date) -> WeekF
 
 
 def _figures_from_database(as_of: date) -> WeekFigures:
-    groups, coverage = selectors.week_aggregates_on(as_of, parts=settings.METRICS_READ_PARTS)
+    groups, coverage = selectors.week_aggregates_on(as_of, parallel=settings.METRICS_PARALLEL_READ)
     return _figures(groups, coverage, as_of)
 
 
@@ -276,8 +295,7 @@ def metrics_region_part(*, week: str, final: bool, region_ids: Sequence[int]) ->
     Writes nothing. Raises ValueError on a malformed week.
     """
     as_of = metrics_as_of(week=week, final=final)
-    groups = selectors.mask_groups_on(as_of, region_ids=region_ids)
-    coverage = selectors.partner_coverage_on(as_of, region_ids=region_ids)
+    groups, coverage = selectors.week_aggregates_on(as_of, region_ids=region_ids)
     groups = groups.astype({"in_market": "int64", "mask": "int64", "n": "int64"})
     return {
         "as_of": as_of.isoformat(),

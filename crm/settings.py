@@ -182,9 +182,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Metrics on PostgreSQL: how many connections read one week at once, each a share of the
-# accounts from one snapshot (DESIGN.md, "Metrics pipeline"); 1 reads on a single connection.
-METRICS_READ_PARTS = env_int("METRICS_READ_PARTS", 2)
+# Metrics on PostgreSQL: read one week's accounts and assignments on two connections at once,
+# from one snapshot (DESIGN.md, "Metrics pipeline"); off reads both on a single connection.
+METRICS_PARALLEL_READ = env_bool("METRICS_PARALLEL_READ", True)
 
 # Celery: with no REDIS_URL every task runs eagerly in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -63,6 +63,46 @@ COVERAGE_COLUMNS = list(assignment(0, "direct"))
 AGREEMENT_COLUMNS = list(agreement(0, 0))
 
 
+def _scoped(agreement_ids: pd.Series, scope: pd.DataFrame, column: str, every: set[str]):
+    """(agreement_id, code) pairs an agreement grants: its listed codes, or every code."""
+    pairs = []
+    for agreement_id in agreement_ids:
+        listed = scope.loc[scope["agreement_id"] == agreement_id, column].tolist()
+        pairs += [(agreement_id, code) for code in (listed or sorted(every))]
+    return pd.DataFrame(pairs, columns=["agreement_id", column])
+
+
+def account_states_inputs(
+    accounts: pd.DataFrame,
+    coverage: pd.DataFrame,
+    agreements: pd.DataFrame,
+    agreement_regions: pd.DataFrame,
+    agreement_verticals: pd.DataFrame,
+    d: date,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What the database hands `metrics.AccountStates` for `d`, worked out from the frames:
+    account states, assignments whose dates include `d`, and the granted cells expanded."""
+    live = accounts["account_id"].isin(metrics.in_market(accounts, d)["account_id"])
+    converted = live & (pd.to_datetime(accounts["converted_on"]) <= pd.Timestamp(d))
+    states = accounts[["account_id", "region", "vertical", "size_band"]].assign(
+        in_market=live, converted_via=accounts["converted_via"].where(converted, "")
+    )
+    start, end = pd.to_datetime(coverage["start_date"]), pd.to_datetime(coverage["end_date"])
+    day = pd.Timestamp(d)
+    active = coverage[(start <= day) & (end.isna() | (end >= day))]
+    in_force = metrics.agreements_in_force(agreements, d)[["agreement_id", "partner_id"]]
+    regions = set(accounts["region"]) | set(agreement_regions["region"])
+    verticals = set(accounts["vertical"]) | set(agreement_verticals["vertical"])
+    granted = in_force.merge(
+        _scoped(in_force["agreement_id"], agreement_regions, "region", regions)
+    ).merge(_scoped(in_force["agreement_id"], agreement_verticals, "vertical", verticals))
+    return (
+        states,
+        active[["account_id", "kind", "partner_id"]],
+        granted[["partner_id", "region", "vertical"]],
+    )
+
+
 def segments_on(
     d: date,
     accounts: list[dict[str, Any]],
@@ -72,7 +112,7 @@ def segments_on(
     verticals: list[tuple[int, str]] = (),  # type: ignore[assignment]
 ) -> pd.DataFrame:
     accounts_frame = frame(list(accounts), ACCOUNT_COLUMNS)
-    active = metrics.active_coverage(
+    frames = (
         frame(list(coverage), COVERAGE_COLUMNS),
         accounts_frame,
         frame(list(agreements), AGREEMENT_COLUMNS),
@@ -81,9 +121,16 @@ def segments_on(
             [{"agreement_id": a, "vertical": v} for a, v in verticals],
             ["agreement_id", "vertical"],
         ),
-        d,
     )
+    active = metrics.active_coverage(*frames, d)
     groups = metrics.mask_groups(accounts_frame, metrics.kinds_mask(active), d)
+    # The single-week path must agree on every hand-computed case.
+    coverage_frame, _, *scope = frames
+    inputs = account_states_inputs(accounts_frame, coverage_frame, *scope, d)
+    fast_groups, _ = metrics.AccountStates(inputs[0]).aggregates(*inputs[1:])
+    pd.testing.assert_frame_equal(
+        metrics.segment_counts(fast_groups), metrics.segment_counts(groups), check_dtype=False
+    )
     return metrics.with_ratios(metrics.segment_counts(groups))
 
 

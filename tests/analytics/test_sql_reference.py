@@ -7,6 +7,7 @@ import pytest
 
 from analytics import metrics, selectors
 from analytics.sql_reference import reference_segment_counts
+from crm.models import Region
 from tests.analytics.market import random_market
 
 COUNTS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
@@ -24,7 +25,7 @@ def test_it_agrees_with_the_pandas_paths_on_random_markets(seed: int) -> None:
     frames = selectors.market_frames()
     for day in days:
         in_memory, _ = metrics.week_metrics(d=day, **frames)
-        in_database = metrics.segment_counts(selectors.mask_groups_on(day))
+        in_database = metrics.segment_counts(selectors.week_aggregates_on(day)[0])
         reference = reference_segment_counts(day)
         pd.testing.assert_frame_equal(_sorted(in_memory), _sorted(reference), obj=f"memory {day}")
         pd.testing.assert_frame_equal(_sorted(in_database), _sorted(reference), obj=f"db {day}")
@@ -45,7 +46,7 @@ def test_it_agrees_on_partner_coverage_in_memory_and_in_the_database(seed: int) 
             day,
         )
         in_memory = metrics.partner_coverage_counts(active, frames["accounts"], day)
-        in_database = selectors.partner_coverage_on(day)
+        in_database = selectors.week_aggregates_on(day)[1]
         pd.testing.assert_frame_equal(
             in_memory.sort_values("partner_id").reset_index(drop=True),
             in_database.sort_values("partner_id").reset_index(drop=True),
@@ -56,32 +57,47 @@ def test_it_agrees_on_partner_coverage_in_memory_and_in_the_database(seed: int) 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("seed", "parts"), [(21, 2), (22, 3), (23, 5)])
-def test_a_week_read_in_parts_from_one_snapshot_equals_one_reader(seed: int, parts: int) -> None:
-    # Committed data (transaction=True): the parts read on connections of their own.
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_a_week_read_on_two_connections_from_one_snapshot_equals_one_reader(seed: int) -> None:
+    # Committed data (transaction=True): the assignments are read on a connection of its own.
     days = random_market(seed, accounts=120)
     for day in days:
-        groups, coverage = selectors.week_aggregates_on(day, parts=parts)
+        groups, coverage = selectors.week_aggregates_on(day, parallel=True)
+        single_groups, single_coverage = selectors.week_aggregates_on(day, parallel=False)
         reference = reference_segment_counts(day)
         pd.testing.assert_frame_equal(
-            _sorted(metrics.segment_counts(groups)), _sorted(reference), obj=f"parts {day}"
+            _sorted(metrics.segment_counts(groups)), _sorted(reference), obj=f"parallel {day}"
         )
         pd.testing.assert_frame_equal(
-            coverage.sort_values("partner_id").reset_index(drop=True),
-            selectors.partner_coverage_on(day).sort_values("partner_id").reset_index(drop=True),
-            check_dtype=False,
-            obj=f"partners {day}",
+            _sorted(metrics.segment_counts(single_groups)), _sorted(reference), obj=f"one {day}"
         )
+        pd.testing.assert_frame_equal(coverage, single_coverage, obj=f"partners {day}")
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("parts", [1, 2, 3, 7])
-def test_id_ranges_cover_every_account_once_with_open_ends(parts: int) -> None:
-    random_market(31, accounts=50)
-    ranges = selectors._id_ranges(parts)
-    assert len(ranges) == parts
-    assert ranges[0][0] is None and ranges[-1][1] is None
-    assert all(ranges[i][1] == ranges[i + 1][0] for i in range(parts - 1))
+@pytest.mark.parametrize("seed", [41, 42])
+def test_a_region_share_of_the_week_counts_only_the_accounts_of_those_regions(seed: int) -> None:
+    days = random_market(seed, accounts=120)
+    region_ids = sorted(Region.objects.values_list("id", flat=True))
+    for day in days:
+        whole_groups, whole_coverage = selectors.week_aggregates_on(day)
+        shares = [
+            selectors.week_aggregates_on(day, region_ids=[region_id]) for region_id in region_ids
+        ]
+        merged = pd.concat([groups for groups, _ in shares], ignore_index=True)
+        pd.testing.assert_frame_equal(
+            _sorted(metrics.segment_counts(merged)),
+            _sorted(metrics.segment_counts(whole_groups)),
+            obj=f"groups {day}",
+        )
+        pd.testing.assert_frame_equal(
+            metrics.summed_partner_coverage([coverage for _, coverage in shares]),
+            whole_coverage.sort_values("partner_id").reset_index(drop=True),
+            obj=f"partners {day}",
+        )
+        for region_id, (groups, _) in zip(region_ids, shares, strict=True):
+            code = Region.objects.get(id=region_id).code
+            assert set(groups["region"]) <= {code}
 
 
 @pytest.mark.django_db

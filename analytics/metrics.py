@@ -417,6 +417,21 @@ def _factorized(values: pd.Series) -> tuple[np.ndarray, Any]:
     return codes.astype("int32"), uniques
 
 
+# An id lookup array is used while the ids span at most this many times their number, and a
+# bin per key while the key space is at most this many times the keys counted.
+DENSE_SPAN_FACTOR = 4
+
+
+def _counted(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct `keys` (each in `range(space)`) and how often each occurs."""
+    if space <= max(DENSE_SPAN_FACTOR * len(keys), 1 << 16):
+        counts = np.bincount(keys, minlength=space)
+        present = np.flatnonzero(counts)
+        return present, counts[present].astype("int64")
+    counted = pd.Series(keys).value_counts(sort=False)
+    return counted.index.to_numpy(dtype="int64"), counted.to_numpy(dtype="int64")
+
+
 class AccountStates:
     """One as-of date's account states, indexed once, to which that date's active assignments
     are then joined and counted (the single-week path: the database answers the date tests
@@ -433,8 +448,16 @@ class AccountStates:
         via = pd.Categorical(accounts["converted_via"], categories=["", *KINDS]).codes
         self.via = np.where(self.live & (via > 0), via, 0).astype("int8")
         ids = accounts["account_id"].to_numpy(dtype="int64")
-        self.order = np.argsort(ids, kind="stable")
-        self.ordered_ids = ids[self.order]
+        self.first_id = int(ids.min()) if self.count else 0
+        span = int(ids.max()) - self.first_id + 1 if self.count else 0
+        self.lookup: np.ndarray | None = None
+        if span <= DENSE_SPAN_FACTOR * self.count:
+            # Ids nearly dense (the usual case): one array indexed by id answers each lookup.
+            self.lookup = np.full(span, -1, dtype="int32" if self.count < 2**31 else "int64")
+            self.lookup[ids - self.first_id] = np.arange(self.count)
+        else:
+            self.order = np.argsort(ids, kind="stable")
+            self.ordered_ids = ids[self.order]
         # Codes of the segment keys (int32 to halve the memory of a million rows).
         self.region, self.regions = _factorized(accounts["region"])
         self.vertical, self.verticals = _factorized(accounts["vertical"])
@@ -445,6 +468,10 @@ class AccountStates:
         wanted = account_ids.to_numpy(dtype="int64")
         if not self.count:
             return np.full(len(wanted), -1)
+        if self.lookup is not None:
+            offset = wanted - self.first_id
+            inside = (offset >= 0) & (offset < len(self.lookup))
+            return np.where(inside, self.lookup[np.where(inside, offset, 0)], -1)
         found = np.minimum(np.searchsorted(self.ordered_ids, wanted), self.count - 1)
         return np.where(self.ordered_ids[found] == wanted, self.order[found], -1)
 
@@ -528,10 +555,8 @@ class AccountStates:
         keys = np.ravel_multi_index(
             (self.region, self.vertical, self.size_band, self.live, mask, self.via), shape
         )
-        counted = pd.Series(keys).value_counts(sort=False)
-        region, vertical, size_band, live, mask_value, via = np.unravel_index(
-            counted.index.to_numpy(dtype="int64"), shape
-        )
+        present, counts = _counted(keys, int(np.prod(shape)))
+        region, vertical, size_band, live, mask_value, via = np.unravel_index(present, shape)
         return pd.DataFrame(
             {
                 "region": np.asarray(self.regions, dtype=object)[region],
@@ -540,7 +565,7 @@ class AccountStates:
                 "in_market": live.astype(bool),
                 "mask": mask_value.astype("int64"),
                 "converted_via": np.array(["", *KINDS], dtype=object)[via],
-                "n": counted.to_numpy(dtype="int64"),
+                "n": counts,
             }
         )
 

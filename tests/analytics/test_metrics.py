@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -436,3 +437,27 @@ def test_it_scores_nps_as_promoters_minus_detractors() -> None:
         partners, coverage_counts, frame([], AGREEMENT_COLUMNS), feedback, D
     )
     assert figures.loc[0, "nps"] == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("ids", [[5, 3, 4, 6], [10**9, 7, 5 * 10**6, 12]])
+def test_account_states_find_each_row_by_id_with_dense_or_sparse_ids(ids: list[int]) -> None:
+    states = metrics.AccountStates(
+        pd.DataFrame(
+            {
+                "account_id": ids,
+                "region": "R1",
+                "vertical": "V1",
+                "size_band": "smb",
+                "in_market": True,
+                "converted_via": "",
+            }
+        )
+    )
+    found = states.positions(pd.Series([ids[2], 999, ids[0], -4, ids[3]]))
+    assert found.tolist() == [2, -1, 0, -1, 3]
+
+
+@pytest.mark.parametrize("space", [8, 10**9])
+def test_keys_are_counted_alike_in_bins_or_by_hashing(space: int) -> None:
+    present, counts = metrics._counted(np.array([7, 3, 7, 0, 3, 7]), space)
+    assert dict(zip(present.tolist(), counts.tolist(), strict=True)) == {0: 1, 3: 2, 7: 3}

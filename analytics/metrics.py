@@ -248,18 +248,18 @@ def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
     Output: one row per segment present in `groups`, sorted by segment, with `SEGMENT_KEYS`
     then `COUNT_COLUMNS` as int64. Only in-market rows add to the counts.
     """
-    n = groups["n"].astype("int64").where(groups["in_market"].astype(bool), 0)
-    mask = groups["mask"].astype("int64")
-    via = groups["converted_via"].fillna("")
+    n = np.where(groups["in_market"].to_numpy(dtype=bool), groups["n"].to_numpy(dtype="int64"), 0)
+    mask = groups["mask"].to_numpy(dtype="int64")
+    via = groups["converted_via"].fillna("").to_numpy(dtype=object)
     popcount = sum(((mask & bit) > 0).astype("int64") for bit in KIND_BITS.values())
-    columns: dict[str, pd.Series] = {"accounts": n}
+    columns: dict[str, np.ndarray] = {"accounts": n}
     for kind, bit in KIND_BITS.items():
-        columns[f"covered_{kind}"] = n.where((mask & bit) > 0, 0)
-    columns["covered_any"] = n.where(mask > 0, 0)
-    columns["overlap"] = n.where(popcount >= 2, 0)
-    columns["converted"] = n.where(via != "", 0)
+        columns[f"covered_{kind}"] = np.where((mask & bit) > 0, n, 0)
+    columns["covered_any"] = np.where(mask > 0, n, 0)
+    columns["overlap"] = np.where(popcount >= 2, n, 0)
+    columns["converted"] = np.where(via != "", n, 0)
     for kind in KINDS:
-        columns[f"converted_{kind}"] = n.where(via == kind, 0)
+        columns[f"converted_{kind}"] = np.where(via == kind, n, 0)
     expanded = pd.DataFrame(columns)
     for key in SEGMENT_KEYS:
         expanded[key] = groups[key].to_numpy()

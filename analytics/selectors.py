@@ -21,6 +21,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -99,11 +100,7 @@ def _region_filter(region_ids: Sequence[int] | None, params: dict[str, Any]) -> 
     return f"AND a.region_id IN ({', '.join(names) or 'NULL'})"
 
 
-# One account's state on %(d)s packed into one integer: region id, vertical id, size band, and
-# 0 (out of market), 1 (in market, not converted by the date) or 2 + the winning kind's index.
-ID_BITS = 20
 SIZE_BANDS: tuple[str, ...] = tuple(SizeBand.values)
-ACCOUNT_STATES = ("out", "in", *metrics.KINDS)
 
 
 def _case(column: str, values: Sequence[str], first: int = 0) -> str:
@@ -111,35 +108,63 @@ def _case(column: str, values: Sequence[str], first: int = 0) -> str:
     return f"CASE {column} {whens} END"
 
 
-def _account_state_sql() -> str:
-    in_market = "a.entered_on <= %(d)s AND (a.archived_on IS NULL OR a.archived_on > %(d)s)"
-    won = _case("a.converted_via", metrics.KINDS, first=2)
-    state = (
-        f"CASE WHEN {in_market} THEN CASE WHEN a.converted_on <= %(d)s THEN {won} ELSE 1 END"
-        " ELSE 0 END"
-    )
-    segment = (
-        f"(a.region_id * {1 << ID_BITS} + a.vertical_id) * 8 + {_case('a.size_band', SIZE_BANDS)}"
-    )
-    return f"({segment}) * 8 + {state}"
-
-
-# One active assignment packed into one integer: its partner id (0 for none), kind and account.
-ACCOUNT_ID_BITS = 36
-PARTNER_ID_BITS = 24
-_ASSIGNMENT_SQL = (
-    f"(COALESCE(c.partner_id, 0) * 8 + {_case('c.kind', metrics.KINDS)}) * {1 << ACCOUNT_ID_BITS}"
-    " + c.account_id"
+# An account's state on %(d)s: 0 (out of market), 1 (in market, not converted by the date) or
+# 2 + the index of the kind that won it.
+_IN_MARKET = "a.entered_on <= %(d)s AND (a.archived_on IS NULL OR a.archived_on > %(d)s)"
+_STATE_SQL = (
+    f"CASE WHEN {_IN_MARKET} THEN CASE WHEN a.converted_on <= %(d)s"
+    f" THEN {_case('a.converted_via', metrics.KINDS, first=2)} ELSE 1 END ELSE 0 END"
 )
 _ACTIVE_ON = "c.start_date <= %(d)s AND (c.end_date IS NULL OR %(d)s <= c.end_date)"
 
 
-def _check_packed_ids() -> None:
-    limits = ((Region, ID_BITS), (Vertical, ID_BITS), (Account, ACCOUNT_ID_BITS))
-    for model, bits in (*limits, (Partner, PARTNER_ID_BITS)):
-        highest = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
-        if highest >= 1 << bits:
-            raise RuntimeError(f"{model.__name__} ids outgrew the packed integers; widen them")
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    sql: str
+    bits: int
+
+
+class _Packing:
+    """Non-negative integer fields packed side by side into as few bigint columns as their
+    widths allow, so that the database sends one value where there would be several."""
+
+    def __init__(self, fields: Sequence[_Field]) -> None:
+        self.columns: list[list[tuple[_Field, int]]] = [[]]
+        used = 0
+        for field in fields:
+            if used + field.bits > 63 and self.columns[-1]:
+                self.columns.append([])
+                used = 0
+            self.columns[-1].append((field, used))
+            used += field.bits
+
+    def sql(self) -> list[str]:
+        return [
+            " + ".join(f"CAST({field.sql} AS BIGINT) * {1 << shift}" for field, shift in column)
+            for column in self.columns
+        ]
+
+    def unpack(self, arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        fields = {}
+        for column, values in zip(self.columns, arrays, strict=True):
+            for field, shift in column:
+                fields[field.name] = (values >> shift) & ((1 << field.bits) - 1)
+        return fields
+
+
+def _highest_ids() -> dict[str, int]:
+    """The highest id of each table whose ids are packed; rows above them are left out of the
+    read, so a row added meanwhile can never overflow its field."""
+    models = {"account": Account, "region": Region, "vertical": Vertical, "partner": Partner}
+    return {
+        name: model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        for name, model in models.items()
+    }
+
+
+def _bits(value: int) -> int:
+    return max(1, value.bit_length())
 
 
 @contextmanager
@@ -193,23 +218,34 @@ def _integer_columns(
         return [_int8_array(value) for value in cursor.fetchone()]
 
 
-def _account_states(d: date, region_ids: Sequence[int] | None) -> pd.DataFrame:
-    params: dict[str, Any] = {"d": d}
-    source = "FROM {account} a WHERE 1 = 1 {region_filter}".format(
-        region_filter=_region_filter(region_ids, params), **_tables()
+def _account_states(
+    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
+) -> pd.DataFrame:
+    params: dict[str, Any] = {"d": d, **{f"highest_{k}": v for k, v in highest.items()}}
+    source = (
+        "FROM {account} a WHERE a.id <= %(highest_account)s"
+        " AND a.region_id <= %(highest_region)s AND a.vertical_id <= %(highest_vertical)s"
+        " {region_filter}"
+    ).format(region_filter=_region_filter(region_ids, params), **_tables())
+    packing = _Packing(
+        [
+            _Field("account_id", "a.id", _bits(highest["account"])),
+            _Field("region", "a.region_id", _bits(highest["region"])),
+            _Field("vertical", "a.vertical_id", _bits(highest["vertical"])),
+            _Field("size_band", _case("a.size_band", SIZE_BANDS), 3),
+            _Field("state", _STATE_SQL, 3),
+        ]
     )
-    ids, packed = _integer_columns(["a.id", _account_state_sql()], source, params)
-    state = (packed & 7).astype("int8")
-    size_band = ((packed >> 3) & 7).astype("int8")
-    vertical_id = ((packed >> 6) & ((1 << ID_BITS) - 1)).astype("int32")
-    region_id = (packed >> (6 + ID_BITS)).astype("int32")
-    del packed
+    fields = packing.unpack(_integer_columns(packing.sql(), source, params))
+    state = fields.pop("state").astype("int8")
     return pd.DataFrame(
         {
-            "account_id": ids,
-            "region": region_id,
-            "vertical": vertical_id,
-            "size_band": pd.Categorical.from_codes(size_band, categories=list(SIZE_BANDS)),
+            "account_id": fields["account_id"],
+            "region": fields["region"].astype("int32"),
+            "vertical": fields["vertical"].astype("int32"),
+            "size_band": pd.Categorical.from_codes(
+                fields["size_band"].astype("int8"), categories=list(SIZE_BANDS)
+            ),
             "in_market": state > 0,
             "converted_via": pd.Categorical.from_codes(
                 np.maximum(state - 1, 0), categories=["", *metrics.KINDS]
@@ -218,23 +254,34 @@ def _account_states(d: date, region_ids: Sequence[int] | None) -> pd.DataFrame:
     )
 
 
-def _active_assignments(d: date, region_ids: Sequence[int] | None) -> pd.DataFrame:
-    params: dict[str, Any] = {"d": d}
+def _active_assignments(
+    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
+) -> pd.DataFrame:
+    params: dict[str, Any] = {"d": d, **{f"highest_{k}": v for k, v in highest.items()}}
     narrowing = ""
     if region_ids is not None:
         narrowing = "AND c.account_id IN (SELECT a.id FROM {account} a WHERE 1 = 1 {filter})"
         narrowing = narrowing.format(filter=_region_filter(region_ids, params), **_tables())
-    source = f"FROM {_tables()['coverage']} c WHERE {_ACTIVE_ON} {narrowing}"
-    (packed,) = _integer_columns([_ASSIGNMENT_SQL], source, params)
-    account_id = packed & ((1 << ACCOUNT_ID_BITS) - 1)
-    kind = ((packed >> ACCOUNT_ID_BITS) & 7).astype("int8")
-    partner_id = packed >> (ACCOUNT_ID_BITS + 3)
-    del packed
+    source = (
+        f"FROM {_tables()['coverage']} c WHERE {_ACTIVE_ON}"
+        " AND c.account_id <= %(highest_account)s"
+        f" AND COALESCE(c.partner_id, 0) <= %(highest_partner)s {narrowing}"
+    )
+    packing = _Packing(
+        [
+            _Field("account_id", "c.account_id", _bits(highest["account"])),
+            _Field("partner_id", "COALESCE(c.partner_id, 0)", _bits(highest["partner"])),
+            _Field("kind", _case("c.kind", metrics.KINDS), 3),
+        ]
+    )
+    fields = packing.unpack(_integer_columns(packing.sql(), source, params))
     return pd.DataFrame(
         {
-            "account_id": account_id,
-            "kind": pd.Categorical.from_codes(kind, categories=list(metrics.KINDS)),
-            "partner_id": partner_id,
+            "account_id": fields["account_id"],
+            "kind": pd.Categorical.from_codes(
+                fields["kind"].astype("int8"), categories=list(metrics.KINDS)
+            ),
+            "partner_id": fields["partner_id"],
         }
     )
 
@@ -250,14 +297,16 @@ WeekAggregates = tuple[pd.DataFrame, pd.DataFrame]
 AssignmentRows = tuple[pd.DataFrame, pd.DataFrame]
 
 
-def _assignment_rows(d: date, region_ids: Sequence[int] | None) -> AssignmentRows:
+def _assignment_rows(
+    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
+) -> AssignmentRows:
     """The active assignments and the granted cells on `d`."""
     with _tuned_cursor():
-        return _active_assignments(d, region_ids), _granted_cells(d)
+        return _active_assignments(d, region_ids, highest), _granted_cells(d)
 
 
 def _assignment_rows_in_snapshot(
-    d: date, region_ids: Sequence[int] | None, snapshot: str
+    d: date, region_ids: Sequence[int] | None, highest: dict[str, int], snapshot: str
 ) -> AssignmentRows:
     """`_assignment_rows` on this thread's own connection, reading the exported `snapshot`."""
     if not re.fullmatch(r"[0-9A-F]+(-[0-9A-F]+)+", snapshot):
@@ -266,27 +315,39 @@ def _assignment_rows_in_snapshot(
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            return _assignment_rows(d, region_ids)
+            return _assignment_rows(d, region_ids, highest)
     finally:
         connection.close()
+
+
+@contextmanager
+def _one_snapshot() -> Any:
+    """A transaction whose reads all see one snapshot (REPEATABLE READ on PostgreSQL when no
+    transaction is open yet; an open one is joined as it is)."""
+    fresh = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if fresh:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield fresh
 
 
 def _states_and_rows(
     d: date, region_ids: Sequence[int] | None, parallel: bool
 ) -> tuple[metrics.AccountStates, AssignmentRows]:
-    if not parallel or connection.vendor != "postgresql" or connection.in_atomic_block:
-        with _tuned_cursor():
-            states = metrics.AccountStates(_account_states(d, region_ids))
-        return states, _assignment_rows(d, region_ids)
-    with transaction.atomic():
+    with _one_snapshot() as fresh:
+        highest = _highest_ids()
+        if not (parallel and fresh):
+            with _tuned_cursor():
+                states = metrics.AccountStates(_account_states(d, region_ids, highest))
+            return states, _assignment_rows(d, region_ids, highest)
         with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_assignment_rows_in_snapshot, d, region_ids, snapshot)
+            pending = pool.submit(_assignment_rows_in_snapshot, d, region_ids, highest, snapshot)
             with _tuned_cursor():
-                accounts = _account_states(d, region_ids)
+                accounts = _account_states(d, region_ids, highest)
             # Indexing the accounts overlaps the rest of the assignments' read.
             states = metrics.AccountStates(accounts)
             return states, pending.result()
@@ -308,7 +369,6 @@ def week_aggregates_on(
     read on a second connection while this one reads the accounts, both from one exported
     snapshot: the same rows one reader would get, sooner on two cores.
     """
-    _check_packed_ids()
     states, (active, granted) = _states_and_rows(d, region_ids, parallel)
     groups, coverage = states.aggregates(active, granted)
     groups["region"] = groups["region"].map(_codes(Region))

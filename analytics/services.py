@@ -82,7 +82,11 @@ class _Rows:
 def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Any) -> _Rows:
     """`frame`'s `fields` (NaN as None) plus the `common` values on every row."""
     columns = {
-        field: frame[field].astype(object).where(frame[field].notna(), None).tolist()
+        field: (
+            frame[field].astype(object).where(frame[field].notna(), None).tolist()
+            if frame[field].dtype.kind in "fO"
+            else frame[field].tolist()
+        )
         for field in fields
     }
     count = len(frame)

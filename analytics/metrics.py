@@ -1,6 +1,6 @@
 """The coverage and penetration metrics of DESIGN.md, as pure functions over pandas frames.
 
-Nothing here touches the ORM: selectors load frames (or let the database pre-aggregate them),
+Nothing here touches the ORM: selectors load frames (or let the database evaluate one date),
 these functions compute, services write. Every function takes the as-of date `d` explicitly.
 
 Frames and their columns (dates are `datetime64` or `date` objects; missing dates are null):
@@ -17,8 +17,9 @@ Frames and their columns (dates are `datetime64` or `date` objects; missing date
 
 The hinge between account-level data and counts is the *mask groups* frame: one row per
 (`region, vertical, size_band, in_market, mask, converted_via`) with `n` accounts, where `mask`
-is the bit set of channel kinds actively covering the account. The database can produce it
-directly (see `analytics.selectors`), and `segment_counts` turns it into the segment counts.
+is the bit set of channel kinds actively covering the account. `AccountStates` produces it
+from one date's account states and active assignments (the single-week path), `mask_groups`
+from the account-level frames, and `segment_counts` turns it into the segment counts.
 """
 
 from __future__ import annotations

@@ -257,7 +257,8 @@ def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
     """Compute `week` ("2026-W46") and replace its snapshot rows in one transaction.
 
     Final runs are as of the week's Sunday; provisional runs as of `metrics_as_of`. The database
-    aggregates per segment and kinds mask; pandas finishes (DESIGN.md, "Metrics pipeline").
+    evaluates the date tests and sends integers; numpy and pandas join and count
+    (`selectors.week_aggregates_on`).
     Returns the succeeded `MetricsRun`. Raises ValueError on a malformed week,
     MetricsRunInProgress when another run of the week holds its lock, and re-raises any error
     of the computation after recording the run as failed (the previous rows stay in place).

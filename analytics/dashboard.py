@@ -14,7 +14,7 @@ import hashlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -137,13 +137,15 @@ def snapshot_week_options() -> list[WeekOption]:
         .order_by("-week", "-finished_at")
         .values_list("week", "as_of", "final", "finished_at")
     )
+    rows = _plain_rows(runs)
+    version = f"{len(rows)}:{max(row[3] for row in rows) if rows else ''}"
     options: dict[str, WeekOption] = {}
-    finished = []
-    for week, as_of, final, finished_at in runs:
-        finished.append(finished_at)
-        options.setdefault(week, WeekOption(week=week, as_of=as_of, final=final))
-    version = f"{len(finished)}:{max(finished).isoformat() if finished else ''}"
-    return [replace(option, version=version) for option in options.values()]
+    for week, as_of, final, _finished_at in rows:
+        if week not in options:
+            options[week] = WeekOption(
+                week=week, as_of=_as_date(as_of), final=bool(final), version=version
+            )
+    return list(options.values())
 
 
 @contextmanager

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response
@@ -65,6 +71,33 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]
     return feedback.order_by(*SORTS[params["sort"]]), params
 
 
+def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
+    """The inbox table's rows, built with `format_html` (which escapes every value as the
+    template would) and with labels looked up once: the template's per-row tags were most of
+    the page's time under load."""
+    categories = {value: str(label) for value, label in FeedbackCategory.choices}
+    statuses = {value: str(label) for value, label in FeedbackStatus.choices}
+    return mark_safe(
+        "\n".join(
+            format_html(
+                '<tr><td>{}</td><td><a href="{}">{}</a></td><td><a href="{}">{}</a></td>'
+                "<td>{}</td><td>{}/5</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                timezone.localtime(entry.created_at).date().isoformat(),
+                reverse("partners:partner_detail", args=[entry.partner_id]),
+                entry.partner.name,
+                reverse("partners:feedback_detail", args=[entry.pk]),
+                entry.subject,
+                categories.get(entry.category, entry.category),
+                entry.satisfaction,
+                "—" if entry.nps is None else entry.nps,
+                statuses.get(entry.status, entry.status),
+                entry.assignee or "—",
+            )
+            for entry in entries
+        )
+    )
+
+
 @internal_required
 def feedback_inbox(request: HttpRequest) -> HttpResponse:
     feedback, params = _filtered(request)
@@ -104,6 +137,7 @@ def feedback_inbox(request: HttpRequest) -> HttpResponse:
         "partners/feedback_list.html",
         {
             "page": page,
+            "rows": _feedback_rows_html(page),
             "params": params,
             "querystring": query.urlencode(),
             "statuses": FeedbackStatus.choices,

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Avg, Count, Max, Q, QuerySet
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -403,9 +403,13 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def feedback_by_day(filters: Filters, first: date, last: date) -> dict[date, dict[str, int]]:
-    """Feedback per created day (project time zone) from `first` to `last`: count, scored,
-    promoters (NPS 9-10) and detractors (NPS 0-6). At most one row per day."""
+FeedbackDay = tuple[date, str, int, int, int, int, int]
+
+
+def feedback_daily(filters: Filters, first: date, last: date) -> list[FeedbackDay]:
+    """Feedback per created day (project time zone) and category from `first` to `last`:
+    (day, category, count, satisfaction sum, scored, promoters (NPS 9-10), detractors
+    (NPS 0-6)). One grouped query; the NPS trend and the category chart both sum these."""
     rows = (
         Feedback.objects.filter(
             created_at__gte=_day_start(first), created_at__lt=_day_start(last + timedelta(days=1))
@@ -413,17 +417,30 @@ def feedback_by_day(filters: Filters, first: date, last: date) -> dict[date, dic
         .filter(Q(partner__channel_kind=filters.channel) if filters.channel else Q())
         .annotate(day=TruncDate("created_at"))
         .order_by()
-        .values_list("day")
+        .values_list("day", "category")
         .annotate(
+            count=Count("id"),
+            satisfaction=Sum("satisfaction"),
             scored=Count("nps"),
             promoters=Count("id", filter=Q(nps__gte=9)),
             detractors=Count("id", filter=Q(nps__lte=6)),
         )
     )
-    return {
-        _as_date(day): {"scored": scored, "promoters": promoters, "detractors": detractors}
-        for day, scored, promoters, detractors in _plain_rows(rows)
-    }
+    return [
+        (_as_date(day), category, count, int(satisfaction), scored, promoters, detractors)
+        for day, category, count, satisfaction, scored, promoters, detractors in _plain_rows(rows)
+    ]
+
+
+def feedback_by_day(daily: Sequence[FeedbackDay]) -> dict[date, dict[str, int]]:
+    """Per day: scored, promoters and detractors over every category."""
+    by_day: dict[date, dict[str, int]] = {}
+    for day, _category, _count, _satisfaction, scored, promoters, detractors in daily:
+        row = by_day.setdefault(day, {"scored": 0, "promoters": 0, "detractors": 0})
+        row["scored"] += scored
+        row["promoters"] += promoters
+        row["detractors"] += detractors
+    return by_day
 
 
 def nps_series(by_day: dict[date, dict[str, int]], days: Sequence[date]) -> list[float | None]:
@@ -475,35 +492,30 @@ def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list
 
 
 def feedback_by_category(
-    filters: Filters, first: date, last: date
+    daily: Sequence[FeedbackDay], first: date
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Feedback volume and mean satisfaction per category and ISO week (by created date) from
-    `first` to `last`; one grouped query, at most weeks x categories rows."""
-    rows = (
-        Feedback.objects.filter(
-            created_at__gte=_day_start(first), created_at__lt=_day_start(last + timedelta(days=1))
-        )
-        .filter(Q(partner__channel_kind=filters.channel) if filters.channel else Q())
-        .annotate(monday=TruncWeek("created_at"))
-        .order_by()
-        .values_list("monday", "category")
-        .annotate(count=Count("id"), satisfaction=Avg("satisfaction"))
-    )
-    weeks: set[str] = set()
-    result = []
-    for monday, category, count, satisfaction in _plain_rows(rows):
-        week = metrics.iso_week_of(_as_date(monday))
-        weeks.add(week)
-        result.append(
-            {
-                "week": week,
-                "category": category,
-                "count": count,
-                "satisfaction": None if satisfaction is None else float(satisfaction),
-            }
-        )
-    result.sort(key=lambda r: (r["week"], r["category"]))
-    return sorted(weeks), result
+    """Feedback volume and mean satisfaction per category and ISO week (by created date) of the
+    days from `first` on; at most weeks x categories rows, sorted."""
+    weeks_of: dict[date, str] = {}
+    cells: dict[tuple[str, str], list[int]] = {}
+    for day, category, count, satisfaction, *_nps in daily:
+        if day < first:
+            continue
+        if day not in weeks_of:
+            weeks_of[day] = metrics.iso_week_of(day)
+        cell = cells.setdefault((weeks_of[day], category), [0, 0])
+        cell[0] += count
+        cell[1] += satisfaction
+    result = [
+        {
+            "week": week,
+            "category": category,
+            "count": count,
+            "satisfaction": satisfaction / count if count else None,
+        }
+        for (week, category), (count, satisfaction) in sorted(cells.items())
+    ]
+    return sorted({week for week, _category in cells}), result
 
 
 def _agreements_scoped(agreements: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
@@ -627,14 +639,17 @@ def _week_report(
     # Live figures (feedback, agreements) are cached under both versions: the snapshot's gives
     # the weeks and their as-of dates, the live one the rows read.
     live = f"{version}|{live_version(agreements)}"
-    by_day = _cached(
-        "feedback_by_day",
+    # One read of the feedback serves the NPS windows (from 89 days before the first trend
+    # week) and the category chart (the trend weeks themselves).
+    daily = _cached(
+        "feedback_daily",
         filters,
         live,
-        lambda: feedback_by_day(
+        lambda: feedback_daily(
             filters, as_of[weeks[0]] - timedelta(days=NPS_WINDOW_DAYS - 1), chosen.as_of
         ),
     )
+    by_day = feedback_by_day(daily)
 
     def segment_series(key: str) -> list[Any]:
         return [segment_figures(totals.get(w), filters.channel)[key] for w in weeks]
@@ -683,13 +698,8 @@ def _week_report(
         )
 
     current = totals.get(filters.week)
-    feedback_weeks, feedback = _cached(
-        "feedback_by_category",
-        filters,
-        live,
-        lambda: feedback_by_category(
-            filters, metrics.iso_week_as_of(weeks[0]) - timedelta(days=6), chosen.as_of
-        ),
+    feedback_weeks, feedback = feedback_by_category(
+        daily, metrics.iso_week_as_of(weeks[0]) - timedelta(days=6)
     )
     return {
         "week": chosen,

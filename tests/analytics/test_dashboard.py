@@ -479,3 +479,25 @@ def test_nps_counts_the_90_days_ending_on_each_day_and_nothing_outside() -> None
     # On as_of: scored 3, promoters 1, detractors 1 -> 0. A day later the first day has left
     # the window and the day after joined: scored 3, promoters 0, detractors 2.
     assert series == [pytest.approx(0.0), pytest.approx(-200.0 / 3), None]
+
+
+def test_daily_feedback_sums_to_weeks_by_category_and_to_days() -> None:
+    # (day, category, count, satisfaction sum, scored, promoters, detractors)
+    daily = [
+        (date(2026, 11, 9), "product", 2, 9, 2, 1, 0),  # Monday of 2026-W46
+        (date(2026, 11, 15), "product", 1, 2, 1, 0, 1),  # Sunday of 2026-W46
+        (date(2026, 11, 15), "pricing", 1, 5, 1, 1, 0),
+        (date(2026, 11, 16), "pricing", 3, 12, 0, 0, 0),  # 2026-W47
+        (date(2026, 11, 2), "product", 5, 25, 5, 5, 0),  # before the chart's first day
+    ]
+    weeks, cells = board.feedback_by_category(daily, date(2026, 11, 9))
+    assert weeks == ["2026-W46", "2026-W47"]
+    assert cells == [
+        {"week": "2026-W46", "category": "pricing", "count": 1, "satisfaction": 5.0},
+        {"week": "2026-W46", "category": "product", "count": 3, "satisfaction": 11 / 3},
+        {"week": "2026-W47", "category": "pricing", "count": 3, "satisfaction": 4.0},
+    ]
+    by_day = board.feedback_by_day(daily)
+    assert by_day[date(2026, 11, 15)] == {"scored": 2, "promoters": 1, "detractors": 1}
+    assert by_day[date(2026, 11, 2)] == {"scored": 5, "promoters": 5, "detractors": 0}
+    assert board.feedback_by_category([], date(2026, 11, 9)) == ([], [])

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -188,11 +188,21 @@ def live_version(agreements: QuerySet[Any]) -> str:
     """A version of the live rows the dashboard reads (all feedback, and the caller's
     agreements): their number and latest change. Saving, adding or deleting a row changes it,
     so a figure cached under it is never older than the rows it was computed from."""
-    feedback = Feedback.objects.aggregate(n=Count("id"), last=Max("updated_at"))
-    scoped = agreements.order_by().aggregate(n=Count("id"), last=Max("updated_at"))
-    return repr(
-        (feedback["n"], feedback["last"], scoped["n"], scoped["last"], str(agreements.query))
+    parts = [
+        rows.order_by().values(one=Value(1)).annotate(n=Count("id"), last=Max("updated_at"))
+        for rows in (Feedback.objects.all(), agreements)
+    ]
+    (feedback_sql, feedback_params), (scoped_sql, scoped_params) = (
+        part.values_list("n", "last").query.sql_with_params() for part in parts
     )
+    # Both aggregates in one round trip.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM ({feedback_sql}) feedback CROSS JOIN ({scoped_sql}) scoped",
+            (*feedback_params, *scoped_params),
+        )
+        versions = cursor.fetchall()
+    return repr((versions, scoped_sql, scoped_params))
 
 
 def default_week(options: Sequence[WeekOption]) -> WeekOption | None:

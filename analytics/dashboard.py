@@ -649,17 +649,17 @@ def _week_report(
     # Live figures (feedback, agreements) are cached under both versions: the snapshot's gives
     # the weeks and their as-of dates, the live one the rows read.
     live = f"{version}|{live_version(agreements)}"
-    # One read of the feedback serves the NPS windows (from 89 days before the first trend
-    # week) and the category chart (the trend weeks themselves).
-    daily = _cached(
-        "feedback_daily",
-        filters,
-        live,
-        lambda: feedback_daily(
+
+    def feedback_figures() -> tuple[dict[date, dict[str, int]], tuple[list[str], list[Any]]]:
+        # One read of the feedback serves the NPS windows (from 89 days before the first
+        # trend week) and the category chart (the trend weeks themselves).
+        daily = feedback_daily(
             filters, as_of[weeks[0]] - timedelta(days=NPS_WINDOW_DAYS - 1), chosen.as_of
-        ),
-    )
-    by_day = feedback_by_day(daily)
+        )
+        chart_from = metrics.iso_week_as_of(weeks[0]) - timedelta(days=6)
+        return feedback_by_day(daily), feedback_by_category(daily, chart_from)
+
+    by_day, (feedback_weeks, feedback) = _cached("feedback", filters, live, feedback_figures)
 
     def segment_series(key: str) -> list[Any]:
         return [segment_figures(totals.get(w), filters.channel)[key] for w in weeks]
@@ -708,9 +708,6 @@ def _week_report(
         )
 
     current = totals.get(filters.week)
-    feedback_weeks, feedback = feedback_by_category(
-        daily, metrics.iso_week_as_of(weeks[0]) - timedelta(days=6)
-    )
     return {
         "week": chosen,
         "previous_week": prior,

@@ -160,7 +160,7 @@ def serial_reads() -> Iterator[None]:
         yield
 
 
-def _cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) -> T:
+def cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) -> T:
     """`compute()` cached under the snapshot version: a succeeded run changes the version, so a
     cached figure never outlives the rows it was summed from."""
     key_source = repr(
@@ -638,8 +638,8 @@ def _week_report(
     prior = previous_week(filters.week)
     weeks = trailing_weeks(filters.week, filters.span)
     version = chosen.version
-    totals = _cached("totals", filters, version, lambda: weekly_totals(filters, weeks))
-    partners = _cached("partners", filters, version, lambda: partner_weekly(filters, weeks))
+    totals = cached("totals", filters, version, lambda: weekly_totals(filters, weeks))
+    partners = cached("partners", filters, version, lambda: partner_weekly(filters, weeks))
 
     # As-of of each trend week: the stored one, else the week's Sunday (no snapshot: no value).
     as_of = {
@@ -659,7 +659,7 @@ def _week_report(
         chart_from = metrics.iso_week_as_of(weeks[0]) - timedelta(days=6)
         return feedback_by_day(daily), feedback_by_category(daily, chart_from)
 
-    by_day, (feedback_weeks, feedback) = _cached("feedback", filters, live, feedback_figures)
+    by_day, (feedback_weeks, feedback) = cached("feedback", filters, live, feedback_figures)
 
     def segment_series(key: str) -> list[Any]:
         return [segment_figures(totals.get(w), filters.channel)[key] for w in weeks]
@@ -674,7 +674,7 @@ def _week_report(
     ]
     prior_option = by_week.get(prior)
     days = [chosen.as_of, prior_option.as_of] if prior_option else [chosen.as_of]
-    ending, *ending_before = _cached(
+    ending, *ending_before = cached(
         "agreements_ending",
         filters,
         live,
@@ -722,11 +722,11 @@ def _week_report(
             },
         },
         "channels": channel_table(current),
-        "heat": _cached("heat", filters, version, lambda: heat_map(filters)),
-        "white_space": _cached(
+        "heat": cached("heat", filters, version, lambda: heat_map(filters)),
+        "white_space": cached(
             "white_space", filters, version, lambda: white_space_segments(filters)
         ),
-        "leaderboard": _cached("leaderboard", filters, version, lambda: leaderboard(filters)),
+        "leaderboard": cached("leaderboard", filters, version, lambda: leaderboard(filters)),
         "feedback_weeks": feedback_weeks,
         "feedback": feedback,
     }

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
@@ -236,7 +237,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     report = board.week_report(
         filters=filters, options=options, agreements=agreements_visible_to(request.user)
     )
-    report["heat"]["html"] = _heat_rows_html(report["heat"], names)
+    # The map's HTML is cached with its figures, under their version plus what else it shows:
+    # the language of its headings and the region and vertical names.
+    heat_version = repr(
+        (
+            chosen.version,
+            get_language(),
+            sorted(names["regions"].items()),
+            sorted(names["verticals"].items()),
+        )
+    )
+    report["heat"]["html"] = board.cached(
+        "heat_html", filters, heat_version, lambda: _heat_rows_html(report["heat"], names)
+    )
     category_labels = dict(FeedbackCategory.choices)
     for row in report["feedback"]:
         row["label"] = category_labels.get(row["category"], row["category"])

@@ -5,9 +5,12 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.test import Client, override_settings
 from django.urls import path
 
@@ -144,6 +147,24 @@ class TestLockoutAndAudit:
                 {"old_password": TEST_PASSWORD, "new_password1": weak, "new_password2": weak},
             )
             assert 'data-field-error="new_password2"' in response.content.decode(), weak
+
+
+class TestPasswords:
+    def test_it_stores_argon2_hashes_and_upgrades_older_ones_at_sign_in(
+        self, cast: Cast, settings: Any
+    ) -> None:
+        from crm import settings as production
+
+        settings.PASSWORD_HASHERS = production.PASSWORD_HASHERS
+        user = get_user_model().objects.get(username="manager")
+        user.set_password(TEST_PASSWORD)
+        assert user.password.startswith("argon2$")
+        user.password = make_password(TEST_PASSWORD, hasher="pbkdf2_sha256")
+        user.save()
+        assert _login(Client(), "manager", TEST_PASSWORD).status_code == 302
+        user.refresh_from_db()
+        assert user.password.startswith("argon2$")
+        assert _login(Client(), "manager", TEST_PASSWORD).status_code == 302
 
 
 class TestCsrf:

@@ -478,18 +478,7 @@ def nps_series(by_day: dict[date, dict[str, int]], days: Sequence[date]) -> list
 
 def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
     """The week's partners, most accounts covered first (as `metrics_export --by partner`)."""
-    columns = (
-        "partner_id",
-        "external_id",
-        "name",
-        "channel_kind",
-        "covered_accounts",
-        "converted_accounts",
-        "agreements_in_force",
-        "feedback_count",
-        "satisfaction_mean",
-        "nps",
-    )
+    columns = metrics.PARTNER_COLUMNS
     rows = (
         PartnerSnapshot.objects.filter(filters.partner_q(), week=filters.week)
         .order_by("-covered_accounts", "-converted_accounts", "external_id")

@@ -20,7 +20,7 @@ install: $(STAMP)
 demo: install
 	mkdir -p var
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --accounts $(DEMO_ACCOUNTS) $(if $(DEMO_PASSWORD),--password $(DEMO_PASSWORD),) --logins-file var/demo-logins.txt
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --accounts $(DEMO_ACCOUNTS) $(if $(DEMO_PASSWORD),--password=$(DEMO_PASSWORD),) --logins-file var/demo-logins.txt
 	$(DEMO_ENV) $(BIN)/python manage.py compute_metrics --last $(DEMO_WEEKS) --no-progress
 	@cat var/demo-logins.txt
 	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000

@@ -138,7 +138,7 @@ if [ -n "$REUSE" ]; then
 else
     log "seed_demo --accounts $ACCOUNTS"
     started=$SECONDS
-    "$PY" manage.py seed_demo --accounts "$ACCOUNTS" --password "$PASSWORD" >"$WORK_DIR/seed.log"
+    "$PY" manage.py seed_demo --accounts "$ACCOUNTS" --password="$PASSWORD" >"$WORK_DIR/seed.log"
     log "seeded in $((SECONDS - started)) s"
     [ -z "$KEEP_WORK_DIR" ] || echo "$ACCOUNTS" >"$SEEDED_MARK"
 fi

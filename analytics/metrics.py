@@ -74,6 +74,8 @@ PARTNER_COLUMNS: list[str] = [
     "satisfaction_mean",
     "nps",
 ]
+# The frame of `partner_coverage_counts` (and of `AccountStates.aggregates`' second part).
+PARTNER_COVERAGE_COLUMNS: list[str] = ["partner_id", "covered_accounts", "converted_accounts"]
 FEEDBACK_WINDOW_DAYS = 90
 
 
@@ -410,9 +412,6 @@ def partner_coverage_counts(active: pd.DataFrame, accounts: pd.DataFrame, d: dat
     )
 
 
-_EMPTY_PARTNER_COVERAGE = ["partner_id", "covered_accounts", "converted_accounts"]
-
-
 def _factorized(values: pd.Series) -> tuple[np.ndarray, Any]:
     codes, uniques = pd.factorize(values)
     return codes.astype("int32"), uniques
@@ -523,7 +522,7 @@ class AccountStates:
         equal).
         """
         if not self.count:
-            empty = pd.DataFrame(columns=_EMPTY_PARTNER_COVERAGE).astype("int64")
+            empty = pd.DataFrame(columns=PARTNER_COVERAGE_COLUMNS).astype("int64")
             return pd.DataFrame(columns=MASK_GROUP_COLUMNS), empty
         position = self.positions(active["account_id"])
         kind = pd.Categorical(active["kind"], categories=list(KINDS)).codes.astype("int64")

@@ -6,7 +6,7 @@ Two ways to feed `analytics.metrics`:
   dates in memory from them.
 - `week_aggregates_on(d)` lets the database answer the date tests of one as-of date row by row
   and hands back only integers (one per account, one per active assignment), which
-  `metrics.week_aggregates` joins and counts. This is the fast path for a single week (see
+  `metrics.AccountStates` joins and counts. This is the fast path for a single week (see
   DESIGN.md, "Measured on this machine").
 
 Dashboards, exports and the API read only the snapshot tables, through the `snapshot_*`
@@ -167,8 +167,13 @@ def _bits(value: int) -> int:
     return max(1, value.bit_length())
 
 
+def _read_params(d: date, highest: dict[str, int]) -> dict[str, Any]:
+    """`d` and the highest ids (`highest_account`, ...) as query parameters."""
+    return {"d": d, **{f"highest_{name}": value for name, value in highest.items()}}
+
+
 @contextmanager
-def _tuned_cursor() -> Any:
+def _tuned_reads() -> Any:
     # On two cores a parallel plan is slower and hungrier than two serial readers, and
     # compiling these plans costs more than it saves.
     with transaction.atomic():
@@ -205,7 +210,7 @@ def _integer_columns(
 
     On PostgreSQL each expression is gathered into one array (`array_agg`) received as bytes:
     one message on the wire instead of one per row, and no Python object per value;
-    elsewhere the rows are fetched as they are. Call inside `_tuned_cursor()`.
+    elsewhere the rows are fetched as they are. Call inside `_tuned_reads()`.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
@@ -221,7 +226,7 @@ def _integer_columns(
 def _account_states(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
 ) -> pd.DataFrame:
-    params: dict[str, Any] = {"d": d, **{f"highest_{k}": v for k, v in highest.items()}}
+    params = _read_params(d, highest)
     source = (
         "FROM {account} a WHERE a.id <= %(highest_account)s"
         " AND a.region_id <= %(highest_region)s AND a.vertical_id <= %(highest_vertical)s"
@@ -257,7 +262,7 @@ def _account_states(
 def _active_assignments(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
 ) -> pd.DataFrame:
-    params: dict[str, Any] = {"d": d, **{f"highest_{k}": v for k, v in highest.items()}}
+    params = _read_params(d, highest)
     narrowing = ""
     if region_ids is not None:
         narrowing = "AND c.account_id IN (SELECT a.id FROM {account} a WHERE 1 = 1 {filter})"
@@ -301,7 +306,7 @@ def _assignment_rows(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
 ) -> AssignmentRows:
     """The active assignments and the granted cells on `d`."""
-    with _tuned_cursor():
+    with _tuned_reads():
         return _active_assignments(d, region_ids, highest), _granted_cells(d)
 
 
@@ -338,7 +343,7 @@ def _states_and_rows(
     with _one_snapshot() as fresh:
         highest = _highest_ids()
         if not (parallel and fresh):
-            with _tuned_cursor():
+            with _tuned_reads():
                 states = metrics.AccountStates(_account_states(d, region_ids, highest))
             return states, _assignment_rows(d, region_ids, highest)
         with connection.cursor() as cursor:
@@ -346,7 +351,7 @@ def _states_and_rows(
             (snapshot,) = cursor.fetchone()
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(_assignment_rows_in_snapshot, d, region_ids, highest, snapshot)
-            with _tuned_cursor():
+            with _tuned_reads():
                 accounts = _account_states(d, region_ids, highest)
             # Indexing the accounts overlaps the rest of the assignments' read.
             states = metrics.AccountStates(accounts)

@@ -333,7 +333,7 @@ def metrics_merge_week(*, week: str, final: bool, parts: Sequence[dict[str, Any]
             [
                 pd.DataFrame(
                     part["partner_coverage"],
-                    columns=["partner_id", "covered_accounts", "converted_accounts"],
+                    columns=metrics.PARTNER_COVERAGE_COLUMNS,
                 )
                 for part in parts
             ]

@@ -118,6 +118,14 @@ def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
+def _plain_dicts(queryset: QuerySet[Any], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """`_plain_rows` of `queryset.values_list(*columns)`, each row as a dict by column."""
+    return [
+        dict(zip(columns, values, strict=True))
+        for values in _plain_rows(queryset.values_list(*columns))
+    ]
+
+
 def _as_date(value: date | datetime | str) -> date:
     """A day as read from a date truncation: a date or datetime (PostgreSQL) or its ISO text
     (SQLite)."""
@@ -376,14 +384,14 @@ def heat_map(filters: Filters) -> dict[str, Any]:
 
 def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> list[dict[str, Any]]:
     """The segments of the week with the most in-market accounts no channel covers."""
-    columns = ("region", "vertical", "size_band", "accounts", "covered_any", "white_space")
     rows = (
         segment_rows(filters)
         .filter(week=filters.week, white_space__gt=0)
-        .order_by("-white_space", "region", "vertical", "size_band")
-        .values_list(*columns)[:limit]
+        .order_by("-white_space", "region", "vertical", "size_band")[:limit]
     )
-    found = [dict(zip(columns, values, strict=True)) for values in _plain_rows(rows)]
+    found = _plain_dicts(
+        rows, ("region", "vertical", "size_band", "accounts", "covered_any", "white_space")
+    )
     return [{**row, "coverage": ratio(row["covered_any"], row["accounts"])} for row in found]
 
 
@@ -478,16 +486,10 @@ def nps_series(by_day: dict[date, dict[str, int]], days: Sequence[date]) -> list
 
 def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
     """The week's partners, most accounts covered first (as `metrics_export --by partner`)."""
-    columns = metrics.PARTNER_COLUMNS
-    rows = (
-        PartnerSnapshot.objects.filter(filters.partner_q(), week=filters.week)
-        .order_by("-covered_accounts", "-converted_accounts", "external_id")
-        .values_list(*columns)
+    rows = PartnerSnapshot.objects.filter(filters.partner_q(), week=filters.week).order_by(
+        "-covered_accounts", "-converted_accounts", "external_id"
     )
-    return [
-        dict(zip(columns, values, strict=True))
-        for values in _plain_rows(rows[:limit] if limit else rows)
-    ]
+    return _plain_dicts(rows[:limit] if limit else rows, metrics.PARTNER_COLUMNS)
 
 
 def feedback_by_category(
@@ -610,7 +612,7 @@ def week_report(
     `trend_weeks`, `trend` (per week coverage, penetration, conversions by winning channel),
     `channels`, `heat`, `white_space`, `leaderboard`, `feedback_weeks`, `feedback`.
     Snapshot figures are cached under the snapshot version; live ones (agreements, feedback)
-    under that and `live_version`, which two small queries read every time.
+    under that and `live_version`, which one small query reads every time.
     """
     with serial_reads():
         return _week_report(filters=filters, options=options, agreements=agreements)

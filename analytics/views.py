@@ -257,11 +257,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     for row in report["channels"]:
         row["coverage_shown"] = board.show_ratio(row["coverage"])
         row["penetration_shown"] = board.show_ratio(row["penetration"])
+    size_band_labels = dict(SizeBand.choices)
     for row in report["white_space"]:
         row["coverage_shown"] = board.show_ratio(row["coverage"])
         row["region_name"] = names["regions"].get(row["region"], row["region"])
         row["vertical_name"] = names["verticals"].get(row["vertical"], row["vertical"])
-        row["size_band_name"] = dict(SizeBand.choices).get(row["size_band"], row["size_band"])
+        row["size_band_name"] = size_band_labels.get(row["size_band"], row["size_band"])
         row["accounts_url"] = "/workspace/accounts/?" + urlencode(
             {
                 "region": row["region"],

@@ -62,6 +62,9 @@ CHANNEL_COLUMNS: list[str] = [
     "coverage",
     "penetration",
 ]
+# Per partner and in the partner rollups: the feedback of the 90-day window with an NPS score,
+# and of those the promoters (9-10) and the detractors (0-6).
+NPS_COUNT_COLUMNS: list[str] = ["nps_responses", "nps_promoters", "nps_detractors"]
 PARTNER_COLUMNS: list[str] = [
     "partner_id",
     "external_id",
@@ -73,6 +76,7 @@ PARTNER_COLUMNS: list[str] = [
     "feedback_count",
     "satisfaction_mean",
     "nps",
+    *NPS_COUNT_COLUMNS,
 ]
 # The frame of `partner_coverage_counts` (and of `AccountStates.aggregates`' second part).
 PARTNER_COVERAGE_COLUMNS: list[str] = ["partner_id", "covered_accounts", "converted_accounts"]
@@ -335,18 +339,28 @@ PARTNER_ROLLUP_COLUMNS: list[str] = [
     "active_partners",
     "agreements_in_force",
     "feedback_count",
+    *NPS_COUNT_COLUMNS,
     "satisfaction_weighted",
 ]
+
+
+def nps_from_counts(responses: int, promoters: int, detractors: int) -> float | None:
+    """Rule 6's NPS from counts: % promoters minus % detractors among the feedback with a score;
+    None without any score."""
+    if not responses:
+        return None
+    return 100.0 * (promoters - detractors) / responses
 
 
 def partner_rollups(figures: pd.DataFrame) -> pd.DataFrame:
     """The per-partner figures summed per channel kind and over all partners ("" kind).
 
     Input: `PARTNER_COLUMNS` (at least channel_kind, agreements_in_force, feedback_count,
-    satisfaction_mean). Output: `PARTNER_ROLLUP_COLUMNS`, one row per kind present plus the
-    "" row; none when `figures` is empty. `active_partners` counts partners with an agreement
-    in force; `satisfaction_weighted` sums satisfaction_mean x feedback_count where there is a
-    mean.
+    satisfaction_mean and the three NPS counts). Output: `PARTNER_ROLLUP_COLUMNS`, one row per
+    kind present plus the "" row; none when `figures` is empty. `active_partners` counts
+    partners with an agreement in force; `satisfaction_weighted` sums satisfaction_mean x
+    feedback_count where there is a mean. The NPS of a rollup is exact from its summed counts
+    (`nps_from_counts`), which a mean of the partners' NPS would not be.
     """
     if figures.empty:
         return pd.DataFrame(columns=PARTNER_ROLLUP_COLUMNS)
@@ -357,6 +371,7 @@ def partner_rollups(figures: pd.DataFrame) -> pd.DataFrame:
             "active_partners": (figures["agreements_in_force"] > 0).astype("int64"),
             "agreements_in_force": figures["agreements_in_force"].astype("int64"),
             "feedback_count": figures["feedback_count"].astype("int64"),
+            **{column: figures[column].astype("int64") for column in NPS_COUNT_COLUMNS},
             "satisfaction_weighted": (
                 figures["satisfaction_mean"].astype("float64") * figures["feedback_count"]
             ).fillna(0.0),
@@ -367,6 +382,43 @@ def partner_rollups(figures: pd.DataFrame) -> pd.DataFrame:
     rollups = pd.concat([everyone, by_kind], ignore_index=True)[PARTNER_ROLLUP_COLUMNS]
     counts = PARTNER_ROLLUP_COLUMNS[1:-1]
     return rollups.astype({**dict.fromkeys(counts, "int64"), "satisfaction_weighted": "float64"})
+
+
+FEEDBACK_ROLLUP_COLUMNS: list[str] = [
+    "channel_kind",
+    "category",
+    "feedback_count",
+    "satisfaction_sum",
+]
+
+
+def feedback_rollups(feedback: pd.DataFrame, first: date, d: date) -> pd.DataFrame:
+    """A week's feedback by category: the entries created from `first` to `d` (both included),
+    counted and their satisfaction summed per category and channel kind of their partner, and
+    per category over every partner ("" kind). The mean satisfaction of a cell is
+    `satisfaction_sum / feedback_count`, and of several cells their sums divided (rule 5).
+
+    Input: feedback (`partner_id, channel_kind, created_on, category, satisfaction`). Output:
+    `FEEDBACK_ROLLUP_COLUMNS`, sorted; none when nothing was created in the days.
+    """
+    created = _dates(feedback["created_on"])
+    days = feedback[(created >= _day(first)) & (created <= _day(d))]
+    if days.empty:
+        return pd.DataFrame(columns=FEEDBACK_ROLLUP_COLUMNS)
+    frame = pd.DataFrame(
+        {
+            "channel_kind": days["channel_kind"].astype(object),
+            "category": days["category"].astype(object),
+            "feedback_count": 1,
+            "satisfaction_sum": days["satisfaction"].astype("int64"),
+        }
+    )
+    by_kind = frame.groupby(["channel_kind", "category"], sort=True).sum().reset_index()
+    everyone = (
+        frame.drop(columns="channel_kind").groupby("category", sort=True).sum().reset_index()
+    ).assign(channel_kind="")
+    rollups = pd.concat([everyone, by_kind], ignore_index=True)[FEEDBACK_ROLLUP_COLUMNS]
+    return rollups.astype({"feedback_count": "int64", "satisfaction_sum": "int64"})
 
 
 def channel_rollup(counts: pd.DataFrame) -> pd.DataFrame:
@@ -612,6 +664,7 @@ def partner_figures(
     - `nps`: over the same window and the feedback that has an NPS score, the percentage of
       promoters (9-10) minus the percentage of detractors (0-6), from -100 to 100; null when no
       feedback in the window has a score
+    - `nps_responses`, `nps_promoters`, `nps_detractors`: the counts `nps` is computed from
 
     Output: `PARTNER_COLUMNS`, sorted by `external_id`.
     """
@@ -635,12 +688,17 @@ def partner_figures(
     score = scored["nps"].astype("float64")
     net = ((score >= 9).astype("float64") - (score <= 6).astype("float64")) * 100.0
     frame["nps"] = frame["partner_id"].map(net.groupby(scored["partner_id"]).mean())
+    by_scorer = scored["partner_id"]
+    frame["nps_responses"] = frame["partner_id"].map(by_scorer.value_counts())
+    frame["nps_promoters"] = frame["partner_id"].map(by_scorer[score >= 9].value_counts())
+    frame["nps_detractors"] = frame["partner_id"].map(by_scorer[score <= 6].value_counts())
 
     for column in (
         "covered_accounts",
         "converted_accounts",
         "agreements_in_force",
         "feedback_count",
+        *NPS_COUNT_COLUMNS,
     ):
         frame[column] = frame[column].fillna(0).astype("int64")
     frame["satisfaction_mean"] = frame["satisfaction_mean"].astype("float64")

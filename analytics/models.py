@@ -160,6 +160,11 @@ class PartnerSnapshot(TimeStamped):
     feedback_count = models.PositiveIntegerField()
     satisfaction_mean = models.FloatField(null=True, blank=True)
     nps = models.FloatField(null=True, blank=True)
+    nps_responses = models.PositiveIntegerField(
+        default=0, help_text="Feedback of the 90 days with an NPS score."
+    )
+    nps_promoters = models.PositiveIntegerField(default=0, help_text="Of those, scores 9-10.")
+    nps_detractors = models.PositiveIntegerField(default=0, help_text="Of those, scores 0-6.")
 
     class Meta:
         ordering = ["week", "external_id"]
@@ -185,6 +190,9 @@ class PartnerRollup(TimeStamped):
     active_partners = models.PositiveIntegerField(help_text="With an agreement in force.")
     agreements_in_force = models.PositiveIntegerField()
     feedback_count = models.PositiveIntegerField()
+    nps_responses = models.PositiveIntegerField(default=0)
+    nps_promoters = models.PositiveIntegerField(default=0)
+    nps_detractors = models.PositiveIntegerField(default=0)
     satisfaction_weighted = models.FloatField()
 
     class Meta:
@@ -195,6 +203,31 @@ class PartnerRollup(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.week} {self.channel_kind or '*'}"
+
+
+class FeedbackRollup(TimeStamped):
+    """The feedback created in a week (Monday to the run's as-of date), counted with its summed
+    satisfaction per category and channel kind of the partner ("" = every partner); written
+    with the week's snapshot, so that the dashboard's feedback chart reads no live feedback."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    channel_kind = models.CharField(max_length=16, blank=True)
+    category = models.CharField(max_length=32)
+    feedback_count = models.PositiveIntegerField()
+    satisfaction_sum = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["week", "channel_kind", "category"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "channel_kind", "category"], name="feedbackrollup_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.channel_kind or '*'} {self.category}"
 
 
 class MetricsLock(TimeStamped):

@@ -22,14 +22,16 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg
 from django.db import connection, transaction
+from django.db.models import F
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from analytics import metrics
 from analytics.models import PartnerSnapshot, SegmentSnapshot
@@ -393,13 +395,29 @@ def agreements_frame() -> pd.DataFrame:
     return _frame(Agreement.objects.values_list(*fields), columns)
 
 
-def feedback_frame() -> pd.DataFrame:
-    """Every feedback entry's partner, created date (in the project's time zone), satisfaction
-    and NPS."""
-    rows = Feedback.objects.annotate(created_on=TruncDate("created_at")).values_list(
-        "partner_id", "created_on", "satisfaction", "nps"
-    )
-    frame = _frame(rows, ["partner_id", "created_on", "satisfaction", "nps"])
+FEEDBACK_FRAME_COLUMNS = [
+    "partner_id",
+    "channel_kind",
+    "created_on",
+    "category",
+    "satisfaction",
+    "nps",
+]
+
+
+def feedback_frame(since: date | None = None) -> pd.DataFrame:
+    """Every feedback entry's partner and its channel kind, created date (in the project's time
+    zone), category, satisfaction and NPS; only those created on or after `since` when
+    given."""
+    entries = Feedback.objects.all()
+    if since is not None:
+        entries = entries.filter(
+            created_at__gte=timezone.make_aware(datetime.combine(since, time.min))
+        )
+    rows = entries.annotate(
+        channel_kind=F("partner__channel_kind"), created_on=TruncDate("created_at")
+    ).values_list(*FEEDBACK_FRAME_COLUMNS)
+    frame = _frame(rows, FEEDBACK_FRAME_COLUMNS)
     frame["nps"] = frame["nps"].astype("float64")
     return frame
 
@@ -487,6 +505,7 @@ PARTNER_SNAPSHOT_FIELDS = [
     "feedback_count",
     "satisfaction_mean",
     "nps",
+    *metrics.NPS_COUNT_COLUMNS,
 ]
 EXPORT_DIMENSIONS = ("segment", "region", "vertical", "size_band", "channel", "partner", "total")
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ from django.utils import timezone
 from analytics import metrics, selectors
 from analytics.locks import LockBusy, named_lock
 from analytics.models import (
+    FeedbackRollup,
     MetricsRun,
     PartnerRollup,
     PartnerSnapshot,
@@ -152,7 +153,13 @@ def _rollup_rows(
     segments: pd.DataFrame, partners: pd.DataFrame, **common: Any
 ) -> dict[type[Model], _Rows]:
     """The rollup rows of a week's segment counts and partner figures (none for an empty
-    frame), by model."""
+    frame), and of the feedback created in the week up to its as-of date, by model."""
+    feedback = pd.DataFrame(columns=metrics.FEEDBACK_ROLLUP_COLUMNS)
+    if "as_of" in common:  # else the week has no snapshot rows to roll up
+        monday = metrics.iso_week_as_of(common["week"]) - timedelta(days=6)
+        feedback = metrics.feedback_rollups(
+            selectors.feedback_frame(since=monday), monday, common["as_of"]
+        )
     return {
         SegmentRollup: _snapshot_rows(
             metrics.segment_rollups(segments[_SEGMENT_ROLLUP_FIELDS]),
@@ -162,6 +169,7 @@ def _rollup_rows(
         PartnerRollup: _snapshot_rows(
             metrics.partner_rollups(partners), metrics.PARTNER_ROLLUP_COLUMNS, **common
         ),
+        FeedbackRollup: _snapshot_rows(feedback, metrics.FEEDBACK_ROLLUP_COLUMNS, **common),
     }
 
 
@@ -175,8 +183,9 @@ def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
 
 
 def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
-    """Rewrite the segment and partner rollup rows of `weeks` from their stored snapshot rows,
-    for snapshots written without them. Returns the number of rollup rows written."""
+    """Rewrite the rollup rows of `weeks` from their stored snapshot rows (the feedback rollups
+    from the feedback created in each week), for snapshots written without them. Returns the
+    number of rollup rows written."""
     written = 0
     for week in weeks:
         stored = (

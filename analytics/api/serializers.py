@@ -101,6 +101,9 @@ class PartnerFiguresSerializer(serializers.Serializer):
     feedback_count = serializers.IntegerField()
     satisfaction_mean = serializers.FloatField(allow_null=True)
     nps = serializers.FloatField(allow_null=True)
+    nps_responses = serializers.IntegerField(help_text="Feedback of the 90 days with a score.")
+    nps_promoters = serializers.IntegerField(help_text="Of those, scores 9-10.")
+    nps_detractors = serializers.IntegerField(help_text="Of those, scores 0-6.")
 
 
 class WeekSerializer(serializers.Serializer):

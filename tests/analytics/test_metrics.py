@@ -419,7 +419,9 @@ def test_it_computes_partner_figures_over_the_trailing_90_days() -> None:
     assert a["satisfaction_mean"] == pytest.approx(4.0)
     # Three scores in the window: one promoter (10), one passive (8), one detractor (3).
     assert a["nps"] == pytest.approx(0.0)
+    assert [a[column] for column in metrics.NPS_COUNT_COLUMNS] == [3, 1, 1]
     assert (b["covered_accounts"], b["agreements_in_force"], b["feedback_count"]) == (0, 0, 0)
+    assert [b[column] for column in metrics.NPS_COUNT_COLUMNS] == [0, 0, 0]
     assert pd.isna(b["satisfaction_mean"]) and pd.isna(b["nps"])
 
 
@@ -437,6 +439,45 @@ def test_it_scores_nps_as_promoters_minus_detractors() -> None:
         partners, coverage_counts, frame([], AGREEMENT_COLUMNS), feedback, D
     )
     assert figures.loc[0, "nps"] == pytest.approx(50.0)
+    assert metrics.nps_from_counts(
+        *(figures.loc[0, column] for column in metrics.NPS_COUNT_COLUMNS)
+    ) == pytest.approx(50.0)
+
+
+def test_feedback_rollups_count_the_days_of_the_week_by_category_and_kind() -> None:
+    monday = D - timedelta(days=6)
+
+    def entry(created_on: date, kind: str, category: str, satisfaction: int) -> dict[str, Any]:
+        return {
+            "partner_id": 1 if kind == "partner" else 2,
+            "channel_kind": kind,
+            "created_on": created_on,
+            "category": category,
+            "satisfaction": satisfaction,
+            "nps": None,
+        }
+
+    feedback = frame(
+        [
+            entry(monday, "partner", "product", 5),  # the first day: in
+            entry(D, "partner", "product", 2),  # the last day: in
+            entry(D, "distribution", "product", 4),
+            entry(BEFORE, "distribution", "support", 3),
+            entry(monday - timedelta(days=1), "partner", "product", 1),  # the week before: out
+            entry(AFTER, "partner", "support", 1),  # after the as-of date: out
+        ],
+        ["partner_id", "channel_kind", "created_on", "category", "satisfaction", "nps"],
+    )
+    rollups = metrics.feedback_rollups(feedback, monday, D)
+    assert list(rollups.itertuples(index=False, name=None)) == [
+        ("", "product", 3, 11),
+        ("", "support", 1, 3),
+        ("distribution", "product", 1, 4),
+        ("distribution", "support", 1, 3),
+        ("partner", "product", 2, 7),
+    ]
+    assert list(rollups.columns) == metrics.FEEDBACK_ROLLUP_COLUMNS
+    assert metrics.feedback_rollups(feedback, AFTER + timedelta(days=1), AFTER).empty
 
 
 @pytest.mark.parametrize("ids", [[5, 3, 4, 6], [10**9, 7, 5 * 10**6, 12]])

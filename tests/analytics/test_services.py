@@ -10,8 +10,17 @@ from django.utils import timezone
 
 from analytics import metrics, selectors, services
 from analytics.locks import LockBusy, named_lock
-from analytics.models import MetricsLock, MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from analytics.models import (
+    FeedbackRollup,
+    MetricsLock,
+    MetricsRun,
+    PartnerRollup,
+    PartnerSnapshot,
+    RunStatus,
+    SegmentSnapshot,
+)
 from crm.models import ChannelKind, Region
+from partners.models import Feedback, Partner
 from tests.analytics.market import random_market
 from tests.factories import (
     AccountFactory,
@@ -100,6 +109,19 @@ def test_it_computes_a_provisional_week_as_of_today() -> None:
     assert not run.final
     partner = PartnerSnapshot.objects.get(week="2026-W47")
     assert (partner.feedback_count, partner.satisfaction_mean, partner.nps) == (1, 5.0, 100.0)
+    assert (partner.nps_responses, partner.nps_promoters, partner.nps_detractors) == (1, 1, 0)
+    rollup = PartnerRollup.objects.get(week="2026-W47", channel_kind="")
+    assert (rollup.nps_responses, rollup.nps_promoters, rollup.nps_detractors) == (1, 1, 0)
+    # The feedback of the week so far, by category, for its partner's kind and for everyone.
+    entry = Feedback.objects.get()
+    cells = FeedbackRollup.objects.filter(week="2026-W47").values_list(
+        "as_of", "channel_kind", "category", "feedback_count", "satisfaction_sum"
+    )
+    assert sorted(cells) == [
+        (date(2026, 11, 18), "", entry.category, 1, 5),
+        (date(2026, 11, 18), partner.channel_kind, entry.category, 1, 5),
+    ]
+    assert not FeedbackRollup.objects.filter(week="2026-W46").exists()
 
 
 def test_it_gives_identical_rows_when_run_twice() -> None:
@@ -231,26 +253,38 @@ def test_a_week_is_written_with_a_rollup_for_every_filter_equal_to_summing_its_s
 
 @pytest.mark.django_db
 def test_rollups_rebuilt_from_stored_snapshots_equal_the_ones_a_run_writes() -> None:
-    from analytics.models import PartnerRollup, SegmentRollup
+    from analytics.models import SegmentRollup
 
     random_market(62, accounts=100)
+    for number, partner in enumerate(Partner.objects.order_by("pk")[:3]):
+        entry = FeedbackFactory(partner=partner, satisfaction=1 + number, nps=8 + number)
+        Feedback.objects.filter(pk=entry.pk).update(
+            created_at=datetime(2026, 11, 10 + number, 9, 0, tzinfo=UTC)
+        )
     services.metrics_compute_week(week="2026-W46", final=True)
     segment_fields = ["week", "as_of", "final", *metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
     partner_fields = ["week", "as_of", "final", *metrics.PARTNER_ROLLUP_COLUMNS]
+    feedback_fields = ["week", "as_of", "final", *metrics.FEEDBACK_ROLLUP_COLUMNS]
 
-    def stored() -> tuple[list[Any], list[Any]]:
+    def stored() -> tuple[list[Any], list[Any], list[Any]]:
         return (
             list(SegmentRollup.objects.order_by(*segment_fields).values_list(*segment_fields)),
             list(PartnerRollup.objects.order_by(*partner_fields).values_list(*partner_fields)),
+            list(FeedbackRollup.objects.order_by(*feedback_fields).values_list(*feedback_fields)),
         )
 
-    segments, partners = stored()
+    segments, partners, feedback = stored()
     assert partners and [row[3] for row in partners][0] == ""
+    assert sum(row[5] for row in feedback if row[3] == "") == 3
     SegmentRollup.objects.all().delete()
     PartnerRollup.objects.all().delete()
-    assert services.metrics_rollups_rebuild(["2026-W46"]) == len(segments) + len(partners)
-    rebuilt_segments, rebuilt_partners = stored()
+    FeedbackRollup.objects.all().delete()
+    assert services.metrics_rollups_rebuild(["2026-W46"]) == (
+        len(segments) + len(partners) + len(feedback)
+    )
+    rebuilt_segments, rebuilt_partners, rebuilt_feedback = stored()
     assert rebuilt_segments == segments
+    assert rebuilt_feedback == feedback
     assert [row[:-1] for row in rebuilt_partners] == [row[:-1] for row in partners]
     assert [row[-1] for row in rebuilt_partners] == pytest.approx([row[-1] for row in partners])
 
@@ -262,9 +296,17 @@ def test_partner_rollups_sum_the_partner_figures_per_kind_and_in_all() -> None:
             "agreements_in_force": [2, 0, 1],
             "feedback_count": [3, 0, 2],
             "satisfaction_mean": [4.0, float("nan"), 2.5],
+            "nps_responses": [3, 0, 1],
+            "nps_promoters": [2, 0, 0],
+            "nps_detractors": [1, 0, 1],
         }
     )
     rollups = metrics.partner_rollups(figures).set_index("channel_kind")
+    everyone = rollups.loc[""]
+    assert (everyone["nps_responses"], everyone["nps_promoters"]) == (4, 2)
+    # Exact from the summed scores: (2 - 2) / 4, where the partners' mean NPS would be -16.7.
+    assert metrics.nps_from_counts(*everyone[metrics.NPS_COUNT_COLUMNS]) == 0.0
+    assert metrics.nps_from_counts(0, 0, 0) is None
     assert rollups.loc["", "partners"] == 3 and rollups.loc["", "active_partners"] == 2
     assert rollups.loc["", "agreements_in_force"] == 3 and rollups.loc["", "feedback_count"] == 5
     assert rollups.loc["", "satisfaction_weighted"] == pytest.approx(4.0 * 3 + 2.5 * 2)

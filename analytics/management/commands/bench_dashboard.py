@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from analytics import metrics
 from analytics.models import (
+    FeedbackRollup,
     MetricsRun,
     PartnerRollup,
     PartnerSnapshot,
@@ -88,6 +89,7 @@ class Command(BaseCommand):
             SegmentRollup.objects.all().delete()
             PartnerSnapshot.objects.all().delete()
             PartnerRollup.objects.all().delete()
+            FeedbackRollup.objects.all().delete()
             MetricsRun.objects.all().delete()
             regions = self._codes(Region, "BR", options["regions"])
             verticals = self._codes(Vertical, "BV", options["verticals"])
@@ -141,6 +143,7 @@ class Command(BaseCommand):
                     SegmentRollup,
                     PartnerSnapshot,
                     PartnerRollup,
+                    FeedbackRollup,
                     MetricsRun,
                     Feedback,
                     Agreement,
@@ -268,6 +271,9 @@ class Command(BaseCommand):
     ) -> PartnerSnapshot:
         covered = int(rng.randint(50, 3000) * growth)
         feedback = rng.randint(0, 12)
+        responses = rng.randint(0, feedback)
+        promoters = rng.randint(0, responses)
+        detractors = rng.randint(0, responses - promoters)
         return PartnerSnapshot(
             week=week,
             as_of=as_of,
@@ -281,7 +287,10 @@ class Command(BaseCommand):
             agreements_in_force=1,
             feedback_count=feedback,
             satisfaction_mean=rng.uniform(2, 5) if feedback else None,
-            nps=rng.uniform(-60, 80) if feedback else None,
+            nps=metrics.nps_from_counts(responses, promoters, detractors),
+            nps_responses=responses,
+            nps_promoters=promoters,
+            nps_detractors=detractors,
         )
 
     # Timing ----------------------------------------------------------------------------------

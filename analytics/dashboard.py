@@ -2,31 +2,29 @@
 
 Every figure is a sum of snapshot counts divided afterwards (DESIGN.md rule 5), aggregated in
 the database: Python receives a few hundred summed rows, never a week's segment rows. Snapshot
-figures are cached under a version that every succeeded metrics run changes. The only live
-tables read are Region and Vertical (labels for the filters), Agreement (agreements ending
-soon, through the user's selector) and Feedback (exact NPS and the feedback chart), each with a
-bounded, aggregated query.
+figures, feedback and NPS included, are cached under a version that every succeeded metrics
+run changes. The only live tables read are Region and Vertical (labels for the filters) and
+Agreement (agreements ending soon, through the user's selector), with bounded, aggregated
+queries.
 """
 
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, QuerySet, Sum, Value
-from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.db.models import Count, Max, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
 from analytics import metrics
 from analytics.models import (
+    FeedbackRollup,
     MetricsRun,
     PartnerRollup,
     PartnerSnapshot,
@@ -35,7 +33,6 @@ from analytics.models import (
     SegmentSnapshot,
 )
 from crm.models import ChannelKind, SizeBand
-from partners.models import Feedback
 from partners.selectors import agreements_in_force_q
 
 SPANS: tuple[int, ...] = (12, 26, 52)
@@ -192,25 +189,21 @@ def cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) 
     return value
 
 
-def live_version(agreements: QuerySet[Any]) -> str:
-    """A version of the live rows the dashboard reads (all feedback, and the caller's
-    agreements): their number and latest change. Saving, adding or deleting a row changes it,
-    so a figure cached under it is never older than the rows it was computed from."""
-    parts = [
-        rows.order_by().values(one=Value(1)).annotate(n=Count("id"), last=Max("updated_at"))
-        for rows in (Feedback.objects.all(), agreements)
-    ]
-    (feedback_sql, feedback_params), (scoped_sql, scoped_params) = (
-        part.values_list("n", "last").query.sql_with_params() for part in parts
+def agreements_version(agreements: QuerySet[Any]) -> str:
+    """A version of the caller's agreements: their number and latest change, and the query
+    that selects them. Saving, adding or deleting an agreement changes it, so a figure cached
+    under it is never older than the agreements it was counted from. One small query."""
+    sql, params = (
+        agreements.order_by()
+        .values(one=Value(1))
+        .annotate(n=Count("id"), last=Max("updated_at"))
+        .values_list("n", "last")
+        .query.sql_with_params()
     )
-    # Both aggregates in one round trip.
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT * FROM ({feedback_sql}) feedback CROSS JOIN ({scoped_sql}) scoped",
-            (*feedback_params, *scoped_params),
-        )
+        cursor.execute(sql, params)
         versions = cursor.fetchall()
-    return repr((versions, scoped_sql, scoped_params))
+    return repr((versions, sql, params))
 
 
 def default_week(options: Sequence[WeekOption]) -> WeekOption | None:
@@ -395,93 +388,55 @@ def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> li
     return [{**row, "coverage": ratio(row["covered_any"], row["accounts"])} for row in found]
 
 
+_PARTNER_WEEKLY_COLUMNS = (
+    "week",
+    "active_partners",
+    "agreements_in_force",
+    "feedback_count",
+    "satisfaction_weighted",
+    *metrics.NPS_COUNT_COLUMNS,
+)
+
+
 def partner_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per week: partners with an agreement in force, agreements in force, feedback count and
-    the feedback-weighted mean satisfaction (sum(mean x count) / sum(count)), from the partner
-    rollups (the channel filter's kind, or every partner). One query."""
-    rows = PartnerRollup.objects.filter(
-        channel_kind=filters.channel, week__in=list(weeks)
-    ).values_list(
-        "week", "active_partners", "agreements_in_force", "feedback_count", "satisfaction_weighted"
-    )
+    """Per week: partners with an agreement in force, agreements in force, feedback count, the
+    feedback-weighted mean satisfaction (sum(mean x count) / sum(count)) and the NPS of the
+    summed scores, all over the 90 days ending on the week's as-of date (rule 6), from the
+    partner rollups (the channel filter's kind, or every partner). One query."""
+    rows = PartnerRollup.objects.filter(channel_kind=filters.channel, week__in=list(weeks))
     return {
-        week: {
-            "active_partners": active_partners,
-            "agreements_in_force": agreements_in_force,
-            "feedback": feedback_count,
-            "satisfaction": ratio(satisfaction_weighted, feedback_count),
+        row["week"]: {
+            "active_partners": row["active_partners"],
+            "agreements_in_force": row["agreements_in_force"],
+            "feedback": row["feedback_count"],
+            "satisfaction": ratio(row["satisfaction_weighted"], row["feedback_count"]),
+            "nps": metrics.nps_from_counts(*(row[column] for column in metrics.NPS_COUNT_COLUMNS)),
         }
-        for week, active_partners, agreements_in_force, feedback_count, satisfaction_weighted in (
-            _plain_rows(rows)
-        )
+        for row in _plain_dicts(rows, _PARTNER_WEEKLY_COLUMNS)
     }
 
 
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-FeedbackDay = tuple[date, str, int, int, int, int, int]
-
-
-def feedback_daily(filters: Filters, first: date, last: date) -> list[FeedbackDay]:
-    """Feedback per created day (project time zone) and category from `first` to `last`:
-    (day, category, count, satisfaction sum, scored, promoters (NPS 9-10), detractors
-    (NPS 0-6)). One grouped query; the NPS trend and the category chart both sum these."""
+def feedback_weekly(
+    filters: Filters, weeks: Sequence[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Feedback volume and mean satisfaction per ISO week (by created date) and category, from
+    the feedback rollups (the channel filter's kind, or every partner): the weeks that have
+    feedback, sorted, and one row per week and category. One query."""
     rows = (
-        Feedback.objects.filter(
-            created_at__gte=_day_start(first), created_at__lt=_day_start(last + timedelta(days=1))
-        )
-        .filter(Q(partner__channel_kind=filters.channel) if filters.channel else Q())
-        .annotate(day=TruncDate("created_at"))
-        .order_by()
-        .values_list("day", "category")
-        .annotate(
-            count=Count("id"),
-            satisfaction=Sum("satisfaction"),
-            scored=Count("nps"),
-            promoters=Count("id", filter=Q(nps__gte=9)),
-            detractors=Count("id", filter=Q(nps__lte=6)),
-        )
+        FeedbackRollup.objects.filter(channel_kind=filters.channel, week__in=list(weeks))
+        .order_by("week", "category")
+        .values_list("week", "category", "feedback_count", "satisfaction_sum")
     )
-    return [
-        (_as_date(day), category, count, int(satisfaction), scored, promoters, detractors)
-        for day, category, count, satisfaction, scored, promoters, detractors in _plain_rows(rows)
+    cells = [
+        {
+            "week": week,
+            "category": category,
+            "count": count,
+            "satisfaction": ratio(satisfaction, count),
+        }
+        for week, category, count, satisfaction in _plain_rows(rows)
     ]
-
-
-def feedback_by_day(daily: Sequence[FeedbackDay]) -> dict[date, dict[str, int]]:
-    """Per day: scored, promoters and detractors over every category."""
-    by_day: dict[date, dict[str, int]] = {}
-    for day, _category, _count, _satisfaction, scored, promoters, detractors in daily:
-        row = by_day.setdefault(day, {"scored": 0, "promoters": 0, "detractors": 0})
-        row["scored"] += scored
-        row["promoters"] += promoters
-        row["detractors"] += detractors
-    return by_day
-
-
-def nps_series(by_day: dict[date, dict[str, int]], days: Sequence[date]) -> list[float | None]:
-    """For each of `days`, the NPS over the 90 days ending on it (DESIGN.md rule 6) across all
-    selected partners: % promoters minus % detractors among feedback with a score; None
-    without any score. Running sums make each day a subtraction, whatever the span."""
-    ordered = sorted(by_day)
-    totals = [(0, 0, 0)]
-    for day in ordered:
-        scored, promoters, detractors = totals[-1]
-        row = by_day[day]
-        totals.append(
-            (scored + row["scored"], promoters + row["promoters"], detractors + row["detractors"])
-        )
-    series: list[float | None] = []
-    for as_of in days:
-        first = bisect_left(ordered, as_of - timedelta(days=NPS_WINDOW_DAYS - 1))
-        last = bisect_right(ordered, as_of)
-        scored, promoters, detractors = (
-            high - low for high, low in zip(totals[last], totals[first], strict=True)
-        )
-        series.append(100.0 * (promoters - detractors) / scored if scored else None)
-    return series
+    return sorted({cell["week"] for cell in cells}), cells
 
 
 def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
@@ -490,33 +445,6 @@ def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list
         "-covered_accounts", "-converted_accounts", "external_id"
     )
     return _plain_dicts(rows[:limit] if limit else rows, metrics.PARTNER_COLUMNS)
-
-
-def feedback_by_category(
-    daily: Sequence[FeedbackDay], first: date
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """Feedback volume and mean satisfaction per category and ISO week (by created date) of the
-    days from `first` on; at most weeks x categories rows, sorted."""
-    weeks_of: dict[date, str] = {}
-    cells: dict[tuple[str, str], list[int]] = {}
-    for day, category, count, satisfaction, *_nps in daily:
-        if day < first:
-            continue
-        if day not in weeks_of:
-            weeks_of[day] = metrics.iso_week_of(day)
-        cell = cells.setdefault((weeks_of[day], category), [0, 0])
-        cell[0] += count
-        cell[1] += satisfaction
-    result = [
-        {
-            "week": week,
-            "category": category,
-            "count": count,
-            "satisfaction": satisfaction / count if count else None,
-        }
-        for (week, category), (count, satisfaction) in sorted(cells.items())
-    ]
-    return sorted({week for week, _category in cells}), result
 
 
 def _agreements_scoped(agreements: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
@@ -611,8 +539,8 @@ def week_report(
     Returns a dict of plain values (numbers or None): `headlines` (list of Headline),
     `trend_weeks`, `trend` (per week coverage, penetration, conversions by winning channel),
     `channels`, `heat`, `white_space`, `leaderboard`, `feedback_weeks`, `feedback`.
-    Snapshot figures are cached under the snapshot version; live ones (agreements, feedback)
-    under that and `live_version`, which one small query reads every time.
+    Snapshot figures are cached under the snapshot version; the agreements ending soon under
+    that and `agreements_version`, which one small query reads every time.
     """
     with serial_reads():
         return _week_report(filters=filters, options=options, agreements=agreements)
@@ -632,25 +560,12 @@ def _week_report(
     totals = cached("totals", filters, version, lambda: weekly_totals(filters, weeks))
     partners = cached("partners", filters, version, lambda: partner_weekly(filters, weeks))
 
-    # As-of of each trend week: the stored one, else the week's Sunday (no snapshot: no value).
-    as_of = {
-        week: by_week[week].as_of if week in by_week else metrics.iso_week_as_of(week)
-        for week in weeks
-    }
-    # Live figures (feedback, agreements) are cached under both versions: the snapshot's gives
-    # the weeks and their as-of dates, the live one the rows read.
-    live = f"{version}|{live_version(agreements)}"
-
-    def feedback_figures() -> tuple[dict[date, dict[str, int]], tuple[list[str], list[Any]]]:
-        # One read of the feedback serves the NPS windows (from 89 days before the first
-        # trend week) and the category chart (the trend weeks themselves).
-        daily = feedback_daily(
-            filters, as_of[weeks[0]] - timedelta(days=NPS_WINDOW_DAYS - 1), chosen.as_of
-        )
-        chart_from = metrics.iso_week_as_of(weeks[0]) - timedelta(days=6)
-        return feedback_by_day(daily), feedback_by_category(daily, chart_from)
-
-    by_day, (feedback_weeks, feedback) = cached("feedback", filters, live, feedback_figures)
+    feedback_weeks, feedback = cached(
+        "feedback", filters, version, lambda: feedback_weekly(filters, weeks)
+    )
+    # Agreements ending soon are counted live, cached under both versions: the snapshot's gives
+    # the weeks and their as-of dates, the agreements' the rows counted.
+    live = f"{version}|{agreements_version(agreements)}"
 
     def segment_series(key: str) -> list[Any]:
         return [segment_figures(totals.get(w), filters.channel)[key] for w in weeks]
@@ -658,11 +573,6 @@ def _week_report(
     def partner_series(key: str) -> list[Any]:
         return [partners[w][key] if w in partners else None for w in weeks]
 
-    nps_values = nps_series(by_day, [as_of[w] for w in weeks])
-    nps = [
-        value if w in totals or w in partners else None
-        for w, value in zip(weeks, nps_values, strict=True)
-    ]
     prior_option = by_week.get(prior)
     days = [chosen.as_of, prior_option.as_of] if prior_option else [chosen.as_of]
     ending, *ending_before = cached(
@@ -682,7 +592,7 @@ def _week_report(
         "agreements_in_force": partner_series("agreements_in_force"),
         "agreements_ending": [None] * (len(weeks) - 2) + [ending_prior, ending],
         "satisfaction": partner_series("satisfaction"),
-        "nps": nps,
+        "nps": partner_series("nps"),
     }
     headlines = []
     for key, kind in HEADLINE_KINDS.items():

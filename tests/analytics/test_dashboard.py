@@ -443,7 +443,7 @@ def test_it_benchmarks_a_small_generated_history_and_refuses_one_with_snapshots(
         run("bench_dashboard", "--weeks", "1")
 
 
-def test_it_shows_new_feedback_and_agreement_changes_at_once(
+def test_agreement_changes_show_at_once_and_new_feedback_with_the_weeks_next_run(
     market: None, executive: Client
 ) -> None:
     from partners.models import Agreement, Feedback
@@ -451,9 +451,9 @@ def test_it_shows_new_feedback_and_agreement_changes_at_once(
     before = headline_values(executive, week=WEEK)
     assert before["nps"]["value"] == pytest.approx(25.0)
     assert before["agreements_ending"]["value"] == 1
-    with time_machine.travel(NOW, tick=False):
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
         partner = Agreement.objects.filter(end_date=date(2026, 12, 31)).get().partner
-        added = FeedbackFactory(partner=partner, satisfaction=1, nps=0)
+        added = FeedbackFactory(partner=partner, satisfaction=1, nps=0, category="pricing")
         Feedback.objects.filter(pk=added.pk).update(
             created_at=datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
         )
@@ -461,43 +461,56 @@ def test_it_shows_new_feedback_and_agreement_changes_at_once(
         ending.end_date = date(2027, 6, 30)
         ending.save()
     after = headline_values(executive, week=WEEK)
-    # Scored: 10, 9, 3, 7 and now 0 -> two promoters, two detractors out of five.
-    assert after["nps"]["value"] == pytest.approx(0.0)
+    # Agreements are read live; feedback is a snapshot figure, as of the week's run.
     assert after["agreements_ending"]["value"] == 0
+    assert after["nps"]["value"] == pytest.approx(25.0)
+    with time_machine.travel(NOW, tick=False):
+        run("compute_metrics", "--week", WEEK, "--no-progress")
+        response = executive.get("/dashboard/", {"week": WEEK})
+    rerun = {h["key"]: h for h in response.context["headlines"]}
+    # Scored: 10, 9, 3, 7 and now 0 -> two promoters, two detractors out of five.
+    assert rerun["nps"]["value"] == pytest.approx(0.0)
+    assert rerun["satisfaction"]["value"] == pytest.approx((5 + 4 + 2 + 3 + 4 + 1) / 6)
+    # The entry was created on Tuesday of 2026-W46: the chart's only cell of that week.
+    assert [row for row in response.context["report"]["feedback"] if row["week"] == WEEK] == [
+        {
+            "week": WEEK,
+            "category": "pricing",
+            "count": 1,
+            "satisfaction": 1.0,
+            "label": "Pricing and commercial terms",
+            "satisfaction_shown": "1.00",
+        }
+    ]
 
 
-def test_nps_counts_the_90_days_ending_on_each_day_and_nothing_outside() -> None:
-    as_of = date(2026, 11, 15)
-    row = {"scored": 1, "promoters": 1, "detractors": 0}
-    by_day = {
-        as_of - timedelta(days=89): row,  # the window's first day: in
-        as_of - timedelta(days=90): {"scored": 1, "promoters": 0, "detractors": 1},  # out
-        as_of + timedelta(days=1): {"scored": 1, "promoters": 0, "detractors": 1},  # after: out
-        as_of: {"scored": 2, "promoters": 0, "detractors": 1},
+def test_the_feedback_chart_counts_each_week_of_feedback_by_category(
+    market: None, executive: Client
+) -> None:
+    from partners.models import Feedback
+
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get("/dashboard/", {"week": WEEK})
+        distributor = executive.get("/dashboard/", {"week": WEEK, "channel": "distribution"})
+    expected: dict[tuple[str, str], list[int]] = {}
+    weeks = {"2026-W45", "2026-W46"}  # the snapshot weeks of the 12-week trend
+    for entry in Feedback.objects.all():
+        week = metrics.iso_week_of(entry.created_at.date())
+        if week in weeks:
+            cell = expected.setdefault((week, entry.category), [0, 0])
+            cell[0] += 1
+            cell[1] += entry.satisfaction
+    assert expected  # the market has feedback in these weeks
+    shown = {
+        (row["week"], row["category"]): [row["count"], row["satisfaction"]]
+        for row in response.context["report"]["feedback"]
     }
-    series = board.nps_series(by_day, [as_of, as_of + timedelta(days=1), date(2020, 1, 1)])
-    # On as_of: scored 3, promoters 1, detractors 1 -> 0. A day later the first day has left
-    # the window and the day after joined: scored 3, promoters 0, detractors 2.
-    assert series == [pytest.approx(0.0), pytest.approx(-200.0 / 3), None]
-
-
-def test_daily_feedback_sums_to_weeks_by_category_and_to_days() -> None:
-    # (day, category, count, satisfaction sum, scored, promoters, detractors)
-    daily = [
-        (date(2026, 11, 9), "product", 2, 9, 2, 1, 0),  # Monday of 2026-W46
-        (date(2026, 11, 15), "product", 1, 2, 1, 0, 1),  # Sunday of 2026-W46
-        (date(2026, 11, 15), "pricing", 1, 5, 1, 1, 0),
-        (date(2026, 11, 16), "pricing", 3, 12, 0, 0, 0),  # 2026-W47
-        (date(2026, 11, 2), "product", 5, 25, 5, 5, 0),  # before the chart's first day
-    ]
-    weeks, cells = board.feedback_by_category(daily, date(2026, 11, 9))
-    assert weeks == ["2026-W46", "2026-W47"]
-    assert cells == [
-        {"week": "2026-W46", "category": "pricing", "count": 1, "satisfaction": 5.0},
-        {"week": "2026-W46", "category": "product", "count": 3, "satisfaction": 11 / 3},
-        {"week": "2026-W47", "category": "pricing", "count": 3, "satisfaction": 4.0},
-    ]
-    by_day = board.feedback_by_day(daily)
-    assert by_day[date(2026, 11, 15)] == {"scored": 2, "promoters": 1, "detractors": 1}
-    assert by_day[date(2026, 11, 2)] == {"scored": 5, "promoters": 5, "detractors": 0}
-    assert board.feedback_by_category([], date(2026, 11, 9)) == ([], [])
+    assert shown == {
+        key: [count, pytest.approx(total / count)] for key, (count, total) in expected.items()
+    }
+    assert response.context["report"]["feedback_weeks"] == sorted({w for w, _c in expected})
+    # The distributor gave two entries: on Monday 2 November (2026-W45) and on Sunday
+    # 1 November, which closes 2026-W44, a week without a snapshot.
+    assert [
+        (row["week"], row["count"]) for row in distributor.context["report"]["feedback"]
+    ] == [("2026-W45", 1)]

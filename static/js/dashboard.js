@@ -34,7 +34,8 @@
       borderColor: palette[index % palette.length],
       backgroundColor: palette[index % palette.length],
       spanGaps: true,
-      tension: 0.2,
+      // Monotone curves never overshoot the points (a satisfaction line stays within 1-5).
+      cubicInterpolationMode: "monotone",
       pointRadius: 2,
     };
   }

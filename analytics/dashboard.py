@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, QuerySet, Value
+from django.db.models import Count, F, Max, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
 from analytics import metrics
@@ -38,6 +38,17 @@ from partners.selectors import agreements_in_force_q
 SPANS: tuple[int, ...] = (12, 26, 52)
 DEFAULT_SPAN = 12
 HEAT_METRICS: tuple[str, ...] = ("coverage", "penetration")
+# The leaderboard's orders: most accounts covered first, or the least satisfied partners first
+# (by mean satisfaction or by NPS over the 90 days; partners without feedback last).
+LEADERBOARD_ORDERS: dict[str, tuple[Any, ...]] = {
+    "covered": ("-covered_accounts", "-converted_accounts", "external_id"),
+    "satisfaction": (
+        F("satisfaction_mean").asc(nulls_last=True),
+        "-feedback_count",
+        "external_id",
+    ),
+    "nps": (F("nps").asc(nulls_last=True), "-nps_responses", "external_id"),
+}
 WHITE_SPACE_LIMIT = 15
 LEADERBOARD_LIMIT = 20
 ENDING_WITHIN_DAYS = 90
@@ -65,6 +76,7 @@ class Filters:
     channel: str = ""
     span: int = DEFAULT_SPAN
     heat: str = "coverage"
+    partners: str = "covered"
 
     def segment_q(self) -> Q:
         """The filter on SegmentSnapshot rows (the channel filter picks columns instead)."""
@@ -92,6 +104,7 @@ class Filters:
             "channel": self.channel,
             "span": str(self.span),
             "heat": self.heat,
+            "partners": self.partners,
             **changes,
         }
         return {key: str(value) for key, value in values.items() if value not in ("", None)}
@@ -179,6 +192,7 @@ def cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) 
             filters.channel,
             filters.span,
             filters.heat,
+            filters.partners,
         )
     )
     key = "dashboard:" + hashlib.sha256(key_source.encode()).hexdigest()
@@ -231,6 +245,7 @@ def parse_filters(
     except ValueError:
         span = DEFAULT_SPAN
     heat = params.get("heat", "coverage")
+    partners = params.get("partners", "covered")
     filters = Filters(
         week=chosen.week if chosen else "",
         region=region if region in regions else "",
@@ -239,6 +254,7 @@ def parse_filters(
         channel=channel if channel in ChannelKind.values else "",
         span=span if span in SPANS else DEFAULT_SPAN,
         heat=heat if heat in HEAT_METRICS else "coverage",
+        partners=partners if partners in LEADERBOARD_ORDERS else "covered",
     )
     return filters, chosen
 
@@ -440,9 +456,10 @@ def feedback_weekly(
 
 
 def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
-    """The week's partners, most accounts covered first (as `metrics_export --by partner`)."""
+    """The week's partners (as `metrics_export --by partner`) in the order `filters.partners`
+    names: most accounts covered first, or the least satisfied first."""
     rows = PartnerSnapshot.objects.filter(filters.partner_q(), week=filters.week).order_by(
-        "-covered_accounts", "-converted_accounts", "external_id"
+        *LEADERBOARD_ORDERS[filters.partners]
     )
     return _plain_dicts(rows[:limit] if limit else rows, metrics.PARTNER_COLUMNS)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
@@ -22,6 +22,11 @@ from partners.models import FeedbackCategory
 from partners.selectors import agreements_visible_to, partners_visible_to
 
 EXPORT_TABLES = ("headlines", "trend", "channels", "heatmap", "white_space", "partners", "feedback")
+LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
+    "covered": gettext_lazy("Most accounts covered"),
+    "satisfaction": gettext_lazy("Lowest satisfaction"),
+    "nps": gettext_lazy("Lowest NPS"),
+}
 leadership_required = role_required(Role.EXECUTIVE, Role.SALES_MANAGER)
 
 
@@ -286,6 +291,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 filters.query(heat="penetration" if filters.heat == "coverage" else "coverage")
             ),
             "export_tables": EXPORT_TABLES,
+            "leaderboard_orders": [
+                (value, label, urlencode(filters.query(partners=value)))
+                for value, label in LEADERBOARD_ORDER_LABELS.items()
+            ],
             "show": board,
             "white_space_rows": _white_space_rows_html(report["white_space"]),
             "leaderboard_rows": _leaderboard_rows_html(report["leaderboard"]),

@@ -321,6 +321,40 @@ def test_it_keeps_the_filters_in_the_links(market: None, executive: Client) -> N
     assert len(response.context["report"]["trend_weeks"]) == 12
 
 
+def test_it_orders_the_leaderboard_least_satisfied_first_on_request(
+    market: None, executive: Client
+) -> None:
+    with time_machine.travel(NOW, tick=False):
+        pages = {
+            order: executive.get("/dashboard/", {"week": WEEK, "region": "EAST", "partners": order})
+            for order in ("covered", "satisfaction", "nps", "bogus")
+        }
+        exported = executive.get(
+            "/dashboard/export/partners.csv", {"week": WEEK, "partners": "satisfaction"}
+        )
+
+    def rows(order: str) -> list[dict[str, Any]]:
+        return pages[order].context["report"]["leaderboard"]
+
+    # Satisfaction over the 90 days: the distributor 3.50, the reseller 3.67; NPS 0 and 33.3.
+    assert [row["external_id"] for row in rows("satisfaction")][:2] == ["P-DIS", "P-RES"]
+    assert [row["external_id"] for row in rows("nps")][:2] == ["P-DIS", "P-RES"]
+    means = [row["satisfaction_mean"] for row in rows("satisfaction")]
+    scored = [mean for mean in means if mean is not None]
+    assert len(scored) < len(means)  # partners without feedback come last
+    assert means[: len(scored)] == sorted(scored)
+    covered = [row["covered_accounts"] for row in rows("covered")]
+    assert covered == sorted(covered, reverse=True)
+    assert pages["bogus"].context["filters"].partners == "covered"
+    csv_rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    assert [row["external_id"] for row in csv_rows] == [
+        row["external_id"] for row in rows("satisfaction")
+    ]
+    html = pages["nps"].content.decode()
+    assert "partners=satisfaction" in html and "region=EAST" in html
+    assert '<input type="hidden" name="partners" value="nps">' in html
+
+
 def test_it_ignores_unknown_filter_values(market: None, executive: Client) -> None:
     with time_machine.travel(NOW, tick=False):
         response = executive.get(
@@ -511,6 +545,6 @@ def test_the_feedback_chart_counts_each_week_of_feedback_by_category(
     assert response.context["report"]["feedback_weeks"] == sorted({w for w, _c in expected})
     # The distributor gave two entries: on Monday 2 November (2026-W45) and on Sunday
     # 1 November, which closes 2026-W44, a week without a snapshot.
-    assert [
-        (row["week"], row["count"]) for row in distributor.context["report"]["feedback"]
-    ] == [("2026-W45", 1)]
+    assert [(row["week"], row["count"]) for row in distributor.context["report"]["feedback"]] == [
+        ("2026-W45", 1)
+    ]

@@ -330,9 +330,24 @@ def segment_figures(counts: dict[str, int] | None, channel: str) -> dict[str, An
     }
 
 
-def channel_table(counts: dict[str, int] | None) -> list[dict[str, Any]]:
+def channel_table(
+    counts: dict[str, int] | None, previous: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
     """One row per channel kind, as `metrics.channel_rollup` (and `metrics_export --by
-    channel`) gives it: accounts, covered, converted (won by that kind), coverage, penetration."""
+    channel`) gives it: accounts, covered, converted (won by that kind), coverage, penetration;
+    and the change of coverage and penetration against `previous` (the prior week's counts;
+    None without them or without accounts in either week)."""
+    before = {row["channel"]: row for row in _channel_rows(previous)} if previous else {}
+    rows = _channel_rows(counts)
+    for row in rows:
+        prior = before.get(row["channel"], {})
+        for key in ("coverage", "penetration"):
+            value, old = row[key], prior.get(key)
+            row[f"{key}_change"] = None if value is None or old is None else value - old
+    return rows
+
+
+def _channel_rows(counts: dict[str, int] | None) -> list[dict[str, Any]]:
     accounts = counts["accounts"] if counts else 0
     rows = []
     for kind, label in ChannelKind.choices:
@@ -531,6 +546,29 @@ HEADLINE_LABELS: dict[str, Any] = {
 }
 
 
+# Which way a headline's change is good news: +1 up, -1 down, 0 neither (shown uncoloured).
+HEADLINE_BETTER: dict[str, int] = {
+    "accounts": 0,
+    "coverage": 1,
+    "penetration": 1,
+    "white_space": -1,
+    "overlap": 0,
+    "active_partners": 1,
+    "agreements_in_force": 1,
+    "agreements_ending": 0,
+    "satisfaction": 1,
+    "nps": 1,
+}
+
+
+def change_tone(change: float | int | None, better: int) -> str:
+    """ "good", "bad" or "" (no change, nothing to compare, or neither way better): the colour
+    of a change whose good direction is `better` (+1 up, -1 down, 0 neither)."""
+    if not change or not better:
+        return ""
+    return "good" if (change > 0) == (better > 0) else "bad"
+
+
 HEADLINE_KINDS: dict[str, str] = {
     "accounts": "count",
     "coverage": "ratio",
@@ -639,7 +677,7 @@ def _week_report(
                 for kind in metrics.KINDS
             },
         },
-        "channels": channel_table(current),
+        "channels": channel_table(current, totals.get(prior)),
         "heat": cached("heat", filters, version, lambda: heat_map(filters)),
         "white_space": cached(
             "white_space", filters, version, lambda: white_space_segments(filters)

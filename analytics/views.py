@@ -53,9 +53,7 @@ def _headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "kind": headline.kind,
                 "shown": board.show_value(headline.value, headline.kind),
                 "change_shown": board.show_change(headline.change, headline.kind),
-                "direction": (
-                    "" if not headline.change else ("up" if headline.change > 0 else "down")
-                ),
+                "tone": board.change_tone(headline.change, board.HEADLINE_BETTER[headline.key]),
             }
         )
     return rows
@@ -262,6 +260,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     for row in report["channels"]:
         row["coverage_shown"] = board.show_ratio(row["coverage"])
         row["penetration_shown"] = board.show_ratio(row["penetration"])
+        row["coverage_change_shown"] = board.show_change(row["coverage_change"], "ratio")
+        row["coverage_tone"] = board.change_tone(row["coverage_change"], 1)
     size_band_labels = dict(SizeBand.choices)
     for row in report["white_space"]:
         row["coverage_shown"] = board.show_ratio(row["coverage"])
@@ -304,7 +304,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 EXPORT_COLUMNS: dict[str, list[str]] = {
-    "channels": ["channel", "accounts", "covered", "converted", "coverage", "penetration"],
+    "channels": [
+        "channel",
+        "accounts",
+        "covered",
+        "converted",
+        "coverage",
+        "penetration",
+        "coverage_change",
+        "penetration_change",
+    ],
     "heatmap": ["region", "vertical", "accounts", "covered", "converted", "value"],
     "white_space": [
         "region",

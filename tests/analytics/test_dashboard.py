@@ -215,7 +215,11 @@ def test_it_shows_an_empty_selection_as_a_dash(market: None, executive: Client) 
         assert headlines[key]["value"] is None
         assert headlines[key]["shown"] == "—"
     html = response.content.decode()
-    assert "0.0 %" not in html.split('data-testid="channel-table"')[1].split("</table>")[0]
+    channel_table = html.split('data-testid="channel-table"')[1].split("</table>")[0]
+    assert "0.0 %" not in channel_table and "pp" not in channel_table
+    assert all(
+        row["coverage_change_shown"] == "—" for row in response.context["report"]["channels"]
+    )
     with time_machine.travel(NOW, tick=False):
         direct = headline_values(executive, week=WEEK, channel="direct")
     assert direct["satisfaction"]["shown"] == "—"
@@ -234,8 +238,17 @@ def test_it_matches_the_export_in_the_channel_heat_map_white_space_and_partner_t
         {k: row[k] for k in ("channel", "accounts", "covered", "converted")}
         for row in report["channels"]
     ] == [{k: row[k] for k in ("channel", "accounts", "covered", "converted")} for row in channels]
-    for mine, theirs in zip(report["channels"], channels, strict=True):
+    before = json.loads(
+        run("metrics_export", "--week", "2026-W45", "--by", "channel", "--format", "json")
+    )["rows"]
+    for mine, theirs, old in zip(report["channels"], channels, before, strict=True):
         assert mine["coverage"] == pytest.approx(theirs["coverage"])
+        assert mine["coverage_change"] == pytest.approx(theirs["coverage"] - old["coverage"])
+        assert mine["penetration_change"] == pytest.approx(
+            theirs["penetration"] - old["penetration"]
+        )
+    # The newly entered account makes the week's coverage differ from the week before's.
+    assert any(row["coverage_change"] for row in report["channels"])
 
     segments = export("segment")
     for cell in report["heat"]["cells"]:
@@ -548,3 +561,15 @@ def test_the_feedback_chart_counts_each_week_of_feedback_by_category(
     assert [(row["week"], row["count"]) for row in distributor.context["report"]["feedback"]] == [
         ("2026-W45", 1)
     ]
+
+
+def test_a_change_is_coloured_by_whether_its_direction_is_good_news() -> None:
+    assert board.change_tone(0.02, board.HEADLINE_BETTER["coverage"]) == "good"
+    assert board.change_tone(-0.02, board.HEADLINE_BETTER["coverage"]) == "bad"
+    # Less white space is good news; more is bad.
+    assert board.change_tone(-31, board.HEADLINE_BETTER["white_space"]) == "good"
+    assert board.change_tone(31, board.HEADLINE_BETTER["white_space"]) == "bad"
+    # Neither way is better for the number of addressable accounts; no change, no colour.
+    assert board.change_tone(4, board.HEADLINE_BETTER["accounts"]) == ""
+    assert board.change_tone(0, 1) == board.change_tone(None, 1) == ""
+    assert set(board.HEADLINE_BETTER) == set(board.HEADLINE_KINDS)

@@ -33,6 +33,7 @@ from analytics.models import (
     SegmentSnapshot,
 )
 from crm.models import ChannelKind, SizeBand
+from partners.models import AgreementStatus
 from partners.selectors import agreements_in_force_q
 
 SPANS: tuple[int, ...] = (12, 26, 52)
@@ -507,14 +508,28 @@ def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) 
 def agreements_ending_counts(
     agreements: QuerySet[Any], filters: Filters, days: Sequence[date]
 ) -> list[int]:
-    """`agreements_ending(...).count()` for each of `days`, in one query."""
-    counts = _agreements_scoped(agreements, filters).aggregate(
-        **{
-            f"d{index}": Count("id", filter=_ending_q(day), distinct=True)
-            for index, day in enumerate(days)
-        }
+    """`agreements_ending(...).count()` for each of `days`. One query reads the agreements that
+    could end within 90 days of one of the days; each day then counts those in force on it
+    (rule 2, `Agreement.in_force_on`) whose end date falls within its 90 days. (One filtered
+    count per day in SQL took the ORM 35 ms to build for a 52-week trend.)"""
+    if not days:
+        return []
+    window = timedelta(days=ENDING_WITHIN_DAYS)
+    candidates = list(
+        _agreements_scoped(agreements, filters)
+        .filter(
+            ~Q(status=AgreementStatus.DRAFT),
+            start_date__lte=max(days),
+            end_date__gte=min(days),
+            end_date__lte=max(days) + window,
+        )
+        .distinct()
+        .only("signed_on", "start_date", "end_date", "terminated_on")
     )
-    return [counts[f"d{index}"] for index in range(len(days))]
+    return [
+        sum(1 for a in candidates if a.end_date <= day + window and a.in_force_on(day))
+        for day in days
+    ]
 
 
 @dataclass
@@ -628,15 +643,20 @@ def _week_report(
     def partner_series(key: str) -> list[Any]:
         return [partners[w][key] if w in partners else None for w in weeks]
 
-    prior_option = by_week.get(prior)
-    days = [chosen.as_of, prior_option.as_of] if prior_option else [chosen.as_of]
-    ending, *ending_before = cached(
+    # Counted on the as-of date of each trend week that has a snapshot, in one query.
+    ending_days = {w: by_week[w].as_of for w in weeks if w in by_week}
+    ending = cached(
         "agreements_ending",
         filters,
         live,
-        lambda: agreements_ending_counts(agreements, filters, days),
+        lambda: dict(
+            zip(
+                ending_days,
+                agreements_ending_counts(agreements, filters, list(ending_days.values())),
+                strict=True,
+            )
+        ),
     )
-    ending_prior = ending_before[0] if ending_before else None
     series: dict[str, list[Any]] = {
         "accounts": segment_series("accounts"),
         "coverage": segment_series("coverage"),
@@ -645,7 +665,7 @@ def _week_report(
         "overlap": segment_series("overlap"),
         "active_partners": partner_series("active_partners"),
         "agreements_in_force": partner_series("agreements_in_force"),
-        "agreements_ending": [None] * (len(weeks) - 2) + [ending_prior, ending],
+        "agreements_ending": [ending.get(w) for w in weeks],
         "satisfaction": partner_series("satisfaction"),
         "nps": partner_series("nps"),
     }
@@ -659,7 +679,7 @@ def _week_report(
                 value=values[-1],
                 previous=previous,
                 kind=kind,
-                trend=[] if key == "agreements_ending" else values,
+                trend=values,
             )
         )
 

@@ -304,6 +304,62 @@ def test_it_weights_satisfaction_by_feedback_count_and_counts_nps_from_the_score
         assert figures["agreements_ending"]["value"] == ending
 
 
+def test_it_counts_the_agreements_ending_soon_on_each_trend_week_with_a_snapshot(
+    market: None, executive: Client
+) -> None:
+    from partners.models import Agreement, AgreementStatus, Partner
+
+    with time_machine.travel(NOW, tick=False):
+        reseller = Partner.objects.get(external_id="P-RES")
+        # Ends 87 days after 2026-W46's Sunday, but 94 days after 2026-W45's.
+        AgreementFactory(partner=reseller, start_date=date(2026, 1, 1), end_date=date(2027, 2, 10))
+        # Terminated between the two Sundays: ending soon in 2026-W45 only.
+        AgreementFactory(
+            partner=reseller,
+            start_date=date(2026, 1, 1),
+            end_date=date(2027, 1, 20),
+            terminated_on=date(2026, 11, 10),
+            status=AgreementStatus.TERMINATED,
+        )
+        # A draft is never in force.
+        AgreementFactory(
+            partner=reseller,
+            start_date=date(2026, 1, 1),
+            end_date=date(2027, 1, 5),
+            signed_on=None,
+            status=AgreementStatus.DRAFT,
+        )
+        pages = {
+            region: executive.get("/dashboard/", {"week": WEEK, "region": region})
+            for region in ("", "EAST", "WEST")
+        }
+    for region, response in pages.items():
+        report = response.context["report"]
+        trend = next(h for h in report["headlines"] if h.key == "agreements_ending").trend
+        expected = [
+            board.agreements_ending(
+                Agreement.objects.all(),
+                board.Filters(week=WEEK, region=region),
+                metrics.iso_week_as_of(week),
+            ).count()
+            if week in ("2026-W45", "2026-W46")
+            else None
+            for week in report["trend_weeks"]
+        ]
+        assert trend == expected, region
+    # The distributor's agreement (EAST only) and the terminated one; then the distributor's
+    # and the one ending on 2027-02-10.
+    assert trend_of(pages[""])[-2:] == [2, 2]
+    assert trend_of(pages["WEST"])[-2:] == [1, 1]
+    assert 'data-sparkline="agreements_ending"' in pages[""].content.decode()
+
+
+def trend_of(response: Any) -> list[Any]:
+    return next(
+        h for h in response.context["report"]["headlines"] if h.key == "agreements_ending"
+    ).trend
+
+
 def test_it_defaults_to_the_latest_final_week_and_labels_the_provisional_one(
     market: None, executive: Client
 ) -> None:

@@ -13,7 +13,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
-from analytics import digest
+from analytics import digest, metrics
 from analytics.models import PartnerSnapshot
 from crm.exports import export_response
 from crm.models import ChannelKind, Region, SizeBand, Vertical
@@ -304,16 +304,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 EXPORT_COLUMNS: dict[str, list[str]] = {
-    "channels": [
-        "channel",
-        "accounts",
-        "covered",
-        "converted",
-        "coverage",
-        "penetration",
-        "coverage_change",
-        "penetration_change",
-    ],
+    "channels": [*metrics.CHANNEL_COLUMNS, "coverage_change", "penetration_change"],
     "heatmap": ["region", "vertical", "accounts", "covered", "converted", "value"],
     "white_space": [
         "region",

@@ -293,6 +293,10 @@ def test_it_weights_satisfaction_by_feedback_count_and_counts_nps_from_the_score
     assert headlines["satisfaction"]["value"] == pytest.approx((5 + 4 + 2 + 3 + 4) / 5)
     # Scored: 10, 9, 3, 7 -> two promoters, one detractor out of four.
     assert headlines["nps"]["value"] == pytest.approx(25.0)
+    scored, promoters, detractors = (
+        sum(p[column] for p in partners) for column in metrics.NPS_COUNT_COLUMNS
+    )
+    assert headlines["nps"]["value"] == pytest.approx(100 * (promoters - detractors) / scored)
     assert headlines["agreements_in_force"]["value"] == sum(
         p["agreements_in_force"] for p in partners
     )

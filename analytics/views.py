@@ -258,6 +258,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         row["label"] = category_labels.get(row["category"], row["category"])
         row["satisfaction_shown"] = board.show_score(row["satisfaction"])
     for row in report["channels"]:
+        row["covered_shown"] = board.show_count(row["covered"])
+        row["converted_shown"] = board.show_count(row["converted"])
         row["coverage_shown"] = board.show_ratio(row["coverage"])
         row["penetration_shown"] = board.show_ratio(row["penetration"])
         row["coverage_change_shown"] = board.show_change(row["coverage_change"], "ratio")

@@ -116,6 +116,12 @@ def test_it_changes_week_and_filters_and_draws_every_chart(
     page.wait_for_url(re.compile(r"heat=penetration"))
     expect(page.get_by_role("heading", name=re.compile("Penetration by region"))).to_be_visible()
 
+    order = page.get_by_test_id("leaderboard-order")
+    order.get_by_role("link", name="Lowest satisfaction").click()
+    page.wait_for_url(re.compile(r"partners=satisfaction"))
+    assert "region=EAST" in page.url and "heat=penetration" in page.url
+    expect(order.locator("[aria-current]")).to_have_text("Lowest satisfaction")
+
     page.wait_for_function("() => document.documentElement.dataset.chartsDrawn > 0")
     drawn = _charts_drawn(page)
     for chart in (
@@ -127,6 +133,7 @@ def test_it_changes_week_and_filters_and_draws_every_chart(
         "coverage",
         "penetration",
         "accounts",
+        "agreements_ending",
     ):
         assert chart in drawn
     expect(page.get_by_test_id("value-coverage")).not_to_have_text("")

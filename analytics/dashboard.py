@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from django.core.cache import cache
@@ -53,7 +53,6 @@ LEADERBOARD_ORDERS: dict[str, tuple[Any, ...]] = {
 WHITE_SPACE_LIMIT = 15
 LEADERBOARD_LIMIT = 20
 ENDING_WITHIN_DAYS = 90
-NPS_WINDOW_DAYS = metrics.FEEDBACK_WINDOW_DAYS
 CACHE_SECONDS = 3600
 T = TypeVar("T")
 
@@ -137,14 +136,9 @@ def _plain_dicts(queryset: QuerySet[Any], columns: Sequence[str]) -> list[dict[s
     ]
 
 
-def _as_date(value: date | datetime | str) -> date:
-    """A day as read from a date truncation: a date or datetime (PostgreSQL) or its ISO text
-    (SQLite)."""
-    if isinstance(value, str):
-        return (
-            datetime.fromisoformat(value).date() if len(value) > 10 else date.fromisoformat(value)
-        )
-    return value.date() if isinstance(value, datetime) else value
+def _as_date(value: date | str) -> date:
+    """A date column as the driver returns it: a date (PostgreSQL) or its ISO text (SQLite)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def snapshot_week_options() -> list[WeekOption]:

@@ -263,7 +263,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         row["coverage_shown"] = board.show_ratio(row["coverage"])
         row["penetration_shown"] = board.show_ratio(row["penetration"])
         row["coverage_change_shown"] = board.show_change(row["coverage_change"], "ratio")
-        row["coverage_tone"] = board.change_tone(row["coverage_change"], 1)
+        row["coverage_tone"] = board.change_tone(
+            row["coverage_change"], board.HEADLINE_BETTER["coverage"]
+        )
     size_band_labels = dict(SizeBand.choices)
     for row in report["white_space"]:
         row["coverage_shown"] = board.show_ratio(row["coverage"])

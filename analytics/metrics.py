@@ -24,6 +24,7 @@ from the account-level frames, and `segment_counts` turns it into the segment co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from itertools import combinations
 from typing import Any
@@ -344,6 +345,18 @@ PARTNER_ROLLUP_COLUMNS: list[str] = [
 ]
 
 
+def _summed_per_kind_and_in_all(frame: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """`frame`'s other columns summed per `channel_kind` and `by`, after the sums per `by` over
+    every kind (channel_kind ""), sorted within each part."""
+    keys = list(by)
+    by_kind = frame.groupby(["channel_kind", *keys], sort=True).sum().reset_index()
+    rest = frame.drop(columns="channel_kind")
+    everyone = (
+        rest.groupby(keys, sort=True).sum().reset_index() if keys else rest.sum().to_frame().T
+    )
+    return pd.concat([everyone.assign(channel_kind=""), by_kind], ignore_index=True)
+
+
 def nps_from_counts(responses: int, promoters: int, detractors: int) -> float | None:
     """Rule 6's NPS from counts: % promoters minus % detractors among the feedback with a score;
     None without any score."""
@@ -377,9 +390,7 @@ def partner_rollups(figures: pd.DataFrame) -> pd.DataFrame:
             ).fillna(0.0),
         }
     )
-    by_kind = frame.groupby("channel_kind", sort=True).sum().reset_index()
-    everyone = frame.drop(columns="channel_kind").sum().to_frame().T.assign(channel_kind="")
-    rollups = pd.concat([everyone, by_kind], ignore_index=True)[PARTNER_ROLLUP_COLUMNS]
+    rollups = _summed_per_kind_and_in_all(frame)[PARTNER_ROLLUP_COLUMNS]
     counts = PARTNER_ROLLUP_COLUMNS[1:-1]
     return rollups.astype({**dict.fromkeys(counts, "int64"), "satisfaction_weighted": "float64"})
 
@@ -413,11 +424,7 @@ def feedback_rollups(feedback: pd.DataFrame, first: date, d: date) -> pd.DataFra
             "satisfaction_sum": days["satisfaction"].astype("int64"),
         }
     )
-    by_kind = frame.groupby(["channel_kind", "category"], sort=True).sum().reset_index()
-    everyone = (
-        frame.drop(columns="channel_kind").groupby("category", sort=True).sum().reset_index()
-    ).assign(channel_kind="")
-    rollups = pd.concat([everyone, by_kind], ignore_index=True)[FEEDBACK_ROLLUP_COLUMNS]
+    rollups = _summed_per_kind_and_in_all(frame, by=["category"])[FEEDBACK_ROLLUP_COLUMNS]
     return rollups.astype({"feedback_count": "int64", "satisfaction_sum": "int64"})
 
 
@@ -686,8 +693,6 @@ def partner_figures(
     )
     scored = window[window["nps"].notna()]
     score = scored["nps"].astype("float64")
-    net = ((score >= 9).astype("float64") - (score <= 6).astype("float64")) * 100.0
-    frame["nps"] = frame["partner_id"].map(net.groupby(scored["partner_id"]).mean())
     by_scorer = scored["partner_id"]
     frame["nps_responses"] = frame["partner_id"].map(by_scorer.value_counts())
     frame["nps_promoters"] = frame["partner_id"].map(by_scorer[score >= 9].value_counts())
@@ -702,7 +707,9 @@ def partner_figures(
     ):
         frame[column] = frame[column].fillna(0).astype("int64")
     frame["satisfaction_mean"] = frame["satisfaction_mean"].astype("float64")
-    frame["nps"] = frame["nps"].astype("float64")
+    # `nps_from_counts`, per row: null where nothing was scored.
+    responses = frame["nps_responses"].where(frame["nps_responses"] > 0).astype("float64")
+    frame["nps"] = 100.0 * (frame["nps_promoters"] - frame["nps_detractors"]) / responses
     return frame.sort_values("external_id", kind="stable").reset_index(drop=True)[PARTNER_COLUMNS]
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from crm.forms import IdChoiceField, StyledFormMixin
 from crm.roles import Role
@@ -21,21 +22,44 @@ def colleagues() -> Any:
     )
 
 
-class FeedbackEntryForm(StyledFormMixin, forms.Form):
-    category = forms.ChoiceField(choices=FeedbackCategory.choices)
-    satisfaction = forms.TypedChoiceField(
-        choices=[(n, str(n)) for n in range(1, 6)], coerce=int, label="Satisfaction (1–5)"
+SATISFACTION_CHOICES = [
+    ("", _("Choose a score")),
+    (1, _("1 = very poor")),
+    (2, _("2 = poor")),
+    (3, _("3 = fair")),
+    (4, _("4 = good")),
+    (5, _("5 = excellent")),
+]
+
+
+def satisfaction_field() -> forms.TypedChoiceField:
+    """The 1-5 satisfaction score. Nothing is preselected and a score is required: a default
+    would be submitted by everyone who skips the field and skew satisfaction and NPS."""
+    return forms.TypedChoiceField(
+        choices=SATISFACTION_CHOICES,
+        coerce=int,
+        label=_("Satisfaction"),
+        error_messages={"required": _("Choose a satisfaction score from 1 to 5.")},
     )
-    nps = forms.TypedChoiceField(
-        choices=[("", "—"), *[(n, str(n)) for n in range(0, 11)]],
+
+
+def nps_field(label: Any) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        choices=[("", _("No answer")), *[(n, str(n)) for n in range(0, 11)]],
         coerce=int,
         empty_value=None,
         required=False,
-        label="How likely to recommend us (0–10)",
+        label=label,
     )
-    subject = forms.CharField(max_length=200)
+
+
+class FeedbackEntryForm(StyledFormMixin, forms.Form):
+    category = forms.ChoiceField(choices=FeedbackCategory.choices, label=_("Category"))
+    satisfaction = satisfaction_field()
+    nps = nps_field(_("How likely to recommend us (0–10, optional)"))
+    subject = forms.CharField(max_length=200, label=_("Subject"))
     body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6}), max_length=FEEDBACK_BODY_MAX, label="Message"
+        widget=forms.Textarea(attrs={"rows": 6}), max_length=FEEDBACK_BODY_MAX, label=_("Message")
     )
 
     def entry(self) -> FeedbackEntry:

@@ -4,24 +4,15 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import StyledFormMixin
+from partners.feedback_forms import nps_field, satisfaction_field
 from partners.models import FeedbackCategory
 from partners.services import FEEDBACK_BODY_MAX
 
 
 class PortalFeedbackForm(StyledFormMixin, forms.Form):
     category = forms.ChoiceField(choices=FeedbackCategory.choices, label=_("Category"))
-    satisfaction = forms.TypedChoiceField(
-        choices=[(n, str(n)) for n in range(1, 6)],
-        coerce=int,
-        label=_("Satisfaction (1 = poor, 5 = excellent)"),
-    )
-    nps = forms.TypedChoiceField(
-        choices=[("", "—"), *[(n, str(n)) for n in range(0, 11)]],
-        coerce=int,
-        empty_value=None,
-        required=False,
-        label=_("How likely are you to recommend us? (0–10, optional)"),
-    )
+    satisfaction = satisfaction_field()
+    nps = nps_field(_("How likely are you to recommend us? (0–10, optional)"))
     subject = forms.CharField(max_length=200, label=_("Subject"))
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "maxlength": FEEDBACK_BODY_MAX}),

@@ -225,3 +225,42 @@ class TestFeedbackTriage:
             f"/workspace/feedback/{feedback.pk}/reply/", {"reply-body": "x"}
         )
         assert response.status_code == 404 and not feedback.replies.exists()
+
+
+class TestSatisfactionScore:
+    """No score is preselected: a partner who skips the field must not submit "very poor"."""
+
+    @pytest.mark.parametrize(
+        ("who", "path"),
+        [("partner_a_user", "/portal/feedback/new/"), ("manager", "/workspace/feedback/log/")],
+    )
+    def test_it_preselects_no_score_and_labels_both_ends(
+        self, cast: Cast, who: str, path: str
+    ) -> None:
+        html = _client_for(getattr(cast, who)).get(path).content.decode()
+        select = html[
+            html.index('name="satisfaction"') : html.index(
+                "</select>", html.index('name="satisfaction"')
+            )
+        ]
+        assert "selected" not in select.replace('value="" selected', "")
+        assert '<option value="" selected>' in select
+        assert "1 = very poor" in select and "5 = excellent" in select
+
+    @pytest.mark.parametrize(
+        ("who", "path", "extra"),
+        [
+            ("partner_a_user", "/portal/feedback/new/", {}),
+            ("manager", "/workspace/feedback/log/", {"partner": "partner_a"}),
+        ],
+    )
+    def test_it_refuses_feedback_without_a_score_next_to_the_field(
+        self, cast: Cast, who: str, path: str, extra: dict[str, str]
+    ) -> None:
+        data = {"category": "support", "subject": "Slow answers", "body": "Three days."}
+        data.update({key: str(getattr(cast, value).pk) for key, value in extra.items()})
+        response = _client_for(getattr(cast, who)).post(path, data)
+        assert response.status_code == 200
+        assert 'data-field-error="satisfaction"' in response.content.decode()
+        assert "Choose a satisfaction score from 1 to 5." in response.content.decode()
+        assert not Feedback.objects.exists()

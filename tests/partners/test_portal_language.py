@@ -58,7 +58,8 @@ class TestPortalLanguages:
         chinese = _client_for(cast.partner_a_user, "zh-hans").get("/portal/").content.decode()
         english = _client_for(cast.partner_a_user, "en").get("/portal/").content.decode()
         assert f"{end.year}年{end.month}月{end.day}日" in chinese
-        assert f"{end.month:02d}/{end.day:02d}/{end.year}" in english
+        assert f"{end.day} {end:%b} {end.year}" in english
+        assert f"{end:%m/%d/%Y}" not in english and end.isoformat() not in english
 
     def test_it_switches_language_from_the_switcher(self, cast: Cast) -> None:
         client = _client_for(cast.partner_a_user, "en")

@@ -487,8 +487,11 @@ def _agreements_scoped(agreements: QuerySet[Any], filters: Filters) -> QuerySet[
 
 
 def _ending_q(as_of: date) -> Q:
-    return agreements_in_force_q(as_of) & Q(
-        end_date__gte=as_of, end_date__lte=as_of + timedelta(days=ENDING_WITHIN_DAYS)
+    """In force on `as_of` and ending within 90 days: by its end date, or by a termination
+    date that ends it earlier (`Agreement.effective_end`)."""
+    horizon = as_of + timedelta(days=ENDING_WITHIN_DAYS)
+    return agreements_in_force_q(as_of) & (
+        Q(end_date__lte=horizon) | Q(terminated_on__isnull=False, terminated_on__lte=horizon)
     )
 
 
@@ -513,15 +516,15 @@ def agreements_ending_counts(
         _agreements_scoped(agreements, filters)
         .filter(
             ~Q(status=AgreementStatus.DRAFT),
+            Q(end_date__lte=max(days) + window) | Q(terminated_on__lte=max(days) + window),
             start_date__lte=max(days),
             end_date__gte=min(days),
-            end_date__lte=max(days) + window,
         )
         .distinct()
-        .only("signed_on", "start_date", "end_date", "terminated_on")
+        .only("status", "signed_on", "start_date", "end_date", "terminated_on")
     )
     return [
-        sum(1 for a in candidates if a.end_date <= day + window and a.in_force_on(day))
+        sum(1 for a in candidates if a.effective_end <= day + window and a.in_force_on(day))
         for day in days
     ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -223,6 +223,23 @@ class Agreement(TimeStamped):
             and self.start_date <= day <= self.end_date
             and (self.terminated_on is None or day <= self.terminated_on)
         )
+
+    @property
+    def effective_end(self) -> date:
+        """The last day the agreement can be in force: its termination date when it was
+        terminated before the end of its term, otherwise its end date. Pages, e-mails and
+        exports show this as its end, beside the termination date when there is one."""
+        if self.terminated_on is not None and self.terminated_on < self.end_date:
+            return self.terminated_on
+        return self.end_date
+
+    @property
+    def notice_deadline(self) -> date | None:
+        """The last day to give notice before the end of the term; None once it is
+        terminated, expired or still a draft, when there is no notice left to give."""
+        if self.status != AgreementStatus.ACTIVE:
+            return None
+        return self.end_date - timedelta(days=self.notice_days)
 
     @property
     def signed_document_name(self) -> str:

@@ -6,8 +6,6 @@ so a partner cannot even learn that another partner's object exists.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import PasswordChangeForm
@@ -41,10 +39,7 @@ PAGE_SIZE = 25
 def portal_home(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     agreements = agreements_visible_to(request.user)
-    in_force = [
-        {"agreement": a, "notice_deadline": a.end_date - timedelta(days=a.notice_days)}
-        for a in agreements.filter(agreements_in_force_q(today)).order_by("end_date")
-    ]
+    in_force = agreements.filter(agreements_in_force_q(today)).order_by("end_date")
     open_feedback = (
         feedback_visible_to(request.user)
         .exclude(status=FeedbackStatus.CLOSED)

@@ -99,12 +99,6 @@ _SCALAR_TERMS = (
 )
 
 
-def _effective_end(agreement: Agreement) -> date:
-    if agreement.terminated_on and agreement.terminated_on < agreement.end_date:
-        return agreement.terminated_on
-    return agreement.end_date
-
-
 def agreement_exclusivity_conflicts(
     *,
     partner: Partner,
@@ -136,7 +130,7 @@ def agreement_exclusivity_conflicts(
     vertical_ids = {v.pk for v in verticals}
     conflicts = []
     for other in others:
-        if _effective_end(other) < start_date:
+        if other.effective_end < start_date:
             continue
         other_regions = {r.pk for r in other.regions.all()}
         other_verticals = {v.pk for v in other.verticals.all()}
@@ -166,7 +160,7 @@ def _refuse_exclusivity_conflicts(
         side = "This exclusive agreement" if terms.exclusive else "This agreement"
         raise ValidationError(
             f"{side} overlaps {other.external_id} with {other.partner.name} "
-            f"({other.start_date:%Y-%m-%d} to {_effective_end(other):%Y-%m-%d}), "
+            f"({other.start_date:%Y-%m-%d} to {other.effective_end:%Y-%m-%d}), "
             f"which is {'exclusive and ' if other.exclusive else ''}in force "
             "for the same region and vertical.",
             code="exclusivity",

@@ -633,3 +633,21 @@ def test_a_change_is_coloured_by_whether_its_direction_is_good_news() -> None:
     assert board.change_tone(4, board.HEADLINE_BETTER["accounts"]) == ""
     assert board.change_tone(0, 1) == board.change_tone(None, 1) == ""
     assert set(board.HEADLINE_BETTER) == set(board.HEADLINE_KINDS)
+
+
+def test_an_agreement_terminated_to_end_soon_counts_as_ending_by_its_termination_date(
+    market: None, executive: Client
+) -> None:
+    from partners.models import AgreementStatus, Partner
+
+    with time_machine.travel(NOW, tick=False):
+        # The term runs to 2028, but the termination ends it on 2026-12-20, 35 days after
+        # 2026-W46's Sunday.
+        AgreementFactory(
+            partner=Partner.objects.get(external_id="P-RES"),
+            start_date=date(2026, 1, 1),
+            end_date=date(2028, 6, 30),
+            terminated_on=date(2026, 12, 20),
+            status=AgreementStatus.TERMINATED,
+        )
+    assert headline_values(executive, week=WEEK)["agreements_ending"]["value"] == 2

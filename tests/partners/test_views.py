@@ -4,10 +4,12 @@ from datetime import timedelta
 
 from django.test import Client
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from partners.models import AgreementStatus
+from partners.services import agreement_terminate
 from tests.cast import Cast
-from tests.factories import AgreementFactory, FeedbackFactory
+from tests.factories import AgreementFactory, FeedbackFactory, VerticalFactory
 
 
 def _client_for(user: object) -> Client:
@@ -85,3 +87,48 @@ class TestInternalPages:
         AgreementFactory(external_id="AG-DRAFTED", status=AgreementStatus.DRAFT, signed_on=None)
         html = _client_for(cast.manager).get("/workspace/agreements/?status=draft").content.decode()
         assert "AG-DRAFTED" in html and "AG-ACTIVE" not in html
+
+
+class TestTerminatedAgreements:
+    """Status, effective end and termination date follow one rule wherever an agreement shows."""
+
+    def _terminated(self, cast: Cast) -> object:
+        today = timezone.localdate()
+        agreement = AgreementFactory(
+            partner=cast.partner_a,
+            external_id="AG-ENDED",
+            start_date=today - timedelta(days=100),
+            end_date=today + timedelta(days=265),
+            verticals=[VerticalFactory(code="fin", name="Finance")],
+        )
+        agreement_terminate(agreement=agreement, terminated_on=today, reason="Merger", by=None)
+        return agreement
+
+    def test_the_portal_home_shows_the_termination_not_the_old_end_and_notice(
+        self, cast: Cast
+    ) -> None:
+        agreement = self._terminated(cast)
+        today = timezone.localdate()
+        html = _client_for(cast.partner_a_user).get("/portal/").content.decode()
+        row = html[html.index("AG-ENDED") : html.index("</tr>", html.index("AG-ENDED"))]
+        assert f"Terminated on {date_format(today)}" in row
+        assert date_format(agreement.end_date) not in row
+        notice = agreement.end_date - timedelta(days=agreement.notice_days)
+        assert date_format(notice) not in row
+
+    def test_the_portal_agreements_show_the_termination_date_and_verticals(
+        self, cast: Cast
+    ) -> None:
+        self._terminated(cast)
+        html = _client_for(cast.partner_a_user).get("/portal/agreements/").content.decode()
+        assert f"Terminated on {date_format(timezone.localdate())}" in html
+        assert "Finance" in html
+
+    def test_the_workspace_lists_end_it_on_its_termination_date(self, cast: Cast) -> None:
+        agreement = self._terminated(cast)
+        client = _client_for(cast.manager)
+        for path in ["/workspace/agreements/", f"/workspace/partners/{cast.partner_a.pk}/"]:
+            html = client.get(path).content.decode()
+            row = html[html.index("AG-ENDED") : html.index("</tr>", html.index("AG-ENDED"))]
+            assert f"Terminated on {date_format(timezone.localdate())}" in row, path
+            assert date_format(agreement.end_date) not in row, path

@@ -6,6 +6,7 @@ with a message a sales manager can act on; nothing is half saved.
 
 from __future__ import annotations
 
+from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from crm.files import MB, upload_validate
 from crm.models import Region, Vertical
@@ -264,28 +266,83 @@ def agreement_activate(
         raise
 
 
+def _add_months(day: date, months: int) -> date:
+    """`day` moved by `months` calendar months, on the same day of the month or the month's
+    last day when it has fewer days (31 January + 1 month = 28 or 29 February)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, monthrange(year, month + 1)[1]))
+
+
+def renewal_term(*, start_date: date, end_date: date) -> tuple[date, date]:
+    """The term of a renewal of an agreement running from `start_date` to `end_date`: it starts
+    the day after the end and runs as long by the calendar, in whole months plus any odd days.
+    A year from 6 December 2026 to 5 December 2027 renews from 6 December 2027 to 5 December
+    2028 (the same day and month, a day before), whether or not a 29 February falls in it."""
+    next_start = end_date + timedelta(days=1)
+    months = (next_start.year - start_date.year) * 12 + next_start.month - start_date.month
+    if _add_months(start_date, months) > next_start:
+        months -= 1
+    days = (next_start - _add_months(start_date, months)).days
+    return next_start, _add_months(next_start, months) + timedelta(days=days - 1)
+
+
+def agreement_renewal_of(agreement: Agreement) -> Agreement | None:
+    """The agreement's renewal, if one exists (a discarded draft no longer does)."""
+    return agreement.renewals.order_by("start_date", "pk").first()
+
+
 @transaction.atomic
 def agreement_renew(*, agreement: Agreement, by: Any) -> Agreement:
     """Create the renewal: a new draft linked to `agreement`, with the same terms, starting the
-    day after it ends and running as long. Raises ValidationError for drafts or when a renewal
-    draft already exists."""
+    day after it ends and running as long by the calendar (`renewal_term`). An agreement has
+    one renewal: raises ValidationError for a draft, or when a renewal exists already (discard
+    a renewal draft to draft another)."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if agreement.status == AgreementStatus.DRAFT:
         raise ValidationError(
-            f"{agreement.external_id} is still a draft; activate it before renewing."
+            _("%(agreement)s is still a draft; activate it before renewing.")
+            % {"agreement": agreement.external_id}
         )
-    pending = agreement.renewals.filter(status=AgreementStatus.DRAFT).first()
-    if pending:
+    existing = agreement_renewal_of(agreement)
+    if existing is not None:
         raise ValidationError(
-            f"{agreement.external_id} already has a renewal draft: {pending.external_id}."
+            _(
+                "%(agreement)s is already renewed by %(renewal)s (%(status)s); open it instead, "
+                "or discard that draft before drafting another."
+            )
+            % {
+                "agreement": agreement.external_id,
+                "renewal": existing.external_id,
+                "status": existing.get_status_display().lower(),
+            },
+            code="renewed",
         )
     terms = AgreementTerms.of(agreement)
-    length = agreement.end_date - agreement.start_date
-    terms.start_date = agreement.end_date + timedelta(days=1)
-    terms.end_date = terms.start_date + length
+    terms.start_date, terms.end_date = renewal_term(
+        start_date=agreement.start_date, end_date=agreement.end_date
+    )
     renewal = Agreement(partner=agreement.partner, status=AgreementStatus.DRAFT, renews=agreement)
     _apply_terms(renewal, terms)
     return _save(renewal, by=by, terms=terms)
+
+
+@transaction.atomic
+def agreement_discard_draft(*, agreement: Agreement, by: Any) -> None:
+    """Delete a draft that will not be signed (a withdrawn renewal, a mistaken draft). Its
+    history keeps every version and the deletion, with who discarded it. Raises
+    ValidationError unless it is a draft: a signed agreement is terminated, never deleted."""
+    agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
+    if agreement.status != AgreementStatus.DRAFT:
+        raise ValidationError(
+            _("%(agreement)s is %(status)s; only drafts can be discarded.")
+            % {
+                "agreement": agreement.external_id,
+                "status": agreement.get_status_display().lower(),
+            }
+        )
+    agreement._history_user = by  # simple_history records who deleted it
+    agreement.delete()
 
 
 @transaction.atomic

@@ -28,6 +28,7 @@ urlpatterns = [
         "agreements/<int:pk>/terminate/", views.agreement_terminate_view, name="agreement_terminate"
     ),
     path("agreements/<int:pk>/renew/", views.agreement_renew_view, name="agreement_renew"),
+    path("agreements/<int:pk>/discard/", views.agreement_discard_view, name="agreement_discard"),
     path("agreements/<int:pk>/document/", views.agreement_document, name="agreement_document"),
     path("feedback/", feedback_views.feedback_inbox, name="feedback_list"),
     path("feedback/log/", feedback_views.feedback_log, name="feedback_log"),

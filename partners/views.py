@@ -5,11 +5,11 @@ from datetime import date, timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext as _
 
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
@@ -31,9 +31,12 @@ from partners.services import (
     AgreementTerms,
     agreement_activate,
     agreement_create_draft,
+    agreement_discard_draft,
     agreement_renew,
+    agreement_renewal_of,
     agreement_terminate,
     agreement_update_draft,
+    renewal_term,
 )
 
 PAGE_SIZE = 50
@@ -151,6 +154,10 @@ def agreement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "in_force": agreement.in_force_on(timezone.localdate()),
             "can_manage": can_manage(request.user),
             "renewals": agreement.renewals.order_by("start_date"),
+            "renewal": agreement_renewal_of(agreement),
+            "discarded_renewals": Agreement.history.filter(renews_id=agreement.pk, history_type="-")
+            .select_related("history_user")
+            .order_by("history_date"),
             "history": _agreement_history(agreement),
         },
     )
@@ -275,18 +282,51 @@ def agreement_terminate_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @manager_required
-@require_POST
 def agreement_renew_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Renewing asks first: the page names the renewal's term, or the renewal that exists
+    already (an agreement has one), and only the confirming POST creates the draft."""
     agreement = _agreement_for(request, pk)
-    try:
-        renewal = agreement_renew(agreement=agreement, by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect("partners:agreement_detail", pk=agreement.pk)
-    messages.success(
-        request, f"Renewal draft {renewal.external_id} created from {agreement.external_id}."
+    existing = agreement_renewal_of(agreement)
+    if request.method == "POST" and existing is None:
+        try:
+            renewal = agreement_renew(agreement=agreement, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("partners:agreement_detail", pk=agreement.pk)
+        messages.success(
+            request,
+            _("Renewal draft %(renewal)s created from %(agreement)s.")
+            % {"renewal": renewal.external_id, "agreement": agreement.external_id},
+        )
+        return redirect("partners:agreement_edit", pk=renewal.pk)
+    start, end = renewal_term(start_date=agreement.start_date, end_date=agreement.end_date)
+    return render(
+        request,
+        "partners/agreement_renew.html",
+        {"agreement": agreement, "existing": existing, "start": start, "end": end},
+        status=409 if request.method == "POST" else 200,
     )
-    return redirect("partners:agreement_edit", pk=renewal.pk)
+
+
+@manager_required
+def agreement_discard_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Discard a draft after a confirmation page; its history is kept."""
+    agreement = _agreement_for(request, pk)
+    if request.method == "POST":
+        try:
+            agreement_discard_draft(agreement=agreement, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("partners:agreement_detail", pk=agreement.pk)
+        messages.success(
+            request, _("Draft %(agreement)s discarded.") % {"agreement": agreement.external_id}
+        )
+        if agreement.renews_id:
+            return redirect("partners:agreement_detail", pk=agreement.renews_id)
+        return redirect("partners:partner_detail", pk=agreement.partner_id)
+    if agreement.status != AgreementStatus.DRAFT:
+        raise Http404("Only drafts can be discarded.")
+    return render(request, "partners/agreement_discard.html", {"agreement": agreement})
 
 
 @internal_required
@@ -302,6 +342,7 @@ def renewals_due(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     window = request.GET.get("within", "90")
     days = int(window) if window in {"30", "60", "90"} else 90
+    renewals = Agreement.objects.filter(renews=OuterRef("pk")).order_by("start_date", "pk")
     agreements = (
         agreements_visible_to(request.user)
         .filter(
@@ -311,7 +352,11 @@ def renewals_due(request: HttpRequest) -> HttpResponse:
         )
         .select_related("partner")
         # One query for the whole page rather than one per agreement.
-        .annotate(has_renewal=Exists(Agreement.objects.filter(renews=OuterRef("pk"))))
+        .annotate(
+            renewal_pk=Subquery(renewals.values("pk")[:1]),
+            renewal_external_id=Subquery(renewals.values("external_id")[:1]),
+            renewal_status=Subquery(renewals.values("status")[:1]),
+        )
         .order_by("end_date")
     )
     rows = [
@@ -320,7 +365,13 @@ def renewals_due(request: HttpRequest) -> HttpResponse:
             "days_left": (agreement.end_date - today).days,
             "notice_deadline": agreement.end_date - timedelta(days=agreement.notice_days),
             "notice_passed": agreement.end_date - timedelta(days=agreement.notice_days) < today,
-            "has_renewal": agreement.has_renewal,
+            "renewal": {
+                "pk": agreement.renewal_pk,
+                "external_id": agreement.renewal_external_id,
+                "status": AgreementStatus(agreement.renewal_status).label,
+            }
+            if agreement.renewal_pk
+            else None,
         }
         for agreement in agreements
     ]

@@ -76,7 +76,10 @@ def test_it_runs_a_partner_from_creation_to_renewal(
 
     # Renew the agreement: a linked, pre-filled draft opens.
     page.goto(f"{live_server.url}/workspace/agreements/{agreement.pk}/")
-    page.get_by_role("button", name="Renew").click()
+    page.get_by_role("link", name="Renew…").click()
+    expect(page.get_by_test_id("renewal-term")).to_be_visible()
+    assert not Agreement.objects.filter(renews=agreement).exists(), "nothing before confirming"
+    page.get_by_role("button", name="Create the renewal draft").click()
     expect(page.get_by_text(f"created from {agreement.external_id}")).to_be_visible()
     renewal = Agreement.objects.get(renews=agreement)
     expect(page.get_by_label("Start date")).to_have_value(renewal.start_date.isoformat())

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from partners.models import Agreement, AgreementStatus
 from tests.cast import Cast
@@ -128,15 +129,65 @@ class TestAgreementPages:
             == 404
         )
 
-    def test_it_renews_and_opens_the_prefilled_draft(self, cast: Cast) -> None:
+    def test_it_asks_before_renewing_then_opens_the_prefilled_draft(self, cast: Cast) -> None:
         agreement = AgreementFactory(
             partner=cast.partner_a, start_date=date(2025, 1, 1), end_date=date(2025, 12, 31)
         )
-        response = _client_for(cast.manager).post(f"/workspace/agreements/{agreement.pk}/renew/")
+        client = _client_for(cast.manager)
+        detail = client.get(f"/workspace/agreements/{agreement.pk}/").content.decode()
+        assert f'href="/workspace/agreements/{agreement.pk}/renew/"' in detail
+        confirm = client.get(f"/workspace/agreements/{agreement.pk}/renew/").content.decode()
+        assert not Agreement.objects.filter(renews=agreement).exists()
+        assert date_format(date(2026, 1, 1)) in confirm
+        assert date_format(date(2026, 12, 31)) in confirm
+        response = client.post(f"/workspace/agreements/{agreement.pk}/renew/")
         renewal = Agreement.objects.get(renews=agreement)
         assert response["Location"] == f"/workspace/agreements/{renewal.pk}/edit/"
-        edit = _client_for(cast.manager).get(response["Location"]).content.decode()
+        edit = client.get(response["Location"]).content.decode()
         assert 'value="2026-01-01"' in edit
+
+    def test_it_shows_the_existing_renewal_instead_of_creating_another(self, cast: Cast) -> None:
+        agreement = AgreementFactory(partner=cast.partner_a)
+        client = _client_for(cast.manager)
+        client.post(f"/workspace/agreements/{agreement.pk}/renew/")
+        renewal = Agreement.objects.get(renews=agreement)
+        detail = client.get(f"/workspace/agreements/{agreement.pk}/").content.decode()
+        assert f'href="/workspace/agreements/{agreement.pk}/renew/"' not in detail
+        assert f"Open renewal {renewal.external_id}" in detail
+        confirm = client.get(f"/workspace/agreements/{agreement.pk}/renew/").content.decode()
+        assert "already renewed by" in confirm and renewal.external_id in confirm
+        assert "Create the renewal draft" not in confirm
+        again = client.post(f"/workspace/agreements/{agreement.pk}/renew/")
+        assert again.status_code == 409
+        assert Agreement.objects.filter(renews=agreement).count() == 1
+
+    def test_it_discards_a_draft_after_asking_and_lists_it_on_the_renewed_agreement(
+        self, cast: Cast
+    ) -> None:
+        agreement = AgreementFactory(partner=cast.partner_a)
+        client = _client_for(cast.manager)
+        client.post(f"/workspace/agreements/{agreement.pk}/renew/")
+        renewal = Agreement.objects.get(renews=agreement)
+        page = client.get(f"/workspace/agreements/{renewal.pk}/").content.decode()
+        assert f'href="/workspace/agreements/{renewal.pk}/discard/"' in page
+        assert (
+            "Discard the draft"
+            in client.get(f"/workspace/agreements/{renewal.pk}/discard/").content.decode()
+        )
+        assert Agreement.objects.filter(pk=renewal.pk).exists()
+        response = client.post(f"/workspace/agreements/{renewal.pk}/discard/")
+        assert response["Location"] == f"/workspace/agreements/{agreement.pk}/"
+        assert not Agreement.objects.filter(pk=renewal.pk).exists()
+        detail = client.get(response["Location"]).content.decode()
+        assert renewal.external_id in detail and "Discarded renewal drafts" in detail
+        assert f'href="/workspace/agreements/{agreement.pk}/renew/"' in detail
+
+    def test_it_discards_nothing_but_drafts(self, cast: Cast) -> None:
+        agreement = AgreementFactory(partner=cast.partner_a)
+        client = _client_for(cast.manager)
+        assert client.get(f"/workspace/agreements/{agreement.pk}/discard/").status_code == 404
+        client.post(f"/workspace/agreements/{agreement.pk}/discard/")
+        assert Agreement.objects.filter(pk=agreement.pk).exists()
 
     def test_it_terminates_with_a_date_and_reason(self, cast: Cast) -> None:
         agreement = AgreementFactory(

@@ -12,6 +12,7 @@ from partners.services import (
     AgreementTerms,
     agreement_activate,
     agreement_create_draft,
+    agreement_discard_draft,
     agreement_renew,
     agreement_terminate,
     agreement_update_draft,
@@ -128,6 +129,55 @@ class TestAgreementLifecycle:
         assert list(renewal.regions.all()) == [region] and renewal.notice_days == 60
         with pytest.raises(ValidationError, match=renewal.external_id):
             agreement_renew(agreement=old, by=cast.manager)
+
+    @pytest.mark.parametrize(
+        ("start", "end", "renewed_start", "renewed_end"),
+        [
+            # A year across 29 February 2028 keeps its day and month (was 2028-12-04).
+            (date(2026, 12, 6), date(2027, 12, 5), date(2027, 12, 6), date(2028, 12, 5)),
+            (date(2027, 3, 1), date(2028, 2, 29), date(2028, 3, 1), date(2029, 2, 28)),
+            (date(2025, 1, 1), date(2025, 12, 31), date(2026, 1, 1), date(2026, 12, 31)),
+            (date(2026, 1, 15), date(2026, 4, 14), date(2026, 4, 15), date(2026, 7, 14)),
+            (date(2026, 1, 1), date(2026, 1, 10), date(2026, 1, 11), date(2026, 1, 20)),
+        ],
+    )
+    def test_it_renews_for_the_same_length_by_the_calendar(
+        self, cast: Cast, start: date, end: date, renewed_start: date, renewed_end: date
+    ) -> None:
+        old = AgreementFactory(partner=cast.partner_a, start_date=start, end_date=end)
+        renewal = agreement_renew(agreement=old, by=cast.manager)
+        assert (renewal.start_date, renewal.end_date) == (renewed_start, renewed_end)
+
+    def test_it_keeps_one_renewal_even_once_the_renewal_is_signed(self, cast: Cast) -> None:
+        old = AgreementFactory(
+            partner=cast.partner_a, start_date=date(2025, 1, 1), end_date=date(2025, 12, 31)
+        )
+        renewal = agreement_renew(agreement=old, by=cast.manager)
+        Agreement.objects.filter(pk=renewal.pk).update(
+            status=AgreementStatus.ACTIVE, signed_on=date(2025, 12, 1)
+        )
+        with pytest.raises(ValidationError, match=f"already renewed by {renewal.external_id}"):
+            agreement_renew(agreement=old, by=cast.manager)
+        assert old.renewals.count() == 1
+
+    def test_it_discards_a_draft_keeping_its_history_and_then_renews_again(
+        self, cast: Cast
+    ) -> None:
+        old = AgreementFactory(partner=cast.partner_a)
+        renewal = agreement_renew(agreement=old, by=cast.manager)
+        agreement_discard_draft(agreement=renewal, by=cast.manager)
+        assert not Agreement.objects.filter(pk=renewal.pk).exists()
+        history = list(Agreement.history.filter(id=renewal.pk).order_by("history_date"))
+        assert [h.history_type for h in history] == ["+", "-"]
+        assert history[-1].history_user == cast.manager and history[-1].renews_id == old.pk
+        again = agreement_renew(agreement=old, by=cast.manager)
+        assert again.renews == old
+
+    def test_it_discards_only_drafts(self, cast: Cast) -> None:
+        active = AgreementFactory(partner=cast.partner_a)
+        with pytest.raises(ValidationError, match="only drafts can be discarded"):
+            agreement_discard_draft(agreement=active, by=cast.manager)
+        assert Agreement.objects.filter(pk=active.pk).exists()
 
     def test_it_terminates_within_the_term_with_a_reason(self, cast: Cast) -> None:
         active = AgreementFactory(

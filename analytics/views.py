@@ -19,7 +19,7 @@ from crm.exports import export_response
 from crm.models import ChannelKind, Region, SizeBand, Vertical
 from crm.roles import Role, internal_required, role_required
 from partners.models import FeedbackCategory
-from partners.selectors import agreements_visible_to, partners_visible_to
+from partners.selectors import AccountListFilter, agreements_visible_to, partners_visible_to
 
 EXPORT_TABLES = ("headlines", "trend", "channels", "heatmap", "white_space", "partners", "feedback")
 LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
@@ -406,4 +406,13 @@ def partner_health(request: HttpRequest, pk: int) -> HttpResponse:
         if request.headers.get("HX-Request")
         else "analytics/partner_health.html"
     )
-    return render(request, template, {"partner": partner, "snapshot": snapshot})
+    counted_url = ""
+    if snapshot is not None:
+        # The accounts the snapshot counted, listed on its as-of date.
+        account_filter = AccountListFilter(partner=partner.pk, coverage="any", as_of=snapshot.as_of)
+        counted_url = reverse("partners:account_list") + "?" + urlencode(account_filter.query())
+    return render(
+        request,
+        template,
+        {"partner": partner, "snapshot": snapshot, "counted_url": counted_url},
+    )

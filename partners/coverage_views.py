@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from channels.models import PARTNER_KINDS, CoverageAssignment
 from channels.selectors import (
-    accounts_with_coverage,
     active_coverage_q,
     coverage_visible_to,
     internal_accounts_visible_to,
     reps_visible_to,
 )
-from channels.services import coverage_assign, coverage_end
+from channels.services import CoverageOwner, coverage_assign, coverage_end
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
 from crm.models import Account, ChannelKind, SizeBand
 from crm.pagination import CappedPaginator
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
-from crm.selectors import AccountFilter, accounts_filtered, regions_all, verticals_all
+from crm.selectors import AccountFilter, regions_all, verticals_all
 from partners.coverage_forms import CoverageAssignForm, CoverageEndForm
-from partners.selectors import accounts_outside_agreements, partners_visible_to
+from partners.selectors import (
+    AccountListFilter,
+    accounts_listed,
+    accounts_outside_agreements,
+    coverage_counts_q,
+    partners_visible_to,
+)
 
 PAGE_SIZE = 50
 
@@ -43,28 +54,37 @@ SORTS = {
     "entered_on": ("entered_on", "id"),
     "-entered_on": ("-entered_on", "-id"),
 }
-COVERAGE_FILTERS = {"", "none", "any", *ChannelKind.values}
 
 
 def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> SafeString:
-    """The account table's rows, with each account's coverage badges (`active_coverage`).
+    """The account table's rows, with each account's coverage badges (`active_coverage`, each
+    row flagged `counts`).
 
     Built here with `format_html`, which escapes every value as the template would: fifty rows
     of template tags were most of the page's rendering time under load."""
     # Labels looked up once: `get_FOO_display()` rebuilds its choices on every call.
     kinds = {value: str(label) for value, label in ChannelKind.choices}
     size_bands = {value: str(label) for value, label in SizeBand.choices}
+    outside = _("Assigned outside an agreement in force: does not count as coverage")
     rows = []
     for account in accounts:
         badges = format_html_join(
             "",
-            '<span class="badge text-bg-light border me-1" title="{}">{}: {}</span>',
-            ((kinds.get(c.kind, c.kind), c.kind, c.owner_label) for c in account.active_coverage),
+            '<span class="badge {} border me-1" title="{}">{}: {}</span>',
+            (
+                (
+                    "text-bg-light" if c.counts else "text-bg-warning coverage-outside",
+                    kinds.get(c.kind, c.kind) if c.counts else outside,
+                    kinds.get(c.kind, c.kind),
+                    c.owner_label,
+                )
+                for c in account.active_coverage
+            ),
         ) or mark_safe('<span class="text-muted">—</span>')
         converted = (
             format_html(
                 "{} ({})",
-                account.converted_on.isoformat(),
+                date_format(account.converted_on),
                 kinds.get(account.converted_via, account.converted_via),
             )
             if account.converted_on
@@ -73,17 +93,18 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
         tick = (
             format_html(
                 '<td><input class="form-check-input" type="checkbox" name="account" value="{}"'
-                ' aria-label="Select {}"></td>',
+                ' aria-label="{}"></td>',
                 account.pk,
-                account.name,
+                _("Select %(account)s") % {"account": account.name},
             )
             if selectable
             else ""
         )
         rows.append(
             format_html(
-                '<tr>{}<td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
-                "<td>{}</td><td>{}</td><td>{}</td></tr>",
+                '<tr>{}<td class="text-nowrap">{}</td><td><a href="{}">{}</a></td><td>{}</td>'
+                '<td>{}</td><td>{}</td><td class="text-nowrap">{}</td><td>{}</td>'
+                "<td>{}</td></tr>",
                 tick,
                 account.external_id,
                 reverse("partners:account_detail", args=[account.pk]),
@@ -91,7 +112,7 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
                 account.region.name,
                 account.vertical.name,
                 size_bands.get(account.size_band, account.size_band),
-                account.entered_on.isoformat(),
+                date_format(account.entered_on),
                 badges,
                 converted,
             )
@@ -99,50 +120,101 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
     return mark_safe("\n".join(rows))
 
 
-def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
-    account_filter = AccountFilter.from_query(request.GET)
-    accounts = accounts_filtered(internal_accounts_visible_to(request.user), account_filter)
-    coverage = request.GET.get("coverage", "")
-    coverage = coverage if coverage in COVERAGE_FILTERS else ""
-    if coverage:
-        accounts = accounts_with_coverage(accounts, coverage=coverage, day=timezone.localdate())
-    sort = request.GET.get("sort", "name")
-    sort = sort if sort in SORTS else "name"
-    accounts = accounts.select_related("region", "vertical").order_by(*SORTS[sort])
-    if request.GET.get("format") in EXPORT_FORMATS:
-        columns = (
+def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponse:
+    columns = (
+        "external_id",
+        "name",
+        "region__code",
+        "vertical__code",
+        "size_band",
+        "entered_on",
+        "archived_on",
+        "converted_on",
+        "converted_via",
+    )
+    return export_response(
+        fmt=fmt,
+        filename="accounts",
+        header=[
             "external_id",
             "name",
-            "region__code",
-            "vertical__code",
+            "region",
+            "vertical",
             "size_band",
             "entered_on",
             "archived_on",
             "converted_on",
             "converted_via",
-        )
-        return export_response(
-            fmt=request.GET["format"],
-            filename="accounts",
-            header=[
-                "external_id",
-                "name",
-                "region",
-                "vertical",
-                "size_band",
-                "entered_on",
-                "archived_on",
-                "converted_on",
-                "converted_via",
-            ],
-            rows=accounts.values_list(*columns).iterator(chunk_size=5000),
-        )
-    page = CappedPaginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
+        ],
+        rows=accounts.values_list(*columns).iterator(chunk_size=5000),
+    )
+
+
+COVERAGE_LABELS = {
+    "none": gettext_lazy("Not covered (white space)"),
+    "any": gettext_lazy("Covered by any channel"),
+    "outside": gettext_lazy("Assigned outside an agreement (not counted)"),
+}
+
+
+def _filter_names(request: HttpRequest, account_filter: AccountListFilter) -> dict[str, str]:
+    """The partner and rep a list is filtered by, named for the page."""
+    names = {}
+    if account_filter.partner is not None:
+        partner = partners_visible_to(request.user).filter(pk=account_filter.partner).first()
+        names["partner"] = partner.name if partner else _("(unknown partner)")
+    if account_filter.rep is not None:
+        rep = reps_visible_to(request.user).filter(pk=account_filter.rep).first()
+        names["rep"] = rep.name if rep else _("(unknown rep)")
+    return names
+
+
+def _filter_labels(
+    request: HttpRequest, account_filter: AccountListFilter
+) -> list[tuple[str, str]]:
+    """Each filter that is set, as (what, value) in words: names, never codes."""
+    segment = account_filter.segment
+    names = _filter_names(request, account_filter)
+    labels: list[tuple[str, str]] = []
+    if segment.q:
+        labels.append((_("Search"), segment.q))
+    if segment.region:
+        region = regions_all().filter(code=segment.region).first()
+        labels.append((_("Region"), region.name if region else segment.region))
+    if segment.vertical:
+        vertical = verticals_all().filter(code=segment.vertical).first()
+        labels.append((_("Vertical"), vertical.name if vertical else segment.vertical))
+    if segment.size_band:
+        labels.append((_("Size band"), str(SizeBand(segment.size_band).label)))
+    if account_filter.coverage:
+        kinds = dict(ChannelKind.choices)
+        label = COVERAGE_LABELS.get(account_filter.coverage)
+        if label is None:
+            label = _("Covered: %(kind)s") % {"kind": kinds[account_filter.coverage]}
+        labels.append((_("Coverage"), str(label)))
+    if "partner" in names:
+        labels.append((_("Partner"), names["partner"]))
+    if "rep" in names:
+        labels.append((_("Sales rep"), names["rep"]))
+    if account_filter.as_of:
+        labels.append((_("As of"), date_format(account_filter.as_of)))
+    return labels
+
+
+def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
     today = timezone.localdate()
+    account_filter = AccountListFilter.from_query(request.GET, today=today)
+    day = account_filter.day(today)
+    accounts = accounts_listed(request.user, account_filter, today=today)
+    sort = request.GET.get("sort", "name")
+    sort = sort if sort in SORTS else "name"
+    accounts = accounts.select_related("region", "vertical").order_by(*SORTS[sort])
+    if request.GET.get("format") in EXPORT_FORMATS:
+        return _export_accounts(request.GET["format"], accounts)
+    page = CappedPaginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
     active = (
-        CoverageAssignment.objects.filter(
-            active_coverage_q(today), account__in=[a.pk for a in page]
-        )
+        CoverageAssignment.objects.filter(active_coverage_q(day), account__in=[a.pk for a in page])
+        .annotate(counts=ExpressionWrapper(coverage_counts_q(day), output_field=BooleanField()))
         .select_related("rep", "partner")
         .order_by("kind")
     )
@@ -151,20 +223,27 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
         by_account.setdefault(assignment.account_id, []).append(assignment)
     for account in page:
         account.active_coverage = by_account.get(account.pk, [])
-    query = request.GET.copy()
-    query.pop("page", None)
+    filter_query = account_filter.query()
     return render(
         request,
         "partners/account_list.html",
         {
             "title": title,
             "page": page,
-            "filter": account_filter,
+            "filter": account_filter.segment,
+            "account_filter": account_filter,
+            "filter_names": _filter_names(request, account_filter),
+            "filter_query": filter_query,
+            "today_query": urlencode(replace(account_filter, as_of=None).query()),
+            "filter_partners": partners_visible_to(request.user).order_by("name"),
+            "filter_reps": reps_visible_to(request.user).order_by("name"),
             "regions": regions_all(),
             "verticals": verticals_all(),
             "size_bands": SizeBand.choices,
-            "querystring": query.urlencode(),
-            "coverage": coverage,
+            # Pages keep the filters and the order; the sort links keep the filters only.
+            "querystring": urlencode({**filter_query, "sort": sort}),
+            "sort_query": urlencode(filter_query),
+            "coverage": account_filter.coverage,
             "sort": sort,
             "kinds": ChannelKind.choices,
             "can_manage": can_manage(request.user),
@@ -172,6 +251,7 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
             "assign_form": _assign_form(request) if can_manage(request.user) else None,
             "reps": reps_visible_to(request.user).filter(is_active=True),
             "today": today,
+            "day": day,
         },
     )
 
@@ -233,18 +313,41 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+# The list's filters travel in the bulk-assign form under this prefix: the form's own
+# fields (a rep, a partner) would otherwise be read as filters of the same name.
+FILTER_PREFIX = "filter-"
+
+
+def _posted_filter(request: HttpRequest) -> AccountListFilter:
+    params = {
+        name.removeprefix(FILTER_PREFIX): value
+        for name, value in request.POST.items()
+        if name.startswith(FILTER_PREFIX)
+    }
+    return AccountListFilter.from_query(params, today=timezone.localdate())
+
+
 def _selected_accounts(request: HttpRequest) -> QuerySet[Account]:
-    """The accounts a bulk action applies to: the ticked ones, or all matching the filter."""
-    visible = internal_accounts_visible_to(request.user)
+    """The accounts a bulk action applies to: the ticked ones, or exactly the rows the list
+    shows for the filters the form carries (every filter of the list, `AccountListFilter`)."""
     if request.POST.get("scope") == "filter":
-        return accounts_filtered(visible, AccountFilter.from_query(request.POST))
+        account_filter = _posted_filter(request)
+        return accounts_listed(request.user, account_filter, today=timezone.localdate())
+    visible = internal_accounts_visible_to(request.user)
     ids = [pk for pk in map(object_id, request.POST.getlist("account")) if pk is not None]
     return visible.filter(pk__in=ids)
+
+
+def _owner_label(owner: CoverageOwner) -> str:
+    return str(owner.rep or owner.partner or owner.online_source)
 
 
 @manager_required
 @require_POST
 def coverage_assign_view(request: HttpRequest) -> HttpResponse:
+    """Assign the ticked accounts, or everything matching the list's filters. The latter is
+    applied only once confirmed on a page that names the exact count; when the filters match
+    another number by then, the page asks again."""
     back = request.POST.get("next", "")
     if not back.startswith("/workspace/"):
         back = "/workspace/accounts/"
@@ -252,11 +355,15 @@ def coverage_assign_view(request: HttpRequest) -> HttpResponse:
     accounts = _selected_accounts(request)
     if not accounts.exists():
         messages.error(
-            request, "Select at least one account, or choose “everything matching the filter”."
+            request, _("Select at least one account, or choose “everything matching the filter”.")
         )
         return redirect(back)
     if form.is_valid():
         owner = form.owner()
+        if request.POST.get("scope") == "filter":
+            count = accounts.count()
+            if request.POST.get("confirmed_count") != str(count):
+                return _assign_confirmation(request, form, owner, count, back)
         try:
             result = coverage_assign(
                 accounts=accounts,
@@ -267,10 +374,17 @@ def coverage_assign_view(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            label = owner.rep or owner.partner or owner.online_source
-            text = f"Assigned {result.created} account(s) to {label}"
+            text = ngettext(
+                "Assigned %(count)d account to %(owner)s",
+                "Assigned %(count)d accounts to %(owner)s",
+                result.created,
+            ) % {"count": result.created, "owner": _owner_label(owner)}
             if result.already_covered:
-                text += f"; {result.already_covered} were already covered by them"
+                text += ngettext(
+                    "; %(count)d was already covered by them",
+                    "; %(count)d were already covered by them",
+                    result.already_covered,
+                ) % {"count": result.already_covered}
             messages.success(request, text + ".")
             if owner.partner is not None:
                 outside = accounts_outside_agreements(
@@ -279,15 +393,50 @@ def coverage_assign_view(request: HttpRequest) -> HttpResponse:
                 if outside:
                     messages.warning(
                         request,
-                        f"{outside} of these accounts lie outside {owner.partner.name}'s "
-                        "agreements in force for their region and vertical; that coverage will "
-                        "not count until an agreement grants it.",
+                        ngettext(
+                            "%(count)d of these accounts lies outside the agreements of "
+                            "%(partner)s in force for its region and vertical; that coverage "
+                            "will not count until an agreement grants it.",
+                            "%(count)d of these accounts lie outside the agreements of "
+                            "%(partner)s in force for their region and vertical; that coverage "
+                            "will not count until an agreement grants it.",
+                            outside,
+                        )
+                        % {"count": outside, "partner": owner.partner.name},
                     )
             return redirect(back)
     for field, errors in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
-        messages.error(request, f"{label or 'Coverage'}: {' '.join(errors)}")
+        messages.error(request, f"{label or _('Coverage')}: {' '.join(errors)}")
     return redirect(back)
+
+
+def _assign_confirmation(
+    request: HttpRequest, form: CoverageAssignForm, owner: CoverageOwner, count: int, back: str
+) -> HttpResponse:
+    """The page that names how many accounts everything-matching-the-filter is, before any
+    is assigned. Its form posts the same fields back with the count it showed."""
+    account_filter = _posted_filter(request)
+    previous = request.POST.get("confirmed_count", "")
+    return render(
+        request,
+        "partners/coverage_assign_confirm.html",
+        {
+            "count": count,
+            "changed_from": previous if previous and previous != str(count) else "",
+            "owner": _owner_label(owner),
+            "kind": ChannelKind(owner.kind).label,
+            "start_date": form.cleaned_data["start_date"],
+            "end_date": form.cleaned_data.get("end_date"),
+            "fields": [
+                (name, value)
+                for name, value in request.POST.items()
+                if name not in ("csrfmiddlewaretoken", "confirmed_count", "account")
+            ],
+            "filter_labels": _filter_labels(request, account_filter),
+            "back": back,
+        },
+    )
 
 
 @manager_required
@@ -316,20 +465,32 @@ def coverage_end_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @internal_required
 def white_space(request: HttpRequest) -> HttpResponse:
-    """Accounts in the market today that nobody covers, counted by segment."""
+    """Accounts in the market today that no coverage that counts reaches, by segment, each
+    count linking to the account list that shows exactly those accounts."""
     today = timezone.localdate()
-    active = CoverageAssignment.objects.filter(active_coverage_q(today), account=OuterRef("pk"))
-    uncovered = (
-        internal_accounts_visible_to(request.user)
-        .filter(entered_on__lte=today)
-        .filter(Q(archived_on__isnull=True) | Q(archived_on__gt=today))
-        .exclude(Exists(active))
-    )
-    segments = (
+    uncovered = accounts_listed(request.user, AccountListFilter(coverage="none"), today=today)
+    segments = list(
         uncovered.values(
             "region__code", "region__name", "vertical__code", "vertical__name", "size_band"
         )
         .annotate(accounts=Count("id"))
         .order_by("-accounts", "region__name", "vertical__name")[:200]
     )
+    size_bands = dict(SizeBand.choices)
+    for segment in segments:
+        segment["size_band_label"] = size_bands.get(segment["size_band"], segment["size_band"])
+        segment["accounts_url"] = white_space_url(
+            region=segment["region__code"],
+            vertical=segment["vertical__code"],
+            size_band=segment["size_band"],
+        )
     return render(request, "partners/white_space.html", {"segments": segments, "today": today})
+
+
+def white_space_url(
+    *, region: str, vertical: str, size_band: str, as_of: date | None = None
+) -> str:
+    """The account list of one segment's white space (on `as_of`, today when None)."""
+    segment = AccountFilter(region=region, vertical=vertical, size_band=size_band)
+    query = AccountListFilter(segment=segment, coverage="none", as_of=as_of).query()
+    return reverse("partners:account_list") + "?" + urlencode(query)

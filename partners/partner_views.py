@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
@@ -15,6 +16,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
@@ -27,7 +29,13 @@ from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.roles import can_manage, internal_required, manager_required
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
-from partners.selectors import agreements_visible_to, feedback_visible_to, partners_visible_to
+from partners.selectors import (
+    AccountListFilter,
+    accounts_listed,
+    agreements_visible_to,
+    feedback_visible_to,
+    partners_visible_to,
+)
 from partners.services import (
     partner_contact_add,
     partner_create,
@@ -45,9 +53,12 @@ SORTS = {
 
 
 def _accounts_covered(partners: Any, day: date) -> dict[int, int]:
-    """Accounts each partner actively covers on `day`, counted only for the partners given."""
+    """Accounts in the market assigned to each partner on `day` (as the account list's
+    partner filter shows them), counted only for the partners given."""
     rows = (
         CoverageAssignment.objects.filter(active_coverage_q(day), partner__in=list(partners))
+        .filter(account__entered_on__lte=day)
+        .filter(Q(account__archived_on__isnull=True) | Q(account__archived_on__gt=day))
         .values("partner_id")
         .annotate(accounts=Count("account_id", distinct=True))
     )
@@ -128,6 +139,20 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
     )
 
 
+def _partner_coverage(request: HttpRequest, partner: Any, today: date) -> dict[str, Any]:
+    """The partner's accounts today, each count with the account list that shows exactly
+    those accounts: assigned to it, counted (an agreement of its own in force grants the
+    segment) and the difference, assigned outside an agreement."""
+    figures = {}
+    for key, coverage in (("assigned", ""), ("counted", "any"), ("outside", "outside")):
+        account_filter = AccountListFilter(partner=partner.pk, coverage=coverage)
+        figures[key] = {
+            "count": accounts_listed(request.user, account_filter, today=today).count(),
+            "url": reverse("partners:account_list") + "?" + urlencode(account_filter.query()),
+        }
+    return figures
+
+
 @internal_required
 def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
@@ -146,10 +171,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "feedback": feedback_visible_to(request.user)
             .filter(partner=partner)
             .order_by("-created_at")[:20],
-            "covered_now": partner.coverage_assignments.filter(active_coverage_q(today))
-            .values("account")
-            .distinct()
-            .count(),
+            "coverage": _partner_coverage(request, partner, today),
             "can_manage": manage,
             "contact_form": ContactForm() if manage else None,
             "invite_form": InviteForm() if manage else None,

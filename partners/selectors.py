@@ -5,14 +5,17 @@ Partner users see their own organisation only; everything else is as if it did n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from channels.models import CoverageAssignment
-from crm.models import Account
+from channels.models import PARTNER_KINDS, CoverageAssignment
+from channels.selectors import active_coverage_q
+from crm.models import Account, ChannelKind
 from crm.roles import Role, role_of
+from crm.selectors import AccountFilter, accounts_filtered
 from partners.models import Agreement, AgreementStatus, Feedback, Partner, PartnerKind
 
 
@@ -116,3 +119,161 @@ def accounts_visible_to(user: Any) -> QuerySet[Account]:
     if role_of(user) == Role.PARTNER_USER:
         return portal_accounts_for(user)
     return internal_accounts_visible_to(user)
+
+
+def _in_market_q(day: date) -> Q:
+    """Rule 1 of docs/metrics.md on accounts: entered by `day` and not archived by then."""
+    return Q(entered_on__lte=day) & (Q(archived_on__isnull=True) | Q(archived_on__gt=day))
+
+
+def _granted_by_own_partner(day: date, *, region: Any, vertical: Any) -> Exists:
+    """For a coverage row in the enclosing query: an agreement of the row's partner in force on
+    `day` grants `region` and `vertical` (no regions or no verticals grant all). `region` and
+    `vertical` reach the account's ids from inside the agreement's region and vertical
+    subqueries, so callers pass OuterRefs nested as deep as their account sits."""
+    regions = Agreement.regions.through.objects.filter(agreement_id=OuterRef("pk"))
+    verticals = Agreement.verticals.through.objects.filter(agreement_id=OuterRef("pk"))
+    agreements = Agreement.objects.filter(
+        agreements_in_force_q(day), partner_id=OuterRef("partner_id")
+    ).filter(
+        ~Exists(regions) | Exists(regions.filter(region_id=region)),
+        ~Exists(verticals) | Exists(verticals.filter(vertical_id=vertical)),
+    )
+    return Exists(agreements)
+
+
+def coverage_counts_q(day: date) -> Q:
+    """On coverage rows: the row counts as coverage on `day` (rule 3): direct and online always,
+    a partner or distributor only under an agreement of its own in force that grants the
+    account's region and vertical. Dates are not tested here; combine with the active rule."""
+    granted = _granted_by_own_partner(
+        day,
+        region=OuterRef(OuterRef("account__region_id")),
+        vertical=OuterRef(OuterRef("account__vertical_id")),
+    )
+    return ~Q(kind__in=PARTNER_KINDS) | (Q(kind__in=PARTNER_KINDS) & granted)
+
+
+def _account_coverage(day: date) -> QuerySet[CoverageAssignment]:
+    """Coverage rows of the enclosing account query that are active on `day` (dates only)."""
+    return CoverageAssignment.objects.filter(active_coverage_q(day), account=OuterRef("pk"))
+
+
+def _account_granted(day: date) -> Exists:
+    # Three levels up from the agreement's region and vertical subqueries: the account.
+    return _granted_by_own_partner(
+        day,
+        region=OuterRef(OuterRef(OuterRef("region_id"))),
+        vertical=OuterRef(OuterRef(OuterRef("vertical_id"))),
+    )
+
+
+def counted_coverage(day: date) -> QuerySet[CoverageAssignment]:
+    """For an account query: its coverage rows that count on `day` (rule 3)."""
+    return _account_coverage(day).filter(
+        ~Q(kind__in=PARTNER_KINDS) | (Q(kind__in=PARTNER_KINDS) & _account_granted(day))
+    )
+
+
+def uncounted_partner_coverage(day: date) -> QuerySet[CoverageAssignment]:
+    """For an account query: its partner and distributor rows active on `day` that no
+    agreement of their partner in force grants: assigned, but not counted."""
+    return _account_coverage(day).filter(Q(kind__in=PARTNER_KINDS) & ~_account_granted(day))
+
+
+ACCOUNT_COVERAGE_CHOICES: tuple[str, ...] = ("none", "any", *ChannelKind.values, "outside")
+
+
+@dataclass(frozen=True)
+class AccountListFilter:
+    """Everything that narrows the account list, as its URL (and the bulk-assign form, which
+    must act on exactly the rows the list shows) carries it.
+
+    - the segment and search filters (`crm.selectors.AccountFilter`);
+    - `coverage`: "none" (white space: in the market, no coverage that counts), "any" or a
+      channel kind (in the market and covered, counted as the metrics count it), or "outside"
+      (assigned to a partner or distributor outside its agreements in force);
+    - `partner` / `rep`: in the market and assigned to that partner or rep (with `coverage`,
+      its own assignments are the ones tested);
+    - `as_of`: the day all of it is evaluated on, today unless a past day is asked for (the
+      dashboard links to its week's as-of date, so its counts and the list agree).
+    """
+
+    segment: AccountFilter = AccountFilter()
+    coverage: str = ""
+    partner: int | None = None
+    rep: int | None = None
+    as_of: date | None = None
+
+    @classmethod
+    def from_query(cls, params: Any, *, today: date) -> AccountListFilter:
+        from crm.forms import object_id
+
+        coverage = (params.get("coverage", "") or "").strip()
+        try:
+            as_of: date | None = date.fromisoformat((params.get("as_of", "") or "").strip())
+        except ValueError:
+            as_of = None
+        return cls(
+            segment=AccountFilter.from_query(params),
+            coverage=coverage if coverage in ACCOUNT_COVERAGE_CHOICES else "",
+            partner=object_id(params.get("partner", "") or ""),
+            rep=object_id(params.get("rep", "") or ""),
+            as_of=as_of if as_of is not None and as_of < today else None,
+        )
+
+    def day(self, today: date) -> date:
+        return self.as_of or today
+
+    def query(self) -> dict[str, str]:
+        """The GET parameters of this filter, blanks left out."""
+        values = {
+            "q": self.segment.q,
+            "region": self.segment.region,
+            "vertical": self.segment.vertical,
+            "size_band": self.segment.size_band,
+            "coverage": self.coverage,
+            "partner": str(self.partner or ""),
+            "rep": str(self.rep or ""),
+            "as_of": self.as_of.isoformat() if self.as_of else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+
+def accounts_listed(
+    user: Any, account_filter: AccountListFilter, *, today: date
+) -> QuerySet[Account]:
+    """The accounts the internal user's list shows for `account_filter`: the user's own
+    accounts (`internal_accounts_visible_to`) narrowed by every filter, evaluated on
+    `account_filter.day(today)`. A partner or rep the user may not see matches nothing."""
+    from channels.selectors import internal_accounts_visible_to, reps_visible_to
+
+    day = account_filter.day(today)
+    accounts = accounts_filtered(internal_accounts_visible_to(user), account_filter.segment)
+    own = _account_coverage(day)
+    if account_filter.partner is not None or account_filter.rep is not None:
+        accounts = accounts.filter(_in_market_q(day))
+        if account_filter.partner is not None:
+            partner = partners_visible_to(user).filter(pk=account_filter.partner).first()
+            own = own.filter(partner=partner) if partner else own.none()
+        if account_filter.rep is not None:
+            rep = reps_visible_to(user).filter(pk=account_filter.rep).first()
+            own = own.filter(kind=ChannelKind.DIRECT, rep=rep) if rep else own.none()
+        accounts = accounts.filter(Exists(own))
+    coverage = account_filter.coverage
+    if not coverage:
+        return accounts
+    if coverage == "outside":
+        return accounts.filter(
+            _in_market_q(day),
+            Exists(own.filter(Q(kind__in=PARTNER_KINDS) & ~_account_granted(day))),
+        )
+    counted = own.filter(
+        ~Q(kind__in=PARTNER_KINDS) | (Q(kind__in=PARTNER_KINDS) & _account_granted(day))
+    )
+    accounts = accounts.filter(_in_market_q(day))
+    if coverage == "none":
+        return accounts.exclude(Exists(counted))
+    if coverage == "any":
+        return accounts.filter(Exists(counted))
+    return accounts.filter(Exists(counted.filter(kind=coverage)))

@@ -71,7 +71,7 @@ def test_it_runs_a_partner_from_creation_to_renewal(
     page.get_by_label("Channel kind").select_option("partner")
     page.get_by_label("Partner or distributor").select_option(label="Gamma Integrators")
     page.get_by_role("button", name="Assign").click()
-    expect(page.get_by_text("Assigned 3 account(s) to Gamma Integrators")).to_be_visible()
+    expect(page.get_by_text("Assigned 3 accounts to Gamma Integrators")).to_be_visible()
     assert CoverageAssignment.objects.filter(partner=partner, kind=ChannelKind.PARTNER).count() == 3
 
     # Renew the agreement: a linked, pre-filled draft opens.

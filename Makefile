@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_ENV := DEBUG=true
 DEMO_ACCOUNTS ?= 5000
-DEMO_WEEKS ?= 12
+DEMO_WEEKS ?= 53
 
 .PHONY: install demo seed serve test lint clean
 

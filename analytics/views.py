@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -18,6 +19,7 @@ from analytics.models import PartnerSnapshot
 from crm.exports import export_response
 from crm.models import ChannelKind, Region, SizeBand, Vertical
 from crm.roles import Role, internal_required, role_required
+from crm.selectors import AccountFilter
 from partners.models import FeedbackCategory
 from partners.selectors import AccountListFilter, agreements_visible_to, partners_visible_to
 
@@ -63,7 +65,24 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 2)
 
 
-def _chart_data(report: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any]:
+def _filter_summary(
+    filters: board.Filters, names: dict[str, dict[str, str]]
+) -> list[tuple[Any, str]]:
+    """Every filter of the page in words, "all" where none is set: the printed page's header."""
+    channels = dict(ChannelKind.choices)
+    size_bands = dict(SizeBand.choices)
+    return [
+        (_("Region"), names["regions"].get(filters.region, _("All regions"))),
+        (_("Vertical"), names["verticals"].get(filters.vertical, _("All verticals"))),
+        (_("Size band"), str(size_bands.get(filters.size_band, _("All sizes")))),
+        (_("Channel"), str(channels.get(filters.channel, _("All channels")))),
+        (_("Trend"), _("%(span)s weeks") % {"span": filters.span}),
+    ]
+
+
+def _chart_data(
+    report: dict[str, Any], labels: dict[str, Any], satisfaction: dict[str, Any]
+) -> dict[str, Any]:
     """Everything dashboard.js draws, as plain JSON (ratios in percent)."""
     channel_labels = dict(ChannelKind.choices)
     category_labels = dict(FeedbackCategory.choices)
@@ -102,32 +121,76 @@ def _chart_data(report: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any
                 }
                 for category in categories
             ],
-            "satisfaction": [
-                {
-                    "label": str(category_labels.get(category, category)),
-                    "data": [
-                        round(cell[(week, category)]["satisfaction"], 2)
-                        if (week, category) in cell
-                        else None
-                        for week in feedback_weeks
-                    ],
-                }
-                for category in categories
-            ],
+            "satisfaction": {
+                "labels": [
+                    f"{row['label']} ({row['count']})"
+                    for row in satisfaction["rows"]
+                    if row["satisfaction"] is not None
+                ],
+                "recent": [
+                    round(row["satisfaction"], 2)
+                    for row in satisfaction["rows"]
+                    if row["satisfaction"] is not None
+                ],
+                "previous": [
+                    None if row["previous"] is None else round(row["previous"], 2)
+                    for row in satisfaction["rows"]
+                    if row["satisfaction"] is not None
+                ],
+                "recent_label": _("Last %(weeks)s weeks") % {"weeks": SATISFACTION_WEEKS},
+                "previous_label": _("The %(weeks)s weeks before") % {"weeks": SATISFACTION_WEEKS},
+            },
         },
     }
 
 
-def _heat_class(value: float | None) -> str:
-    if value is None:
+# The heat map's scale: one sequential colour ramp (ColorBrewer YlOrRd, safe for colour-blind
+# readers), the darkest red for the lowest value: lower coverage or penetration is always the
+# stronger warning. Its range is the map's own lowest and highest value, split in equal steps.
+HEAT_STEPS = 7
+
+
+def heat_scale(values: list[float]) -> list[tuple[float, float]]:
+    """The (from, to) bounds of each colour step for `values`, lowest first; empty without
+    values. Equal steps from the lowest to the highest value."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    width = (high - low) / HEAT_STEPS
+    return [(low + width * step, low + width * (step + 1)) for step in range(HEAT_STEPS)]
+
+
+def _heat_class(value: float | None, scale: list[tuple[float, float]]) -> str:
+    """`heat-0` (the lowest step, darkest) to `heat-6`, `heat-none` without a figure."""
+    if value is None or not scale:
         return "heat-none"
-    return f"heat-{min(10, max(0, int(value * 10)))}"
+    low, high = scale[0][0], scale[-1][1]
+    if high == low:
+        return "heat-0"
+    step = int((value - low) / (high - low) * HEAT_STEPS)
+    return f"heat-{min(HEAT_STEPS - 1, max(0, step))}"
+
+
+def heat_legend(heat: dict[str, Any]) -> list[dict[str, str]]:
+    """The legend of the map's scale: each step's class and range, lowest first."""
+    scale = heat_scale([c["value"] for c in heat["cells"] if c["value"] is not None])
+    if scale and scale[0][0] == scale[-1][1]:
+        scale = scale[:1]
+    return [
+        {
+            "css": f"heat-{step}",
+            "from": board.show_ratio(low),
+            "to": board.show_ratio(high),
+        }
+        for step, (low, high) in enumerate(scale)
+    ]
 
 
 def _heat_rows_html(heat: dict[str, Any], names: dict[str, dict[str, str]]) -> SafeString:
     """The heat map's header and rows as HTML, built here rather than in the template: a
     16 x 30 map is 480 cells, and per-cell template lookups and escaping dominated the page's
     rendering time. Names and codes are escaped once each; the figures are digits only."""
+    scale = heat_scale([c["value"] for c in heat["cells"] if c["value"] is not None])
     verticals = [(escape(v), escape(names["verticals"].get(v, v))) for v in heat["verticals"]]
     parts = [
         '<thead><tr><th scope="col">',
@@ -147,7 +210,7 @@ def _heat_rows_html(heat: dict[str, Any], names: dict[str, dict[str, str]]) -> S
             text = board.show_ratio(value)
             accounts = f" ({cell['accounts']:,})" if cell else ""
             parts.append(
-                f'<td class="num {_heat_class(value)}" data-region="{code}" '
+                f'<td class="num {_heat_class(value, scale)}" data-region="{code}" '
                 f'data-vertical="{vertical}" title="{name} / {vertical_name}: {text}{accounts}">'
                 f"{text}</td>"
             )
@@ -220,6 +283,59 @@ def _leaderboard_rows_html(rows: list[dict[str, Any]]) -> SafeString:
     )
 
 
+# Satisfaction by category compares the latest 13 weeks (91 days) with the 13 before.
+SATISFACTION_WEEKS = 13
+
+
+def satisfaction_by_category(filters: board.Filters, version: str) -> dict[str, Any]:
+    """Mean satisfaction per feedback category over the latest SATISFACTION_WEEKS snapshot
+    weeks up to the chosen one, against the same number of weeks before: sums of scores over
+    sums of entries (never an average of weekly means), lowest first; categories without
+    feedback in the latest weeks last. Read from the weekly feedback rollups."""
+    weeks = board.trailing_weeks(filters.week, 2 * SATISFACTION_WEEKS)
+    _weeks, cells = board.cached(
+        "feedback_by_category", filters, version, lambda: board.feedback_weekly(filters, weeks)
+    )
+    recent_weeks = set(weeks[SATISFACTION_WEEKS:])
+    sums: dict[str, dict[str, list[float]]] = {}
+    for cell in cells:
+        period = "recent" if cell["week"] in recent_weeks else "previous"
+        total = sums.setdefault(cell["category"], {"recent": [0, 0.0], "previous": [0, 0.0]})
+        total[period][0] += cell["count"]
+        total[period][1] += (cell["satisfaction"] or 0.0) * cell["count"]
+    labels = dict(FeedbackCategory.choices)
+    rows = []
+    for category, total in sums.items():
+        recent = board.ratio(total["recent"][1], total["recent"][0])
+        previous = board.ratio(total["previous"][1], total["previous"][0])
+        change = None if recent is None or previous is None else recent - previous
+        rows.append(
+            {
+                "category": category,
+                "label": str(labels.get(category, category)),
+                "satisfaction": recent,
+                "previous": previous,
+                "change": change,
+                "count": int(total["recent"][0]),
+                "previous_count": int(total["previous"][0]),
+                "satisfaction_shown": board.show_score(recent),
+                "previous_shown": board.show_score(previous),
+                "change_shown": board.show_change(change, "score"),
+                "tone": board.change_tone(change, 1),
+            }
+        )
+    rows.sort(key=lambda r: (r["satisfaction"] is None, r["satisfaction"] or 0, r["label"]))
+    return {"rows": rows, "first": weeks[0], "split": weeks[SATISFACTION_WEEKS], "last": weeks[-1]}
+
+
+def missing_weeks(report: dict[str, Any]) -> list[str]:
+    """The trend's weeks without a snapshot (no segment figures at all)."""
+    accounts = next(h for h in report["headlines"] if h.key == "accounts").trend
+    return [
+        week for week, value in zip(report["trend_weeks"], accounts, strict=True) if value is None
+    ]
+
+
 @leadership_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The leadership dashboard: one week's figures and trends, from the snapshot tables."""
@@ -234,6 +350,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "channels": ChannelKind.choices,
         "spans": board.SPANS,
         "week": chosen,
+        "today": timezone.localdate(),
     }
     if chosen is None:
         return render(request, "analytics/dashboard.html", context)
@@ -272,24 +389,33 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         row["region_name"] = names["regions"].get(row["region"], row["region"])
         row["vertical_name"] = names["verticals"].get(row["vertical"], row["vertical"])
         row["size_band_name"] = size_band_labels.get(row["size_band"], row["size_band"])
-        row["accounts_url"] = "/workspace/accounts/?" + urlencode(
-            {
-                "region": row["region"],
-                "vertical": row["vertical"],
-                "size_band": row["size_band"],
-                "coverage": "none",
-            }
+        # The segment's white space listed on the week's as-of date: the same accounts the
+        # snapshot counted, as long as nobody changed that day's records since.
+        white_space = AccountListFilter(
+            segment=AccountFilter(
+                region=row["region"], vertical=row["vertical"], size_band=row["size_band"]
+            ),
+            coverage="none",
+            as_of=chosen.as_of,
+        )
+        row["accounts_url"] = (
+            reverse("partners:account_list") + "?" + urlencode(white_space.query())
         )
     channel_labels = dict(ChannelKind.choices)
     for row in report["leaderboard"]:
         row["channel_label"] = channel_labels.get(row["channel_kind"], row["channel_kind"])
         row["satisfaction_shown"] = board.show_score(row["satisfaction_mean"])
         row["nps_shown"] = board.show_nps(row["nps"])
+    satisfaction = satisfaction_by_category(filters, chosen.version)
     context.update(
         {
             "report": report,
+            "heat_legend": heat_legend(report["heat"]),
+            "satisfaction": satisfaction,
+            "missing_weeks": missing_weeks(report),
+            "filter_summary": _filter_summary(filters, names),
             "headlines": _headline_rows(report),
-            "chart_data": _chart_data(report, board.HEADLINE_LABELS),
+            "chart_data": _chart_data(report, board.HEADLINE_LABELS, satisfaction),
             "query": urlencode(filters.query()),
             "heat_toggle": urlencode(
                 filters.query(heat="penetration" if filters.heat == "coverage" else "coverage")

@@ -33,9 +33,10 @@
       data: values,
       borderColor: palette[index % palette.length],
       backgroundColor: palette[index % palette.length],
-      spanGaps: true,
-      // Monotone curves never overshoot the points (a satisfaction line stays within 1-5).
-      cubicInterpolationMode: "monotone",
+      // Straight segments between the weekly figures and a gap where a week has no snapshot:
+      // a smoothed curve or a bridged gap would show values nobody measured.
+      spanGaps: false,
+      tension: 0,
       pointRadius: 2,
     };
   }
@@ -99,17 +100,30 @@
     },
   });
 
+  // Satisfaction by category: one bar per category for the latest weeks beside the weeks
+  // before, lowest first, on the 1-5 scale.
   draw("chart-feedback-satisfaction", {
-    type: "line",
+    type: "bar",
     data: {
-      labels: data.feedback.weeks,
-      datasets: data.feedback.satisfaction.map(function (series, index) {
-        return lineDataset(series.label, series.data, index);
-      }),
+      labels: data.feedback.satisfaction.labels,
+      datasets: [
+        { label: data.feedback.satisfaction.recent_label, data: data.feedback.satisfaction.recent, backgroundColor: palette[0] },
+        { label: data.feedback.satisfaction.previous_label, data: data.feedback.satisfaction.previous, backgroundColor: "#adb5bd" },
+      ],
     },
     options: {
-      interaction: { mode: "index", intersect: false },
-      scales: { y: { min: 1, max: 5 } },
+      indexAxis: "y",
+      scales: { x: { min: 1, max: 5, ticks: { stepSize: 1 } } },
+      plugins: {
+        tooltip: {
+          callbacks: {
+            label: function (context) {
+              const value = context.parsed.x;
+              return context.dataset.label + ": " + (value === null ? "—" : value.toFixed(2));
+            },
+          },
+        },
+      },
     },
   });
 
@@ -121,7 +135,7 @@
         type: "line",
         data: {
           labels: data.weeks,
-          datasets: [{ label: data.labels[key], data: values, borderColor: palette[0], borderWidth: 1.5, pointRadius: 0, spanGaps: true }],
+          datasets: [{ label: data.labels[key], data: values, borderColor: palette[0], borderWidth: 1.5, pointRadius: 0, spanGaps: false, tension: 0 }],
         },
         options: {
           interaction: { mode: "index", intersect: false },

@@ -651,3 +651,119 @@ def test_an_agreement_terminated_to_end_soon_counts_as_ending_by_its_termination
             status=AgreementStatus.TERMINATED,
         )
     assert headline_values(executive, week=WEEK)["agreements_ending"]["value"] == 2
+
+
+def test_the_heat_map_shows_the_lowest_value_darkest_on_one_scale_with_its_range(
+    market: None, executive: Client
+) -> None:
+    from analytics.views import HEAT_STEPS
+
+    for heat in ("coverage", "penetration"):
+        with time_machine.travel(NOW, tick=False):
+            response = executive.get("/dashboard/", {"week": WEEK, "heat": heat})
+        html = response.content.decode()
+        cells = [c for c in response.context["report"]["heat"]["cells"] if c["value"] is not None]
+        lowest = min(cells, key=lambda c: c["value"])
+        highest = max(cells, key=lambda c: c["value"])
+        classes = dict(
+            re.findall(r'<td class="num (heat-[a-z0-9]+)" data-region="([^"]+)"', html)[::-1]
+        )
+        assert re.search(
+            rf'<td class="num heat-0" data-region="{lowest["region"]}" '
+            rf'data-vertical="{lowest["vertical"]}"',
+            html,
+        ), heat
+        assert re.search(
+            rf'<td class="num heat-{HEAT_STEPS - 1}" data-region="{highest["region"]}" '
+            rf'data-vertical="{highest["vertical"]}"',
+            html,
+        ), heat
+        assert classes
+        legend = response.context["heat_legend"]
+        assert legend[0]["css"] == "heat-0" and legend[-1]["css"] == f"heat-{HEAT_STEPS - 1}"
+        assert legend[0]["from"] == board.show_ratio(lowest["value"])
+        assert legend[-1]["to"] == board.show_ratio(highest["value"])
+        assert 'data-testid="heat-legend"' in html
+
+
+def test_satisfaction_by_category_ranks_the_latest_13_weeks_against_the_13_before(
+    market: None, executive: Client
+) -> None:
+    from partners.models import Feedback
+
+    with time_machine.travel(NOW, tick=False):
+        run("compute_metrics", "--from", "2026-W20", "--to", "2026-W46", "--no-progress")
+        response = executive.get("/dashboard/", {"week": WEEK})
+    rows = response.context["satisfaction"]["rows"]
+    recent_weeks = set(board.trailing_weeks(WEEK, 13))
+    previous_weeks = set(board.trailing_weeks(WEEK, 26)) - recent_weeks
+    expected: dict[str, dict[str, list[int]]] = {}
+    for entry in Feedback.objects.all():
+        week = metrics.iso_week_of(entry.created_at.date())
+        period = "recent" if week in recent_weeks else "previous" if week in previous_weeks else ""
+        if period:
+            cell = expected.setdefault(entry.category, {"recent": [], "previous": []})
+            cell[period].append(entry.satisfaction)
+    assert {row["category"] for row in rows} == set(expected)
+    for row in rows:
+        scores = expected[row["category"]]
+        assert row["count"] == len(scores["recent"])
+        if scores["recent"]:
+            assert row["satisfaction"] == pytest.approx(
+                sum(scores["recent"]) / len(scores["recent"])
+            )
+    shown = [row["satisfaction"] for row in rows if row["satisfaction"] is not None]
+    assert shown == sorted(shown), "lowest first"
+    chart = json.loads(
+        re.search(
+            r'<script id="dashboard-data" type="application/json">(.*?)</script>',
+            response.content.decode(),
+            re.S,
+        ).group(1)
+    )["feedback"]["satisfaction"]
+    assert chart["recent"] == [round(value, 2) for value in shown]
+
+
+def test_the_trend_says_which_weeks_have_no_snapshot_and_the_print_header_names_the_filters(
+    market: None, executive: Client
+) -> None:
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get("/dashboard/", {"week": WEEK, "region": "EAST", "span": "12"})
+    html = response.content.decode()
+    # Three runs: 2026-W45, 2026-W46 and the provisional 2026-W47; the 12 weeks to 2026-W46
+    # miss ten of them.
+    missing = response.context["missing_weeks"]
+    assert missing == board.trailing_weeks("2026-W44", 10)
+    assert 'data-testid="missing-weeks"' in html and "10 of 12" in html
+    header = html[
+        html.index('data-testid="print-header"') : html.index(
+            "</div>", html.index('data-testid="print-header"')
+        )
+    ]
+    assert WEEK in header and "as of" in header
+    assert "Region: Region EAST" in header or "Region: EAST" in header
+    assert "Vertical: All verticals" in header and "Trend: 12 weeks" in header
+
+
+def test_the_white_space_links_list_the_accounts_the_week_counted(
+    market: None, cast: Cast, executive: Client
+) -> None:
+    manager = Client()
+    manager.force_login(cast.manager)
+    with time_machine.travel(NOW, tick=False):
+        response = executive.get("/dashboard/", {"week": WEEK})
+        rows = response.context["report"]["white_space"]
+        assert rows
+        for row in rows:
+            assert "as_of=2026-11-15" in row["accounts_url"]
+            listed = manager.get(row["accounts_url"]).context["page"].paginator.count
+            assert listed == row["white_space"], row
+
+
+def test_make_demo_computes_enough_weeks_for_the_longest_trend() -> None:
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    weeks = int(re.search(r"^DEMO_WEEKS \?= (\d+)$", makefile, re.M).group(1))
+    # The longest trend ends on the latest closed week; the current week is computed too.
+    assert weeks >= max(board.SPANS) + 1

@@ -141,6 +141,32 @@ def test_it_changes_week_and_filters_and_draws_every_chart(
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
+    # The heat map: the lowest value is drawn darkest (the strongest warning), on one scale
+    # with a legend.
+    page.get_by_test_id("heat-toggle").click()
+    page.wait_for_url(re.compile(r"heat=coverage"))
+    shades = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-testid=heat-map] td[title]'))
+            .filter((cell) => cell.textContent.includes('%'))
+            .map((cell) => {
+                const [r, g, b] = getComputedStyle(cell).backgroundColor.match(/\\d+/g).map(Number);
+                return [parseFloat(cell.textContent), 0.2126 * r + 0.7152 * g + 0.0722 * b];
+            })"""
+    )
+    assert len(shades) >= 2
+    lowest, highest = min(shades), max(shades)
+    assert lowest[0] < highest[0] and lowest[1] < highest[1]
+    assert all(light >= lowest[1] for _value, light in shades)
+    expect(page.get_by_test_id("heat-legend")).to_be_visible()
+
+    # Printed, the page names its week, filters and as-of date; the filter form is not printed.
+    page.emulate_media(media="print")
+    expect(page.get_by_test_id("print-header")).to_be_visible()
+    expect(page.get_by_test_id("print-header")).to_contain_text("Region: East")
+    expect(page.get_by_test_id("dashboard-filters")).to_be_hidden()
+    page.emulate_media(media="screen")
+    expect(page.get_by_test_id("print-header")).to_be_hidden()
+
     page.get_by_role("link", name="Digest preview").click()
     expect(page.get_by_test_id("digest-preview")).to_contain_text("Weekly coverage digest")
     assert errors == []

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce, Least
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
@@ -34,7 +35,7 @@ from partners.models import Agreement
 logger = logging.getLogger(__name__)
 
 MOVERS_LIMIT = 5
-ENDING_LIST_LIMIT = 10
+ENDING_LIST_LIMIT = 25
 
 
 class DigestNotReady(Exception):
@@ -98,11 +99,13 @@ def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[dict[st
     return [r for r in result if r["coverage_change"]][:limit]
 
 
-def digest_content(*, week: str) -> dict[str, Any]:
+def digest_content(*, week: str, today: date | None = None) -> dict[str, Any]:
     """What the digest of `week` says, for the e-mail and its preview: headline figures with
-    their changes, movers by region and by vertical, agreements ending within 90 days, and the
-    dashboard link. Figures are the dashboard's with no filter. Raises DigestNotReady when the
-    week has no snapshot at all."""
+    their changes, movers by region and by vertical, agreements ending within 90 days of the
+    week's as-of date (how many, the first ENDING_LIST_LIMIT listed, each with its days left
+    counted from `today`, the day it is read), and the dashboard link. Figures are the
+    dashboard's with no filter. Raises DigestNotReady when the week has no snapshot at all."""
+    today = today or timezone.localdate()
     options = board.snapshot_week_options()
     by_week = {o.week: o for o in options}
     if week not in by_week:
@@ -121,10 +124,12 @@ def digest_content(*, week: str) -> dict[str, Any]:
         for h in report["headlines"]
     ]
     as_of = by_week[week].as_of
+    ending_all = board.agreements_ending(agreements, filters, as_of)
+    ending_count = ending_all.count()
     ending = (
-        board.agreements_ending(agreements, filters, as_of)
-        .select_related("partner")
-        .order_by("end_date", "external_id")[:ENDING_LIST_LIMIT]
+        ending_all.select_related("partner")
+        .annotate(ends=Least(F("end_date"), Coalesce(F("terminated_on"), F("end_date"))))
+        .order_by("ends", "external_id")[:ENDING_LIST_LIMIT]
     )
     return {
         "week": week,
@@ -138,11 +143,15 @@ def digest_content(*, week: str) -> dict[str, Any]:
             {
                 "external_id": a.external_id,
                 "partner": a.partner.name,
-                "end_date": a.end_date,
-                "days_left": (a.end_date - as_of).days,
+                "end_date": a.effective_end,
+                "terminated": a.terminated_on is not None,
+                "days_left": (a.effective_end - today).days,
             }
             for a in ending
         ],
+        "ending_count": ending_count,
+        "ending_more": ending_count - len(ending),
+        "today": today,
         "dashboard_url": dashboard_url(week),
     }
 

@@ -155,3 +155,43 @@ def test_it_sends_last_weeks_digest_from_the_monday_task_once(market: None) -> N
     entry = BEAT_SCHEDULE["leadership-digest"]
     assert entry["task"] == "analytics.send_weekly_digest"
     assert entry["schedule"].day_of_week == {1} and entry["schedule"].hour == {7}
+
+
+def test_it_counts_days_left_from_the_day_it_is_read(market: None) -> None:
+    # Sent on Wednesday 18 November: AG-ENDING ends on 20 December, 32 days later (35 days
+    # after the week's Sunday, which the digest counted from before).
+    with time_machine.travel(NOW, tick=False):
+        content = digest.digest_content(week=WEEK)
+        text, html = _rendered(content)
+    (ending,) = content["ending"]
+    assert ending["days_left"] == 32
+    assert "(32 days left)" in text and "(32 days left)" in html and "35 days" not in text
+
+
+def test_it_lists_as_many_agreements_as_its_heading_counts(market: None, cast: Cast) -> None:
+    with time_machine.travel(NOW, tick=False):
+        for number in range(digest.ENDING_LIST_LIMIT + 2):
+            AgreementFactory(
+                partner=cast.partner_b,
+                external_id=f"AG-SOON-{number:02d}",
+                start_date=date(2026, 1, 1),
+                end_date=date(2026, 12, 1),
+            )
+        content = digest.digest_content(week=WEEK)
+        text, html = _rendered(content)
+        headline = next(h for h in content["headlines"] if "ending" in h["label"])
+    total = digest.ENDING_LIST_LIMIT + 3
+    assert headline["shown"] == str(total) and content["ending_count"] == total
+    assert len(content["ending"]) + content["ending_more"] == total
+    assert f"Agreements ending within 90 days ({total})" in text
+    assert text.count("AG-SOON-") + text.count("AG-ENDING") == digest.ENDING_LIST_LIMIT
+    assert "And 3 more: see the dashboard." in text and "And 3 more" in html
+
+
+def _rendered(content: dict[str, Any]) -> tuple[str, str]:
+    from django.template.loader import render_to_string
+
+    return (
+        render_to_string("emails/digest.txt", {"digest": content}),
+        render_to_string("emails/digest.html", {"digest": content}),
+    )

@@ -9,6 +9,7 @@ from channels.selectors import (
     reps_visible_to,
 )
 from crm.exports import EXPORT_FORMATS, export_response
+from crm.pagination import list_queries
 from crm.roles import internal_required
 from crm.selectors import regions_all
 
@@ -42,8 +43,6 @@ def rep_list(request: HttpRequest) -> HttpResponse:
             rows=rows,
         )
     page = Paginator(reps, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "channels/rep_list.html",
@@ -52,6 +51,6 @@ def rep_list(request: HttpRequest) -> HttpResponse:
             "q": q,
             "region": region,
             "regions": regions_all(),
-            "querystring": query.urlencode(),
+            **list_queries(request.GET),
         },
     )

@@ -35,3 +35,14 @@ class CappedPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.count > self.cap
+
+
+def list_queries(params: Any) -> dict[str, str]:
+    """The query strings a list page links with: `querystring` (everything but the page, for
+    page links and exports) and `sort_query` (nor the order, for the column links, which add
+    their own `sort=`, so a click replaces the order instead of appending another)."""
+    query = params.copy()
+    query.pop("page", None)
+    querystring = query.urlencode()
+    query.pop("sort", None)
+    return {"querystring": querystring, "sort_query": query.urlencode()}

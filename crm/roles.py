@@ -28,7 +28,7 @@ INTERNAL_ROLES = frozenset({Role.SALES_MANAGER, Role.SALES_REP, Role.EXECUTIVE})
 # Where each role lands after login (URL names; the pages live in the apps above this one).
 HOME_URL_NAME = {
     Role.SALES_MANAGER: "crm:workspace",
-    Role.SALES_REP: "partners:my_accounts",
+    Role.SALES_REP: "crm:workspace",
     Role.EXECUTIVE: "analytics:dashboard",
     Role.PARTNER_USER: "portal:home",
 }

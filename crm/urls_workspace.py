@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import views
+from analytics import home
 
 app_name = "crm"
 
 urlpatterns = [
-    path("", views.workspace, name="workspace"),
+    # Each internal role's home; the page reads every app, so it lives in the top layer.
+    path("", home.workspace_home, name="workspace"),
 ]

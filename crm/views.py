@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from crm.models import Account, Region, Vertical
-from crm.roles import HOME_URL_NAME, Role, role_of, role_required
+from crm.roles import HOME_URL_NAME, role_of
 
 
 @login_required
@@ -16,19 +14,6 @@ def home(request: HttpRequest) -> HttpResponse:
     if role is None:
         return render(request, "crm/no_role.html", status=403)
     return redirect(HOME_URL_NAME[role])
-
-
-@role_required(Role.SALES_MANAGER, Role.EXECUTIVE)
-def workspace(request: HttpRequest) -> HttpResponse:
-    counts = {
-        "accounts": Account.objects.count(),
-        "regions": Region.objects.count(),
-        "verticals": Vertical.objects.count(),
-    }
-    by_size_band = Account.objects.values("size_band").annotate(n=Count("id")).order_by("size_band")
-    return render(
-        request, "crm/workspace.html", {"counts": counts, "by_size_band": list(by_size_band)}
-    )
 
 
 def not_found(request: HttpRequest) -> HttpResponse:

@@ -625,9 +625,16 @@ def _seed_users(*, password: str) -> list[tuple[str, str, str]]:
         .order_by("external_id")[1:2]
         .first()
     )
+    # Demo people have names, which the page header shows; the rep takes its SalesRep's.
+    names = {
+        "manager": ("Mei", "Lin"),
+        "exec": ("Daniel", "Weber"),
+        "partner-a": ("Alex", "Tan"),
+        "partner-b": ("Sara", "Kim"),
+    }
     cast = [
         ("manager", Role.SALES_MANAGER, "/workspace/"),
-        ("rep", Role.SALES_REP, "/workspace/my-accounts/"),
+        ("rep", Role.SALES_REP, "/workspace/"),
         ("exec", Role.EXECUTIVE, "/dashboard/"),
         ("partner-a", Role.PARTNER_USER, "/portal/"),
         ("partner-b", Role.PARTNER_USER, "/portal/"),
@@ -638,12 +645,15 @@ def _seed_users(*, password: str) -> list[tuple[str, str, str]]:
         )
         user.set_password(password)
         user.is_active = True
+        user.first_name, user.last_name = names.get(username, ("", ""))
         user.save()
         user.groups.set([Group.objects.get(name=role.value)])
     if rep := SalesRep.objects.order_by("external_id").first():
         SalesRep.objects.filter(user__username="rep").exclude(pk=rep.pk).update(user=None)
         rep.user = User.objects.get(username="rep")
         rep.save(update_fields=["user", "updated_at"])
+        first, _space, last = rep.name.partition(" ")
+        User.objects.filter(pk=rep.user_id).update(first_name=first, last_name=last)
     for username, partner in (("partner-a", partner_a), ("partner-b", partner_b)):
         if partner is not None:
             PartnerUser.objects.update_or_create(

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
+from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from partners.feedback_forms import (
     FeedbackLogForm,
@@ -26,7 +27,11 @@ from partners.feedback_forms import (
     colleagues,
 )
 from partners.models import Feedback, FeedbackCategory, FeedbackStatus
-from partners.selectors import feedback_visible_to, partners_visible_to
+from partners.selectors import (
+    feedback_awaiting_answer,
+    feedback_visible_to,
+    partners_visible_to,
+)
 from partners.services import (
     feedback_log_for_partner,
     feedback_note_add,
@@ -47,14 +52,20 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]
     feedback = feedback_visible_to(request.user).select_related("partner", "assignee")
     params = {
         name: request.GET.get(name, "").strip()
-        for name in ("status", "category", "partner", "rating", "assignee", "q", "sort")
+        for name in ("status", "category", "partner", "rating", "assignee", "waiting", "q", "sort")
     }
+    # The inbox opens on what still needs work; "all" shows closed items too.
+    params["status"] = params["status"] or "open"
+    if params["waiting"] == "answer":
+        feedback = feedback.filter(pk__in=feedback_awaiting_answer(request.user).values("pk"))
+    else:
+        params["waiting"] = ""
     if params["status"] == "open":
         feedback = feedback.exclude(status__in=[FeedbackStatus.RESOLVED, FeedbackStatus.CLOSED])
     elif params["status"] in FeedbackStatus.values:
         feedback = feedback.filter(status=params["status"])
     else:
-        params["status"] = ""
+        params["status"] = "all"
     if params["category"] in FeedbackCategory.values:
         feedback = feedback.filter(category=params["category"])
     if (partner_id := object_id(params["partner"])) is not None:
@@ -130,8 +141,6 @@ def feedback_inbox(request: HttpRequest) -> HttpResponse:
             rows=feedback.values_list(*columns).iterator(chunk_size=2000),
         )
     page = Paginator(feedback, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "partners/feedback_list.html",
@@ -139,7 +148,7 @@ def feedback_inbox(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": _feedback_rows_html(page),
             "params": params,
-            "querystring": query.urlencode(),
+            **list_queries(request.GET),
             "statuses": FeedbackStatus.choices,
             "categories": FeedbackCategory.choices,
             "partners": partners_visible_to(request.user).order_by("name"),

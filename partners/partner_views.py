@@ -26,6 +26,7 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
@@ -121,8 +122,6 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
     covering, counted_at = _accounts_covered_recently(page.object_list, today)
     for partner in page:
         partner.covering = covering.get(partner.pk, 0)
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "partners/partner_list.html",
@@ -132,7 +131,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
             "title": title,
             "kind": kind,
             "params": params,
-            "querystring": query.urlencode(),
+            **list_queries(request.GET),
             "types": PartnerType.choices,
             "tiers": PartnerTier.choices,
         },

@@ -6,17 +6,25 @@ Partner users see their own organisation only; everything else is as if it did n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 
 from channels.models import PARTNER_KINDS, CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.models import Account, ChannelKind
 from crm.roles import Role, role_of
 from crm.selectors import AccountFilter, accounts_filtered
-from partners.models import Agreement, AgreementStatus, Feedback, Partner, PartnerKind
+from partners.models import (
+    Agreement,
+    AgreementStatus,
+    Feedback,
+    FeedbackReply,
+    FeedbackStatus,
+    Partner,
+    PartnerKind,
+)
 
 
 def partner_of_user(user: Any) -> Partner | None:
@@ -277,3 +285,43 @@ def accounts_listed(
     if coverage == "any":
         return accounts.filter(Exists(counted))
     return accounts.filter(Exists(counted.filter(kind=coverage)))
+
+
+DUE_WINDOWS: tuple[int, ...] = (30, 60, 90)
+
+
+def agreements_due(user: Any, *, by: str, days: int, today: date) -> list[Agreement]:
+    """Active agreements the user may see whose end date (`by="end"`) or notice deadline
+    (`by="notice"`: the end date less the notice period) falls within the next `days` days,
+    today included, soonest first. The renewals page and the workspace home count these."""
+    horizon = today + timedelta(days=days)
+    agreements = agreements_visible_to(user).filter(status=AgreementStatus.ACTIVE)
+    if by == "notice":
+        # A notice deadline lies at most the longest notice period before the end.
+        longest = agreements.aggregate(longest=Max("notice_days"))["longest"] or 0
+        candidates = agreements.filter(
+            end_date__gte=today, end_date__lte=horizon + timedelta(days=longest)
+        ).select_related("partner")
+        due = [a for a in candidates if today <= a.notice_deadline <= horizon]
+        return sorted(due, key=lambda a: (a.notice_deadline, a.external_id))
+    return list(
+        agreements.filter(end_date__gte=today, end_date__lte=horizon)
+        .select_related("partner")
+        .order_by("end_date", "external_id")
+    )
+
+
+def feedback_awaiting_answer(user: Any) -> QuerySet[Feedback]:
+    """Open feedback partners sent that nobody of ours has answered yet, oldest first: not
+    resolved or closed, and no reply but the partner's own follow-ups. Feedback a manager
+    logged on a partner's behalf is not waiting for anyone."""
+    answered = FeedbackReply.objects.filter(
+        feedback=OuterRef("pk"), author__partner_membership__isnull=True
+    )
+    return (
+        feedback_visible_to(user)
+        .filter(logged_by__isnull=True)
+        .exclude(status__in=[FeedbackStatus.RESOLVED, FeedbackStatus.CLOSED])
+        .exclude(Exists(answered))
+        .order_by("created_at", "pk")
+    )

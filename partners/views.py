@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
+from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from partners.downloads import signed_document_response
 from partners.forms import (
@@ -24,6 +25,8 @@ from partners.forms import (
 from partners.models import Agreement, AgreementStatus, AgreementType, PartnerKind
 from partners.partner_views import partner_page
 from partners.selectors import (
+    DUE_WINDOWS,
+    agreements_due,
     agreements_visible_to,
     partners_visible_to,
 )
@@ -111,15 +114,13 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
             rows=agreements.values_list(*columns).iterator(chunk_size=2000),
         )
     page = Paginator(agreements, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "partners/agreement_list.html",
         {
             "page": page,
             "params": params,
-            "querystring": query.urlencode(),
+            **list_queries(request.GET),
             "statuses": AgreementStatus.choices,
             "types": AgreementType.choices,
         },
@@ -339,42 +340,35 @@ def agreement_document(request: HttpRequest, pk: int) -> FileResponse:
 
 @internal_required
 def renewals_due(request: HttpRequest) -> HttpResponse:
+    """Active agreements ending, or whose notice deadline falls, within 30, 60 or 90 days."""
     today = timezone.localdate()
     window = request.GET.get("within", "90")
-    days = int(window) if window in {"30", "60", "90"} else 90
-    renewals = Agreement.objects.filter(renews=OuterRef("pk")).order_by("start_date", "pk")
-    agreements = (
-        agreements_visible_to(request.user)
-        .filter(
-            status=AgreementStatus.ACTIVE,
-            end_date__gte=today,
-            end_date__lte=today + timedelta(days=days),
-        )
-        .select_related("partner")
-        # One query for the whole page rather than one per agreement.
-        .annotate(
-            renewal_pk=Subquery(renewals.values("pk")[:1]),
-            renewal_external_id=Subquery(renewals.values("external_id")[:1]),
-            renewal_status=Subquery(renewals.values("status")[:1]),
-        )
-        .order_by("end_date")
-    )
+    days = int(window) if window in {str(d) for d in DUE_WINDOWS} else 90
+    by = "notice" if request.GET.get("by") == "notice" else "end"
+    agreements = agreements_due(request.user, by=by, days=days, today=today)
+    renewals = {
+        row["renews_id"]: row
+        for row in Agreement.objects.filter(renews__in=[a.pk for a in agreements])
+        .order_by("-start_date", "-pk")
+        .values("renews_id", "pk", "external_id", "status")
+    }
     rows = [
         {
             "agreement": agreement,
             "days_left": (agreement.end_date - today).days,
-            "notice_deadline": agreement.end_date - timedelta(days=agreement.notice_days),
-            "notice_passed": agreement.end_date - timedelta(days=agreement.notice_days) < today,
+            "notice_deadline": agreement.notice_deadline,
+            "notice_passed": agreement.notice_deadline < today,
             "renewal": {
-                "pk": agreement.renewal_pk,
-                "external_id": agreement.renewal_external_id,
-                "status": AgreementStatus(agreement.renewal_status).label,
+                **renewals[agreement.pk],
+                "status": AgreementStatus(renewals[agreement.pk]["status"]).label,
             }
-            if agreement.renewal_pk
+            if agreement.pk in renewals
             else None,
         }
         for agreement in agreements
     ]
     return render(
-        request, "partners/renewals_due.html", {"rows": rows, "days": days, "today": today}
+        request,
+        "partners/renewals_due.html",
+        {"rows": rows, "days": days, "by": by, "windows": DUE_WINDOWS, "today": today},
     )

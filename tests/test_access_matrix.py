@@ -87,7 +87,7 @@ MATRIX: dict[str, list[Entry]] = {
     "accounts/password_reset/done/": [Entry(fixed("/accounts/password_reset/done/"), EVERYONE)],
     "accounts/reset/<uidb64>/<token>/": [Entry(fixed("/accounts/reset/MQ/bad-token/"), EVERYONE)],
     "accounts/reset/done/": [Entry(fixed("/accounts/reset/done/"), EVERYONE)],
-    "workspace/": [Entry(fixed("/workspace/"), MANAGER_EXEC)],
+    "workspace/": [Entry(fixed("/workspace/"), INTERNAL_READ)],
     "workspace/reps/": [Entry(fixed("/workspace/reps/"), INTERNAL_READ)],
     "workspace/partners/": [Entry(fixed("/workspace/partners/"), INTERNAL_READ)],
     "workspace/distributors/": [Entry(fixed("/workspace/distributors/"), INTERNAL_READ)],

@@ -12,7 +12,7 @@ from tests.factories import TEST_PASSWORD, UserFactory
 
 LANDING = {
     "manager": "/workspace/",
-    "rep_user": "/workspace/my-accounts/",
+    "rep_user": "/workspace/",
     "executive": "/dashboard/",
     "partner_a_user": "/portal/",
 }

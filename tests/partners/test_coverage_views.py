@@ -351,3 +351,15 @@ class TestPartnerPageCounts:
         assert match and "as_of=" in match.group(1)
         listed = client.get(match.group(1).replace("&amp;", "&")).context["page"].paginator.count
         assert listed == int(match.group(2)) == 4
+
+
+def test_the_account_lists_sort_links_carry_one_order_and_every_filter(cast: Cast) -> None:
+    AccountFactory(name="Aardvark")
+    html = (
+        _client_for(cast.manager)
+        .get("/workspace/accounts/?coverage=none&sort=-name&page=1")
+        .content.decode()
+    )
+    links = re.findall(r'href="\?([^"]*sort=[^"]*)"', html)
+    assert links and all(link.count("sort=") == 1 for link in links)
+    assert all("coverage=none" in link and "page=" not in link for link in links)

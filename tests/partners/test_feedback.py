@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -197,12 +198,32 @@ class TestFeedbackTriage:
             status=FeedbackStatus.CLOSED,
         )
         client = _client_for(cast.manager)
-        html = client.get("/workspace/feedback/?rating=1").content.decode()
+        html = client.get("/workspace/feedback/?rating=1&status=all").content.decode()
         assert "Unhappy one" in html and "Happy one" not in html
         html = client.get("/workspace/feedback/?status=open").content.decode()
         assert "Happy one" in html and "Unhappy one" not in html
-        html = client.get(f"/workspace/feedback/?partner={cast.partner_b.pk}").content.decode()
+        html = client.get(
+            f"/workspace/feedback/?partner={cast.partner_b.pk}&status=all"
+        ).content.decode()
         assert "Unhappy one" in html and "Happy one" not in html
+
+    def test_it_opens_the_inbox_on_open_feedback(self, cast: Cast) -> None:
+        FeedbackFactory(partner=cast.partner_a, subject="Still open")
+        FeedbackFactory(partner=cast.partner_a, subject="Done with", status=FeedbackStatus.CLOSED)
+        response = _client_for(cast.manager).get("/workspace/feedback/")
+        html = response.content.decode()
+        assert "Still open" in html and "Done with" not in html
+        assert '<option value="open" selected>' in html
+
+    def test_its_sort_links_replace_the_order_instead_of_appending_another(
+        self, cast: Cast
+    ) -> None:
+        FeedbackFactory(partner=cast.partner_a)
+        client = _client_for(cast.manager)
+        html = client.get("/workspace/feedback/?status=all&sort=satisfaction").content.decode()
+        links = re.findall(r'href="\?([^"]*sort=[^"]*)"', html)
+        assert links and all(link.count("sort=") == 1 for link in links)
+        assert any("sort=-satisfaction" in link and "status=all" in link for link in links)
 
     def test_it_logs_feedback_on_a_partners_behalf(self, cast: Cast) -> None:
         _client_for(cast.manager).post(

@@ -4,14 +4,12 @@ with its offline viewers (internal users only)."""
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from analytics.api import views as analytics_api
 from channels.api import views as channels_api
 from crm.api import views as crm_api
 from crm.api.auth import TokenView
-from crm.api.permissions import InternalOnlyDocs
 from partners.api import views as partners_api
 
 router = DefaultRouter()
@@ -43,11 +41,7 @@ app_name = "api"
 
 urlpatterns = [
     path("v1/", include((v1, "v1"))),
-    path(
-        "schema/",
-        SpectacularAPIView.as_view(permission_classes=[InternalOnlyDocs]),
-        name="schema",
-    ),
+    path("schema/", crm_api.SchemaView.as_view(), name="schema"),
     path(
         "docs/",
         crm_api.OfflineSwaggerView.as_view(url_name="api:schema"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -9,10 +10,12 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
+from crm.models import Region, Vertical
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from partners.downloads import signed_document_response
@@ -127,18 +130,63 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _history_value(field: str, value: Any, names: dict[str, dict[int, str]]) -> str:
+    """A recorded value as a reader knows it: labels for choices, names for regions and
+    verticals, formatted dates and yes/no, "—" for nothing."""
+    if field in ("regions", "verticals"):
+        key = field[:-1]
+        chosen = [names[field].get(row.get(key), str(row.get(key))) for row in value or []]
+        return ", ".join(sorted(chosen)) or (
+            _("All regions") if field == "regions" else _("All verticals")
+        )
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, date):
+        return date_format(value)
+    if field == "status":
+        return str(AgreementStatus(value).label)
+    if field == "agreement_type":
+        return str(AgreementType(value).label)
+    if field == "signed_document":
+        return _("a signed PDF")
+    return str(value)
+
+
 def _agreement_history(agreement: Agreement) -> list[dict[str, object]]:
-    """The latest changes, newest first, each with the fields it changed."""
+    """The latest changes, newest first, each with every field it changed, from what to what."""
     records = list(
         agreement.history.select_related("history_user").order_by("-history_date", "-history_id")[
             :51
         ]
     )
+    names = {
+        "regions": dict(Region.objects.values_list("pk", "name")),
+        "verticals": dict(Vertical.objects.values_list("pk", "name")),
+    }
+    labels = {
+        field.name: field.verbose_name
+        for field in Agreement._meta.get_fields()
+        if hasattr(field, "verbose_name")
+    }
+    skipped = {"updated_at", "created_at"}
     rows = []
     for index, record in enumerate(records[:50]):
         previous = records[index + 1] if index + 1 < len(records) else None
-        changed = record.diff_against(previous).changed_fields if previous else []
-        rows.append({"record": record, "changed": [name.replace("_", " ") for name in changed]})
+        changes = []
+        if previous is not None:
+            for change in record.diff_against(previous).changes:
+                if change.field in skipped:
+                    continue
+                changes.append(
+                    {
+                        "field": str(labels.get(change.field, change.field.replace("_", " "))),
+                        "old": _history_value(change.field, change.old, names),
+                        "new": _history_value(change.field, change.new, names),
+                    }
+                )
+        rows.append({"record": record, "changes": changes})
     return rows
 
 

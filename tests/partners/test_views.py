@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.test import Client
@@ -82,6 +83,26 @@ class TestInternalPages:
         assert "AG-HIST" in html
         assert html.count("Changed") + html.count("Created") >= 2
 
+    def test_the_history_says_each_change_from_what_to_what(self, cast: Cast) -> None:
+        from datetime import date
+
+        from partners.services import AgreementTerms, agreement_update_draft
+        from tests.factories import RegionFactory
+
+        draft = AgreementFactory(
+            partner=cast.partner_a, status=AgreementStatus.DRAFT, signed_on=None, notice_days=30
+        )
+        terms = AgreementTerms.of(draft)
+        terms.notice_days, terms.end_date = 60, date(2025, 6, 30)
+        terms.regions = [RegionFactory(name="East China")]
+        agreement_update_draft(agreement=draft, terms=terms, by=cast.manager)
+        html = _client_for(cast.manager).get(f"/workspace/agreements/{draft.pk}/").content.decode()
+        history = html[html.index('data-testid="history"') :]
+        assert re.search(r"Notice days</span>: <span[^>]*>30</span> → 60", history)
+        old_end = date_format(date(2025, 12, 31))
+        assert f'End date</span>: <span class="text-muted">{old_end}</span> → ' in history
+        assert "All regions</span> → East China" in history
+
     def test_it_filters_agreements_by_status(self, cast: Cast) -> None:
         AgreementFactory(external_id="AG-ACTIVE")
         AgreementFactory(external_id="AG-DRAFTED", status=AgreementStatus.DRAFT, signed_on=None)
@@ -132,3 +153,34 @@ class TestTerminatedAgreements:
             row = html[html.index("AG-ENDED") : html.index("</tr>", html.index("AG-ENDED"))]
             assert f"Terminated on {date_format(timezone.localdate())}" in row, path
             assert date_format(agreement.end_date) not in row, path
+
+
+class TestPortalAccounts:
+    def test_it_flags_the_accounts_outside_the_partners_agreements_in_force(
+        self, cast: Cast
+    ) -> None:
+        from channels.models import CoverageAssignment
+        from tests.factories import AccountFactory, RegionFactory
+
+        today = timezone.localdate()
+        east, west = RegionFactory(code="east"), RegionFactory(code="west")
+        AgreementFactory(
+            partner=cast.partner_a,
+            regions=[east],
+            start_date=today - timedelta(days=10),
+            end_date=today + timedelta(days=300),
+        )
+        inside = AccountFactory(name="Inside Co", region=east)
+        outside = AccountFactory(name="Outside Co", region=west)
+        for account in (inside, outside):
+            CoverageAssignment.objects.create(
+                account=account, kind="partner", partner=cast.partner_a, start_date=today
+            )
+        html = _client_for(cast.partner_a_user).get("/portal/accounts/").content.decode()
+        rows = {
+            name: html[html.index(name) : html.index("</tr>", html.index(name))]
+            for name in ("Inside Co", "Outside Co")
+        }
+        assert 'data-testid="outside-agreement"' in rows["Outside Co"]
+        assert 'data-testid="outside-agreement"' not in rows["Inside Co"]
+        assert 'data-testid="outside-note"' in html and "1 of your accounts lies outside" in html

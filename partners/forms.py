@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from crm.forms import DateInput, IdChoiceField, IdMultipleChoiceField, StyledFormMixin
 from crm.models import Region, Vertical
@@ -18,13 +19,19 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
         queryset=Region.objects.order_by("name"),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text="None selected means all regions.",
+        help_text=_(
+            "Hold Ctrl (⌘ on a Mac) and click to choose several, or to clear one. "
+            "None chosen means all regions."
+        ),
     )
     verticals = IdMultipleChoiceField(
         queryset=Vertical.objects.order_by("name"),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text="None selected means all verticals.",
+        help_text=_(
+            "Hold Ctrl (⌘ on a Mac) and click to choose several, or to clear one. "
+            "None chosen means all verticals."
+        ),
     )
     exclusive = forms.BooleanField(required=False)
     auto_renew = forms.BooleanField(required=False, label="Renews automatically")

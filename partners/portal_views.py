@@ -18,11 +18,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.models import Account
 from crm.roles import Role, role_required
 from partners.downloads import attachment_response, signed_document_response
 from partners.models import Feedback, FeedbackStatus
 from partners.portal_forms import PortalFeedbackForm, PortalFollowUpForm
 from partners.selectors import (
+    accounts_outside_agreements,
     agreements_in_force_q,
     agreements_visible_to,
     feedback_visible_to,
@@ -90,10 +92,29 @@ def portal_accounts(request: HttpRequest) -> HttpResponse:
     if q:
         accounts = accounts.filter(Q(name__icontains=q) | Q(external_id=q))
     page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Flag the accounts no agreement of the partner in force today grants: their coverage does
+    # not count, and the partner should know before working them.
+    partner = partner_of_user(request.user)
+    today = timezone.localdate()
+    outside_ids = set(
+        accounts_outside_agreements(
+            partner=partner, accounts=Account.objects.filter(pk__in=[a.pk for a in page]), day=today
+        ).values_list("pk", flat=True)
+    )
+    for account in page:
+        account.outside_agreement = account.pk in outside_ids
+    outside_total = accounts_outside_agreements(
+        partner=partner, accounts=portal_accounts_for(request.user), day=today
+    ).count()
     return render(
         request,
         "partners/portal/accounts.html",
-        {"page": page, "q": q, "querystring": f"q={q}" if q else ""},
+        {
+            "page": page,
+            "q": q,
+            "querystring": f"q={q}" if q else "",
+            "outside_total": outside_total,
+        },
     )
 
 

@@ -235,3 +235,10 @@ class TestAgreementPages:
             .content.decode()
         )
         assert "AG-LATER" in html90
+
+    def test_its_multiple_choice_lists_say_how_to_choose_several(self, cast: Cast) -> None:
+        html = _client_for(cast.manager).get("/workspace/agreements/new/").content.decode()
+        for name in ("regions", "verticals"):
+            field = html[html.index(f'name="{name}"') :]
+            hint = field[field.index('class="form-text"') :][:200]
+            assert "Hold Ctrl (⌘ on a Mac) and click to choose several" in hint, name

@@ -61,7 +61,7 @@ class TestCoverageAssignment:
         assert CoverageAssignment.objects.filter(partner=cast.partner_a).count() == 3
         html = response.content.decode()
         assert "Assigned 3 accounts" in html
-        assert "1 of these accounts lies outside" in html
+        assert "1 of these accounts lies outside" in html and "Systems's" not in html
         detail = client.get(f"/workspace/accounts/{outside.pk}/").content.decode()
         assert "no agreement in force" in detail
         assert "counts" in client.get(f"/workspace/accounts/{inside[0].pk}/").content.decode()

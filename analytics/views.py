@@ -14,7 +14,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
-from analytics import digest, metrics
+from analytics import digest
 from analytics.models import PartnerSnapshot
 from crm.exports import export_response
 from crm.models import ChannelKind, Region, SizeBand, Vertical
@@ -433,58 +433,162 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/dashboard.html", context)
 
 
-EXPORT_COLUMNS: dict[str, list[str]] = {
-    "channels": [*metrics.CHANNEL_COLUMNS, "coverage_change", "penetration_change"],
-    "heatmap": ["region", "vertical", "accounts", "covered", "converted", "value"],
+# The dashboard's CSV files are for people: headers in the reader's language, names instead
+# of codes, ratios as percentages rounded to one decimal beside the exact fraction (for anyone
+# who sums or recomputes), scores and NPS rounded. Each column: (key, header, kind).
+EXPORT_COLUMNS: dict[str, list[tuple[str, Any, str]]] = {
+    "channels": [
+        ("label", gettext_lazy("Channel"), "text"),
+        ("accounts", gettext_lazy("Accounts"), "count"),
+        ("covered", gettext_lazy("Covered"), "count"),
+        ("converted", gettext_lazy("Converted"), "count"),
+        ("coverage", gettext_lazy("Coverage"), "ratio"),
+        ("penetration", gettext_lazy("Penetration"), "ratio"),
+        ("coverage_change", gettext_lazy("Coverage change"), "points"),
+        ("penetration_change", gettext_lazy("Penetration change"), "points"),
+    ],
+    "heatmap": [
+        ("region", gettext_lazy("Region"), "region"),
+        ("vertical", gettext_lazy("Vertical"), "vertical"),
+        ("accounts", gettext_lazy("Accounts"), "count"),
+        ("covered", gettext_lazy("Covered"), "count"),
+        ("converted", gettext_lazy("Converted"), "count"),
+        ("value", None, "ratio"),  # coverage or penetration, as the page shows
+    ],
     "white_space": [
-        "region",
-        "vertical",
-        "size_band",
-        "accounts",
-        "covered_any",
-        "white_space",
-        "coverage",
+        ("region", gettext_lazy("Region"), "region"),
+        ("vertical", gettext_lazy("Vertical"), "vertical"),
+        ("size_band", gettext_lazy("Size band"), "size_band"),
+        ("accounts", gettext_lazy("Accounts"), "count"),
+        ("covered_any", gettext_lazy("Covered"), "count"),
+        ("white_space", gettext_lazy("White space"), "count"),
+        ("coverage", gettext_lazy("Coverage"), "ratio"),
     ],
     "partners": [
-        "external_id",
-        "name",
-        "channel_kind",
-        "covered_accounts",
-        "converted_accounts",
-        "agreements_in_force",
-        "feedback_count",
-        "satisfaction_mean",
-        "nps",
+        ("external_id", gettext_lazy("External id"), "text"),
+        ("name", gettext_lazy("Partner"), "text"),
+        ("channel_kind", gettext_lazy("Channel"), "channel"),
+        ("covered_accounts", gettext_lazy("Accounts covered"), "count"),
+        ("converted_accounts", gettext_lazy("Converted"), "count"),
+        ("agreements_in_force", gettext_lazy("Agreements in force"), "count"),
+        ("feedback_count", gettext_lazy("Feedback (90 days)"), "count"),
+        ("satisfaction_mean", gettext_lazy("Satisfaction (90 days)"), "score"),
+        ("nps", gettext_lazy("NPS (90 days)"), "nps"),
+    ],
+    "feedback": [
+        ("category", gettext_lazy("Category"), "category"),
+        ("count", gettext_lazy("Feedback"), "count"),
+        ("satisfaction", gettext_lazy("Satisfaction"), "score"),
     ],
 }
+HEADLINE_UNITS = {"count": "", "ratio": "%", "score": "1–5", "nps": "NPS"}
 
 
-def _export_rows(table: str, report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The raw figures of one table (ratios as fractions, empty when undefined)."""
+def _rounded(value: float | int | None, kind: str) -> Any:
+    """A figure as the CSV shows it: percentages and percentage points to one decimal, scores
+    to two, NPS to one; None stays empty."""
+    if value is None:
+        return None
+    if kind in ("ratio", "points"):
+        return round(value * 100, 1)
+    if kind == "score":
+        return round(value, 2)
+    if kind == "nps":
+        return round(value, 1)
+    return value
+
+
+def _headers(columns: list[tuple[str, Any, str]], value_label: Any) -> list[str]:
+    header = [str(_("Week"))]
+    for _key, label, kind in columns:
+        label = label if label is not None else value_label
+        if kind == "ratio":
+            header += [f"{label} (%)", f"{label} ({_('exact fraction')})"]
+        elif kind == "points":
+            header += [f"{label} ({_('percentage points')})", f"{label} ({_('exact')})"]
+        else:
+            header.append(str(label))
+    return header
+
+
+def _export_rows(
+    table: str, report: dict[str, Any], names: dict[str, dict[str, str]], heat: str = "coverage"
+) -> tuple[list[str], list[list[Any]]]:
+    """One table's figures: a header row in the reader's language and one row per line."""
     week = report["week"].week
+    labels = {
+        "region": names["regions"],
+        "vertical": names["verticals"],
+        "size_band": {k: str(v) for k, v in SizeBand.choices},
+        "channel": {k: str(v) for k, v in ChannelKind.choices},
+        "category": {k: str(v) for k, v in FeedbackCategory.choices},
+    }
+
+    def cells(value: Any, kind: str) -> list[Any]:
+        if kind in ("ratio", "points"):
+            return [_rounded(value, kind), value]
+        if kind in labels:
+            return [labels[kind].get(value, value)]
+        return [_rounded(value, kind)]
+
     if table == "headlines":
-        header = ["week", "figure", "value", "previous", "change"]
-        return header, [[week, h.key, h.value, h.previous, h.change] for h in report["headlines"]]
+        header = [
+            str(_("Week")),
+            str(_("Figure")),
+            str(_("Value")),
+            str(_("Previous week")),
+            str(_("Change")),
+            str(_("Unit")),
+            str(_("Value (exact)")),
+        ]
+        return header, [
+            [
+                week,
+                str(board.HEADLINE_LABELS[h.key]),
+                _rounded(h.value, h.kind),
+                _rounded(h.previous, h.kind),
+                _rounded(h.change, "points" if h.kind == "ratio" else h.kind),
+                HEADLINE_UNITS[h.kind],
+                h.value,
+            ]
+            for h in report["headlines"]
+        ]
     if table == "trend":
         trend = report["trend"]
         kinds = list(trend["converted"])
-        header = ["week", "coverage", "penetration", *(f"converted_{k}" for k in kinds)]
-        return header, [
-            [w, trend["coverage"][i], trend["penetration"][i]]
-            + [trend["converted"][k][i] for k in kinds]
-            for i, w in enumerate(report["trend_weeks"])
+        channel = dict(ChannelKind.choices)
+        columns: list[tuple[str, Any, str]] = [
+            ("coverage", _("Coverage"), "ratio"),
+            ("penetration", _("Penetration"), "ratio"),
+            *(
+                (kind, _("Converted: %(channel)s") % {"channel": channel[kind]}, "count")
+                for kind in kinds
+            ),
         ]
-    if table == "feedback":
-        header = ["week", "category", "count", "satisfaction"]
-        return header, [[r[c] for c in header] for r in report["feedback"]]
-    rows = {
+        rows = []
+        for index, trend_week in enumerate(report["trend_weeks"]):
+            row: list[Any] = [trend_week]
+            row += cells(trend["coverage"][index], "ratio")
+            row += cells(trend["penetration"][index], "ratio")
+            row += [trend["converted"][kind][index] for kind in kinds]
+            rows.append(row)
+        return _headers(columns, None), rows
+    source = {
         "channels": report["channels"],
         "heatmap": report["heat"]["cells"],
         "white_space": report["white_space"],
         "partners": report["leaderboard"],
+        "feedback": report["feedback"],
     }[table]
     columns = EXPORT_COLUMNS[table]
-    return ["week", *columns], [[week, *(row[c] for c in columns)] for row in rows]
+    value_label = _("Coverage") if heat == "coverage" else _("Penetration")
+    rows = []
+    for item in source:
+        row = [item["week"] if table == "feedback" else week]
+        for key, _label, kind in columns:
+            row += cells(item[key], kind)
+        rows.append(row)
+    return _headers(columns, value_label), rows
 
 
 @leadership_required
@@ -492,7 +596,7 @@ def dashboard_export(request: HttpRequest, table: str) -> HttpResponse:
     """One dashboard table as CSV, for the same week and filters as the page."""
     if table not in EXPORT_TABLES:
         raise Http404("No such table.")
-    filters, chosen, options, _names = _page_state(request)
+    filters, chosen, options, names = _page_state(request)
     if chosen is None:
         raise Http404("No snapshot yet.")
     report = board.week_report(
@@ -500,7 +604,7 @@ def dashboard_export(request: HttpRequest, table: str) -> HttpResponse:
     )
     if table == "partners":
         report["leaderboard"] = board.leaderboard(filters, limit=None)
-    header, rows = _export_rows(table, report)
+    header, rows = _export_rows(table, report, names, heat=filters.heat)
     return export_response(
         fmt="csv", filename=f"dashboard-{table}-{chosen.week}", header=header, rows=rows
     )

@@ -4,11 +4,12 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from channels.selectors import (
     reps_visible_to,
 )
-from crm.exports import EXPORT_FORMATS, export_response
+from crm.exports import EXPORT_FORMATS, export_response, yes_no
 from crm.pagination import list_queries
 from crm.roles import internal_required
 from crm.selectors import regions_all
@@ -31,15 +32,16 @@ def rep_list(request: HttpRequest) -> HttpResponse:
                 rep.external_id,
                 rep.name,
                 rep.email,
-                ";".join(r.code for r in rep.regions.all()),
-                rep.is_active,
+                "; ".join(r.name for r in rep.regions.all()),
+                yes_no(rep.is_active),
             )
             for rep in reps
         )
+        header = [_("External id"), _("Name"), _("E-mail"), _("Regions"), _("Active")]
         return export_response(
             fmt=request.GET["format"],
             filename="reps",
-            header=["external_id", "name", "email", "regions", "is_active"],
+            header=[str(h) for h in header],
             rows=rows,
         )
     page = Paginator(reps, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -1,4 +1,8 @@
-"""Lists exported as CSV or XLSX: the same rows the page shows, streamed, never all in memory."""
+"""Lists exported as CSV or XLSX: the same rows the page shows, streamed, never all in memory.
+
+Exports are for people, like the pages: headers in the reader's language, names and labels
+instead of codes, yes/no for flags; dates stay ISO (yyyy-mm-dd), which every spreadsheet reads
+as a date. The market files for re-import are `manage.py export_csv`'s, with codes."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -79,3 +84,15 @@ def export_response(
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}-{stamp}.csv"'
     return response
+
+
+def yes_no(value: bool | None) -> str:
+    """A flag as the reader's word for it."""
+    if value is None:
+        return ""
+    return _("yes") if value else _("no")
+
+
+def labelled(choices: Iterable[tuple[str, Any]]) -> dict[str, str]:
+    """Codes to their labels in the reader's language, for one set of choices."""
+    return {code: str(label) for code, label in choices}

@@ -29,7 +29,7 @@ from channels.selectors import (
     reps_visible_to,
 )
 from channels.services import CoverageOwner, coverage_assign, coverage_end
-from crm.exports import EXPORT_FORMATS, export_response
+from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.forms import form_add_service_errors, object_id
 from crm.models import Account, ChannelKind, SizeBand
 from crm.pagination import CappedPaginator
@@ -121,33 +121,34 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
 
 
 def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponse:
+    size_bands, kinds = labelled(SizeBand.choices), labelled(ChannelKind.choices)
     columns = (
         "external_id",
         "name",
-        "region__code",
-        "vertical__code",
+        "region__name",
+        "vertical__name",
         "size_band",
         "entered_on",
         "archived_on",
         "converted_on",
         "converted_via",
     )
-    return export_response(
-        fmt=fmt,
-        filename="accounts",
-        header=[
-            "external_id",
-            "name",
-            "region",
-            "vertical",
-            "size_band",
-            "entered_on",
-            "archived_on",
-            "converted_on",
-            "converted_via",
-        ],
-        rows=accounts.values_list(*columns).iterator(chunk_size=5000),
+    header = [
+        _("External id"),
+        _("Name"),
+        _("Region"),
+        _("Vertical"),
+        _("Size band"),
+        _("Entered the market"),
+        _("Archived"),
+        _("Customer since"),
+        _("Won by"),
+    ]
+    rows = (
+        (*row[:4], size_bands.get(row[4], row[4]), *row[5:8], kinds.get(row[8], row[8]))
+        for row in accounts.values_list(*columns).iterator(chunk_size=5000)
     )
+    return export_response(fmt=fmt, filename="accounts", header=[str(h) for h in header], rows=rows)
 
 
 COVERAGE_LABELS = {
@@ -455,8 +456,11 @@ def coverage_end_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Coverage by {assignment.owner_label} ends on "
-                f"{form.cleaned_data['end_date']:%Y-%m-%d}.",
+                _("Coverage by %(owner)s ends on %(day)s.")
+                % {
+                    "owner": assignment.owner_label,
+                    "day": date_format(form.cleaned_data["end_date"]),
+                },
             )
     else:
         messages.error(request, "Give the last day of coverage as a date.")

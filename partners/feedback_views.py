@@ -12,11 +12,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm.exports import EXPORT_FORMATS, export_response
+from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.forms import form_add_service_errors, object_id
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
@@ -93,7 +95,7 @@ def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
             format_html(
                 '<tr><td>{}</td><td><a href="{}">{}</a></td><td><a href="{}">{}</a></td>'
                 "<td>{}</td><td>{}/5</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                timezone.localtime(entry.created_at).date().isoformat(),
+                date_format(timezone.localtime(entry.created_at).date()),
                 reverse("partners:partner_detail", args=[entry.partner_id]),
                 entry.partner.name,
                 reverse("partners:feedback_detail", args=[entry.pk]),
@@ -113,6 +115,8 @@ def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
 def feedback_inbox(request: HttpRequest) -> HttpResponse:
     feedback, params = _filtered(request)
     if request.GET.get("format") in EXPORT_FORMATS:
+        categories = labelled(FeedbackCategory.choices)
+        statuses = labelled(FeedbackStatus.choices)
         columns = (
             "created_at",
             "partner__external_id",
@@ -124,21 +128,33 @@ def feedback_inbox(request: HttpRequest) -> HttpResponse:
             "status",
             "assignee__username",
         )
+        header = [
+            _("Received"),
+            _("Partner id"),
+            _("Partner"),
+            _("Subject"),
+            _("Category"),
+            _("Satisfaction (1–5)"),
+            _("NPS (0–10)"),
+            _("Status"),
+            _("Assigned to"),
+        ]
+        rows = (
+            (
+                *row[:4],
+                categories.get(row[4], row[4]),
+                row[5],
+                row[6],
+                statuses.get(row[7], row[7]),
+                row[8],
+            )
+            for row in feedback.values_list(*columns).iterator(chunk_size=2000)
+        )
         return export_response(
             fmt=request.GET["format"],
             filename="feedback",
-            header=[
-                "received",
-                "partner",
-                "partner_name",
-                "subject",
-                "category",
-                "satisfaction",
-                "nps",
-                "status",
-                "assignee",
-            ],
-            rows=feedback.values_list(*columns).iterator(chunk_size=2000),
+            header=[str(h) for h in header],
+            rows=rows,
         )
     page = Paginator(feedback, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(

@@ -20,11 +20,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
-from crm.exports import EXPORT_FORMATS, export_response
+from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
@@ -110,12 +111,34 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
     if request.GET.get("format") in EXPORT_FORMATS:
         columns = ("external_id", "name", "channel_kind", "partner_type", "tier", "is_active")
         covering = _accounts_covered(partners, today)
+        kinds, types = labelled(PartnerKind.choices), labelled(PartnerType.choices)
+        tiers = labelled(PartnerTier.choices)
+        header = [
+            _("External id"),
+            _("Name"),
+            _("Kind"),
+            _("Type"),
+            _("Tier"),
+            _("Active"),
+            _("Accounts assigned today"),
+        ]
         return export_response(
             fmt=request.GET["format"],
             filename="distributors" if kind == PartnerKind.DISTRIBUTION else "partners",
-            header=[*columns, "accounts_covered_today"],
+            header=[str(h) for h in header],
             rows=(
-                (*row[1:], covering.get(row[0], 0)) for row in partners.values_list("pk", *columns)
+                (
+                    external_id,
+                    name,
+                    kinds.get(channel_kind, channel_kind),
+                    types.get(partner_type, partner_type),
+                    tiers.get(tier, tier),
+                    yes_no(is_active),
+                    covering.get(pk, 0),
+                )
+                for pk, external_id, name, channel_kind, partner_type, tier, is_active in (
+                    partners.values_list("pk", *columns)
+                )
             ),
         )
     page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -6,14 +6,14 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from crm.exports import EXPORT_FORMATS, export_response
+from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import form_add_service_errors, object_id
 from crm.models import Region, Vertical
 from crm.pagination import list_queries
@@ -91,31 +91,7 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
     params["sort"] = params["sort"] if params["sort"] in AGREEMENT_SORTS else "-start_date"
     agreements = agreements.order_by(*AGREEMENT_SORTS[params["sort"]])
     if request.GET.get("format") in EXPORT_FORMATS:
-        columns = (
-            "external_id",
-            "partner__external_id",
-            "partner__name",
-            "agreement_type",
-            "status",
-            "start_date",
-            "end_date",
-            "signed_on",
-            "terminated_on",
-            "exclusive",
-            "auto_renew",
-            "notice_days",
-            "currency",
-            "discount_percent",
-            "revenue_share_percent",
-            "annual_target",
-        )
-        header = ["external_id", "partner", "partner_name", *columns[3:]]
-        return export_response(
-            fmt=request.GET["format"],
-            filename="agreements",
-            header=header,
-            rows=agreements.values_list(*columns).iterator(chunk_size=2000),
-        )
+        return _export_agreements(request.GET["format"], agreements)
     page = Paginator(agreements, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -127,6 +103,54 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
             "statuses": AgreementStatus.choices,
             "types": AgreementType.choices,
         },
+    )
+
+
+def _export_agreements(fmt: str, agreements: QuerySet[Agreement]) -> HttpResponse:
+    types, statuses = labelled(AgreementType.choices), labelled(AgreementStatus.choices)
+    header = [
+        _("External id"),
+        _("Partner id"),
+        _("Partner"),
+        _("Type"),
+        _("Status"),
+        _("Start"),
+        _("End of term"),
+        _("Signed on"),
+        _("Terminated on"),
+        _("Ends"),
+        _("Exclusive"),
+        _("Renews automatically"),
+        _("Notice (days)"),
+        _("Currency"),
+        _("Discount (%)"),
+        _("Revenue share (%)"),
+        _("Annual target"),
+    ]
+    rows = (
+        [
+            a.external_id,
+            a.partner.external_id,
+            a.partner.name,
+            types.get(a.agreement_type, a.agreement_type),
+            statuses.get(a.status, a.status),
+            a.start_date,
+            a.end_date,
+            a.signed_on,
+            a.terminated_on,
+            a.effective_end,
+            yes_no(a.exclusive),
+            yes_no(a.auto_renew),
+            a.notice_days,
+            a.currency,
+            a.discount_percent,
+            a.revenue_share_percent,
+            a.annual_target,
+        ]
+        for a in agreements.select_related("partner").iterator(chunk_size=2000)
+    )
+    return export_response(
+        fmt=fmt, filename="agreements", header=[str(h) for h in header], rows=rows
     )
 
 

@@ -420,7 +420,7 @@ def test_it_orders_the_leaderboard_least_satisfied_first_on_request(
     assert covered == sorted(covered, reverse=True)
     assert pages["bogus"].context["filters"].partners == "covered"
     csv_rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
-    assert [row["external_id"] for row in csv_rows] == [
+    assert [row["External id"] for row in csv_rows] == [
         row["external_id"] for row in rows("satisfaction")
     ]
     html = pages["nps"].content.decode()
@@ -456,7 +456,7 @@ def test_it_exports_each_table_as_csv_for_the_same_filters(market: None, executi
         response = executive.get("/dashboard/export/channels.csv", {"week": WEEK, "region": "EAST"})
         rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
         east = next(r for r in export("region") if r["region"] == "EAST")
-        assert {int(r["accounts"]) for r in rows} == {east["accounts"]}
+        assert {int(r["Accounts"]) for r in rows} == {east["accounts"]}
         assert executive.get("/dashboard/export/nothing.csv").status_code == 404
 
 
@@ -767,3 +767,54 @@ def test_make_demo_computes_enough_weeks_for_the_longest_trend() -> None:
     weeks = int(re.search(r"^DEMO_WEEKS \?= (\d+)$", makefile, re.M).group(1))
     # The longest trend ends on the latest closed week; the current week is computed too.
     assert weeks >= max(board.SPANS) + 1
+
+
+def test_the_csv_files_show_names_and_rounded_percentages_beside_the_exact_fraction(
+    market: None, executive: Client
+) -> None:
+    def table(name: str, **params: str) -> list[dict[str, str]]:
+        with time_machine.travel(NOW, tick=False):
+            response = executive.get(f"/dashboard/export/{name}.csv", {"week": WEEK, **params})
+        return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    white_space = table("white_space")
+    assert white_space and all(row["Size band"] in {"SMB", "Enterprise"} for row in white_space)
+    assert {row["Region"] for row in white_space} <= {"Region EAST", "Region WEST"}
+    for row in white_space:
+        exact = float(row["Coverage (exact fraction)"])
+        assert row["Coverage (%)"] == str(round(exact * 100, 1))
+        assert len(row["Coverage (%)"].split(".")[1]) == 1
+    channels = table("channels")
+    assert {row["Channel"] for row in channels} == {
+        "Direct sales",
+        "Distribution",
+        "Partner",
+        "Online",
+    }
+    partners = table("partners")
+    assert all(row["Channel"] in {"Partner", "Distribution"} for row in partners)
+    assert all(len(row["Satisfaction (90 days)"].split(".")[-1]) <= 2 for row in partners)
+    with _chinese(executive):
+        chinese = table("heatmap")
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        region = str(translation.gettext("Region"))
+    assert region != "Region" and region in chinese[0]
+
+
+class _chinese:
+    """Ask for the Chinese page through the language cookie."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __enter__(self) -> None:
+        from django.conf import settings
+
+        self.client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    def __exit__(self, *args: object) -> None:
+        from django.conf import settings
+
+        self.client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"

@@ -34,8 +34,10 @@ class TestListExports:
         assert response["Content-Type"].startswith("text/csv")
         assert "attachment" in response["Content-Disposition"]
         rows = _csv_rows(response)
-        assert rows[0][:3] == ["external_id", "name", "region"]
+        assert rows[0][:5] == ["External id", "Name", "Region", "Vertical", "Size band"]
         assert [row[0] for row in rows[1:]] == ["A-1"]
+        # Names and labels, not codes.
+        assert rows[1][2] == east.name and rows[1][4] == "Enterprise"
 
     def test_it_exports_xlsx_with_the_same_rows(self, cast: Cast) -> None:
         AgreementFactory(external_id="AG-1", partner=cast.partner_a)
@@ -43,7 +45,8 @@ class TestListExports:
         response = _client_for(cast.executive).get("/workspace/agreements/?q=Alpha&format=xlsx")
         workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
         rows = list(workbook.active.iter_rows(values_only=True))
-        assert rows[0][0] == "external_id" and [r[0] for r in rows[1:]] == ["AG-1"]
+        assert rows[0][0] == "External id" and [r[0] for r in rows[1:]] == ["AG-1"]
+        assert rows[1][3] == "Reseller agreement" and rows[1][4] == "Active"
 
     def test_it_neutralises_spreadsheet_formulas_in_text(self, cast: Cast) -> None:
         FeedbackFactory(partner=cast.partner_a, subject='=HYPERLINK("http://evil","x")')
@@ -59,6 +62,19 @@ class TestListExports:
         rows = _csv_rows(_client_for(cast.manager).get("/workspace/partners/?format=csv"))
         assert {row[0] for row in rows[1:]} == {"P-ALPHA", "P-BETA"}
         rows = _csv_rows(_client_for(cast.manager).get("/workspace/reps/?format=csv"))
-        assert (
-            rows[0] == ["external_id", "name", "email", "regions", "is_active"] and len(rows) == 2
-        )
+        assert rows[0] == ["External id", "Name", "E-mail", "Regions", "Active"] and len(rows) == 2
+        assert rows[1][4] == "yes"
+
+    def test_it_writes_the_headers_and_labels_in_the_readers_language(self, cast: Cast) -> None:
+        from django.conf import settings
+        from django.utils import translation
+
+        AccountFactory(external_id="A-1", size_band=SizeBand.SMB)
+        client = _client_for(cast.manager)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+        rows = _csv_rows(client.get("/workspace/accounts/?format=csv"))
+        with translation.override("zh-hans"):
+            expected = [str(translation.gettext(word)) for word in ("External id", "Name")]
+            smb = str(SizeBand.SMB.label)
+        assert rows[0][:2] == expected and expected != ["External id", "Name"]
+        assert rows[1][4] == smb

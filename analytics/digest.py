@@ -159,9 +159,10 @@ def digest_content(*, week: str, today: date | None = None) -> dict[str, Any]:
 def _named(
     rows: list[dict[str, Any]], model: type[Region] | type[Vertical]
 ) -> list[dict[str, Any]]:
-    names = dict(
-        model.objects.filter(code__in=[r["code"] for r in rows]).values_list("code", "name")
-    )
+    names = {
+        item.code: item.display_name
+        for item in model.objects.filter(code__in=[r["code"] for r in rows])
+    }
     return [{**row, "name": names.get(row["code"], row["code"])} for row in rows]
 
 

@@ -133,12 +133,13 @@ def _white_space(latest: Any) -> list[dict[str, Any]]:
         .order_by("-white_space", "region", "vertical", "size_band")
         .values("region", "vertical", "size_band", "white_space", "accounts")[:WHITE_SPACE_SHOWN]
     )
-    regions = dict(
-        Region.objects.filter(code__in=[r["region"] for r in rows]).values_list("code", "name")
-    )
-    verticals = dict(
-        Vertical.objects.filter(code__in=[r["vertical"] for r in rows]).values_list("code", "name")
-    )
+    regions = {
+        r.code: r.display_name for r in Region.objects.filter(code__in=[r["region"] for r in rows])
+    }
+    verticals = {
+        v.code: v.display_name
+        for v in Vertical.objects.filter(code__in=[r["vertical"] for r in rows])
+    }
     size_bands = dict(SizeBand.choices)
     for row in rows:
         row["region_name"] = regions.get(row["region"], row["region"])

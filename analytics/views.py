@@ -34,8 +34,8 @@ leadership_required = role_required(Role.EXECUTIVE, Role.SALES_MANAGER)
 
 def _page_state(request: HttpRequest) -> tuple[board.Filters, Any, list[board.WeekOption], dict]:
     options = board.snapshot_week_options()
-    regions = dict(Region.objects.values_list("code", "name"))
-    verticals = dict(Vertical.objects.values_list("code", "name"))
+    regions = {r.code: r.display_name for r in Region.objects.only("code", "name", "name_zh")}
+    verticals = {v.code: v.display_name for v in Vertical.objects.only("code", "name", "name_zh")}
     filters, chosen = board.parse_filters(
         request.GET, options, regions=regions, verticals=verticals
     )

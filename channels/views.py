@@ -32,7 +32,7 @@ def rep_list(request: HttpRequest) -> HttpResponse:
                 rep.external_id,
                 rep.name,
                 rep.email,
-                "; ".join(r.name for r in rep.regions.all()),
+                "; ".join(r.display_name for r in rep.regions.all()),
                 yes_no(rep.is_active),
             )
             for rep in reps

@@ -7,14 +7,16 @@ from crm.models import Account, AuditEvent, OutboundEmail, Region, Vertical
 
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "parent"]
-    search_fields = ["code", "name"]
+    list_display = ["code", "name", "name_zh", "parent"]
+    list_editable = ["name_zh"]
+    search_fields = ["code", "name", "name_zh"]
 
 
 @admin.register(Vertical)
 class VerticalAdmin(admin.ModelAdmin):
-    list_display = ["code", "name"]
-    search_fields = ["code", "name"]
+    list_display = ["code", "name", "name_zh"]
+    list_editable = ["name_zh"]
+    search_fields = ["code", "name", "name_zh"]
 
 
 @admin.register(Account)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
@@ -34,9 +35,23 @@ class ChannelKind(models.TextChoices):
     ONLINE = "online", _("Online")
 
 
+def localized_name(name: str, name_zh: str) -> str:
+    """The name a reader of the active language knows: the Chinese name for Chinese readers
+    when there is one, the name otherwise."""
+    if name_zh and (get_language() or "").lower().startswith("zh"):
+        return name_zh
+    return name
+
+
 class Region(TimeStamped):
     code = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
+    name_zh = models.CharField(
+        _("Chinese name"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown to readers of Simplified Chinese; the name when blank."),
+    )
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -45,18 +60,32 @@ class Region(TimeStamped):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return localized_name(self.name, self.name_zh)
 
 
 class Vertical(TimeStamped):
     code = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
+    name_zh = models.CharField(
+        _("Chinese name"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown to readers of Simplified Chinese; the name when blank."),
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return localized_name(self.name, self.name_zh)
 
 
 class Account(TimeStamped):

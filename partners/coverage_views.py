@@ -31,7 +31,7 @@ from channels.selectors import (
 from channels.services import CoverageOwner, coverage_assign, coverage_end
 from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.forms import form_add_service_errors, object_id
-from crm.models import Account, ChannelKind, SizeBand
+from crm.models import Account, ChannelKind, SizeBand, localized_name
 from crm.pagination import CappedPaginator
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
 from crm.selectors import AccountFilter, regions_all, verticals_all
@@ -109,8 +109,8 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
                 account.external_id,
                 reverse("partners:account_detail", args=[account.pk]),
                 account.name,
-                account.region.name,
-                account.vertical.name,
+                account.region.display_name,
+                account.vertical.display_name,
                 size_bands.get(account.size_band, account.size_band),
                 date_format(account.entered_on),
                 badges,
@@ -126,7 +126,9 @@ def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponse:
         "external_id",
         "name",
         "region__name",
+        "region__name_zh",
         "vertical__name",
+        "vertical__name_zh",
         "size_band",
         "entered_on",
         "archived_on",
@@ -145,7 +147,14 @@ def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponse:
         _("Won by"),
     ]
     rows = (
-        (*row[:4], size_bands.get(row[4], row[4]), *row[5:8], kinds.get(row[8], row[8]))
+        (
+            *row[:2],
+            localized_name(row[2], row[3]),
+            localized_name(row[4], row[5]),
+            size_bands.get(row[6], row[6]),
+            *row[7:10],
+            kinds.get(row[10], row[10]),
+        )
         for row in accounts.values_list(*columns).iterator(chunk_size=5000)
     )
     return export_response(fmt=fmt, filename="accounts", header=[str(h) for h in header], rows=rows)
@@ -181,10 +190,10 @@ def _filter_labels(
         labels.append((_("Search"), segment.q))
     if segment.region:
         region = regions_all().filter(code=segment.region).first()
-        labels.append((_("Region"), region.name if region else segment.region))
+        labels.append((_("Region"), region.display_name if region else segment.region))
     if segment.vertical:
         vertical = verticals_all().filter(code=segment.vertical).first()
-        labels.append((_("Vertical"), vertical.name if vertical else segment.vertical))
+        labels.append((_("Vertical"), vertical.display_name if vertical else segment.vertical))
     if segment.size_band:
         labels.append((_("Size band"), str(SizeBand(segment.size_band).label)))
     if account_filter.coverage:
@@ -475,7 +484,13 @@ def white_space(request: HttpRequest) -> HttpResponse:
     uncovered = accounts_listed(request.user, AccountListFilter(coverage="none"), today=today)
     segments = list(
         uncovered.values(
-            "region__code", "region__name", "vertical__code", "vertical__name", "size_band"
+            "region__code",
+            "region__name",
+            "region__name_zh",
+            "vertical__code",
+            "vertical__name",
+            "vertical__name_zh",
+            "size_band",
         )
         .annotate(accounts=Count("id"))
         .order_by("-accounts", "region__name", "vertical__name")[:200]
@@ -483,6 +498,12 @@ def white_space(request: HttpRequest) -> HttpResponse:
     size_bands = dict(SizeBand.choices)
     for segment in segments:
         segment["size_band_label"] = size_bands.get(segment["size_band"], segment["size_band"])
+        segment["region_label"] = localized_name(
+            segment["region__name"], segment["region__name_zh"]
+        )
+        segment["vertical_label"] = localized_name(
+            segment["vertical__name"], segment["vertical__name_zh"]
+        )
         segment["accounts_url"] = white_space_url(
             region=segment["region__code"],
             vertical=segment["vertical__code"],

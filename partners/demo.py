@@ -38,30 +38,30 @@ from partners.models import (
 )
 
 REGIONS = [
-    ("cn-east", "East China"),
-    ("cn-north", "North China"),
-    ("cn-south", "South China"),
-    ("jp", "Japan"),
-    ("kr", "Korea"),
-    ("sea", "Southeast Asia"),
-    ("in", "India"),
-    ("dach", "DACH"),
-    ("ukie", "UK & Ireland"),
-    ("fr-benelux", "France & Benelux"),
-    ("na-east", "North America East"),
-    ("na-west", "North America West"),
+    ("cn-east", "East China", "华东"),
+    ("cn-north", "North China", "华北"),
+    ("cn-south", "South China", "华南"),
+    ("jp", "Japan", "日本"),
+    ("kr", "Korea", "韩国"),
+    ("sea", "Southeast Asia", "东南亚"),
+    ("in", "India", "印度"),
+    ("dach", "DACH", "德奥瑞"),
+    ("ukie", "UK & Ireland", "英国和爱尔兰"),
+    ("fr-benelux", "France & Benelux", "法国和比荷卢"),
+    ("na-east", "North America East", "北美东部"),
+    ("na-west", "North America West", "北美西部"),
 ]
 VERTICALS = [
-    ("customer_service", "Customer service"),
-    ("finance", "Finance"),
-    ("healthcare", "Healthcare"),
-    ("education", "Education"),
-    ("manufacturing", "Manufacturing"),
-    ("retail", "Retail"),
-    ("logistics", "Logistics"),
-    ("automotive", "Automotive"),
-    ("public_sector", "Public sector"),
-    ("media", "Media & entertainment"),
+    ("customer_service", "Customer service", "客户服务"),
+    ("finance", "Finance", "金融"),
+    ("healthcare", "Healthcare", "医疗"),
+    ("education", "Education", "教育"),
+    ("manufacturing", "Manufacturing", "制造"),
+    ("retail", "Retail", "零售"),
+    ("logistics", "Logistics", "物流"),
+    ("automotive", "Automotive", "汽车"),
+    ("public_sector", "Public sector", "公共部门"),
+    ("media", "Media & entertainment", "媒体与娱乐"),
 ]
 SIZE_BAND_WEIGHTS = [
     (SizeBand.SMB, 55),
@@ -224,6 +224,10 @@ def demo_seed(
         with transaction.atomic():
             _seed_market(rng=random.Random(seed), accounts=accounts, today=today, say=say)
     with transaction.atomic():
+        # A market seeded before regions and verticals had Chinese names gets them now.
+        for model, rows in ((Region, REGIONS), (Vertical, VERTICALS)):
+            for code, _name, name_zh in rows:
+                model.objects.filter(code=code, name_zh="").update(name_zh=name_zh)
         logins = _seed_users(password=password)
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
@@ -231,8 +235,14 @@ def demo_seed(
 def _seed_market(
     *, rng: random.Random, accounts: int, today: date, say: Callable[[str], None]
 ) -> None:
-    regions = [Region.objects.create(code=code, name=name) for code, name in REGIONS]
-    verticals = [Vertical.objects.create(code=code, name=name) for code, name in VERTICALS]
+    regions = [
+        Region.objects.create(code=code, name=name, name_zh=name_zh)
+        for code, name, name_zh in REGIONS
+    ]
+    verticals = [
+        Vertical.objects.create(code=code, name=name, name_zh=name_zh)
+        for code, name, name_zh in VERTICALS
+    ]
     say(f"{len(regions)} regions, {len(verticals)} verticals")
 
     reps = []

@@ -51,11 +51,11 @@ def _codes_by_owner(through: Any, owner_column: str, code_path: str) -> dict[int
 
 
 def _regions() -> Iterator[Iterable[Any]]:
-    return Region.objects.order_by("code").values_list("code", "name").iterator(CHUNK)
+    return Region.objects.order_by("code").values_list("code", "name", "name_zh").iterator(CHUNK)
 
 
 def _verticals() -> Iterator[Iterable[Any]]:
-    return Vertical.objects.order_by("code").values_list("code", "name").iterator(CHUNK)
+    return Vertical.objects.order_by("code").values_list("code", "name", "name_zh").iterator(CHUNK)
 
 
 def _accounts() -> Iterator[Iterable[Any]]:
@@ -140,7 +140,7 @@ def _write(path: Path, market_file: MarketFile, rows: Iterator[Iterable[Any]]) -
     count = 0
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(market_file.columns)
+        writer.writerow((*market_file.columns, *market_file.optional))
         for row in rows:
             writer.writerow([_cell(value) for value in row])
             count += 1

@@ -118,7 +118,12 @@ def market_import(
         report.files = [FileReport(name=f.name, rows=validator.rows[f.name]) for f, _ in files]
         if not dry_run:
             staging.analyze()
-            store = MarketStore(connection, now=timezone.now(), staged=staging.rows)
+            store = MarketStore(
+                connection,
+                now=timezone.now(),
+                staged=staging.rows,
+                optional_present=staging.optional_present,
+            )
             for file_report in report.files:
                 created, updated = store.upsert(file_report.name)
                 file_report.created = created

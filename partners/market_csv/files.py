@@ -9,10 +9,12 @@ from dataclasses import dataclass
 class MarketFile:
     name: str
     columns: tuple[str, ...]
+    # Columns a file may leave out: what they set stays as it is when they are absent.
+    optional: tuple[str, ...] = ()
 
 
-REGIONS = MarketFile("regions.csv", ("code", "name"))
-VERTICALS = MarketFile("verticals.csv", ("code", "name"))
+REGIONS = MarketFile("regions.csv", ("code", "name"), optional=("name_zh",))
+VERTICALS = MarketFile("verticals.csv", ("code", "name"), optional=("name_zh",))
 ACCOUNTS = MarketFile(
     "accounts.csv",
     (

@@ -59,8 +59,8 @@ def _stage(name: str, *columns: str) -> StageTable:
     return StageTable(f"market_stage_{name}", tuple(typed(column) for column in columns))
 
 
-STAGE_REGION = _stage("region", "code", "name")
-STAGE_VERTICAL = _stage("vertical", "code", "name")
+STAGE_REGION = _stage("region", "code", "name", "name_zh")
+STAGE_VERTICAL = _stage("vertical", "code", "name", "name_zh")
 STAGE_ACCOUNT = _stage(
     "account",
     "external_id",
@@ -118,6 +118,8 @@ class Staging:
         self.enabled = enabled
         self.buffers: dict[StageTable, list[Sequence[Any]]] = {}
         self.rows: dict[StageTable, int] = {}
+        # Per file name, the optional columns its header had (`MarketFile.optional`).
+        self.optional_present: dict[str, set[str]] = {}
 
     def create(self) -> None:
         if not self.enabled:
@@ -218,11 +220,17 @@ class MarketStore:
     """Upserts the staged rows into the real tables. Runs inside the caller's transaction."""
 
     def __init__(
-        self, connection: BaseDatabaseWrapper, *, now: datetime, staged: dict[StageTable, int]
+        self,
+        connection: BaseDatabaseWrapper,
+        *,
+        now: datetime,
+        staged: dict[StageTable, int],
+        optional_present: dict[str, set[str]] | None = None,
     ) -> None:
         self.connection = connection
         self.now = connection.ops.adapt_datetimefield_value(now)
         self.staged = staged
+        self.optional_present = optional_present or {}
         # Tables this transaction holds against other writers (see `_bulk_load`), and whether
         # each was empty when taken.
         self.exclusive: dict[type[Model], bool] = {}
@@ -497,24 +505,29 @@ class MarketStore:
     def regions(self) -> tuple[int, int]:
         return self._upsert(
             model=Region,
-            **self._coded(Region, STAGE_REGION),
+            **self._coded(Region, STAGE_REGION, REGIONS.name),
         )
 
     def verticals(self) -> tuple[int, int]:
         return self._upsert(
             model=Vertical,
-            **self._coded(Vertical, STAGE_VERTICAL),
+            **self._coded(Vertical, STAGE_VERTICAL, VERTICALS.name),
         )
 
-    def _coded(self, model: type[Model], stage: StageTable) -> dict[str, Any]:
+    def _coded(self, model: type[Model], stage: StageTable, file_name: str) -> dict[str, Any]:
+        # The Chinese name is written only when the file has its column: a file without it
+        # leaves the names set in the admin or by an earlier file as they are.
+        columns = ["code", "name"]
+        if "name_zh" in self.optional_present.get(file_name, set()):
+            columns.append("name_zh")
         select, params = self._with_defaults(
-            model, {"code": "s.code", "name": "s.name"}, ("code", "name")
+            model, {column: f"s.{column}" for column in columns}, tuple(columns)
         )
         return {
             "select": select,
             "source": f"{stage.name} s WHERE true",
             "key": ("code",),
-            "compare": ("name",),
+            "compare": tuple(columns[1:]),
             "params": params,
         }
 

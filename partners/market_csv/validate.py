@@ -163,17 +163,33 @@ class MarketValidator:
                         positions.append(header.index(column))
                     else:
                         self.problem(name, 1, column, "missing column")
+                known = (*market_file.columns, *market_file.optional)
                 for position, column in enumerate(header):
-                    if column not in market_file.columns:
+                    if column not in known:
                         self.problem(name, 1, column or f"column {position + 1}", "unknown column")
                     elif header.index(column) != position:
                         self.problem(name, 1, column, "column appears more than once")
                 if len(positions) < len(market_file.columns):
                     self.unreadable.add(name)
                     return
+                # Optional columns follow the required ones in the cells; an absent one reads
+                # as None, and the store leaves what it sets unchanged.
+                present = [c for c in market_file.optional if c in header]
+                self.staging.optional_present[name] = set(present)
                 width = len(header)
-                in_order = positions == list(range(len(positions))) and width == len(positions)
-                pick = None if in_order else itemgetter(*positions)
+                if len(present) < len(market_file.optional):
+                    columns = [
+                        *positions,
+                        *(header.index(c) if c in header else None for c in market_file.optional),
+                    ]
+
+                    def pick(row: Sequence[str]) -> tuple[str | None, ...]:
+                        return tuple(None if i is None else row[i] for i in columns)
+
+                else:
+                    picked = [*positions, *(header.index(c) for c in market_file.optional)]
+                    in_order = picked == list(range(len(picked))) and width == len(picked)
+                    pick = None if in_order else itemgetter(*picked)
                 line = reader.line_num
                 rows = 0
                 try:
@@ -305,7 +321,7 @@ class MarketValidator:
         seen: dict[str, int] = {}
         code_length = _max_length(model, "code")
         name_length = _max_length(model, "name")
-        for line, (code, label) in self._rows(path, market_file):
+        for line, (code, label, label_zh) in self._rows(path, market_file):
             count = len(self.problems)
             code = self._key(name, line, "code", code, code_length, seen, f"{what} code")
             if code and LIST_SEPARATOR in code:
@@ -313,10 +329,12 @@ class MarketValidator:
             elif code and code != code.strip():
                 self.problem(name, line, "code", f"must not start or end with a space: {code!r}")
             label = self._text(name, line, "name", label, name_length)
+            if label_zh:
+                label_zh = self._text(name, line, "name_zh", label_zh, name_length)
             if code:
                 known.add(code)
             if len(self.problems) == count:
-                self.staging.add(stage, (code, label))
+                self.staging.add(stage, (code, label, label_zh or ""))
 
     def _regions(self, path: Path) -> None:
         self._coded(path, REGIONS, Region, self.region_codes)

@@ -8,6 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from crm.models import Account, ChannelKind, Region, Vertical
+from tests.cast import Cast
 from tests.factories import AccountFactory, RegionFactory, VerticalFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +65,30 @@ class TestAccount:
         account = AccountFactory(converted_on=date(2025, 6, 1), converted_via=ChannelKind.DIRECT)
         with pytest.raises(IntegrityError), transaction.atomic():
             Account.objects.filter(pk=account.pk).update(converted_on=None)
+
+
+class TestChineseNames:
+    def test_regions_and_verticals_show_their_chinese_name_to_chinese_readers(self) -> None:
+        from django.utils import translation
+
+        from tests.factories import RegionFactory, VerticalFactory
+
+        east = RegionFactory(name="East China", name_zh="华东")
+        plain = VerticalFactory(name="Finance")
+        with translation.override("zh-hans"):
+            assert (str(east), east.display_name, str(plain)) == ("华东", "华东", "Finance")
+        with translation.override("en"):
+            assert (str(east), east.display_name) == ("East China", "East China")
+
+    def test_the_account_list_names_regions_in_the_readers_language(self, cast: Cast) -> None:
+        from django.conf import settings
+        from django.test import Client
+
+        from tests.factories import AccountFactory, RegionFactory
+
+        AccountFactory(region=RegionFactory(code="east", name="East China", name_zh="华东"))
+        client = Client()
+        client.force_login(cast.manager)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+        html = client.get("/workspace/accounts/").content.decode()
+        assert "<td>华东</td>" in html and ">华东</option>" in html

@@ -43,4 +43,4 @@ def test_it_writes_headers_for_an_empty_market(tmp_path: Path) -> None:
     assert "accounts.csv: 0 rows" in out.getvalue()
     for market_file in MARKET_FILES:
         text = (tmp_path / market_file.name).read_text(encoding="utf-8")
-        assert text == ",".join(market_file.columns) + "\n"
+        assert text == ",".join((*market_file.columns, *market_file.optional)) + "\n"

@@ -119,7 +119,7 @@ def test_it_reports_an_unknown_code_and_writes_nothing(market: Path) -> None:
 def test_it_takes_cells_as_written(market: Path) -> None:
     _replace(market, "accounts.csv", "Acme Bank,DACH,", "Acme Bank,DACH ,")
     with open(market / "regions.csv", "a", encoding="utf-8") as handle:
-        handle.write(" BALTICS,Baltics\n")
+        handle.write(" BALTICS,Baltics,\n")
 
     assert _problems(market) == [
         "regions.csv:5: code: must not start or end with a space: ' BALTICS'",
@@ -174,7 +174,7 @@ def test_it_reports_a_partner_of_the_wrong_channel_kind(market: Path) -> None:
 
 def test_it_reports_a_duplicate_key_within_one_file(market: Path) -> None:
     for name, row in [
-        ("regions.csv", "DACH,Germany"),
+        ("regions.csv", "DACH,Germany,"),
         ("accounts.csv", "ACC-0002,Clinic,DACH,HEALTH,smb,2024-02-01,,,"),
         ("coverage.csv", "ACC-0001,partner,P-ALPHA,2025-01-15,"),
     ]:
@@ -233,11 +233,11 @@ def test_it_reports_an_unknown_file_name(market: Path) -> None:
 
 def test_it_reports_a_missing_path_and_a_row_of_the_wrong_width(market: Path) -> None:
     with open(market / "verticals.csv", "a", encoding="utf-8") as handle:
-        handle.write("LOGISTICS,Logistics,extra\n")
+        handle.write("LOGISTICS,Logistics,,extra\n")
 
     assert _problems(market, market / "nowhere.csv") == [
         f"{market / 'nowhere.csv'}: no such file or directory",
-        "verticals.csv:5: row: has 3 fields, expected 2",
+        "verticals.csv:5: row: has 4 fields, expected 3",
     ]
 
 
@@ -374,3 +374,26 @@ def test_it_benchmarks_a_small_synthetic_market() -> None:
     assert "rows_per_second=" in last
     assert Account.objects.count() == 200
     assert CoverageAssignment.objects.count() > 200
+
+
+def test_it_imports_chinese_names_and_keeps_them_when_a_file_has_no_such_column(
+    market: Path, tmp_path: Path
+) -> None:
+    _run(market)
+    assert Region.objects.get(code="EAST_CN").name_zh == "华东"
+    assert Vertical.objects.get(code="FIN").name_zh == "金融"
+    assert Region.objects.get(code="NORDICS").name_zh == ""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "regions.csv").write_text("code,name\nEAST_CN,Eastern China\n", encoding="utf-8")
+    out = _run(plain / "regions.csv")
+    assert "created=0 updated=1" in out
+    east = Region.objects.get(code="EAST_CN")
+    assert (east.name, east.name_zh) == ("Eastern China", "华东")
+
+
+def test_it_reports_a_chinese_name_too_long(market: Path) -> None:
+    _replace(market, "regions.csv", "华东", "东" * 201)
+    problems = _problems(market)
+    assert "regions.csv:3: name_zh: longer than 200 characters" in problems
+    _assert_nothing_written()

@@ -503,9 +503,15 @@ def _headers(columns: list[tuple[str, Any, str]], value_label: Any) -> list[str]
     for _key, label, kind in columns:
         label = label if label is not None else value_label
         if kind == "ratio":
-            header += [f"{label} (%)", f"{label} ({_('exact fraction')})"]
+            header += [
+                _("%(figure)s (%%)") % {"figure": label},
+                _("%(figure)s (exact fraction)") % {"figure": label},
+            ]
         elif kind == "points":
-            header += [f"{label} ({_('percentage points')})", f"{label} ({_('exact')})"]
+            header += [
+                _("%(figure)s (percentage points)") % {"figure": label},
+                _("%(figure)s (exact)") % {"figure": label},
+            ]
         else:
             header.append(str(label))
     return header

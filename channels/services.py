@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind
@@ -29,29 +31,34 @@ class CoverageOwner:
     def validate(self) -> None:
         """Raises ValidationError when the owner does not fit the kind or is deactivated."""
         if self.kind not in ChannelKind.values:
-            raise ValidationError({"kind": f"Unknown channel kind {self.kind!r}."})
+            raise ValidationError(
+                {"kind": _("Unknown channel kind %(kind)r.") % {"kind": self.kind}}
+            )
         if self.kind == ChannelKind.DIRECT:
             if self.rep is None:
-                raise ValidationError({"rep": "Choose the sales rep who works these accounts."})
+                raise ValidationError({"rep": _("Choose the sales rep who works these accounts.")})
             if not self.rep.is_active:
-                raise ValidationError({"rep": f"{self.rep.name} is deactivated."})
+                raise ValidationError(
+                    {"rep": _("%(name)s is deactivated.") % {"name": self.rep.name}}
+                )
         if self.kind in PARTNER_KINDS:
             if self.partner is None:
-                raise ValidationError({"partner": "Choose the partner who works these accounts."})
-            if self.partner.channel_kind != self.kind:
-                label = (
-                    "a distributor" if self.partner.channel_kind == "distribution" else "a partner"
-                )
                 raise ValidationError(
-                    {
-                        "partner": f"{self.partner.name} is {label}; "
-                        "choose the matching channel kind."
-                    }
+                    {"partner": _("Choose the partner who works these accounts.")}
                 )
+            if self.partner.channel_kind != self.kind:
+                text = (
+                    _("%(name)s is a distributor; choose the matching channel kind.")
+                    if self.partner.channel_kind == "distribution"
+                    else _("%(name)s is a partner; choose the matching channel kind.")
+                )
+                raise ValidationError({"partner": text % {"name": self.partner.name}})
             if not self.partner.is_active:
-                raise ValidationError({"partner": f"{self.partner.name} is deactivated."})
+                raise ValidationError(
+                    {"partner": _("%(name)s is deactivated.") % {"name": self.partner.name}}
+                )
         if self.kind == ChannelKind.ONLINE and not self.online_source.strip():
-            raise ValidationError({"online_source": "Name the online source, e.g. web-signup."})
+            raise ValidationError({"online_source": _("Name the online source, e.g. web-signup.")})
 
     def owner_filter(self) -> Q:
         if self.kind == ChannelKind.DIRECT:
@@ -84,11 +91,12 @@ def coverage_assign(
     """
     owner.validate()
     if end_date is not None and end_date < start_date:
-        raise ValidationError({"end_date": "The end date cannot be before the start date."})
+        raise ValidationError({"end_date": _("The end date cannot be before the start date.")})
     account_ids = list(accounts.values_list("pk", flat=True)[: BULK_LIMIT + 1])
     if len(account_ids) > BULK_LIMIT:
         raise ValidationError(
-            f"At most {BULK_LIMIT:,} accounts can be assigned at once; narrow the filter."
+            _("At most %(count)s accounts can be assigned at once; narrow the filter.")
+            % {"count": number_format(BULK_LIMIT, force_grouping=True)}
         )
     covering = _accounts_covered(
         owner=owner, account_ids=account_ids, start_date=start_date, end_date=end_date
@@ -156,8 +164,10 @@ def coverage_end(*, assignments: QuerySet[CoverageAssignment], end_date: date) -
     if late is not None:
         raise ValidationError(
             {
-                "end_date": f"Coverage of {late.account.name} starts on "
-                f"{late.start_date:%Y-%m-%d}; the end date cannot be earlier."
+                "end_date": _(
+                    "Coverage of %(account)s starts on %(day)s; the end date cannot be earlier."
+                )
+                % {"account": late.account.name, "day": date_format(late.start_date)}
             }
         )
     return assignments.filter(Q(end_date__isnull=True) | Q(end_date__gt=end_date)).update(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import IO
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 MB = 1024 * 1024
 
@@ -38,16 +39,19 @@ def upload_validate(upload: IO[bytes], *, formats: set[str], max_bytes: int, wha
         size = upload.tell()
         upload.seek(0)
     if size == 0:
-        raise ValidationError(f"The {what} is empty.", code="empty")
+        raise ValidationError(_("The %(what)s is empty.") % {"what": what}, code="empty")
     if size > max_bytes:
         raise ValidationError(
-            f"The {what} is {size / MB:.1f} MB; the limit is {max_bytes // MB} MB.",
+            _("The %(what)s is %(size)s MB; the limit is %(limit)s MB.")
+            % {"what": what, "size": f"{size / MB:.1f}", "limit": max_bytes // MB},
             code="too_large",
         )
     found = detected_format(upload)
     if found not in formats:
         accepted = ", ".join(sorted(f.upper() for f in formats))
         raise ValidationError(
-            f"The {what} must be a {accepted} file (checked by its content).", code="format"
+            _("The %(what)s must be a %(accepted)s file (checked by its content).")
+            % {"what": what, "accepted": accepted},
+            code="format",
         )
     return found

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from channels.models import SalesRep
 from channels.services import CoverageOwner
@@ -12,16 +13,16 @@ from partners.models import Partner
 
 
 class CoverageAssignForm(StyledFormMixin, forms.Form):
-    kind = forms.ChoiceField(choices=ChannelKind.choices, label="Channel kind")
+    kind = forms.ChoiceField(choices=ChannelKind.choices, label=_("Channel kind"))
     rep = IdChoiceField(
-        queryset=SalesRep.objects.none(), required=False, label="Sales rep (direct)"
+        queryset=SalesRep.objects.none(), required=False, label=_("Sales rep (direct)")
     )
     partner = IdChoiceField(
-        queryset=Partner.objects.none(), required=False, label="Partner or distributor"
+        queryset=Partner.objects.none(), required=False, label=_("Partner or distributor")
     )
-    online_source = forms.CharField(required=False, max_length=100, label="Online source")
-    start_date = forms.DateField(widget=DateInput(), label="From")
-    end_date = forms.DateField(widget=DateInput(), required=False, label="Until (optional)")
+    online_source = forms.CharField(required=False, max_length=100, label=_("Online source"))
+    start_date = forms.DateField(widget=DateInput(), label=_("From"))
+    end_date = forms.DateField(widget=DateInput(), required=False, label=_("Until (optional)"))
 
     def __init__(self, *args: Any, reps: Any, partners: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -42,4 +43,4 @@ class CoverageAssignForm(StyledFormMixin, forms.Form):
 
 
 class CoverageEndForm(StyledFormMixin, forms.Form):
-    end_date = forms.DateField(widget=DateInput(), label="Last day of coverage")
+    end_date = forms.DateField(widget=DateInput(), label=_("Last day of coverage"))

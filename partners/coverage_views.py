@@ -268,12 +268,12 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
 
 @internal_required
 def account_list(request: HttpRequest) -> HttpResponse:
-    return _account_page(request, title="Accounts")
+    return _account_page(request, title=_("Accounts"))
 
 
 @role_required(Role.SALES_REP)
 def my_accounts(request: HttpRequest) -> HttpResponse:
-    return _account_page(request, title="My accounts")
+    return _account_page(request, title=_("My accounts"))
 
 
 def _assign_form(request: HttpRequest, data: object = None) -> CoverageAssignForm:
@@ -472,7 +472,7 @@ def coverage_end_view(request: HttpRequest, pk: int) -> HttpResponse:
                 },
             )
     else:
-        messages.error(request, "Give the last day of coverage as a date.")
+        messages.error(request, _("Give the last day of coverage as a date."))
     return redirect("partners:account_detail", pk=assignment.account_id)
 
 

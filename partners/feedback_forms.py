@@ -74,7 +74,7 @@ class FeedbackEntryForm(StyledFormMixin, forms.Form):
 
 
 class FeedbackLogForm(FeedbackEntryForm):
-    partner = IdChoiceField(queryset=Partner.objects.none())
+    partner = IdChoiceField(queryset=Partner.objects.none(), label=_("Partner"))
     field_order = ["partner"]
 
     def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
@@ -83,15 +83,18 @@ class FeedbackLogForm(FeedbackEntryForm):
 
 
 class FeedbackTriageForm(StyledFormMixin, forms.Form):
-    status = forms.ChoiceField(choices=FeedbackStatus.choices)
-    assignee = IdChoiceField(queryset=None, required=False, label="Assigned to")
+    status = forms.ChoiceField(choices=FeedbackStatus.choices, label=_("Status"))
+    assignee = IdChoiceField(queryset=None, required=False, label=_("Assigned to"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = colleagues()
+        self.fields["assignee"].label_from_instance = lambda user: (
+            user.get_full_name() or user.get_username()
+        )
 
 
 class FeedbackMessageForm(StyledFormMixin, forms.Form):
     body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), max_length=FEEDBACK_BODY_MAX, label="Message"
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=FEEDBACK_BODY_MAX, label=_("Message")
     )

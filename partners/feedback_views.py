@@ -104,7 +104,9 @@ def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
                 entry.satisfaction,
                 "—" if entry.nps is None else entry.nps,
                 statuses.get(entry.status, entry.status),
-                entry.assignee or "—",
+                (entry.assignee.get_full_name() or entry.assignee.get_username())
+                if entry.assignee
+                else "—",
             )
             for entry in entries
         )
@@ -239,9 +241,9 @@ def feedback_triage_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, "Status and assignee saved.")
+            messages.success(request, _("Status and assignee saved."))
     else:
-        messages.error(request, "Choose a status and a colleague from the lists.")
+        messages.error(request, _("Choose a status and a colleague from the lists."))
     return redirect("partners:feedback_detail", pk=feedback.pk)
 
 
@@ -254,12 +256,12 @@ def _post_message(request: HttpRequest, pk: int, *, prefix: str) -> HttpResponse
                 feedback_reply(
                     feedback=feedback, author=request.user, body=form.cleaned_data["body"]
                 )
-                messages.success(request, "Reply posted; the partner is notified by e-mail.")
+                messages.success(request, _("Reply posted; the partner is notified by e-mail."))
             else:
                 feedback_note_add(
                     feedback=feedback, author=request.user, body=form.cleaned_data["body"]
                 )
-                messages.success(request, "Internal note added.")
+                messages.success(request, _("Internal note added."))
             return redirect("partners:feedback_detail", pk=feedback.pk)
         except ValidationError as error:
             form_add_service_errors(form, error)
@@ -291,7 +293,10 @@ def feedback_log(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"Feedback from {feedback.partner.name} logged.")
+                messages.success(
+                    request,
+                    _("Feedback from %(partner)s logged.") % {"partner": feedback.partner.name},
+                )
                 return redirect("partners:feedback_detail", pk=feedback.pk)
     else:
         partner_id = request.GET.get("partner", "")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import DateInput, IdChoiceField, IdMultipleChoiceField, StyledFormMixin
@@ -12,12 +13,13 @@ from partners.services import SIGNED_DOCUMENT_MAX_BYTES, AgreementTerms
 
 
 class AgreementDraftForm(StyledFormMixin, forms.Form):
-    agreement_type = forms.ChoiceField(choices=AgreementType.choices, label="Agreement type")
-    start_date = forms.DateField(widget=DateInput(), label="Start date")
-    end_date = forms.DateField(widget=DateInput(), label="End date")
+    agreement_type = forms.ChoiceField(choices=AgreementType.choices, label=_("Agreement type"))
+    start_date = forms.DateField(widget=DateInput(), label=_("Start date"))
+    end_date = forms.DateField(widget=DateInput(), label=_("End date"))
     regions = IdMultipleChoiceField(
         queryset=Region.objects.order_by("name"),
         required=False,
+        label=_("Regions"),
         widget=forms.SelectMultiple(attrs={"size": 6}),
         help_text=_(
             "Hold Ctrl (⌘ on a Mac) and click to choose several, or to clear one. "
@@ -27,40 +29,48 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
     verticals = IdMultipleChoiceField(
         queryset=Vertical.objects.order_by("name"),
         required=False,
+        label=_("Verticals"),
         widget=forms.SelectMultiple(attrs={"size": 6}),
         help_text=_(
             "Hold Ctrl (⌘ on a Mac) and click to choose several, or to clear one. "
             "None chosen means all verticals."
         ),
     )
-    exclusive = forms.BooleanField(required=False)
-    auto_renew = forms.BooleanField(required=False, label="Renews automatically")
+    exclusive = forms.BooleanField(required=False, label=_("Exclusive"))
+    auto_renew = forms.BooleanField(required=False, label=_("Renews automatically"))
     notice_days = forms.IntegerField(
-        min_value=0, max_value=730, initial=30, label="Notice period (days)"
+        min_value=0, max_value=730, initial=30, label=_("Notice period (days)")
     )
     discount_percent = forms.DecimalField(
-        required=False, min_value=0, max_value=100, decimal_places=2, label="Discount (%)"
+        required=False, min_value=0, max_value=100, decimal_places=2, label=_("Discount (%)")
     )
     revenue_share_percent = forms.DecimalField(
-        required=False, min_value=0, max_value=100, decimal_places=2, label="Revenue share (%)"
+        required=False, min_value=0, max_value=100, decimal_places=2, label=_("Revenue share (%)")
     )
     annual_target = forms.DecimalField(
-        required=False, min_value=0, max_digits=14, decimal_places=2, label="Annual target"
+        required=False, min_value=0, max_digits=14, decimal_places=2, label=_("Annual target")
     )
     currency = forms.RegexField(
         regex=r"^[A-Z]{3}$",
         initial="USD",
         max_length=3,
-        error_messages={"invalid": "Use a three-letter ISO currency code such as USD, EUR or CNY."},
+        label=_("Currency"),
+        error_messages={
+            "invalid": _("Use a three-letter ISO currency code such as USD, EUR or CNY.")
+        },
     )
-    responsibilities = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    rights = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    responsibilities = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Responsibilities")
+    )
+    rights = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Rights")
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         start, end = data.get("start_date"), data.get("end_date")
         if start and end and end < start:
-            self.add_error("end_date", "The end date cannot be before the start date.")
+            self.add_error("end_date", _("The end date cannot be before the start date."))
         return data
 
     def terms(self) -> AgreementTerms:
@@ -88,7 +98,7 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
 
 
 class AgreementCreateForm(AgreementDraftForm):
-    partner = IdChoiceField(queryset=Partner.objects.none())
+    partner = IdChoiceField(queryset=Partner.objects.none(), label=_("Partner"))
 
     field_order = ["partner"]
 
@@ -99,14 +109,18 @@ class AgreementCreateForm(AgreementDraftForm):
 
 
 class AgreementActivateForm(StyledFormMixin, forms.Form):
-    signed_on = forms.DateField(widget=DateInput(), label="Signed on")
+    signed_on = forms.DateField(widget=DateInput(), label=_("Signed on"))
     signed_document = forms.FileField(
-        label="Signed agreement (PDF)",
-        help_text=f"PDF, at most {SIGNED_DOCUMENT_MAX_BYTES // (1024 * 1024)} MB.",
+        label=_("Signed agreement (PDF)"),
+        help_text=format_lazy(
+            _("PDF, at most {size} MB."), size=SIGNED_DOCUMENT_MAX_BYTES // (1024 * 1024)
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf"}),
     )
 
 
 class AgreementTerminateForm(StyledFormMixin, forms.Form):
-    terminated_on = forms.DateField(widget=DateInput(), label="Terminated on")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    terminated_on = forms.DateField(widget=DateInput(), label=_("Terminated on"))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, label=_("Reason")
+    )

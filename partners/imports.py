@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.files import MB
 from partners.market_csv.files import MARKET_FILES_BY_NAME
@@ -43,19 +44,27 @@ def import_job_create(*, files: list[UploadedFile], by: Any) -> ImportJob:
     path-like name can never choose where a file is written.
     """
     if not files:
-        raise ValidationError({"files": "Choose one or more of the market CSV files."})
+        raise ValidationError({"files": _("Choose one or more of the market CSV files.")})
     known = ", ".join(MARKET_FILES_BY_NAME)
     names: list[str] = []
     for upload in files:
         name = upload.name or ""
         if name not in MARKET_FILES_BY_NAME:
             raise ValidationError(
-                {"files": f"{name!r} is not a market file name; expected one of {known}."}
+                {
+                    "files": _("%(name)r is not a market file name; expected one of %(known)s.")
+                    % {"name": name, "known": known}
+                }
             )
         if name in names:
-            raise ValidationError({"files": f"{name} was chosen twice."})
+            raise ValidationError({"files": _("%(name)s was chosen twice.") % {"name": name}})
         if upload.size and upload.size > UPLOAD_MAX_BYTES:
-            raise ValidationError({"files": f"{name} is larger than {UPLOAD_MAX_BYTES // MB} MB."})
+            raise ValidationError(
+                {
+                    "files": _("%(name)s is larger than %(size)s MB.")
+                    % {"name": name, "size": UPLOAD_MAX_BYTES // MB}
+                }
+            )
         names.append(name)
     job = ImportJob.objects.create(created_by=by, folder=uuid.uuid4().hex, file_names=names)
     folder = _folder(job)
@@ -121,7 +130,9 @@ def import_job_start_apply(*, job: ImportJob) -> ImportJob:
         status=ImportJobStatus.APPLYING, started_at=timezone.now(), finished_at=None
     )
     if not updated:
-        raise ValidationError("Only a checked job with no problems can be imported, and only once.")
+        raise ValidationError(
+            _("Only a checked job with no problems can be imported, and only once.")
+        )
     transaction.on_commit(lambda: _enqueue("apply", job.pk))
     job.refresh_from_db()
     return job

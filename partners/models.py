@@ -367,12 +367,12 @@ class FeedbackNote(TimeStamped):
 
 
 class ImportJobStatus(models.TextChoices):
-    VALIDATING = "validating", "Checking the files"
-    INVALID = "invalid", "Problems found"
-    VALID = "valid", "Ready to apply"
-    APPLYING = "applying", "Importing"
-    APPLIED = "applied", "Imported"
-    FAILED = "failed", "Failed"
+    VALIDATING = "validating", _("Checking the files")
+    INVALID = "invalid", _("Problems found")
+    VALID = "valid", _("Ready to apply")
+    APPLYING = "applying", _("Importing")
+    APPLIED = "applied", _("Imported")
+    FAILED = "failed", _("Failed")
 
 
 class ImportJob(TimeStamped):

@@ -219,10 +219,12 @@ def partner_create_view(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"{partner.name} created.")
+                messages.success(request, _("%(partner)s created.") % {"partner": partner.name})
                 return redirect("partners:partner_detail", pk=partner.pk)
     return render(
-        request, "partners/partner_form.html", {"form": form, "title": "New partner or distributor"}
+        request,
+        "partners/partner_form.html",
+        {"form": form, "title": _("New partner or distributor")},
     )
 
 
@@ -249,12 +251,16 @@ def partner_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"{partner.name} saved.")
+                messages.success(request, _("%(partner)s saved.") % {"partner": partner.name})
                 return redirect("partners:partner_detail", pk=partner.pk)
     return render(
         request,
         "partners/partner_form.html",
-        {"form": form, "partner": partner, "title": f"Edit {partner.name}"},
+        {
+            "form": form,
+            "partner": partner,
+            "title": _("Edit %(partner)s") % {"partner": partner.name},
+        },
     )
 
 
@@ -269,7 +275,9 @@ def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, f"Contact {form.cleaned_data['name']} added.")
+            messages.success(
+                request, _("Contact %(name)s added.") % {"name": form.cleaned_data["name"]}
+            )
     else:
         for field, errors in form.errors.items():
             messages.error(
@@ -289,9 +297,11 @@ def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            messages.success(
+                request, _("Invitation sent to %(email)s.") % {"email": form.cleaned_data["email"]}
+            )
     else:
-        messages.error(request, "Enter a valid e-mail address to invite.")
+        messages.error(request, _("Enter a valid e-mail address to invite."))
     return redirect("partners:partner_detail", pk=partner.pk)
 
 

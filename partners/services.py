@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
+from django.utils.formats import date_format, number_format
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
@@ -159,14 +160,28 @@ def _refuse_exclusivity_conflicts(
     )
     if conflicts:
         other = conflicts[0]
-        side = "This exclusive agreement" if terms.exclusive else "This agreement"
-        raise ValidationError(
-            f"{side} overlaps {other.external_id} with {other.partner.name} "
-            f"({other.start_date:%Y-%m-%d} to {other.effective_end:%Y-%m-%d}), "
-            f"which is {'exclusive and ' if other.exclusive else ''}in force "
-            "for the same region and vertical.",
-            code="exclusivity",
-        )
+        values = {
+            "other": other.external_id,
+            "partner": other.partner.name,
+            "start": date_format(other.start_date),
+            "end": date_format(other.effective_end),
+        }
+        if terms.exclusive:
+            text = _(
+                "This exclusive agreement overlaps %(other)s with %(partner)s (%(start)s to "
+                "%(end)s), which is in force for the same region and vertical."
+            )
+        elif other.exclusive:
+            text = _(
+                "This agreement overlaps %(other)s with %(partner)s (%(start)s to %(end)s), "
+                "which is exclusive and in force for the same region and vertical."
+            )
+        else:
+            text = _(
+                "This agreement overlaps %(other)s with %(partner)s (%(start)s to %(end)s), "
+                "which is in force for the same region and vertical."
+            )
+        raise ValidationError(text % values, code="exclusivity")
 
 
 def _apply_terms(agreement: Agreement, terms: AgreementTerms) -> None:
@@ -190,7 +205,8 @@ def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: Any) 
     exclusivity conflict with another partner's agreement."""
     if not partner.is_active:
         raise ValidationError(
-            f"{partner.name} is deactivated; reactivate it before drafting agreements."
+            _("%(partner)s is deactivated; reactivate it before drafting agreements.")
+            % {"partner": partner.name}
         )
     _refuse_exclusivity_conflicts(partner=partner, terms=terms, exclude_pk=None)
     agreement = Agreement(partner=partner, status=AgreementStatus.DRAFT)
@@ -204,8 +220,14 @@ def agreement_update_draft(*, agreement: Agreement, terms: AgreementTerms, by: A
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if agreement.status != AgreementStatus.DRAFT:
         raise ValidationError(
-            f"{agreement.external_id} is {agreement.get_status_display().lower()}; "
-            "only drafts can be edited. Renew it to change the terms."
+            _(
+                "%(agreement)s is %(status)s; only drafts can be edited. "
+                "Renew it to change the terms."
+            )
+            % {
+                "agreement": agreement.external_id,
+                "status": agreement.get_status_display().lower(),
+            }
         )
     _refuse_exclusivity_conflicts(partner=agreement.partner, terms=terms, exclude_pk=agreement.pk)
     _apply_terms(agreement, terms)
@@ -215,7 +237,10 @@ def agreement_update_draft(*, agreement: Agreement, terms: AgreementTerms, by: A
 def signed_document_validate(document: IO[bytes]) -> None:
     """The signed agreement must be a PDF (by content) of at most 10 MB."""
     upload_validate(
-        document, formats={"pdf"}, max_bytes=SIGNED_DOCUMENT_MAX_BYTES, what="signed agreement"
+        document,
+        formats={"pdf"},
+        max_bytes=SIGNED_DOCUMENT_MAX_BYTES,
+        what=_("signed agreement"),
     )
 
 
@@ -237,15 +262,21 @@ def agreement_activate(
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if agreement.status != AgreementStatus.DRAFT:
         raise ValidationError(
-            f"{agreement.external_id} is already {agreement.get_status_display().lower()}."
+            _("%(agreement)s is already %(status)s.")
+            % {
+                "agreement": agreement.external_id,
+                "status": agreement.get_status_display().lower(),
+            }
         )
     if signed_on > today:
-        raise ValidationError({"signed_on": "The signed date cannot be in the future."})
+        raise ValidationError({"signed_on": _("The signed date cannot be in the future.")})
     if agreement.end_date < today:
         raise ValidationError(
             {
-                "signed_on": f"{agreement.external_id} ended on {agreement.end_date:%Y-%m-%d}; "
-                "edit the dates before activating it."
+                "signed_on": _(
+                    "%(agreement)s ended on %(day)s; edit the dates before activating it."
+                )
+                % {"agreement": agreement.external_id, "day": date_format(agreement.end_date)}
             }
         )
     try:
@@ -355,17 +386,19 @@ def agreement_terminate(
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if agreement.status != AgreementStatus.ACTIVE:
         raise ValidationError(
-            f"Only active agreements can be terminated; {agreement.external_id} is "
-            f"{agreement.get_status_display().lower()}."
+            _("Only active agreements can be terminated; %(agreement)s is %(status)s.")
+            % {
+                "agreement": agreement.external_id,
+                "status": agreement.get_status_display().lower(),
+            }
         )
     errors: dict[str, str] = {}
     if not (agreement.start_date <= terminated_on <= agreement.end_date):
-        errors["terminated_on"] = (
-            f"The termination date must lie within the term, "
-            f"{agreement.start_date:%Y-%m-%d} to {agreement.end_date:%Y-%m-%d}."
-        )
+        errors["terminated_on"] = _(
+            "The termination date must lie within the term, %(start)s to %(end)s."
+        ) % {"start": date_format(agreement.start_date), "end": date_format(agreement.end_date)}
     if not reason.strip():
-        errors["reason"] = "Say why the agreement is terminated."
+        errors["reason"] = _("Say why the agreement is terminated.")
     if errors:
         raise ValidationError(errors)
     agreement.status = AgreementStatus.TERMINATED
@@ -402,9 +435,16 @@ class FeedbackEntry:
     nps: int | None = None
 
 
+def _too_long(what: str) -> str:
+    return _("Keep the %(what)s to %(count)s characters.") % {
+        "what": what,
+        "count": number_format(FEEDBACK_BODY_MAX, force_grouping=True),
+    }
+
+
 def _feedback_save(feedback: Feedback) -> Feedback:
     if len(feedback.body) > FEEDBACK_BODY_MAX:
-        raise ValidationError({"body": f"Keep the message to {FEEDBACK_BODY_MAX:,} characters."})
+        raise ValidationError({"body": _too_long(_("message"))})
     feedback.full_clean(exclude=["attachment"])
     feedback.save()
     return feedback
@@ -442,10 +482,10 @@ def feedback_reply(*, feedback: Feedback, author: Any, body: str) -> FeedbackRep
     (through the outbox, so a broken mail server or broker loses nothing)."""
     text = body.strip()
     if not text:
-        raise ValidationError({"body": "Write a reply first."})
+        raise ValidationError({"body": _("Write a reply first.")})
     reply = FeedbackReply(feedback=feedback, author=author, body=text)
     if len(text) > FEEDBACK_BODY_MAX:
-        raise ValidationError({"body": f"Keep the reply to {FEEDBACK_BODY_MAX:,} characters."})
+        raise ValidationError({"body": _too_long(_("reply"))})
     reply.full_clean()
     reply.save()
     if feedback.status == FeedbackStatus.NEW:
@@ -454,7 +494,7 @@ def feedback_reply(*, feedback: Feedback, author: Any, body: str) -> FeedbackRep
     link = f"{settings.SITE_URL.rstrip('/')}/portal/feedback/{feedback.pk}/"
     email_queue(
         to=_partner_addresses(feedback),
-        subject=f"Reply to your feedback: {feedback.subject}",
+        subject=_("Reply to your feedback: %(subject)s") % {"subject": feedback.subject},
         body_text=render_to_string(
             "emails/feedback_reply.txt", {"feedback": feedback, "reply": reply, "link": link}
         ),
@@ -471,7 +511,7 @@ def feedback_note_add(*, feedback: Feedback, author: Any, body: str) -> Feedback
     """Add an internal note; partners never see it."""
     text = body.strip()
     if not text:
-        raise ValidationError({"body": "Write the note first."})
+        raise ValidationError({"body": _("Write the note first.")})
     note = FeedbackNote(feedback=feedback, author=author, body=text)
     note.full_clean()
     note.save()
@@ -483,9 +523,11 @@ def feedback_triage(*, feedback: Feedback, status: str, assignee: Any, by: Any) 
     """Set the status and the internal assignee. Raises ValidationError for an unknown status
     or an assignee who is not an internal user."""
     if status not in FeedbackStatus.values:
-        raise ValidationError({"status": f"Unknown status {status!r}."})
+        raise ValidationError({"status": _("Unknown status %(status)r.") % {"status": status}})
     if assignee is not None and not is_internal(assignee):
-        raise ValidationError({"assignee": "Assign feedback to a colleague, not a partner user."})
+        raise ValidationError(
+            {"assignee": _("Assign feedback to a colleague, not a partner user.")}
+        )
     feedback.status = status
     feedback.assignee = assignee
     feedback.save(update_fields=["status", "assignee", "updated_at"])
@@ -508,7 +550,9 @@ def _notify_managers(feedback: Feedback, *, what: str, text: str) -> None:
     email_queue(
         to=_manager_addresses(feedback),
         subject=f"{feedback.partner.name}: {what} — {feedback.subject}",
-        body_text=f"{feedback.partner.name} — {what}.\n\n{text}\n\nTriage it: {link}\n",
+        body_text=f"{feedback.partner.name} — {what}.\n\n{text}\n\n"
+        + _("Triage it: %(link)s") % {"link": link}
+        + "\n",
         topic="feedback-to-managers",
     )
 
@@ -526,15 +570,18 @@ def feedback_submit(
     """
     membership = getattr(user, "partner_membership", None)
     if membership is None or not membership.partner.is_active:
-        raise ValidationError("Only users of an active partner can submit feedback.")
+        raise ValidationError(_("Only users of an active partner can submit feedback."))
     now = now or timezone.now()
     recent = Feedback.objects.filter(
         submitted_by=user, created_at__gte=now - timedelta(hours=1)
     ).count()
     if recent >= FEEDBACK_PER_HOUR:
         raise ValidationError(
-            f"You have sent {FEEDBACK_PER_HOUR} feedback entries in the last hour. "
-            "Please wait a little before sending more.",
+            _(
+                "You have sent %(count)s feedback entries in the last hour. "
+                "Please wait a little before sending more."
+            )
+            % {"count": FEEDBACK_PER_HOUR},
             code="rate_limited",
         )
     feedback = Feedback(
@@ -552,7 +599,7 @@ def feedback_submit(
                 attachment,
                 formats={"pdf", "png", "jpeg"},
                 max_bytes=ATTACHMENT_MAX_BYTES,
-                what="attachment",
+                what=_("attachment"),
             )
         except ValidationError as error:
             raise ValidationError({"attachment": error.messages}) from None
@@ -563,7 +610,7 @@ def feedback_submit(
         except Exception:
             feedback.attachment.delete(save=False)
             raise
-    _notify_managers(feedback, what="new feedback", text=feedback.body)
+    _notify_managers(feedback, what=_("new feedback"), text=feedback.body)
     return feedback
 
 
@@ -573,16 +620,16 @@ def feedback_follow_up(*, feedback: Feedback, user: Any, body: str) -> FeedbackR
     Raises ValidationError for an empty or over-long message."""
     text = body.strip()
     if not text:
-        raise ValidationError({"body": "Write a message first."})
+        raise ValidationError({"body": _("Write a message first.")})
     if len(text) > FEEDBACK_BODY_MAX:
-        raise ValidationError({"body": f"Keep the message to {FEEDBACK_BODY_MAX:,} characters."})
+        raise ValidationError({"body": _too_long(_("message"))})
     reply = FeedbackReply(feedback=feedback, author=user, body=text)
     reply.full_clean()
     reply.save()
     if feedback.status in (FeedbackStatus.RESOLVED, FeedbackStatus.CLOSED):
         feedback.status = FeedbackStatus.IN_PROGRESS
     feedback.save(update_fields=["status", "updated_at"])
-    _notify_managers(feedback, what="follow-up", text=text)
+    _notify_managers(feedback, what=_("follow-up"), text=text)
     return reply
 
 
@@ -620,8 +667,9 @@ def partner_update(*, partner: Partner, profile: PartnerProfile) -> Partner:
     if profile.channel_kind != partner.channel_kind and partner.coverage_assignments.exists():
         raise ValidationError(
             {
-                "channel_kind": "This partner covers accounts; "
-                "end that coverage before changing its kind."
+                "channel_kind": _(
+                    "This partner covers accounts; end that coverage before changing its kind."
+                )
             }
         )
     return _apply_profile(partner, profile)
@@ -663,12 +711,15 @@ def portal_user_invite(*, partner: Partner, email: str, by: Any) -> PartnerUser:
     address = email.strip().lower()
     User = get_user_model()
     if not address:
-        raise ValidationError({"email": "Enter the invitee's e-mail address."})
+        raise ValidationError({"email": _("Enter the invitee's e-mail address.")})
     if User.objects.filter(Q(username__iexact=address) | Q(email__iexact=address)).exists():
-        raise ValidationError({"email": f"{address} already has a login."})
+        raise ValidationError(
+            {"email": _("%(address)s already has a login.") % {"address": address}}
+        )
     if not partner.is_active:
         raise ValidationError(
-            f"{partner.name} is deactivated; reactivate it before inviting users."
+            _("%(partner)s is deactivated; reactivate it before inviting users.")
+            % {"partner": partner.name}
         )
     user = User(username=address, email=address)
     user.set_unusable_password()
@@ -685,7 +736,7 @@ def portal_user_invite(*, partner: Partner, email: str, by: Any) -> PartnerUser:
     }
     email_queue(
         to=[address],
-        subject=f"Your {partner.name} login to the partner portal",
+        subject=_("Your %(partner)s login to the partner portal") % {"partner": partner.name},
         body_text=render_to_string("emails/portal_invitation.txt", context),
         body_html=render_to_string("emails/portal_invitation.html", context),
         topic="portal-invitation",

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import form_add_service_errors, object_id
@@ -50,12 +51,12 @@ PAGE_SIZE = 50
 
 @internal_required
 def partner_list(request: HttpRequest) -> HttpResponse:
-    return partner_page(request, kind=PartnerKind.PARTNER, title="Partners")
+    return partner_page(request, kind=PartnerKind.PARTNER, title=_("Partners"))
 
 
 @internal_required
 def distributor_list(request: HttpRequest) -> HttpResponse:
-    return partner_page(request, kind=PartnerKind.DISTRIBUTION, title="Distributors")
+    return partner_page(request, kind=PartnerKind.DISTRIBUTION, title=_("Distributors"))
 
 
 AGREEMENT_SORTS = {
@@ -154,6 +155,38 @@ def _export_agreements(fmt: str, agreements: QuerySet[Agreement]) -> HttpRespons
     )
 
 
+# The agreement's fields as the history names them (the form's words).
+HISTORY_FIELDS: dict[str, Any] = {
+    "agreement_type": gettext_lazy("Agreement type"),
+    "status": gettext_lazy("Status"),
+    "start_date": gettext_lazy("Start date"),
+    "end_date": gettext_lazy("End date"),
+    "signed_on": gettext_lazy("Signed on"),
+    "terminated_on": gettext_lazy("Terminated on"),
+    "termination_reason": gettext_lazy("Termination reason"),
+    "auto_renew": gettext_lazy("Renews automatically"),
+    "notice_days": gettext_lazy("Notice days"),
+    "regions": gettext_lazy("Regions"),
+    "verticals": gettext_lazy("Verticals"),
+    "exclusive": gettext_lazy("Exclusive"),
+    "discount_percent": gettext_lazy("Discount (%)"),
+    "revenue_share_percent": gettext_lazy("Revenue share (%)"),
+    "annual_target": gettext_lazy("Annual target"),
+    "currency": gettext_lazy("Currency"),
+    "responsibilities": gettext_lazy("Responsibilities"),
+    "rights": gettext_lazy("Rights"),
+    "signed_document": gettext_lazy("Signed document"),
+    "renews": gettext_lazy("Renews"),
+    "partner": gettext_lazy("Partner"),
+    "external_id": gettext_lazy("External id"),
+}
+HISTORY_KINDS: dict[str, Any] = {
+    "+": gettext_lazy("Created"),
+    "~": gettext_lazy("Changed"),
+    "-": gettext_lazy("Deleted"),
+}
+
+
 def _history_value(field: str, value: Any, names: dict[str, dict[int, str]]) -> str:
     """A recorded value as a reader knows it: labels for choices, names for regions and
     verticals, formatted dates and yes/no, "—" for nothing."""
@@ -186,14 +219,10 @@ def _agreement_history(agreement: Agreement) -> list[dict[str, object]]:
         ]
     )
     names = {
-        "regions": dict(Region.objects.values_list("pk", "name")),
-        "verticals": dict(Vertical.objects.values_list("pk", "name")),
+        "regions": {region.pk: region.display_name for region in Region.objects.all()},
+        "verticals": {vertical.pk: vertical.display_name for vertical in Vertical.objects.all()},
     }
-    labels = {
-        field.name: field.verbose_name
-        for field in Agreement._meta.get_fields()
-        if hasattr(field, "verbose_name")
-    }
+    labels = HISTORY_FIELDS
     skipped = {"updated_at", "created_at"}
     rows = []
     for index, record in enumerate(records[:50]):
@@ -210,7 +239,13 @@ def _agreement_history(agreement: Agreement) -> list[dict[str, object]]:
                         "new": _history_value(change.field, change.new, names),
                     }
                 )
-        rows.append({"record": record, "changes": changes})
+        rows.append(
+            {
+                "record": record,
+                "kind": HISTORY_KINDS.get(record.history_type, record.history_type),
+                "changes": changes,
+            }
+        )
     return rows
 
 
@@ -253,7 +288,10 @@ def agreement_create(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"Draft {agreement.external_id} created.")
+                messages.success(
+                    request,
+                    _("Draft %(agreement)s created.") % {"agreement": agreement.external_id},
+                )
                 return redirect("partners:agreement_detail", pk=agreement.pk)
     else:
         initial: dict[str, object] = {"notice_days": 30, "currency": "USD"}
@@ -261,7 +299,9 @@ def agreement_create(request: HttpRequest) -> HttpResponse:
         if (pk := object_id(partner_id)) is not None:
             initial["partner"] = partners.filter(pk=pk).first()
         form = AgreementCreateForm(initial=initial, partners=partners)
-    return render(request, "partners/agreement_form.html", {"form": form, "title": "New agreement"})
+    return render(
+        request, "partners/agreement_form.html", {"form": form, "title": _("New agreement")}
+    )
 
 
 @manager_required
@@ -275,7 +315,9 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"Draft {agreement.external_id} saved.")
+                messages.success(
+                    request, _("Draft %(agreement)s saved.") % {"agreement": agreement.external_id}
+                )
                 return redirect("partners:agreement_detail", pk=agreement.pk)
     else:
         form = AgreementDraftForm(
@@ -284,7 +326,11 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "partners/agreement_form.html",
-        {"form": form, "agreement": agreement, "title": f"Edit draft {agreement.external_id}"},
+        {
+            "form": form,
+            "agreement": agreement,
+            "title": _("Edit draft %(agreement)s") % {"agreement": agreement.external_id},
+        },
     )
 
 
@@ -304,7 +350,10 @@ def agreement_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"{agreement.external_id} is signed and active.")
+                messages.success(
+                    request,
+                    _("%(agreement)s is signed and active.") % {"agreement": agreement.external_id},
+                )
                 return redirect("partners:agreement_detail", pk=agreement.pk)
     else:
         form = AgreementActivateForm(initial={"signed_on": timezone.localdate()})
@@ -314,8 +363,8 @@ def agreement_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "form": form,
             "agreement": agreement,
-            "title": f"Sign and activate {agreement.external_id}",
-            "button": "Activate",
+            "title": _("Sign and activate %(agreement)s") % {"agreement": agreement.external_id},
+            "button": _("Activate"),
             "multipart": True,
         },
     )
@@ -337,7 +386,10 @@ def agreement_terminate_view(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"{agreement.external_id} is terminated.")
+                messages.success(
+                    request,
+                    _("%(agreement)s is terminated.") % {"agreement": agreement.external_id},
+                )
                 return redirect("partners:agreement_detail", pk=agreement.pk)
     else:
         form = AgreementTerminateForm(initial={"terminated_on": timezone.localdate()})
@@ -347,8 +399,8 @@ def agreement_terminate_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "form": form,
             "agreement": agreement,
-            "title": f"Terminate {agreement.external_id}",
-            "button": "Terminate",
+            "title": _("Terminate %(agreement)s") % {"agreement": agreement.external_id},
+            "button": _("Terminate"),
             "danger": True,
         },
     )

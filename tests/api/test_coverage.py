@@ -289,7 +289,7 @@ def test_it_refuses_an_end_before_the_start_or_without_a_day(
     backwards = _end(api, market.coverage_b, "2024-12-31")
     assert backwards.status_code == 400
     assert backwards.json() == {
-        "end_date": ["Coverage of Bolt West starts on 2025-01-01; the end date cannot be earlier."]
+        "end_date": ["Coverage of Bolt West starts on 1 Jan 2025; the end date cannot be earlier."]
     }
     assert set(_end(api, market.coverage_b, None).json()) == {"end_date"}
     assert set(_end(api, market.coverage_b, "soon").json()) == {"end_date"}

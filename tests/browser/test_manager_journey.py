@@ -103,6 +103,9 @@ def test_it_shows_a_rep_only_their_accounts(
         start_date=timezone.localdate() - timedelta(days=30),
     )
     page = sign_in("rep")
+    expect(page).to_have_url(re.compile(r"/workspace/$"))
+    expect(page.get_by_test_id("rep-accounts")).to_have_text("1")
+    page.get_by_role("link", name="All my accounts").click()
     expect(page).to_have_url(re.compile(r"/workspace/my-accounts/$"))
     expect(page.get_by_role("link", name="Rep Owned Ltd")).to_be_visible()
     expect(page.get_by_text("Someone Elses Ltd")).to_have_count(0)

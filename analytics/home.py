@@ -23,6 +23,7 @@ from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnap
 from channels.models import CoverageAssignment
 from channels.selectors import rep_for_user
 from crm.models import ChannelKind, Region, SizeBand, Vertical
+from crm.pagination import capped_count
 from crm.roles import Role, role_of, role_required
 from crm.selectors import AccountFilter
 from partners.selectors import (
@@ -157,6 +158,11 @@ def _white_space(latest: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _capped(rows: Any, url: str) -> dict[str, Any]:
+    count, capped = capped_count(rows)
+    return {"count": count, "capped": capped, "url": url}
+
+
 def manager_home(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     latest, before = _latest_final_weeks()
@@ -171,10 +177,9 @@ def manager_home(request: HttpRequest) -> HttpResponse:
             "latest_week": latest,
             "previous_week": before,
             "fell": _partners_that_fell(request, latest, before),
-            "outside": {
-                "count": accounts_listed(request.user, outside, today=today).count(),
-                "url": _account_list_url(outside),
-            },
+            "outside": _capped(
+                accounts_listed(request.user, outside, today=today), _account_list_url(outside)
+            ),
             "white_space": _white_space(latest),
         },
     )
@@ -203,7 +208,7 @@ def rep_home(request: HttpRequest) -> HttpResponse:
     )
     context.update(
         {
-            "accounts": {"count": accounts.count(), "url": _account_list_url(mine)},
+            "accounts": _capped(accounts, _account_list_url(mine)),
             "customers": accounts.filter(converted_on__lte=today).count(),
             "kinds": [
                 {"kind": kind, "label": label, "count": by_kind.get(kind, 0)}

@@ -46,3 +46,11 @@ def list_queries(params: Any) -> dict[str, str]:
     querystring = query.urlencode()
     query.pop("sort", None)
     return {"querystring": querystring, "sort_query": query.urlencode()}
+
+
+def capped_count(rows: Any, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows, counted no further than `cap` as the lists count them: (count, capped),
+    where a capped count is "more than `cap`". A count on a page that links to a list names
+    what that list will show."""
+    counted = rows.order_by().values("pk")[: cap + 1].count()
+    return min(counted, cap), counted > cap

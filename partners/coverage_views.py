@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import BooleanField, Count, ExpressionWrapper, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -38,9 +38,10 @@ from crm.selectors import AccountFilter, regions_all, verticals_all
 from partners.coverage_forms import CoverageAssignForm, CoverageEndForm
 from partners.selectors import (
     AccountListFilter,
+    Grants,
     accounts_listed,
     accounts_outside_agreements,
-    coverage_counts_q,
+    coverage_counts,
     partners_visible_to,
 )
 
@@ -224,15 +225,17 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
     page = CappedPaginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
     active = (
         CoverageAssignment.objects.filter(active_coverage_q(day), account__in=[a.pk for a in page])
-        .annotate(counts=ExpressionWrapper(coverage_counts_q(day), output_field=BooleanField()))
         .select_related("rep", "partner")
         .order_by("kind")
     )
     by_account: dict[int, list[CoverageAssignment]] = {}
     for assignment in active:
         by_account.setdefault(assignment.account_id, []).append(assignment)
+    grants = Grants.on(day) if by_account else None
     for account in page:
         account.active_coverage = by_account.get(account.pk, [])
+        for assignment in account.active_coverage:
+            assignment.counts = coverage_counts(assignment, account, grants)
     filter_query = account_filter.query()
     return render(
         request,

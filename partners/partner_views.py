@@ -27,7 +27,7 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import StyledFormMixin, form_add_service_errors
-from crm.pagination import list_queries
+from crm.pagination import capped_count, list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
@@ -168,8 +168,10 @@ def _partner_coverage(request: HttpRequest, partner: Any, today: date) -> dict[s
     figures = {}
     for key, coverage in (("assigned", ""), ("counted", "any"), ("outside", "outside")):
         account_filter = AccountListFilter(partner=partner.pk, coverage=coverage)
+        count, capped = capped_count(accounts_listed(request.user, account_filter, today=today))
         figures[key] = {
-            "count": accounts_listed(request.user, account_filter, today=today).count(),
+            "count": count,
+            "capped": capped,
             "url": reverse("partners:account_list") + "?" + urlencode(account_filter.query()),
         }
     return figures

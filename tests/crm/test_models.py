@@ -92,3 +92,11 @@ class TestChineseNames:
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
         html = client.get("/workspace/accounts/").content.decode()
         assert "<td>华东</td>" in html and ">华东</option>" in html
+
+
+def test_a_capped_count_stops_past_the_cap_as_the_lists_do(db: None) -> None:
+    from crm.pagination import capped_count
+
+    AccountFactory.create_batch(3)
+    assert capped_count(Account.objects.all(), cap=5) == (3, False)
+    assert capped_count(Account.objects.all(), cap=2) == (2, True)

@@ -27,15 +27,15 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import StyledFormMixin, form_add_service_errors
-from crm.pagination import capped_count, list_queries
+from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
 from partners.selectors import (
     AccountListFilter,
-    accounts_listed,
     agreements_visible_to,
     feedback_visible_to,
+    partner_account_counts,
     partners_visible_to,
 )
 from partners.services import (
@@ -161,17 +161,16 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
     )
 
 
-def _partner_coverage(request: HttpRequest, partner: Any, today: date) -> dict[str, Any]:
+def _partner_coverage(partner: Any, today: date) -> dict[str, Any]:
     """The partner's accounts today, each count with the account list that shows exactly
     those accounts: assigned to it, counted (an agreement of its own in force grants the
     segment) and the difference, assigned outside an agreement."""
+    counts = partner_account_counts(partner=partner, day=today)
     figures = {}
     for key, coverage in (("assigned", ""), ("counted", "any"), ("outside", "outside")):
         account_filter = AccountListFilter(partner=partner.pk, coverage=coverage)
-        count, capped = capped_count(accounts_listed(request.user, account_filter, today=today))
         figures[key] = {
-            "count": count,
-            "capped": capped,
+            "count": counts[key],
             "url": reverse("partners:account_list") + "?" + urlencode(account_filter.query()),
         }
     return figures
@@ -195,7 +194,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "feedback": feedback_visible_to(request.user)
             .filter(partner=partner)
             .order_by("-created_at")[:20],
-            "coverage": _partner_coverage(request, partner, today),
+            "coverage": _partner_coverage(partner, today),
             "can_manage": manage,
             "contact_form": ContactForm() if manage else None,
             "invite_form": InviteForm() if manage else None,

@@ -363,3 +363,26 @@ def test_the_account_lists_sort_links_carry_one_order_and_every_filter(cast: Cas
     links = re.findall(r'href="\?([^"]*sort=[^"]*)"', html)
     assert links and all(link.count("sort=") == 1 for link in links)
     assert all("coverage=none" in link and "page=" not in link for link in links)
+
+
+def test_switching_language_on_the_confirmation_page_returns_to_the_list(cast: Cast) -> None:
+    AccountFactory.create_batch(2, region=RegionFactory(code="east"))
+    client = _client_for(cast.manager)
+    data = {
+        "scope": "filter",
+        "filter-region": "east",
+        "kind": "online",
+        "online_source": "web",
+        "start_date": "2026-01-01",
+        "next": "/workspace/accounts/?region=east",
+    }
+    html = client.post(
+        "/workspace/coverage/assign/",
+        data,
+        headers={"referer": "http://testserver/workspace/accounts/?region=east"},
+    ).content.decode()
+    switcher = html[html.index('data-testid="language-switcher"') :]
+    assert (
+        'name="next" type="hidden" value="http://testserver/workspace/accounts/?region=east"'
+        in switcher
+    )

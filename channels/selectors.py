@@ -57,17 +57,3 @@ def coverage_visible_to(user: Any) -> QuerySet[CoverageAssignment]:
     if role == Role.SALES_REP:
         return CoverageAssignment.objects.filter(account__in=internal_accounts_visible_to(user))
     return CoverageAssignment.objects.none()
-
-
-def accounts_with_coverage(
-    accounts: QuerySet[Account], *, coverage: str, day: date
-) -> QuerySet[Account]:
-    """Narrow accounts by their coverage on `day` (dates only): "none", "any" or a channel kind."""
-    active = CoverageAssignment.objects.filter(active_coverage_q(day), account=OuterRef("pk"))
-    if coverage == "none":
-        return accounts.exclude(Exists(active))
-    if coverage == "any":
-        return accounts.filter(Exists(active))
-    if coverage in ChannelKind.values:
-        return accounts.filter(Exists(active.filter(kind=coverage)))
-    return accounts

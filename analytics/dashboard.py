@@ -1,6 +1,6 @@
 """Read-only queries over the snapshot tables for the leadership dashboard and the digest.
 
-Every figure is a sum of snapshot counts divided afterwards (DESIGN.md rule 5), aggregated in
+Every figure is a sum of snapshot counts divided afterwards (docs/metrics.md rule 5), aggregated in
 the database: Python receives a few hundred summed rows, never a week's segment rows. Snapshot
 figures, feedback and NPS included, are cached under a version that every succeeded metrics
 run changes. The only live tables read are Region and Vertical (labels for the filters) and
@@ -164,7 +164,7 @@ def snapshot_week_options() -> list[WeekOption]:
 @contextmanager
 def serial_reads() -> Iterator[None]:
     """On PostgreSQL, read without parallel workers: on two cores the parallel plan of the
-    trend aggregate is two to three times slower (DESIGN.md, "Measured on this machine")."""
+    trend aggregate is two to three times slower (measured: README, "Dashboard and digest")."""
     if connection.vendor != "postgresql":
         yield
         return

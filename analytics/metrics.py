@@ -1,4 +1,4 @@
-"""The coverage and penetration metrics of DESIGN.md, as pure functions over pandas frames.
+"""The coverage and penetration metrics of docs/metrics.md, as pure functions over pandas frames.
 
 Nothing here touches the ORM: selectors load frames (or let the database evaluate one date),
 these functions compute, services write. Every function takes the as-of date `d` explicitly.

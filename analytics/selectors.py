@@ -7,7 +7,7 @@ Two ways to feed `analytics.metrics`:
 - `week_aggregates_on(d)` lets the database answer the date tests of one as-of date row by row
   and hands back only integers (one per account, one per active assignment), which
   `metrics.AccountStates` joins and counts. This is the fast path for a single week (see
-  DESIGN.md, "Measured on this machine").
+  README, "Metrics").
 
 Dashboards, exports and the API read only the snapshot tables, through the `snapshot_*`
 functions at the end.

@@ -1,6 +1,6 @@
 """A second, independent implementation of the segment counts: one SQL statement.
 
-It answers the same question as `analytics.metrics` (DESIGN.md rules 1-4) straight from the
+It answers the same question as `analytics.metrics` (docs/metrics.md rules 1-4) straight from the
 tables, in SQL that runs on SQLite and PostgreSQL alike. Tests check the pandas path against
 it on random markets; `bench_metrics` times it as the yardstick for the pipeline.
 """
@@ -131,7 +131,7 @@ def reference_segment_counts(d: date) -> pd.DataFrame:
     one row per segment holding any account, sorted by segment, from the single statement."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Serial plans win on two cores (DESIGN.md, "Measured on this machine").
+            # Serial plans win on two cores (measured: README, "Metrics").
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             cursor.execute("SET LOCAL enable_hashjoin = off")
             cursor.execute("SET LOCAL work_mem = '64MB'")

@@ -19,7 +19,7 @@ def rep_for_user(user: Any) -> SalesRep | None:
 
 
 def active_coverage_q(day: date, prefix: str = "") -> Q:
-    """Coverage active on `day` (DESIGN.md rule 3, dates only)."""
+    """Coverage active on `day` (docs/metrics.md rule 3a: the dates only)."""
     return Q(**{f"{prefix}start_date__lte": day}) & (
         Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": day})
     )

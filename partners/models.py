@@ -216,7 +216,7 @@ class Agreement(TimeStamped):
         return f"{self.external_id} ({self.partner})"
 
     def in_force_on(self, day: date) -> bool:
-        """DESIGN.md rule 2: signed by `day`, within its term, and not terminated before `day`."""
+        """docs/metrics.md rule 2: signed by `day`, within its term, and not terminated before `day`."""
         return (
             self.signed_on is not None
             and self.signed_on <= day

@@ -59,7 +59,7 @@ def feedback_visible_to(user: Any) -> QuerySet[Feedback]:
 
 
 def agreements_in_force_q(day: date, prefix: str = "") -> Q:
-    """DESIGN.md rule 2 as a filter: signed by `day`, within the term, not terminated before."""
+    """docs/metrics.md rule 2 as a filter: signed by `day`, within the term, not terminated before."""
     p = prefix
     return (
         Q(**{f"{p}signed_on__isnull": False, f"{p}signed_on__lte": day})

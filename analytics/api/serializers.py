@@ -2,7 +2,7 @@
 
 A rollup row always carries every column of every `by`, null where a column does not belong to
 the chosen dimension, so one schema describes all of them: dimension codes, the segment counts
-and ratios (DESIGN.md rule 4), the channel columns (`by=channel`) and the per-partner figures
+and ratios (docs/metrics.md rule 4), the channel columns (`by=channel`) and the per-partner figures
 (`by=partner`, rule 6).
 """
 
@@ -88,7 +88,7 @@ RollupRowSerializer = type(
 
 
 class PartnerFiguresSerializer(serializers.Serializer):
-    """One partner's figures for a week (DESIGN.md rule 6)."""
+    """One partner's figures for a week (docs/metrics.md rule 6)."""
 
     week = serializers.CharField()
     partner = serializers.IntegerField()

@@ -153,7 +153,7 @@ class MetricsTrendView(_SnapshotView):
 
 
 class MetricsPartnersView(_SnapshotView):
-    """Per-partner figures of one week (DESIGN.md rule 6): accounts covered and converted,
+    """Per-partner figures of one week (docs/metrics.md rule 6): accounts covered and converted,
     agreements in force, feedback count, mean satisfaction and NPS over the trailing 90 days."""
 
     serializer_class = PartnerFiguresSerializer

@@ -1,4 +1,4 @@
-"""Hand-computed checks of every rule in DESIGN.md "The metrics", on small frames."""
+"""Hand-computed checks of every rule in docs/metrics.md, on small frames."""
 
 from __future__ import annotations
 

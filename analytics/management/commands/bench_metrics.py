@@ -79,7 +79,7 @@ class Command(BaseCommand):
                 raise CommandError(f"seeding failed (exit code {child.exitcode})")
             self.stdout.write(f"seeded {accounts} accounts in {time.monotonic() - started:.1f} s")
 
-        # One untimed run each warms the caches, as in DESIGN.md's measurements.
+        # One untimed run each warms the caches: the README's figures are of a warm cache.
         metrics_compute_week(week=WEEK, final=True)
         reference_segment_counts(AS_OF)
         pipeline, reference = [], []

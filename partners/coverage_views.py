@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,6 +29,7 @@ from crm.forms import form_add_service_errors, object_id
 from crm.models import Account, ChannelKind, SizeBand
 from crm.pagination import CappedPaginator
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from crm.rules import in_market_q
 from crm.selectors import AccountFilter, accounts_filtered, regions_all, verticals_all
 from partners.coverage_forms import CoverageAssignForm, CoverageEndForm
 from partners.selectors import accounts_outside_agreements, partners_visible_to
@@ -209,10 +210,9 @@ def _coverage_rows(assignments: QuerySet[CoverageAssignment]) -> list[dict[str, 
                 day=today,
             )
             counts = not outside.exists()
-        active = assignment.start_date <= today and (
-            assignment.end_date is None or assignment.end_date >= today
+        rows.append(
+            {"assignment": assignment, "active": assignment.running_on(today), "counts": counts}
         )
-        rows.append({"assignment": assignment, "active": active, "counts": counts})
     return rows
 
 
@@ -321,8 +321,7 @@ def white_space(request: HttpRequest) -> HttpResponse:
     active = CoverageAssignment.objects.filter(active_coverage_q(today), account=OuterRef("pk"))
     uncovered = (
         internal_accounts_visible_to(request.user)
-        .filter(entered_on__lte=today)
-        .filter(Q(archived_on__isnull=True) | Q(archived_on__gt=today))
+        .filter(in_market_q(today))
         .exclude(Exists(active))
     )
     segments = (

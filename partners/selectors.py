@@ -13,7 +13,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from channels.models import CoverageAssignment
 from crm.models import Account
 from crm.roles import Role, role_of
-from partners.models import Agreement, AgreementStatus, Feedback, Partner, PartnerKind
+from partners.models import Agreement, Feedback, Partner, PartnerKind
+from partners.rules import AGREEMENT_IN_FORCE
 
 
 def partner_of_user(user: Any) -> Partner | None:
@@ -59,14 +60,8 @@ def feedback_visible_to(user: Any) -> QuerySet[Feedback]:
 
 
 def agreements_in_force_q(day: date, prefix: str = "") -> Q:
-    """docs/metrics.md rule 2 as a filter: signed by `day`, within the term, not terminated before."""
-    p = prefix
-    return (
-        Q(**{f"{p}signed_on__isnull": False, f"{p}signed_on__lte": day})
-        & Q(**{f"{p}start_date__lte": day, f"{p}end_date__gte": day})
-        & (Q(**{f"{p}terminated_on__isnull": True}) | Q(**{f"{p}terminated_on__gte": day}))
-        & ~Q(**{f"{p}status": AgreementStatus.DRAFT})
-    )
+    """Agreements in force on `day` (docs/metrics.md rule 2)."""
+    return AGREEMENT_IN_FORCE.q(day, prefix)
 
 
 def partner_granted_segments_q(*, partner: Partner, day: date) -> Q | None:

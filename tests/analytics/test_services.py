@@ -141,7 +141,7 @@ def test_it_leaves_a_failed_run_visible_and_the_old_rows_in_place(monkeypatch: A
     def broken(*args: Any, **kwargs: Any) -> pd.DataFrame:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(selectors, "week_aggregates_on", broken)
+    monkeypatch.setattr(selectors, "week_read", broken)
     with pytest.raises(RuntimeError):
         services.metrics_compute_week(week="2026-W46", final=True)
     failed = MetricsRun.objects.filter(status=RunStatus.FAILED).get()

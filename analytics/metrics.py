@@ -41,7 +41,7 @@ Regions and verticals may be ids or codes, as long as accounts and agreement sco
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import combinations
@@ -184,15 +184,11 @@ def with_ratios(counts: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def channel_counts(counts: Mapping[str, int]) -> list[tuple[str, int, int, int]]:
-    """Rule 5 by channel, from the counts of a selection (`COUNT_COLUMNS`): per kind, in `KINDS`
-    order, (kind, accounts: every in-market account, covered: `covered_<kind>`, converted:
-    `converted_<kind>`, won by that kind). The ratios are `ratio(covered, accounts)` and
-    `ratio(converted, accounts)`."""
-    accounts = counts["accounts"]
-    return [
-        (kind, accounts, counts[f"covered_{kind}"], counts[f"converted_{kind}"]) for kind in KINDS
-    ]
+def channel_columns(kind: str) -> tuple[str, str, str]:
+    """Rule 5 by channel: the counts (`COUNT_COLUMNS`) of a selection that a channel kind's row
+    takes: every in-market account, the accounts the kind covers, and those it won. Its ratios
+    are `ratio(covered, accounts)` and `ratio(converted, accounts)`."""
+    return "accounts", f"covered_{kind}", f"converted_{kind}"
 
 
 def agreements_in_force(agreements: pd.DataFrame, d: date) -> pd.DataFrame:
@@ -270,25 +266,6 @@ def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
     counts = expanded.groupby(SEGMENT_KEYS, sort=True)[COUNT_COLUMNS[:-1]].sum().reset_index()
     counts["white_space"] = counts["accounts"] - counts["covered_any"]
     return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]].astype({c: "int64" for c in COUNT_COLUMNS})
-
-
-def rollup(counts: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Rule 5: sum segment counts over `by` (segment, region, vertical, size_band or total),
-    then compute the ratios from the sums (ratios are never averaged).
-
-    Output: the dimension columns of `by` (none for total), `COUNT_COLUMNS`, `RATIO_COLUMNS`;
-    "total" gives exactly one row, even when `counts` is empty. Raises ValueError on an unknown
-    `by`.
-    """
-    if by not in ROLLUP_DIMENSIONS:
-        raise ValueError(f"unknown rollup {by!r}; choose from {', '.join(ROLLUP_DIMENSIONS)}")
-    keys = ROLLUP_DIMENSIONS[by]
-    if keys:
-        summed = counts.groupby(keys, sort=True)[COUNT_COLUMNS].sum().reset_index()
-    else:
-        summed = counts[COUNT_COLUMNS].sum().to_frame().T.reset_index(drop=True)
-    summed = summed.astype({c: "int64" for c in COUNT_COLUMNS})
-    return with_ratios(summed[[*keys, *COUNT_COLUMNS]])
 
 
 def segment_rollups(counts: pd.DataFrame) -> pd.DataFrame:
@@ -407,29 +384,6 @@ def feedback_rollups(feedback: pd.DataFrame, first: date, d: date) -> pd.DataFra
     )
     rollups = _summed_per_kind_and_in_all(frame, by=["category"])[FEEDBACK_ROLLUP_COLUMNS]
     return rollups.astype({"feedback_count": "int64", "satisfaction_sum": "int64"})
-
-
-def channel_rollup(counts: pd.DataFrame) -> pd.DataFrame:
-    """Rule 5 by channel: one row per kind with `channel` (the kind), `accounts` (all in-market
-    accounts), `covered` (`covered_<kind>`), `converted` (`converted_<kind>`: won by that kind),
-    `coverage = covered / accounts` and `penetration = converted / accounts` (null when no
-    accounts). Output: `CHANNEL_COLUMNS`, in `KINDS` order.
-    """
-    accounts = int(counts["accounts"].sum())
-    rows = [
-        {
-            "channel": kind,
-            "accounts": accounts,
-            "covered": int(counts[f"covered_{kind}"].sum()),
-            "converted": int(counts[f"converted_{kind}"].sum()),
-        }
-        for kind in KINDS
-    ]
-    frame = pd.DataFrame(rows, columns=CHANNEL_COLUMNS[:4])
-    denominator = frame["accounts"].astype("float64").where(frame["accounts"] > 0)
-    frame["coverage"] = frame["covered"] / denominator
-    frame["penetration"] = frame["converted"] / denominator
-    return frame[CHANNEL_COLUMNS]
 
 
 def summed_partner_coverage(parts: list[pd.DataFrame]) -> pd.DataFrame:

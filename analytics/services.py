@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from analytics import metrics, selectors
+from analytics import metrics, reports, selectors
 from analytics.locks import LockBusy, named_lock
 from analytics.models import (
     FeedbackRollup,
@@ -131,9 +131,7 @@ def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) ->
     common = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     segment_rows = _snapshot_rows(figures.segments, segment_fields, **common)
-    partner_rows = _snapshot_rows(
-        figures.partners, ["partner_id", *selectors.PARTNER_SNAPSHOT_FIELDS], **common
-    )
+    partner_rows = _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common)
     rollups = (figures.segment_rollups, figures.partner_rollups, figures.feedback_rollups)
     _replace_week(
         week,
@@ -178,24 +176,23 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
     number of rollup rows written."""
     written = 0
     for week in weeks:
-        stored = (
-            SegmentSnapshot.objects.filter(week=week).values("as_of", "final").first()
-            or PartnerSnapshot.objects.filter(week=week).values("as_of", "final").first()
-        )
+        stored = reports.stored_week(week)
+        common: dict[str, Any] = {"week": week}
         rollups = (
             pd.DataFrame(columns=_SEGMENT_ROLLUP_FIELDS),
             pd.DataFrame(columns=metrics.PARTNER_ROLLUP_COLUMNS),
             pd.DataFrame(columns=metrics.FEEDBACK_ROLLUP_COLUMNS),
         )
         if stored is not None:  # else the week has no snapshot rows to roll up
-            as_of = stored["as_of"]
+            as_of = common["as_of"] = stored.as_of
+            common["final"] = stored.final
             rollups = metrics.week_rollups(
-                selectors.snapshot_segments(week),
-                selectors.snapshot_partners(week),
+                pd.DataFrame(reports.segments(week), columns=reports.SegmentFigures._fields),
+                pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields),
                 selectors.feedback_frame(since=as_of - timedelta(days=as_of.weekday())),
                 as_of,
             )
-        rows = _rollup_rows(*rollups, week=week, **(stored or {}))
+        rows = _rollup_rows(*rollups, **common)
         _replace_week(week, rows)
         written += sum(len(model_rows) for model_rows in rows.values())
     return written

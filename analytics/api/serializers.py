@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from analytics import metrics
 from analytics.models import MetricsRun
-from analytics.selectors import EXPORT_DIMENSIONS, PARTNER_SNAPSHOT_FIELDS
+from analytics.reports import EXPORT_DIMENSIONS, PARTNER_FIGURE_COLUMNS
 
 WEEK_PATTERN = re.compile(r"^\d{4}-W\d{2}$")
 SEGMENT_DIMENSIONS = list(metrics.ROLLUP_DIMENSIONS)
@@ -36,7 +36,7 @@ ROW_COLUMNS = _ordered_union(
     metrics.COUNT_COLUMNS,
     metrics.RATIO_COLUMNS,
     metrics.CHANNEL_COLUMNS,
-    PARTNER_SNAPSHOT_FIELDS,
+    PARTNER_FIGURE_COLUMNS,
 )
 
 

@@ -287,51 +287,57 @@ def test_it_computes_the_ratios_from_the_counts() -> None:
     assert row["white_space"] == 2
 
 
+def rollup_of(figures: metrics.WeekFigures, **keys: str) -> dict[str, Any]:
+    """The week's rollup row of the given region, vertical and size band ("" = any), with its
+    ratios."""
+    rollups = metrics.with_ratios(figures.segment_rollups)
+    wanted = {key: keys.get(key, "") for key in metrics.SEGMENT_KEYS}
+    rows = rollups[(rollups[list(wanted)] == pd.Series(wanted)).all(axis=1)]
+    return only(rows)
+
+
 def test_it_rolls_up_by_summing_counts_then_dividing() -> None:
     accounts = [account(1, region="R1")] + [account(i, region="R2") for i in range(2, 5)]
     accounts += [account(9, region="R2", vertical="V2", size_band="enterprise", entered_on=AFTER)]
     coverage = [assignment(1, "direct")]
-    segments = segments_on(D, accounts, coverage)
-    assert len(segments) == 3
+    figures = market(accounts, coverage).week_figures(D)
+    assert len(figures.segments) == 3
 
-    total = only(metrics.rollup(segments, "total"))
+    total = rollup_of(figures)
     assert total["accounts"] == 4
     assert total["covered_direct"] == 1
     # Summing then dividing gives 1/4; averaging the segment ratios would give (1 + 0) / 2.
     assert total["coverage"] == pytest.approx(0.25)
 
-    by_region = metrics.rollup(segments, "region").set_index("region")
-    assert by_region.loc["R1", "accounts"] == 1
-    assert by_region.loc["R2", "accounts"] == 3
-    assert by_region.loc["R2", "coverage"] == 0
-    by_band = metrics.rollup(segments, "size_band").set_index("size_band")
-    assert by_band.loc["enterprise", "accounts"] == 0
-    assert pd.isna(by_band.loc["enterprise", "coverage"])
-    assert metrics.rollup(segments, "vertical")["accounts"].sum() == 4
+    assert rollup_of(figures, region="R1")["accounts"] == 1
+    assert rollup_of(figures, region="R2")["accounts"] == 3
+    assert rollup_of(figures, region="R2")["coverage"] == 0
+    enterprise = rollup_of(figures, size_band="enterprise")
+    assert enterprise["accounts"] == 0
+    assert pd.isna(enterprise["coverage"])
+    assert rollup_of(figures, region="R2", vertical="V1", size_band="smb")["accounts"] == 3
+    # One row per combination that occurs: 1 total, 2 + 2 + 2 single keys, 3 + 2 + 3 pairs, 3.
+    assert len(figures.segment_rollups) == 1 + 6 + 8 + 3
 
 
 def test_it_rolls_up_by_channel() -> None:
     accounts = [account(1, converted_on=BEFORE, converted_via="online"), account(2)]
-    segments = segments_on(D, accounts, [assignment(1, "online"), assignment(2, "direct")])
-    channels = metrics.channel_rollup(segments).set_index("channel")
-    assert list(channels.index) == list(metrics.KINDS)
-    assert channels.loc["online", "accounts"] == 2
-    assert channels.loc["online", "covered"] == 1
-    assert channels.loc["online", "converted"] == 1
-    assert channels.loc["online", "penetration"] == pytest.approx(0.5)
-    assert channels.loc["partner", "coverage"] == 0
+    figures = market(accounts, [assignment(1, "online"), assignment(2, "direct")]).week_figures(D)
+    total = rollup_of(figures)
+
+    def channel(kind: str) -> tuple[int, ...]:
+        return tuple(total[column] for column in metrics.channel_columns(kind))
+
+    assert channel("online") == (2, 1, 1)  # accounts, covered, won by online
+    assert metrics.ratio(channel("online")[2], channel("online")[0]) == pytest.approx(0.5)
+    assert channel("partner") == (2, 0, 0)
 
 
-def test_it_gives_one_total_row_with_null_ratios_for_no_segments() -> None:
+def test_it_gives_no_ratio_without_accounts_and_no_rollups_without_segments() -> None:
+    assert metrics.ratio(0, 0) is None
+    assert metrics.ratio(3, 4) == 0.75
     empty = pd.DataFrame(columns=[*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS])
-    total = only(metrics.rollup(empty, "total"))
-    assert total["accounts"] == 0
-    assert pd.isna(total["coverage"])
-
-
-def test_it_rejects_an_unknown_rollup() -> None:
-    with pytest.raises(ValueError):
-        metrics.rollup(pd.DataFrame(), "planet")
+    assert metrics.segment_rollups(empty).empty
 
 
 def test_it_computes_partner_figures_over_the_trailing_90_days() -> None:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
+from psycopg import sql
 
 from analytics import metrics, reports, selectors
 from analytics.locks import LockBusy, named_lock
@@ -116,13 +117,12 @@ def _insert(model: type[Model], rows: _Rows) -> None:
         ]
         model.objects.bulk_create(objects, batch_size=2000)
         return
-    names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    table = connection.ops.quote_name(model._meta.db_table)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(sql.Identifier(field.column) for field in fields),
+    )
     values = [columns.get(field.attname, [None] * rows.count) for field in fields]
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-    ):
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in zip(*values, strict=True):
             copy.write_row(row)
 

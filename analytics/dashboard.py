@@ -322,7 +322,7 @@ def feedback_weekly(
     """Feedback volume and mean satisfaction per ISO week (by created date) and category
     (rule 8), of the channel filter's kind or every partner: the weeks that have feedback,
     sorted, and one row per week and category. One query."""
-    cells = [
+    cells: list[dict[str, Any]] = [
         {
             "week": row.week,
             "category": row.category,
@@ -363,9 +363,9 @@ def _ending_q(as_of: date) -> Q:
 
 
 def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) -> QuerySet[Any]:
-    """Agreements (from the caller's selector) in force on `as_of` whose end date falls within
-    the next 90 days, scoped by the channel, region and vertical filters (an agreement with no
-    regions or verticals grants all)."""
+    """Rule 9: agreements (from the caller's selector) in force on `as_of` whose end date falls
+    within the next 90 days, scoped by the channel, region and vertical filters (an agreement
+    with no regions or verticals grants all)."""
     return _agreements_scoped(agreements, filters).filter(_ending_q(as_of)).distinct()
 
 

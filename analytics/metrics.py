@@ -135,7 +135,7 @@ def _rule_columns(rule: DateRule, frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def iso_week_as_of(week: str) -> date:
-    """The as-of date of an ISO week such as "2026-W46": the Sunday that closes it.
+    """The as-of date of an ISO week such as "2026-W46": the Sunday that closes it (rule 0).
 
     Raises ValueError when `week` is not of the form YYYY-Www or names no such week.
     """
@@ -174,8 +174,9 @@ def ratio(count: float, accounts: float) -> float | None:
 
 
 def with_ratios(counts: pd.DataFrame) -> pd.DataFrame:
-    """Add `RATIO_COLUMNS` to a frame of counts, each its count divided by `accounts` (`ratio`;
-    NaN where there are no accounts). Output: a copy of `counts` with the ratios appended."""
+    """Rule 4's ratios: `RATIO_COLUMNS` added to a frame of counts, each its count divided by
+    `accounts` (`ratio`; NaN where there are no accounts). Output: a copy of `counts` with the
+    ratios appended."""
     frame = counts.copy()
     accounts = frame["accounts"].to_numpy().tolist()
     for column, count in RATIO_COUNTS.items():
@@ -204,8 +205,8 @@ def _grants(
     """Per agreement (rows, as `agreement_ids`) and value (columns, as `values`): whether the
     agreement grants the value: it lists it, or it lists none (rule 3b)."""
     granted = np.zeros((len(agreement_ids), len(values)), dtype=bool)
-    row = pd.Index(agreement_ids).get_indexer(scope["agreement_id"].to_numpy())
-    value = values.get_indexer(scope[column].to_numpy())
+    row = pd.Index(agreement_ids).get_indexer(pd.Index(scope["agreement_id"]))
+    value = values.get_indexer(pd.Index(scope[column]))
     listed = row >= 0
     known = listed & (value >= 0)
     granted[row[known], value[known]] = True
@@ -232,7 +233,7 @@ def grant_table(
     Output: a boolean array of shape (len(partners), len(regions), len(verticals)).
     """
     table = np.zeros((len(partners), len(regions), len(verticals)), dtype=bool)
-    partner = partners.get_indexer(in_force["partner_id"].to_numpy())
+    partner = partners.get_indexer(pd.Index(in_force["partner_id"]))
     agreement_ids = in_force["agreement_id"].to_numpy()[partner >= 0]
     partner = partner[partner >= 0]
     if len(agreement_ids) and table.size:
@@ -324,7 +325,7 @@ def nps_from_counts(responses: int, promoters: int, detractors: int) -> float | 
 
 
 def partner_rollups(figures: pd.DataFrame) -> pd.DataFrame:
-    """The per-partner figures summed per channel kind and over all partners ("" kind).
+    """Rule 7: the per-partner figures summed per channel kind and over all partners ("" kind).
 
     Input: `PARTNER_COLUMNS` (at least channel_kind, agreements_in_force, feedback_count,
     satisfaction_mean and the three NPS counts). Output: `PARTNER_ROLLUP_COLUMNS`, one row per
@@ -362,7 +363,8 @@ FEEDBACK_ROLLUP_COLUMNS: list[str] = [
 
 
 def feedback_rollups(feedback: pd.DataFrame, first: date, d: date) -> pd.DataFrame:
-    """A week's feedback by category: the entries created from `first` to `d` (both included),
+    """Rule 8, a week's feedback by category: the entries created from `first` to `d` (both
+    included),
     counted and their satisfaction summed per category and channel kind of their partner, and
     per category over every partner ("" kind). The mean satisfaction of a cell is
     `satisfaction_sum / feedback_count`, and of several cells their sums divided (rule 5).
@@ -387,8 +389,8 @@ def feedback_rollups(feedback: pd.DataFrame, first: date, d: date) -> pd.DataFra
 
 
 def summed_partner_coverage(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Partner coverage counts (`partner_coverage_counts` columns) of parts holding disjoint
-    accounts, added up per partner."""
+    """Partner coverage counts (`PARTNER_COVERAGE_COLUMNS`) of parts holding disjoint accounts,
+    added up per partner (a week split by region)."""
     coverage = pd.concat(parts, ignore_index=True)
     return coverage.groupby("partner_id", as_index=False, sort=True).sum().astype("int64")
 
@@ -505,7 +507,7 @@ def kind_codes(kinds: Any) -> np.ndarray:
     """Each kind's index in `KINDS` (int8)."""
     if isinstance(kinds, pd.Categorical) and list(kinds.categories) == list(KINDS):
         return kinds.codes.astype("int8")
-    return pd.Index(KINDS).get_indexer(np.asarray(kinds, dtype=object)).astype("int8")
+    return pd.Index(KINDS).get_indexer(pd.Index(np.asarray(kinds, dtype=object))).astype("int8")
 
 
 class Accounts:
@@ -722,9 +724,7 @@ def week_figures(
 
 def _codes_of_converted(converted_via: pd.Series) -> np.ndarray:
     """1 + each winning kind's index in `KINDS`, 0 when none."""
-    return (
-        pd.Index(["", *KINDS]).get_indexer(converted_via.fillna("").to_numpy(object)).astype("int8")
-    )
+    return pd.Index(["", *KINDS]).get_indexer(pd.Index(converted_via.fillna(""))).astype("int8")
 
 
 class PreparedMarket:

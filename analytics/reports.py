@@ -217,7 +217,7 @@ _ACCOUNTS = COUNTS.index("accounts")
 def _segment_figures(week: str, keys: Sequence[str], counts: Sequence[int]) -> SegmentFigures:
     accounts = counts[_ACCOUNTS]
     ratios = [metrics.ratio(counts[position], accounts) for position in _RATIO_COUNT_POSITIONS]
-    return SegmentFigures(week, *keys, *counts, *ratios)
+    return SegmentFigures._make((week, *keys, *counts, *ratios))
 
 
 def segments(
@@ -231,7 +231,7 @@ def segments(
     )
     fields = [*metrics.SEGMENT_KEYS, *COUNTS, *metrics.RATIO_COLUMNS]
     return [
-        SegmentFigures(week, *row)
+        SegmentFigures._make((week, *row))
         for row in _plain_rows(rows.order_by(*metrics.SEGMENT_KEYS).values_list(*fields))
     ]
 
@@ -321,7 +321,7 @@ def white_space(
         .order_by("-white_space", *metrics.SEGMENT_KEYS)
         .values_list(*metrics.SEGMENT_KEYS, *COUNTS, *metrics.RATIO_COLUMNS)[:limit]
     )
-    return [SegmentFigures(week, *row) for row in _plain_rows(rows)]
+    return [SegmentFigures._make((week, *row)) for row in _plain_rows(rows)]
 
 
 _PARTNER_FIELDS = PartnerFigures._fields[1:]
@@ -344,7 +344,7 @@ def partners(
         rows = rows.filter(partner_id=partner_id)
     rows = rows.order_by(*PARTNER_ORDERS[order]).values_list(*_PARTNER_FIELDS)
     return [
-        PartnerFigures(week, _as_date(as_of), bool(final), *rest)
+        PartnerFigures._make((week, _as_date(as_of), bool(final), *rest))
         for as_of, final, *rest in _plain_rows(rows[:limit] if limit else rows)
     ]
 
@@ -357,7 +357,7 @@ def partner_latest(partner_id: int) -> PartnerFigures | None:
         .values_list("week", *_PARTNER_FIELDS)
         .first()
     )
-    return None if row is None else PartnerFigures(*row)
+    return None if row is None else PartnerFigures._make(row)
 
 
 def partner_totals(weeks: Sequence[str], *, channel_kind: str = "") -> list[PartnerTotals]:

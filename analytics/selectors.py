@@ -86,7 +86,7 @@ class _Packing:
 
     def expressions(self) -> dict[str, Combinable]:
         """One bigint expression per packed column, named `packed0`, `packed1`, ..."""
-        packed = {}
+        packed: dict[str, Combinable] = {}
         for number, column in enumerate(self.columns):
             parts = [
                 Cast(field.expression, BigIntegerField())
@@ -110,9 +110,14 @@ class _Packing:
 def _highest_ids() -> dict[str, int]:
     """The highest id of each table whose ids are packed; rows above them are left out of the
     read, so a row added meanwhile can never overflow its field."""
-    models = {"account": Account, "region": Region, "vertical": Vertical, "partner": Partner}
+    models: dict[str, type[Account] | type[Region] | type[Vertical] | type[Partner]] = {
+        "account": Account,
+        "region": Region,
+        "vertical": Vertical,
+        "partner": Partner,
+    }
     return {
-        name: model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        name: model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0
         for name, model in models.items()
     }
 
@@ -181,7 +186,8 @@ def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.nda
     )
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(gathered, params, binary=True)
-        return packing.unpack([_int8_array(value) for value in cursor.fetchone()])
+        gathered_row = cursor.fetchone() or [None] * len(expressions)
+        return packing.unpack([_int8_array(value) for value in gathered_row])
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ class AccountRows:
     account_id: np.ndarray
     region: np.ndarray
     vertical: np.ndarray
-    size_band: pd.Categorical
+    size_band: pd.Categorical[str]
     state: np.ndarray
 
 
@@ -202,7 +208,7 @@ class AssignmentRows:
     and online)."""
 
     account_id: np.ndarray
-    kind: pd.Categorical
+    kind: pd.Categorical[str]
     partner_id: np.ndarray
 
 
@@ -231,7 +237,7 @@ def _account_rows(
         region=fields["region"].astype("int32"),
         vertical=fields["vertical"].astype("int32"),
         size_band=pd.Categorical.from_codes(
-            fields["size_band"].astype("int8"), categories=list(SIZE_BANDS)
+            fields["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
         ),
         state=fields["state"].astype("int8"),
     )
@@ -259,7 +265,7 @@ def _assignment_rows(
     return AssignmentRows(
         account_id=fields["account_id"],
         kind=pd.Categorical.from_codes(
-            fields["kind"].astype("int8"), categories=list(metrics.KINDS)
+            fields["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
         ),
         partner_id=fields["partner_id"],
     )
@@ -285,8 +291,13 @@ def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
     return dict(model.objects.values_list("id", "code"))
 
 
-def week_context(d: date) -> WeekContext:
-    """The small tables a week's figures need besides the accounts and assignments."""
+def week_context(d: date, *, figures: bool = True) -> WeekContext:
+    """The small tables a week's counts need besides the accounts and assignments, and with
+    `figures` those its partner figures need (partners, feedback; empty frames otherwise)."""
+    partners, feedback = pd.DataFrame(), pd.DataFrame()
+    if figures:
+        partners = partners_frame()
+        feedback = feedback_frame(since=d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1))
     return WeekContext(
         agreements=agreements_frame(),
         agreement_regions=_frame(
@@ -297,8 +308,8 @@ def week_context(d: date) -> WeekContext:
             Agreement.verticals.through.objects.values_list("agreement_id", "vertical_id"),
             ["agreement_id", "vertical"],
         ),
-        partners=partners_frame(),
-        feedback=feedback_frame(since=d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)),
+        partners=partners,
+        feedback=feedback,
         region_codes=_codes(Region),
         vertical_codes=_codes(Vertical),
     )
@@ -307,9 +318,10 @@ def week_context(d: date) -> WeekContext:
 def _rest(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
 ) -> tuple[AssignmentRows, WeekContext]:
-    """The running assignments and the day's small tables."""
+    """The running assignments and the day's small tables (a region share of a week needs no
+    partners or feedback: its counts are merged and the figures computed once)."""
     with _tuned_reads():
-        return _assignment_rows(d, region_ids, highest), week_context(d)
+        return _assignment_rows(d, region_ids, highest), week_context(d, figures=region_ids is None)
 
 
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")

@@ -60,8 +60,9 @@ def _lock_seconds() -> int:
 
 
 def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
-    """The as-of date of a run: the week's Sunday when final; for a provisional run, today when
-    the week has not ended yet (a provisional week never counts days that have not happened).
+    """The as-of date of a run (docs/metrics.md rule 0): the week's Sunday when final; for a
+    provisional run, today when the week has not ended yet (a provisional week never counts
+    days that have not happened).
 
     Raises ValueError on a malformed week.
     """
@@ -115,11 +116,11 @@ def _insert(model: type[Model], rows: _Rows) -> None:
             model(**dict(zip(names, row, strict=True)))
             for row in zip(*columns.values(), strict=True)
         ]
-        model.objects.bulk_create(objects, batch_size=2000)
+        model._default_manager.bulk_create(objects, batch_size=2000)
         return
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(model._meta.db_table),
-        sql.SQL(", ").join(sql.Identifier(field.column) for field in fields),
+        sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in fields])),
     )
     values = [columns.get(field.attname, [None] * rows.count) for field in fields]
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
@@ -128,7 +129,7 @@ def _insert(model: type[Model], rows: _Rows) -> None:
 
 
 def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) -> int:
-    common = {"week": week, "as_of": as_of, "final": final}
+    common: dict[str, Any] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     segment_rows = _snapshot_rows(figures.segments, segment_fields, **common)
     partner_rows = _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common)
@@ -165,7 +166,7 @@ def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
     """Replace the week's rows of each model with the rows given, in one transaction."""
     with transaction.atomic():
         for model in rows:
-            model.objects.filter(week=week).delete()
+            model._default_manager.filter(week=week).delete()
         for model, model_rows in rows.items():
             _insert(model, model_rows)
 

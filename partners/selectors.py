@@ -65,8 +65,10 @@ def agreements_in_force_q(day: date, prefix: str = "") -> Q:
 
 
 def partner_granted_segments_q(*, partner: Partner, day: date) -> Q | None:
-    """A filter on accounts matching the region and vertical some agreement of `partner` in
-    force on `day` grants (empty lists grant all); None when no agreement is in force."""
+    """Rule 3b as a filter on accounts (docs/metrics.md): those whose region and vertical some
+    agreement of `partner` in force on `day` grants (empty lists grant all); None when no
+    agreement is in force. (The weekly run applies the same rule over arrays; docs/metrics.md
+    says where.)"""
     agreements = Agreement.objects.filter(
         agreements_in_force_q(day), partner=partner
     ).prefetch_related("regions", "verticals")

@@ -6,7 +6,7 @@ dashboard's audience."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import django_filters
 from django.db.models import QuerySet
@@ -34,12 +34,18 @@ from crm.api.pagination import ReportPagination
 from crm.api.permissions import LeadershipOnly
 
 
+class _Row(Protocol):
+    """A typed row of `analytics.reports`."""
+
+    def _asdict(self) -> dict[str, Any]: ...
+
+
 def _record(
-    row: tuple[Any, ...], *, columns: Sequence[str], present: Sequence[str], **extra: Any
+    row: _Row, *, columns: Sequence[str], present: Sequence[str], **extra: Any
 ) -> dict[str, Any]:
     """A typed row of `analytics.reports` as a plain dict with exactly `columns`: those in
     `present` from the row, the rest null."""
-    values = row._asdict()  # type: ignore[attr-defined]
+    values = row._asdict()
     return {
         **extra,
         **dict.fromkeys(columns),
@@ -109,7 +115,7 @@ class MetricsRollupView(_SnapshotView):
         week = self.week_of(query)
         by = query["by"]
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
-        rows: list[tuple[Any, ...]]
+        rows: Sequence[_Row]
         if by == "partner":
             rows, present = reports.partners(week), reports.PARTNER_FIGURE_COLUMNS
         elif by == "channel":

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Field, ManyToManyField, Model
 from psycopg import sql
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
@@ -210,7 +210,9 @@ def _table(model: type[Model]) -> sql.Identifier:
 
 
 def _column(model: type[Model], field_name: str) -> str:
-    return model._meta.get_field(field_name).column
+    field = model._meta.get_field(field_name)
+    assert isinstance(field, Field) and field.column, f"{field_name} has no column"
+    return field.column
 
 
 def _staged(column: str) -> sql.Identifier:
@@ -240,7 +242,7 @@ def _defaults(model: type[Model], imported: Iterable[str]) -> dict[str, Any]:
     skip = {"id", "created_at", "updated_at", *imported}
     values: dict[str, Any] = {}
     for field in model._meta.concrete_fields:
-        if field.name in skip:
+        if field.name in skip or not field.column:
             continue
         values[field.column] = field.get_default()
     return values
@@ -463,7 +465,9 @@ class MarketStore:
         updates = sql.SQL(", ").join(
             sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("x", c)) for c in compare
         )
-        new_only = sql.SQL("WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(table, matches)
+        new_only: sql.Composable = sql.SQL("WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
+            table, matches
+        )
         if was_empty:
             new_only = sql.SQL("")
         updated = 0
@@ -503,7 +507,9 @@ class MarketStore:
         """
         connection = self.connection
         field = model._meta.get_field(field_name)
+        assert isinstance(field, ManyToManyField), f"{field_name} is not many-to-many"
         through = field.remote_field.through
+        assert through is not None
         names = {
             "through": _table(through),
             "owner": sql.Identifier(field.m2m_column_name()),

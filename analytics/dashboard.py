@@ -1,11 +1,10 @@
-"""Read-only queries over the snapshot tables for the leadership dashboard and the digest.
+"""The leadership dashboard's and the digest's figures: what the page shows for a set of
+filters, from the typed rows of `analytics.reports` (the only reader of the snapshot tables),
+and how each figure is shown.
 
-Every figure is a sum of snapshot counts divided afterwards (DESIGN.md rule 5), aggregated in
-the database: Python receives a few hundred summed rows, never a week's segment rows. Snapshot
-figures, feedback and NPS included, are cached under a version that every succeeded metrics
-run changes. The only live tables read are Region and Vertical (labels for the filters) and
-Agreement (agreements ending soon, through the user's selector), with bounded, aggregated
-queries.
+Snapshot figures, feedback and NPS included, are cached under a version that every succeeded
+metrics run changes. The only live table read here is Agreement (the agreements ending soon,
+docs/metrics.md rule 9, through the user's selector), with bounded, aggregated queries.
 """
 
 from __future__ import annotations
@@ -17,52 +16,32 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
+import numpy as np
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Q, QuerySet, Value
+from django.db.models import Count, Max, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
-from analytics import metrics
-from analytics.models import (
-    FeedbackRollup,
-    MetricsRun,
-    PartnerRollup,
-    PartnerSnapshot,
-    RunStatus,
-    SegmentRollup,
-    SegmentSnapshot,
-)
+from analytics import metrics, reports
+from analytics.reports import SegmentFigures, WeekOption
 from crm.models import ChannelKind, SizeBand
-from partners.models import AgreementStatus
+from partners.rules import AGREEMENT_IN_FORCE
 from partners.selectors import agreements_in_force_q
 
 SPANS: tuple[int, ...] = (12, 26, 52)
 DEFAULT_SPAN = 12
 HEAT_METRICS: tuple[str, ...] = ("coverage", "penetration")
-# The leaderboard's orders: most accounts covered first, or the least satisfied partners first
-# (by mean satisfaction or by NPS over the 90 days; partners without feedback last).
-LEADERBOARD_ORDERS: dict[str, tuple[Any, ...]] = {
-    "covered": ("-covered_accounts", "-converted_accounts", "external_id"),
-    "satisfaction": (
-        F("satisfaction_mean").asc(nulls_last=True),
-        "-feedback_count",
-        "external_id",
-    ),
-    "nps": (F("nps").asc(nulls_last=True), "-nps_responses", "external_id"),
-}
+# The leaderboard's orders (`reports.PARTNER_ORDERS`): most accounts covered first, or the
+# least satisfied partners first.
+LEADERBOARD_ORDERS: tuple[str, ...] = ("covered", "satisfaction", "nps")
 WHITE_SPACE_LIMIT = 15
 LEADERBOARD_LIMIT = 20
 ENDING_WITHIN_DAYS = 90
 CACHE_SECONDS = 3600
+# Part of every cache key: a deploy that changes the shape of cached figures changes it, so a
+# figure cached by the previous code is never read as the new shape.
+CACHE_SHAPE = "reports-1"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class WeekOption:
-    week: str
-    as_of: date
-    final: bool
-    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,21 +57,10 @@ class Filters:
     heat: str = "coverage"
     partners: str = "covered"
 
-    def segment_q(self) -> Q:
-        """The filter on SegmentSnapshot rows (the channel filter picks columns instead)."""
-        q = Q()
-        if self.region:
-            q &= Q(region=self.region)
-        if self.vertical:
-            q &= Q(vertical=self.vertical)
-        if self.size_band:
-            q &= Q(size_band=self.size_band)
-        return q
-
-    def partner_q(self) -> Q:
-        """Partner snapshots have no segment; only the channel filter applies to them. Direct
-        and online have no partners, so that selection is empty."""
-        return Q(channel_kind=self.channel) if self.channel else Q()
+    def segment(self) -> dict[str, str]:
+        """The segment filters, as `reports` takes them (the channel filter picks columns
+        instead; partner figures have no segment and take only the channel)."""
+        return {"region": self.region, "vertical": self.vertical, "size_band": self.size_band}
 
     def query(self, **changes: Any) -> dict[str, str]:
         """The GET parameters of these filters (with `changes`), blanks left out."""
@@ -110,61 +78,10 @@ class Filters:
         return {key: str(value) for key, value in values.items() if value not in ("", None)}
 
 
-def ratio(numerator: int | None, denominator: int | None) -> float | None:
-    """`numerator / denominator`, None when there is nothing to divide by."""
-    if not denominator:
-        return None
-    return (numerator or 0) / denominator
-
-
-def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list()` queryset as the database driver returns them. The ORM's
-    per-row conversions cost about ten microseconds a row, which over a few hundred grouped
-    rows was most of a cold dashboard's time; callers normalise the few values that differ
-    by backend (`_as_date`, `float`)."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _plain_dicts(queryset: QuerySet[Any], columns: Sequence[str]) -> list[dict[str, Any]]:
-    """`_plain_rows` of `queryset.values_list(*columns)`, each row as a dict by column."""
-    return [
-        dict(zip(columns, values, strict=True))
-        for values in _plain_rows(queryset.values_list(*columns))
-    ]
-
-
-def _as_date(value: date | str) -> date:
-    """A date column as the driver returns it: a date (PostgreSQL) or its ISO text (SQLite)."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def snapshot_week_options() -> list[WeekOption]:
-    """The weeks with a succeeded run, newest first, flagged final or provisional as of their
-    latest succeeded run (the run that wrote the rows now stored). Each option carries the
-    snapshot version (see `snapshot_version`)."""
-    runs = (
-        MetricsRun.objects.filter(status=RunStatus.SUCCEEDED)
-        .order_by("-week", "-finished_at")
-        .values_list("week", "as_of", "final", "finished_at")
-    )
-    rows = _plain_rows(runs)
-    version = f"{len(rows)}:{max(row[3] for row in rows) if rows else ''}"
-    options: dict[str, WeekOption] = {}
-    for week, as_of, final, _finished_at in rows:
-        if week not in options:
-            options[week] = WeekOption(
-                week=week, as_of=_as_date(as_of), final=bool(final), version=version
-            )
-    return list(options.values())
-
-
 @contextmanager
 def serial_reads() -> Iterator[None]:
     """On PostgreSQL, read without parallel workers: on two cores the parallel plan of the
-    trend aggregate is two to three times slower (DESIGN.md, "Measured on this machine")."""
+    trend aggregate is two to three times slower (measured: README, "Dashboard and digest")."""
     if connection.vendor != "postgresql":
         yield
         return
@@ -178,6 +95,7 @@ def cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) 
     cached figure never outlives the rows it was summed from."""
     key_source = repr(
         (
+            CACHE_SHAPE,
             name,
             version,
             filters.week,
@@ -266,47 +184,15 @@ def trailing_weeks(week: str, count: int) -> list[str]:
     ]
 
 
-def covered_column(channel: str) -> str:
-    return f"covered_{channel}" if channel else "covered_any"
+def weekly_totals(filters: Filters, weeks: Sequence[str]) -> dict[str, SegmentFigures]:
+    """The filtered segments' figures per week (one row a week from the rollups, one query).
+    Weeks without rows are absent."""
+    return {row.week: row for row in reports.rollup(weeks, **filters.segment())}
 
 
-def converted_column(channel: str) -> str:
-    return f"converted_{channel}" if channel else "converted"
-
-
-def segment_rows(filters: Filters) -> QuerySet[SegmentSnapshot]:
-    return SegmentSnapshot.objects.filter(filters.segment_q())
-
-
-def rollup_rows(filters: Filters, *, by: Sequence[str] = ()) -> QuerySet[SegmentRollup]:
-    """The rollup rows that hold the filtered segments' sums: the "" row of a blank filter,
-    except for the dimensions in `by`, which a blank filter leaves open to every value."""
-    rows = SegmentRollup.objects.all()
-    for key in metrics.SEGMENT_KEYS:
-        value = getattr(filters, key)
-        if value:
-            rows = rows.filter(**{key: value})
-        elif key in by:
-            rows = rows.exclude(**{key: ""})
-        else:
-            rows = rows.filter(**{key: ""})
-    return rows
-
-
-def weekly_totals(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Summed counts (`metrics.COUNT_COLUMNS`) per week for the filtered segments: one row a
-    week from the rollups, one query. Weeks without rows are absent."""
-    columns = metrics.COUNT_COLUMNS
-    rows = rollup_rows(filters).filter(week__in=list(weeks)).values_list("week", *columns)
-    return {
-        week: {column: int(value or 0) for column, value in zip(columns, values, strict=True)}
-        for week, *values in _plain_rows(rows)
-    }
-
-
-def segment_figures(counts: dict[str, int] | None, channel: str) -> dict[str, Any]:
-    """The headline segment figures from summed counts; ratios None when there are no accounts
-    (or no snapshot at all). With a channel, coverage and penetration are that channel's."""
+def segment_figures(counts: SegmentFigures | None, channel: str) -> dict[str, Any]:
+    """The headline segment figures; ratios None when there are no accounts (or no snapshot at
+    all). With a channel, coverage and penetration are that channel's."""
     if counts is None:
         return {
             "accounts": None,
@@ -315,23 +201,26 @@ def segment_figures(counts: dict[str, int] | None, channel: str) -> dict[str, An
             "white_space": None,
             "overlap": None,
         }
-    accounts = counts["accounts"]
+    coverage, penetration = counts.coverage, counts.penetration
+    if channel:
+        own = reports.channel(counts, channel)
+        coverage, penetration = own.coverage, own.penetration
     return {
-        "accounts": accounts,
-        "coverage": ratio(counts[covered_column(channel)], accounts),
-        "penetration": ratio(counts[converted_column(channel)], accounts),
-        "white_space": counts["white_space"],
-        "overlap": counts["overlap"],
+        "accounts": counts.accounts,
+        "coverage": coverage,
+        "penetration": penetration,
+        "white_space": counts.white_space,
+        "overlap": counts.overlap,
     }
 
 
 def channel_table(
-    counts: dict[str, int] | None, previous: dict[str, int] | None = None
+    counts: SegmentFigures | None, previous: SegmentFigures | None = None
 ) -> list[dict[str, Any]]:
-    """One row per channel kind, as `metrics.channel_rollup` (and `metrics_export --by
-    channel`) gives it: accounts, covered, converted (won by that kind), coverage, penetration;
-    and the change of coverage and penetration against `previous` (the prior week's counts;
-    None without them or without accounts in either week)."""
+    """One row per channel kind, as `metrics_export --by channel` gives it: accounts, covered,
+    converted (won by that kind), coverage, penetration; and the change of coverage and
+    penetration against `previous` (the prior week's figures; None without them or without
+    accounts in either week)."""
     before = {row["channel"]: row for row in _channel_rows(previous)} if previous else {}
     rows = _channel_rows(counts)
     for row in rows:
@@ -342,21 +231,21 @@ def channel_table(
     return rows
 
 
-def _channel_rows(counts: dict[str, int] | None) -> list[dict[str, Any]]:
-    accounts = counts["accounts"] if counts else 0
+def _channel_rows(counts: SegmentFigures | None) -> list[dict[str, Any]]:
+    labels = dict(ChannelKind.choices)
+    figures = {row.channel: row for row in reports.channels(counts)} if counts else {}
     rows = []
-    for kind, label in ChannelKind.choices:
-        covered = counts[f"covered_{kind}"] if counts else 0
-        converted = counts[f"converted_{kind}"] if counts else 0
+    for kind in metrics.KINDS:
+        figure = figures.get(kind)
         rows.append(
             {
                 "channel": kind,
-                "label": str(label),
-                "accounts": accounts,
-                "covered": covered,
-                "converted": converted,
-                "coverage": ratio(covered, accounts),
-                "penetration": ratio(converted, accounts),
+                "label": str(labels[kind]),
+                "accounts": figure.accounts if figure else 0,
+                "covered": figure.covered if figure else 0,
+                "converted": figure.converted if figure else 0,
+                "coverage": figure.coverage if figure else None,
+                "penetration": figure.penetration if figure else None,
             }
         )
     return rows
@@ -365,28 +254,22 @@ def _channel_rows(counts: dict[str, int] | None) -> list[dict[str, Any]]:
 def heat_map(filters: Filters) -> dict[str, Any]:
     """Region x vertical cells of the week: counts summed over size bands, then the chosen
     ratio (`filters.heat`, for `filters.channel` when set). One query."""
-    rows = (
-        rollup_rows(filters, by=("region", "vertical"))
-        .filter(week=filters.week)
-        .order_by()
-        .values_list(
-            "region",
-            "vertical",
-            "accounts",
-            covered_column(filters.channel),
-            converted_column(filters.channel),
-        )
-    )
     cells: dict[tuple[str, str], dict[str, Any]] = {}
-    for region, vertical, accounts, covered, converted in _plain_rows(rows):
-        numerator = covered if filters.heat == "coverage" else converted
-        cells[(region, vertical)] = {
-            "region": region,
-            "vertical": vertical,
-            "accounts": accounts,
+    for row in reports.rollup([filters.week], by=("region", "vertical"), **filters.segment()):
+        if filters.channel:
+            own = reports.channel(row, filters.channel)
+            covered, converted = own.covered, own.converted
+            coverage, penetration = own.coverage, own.penetration
+        else:
+            covered, converted = row.covered_any, row.converted
+            coverage, penetration = row.coverage, row.penetration
+        cells[(row.region, row.vertical)] = {
+            "region": row.region,
+            "vertical": row.vertical,
+            "accounts": row.accounts,
             "covered": covered,
             "converted": converted,
-            "value": ratio(numerator, accounts),
+            "value": coverage if filters.heat == "coverage" else penetration,
         }
     regions = sorted({region for region, _ in cells})
     verticals = sorted({vertical for _, vertical in cells})
@@ -403,75 +286,62 @@ def heat_map(filters: Filters) -> dict[str, Any]:
 
 def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> list[dict[str, Any]]:
     """The segments of the week with the most in-market accounts no channel covers."""
-    rows = (
-        segment_rows(filters)
-        .filter(week=filters.week, white_space__gt=0)
-        .order_by("-white_space", "region", "vertical", "size_band")[:limit]
-    )
-    found = _plain_dicts(
-        rows, ("region", "vertical", "size_band", "accounts", "covered_any", "white_space")
-    )
-    return [{**row, "coverage": ratio(row["covered_any"], row["accounts"])} for row in found]
-
-
-_PARTNER_WEEKLY_COLUMNS = (
-    "week",
-    "active_partners",
-    "agreements_in_force",
-    "feedback_count",
-    "satisfaction_weighted",
-    *metrics.NPS_COUNT_COLUMNS,
-)
+    return [
+        {
+            "region": row.region,
+            "vertical": row.vertical,
+            "size_band": row.size_band,
+            "accounts": row.accounts,
+            "covered_any": row.covered_any,
+            "white_space": row.white_space,
+            "coverage": row.coverage,
+        }
+        for row in reports.white_space(filters.week, limit=limit, **filters.segment())
+    ]
 
 
 def partner_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per week: partners with an agreement in force, agreements in force, feedback count, the
-    feedback-weighted mean satisfaction (sum(mean x count) / sum(count)) and the NPS of the
-    summed scores, all over the 90 days ending on the week's as-of date (rule 6), from the
-    partner rollups (the channel filter's kind, or every partner). One query."""
-    rows = PartnerRollup.objects.filter(channel_kind=filters.channel, week__in=list(weeks))
+    feedback-weighted mean satisfaction and the NPS of the summed scores (rule 7), of the
+    channel filter's kind or every partner. One query."""
     return {
-        row["week"]: {
-            "active_partners": row["active_partners"],
-            "agreements_in_force": row["agreements_in_force"],
-            "feedback": row["feedback_count"],
-            "satisfaction": ratio(row["satisfaction_weighted"], row["feedback_count"]),
-            "nps": metrics.nps_from_counts(*(row[column] for column in metrics.NPS_COUNT_COLUMNS)),
+        row.week: {
+            "active_partners": row.active_partners,
+            "agreements_in_force": row.agreements_in_force,
+            "feedback": row.feedback_count,
+            "satisfaction": row.satisfaction,
+            "nps": row.nps,
         }
-        for row in _plain_dicts(rows, _PARTNER_WEEKLY_COLUMNS)
+        for row in reports.partner_totals(weeks, channel_kind=filters.channel)
     }
 
 
 def feedback_weekly(
     filters: Filters, weeks: Sequence[str]
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Feedback volume and mean satisfaction per ISO week (by created date) and category, from
-    the feedback rollups (the channel filter's kind, or every partner): the weeks that have
-    feedback, sorted, and one row per week and category. One query."""
-    rows = (
-        FeedbackRollup.objects.filter(channel_kind=filters.channel, week__in=list(weeks))
-        .order_by("week", "category")
-        .values_list("week", "category", "feedback_count", "satisfaction_sum")
-    )
-    cells = [
+    """Feedback volume and mean satisfaction per ISO week (by created date) and category
+    (rule 8), of the channel filter's kind or every partner: the weeks that have feedback,
+    sorted, and one row per week and category. One query."""
+    cells: list[dict[str, Any]] = [
         {
-            "week": week,
-            "category": category,
-            "count": count,
-            "satisfaction": ratio(satisfaction, count),
+            "week": row.week,
+            "category": row.category,
+            "count": row.feedback_count,
+            "satisfaction": row.satisfaction,
         }
-        for week, category, count, satisfaction in _plain_rows(rows)
+        for row in reports.feedback(weeks, channel_kind=filters.channel)
     ]
     return sorted({cell["week"] for cell in cells}), cells
 
 
 def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
     """The week's partners (as `metrics_export --by partner`) in the order `filters.partners`
-    names: most accounts covered first, or the least satisfied first."""
-    rows = PartnerSnapshot.objects.filter(filters.partner_q(), week=filters.week).order_by(
-        *LEADERBOARD_ORDERS[filters.partners]
+    names: most accounts covered first, or the least satisfied first. Direct and online have
+    no partners, so their selection is empty."""
+    rows = reports.partners(
+        filters.week, channel_kind=filters.channel, order=filters.partners, limit=limit
     )
-    return _plain_dicts(rows[:limit] if limit else rows, metrics.PARTNER_COLUMNS)
+    return [{column: getattr(row, column) for column in metrics.PARTNER_COLUMNS} for row in rows]
 
 
 def _agreements_scoped(agreements: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
@@ -496,35 +366,50 @@ def _ending_q(as_of: date) -> Q:
 
 
 def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) -> QuerySet[Any]:
-    """Agreements (from the caller's selector) in force on `as_of` whose end date falls within
-    the next 90 days, scoped by the channel, region and vertical filters (an agreement with no
-    regions or verticals grants all)."""
+    """Rule 9: agreements (from the caller's selector) in force on `as_of` whose end date falls
+    within the next 90 days, scoped by the channel, region and vertical filters (an agreement
+    with no regions or verticals grants all)."""
     return _agreements_scoped(agreements, filters).filter(_ending_q(as_of)).distinct()
 
 
 def agreements_ending_counts(
     agreements: QuerySet[Any], filters: Filters, days: Sequence[date]
 ) -> list[int]:
-    """`agreements_ending(...).count()` for each of `days`. One query reads the agreements that
-    could end within 90 days of one of the days; each day then counts those in force on it
-    (rule 2, `Agreement.in_force_on`) whose end date falls within its 90 days. (One filtered
-    count per day in SQL took the ORM 35 ms to build for a 52-week trend.)"""
+    """`agreements_ending(...).count()` for each of `days` (rule 9). One query reads the
+    agreements that could end within 90 days of one of the days; each day then counts those in
+    force on it (rule 2, over the arrays of their dates) whose end date falls within its 90
+    days. (One filtered count per day in SQL took the ORM 35 ms to build for a 52-week
+    trend.)"""
     if not days:
         return []
     window = timedelta(days=ENDING_WITHIN_DAYS)
+    fields = AGREEMENT_IN_FORCE.fields
     candidates = list(
         _agreements_scoped(agreements, filters)
         .filter(
-            ~Q(status=AgreementStatus.DRAFT),
             Q(end_date__lte=max(days) + window) | Q(terminated_on__lte=max(days) + window),
             start_date__lte=max(days),
             end_date__gte=min(days),
         )
         .distinct()
-        .only("status", "signed_on", "start_date", "end_date", "terminated_on")
+        .values_list("id", *fields)
+    )
+    columns = {
+        field: np.array(
+            [row[1 + position] for row in candidates],
+            dtype=object if field in AGREEMENT_IN_FORCE.value_fields else "datetime64[D]",
+        )
+        for position, field in enumerate(fields)
+    }
+    # The effective end (`Agreement.effective_end`): a termination date that ends it sooner.
+    terminated = columns["terminated_on"]
+    ends = np.where(
+        np.isnat(terminated),
+        columns["end_date"],
+        np.minimum(columns["end_date"], terminated),
     )
     return [
-        sum(1 for a in candidates if a.effective_end <= day + window and a.in_force_on(day))
+        int((AGREEMENT_IN_FORCE.mask(columns, day) & (ends <= np.datetime64(day + window))).sum())
         for day in days
     ]
 
@@ -690,7 +575,9 @@ def _week_report(
             "coverage": series["coverage"],
             "penetration": series["penetration"],
             "converted": {
-                kind: [totals[w][f"converted_{kind}"] if w in totals else None for w in weeks]
+                kind: [
+                    getattr(totals[w], f"converted_{kind}") if w in totals else None for w in weeks
+                ]
                 for kind in metrics.KINDS
             },
         },

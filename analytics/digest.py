@@ -18,15 +18,15 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.db.models.functions import Coalesce, Least
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
-from analytics import metrics
-from analytics.models import MetricsRun, RunStatus, SegmentSnapshot
+from analytics import metrics, reports
+from analytics.models import MetricsRun, RunStatus
 from crm.models import OutboundEmail, Region, Vertical
 from crm.roles import Role
 from crm.services import email_queue
@@ -56,27 +56,19 @@ def dashboard_url(week: str) -> str:
 
 def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[dict[str, Any]]:
     """The `dimension` ("region" or "vertical") values whose coverage changed most since the
-    previous week, in percentage points (counts summed per value, then divided); values without
-    a figure in either week are left out. One query."""
+    previous week, in percentage points (rule 5: their rollups, summed then divided); values
+    without a figure in either week are left out. One query."""
     prior = board.previous_week(week)
-    rows = (
-        SegmentSnapshot.objects.filter(week__in=[prior, week])
-        .order_by()
-        .values("week", dimension)
-        .annotate(accounts=Sum("accounts"), covered=Sum("covered_any"), converted=Sum("converted"))
-    )
-    figures: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in rows:
-        figures.setdefault(row[dimension], {})[row["week"]] = row
-    result = []
+    figures: dict[str, dict[str, reports.SegmentFigures]] = {}
+    for row in reports.rollup([prior, week], by=(dimension,)):
+        figures.setdefault(getattr(row, dimension), {})[row.week] = row
+    result: list[dict[str, Any]] = []
     for code, by_week in figures.items():
         if week not in by_week or prior not in by_week:
             continue
         now, before = by_week[week], by_week[prior]
-        coverage = board.ratio(now["covered"], now["accounts"])
-        coverage_before = board.ratio(before["covered"], before["accounts"])
-        penetration = board.ratio(now["converted"], now["accounts"])
-        penetration_before = board.ratio(before["converted"], before["accounts"])
+        coverage, coverage_before = now.coverage, before.coverage
+        penetration, penetration_before = now.penetration, before.penetration
         if coverage is None or coverage_before is None:
             continue
         change = coverage - coverage_before
@@ -106,7 +98,7 @@ def digest_content(*, week: str, today: date | None = None) -> dict[str, Any]:
     counted from `today`, the day it is read), and the dashboard link. Figures are the
     dashboard's with no filter. Raises DigestNotReady when the week has no snapshot at all."""
     today = today or timezone.localdate()
-    options = board.snapshot_week_options()
+    options = reports.week_options()
     by_week = {o.week: o for o in options}
     if week not in by_week:
         raise DigestNotReady(_("There is no snapshot for %(week)s yet.") % {"week": week})
@@ -201,7 +193,7 @@ def digest_send(*, week: str, to: Sequence[str] | None = None) -> list[OutboundE
             .order_by("-finished_at")
             .first()
         )
-        if final_run is None or not SegmentSnapshot.objects.filter(week=week, final=True).exists():
+        if final_run is None or not reports.has_week(week, final=True):
             raise DigestNotReady(
                 _("%(week)s has no final snapshot yet; the digest goes out once it is closed.")
                 % {"week": week}

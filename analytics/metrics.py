@@ -1,36 +1,58 @@
-"""The coverage and penetration metrics of DESIGN.md, as pure functions over pandas frames.
+"""The metrics of docs/metrics.md as pure functions: arrays and frames in, frames out.
 
-Nothing here touches the ORM: selectors load frames (or let the database evaluate one date),
-these functions compute, services write. Every function takes the as-of date `d` explicitly.
+Nothing here touches the ORM: selectors read, these functions compute, services write. Every
+function takes the as-of day `d` explicitly. The date rules themselves (rules 1, 2, 3a and the
+conversion test of rule 4) are stated once in the apps' `rules.py`; here they are applied to
+arrays with `rule.mask(columns, d)`.
 
-Frames and their columns (dates are `datetime64` or `date` objects; missing dates are null):
+One day's computation, the same for a single week read from the database and for a backfill's
+market held in memory:
+
+1. `Accounts`: the accounts indexed once: each account's row, its segment as codes, and a
+   lookup from id to row.
+2. `DayStates`: per account, whether it is in the market on `d` (rule 1) and which kind won it
+   by `d` (rule 4); `Assignments`: the coverage rows as account rows, kind codes and partner
+   codes; `agreements_in_force` (rule 2) and `grant_table` (rule 3b).
+3. `Accounts.count`: the mask groups (rule 4's counts before summing) and each partner's covered
+   and converted accounts (rule 6), in a few vectorised passes.
+4. `week_figures`: the segment counts and ratios (rule 4), the partner figures (rule 6) and the
+   rollups (rules 5, 7, 8) that a week's snapshot stores.
+
+The hinge between accounts and counts is the *mask groups* frame: one row per (`region,
+vertical, size_band, in_market, mask, converted_via`) with `n` accounts, where `mask` is the bit
+set of the kinds actively covering the account. Region splits of a week add such frames up.
+
+Frames and their columns (dates are `datetime64` or `date` objects, missing ones null):
 
 - accounts: `account_id, region, vertical, size_band, entered_on, archived_on, converted_on,
-  converted_via` (`converted_via` is "" when not converted; region and vertical are codes)
-- coverage: `account_id, kind, partner_id, start_date, end_date` (`partner_id` null for
-  direct and online)
-- agreements: `agreement_id, partner_id, signed_on, start_date, end_date, terminated_on`
+  converted_via` (`converted_via` is "" when not converted)
+- coverage: `account_id, kind, partner_id, start_date, end_date` (`partner_id` null for direct
+  and online)
+- agreements: `agreement_id, partner_id, status, signed_on, start_date, end_date,
+  terminated_on`
 - agreement_regions / agreement_verticals: `agreement_id, region` / `agreement_id, vertical`
   (an agreement with no rows grants all)
-- feedback: `partner_id, created_on, satisfaction, nps` (`nps` may be null)
+- feedback: `partner_id, channel_kind, created_on, category, satisfaction, nps` (`nps` may be
+  null)
 - partners: `partner_id, external_id, name, channel_kind`
 
-The hinge between account-level data and counts is the *mask groups* frame: one row per
-(`region, vertical, size_band, in_market, mask, converted_via`) with `n` accounts, where `mask`
-is the bit set of channel kinds actively covering the account. `AccountStates` produces it
-from one date's account states and active assignments (the single-week path), `mask_groups`
-from the account-level frames, and `segment_counts` turns it into the segment counts.
+Regions and verticals may be ids or codes, as long as accounts and agreement scopes agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from channels.rules import COVERAGE_RUNNING
+from crm.rules import CONVERTED, IN_MARKET, DateRule
+from partners.rules import AGREEMENT_IN_FORCE
 
 KINDS: tuple[str, ...] = ("direct", "distribution", "partner", "online")
 PARTNER_KINDS: tuple[str, ...] = ("distribution", "partner")
@@ -48,6 +70,12 @@ COUNT_COLUMNS: list[str] = [
     "white_space",
 ]
 RATIO_COLUMNS: list[str] = ["coverage", *(f"coverage_{kind}" for kind in KINDS), "penetration"]
+# The count each ratio divides by `accounts` (rule 4).
+RATIO_COUNTS: dict[str, str] = {
+    "coverage": "covered_any",
+    **{f"coverage_{kind}": f"covered_{kind}" for kind in KINDS},
+    "penetration": "converted",
+}
 ROLLUP_DIMENSIONS: dict[str, list[str]] = {
     "segment": SEGMENT_KEYS,
     "region": ["region"],
@@ -79,8 +107,9 @@ PARTNER_COLUMNS: list[str] = [
     "nps",
     *NPS_COUNT_COLUMNS,
 ]
-# The frame of `partner_coverage_counts` (and of `AccountStates.aggregates`' second part).
+# Per partner: in-market accounts it actively covers, and of those the converted ones (rule 6).
 PARTNER_COVERAGE_COLUMNS: list[str] = ["partner_id", "covered_accounts", "converted_accounts"]
+AGREEMENT_COLUMNS: list[str] = ["agreement_id", "partner_id", *AGREEMENT_IN_FORCE.fields]
 FEEDBACK_WINDOW_DAYS = 90
 
 
@@ -92,8 +121,21 @@ def _dates(column: pd.Series) -> pd.Series:
     return pd.to_datetime(column)
 
 
+def _rule_columns(rule: DateRule, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns `rule.mask` reads from `frame`: dates as `datetime64[D]` (NaT when missing),
+    the rest as they are."""
+    return {
+        field: (
+            frame[field].to_numpy(dtype=object)
+            if field in rule.value_fields
+            else pd.to_datetime(frame[field]).to_numpy(dtype="datetime64[D]")
+        )
+        for field in rule.fields
+    }
+
+
 def iso_week_as_of(week: str) -> date:
-    """The as-of date of an ISO week such as "2026-W46": the Sunday that closes it.
+    """The as-of date of an ISO week such as "2026-W46": the Sunday that closes it (rule 0).
 
     Raises ValueError when `week` is not of the form YYYY-Www or names no such week.
     """
@@ -125,129 +167,80 @@ def iso_weeks_between(first: str, last: str) -> list[str]:
     return weeks
 
 
-def in_market(accounts: pd.DataFrame, d: date) -> pd.DataFrame:
-    """Rule 1: the accounts with `entered_on <= d` and (`archived_on` null or `archived_on > d`).
+def ratio(count: float, accounts: float) -> float | None:
+    """Rules 4 and 5: a count (or a sum) divided by the number it is taken over, or None, no
+    value, when that number is 0 (never 0, never an error)."""
+    return count / accounts if accounts else None
 
-    Input: an accounts frame. Output: the subset of its rows, columns unchanged.
-    """
-    day = _day(d)
-    archived = _dates(accounts["archived_on"])
-    keep = (_dates(accounts["entered_on"]) <= day) & (archived.isna() | (archived > day))
-    return accounts[keep]
+
+def with_ratios(counts: pd.DataFrame) -> pd.DataFrame:
+    """Rule 4's ratios: `RATIO_COLUMNS` added to a frame of counts, each its count divided by
+    `accounts` (`ratio`; NaN where there are no accounts). Output: a copy of `counts` with the
+    ratios appended."""
+    frame = counts.copy()
+    accounts = frame["accounts"].to_numpy().tolist()
+    for column, count in RATIO_COUNTS.items():
+        values = zip(frame[count].to_numpy().tolist(), accounts, strict=True)
+        frame[column] = np.array([ratio(n, total) for n, total in values], dtype="float64")
+    return frame
+
+
+def channel_columns(kind: str) -> tuple[str, str, str]:
+    """Rule 5 by channel: the counts (`COUNT_COLUMNS`) of a selection that a channel kind's row
+    takes: every in-market account, the accounts the kind covers, and those it won. Its ratios
+    are `ratio(covered, accounts)` and `ratio(converted, accounts)`."""
+    return "accounts", f"covered_{kind}", f"converted_{kind}"
 
 
 def agreements_in_force(agreements: pd.DataFrame, d: date) -> pd.DataFrame:
-    """Rule 2: agreements signed by `d`, with `start_date <= d <= end_date`, not terminated before.
-
-    An agreement terminated on `d` is still in force on `d`; one without `signed_on` (a draft)
-    never is. Input: an agreements frame. Output: the subset of its rows.
-    """
-    day = _day(d)
-    signed = _dates(agreements["signed_on"])
-    terminated = _dates(agreements["terminated_on"])
-    keep = (
-        signed.notna()
-        & (signed <= day)
-        & (_dates(agreements["start_date"]) <= day)
-        & (day <= _dates(agreements["end_date"]))
-        & (terminated.isna() | (day <= terminated))
-    )
-    return agreements[keep]
+    """Rule 2: the rows of an agreements frame (`AGREEMENT_COLUMNS`) in force on `d`."""
+    if agreements.empty:
+        return agreements
+    return agreements[AGREEMENT_IN_FORCE.mask(_rule_columns(AGREEMENT_IN_FORCE, agreements), d)]
 
 
-def _granting(
-    pairs: pd.DataFrame, agreement_regions: pd.DataFrame, agreement_verticals: pd.DataFrame
-) -> pd.DataFrame:
-    """The rows of `pairs` (each an `agreement_id` with a `region` and a `vertical`) whose
-    agreement grants both: its regions include the region or are empty, and likewise for
-    verticals (rule 3)."""
-    for scope, column in ((agreement_regions, "region"), (agreement_verticals, "vertical")):
-        scoped = set(scope["agreement_id"])
-        grants = scope[["agreement_id", column]].drop_duplicates().assign(granted=True)
-        pairs = pairs.merge(grants, on=["agreement_id", column], how="left")
-        ok = pairs["granted"].eq(True) | ~pairs["agreement_id"].isin(scoped)
-        pairs = pairs[ok].drop(columns="granted")
-    return pairs
+def _grants(
+    agreement_ids: np.ndarray, scope: pd.DataFrame, column: str, values: pd.Index
+) -> np.ndarray:
+    """Per agreement (rows, as `agreement_ids`) and value (columns, as `values`): whether the
+    agreement grants the value: it lists it, or it lists none (rule 3b)."""
+    granted = np.zeros((len(agreement_ids), len(values)), dtype=bool)
+    row = pd.Index(agreement_ids).get_indexer(pd.Index(scope["agreement_id"]))
+    value = values.get_indexer(pd.Index(scope[column]))
+    listed = row >= 0
+    known = listed & (value >= 0)
+    granted[row[known], value[known]] = True
+    lists_none = np.ones(len(agreement_ids), dtype=bool)
+    lists_none[row[listed]] = False
+    granted[lists_none] = True
+    return granted
 
 
-def active_coverage(
-    coverage: pd.DataFrame,
-    accounts: pd.DataFrame,
-    agreements: pd.DataFrame,
+def grant_table(
+    *,
+    in_force: pd.DataFrame,
     agreement_regions: pd.DataFrame,
     agreement_verticals: pd.DataFrame,
-    d: date,
-) -> pd.DataFrame:
-    """Rule 3: the assignments active on `d`, with the agreement condition for partner kinds.
+    partners: pd.Index,
+    regions: pd.Index,
+    verticals: pd.Index,
+) -> np.ndarray:
+    """Rule 3b as a table: `granted[p, r, v]` is true when partner `partners[p]` has an
+    agreement in force (`in_force`, rows of `agreements_in_force`) that grants both region
+    `regions[r]` and vertical `verticals[v]`; an agreement listing no regions grants every
+    region, likewise verticals, and one agreement must grant both.
 
-    An assignment is active when `start_date <= d` and (`end_date` null or `d <= end_date`).
-    A `distribution` or `partner` assignment counts only when its partner has an agreement in
-    force on `d` whose regions include the account's region (or are empty) and whose verticals
-    include the account's vertical (or are empty); the same agreement must satisfy both.
-    Assignments of accounts missing from `accounts` are dropped.
-
-    Output: `account_id, kind, partner_id`, one row per counting assignment (duplicates kept).
+    Output: a boolean array of shape (len(partners), len(regions), len(verticals)).
     """
-    day = _day(d)
-    end = _dates(coverage["end_date"])
-    running = coverage[(_dates(coverage["start_date"]) <= day) & (end.isna() | (day <= end))]
-    running = running[["account_id", "kind", "partner_id"]].merge(
-        accounts[["account_id", "region", "vertical"]], on="account_id", how="inner"
-    )
-    own = running[~running["kind"].isin(PARTNER_KINDS)]
-    via_partner = running[running["kind"].isin(PARTNER_KINDS)].reset_index(drop=True)
-    via_partner = via_partner.assign(assignment=np.arange(len(via_partner)))
-
-    in_force = agreements_in_force(agreements, d)[["agreement_id", "partner_id"]]
-    pairs = via_partner.merge(in_force, on="partner_id", how="inner")
-    pairs = _granting(pairs, agreement_regions, agreement_verticals)
-    allowed = via_partner[via_partner["assignment"].isin(pairs["assignment"])]
-
-    columns = ["account_id", "kind", "partner_id"]
-    return pd.concat([own[columns], allowed[columns]], ignore_index=True)
-
-
-def kinds_mask(active: pd.DataFrame) -> pd.Series:
-    """The bit set of kinds (`KIND_BITS`) actively covering each account.
-
-    Input: `active_coverage` output. Output: an int Series indexed by `account_id`; accounts
-    with no active coverage are absent. Two owners of the same kind set the bit once.
-    """
-    kinds = active[["account_id", "kind"]].drop_duplicates()
-    bits = kinds["kind"].map(KIND_BITS).astype("int64")
-    return bits.groupby(kinds["account_id"]).sum().rename("mask")
-
-
-def mask_groups(accounts: pd.DataFrame, masks: pd.Series, d: date) -> pd.DataFrame:
-    """Count accounts per (segment, in market on `d`, kinds mask, winning kind by `d`).
-
-    Every account in `accounts` is counted once, in market or not, so a segment whose accounts
-    are all out of the market still appears (with zero in-market accounts). Out-of-market rows
-    carry mask 0 and no conversion. Output: `MASK_GROUP_COLUMNS`.
-    """
-    day = _day(d)
-    live = pd.Series(False, index=accounts.index)
-    live.loc[in_market(accounts, d).index] = True
-    mask = accounts["account_id"].map(masks).fillna(0).astype("int64").where(live, 0)
-    converted = (_dates(accounts["converted_on"]) <= day) & live
-    frame = pd.DataFrame(
-        {
-            "region": accounts["region"],
-            "vertical": accounts["vertical"],
-            "size_band": accounts["size_band"],
-            "in_market": live,
-            "mask": mask,
-            "converted_via": accounts["converted_via"].where(converted, ""),
-        }
-    )
-    # Categorical keys group a million rows several times faster than Python strings.
-    for column in (*SEGMENT_KEYS, "converted_via"):
-        frame[column] = frame[column].astype("category")
-    grouped = frame.groupby(
-        [*SEGMENT_KEYS, "in_market", "mask", "converted_via"], sort=False, observed=True
-    ).size()
-    groups = grouped.rename("n").reset_index()[MASK_GROUP_COLUMNS]
-    return groups.astype({column: object for column in (*SEGMENT_KEYS, "converted_via")})
+    table = np.zeros((len(partners), len(regions), len(verticals)), dtype=bool)
+    partner = partners.get_indexer(pd.Index(in_force["partner_id"]))
+    agreement_ids = in_force["agreement_id"].to_numpy()[partner >= 0]
+    partner = partner[partner >= 0]
+    if len(agreement_ids) and table.size:
+        by_region = _grants(agreement_ids, agreement_regions, "region", regions)
+        by_vertical = _grants(agreement_ids, agreement_verticals, "vertical", verticals)
+        np.logical_or.at(table, partner, by_region[:, :, None] & by_vertical[:, None, :])
+    return table
 
 
 def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
@@ -274,40 +267,6 @@ def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
     counts = expanded.groupby(SEGMENT_KEYS, sort=True)[COUNT_COLUMNS[:-1]].sum().reset_index()
     counts["white_space"] = counts["accounts"] - counts["covered_any"]
     return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]].astype({c: "int64" for c in COUNT_COLUMNS})
-
-
-def with_ratios(counts: pd.DataFrame) -> pd.DataFrame:
-    """Add `coverage`, `coverage_<kind>` and `penetration` to a frame of counts.
-
-    Each ratio is its count divided by `accounts`; null (NaN) where `accounts` is 0.
-    Output: a copy of `counts` with `RATIO_COLUMNS` appended.
-    """
-    frame = counts.copy()
-    accounts = frame["accounts"].astype("float64").where(frame["accounts"] > 0)
-    frame["coverage"] = frame["covered_any"] / accounts
-    for kind in KINDS:
-        frame[f"coverage_{kind}"] = frame[f"covered_{kind}"] / accounts
-    frame["penetration"] = frame["converted"] / accounts
-    return frame
-
-
-def rollup(counts: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Rule 5: sum segment counts over `by` (segment, region, vertical, size_band or total),
-    then compute the ratios from the sums (ratios are never averaged).
-
-    Output: the dimension columns of `by` (none for total), `COUNT_COLUMNS`, `RATIO_COLUMNS`;
-    "total" gives exactly one row, even when `counts` is empty. Raises ValueError on an unknown
-    `by`.
-    """
-    if by not in ROLLUP_DIMENSIONS:
-        raise ValueError(f"unknown rollup {by!r}; choose from {', '.join(ROLLUP_DIMENSIONS)}")
-    keys = ROLLUP_DIMENSIONS[by]
-    if keys:
-        summed = counts.groupby(keys, sort=True)[COUNT_COLUMNS].sum().reset_index()
-    else:
-        summed = counts[COUNT_COLUMNS].sum().to_frame().T.reset_index(drop=True)
-    summed = summed.astype({c: "int64" for c in COUNT_COLUMNS})
-    return with_ratios(summed[[*keys, *COUNT_COLUMNS]])
 
 
 def segment_rollups(counts: pd.DataFrame) -> pd.DataFrame:
@@ -366,7 +325,7 @@ def nps_from_counts(responses: int, promoters: int, detractors: int) -> float | 
 
 
 def partner_rollups(figures: pd.DataFrame) -> pd.DataFrame:
-    """The per-partner figures summed per channel kind and over all partners ("" kind).
+    """Rule 7: the per-partner figures summed per channel kind and over all partners ("" kind).
 
     Input: `PARTNER_COLUMNS` (at least channel_kind, agreements_in_force, feedback_count,
     satisfaction_mean and the three NPS counts). Output: `PARTNER_ROLLUP_COLUMNS`, one row per
@@ -404,7 +363,8 @@ FEEDBACK_ROLLUP_COLUMNS: list[str] = [
 
 
 def feedback_rollups(feedback: pd.DataFrame, first: date, d: date) -> pd.DataFrame:
-    """A week's feedback by category: the entries created from `first` to `d` (both included),
+    """Rule 8, a week's feedback by category: the entries created from `first` to `d` (both
+    included),
     counted and their satisfaction summed per category and channel kind of their partner, and
     per category over every partner ("" kind). The mean satisfaction of a cell is
     `satisfaction_sum / feedback_count`, and of several cells their sums divided (rule 5).
@@ -428,229 +388,9 @@ def feedback_rollups(feedback: pd.DataFrame, first: date, d: date) -> pd.DataFra
     return rollups.astype({"feedback_count": "int64", "satisfaction_sum": "int64"})
 
 
-def channel_rollup(counts: pd.DataFrame) -> pd.DataFrame:
-    """Rule 5 by channel: one row per kind with `channel` (the kind), `accounts` (all in-market
-    accounts), `covered` (`covered_<kind>`), `converted` (`converted_<kind>`: won by that kind),
-    `coverage = covered / accounts` and `penetration = converted / accounts` (null when no
-    accounts). Output: `CHANNEL_COLUMNS`, in `KINDS` order.
-    """
-    accounts = int(counts["accounts"].sum())
-    rows = [
-        {
-            "channel": kind,
-            "accounts": accounts,
-            "covered": int(counts[f"covered_{kind}"].sum()),
-            "converted": int(counts[f"converted_{kind}"].sum()),
-        }
-        for kind in KINDS
-    ]
-    frame = pd.DataFrame(rows, columns=CHANNEL_COLUMNS[:4])
-    denominator = frame["accounts"].astype("float64").where(frame["accounts"] > 0)
-    frame["coverage"] = frame["covered"] / denominator
-    frame["penetration"] = frame["converted"] / denominator
-    return frame[CHANNEL_COLUMNS]
-
-
-def partner_coverage_counts(active: pd.DataFrame, accounts: pd.DataFrame, d: date) -> pd.DataFrame:
-    """Per partner: in-market accounts it actively covers on `d`, and how many of those were
-    converted by `d` (by any channel).
-
-    Inputs: `active_coverage` output and the accounts frame. Output: `partner_id,
-    covered_accounts, converted_accounts`, one row per partner with at least one such account.
-    """
-    live = in_market(accounts, d)
-    converted = set(live.loc[_dates(live["converted_on"]) <= _day(d), "account_id"])
-    covered = active[active["partner_id"].notna() & active["account_id"].isin(live["account_id"])]
-    covered = covered[["partner_id", "account_id"]].drop_duplicates()
-    covered = covered.assign(converted=covered["account_id"].isin(converted).astype("int64"))
-    grouped = covered.groupby("partner_id").agg(
-        covered_accounts=("account_id", "size"), converted_accounts=("converted", "sum")
-    )
-    return grouped.reset_index().astype(
-        {"covered_accounts": "int64", "converted_accounts": "int64"}
-    )
-
-
-def _factorized(values: pd.Series) -> tuple[np.ndarray, Any]:
-    codes, uniques = pd.factorize(values)
-    return codes.astype("int32"), uniques
-
-
-# An id lookup array is used while the ids span at most this many times their number, and a
-# bin per key while the key space is at most this many times the keys counted.
-DENSE_SPAN_FACTOR = 4
-
-
-def _counted(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct `keys` (each in `range(space)`) and how often each occurs."""
-    if space <= max(DENSE_SPAN_FACTOR * len(keys), 1 << 16):
-        counts = np.bincount(keys, minlength=space)
-        present = np.flatnonzero(counts)
-        return present, counts[present].astype("int64")
-    counted = pd.Series(keys).value_counts(sort=False)
-    return counted.index.to_numpy(dtype="int64"), counted.to_numpy(dtype="int64")
-
-
-class AccountStates:
-    """One as-of date's account states, indexed once, to which that date's active assignments
-    are then joined and counted (the single-week path: the database answers the date tests
-    row by row, and this does the joins and the counting in a few vectorised passes).
-
-    `accounts`: `account_id, region, vertical, size_band, in_market, converted_via`, one row per
-    account (ids unique); `in_market` is rule 1 on the date, `converted_via` the winning kind
-    when the account is in market and was converted by the date, else "".
-    """
-
-    def __init__(self, accounts: pd.DataFrame) -> None:
-        self.count = len(accounts)
-        self.live = accounts["in_market"].to_numpy(dtype=bool)
-        via = pd.Categorical(accounts["converted_via"], categories=["", *KINDS]).codes
-        self.via = np.where(self.live & (via > 0), via, 0).astype("int8")
-        ids = accounts["account_id"].to_numpy(dtype="int64")
-        self.first_id = int(ids.min()) if self.count else 0
-        span = int(ids.max()) - self.first_id + 1 if self.count else 0
-        self.lookup: np.ndarray | None = None
-        if span <= DENSE_SPAN_FACTOR * self.count:
-            # Ids nearly dense (the usual case): one array indexed by id answers each lookup.
-            self.lookup = np.full(span, -1, dtype="int32" if self.count < 2**31 else "int64")
-            self.lookup[ids - self.first_id] = np.arange(self.count)
-        else:
-            self.order = np.argsort(ids, kind="stable")
-            self.ordered_ids = ids[self.order]
-        # Codes of the segment keys (int32 to halve the memory of a million rows).
-        self.region, self.regions = _factorized(accounts["region"])
-        self.vertical, self.verticals = _factorized(accounts["vertical"])
-        self.size_band, self.size_bands = _factorized(accounts["size_band"])
-
-    def positions(self, account_ids: pd.Series) -> np.ndarray:
-        """Each id's row in `accounts`, or -1 when absent."""
-        wanted = account_ids.to_numpy(dtype="int64")
-        if not self.count:
-            return np.full(len(wanted), -1)
-        if self.lookup is not None:
-            offset = wanted - self.first_id
-            inside = (offset >= 0) & (offset < len(self.lookup))
-            return np.where(inside, self.lookup[np.where(inside, offset, 0)], -1)
-        found = np.minimum(np.searchsorted(self.ordered_ids, wanted), self.count - 1)
-        return np.where(self.ordered_ids[found] == wanted, self.order[found], -1)
-
-    def _granted(
-        self,
-        partner_rows: np.ndarray,
-        position: np.ndarray,
-        active: pd.DataFrame,
-        granted: pd.DataFrame,
-    ) -> tuple[np.ndarray, pd.Index, np.ndarray]:
-        """Rule 3's agreement test for the partner-kind `partner_rows` of `active`: whether the
-        row's (partner, region, vertical) cell is among the `granted` ones, packed into one
-        integer over the factorised keys. Returns (allowed, partners, each row's partner)."""
-        partner, partners = pd.factorize(active["partner_id"].to_numpy()[partner_rows])
-        allowed = np.zeros(len(partner_rows), dtype=bool)
-        if len(partner_rows):
-            shape = (len(partners), len(self.regions), len(self.verticals))
-            account = position[partner_rows]
-            cells = np.ravel_multi_index(
-                (partner, self.region[account], self.vertical[account]), shape
-            )
-            keys = [
-                pd.Index(values).get_indexer(granted[column].to_numpy())
-                for values, column in (
-                    (partners, "partner_id"),
-                    (self.regions, "region"),
-                    (self.verticals, "vertical"),
-                )
-            ]
-            known = np.logical_and.reduce([key >= 0 for key in keys])
-            granted_cells = np.ravel_multi_index(tuple(key[known] for key in keys), shape)
-            allowed = np.isin(cells, granted_cells)
-        return allowed, pd.Index(partners), partner
-
-    def aggregates(
-        self, active: pd.DataFrame, granted: pd.DataFrame
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The mask groups and the partner coverage counts of the date.
-
-        - active: `account_id, kind, partner_id` of the assignments whose dates include the
-          date, before the agreement test; rows of unknown accounts are ignored.
-        - granted: `partner_id, region, vertical`, the cells granted by agreements in force on
-          the date, expanded (an agreement without regions lists every region; likewise
-          verticals).
-
-        Output: (`MASK_GROUP_COLUMNS`, `partner_coverage_counts` columns), equal to
-        `mask_groups` and `partner_coverage_counts` over the same market (tests hold them
-        equal).
-        """
-        if not self.count:
-            empty = pd.DataFrame(columns=PARTNER_COVERAGE_COLUMNS).astype("int64")
-            return pd.DataFrame(columns=MASK_GROUP_COLUMNS), empty
-        position = self.positions(active["account_id"])
-        kind = pd.Categorical(active["kind"], categories=list(KINDS)).codes.astype("int64")
-        rows = np.flatnonzero(position >= 0)
-        rows = rows[self.live[position[rows]]]
-
-        via_partner = np.array([k in PARTNER_KINDS for k in KINDS])[kind[rows]]
-        partner_rows = rows[via_partner]
-        allowed, partners, partner = self._granted(partner_rows, position, active, granted)
-        covering = partner_rows[allowed]
-        rows = np.concatenate([rows[~via_partner], covering])
-
-        mask = np.zeros(self.count, dtype="int8")
-        for code, bit in enumerate(KIND_BITS.values()):
-            mask[position[rows[kind[rows] == code]]] |= bit
-        return self._groups(mask), self._partner_coverage(
-            partners, partner[allowed], position[covering]
-        )
-
-    def _groups(self, mask: np.ndarray) -> pd.DataFrame:
-        """One row per (segment, in market, mask, winning kind) with its number of accounts."""
-        shape = (
-            len(self.regions),
-            len(self.verticals),
-            len(self.size_bands),
-            2,
-            16,
-            len(KINDS) + 1,
-        )
-        keys = np.ravel_multi_index(
-            (self.region, self.vertical, self.size_band, self.live, mask, self.via), shape
-        )
-        present, counts = _counted(keys, int(np.prod(shape)))
-        region, vertical, size_band, live, mask_value, via = np.unravel_index(present, shape)
-        return pd.DataFrame(
-            {
-                "region": np.asarray(self.regions, dtype=object)[region],
-                "vertical": np.asarray(self.verticals, dtype=object)[vertical],
-                "size_band": np.asarray(self.size_bands, dtype=object)[size_band],
-                "in_market": live.astype(bool),
-                "mask": mask_value.astype("int64"),
-                "converted_via": np.array(["", *KINDS], dtype=object)[via],
-                "n": counts,
-            }
-        )
-
-    def _partner_coverage(
-        self, partners: pd.Index, partner: np.ndarray, account: np.ndarray
-    ) -> pd.DataFrame:
-        """Per partner: distinct in-market accounts among its granted active rows (rule 6)."""
-        pairs = pd.unique(partner.astype("int64") * self.count + account)
-        pair_partner, pair_account = np.divmod(pairs, self.count)
-        covered = np.bincount(pair_partner, minlength=len(partners))
-        converted = np.bincount(
-            pair_partner, weights=self.via[pair_account] > 0, minlength=len(partners)
-        )
-        present = np.flatnonzero(covered)
-        return pd.DataFrame(
-            {
-                "partner_id": partners.to_numpy()[present].astype("int64"),
-                "covered_accounts": covered[present].astype("int64"),
-                "converted_accounts": converted[present].astype("int64"),
-            }
-        )
-
-
 def summed_partner_coverage(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Partner coverage counts (`partner_coverage_counts` columns) of parts holding disjoint
-    accounts, added up per partner."""
+    """Partner coverage counts (`PARTNER_COVERAGE_COLUMNS`) of parts holding disjoint accounts,
+    added up per partner (a week split by region)."""
     coverage = pd.concat(parts, ignore_index=True)
     return coverage.groupby("partner_id", as_index=False, sort=True).sum().astype("int64")
 
@@ -658,14 +398,14 @@ def summed_partner_coverage(parts: list[pd.DataFrame]) -> pd.DataFrame:
 def partner_figures(
     partners: pd.DataFrame,
     coverage_counts: pd.DataFrame,
-    agreements: pd.DataFrame,
+    in_force: pd.DataFrame,
     feedback: pd.DataFrame,
     d: date,
 ) -> pd.DataFrame:
     """Rule 6: one row per partner in `partners` with its figures on `d`.
 
     - `covered_accounts`, `converted_accounts`: from `coverage_counts` (0 when absent)
-    - `agreements_in_force`: its agreements in force on `d` (rule 2)
+    - `agreements_in_force`: its rows of `in_force` (the agreements in force on `d`, rule 2)
     - `feedback_count`, `satisfaction_mean`: feedback whose created date lies in the trailing
       90 days, i.e. `d - 89 <= created_on <= d`; the mean is null without feedback
     - `nps`: over the same window and the feedback that has an NPS score, the percentage of
@@ -679,8 +419,7 @@ def partner_figures(
     frame = partners[["partner_id", "external_id", "name", "channel_kind"]].copy()
     frame = frame.merge(coverage_counts, on="partner_id", how="left")
 
-    in_force = agreements_in_force(agreements, d).groupby("partner_id").size()
-    frame["agreements_in_force"] = frame["partner_id"].map(in_force)
+    frame["agreements_in_force"] = frame["partner_id"].map(in_force.groupby("partner_id").size())
 
     created = _dates(feedback["created_on"])
     window = feedback[
@@ -707,55 +446,291 @@ def partner_figures(
     ):
         frame[column] = frame[column].fillna(0).astype("int64")
     frame["satisfaction_mean"] = frame["satisfaction_mean"].astype("float64")
-    # `nps_from_counts`, per row: null where nothing was scored.
-    responses = frame["nps_responses"].where(frame["nps_responses"] > 0).astype("float64")
-    frame["nps"] = 100.0 * (frame["nps_promoters"] - frame["nps_detractors"]) / responses
+    scores = frame[NPS_COUNT_COLUMNS].itertuples(index=False, name=None)
+    frame["nps"] = np.array([nps_from_counts(*counts) for counts in scores], dtype="float64")
     return frame.sort_values("external_id", kind="stable").reset_index(drop=True)[PARTNER_COLUMNS]
 
 
-def week_metrics(
+# An id lookup array is used while the ids span at most this many times their number, and a
+# bin per key while the key space is at most this many times the keys counted.
+DENSE_SPAN_FACTOR = 4
+
+
+def _counted(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct `keys` (each in `range(space)`) and how often each occurs."""
+    if space <= max(DENSE_SPAN_FACTOR * len(keys), 1 << 16):
+        counts = np.bincount(keys, minlength=space)
+        present = np.flatnonzero(counts)
+        return present, counts[present].astype("int64")
+    counted = pd.Series(keys).value_counts(sort=False)
+    return counted.index.to_numpy(dtype="int64"), counted.to_numpy(dtype="int64")
+
+
+@dataclass(frozen=True)
+class DayStates:
+    """Each account's state on one day, one value per row of an `Accounts`: `in_market` (rule
+    1) and `won`, 0 unless the account is in the market and converted by the day (rule 4), else
+    1 + the winning kind's index in `KINDS`."""
+
+    in_market: np.ndarray
+    won: np.ndarray
+
+    @classmethod
+    def from_codes(cls, state: np.ndarray) -> DayStates:
+        """From one code per account: 0 out of the market, 1 in it and not converted, 2 + the
+        winning kind's index when converted."""
+        state = np.asarray(state, dtype="int8")
+        return cls(in_market=state > 0, won=np.maximum(state - 1, 0).astype("int8"))
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Coverage assignments, one entry per row: `account`, its account's row in an `Accounts`
+    (-1 when the account is not there); `kind`, an index into `KINDS`; `partner`, an index into
+    `partners` (the partner ids), -1 for direct and online."""
+
+    account: np.ndarray
+    kind: np.ndarray
+    partner: np.ndarray
+    partners: pd.Index
+
+
+_VIA_PARTNER = np.array([kind in PARTNER_KINDS for kind in KINDS])
+
+
+def _factorized(values: Any) -> tuple[np.ndarray, pd.Index]:
+    codes, uniques = pd.factorize(values if hasattr(values, "dtype") else np.asarray(values))
+    return codes.astype("int32"), pd.Index(uniques)
+
+
+def kind_codes(kinds: Any) -> np.ndarray:
+    """Each kind's index in `KINDS` (int8)."""
+    if isinstance(kinds, pd.Categorical) and list(kinds.categories) == list(KINDS):
+        return kinds.codes.astype("int8")
+    return pd.Index(KINDS).get_indexer(pd.Index(np.asarray(kinds, dtype=object))).astype("int8")
+
+
+class Accounts:
+    """The accounts of a market (or of some of its regions), indexed once: each account's row,
+    its segment as codes, and a lookup from account id to row. Ids must be unique."""
+
+    def __init__(self, *, account_id: Any, region: Any, vertical: Any, size_band: Any) -> None:
+        ids = np.asarray(account_id, dtype="int64")
+        self.size = len(ids)
+        self.first_id = int(ids.min()) if self.size else 0
+        span = int(ids.max()) - self.first_id + 1 if self.size else 0
+        self.lookup: np.ndarray | None = None
+        if span <= DENSE_SPAN_FACTOR * self.size:
+            # Ids nearly dense (the usual case): one array indexed by id answers each lookup.
+            self.lookup = np.full(span, -1, dtype="int32" if self.size < 2**31 else "int64")
+            self.lookup[ids - self.first_id] = np.arange(self.size)
+        else:
+            self.order = np.argsort(ids, kind="stable")
+            self.ordered_ids = ids[self.order]
+        # Codes of the segment keys (int32 to halve the memory of a million rows).
+        self.region, self.regions = _factorized(region)
+        self.vertical, self.verticals = _factorized(vertical)
+        self.size_band, self.size_bands = _factorized(size_band)
+
+    def positions(self, account_ids: Any) -> np.ndarray:
+        """Each id's row, or -1 when absent."""
+        wanted = np.asarray(account_ids, dtype="int64")
+        if not self.size:
+            return np.full(len(wanted), -1)
+        if self.lookup is not None:
+            offset = wanted - self.first_id
+            inside = (offset >= 0) & (offset < len(self.lookup))
+            return np.where(inside, self.lookup[np.where(inside, offset, 0)], -1)
+        found = np.minimum(np.searchsorted(self.ordered_ids, wanted), self.size - 1)
+        return np.where(self.ordered_ids[found] == wanted, self.order[found], -1)
+
+    def assignments(self, *, account_id: Any, kind: Any, partner_id: Any) -> Assignments:
+        """Coverage rows (`partner_id` null or 0 for direct and online) as `Assignments`."""
+        kinds = kind_codes(kind)
+        partner = np.full(len(kinds), -1, dtype="int64")
+        via_partner = _VIA_PARTNER[kinds] if len(kinds) else np.zeros(0, dtype=bool)
+        ids = pd.Series(partner_id).fillna(0).to_numpy(dtype="int64")
+        codes, partners = pd.factorize(ids[via_partner])
+        partner[via_partner] = codes
+        return Assignments(
+            account=self.positions(account_id),
+            kind=kinds,
+            partner=partner,
+            partners=pd.Index(partners),
+        )
+
+    def count(
+        self,
+        day: DayStates,
+        assignments: Assignments,
+        granted: np.ndarray,
+        *,
+        running: np.ndarray | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The mask groups (rule 4) and the partner coverage counts (rule 6) of one day.
+
+        - day: the accounts' states on the day.
+        - assignments: the coverage rows; `running` (one bool each) marks those whose dates
+          include the day (rule 3a), all of them when None.
+        - granted: `grant_table` over `assignments.partners`, `self.regions`, `self.verticals`.
+
+        A direct or online row covers its account; a partner-kind row only when its cell is
+        granted (rule 3b). Only in-market accounts are covered. Output: (`MASK_GROUP_COLUMNS`,
+        `PARTNER_COVERAGE_COLUMNS`).
+        """
+        if not self.size:
+            empty = pd.DataFrame(columns=PARTNER_COVERAGE_COLUMNS).astype("int64")
+            return pd.DataFrame(columns=MASK_GROUP_COLUMNS), empty
+        known = assignments.account >= 0
+        rows = np.flatnonzero(known if running is None else known & running)
+        rows = rows[day.in_market[assignments.account[rows]]]
+
+        via_partner = _VIA_PARTNER[assignments.kind[rows]]
+        partner_rows = rows[via_partner]
+        account = assignments.account[partner_rows]
+        allowed = granted[
+            assignments.partner[partner_rows], self.region[account], self.vertical[account]
+        ]
+        covering = partner_rows[allowed]
+        counted = np.concatenate([rows[~via_partner], covering])
+
+        mask = np.zeros(self.size, dtype="int8")
+        kind = assignments.kind[counted]
+        for code, bit in enumerate(KIND_BITS.values()):
+            mask[assignments.account[counted[kind == code]]] |= bit
+        return self._groups(day, mask), self._partner_coverage(
+            assignments.partners,
+            assignments.partner[covering],
+            assignments.account[covering],
+            day.won,
+        )
+
+    def _groups(self, day: DayStates, mask: np.ndarray) -> pd.DataFrame:
+        """One row per (segment, in market, mask, winning kind) with its number of accounts."""
+        shape = (
+            len(self.regions),
+            len(self.verticals),
+            len(self.size_bands),
+            2,
+            16,
+            len(KINDS) + 1,
+        )
+        keys = np.ravel_multi_index(
+            (self.region, self.vertical, self.size_band, day.in_market, mask, day.won), shape
+        )
+        present, counts = _counted(keys, int(np.prod(shape)))
+        region, vertical, size_band, live, mask_value, won = np.unravel_index(present, shape)
+        return pd.DataFrame(
+            {
+                "region": np.asarray(self.regions, dtype=object)[region],
+                "vertical": np.asarray(self.verticals, dtype=object)[vertical],
+                "size_band": np.asarray(self.size_bands, dtype=object)[size_band],
+                "in_market": live.astype(bool),
+                "mask": mask_value.astype("int64"),
+                "converted_via": np.array(["", *KINDS], dtype=object)[won],
+                "n": counts,
+            }
+        )
+
+    def _partner_coverage(
+        self, partners: pd.Index, partner: np.ndarray, account: np.ndarray, won: np.ndarray
+    ) -> pd.DataFrame:
+        """Per partner: the distinct accounts among its covering rows, and of those the
+        converted ones."""
+        pairs = pd.unique(partner.astype("int64") * self.size + account)
+        pair_partner, pair_account = np.divmod(pairs, self.size)
+        covered = np.bincount(pair_partner, minlength=len(partners))
+        converted = np.bincount(
+            pair_partner, weights=won[pair_account] > 0, minlength=len(partners)
+        )
+        present = np.flatnonzero(covered)
+        return pd.DataFrame(
+            {
+                "partner_id": np.asarray(partners)[present].astype("int64"),
+                "covered_accounts": covered[present].astype("int64"),
+                "converted_accounts": converted[present].astype("int64"),
+            }
+        )
+
+
+def day_counts(
+    accounts: Accounts,
+    day: DayStates,
+    assignments: Assignments,
     *,
-    accounts: pd.DataFrame,
-    coverage: pd.DataFrame,
     agreements: pd.DataFrame,
     agreement_regions: pd.DataFrame,
     agreement_verticals: pd.DataFrame,
-    feedback: pd.DataFrame,
-    partners: pd.DataFrame,
     d: date,
+    running: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All metrics on `d` from account-level frames, evaluated in memory.
-
-    Output: (segment counts with ratios, per-partner figures). Loading the frames once and
-    calling this for several dates is how a backfill avoids reloading the market each week.
-    """
-    active = active_coverage(
-        coverage, accounts, agreements, agreement_regions, agreement_verticals, d
+    """`Accounts.count` on `d`, with the grant table of the agreements in force on `d`
+    (rules 2 and 3b)."""
+    granted = grant_table(
+        in_force=agreements_in_force(agreements, d),
+        agreement_regions=agreement_regions,
+        agreement_verticals=agreement_verticals,
+        partners=assignments.partners,
+        regions=accounts.regions,
+        verticals=accounts.verticals,
     )
-    segments = with_ratios(segment_counts(mask_groups(accounts, kinds_mask(active), d)))
+    return accounts.count(day, assignments, granted, running=running)
+
+
+@dataclass(frozen=True)
+class WeekFigures:
+    """What a week's snapshot stores: segment counts with ratios (`SEGMENT_KEYS`,
+    `COUNT_COLUMNS`, `RATIO_COLUMNS`), partner figures (`PARTNER_COLUMNS`), and the rollups
+    (`segment_rollups`, `partner_rollups`, `feedback_rollups`)."""
+
+    segments: pd.DataFrame
+    partners: pd.DataFrame
+    segment_rollups: pd.DataFrame
+    partner_rollups: pd.DataFrame
+    feedback_rollups: pd.DataFrame
+
+
+def week_rollups(
+    segments: pd.DataFrame, partners: pd.DataFrame, feedback: pd.DataFrame, d: date
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rollups of a week's segment counts and partner figures (rules 5 and 7), and of its
+    feedback from the Monday of `d`'s week to `d` (rule 8)."""
+    monday = d - timedelta(days=d.weekday())
+    return (
+        segment_rollups(segments[[*SEGMENT_KEYS, *COUNT_COLUMNS]]),
+        partner_rollups(partners),
+        feedback_rollups(feedback, monday, d),
+    )
+
+
+def week_figures(
+    *,
+    groups: pd.DataFrame,
+    partner_coverage: pd.DataFrame,
+    agreements: pd.DataFrame,
+    partners: pd.DataFrame,
+    feedback: pd.DataFrame,
+    d: date,
+) -> WeekFigures:
+    """Everything a week's snapshot stores, from the day's mask groups and partner coverage
+    counts (`Accounts.count`), the agreements (rule 2 is applied here), the partners and the
+    feedback (at least that of the 90 days ending on `d`)."""
+    segments = with_ratios(segment_counts(groups))
     figures = partner_figures(
-        partners, partner_coverage_counts(active, accounts, d), agreements, feedback, d
+        partners, partner_coverage, agreements_in_force(agreements, d), feedback, d
     )
-    return segments, figures
+    return WeekFigures(segments, figures, *week_rollups(segments, figures, feedback, d))
 
 
-_NEVER = np.iinfo(np.int64).max
-
-
-def _day_numbers(column: pd.Series, missing: int) -> np.ndarray:
-    """Dates as days since 1970 (int64), `missing` where null."""
-    days = pd.to_datetime(column).to_numpy(dtype="datetime64[D]")
-    numbers = days.astype("int64")
-    return np.where(np.isnat(days), missing, numbers)
+def _codes_of_converted(converted_via: pd.Series) -> np.ndarray:
+    """1 + each winning kind's index in `KINDS`, 0 when none."""
+    return pd.Index(["", *KINDS]).get_indexer(pd.Index(converted_via.fillna(""))).astype("int8")
 
 
 class PreparedMarket:
-    """The account-level frames turned once into integer arrays, so that many as-of dates are
-    evaluated at the cost of a few vectorised passes each (a backfill's "smarter pass").
-
-    `week_metrics(d)` returns exactly what `week_metrics(d=d, **frames)` returns; the module's
-    functions above remain the readable statement of the rules, and tests hold the two equal.
-    """
+    """The account-level frames (the module docstring's) indexed once, so that each further
+    as-of day costs a few vectorised passes: the date rules over arrays of dates, then
+    `Accounts.count` and `week_figures` as for a single week read from the database."""
 
     def __init__(
         self,
@@ -773,114 +748,47 @@ class PreparedMarket:
         self.agreement_verticals = agreement_verticals
         self.feedback = feedback
         self.partners = partners
-
-        accounts = accounts.sort_values("account_id", kind="stable").reset_index(drop=True)
-        account_ids = accounts["account_id"].to_numpy(dtype="int64")
-        segment_index = pd.MultiIndex.from_frame(accounts[SEGMENT_KEYS].astype(object))
-        self.segment, segments = segment_index.factorize()
-        self.segments = pd.DataFrame(list(segments), columns=SEGMENT_KEYS, dtype=object)
-        self.segment_count = len(self.segments)
-        self.entered = _day_numbers(accounts["entered_on"], _NEVER)
-        self.archived = _day_numbers(accounts["archived_on"], _NEVER)
-        self.converted_on = _day_numbers(accounts["converted_on"], _NEVER)
-        self.via = (
-            accounts["converted_via"]
-            .fillna("")
-            .map({"": 0, **{kind: position + 1 for position, kind in enumerate(KINDS)}})
-            .to_numpy(dtype="int64")
+        self.accounts = Accounts(
+            account_id=accounts["account_id"],
+            region=accounts["region"],
+            vertical=accounts["vertical"],
+            size_band=accounts["size_band"],
         )
-        self.account_count = len(accounts)
-
-        # Assignments of accounts outside `accounts` never count (as in `active_coverage`).
-        position = np.searchsorted(account_ids, coverage["account_id"].to_numpy(dtype="int64"))
-        position = np.minimum(position, max(0, len(account_ids) - 1))
-        known = (
-            account_ids[position] == coverage["account_id"].to_numpy(dtype="int64")
-            if len(account_ids)
-            else np.zeros(len(coverage), dtype=bool)
+        self.account_dates = {
+            **_rule_columns(IN_MARKET, accounts),
+            **_rule_columns(CONVERTED, accounts),
+        }
+        self.converted_via = _codes_of_converted(accounts["converted_via"])
+        self.assignments = self.accounts.assignments(
+            account_id=coverage["account_id"],
+            kind=coverage["kind"],
+            partner_id=coverage["partner_id"],
         )
-        coverage = coverage[known]
-        self.row_account = position[known]
-        self.row_bit = coverage["kind"].map(KIND_BITS).to_numpy(dtype="int64")
-        self.row_start = _day_numbers(coverage["start_date"], _NEVER)
-        self.row_end = _day_numbers(coverage["end_date"], _NEVER)
-        via_partner = coverage["kind"].isin(PARTNER_KINDS).to_numpy()
-        self.partner_rows = np.flatnonzero(via_partner)
-        partner_ids = coverage["partner_id"].to_numpy()[self.partner_rows].astype("int64")
-        # Each partner-kind row's cell: its partner and its account's region and vertical.
-        cells = pd.DataFrame(
-            {
-                "partner_id": partner_ids,
-                "region": accounts["region"].to_numpy(dtype=object)[
-                    self.row_account[self.partner_rows]
-                ],
-                "vertical": accounts["vertical"].to_numpy(dtype=object)[
-                    self.row_account[self.partner_rows]
-                ],
-            }
+        self.coverage_dates = _rule_columns(COVERAGE_RUNNING, coverage)
+
+    def day_states(self, d: date) -> DayStates:
+        """Rule 1 and rule 4's conversion test on `d`, per account."""
+        live = IN_MARKET.mask(self.account_dates, d)
+        won = np.where(live & CONVERTED.mask(self.account_dates, d), self.converted_via, 0)
+        return DayStates(in_market=live, won=won.astype("int8"))
+
+    def week_figures(self, d: date) -> WeekFigures:
+        """Everything a week's snapshot stores, as of `d`."""
+        groups, coverage = day_counts(
+            self.accounts,
+            self.day_states(d),
+            self.assignments,
+            agreements=self.agreements,
+            agreement_regions=self.agreement_regions,
+            agreement_verticals=self.agreement_verticals,
+            d=d,
+            running=COVERAGE_RUNNING.mask(self.coverage_dates, d),
         )
-        cell_index = pd.MultiIndex.from_frame(cells)
-        self.row_cell, unique_cells = cell_index.factorize()
-        self.cells = pd.DataFrame(
-            list(unique_cells), columns=["partner_id", "region", "vertical"]
-        ).astype({"partner_id": "int64"})
-        self.cells["cell"] = np.arange(len(self.cells))
-        self.partner_row_partner = partner_ids
-
-    def _granted_cells(self, d: date) -> np.ndarray:
-        """Per cell: whether an agreement of its partner in force on `d` grants its region and
-        vertical (rule 3; no regions or no verticals on the agreement mean all)."""
-        granted = np.zeros(len(self.cells), dtype=bool)
-        in_force = agreements_in_force(self.agreements, d)[["agreement_id", "partner_id"]]
-        if in_force.empty or self.cells.empty:
-            return granted
-        pairs = self.cells.merge(in_force, on="partner_id", how="inner")
-        pairs = _granting(pairs, self.agreement_regions, self.agreement_verticals)
-        granted[pairs["cell"].to_numpy(dtype="int64")] = True
-        return granted
-
-    def week_metrics(self, d: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(segment counts with ratios, per-partner figures) on `d`, as `week_metrics`."""
-        day = np.datetime64(d, "D").astype("int64")
-        counting = (self.row_start <= day) & (day <= self.row_end)
-        counting[self.partner_rows] &= self._granted_cells(d)[self.row_cell]
-
-        live = (self.entered <= day) & (day < self.archived)
-        mask = np.zeros(self.account_count, dtype="int64")
-        for bit in KIND_BITS.values():
-            rows = counting & (self.row_bit == bit)
-            hit = np.bincount(self.row_account[rows], minlength=self.account_count) > 0
-            mask |= np.where(hit, bit, 0)
-        mask = np.where(live, mask, 0)
-        converted = live & (self.converted_on <= day)
-        via = np.where(converted, self.via, 0)
-
-        # One bin per (segment, in market, mask, winning kind).
-        shape = (self.segment_count, 2, 16, len(KINDS) + 1)
-        key = np.ravel_multi_index((self.segment, live.astype("int64"), mask, via), shape)
-        counts = np.bincount(key, minlength=int(np.prod(shape)))
-        bins = np.flatnonzero(counts)
-        segment, in_market_flag, mask_value, via_value = np.unravel_index(bins, shape)
-        groups = self.segments.iloc[segment].reset_index(drop=True)
-        groups["in_market"] = in_market_flag.astype(bool)
-        groups["mask"] = mask_value.astype("int64")
-        groups["converted_via"] = np.array(["", *KINDS], dtype=object)[via_value]
-        groups["n"] = counts[bins].astype("int64")
-        segments = with_ratios(segment_counts(groups[MASK_GROUP_COLUMNS]))
-
-        # Per partner: distinct in-market accounts among its counting assignments.
-        partner_counting = counting[self.partner_rows]
-        accounts_of_rows = self.row_account[self.partner_rows]
-        keep = partner_counting & live[accounts_of_rows]
-        pairs = pd.DataFrame(
-            {"partner_id": self.partner_row_partner[keep], "account": accounts_of_rows[keep]}
-        ).drop_duplicates()
-        pairs["converted"] = converted[pairs["account"].to_numpy()].astype("int64")
-        coverage_counts = (
-            pairs.groupby("partner_id")
-            .agg(covered_accounts=("account", "size"), converted_accounts=("converted", "sum"))
-            .reset_index()
-            .astype("int64")
+        return week_figures(
+            groups=groups,
+            partner_coverage=coverage,
+            agreements=self.agreements,
+            partners=self.partners,
+            feedback=self.feedback,
+            d=d,
         )
-        figures = partner_figures(self.partners, coverage_counts, self.agreements, self.feedback, d)
-        return segments, figures

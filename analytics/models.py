@@ -47,7 +47,7 @@ class MetricsRun(TimeStamped):
 
 
 class SegmentCounts(TimeStamped):
-    """The counts of DESIGN.md rule 4 for one week, as of its run."""
+    """The counts of docs/metrics.md rule 4 for one week, as of its run."""
 
     week = models.CharField(max_length=8)
     as_of = models.DateField()
@@ -143,7 +143,7 @@ class SegmentRollup(SegmentCounts):
 
 
 class PartnerSnapshot(TimeStamped):
-    """One partner's figures for one week (DESIGN.md rule 6)."""
+    """One partner's figures for one week (docs/metrics.md rule 6)."""
 
     week = models.CharField(max_length=8)
     as_of = models.DateField()

@@ -1,16 +1,16 @@
-"""Reads for the metrics: the market as frames, one date's account states, and the snapshots.
+"""Reads for the metrics run: one day's market as integer arrays, or the whole market as frames.
 
-Two ways to feed `analytics.metrics`:
+- `week_read(d)`: the database evaluates the day's date rules row by row (rules 1 and 3a and
+  rule 4's conversion test, the filters `crm.rules` and `channels.rules` state) and sends
+  integers only: one per account (its segment and state) and one per running assignment. With
+  the small tables of `week_context` that is everything `analytics.metrics` needs for a week:
+  the fast path for a single week (README, "Metrics").
+- `market_frames()`: the account-level columns, loaded once; a backfill evaluates many days in
+  memory from them.
 
-- `market_frames()` loads the account-level columns once; the backfill evaluates many as-of
-  dates in memory from them.
-- `week_aggregates_on(d)` lets the database answer the date tests of one as-of date row by row
-  and hands back only integers (one per account, one per active assignment), which
-  `metrics.AccountStates` joins and counts. This is the fast path for a single week (see
-  DESIGN.md, "Measured on this machine").
-
-Dashboards, exports and the API read only the snapshot tables, through the `snapshot_*`
-functions at the end.
+Nothing here computes a figure: the services hand what these return to `analytics.metrics`.
+Every statement is built by the ORM or composed with `psycopg.sql`; no name or value is pasted
+into SQL as text.
 """
 
 from __future__ import annotations
@@ -18,112 +18,55 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.functions import TruncDate
+from django.db.models import BigIntegerField, Case, F, QuerySet, Value, When
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
+from psycopg import sql
 
 from analytics import metrics
-from analytics.models import PartnerSnapshot, SegmentSnapshot
 from channels.models import CoverageAssignment
+from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
+from crm.rules import CONVERTED, IN_MARKET
+from crm.sql import as_text
 from partners.models import Agreement, Feedback, Partner
-
-
-def _tables() -> dict[str, str]:
-    return {
-        "account": Account._meta.db_table,
-        "coverage": CoverageAssignment._meta.db_table,
-        "agreement": Agreement._meta.db_table,
-        "agreement_regions": Agreement.regions.through._meta.db_table,
-        "agreement_verticals": Agreement.verticals.through._meta.db_table,
-        "region": Region._meta.db_table,
-        "vertical": Vertical._meta.db_table,
-    }
-
-
-IN_FORCE_SQL = """
-    g.signed_on IS NOT NULL AND g.signed_on <= %(d)s
-    AND g.start_date <= %(d)s AND %(d)s <= g.end_date
-    AND (g.terminated_on IS NULL OR %(d)s <= g.terminated_on)
-"""
-
-
-def scope_sql() -> str:
-    """SQL for the (`partner_id, region_id, vertical_id`) cells granted by agreements in force
-    on %(d)s.
-
-    An agreement with no regions grants every region, and likewise for verticals; expanding to
-    cells makes "the same agreement satisfies both" a plain equality test.
-    """
-    return """
-        SELECT DISTINCT granted_regions.partner_id, granted_regions.region_id,
-                        granted_verticals.vertical_id
-        FROM (
-            SELECT g.id AS agreement_id, g.partner_id AS partner_id, x.region_id AS region_id
-            FROM {agreement} g JOIN {agreement_regions} x ON x.agreement_id = g.id
-            WHERE {in_force}
-            UNION ALL
-            SELECT g.id, g.partner_id, r.id
-            FROM {agreement} g CROSS JOIN {region} r
-            WHERE {in_force}
-              AND NOT EXISTS (SELECT 1 FROM {agreement_regions} x WHERE x.agreement_id = g.id)
-        ) granted_regions
-        JOIN (
-            SELECT g.id AS agreement_id, y.vertical_id AS vertical_id
-            FROM {agreement} g JOIN {agreement_verticals} y ON y.agreement_id = g.id
-            WHERE {in_force}
-            UNION ALL
-            SELECT g.id, v.id
-            FROM {agreement} g CROSS JOIN {vertical} v
-            WHERE {in_force}
-              AND NOT EXISTS (SELECT 1 FROM {agreement_verticals} y WHERE y.agreement_id = g.id)
-        ) granted_verticals ON granted_verticals.agreement_id = granted_regions.agreement_id
-    """.format(in_force=IN_FORCE_SQL, **_tables())
-
-
-def _region_filter(region_ids: Sequence[int] | None, params: dict[str, Any]) -> str:
-    if region_ids is None:
-        return ""
-    names = []
-    for position, region_id in enumerate(region_ids):
-        params[f"r{position}"] = region_id
-        names.append(f"%(r{position})s")
-    return f"AND a.region_id IN ({', '.join(names) or 'NULL'})"
-
 
 SIZE_BANDS: tuple[str, ...] = tuple(SizeBand.values)
 
 
-def _case(column: str, values: Sequence[str], first: int = 0) -> str:
-    whens = " ".join(f"WHEN '{value}' THEN {first + index}" for index, value in enumerate(values))
-    return f"CASE {column} {whens} END"
+def _case(field: str, values: Sequence[str], *, first: int = 0, default: int | None = None) -> Case:
+    """`first + i` where `field` holds `values[i]`; `default` (or null) elsewhere."""
+    return Case(
+        *(When(**{field: value}, then=Value(first + i)) for i, value in enumerate(values)),
+        default=None if default is None else Value(default),
+    )
 
 
-# An account's state on %(d)s: 0 (out of market), 1 (in market, not converted by the date) or
-# 2 + the index of the kind that won it.
-_IN_MARKET = "a.entered_on <= %(d)s AND (a.archived_on IS NULL OR a.archived_on > %(d)s)"
-_STATE_SQL = (
-    f"CASE WHEN {_IN_MARKET} THEN CASE WHEN a.converted_on <= %(d)s"
-    f" THEN {_case('a.converted_via', metrics.KINDS, first=2)} ELSE 1 END ELSE 0 END"
-)
-_ACTIVE_ON = "c.start_date <= %(d)s AND (c.end_date IS NULL OR %(d)s <= c.end_date)"
+def _account_state(d: date) -> Case:
+    """An account's state on `d` as `metrics.DayStates.from_codes` reads it: 0 out of the
+    market (rule 1), 1 in it and not converted by `d`, 2 + the winning kind's index (rule 4)."""
+    won = _case("converted_via", metrics.KINDS, first=2, default=1)
+    converted = Case(When(CONVERTED.q(d), then=won), default=Value(1))
+    return Case(When(IN_MARKET.q(d), then=converted), default=Value(0))
 
 
 @dataclass(frozen=True)
 class _Field:
     name: str
-    sql: str
+    expression: Combinable
     bits: int
 
 
@@ -141,11 +84,20 @@ class _Packing:
             self.columns[-1].append((field, used))
             used += field.bits
 
-    def sql(self) -> list[str]:
-        return [
-            " + ".join(f"CAST({field.sql} AS BIGINT) * {1 << shift}" for field, shift in column)
-            for column in self.columns
-        ]
+    def expressions(self) -> dict[str, Combinable]:
+        """One bigint expression per packed column, named `packed0`, `packed1`, ..."""
+        packed: dict[str, Combinable] = {}
+        for number, column in enumerate(self.columns):
+            parts = [
+                Cast(field.expression, BigIntegerField())
+                * Value(1 << shift, output_field=BigIntegerField())
+                for field, shift in column
+            ]
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
+            packed[f"packed{number}"] = Cast(total, BigIntegerField())
+        return packed
 
     def unpack(self, arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         fields = {}
@@ -158,9 +110,14 @@ class _Packing:
 def _highest_ids() -> dict[str, int]:
     """The highest id of each table whose ids are packed; rows above them are left out of the
     read, so a row added meanwhile can never overflow its field."""
-    models = {"account": Account, "region": Region, "vertical": Vertical, "partner": Partner}
+    models: dict[str, type[Account] | type[Region] | type[Vertical] | type[Partner]] = {
+        "account": Account,
+        "region": Region,
+        "vertical": Vertical,
+        "partner": Partner,
+    }
     return {
-        name: model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        name: model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0
         for name, model in models.items()
     }
 
@@ -169,13 +126,8 @@ def _bits(value: int) -> int:
     return max(1, value.bit_length())
 
 
-def _read_params(d: date, highest: dict[str, int]) -> dict[str, Any]:
-    """`d` and the highest ids (`highest_account`, ...) as query parameters."""
-    return {"d": d, **{f"highest_{name}": value for name, value in highest.items()}}
-
-
 @contextmanager
-def _tuned_reads() -> Any:
+def _tuned_reads() -> Iterator[None]:
     # On two cores a parallel plan is slower and hungrier than two serial readers, and
     # compiling these plans costs more than it saves.
     with transaction.atomic():
@@ -204,133 +156,198 @@ def _int8_array(data: bytes | memoryview | None) -> np.ndarray:
     return elements["value"].astype("int64")
 
 
-def _integer_columns(
-    expressions: Sequence[str], source: str, params: dict[str, Any]
-) -> list[np.ndarray]:
-    """The integer `expressions` over the rows of `source` (a FROM ... WHERE clause), as one
-    array each, in the same row order.
+def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.ndarray]:
+    """`packing`'s fields over `rows`, as one array each, in the same row order.
 
-    On PostgreSQL each expression is gathered into one array (`array_agg`) received as bytes:
-    one message on the wire instead of one per row, and no Python object per value;
+    On PostgreSQL each packed column is gathered into one array (`array_agg`) received as
+    bytes: one message on the wire instead of one per row, and no Python object per value;
     elsewhere the rows are fetched as they are. Call inside `_tuned_reads()`.
     """
+    expressions = packing.expressions()
+    try:
+        select, params = (
+            rows.order_by().annotate(**expressions).values_list(*expressions).query
+        ).sql_with_params()
+    except EmptyResultSet:
+        return packing.unpack([np.zeros(0, dtype="int64") for _ in expressions])
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {', '.join(expressions)} {source}", params)
+            cursor.execute(select, params)
             values = np.fromiter((value for row in cursor for value in row), dtype="int64")
-        return [values[column :: len(expressions)] for column in range(len(expressions))]
-    columns = ", ".join(f"array_send(array_agg({expression}))" for expression in expressions)
+        count = len(expressions)
+        return packing.unpack([values[column::count] for column in range(count)])
+    gathered = sql.SQL("SELECT {columns} FROM ({select}) AS {rows}").format(
+        columns=sql.SQL(", ").join(
+            sql.SQL("array_send(array_agg({}))").format(sql.Identifier("rows", name))
+            for name in expressions
+        ),
+        select=sql.SQL(select),
+        rows=sql.Identifier("rows"),
+    )
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(f"SELECT {columns} {source}", params, binary=True)
-        return [_int8_array(value) for value in cursor.fetchone()]
+        cursor.execute(gathered, params, binary=True)
+        gathered_row = cursor.fetchone() or [None] * len(expressions)
+        return packing.unpack([_int8_array(value) for value in gathered_row])
 
 
-def _account_states(
+@dataclass(frozen=True)
+class AccountRows:
+    """One entry per account: id, region and vertical ids, size band, and the state on the day
+    (`metrics.DayStates.from_codes`)."""
+
+    account_id: np.ndarray
+    region: np.ndarray
+    vertical: np.ndarray
+    size_band: pd.Categorical[str]
+    state: np.ndarray
+
+
+@dataclass(frozen=True)
+class AssignmentRows:
+    """One entry per assignment running on the day: account id, kind, partner id (0 for direct
+    and online)."""
+
+    account_id: np.ndarray
+    kind: pd.Categorical[str]
+    partner_id: np.ndarray
+
+
+def _account_rows(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
-) -> pd.DataFrame:
-    params = _read_params(d, highest)
-    source = (
-        "FROM {account} a WHERE a.id <= %(highest_account)s"
-        " AND a.region_id <= %(highest_region)s AND a.vertical_id <= %(highest_vertical)s"
-        " {region_filter}"
-    ).format(region_filter=_region_filter(region_ids, params), **_tables())
-    packing = _Packing(
-        [
-            _Field("account_id", "a.id", _bits(highest["account"])),
-            _Field("region", "a.region_id", _bits(highest["region"])),
-            _Field("vertical", "a.vertical_id", _bits(highest["vertical"])),
-            _Field("size_band", _case("a.size_band", SIZE_BANDS), 3),
-            _Field("state", _STATE_SQL, 3),
-        ]
+) -> AccountRows:
+    accounts = Account.objects.filter(
+        id__lte=highest["account"],
+        region_id__lte=highest["region"],
+        vertical_id__lte=highest["vertical"],
     )
-    fields = packing.unpack(_integer_columns(packing.sql(), source, params))
-    state = fields.pop("state").astype("int8")
-    return pd.DataFrame(
-        {
-            "account_id": fields["account_id"],
-            "region": fields["region"].astype("int32"),
-            "vertical": fields["vertical"].astype("int32"),
-            "size_band": pd.Categorical.from_codes(
-                fields["size_band"].astype("int8"), categories=list(SIZE_BANDS)
-            ),
-            "in_market": state > 0,
-            "converted_via": pd.Categorical.from_codes(
-                np.maximum(state - 1, 0), categories=["", *metrics.KINDS]
-            ),
-        }
-    )
-
-
-def _active_assignments(
-    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
-) -> pd.DataFrame:
-    params = _read_params(d, highest)
-    narrowing = ""
     if region_ids is not None:
-        narrowing = "AND c.account_id IN (SELECT a.id FROM {account} a WHERE 1 = 1 {filter})"
-        narrowing = narrowing.format(filter=_region_filter(region_ids, params), **_tables())
-    source = (
-        f"FROM {_tables()['coverage']} c WHERE {_ACTIVE_ON}"
-        " AND c.account_id <= %(highest_account)s"
-        f" AND COALESCE(c.partner_id, 0) <= %(highest_partner)s {narrowing}"
-    )
+        accounts = accounts.filter(region_id__in=list(region_ids))
     packing = _Packing(
         [
-            _Field("account_id", "c.account_id", _bits(highest["account"])),
-            _Field("partner_id", "COALESCE(c.partner_id, 0)", _bits(highest["partner"])),
-            _Field("kind", _case("c.kind", metrics.KINDS), 3),
+            _Field("account_id", F("id"), _bits(highest["account"])),
+            _Field("region", F("region_id"), _bits(highest["region"])),
+            _Field("vertical", F("vertical_id"), _bits(highest["vertical"])),
+            _Field("size_band", _case("size_band", SIZE_BANDS), 3),
+            _Field("state", _account_state(d), 3),
         ]
     )
-    fields = packing.unpack(_integer_columns(packing.sql(), source, params))
-    return pd.DataFrame(
-        {
-            "account_id": fields["account_id"],
-            "kind": pd.Categorical.from_codes(
-                fields["kind"].astype("int8"), categories=list(metrics.KINDS)
-            ),
-            "partner_id": fields["partner_id"],
-        }
+    fields = _integer_columns(accounts, packing)
+    return AccountRows(
+        account_id=fields["account_id"],
+        region=fields["region"].astype("int32"),
+        vertical=fields["vertical"].astype("int32"),
+        size_band=pd.Categorical.from_codes(
+            fields["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
+        ),
+        state=fields["state"].astype("int8"),
     )
-
-
-def _granted_cells(d: date) -> pd.DataFrame:
-    with connection.cursor() as cursor:
-        cursor.execute(scope_sql(), {"d": d})
-        rows = cursor.fetchall()
-    return pd.DataFrame(rows, columns=["partner_id", "region", "vertical"])
-
-
-WeekAggregates = tuple[pd.DataFrame, pd.DataFrame]
-AssignmentRows = tuple[pd.DataFrame, pd.DataFrame]
 
 
 def _assignment_rows(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
 ) -> AssignmentRows:
-    """The active assignments and the granted cells on `d`."""
+    assignments = (
+        CoverageAssignment.objects.filter(COVERAGE_RUNNING.q(d), account_id__lte=highest["account"])
+        .annotate(owner=Coalesce("partner_id", Value(0)))
+        .filter(owner__lte=highest["partner"])
+    )
+    if region_ids is not None:
+        regional = Account.objects.filter(region_id__in=list(region_ids)).values("id")
+        assignments = assignments.filter(account_id__in=regional)
+    packing = _Packing(
+        [
+            _Field("account_id", F("account_id"), _bits(highest["account"])),
+            _Field("partner_id", F("owner"), _bits(highest["partner"])),
+            _Field("kind", _case("kind", metrics.KINDS), 3),
+        ]
+    )
+    fields = _integer_columns(assignments, packing)
+    return AssignmentRows(
+        account_id=fields["account_id"],
+        kind=pd.Categorical.from_codes(
+            fields["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
+        ),
+        partner_id=fields["partner_id"],
+    )
+
+
+@dataclass(frozen=True)
+class WeekContext:
+    """The small tables of a day: every agreement (`metrics.AGREEMENT_COLUMNS`) with its
+    region and vertical ids (`agreement_id, region` / `agreement_id, vertical`), the partners,
+    the feedback of the 90 days ending on the day (and any after it), and the codes of region
+    and vertical ids."""
+
+    agreements: pd.DataFrame
+    agreement_regions: pd.DataFrame
+    agreement_verticals: pd.DataFrame
+    partners: pd.DataFrame
+    feedback: pd.DataFrame
+    region_codes: dict[int, str]
+    vertical_codes: dict[int, str]
+
+
+def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
+    return dict(model.objects.values_list("id", "code"))
+
+
+def week_context(d: date, *, figures: bool = True) -> WeekContext:
+    """The small tables a week's counts need besides the accounts and assignments, and with
+    `figures` those its partner figures need (partners, feedback; empty frames otherwise)."""
+    partners, feedback = pd.DataFrame(), pd.DataFrame()
+    if figures:
+        partners = partners_frame()
+        feedback = feedback_frame(since=d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1))
+    return WeekContext(
+        agreements=agreements_frame(),
+        agreement_regions=_frame(
+            Agreement.regions.through.objects.values_list("agreement_id", "region_id"),
+            ["agreement_id", "region"],
+        ),
+        agreement_verticals=_frame(
+            Agreement.verticals.through.objects.values_list("agreement_id", "vertical_id"),
+            ["agreement_id", "vertical"],
+        ),
+        partners=partners,
+        feedback=feedback,
+        region_codes=_codes(Region),
+        vertical_codes=_codes(Vertical),
+    )
+
+
+def _rest(
+    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
+) -> tuple[AssignmentRows, WeekContext]:
+    """The running assignments and the day's small tables (a region share of a week needs no
+    partners or feedback: its counts are merged and the figures computed once)."""
     with _tuned_reads():
-        return _active_assignments(d, region_ids, highest), _granted_cells(d)
+        return _assignment_rows(d, region_ids, highest), week_context(d, figures=region_ids is None)
 
 
-def _assignment_rows_in_snapshot(
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+
+
+def _rest_in_snapshot(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int], snapshot: str
-) -> AssignmentRows:
-    """`_assignment_rows` on this thread's own connection, reading the exported `snapshot`."""
-    if not re.fullmatch(r"[0-9A-F]+(-[0-9A-F]+)+", snapshot):
+) -> tuple[AssignmentRows, WeekContext]:
+    """`_rest` on this thread's own connection, reading the exported `snapshot`."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError(f"not a snapshot id: {snapshot!r}")
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            return _assignment_rows(d, region_ids, highest)
+            cursor.execute(
+                as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            )
+            return _rest(d, region_ids, highest)
     finally:
         connection.close()
 
 
 @contextmanager
-def _one_snapshot() -> Any:
+def _one_snapshot() -> Iterator[bool]:
     """A transaction whose reads all see one snapshot (REPEATABLE READ on PostgreSQL when no
-    transaction is open yet; an open one is joined as it is)."""
+    transaction is open yet; an open one is joined as it is). Yields whether it is new."""
     fresh = connection.vendor == "postgresql" and not connection.in_atomic_block
     with transaction.atomic():
         if fresh:
@@ -339,48 +356,52 @@ def _one_snapshot() -> Any:
         yield fresh
 
 
-def _states_and_rows(
-    d: date, region_ids: Sequence[int] | None, parallel: bool
-) -> tuple[metrics.AccountStates, AssignmentRows]:
+class WeekRead:
+    """One day's market as the database gives it: `accounts` at once, and `rest()`, the
+    running assignments and the small tables, which may still be on their way from a second
+    connection."""
+
+    def __init__(
+        self,
+        accounts: AccountRows,
+        rest: Future[tuple[AssignmentRows, WeekContext]] | tuple[AssignmentRows, WeekContext],
+    ) -> None:
+        self.accounts = accounts
+        self._rest = rest
+
+    def rest(self) -> tuple[AssignmentRows, WeekContext]:
+        """The running assignments and the small tables (waits for them)."""
+        return self._rest.result() if isinstance(self._rest, Future) else self._rest
+
+
+@contextmanager
+def week_read(
+    d: date, *, region_ids: Sequence[int] | None = None, parallel: bool = True
+) -> Iterator[WeekRead]:
+    """One day's accounts (rule 1 and rule 4's conversion test evaluated in the database) and
+    running assignments (rule 3a), with the day's small tables (`week_context`); only accounts
+    in `region_ids`, and their assignments, when given.
+
+    Everything is read from one snapshot. With `parallel` on PostgreSQL, outside a
+    transaction, the assignments and small tables are read on a second connection while this
+    one reads the accounts, both from one exported snapshot: the same rows one reader would
+    get, sooner on two cores. Index the accounts before calling `rest()` and the two overlap.
+    """
     with _one_snapshot() as fresh:
         highest = _highest_ids()
         if not (parallel and fresh):
             with _tuned_reads():
-                states = metrics.AccountStates(_account_states(d, region_ids, highest))
-            return states, _assignment_rows(d, region_ids, highest)
+                accounts = _account_rows(d, region_ids, highest)
+            yield WeekRead(accounts, _rest(d, region_ids, highest))
+            return
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_assignment_rows_in_snapshot, d, region_ids, highest, snapshot)
+            pending = pool.submit(_rest_in_snapshot, d, region_ids, highest, snapshot)
             with _tuned_reads():
-                accounts = _account_states(d, region_ids, highest)
-            # Indexing the accounts overlaps the rest of the assignments' read.
-            states = metrics.AccountStates(accounts)
-            return states, pending.result()
-
-
-def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
-    return dict(model.objects.values_list("id", "code"))
-
-
-def week_aggregates_on(
-    d: date, *, region_ids: Sequence[int] | None = None, parallel: bool = True
-) -> WeekAggregates:
-    """The mask groups (`metrics.MASK_GROUP_COLUMNS`) and the partner coverage counts on `d`;
-    only accounts in `region_ids` when given.
-
-    The database evaluates the date tests and sends integers only: one per account (its
-    segment and state) and one per active assignment; `metrics.AccountStates` joins and
-    counts them. With `parallel` on PostgreSQL, outside a transaction, the assignments are
-    read on a second connection while this one reads the accounts, both from one exported
-    snapshot: the same rows one reader would get, sooner on two cores.
-    """
-    states, (active, granted) = _states_and_rows(d, region_ids, parallel)
-    groups, coverage = states.aggregates(active, granted)
-    groups["region"] = groups["region"].map(_codes(Region))
-    groups["vertical"] = groups["vertical"].map(_codes(Vertical))
-    return groups[metrics.MASK_GROUP_COLUMNS], coverage
+                accounts = _account_rows(d, region_ids, highest)
+            yield WeekRead(accounts, pending)
 
 
 def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
@@ -388,11 +409,9 @@ def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
 
 
 def agreements_frame() -> pd.DataFrame:
-    """Every agreement's dates (`agreement_id, partner_id, signed_on, start_date, end_date,
-    terminated_on`)."""
-    columns = ["agreement_id", "partner_id", "signed_on", "start_date", "end_date", "terminated_on"]
-    fields = ["id", "partner_id", "signed_on", "start_date", "end_date", "terminated_on"]
-    return _frame(Agreement.objects.values_list(*fields), columns)
+    """Every agreement's partner, status and dates (`metrics.AGREEMENT_COLUMNS`)."""
+    fields = ["id", *metrics.AGREEMENT_COLUMNS[1:]]
+    return _frame(Agreement.objects.order_by().values_list(*fields), metrics.AGREEMENT_COLUMNS)
 
 
 FEEDBACK_FRAME_COLUMNS = [
@@ -434,20 +453,20 @@ def _bulk_frame(queryset: Any, fields: list[str], columns: list[str]) -> pd.Data
     Python tuples take."""
     if connection.vendor != "postgresql":
         return _frame(queryset.values_list(*fields), columns)
-    sql, params = queryset.values_list(*fields).query.sql_with_params()
+    select, params = queryset.values_list(*fields).query.sql_with_params()
     if params:
         raise ValueError("a bulk frame takes a queryset without parameters")
     buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
-            for block in copy:
-                buffer.write(block)
+    statement = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(sql.SQL(select))
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for block in copy:
+            buffer.write(block)
     buffer.seek(0)
     return pd.read_csv(buffer, names=columns, header=None)
 
 
 def market_frames() -> dict[str, pd.DataFrame]:
-    """The account-level frames `metrics.week_metrics` takes, loaded once for any as-of date.
+    """The account-level frames `metrics.PreparedMarket` takes, loaded once for any as-of date.
 
     Keys: accounts, coverage, agreements, agreement_regions, agreement_verticals, feedback,
     partners. Region and vertical are codes; dates are datetime64 (NaT when missing).
@@ -492,108 +511,3 @@ def market_frames() -> dict[str, pd.DataFrame]:
         "feedback": feedback_frame(),
         "partners": partners_frame(),
     }
-
-
-SEGMENT_SNAPSHOT_FIELDS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
-PARTNER_SNAPSHOT_FIELDS = [
-    "external_id",
-    "name",
-    "channel_kind",
-    "covered_accounts",
-    "converted_accounts",
-    "agreements_in_force",
-    "feedback_count",
-    "satisfaction_mean",
-    "nps",
-    *metrics.NPS_COUNT_COLUMNS,
-]
-EXPORT_DIMENSIONS = ("segment", "region", "vertical", "size_band", "channel", "partner", "total")
-
-
-def snapshot_weeks() -> list[str]:
-    """The weeks that have segment snapshot rows, oldest first."""
-    weeks = SegmentSnapshot.objects.order_by("week").values_list("week", flat=True).distinct()
-    return list(weeks)
-
-
-def snapshot_segments(week: str) -> pd.DataFrame:
-    """The stored segment counts of `week` (`metrics.SEGMENT_KEYS` + `COUNT_COLUMNS`), sorted by
-    segment; empty when the week has no snapshot."""
-    rows = SegmentSnapshot.objects.filter(week=week).order_by(*metrics.SEGMENT_KEYS)
-    frame = _frame(rows.values_list(*SEGMENT_SNAPSHOT_FIELDS), SEGMENT_SNAPSHOT_FIELDS)
-    return frame.astype({column: "int64" for column in metrics.COUNT_COLUMNS})
-
-
-def snapshot_partners(week: str) -> pd.DataFrame:
-    """The stored per-partner figures of `week`, sorted by partner external id."""
-    rows = PartnerSnapshot.objects.filter(week=week).order_by("external_id")
-    frame = _frame(rows.values_list(*PARTNER_SNAPSHOT_FIELDS), PARTNER_SNAPSHOT_FIELDS)
-    return frame.astype({"satisfaction_mean": "float64", "nps": "float64"})
-
-
-def snapshot_report(week: str, *, by: str) -> pd.DataFrame:
-    """The week's figures for an export or a dashboard, read from snapshot tables only.
-
-    `by` is one of `EXPORT_DIMENSIONS`: segment/region/vertical/size_band/total give the
-    dimension columns, `COUNT_COLUMNS` then `RATIO_COLUMNS` (counts summed, then divided);
-    channel gives `metrics.CHANNEL_COLUMNS`; partner gives `PARTNER_SNAPSHOT_FIELDS`.
-    Raises ValueError on an unknown `by`.
-    """
-    if by == "partner":
-        return snapshot_partners(week)
-    if by == "channel":
-        return metrics.channel_rollup(snapshot_segments(week))
-    if by not in metrics.ROLLUP_DIMENSIONS:
-        raise ValueError(f"unknown dimension {by!r}; choose from {', '.join(EXPORT_DIMENSIONS)}")
-    return metrics.rollup(snapshot_segments(week), by)
-
-
-def snapshot_trend(weeks: Sequence[str], *, by: str, **segment: str) -> pd.DataFrame:
-    """A series over `weeks` from the segment snapshots: one row per week (and per value of
-    `by`'s dimension columns) with `COUNT_COLUMNS` summed in the database, then the ratios.
-
-    `by` is one of `metrics.ROLLUP_DIMENSIONS`; `segment` may narrow the rows by region,
-    vertical or size_band code. Weeks without a snapshot are absent. Raises ValueError on an
-    unknown `by`.
-    """
-    from django.db.models import Sum
-
-    if by not in metrics.ROLLUP_DIMENSIONS:
-        choices = ", ".join(metrics.ROLLUP_DIMENSIONS)
-        raise ValueError(f"unknown rollup {by!r}; choose from {choices}")
-    keys = ["week", *metrics.ROLLUP_DIMENSIONS[by]]
-    rows = SegmentSnapshot.objects.filter(week__in=list(weeks))
-    narrowing = {key: value for key, value in segment.items() if key in metrics.SEGMENT_KEYS}
-    rows = rows.filter(**{key: value for key, value in narrowing.items() if value})
-    summed = (
-        rows.order_by(*keys)
-        .values(*keys)
-        .annotate(**{f"sum_{column}": Sum(column) for column in metrics.COUNT_COLUMNS})
-    )
-    frame = _frame(
-        (
-            [row[key] for key in keys] + [row[f"sum_{c}"] for c in metrics.COUNT_COLUMNS]
-            for row in summed
-        ),
-        [*keys, *metrics.COUNT_COLUMNS],
-    )
-    return metrics.with_ratios(frame.astype({c: "int64" for c in metrics.COUNT_COLUMNS}))
-
-
-def snapshot_latest_week() -> str | None:
-    """The newest week with segment snapshot rows, or None (one step down the unique index)."""
-    return SegmentSnapshot.objects.order_by("-week").values_list("week", flat=True).first()
-
-
-def snapshot_week_exists(week: str) -> bool:
-    return SegmentSnapshot.objects.filter(week=week).exists()
-
-
-def snapshot_segment_rows(week: str, **segment: str) -> list[dict[str, Any]]:
-    """The stored rows of `week` as plain dicts (segment codes, counts and the ratios stored
-    with them), sorted by segment; `segment` may narrow by region, vertical or size_band code.
-    No pandas: this is the hot path of the API's segment list."""
-    narrowing = {key: value for key, value in segment.items() if key in metrics.SEGMENT_KEYS}
-    rows = SegmentSnapshot.objects.filter(week=week, **{k: v for k, v in narrowing.items() if v})
-    fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
-    return list(rows.order_by(*metrics.SEGMENT_KEYS).values(*fields))

@@ -19,8 +19,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
+from psycopg import sql
 
-from analytics import metrics, selectors
+from analytics import metrics, reports, selectors
 from analytics.locks import LockBusy, named_lock
 from analytics.models import (
     FeedbackRollup,
@@ -40,12 +41,13 @@ __all__ = [
     "metrics_as_of",
     "metrics_compute_week",
     "metrics_compute_weeks",
+    "metrics_day_counts",
     "metrics_region_part",
     "metrics_rollups_rebuild",
     "metrics_merge_week",
 ]
 
-WeekFigures = tuple[pd.DataFrame, pd.DataFrame]
+WeekFigures = metrics.WeekFigures
 
 
 class MetricsRunInProgress(LockBusy):
@@ -58,8 +60,9 @@ def _lock_seconds() -> int:
 
 
 def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
-    """The as-of date of a run: the week's Sunday when final; for a provisional run, today when
-    the week has not ended yet (a provisional week never counts days that have not happened).
+    """The as-of date of a run (docs/metrics.md rule 0): the week's Sunday when final; for a
+    provisional run, today when the week has not ended yet (a provisional week never counts
+    days that have not happened).
 
     Raises ValueError on a malformed week.
     """
@@ -113,34 +116,30 @@ def _insert(model: type[Model], rows: _Rows) -> None:
             model(**dict(zip(names, row, strict=True)))
             for row in zip(*columns.values(), strict=True)
         ]
-        model.objects.bulk_create(objects, batch_size=2000)
+        model._default_manager.bulk_create(objects, batch_size=2000)
         return
-    names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    table = connection.ops.quote_name(model._meta.db_table)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in fields])),
+    )
     values = [columns.get(field.attname, [None] * rows.count) for field in fields]
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-    ):
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in zip(*values, strict=True):
             copy.write_row(row)
 
 
-def _write_week(
-    *, week: str, as_of: date, final: bool, segments: pd.DataFrame, partners: pd.DataFrame
-) -> int:
-    common = {"week": week, "as_of": as_of, "final": final}
+def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) -> int:
+    common: dict[str, Any] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
-    segment_rows = _snapshot_rows(segments, segment_fields, **common)
-    partner_rows = _snapshot_rows(
-        partners, ["partner_id", *selectors.PARTNER_SNAPSHOT_FIELDS], **common
-    )
+    segment_rows = _snapshot_rows(figures.segments, segment_fields, **common)
+    partner_rows = _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common)
+    rollups = (figures.segment_rollups, figures.partner_rollups, figures.feedback_rollups)
     _replace_week(
         week,
         {
             SegmentSnapshot: segment_rows,
             PartnerSnapshot: partner_rows,
-            **_rollup_rows(segments, partners, **common),
+            **_rollup_rows(*rollups, **common),
         },
     )
     return len(segment_rows) + len(partner_rows)
@@ -150,26 +149,16 @@ _SEGMENT_ROLLUP_FIELDS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
 
 
 def _rollup_rows(
-    segments: pd.DataFrame, partners: pd.DataFrame, **common: Any
+    segment_rollups: pd.DataFrame,
+    partner_rollups: pd.DataFrame,
+    feedback_rollups: pd.DataFrame,
+    **common: Any,
 ) -> dict[type[Model], _Rows]:
-    """The rollup rows of a week's segment counts and partner figures (none for an empty
-    frame), and of the feedback created in the week up to its as-of date, by model."""
-    feedback = pd.DataFrame(columns=metrics.FEEDBACK_ROLLUP_COLUMNS)
-    if "as_of" in common:  # else the week has no snapshot rows to roll up
-        monday = metrics.iso_week_as_of(common["week"]) - timedelta(days=6)
-        feedback = metrics.feedback_rollups(
-            selectors.feedback_frame(since=monday), monday, common["as_of"]
-        )
+    """The rows of a week's rollups, by model."""
     return {
-        SegmentRollup: _snapshot_rows(
-            metrics.segment_rollups(segments[_SEGMENT_ROLLUP_FIELDS]),
-            _SEGMENT_ROLLUP_FIELDS,
-            **common,
-        ),
-        PartnerRollup: _snapshot_rows(
-            metrics.partner_rollups(partners), metrics.PARTNER_ROLLUP_COLUMNS, **common
-        ),
-        FeedbackRollup: _snapshot_rows(feedback, metrics.FEEDBACK_ROLLUP_COLUMNS, **common),
+        SegmentRollup: _snapshot_rows(segment_rollups, _SEGMENT_ROLLUP_FIELDS, **common),
+        PartnerRollup: _snapshot_rows(partner_rollups, metrics.PARTNER_ROLLUP_COLUMNS, **common),
+        FeedbackRollup: _snapshot_rows(feedback_rollups, metrics.FEEDBACK_ROLLUP_COLUMNS, **common),
     }
 
 
@@ -177,7 +166,7 @@ def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
     """Replace the week's rows of each model with the rows given, in one transaction."""
     with transaction.atomic():
         for model in rows:
-            model.objects.filter(week=week).delete()
+            model._default_manager.filter(week=week).delete()
         for model, model_rows in rows.items():
             _insert(model, model_rows)
 
@@ -188,16 +177,23 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
     number of rollup rows written."""
     written = 0
     for week in weeks:
-        stored = (
-            SegmentSnapshot.objects.filter(week=week).values("as_of", "final").first()
-            or PartnerSnapshot.objects.filter(week=week).values("as_of", "final").first()
+        stored = reports.stored_week(week)
+        common: dict[str, Any] = {"week": week}
+        rollups = (
+            pd.DataFrame(columns=_SEGMENT_ROLLUP_FIELDS),
+            pd.DataFrame(columns=metrics.PARTNER_ROLLUP_COLUMNS),
+            pd.DataFrame(columns=metrics.FEEDBACK_ROLLUP_COLUMNS),
         )
-        rows = _rollup_rows(
-            selectors.snapshot_segments(week),
-            selectors.snapshot_partners(week),
-            week=week,
-            **(stored or {}),
-        )
+        if stored is not None:  # else the week has no snapshot rows to roll up
+            as_of = common["as_of"] = stored.as_of
+            common["final"] = stored.final
+            rollups = metrics.week_rollups(
+                pd.DataFrame(reports.segments(week), columns=reports.SegmentFigures._fields),
+                pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields),
+                selectors.feedback_frame(since=as_of - timedelta(days=as_of.weekday())),
+                as_of,
+            )
+        rows = _rollup_rows(*rollups, **common)
         _replace_week(week, rows)
         written += sum(len(model_rows) for model_rows in rows.values())
     return written
@@ -224,10 +220,7 @@ def _run_locked(
     run = MetricsRun.objects.create(week=week, as_of=as_of, final=final, started_at=timezone.now())
     started = time.monotonic()
     try:
-        segments, partners = compute(as_of)
-        rows = _write_week(
-            week=week, as_of=as_of, final=final, segments=segments, partners=partners
-        )
+        rows = _write_week(week=week, as_of=as_of, final=final, figures=compute(as_of))
     except BaseException as error:
         run.status = RunStatus.FAILED
         run.error = f"{type(error).__name__}: {error}"[:5000]
@@ -244,22 +237,54 @@ def _run_locked(
     return run
 
 
-def _figures(groups: pd.DataFrame, coverage: pd.DataFrame, as_of: date) -> WeekFigures:
-    """The week's figures from its mask groups and partner coverage counts."""
-    segments = metrics.with_ratios(metrics.segment_counts(groups))
-    partners = metrics.partner_figures(
-        selectors.partners_frame(),
-        coverage,
-        selectors.agreements_frame(),
-        selectors.feedback_frame(),
-        as_of,
+def metrics_day_counts(
+    as_of: date, *, region_ids: Sequence[int] | None = None, parallel: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame, selectors.WeekContext]:
+    """The mask groups and partner coverage counts of `as_of` (`metrics.Accounts.count`) from
+    one read of the database (`selectors.week_read`), with the day's small tables; only the
+    accounts of `region_ids` when given. Writes nothing."""
+    with selectors.week_read(as_of, region_ids=region_ids, parallel=parallel) as read:
+        rows = read.accounts
+        # Indexed while the assignments may still be on their way.
+        accounts = metrics.Accounts(
+            account_id=rows.account_id,
+            region=rows.region,
+            vertical=rows.vertical,
+            size_band=rows.size_band,
+        )
+        running, context = read.rest()
+    groups, coverage = metrics.day_counts(
+        accounts,
+        metrics.DayStates.from_codes(rows.state),
+        accounts.assignments(
+            account_id=running.account_id, kind=running.kind, partner_id=running.partner_id
+        ),
+        agreements=context.agreements,
+        agreement_regions=context.agreement_regions,
+        agreement_verticals=context.agreement_verticals,
+        d=as_of,
     )
-    return segments, partners
+    groups["region"] = groups["region"].map(context.region_codes)
+    groups["vertical"] = groups["vertical"].map(context.vertical_codes)
+    return groups, coverage, context
+
+
+def _figures(
+    groups: pd.DataFrame, coverage: pd.DataFrame, context: selectors.WeekContext, as_of: date
+) -> WeekFigures:
+    return metrics.week_figures(
+        groups=groups,
+        partner_coverage=coverage,
+        agreements=context.agreements,
+        partners=context.partners,
+        feedback=context.feedback,
+        d=as_of,
+    )
 
 
 def _figures_from_database(as_of: date) -> WeekFigures:
-    groups, coverage = selectors.week_aggregates_on(as_of, parallel=settings.METRICS_PARALLEL_READ)
-    return _figures(groups, coverage, as_of)
+    groups, coverage, context = metrics_day_counts(as_of, parallel=settings.METRICS_PARALLEL_READ)
+    return _figures(groups, coverage, context, as_of)
 
 
 def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
@@ -267,7 +292,7 @@ def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
 
     Final runs are as of the week's Sunday; provisional runs as of `metrics_as_of`. The database
     evaluates the date tests and sends integers; numpy and pandas join and count
-    (`selectors.week_aggregates_on`).
+    (`selectors.week_read`), and `analytics.metrics` computes everything in one pass.
     Returns the succeeded `MetricsRun`. Raises ValueError on a malformed week,
     MetricsRunInProgress when another run of the week holds its lock, and re-raises any error
     of the computation after recording the run as failed (the previous rows stay in place).
@@ -296,7 +321,7 @@ def metrics_compute_weeks(
 
     runs = []
     for week in weeks:
-        runs.append(_run_week(week=week, final=week in final_set, compute=market.week_metrics))
+        runs.append(_run_week(week=week, final=week in final_set, compute=market.week_figures))
         if progress is not None:
             progress(week)
     return runs
@@ -309,7 +334,7 @@ def metrics_region_part(*, week: str, final: bool, region_ids: Sequence[int]) ->
     Writes nothing. Raises ValueError on a malformed week.
     """
     as_of = metrics_as_of(week=week, final=final)
-    groups, coverage = selectors.week_aggregates_on(as_of, region_ids=region_ids)
+    groups, coverage, _ = metrics_day_counts(as_of, region_ids=region_ids)
     groups = groups.astype({"in_market": "int64", "mask": "int64", "n": "int64"})
     return {
         "as_of": as_of.isoformat(),
@@ -347,7 +372,7 @@ def metrics_merge_week(*, week: str, final: bool, parts: Sequence[dict[str, Any]
                 for part in parts
             ]
         )
-        return _figures(groups, coverage, as_of)
+        return _figures(groups, coverage, selectors.week_context(as_of), as_of)
 
     return _run_week(week=week, final=final, compute=compute)
 

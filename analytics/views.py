@@ -14,8 +14,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
-from analytics import digest
-from analytics.models import PartnerSnapshot
+from analytics import digest, metrics, reports
 from crm.exports import export_response
 from crm.models import ChannelKind, Region, SizeBand, Vertical
 from crm.roles import Role, internal_required, role_required
@@ -33,7 +32,7 @@ leadership_required = role_required(Role.EXECUTIVE, Role.SALES_MANAGER)
 
 
 def _page_state(request: HttpRequest) -> tuple[board.Filters, Any, list[board.WeekOption], dict]:
-    options = board.snapshot_week_options()
+    options = reports.week_options()
     regions = {r.code: r.display_name for r in Region.objects.only("code", "name", "name_zh")}
     verticals = {v.code: v.display_name for v in Vertical.objects.only("code", "name", "name_zh")}
     filters, chosen = board.parse_filters(
@@ -306,8 +305,8 @@ def satisfaction_by_category(filters: board.Filters, version: str) -> dict[str, 
     labels = dict(FeedbackCategory.choices)
     rows = []
     for category, total in sums.items():
-        recent = board.ratio(total["recent"][1], total["recent"][0])
-        previous = board.ratio(total["previous"][1], total["previous"][0])
+        recent = metrics.ratio(total["recent"][1], total["recent"][0])
+        previous = metrics.ratio(total["previous"][1], total["previous"][0])
         change = None if recent is None or previous is None else recent - previous
         rows.append(
             {
@@ -619,7 +618,7 @@ def dashboard_export(request: HttpRequest, table: str) -> HttpResponse:
 @leadership_required
 def digest_preview(request: HttpRequest) -> HttpResponse:
     """The weekly digest e-mail as it would be sent, shown in the browser."""
-    options = board.snapshot_week_options()
+    options = reports.week_options()
     by_week = {o.week: o for o in options}
     chosen = by_week.get(request.GET.get("week", "")) or board.default_week(options)
     if chosen is None:
@@ -636,7 +635,7 @@ def digest_preview(request: HttpRequest) -> HttpResponse:
 def partner_health(request: HttpRequest, pk: int) -> HttpResponse:
     """A partner's health card from its latest snapshot (final or provisional)."""
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
-    snapshot = PartnerSnapshot.objects.filter(partner=partner).order_by("-as_of").first()
+    snapshot = reports.partner_latest(partner.pk)
     template = (
         "analytics/partials/partner_health.html"
         if request.headers.get("HX-Request")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, ChannelKind, Region, TimeStamped
 
 __all__ = ["ChannelKind", "CoverageAssignment", "SalesRep"]
@@ -137,3 +140,7 @@ class CoverageAssignment(TimeStamped):
         if self.kind == ChannelKind.ONLINE:
             return self.online_source
         return str(self.partner) if self.partner_id else ""
+
+    def running_on(self, day: date) -> bool:
+        """Whether the assignment's dates include `day` (docs/metrics.md rule 3a)."""
+        return COVERAGE_RUNNING.holds(self, day)

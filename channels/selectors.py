@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from channels.models import CoverageAssignment, SalesRep
+from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, ChannelKind
 from crm.roles import Role, role_of
 
@@ -19,10 +20,8 @@ def rep_for_user(user: Any) -> SalesRep | None:
 
 
 def active_coverage_q(day: date, prefix: str = "") -> Q:
-    """Coverage active on `day` (DESIGN.md rule 3, dates only)."""
-    return Q(**{f"{prefix}start_date__lte": day}) & (
-        Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": day})
-    )
+    """Coverage running on `day` (docs/metrics.md rule 3a: the dates only)."""
+    return COVERAGE_RUNNING.q(day, prefix)
 
 
 def accounts_of_rep(rep: SalesRep) -> QuerySet[Account]:

@@ -199,7 +199,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Metrics on PostgreSQL: read one week's accounts and assignments on two connections at once,
-# from one snapshot (DESIGN.md, "Metrics pipeline"); off reads both on a single connection.
+# from one snapshot (README, "Metrics"); off reads both on a single connection.
 METRICS_PARALLEL_READ = env_bool("METRICS_PARALLEL_READ", True)
 
 # Celery: with no REDIS_URL every task runs eagerly in-process (the embedded default).

@@ -302,10 +302,9 @@ def _coverage_rows(assignments: QuerySet[CoverageAssignment]) -> list[dict[str, 
                 day=today,
             )
             counts = not outside.exists()
-        active = assignment.start_date <= today and (
-            assignment.end_date is None or assignment.end_date >= today
+        rows.append(
+            {"assignment": assignment, "active": assignment.running_on(today), "counts": counts}
         )
-        rows.append({"assignment": assignment, "active": active, "counts": counts})
     return rows
 
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.models import ChannelKind, Region, TimeStamped, Vertical
+from partners.rules import AGREEMENT_IN_FORCE
 
 
 class PartnerKind(models.TextChoices):
@@ -216,13 +217,8 @@ class Agreement(TimeStamped):
         return f"{self.external_id} ({self.partner})"
 
     def in_force_on(self, day: date) -> bool:
-        """DESIGN.md rule 2: signed by `day`, within its term, and not terminated before `day`."""
-        return (
-            self.signed_on is not None
-            and self.signed_on <= day
-            and self.start_date <= day <= self.end_date
-            and (self.terminated_on is None or day <= self.terminated_on)
-        )
+        """Whether the agreement is in force on `day` (docs/metrics.md rule 2)."""
+        return AGREEMENT_IN_FORCE.holds(self, day)
 
     @property
     def effective_end(self) -> date:

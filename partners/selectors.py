@@ -25,6 +25,7 @@ from partners.models import (
     Partner,
     PartnerKind,
 )
+from partners.rules import AGREEMENT_IN_FORCE
 
 
 def partner_of_user(user: Any) -> Partner | None:
@@ -70,19 +71,15 @@ def feedback_visible_to(user: Any) -> QuerySet[Feedback]:
 
 
 def agreements_in_force_q(day: date, prefix: str = "") -> Q:
-    """DESIGN.md rule 2 as a filter: signed by `day`, within the term, not terminated before."""
-    p = prefix
-    return (
-        Q(**{f"{p}signed_on__isnull": False, f"{p}signed_on__lte": day})
-        & Q(**{f"{p}start_date__lte": day, f"{p}end_date__gte": day})
-        & (Q(**{f"{p}terminated_on__isnull": True}) | Q(**{f"{p}terminated_on__gte": day}))
-        & ~Q(**{f"{p}status": AgreementStatus.DRAFT})
-    )
+    """Agreements in force on `day` (docs/metrics.md rule 2)."""
+    return AGREEMENT_IN_FORCE.q(day, prefix)
 
 
 def partner_granted_segments_q(*, partner: Partner, day: date) -> Q | None:
-    """A filter on accounts matching the region and vertical some agreement of `partner` in
-    force on `day` grants (empty lists grant all); None when no agreement is in force."""
+    """Rule 3b as a filter on accounts (docs/metrics.md): those whose region and vertical some
+    agreement of `partner` in force on `day` grants (empty lists grant all); None when no
+    agreement is in force. (The weekly run applies the same rule over arrays; docs/metrics.md
+    says where.)"""
     agreements = Agreement.objects.filter(
         agreements_in_force_q(day), partner=partner
     ).prefetch_related("regions", "verticals")

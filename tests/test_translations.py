@@ -317,10 +317,10 @@ def test_the_bulk_assign_confirmation_and_messages_are_in_chinese(
 
 def test_the_emails_are_in_chinese(cast: Cast, chinese_world: dict[str, Any]) -> None:
     from analytics import digest
-    from analytics.dashboard import snapshot_week_options
+    from analytics.reports import week_options
     from partners.services import feedback_reply, portal_user_invite
 
-    week = snapshot_week_options()[-1].week
+    week = week_options()[-1].week
     with translation.override(LOCALE):
         content = digest.digest_content(week=week)
         bodies = [

@@ -2,7 +2,7 @@
 
 A rollup row always carries every column of every `by`, null where a column does not belong to
 the chosen dimension, so one schema describes all of them: dimension codes, the segment counts
-and ratios (DESIGN.md rule 4), the channel columns (`by=channel`) and the per-partner figures
+and ratios (docs/metrics.md rule 4), the channel columns (`by=channel`) and the per-partner figures
 (`by=partner`, rule 6).
 """
 
@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from analytics import metrics
 from analytics.models import MetricsRun
-from analytics.selectors import EXPORT_DIMENSIONS, PARTNER_SNAPSHOT_FIELDS
+from analytics.reports import EXPORT_DIMENSIONS, PARTNER_FIGURE_COLUMNS
 
 WEEK_PATTERN = re.compile(r"^\d{4}-W\d{2}$")
 SEGMENT_DIMENSIONS = list(metrics.ROLLUP_DIMENSIONS)
@@ -36,7 +36,7 @@ ROW_COLUMNS = _ordered_union(
     metrics.COUNT_COLUMNS,
     metrics.RATIO_COLUMNS,
     metrics.CHANNEL_COLUMNS,
-    PARTNER_SNAPSHOT_FIELDS,
+    PARTNER_FIGURE_COLUMNS,
 )
 
 
@@ -88,7 +88,7 @@ RollupRowSerializer = type(
 
 
 class PartnerFiguresSerializer(serializers.Serializer):
-    """One partner's figures for a week (DESIGN.md rule 6)."""
+    """One partner's figures for a week (docs/metrics.md rule 6)."""
 
     week = serializers.CharField()
     partner = serializers.IntegerField()

@@ -1,14 +1,14 @@
 """Metrics over the API: weekly snapshot figures by segment, any rollup, a trend series,
-per-partner figures, and the runs that wrote them. Everything is read from the snapshot tables
-(never the live market), for sales managers and executives, the dashboard's audience."""
+per-partner figures, and the runs that wrote them. Every figure comes from `analytics.reports`
+(the snapshot tables, never the live market), for sales managers and executives, the
+dashboard's audience."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import django_filters
-import pandas as pd
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, viewsets
@@ -16,7 +16,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import metrics
+from analytics import metrics, reports
 from analytics.api.serializers import (
     ROW_COLUMNS,
     MetricsRunSerializer,
@@ -29,39 +29,32 @@ from analytics.api.serializers import (
     TrendQuerySerializer,
     WeekSerializer,
 )
-from analytics.models import MetricsRun, PartnerSnapshot, RunStatus
-from analytics.selectors import (
-    PARTNER_SNAPSHOT_FIELDS,
-    snapshot_latest_week,
-    snapshot_report,
-    snapshot_segment_rows,
-    snapshot_trend,
-    snapshot_week_exists,
-    snapshot_weeks,
-)
+from analytics.models import MetricsRun, RunStatus
 from crm.api.pagination import ReportPagination
 from crm.api.permissions import LeadershipOnly
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+class _Row(Protocol):
+    """A typed row of `analytics.reports`."""
+
+    def _asdict(self) -> dict[str, Any]: ...
 
 
-def _records(frame: pd.DataFrame, *, columns: list[str], **extra: Any) -> list[dict[str, Any]]:
-    """Rows of `frame` as plain dicts with exactly `columns` (absent ones null)."""
-    present = [column for column in columns if column in frame.columns]
-    return [
-        {
-            **extra,
-            **dict.fromkeys(columns),
-            **{column: _plain(value) for column, value in zip(present, row, strict=True)},
-        }
-        for row in frame[present].itertuples(index=False, name=None)
-    ]
+def _record(
+    row: _Row, *, columns: Sequence[str], present: Sequence[str], **extra: Any
+) -> dict[str, Any]:
+    """A typed row of `analytics.reports` as a plain dict with exactly `columns`: those in
+    `present` from the row, the rest null."""
+    values = row._asdict()
+    return {
+        **extra,
+        **dict.fromkeys(columns),
+        **{column: values[column] for column in present},
+    }
+
+
+def _segment_columns(by: str) -> list[str]:
+    return [*metrics.ROLLUP_DIMENSIONS[by], *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
 
 
 class _SnapshotView(generics.GenericAPIView):
@@ -76,8 +69,8 @@ class _SnapshotView(generics.GenericAPIView):
 
     def week_of(self, query: dict[str, Any]) -> str:
         """The asked week, or the latest with a snapshot; 404 when there is none."""
-        week = query.get("week") or snapshot_latest_week()
-        if not week or not snapshot_week_exists(week):
+        week = query.get("week") or reports.latest_week()
+        if not week or not reports.has_week(week):
             raise NotFound(f"No snapshot for {week or 'any week'}; compute the week first.")
         return week
 
@@ -102,8 +95,7 @@ class MetricsSegmentsView(_SnapshotView):
         query = self.query(SegmentQuerySerializer)
         week = self.week_of(query)
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
-        rows = snapshot_segment_rows(week, **segment)
-        return self.page_of([{"week": week, **row} for row in rows])
+        return self.page_of([row._asdict() for row in reports.segments(week, **segment)])
 
 
 class MetricsRollupView(_SnapshotView):
@@ -122,16 +114,18 @@ class MetricsRollupView(_SnapshotView):
         query = self.query(RollupQuerySerializer)
         week = self.week_of(query)
         by = query["by"]
+        segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
+        rows: Sequence[_Row]
         if by == "partner":
-            frame = snapshot_report(week, by=by)
+            rows, present = reports.partners(week), reports.PARTNER_FIGURE_COLUMNS
+        elif by == "channel":
+            rows, present = reports.channel_rollup(week, **segment), metrics.CHANNEL_COLUMNS
         else:
-            # Summed in the database; the channel rows derive from the one total row, exactly as
-            # `metrics.channel_rollup` derives them from the segments.
-            segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
-            frame = snapshot_trend([week], by="total" if by == "channel" else by, **segment)
-            if by == "channel":
-                frame = metrics.channel_rollup(frame)
-        return self.page_of(_records(frame, columns=ROW_COLUMNS, week=week))
+            keys = metrics.ROLLUP_DIMENSIONS[by]
+            rows, present = reports.rollup([week], by=keys, **segment), _segment_columns(by)
+        return self.page_of(
+            [_record(row, columns=ROW_COLUMNS, present=present, week=week) for row in rows]
+        )
 
 
 class MetricsTrendView(_SnapshotView):
@@ -148,12 +142,14 @@ class MetricsTrendView(_SnapshotView):
     def get(self, request: Request) -> Response:
         query = self.query(TrendQuerySerializer)
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
-        frame = snapshot_trend(query["weeks"], by=query["by"], **segment)
-        return self.page_of(_records(frame, columns=["week", *ROW_COLUMNS]))
+        by = query["by"]
+        rows = reports.rollup(query["weeks"], by=metrics.ROLLUP_DIMENSIONS[by], **segment)
+        columns, present = ["week", *ROW_COLUMNS], ["week", *_segment_columns(by)]
+        return self.page_of([_record(row, columns=columns, present=present) for row in rows])
 
 
 class MetricsPartnersView(_SnapshotView):
-    """Per-partner figures of one week (DESIGN.md rule 6): accounts covered and converted,
+    """Per-partner figures of one week (docs/metrics.md rule 6): accounts covered and converted,
     agreements in force, feedback count, mean satisfaction and NPS over the trailing 90 days."""
 
     serializer_class = PartnerFiguresSerializer
@@ -166,14 +162,20 @@ class MetricsPartnersView(_SnapshotView):
     def get(self, request: Request) -> Response:
         query = self.query(PartnerQuerySerializer)
         week = self.week_of(query)
-        rows = PartnerSnapshot.objects.filter(week=week).order_by("external_id")
-        if query.get("partner") is not None:
-            rows = rows.filter(partner_id=query["partner"])
-        if query.get("channel_kind"):
-            rows = rows.filter(channel_kind=query["channel_kind"])
-        values = rows.values("partner_id", *PARTNER_SNAPSHOT_FIELDS)
+        rows = reports.partners(
+            week, partner_id=query.get("partner"), channel_kind=query.get("channel_kind") or ""
+        )
         return self.page_of(
-            [{"week": week, "partner": row.pop("partner_id"), **row} for row in values]
+            [
+                _record(
+                    row,
+                    columns=reports.PARTNER_FIGURE_COLUMNS,
+                    present=reports.PARTNER_FIGURE_COLUMNS,
+                    week=week,
+                    partner=row.partner_id,
+                )
+                for row in rows
+            ]
         )
 
 
@@ -184,7 +186,7 @@ class MetricsWeeksView(_SnapshotView):
 
     @extend_schema(responses=WeekSerializer(many=True), operation_id="metrics_weeks_list")
     def get(self, request: Request) -> Response:
-        return self.page_of([{"week": week} for week in snapshot_weeks()])
+        return self.page_of([{"week": week} for week in reports.weeks()])
 
 
 class MetricsRunFilter(django_filters.FilterSet):

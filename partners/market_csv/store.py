@@ -7,6 +7,10 @@ Then each target table gets one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ...
 codes and external ids to ids in SQL and updates a row only when a value really differs, so a
 re-import leaves `updated_at` alone. A load large enough to at least double a PostgreSQL table
 takes another road, described in `MarketStore._bulk_load`.
+
+Statements are composed with `psycopg.sql`: table and column names as identifiers, the channel
+kinds of the partial unique indexes as literals (their conflict targets must repeat the index
+condition word for word), every value of a row as a parameter.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Field, ManyToManyField, Model
+from psycopg import sql
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, Vertical
+from crm.sql import as_text
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -46,6 +52,14 @@ class StageTable:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(column for column, _ in self.columns)
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.name)
+
+
+# The column types of staging tables, the same words in PostgreSQL and SQLite.
+STAGE_TYPES = {"date": "date", "boolean": "boolean", "text": "text"}
 
 
 def _stage(name: str, *columns: str) -> StageTable:
@@ -121,23 +135,30 @@ class Staging:
         # Per file name, the optional columns its header had (`MarketFile.optional`).
         self.optional_present: dict[str, set[str]] = {}
 
+    def _execute(self, statement: sql.Composable) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(as_text(statement, self.connection))
+
     def create(self) -> None:
         if not self.enabled:
             return
-        with self.connection.cursor() as cursor:
-            for table in STAGE_TABLES:
-                cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
-                columns = ", ".join(f"{column} {kind}" for column, kind in table.columns)
-                cursor.execute(f"CREATE TEMPORARY TABLE {table.name} ({columns})")
-                self.buffers[table] = []
-                self.rows[table] = 0
+        for table in STAGE_TABLES:
+            self._execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.identifier))
+            columns = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(STAGE_TYPES[kind]))
+                for column, kind in table.columns
+            )
+            self._execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(table.identifier, columns)
+            )
+            self.buffers[table] = []
+            self.rows[table] = 0
 
     def drop(self) -> None:
         if not self.enabled:
             return
-        with self.connection.cursor() as cursor:
-            for table in STAGE_TABLES:
-                cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
+        for table in STAGE_TABLES:
+            self._execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.identifier))
 
     def discard(self) -> None:
         self.enabled = False
@@ -168,28 +189,41 @@ class Staging:
         join only regions, verticals, reps and partners, which the planner hashes anyway.
         """
         if self.enabled and self.connection.vendor == "postgresql" and self.rows[STAGE_COVERAGE]:
-            with self.connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {STAGE_COVERAGE.name}")
+            self._execute(sql.SQL("ANALYZE {}").format(STAGE_COVERAGE.identifier))
 
     def _write(self, table: StageTable, rows: list[Sequence[Any]]) -> None:
-        columns = ", ".join(table.column_names)
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
         with self.connection.cursor() as cursor:
-            raw = cursor.cursor
             if self.connection.vendor == "postgresql":
-                with raw.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table.identifier, columns)
+                with cursor.cursor.copy(statement) as copy:
                     for row in rows:
                         copy.write_row(row)
             else:
-                marks = ", ".join("?" for _ in table.columns)
-                raw.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+                marks = sql.SQL(", ").join(sql.Placeholder() * len(table.columns))
+                statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                    table.identifier, columns, marks
+                )
+                cursor.executemany(as_text(statement, self.connection), rows)
 
 
-def _q(connection: BaseDatabaseWrapper, name: str) -> str:
-    return connection.ops.quote_name(name)
+def _table(model: type[Model]) -> sql.Identifier:
+    return sql.Identifier(model._meta.db_table)
 
 
 def _column(model: type[Model], field_name: str) -> str:
-    return model._meta.get_field(field_name).column
+    field = model._meta.get_field(field_name)
+    assert isinstance(field, Field) and field.column, f"{field_name} has no column"
+    return field.column
+
+
+def _staged(column: str) -> sql.Identifier:
+    """A column of the staging row being stored (alias `s`)."""
+    return sql.Identifier("s", column)
+
+
+def _names(columns: Iterable[str]) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, columns))
 
 
 def bulk_load_worthwhile(*, existing_rows: int, staged_rows: int) -> bool:
@@ -197,12 +231,12 @@ def bulk_load_worthwhile(*, existing_rows: int, staged_rows: int) -> bool:
     return staged_rows >= BULK_LOAD_ROWS and existing_rows * 2 <= staged_rows
 
 
-def _kind_condition(connection: BaseDatabaseWrapper, kinds: Sequence[str]) -> str:
-    column = _q(connection, "kind")
+def _kind_condition(kinds: Sequence[str], *, alias: str | None = None) -> sql.Composed:
+    """The coverage kind test of a partial unique index, as the migration wrote it."""
+    column = sql.Identifier(alias, "kind") if alias else sql.Identifier("kind")
     if len(kinds) == 1:
-        return f"{column} = '{kinds[0]}'"
-    quoted = ", ".join(f"'{kind}'" for kind in kinds)
-    return f"{column} IN ({quoted})"
+        return sql.SQL("{} = {}").format(column, sql.Literal(kinds[0]))
+    return sql.SQL("{} IN ({})").format(column, sql.SQL(", ").join(map(sql.Literal, kinds)))
 
 
 def _defaults(model: type[Model], imported: Iterable[str]) -> dict[str, Any]:
@@ -210,7 +244,7 @@ def _defaults(model: type[Model], imported: Iterable[str]) -> dict[str, Any]:
     skip = {"id", "created_at", "updated_at", *imported}
     values: dict[str, Any] = {}
     for field in model._meta.concrete_fields:
-        if field.name in skip:
+        if field.name in skip or not field.column:
             continue
         values[field.column] = field.get_default()
     return values
@@ -249,33 +283,42 @@ class MarketStore:
         run as a plain UPDATE and INSERT.
         """
         connection = self.connection
-        table = _q(connection, model._meta.db_table)
+        table = _table(model)
         existing_rows = self._count(table) if connection.vendor == "postgresql" else 0
         if connection.vendor != "postgresql" or not bulk_load_worthwhile(
             existing_rows=existing_rows, staged_rows=staged_rows
         ):
             yield
             return
+
+        def run(statement: sql.Composable) -> None:
+            cursor.execute(as_text(statement, connection))
+
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            run(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
+            # Definitions as the server writes them, run back unchanged to rebuild each one.
             cursor.execute(
-                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
-                "WHERE indrelid = %s::regclass AND NOT indisunique AND NOT indisprimary",
-                [table],
+                "SELECT n.nspname, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary",
+                [model._meta.db_table],
             )
             indexes = cursor.fetchall()
             cursor.execute(
-                "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint "
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE conrelid = %s::regclass AND contype = 'f'",
-                [table],
+                [model._meta.db_table],
             )
             foreign_keys = cursor.fetchall()
             # Deferred checks still pending on a referenced table would block the ALTER TABLE.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for name, _ in foreign_keys:
-                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-            for name, _ in indexes:
-                cursor.execute(f"DROP INDEX {name}")
+                run(
+                    sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, sql.Identifier(name))
+                )
+            for schema, name, _ in indexes:
+                run(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
         # The lock came after the count, so check again whether the table is empty.
         self.exclusive[model] = existing_rows == 0 and self._count(table) == 0
         try:
@@ -284,29 +327,35 @@ class MarketStore:
             del self.exclusive[model]
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            for _, definition in indexes:
-                cursor.execute(definition)
+            for _, _, definition in indexes:
+                run(sql.SQL(definition))
             for name, definition in foreign_keys:
-                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+                run(
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                        table, sql.Identifier(name), sql.SQL(definition)
+                    )
+                )
             # Back to each constraint's own timing; the project's foreign keys are all
             # initially deferred.
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             if analyze:
                 # Without fresh statistics the coverage load would probe a million accounts
                 # one index lookup at a time. Otherwise autovacuum analyses after the commit.
-                cursor.execute(f"ANALYZE {table}")
+                run(sql.SQL("ANALYZE {}").format(table))
 
-    def _count(self, table: str) -> int:
+    def _count(self, table: sql.Identifier) -> int:
         with self.connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM {table}")
+            cursor.execute(
+                as_text(sql.SQL("SELECT count(*) FROM {}").format(table), self.connection)
+            )
             return cursor.fetchone()[0]
 
     def _upsert(
         self,
         *,
         model: type[Model],
-        select: dict[str, str],
-        source: str,
+        select: dict[str, sql.Composable],
+        source: sql.Composable,
         key: Sequence[str],
         compare: Sequence[str],
         kinds: Sequence[str] = (),
@@ -331,43 +380,55 @@ class MarketStore:
                 was_empty=self.exclusive[model],
             )
         connection = self.connection
-        table = _q(connection, model._meta.db_table)
-        columns = [*select, "created_at", "updated_at"]
-        expressions = [*select.values(), "%s", "%s"]
-        updates = ", ".join(f"{_q(connection, c)} = excluded.{_q(connection, c)}" for c in compare)
-        differs = " OR ".join(
-            f"{table}.{_q(connection, c)} IS DISTINCT FROM excluded.{_q(connection, c)}"
-            for c in compare
-        )
-        conflict = f"({', '.join(_q(connection, c) for c in key)})"
+        table = _table(model)
+        updated_at = sql.Identifier("updated_at")
+        conflict = sql.SQL("({})").format(_names(key))
         if kinds:
             # Word for word the partial unique index's condition, so that both PostgreSQL and
             # SQLite accept the index as the conflict arbiter.
-            conflict += f" WHERE {_kind_condition(connection, kinds)}"
-        statement = (
-            f"INSERT INTO {table} ({', '.join(_q(connection, c) for c in columns)}) "
-            f"SELECT {', '.join(expressions)} FROM {source} "
-            f"ON CONFLICT {conflict} DO UPDATE SET {updates}, "
-            f"{_q(connection, 'updated_at')} = excluded.{_q(connection, 'updated_at')} "
-            f"WHERE {differs}"
+            conflict = sql.SQL("{} WHERE {}").format(conflict, _kind_condition(kinds))
+        statement = sql.SQL(
+            "INSERT INTO {table} ({columns}) SELECT {expressions} FROM {source} "
+            "ON CONFLICT {conflict} DO UPDATE SET {updates}, {updated_at} = excluded.{updated_at} "
+            "WHERE {differs}"
+        ).format(
+            table=table,
+            columns=_names([*select, "created_at", "updated_at"]),
+            expressions=sql.SQL(", ").join(
+                [*select.values(), sql.Placeholder(), sql.Placeholder()]
+            ),
+            source=source,
+            conflict=conflict,
+            updates=sql.SQL(", ").join(
+                sql.SQL("{column} = excluded.{column}").format(column=sql.Identifier(c))
+                for c in compare
+            ),
+            updated_at=updated_at,
+            differs=sql.SQL(" OR ").join(
+                sql.SQL("{} IS DISTINCT FROM excluded.{}").format(
+                    sql.Identifier(model._meta.db_table, c), sql.Identifier(c)
+                )
+                for c in compare
+            ),
         )
         all_params = [*params, self.now, self.now]
+        count = sql.SQL("SELECT count(*) FROM {}").format(table)
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # xmax is 0 only on a freshly inserted row version: it tells inserts from updates.
-                cursor.execute(
-                    f"WITH upserted AS ({statement} RETURNING (xmax = 0) AS inserted) "
-                    "SELECT count(*) FILTER (WHERE inserted), count(*) FROM upserted",
-                    all_params,
-                )
+                counted = sql.SQL(
+                    "WITH upserted AS ({} RETURNING (xmax = 0) AS inserted) "
+                    "SELECT count(*) FILTER (WHERE inserted), count(*) FROM upserted"
+                ).format(statement)
+                cursor.execute(as_text(counted, connection), all_params)
                 created, changed = cursor.fetchone()
             else:
                 # SQLite runs one writer at a time, so the row count difference is ours alone.
-                cursor.execute(f"SELECT count(*) FROM {table}")
+                cursor.execute(as_text(count, connection))
                 before = cursor.fetchone()[0]
-                cursor.execute(statement, all_params)
+                cursor.execute(as_text(statement, connection), all_params)
                 changed = cursor.rowcount
-                cursor.execute(f"SELECT count(*) FROM {table}")
+                cursor.execute(as_text(count, connection))
                 created = cursor.fetchone()[0] - before
         return created, changed - created
 
@@ -375,8 +436,8 @@ class MarketStore:
         self,
         *,
         model: type[Model],
-        select: dict[str, str],
-        source: str,
+        select: dict[str, sql.Composable],
+        source: sql.Composable,
         key: Sequence[str],
         compare: Sequence[str],
         kinds: Sequence[str],
@@ -391,44 +452,52 @@ class MarketStore:
         plans before it, so nothing can match.
         """
         connection = self.connection
-        table = _q(connection, model._meta.db_table)
-        staged = (
-            f"(SELECT {', '.join(f'{e} AS {_q(connection, c)}' for c, e in select.items())} "
-            f"FROM {source}) x"
+        table = _table(model)
+        staged = sql.SQL("(SELECT {} FROM {}) x").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(expression, sql.Identifier(column))
+                for column, expression in select.items()
+            ),
+            source,
         )
-        matches = " AND ".join(f"t.{_q(connection, c)} = x.{_q(connection, c)}" for c in key)
+        conditions = [
+            sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("x", c)) for c in key
+        ]
         if kinds:
-            matches += f" AND t.{_kind_condition(connection, kinds)}"
-        differs = " OR ".join(
-            f"t.{_q(connection, c)} IS DISTINCT FROM x.{_q(connection, c)}" for c in compare
+            conditions.append(_kind_condition(kinds, alias="t"))
+        matches = sql.SQL(" AND ").join(conditions)
+        differs = sql.SQL(" OR ").join(
+            sql.SQL("{} IS DISTINCT FROM {}").format(sql.Identifier("t", c), sql.Identifier("x", c))
+            for c in compare
         )
-        updates = ", ".join(f"{_q(connection, c)} = x.{_q(connection, c)}" for c in compare)
-        columns = ", ".join(_q(connection, c) for c in select)
-        new_only = f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {matches})"
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("x", c)) for c in compare
+        )
+        new_only: sql.Composable = sql.SQL("WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
+            table, matches
+        )
         if was_empty:
-            new_only = ""
+            new_only = sql.SQL("")
         updated = 0
         with connection.cursor() as cursor:
             if not was_empty:
-                cursor.execute(
-                    f"UPDATE {table} t SET {updates}, updated_at = %s FROM {staged} "
-                    f"WHERE {matches} AND ({differs})",
-                    [self.now, *params],
-                )
+                update = sql.SQL(
+                    "UPDATE {} t SET {}, updated_at = %s FROM {} WHERE {} AND ({})"
+                ).format(table, updates, staged, matches, differs)
+                cursor.execute(as_text(update, connection), [self.now, *params])
                 updated = cursor.rowcount
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}, created_at, updated_at) "
-                f"SELECT x.*, %s, %s FROM {staged} {new_only}",
-                [self.now, self.now, *params],
-            )
+            insert = sql.SQL(
+                "INSERT INTO {} ({}, created_at, updated_at) SELECT x.*, %s, %s FROM {} {}"
+            ).format(table, _names(select), staged, new_only)
+            cursor.execute(as_text(insert, connection), [self.now, self.now, *params])
             created = cursor.rowcount
         return created, updated
 
     def _with_defaults(
-        self, model: type[Model], select: dict[str, str], imported: Iterable[str]
-    ) -> tuple[dict[str, str], list[Any]]:
+        self, model: type[Model], select: dict[str, sql.Composable], imported: Iterable[str]
+    ) -> tuple[dict[str, sql.Composable], list[Any]]:
         defaults = _defaults(model, imported)
-        return {**select, **{column: "%s" for column in defaults}}, list(defaults.values())
+        return {**select, **dict.fromkeys(defaults, sql.Placeholder())}, list(defaults.values())
 
     def _replace_links(
         self,
@@ -446,48 +515,66 @@ class MarketStore:
         """
         connection = self.connection
         field = model._meta.get_field(field_name)
+        assert isinstance(field, ManyToManyField), f"{field_name} is not many-to-many"
         through = field.remote_field.through
-        through_table = _q(connection, through._meta.db_table)
-        owner_column = _q(connection, field.m2m_column_name())
-        target_column = _q(connection, field.m2m_reverse_name())
-        owner_table = _q(connection, model._meta.db_table)
-        target_table = _q(connection, target._meta.db_table)
-        key = _q(connection, target_key)
-        staged_links = (
-            f"{links.name} l JOIN {owner_table} o ON o.external_id = l.external_id "
-            f"JOIN {target_table} t ON t.{key} = l.code"
+        assert through is not None
+        names = {
+            "through": _table(through),
+            "owner": sql.Identifier(field.m2m_column_name()),
+            "target": sql.Identifier(field.m2m_reverse_name()),
+            "owners": owners.identifier,
+            "links": links.identifier,
+            "owner_table": _table(model),
+            "target_table": _table(target),
+            "key": sql.Identifier(target_key),
+        }
+
+        def composed(template: str, **parts: sql.Composable) -> sql.Composed:
+            return sql.SQL(template).format(**names, **parts)
+
+        staged_links = composed(
+            "{links} l JOIN {owner_table} o ON o.external_id = l.external_id "
+            "JOIN {target_table} t ON t.{key} = l.code"
         )
-        in_file = (
-            f"SELECT o.id FROM {owners.name} s "
-            f"JOIN {owner_table} o ON o.external_id = s.external_id"
+        in_file = composed(
+            "SELECT o.id FROM {owners} s JOIN {owner_table} o ON o.external_id = s.external_id"
         )
-        removed = (
-            f"SELECT x.{owner_column} FROM {through_table} x WHERE x.{owner_column} IN ({in_file}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {staged_links} "
-            f"WHERE o.id = x.{owner_column} AND t.id = x.{target_column})"
+        removed = composed(
+            "SELECT x.{owner} FROM {through} x WHERE x.{owner} IN ({in_file}) "
+            "AND NOT EXISTS (SELECT 1 FROM {staged_links} "
+            "WHERE o.id = x.{owner} AND t.id = x.{target})",
+            in_file=in_file,
+            staged_links=staged_links,
         )
-        added = (
-            f"SELECT o.id FROM {staged_links} WHERE NOT EXISTS (SELECT 1 FROM {through_table} x "
-            f"WHERE x.{owner_column} = o.id AND x.{target_column} = t.id)"
+        added = composed(
+            "SELECT o.id FROM {staged_links} WHERE NOT EXISTS (SELECT 1 FROM {through} x "
+            "WHERE x.{owner} = o.id AND x.{target} = t.id)",
+            staged_links=staged_links,
+        )
+        touch = composed(
+            "UPDATE {owner_table} SET updated_at = %s "
+            "WHERE updated_at <> %s AND id IN ({removed} UNION {added})",
+            removed=removed,
+            added=added,
+        )
+        delete = composed(
+            "DELETE FROM {through} WHERE {owner} IN ({in_file}) "
+            "AND NOT EXISTS (SELECT 1 FROM {staged_links} "
+            "WHERE o.id = {through}.{owner} AND t.id = {through}.{target})",
+            in_file=in_file,
+            staged_links=staged_links,
+        )
+        insert = composed(
+            "INSERT INTO {through} ({owner}, {target}) "
+            "SELECT o.id, t.id FROM {staged_links} WHERE true "
+            "ON CONFLICT ({owner}, {target}) DO NOTHING",
+            staged_links=staged_links,
         )
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {owner_table} SET updated_at = %s "
-                f"WHERE updated_at <> %s AND id IN ({removed} UNION {added})",
-                [self.now, self.now],
-            )
+            cursor.execute(as_text(touch, connection), [self.now, self.now])
             touched = cursor.rowcount
-            cursor.execute(
-                f"DELETE FROM {through_table} WHERE {owner_column} IN ({in_file}) "
-                f"AND NOT EXISTS (SELECT 1 FROM {staged_links} "
-                f"WHERE o.id = {through_table}.{owner_column} "
-                f"AND t.id = {through_table}.{target_column})"
-            )
-            cursor.execute(
-                f"INSERT INTO {through_table} ({owner_column}, {target_column}) "
-                f"SELECT o.id, t.id FROM {staged_links} WHERE true "
-                f"ON CONFLICT ({owner_column}, {target_column}) DO NOTHING"
-            )
+            cursor.execute(as_text(delete, connection))
+            cursor.execute(as_text(insert, connection))
         return touched
 
     def upsert(self, file_name: str) -> tuple[int, int]:
@@ -521,39 +608,37 @@ class MarketStore:
         if "name_zh" in self.optional_present.get(file_name, set()):
             columns.append("name_zh")
         select, params = self._with_defaults(
-            model, {column: f"s.{column}" for column in columns}, tuple(columns)
+            model, {column: _staged(column) for column in columns}, tuple(columns)
         )
         return {
             "select": select,
-            "source": f"{stage.name} s WHERE true",
+            "source": sql.SQL("{} s WHERE true").format(stage.identifier),
             "key": ("code",),
             "compare": tuple(columns[1:]),
             "params": params,
         }
 
     def accounts(self) -> tuple[int, int]:
-        region = _q(self.connection, Region._meta.db_table)
-        vertical = _q(self.connection, Vertical._meta.db_table)
-        select = {
-            "external_id": "s.external_id",
-            "name": "s.name",
-            _column(Account, "region"): "r.id",
-            _column(Account, "vertical"): "v.id",
-            "size_band": "s.size_band",
-            "entered_on": "s.entered_on",
-            "archived_on": "s.archived_on",
-            "converted_on": "s.converted_on",
-            "converted_via": "s.converted_via",
+        select: dict[str, sql.Composable] = {
+            "external_id": _staged("external_id"),
+            "name": _staged("name"),
+            _column(Account, "region"): sql.Identifier("r", "id"),
+            _column(Account, "vertical"): sql.Identifier("v", "id"),
+            "size_band": _staged("size_band"),
+            "entered_on": _staged("entered_on"),
+            "archived_on": _staged("archived_on"),
+            "converted_on": _staged("converted_on"),
+            "converted_via": _staged("converted_via"),
         }
         coverage_follows = self.staged[STAGE_COVERAGE] > 0
         with self._bulk_load(Account, self.staged[STAGE_ACCOUNT], analyze=coverage_follows):
             return self._upsert(
                 model=Account,
                 select=select,
-                source=(
-                    f"{STAGE_ACCOUNT.name} s JOIN {region} r ON r.code = s.region "
-                    f"JOIN {vertical} v ON v.code = s.vertical WHERE true"
-                ),
+                source=sql.SQL(
+                    "{} s JOIN {} r ON r.code = s.region JOIN {} v ON v.code = s.vertical "
+                    "WHERE true"
+                ).format(STAGE_ACCOUNT.identifier, _table(Region), _table(Vertical)),
                 key=("external_id",),
                 compare=[c for c in select if c != "external_id"],
             )
@@ -561,12 +646,12 @@ class MarketStore:
     def reps(self) -> tuple[int, int]:
         fields = ("external_id", "name", "email")
         select, params = self._with_defaults(
-            SalesRep, {f: f"s.{f}" for f in fields}, (*fields, "regions")
+            SalesRep, {f: _staged(f) for f in fields}, (*fields, "regions")
         )
         created, updated = self._upsert(
             model=SalesRep,
             select=select,
-            source=f"{STAGE_REP.name} s WHERE true",
+            source=sql.SQL("{} s WHERE true").format(STAGE_REP.identifier),
             key=("external_id",),
             compare=("name", "email"),
             params=params,
@@ -583,18 +668,17 @@ class MarketStore:
 
     def partners(self) -> tuple[int, int]:
         fields = ("external_id", "name", "channel_kind", "partner_type", "tier")
-        select, params = self._with_defaults(Partner, {f: f"s.{f}" for f in fields}, fields)
+        select, params = self._with_defaults(Partner, {f: _staged(f) for f in fields}, fields)
         return self._upsert(
             model=Partner,
             select=select,
-            source=f"{STAGE_PARTNER.name} s WHERE true",
+            source=sql.SQL("{} s WHERE true").format(STAGE_PARTNER.identifier),
             key=("external_id",),
             compare=fields[1:],
             params=params,
         )
 
     def agreements(self) -> tuple[int, int]:
-        partner = _q(self.connection, Partner._meta.db_table)
         fields = (
             "agreement_type",
             "status",
@@ -604,10 +688,10 @@ class MarketStore:
             "terminated_on",
             "exclusive",
         )
-        scalar = {
-            "external_id": "s.external_id",
-            _column(Agreement, "partner"): "p.id",
-            **{f: f"s.{f}" for f in fields},
+        scalar: dict[str, sql.Composable] = {
+            "external_id": _staged("external_id"),
+            _column(Agreement, "partner"): sql.Identifier("p", "id"),
+            **{f: _staged(f) for f in fields},
         }
         select, params = self._with_defaults(
             Agreement, scalar, ("external_id", "partner", *fields, "regions", "verticals")
@@ -615,8 +699,8 @@ class MarketStore:
         created, updated = self._upsert(
             model=Agreement,
             select=select,
-            source=(
-                f"{STAGE_AGREEMENT.name} s JOIN {partner} p ON p.external_id = s.partner WHERE true"
+            source=sql.SQL("{} s JOIN {} p ON p.external_id = s.partner WHERE true").format(
+                STAGE_AGREEMENT.identifier, _table(Partner)
             ),
             key=("external_id",),
             compare=[c for c in scalar if c != "external_id"],
@@ -642,37 +726,41 @@ class MarketStore:
 
     def coverage(self) -> tuple[int, int]:
         """Three upserts, one per partial unique constraint on coverage assignments."""
-        connection = self.connection
-        account = _q(connection, Account._meta.db_table)
-        rep = _q(connection, SalesRep._meta.db_table)
-        partner = _q(connection, Partner._meta.db_table)
-        base = {
-            "account_id": "a.id",
-            "kind": "s.kind",
-            "start_date": "s.start_date",
-            "end_date": "s.end_date",
+        base: dict[str, sql.Composable] = {
+            "account_id": sql.Identifier("a", "id"),
+            "kind": _staged("kind"),
+            "start_date": _staged("start_date"),
+            "end_date": _staged("end_date"),
         }
-        joined = f"{STAGE_COVERAGE.name} s JOIN {account} a ON a.external_id = s.account"
-        no_id = "CAST(NULL AS bigint)"  # typed, so a subquery's column keeps the id's type
+        joined = sql.SQL("{} s JOIN {} a ON a.external_id = s.account").format(
+            STAGE_COVERAGE.identifier, _table(Account)
+        )
+        no_id = sql.SQL("CAST(NULL AS bigint)")  # typed, so a subquery's column keeps its type
+        no_source = sql.Literal("")
+        direct, online = [str(ChannelKind.DIRECT)], [str(ChannelKind.ONLINE)]
+        partner_kinds = [str(kind) for kind in PARTNER_KINDS]
         plans = [
             (
-                {**base, "rep_id": "r.id", "partner_id": no_id, "online_source": "''"},
-                f"{joined} JOIN {rep} r ON r.external_id = s.owner WHERE s.kind = 'direct'",
+                {**base, "rep_id": sql.Identifier("r", "id"), "partner_id": no_id},
+                sql.SQL("{} JOIN {} r ON r.external_id = s.owner WHERE {}").format(
+                    joined, _table(SalesRep), _kind_condition(direct, alias="s")
+                ),
                 ("account_id", "rep_id", "start_date"),
-                (ChannelKind.DIRECT,),
+                direct,
             ),
             (
-                {**base, "rep_id": no_id, "partner_id": "p.id", "online_source": "''"},
-                f"{joined} JOIN {partner} p ON p.external_id = s.owner "
-                "WHERE s.kind IN ('distribution', 'partner')",
+                {**base, "rep_id": no_id, "partner_id": sql.Identifier("p", "id")},
+                sql.SQL("{} JOIN {} p ON p.external_id = s.owner WHERE {}").format(
+                    joined, _table(Partner), _kind_condition(partner_kinds, alias="s")
+                ),
                 ("account_id", "kind", "partner_id", "start_date"),
-                PARTNER_KINDS,
+                partner_kinds,
             ),
             (
-                {**base, "rep_id": no_id, "partner_id": no_id, "online_source": "s.owner"},
-                f"{joined} WHERE s.kind = 'online'",
+                {**base, "rep_id": no_id, "partner_id": no_id, "online_source": _staged("owner")},
+                sql.SQL("{} WHERE {}").format(joined, _kind_condition(online, alias="s")),
                 ("account_id", "online_source", "start_date"),
-                (ChannelKind.ONLINE,),
+                online,
             ),
         ]
         created = updated = 0
@@ -680,10 +768,10 @@ class MarketStore:
             for select, source, key, kinds in plans:
                 plan_created, plan_updated = self._upsert(
                     model=CoverageAssignment,
-                    select=select,
+                    select={"online_source": no_source, **select},
                     source=source,
                     key=key,
-                    kinds=[str(kind) for kind in kinds],
+                    kinds=kinds,
                     compare=("end_date",),
                 )
                 created += plan_created

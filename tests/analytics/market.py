@@ -41,11 +41,9 @@ def random_market(seed: int, *, accounts: int = 80) -> list[date]:
             start = _day(rng)
             end = start + timedelta(days=rng.randrange(0, 90))
             status = rng.choice(AgreementStatus.values)
-            signed = (
-                None
-                if status == AgreementStatus.DRAFT
-                else start + timedelta(rng.randrange(-3, 10))
-            )
+            signed: date | None = start + timedelta(rng.randrange(-3, 10))
+            if status == AgreementStatus.DRAFT and rng.random() < 0.5:
+                signed = None  # a draft is never in force, signed date or not
             terminated = (
                 start + timedelta(days=rng.randrange(0, (end - start).days + 1))
                 if status == AgreementStatus.TERMINATED

@@ -1,4 +1,4 @@
-"""Hand-computed checks of every rule in DESIGN.md "The metrics", on small frames."""
+"""Hand-computed checks of every rule in docs/metrics.md, on small frames."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def agreement(agreement_id: int, partner_id: int, **fields: Any) -> dict[str, An
     row = {
         "agreement_id": agreement_id,
         "partner_id": partner_id,
+        "status": "active",
         "signed_on": date(2025, 1, 1),
         "start_date": date(2025, 1, 1),
         "end_date": date(2027, 1, 1),
@@ -64,75 +65,38 @@ COVERAGE_COLUMNS = list(assignment(0, "direct"))
 AGREEMENT_COLUMNS = list(agreement(0, 0))
 
 
-def _scoped(agreement_ids: pd.Series, scope: pd.DataFrame, column: str, every: set[str]):
-    """(agreement_id, code) pairs an agreement grants: its listed codes, or every code."""
-    pairs = []
-    for agreement_id in agreement_ids:
-        listed = scope.loc[scope["agreement_id"] == agreement_id, column].tolist()
-        pairs += [(agreement_id, code) for code in (listed or sorted(every))]
-    return pd.DataFrame(pairs, columns=["agreement_id", column])
+FEEDBACK_COLUMNS = ["partner_id", "channel_kind", "created_on", "category", "satisfaction", "nps"]
+PARTNER_COLUMNS = ["partner_id", "external_id", "name", "channel_kind"]
 
 
-def account_states_inputs(
-    accounts: pd.DataFrame,
-    coverage: pd.DataFrame,
-    agreements: pd.DataFrame,
-    agreement_regions: pd.DataFrame,
-    agreement_verticals: pd.DataFrame,
-    d: date,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """What the database hands `metrics.AccountStates` for `d`, worked out from the frames:
-    account states, assignments whose dates include `d`, and the granted cells expanded."""
-    live = accounts["account_id"].isin(metrics.in_market(accounts, d)["account_id"])
-    converted = live & (pd.to_datetime(accounts["converted_on"]) <= pd.Timestamp(d))
-    states = accounts[["account_id", "region", "vertical", "size_band"]].assign(
-        in_market=live, converted_via=accounts["converted_via"].where(converted, "")
-    )
-    start, end = pd.to_datetime(coverage["start_date"]), pd.to_datetime(coverage["end_date"])
-    day = pd.Timestamp(d)
-    active = coverage[(start <= day) & (end.isna() | (end >= day))]
-    in_force = metrics.agreements_in_force(agreements, d)[["agreement_id", "partner_id"]]
-    regions = set(accounts["region"]) | set(agreement_regions["region"])
-    verticals = set(accounts["vertical"]) | set(agreement_verticals["vertical"])
-    granted = in_force.merge(
-        _scoped(in_force["agreement_id"], agreement_regions, "region", regions)
-    ).merge(_scoped(in_force["agreement_id"], agreement_verticals, "vertical", verticals))
-    return (
-        states,
-        active[["account_id", "kind", "partner_id"]],
-        granted[["partner_id", "region", "vertical"]],
-    )
-
-
-def segments_on(
-    d: date,
+def market(
     accounts: list[dict[str, Any]],
     coverage: list[dict[str, Any]] = (),  # type: ignore[assignment]
     agreements: list[dict[str, Any]] = (),  # type: ignore[assignment]
     regions: list[tuple[int, str]] = (),  # type: ignore[assignment]
     verticals: list[tuple[int, str]] = (),  # type: ignore[assignment]
-) -> pd.DataFrame:
-    accounts_frame = frame(list(accounts), ACCOUNT_COLUMNS)
-    frames = (
-        frame(list(coverage), COVERAGE_COLUMNS),
-        accounts_frame,
-        frame(list(agreements), AGREEMENT_COLUMNS),
-        frame([{"agreement_id": a, "region": r} for a, r in regions], ["agreement_id", "region"]),
-        frame(
+    feedback: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    partners: list[dict[str, Any]] = (),  # type: ignore[assignment]
+) -> metrics.PreparedMarket:
+    return metrics.PreparedMarket(
+        accounts=frame(list(accounts), ACCOUNT_COLUMNS),
+        coverage=frame(list(coverage), COVERAGE_COLUMNS),
+        agreements=frame(list(agreements), AGREEMENT_COLUMNS),
+        agreement_regions=frame(
+            [{"agreement_id": a, "region": r} for a, r in regions], ["agreement_id", "region"]
+        ),
+        agreement_verticals=frame(
             [{"agreement_id": a, "vertical": v} for a, v in verticals],
             ["agreement_id", "vertical"],
         ),
+        feedback=frame(list(feedback), FEEDBACK_COLUMNS),
+        partners=frame(list(partners), PARTNER_COLUMNS),
     )
-    active = metrics.active_coverage(*frames, d)
-    groups = metrics.mask_groups(accounts_frame, metrics.kinds_mask(active), d)
-    # The single-week path must agree on every hand-computed case.
-    coverage_frame, _, *scope = frames
-    inputs = account_states_inputs(accounts_frame, coverage_frame, *scope, d)
-    fast_groups, _ = metrics.AccountStates(inputs[0]).aggregates(*inputs[1:])
-    pd.testing.assert_frame_equal(
-        metrics.segment_counts(fast_groups), metrics.segment_counts(groups), check_dtype=False
-    )
-    return metrics.with_ratios(metrics.segment_counts(groups))
+
+
+def segments_on(d: date, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """The segment counts and ratios on `d` of a market (the arguments of `market`)."""
+    return market(*args, **kwargs).week_figures(d).segments
 
 
 def only(segments: pd.DataFrame) -> dict[str, Any]:
@@ -162,8 +126,7 @@ def test_it_counts_accounts_in_market_on_the_entry_day_and_not_on_the_archive_da
         account(4, archived_on=AFTER),  # archived after d: in
         account(5),
     ]
-    ids = metrics.in_market(frame(accounts, ACCOUNT_COLUMNS), D)["account_id"].tolist()
-    assert ids == [1, 4, 5]
+    assert market(accounts).day_states(D).in_market.tolist() == [True, False, False, True, True]
     assert only(segments_on(D, accounts))["accounts"] == 3
 
 
@@ -176,12 +139,20 @@ def test_it_keeps_agreements_in_force_through_their_last_and_termination_days() 
             agreement(4, 1, terminated_on=BEFORE),  # terminated the day before: not
             agreement(5, 1, signed_on=D, start_date=D),  # signed and starting on d: in force
             agreement(6, 1, signed_on=AFTER),  # signed after d: not
-            agreement(7, 1, signed_on=None),  # a draft: never
+            agreement(7, 1, status="draft", signed_on=None),  # a draft: never
             agreement(8, 1, start_date=AFTER),  # starts after d: not
+            agreement(9, 1, status="draft"),  # a draft carrying a signed date: never either
+            agreement(10, 1, status="terminated", terminated_on=AFTER),  # until its last day
         ],
         AGREEMENT_COLUMNS,
     )
-    assert metrics.agreements_in_force(agreements, D)["agreement_id"].tolist() == [1, 3, 5]
+    assert metrics.agreements_in_force(agreements, D)["agreement_id"].tolist() == [1, 3, 5, 10]
+
+
+def test_it_counts_partner_coverage_under_a_signed_draft_as_not_granted() -> None:
+    coverage = [assignment(1, "partner", partner_id=7)]
+    draft = [agreement(1, 7, status="draft")]
+    assert only(segments_on(D, [account(1)], coverage, draft))["covered_partner"] == 0
 
 
 @pytest.mark.parametrize(
@@ -316,101 +287,98 @@ def test_it_computes_the_ratios_from_the_counts() -> None:
     assert row["white_space"] == 2
 
 
+def rollup_of(figures: metrics.WeekFigures, **keys: str) -> dict[str, Any]:
+    """The week's rollup row of the given region, vertical and size band ("" = any), with its
+    ratios."""
+    rollups = metrics.with_ratios(figures.segment_rollups)
+    wanted = {key: keys.get(key, "") for key in metrics.SEGMENT_KEYS}
+    rows = rollups[(rollups[list(wanted)] == pd.Series(wanted)).all(axis=1)]
+    return only(rows)
+
+
 def test_it_rolls_up_by_summing_counts_then_dividing() -> None:
     accounts = [account(1, region="R1")] + [account(i, region="R2") for i in range(2, 5)]
     accounts += [account(9, region="R2", vertical="V2", size_band="enterprise", entered_on=AFTER)]
     coverage = [assignment(1, "direct")]
-    segments = segments_on(D, accounts, coverage)
-    assert len(segments) == 3
+    figures = market(accounts, coverage).week_figures(D)
+    assert len(figures.segments) == 3
 
-    total = only(metrics.rollup(segments, "total"))
+    total = rollup_of(figures)
     assert total["accounts"] == 4
     assert total["covered_direct"] == 1
     # Summing then dividing gives 1/4; averaging the segment ratios would give (1 + 0) / 2.
     assert total["coverage"] == pytest.approx(0.25)
 
-    by_region = metrics.rollup(segments, "region").set_index("region")
-    assert by_region.loc["R1", "accounts"] == 1
-    assert by_region.loc["R2", "accounts"] == 3
-    assert by_region.loc["R2", "coverage"] == 0
-    by_band = metrics.rollup(segments, "size_band").set_index("size_band")
-    assert by_band.loc["enterprise", "accounts"] == 0
-    assert pd.isna(by_band.loc["enterprise", "coverage"])
-    assert metrics.rollup(segments, "vertical")["accounts"].sum() == 4
+    assert rollup_of(figures, region="R1")["accounts"] == 1
+    assert rollup_of(figures, region="R2")["accounts"] == 3
+    assert rollup_of(figures, region="R2")["coverage"] == 0
+    enterprise = rollup_of(figures, size_band="enterprise")
+    assert enterprise["accounts"] == 0
+    assert pd.isna(enterprise["coverage"])
+    assert rollup_of(figures, region="R2", vertical="V1", size_band="smb")["accounts"] == 3
+    # One row per combination that occurs: 1 total, 2 + 2 + 2 single keys, 3 + 2 + 3 pairs, 3.
+    assert len(figures.segment_rollups) == 1 + 6 + 8 + 3
 
 
 def test_it_rolls_up_by_channel() -> None:
     accounts = [account(1, converted_on=BEFORE, converted_via="online"), account(2)]
-    segments = segments_on(D, accounts, [assignment(1, "online"), assignment(2, "direct")])
-    channels = metrics.channel_rollup(segments).set_index("channel")
-    assert list(channels.index) == list(metrics.KINDS)
-    assert channels.loc["online", "accounts"] == 2
-    assert channels.loc["online", "covered"] == 1
-    assert channels.loc["online", "converted"] == 1
-    assert channels.loc["online", "penetration"] == pytest.approx(0.5)
-    assert channels.loc["partner", "coverage"] == 0
+    figures = market(accounts, [assignment(1, "online"), assignment(2, "direct")]).week_figures(D)
+    total = rollup_of(figures)
+
+    def channel(kind: str) -> tuple[int, ...]:
+        return tuple(total[column] for column in metrics.channel_columns(kind))
+
+    assert channel("online") == (2, 1, 1)  # accounts, covered, won by online
+    assert metrics.ratio(channel("online")[2], channel("online")[0]) == pytest.approx(0.5)
+    assert channel("partner") == (2, 0, 0)
 
 
-def test_it_gives_one_total_row_with_null_ratios_for_no_segments() -> None:
+def test_it_gives_no_ratio_without_accounts_and_no_rollups_without_segments() -> None:
+    assert metrics.ratio(0, 0) is None
+    assert metrics.ratio(3, 4) == 0.75
     empty = pd.DataFrame(columns=[*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS])
-    total = only(metrics.rollup(empty, "total"))
-    assert total["accounts"] == 0
-    assert pd.isna(total["coverage"])
-
-
-def test_it_rejects_an_unknown_rollup() -> None:
-    with pytest.raises(ValueError):
-        metrics.rollup(pd.DataFrame(), "planet")
+    assert metrics.segment_rollups(empty).empty
 
 
 def test_it_computes_partner_figures_over_the_trailing_90_days() -> None:
-    accounts = frame(
-        [
-            account(1, converted_on=BEFORE, converted_via="partner"),
-            account(2),
-            account(3, archived_on=D),  # out of market: not counted for the partner
-        ],
-        ACCOUNT_COLUMNS,
-    )
-    coverage = frame(
-        [
-            assignment(1, "partner", partner_id=7),
-            assignment(2, "partner", partner_id=7),
-            assignment(2, "partner", partner_id=7, start_date=date(2025, 6, 1)),
-            assignment(3, "partner", partner_id=7),
-            assignment(1, "partner", partner_id=8),  # partner 8 has no agreement in force
-        ],
-        COVERAGE_COLUMNS,
-    )
-    agreements = frame(
-        [agreement(1, 7), agreement(2, 7, end_date=D), agreement(3, 8, end_date=BEFORE)],
-        AGREEMENT_COLUMNS,
-    )
-    empty_scope = pd.DataFrame(columns=["agreement_id", "region"])
-    empty_verticals = pd.DataFrame(columns=["agreement_id", "vertical"])
-    active = metrics.active_coverage(
-        coverage, accounts, agreements, empty_scope, empty_verticals, D
-    )
-    feedback = frame(
-        [
-            {"partner_id": 7, "created_on": D, "satisfaction": 5, "nps": 10},
-            {"partner_id": 7, "created_on": D - timedelta(days=89), "satisfaction": 2, "nps": 3},
-            {"partner_id": 7, "created_on": D - timedelta(days=45), "satisfaction": 5, "nps": 8},
-            {"partner_id": 7, "created_on": D - timedelta(days=10), "satisfaction": 4, "nps": None},
-            {"partner_id": 7, "created_on": D - timedelta(days=90), "satisfaction": 1, "nps": 0},
-            {"partner_id": 7, "created_on": AFTER, "satisfaction": 1, "nps": 0},
-        ],
-        ["partner_id", "created_on", "satisfaction", "nps"],
-    )
-    partners = frame(
-        [
-            {"partner_id": 8, "external_id": "P-B", "name": "B", "channel_kind": "partner"},
-            {"partner_id": 7, "external_id": "P-A", "name": "A", "channel_kind": "partner"},
-        ],
-        ["partner_id", "external_id", "name", "channel_kind"],
-    )
-    figures = metrics.partner_figures(
-        partners, metrics.partner_coverage_counts(active, accounts, D), agreements, feedback, D
+    accounts = [
+        account(1, converted_on=BEFORE, converted_via="partner"),
+        account(2),
+        account(3, archived_on=D),  # out of market: not counted for the partner
+    ]
+    coverage = [
+        assignment(1, "partner", partner_id=7),
+        assignment(2, "partner", partner_id=7),
+        assignment(2, "partner", partner_id=7, start_date=date(2025, 6, 1)),
+        assignment(3, "partner", partner_id=7),
+        assignment(1, "partner", partner_id=8),  # partner 8 has no agreement in force
+    ]
+    agreements = [agreement(1, 7), agreement(2, 7, end_date=D), agreement(3, 8, end_date=BEFORE)]
+
+    def entry(created_on: date, satisfaction: int, nps: int | None) -> dict[str, Any]:
+        return {
+            "partner_id": 7,
+            "channel_kind": "partner",
+            "created_on": created_on,
+            "category": "product",
+            "satisfaction": satisfaction,
+            "nps": nps,
+        }
+
+    feedback = [
+        entry(D, 5, 10),
+        entry(D - timedelta(days=89), 2, 3),
+        entry(D - timedelta(days=45), 5, 8),
+        entry(D - timedelta(days=10), 4, None),
+        entry(D - timedelta(days=90), 1, 0),
+        entry(AFTER, 1, 0),
+    ]
+    partners = [
+        {"partner_id": 8, "external_id": "P-B", "name": "B", "channel_kind": "partner"},
+        {"partner_id": 7, "external_id": "P-A", "name": "A", "channel_kind": "partner"},
+    ]
+    figures = (
+        market(accounts, coverage, agreements, [], [], feedback, partners).week_figures(D).partners
     )
     assert figures["external_id"].tolist() == ["P-A", "P-B"]
     a, b = figures.iloc[0].to_dict(), figures.iloc[1].to_dict()
@@ -438,6 +406,7 @@ def test_it_scores_nps_as_promoters_minus_detractors() -> None:
     figures = metrics.partner_figures(
         partners, coverage_counts, frame([], AGREEMENT_COLUMNS), feedback, D
     )
+    assert figures.loc[0, "agreements_in_force"] == 0
     assert figures.loc[0, "nps"] == pytest.approx(50.0)
     assert metrics.nps_from_counts(
         *(figures.loc[0, column] for column in metrics.NPS_COUNT_COLUMNS)
@@ -481,20 +450,11 @@ def test_feedback_rollups_count_the_days_of_the_week_by_category_and_kind() -> N
 
 
 @pytest.mark.parametrize("ids", [[5, 3, 4, 6], [10**9, 7, 5 * 10**6, 12]])
-def test_account_states_find_each_row_by_id_with_dense_or_sparse_ids(ids: list[int]) -> None:
-    states = metrics.AccountStates(
-        pd.DataFrame(
-            {
-                "account_id": ids,
-                "region": "R1",
-                "vertical": "V1",
-                "size_band": "smb",
-                "in_market": True,
-                "converted_via": "",
-            }
-        )
+def test_accounts_find_each_row_by_id_with_dense_or_sparse_ids(ids: list[int]) -> None:
+    accounts = metrics.Accounts(
+        account_id=ids, region=["R1"] * 4, vertical=["V1"] * 4, size_band=["smb"] * 4
     )
-    found = states.positions(pd.Series([ids[2], 999, ids[0], -4, ids[3]]))
+    found = accounts.positions(pd.Series([ids[2], 999, ids[0], -4, ids[3]]))
     assert found.tolist() == [2, -1, 0, -1, 3]
 
 

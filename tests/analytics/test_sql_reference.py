@@ -1,3 +1,7 @@
+"""The weekly run against the SQL reference (`analytics.sql_reference`), the one independent
+implementation of docs/metrics.md rules 1-4 and of rule 6's coverage and agreement counts, on
+random markets: the single-week database path and the backfill's in-memory path alike."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -5,12 +9,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from analytics import metrics, selectors
-from analytics.sql_reference import reference_segment_counts
+from analytics import metrics, selectors, services
+from analytics.sql_reference import reference_partner_counts, reference_segment_counts
 from crm.models import Region
 from tests.analytics.market import random_market
 
 COUNTS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
+PARTNER_COUNTS = ["partner_id", "covered_accounts", "converted_accounts", "agreements_in_force"]
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -18,41 +23,57 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({column: "int64" for column in metrics.COUNT_COLUMNS})
 
 
+def _partner_counts(figures: pd.DataFrame) -> pd.DataFrame:
+    frame = figures[PARTNER_COUNTS].sort_values("partner_id").reset_index(drop=True)
+    return frame.astype("int64")
+
+
+def _database_figures(day: date) -> metrics.WeekFigures:
+    groups, coverage, context = services.metrics_day_counts(day)
+    return metrics.week_figures(
+        groups=groups,
+        partner_coverage=coverage,
+        agreements=context.agreements,
+        partners=context.partners,
+        feedback=context.feedback,
+        d=day,
+    )
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_it_agrees_with_the_pandas_paths_on_random_markets(seed: int) -> None:
+def test_it_agrees_with_the_weekly_run_in_memory_and_in_the_database(seed: int) -> None:
     days = random_market(seed)
-    frames = selectors.market_frames()
+    prepared = metrics.PreparedMarket(**selectors.market_frames())
     for day in days:
-        in_memory, _ = metrics.week_metrics(d=day, **frames)
-        in_database = metrics.segment_counts(selectors.week_aggregates_on(day)[0])
-        reference = reference_segment_counts(day)
-        pd.testing.assert_frame_equal(_sorted(in_memory), _sorted(reference), obj=f"memory {day}")
-        pd.testing.assert_frame_equal(_sorted(in_database), _sorted(reference), obj=f"db {day}")
+        in_memory = prepared.week_figures(day)
+        in_database = _database_figures(day)
+        reference = _sorted(reference_segment_counts(day))
+        pd.testing.assert_frame_equal(_sorted(in_memory.segments), reference, obj=f"memory {day}")
+        pd.testing.assert_frame_equal(_sorted(in_database.segments), reference, obj=f"db {day}")
+        partners = reference_partner_counts(day)
+        pd.testing.assert_frame_equal(
+            _partner_counts(in_memory.partners), partners, obj=f"memory partners {day}"
+        )
+        pd.testing.assert_frame_equal(
+            _partner_counts(in_database.partners), partners, obj=f"db partners {day}"
+        )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_it_agrees_on_partner_coverage_in_memory_and_in_the_database(seed: int) -> None:
-    days = random_market(seed)
-    frames = selectors.market_frames()
+@pytest.mark.parametrize("seed", [51, 52, 53, 54])
+def test_a_backfill_gives_exactly_the_figures_of_a_single_week(seed: int) -> None:
+    days = random_market(seed, accounts=120)
+    prepared = metrics.PreparedMarket(**selectors.market_frames())
     for day in days:
-        active = metrics.active_coverage(
-            frames["coverage"],
-            frames["accounts"],
-            frames["agreements"],
-            frames["agreement_regions"],
-            frames["agreement_verticals"],
-            day,
-        )
-        in_memory = metrics.partner_coverage_counts(active, frames["accounts"], day)
-        in_database = selectors.week_aggregates_on(day)[1]
-        pd.testing.assert_frame_equal(
-            in_memory.sort_values("partner_id").reset_index(drop=True),
-            in_database.sort_values("partner_id").reset_index(drop=True),
-            check_dtype=False,
-            obj=f"partners {day}",
-        )
+        backfill, single = prepared.week_figures(day), _database_figures(day)
+        for name in ("segments", "partners", "segment_rollups", "partner_rollups"):
+            pd.testing.assert_frame_equal(
+                getattr(backfill, name).reset_index(drop=True),
+                getattr(single, name).reset_index(drop=True),
+                check_dtype=False,
+                obj=f"{name} {day}",
+            )
 
 
 @pytest.mark.postgres
@@ -62,14 +83,14 @@ def test_a_week_read_on_two_connections_from_one_snapshot_equals_one_reader(seed
     # Committed data (transaction=True): the assignments are read on a connection of its own.
     days = random_market(seed, accounts=120)
     for day in days:
-        groups, coverage = selectors.week_aggregates_on(day, parallel=True)
-        single_groups, single_coverage = selectors.week_aggregates_on(day, parallel=False)
-        reference = reference_segment_counts(day)
+        groups, coverage, _ = services.metrics_day_counts(day, parallel=True)
+        single_groups, single_coverage, _ = services.metrics_day_counts(day, parallel=False)
+        reference = _sorted(reference_segment_counts(day))
         pd.testing.assert_frame_equal(
-            _sorted(metrics.segment_counts(groups)), _sorted(reference), obj=f"parallel {day}"
+            _sorted(metrics.segment_counts(groups)), reference, obj=f"parallel {day}"
         )
         pd.testing.assert_frame_equal(
-            _sorted(metrics.segment_counts(single_groups)), _sorted(reference), obj=f"one {day}"
+            _sorted(metrics.segment_counts(single_groups)), reference, obj=f"one {day}"
         )
         pd.testing.assert_frame_equal(coverage, single_coverage, obj=f"partners {day}")
 
@@ -80,46 +101,27 @@ def test_a_region_share_of_the_week_counts_only_the_accounts_of_those_regions(se
     days = random_market(seed, accounts=120)
     region_ids = sorted(Region.objects.values_list("id", flat=True))
     for day in days:
-        whole_groups, whole_coverage = selectors.week_aggregates_on(day)
-        shares = [
-            selectors.week_aggregates_on(day, region_ids=[region_id]) for region_id in region_ids
-        ]
-        merged = pd.concat([groups for groups, _ in shares], ignore_index=True)
+        whole_groups, whole_coverage, _ = services.metrics_day_counts(day)
+        shares = [services.metrics_day_counts(day, region_ids=[region]) for region in region_ids]
+        merged = pd.concat([groups for groups, _, _ in shares], ignore_index=True)
         pd.testing.assert_frame_equal(
             _sorted(metrics.segment_counts(merged)),
             _sorted(metrics.segment_counts(whole_groups)),
             obj=f"groups {day}",
         )
         pd.testing.assert_frame_equal(
-            metrics.summed_partner_coverage([coverage for _, coverage in shares]),
+            metrics.summed_partner_coverage([coverage for _, coverage, _ in shares]),
             whole_coverage.sort_values("partner_id").reset_index(drop=True),
             obj=f"partners {day}",
         )
-        for region_id, (groups, _) in zip(region_ids, shares, strict=True):
+        for region_id, (groups, _, _) in zip(region_ids, shares, strict=True):
             code = Region.objects.get(id=region_id).code
             assert set(groups["region"]) <= {code}
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("seed", [51, 52, 53, 54])
-def test_the_prepared_market_gives_exactly_the_week_metrics_on_every_checked_day(
-    seed: int,
-) -> None:
-    days = random_market(seed, accounts=120)
-    frames = selectors.market_frames()
-    prepared = metrics.PreparedMarket(**frames)
-    for day in days:
-        segments, partners = metrics.week_metrics(d=day, **frames)
-        fast_segments, fast_partners = prepared.week_metrics(day)
-        pd.testing.assert_frame_equal(fast_segments, segments, obj=f"segments {day}")
-        pd.testing.assert_frame_equal(fast_partners, partners, obj=f"partners {day}")
-
-
-@pytest.mark.django_db
-def test_the_prepared_market_of_an_empty_market_gives_no_segments() -> None:
-    frames = selectors.market_frames()
-    segments, partners = metrics.PreparedMarket(**frames).week_metrics(date(2026, 11, 15))
-    expected_segments, expected_partners = metrics.week_metrics(d=date(2026, 11, 15), **frames)
-    assert segments.empty and expected_segments.empty
-    assert list(segments.columns) == list(expected_segments.columns)
-    pd.testing.assert_frame_equal(partners, expected_partners)
+def test_an_empty_market_gives_no_segments_and_no_partners() -> None:
+    figures = metrics.PreparedMarket(**selectors.market_frames()).week_figures(date(2026, 11, 15))
+    assert figures.segments.empty and figures.partners.empty
+    assert list(figures.segments.columns) == [*COUNTS, *metrics.RATIO_COLUMNS]
+    assert _database_figures(date(2026, 11, 15)).segments.empty

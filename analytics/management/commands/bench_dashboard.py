@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
+from psycopg import sql
 
 from analytics import metrics
 from analytics.models import (
@@ -36,6 +37,7 @@ from analytics.models import (
 from analytics.services import metrics_rollups_rebuild
 from crm.models import Region, SizeBand, Vertical
 from crm.roles import Role
+from crm.sql import as_text
 from partners.models import Agreement, AgreementStatus, AgreementType, Feedback, Partner
 
 BENCH_USER = "bench-executive"
@@ -148,7 +150,8 @@ class Command(BaseCommand):
                     Feedback,
                     Agreement,
                 ):
-                    cursor.execute(f"ANALYZE {model._meta.db_table}")
+                    statement = sql.SQL("ANALYZE {}").format(sql.Identifier(model._meta.db_table))
+                    cursor.execute(as_text(statement))
         return written
 
     @staticmethod

@@ -21,12 +21,14 @@ import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections, transaction
 from django.utils import timezone
+from psycopg import sql
 
 from analytics.models import MetricsLock, MetricsRun, PartnerSnapshot, SegmentSnapshot
 from analytics.services import metrics_compute_week
 from analytics.sql_reference import reference_segment_counts
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, Region, SizeBand, Vertical
+from crm.sql import as_text
 from partners.models import Agreement, Feedback, Partner
 
 WEEK = "2026-W46"
@@ -79,7 +81,7 @@ class Command(BaseCommand):
                 raise CommandError(f"seeding failed (exit code {child.exitcode})")
             self.stdout.write(f"seeded {accounts} accounts in {time.monotonic() - started:.1f} s")
 
-        # One untimed run each warms the caches, as in DESIGN.md's measurements.
+        # One untimed run each warms the caches: the README's figures are of a warm cache.
         metrics_compute_week(week=WEEK, final=True)
         reference_segment_counts(AS_OF)
         pipeline, reference = [], []
@@ -139,17 +141,22 @@ def _days(rng: np.random.Generator, size: int, span: int) -> np.ndarray:
 def _copy(table: str, frame: pd.DataFrame) -> None:
     """Load `frame` into `table`: COPY on PostgreSQL, executemany elsewhere."""
     columns = list(frame.columns)
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
     if connection.vendor == "postgresql":
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
         buffer.seek(0)
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(
+            sql.Identifier(table), names, sql.Literal("\\N")
+        )
         with connection.cursor() as cursor:
-            with cursor.cursor.copy(sql) as copy:
+            with cursor.cursor.copy(statement) as copy:
                 while chunk := buffer.read(1 << 20):
                     copy.write(chunk)
         return
-    placeholders = ", ".join(["%s"] * len(columns))
+    insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(table), names, sql.SQL(", ").join(sql.Placeholder() * len(columns))
+    )
 
     def plain(value: Any) -> Any:
         # SQLite binds str, numbers and None; pandas hands out Timestamps and numpy scalars.
@@ -162,9 +169,7 @@ def _copy(table: str, frame: pd.DataFrame) -> None:
 
     rows = [tuple(map(plain, row)) for row in frame.itertuples(index=False, name=None)]
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
-        )
+        cursor.executemany(as_text(insert), rows)
 
 
 def _seed(accounts: int, seed: int) -> None:

@@ -1,4 +1,4 @@
-"""Print one week's snapshot figures as CSV or JSON, read from the snapshot tables only."""
+"""Print one week's snapshot figures as CSV or JSON, as `analytics.reports` reads them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,28 @@ import json
 import math
 from typing import Any
 
+import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics import metrics
-from analytics.selectors import EXPORT_DIMENSIONS, snapshot_report, snapshot_weeks
+from analytics import metrics, reports
+from analytics.reports import EXPORT_DIMENSIONS
+
+
+def week_report(week: str, *, by: str) -> pd.DataFrame:
+    """The week's figures by `by` (one of `EXPORT_DIMENSIONS`), one row each: the dimension's
+    codes, the counts, then the ratios; the channel columns for `channel`; a partner's figures
+    for `partner`."""
+    rows: list[Any]
+    if by == "partner":
+        rows, columns = reports.partners(week), reports.PARTNER_FIGURE_COLUMNS
+    elif by == "channel":
+        rows, columns = reports.channel_rollup(week), metrics.CHANNEL_COLUMNS
+    else:
+        keys = metrics.ROLLUP_DIMENSIONS[by]
+        # Segments as stored; any other dimension from the week's rollup rows.
+        rows = reports.segments(week) if by == "segment" else reports.rollup([week], by=keys)
+        columns = [*keys, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
+    return pd.DataFrame([row._asdict() for row in rows], columns=list(columns))
 
 
 class Command(BaseCommand):
@@ -33,9 +51,9 @@ class Command(BaseCommand):
             metrics.iso_week_as_of(week)
         except ValueError as error:
             raise CommandError(str(error)) from None
-        if week not in snapshot_weeks():
+        if not reports.has_week(week):
             raise CommandError(f"no snapshot for {week}; run compute_metrics --week {week}")
-        report = snapshot_report(week, by=options["by"])
+        report = week_report(week, by=options["by"])
         if options["format"] == "csv":
             self.stdout.write(report.to_csv(index=False, lineterminator="\n"), ending="")
             return

@@ -1,0 +1,408 @@
+"""The one reader of the snapshot and rollup tables.
+
+Every page, e-mail, export and API answer takes its weekly figures from here, as plain typed rows
+(`SegmentFigures`, `ChannelFigures`, `PartnerFigures`, `PartnerTotals`, `FeedbackFigures`), and
+only formats them. Nothing is summed here: a week's run wrote the sums every filter needs
+(docs/metrics.md rule 5 in `SegmentRollup`, rule 7 in `PartnerRollup`, rule 8 in
+`FeedbackRollup`), and the rows read here divide them into ratios and means (`metrics.ratio`,
+`metrics.nps_from_counts`). Pages read the live market elsewhere (selectors), never these
+tables.
+
+Rows are read through the database driver without the ORM's per-row conversions, which over a
+few hundred rows were most of a cold dashboard's time; the few values that differ by backend
+(dates on SQLite) are normalised here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, NamedTuple
+
+from django.db import connection
+from django.db.models import F, QuerySet
+
+from analytics import metrics
+from analytics.models import (
+    FeedbackRollup,
+    MetricsRun,
+    PartnerRollup,
+    PartnerSnapshot,
+    RunStatus,
+    SegmentRollup,
+    SegmentSnapshot,
+)
+
+
+class SegmentFigures(NamedTuple):
+    """A week's counts and ratios (rule 4) for one segment, or summed over the segments that
+    match a region, a vertical and a size band (rule 5), "" standing for any."""
+
+    week: str
+    region: str
+    vertical: str
+    size_band: str
+    accounts: int
+    covered_direct: int
+    covered_distribution: int
+    covered_partner: int
+    covered_online: int
+    covered_any: int
+    overlap: int
+    converted: int
+    converted_direct: int
+    converted_distribution: int
+    converted_partner: int
+    converted_online: int
+    white_space: int
+    coverage: float | None
+    coverage_direct: float | None
+    coverage_distribution: float | None
+    coverage_partner: float | None
+    coverage_online: float | None
+    penetration: float | None
+
+
+class ChannelFigures(NamedTuple):
+    """One channel kind's figures for a selection of segments (rule 5 by channel): every
+    in-market account, those the kind covers, those it won, and the two ratios."""
+
+    week: str
+    channel: str
+    accounts: int
+    covered: int
+    converted: int
+    coverage: float | None
+    penetration: float | None
+
+
+class PartnerFigures(NamedTuple):
+    """One partner's figures for a week (rule 6), as of the week's run."""
+
+    week: str
+    as_of: date
+    final: bool
+    partner_id: int
+    external_id: str
+    name: str
+    channel_kind: str
+    covered_accounts: int
+    converted_accounts: int
+    agreements_in_force: int
+    feedback_count: int
+    satisfaction_mean: float | None
+    nps: float | None
+    nps_responses: int
+    nps_promoters: int
+    nps_detractors: int
+
+
+class PartnerTotals(NamedTuple):
+    """The partners of one channel kind ("" for all) in a week (rule 7)."""
+
+    week: str
+    channel_kind: str
+    partners: int
+    active_partners: int
+    agreements_in_force: int
+    feedback_count: int
+    satisfaction: float | None
+    nps: float | None
+
+
+class FeedbackFigures(NamedTuple):
+    """A week's feedback of one category, from the partners of one channel kind ("" for all)
+    (rule 8)."""
+
+    week: str
+    channel_kind: str
+    category: str
+    feedback_count: int
+    satisfaction: float | None
+
+
+@dataclass(frozen=True)
+class WeekOption:
+    """A week with a succeeded run: its as-of day, final or provisional, and the snapshot
+    version, which every succeeded run changes (a cache key for figures of the week)."""
+
+    week: str
+    as_of: date
+    final: bool
+    version: str = ""
+
+
+COUNTS: tuple[str, ...] = tuple(metrics.COUNT_COLUMNS)
+# A partner's figures as exports and the API give them (rule 6), without the week and its run.
+PARTNER_FIGURE_COLUMNS: list[str] = metrics.PARTNER_COLUMNS[1:]
+# By rule 6: what a partner's figures may be ordered by. Most accounts covered first, or the
+# least satisfied partners first (by mean satisfaction or NPS; partners without feedback last).
+PARTNER_ORDERS: dict[str, tuple[Any, ...]] = {
+    "covered": ("-covered_accounts", "-converted_accounts", "external_id"),
+    "satisfaction": (
+        F("satisfaction_mean").asc(nulls_last=True),
+        "-feedback_count",
+        "external_id",
+    ),
+    "nps": (F("nps").asc(nulls_last=True), "-nps_responses", "external_id"),
+    "external_id": ("external_id",),
+}
+# The dimensions a rollup may be taken by, as `metrics_export --by` and the API name them.
+EXPORT_DIMENSIONS = ("segment", "region", "vertical", "size_band", "channel", "partner", "total")
+
+
+def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list()` queryset as the database driver returns them."""
+    select, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(select, params)
+        return cursor.fetchall()
+
+
+def _as_date(value: date | str) -> date:
+    """A date column as the driver returns it: a date (PostgreSQL) or its ISO text (SQLite)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def week_options() -> list[WeekOption]:
+    """The weeks with a succeeded run, newest first, flagged final or provisional as of their
+    latest succeeded run (the run that wrote the rows now stored)."""
+    runs = (
+        MetricsRun.objects.filter(status=RunStatus.SUCCEEDED)
+        .order_by("-week", "-finished_at")
+        .values_list("week", "as_of", "final", "finished_at")
+    )
+    rows = _plain_rows(runs)
+    version = f"{len(rows)}:{max(row[3] for row in rows) if rows else ''}"
+    options: dict[str, WeekOption] = {}
+    for week, as_of, final, _finished_at in rows:
+        if week not in options:
+            options[week] = WeekOption(
+                week=week, as_of=_as_date(as_of), final=bool(final), version=version
+            )
+    return list(options.values())
+
+
+def weeks() -> list[str]:
+    """The weeks that have a snapshot, oldest first."""
+    return list(SegmentSnapshot.objects.order_by("week").values_list("week", flat=True).distinct())
+
+
+def latest_week() -> str | None:
+    """The newest week with a snapshot, or None (one step down the unique index)."""
+    return SegmentSnapshot.objects.order_by("-week").values_list("week", flat=True).first()
+
+
+def has_week(week: str, *, final: bool = False) -> bool:
+    """Whether `week` has a snapshot (a final one, with `final`)."""
+    rows = SegmentSnapshot.objects.filter(week=week)
+    return (rows.filter(final=True) if final else rows).exists()
+
+
+def stored_week(week: str) -> WeekOption | None:
+    """The as-of day and finality of the rows stored for `week`, or None without any."""
+    for model in (SegmentSnapshot, PartnerSnapshot):
+        stored = model.objects.filter(week=week).values_list("as_of", "final").first()
+        if stored is not None:
+            return WeekOption(week=week, as_of=stored[0], final=stored[1])
+    return None
+
+
+# Where each ratio's count sits among `COUNTS`, and `accounts`, which they all divide by.
+_RATIO_COUNT_POSITIONS = [COUNTS.index(count) for count in metrics.RATIO_COUNTS.values()]
+_ACCOUNTS = COUNTS.index("accounts")
+
+
+def _segment_figures(week: str, keys: Sequence[str], counts: Sequence[int]) -> SegmentFigures:
+    accounts = counts[_ACCOUNTS]
+    ratios = [metrics.ratio(counts[position], accounts) for position in _RATIO_COUNT_POSITIONS]
+    return SegmentFigures._make((week, *keys, *counts, *ratios))
+
+
+def segments(
+    week: str, *, region: str = "", vertical: str = "", size_band: str = ""
+) -> list[SegmentFigures]:
+    """The stored segments of `week` with the ratios stored with them, sorted by segment;
+    a blank filter takes every value."""
+    narrowing = {"region": region, "vertical": vertical, "size_band": size_band}
+    rows = SegmentSnapshot.objects.filter(
+        week=week, **{key: value for key, value in narrowing.items() if value}
+    )
+    fields = [*metrics.SEGMENT_KEYS, *COUNTS, *metrics.RATIO_COLUMNS]
+    return [
+        SegmentFigures._make((week, *row))
+        for row in _plain_rows(rows.order_by(*metrics.SEGMENT_KEYS).values_list(*fields))
+    ]
+
+
+def _rollup_rows(
+    *, by: Sequence[str], region: str, vertical: str, size_band: str
+) -> QuerySet[SegmentRollup]:
+    """The rollup rows holding the sums of the filtered segments, one per value of the `by`
+    keys: a given filter picks its value, a key in `by` any value but "", the rest ""."""
+    rows = SegmentRollup.objects.all()
+    chosen = {"region": region, "vertical": vertical, "size_band": size_band}
+    for key in metrics.SEGMENT_KEYS:
+        if chosen[key]:
+            rows = rows.filter(**{key: chosen[key]})
+        elif key in by:
+            rows = rows.exclude(**{key: ""})
+        else:
+            rows = rows.filter(**{key: ""})
+    return rows
+
+
+def rollup(
+    weeks: Sequence[str],
+    *,
+    by: Sequence[str] = (),
+    region: str = "",
+    vertical: str = "",
+    size_band: str = "",
+) -> list[SegmentFigures]:
+    """The filtered segments' counts summed per week and per value of the `by` keys (a subset
+    of `metrics.SEGMENT_KEYS`; none for one row a week), with their ratios (rule 5). Sorted by
+    week, then by the keys; weeks without a snapshot and empty selections are absent. One
+    query."""
+    unknown = set(by) - set(metrics.SEGMENT_KEYS)
+    if unknown:
+        raise ValueError(f"unknown rollup keys {sorted(unknown)}")
+    rows = (
+        _rollup_rows(by=by, region=region, vertical=vertical, size_band=size_band)
+        .filter(week__in=list(weeks))
+        .order_by("week", *metrics.SEGMENT_KEYS)
+        .values_list("week", *metrics.SEGMENT_KEYS, *COUNTS)
+    )
+    return [_segment_figures(row[0], row[1:4], row[4:]) for row in _plain_rows(rows)]
+
+
+def channel(figures: SegmentFigures, kind: str) -> ChannelFigures:
+    """One channel kind's figures within `figures` (rule 5 by channel)."""
+    accounts, covered, converted = (getattr(figures, c) for c in metrics.channel_columns(kind))
+    return ChannelFigures(
+        figures.week,
+        kind,
+        accounts,
+        covered,
+        converted,
+        metrics.ratio(covered, accounts),
+        metrics.ratio(converted, accounts),
+    )
+
+
+def channels(figures: SegmentFigures) -> list[ChannelFigures]:
+    """Each channel kind's figures within `figures`, in `metrics.KINDS` order."""
+    return [channel(figures, kind) for kind in metrics.KINDS]
+
+
+def channel_rollup(
+    week: str, *, region: str = "", vertical: str = "", size_band: str = ""
+) -> list[ChannelFigures]:
+    """Each channel kind's figures for the filtered segments of `week`; zeros (and no ratios)
+    when the filter selects nothing."""
+    total = rollup([week], region=region, vertical=vertical, size_band=size_band)
+    if total:
+        return channels(total[0])
+    nothing = _segment_figures(week, ("", "", ""), [0] * len(COUNTS))
+    return channels(nothing)
+
+
+def white_space(
+    week: str, *, region: str = "", vertical: str = "", size_band: str = "", limit: int
+) -> list[SegmentFigures]:
+    """The filtered segments of `week` with the most in-market accounts no channel covers
+    (none without any), at most `limit`."""
+    narrowing = {"region": region, "vertical": vertical, "size_band": size_band}
+    rows = (
+        SegmentSnapshot.objects.filter(
+            week=week, white_space__gt=0, **{k: v for k, v in narrowing.items() if v}
+        )
+        .order_by("-white_space", *metrics.SEGMENT_KEYS)
+        .values_list(*metrics.SEGMENT_KEYS, *COUNTS, *metrics.RATIO_COLUMNS)[:limit]
+    )
+    return [SegmentFigures._make((week, *row)) for row in _plain_rows(rows)]
+
+
+_PARTNER_FIELDS = PartnerFigures._fields[1:]
+
+
+def partners(
+    week: str,
+    *,
+    channel_kind: str = "",
+    partner_id: int | None = None,
+    order: str = "external_id",
+    limit: int | None = None,
+) -> list[PartnerFigures]:
+    """The partners' figures of `week`, of one channel kind or partner when given, in the
+    order `PARTNER_ORDERS[order]` names, at most `limit`."""
+    rows = PartnerSnapshot.objects.filter(week=week)
+    if channel_kind:
+        rows = rows.filter(channel_kind=channel_kind)
+    if partner_id is not None:
+        rows = rows.filter(partner_id=partner_id)
+    rows = rows.order_by(*PARTNER_ORDERS[order]).values_list(*_PARTNER_FIELDS)
+    return [
+        PartnerFigures._make((week, _as_date(as_of), bool(final), *rest))
+        for as_of, final, *rest in _plain_rows(rows[:limit] if limit else rows)
+    ]
+
+
+def partner_latest(partner_id: int) -> PartnerFigures | None:
+    """A partner's figures of its latest snapshot (final or provisional), or None."""
+    row = (
+        PartnerSnapshot.objects.filter(partner_id=partner_id)
+        .order_by("-as_of")
+        .values_list("week", *_PARTNER_FIELDS)
+        .first()
+    )
+    return None if row is None else PartnerFigures._make(row)
+
+
+def partner_totals(weeks: Sequence[str], *, channel_kind: str = "") -> list[PartnerTotals]:
+    """Per week, the partners of `channel_kind` (every partner when blank) summed (rule 7):
+    active partners, agreements in force, feedback, the feedback-weighted mean satisfaction
+    and the NPS of the summed scores, over the 90 days ending on the week's as-of day. Sorted
+    by week. One query."""
+    rows = (
+        PartnerRollup.objects.filter(channel_kind=channel_kind, week__in=list(weeks))
+        .order_by("week")
+        .values_list(
+            "week",
+            "partners",
+            "active_partners",
+            "agreements_in_force",
+            "feedback_count",
+            "satisfaction_weighted",
+            *metrics.NPS_COUNT_COLUMNS,
+        )
+    )
+    return [
+        PartnerTotals(
+            week,
+            channel_kind,
+            partner_count,
+            active,
+            in_force,
+            feedback,
+            metrics.ratio(weighted, feedback),
+            metrics.nps_from_counts(*scores),
+        )
+        for week, partner_count, active, in_force, feedback, weighted, *scores in _plain_rows(rows)
+    ]
+
+
+def feedback(weeks: Sequence[str], *, channel_kind: str = "") -> list[FeedbackFigures]:
+    """Per week and category, the feedback created in the week (rule 8) from partners of
+    `channel_kind` (every partner when blank): its number and mean satisfaction. Sorted by week
+    and category. One query."""
+    rows = (
+        FeedbackRollup.objects.filter(channel_kind=channel_kind, week__in=list(weeks))
+        .order_by("week", "category")
+        .values_list("week", "category", "feedback_count", "satisfaction_sum")
+    )
+    return [
+        FeedbackFigures(week, channel_kind, category, count, metrics.ratio(total, count))
+        for week, category, count, total in _plain_rows(rows)
+    ]

@@ -1,0 +1,186 @@
+"""The date rules of docs/metrics.md, each written once, as data.
+
+A `DateRule` is a list of conditions on one row's fields against the as-of day `d`, all of
+which must hold. The one statement is read three ways, so the pages, the weekly run and a
+backfill cannot drift apart:
+
+- `rule.q(d, prefix="")`: a filter for querysets (pages, selectors, and through the ORM the SQL
+  of the weekly run's database read);
+- `rule.mask(columns, d)`: the test over arrays, one value per row (a backfill's vectorised
+  pass over many days);
+- `rule.holds(obj, d)`: the test of one object.
+
+A missing date behaves as SQL's NULL does: it is never on or before `d`, nor on or after it.
+`analytics/sql_reference.py` states the same rules again, independently, as the check.
+
+This module states the rules of the market core (`IN_MARKET`, `CONVERTED`); the apps above
+state theirs with the same conditions (`channels.rules`, `partners.rules`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import reduce
+from operator import and_, or_
+from typing import Any
+
+import numpy as np
+from django.db.models import Q
+
+
+@dataclass(frozen=True)
+class OnOrBefore:
+    """`field <= d`."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class OnOrAfter:
+    """`d <= field`."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class After:
+    """`d < field`."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class Unset:
+    """`field` is missing."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class Other:
+    """`field` (never missing) holds another value than `value`."""
+
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one of `conditions`."""
+
+    conditions: tuple[Condition, ...]
+
+
+Condition = OnOrBefore | OnOrAfter | After | Unset | Other | AnyOf
+
+
+def _q(condition: Condition, day: date, prefix: str) -> Q:
+    match condition:
+        case OnOrBefore(field):
+            return Q(**{f"{prefix}{field}__lte": day})
+        case OnOrAfter(field):
+            return Q(**{f"{prefix}{field}__gte": day})
+        case After(field):
+            return Q(**{f"{prefix}{field}__gt": day})
+        case Unset(field):
+            return Q(**{f"{prefix}{field}__isnull": True})
+        case Other(field, value):
+            return ~Q(**{f"{prefix}{field}": value})
+        case AnyOf(conditions):
+            return reduce(or_, (_q(each, day, prefix) for each in conditions))
+    raise TypeError(f"not a condition: {condition!r}")
+
+
+def _mask(condition: Condition, columns: Mapping[str, np.ndarray], day: np.datetime64) -> Any:
+    # Comparisons with NaT are false, as SQL's comparisons with NULL are.
+    match condition:
+        case OnOrBefore(field):
+            return columns[field] <= day
+        case OnOrAfter(field):
+            return day <= columns[field]
+        case After(field):
+            return day < columns[field]
+        case Unset(field):
+            return np.isnat(columns[field])
+        case Other(field, value):
+            return columns[field] != value
+        case AnyOf(conditions):
+            return reduce(np.logical_or, (_mask(each, columns, day) for each in conditions))
+    raise TypeError(f"not a condition: {condition!r}")
+
+
+def _holds(condition: Condition, obj: Any, day: date) -> bool:
+    match condition:
+        case OnOrBefore(field):
+            value = getattr(obj, field)
+            return value is not None and value <= day
+        case OnOrAfter(field):
+            value = getattr(obj, field)
+            return value is not None and day <= value
+        case After(field):
+            value = getattr(obj, field)
+            return value is not None and day < value
+        case Unset(field):
+            return getattr(obj, field) is None
+        case Other(field, value):
+            return bool(getattr(obj, field) != value)
+        case AnyOf(conditions):
+            return any(_holds(each, obj, day) for each in conditions)
+    raise TypeError(f"not a condition: {condition!r}")
+
+
+def _fields(condition: Condition) -> list[str]:
+    if isinstance(condition, AnyOf):
+        return [field for each in condition.conditions for field in _fields(each)]
+    return [condition.field]
+
+
+@dataclass(frozen=True)
+class DateRule:
+    """A rule of docs/metrics.md over one row's fields on a day: every condition must hold."""
+
+    rule: str  # where docs/metrics.md states it, e.g. "rule 2"
+    conditions: tuple[Condition, ...]
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields the rule reads, each once, in order."""
+        return list(dict.fromkeys(f for each in self.conditions for f in _fields(each)))
+
+    @property
+    def value_fields(self) -> set[str]:
+        """The fields compared with a value rather than with the day."""
+        return {each.field for each in self.conditions if isinstance(each, Other)}
+
+    def q(self, day: date, prefix: str = "") -> Q:
+        """The rule as a queryset filter; `prefix` (e.g. "agreements__") reaches a related
+        model's fields."""
+        return reduce(and_, (_q(each, day, prefix) for each in self.conditions))
+
+    def mask(self, columns: Mapping[str, np.ndarray], day: date) -> np.ndarray:
+        """Per row, whether the rule holds on `day`. `columns` maps each of `fields` to an
+        array: dates as `datetime64[D]` (NaT where missing), other fields as their values."""
+        moment = np.datetime64(day, "D")
+        held = reduce(np.logical_and, (_mask(each, columns, moment) for each in self.conditions))
+        return np.asarray(held, dtype=bool)
+
+    def holds(self, obj: Any, day: date) -> bool:
+        """Whether the rule holds for `obj` (anything with the fields as attributes) on `day`."""
+        return all(_holds(each, obj, day) for each in self.conditions)
+
+
+# Rule 1: in the market on d, from the day it entered the market list until the day before it
+# was archived.
+IN_MARKET = DateRule(
+    "rule 1", (OnOrBefore("entered_on"), AnyOf((Unset("archived_on"), After("archived_on"))))
+)
+
+# Rule 4: converted on or before d (a missing conversion date never is).
+CONVERTED = DateRule("rule 4", (OnOrBefore("converted_on"),))
+
+
+def in_market_q(day: date, prefix: str = "") -> Q:
+    """Accounts in the market on `day` (docs/metrics.md rule 1)."""
+    return IN_MARKET.q(day, prefix)

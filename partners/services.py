@@ -149,6 +149,20 @@ def agreement_exclusivity_conflicts(
     return conflicts
 
 
+def _lock_territory(regions: list[Region]) -> None:
+    """Lock the regions these terms grant (every region when none are named), in id order.
+
+    Two agreements can only conflict when their regions meet, so two activations that could
+    conflict always share a locked region: the second waits for the first to commit and then
+    sees it. FOR NO KEY UPDATE, so accounts referring to a region are never held up. SQLite
+    ignores row locks and serialises writers instead.
+    """
+    territory = Region.objects.order_by("pk").select_for_update(no_key=True)
+    if regions:
+        territory = territory.filter(pk__in=[region.pk for region in regions])
+    list(territory.values_list("pk", flat=True))
+
+
 def _refuse_exclusivity_conflicts(
     *, partner: Partner, terms: AgreementTerms, exclude_pk: int | None
 ) -> None:
@@ -256,9 +270,9 @@ def agreement_activate(
         signed_document_validate(signed_document)
     except ValidationError as error:
         raise ValidationError({"signed_document": error.messages}) from None
-    _refuse_exclusivity_conflicts(
-        partner=agreement.partner, terms=AgreementTerms.of(agreement), exclude_pk=agreement.pk
-    )
+    terms = AgreementTerms.of(agreement)
+    _lock_territory(terms.regions)
+    _refuse_exclusivity_conflicts(partner=agreement.partner, terms=terms, exclude_pk=agreement.pk)
     agreement.signed_on = signed_on
     agreement.status = AgreementStatus.ACTIVE
     agreement.signed_document.save("signed.pdf", signed_document, save=False)

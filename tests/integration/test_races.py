@@ -1,0 +1,123 @@
+"""Two requests at once: the rules the numbers rest on hold on PostgreSQL.
+
+SQLite serialises writers and hides these races, so every case here runs on PostgreSQL only:
+conflicting requests are fired at the same moment through the whole app (Django's test client,
+one thread and one database connection per request), many times, and exactly one of them must
+win while the other gets the message it would get one after the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, connections
+from django.test import Client
+from django.utils import timezone
+
+from partners.models import Agreement, AgreementStatus
+from tests.cast import Cast
+from tests.factories import (
+    AgreementFactory,
+    PartnerFactory,
+    RegionFactory,
+    VerticalFactory,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+# Repetitions per race: each pair is fired this many times with fresh objects. Before the fixes
+# most pairs raced through in well over half of the tries.
+TRIES = 10
+
+
+def fire_together(*calls: Callable[[], Any]) -> list[Any]:
+    """Run each call in its own thread (its own database connection), released together;
+    their results in the order given. Each thread closes its connection when done."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def signed_in(user: Any) -> Client:
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only() -> Iterator[None]:
+    assert connection.vendor == "postgresql", "these races only show on PostgreSQL"
+    yield
+
+
+# Exclusive agreements ---------------------------------------------------------------------------
+
+
+def test_it_activates_only_one_of_two_overlapping_exclusive_agreements(cast: Cast) -> None:
+    manager = signed_in(cast.manager)
+    today = timezone.localdate()
+    outcomes = []
+    for attempt in range(TRIES):
+        region = RegionFactory(code=f"EXR{attempt}")
+        vertical = VerticalFactory(code=f"EXV{attempt}")
+        drafts = [
+            AgreementFactory(
+                partner=PartnerFactory(),
+                status=AgreementStatus.DRAFT,
+                signed_on=None,
+                exclusive=True,
+                start_date=today + timedelta(days=offset),
+                end_date=today + timedelta(days=200 + offset),
+                regions=[region],
+                verticals=[vertical],
+            )
+            for offset in (0, 30)
+        ]
+        clients = [signed_in(cast.manager), manager]
+
+        def activate(draft: Agreement, client: Client) -> Any:
+            return client.post(
+                f"/api/v1/agreements/{draft.pk}/activate/",
+                {
+                    "signed_on": today.isoformat(),
+                    "signed_document": SimpleUploadedFile("signed.pdf", PDF),
+                },
+            )
+
+        answers = fire_together(
+            *(
+                lambda d=draft, c=client: activate(d, c)
+                for draft, client in zip(drafts, clients, strict=True)
+            )
+        )
+        statuses = sorted(answer.status_code for answer in answers)
+        active = Agreement.objects.filter(pk__in=[d.pk for d in drafts], status="active").count()
+        outcomes.append((statuses, active))
+        loser = next((a for a in answers if a.status_code == 400), None)
+        if loser is not None:
+            assert "overlaps" in loser.json()["non_field_errors"][0]
+    assert outcomes == [([200, 400], 1)] * TRIES

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from celery import _state as celery_state
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 from django.test import Client
@@ -72,6 +73,16 @@ def signed_in(user: Any) -> Client:
 def _postgres_only() -> Iterator[None]:
     assert connection.vendor == "postgresql", "these races only show on PostgreSQL"
     yield
+
+
+@pytest.fixture(autouse=True)
+def _celery_join_flag_restored() -> Iterator[None]:
+    """Tasks run eagerly in the test process, and Celery marks "inside a task" in one global
+    flag that it saves and restores around each eager run: two threads doing so at once can
+    leave it set, and later tests would be refused result.get(). Put it back."""
+    before = celery_state.task_join_will_block()
+    yield
+    celery_state._set_task_join_will_block(before)
 
 
 # Exclusive agreements ---------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
+from crm.constraints import DateRange, PostgresExclusionConstraint
 from crm.models import Account, ChannelKind, Region, TimeStamped
 
 __all__ = ["ChannelKind", "CoverageAssignment", "SalesRep"]
@@ -108,6 +111,31 @@ class CoverageAssignment(TimeStamped):
                 fields=["account", "online_source", "start_date"],
                 condition=Q(kind=ChannelKind.ONLINE),
                 name="coverage_unique_online",
+            ),
+            # One owner works an account at most once on any day: two overlapping assignments
+            # of the same owner would be one coverage counted twice. Held by the database, so
+            # two requests at once cannot both insert (PostgreSQL; SQLite serialises writers
+            # and channels.services.coverage_assign checks first).
+            PostgresExclusionConstraint(
+                name="coverage_owner_no_overlap",
+                expressions=[
+                    ("account", RangeOperators.EQUAL),
+                    ("kind", RangeOperators.EQUAL),
+                    (Coalesce("rep", Value(0)), RangeOperators.EQUAL),
+                    (Coalesce("partner", Value(0)), RangeOperators.EQUAL),
+                    ("online_source", RangeOperators.EQUAL),
+                    (
+                        DateRange(
+                            "start_date",
+                            "end_date",
+                            RangeBoundary(inclusive_lower=True, inclusive_upper=True),
+                        ),
+                        RangeOperators.OVERLAPS,
+                    ),
+                ],
+                violation_error_message=(
+                    "This owner already covers the account for some of these days."
+                ),
             ),
         ]
         indexes = [

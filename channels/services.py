@@ -77,9 +77,10 @@ def coverage_assign(
 ) -> CoverageResult:
     """Assign every account in `accounts` to `owner` from `start_date`.
 
-    Accounts this owner already works on `start_date` are left alone (counted as already
-    covered), so assigning twice changes nothing, even when the same assignment is made
-    concurrently. Raises ValidationError for an owner that does not fit the kind or is
+    Accounts this owner already works at some point in the period are left alone (counted as
+    already covered), so assigning twice changes nothing, even when overlapping assignments
+    are made at the same moment: on PostgreSQL the exclusion constraint
+    `coverage_owner_no_overlap` refuses the second insert, which then finds the first. Raises ValidationError for an owner that does not fit the kind or is
     deactivated, an end before the start, or more than BULK_LIMIT accounts.
     """
     owner.validate()
@@ -112,8 +113,8 @@ def coverage_assign(
         if rows:
             rows[0].full_clean(exclude=["account"])
         try:
-            # A savepoint: when an identical assignment made at the same time commits between
-            # the check above and this insert, the unique constraint refuses only this step.
+            # A savepoint: when an overlapping assignment made at the same time commits between
+            # the check above and this insert, the database refuses only this step.
             with transaction.atomic():
                 CoverageAssignment.objects.bulk_create(rows, batch_size=5000)
         except IntegrityError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -20,9 +20,12 @@ from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 
+from channels.models import CoverageAssignment
+from crm.models import ChannelKind
 from partners.models import Agreement, AgreementStatus
 from tests.cast import Cast
 from tests.factories import (
+    AccountFactory,
     AgreementFactory,
     PartnerFactory,
     RegionFactory,
@@ -132,3 +135,60 @@ def test_it_activates_only_one_of_two_overlapping_exclusive_agreements(cast: Cas
         if loser is not None:
             assert "overlaps" in loser.json()["non_field_errors"][0]
     assert outcomes == [([200, 400], 1)] * TRIES
+
+
+# Coverage ---------------------------------------------------------------------------------------
+
+
+def test_it_assigns_an_account_once_when_two_api_requests_overlap(cast: Cast) -> None:
+    today = timezone.localdate()
+    outcomes = []
+    for _ in range(TRIES):
+        account = AccountFactory()
+
+        def assign(start: date, account: Any = account) -> Any:
+            return signed_in(cast.manager).post(
+                "/api/v1/coverage/",
+                {
+                    "accounts": [account.pk],
+                    "kind": ChannelKind.PARTNER,
+                    "partner": cast.partner_a.pk,
+                    "start_date": start.isoformat(),
+                },
+                content_type="application/json",
+            )
+
+        answers = fire_together(lambda: assign(today), lambda: assign(today + timedelta(days=1)))
+        rows = CoverageAssignment.objects.filter(account=account).count()
+        outcomes.append(
+            (
+                [answer.status_code for answer in answers],
+                sorted(answer.json()["created"] for answer in answers),
+                rows,
+            )
+        )
+    assert outcomes == [([201, 201], [0, 1], 1)] * TRIES
+
+
+def test_it_assigns_an_account_once_when_two_bulk_forms_overlap(cast: Cast) -> None:
+    today = timezone.localdate()
+    outcomes = []
+    for _ in range(TRIES):
+        account = AccountFactory()
+
+        def assign(start: date, account: Any = account) -> Any:
+            return signed_in(cast.manager).post(
+                "/workspace/coverage/assign/",
+                {
+                    "scope": "selected",
+                    "account": [str(account.pk)],
+                    "kind": ChannelKind.DIRECT,
+                    "rep": str(cast.rep.pk),
+                    "start_date": start.isoformat(),
+                },
+            )
+
+        answers = fire_together(lambda: assign(today), lambda: assign(today - timedelta(days=1)))
+        rows = CoverageAssignment.objects.filter(account=account).count()
+        outcomes.append(([answer.status_code for answer in answers], rows))
+    assert outcomes == [([302, 302], 1)] * TRIES

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.limits import RateLimited, mark_rate_limited
 from crm.roles import Role, role_required
 from partners.downloads import attachment_response, signed_document_response
 from partners.models import Feedback, FeedbackStatus
@@ -126,6 +127,11 @@ def portal_feedback_new(request: HttpRequest) -> HttpResponse:
                         body=data["body"],
                     ),
                     attachment=data.get("attachment"),
+                )
+            except RateLimited as error:
+                form_add_service_errors(form, error)
+                return mark_rate_limited(
+                    render(request, "partners/portal/feedback_new.html", {"form": form}), error
                 )
             except ValidationError as error:
                 form_add_service_errors(form, error)

@@ -26,6 +26,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from crm.files import MB, upload_validate
+from crm.limits import RateLimited
 from crm.models import Region, Vertical
 from crm.roles import is_internal
 from crm.services import email_queue
@@ -483,22 +484,26 @@ def feedback_submit(
     """A partner user submits feedback for their own organisation.
 
     Saved even when the broker or mail server is down (the managers' notification waits in
-    the outbox). Raises ValidationError past FEEDBACK_PER_HOUR submissions in an hour, for a
-    bad rating, an over-long message, or an attachment that is not a PDF, PNG or JPEG of at
-    most 5 MB (checked by content).
+    the outbox). Raises RateLimited (a ValidationError) past FEEDBACK_PER_HOUR submissions in
+    an hour, and ValidationError for a bad rating, an over-long message, or an attachment that
+    is not a PDF, PNG or JPEG of at most 5 MB (checked by content).
     """
     membership = getattr(user, "partner_membership", None)
     if membership is None or not membership.partner.is_active:
         raise ValidationError("Only users of an active partner can submit feedback.")
     now = now or timezone.now()
-    recent = Feedback.objects.filter(
-        submitted_by=user, created_at__gte=now - timedelta(hours=1)
-    ).count()
-    if recent >= FEEDBACK_PER_HOUR:
-        raise ValidationError(
+    # The user's row is locked first, so parallel submissions count one after the other.
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).exists()
+    window = Feedback.objects.filter(submitted_by=user, created_at__gt=now - timedelta(hours=1))
+    in_window = list(
+        window.order_by("-created_at").values_list("created_at", flat=True)[:FEEDBACK_PER_HOUR]
+    )
+    if len(in_window) >= FEEDBACK_PER_HOUR:
+        frees_up = in_window[-1] + timedelta(hours=1)
+        raise RateLimited(
             f"You have sent {FEEDBACK_PER_HOUR} feedback entries in the last hour. "
             "Please wait a little before sending more.",
-            code="rate_limited",
+            retry_after=(frees_up - now).total_seconds(),
         )
     feedback = Feedback(
         partner=membership.partner,

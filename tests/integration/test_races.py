@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from channels.models import CoverageAssignment
 from crm.models import ChannelKind
-from partners.models import Agreement, AgreementStatus
+from partners.models import Agreement, AgreementStatus, Feedback
+from partners.services import FEEDBACK_PER_HOUR
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
@@ -192,3 +193,30 @@ def test_it_assigns_an_account_once_when_two_bulk_forms_overlap(cast: Cast) -> N
         rows = CoverageAssignment.objects.filter(account=account).count()
         outcomes.append(([answer.status_code for answer in answers], rows))
     assert outcomes == [([302, 302], 1)] * TRIES
+
+
+# Feedback limit ---------------------------------------------------------------------------------
+
+
+def test_it_keeps_the_hourly_feedback_limit_under_parallel_submissions(cast: Cast) -> None:
+    extra = 10
+    clients = [signed_in(cast.partner_a_user) for _ in range(FEEDBACK_PER_HOUR + extra)]
+
+    def submit(client: Client, number: int) -> Any:
+        return client.post(
+            "/api/v1/feedback/",
+            {
+                "category": "support",
+                "satisfaction": 3,
+                "subject": f"Parallel {number}",
+                "body": "Sent at the same moment as many others.",
+            },
+            content_type="application/json",
+        )
+
+    answers = fire_together(
+        *(lambda c=client, n=number: submit(c, n) for number, client in enumerate(clients))
+    )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201] * FEEDBACK_PER_HOUR + [429] * extra
+    assert Feedback.objects.filter(submitted_by=cast.partner_a_user).count() == FEEDBACK_PER_HOUR

@@ -12,6 +12,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -270,9 +271,15 @@ def portal_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
         return render(request, "partners/portal/invitation_invalid.html", status=400)
     form = StyledSetPasswordForm(user)
     if request.method == "POST":
-        form = StyledSetPasswordForm(user, request.POST)
-        if form.is_valid():
-            form.save()
-            login(request, user, backend="partners.auth.ActivePartnerBackend")
-            return redirect("portal:home")
+        with transaction.atomic():
+            # The link is used once: the invitee's row is locked and the link checked again,
+            # so of two submissions at the same moment the second finds it spent.
+            user = get_user_model().objects.select_for_update().get(pk=user.pk)
+            if not default_token_generator.check_token(user, token):
+                return render(request, "partners/portal/invitation_invalid.html", status=400)
+            form = StyledSetPasswordForm(user, request.POST)
+            if form.is_valid():
+                form.save()
+                login(request, user, backend="partners.auth.ActivePartnerBackend")
+                return redirect("portal:home")
     return render(request, "partners/portal/invitation.html", {"form": form, "invitee": user})

@@ -22,13 +22,14 @@ from django.utils import timezone
 
 from channels.models import CoverageAssignment
 from crm.models import ChannelKind
-from partners.models import Agreement, AgreementStatus, Feedback
-from partners.services import FEEDBACK_PER_HOUR
+from partners.models import Agreement, AgreementStatus, Feedback, PartnerUser
+from partners.services import FEEDBACK_PER_HOUR, invitation_path
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
     AgreementFactory,
     PartnerFactory,
+    PartnerUserFactory,
     RegionFactory,
     VerticalFactory,
 )
@@ -220,3 +221,39 @@ def test_it_keeps_the_hourly_feedback_limit_under_parallel_submissions(cast: Cas
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201] * FEEDBACK_PER_HOUR + [429] * extra
     assert Feedback.objects.filter(submitted_by=cast.partner_a_user).count() == FEEDBACK_PER_HOUR
+
+
+# Invitations ------------------------------------------------------------------------------------
+
+
+def test_it_accepts_an_invitation_link_once(cast: Cast) -> None:
+    outcomes = []
+    for attempt in range(TRIES):
+        membership: PartnerUser = PartnerUserFactory(
+            partner=cast.partner_a, user__username=f"invitee{attempt}@example.com"
+        )
+        user = membership.user
+        user.set_unusable_password()
+        user.save()
+        path = invitation_path(user)
+
+        def accept(password: str, path: str = path) -> Any:
+            return Client(raise_request_exception=False).post(
+                path, {"new_password1": password, "new_password2": password}
+            )
+
+        passwords = ("first-password-long-enough", "second-password-long-enough")
+        answers = fire_together(*(lambda p=p: accept(p) for p in passwords))
+        user.refresh_from_db()
+        winners = [
+            password
+            for password, answer in zip(passwords, answers, strict=True)
+            if answer.status_code == 302
+        ]
+        outcomes.append(
+            (
+                sorted(answer.status_code for answer in answers),
+                len(winners) == 1 and user.check_password(winners[0]),
+            )
+        )
+    assert outcomes == [([302, 400], True)] * TRIES

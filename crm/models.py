@@ -6,10 +6,27 @@ and this is the lowest layer; `channels` re-exports them.
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+# The dates a contract may carry. Anything outside is a typing slip (0001-01-01, 9999-12-31),
+# and the date arithmetic of renewals and reports needs room on both sides.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+
+def validate_business_date(value: date) -> None:
+    """Refuse a date outside EARLIEST_DATE..LATEST_DATE with a message naming the range."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValidationError(
+            f"Give a date between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}.",
+            code="date_range",
+        )
 
 
 class TimeStamped(models.Model):

@@ -17,7 +17,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -27,7 +27,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from crm.files import MB, upload_validate
 from crm.limits import RateLimited
-from crm.models import Region, Vertical
+from crm.models import LATEST_DATE, Region, Vertical
 from crm.roles import is_internal
 from crm.services import email_queue
 from partners.models import (
@@ -194,6 +194,8 @@ def _apply_terms(agreement: Agreement, terms: AgreementTerms) -> None:
 
 
 def _save(agreement: Agreement, *, by: Any, terms: AgreementTerms | None = None) -> Agreement:
+    if agreement.start_date and agreement.end_date and agreement.end_date < agreement.start_date:
+        raise ValidationError({"end_date": "The end date cannot be before the start date."})
     agreement.full_clean()
     agreement._history_user = by  # simple_history records who made the change
     agreement.save()
@@ -285,28 +287,49 @@ def agreement_activate(
         raise
 
 
+def _already_renewed(agreement: Agreement) -> ValidationError | None:
+    renewal = agreement.renewals.order_by("pk").first()
+    if renewal is None:
+        return None
+    return ValidationError(
+        f"{agreement.external_id} is already renewed by {renewal.external_id} "
+        f"({renewal.get_status_display().lower()})."
+    )
+
+
 @transaction.atomic
 def agreement_renew(*, agreement: Agreement, by: Any) -> Agreement:
     """Create the renewal: a new draft linked to `agreement`, with the same terms, starting the
-    day after it ends and running as long. Raises ValidationError for drafts or when a renewal
-    draft already exists."""
+    day after it ends and running as long. An agreement is renewed at most once (a database
+    rule); its renewal is renewed onwards. Raises ValidationError for drafts, an agreement
+    already renewed, or a renewal that would end after LATEST_DATE."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if agreement.status == AgreementStatus.DRAFT:
         raise ValidationError(
             f"{agreement.external_id} is still a draft; activate it before renewing."
         )
-    pending = agreement.renewals.filter(status=AgreementStatus.DRAFT).first()
-    if pending:
-        raise ValidationError(
-            f"{agreement.external_id} already has a renewal draft: {pending.external_id}."
-        )
+    if refusal := _already_renewed(agreement):
+        raise refusal
     terms = AgreementTerms.of(agreement)
     length = agreement.end_date - agreement.start_date
-    terms.start_date = agreement.end_date + timedelta(days=1)
-    terms.end_date = terms.start_date + length
+    try:
+        terms.start_date = agreement.end_date + timedelta(days=1)
+        terms.end_date = terms.start_date + length
+    except OverflowError:
+        terms.end_date = date.max
+    if terms.end_date > LATEST_DATE:
+        raise ValidationError(
+            f"{agreement.external_id} runs to {agreement.end_date.isoformat()}; a renewal of "
+            f"the same length would end after {LATEST_DATE.isoformat()}. Correct its dates first."
+        )
     renewal = Agreement(partner=agreement.partner, status=AgreementStatus.DRAFT, renews=agreement)
     _apply_terms(renewal, terms)
-    return _save(renewal, by=by, terms=terms)
+    try:
+        with transaction.atomic():
+            return _save(renewal, by=by, terms=terms)
+    except IntegrityError:
+        # agreement_renewed_once: a renewal made by a path that did not lock the agreement.
+        raise _already_renewed(agreement) or ValidationError("Renewal refused.") from None
 
 
 @transaction.atomic

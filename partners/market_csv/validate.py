@@ -19,7 +19,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
 from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.models import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    Account,
+    ChannelKind,
+    Region,
+    SizeBand,
+    Vertical,
+)
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -461,6 +469,20 @@ class MarketValidator:
             end_date = self._date(name, line, "end_date", end, required=True)
             signed_on = self._date(name, line, "signed_on", signed, required=False)
             terminated_on = self._date(name, line, "terminated_on", terminated, required=False)
+            for column, value in (
+                ("start_date", start_date),
+                ("end_date", end_date),
+                ("signed_on", signed_on),
+                ("terminated_on", terminated_on),
+            ):
+                if value and not EARLIEST_DATE.isoformat() <= value <= LATEST_DATE.isoformat():
+                    self.problem(
+                        name,
+                        line,
+                        column,
+                        f"{value} is outside {EARLIEST_DATE.isoformat()} to "
+                        f"{LATEST_DATE.isoformat()}",
+                    )
             self._not_before(name, line, "end_date", end_date, "start_date", start_date)
             if terminated_on:
                 if not signed:

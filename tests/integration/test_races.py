@@ -257,3 +257,29 @@ def test_it_accepts_an_invitation_link_once(cast: Cast) -> None:
             )
         )
     assert outcomes == [([302, 400], True)] * TRIES
+
+
+# Renewal ----------------------------------------------------------------------------------------
+
+
+def test_it_creates_one_renewal_when_two_managers_renew_at_once(cast: Cast) -> None:
+    outcomes = []
+    for _ in range(TRIES):
+        agreement = AgreementFactory(partner=cast.partner_a, start_date=date(2026, 1, 1))
+
+        def renew(agreement: Agreement = agreement) -> Any:
+            return signed_in(cast.manager).post(
+                f"/api/v1/agreements/{agreement.pk}/renew/", content_type="application/json"
+            )
+
+        answers = fire_together(renew, renew)
+        statuses = sorted(answer.status_code for answer in answers)
+        loser = next((a for a in answers if a.status_code == 400), None)
+        outcomes.append(
+            (
+                statuses,
+                Agreement.objects.filter(renews=agreement).count(),
+                loser is not None and "already" in loser.json()["non_field_errors"][0],
+            )
+        )
+    assert outcomes == [([201, 400], 1, True)] * TRIES

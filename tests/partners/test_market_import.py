@@ -151,6 +151,16 @@ def test_it_reports_an_end_before_its_start(market: Path) -> None:
     _assert_nothing_written()
 
 
+def test_it_reports_agreement_dates_outside_the_calendar_it_keeps(market: Path) -> None:
+    _replace(market, "agreements.csv", "2024-01-01,2024-12-31", "0001-01-01,9999-12-31")
+
+    assert _problems(market) == [
+        "agreements.csv:3: start_date: 0001-01-01 is outside 1900-01-01 to 2199-12-31",
+        "agreements.csv:3: end_date: 9999-12-31 is outside 1900-01-01 to 2199-12-31",
+    ]
+    _assert_nothing_written()
+
+
 def test_it_reports_a_termination_outside_the_term_or_unsigned(market: Path) -> None:
     _replace(market, "agreements.csv", "2025-01-01,2025-06-30", "2025-01-01,2024-06-30")
     _replace(market, "agreements.csv", "2026-12-31,,", "2026-12-31,,2026-02-01")

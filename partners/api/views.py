@@ -31,6 +31,7 @@ from crm.api.permissions import (
     InternalReadManagerWrite,
 )
 from crm.api.serializers import AccountSerializer
+from crm.forms import object_id
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.roles import Role, can_manage, is_internal, is_partner_user
 from partners.api.serializers import (
@@ -222,7 +223,18 @@ class FileDownloadNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class AgreementFilter(django_filters.FilterSet):
+class OfPartnerFilterSet(django_filters.FilterSet):
+    """`?partner=ID` within what the caller sees: another partner's id finds nothing, exactly
+    like an id that does not exist (a partner user learns nothing about which ids exist)."""
+
+    partner = django_filters.CharFilter(method="of_partner", help_text="A partner id.")
+
+    def of_partner(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        partner_id = object_id(value)
+        return queryset.filter(partner_id=partner_id) if partner_id else queryset.none()
+
+
+class AgreementFilter(OfPartnerFilterSet):
     status = django_filters.ChoiceFilter(choices=AgreementStatus.choices)
     agreement_type = django_filters.ChoiceFilter(choices=AgreementType.choices)
     channel_kind = django_filters.ChoiceFilter(
@@ -375,7 +387,7 @@ class AgreementViewSet(
 # Feedback ---------------------------------------------------------------------------------------
 
 
-class FeedbackFilter(django_filters.FilterSet):
+class FeedbackFilter(OfPartnerFilterSet):
     status = django_filters.ChoiceFilter(choices=FeedbackStatus.choices)
     category = django_filters.ChoiceFilter(choices=FeedbackCategory.choices)
     satisfaction = django_filters.NumberFilter()

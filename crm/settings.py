@@ -61,10 +61,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "crm.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "crm.middleware.PrivateAnswersMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads the body (CSRF reads a POST's form).
+    "crm.middleware.RequestSizeLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -148,6 +151,18 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_VERBOSE = False
+
+# Request bodies: at most REQUEST_MAX_MB (the signed agreement PDF of 10 MB and its form),
+# market file uploads at most IMPORT_REQUEST_MAX_MB; both refused from the Content-Length before
+# anything is read (crm.middleware.RequestSizeLimitMiddleware). The proxy in front repeats
+# them (README, "Production"). Form fields and JSON beyond 2.5 MB are refused by Django
+# (DATA_UPLOAD_MAX_MEMORY_SIZE); uploaded files above 2.5 MB go to a temporary file.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_MB", 12) * 1024 * 1024
+IMPORT_REQUEST_MAX_BYTES = env_int("IMPORT_REQUEST_MAX_MB", 1400) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+CSRF_FAILURE_VIEW = "crm.views.csrf_failure"
 
 # Invitation and password-reset links expire after three days.
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600

@@ -33,3 +33,9 @@ def workspace(request: HttpRequest) -> HttpResponse:
 
 def not_found(request: HttpRequest) -> HttpResponse:
     raise Http404
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form refused for its missing or stale security token: most often a page left open
+    across a sign-in or sign-out. Our own page; Django's names the mechanism, not the fix."""
+    return render(request, "403_csrf.html", status=403)

@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.core.files.base import ContentFile
 from django.test import Client, override_settings
 from django.urls import path
 
@@ -51,6 +52,44 @@ class TestHeaders:
         assert echoed["X-Request-ID"] == "proxy-abc.123"
         forged = Client().get("/accounts/login/", headers={"x-request-id": "bad id\nInjected: yes"})
         assert forged["X-Request-ID"] != "bad id\nInjected: yes"
+
+
+class TestPrivateAnswers:
+    def test_it_keeps_signed_in_pages_api_answers_and_downloads_out_of_shared_caches(
+        self, cast: Cast
+    ) -> None:
+        from tests.factories import AgreementFactory
+
+        agreement = AgreementFactory(partner=cast.partner_a)
+        agreement.signed_document.save("signed.pdf", ContentFile(b"%PDF-1.4\n%%EOF\n"))
+        client = Client()
+        client.force_login(cast.manager)
+        for url in (
+            "/workspace/",
+            "/workspace/accounts/?format=csv",
+            f"/workspace/agreements/{agreement.pk}/document/",
+            "/api/v1/partners/",
+        ):
+            control = client.get(url).get("Cache-Control", "")
+            assert {"private", "no-store"} <= {part.strip() for part in control.split(",")}, url
+
+    def test_it_refuses_a_body_larger_than_the_limit_before_reading_it(self, cast: Cast) -> None:
+        client = Client()
+        client.force_login(cast.partner_a_user)
+        response = client.post(
+            "/portal/feedback/new/",
+            {"category": "other", "satisfaction": "3", "subject": "x", "body": "y"},
+            CONTENT_LENGTH=str(settings.REQUEST_MAX_BYTES + 1),
+        )
+        assert response.status_code == 413
+        assert "larger than" in response.content.decode()
+        api = client.post(
+            "/api/v1/feedback/",
+            "{}",
+            content_type="application/json",
+            CONTENT_LENGTH=str(settings.REQUEST_MAX_BYTES + 1),
+        )
+        assert api.status_code == 413 and "larger than" in api.json()["detail"]
 
 
 class TestErrorPages:
@@ -176,6 +215,15 @@ class TestCsrf:
             {"category": "other", "satisfaction": "3", "subject": "x", "body": "y"},
         )
         assert response.status_code == 403
+
+    def test_it_explains_a_stale_form_on_its_own_page(self, cast: Cast) -> None:
+        response = Client(enforce_csrf_checks=True).post(
+            "/accounts/login/", {"username": "manager", "password": TEST_PASSWORD}
+        )
+        html = response.content.decode()
+        assert response.status_code == 403
+        assert "reload the page" in html and "CSRF verification failed" not in html
+        assert 'href="/static/' in html  # the app's layout, not Django's bare page
 
 
 class TestHealth:

@@ -143,13 +143,20 @@ AUTHENTICATION_BACKENDS = [
     "partners.auth.ActivePartnerBackend",
 ]
 
-# Lockout after repeated failures, counted by username and, separately, by client address.
+# Proxies in front of the app (a TLS proxy: 1). The client address is then read from
+# X-Forwarded-For (crm.observability.client_address) for the lockout, the audit log and the API
+# throttles; with 0 the header is ignored, so a client cannot choose its own address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Lockout after repeated failures, counted per (username, client address) and per client
+# address: a stranger guessing a user's password locks out only their own address, never the
+# user elsewhere, and one address trying many usernames is stopped too.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "crm.observability.client_address"
 AXES_VERBOSE = False
 
 # Request bodies: at most REQUEST_MAX_MB (the signed agreement PDF of 10 MB and its form),
@@ -292,6 +299,8 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "6000/minute"),
         "auth": env_str("API_THROTTLE_AUTH", "120/minute"),
     },
+    # The throttles count anonymous clients by the same address as the lockout.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.api_exception_handler",
     "DATE_FORMAT": "iso-8601",

@@ -79,3 +79,27 @@ def test_it_throttles_per_user_at_the_configured_rate(
     api = api_as(cast.executive)
     codes = [api.get("/api/v1/regions/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+def test_it_throttles_anonymous_clients_by_their_address_behind_the_proxy(
+    db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rest_framework.throttling import AnonRateThrottle
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "2/minute"})
+
+    def ask(client_address: str) -> int:
+        return (
+            APIClient(REMOTE_ADDR="10.0.0.1")
+            .post(
+                "/api/v1/auth/token/",
+                {"username": "nobody", "password": "not-a-password"},
+                format="json",
+                HTTP_X_FORWARDED_FOR=client_address,
+            )
+            .status_code
+        )
+
+    assert [ask("198.51.100.4") for _ in range(3)] == [400, 400, 429]
+    assert ask("192.0.2.9") == 400  # another client behind the same proxy is not throttled

@@ -121,7 +121,7 @@ class TestLockoutAndAudit:
     ) -> None:
         for _ in range(settings.AXES_FAILURE_LIMIT):
             _login(Client(REMOTE_ADDR="10.9.0.1"), "manager", "wrong-password-123")
-        locked = _login(Client(REMOTE_ADDR="10.9.0.2"), "manager", TEST_PASSWORD)
+        locked = _login(Client(REMOTE_ADDR="10.9.0.1"), "manager", TEST_PASSWORD)
         assert locked.status_code == 429
         assert "Too many failed sign-ins" in locked.content.decode()
         kinds = list(AuditEvent.objects.values_list("kind", flat=True))
@@ -132,6 +132,46 @@ class TestLockoutAndAudit:
         assert AuditEvent.objects.filter(
             kind="login_failed", username="manager", ip_address="10.9.0.1"
         ).exists()
+
+    def test_it_never_locks_a_named_user_out_for_strangers_failures(self, cast: Cast) -> None:
+        for _ in range(settings.AXES_FAILURE_LIMIT + 2):
+            _login(Client(REMOTE_ADDR="203.0.113.7"), "manager", "guessing-the-password")
+        assert (
+            _login(Client(REMOTE_ADDR="203.0.113.7"), "manager", TEST_PASSWORD).status_code == 429
+        )
+        assert _login(Client(REMOTE_ADDR="10.9.0.2"), "manager", TEST_PASSWORD).status_code == 302
+
+    def test_it_reads_the_client_address_behind_the_trusted_proxy(
+        self, cast: Cast, settings: Any
+    ) -> None:
+        settings.TRUSTED_PROXY_COUNT = 1
+        proxy = {"REMOTE_ADDR": "10.0.0.1"}
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            _login(
+                Client(**proxy),
+                "manager",
+                "wrong-password-123",
+                HTTP_X_FORWARDED_FOR="198.51.100.4",
+            )
+        # Another client behind the same proxy signs in; the one that failed stays locked.
+        other = _login(Client(**proxy), "manager", TEST_PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.9")
+        assert other.status_code == 302
+        again = _login(
+            Client(**proxy), "exec", TEST_PASSWORD, HTTP_X_FORWARDED_FOR="10.1.1.1, 198.51.100.4"
+        )
+        assert again.status_code == 429
+        addresses = set(
+            AuditEvent.objects.filter(kind="login_failed").values_list("ip_address", flat=True)
+        )
+        assert addresses == {"198.51.100.4"}
+
+    def test_it_ignores_a_forwarded_address_without_a_trusted_proxy(self, cast: Cast) -> None:
+        spoofed = {"HTTP_X_FORWARDED_FOR": "192.0.2.200"}
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            _login(Client(REMOTE_ADDR="10.7.7.7"), "nobody", "whatever-password", **spoofed)
+        assert _login(Client(REMOTE_ADDR="10.7.7.7"), "exec", TEST_PASSWORD).status_code == 429
+        assert AuditEvent.objects.filter(ip_address="10.7.7.7").exists()
+        assert not AuditEvent.objects.filter(ip_address="192.0.2.200").exists()
 
     def test_it_locks_a_client_address_trying_many_usernames(self, cast: Cast) -> None:
         for name in ["a", "b", "c", "d", "e", "f"]:

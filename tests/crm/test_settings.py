@@ -140,7 +140,7 @@ def test_it_uses_redis_as_broker_and_cache_when_redis_url_is_set() -> None:
     assert settings["always_eager"] is False
     assert settings["broker_url"] == "redis://cache.example.com:6379/2"
     assert settings["result_backend"] == "redis://cache.example.com:6379/2"
-    assert settings["cache_backend"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["cache_backend"] == "crm.cache.ResilientRedisCache"
     assert settings["cache_location"] == "redis://cache.example.com:6379/2"
 
 

@@ -183,6 +183,8 @@ class AuditEvent(models.Model):
         PERMISSION_DENIED = "permission_denied", "Permission denied"
         NOT_FOUND = "not_found", "Not found for a partner user"
         PASSWORD_CHANGED = "password_changed", "Password changed"
+        TOKEN_ISSUED = "token_issued", "API token issued"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     user = models.ForeignKey(
@@ -204,3 +206,29 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.kind} {self.username}"
+
+
+class ApiToken(models.Model):
+    """A key for the REST API (`Authorization: Token <key>`). The key is shown once, when it is
+    issued; only its SHA-256 digest is kept, so the table leaks no working key.
+
+    It stops working when revoked (deleted), when its user's password changes (the password
+    fingerprint no longer matches), after settings.API_TOKEN_IDLE_DAYS unused, and whenever
+    its user may no longer sign in (deactivated, or a deactivated partner's user).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell it.")
+    password_fingerprint = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "last_used_at"], name="api_token_user_used_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

@@ -1,16 +1,24 @@
-"""Writes of the market core, and the e-mail outbox every app uses."""
+"""Writes of the market core, the e-mail outbox every app uses, and API tokens."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_backends
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
-from crm.models import OutboundEmail
+from crm.models import ApiToken, OutboundEmail
+from crm.observability import audit
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +97,106 @@ def outbound_emails_flush(*, limit: int = 500) -> int:
     return sum(
         outbound_email_send(email_id=pk) for pk in pending.values_list("pk", flat=True)[:limit]
     )
+
+
+# API tokens --------------------------------------------------------------------------------------
+
+API_TOKENS_PER_USER = 20
+# A token's last use is written at most this often: not on every request.
+TOKEN_TOUCH_SECONDS = 300
+
+
+class ApiTokenRefused(Exception):
+    """The key does not authenticate anyone; the message says why and what to do."""
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _password_fingerprint_matches(user: Any, fingerprint: str) -> bool:
+    # As Django checks a session: the current secret key, or one it replaced.
+    candidates = [user.get_session_auth_hash()] + [
+        user._get_session_auth_hash(secret=secret) for secret in settings.SECRET_KEY_FALLBACKS
+    ]
+    return any(constant_time_compare(fingerprint, candidate) for candidate in candidates)
+
+
+def _may_sign_in(user: Any) -> bool:
+    """What every authentication backend requires of a user: active, and (partners.auth)
+    not a deactivated partner's user."""
+    return all(
+        backend.user_can_authenticate(user)
+        for backend in get_backends()
+        if hasattr(backend, "user_can_authenticate")
+    )
+
+
+@transaction.atomic
+def api_token_issue(*, user: Any, request: HttpRequest | None = None) -> tuple[ApiToken, str]:
+    """A new token for `user`, who has just given their password; returns it with its key,
+    which is not stored anywhere. A user keeps at most API_TOKENS_PER_USER tokens: one more
+    deletes the least recently used."""
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        digest=_digest(key),
+        prefix=key[:8],
+        password_fingerprint=user.get_session_auth_hash(),
+        last_used_at=timezone.now(),
+    )
+    surplus = ApiToken.objects.filter(user=user).order_by("-last_used_at", "-id")[
+        API_TOKENS_PER_USER:
+    ]
+    ApiToken.objects.filter(pk__in=list(surplus.values_list("pk", flat=True))).delete()
+    audit("token_issued", request=request, user=user)
+    return token, key
+
+
+def api_token_authenticate(*, key: str, now: datetime | None = None) -> ApiToken:
+    """The token whose key is `key`, its use recorded. Raises ApiTokenRefused for an unknown
+    or revoked key, a user who may no longer sign in, a password changed since the token was
+    issued, or a token unused for settings.API_TOKEN_IDLE_DAYS."""
+    now = now or timezone.now()
+    token = ApiToken.objects.select_related("user").filter(digest=_digest(key)).first()
+    if token is None:
+        raise ApiTokenRefused("Invalid token.")
+    if not _may_sign_in(token.user):
+        raise ApiTokenRefused("This user may no longer sign in.")
+    if not _password_fingerprint_matches(token.user, token.password_fingerprint):
+        raise ApiTokenRefused(
+            "This token ended when the password changed; request a new one with the new password."
+        )
+    idle_days = settings.API_TOKEN_IDLE_DAYS
+    if token.last_used_at < now - timedelta(days=idle_days):
+        raise ApiTokenRefused(
+            f"This token expired after {idle_days} days unused; request a new one."
+        )
+    if (now - token.last_used_at).total_seconds() > TOKEN_TOUCH_SECONDS:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: Any, request: HttpRequest | None = None) -> None:
+    """Revoke one token (its user, or a sales manager, decides; the caller checks who may)."""
+    audit("token_revoked", request=request, user=by, username=token.user.get_username())
+    token.delete()
+
+
+@transaction.atomic
+def api_tokens_revoke_all(*, user: Any, by: Any, request: HttpRequest | None = None) -> int:
+    """Revoke every token of `user`; returns how many there were."""
+    count, _ = ApiToken.objects.filter(user=user).delete()
+    if count:
+        audit("token_revoked", request=request, user=by, username=user.get_username())
+    return count
+
+
+def api_tokens_purge(*, now: datetime | None = None) -> int:
+    """Delete tokens unused for longer than settings.API_TOKEN_IDLE_DAYS (they no longer
+    work); returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.API_TOKEN_IDLE_DAYS)
+    count, _ = ApiToken.objects.filter(last_used_at__lt=cutoff).delete()
+    return count

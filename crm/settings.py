@@ -45,7 +45,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -274,11 +273,14 @@ EMAIL_BACKEND = (
 )
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
+# API tokens end after this many days unused (and at a password change, or when revoked).
+API_TOKEN_IDLE_DAYS = env_int("API_TOKEN_IDLE_DAYS", 30)
+
 # The REST API (/api/v1/): token auth for integrations, the session for the browser. Throttle
 # rates are per user and per anonymous client; the defaults leave room for a test run.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -311,7 +313,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Channel CRM API",
     "DESCRIPTION": (
         "Partners, agreements, coverage, feedback and weekly metrics. Authenticate with "
-        "`Authorization: Token <token>` (POST /api/v1/auth/token/)."
+        "`Authorization: Token <token>`: POST a username and password to /api/v1/auth/token/ "
+        "for a new token (shown once). A token ends when revoked (DELETE /api/v1/auth/token/, "
+        "or /api/v1/auth/tokens/{id}/), when its user's password changes, and after "
+        "API_TOKEN_IDLE_DAYS days unused."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

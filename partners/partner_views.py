@@ -26,6 +26,7 @@ from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.roles import can_manage, internal_required, manager_required
+from crm.services import api_tokens_revoke_all
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
 from partners.selectors import agreements_visible_to, feedback_visible_to, partners_visible_to
@@ -140,7 +141,9 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "partner": partner,
             "contacts": partner.contacts.all(),
-            "portal_users": partner.portal_users.select_related("user").order_by("user__username"),
+            "portal_users": partner.portal_users.select_related("user")
+            .annotate(api_token_count=Count("user__api_tokens"))
+            .order_by("user__username"),
             "agreements": agreements_visible_to(request.user)
             .filter(partner=partner)
             .order_by("-start_date"),
@@ -249,6 +252,17 @@ def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
     else:
         messages.error(request, "Enter a valid e-mail address to invite.")
+    return redirect("partners:partner_detail", pk=partner.pk)
+
+
+@manager_required
+@require_POST
+def portal_user_revoke_tokens_view(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
+    """End every API token of one of the partner's portal users."""
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    membership = get_object_or_404(partner.portal_users.select_related("user"), user_id=user_pk)
+    count = api_tokens_revoke_all(user=membership.user, by=request.user, request=request)
+    messages.success(request, f"{count} API token(s) of {membership.user.get_username()} revoked.")
     return redirect("partners:partner_detail", pk=partner.pk)
 
 

@@ -18,10 +18,14 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.limits import RateLimited, mark_rate_limited
 from crm.roles import Role, role_required
+from crm.selectors import api_tokens_visible_to
+from crm.services import api_tokens_revoke_all
 from partners.downloads import attachment_response, signed_document_response
 from partners.models import Feedback, FeedbackStatus
 from partners.portal_forms import PortalFeedbackForm, PortalFollowUpForm
@@ -204,5 +208,18 @@ def portal_profile(request: HttpRequest) -> HttpResponse:
             "partner": partner_of_user(request.user),
             "form": form,
             "contacts": partner_of_user(request.user).contacts.all(),
+            "api_tokens": api_tokens_visible_to(request.user).count(),
         },
     )
+
+
+@portal_required
+@require_POST
+def portal_revoke_tokens(request: HttpRequest) -> HttpResponse:
+    count = api_tokens_revoke_all(user=request.user, by=request.user, request=request)
+    messages.success(
+        request,
+        ngettext("%(count)d API token revoked.", "%(count)d API tokens revoked.", count)
+        % {"count": count},
+    )
+    return redirect("portal:profile")

@@ -158,6 +158,7 @@ API_LISTS = [
     "metrics/rollup",
     "metrics/trend",
     "metrics/partners",
+    "auth/tokens",
 ]
 PORTAL_PAGES = ["/portal/", "/portal/accounts/", "/portal/agreements/", "/portal/feedback/"]
 

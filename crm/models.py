@@ -148,6 +148,7 @@ class OutboundEmail(TimeStamped):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Being sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
@@ -159,6 +160,9 @@ class OutboundEmail(TimeStamped):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="While being sent: when another sender may take over."
+    )
     topic = models.CharField(
         max_length=64, blank=True, help_text="What caused it, e.g. feedback-reply."
     )

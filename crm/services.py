@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_backends
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -52,48 +53,73 @@ def _enqueue(email_id: int) -> None:
         logger.warning("outbox: e-mail %s stays pending, broker unavailable: %s", email_id, error)
 
 
-def outbound_email_send(*, email_id: int) -> bool:
-    """Send one pending e-mail; True when sent now, False when already sent or it failed.
+# A claimed e-mail whose sender died is taken over after this long; well above EMAIL_TIMEOUT.
+SEND_CLAIM = timedelta(minutes=10)
 
-    Locks the row so two workers never send the same e-mail; records the error and leaves it
-    pending (up to MAX_ATTEMPTS) when the mail server refuses.
+
+def outbound_email_send(*, email_id: int) -> bool:
+    """Send one pending e-mail; True when sent now, False when already sent or taken, or when
+    the mail server refused (the error is recorded and it stays pending, up to MAX_ATTEMPTS).
+
+    No transaction is open while the mail server talks: the row is claimed in one short
+    statement (two senders never both claim it), the message goes out, and the outcome is
+    written in another. A slow or silent mail server so holds no lock and delays no other
+    write. A claim left by a sender that died is taken over after SEND_CLAIM, so the e-mail
+    may then go out twice rather than never.
     """
-    with transaction.atomic():
-        email = OutboundEmail.objects.select_for_update().filter(pk=email_id).first()
-        if email is None or email.status != OutboundEmail.Status.PENDING:
-            return False
-        message = EmailMultiAlternatives(
-            subject=email.subject,
-            body=email.body_text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=list(email.to),
+    now = timezone.now()
+    claimable = Q(status=OutboundEmail.Status.PENDING) | Q(
+        status=OutboundEmail.Status.SENDING, claimed_until__lt=now
+    )
+    claimed = OutboundEmail.objects.filter(claimable, pk=email_id).update(
+        status=OutboundEmail.Status.SENDING,
+        claimed_until=now + SEND_CLAIM,
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    if not claimed:
+        return False
+    email = OutboundEmail.objects.get(pk=email_id)
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(email.to),
+    )
+    if email.body_html:
+        message.attach_alternative(email.body_html, "text/html")
+    mine = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.SENDING)
+    try:
+        message.send()
+    except Exception as error:  # noqa: BLE001 - SMTP, DNS and socket errors alike
+        gave_up = email.attempts >= MAX_ATTEMPTS
+        mine.update(
+            status=OutboundEmail.Status.FAILED if gave_up else OutboundEmail.Status.PENDING,
+            claimed_until=None,
+            last_error=str(error)[:2000],
+            updated_at=timezone.now(),
         )
-        if email.body_html:
-            message.attach_alternative(email.body_html, "text/html")
-        email.attempts += 1
-        try:
-            message.send()
-        except Exception as error:  # noqa: BLE001 - SMTP, DNS and socket errors alike
-            email.last_error = str(error)[:2000]
-            if email.attempts >= MAX_ATTEMPTS:
-                email.status = OutboundEmail.Status.FAILED
-            email.save(update_fields=["attempts", "last_error", "status", "updated_at"])
-            logger.warning(
-                "outbox: e-mail %s not sent (attempt %s): %s", email.pk, email.attempts, error
-            )
-            return False
-        email.status = OutboundEmail.Status.SENT
-        email.sent_at = timezone.now()
-        email.last_error = ""
-        email.save(update_fields=["attempts", "status", "sent_at", "last_error", "updated_at"])
-        return True
+        logger.warning(
+            "outbox: e-mail %s not sent (attempt %s): %s", email.pk, email.attempts, error
+        )
+        return False
+    mine.update(
+        status=OutboundEmail.Status.SENT,
+        sent_at=timezone.now(),
+        claimed_until=None,
+        last_error="",
+        updated_at=timezone.now(),
+    )
+    return True
 
 
 def outbound_emails_flush(*, limit: int = 500) -> int:
-    """Send pending e-mails, oldest first; returns how many were sent."""
-    pending = OutboundEmail.objects.filter(status=OutboundEmail.Status.PENDING).order_by(
-        "created_at"
-    )
+    """Send pending e-mails (and those whose sender died mid-send), oldest first; returns how
+    many were sent."""
+    pending = OutboundEmail.objects.filter(
+        Q(status=OutboundEmail.Status.PENDING)
+        | Q(status=OutboundEmail.Status.SENDING, claimed_until__lt=timezone.now())
+    ).order_by("created_at")
     return sum(
         outbound_email_send(email_id=pk) for pk in pending.values_list("pk", flat=True)[:limit]
     )

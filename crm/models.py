@@ -236,3 +236,30 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+class PasswordResetRequest(models.Model):
+    """Someone asked for a password-reset e-mail to this address. The request only writes this
+    row, whatever the address; a worker finds the users and writes the e-mails to the outbox,
+    so the answer neither waits on the mail server nor tells which addresses have a login."""
+
+    email = models.EmailField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The rate limits count the last hour by address and by client.
+            models.Index(fields=["email", "created_at"], name="reset_email_created_idx"),
+            models.Index(fields=["ip_address", "created_at"], name="reset_client_created_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(processed_at__isnull=True),
+                name="reset_unprocessed_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.email}"

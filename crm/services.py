@@ -10,15 +10,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_backends
+from django.contrib.auth import get_backends, get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
-from crm.models import ApiToken, OutboundEmail
+from crm.limits import RateLimited
+from crm.models import ApiToken, OutboundEmail, PasswordResetRequest
 from crm.observability import audit
 
 logger = logging.getLogger(__name__)
@@ -114,8 +121,9 @@ def outbound_email_send(*, email_id: int) -> bool:
 
 
 def outbound_emails_flush(*, limit: int = 500) -> int:
-    """Send pending e-mails (and those whose sender died mid-send), oldest first; returns how
-    many were sent."""
+    """Write the e-mails of password-reset requests still waiting, then send pending e-mails
+    (and those whose sender died mid-send), oldest first; returns how many were sent."""
+    password_resets_process()
     pending = OutboundEmail.objects.filter(
         Q(status=OutboundEmail.Status.PENDING)
         | Q(status=OutboundEmail.Status.SENDING, claimed_until__lt=timezone.now())
@@ -226,3 +234,110 @@ def api_tokens_purge(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=settings.API_TOKEN_IDLE_DAYS)
     count, _ = ApiToken.objects.filter(last_used_at__lt=cutoff).delete()
     return count
+
+
+# Password resets ---------------------------------------------------------------------------------
+
+PASSWORD_RESETS_PER_ADDRESS = 3
+PASSWORD_RESETS_PER_CLIENT = 10
+
+
+def _hour_window(requests: Any, *, now: datetime, limit: int) -> float | None:
+    """Seconds until one more request is allowed, or None when under `limit` in the hour."""
+    recent = list(
+        requests.filter(created_at__gt=now - timedelta(hours=1))
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(recent) < limit:
+        return None
+    return (recent[-1] + timedelta(hours=1) - now).total_seconds()
+
+
+@transaction.atomic
+def password_reset_request(
+    *, email: str, client_address: str | None, now: datetime | None = None
+) -> PasswordResetRequest:
+    """Queue a password-reset e-mail to `email`, if it belongs to anyone.
+
+    Does the same work for every address (nothing is looked up here; `password_reset_send`
+    does it on a worker), so a known and an unknown address answer alike and in the same
+    time. Raises RateLimited past PASSWORD_RESETS_PER_ADDRESS requests for one address or
+    PASSWORD_RESETS_PER_CLIENT from one client address in an hour.
+    """
+    now = now or timezone.now()
+    address = email.strip().lower()
+    waits = [
+        _hour_window(
+            PasswordResetRequest.objects.filter(email=address),
+            now=now,
+            limit=PASSWORD_RESETS_PER_ADDRESS,
+        ),
+        _hour_window(
+            PasswordResetRequest.objects.filter(ip_address=client_address),
+            now=now,
+            limit=PASSWORD_RESETS_PER_CLIENT,
+        )
+        if client_address
+        else None,
+    ]
+    wait = max((seconds for seconds in waits if seconds is not None), default=None)
+    if wait is not None:
+        raise RateLimited(
+            _("Too many password-reset requests; try again in %(minutes)s minutes.")
+            % {"minutes": max(1, round(wait / 60))},
+            retry_after=wait,
+        )
+    reset = PasswordResetRequest.objects.create(email=address, ip_address=client_address)
+    transaction.on_commit(lambda: _enqueue_password_reset(reset.pk))
+    return reset
+
+
+def _enqueue_password_reset(request_id: int) -> None:
+    from crm.tasks import password_reset_send
+
+    try:
+        password_reset_send.delay(request_id)
+    except Exception as error:  # noqa: BLE001 - any broker failure: the flush job writes it
+        logger.warning("password reset %s waits, broker unavailable: %s", request_id, error)
+
+
+def password_reset_send(*, request_id: int) -> int:
+    """Write a reset e-mail to the outbox for each user who may sign in and has a password,
+    with the request's address; returns how many. Each request is handled once."""
+    now = timezone.now()
+    if not PasswordResetRequest.objects.filter(pk=request_id, processed_at__isnull=True).update(
+        processed_at=now
+    ):
+        return 0
+    address = PasswordResetRequest.objects.values_list("email", flat=True).get(pk=request_id)
+    users = [
+        user
+        for user in get_user_model().objects.filter(email__iexact=address, is_active=True)
+        if user.has_usable_password() and _may_sign_in(user)
+    ]
+    for user in users:
+        link = settings.SITE_URL.rstrip("/") + reverse(
+            "password_reset_confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+        context = {"user": user, "link": link, "days": settings.PASSWORD_RESET_TIMEOUT // 86400}
+        email_queue(
+            to=[user.email],
+            subject=str(_("Reset your Channel CRM password")),
+            body_text=render_to_string("emails/password_reset.txt", context),
+            topic="password-reset",
+        )
+    return len(users)
+
+
+def password_resets_process() -> int:
+    """Handle the password-reset requests still waiting (the broker was down); returns how
+    many e-mails were written."""
+    waiting = PasswordResetRequest.objects.filter(processed_at__isnull=True).order_by("created_at")
+    return sum(
+        password_reset_send(request_id=pk) for pk in waiting.values_list("pk", flat=True)[:500]
+    )

@@ -263,3 +263,27 @@ class PasswordResetRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.email}"
+
+
+class SubmissionKey(models.Model):
+    """A write that was done once: a form's one-time token or an API client's
+    Idempotency-Key, per user. The unique key makes a second submission (one after the other
+    or at the same moment) find the first and answer as it did, instead of writing again."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="What was asked (API): the same key for another "
+        "request is refused."
+    )
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    answer = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="submission_key_once_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.key}"

@@ -25,6 +25,7 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.idempotency import once_per_form_token
 from crm.roles import can_manage, internal_required, manager_required
 from crm.services import api_tokens_revoke_all
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
@@ -162,6 +163,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @manager_required
+@once_per_form_token
 def partner_create_view(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", PartnerKind.PARTNER)
     form = PartnerForm(
@@ -220,6 +222,7 @@ def partner_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
+@once_per_form_token
 def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     form = ContactForm(request.POST)
@@ -240,6 +243,7 @@ def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
+@once_per_form_token
 def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     form = InviteForm(request.POST)

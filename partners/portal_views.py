@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.idempotency import once_per_form_token
 from crm.limits import RateLimited, mark_rate_limited
 from crm.roles import Role, role_required
 from crm.selectors import api_tokens_visible_to
@@ -115,6 +116,7 @@ def portal_feedback_list(request: HttpRequest) -> HttpResponse:
 
 
 @portal_required
+@once_per_form_token
 def portal_feedback_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PortalFeedbackForm(request.POST, request.FILES)
@@ -152,6 +154,7 @@ def _portal_feedback(request: HttpRequest, pk: int) -> Feedback:
 
 
 @portal_required
+@once_per_form_token
 def portal_feedback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     feedback = _portal_feedback(request, pk)
     form = PortalFollowUpForm()

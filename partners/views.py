@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
+from crm.idempotency import once_per_form_token
 from crm.roles import can_manage, internal_required, manager_required
 from partners.downloads import signed_document_response
 from partners.forms import (
@@ -161,6 +162,7 @@ def _agreement_for(request: HttpRequest, pk: int) -> Agreement:
 
 
 @manager_required
+@once_per_form_token
 def agreement_create(request: HttpRequest) -> HttpResponse:
     partners = partners_visible_to(request.user)
     if request.method == "POST":

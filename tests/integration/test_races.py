@@ -21,13 +21,14 @@ from django.test import Client
 from django.utils import timezone
 
 from channels.models import CoverageAssignment
-from crm.models import ChannelKind
+from crm.models import ChannelKind, OutboundEmail
 from partners.models import Agreement, AgreementStatus, Feedback, PartnerUser
 from partners.services import FEEDBACK_PER_HOUR, invitation_path
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
     AgreementFactory,
+    FeedbackFactory,
     PartnerFactory,
     PartnerUserFactory,
     RegionFactory,
@@ -283,3 +284,72 @@ def test_it_creates_one_renewal_when_two_managers_renew_at_once(cast: Cast) -> N
             )
         )
     assert outcomes == [([201, 400], 1, True)] * TRIES
+
+
+# Double submits ----------------------------------------------------------------------------------
+
+
+def test_it_saves_a_form_sent_twice_at_once_a_single_time(cast: Cast) -> None:
+    outcomes = []
+    for attempt in range(TRIES):
+        feedback = FeedbackFactory(partner=cast.partner_a)
+        token = f"double-submit-token-{attempt:04d}"
+
+        def reply(feedback: Any = feedback, token: str = token) -> Any:
+            return signed_in(cast.manager).post(
+                f"/workspace/feedback/{feedback.pk}/reply/",
+                {"reply-body": "Sent with a double click.", "submission_token": token},
+            )
+
+        def submit(token: str = token) -> Any:
+            return signed_in(cast.partner_a_user).post(
+                "/portal/feedback/new/",
+                {
+                    "category": "support",
+                    "satisfaction": "3",
+                    "subject": f"Double click {token}",
+                    "body": "Sent twice at once.",
+                    "submission_token": token,
+                },
+            )
+
+        answers = fire_together(reply, reply, submit, submit)
+        outcomes.append(
+            (
+                [answer.status_code for answer in answers],
+                feedback.replies.count(),
+                OutboundEmail.objects.filter(
+                    topic="feedback-reply", subject=f"Reply to your feedback: {feedback.subject}"
+                ).count(),
+                Feedback.objects.filter(subject=f"Double click {token}").count(),
+            )
+        )
+    assert outcomes == [([302, 302, 302, 302], 1, 1, 1)] * TRIES
+
+
+def test_it_creates_once_for_one_idempotency_key_sent_twice_at_once(cast: Cast) -> None:
+    outcomes = []
+    for attempt in range(TRIES):
+
+        def create(attempt: int = attempt) -> Any:
+            return signed_in(cast.partner_a_user).post(
+                "/api/v1/feedback/",
+                {
+                    "category": "support",
+                    "satisfaction": 3,
+                    "subject": f"Retried {attempt}",
+                    "body": "The client retried at once.",
+                },
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=f"retry-{attempt}",
+            )
+
+        answers = fire_together(create, create)
+        outcomes.append(
+            (
+                [answer.status_code for answer in answers],
+                len({answer.json()["id"] for answer in answers}),
+                Feedback.objects.filter(subject=f"Retried {attempt}").count(),
+            )
+        )
+    assert outcomes == [([201, 201], 1, 1)] * TRIES

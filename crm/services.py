@@ -25,7 +25,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from crm.limits import RateLimited
-from crm.models import ApiToken, OutboundEmail, PasswordResetRequest
+from crm.models import ApiToken, OutboundEmail, PasswordResetRequest, SubmissionKey
 from crm.observability import audit
 
 logger = logging.getLogger(__name__)
@@ -341,3 +341,26 @@ def password_resets_process() -> int:
     return sum(
         password_reset_send(request_id=pk) for pk in waiting.values_list("pk", flat=True)[:500]
     )
+
+
+# Housekeeping ------------------------------------------------------------------------------------
+
+SUBMISSION_KEYS_KEPT = timedelta(days=2)
+PASSWORD_RESETS_KEPT = timedelta(days=2)
+
+
+def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete what no longer serves: API tokens past their idle time, submission keys older
+    than SUBMISSION_KEYS_KEPT (a retry comes within minutes), and handled password-reset
+    requests older than PASSWORD_RESETS_KEPT (the rate limits look back one hour). Returns
+    how many of each."""
+    now = now or timezone.now()
+    keys, _ = SubmissionKey.objects.filter(created_at__lt=now - SUBMISSION_KEYS_KEPT).delete()
+    resets, _ = PasswordResetRequest.objects.filter(
+        processed_at__isnull=False, created_at__lt=now - PASSWORD_RESETS_KEPT
+    ).delete()
+    return {
+        "api_tokens": api_tokens_purge(now=now),
+        "submission_keys": keys,
+        "password_resets": resets,
+    }

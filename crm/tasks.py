@@ -44,3 +44,15 @@ def outbound_emails_flush() -> int:
 )
 def password_reset_send(request_id: int) -> int:
     return services.password_reset_send(request_id=request_id)
+
+
+@shared_task(
+    name="crm.housekeeping",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    soft_time_limit=10 * 60,
+    time_limit=11 * 60,
+)
+def housekeeping() -> dict[str, int]:
+    return services.housekeeping()

@@ -131,3 +131,31 @@ def test_a_silent_mail_server_locks_nothing_while_the_sender_waits(settings: Any
         listener.close()
     email.refresh_from_db()
     assert email.status == OutboundEmail.Status.PENDING and "timed out" in email.last_error
+
+
+@pytest.mark.django_db
+def test_housekeeping_deletes_what_no_longer_serves_on_the_beat_schedule(cast: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.celery import app
+    from crm.models import ApiToken, PasswordResetRequest, SubmissionKey
+    from crm.services import api_token_issue, housekeeping
+
+    now = timezone.now()
+    stale, fresh = api_token_issue(user=cast.manager)[0], api_token_issue(user=cast.executive)[0]
+    ApiToken.objects.filter(pk=stale.pk).update(last_used_at=now - timedelta(days=365))
+    old_key = SubmissionKey.objects.create(user=cast.manager, key="form:old")
+    SubmissionKey.objects.filter(pk=old_key.pk).update(created_at=now - timedelta(days=3))
+    SubmissionKey.objects.create(user=cast.manager, key="form:new")
+    done = PasswordResetRequest.objects.create(email="a@example.com", processed_at=now)
+    PasswordResetRequest.objects.filter(pk=done.pk).update(created_at=now - timedelta(days=3))
+    PasswordResetRequest.objects.create(email="b@example.com")
+
+    assert housekeeping() == {"api_tokens": 1, "submission_keys": 1, "password_resets": 1}
+    assert list(ApiToken.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert list(SubmissionKey.objects.values_list("key", flat=True)) == ["form:new"]
+    assert list(PasswordResetRequest.objects.values_list("email", flat=True)) == ["b@example.com"]
+    app.loader.import_default_modules()  # the tasks modules, as a worker loads them
+    assert app.conf.beat_schedule["crm-housekeeping"]["task"] in app.tasks

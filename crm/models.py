@@ -245,6 +245,9 @@ class PasswordResetRequest(models.Model):
 
     email = models.EmailField()
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    language = models.CharField(
+        max_length=16, blank=True, help_text="The language the e-mail is written in."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -273,8 +276,9 @@ class SubmissionKey(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(
-        max_length=64, blank=True, help_text="What was asked (API): the same key for another "
-        "request is refused."
+        max_length=64,
+        blank=True,
+        help_text="What was asked (API): the same key for another request is refused.",
     )
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     answer = models.JSONField(default=dict, blank=True)

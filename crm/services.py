@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -256,14 +256,15 @@ def _hour_window(requests: Any, *, now: datetime, limit: int) -> float | None:
 
 @transaction.atomic
 def password_reset_request(
-    *, email: str, client_address: str | None, now: datetime | None = None
+    *, email: str, client_address: str | None, language: str = "", now: datetime | None = None
 ) -> PasswordResetRequest:
     """Queue a password-reset e-mail to `email`, if it belongs to anyone.
 
     Does the same work for every address (nothing is looked up here; `password_reset_send`
     does it on a worker), so a known and an unknown address answer alike and in the same
-    time. Raises RateLimited past PASSWORD_RESETS_PER_ADDRESS requests for one address or
-    PASSWORD_RESETS_PER_CLIENT from one client address in an hour.
+    time; the e-mail is written in `language` (a language code). Raises RateLimited past
+    PASSWORD_RESETS_PER_ADDRESS requests for one address or PASSWORD_RESETS_PER_CLIENT from
+    one client address in an hour.
     """
     now = now or timezone.now()
     address = email.strip().lower()
@@ -288,7 +289,9 @@ def password_reset_request(
             % {"minutes": max(1, round(wait / 60))},
             retry_after=wait,
         )
-    reset = PasswordResetRequest.objects.create(email=address, ip_address=client_address)
+    reset = PasswordResetRequest.objects.create(
+        email=address, ip_address=client_address, language=language[:16]
+    )
     transaction.on_commit(lambda: _enqueue_password_reset(reset.pk))
     return reset
 
@@ -310,7 +313,9 @@ def password_reset_send(*, request_id: int) -> int:
         processed_at=now
     ):
         return 0
-    address = PasswordResetRequest.objects.values_list("email", flat=True).get(pk=request_id)
+    address, language = PasswordResetRequest.objects.values_list("email", "language").get(
+        pk=request_id
+    )
     users = [
         user
         for user in get_user_model().objects.filter(email__iexact=address, is_active=True)
@@ -325,12 +330,13 @@ def password_reset_send(*, request_id: int) -> int:
             },
         )
         context = {"user": user, "link": link, "days": settings.PASSWORD_RESET_TIMEOUT // 86400}
-        email_queue(
-            to=[user.email],
-            subject=str(_("Reset your Channel CRM password")),
-            body_text=render_to_string("emails/password_reset.txt", context),
-            topic="password-reset",
-        )
+        with translation.override(language or settings.LANGUAGE_CODE):
+            email_queue(
+                to=[user.email],
+                subject=_("Reset your Channel CRM password"),
+                body_text=render_to_string("emails/password_reset.txt", context),
+                topic="password-reset",
+            )
     return len(users)
 
 

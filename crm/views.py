@@ -64,7 +64,9 @@ def password_reset(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             password_reset_request(
-                email=form.cleaned_data["email"], client_address=client_address(request)
+                email=form.cleaned_data["email"],
+                client_address=client_address(request),
+                language=getattr(request, "LANGUAGE_CODE", ""),
             )
         except RateLimited as error:
             form_add_service_errors(form, error)

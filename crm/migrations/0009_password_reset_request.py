@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('email', models.EmailField(max_length=254)),
                 ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
+                ('language', models.CharField(blank=True, help_text='The language the e-mail is written in.', max_length=16)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('processed_at', models.DateTimeField(blank=True, null=True)),
             ],

@@ -75,3 +75,14 @@ def test_it_limits_requests_per_address_and_per_client(cast: Cast) -> None:
 def test_the_sign_in_page_offers_the_reset(db: None) -> None:
     page = Client().get("/accounts/login/").content.decode()
     assert 'href="/accounts/password_reset/"' in page
+
+
+def test_it_writes_the_e_mail_in_the_language_the_reset_was_asked_in(
+    cast: Cast, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        Client(HTTP_ACCEPT_LANGUAGE="zh-hans").post(
+            "/accounts/password_reset/", {"email": "exec@example.com"}
+        )
+    assert mail.outbox[0].subject == "重置您的 Channel CRM 密码"
+    assert "/accounts/reset/" in mail.outbox[0].body

@@ -27,7 +27,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from crm.files import MB, upload_validate
 from crm.limits import RateLimited
-from crm.models import LATEST_DATE, Region, Vertical
+from crm.models import LATEST_DATE, Region, Vertical, validate_business_date
 from crm.roles import is_internal
 from crm.services import email_queue
 from partners.models import (
@@ -188,6 +188,21 @@ def _refuse_exclusivity_conflicts(
         )
 
 
+def _refuse_bad_term(terms: AgreementTerms) -> None:
+    """The term's own dates first: a conflict with another agreement is only worth reporting
+    for a term that could stand."""
+    errors: dict[str, list[str]] = {}
+    for name in ("start_date", "end_date"):
+        try:
+            validate_business_date(getattr(terms, name))
+        except ValidationError as error:
+            errors[name] = error.messages
+    if not errors and terms.end_date < terms.start_date:
+        errors["end_date"] = ["The end date cannot be before the start date."]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _apply_terms(agreement: Agreement, terms: AgreementTerms) -> None:
     for name in _SCALAR_TERMS:
         setattr(agreement, name, getattr(terms, name))
@@ -213,6 +228,7 @@ def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: Any) 
         raise ValidationError(
             f"{partner.name} is deactivated; reactivate it before drafting agreements."
         )
+    _refuse_bad_term(terms)
     _refuse_exclusivity_conflicts(partner=partner, terms=terms, exclude_pk=None)
     agreement = Agreement(partner=partner, status=AgreementStatus.DRAFT)
     _apply_terms(agreement, terms)
@@ -228,6 +244,7 @@ def agreement_update_draft(*, agreement: Agreement, terms: AgreementTerms, by: A
             f"{agreement.external_id} is {agreement.get_status_display().lower()}; "
             "only drafts can be edited. Renew it to change the terms."
         )
+    _refuse_bad_term(terms)
     _refuse_exclusivity_conflicts(partner=agreement.partner, terms=terms, exclude_pk=agreement.pk)
     _apply_terms(agreement, terms)
     return _save(agreement, by=by, terms=terms)

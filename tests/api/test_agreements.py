@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from partners.models import Agreement, AgreementStatus
 from tests.api.conftest import PDF, Market
 from tests.cast import Cast
+from tests.factories import AgreementFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -233,3 +234,13 @@ def test_it_renews_an_agreement_only_once(cast: Cast, market: Market, api_as: Cl
     }
     onwards = api.post(f"/api/v1/agreements/{first.json()['id']}/renew/")
     assert onwards.status_code == 201
+
+
+def test_it_reports_absurd_dates_before_any_conflict_with_another_agreement(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    # Another partner's exclusive agreement in force everywhere: the absurd term overlaps it.
+    AgreementFactory(partner=cast.partner_b, exclusive=True, start_date=date(2026, 1, 1))
+    response = _draft(api_as(cast.manager), cast.partner_a.pk, "0001-01-01", "9999-12-31")
+    assert response.status_code == 400
+    assert set(response.json()) == {"start_date", "end_date"}

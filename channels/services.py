@@ -79,8 +79,8 @@ def coverage_assign(
 
     Accounts this owner already works at some point in the period are left alone (counted as
     already covered), so assigning twice changes nothing, even when overlapping assignments
-    are made at the same moment: on PostgreSQL the exclusion constraint
-    `coverage_owner_no_overlap` refuses the second insert, which then finds the first.
+    are made at the same moment: on PostgreSQL an exclusion constraint
+    (`coverage_<owner>_no_overlap`) refuses the second insert, which then finds the first.
     Raises ValidationError for an owner that does not fit the kind or is deactivated, an end
     before the start, or more than BULK_LIMIT accounts.
     """

@@ -1,11 +1,10 @@
-# One owner covers an account at most once on any day, held by a PostgreSQL exclusion
-# constraint. Overlapping assignments of one owner already stored (two requests at once could
-# create them) are merged first: the earliest keeps its start and takes the latest end, which
-# covers exactly the same days, so no metric changes.
+# One owner covers an account at most once on any day, held by PostgreSQL exclusion
+# constraints (one per owner column). Overlapping assignments of one owner already stored (two
+# requests at once could create them) are merged first: the earliest keeps its start and takes
+# the latest end, which covers exactly the same days, so no metric changes.
 
 import crm.constraints
 import django.contrib.postgres.fields.ranges
-import django.db.models.functions.comparison
 from django.contrib.postgres.operations import BtreeGistExtension
 from django.db import migrations, models
 from django.db.models import Count
@@ -70,6 +69,14 @@ class Migration(migrations.Migration):
         migrations.RunPython(merge_overlapping_assignments, migrations.RunPython.noop),
         AddConstraintOnPostgres(
             model_name='coverageassignment',
-            constraint=crm.constraints.PostgresExclusionConstraint(expressions=[('account', '='), ('kind', '='), (django.db.models.functions.comparison.Coalesce('rep', models.Value(0)), '='), (django.db.models.functions.comparison.Coalesce('partner', models.Value(0)), '='), ('online_source', '='), (crm.constraints.DateRange('start_date', 'end_date', django.contrib.postgres.fields.ranges.RangeBoundary(inclusive_lower=True, inclusive_upper=True)), '&&')], name='coverage_owner_no_overlap', violation_error_message='This owner already covers the account for some of these days.'),
+            constraint=crm.constraints.PostgresExclusionConstraint(condition=models.Q(('kind', 'direct')), expressions=[('account', '='), ('rep', '='), (crm.constraints.DateRange('start_date', 'end_date', django.contrib.postgres.fields.ranges.RangeBoundary(inclusive_lower=True, inclusive_upper=True)), '&&')], name='coverage_direct_no_overlap', violation_error_message='This owner already covers the account for some of these days.'),
+        ),
+        AddConstraintOnPostgres(
+            model_name='coverageassignment',
+            constraint=crm.constraints.PostgresExclusionConstraint(condition=models.Q(('kind__in', ('distribution', 'partner'))), expressions=[('account', '='), ('kind', '='), ('partner', '='), (crm.constraints.DateRange('start_date', 'end_date', django.contrib.postgres.fields.ranges.RangeBoundary(inclusive_lower=True, inclusive_upper=True)), '&&')], name='coverage_partner_no_overlap', violation_error_message='This owner already covers the account for some of these days.'),
+        ),
+        AddConstraintOnPostgres(
+            model_name='coverageassignment',
+            constraint=crm.constraints.PostgresExclusionConstraint(condition=models.Q(('kind', 'online')), expressions=[('account', '='), ('online_source', '='), (crm.constraints.DateRange('start_date', 'end_date', django.contrib.postgres.fields.ranges.RangeBoundary(inclusive_lower=True, inclusive_upper=True)), '&&')], name='coverage_online_no_overlap', violation_error_message='This owner already covers the account for some of these days.'),
         ),
     ]

@@ -37,6 +37,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
         "options": {"expires": 12 * HOUR},
     },
+    # Daily: delete API tokens past their idle time, old submission keys and reset requests.
+    "crm-housekeeping": {
+        "task": "crm.housekeeping",
+        "schedule": crontab(minute=20, hour=3),
+        "options": {"expires": 20 * HOUR},
+    },
     # Every five minutes: send e-mails still waiting in the outbox (broker or mail server was down).
     "outbox-flush": {
         "task": "crm.outbound_emails_flush",

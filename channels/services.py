@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
@@ -67,6 +68,35 @@ class CoverageOwner:
             return Q(online_source=self.online_source.strip())
         return Q(partner=self.partner)
 
+    def lock_key(self) -> int:
+        """A 32-bit number naming this owner, for `_serialise_owner`."""
+        if self.kind == ChannelKind.DIRECT:
+            name = f"rep:{self.rep.pk if self.rep else ''}"
+        elif self.kind == ChannelKind.ONLINE:
+            name = f"online:{self.online_source.strip()}"
+        else:
+            name = f"partner:{self.partner.pk if self.partner else ''}"
+        return zlib.crc32(name.encode()) - 2**31
+
+
+# The first key of the advisory locks that serialise coverage writes per owner.
+COVERAGE_LOCK_CLASS = 7301
+
+
+def _serialise_owner(owner: CoverageOwner) -> None:
+    """Make concurrent assignments to the same owner wait for each other until commit.
+
+    The exclusion constraints already refuse overlapping coverage of one owner, but two
+    transactions inserting overlapping rows at once each wait for the other while checking the
+    constraint, and PostgreSQL breaks that deadlock by failing one request. Taken before the
+    check, this lock makes the second request wait for the first to commit, then see its rows
+    and count those accounts as already covered. SQLite serialises writers already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [COVERAGE_LOCK_CLASS, owner.lock_key()]
+            )
+
 
 @dataclass(frozen=True)
 class CoverageResult:
@@ -84,10 +114,12 @@ def coverage_assign(
 ) -> CoverageResult:
     """Assign every account in `accounts` to `owner` from `start_date`.
 
-    Accounts this owner already works on `start_date` are left alone (counted as already
-    covered), so assigning twice changes nothing, even when the same assignment is made
-    concurrently. Raises ValidationError for an owner that does not fit the kind or is
-    deactivated, an end before the start, or more than BULK_LIMIT accounts.
+    Accounts this owner already works at some point in the period are left alone (counted as
+    already covered), so assigning twice changes nothing, even when overlapping assignments
+    are made at the same moment: on PostgreSQL an exclusion constraint
+    (`coverage_<owner>_no_overlap`) refuses the second insert, which then finds the first.
+    Raises ValidationError for an owner that does not fit the kind or is deactivated, an end
+    before the start, or more than BULK_LIMIT accounts.
     """
     owner.validate()
     if end_date is not None and end_date < start_date:
@@ -98,6 +130,7 @@ def coverage_assign(
             _("At most %(count)s accounts can be assigned at once; narrow the filter.")
             % {"count": number_format(BULK_LIMIT, force_grouping=True)}
         )
+    _serialise_owner(owner)
     covering = _accounts_covered(
         owner=owner, account_ids=account_ids, start_date=start_date, end_date=end_date
     )
@@ -120,8 +153,8 @@ def coverage_assign(
         if rows:
             rows[0].full_clean(exclude=["account"])
         try:
-            # A savepoint: when an identical assignment made at the same time commits between
-            # the check above and this insert, the unique constraint refuses only this step.
+            # A savepoint: when an overlapping assignment made at the same time commits between
+            # the check above and this insert, the database refuses only this step.
             with transaction.atomic():
                 CoverageAssignment.objects.bulk_create(rows, batch_size=5000)
         except IntegrityError:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from crm.models import Account, AuditEvent, OutboundEmail, Region, Vertical
+from crm.models import Account, ApiToken, AuditEvent, OutboundEmail, Region, Vertical
 
 
 @admin.register(Region)
@@ -69,4 +69,22 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued through the API only (the key is shown once there); here they can be
+    seen and revoked (deleted)."""
+
+    list_display = ["prefix", "user", "created_at", "last_used_at"]
+    search_fields = ["user__username", "prefix"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "prefix", "created_at", "last_used_at"]
+    exclude = ["digest", "password_fingerprint"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False

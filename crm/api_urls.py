@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 from analytics.api import views as analytics_api
 from channels.api import views as channels_api
 from crm.api import views as crm_api
-from crm.api.auth import TokenView
+from crm.api.auth import ApiTokenViewSet, TokenView
 from partners.api import views as partners_api
 
 router = DefaultRouter()
@@ -26,6 +26,7 @@ router.register("contacts", partners_api.PartnerContactViewSet, basename="contac
 router.register("agreements", partners_api.AgreementViewSet, basename="agreement")
 router.register("feedback", partners_api.FeedbackViewSet, basename="feedback")
 router.register("metrics/runs", analytics_api.MetricsRunViewSet, basename="metrics-run")
+router.register("auth/tokens", ApiTokenViewSet, basename="api-token")
 
 v1 = [
     path("auth/token/", TokenView.as_view(), name="token"),

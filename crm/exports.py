@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 EXPORT_FORMATS = ("csv", "xlsx")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Excel's sheet limit, less the header row.
 XLSX_MAX_ROWS = 1_048_575
 
@@ -38,8 +39,9 @@ def _cell(value: Any) -> Any:
 
 
 def _safe_text(value: Any) -> Any:
-    # A cell starting with = + - @ is run as a formula by spreadsheet programs.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _is_number(value):
+    # A cell starting with = + - @ is run as a formula by spreadsheet programs, and so is one
+    # whose formula hides behind a leading tab or carriage return.
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS and not _is_number(value):
         return "'" + value
     return value
 

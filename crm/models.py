@@ -6,11 +6,28 @@ and this is the lowest layer; `channels` re-exports them.
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+# The dates a contract may carry. Anything outside is a typing slip (0001-01-01, 9999-12-31),
+# and the date arithmetic of renewals and reports needs room on both sides.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+
+def validate_business_date(value: date) -> None:
+    """Refuse a date outside EARLIEST_DATE..LATEST_DATE with a message naming the range."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValidationError(
+            f"Give a date between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}.",
+            code="date_range",
+        )
 
 
 class TimeStamped(models.Model):
@@ -160,6 +177,7 @@ class OutboundEmail(TimeStamped):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Being sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
@@ -171,6 +189,9 @@ class OutboundEmail(TimeStamped):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="While being sent: when another sender may take over."
+    )
     topic = models.CharField(
         max_length=64, blank=True, help_text="What caused it, e.g. feedback-reply."
     )
@@ -195,6 +216,8 @@ class AuditEvent(models.Model):
         PERMISSION_DENIED = "permission_denied", "Permission denied"
         NOT_FOUND = "not_found", "Not found for a partner user"
         PASSWORD_CHANGED = "password_changed", "Password changed"
+        TOKEN_ISSUED = "token_issued", "API token issued"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     user = models.ForeignKey(
@@ -216,3 +239,84 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.kind} {self.username}"
+
+
+class ApiToken(models.Model):
+    """A key for the REST API (`Authorization: Token <key>`). The key is shown once, when it is
+    issued; only its SHA-256 digest is kept, so the table leaks no working key.
+
+    It stops working when revoked (deleted), when its user's password changes (the password
+    fingerprint no longer matches), after settings.API_TOKEN_IDLE_DAYS unused, and whenever
+    its user may no longer sign in (deactivated, or a deactivated partner's user).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell it.")
+    password_fingerprint = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "last_used_at"], name="api_token_user_used_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+
+class PasswordResetRequest(models.Model):
+    """Someone asked for a password-reset e-mail to this address. The request only writes this
+    row, whatever the address; a worker finds the users and writes the e-mails to the outbox,
+    so the answer neither waits on the mail server nor tells which addresses have a login."""
+
+    email = models.EmailField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    language = models.CharField(
+        max_length=16, blank=True, help_text="The language the e-mail is written in."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The rate limits count the last hour by address and by client.
+            models.Index(fields=["email", "created_at"], name="reset_email_created_idx"),
+            models.Index(fields=["ip_address", "created_at"], name="reset_client_created_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(processed_at__isnull=True),
+                name="reset_unprocessed_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.email}"
+
+
+class SubmissionKey(models.Model):
+    """A write that was done once: a form's one-time token or an API client's
+    Idempotency-Key, per user. The unique key makes a second submission (one after the other
+    or at the same moment) find the first and answer as it did, instead of writing again."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="What was asked (API): the same key for another request is refused.",
+    )
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    answer = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="submission_key_once_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.key}"

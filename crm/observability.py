@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from crm.request_id import request_id_var
@@ -15,11 +17,23 @@ logger = logging.getLogger("crm.audit")
 
 
 def client_address(request: HttpRequest | None) -> str | None:
+    """The client's address as settings.TRUSTED_PROXY_COUNT promises: with N proxies in front,
+    the address the outermost of them saw (the N-th entry of X-Forwarded-For from the right,
+    each proxy appending the one it received from); with none, the connection's own address.
+    The sign-in lockout, the audit log and the API throttles all count by it."""
     if request is None:
         return None
-    from axes.helpers import get_client_ip_address
-
-    return get_client_ip_address(request) or request.META.get("REMOTE_ADDR")
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies <= 0 or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",")]
+    candidate = hops[-min(proxies, len(hops))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 def audit(

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from crm.models import Account, Region, SizeBand, Vertical
+from crm.models import Account, ApiToken, Region, SizeBand, Vertical
+from crm.roles import can_manage
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,9 @@ def regions_all() -> QuerySet[Region]:
 
 def verticals_all() -> QuerySet[Vertical]:
     return Vertical.objects.order_by("name")
+
+
+def api_tokens_visible_to(user: object) -> QuerySet[ApiToken]:
+    """A user's own API tokens; a sales manager sees (and may revoke) everyone's."""
+    tokens = ApiToken.objects.select_related("user")
+    return tokens if can_manage(user) else tokens.filter(user=user)

@@ -45,7 +45,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -61,14 +60,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "crm.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "crm.middleware.PrivateAnswersMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads the body (CSRF reads a POST's form).
+    "crm.middleware.RequestSizeLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crm.middleware.PartnerBoundaryMiddleware",
+    # After the partner boundary: a partner user's URL outside it stays a plain 404.
+    "crm.middleware.QueryStringGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -138,14 +142,33 @@ AUTHENTICATION_BACKENDS = [
     "partners.auth.ActivePartnerBackend",
 ]
 
-# Lockout after repeated failures, counted by username and, separately, by client address.
+# Proxies in front of the app (a TLS proxy: 1). The client address is then read from
+# X-Forwarded-For (crm.observability.client_address) for the lockout, the audit log and the API
+# throttles; with 0 the header is ignored, so a client cannot choose its own address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Lockout after repeated failures, counted per (username, client address) and per client
+# address: a stranger guessing a user's password locks out only their own address, never the
+# user elsewhere, and one address trying many usernames is stopped too.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "crm.observability.client_address"
 AXES_VERBOSE = False
+
+# Request bodies: at most REQUEST_MAX_MB (the signed agreement PDF of 10 MB and its form),
+# market file uploads at most IMPORT_REQUEST_MAX_MB; both refused from the Content-Length before
+# anything is read (crm.middleware.RequestSizeLimitMiddleware). The proxy in front repeats
+# them (README, "Production"). Form fields and JSON beyond 2.5 MB are refused by Django
+# (DATA_UPLOAD_MAX_MEMORY_SIZE); uploaded files above 2.5 MB go to a temporary file.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_MB", 12) * 1024 * 1024
+IMPORT_REQUEST_MAX_BYTES = env_int("IMPORT_REQUEST_MAX_MB", 1400) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+CSRF_FAILURE_VIEW = "crm.views.csrf_failure"
 
 # Invitation and password-reset links expire after three days.
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
@@ -190,7 +213,8 @@ REDIS_URL = env_redis_url("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis, falling back to local memory while Redis does not answer (crm.cache).
+            "BACKEND": "crm.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
@@ -251,11 +275,14 @@ EMAIL_BACKEND = (
 )
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
+# API tokens end after this many days unused (and at a password change, or when revoked).
+API_TOKEN_IDLE_DAYS = env_int("API_TOKEN_IDLE_DAYS", 30)
+
 # The REST API (/api/v1/): token auth for integrations, the session for the browser. Throttle
 # rates are per user and per anonymous client; the defaults leave room for a test run.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -277,6 +304,8 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "6000/minute"),
         "auth": env_str("API_THROTTLE_AUTH", "120/minute"),
     },
+    # The throttles count anonymous clients by the same address as the lockout.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.api_exception_handler",
     "DATE_FORMAT": "iso-8601",
@@ -286,7 +315,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Channel CRM API",
     "DESCRIPTION": (
         "Partners, agreements, coverage, feedback and weekly metrics. Authenticate with "
-        "`Authorization: Token <token>` (POST /api/v1/auth/token/)."
+        "`Authorization: Token <token>`: POST a username and password to /api/v1/auth/token/ "
+        "for a new token (shown once). A token ends when revoked (DELETE /api/v1/auth/token/, "
+        "or /api/v1/auth/tokens/{id}/), when its user's password changes, and after "
+        "API_TOKEN_IDLE_DAYS days unused."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.forms import form_add_service_errors, object_id
+from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from partners.feedback_forms import (
@@ -270,17 +271,20 @@ def _post_message(request: HttpRequest, pk: int, *, prefix: str) -> HttpResponse
 
 @manager_required
 @require_POST
+@once_per_form_token
 def feedback_reply_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _post_message(request, pk, prefix="reply")
 
 
 @manager_required
 @require_POST
+@once_per_form_token
 def feedback_note_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _post_message(request, pk, prefix="note")
 
 
 @manager_required
+@once_per_form_token
 def feedback_log(request: HttpRequest) -> HttpResponse:
     partners = partners_visible_to(request.user).filter(is_active=True)
     if request.method == "POST":

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from partners.market_csv.files import MARKET_FILES, MARKET_FILES_BY_NAME, MarketFile
-from partners.market_csv.store import MarketStore, Staging
+from partners.market_csv.store import MarketStore, Staging, StoredConflict
 from partners.market_csv.validate import MarketValidator
 
 __all__ = ["FileReport", "ImportReport", "MarketImportError", "market_files_in", "market_import"]
@@ -125,7 +125,10 @@ def market_import(
                 optional_present=staging.optional_present,
             )
             for file_report in report.files:
-                created, updated = store.upsert(file_report.name)
+                try:
+                    created, updated = store.upsert(file_report.name)
+                except StoredConflict as conflict:
+                    raise MarketImportError(conflict.problems) from None
                 file_report.created = created
                 file_report.updated = updated
                 file_report.unchanged = file_report.rows - created - updated

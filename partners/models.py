@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.models import ChannelKind, Region, TimeStamped, Vertical
+from crm.models import ChannelKind, Region, TimeStamped, Vertical, validate_business_date
 from partners.rules import AGREEMENT_IN_FORCE
 
 
@@ -139,10 +139,10 @@ class Agreement(TimeStamped):
     status = models.CharField(
         max_length=16, choices=AgreementStatus.choices, default=AgreementStatus.DRAFT
     )
-    start_date = models.DateField()
-    end_date = models.DateField()
-    signed_on = models.DateField(null=True, blank=True)
-    terminated_on = models.DateField(null=True, blank=True)
+    start_date = models.DateField(validators=[validate_business_date])
+    end_date = models.DateField(validators=[validate_business_date])
+    signed_on = models.DateField(null=True, blank=True, validators=[validate_business_date])
+    terminated_on = models.DateField(null=True, blank=True, validators=[validate_business_date])
     termination_reason = models.TextField(blank=True)
     auto_renew = models.BooleanField(default=False)
     notice_days = models.PositiveIntegerField(
@@ -173,22 +173,30 @@ class Agreement(TimeStamped):
         ordering = ["-start_date", "external_id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=AgreementStatus.values), name="agreement_status_valid"
+                condition=Q(status__in=AgreementStatus.values),
+                name="agreement_status_valid",
+                violation_error_message="Choose one of the agreement statuses.",
             ),
             models.CheckConstraint(
-                condition=Q(agreement_type__in=AgreementType.values), name="agreement_type_valid"
+                condition=Q(agreement_type__in=AgreementType.values),
+                name="agreement_type_valid",
+                violation_error_message="Choose one of the agreement types.",
             ),
             models.CheckConstraint(
-                condition=Q(end_date__gte=F("start_date")), name="agreement_end_not_before_start"
+                condition=Q(end_date__gte=F("start_date")),
+                name="agreement_end_not_before_start",
+                violation_error_message="The end date cannot be before the start date.",
             ),
             models.CheckConstraint(
                 condition=Q(terminated_on__isnull=True)
                 | Q(terminated_on__gte=F("start_date"), terminated_on__lte=F("end_date")),
                 name="agreement_terminated_within_term",
+                violation_error_message="The termination date must lie within the term.",
             ),
             models.CheckConstraint(
                 condition=Q(status=AgreementStatus.DRAFT) | Q(signed_on__isnull=False),
                 name="agreement_signed_unless_draft",
+                violation_error_message="Only a draft may lack its signed date.",
             ),
             models.CheckConstraint(
                 condition=(
@@ -196,16 +204,27 @@ class Agreement(TimeStamped):
                     | (~Q(status=AgreementStatus.TERMINATED) & Q(terminated_on__isnull=True))
                 ),
                 name="agreement_terminated_iff_termination_date",
+                violation_error_message=(
+                    "A terminated agreement has a termination date, and only a terminated one."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(discount_percent__isnull=True)
                 | Q(discount_percent__gte=0, discount_percent__lte=100),
                 name="agreement_discount_percent_range",
+                violation_error_message="The discount lies between 0 and 100 %.",
             ),
             models.CheckConstraint(
                 condition=Q(revenue_share_percent__isnull=True)
                 | Q(revenue_share_percent__gte=0, revenue_share_percent__lte=100),
                 name="agreement_revenue_share_percent_range",
+                violation_error_message="The revenue share lies between 0 and 100 %.",
+            ),
+            # At most one renewal per agreement; the renewal itself is renewed onwards.
+            models.UniqueConstraint(
+                fields=["renews"],
+                name="agreement_renewed_once",
+                violation_error_message="This agreement is already renewed.",
             ),
         ]
         indexes = [

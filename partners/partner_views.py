@@ -13,6 +13,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,8 +28,10 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
+from crm.services import api_tokens_revoke_all
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
 from partners.selectors import (
@@ -187,7 +190,9 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "partner": partner,
             "contacts": partner.contacts.all(),
-            "portal_users": partner.portal_users.select_related("user").order_by("user__username"),
+            "portal_users": partner.portal_users.select_related("user")
+            .annotate(api_token_count=Count("user__api_tokens"))
+            .order_by("user__username"),
             "agreements": agreements_visible_to(request.user)
             .filter(partner=partner)
             .order_by("-start_date"),
@@ -203,6 +208,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @manager_required
+@once_per_form_token
 def partner_create_view(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", PartnerKind.PARTNER)
     form = PartnerForm(
@@ -267,6 +273,7 @@ def partner_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
+@once_per_form_token
 def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     form = ContactForm(request.POST)
@@ -289,6 +296,7 @@ def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
+@once_per_form_token
 def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     form = InviteForm(request.POST)
@@ -303,6 +311,17 @@ def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
             )
     else:
         messages.error(request, _("Enter a valid e-mail address to invite."))
+    return redirect("partners:partner_detail", pk=partner.pk)
+
+
+@manager_required
+@require_POST
+def portal_user_revoke_tokens_view(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
+    """End every API token of one of the partner's portal users."""
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    membership = get_object_or_404(partner.portal_users.select_related("user"), user_id=user_pk)
+    count = api_tokens_revoke_all(user=membership.user, by=request.user, request=request)
+    messages.success(request, f"{count} API token(s) of {membership.user.get_username()} revoked.")
     return redirect("partners:partner_detail", pk=partner.pk)
 
 
@@ -325,9 +344,15 @@ def portal_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
         return render(request, "partners/portal/invitation_invalid.html", status=400)
     form = StyledSetPasswordForm(user)
     if request.method == "POST":
-        form = StyledSetPasswordForm(user, request.POST)
-        if form.is_valid():
-            form.save()
-            login(request, user, backend="partners.auth.ActivePartnerBackend")
-            return redirect("portal:home")
+        with transaction.atomic():
+            # The link is used once: the invitee's row is locked and the link checked again,
+            # so of two submissions at the same moment the second finds it spent.
+            user = get_user_model().objects.select_for_update().get(pk=user.pk)
+            if not default_token_generator.check_token(user, token):
+                return render(request, "partners/portal/invitation_invalid.html", status=400)
+            form = StyledSetPasswordForm(user, request.POST)
+            if form.is_valid():
+                form.save()
+                login(request, user, backend="partners.auth.ActivePartnerBackend")
+                return redirect("portal:home")
     return render(request, "partners/portal/invitation.html", {"form": form, "invitee": user})

@@ -16,10 +16,16 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
 from crm.forms import StyledFormMixin, form_add_service_errors
+from crm.idempotency import once_per_form_token
+from crm.limits import RateLimited, mark_rate_limited
 from crm.models import Account
 from crm.roles import Role, role_required
+from crm.selectors import api_tokens_visible_to
+from crm.services import api_tokens_revoke_all
 from partners.downloads import attachment_response, signed_document_response
 from partners.models import Feedback, FeedbackStatus
 from partners.portal_forms import PortalFeedbackForm, PortalFollowUpForm
@@ -126,6 +132,7 @@ def portal_feedback_list(request: HttpRequest) -> HttpResponse:
 
 
 @portal_required
+@once_per_form_token
 def portal_feedback_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PortalFeedbackForm(request.POST, request.FILES)
@@ -143,6 +150,11 @@ def portal_feedback_new(request: HttpRequest) -> HttpResponse:
                     ),
                     attachment=data.get("attachment"),
                 )
+            except RateLimited as error:
+                form_add_service_errors(form, error)
+                return mark_rate_limited(
+                    render(request, "partners/portal/feedback_new.html", {"form": form}), error
+                )
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
@@ -158,6 +170,7 @@ def _portal_feedback(request: HttpRequest, pk: int) -> Feedback:
 
 
 @portal_required
+@once_per_form_token
 def portal_feedback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     feedback = _portal_feedback(request, pk)
     form = PortalFollowUpForm()
@@ -214,5 +227,18 @@ def portal_profile(request: HttpRequest) -> HttpResponse:
             "partner": partner_of_user(request.user),
             "form": form,
             "contacts": partner_of_user(request.user).contacts.all(),
+            "api_tokens": api_tokens_visible_to(request.user).count(),
         },
     )
+
+
+@portal_required
+@require_POST
+def portal_revoke_tokens(request: HttpRequest) -> HttpResponse:
+    count = api_tokens_revoke_all(user=request.user, by=request.user, request=request)
+    messages.success(
+        request,
+        ngettext("%(count)d API token revoked.", "%(count)d API tokens revoked.", count)
+        % {"count": count},
+    )
+    return redirect("portal:profile")

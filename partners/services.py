@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -29,7 +29,8 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from crm.files import MB, upload_validate
-from crm.models import Region, Vertical
+from crm.limits import RateLimited
+from crm.models import LATEST_DATE, Region, Vertical, validate_business_date
 from crm.roles import is_internal
 from crm.services import email_queue
 from partners.models import (
@@ -146,6 +147,20 @@ def agreement_exclusivity_conflicts(
     return conflicts
 
 
+def _lock_territory(regions: list[Region]) -> None:
+    """Lock the regions these terms grant (every region when none are named), in id order.
+
+    Two agreements can only conflict when their regions meet, so two activations that could
+    conflict always share a locked region: the second waits for the first to commit and then
+    sees it. FOR NO KEY UPDATE, so accounts referring to a region are never held up. SQLite
+    ignores row locks and serialises writers instead.
+    """
+    territory = Region.objects.order_by("pk").select_for_update(no_key=True)
+    if regions:
+        territory = territory.filter(pk__in=[region.pk for region in regions])
+    list(territory.values_list("pk", flat=True))
+
+
 def _refuse_exclusivity_conflicts(
     *, partner: Partner, terms: AgreementTerms, exclude_pk: int | None
 ) -> None:
@@ -184,12 +199,29 @@ def _refuse_exclusivity_conflicts(
         raise ValidationError(text % values, code="exclusivity")
 
 
+def _refuse_bad_term(terms: AgreementTerms) -> None:
+    """The term's own dates first: a conflict with another agreement is only worth reporting
+    for a term that could stand."""
+    errors: dict[str, list[str]] = {}
+    for name in ("start_date", "end_date"):
+        try:
+            validate_business_date(getattr(terms, name))
+        except ValidationError as error:
+            errors[name] = error.messages
+    if not errors and terms.end_date < terms.start_date:
+        errors["end_date"] = ["The end date cannot be before the start date."]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _apply_terms(agreement: Agreement, terms: AgreementTerms) -> None:
     for name in _SCALAR_TERMS:
         setattr(agreement, name, getattr(terms, name))
 
 
 def _save(agreement: Agreement, *, by: Any, terms: AgreementTerms | None = None) -> Agreement:
+    if agreement.start_date and agreement.end_date and agreement.end_date < agreement.start_date:
+        raise ValidationError({"end_date": "The end date cannot be before the start date."})
     agreement.full_clean()
     agreement._history_user = by  # simple_history records who made the change
     agreement.save()
@@ -208,6 +240,7 @@ def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: Any) 
             _("%(partner)s is deactivated; reactivate it before drafting agreements.")
             % {"partner": partner.name}
         )
+    _refuse_bad_term(terms)
     _refuse_exclusivity_conflicts(partner=partner, terms=terms, exclude_pk=None)
     agreement = Agreement(partner=partner, status=AgreementStatus.DRAFT)
     _apply_terms(agreement, terms)
@@ -229,6 +262,7 @@ def agreement_update_draft(*, agreement: Agreement, terms: AgreementTerms, by: A
                 "status": agreement.get_status_display().lower(),
             }
         )
+    _refuse_bad_term(terms)
     _refuse_exclusivity_conflicts(partner=agreement.partner, terms=terms, exclude_pk=agreement.pk)
     _apply_terms(agreement, terms)
     return _save(agreement, by=by, terms=terms)
@@ -283,9 +317,9 @@ def agreement_activate(
         signed_document_validate(signed_document)
     except ValidationError as error:
         raise ValidationError({"signed_document": error.messages}) from None
-    _refuse_exclusivity_conflicts(
-        partner=agreement.partner, terms=AgreementTerms.of(agreement), exclude_pk=agreement.pk
-    )
+    terms = AgreementTerms.of(agreement)
+    _lock_territory(terms.regions)
+    _refuse_exclusivity_conflicts(partner=agreement.partner, terms=terms, exclude_pk=agreement.pk)
     agreement.signed_on = signed_on
     agreement.status = AgreementStatus.ACTIVE
     agreement.signed_document.save("signed.pdf", signed_document, save=False)
@@ -323,39 +357,66 @@ def agreement_renewal_of(agreement: Agreement) -> Agreement | None:
     return agreement.renewals.order_by("start_date", "pk").first()
 
 
+def _already_renewed(agreement: Agreement) -> ValidationError | None:
+    existing = agreement_renewal_of(agreement)
+    if existing is None:
+        return None
+    values = {
+        "agreement": agreement.external_id,
+        "renewal": existing.external_id,
+        "status": existing.get_status_display().lower(),
+    }
+    if existing.status == AgreementStatus.DRAFT:
+        text = _(
+            "%(agreement)s is already renewed by %(renewal)s (%(status)s); open it instead, "
+            "or discard that draft before drafting another."
+        )
+    else:
+        text = _("%(agreement)s is already renewed by %(renewal)s (%(status)s).")
+    return ValidationError(text % values, code="renewed")
+
+
 @transaction.atomic
 def agreement_renew(*, agreement: Agreement, by: Any) -> Agreement:
     """Create the renewal: a new draft linked to `agreement`, with the same terms, starting the
-    day after it ends and running as long by the calendar (`renewal_term`). An agreement has
-    one renewal: raises ValidationError for a draft, or when a renewal exists already (discard
-    a renewal draft to draft another)."""
+    day after it ends and running as long by the calendar (`renewal_term`). An agreement is
+    renewed at most once (a database rule; discard a renewal draft to draft another), and its
+    renewal is renewed onwards. Raises ValidationError for a draft, an agreement already
+    renewed, or a renewal that would end after LATEST_DATE."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if agreement.status == AgreementStatus.DRAFT:
         raise ValidationError(
             _("%(agreement)s is still a draft; activate it before renewing.")
             % {"agreement": agreement.external_id}
         )
-    existing = agreement_renewal_of(agreement)
-    if existing is not None:
+    if refusal := _already_renewed(agreement):
+        raise refusal
+    try:
+        start, end = renewal_term(start_date=agreement.start_date, end_date=agreement.end_date)
+    except (OverflowError, ValueError):
+        start = end = date.max
+    if end > LATEST_DATE:
         raise ValidationError(
             _(
-                "%(agreement)s is already renewed by %(renewal)s (%(status)s); open it instead, "
-                "or discard that draft before drafting another."
+                "%(agreement)s runs to %(end)s; a renewal of the same length would end after "
+                "%(latest)s. Correct its dates first."
             )
             % {
                 "agreement": agreement.external_id,
-                "renewal": existing.external_id,
-                "status": existing.get_status_display().lower(),
-            },
-            code="renewed",
+                "end": date_format(agreement.end_date),
+                "latest": date_format(LATEST_DATE),
+            }
         )
     terms = AgreementTerms.of(agreement)
-    terms.start_date, terms.end_date = renewal_term(
-        start_date=agreement.start_date, end_date=agreement.end_date
-    )
+    terms.start_date, terms.end_date = start, end
     renewal = Agreement(partner=agreement.partner, status=AgreementStatus.DRAFT, renews=agreement)
     _apply_terms(renewal, terms)
-    return _save(renewal, by=by, terms=terms)
+    try:
+        with transaction.atomic():
+            return _save(renewal, by=by, terms=terms)
+    except IntegrityError:
+        # agreement_renewed_once: a renewal made by a path that did not lock the agreement.
+        raise _already_renewed(agreement) or ValidationError("Renewal refused.") from None
 
 
 @transaction.atomic
@@ -564,25 +625,29 @@ def feedback_submit(
     """A partner user submits feedback for their own organisation.
 
     Saved even when the broker or mail server is down (the managers' notification waits in
-    the outbox). Raises ValidationError past FEEDBACK_PER_HOUR submissions in an hour, for a
-    bad rating, an over-long message, or an attachment that is not a PDF, PNG or JPEG of at
-    most 5 MB (checked by content).
+    the outbox). Raises RateLimited (a ValidationError) past FEEDBACK_PER_HOUR submissions in
+    an hour, and ValidationError for a bad rating, an over-long message, or an attachment that
+    is not a PDF, PNG or JPEG of at most 5 MB (checked by content).
     """
     membership = getattr(user, "partner_membership", None)
     if membership is None or not membership.partner.is_active:
         raise ValidationError(_("Only users of an active partner can submit feedback."))
     now = now or timezone.now()
-    recent = Feedback.objects.filter(
-        submitted_by=user, created_at__gte=now - timedelta(hours=1)
-    ).count()
-    if recent >= FEEDBACK_PER_HOUR:
-        raise ValidationError(
+    # The user's row is locked first, so parallel submissions count one after the other.
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).exists()
+    window = Feedback.objects.filter(submitted_by=user, created_at__gt=now - timedelta(hours=1))
+    in_window = list(
+        window.order_by("-created_at").values_list("created_at", flat=True)[:FEEDBACK_PER_HOUR]
+    )
+    if len(in_window) >= FEEDBACK_PER_HOUR:
+        frees_up = in_window[-1] + timedelta(hours=1)
+        raise RateLimited(
             _(
                 "You have sent %(count)s feedback entries in the last hour. "
                 "Please wait a little before sending more."
             )
             % {"count": FEEDBACK_PER_HOUR},
-            code="rate_limited",
+            retry_after=(frees_up - now).total_seconds(),
         )
     feedback = Feedback(
         partner=membership.partner,

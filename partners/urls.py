@@ -14,6 +14,11 @@ urlpatterns = [
     path("partners/<int:pk>/edit/", partner_views.partner_edit_view, name="partner_edit"),
     path("partners/<int:pk>/contacts/", partner_views.contact_add_view, name="contact_add"),
     path(
+        "partners/<int:pk>/users/<int:user_pk>/revoke-tokens/",
+        partner_views.portal_user_revoke_tokens_view,
+        name="portal_user_revoke_tokens",
+    ),
+    path(
         "partners/<int:pk>/invite/",
         partner_views.portal_user_invite_view,
         name="portal_user_invite",

@@ -24,6 +24,7 @@ urlpatterns = [
         name="feedback_attachment",
     ),
     path("profile/", portal_views.portal_profile, name="profile"),
+    path("profile/tokens/revoke/", portal_views.portal_revoke_tokens, name="revoke_tokens"),
     path(
         "invitation/<str:uidb64>/<str:token>/", partner_views.portal_invitation, name="invitation"
     ),

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import form_add_service_errors, object_id
+from crm.idempotency import once_per_form_token
 from crm.models import Region, Vertical
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
@@ -276,6 +277,7 @@ def _agreement_for(request: HttpRequest, pk: int) -> Agreement:
 
 
 @manager_required
+@once_per_form_token
 def agreement_create(request: HttpRequest) -> HttpResponse:
     partners = partners_visible_to(request.user)
     if request.method == "POST":

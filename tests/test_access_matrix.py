@@ -21,6 +21,7 @@ from django.utils import timezone
 from analytics.metrics import COUNT_COLUMNS
 from analytics.models import MetricsRun, SegmentSnapshot
 from channels.models import CoverageAssignment
+from crm.services import api_token_issue
 from partners.models import ImportJob
 from tests.cast import Cast
 from tests.factories import (
@@ -108,6 +109,15 @@ MATRIX: dict[str, list[Entry]] = {
     "workspace/partners/<int:pk>/invite/": [
         Entry(obj("/workspace/partners/{pk}/invite/", "partner"), MANAGER_WRITE, "post")
     ],
+    "workspace/partners/<int:pk>/users/<int:user_pk>/revoke-tokens/": [
+        Entry(
+            lambda o: (
+                f"/workspace/partners/{o['partner'].pk}/users/{o['portal_user'].pk}/revoke-tokens/"
+            ),
+            MANAGER_WRITE,
+            "post",
+        )
+    ],
     "workspace/agreements/": [Entry(fixed("/workspace/agreements/"), INTERNAL_READ)],
     "workspace/agreements/new/": [Entry(fixed("/workspace/agreements/new/"), MANAGER_ONLY)],
     "workspace/agreements/renewals-due/": [
@@ -192,6 +202,10 @@ MATRIX: dict[str, list[Entry]] = {
         Entry(obj("/portal/feedback/{pk}/attachment/", "feedback"), PORTAL)
     ],
     "portal/profile/": [Entry(fixed("/portal/profile/"), PORTAL)],
+    "portal/profile/tokens/revoke/": [
+        Entry(fixed("/portal/profile/tokens/revoke/"), PORTAL, "post"),
+        Entry(fixed("/portal/profile/tokens/revoke/"), row(LOGIN, LOCKED, *[NOT_FOUND] * 4)),
+    ],
     # Any invalid link answers the same 400, whoever asks.
     "portal/invitation/<str:uidb64>/<str:token>/": [
         Entry(fixed("/portal/invitation/MQ/bad-token/"), row(BAD, BAD, BAD, BAD, BAD, BAD))
@@ -231,7 +245,16 @@ def api(path: str) -> Callable[[dict[str, Any]], str]:
 
 MATRIX.update(
     {
-        V1 + "auth/token/": [Entry(api("auth/token/"), row(BAD, BAD, BAD, BAD, BAD, BAD), "post")],
+        V1 + "auth/token/": [
+            Entry(api("auth/token/"), row(BAD, BAD, BAD, BAD, BAD, BAD), "post"),
+            # Revokes the token the request is sent with; a session has none to revoke.
+            Entry(api("auth/token/"), row(UNAUTHORISED, BAD, BAD, BAD, BAD, BAD), "delete"),
+        ],
+        V1 + "^auth/tokens/$": [Entry(api("auth/tokens/"), API_PARTNER_READ)],
+        # DELETE only (who may revoke whose: tests/api/test_tokens.py).
+        V1 + "^auth/tokens/(?P<pk>[^/.]+)/$": [
+            Entry(api("auth/tokens/{token}/"), row(UNAUTHORISED, *[LOCKED] * 5))
+        ],
         V1 + "metrics/segments/": [Entry(api("metrics/segments/?week=2026-W46"), API_LEADERSHIP)],
         V1 + "metrics/rollup/": [
             Entry(api("metrics/rollup/?week=2026-W46&by=region"), API_LEADERSHIP)
@@ -361,6 +384,8 @@ def objects(cast: Cast) -> dict[str, Any]:
     )
     return {
         "contact": PartnerContactFactory(partner=cast.partner_a),
+        "portal_user": cast.partner_a_user,
+        "token": api_token_issue(user=cast.partner_b_user)[0],
         "region": rep_account.region,
         "vertical": rep_account.vertical,
         "rep": cast.rep,

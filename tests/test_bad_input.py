@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.test import Client
 from django.utils import timezone
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from channels.models import CoverageAssignment
@@ -368,3 +368,141 @@ def test_it_imports_arbitrary_account_rows_all_or_nothing(
 
 
 pytestmark = pytest.mark.django_db
+
+
+# Query strings ----------------------------------------------------------------------------------
+
+# Every list a user can open, by who opens it (the cast's attribute).
+LISTS: list[tuple[str, str]] = [
+    ("manager", "/workspace/partners/"),
+    ("manager", "/workspace/distributors/"),
+    ("manager", "/workspace/agreements/"),
+    ("manager", "/workspace/agreements/renewals-due/"),
+    ("manager", "/workspace/agreements/new/"),
+    ("manager", "/workspace/feedback/"),
+    ("manager", "/workspace/feedback/log/"),
+    ("manager", "/workspace/accounts/"),
+    ("manager", "/workspace/white-space/"),
+    ("manager", "/workspace/reps/"),
+    ("manager", "/workspace/imports/"),
+    ("manager", "/dashboard/"),
+    ("manager", "/dashboard/digest/"),
+    ("rep_user", "/workspace/my-accounts/"),
+    ("partner_a_user", "/portal/"),
+    ("partner_a_user", "/portal/accounts/"),
+    ("partner_a_user", "/portal/agreements/"),
+    ("partner_a_user", "/portal/feedback/"),
+    *(
+        (role, f"/api/v1/{name}/")
+        for role in ("manager", "partner_a_user")
+        for name in ("accounts", "partners", "agreements", "feedback")
+    ),
+    *(
+        ("manager", f"/api/v1/{name}/")
+        for name in (
+            "regions",
+            "verticals",
+            "reps",
+            "coverage",
+            "contacts",
+            "metrics/runs",
+            "metrics/segments",
+            "metrics/rollup",
+            "metrics/trend",
+            "metrics/partners",
+            "metrics/weeks",
+        )
+    ),
+]
+PARAMETERS = [
+    "q",
+    "page",
+    "page_size",
+    "cursor",
+    "partner",
+    "account",
+    "rep",
+    "region",
+    "vertical",
+    "size_band",
+    "status",
+    "category",
+    "kind",
+    "sort",
+    "ordering",
+    "search",
+    "week",
+    "ends_after",
+    "ends_before",
+    "active_on",
+    "satisfaction",
+    "rating",
+    "within",
+    "format",
+]
+
+
+def _cursor(raw: str) -> str:
+    import base64
+
+    return base64.b64encode(raw.encode()).decode()
+
+
+CRAFTED_CURSORS = [_cursor(raw) for raw in ("p=abc", "p=1e5", "p=%00", "o=-1&p=1", "p=" + "9" * 30)]
+nasty_query = st.one_of(
+    nasty_text.filter(lambda text: len(text) < 200),
+    st.sampled_from(
+        [
+            "\x00",
+            "a\x00b",
+            "99999999999999999999",
+            "-99999999999999999999",
+            "1e309",
+            "0001-01-01",
+            "9999-12-31",
+            "10000-01-01",
+            "2026-W99",
+            "0000-W01",
+            "-1",
+            *CRAFTED_CURSORS,
+        ]
+    ),
+)
+
+
+@pytest.mark.parametrize(("role", "path"), LISTS, ids=[f"{r}:{p}" for r, p in LISTS])
+def test_it_never_fails_on_arbitrary_query_strings(
+    role: str, path: str, cast: Cast, objects: dict[str, Any]
+) -> None:
+    client = _client(getattr(cast, role))
+
+    @HYPOTHESIS
+    @given(params=st.dictionaries(st.sampled_from(PARAMETERS), nasty_query, max_size=4))
+    @example(params={"q": "a\x00b", "page": "99999999999999999999"})
+    @example(params={"partner": "99999999999999999999", "account": "-1", "rep": "1e309"})
+    @example(params={"cursor": CRAFTED_CURSORS[0], "ordering": "external_id"})
+    @example(params={"cursor": CRAFTED_CURSORS[2], "page_size": "99999999999999999999"})
+    @example(params={"ends_before": "9999-12-31", "ends_after": "0001-01-01"})
+    @example(params={"active_on": "0001-01-01", "week": "0000-W01", "within": "9" * 30})
+    def get(params: dict[str, str]) -> None:
+        response = client.get(path, params)
+        assert response.status_code < 500, f"{path}: {response.status_code} for {params!r}"
+
+    get()
+
+
+@pytest.mark.parametrize(("role", "path"), LISTS, ids=[f"{r}:{p}" for r, p in LISTS])
+def test_it_refuses_a_nul_character_in_the_query_string_with_a_400(
+    role: str, path: str, cast: Cast
+) -> None:
+    response = _client(getattr(cast, role)).get(path, {"q": "acme\x00"})
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/accounts/", "/api/v1/coverage/"])
+@pytest.mark.parametrize("cursor", CRAFTED_CURSORS)
+def test_it_refuses_a_crafted_cursor_with_a_400(path: str, cursor: str, cast: Cast) -> None:
+    response = _client(cast.manager).get(path, {"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json() == {"cursor": ["This cursor was not made by this list; start over."]}

@@ -29,6 +29,7 @@ from channels.selectors import (
 from channels.services import CoverageOwner, coverage_assign, coverage_end
 from crm.api.pagination import IdCursorPagination
 from crm.api.permissions import InternalReadManagerWrite
+from crm.idempotency import once_per_idempotency_key
 from crm.models import ChannelKind
 
 
@@ -96,6 +97,7 @@ class CoverageAssignmentViewSet(
             "counted in `already_covered`, not assigned twice; a refusal saves nothing."
         ),
     )
+    @once_per_idempotency_key
     def create(self, request: Request) -> Response:
         accounts = internal_accounts_visible_to(request.user)
         data = CoverageAssignInputSerializer(
@@ -132,6 +134,7 @@ class CoverageAssignmentViewSet(
         ),
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def end(self, request: Request, pk: str | None = None) -> Response:
         assignment = self.get_object()
         data = CoverageEndInputSerializer(data=request.data)

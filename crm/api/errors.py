@@ -1,5 +1,6 @@
 """Errors in the API's shape: a service's django ValidationError becomes a 400 whose keys are
-the same field names the service used (`non_field_errors` for a message about the whole)."""
+the same field names the service used (`non_field_errors` for a message about the whole); a
+RateLimited refusal becomes a 429 with Retry-After."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
+
+from crm.limits import RateLimited
 
 
 def validation_error_from_django(error: DjangoValidationError) -> exceptions.ValidationError:
@@ -24,6 +27,9 @@ def validation_error_from_django(error: DjangoValidationError) -> exceptions.Val
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RateLimited):
+        # 429 with Retry-After, like the throttles.
+        exc = exceptions.Throttled(wait=exc.retry_after, detail=" ".join(exc.messages))
+    elif isinstance(exc, DjangoValidationError):
         exc = validation_error_from_django(exc)
     return exception_handler(exc, context)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Field, QuerySet
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
+from rest_framework.request import Request
+
+from crm.forms import object_id
 
 
 class PagePagination(PageNumberPagination):
@@ -27,3 +36,40 @@ class IdCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = "id"
+    invalid_cursor_message = "This cursor was not made by this list; start over."
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self.model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """The cursor from the query string; a 400 naming `cursor` for one this list did not
+        make (its position must be a value of the ordering column: a crafted one reached the
+        database as `id > 'abc'`)."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+        else:
+            if cursor is None or self._position_valid(cursor.position):
+                return cursor
+        raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+
+    def _position_valid(self, position: str | None) -> bool:
+        if position is None:
+            return True
+        if "\x00" in position:
+            return False
+        try:
+            field: Field[Any, Any] = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        except (AttributeError, FieldDoesNotExist):
+            return False
+        if field.get_internal_type() in {"AutoField", "BigAutoField", "BigIntegerField"}:
+            return object_id(position) is not None
+        try:
+            field.to_python(position)
+        except DjangoValidationError:
+            return False
+        return len(position) <= (field.max_length or 255)

@@ -31,6 +31,8 @@ from crm.api.permissions import (
     InternalReadManagerWrite,
 )
 from crm.api.serializers import AccountSerializer
+from crm.forms import object_id
+from crm.idempotency import once_per_idempotency_key
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.roles import Role, can_manage, is_internal, is_partner_user
 from partners.api.serializers import (
@@ -130,6 +132,7 @@ class PartnerViewSet(
     def get_queryset(self) -> QuerySet[Partner]:
         return partners_visible_to(self.request.user)
 
+    @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = PartnerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -163,6 +166,7 @@ class PartnerContactViewSet(
         return PartnerContact.objects.filter(partner__in=partners_visible_to(self.request.user))
 
     @extend_schema(request=PartnerContactInputSerializer, responses={201: PartnerContactSerializer})
+    @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = PartnerContactInputSerializer(
             data=request.data, partners=partners_visible_to(request.user)
@@ -222,7 +226,18 @@ class FileDownloadNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class AgreementFilter(django_filters.FilterSet):
+class OfPartnerFilterSet(django_filters.FilterSet):
+    """`?partner=ID` within what the caller sees: another partner's id finds nothing, exactly
+    like an id that does not exist (a partner user learns nothing about which ids exist)."""
+
+    partner = django_filters.CharFilter(method="of_partner", help_text="A partner id.")
+
+    def of_partner(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        partner_id = object_id(value)
+        return queryset.filter(partner_id=partner_id) if partner_id else queryset.none()
+
+
+class AgreementFilter(OfPartnerFilterSet):
     status = django_filters.ChoiceFilter(choices=AgreementStatus.choices)
     agreement_type = django_filters.ChoiceFilter(choices=AgreementType.choices)
     channel_kind = django_filters.ChoiceFilter(
@@ -281,6 +296,7 @@ class AgreementViewSet(
     def _fresh(self, agreement: Agreement) -> dict[str, Any]:
         return self.get_serializer(self.get_queryset().get(pk=agreement.pk)).data
 
+    @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = AgreementDraftInputSerializer(
             data=request.data, partners=partners_visible_to(request.user)
@@ -308,6 +324,7 @@ class AgreementViewSet(
         summary="Sign a draft: the signed date and the signed PDF",
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    @once_per_idempotency_key
     def activate(self, request: Request, pk: str | None = None) -> Response:
         agreement = self.get_object()
         data = AgreementActivateInputSerializer(data=request.data)
@@ -326,6 +343,7 @@ class AgreementViewSet(
         summary="Create the renewal draft of an agreement",
     )
     @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser])
+    @once_per_idempotency_key
     def renew(self, request: Request, pk: str | None = None) -> Response:
         renewal = agreement_renew(agreement=self.get_object(), by=request.user)
         return Response(self._fresh(renewal), status=status.HTTP_201_CREATED)
@@ -336,6 +354,7 @@ class AgreementViewSet(
         summary="End an active agreement early",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def terminate(self, request: Request, pk: str | None = None) -> Response:
         agreement = self.get_object()
         data = AgreementTerminateInputSerializer(data=request.data)
@@ -375,7 +394,7 @@ class AgreementViewSet(
 # Feedback ---------------------------------------------------------------------------------------
 
 
-class FeedbackFilter(django_filters.FilterSet):
+class FeedbackFilter(OfPartnerFilterSet):
     status = django_filters.ChoiceFilter(choices=FeedbackStatus.choices)
     category = django_filters.ChoiceFilter(choices=FeedbackCategory.choices)
     satisfaction = django_filters.NumberFilter()
@@ -407,6 +426,7 @@ class FeedbackViewSet(
         return feedback_visible_to(self.request.user)
 
     @extend_schema(request=FeedbackInputSerializer, responses={201: FeedbackSerializer})
+    @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         partners = partners_visible_to(request.user)
         data = FeedbackInputSerializer(data=request.data, partners=partners)
@@ -437,6 +457,7 @@ class FeedbackViewSet(
         summary="Reply (sales managers) or follow up (the partner's users)",
     )
     @action(detail=True, methods=["get", "post"], pagination_class=None)
+    @once_per_idempotency_key
     def replies(self, request: Request, pk: str | None = None) -> Response:
         feedback = self.get_object()
         if request.method == "GET":
@@ -462,6 +483,7 @@ class FeedbackViewSet(
         summary="Add an internal note (never shown to partner users)",
     )
     @action(detail=True, methods=["get", "post"], pagination_class=None)
+    @once_per_idempotency_key
     def notes(self, request: Request, pk: str | None = None) -> Response:
         if not is_internal(request.user):
             raise NotFound()
@@ -484,6 +506,7 @@ class FeedbackViewSet(
         summary="Set the status and the internal assignee",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def triage(self, request: Request, pk: str | None = None) -> Response:
         feedback = self.get_object()  # first, so another partner's feedback is a 404
         if not can_manage(request.user):

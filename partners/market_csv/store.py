@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, ManyToManyField, Model
 from psycopg import sql
@@ -59,7 +60,7 @@ class StageTable:
 
 
 # The column types of staging tables, the same words in PostgreSQL and SQLite.
-STAGE_TYPES = {"date": "date", "boolean": "boolean", "text": "text"}
+STAGE_TYPES = {"date": "date", "boolean": "boolean", "integer": "integer", "text": "text"}
 
 
 def _stage(name: str, *columns: str) -> StageTable:
@@ -68,6 +69,8 @@ def _stage(name: str, *columns: str) -> StageTable:
             return column, "date"
         if column == "exclusive":
             return column, "boolean"
+        if column == "line":
+            return column, "integer"
         return column, "text"
 
     return StageTable(f"market_stage_{name}", tuple(typed(column) for column in columns))
@@ -104,7 +107,8 @@ STAGE_AGREEMENT = _stage(
 )
 STAGE_AGREEMENT_REGION = _stage("agreement_region", "external_id", "code")
 STAGE_AGREEMENT_VERTICAL = _stage("agreement_vertical", "external_id", "code")
-STAGE_COVERAGE = _stage("coverage", "account", "kind", "owner", "start_date", "end_date")
+# `line`: where the row is in coverage.csv, to name it when it clashes with stored coverage.
+STAGE_COVERAGE = _stage("coverage", "account", "kind", "owner", "start_date", "end_date", "line")
 
 STAGE_TABLES = (
     STAGE_REGION,
@@ -211,6 +215,22 @@ def _table(model: type[Model]) -> sql.Identifier:
     return sql.Identifier(model._meta.db_table)
 
 
+class StoredConflict(Exception):
+    """Staged rows clash with stored ones; `problems` names each as `file:line: column: ...`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} row(s) clash with stored data")
+        self.problems = problems
+
+
+# PostgreSQL's SQLSTATE for a row refused by an exclusion constraint.
+EXCLUSION_VIOLATION = "23P01"
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def _column(model: type[Model], field_name: str) -> str:
     field = model._meta.get_field(field_name)
     assert isinstance(field, Field) and field.column, f"{field_name} has no column"
@@ -301,13 +321,16 @@ class MarketStore:
                 "SELECT n.nspname, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
                 "JOIN pg_class c ON c.oid = i.indexrelid "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary",
+                "WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary "
+                "AND NOT i.indisexclusion",
                 [model._meta.db_table],
             )
             indexes = cursor.fetchall()
+            # Foreign keys, and exclusion constraints (their index is built once on re-adding,
+            # which also checks every row).
             cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype = 'f'",
+                "WHERE conrelid = %s::regclass AND contype IN ('f', 'x')",
                 [model._meta.db_table],
             )
             foreign_keys = cursor.fetchall()
@@ -763,17 +786,68 @@ class MarketStore:
                 online,
             ),
         ]
+        if self.connection.vendor != "postgresql":
+            # SQLite has no exclusion constraint: check first (it serialises writers).
+            self._refuse_stored_overlaps()
         created = updated = 0
-        with self._bulk_load(CoverageAssignment, self.staged[STAGE_COVERAGE]):
-            for select, source, key, kinds in plans:
-                plan_created, plan_updated = self._upsert(
-                    model=CoverageAssignment,
-                    select={"online_source": no_source, **select},
-                    source=source,
-                    key=key,
-                    kinds=kinds,
-                    compare=("end_date",),
-                )
-                created += plan_created
-                updated += plan_updated
+        try:
+            with transaction.atomic(using=self.connection.alias):
+                with self._bulk_load(CoverageAssignment, self.staged[STAGE_COVERAGE]):
+                    for select, source, key, kinds in plans:
+                        plan_created, plan_updated = self._upsert(
+                            model=CoverageAssignment,
+                            select={"online_source": no_source, **select},
+                            source=source,
+                            key=key,
+                            kinds=kinds,
+                            compare=("end_date",),
+                        )
+                        created += plan_created
+                        updated += plan_updated
+        except IntegrityError as error:
+            # PostgreSQL's exclusion constraint refused a row; name every such row and line.
+            if getattr(error.__cause__, "sqlstate", None) != EXCLUSION_VIOLATION:
+                raise
+            self._refuse_stored_overlaps()
+            raise
         return created, updated
+
+    def _refuse_stored_overlaps(self) -> None:
+        """Raise StoredConflict naming each staged coverage row that overlaps a stored
+        assignment of the same owner which the files leave in place (a different start date;
+        a stored row with a staged row's key is replaced by it)."""
+        connection = self.connection
+        statement = sql.SQL(
+            "SELECT s.line, s.account, s.kind, s.owner, s.start_date, t.start_date, t.end_date "
+            "FROM {stage} s "
+            "JOIN {account} a ON a.external_id = s.account "
+            "JOIN {coverage} t ON t.account_id = a.id AND t.kind = s.kind "
+            "LEFT JOIN {rep} r ON r.id = t.rep_id "
+            "LEFT JOIN {partner} p ON p.id = t.partner_id "
+            "WHERE s.owner = CASE t.kind WHEN 'direct' THEN r.external_id "
+            "WHEN 'online' THEN t.online_source ELSE p.external_id END "
+            "AND t.start_date <> s.start_date "
+            "AND t.start_date <= COALESCE(s.end_date, %s) "
+            "AND s.start_date <= COALESCE(t.end_date, %s) "
+            "AND NOT EXISTS (SELECT 1 FROM {stage} o WHERE o.account = s.account "
+            "AND o.kind = s.kind AND o.owner = s.owner AND o.start_date = t.start_date) "
+            "ORDER BY s.line LIMIT 1000"
+        ).format(
+            stage=STAGE_COVERAGE.identifier,
+            account=_table(Account),
+            coverage=_table(CoverageAssignment),
+            rep=_table(SalesRep),
+            partner=_table(Partner),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(as_text(statement, connection), [date.max, date.max])
+            clashes = cursor.fetchall()
+        if clashes:
+            raise StoredConflict(
+                [
+                    f"{COVERAGE.name}:{line}: start_date: coverage of {account_id!r} by {kind} "
+                    f"{owner!r} from {_iso(start)} overlaps its stored coverage from "
+                    f"{_iso(stored_start)} to {_iso(stored_end) if stored_end else 'open'}"
+                    for line, account_id, kind, owner, start, stored_start, stored_end in clashes
+                ]
+            )

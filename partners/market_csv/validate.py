@@ -19,7 +19,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
 from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.models import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    Account,
+    ChannelKind,
+    Region,
+    SizeBand,
+    Vertical,
+)
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -479,6 +487,20 @@ class MarketValidator:
             end_date = self._date(name, line, "end_date", end, required=True)
             signed_on = self._date(name, line, "signed_on", signed, required=False)
             terminated_on = self._date(name, line, "terminated_on", terminated, required=False)
+            for column, value in (
+                ("start_date", start_date),
+                ("end_date", end_date),
+                ("signed_on", signed_on),
+                ("terminated_on", terminated_on),
+            ):
+                if value and not EARLIEST_DATE.isoformat() <= value <= LATEST_DATE.isoformat():
+                    self.problem(
+                        name,
+                        line,
+                        column,
+                        f"{value} is outside {EARLIEST_DATE.isoformat()} to "
+                        f"{LATEST_DATE.isoformat()}",
+                    )
             self._not_before(name, line, "end_date", end_date, "start_date", start_date)
             if terminated_on:
                 if not signed:
@@ -540,7 +562,7 @@ class MarketValidator:
 
     def _coverage(self, path: Path) -> None:
         name = COVERAGE.name
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple[str, str, int] | list[tuple[str, str, int]]] = {}
         kinds = ChannelKind.values
         direct, online = ChannelKind.DIRECT.value, ChannelKind.ONLINE.value
         source_length = _max_length(CoverageAssignment, "online_source")
@@ -583,16 +605,28 @@ class MarketValidator:
                 self._not_before(name, line, "end_date", end_date, "start_date", start_date)
             if len(problems) != count:
                 continue
-            # One row per (account, kind, owner, start): the unique constraints' key.
-            key = f"{account}\x1f{kind}\x1f{owner}\x1f{start}"
-            first = seen.setdefault(key, line)
-            if first != line:
-                self.problem(
-                    name,
-                    line,
-                    "start_date",
-                    f"duplicate coverage of {account!r} by {kind} {owner!r} from {start} "
-                    f"(first on line {first})",
-                )
-                continue
-            stage(STAGE_COVERAGE, (account, kind, owner, start, end_date))
+            # An owner works an account at most once on any day (the exclusion constraint on
+            # coverage); most owners have one row per account, so a list only when repeated.
+            key = f"{account}\x1f{kind}\x1f{owner}"
+            period = (start, end_date or "9999-12-31", line)
+            earlier = seen.get(key)
+            if earlier is None:
+                seen[key] = period
+            else:
+                periods = earlier if isinstance(earlier, list) else [earlier]
+                clash = next((p for p in periods if p[0] <= period[1] and start <= p[1]), None)
+                if clash is not None:
+                    self.problem(
+                        name,
+                        line,
+                        "start_date",
+                        f"duplicate coverage of {account!r} by {kind} {owner!r} from {start} "
+                        f"(first on line {clash[2]})"
+                        if clash[0] == start
+                        else f"coverage of {account!r} by {kind} {owner!r} from {start} overlaps "
+                        f"its coverage from {clash[0]} on line {clash[2]}",
+                    )
+                    continue
+                periods.append(period)
+                seen[key] = periods
+            stage(STAGE_COVERAGE, (account, kind, owner, start, end_date, line))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+from django.db.models import Q
+
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
 from partners.models import Agreement, AgreementStatus, AgreementType, Partner, PartnerKind
@@ -89,9 +91,18 @@ def random_market(seed: int, *, accounts: int = 80) -> list[date]:
                 owner["online_source"] = rng.choice(["web", "marketplace"])
             else:
                 owner["partner"] = rng.choice(partners)
-            CoverageAssignment.objects.get_or_create(
-                account=account, kind=kind, start_date=start, defaults={"end_date": end}, **owner
+            # One owner covers an account at most once on any day (a database rule).
+            clash = CoverageAssignment.objects.filter(
+                Q(end_date__isnull=True) | Q(end_date__gte=start),
+                account=account,
+                kind=kind,
+                start_date__lte=end or date.max,
+                **owner,
             )
+            if not clash.exists():
+                CoverageAssignment.objects.create(
+                    account=account, kind=kind, start_date=start, end_date=end, **owner
+                )
             interesting.update(x for x in (start, end) if x)
     picks = sorted(interesting)
     return [picks[0], *rng.sample(picks, min(6, len(picks))), picks[-1], BASE + timedelta(60)]

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from channels.models import CoverageAssignment
 from crm.models import Account, ChannelKind
+from crm.services import api_token_issue
 from partners.models import Agreement, AgreementStatus, Feedback
 from tests.cast import Cast
 from tests.factories import (
@@ -104,8 +104,8 @@ def api_as() -> Callable[[Any], APIClient]:
 
     def client_for(user: Any) -> APIClient:
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, key = api_token_issue(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 
     return client_for

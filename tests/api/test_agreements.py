@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from partners.models import Agreement, AgreementStatus
 from tests.api.conftest import PDF, Market
 from tests.cast import Cast
+from tests.factories import AgreementFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +172,75 @@ def test_it_answers_404_without_a_document_or_for_an_agreement_the_caller_cannot
         assert refused.status_code == 404
         assert refused["Content-Type"] == "application/json"
     assert _document(APIClient(), market.agreement_b).status_code == 401
+
+
+def _draft(api: APIClient, partner_id: int, start: str, end: str) -> Any:
+    return api.post(
+        "/api/v1/agreements/",
+        {"partner": partner_id, "agreement_type": "reseller", "start_date": start, "end_date": end},
+        format="json",
+    )
+
+
+def test_it_names_the_end_date_when_it_lies_before_the_start(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    response = _draft(api_as(cast.manager), cast.partner_b.pk, "2026-07-01", "2026-06-30")
+    assert response.status_code == 400
+    assert response.json() == {"end_date": ["The end date cannot be before the start date."]}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [("0001-01-01", "9999-12-31", "start_date"), ("2026-07-01", "9999-12-31", "end_date")],
+)
+def test_it_refuses_absurd_dates_at_entry(
+    cast: Cast, market: Market, api_as: Client, start: str, end: str, field: str
+) -> None:
+    response = _draft(api_as(cast.manager), cast.partner_b.pk, start, end)
+    assert response.status_code == 400
+    assert "between 1900-01-01 and 2199-12-31" in response.json()[field][0]
+    assert not Agreement.objects.filter(end_date=date(9999, 12, 31)).exists()
+
+
+def test_it_answers_400_when_a_renewal_would_run_past_the_calendar(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    # Stored before dates were checked at entry.
+    Agreement.objects.filter(pk=market.agreement_a.pk).update(
+        start_date=date(1, 1, 1), end_date=date(9999, 12, 31), signed_on=date(1, 1, 1)
+    )
+    response = api_as(cast.manager).post(f"/api/v1/agreements/{market.agreement_a.pk}/renew/")
+    assert response.status_code == 400
+    assert "31 Dec 2199" in response.json()["non_field_errors"][0]
+    assert not Agreement.objects.filter(renews=market.agreement_a).exists()
+
+
+def test_it_renews_an_agreement_only_once(cast: Cast, market: Market, api_as: Client) -> None:
+    api = api_as(cast.manager)
+    first = api.post(f"/api/v1/agreements/{market.agreement_a.pk}/renew/")
+    assert first.status_code == 201
+    # Even once its renewal is signed, the agreement is renewed; the renewal renews onwards.
+    Agreement.objects.filter(pk=first.json()["id"]).update(
+        status=AgreementStatus.ACTIVE, signed_on=TODAY
+    )
+    again = api.post(f"/api/v1/agreements/{market.agreement_a.pk}/renew/")
+    assert again.status_code == 400
+    assert again.json() == {
+        "non_field_errors": [
+            f"{market.agreement_a.external_id} is already renewed by "
+            f"{first.json()['external_id']} (active)."
+        ]
+    }
+    onwards = api.post(f"/api/v1/agreements/{first.json()['id']}/renew/")
+    assert onwards.status_code == 201
+
+
+def test_it_reports_absurd_dates_before_any_conflict_with_another_agreement(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    # Another partner's exclusive agreement in force everywhere: the absurd term overlaps it.
+    AgreementFactory(partner=cast.partner_b, exclusive=True, start_date=date(2026, 1, 1))
+    response = _draft(api_as(cast.manager), cast.partner_a.pk, "0001-01-01", "9999-12-31")
+    assert response.status_code == 400
+    assert set(response.json()) == {"start_date", "end_date"}

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.cast import Cast
@@ -16,12 +15,14 @@ from tests.factories import TEST_PASSWORD
 pytestmark = pytest.mark.django_db
 
 
-def test_it_returns_the_users_token_for_a_username_and_password(cast: Cast) -> None:
+def test_it_returns_a_token_for_a_username_and_password(cast: Cast) -> None:
     response = APIClient().post(
         "/api/v1/auth/token/", {"username": "manager", "password": TEST_PASSWORD}, format="json"
     )
     assert response.status_code == 200
-    assert response.json() == {"token": Token.objects.get(user=cast.manager).key}
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert api.get("/api/v1/partners/").status_code == 200
 
 
 def test_it_refuses_a_wrong_password_with_a_field_free_400(cast: Cast) -> None:
@@ -79,3 +80,27 @@ def test_it_throttles_per_user_at_the_configured_rate(
     api = api_as(cast.executive)
     codes = [api.get("/api/v1/regions/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+def test_it_throttles_anonymous_clients_by_their_address_behind_the_proxy(
+    db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rest_framework.throttling import AnonRateThrottle
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "2/minute"})
+
+    def ask(client_address: str) -> int:
+        return (
+            APIClient(REMOTE_ADDR="10.0.0.1")
+            .post(
+                "/api/v1/auth/token/",
+                {"username": "nobody", "password": "not-a-password"},
+                format="json",
+                HTTP_X_FORWARDED_FOR=client_address,
+            )
+            .status_code
+        )
+
+    assert [ask("198.51.100.4") for _ in range(3)] == [400, 400, 429]
+    assert ask("192.0.2.9") == 400  # another client behind the same proxy is not throttled

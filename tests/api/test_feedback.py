@@ -11,6 +11,7 @@ from django.test import Client as DjangoClient
 from rest_framework.test import APIClient
 
 from partners.models import Feedback, FeedbackStatus
+from partners.services import FEEDBACK_PER_HOUR
 from tests.api.conftest import PDF, Market
 from tests.cast import Cast
 
@@ -36,6 +37,19 @@ def test_it_reports_bad_ratings_under_the_field(cast: Cast, market: Market, api_
     )
     assert response.status_code == 400
     assert list(response.json()) == ["satisfaction"]
+
+
+def test_it_answers_429_with_retry_after_past_the_hourly_limit(
+    cast: Cast, market: Market, api_as: Client
+) -> None:
+    api = api_as(cast.partner_a_user)
+    for _ in range(FEEDBACK_PER_HOUR):
+        assert api.post("/api/v1/feedback/", ENTRY, format="json").status_code == 201
+    refused = api.post("/api/v1/feedback/", ENTRY, format="json")
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    assert "last hour" in refused.json()["detail"]
+    assert Feedback.objects.filter(submitted_by=cast.partner_a_user).count() == FEEDBACK_PER_HOUR
 
 
 def test_it_logs_feedback_for_a_partner_when_a_manager_names_it(

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from channels.models import CoverageAssignment
-from partners.models import Feedback, FeedbackReply
+from partners.models import Feedback, FeedbackReply, Partner
 from tests.api.conftest import Market
 from tests.cast import Cast
 
@@ -147,3 +147,17 @@ def test_it_refuses_partner_users_writes_on_what_they_only_read(
     assert update.status_code == 403
     cast.partner_a.refresh_from_db()
     assert cast.partner_a.tier == "registered"
+
+
+@pytest.mark.parametrize("name", ["agreements", "feedback"])
+def test_it_answers_a_filter_by_another_partner_as_by_a_missing_one(
+    name: str, cast: Cast, market: Market, api_as: Client
+) -> None:
+    api = api_as(cast.partner_a_user)
+    missing = Partner.objects.order_by("-pk").first().pk + 1000
+    theirs = api.get(f"/api/v1/{name}/", {"partner": cast.partner_b.pk})
+    nobody = api.get(f"/api/v1/{name}/", {"partner": missing})
+    assert theirs.status_code == nobody.status_code == 200
+    assert theirs.json() == nobody.json() and theirs.json()["count"] == 0
+    own = api.get(f"/api/v1/{name}/", {"partner": cast.partner_a.pk})
+    assert own.status_code == 200 and own.json()["count"] >= 1

@@ -53,6 +53,14 @@ class TestListExports:
         rows = _csv_rows(_client_for(cast.manager).get("/workspace/feedback/?format=csv"))
         assert rows[1][3].startswith("'=")
 
+    def test_it_neutralises_formulas_behind_a_leading_tab_or_carriage_return(
+        self, cast: Cast
+    ) -> None:
+        for lead in ("\t", "\r"):
+            FeedbackFactory(partner=cast.partner_a, subject=f"{lead}=cmd|' /C calc'!A0")
+        rows = _csv_rows(_client_for(cast.manager).get("/workspace/feedback/?format=csv"))
+        assert sorted(row[3][:2] for row in rows[1:]) == ["'\t", "'\r"]
+
     def test_it_scopes_a_reps_export_to_their_accounts(self, cast: Cast) -> None:
         AccountFactory(external_id="NOT-MINE")
         rows = _csv_rows(_client_for(cast.rep_user).get("/workspace/my-accounts/?format=csv"))

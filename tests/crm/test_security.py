@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.core.files.base import ContentFile
 from django.test import Client, override_settings
 from django.urls import path
 
@@ -53,6 +54,44 @@ class TestHeaders:
         assert forged["X-Request-ID"] != "bad id\nInjected: yes"
 
 
+class TestPrivateAnswers:
+    def test_it_keeps_signed_in_pages_api_answers_and_downloads_out_of_shared_caches(
+        self, cast: Cast
+    ) -> None:
+        from tests.factories import AgreementFactory
+
+        agreement = AgreementFactory(partner=cast.partner_a)
+        agreement.signed_document.save("signed.pdf", ContentFile(b"%PDF-1.4\n%%EOF\n"))
+        client = Client()
+        client.force_login(cast.manager)
+        for url in (
+            "/workspace/",
+            "/workspace/accounts/?format=csv",
+            f"/workspace/agreements/{agreement.pk}/document/",
+            "/api/v1/partners/",
+        ):
+            control = client.get(url).get("Cache-Control", "")
+            assert {"private", "no-store"} <= {part.strip() for part in control.split(",")}, url
+
+    def test_it_refuses_a_body_larger_than_the_limit_before_reading_it(self, cast: Cast) -> None:
+        client = Client()
+        client.force_login(cast.partner_a_user)
+        response = client.post(
+            "/portal/feedback/new/",
+            {"category": "other", "satisfaction": "3", "subject": "x", "body": "y"},
+            CONTENT_LENGTH=str(settings.REQUEST_MAX_BYTES + 1),
+        )
+        assert response.status_code == 413
+        assert "larger than" in response.content.decode()
+        api = client.post(
+            "/api/v1/feedback/",
+            "{}",
+            content_type="application/json",
+            CONTENT_LENGTH=str(settings.REQUEST_MAX_BYTES + 1),
+        )
+        assert api.status_code == 413 and "larger than" in api.json()["detail"]
+
+
 class TestErrorPages:
     def test_it_shows_its_own_404_page(self, cast: Cast) -> None:
         client = Client()
@@ -82,7 +121,7 @@ class TestLockoutAndAudit:
     ) -> None:
         for _ in range(settings.AXES_FAILURE_LIMIT):
             _login(Client(REMOTE_ADDR="10.9.0.1"), "manager", "wrong-password-123")
-        locked = _login(Client(REMOTE_ADDR="10.9.0.2"), "manager", TEST_PASSWORD)
+        locked = _login(Client(REMOTE_ADDR="10.9.0.1"), "manager", TEST_PASSWORD)
         assert locked.status_code == 429
         assert "Too many failed sign-ins" in locked.content.decode()
         kinds = list(AuditEvent.objects.values_list("kind", flat=True))
@@ -93,6 +132,46 @@ class TestLockoutAndAudit:
         assert AuditEvent.objects.filter(
             kind="login_failed", username="manager", ip_address="10.9.0.1"
         ).exists()
+
+    def test_it_never_locks_a_named_user_out_for_strangers_failures(self, cast: Cast) -> None:
+        for _ in range(settings.AXES_FAILURE_LIMIT + 2):
+            _login(Client(REMOTE_ADDR="203.0.113.7"), "manager", "guessing-the-password")
+        assert (
+            _login(Client(REMOTE_ADDR="203.0.113.7"), "manager", TEST_PASSWORD).status_code == 429
+        )
+        assert _login(Client(REMOTE_ADDR="10.9.0.2"), "manager", TEST_PASSWORD).status_code == 302
+
+    def test_it_reads_the_client_address_behind_the_trusted_proxy(
+        self, cast: Cast, settings: Any
+    ) -> None:
+        settings.TRUSTED_PROXY_COUNT = 1
+        proxy = {"REMOTE_ADDR": "10.0.0.1"}
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            _login(
+                Client(**proxy),
+                "manager",
+                "wrong-password-123",
+                HTTP_X_FORWARDED_FOR="198.51.100.4",
+            )
+        # Another client behind the same proxy signs in; the one that failed stays locked.
+        other = _login(Client(**proxy), "manager", TEST_PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.9")
+        assert other.status_code == 302
+        again = _login(
+            Client(**proxy), "exec", TEST_PASSWORD, HTTP_X_FORWARDED_FOR="10.1.1.1, 198.51.100.4"
+        )
+        assert again.status_code == 429
+        addresses = set(
+            AuditEvent.objects.filter(kind="login_failed").values_list("ip_address", flat=True)
+        )
+        assert addresses == {"198.51.100.4"}
+
+    def test_it_ignores_a_forwarded_address_without_a_trusted_proxy(self, cast: Cast) -> None:
+        spoofed = {"HTTP_X_FORWARDED_FOR": "192.0.2.200"}
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            _login(Client(REMOTE_ADDR="10.7.7.7"), "nobody", "whatever-password", **spoofed)
+        assert _login(Client(REMOTE_ADDR="10.7.7.7"), "exec", TEST_PASSWORD).status_code == 429
+        assert AuditEvent.objects.filter(ip_address="10.7.7.7").exists()
+        assert not AuditEvent.objects.filter(ip_address="192.0.2.200").exists()
 
     def test_it_locks_a_client_address_trying_many_usernames(self, cast: Cast) -> None:
         for name in ["a", "b", "c", "d", "e", "f"]:
@@ -176,6 +255,15 @@ class TestCsrf:
             {"category": "other", "satisfaction": "3", "subject": "x", "body": "y"},
         )
         assert response.status_code == 403
+
+    def test_it_explains_a_stale_form_on_its_own_page(self, cast: Cast) -> None:
+        response = Client(enforce_csrf_checks=True).post(
+            "/accounts/login/", {"username": "manager", "password": TEST_PASSWORD}
+        )
+        html = response.content.decode()
+        assert response.status_code == 403
+        assert "reload the page" in html and "CSRF verification failed" not in html
+        assert 'href="/static/' in html  # the app's layout, not Django's bare page
 
 
 class TestHealth:

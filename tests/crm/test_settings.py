@@ -45,6 +45,10 @@ print(json.dumps({
     "broker_url": app.conf.broker_url,
     "result_backend": app.conf.result_backend,
     "always_eager": app.conf.task_always_eager,
+    "trusted_proxies": settings.TRUSTED_PROXY_COUNT,
+    "throttle_proxies": settings.REST_FRAMEWORK["NUM_PROXIES"],
+    "lockout_address": settings.AXES_CLIENT_IP_CALLABLE,
+    "request_max_bytes": settings.REQUEST_MAX_BYTES,
 }))
 """
 
@@ -136,5 +140,13 @@ def test_it_uses_redis_as_broker_and_cache_when_redis_url_is_set() -> None:
     assert settings["always_eager"] is False
     assert settings["broker_url"] == "redis://cache.example.com:6379/2"
     assert settings["result_backend"] == "redis://cache.example.com:6379/2"
-    assert settings["cache_backend"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["cache_backend"] == "crm.cache.ResilientRedisCache"
     assert settings["cache_location"] == "redis://cache.example.com:6379/2"
+
+
+def test_it_reads_the_client_address_behind_the_proxies_it_is_told_of() -> None:
+    settings = settings_for({**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "1", "REQUEST_MAX_MB": "20"})
+
+    assert settings["trusted_proxies"] == settings["throttle_proxies"] == 1
+    assert settings["lockout_address"] == "crm.observability.client_address"
+    assert settings["request_max_bytes"] == 20 * 1024 * 1024

@@ -90,6 +90,20 @@ class TestPortalFeedback:
         later = timezone.now() + timedelta(hours=1, minutes=1)
         feedback_submit(user=cast.partner_a_user, entry=_entry(), now=later)
 
+    def test_it_answers_the_portal_form_past_the_limit_with_429_and_retry_after(
+        self, cast: Cast
+    ) -> None:
+        for _ in range(FEEDBACK_PER_HOUR):
+            feedback_submit(user=cast.partner_a_user, entry=_entry())
+        response = _client_for(cast.partner_a_user).post(
+            "/portal/feedback/new/",
+            {"category": "support", "satisfaction": "2", "subject": "S", "body": "B"},
+        )
+        assert response.status_code == 429
+        assert 0 < int(response["Retry-After"]) <= 3600
+        assert "last hour" in response.content.decode()
+        assert Feedback.objects.count() == FEEDBACK_PER_HOUR
+
     def test_it_never_shows_internal_notes_to_the_partner(self, cast: Cast) -> None:
         feedback = FeedbackFactory(partner=cast.partner_a)
         FeedbackNoteFactory(feedback=feedback, body="INTERNAL-ONLY pricing talk")

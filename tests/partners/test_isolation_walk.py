@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 from analytics.models import MetricsRun
 from channels.models import CoverageAssignment
 from crm.models import ChannelKind
+from crm.services import api_token_issue
 from partners.models import Agreement, Feedback
 from tests.cast import Cast
 from tests.factories import (
@@ -76,11 +77,17 @@ WALK: dict[str, Walk] = {
         _their("feedback", "/portal/feedback/{pk}/attachment/")
     ),
     "portal/profile/": Walk(lambda w: "/portal/profile/", listing=True),
+    # Revokes the caller's own tokens only (tests/api/test_tokens.py).
+    "portal/profile/tokens/revoke/": Walk(lambda w: "", methods=()),
     # Checked separately: an invitation link answers the same for every invalid link.
     "portal/invitation/<str:uidb64>/<str:token>/": Walk(lambda w: "", methods=()),
     # The API, through partner-a's authenticated API client.
     # Exchanging one's own password for a token reveals nothing of another partner.
     "api/v1/auth/token/": Walk(lambda w: "", methods=()),
+    "api/v1/^auth/tokens/$": Walk(lambda w: "/api/v1/auth/tokens/", listing=True),
+    "api/v1/^auth/tokens/(?P<pk>[^/.]+)/$": Walk(
+        _their("token", "/api/v1/auth/tokens/{pk}/"), methods=("delete",)
+    ),
     "api/v1/metrics/segments/": Walk(lambda w: "/api/v1/metrics/segments/", listing=True),
     "api/v1/metrics/rollup/": Walk(lambda w: "/api/v1/metrics/rollup/?by=partner", listing=True),
     "api/v1/metrics/trend/": Walk(lambda w: "/api/v1/metrics/trend/", listing=True),
@@ -187,6 +194,7 @@ def world(cast: Cast) -> World:
             finished_at=timezone.now(),
         )
         return {
+            "token": api_token_issue(user=partner.portal_users.get().user)[0],
             "agreement": agreement,
             "feedback": feedback,
             "account": account,

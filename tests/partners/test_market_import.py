@@ -151,6 +151,16 @@ def test_it_reports_an_end_before_its_start(market: Path) -> None:
     _assert_nothing_written()
 
 
+def test_it_reports_agreement_dates_outside_the_calendar_it_keeps(market: Path) -> None:
+    _replace(market, "agreements.csv", "2024-01-01,2024-12-31", "0001-01-01,9999-12-31")
+
+    assert _problems(market) == [
+        "agreements.csv:3: start_date: 0001-01-01 is outside 1900-01-01 to 2199-12-31",
+        "agreements.csv:3: end_date: 9999-12-31 is outside 1900-01-01 to 2199-12-31",
+    ]
+    _assert_nothing_written()
+
+
 def test_it_reports_a_termination_outside_the_term_or_unsigned(market: Path) -> None:
     _replace(market, "agreements.csv", "2025-01-01,2025-06-30", "2025-01-01,2024-06-30")
     _replace(market, "agreements.csv", "2026-12-31,,", "2026-12-31,,2026-02-01")
@@ -188,6 +198,48 @@ def test_it_reports_a_duplicate_key_within_one_file(market: Path) -> None:
         "from 2025-01-15 (first on line 3)",
     ]
     _assert_nothing_written()
+
+
+def test_it_reports_coverage_of_one_owner_that_overlaps_within_the_file(market: Path) -> None:
+    with open(market / "coverage.csv", "a", encoding="utf-8") as handle:
+        handle.write("ACC-0001,partner,P-ALPHA,2025-06-01,2026-03-31\n")  # inside line 3's term
+        handle.write("ACC-0001,partner,P-ALPHA,2026-01-01,\n")  # the day after it: fine
+
+    assert _problems(market) == [
+        "coverage.csv:8: start_date: coverage of 'ACC-0001' by partner 'P-ALPHA' from "
+        "2025-06-01 overlaps its coverage from 2025-01-15 on line 3",
+    ]
+    _assert_nothing_written()
+
+
+@pytest.mark.parametrize("large_load", [False, True], ids=["upsert", "large-load"])
+def test_it_reports_coverage_that_overlaps_stored_coverage_of_the_same_owner(
+    market: Path, large_load: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(market)
+    if large_load:
+        monkeypatch.setattr(store, "bulk_load_worthwhile", lambda **counts: True)
+    lines = (market / "coverage.csv").read_text(encoding="utf-8").splitlines()
+    # Only the new row: the stored ACC-0004 coverage from 2025-02-01 stays, open-ended.
+    (market / "coverage.csv").write_text(
+        "\n".join([lines[0], "ACC-0004,partner,P-ALPHA,2026-01-01,"]) + "\n", encoding="utf-8"
+    )
+
+    assert _problems(market / "coverage.csv") == [
+        "coverage.csv:2: start_date: coverage of 'ACC-0004' by partner 'P-ALPHA' from "
+        "2026-01-01 overlaps its stored coverage from 2025-02-01 to open",
+    ]
+    assert CoverageAssignment.objects.count() == 6
+
+
+def test_it_moves_a_stored_coverage_start_by_replacing_its_row(market: Path) -> None:
+    """A stored row with a staged row's key is replaced by it, so it never clashes."""
+    _run(market)
+    _replace(market, "coverage.csv", "2025-01-15,2025-12-31", "2025-01-15,2026-06-30")
+
+    _run(market)
+
+    assert CoverageAssignment.objects.filter(end_date=date(2026, 6, 30)).count() == 1
 
 
 def test_it_reports_a_missing_column(market: Path) -> None:

@@ -1,0 +1,53 @@
+"""Database rules that only PostgreSQL can hold, declared once on the models.
+
+SQLite (the embedded default) has no exclusion constraints; it serialises writers, so the
+check a service makes before writing cannot be raced there, and these constraints create
+nothing on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateRangeField
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Func
+
+
+class DateRange(Func):
+    """`daterange(lower, upper, bounds)`: a null upper bound is open-ended."""
+
+    function = "DATERANGE"
+    output_field = DateRangeField()
+
+
+class PostgresExclusionConstraint(ExclusionConstraint):
+    """An exclusion constraint on PostgreSQL; nothing on other databases."""
+
+    @staticmethod
+    def _on_postgres(schema_editor: Any) -> bool:
+        return schema_editor.connection.vendor == "postgresql"
+
+    def constraint_sql(self, model: Any, schema_editor: Any) -> Any:
+        return (
+            super().constraint_sql(model, schema_editor)
+            if self._on_postgres(schema_editor)
+            else None
+        )
+
+    def create_sql(self, model: Any, schema_editor: Any) -> Any:
+        return (
+            super().create_sql(model, schema_editor) if self._on_postgres(schema_editor) else None
+        )
+
+    def remove_sql(self, model: Any, schema_editor: Any) -> Any:
+        return (
+            super().remove_sql(model, schema_editor) if self._on_postgres(schema_editor) else None
+        )
+
+    def validate(
+        self, model: Any, instance: Any, exclude: Any = None, using: str = DEFAULT_DB_ALIAS
+    ) -> None:
+        if connections[using].vendor == "postgresql":
+            super().validate(model, instance, exclude=exclude, using=using)

@@ -13,7 +13,7 @@ DEMO_WEEKS ?= 12
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: install install-production lock demo seed serve test lint clean
+.PHONY: install install-production lock demo seed serve test lint typecheck clean
 
 $(STAMP): requirements.lock requirements-dev.lock package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) node_modules var

@@ -6,19 +6,19 @@ from crm.models import Account, AuditEvent, OutboundEmail, Region, Vertical
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(admin.ModelAdmin[Region]):
     list_display = ["code", "name", "parent"]
     search_fields = ["code", "name"]
 
 
 @admin.register(Vertical)
-class VerticalAdmin(admin.ModelAdmin):
+class VerticalAdmin(admin.ModelAdmin[Vertical]):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(admin.ModelAdmin[Account]):
     list_display = [
         "external_id",
         "name",
@@ -38,7 +38,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
+class OutboundEmailAdmin(admin.ModelAdmin[OutboundEmail]):
     list_display = ["subject", "topic", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["status", "topic"]
     readonly_fields = [
@@ -54,7 +54,7 @@ class OutboundEmailAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     list_display = ["created_at", "kind", "username", "partner", "ip_address", "path"]
     list_filter = ["kind"]
     search_fields = ["username", "ip_address", "path", "request_id"]

@@ -6,7 +6,6 @@ import csv
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -22,7 +21,7 @@ class _Echo:
         return value
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -32,7 +31,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _safe_text(value: Any) -> Any:
+def _safe_text(value: object) -> object:
     # A cell starting with = + - @ is run as a formula by spreadsheet programs.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _is_number(value):
         return "'" + value
@@ -48,7 +47,7 @@ def _is_number(value: str) -> bool:
 
 
 def export_response(
-    *, fmt: str, filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+    *, fmt: str, filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
 ) -> HttpResponse | StreamingHttpResponse | FileResponse:
     """A download of `rows` under `header` as CSV (streamed) or XLSX (written to a temp file)."""
     stamp = timezone.localdate().isoformat()

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.http import Http404, HttpRequest, HttpResponse
 
 
@@ -35,7 +35,8 @@ HOME_URL_NAME = {
 
 _PRECEDENCE = [Role.SALES_MANAGER, Role.EXECUTIVE, Role.SALES_REP, Role.PARTNER_USER]
 
-User = AbstractBaseUser | AnonymousUser
+# Whoever a request comes from: a signed-in user or the anonymous one.
+RequestUser = User | AnonymousUser
 
 
 def ensure_role_groups() -> None:
@@ -44,31 +45,31 @@ def ensure_role_groups() -> None:
         Group.objects.get_or_create(name=role.value)
 
 
-def role_of(user: Any) -> Role | None:
+def role_of(user: RequestUser | None) -> Role | None:
     """The user's role, or None for anonymous users and users with no role."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    if user is None or not user.is_authenticated or not user.is_active:
         return None
     if user.is_superuser:
         return Role.SALES_MANAGER
     cached = getattr(user, "_crm_role", False)
     if cached is not False:
-        return cached
+        return cast(Role | None, cached)
     names = set(user.groups.values_list("name", flat=True))
     role = next((r for r in _PRECEDENCE if r.value in names), None)
-    user._crm_role = role
+    user._crm_role = role  # type: ignore[attr-defined]  # cached on this request's user object
     return role
 
 
-def is_internal(user: Any) -> bool:
+def is_internal(user: RequestUser | None) -> bool:
     return role_of(user) in INTERNAL_ROLES
 
 
-def can_manage(user: Any) -> bool:
+def can_manage(user: RequestUser | None) -> bool:
     """Sales managers read and edit everything internal."""
     return role_of(user) == Role.SALES_MANAGER
 
 
-def is_partner_user(user: Any) -> bool:
+def is_partner_user(user: RequestUser | None) -> bool:
     return role_of(user) == Role.PARTNER_USER
 
 

@@ -19,7 +19,7 @@ from crm.models import Region, Vertical
 from crm.selectors import regions_all, verticals_all
 
 
-class RegionViewSet(viewsets.ReadOnlyModelViewSet):
+class RegionViewSet(viewsets.ReadOnlyModelViewSet[Region]):
     serializer_class = RegionSerializer
     permission_classes = [InternalReadManagerWrite]
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]
@@ -31,7 +31,7 @@ class RegionViewSet(viewsets.ReadOnlyModelViewSet):
         return regions_all().select_related("parent")
 
 
-class VerticalViewSet(viewsets.ReadOnlyModelViewSet):
+class VerticalViewSet(viewsets.ReadOnlyModelViewSet[Vertical]):
     serializer_class = VerticalSerializer
     permission_classes = [InternalReadManagerWrite]
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]
@@ -70,8 +70,8 @@ class OfflineRedocView(SpectacularRedocView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         context = {
             "title": self.title,
-            "redoc_standalone": self._redoc_standalone(),
-            "schema_url": self._get_schema_url(request),
+            "redoc_standalone": self._redoc_standalone(),  # type: ignore[no-untyped-call]
+            "schema_url": self._get_schema_url(request),  # type: ignore[no-untyped-call]
         }
         return HttpResponse(REDOC_PAGE.render(Context(context)))
 

@@ -11,9 +11,9 @@ import logging
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -35,7 +35,7 @@ def _folder(job: ImportJob) -> Path:
 
 
 @transaction.atomic
-def import_job_create(*, files: list[UploadedFile], by: Any) -> ImportJob:
+def import_job_create(*, files: list[UploadedFile], by: User) -> ImportJob:
     """Store the uploaded market files and queue their validation.
 
     Raises ValidationError for no files, an unknown or repeated file name, or a file over

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -24,7 +25,7 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import StyledFormMixin, form_add_service_errors
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
 from partners.selectors import agreements_visible_to, feedback_visible_to, partners_visible_to
@@ -77,7 +78,7 @@ def _accounts_covered_recently(partners: Any, day: date) -> tuple[dict[int, int]
     return counts, oldest
 
 
-def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse:
+def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponseBase:
     params = {
         name: request.GET.get(name, "").strip() for name in ("q", "type", "tier", "active", "sort")
     }
@@ -109,7 +110,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
     page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))
     covering, counted_at = _accounts_covered_recently(page.object_list, today)
     for partner in page:
-        partner.covering = covering.get(partner.pk, 0)
+        partner.covering = covering.get(partner.pk, 0)  # type: ignore[attr-defined]
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -229,14 +230,15 @@ def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         for field, errors in form.errors.items():
             messages.error(
-                request, f"{form.fields[field].label or field.title()}: {' '.join(errors)}"
+                request,
+                f"{form.fields[field].label or field.title()}: {' '.join(map(str, errors))}",
             )
     return redirect("partners:partner_detail", pk=partner.pk)
 
 
 @manager_required
 @require_POST
-def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_user_invite_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     form = InviteForm(request.POST)
     if form.is_valid():
@@ -251,7 +253,8 @@ def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("partners:partner_detail", pk=partner.pk)
 
 
-class StyledSetPasswordForm(StyledFormMixin, SetPasswordForm):
+# SetPasswordForm is generic in the type stubs only.
+class StyledSetPasswordForm(StyledFormMixin, SetPasswordForm):  # type: ignore[type-arg]
     pass
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.forms import StyledFormMixin, form_add_service_errors
-from crm.roles import Role, role_required
+from crm.roles import AuthenticatedHttpRequest, Role, role_required
 from partners.downloads import attachment_response, signed_document_response
 from partners.models import Feedback, FeedbackStatus
 from partners.portal_forms import PortalFeedbackForm, PortalFollowUpForm
@@ -110,7 +110,7 @@ def portal_feedback_list(request: HttpRequest) -> HttpResponse:
 
 
 @portal_required
-def portal_feedback_new(request: HttpRequest) -> HttpResponse:
+def portal_feedback_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PortalFeedbackForm(request.POST, request.FILES)
         if form.is_valid():
@@ -142,7 +142,7 @@ def _portal_feedback(request: HttpRequest, pk: int) -> Feedback:
 
 
 @portal_required
-def portal_feedback_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_feedback_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     feedback = _portal_feedback(request, pk)
     form = PortalFollowUpForm()
     if request.method == "POST":
@@ -191,12 +191,13 @@ def portal_profile(request: HttpRequest) -> HttpResponse:
             update_session_auth_hash(request, user)
             messages.success(request, _("Your password has been changed."))
             return redirect("portal:profile")
+    partner = partner_of_user(request.user)
     return render(
         request,
         "partners/portal/profile.html",
         {
-            "partner": partner_of_user(request.user),
+            "partner": partner,
             "form": form,
-            "contacts": partner_of_user(request.user).contacts.all(),
+            "contacts": partner.contacts.all() if partner else [],
         },
     )

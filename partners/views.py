@@ -7,13 +7,14 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.downloads import signed_document_response
 from partners.forms import (
     AgreementActivateForm,
@@ -40,12 +41,12 @@ PAGE_SIZE = 50
 
 
 @internal_required
-def partner_list(request: HttpRequest) -> HttpResponse:
+def partner_list(request: HttpRequest) -> HttpResponseBase:
     return partner_page(request, kind=PartnerKind.PARTNER, title="Partners")
 
 
 @internal_required
-def distributor_list(request: HttpRequest) -> HttpResponse:
+def distributor_list(request: HttpRequest) -> HttpResponseBase:
     return partner_page(request, kind=PartnerKind.DISTRIBUTION, title="Distributors")
 
 
@@ -59,7 +60,7 @@ AGREEMENT_SORTS = {
 
 
 @internal_required
-def agreement_list(request: HttpRequest) -> HttpResponse:
+def agreement_list(request: HttpRequest) -> HttpResponseBase:
     names = ("q", "status", "type", "ends_after", "ends_before", "exclusive", "sort")
     params = {name: request.GET.get(name, "").strip() for name in names}
     agreements = agreements_visible_to(request.user).select_related("partner")
@@ -161,7 +162,7 @@ def _agreement_for(request: HttpRequest, pk: int) -> Agreement:
 
 
 @manager_required
-def agreement_create(request: HttpRequest) -> HttpResponse:
+def agreement_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     partners = partners_visible_to(request.user)
     if request.method == "POST":
         form = AgreementCreateForm(request.POST, partners=partners)
@@ -185,7 +186,7 @@ def agreement_create(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
-def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     agreement = _agreement_for(request, pk)
     if request.method == "POST":
         form = AgreementDraftForm(request.POST)
@@ -209,7 +210,7 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @manager_required
-def agreement_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_activate_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     agreement = _agreement_for(request, pk)
     if request.method == "POST":
         form = AgreementActivateForm(request.POST, request.FILES)
@@ -242,7 +243,7 @@ def agreement_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @manager_required
-def agreement_terminate_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_terminate_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     agreement = _agreement_for(request, pk)
     if request.method == "POST":
         form = AgreementTerminateForm(request.POST)
@@ -276,7 +277,7 @@ def agreement_terminate_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def agreement_renew_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_renew_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     agreement = _agreement_for(request, pk)
     try:
         renewal = agreement_renew(agreement=agreement, by=request.user)

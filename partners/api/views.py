@@ -32,7 +32,7 @@ from crm.api.permissions import (
 )
 from crm.api.serializers import AccountSerializer
 from crm.models import Account, Region, SizeBand, Vertical
-from crm.roles import Role, can_manage, is_internal, is_partner_user
+from crm.roles import Role, can_manage, is_internal, is_partner_user, signed_in_user
 from partners.api.serializers import (
     AgreementActivateInputSerializer,
     AgreementDraftInputSerializer,
@@ -289,7 +289,7 @@ class AgreementViewSet(
         agreement = agreement_create_draft(
             partner=data.validated_data["partner"],
             terms=_terms(data.validated_data),
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self._fresh(agreement), status=status.HTTP_201_CREATED)
 
@@ -298,7 +298,7 @@ class AgreementViewSet(
         data = AgreementTermsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         agreement = agreement_update_draft(
-            agreement=agreement, terms=_terms(data.validated_data), by=request.user
+            agreement=agreement, terms=_terms(data.validated_data), by=signed_in_user(request.user)
         )
         return Response(self._fresh(agreement))
 
@@ -316,7 +316,7 @@ class AgreementViewSet(
             agreement=agreement,
             signed_on=data.validated_data["signed_on"],
             signed_document=data.validated_data["signed_document"],
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self._fresh(agreement))
 
@@ -327,7 +327,7 @@ class AgreementViewSet(
     )
     @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser])
     def renew(self, request: Request, pk: str | None = None) -> Response:
-        renewal = agreement_renew(agreement=self.get_object(), by=request.user)
+        renewal = agreement_renew(agreement=self.get_object(), by=signed_in_user(request.user))
         return Response(self._fresh(renewal), status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -344,7 +344,7 @@ class AgreementViewSet(
             agreement=agreement,
             terminated_on=data.validated_data["terminated_on"],
             reason=data.validated_data["reason"],
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self._fresh(agreement))
 
@@ -420,13 +420,17 @@ class FeedbackViewSet(
                 raise ValidationError(
                     {"partner": ["Partner users submit feedback for their own organisation."]}
                 )
-            feedback = feedback_submit(user=request.user, entry=entry, attachment=attachment)
+            feedback = feedback_submit(
+                user=signed_in_user(request.user), entry=entry, attachment=attachment
+            )
         else:
             if partner is None:
                 raise ValidationError({"partner": ["Name the partner the feedback came from."]})
             if attachment is not None:
                 raise ValidationError({"attachment": ["Attachments come from partner users."]})
-            feedback = feedback_log_for_partner(partner=partner, entry=entry, by=request.user)
+            feedback = feedback_log_for_partner(
+                partner=partner, entry=entry, by=signed_in_user(request.user)
+            )
         return Response(self.get_serializer(feedback).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(methods=["get"], responses={200: FeedbackReplySerializer(many=True)})
@@ -446,9 +450,13 @@ class FeedbackViewSet(
         data.is_valid(raise_exception=True)
         body = data.validated_data["body"]
         if is_partner_user(request.user):
-            reply = feedback_follow_up(feedback=feedback, user=request.user, body=body)
+            reply = feedback_follow_up(
+                feedback=feedback, user=signed_in_user(request.user), body=body
+            )
         else:
-            reply = feedback_reply(feedback=feedback, author=request.user, body=body)
+            reply = feedback_reply(
+                feedback=feedback, author=signed_in_user(request.user), body=body
+            )
         return Response(FeedbackReplySerializer(reply).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -474,7 +482,7 @@ class FeedbackViewSet(
         data = FeedbackMessageSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         note = feedback_note_add(
-            feedback=feedback, author=request.user, body=data.validated_data["body"]
+            feedback=feedback, author=signed_in_user(request.user), body=data.validated_data["body"]
         )
         return Response(FeedbackNoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
@@ -503,7 +511,7 @@ class FeedbackViewSet(
             feedback=feedback,
             status=data.validated_data["status"],
             assignee=assignee,
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self.get_serializer(feedback).data)
 

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -59,7 +60,10 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
         badges = format_html_join(
             "",
             '<span class="badge text-bg-light border me-1" title="{}">{}: {}</span>',
-            ((kinds.get(c.kind, c.kind), c.kind, c.owner_label) for c in account.active_coverage),
+            (
+                (kinds.get(c.kind, c.kind), c.kind, c.owner_label)
+                for c in account.active_coverage  # type: ignore[attr-defined]
+            ),
         ) or mark_safe('<span class="text-muted">—</span>')
         converted = (
             format_html(
@@ -99,7 +103,7 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
     return mark_safe("\n".join(rows))
 
 
-def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
+def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
     account_filter = AccountFilter.from_query(request.GET)
     accounts = accounts_filtered(internal_accounts_visible_to(request.user), account_filter)
     coverage = request.GET.get("coverage", "")
@@ -150,7 +154,7 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
     for assignment in active:
         by_account.setdefault(assignment.account_id, []).append(assignment)
     for account in page:
-        account.active_coverage = by_account.get(account.pk, [])
+        account.active_coverage = by_account.get(account.pk, [])  # type: ignore[attr-defined]
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -177,12 +181,12 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
 
 
 @internal_required
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: HttpRequest) -> HttpResponseBase:
     return _account_page(request, title="Accounts")
 
 
 @role_required(Role.SALES_REP)
-def my_accounts(request: HttpRequest) -> HttpResponse:
+def my_accounts(request: HttpRequest) -> HttpResponseBase:
     return _account_page(request, title="My accounts")
 
 
@@ -203,6 +207,7 @@ def _coverage_rows(assignments: QuerySet[CoverageAssignment]) -> list[dict[str, 
     ):
         counts = True
         if assignment.kind in PARTNER_KINDS:
+            assert assignment.partner is not None  # coverage of a partner kind names its partner
             outside = accounts_outside_agreements(
                 partner=assignment.partner,
                 accounts=Account.objects.filter(pk=assignment.account_id),
@@ -285,8 +290,8 @@ def coverage_assign_view(request: HttpRequest) -> HttpResponse:
                     )
             return redirect(back)
     for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        messages.error(request, f"{label or 'Coverage'}: {' '.join(errors)}")
+        field_label = form.fields[field].label if field in form.fields else ""
+        messages.error(request, f"{field_label or 'Coverage'}: {' '.join(map(str, errors))}")
     return redirect(back)
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 
 from crm.forms import IdChoiceField, StyledFormMixin
 from crm.roles import Role
@@ -11,7 +13,7 @@ from partners.models import FeedbackCategory, FeedbackStatus, Partner
 from partners.services import FEEDBACK_BODY_MAX, FeedbackEntry
 
 
-def colleagues() -> Any:
+def colleagues() -> QuerySet[User]:
     """Internal users feedback can be assigned to."""
     return (
         get_user_model()
@@ -53,18 +55,22 @@ class FeedbackLogForm(FeedbackEntryForm):
     partner = IdChoiceField(queryset=Partner.objects.none())
     field_order = ["partner"]
 
-    def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, partners: QuerySet[Partner], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["partner"].queryset = partners.order_by("name")
+        partner_field = cast("IdChoiceField[Partner]", self.fields["partner"])
+        partner_field.queryset = partners.order_by("name")
 
 
 class FeedbackTriageForm(StyledFormMixin, forms.Form):
     status = forms.ChoiceField(choices=FeedbackStatus.choices)
-    assignee = IdChoiceField(queryset=None, required=False, label="Assigned to")
+    assignee: IdChoiceField[User] = IdChoiceField(
+        queryset=None, required=False, label="Assigned to"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = colleagues()
+        assignee_field = cast("IdChoiceField[User]", self.fields["assignee"])
+        assignee_field.queryset = colleagues()
 
 
 class FeedbackMessageForm(StyledFormMixin, forms.Form):

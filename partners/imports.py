@@ -61,7 +61,7 @@ def import_job_create(*, files: list[UploadedFile], by: User) -> ImportJob:
     folder = _folder(job)
     folder.mkdir(parents=True, exist_ok=True)
     for upload in files:
-        with open(folder / MARKET_FILES_BY_NAME[upload.name].name, "wb") as target:
+        with open(folder / MARKET_FILES_BY_NAME[upload.name or ""].name, "wb") as target:
             for chunk in upload.chunks():
                 target.write(chunk)
     transaction.on_commit(lambda: _enqueue("validate", job.pk))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
@@ -26,7 +26,7 @@ from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
-from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
+from partners.models import Partner, PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
 from partners.selectors import agreements_visible_to, feedback_visible_to, partners_visible_to
 from partners.services import (
@@ -45,7 +45,7 @@ SORTS = {
 }
 
 
-def _accounts_covered(partners: Any, day: date) -> dict[int, int]:
+def _accounts_covered(partners: Iterable[Partner] | Iterable[int], day: date) -> dict[int, int]:
     """Accounts each partner actively covers on `day`, counted only for the partners given."""
     rows = (
         CoverageAssignment.objects.filter(active_coverage_q(day), partner__in=list(partners))
@@ -61,7 +61,9 @@ def _accounts_covered(partners: Any, day: date) -> dict[int, int]:
 COVERING_COUNT_SECONDS = 60
 
 
-def _accounts_covered_recently(partners: Any, day: date) -> tuple[dict[int, int], Any]:
+def _accounts_covered_recently(
+    partners: Iterable[Partner], day: date
+) -> tuple[dict[int, int], datetime]:
     """`_accounts_covered` for the partners given, each count at most
     COVERING_COUNT_SECONDS old; also when the oldest of them was counted."""
     keys = {partner.pk: f"partners:covering:{day.isoformat()}:{partner.pk}" for partner in partners}

@@ -8,6 +8,7 @@ same service as the web app, and a service's ValidationError becomes a 400 with 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import django_filters
@@ -20,7 +21,7 @@ from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -114,7 +115,7 @@ class PartnerViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Partner],
 ):
     """Partners and distributors (the same model; filter by `channel_kind`). Partner users see
     only their own organisation."""
@@ -148,7 +149,7 @@ class PartnerContactViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[PartnerContact],
 ):
     """Contacts at partners (internal users)."""
 
@@ -189,7 +190,7 @@ class AccountFilter(django_filters.FilterSet):
         fields = ["region", "vertical", "size_band", "external_id", "converted"]
 
 
-class AccountViewSet(viewsets.ReadOnlyModelViewSet):
+class AccountViewSet(viewsets.ReadOnlyModelViewSet[Account]):
     """Accounts in the market: all for managers and executives, a rep's own, a partner user's
     assigned ones. Cursor-paginated by id (`ordering` may be id or external_id)."""
 
@@ -213,13 +214,14 @@ class FileDownloadNegotiation(BaseContentNegotiation):
     application/pdf` or `image/png`); its refusals use the first renderer, JSON, like every
     other error."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 class AgreementFilter(django_filters.FilterSet):
@@ -258,7 +260,7 @@ class AgreementViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Agreement],
 ):
     """Agreements; partner users see their own, never drafts, and download their signed PDFs.
     Sales managers draft, edit drafts, activate, renew and terminate, through the same services
@@ -279,7 +281,8 @@ class AgreementViewSet(
         )
 
     def _fresh(self, agreement: Agreement) -> dict[str, Any]:
-        return self.get_serializer(self.get_queryset().get(pk=agreement.pk)).data
+        fresh: dict[str, Any] = self.get_serializer(self.get_queryset().get(pk=agreement.pk)).data
+        return fresh
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = AgreementDraftInputSerializer(
@@ -389,7 +392,7 @@ class FeedbackViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Feedback],
 ):
     """Partner feedback. Partner users submit and follow up on their own and download their
     attachments; sales managers log it on a partner's behalf, reply, triage and keep internal

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Field, ManyToManyField, Model
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, Vertical
@@ -187,7 +187,9 @@ def _q(connection: BaseDatabaseWrapper, name: str) -> str:
 
 
 def _column(model: type[Model], field_name: str) -> str:
-    return model._meta.get_field(field_name).column
+    field = model._meta.get_field(field_name)
+    assert isinstance(field, Field) and field.column
+    return field.column
 
 
 def bulk_load_worthwhile(*, existing_rows: int, staged_rows: int) -> bool:
@@ -291,7 +293,8 @@ class MarketStore:
     def _count(self, table: str) -> int:
         with self.connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {table}")
-            return cursor.fetchone()[0]
+            count: int = cursor.fetchone()[0]
+            return count
 
     def _upsert(
         self,
@@ -438,6 +441,7 @@ class MarketStore:
         """
         connection = self.connection
         field = model._meta.get_field(field_name)
+        assert isinstance(field, ManyToManyField) and field.remote_field.through
         through = field.remote_field.through
         through_table = _q(connection, through._meta.db_table)
         owner_column = _q(connection, field.m2m_column_name())
@@ -468,7 +472,7 @@ class MarketStore:
                 f"WHERE updated_at <> %s AND id IN ({removed} UNION {added})",
                 [self.now, self.now],
             )
-            touched = cursor.rowcount
+            touched: int = cursor.rowcount
             cursor.execute(
                 f"DELETE FROM {through_table} WHERE {owner_column} IN ({in_file}) "
                 f"AND NOT EXISTS (SELECT 1 FROM {staged_links} "

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.test import Client
@@ -95,7 +96,7 @@ class Command(BaseCommand):
             f"{verdict} the {TARGET_MS:.0f} ms target"
         )
 
-    def _client(self, user: Any) -> Client:
+    def _client(self, user: User) -> Client:
         token, _ = Token.objects.get_or_create(user=user)
         # As behind the production proxy, which terminates HTTPS and says so
         # (SECURE_PROXY_SSL_HEADER); plain HTTP would get SECURE_SSL_REDIRECT's 301.
@@ -105,7 +106,7 @@ class Command(BaseCommand):
             HTTP_X_FORWARDED_PROTO="https",
         )
 
-    def _weeks(self, user: Any) -> list[str]:
+    def _weeks(self, user: User) -> list[str]:
         response = self._client(user).get("/api/v1/metrics/weeks/?page_size=500")
         if response.status_code != 200:
             raise CommandError(f"{user} cannot read metrics (HTTP {response.status_code})")

@@ -11,11 +11,11 @@ queries.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -125,7 +125,8 @@ def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def _plain_dicts(queryset: QuerySet[Any], columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -195,7 +196,7 @@ def cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) 
     if value is None:
         value = compute()
         cache.set(key, value, CACHE_SECONDS)
-    return value
+    return cast(T, value)
 
 
 def agreements_version(agreements: QuerySet[Any]) -> str:
@@ -221,7 +222,7 @@ def default_week(options: Sequence[WeekOption]) -> WeekOption | None:
 
 
 def parse_filters(
-    params: Any,
+    params: Mapping[str, str],
     options: Sequence[WeekOption],
     *,
     regions: Collection[str],

@@ -67,7 +67,7 @@ def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[dict[st
     figures: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         figures.setdefault(row[dimension], {})[row["week"]] = row
-    result = []
+    result: list[dict[str, Any]] = []
     for code, by_week in figures.items():
         if week not in by_week or prior not in by_week:
             continue

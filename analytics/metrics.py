@@ -553,7 +553,8 @@ class AccountStates:
                 (partner, self.region[account], self.vertical[account]), shape
             )
             keys = [
-                pd.Index(values).get_indexer(granted[column].to_numpy())
+                # pandas takes any array of labels here; its type stubs ask for an Index.
+                pd.Index(values).get_indexer(granted[column].to_numpy())  # type: ignore[arg-type]
                 for values, column in (
                     (partners, "partner_id"),
                     (self.regions, "region"),

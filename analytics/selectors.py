@@ -158,7 +158,12 @@ class _Packing:
 def _highest_ids() -> dict[str, int]:
     """The highest id of each table whose ids are packed; rows above them are left out of the
     read, so a row added meanwhile can never overflow its field."""
-    models = {"account": Account, "region": Region, "vertical": Vertical, "partner": Partner}
+    models: dict[str, type[Account | Region | Vertical | Partner]] = {
+        "account": Account,
+        "region": Region,
+        "vertical": Vertical,
+        "partner": Partner,
+    }
     return {
         name: model.objects.order_by("-id").values_list("id", flat=True).first() or 0
         for name, model in models.items()
@@ -222,7 +227,7 @@ def _integer_columns(
     columns = ", ".join(f"array_send(array_agg({expression}))" for expression in expressions)
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(f"SELECT {columns} {source}", params, binary=True)
-        return [_int8_array(value) for value in cursor.fetchone()]
+        return [_int8_array(value) for value in cursor.fetchone() or ()]
 
 
 def _account_states(
@@ -250,11 +255,11 @@ def _account_states(
             "account_id": fields["account_id"],
             "region": fields["region"].astype("int32"),
             "vertical": fields["vertical"].astype("int32"),
-            "size_band": pd.Categorical.from_codes(
+            "size_band": pd.Categorical.from_codes(  # type: ignore[call-overload]
                 fields["size_band"].astype("int8"), categories=list(SIZE_BANDS)
             ),
             "in_market": state > 0,
-            "converted_via": pd.Categorical.from_codes(
+            "converted_via": pd.Categorical.from_codes(  # type: ignore[call-overload]
                 np.maximum(state - 1, 0), categories=["", *metrics.KINDS]
             ),
         }
@@ -285,7 +290,7 @@ def _active_assignments(
     return pd.DataFrame(
         {
             "account_id": fields["account_id"],
-            "kind": pd.Categorical.from_codes(
+            "kind": pd.Categorical.from_codes(  # type: ignore[call-overload]
                 fields["kind"].astype("int8"), categories=list(metrics.KINDS)
             ),
             "partner_id": fields["partner_id"],
@@ -383,7 +388,7 @@ def week_aggregates_on(
     return groups[metrics.MASK_GROUP_COLUMNS], coverage
 
 
-def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=columns)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -108,12 +108,12 @@ def _insert(model: type[Model], rows: _Rows) -> None:
         if name not in rows.columns and any(field.attname == name for field in fields)
     }
     if connection.vendor != "postgresql":
-        names = list(columns)
+        attnames = list(columns)
         objects = [
-            model(**dict(zip(names, row, strict=True)))
+            model(**dict(zip(attnames, row, strict=True)))
             for row in zip(*columns.values(), strict=True)
         ]
-        model.objects.bulk_create(objects, batch_size=2000)
+        model._default_manager.bulk_create(objects, batch_size=2000)
         return
     names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
@@ -177,7 +177,7 @@ def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
     """Replace the week's rows of each model with the rows given, in one transaction."""
     with transaction.atomic():
         for model in rows:
-            model.objects.filter(week=week).delete()
+            model._default_manager.filter(week=week).delete()
         for model, model_rows in rows.items():
             _insert(model, model_rows)
 
@@ -188,7 +188,7 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
     number of rollup rows written."""
     written = 0
     for week in weeks:
-        stored = (
+        stored: Mapping[str, Any] | None = (
             SegmentSnapshot.objects.filter(week=week).values("as_of", "final").first()
             or PartnerSnapshot.objects.filter(week=week).values("as_of", "final").first()
         )
@@ -279,7 +279,7 @@ def metrics_compute_weeks(
     *,
     weeks: Sequence[str],
     final_weeks: Iterable[str],
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], object] | None = None,
 ) -> list[MetricsRun]:
     """Compute several weeks, loading the market once and evaluating each as-of date in memory
     (`metrics.PreparedMarket`).

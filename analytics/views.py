@@ -4,6 +4,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.formats import number_format
@@ -30,7 +31,11 @@ LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
 leadership_required = role_required(Role.EXECUTIVE, Role.SALES_MANAGER)
 
 
-def _page_state(request: HttpRequest) -> tuple[board.Filters, Any, list[board.WeekOption], dict]:
+def _page_state(
+    request: HttpRequest,
+) -> tuple[
+    board.Filters, board.WeekOption | None, list[board.WeekOption], dict[str, dict[str, str]]
+]:
     options = board.snapshot_week_options()
     regions = dict(Region.objects.values_list("code", "name"))
     verticals = dict(Vertical.objects.values_list("code", "name"))
@@ -362,7 +367,7 @@ def _export_rows(table: str, report: dict[str, Any]) -> tuple[list[str], list[li
 
 
 @leadership_required
-def dashboard_export(request: HttpRequest, table: str) -> HttpResponse:
+def dashboard_export(request: HttpRequest, table: str) -> HttpResponseBase:
     """One dashboard table as CSV, for the same week and filters as the page."""
     if table not in EXPORT_TABLES:
         raise Http404("No such table.")

@@ -78,7 +78,7 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
         )
 
     @classmethod
-    def initial_from(cls, terms: AgreementTerms) -> dict[str, Any]:
+    def initial_from(cls, terms: AgreementTerms) -> dict[str, object]:
         return {name: getattr(terms, name) for name in cls.base_fields}
 
 

@@ -33,7 +33,7 @@ from analytics.models import (
     SegmentSnapshot,
 )
 from crm.models import ChannelKind, SizeBand
-from partners.models import AgreementStatus
+from partners.models import Agreement, AgreementStatus
 from partners.selectors import agreements_in_force_q
 
 SPANS: tuple[int, ...] = (12, 26, 52)
@@ -199,7 +199,7 @@ def cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) 
     return cast(T, value)
 
 
-def agreements_version(agreements: QuerySet[Any]) -> str:
+def agreements_version(agreements: QuerySet[Agreement]) -> str:
     """A version of the caller's agreements: their number and latest change, and the query
     that selects them. Saving, adding or deleting an agreement changes it, so a figure cached
     under it is never older than the agreements it was counted from. One small query."""
@@ -475,7 +475,7 @@ def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list
     return _plain_dicts(rows[:limit] if limit else rows, metrics.PARTNER_COLUMNS)
 
 
-def _agreements_scoped(agreements: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
+def _agreements_scoped(agreements: QuerySet[Agreement], filters: Filters) -> QuerySet[Agreement]:
     if filters.channel:
         agreements = agreements.filter(partner__channel_kind=filters.channel)
     if filters.region:
@@ -493,7 +493,9 @@ def _ending_q(as_of: date) -> Q:
     )
 
 
-def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) -> QuerySet[Any]:
+def agreements_ending(
+    agreements: QuerySet[Agreement], filters: Filters, as_of: date
+) -> QuerySet[Agreement]:
     """Agreements (from the caller's selector) in force on `as_of` whose end date falls within
     the next 90 days, scoped by the channel, region and vertical filters (an agreement with no
     regions or verticals grants all)."""
@@ -501,7 +503,7 @@ def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) 
 
 
 def agreements_ending_counts(
-    agreements: QuerySet[Any], filters: Filters, days: Sequence[date]
+    agreements: QuerySet[Agreement], filters: Filters, days: Sequence[date]
 ) -> list[int]:
     """`agreements_ending(...).count()` for each of `days`. One query reads the agreements that
     could end within 90 days of one of the days; each day then counts those in force on it
@@ -597,7 +599,7 @@ def week_report(
     *,
     filters: Filters,
     options: Sequence[WeekOption],
-    agreements: QuerySet[Any],
+    agreements: QuerySet[Agreement],
 ) -> dict[str, Any]:
     """Everything the dashboard shows for `filters` (whose week must be one of `options`).
 
@@ -615,7 +617,7 @@ def _week_report(
     *,
     filters: Filters,
     options: Sequence[WeekOption],
-    agreements: QuerySet[Any],
+    agreements: QuerySet[Agreement],
 ) -> dict[str, Any]:
     by_week = {o.week: o for o in options}
     chosen = by_week[filters.week]

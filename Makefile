@@ -7,15 +7,34 @@ DEMO_ENV := DEBUG=true
 DEMO_ACCOUNTS ?= 5000
 DEMO_WEEKS ?= 53
 
-.PHONY: install demo seed serve test lint clean
+# Two locks, both with hashes: requirements.lock is what production runs, requirements-dev.lock
+# adds the test and development tools at the same versions. `make lock` regenerates both from
+# pyproject.toml (LOCK_ARGS="--upgrade-package NAME" to move one package).
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
 
-$(STAMP): requirements.lock package.json package-lock.json
+.PHONY: install install-production lock demo seed serve test lint typecheck clean
+
+$(STAMP): requirements.lock requirements-dev.lock package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements.lock -r requirements-dev.lock
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Production: the production lock only (no test tools), and the front-end packages it serves.
+install-production:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements.lock
+	npm ci --omit=dev --no-audit --no-fund --loglevel=error
+
+lock: install
+	$(PIP_COMPILE) $(LOCK_ARGS) --output-file=requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra=dev --constraint=requirements.lock \
+		--output-file=requirements-dev.lock pyproject.toml
 
 demo: install
 	mkdir -p var
@@ -30,6 +49,9 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) node_modules var

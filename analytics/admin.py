@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
 from analytics.models import MetricsLock, MetricsRun, PartnerSnapshot, SegmentSnapshot
 
+_M = TypeVar("_M", bound=Model)
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -17,7 +22,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(MetricsRun)
-class MetricsRunAdmin(ReadOnlyAdmin):
+class MetricsRunAdmin(ReadOnlyAdmin[MetricsRun]):
     list_display = [
         "week",
         "final",
@@ -32,7 +37,7 @@ class MetricsRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SegmentSnapshot)
-class SegmentSnapshotAdmin(ReadOnlyAdmin):
+class SegmentSnapshotAdmin(ReadOnlyAdmin[SegmentSnapshot]):
     list_display = [
         "week",
         "region",
@@ -47,7 +52,7 @@ class SegmentSnapshotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PartnerSnapshot)
-class PartnerSnapshotAdmin(ReadOnlyAdmin):
+class PartnerSnapshotAdmin(ReadOnlyAdmin[PartnerSnapshot]):
     list_display = ["week", "external_id", "name", "covered_accounts", "agreements_in_force", "nps"]
     list_filter = ["final", "channel_kind"]
     search_fields = ["week", "external_id", "name"]
@@ -55,6 +60,6 @@ class PartnerSnapshotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MetricsLock)
-class MetricsLockAdmin(admin.ModelAdmin):
+class MetricsLockAdmin(admin.ModelAdmin[MetricsLock]):
     # Deleting a stuck lock is the operator's escape hatch; expiry normally makes it unneeded.
     list_display = ["name", "expires_at", "created_at"]

@@ -10,11 +10,11 @@ docs/metrics.md rule 9, through the user's selector), with bounded, aggregated q
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from django.core.cache import cache
@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from analytics import metrics, reports
 from analytics.reports import SegmentFigures, WeekOption
 from crm.models import ChannelKind, SizeBand
+from partners.models import Agreement
 from partners.rules import AGREEMENT_IN_FORCE
 from partners.selectors import agreements_in_force_q
 
@@ -113,10 +114,10 @@ def cached(name: str, filters: Filters, version: str, compute: Callable[[], T]) 
     if value is None:
         value = compute()
         cache.set(key, value, CACHE_SECONDS)
-    return value
+    return cast(T, value)
 
 
-def agreements_version(agreements: QuerySet[Any]) -> str:
+def agreements_version(agreements: QuerySet[Agreement]) -> str:
     """A version of the caller's agreements: their number and latest change, and the query
     that selects them. Saving, adding or deleting an agreement changes it, so a figure cached
     under it is never older than the agreements it was counted from. One small query."""
@@ -139,7 +140,7 @@ def default_week(options: Sequence[WeekOption]) -> WeekOption | None:
 
 
 def parse_filters(
-    params: Any,
+    params: Mapping[str, str],
     options: Sequence[WeekOption],
     *,
     regions: Collection[str],
@@ -344,7 +345,7 @@ def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list
     return [{column: getattr(row, column) for column in metrics.PARTNER_COLUMNS} for row in rows]
 
 
-def _agreements_scoped(agreements: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
+def _agreements_scoped(agreements: QuerySet[Agreement], filters: Filters) -> QuerySet[Agreement]:
     if filters.channel:
         agreements = agreements.filter(partner__channel_kind=filters.channel)
     if filters.region:
@@ -373,7 +374,7 @@ def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) 
 
 
 def agreements_ending_counts(
-    agreements: QuerySet[Any], filters: Filters, days: Sequence[date]
+    agreements: QuerySet[Agreement], filters: Filters, days: Sequence[date]
 ) -> list[int]:
     """`agreements_ending(...).count()` for each of `days` (rule 9). One query reads the
     agreements that could end within 90 days of one of the days; each day then counts those in
@@ -484,7 +485,7 @@ def week_report(
     *,
     filters: Filters,
     options: Sequence[WeekOption],
-    agreements: QuerySet[Any],
+    agreements: QuerySet[Agreement],
 ) -> dict[str, Any]:
     """Everything the dashboard shows for `filters` (whose week must be one of `options`).
 
@@ -502,7 +503,7 @@ def _week_report(
     *,
     filters: Filters,
     options: Sequence[WeekOption],
-    agreements: QuerySet[Any],
+    agreements: QuerySet[Agreement],
 ) -> dict[str, Any]:
     by_week = {o.week: o for o in options}
     chosen = by_week[filters.week]

@@ -41,7 +41,10 @@ def named_lock(name: str, *, ttl_seconds: int) -> Iterator[None]:
 def _redis_lock(name: str, *, ttl_seconds: int) -> Iterator[None]:
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    # Only reached with REDIS_URL set (see the caller).
+    client = redis.Redis.from_url(
+        settings.REDIS_URL or "", socket_connect_timeout=2, socket_timeout=5
+    )
     lock = client.lock(f"crm:lock:{name}", timeout=ttl_seconds, blocking=False)
     if not lock.acquire():
         raise LockBusy(f"{name} is held by another run")

@@ -404,7 +404,7 @@ def week_read(
             yield WeekRead(accounts, pending)
 
 
-def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=columns)
 
 
@@ -447,7 +447,7 @@ def partners_frame() -> pd.DataFrame:
     return _frame(rows, ["partner_id", "external_id", "name", "channel_kind"])
 
 
-def _bulk_frame(queryset: Any, fields: list[str], columns: list[str]) -> pd.DataFrame:
+def _bulk_frame(queryset: QuerySet[Any], fields: list[str], columns: list[str]) -> pd.DataFrame:
     """Rows of a parameterless queryset as a frame; through `COPY ... TO STDOUT` and
     `read_csv` on PostgreSQL, which moves a million rows in a fraction of the time and memory
     Python tuples take."""

@@ -111,9 +111,9 @@ def _insert(model: type[Model], rows: _Rows) -> None:
         if name not in rows.columns and any(field.attname == name for field in fields)
     }
     if connection.vendor != "postgresql":
-        names = list(columns)
+        attnames = list(columns)
         objects = [
-            model(**dict(zip(names, row, strict=True)))
+            model(**dict(zip(attnames, row, strict=True)))
             for row in zip(*columns.values(), strict=True)
         ]
         model._default_manager.bulk_create(objects, batch_size=2000)
@@ -304,7 +304,7 @@ def metrics_compute_weeks(
     *,
     weeks: Sequence[str],
     final_weeks: Iterable[str],
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], object] | None = None,
 ) -> list[MetricsRun]:
     """Compute several weeks, loading the market once and evaluating each as-of date in memory
     (`metrics.PreparedMarket`).

@@ -8,7 +8,7 @@ a dropped database or Redis connection, or another run of the same week holding 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import redis.exceptions
 from celery import chord, group, shared_task
@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from analytics import digest, metrics, services
 from analytics.digest import DigestNotReady
+from analytics.models import MetricsRun
 from crm.models import Region
 
 TRANSIENT_ERRORS = (
@@ -40,7 +41,23 @@ WEEK_TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-def _run_summary(run: Any) -> dict[str, Any]:
+class RunSummary(TypedDict):
+    """What a metrics task returns (its Celery result)."""
+
+    week: str
+    final: bool
+    as_of: str
+    rows_written: int
+    seconds: float | None
+
+
+class DigestResult(TypedDict, total=False):
+    week: str
+    sent: int
+    already_sent: bool
+
+
+def _run_summary(run: MetricsRun) -> RunSummary:
     return {
         "week": run.week,
         "final": run.final,
@@ -51,7 +68,7 @@ def _run_summary(run: Any) -> dict[str, Any]:
 
 
 @shared_task(name="analytics.compute_week", **WEEK_TASK_OPTIONS)
-def compute_week(week: str, final: bool) -> dict[str, Any]:
+def compute_week(week: str, final: bool) -> RunSummary:
     """Compute one week in this worker (see `services.metrics_compute_week`)."""
     return _run_summary(services.metrics_compute_week(week=week, final=final))
 
@@ -63,7 +80,7 @@ def compute_week_region(week: str, final: bool, region_ids: list[int]) -> dict[s
 
 
 @shared_task(name="analytics.merge_week", **WEEK_TASK_OPTIONS)
-def merge_week(parts: list[dict[str, Any]], week: str, final: bool) -> dict[str, Any]:
+def merge_week(parts: list[dict[str, Any]], week: str, final: bool) -> RunSummary:
     """The chord body of a split week: merge the region shares and write the week."""
     return _run_summary(services.metrics_merge_week(week=week, final=final, parts=parts))
 
@@ -87,14 +104,14 @@ def compute_week_split(week: str, final: bool, batches: int = 4) -> None:
 
 
 @shared_task(name="analytics.close_last_week", **WEEK_TASK_OPTIONS)
-def close_last_week() -> dict[str, Any]:
+def close_last_week() -> RunSummary:
     """Close last ISO week (relative to today) as final, once: see `services.metrics_close_week`."""
     week = metrics.iso_week_of(timezone.localdate() - timedelta(days=7))
     return _run_summary(services.metrics_close_week(week=week))
 
 
 @shared_task(name="analytics.refresh_current_week", **WEEK_TASK_OPTIONS)
-def refresh_current_week() -> dict[str, Any]:
+def refresh_current_week() -> RunSummary:
     """Compute the current ISO week as provisional, as of today."""
     week = metrics.iso_week_of(timezone.localdate())
     return _run_summary(services.metrics_compute_week(week=week, final=False))
@@ -108,7 +125,7 @@ def refresh_current_week() -> dict[str, Any]:
     retry_backoff_max=3600,
     max_retries=6,
 )
-def send_weekly_digest() -> dict[str, Any]:
+def send_weekly_digest() -> DigestResult:
     """E-mail last week's leadership digest once its final snapshot exists (retried for a few
     hours while the Monday close is late); a week already sent is left alone."""
     week = metrics.iso_week_of(timezone.localdate() - timedelta(days=7))

@@ -4,6 +4,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -597,7 +598,7 @@ def _export_rows(
 
 
 @leadership_required
-def dashboard_export(request: HttpRequest, table: str) -> HttpResponse:
+def dashboard_export(request: HttpRequest, table: str) -> HttpResponseBase:
     """One dashboard table as CSV, for the same week and filters as the page."""
     if table not in EXPORT_TABLES:
         raise Http404("No such table.")

@@ -6,7 +6,7 @@ from channels.models import CoverageAssignment, SalesRep
 
 
 @admin.register(SalesRep)
-class SalesRepAdmin(admin.ModelAdmin):
+class SalesRepAdmin(admin.ModelAdmin[SalesRep]):
     list_display = ["external_id", "name", "email", "user", "is_active"]
     search_fields = ["external_id", "name", "email"]
     filter_horizontal = ["regions"]
@@ -14,7 +14,7 @@ class SalesRepAdmin(admin.ModelAdmin):
 
 
 @admin.register(CoverageAssignment)
-class CoverageAssignmentAdmin(admin.ModelAdmin):
+class CoverageAssignmentAdmin(admin.ModelAdmin[CoverageAssignment]):
     list_display = ["account", "kind", "owner_label", "start_date", "end_date"]
     list_filter = ["kind"]
     search_fields = ["=account__external_id", "online_source"]

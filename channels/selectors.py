@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, ChannelKind
-from crm.roles import Role, role_of
+from crm.roles import RequestUser, Role, role_of
 
 
-def rep_for_user(user: Any) -> SalesRep | None:
-    if role_of(user) != Role.SALES_REP:
+def rep_for_user(user: RequestUser) -> SalesRep | None:
+    if not user.is_authenticated or role_of(user) != Role.SALES_REP:
         return None
     return SalesRep.objects.filter(user=user).first()
 
@@ -32,7 +31,7 @@ def accounts_of_rep(rep: SalesRep) -> QuerySet[Account]:
     return Account.objects.filter(Exists(assigned))
 
 
-def internal_accounts_visible_to(user: Any) -> QuerySet[Account]:
+def internal_accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
     """Accounts an internal user may see: all for managers and executives, their own for reps."""
     role = role_of(user)
     if role in {Role.SALES_MANAGER, Role.EXECUTIVE}:
@@ -43,13 +42,13 @@ def internal_accounts_visible_to(user: Any) -> QuerySet[Account]:
     return Account.objects.none()
 
 
-def reps_visible_to(user: Any) -> QuerySet[SalesRep]:
+def reps_visible_to(user: RequestUser) -> QuerySet[SalesRep]:
     if role_of(user) in {Role.SALES_MANAGER, Role.EXECUTIVE, Role.SALES_REP}:
         return SalesRep.objects.all()
     return SalesRep.objects.none()
 
 
-def coverage_visible_to(user: Any) -> QuerySet[CoverageAssignment]:
+def coverage_visible_to(user: RequestUser) -> QuerySet[CoverageAssignment]:
     role = role_of(user)
     if role in {Role.SALES_MANAGER, Role.EXECUTIVE}:
         return CoverageAssignment.objects.all()

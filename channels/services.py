@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -17,6 +17,11 @@ from django.utils.translation import gettext as _
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind
 
+if TYPE_CHECKING:
+    # For the type checker only: partners sit above channels and are not imported at run time
+    # (the coverage model's foreign key names partners.Partner the same way).
+    from partners.models import Partner
+
 BULK_LIMIT = 100_000
 
 
@@ -26,7 +31,7 @@ class CoverageOwner:
 
     kind: str
     rep: SalesRep | None = None
-    partner: Any = None  # partners.Partner; partners sit above channels and are not imported here
+    partner: Partner | None = None
     online_source: str = ""
 
     def validate(self) -> None:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
@@ -18,7 +19,7 @@ PAGE_SIZE = 50
 
 
 @internal_required
-def rep_list(request: HttpRequest) -> HttpResponse:
+def rep_list(request: HttpRequest) -> HttpResponseBase:
     q = request.GET.get("q", "").strip()[:100]
     region = request.GET.get("region", "").strip()
     reps = reps_visible_to(request.user).prefetch_related("regions").order_by("name")

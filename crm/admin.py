@@ -20,7 +20,7 @@ class VerticalAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(admin.ModelAdmin[Account]):
     list_display = [
         "external_id",
         "name",
@@ -40,7 +40,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
+class OutboundEmailAdmin(admin.ModelAdmin[OutboundEmail]):
     list_display = ["subject", "topic", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["status", "topic"]
     readonly_fields = [
@@ -56,7 +56,7 @@ class OutboundEmailAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     list_display = ["created_at", "kind", "username", "partner", "ip_address", "path"]
     list_filter = ["kind"]
     search_fields = ["username", "ip_address", "path", "request_id"]

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 
 from crm.roles import Role, role_of
 
 
-def navigation(request: HttpRequest) -> dict[str, Any]:
+def navigation(request: HttpRequest) -> dict[str, str | bool]:
     """The signed-in user's role, so the base layout can show the navigation for it."""
     role = role_of(getattr(request, "user", None))
     return {

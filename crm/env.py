@@ -64,7 +64,9 @@ def env_list(
     return items
 
 
-def env_database(name: str, default: str, *, environ: Mapping[str, str] = os.environ) -> dict:
+def env_database(
+    name: str, default: str, *, environ: Mapping[str, str] = os.environ
+) -> dj_database_url.DBConfig:
     raw = environ.get(name) or default
     try:
         config = dj_database_url.parse(raw, conn_max_age=600, conn_health_checks=True)

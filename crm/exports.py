@@ -28,7 +28,7 @@ class _Echo:
         return value
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -55,7 +55,7 @@ def _is_number(value: str) -> bool:
 
 
 def export_response(
-    *, fmt: str, filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+    *, fmt: str, filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
 ) -> HttpResponse | StreamingHttpResponse | FileResponse:
     """A download of `rows` under `header` as CSV (streamed) or XLSX (written to a temp file)."""
     stamp = timezone.localdate().isoformat()

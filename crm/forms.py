@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+
+_M = TypeVar("_M", bound=Model)
 
 
 class StyledFormMixin:
     """Give every widget its Bootstrap class, so templates render fields uniformly."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         for field in self.fields.values():  # type: ignore[attr-defined]
             widget = field.widget
             if isinstance(
@@ -54,12 +56,12 @@ def object_id(value: str | None) -> int | None:
     return number if 0 < number <= MAX_ID else None
 
 
-class _IdCheckMixin:
+class _IdCheckMixin(forms.Field):
     """Refuse values that cannot be ids before they reach the database, where an out-of-range
     integer is an error rather than "no such row"."""
 
-    def _check_id(self, value: Any) -> None:
-        if value in self.empty_values:  # type: ignore[attr-defined]
+    def _check_id(self, value: object) -> None:
+        if value in self.empty_values:
             return
         if isinstance(value, Model):
             return
@@ -67,18 +69,19 @@ class _IdCheckMixin:
             raise ValidationError(
                 self.error_messages["invalid_choice"],
                 code="invalid_choice",
-                params={"value": value},  # type: ignore[attr-defined]
+                params={"value": value},
             )
 
 
-class IdChoiceField(_IdCheckMixin, forms.ModelChoiceField):
-    def to_python(self, value: Any) -> Any:
+class IdChoiceField(_IdCheckMixin, forms.ModelChoiceField[_M]):
+    def to_python(self, value: Any) -> _M | None:
         self._check_id(value)
         return super().to_python(value)
 
 
-class IdMultipleChoiceField(_IdCheckMixin, forms.ModelMultipleChoiceField):
-    def _check_values(self, value: Any) -> Any:
+class IdMultipleChoiceField(_IdCheckMixin, forms.ModelMultipleChoiceField[_M]):
+    # Django's private hook for the submitted ids, not in its type stubs.
+    def _check_values(self, value: Any) -> QuerySet[_M]:
         for item in value if isinstance(value, list | tuple) else [value]:
             self._check_id(item)
-        return super()._check_values(value)
+        return super()._check_values(value)  # type: ignore[misc,no-any-return]

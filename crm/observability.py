@@ -5,13 +5,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 
 from crm.request_id import request_id_var
-from crm.roles import Role, role_of
+from crm.roles import RequestUser, Role, role_of
 
 logger = logging.getLogger("crm.audit")
 
@@ -37,12 +37,16 @@ def client_address(request: HttpRequest | None) -> str | None:
 
 
 def audit(
-    kind: str, *, request: HttpRequest | None = None, user: Any = None, username: str = ""
+    kind: str,
+    *,
+    request: HttpRequest | None = None,
+    user: RequestUser | None = None,
+    username: str = "",
 ) -> None:
     """Record a security event; never raises (an audit failure must not break the request)."""
     from crm.models import AuditEvent
 
-    if user is not None and not getattr(user, "is_authenticated", False):
+    if isinstance(user, AnonymousUser):
         user = None
     membership = getattr(user, "partner_membership", None) if user is not None else None
     try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.paginator import Paginator
+from django.db.models import Model, QuerySet
+
+_M = TypeVar("_M", bound=Model)
 
 COUNT_CAP = 10_000
 
 
-class CappedPaginator(Paginator):
+class CappedPaginator(Paginator[_M]):
     """Counts at most COUNT_CAP rows, so a broad filter never counts a million rows per request.
 
     Past the cap the page shows "10,000+" and the last page number is the cap's; narrowing the
@@ -18,19 +21,16 @@ class CappedPaginator(Paginator):
     """
 
     def __init__(
-        self, object_list: Any, per_page: int, cap: int = COUNT_CAP, **kwargs: Any
+        self, object_list: QuerySet[_M], per_page: int, cap: int = COUNT_CAP, **kwargs: Any
     ) -> None:
         super().__init__(object_list, per_page, **kwargs)
+        self.rows = object_list
         self.cap = cap
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
-        rows = self.object_list
-        if hasattr(rows, "values"):
-            # Count bare ids: the page's ordering and joins only slow the count down.
-            rows = rows.order_by().values("pk")
-        counted = rows[: self.cap + 1].count() if hasattr(rows, "count") else len(rows)
-        return min(counted, self.cap + 1)
+    def count(self) -> int:
+        # Count bare ids: the page's ordering and joins only slow the count down.
+        return min(self.rows.order_by().values("pk")[: self.cap + 1].count(), self.cap + 1)
 
     @property
     def capped(self) -> bool:

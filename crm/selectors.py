@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -20,7 +21,7 @@ class AccountFilter:
     size_band: str = ""
 
     @classmethod
-    def from_query(cls, params: dict[str, str] | object) -> AccountFilter:
+    def from_query(cls, params: Mapping[str, str]) -> AccountFilter:
         get = params.get
         size_band = get("size_band", "") or ""
         return cls(
@@ -40,14 +41,15 @@ def accounts_filtered(
         region_id = (
             Region.objects.filter(code=account_filter.region).values_list("pk", flat=True).first()
         )
-        accounts = accounts.filter(region_id=region_id)
+        # An unknown code matches no account.
+        accounts = accounts.filter(region_id=region_id) if region_id else accounts.none()
     if account_filter.vertical:
         vertical_id = (
             Vertical.objects.filter(code=account_filter.vertical)
             .values_list("pk", flat=True)
             .first()
         )
-        accounts = accounts.filter(vertical_id=vertical_id)
+        accounts = accounts.filter(vertical_id=vertical_id) if vertical_id else accounts.none()
     if account_filter.size_band:
         accounts = accounts.filter(size_band=account_filter.size_band)
     if account_filter.q:

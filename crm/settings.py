@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from crm.env import (
@@ -20,6 +21,10 @@ from crm.env import (
     env_str,
     env_time_zone,
 )
+
+# Django's generic classes (ModelAdmin, forms' ModelChoiceField, ...) take the type parameters
+# the type checker reads (`admin.ModelAdmin[Partner]`) at run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))

@@ -31,7 +31,7 @@ CATEGORIES = ["product", "pricing", "support", "enablement", "technical", "other
 _logins = {role: itertools.count() for role in ("manager", "exec", "api", "partner")}
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]
 def _only_loopback(environment: Environment, **_: Any) -> None:
     host = urlsplit(environment.host or "").hostname
     if host not in LOOPBACK:
@@ -69,7 +69,7 @@ class BrowserUser(HttpUser):
                 self.stop()
 
     def csrf_token(self) -> str:
-        return self.client.cookies.get("csrftoken", "")
+        return self.client.cookies.get("csrftoken", "") or ""
 
     def post_form(self, path: str, data: dict[str, Any], *, name: str, refused_at: str) -> None:
         """POST a form; a form shown again (still at `refused_at`) counts as a failure."""

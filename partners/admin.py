@@ -14,19 +14,19 @@ from partners.models import (
 )
 
 
-class PartnerContactInline(admin.TabularInline):
+class PartnerContactInline(admin.TabularInline[PartnerContact, Partner]):
     model = PartnerContact
     extra = 0
 
 
-class PartnerUserInline(admin.TabularInline):
+class PartnerUserInline(admin.TabularInline[PartnerUser, Partner]):
     model = PartnerUser
     extra = 0
     raw_id_fields = ["user"]
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(admin.ModelAdmin[Partner]):
     list_display = ["external_id", "name", "channel_kind", "partner_type", "tier", "is_active"]
     list_filter = ["channel_kind", "partner_type", "tier", "is_active"]
     search_fields = ["external_id", "name"]
@@ -50,20 +50,20 @@ class AgreementAdmin(SimpleHistoryAdmin):
     filter_horizontal = ["regions", "verticals"]
 
 
-class FeedbackReplyInline(admin.StackedInline):
+class FeedbackReplyInline(admin.StackedInline[FeedbackReply, Feedback]):
     model = FeedbackReply
     extra = 0
     raw_id_fields = ["author"]
 
 
-class FeedbackNoteInline(admin.StackedInline):
+class FeedbackNoteInline(admin.StackedInline[FeedbackNote, Feedback]):
     model = FeedbackNote
     extra = 0
     raw_id_fields = ["author"]
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
+class FeedbackAdmin(admin.ModelAdmin[Feedback]):
     list_display = ["subject", "partner", "category", "satisfaction", "nps", "status", "created_at"]
     list_filter = ["status", "category", "satisfaction"]
     search_fields = ["subject", "partner__name"]

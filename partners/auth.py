@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.backends import ModelBackend
+
+from crm.roles import RequestUser
+from partners.models import PartnerUser
 
 
 class ActivePartnerBackend(ModelBackend):
@@ -14,8 +15,8 @@ class ActivePartnerBackend(ModelBackend):
     partner also ends its users' open sessions.
     """
 
-    def user_can_authenticate(self, user: Any) -> bool:
+    def user_can_authenticate(self, user: RequestUser | None) -> bool:
         if not super().user_can_authenticate(user):
             return False
-        membership = getattr(user, "partner_membership", None)
+        membership: PartnerUser | None = getattr(user, "partner_membership", None)
         return membership is None or membership.partner.is_active

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from channels.models import SalesRep
@@ -24,13 +25,19 @@ class CoverageAssignForm(StyledFormMixin, forms.Form):
     start_date = forms.DateField(widget=DateInput(), label=_("From"))
     end_date = forms.DateField(widget=DateInput(), required=False, label=_("Until (optional)"))
 
-    def __init__(self, *args: Any, reps: Any, partners: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        reps: QuerySet[SalesRep],
+        partners: QuerySet[Partner],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        rep_field = cast("IdChoiceField[SalesRep]", self.fields["rep"])
+        partner_field = cast("IdChoiceField[Partner]", self.fields["partner"])
         # Choices come from what the user may see, so no other id can be posted.
-        self.fields["rep"].queryset = reps.filter(is_active=True).order_by("name")
-        self.fields["partner"].queryset = partners.filter(is_active=True).order_by(
-            "channel_kind", "name"
-        )
+        rep_field.queryset = reps.filter(is_active=True).order_by("name")
+        partner_field.queryset = partners.filter(is_active=True).order_by("channel_kind", "name")
 
     def owner(self) -> CoverageOwner:
         data = self.cleaned_data

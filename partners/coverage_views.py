@@ -296,6 +296,7 @@ def _coverage_rows(assignments: QuerySet[CoverageAssignment]) -> list[dict[str, 
     ):
         counts = True
         if assignment.kind in PARTNER_KINDS:
+            assert assignment.partner is not None  # coverage of a partner kind names its partner
             outside = accounts_outside_agreements(
                 partner=assignment.partner,
                 accounts=Account.objects.filter(pk=assignment.account_id),

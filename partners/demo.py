@@ -8,9 +8,10 @@ which keeps a million-account market within a few minutes.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -36,6 +37,8 @@ from partners.models import (
     PartnerType,
     PartnerUser,
 )
+
+_T = TypeVar("_T")
 
 REGIONS = [
     ("cn-east", "East China", "华东"),
@@ -164,12 +167,12 @@ class DemoResult:
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # (username, role, home path)
 
 
-def _weighted(rng: random.Random, choices: list[tuple[str, int]]) -> str:
+def _weighted(rng: random.Random, choices: Sequence[tuple[str, int]]) -> str:
     return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
 
 
-def _batched(items: Iterator, size: int) -> Iterator[list]:
-    batch: list = []
+def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
+    batch: list[_T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

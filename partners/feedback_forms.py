@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import IdChoiceField, StyledFormMixin
-from crm.roles import Role
+from crm.roles import Role, User
 from partners.models import FeedbackCategory, FeedbackStatus, Partner
 from partners.services import FEEDBACK_BODY_MAX, FeedbackEntry
 
 
-def colleagues() -> Any:
+def colleagues() -> QuerySet[User]:
     """Internal users feedback can be assigned to."""
     return (
         get_user_model()
@@ -77,9 +78,10 @@ class FeedbackLogForm(FeedbackEntryForm):
     partner = IdChoiceField(queryset=Partner.objects.none(), label=_("Partner"))
     field_order = ["partner"]
 
-    def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, partners: QuerySet[Partner], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["partner"].queryset = partners.order_by("name")
+        partner_field = cast("IdChoiceField[Partner]", self.fields["partner"])
+        partner_field.queryset = partners.order_by("name")
 
 
 class FeedbackTriageForm(StyledFormMixin, forms.Form):

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,7 @@ from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.forms import form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.feedback_forms import (
     FeedbackLogForm,
     FeedbackMessageForm,
@@ -51,7 +52,7 @@ SORTS = {
 }
 
 
-def _filtered(request: HttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]:
+def _filtered(request: AuthenticatedHttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]:
     feedback = feedback_visible_to(request.user).select_related("partner", "assignee")
     params = {
         name: request.GET.get(name, "").strip()
@@ -115,7 +116,7 @@ def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
 
 
 @internal_required
-def feedback_inbox(request: HttpRequest) -> HttpResponse:
+def feedback_inbox(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     feedback, params = _filtered(request)
     if request.GET.get("format") in EXPORT_FORMATS:
         categories = labelled(FeedbackCategory.choices)
@@ -228,7 +229,7 @@ def _feedback_for_write(request: HttpRequest, pk: int) -> Feedback:
 
 @manager_required
 @require_POST
-def feedback_triage_view(request: HttpRequest, pk: int) -> HttpResponse:
+def feedback_triage_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     feedback = _feedback_for_write(request, pk)
     form = FeedbackTriageForm(request.POST)
     if form.is_valid():
@@ -248,7 +249,7 @@ def feedback_triage_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("partners:feedback_detail", pk=feedback.pk)
 
 
-def _post_message(request: HttpRequest, pk: int, *, prefix: str) -> HttpResponse:
+def _post_message(request: AuthenticatedHttpRequest, pk: int, *, prefix: str) -> HttpResponse:
     feedback = _feedback_for_write(request, pk)
     form = FeedbackMessageForm(request.POST, prefix=prefix)
     if form.is_valid():
@@ -305,8 +306,8 @@ def feedback_log(request: HttpRequest) -> HttpResponse:
     else:
         partner_id = request.GET.get("partner", "")
         initial = (
-            {"partner": partners.filter(pk=object_id(partner_id)).first()}
-            if object_id(partner_id)
+            {"partner": partners.filter(pk=partner_pk).first()}
+            if (partner_pk := object_id(partner_id))
             else {}
         )
         form = FeedbackLogForm(initial=initial, partners=partners)

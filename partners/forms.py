@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -67,7 +68,8 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("start_date"), data.get("end_date")
         if start and end and end < start:
             self.add_error("end_date", _("The end date cannot be before the start date."))
@@ -93,7 +95,7 @@ class AgreementDraftForm(StyledFormMixin, forms.Form):
         )
 
     @classmethod
-    def initial_from(cls, terms: AgreementTerms) -> dict[str, Any]:
+    def initial_from(cls, terms: AgreementTerms) -> dict[str, object]:
         return {name: getattr(terms, name) for name in cls.base_fields}
 
 
@@ -102,10 +104,11 @@ class AgreementCreateForm(AgreementDraftForm):
 
     field_order = ["partner"]
 
-    def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, partners: QuerySet[Partner], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        partner_field = cast("IdChoiceField[Partner]", self.fields["partner"])
         # Only partners the user may see, and only active ones, can receive a draft.
-        self.fields["partner"].queryset = partners.filter(is_active=True).order_by("name")
+        partner_field.queryset = partners.filter(is_active=True).order_by("name")
 
 
 class AgreementActivateForm(StyledFormMixin, forms.Form):

@@ -11,9 +11,9 @@ import logging
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -36,7 +36,7 @@ def _folder(job: ImportJob) -> Path:
 
 
 @transaction.atomic
-def import_job_create(*, files: list[UploadedFile], by: Any) -> ImportJob:
+def import_job_create(*, files: list[UploadedFile], by: User) -> ImportJob:
     """Store the uploaded market files and queue their validation.
 
     Raises ValidationError for no files, an unknown or repeated file name, or a file over
@@ -70,7 +70,7 @@ def import_job_create(*, files: list[UploadedFile], by: Any) -> ImportJob:
     folder = _folder(job)
     folder.mkdir(parents=True, exist_ok=True)
     for upload in files:
-        with open(folder / MARKET_FILES_BY_NAME[upload.name].name, "wb") as target:
+        with open(folder / MARKET_FILES_BY_NAME[upload.name or ""].name, "wb") as target:
             for chunk in upload.chunks():
                 target.write(chunk)
     transaction.on_commit(lambda: _enqueue("validate", job.pk))

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from django.db.models import F
+from django.db.models import F, Model
 from django.db.models.functions import Coalesce
 
 from channels.models import CoverageAssignment, SalesRep
@@ -31,7 +31,7 @@ __all__ = ["market_export"]
 CHUNK = 20_000
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -41,9 +41,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _codes_by_owner(through: Any, owner_column: str, code_path: str) -> dict[int, str]:
+def _codes_by_owner(through: type[Model], owner_column: str, code_path: str) -> dict[int, str]:
     codes: dict[int, list[str]] = {}
-    for owner_id, code in through.objects.values_list(owner_column, code_path).order_by(
+    for owner_id, code in through._default_manager.values_list(owner_column, code_path).order_by(
         owner_column, code_path
     ):
         codes.setdefault(owner_id, []).append(code)
@@ -58,7 +58,7 @@ def _verticals() -> Iterator[Iterable[Any]]:
     return Vertical.objects.order_by("code").values_list("code", "name", "name_zh").iterator(CHUNK)
 
 
-def _accounts() -> Iterator[Iterable[Any]]:
+def _accounts() -> Iterator[Iterable[object]]:
     return (
         Account.objects.order_by("external_id")
         .values_list(
@@ -76,7 +76,7 @@ def _accounts() -> Iterator[Iterable[Any]]:
     )
 
 
-def _reps() -> Iterator[Iterable[Any]]:
+def _reps() -> Iterator[Iterable[object]]:
     regions = _codes_by_owner(SalesRep.regions.through, "salesrep_id", "region__code")
     for rep_id, external_id, name, email in SalesRep.objects.order_by("external_id").values_list(
         "id", "external_id", "name", "email"
@@ -84,7 +84,7 @@ def _reps() -> Iterator[Iterable[Any]]:
         yield external_id, name, email, regions.get(rep_id, "")
 
 
-def _partners() -> Iterator[Iterable[Any]]:
+def _partners() -> Iterator[Iterable[object]]:
     return (
         Partner.objects.order_by("external_id")
         .values_list("external_id", "name", "channel_kind", "partner_type", "tier")
@@ -92,7 +92,7 @@ def _partners() -> Iterator[Iterable[Any]]:
     )
 
 
-def _agreements() -> Iterator[Iterable[Any]]:
+def _agreements() -> Iterator[Iterable[object]]:
     regions = _codes_by_owner(Agreement.regions.through, "agreement_id", "region__code")
     verticals = _codes_by_owner(Agreement.verticals.through, "agreement_id", "vertical__code")
     rows = Agreement.objects.order_by("external_id").values_list(
@@ -115,7 +115,7 @@ def _agreements() -> Iterator[Iterable[Any]]:
         )
 
 
-def _coverage() -> Iterator[Iterable[Any]]:
+def _coverage() -> Iterator[Iterable[object]]:
     owner = Coalesce(F("rep__external_id"), F("partner__external_id"), F("online_source"))
     return (
         CoverageAssignment.objects.annotate(owner_key=owner)
@@ -136,7 +136,7 @@ EXPORTS = (
 )
 
 
-def _write(path: Path, market_file: MarketFile, rows: Iterator[Iterable[Any]]) -> int:
+def _write(path: Path, market_file: MarketFile, rows: Iterator[Iterable[object]]) -> int:
     count = 0
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")

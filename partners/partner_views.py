@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -32,7 +34,7 @@ from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
 from crm.services import api_tokens_revoke_all
-from partners.models import PartnerKind, PartnerTier, PartnerType, PartnerUser
+from partners.models import Partner, PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
 from partners.selectors import (
     AccountListFilter,
@@ -76,7 +78,9 @@ def _accounts_covered(partners: Any, day: date) -> dict[int, int]:
 COVERING_COUNT_SECONDS = 60
 
 
-def _accounts_covered_recently(partners: Any, day: date) -> tuple[dict[int, int], Any]:
+def _accounts_covered_recently(
+    partners: Iterable[Partner], day: date
+) -> tuple[dict[int, int], datetime]:
     """`_accounts_covered` for the partners given, each count at most
     COVERING_COUNT_SECONDS old; also when the oldest of them was counted."""
     keys = {partner.pk: f"partners:covering:{day.isoformat()}:{partner.pk}" for partner in partners}
@@ -93,7 +97,7 @@ def _accounts_covered_recently(partners: Any, day: date) -> tuple[dict[int, int]
     return counts, oldest
 
 
-def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse:
+def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponseBase:
     params = {
         name: request.GET.get(name, "").strip() for name in ("q", "type", "tier", "active", "sort")
     }
@@ -289,7 +293,8 @@ def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         for field, errors in form.errors.items():
             messages.error(
-                request, f"{form.fields[field].label or field.title()}: {' '.join(errors)}"
+                request,
+                f"{form.fields[field].label or field.title()}: {' '.join(map(str, errors))}",
             )
     return redirect("partners:partner_detail", pk=partner.pk)
 
@@ -325,7 +330,8 @@ def portal_user_revoke_tokens_view(request: HttpRequest, pk: int, user_pk: int) 
     return redirect("partners:partner_detail", pk=partner.pk)
 
 
-class StyledSetPasswordForm(StyledFormMixin, SetPasswordForm):
+# SetPasswordForm is generic in the type stubs only.
+class StyledSetPasswordForm(StyledFormMixin, SetPasswordForm):  # type: ignore[type-arg]
     pass
 
 

@@ -220,11 +220,12 @@ def portal_profile(request: HttpRequest) -> HttpResponse:
             update_session_auth_hash(request, user)
             messages.success(request, _("Your password has been changed."))
             return redirect("portal:profile")
+    partner = partner_of_user(request.user)
     return render(
         request,
         "partners/portal/profile.html",
         {
-            "partner": partner_of_user(request.user),
+            "partner": partner,
             "form": form,
             "contacts": partner_of_user(request.user).contacts.all(),
             "api_tokens": api_tokens_visible_to(request.user).count(),

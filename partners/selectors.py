@@ -14,7 +14,7 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from channels.models import PARTNER_KINDS, CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.models import Account, ChannelKind, Region, Vertical
-from crm.roles import Role, role_of
+from crm.roles import RequestUser, Role, role_of
 from crm.selectors import AccountFilter, accounts_filtered
 from partners.models import (
     Agreement,
@@ -24,21 +24,22 @@ from partners.models import (
     FeedbackStatus,
     Partner,
     PartnerKind,
+    PartnerUser,
 )
 from partners.rules import AGREEMENT_IN_FORCE
 
 
-def partner_of_user(user: Any) -> Partner | None:
+def partner_of_user(user: RequestUser) -> Partner | None:
     """The active partner a partner user belongs to, or None."""
     if role_of(user) != Role.PARTNER_USER:
         return None
-    membership = getattr(user, "partner_membership", None)
+    membership: PartnerUser | None = getattr(user, "partner_membership", None)
     if membership is None or not membership.partner.is_active:
         return None
     return membership.partner
 
 
-def partners_visible_to(user: Any, *, kind: str | None = None) -> QuerySet[Partner]:
+def partners_visible_to(user: RequestUser, *, kind: str | None = None) -> QuerySet[Partner]:
     role = role_of(user)
     if role in {Role.SALES_MANAGER, Role.EXECUTIVE, Role.SALES_REP}:
         partners = Partner.objects.all()
@@ -51,7 +52,7 @@ def partners_visible_to(user: Any, *, kind: str | None = None) -> QuerySet[Partn
     return partners
 
 
-def agreements_visible_to(user: Any) -> QuerySet[Agreement]:
+def agreements_visible_to(user: RequestUser) -> QuerySet[Agreement]:
     role = role_of(user)
     if role in {Role.SALES_MANAGER, Role.EXECUTIVE, Role.SALES_REP}:
         return Agreement.objects.all()
@@ -61,7 +62,7 @@ def agreements_visible_to(user: Any) -> QuerySet[Agreement]:
     return Agreement.objects.none()
 
 
-def feedback_visible_to(user: Any) -> QuerySet[Feedback]:
+def feedback_visible_to(user: RequestUser) -> QuerySet[Feedback]:
     role = role_of(user)
     if role in {Role.SALES_MANAGER, Role.EXECUTIVE, Role.SALES_REP}:
         return Feedback.objects.all()
@@ -107,7 +108,7 @@ def accounts_outside_agreements(
     return accounts.exclude(granted)
 
 
-def portal_accounts_for(user: Any) -> QuerySet[Account]:
+def portal_accounts_for(user: RequestUser) -> QuerySet[Account]:
     """Accounts assigned to the partner user's own organisation (any time), nothing else."""
     own = partner_of_user(user)
     if own is None:
@@ -116,7 +117,7 @@ def portal_accounts_for(user: Any) -> QuerySet[Account]:
     return Account.objects.filter(Exists(assigned))
 
 
-def accounts_visible_to(user: Any) -> QuerySet[Account]:
+def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
     """Accounts anyone may see: internal users as `internal_accounts_visible_to` allows,
     partner users the accounts assigned to their organisation, nobody else any."""
     from channels.selectors import internal_accounts_visible_to

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from calendar import monthrange
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -223,7 +223,7 @@ def _save(agreement: Agreement, *, by: Any, terms: AgreementTerms | None = None)
     if agreement.start_date and agreement.end_date and agreement.end_date < agreement.start_date:
         raise ValidationError({"end_date": "The end date cannot be before the start date."})
     agreement.full_clean()
-    agreement._history_user = by  # simple_history records who made the change
+    agreement._history_user = by  # type: ignore[attr-defined]  # simple_history records who made the change
     agreement.save()
     if terms is not None:
         agreement.regions.set(terms.regions)
@@ -232,7 +232,7 @@ def _save(agreement: Agreement, *, by: Any, terms: AgreementTerms | None = None)
 
 
 @transaction.atomic
-def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: Any) -> Agreement:
+def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: User) -> Agreement:
     """Create a draft agreement for `partner`. Raises ValidationError for bad terms or an
     exclusivity conflict with another partner's agreement."""
     if not partner.is_active:
@@ -248,7 +248,7 @@ def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: Any) 
 
 
 @transaction.atomic
-def agreement_update_draft(*, agreement: Agreement, terms: AgreementTerms, by: Any) -> Agreement:
+def agreement_update_draft(*, agreement: Agreement, terms: AgreementTerms, by: User) -> Agreement:
     """Change a draft's terms. Raises ValidationError when it is no longer a draft."""
     agreement = Agreement.objects.select_for_update().get(pk=agreement.pk)
     if agreement.status != AgreementStatus.DRAFT:
@@ -284,7 +284,7 @@ def agreement_activate(
     agreement: Agreement,
     signed_on: date,
     signed_document: UploadedFile,
-    by: Any,
+    by: User,
     today: date | None = None,
 ) -> Agreement:
     """Sign a draft and make it active: the signed date plus the signed PDF.
@@ -377,7 +377,7 @@ def _already_renewed(agreement: Agreement) -> ValidationError | None:
 
 
 @transaction.atomic
-def agreement_renew(*, agreement: Agreement, by: Any) -> Agreement:
+def agreement_renew(*, agreement: Agreement, by: User) -> Agreement:
     """Create the renewal: a new draft linked to `agreement`, with the same terms, starting the
     day after it ends and running as long by the calendar (`renewal_term`). An agreement is
     renewed at most once (a database rule; discard a renewal draft to draft another), and its
@@ -439,7 +439,7 @@ def agreement_discard_draft(*, agreement: Agreement, by: Any) -> None:
 
 @transaction.atomic
 def agreement_terminate(
-    *, agreement: Agreement, terminated_on: date, reason: str, by: Any
+    *, agreement: Agreement, terminated_on: date, reason: str, by: User
 ) -> Agreement:
     """End an active agreement early on `terminated_on` (it stays in force through that day).
     Raises ValidationError when it is not active, the date lies outside its term, or no reason
@@ -512,7 +512,7 @@ def _feedback_save(feedback: Feedback) -> Feedback:
 
 
 @transaction.atomic
-def feedback_log_for_partner(*, partner: Partner, entry: FeedbackEntry, by: Any) -> Feedback:
+def feedback_log_for_partner(*, partner: Partner, entry: FeedbackEntry, by: User) -> Feedback:
     """Record feedback a manager heard from `partner` (in a meeting, on a call).
     Raises ValidationError for out-of-range ratings or an over-long message."""
     feedback = Feedback(
@@ -538,7 +538,7 @@ def _partner_addresses(feedback: Feedback) -> list[str]:
 
 
 @transaction.atomic
-def feedback_reply(*, feedback: Feedback, author: Any, body: str) -> FeedbackReply:
+def feedback_reply(*, feedback: Feedback, author: User, body: str) -> FeedbackReply:
     """Add a reply the partner sees, and e-mail the partner's portal users after commit
     (through the outbox, so a broken mail server or broker loses nothing)."""
     text = body.strip()
@@ -568,7 +568,7 @@ def feedback_reply(*, feedback: Feedback, author: Any, body: str) -> FeedbackRep
 
 
 @transaction.atomic
-def feedback_note_add(*, feedback: Feedback, author: Any, body: str) -> FeedbackNote:
+def feedback_note_add(*, feedback: Feedback, author: User, body: str) -> FeedbackNote:
     """Add an internal note; partners never see it."""
     text = body.strip()
     if not text:
@@ -580,7 +580,9 @@ def feedback_note_add(*, feedback: Feedback, author: Any, body: str) -> Feedback
 
 
 @transaction.atomic
-def feedback_triage(*, feedback: Feedback, status: str, assignee: Any, by: Any) -> Feedback:
+def feedback_triage(
+    *, feedback: Feedback, status: str, assignee: User | None, by: User
+) -> Feedback:
     """Set the status and the internal assignee. Raises ValidationError for an unknown status
     or an assignee who is not an internal user."""
     if status not in FeedbackStatus.values:
@@ -600,7 +602,7 @@ ATTACHMENT_MAX_BYTES = 5 * MB
 
 
 def _manager_addresses(feedback: Feedback) -> list[str]:
-    if feedback.assignee_id and feedback.assignee.email:
+    if feedback.assignee is not None and feedback.assignee.email:
         return [feedback.assignee.email]
     managers = get_user_model().objects.filter(is_active=True, groups__name="sales_manager")
     return sorted({user.email for user in managers if user.email})
@@ -620,7 +622,11 @@ def _notify_managers(feedback: Feedback, *, what: str, text: str) -> None:
 
 @transaction.atomic
 def feedback_submit(
-    *, user: Any, entry: FeedbackEntry, attachment: UploadedFile | None = None, now: Any = None
+    *,
+    user: User,
+    entry: FeedbackEntry,
+    attachment: UploadedFile | None = None,
+    now: datetime | None = None,
 ) -> Feedback:
     """A partner user submits feedback for their own organisation.
 
@@ -680,7 +686,7 @@ def feedback_submit(
 
 
 @transaction.atomic
-def feedback_follow_up(*, feedback: Feedback, user: Any, body: str) -> FeedbackReply:
+def feedback_follow_up(*, feedback: Feedback, user: User, body: str) -> FeedbackReply:
     """A partner user adds a message to their own feedback's thread; managers are notified.
     Raises ValidationError for an empty or over-long message."""
     text = body.strip()
@@ -767,7 +773,7 @@ def partner_contact_add(
 
 
 @transaction.atomic
-def portal_user_invite(*, partner: Partner, email: str, by: Any) -> PartnerUser:
+def portal_user_invite(*, partner: Partner, email: str, by: User) -> PartnerUser:
     """Create a portal login for `partner` and e-mail a signed link to set its password.
 
     The link expires after settings.PASSWORD_RESET_TIMEOUT and stops working once used.
@@ -809,7 +815,7 @@ def portal_user_invite(*, partner: Partner, email: str, by: Any) -> PartnerUser:
     return membership
 
 
-def invitation_path(user: Any) -> str:
+def invitation_path(user: User) -> str:
     """The signed, expiring path where an invitee sets their password."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     return reverse(

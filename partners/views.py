@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -19,7 +20,7 @@ from crm.forms import form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.models import Region, Vertical
 from crm.pagination import list_queries
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.downloads import signed_document_response
 from partners.forms import (
     AgreementActivateForm,
@@ -70,7 +71,7 @@ AGREEMENT_SORTS = {
 
 
 @internal_required
-def agreement_list(request: HttpRequest) -> HttpResponse:
+def agreement_list(request: HttpRequest) -> HttpResponseBase:
     names = ("q", "status", "type", "ends_after", "ends_before", "exclusive", "sort")
     params = {name: request.GET.get(name, "").strip() for name in names}
     agreements = agreements_visible_to(request.user).select_related("partner")
@@ -307,7 +308,7 @@ def agreement_create(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
-def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     agreement = _agreement_for(request, pk)
     if request.method == "POST":
         form = AgreementDraftForm(request.POST)
@@ -337,7 +338,7 @@ def agreement_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @manager_required
-def agreement_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_activate_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     agreement = _agreement_for(request, pk)
     if request.method == "POST":
         form = AgreementActivateForm(request.POST, request.FILES)
@@ -373,7 +374,7 @@ def agreement_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @manager_required
-def agreement_terminate_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_terminate_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     agreement = _agreement_for(request, pk)
     if request.method == "POST":
         form = AgreementTerminateForm(request.POST)

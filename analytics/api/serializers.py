@@ -40,7 +40,7 @@ ROW_COLUMNS = _ordered_union(
 )
 
 
-def _column_field(name: str) -> serializers.Field:
+def _column_field(name: str) -> serializers.Field[Any, Any, Any, Any]:
     if name in TEXT_COLUMNS:
         return serializers.CharField(allow_null=True)
     if name in RATIO_LIKE:
@@ -106,11 +106,11 @@ class PartnerFiguresSerializer(serializers.Serializer):
     nps_detractors = serializers.IntegerField(help_text="Of those, scores 0-6.")
 
 
-class WeekSerializer(serializers.Serializer):
+class WeekSerializer(serializers.Serializer[object]):
     week = serializers.CharField()
 
 
-class SegmentQuerySerializer(_Week, serializers.Serializer):
+class SegmentQuerySerializer(_Week, serializers.Serializer[object]):
     week = _week_field(required=False)
     region = serializers.CharField(required=False, help_text="Region code.")
     vertical = serializers.CharField(required=False, help_text="Vertical code.")
@@ -121,13 +121,13 @@ class RollupQuerySerializer(SegmentQuerySerializer):
     by = serializers.ChoiceField(choices=EXPORT_DIMENSIONS, default="total")
 
 
-class PartnerQuerySerializer(_Week, serializers.Serializer):
+class PartnerQuerySerializer(_Week, serializers.Serializer[object]):
     week = _week_field(required=False)
     partner = serializers.IntegerField(required=False, help_text="A partner id.")
     channel_kind = serializers.ChoiceField(choices=["distribution", "partner"], required=False)
 
 
-class TrendQuerySerializer(serializers.Serializer):
+class TrendQuerySerializer(serializers.Serializer[object]):
     first = _week_field(help_text='The first ISO week of the series, e.g. "2026-W30".')
     last = _week_field(help_text='The last ISO week of the series, e.g. "2026-W46".')
     by = serializers.ChoiceField(choices=SEGMENT_DIMENSIONS, default="total")
@@ -152,7 +152,7 @@ class TrendQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class MetricsRunSerializer(serializers.ModelSerializer):
+class MetricsRunSerializer(serializers.ModelSerializer[MetricsRun]):
     class Meta:
         model = MetricsRun
         fields = [

@@ -57,7 +57,8 @@ def _segment_columns(by: str) -> list[str]:
     return [*metrics.ROLLUP_DIMENSIONS[by], *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
 
 
-class _SnapshotView(generics.GenericAPIView):
+# No model behind these views: they page plain rows read from the snapshot tables.
+class _SnapshotView(generics.GenericAPIView[Any]):
     permission_classes = [LeadershipOnly]
     pagination_class = ReportPagination
     filter_backends: list[Any] = []
@@ -77,7 +78,8 @@ class _SnapshotView(generics.GenericAPIView):
     def page_of(self, rows: list[dict[str, Any]]) -> Response:
         # Rows are plain JSON-ready dicts with exactly the serializer's fields already; running
         # them through the serializer again would cost more than the query (2,000 rows x 30).
-        return self.get_paginated_response(self.paginate_queryset(rows))
+        # DRF pages a list as it pages a queryset; its type stubs name the queryset only.
+        return self.get_paginated_response(self.paginate_queryset(rows))  # type: ignore[arg-type]
 
 
 class MetricsSegmentsView(_SnapshotView):
@@ -197,7 +199,7 @@ class MetricsRunFilter(django_filters.FilterSet):
         fields = ["week", "status", "final"]
 
 
-class MetricsRunViewSet(viewsets.ReadOnlyModelViewSet):
+class MetricsRunViewSet(viewsets.ReadOnlyModelViewSet[MetricsRun]):
     """Metric runs: each attempt at computing a week, newest first; a crashed run shows as
     failed once the next run of its week starts."""
 

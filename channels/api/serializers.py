@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db.models import QuerySet
 from rest_framework import serializers
 
 from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, ChannelKind
+from crm.models import Account, ChannelKind, Region
+
+if TYPE_CHECKING:
+    # For the type checker only: partners sit above channels (see _partners).
+    from partners.models import Partner
 
 MAX_ACCOUNTS_PER_REQUEST = 1000
 
 
-class SalesRepSerializer(serializers.ModelSerializer):
-    regions = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+class SalesRepSerializer(serializers.ModelSerializer[SalesRep]):
+    regions: serializers.SlugRelatedField[Region] = serializers.SlugRelatedField(
+        slug_field="code", many=True, read_only=True
+    )
 
     class Meta:
         model = SalesRep
@@ -22,7 +28,7 @@ class SalesRepSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CoverageAssignmentSerializer(serializers.ModelSerializer):
+class CoverageAssignmentSerializer(serializers.ModelSerializer[CoverageAssignment]):
     owner = serializers.CharField(source="owner_label", read_only=True)
 
     class Meta:
@@ -41,12 +47,15 @@ class CoverageAssignmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _partners() -> QuerySet[Any]:
+def _partners() -> QuerySet[Partner]:
     # The partner model sits above channels; reach it through the foreign key, not an import.
-    return CoverageAssignment._meta.get_field("partner").related_model.objects.all()
+    partner_model = cast(
+        "type[Partner]", CoverageAssignment._meta.get_field("partner").related_model
+    )
+    return partner_model.objects.all()
 
 
-class CoverageAssignInputSerializer(serializers.Serializer):
+class CoverageAssignInputSerializer(serializers.Serializer[object]):
     """Assign accounts to one channel owner: a rep for direct, a partner for distribution or
     partner, a source label for online. Account and rep ids come from what the caller may see
     (the view passes its selectors); any other id is refused as if it did not exist."""
@@ -71,15 +80,18 @@ class CoverageAssignInputSerializer(serializers.Serializer):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        account_field = cast(serializers.ManyRelatedField, self.fields["accounts"])
+        rep_field = cast("serializers.PrimaryKeyRelatedField[SalesRep]", self.fields["rep"])
+        partner_field = cast("serializers.PrimaryKeyRelatedField[Partner]", self.fields["partner"])
         if accounts is not None:
-            self.fields["accounts"].child_relation.queryset = accounts
+            account_field.child_relation.queryset = accounts
         if reps is not None:
-            self.fields["rep"].queryset = reps
+            rep_field.queryset = reps
         # Only sales managers reach this write, and they see every partner
         # (partners.selectors.partners_visible_to), a selector this app may not import.
-        self.fields["partner"].queryset = _partners()
+        partner_field.queryset = _partners()
 
-    def validate_accounts(self, value: list[Any]) -> list[Any]:
+    def validate_accounts(self, value: list[Account]) -> list[Account]:
         if not value:
             raise serializers.ValidationError("Give at least one account id.")
         if len(value) > MAX_ACCOUNTS_PER_REQUEST:
@@ -89,10 +101,10 @@ class CoverageAssignInputSerializer(serializers.Serializer):
         return value
 
 
-class CoverageResultSerializer(serializers.Serializer):
+class CoverageResultSerializer(serializers.Serializer[dict[str, int]]):
     created = serializers.IntegerField()
     already_covered = serializers.IntegerField()
 
 
-class CoverageEndInputSerializer(serializers.Serializer):
+class CoverageEndInputSerializer(serializers.Serializer[object]):
     end_date = serializers.DateField(help_text="The last day of coverage (inclusive).")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
 
 import django_filters
 from django.db.models import QuerySet
@@ -41,7 +41,7 @@ class SalesRepFilter(django_filters.FilterSet):
         fields = ["is_active", "region"]
 
 
-class SalesRepViewSet(viewsets.ReadOnlyModelViewSet):
+class SalesRepViewSet(viewsets.ReadOnlyModelViewSet[SalesRep]):
     serializer_class = SalesRepSerializer
     permission_classes = [InternalReadManagerWrite]
     filterset_class = SalesRepFilter
@@ -69,13 +69,13 @@ class CoverageFilter(django_filters.FilterSet):
         fields = ["account", "kind", "rep", "partner", "online_source"]
 
     def filter_active_on(
-        self, queryset: QuerySet[CoverageAssignment], name: str, value: Any
+        self, queryset: QuerySet[CoverageAssignment], name: str, value: date
     ) -> QuerySet[CoverageAssignment]:
         return queryset.filter(active_coverage_q(value))
 
 
 class CoverageAssignmentViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[CoverageAssignment]
 ):
     """Coverage: who works which account from when to when. Cursor-paginated by id."""
 

@@ -8,11 +8,10 @@ endpoint the caller may read answers 403.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from crm.roles import INTERNAL_ROLES, Role, role_of
 
@@ -24,7 +23,7 @@ class RolesMayReach(BasePermission):
     reach: frozenset[Role] = frozenset(INTERNAL_ROLES)
     write: frozenset[Role] = frozenset({Role.SALES_MANAGER})
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
         role = role_of(request.user)
@@ -38,7 +37,7 @@ class RolesMayReach(BasePermission):
         return False
 
 
-def _refuse_unseen_object(view: Any) -> None:
+def _refuse_unseen_object(view: APIView) -> None:
     """A refused write aimed at one object: 404 unless the caller can see that object, so a
     403 never confirms that another partner's id exists."""
     lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk")
@@ -75,7 +74,7 @@ class LeadershipOnly(RolesMayReach):
 class InternalOnlyDocs(BasePermission):
     """The schema and its viewers are for internal users; others get 404."""
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if role_of(request.user) not in INTERNAL_ROLES:
             raise NotFound()
         return True

@@ -7,8 +7,11 @@ from rest_framework import serializers
 from crm.models import Account, ChannelKind, Region, Vertical
 
 
-class RegionSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+class RegionSerializer(serializers.ModelSerializer[Region]):
+    # A declared field leaves the class, so it never meets DRF's own Field.parent attribute.
+    parent: serializers.SlugRelatedField[Region] = serializers.SlugRelatedField(  # type: ignore[assignment]
+        slug_field="code", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Region
@@ -16,16 +19,20 @@ class RegionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VerticalSerializer(serializers.ModelSerializer):
+class VerticalSerializer(serializers.ModelSerializer[Vertical]):
     class Meta:
         model = Vertical
         fields = ["id", "code", "name"]
         read_only_fields = fields
 
 
-class AccountSerializer(serializers.ModelSerializer):
-    region = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    vertical = serializers.SlugRelatedField(slug_field="code", read_only=True)
+class AccountSerializer(serializers.ModelSerializer[Account]):
+    region: serializers.SlugRelatedField[Region] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    vertical: serializers.SlugRelatedField[Vertical] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
     converted_via = serializers.ChoiceField(
         choices=ChannelKind.choices,
         allow_blank=True,

@@ -30,7 +30,7 @@ from crm.models import Region, Vertical
 from crm.selectors import regions_all, verticals_all
 
 
-class RegionViewSet(viewsets.ReadOnlyModelViewSet):
+class RegionViewSet(viewsets.ReadOnlyModelViewSet[Region]):
     serializer_class = RegionSerializer
     permission_classes = [InternalReadManagerWrite]
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]
@@ -42,7 +42,7 @@ class RegionViewSet(viewsets.ReadOnlyModelViewSet):
         return regions_all().select_related("parent")
 
 
-class VerticalViewSet(viewsets.ReadOnlyModelViewSet):
+class VerticalViewSet(viewsets.ReadOnlyModelViewSet[Vertical]):
     serializer_class = VerticalSerializer
     permission_classes = [InternalReadManagerWrite]
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]

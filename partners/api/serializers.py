@@ -6,7 +6,7 @@ the caller's selectors (related fields take their choices from the selector in t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
@@ -30,12 +30,12 @@ from partners.models import (
 )
 
 
-def _viewer_is_internal(serializer: serializers.Serializer) -> bool:
+def _viewer_is_internal(serializer: serializers.BaseSerializer[Any]) -> bool:
     request = serializer.context.get("request")
     return request is not None and is_internal(request.user)
 
 
-class PartnerSerializer(serializers.ModelSerializer):
+class PartnerSerializer(serializers.ModelSerializer[Partner]):
     notes = serializers.SerializerMethodField(help_text="Internal notes; empty for partner users.")
     website = serializers.CharField(read_only=True, help_text="A URL, or empty.")
 
@@ -61,7 +61,7 @@ class PartnerSerializer(serializers.ModelSerializer):
         return partner.notes if _viewer_is_internal(self) else ""
 
 
-class PartnerInputSerializer(serializers.Serializer):
+class PartnerInputSerializer(serializers.Serializer[object]):
     """A partner's profile, as `partners.services.PartnerProfile` takes it."""
 
     external_id = serializers.CharField(max_length=64)
@@ -75,14 +75,14 @@ class PartnerInputSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class PartnerContactSerializer(serializers.ModelSerializer):
+class PartnerContactSerializer(serializers.ModelSerializer[PartnerContact]):
     class Meta:
         model = PartnerContact
         fields = ["id", "partner", "name", "email", "phone", "title", "is_primary"]
         read_only_fields = fields
 
 
-class PartnerContactInputSerializer(serializers.Serializer):
+class PartnerContactInputSerializer(serializers.Serializer[object]):
     partner = serializers.PrimaryKeyRelatedField(queryset=Partner.objects.none())
     name = serializers.CharField(max_length=200)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
@@ -95,7 +95,10 @@ class PartnerContactInputSerializer(serializers.Serializer):
     ) -> None:
         super().__init__(*args, **kwargs)
         if partners is not None:
-            self.fields["partner"].queryset = partners
+            partner_field = cast(
+                "serializers.PrimaryKeyRelatedField[Partner]", self.fields["partner"]
+            )
+            partner_field.queryset = partners
 
 
 def _codes(agreement: Agreement, name: str) -> list[str]:
@@ -107,11 +110,15 @@ def _codes(agreement: Agreement, name: str) -> list[str]:
     return [item.code for item in prefetched]
 
 
-class AgreementSerializer(serializers.ModelSerializer):
-    partner = serializers.PrimaryKeyRelatedField(read_only=True)
+class AgreementSerializer(serializers.ModelSerializer[Agreement]):
+    partner: serializers.PrimaryKeyRelatedField[Partner] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     regions = serializers.SerializerMethodField(help_text="Region codes; none means all.")
     verticals = serializers.SerializerMethodField(help_text="Vertical codes; none means all.")
-    renews = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    renews: serializers.PrimaryKeyRelatedField[Agreement] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
     signed_document_name = serializers.CharField(read_only=True)
 
     class Meta:
@@ -154,7 +161,7 @@ class AgreementSerializer(serializers.ModelSerializer):
         return _codes(agreement, "verticals")
 
 
-class AgreementTermsInputSerializer(serializers.Serializer):
+class AgreementTermsInputSerializer(serializers.Serializer[object]):
     """A draft's terms (`partners.services.AgreementTerms`); regions and verticals by code,
     none meaning all."""
 
@@ -192,22 +199,25 @@ class AgreementDraftInputSerializer(AgreementTermsInputSerializer):
     ) -> None:
         super().__init__(*args, **kwargs)
         if partners is not None:
-            self.fields["partner"].queryset = partners
+            partner_field = cast(
+                "serializers.PrimaryKeyRelatedField[Partner]", self.fields["partner"]
+            )
+            partner_field.queryset = partners
 
 
-class AgreementActivateInputSerializer(serializers.Serializer):
+class AgreementActivateInputSerializer(serializers.Serializer[object]):
     signed_on = serializers.DateField()
     signed_document = serializers.FileField(
         help_text="The signed agreement, a PDF of at most 10 MB."
     )
 
 
-class AgreementTerminateInputSerializer(serializers.Serializer):
+class AgreementTerminateInputSerializer(serializers.Serializer[object]):
     terminated_on = serializers.DateField()
     reason = serializers.CharField(max_length=2000, allow_blank=True)
 
 
-class FeedbackSerializer(serializers.ModelSerializer):
+class FeedbackSerializer(serializers.ModelSerializer[Feedback]):
     assignee = serializers.SerializerMethodField(help_text="Internal; null for partner users.")
     has_attachment = serializers.SerializerMethodField()
 
@@ -237,7 +247,7 @@ class FeedbackSerializer(serializers.ModelSerializer):
         return bool(feedback.attachment)
 
 
-class FeedbackInputSerializer(serializers.Serializer):
+class FeedbackInputSerializer(serializers.Serializer[object]):
     """New feedback. Partner users submit for their own organisation and leave `partner` out;
     sales managers log feedback heard from a partner and name it."""
 
@@ -262,14 +272,17 @@ class FeedbackInputSerializer(serializers.Serializer):
     ) -> None:
         super().__init__(*args, **kwargs)
         if partners is not None:
-            self.fields["partner"].queryset = partners
+            partner_field = cast(
+                "serializers.PrimaryKeyRelatedField[Partner]", self.fields["partner"]
+            )
+            partner_field.queryset = partners
 
 
-class FeedbackMessageSerializer(serializers.Serializer):
+class FeedbackMessageSerializer(serializers.Serializer[object]):
     body = serializers.CharField(max_length=5000)
 
 
-class FeedbackReplySerializer(serializers.ModelSerializer):
+class FeedbackReplySerializer(serializers.ModelSerializer[FeedbackReply | FeedbackNote]):
     author = serializers.SerializerMethodField()
     from_partner = serializers.SerializerMethodField()
 
@@ -278,12 +291,12 @@ class FeedbackReplySerializer(serializers.ModelSerializer):
         fields = ["id", "feedback", "author", "from_partner", "body", "created_at"]
         read_only_fields = fields
 
-    def get_author(self, reply: FeedbackReply) -> str:
+    def get_author(self, reply: FeedbackReply | FeedbackNote) -> str:
         if reply.author is None:
             return ""
         return reply.author.get_full_name() or reply.author.get_username()
 
-    def get_from_partner(self, reply: FeedbackReply) -> bool:
+    def get_from_partner(self, reply: FeedbackReply | FeedbackNote) -> bool:
         return reply.author is not None and not is_internal(reply.author)
 
 
@@ -294,7 +307,7 @@ class FeedbackNoteSerializer(FeedbackReplySerializer):
         read_only_fields = fields
 
 
-class FeedbackTriageInputSerializer(serializers.Serializer):
+class FeedbackTriageInputSerializer(serializers.Serializer[object]):
     status = serializers.ChoiceField(choices=FeedbackStatus.choices)
     assignee = serializers.IntegerField(
         required=False, allow_null=True, help_text="The internal user's id, or null."

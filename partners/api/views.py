@@ -8,6 +8,7 @@ same service as the web app, and a service's ValidationError becomes a 400 with 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import django_filters
@@ -20,7 +21,7 @@ from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,7 +35,7 @@ from crm.api.serializers import AccountSerializer
 from crm.forms import object_id
 from crm.idempotency import once_per_idempotency_key
 from crm.models import Account, Region, SizeBand, Vertical
-from crm.roles import Role, can_manage, is_internal, is_partner_user
+from crm.roles import Role, can_manage, is_internal, is_partner_user, signed_in_user
 from partners.api.serializers import (
     AgreementActivateInputSerializer,
     AgreementDraftInputSerializer,
@@ -116,7 +117,7 @@ class PartnerViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Partner],
 ):
     """Partners and distributors (the same model; filter by `channel_kind`). Partner users see
     only their own organisation."""
@@ -151,7 +152,7 @@ class PartnerContactViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[PartnerContact],
 ):
     """Contacts at partners (internal users)."""
 
@@ -193,7 +194,7 @@ class AccountFilter(django_filters.FilterSet):
         fields = ["region", "vertical", "size_band", "external_id", "converted"]
 
 
-class AccountViewSet(viewsets.ReadOnlyModelViewSet):
+class AccountViewSet(viewsets.ReadOnlyModelViewSet[Account]):
     """Accounts in the market: all for managers and executives, a rep's own, a partner user's
     assigned ones. Cursor-paginated by id (`ordering` may be id or external_id)."""
 
@@ -217,13 +218,14 @@ class FileDownloadNegotiation(BaseContentNegotiation):
     application/pdf` or `image/png`); its refusals use the first renderer, JSON, like every
     other error."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 class OfPartnerFilterSet(django_filters.FilterSet):
@@ -273,7 +275,7 @@ class AgreementViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Agreement],
 ):
     """Agreements; partner users see their own, never drafts, and download their signed PDFs.
     Sales managers draft, edit drafts, activate, renew and terminate, through the same services
@@ -294,7 +296,8 @@ class AgreementViewSet(
         )
 
     def _fresh(self, agreement: Agreement) -> dict[str, Any]:
-        return self.get_serializer(self.get_queryset().get(pk=agreement.pk)).data
+        fresh: dict[str, Any] = self.get_serializer(self.get_queryset().get(pk=agreement.pk)).data
+        return fresh
 
     @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -305,7 +308,7 @@ class AgreementViewSet(
         agreement = agreement_create_draft(
             partner=data.validated_data["partner"],
             terms=_terms(data.validated_data),
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self._fresh(agreement), status=status.HTTP_201_CREATED)
 
@@ -314,7 +317,7 @@ class AgreementViewSet(
         data = AgreementTermsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         agreement = agreement_update_draft(
-            agreement=agreement, terms=_terms(data.validated_data), by=request.user
+            agreement=agreement, terms=_terms(data.validated_data), by=signed_in_user(request.user)
         )
         return Response(self._fresh(agreement))
 
@@ -333,7 +336,7 @@ class AgreementViewSet(
             agreement=agreement,
             signed_on=data.validated_data["signed_on"],
             signed_document=data.validated_data["signed_document"],
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self._fresh(agreement))
 
@@ -345,7 +348,7 @@ class AgreementViewSet(
     @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser])
     @once_per_idempotency_key
     def renew(self, request: Request, pk: str | None = None) -> Response:
-        renewal = agreement_renew(agreement=self.get_object(), by=request.user)
+        renewal = agreement_renew(agreement=self.get_object(), by=signed_in_user(request.user))
         return Response(self._fresh(renewal), status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -363,7 +366,7 @@ class AgreementViewSet(
             agreement=agreement,
             terminated_on=data.validated_data["terminated_on"],
             reason=data.validated_data["reason"],
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self._fresh(agreement))
 
@@ -408,7 +411,7 @@ class FeedbackViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Feedback],
 ):
     """Partner feedback. Partner users submit and follow up on their own and download their
     attachments; sales managers log it on a partner's behalf, reply, triage and keep internal
@@ -440,13 +443,17 @@ class FeedbackViewSet(
                 raise ValidationError(
                     {"partner": ["Partner users submit feedback for their own organisation."]}
                 )
-            feedback = feedback_submit(user=request.user, entry=entry, attachment=attachment)
+            feedback = feedback_submit(
+                user=signed_in_user(request.user), entry=entry, attachment=attachment
+            )
         else:
             if partner is None:
                 raise ValidationError({"partner": ["Name the partner the feedback came from."]})
             if attachment is not None:
                 raise ValidationError({"attachment": ["Attachments come from partner users."]})
-            feedback = feedback_log_for_partner(partner=partner, entry=entry, by=request.user)
+            feedback = feedback_log_for_partner(
+                partner=partner, entry=entry, by=signed_in_user(request.user)
+            )
         return Response(self.get_serializer(feedback).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(methods=["get"], responses={200: FeedbackReplySerializer(many=True)})
@@ -467,9 +474,13 @@ class FeedbackViewSet(
         data.is_valid(raise_exception=True)
         body = data.validated_data["body"]
         if is_partner_user(request.user):
-            reply = feedback_follow_up(feedback=feedback, user=request.user, body=body)
+            reply = feedback_follow_up(
+                feedback=feedback, user=signed_in_user(request.user), body=body
+            )
         else:
-            reply = feedback_reply(feedback=feedback, author=request.user, body=body)
+            reply = feedback_reply(
+                feedback=feedback, author=signed_in_user(request.user), body=body
+            )
         return Response(FeedbackReplySerializer(reply).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -496,7 +507,7 @@ class FeedbackViewSet(
         data = FeedbackMessageSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         note = feedback_note_add(
-            feedback=feedback, author=request.user, body=data.validated_data["body"]
+            feedback=feedback, author=signed_in_user(request.user), body=data.validated_data["body"]
         )
         return Response(FeedbackNoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
@@ -526,7 +537,7 @@ class FeedbackViewSet(
             feedback=feedback,
             status=data.validated_data["status"],
             assignee=assignee,
-            by=request.user,
+            by=signed_in_user(request.user),
         )
         return Response(self.get_serializer(feedback).data)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+from django.db.models import Field, Model
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import (
@@ -76,15 +77,17 @@ def _is_date(value: str) -> bool:
     return True
 
 
-class _Anything(set):
+class _Anything(set[str]):
     """Stands in for the codes of an unreadable file: every code counts as known."""
 
     def __contains__(self, item: object) -> bool:
         return True
 
 
-def _max_length(model: type, field_name: str) -> int:
-    return model._meta.get_field(field_name).max_length
+def _max_length(model: type[Model], field_name: str) -> int:
+    field = model._meta.get_field(field_name)
+    assert isinstance(field, Field) and field.max_length is not None
+    return field.max_length
 
 
 def _one_of(values: list[str]) -> str:
@@ -322,7 +325,9 @@ class MarketValidator:
 
     # -- files -------------------------------------------------------------------------------
 
-    def _coded(self, path: Path, market_file: MarketFile, model: type, known: set[str]) -> None:
+    def _coded(
+        self, path: Path, market_file: MarketFile, model: type[Model], known: set[str]
+    ) -> None:
         name = market_file.name
         stage = STAGE_REGION if model is Region else STAGE_VERTICAL
         what = "region" if model is Region else "vertical"

@@ -54,9 +54,10 @@ def test_a_refused_form_can_be_sent_again_with_its_token(cast: Cast) -> None:
         "/portal/feedback/new/", {**FEEDBACK, "subject": "", "submission_token": token}
     )
     assert refused.status_code == 200 and f'value="{token}"' in refused.content.decode()
-    assert portal.post(
-        "/portal/feedback/new/", {**FEEDBACK, "submission_token": token}
-    ).status_code == 302
+    assert (
+        portal.post("/portal/feedback/new/", {**FEEDBACK, "submission_token": token}).status_code
+        == 302
+    )
     assert Feedback.objects.count() == 1
 
 
@@ -86,9 +87,7 @@ def test_a_double_submitted_reply_is_posted_and_mailed_once(
         ("/workspace/imports/", "/workspace/imports/", None),
     ],
 )
-def test_every_create_form_carries_a_token(
-    page: str, action: str, data: Any, cast: Cast
-) -> None:
+def test_every_create_form_carries_a_token(page: str, action: str, data: Any, cast: Cast) -> None:
     user = cast.partner_a_user if page.startswith("/portal/") else cast.manager
     assert form_token(signed_in(user), page)
 
@@ -117,7 +116,9 @@ def test_the_api_answers_a_repeated_idempotency_key_with_the_first_answer(cast: 
     assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
     assert Feedback.objects.count() == 1
     other = api.post(
-        "/api/v1/feedback/", {**body, "subject": "Else"}, format="json",
+        "/api/v1/feedback/",
+        {**body, "subject": "Else"},
+        format="json",
         HTTP_IDEMPOTENCY_KEY="fb-0001",
     )
     assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]

@@ -275,6 +275,7 @@ def _seed(accounts: int, seed: int) -> None:
         _copy(Account._meta.db_table, account_frame)
         del account_frame
         first_id = Account.objects.order_by("id").values_list("id", flat=True).first()
+        assert first_id is not None  # the accounts were just copied in
         account_ids = np.arange(first_id, first_id + accounts)
 
         # Each account gets 0-3 distinct kinds, one assignment per kind.
@@ -284,8 +285,8 @@ def _seed(accounts: int, seed: int) -> None:
         slot = np.arange(len(rows)) - np.repeat(np.cumsum(per_account) - per_account, per_account)
         kinds = KINDS[order[rows, slot]]
         count = len(rows)
-        start = _days(rng, count, 1000)
-        end = start + rng.integers(0, 600, count).astype("timedelta64[D]")
+        starts = _days(rng, count, 1000)
+        ends = starts + rng.integers(0, 600, count).astype("timedelta64[D]")
         coverage_frame = pd.DataFrame(
             {
                 "account_id": account_ids[rows],
@@ -299,8 +300,8 @@ def _seed(accounts: int, seed: int) -> None:
                     )
                 ).where((kinds == "distribution") | (kinds == "partner")),
                 "online_source": np.where(kinds == "online", "web", ""),
-                "start_date": start,
-                "end_date": pd.Series(end).where(rng.random(count) < 0.3),
+                "start_date": starts,
+                "end_date": pd.Series(ends).where(rng.random(count) < 0.3),
                 "created_at": now,
                 "updated_at": now,
             }

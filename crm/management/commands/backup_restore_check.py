@@ -15,6 +15,7 @@ import psycopg
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from psycopg import sql
+from psycopg.rows import TupleRow
 
 SCRATCH_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -78,7 +79,9 @@ class Command(BaseCommand):
         meanwhile cannot make the comparison differ."""
         with self._connect(database) as source:
             source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            snapshot = source.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            exported = source.execute("SELECT pg_export_snapshot()").fetchone()
+            assert exported is not None
+            snapshot = exported[0]
             self._run(["pg_dump", "-Fc", f"--snapshot={snapshot}", "-f", dump, database])
             counts = _row_counts(source, self._tables())
             source.execute("COMMIT")
@@ -119,7 +122,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{table:<{width}}  {count:>14,}  {shown:>14}{mark}")
         return differences
 
-    def _connect(self, database: str) -> psycopg.Connection[Any]:
+    def _connect(self, database: str) -> psycopg.Connection[TupleRow]:
         settings = connection.settings_dict
         return psycopg.connect(
             dbname=database,
@@ -164,10 +167,12 @@ class Command(BaseCommand):
             raise CommandError(f"{command[0]} failed: {finished.stderr.strip()[-2000:]}")
 
 
-def _row_counts(database: psycopg.Connection[Any], tables: list[str]) -> dict[str, int]:
-    return {
-        table: database.execute(
+def _row_counts(database: psycopg.Connection[TupleRow], tables: list[str]) -> dict[str, int]:
+    counts = {}
+    for table in tables:
+        row = database.execute(
             sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-        ).fetchone()[0]
-        for table in tables
-    }
+        ).fetchone()
+        assert row is not None
+        counts[table] = row[0]
+    return counts

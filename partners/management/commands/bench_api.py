@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.test import Client
@@ -107,7 +108,7 @@ class Command(BaseCommand):
             HTTP_X_FORWARDED_PROTO="https",
         )
 
-    def _weeks(self, user: Any) -> list[str]:
+    def _weeks(self, user: User) -> list[str]:
         response = self._client(user).get("/api/v1/metrics/weeks/?page_size=500")
         if response.status_code != 200:
             raise CommandError(f"{user} cannot read metrics (HTTP {response.status_code})")

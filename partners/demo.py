@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.names import company_name_key
 from crm.roles import Role, ensure_role_groups
 from partners.models import (
     Agreement,
@@ -326,9 +327,11 @@ def _account_rows(
         archived_on = None
         if rng.random() < 0.03:
             archived_on = max(entered_on, today - timedelta(days=rng.randint(0, 300)))
+        name = f"{rng.choice(prefixes)} {rng.choice(suffixes)} {index + 1} {rng.choice(forms)}"
         account = Account(
             external_id=f"ACC-{index + 1:07d}",
-            name=f"{rng.choice(prefixes)} {rng.choice(suffixes)} {index + 1} {rng.choice(forms)}",
+            name=name,
+            name_key=company_name_key(name),
             region_id=region.pk,
             vertical_id=vertical.pk,
             size_band=size_band,

@@ -72,6 +72,7 @@ STAGE_ACCOUNT = _stage(
     "archived_on",
     "converted_on",
     "converted_via",
+    "name_key",
 )
 STAGE_REP = _stage("rep", "external_id", "name", "email")
 STAGE_REP_REGION = _stage("rep_region", "external_id", "code")
@@ -531,6 +532,7 @@ class MarketStore:
             "archived_on": "s.archived_on",
             "converted_on": "s.converted_on",
             "converted_via": "s.converted_via",
+            "name_key": "s.name_key",
         }
         coverage_follows = self.staged[STAGE_COVERAGE] > 0
         with self._bulk_load(Account, self.staged[STAGE_ACCOUNT], analyze=coverage_follows):

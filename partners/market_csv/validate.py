@@ -20,6 +20,7 @@ from django.core.validators import EmailValidator
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.names import company_name_key
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -383,6 +384,7 @@ class MarketValidator:
                         archived_on,
                         converted_on,
                         via,
+                        company_name_key(label),
                     ),
                 )
 

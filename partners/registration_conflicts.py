@@ -1,0 +1,218 @@
+"""The six conflict checks of a deal registration, from our own coverage, agreement and
+registration records, as of a day.
+
+Each conflict carries its code and a sentence a manager can act on; the sentences name other
+partners and channels, so they are for internal users only. Partners only learn that their
+registration needs review. "Covers" means what the weekly metrics count (README, "Metrics"): an
+assignment active on the day and, for a distributor or partner, an agreement in force on the day
+that grants the account's region and vertical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from channels.models import PARTNER_KINDS, CoverageAssignment
+from channels.selectors import active_coverage_q
+from crm.models import ChannelKind, Region, Vertical
+from partners.models import Agreement
+from partners.registration_matching import similar_registrations, similarity_reasons
+from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
+from partners.selectors import agreements_in_force_q
+
+
+@dataclass(frozen=True)
+class Conflict:
+    code: str
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+def _granting(agreement: Agreement, region_id: int, vertical_id: int) -> bool:
+    regions = {region.pk for region in agreement.regions.all()}
+    verticals = {vertical.pk for vertical in agreement.verticals.all()}
+    return (not regions or region_id in regions) and (not verticals or vertical_id in verticals)
+
+
+def agreements_granting(
+    *, region_id: int, vertical_id: int, day: date, partner_ids: Any = None
+) -> list[Agreement]:
+    """Agreements in force on `day` whose regions and verticals include the segment (empty
+    lists grant all), of the partners in `partner_ids` (None: of every partner)."""
+    agreements = Agreement.objects.filter(agreements_in_force_q(day))
+    if partner_ids is not None:
+        agreements = agreements.filter(partner_id__in=partner_ids)
+    agreements = agreements.select_related("partner").prefetch_related("regions", "verticals")
+    return [a for a in agreements if _granting(a, region_id, vertical_id)]
+
+
+def _segment(registration: DealRegistration) -> tuple[int, int]:
+    """The segment that counts: the account's when there is one, else what the partner gave."""
+    if registration.account is not None:
+        return registration.account.region_id, registration.account.vertical_id
+    return registration.region_id, registration.vertical_id
+
+
+def _already_registered(registration: DealRegistration, day: date) -> Conflict | None:
+    holder = (
+        DealRegistration.objects.filter(
+            account_id=registration.account_id,
+            status=RegistrationStatus.APPROVED,
+            protected_until__gte=day,
+        )
+        .exclude(pk=registration.pk)
+        .select_related("partner")
+        .first()
+    )
+    if holder is None:
+        return None
+    who = (
+        "This partner already holds"
+        if holder.partner_id == registration.partner_id
+        else f"{holder.partner.name} holds"
+    )
+    return Conflict(
+        ConflictCode.ALREADY_REGISTERED,
+        f"{who} approved registration {holder.external_id} for this account, protected until "
+        f"{holder.protected_until:%Y-%m-%d}; it must end before this one can be approved.",
+    )
+
+
+def _covered_by_other_channel(
+    registration: DealRegistration, day: date, region_id: int, vertical_id: int
+) -> Conflict | None:
+    active = (
+        CoverageAssignment.objects.filter(
+            active_coverage_q(day), account_id=registration.account_id
+        )
+        .exclude(kind=ChannelKind.ONLINE)
+        .exclude(partner_id=registration.partner_id)
+        .select_related("rep", "partner")
+        .order_by("start_date", "id")
+    )
+    assignments = list(active)
+    partner_ids = {a.partner_id for a in assignments if a.kind in PARTNER_KINDS}
+    in_force = {
+        a.partner_id
+        for a in agreements_granting(
+            region_id=region_id, vertical_id=vertical_id, day=day, partner_ids=partner_ids
+        )
+    }
+    owners = []
+    for assignment in assignments:
+        if assignment.kind == ChannelKind.DIRECT:
+            owners.append(f"sales rep {assignment.rep.name} (direct)")
+        elif assignment.partner_id in in_force:
+            label = "distributor" if assignment.kind == ChannelKind.DISTRIBUTION else "partner"
+            owners.append(f"{label} {assignment.partner.name}")
+    if not owners:
+        return None
+    return Conflict(
+        ConflictCode.COVERED_BY_OTHER_CHANNEL,
+        f"Covered today by {', '.join(dict.fromkeys(owners))}; agree who leads the deal "
+        "before approving.",
+    )
+
+
+def _segment_label(region_id: int, vertical_id: int) -> str:
+    region = Region.objects.filter(pk=region_id).values_list("name", flat=True).first()
+    vertical = Vertical.objects.filter(pk=vertical_id).values_list("name", flat=True).first()
+    return f"{region} / {vertical}"
+
+
+def _exclusive_elsewhere(
+    registration: DealRegistration, day: date, region_id: int, vertical_id: int
+) -> Conflict | None:
+    exclusive = [
+        agreement
+        for agreement in agreements_granting(region_id=region_id, vertical_id=vertical_id, day=day)
+        if agreement.exclusive and agreement.partner_id != registration.partner_id
+    ]
+    if not exclusive:
+        return None
+    holder = exclusive[0]
+    return Conflict(
+        ConflictCode.EXCLUSIVE_ELSEWHERE,
+        f"{holder.partner.name} holds exclusive agreement {holder.external_id} for "
+        f"{_segment_label(region_id, vertical_id)} until {holder.end_date:%Y-%m-%d}; approving "
+        "would breach it unless that partner agrees.",
+    )
+
+
+def _outside_agreement(
+    registration: DealRegistration, day: date, region_id: int, vertical_id: int
+) -> Conflict | None:
+    if agreements_granting(
+        region_id=region_id, vertical_id=vertical_id, day=day, partner_ids=[registration.partner_id]
+    ):
+        return None
+    return Conflict(
+        ConflictCode.OUTSIDE_AGREEMENT,
+        f"{registration.partner.name} has no agreement in force granting "
+        f"{_segment_label(region_id, vertical_id)}; its coverage would not count until one does.",
+    )
+
+
+def _already_customer(registration: DealRegistration, day: date) -> Conflict | None:
+    account = registration.account
+    if account is None or account.converted_on is None or account.converted_on > day:
+        return None
+    return Conflict(
+        ConflictCode.ALREADY_CUSTOMER,
+        f"{account.name} became a customer on {account.converted_on:%Y-%m-%d} through the "
+        f"{ChannelKind(account.converted_via).label.lower()} channel; treat this as an upsell "
+        "or reject it.",
+    )
+
+
+def _possible_duplicate(
+    registration: DealRegistration, *, ambiguous_accounts: int
+) -> Conflict | None:
+    pending = list(
+        similar_registrations(registration).filter(status=RegistrationStatus.SUBMITTED)[:5]
+    )
+    parts = []
+    for other in pending:
+        whose = (
+            "this partner's"
+            if other.partner_id == registration.partner_id
+            else (f"{other.partner.name}'s")
+        )
+        parts.append(
+            f"{whose} pending {other.external_id} ({similarity_reasons(registration, other)})"
+        )
+    if ambiguous_accounts > 1:
+        parts.append(
+            f"the company matches {ambiguous_accounts} accounts; link the right one before "
+            "approving"
+        )
+    if not parts:
+        return None
+    return Conflict(
+        ConflictCode.POSSIBLE_DUPLICATE, "Possibly the same deal as " + "; ".join(parts) + "."
+    )
+
+
+def registration_conflicts(
+    *, registration: DealRegistration, day: date, ambiguous_accounts: int = 0
+) -> list[Conflict]:
+    """The conflicts of `registration` on `day`, in the order of ConflictCode.
+
+    `ambiguous_accounts` is how many accounts the company matched when none could be chosen
+    (a possible duplicate). A prospect (no account) can only be outside the agreement,
+    exclusive elsewhere or a possible duplicate.
+    """
+    region_id, vertical_id = _segment(registration)
+    found: list[Conflict | None] = []
+    if registration.account_id:
+        found.append(_already_registered(registration, day))
+        found.append(_covered_by_other_channel(registration, day, region_id, vertical_id))
+    found.append(_exclusive_elsewhere(registration, day, region_id, vertical_id))
+    found.append(_outside_agreement(registration, day, region_id, vertical_id))
+    found.append(_already_customer(registration, day))
+    found.append(_possible_duplicate(registration, ambiguous_accounts=ambiguous_accounts))
+    return [conflict for conflict in found if conflict is not None]

@@ -40,6 +40,7 @@ from partners.models import (
     PartnerContact,
     PartnerUser,
 )
+from partners.webhooks import webhook_agreement_status
 
 SIGNED_DOCUMENT_MAX_BYTES = 10 * MB
 
@@ -199,7 +200,9 @@ def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: Any) 
     _refuse_exclusivity_conflicts(partner=partner, terms=terms, exclude_pk=None)
     agreement = Agreement(partner=partner, status=AgreementStatus.DRAFT)
     _apply_terms(agreement, terms)
-    return _save(agreement, by=by, terms=terms)
+    _save(agreement, by=by, terms=terms)
+    webhook_agreement_status(agreement=agreement, previous="")
+    return agreement
 
 
 @transaction.atomic
@@ -263,7 +266,9 @@ def agreement_activate(
     agreement.status = AgreementStatus.ACTIVE
     agreement.signed_document.save("signed.pdf", signed_document, save=False)
     try:
-        return _save(agreement, by=by)
+        _save(agreement, by=by)
+        webhook_agreement_status(agreement=agreement, previous=AgreementStatus.DRAFT)
+        return agreement
     except Exception:
         # The file was written before the row; remove it so nothing is half saved.
         agreement.signed_document.delete(save=False)
@@ -291,7 +296,9 @@ def agreement_renew(*, agreement: Agreement, by: Any) -> Agreement:
     terms.end_date = terms.start_date + length
     renewal = Agreement(partner=agreement.partner, status=AgreementStatus.DRAFT, renews=agreement)
     _apply_terms(renewal, terms)
-    return _save(renewal, by=by, terms=terms)
+    _save(renewal, by=by, terms=terms)
+    webhook_agreement_status(agreement=renewal, previous="")
+    return renewal
 
 
 @transaction.atomic
@@ -320,7 +327,9 @@ def agreement_terminate(
     agreement.status = AgreementStatus.TERMINATED
     agreement.terminated_on = terminated_on
     agreement.termination_reason = reason.strip()
-    return _save(agreement, by=by)
+    _save(agreement, by=by)
+    webhook_agreement_status(agreement=agreement, previous=AgreementStatus.ACTIVE)
+    return agreement
 
 
 def agreements_expire(*, today: date) -> int:
@@ -333,6 +342,7 @@ def agreements_expire(*, today: date) -> int:
         with transaction.atomic():
             agreement.status = AgreementStatus.EXPIRED
             _save(agreement, by=None)
+            webhook_agreement_status(agreement=agreement, previous=AgreementStatus.ACTIVE)
             expired += 1
     return expired
 

@@ -40,9 +40,9 @@ from partners.webhook_models import DeliveryStatus, WebhookDelivery, WebhookEndp
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-FIRST_RETRY_SECONDS = 30
 LONGEST_RETRY_SECONDS = 3600
 SECRET_MIN_LENGTH = 16
+EARLY_GRACE = timedelta(seconds=5)
 SIGNATURE_HEADER = "X-CRM-Signature"
 TIMESTAMP_HEADER = "X-CRM-Timestamp"
 SUBSCRIBABLE = (WebhookEvent.REGISTRATION_STATUS, WebhookEvent.AGREEMENT_STATUS)
@@ -56,9 +56,10 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 
 
 def retry_delay(attempts: int) -> int:
-    """Seconds to wait after the `attempts`-th failed attempt: 30 s, doubling, at most an hour
-    (the eight attempts span about two hours)."""
-    return min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), LONGEST_RETRY_SECONDS)
+    """Seconds to wait after the `attempts`-th failed attempt: WEBHOOK_FIRST_RETRY_SECONDS
+    (30 s), doubling, at most an hour (the eight attempts span about two hours)."""
+    first = settings.WEBHOOK_FIRST_RETRY_SECONDS
+    return min(first * 2 ** max(attempts - 1, 0), LONGEST_RETRY_SECONDS)
 
 
 # Endpoints ---------------------------------------------------------------------------------------
@@ -219,7 +220,9 @@ def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> Deliver
         now = now or timezone.now()
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return DeliveryOutcome(attempted=False)
-        if delivery.next_attempt_at > now or not delivery.endpoint.is_active:
+        # A retry's countdown may fire a moment early; a few seconds' grace spares it a wait
+        # for the flush.
+        if delivery.next_attempt_at > now + EARLY_GRACE or not delivery.endpoint.is_active:
             return DeliveryOutcome(attempted=False)
         body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
         timestamp = int(time.time())
@@ -306,3 +309,23 @@ def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         endpoints=[endpoint],
     )
     return endpoint.deliveries.order_by("-id").first()  # type: ignore[return-value]
+
+
+def webhook_agreement_status(*, agreement: Any, previous: str) -> int:
+    """Announce an agreement's new status (a new draft has `previous` "")."""
+    return webhook_publish(
+        event=WebhookEvent.AGREEMENT_STATUS,
+        data={
+            "agreement": {
+                "id": agreement.pk,
+                "external_id": agreement.external_id,
+                "partner": agreement.partner.external_id,
+                "status": agreement.status,
+                "previous_status": previous,
+                "start_date": agreement.start_date,
+                "end_date": agreement.end_date,
+                "signed_on": agreement.signed_on,
+                "terminated_on": agreement.terminated_on,
+            }
+        },
+    )

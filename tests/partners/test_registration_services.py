@@ -47,11 +47,7 @@ from tests.factories import (
     PartnerUserFactory,
     UserFactory,
 )
-from tests.partners.registration_market import (  # noqa: F401
-    TODAY,
-    RegistrationMarket,
-    registration_market,
-)
+from tests.partners.registration_market import TODAY, RegistrationMarket
 
 pytestmark = pytest.mark.django_db
 

@@ -108,6 +108,8 @@ class DealRegistration(TimeStamped):
     match_reason = models.CharField(max_length=16, choices=MatchReason.choices, blank=True)
     # Conflicts as last computed: [{"code": ..., "message": ...}]; the manager's sentences.
     conflicts = models.JSONField(default=list, blank=True)
+    # The same codes as " code code ", so lists can filter by one on any database.
+    conflict_codes_text = models.CharField(max_length=200, blank=True)
     conflicts_checked_at = models.DateTimeField(null=True, blank=True)
     needs_review = models.BooleanField(default=False)
     status = models.CharField(

@@ -267,10 +267,15 @@ def registration_conflicts_refresh(
         )
     ]
     registration.conflicts = conflicts
+    registration.conflict_codes_text = (
+        f" {' '.join(c['code'] for c in conflicts)} " if conflicts else ""
+    )
     registration.needs_review = bool(conflicts)
     registration.conflicts_checked_at = timezone.now()
     if registration.pk:
-        _save(registration, "conflicts", "needs_review", "conflicts_checked_at")
+        _save(
+            registration, "conflicts", "conflict_codes_text", "needs_review", "conflicts_checked_at"
+        )
     return conflicts
 
 

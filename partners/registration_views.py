@@ -1,0 +1,416 @@
+"""Deal registrations in the workspace: the managers' queue, a registration with its conflicts,
+matches and history, the decisions, the per-tier rules, and a partner's registrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from crm.exports import EXPORT_FORMATS, export_response
+from crm.forms import form_add_service_errors, object_id
+from crm.roles import can_manage, internal_required, manager_required
+from partners.models import PartnerTier
+from partners.registration_conflicts import registration_conflicts
+from partners.registration_forms import (
+    ApproveForm,
+    ChannelManagerForm,
+    DeclineExtensionForm,
+    ExtendForm,
+    LinkAccountForm,
+    LostForm,
+    RejectForm,
+    WonForm,
+    tier_policy_forms,
+)
+from partners.registration_matching import (
+    registration_match,
+    similar_registrations,
+    similarity_reasons,
+)
+from partners.registration_models import (
+    ConflictCode,
+    DealRegistration,
+    ExtensionStatus,
+    RegistrationStatus,
+    RegistrationTierPolicy,
+)
+from partners.registration_selectors import (
+    business_days_between,
+    decision_due_on,
+    overdue_before,
+    registration_events_visible_to,
+    registration_summary,
+    registrations_visible_to,
+)
+from partners.registration_services import (
+    RegistrationRefused,
+    partner_channel_manager_set,
+    registration_approve,
+    registration_decline_extension,
+    registration_extend,
+    registration_link_account,
+    registration_mark_lost,
+    registration_mark_won,
+    registration_reject,
+    tier_policy_set,
+    tier_terms,
+)
+from partners.selectors import accounts_visible_to, partners_visible_to
+
+PAGE_SIZE = 50
+SORTS = {
+    "submitted_at": ("submitted_at", "id"),
+    "-submitted_at": ("-submitted_at", "-id"),
+    "protected_until": ("protected_until", "id"),
+    "company_name": ("company_name", "id"),
+}
+STATUS_FILTERS = {"open": [RegistrationStatus.SUBMITTED, RegistrationStatus.APPROVED]}
+
+
+def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[str, str]]:
+    names = ("status", "partner", "conflict", "overdue", "extension", "q", "sort")
+    params = {name: request.GET.get(name, "").strip() for name in names}
+    registrations = registrations_visible_to(request.user).select_related(
+        "partner", "region", "vertical", "account"
+    )
+    if "status" not in request.GET:
+        params["status"] = RegistrationStatus.SUBMITTED
+    if params["status"] in RegistrationStatus.values:
+        registrations = registrations.filter(status=params["status"])
+    elif params["status"] in STATUS_FILTERS:
+        registrations = registrations.filter(status__in=STATUS_FILTERS[params["status"]])
+    else:
+        params["status"] = ""
+    if (partner_id := object_id(params["partner"])) is not None:
+        registrations = registrations.filter(partner_id=partner_id)
+    if params["conflict"] in ConflictCode.values:
+        registrations = registrations.filter(
+            conflict_codes_text__contains=f" {params['conflict']} "
+        )
+    elif params["conflict"] == "any":
+        registrations = registrations.filter(needs_review=True)
+    else:
+        params["conflict"] = ""
+    if params["overdue"] == "yes":
+        cutoff = overdue_before(timezone.localdate())
+        registrations = registrations.filter(
+            status=RegistrationStatus.SUBMITTED, submitted_at__date__lt=cutoff
+        )
+    if params["extension"] == "requested":
+        registrations = registrations.filter(extension_status=ExtensionStatus.REQUESTED)
+    if params["q"]:
+        text = params["q"][:100]
+        registrations = registrations.filter(
+            Q(company_name__icontains=text) | Q(external_id=text.upper())
+        )
+    params["sort"] = params["sort"] if params["sort"] in SORTS else "submitted_at"
+    return registrations.order_by(*SORTS[params["sort"]]), params
+
+
+def _row(registration: DealRegistration, today: Any) -> dict[str, Any]:
+    submitted_on = timezone.localdate(registration.submitted_at)
+    due = decision_due_on(submitted_on)
+    return {
+        "registration": registration,
+        "age": business_days_between(submitted_on, today),
+        "due_on": due,
+        "overdue": registration.status == RegistrationStatus.SUBMITTED and due < today,
+    }
+
+
+@internal_required
+def registration_queue(request: HttpRequest) -> HttpResponse:
+    registrations, params = _filtered(request)
+    if request.GET.get("format") in EXPORT_FORMATS:
+        columns = (
+            "external_id",
+            "submitted_at",
+            "partner__external_id",
+            "partner__name",
+            "company_name",
+            "website",
+            "region__code",
+            "vertical__code",
+            "size_band",
+            "offering",
+            "amount",
+            "currency",
+            "expected_close_on",
+            "status",
+            "needs_review",
+            "account__external_id",
+            "protected_until",
+            "decision_reason",
+        )
+        return export_response(
+            fmt=request.GET["format"],
+            filename="registrations",
+            header=[column.replace("__external_id", "").replace("__", "_") for column in columns],
+            rows=registrations.values_list(*columns).iterator(chunk_size=2000),
+        )
+    page = Paginator(registrations, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "partners/registration_queue.html",
+        {
+            "page": page,
+            "rows": [_row(registration, today) for registration in page],
+            "params": params,
+            "querystring": query.urlencode(),
+            "statuses": RegistrationStatus.choices,
+            "conflict_codes": ConflictCode.choices,
+            "partners": partners_visible_to(request.user).order_by("name").only("id", "name"),
+            "deadline_days": settings.REGISTRATION_DECISION_BUSINESS_DAYS,
+        },
+    )
+
+
+def _registration_for(request: HttpRequest, pk: int) -> DealRegistration:
+    return get_object_or_404(
+        registrations_visible_to(request.user).select_related(
+            "partner", "region", "vertical", "account", "submitted_by", "decided_by", "coverage"
+        ),
+        pk=pk,
+    )
+
+
+ACTION_FORMS: dict[str, type[Form]] = {
+    "approve": ApproveForm,
+    "reject": RejectForm,
+    "won": WonForm,
+    "lost": LostForm,
+    "extend": ExtendForm,
+    "decline": DeclineExtensionForm,
+    "link": LinkAccountForm,
+}
+
+
+def _render_detail(
+    request: HttpRequest,
+    registration: DealRegistration,
+    *,
+    bound: tuple[str, Form] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The registration page; `bound` is a decision form shown again with its errors."""
+    today = timezone.localdate()
+    manage = can_manage(request.user)
+    live = None
+    candidates: list[Any] = []
+    if registration.status == RegistrationStatus.SUBMITTED:
+        match = registration_match(
+            partner=registration.partner,
+            name_key=registration.name_key,
+            domain=registration.domain,
+            region_id=registration.region_id,
+            exclude_pk=registration.pk,
+        )
+        candidates = match.candidates
+        live = registration_conflicts(
+            registration=registration,
+            day=today,
+            ambiguous_accounts=len(candidates) if match.ambiguous else 0,
+        )
+    similar = [
+        {"registration": other, "reasons": similarity_reasons(registration, other)}
+        for other in similar_registrations(registration)[:10]
+    ]
+    forms: dict[str, Form | None] = {}
+    for name, form_class in ACTION_FORMS.items():
+        if not manage:
+            forms[name] = None
+        elif bound is not None and bound[0] == name:
+            forms[name] = bound[1]
+        else:
+            initial = {"closed_on": today} if name == "won" else {}
+            if name == "won" and registration.amount is not None:
+                initial["amount"] = registration.amount
+            forms[name] = form_class(prefix=name, initial=initial)
+    return render(
+        request,
+        "partners/registration_detail.html",
+        {
+            "registration": registration,
+            "row": _row(registration, today),
+            "live_conflicts": live,
+            "candidates": candidates,
+            "similar": similar,
+            "events": registration_events_visible_to(request.user, registration),
+            "can_manage": manage,
+            "forms": forms,
+            "terms": tier_terms(registration.partner.tier),
+        },
+        status=status,
+    )
+
+
+@internal_required
+def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, _registration_for(request, pk))
+
+
+def _decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    registration = _registration_for(request, pk)
+    form = ACTION_FORMS[action](request.POST, prefix=action)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            done = _apply(request, registration, action, data)
+        except RegistrationRefused as refusal:
+            messages.error(request, " ".join(refusal.messages))
+            return _render_detail(request, _registration_for(request, pk), status=409)
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, done)
+            return redirect("registrations:detail", pk=registration.pk)
+    return _render_detail(request, registration, bound=(action, form), status=400)
+
+
+def _apply(
+    request: HttpRequest, registration: DealRegistration, action: str, data: dict[str, Any]
+) -> str:
+    by = request.user
+    if action == "approve":
+        approved = registration_approve(
+            registration=registration,
+            by=by,
+            protected_days=data["protected_days"],
+            reason=data["reason"],
+        )
+        return (
+            f"{approved.external_id} approved: {approved.partner.name} covers "
+            f"{approved.account.name} from today, protected until "
+            f"{approved.protected_until:%Y-%m-%d}."
+        )
+    if action == "reject":
+        registration_reject(registration=registration, by=by, reason=data["reason"])
+        return f"{registration.external_id} rejected; the partner is told why."
+    if action == "won":
+        registration_mark_won(
+            registration=registration, by=by, amount=data["amount"], closed_on=data["closed_on"]
+        )
+        return f"{registration.external_id} marked won."
+    if action == "lost":
+        registration_mark_lost(registration=registration, by=by, reason=data["reason"])
+        return f"{registration.external_id} marked lost; its coverage ended today."
+    if action == "extend":
+        extended = registration_extend(registration=registration, by=by, days=data["days"])
+        return f"Protection extended until {extended.protected_until:%Y-%m-%d}."
+    if action == "decline":
+        registration_decline_extension(registration=registration, by=by, reason=data["reason"])
+        return "Extension declined; the partner is told why."
+    external_id = data["account"].strip()
+    account = None
+    if external_id:
+        account = accounts_visible_to(by).filter(external_id=external_id).first()
+        if account is None:
+            raise ValidationError({"account": f"No account has the external id {external_id!r}."})
+    registration_link_account(registration=registration, by=by, account=account)
+    return f"Linked to {account.name}." if account else "Treated as a prospect."
+
+
+def _action_view(action: str) -> Any:
+    @manager_required
+    @require_POST
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        return _decide(request, pk, action)
+
+    view.__name__ = f"registration_{action}_view"
+    return view
+
+
+registration_approve_view = _action_view("approve")
+registration_reject_view = _action_view("reject")
+registration_won_view = _action_view("won")
+registration_lost_view = _action_view("lost")
+registration_extend_view = _action_view("extend")
+registration_decline_view = _action_view("decline")
+registration_link_view = _action_view("link")
+
+
+@manager_required
+def registration_settings(request: HttpRequest) -> HttpResponse:
+    policies = {policy.tier: policy for policy in RegistrationTierPolicy.objects.all()}
+    initial = {}
+    for tier in PartnerTier.values:
+        terms = tier_terms(tier)
+        initial[tier] = {
+            "protection_days": terms.protection_days,
+            "extension_days": terms.extension_days,
+            "auto_approve": terms.auto_approve,
+        }
+    forms = tier_policy_forms(request.POST if request.method == "POST" else None, initial)
+    if request.method == "POST":
+        if all(form.is_valid() for _, _, form in forms):
+            try:
+                for tier, _, form in forms:
+                    tier_policy_set(tier=tier, **form.cleaned_data)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, "Registration rules saved.")
+                return redirect("registrations:settings")
+        status = 400
+    else:
+        status = 200
+    return render(
+        request,
+        "partners/registration_settings.html",
+        {"forms": forms, "policies": policies},
+        status=status,
+    )
+
+
+@internal_required
+def partner_registrations(request: HttpRequest, pk: int) -> HttpResponse:
+    """The registrations card of a partner's page (loaded into it)."""
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    registrations = registrations_visible_to(request.user).filter(partner=partner)
+    return render(
+        request,
+        "partners/partials/partner_registrations.html",
+        {
+            "partner": partner,
+            "summary": registration_summary(registrations),
+            "latest": registrations.select_related("account").order_by("-submitted_at", "-id")[:10],
+            "manager_form": ChannelManagerForm(initial={"manager": partner.channel_manager_id})
+            if can_manage(request.user)
+            else None,
+        },
+    )
+
+
+@manager_required
+@require_POST
+def partner_channel_manager(request: HttpRequest, pk: int) -> HttpResponse:
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    form = ChannelManagerForm(request.POST)
+    if form.is_valid():
+        try:
+            partner_channel_manager_set(partner=partner, manager=form.cleaned_data["manager"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            manager = form.cleaned_data["manager"]
+            messages.success(
+                request,
+                f"New registrations of {partner.name} go to "
+                f"{manager.get_username() if manager else 'every sales manager'}.",
+            )
+    else:
+        messages.error(request, "Choose a sales manager from the list.")
+    return redirect("partners:partner_detail", pk=partner.pk)

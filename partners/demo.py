@@ -37,6 +37,8 @@ from partners.models import (
     PartnerType,
     PartnerUser,
 )
+from partners.registration_demo import demo_registrations
+from partners.registration_models import DealRegistration, RegistrationTierPolicy
 
 REGIONS = [
     ("cn-east", "East China"),
@@ -183,6 +185,8 @@ def _batched(items: Iterator, size: int) -> Iterator[list]:
 def demo_reset() -> None:
     """Delete every domain row (not users other than the demo cast), for a fresh demo."""
     with transaction.atomic():
+        DealRegistration.objects.all().delete()
+        RegistrationTierPolicy.objects.all().delete()
         FeedbackReply.objects.all().delete()
         FeedbackNote.objects.all().delete()
         Feedback.objects.all().delete()
@@ -226,6 +230,7 @@ def demo_seed(
             _seed_market(rng=random.Random(seed), accounts=accounts, today=today, say=say)
     with transaction.atomic():
         logins = _seed_users(password=password)
+    demo_registrations(today=today, seed=seed, say=say)
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.db.models import Exists, OuterRef, QuerySet
+
 from channels.models import PARTNER_KINDS, CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.models import ChannelKind, Region, Vertical
@@ -32,22 +34,28 @@ class Conflict:
         return {"code": self.code, "message": self.message}
 
 
-def _granting(agreement: Agreement, region_id: int, vertical_id: int) -> bool:
-    regions = {region.pk for region in agreement.regions.all()}
-    verticals = {vertical.pk for vertical in agreement.verticals.all()}
-    return (not regions or region_id in regions) and (not verticals or vertical_id in verticals)
-
-
 def agreements_granting(
-    *, region_id: int, vertical_id: int, day: date, partner_ids: Any = None
-) -> list[Agreement]:
+    *,
+    region_id: int,
+    vertical_id: int,
+    day: date,
+    partner_ids: Any = None,
+    exclusive: bool | None = None,
+) -> QuerySet[Agreement]:
     """Agreements in force on `day` whose regions and verticals include the segment (empty
-    lists grant all), of the partners in `partner_ids` (None: of every partner)."""
-    agreements = Agreement.objects.filter(agreements_in_force_q(day))
+    lists grant all), of the partners in `partner_ids` (None: of every partner); with
+    `exclusive`, only exclusive ones. One query, whatever the number of agreements."""
+    regions = Agreement.regions.through.objects.filter(agreement_id=OuterRef("pk"))
+    verticals = Agreement.verticals.through.objects.filter(agreement_id=OuterRef("pk"))
+    agreements = Agreement.objects.filter(agreements_in_force_q(day)).filter(
+        ~Exists(regions) | Exists(regions.filter(region_id=region_id)),
+        ~Exists(verticals) | Exists(verticals.filter(vertical_id=vertical_id)),
+    )
     if partner_ids is not None:
         agreements = agreements.filter(partner_id__in=partner_ids)
-    agreements = agreements.select_related("partner").prefetch_related("regions", "verticals")
-    return [a for a in agreements if _granting(a, region_id, vertical_id)]
+    if exclusive is not None:
+        agreements = agreements.filter(exclusive=exclusive)
+    return agreements.select_related("partner").order_by("partner__name", "id")
 
 
 def _segment(registration: DealRegistration) -> tuple[int, int]:
@@ -96,12 +104,15 @@ def _covered_by_other_channel(
     )
     assignments = list(active)
     partner_ids = {a.partner_id for a in assignments if a.kind in PARTNER_KINDS}
-    in_force = {
-        a.partner_id
-        for a in agreements_granting(
-            region_id=region_id, vertical_id=vertical_id, day=day, partner_ids=partner_ids
+    in_force = (
+        set(
+            agreements_granting(
+                region_id=region_id, vertical_id=vertical_id, day=day, partner_ids=partner_ids
+            ).values_list("partner_id", flat=True)
         )
-    }
+        if partner_ids
+        else set()
+    )
     owners = []
     for assignment in assignments:
         if assignment.kind == ChannelKind.DIRECT:
@@ -127,14 +138,13 @@ def _segment_label(region_id: int, vertical_id: int) -> str:
 def _exclusive_elsewhere(
     registration: DealRegistration, day: date, region_id: int, vertical_id: int
 ) -> Conflict | None:
-    exclusive = [
-        agreement
-        for agreement in agreements_granting(region_id=region_id, vertical_id=vertical_id, day=day)
-        if agreement.exclusive and agreement.partner_id != registration.partner_id
-    ]
-    if not exclusive:
+    holder = (
+        agreements_granting(region_id=region_id, vertical_id=vertical_id, day=day, exclusive=True)
+        .exclude(partner_id=registration.partner_id)
+        .first()
+    )
+    if holder is None:
         return None
-    holder = exclusive[0]
     return Conflict(
         ConflictCode.EXCLUSIVE_ELSEWHERE,
         f"{holder.partner.name} holds exclusive agreement {holder.external_id} for "
@@ -148,7 +158,7 @@ def _outside_agreement(
 ) -> Conflict | None:
     if agreements_granting(
         region_id=region_id, vertical_id=vertical_id, day=day, partner_ids=[registration.partner_id]
-    ):
+    ).exists():
         return None
     return Conflict(
         ConflictCode.OUTSIDE_AGREEMENT,

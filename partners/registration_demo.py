@@ -22,10 +22,10 @@ from django.utils import timezone
 
 from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
-from crm.models import Account, ChannelKind
+from crm.models import Account, ChannelKind, OutboundEmail
 from crm.roles import Role
 from partners.models import Agreement, Partner, PartnerKind, PartnerTier, PartnerUser
-from partners.registration_models import DealRegistration
+from partners.registration_models import DealRegistration, RegistrationStatus
 from partners.registration_services import (
     DealDetails,
     RegistrationRefused,
@@ -168,20 +168,28 @@ def demo_registrations(
     if DealRegistration.objects.exists():
         return 0
     manager = get_user_model().objects.filter(groups__name=Role.SALES_MANAGER).first()
-    partners = [
-        p
-        for p in Partner.objects.filter(is_active=True).order_by("external_id")
-        if Agreement.objects.filter(agreements_in_force_q(today), partner=p).exists()
-    ]
+    # Partners before distributors, so the demo's partner-a and partner-b (the first two
+    # partners) have registrations of their own.
+    partners = sorted(
+        (
+            p
+            for p in Partner.objects.filter(is_active=True)
+            if Agreement.objects.filter(agreements_in_force_q(today), partner=p).exists()
+        ),
+        key=lambda p: (p.channel_kind != PartnerKind.PARTNER, p.external_id),
+    )
     if manager is None or len(partners) < 3:
         return 0
     rng = random.Random(seed + 17)
     seeder = _Seeder(rng=rng, today=today, manager=manager)
+    last_email = OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     with transaction.atomic():
         _policies()
         _one_exclusive_agreement(partners, today)
         made = _seed(seeder, partners)
         registrations_expire(today=today)
+        # Decisions of the past are not news: nobody is e-mailed about the demo's history.
+        OutboundEmail.objects.filter(pk__gt=last_email).delete()
     if say:
         say(f"{made} deal registrations in every state")
     return made
@@ -217,7 +225,8 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
     rng, today, manager = seeder.rng, seeder.today, seeder.manager
     made: list[DealRegistration] = []
     plain = [p for p in partners if p.tier in (PartnerTier.REGISTERED, PartnerTier.SILVER)]
-    everyone = partners[:12]
+    deciding = partners[:2] + plain
+    everyone = partners[:6] + [p for p in partners if p.channel_kind != PartnerKind.PARTNER][:6]
 
     def account_for(partner: Partner, covered: str) -> Any:
         return _granted_account(partner, today, covered=covered, rng=rng)
@@ -285,7 +294,7 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
     outcomes = ["approved", "approved", "rejected", "won", "won", "lost", "expired", "withdrawn"]
     outcomes += ["extension", "approved", "won", "rejected"]
     for index, outcome in enumerate(outcomes):
-        partner = (plain or partners)[index % len(plain or partners)]
+        partner = deciding[index % len(deciding)]
         account = account_for(partner, "none" if index % 2 else "direct")
         if account is None:
             continue
@@ -299,13 +308,13 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
         decided_days = submitted_days - rng.randint(1, 3)
         decided_on = today - timedelta(days=decided_days)
         try:
-            if outcome == "rejected":
+            if outcome == "rejected" and registration.status == RegistrationStatus.SUBMITTED:
                 registration_reject(
                     registration=registration,
                     by=manager,
                     reason="Our direct team has been working this account since last quarter.",
                 )
-            else:
+            elif registration.status == RegistrationStatus.SUBMITTED:
                 days = 30 if outcome == "expired" else None
                 registration_approve(
                     registration=registration, by=manager, protected_days=days, today=decided_on
@@ -347,5 +356,8 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
     for registration in made:
         DealRegistration.objects.filter(pk=registration.pk).update(
             created_at=registration.submitted_at
+        )
+        registration.events.filter(kind="submitted").update(
+            created_at=registration.submitted_at, updated_at=registration.submitted_at
         )
     return len(made)

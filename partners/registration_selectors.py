@@ -105,6 +105,15 @@ class RegistrationSummary:
         return sum(self.by_status.values())
 
     @property
+    def present(self) -> list[tuple[str, int]]:
+        """(status label, count) of the statuses that have registrations."""
+        return [
+            (RegistrationStatus(status).label.lower(), count)
+            for status, count in self.by_status.items()
+            if count
+        ]
+
+    @property
     def win_rate(self) -> float | None:
         """Won over the approved registrations that have ended (won, lost, expired, or
         withdrawn after approval); None before any has ended."""

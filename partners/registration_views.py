@@ -224,6 +224,7 @@ def _render_detail(
             day=today,
             ambiguous_accounts=len(candidates) if match.ambiguous else 0,
         )
+    blocked = any(c.code == ConflictCode.ALREADY_REGISTERED for c in live or [])
     similar = [
         {"registration": other, "reasons": similarity_reasons(registration, other)}
         for other in similar_registrations(registration)[:10]
@@ -250,6 +251,7 @@ def _render_detail(
             "similar": similar,
             "events": registration_events_visible_to(request.user, registration),
             "can_manage": manage,
+            "approval_blocked": blocked,
             "forms": forms,
             "terms": tier_terms(registration.partner.tier),
         },

@@ -12,6 +12,7 @@ from channels.api import views as channels_api
 from crm.api import views as crm_api
 from crm.api.auth import TokenView
 from crm.api.permissions import InternalOnlyDocs
+from partners.api import registration_views as registrations_api
 from partners.api import views as partners_api
 
 router = DefaultRouter()
@@ -28,6 +29,9 @@ router.register("contacts", partners_api.PartnerContactViewSet, basename="contac
 router.register("agreements", partners_api.AgreementViewSet, basename="agreement")
 router.register("feedback", partners_api.FeedbackViewSet, basename="feedback")
 router.register("metrics/runs", analytics_api.MetricsRunViewSet, basename="metrics-run")
+router.register(
+    "deal-registrations", registrations_api.DealRegistrationViewSet, basename="deal-registration"
+)
 
 v1 = [
     path("auth/token/", TokenView.as_view(), name="token"),

@@ -299,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "AgreementStatusEnum": "partners.models.AgreementStatus",
         "FeedbackStatusEnum": "partners.models.FeedbackStatus",
         "RunStatusEnum": "analytics.models.RunStatus",
+        "DealRegistrationStatusEnum": "partners.registration_models.RegistrationStatus",
+        "ConflictCodeEnum": "partners.registration_models.ConflictCode",
     },
 }
 

@@ -28,6 +28,7 @@ from partners.market_csv.files import (
     COVERAGE,
     PARTNERS,
     REGIONS,
+    REGISTRATIONS,
     REPS,
     VERTICALS,
 )
@@ -92,6 +93,9 @@ STAGE_AGREEMENT = _stage(
 STAGE_AGREEMENT_REGION = _stage("agreement_region", "external_id", "code")
 STAGE_AGREEMENT_VERTICAL = _stage("agreement_vertical", "external_id", "code")
 STAGE_COVERAGE = _stage("coverage", "account", "kind", "owner", "start_date", "end_date")
+# Deal registrations are few: staged like the rest, stored through the ORM
+# (partners.market_csv.registrations).
+STAGE_REGISTRATION = _stage("registration", *REGISTRATIONS.columns)
 
 STAGE_TABLES = (
     STAGE_REGION,
@@ -104,6 +108,7 @@ STAGE_TABLES = (
     STAGE_AGREEMENT_REGION,
     STAGE_AGREEMENT_VERTICAL,
     STAGE_COVERAGE,
+    STAGE_REGISTRATION,
 )
 
 
@@ -493,6 +498,7 @@ class MarketStore:
             PARTNERS.name: self.partners,
             AGREEMENTS.name: self.agreements,
             COVERAGE.name: self.coverage,
+            REGISTRATIONS.name: self.registrations,
         }[file_name]()
 
     def regions(self) -> tuple[int, int]:
@@ -678,3 +684,8 @@ class MarketStore:
                 created += plan_created
                 updated += plan_updated
         return created, updated
+
+    def registrations(self) -> tuple[int, int]:
+        from partners.market_csv.registrations import registrations_store
+
+        return registrations_store(self.connection, now=self.now)

@@ -28,6 +28,7 @@ from partners.market_csv.files import (
     LIST_SEPARATOR,
     PARTNERS,
     REGIONS,
+    REGISTRATIONS,
     REPS,
     VERTICALS,
     MarketFile,
@@ -116,6 +117,7 @@ class MarketValidator:
             PARTNERS.name: self._partners,
             AGREEMENTS.name: self._agreements,
             COVERAGE.name: self._coverage,
+            REGISTRATIONS.name: self._registrations,
         }[market_file.name]
         self.rows[market_file.name] = 0
         check(path)
@@ -580,3 +582,8 @@ class MarketValidator:
                 )
                 continue
             stage(STAGE_COVERAGE, (account, kind, owner, start, end_date))
+
+    def _registrations(self, path: Path) -> None:
+        from partners.market_csv.registrations import registrations_validate
+
+        registrations_validate(self, path)

@@ -182,19 +182,19 @@ def _already_customer(registration: DealRegistration, day: date) -> Conflict | N
 def _possible_duplicate(
     registration: DealRegistration, *, ambiguous_accounts: int
 ) -> Conflict | None:
+    """The same partner registered the company already and waits for a decision, or the
+    company is near-identical to several accounts. Other partners' pending claims are not a
+    conflict: the first approved wins (`already_registered`); the manager sees them among the
+    likely duplicates."""
     pending = list(
-        similar_registrations(registration).filter(status=RegistrationStatus.SUBMITTED)[:5]
+        similar_registrations(registration).filter(
+            status=RegistrationStatus.SUBMITTED, partner_id=registration.partner_id
+        )[:5]
     )
-    parts = []
-    for other in pending:
-        whose = (
-            "this partner's"
-            if other.partner_id == registration.partner_id
-            else (f"{other.partner.name}'s")
-        )
-        parts.append(
-            f"{whose} pending {other.external_id} ({similarity_reasons(registration, other)})"
-        )
+    parts = [
+        f"this partner's pending {other.external_id} ({similarity_reasons(registration, other)})"
+        for other in pending
+    ]
     if ambiguous_accounts > 1:
         parts.append(
             f"the company matches {ambiguous_accounts} accounts; link the right one before "

@@ -282,6 +282,21 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
                     days_ago=1,
                 )
             )
+    # The same partner registering one company twice (a possible duplicate).
+    if plain:
+        partner = plain[0]
+        account = account_for(partner, "none")
+        if account is not None:
+            for name, days_ago in (("Vega Analytics", 2), ("Vega Analytics Inc.", 0)):
+                details = DealDetails(
+                    company_name=name,
+                    region=account.region,
+                    vertical=account.vertical,
+                    size_band=account.size_band,
+                    offering=OFFERINGS[0],
+                    expected_close_on=today + timedelta(days=90),
+                )
+                made.append(_submit(seeder, partner, details, days_ago=days_ago))
     # Already customers.
     customers = (
         Account.objects.filter(converted_on__isnull=False, archived_on__isnull=True)
@@ -294,8 +309,15 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
     outcomes = ["approved", "approved", "rejected", "won", "won", "lost", "expired", "withdrawn"]
     outcomes += ["extension", "approved", "won", "rejected"]
     for index, outcome in enumerate(outcomes):
-        partner = deciding[index % len(deciding)]
-        account = account_for(partner, "none" if index % 2 else "direct")
+        # A partner with an account to register in a small market, trying each in turn.
+        partner, account = deciding[index % len(deciding)], None
+        for offset in range(len(deciding)):
+            partner = deciding[(index + offset) % len(deciding)]
+            account = account_for(partner, "none" if index % 2 else "direct") or account_for(
+                partner, "any"
+            )
+            if account is not None:
+                break
         if account is None:
             continue
         if outcome == "expired":

@@ -212,15 +212,25 @@ class TestConflicts:
         assert codes(second) == [ConflictCode.POSSIBLE_DUPLICATE]
         assert "this partner's pending" in second.conflicts[0]["message"]
 
-    def test_possible_duplicate_of_a_near_identical_company(self, registration_market) -> None:
+    def test_another_partners_pending_claim_is_no_conflict_until_approved(
+        self, registration_market
+    ) -> None:
         registration_market.submit(
             user=registration_market.cast.partner_b_user,
             company_name="Quasar Robotics",
             website="quasar.example",
         )
         second = registration_market.submit(company_name="Quasar Labs", website="quasar.example")
-        assert codes(second) == [ConflictCode.POSSIBLE_DUPLICATE]
-        assert "same website domain" in second.conflicts[0]["message"]
+        assert codes(second) == []
+
+    def test_possible_duplicate_of_a_company_matching_several_accounts(
+        self, registration_market
+    ) -> None:
+        AccountFactory(name="Orbit Finance", region=registration_market.west)
+        AccountFactory(name="Orbit Finance Ltd", region=registration_market.west)
+        registration = registration_market.submit(company_name="Orbit Finance")
+        assert codes(registration) == [ConflictCode.POSSIBLE_DUPLICATE]
+        assert "matches 2 accounts" in registration.conflicts[0]["message"]
 
     def test_several_conflicts_come_in_code_order(self, registration_market) -> None:
         registration = registration_market.submit(

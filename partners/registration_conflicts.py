@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from channels.models import PARTNER_KINDS, CoverageAssignment
 from channels.selectors import active_coverage_q
-from crm.models import ChannelKind, Region, Vertical
+from crm.models import ChannelKind
 from partners.models import Agreement
 from partners.registration_matching import similar_registrations, similarity_reasons
 from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
@@ -129,10 +129,10 @@ def _covered_by_other_channel(
     )
 
 
-def _segment_label(region_id: int, vertical_id: int) -> str:
-    region = Region.objects.filter(pk=region_id).values_list("name", flat=True).first()
-    vertical = Vertical.objects.filter(pk=vertical_id).values_list("name", flat=True).first()
-    return f"{region} / {vertical}"
+def _segment_label(registration: DealRegistration) -> str:
+    """The counting segment's names (the account's or the registration's, both read already)."""
+    holder: Any = registration.account if registration.account is not None else registration
+    return f"{holder.region.name} / {holder.vertical.name}"
 
 
 def _exclusive_elsewhere(
@@ -148,7 +148,7 @@ def _exclusive_elsewhere(
     return Conflict(
         ConflictCode.EXCLUSIVE_ELSEWHERE,
         f"{holder.partner.name} holds exclusive agreement {holder.external_id} for "
-        f"{_segment_label(region_id, vertical_id)} until {holder.end_date:%Y-%m-%d}; approving "
+        f"{_segment_label(registration)} until {holder.end_date:%Y-%m-%d}; approving "
         "would breach it unless that partner agrees.",
     )
 
@@ -163,7 +163,7 @@ def _outside_agreement(
     return Conflict(
         ConflictCode.OUTSIDE_AGREEMENT,
         f"{registration.partner.name} has no agreement in force granting "
-        f"{_segment_label(region_id, vertical_id)}; its coverage would not count until one does.",
+        f"{_segment_label(registration)}; its coverage would not count until one does.",
     )
 
 

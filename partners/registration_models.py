@@ -198,6 +198,8 @@ class DealRegistration(TimeStamped):
                 fields=["status", "submitted_at", "id"], name="dealreg_status_submitted_idx"
             ),
             models.Index(fields=["partner", "status"], name="dealreg_partner_status_idx"),
+            # A partner user's submissions of the last hour (the rate limit).
+            models.Index(fields=["submitted_by", "submitted_at"], name="dealreg_submitter_idx"),
             models.Index(fields=["account", "status"], name="dealreg_account_status_idx"),
             # Matching and duplicates look companies up by folded name and by domain.
             models.Index(

@@ -82,6 +82,17 @@ def decision_due_on(submitted_on: date) -> date:
     return np.busday_offset(submitted_on, days, roll="forward").astype(date)
 
 
+def decision_deadlines(submitted_days: list[date], today: date) -> list[tuple[int, date]]:
+    """(business days since submission, decision due day) for each submission day, computed
+    for a whole page at once."""
+    if not submitted_days:
+        return []
+    days = np.array(submitted_days, dtype="datetime64[D]")
+    ages = np.busday_count(days, np.datetime64(today))
+    due = np.busday_offset(days, settings.REGISTRATION_DECISION_BUSINESS_DAYS, roll="forward")
+    return [(max(int(age), 0), day.astype(date)) for age, day in zip(ages, due, strict=True)]
+
+
 def overdue_before(today: date) -> date:
     """Registrations submitted before this day are overdue on `today`: their decision was due
     before it (the queue filters on it, so the database does the counting)."""

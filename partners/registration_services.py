@@ -423,6 +423,11 @@ def registration_submit(
     )
     registration.account = result.account
     registration.match_reason = result.reason
+    # Computed before the row is written, so one INSERT carries them.
+    ambiguous = len(result.candidates) if result.ambiguous else 0
+    conflicts = registration_conflicts_refresh(
+        registration=registration, day=today, ambiguous_accounts=ambiguous
+    )
     # The related objects were just read; the database holds the constraints (checked here
     # they cost a savepoint each, a third of a submission's queries).
     registration.full_clean(
@@ -431,10 +436,6 @@ def registration_submit(
         validate_constraints=False,
     )
     registration.save()
-    ambiguous = len(result.candidates) if result.ambiguous else 0
-    conflicts = registration_conflicts_refresh(
-        registration=registration, day=today, ambiguous_accounts=ambiguous
-    )
     _record(registration, kind=RegistrationEventKind.SUBMITTED, by=user)
     summary = (
         "Conflicts: " + "; ".join(f"{c['code']}: {c['message']}" for c in conflicts)

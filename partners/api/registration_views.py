@@ -131,7 +131,8 @@ class DealRegistrationViewSet(
         data = DealRegistrationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         registration = registration_submit(user=request.user, details=data.details())
-        return Response(self._fresh(registration), status=status.HTTP_201_CREATED)
+        # Its region, vertical and account were read while it was made: no need to read again.
+        return Response(self.get_serializer(registration).data, status=status.HTTP_201_CREATED)
 
     def _managed(self) -> DealRegistration:
         registration = self.get_object()  # first: another partner's is a 404

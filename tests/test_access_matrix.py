@@ -419,6 +419,8 @@ ADMIN_PATHS = [
     "/admin/partners/agreement/",
     "/admin/crm/account/",
     "/admin/crm/auditevent/",
+    "/admin/partners/dealregistration/",
+    "/admin/partners/webhookdelivery/",
 ]
 
 

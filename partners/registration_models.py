@@ -81,6 +81,8 @@ class DealRegistration(TimeStamped):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     submitted_at = models.DateTimeField(default=timezone.now)
+    # The language the partner registered in: its e-mails about this deal are written in it.
+    language = models.CharField(max_length=16, blank=True)
     # What the partner tells us about the opportunity.
     company_name = models.CharField(max_length=255)
     website = models.CharField(max_length=255, blank=True)

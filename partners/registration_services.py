@@ -22,8 +22,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels.models import CoverageAssignment
 from channels.services import CoverageOwner, coverage_assign, coverage_end
@@ -163,33 +164,46 @@ def _manager_addresses(partner: Partner) -> list[str]:
 
 def _tell_managers(registration: DealRegistration, *, subject: str, text: str, topic: str) -> None:
     link = _site(f"/workspace/registrations/{registration.pk}/")
-    email_queue(
-        to=_manager_addresses(registration.partner),
-        subject=f"{registration.partner.name}: {subject} — {registration.company_name}",
-        body_text=render_to_string(
-            "emails/registration_to_managers.txt",
-            {"registration": registration, "text": text, "link": link},
-        ),
-        topic=topic,
-    )
+    # In the workspace's language, whatever the language of the partner who caused it.
+    with translation.override(settings.LANGUAGE_CODE):
+        email_queue(
+            to=_manager_addresses(registration.partner),
+            subject=f"{registration.partner.name}: {subject} — {registration.company_name}",
+            body_text=render_to_string(
+                "emails/registration_to_managers.txt",
+                {"registration": registration, "text": text, "link": link},
+            ),
+            topic=topic,
+        )
 
 
-def _tell_partner(
-    registration: DealRegistration, *, kind: str, subject: str, note: str = ""
-) -> None:
+PARTNER_SUBJECTS = {
+    "approved": gettext_lazy("Deal registration approved"),
+    "rejected": gettext_lazy("Deal registration rejected"),
+    "extended": gettext_lazy("Deal protection extended"),
+    "extension_declined": gettext_lazy("Extension declined"),
+    "expiring": gettext_lazy("Deal protection ends soon"),
+    "expired": gettext_lazy("Deal protection ended"),
+}
+
+
+def _tell_partner(registration: DealRegistration, *, kind: str, note: str = "") -> None:
+    """E-mail the partner's users about their registration, in the language they registered
+    it in (whoever made the change, in whatever language)."""
     context = {
         "registration": registration,
         "kind": kind,
         "note": note,
         "link": _site(f"/portal/registrations/{registration.pk}/"),
     }
-    email_queue(
-        to=_partner_addresses(registration.partner),
-        subject=f"{subject}: {registration.company_name}",
-        body_text=render_to_string("emails/registration_update.txt", context),
-        body_html=render_to_string("emails/registration_update.html", context),
-        topic=f"registration-{kind}",
-    )
+    with translation.override(registration.language or settings.LANGUAGE_CODE):
+        email_queue(
+            to=_partner_addresses(registration.partner),
+            subject=f"{PARTNER_SUBJECTS[kind]}: {registration.company_name}",
+            body_text=render_to_string("emails/registration_update.txt", context),
+            body_html=render_to_string("emails/registration_update.html", context),
+            topic=f"registration-{kind}",
+        )
 
 
 def _publish(registration: DealRegistration, *, previous: str) -> None:
@@ -413,7 +427,13 @@ def registration_submit(
         )
     fields = _clean_details(partner, details, today)
     own_account = fields.pop("own_account")
-    registration = DealRegistration(partner=partner, submitted_by=user, submitted_at=now, **fields)
+    registration = DealRegistration(
+        partner=partner,
+        submitted_by=user,
+        submitted_at=now,
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+        **fields,
+    )
     result = registration_match(
         partner=partner,
         name_key=registration.name_key,
@@ -545,7 +565,7 @@ def _expire_one(registration: DealRegistration, *, today: date) -> None:
         previous=previous,
         note=f"Protection ended on {registration.protected_until:%Y-%m-%d}.",
     )
-    _tell_partner(registration, kind="expired", subject=_("Deal protection ended"))
+    _tell_partner(registration, kind="expired")
     _publish(registration, previous=previous)
 
 
@@ -660,7 +680,7 @@ def registration_approve(
         previous=previous,
         note=registration.decision_reason,
     )
-    _tell_partner(registration, kind="approved", subject=_("Deal registration approved"))
+    _tell_partner(registration, kind="approved")
     _publish(registration, previous=previous)
     return registration
 
@@ -690,7 +710,7 @@ def registration_reject(
     registration.decision_reason = text
     _save(registration, "status", "decided_at", "decided_by", "decision_reason")
     _record(registration, kind=RegistrationEventKind.REJECTED, by=by, previous=previous, note=text)
-    _tell_partner(registration, kind="rejected", subject=_("Deal registration rejected"))
+    _tell_partner(registration, kind="rejected")
     _publish(registration, previous=previous)
     return registration
 
@@ -863,7 +883,7 @@ def registration_extend(
         by=by,
         note=f"Protected until {registration.protected_until:%Y-%m-%d}.",
     )
-    _tell_partner(registration, kind="extended", subject=_("Deal protection extended"))
+    _tell_partner(registration, kind="extended")
     return registration
 
 
@@ -885,9 +905,7 @@ def registration_decline_extension(
     registration.extension_status = ExtensionStatus.DECLINED
     _save(registration, "extension_status")
     _record(registration, kind=RegistrationEventKind.EXTENSION_DECLINED, by=by, note=text)
-    _tell_partner(
-        registration, kind="extension_declined", subject=_("Extension declined"), note=text
-    )
+    _tell_partner(registration, kind="extension_declined", note=text)
     return registration
 
 
@@ -959,6 +977,6 @@ def registrations_warn_expiring(*, today: date) -> int:
                 continue
             registration.expiry_warned_for = registration.protected_until
             _save(registration, "expiry_warned_for")
-            _tell_partner(registration, kind="expiring", subject=_("Deal protection ends soon"))
+            _tell_partner(registration, kind="expiring")
             warned += 1
     return warned

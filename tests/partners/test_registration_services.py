@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import override_settings
+from django.utils import translation
 
 from channels.models import CoverageAssignment
 from crm.models import Account, ChannelKind, OutboundEmail
@@ -50,6 +52,13 @@ from tests.factories import (
 from tests.partners.registration_market import TODAY, RegistrationMarket
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    # Registrations remember the language they were made in; these are made in English.
+    with translation.override("en"):
+        yield
 
 
 def codes(registration: DealRegistration) -> list[str]:

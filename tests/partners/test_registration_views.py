@@ -10,6 +10,7 @@ import time_machine
 from django.test import Client
 
 from channels.models import CoverageAssignment
+from crm.models import OutboundEmail
 from partners.registration_models import DealRegistration, RegistrationTierPolicy
 from partners.registration_services import registration_approve
 from partners.webhook_models import WebhookEndpoint
@@ -148,6 +149,21 @@ class TestPortal:
         )
         assert "Go ahead." in page and "Channel team" in page
         assert "Treated as a prospect" not in page and ">manager<" not in page
+
+    def test_the_partner_is_written_to_in_the_language_it_registered_in(
+        self, registration_market
+    ) -> None:
+        cast = registration_market.cast
+        client_for(cast.partner_a_user, "zh-hans").post(
+            "/portal/registrations/new/", form_data(registration_market)
+        )
+        registration = DealRegistration.objects.get()
+        assert registration.language == "zh-hans"
+        client_for(cast.manager, "en").post(f"/workspace/registrations/{registration.pk}/approve/")
+        email = OutboundEmail.objects.get(topic="registration-approved")
+        assert email.subject.startswith("商机报备已批准") and "保护期至" in email.body_text
+        manager_email = OutboundEmail.objects.get(topic="reg-new")
+        assert "Open it in the workspace" in manager_email.body_text
 
     def test_it_speaks_simplified_chinese(self, registration_market) -> None:
         cast = registration_market.cast

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.models import Region, SizeBand, Vertical
-from crm.roles import is_internal
+from partners.api.serializers import _viewer_is_internal
 from partners.registration_models import ConflictCode, DealRegistration
 from partners.registration_services import (
     MAX_EXTENSION_DAYS,
@@ -21,11 +21,6 @@ from partners.registration_services import (
     TEXT_MAX,
     DealDetails,
 )
-
-
-def _viewer_is_internal(serializer: serializers.Serializer) -> bool:
-    request = serializer.context.get("request")
-    return request is not None and is_internal(request.user)
 
 
 class DealRegistrationSerializer(serializers.ModelSerializer):

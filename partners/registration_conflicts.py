@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from channels.models import PARTNER_KINDS, CoverageAssignment
+from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.models import ChannelKind
 from partners.models import Agreement
@@ -91,7 +91,7 @@ def _already_registered(registration: DealRegistration, day: date) -> Conflict |
 
 
 def _covered_by_other_channel(
-    registration: DealRegistration, day: date, region_id: int, vertical_id: int
+    registration: DealRegistration, day: date, granting: list[Agreement]
 ) -> Conflict | None:
     active = (
         CoverageAssignment.objects.filter(
@@ -103,16 +103,7 @@ def _covered_by_other_channel(
         .order_by("start_date", "id")
     )
     assignments = list(active)
-    partner_ids = {a.partner_id for a in assignments if a.kind in PARTNER_KINDS}
-    in_force = (
-        set(
-            agreements_granting(
-                region_id=region_id, vertical_id=vertical_id, day=day, partner_ids=partner_ids
-            ).values_list("partner_id", flat=True)
-        )
-        if partner_ids
-        else set()
-    )
+    in_force = {agreement.partner_id for agreement in granting}
     owners = []
     for assignment in assignments:
         if assignment.kind == ChannelKind.DIRECT:
@@ -136,12 +127,10 @@ def _segment_label(registration: DealRegistration) -> str:
 
 
 def _exclusive_elsewhere(
-    registration: DealRegistration, day: date, region_id: int, vertical_id: int
+    registration: DealRegistration, granting: list[Agreement]
 ) -> Conflict | None:
-    holder = (
-        agreements_granting(region_id=region_id, vertical_id=vertical_id, day=day, exclusive=True)
-        .exclude(partner_id=registration.partner_id)
-        .first()
+    holder = next(
+        (a for a in granting if a.exclusive and a.partner_id != registration.partner_id), None
     )
     if holder is None:
         return None
@@ -154,11 +143,9 @@ def _exclusive_elsewhere(
 
 
 def _outside_agreement(
-    registration: DealRegistration, day: date, region_id: int, vertical_id: int
+    registration: DealRegistration, granting: list[Agreement]
 ) -> Conflict | None:
-    if agreements_granting(
-        region_id=region_id, vertical_id=vertical_id, day=day, partner_ids=[registration.partner_id]
-    ).exists():
+    if any(agreement.partner_id == registration.partner_id for agreement in granting):
         return None
     return Conflict(
         ConflictCode.OUTSIDE_AGREEMENT,
@@ -217,12 +204,15 @@ def registration_conflicts(
     exclusive elsewhere or a possible duplicate.
     """
     region_id, vertical_id = _segment(registration)
+    # Every agreement in force granting the segment, read once: whose coverage counts,
+    # who holds it exclusively, and whether the registering partner may sell there.
+    granting = list(agreements_granting(region_id=region_id, vertical_id=vertical_id, day=day))
     found: list[Conflict | None] = []
     if registration.account_id:
         found.append(_already_registered(registration, day))
-        found.append(_covered_by_other_channel(registration, day, region_id, vertical_id))
-    found.append(_exclusive_elsewhere(registration, day, region_id, vertical_id))
-    found.append(_outside_agreement(registration, day, region_id, vertical_id))
+        found.append(_covered_by_other_channel(registration, day, granting))
+    found.append(_exclusive_elsewhere(registration, granting))
+    found.append(_outside_agreement(registration, granting))
     found.append(_already_customer(registration, day))
     found.append(_possible_duplicate(registration, ambiguous_accounts=ambiguous_accounts))
     return [conflict for conflict in found if conflict is not None]

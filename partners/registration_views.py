@@ -317,16 +317,24 @@ def _render_detail(
             region_id=registration.region_id,
             exclude_pk=registration.pk,
         )
-        candidates = match.candidates
+        # What the asker may see: a rep, only the accounts it works.
+        visible = set(
+            accounts_visible_to(request.user)
+            .filter(pk__in=[c.account.pk for c in match.candidates])
+            .values_list("pk", flat=True)
+        )
+        candidates = [c for c in match.candidates if c.account.pk in visible]
         live = registration_conflicts(
             registration=registration,
             day=today,
-            ambiguous_accounts=len(candidates) if match.ambiguous else 0,
+            ambiguous_accounts=len(match.candidates) if match.ambiguous else 0,
         )
     blocked = any(c.code == ConflictCode.ALREADY_REGISTERED for c in live or [])
     similar = [
         {"registration": other, "reasons": similarity_reasons(registration, other)}
-        for other in similar_registrations(registration)[:10]
+        for other in similar_registrations(registration).filter(
+            pk__in=registrations_visible_to(request.user).values("pk")
+        )[:10]
     ]
     forms: dict[str, Form | None] = {}
     for name, form_class in ACTION_FORMS.items():

@@ -285,6 +285,19 @@ class TestWorkspace:
         assert on_theirs.external_id in html.content.decode()
         assert elsewhere.external_id not in html.content.decode()
 
+    def test_a_rep_sees_no_duplicates_beyond_its_accounts(self, registration_market) -> None:
+        cast = registration_market.cast
+        prospect = registration_market.submit(
+            user=cast.partner_b_user, company_name="Zeta Holdings", website="bolt.example"
+        )
+        on_theirs = registration_market.submit(company_name="Bolt Finance", website="bolt.example")
+        assert on_theirs.account == registration_market.direct and prospect.account is None
+        rep_page = client_for(cast.rep_user).get(f"/workspace/registrations/{on_theirs.pk}/")
+        assert rep_page.status_code == 200
+        assert prospect.external_id not in rep_page.content.decode()
+        manager_page = client_for(cast.manager).get(f"/workspace/registrations/{on_theirs.pk}/")
+        assert prospect.external_id in manager_page.content.decode()
+
     def test_the_rules_per_tier_are_edited(self, registration_market) -> None:
         client = client_for(registration_market.cast.manager)
         data = {}

@@ -43,6 +43,19 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=20, hour=3),
         "options": {"expires": 20 * HOUR},
     },
+    # Daily, after the agreements: expire deal registrations past their protection and warn
+    # partners whose protection ends within 14 days.
+    "registrations-daily": {
+        "task": "partners.registrations_daily",
+        "schedule": crontab(minute=20, hour=0),
+        "options": {"expires": 20 * HOUR},
+    },
+    # Every five minutes: queue webhook deliveries whose retry is due (or that the broker missed).
+    "webhooks-flush": {
+        "task": "partners.webhook_deliveries_flush",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     # Every five minutes: send e-mails still waiting in the outbox (broker or mail server was down).
     "outbox-flush": {
         "task": "crm.outbound_emails_flush",

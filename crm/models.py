@@ -108,6 +108,9 @@ class Vertical(TimeStamped):
 class Account(TimeStamped):
     external_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=255)
+    # The name folded for matching (crm.names.company_name_key): whoever writes the name writes
+    # this too (the market import, the demo, an account created for a deal registration).
+    name_key = models.CharField(max_length=255, blank=True, default="")
     # No single-column indexes: (region, vertical, size_band) and (vertical, name, id) below
     # lead with these columns, and every extra index slows the million-row import.
     region = models.ForeignKey(
@@ -162,6 +165,10 @@ class Account(TimeStamped):
             models.Index(fields=["region", "name", "id"], name="account_region_name_idx"),
             models.Index(fields=["vertical", "name", "id"], name="account_vertical_name_idx"),
             models.Index(fields=["size_band", "name", "id"], name="account_size_band_name_idx"),
+            # A deal registration looks its company up by name key.
+            models.Index(
+                fields=["name_key"], condition=~Q(name_key=""), name="account_name_key_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -338,6 +338,8 @@ SPECTACULAR_SETTINGS = {
         "AgreementStatusEnum": "partners.models.AgreementStatus",
         "FeedbackStatusEnum": "partners.models.FeedbackStatus",
         "RunStatusEnum": "analytics.models.RunStatus",
+        "DealRegistrationStatusEnum": "partners.registration_models.RegistrationStatus",
+        "ConflictCodeEnum": "partners.registration_models.ConflictCode",
     },
 }
 
@@ -399,3 +401,21 @@ LOGGING = {
 # Covering indexes (INCLUDE) serve the metric queries on PostgreSQL; SQLite builds the same
 # indexes without the included columns, which is fine for the embedded default.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# Deal registrations (README, "Deal registration"): the protection an approval gives when the
+# partner's tier has no policy of its own, the extension granted once on request, the decision
+# deadline managers work to (business days, Monday to Friday), the warning before protection
+# ends, and how many registrations one partner user may submit in an hour.
+REGISTRATION_PROTECTION_DAYS = env_int("REGISTRATION_PROTECTION_DAYS", 90)
+REGISTRATION_EXTENSION_DAYS = env_int("REGISTRATION_EXTENSION_DAYS", 30)
+REGISTRATION_DECISION_BUSINESS_DAYS = env_int("REGISTRATION_DECISION_BUSINESS_DAYS", 2)
+REGISTRATION_EXPIRY_WARNING_DAYS = env_int("REGISTRATION_EXPIRY_WARNING_DAYS", 14)
+REGISTRATION_SUBMISSIONS_PER_HOUR = env_int("REGISTRATION_SUBMISSIONS_PER_HOUR", 60)
+
+# Webhooks: endpoints must be HTTPS (WEBHOOK_ALLOW_HTTP admits plain HTTP, for a local test
+# receiver only); WEBHOOK_CA_FILE names extra certificate authorities to trust (a private CA),
+# on top of the system's.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_CA_FILE = env_str("WEBHOOK_CA_FILE", "")
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_FIRST_RETRY_SECONDS = env_int("WEBHOOK_FIRST_RETRY_SECONDS", 30)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -12,6 +14,8 @@ from partners.models import (
     PartnerContact,
     PartnerUser,
 )
+from partners.registration_models import DealRegistration, DealRegistrationEvent
+from partners.webhook_models import WebhookDelivery
 
 
 class PartnerContactInline(admin.TabularInline[PartnerContact, Partner]):
@@ -69,3 +73,42 @@ class FeedbackAdmin(admin.ModelAdmin[Feedback]):
     search_fields = ["subject", "partner__name"]
     raw_id_fields = ["partner", "submitted_by", "logged_by", "assignee"]
     inlines = [FeedbackReplyInline, FeedbackNoteInline]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Deal registrations and webhook deliveries change only through their services (the
+    workspace, the portal, the API), which keep their history, coverage and rules."""
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+class DealRegistrationEventInline(admin.TabularInline):
+    model = DealRegistrationEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "from_status", "to_status", "by", "note", "partner_visible"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DealRegistration)
+class DealRegistrationAdmin(ReadOnlyAdmin):
+    list_display = ["external_id", "partner", "company_name", "status", "submitted_at"]
+    list_filter = ["status", "needs_review"]
+    search_fields = ["external_id", "company_name", "partner__name"]
+    inlines = [DealRegistrationEventInline]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["event", "endpoint", "status", "attempts", "response_status", "created_at"]
+    list_filter = ["status", "event"]

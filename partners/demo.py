@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.names import company_name_key
 from crm.roles import Role, ensure_role_groups
 from partners.models import (
     Agreement,
@@ -37,6 +38,8 @@ from partners.models import (
     PartnerType,
     PartnerUser,
 )
+from partners.registration_demo import demo_registrations
+from partners.registration_models import DealRegistration, RegistrationTierPolicy
 
 _T = TypeVar("_T")
 
@@ -185,6 +188,8 @@ def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
 def demo_reset() -> None:
     """Delete every domain row (not users other than the demo cast), for a fresh demo."""
     with transaction.atomic():
+        DealRegistration.objects.all().delete()
+        RegistrationTierPolicy.objects.all().delete()
         FeedbackReply.objects.all().delete()
         FeedbackNote.objects.all().delete()
         Feedback.objects.all().delete()
@@ -232,6 +237,7 @@ def demo_seed(
             for code, _name, name_zh in rows:
                 model.objects.filter(code=code, name_zh="").update(name_zh=name_zh)
         logins = _seed_users(password=password)
+    demo_registrations(today=today, seed=seed, say=say)
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 
@@ -339,9 +345,11 @@ def _account_rows(
         archived_on = None
         if rng.random() < 0.03:
             archived_on = max(entered_on, today - timedelta(days=rng.randint(0, 300)))
+        name = f"{rng.choice(prefixes)} {rng.choice(suffixes)} {index + 1} {rng.choice(forms)}"
         account = Account(
             external_id=f"ACC-{index + 1:07d}",
-            name=f"{rng.choice(prefixes)} {rng.choice(suffixes)} {index + 1} {rng.choice(forms)}",
+            name=name,
+            name_key=company_name_key(name),
             region_id=region.pk,
             vertical_id=vertical.pk,
             size_band=size_band,

@@ -40,7 +40,7 @@ def import_job_create(*, files: list[UploadedFile], by: User) -> ImportJob:
     """Store the uploaded market files and queue their validation.
 
     Raises ValidationError for no files, an unknown or repeated file name, or a file over
-    UPLOAD_MAX_BYTES. The file names are checked against the seven known names, so a
+    UPLOAD_MAX_BYTES. The file names are checked against the known names, so a
     path-like name can never choose where a file is written.
     """
     if not files:

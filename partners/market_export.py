@@ -1,4 +1,4 @@
-"""Export the market as the seven CSV files `market_import` reads."""
+"""Export the market as the CSV files `market_import` reads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import F, Model
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, Region, Vertical
@@ -20,11 +21,12 @@ from partners.market_csv.files import (
     LIST_SEPARATOR,
     PARTNERS,
     REGIONS,
+    REGISTRATIONS,
     REPS,
     VERTICALS,
     MarketFile,
 )
-from partners.models import Agreement, Partner
+from partners.models import Agreement, DealRegistration, Partner
 
 __all__ = ["market_export"]
 
@@ -125,6 +127,56 @@ def _coverage() -> Iterator[Iterable[object]]:
     )
 
 
+def _registrations() -> Iterator[Iterable[Any]]:
+    rows = DealRegistration.objects.order_by("external_id").values_list(
+        "external_id",
+        "partner__external_id",
+        "company_name",
+        "website",
+        "region__code",
+        "vertical__code",
+        "size_band",
+        "offering",
+        "amount",
+        "currency",
+        "expected_close_on",
+        "description",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "status",
+        "account__external_id",
+        "submitted_at",
+        "decided_at",
+        "protected_from",
+        "protected_until",
+        "decision_reason",
+        "closed_on",
+        "won_amount",
+    )
+    for (
+        *head,
+        submitted_at,
+        decided_at,
+        protected_from,
+        until,
+        reason,
+        closed,
+        won,
+    ) in rows.iterator(CHUNK):
+        # The day of the decision: the first protected day of an approval, else the decision's.
+        decided_on = protected_from or (timezone.localdate(decided_at) if decided_at else None)
+        yield (
+            *head,
+            timezone.localdate(submitted_at),
+            decided_on,
+            until,
+            reason,
+            closed,
+            won,
+        )
+
+
 EXPORTS = (
     (REGIONS, _regions),
     (VERTICALS, _verticals),
@@ -133,6 +185,7 @@ EXPORTS = (
     (PARTNERS, _partners),
     (AGREEMENTS, _agreements),
     (COVERAGE, _coverage),
+    (REGISTRATIONS, _registrations),
 )
 
 
@@ -148,7 +201,8 @@ def _write(path: Path, market_file: MarketFile, rows: Iterator[Iterable[object]]
 
 
 def market_export(*, directory: str | Path) -> dict[str, int]:
-    """Write regions.csv ... coverage.csv into `directory` (created if missing).
+    """Write regions.csv ... coverage.csv and registrations.csv into `directory` (created if
+    missing).
 
     The files have the importer's headers and formats (dates yyyy-mm-dd, lists joined by `;`,
     booleans true/false, empty cells for nothing), rows ordered by their key, so importing them

@@ -54,6 +54,15 @@ class Partner(TimeStamped):
     website = models.URLField(blank=True)
     country = models.CharField(max_length=64, blank=True)
     notes = models.TextField(blank=True)
+    # The sales manager who looks after the partner: new deal registrations are sent to them
+    # (to every sales manager when nobody is named).
+    channel_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_partners",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -419,3 +428,15 @@ class ImportJob(TimeStamped):
     @property
     def busy(self) -> bool:
         return self.status in (ImportJobStatus.VALIDATING, ImportJobStatus.APPLYING)
+
+
+# Deal registrations and webhooks live in modules of their own; importing them here registers
+# their models with the app.
+from partners.registration_models import (  # noqa: E402, F401
+    ConflictCode,
+    DealRegistration,
+    DealRegistrationEvent,
+    RegistrationStatus,
+    RegistrationTierPolicy,
+)
+from partners.webhook_models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

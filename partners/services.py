@@ -44,6 +44,7 @@ from partners.models import (
     PartnerContact,
     PartnerUser,
 )
+from partners.webhooks import webhook_agreement_status
 
 SIGNED_DOCUMENT_MAX_BYTES = 10 * MB
 
@@ -244,7 +245,9 @@ def agreement_create_draft(*, partner: Partner, terms: AgreementTerms, by: User)
     _refuse_exclusivity_conflicts(partner=partner, terms=terms, exclude_pk=None)
     agreement = Agreement(partner=partner, status=AgreementStatus.DRAFT)
     _apply_terms(agreement, terms)
-    return _save(agreement, by=by, terms=terms)
+    _save(agreement, by=by, terms=terms)
+    webhook_agreement_status(agreement=agreement, previous="")
+    return agreement
 
 
 @transaction.atomic
@@ -324,7 +327,9 @@ def agreement_activate(
     agreement.status = AgreementStatus.ACTIVE
     agreement.signed_document.save("signed.pdf", signed_document, save=False)
     try:
-        return _save(agreement, by=by)
+        _save(agreement, by=by)
+        webhook_agreement_status(agreement=agreement, previous=AgreementStatus.DRAFT)
+        return agreement
     except Exception:
         # The file was written before the row; remove it so nothing is half saved.
         agreement.signed_document.delete(save=False)
@@ -413,10 +418,12 @@ def agreement_renew(*, agreement: Agreement, by: User) -> Agreement:
     _apply_terms(renewal, terms)
     try:
         with transaction.atomic():
-            return _save(renewal, by=by, terms=terms)
+            _save(renewal, by=by, terms=terms)
     except IntegrityError:
         # agreement_renewed_once: a renewal made by a path that did not lock the agreement.
         raise _already_renewed(agreement) or ValidationError("Renewal refused.") from None
+    webhook_agreement_status(agreement=renewal, previous="")
+    return renewal
 
 
 @transaction.atomic
@@ -465,7 +472,9 @@ def agreement_terminate(
     agreement.status = AgreementStatus.TERMINATED
     agreement.terminated_on = terminated_on
     agreement.termination_reason = reason.strip()
-    return _save(agreement, by=by)
+    _save(agreement, by=by)
+    webhook_agreement_status(agreement=agreement, previous=AgreementStatus.ACTIVE)
+    return agreement
 
 
 def agreements_expire(*, today: date) -> int:
@@ -478,6 +487,7 @@ def agreements_expire(*, today: date) -> int:
         with transaction.atomic():
             agreement.status = AgreementStatus.EXPIRED
             _save(agreement, by=None)
+            webhook_agreement_status(agreement=agreement, previous=AgreementStatus.ACTIVE)
             expired += 1
     return expired
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from partners import imports
+from partners import imports, webhooks
+from partners.registration_services import registrations_expire, registrations_warn_expiring
 from partners.services import agreements_expire
 
 
@@ -43,3 +45,54 @@ def import_job_validate(job_id: int) -> str:
 )
 def import_job_apply(job_id: int) -> str:
     return imports.import_job_apply(job_id=job_id).status
+
+
+@shared_task(
+    name="partners.registrations_daily",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    max_retries=5,
+    soft_time_limit=10 * 60,
+    time_limit=15 * 60,
+)
+def registrations_daily(today: str | None = None) -> dict[str, int]:
+    """Expire deal registrations past their protection and warn partners of protection ending
+    soon. `today` is an ISO date (default: the local date); re-running is harmless."""
+    day = date.fromisoformat(today) if today else timezone.localdate()
+    return {
+        "expired": registrations_expire(today=day),
+        "warned": registrations_warn_expiring(today=day),
+    }
+
+
+@shared_task(
+    bind=True,
+    name="partners.webhook_deliver",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=10,
+    max_retries=webhooks.MAX_ATTEMPTS,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def webhook_deliver(self: Any, delivery_id: int) -> bool:
+    """One attempt at a webhook delivery; a failed one is retried after its backoff. Run
+    eagerly (no broker), the next attempt waits for the flush instead of blocking a request."""
+    outcome = webhooks.webhook_deliver(delivery_id=delivery_id)
+    if outcome.retry_in is not None and not self.request.is_eager:
+        raise self.retry(countdown=outcome.retry_in, max_retries=webhooks.MAX_ATTEMPTS)
+    return outcome.delivered
+
+
+@shared_task(
+    name="partners.webhook_deliveries_flush",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def webhook_deliveries_flush() -> int:
+    """Queue the webhook deliveries whose next attempt is due."""
+    return webhooks.webhook_deliveries_flush()

@@ -6,7 +6,12 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
-pytest_plugins = ["tests.cast", "tests.services"]
+pytest_plugins = [
+    "tests.cast",
+    "tests.services",
+    "tests.partners.registration_market",
+    "tests.partners.webhook_receiver",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.names import company_name_key
 from partners.models import (
     Agreement,
     AgreementStatus,
@@ -69,6 +70,7 @@ class AccountFactory(factory.django.DjangoModelFactory):
 
     external_id = factory.Sequence(lambda n: f"ACC-{n:07d}")
     name = factory.Sequence(lambda n: f"Account {n}")
+    name_key = factory.LazyAttribute(lambda a: company_name_key(a.name))
     region = factory.SubFactory(RegionFactory)
     vertical = factory.SubFactory(VerticalFactory)
     size_band = SizeBand.SMB

@@ -22,7 +22,7 @@ from analytics.metrics import COUNT_COLUMNS
 from analytics.models import MetricsRun, SegmentSnapshot
 from channels.models import CoverageAssignment
 from crm.services import api_token_issue
-from partners.models import ImportJob
+from partners.models import DealRegistration, ImportJob, WebhookDelivery, WebhookEndpoint
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
@@ -221,6 +221,79 @@ MATRIX: dict[str, list[Entry]] = {
     "i18n/setlang/": [Entry(fixed("/i18n/setlang/"), row(OK, OK, OK, OK, OK, OK), "post")],
 }
 
+# Deal registrations and webhooks (partners/urls_registrations.py, urls_portal_registrations.py).
+PORTAL_WRITE = row(LOGIN, ANY_WRITE, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+REGISTRATION = "workspace/registrations/<int:pk>/"
+MATRIX.update(
+    {
+        "workspace/registrations/": [Entry(fixed("/workspace/registrations/"), INTERNAL_READ)],
+        "workspace/registrations/settings/": [
+            Entry(fixed("/workspace/registrations/settings/"), MANAGER_ONLY),
+            Entry(fixed("/workspace/registrations/settings/"), MANAGER_WRITE, "post"),
+        ],
+        REGISTRATION: [Entry(obj("/workspace/registrations/{pk}/", "registration"), INTERNAL_READ)],
+        **{
+            f"{REGISTRATION}{action}/": [
+                Entry(
+                    obj(f"/workspace/registrations/{{pk}}/{action}/", "decided_registration"),
+                    MANAGER_WRITE,
+                    "post",
+                )
+            ]
+            for action in ("approve", "reject", "won", "lost", "extend", "decline-extension")
+        },
+        f"{REGISTRATION}account/": [
+            Entry(
+                obj("/workspace/registrations/{pk}/account/", "decided_registration"),
+                MANAGER_WRITE,
+                "post",
+            )
+        ],
+        "workspace/partners/<int:pk>/registrations/": [
+            Entry(obj("/workspace/partners/{pk}/registrations/", "partner"), INTERNAL_READ)
+        ],
+        "workspace/partners/<int:pk>/channel-manager/": [
+            Entry(
+                obj("/workspace/partners/{pk}/channel-manager/", "partner"), MANAGER_WRITE, "post"
+            )
+        ],
+        "workspace/webhooks/": [
+            Entry(fixed("/workspace/webhooks/"), MANAGER_ONLY),
+            Entry(fixed("/workspace/webhooks/"), MANAGER_WRITE, "post"),
+        ],
+        "workspace/webhooks/<int:pk>/": [
+            Entry(obj("/workspace/webhooks/{pk}/", "webhook"), MANAGER_ONLY)
+        ],
+        "workspace/webhooks/<int:pk>/toggle/": [
+            Entry(obj("/workspace/webhooks/{pk}/toggle/", "webhook"), MANAGER_WRITE, "post")
+        ],
+        "workspace/webhooks/<int:pk>/ping/": [
+            Entry(obj("/workspace/webhooks/{pk}/ping/", "webhook"), MANAGER_WRITE, "post")
+        ],
+        "workspace/webhooks/deliveries/<int:pk>/redeliver/": [
+            Entry(
+                obj("/workspace/webhooks/deliveries/{pk}/redeliver/", "delivery"),
+                MANAGER_WRITE,
+                "post",
+            )
+        ],
+        "portal/registrations/": [Entry(fixed("/portal/registrations/"), PORTAL)],
+        "portal/registrations/new/": [
+            Entry(fixed("/portal/registrations/new/"), PORTAL),
+            Entry(fixed("/portal/registrations/new/"), PORTAL_WRITE, "post"),
+        ],
+        "portal/registrations/<int:pk>/": [
+            Entry(obj("/portal/registrations/{pk}/", "registration"), PORTAL)
+        ],
+        "portal/registrations/<int:pk>/extend/": [
+            Entry(obj("/portal/registrations/{pk}/extend/", "registration"), PORTAL_WRITE, "post")
+        ],
+        "portal/registrations/<int:pk>/withdraw/": [
+            Entry(obj("/portal/registrations/{pk}/withdraw/", "registration"), PORTAL_WRITE, "post")
+        ],
+    }
+)
+
 UNAUTHORISED = "401"  # the API asks for credentials
 FORBIDDEN = "403"  # the caller sees the endpoint or object but may not write it
 
@@ -232,6 +305,7 @@ API_MANAGER_WRITE_PARTNER_SEES = row(
 )
 API_PARTNER_WRITE = row(UNAUTHORISED, ANY_WRITE, FORBIDDEN, ANY_WRITE, FORBIDDEN, ANY_WRITE)
 API_PARTNER_ONLY = row(UNAUTHORISED, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+API_PARTNER_ONLY_WRITE = row(UNAUTHORISED, ANY_WRITE, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN)
 API_LEADERSHIP = row(UNAUTHORISED, NOT_FOUND, NOT_FOUND, OK, OK, OK)
 API_DOCS = row(NOT_FOUND, NOT_FOUND, OK, OK, OK, OK)
 V1 = "api/v1/"
@@ -337,6 +411,31 @@ MATRIX.update(
         V1 + "^feedback/(?P<pk>[^/.]+)/triage/$": [
             Entry(api("feedback/{feedback}/triage/"), API_MANAGER_WRITE_PARTNER_SEES, "post")
         ],
+        V1 + "^deal-registrations/$": [
+            Entry(api("deal-registrations/"), API_PARTNER_READ),
+            Entry(api("deal-registrations/"), API_PARTNER_ONLY_WRITE, "post"),
+        ],
+        V1 + "^deal-registrations/(?P<pk>[^/.]+)/$": [
+            Entry(api("deal-registrations/{registration}/"), API_PARTNER_READ)
+        ],
+        **{
+            V1 + f"^deal-registrations/(?P<pk>[^/.]+)/{action}/$": [
+                Entry(
+                    api(f"deal-registrations/{{registration}}/{action}/"),
+                    API_MANAGER_WRITE_PARTNER_SEES,
+                    "post",
+                )
+            ]
+            for action in ("approve", "reject", "won", "lost")
+        },
+        V1 + "^deal-registrations/(?P<pk>[^/.]+)/withdraw/$": [
+            Entry(
+                api("deal-registrations/{registration}/withdraw/"), API_PARTNER_ONLY_WRITE, "post"
+            )
+        ],
+        V1 + "^deal-registrations/(?P<pk>[^/.]+)/extend/$": [
+            Entry(api("deal-registrations/{registration}/extend/"), API_PARTNER_WRITE, "post")
+        ],
         "api/schema/": [Entry(fixed("/api/schema/"), API_DOCS)],
         "api/docs/": [Entry(fixed("/api/docs/"), API_DOCS)],
         "api/redoc/": [Entry(fixed("/api/redoc/"), API_DOCS)],
@@ -350,6 +449,8 @@ ADMIN_PATHS = [
     "/admin/partners/agreement/",
     "/admin/crm/account/",
     "/admin/crm/auditevent/",
+    "/admin/partners/dealregistration/",
+    "/admin/partners/webhookdelivery/",
 ]
 
 
@@ -382,6 +483,23 @@ def objects(cast: Cast) -> dict[str, Any]:
         size_band="smb",
         **dict.fromkeys(COUNT_COLUMNS, 0),
     )
+    # Registrations of partner-a on the rep's account: partner-a and the rep both see them. The
+    # workspace's decisions change one; the portal and the API are aimed at the other.
+    registration, decided_registration = (
+        DealRegistration.objects.create(
+            partner=cast.partner_a,
+            submitted_by=cast.partner_a_user,
+            company_name=rep_account.name,
+            region=rep_account.region,
+            vertical=rep_account.vertical,
+            size_band="smb",
+            account=rep_account,
+        )
+        for _ in range(2)
+    )
+    webhook = WebhookEndpoint.objects.create(
+        url="https://hooks.example/crm", secret="s" * 20, events=["agreement.status_changed"]
+    )
     return {
         "contact": PartnerContactFactory(partner=cast.partner_a),
         "portal_user": cast.partner_a_user,
@@ -409,6 +527,16 @@ def objects(cast: Cast) -> dict[str, Any]:
             status="succeeded",
             started_at=timezone.now(),
             finished_at=timezone.now(),
+        ),
+        "registration": registration,
+        "decided_registration": decided_registration,
+        "webhook": webhook,
+        "delivery": WebhookDelivery.objects.create(
+            endpoint=webhook,
+            event="ping",
+            payload={"event": "ping"},
+            status="delivered",
+            next_attempt_at=timezone.now(),
         ),
         "import_job": ImportJob.objects.create(
             folder="matrix-job",
@@ -481,8 +609,8 @@ def test_it_gives_each_role_the_expected_outcome(cast: Cast, objects: dict[str, 
                     response = getattr(clients[role], entry.method)(url)
                 outcome = _outcome(response)
                 if expected == ANY_WRITE:
-                    # The write reached the view: done, or refused for its content (409: the
-                    # renewal an earlier role created exists).
+                    # The write reached the view: done, or refused for its content (or, 409, for
+                    # the object's state, which an earlier role's write may have changed).
                     good = outcome in (OK, BAD, LOCKED) or response.status_code in (409, 415)
                 else:
                     good = outcome == expected

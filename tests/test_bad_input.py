@@ -24,18 +24,28 @@ from crm.models import Account, OutboundEmail, Region, Vertical
 from partners.market_import import MarketImportError, market_import
 from partners.models import (
     Agreement,
+    DealRegistration,
+    DealRegistrationEvent,
     Feedback,
     FeedbackNote,
     FeedbackReply,
     ImportJob,
     Partner,
     PartnerContact,
+    RegistrationTierPolicy,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from tests.cast import Cast
 from tests.factories import AccountFactory, AgreementFactory, FeedbackFactory
 
 COUNTED: list[type[Model]] = [
     Account,
+    DealRegistration,
+    DealRegistrationEvent,
+    RegistrationTierPolicy,
+    WebhookDelivery,
+    WebhookEndpoint,
     Agreement,
     CoverageAssignment,
     Feedback,
@@ -204,6 +214,82 @@ FORMS: dict[str, tuple[str, Callable[[Cast, dict[str, Any]], str], list[str]]] =
         lambda c, o: "/portal/profile/",
         ["old_password", "new_password1", "new_password2"],
     ),
+    "portal_registration": (
+        "partner_a_user",
+        lambda c, o: "/portal/registrations/new/",
+        [
+            "company_name",
+            "website",
+            "account",
+            "region",
+            "vertical",
+            "size_band",
+            "offering",
+            "amount",
+            "currency",
+            "expected_close_on",
+            "description",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+        ],
+    ),
+    "portal_registration_withdraw": (
+        "partner_a_user",
+        lambda c, o: f"/portal/registrations/{o['registration'].pk}/withdraw/",
+        ["withdraw-reason"],
+    ),
+    "portal_registration_extend": (
+        "partner_a_user",
+        lambda c, o: f"/portal/registrations/{o['approved'].pk}/extend/",
+        ["extend-note"],
+    ),
+    **{
+        f"registration_{action}": (
+            "manager",
+            lambda c, o, action=action: (
+                f"/workspace/registrations/{o['registration'].pk}/{action}/"
+            ),
+            fields,
+        )
+        for action, fields in {
+            "approve": ["approve-protected_days", "approve-reason"],
+            "reject": ["reject-reason"],
+            "account": ["link-account"],
+        }.items()
+    },
+    **{
+        f"registration_{action}": (
+            "manager",
+            lambda c, o, action=action: f"/workspace/registrations/{o['approved'].pk}/{action}/",
+            fields,
+        )
+        for action, fields in {
+            "won": ["won-amount", "won-closed_on"],
+            "lost": ["lost-reason"],
+            "extend": ["extend-days"],
+            "decline-extension": ["decline-reason"],
+        }.items()
+    },
+    "registration_settings": (
+        "manager",
+        lambda c, o: "/workspace/registrations/settings/",
+        [
+            f"{tier}-{field}"
+            for tier in ("registered", "silver", "gold", "platinum")
+            for field in ("protection_days", "extension_days", "auto_approve")
+        ],
+    ),
+    "channel_manager": (
+        "manager",
+        lambda c, o: f"/workspace/partners/{c.partner_a.pk}/channel-manager/",
+        ["manager"],
+    ),
+    "webhook_endpoint": (
+        "manager",
+        lambda c, o: "/workspace/webhooks/",
+        ["url", "secret", "description", "events"],
+    ),
 }
 
 
@@ -227,7 +313,25 @@ def objects(cast: Cast) -> dict[str, Any]:
             online_source="web",
             start_date=today - timedelta(days=3),
         ),
+        "registration": _registration(cast, account, status="submitted"),
+        "approved": _registration(cast, AccountFactory(), status="approved"),
     }
+
+
+def _registration(cast: Cast, account: Account, *, status: str) -> DealRegistration:
+    today = timezone.localdate()
+    protected = {"protected_from": today, "protected_until": today + timedelta(days=30)}
+    return DealRegistration.objects.create(
+        partner=cast.partner_a,
+        submitted_by=cast.partner_a_user,
+        company_name=account.name,
+        region=account.region,
+        vertical=account.vertical,
+        size_band=account.size_band,
+        account=account,
+        status=status,
+        **(protected if status == "approved" else {}),
+    )
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))

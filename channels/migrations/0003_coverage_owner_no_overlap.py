@@ -33,6 +33,10 @@ def merge_overlapping_assignments(apps, schema_editor):
                 assignment.delete()
             else:
                 kept = assignment
+    if schema_editor.connection.vendor == "postgresql":
+        # Deleting rows that other tables may reference queues deferred foreign-key checks,
+        # and PostgreSQL refuses to alter a table with checks pending: run them now.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class KeepBtreeGist(BtreeGistExtension):

@@ -1,4 +1,4 @@
-"""The seven market files: names, headers and the order they load in."""
+"""The market files: names, headers and the order they load in."""
 
 from __future__ import annotations
 
@@ -49,6 +49,34 @@ AGREEMENTS = MarketFile(
     ),
 )
 COVERAGE = MarketFile("coverage.csv", ("account", "kind", "owner", "start_date", "end_date"))
+REGISTRATIONS = MarketFile(
+    "registrations.csv",
+    (
+        "external_id",
+        "partner",
+        "company_name",
+        "website",
+        "region",
+        "vertical",
+        "size_band",
+        "offering",
+        "amount",
+        "currency",
+        "expected_close_on",
+        "description",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "status",
+        "account",
+        "submitted_on",
+        "decided_on",
+        "protected_until",
+        "decision_reason",
+        "closed_on",
+        "won_amount",
+    ),
+)
 
 # Dependency order: each file may refer to rows of the files before it.
 MARKET_FILES: tuple[MarketFile, ...] = (
@@ -59,6 +87,7 @@ MARKET_FILES: tuple[MarketFile, ...] = (
     PARTNERS,
     AGREEMENTS,
     COVERAGE,
+    REGISTRATIONS,
 )
 MARKET_FILES_BY_NAME = {market_file.name: market_file for market_file in MARKET_FILES}
 

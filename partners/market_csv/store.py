@@ -35,6 +35,7 @@ from partners.market_csv.files import (
     COVERAGE,
     PARTNERS,
     REGIONS,
+    REGISTRATIONS,
     REPS,
     VERTICALS,
 )
@@ -89,6 +90,7 @@ STAGE_ACCOUNT = _stage(
     "archived_on",
     "converted_on",
     "converted_via",
+    "name_key",
 )
 STAGE_REP = _stage("rep", "external_id", "name", "email")
 STAGE_REP_REGION = _stage("rep_region", "external_id", "code")
@@ -109,6 +111,9 @@ STAGE_AGREEMENT_REGION = _stage("agreement_region", "external_id", "code")
 STAGE_AGREEMENT_VERTICAL = _stage("agreement_vertical", "external_id", "code")
 # `line`: where the row is in coverage.csv, to name it when it clashes with stored coverage.
 STAGE_COVERAGE = _stage("coverage", "account", "kind", "owner", "start_date", "end_date", "line")
+# Deal registrations are few: staged like the rest, stored through the ORM
+# (partners.market_csv.registrations).
+STAGE_REGISTRATION = _stage("registration", *REGISTRATIONS.columns)
 
 STAGE_TABLES = (
     STAGE_REGION,
@@ -121,6 +126,7 @@ STAGE_TABLES = (
     STAGE_AGREEMENT_REGION,
     STAGE_AGREEMENT_VERTICAL,
     STAGE_COVERAGE,
+    STAGE_REGISTRATION,
 )
 
 
@@ -610,6 +616,7 @@ class MarketStore:
             PARTNERS.name: self.partners,
             AGREEMENTS.name: self.agreements,
             COVERAGE.name: self.coverage,
+            REGISTRATIONS.name: self.registrations,
         }[file_name]()
 
     def regions(self) -> tuple[int, int]:
@@ -652,6 +659,7 @@ class MarketStore:
             "archived_on": _staged("archived_on"),
             "converted_on": _staged("converted_on"),
             "converted_via": _staged("converted_via"),
+            "name_key": _staged("name_key"),
         }
         coverage_follows = self.staged[STAGE_COVERAGE] > 0
         with self._bulk_load(Account, self.staged[STAGE_ACCOUNT], analyze=coverage_follows):
@@ -851,3 +859,8 @@ class MarketStore:
                     for line, account_id, kind, owner, start, stored_start, stored_end in clashes
                 ]
             )
+
+    def registrations(self) -> tuple[int, int]:
+        from partners.market_csv.registrations import registrations_store
+
+        return registrations_store(self.connection, now=self.now)

@@ -29,6 +29,7 @@ from crm.models import (
     SizeBand,
     Vertical,
 )
+from crm.names import company_name_key
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -36,6 +37,7 @@ from partners.market_csv.files import (
     LIST_SEPARATOR,
     PARTNERS,
     REGIONS,
+    REGISTRATIONS,
     REPS,
     VERTICALS,
     MarketFile,
@@ -126,6 +128,7 @@ class MarketValidator:
             PARTNERS.name: self._partners,
             AGREEMENTS.name: self._agreements,
             COVERAGE.name: self._coverage,
+            REGISTRATIONS.name: self._registrations,
         }[market_file.name]
         self.rows[market_file.name] = 0
         check(path)
@@ -414,6 +417,7 @@ class MarketValidator:
                         archived_on,
                         converted_on,
                         via,
+                        company_name_key(label),
                     ),
                 )
 
@@ -635,3 +639,8 @@ class MarketValidator:
                 periods.append(period)
                 seen[key] = periods
             stage(STAGE_COVERAGE, (account, kind, owner, start, end_date, line))
+
+    def _registrations(self, path: Path) -> None:
+        from partners.market_csv.registrations import registrations_validate
+
+        registrations_validate(self, path)

@@ -159,8 +159,15 @@ API_LISTS = [
     "metrics/trend",
     "metrics/partners",
     "auth/tokens",
+    "deal-registrations",
 ]
-PORTAL_PAGES = ["/portal/", "/portal/accounts/", "/portal/agreements/", "/portal/feedback/"]
+PORTAL_PAGES = [
+    "/portal/",
+    "/portal/accounts/",
+    "/portal/agreements/",
+    "/portal/feedback/",
+    "/portal/registrations/",
+]
 
 
 def _signed_in(user: Any) -> Client:

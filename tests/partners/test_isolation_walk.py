@@ -25,7 +25,7 @@ from analytics.models import MetricsRun
 from channels.models import CoverageAssignment
 from crm.models import ChannelKind
 from crm.services import api_token_issue
-from partners.models import Agreement, Feedback
+from partners.models import Agreement, DealRegistration, Feedback
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
@@ -148,6 +148,29 @@ WALK: dict[str, Walk] = {
     ),
     "api/v1/^metrics/runs/$": Walk(lambda w: "/api/v1/metrics/runs/", listing=True),
     "api/v1/^metrics/runs/(?P<pk>[^/.]+)/$": Walk(_their("run", "/api/v1/metrics/runs/{pk}/")),
+    "portal/registrations/": Walk(lambda w: "/portal/registrations/", listing=True),
+    "portal/registrations/new/": Walk(
+        lambda w: f"/portal/registrations/new/?account={w.theirs['account'].external_id}",
+        listing=True,
+    ),
+    "portal/registrations/<int:pk>/": Walk(_their("registration", "/portal/registrations/{pk}/")),
+    "portal/registrations/<int:pk>/withdraw/": Walk(
+        _their("registration", "/portal/registrations/{pk}/withdraw/"), methods=("post",)
+    ),
+    "portal/registrations/<int:pk>/extend/": Walk(
+        _their("registration", "/portal/registrations/{pk}/extend/"), methods=("post",)
+    ),
+    "api/v1/^deal-registrations/$": Walk(lambda w: "/api/v1/deal-registrations/", listing=True),
+    "api/v1/^deal-registrations/(?P<pk>[^/.]+)/$": Walk(
+        _their("registration", "/api/v1/deal-registrations/{pk}/")
+    ),
+    **{
+        f"api/v1/^deal-registrations/(?P<pk>[^/.]+)/{action}/$": Walk(
+            _their("registration", f"/api/v1/deal-registrations/{{pk}}/{action}/"),
+            methods=("post",),
+        )
+        for action in ("approve", "reject", "won", "lost", "withdraw", "extend")
+    },
     "api/schema/": Walk(lambda w: "/api/schema/", listing=True),
     "api/docs/": Walk(lambda w: "/api/docs/", listing=True),
     "api/redoc/": Walk(lambda w: "/api/redoc/", listing=True),
@@ -193,8 +216,21 @@ def world(cast: Cast) -> World:
             started_at=timezone.now(),
             finished_at=timezone.now(),
         )
+        registration = DealRegistration.objects.create(
+            partner=partner,
+            company_name=f"{label} Deal Co",
+            region=account.region,
+            vertical=account.vertical,
+            size_band="smb",
+            account=account,
+            status="approved",
+            protected_from=today,
+            protected_until=today + timedelta(days=90),
+            decision_reason=f"{label} decision reason",
+        )
         return {
             "token": api_token_issue(user=partner.portal_users.get().user)[0],
+            "registration": registration,
             "agreement": agreement,
             "feedback": feedback,
             "account": account,
@@ -258,6 +294,10 @@ def test_it_answers_404_for_the_other_partners_objects(world: World) -> None:
     assert walked >= 25
     their_feedback: Feedback = world.theirs["feedback"]  # type: ignore[assignment]
     assert their_feedback.replies.count() == 1, "nothing was written to the other partner's thread"
+    their_registration: DealRegistration = world.theirs["registration"]  # type: ignore[assignment]
+    their_registration.refresh_from_db()
+    assert their_registration.status == "approved", "nothing changed the other's registration"
+    assert their_registration.extension_status == ""
 
 
 def test_it_shows_nothing_of_the_other_partner_on_any_listing(world: World) -> None:
@@ -273,6 +313,8 @@ def test_it_shows_nothing_of_the_other_partner_on_any_listing(world: World) -> N
             "Their feedback subject",
             "Their reply body",
             "Their Account Ltd",
+            "Their Deal Co",
+            "Their decision reason",
             world.cast.partner_b.name,
             "INTERNAL NOTE",
         ]

@@ -1,0 +1,525 @@
+"""Deal registrations in the workspace: the managers' queue, a registration with its conflicts,
+matches and history, the decisions, the per-tier rules, and a partner's registrations."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_POST
+
+from crm.exports import EXPORT_FORMATS, export_response
+from crm.forms import form_add_service_errors, object_id
+from crm.models import SizeBand
+from crm.roles import can_manage, internal_required, manager_required
+from partners.models import PartnerTier
+from partners.registration_conflicts import registration_conflicts
+from partners.registration_forms import (
+    ApproveForm,
+    ChannelManagerForm,
+    DeclineExtensionForm,
+    ExtendForm,
+    LinkAccountForm,
+    LostForm,
+    RejectForm,
+    WonForm,
+    tier_policy_forms,
+)
+from partners.registration_matching import (
+    registration_match,
+    similar_registrations,
+    similarity_reasons,
+)
+from partners.registration_models import (
+    ConflictCode,
+    DealRegistration,
+    ExtensionStatus,
+    RegistrationStatus,
+    RegistrationTierPolicy,
+)
+from partners.registration_selectors import (
+    business_days_between,
+    decision_deadlines,
+    decision_due_on,
+    overdue_before,
+    registration_events_visible_to,
+    registration_summary,
+    registrations_visible_to,
+)
+from partners.registration_services import (
+    RegistrationRefused,
+    partner_channel_manager_set,
+    registration_approve,
+    registration_decline_extension,
+    registration_extend,
+    registration_link_account,
+    registration_mark_lost,
+    registration_mark_won,
+    registration_reject,
+    tier_policy_set,
+    tier_terms,
+)
+from partners.selectors import accounts_visible_to, partners_visible_to
+
+PAGE_SIZE = 50
+SORTS = {
+    "submitted_at": ("submitted_at", "id"),
+    "-submitted_at": ("-submitted_at", "-id"),
+    "protected_until": ("protected_until", "id"),
+    "company_name": ("company_name", "id"),
+}
+STATUS_FILTERS = {"open": [RegistrationStatus.SUBMITTED, RegistrationStatus.APPROVED]}
+
+
+def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[str, str]]:
+    names = ("status", "partner", "conflict", "overdue", "extension", "q", "sort")
+    params = {name: request.GET.get(name, "").strip() for name in names}
+    registrations = registrations_visible_to(request.user).select_related(
+        "partner", "region", "vertical", "account"
+    )
+    if "status" not in request.GET:
+        params["status"] = RegistrationStatus.SUBMITTED
+    if params["status"] in RegistrationStatus.values:
+        registrations = registrations.filter(status=params["status"])
+    elif params["status"] in STATUS_FILTERS:
+        registrations = registrations.filter(status__in=STATUS_FILTERS[params["status"]])
+    else:
+        params["status"] = ""
+    if (partner_id := object_id(params["partner"])) is not None:
+        registrations = registrations.filter(partner_id=partner_id)
+    if params["conflict"] in ConflictCode.values:
+        registrations = registrations.filter(
+            conflict_codes_text__contains=f" {params['conflict']} "
+        )
+    elif params["conflict"] == "any":
+        registrations = registrations.filter(needs_review=True)
+    else:
+        params["conflict"] = ""
+    if params["overdue"] == "yes":
+        cutoff = overdue_before(timezone.localdate())
+        registrations = registrations.filter(
+            status=RegistrationStatus.SUBMITTED, submitted_at__date__lt=cutoff
+        )
+    if params["extension"] == "requested":
+        registrations = registrations.filter(extension_status=ExtensionStatus.REQUESTED)
+    if params["q"]:
+        text = params["q"][:100]
+        registrations = registrations.filter(
+            Q(company_name__icontains=text) | Q(external_id=text.upper())
+        )
+    params["sort"] = params["sort"] if params["sort"] in SORTS else "submitted_at"
+    return registrations.order_by(*SORTS[params["sort"]]), params
+
+
+def _row(registration: DealRegistration, today: Any) -> dict[str, Any]:
+    submitted_on = timezone.localdate(registration.submitted_at)
+    due = decision_due_on(submitted_on)
+    return {
+        "registration": registration,
+        "age": business_days_between(submitted_on, today),
+        "due_on": due,
+        "overdue": registration.status == RegistrationStatus.SUBMITTED and due < today,
+    }
+
+
+def _queue_rows_html(registrations: list[DealRegistration], today: date) -> SafeString:
+    """The queue's rows, built with `format_html` (which escapes every value as the template
+    would), labels looked up once and the deadlines computed for the page at once: the
+    template's per-row tags were most of the page's time."""
+    statuses = {value: str(label) for value, label in RegistrationStatus.choices}
+    size_bands = {value: str(label) for value, label in SizeBand.choices}
+    # Two links a row: resolved once, the ids filled in (reversing was a fifth of the page).
+    detail_url = reverse("registrations:detail", args=[2**31]).replace(str(2**31), "{}")
+    partner_url = reverse("partners:partner_detail", args=[2**31]).replace(str(2**31), "{}")
+    deadlines = decision_deadlines(
+        [timezone.localdate(r.submitted_at) for r in registrations], today
+    )
+    rows = []
+    for registration, (age, due) in zip(registrations, deadlines, strict=True):
+        submitted = registration.status == RegistrationStatus.SUBMITTED
+        overdue = submitted and due < today
+        age_html = (
+            format_html(
+                '<span class="{}" title="due {}">{} business day{}{}</span>',
+                "badge text-bg-danger" if overdue else "",
+                due.isoformat(),
+                age,
+                "" if age == 1 else "s",
+                " — overdue" if overdue else "",
+            )
+            if submitted
+            else "—"
+        )
+        extension = (
+            mark_safe(' <span class="badge text-bg-info">extension asked</span>')
+            if registration.extension_status == ExtensionStatus.REQUESTED
+            else ""
+        )
+        account = registration.account.external_id if registration.account else "prospect"
+        amount = (
+            f"{registration.amount:,.0f} {registration.currency}"
+            if registration.amount is not None
+            else "—"
+        )
+        protected = (
+            format_html(
+                '<div class="small text-muted">until {}</div>',
+                registration.protected_until.isoformat(),
+            )
+            if registration.status == RegistrationStatus.APPROVED and registration.protected_until
+            else ""
+        )
+        conflicts = format_html_join(
+            "",
+            '<span class="badge text-bg-warning me-1" data-testid="conflict" title="{}">{}</span>',
+            ((c["message"], c["code"]) for c in registration.conflicts),
+        ) or mark_safe('<span class="text-muted small">none</span>')
+        rows.append(
+            format_html(
+                '<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a>{}</td>'
+                '<td><a href="{}">{}</a></td>'
+                '<td>{}<div class="small text-muted">{}</div></td>'
+                '<td class="small">{} / {} / {}</td><td class="text-end">{}</td>'
+                "<td>{}{}</td><td>{}</td></tr>",
+                timezone.localdate(registration.submitted_at).isoformat(),
+                age_html,
+                detail_url.format(registration.pk),
+                registration.external_id,
+                extension,
+                partner_url.format(registration.partner_id),
+                registration.partner.name,
+                registration.company_name,
+                account,
+                registration.region.name,
+                registration.vertical.name,
+                size_bands.get(registration.size_band, registration.size_band),
+                amount,
+                statuses.get(registration.status, registration.status),
+                protected,
+                conflicts,
+            )
+        )
+    return mark_safe("\n".join(rows))
+
+
+def _partner_options(partners: Any, chosen: str) -> SafeString:
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (partner_id, mark_safe(" selected") if str(partner_id) == chosen else "", name)
+            for partner_id, name in partners.values_list("id", "name")
+        ),
+    )
+
+
+@internal_required
+def registration_queue(request: HttpRequest) -> HttpResponse:
+    registrations, params = _filtered(request)
+    if request.GET.get("format") in EXPORT_FORMATS:
+        columns = (
+            "external_id",
+            "submitted_at",
+            "partner__external_id",
+            "partner__name",
+            "company_name",
+            "website",
+            "region__code",
+            "vertical__code",
+            "size_band",
+            "offering",
+            "amount",
+            "currency",
+            "expected_close_on",
+            "status",
+            "needs_review",
+            "account__external_id",
+            "protected_until",
+            "decision_reason",
+        )
+        return export_response(
+            fmt=request.GET["format"],
+            filename="registrations",
+            header=[column.replace("__external_id", "").replace("__", "_") for column in columns],
+            rows=registrations.values_list(*columns).iterator(chunk_size=2000),
+        )
+    page = Paginator(registrations, PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "partners/registration_queue.html",
+        {
+            "page": page,
+            "rows": _queue_rows_html(list(page), today),
+            "params": params,
+            "querystring": query.urlencode(),
+            "statuses": RegistrationStatus.choices,
+            "conflict_codes": ConflictCode.choices,
+            "partner_options": _partner_options(
+                partners_visible_to(request.user).order_by("name"), params["partner"]
+            ),
+            "deadline_days": settings.REGISTRATION_DECISION_BUSINESS_DAYS,
+        },
+    )
+
+
+def _registration_for(request: HttpRequest, pk: int) -> DealRegistration:
+    return get_object_or_404(
+        registrations_visible_to(request.user).select_related(
+            "partner", "region", "vertical", "account", "submitted_by", "decided_by", "coverage"
+        ),
+        pk=pk,
+    )
+
+
+ACTION_FORMS: dict[str, type[Form]] = {
+    "approve": ApproveForm,
+    "reject": RejectForm,
+    "won": WonForm,
+    "lost": LostForm,
+    "extend": ExtendForm,
+    "decline": DeclineExtensionForm,
+    "link": LinkAccountForm,
+}
+
+
+def _render_detail(
+    request: HttpRequest,
+    registration: DealRegistration,
+    *,
+    bound: tuple[str, Form] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The registration page; `bound` is a decision form shown again with its errors."""
+    today = timezone.localdate()
+    manage = can_manage(request.user)
+    live = None
+    candidates: list[Any] = []
+    if registration.status == RegistrationStatus.SUBMITTED:
+        match = registration_match(
+            partner=registration.partner,
+            name_key=registration.name_key,
+            domain=registration.domain,
+            region_id=registration.region_id,
+            exclude_pk=registration.pk,
+        )
+        # What the asker may see: a rep, only the accounts it works.
+        visible = set(
+            accounts_visible_to(request.user)
+            .filter(pk__in=[c.account.pk for c in match.candidates])
+            .values_list("pk", flat=True)
+        )
+        candidates = [c for c in match.candidates if c.account.pk in visible]
+        live = registration_conflicts(
+            registration=registration,
+            day=today,
+            ambiguous_accounts=len(match.candidates) if match.ambiguous else 0,
+        )
+    blocked = any(c.code == ConflictCode.ALREADY_REGISTERED for c in live or [])
+    similar = [
+        {"registration": other, "reasons": similarity_reasons(registration, other)}
+        for other in similar_registrations(registration).filter(
+            pk__in=registrations_visible_to(request.user).values("pk")
+        )[:10]
+    ]
+    forms: dict[str, Form | None] = {}
+    for name, form_class in ACTION_FORMS.items():
+        if not manage:
+            forms[name] = None
+        elif bound is not None and bound[0] == name:
+            forms[name] = bound[1]
+        else:
+            initial = {"closed_on": today} if name == "won" else {}
+            if name == "won" and registration.amount is not None:
+                initial["amount"] = registration.amount
+            forms[name] = form_class(prefix=name, initial=initial)
+    return render(
+        request,
+        "partners/registration_detail.html",
+        {
+            "registration": registration,
+            "row": _row(registration, today),
+            "live_conflicts": live,
+            "candidates": candidates,
+            "similar": similar,
+            "events": registration_events_visible_to(request.user, registration),
+            "can_manage": manage,
+            "approval_blocked": blocked,
+            "forms": forms,
+            "terms": tier_terms(registration.partner.tier),
+        },
+        status=status,
+    )
+
+
+@internal_required
+def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, _registration_for(request, pk))
+
+
+def _decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    registration = _registration_for(request, pk)
+    form = ACTION_FORMS[action](request.POST, prefix=action)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            done = _apply(request, registration, action, data)
+        except RegistrationRefused as refusal:
+            messages.error(request, " ".join(refusal.messages))
+            return _render_detail(request, _registration_for(request, pk), status=409)
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, done)
+            return redirect("registrations:detail", pk=registration.pk)
+    return _render_detail(request, registration, bound=(action, form), status=400)
+
+
+def _apply(
+    request: HttpRequest, registration: DealRegistration, action: str, data: dict[str, Any]
+) -> str:
+    by = request.user
+    if action == "approve":
+        approved = registration_approve(
+            registration=registration,
+            by=by,
+            protected_days=data["protected_days"],
+            reason=data["reason"],
+        )
+        return (
+            f"{approved.external_id} approved: {approved.partner.name} covers "
+            f"{approved.account.name} from today, protected until "
+            f"{approved.protected_until:%Y-%m-%d}."
+        )
+    if action == "reject":
+        registration_reject(registration=registration, by=by, reason=data["reason"])
+        return f"{registration.external_id} rejected; the partner is told why."
+    if action == "won":
+        registration_mark_won(
+            registration=registration, by=by, amount=data["amount"], closed_on=data["closed_on"]
+        )
+        return f"{registration.external_id} marked won."
+    if action == "lost":
+        registration_mark_lost(registration=registration, by=by, reason=data["reason"])
+        return f"{registration.external_id} marked lost; its coverage ended today."
+    if action == "extend":
+        extended = registration_extend(registration=registration, by=by, days=data["days"])
+        return f"Protection extended until {extended.protected_until:%Y-%m-%d}."
+    if action == "decline":
+        registration_decline_extension(registration=registration, by=by, reason=data["reason"])
+        return "Extension declined; the partner is told why."
+    external_id = data["account"].strip()
+    account = None
+    if external_id:
+        account = accounts_visible_to(by).filter(external_id=external_id).first()
+        if account is None:
+            raise ValidationError({"account": f"No account has the external id {external_id!r}."})
+    registration_link_account(registration=registration, by=by, account=account)
+    return f"Linked to {account.name}." if account else "Treated as a prospect."
+
+
+def _action_view(action: str) -> Any:
+    @manager_required
+    @require_POST
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        return _decide(request, pk, action)
+
+    view.__name__ = f"registration_{action}_view"
+    return view
+
+
+registration_approve_view = _action_view("approve")
+registration_reject_view = _action_view("reject")
+registration_won_view = _action_view("won")
+registration_lost_view = _action_view("lost")
+registration_extend_view = _action_view("extend")
+registration_decline_view = _action_view("decline")
+registration_link_view = _action_view("link")
+
+
+@manager_required
+def registration_settings(request: HttpRequest) -> HttpResponse:
+    policies = {policy.tier: policy for policy in RegistrationTierPolicy.objects.all()}
+    initial = {}
+    for tier in PartnerTier.values:
+        terms = tier_terms(tier)
+        initial[tier] = {
+            "protection_days": terms.protection_days,
+            "extension_days": terms.extension_days,
+            "auto_approve": terms.auto_approve,
+        }
+    forms = tier_policy_forms(request.POST if request.method == "POST" else None, initial)
+    if request.method == "POST":
+        if all(form.is_valid() for _, _, form in forms):
+            try:
+                for tier, _, form in forms:
+                    tier_policy_set(tier=tier, **form.cleaned_data)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, "Registration rules saved.")
+                return redirect("registrations:settings")
+        status = 400
+    else:
+        status = 200
+    return render(
+        request,
+        "partners/registration_settings.html",
+        {"forms": forms, "policies": policies},
+        status=status,
+    )
+
+
+@internal_required
+def partner_registrations(request: HttpRequest, pk: int) -> HttpResponse:
+    """The registrations card of a partner's page (loaded into it)."""
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    registrations = registrations_visible_to(request.user).filter(partner=partner)
+    return render(
+        request,
+        "partners/partials/partner_registrations.html",
+        {
+            "partner": partner,
+            "summary": registration_summary(registrations),
+            "latest": registrations.select_related("account").order_by("-submitted_at", "-id")[:10],
+            "manager_form": ChannelManagerForm(initial={"manager": partner.channel_manager_id})
+            if can_manage(request.user)
+            else None,
+        },
+    )
+
+
+@manager_required
+@require_POST
+def partner_channel_manager(request: HttpRequest, pk: int) -> HttpResponse:
+    partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
+    form = ChannelManagerForm(request.POST)
+    if form.is_valid():
+        try:
+            partner_channel_manager_set(partner=partner, manager=form.cleaned_data["manager"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            manager = form.cleaned_data["manager"]
+            messages.success(
+                request,
+                f"New registrations of {partner.name} go to "
+                f"{manager.get_username() if manager else 'every sales manager'}.",
+            )
+    else:
+        messages.error(request, "Choose a sales manager from the list.")
+    return redirect("partners:partner_detail", pk=partner.pk)

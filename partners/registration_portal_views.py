@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
+from crm.idempotency import once_per_form_token
 from crm.roles import Role, role_required
 from partners.registration_forms import ExtensionRequestForm, RegistrationForm, WithdrawForm
 from partners.registration_matching import accounts_assigned_to
@@ -81,6 +82,7 @@ def _initial_for_own_account(request: HttpRequest) -> dict[str, Any]:
 
 
 @portal_required
+@once_per_form_token
 def portal_registration_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RegistrationForm(request.POST)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -20,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.permissions import InternalAndPartnerReadManagerWrite
+from crm.idempotency import once_per_idempotency_key
 from crm.roles import Role, can_manage, is_partner_user
 from partners.api.registration_serializers import (
     ApproveInputSerializer,
@@ -102,7 +104,7 @@ class DealRegistrationViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[DealRegistration],
 ):
     """Deal registrations. Partner users see and register their own organisation's; internal
     users list all they may see, with the matched account and the conflicts."""
@@ -115,14 +117,16 @@ class DealRegistrationViewSet(
     ordering_fields = ["submitted_at", "updated_at", "protected_until", "company_name"]
     ordering = ["-submitted_at", "-id"]
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[DealRegistration]:
         return registrations_visible_to(self.request.user).select_related(
             "region", "vertical", "account"
         )
 
     def _fresh(self, registration: DealRegistration) -> dict[str, Any]:
-        return self.get_serializer(self.get_queryset().get(pk=registration.pk)).data
+        data: dict[str, Any] = self.get_serializer(self.get_queryset().get(pk=registration.pk)).data
+        return data
 
+    @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if not is_partner_user(request.user):
             raise exceptions.PermissionDenied(
@@ -135,7 +139,7 @@ class DealRegistrationViewSet(
         return Response(self.get_serializer(registration).data, status=status.HTTP_201_CREATED)
 
     def _managed(self) -> DealRegistration:
-        registration = self.get_object()  # first: another partner's is a 404
+        registration: DealRegistration = self.get_object()  # first: another partner's is a 404
         if not can_manage(self.request.user):
             raise exceptions.PermissionDenied("Sales managers decide registrations.")
         return registration
@@ -144,6 +148,7 @@ class DealRegistrationViewSet(
         request=ApproveInputSerializer, responses=ACTION_RESPONSES, summary="Approve (managers)"
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def approve(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = ApproveInputSerializer(data=request.data)
@@ -162,6 +167,7 @@ class DealRegistrationViewSet(
         request=RejectInputSerializer, responses=ACTION_RESPONSES, summary="Reject (managers)"
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def reject(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = RejectInputSerializer(data=request.data)
@@ -179,6 +185,7 @@ class DealRegistrationViewSet(
         summary="Record the deal won (managers); converts the account",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def won(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = WonInputSerializer(data=request.data)
@@ -199,6 +206,7 @@ class DealRegistrationViewSet(
         summary="Record the deal lost (managers); its coverage ends",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def lost(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = ReasonInputSerializer(data=request.data)
@@ -216,6 +224,7 @@ class DealRegistrationViewSet(
         summary="Withdraw (the registering partner's users)",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
         registration = self.get_object()
         if not is_partner_user(request.user):
@@ -237,6 +246,7 @@ class DealRegistrationViewSet(
         "it (`days`, default the partner tier's extension), asked or not. Once only.",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def extend(self, request: Request, pk: str | None = None) -> Response:
         registration = self.get_object()
         data = ExtendInputSerializer(data=request.data)

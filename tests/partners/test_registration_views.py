@@ -3,6 +3,7 @@ workspace (queue, detail, decisions, rules, a partner's card, webhooks)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -77,6 +78,20 @@ class TestPortal:
             assert secret not in page
         listing = client.get("/portal/registrations/").content.decode()
         assert "needs review" in listing and "Beta Cloud" not in listing
+
+    def test_a_double_submitted_registration_is_saved_once(self, registration_market) -> None:
+        client = client_for(registration_market.cast.partner_a_user)
+        page = client.get("/portal/registrations/new/").content.decode()
+        token = re.search(r'name="submission_token" value="([^"]+)"', page)
+        assert token, "the form carries no one-time token"
+        data = {**form_data(registration_market), "submission_token": token.group(1)}
+        first = client.post("/portal/registrations/new/", data)
+        again = client.post("/portal/registrations/new/", data, follow=True)
+        registration = DealRegistration.objects.get()
+        assert first["Location"] == f"/portal/registrations/{registration.pk}/"
+        assert again.redirect_chain[-1][0] == first["Location"]
+        assert "already sent" in again.content.decode()
+        assert registration.events.count() == 1
 
     def test_bad_input_is_shown_next_to_the_field_and_nothing_is_saved(
         self, registration_market

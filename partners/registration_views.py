@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
+from channels.selectors import internal_accounts_visible_to
 from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import form_add_service_errors, object_id
 from crm.models import SizeBand
@@ -84,7 +85,7 @@ STATUS_FILTERS = {"open": [RegistrationStatus.SUBMITTED, RegistrationStatus.APPR
 
 
 def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[str, str]]:
-    names = ("status", "partner", "conflict", "overdue", "extension", "q", "sort")
+    names = ("status", "partner", "account", "conflict", "overdue", "extension", "q", "sort")
     params = {name: request.GET.get(name, "").strip() for name in names}
     registrations = registrations_visible_to(request.user).select_related(
         "partner", "region", "vertical", "account"
@@ -99,6 +100,10 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[st
         params["status"] = ""
     if (partner_id := object_id(params["partner"])) is not None:
         registrations = registrations.filter(partner_id=partner_id)
+    if (account_id := object_id(params["account"])) is not None:
+        registrations = registrations.filter(account_id=account_id)
+    else:
+        params["account"] = ""
     if params["conflict"] in ConflictCode.values:
         registrations = registrations.filter(
             conflict_codes_text__contains=f" {params['conflict']} "
@@ -259,6 +264,8 @@ def registration_queue(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     query = request.GET.copy()
     query.pop("page", None)
+    everywhere = query.copy()
+    everywhere.pop("account", None)
     return render(
         request,
         "partners/registration_queue.html",
@@ -267,11 +274,17 @@ def registration_queue(request: HttpRequest) -> HttpResponse:
             "rows": _queue_rows_html(list(page), today),
             "params": params,
             "querystring": query.urlencode(),
+            "querystring_without_account": everywhere.urlencode(),
             "statuses": RegistrationStatus.choices,
             "conflict_codes": ConflictCode.choices,
             "partner_options": _partner_options(
                 partners_visible_to(request.user).order_by("name"), params["partner"]
             ),
+            "account": internal_accounts_visible_to(request.user)
+            .filter(pk=int(params["account"]))
+            .first()
+            if params["account"]
+            else None,
             "deadline_days": settings.REGISTRATION_DECISION_BUSINESS_DAYS,
         },
     )

@@ -313,6 +313,45 @@ class TestWorkspace:
         manager_page = client_for(cast.manager).get(f"/workspace/registrations/{on_theirs.pk}/")
         assert prospect.external_id in manager_page.content.decode()
 
+    def test_the_account_page_lists_the_accounts_registrations(
+        self, registration_market, settings
+    ) -> None:
+        cast = registration_market.cast
+        mine = registration_market.submit(company_name="Bolt Finance")
+        theirs = registration_market.submit(user=cast.partner_b_user, company_name="Bolt Finance")
+        other = registration_market.submit(company_name="Acme Finance")
+        assert mine.account == theirs.account == registration_market.direct
+        path = f"/workspace/accounts/{registration_market.direct.pk}/"
+        for user in (cast.manager, cast.rep_user):
+            html = client_for(user).get(path).content.decode()
+            assert mine.external_id in html and theirs.external_id in html, user
+            assert other.external_id not in html
+            assert 'data-testid="account-registration-count">2<' in html
+        empty = client_for(cast.manager).get(
+            f"/workspace/accounts/{registration_market.customer.pk}/"
+        )
+        assert "No partner has registered a deal for this account." in empty.content.decode()
+
+    def test_the_queue_lists_every_registration_of_an_account(
+        self, registration_market, monkeypatch
+    ) -> None:
+        from partners import coverage_views
+
+        monkeypatch.setattr(coverage_views, "ACCOUNT_REGISTRATIONS_SHOWN", 1)
+        first = registration_market.submit(company_name="Bolt Finance")
+        second = registration_market.submit(company_name="Bolt Finance GmbH")
+        other = registration_market.submit(company_name="Acme Finance")
+        client = client_for(registration_market.cast.manager)
+        account = registration_market.direct
+        page = client.get(f"/workspace/accounts/{account.pk}/").content.decode()
+        link = f"/workspace/registrations/?status=&amp;account={account.pk}"
+        assert link in page and "All 2 registrations of this account" in page
+        queue = client.get(link.replace("&amp;", "&")).content.decode()
+        assert first.external_id in queue and second.external_id in queue
+        assert other.external_id not in queue
+        assert f'name="account" value="{account.pk}"' in queue
+        assert account.name in queue
+
     def test_the_rules_per_tier_are_edited(self, registration_market) -> None:
         client = client_for(registration_market.cast.manager)
         data = {}

@@ -54,6 +54,7 @@ from partners.registration_selectors import (
     business_days_between,
     decision_deadlines,
     decision_due_on,
+    due_soon_before,
     overdue_before,
     registration_events_visible_to,
     registration_summary,
@@ -82,6 +83,9 @@ SORTS = {
     "company_name": ("company_name", "id"),
 }
 STATUS_FILTERS = {"open": [RegistrationStatus.SUBMITTED, RegistrationStatus.APPROVED]}
+# The decision filter: overdue, or overdue or due by the next business day (the manager's home
+# counts those); each gives the first submission day not in it.
+DEADLINE_FILTERS = {"yes": overdue_before, "soon": due_soon_before}
 
 
 def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[str, str]]:
@@ -112,11 +116,13 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[st
         registrations = registrations.filter(needs_review=True)
     else:
         params["conflict"] = ""
-    if params["overdue"] == "yes":
-        cutoff = overdue_before(timezone.localdate())
+    if params["overdue"] in DEADLINE_FILTERS:
+        cutoff = DEADLINE_FILTERS[params["overdue"]](timezone.localdate())
         registrations = registrations.filter(
             status=RegistrationStatus.SUBMITTED, submitted_at__date__lt=cutoff
         )
+    else:
+        params["overdue"] = ""
     if params["extension"] == "requested":
         registrations = registrations.filter(extension_status=ExtensionStatus.REQUESTED)
     if params["q"]:

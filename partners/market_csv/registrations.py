@@ -230,6 +230,7 @@ def _moments(registration: DealRegistration, row: dict[str, Any]) -> dict[str, A
 def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[int, int]:
     """Upsert the staged registrations by external id; returns (created, updated)."""
     from partners.registration_services import registration_conflicts_refresh
+    from partners.registration_text import event_facts, event_note_in_english
 
     columns = REGISTRATIONS.columns
     with connection.cursor() as cursor:
@@ -280,12 +281,14 @@ def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[i
                 setattr(registration, field, value)
             registration.save(update_fields=[*updates, "updated_at"])
             changed.append(registration)
+    imported = event_facts("imported", file="registrations.csv")
     DealRegistrationEvent.objects.bulk_create(
         DealRegistrationEvent(
             registration=registration,
             kind=RegistrationEventKind.IMPORTED,
             to_status=registration.status,
-            note="Imported from registrations.csv.",
+            note=event_note_in_english(imported),
+            facts=imported,
         )
         for registration in created
     )

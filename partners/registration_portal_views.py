@@ -35,6 +35,7 @@ from partners.registration_services import (
     registration_submit,
     registration_withdraw,
 )
+from partners.registration_text import event_note
 from partners.selectors import partner_of_user
 
 portal_required = role_required(Role.PARTNER_USER)
@@ -125,7 +126,7 @@ def _history(request: HttpRequest, registration: DealRegistration) -> list[dict[
             who = event.by.get_username()
         else:
             who = _("Channel team")
-        rows.append({"event": event, "who": who})
+        rows.append({"event": event, "who": who, "note": event_note(event)})
     return rows
 
 

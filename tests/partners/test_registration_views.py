@@ -3,6 +3,8 @@ workspace (queue, detail, decisions, rules, a partner's card, webhooks)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 
@@ -227,8 +229,15 @@ class TestWorkspace:
             "/workspace/registrations/?format=csv"
         )
         text = b"".join(response.streaming_content).decode()
-        assert text.splitlines()[0].startswith("external_id,submitted_at,partner,partner_name")
+        header, row = list(csv.reader(io.StringIO(text)))[:2]
+        assert header[:4] == ["External id", "Submitted", "Partner id", "Partner"]
         assert "Acme Finance" in text
+        shown = dict(zip(header, row, strict=True))
+        assert (shown["Region"], shown["Size band"], shown["Status"]) == (
+            "East",
+            "Mid-market",
+            "Submitted",
+        )
 
     def test_a_manager_sees_conflicts_and_duplicates_and_approves(
         self, registration_market

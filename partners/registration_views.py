@@ -214,11 +214,12 @@ def _queue_rows_html(registrations: list[DealRegistration], today: date) -> Safe
         ) or format_html('<span class="text-muted small">{}</span>', words["none"])
         rows.append(
             format_html(
-                '<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a>{}</td>'
+                '<tr><td class="text-nowrap">{}</td><td class="text-nowrap">{}</td>'
+                '<td class="text-nowrap"><a href="{}">{}</a>{}</td>'
                 '<td><a href="{}">{}</a></td>'
                 '<td>{}<div class="small text-muted">{}</div></td>'
-                '<td class="small">{} / {} / {}</td><td class="text-end">{}</td>'
-                "<td>{}{}</td><td>{}</td></tr>",
+                '<td class="small">{} / {} / {}</td><td class="text-end text-nowrap">{}</td>'
+                '<td class="text-nowrap">{}{}</td><td>{}</td></tr>',
                 date_format(timezone.localdate(registration.submitted_at)),
                 age_html,
                 detail_url.format(registration.pk),

@@ -113,6 +113,10 @@ class DealRegistration(TimeStamped):
     # The same codes as " code code ", so lists can filter by one on any database.
     conflict_codes_text = models.CharField(max_length=200, blank=True)
     conflicts_checked_at = models.DateTimeField(null=True, blank=True)
+    # The conflict codes met on arrival (" code code ", "" for none), kept as they were for the
+    # weekly figures (docs/metrics.md rule 18); null when they were not checked on arrival (a
+    # registration imported already decided).
+    arrival_conflicts = models.CharField(max_length=200, null=True, blank=True)
     needs_review = models.BooleanField(default=False)
     status = models.CharField(
         max_length=16, choices=RegistrationStatus.choices, default=RegistrationStatus.SUBMITTED

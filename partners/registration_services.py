@@ -487,6 +487,7 @@ def registration_submit(
     conflicts = registration_conflicts_refresh(
         registration=registration, day=today, ambiguous_accounts=ambiguous
     )
+    registration.arrival_conflicts = registration.conflict_codes_text
     # The related objects were just read; the database holds the constraints (checked here
     # they cost a savepoint each, a third of a submission's queries).
     registration.full_clean(
@@ -513,7 +514,7 @@ def registration_submit(
                 by=None,
                 note=" ".join(refusal.messages),
                 facts=event_facts("held_back", conflict=refusal.conflict)
-                if refusal.conflict
+                if getattr(refusal, "conflict", None)
                 else None,
                 partner_visible=False,
             )

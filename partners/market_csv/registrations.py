@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F
 from django.utils import timezone
 
 from crm.currencies import is_currency_code
@@ -295,4 +296,9 @@ def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[i
     for registration in created + changed:
         if registration.status == RegistrationStatus.SUBMITTED:
             registration_conflicts_refresh(registration=registration, day=today)
+    # A registration imported while it waits arrives now; one imported decided never did here.
+    arrived = [r.pk for r in created if r.status == RegistrationStatus.SUBMITTED]
+    DealRegistration.objects.filter(pk__in=arrived).update(
+        arrival_conflicts=F("conflict_codes_text")
+    )
     return len(created), len(changed)

@@ -5,6 +5,7 @@ services, on both databases."""
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -181,3 +182,88 @@ def test_a_submission_counts_on_its_day_in_the_products_time_zone(
     assert figures(WEEK)[0] == 0
     assert figures(AFTER)[0] == 1
 
+
+def test_the_dashboard_export_api_and_digest_show_the_weeks_figures(
+    decided: dict[str, Any],
+) -> None:
+    """The hand-counted week through every reader: the dashboard in English and Chinese, its
+    CSV export, the API and the digest."""
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from analytics import digest
+
+    for week in (BEFORE, WEEK):
+        services.metrics_compute_week(week=week, final=True)
+    cast = decided["market"].cast
+    client = Client()
+    client.force_login(cast.executive)
+    html = client.get("/dashboard/", {"week": WEEK}).content.decode()
+    section = html.split('data-testid="registration-week"')[1].split("</table>")[0]
+    shown = {
+        key: cells
+        for key, cells in (
+            (row.split('data-figure="')[1].split('"')[0], row) for row in section.split("<tr")[2:]
+        )
+    }
+    # This week beside the week before: 4 submitted against 1, 2 of 3 checked with a conflict
+    # against 1 of 1, a median of 54 hours (2.25 days) against none.
+    assert (
+        '<td class="num">4</td><td class="num">1</td><td class="num change ">+3</td>'
+        in (shown["submitted"])
+    )
+    assert '<td class="num">2.2 days</td><td class="num">—</td>' in shown["decision_hours_median"]
+    assert '<td class="num">66.7 %</td><td class="num">100.0 %</td>' in shown["conflict_share"]
+    assert "good" in shown["conflict_share"]  # fewer conflicts is good news
+    channels = html.split('data-testid="registration-channels"')[1].split("</table>")[0]
+    assert 'data-channel="partner"><td>Partner</td><td class="num">3</td>' in channels
+    assert 'data-channel="distribution"><td>Distribution</td><td class="num">1</td>' in channels
+    chart = html.split('<script id="dashboard-data" type="application/json">')[1].split("</")[0]
+    assert '"submitted": [' in chart and "4" in chart
+
+    chinese = Client(headers={"accept-language": "zh-hans"})
+    chinese.force_login(cast.executive)
+    html = chinese.get("/dashboard/", {"week": WEEK}).content.decode()
+    assert "每周商机报备" in html and "2.2 天" in html
+
+    response = client.get("/dashboard/export/registrations.csv", {"week": WEEK, "span": "4"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    mine = [(r["Week"], r["Channel"], r["Submitted"], r["Won"]) for r in rows if r["Week"] == WEEK]
+    assert mine == [
+        (WEEK, "All channels", "4", "1"),
+        (WEEK, "Distribution", "1", "0"),
+        (WEEK, "Partner", "3", "1"),
+    ]
+    total = next(r for r in rows if r["Week"] == WEEK and r["Channel"] == "All channels")
+    assert total["Median time to decision (hours, exact)"] == "54.0"
+    assert float(total["Submitted with a conflict (exact fraction)"]) == pytest.approx(2 / 3)
+
+    api = APIClient()
+    api.force_authenticate(cast.executive)
+    answer = api.get(
+        "/api/v1/metrics/registrations/",
+        {"first": BEFORE, "last": AFTER, "channel_kind": "partner"},
+    ).json()["results"]
+    assert [(r["week"], r["submitted"], r["approved"], r["won"]) for r in answer] == [
+        (BEFORE, 1, 0, 0),
+        (WEEK, 3, 2, 1),
+    ]
+    assert answer[1]["decision_hours_median"] == 54.0
+    latest = api.get("/api/v1/metrics/registrations/", {"by_channel": "true"}).json()["results"]
+    assert [(r["week"], r["channel_kind"], r["submitted"]) for r in latest] == [
+        (WEEK, "distribution", 1),
+        (WEEK, "partner", 3),
+    ]
+    refused = api.get("/api/v1/metrics/registrations/", {"first": WEEK, "last": BEFORE})
+    assert refused.status_code == 400 and "last" in refused.json()
+
+    content = digest.digest_content(week=WEEK)
+    figures_shown = {
+        row["label"]: (row["shown"], row["change_shown"]) for row in content["registrations"]
+    }
+    assert figures_shown["Submitted"] == ("4", "+3")
+    assert figures_shown["Won"] == ("1", "+1")
+    from django.template.loader import render_to_string
+
+    text = render_to_string("emails/digest.txt", {"digest": content})
+    assert "Deal registrations\n- Submitted: 4 (+3)" in text

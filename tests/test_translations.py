@@ -79,6 +79,8 @@ ALLOWED = re.compile(
     re.X,
 )
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+# A day written as ISO (2026-12-05) where pages write "2026年12月5日" (README, formats).
+ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
 class VisibleText(HTMLParser):
@@ -109,6 +111,13 @@ class VisibleText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self.hidden and data.strip():
             self.texts.append(data.strip())
+
+
+def iso_days(text: str) -> list[str]:
+    """The strings of `text` (HTML) a reader sees with a day written as ISO."""
+    parser = VisibleText()
+    parser.feed(text)
+    return [piece for piece in parser.texts if ISO_DAY.search(piece)]
 
 
 def untranslated(text: str, known: set[str]) -> list[str]:
@@ -458,7 +467,7 @@ def test_every_page_each_role_can_open_shows_no_english_template_text_in_chinese
                 assert response["Content-Type"].startswith("text/html"), (who, path)
                 html = response.content.decode()
                 assert 'lang="zh-hans"' in html or "<html" not in html, path
-                left = untranslated(html, chinese_world["known"])
+                left = untranslated(html, chinese_world["known"]) + iso_days(html)
                 if left:
                     found[f"{who} {path}"] = sorted(set(left))
                 opened.setdefault(name, set()).add(who)
@@ -642,6 +651,11 @@ def test_it_reports_english_left_on_a_page() -> None:
         "Open",
     ]
     assert untranslated("<p>AGR-1A2B3C4D · 2026-W48 · NPS · a@b.example</p>", set()) == []
+
+
+def test_it_reports_a_day_written_as_iso() -> None:
+    page = "<p>截止 2026-12-05</p><p>2026年12月5日 · 2026-W48</p><input value='2026-12-05'>"
+    assert iso_days(page) == ["截止 2026-12-05"]
 
 
 def test_the_compiled_catalogue_holds_every_translation_of_the_source() -> None:

@@ -335,57 +335,51 @@ def feedback_weekly(
     return sorted({cell["week"] for cell in cells}), cells
 
 
-def registration_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, RegistrationFigures]:
-    """Per week, the deal registrations of the filters' segments and channel kind (rule 18);
-    weeks whose run did not count registrations are absent. One query."""
-    return {
-        row.week: row
-        for row in reports.registrations(
-            weeks,
-            channel_kind=filters.channel,
-            region=filters.region,
-            vertical=filters.vertical,
-            size_band=filters.size_band,
-        )
-    }
+def registration_weekly(
+    rows: Sequence[RegistrationFigures], channel: str
+) -> dict[str, RegistrationFigures]:
+    """Per week, of `registration_table`'s rows, the filters' registrations of all channel
+    kinds, or of `channel` when chosen (rule 18)."""
+    return {row.week: row for row in rows if row.channel_kind == channel}
 
 
-def registration_channels(filters: Filters) -> list[RegistrationFigures]:
-    """The week's deal registrations of the filters' segments per channel kind that registers
-    (distribution and partner; the channel filter's kind only), zeros where it had none (rule
-    18); none when the week's run did not count registrations. Two queries."""
-    return [row for row in registration_table(filters, [filters.week]) if row.channel_kind]
+def registration_channels(
+    rows: Sequence[RegistrationFigures], week: str
+) -> list[RegistrationFigures]:
+    """Of `registration_table`'s rows, the week's per channel kind that registers."""
+    return [row for row in rows if row.week == week and row.channel_kind]
 
 
 def registration_table(filters: Filters, weeks: Sequence[str]) -> list[RegistrationFigures]:
     """Per week of `weeks` whose run counted registrations: the filters' registrations per
     channel kind that registers (zeros where none), after their sum over the kinds when no
-    channel is chosen (rule 18), as the dashboard's export gives them. Two queries."""
-    kinds = [filters.channel] if filters.channel else list(metrics.PARTNER_KINDS)
+    channel is chosen (rule 18), as the dashboard's export gives them. One query."""
     segment = filters.segment()
     region, vertical, size_band = segment["region"], segment["vertical"], segment["size_band"]
-    totals = reports.registrations(
-        weeks, region=region, vertical=vertical, size_band=size_band, channel_kind=filters.channel
-    )
-    by_kind = {
-        (row.week, row.channel_kind): row
-        for row in reports.registrations(
+    if filters.channel:
+        return reports.registrations(
             weeks,
             region=region,
             vertical=vertical,
             size_band=size_band,
             channel_kind=filters.channel,
-            by_channel=True,
         )
-    }
+    read = reports.registrations(
+        weeks,
+        region=region,
+        vertical=vertical,
+        size_band=size_band,
+        by_channel=True,
+        with_total=True,
+    )
+    found = {(row.week, row.channel_kind): row for row in read}
     rows: list[RegistrationFigures] = []
-    for total in totals:
-        if not filters.channel:
-            rows.append(total)
+    for total in (row for row in read if not row.channel_kind):
+        rows.append(total)
         rows += [
-            by_kind.get((total.week, kind))
+            found.get((total.week, kind))
             or reports.registration_zeros(total.week, channel_kind=kind, **segment)
-            for kind in kinds
+            for kind in metrics.PARTNER_KINDS
         ]
     return rows
 
@@ -571,9 +565,10 @@ def _week_report(
     feedback_weeks, feedback = cached(
         "feedback", filters, version, lambda: feedback_weekly(filters, weeks)
     )
-    registrations = cached(
-        "registrations", filters, version, lambda: registration_weekly(filters, weeks)
+    registration_rows = cached(
+        "registrations", filters, version, lambda: registration_table(filters, weeks)
     )
+    registrations = registration_weekly(registration_rows, filters.channel)
     # Agreements ending soon are counted live, cached under both versions: the snapshot's gives
     # the weeks and their as-of dates, the agreements' the rows counted.
     live = f"{version}|{agreements_version(agreements)}"
@@ -652,9 +647,7 @@ def _week_report(
             "weeks": [registrations.get(w) for w in weeks],
             "current": registrations.get(filters.week),
             "previous": registrations.get(prior),
-            "channels": cached(
-                "registration_channels", filters, version, lambda: registration_channels(filters)
-            ),
+            "channels": registration_channels(registration_rows, filters.week),
         },
     }
 

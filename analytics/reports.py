@@ -484,21 +484,32 @@ def registrations(
     size_band: str = "",
     channel_kind: str = "",
     by_channel: bool = False,
+    with_total: bool = False,
 ) -> list[RegistrationFigures]:
     """The filtered registrations' figures per week (rule 18), sorted by week; with
     `by_channel`, one row per channel kind that registered (the filter's kind only, when
-    given) instead of one for all kinds. A week whose run counted registrations but none
+    given) instead of one for all kinds, after the row of all kinds too `with_total`. The row
+    of all kinds (or of the filter's kind) of a week whose run counted registrations but none
     matching the filter has zeros; a week without a run that counted them is absent. One
     query."""
     chosen = {"region": region, "vertical": vertical, "size_band": size_band}
     keys = ["region", "vertical", "size_band", "channel_kind"]
+    want_total = not by_channel or with_total
+
+    def kind_wanted(kind: str) -> bool:
+        if channel_kind:
+            return kind == channel_kind
+        if by_channel:
+            return with_total or kind != ""
+        return kind == ""
+
     matching = Q(**chosen)
     if channel_kind:
         matching &= Q(channel_kind=channel_kind)
-    elif by_channel:
-        matching &= ~Q(channel_kind="")
-    else:
+    elif not by_channel:
         matching &= Q(channel_kind="")
+    elif not with_total:
+        matching &= ~Q(channel_kind="")
     counted = Q(region="", vertical="", size_band="", channel_kind="")
     rows = _plain_rows(
         RegistrationRollup.objects.filter(matching | counted, week__in=list(weeks))
@@ -510,16 +521,12 @@ def registrations(
     for week, *rest in rows:
         row_keys, values = rest[:4], rest[4:]
         figures = found.setdefault(week, [])
-        if by_channel and not channel_kind:
-            kind_matches = row_keys[3] != ""
-        else:
-            kind_matches = row_keys[3] == channel_kind
-        if tuple(row_keys[:3]) == wanted and kind_matches:
+        if tuple(row_keys[:3]) == wanted and kind_wanted(row_keys[3]):
             figures.append(_registration_figures(week, row_keys, values))
     result = []
     for week in sorted(found):
-        if found[week] or by_channel:
-            result.extend(found[week])
-        else:  # counted, and nothing matches the filter
+        has_total = any(row.channel_kind == channel_kind for row in found[week])
+        if want_total and not has_total:  # counted, and nothing matches the filter
             result.append(registration_zeros(week, channel_kind=channel_kind, **chosen))
+        result.extend(found[week])
     return result

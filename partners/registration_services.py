@@ -945,14 +945,16 @@ def registration_extend(
             % {"registration": registration.external_id},
             code="already_extended",
         )
-    registration.protected_until = registration.protected_until + timedelta(days=extra)
+    assert registration.protected_until is not None  # an approved registration is protected
+    until = registration.protected_until + timedelta(days=extra)
+    registration.protected_until = until
     registration.extension_status = ExtensionStatus.GRANTED
     _save(registration, "protected_until", "extension_status")
     _record(
         registration,
         kind=RegistrationEventKind.EXTENDED,
         by=by,
-        facts=event_facts("protected_until", day=registration.protected_until.isoformat()),
+        facts=event_facts("protected_until", day=until.isoformat()),
     )
     _tell_partner(registration, kind="extended")
     return registration

@@ -477,7 +477,7 @@ def _apply(
             "registration": approved.external_id,
             "partner": approved.partner.name,
             "account": approved.account.name if approved.account else "",
-            "day": date_format(approved.protected_until),
+            "day": date_format(approved.protected_until) if approved.protected_until else "",
         }
     if action == "reject":
         registration_reject(registration=registration, by=by, reason=data["reason"])
@@ -497,7 +497,7 @@ def _apply(
     if action == "extend":
         extended = registration_extend(registration=registration, by=by, days=data["days"])
         return _("Protection extended until %(day)s.") % {
-            "day": date_format(extended.protected_until)
+            "day": date_format(extended.protected_until) if extended.protected_until else ""
         }
     if action == "decline":
         registration_decline_extension(registration=registration, by=by, reason=data["reason"])

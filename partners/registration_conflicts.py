@@ -10,15 +10,15 @@ that grants the account's region and vertical.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
 from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
-from crm.models import ChannelKind
+from crm.models import Account, ChannelKind
 from partners.models import Agreement
 from partners.registration_matching import similar_registrations, similarity_reasons
 from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
@@ -39,7 +39,7 @@ def agreements_granting(
     region_id: int,
     vertical_id: int,
     day: date,
-    partner_ids: Any = None,
+    partner_ids: Collection[int] | None = None,
     exclusive: bool | None = None,
 ) -> QuerySet[Agreement]:
     """Agreements in force on `day` whose regions and verticals include the segment (empty
@@ -66,6 +66,8 @@ def _segment(registration: DealRegistration) -> tuple[int, int]:
 
 
 def _already_registered(registration: DealRegistration, day: date) -> Conflict | None:
+    if registration.account_id is None:
+        return None
     holder = (
         DealRegistration.objects.filter(
             account_id=registration.account_id,
@@ -93,6 +95,8 @@ def _already_registered(registration: DealRegistration, day: date) -> Conflict |
 def _covered_by_other_channel(
     registration: DealRegistration, day: date, granting: list[Agreement]
 ) -> Conflict | None:
+    if registration.account_id is None:
+        return None
     active = (
         CoverageAssignment.objects.filter(
             active_coverage_q(day), account_id=registration.account_id
@@ -106,9 +110,10 @@ def _covered_by_other_channel(
     in_force = {agreement.partner_id for agreement in granting}
     owners = []
     for assignment in assignments:
-        if assignment.kind == ChannelKind.DIRECT:
+        # The database holds that a direct row has a rep and a partner's row a partner.
+        if assignment.kind == ChannelKind.DIRECT and assignment.rep is not None:
             owners.append(f"sales rep {assignment.rep.name} (direct)")
-        elif assignment.partner_id in in_force:
+        elif assignment.partner_id in in_force and assignment.partner is not None:
             label = "distributor" if assignment.kind == ChannelKind.DISTRIBUTION else "partner"
             owners.append(f"{label} {assignment.partner.name}")
     if not owners:
@@ -122,7 +127,9 @@ def _covered_by_other_channel(
 
 def _segment_label(registration: DealRegistration) -> str:
     """The counting segment's names (the account's or the registration's, both read already)."""
-    holder: Any = registration.account if registration.account is not None else registration
+    holder: Account | DealRegistration = (
+        registration.account if registration.account is not None else registration
+    )
     return f"{holder.region.name} / {holder.vertical.name}"
 
 

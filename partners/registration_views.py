@@ -4,6 +4,7 @@ matches and history, the decisions, the per-tier rules, and a partner's registra
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -226,7 +228,7 @@ def _partner_options(partners: Any, chosen: str) -> SafeString:
 
 
 @internal_required
-def registration_queue(request: HttpRequest) -> HttpResponse:
+def registration_queue(request: HttpRequest) -> HttpResponseBase:
     registrations, params = _filtered(request)
     if request.GET.get("format") in EXPORT_FORMATS:
         columns = (
@@ -343,7 +345,7 @@ def _render_detail(
         elif bound is not None and bound[0] == name:
             forms[name] = bound[1]
         else:
-            initial = {"closed_on": today} if name == "won" else {}
+            initial: dict[str, date | Decimal] = {"closed_on": today} if name == "won" else {}
             if name == "won" and registration.amount is not None:
                 initial["amount"] = registration.amount
             forms[name] = form_class(prefix=name, initial=initial)
@@ -402,7 +404,8 @@ def _apply(
         )
         return (
             f"{approved.external_id} approved: {approved.partner.name} covers "
-            f"{approved.account.name} from today, protected until "
+            f"{approved.account.name if approved.account else approved.company_name} from today, "
+            "protected until "
             f"{approved.protected_until:%Y-%m-%d}."
         )
     if action == "reject":

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -102,7 +103,7 @@ class DealRegistrationViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[DealRegistration],
 ):
     """Deal registrations. Partner users see and register their own organisation's; internal
     users list all they may see, with the matched account and the conflicts."""
@@ -115,13 +116,14 @@ class DealRegistrationViewSet(
     ordering_fields = ["submitted_at", "updated_at", "protected_until", "company_name"]
     ordering = ["-submitted_at", "-id"]
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[DealRegistration]:
         return registrations_visible_to(self.request.user).select_related(
             "region", "vertical", "account"
         )
 
-    def _fresh(self, registration: DealRegistration) -> dict[str, Any]:
-        return self.get_serializer(self.get_queryset().get(pk=registration.pk)).data
+    def _fresh(self, registration: DealRegistration) -> Response:
+        """The registration as read again (with its region, vertical and account)."""
+        return Response(self.get_serializer(self.get_queryset().get(pk=registration.pk)).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if not is_partner_user(request.user):
@@ -156,7 +158,7 @@ class DealRegistrationViewSet(
                 reason=data.validated_data["reason"],
             )
         )
-        return Response(self._fresh(approved))
+        return self._fresh(approved)
 
     @extend_schema(
         request=RejectInputSerializer, responses=ACTION_RESPONSES, summary="Reject (managers)"
@@ -171,7 +173,7 @@ class DealRegistrationViewSet(
                 registration=registration, by=request.user, reason=data.validated_data["reason"]
             )
         )
-        return Response(self._fresh(rejected))
+        return self._fresh(rejected)
 
     @extend_schema(
         request=WonInputSerializer,
@@ -191,7 +193,7 @@ class DealRegistrationViewSet(
                 closed_on=data.validated_data["closed_on"],
             )
         )
-        return Response(self._fresh(won))
+        return self._fresh(won)
 
     @extend_schema(
         request=ReasonInputSerializer,
@@ -208,7 +210,7 @@ class DealRegistrationViewSet(
                 registration=registration, by=request.user, reason=data.validated_data["reason"]
             )
         )
-        return Response(self._fresh(lost))
+        return self._fresh(lost)
 
     @extend_schema(
         request=ReasonInputSerializer,
@@ -227,7 +229,7 @@ class DealRegistrationViewSet(
                 registration=registration, user=request.user, reason=data.validated_data["reason"]
             )
         )
-        return Response(self._fresh(withdrawn))
+        return self._fresh(withdrawn)
 
     @extend_schema(
         request=ExtendInputSerializer,
@@ -257,4 +259,4 @@ class DealRegistrationViewSet(
             )
         else:
             raise exceptions.PermissionDenied()
-        return Response(self._fresh(extended))
+        return self._fresh(extended)

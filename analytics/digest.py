@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -38,6 +38,52 @@ MOVERS_LIMIT = 5
 ENDING_LIST_LIMIT = 25
 
 
+class Mover(TypedDict):
+    """A region or vertical whose coverage changed, in ratios and as shown."""
+
+    code: str
+    coverage: float
+    coverage_change: float
+    penetration: float | None
+    penetration_change: float | None
+    coverage_shown: str
+    change_shown: str
+
+
+class NamedMover(Mover):
+    name: str
+
+
+class HeadlineLine(TypedDict):
+    label: str
+    shown: str
+    change_shown: str
+
+
+class EndingAgreement(TypedDict):
+    external_id: str
+    partner: str
+    end_date: date
+    terminated: bool
+    days_left: int
+
+
+class DigestContent(TypedDict):
+    week: str
+    as_of: date
+    final: bool
+    previous_week: str
+    headlines: list[HeadlineLine]
+    movers_region: list[NamedMover]
+    movers_vertical: list[NamedMover]
+    ending: list[EndingAgreement]
+    registrations: list[HeadlineLine]
+    ending_count: int
+    ending_more: int
+    today: date
+    dashboard_url: str
+
+
 class DigestNotReady(Exception):
     """The week has no final snapshot yet."""
 
@@ -54,7 +100,7 @@ def dashboard_url(week: str) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/dashboard/?{urlencode({'week': week})}"
 
 
-def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[dict[str, Any]]:
+def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[Mover]:
     """The `dimension` ("region" or "vertical") values whose coverage changed most since the
     previous week, in percentage points (rule 5: their rollups, summed then divided); values
     without a figure in either week are left out. One query."""
@@ -62,7 +108,7 @@ def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[dict[st
     figures: dict[str, dict[str, reports.SegmentFigures]] = {}
     for row in reports.rollup([prior, week], by=(dimension,)):
         figures.setdefault(getattr(row, dimension), {})[row.week] = row
-    result: list[dict[str, Any]] = []
+    result: list[Mover] = []
     for code, by_week in figures.items():
         if week not in by_week or prior not in by_week:
             continue
@@ -91,7 +137,7 @@ def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[dict[st
     return [r for r in result if r["coverage_change"]][:limit]
 
 
-def digest_content(*, week: str, today: date | None = None) -> dict[str, Any]:
+def digest_content(*, week: str, today: date | None = None) -> DigestContent:
     """What the digest of `week` says, for the e-mail and its preview: headline figures with
     their changes, movers by region and by vertical, agreements ending within 90 days of the
     week's as-of date (how many, the first ENDING_LIST_LIMIT listed, each with its days left
@@ -108,7 +154,7 @@ def digest_content(*, week: str, today: date | None = None) -> dict[str, Any]:
     # goes to executives only.
     agreements = Agreement.objects.all()
     report = board.week_report(filters=filters, options=options, agreements=agreements)
-    headlines = [
+    headlines: list[HeadlineLine] = [
         {
             "label": str(board.HEADLINE_LABELS[h.key]),
             "shown": board.show_value(h.value, h.kind),
@@ -159,9 +205,7 @@ def digest_content(*, week: str, today: date | None = None) -> dict[str, Any]:
     }
 
 
-def _named(
-    rows: list[dict[str, Any]], model: type[Region] | type[Vertical]
-) -> list[dict[str, Any]]:
+def _named(rows: list[Mover], model: type[Region] | type[Vertical]) -> list[NamedMover]:
     names = {
         item.code: item.display_name
         for item in model.objects.filter(code__in=[r["code"] for r in rows])
@@ -181,7 +225,7 @@ def digest_recipients() -> list[str]:
     return sorted(set(addresses))
 
 
-def _render(content: dict[str, Any]) -> tuple[str, str, str]:
+def _render(content: DigestContent) -> tuple[str, str, str]:
     subject = _("Weekly coverage digest, %(week)s") % {"week": content["week"]}
     text = render_to_string("emails/digest.txt", {"digest": content})
     html = render_to_string("emails/digest.html", {"digest": content})
@@ -236,6 +280,6 @@ def digest_send(*, week: str, to: Sequence[str] | None = None) -> list[OutboundE
         return sent
 
 
-def last_closed_week(today: Any) -> str:
+def last_closed_week(today: date) -> str:
     """The ISO week before the one containing `today`: the week the Monday close finalised."""
     return metrics.iso_week_of(today - timedelta(days=7))

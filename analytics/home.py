@@ -9,23 +9,25 @@ layer because it reads the weekly snapshots beside the live records.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django_stubs_ext import StrOrPromise
 
 from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
 from channels.models import CoverageAssignment
 from channels.selectors import rep_for_user
-from crm.models import ChannelKind, Region, SizeBand, Vertical
+from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
 from crm.pagination import capped_count
 from crm.roles import Role, role_of, role_required
 from crm.selectors import AccountFilter
+from partners.models import Feedback
 from partners.registration_selectors import (
     decision_deadlines,
     due_soon_before,
@@ -45,30 +47,83 @@ WAITING_SHOWN = 5
 WHITE_SPACE_SHOWN = 5
 RECENT_DAYS = 7
 
+# A closed week as the runs name it: (ISO week, the Sunday that closes it).
+WeekAsOf = tuple[str, date]
+
+
+class LinkedCount(TypedDict):
+    count: int
+    url: str
+
+
+class DueWindow(TypedDict):
+    days: int
+    end: LinkedCount
+    notice: LinkedCount
+
+
+class WaitingEntry(TypedDict):
+    feedback: Feedback
+    age_days: int
+
+
+class Waiting(TypedDict):
+    count: int
+    oldest: list[WaitingEntry]
+    url: str
+
+
+class PartnerFall(TypedDict):
+    partner_id: int
+    name: str
+    covered_before: int
+    covered_now: int
+    coverage_fell: bool
+    satisfaction_before: float | None
+    satisfaction_now: float | None
+    satisfaction_fell: bool
+
+
+class WhiteSpaceSegment(TypedDict):
+    region: str
+    vertical: str
+    size_band: str
+    white_space: int
+    accounts: int
+    region_name: str
+    vertical_name: str
+    size_band_name: StrOrPromise
+    url: str
+
+
+class CappedCount(TypedDict):
+    count: int
+    capped: bool
+    url: str
+
 
 def _account_list_url(account_filter: AccountListFilter) -> str:
     return reverse("partners:account_list") + "?" + urlencode(account_filter.query())
 
 
-def _due(request: HttpRequest, today: date) -> list[dict[str, Any]]:
+def _due(request: HttpRequest, today: date) -> list[DueWindow]:
     """Per window of 30, 60 and 90 days: agreements ending, and notice deadlines falling."""
-    rows = []
-    for days in DUE_WINDOWS:
-        row: dict[str, Any] = {"days": days}
-        for by in ("end", "notice"):
-            row[by] = {
-                "count": len(agreements_due(request.user, by=by, days=days, today=today)),
-                "url": reverse("partners:renewals_due")
-                + "?"
-                + urlencode({"by": by, "within": days}),
-            }
-        rows.append(row)
-    return rows
+
+    def falling(by: str, days: int) -> LinkedCount:
+        return {
+            "count": len(agreements_due(request.user, by=by, days=days, today=today)),
+            "url": reverse("partners:renewals_due") + "?" + urlencode({"by": by, "within": days}),
+        }
+
+    return [
+        {"days": days, "end": falling("end", days), "notice": falling("notice", days)}
+        for days in DUE_WINDOWS
+    ]
 
 
-def _waiting(request: HttpRequest, now: Any) -> dict[str, Any]:
+def _waiting(request: HttpRequest, now: datetime) -> Waiting:
     waiting = feedback_awaiting_answer(request.user).select_related("partner")
-    oldest = [
+    oldest: list[WaitingEntry] = [
         {"feedback": entry, "age_days": (now - entry.created_at).days}
         for entry in waiting[:WAITING_SHOWN]
     ]
@@ -106,7 +161,7 @@ def _registrations_waiting(request: HttpRequest, today: date) -> dict[str, Any]:
     }
 
 
-def _latest_final_weeks() -> tuple[Any, Any]:
+def _latest_final_weeks() -> tuple[WeekAsOf | None, WeekAsOf | None]:
     """The latest two succeeded final runs' (week, as_of), newest first (None when missing)."""
     runs = list(
         MetricsRun.objects.filter(status=RunStatus.SUCCEEDED, final=True)
@@ -117,7 +172,9 @@ def _latest_final_weeks() -> tuple[Any, Any]:
     return (runs[0] if runs else None), (runs[1] if len(runs) > 1 else None)
 
 
-def _partners_that_fell(request: HttpRequest, latest: Any, before: Any) -> list[dict[str, Any]]:
+def _partners_that_fell(
+    request: HttpRequest, latest: WeekAsOf | None, before: WeekAsOf | None
+) -> list[PartnerFall]:
     """Partners whose counted coverage or 90-day satisfaction fell from the week before to
     the latest closed week, from their snapshots; largest coverage fall first."""
     if latest is None or before is None:
@@ -127,7 +184,7 @@ def _partners_that_fell(request: HttpRequest, latest: Any, before: Any) -> list[
     by_partner: dict[int, dict[str, PartnerSnapshot]] = {}
     for snapshot in snapshots:
         by_partner.setdefault(snapshot.partner_id, {})[snapshot.week] = snapshot
-    fell = []
+    fell: list[PartnerFall] = []
     for weeks in by_partner.values():
         now, then = weeks.get(latest[0]), weeks.get(before[0])
         if now is None or then is None:
@@ -155,7 +212,7 @@ def _partners_that_fell(request: HttpRequest, latest: Any, before: Any) -> list[
     return fell
 
 
-def _white_space(latest: Any) -> list[dict[str, Any]]:
+def _white_space(latest: WeekAsOf | None) -> list[WhiteSpaceSegment]:
     """The latest closed week's largest white-space segments, each linking to the account
     list on that week's as-of date (the accounts the week counted)."""
     if latest is None:
@@ -174,23 +231,27 @@ def _white_space(latest: Any) -> list[dict[str, Any]]:
         for v in Vertical.objects.filter(code__in=[r["vertical"] for r in rows])
     }
     size_bands = dict(SizeBand.choices)
-    for row in rows:
-        row["region_name"] = regions.get(row["region"], row["region"])
-        row["vertical_name"] = verticals.get(row["vertical"], row["vertical"])
-        row["size_band_name"] = size_bands.get(row["size_band"], row["size_band"])
-        row["url"] = _account_list_url(
-            AccountListFilter(
-                segment=AccountFilter(
-                    region=row["region"], vertical=row["vertical"], size_band=row["size_band"]
-                ),
-                coverage="none",
-                as_of=as_of if as_of < timezone.localdate() else None,
-            )
-        )
-    return rows
+    return [
+        {
+            **row,
+            "region_name": regions.get(row["region"], row["region"]),
+            "vertical_name": verticals.get(row["vertical"], row["vertical"]),
+            "size_band_name": size_bands.get(row["size_band"], row["size_band"]),
+            "url": _account_list_url(
+                AccountListFilter(
+                    segment=AccountFilter(
+                        region=row["region"], vertical=row["vertical"], size_band=row["size_band"]
+                    ),
+                    coverage="none",
+                    as_of=as_of if as_of < timezone.localdate() else None,
+                )
+            ),
+        }
+        for row in rows
+    ]
 
 
-def _capped(rows: Any, url: str) -> dict[str, Any]:
+def _capped(rows: QuerySet[Account], url: str) -> CappedCount:
     count, capped = capped_count(rows)
     return {"count": count, "capped": capped, "url": url}
 
@@ -223,7 +284,7 @@ def rep_home(request: HttpRequest) -> HttpResponse:
     the last seven days (assignments that started or ended, accounts won)."""
     today = timezone.localdate()
     rep = rep_for_user(request.user)
-    context: dict[str, Any] = {"today": today, "rep": rep}
+    context: dict[str, object] = {"today": today, "rep": rep}
     if rep is None:
         return render(request, "analytics/rep_home.html", context)
     mine = AccountListFilter(rep=rep.pk)

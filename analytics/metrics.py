@@ -48,6 +48,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from channels.rules import COVERAGE_RUNNING
@@ -503,7 +504,7 @@ def _factorized(values: Any) -> tuple[np.ndarray, pd.Index]:
     return codes.astype("int32"), pd.Index(uniques)
 
 
-def kind_codes(kinds: Any) -> np.ndarray:
+def kind_codes(kinds: npt.ArrayLike) -> np.ndarray:
     """Each kind's index in `KINDS` (int8)."""
     if isinstance(kinds, pd.Categorical) and list(kinds.categories) == list(KINDS):
         return kinds.codes.astype("int8")
@@ -514,7 +515,14 @@ class Accounts:
     """The accounts of a market (or of some of its regions), indexed once: each account's row,
     its segment as codes, and a lookup from account id to row. Ids must be unique."""
 
-    def __init__(self, *, account_id: Any, region: Any, vertical: Any, size_band: Any) -> None:
+    def __init__(
+        self,
+        *,
+        account_id: npt.ArrayLike,
+        region: npt.ArrayLike,
+        vertical: npt.ArrayLike,
+        size_band: npt.ArrayLike,
+    ) -> None:
         ids = np.asarray(account_id, dtype="int64")
         self.size = len(ids)
         self.first_id = int(ids.min()) if self.size else 0
@@ -532,7 +540,7 @@ class Accounts:
         self.vertical, self.verticals = _factorized(vertical)
         self.size_band, self.size_bands = _factorized(size_band)
 
-    def positions(self, account_ids: Any) -> np.ndarray:
+    def positions(self, account_ids: npt.ArrayLike) -> np.ndarray:
         """Each id's row, or -1 when absent."""
         wanted = np.asarray(account_ids, dtype="int64")
         if not self.size:
@@ -544,7 +552,9 @@ class Accounts:
         found = np.minimum(np.searchsorted(self.ordered_ids, wanted), self.size - 1)
         return np.where(self.ordered_ids[found] == wanted, self.order[found], -1)
 
-    def assignments(self, *, account_id: Any, kind: Any, partner_id: Any) -> Assignments:
+    def assignments(
+        self, *, account_id: npt.ArrayLike, kind: npt.ArrayLike, partner_id: npt.ArrayLike
+    ) -> Assignments:
         """Coverage rows (`partner_id` null or 0 for direct and online) as `Assignments`."""
         kinds = kind_codes(kind)
         partner = np.full(len(kinds), -1, dtype="int64")

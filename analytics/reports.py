@@ -158,7 +158,8 @@ def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     select, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(select, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()  # the driver's values, column by column
+        return rows
 
 
 def _as_date(value: date | str) -> date:

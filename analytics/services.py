@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -73,20 +73,24 @@ def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
     return min(sunday, today or timezone.localdate())
 
 
+# What a snapshot or rollup column holds: codes and weeks, counts, ratios, flags, dates.
+Cell = str | int | float | bool | date | datetime | None
+
+
 @dataclass
 class _Rows:
     """Rows to insert, column by column: model field name → one value per row."""
 
-    columns: dict[str, list[Any]]
+    columns: dict[str, list[Cell]]
     count: int
 
     def __len__(self) -> int:
         return self.count
 
 
-def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Any) -> _Rows:
+def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> _Rows:
     """`frame`'s `fields` (NaN as None) plus the `common` values on every row."""
-    columns = {
+    columns: dict[str, list[Cell]] = {
         field: (
             frame[field].astype(object).where(frame[field].notna(), None).tolist()
             if frame[field].dtype.kind in "fO"
@@ -130,7 +134,7 @@ def _insert(model: type[Model], rows: _Rows) -> None:
 
 
 def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) -> int:
-    common: dict[str, Any] = {"week": week, "as_of": as_of, "final": final}
+    common: dict[str, Cell] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     segment_rows = _snapshot_rows(figures.segments, segment_fields, **common)
     partner_rows = _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common)
@@ -141,7 +145,7 @@ def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) ->
             SegmentSnapshot: segment_rows,
             PartnerSnapshot: partner_rows,
             **_rollup_rows(*rollups, **common),
-            **registration_rollup_rows(**common),
+            **registration_rollup_rows(week=week, as_of=as_of, final=final),
         },
     )
     return len(segment_rows) + len(partner_rows)
@@ -154,7 +158,8 @@ def _rollup_rows(
     segment_rollups: pd.DataFrame,
     partner_rollups: pd.DataFrame,
     feedback_rollups: pd.DataFrame,
-    **common: Any,
+    /,
+    **common: Cell,
 ) -> dict[type[Model], _Rows]:
     """The rows of a week's rollups, by model."""
     return {
@@ -193,7 +198,7 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
     written = 0
     for week in weeks:
         stored = reports.stored_week(week)
-        common: dict[str, Any] = {"week": week}
+        common: dict[str, Cell] = {"week": week}
         rollups = (
             pd.DataFrame(columns=_SEGMENT_ROLLUP_FIELDS),
             pd.DataFrame(columns=metrics.PARTNER_ROLLUP_COLUMNS),

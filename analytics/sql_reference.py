@@ -212,7 +212,8 @@ def _rows(statement: sql.Composed, d: date) -> list[tuple[Any, ...]]:
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL jit = off")
         cursor.execute(as_text(statement), _params(d))
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()  # the driver's values, column by column
+        return rows
 
 
 def reference_segment_counts(d: date) -> pd.DataFrame:

@@ -41,7 +41,11 @@ LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
 leadership_required = role_required(Role.EXECUTIVE, Role.SALES_MANAGER)
 
 
-def _page_state(request: HttpRequest) -> tuple[board.Filters, Any, list[board.WeekOption], dict]:
+def _page_state(
+    request: HttpRequest,
+) -> tuple[
+    board.Filters, reports.WeekOption | None, list[reports.WeekOption], dict[str, dict[str, str]]
+]:
     options = reports.week_options()
     regions = {r.code: r.display_name for r in Region.objects.only("code", "name", "name_zh")}
     verticals = {v.code: v.display_name for v in Vertical.objects.only("code", "name", "name_zh")}
@@ -256,7 +260,7 @@ def _heat_rows_html(heat: dict[str, Any], names: dict[str, dict[str, str]]) -> S
 # value like the template would, at a tenth of the template engine's cost per row.
 
 
-def _week_options_html(options: list[board.WeekOption], chosen: str) -> SafeString:
+def _week_options_html(options: list[reports.WeekOption], chosen: str) -> SafeString:
     provisional = f" ({_('provisional')})"
     return format_html_join(
         "",

@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from crm.models import Account, ApiToken, AuditEvent, OutboundEmail, Region, Vertical
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(admin.ModelAdmin[Region]):
     list_display = ["code", "name", "name_zh", "parent"]
     list_editable = ["name_zh"]
     search_fields = ["code", "name", "name_zh"]
 
 
 @admin.register(Vertical)
-class VerticalAdmin(admin.ModelAdmin):
+class VerticalAdmin(admin.ModelAdmin[Vertical]):
     list_display = ["code", "name", "name_zh"]
     list_editable = ["name_zh"]
     search_fields = ["code", "name", "name_zh"]
@@ -62,18 +63,18 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     search_fields = ["username", "ip_address", "path", "request_id"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: object) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     """Tokens are issued through the API only (the key is shown once there); here they can be
     seen and revoked (deleted)."""
 
@@ -83,8 +84,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "prefix", "created_at", "last_used_at"]
     exclude = ["digest", "password_fingerprint"]
 
-    def has_add_permission(self, request: object) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False

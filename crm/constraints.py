@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateRangeField
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import Func
 
 
@@ -26,8 +27,8 @@ class PostgresExclusionConstraint(ExclusionConstraint):
     """An exclusion constraint on PostgreSQL; nothing on other databases."""
 
     @staticmethod
-    def _on_postgres(schema_editor: Any) -> bool:
-        return schema_editor.connection.vendor == "postgresql"
+    def _on_postgres(schema_editor: BaseDatabaseSchemaEditor | None) -> bool:
+        return schema_editor is not None and schema_editor.connection.vendor == "postgresql"
 
     def constraint_sql(self, model: Any, schema_editor: Any) -> Any:
         return (

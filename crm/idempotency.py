@@ -19,6 +19,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.models import SubmissionKey
+from crm.roles import signed_in_user
 
 FORM_FIELD = "submission_token"
 _FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -47,7 +49,7 @@ def form_token_of(request: HttpRequest) -> str | None:
     return token if _FORM_TOKEN.match(token) else None
 
 
-def _claim(user: Any, key: str, fingerprint: str = "") -> SubmissionKey | None:
+def _claim(user: User, key: str, fingerprint: str = "") -> SubmissionKey | None:
     """The new claim of `key`, or None when it was claimed (and committed) before."""
     try:
         with transaction.atomic():
@@ -122,11 +124,13 @@ def once_per_idempotency_key(handler: Callable[..., Response]) -> Callable[..., 
             raise exceptions.ValidationError(
                 {API_HEADER: [f"Send 1 to {API_KEY_MAX} printable characters."]}
             )
+        # The view's permission check has run before its handler: the caller is signed in.
+        user = signed_in_user(request.user)
         fingerprint = _fingerprint(request)
         with transaction.atomic():
-            claim = _claim(request.user, f"api:{key}", fingerprint)
+            claim = _claim(user, f"api:{key}", fingerprint)
             if claim is None:
-                done = SubmissionKey.objects.get(user=request.user, key=f"api:{key}")
+                done = SubmissionKey.objects.get(user=user, key=f"api:{key}")
                 if done.fingerprint != fingerprint:
                     return Response(
                         {"detail": f"This {API_HEADER} was used for another request."},

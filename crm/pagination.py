@@ -48,7 +48,7 @@ def list_queries(params: Any) -> dict[str, str]:
     return {"querystring": querystring, "sort_query": query.urlencode()}
 
 
-def capped_count(rows: Any, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def capped_count(rows: QuerySet[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
     """How many rows, counted no further than `cap` as the lists count them: (count, capped),
     where a capped count is "more than `cap`". A count on a page that links to a list names
     what that list will show."""

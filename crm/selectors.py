@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from crm.models import Account, ApiToken, Region, SizeBand, Vertical
@@ -69,7 +70,7 @@ def verticals_all() -> QuerySet[Vertical]:
     return Vertical.objects.order_by("name")
 
 
-def api_tokens_visible_to(user: object) -> QuerySet[ApiToken]:
+def api_tokens_visible_to(user: User) -> QuerySet[ApiToken]:
     """A user's own API tokens; a sales manager sees (and may revoke) everyone's."""
     tokens = ApiToken.objects.select_related("user")
     return tokens if can_manage(user) else tokens.filter(user=user)

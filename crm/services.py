@@ -7,14 +7,14 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_backends, get_user_model
+from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -148,15 +148,17 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _password_fingerprint_matches(user: Any, fingerprint: str) -> bool:
+def _password_fingerprint_matches(user: User, fingerprint: str) -> bool:
     # As Django checks a session: the current secret key, or one it replaced.
     candidates = [user.get_session_auth_hash()] + [
-        user._get_session_auth_hash(secret=secret) for secret in settings.SECRET_KEY_FALLBACKS
+        # A private method of AbstractBaseUser that django-stubs does not declare.
+        user._get_session_auth_hash(secret=secret)  # type: ignore[attr-defined]
+        for secret in settings.SECRET_KEY_FALLBACKS
     ]
     return any(constant_time_compare(fingerprint, candidate) for candidate in candidates)
 
 
-def _may_sign_in(user: Any) -> bool:
+def _may_sign_in(user: User) -> bool:
     """What every authentication backend requires of a user: active, and (partners.auth)
     not a deactivated partner's user."""
     return all(
@@ -167,7 +169,7 @@ def _may_sign_in(user: Any) -> bool:
 
 
 @transaction.atomic
-def api_token_issue(*, user: Any, request: HttpRequest | None = None) -> tuple[ApiToken, str]:
+def api_token_issue(*, user: User, request: HttpRequest | None = None) -> tuple[ApiToken, str]:
     """A new token for `user`, who has just given their password; returns it with its key,
     which is not stored anywhere. A user keeps at most API_TOKENS_PER_USER tokens: one more
     deletes the least recently used."""
@@ -213,14 +215,14 @@ def api_token_authenticate(*, key: str, now: datetime | None = None) -> ApiToken
 
 
 @transaction.atomic
-def api_token_revoke(*, token: ApiToken, by: Any, request: HttpRequest | None = None) -> None:
+def api_token_revoke(*, token: ApiToken, by: User, request: HttpRequest | None = None) -> None:
     """Revoke one token (its user, or a sales manager, decides; the caller checks who may)."""
     audit("token_revoked", request=request, user=by, username=token.user.get_username())
     token.delete()
 
 
 @transaction.atomic
-def api_tokens_revoke_all(*, user: Any, by: Any, request: HttpRequest | None = None) -> int:
+def api_tokens_revoke_all(*, user: User, by: User, request: HttpRequest | None = None) -> int:
     """Revoke every token of `user`; returns how many there were."""
     count, _ = ApiToken.objects.filter(user=user).delete()
     if count:
@@ -242,7 +244,9 @@ PASSWORD_RESETS_PER_ADDRESS = 3
 PASSWORD_RESETS_PER_CLIENT = 10
 
 
-def _hour_window(requests: Any, *, now: datetime, limit: int) -> float | None:
+def _hour_window(
+    requests: QuerySet[PasswordResetRequest], *, now: datetime, limit: int
+) -> float | None:
     """Seconds until one more request is allowed, or None when under `limit` in the hour."""
     recent = list(
         requests.filter(created_at__gt=now - timedelta(hours=1))

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from partners.models import (
@@ -16,6 +18,8 @@ from partners.models import (
 )
 from partners.registration_models import DealRegistration, DealRegistrationEvent
 from partners.webhook_models import WebhookDelivery
+
+_M = TypeVar("_M", bound=Model)
 
 
 class PartnerContactInline(admin.TabularInline[PartnerContact, Partner]):
@@ -75,33 +79,45 @@ class FeedbackAdmin(admin.ModelAdmin[Feedback]):
     inlines = [FeedbackReplyInline, FeedbackNoteInline]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
     """Deal registrations and webhook deliveries change only through their services (the
     workspace, the portal, the API), which keep their history, coverage and rules."""
 
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
 
-class DealRegistrationEventInline(admin.TabularInline):
+# A tuple serves both attributes (their types differ in the stubs; a tuple fits either).
+EVENT_FIELDS = (
+    "created_at",
+    "kind",
+    "from_status",
+    "to_status",
+    "by",
+    "note",
+    "partner_visible",
+)
+
+
+class DealRegistrationEventInline(admin.TabularInline[DealRegistrationEvent, DealRegistration]):
     model = DealRegistrationEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "from_status", "to_status", "by", "note", "partner_visible"]
-    readonly_fields = fields
+    fields = EVENT_FIELDS
+    readonly_fields = EVENT_FIELDS
 
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: DealRegistration | None = None) -> bool:
         return False
 
 
 @admin.register(DealRegistration)
-class DealRegistrationAdmin(ReadOnlyAdmin):
+class DealRegistrationAdmin(ReadOnlyAdmin[DealRegistration]):
     list_display = ["external_id", "partner", "company_name", "status", "submitted_at"]
     list_filter = ["status", "needs_review"]
     search_fields = ["external_id", "company_name", "partner__name"]
@@ -109,6 +125,6 @@ class DealRegistrationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin[WebhookDelivery]):
     list_display = ["event", "endpoint", "status", "attempts", "response_status", "created_at"]
     list_filter = ["status", "event"]

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
+from django_stubs_ext import StrOrPromise
 
 from channels.models import PARTNER_KINDS, CoverageAssignment
 from channels.selectors import (
@@ -60,9 +62,14 @@ SORTS = {
 }
 
 
-def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> SafeString:
-    """The account table's rows, with each account's coverage badges (`active_coverage`, each
-    row flagged `counts`).
+def _account_rows_html(
+    accounts: Iterable[Account],
+    coverage: dict[int, list[tuple[CoverageAssignment, bool]]],
+    *,
+    selectable: bool,
+) -> SafeString:
+    """The account table's rows, with each account's coverage badges (`coverage`: per account,
+    its active assignments, each with whether it counts).
 
     Built here with `format_html`, which escapes every value as the template would: fifty rows
     of template tags were most of the page's rendering time under load."""
@@ -77,12 +84,12 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
             '<span class="badge {} border me-1" title="{}">{}: {}</span>',
             (
                 (
-                    "text-bg-light" if c.counts else "text-bg-warning coverage-outside",
-                    kinds.get(c.kind, c.kind) if c.counts else outside,
+                    "text-bg-light" if counts else "text-bg-warning coverage-outside",
+                    kinds.get(c.kind, c.kind) if counts else outside,
                     kinds.get(c.kind, c.kind),
                     c.owner_label,
                 )
-                for c in account.active_coverage
+                for c, counts in coverage.get(account.pk, [])
             ),
         ) or mark_safe('<span class="text-muted">—</span>')
         converted = (
@@ -124,7 +131,7 @@ def _account_rows_html(accounts: Iterable[Account], *, selectable: bool) -> Safe
     return mark_safe("\n".join(rows))
 
 
-def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponse:
+def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponseBase:
     size_bands, kinds = labelled(SizeBand.choices), labelled(ChannelKind.choices)
     columns = (
         "external_id",
@@ -202,7 +209,7 @@ def _filter_labels(
         labels.append((_("Size band"), str(SizeBand(segment.size_band).label)))
     if account_filter.coverage:
         kinds = dict(ChannelKind.choices)
-        label = COVERAGE_LABELS.get(account_filter.coverage)
+        label: StrOrPromise | None = COVERAGE_LABELS.get(account_filter.coverage)
         if label is None:
             label = _("Covered: %(kind)s") % {"kind": kinds[account_filter.coverage]}
         labels.append((_("Coverage"), str(label)))
@@ -215,7 +222,7 @@ def _filter_labels(
     return labels
 
 
-def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
+def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
     today = timezone.localdate()
     account_filter = AccountListFilter.from_query(request.GET, today=today)
     day = account_filter.day(today)
@@ -234,11 +241,14 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
     by_account: dict[int, list[CoverageAssignment]] = {}
     for assignment in active:
         by_account.setdefault(assignment.account_id, []).append(assignment)
-    grants = Grants.on(day) if by_account else None
-    for account in page:
-        account.active_coverage = by_account.get(account.pk, [])
-        for assignment in account.active_coverage:
-            assignment.counts = coverage_counts(assignment, account, grants)
+    grants = Grants.on(day) if by_account else Grants(agreements=())
+    coverage = {
+        account.pk: [
+            (assignment, coverage_counts(assignment, account, grants))
+            for assignment in by_account.get(account.pk, [])
+        ]
+        for account in page
+    }
     filter_query = account_filter.query()
     return render(
         request,
@@ -263,7 +273,7 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
             "sort": sort,
             "kinds": ChannelKind.choices,
             "can_manage": can_manage(request.user),
-            "account_rows": _account_rows_html(page, selectable=can_manage(request.user)),
+            "account_rows": _account_rows_html(page, coverage, selectable=can_manage(request.user)),
             "assign_form": _assign_form(request) if can_manage(request.user) else None,
             "reps": reps_visible_to(request.user).filter(is_active=True),
             "today": today,
@@ -273,12 +283,12 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponse:
 
 
 @internal_required
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: HttpRequest) -> HttpResponseBase:
     return _account_page(request, title=_("Accounts"))
 
 
 @role_required(Role.SALES_REP)
-def my_accounts(request: HttpRequest) -> HttpResponse:
+def my_accounts(request: HttpRequest) -> HttpResponseBase:
     return _account_page(request, title=_("My accounts"))
 
 
@@ -431,7 +441,7 @@ def coverage_assign_view(request: HttpRequest) -> HttpResponse:
             return redirect(back)
     for field, errors in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
-        messages.error(request, f"{label or _('Coverage')}: {' '.join(errors)}")
+        messages.error(request, f"{label or _('Coverage')}: {' '.join(map(str, errors))}")
     return redirect(back)
 
 

@@ -674,7 +674,7 @@ def _seed_users(*, password: str) -> list[tuple[str, str, str]]:
         rep.user = User.objects.get(username="rep")
         rep.save(update_fields=["user", "updated_at"])
         first, _space, last = rep.name.partition(" ")
-        User.objects.filter(pk=rep.user_id).update(first_name=first, last_name=last)
+        User.objects.filter(pk=rep.user.pk).update(first_name=first, last_name=last)
     for username, partner in (("partner-a", partner_a), ("partner-b", partner_b)):
         if partner is not None:
             PartnerUser.objects.update_or_create(

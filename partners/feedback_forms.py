@@ -4,11 +4,12 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import IdChoiceField, StyledFormMixin
-from crm.roles import Role, User
+from crm.roles import Role
 from partners.models import FeedbackCategory, FeedbackStatus, Partner
 from partners.services import FEEDBACK_BODY_MAX, FeedbackEntry
 
@@ -84,16 +85,20 @@ class FeedbackLogForm(FeedbackEntryForm):
         partner_field.queryset = partners.order_by("name")
 
 
+class ColleagueChoiceField(IdChoiceField[User]):
+    """A colleague by name (the username when no name is set)."""
+
+    def label_from_instance(self, obj: User) -> str:
+        return obj.get_full_name() or obj.get_username()
+
+
 class FeedbackTriageForm(StyledFormMixin, forms.Form):
     status = forms.ChoiceField(choices=FeedbackStatus.choices, label=_("Status"))
-    assignee = IdChoiceField(queryset=None, required=False, label=_("Assigned to"))
+    assignee = ColleagueChoiceField(queryset=None, required=False, label=_("Assigned to"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = colleagues()
-        self.fields["assignee"].label_from_instance = lambda user: (
-            user.get_full_name() or user.get_username()
-        )
+        cast(ColleagueChoiceField, self.fields["assignee"]).queryset = colleagues()
 
 
 class FeedbackMessageForm(StyledFormMixin, forms.Form):

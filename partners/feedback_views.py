@@ -273,20 +273,20 @@ def _post_message(request: AuthenticatedHttpRequest, pk: int, *, prefix: str) ->
 @manager_required
 @require_POST
 @once_per_form_token
-def feedback_reply_view(request: HttpRequest, pk: int) -> HttpResponse:
+def feedback_reply_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _post_message(request, pk, prefix="reply")
 
 
 @manager_required
 @require_POST
 @once_per_form_token
-def feedback_note_view(request: HttpRequest, pk: int) -> HttpResponse:
+def feedback_note_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _post_message(request, pk, prefix="note")
 
 
 @manager_required
 @once_per_form_token
-def feedback_log(request: HttpRequest) -> HttpResponse:
+def feedback_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     partners = partners_visible_to(request.user).filter(is_active=True)
     if request.method == "POST":
         form = FeedbackLogForm(request.POST, partners=partners)

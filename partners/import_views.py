@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.idempotency import once_per_form_token
-from crm.roles import manager_required
+from crm.roles import AuthenticatedHttpRequest, manager_required
 from partners.imports import UPLOAD_MAX_BYTES, import_job_create, import_job_start_apply
 from partners.market_csv.files import MARKET_FILES
 from partners.models import ImportJob
@@ -19,7 +19,7 @@ PROBLEMS_SHOWN = 500
 
 @manager_required
 @once_per_form_token
-def import_upload(request: HttpRequest) -> HttpResponse:
+def import_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     errors: list[str] = []
     if request.method == "POST":
         try:

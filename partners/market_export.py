@@ -26,7 +26,8 @@ from partners.market_csv.files import (
     VERTICALS,
     MarketFile,
 )
-from partners.models import Agreement, DealRegistration, Partner
+from partners.models import Agreement, Partner
+from partners.registration_models import DealRegistration
 
 __all__ = ["market_export"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -32,7 +31,7 @@ from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from crm.services import api_tokens_revoke_all
 from partners.models import Partner, PartnerKind, PartnerTier, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
@@ -59,7 +58,7 @@ SORTS = {
 }
 
 
-def _accounts_covered(partners: Any, day: date) -> dict[int, int]:
+def _accounts_covered(partners: Iterable[Partner | int], day: date) -> dict[int, int]:
     """Accounts in the market assigned to each partner on `day` (as the account list's
     partner filter shows them), counted only for the partners given."""
     rows = (
@@ -150,13 +149,12 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
         )
     page = Paginator(partners, PAGE_SIZE).get_page(request.GET.get("page"))
     covering, counted_at = _accounts_covered_recently(page.object_list, today)
-    for partner in page:
-        partner.covering = covering.get(partner.pk, 0)
     return render(
         request,
         "partners/partner_list.html",
         {
             "page": page,
+            "rows": [(partner, covering.get(partner.pk, 0)) for partner in page],
             "counted_at": counted_at,
             "title": title,
             "kind": kind,
@@ -168,12 +166,12 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
     )
 
 
-def _partner_coverage(partner: Any, today: date) -> dict[str, Any]:
+def _partner_coverage(partner: Partner, today: date) -> dict[str, dict[str, int | str]]:
     """The partner's accounts today, each count with the account list that shows exactly
     those accounts: assigned to it, counted (an agreement of its own in force grants the
     segment) and the difference, assigned outside an agreement."""
     counts = partner_account_counts(partner=partner, day=today)
-    figures = {}
+    figures: dict[str, dict[str, int | str]] = {}
     for key, coverage in (("assigned", ""), ("counted", "any"), ("outside", "outside")):
         account_filter = AccountListFilter(partner=partner.pk, coverage=coverage)
         figures[key] = {
@@ -302,7 +300,7 @@ def contact_add_view(request: HttpRequest, pk: int) -> HttpResponse:
 @manager_required
 @require_POST
 @once_per_form_token
-def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_user_invite_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     form = InviteForm(request.POST)
     if form.is_valid():
@@ -321,7 +319,9 @@ def portal_user_invite_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def portal_user_revoke_tokens_view(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
+def portal_user_revoke_tokens_view(
+    request: AuthenticatedHttpRequest, pk: int, user_pk: int
+) -> HttpResponse:
     """End every API token of one of the partner's portal users."""
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     membership = get_object_or_404(partner.portal_users.select_related("user"), user_id=user_pk)
@@ -346,7 +346,7 @@ def portal_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
         and PartnerUser.objects.filter(user=user, partner__is_active=True).exists()
         and default_token_generator.check_token(user, token)
     )
-    if not valid:
+    if user is None or not valid:
         return render(request, "partners/portal/invitation_invalid.html", status=400)
     form = StyledSetPasswordForm(user)
     if request.method == "POST":

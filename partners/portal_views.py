@@ -23,7 +23,7 @@ from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.limits import RateLimited, mark_rate_limited
 from crm.models import Account
-from crm.roles import Role, role_required
+from crm.roles import AuthenticatedHttpRequest, Role, role_required
 from crm.selectors import api_tokens_visible_to
 from crm.services import api_tokens_revoke_all
 from partners.downloads import attachment_response, signed_document_response
@@ -102,16 +102,20 @@ def portal_accounts(request: HttpRequest) -> HttpResponse:
     # not count, and the partner should know before working them.
     partner = partner_of_user(request.user)
     today = timezone.localdate()
-    outside_ids = set(
-        accounts_outside_agreements(
-            partner=partner, accounts=Account.objects.filter(pk__in=[a.pk for a in page]), day=today
-        ).values_list("pk", flat=True)
-    )
-    for account in page:
-        account.outside_agreement = account.pk in outside_ids
-    outside_total = accounts_outside_agreements(
-        partner=partner, accounts=portal_accounts_for(request.user), day=today
-    ).count()
+    outside_ids: set[int] = set()
+    outside_total = 0
+    # No partner (deactivated): no accounts either (portal_accounts_for), nothing to flag.
+    if partner is not None:
+        outside_ids = set(
+            accounts_outside_agreements(
+                partner=partner,
+                accounts=Account.objects.filter(pk__in=[a.pk for a in page]),
+                day=today,
+            ).values_list("pk", flat=True)
+        )
+        outside_total = accounts_outside_agreements(
+            partner=partner, accounts=portal_accounts_for(request.user), day=today
+        ).count()
     return render(
         request,
         "partners/portal/accounts.html",
@@ -120,6 +124,7 @@ def portal_accounts(request: HttpRequest) -> HttpResponse:
             "q": q,
             "querystring": f"q={q}" if q else "",
             "outside_total": outside_total,
+            "outside_ids": outside_ids,
         },
     )
 
@@ -133,7 +138,7 @@ def portal_feedback_list(request: HttpRequest) -> HttpResponse:
 
 @portal_required
 @once_per_form_token
-def portal_feedback_new(request: HttpRequest) -> HttpResponse:
+def portal_feedback_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PortalFeedbackForm(request.POST, request.FILES)
         if form.is_valid():
@@ -171,7 +176,7 @@ def _portal_feedback(request: HttpRequest, pk: int) -> Feedback:
 
 @portal_required
 @once_per_form_token
-def portal_feedback_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_feedback_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     feedback = _portal_feedback(request, pk)
     form = PortalFollowUpForm()
     if request.method == "POST":
@@ -211,7 +216,7 @@ class StyledPasswordChangeForm(StyledFormMixin, PasswordChangeForm):
 
 
 @portal_required
-def portal_profile(request: HttpRequest) -> HttpResponse:
+def portal_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = StyledPasswordChangeForm(request.user)
     if request.method == "POST":
         form = StyledPasswordChangeForm(request.user, request.POST)
@@ -227,7 +232,7 @@ def portal_profile(request: HttpRequest) -> HttpResponse:
         {
             "partner": partner,
             "form": form,
-            "contacts": partner_of_user(request.user).contacts.all(),
+            "contacts": partner.contacts.all() if partner is not None else [],
             "api_tokens": api_tokens_visible_to(request.user).count(),
         },
     )
@@ -235,7 +240,7 @@ def portal_profile(request: HttpRequest) -> HttpResponse:
 
 @portal_required
 @require_POST
-def portal_revoke_tokens(request: HttpRequest) -> HttpResponse:
+def portal_revoke_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     count = api_tokens_revoke_all(user=request.user, by=request.user, request=request)
     messages.success(
         request,

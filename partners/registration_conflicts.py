@@ -11,6 +11,7 @@ that grants the account's region and vertical.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,7 +20,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
-from crm.models import ChannelKind
+from crm.models import Account, ChannelKind
 from partners.models import Agreement
 from partners.registration_matching import similar_registrations, similarity_keys
 from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
@@ -51,7 +52,7 @@ def agreements_granting(
     region_id: int,
     vertical_id: int,
     day: date,
-    partner_ids: Any = None,
+    partner_ids: Collection[int] | None = None,
     exclusive: bool | None = None,
 ) -> QuerySet[Agreement]:
     """Agreements in force on `day` whose regions and verticals include the segment (empty
@@ -78,6 +79,8 @@ def _segment(registration: DealRegistration) -> tuple[int, int]:
 
 
 def _already_registered(registration: DealRegistration, day: date) -> Conflict | None:
+    if registration.account_id is None:
+        return None
     holder = (
         DealRegistration.objects.filter(
             account_id=registration.account_id,
@@ -103,6 +106,8 @@ def _already_registered(registration: DealRegistration, day: date) -> Conflict |
 def _covered_by_other_channel(
     registration: DealRegistration, day: date, granting: list[Agreement]
 ) -> Conflict | None:
+    if registration.account_id is None:
+        return None
     active = (
         CoverageAssignment.objects.filter(
             active_coverage_q(day), account_id=registration.account_id
@@ -116,9 +121,10 @@ def _covered_by_other_channel(
     in_force = {agreement.partner_id for agreement in granting}
     owners = []
     for assignment in assignments:
-        if assignment.kind == ChannelKind.DIRECT:
+        # The database holds that a direct row has a rep and a partner's row a partner.
+        if assignment.kind == ChannelKind.DIRECT and assignment.rep is not None:
             owners.append({"kind": assignment.kind, "name": assignment.rep.name})
-        elif assignment.partner_id in in_force:
+        elif assignment.partner_id in in_force and assignment.partner is not None:
             owners.append({"kind": assignment.kind, "name": assignment.partner.name})
     if not owners:
         return None
@@ -127,7 +133,9 @@ def _covered_by_other_channel(
 
 def _segment_facts(registration: DealRegistration) -> dict[str, str]:
     """The counting segment's names (the account's or the registration's, both read already)."""
-    holder: Any = registration.account if registration.account is not None else registration
+    holder: Account | DealRegistration = (
+        registration.account if registration.account is not None else registration
+    )
     return {
         "region": holder.region.name,
         "region_zh": holder.region.name_zh,

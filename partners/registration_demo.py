@@ -228,6 +228,8 @@ def _one_exclusive_agreement(partners: list[Partner], today: date) -> None:
     if distributor is None:
         return
     agreement = Agreement.objects.filter(agreements_in_force_q(today), partner=distributor).first()
+    if agreement is None:
+        return
     Agreement.objects.filter(pk=agreement.pk).update(exclusive=True)
 
 

@@ -3,12 +3,15 @@ and settings (workspace), and webhook endpoints."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.http import QueryDict
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from crm.forms import DateInput, IdChoiceField, StyledFormMixin
 from crm.models import Region, SizeBand, Vertical
@@ -23,7 +26,14 @@ from partners.registration_services import (
 )
 from partners.webhooks import SECRET_MIN_LENGTH, SUBSCRIBABLE
 
-AMOUNT = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
+
+class _AmountBounds(TypedDict):
+    max_digits: int
+    decimal_places: int
+    min_value: int
+
+
+AMOUNT: _AmountBounds = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
 
 
 class RegistrationForm(StyledFormMixin, forms.Form):
@@ -71,10 +81,12 @@ class RegistrationForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["region"].queryset = Region.objects.order_by("name")
-        self.fields["vertical"].queryset = Vertical.objects.order_by("name")
-        self.fields["region"].empty_label = "—"
-        self.fields["vertical"].empty_label = "—"
+        region_field = cast("IdChoiceField[Region]", self.fields["region"])
+        vertical_field = cast("IdChoiceField[Vertical]", self.fields["vertical"])
+        region_field.queryset = Region.objects.order_by("name")
+        vertical_field.queryset = Vertical.objects.order_by("name")
+        region_field.empty_label = "—"
+        vertical_field.empty_label = "—"
 
     def details(self) -> DealDetails:
         data = self.cleaned_data
@@ -192,7 +204,9 @@ class TierPolicyForm(StyledFormMixin, forms.Form):
     auto_approve = forms.BooleanField(required=False, label=_("Approve clean registrations"))
 
 
-def tier_policy_forms(data: Any = None, initial: dict[str, dict[str, Any]] | None = None) -> list:
+def tier_policy_forms(
+    data: QueryDict | None = None, initial: dict[str, dict[str, Any]] | None = None
+) -> list[tuple[str, StrOrPromise, TierPolicyForm]]:
     """One form per partner tier, prefixed with the tier."""
     return [
         (
@@ -214,7 +228,8 @@ class ChannelManagerForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["manager"].queryset = (
+        manager_field = cast("IdChoiceField[User]", self.fields["manager"])
+        manager_field.queryset = (
             get_user_model()
             .objects.filter(is_active=True, groups__name=Role.SALES_MANAGER)
             .order_by("username")

@@ -77,12 +77,10 @@ def registration_match(
     reasons: dict[int, list[str]] = {}
     accounts: dict[int, Account] = {}
     if domain:
-        by_domain = (
-            DealRegistration.objects.filter(domain=domain, account__isnull=False)
-            .exclude(pk=exclude_pk)
-            .values_list("account_id", flat=True)
-            .distinct()[:CANDIDATE_LIMIT]
-        )
+        registered = DealRegistration.objects.filter(domain=domain, account__isnull=False)
+        if exclude_pk is not None:
+            registered = registered.exclude(pk=exclude_pk)
+        by_domain = registered.values_list("account_id", flat=True).distinct()[:CANDIDATE_LIMIT]
         for account in Account.objects.filter(pk__in=list(by_domain)).select_related(
             "region", "vertical"
         ):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from channels.selectors import accounts_of_rep, rep_for_user
-from crm.roles import Role, role_of
+from crm.roles import RequestUser, Role, role_of
 from partners.models import Partner
 from partners.registration_models import (
     DealRegistration,
@@ -27,7 +26,7 @@ from partners.selectors import partner_of_user
 from partners.webhook_models import WebhookDelivery, WebhookEndpoint
 
 
-def registrations_visible_to(user: Any) -> QuerySet[DealRegistration]:
+def registrations_visible_to(user: RequestUser) -> QuerySet[DealRegistration]:
     role = role_of(user)
     if role in {Role.SALES_MANAGER, Role.EXECUTIVE}:
         return DealRegistration.objects.all()
@@ -42,7 +41,7 @@ def registrations_visible_to(user: Any) -> QuerySet[DealRegistration]:
 
 
 def registration_events_visible_to(
-    user: Any, registration: DealRegistration
+    user: RequestUser, registration: DealRegistration
 ) -> QuerySet[DealRegistrationEvent]:
     """The registration's history: all of it for internal users, the partner's part for
     partner users (never which account was linked, nor why auto-approval held back)."""
@@ -52,13 +51,13 @@ def registration_events_visible_to(
     return events
 
 
-def webhook_endpoints_visible_to(user: Any) -> QuerySet[WebhookEndpoint]:
+def webhook_endpoints_visible_to(user: RequestUser) -> QuerySet[WebhookEndpoint]:
     if role_of(user) == Role.SALES_MANAGER:
         return WebhookEndpoint.objects.all()
     return WebhookEndpoint.objects.none()
 
 
-def webhook_deliveries_visible_to(user: Any) -> QuerySet[WebhookDelivery]:
+def webhook_deliveries_visible_to(user: RequestUser) -> QuerySet[WebhookDelivery]:
     if role_of(user) == Role.SALES_MANAGER:
         return WebhookDelivery.objects.all()
     return WebhookDelivery.objects.none()
@@ -79,6 +78,7 @@ def decision_due_on(submitted_on: date) -> date:
     """The day a decision is due: REGISTRATION_DECISION_BUSINESS_DAYS business days after
     submission (a registration of a weekend counts from the Monday)."""
     days = settings.REGISTRATION_DECISION_BUSINESS_DAYS
+    # A day-unit datetime64 (what a date becomes) converts to a datetime.date.
     due: date = np.busday_offset(submitted_on, days, roll="forward").astype(date)
     return due
 
@@ -116,7 +116,7 @@ def due_soon_before(today: date) -> date:
     return due_by_before(next_business_day)
 
 
-def registrations_awaiting_decision(user: Any) -> QuerySet[DealRegistration]:
+def registrations_awaiting_decision(user: RequestUser) -> QuerySet[DealRegistration]:
     """The submitted registrations `user` may see, oldest first."""
     return registrations_visible_to(user).filter(status=RegistrationStatus.SUBMITTED)
 
@@ -168,5 +168,5 @@ def registration_summary(registrations: QuerySet[DealRegistration]) -> Registrat
     )
 
 
-def partner_registrations_for(user: Any, partner: Partner) -> QuerySet[DealRegistration]:
+def partner_registrations_for(user: RequestUser, partner: Partner) -> QuerySet[DealRegistration]:
     return registrations_visible_to(user).filter(partner=partner)

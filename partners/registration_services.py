@@ -551,9 +551,25 @@ def _prospect_account(registration: DealRegistration, today: date) -> Account:
     return account
 
 
+def _held_account_id(registration: DealRegistration) -> int:
+    """The account an approved (later won or expired) registration protects; the database
+    holds that it has one (dealregistration_approved_protects_an_account)."""
+    if registration.account_id is None:
+        raise ValueError(f"Registration {registration.external_id} protects no account.")
+    return registration.account_id
+
+
+def _held_until(registration: DealRegistration) -> date:
+    """The last protected day of an approved registration; the database holds that it has one
+    (dealregistration_approved_protects_an_account)."""
+    if registration.protected_until is None:
+        raise ValueError(f"Registration {registration.external_id} has no protected days.")
+    return registration.protected_until
+
+
 def _is_approval_clash(error: IntegrityError) -> bool:
     diagnostics = getattr(error.__cause__, "diag", None)
-    constraint = getattr(diagnostics, "constraint_name", None)
+    constraint: str | None = getattr(diagnostics, "constraint_name", None)  # psycopg's Diagnostic
     if constraint:
         return constraint == UNIQUE_APPROVAL
     text = str(error)
@@ -563,7 +579,7 @@ def _is_approval_clash(error: IntegrityError) -> bool:
 def _approval_clash(registration: DealRegistration, today: date) -> RegistrationRefused:
     holder = (
         DealRegistration.objects.filter(
-            account_id=registration.account_id, status=RegistrationStatus.APPROVED
+            account=registration.account, status=RegistrationStatus.APPROVED
         )
         .exclude(pk=registration.pk)
         .select_related("partner")
@@ -683,7 +699,8 @@ def registration_approve(
     if registration.account is None:
         registration.account = _prospect_account(registration, today)
         registration.match_reason = MatchReason.CREATED
-    _expire_lapsed(registration.account, today=today)
+    account = registration.account
+    _expire_lapsed(account, today=today)
     conflicts = registration_conflicts_refresh(registration=registration, day=today)
     _save(registration, "account", "match_reason")
     blocking = [c for c in conflicts if auto or c["code"] == ConflictCode.ALREADY_REGISTERED]
@@ -722,13 +739,13 @@ def registration_approve(
             raise
         raise _approval_clash(registration, today) from None
     covered = coverage_assign(
-        accounts=Account.objects.filter(pk=registration.account_id),
+        accounts=Account.objects.filter(pk=account.pk),
         owner=CoverageOwner(kind=partner.channel_kind, partner=partner),
         start_date=today,
     )
     if covered.created:
         registration.coverage = CoverageAssignment.objects.get(
-            account_id=registration.account_id,
+            account=account,
             kind=partner.channel_kind,
             partner=partner,
             start_date=today,
@@ -815,7 +832,7 @@ def registration_mark_won(
     registration.closed_on = closed_on
     registration.won_amount = amount
     _save(registration, "status", "closed_on", "won_amount")
-    account = Account.objects.select_for_update().get(pk=registration.account_id)
+    account = Account.objects.select_for_update().get(pk=_held_account_id(registration))
     converted = ""
     if account.converted_on is None:
         account.converted_on = closed_on
@@ -945,8 +962,7 @@ def registration_extend(
             % {"registration": registration.external_id},
             code="already_extended",
         )
-    assert registration.protected_until is not None  # an approved registration is protected
-    until = registration.protected_until + timedelta(days=extra)
+    until = _held_until(registration) + timedelta(days=extra)
     registration.protected_until = until
     registration.extension_status = ExtensionStatus.GRANTED
     _save(registration, "protected_until", "extension_status")
@@ -1024,7 +1040,7 @@ def registrations_expire(*, today: date) -> int:
             registration = _locked(DealRegistration(pk=pk))
             if (
                 registration.status == RegistrationStatus.APPROVED
-                and registration.protected_until < today
+                and _held_until(registration) < today
             ):
                 _expire_one(registration, today=today)
                 expired += 1

@@ -4,6 +4,7 @@ matches and history, the decisions, the per-tier rules, and a partner's registra
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -407,7 +408,7 @@ def _render_detail(
         elif bound is not None and bound[0] == name:
             forms[name] = bound[1]
         else:
-            initial = {"closed_on": today} if name == "won" else {}
+            initial: dict[str, date | Decimal] = {"closed_on": today} if name == "won" else {}
             if name == "won" and registration.amount is not None:
                 initial["amount"] = registration.amount
             forms[name] = form_class(prefix=name, initial=initial)
@@ -476,7 +477,7 @@ def _apply(
         ) % {
             "registration": approved.external_id,
             "partner": approved.partner.name,
-            "account": approved.account.name if approved.account else "",
+            "account": approved.account.name if approved.account else approved.company_name,
             "day": date_format(approved.protected_until) if approved.protected_until else "",
         }
     if action == "reject":

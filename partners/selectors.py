@@ -367,7 +367,12 @@ def agreements_due(user: Any, *, by: str, days: int, today: date) -> list[Agreem
         candidates = agreements.filter(
             end_date__gte=today, end_date__lte=horizon + timedelta(days=longest)
         ).select_related("partner")
-        due = [a for a in candidates if today <= a.notice_deadline <= horizon]
+        # Active agreements all have a notice deadline; the check only tells the type checker.
+        due = [
+            a
+            for a in candidates
+            if (deadline := a.notice_deadline) is not None and today <= deadline <= horizon
+        ]
         return sorted(due, key=lambda a: (a.notice_deadline, a.external_id))
     return list(
         agreements.filter(end_date__gte=today, end_date__lte=horizon)

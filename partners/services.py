@@ -440,7 +440,7 @@ def agreement_discard_draft(*, agreement: Agreement, by: Any) -> None:
                 "status": agreement.get_status_display().lower(),
             }
         )
-    agreement._history_user = by  # simple_history records who deleted it
+    agreement._history_user = by  # type: ignore[attr-defined]  # simple_history records who deleted it
     agreement.delete()
 
 

@@ -52,12 +52,12 @@ PAGE_SIZE = 50
 
 
 @internal_required
-def partner_list(request: HttpRequest) -> HttpResponse:
+def partner_list(request: HttpRequest) -> HttpResponseBase:
     return partner_page(request, kind=PartnerKind.PARTNER, title=_("Partners"))
 
 
 @internal_required
-def distributor_list(request: HttpRequest) -> HttpResponse:
+def distributor_list(request: HttpRequest) -> HttpResponseBase:
     return partner_page(request, kind=PartnerKind.DISTRIBUTION, title=_("Distributors"))
 
 
@@ -109,7 +109,7 @@ def agreement_list(request: HttpRequest) -> HttpResponseBase:
     )
 
 
-def _export_agreements(fmt: str, agreements: QuerySet[Agreement]) -> HttpResponse:
+def _export_agreements(fmt: str, agreements: QuerySet[Agreement]) -> HttpResponseBase:
     types, statuses = labelled(AgreementType.choices), labelled(AgreementStatus.choices)
     header = [
         _("External id"),
@@ -279,7 +279,7 @@ def _agreement_for(request: HttpRequest, pk: int) -> Agreement:
 
 @manager_required
 @once_per_form_token
-def agreement_create(request: HttpRequest) -> HttpResponse:
+def agreement_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     partners = partners_visible_to(request.user)
     if request.method == "POST":
         form = AgreementCreateForm(request.POST, partners=partners)
@@ -410,7 +410,7 @@ def agreement_terminate_view(request: AuthenticatedHttpRequest, pk: int) -> Http
 
 
 @manager_required
-def agreement_renew_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_renew_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Renewing asks first: the page names the renewal's term, or the renewal that exists
     already (an agreement has one), and only the confirming POST creates the draft."""
     agreement = _agreement_for(request, pk)
@@ -484,7 +484,9 @@ def renewals_due(request: HttpRequest) -> HttpResponse:
             "agreement": agreement,
             "days_left": (agreement.end_date - today).days,
             "notice_deadline": agreement.notice_deadline,
-            "notice_passed": agreement.notice_deadline < today,
+            # Active agreements (all that are due) have a notice deadline.
+            "notice_passed": agreement.notice_deadline is not None
+            and agreement.notice_deadline < today,
             "renewal": {
                 **renewals[agreement.pk],
                 "status": AgreementStatus(renewals[agreement.pk]["status"]).label,

@@ -59,8 +59,8 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 def retry_delay(attempts: int) -> int:
     """Seconds to wait after the `attempts`-th failed attempt: WEBHOOK_FIRST_RETRY_SECONDS
     (30 s), doubling, at most an hour (the eight attempts span about two hours)."""
-    first = settings.WEBHOOK_FIRST_RETRY_SECONDS
-    return min(first * 2 ** max(attempts - 1, 0), LONGEST_RETRY_SECONDS)
+    first: int = settings.WEBHOOK_FIRST_RETRY_SECONDS
+    return min(first << max(attempts - 1, 0), LONGEST_RETRY_SECONDS)  # doubled per failure
 
 
 # Endpoints ---------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ RollupRowSerializer = type(
 )
 
 
-class PartnerFiguresSerializer(serializers.Serializer):
+class PartnerFiguresSerializer(serializers.Serializer[dict[str, object]]):
     """One partner's figures for a week (docs/metrics.md rule 6)."""
 
     week = serializers.CharField()

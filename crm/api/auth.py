@@ -8,12 +8,12 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,12 +21,12 @@ from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from crm.models import ApiToken
-from crm.roles import can_manage
+from crm.roles import can_manage, signed_in_user
 from crm.selectors import api_tokens_visible_to
 from crm.services import api_token_issue, api_token_revoke
 
 
-class IssuedTokenSerializer(serializers.Serializer):
+class IssuedTokenSerializer(serializers.Serializer[dict[str, object]]):
     token = serializers.CharField(read_only=True, help_text="Shown this once; keep it secret.")
     id = serializers.IntegerField(read_only=True)
     prefix = serializers.CharField(read_only=True)
@@ -34,7 +34,7 @@ class IssuedTokenSerializer(serializers.Serializer):
     expires_after_days_unused = serializers.IntegerField(read_only=True)
 
 
-class LockedOutSerializer(serializers.Serializer):
+class LockedOutSerializer(serializers.Serializer[dict[str, str]]):
     detail = serializers.CharField()
 
 
@@ -46,7 +46,7 @@ class TokenView(APIView):
     throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
     throttle_scope = "auth"
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> list[BasePermission]:
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
 
     @extend_schema(
@@ -90,7 +90,7 @@ class TokenView(APIView):
             raise exceptions.ValidationError(
                 {"detail": ["Send this with the token to revoke (Authorization: Token ...)."]}
             )
-        api_token_revoke(token=request.auth, by=request.user, request=request)
+        api_token_revoke(token=request.auth, by=signed_in_user(request.user), request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @staticmethod
@@ -106,7 +106,7 @@ class TokenView(APIView):
         )
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
     username = serializers.CharField(source="user.username", read_only=True)
 
     class Meta:
@@ -115,10 +115,10 @@ class ApiTokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _token_owners(request: Request | None) -> QuerySet[Any]:
+def _token_owners(request: Request | None) -> QuerySet[User]:
     # Only users whose tokens the caller may see: another user's id answers like a missing one.
-    users = get_user_model().objects.all()
-    if request is None:
+    users = User.objects.all()
+    if request is None or not request.user.is_authenticated:
         return users.none()
     return users if can_manage(request.user) else users.filter(pk=request.user.pk)
 
@@ -131,7 +131,9 @@ class ApiTokenFilter(django_filters.FilterSet):
         fields = ["user"]
 
 
-class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class ApiTokenViewSet(
+    mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet[ApiToken]
+):
     """The caller's API tokens (a sales manager's view: everyone's, `?user=` to narrow); DELETE
     revokes one at once. Keys are never shown again, only their first characters."""
 
@@ -144,7 +146,9 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
     def get_queryset(self) -> QuerySet[ApiToken]:
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return api_tokens_visible_to(self.request.user).order_by("-created_at", "-id")
+        return api_tokens_visible_to(signed_in_user(self.request.user)).order_by(
+            "-created_at", "-id"
+        )
 
     def perform_destroy(self, instance: ApiToken) -> None:
-        api_token_revoke(token=instance, by=self.request.user, request=self.request)
+        api_token_revoke(token=instance, by=signed_in_user(self.request.user), request=self.request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -53,7 +53,9 @@ class IdCursorPagination(CursorPagination):
         except NotFound:
             cursor = None
         else:
-            if cursor is None or self._position_valid(cursor.position):
+            # DRF's stubs declare the position an int; decode_cursor reads it from the query
+            # string, so it is the text the client sent (or None).
+            if cursor is None or self._position_valid(cast(str | None, cursor.position)):
                 return cursor
         raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
 

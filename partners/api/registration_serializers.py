@@ -23,9 +23,13 @@ from partners.registration_services import (
 )
 
 
-class DealRegistrationSerializer(serializers.ModelSerializer):
-    region = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    vertical = serializers.SlugRelatedField(slug_field="code", read_only=True)
+class DealRegistrationSerializer(serializers.ModelSerializer[DealRegistration]):
+    region: serializers.SlugRelatedField[Region] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    vertical: serializers.SlugRelatedField[Vertical] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
     account = serializers.SerializerMethodField(
         help_text="Internal users: the matched account's external id (null for a prospect). "
         "Always null for partner users."
@@ -80,7 +84,7 @@ class DealRegistrationSerializer(serializers.ModelSerializer):
         return registration.conflict_codes if _viewer_is_internal(self) else None
 
 
-class DealRegistrationInputSerializer(serializers.Serializer):
+class DealRegistrationInputSerializer(serializers.Serializer[object]):
     """A partner user's new registration (`partners.registration_services.DealDetails`).
     `region`, `vertical` and `size_band` may be left out when `account` names one of the
     partner's own assigned accounts; otherwise they are required."""
@@ -137,7 +141,7 @@ class DealRegistrationInputSerializer(serializers.Serializer):
         return DealDetails(**data)
 
 
-class ApproveInputSerializer(serializers.Serializer):
+class ApproveInputSerializer(serializers.Serializer[object]):
     protected_days = serializers.IntegerField(
         min_value=1,
         max_value=MAX_PROTECTED_DAYS,
@@ -150,22 +154,22 @@ class ApproveInputSerializer(serializers.Serializer):
     )
 
 
-class RejectInputSerializer(serializers.Serializer):
+class RejectInputSerializer(serializers.Serializer[object]):
     reason = serializers.CharField(max_length=REASON_MAX, help_text="The partner reads it.")
 
 
-class WonInputSerializer(serializers.Serializer):
+class WonInputSerializer(serializers.Serializer[object]):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
     closed_on = serializers.DateField()
 
 
-class ReasonInputSerializer(serializers.Serializer):
+class ReasonInputSerializer(serializers.Serializer[object]):
     reason = serializers.CharField(
         max_length=REASON_MAX, required=False, allow_blank=True, default=""
     )
 
 
-class ExtendInputSerializer(serializers.Serializer):
+class ExtendInputSerializer(serializers.Serializer[object]):
     days = serializers.IntegerField(
         min_value=1,
         max_value=MAX_EXTENSION_DAYS,
@@ -182,7 +186,7 @@ class ExtendInputSerializer(serializers.Serializer):
     )
 
 
-class ConflictSerializer(serializers.Serializer):
+class ConflictSerializer(serializers.Serializer[object]):
     """The answer to a refused action (409)."""
 
     detail = serializers.CharField(help_text="What refused it, naming the conflict.")

@@ -122,9 +122,9 @@ class DealRegistrationViewSet(
             "region", "vertical", "account"
         )
 
-    def _fresh(self, registration: DealRegistration) -> dict[str, Any]:
-        data: dict[str, Any] = self.get_serializer(self.get_queryset().get(pk=registration.pk)).data
-        return data
+    def _fresh(self, registration: DealRegistration) -> Response:
+        """The registration as read again (with its region, vertical and account)."""
+        return Response(self.get_serializer(self.get_queryset().get(pk=registration.pk)).data)
 
     @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -161,7 +161,7 @@ class DealRegistrationViewSet(
                 reason=data.validated_data["reason"],
             )
         )
-        return Response(self._fresh(approved))
+        return self._fresh(approved)
 
     @extend_schema(
         request=RejectInputSerializer, responses=ACTION_RESPONSES, summary="Reject (managers)"
@@ -177,7 +177,7 @@ class DealRegistrationViewSet(
                 registration=registration, by=request.user, reason=data.validated_data["reason"]
             )
         )
-        return Response(self._fresh(rejected))
+        return self._fresh(rejected)
 
     @extend_schema(
         request=WonInputSerializer,
@@ -198,7 +198,7 @@ class DealRegistrationViewSet(
                 closed_on=data.validated_data["closed_on"],
             )
         )
-        return Response(self._fresh(won))
+        return self._fresh(won)
 
     @extend_schema(
         request=ReasonInputSerializer,
@@ -216,7 +216,7 @@ class DealRegistrationViewSet(
                 registration=registration, by=request.user, reason=data.validated_data["reason"]
             )
         )
-        return Response(self._fresh(lost))
+        return self._fresh(lost)
 
     @extend_schema(
         request=ReasonInputSerializer,
@@ -236,7 +236,7 @@ class DealRegistrationViewSet(
                 registration=registration, user=request.user, reason=data.validated_data["reason"]
             )
         )
-        return Response(self._fresh(withdrawn))
+        return self._fresh(withdrawn)
 
     @extend_schema(
         request=ExtendInputSerializer,
@@ -267,4 +267,4 @@ class DealRegistrationViewSet(
             )
         else:
             raise exceptions.PermissionDenied()
-        return Response(self._fresh(extended))
+        return self._fresh(extended)

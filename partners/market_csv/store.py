@@ -377,7 +377,8 @@ class MarketStore:
             cursor.execute(
                 as_text(sql.SQL("SELECT count(*) FROM {}").format(table), self.connection)
             )
-            return cursor.fetchone()[0]
+            counted: int = cursor.fetchone()[0]  # count(*) has one row
+            return counted
 
     def _upsert(
         self,
@@ -601,7 +602,7 @@ class MarketStore:
         )
         with connection.cursor() as cursor:
             cursor.execute(as_text(touch, connection), [self.now, self.now])
-            touched = cursor.rowcount
+            touched: int = cursor.rowcount
             cursor.execute(as_text(delete, connection))
             cursor.execute(as_text(insert, connection))
         return touched

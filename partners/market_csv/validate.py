@@ -10,7 +10,7 @@ check here, so a run that validates cannot fail on a constraint half-way through
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from operator import itemgetter
 from pathlib import Path
@@ -187,19 +187,21 @@ class MarketValidator:
                     self.unreadable.add(name)
                     return
                 # Optional columns follow the required ones in the cells; an absent one reads
-                # as None, and the store leaves what it sets unchanged.
+                # as empty, and the store leaves what it sets unchanged.
                 present = [c for c in market_file.optional if c in header]
                 self.staging.optional_present[name] = set(present)
                 width = len(header)
+                pick: Callable[[Sequence[str]], Sequence[str]] | None
                 if len(present) < len(market_file.optional):
                     columns = [
                         *positions,
                         *(header.index(c) if c in header else None for c in market_file.optional),
                     ]
 
-                    def pick(row: Sequence[str]) -> tuple[str | None, ...]:
-                        return tuple(None if i is None else row[i] for i in columns)
+                    def pad(row: Sequence[str]) -> tuple[str, ...]:
+                        return tuple("" if i is None else row[i] for i in columns)
 
+                    pick = pad
                 else:
                     picked = [*positions, *(header.index(c) for c in market_file.optional)]
                     in_order = picked == list(range(len(picked))) and width == len(picked)
@@ -217,7 +219,7 @@ class MarketValidator:
                                 name, start, "row", f"has {len(row)} fields, expected {width}"
                             )
                             continue
-                        yield start, pick(row) if pick else row
+                        yield start, pick(row) if pick is not None else row
                 finally:
                     self.rows[name] += rows
             except UnicodeDecodeError:
@@ -337,16 +339,17 @@ class MarketValidator:
         seen: dict[str, int] = {}
         code_length = _max_length(model, "code")
         name_length = _max_length(model, "name")
-        for line, (code, label, label_zh) in self._rows(path, market_file):
+        for line, (code_cell, label_cell, label_zh_cell) in self._rows(path, market_file):
             count = len(self.problems)
-            code = self._key(name, line, "code", code, code_length, seen, f"{what} code")
+            code = self._key(name, line, "code", code_cell, code_length, seen, f"{what} code")
             if code and LIST_SEPARATOR in code:
                 self.problem(name, line, "code", f"must not contain {LIST_SEPARATOR!r}")
             elif code and code != code.strip():
                 self.problem(name, line, "code", f"must not start or end with a space: {code!r}")
-            label = self._text(name, line, "name", label, name_length)
-            if label_zh:
-                label_zh = self._text(name, line, "name_zh", label_zh, name_length)
+            label = self._text(name, line, "name", label_cell, name_length)
+            label_zh: str | None = label_zh_cell
+            if label_zh_cell:
+                label_zh = self._text(name, line, "name_zh", label_zh_cell, name_length)
             if code:
                 known.add(code)
             if len(self.problems) == count:

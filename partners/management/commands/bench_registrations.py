@@ -20,8 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test import Client
@@ -202,25 +201,25 @@ class Command(BaseCommand):
                 batch = []
         DealRegistration.objects.bulk_create(batch)
 
-    def _partner_user(self, partner: Partner) -> Any:
-        user, _ = get_user_model().objects.get_or_create(username="bench-partner")
+    def _partner_user(self, partner: Partner) -> User:
+        user, _ = User.objects.get_or_create(username="bench-partner")
         user.groups.add(Group.objects.get_or_create(name=Role.PARTNER_USER)[0])
         PartnerUser.objects.update_or_create(user=user, defaults={"partner": partner})
         return user
 
-    def _manager(self) -> Any:
-        user, _ = get_user_model().objects.get_or_create(username="bench-manager")
+    def _manager(self) -> User:
+        user, _ = User.objects.get_or_create(username="bench-manager")
         user.groups.add(Group.objects.get_or_create(name=Role.SALES_MANAGER)[0])
         return user
 
-    def _client(self, user: Any, *, token: bool) -> Client:
+    def _client(self, user: User, *, token: bool) -> Client:
         # As behind the production proxy, which terminates HTTPS and says so.
-        headers: dict[str, str] = {"HTTP_HOST": "localhost", "HTTP_X_FORWARDED_PROTO": "https"}
+        headers = {"Host": "localhost", "X-Forwarded-Proto": "https"}
         if token:
             key = Token.objects.get_or_create(user=user)[0].key
-            headers["HTTP_AUTHORIZATION"] = f"Token {key}"
-            return Client(**headers)
-        client = Client(**headers)
+            headers["Authorization"] = f"Token {key}"
+            return Client(headers=headers)
+        client = Client(headers=headers)
         client.force_login(user)
         return client
 

@@ -23,7 +23,7 @@ from django.db.models import Count, Max, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
 from analytics import metrics, reports
-from analytics.reports import SegmentFigures, WeekOption
+from analytics.reports import RegistrationFigures, SegmentFigures, WeekOption
 from crm.models import ChannelKind, SizeBand
 from partners.models import Agreement
 from partners.rules import AGREEMENT_IN_FORCE
@@ -335,6 +335,55 @@ def feedback_weekly(
     return sorted({cell["week"] for cell in cells}), cells
 
 
+def registration_weekly(
+    rows: Sequence[RegistrationFigures], channel: str
+) -> dict[str, RegistrationFigures]:
+    """Per week, of `registration_table`'s rows, the filters' registrations of all channel
+    kinds, or of `channel` when chosen (rule 18)."""
+    return {row.week: row for row in rows if row.channel_kind == channel}
+
+
+def registration_channels(
+    rows: Sequence[RegistrationFigures], week: str
+) -> list[RegistrationFigures]:
+    """Of `registration_table`'s rows, the week's per channel kind that registers."""
+    return [row for row in rows if row.week == week and row.channel_kind]
+
+
+def registration_table(filters: Filters, weeks: Sequence[str]) -> list[RegistrationFigures]:
+    """Per week of `weeks` whose run counted registrations: the filters' registrations per
+    channel kind that registers (zeros where none), after their sum over the kinds when no
+    channel is chosen (rule 18), as the dashboard's export gives them. One query."""
+    segment = filters.segment()
+    region, vertical, size_band = segment["region"], segment["vertical"], segment["size_band"]
+    if filters.channel:
+        return reports.registrations(
+            weeks,
+            region=region,
+            vertical=vertical,
+            size_band=size_band,
+            channel_kind=filters.channel,
+        )
+    read = reports.registrations(
+        weeks,
+        region=region,
+        vertical=vertical,
+        size_band=size_band,
+        by_channel=True,
+        with_total=True,
+    )
+    found = {(row.week, row.channel_kind): row for row in read}
+    rows: list[RegistrationFigures] = []
+    for total in (row for row in read if not row.channel_kind):
+        rows.append(total)
+        rows += [
+            found.get((total.week, kind))
+            or reports.registration_zeros(total.week, channel_kind=kind, **segment)
+            for kind in metrics.PARTNER_KINDS
+        ]
+    return rows
+
+
 def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
     """The week's partners (as `metrics_export --by partner`) in the order `filters.partners`
     names: most accounts covered first, or the least satisfied first. Direct and online have
@@ -516,6 +565,10 @@ def _week_report(
     feedback_weeks, feedback = cached(
         "feedback", filters, version, lambda: feedback_weekly(filters, weeks)
     )
+    registration_rows = cached(
+        "registrations", filters, version, lambda: registration_table(filters, weeks)
+    )
+    registrations = registration_weekly(registration_rows, filters.channel)
     # Agreements ending soon are counted live, cached under both versions: the snapshot's gives
     # the weeks and their as-of dates, the agreements' the rows counted.
     live = f"{version}|{agreements_version(agreements)}"
@@ -590,6 +643,12 @@ def _week_report(
         "leaderboard": cached("leaderboard", filters, version, lambda: leaderboard(filters)),
         "feedback_weeks": feedback_weeks,
         "feedback": feedback,
+        "registrations": {
+            "weeks": [registrations.get(w) for w in weeks],
+            "current": registrations.get(filters.week),
+            "previous": registrations.get(prior),
+            "channels": registration_channels(registration_rows, filters.week),
+        },
     }
 
 
@@ -615,6 +674,11 @@ def show_nps(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}"
 
 
+def show_days(hours: float | None) -> str:
+    """A time in hours shown in days, to one decimal (rule 18's median time to decision)."""
+    return DASH if hours is None else _("%(days)s days") % {"days": f"{hours / 24:.1f}"}
+
+
 def show_value(value: float | int | None, kind: str) -> str:
     """`value` shown as a figure of `kind` ("count", "ratio", "score" or "nps")."""
     return {"count": show_count, "ratio": show_ratio, "score": show_score, "nps": show_nps}[kind](
@@ -633,3 +697,49 @@ def show_change(change: float | int | None, kind: str) -> str:
     if kind == "score":
         return f"{change:+.2f}"
     return f"{change:+.1f}"
+
+
+# The week's deal registration figures (rule 18) as the page lists them: (key, label, kind),
+# kind "count", "days" (a median in hours, shown in days) or "ratio". Which way is good news
+# is as for the headlines: +1 up, -1 down, 0 neither.
+REGISTRATION_ROWS: list[tuple[str, Any, str, int]] = [
+    ("submitted", _("Submitted"), "count", 0),
+    ("approved", _("Approved"), "count", 0),
+    ("rejected", _("Rejected"), "count", 0),
+    ("won", _("Won"), "count", 1),
+    ("decision_hours_median", _("Median time to decision"), "days", -1),
+    ("conflict_share", _("Submitted with a conflict"), "ratio", -1),
+]
+
+
+def registration_value(value: float | int | None, kind: str) -> str:
+    if kind == "days":
+        return show_days(value)
+    return show_value(value, kind)
+
+
+def _registration_change(change: float | int | None, kind: str) -> str:
+    if kind == "days" and change is not None:
+        return _("%(days)s days") % {"days": f"{change / 24:+.1f}"}
+    return show_change(change, "count" if kind == "days" else kind)
+
+
+def registration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chosen week's registration figures beside the previous week's, shown."""
+    current, previous = report["registrations"]["current"], report["registrations"]["previous"]
+    rows = []
+    for key, label, kind, better in REGISTRATION_ROWS:
+        value = getattr(current, key) if current else None
+        before = getattr(previous, key) if previous else None
+        change = None if value is None or before is None else value - before
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "shown": registration_value(value, kind),
+                "previous_shown": registration_value(before, kind),
+                "change_shown": _registration_change(change, kind),
+                "tone": change_tone(change, better),
+            }
+        )
+    return rows

@@ -77,6 +77,7 @@ class DigestContent(TypedDict):
     movers_region: list[NamedMover]
     movers_vertical: list[NamedMover]
     ending: list[EndingAgreement]
+    registrations: list[HeadlineLine]
     ending_count: int
     ending_more: int
     today: date
@@ -140,7 +141,8 @@ def digest_content(*, week: str, today: date | None = None) -> DigestContent:
     """What the digest of `week` says, for the e-mail and its preview: headline figures with
     their changes, movers by region and by vertical, agreements ending within 90 days of the
     week's as-of date (how many, the first ENDING_LIST_LIMIT listed, each with its days left
-    counted from `today`, the day it is read), and the dashboard link. Figures are the
+    counted from `today`, the day it is read), the week's deal registrations (rule 18) and the
+    dashboard link. Figures are the
     dashboard's with no filter. Raises DigestNotReady when the week has no snapshot at all."""
     today = today or timezone.localdate()
     options = reports.week_options()
@@ -186,6 +188,16 @@ def digest_content(*, week: str, today: date | None = None) -> DigestContent:
             }
             for a in ending
         ],
+        "registrations": [
+            {
+                "label": str(row["label"]),
+                "shown": row["shown"],
+                "change_shown": row["change_shown"],
+            }
+            for row in board.registration_rows(report)
+        ]
+        if report["registrations"]["current"] is not None
+        else [],
         "ending_count": ending_count,
         "ending_more": ending_count - len(ending),
         "today": today,

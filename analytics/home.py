@@ -10,7 +10,7 @@ layer because it reads the weekly snapshots beside the live records.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.db.models import Count, QuerySet
@@ -28,6 +28,12 @@ from crm.pagination import capped_count
 from crm.roles import Role, role_of, role_required
 from crm.selectors import AccountFilter
 from partners.models import Feedback
+from partners.registration_selectors import (
+    decision_deadlines,
+    due_soon_before,
+    overdue_before,
+    registrations_awaiting_decision,
+)
 from partners.selectors import (
     DUE_WINDOWS,
     AccountListFilter,
@@ -126,6 +132,32 @@ def _waiting(request: HttpRequest, now: datetime) -> Waiting:
         "count": waiting.count(),
         "oldest": oldest,
         "url": reverse("partners:feedback_list") + "?" + query,
+    }
+
+
+def _registrations_waiting(request: HttpRequest, today: date) -> dict[str, Any]:
+    """Deal registrations waiting for a decision: how many, how many are overdue or due by
+    the next business day (and of those, overdue), each linking to the queue filtered to
+    exactly those, and the oldest few with their age against the deadline."""
+    waiting = registrations_awaiting_decision(request.user)
+    queue = reverse("registrations:queue")
+    soon = waiting.filter(submitted_at__date__lt=due_soon_before(today))
+    overdue = waiting.filter(submitted_at__date__lt=overdue_before(today))
+    oldest = list(waiting.select_related("partner").order_by("submitted_at", "id")[:WAITING_SHOWN])
+    deadlines = decision_deadlines(
+        [timezone.localdate(registration.submitted_at) for registration in oldest], today
+    )
+    return {
+        "count": waiting.count(),
+        "url": queue + "?" + urlencode({"status": "submitted"}),
+        "soon": soon.count(),
+        "soon_url": queue + "?" + urlencode({"status": "submitted", "overdue": "soon"}),
+        "overdue": overdue.count(),
+        "overdue_url": queue + "?" + urlencode({"status": "submitted", "overdue": "yes"}),
+        "oldest": [
+            {"registration": registration, "age": age, "due_on": due, "overdue": due < today}
+            for registration, (age, due) in zip(oldest, deadlines, strict=True)
+        ],
     }
 
 
@@ -235,6 +267,7 @@ def manager_home(request: HttpRequest) -> HttpResponse:
             "today": today,
             "due": _due(request, today),
             "waiting": _waiting(request, timezone.now()),
+            "registrations": _registrations_waiting(request, today),
             "latest_week": latest,
             "previous_week": before,
             "fell": _partners_that_fell(request, latest, before),

@@ -240,3 +240,44 @@ class MetricsLock(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RegistrationRollup(TimeStamped):
+    """A week's deal registrations (docs/metrics.md rule 18) summed over the registrations
+    whose segment matches a region, a vertical and a size band and whose partner is of a
+    channel kind, "" matching any: one row for every combination that has registrations in
+    the week, and always the row of all of them, written with the week's snapshot. The median
+    time to decision is taken over the registrations of each row, never from other medians."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    region = models.CharField(max_length=32, blank=True)
+    vertical = models.CharField(max_length=32, blank=True)
+    size_band = models.CharField(max_length=16, blank=True)
+    channel_kind = models.CharField(max_length=16, blank=True)
+    submitted = models.PositiveIntegerField()
+    checked = models.PositiveIntegerField(
+        help_text="Of those submitted, the ones whose conflicts were checked on arrival."
+    )
+    with_conflicts = models.PositiveIntegerField(help_text="Of those, with a conflict.")
+    approved = models.PositiveIntegerField()
+    rejected = models.PositiveIntegerField()
+    won = models.PositiveIntegerField()
+    decisions_timed = models.PositiveIntegerField(
+        help_text="Approvals and rejections by a manager in the week."
+    )
+    decision_hours_median = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["week", "region", "vertical", "size_band", "channel_kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "region", "vertical", "size_band", "channel_kind"],
+                name="registrationrollup_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        keys = (self.region, self.vertical, self.size_band, self.channel_kind)
+        return f"{self.week} {'/'.join(key or '*' for key in keys)}"

@@ -1,12 +1,12 @@
 """The one reader of the snapshot and rollup tables.
 
 Every page, e-mail, export and API answer takes its weekly figures from here, as plain typed rows
-(`SegmentFigures`, `ChannelFigures`, `PartnerFigures`, `PartnerTotals`, `FeedbackFigures`), and
-only formats them. Nothing is summed here: a week's run wrote the sums every filter needs
-(docs/metrics.md rule 5 in `SegmentRollup`, rule 7 in `PartnerRollup`, rule 8 in
-`FeedbackRollup`), and the rows read here divide them into ratios and means (`metrics.ratio`,
-`metrics.nps_from_counts`). Pages read the live market elsewhere (selectors), never these
-tables.
+(`SegmentFigures`, `ChannelFigures`, `PartnerFigures`, `PartnerTotals`, `FeedbackFigures`,
+`RegistrationFigures`), and only formats them. Nothing is summed here: a week's run wrote the
+sums every filter needs (docs/metrics.md rule 5 in `SegmentRollup`, rule 7 in `PartnerRollup`,
+rule 8 in `FeedbackRollup`, rule 18 in `RegistrationRollup`), and the rows read here divide them
+into ratios and means (`metrics.ratio`, `metrics.nps_from_counts`). Pages read the live market
+elsewhere (selectors), never these tables.
 
 Rows are read through the database driver without the ORM's per-row conversions, which over a
 few hundred rows were most of a cold dashboard's time; the few values that differ by backend
@@ -21,7 +21,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from analytics import metrics
 from analytics.models import (
@@ -29,6 +29,7 @@ from analytics.models import (
     MetricsRun,
     PartnerRollup,
     PartnerSnapshot,
+    RegistrationRollup,
     RunStatus,
     SegmentRollup,
     SegmentSnapshot,
@@ -407,3 +408,126 @@ def feedback(weeks: Sequence[str], *, channel_kind: str = "") -> list[FeedbackFi
         FeedbackFigures(week, channel_kind, category, count, metrics.ratio(total, count))
         for week, category, count, total in _plain_rows(rows)
     ]
+
+
+class RegistrationFigures(NamedTuple):
+    """A week's deal registrations (rule 18) of the registrations whose segment matches a
+    region, a vertical and a size band and whose partner is of a channel kind, "" for any:
+    how many were submitted, approved, rejected and won in the week, the median time from
+    submission to a manager's decision (hours; None without any decision), and the share of
+    the registrations submitted in the week that met a conflict on arrival (None when none was
+    checked)."""
+
+    week: str
+    region: str
+    vertical: str
+    size_band: str
+    channel_kind: str
+    submitted: int
+    approved: int
+    rejected: int
+    won: int
+    decisions_timed: int
+    decision_hours_median: float | None
+    checked: int
+    with_conflicts: int
+    conflict_share: float | None
+
+
+_REGISTRATION_COUNTS = (
+    "submitted",
+    "approved",
+    "rejected",
+    "won",
+    "decisions_timed",
+    "decision_hours_median",
+    "checked",
+    "with_conflicts",
+)
+
+
+def _registration_figures(
+    week: str, keys: Sequence[str], values: Sequence[Any]
+) -> RegistrationFigures:
+    region, vertical, size_band, channel_kind = keys
+    submitted, approved, rejected, won, timed, median, checked, with_conflicts = values
+    return RegistrationFigures(
+        week,
+        region,
+        vertical,
+        size_band,
+        channel_kind,
+        submitted=submitted,
+        approved=approved,
+        rejected=rejected,
+        won=won,
+        decisions_timed=timed,
+        decision_hours_median=median,
+        checked=checked,
+        with_conflicts=with_conflicts,
+        conflict_share=metrics.ratio(with_conflicts, checked),
+    )
+
+
+def registration_zeros(
+    week: str, *, region: str = "", vertical: str = "", size_band: str = "", channel_kind: str = ""
+) -> RegistrationFigures:
+    """The figures of a filter that took in no registration of a week its run counted."""
+    keys = [region, vertical, size_band, channel_kind]
+    return _registration_figures(week, keys, [0, 0, 0, 0, 0, None, 0, 0])
+
+
+def registrations(
+    weeks: Sequence[str],
+    *,
+    region: str = "",
+    vertical: str = "",
+    size_band: str = "",
+    channel_kind: str = "",
+    by_channel: bool = False,
+    with_total: bool = False,
+) -> list[RegistrationFigures]:
+    """The filtered registrations' figures per week (rule 18), sorted by week; with
+    `by_channel`, one row per channel kind that registered (the filter's kind only, when
+    given) instead of one for all kinds, after the row of all kinds too `with_total`. The row
+    of all kinds (or of the filter's kind) of a week whose run counted registrations but none
+    matching the filter has zeros; a week without a run that counted them is absent. One
+    query."""
+    chosen = {"region": region, "vertical": vertical, "size_band": size_band}
+    keys = ["region", "vertical", "size_band", "channel_kind"]
+    want_total = not by_channel or with_total
+
+    def kind_wanted(kind: str) -> bool:
+        if channel_kind:
+            return kind == channel_kind
+        if by_channel:
+            return with_total or kind != ""
+        return kind == ""
+
+    matching = Q(**chosen)
+    if channel_kind:
+        matching &= Q(channel_kind=channel_kind)
+    elif not by_channel:
+        matching &= Q(channel_kind="")
+    elif not with_total:
+        matching &= ~Q(channel_kind="")
+    counted = Q(region="", vertical="", size_band="", channel_kind="")
+    rows = _plain_rows(
+        RegistrationRollup.objects.filter(matching | counted, week__in=list(weeks))
+        .order_by("week", *keys)
+        .values_list("week", *keys, *_REGISTRATION_COUNTS)
+    )
+    wanted = (region, vertical, size_band)
+    found: dict[str, list[RegistrationFigures]] = {}
+    for week, *rest in rows:
+        row_keys, values = rest[:4], rest[4:]
+        figures = found.setdefault(week, [])
+        if tuple(row_keys[:3]) == wanted and kind_wanted(row_keys[3]):
+            figures.append(_registration_figures(week, row_keys, values))
+    result = []
+    for week in sorted(found):
+        has_total = any(row.channel_kind == channel_kind for row in found[week])
+        if want_total and not has_total:  # counted, and nothing matches the filter
+            result.append(registration_zeros(week, channel_kind=channel_kind, **chosen))
+        result.extend(found[week])
+    return result

@@ -21,13 +21,14 @@ from django.db.models import Model
 from django.utils import timezone
 from psycopg import sql
 
-from analytics import metrics, reports, selectors
+from analytics import metrics, registration_metrics, registration_selectors, reports, selectors
 from analytics.locks import LockBusy, named_lock
 from analytics.models import (
     FeedbackRollup,
     MetricsRun,
     PartnerRollup,
     PartnerSnapshot,
+    RegistrationRollup,
     RunStatus,
     SegmentRollup,
     SegmentSnapshot,
@@ -144,6 +145,7 @@ def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) ->
             SegmentSnapshot: segment_rows,
             PartnerSnapshot: partner_rows,
             **_rollup_rows(*rollups, **common),
+            **registration_rollup_rows(week=week, as_of=as_of, final=final),
         },
     )
     return len(segment_rows) + len(partner_rows)
@@ -167,6 +169,19 @@ def _rollup_rows(
     }
 
 
+def registration_rollup_rows(*, week: str, as_of: date, final: bool) -> dict[type[Model], _Rows]:
+    """The week's deal registration rollups (docs/metrics.md rule 18), from the registrations
+    of its Monday to `as_of`: one read, then `registration_metrics.registration_rollups`."""
+    first = as_of - timedelta(days=as_of.weekday())
+    rollups = registration_metrics.registration_rollups(
+        registration_selectors.registrations_frame(first, as_of), first, as_of
+    )
+    columns = registration_metrics.REGISTRATION_ROLLUP_COLUMNS
+    return {
+        RegistrationRollup: _snapshot_rows(rollups, columns, week=week, as_of=as_of, final=final)
+    }
+
+
 def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
     """Replace the week's rows of each model with the rows given, in one transaction."""
     with transaction.atomic():
@@ -177,9 +192,9 @@ def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
 
 
 def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
-    """Rewrite the rollup rows of `weeks` from their stored snapshot rows (the feedback rollups
-    from the feedback created in each week), for snapshots written without them. Returns the
-    number of rollup rows written."""
+    """Rewrite the rollup rows of `weeks` from their stored snapshot rows (the feedback and deal
+    registration rollups from the feedback and registrations of each week), for snapshots
+    written without them. Returns the number of rollup rows written."""
     written = 0
     for week in weeks:
         stored = reports.stored_week(week)
@@ -199,6 +214,10 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
                 as_of,
             )
         rows = _rollup_rows(*rollups, **common)
+        if stored is not None:
+            rows.update(registration_rollup_rows(week=week, as_of=as_of, final=stored.final))
+        else:
+            rows[RegistrationRollup] = _Rows({}, 0)
         _replace_week(week, rows)
         written += sum(len(model_rows) for model_rows in rows.values())
     return written

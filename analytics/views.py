@@ -23,7 +23,16 @@ from crm.selectors import AccountFilter
 from partners.models import FeedbackCategory
 from partners.selectors import AccountListFilter, agreements_visible_to, partners_visible_to
 
-EXPORT_TABLES = ("headlines", "trend", "channels", "heatmap", "white_space", "partners", "feedback")
+EXPORT_TABLES = (
+    "headlines",
+    "trend",
+    "channels",
+    "heatmap",
+    "white_space",
+    "partners",
+    "feedback",
+    "registrations",
+)
 LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
     "covered": gettext_lazy("Most accounts covered"),
     "satisfaction": gettext_lazy("Lowest satisfaction"),
@@ -65,6 +74,22 @@ def _headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def registration_channel_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chosen week's registration figures per channel kind, shown."""
+    labels = dict(ChannelKind.choices)
+    return [
+        {
+            "channel": row.channel_kind,
+            "label": labels.get(row.channel_kind, row.channel_kind),
+            **{
+                key: board.registration_value(getattr(row, key), kind)
+                for key, _label, kind, _better in board.REGISTRATION_ROWS
+            },
+        }
+        for row in report["registrations"]["channels"]
+    ]
+
+
 def _percent(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 2)
 
@@ -92,6 +117,7 @@ def _chart_data(
     category_labels = dict(FeedbackCategory.choices)
     trend = report["trend"]
     feedback_weeks = report["feedback_weeks"]
+    registrations = report["registrations"]["weeks"]
     categories = sorted({row["category"] for row in report["feedback"]})
     cell = {(row["week"], row["category"]): row for row in report["feedback"]}
     return {
@@ -112,6 +138,13 @@ def _chart_data(
             "labels": [str(row["label"]) for row in report["channels"]],
             "coverage": [_percent(row["coverage"]) for row in report["channels"]],
             "penetration": [_percent(row["penetration"]) for row in report["channels"]],
+        },
+        "registrations": {
+            **{
+                key: [getattr(row, key) if row else None for row in registrations]
+                for key in ("submitted", "approved", "won")
+            },
+            "labels": {key: str(label) for key, label, *_rest in board.REGISTRATION_ROWS[:4]},
         },
         "feedback": {
             "weeks": feedback_weeks,
@@ -431,6 +464,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             ],
             "show": board,
             "white_space_rows": _white_space_rows_html(report["white_space"]),
+            "registration_rows": board.registration_rows(report),
+            "registration_channels": registration_channel_rows(report),
             "leaderboard_rows": _leaderboard_rows_html(report["leaderboard"]),
         }
     )
@@ -563,6 +598,8 @@ def _export_rows(
             ]
             for h in report["headlines"]
         ]
+    if table == "registrations":
+        return _registration_export(report)
     if table == "trend":
         trend = report["trend"]
         kinds = list(trend["converted"])
@@ -601,6 +638,47 @@ def _export_rows(
     return _headers(columns, value_label), rows
 
 
+def _registration_export(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Rule 18 per week of the trend and channel kind (after all kinds when no channel is
+    chosen): the counts, the median time to decision in days (rounded, and in hours, exact)
+    and the share submitted with a conflict (rounded, and the exact fraction)."""
+    channels = {k: str(v) for k, v in ChannelKind.choices}
+    header = [
+        str(_("Week")),
+        str(_("Channel")),
+        str(_("Submitted")),
+        str(_("Approved")),
+        str(_("Rejected")),
+        str(_("Won")),
+        str(_("Median time to decision (days)")),
+        str(_("Median time to decision (hours, exact)")),
+        str(_("Decisions by a manager")),
+        str(_("Submitted with a conflict (%)")),
+        str(_("Submitted with a conflict (exact fraction)")),
+        str(_("Checked for conflicts on arrival")),
+        str(_("With a conflict on arrival")),
+    ]
+    rows = [
+        [
+            row.week,
+            channels.get(row.channel_kind, str(_("All channels"))),
+            row.submitted,
+            row.approved,
+            row.rejected,
+            row.won,
+            None if row.decision_hours_median is None else round(row.decision_hours_median / 24, 1),
+            row.decision_hours_median,
+            row.decisions_timed,
+            _rounded(row.conflict_share, "ratio"),
+            row.conflict_share,
+            row.checked,
+            row.with_conflicts,
+        ]
+        for row in report["registration_table"]
+    ]
+    return header, rows
+
+
 @leadership_required
 def dashboard_export(request: HttpRequest, table: str) -> HttpResponseBase:
     """One dashboard table as CSV, for the same week and filters as the page."""
@@ -614,6 +692,8 @@ def dashboard_export(request: HttpRequest, table: str) -> HttpResponseBase:
     )
     if table == "partners":
         report["leaderboard"] = board.leaderboard(filters, limit=None)
+    if table == "registrations":
+        report["registration_table"] = board.registration_table(filters, report["trend_weeks"])
     header, rows = _export_rows(table, report, names, heat=filters.heat)
     return export_response(
         fmt="csv", filename=f"dashboard-{table}-{chosen.week}", header=header, rows=rows

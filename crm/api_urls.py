@@ -38,6 +38,11 @@ v1 = [
     path("metrics/rollup/", analytics_api.MetricsRollupView.as_view(), name="metrics-rollup"),
     path("metrics/trend/", analytics_api.MetricsTrendView.as_view(), name="metrics-trend"),
     path("metrics/partners/", analytics_api.MetricsPartnersView.as_view(), name="metrics-partners"),
+    path(
+        "metrics/registrations/",
+        analytics_api.MetricsRegistrationsView.as_view(),
+        name="metrics-registrations",
+    ),
     path("metrics/weeks/", analytics_api.MetricsWeeksView.as_view(), name="metrics-weeks"),
     *router.urls,
 ]

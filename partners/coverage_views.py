@@ -38,6 +38,7 @@ from crm.pagination import CappedPaginator
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
 from crm.selectors import AccountFilter, regions_all, verticals_all
 from partners.coverage_forms import CoverageAssignForm, CoverageEndForm
+from partners.registration_selectors import registrations_visible_to
 from partners.selectors import (
     AccountListFilter,
     Grants,
@@ -48,6 +49,8 @@ from partners.selectors import (
 )
 
 PAGE_SIZE = 50
+# An account page lists its latest registrations; the queue, filtered by it, lists them all.
+ACCOUNT_REGISTRATIONS_SHOWN = 10
 
 SORTS = {
     "name": ("name", "id"),
@@ -324,12 +327,20 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_object_or_404(
         internal_accounts_visible_to(request.user).select_related("region", "vertical"), pk=pk
     )
+    registrations = (
+        registrations_visible_to(request.user)
+        .filter(account=account)
+        .select_related("partner")
+        .order_by("-submitted_at", "-id")
+    )
     return render(
         request,
         "partners/account_detail.html",
         {
             "account": account,
             "coverage": _coverage_rows(coverage_visible_to(request.user).filter(account=account)),
+            "registrations": registrations[:ACCOUNT_REGISTRATIONS_SHOWN],
+            "registration_count": registrations.count(),
             "assign_form": _assign_form(request) if can_manage(request.user) else None,
             "end_form": CoverageEndForm(initial={"end_date": timezone.localdate()}),
         },

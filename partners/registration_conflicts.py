@@ -1,8 +1,9 @@
 """The six conflict checks of a deal registration, from our own coverage, agreement and
 registration records, as of a day.
 
-Each conflict carries its code and a sentence a manager can act on; the sentences name other
-partners and channels, so they are for internal users only. Partners only learn that their
+Each conflict carries its code and the facts of a sentence a manager can act on
+(`registration_text` words it in the reader's language); the sentences name other partners and
+channels, so they are for internal users only. Partners only learn that their
 registration needs review. "Covers" means what the weekly metrics count (README, "Metrics"): an
 assignment active on the day and, for a distributor or partner, an agreement in force on the day
 that grants the account's region and vertical.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
@@ -20,18 +22,29 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.models import Account, ChannelKind
 from partners.models import Agreement
-from partners.registration_matching import similar_registrations, similarity_reasons
+from partners.registration_matching import similar_registrations, similarity_keys
 from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
+from partners.registration_text import conflict_sentence, in_english
 from partners.selectors import agreements_in_force_q
 
 
 @dataclass(frozen=True)
 class Conflict:
     code: str
-    message: str
+    facts: dict[str, Any]
 
-    def as_json(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    @property
+    def message(self) -> str:
+        """The sentence, in the active language."""
+        return conflict_sentence({"code": self.code, "facts": self.facts})
+
+    def as_json(self) -> dict[str, Any]:
+        """As stored on the registration: the code, the facts and the English sentence."""
+        return {
+            "code": self.code,
+            "facts": self.facts,
+            "message": in_english(self.facts, self.code),
+        }
 
 
 def agreements_granting(
@@ -80,15 +93,13 @@ def _already_registered(registration: DealRegistration, day: date) -> Conflict |
     )
     if holder is None:
         return None
-    who = (
-        "This partner already holds"
-        if holder.partner_id == registration.partner_id
-        else f"{holder.partner.name} holds"
-    )
     return Conflict(
         ConflictCode.ALREADY_REGISTERED,
-        f"{who} approved registration {holder.external_id} for this account, protected until "
-        f"{holder.protected_until:%Y-%m-%d}; it must end before this one can be approved.",
+        {
+            "holder": "" if holder.partner_id == registration.partner_id else holder.partner.name,
+            "registration": holder.external_id,
+            "until": holder.protected_until.isoformat() if holder.protected_until else None,
+        },
     )
 
 
@@ -112,25 +123,25 @@ def _covered_by_other_channel(
     for assignment in assignments:
         # The database holds that a direct row has a rep and a partner's row a partner.
         if assignment.kind == ChannelKind.DIRECT and assignment.rep is not None:
-            owners.append(f"sales rep {assignment.rep.name} (direct)")
+            owners.append({"kind": assignment.kind, "name": assignment.rep.name})
         elif assignment.partner_id in in_force and assignment.partner is not None:
-            label = "distributor" if assignment.kind == ChannelKind.DISTRIBUTION else "partner"
-            owners.append(f"{label} {assignment.partner.name}")
+            owners.append({"kind": assignment.kind, "name": assignment.partner.name})
     if not owners:
         return None
-    return Conflict(
-        ConflictCode.COVERED_BY_OTHER_CHANNEL,
-        f"Covered today by {', '.join(dict.fromkeys(owners))}; agree who leads the deal "
-        "before approving.",
-    )
+    return Conflict(ConflictCode.COVERED_BY_OTHER_CHANNEL, {"owners": owners})
 
 
-def _segment_label(registration: DealRegistration) -> str:
+def _segment_facts(registration: DealRegistration) -> dict[str, str]:
     """The counting segment's names (the account's or the registration's, both read already)."""
     holder: Account | DealRegistration = (
         registration.account if registration.account is not None else registration
     )
-    return f"{holder.region.name} / {holder.vertical.name}"
+    return {
+        "region": holder.region.name,
+        "region_zh": holder.region.name_zh,
+        "vertical": holder.vertical.name,
+        "vertical_zh": holder.vertical.name_zh,
+    }
 
 
 def _exclusive_elsewhere(
@@ -143,9 +154,12 @@ def _exclusive_elsewhere(
         return None
     return Conflict(
         ConflictCode.EXCLUSIVE_ELSEWHERE,
-        f"{holder.partner.name} holds exclusive agreement {holder.external_id} for "
-        f"{_segment_label(registration)} until {holder.end_date:%Y-%m-%d}; approving "
-        "would breach it unless that partner agrees.",
+        {
+            "holder": holder.partner.name,
+            "agreement": holder.external_id,
+            "until": holder.end_date.isoformat(),
+            **_segment_facts(registration),
+        },
     )
 
 
@@ -156,8 +170,7 @@ def _outside_agreement(
         return None
     return Conflict(
         ConflictCode.OUTSIDE_AGREEMENT,
-        f"{registration.partner.name} has no agreement in force granting "
-        f"{_segment_label(registration)}; its coverage would not count until one does.",
+        {"partner": registration.partner.name, **_segment_facts(registration)},
     )
 
 
@@ -167,9 +180,11 @@ def _already_customer(registration: DealRegistration, day: date) -> Conflict | N
         return None
     return Conflict(
         ConflictCode.ALREADY_CUSTOMER,
-        f"{account.name} became a customer on {account.converted_on:%Y-%m-%d} through the "
-        f"{ChannelKind(account.converted_via).label.lower()} channel; treat this as an upsell "
-        "or reject it.",
+        {
+            "account": account.name,
+            "converted_on": account.converted_on.isoformat(),
+            "channel": account.converted_via,
+        },
     )
 
 
@@ -185,19 +200,20 @@ def _possible_duplicate(
             status=RegistrationStatus.SUBMITTED, partner_id=registration.partner_id
         )[:5]
     )
-    parts = [
-        f"this partner's pending {other.external_id} ({similarity_reasons(registration, other)})"
-        for other in pending
-    ]
-    if ambiguous_accounts > 1:
-        parts.append(
-            f"the company matches {ambiguous_accounts} accounts; link the right one before "
-            "approving"
-        )
-    if not parts:
+    if not pending and ambiguous_accounts <= 1:
         return None
     return Conflict(
-        ConflictCode.POSSIBLE_DUPLICATE, "Possibly the same deal as " + "; ".join(parts) + "."
+        ConflictCode.POSSIBLE_DUPLICATE,
+        {
+            "pending": [
+                {
+                    "registration": other.external_id,
+                    "reasons": similarity_keys(registration, other),
+                }
+                for other in pending
+            ],
+            "accounts": ambiguous_accounts,
+        },
     )
 
 

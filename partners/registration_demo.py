@@ -145,16 +145,26 @@ def _granted_account(partner: Partner, today: date, *, covered: str, rng: random
 
 
 def _submit(seeder: _Seeder, partner: Partner, details: Any, *, days_ago: int) -> Any:
-    return registration_submit(user=_user_of(partner), details=details, now=seeder.at(days_ago))
+    when = seeder.at(days_ago)
+    registration = registration_submit(user=_user_of(partner), details=details, now=when)
+    if registration.auto_approved:
+        # Approved automatically as it arrived, on that past day, not when the demo ran.
+        DealRegistration.objects.filter(pk=registration.pk).update(decided_at=when)
+        registration.events.update(created_at=when, updated_at=when)
+        registration.decided_at = when
+    return registration
 
 
 def _backdate(registration: DealRegistration, *, decided_days_ago: int, seeder: _Seeder) -> None:
     """Decisions made on past days: the services stamp them with the real time."""
     when = seeder.at(decided_days_ago, hour=15)
-    DealRegistration.objects.filter(pk=registration.pk, decided_at__isnull=False).update(
-        decided_at=when
+    # An automatic approval was made as the registration arrived (see _submit).
+    DealRegistration.objects.filter(
+        pk=registration.pk, decided_at__isnull=False, auto_approved=False
+    ).update(decided_at=when)
+    registration.events.exclude(kind__in=["submitted", "auto_approved"]).update(
+        created_at=when, updated_at=when
     )
-    registration.events.exclude(kind="submitted").update(created_at=when, updated_at=when)
     registration.events.filter(kind="submitted").update(
         created_at=registration.submitted_at, updated_at=registration.submitted_at
     )

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.http import QueryDict
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
@@ -133,14 +134,14 @@ class ApproveForm(StyledFormMixin, forms.Form):
         required=False,
         min_value=1,
         max_value=MAX_PROTECTED_DAYS,
-        label="Protect for (days)",
-        help_text="Empty: the partner tier's protection.",
+        label=_("Protect for (days)"),
+        help_text=_("Empty: the partner tier's protection."),
     )
     reason = forms.CharField(
         required=False,
         max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Note to the partner (optional)",
+        label=_("Note to the partner (optional)"),
     )
 
 
@@ -148,13 +149,13 @@ class RejectForm(StyledFormMixin, forms.Form):
     reason = forms.CharField(
         max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Reason (the partner reads it)",
+        label=_("Reason (the partner reads it)"),
     )
 
 
 class WonForm(StyledFormMixin, forms.Form):
-    amount = forms.DecimalField(label="Amount won", **AMOUNT)
-    closed_on = forms.DateField(widget=DateInput(), label="Closed on")
+    amount = forms.DecimalField(label=_("Amount won"), **AMOUNT)
+    closed_on = forms.DateField(widget=DateInput(), label=_("Closed on"))
 
 
 class LostForm(StyledFormMixin, forms.Form):
@@ -162,7 +163,7 @@ class LostForm(StyledFormMixin, forms.Form):
         required=False,
         max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Why it was lost (optional)",
+        label=_("Why it was lost (optional)"),
     )
 
 
@@ -171,8 +172,8 @@ class ExtendForm(StyledFormMixin, forms.Form):
         required=False,
         min_value=1,
         max_value=MAX_EXTENSION_DAYS,
-        label="Extend by (days)",
-        help_text="Empty: the partner tier's extension.",
+        label=_("Extend by (days)"),
+        help_text=_("Empty: the partner tier's extension."),
     )
 
 
@@ -180,7 +181,7 @@ class DeclineExtensionForm(StyledFormMixin, forms.Form):
     reason = forms.CharField(
         max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Reason (the partner reads it)",
+        label=_("Reason (the partner reads it)"),
     )
 
 
@@ -188,19 +189,19 @@ class LinkAccountForm(StyledFormMixin, forms.Form):
     account = forms.CharField(
         max_length=64,
         required=False,
-        label="Account external id",
-        help_text="Empty: treat it as a prospect, made an account on approval.",
+        label=_("Account external id"),
+        help_text=_("Empty: treat it as a prospect, made an account on approval."),
     )
 
 
 class TierPolicyForm(StyledFormMixin, forms.Form):
     protection_days = forms.IntegerField(
-        min_value=1, max_value=MAX_PROTECTED_DAYS, label="Protection (days)"
+        min_value=1, max_value=MAX_PROTECTED_DAYS, label=_("Protection (days)")
     )
     extension_days = forms.IntegerField(
-        min_value=1, max_value=MAX_EXTENSION_DAYS, label="Extension (days)"
+        min_value=1, max_value=MAX_EXTENSION_DAYS, label=_("Extension (days)")
     )
-    auto_approve = forms.BooleanField(required=False, label="Approve clean registrations")
+    auto_approve = forms.BooleanField(required=False, label=_("Approve clean registrations"))
 
 
 def tier_policy_forms(
@@ -221,8 +222,8 @@ class ChannelManagerForm(StyledFormMixin, forms.Form):
     manager = IdChoiceField(
         queryset=get_user_model().objects.none(),
         required=False,
-        label="Channel manager",
-        empty_label="— every sales manager —",
+        label=_("Channel manager"),
+        empty_label=_("— every sales manager —"),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -236,17 +237,24 @@ class ChannelManagerForm(StyledFormMixin, forms.Form):
 
 
 class WebhookEndpointForm(StyledFormMixin, forms.Form):
-    url = forms.CharField(max_length=500, label="Endpoint address", initial="https://")
+    url = forms.CharField(max_length=500, label=_("Endpoint address"), initial="https://")
     secret = forms.CharField(
         max_length=128,
         min_length=SECRET_MIN_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=f"At least {SECRET_MIN_LENGTH} characters; the receiver checks each "
-        "delivery's signature with the same secret.",
+        label=_("Secret"),
+        help_text=format_lazy(
+            _(
+                "At least {count} characters; the receiver checks each delivery's signature "
+                "with the same secret."
+            ),
+            count=SECRET_MIN_LENGTH,
+        ),
     )
-    description = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(max_length=200, required=False, label=_("Description"))
     events = forms.MultipleChoiceField(
         choices=[(event.value, event.label) for event in SUBSCRIBABLE],
         widget=forms.CheckboxSelectMultiple,
         initial=[event.value for event in SUBSCRIBABLE],
+        label=_("Events"),
     )

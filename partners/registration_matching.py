@@ -16,6 +16,7 @@ from channels.models import CoverageAssignment
 from crm.models import Account
 from partners.models import Partner
 from partners.registration_models import DealRegistration, MatchReason
+from partners.registration_text import same_company
 
 CANDIDATE_LIMIT = 10
 
@@ -27,7 +28,8 @@ class AccountCandidate:
 
     @property
     def reason_text(self) -> str:
-        return " and ".join(MatchReason(reason).label for reason in self.reasons)
+        """Why it matched, in the reader's language."""
+        return same_company(self.reasons)
 
 
 @dataclass
@@ -127,13 +129,19 @@ def similar_registrations(registration: DealRegistration) -> QuerySet[DealRegist
     )
 
 
-def similarity_reasons(registration: DealRegistration, other: DealRegistration) -> str:
-    """Why `other` looks like the same company as `registration`, in the manager's words."""
-    reasons = []
+def similarity_keys(registration: DealRegistration, other: DealRegistration) -> list[str]:
+    """Why `other` looks like the same company as `registration`: "account", "domain",
+    "name" (`registration_text.SAME`)."""
+    keys = []
     if registration.account_id and other.account_id == registration.account_id:
-        reasons.append("same account")
+        keys.append("account")
     if registration.domain and other.domain == registration.domain:
-        reasons.append("same website domain")
+        keys.append("domain")
     if registration.name_key and other.name_key == registration.name_key:
-        reasons.append("same company name")
-    return " and ".join(reasons)
+        keys.append("name")
+    return keys
+
+
+def similarity_reasons(registration: DealRegistration, other: DealRegistration) -> str:
+    """Why `other` looks like the same company as `registration`, in the reader's words."""
+    return same_company(similarity_keys(registration, other))

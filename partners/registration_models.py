@@ -43,12 +43,12 @@ class ConflictCode(models.TextChoices):
 class MatchReason(models.TextChoices):
     """How a registration came to name its account (empty: a prospect, no account yet)."""
 
-    NONE = "", "prospect"
-    EXTERNAL_ID = "external_id", "the partner's own account id"
-    DOMAIN = "domain", "same website domain"
-    NAME = "name", "same company name"
-    MANAGER = "manager", "linked by a manager"
-    CREATED = "created", "account created on approval"
+    NONE = "", _("prospect")
+    EXTERNAL_ID = "external_id", _("the partner's own account id")
+    DOMAIN = "domain", _("same website domain")
+    NAME = "name", _("same company name")
+    MANAGER = "manager", _("linked by a manager")
+    CREATED = "created", _("account created on approval")
 
 
 class ExtensionStatus(models.TextChoices):
@@ -113,6 +113,10 @@ class DealRegistration(TimeStamped):
     # The same codes as " code code ", so lists can filter by one on any database.
     conflict_codes_text = models.CharField(max_length=200, blank=True)
     conflicts_checked_at = models.DateTimeField(null=True, blank=True)
+    # The conflict codes met on arrival (" code code ", "" for none), kept as they were for the
+    # weekly figures (docs/metrics.md rule 18); null when they were not checked on arrival (a
+    # registration imported already decided).
+    arrival_conflicts = models.CharField(max_length=200, null=True, blank=True)
     needs_review = models.BooleanField(default=False)
     status = models.CharField(
         max_length=16, choices=RegistrationStatus.choices, default=RegistrationStatus.SUBMITTED
@@ -258,6 +262,9 @@ class DealRegistrationEvent(TimeStamped):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.TextField(max_length=2000, blank=True)
+    # A step the system writes keeps its facts, put into words in the reader's language
+    # (`registration_text.event_note`); `note` then holds its English sentence.
+    facts = models.JSONField(default=dict, blank=True)
     # Internal steps (which account was linked, why auto-approval held back) stay internal.
     partner_visible = models.BooleanField(default=True)
 

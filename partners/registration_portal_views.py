@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
+from crm.idempotency import once_per_form_token
 from crm.roles import Role, role_required
 from partners.registration_forms import ExtensionRequestForm, RegistrationForm, WithdrawForm
 from partners.registration_matching import accounts_assigned_to
@@ -34,6 +35,7 @@ from partners.registration_services import (
     registration_submit,
     registration_withdraw,
 )
+from partners.registration_text import event_note
 from partners.selectors import partner_of_user
 
 portal_required = role_required(Role.PARTNER_USER)
@@ -81,6 +83,7 @@ def _initial_for_own_account(request: HttpRequest) -> dict[str, Any]:
 
 
 @portal_required
+@once_per_form_token
 def portal_registration_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RegistrationForm(request.POST)
@@ -123,7 +126,7 @@ def _history(request: HttpRequest, registration: DealRegistration) -> list[dict[
             who = event.by.get_username()
         else:
             who = _("Channel team")
-        rows.append({"event": event, "who": who})
+        rows.append({"event": event, "who": who, "note": event_note(event)})
     return rows
 
 

@@ -94,13 +94,31 @@ def decision_deadlines(submitted_days: list[date], today: date) -> list[tuple[in
     return [(max(int(age), 0), day.astype(date)) for age, day in zip(ages, due, strict=True)]
 
 
-def overdue_before(today: date) -> date:
-    """Registrations submitted before this day are overdue on `today`: their decision was due
-    before it (the queue filters on it, so the database does the counting)."""
-    day = today
-    while decision_due_on(day - timedelta(days=1)) >= today:
+def due_by_before(last_due: date) -> date:
+    """Registrations submitted before this day have their decision due on or before
+    `last_due` (lists filter on it, so the database does the counting)."""
+    day = last_due + timedelta(days=1)
+    while decision_due_on(day - timedelta(days=1)) > last_due:
         day -= timedelta(days=1)
     return day
+
+
+def overdue_before(today: date) -> date:
+    """Registrations submitted before this day are overdue on `today`: their decision was due
+    before it."""
+    return due_by_before(today - timedelta(days=1))
+
+
+def due_soon_before(today: date) -> date:
+    """Registrations submitted before this day are overdue on `today` or due by the next
+    business day (on a weekend, by the Monday)."""
+    next_business_day = np.busday_offset(today, 1, roll="backward").astype(date)
+    return due_by_before(next_business_day)
+
+
+def registrations_awaiting_decision(user: RequestUser) -> QuerySet[DealRegistration]:
+    """The submitted registrations `user` may see, oldest first."""
+    return registrations_visible_to(user).filter(status=RegistrationStatus.SUBMITTED)
 
 
 # Partner summary ---------------------------------------------------------------------------------

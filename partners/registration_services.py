@@ -23,6 +23,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -34,7 +35,7 @@ from crm.names import company_name_key, website_domain
 from crm.roles import Role, role_of
 from crm.services import email_queue
 from partners.models import Partner, PartnerTier
-from partners.registration_conflicts import registration_conflicts
+from partners.registration_conflicts import Conflict, registration_conflicts
 from partners.registration_matching import accounts_assigned_to, registration_match
 from partners.registration_models import (
     ConflictCode,
@@ -45,6 +46,12 @@ from partners.registration_models import (
     RegistrationEventKind,
     RegistrationStatus,
     RegistrationTierPolicy,
+)
+from partners.registration_text import (
+    conflict_sentence,
+    conflicts_shown,
+    event_facts,
+    event_note_in_english,
 )
 from partners.webhook_models import WebhookEvent
 from partners.webhooks import webhook_publish
@@ -60,10 +67,11 @@ REASON_MAX = 2000
 class RegistrationRefused(ValidationError):
     """The registration's state, or the one-approval-per-account rule, refuses the change.
     `code` names the conflict (a ConflictCode, or "invalid_state", "already_extended",
-    "already_requested")."""
+    "already_requested"); `conflict` is the stored conflict that refused it, when one did."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str, *, code: str, conflict: dict[str, Any] | None = None) -> None:
         super().__init__(message, code=code)
+        self.conflict = conflict
 
 
 @dataclass
@@ -114,7 +122,7 @@ def tier_policy_set(
     """Set a tier's registration rules. Raises ValidationError for an unknown tier or days out
     of range (protection 1-730, extension 1-365)."""
     if tier not in PartnerTier.values:
-        raise ValidationError({"tier": f"Unknown partner tier {tier!r}."})
+        raise ValidationError({"tier": _("Unknown partner tier %(tier)r.") % {"tier": tier}})
     policy = RegistrationTierPolicy.objects.filter(tier=tier).first() or RegistrationTierPolicy(
         tier=tier
     )
@@ -131,7 +139,7 @@ def partner_channel_manager_set(*, partner: Partner, manager: Any) -> Partner:
     """Name the sales manager who receives the partner's deal registrations (None: every sales
     manager). Raises ValidationError for a user who is not an active sales manager."""
     if manager is not None and (not manager.is_active or role_of(manager) != Role.SALES_MANAGER):
-        raise ValidationError({"manager": "Choose an active sales manager."})
+        raise ValidationError({"manager": _("Choose an active sales manager.")})
     partner.channel_manager = manager
     partner.save(update_fields=["channel_manager", "updated_at"])
     return partner
@@ -162,7 +170,11 @@ def _manager_addresses(partner: Partner) -> list[str]:
     return sorted({user.email for user in managers if user.email})
 
 
-def _tell_managers(registration: DealRegistration, *, subject: str, text: str, topic: str) -> None:
+def _tell_managers(
+    registration: DealRegistration, *, subject: Any, topic: str, text: str = ""
+) -> None:
+    """E-mail the partner's channel manager (every sales manager when it has none) about the
+    registration, with its conflicts and the partner's `text`, in the workspace's language."""
     link = _site(f"/workspace/registrations/{registration.pk}/")
     # In the workspace's language, whatever the language of the partner who caused it.
     with translation.override(settings.LANGUAGE_CODE):
@@ -171,7 +183,13 @@ def _tell_managers(registration: DealRegistration, *, subject: str, text: str, t
             subject=f"{registration.partner.name}: {subject} — {registration.company_name}",
             body_text=render_to_string(
                 "emails/registration_to_managers.txt",
-                {"registration": registration, "text": text, "link": link},
+                {
+                    "registration": registration,
+                    "topic": topic,
+                    "conflicts": conflicts_shown(registration.conflicts),
+                    "text": text,
+                    "link": link,
+                },
             ),
             topic=topic,
         )
@@ -232,15 +250,19 @@ def _record(
     by: Any,
     previous: str = "",
     note: str = "",
+    facts: dict[str, Any] | None = None,
     partner_visible: bool = True,
 ) -> None:
+    """One step of the history: a person's `note`, or the `facts` of the system's sentence
+    (`registration_text.event_facts`), worded for each reader; its English kept as the note."""
     DealRegistrationEvent.objects.create(
         registration=registration,
         kind=kind,
         from_status=previous,
         to_status=registration.status if previous != registration.status else "",
         by=by,
-        note=note[:REASON_MAX],
+        note=(event_note_in_english(facts) if facts else note)[:REASON_MAX],
+        facts=facts or {},
         partner_visible=partner_visible,
     )
 
@@ -257,12 +279,29 @@ def _locked(registration: DealRegistration) -> DealRegistration:
     )
 
 
+# What a refused change was, as the sentence "only submitted registrations can be <action>".
+ACTIONS = {
+    "approved": gettext_lazy("approved"),
+    "rejected": gettext_lazy("rejected"),
+    "marked won": gettext_lazy("marked won"),
+    "marked lost": gettext_lazy("marked lost"),
+    "withdrawn": gettext_lazy("withdrawn"),
+    "extended": gettext_lazy("extended"),
+    "changed": gettext_lazy("changed"),
+}
+
+
 def _refuse_unless(registration: DealRegistration, *statuses: str, action: str) -> None:
     if registration.status not in statuses:
-        allowed = " or ".join(RegistrationStatus(s).label.lower() for s in statuses)
+        allowed = _(" or ").join(str(RegistrationStatus(s).label).lower() for s in statuses)
         raise RegistrationRefused(
-            f"{registration.external_id} is {registration.get_status_display().lower()}; only "
-            f"{allowed} registrations can be {action}.",
+            _("%(registration)s is %(status)s; only %(allowed)s registrations can be %(action)s.")
+            % {
+                "registration": registration.external_id,
+                "status": registration.get_status_display().lower(),
+                "allowed": allowed,
+                "action": ACTIONS[action],
+            },
             code="invalid_state",
         )
 
@@ -448,6 +487,7 @@ def registration_submit(
     conflicts = registration_conflicts_refresh(
         registration=registration, day=today, ambiguous_accounts=ambiguous
     )
+    registration.arrival_conflicts = registration.conflict_codes_text
     # The related objects were just read; the database holds the constraints (checked here
     # they cost a savepoint each, a third of a submission's queries).
     registration.full_clean(
@@ -457,12 +497,7 @@ def registration_submit(
     )
     registration.save()
     _record(registration, kind=RegistrationEventKind.SUBMITTED, by=user)
-    summary = (
-        "Conflicts: " + "; ".join(f"{c['code']}: {c['message']}" for c in conflicts)
-        if conflicts
-        else "No conflicts."
-    )
-    _tell_managers(registration, subject="new deal registration", text=summary, topic="reg-new")
+    _tell_managers(registration, subject=gettext_lazy("new deal registration"), topic="reg-new")
     _publish(registration, previous="")
     if not conflicts and tier_terms(partner.tier).auto_approve:
         try:
@@ -478,6 +513,9 @@ def registration_submit(
                 kind=RegistrationEventKind.AUTO_APPROVAL_REFUSED,
                 by=None,
                 note=" ".join(refusal.messages),
+                facts=event_facts("held_back", conflict=refusal.conflict)
+                if getattr(refusal, "conflict", None)
+                else None,
                 partner_visible=False,
             )
     return registration
@@ -547,15 +585,26 @@ def _approval_clash(registration: DealRegistration, today: date) -> Registration
         .select_related("partner")
         .first()
     )
-    detail = (
-        f"{holder.partner.name}'s registration {holder.external_id} of this account was "
-        f"approved first, protected until {holder.protected_until:%Y-%m-%d}"
-        if holder is not None
-        else "another registration of this account was approved at the same moment"
+    if holder is None:
+        return RegistrationRefused(
+            _(
+                "Not approved: another registration of this account was approved at the same "
+                "moment. Only one registration per account can be protected."
+            ),
+            code=ConflictCode.ALREADY_REGISTERED,
+        )
+    conflict = Conflict(
+        ConflictCode.ALREADY_REGISTERED,
+        {
+            "holder": holder.partner.name,
+            "registration": holder.external_id,
+            "until": holder.protected_until.isoformat() if holder.protected_until else None,
+        },
     )
     return RegistrationRefused(
-        f"Not approved: {detail}. Only one registration per account can be protected.",
+        _("Not approved: %(why)s") % {"why": conflict.message},
         code=ConflictCode.ALREADY_REGISTERED,
+        conflict=conflict.as_json(),
     )
 
 
@@ -579,7 +628,10 @@ def _expire_one(registration: DealRegistration, *, today: date) -> None:
         kind=RegistrationEventKind.EXPIRED,
         by=None,
         previous=previous,
-        note=f"Protection ended on {registration.protected_until:%Y-%m-%d}.",
+        facts=event_facts(
+            "protection_ended",
+            day=registration.protected_until.isoformat() if registration.protected_until else None,
+        ),
     )
     _tell_partner(registration, kind="expired")
     _publish(registration, previous=previous)
@@ -621,12 +673,18 @@ def registration_approve(
     _refuse_unless(registration, RegistrationStatus.SUBMITTED, action="approved")
     partner = registration.partner
     if not partner.is_active:
-        raise ValidationError(f"{partner.name} is deactivated; reactivate it before approving.")
+        raise ValidationError(
+            _("%(partner)s is deactivated; reactivate it before approving.")
+            % {"partner": partner.name}
+        )
     terms = tier_terms(partner.tier)
     days = terms.protection_days if protected_days is None else protected_days
     if not 1 <= days <= MAX_PROTECTED_DAYS:
         raise ValidationError(
-            {"protected_days": f"Protect the deal for 1 to {MAX_PROTECTED_DAYS} days."}
+            {
+                "protected_days": _("Protect the deal for 1 to %(days)s days.")
+                % {"days": MAX_PROTECTED_DAYS}
+            }
         )
     ambiguous = _rematch(registration)
     if ambiguous:
@@ -634,7 +692,8 @@ def registration_approve(
             registration=registration, day=today, ambiguous_accounts=ambiguous
         )
         raise RegistrationRefused(
-            f"The company matches {ambiguous} accounts; link the right one before approving.",
+            _("The company matches %(count)s accounts; link the right one before approving.")
+            % {"count": ambiguous},
             code=ConflictCode.POSSIBLE_DUPLICATE,
         )
     if registration.account is None:
@@ -646,7 +705,9 @@ def registration_approve(
     _save(registration, "account", "match_reason")
     blocking = [c for c in conflicts if auto or c["code"] == ConflictCode.ALREADY_REGISTERED]
     if blocking:
-        raise RegistrationRefused(blocking[0]["message"], code=blocking[0]["code"])
+        raise RegistrationRefused(
+            conflict_sentence(blocking[0]), code=blocking[0]["code"], conflict=blocking[0]
+        )
     previous = registration.status
     registration.status = RegistrationStatus.APPROVED
     registration.decided_at = timezone.now()
@@ -707,7 +768,7 @@ def _reason(reason: str, *, required: str | None) -> str:
     if required and not text:
         raise ValidationError({"reason": required})
     if len(text) > REASON_MAX:
-        raise ValidationError({"reason": "Keep the reason to 2,000 characters."})
+        raise ValidationError({"reason": _("Keep the reason to 2,000 characters.")})
     return text
 
 
@@ -717,7 +778,9 @@ def registration_reject(
 ) -> DealRegistration:
     """Reject a submitted registration with a reason the partner reads. Raises ValidationError
     without a reason, RegistrationRefused when it is not submitted."""
-    text = _reason(reason, required="Say why the registration is rejected; the partner reads it.")
+    text = _reason(
+        reason, required=_("Say why the registration is rejected; the partner reads it.")
+    )
     registration = _locked(registration)
     _refuse_unless(registration, RegistrationStatus.SUBMITTED, action="rejected")
     previous = registration.status
@@ -751,15 +814,14 @@ def registration_mark_won(
     today = today or timezone.localdate()
     errors: dict[str, str] = {}
     if amount is None or not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
-        errors["amount"] = "Enter the amount won, at least 0."
+        errors["amount"] = _("Enter the amount won, at least 0.")
     registration = _locked(registration)
     if closed_on > today:
-        errors["closed_on"] = "The close date cannot be in the future."
+        errors["closed_on"] = _("The close date cannot be in the future.")
     elif closed_on < timezone.localdate(registration.submitted_at):
-        errors["closed_on"] = (
-            f"The close date cannot be before the registration was submitted "
-            f"({timezone.localdate(registration.submitted_at):%Y-%m-%d})."
-        )
+        errors["closed_on"] = _(
+            "The close date cannot be before the registration was submitted (%(day)s)."
+        ) % {"day": date_format(timezone.localdate(registration.submitted_at))}
     if errors:
         raise ValidationError(errors)
     _refuse_unless(
@@ -771,13 +833,20 @@ def registration_mark_won(
     registration.won_amount = amount
     _save(registration, "status", "closed_on", "won_amount")
     account = Account.objects.select_for_update().get(pk=_held_account_id(registration))
-    note = f"Won {amount} {registration.currency} on {closed_on:%Y-%m-%d}."
+    converted = ""
     if account.converted_on is None:
         account.converted_on = closed_on
         account.converted_via = registration.partner.channel_kind
         account.save(update_fields=["converted_on", "converted_via", "updated_at"])
-        note += f" {account.name} is now a customer."
-    _record(registration, kind=RegistrationEventKind.WON, by=by, previous=previous, note=note)
+        converted = account.name
+    facts = event_facts(
+        "won",
+        amount=str(amount),
+        currency=registration.currency,
+        closed_on=closed_on.isoformat(),
+        converted=converted,
+    )
+    _record(registration, kind=RegistrationEventKind.WON, by=by, previous=previous, facts=facts)
     _publish(registration, previous=previous)
     return registration
 
@@ -807,7 +876,7 @@ def registration_mark_lost(
 def _own(registration: DealRegistration, user: Any) -> None:
     membership = getattr(user, "partner_membership", None)
     if membership is None or membership.partner_id != registration.partner_id:
-        raise ValidationError("Only the registering partner's users can do this.")
+        raise ValidationError(_("Only the registering partner's users can do this."))
 
 
 @transaction.atomic
@@ -833,8 +902,8 @@ def registration_withdraw(
     )
     _tell_managers(
         registration,
-        subject="registration withdrawn",
-        text=text or "No reason given.",
+        subject=gettext_lazy("registration withdrawn"),
+        text=text,
         topic="reg-withdrawn",
     )
     _publish(registration, previous=previous)
@@ -865,10 +934,7 @@ def registration_request_extension(
     _save(registration, "extension_status", "extension_note")
     _record(registration, kind=RegistrationEventKind.EXTENSION_REQUESTED, by=user, note=text)
     _tell_managers(
-        registration,
-        subject="extension requested",
-        text=f"Protected until {registration.protected_until:%Y-%m-%d}. {text}".strip(),
-        topic="reg-extension",
+        registration, subject=gettext_lazy("extension requested"), text=text, topic="reg-extension"
     )
     return registration
 
@@ -883,22 +949,28 @@ def registration_extend(
     registration = _locked(registration)
     extra = tier_terms(registration.partner.tier).extension_days if days is None else days
     if not 1 <= extra <= MAX_EXTENSION_DAYS:
-        raise ValidationError({"days": f"Extend by 1 to {MAX_EXTENSION_DAYS} days."})
+        raise ValidationError(
+            {"days": _("Extend by 1 to %(days)s days.") % {"days": MAX_EXTENSION_DAYS}}
+        )
     _refuse_unless(registration, RegistrationStatus.APPROVED, action="extended")
     if registration.extension_status in (ExtensionStatus.GRANTED, ExtensionStatus.DECLINED):
         raise RegistrationRefused(
-            f"{registration.external_id}'s protection was extended once already (or the "
-            "request declined); it cannot be extended again.",
+            _(
+                "%(registration)s's protection was extended once already (or the request "
+                "declined); it cannot be extended again."
+            )
+            % {"registration": registration.external_id},
             code="already_extended",
         )
-    registration.protected_until = _held_until(registration) + timedelta(days=extra)
+    until = _held_until(registration) + timedelta(days=extra)
+    registration.protected_until = until
     registration.extension_status = ExtensionStatus.GRANTED
     _save(registration, "protected_until", "extension_status")
     _record(
         registration,
         kind=RegistrationEventKind.EXTENDED,
         by=by,
-        note=f"Protected until {registration.protected_until:%Y-%m-%d}.",
+        facts=event_facts("protected_until", day=until.isoformat()),
     )
     _tell_partner(registration, kind="extended")
     return registration
@@ -910,14 +982,16 @@ def registration_decline_extension(
 ) -> DealRegistration:
     """Decline the partner's extension request with a reason it reads. Raises ValidationError
     without a reason, RegistrationRefused when no request is open."""
-    text = _reason(reason, required="Say why the extension is declined; the partner reads it.")
+    text = _reason(reason, required=_("Say why the extension is declined; the partner reads it."))
     registration = _locked(registration)
     if (
         registration.status != RegistrationStatus.APPROVED
         or registration.extension_status != ExtensionStatus.REQUESTED
     ):
         raise RegistrationRefused(
-            f"{registration.external_id} has no open extension request.", code="invalid_state"
+            _("%(registration)s has no open extension request.")
+            % {"registration": registration.external_id},
+            code="invalid_state",
         )
     registration.extension_status = ExtensionStatus.DECLINED
     _save(registration, "extension_status")
@@ -944,7 +1018,7 @@ def registration_link_account(
         registration,
         kind=RegistrationEventKind.ACCOUNT_LINKED,
         by=by,
-        note=f"Linked to {account}." if account else "Treated as a prospect.",
+        facts=event_facts("linked", account=str(account) if account else ""),
         partner_visible=False,
     )
     return registration

@@ -18,11 +18,15 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from crm.exports import EXPORT_FORMATS, export_response
+from channels.selectors import internal_accounts_visible_to
+from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import form_add_service_errors, object_id
 from crm.models import SizeBand
 from crm.roles import can_manage, internal_required, manager_required
@@ -55,6 +59,7 @@ from partners.registration_selectors import (
     business_days_between,
     decision_deadlines,
     decision_due_on,
+    due_soon_before,
     overdue_before,
     registration_events_visible_to,
     registration_summary,
@@ -73,6 +78,7 @@ from partners.registration_services import (
     tier_policy_set,
     tier_terms,
 )
+from partners.registration_text import conflict_sentence, conflicts_shown, event_note
 from partners.selectors import accounts_visible_to, partners_visible_to
 
 PAGE_SIZE = 50
@@ -83,10 +89,13 @@ SORTS = {
     "company_name": ("company_name", "id"),
 }
 STATUS_FILTERS = {"open": [RegistrationStatus.SUBMITTED, RegistrationStatus.APPROVED]}
+# The decision filter: overdue, or overdue or due by the next business day (the manager's home
+# counts those); each gives the first submission day not in it.
+DEADLINE_FILTERS = {"yes": overdue_before, "soon": due_soon_before}
 
 
 def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[str, str]]:
-    names = ("status", "partner", "conflict", "overdue", "extension", "q", "sort")
+    names = ("status", "partner", "account", "conflict", "overdue", "extension", "q", "sort")
     params = {name: request.GET.get(name, "").strip() for name in names}
     registrations = registrations_visible_to(request.user).select_related(
         "partner", "region", "vertical", "account"
@@ -101,6 +110,10 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[st
         params["status"] = ""
     if (partner_id := object_id(params["partner"])) is not None:
         registrations = registrations.filter(partner_id=partner_id)
+    if (account_id := object_id(params["account"])) is not None:
+        registrations = registrations.filter(account_id=account_id)
+    else:
+        params["account"] = ""
     if params["conflict"] in ConflictCode.values:
         registrations = registrations.filter(
             conflict_codes_text__contains=f" {params['conflict']} "
@@ -109,11 +122,13 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[st
         registrations = registrations.filter(needs_review=True)
     else:
         params["conflict"] = ""
-    if params["overdue"] == "yes":
-        cutoff = overdue_before(timezone.localdate())
+    if params["overdue"] in DEADLINE_FILTERS:
+        cutoff = DEADLINE_FILTERS[params["overdue"]](timezone.localdate())
         registrations = registrations.filter(
             status=RegistrationStatus.SUBMITTED, submitted_at__date__lt=cutoff
         )
+    else:
+        params["overdue"] = ""
     if params["extension"] == "requested":
         registrations = registrations.filter(extension_status=ExtensionStatus.REQUESTED)
     if params["q"]:
@@ -148,28 +163,34 @@ def _queue_rows_html(registrations: list[DealRegistration], today: date) -> Safe
     deadlines = decision_deadlines(
         [timezone.localdate(r.submitted_at) for r in registrations], today
     )
+    conflict_labels = dict(ConflictCode.choices)
+    words = {
+        "overdue": _("overdue"),
+        "extension": _("extension asked"),
+        "prospect": _("prospect"),
+        "none": _("none"),
+    }
     rows = []
     for registration, (age, due) in zip(registrations, deadlines, strict=True):
         submitted = registration.status == RegistrationStatus.SUBMITTED
         overdue = submitted and due < today
         age_html = (
             format_html(
-                '<span class="{}" title="due {}">{} business day{}{}</span>',
+                '<span class="{}" title="{}">{}{}</span>',
                 "badge text-bg-danger" if overdue else "",
-                due.isoformat(),
-                age,
-                "" if age == 1 else "s",
-                " — overdue" if overdue else "",
+                _("decision due %(day)s") % {"day": date_format(due)},
+                ngettext("%(days)s business day", "%(days)s business days", age) % {"days": age},
+                f" — {words['overdue']}" if overdue else "",
             )
             if submitted
             else "—"
         )
         extension = (
-            mark_safe(' <span class="badge text-bg-info">extension asked</span>')
+            format_html(' <span class="badge text-bg-info">{}</span>', words["extension"])
             if registration.extension_status == ExtensionStatus.REQUESTED
             else ""
         )
-        account = registration.account.external_id if registration.account else "prospect"
+        account = registration.account.external_id if registration.account else words["prospect"]
         amount = (
             f"{registration.amount:,.0f} {registration.currency}"
             if registration.amount is not None
@@ -177,25 +198,30 @@ def _queue_rows_html(registrations: list[DealRegistration], today: date) -> Safe
         )
         protected = (
             format_html(
-                '<div class="small text-muted">until {}</div>',
-                registration.protected_until.isoformat(),
+                '<div class="small text-muted">{}</div>',
+                _("until %(day)s") % {"day": date_format(registration.protected_until)},
             )
             if registration.status == RegistrationStatus.APPROVED and registration.protected_until
             else ""
         )
         conflicts = format_html_join(
             "",
-            '<span class="badge text-bg-warning me-1" data-testid="conflict" title="{}">{}</span>',
-            ((c["message"], c["code"]) for c in registration.conflicts),
-        ) or mark_safe('<span class="text-muted small">none</span>')
+            '<span class="badge text-bg-warning me-1" data-testid="conflict" data-code="{}" '
+            'title="{}">{}</span>',
+            (
+                (c["code"], conflict_sentence(c), conflict_labels.get(c["code"], c["code"]))
+                for c in registration.conflicts
+            ),
+        ) or format_html('<span class="text-muted small">{}</span>', words["none"])
         rows.append(
             format_html(
-                '<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a>{}</td>'
+                '<tr><td class="text-nowrap">{}</td><td class="text-nowrap">{}</td>'
+                '<td class="text-nowrap"><a href="{}">{}</a>{}</td>'
                 '<td><a href="{}">{}</a></td>'
                 '<td>{}<div class="small text-muted">{}</div></td>'
-                '<td class="small">{} / {} / {}</td><td class="text-end">{}</td>'
-                "<td>{}{}</td><td>{}</td></tr>",
-                timezone.localdate(registration.submitted_at).isoformat(),
+                '<td class="small">{} / {} / {}</td><td class="text-end text-nowrap">{}</td>'
+                '<td class="text-nowrap">{}{}</td><td>{}</td></tr>',
+                date_format(timezone.localdate(registration.submitted_at)),
                 age_html,
                 detail_url.format(registration.pk),
                 registration.external_id,
@@ -204,8 +230,8 @@ def _queue_rows_html(registrations: list[DealRegistration], today: date) -> Safe
                 registration.partner.name,
                 registration.company_name,
                 account,
-                registration.region.name,
-                registration.vertical.name,
+                registration.region.display_name,
+                registration.vertical.display_name,
                 size_bands.get(registration.size_band, registration.size_band),
                 amount,
                 statuses.get(registration.status, registration.status),
@@ -227,40 +253,71 @@ def _partner_options(partners: Any, chosen: str) -> SafeString:
     )
 
 
+def _export(fmt: str, registrations: QuerySet[DealRegistration]) -> HttpResponseBase:
+    """The queue's rows for people: headers in the reader's language, names and labels."""
+    statuses, size_bands = labelled(RegistrationStatus.choices), labelled(SizeBand.choices)
+    conflicts = labelled(ConflictCode.choices)
+    header = [
+        _("External id"),
+        _("Submitted"),
+        _("Partner id"),
+        _("Partner"),
+        _("Company"),
+        _("Website"),
+        _("Region"),
+        _("Vertical"),
+        _("Size band"),
+        _("Offering"),
+        _("Amount"),
+        _("Currency"),
+        _("Expected close"),
+        _("Status"),
+        _("Needs review"),
+        _("Conflicts"),
+        _("Account id"),
+        _("Protected until"),
+        _("Decision reason"),
+    ]
+    rows = (
+        [
+            r.external_id,
+            r.submitted_at,
+            r.partner.external_id,
+            r.partner.name,
+            r.company_name,
+            r.website,
+            r.region.display_name,
+            r.vertical.display_name,
+            size_bands.get(r.size_band, r.size_band),
+            r.offering,
+            r.amount,
+            r.currency,
+            r.expected_close_on,
+            statuses.get(r.status, r.status),
+            yes_no(r.needs_review),
+            "; ".join(conflicts.get(code, code) for code in r.conflict_codes),
+            r.account.external_id if r.account else "",
+            r.protected_until,
+            r.decision_reason,
+        ]
+        for r in registrations.iterator(chunk_size=2000)
+    )
+    return export_response(
+        fmt=fmt, filename="registrations", header=[str(h) for h in header], rows=rows
+    )
+
+
 @internal_required
 def registration_queue(request: HttpRequest) -> HttpResponseBase:
     registrations, params = _filtered(request)
     if request.GET.get("format") in EXPORT_FORMATS:
-        columns = (
-            "external_id",
-            "submitted_at",
-            "partner__external_id",
-            "partner__name",
-            "company_name",
-            "website",
-            "region__code",
-            "vertical__code",
-            "size_band",
-            "offering",
-            "amount",
-            "currency",
-            "expected_close_on",
-            "status",
-            "needs_review",
-            "account__external_id",
-            "protected_until",
-            "decision_reason",
-        )
-        return export_response(
-            fmt=request.GET["format"],
-            filename="registrations",
-            header=[column.replace("__external_id", "").replace("__", "_") for column in columns],
-            rows=registrations.values_list(*columns).iterator(chunk_size=2000),
-        )
+        return _export(request.GET["format"], registrations)
     page = Paginator(registrations, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     query = request.GET.copy()
     query.pop("page", None)
+    everywhere = query.copy()
+    everywhere.pop("account", None)
     return render(
         request,
         "partners/registration_queue.html",
@@ -269,11 +326,17 @@ def registration_queue(request: HttpRequest) -> HttpResponseBase:
             "rows": _queue_rows_html(list(page), today),
             "params": params,
             "querystring": query.urlencode(),
+            "querystring_without_account": everywhere.urlencode(),
             "statuses": RegistrationStatus.choices,
             "conflict_codes": ConflictCode.choices,
             "partner_options": _partner_options(
                 partners_visible_to(request.user).order_by("name"), params["partner"]
             ),
+            "account": internal_accounts_visible_to(request.user)
+            .filter(pk=int(params["account"]))
+            .first()
+            if params["account"]
+            else None,
             "deadline_days": settings.REGISTRATION_DECISION_BUSINESS_DAYS,
         },
     )
@@ -355,10 +418,16 @@ def _render_detail(
         {
             "registration": registration,
             "row": _row(registration, today),
-            "live_conflicts": live,
+            "live": live is not None,
+            "conflicts": conflicts_shown(
+                [c.as_json() for c in live] if live is not None else registration.conflicts
+            ),
             "candidates": candidates,
             "similar": similar,
-            "events": registration_events_visible_to(request.user, registration),
+            "events": [
+                {"event": event, "note": event_note(event)}
+                for event in registration_events_visible_to(request.user, registration)
+            ],
             "can_manage": manage,
             "approval_blocked": blocked,
             "forms": forms,
@@ -402,37 +471,50 @@ def _apply(
             protected_days=data["protected_days"],
             reason=data["reason"],
         )
-        return (
-            f"{approved.external_id} approved: {approved.partner.name} covers "
-            f"{approved.account.name if approved.account else approved.company_name} from today, "
-            "protected until "
-            f"{approved.protected_until:%Y-%m-%d}."
-        )
+        return _(
+            "%(registration)s approved: %(partner)s covers %(account)s from today, protected "
+            "until %(day)s."
+        ) % {
+            "registration": approved.external_id,
+            "partner": approved.partner.name,
+            "account": approved.account.name if approved.account else approved.company_name,
+            "day": date_format(approved.protected_until) if approved.protected_until else "",
+        }
     if action == "reject":
         registration_reject(registration=registration, by=by, reason=data["reason"])
-        return f"{registration.external_id} rejected; the partner is told why."
+        return _("%(registration)s rejected; the partner is told why.") % {
+            "registration": registration.external_id
+        }
     if action == "won":
         registration_mark_won(
             registration=registration, by=by, amount=data["amount"], closed_on=data["closed_on"]
         )
-        return f"{registration.external_id} marked won."
+        return _("%(registration)s marked won.") % {"registration": registration.external_id}
     if action == "lost":
         registration_mark_lost(registration=registration, by=by, reason=data["reason"])
-        return f"{registration.external_id} marked lost; its coverage ended today."
+        return _("%(registration)s marked lost; its coverage ended today.") % {
+            "registration": registration.external_id
+        }
     if action == "extend":
         extended = registration_extend(registration=registration, by=by, days=data["days"])
-        return f"Protection extended until {extended.protected_until:%Y-%m-%d}."
+        return _("Protection extended until %(day)s.") % {
+            "day": date_format(extended.protected_until) if extended.protected_until else ""
+        }
     if action == "decline":
         registration_decline_extension(registration=registration, by=by, reason=data["reason"])
-        return "Extension declined; the partner is told why."
+        return _("Extension declined; the partner is told why.")
     external_id = data["account"].strip()
     account = None
     if external_id:
         account = accounts_visible_to(by).filter(external_id=external_id).first()
         if account is None:
-            raise ValidationError({"account": f"No account has the external id {external_id!r}."})
+            raise ValidationError(
+                {"account": _("No account has the external id %(id)r.") % {"id": external_id}}
+            )
     registration_link_account(registration=registration, by=by, account=account)
-    return f"Linked to {account.name}." if account else "Treated as a prospect."
+    if account is None:
+        return _("Treated as a prospect.")
+    return _("Linked to %(account)s.") % {"account": account.name}
 
 
 def _action_view(action: str) -> Any:
@@ -467,14 +549,14 @@ def registration_settings(request: HttpRequest) -> HttpResponse:
         }
     forms = tier_policy_forms(request.POST if request.method == "POST" else None, initial)
     if request.method == "POST":
-        if all(form.is_valid() for _, _, form in forms):
+        if all(form.is_valid() for _tier, _label, form in forms):
             try:
-                for tier, _, form in forms:
+                for tier, _label, form in forms:
                     tier_policy_set(tier=tier, **form.cleaned_data)
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
             else:
-                messages.success(request, "Registration rules saved.")
+                messages.success(request, _("Registration rules saved."))
                 return redirect("registrations:settings")
         status = 400
     else:
@@ -520,9 +602,12 @@ def partner_channel_manager(request: HttpRequest, pk: int) -> HttpResponse:
             manager = form.cleaned_data["manager"]
             messages.success(
                 request,
-                f"New registrations of {partner.name} go to "
-                f"{manager.get_username() if manager else 'every sales manager'}.",
+                _("New registrations of %(partner)s go to %(manager)s.")
+                % {
+                    "partner": partner.name,
+                    "manager": manager.get_username() if manager else _("every sales manager"),
+                },
             )
     else:
-        messages.error(request, "Choose a sales manager from the list.")
+        messages.error(request, _("Choose a sales manager from the list."))
     return redirect("partners:partner_detail", pk=partner.pk)

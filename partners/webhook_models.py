@@ -10,14 +10,15 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import TimeStamped
 
 
 class WebhookEvent(models.TextChoices):
-    REGISTRATION_STATUS = "deal_registration.status_changed", "Deal registration status changed"
-    AGREEMENT_STATUS = "agreement.status_changed", "Agreement status changed"
-    PING = "ping", "Test event"
+    REGISTRATION_STATUS = "deal_registration.status_changed", _("Deal registration status changed")
+    AGREEMENT_STATUS = "agreement.status_changed", _("Agreement status changed")
+    PING = "ping", _("Test event")
 
 
 class WebhookEndpoint(TimeStamped):
@@ -42,11 +43,17 @@ class WebhookEndpoint(TimeStamped):
         """The last four characters, enough to tell two secrets apart on a page."""
         return f"…{self.secret[-4:]}"
 
+    @property
+    def event_labels(self) -> list[str]:
+        """The events it receives, named in the reader's language."""
+        labels = dict(WebhookEvent.choices)
+        return [str(labels.get(event, event)) for event in self.events]
+
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
 
 
 class WebhookDelivery(TimeStamped):
@@ -90,3 +97,7 @@ class WebhookDelivery(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.endpoint_id} ({self.status})"
+
+    @property
+    def event_label(self) -> str:
+        return str(dict(WebhookEvent.choices).get(self.event, self.event))

@@ -7,9 +7,11 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
+from crm.idempotency import once_per_form_token
 from crm.roles import manager_required
 from partners.registration_forms import WebhookEndpointForm
 from partners.registration_selectors import (
@@ -18,6 +20,7 @@ from partners.registration_selectors import (
 )
 from partners.webhook_models import DeliveryStatus
 from partners.webhooks import (
+    MAX_ATTEMPTS,
     webhook_endpoint_create,
     webhook_endpoint_set_active,
     webhook_ping,
@@ -40,6 +43,7 @@ def _deliveries_page(request: HttpRequest, deliveries):  # type: ignore[no-untyp
 
 
 @manager_required
+@once_per_form_token
 def webhook_list(request: HttpRequest) -> HttpResponse:
     form = WebhookEndpointForm()
     status_code = 200
@@ -51,7 +55,9 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:
-                messages.success(request, f"Events will be sent to {endpoint.url}.")
+                messages.success(
+                    request, _("Events will be sent to %(url)s.") % {"url": endpoint.url}
+                )
                 return redirect("registrations:webhook_detail", pk=endpoint.pk)
         status_code = 400
     page, status = _deliveries_page(request, webhook_deliveries_visible_to(request.user))
@@ -65,6 +71,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "statuses": DeliveryStatus.choices,
             "querystring": f"status={status}" if status else "",
+            "max_attempts": MAX_ATTEMPTS,
         },
         status=status_code,
     )
@@ -92,7 +99,9 @@ def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = get_object_or_404(webhook_endpoints_visible_to(request.user), pk=pk)
     webhook_endpoint_set_active(endpoint=endpoint, active=not endpoint.is_active)
-    messages.success(request, "Endpoint resumed." if endpoint.is_active else "Endpoint paused.")
+    messages.success(
+        request, _("Endpoint resumed.") if endpoint.is_active else _("Endpoint paused.")
+    )
     return redirect("registrations:webhook_detail", pk=endpoint.pk)
 
 
@@ -105,7 +114,7 @@ def webhook_ping_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, "Test event queued; its delivery shows below.")
+        messages.success(request, _("Test event queued; its delivery shows below."))
     return redirect("registrations:webhook_detail", pk=endpoint.pk)
 
 
@@ -118,5 +127,5 @@ def webhook_redeliver_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, "Delivery queued again.")
+        messages.success(request, _("Delivery queued again."))
     return redirect("registrations:webhook_detail", pk=delivery.endpoint_id)

@@ -34,6 +34,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from partners.webhook_models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -72,9 +73,9 @@ def _validate_url(url: str) -> None:
     except ValidationError:
         scheme = urlsplit(url).scheme
         if scheme == "http" and not settings.WEBHOOK_ALLOW_HTTP:
-            message = "Webhooks are sent over HTTPS only; use an https:// address."
+            message = _("Webhooks are sent over HTTPS only; use an https:// address.")
         else:
-            message = "Enter the full address of the endpoint, e.g. https://example.com/hooks."
+            message = _("Enter the full address of the endpoint, e.g. https://example.com/hooks.")
         raise ValidationError({"url": message}) from None
 
 
@@ -89,12 +90,14 @@ def webhook_endpoint_create(
     _validate_url(url)
     errors: dict[str, str] = {}
     if len(secret) < SECRET_MIN_LENGTH:
-        errors["secret"] = (
-            f"Use a secret of at least {SECRET_MIN_LENGTH} characters; the receiver keeps the same."
-        )
+        errors["secret"] = _(
+            "Use a secret of at least %(count)s characters; the receiver keeps the same."
+        ) % {"count": SECRET_MIN_LENGTH}
     chosen = [event for event in SUBSCRIBABLE if event in events]
     if not chosen or len(chosen) != len(set(events)):
-        errors["events"] = "Choose the events to send: " + ", ".join(SUBSCRIBABLE) + "."
+        errors["events"] = _("Choose the events to send: %(events)s.") % {
+            "events": ", ".join(str(event.label) for event in SUBSCRIBABLE)
+        }
     if errors:
         raise ValidationError(errors)
     endpoint = WebhookEndpoint(
@@ -289,7 +292,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     Raises ValidationError while the delivery is still pending."""
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     if delivery.status == DeliveryStatus.PENDING:
-        raise ValidationError("This delivery is still being attempted.")
+        raise ValidationError(_("This delivery is still being attempted."))
     delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = timezone.now()
@@ -302,7 +305,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
 def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """Send a test event to one active endpoint. Raises ValidationError for a paused one."""
     if not endpoint.is_active:
-        raise ValidationError("This endpoint is paused; resume it to send events to it.")
+        raise ValidationError(_("This endpoint is paused; resume it to send events to it."))
     webhook_publish(
         event=WebhookEvent.PING,
         data={"message": "A test event from Channel CRM."},

@@ -337,6 +337,9 @@ MATRIX.update(
             Entry(api("metrics/trend/?first=2026-W40&last=2026-W46"), API_LEADERSHIP)
         ],
         V1 + "metrics/partners/": [Entry(api("metrics/partners/?week=2026-W46"), API_LEADERSHIP)],
+        V1 + "metrics/registrations/": [
+            Entry(api("metrics/registrations/?first=2026-W40&last=2026-W46"), API_LEADERSHIP)
+        ],
         V1 + "metrics/weeks/": [Entry(api("metrics/weeks/"), API_LEADERSHIP)],
         V1 + "^metrics/runs/$": [Entry(api("metrics/runs/"), API_LEADERSHIP)],
         V1 + "^metrics/runs/(?P<pk>[^/.]+)/$": [Entry(api("metrics/runs/{run}/"), API_LEADERSHIP)],

@@ -14,21 +14,41 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.template.loader import render_to_string
 from django.test import Client
+from django.urls import Resolver404, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone, translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from channels.models import CoverageAssignment
 from crm.models import Region, Vertical
 from partners.models import Agreement, ImportJob
-from partners.services import invitation_path
+from partners.registration_models import DealRegistration
+from partners.registration_services import (
+    DealDetails,
+    registration_approve,
+    registration_extend,
+    registration_link_account,
+    registration_mark_won,
+    registration_reject,
+    registration_request_extension,
+    registration_submit,
+    registration_withdraw,
+    registrations_expire,
+)
+from partners.webhook_models import WebhookDelivery
+from partners.webhooks import SUBSCRIBABLE, webhook_endpoint_create
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
@@ -47,16 +67,20 @@ ALLOWED = re.compile(
     r"""
       [\w.+-]+@[\w.-]+\.\w+                      # e-mail addresses
     | https?://\S+                               # addresses
+    | \b[\w-]+\.(?:com|cn|org|net|example)\b      # domains: example.com
     | \b\d{4}-W\d{2}\b                           # ISO weeks
     | \b[A-Za-z]+(?:[-_][A-Za-z0-9]+)*-\d[\w-]*  # ids: AGR-1A2B3C4D, ACC-0000012, P-0003
     | \b[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+\b      # codes: P-ALPHA, AG-HIST
     | \b(?:NPS|CSV|XLSX|PDF|PNG|JPEG|API|ISO|OEM|SMB|USD|EUR|CNY|ID|MB|UTF-8)\b
-    | Channel\ CRM | English | Redoc | Swagger | Ctrl | Mac | yyyy-mm-dd
+    | \b(?:JSON|POST|HTTPS?|HMAC-SHA256)\b
+    | Channel\ CRM | English | Redoc | Swagger | Webhook | Ctrl | Mac | yyyy-mm-dd
     | \bpp\b                                     # percentage points
     """,
     re.X,
 )
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+# A day written as ISO (2026-12-05) where pages write "2026年12月5日" (README, formats).
+ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
 class VisibleText(HTMLParser):
@@ -87,6 +111,13 @@ class VisibleText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self.hidden and data.strip():
             self.texts.append(data.strip())
+
+
+def iso_days(text: str) -> list[str]:
+    """The strings of `text` (HTML) a reader sees with a day written as ISO."""
+    parser = VisibleText()
+    parser.feed(text)
+    return [piece for piece in parser.texts if ISO_DAY.search(piece)]
 
 
 def untranslated(text: str, known: set[str]) -> list[str]:
@@ -183,6 +214,7 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         status="invalid",
         problems=["regions.csv:2: code: required"],
     )
+    registrations = _registrations_in_chinese(cast, east, finance, accounts)
     last_week = timezone.localdate() - timedelta(days=7)
     from analytics.metrics import iso_week_of
 
@@ -198,13 +230,91 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         "feedback": feedback,
         "job": job,
         "invitee": invitee.user,
+        **registrations,
         "known": {
             cast.manager.get_username(),
             cast.rep_user.get_username(),
             cast.executive.get_username(),
             cast.partner_a_user.get_username(),
+            cast.partner_b_user.get_username(),
             "invitee@partner.example",
         },
+    }
+
+
+def _registrations_in_chinese(
+    cast: Cast, east: Region, finance: Vertical, accounts: list[Any]
+) -> dict[str, Any]:
+    """Deal registrations in every state a page shows (conflicts of each kind, approved with an
+    extension asked, extended and won, rejected, expired, a manager's link), registered in
+    Chinese, and a webhook endpoint with a delivery of each state."""
+    today = timezone.localdate()
+    endpoint = webhook_endpoint_create(
+        url="https://hooks.example.com/crm",
+        secret="s" * 20,
+        events=[event.value for event in SUBSCRIBABLE],
+        description="集成测试",
+        by=cast.manager,
+    )
+    later = AccountFactory(
+        name="客户3", region=east, vertical=finance, entered_on=today - timedelta(days=400)
+    )
+
+    def register(user: Any, company: str, **extra: Any) -> DealRegistration:
+        details = DealDetails(
+            company_name=company,
+            region=east,
+            vertical=finance,
+            size_band=accounts[0].size_band,
+            offering="模型接口",
+            amount=Decimal("120000"),
+            currency="CNY",
+            expected_close_on=today + timedelta(days=60),
+            description="理赔团队试点。",
+            contact_name="王芳",
+            **extra,
+        )
+        with translation.override(LOCALE):
+            return registration_submit(user=user, details=details)
+
+    conflicting = register(cast.partner_a_user, "客户0")
+    duplicate = register(cast.partner_a_user, "客户0")
+    registration_link_account(registration=duplicate, by=cast.manager, account=None)
+    approved = registration_approve(
+        registration=register(cast.partner_a_user, "客户1"), by=cast.manager, reason="同意。"
+    )
+    registration_request_extension(
+        registration=approved, user=cast.partner_a_user, note="客户董事会三月开会。"
+    )
+    rival = register(cast.partner_b_user, "客户1")
+    won = registration_approve(registration=register(cast.partner_a_user, "客户2"), by=cast.manager)
+    registration_extend(registration=won, by=cast.manager)
+    registration_mark_won(
+        registration=won, by=cast.manager, amount=Decimal("98000"), closed_on=today
+    )
+    rejected = registration_reject(
+        registration=register(cast.partner_a_user, "新公司"), by=cast.manager, reason="不在范围内。"
+    )
+    expired = registration_approve(
+        registration=register(cast.partner_a_user, "客户3"),
+        by=cast.manager,
+        protected_days=1,
+        today=today - timedelta(days=5),
+    )
+    registrations_expire(today=today)
+    deliveries = list(WebhookDelivery.objects.order_by("id")[:2])
+    WebhookDelivery.objects.filter(pk=deliveries[0].pk).update(
+        status="delivered", attempts=1, response_status=200, delivered_at=timezone.now()
+    )
+    WebhookDelivery.objects.filter(pk=deliveries[1].pk).update(
+        status="failed", attempts=8, response_status=500, last_error="HTTP 500 Internal Error"
+    )
+    assert later.pk == expired.account_id
+    return {
+        "registrations": [conflicting, duplicate, approved, rival, won, rejected, expired],
+        "partner_a_registrations": [conflicting, duplicate, approved, won, rejected, expired],
+        "endpoint": endpoint,
+        "accounts": accounts,
     }
 
 
@@ -216,80 +326,159 @@ def _client(user: Any = None) -> Client:
     return client
 
 
-def _pages(cast: Cast, world: dict[str, Any]) -> Iterator[tuple[str, Any, str]]:
+# Not pages: the API (JSON, and its schema viewers, which are Swagger's and Redoc's own), the
+# language switch, the health check and the admin (Django's own, translated by Django).
+NOT_PAGES_UNDER = ("admin/", "api/", "i18n/", "health/")
+# Downloads: files, not pages (the dashboard's CSV headers are checked below).
+DOWNLOADS = {
+    "partners:agreement_document",
+    "partners:import_job_problems",
+    "portal:agreement_document",
+    "portal:feedback_attachment",
+    "analytics:dashboard_export",
+}
+# The site's root only sends each role to its home.
+REDIRECTS = {"home"}
+
+
+def _routes() -> Iterator[tuple[str, str, list[str]]]:
+    """Every named route of the site: (name, route, its parameters)."""
+
+    def walk(patterns: list[Any], prefix: str, namespace: str) -> Iterator[Any]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+            elif pattern.name:
+                route = prefix + str(pattern.pattern)
+                yield namespace + pattern.name, route, list(pattern.pattern.converters)
+
+    seen = set()
+    for name, route, parameters in walk(get_resolver().url_patterns, "", ""):
+        if route.startswith(NOT_PAGES_UNDER) or name in DOWNLOADS | REDIRECTS or name in seen:
+            continue
+        seen.add(name)
+        yield name, route, parameters
+
+
+def _objects(cast: Cast, world: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The pages that show one object, with the objects to show: every other route is walked
+    without any (a route with parameters that is missing here fails the walk, unless it only
+    takes a POST)."""
     agreement, draft, ended = world["agreement"], world["draft"], world["ended"]
-    manager = [
-        "/workspace/",
-        "/workspace/accounts/",
-        "/workspace/accounts/?coverage=outside&partner=" + str(cast.partner_a.pk),
-        f"/workspace/accounts/{world['account'].pk}/",
-        "/workspace/white-space/",
-        "/workspace/partners/",
-        "/workspace/distributors/",
-        "/workspace/partners/new/",
-        f"/workspace/partners/{cast.partner_a.pk}/",
-        f"/workspace/partners/{cast.partner_a.pk}/edit/",
-        "/workspace/reps/",
-        "/workspace/agreements/",
-        "/workspace/agreements/new/",
-        "/workspace/agreements/renewals-due/",
-        "/workspace/agreements/renewals-due/?by=notice&within=60",
-        f"/workspace/agreements/{agreement.pk}/",
-        f"/workspace/agreements/{draft.pk}/",
-        f"/workspace/agreements/{ended.pk}/",
-        f"/workspace/agreements/{draft.pk}/edit/",
-        f"/workspace/agreements/{draft.pk}/activate/",
-        f"/workspace/agreements/{draft.pk}/discard/",
-        f"/workspace/agreements/{agreement.pk}/terminate/",
-        f"/workspace/agreements/{agreement.pk}/renew/",
-        f"/workspace/agreements/{ended.pk}/renew/",
-        "/workspace/feedback/",
-        "/workspace/feedback/log/",
-        f"/workspace/feedback/{world['feedback'].pk}/",
-        "/workspace/imports/",
-        f"/workspace/imports/{world['job'].pk}/",
-        "/dashboard/",
-        "/dashboard/?heat=penetration&channel=partner&region=east",
-        "/dashboard/digest/",
-        f"/dashboard/partners/{cast.partner_a.pk}/health/",
-        "/workspace/no-such-page/",
-    ]
-    for path in manager:
-        yield "manager", cast.manager, path
-    for path in ["/workspace/", "/workspace/my-accounts/", "/workspace/accounts/"]:
-        yield "rep", cast.rep_user, path
-    yield "executive", cast.executive, "/dashboard/"
-    portal = [
-        "/portal/",
-        "/portal/agreements/",
-        "/portal/accounts/",
-        "/portal/feedback/",
-        "/portal/feedback/new/",
-        f"/portal/feedback/{world['feedback'].pk}/",
-        "/portal/profile/",
-        "/portal/no-such-page/",
-    ]
-    for path in portal:
-        yield "partner", cast.partner_a_user, path
-    for path in ["/accounts/login/", invitation_path(world["invitee"]), "/portal/invitation/x/y/"]:
-        yield "anonymous", None, path
+    invitee = world["invitee"]
+    uid = urlsafe_base64_encode(force_bytes(invitee.pk))
+    partner = [{"pk": cast.partner_a.pk}]
+    registrations = [{"pk": r.pk} for r in world["registrations"]]
+    return {
+        "partners:partner_detail": partner,
+        "partners:partner_edit": partner,
+        "partners:agreement_detail": [{"pk": a.pk} for a in (agreement, draft, ended)],
+        "partners:agreement_edit": [{"pk": draft.pk}],
+        "partners:agreement_activate": [{"pk": draft.pk}],
+        "partners:agreement_discard": [{"pk": draft.pk}],
+        "partners:agreement_terminate": [{"pk": agreement.pk}],
+        "partners:agreement_renew": [{"pk": agreement.pk}, {"pk": ended.pk}],
+        "partners:feedback_detail": [{"pk": world["feedback"].pk}],
+        "partners:account_detail": [{"pk": a.pk} for a in world["accounts"]],
+        "partners:import_job": [{"pk": world["job"].pk}],
+        "registrations:detail": registrations,
+        "registrations:partner_registrations": partner,
+        "registrations:webhook_detail": [{"pk": world["endpoint"].pk}],
+        "portal:feedback_detail": [{"pk": world["feedback"].pk}],
+        "portal:invitation": [
+            {"uidb64": uid, "token": default_token_generator.make_token(invitee)},
+            {"uidb64": "x", "token": "y"},
+        ],
+        "portal_registrations:detail": [{"pk": r.pk} for r in world["partner_a_registrations"]],
+        "analytics:partner_health": partner,
+        "password_reset_confirm": [
+            {"uidb64": uid, "token": default_token_generator.make_token(invitee)},
+            {"uidb64": "x", "token": "y"},
+        ],
+    }
 
 
-def test_every_page_shows_no_english_template_text_in_chinese(
+# Pages again with a query that shows more of them.
+QUERIES = {
+    "partners:account_list": ["?coverage=outside&partner={partner}"],
+    "partners:renewals_due": ["?by=notice&within=60"],
+    "analytics:dashboard": ["?heat=penetration&channel=partner&region=east"],
+    "registrations:queue": [
+        "?status=",
+        "?status=open&conflict=any",
+        "?overdue=soon",
+        "?status=&account={account}",
+    ],
+    "registrations:webhooks": ["?status=failed"],
+    "portal_registrations:list": ["?status=approved"],
+}
+
+
+def _paths(
+    name: str, parameters: list[str], objects: dict[str, list[dict[str, Any]]], world: Any
+) -> list[str]:
+    if name in objects:
+        paths = [reverse(name, kwargs=kwargs) for kwargs in objects[name]]
+    elif parameters:
+        # No object: only a POST-only route answers (405) whatever it is given.
+        paths = [reverse(name, kwargs={parameter: "1" for parameter in parameters})]
+    else:
+        paths = [reverse(name)]
+    fill = {"partner": world["partner"], "account": world["accounts"][0].pk}
+    return paths + [paths[0] + query.format(**fill) for query in QUERIES.get(name, [])]
+
+
+def _view_name(location: str) -> str:
+    try:
+        return resolve(urlsplit(location).path).view_name
+    except Resolver404:
+        return ""
+
+
+def test_every_page_each_role_can_open_shows_no_english_template_text_in_chinese(
     cast: Cast, chinese_world: dict[str, Any]
 ) -> None:
+    """Walks every route of the site as every role: each HTML page a role opens is checked.
+    A route nobody could open as a page (a new page without its objects above) fails."""
+    users = {
+        "manager": cast.manager,
+        "rep": cast.rep_user,
+        "executive": cast.executive,
+        "partner": cast.partner_a_user,
+        "anonymous": None,
+    }
+    clients = {who: _client(user) for who, user in users.items()}
+    world = {**chinese_world, "partner": cast.partner_a.pk}
+    objects = _objects(cast, chinese_world)
     found: dict[str, list[str]] = {}
+    opened: dict[str, set[str]] = {}
     pages = 0
-    for who, user, path in _pages(cast, chinese_world):
-        response = _client(user).get(path)
-        assert response.status_code in (200, 400, 404), (who, path, response.status_code)
-        html = response.content.decode()
-        assert 'lang="zh-hans"' in html, (who, path)
-        left = untranslated(html, chinese_world["known"])
-        if left:
+    for name, _route, parameters in _routes():
+        for path in _paths(name, parameters, objects, world):
+            for who, client in clients.items():
+                response = client.get(path)
+                if response.status_code == 302 and _view_name(response["Location"]) == name:
+                    response = client.get(response["Location"])  # a page's own next step
+                if response.status_code == 405:
+                    opened.setdefault(name, set()).add("post")
+                if response.status_code not in (200, 400):
+                    continue
+                assert response["Content-Type"].startswith("text/html"), (who, path)
+                html = response.content.decode()
+                assert 'lang="zh-hans"' in html or "<html" not in html, path
+                left = untranslated(html, chinese_world["known"]) + iso_days(html)
+                if left:
+                    found[f"{who} {path}"] = sorted(set(left))
+                opened.setdefault(name, set()).add(who)
+                pages += 1
+    never = [name for name, _route, _parameters in _routes() if name not in opened]
+    assert not never, f"no role could open these: give them objects in _objects(): {never}"
+    for who, path in (("manager", "/workspace/no-such-page/"), ("partner", "/portal/x/")):
+        html = clients[who].get(path).content.decode()
+        if left := untranslated(html, chinese_world["known"]):
             found[f"{who} {path}"] = sorted(set(left))
-        pages += 1
-    assert pages > 40
+    assert pages > 150
     assert not found, "\n".join(f"{page}: {texts}" for page, texts in found.items())
 
 
@@ -315,11 +504,97 @@ def test_the_bulk_assign_confirmation_and_messages_are_in_chinese(
     assert not untranslated(done.content.decode(), chinese_world["known"])
 
 
-def test_the_emails_are_in_chinese(cast: Cast, chinese_world: dict[str, Any]) -> None:
+def test_the_registration_decisions_and_their_refusals_are_in_chinese(
+    cast: Cast, chinese_world: dict[str, Any]
+) -> None:
+    """A decision form sent with bad input, a decision the registration's state refuses, a
+    decision done, a webhook endpoint refused and added, and the partner's form with bad
+    input: each page and message in Chinese."""
+    manager, partner = _client(cast.manager), _client(cast.partner_a_user)
+    conflicting, _duplicate, approved, rival = chinese_world["registrations"][:4]
+    known = chinese_world["known"]
+    answers = {
+        "reject without a reason": manager.post(
+            f"/workspace/registrations/{conflicting.pk}/reject/", {"reject-reason": ""}
+        ),
+        "approve what another protects": manager.post(
+            f"/workspace/registrations/{rival.pk}/approve/", {}
+        ),
+        "won in the future": manager.post(
+            f"/workspace/registrations/{approved.pk}/won/",
+            {"won-amount": "10", "won-closed_on": "2999-01-01"},
+        ),
+        "approve": manager.post(
+            f"/workspace/registrations/{conflicting.pk}/approve/", {}, follow=True
+        ),
+        "a plain-HTTP endpoint": manager.post(
+            "/workspace/webhooks/",
+            {"url": "http://hooks.example.com/x", "secret": "short", "events": []},
+        ),
+        "an endpoint added": manager.post(
+            "/workspace/webhooks/",
+            {
+                "url": "https://hooks.example.com/y",
+                "secret": "s" * 20,
+                "events": [event.value for event in SUBSCRIBABLE],
+            },
+            follow=True,
+        ),
+        "register with bad input": partner.post(
+            "/portal/registrations/new/", {"company_name": "", "currency": "EURO"}
+        ),
+        "withdraw what is closed": partner.post(
+            f"/portal/registrations/{chinese_world['registrations'][5].pk}/withdraw/", {}
+        ),
+    }
+    statuses = {what: answer.status_code for what, answer in answers.items()}
+    assert statuses == {
+        "reject without a reason": 400,
+        "approve what another protects": 409,
+        "won in the future": 400,
+        "approve": 200,
+        "a plain-HTTP endpoint": 400,
+        "an endpoint added": 200,
+        "register with bad input": 400,
+        "withdraw what is closed": 409,
+    }
+    left = {
+        what: untranslated(answer.content.decode(), known)
+        for what, answer in answers.items()
+        if untranslated(answer.content.decode(), known)
+    }
+    assert not left, left
+
+
+def test_the_emails_are_in_chinese(
+    cast: Cast, chinese_world: dict[str, Any], settings: Any
+) -> None:
+    """Partners are written to in the language they registered in (Chinese here), the channel
+    team in the workspace's language (made Chinese here)."""
     from analytics import digest
     from analytics.reports import week_options
+    from crm.models import OutboundEmail
     from partners.services import feedback_reply, portal_user_invite
 
+    # The world's e-mails to the channel team went out in English, the workspace's language.
+    OutboundEmail.objects.filter(topic__startswith="reg-").delete()
+    settings.LANGUAGE_CODE = LOCALE
+    conflicting, approved = chinese_world["registrations"][0], chinese_world["registrations"][2]
+    registration_withdraw(registration=conflicting, user=cast.partner_a_user, reason="")
+    registration_withdraw(registration=approved, user=cast.partner_a_user, reason="客户暂停。")
+    rival = registration_approve(registration=chinese_world["registrations"][3], by=cast.manager)
+    registration_request_extension(registration=rival, user=cast.partner_b_user, note="")
+    with translation.override("en"):  # whoever registers, the channel team reads its language
+        registration_submit(
+            user=cast.partner_b_user,
+            details=DealDetails(
+                company_name="客户0",
+                region=conflicting.region,
+                vertical=conflicting.vertical,
+                size_band=conflicting.size_band,
+            ),
+        )
+    assert OutboundEmail.objects.filter(topic__startswith="reg-").count() == 4
     week = week_options()[-1].week
     with translation.override(LOCALE):
         content = digest.digest_content(week=week)
@@ -329,8 +604,6 @@ def test_the_emails_are_in_chinese(cast: Cast, chinese_world: dict[str, Any]) ->
         ]
         feedback_reply(feedback=chinese_world["feedback"], author=cast.manager, body="好的。")
         portal_user_invite(partner=cast.partner_a, email="new@partner.example", by=cast.manager)
-    from crm.models import OutboundEmail
-
     for email in OutboundEmail.objects.all():
         bodies += [email.subject, email.body_text, email.body_html]
     known = chinese_world["known"] | {"new@partner.example"}
@@ -346,6 +619,7 @@ def test_the_emails_are_in_chinese(cast: Cast, chinese_world: dict[str, Any]) ->
         "/workspace/feedback/?format=csv&status=all",
         "/workspace/partners/?format=csv",
         "/workspace/reps/?format=csv",
+        "/workspace/registrations/?format=csv&status=",
         "/dashboard/export/headlines.csv",
         "/dashboard/export/trend.csv",
         "/dashboard/export/channels.csv",
@@ -377,6 +651,11 @@ def test_it_reports_english_left_on_a_page() -> None:
         "Open",
     ]
     assert untranslated("<p>AGR-1A2B3C4D · 2026-W48 · NPS · a@b.example</p>", set()) == []
+
+
+def test_it_reports_a_day_written_as_iso() -> None:
+    page = "<p>截止 2026-12-05</p><p>2026年12月5日 · 2026-W48</p><input value='2026-12-05'>"
+    assert iso_days(page) == ["截止 2026-12-05"]
 
 
 def test_the_compiled_catalogue_holds_every_translation_of_the_source() -> None:

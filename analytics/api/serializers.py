@@ -152,6 +152,72 @@ class TrendQuerySerializer(serializers.Serializer[object]):
         return attrs
 
 
+class RegistrationFiguresSerializer(serializers.Serializer[object]):
+    """A week's deal registrations (docs/metrics.md rule 18) of a filter: region, vertical and
+    size band "" for any; channel kind "" for all kinds together."""
+
+    week = serializers.CharField()
+    region = serializers.CharField()
+    vertical = serializers.CharField()
+    size_band = serializers.CharField()
+    channel_kind = serializers.CharField()
+    submitted = serializers.IntegerField(help_text="Submitted in the week.")
+    approved = serializers.IntegerField(help_text="Approved in the week, by a manager or not.")
+    rejected = serializers.IntegerField(help_text="Rejected in the week.")
+    won = serializers.IntegerField(help_text="Won with a close date in the week.")
+    decisions_timed = serializers.IntegerField(
+        help_text="Approvals and rejections by a manager in the week."
+    )
+    decision_hours_median = serializers.FloatField(
+        allow_null=True, help_text="Median hours from submission to a manager's decision."
+    )
+    checked = serializers.IntegerField(
+        help_text="Of those submitted, the ones whose conflicts were checked on arrival."
+    )
+    with_conflicts = serializers.IntegerField(help_text="Of those, with a conflict.")
+    conflict_share = serializers.FloatField(
+        allow_null=True, help_text="with_conflicts / checked; null when none was checked."
+    )
+
+
+class RegistrationQuerySerializer(serializers.Serializer[object]):
+    first = _week_field(
+        required=False,
+        help_text='The first ISO week, e.g. "2026-W30"; the latest week alone '
+        "when left out with `last`.",
+    )
+    last = _week_field(required=False, help_text='The last ISO week, e.g. "2026-W46".')
+    region = serializers.CharField(required=False, help_text="Region code.")
+    vertical = serializers.CharField(required=False, help_text="Vertical code.")
+    size_band = serializers.CharField(required=False)
+    channel_kind = serializers.ChoiceField(
+        choices=["distribution", "partner"],
+        required=False,
+        help_text="The partners' channel kind; all kinds together when left out.",
+    )
+    by_channel = serializers.BooleanField(
+        default=False, help_text="One row per channel kind that registers, instead of one."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [attrs[key] for key in ("first", "last") if attrs.get(key)]
+        if not given:
+            return attrs
+        first, last = given[0], given[-1]
+        try:
+            weeks = metrics.iso_weeks_between(first, last)
+        except ValueError as error:
+            raise serializers.ValidationError({"first": [str(error)]}) from None
+        if not weeks:
+            raise serializers.ValidationError({"last": ["The last week is before the first."]})
+        if len(weeks) > TrendQuerySerializer.MAX_WEEKS:
+            raise serializers.ValidationError(
+                {"last": [f"A series spans at most {TrendQuerySerializer.MAX_WEEKS} weeks."]}
+            )
+        attrs["weeks"] = weeks
+        return attrs
+
+
 class MetricsRunSerializer(serializers.ModelSerializer[MetricsRun]):
     class Meta:
         model = MetricsRun

@@ -22,6 +22,8 @@ from analytics.api.serializers import (
     MetricsRunSerializer,
     PartnerFiguresSerializer,
     PartnerQuerySerializer,
+    RegistrationFiguresSerializer,
+    RegistrationQuerySerializer,
     RollupQuerySerializer,
     RollupRowSerializer,
     SegmentFiguresSerializer,
@@ -179,6 +181,32 @@ class MetricsPartnersView(_SnapshotView):
                 for row in rows
             ]
         )
+
+
+class MetricsRegistrationsView(_SnapshotView):
+    """Deal registrations per week (docs/metrics.md rule 18): submitted, approved, rejected and
+    won, the median time to a manager's decision and the share submitted with a conflict, for
+    a segment filter and channel kind, from `first` to `last` (the latest week with a snapshot
+    when both are left out); weeks whose run did not count registrations are absent."""
+
+    serializer_class = RegistrationFiguresSerializer
+
+    @extend_schema(
+        parameters=[RegistrationQuerySerializer],
+        responses=RegistrationFiguresSerializer(many=True),
+        operation_id="metrics_registrations_list",
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(RegistrationQuerySerializer)
+        weeks = query.get("weeks") or [self.week_of({})]
+        segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
+        rows = reports.registrations(
+            weeks,
+            channel_kind=query.get("channel_kind") or "",
+            by_channel=query["by_channel"],
+            **segment,
+        )
+        return self.page_of([row._asdict() for row in rows])
 
 
 class MetricsWeeksView(_SnapshotView):

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.permissions import InternalAndPartnerReadManagerWrite
+from crm.idempotency import once_per_idempotency_key
 from crm.roles import Role, can_manage, is_partner_user
 from partners.api.registration_serializers import (
     ApproveInputSerializer,
@@ -125,6 +126,7 @@ class DealRegistrationViewSet(
         """The registration as read again (with its region, vertical and account)."""
         return Response(self.get_serializer(self.get_queryset().get(pk=registration.pk)).data)
 
+    @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if not is_partner_user(request.user):
             raise exceptions.PermissionDenied(
@@ -137,7 +139,7 @@ class DealRegistrationViewSet(
         return Response(self.get_serializer(registration).data, status=status.HTTP_201_CREATED)
 
     def _managed(self) -> DealRegistration:
-        registration = self.get_object()  # first: another partner's is a 404
+        registration: DealRegistration = self.get_object()  # first: another partner's is a 404
         if not can_manage(self.request.user):
             raise exceptions.PermissionDenied("Sales managers decide registrations.")
         return registration
@@ -146,6 +148,7 @@ class DealRegistrationViewSet(
         request=ApproveInputSerializer, responses=ACTION_RESPONSES, summary="Approve (managers)"
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def approve(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = ApproveInputSerializer(data=request.data)
@@ -164,6 +167,7 @@ class DealRegistrationViewSet(
         request=RejectInputSerializer, responses=ACTION_RESPONSES, summary="Reject (managers)"
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def reject(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = RejectInputSerializer(data=request.data)
@@ -181,6 +185,7 @@ class DealRegistrationViewSet(
         summary="Record the deal won (managers); converts the account",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def won(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = WonInputSerializer(data=request.data)
@@ -201,6 +206,7 @@ class DealRegistrationViewSet(
         summary="Record the deal lost (managers); its coverage ends",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def lost(self, request: Request, pk: str | None = None) -> Response:
         registration = self._managed()
         data = ReasonInputSerializer(data=request.data)
@@ -218,6 +224,7 @@ class DealRegistrationViewSet(
         summary="Withdraw (the registering partner's users)",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
         registration = self.get_object()
         if not is_partner_user(request.user):
@@ -239,6 +246,7 @@ class DealRegistrationViewSet(
         "it (`days`, default the partner tier's extension), asked or not. Once only.",
     )
     @action(detail=True, methods=["post"])
+    @once_per_idempotency_key
     def extend(self, request: Request, pk: str | None = None) -> Response:
         registration = self.get_object()
         data = ExtendInputSerializer(data=request.data)

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F
 from django.utils import timezone
 
 from crm.currencies import is_currency_code
@@ -230,6 +231,7 @@ def _moments(registration: DealRegistration, row: dict[str, Any]) -> dict[str, A
 def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[int, int]:
     """Upsert the staged registrations by external id; returns (created, updated)."""
     from partners.registration_services import registration_conflicts_refresh
+    from partners.registration_text import event_facts, event_note_in_english
 
     columns = REGISTRATIONS.columns
     with connection.cursor() as cursor:
@@ -280,16 +282,23 @@ def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[i
                 setattr(registration, field, value)
             registration.save(update_fields=[*updates, "updated_at"])
             changed.append(registration)
+    imported = event_facts("imported", file="registrations.csv")
     DealRegistrationEvent.objects.bulk_create(
         DealRegistrationEvent(
             registration=registration,
             kind=RegistrationEventKind.IMPORTED,
             to_status=registration.status,
-            note="Imported from registrations.csv.",
+            note=event_note_in_english(imported),
+            facts=imported,
         )
         for registration in created
     )
     for registration in created + changed:
         if registration.status == RegistrationStatus.SUBMITTED:
             registration_conflicts_refresh(registration=registration, day=today)
+    # A registration imported while it waits arrives now; one imported decided never did here.
+    arrived = [r.pk for r in created if r.status == RegistrationStatus.SUBMITTED]
+    DealRegistration.objects.filter(pk__in=arrived).update(
+        arrival_conflicts=F("conflict_codes_text")
+    )
     return len(created), len(changed)

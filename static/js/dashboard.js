@@ -86,6 +86,20 @@
     },
   });
 
+  draw("chart-registrations", {
+    type: "bar",
+    data: {
+      labels: data.weeks,
+      datasets: ["submitted", "approved", "won"].map(function (key, index) {
+        return { label: data.registrations.labels[key], data: data.registrations[key], backgroundColor: palette[index] };
+      }),
+    },
+    options: {
+      interaction: { mode: "index", intersect: false },
+      scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+    },
+  });
+
   draw("chart-feedback-volume", {
     type: "bar",
     data: {

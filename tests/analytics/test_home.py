@@ -14,6 +14,11 @@ from django.test import Client
 
 from analytics.models import PartnerSnapshot
 from channels.models import CoverageAssignment
+from partners.registration_services import (
+    DealDetails,
+    registration_reject,
+    registration_submit,
+)
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
@@ -74,6 +79,26 @@ def day(cast: Cast) -> Any:
             entry = FeedbackFactory(partner=cast.partner_a, subject=subject)
             if subject == "Answered":
                 FeedbackReplyFactory(feedback=entry, author=cast.manager)
+        # Deal registrations waiting: due a week ago, due tomorrow, due on Friday; one decided.
+        for days_ago, company in ((8, "Overdue Deal Co"), (1, "Due Soon Co"), (0, "Fresh Deal Co")):
+            traveller.move_to(NOW - timedelta(days=days_ago))
+            registration_submit(
+                user=cast.partner_a_user,
+                details=DealDetails(
+                    company_name=company, region=east, vertical=fin, size_band="smb"
+                ),
+            )
+        traveller.move_to(NOW - timedelta(days=9))
+        registration_reject(
+            registration=registration_submit(
+                user=cast.partner_a_user,
+                details=DealDetails(
+                    company_name="Decided Deal Co", region=east, vertical=fin, size_band="smb"
+                ),
+            ),
+            by=cast.manager,
+            reason="Not ours.",
+        )
         traveller.move_to(NOW)
         FeedbackFactory(partner=cast.partner_a, subject="Closed", status="closed")
         call_command(
@@ -110,6 +135,9 @@ def test_every_count_on_the_home_links_to_a_list_of_exactly_that_count(
             *(f"due-{by}-{days}" for by in ("end", "notice") for days in (30, 60, 90)),
             "waiting-count",
             "outside-count",
+            "registrations-waiting-count",
+            "registrations-due-count",
+            "registrations-overdue-count",
         ]:
             url, shown = _count(html, testid)
             assert _listed(client, url) == shown, testid
@@ -123,6 +151,9 @@ def test_every_count_on_the_home_links_to_a_list_of_exactly_that_count(
     assert [found[f"due-end-{d}"] for d in (30, 60, 90)] == [1, 2, 3]
     assert [found[f"due-notice-{d}"] for d in (30, 60, 90)] == [2, 3, 3]
     assert found["waiting-count"] == 2
+    assert found["registrations-waiting-count"] == 3
+    assert found["registrations-due-count"] == 2  # overdue, or due by the next business day
+    assert found["registrations-overdue-count"] == 1
     # Partner A covers eight accounts and its agreement grants east only: the four west ones
     # are assigned outside it (the east one whose assignment ended does not matter).
     assert found["outside-count"] == 4
@@ -135,6 +166,17 @@ def test_it_lists_the_oldest_feedback_waiting_first_with_its_age(day: Any, cast:
     assert waiting.index("Oldest waiting") < waiting.index("Newer waiting")
     assert "20 days old" in waiting and "3 days old" in waiting
     assert "Answered" not in waiting and "Closed" not in waiting
+
+
+def test_it_lists_the_oldest_registrations_waiting_with_their_age(day: Any, cast: Cast) -> None:
+    with time_machine.travel(NOW, tick=False):
+        html = _client_for(cast.manager).get("/workspace/").content.decode()
+    waiting = html[html.index('data-testid="home-registrations"') :]
+    waiting = waiting[: waiting.index("</section>")]
+    assert waiting.index("Overdue Deal Co") < waiting.index("Due Soon Co")
+    assert waiting.index("Due Soon Co") < waiting.index("Fresh Deal Co")
+    assert "6 business days old" in waiting and "1 business day old" in waiting
+    assert "Decided Deal Co" not in waiting
 
 
 def test_it_names_the_partners_whose_coverage_fell_this_week(day: Any, cast: Cast) -> None:

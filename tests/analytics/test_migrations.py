@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
+import time_machine
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from analytics.models import FeedbackRollup, PartnerRollup, PartnerSnapshot
-from partners.models import Feedback
+from analytics.models import FeedbackRollup, PartnerRollup, PartnerSnapshot, RegistrationRollup
+from analytics.services import registration_rollup_rows
+from partners.models import DealRegistration, Feedback
+from partners.registration_services import registration_approve, registration_submit
+from tests.cast import Cast
 from tests.factories import FeedbackFactory, PartnerFactory
+from tests.partners.registration_market import RegistrationMarket
 
 BEFORE = [("analytics", "0004_partner_rollup")]
 AFTER = [("analytics", "0005_feedback_rollups")]
@@ -18,6 +24,13 @@ def migrate(target: list[tuple[str, str]]) -> None:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(target)
+
+
+@pytest.fixture(autouse=True)
+def _latest_schema_after() -> Iterator[None]:
+    """Leave the database at the latest migrations, as the rest of the suite expects."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -87,3 +100,137 @@ def test_the_feedback_rollups_migration_fills_the_weeks_already_stored() -> None
         ("2026-W46", "distribution", "pricing", 1, 3),
         ("2026-W46", "partner", "product", 2, 7),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_registration_rollups_migration_fills_the_weeks_already_stored(
+    registration_market: RegistrationMarket,
+) -> None:
+    """Weeks stored before rule 18's rollups existed get the rows a run now writes."""
+    market = registration_market
+    moments = [datetime(2026, 11, day, 10, tzinfo=UTC) for day in (10, 11, 17)]
+    with time_machine.travel(moments[0], tick=False):
+        clean = registration_submit(
+            user=market.cast.partner_a_user,
+            details=market.details(company_name="Acme Finance"),
+            now=moments[0],
+        )
+    with time_machine.travel(moments[1], tick=False):
+        registration_approve(registration=clean, by=market.cast.manager)
+    with time_machine.travel(moments[2], tick=False):
+        registration_submit(
+            user=market.cast.partner_a_user,
+            details=market.details(company_name="Bolt Finance"),
+            now=moments[2],
+        )
+    stored = {"2026-W46": date(2026, 11, 15), "2026-W47": date(2026, 11, 18)}  # W47 provisional
+    migrate([("analytics", "0005_feedback_rollups")])
+    old = (
+        MigrationExecutor(connection)
+        .loader.project_state([("analytics", "0005_feedback_rollups")])
+        .apps
+    )
+    for week, as_of in stored.items():
+        old.get_model("analytics", "SegmentSnapshot").objects.create(
+            week=week,
+            as_of=as_of,
+            final=week == "2026-W46",
+            region="EAST",
+            vertical="FIN",
+            size_band="smb",
+            **dict.fromkeys(
+                [
+                    "accounts",
+                    "covered_direct",
+                    "covered_distribution",
+                    "covered_partner",
+                    "covered_online",
+                    "covered_any",
+                    "overlap",
+                    "converted",
+                    "converted_direct",
+                    "converted_distribution",
+                    "converted_partner",
+                    "converted_online",
+                    "white_space",
+                ],
+                0,
+            ),
+        )
+
+    migrate([("analytics", "0006_registration_rollups")])
+
+    fields = [f.attname for f in RegistrationRollup._meta.concrete_fields][4:]
+    for week, as_of in stored.items():
+        written = {
+            tuple(row[fields.index(key)] for key in ("region", "vertical", "size_band"))
+            + row[fields.index("channel_kind") :]
+            for row in RegistrationRollup.objects.filter(week=week).values_list(*fields)
+        }
+        rows = registration_rollup_rows(week=week, as_of=as_of, final=week == "2026-W46")
+        columns = next(iter(rows.values())).columns
+        expected = {
+            tuple(columns[key][i] for key in ("region", "vertical", "size_band"))
+            + tuple(columns[key][i] for key in fields[fields.index("channel_kind") :])
+            for i in range(next(iter(rows.values())).count)
+        }
+        assert written == expected, week
+    overall = RegistrationRollup.objects.get(
+        week="2026-W46", region="", vertical="", size_band="", channel_kind=""
+    )
+    assert (overall.submitted, overall.approved, overall.decisions_timed) == (1, 1, 1)
+    assert overall.decision_hours_median == 24.0
+    assert (
+        RegistrationRollup.objects.get(
+            week="2026-W47", region="", vertical="", size_band="", channel_kind=""
+        ).submitted
+        == 1
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_registrations_stored_before_keep_their_conflicts_as_met_on_arrival(cast: Cast) -> None:
+    """Those that arrived through the portal or the API keep their conflicts as last checked;
+    those imported already decided were never checked on arrival."""
+    from tests.factories import RegionFactory, VerticalFactory
+
+    region, vertical = RegionFactory(), VerticalFactory()
+    migrate([("analytics", "0005_feedback_rollups"), ("partners", "0005_registration_event_facts")])
+    old = (
+        MigrationExecutor(connection)
+        .loader.project_state([("partners", "0005_registration_event_facts")])
+        .apps
+    )
+    registration = old.get_model("partners", "DealRegistration")
+    event = old.get_model("partners", "DealRegistrationEvent")
+    common = {
+        "partner_id": cast.partner_a.pk,
+        "region_id": region.pk,
+        "vertical_id": vertical.pk,
+        "size_band": "smb",
+    }
+    arrived = registration.objects.create(
+        **common,
+        external_id="REG-ARRIVED",
+        company_name="Arrived",
+        status="rejected",
+        conflict_codes_text=" covered_by_other_channel ",
+    )
+    event.objects.create(registration=arrived, kind="submitted")
+    imported = registration.objects.create(
+        **common, external_id="REG-IMPORTED", company_name="Imported", status="rejected"
+    )
+    event.objects.create(registration=imported, kind="imported")
+    waiting = registration.objects.create(
+        **common, external_id="REG-WAITING", company_name="Waiting", status="submitted"
+    )
+    event.objects.create(registration=waiting, kind="imported")
+
+    migrate([("partners", "0006_registration_arrival_conflicts")])
+
+    kept = dict(DealRegistration.objects.values_list("external_id", "arrival_conflicts"))
+    assert kept == {
+        "REG-ARRIVED": " covered_by_other_channel ",
+        "REG-IMPORTED": None,
+        "REG-WAITING": "",
+    }

@@ -253,7 +253,7 @@ def test_a_week_is_written_with_a_rollup_for_every_filter_equal_to_summing_its_s
 
 @pytest.mark.django_db
 def test_rollups_rebuilt_from_stored_snapshots_equal_the_ones_a_run_writes() -> None:
-    from analytics.models import SegmentRollup
+    from analytics.models import RegistrationRollup, SegmentRollup
 
     random_market(62, accounts=100)
     for number, partner in enumerate(Partner.objects.order_by("pk")[:3]):
@@ -279,8 +279,11 @@ def test_rollups_rebuilt_from_stored_snapshots_equal_the_ones_a_run_writes() -> 
     SegmentRollup.objects.all().delete()
     PartnerRollup.objects.all().delete()
     FeedbackRollup.objects.all().delete()
+    # The week had no deal registrations: its registration rollup is the row of zeros.
+    registrations = list(RegistrationRollup.objects.values_list("submitted", flat=True))
+    assert registrations == [0]
     assert services.metrics_rollups_rebuild(["2026-W46"]) == (
-        len(segments) + len(partners) + len(feedback)
+        len(segments) + len(partners) + len(feedback) + len(registrations)
     )
     rebuilt_segments, rebuilt_partners, rebuilt_feedback = stored()
     assert rebuilt_segments == segments

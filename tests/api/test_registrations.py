@@ -103,6 +103,21 @@ class TestCreateAndRead:
         )
         assert [r["id"] for r in filtered.json()["results"]] == [row["id"]]
 
+    def test_a_repeated_idempotency_key_registers_once(
+        self, registration_market: RegistrationMarket, api_as: Callable[[Any], APIClient]
+    ) -> None:
+        partner = api_as(registration_market.cast.partner_a_user)
+        first = partner.post(URL, payload(), format="json", HTTP_IDEMPOTENCY_KEY="reg-1")
+        again = partner.post(URL, payload(), format="json", HTTP_IDEMPOTENCY_KEY="reg-1")
+        assert first.status_code == again.status_code == 201
+        assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+        assert DealRegistration.objects.count() == 1
+        other = partner.post(
+            URL, payload(company_name="Else"), format="json", HTTP_IDEMPOTENCY_KEY="reg-1"
+        )
+        assert other.status_code == 422
+        assert DealRegistration.objects.count() == 1
+
     def test_only_partner_users_register(
         self, registration_market: RegistrationMarket, api_as: Callable[[Any], APIClient]
     ) -> None:
@@ -161,6 +176,18 @@ class TestActions:
         assert again.status_code == 409
         assert again.json()["conflict"] == "invalid_state"
         assert again.json()["detail"].startswith("invalid_state: ")
+
+    def test_an_approval_sent_twice_with_one_key_is_answered_as_the_first(
+        self, registration_market: RegistrationMarket, api_as: Callable[[Any], APIClient]
+    ) -> None:
+        registration = self._submitted(registration_market, company_name="Acme Finance")
+        manager = api_as(registration_market.cast.manager)
+        path = f"{URL}{registration.pk}/approve/"
+        first = manager.post(path, {}, format="json", HTTP_IDEMPOTENCY_KEY="approve-1")
+        again = manager.post(path, {}, format="json", HTTP_IDEMPOTENCY_KEY="approve-1")
+        assert first.status_code == again.status_code == 200
+        assert again["Idempotent-Replayed"] == "true"
+        assert registration.events.filter(kind="approved").count() == 1
 
     def test_a_rival_approval_answers_409_naming_the_conflict(
         self, registration_market: RegistrationMarket, api_as: Callable[[Any], APIClient]

@@ -72,7 +72,9 @@ def test_a_registered_deal_is_approved_and_counted_as_partner_coverage(
     manager = _sign_in(browser, live_server, "manager", "en-US")
     manager.get_by_role("link", name="Registrations").first.click()
     queue = manager.get_by_test_id("registration-queue")
-    expect(queue.get_by_text("covered_by_other_channel")).to_be_visible()
+    expect(queue.locator('[data-code="covered_by_other_channel"]')).to_have_text(
+        "Covered by another channel"
+    )
     queue.get_by_role("link", name=registration.external_id).click()
     expect(manager.get_by_test_id("conflicts")).to_contain_text(
         "Covered today by sales rep Rita Rep"

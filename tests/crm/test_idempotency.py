@@ -85,6 +85,7 @@ def test_a_double_submitted_reply_is_posted_and_mailed_once(
         ("/workspace/agreements/new/", "/workspace/agreements/new/", None),
         ("/workspace/partners/new/", "/workspace/partners/new/", None),
         ("/workspace/imports/", "/workspace/imports/", None),
+        ("/portal/registrations/new/", "/portal/registrations/new/", None),
     ],
 )
 def test_every_create_form_carries_a_token(page: str, action: str, data: Any, cast: Cast) -> None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from channels.models import CoverageAssignment
 from crm.models import ChannelKind, OutboundEmail
 from partners.models import Agreement, AgreementStatus, Feedback, PartnerUser
+from partners.registration_models import DealRegistration
 from partners.services import FEEDBACK_PER_HOUR, invitation_path
 from tests.cast import Cast
 from tests.factories import (
@@ -353,3 +354,51 @@ def test_it_creates_once_for_one_idempotency_key_sent_twice_at_once(cast: Cast) 
             )
         )
     assert outcomes == [([201, 201], 1, 1)] * TRIES
+
+
+def test_it_registers_a_deal_sent_twice_at_once_a_single_time(cast: Cast) -> None:
+    """The portal's registration form and the API's create, each sent twice at once with one
+    token or key: one registration each, one e-mail to the channel team each."""
+    region, vertical = RegionFactory(), VerticalFactory()
+    close = (timezone.localdate() + timedelta(days=30)).isoformat()
+    outcomes = []
+    for attempt in range(TRIES):
+        form_name, api_name = f"Double Click {attempt} Ltd", f"Retried Deal {attempt} Ltd"
+
+        def submit(name: str = form_name, token: str = f"registration-token-{attempt:04d}") -> Any:
+            return signed_in(cast.partner_a_user).post(
+                "/portal/registrations/new/",
+                {
+                    "company_name": name,
+                    "region": region.pk,
+                    "vertical": vertical.pk,
+                    "size_band": "smb",
+                    "currency": "USD",
+                    "expected_close_on": close,
+                    "submission_token": token,
+                },
+            )
+
+        def create(name: str = api_name, key: str = f"registration-{attempt}") -> Any:
+            return signed_in(cast.partner_a_user).post(
+                "/api/v1/deal-registrations/",
+                {
+                    "company_name": name,
+                    "region": region.code,
+                    "vertical": vertical.code,
+                    "size_band": "smb",
+                },
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=key,
+            )
+
+        answers = fire_together(submit, submit, create, create)
+        outcomes.append(
+            (
+                [answer.status_code for answer in answers],
+                DealRegistration.objects.filter(company_name=form_name).count(),
+                DealRegistration.objects.filter(company_name=api_name).count(),
+                OutboundEmail.objects.filter(topic="reg-new", subject__contains=form_name).count(),
+            )
+        )
+    assert outcomes == [([302, 302, 201, 201], 1, 1, 1)] * TRIES

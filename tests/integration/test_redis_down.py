@@ -158,6 +158,7 @@ API_LISTS = [
     "metrics/rollup",
     "metrics/trend",
     "metrics/partners",
+    "metrics/registrations",
     "auth/tokens",
     "deal-registrations",
 ]

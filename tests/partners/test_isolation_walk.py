@@ -92,6 +92,9 @@ WALK: dict[str, Walk] = {
     "api/v1/metrics/rollup/": Walk(lambda w: "/api/v1/metrics/rollup/?by=partner", listing=True),
     "api/v1/metrics/trend/": Walk(lambda w: "/api/v1/metrics/trend/", listing=True),
     "api/v1/metrics/partners/": Walk(lambda w: "/api/v1/metrics/partners/", listing=True),
+    "api/v1/metrics/registrations/": Walk(
+        lambda w: "/api/v1/metrics/registrations/?by_channel=true", listing=True
+    ),
     "api/v1/metrics/weeks/": Walk(lambda w: "/api/v1/metrics/weeks/", listing=True),
     "api/v1/^regions/$": Walk(lambda w: "/api/v1/regions/", listing=True),
     "api/v1/^regions/(?P<pk>[^/.]+)/$": Walk(

@@ -21,4 +21,12 @@ def test_the_demo_has_registrations_in_every_state_and_with_every_conflict() -> 
     partner_a = DealRegistration.objects.filter(partner__portal_users__user__username="partner-a")
     assert partner_a.exists(), "the demo partner user has registrations to look at"
     assert not OutboundEmail.objects.filter(topic__startswith="reg").exists()
+    # The weekly figures count a decision in the week it was made: an automatic approval was
+    # made as its registration arrived, on the demo's past day, not when the demo ran.
+    automatic = [r for r in registrations if r.auto_approved]
+    assert automatic
+    assert all(r.decided_at == r.submitted_at for r in automatic)
+    # Every decision stands on a day of the demo's past, never after its "today".
+    late = [r.pk for r in registrations if r.decided_at and r.decided_at.date() > TODAY]
+    assert not late
     assert demo_registrations(today=TODAY) == 0, "a second run adds none"

@@ -213,7 +213,7 @@ class TestConflicts:
     def test_already_customer(self, registration_market) -> None:
         registration = registration_market.submit(company_name="Granite Trust")
         assert codes(registration) == [ConflictCode.ALREADY_CUSTOMER]
-        assert "became a customer on 2026-06-01" in registration.conflicts[0]["message"]
+        assert "became a customer on 1 Jun 2026" in registration.conflicts[0]["message"]
 
     def test_possible_duplicate_of_the_same_partners_pending_one(self, registration_market) -> None:
         registration_market.submit(company_name="Quasar Robotics")

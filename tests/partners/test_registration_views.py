@@ -3,6 +3,9 @@ workspace (queue, detail, decisions, rules, a partner's card, webhooks)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -77,6 +80,20 @@ class TestPortal:
             assert secret not in page
         listing = client.get("/portal/registrations/").content.decode()
         assert "needs review" in listing and "Beta Cloud" not in listing
+
+    def test_a_double_submitted_registration_is_saved_once(self, registration_market) -> None:
+        client = client_for(registration_market.cast.partner_a_user)
+        page = client.get("/portal/registrations/new/").content.decode()
+        token = re.search(r'name="submission_token" value="([^"]+)"', page)
+        assert token, "the form carries no one-time token"
+        data = {**form_data(registration_market), "submission_token": token.group(1)}
+        first = client.post("/portal/registrations/new/", data)
+        again = client.post("/portal/registrations/new/", data, follow=True)
+        registration = DealRegistration.objects.get()
+        assert first["Location"] == f"/portal/registrations/{registration.pk}/"
+        assert again.redirect_chain[-1][0] == first["Location"]
+        assert "already sent" in again.content.decode()
+        assert registration.events.count() == 1
 
     def test_bad_input_is_shown_next_to_the_field_and_nothing_is_saved(
         self, registration_market
@@ -212,8 +229,15 @@ class TestWorkspace:
             "/workspace/registrations/?format=csv"
         )
         text = b"".join(response.streaming_content).decode()
-        assert text.splitlines()[0].startswith("external_id,submitted_at,partner,partner_name")
+        header, row = list(csv.reader(io.StringIO(text)))[:2]
+        assert header[:4] == ["External id", "Submitted", "Partner id", "Partner"]
         assert "Acme Finance" in text
+        shown = dict(zip(header, row, strict=True))
+        assert (shown["Region"], shown["Size band"], shown["Status"]) == (
+            "East",
+            "Mid-market",
+            "Submitted",
+        )
 
     def test_a_manager_sees_conflicts_and_duplicates_and_approves(
         self, registration_market
@@ -297,6 +321,45 @@ class TestWorkspace:
         assert prospect.external_id not in rep_page.content.decode()
         manager_page = client_for(cast.manager).get(f"/workspace/registrations/{on_theirs.pk}/")
         assert prospect.external_id in manager_page.content.decode()
+
+    def test_the_account_page_lists_the_accounts_registrations(
+        self, registration_market, settings
+    ) -> None:
+        cast = registration_market.cast
+        mine = registration_market.submit(company_name="Bolt Finance")
+        theirs = registration_market.submit(user=cast.partner_b_user, company_name="Bolt Finance")
+        other = registration_market.submit(company_name="Acme Finance")
+        assert mine.account == theirs.account == registration_market.direct
+        path = f"/workspace/accounts/{registration_market.direct.pk}/"
+        for user in (cast.manager, cast.rep_user):
+            html = client_for(user).get(path).content.decode()
+            assert mine.external_id in html and theirs.external_id in html, user
+            assert other.external_id not in html
+            assert 'data-testid="account-registration-count">2<' in html
+        empty = client_for(cast.manager).get(
+            f"/workspace/accounts/{registration_market.customer.pk}/"
+        )
+        assert "No partner has registered a deal for this account." in empty.content.decode()
+
+    def test_the_queue_lists_every_registration_of_an_account(
+        self, registration_market, monkeypatch
+    ) -> None:
+        from partners import coverage_views
+
+        monkeypatch.setattr(coverage_views, "ACCOUNT_REGISTRATIONS_SHOWN", 1)
+        first = registration_market.submit(company_name="Bolt Finance")
+        second = registration_market.submit(company_name="Bolt Finance GmbH")
+        other = registration_market.submit(company_name="Acme Finance")
+        client = client_for(registration_market.cast.manager)
+        account = registration_market.direct
+        page = client.get(f"/workspace/accounts/{account.pk}/").content.decode()
+        link = f"/workspace/registrations/?status=&amp;account={account.pk}"
+        assert link in page and "All 2 registrations of this account" in page
+        queue = client.get(link.replace("&amp;", "&")).content.decode()
+        assert first.external_id in queue and second.external_id in queue
+        assert other.external_id not in queue
+        assert f'name="account" value="{account.pk}"' in queue
+        assert account.name in queue
 
     def test_the_rules_per_tier_are_edited(self, registration_market) -> None:
         client = client_for(registration_market.cast.manager)

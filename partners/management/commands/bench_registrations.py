@@ -183,6 +183,9 @@ class Command(BaseCommand):
                 if conflicts
                 else "",
                 needs_review=bool(conflicts),
+                arrival_conflicts=f" {' '.join(c['code'] for c in conflicts)} "
+                if conflicts
+                else "",
                 submitted_at=timezone.make_aware(datetime.combine(submitted, dtime(9))),
             )
             if status != RegistrationStatus.SUBMITTED:

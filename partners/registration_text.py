@@ -1,0 +1,231 @@
+"""What a deal registration's conflicts and history say, in the reader's language.
+
+A conflict and a step of the history the system writes keep their facts (names, ids, dates),
+not a sentence: each is put into words here when it is read, in the language of whoever reads
+it, so a manager reading in Chinese sees Chinese whatever language the partner registered in.
+Each also keeps its English sentence (`message`, `note`), for the admin and the API's logs;
+conflicts stored before facts were kept show that sentence as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.utils import translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from crm.models import ChannelKind, localized_name
+from crm.templatetags.crm_format import money
+from partners.registration_models import ConflictCode, DealRegistrationEvent
+
+# Why two registrations, or a registration and an account, look like the same company.
+SAME = {
+    "account": gettext_lazy("same account"),
+    "external_id": gettext_lazy("the partner's own account id"),
+    "domain": gettext_lazy("same website domain"),
+    "name": gettext_lazy("same company name"),
+}
+
+
+def _day(value: str | None) -> str:
+    return date_format(date.fromisoformat(value)) if value else "—"
+
+
+def _both(parts: Sequence[Any]) -> str:
+    """Reasons joined as a reader says them: "same website domain and same company name"."""
+    return _(" and ").join(str(part) for part in parts)
+
+
+def same_company(reasons: Sequence[str]) -> str:
+    """Why two records look like the same company, from the keys of SAME."""
+    return _both([SAME[reason] for reason in reasons if reason in SAME])
+
+
+def _segment(facts: Mapping[str, Any]) -> str:
+    region = localized_name(facts.get("region", ""), facts.get("region_zh", ""))
+    vertical = localized_name(facts.get("vertical", ""), facts.get("vertical_zh", ""))
+    return f"{region} / {vertical}"
+
+
+def _owner(owner: Mapping[str, Any]) -> str:
+    if owner["kind"] == ChannelKind.DIRECT:
+        return _("sales rep %(name)s (direct)") % {"name": owner["name"]}
+    if owner["kind"] == ChannelKind.DISTRIBUTION:
+        return _("distributor %(name)s") % {"name": owner["name"]}
+    return _("partner %(name)s") % {"name": owner["name"]}
+
+
+def _already_registered(facts: Mapping[str, Any]) -> str:
+    values = {"registration": facts["registration"], "until": _day(facts["until"])}
+    if not facts.get("holder"):
+        return (
+            _(
+                "This partner already holds approved registration %(registration)s for this "
+                "account, protected until %(until)s; it must end before this one can be approved."
+            )
+            % values
+        )
+    return _(
+        "%(holder)s holds approved registration %(registration)s for this account, protected "
+        "until %(until)s; it must end before this one can be approved."
+    ) % {**values, "holder": facts["holder"]}
+
+
+def _covered_by_other_channel(facts: Mapping[str, Any]) -> str:
+    owners = ", ".join(dict.fromkeys(_owner(owner) for owner in facts["owners"]))
+    return _("Covered today by %(owners)s; agree who leads the deal before approving.") % {
+        "owners": owners
+    }
+
+
+def _exclusive_elsewhere(facts: Mapping[str, Any]) -> str:
+    return _(
+        "%(holder)s holds exclusive agreement %(agreement)s for %(segment)s until %(until)s; "
+        "approving would breach it unless that partner agrees."
+    ) % {
+        "holder": facts["holder"],
+        "agreement": facts["agreement"],
+        "segment": _segment(facts),
+        "until": _day(facts["until"]),
+    }
+
+
+def _outside_agreement(facts: Mapping[str, Any]) -> str:
+    return _(
+        "%(partner)s has no agreement in force granting %(segment)s; its coverage would not "
+        "count until one does."
+    ) % {"partner": facts["partner"], "segment": _segment(facts)}
+
+
+def _already_customer(facts: Mapping[str, Any]) -> str:
+    channel = str(dict(ChannelKind.choices).get(facts["channel"], facts["channel"])).lower()
+    return _(
+        "%(account)s became a customer on %(day)s through the %(channel)s channel; treat this "
+        "as an upsell or reject it."
+    ) % {"account": facts["account"], "day": _day(facts["converted_on"]), "channel": channel}
+
+
+def _possible_duplicate(facts: Mapping[str, Any]) -> str:
+    parts = [
+        _("this partner's pending %(registration)s (%(why)s)")
+        % {"registration": pending["registration"], "why": same_company(pending["reasons"])}
+        for pending in facts.get("pending", [])
+    ]
+    if facts.get("accounts", 0) > 1:
+        parts.append(
+            _("the company matches %(count)s accounts; link the right one before approving")
+            % {"count": facts["accounts"]}
+        )
+    return _("Possibly the same deal as %(what)s.") % {"what": _("; ").join(parts)}
+
+
+SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    ConflictCode.ALREADY_REGISTERED: _already_registered,
+    ConflictCode.COVERED_BY_OTHER_CHANNEL: _covered_by_other_channel,
+    ConflictCode.EXCLUSIVE_ELSEWHERE: _exclusive_elsewhere,
+    ConflictCode.OUTSIDE_AGREEMENT: _outside_agreement,
+    ConflictCode.ALREADY_CUSTOMER: _already_customer,
+    ConflictCode.POSSIBLE_DUPLICATE: _possible_duplicate,
+}
+
+
+def conflict_sentence(conflict: Mapping[str, Any]) -> str:
+    """The sentence of a stored conflict ({"code", "facts", "message"}) in the active
+    language; a conflict stored without its facts says its stored message."""
+    facts = conflict.get("facts")
+    if facts is None or conflict.get("code") not in SENTENCES:
+        return str(conflict.get("message", ""))
+    return SENTENCES[conflict["code"]](facts)
+
+
+def conflict_label(code: str) -> str:
+    """A conflict code's name in the active language."""
+    return str(dict(ConflictCode.choices).get(code, code))
+
+
+def conflicts_shown(conflicts: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Stored conflicts as a page shows them: code, name and sentence."""
+    return [
+        {
+            "code": conflict["code"],
+            "label": conflict_label(conflict["code"]),
+            "message": conflict_sentence(conflict),
+        }
+        for conflict in conflicts
+    ]
+
+
+def in_english(conflict_facts: Mapping[str, Any], code: str) -> str:
+    """The English sentence of a conflict, kept beside its facts."""
+    with translation.override("en"):
+        return SENTENCES[code](conflict_facts)
+
+
+# The history -----------------------------------------------------------------------------------
+
+
+def _won(facts: Mapping[str, Any]) -> str:
+    text = _("Won %(amount)s on %(day)s.") % {
+        "amount": money(Decimal(facts["amount"]), facts["currency"]),
+        "day": _day(facts["closed_on"]),
+    }
+    if facts.get("converted"):
+        text += " " + _("%(account)s is now a customer.") % {"account": facts["converted"]}
+    return text
+
+
+def _linked(facts: Mapping[str, Any]) -> str:
+    if facts.get("account"):
+        return _("Linked to %(account)s.") % {"account": facts["account"]}
+    return _("Treated as a prospect.")
+
+
+def _held_back(facts: Mapping[str, Any]) -> str:
+    return _("Not approved automatically: %(why)s") % {"why": conflict_sentence(facts["conflict"])}
+
+
+def _protected_until(facts: Mapping[str, Any]) -> str:
+    return _("Protected until %(day)s.") % {"day": _day(facts["day"])}
+
+
+def _protection_ended(facts: Mapping[str, Any]) -> str:
+    return _("Protection ended on %(day)s.") % {"day": _day(facts["day"])}
+
+
+def _imported(facts: Mapping[str, Any]) -> str:
+    return _("Imported from %(file)s.") % {"file": facts["file"]}
+
+
+NOTES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "won": _won,
+    "protected_until": _protected_until,
+    "protection_ended": _protection_ended,
+    "linked": _linked,
+    "held_back": _held_back,
+    "imported": _imported,
+}
+
+
+def event_facts(kind: str, **facts: Any) -> dict[str, Any]:
+    """The facts of a history step the system writes ("what" names its sentence in NOTES)."""
+    return {"what": kind, **facts}
+
+
+def event_note(event: DealRegistrationEvent) -> str:
+    """What a history step says in the active language: the system's sentence from its facts,
+    or the note a person wrote."""
+    facts = event.facts or {}
+    if facts.get("what") in NOTES:
+        return NOTES[facts["what"]](facts)
+    return event.note
+
+
+def event_note_in_english(facts: Mapping[str, Any]) -> str:
+    """The English sentence of a history step's facts, kept as its note."""
+    with translation.override("en"):
+        return NOTES[facts["what"]](facts)

@@ -12,7 +12,6 @@ from django.utils.translation import gettext_lazy as _
 from crm.forms import DateInput, IdChoiceField, StyledFormMixin
 from crm.models import Region, SizeBand, Vertical
 from crm.roles import Role
-from partners.models import PartnerTier
 from partners.registration_services import (
     MAX_EXTENSION_DAYS,
     MAX_PROTECTED_DAYS,
@@ -179,28 +178,6 @@ class LinkAccountForm(StyledFormMixin, forms.Form):
         label="Account external id",
         help_text="Empty: treat it as a prospect, made an account on approval.",
     )
-
-
-class TierPolicyForm(StyledFormMixin, forms.Form):
-    protection_days = forms.IntegerField(
-        min_value=1, max_value=MAX_PROTECTED_DAYS, label="Protection (days)"
-    )
-    extension_days = forms.IntegerField(
-        min_value=1, max_value=MAX_EXTENSION_DAYS, label="Extension (days)"
-    )
-    auto_approve = forms.BooleanField(required=False, label="Approve clean registrations")
-
-
-def tier_policy_forms(data: Any = None, initial: dict[str, dict[str, Any]] | None = None) -> list:
-    """One form per partner tier, prefixed with the tier."""
-    return [
-        (
-            tier,
-            label,
-            TierPolicyForm(data, prefix=tier, initial=(initial or {}).get(tier)),
-        )
-        for tier, label in PartnerTier.choices
-    ]
 
 
 class ChannelManagerForm(StyledFormMixin, forms.Form):

@@ -227,10 +227,6 @@ REGISTRATION = "workspace/registrations/<int:pk>/"
 MATRIX.update(
     {
         "workspace/registrations/": [Entry(fixed("/workspace/registrations/"), INTERNAL_READ)],
-        "workspace/registrations/settings/": [
-            Entry(fixed("/workspace/registrations/settings/"), MANAGER_ONLY),
-            Entry(fixed("/workspace/registrations/settings/"), MANAGER_WRITE, "post"),
-        ],
         REGISTRATION: [Entry(obj("/workspace/registrations/{pk}/", "registration"), INTERNAL_READ)],
         **{
             f"{REGISTRATION}{action}/": [

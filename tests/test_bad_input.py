@@ -32,7 +32,7 @@ from partners.models import (
     ImportJob,
     Partner,
     PartnerContact,
-    RegistrationTierPolicy,
+    Tier,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -43,7 +43,7 @@ COUNTED: list[type[Model]] = [
     Account,
     DealRegistration,
     DealRegistrationEvent,
-    RegistrationTierPolicy,
+    Tier,
     WebhookDelivery,
     WebhookEndpoint,
     Agreement,
@@ -271,15 +271,6 @@ FORMS: dict[str, tuple[str, Callable[[Cast, dict[str, Any]], str], list[str]]] =
             "decline-extension": ["decline-reason"],
         }.items()
     },
-    "registration_settings": (
-        "manager",
-        lambda c, o: "/workspace/registrations/settings/",
-        [
-            f"{tier}-{field}"
-            for tier in ("registered", "silver", "gold", "platinum")
-            for field in ("protection_days", "extension_days", "auto_approve")
-        ],
-    ),
     "channel_manager": (
         "manager",
         lambda c, o: f"/workspace/partners/{c.partner_a.pk}/channel-manager/",

@@ -240,3 +240,14 @@ class MetricsLock(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The partner programme's weekly rows live in a module of their own; importing them here
+# registers their models with the app.
+from analytics.programme_models import (  # noqa: E402, F401
+    DriverStatus,
+    PartnerProgramme,
+    RepProgramme,
+    SatisfactionDriver,
+    SatisfactionFit,
+)

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from analytics.programme_views import open_actions_for
 from channels.models import CoverageAssignment
 from channels.selectors import rep_for_user
 from crm.models import ChannelKind, Region, SizeBand, Vertical
@@ -181,6 +182,7 @@ def manager_home(request: HttpRequest) -> HttpResponse:
                 accounts_listed(request.user, outside, today=today), _account_list_url(outside)
             ),
             "white_space": _white_space(latest),
+            "review_actions": open_actions_for(request),
         },
     )
 

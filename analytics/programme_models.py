@@ -25,6 +25,7 @@ class PartnerProgramme(TimeStamped):
     partner = models.ForeignKey(
         "partners.Partner", on_delete=models.CASCADE, related_name="programme_snapshots"
     )
+    covered_accounts = models.PositiveIntegerField(help_text="Rule 6's, copied from the week.")
     conversions = models.PositiveIntegerField(help_text="Covered accounts converted in 52 weeks.")
     conversions_ytd = models.PositiveIntegerField(help_text="... since 1 January.")
     registrations_submitted = models.PositiveIntegerField()

@@ -285,6 +285,7 @@ def _partner_rows(
 
 PARTNER_PROGRAMME_FIELDS = [
     "partner_id",
+    "covered_accounts",
     "conversions",
     "conversions_ytd",
     "registrations_submitted",

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from analytics import metrics
 from analytics.models import (
@@ -764,3 +764,90 @@ def rep_sourced_revenue(week: str) -> dict[int, Decimal | None]:
     """Per rep: the revenue it sourced, won since 1 January of `week`'s as-of day, in the
     reporting currency (rule 22); empty while no revenue is recorded."""
     return {}
+
+
+@dataclass(frozen=True)
+class AttainmentTotals:
+    """A week's yearly targets of partners (or reps) summed (rule 22): per figure, the actual
+    and target summed over those with that figure targeted, how many are targeted and how many
+    reached their target."""
+
+    owners: int
+    accounts_actual: int
+    accounts_target: int
+    accounts_targeted: int
+    accounts_reached: int
+    conversions_actual: int
+    conversions_target: int
+    conversions_targeted: int
+    conversions_reached: int
+    revenue_actual: Decimal | None
+    revenue_target: Decimal | None
+    revenue_targeted: int
+    revenue_reached: int
+
+
+def _totals(rows: QuerySet[Any], covered: str, conversions: str, revenue: str) -> AttainmentTotals:
+    sums = rows.aggregate(
+        owners=Count("id"),
+        accounts_actual=Sum(covered, filter=Q(target_accounts_covered__isnull=False)),
+        accounts_target=Sum("target_accounts_covered"),
+        accounts_targeted=Count("id", filter=Q(target_accounts_covered__isnull=False)),
+        accounts_reached=Count(
+            "id",
+            filter=Q(target_accounts_covered__isnull=False)
+            & Q(**{f"{covered}__gte": F("target_accounts_covered")}),
+        ),
+        conversions_actual=Sum(conversions, filter=Q(target_conversions__isnull=False)),
+        conversions_target=Sum("target_conversions"),
+        conversions_targeted=Count("id", filter=Q(target_conversions__isnull=False)),
+        conversions_reached=Count(
+            "id",
+            filter=Q(target_conversions__isnull=False)
+            & Q(**{f"{conversions}__gte": F("target_conversions")}),
+        ),
+        revenue_actual=Sum(revenue, filter=Q(target_revenue__isnull=False)),
+        revenue_target=Sum("target_revenue"),
+        revenue_targeted=Count("id", filter=Q(target_revenue__isnull=False)),
+        revenue_reached=Count(
+            "id",
+            filter=Q(target_revenue__isnull=False) & Q(**{f"{revenue}__gte": F("target_revenue")}),
+        ),
+    )
+    counts = {key: value or 0 for key, value in sums.items()}
+    return AttainmentTotals(
+        owners=counts["owners"],
+        accounts_actual=counts["accounts_actual"],
+        accounts_target=counts["accounts_target"],
+        accounts_targeted=counts["accounts_targeted"],
+        accounts_reached=counts["accounts_reached"],
+        conversions_actual=counts["conversions_actual"],
+        conversions_target=counts["conversions_target"],
+        conversions_targeted=counts["conversions_targeted"],
+        conversions_reached=counts["conversions_reached"],
+        revenue_actual=_decimal(sums["revenue_actual"]),
+        revenue_target=_decimal(sums["revenue_target"]) if counts["revenue_targeted"] else None,
+        revenue_targeted=counts["revenue_targeted"],
+        revenue_reached=counts["revenue_reached"],
+    )
+
+
+def attainment_totals(week: str) -> dict[str, AttainmentTotals]:
+    """The week's target attainment summed over partners ("partners") and over reps
+    ("reps"), each over those with a target (rule 22). Two aggregate queries."""
+    partners = PartnerProgramme.objects.filter(week=week).filter(
+        Q(target_accounts_covered__isnull=False)
+        | Q(target_conversions__isnull=False)
+        | Q(target_revenue__isnull=False)
+    )
+    return {
+        "partners": _totals(
+            partners, "covered_accounts", "conversions_ytd", "sourced_revenue_ytd"
+        ),
+        "reps": _totals(
+            RepProgramme.objects.filter(week=week),
+            "covered_accounts",
+            "conversions_ytd",
+            "sourced_revenue_ytd",
+        ),
+    }

@@ -597,6 +597,8 @@ def programme_partners(
     partner id."""
     rows = PartnerProgramme.objects.filter(week=week)
     snapshot = PartnerSnapshot.objects.filter(week=week)
+    if partner_ids is not None and not partner_ids:
+        return []
     if partner_ids is not None:
         rows = rows.filter(partner_id__in=list(partner_ids))
         snapshot = snapshot.filter(partner_id__in=list(partner_ids))
@@ -656,6 +658,8 @@ def rep_programme(week: str, *, rep_ids: Sequence[int] | None = None) -> list[Re
     """The reps with a target and their figures of `week` (those of `rep_ids` when given), by
     name."""
     rows = RepProgramme.objects.filter(week=week)
+    if rep_ids is not None and not rep_ids:
+        return []
     if rep_ids is not None:
         rows = rows.filter(rep_id__in=list(rep_ids))
     fields = [name for name in RepFigures._fields]

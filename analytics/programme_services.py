@@ -61,7 +61,7 @@ def _figures_frame(
     (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`."""
     snapshot = pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields)
     inputs = programme_selectors.partner_inputs(d)
-    frame = inputs[inputs["is_active"]].merge(
+    frame = inputs.loc[inputs["is_active"].astype(bool)].merge(
         snapshot[["partner_id", "covered_accounts", "satisfaction_mean", "nps"]],
         on="partner_id",
         how="left",

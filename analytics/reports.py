@@ -21,6 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
 
@@ -158,8 +159,12 @@ EXPORT_DIMENSIONS = ("segment", "region", "vertical", "size_band", "channel", "p
 
 
 def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list()` queryset as the database driver returns them."""
-    select, params = queryset.query.sql_with_params()
+    """The rows of a `values_list()` queryset as the database driver returns them (none for a
+    filter that can match nothing, such as `__in` an empty list)."""
+    try:
+        select, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(select, params)
         return cursor.fetchall()
@@ -578,10 +583,10 @@ def partner_programme(
     rows_of_partner = PartnerProgramme.objects.filter(partner_id=partner_id)
     if until_week:
         rows_of_partner = rows_of_partner.filter(week__lte=until_week)
-    rows = _plain_rows(
-        rows_of_partner.order_by("-week").values_list(*_PROGRAMME_FIELDS)[:last]
-    )
+    rows = _plain_rows(rows_of_partner.order_by("-week").values_list(*_PROGRAMME_FIELDS)[:last])
     weeks = [row[0] for row in rows]
+    if not weeks:
+        return []  # no programme snapshot of this partner yet
     snapshot = _plain_rows(
         PartnerSnapshot.objects.filter(partner_id=partner_id, week__in=weeks).values_list(
             *_SNAPSHOT_FOR_PROGRAMME
@@ -610,9 +615,7 @@ def programme_partners(
 
 def programme_weeks() -> list[str]:
     """The weeks with a programme snapshot, newest first."""
-    return list(
-        SatisfactionFit.objects.order_by("-week").values_list("week", flat=True).distinct()
-    )
+    return list(SatisfactionFit.objects.order_by("-week").values_list("week", flat=True).distinct())
 
 
 def programme_weeks_below(week: str) -> dict[int, int]:
@@ -845,9 +848,7 @@ def attainment_totals(week: str) -> dict[str, AttainmentTotals]:
         | Q(target_revenue__isnull=False)
     )
     return {
-        "partners": _totals(
-            partners, "covered_accounts", "conversions_ytd", "sourced_revenue_ytd"
-        ),
+        "partners": _totals(partners, "covered_accounts", "conversions_ytd", "sourced_revenue_ytd"),
         "reps": _totals(
             RepProgramme.objects.filter(week=week),
             "covered_accounts",

@@ -97,6 +97,7 @@ def drivers_section(week: str, fit: reports.DriversReport | None) -> dict[str, A
             "intervals": [[round(r["effect_low"], 3), round(r["effect_high"], 3)] for r in rows],
             "effects": [round(r["effect"], 3) for r in rows],
             "clear": [r["clear"] for r in rows],
+            # xgettext:no-python-format
             "interval_label": _("95 % interval"),
             "effect_label": _("Effect of one standard deviation"),
         }
@@ -123,9 +124,7 @@ def attainment_section(week: str, totals: dict[str, reports.AttainmentTotals]) -
                         "kind": "count",
                         "actual": total.accounts_actual,
                         "target": total.accounts_target if total.accounts_targeted else None,
-                        "share": programme.attainment(
-                            total.accounts_actual, total.accounts_target
-                        ),
+                        "share": programme.attainment(total.accounts_actual, total.accounts_target),
                         "reached": total.accounts_reached,
                         "targeted": total.accounts_targeted,
                     },
@@ -182,9 +181,11 @@ def export_rows(table: str, week: str) -> tuple[list[str], list[list[Any]]]:
             _("Week"),
             _("Driver"),
             _("Effect of one standard deviation"),
+            # xgettext:no-python-format
             _("Effect, 95 % interval from"),
             _("to"),
             _("Coefficient per unit"),
+            # xgettext:no-python-format
             _("Coefficient, 95 % interval from"),
             _("to"),
             _("p-value"),

@@ -180,9 +180,7 @@ def partner_inputs(d: date) -> pd.DataFrame:
             won=Count("id", filter=won & Q(closed_on__gte=start, closed_on__lte=d)),
             lost=Count(
                 "id",
-                filter=Q(
-                    status=RegistrationStatus.LOST, closed_on__gte=start, closed_on__lte=d
-                ),
+                filter=Q(status=RegistrationStatus.LOST, closed_on__gte=start, closed_on__lte=d),
             ),
             won_ytd=Count("id", filter=won & Q(closed_on__gte=first_of_year, closed_on__lte=d)),
         )

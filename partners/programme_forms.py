@@ -233,9 +233,7 @@ class ReviewActionForm(StyledFormMixin, forms.Form):
         label=_("Owner (ours)"),
         empty_label=_("— someone at the partner —"),
     )
-    partner_owner = forms.CharField(
-        max_length=200, required=False, label=_("Owner at the partner")
-    )
+    partner_owner = forms.CharField(max_length=200, required=False, label=_("Owner at the partner"))
     due_on = forms.DateField(label=_("Due on"), widget=DateInput())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -262,9 +262,9 @@ def survey_reminders_send(*, today: date) -> int:
             for invitation in waiting:
                 _email(invitation, reminder=True)
                 reminded += 1
-            locked.invitations.filter(
-                responded_at__isnull=True, reminded_at__isnull=True
-            ).update(reminded_at=now)
+            locked.invitations.filter(responded_at__isnull=True, reminded_at__isnull=True).update(
+                reminded_at=now
+            )
             locked.reminded_at = now
             locked.save(update_fields=["reminded_at", "updated_at"])
     return reminded
@@ -316,9 +316,7 @@ def survey_response_submit(
         errors["nps"] = _("Give a score from 0 to 10.")
     comment = answer.comment.strip()
     if len(comment) > COMMENT_MAX:
-        errors["comment"] = _("Keep the comment to %(count)s characters.") % {
-            "count": COMMENT_MAX
-        }
+        errors["comment"] = _("Keep the comment to %(count)s characters.") % {"count": COMMENT_MAX}
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
@@ -332,27 +330,24 @@ def survey_response_submit(
     response.full_clean()
     response.save()
     ordered = [c for c in survey.categories if c in scores]
-    labels = dict(FeedbackCategory.choices)
-    with translation.override(settings.LANGUAGE_CODE):
-        subject_format = "%(survey)s: %(topic)s"
-        default_body = f"Rated in the survey “{survey.name}” (wave of {locked.wave.opens_on})."
-        for position, category in enumerate(ordered):
-            first = position == 0
-            entry = Feedback(
-                partner=locked.partner,
-                category=category,
-                satisfaction=int(scores[category]),
-                nps=answer.nps if first else None,
-                subject=(subject_format % {"survey": survey.name, "topic": labels[category]})[
-                    :200
-                ],
-                body=comment if first and comment else default_body,
-                status=FeedbackStatus.NEW if first and comment else FeedbackStatus.CLOSED,
-                source=FeedbackSource.SURVEY,
-                survey_response=response,
-            )
-            entry.full_clean(exclude=["attachment"])
-            entry.save()
+    # Stored as data, so written without words of one language: the topic is the entry's
+    # category, shown in the reader's language.
+    default_body = f"{survey.name} · {locked.wave.opens_on.isoformat()}"
+    for position, category in enumerate(ordered):
+        first = position == 0
+        entry = Feedback(
+            partner=locked.partner,
+            category=category,
+            satisfaction=int(scores[category]),
+            nps=answer.nps if first else None,
+            subject=survey.name[:200],
+            body=comment if first and comment else default_body,
+            status=FeedbackStatus.NEW if first and comment else FeedbackStatus.CLOSED,
+            source=FeedbackSource.SURVEY,
+            survey_response=response,
+        )
+        entry.full_clean(exclude=["attachment"])
+        entry.save()
     locked.responded_at = now
     locked.save(update_fields=["responded_at", "updated_at"])
     invitation.responded_at = now

@@ -278,9 +278,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
                 for field, errors in error.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
-                return render(
-                    request, "partners/programme/survey_thanks.html", {"survey": survey}
-                )
+                return render(request, "partners/programme/survey_thanks.html", {"survey": survey})
         status = 400
     return render(
         request,

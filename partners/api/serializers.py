@@ -80,6 +80,7 @@ class PartnerInputSerializer(serializers.Serializer[object]):
         if not Tier.objects.filter(code=value).exists():
             raise serializers.ValidationError("Choose one of the programme's tier codes.")
         return value
+
     is_active = serializers.BooleanField(default=True)
     website = serializers.URLField(max_length=200, required=False, allow_blank=True, default="")
     country = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils.formats import number_format
 
 from crm.templatetags.crm_format import money
+from partners.programme_models import REQUIREMENTS
 from partners.programme_selectors import tier_names
 
 register = template.Library()
@@ -20,6 +21,13 @@ def tier_name(code: str) -> str:
     """A tier's name in the reader's language; the code itself for a tier the programme does
     not define."""
     return tier_names().get(code, code)
+
+
+@register.filter
+def requirement_label(key: str) -> str:
+    """A tier requirement's label in the reader's language (an e-mail written in two
+    languages renders each part in its own)."""
+    return next((str(r.label) for r in REQUIREMENTS if r.key == key), key)
 
 
 DASH = "—"

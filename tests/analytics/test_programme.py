@@ -146,9 +146,7 @@ def generated(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """A design of every driver variable drawn at random and an outcome built from `beta`
     (and the constant 3.0) with normal noise."""
-    design = pd.DataFrame(
-        {variable: rng.normal(size=n) for variable in programme.DRIVER_VARIABLES}
-    )
+    design = pd.DataFrame({variable: rng.normal(size=n) for variable in programme.DRIVER_VARIABLES})
     outcome = 3.0 + sum(design[v] * b for v, b in beta.items()) + rng.normal(scale=noise, size=n)
     return design, pd.Series(outcome)
 

@@ -182,9 +182,9 @@ def test_a_partner_below_its_tier_keeps_it_through_the_grace_weeks(market: Marke
     programme_settings_set(downgrade_grace_weeks=1)
     run(WEEK)
     # From the next week it covers one account too few for silver (3 at the boundary).
-    type(market.kept.coverage_assignments.get()).objects.filter(
-        account=market.kept
-    ).update(end_date=date(2026, 11, 16))
+    type(market.kept.coverage_assignments.get()).objects.filter(account=market.kept).update(
+        end_date=date(2026, 11, 16)
+    )
     run("2026-W47")
     market.partner.refresh_from_db()
     assert market.partner.tier == "silver"

@@ -89,14 +89,16 @@ def _meets(figures: pd.DataFrame, tier: TierRule) -> np.ndarray:
 def qualified_tiers(figures: pd.DataFrame, tiers: Sequence[TierRule]) -> np.ndarray:
     """Rule 21: per row of `figures` (columns `REQUIREMENT_KEYS`, NaN where missing), the code
     of the highest-ranked tier whose every requirement it meets; the entry tier (lowest rank)
-    when it meets none. Empty strings when there are no tiers."""
+    when it meets none. A tier above the entry tier that sets no requirement is given by a
+    manager only: nobody qualifies for it. Empty strings when there are no tiers."""
     result = np.full(len(figures), "", dtype=object)
     if not tiers:
         return result
     ordered = sorted(tiers, key=lambda t: t.rank)
     result[:] = ordered[0].code
     for tier in ordered[1:]:
-        result[_meets(figures, tier)] = tier.code
+        if tier.minimums:
+            result[_meets(figures, tier)] = tier.code
     return result
 
 
@@ -140,7 +142,10 @@ def tier_decisions(
         return TierOutcome(qualified, held, weeks_below)
     held_rank = np.array([rank.get(code, -1) for code in before], dtype="int64")
     qualified_rank = np.array([rank[code] for code in qualified], dtype="int64")
-    below = qualified_rank < held_rank
+    # A tier that sets no requirement has nothing to fall below: its holder keeps it.
+    unconditional = {tier.code for tier in tiers if not tier.minimums}
+    kept = np.array([code in unconditional for code in before], dtype=bool)
+    below = (qualified_rank < held_rank) & ~kept
     if not final:
         weeks_below[below] = below_before[below]
         return TierOutcome(qualified, held, weeks_below)

@@ -59,6 +59,21 @@ class TestRequirements:
             "registered",
         ]
 
+    def test_a_tier_without_requirements_is_given_by_a_manager_only(self) -> None:
+        tiers = [*TIERS, programme.TierRule("partner-of-choice", 3, {})]
+        gold = figures({"covered_accounts": 60, "conversions": 5, "certifications": 2})
+        assert programme.qualified_tiers(gold, tiers).tolist() == ["gold"]
+        # Its holder, meeting nothing, keeps it whatever the grace.
+        outcome = programme.tier_decisions(
+            figures=figures({"covered_accounts": 1}),
+            tiers=tiers,
+            held_before=["partner-of-choice"],
+            weeks_below_before=[5],
+            grace_weeks=0,
+            final=True,
+        )
+        assert (outcome.held.tolist(), outcome.weeks_below.tolist()) == (["partner-of-choice"], [0])
+
     def test_without_tiers_nobody_qualifies(self) -> None:
         assert programme.qualified_tiers(figures({}), []).tolist() == [""]
 

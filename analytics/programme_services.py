@@ -54,20 +54,28 @@ def previous_week(week: str) -> str:
     return metrics.iso_week_of(metrics.iso_week_as_of(week) - timedelta(days=7))
 
 
+def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its `partner_id` as integers, also when it has no row (an empty column
+    has no type of its own, and frames merge only on keys of one type)."""
+    return frame.astype({"partner_id": "int64"})
+
+
 def _figures_frame(
     week: str, d: date, counts: programme_selectors.ConversionCounts
 ) -> pd.DataFrame:
     """Every active partner with rule 6's figures of the week and the programme's counts
     (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`."""
-    snapshot = pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields)
-    inputs = programme_selectors.partner_inputs(d)
+    snapshot = _keyed(
+        pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields)
+    )
+    inputs = _keyed(programme_selectors.partner_inputs(d))
     frame = inputs.loc[inputs["is_active"].astype(bool)].merge(
         snapshot[["partner_id", "covered_accounts", "satisfaction_mean", "nps"]],
         on="partner_id",
         how="left",
     )
     frame["covered_accounts"] = frame["covered_accounts"].fillna(0).astype("int64")
-    frame = frame.merge(counts.partners, on="partner_id", how="left")
+    frame = frame.merge(_keyed(counts.partners), on="partner_id", how="left")
     for column in ("conversions", "conversions_ytd"):
         frame[column] = frame[column].fillna(0).astype("int64")
     revenue = reports.partner_sourced_revenue(week)
@@ -79,7 +87,7 @@ def _figures_frame(
     )
     frame["satisfaction"] = frame["satisfaction_mean"].astype("float64")
     frame["nps"] = frame["nps"].astype("float64")
-    feedback = programme_selectors.feedback_inputs(d)
+    feedback = _keyed(programme_selectors.feedback_inputs(d))
     frame = frame.merge(feedback, on="partner_id", how="left")
     frame["feedback_categories"] = [
         v if isinstance(v, dict) else {} for v in frame["feedback_categories"]

@@ -64,14 +64,14 @@ def requirement_checks(figures: Mapping[str, Any], tier: TierRule) -> list[dict[
     for key in REQUIREMENT_KEYS:
         if key not in tier.minimums:
             continue
-        value = figures.get(key)
-        present = value is not None and not (isinstance(value, float) and np.isnan(value))
+        raw = figures.get(key)
+        value = None if raw is None or (isinstance(raw, float) and np.isnan(raw)) else float(raw)
         checks.append(
             {
                 "key": key,
                 "minimum": float(tier.minimums[key]),
-                "value": float(value) if present else None,
-                "met": bool(present and float(value) >= float(tier.minimums[key])),
+                "value": value,
+                "met": value is not None and value >= float(tier.minimums[key]),
             }
         )
     return checks

@@ -94,8 +94,10 @@ def drivers_section(week: str, fit: reports.DriversReport | None) -> dict[str, A
         "rows": rows,
         "chart": {
             "labels": [row["label"] for row in rows],
-            "intervals": [[round(r["effect_low"], 3), round(r["effect_high"], 3)] for r in rows],
-            "effects": [round(r["effect"], 3) for r in rows],
+            "intervals": [
+                [round(float(r["effect_low"]), 3), round(float(r["effect_high"]), 3)] for r in rows
+            ],
+            "effects": [round(float(r["effect"]), 3) for r in rows],
             "clear": [r["clear"] for r in rows],
             # xgettext:no-python-format
             "interval_label": _("95 % interval"),

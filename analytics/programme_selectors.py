@@ -276,5 +276,6 @@ def agreement_revenue_targets(d: date) -> dict[int, Decimal]:
         AGREEMENT_IN_FORCE.q(d), annual_target__isnull=False, currency=reporting
     ).values_list("partner_id", "annual_target")
     for partner_id, amount in rows:
-        sums[partner_id] = sums.get(partner_id, Decimal(0)) + amount
+        if amount is not None:
+            sums[partner_id] = sums.get(partner_id, Decimal(0)) + amount
     return sums

@@ -23,7 +23,12 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 from analytics import metrics, programme, programme_selectors, reports
-from analytics.models import PartnerProgramme, RepProgramme, SatisfactionDriver, SatisfactionFit
+from analytics.programme_models import (
+    PartnerProgramme,
+    RepProgramme,
+    SatisfactionDriver,
+    SatisfactionFit,
+)
 from partners.programme_models import REQUIREMENT_KEYS, REQUIREMENTS, Tier
 from partners.programme_services import (
     TierDecision,
@@ -65,9 +70,7 @@ def _figures_frame(
 ) -> pd.DataFrame:
     """Every active partner with rule 6's figures of the week and the programme's counts
     (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`."""
-    snapshot = _keyed(
-        pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields)
-    )
+    snapshot = _keyed(pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields))
     inputs = _keyed(programme_selectors.partner_inputs(d))
     frame = inputs.loc[inputs["is_active"].astype(bool)].merge(
         snapshot[["partner_id", "covered_accounts", "satisfaction_mean", "nps"]],
@@ -89,9 +92,11 @@ def _figures_frame(
     frame["nps"] = frame["nps"].astype("float64")
     feedback = _keyed(programme_selectors.feedback_inputs(d))
     frame = frame.merge(feedback, on="partner_id", how="left")
-    frame["feedback_categories"] = [
-        v if isinstance(v, dict) else {} for v in frame["feedback_categories"]
-    ]
+    frame["feedback_categories"] = pd.Series(
+        [v if isinstance(v, dict) else {} for v in frame["feedback_categories"]],
+        index=frame.index,
+        dtype=object,
+    )
     return frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
 
 
@@ -183,7 +188,7 @@ def programme_week(*, week: str, as_of: date, final: bool) -> int:
         old, new = held_before[index], outcome.held[index]
         if old == new:
             continue
-        figures = {key: _plain(value) for key, value in figure_records[index].items()}
+        figures = {str(key): _plain(value) for key, value in figure_records[index].items()}
         up = by_code.get(old) is None or by_code[new].rank > by_code[old].rank
         judged = by_code[new] if up else by_code.get(old)
         weeks = int(below_before[index]) + 1
@@ -236,7 +241,7 @@ def programme_week(*, week: str, as_of: date, final: bool) -> int:
             dropped=drivers.dropped,
         )
         SatisfactionDriver.objects.bulk_create(
-            SatisfactionDriver(week=week, **row)
+            SatisfactionDriver(week=week, **{str(key): value for key, value in row.items()})
             for row in drivers.coefficients.to_dict(orient="records")
         )
     logger.info(

@@ -29,15 +29,17 @@ from analytics import metrics
 from analytics.models import (
     FeedbackRollup,
     MetricsRun,
-    PartnerProgramme,
     PartnerRollup,
     PartnerSnapshot,
-    RepProgramme,
     RunStatus,
-    SatisfactionDriver,
-    SatisfactionFit,
     SegmentRollup,
     SegmentSnapshot,
+)
+from analytics.programme_models import (
+    PartnerProgramme,
+    RepProgramme,
+    SatisfactionDriver,
+    SatisfactionFit,
 )
 
 
@@ -167,7 +169,8 @@ def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(select, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def _as_date(value: date | str) -> date:

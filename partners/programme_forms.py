@@ -4,7 +4,7 @@ targets, surveys and the survey page partners answer."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -116,7 +116,8 @@ class RepTargetForm(TargetForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["rep"].queryset = SalesRep.objects.filter(is_active=True).order_by("name")
+        rep_field = cast("IdChoiceField[SalesRep]", self.fields["rep"])
+        rep_field.queryset = SalesRep.objects.filter(is_active=True).order_by("name")
         self.order_fields(["rep"])
 
 
@@ -207,7 +208,7 @@ class ReviewOpenForm(StyledFormMixin, forms.Form):
     def __init__(self, *args: Any, partners: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         chosen = partners if partners is not None else Partner.objects.none()
-        self.fields["partner"].queryset = chosen
+        cast("IdChoiceField[Partner]", self.fields["partner"]).queryset = chosen
         if not self.is_bound:
             today = timezone.localdate()
             self.initial.setdefault("quarter", f"{today.year}-Q{(today.month - 1) // 3 + 1}")
@@ -238,7 +239,7 @@ class ReviewActionForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = (
+        cast("IdChoiceField[Any]", self.fields["owner"]).queryset = (
             get_user_model()
             .objects.filter(is_active=True, groups__name__in=[r.value for r in INTERNAL_ROLES])
             .distinct()

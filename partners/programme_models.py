@@ -17,6 +17,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from crm.models import TimeStamped, localized_name, validate_business_date
 
@@ -34,7 +35,7 @@ class Requirement:
 
     key: str
     field: str
-    label: str
+    label: StrOrPromise
     kind: str
 
 

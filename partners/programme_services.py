@@ -346,7 +346,9 @@ def target_set(
         raise ValidationError(_("A target belongs to one partner or one rep."))
     if accounts_covered is None and conversions is None and revenue is None:
         raise ValidationError(_("Set at least one figure of the target."))
-    owner = {"partner": partner} if partner is not None else {"rep": rep}
+    owner: dict[str, Partner | SalesRep | None] = (
+        {"partner": partner} if partner is not None else {"rep": rep}
+    )
     target = (
         Target.objects.select_for_update().filter(year=year, **owner).first()
         if 2000 <= year <= 2199

@@ -4,7 +4,7 @@ reps. Figures from the weekly snapshots (scorecards, attainment) are served by `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from channels.selectors import reps_visible_to
 from crm.exports import EXPORT_FORMATS, export_response, labelled
-from crm.forms import form_add_service_errors, object_id
+from crm.forms import IdChoiceField, form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
 from crm.roles import can_manage, internal_required, manager_required
@@ -226,7 +226,7 @@ def tier_history(request: HttpRequest) -> HttpResponseBase:
         )
     page = Paginator(changes, PAGE_SIZE).get_page(request.GET.get("page"))
     partner = (
-        partners_visible_to(request.user).filter(pk=object_id(params["partner"])).first()
+        partners_visible_to(request.user).filter(pk=object_id(params["partner"]) or 0).first()
         if params["partner"]
         else None
     )
@@ -386,7 +386,8 @@ def partner_target_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def rep_target_view(request: HttpRequest) -> HttpResponse:
     form = RepTargetForm(request.POST)
-    form.fields["rep"].queryset = reps_visible_to(request.user).filter(is_active=True)
+    rep_field = cast("IdChoiceField[Any]", form.fields["rep"])
+    rep_field.queryset = reps_visible_to(request.user).filter(is_active=True)
     if form.is_valid():
         data = dict(form.cleaned_data)
         try:

@@ -33,7 +33,8 @@ from crm.models import Account, Region, SizeBand, Vertical
 from crm.names import company_name_key, website_domain
 from crm.roles import Role, role_of
 from crm.services import email_queue
-from partners.models import Partner, Tier
+from partners.models import Partner
+from partners.programme_models import Tier
 from partners.registration_conflicts import registration_conflicts
 from partners.registration_matching import accounts_assigned_to, registration_match
 from partners.registration_models import (

@@ -215,7 +215,7 @@ class SurveyWaveSerializer(serializers.ModelSerializer[SurveyWave]):
     def get_response_rates(self, wave: SurveyWave) -> list[dict[str, Any]]:
         rates: dict[int, list[dict[str, Any]]] = self.context.get("rates", {})
         return [
-            {key: row[key] for key in ResponseRateSerializer().fields}
+            {str(key): row[str(key)] for key in ResponseRateSerializer().fields}
             for row in rates.get(wave.pk, [])
         ]
 

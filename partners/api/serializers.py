@@ -26,8 +26,8 @@ from partners.models import (
     PartnerContact,
     PartnerKind,
     PartnerType,
-    Tier,
 )
+from partners.programme_models import Tier
 from partners.programme_selectors import entry_tier
 
 

@@ -62,8 +62,8 @@ from partners.models import (
     Partner,
     PartnerKind,
     PartnerType,
-    Tier,
 )
+from partners.programme_models import Tier
 
 PARTNER_KINDS = frozenset(PartnerKind.values)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Model
 
 from analytics import metrics, programme, programme_selectors, reports
@@ -367,6 +367,11 @@ def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> N
 
     fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
     columns = {field: _column(frame[field]) for field in fields}
+    for field in fields:
+        # A count column that met a blank in a merge comes back as floats (4.0): COPY to an
+        # integer column takes 4.
+        if isinstance(model._meta.get_field(field), models.IntegerField):
+            columns[field] = [int(v) if isinstance(v, float) else v for v in columns[field]]
     if "feedback_categories" in columns and connection.vendor == "postgresql":
         # COPY sends text: the JSON column takes its serialised form.
         columns["feedback_categories"] = [json.dumps(v) for v in columns["feedback_categories"]]

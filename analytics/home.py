@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_stubs_ext import StrOrPromise
 
 from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from analytics.programme_views import open_actions_for
 from channels.models import CoverageAssignment
 from channels.selectors import rep_for_user
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
@@ -275,6 +276,7 @@ def manager_home(request: HttpRequest) -> HttpResponse:
                 accounts_listed(request.user, outside, today=today), _account_list_url(outside)
             ),
             "white_space": _white_space(latest),
+            "review_actions": open_actions_for(request),
         },
     )
 

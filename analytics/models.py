@@ -281,3 +281,14 @@ class RegistrationRollup(TimeStamped):
     def __str__(self) -> str:
         keys = (self.region, self.vertical, self.size_band, self.channel_kind)
         return f"{self.week} {'/'.join(key or '*' for key in keys)}"
+
+
+# The partner programme's weekly rows live in a module of their own; importing them here
+# registers their models with the app.
+from analytics.programme_models import (  # noqa: E402, F401
+    DriverStatus,
+    PartnerProgramme,
+    RepProgramme,
+    SatisfactionDriver,
+    SatisfactionFit,
+)

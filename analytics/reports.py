@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any, NamedTuple
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from analytics import metrics
 from analytics.models import (
@@ -33,6 +35,12 @@ from analytics.models import (
     RunStatus,
     SegmentRollup,
     SegmentSnapshot,
+)
+from analytics.programme_models import (
+    PartnerProgramme,
+    RepProgramme,
+    SatisfactionDriver,
+    SatisfactionFit,
 )
 
 
@@ -154,8 +162,12 @@ EXPORT_DIMENSIONS = ("segment", "region", "vertical", "size_band", "channel", "p
 
 
 def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list()` queryset as the database driver returns them."""
-    select, params = queryset.query.sql_with_params()
+    """The rows of a `values_list()` queryset as the database driver returns them (none for a
+    filter that can match nothing, such as `__in` an empty list)."""
+    try:
+        select, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(select, params)
         rows: list[tuple[Any, ...]] = cursor.fetchall()  # the driver's values, column by column
@@ -531,3 +543,443 @@ def registrations(
             result.append(registration_zeros(week, channel_kind=channel_kind, **chosen))
         result.extend(found[week])
     return result
+
+
+# The partner programme (docs/metrics.md rules 20-23) -------------------------------------------
+
+
+class ProgrammeFigures(NamedTuple):
+    """One partner's programme figures for a week: rule 6's figures of its snapshot beside the
+    programme's counts (rule 20), its tiers (rule 21) and its yearly target (rule 22)."""
+
+    week: str
+    as_of: date
+    final: bool
+    partner_id: int
+    covered_accounts: int
+    converted_accounts: int
+    feedback_count: int
+    satisfaction: float | None
+    nps: float | None
+    conversions: int
+    conversions_ytd: int
+    registrations_submitted: int
+    registrations_won: int
+    registrations_lost: int
+    registrations_won_ytd: int
+    sourced_revenue: Decimal | None
+    sourced_revenue_ytd: Decimal | None
+    certifications: int
+    tier_before: str
+    qualified_tier: str
+    tier: str
+    weeks_below: int
+    target_accounts_covered: int | None
+    target_conversions: int | None
+    target_revenue: Decimal | None
+    revenue_target_source: str
+
+    @property
+    def win_rate(self) -> float | None:
+        """Registrations won among those won or lost in the 52 weeks (none without any)."""
+        return metrics.ratio(
+            self.registrations_won, self.registrations_won + self.registrations_lost
+        )
+
+    def requirement_figures(self) -> dict[str, float | None]:
+        """The figures tier requirements read (rule 20), by requirement key."""
+        return {
+            "covered_accounts": float(self.covered_accounts),
+            "conversions": float(self.conversions),
+            "sourced_revenue": None
+            if self.sourced_revenue is None
+            else float(self.sourced_revenue),
+            "registrations_won": float(self.registrations_won),
+            "satisfaction": self.satisfaction,
+            "nps": self.nps,
+            "certifications": float(self.certifications),
+        }
+
+
+_PROGRAMME_FIELDS = [
+    "week",
+    "as_of",
+    "final",
+    "partner_id",
+    "conversions",
+    "conversions_ytd",
+    "registrations_submitted",
+    "registrations_won",
+    "registrations_lost",
+    "registrations_won_ytd",
+    "sourced_revenue",
+    "sourced_revenue_ytd",
+    "certifications",
+    "tier_before",
+    "qualified_tier",
+    "tier",
+    "weeks_below",
+    "target_accounts_covered",
+    "target_conversions",
+    "target_revenue",
+    "revenue_target_source",
+]
+_SNAPSHOT_FOR_PROGRAMME = [
+    "week",
+    "partner_id",
+    "covered_accounts",
+    "converted_accounts",
+    "feedback_count",
+    "satisfaction_mean",
+    "nps",
+]
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _programme_figures(
+    programme_rows: list[tuple[Any, ...]], snapshot_rows: list[tuple[Any, ...]]
+) -> list[ProgrammeFigures]:
+    snapshots = {(row[0], row[1]): row[2:] for row in snapshot_rows}
+    figures = []
+    for row in programme_rows:
+        (week, as_of, final, partner_id, *counts) = row
+        covered, converted, feedback_count, satisfaction, nps = snapshots.get(
+            (week, partner_id), (0, 0, 0, None, None)
+        )
+        (
+            conversions,
+            conversions_ytd,
+            submitted,
+            won,
+            lost,
+            won_ytd,
+            revenue,
+            revenue_ytd,
+            certifications,
+            tier_before,
+            qualified,
+            tier,
+            weeks_below,
+            target_accounts,
+            target_conversions,
+            target_revenue,
+            revenue_source,
+        ) = counts
+        figures.append(
+            ProgrammeFigures(
+                week,
+                _as_date(as_of),
+                bool(final),
+                partner_id,
+                covered,
+                converted,
+                feedback_count,
+                satisfaction,
+                nps,
+                conversions,
+                conversions_ytd,
+                submitted,
+                won,
+                lost,
+                won_ytd,
+                _decimal(revenue),
+                _decimal(revenue_ytd),
+                certifications,
+                tier_before,
+                qualified,
+                tier,
+                weeks_below,
+                target_accounts,
+                target_conversions,
+                _decimal(target_revenue),
+                revenue_source,
+            )
+        )
+    return figures
+
+
+def partner_programme(
+    partner_id: int, *, last: int = 12, until_week: str | None = None
+) -> list[ProgrammeFigures]:
+    """A partner's programme figures of its latest `last` weeks with a programme snapshot (up
+    to `until_week` when given), oldest first (the scorecard and its trend). Two small queries
+    down the (partner, week) indexes."""
+    rows_of_partner = PartnerProgramme.objects.filter(partner_id=partner_id)
+    if until_week:
+        rows_of_partner = rows_of_partner.filter(week__lte=until_week)
+    rows = _plain_rows(rows_of_partner.order_by("-week").values_list(*_PROGRAMME_FIELDS)[:last])
+    weeks = [row[0] for row in rows]
+    if not weeks:
+        return []  # no programme snapshot of this partner yet
+    snapshot = _plain_rows(
+        PartnerSnapshot.objects.filter(partner_id=partner_id, week__in=weeks).values_list(
+            *_SNAPSHOT_FOR_PROGRAMME
+        )
+    )
+    return list(reversed(_programme_figures(rows, snapshot)))
+
+
+def programme_partners(
+    week: str, *, partner_ids: Sequence[int] | None = None
+) -> list[ProgrammeFigures]:
+    """The programme figures of `week`, of the partners in `partner_ids` when given, by
+    partner id."""
+    rows = PartnerProgramme.objects.filter(week=week)
+    snapshot = PartnerSnapshot.objects.filter(week=week)
+    if partner_ids is not None and not partner_ids:
+        return []
+    if partner_ids is not None:
+        rows = rows.filter(partner_id__in=list(partner_ids))
+        snapshot = snapshot.filter(partner_id__in=list(partner_ids))
+    return _programme_figures(
+        _plain_rows(rows.order_by("partner_id").values_list(*_PROGRAMME_FIELDS)),
+        _plain_rows(snapshot.values_list(*_SNAPSHOT_FOR_PROGRAMME)),
+    )
+
+
+def programme_weeks() -> list[str]:
+    """The weeks with a programme snapshot, newest first."""
+    return list(SatisfactionFit.objects.order_by("-week").values_list("week", flat=True).distinct())
+
+
+def programme_weeks_below(week: str) -> dict[int, int]:
+    """Per partner, its closed weeks in a row below its tier as of `week` (rule 21); empty
+    when the week has no programme snapshot."""
+    rows = PartnerProgramme.objects.filter(week=week).values_list("partner_id", "weeks_below")
+    return dict(_plain_rows(rows))
+
+
+def tier_counts(weeks: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per week, the number of partners holding each tier after the week's evaluation."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        PartnerProgramme.objects.filter(week__in=list(weeks))
+        .values("week", "tier")
+        .annotate(n=Count("id"))
+        .order_by("week", "tier")
+        .values_list("week", "tier", "n")
+    )
+    for week, tier, n in _plain_rows(rows):
+        counts.setdefault(week, {})[tier] = n
+    return counts
+
+
+class RepFigures(NamedTuple):
+    """A sales rep's figures against its yearly target for a week (rule 22)."""
+
+    week: str
+    as_of: date
+    final: bool
+    rep_id: int
+    external_id: str
+    name: str
+    covered_accounts: int
+    conversions_ytd: int
+    sourced_revenue_ytd: Decimal | None
+    target_accounts_covered: int | None
+    target_conversions: int | None
+    target_revenue: Decimal | None
+
+
+def rep_programme(week: str, *, rep_ids: Sequence[int] | None = None) -> list[RepFigures]:
+    """The reps with a target and their figures of `week` (those of `rep_ids` when given), by
+    name."""
+    rows = RepProgramme.objects.filter(week=week)
+    if rep_ids is not None and not rep_ids:
+        return []
+    if rep_ids is not None:
+        rows = rows.filter(rep_id__in=list(rep_ids))
+    fields = [name for name in RepFigures._fields]
+    return [
+        RepFigures(
+            week,
+            _as_date(as_of),
+            bool(final),
+            rep_id,
+            external_id,
+            name,
+            covered,
+            conversions,
+            _decimal(revenue),
+            target_accounts,
+            target_conversions,
+            _decimal(target_revenue),
+        )
+        for (
+            week,
+            as_of,
+            final,
+            rep_id,
+            external_id,
+            name,
+            covered,
+            conversions,
+            revenue,
+            target_accounts,
+            target_conversions,
+            target_revenue,
+        ) in _plain_rows(rows.order_by("name", "rep_id").values_list(*fields))
+    ]
+
+
+class DriverFigures(NamedTuple):
+    """One variable of a week's satisfaction regression (rule 23): its coefficient per unit
+    with the 95 % interval, and its effect, the change in satisfaction for one standard
+    deviation of the variable, with the same interval."""
+
+    variable: str
+    coefficient: float
+    std_error: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    std_dev: float
+    effect: float
+    effect_low: float
+    effect_high: float
+
+
+@dataclass(frozen=True)
+class DriversReport:
+    """A week's regression: status ("fitted" or "too_little_data"), n, parameters, R², the
+    variables left out, and the drivers ranked by the size of their effect."""
+
+    week: str
+    as_of: date
+    final: bool
+    status: str
+    observations: int
+    parameters: int
+    r_squared: float | None
+    adjusted_r_squared: float | None
+    dropped: list[str]
+    drivers: list[DriverFigures]
+
+
+def satisfaction_drivers(week: str | None = None) -> DriversReport | None:
+    """The satisfaction regression of `week` (the newest one when None), or None when there is
+    none."""
+    fits = SatisfactionFit.objects.all()
+    fit = (fits.filter(week=week) if week else fits.order_by("-week")).first()
+    if fit is None:
+        return None
+    rows = _plain_rows(
+        SatisfactionDriver.objects.filter(week=fit.week).values_list(*DriverFigures._fields)
+    )
+    drivers = sorted(
+        (DriverFigures._make(row) for row in rows), key=lambda d: (-abs(d.effect), d.variable)
+    )
+    return DriversReport(
+        fit.week,
+        fit.as_of,
+        fit.final,
+        fit.status,
+        fit.observations,
+        fit.parameters,
+        fit.r_squared,
+        fit.adjusted_r_squared,
+        list(fit.dropped),
+        drivers,
+    )
+
+
+def partner_sourced_revenue(week: str) -> dict[int, tuple[Decimal | None, Decimal | None]]:
+    """Per partner: the revenue it sourced, won in the 52 weeks ending on `week`'s as-of day
+    and since 1 January, in the reporting currency (rule 20). The one place the programme
+    reads revenue from: empty while no revenue is recorded, so revenue requirements are not
+    met and revenue attainment has no value."""
+    return {}
+
+
+def rep_sourced_revenue(week: str) -> dict[int, Decimal | None]:
+    """Per rep: the revenue it sourced, won since 1 January of `week`'s as-of day, in the
+    reporting currency (rule 22); empty while no revenue is recorded."""
+    return {}
+
+
+@dataclass(frozen=True)
+class AttainmentTotals:
+    """A week's yearly targets of partners (or reps) summed (rule 22): per figure, the actual
+    and target summed over those with that figure targeted, how many are targeted and how many
+    reached their target."""
+
+    owners: int
+    accounts_actual: int
+    accounts_target: int
+    accounts_targeted: int
+    accounts_reached: int
+    conversions_actual: int
+    conversions_target: int
+    conversions_targeted: int
+    conversions_reached: int
+    revenue_actual: Decimal | None
+    revenue_target: Decimal | None
+    revenue_targeted: int
+    revenue_reached: int
+
+
+def _totals(rows: QuerySet[Any], covered: str, conversions: str, revenue: str) -> AttainmentTotals:
+    sums = rows.aggregate(
+        owners=Count("id"),
+        accounts_actual=Sum(covered, filter=Q(target_accounts_covered__isnull=False)),
+        accounts_target=Sum("target_accounts_covered"),
+        accounts_targeted=Count("id", filter=Q(target_accounts_covered__isnull=False)),
+        accounts_reached=Count(
+            "id",
+            filter=Q(target_accounts_covered__isnull=False)
+            & Q(**{f"{covered}__gte": F("target_accounts_covered")}),
+        ),
+        conversions_actual=Sum(conversions, filter=Q(target_conversions__isnull=False)),
+        conversions_target=Sum("target_conversions"),
+        conversions_targeted=Count("id", filter=Q(target_conversions__isnull=False)),
+        conversions_reached=Count(
+            "id",
+            filter=Q(target_conversions__isnull=False)
+            & Q(**{f"{conversions}__gte": F("target_conversions")}),
+        ),
+        revenue_actual=Sum(revenue, filter=Q(target_revenue__isnull=False)),
+        revenue_target=Sum("target_revenue"),
+        revenue_targeted=Count("id", filter=Q(target_revenue__isnull=False)),
+        revenue_reached=Count(
+            "id",
+            filter=Q(target_revenue__isnull=False) & Q(**{f"{revenue}__gte": F("target_revenue")}),
+        ),
+    )
+    counts = {key: value or 0 for key, value in sums.items()}
+    return AttainmentTotals(
+        owners=counts["owners"],
+        accounts_actual=counts["accounts_actual"],
+        accounts_target=counts["accounts_target"],
+        accounts_targeted=counts["accounts_targeted"],
+        accounts_reached=counts["accounts_reached"],
+        conversions_actual=counts["conversions_actual"],
+        conversions_target=counts["conversions_target"],
+        conversions_targeted=counts["conversions_targeted"],
+        conversions_reached=counts["conversions_reached"],
+        revenue_actual=_decimal(sums["revenue_actual"]),
+        revenue_target=_decimal(sums["revenue_target"]) if counts["revenue_targeted"] else None,
+        revenue_targeted=counts["revenue_targeted"],
+        revenue_reached=counts["revenue_reached"],
+    )
+
+
+def attainment_totals(week: str) -> dict[str, AttainmentTotals]:
+    """The week's target attainment summed over partners ("partners") and over reps
+    ("reps"), each over those with a target (rule 22). Two aggregate queries."""
+    partners = PartnerProgramme.objects.filter(week=week).filter(
+        Q(target_accounts_covered__isnull=False)
+        | Q(target_conversions__isnull=False)
+        | Q(target_revenue__isnull=False)
+    )
+    return {
+        "partners": _totals(partners, "covered_accounts", "conversions_ytd", "sourced_revenue_ytd"),
+        "reps": _totals(
+            RepProgramme.objects.filter(week=week),
+            "covered_accounts",
+            "conversions_ytd",
+            "sourced_revenue_ytd",
+        ),
+    }

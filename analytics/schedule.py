@@ -50,6 +50,13 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=20, hour=0),
         "options": {"expires": 20 * HOUR},
     },
+    # Daily, mid-morning: open the survey waves due on their schedule and send the reminders
+    # due (once per wave), all through the outbox.
+    "surveys-daily": {
+        "task": "partners.surveys_daily",
+        "schedule": crontab(minute=0, hour=9),
+        "options": {"expires": 20 * HOUR},
+    },
     # Every five minutes: queue webhook deliveries whose retry is due (or that the broker missed).
     "webhooks-flush": {
         "task": "partners.webhook_deliveries_flush",

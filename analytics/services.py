@@ -33,6 +33,7 @@ from analytics.models import (
     SegmentRollup,
     SegmentSnapshot,
 )
+from analytics.programme_services import programme_week
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +246,8 @@ def _run_locked(
     started = time.monotonic()
     try:
         rows = _write_week(week=week, as_of=as_of, final=final, figures=compute(as_of))
+        # The partner programme's step reads the week just written (docs/metrics.md 20-23).
+        rows += programme_week(week=week, as_of=as_of, final=final)
     except BaseException as error:
         run.status = RunStatus.FAILED
         run.error = f"{type(error).__name__}: {error}"[:5000]

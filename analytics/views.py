@@ -15,7 +15,14 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
-from analytics import digest, metrics, reports
+from analytics import digest, reports
+from analytics.programme_dashboard import (
+    attainment_section,
+    drivers_section,
+    programme_figures,
+    tiers_section,
+)
+from analytics.programme_dashboard import export_rows as programme_export_rows
 from crm.exports import export_response
 from crm.models import ChannelKind, Region, SizeBand, Vertical
 from crm.roles import Role, internal_required, role_required
@@ -32,6 +39,8 @@ EXPORT_TABLES = (
     "partners",
     "feedback",
     "registrations",
+    "drivers",
+    "attainment",
 )
 LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
     "covered": gettext_lazy("Most accounts covered"),
@@ -110,7 +119,7 @@ def _filter_summary(
 
 
 def _chart_data(
-    report: dict[str, Any], labels: dict[str, Any], satisfaction: dict[str, Any]
+    report: dict[str, Any], labels: dict[str, Any], drivers: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything dashboard.js draws, as plain JSON (ratios in percent)."""
     channel_labels = dict(ChannelKind.choices)
@@ -158,26 +167,8 @@ def _chart_data(
                 }
                 for category in categories
             ],
-            "satisfaction": {
-                "labels": [
-                    f"{row['label']} ({row['count']})"
-                    for row in satisfaction["rows"]
-                    if row["satisfaction"] is not None
-                ],
-                "recent": [
-                    round(row["satisfaction"], 2)
-                    for row in satisfaction["rows"]
-                    if row["satisfaction"] is not None
-                ],
-                "previous": [
-                    None if row["previous"] is None else round(row["previous"], 2)
-                    for row in satisfaction["rows"]
-                    if row["satisfaction"] is not None
-                ],
-                "recent_label": _("Last %(weeks)s weeks") % {"weeks": SATISFACTION_WEEKS},
-                "previous_label": _("The %(weeks)s weeks before") % {"weeks": SATISFACTION_WEEKS},
-            },
         },
+        "drivers": drivers["chart"],
     }
 
 
@@ -320,51 +311,6 @@ def _leaderboard_rows_html(rows: list[dict[str, Any]]) -> SafeString:
     )
 
 
-# Satisfaction by category compares the latest 13 weeks (91 days) with the 13 before.
-SATISFACTION_WEEKS = 13
-
-
-def satisfaction_by_category(filters: board.Filters, version: str) -> dict[str, Any]:
-    """Mean satisfaction per feedback category over the latest SATISFACTION_WEEKS snapshot
-    weeks up to the chosen one, against the same number of weeks before: sums of scores over
-    sums of entries (never an average of weekly means), lowest first; categories without
-    feedback in the latest weeks last. Read from the weekly feedback rollups."""
-    weeks = board.trailing_weeks(filters.week, 2 * SATISFACTION_WEEKS)
-    _weeks, cells = board.cached(
-        "feedback_by_category", filters, version, lambda: board.feedback_weekly(filters, weeks)
-    )
-    recent_weeks = set(weeks[SATISFACTION_WEEKS:])
-    sums: dict[str, dict[str, list[float]]] = {}
-    for cell in cells:
-        period = "recent" if cell["week"] in recent_weeks else "previous"
-        total = sums.setdefault(cell["category"], {"recent": [0, 0.0], "previous": [0, 0.0]})
-        total[period][0] += cell["count"]
-        total[period][1] += (cell["satisfaction"] or 0.0) * cell["count"]
-    labels = dict(FeedbackCategory.choices)
-    rows = []
-    for category, total in sums.items():
-        recent = metrics.ratio(total["recent"][1], total["recent"][0])
-        previous = metrics.ratio(total["previous"][1], total["previous"][0])
-        change = None if recent is None or previous is None else recent - previous
-        rows.append(
-            {
-                "category": category,
-                "label": str(labels.get(category, category)),
-                "satisfaction": recent,
-                "previous": previous,
-                "change": change,
-                "count": int(total["recent"][0]),
-                "previous_count": int(total["previous"][0]),
-                "satisfaction_shown": board.show_score(recent),
-                "previous_shown": board.show_score(previous),
-                "change_shown": board.show_change(change, "score"),
-                "tone": board.change_tone(change, 1),
-            }
-        )
-    rows.sort(key=lambda r: (r["satisfaction"] is None, r["satisfaction"] or 0, r["label"]))
-    return {"rows": rows, "first": weeks[0], "split": weeks[SATISFACTION_WEEKS], "last": weeks[-1]}
-
-
 def missing_weeks(report: dict[str, Any]) -> list[str]:
     """The trend's weeks without a snapshot (no segment figures at all)."""
     accounts = next(h for h in report["headlines"] if h.key == "accounts").trend
@@ -443,16 +389,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         row["channel_label"] = channel_labels.get(row["channel_kind"], row["channel_kind"])
         row["satisfaction_shown"] = board.show_score(row["satisfaction_mean"])
         row["nps_shown"] = board.show_nps(row["nps"])
-    satisfaction = satisfaction_by_category(filters, chosen.version)
+    figures = board.cached(
+        "programme", filters, chosen.version, lambda: programme_figures(filters.week)
+    )
+    drivers = drivers_section(filters.week, figures.drivers)
     context.update(
         {
             "report": report,
             "heat_legend": heat_legend(report["heat"]),
-            "satisfaction": satisfaction,
+            "drivers": drivers,
+            "attainment": attainment_section(filters.week, figures.attainment),
+            "tiers": tiers_section(filters.week, figures.tier_counts),
             "missing_weeks": missing_weeks(report),
             "filter_summary": _filter_summary(filters, names),
             "headlines": _headline_rows(report),
-            "chart_data": _chart_data(report, board.HEADLINE_LABELS, satisfaction),
+            "chart_data": _chart_data(report, board.HEADLINE_LABELS, drivers),
             "query": urlencode(filters.query()),
             "heat_toggle": urlencode(
                 filters.query(heat="penetration" if filters.heat == "coverage" else "coverage")
@@ -687,6 +638,11 @@ def dashboard_export(request: HttpRequest, table: str) -> HttpResponseBase:
     filters, chosen, options, names = _page_state(request)
     if chosen is None:
         raise Http404("No snapshot yet.")
+    if table in ("drivers", "attainment"):
+        header, rows = programme_export_rows(table, filters.week)
+        return export_response(
+            fmt="csv", filename=f"dashboard-{table}-{chosen.week}", header=header, rows=rows
+        )
     report = board.week_report(
         filters=filters, options=options, agreements=agreements_visible_to(request.user)
     )

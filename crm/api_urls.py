@@ -6,10 +6,12 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from analytics.api import programme_views as programme_figures_api
 from analytics.api import views as analytics_api
 from channels.api import views as channels_api
 from crm.api import views as crm_api
 from crm.api.auth import ApiTokenViewSet, TokenView
+from partners.api import programme_views as programme_api
 from partners.api import registration_views as registrations_api
 from partners.api import views as partners_api
 
@@ -31,6 +33,19 @@ router.register("auth/tokens", ApiTokenViewSet, basename="api-token")
 router.register(
     "deal-registrations", registrations_api.DealRegistrationViewSet, basename="deal-registration"
 )
+router.register("programme/tiers", programme_api.TierViewSet, basename="tier")
+router.register("programme/tier-changes", programme_api.TierChangeViewSet, basename="tier-change")
+router.register(
+    "programme/certifications", programme_api.CertificationViewSet, basename="certification"
+)
+router.register("programme/targets", programme_figures_api.TargetViewSet, basename="target")
+router.register("programme/surveys", programme_api.SurveyViewSet, basename="survey")
+router.register("programme/survey-waves", programme_api.SurveyWaveViewSet, basename="survey-wave")
+router.register(
+    "programme/survey-responses",
+    programme_api.SurveyResponseViewSet,
+    basename="survey-response",
+)
 
 v1 = [
     path("auth/token/", TokenView.as_view(), name="token"),
@@ -44,6 +59,16 @@ v1 = [
         name="metrics-registrations",
     ),
     path("metrics/weeks/", analytics_api.MetricsWeeksView.as_view(), name="metrics-weeks"),
+    path(
+        "programme/scorecard/",
+        programme_figures_api.ScorecardView.as_view(),
+        name="programme-scorecard",
+    ),
+    path(
+        "programme/drivers/",
+        programme_figures_api.DriversView.as_view(),
+        name="programme-drivers",
+    ),
     *router.urls,
 ]
 

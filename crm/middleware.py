@@ -12,9 +12,9 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.roles import Role, role_of
 
-# What a partner user may reach at all; everything else (workspace, dashboard, admin, API
-# documentation) does not exist for them.
-PARTNER_PATHS = ("/portal/", "/api/v1/", "/accounts/", "/i18n/", "/static/")
+# What a partner user may reach at all (and a survey link, which works for whoever holds it);
+# everything else (workspace, dashboard, admin, API documentation) does not exist for them.
+PARTNER_PATHS = ("/portal/", "/api/v1/", "/accounts/", "/i18n/", "/static/", "/survey/")
 
 
 class PartnerBoundaryMiddleware:

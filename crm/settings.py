@@ -340,6 +340,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "analytics.models.RunStatus",
         "DealRegistrationStatusEnum": "partners.registration_models.RegistrationStatus",
         "ConflictCodeEnum": "partners.registration_models.ConflictCode",
+        "FeedbackCategoryEnum": "partners.models.FeedbackCategory",
     },
 }
 

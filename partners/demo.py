@@ -38,8 +38,10 @@ from partners.models import (
     PartnerType,
     PartnerUser,
 )
+from partners.programme_demo import demo_programme
+from partners.programme_models import Survey
 from partners.registration_demo import demo_registrations
-from partners.registration_models import DealRegistration, RegistrationTierPolicy
+from partners.registration_models import DealRegistration
 
 _T = TypeVar("_T")
 
@@ -189,7 +191,7 @@ def demo_reset() -> None:
     """Delete every domain row (not users other than the demo cast), for a fresh demo."""
     with transaction.atomic():
         DealRegistration.objects.all().delete()
-        RegistrationTierPolicy.objects.all().delete()
+        Survey.objects.all().delete()
         FeedbackReply.objects.all().delete()
         FeedbackNote.objects.all().delete()
         Feedback.objects.all().delete()
@@ -238,6 +240,7 @@ def demo_seed(
                 model.objects.filter(code=code, name_zh="").update(name_zh=name_zh)
         logins = _seed_users(password=password)
     demo_registrations(today=today, seed=seed, say=say)
+    demo_programme(today=today, seed=seed, say=say)
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 

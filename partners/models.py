@@ -36,6 +36,10 @@ class PartnerType(models.TextChoices):
 
 
 class PartnerTier(models.TextChoices):
+    """The tiers a new programme starts with (migration partners 0005 creates them); managers
+    rename, add and remove tiers (`partners.programme_models.Tier`), so a partner's tier is any
+    tier code the programme defines."""
+
     REGISTERED = "registered", _("Registered")
     SILVER = "silver", _("Silver")
     GOLD = "gold", _("Gold")
@@ -47,9 +51,9 @@ class Partner(TimeStamped):
     name = models.CharField(max_length=200)
     channel_kind = models.CharField(max_length=16, choices=PartnerKind.choices)
     partner_type = models.CharField(max_length=32, choices=PartnerType.choices)
-    tier = models.CharField(
-        max_length=16, choices=PartnerTier.choices, default=PartnerTier.REGISTERED
-    )
+    # A `Tier.code`: evaluated every week by the programme (docs/metrics.md rule 21), or set
+    # by a manager; each change is kept in `tier_changes`.
+    tier = models.CharField(max_length=16, default=PartnerTier.REGISTERED)
     is_active = models.BooleanField(default=True)
     website = models.URLField(blank=True)
     country = models.CharField(max_length=64, blank=True)
@@ -72,9 +76,6 @@ class Partner(TimeStamped):
             ),
             models.CheckConstraint(
                 condition=Q(partner_type__in=PartnerType.values), name="partner_type_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(tier__in=PartnerTier.values), name="partner_tier_valid"
             ),
         ]
         indexes = [models.Index(fields=["channel_kind", "name"], name="partner_kind_name_idx")]
@@ -281,6 +282,12 @@ class FeedbackCategory(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class FeedbackSource(models.TextChoices):
+    PORTAL = "portal", _("Partner (portal or API)")
+    MANAGER = "manager", _("Logged by a manager")
+    SURVEY = "survey", _("Survey")
+
+
 class FeedbackStatus(models.TextChoices):
     NEW = "new", _("New")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
@@ -329,6 +336,17 @@ class Feedback(TimeStamped):
         related_name="assigned_feedback",
     )
     attachment = models.FileField(upload_to=feedback_attachment_path, blank=True, max_length=200)
+    source = models.CharField(
+        max_length=16, choices=FeedbackSource.choices, default=FeedbackSource.PORTAL
+    )
+    # The survey answer this entry is part of (one entry per category rated).
+    survey_response = models.ForeignKey(
+        "partners.SurveyResponse",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="feedback",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -347,6 +365,13 @@ class Feedback(TimeStamped):
             ),
             models.CheckConstraint(
                 condition=Q(category__in=FeedbackCategory.values), name="feedback_category_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=FeedbackSource.values), name="feedback_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(source=FeedbackSource.SURVEY) | Q(survey_response__isnull=True),
+                name="feedback_survey_response_only_from_surveys",
             ),
         ]
         indexes = [
@@ -432,11 +457,23 @@ class ImportJob(TimeStamped):
 
 # Deal registrations and webhooks live in modules of their own; importing them here registers
 # their models with the app.
+from partners.programme_models import (  # noqa: E402, F401
+    BusinessReview,
+    Certification,
+    ProgrammeSettings,
+    ReviewAction,
+    Survey,
+    SurveyInvitation,
+    SurveyResponse,
+    SurveyWave,
+    Target,
+    Tier,
+    TierChange,
+)
 from partners.registration_models import (  # noqa: E402, F401
     ConflictCode,
     DealRegistration,
     DealRegistrationEvent,
     RegistrationStatus,
-    RegistrationTierPolicy,
 )
 from partners.webhook_models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -4,7 +4,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import StyledFormMixin
-from partners.models import PartnerKind, PartnerTier, PartnerType
+from partners.models import PartnerKind, PartnerType
+from partners.programme_selectors import tier_choices
 from partners.services import PartnerProfile
 
 
@@ -19,7 +20,7 @@ class PartnerForm(StyledFormMixin, forms.Form):
     )
     channel_kind = forms.ChoiceField(choices=PartnerKind.choices, label=_("Kind"))
     partner_type = forms.ChoiceField(choices=PartnerType.choices, label=_("Type"))
-    tier = forms.ChoiceField(choices=PartnerTier.choices, label=_("Tier"))
+    tier = forms.ChoiceField(choices=tier_choices, label=_("Tier"))
     is_active = forms.BooleanField(required=False, initial=True, label=_("Active"))
     website = forms.URLField(required=False, assume_scheme="https", label=_("Website"))
     country = forms.CharField(required=False, max_length=64, label=_("Country"))

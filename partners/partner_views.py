@@ -33,8 +33,9 @@ from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
 from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from crm.services import api_tokens_revoke_all
-from partners.models import Partner, PartnerKind, PartnerTier, PartnerType, PartnerUser
+from partners.models import Partner, PartnerKind, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
+from partners.programme_selectors import entry_tier, tier_choices
 from partners.selectors import (
     AccountListFilter,
     agreements_visible_to,
@@ -107,7 +108,8 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
         )
     if params["type"] in PartnerType.values:
         partners = partners.filter(partner_type=params["type"])
-    if params["tier"] in PartnerTier.values:
+    tiers = tier_choices()
+    if params["tier"] in dict(tiers):
         partners = partners.filter(tier=params["tier"])
     if params["active"] in {"yes", "no"}:
         partners = partners.filter(is_active=params["active"] == "yes")
@@ -118,7 +120,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
         columns = ("external_id", "name", "channel_kind", "partner_type", "tier", "is_active")
         covering = _accounts_covered(partners, today)
         kinds, types = labelled(PartnerKind.choices), labelled(PartnerType.choices)
-        tiers = labelled(PartnerTier.choices)
+        tier_labels = dict(tiers)
         header = [
             _("External id"),
             _("Name"),
@@ -138,7 +140,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
                     name,
                     kinds.get(channel_kind, channel_kind),
                     types.get(partner_type, partner_type),
-                    tiers.get(tier, tier),
+                    tier_labels.get(tier, tier),
                     yes_no(is_active),
                     covering.get(pk, 0),
                 )
@@ -161,7 +163,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
             "params": params,
             **list_queries(request.GET),
             "types": PartnerType.choices,
-            "tiers": PartnerTier.choices,
+            "tiers": tiers,
         },
     )
 
@@ -217,7 +219,7 @@ def partner_create_view(request: HttpRequest) -> HttpResponse:
         initial={
             "channel_kind": kind if kind in PartnerKind.values else PartnerKind.PARTNER,
             "is_active": True,
-            "tier": PartnerTier.REGISTERED,
+            "tier": entry_tier(),
         }
     )
     if request.method == "POST":
@@ -256,7 +258,7 @@ def partner_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         form = PartnerForm(request.POST)
         if form.is_valid():
             try:
-                partner_update(partner=partner, profile=form.profile())
+                partner_update(partner=partner, profile=form.profile(), by=request.user)
             except ValidationError as error:
                 form_add_service_errors(form, error)
             else:

@@ -25,6 +25,7 @@ from channels.selectors import active_coverage_q
 from crm.models import Account, ChannelKind, OutboundEmail
 from crm.roles import Role
 from partners.models import Agreement, Partner, PartnerKind, PartnerTier, PartnerUser
+from partners.programme_demo import demo_programme_tiers
 from partners.registration_models import DealRegistration, RegistrationStatus
 from partners.registration_services import (
     DealDetails,
@@ -38,7 +39,6 @@ from partners.registration_services import (
     registration_submit,
     registration_withdraw,
     registrations_expire,
-    tier_policy_set,
 )
 from partners.selectors import agreements_in_force_q
 
@@ -194,7 +194,7 @@ def demo_registrations(
     seeder = _Seeder(rng=rng, today=today, manager=manager)
     last_email = OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     with transaction.atomic():
-        _policies()
+        demo_programme_tiers()
         _one_exclusive_agreement(partners, today)
         made = _seed(seeder, partners)
         registrations_expire(today=today)
@@ -203,21 +203,6 @@ def demo_registrations(
     if say:
         say(f"{made} deal registrations in every state")
     return made
-
-
-def _policies() -> None:
-    tier_policy_set(
-        tier=PartnerTier.REGISTERED, protection_days=60, extension_days=30, auto_approve=False
-    )
-    tier_policy_set(
-        tier=PartnerTier.SILVER, protection_days=90, extension_days=30, auto_approve=False
-    )
-    tier_policy_set(
-        tier=PartnerTier.GOLD, protection_days=120, extension_days=45, auto_approve=True
-    )
-    tier_policy_set(
-        tier=PartnerTier.PLATINUM, protection_days=180, extension_days=60, auto_approve=True
-    )
 
 
 def _one_exclusive_agreement(partners: list[Partner], today: date) -> None:

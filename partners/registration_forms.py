@@ -8,15 +8,12 @@ from typing import Any, TypedDict, cast
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.http import QueryDict
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
-from django_stubs_ext import StrOrPromise
 
 from crm.forms import DateInput, IdChoiceField, StyledFormMixin
 from crm.models import Region, SizeBand, Vertical
 from crm.roles import Role
-from partners.models import PartnerTier
 from partners.registration_services import (
     MAX_EXTENSION_DAYS,
     MAX_PROTECTED_DAYS,
@@ -192,30 +189,6 @@ class LinkAccountForm(StyledFormMixin, forms.Form):
         label=_("Account external id"),
         help_text=_("Empty: treat it as a prospect, made an account on approval."),
     )
-
-
-class TierPolicyForm(StyledFormMixin, forms.Form):
-    protection_days = forms.IntegerField(
-        min_value=1, max_value=MAX_PROTECTED_DAYS, label=_("Protection (days)")
-    )
-    extension_days = forms.IntegerField(
-        min_value=1, max_value=MAX_EXTENSION_DAYS, label=_("Extension (days)")
-    )
-    auto_approve = forms.BooleanField(required=False, label=_("Approve clean registrations"))
-
-
-def tier_policy_forms(
-    data: QueryDict | None = None, initial: dict[str, dict[str, Any]] | None = None
-) -> list[tuple[str, StrOrPromise, TierPolicyForm]]:
-    """One form per partner tier, prefixed with the tier."""
-    return [
-        (
-            tier,
-            label,
-            TierPolicyForm(data, prefix=tier, initial=(initial or {}).get(tier)),
-        )
-        for tier, label in PartnerTier.choices
-    ]
 
 
 class ChannelManagerForm(StyledFormMixin, forms.Form):

@@ -1,5 +1,5 @@
-"""Deal registrations: a partner's claim on an opportunity, its life and its history, and the
-protection rules per partner tier.
+"""Deal registrations: a partner's claim on an opportunity, its life and its history. The
+protection each approval gives is a benefit of the partner's tier (`partners.Tier`).
 
 Loaded by `partners.models`; the rules they follow are in `partners.registration_services`.
 """
@@ -10,7 +10,6 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -276,39 +275,3 @@ class DealRegistrationEvent(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.registration_id} {self.kind}"
-
-
-class RegistrationTierPolicy(TimeStamped):
-    """How long an approval protects a deal, how long an extension adds, and whether clean
-    registrations are approved automatically, per partner tier. A tier without a row uses the
-    settings' defaults (REGISTRATION_PROTECTION_DAYS, REGISTRATION_EXTENSION_DAYS, no
-    auto-approval)."""
-
-    tier = models.CharField(max_length=16, unique=True, help_text="A partners.PartnerTier value.")
-    protection_days = models.PositiveIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(730)]
-    )
-    extension_days = models.PositiveIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(365)]
-    )
-    auto_approve = models.BooleanField(
-        default=False,
-        help_text="Approve registrations with no conflict at once (the partner's agreement "
-        "must grant the segment, or `outside_agreement` is a conflict).",
-    )
-
-    class Meta:
-        ordering = ["tier"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(protection_days__gte=1, protection_days__lte=730),
-                name="registrationtierpolicy_protection_days_range",
-            ),
-            models.CheckConstraint(
-                condition=Q(extension_days__gte=1, extension_days__lte=365),
-                name="registrationtierpolicy_extension_days_range",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.tier}: {self.protection_days} days"

@@ -34,7 +34,8 @@ from crm.models import Account, Region, SizeBand, Vertical
 from crm.names import company_name_key, website_domain
 from crm.roles import Role, role_of
 from crm.services import email_queue
-from partners.models import Partner, PartnerTier
+from partners.models import Partner
+from partners.programme_models import Tier
 from partners.registration_conflicts import Conflict, registration_conflicts
 from partners.registration_matching import accounts_assigned_to, registration_match
 from partners.registration_models import (
@@ -45,7 +46,6 @@ from partners.registration_models import (
     MatchReason,
     RegistrationEventKind,
     RegistrationStatus,
-    RegistrationTierPolicy,
 )
 from partners.registration_text import (
     conflict_sentence,
@@ -103,35 +103,20 @@ class TierTerms:
 
 
 def tier_terms(tier: str) -> TierTerms:
-    """The protection, extension and auto-approval rules of a partner tier: its
-    `RegistrationTierPolicy`, else the settings' defaults without auto-approval."""
-    policy = RegistrationTierPolicy.objects.filter(tier=tier).first()
-    if policy is None:
+    """The protection, extension and auto-approval a partner's tier gives its registrations:
+    benefits of the programme's `Tier` (the one place they are set), or the settings' defaults
+    without auto-approval for a tier the programme does not define."""
+    row = Tier.objects.filter(code=tier).values_list(
+        "protection_days", "extension_days", "auto_approve"
+    )
+    terms = row.first()
+    if terms is None:
         return TierTerms(
             protection_days=settings.REGISTRATION_PROTECTION_DAYS,
             extension_days=settings.REGISTRATION_EXTENSION_DAYS,
             auto_approve=False,
         )
-    return TierTerms(policy.protection_days, policy.extension_days, policy.auto_approve)
-
-
-@transaction.atomic
-def tier_policy_set(
-    *, tier: str, protection_days: int, extension_days: int, auto_approve: bool
-) -> RegistrationTierPolicy:
-    """Set a tier's registration rules. Raises ValidationError for an unknown tier or days out
-    of range (protection 1-730, extension 1-365)."""
-    if tier not in PartnerTier.values:
-        raise ValidationError({"tier": _("Unknown partner tier %(tier)r.") % {"tier": tier}})
-    policy = RegistrationTierPolicy.objects.filter(tier=tier).first() or RegistrationTierPolicy(
-        tier=tier
-    )
-    policy.protection_days = protection_days
-    policy.extension_days = extension_days
-    policy.auto_approve = auto_approve
-    policy.full_clean()
-    policy.save()
-    return policy
+    return TierTerms(*terms)
 
 
 @transaction.atomic

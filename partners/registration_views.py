@@ -30,7 +30,6 @@ from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import form_add_service_errors, object_id
 from crm.models import SizeBand
 from crm.roles import can_manage, internal_required, manager_required
-from partners.models import PartnerTier
 from partners.registration_conflicts import registration_conflicts
 from partners.registration_forms import (
     ApproveForm,
@@ -41,7 +40,6 @@ from partners.registration_forms import (
     LostForm,
     RejectForm,
     WonForm,
-    tier_policy_forms,
 )
 from partners.registration_matching import (
     registration_match,
@@ -53,7 +51,6 @@ from partners.registration_models import (
     DealRegistration,
     ExtensionStatus,
     RegistrationStatus,
-    RegistrationTierPolicy,
 )
 from partners.registration_selectors import (
     business_days_between,
@@ -75,7 +72,6 @@ from partners.registration_services import (
     registration_mark_lost,
     registration_mark_won,
     registration_reject,
-    tier_policy_set,
     tier_terms,
 )
 from partners.registration_text import conflict_sentence, conflicts_shown, event_note
@@ -534,39 +530,6 @@ registration_lost_view = _action_view("lost")
 registration_extend_view = _action_view("extend")
 registration_decline_view = _action_view("decline")
 registration_link_view = _action_view("link")
-
-
-@manager_required
-def registration_settings(request: HttpRequest) -> HttpResponse:
-    policies = {policy.tier: policy for policy in RegistrationTierPolicy.objects.all()}
-    initial = {}
-    for tier in PartnerTier.values:
-        terms = tier_terms(tier)
-        initial[tier] = {
-            "protection_days": terms.protection_days,
-            "extension_days": terms.extension_days,
-            "auto_approve": terms.auto_approve,
-        }
-    forms = tier_policy_forms(request.POST if request.method == "POST" else None, initial)
-    if request.method == "POST":
-        if all(form.is_valid() for _tier, _label, form in forms):
-            try:
-                for tier, _label, form in forms:
-                    tier_policy_set(tier=tier, **form.cleaned_data)
-            except ValidationError as error:
-                messages.error(request, " ".join(error.messages))
-            else:
-                messages.success(request, _("Registration rules saved."))
-                return redirect("registrations:settings")
-        status = 400
-    else:
-        status = 200
-    return render(
-        request,
-        "partners/registration_settings.html",
-        {"forms": forms, "policies": policies},
-        status=status,
-    )
 
 
 @internal_required

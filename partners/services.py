@@ -39,11 +39,14 @@ from partners.models import (
     Feedback,
     FeedbackNote,
     FeedbackReply,
+    FeedbackSource,
     FeedbackStatus,
     Partner,
     PartnerContact,
     PartnerUser,
 )
+from partners.programme_models import Tier
+from partners.programme_services import partner_tier_set
 from partners.webhooks import webhook_agreement_status
 
 SIGNED_DOCUMENT_MAX_BYTES = 10 * MB
@@ -534,6 +537,7 @@ def feedback_log_for_partner(*, partner: Partner, entry: FeedbackEntry, by: User
         subject=entry.subject.strip(),
         body=entry.body.strip(),
         status=FeedbackStatus.ACKNOWLEDGED,
+        source=FeedbackSource.MANAGER,
     )
     return _feedback_save(feedback)
 
@@ -731,20 +735,29 @@ def _apply_profile(partner: Partner, profile: PartnerProfile) -> Partner:
     for name, value in vars(profile).items():
         setattr(partner, name, value.strip() if isinstance(value, str) else value)
     partner.full_clean()
+    # The tier's row is locked while the partner takes it, so it cannot be removed meanwhile
+    # (`programme_services.tier_delete`).
+    if not Tier.objects.select_for_update().filter(code=partner.tier).exists():
+        raise ValidationError({"tier": _("Choose one of the programme's tiers.")})
     partner.save()
     return partner
 
 
 @transaction.atomic
 def partner_create(*, profile: PartnerProfile) -> Partner:
-    """Create a partner or distributor. Raises ValidationError (e.g. a taken external id)."""
+    """Create a partner or distributor, in one of the programme's tiers. Raises
+    ValidationError (e.g. a taken external id, a tier the programme does not define)."""
     return _apply_profile(Partner(), profile)
 
 
 @transaction.atomic
-def partner_update(*, partner: Partner, profile: PartnerProfile) -> Partner:
+def partner_update(*, partner: Partner, profile: PartnerProfile, by: Any = None) -> Partner:
     """Change a partner's profile. Moving it to the other channel kind is refused while it
-    covers accounts, since those assignments would no longer match their kind."""
+    covers accounts, since those assignments would no longer match their kind. A new tier is
+    a manager's tier change, kept in the partner's tier history
+    (`programme_services.partner_tier_set`)."""
+    if profile.tier != partner.tier:
+        partner_tier_set(partner=partner, tier=profile.tier, by=by)
     if profile.channel_kind != partner.channel_kind and partner.coverage_assignments.exists():
         raise ValidationError(
             {

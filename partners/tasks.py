@@ -6,12 +6,15 @@ from datetime import date
 from typing import Any
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from partners import imports, webhooks
+from partners.programme_models import Survey
 from partners.registration_services import registrations_expire, registrations_warn_expiring
 from partners.services import agreements_expire
+from partners.survey_services import survey_wave_open, surveys_send_due
 
 
 @shared_task(
@@ -96,3 +99,42 @@ def webhook_deliver(self: Any, delivery_id: int) -> bool:
 def webhook_deliveries_flush() -> int:
     """Queue the webhook deliveries whose next attempt is due."""
     return webhooks.webhook_deliveries_flush()
+
+
+@shared_task(
+    name="partners.surveys_daily",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    max_retries=5,
+    soft_time_limit=30 * 60,
+    time_limit=35 * 60,
+)
+def surveys_daily(today: str | None = None) -> dict[str, int]:
+    """Open the survey waves due (their schedule's month and day) and send the reminders due.
+    `today` is an ISO date (default: the local date); re-running opens and reminds nothing
+    twice."""
+    day = date.fromisoformat(today) if today else timezone.localdate()
+    opened = surveys_send_due(today=day)
+    return {"waves": len(opened), "invitations": sum(w.invitations for w in opened)}
+
+
+@shared_task(
+    name="partners.survey_wave_open",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    max_retries=5,
+    soft_time_limit=30 * 60,
+    time_limit=35 * 60,
+)
+def survey_wave_open_task(survey_id: int, opens_on: str) -> int:
+    """Open and send a wave of a survey (a manager's "send now"); returns the invitations
+    sent. A wave already open that day is left alone (0)."""
+    survey = Survey.objects.filter(pk=survey_id).first()
+    if survey is None:
+        return 0
+    try:
+        return survey_wave_open(survey=survey, opens_on=date.fromisoformat(opens_on)).invitations
+    except ValidationError:
+        return 0

@@ -11,7 +11,6 @@ app_name = "registrations"
 
 urlpatterns = [
     path("registrations/", views.registration_queue, name="queue"),
-    path("registrations/settings/", views.registration_settings, name="settings"),
     path("registrations/<int:pk>/", views.registration_detail, name="detail"),
     path("registrations/<int:pk>/approve/", views.registration_approve_view, name="approve"),
     path("registrations/<int:pk>/reject/", views.registration_reject_view, name="reject"),

@@ -24,7 +24,9 @@ from partners.models import (
     PartnerKind,
     PartnerType,
     PartnerUser,
+    Tier,
 )
+from partners.programme_services import programme_tiers_ensure
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -80,11 +82,32 @@ class AccountFactory(factory.django.DjangoModelFactory):
 class PartnerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Partner
+        skip_postgeneration_save = True
 
     external_id = factory.Sequence(lambda n: f"P-{n:04d}")
     name = factory.Sequence(lambda n: f"Partner {n}")
     channel_kind = PartnerKind.PARTNER
     partner_type = PartnerType.RESELLER
+
+    @factory.post_generation
+    def programme(self, create: bool, extracted: object, **kwargs: object) -> None:
+        # A test that empties the database (transactional tests) loses the migration's tiers.
+        if create:
+            programme_tiers_ensure()
+
+
+def tier_set(code: str, **values: object) -> Tier:
+    """The tier `code` with `values` set (created at the next free rank when missing)."""
+    programme_tiers_ensure()
+    tier = Tier.objects.filter(code=code).first()
+    if tier is None:
+        rank = (Tier.objects.order_by("-rank").values_list("rank", flat=True).first() or 0) + 1
+        tier = Tier(code=code, name=code.title(), rank=rank)
+    for name, value in values.items():
+        setattr(tier, name, value)
+    tier.full_clean()
+    tier.save()
+    return tier
 
 
 class PartnerContactFactory(factory.django.DjangoModelFactory):

@@ -22,7 +22,17 @@ from analytics.metrics import COUNT_COLUMNS
 from analytics.models import MetricsRun, SegmentSnapshot
 from channels.models import CoverageAssignment
 from crm.services import api_token_issue
-from partners.models import DealRegistration, ImportJob, WebhookDelivery, WebhookEndpoint
+from partners.models import DealRegistration, ImportJob, Tier, WebhookDelivery, WebhookEndpoint
+from partners.programme_services import certification_add, partner_tier_set, target_set
+from partners.review_services import business_review_open, review_action_add
+from partners.survey_services import (
+    SurveyAnswer,
+    SurveyValues,
+    survey_create,
+    survey_link_token,
+    survey_response_submit,
+    survey_wave_open,
+)
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
@@ -30,6 +40,7 @@ from tests.factories import (
     FeedbackFactory,
     PartnerContactFactory,
     UserFactory,
+    tier_set,
 )
 
 ROLES = ("anonymous", "partner", "rep", "manager", "executive", "admin")
@@ -227,10 +238,6 @@ REGISTRATION = "workspace/registrations/<int:pk>/"
 MATRIX.update(
     {
         "workspace/registrations/": [Entry(fixed("/workspace/registrations/"), INTERNAL_READ)],
-        "workspace/registrations/settings/": [
-            Entry(fixed("/workspace/registrations/settings/"), MANAGER_ONLY),
-            Entry(fixed("/workspace/registrations/settings/"), MANAGER_WRITE, "post"),
-        ],
         REGISTRATION: [Entry(obj("/workspace/registrations/{pk}/", "registration"), INTERNAL_READ)],
         **{
             f"{REGISTRATION}{action}/": [
@@ -290,6 +297,118 @@ MATRIX.update(
         ],
         "portal/registrations/<int:pk>/withdraw/": [
             Entry(obj("/portal/registrations/{pk}/withdraw/", "registration"), PORTAL_WRITE, "post")
+        ],
+    }
+)
+
+# A delete by the manager leaves nothing for the admin after it.
+MANAGER_DELETE = row(LOGIN, NOT_FOUND, NOT_FOUND, ANY_WRITE, NOT_FOUND, NOT_FOUND)
+# The partner programme (partners/urls_programme.py, urls_survey.py; analytics/urls_programme.py,
+# urls_portal.py).
+MATRIX.update(
+    {
+        "workspace/programme/": [Entry(fixed("/workspace/programme/"), INTERNAL_READ)],
+        "workspace/programme/settings/": [
+            Entry(fixed("/workspace/programme/settings/"), MANAGER_WRITE, "post")
+        ],
+        "workspace/programme/tiers/new/": [
+            Entry(fixed("/workspace/programme/tiers/new/"), MANAGER_ONLY),
+            Entry(fixed("/workspace/programme/tiers/new/"), MANAGER_WRITE, "post"),
+        ],
+        "workspace/programme/tiers/<int:pk>/edit/": [
+            Entry(obj("/workspace/programme/tiers/{pk}/edit/", "tier"), MANAGER_ONLY),
+            Entry(obj("/workspace/programme/tiers/{pk}/edit/", "tier"), MANAGER_WRITE, "post"),
+        ],
+        "workspace/programme/tiers/<int:pk>/delete/": [
+            Entry(
+                obj("/workspace/programme/tiers/{pk}/delete/", "spare_tier"), MANAGER_DELETE, "post"
+            )
+        ],
+        "workspace/programme/history/": [
+            Entry(fixed("/workspace/programme/history/"), INTERNAL_READ)
+        ],
+        "workspace/programme/history/<int:pk>/": [
+            Entry(obj("/workspace/programme/history/{pk}/", "tier_change"), INTERNAL_READ)
+        ],
+        "workspace/partners/<int:pk>/programme/": [
+            Entry(obj("/workspace/partners/{pk}/programme/", "partner"), INTERNAL_READ)
+        ],
+        "workspace/partners/<int:pk>/tier/": [
+            Entry(obj("/workspace/partners/{pk}/tier/", "partner"), MANAGER_WRITE, "post")
+        ],
+        "workspace/partners/<int:pk>/certifications/": [
+            Entry(obj("/workspace/partners/{pk}/certifications/", "partner"), MANAGER_WRITE, "post")
+        ],
+        "workspace/certifications/<int:pk>/remove/": [
+            Entry(
+                obj("/workspace/certifications/{pk}/remove/", "certification"),
+                MANAGER_DELETE,
+                "post",
+            )
+        ],
+        "workspace/partners/<int:pk>/targets/": [
+            Entry(obj("/workspace/partners/{pk}/targets/", "partner"), MANAGER_WRITE, "post")
+        ],
+        "workspace/targets/reps/": [
+            Entry(fixed("/workspace/targets/reps/"), MANAGER_WRITE, "post")
+        ],
+        "workspace/targets/<int:pk>/delete/": [
+            Entry(obj("/workspace/targets/{pk}/delete/", "target"), MANAGER_DELETE, "post")
+        ],
+        "workspace/targets/": [Entry(fixed("/workspace/targets/"), INTERNAL_READ)],
+        "workspace/partners/<int:pk>/scorecard/": [
+            Entry(obj("/workspace/partners/{pk}/scorecard/", "partner"), INTERNAL_READ)
+        ],
+        "workspace/surveys/": [Entry(fixed("/workspace/surveys/"), INTERNAL_READ)],
+        "workspace/surveys/new/": [
+            Entry(fixed("/workspace/surveys/new/"), MANAGER_ONLY),
+            Entry(fixed("/workspace/surveys/new/"), MANAGER_WRITE, "post"),
+        ],
+        "workspace/surveys/<int:pk>/": [
+            Entry(obj("/workspace/surveys/{pk}/", "survey"), INTERNAL_READ)
+        ],
+        "workspace/surveys/<int:pk>/edit/": [
+            Entry(obj("/workspace/surveys/{pk}/edit/", "survey"), MANAGER_ONLY),
+            Entry(obj("/workspace/surveys/{pk}/edit/", "survey"), MANAGER_WRITE, "post"),
+        ],
+        "workspace/surveys/<int:pk>/send/": [
+            Entry(obj("/workspace/surveys/{pk}/send/", "survey"), MANAGER_WRITE, "post")
+        ],
+        "workspace/surveys/waves/<int:pk>/": [
+            Entry(obj("/workspace/surveys/waves/{pk}/", "wave"), INTERNAL_READ)
+        ],
+        "workspace/reviews/": [Entry(fixed("/workspace/reviews/"), INTERNAL_READ)],
+        "workspace/reviews/open/": [
+            Entry(fixed("/workspace/reviews/open/"), MANAGER_WRITE, "post")
+        ],
+        "workspace/reviews/<int:pk>/": [
+            Entry(obj("/workspace/reviews/{pk}/", "review"), INTERNAL_READ)
+        ],
+        "workspace/reviews/<int:pk>/record/": [
+            Entry(obj("/workspace/reviews/{pk}/record/", "review"), MANAGER_WRITE, "post")
+        ],
+        "workspace/reviews/<int:pk>/actions/": [
+            Entry(obj("/workspace/reviews/{pk}/actions/", "review"), MANAGER_WRITE, "post")
+        ],
+        "workspace/reviews/<int:pk>/send/": [
+            Entry(obj("/workspace/reviews/{pk}/send/", "review"), MANAGER_WRITE, "post")
+        ],
+        # Its owner (the manager) or a manager; anyone else as if it did not exist.
+        "workspace/reviews/actions/<int:pk>/done/": [
+            Entry(
+                obj("/workspace/reviews/actions/{pk}/done/", "review_action"),
+                row(LOGIN, NOT_FOUND, NOT_FOUND, ANY_WRITE, NOT_FOUND, ANY_WRITE),
+                "post",
+            )
+        ],
+        "portal/scorecard/": [Entry(fixed("/portal/scorecard/"), PORTAL)],
+        # The signed link needs no sign-in; anything else answers the same 404 to everyone.
+        "survey/<str:token>/": [
+            Entry(lambda objects: f"/survey/{objects['survey_token']}/", EVERYONE),
+            Entry(
+                fixed("/survey/not-a-link/"),
+                row(NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+            ),
         ],
     }
 )
@@ -439,6 +558,60 @@ MATRIX.update(
         V1 + "^deal-registrations/(?P<pk>[^/.]+)/extend/$": [
             Entry(api("deal-registrations/{registration}/extend/"), API_PARTNER_WRITE, "post")
         ],
+        V1 + "^programme/tiers/$": [
+            Entry(api("programme/tiers/"), API_PARTNER_READ),
+            Entry(api("programme/tiers/"), API_MANAGER_WRITE_PARTNER_SEES, "post"),
+        ],
+        V1 + "^programme/tiers/(?P<pk>[^/.]+)/$": [
+            Entry(api("programme/tiers/{tier}/"), API_PARTNER_READ),
+            Entry(api("programme/tiers/{tier}/"), API_MANAGER_WRITE_PARTNER_SEES, "put"),
+        ],
+        V1 + "^programme/tier-changes/$": [Entry(api("programme/tier-changes/"), API_PARTNER_READ)],
+        V1 + "^programme/tier-changes/(?P<pk>[^/.]+)/$": [
+            Entry(api("programme/tier-changes/{tier_change}/"), API_PARTNER_READ)
+        ],
+        V1 + "^programme/certifications/$": [
+            Entry(api("programme/certifications/"), API_PARTNER_READ),
+            Entry(api("programme/certifications/"), API_MANAGER_WRITE_PARTNER_SEES, "post"),
+        ],
+        V1 + "^programme/certifications/(?P<pk>[^/.]+)/$": [
+            Entry(api("programme/certifications/{api_certification}/"), API_PARTNER_READ)
+        ],
+        V1 + "^programme/targets/$": [
+            Entry(api("programme/targets/"), API_PARTNER_READ),
+            Entry(api("programme/targets/"), API_MANAGER_WRITE_PARTNER_SEES, "post"),
+        ],
+        V1 + "^programme/targets/(?P<pk>[^/.]+)/$": [
+            Entry(api("programme/targets/{api_target}/"), API_PARTNER_READ)
+        ],
+        V1 + "^programme/surveys/$": [
+            Entry(api("programme/surveys/"), API_READ),
+            Entry(api("programme/surveys/"), API_MANAGER_WRITE, "post"),
+        ],
+        V1 + "^programme/surveys/(?P<pk>[^/.]+)/$": [
+            Entry(api("programme/surveys/{survey}/"), API_READ),
+            Entry(api("programme/surveys/{survey}/"), API_MANAGER_WRITE, "put"),
+        ],
+        V1 + "^programme/survey-waves/$": [Entry(api("programme/survey-waves/"), API_READ)],
+        V1 + "^programme/survey-waves/(?P<pk>[^/.]+)/$": [
+            Entry(api("programme/survey-waves/{wave}/"), API_READ)
+        ],
+        V1 + "^programme/survey-responses/$": [
+            Entry(api("programme/survey-responses/"), API_PARTNER_READ)
+        ],
+        V1 + "^programme/survey-responses/(?P<pk>[^/.]+)/$": [
+            Entry(api("programme/survey-responses/{survey_response}/"), API_PARTNER_READ)
+        ],
+        # A partner gets its own; internal users name the partner. No week yet: 404 for all.
+        V1 + "programme/scorecard/": [
+            Entry(
+                api("programme/scorecard/?partner={partner}"),
+                row(UNAUTHORISED, *[NOT_FOUND] * 5),
+            )
+        ],
+        V1 + "programme/drivers/": [
+            Entry(api("programme/drivers/"), row(UNAUTHORISED, *[NOT_FOUND] * 5))
+        ],
         "api/schema/": [Entry(fixed("/api/schema/"), API_DOCS)],
         "api/docs/": [Entry(fixed("/api/docs/"), API_DOCS)],
         "api/redoc/": [Entry(fixed("/api/redoc/"), API_DOCS)],
@@ -546,6 +719,42 @@ def objects(cast: Cast) -> dict[str, Any]:
             file_names=["regions.csv"],
             status="invalid",
             problems=["regions.csv:1: code: missing column"],
+        ),
+        **_programme_objects(cast),
+    }
+
+
+def _programme_objects(cast: Cast) -> dict[str, Any]:
+    today = timezone.localdate()
+    partner = cast.partner_a
+    tier_set("silver")
+    spare = tier_set("diamond")
+    PartnerContactFactory(partner=partner, email="survey@alpha.example")
+    survey = survey_create(
+        values=SurveyValues(name="Matrix survey", categories=["support"]), by=cast.manager
+    )
+    wave = survey_wave_open(survey=survey, opens_on=today).wave
+    invitation = wave.invitations.filter(partner=partner).first()
+    assert invitation is not None
+    response = survey_response_submit(invitation=invitation, answer=SurveyAnswer({"support": 4}))
+    review = business_review_open(
+        partner=partner, year=today.year, quarter=(today.month - 1) // 3 + 1, by=cast.manager
+    )
+    return {
+        "tier": Tier.objects.get(code="silver"),
+        "spare_tier": spare,
+        "tier_change": partner_tier_set(partner=partner, tier="silver", by=cast.manager),
+        "certification": certification_add(partner=partner, name="Cert", earned_on=today),
+        "target": target_set(year=today.year, partner=partner, accounts_covered=5),
+        "api_certification": certification_add(partner=partner, name="API", earned_on=today),
+        "api_target": target_set(year=today.year - 1, partner=partner, conversions=3),
+        "survey": survey,
+        "wave": wave,
+        "survey_response": response,
+        "survey_token": survey_link_token(invitation),
+        "review": review,
+        "review_action": review_action_add(
+            review=review, description="Plan", due_on=today, owner=cast.manager
         ),
     }
 

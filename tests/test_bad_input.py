@@ -32,18 +32,39 @@ from partners.models import (
     ImportJob,
     Partner,
     PartnerContact,
-    RegistrationTierPolicy,
+    Tier,
     WebhookDelivery,
     WebhookEndpoint,
 )
+from partners.programme_models import (
+    BusinessReview,
+    Certification,
+    ReviewAction,
+    Survey,
+    SurveyResponse,
+    Target,
+    TierChange,
+)
+from partners.review_services import business_review_open
+from partners.survey_services import (
+    SurveyValues,
+    survey_create,
+    survey_link_token,
+    survey_wave_open,
+)
 from tests.cast import Cast
-from tests.factories import AccountFactory, AgreementFactory, FeedbackFactory
+from tests.factories import (
+    AccountFactory,
+    AgreementFactory,
+    FeedbackFactory,
+    PartnerContactFactory,
+)
 
 COUNTED: list[type[Model]] = [
     Account,
     DealRegistration,
     DealRegistrationEvent,
-    RegistrationTierPolicy,
+    Tier,
     WebhookDelivery,
     WebhookEndpoint,
     Agreement,
@@ -57,6 +78,13 @@ COUNTED: list[type[Model]] = [
     PartnerContact,
     Region,
     Vertical,
+    BusinessReview,
+    Certification,
+    ReviewAction,
+    Survey,
+    SurveyResponse,
+    Target,
+    TierChange,
 ]
 # Deterministic examples (same run in CI as on a laptop) and no shrinking: a failure prints
 # the input that broke, which is what matters here.
@@ -271,15 +299,6 @@ FORMS: dict[str, tuple[str, Callable[[Cast, dict[str, Any]], str], list[str]]] =
             "decline-extension": ["decline-reason"],
         }.items()
     },
-    "registration_settings": (
-        "manager",
-        lambda c, o: "/workspace/registrations/settings/",
-        [
-            f"{tier}-{field}"
-            for tier in ("registered", "silver", "gold", "platinum")
-            for field in ("protection_days", "extension_days", "auto_approve")
-        ],
-    ),
     "channel_manager": (
         "manager",
         lambda c, o: f"/workspace/partners/{c.partner_a.pk}/channel-manager/",
@@ -289,6 +308,85 @@ FORMS: dict[str, tuple[str, Callable[[Cast, dict[str, Any]], str], list[str]]] =
         "manager",
         lambda c, o: "/workspace/webhooks/",
         ["url", "secret", "description", "events"],
+    ),
+    # The partner programme.
+    "programme_settings": (
+        "manager",
+        lambda c, o: "/workspace/programme/settings/",
+        ["downgrade_grace_weeks"],
+    ),
+    "tier_create": (
+        "manager",
+        lambda c, o: "/workspace/programme/tiers/new/",
+        [
+            "code",
+            "name",
+            "rank",
+            "min_covered_accounts",
+            "min_satisfaction",
+            "min_sourced_revenue",
+            "protection_days",
+            "discount_percent",
+        ],
+    ),
+    "tier_edit": (
+        "manager",
+        lambda c, o: f"/workspace/programme/tiers/{o['tier'].pk}/edit/",
+        ["code", "name", "rank", "min_conversions", "min_nps", "extension_days"],
+    ),
+    "partner_tier": (
+        "manager",
+        lambda c, o: f"/workspace/partners/{c.partner_a.pk}/tier/",
+        ["tier", "reason"],
+    ),
+    "certification_add": (
+        "manager",
+        lambda c, o: f"/workspace/partners/{c.partner_a.pk}/certifications/",
+        ["name", "holder", "earned_on", "expires_on"],
+    ),
+    "partner_target": (
+        "manager",
+        lambda c, o: f"/workspace/partners/{c.partner_a.pk}/targets/",
+        ["year", "accounts_covered", "conversions", "revenue"],
+    ),
+    "rep_target": (
+        "manager",
+        lambda c, o: "/workspace/targets/reps/",
+        ["rep", "year", "accounts_covered", "conversions", "revenue"],
+    ),
+    "survey_create": (
+        "manager",
+        lambda c, o: "/workspace/surveys/new/",
+        [
+            "name",
+            "intro",
+            "categories",
+            "free_text_question",
+            "schedule",
+            "send_day",
+            "open_days",
+            "reminder_days_before_close",
+        ],
+    ),
+    "survey_answer": (
+        "manager",  # the link needs no sign-in; whoever holds it answers
+        lambda c, o: f"/survey/{o['survey_token']}/",
+        ["score_support", "score_pricing", "nps", "comment"],
+    ),
+    "review_open": (
+        "manager",
+        lambda c, o: "/workspace/reviews/open/",
+        ["partner", "quarter"],
+    ),
+    "review_record": (
+        "manager",
+        lambda c, o: f"/workspace/reviews/{o['review'].pk}/record/",
+        ["held_on", "attendees", "notes"],
+    ),
+    "review_action": (
+        "manager",
+        lambda c, o: f"/workspace/reviews/{o['review'].pk}/actions/",
+        ["description", "owner", "partner_owner", "due_on"],
     ),
 }
 
@@ -315,6 +413,27 @@ def objects(cast: Cast) -> dict[str, Any]:
         ),
         "registration": _registration(cast, account, status="submitted"),
         "approved": _registration(cast, AccountFactory(), status="approved"),
+        **_programme(cast),
+    }
+
+
+def _programme(cast: Cast) -> dict[str, Any]:
+    today = timezone.localdate()
+    PartnerContactFactory(partner=cast.partner_a, email="survey@alpha.example")
+    survey = survey_create(
+        values=SurveyValues(name="Pulse", categories=["support", "pricing"]), by=cast.manager
+    )
+    wave = survey_wave_open(survey=survey, opens_on=today).wave
+    invitation = wave.invitations.get()
+    return {
+        "tier": Tier.objects.get(code="silver"),
+        "survey_token": survey_link_token(invitation),
+        "review": business_review_open(
+            partner=cast.partner_a,
+            year=today.year,
+            quarter=(today.month - 1) // 3 + 1,
+            by=cast.manager,
+        ),
     }
 
 
@@ -496,6 +615,18 @@ LISTS: list[tuple[str, str]] = [
     ("partner_a_user", "/portal/accounts/"),
     ("partner_a_user", "/portal/agreements/"),
     ("partner_a_user", "/portal/feedback/"),
+    ("partner_a_user", "/portal/scorecard/"),
+    ("manager", "/workspace/programme/"),
+    ("manager", "/workspace/programme/history/"),
+    ("manager", "/workspace/targets/"),
+    ("manager", "/workspace/surveys/"),
+    ("manager", "/workspace/reviews/"),
+    *(
+        (role, f"/api/v1/programme/{name}/")
+        for role in ("manager", "partner_a_user")
+        for name in ("tier-changes", "certifications", "targets", "survey-responses", "scorecard")
+    ),
+    ("manager", "/api/v1/programme/drivers/"),
     *(
         (role, f"/api/v1/{name}/")
         for role in ("manager", "partner_a_user")

@@ -33,7 +33,8 @@ from django.utils.http import urlsafe_base64_encode
 
 from channels.models import CoverageAssignment
 from crm.models import Region, Vertical
-from partners.models import Agreement, ImportJob
+from partners.models import Agreement, ImportJob, Tier
+from partners.programme_services import certification_add, partner_tier_set, target_set
 from partners.registration_models import DealRegistration
 from partners.registration_services import (
     DealDetails,
@@ -46,6 +47,19 @@ from partners.registration_services import (
     registration_submit,
     registration_withdraw,
     registrations_expire,
+)
+from partners.review_services import (
+    business_review_open,
+    business_review_record,
+    review_action_add,
+)
+from partners.survey_services import (
+    SurveyAnswer,
+    SurveyValues,
+    survey_create,
+    survey_link_token,
+    survey_response_submit,
+    survey_wave_open,
 )
 from partners.webhook_models import WebhookDelivery
 from partners.webhooks import SUBSCRIBABLE, webhook_endpoint_create
@@ -215,6 +229,35 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         problems=["regions.csv:2: code: required"],
     )
     registrations = _registrations_in_chinese(cast, east, finance, accounts)
+    tier_change = partner_tier_set(
+        partner=cast.partner_a, tier="silver", by=cast.manager, reason="战略伙伴"
+    )
+    certification_add(partner=cast.partner_a, name="云架构认证", earned_on=today)
+    target_set(year=today.year, partner=cast.partner_a, accounts_covered=5, conversions=2)
+    target_set(year=today.year, rep=cast.rep, accounts_covered=3)
+    survey = survey_create(
+        values=SurveyValues(
+            name="季度调查",
+            categories=["support", "pricing"],
+            intro="请花两分钟。",
+            free_text_question="我们应如何改进？",
+        ),
+        by=cast.manager,
+    )
+    PartnerContactFactory(partner=cast.partner_a, name="韩梅梅", title="渠道经理")
+    wave = survey_wave_open(survey=survey, opens_on=today).wave
+    answered, waiting = wave.invitations.order_by("id")[:2]
+    survey_response_submit(
+        invitation=answered, answer=SurveyAnswer({"support": 4}, nps=9, comment="很好。")
+    )
+    review = business_review_open(
+        partner=cast.partner_a, year=today.year, quarter=(today.month - 1) // 3 + 1, by=cast.manager
+    )
+    review = business_review_record(
+        review=review, held_on=today, attendees="李雷、林美", notes="回顾本季度。"
+    )
+    review_action_add(review=review, description="培训销售", due_on=today, owner=cast.manager)
+    review_action_add(review=review, description="提交计划", due_on=today, partner_owner="李雷")
     last_week = timezone.localdate() - timedelta(days=7)
     from analytics.metrics import iso_week_of
 
@@ -231,7 +274,13 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         "job": job,
         "invitee": invitee.user,
         **registrations,
+        "tier_change": tier_change,
+        "survey": survey,
+        "wave": wave,
+        "survey_link": f"/survey/{survey_link_token(waiting)}/",
+        "review": review,
         "known": {
+            *Tier.objects.values_list("code", flat=True),  # codes, like P-ALPHA
             cast.manager.get_username(),
             cast.rep_user.get_username(),
             cast.executive.get_username(),
@@ -609,6 +658,32 @@ def test_the_emails_are_in_chinese(
     known = chinese_world["known"] | {"new@partner.example"}
     left = {text for body in bodies for text in untranslated(f"<p>{body}</p>", known)}
     assert not left, left
+
+
+def test_the_programme_emails_carry_a_chinese_part(
+    cast: Cast, chinese_world: dict[str, Any]
+) -> None:
+    """The survey invitation (and its reminder) and the business review's summary go out in
+    English and Chinese in one e-mail: the Chinese part holds no English template text."""
+    from analytics.programme_views import review_scorecard
+    from analytics.review_summary import review_summary_send
+    from crm.models import OutboundEmail
+    from partners.survey_services import survey_reminders_send
+
+    review = chinese_world["review"]
+    review_summary_send(review=review, scorecard=review_scorecard(review))
+    wave = chinese_world["wave"]
+    assert survey_reminders_send(today=wave.closes_on) >= 1
+    topics = set()
+    for email in OutboundEmail.objects.filter(
+        topic__in=["survey-invitation", "survey-reminder", "business-review-summary"]
+    ):
+        topics.add(email.topic)
+        english, chinese = email.body_text.split("\n\n———\n\n")
+        assert english.strip() and chinese.strip()
+        left = untranslated(f"<p>{chinese}</p>", chinese_world["known"])
+        assert not left, (email.topic, left)
+    assert topics == {"survey-invitation", "survey-reminder", "business-review-summary"}
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,10 @@ from partners.models import (
     Partner,
     PartnerContact,
     PartnerKind,
-    PartnerTier,
     PartnerType,
 )
+from partners.programme_models import Tier
+from partners.programme_selectors import entry_tier
 
 
 def _viewer_is_internal(serializer: serializers.BaseSerializer[Any]) -> bool:
@@ -68,7 +69,18 @@ class PartnerInputSerializer(serializers.Serializer[object]):
     name = serializers.CharField(max_length=200)
     channel_kind = serializers.ChoiceField(choices=PartnerKind.choices)
     partner_type = serializers.ChoiceField(choices=PartnerType.choices)
-    tier = serializers.ChoiceField(choices=PartnerTier.choices, default=PartnerTier.REGISTERED)
+    tier = serializers.CharField(
+        max_length=16,
+        default=entry_tier,
+        help_text="The code of one of the programme's tiers (GET /api/v1/programme/tiers/); "
+        "the entry tier when left out.",
+    )
+
+    def validate_tier(self, value: str) -> str:
+        if not Tier.objects.filter(code=value).exists():
+            raise serializers.ValidationError("Choose one of the programme's tier codes.")
+        return value
+
     is_active = serializers.BooleanField(default=True)
     website = serializers.URLField(max_length=200, required=False, allow_blank=True, default="")
     country = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")

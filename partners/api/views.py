@@ -64,7 +64,6 @@ from partners.models import (
     Partner,
     PartnerContact,
     PartnerKind,
-    PartnerTier,
     PartnerType,
 )
 from partners.selectors import (
@@ -101,7 +100,7 @@ class PartnerFilter(django_filters.FilterSet):
         choices=PartnerKind.choices, help_text="distribution (distributors) or partner."
     )
     partner_type = django_filters.ChoiceFilter(choices=PartnerType.choices)
-    tier = django_filters.ChoiceFilter(choices=PartnerTier.choices)
+    tier = django_filters.CharFilter(help_text="A tier code of the programme.")
 
     class Meta:
         model = Partner
@@ -144,7 +143,9 @@ class PartnerViewSet(
         partner = self.get_object()
         data = PartnerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        partner = partner_update(partner=partner, profile=PartnerProfile(**data.validated_data))
+        partner = partner_update(
+            partner=partner, profile=PartnerProfile(**data.validated_data), by=request.user
+        )
         return Response(self.get_serializer(partner).data)
 
 

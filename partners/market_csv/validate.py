@@ -61,9 +61,9 @@ from partners.models import (
     AgreementType,
     Partner,
     PartnerKind,
-    PartnerTier,
     PartnerType,
 )
+from partners.programme_models import Tier
 
 PARTNER_KINDS = frozenset(PartnerKind.values)
 
@@ -457,6 +457,7 @@ class MarketValidator:
         seen: dict[str, int] = {}
         id_length = _max_length(Partner, "external_id")
         name_length = _max_length(Partner, "name")
+        tiers = list(Tier.objects.order_by("rank").values_list("code", flat=True))
         for line, cells in self._rows(path, PARTNERS):
             count = len(self.problems)
             external_id, label, kind, partner_type, tier = cells
@@ -466,7 +467,7 @@ class MarketValidator:
             self._text(name, line, "name", label, name_length)
             kind_ok = self._choice(name, line, "channel_kind", kind, PartnerKind.values)
             self._choice(name, line, "partner_type", partner_type, PartnerType.values)
-            self._choice(name, line, "tier", tier, PartnerTier.values)
+            self._choice(name, line, "tier", tier, tiers)
             if known and kind_ok:
                 self.partner_kinds[external_id] = kind
             if len(self.problems) == count:

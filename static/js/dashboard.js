@@ -114,32 +114,60 @@
     },
   });
 
-  // Satisfaction by category: one bar per category for the latest weeks beside the weeks
-  // before, lowest first, on the 1-5 scale.
-  draw("chart-feedback-satisfaction", {
-    type: "bar",
-    data: {
-      labels: data.feedback.satisfaction.labels,
-      datasets: [
-        { label: data.feedback.satisfaction.recent_label, data: data.feedback.satisfaction.recent, backgroundColor: palette[0] },
-        { label: data.feedback.satisfaction.previous_label, data: data.feedback.satisfaction.previous, backgroundColor: "#adb5bd" },
-      ],
-    },
-    options: {
-      indexAxis: "y",
-      scales: { x: { min: 1, max: 5, ticks: { stepSize: 1 } } },
-      plugins: {
-        tooltip: {
-          callbacks: {
-            label: function (context) {
-              const value = context.parsed.x;
-              return context.dataset.label + ": " + (value === null ? "—" : value.toFixed(2));
+  // What drives satisfaction: per driver, largest effect first, its 95 % interval as a
+  // floating bar and the estimate as a thin mark; green or red when the interval leaves out 0
+  // (the direction is clear), grey when it crosses 0.
+  if (data.drivers) {
+    const drivers = data.drivers;
+    const tone = function (index, strong) {
+      if (!drivers.clear[index]) {
+        return strong ? "#6c757d" : "rgba(108, 117, 125, 0.35)";
+      }
+      const up = drivers.effects[index] > 0;
+      return strong ? (up ? "#198754" : "#dc3545") : (up ? "rgba(25, 135, 84, 0.35)" : "rgba(220, 53, 69, 0.35)");
+    };
+    const mark = function (value) {
+      return [value - 0.004, value + 0.004];
+    };
+    draw("chart-drivers", {
+      type: "bar",
+      data: {
+        labels: drivers.labels,
+        datasets: [
+          {
+            label: drivers.interval_label,
+            data: drivers.intervals,
+            backgroundColor: drivers.intervals.map(function (_, index) { return tone(index, false); }),
+            grouped: false,
+            barPercentage: 0.7,
+          },
+          {
+            label: drivers.effect_label,
+            data: drivers.effects.map(mark),
+            backgroundColor: drivers.effects.map(function (_, index) { return tone(index, true); }),
+            grouped: false,
+            barPercentage: 0.95,
+          },
+        ],
+      },
+      options: {
+        indexAxis: "y",
+        scales: { x: { title: { display: true, text: drivers.effect_label } } },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              label: function (context) {
+                const index = context.dataIndex;
+                const interval = drivers.intervals[index];
+                return drivers.effect_label + ": " + drivers.effects[index].toFixed(2) + " (" + interval[0].toFixed(2) + " … " + interval[1].toFixed(2) + ")";
+              },
             },
           },
         },
       },
-    },
-  });
+    });
+  }
 
   document.querySelectorAll("canvas[data-sparkline]").forEach(function (canvas) {
     const key = canvas.getAttribute("data-sparkline");

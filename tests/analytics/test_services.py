@@ -85,7 +85,9 @@ def test_it_writes_the_week_as_of_its_sunday() -> None:
     run = services.metrics_compute_week(week="2026-W46", final=True)
     assert run.status == RunStatus.SUCCEEDED
     assert run.as_of == date(2026, 11, 15)
-    assert run.rows_written == 3  # two segments and one partner
+    # Two segments and one partner; the programme's row of that partner and the week's
+    # regression record (too little data: no coefficient).
+    assert run.rows_written == 5
     east = SegmentSnapshot.objects.get(week="2026-W46", region="EAST")
     assert (east.accounts, east.covered_partner, east.covered_direct, east.overlap) == (1, 1, 1, 1)
     assert (east.converted, east.converted_partner, east.penetration) == (1, 1, 1.0)

@@ -129,7 +129,6 @@ def test_it_changes_week_and_filters_and_draws_every_chart(
         "chart-channels",
         "chart-converted",
         "chart-feedback-volume",
-        "chart-feedback-satisfaction",
         "coverage",
         "penetration",
         "accounts",

@@ -266,7 +266,7 @@ def test_a_partner_after_a_termination_and_an_executive_in_chinese(
     expect(page.get_by_role("heading", name="覆盖仪表板")).to_be_visible()
     expect(page.get_by_role("navigation", name="主导航")).to_contain_text("仪表板")
     expect(page.get_by_test_id("heat-legend")).to_contain_text("最低者颜色最深")
-    expect(page.get_by_test_id("satisfaction-ranking")).to_contain_text("最近 13 周")
+    expect(page.get_by_test_id("drivers")).to_contain_text("影响满意度的因素")
     # The header holds on one line: the language choice and "log out" fit, nothing wraps.
     select = page.locator("#language-select")
     log_out = page.get_by_role("button", name="退出登录")

@@ -25,9 +25,9 @@ from channels.models import CoverageAssignment
 from crm.names import company_name_key
 from crm.services import api_token_issue
 from partners.registration_conflicts import registration_conflicts
-from partners.registration_models import DealRegistration, RegistrationTierPolicy
+from partners.registration_models import DealRegistration
 from tests.cast import Cast
-from tests.factories import AccountFactory, AgreementFactory, UserFactory
+from tests.factories import AccountFactory, AgreementFactory, UserFactory, tier_set
 
 pytestmark = pytest.mark.postgres
 
@@ -145,9 +145,7 @@ def test_an_approval_racing_an_auto_approval_leaves_exactly_one_approved(
     racing: Cast, live_server: Any
 ) -> None:
     cast = racing
-    RegistrationTierPolicy.objects.create(
-        tier=cast.partner_b.tier, protection_days=90, extension_days=30, auto_approve=True
-    )
+    tier_set(cast.partner_b.tier, protection_days=90, extension_days=30, auto_approve=True)
     manager_token, partner_token = _token(cast.manager), _token(cast.partner_b_user)
     outcomes = {"manager": 0, "auto": 0}
     for round_ in range(ROUNDS):

@@ -26,6 +26,14 @@ from channels.models import CoverageAssignment
 from crm.models import ChannelKind
 from crm.services import api_token_issue
 from partners.models import Agreement, DealRegistration, Feedback
+from partners.programme_services import certification_add, partner_tier_set, target_set
+from partners.survey_services import (
+    SurveyAnswer,
+    SurveyValues,
+    survey_create,
+    survey_response_submit,
+    survey_wave_open,
+)
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
@@ -34,6 +42,7 @@ from tests.factories import (
     FeedbackNoteFactory,
     FeedbackReplyFactory,
     PartnerContactFactory,
+    tier_set,
 )
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -174,6 +183,48 @@ WALK: dict[str, Walk] = {
         )
         for action in ("approve", "reject", "won", "lost", "withdraw", "extend")
     },
+    "portal/scorecard/": Walk(lambda w: "/portal/scorecard/", listing=True),
+    "api/v1/^programme/tiers/$": Walk(lambda w: "/api/v1/programme/tiers/", listing=True),
+    # Tiers are the programme's, the same for every partner; partners cannot change them.
+    "api/v1/^programme/tiers/(?P<pk>[^/.]+)/$": Walk(lambda w: "", methods=()),
+    "api/v1/^programme/tier-changes/$": Walk(
+        lambda w: "/api/v1/programme/tier-changes/", listing=True
+    ),
+    "api/v1/^programme/tier-changes/(?P<pk>[^/.]+)/$": Walk(
+        _their("tier_change", "/api/v1/programme/tier-changes/{pk}/")
+    ),
+    "api/v1/^programme/certifications/$": Walk(
+        lambda w: "/api/v1/programme/certifications/", listing=True
+    ),
+    "api/v1/^programme/certifications/(?P<pk>[^/.]+)/$": Walk(
+        _their("certification", "/api/v1/programme/certifications/{pk}/"),
+        methods=("get", "delete"),
+    ),
+    "api/v1/^programme/targets/$": Walk(lambda w: "/api/v1/programme/targets/", listing=True),
+    "api/v1/^programme/targets/(?P<pk>[^/.]+)/$": Walk(
+        _their("target", "/api/v1/programme/targets/{pk}/"), methods=("get", "delete")
+    ),
+    "api/v1/^programme/surveys/$": Walk(lambda w: "/api/v1/programme/surveys/", listing=True),
+    "api/v1/^programme/surveys/(?P<pk>[^/.]+)/$": Walk(
+        _their("survey", "/api/v1/programme/surveys/{pk}/")
+    ),
+    "api/v1/^programme/survey-waves/$": Walk(
+        lambda w: "/api/v1/programme/survey-waves/", listing=True
+    ),
+    "api/v1/^programme/survey-waves/(?P<pk>[^/.]+)/$": Walk(
+        _their("wave", "/api/v1/programme/survey-waves/{pk}/")
+    ),
+    "api/v1/^programme/survey-responses/$": Walk(
+        lambda w: "/api/v1/programme/survey-responses/", listing=True
+    ),
+    "api/v1/^programme/survey-responses/(?P<pk>[^/.]+)/$": Walk(
+        _their("survey_response", "/api/v1/programme/survey-responses/{pk}/")
+    ),
+    # A partner gets its own scorecard whatever partner it names.
+    "api/v1/programme/scorecard/": Walk(
+        lambda w: f"/api/v1/programme/scorecard/?partner={w.cast.partner_b.pk}", listing=True
+    ),
+    "api/v1/programme/drivers/": Walk(lambda w: "/api/v1/programme/drivers/", listing=True),
     "api/schema/": Walk(lambda w: "/api/schema/", listing=True),
     "api/docs/": Walk(lambda w: "/api/docs/", listing=True),
     "api/redoc/": Walk(lambda w: "/api/redoc/", listing=True),
@@ -195,7 +246,15 @@ def _routes(resolver: URLResolver | None = None, prefix: str = "") -> Iterator[s
 def world(cast: Cast) -> World:
     today = timezone.localdate()
 
-    def organisation(partner: object, label: str) -> dict[str, object]:
+    tier_set("silver")
+    for partner, label in ((cast.partner_a, "Our"), (cast.partner_b, "Their")):
+        PartnerContactFactory(partner=partner, email=f"{label.lower()}@survey.example")
+    survey = survey_create(
+        values=SurveyValues(name="Walk survey", categories=["support"]), by=cast.manager
+    )
+    wave = survey_wave_open(survey=survey, opens_on=today).wave
+
+    def organisation(partner: Any, label: str) -> dict[str, object]:
         agreement = AgreementFactory(
             partner=partner, external_id=f"AG-{label}", start_date=today - timedelta(days=30)
         )
@@ -231,7 +290,21 @@ def world(cast: Cast) -> World:
             protected_until=today + timedelta(days=90),
             decision_reason=f"{label} decision reason",
         )
+        invitation = wave.invitations.get(partner=partner)
         return {
+            "tier_change": partner_tier_set(
+                partner=partner, tier="silver", by=cast.manager, reason=f"{label} tier reason"
+            ),
+            "certification": certification_add(
+                partner=partner, name=f"{label} Certification", earned_on=today
+            ),
+            "target": target_set(year=today.year, partner=partner, conversions=7),
+            "survey": survey,
+            "wave": wave,
+            "survey_response": survey_response_submit(
+                invitation=invitation,
+                answer=SurveyAnswer({"support": 4}, comment=f"{label} survey comment"),
+            ),
             "token": api_token_issue(user=partner.portal_users.get().user)[0],
             "registration": registration,
             "agreement": agreement,
@@ -318,6 +391,10 @@ def test_it_shows_nothing_of_the_other_partner_on_any_listing(world: World) -> N
             "Their Account Ltd",
             "Their Deal Co",
             "Their decision reason",
+            "Their tier reason",
+            "Their Certification",
+            "Their survey comment",
+            "their@survey.example",
             world.cast.partner_b.name,
             "INTERNAL NOTE",
         ]

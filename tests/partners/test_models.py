@@ -49,10 +49,6 @@ class TestPartner:
         with pytest.raises(IntegrityError), transaction.atomic():
             PartnerFactory(partner_type="pirate")
 
-    def test_it_refuses_an_unknown_tier(self) -> None:
-        with pytest.raises(IntegrityError), transaction.atomic():
-            PartnerFactory(tier="diamond")
-
 
 class TestPartnerUser:
     def test_it_refuses_one_user_in_two_partners(self) -> None:

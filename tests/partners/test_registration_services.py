@@ -15,7 +15,7 @@ from django.utils import translation
 
 from channels.models import CoverageAssignment
 from crm.models import Account, ChannelKind, OutboundEmail
-from partners.models import PartnerKind
+from partners.models import Partner, PartnerKind
 from partners.registration_models import (
     ConflictCode,
     DealRegistration,
@@ -23,7 +23,6 @@ from partners.registration_models import (
     MatchReason,
     RegistrationEventKind,
     RegistrationStatus,
-    RegistrationTierPolicy,
 )
 from partners.registration_services import (
     RegistrationRefused,
@@ -39,7 +38,6 @@ from partners.registration_services import (
     registration_withdraw,
     registrations_expire,
     registrations_warn_expiring,
-    tier_policy_set,
 )
 from partners.webhook_models import WebhookDelivery, WebhookEndpoint
 from tests.factories import (
@@ -48,6 +46,7 @@ from tests.factories import (
     CoverageAssignmentFactory,
     PartnerUserFactory,
     UserFactory,
+    tier_set,
 )
 from tests.partners.registration_market import TODAY, RegistrationMarket
 
@@ -345,7 +344,7 @@ class TestAutoApproval:
     def test_a_clean_registration_of_an_auto_approving_tier_is_approved_at_once(
         self, registration_market
     ) -> None:
-        tier_policy_set(tier="registered", protection_days=60, extension_days=30, auto_approve=True)
+        tier_set("registered", protection_days=60, extension_days=30, auto_approve=True)
         registration = registration_market.submit(company_name="Acme Finance")
         assert registration.status == RegistrationStatus.APPROVED
         assert registration.auto_approved and registration.decided_by is None
@@ -353,28 +352,33 @@ class TestAutoApproval:
         assert [e.kind for e in registration.events.all()] == ["submitted", "auto_approved"]
 
     def test_a_registration_with_a_conflict_waits_for_a_manager(self, registration_market) -> None:
-        tier_policy_set(tier="registered", protection_days=60, extension_days=30, auto_approve=True)
+        tier_set("registered", protection_days=60, extension_days=30, auto_approve=True)
         registration = registration_market.submit(company_name="Bolt Finance")
         assert registration.status == RegistrationStatus.SUBMITTED
 
     def test_outside_the_agreement_is_never_approved_automatically(
         self, registration_market
     ) -> None:
-        tier_policy_set(tier="registered", protection_days=60, extension_days=30, auto_approve=True)
+        tier_set("registered", protection_days=60, extension_days=30, auto_approve=True)
         registration = registration_market.submit(vertical=registration_market.retail)
         assert registration.status == RegistrationStatus.SUBMITTED
         assert codes(registration) == [ConflictCode.OUTSIDE_AGREEMENT]
 
     def test_another_tier_is_not_approved_automatically(self, registration_market) -> None:
-        tier_policy_set(tier="gold", protection_days=60, extension_days=30, auto_approve=True)
+        tier_set("gold", protection_days=60, extension_days=30, auto_approve=True)
         assert registration_market.submit().status == RegistrationStatus.SUBMITTED
 
-    def test_it_refuses_days_out_of_range(self) -> None:
-        with pytest.raises(ValidationError):
-            tier_policy_set(tier="gold", protection_days=0, extension_days=30, auto_approve=False)
-        with pytest.raises(ValidationError):
-            tier_policy_set(tier="diamond", protection_days=9, extension_days=9, auto_approve=False)
-        assert not RegistrationTierPolicy.objects.exists()
+    def test_a_tier_the_programme_does_not_define_gets_the_default_protection(
+        self, registration_market
+    ) -> None:
+        Partner.objects.filter(pk=registration_market.cast.partner_a.pk).update(tier="legacy")
+        manager = registration_market.cast.manager
+        approved = registration_approve(
+            registration=registration_market.submit(company_name="Acme Finance"),
+            by=manager,
+            today=TODAY,
+        )
+        assert approved.protected_until == TODAY + timedelta(days=90)
 
 
 class TestApprove:
@@ -401,9 +405,7 @@ class TestApprove:
         assert "protected until 2027-02-16" in email.body_text
 
     def test_the_tier_policy_and_the_manager_set_the_protection(self, registration_market) -> None:
-        tier_policy_set(
-            tier="registered", protection_days=45, extension_days=15, auto_approve=False
-        )
+        tier_set("registered", protection_days=45, extension_days=15, auto_approve=False)
         manager = registration_market.cast.manager
         by_tier = registration_approve(
             registration=registration_market.submit(company_name="Acme Finance"),

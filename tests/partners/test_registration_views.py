@@ -14,7 +14,7 @@ from django.test import Client
 
 from channels.models import CoverageAssignment
 from crm.models import OutboundEmail
-from partners.registration_models import DealRegistration, RegistrationTierPolicy
+from partners.registration_models import DealRegistration
 from partners.registration_services import registration_approve
 from partners.webhook_models import WebhookEndpoint
 from tests.partners.registration_market import NOW, TODAY, RegistrationMarket
@@ -360,23 +360,6 @@ class TestWorkspace:
         assert other.external_id not in queue
         assert f'name="account" value="{account.pk}"' in queue
         assert account.name in queue
-
-    def test_the_rules_per_tier_are_edited(self, registration_market) -> None:
-        client = client_for(registration_market.cast.manager)
-        data = {}
-        for tier in ("registered", "silver", "gold", "platinum"):
-            data.update(
-                {f"{tier}-protection_days": "90", f"{tier}-extension_days": "30"},
-            )
-        data["gold-protection_days"] = "120"
-        data["gold-auto_approve"] = "on"
-        assert client.post("/workspace/registrations/settings/", data).status_code == 302
-        gold = RegistrationTierPolicy.objects.get(tier="gold")
-        assert (gold.protection_days, gold.auto_approve) == (120, True)
-        data["silver-protection_days"] = "0"
-        response = client.post("/workspace/registrations/settings/", data)
-        assert response.status_code == 400
-        assert 'data-field-error="silver-protection_days"' in response.content.decode()
 
     def test_the_partner_page_shows_registrations_and_win_rate(self, registration_market) -> None:
         cast = registration_market.cast

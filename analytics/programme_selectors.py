@@ -1,0 +1,281 @@
+"""Reads for the weekly programme step: the day's programme counts that the metrics snapshot
+does not hold (docs/metrics.md rules 20, 22 and 23), each with the database doing the
+grouping and handing over one small row per partner or rep.
+
+Nothing here computes a figure beyond counting rows: `analytics.programme` does the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from analytics import metrics, programme
+from analytics.selectors import week_context
+from channels.models import CoverageAssignment, SalesRep
+from channels.rules import COVERAGE_RUNNING
+from crm.models import ChannelKind
+from crm.rules import IN_MARKET
+from partners.models import Agreement, Feedback, FeedbackReply, FeedbackSource, Partner
+from partners.programme_models import Certification, Target
+from partners.registration_models import DealRegistration, RegistrationStatus
+from partners.rules import AGREEMENT_IN_FORCE
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@dataclass(frozen=True)
+class ConversionCounts:
+    """Per partner (`partner_id, conversions, conversions_ytd`) and per rep (`rep_id,
+    conversions_ytd`): the accounts they cover on the day (rules 3 and 6) that converted in the
+    52 weeks, and since 1 January."""
+
+    partners: pd.DataFrame
+    reps: pd.DataFrame
+
+
+def conversions(d: date) -> ConversionCounts:
+    """Rule 20's and rule 22's conversions on `d`. The database hands over only the running
+    coverage of in-market accounts converted since the earlier of the two window starts (a
+    small share of the market); the agreement grant of rule 3b is applied here, over arrays,
+    by `metrics.grant_table`."""
+    since = min(programme.window_start(d), programme.year_start(d))
+    rows = list(
+        CoverageAssignment.objects.filter(COVERAGE_RUNNING.q(d))
+        .filter(IN_MARKET.q(d, "account__"))
+        .filter(account__converted_on__gte=since, account__converted_on__lte=d)
+        .values_list(
+            "account_id",
+            "kind",
+            "partner_id",
+            "rep_id",
+            "account__region_id",
+            "account__vertical_id",
+            "account__converted_on",
+        )
+    )
+    columns = ["account_id", "kind", "partner_id", "rep_id", "region", "vertical", "converted_on"]
+    frame = pd.DataFrame(rows, columns=columns)
+    empty = ConversionCounts(
+        pd.DataFrame(columns=["partner_id", "conversions", "conversions_ytd"]),
+        pd.DataFrame(columns=["rep_id", "conversions_ytd"]),
+    )
+    if frame.empty:
+        return empty
+    converted = pd.to_datetime(frame["converted_on"])
+    frame["in_window"] = converted >= pd.Timestamp(programme.window_start(d))
+    frame["in_year"] = converted >= pd.Timestamp(programme.year_start(d))
+
+    by_partner = frame[frame["kind"].isin(metrics.PARTNER_KINDS)].copy()
+    if not by_partner.empty:
+        context = week_context(d, figures=False)
+        partners = pd.Index(by_partner["partner_id"].astype("int64").unique())
+        regions = pd.Index(by_partner["region"].unique())
+        verticals = pd.Index(by_partner["vertical"].unique())
+        granted = metrics.grant_table(
+            in_force=metrics.agreements_in_force(context.agreements, d),
+            agreement_regions=context.agreement_regions,
+            agreement_verticals=context.agreement_verticals,
+            partners=partners,
+            regions=regions,
+            verticals=verticals,
+        )
+        allowed = granted[
+            partners.get_indexer(by_partner["partner_id"].astype("int64")),
+            regions.get_indexer(by_partner["region"]),
+            verticals.get_indexer(by_partner["vertical"]),
+        ]
+        by_partner = by_partner[allowed].drop_duplicates(["partner_id", "account_id"])
+    partner_counts = (
+        by_partner.groupby("partner_id")
+        .agg(conversions=("in_window", "sum"), conversions_ytd=("in_year", "sum"))
+        .reset_index()
+        .astype("int64")
+    )
+    direct = frame[frame["kind"] == ChannelKind.DIRECT].drop_duplicates(["rep_id", "account_id"])
+    rep_counts = (
+        direct.groupby("rep_id").agg(conversions_ytd=("in_year", "sum")).reset_index()
+    ).astype("int64")
+    return ConversionCounts(partner_counts, rep_counts)
+
+
+def rep_covered_accounts(d: date, rep_ids: list[int]) -> dict[int, int]:
+    """Per rep of `rep_ids`: the in-market accounts its direct coverage covers on `d` (rule
+    3; direct coverage needs no agreement), each counted once."""
+    if not rep_ids:
+        return {}
+    rows = (
+        CoverageAssignment.objects.filter(
+            COVERAGE_RUNNING.q(d), kind=ChannelKind.DIRECT, rep_id__in=rep_ids
+        )
+        .filter(IN_MARKET.q(d, "account__"))
+        .values("rep_id")
+        .annotate(accounts=Count("account_id", distinct=True))
+        .values_list("rep_id", "accounts")
+    )
+    return dict(rows)
+
+
+PARTNER_INPUT_COLUMNS = [
+    "partner_id",
+    "channel_kind",
+    "is_active",
+    "first_signed",
+    "certifications",
+    "registrations_submitted",
+    "registrations_won",
+    "registrations_lost",
+    "registrations_won_ytd",
+]
+
+
+def partner_inputs(d: date) -> pd.DataFrame:
+    """Per partner (`PARTNER_INPUT_COLUMNS`): its channel kind, whether it is active, the day
+    its first agreement was signed (none yet: NaT), the certifications it holds on `d`, and
+    its deal registrations submitted, won and lost in the 52 weeks ending on `d` and won since
+    1 January (rule 20)."""
+    start, first_of_year = programme.window_start(d), programme.year_start(d)
+    partners = pd.DataFrame(
+        list(Partner.objects.values_list("id", "channel_kind", "is_active")),
+        columns=["partner_id", "channel_kind", "is_active"],
+    )
+    signed = dict(
+        Agreement.objects.filter(signed_on__isnull=False, signed_on__lte=d)
+        .values("partner_id")
+        .annotate(first=Min("signed_on"))
+        .values_list("partner_id", "first")
+    )
+    held = dict(
+        Certification.objects.filter(earned_on__lte=d)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=d))
+        .values("partner_id")
+        .annotate(n=Count("id"))
+        .values_list("partner_id", "n")
+    )
+    won = Q(status=RegistrationStatus.WON)
+    registrations = {
+        row[0]: row[1:]
+        for row in DealRegistration.objects.filter(
+            Q(submitted_at__gte=_start_of(start), submitted_at__lt=_start_of(d + timedelta(1)))
+            | Q(closed_on__gte=min(start, first_of_year), closed_on__lte=d)
+        )
+        .values("partner_id")
+        .annotate(
+            submitted=Count(
+                "id",
+                filter=Q(
+                    submitted_at__gte=_start_of(start),
+                    submitted_at__lt=_start_of(d + timedelta(1)),
+                ),
+            ),
+            won=Count("id", filter=won & Q(closed_on__gte=start, closed_on__lte=d)),
+            lost=Count(
+                "id",
+                filter=Q(status=RegistrationStatus.LOST, closed_on__gte=start, closed_on__lte=d),
+            ),
+            won_ytd=Count("id", filter=won & Q(closed_on__gte=first_of_year, closed_on__lte=d)),
+        )
+        .values_list("partner_id", "submitted", "won", "lost", "won_ytd")
+    }
+    ids = partners["partner_id"]
+    partners["first_signed"] = pd.to_datetime(ids.map(signed))
+    partners["certifications"] = ids.map(held).fillna(0).astype("int64")
+    for position, column in enumerate(
+        ["registrations_submitted", "registrations_won", "registrations_lost"]
+        + ["registrations_won_ytd"]
+    ):
+        partners[column] = (
+            ids.map({pk: counts[position] for pk, counts in registrations.items()})
+            .fillna(0)
+            .astype("int64")
+        )
+    return partners[PARTNER_INPUT_COLUMNS]
+
+
+def feedback_inputs(d: date) -> pd.DataFrame:
+    """Per partner with feedback in the 90 days ending on `d` (rule 23): its entries per
+    category (`feedback_categories`, a dict), and the mean days to our first reply over the
+    entries that are messages (not survey scores): from creation to the first reply written by
+    one of our users on or before `d`, or to the end of `d` when none, at most
+    `programme.RESPONSE_DAYS_CAP` (none when it sent no message)."""
+    since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
+    end = _start_of(d + timedelta(days=1))
+    entries = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
+    categories: dict[int, dict[str, int]] = {}
+    for partner_id, category, count in (
+        entries.values("partner_id", "category")
+        .annotate(n=Count("id"))
+        .values_list("partner_id", "category", "n")
+    ):
+        categories.setdefault(partner_id, {})[category] = count
+    messages = list(
+        entries.exclude(source=FeedbackSource.SURVEY).values_list("id", "partner_id", "created_at")
+    )
+    first_reply = dict(
+        FeedbackReply.objects.filter(
+            feedback_id__in=[pk for pk, _partner, _created in messages],
+            author__isnull=False,
+            author__partner_membership__isnull=True,
+            created_at__lt=end,
+        )
+        .values("feedback_id")
+        .annotate(first=Min("created_at"))
+        .values_list("feedback_id", "first")
+    )
+    waits: dict[int, list[float]] = {}
+    for pk, partner_id, created in messages:
+        answered = first_reply.get(pk, end)
+        days = (answered - created).total_seconds() / 86400
+        waits.setdefault(partner_id, []).append(min(max(days, 0.0), programme.RESPONSE_DAYS_CAP))
+    return pd.DataFrame(
+        {
+            "partner_id": list(categories),
+            "feedback_categories": list(categories.values()),
+            "response_days": [
+                float(np.mean(waits[pk])) if pk in waits else None for pk in categories
+            ],
+        },
+        columns=["partner_id", "feedback_categories", "response_days"],
+    )
+
+
+def targets(year: int) -> pd.DataFrame:
+    """The yearly targets of `year`: `partner_id` or `rep_id` (the other null), and the three
+    figures (null where not targeted)."""
+    rows = Target.objects.filter(year=year).values_list(
+        "partner_id", "rep_id", "accounts_covered", "conversions", "revenue"
+    )
+    return pd.DataFrame(
+        list(rows),
+        columns=["partner_id", "rep_id", "accounts_covered", "conversions", "revenue"],
+    )
+
+
+def reps(rep_ids: list[int]) -> pd.DataFrame:
+    """The reps of `rep_ids`: `rep_id, external_id, name`."""
+    rows = SalesRep.objects.filter(pk__in=rep_ids).values_list("id", "external_id", "name")
+    return pd.DataFrame(list(rows), columns=["rep_id", "external_id", "name"])
+
+
+def agreement_revenue_targets(d: date) -> dict[int, Decimal]:
+    """Rule 22: per partner, the annual targets of its agreements in force on `d`, summed, in
+    the reporting currency. Only agreements written in the reporting currency count until
+    rates exist to convert the others."""
+    reporting = getattr(settings, "REPORTING_CURRENCY", "USD")
+    sums: dict[int, Decimal] = {}
+    rows = Agreement.objects.filter(
+        AGREEMENT_IN_FORCE.q(d), annual_target__isnull=False, currency=reporting
+    ).values_list("partner_id", "annual_target")
+    for partner_id, amount in rows:
+        if amount is not None:
+            sums[partner_id] = sums.get(partner_id, Decimal(0)) + amount
+    return sums

@@ -1,0 +1,380 @@
+"""The weekly programme step: after a week's metrics are written, each partner's programme
+figures, its tier (evaluated on closed weeks), the target attainment of partners and reps, and
+the week's satisfaction regression (docs/metrics.md rules 20-23).
+
+It reads the week's partner figures through `analytics.reports` and the programme's own counts
+through `analytics.programme_selectors`, computes with `analytics.programme`, records tier
+changes through `partners.programme_services.partner_tiers_record`, and replaces the week's
+programme rows in one transaction, so running a week twice gives the same rows and the same
+tier history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection, models, transaction
+from django.db.models import Model
+
+from analytics import metrics, programme, programme_selectors, reports
+from analytics.programme_models import (
+    PartnerProgramme,
+    RepProgramme,
+    SatisfactionDriver,
+    SatisfactionFit,
+)
+from partners.programme_models import REQUIREMENT_KEYS, REQUIREMENTS, Tier
+from partners.programme_services import (
+    TierDecision,
+    partner_tiers_before,
+    partner_tiers_record,
+    programme_settings,
+)
+
+logger = logging.getLogger(__name__)
+
+REQUIREMENT_LABELS = {r.key: str(r.label) for r in REQUIREMENTS}
+
+
+def tier_rules() -> list[programme.TierRule]:
+    """The programme's tiers as the evaluation reads them, lowest rank first."""
+    rules = []
+    for tier in Tier.objects.order_by("rank"):
+        minimums = {
+            r.key: float(value)
+            for r in REQUIREMENTS
+            if (value := getattr(tier, r.field)) is not None
+        }
+        rules.append(programme.TierRule(tier.code, tier.rank, minimums))
+    return rules
+
+
+def previous_week(week: str) -> str:
+    return metrics.iso_week_of(metrics.iso_week_as_of(week) - timedelta(days=7))
+
+
+def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its `partner_id` as integers, also when it has no row (an empty column
+    has no type of its own, and frames merge only on keys of one type)."""
+    return frame.astype({"partner_id": "int64"})
+
+
+def _figures_frame(
+    week: str, d: date, counts: programme_selectors.ConversionCounts
+) -> pd.DataFrame:
+    """Every active partner with rule 6's figures of the week and the programme's counts
+    (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`."""
+    snapshot = _keyed(pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields))
+    inputs = _keyed(programme_selectors.partner_inputs(d))
+    frame = inputs.loc[inputs["is_active"].astype(bool)].merge(
+        snapshot[["partner_id", "covered_accounts", "satisfaction_mean", "nps"]],
+        on="partner_id",
+        how="left",
+    )
+    frame["covered_accounts"] = frame["covered_accounts"].fillna(0).astype("int64")
+    frame = frame.merge(_keyed(counts.partners), on="partner_id", how="left")
+    for column in ("conversions", "conversions_ytd"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    revenue = reports.partner_sourced_revenue(week)
+    frame["sourced_revenue"] = frame["partner_id"].map(
+        {pk: values[0] for pk, values in revenue.items()}
+    )
+    frame["sourced_revenue_ytd"] = frame["partner_id"].map(
+        {pk: values[1] for pk, values in revenue.items()}
+    )
+    frame["satisfaction"] = frame["satisfaction_mean"].astype("float64")
+    frame["nps"] = frame["nps"].astype("float64")
+    feedback = _keyed(programme_selectors.feedback_inputs(d))
+    frame = frame.merge(feedback, on="partner_id", how="left")
+    frame["feedback_categories"] = pd.Series(
+        [v if isinstance(v, dict) else {} for v in frame["feedback_categories"]],
+        index=frame.index,
+        dtype=object,
+    )
+    return frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
+
+
+def _requirement_values(frame: pd.DataFrame) -> pd.DataFrame:
+    values = pd.DataFrame(
+        {key: pd.to_numeric(frame[key], errors="coerce") for key in REQUIREMENT_KEYS}
+    )
+    return values.astype("float64")
+
+
+def _evidence(
+    week: str,
+    d: date,
+    figures: dict[str, Any],
+    tier: programme.TierRule | None,
+    weeks_below: int,
+    grace: int,
+) -> dict[str, Any]:
+    return {
+        "week": week,
+        "as_of": d.isoformat(),
+        "figures": figures,
+        "tier": tier.code if tier else "",
+        "requirements": programme.requirement_checks(figures, tier) if tier else [],
+        "weeks_below": weeks_below,
+        "grace_weeks": grace,
+    }
+
+
+def _reason(checks: list[dict[str, Any]], *, up: bool, name: str, weeks: int, grace: int) -> str:
+    if up:
+        return f"Met every requirement of {name}."
+    missed = "; ".join(
+        f"{REQUIREMENT_LABELS[c['key']]} {_shown(c['value'])} < {_shown(c['minimum'])}"
+        for c in checks
+        if not c["met"]
+    )
+    return f"Below the requirements of {name} for {weeks} closed weeks (grace {grace}): {missed}."
+
+
+def _shown(value: float | None) -> str:
+    if value is None:
+        return "none"
+    return f"{value:g}"
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, Decimal)):
+        return float(value)
+    return value
+
+
+def programme_week(*, week: str, as_of: date, final: bool) -> int:
+    """The programme step of `week`, whose metrics snapshot (as of `as_of`, final or
+    provisional) is already written: evaluate tiers (closed weeks only; rule 21), compute the
+    attainment of every yearly target of the week's year (rule 22) and fit the week's
+    satisfaction regression (rule 23), then replace the week's programme rows in one
+    transaction. Returns the number of rows written."""
+    grace = programme_settings().downgrade_grace_weeks
+    rules = tier_rules()
+    by_code = {rule.code: rule for rule in rules}
+    names = dict(Tier.objects.values_list("code", "name"))
+    converted = programme_selectors.conversions(as_of)
+    frame = _figures_frame(week, as_of, converted)
+    requirement_values = _requirement_values(frame)
+
+    before = partner_tiers_before(week)
+    held_before = [before.get(int(pk), "") for pk in frame["partner_id"]]
+    previous = reports.programme_weeks_below(previous_week(week))
+    below_before = [previous.get(int(pk), 0) for pk in frame["partner_id"]]
+    outcome = programme.tier_decisions(
+        figures=requirement_values,
+        tiers=rules,
+        held_before=held_before,
+        weeks_below_before=below_before,
+        grace_weeks=grace,
+        final=final,
+    )
+
+    decisions = []
+    figure_records = requirement_values.to_dict(orient="records")
+    for index, partner_id in enumerate(frame["partner_id"]):
+        old, new = held_before[index], outcome.held[index]
+        if old == new:
+            continue
+        figures = {str(key): _plain(value) for key, value in figure_records[index].items()}
+        up = by_code.get(old) is None or by_code[new].rank > by_code[old].rank
+        judged = by_code[new] if up else by_code.get(old)
+        weeks = int(below_before[index]) + 1
+        evidence = _evidence(week, as_of, figures, judged, weeks, grace)
+        name = names.get(judged.code, judged.code) if judged else old
+        decisions.append(
+            TierDecision(
+                partner_id=int(partner_id),
+                from_tier=old,
+                to_tier=str(new),
+                evidence=evidence,
+                reason=_reason(
+                    evidence["requirements"], up=up, name=name, weeks=weeks, grace=grace
+                ),
+            )
+        )
+
+    partner_rows = _partner_rows(frame, outcome, held_before, as_of, week)
+    rep_rows = _rep_rows(week, as_of, converted.reps)
+    rank = {rule.code: rule.rank for rule in rules}
+    drivers = programme.satisfaction_drivers(
+        pd.DataFrame(
+            {
+                "partner_id": frame["partner_id"],
+                "satisfaction": frame["satisfaction"],
+                "tier_rank": [rank.get(code, 0) for code in outcome.held],
+                "channel_kind": frame["channel_kind"],
+                "tenure_years": partner_rows["tenure_years"],
+                "covered_accounts": frame["covered_accounts"],
+                "response_days": frame["response_days"],
+                "feedback_categories": frame["feedback_categories"],
+            }
+        )
+    )
+    common = {"week": week, "as_of": as_of, "final": final}
+    with transaction.atomic():
+        if final:
+            partner_tiers_record(week=week, as_of=as_of, decisions=decisions)
+        for model in (PartnerProgramme, RepProgramme, SatisfactionDriver, SatisfactionFit):
+            model._default_manager.filter(week=week).delete()
+        _write(PartnerProgramme, partner_rows, common)
+        _write(RepProgramme, rep_rows, common)
+        SatisfactionFit.objects.create(
+            **common,
+            status=drivers.status,
+            observations=drivers.observations,
+            parameters=drivers.parameters,
+            r_squared=drivers.r_squared,
+            adjusted_r_squared=drivers.adjusted_r_squared,
+            dropped=drivers.dropped,
+        )
+        SatisfactionDriver.objects.bulk_create(
+            SatisfactionDriver(week=week, **{str(key): value for key, value in row.items()})
+            for row in drivers.coefficients.to_dict(orient="records")
+        )
+    logger.info(
+        "programme %s: %d partners, %d tier changes, %d reps, drivers %s (n=%d)",
+        week,
+        len(partner_rows),
+        len(decisions) if final else 0,
+        len(rep_rows),
+        drivers.status,
+        drivers.observations,
+    )
+    return len(partner_rows) + len(rep_rows) + 1 + len(drivers.coefficients)
+
+
+def _partner_rows(
+    frame: pd.DataFrame,
+    outcome: programme.TierOutcome,
+    held_before: list[str],
+    d: date,
+    week: str,
+) -> pd.DataFrame:
+    targets = programme_selectors.targets(d.year)
+    partner_targets = targets[targets["partner_id"].notna()].copy()
+    partner_targets["partner_id"] = partner_targets["partner_id"].astype("int64")
+    rows = frame.merge(
+        partner_targets[["partner_id", "accounts_covered", "conversions", "revenue"]].rename(
+            columns={
+                "accounts_covered": "target_accounts_covered",
+                "conversions": "target_conversions",
+                "revenue": "target_revenue",
+            }
+        ),
+        on="partner_id",
+        how="left",
+    )
+    from_agreements = programme_selectors.agreement_revenue_targets(d)
+    own = rows["target_revenue"].notna()
+    agreed = rows["partner_id"].map(from_agreements)
+    rows["revenue_target_source"] = np.where(
+        own, "target", np.where(agreed.notna(), "agreements", "")
+    )
+    rows["target_revenue"] = rows["target_revenue"].where(own, agreed)
+    first = pd.to_datetime(rows["first_signed"])
+    tenure = (pd.Timestamp(d) - first).dt.days / 365.25
+    rows["tenure_years"] = tenure.fillna(0.0).clip(lower=0.0)
+    rows["tier_before"] = held_before
+    rows["qualified_tier"] = outcome.qualified
+    rows["tier"] = outcome.held
+    rows["weeks_below"] = outcome.weeks_below
+    return rows
+
+
+PARTNER_PROGRAMME_FIELDS = [
+    "partner_id",
+    "covered_accounts",
+    "conversions",
+    "conversions_ytd",
+    "registrations_submitted",
+    "registrations_won",
+    "registrations_lost",
+    "registrations_won_ytd",
+    "sourced_revenue",
+    "sourced_revenue_ytd",
+    "certifications",
+    "tier_before",
+    "qualified_tier",
+    "tier",
+    "weeks_below",
+    "target_accounts_covered",
+    "target_conversions",
+    "target_revenue",
+    "revenue_target_source",
+    "feedback_categories",
+    "response_days",
+    "tenure_years",
+]
+REP_PROGRAMME_FIELDS = [
+    "rep_id",
+    "external_id",
+    "name",
+    "covered_accounts",
+    "conversions_ytd",
+    "sourced_revenue_ytd",
+    "target_accounts_covered",
+    "target_conversions",
+    "target_revenue",
+]
+
+
+def _rep_rows(week: str, d: date, converted: pd.DataFrame) -> pd.DataFrame:
+    """Every rep with a target in `d`'s year: its figures on `d` and the target (rule 22)."""
+    targets = programme_selectors.targets(d.year)
+    rep_targets = targets[targets["rep_id"].notna()].copy()
+    if rep_targets.empty:
+        return pd.DataFrame(columns=REP_PROGRAMME_FIELDS)
+    rep_targets["rep_id"] = rep_targets["rep_id"].astype("int64")
+    rep_ids = [int(pk) for pk in rep_targets["rep_id"]]
+    covered = programme_selectors.rep_covered_accounts(d, rep_ids)
+    revenue = reports.rep_sourced_revenue(week)
+    rows = programme_selectors.reps(rep_ids).merge(
+        rep_targets[["rep_id", "accounts_covered", "conversions", "revenue"]], on="rep_id"
+    )
+    rows = rows.merge(converted, on="rep_id", how="left")
+    rows["covered_accounts"] = rows["rep_id"].map(covered).fillna(0).astype("int64")
+    rows["conversions_ytd"] = rows["conversions_ytd"].fillna(0).astype("int64")
+    rows["sourced_revenue_ytd"] = rows["rep_id"].map(revenue)
+    return rows.rename(
+        columns={
+            "accounts_covered": "target_accounts_covered",
+            "conversions": "target_conversions",
+            "revenue": "target_revenue",
+        }
+    )[REP_PROGRAMME_FIELDS]
+
+
+def _column(values: pd.Series) -> list[Any]:
+    return [_plain(value) for value in values.astype(object)]
+
+
+def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
+    """Insert `frame`'s rows of `model` (COPY on PostgreSQL; see `services._insert`)."""
+    from analytics.services import _insert, _Rows  # the run's writer; it calls this module
+
+    fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
+    columns = {field: _column(frame[field]) for field in fields}
+    for field in fields:
+        # A count column that met a blank in a merge comes back as floats (4.0): COPY to an
+        # integer column takes 4.
+        if isinstance(model._meta.get_field(field), models.IntegerField):
+            columns[field] = [int(v) if isinstance(v, float) else v for v in columns[field]]
+    if "feedback_categories" in columns and connection.vendor == "postgresql":
+        # COPY sends text: the JSON column takes its serialised form.
+        columns["feedback_categories"] = [json.dumps(v) for v in columns["feedback_categories"]]
+    count = len(frame)
+    columns.update({name: [value] * count for name, value in common.items()})
+    _insert(model, _Rows(columns, count))

@@ -1,0 +1,264 @@
+"""The weekly programme step on a small market: each partner's programme figures (rule 20),
+tier changes traced to the week and figures that caused them (rule 21), target attainment of
+partners and reps (rule 22), and the regression's record (rule 23)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from analytics import reports, services
+from analytics.models import PartnerProgramme, RepProgramme, SatisfactionFit
+from channels.models import SalesRep
+from crm.models import ChannelKind, SizeBand
+from partners.models import Partner, Tier, TierChange
+from partners.programme_services import (
+    certification_add,
+    partner_tier_set,
+    programme_settings_set,
+    target_set,
+)
+from partners.registration_models import DealRegistration, RegistrationStatus
+from partners.registration_services import tier_terms
+from tests.factories import (
+    AccountFactory,
+    AgreementFactory,
+    CoverageAssignmentFactory,
+    FeedbackFactory,
+    PartnerFactory,
+    RegionFactory,
+    SalesRepFactory,
+    UserFactory,
+    VerticalFactory,
+    tier_set,
+)
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)
+WEEK = "2026-W46"  # as of Sunday 2026-11-15
+
+
+@pytest.fixture(autouse=True)
+def frozen() -> Any:
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@dataclass
+class Market:
+    partner: Partner
+    rep: SalesRep
+    kept: Any  # the covered, unconverted account whose coverage a test may end
+
+
+def at(day: date) -> datetime:
+    return timezone.make_aware(datetime(day.year, day.month, day.day, 10))
+
+
+@pytest.fixture
+def market() -> Market:
+    east, west = RegionFactory(code="EAST"), RegionFactory(code="WEST")
+    finance = VerticalFactory(code="FIN")
+    partner = PartnerFactory(external_id="P-ONE", tier="registered")
+    AgreementFactory(
+        partner=partner,
+        start_date=date(2025, 1, 1),
+        end_date=date(2027, 12, 31),
+        regions=[east],
+        annual_target=Decimal("500000"),
+        currency="USD",
+    )
+
+    def covered(region: Any, **account: Any) -> Any:
+        covered_account = AccountFactory(region=region, vertical=finance, **account)
+        CoverageAssignmentFactory(
+            account=covered_account, kind=ChannelKind.PARTNER, partner=partner
+        )
+        return covered_account
+
+    this_year = covered(east, converted_on=date(2026, 3, 1), converted_via=ChannelKind.PARTNER)
+    covered(east, converted_on=date(2025, 9, 1), converted_via=ChannelKind.PARTNER)  # too old
+    covered(west, converted_on=date(2026, 5, 1), converted_via=ChannelKind.PARTNER)  # no grant
+    kept = covered(east)
+    rep = SalesRepFactory(external_id="REP-ONE")
+    won_by_rep = AccountFactory(
+        region=west, vertical=finance, converted_on=date(2026, 2, 1), converted_via="direct"
+    )
+    CoverageAssignmentFactory(account=won_by_rep, kind=ChannelKind.DIRECT, rep=rep)
+    for status, submitted, closed in (
+        (RegistrationStatus.WON, date(2026, 4, 1), date(2026, 6, 1)),
+        (RegistrationStatus.LOST, date(2026, 4, 2), date(2026, 7, 1)),
+        (RegistrationStatus.SUBMITTED, date(2026, 10, 1), None),
+        (RegistrationStatus.WON, date(2025, 1, 1), date(2025, 3, 1)),  # before the 52 weeks
+    ):
+        DealRegistration.objects.create(
+            partner=partner,
+            company_name=f"Deal {status} {submitted}",
+            region=east,
+            vertical=finance,
+            size_band=SizeBand.SMB,
+            status=status,
+            submitted_at=at(submitted),
+            account=this_year if status == RegistrationStatus.WON else None,
+            closed_on=closed,
+        )
+    certification_add(partner=partner, name="Valid", earned_on=date(2026, 1, 1))
+    certification_add(
+        partner=partner, name="Expired", earned_on=date(2025, 1, 1), expires_on=date(2026, 6, 1)
+    )
+    certification_add(partner=partner, name="Later", earned_on=date(2026, 12, 1))
+    feedback = FeedbackFactory(partner=partner, satisfaction=5, nps=10)
+    type(feedback).objects.filter(pk=feedback.pk).update(created_at=at(date(2026, 11, 10)))
+    tier_set("silver", min_covered_accounts=3, min_satisfaction=Decimal("4"), protection_days=120)
+    tier_set("gold", min_conversions=5)
+    Tier.objects.filter(code="platinum").delete()
+    target_set(year=2026, partner=partner, accounts_covered=4, conversions=2)
+    target_set(year=2026, rep=rep, accounts_covered=2, conversions=1, revenue=Decimal("1000"))
+    return Market(partner=partner, rep=rep, kept=kept)
+
+
+def run(week: str, *, final: bool = True) -> None:
+    services.metrics_compute_week(week=week, final=final)
+
+
+def test_a_week_records_each_partners_programme_figures(market: Market) -> None:
+    run(WEEK)
+    row = PartnerProgramme.objects.get(week=WEEK, partner=market.partner)
+    # The east's three (the west is not granted), the one converted too long ago included.
+    assert row.covered_accounts == 3
+    assert (row.conversions, row.conversions_ytd) == (1, 1)
+    # Submitted in the 52 weeks: all three of 2026; won and lost by the day they closed.
+    assert (row.registrations_submitted, row.registrations_won, row.registrations_lost) == (
+        3,
+        1,
+        1,
+    )
+    assert row.registrations_won_ytd == 1
+    assert row.certifications == 1
+    assert row.sourced_revenue is None  # no revenue recorded
+    figures = reports.programme_partners(WEEK)[0]
+    assert figures.satisfaction == 5.0 and figures.win_rate == 0.5
+
+
+def test_a_partner_moves_up_in_the_week_it_qualifies_with_the_figures_that_caused_it(
+    market: Market,
+) -> None:
+    run(WEEK)
+    market.partner.refresh_from_db()
+    assert market.partner.tier == "silver"
+    change = TierChange.objects.get(partner=market.partner)
+    assert (change.week, change.as_of, change.from_tier, change.to_tier, change.source) == (
+        WEEK,
+        date(2026, 11, 15),
+        "registered",
+        "silver",
+        "evaluation",
+    )
+    assert change.evidence["tier"] == "silver"
+    assert change.evidence["requirements"] == [
+        {"key": "covered_accounts", "minimum": 3.0, "value": 3.0, "met": True},
+        {"key": "satisfaction", "minimum": 4.0, "value": 5.0, "met": True},
+    ]
+    assert change.evidence["figures"]["conversions"] == 1.0
+    # Deal registration reads the benefits of the tier the evaluation gave.
+    assert tier_terms(market.partner.tier).protection_days == 120
+
+
+def test_running_a_week_again_records_its_change_once(market: Market) -> None:
+    run(WEEK)
+    run(WEEK)
+    assert TierChange.objects.filter(partner=market.partner).count() == 1
+    assert PartnerProgramme.objects.filter(week=WEEK).count() == 1
+
+
+def test_a_partner_below_its_tier_keeps_it_through_the_grace_weeks(market: Market) -> None:
+    programme_settings_set(downgrade_grace_weeks=1)
+    run(WEEK)
+    # From the next week it covers one account too few for silver (3 at the boundary).
+    type(market.kept.coverage_assignments.get()).objects.filter(account=market.kept).update(
+        end_date=date(2026, 11, 16)
+    )
+    run("2026-W47")
+    market.partner.refresh_from_db()
+    assert market.partner.tier == "silver"
+    assert PartnerProgramme.objects.get(week="2026-W47").weeks_below == 1
+    run("2026-W48")
+    market.partner.refresh_from_db()
+    assert market.partner.tier == "registered"
+    down = TierChange.objects.get(week="2026-W48")
+    assert (down.from_tier, down.to_tier) == ("silver", "registered")
+    assert down.evidence["weeks_below"] == 2 and down.evidence["grace_weeks"] == 1
+    missed = [r for r in down.evidence["requirements"] if not r["met"]]
+    assert missed == [{"key": "covered_accounts", "minimum": 3.0, "value": 2.0, "met": False}]
+
+
+def test_a_provisional_week_changes_no_tier(market: Market) -> None:
+    run("2026-W51", final=False)
+    market.partner.refresh_from_db()
+    assert market.partner.tier == "registered"
+    assert PartnerProgramme.objects.get(week="2026-W51").qualified_tier == "silver"
+    assert not TierChange.objects.exists()
+
+
+def test_the_evaluation_goes_on_from_a_managers_change(market: Market) -> None:
+    manager = UserFactory(role="sales_manager")
+    with time_machine.travel(datetime(2026, 11, 11, 9, tzinfo=UTC), tick=False):
+        partner_tier_set(partner=market.partner, tier="gold", by=manager, reason="Strategic")
+    programme_settings_set(downgrade_grace_weeks=0)
+    run(WEEK)
+    market.partner.refresh_from_db()
+    manual, evaluated = TierChange.objects.order_by("created_at")
+    assert (manual.source, manual.week, manual.changed_by, manual.reason) == (
+        "manager",
+        WEEK,
+        manager,
+        "Strategic",
+    )
+    assert (evaluated.from_tier, evaluated.to_tier) == ("gold", "silver")
+    assert market.partner.tier == "silver"
+
+
+def test_target_attainment_is_kept_for_partners_and_reps(market: Market) -> None:
+    run(WEEK)
+    partner = reports.programme_partners(WEEK)[0]
+    assert (partner.target_accounts_covered, partner.target_conversions) == (4, 2)
+    # No revenue target of its own: its agreement's annual target.
+    assert (partner.target_revenue, partner.revenue_target_source) == (
+        Decimal("500000"),
+        "agreements",
+    )
+    rep = RepProgramme.objects.get(week=WEEK)
+    assert (rep.covered_accounts, rep.conversions_ytd) == (1, 1)
+    assert (rep.target_accounts_covered, rep.target_conversions) == (2, 1)
+    totals = reports.attainment_totals(WEEK)
+    assert (totals["partners"].accounts_actual, totals["partners"].accounts_target) == (3, 4)
+    assert totals["reps"].conversions_reached == 1
+
+
+def test_the_regression_says_when_there_is_too_little_data(market: Market) -> None:
+    run(WEEK)
+    fit = SatisfactionFit.objects.get(week=WEEK)
+    assert (fit.status, fit.observations) == ("too_little_data", 1)
+    assert reports.satisfaction_drivers(WEEK).drivers == []  # type: ignore[union-attr]
+
+
+def test_deactivated_partners_are_not_evaluated(market: Market) -> None:
+    Partner.objects.filter(pk=market.partner.pk).update(is_active=False)
+    run(WEEK)
+    assert not PartnerProgramme.objects.exists()
+    assert not TierChange.objects.exists()
+
+
+def test_a_tier_without_partners_can_be_evaluated_into_later(market: Market) -> None:
+    assert Tier.objects.filter(code="gold").exists()
+    PartnerFactory(tier="gold", external_id="P-TWO")
+    run(WEEK)
+    # The second partner meets nothing above the entry tier and drops once the grace ends.
+    assert PartnerProgramme.objects.filter(week=WEEK).count() == 2

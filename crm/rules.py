@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import reduce
 from operator import and_, or_
 from typing import Any
@@ -32,16 +32,18 @@ from django.db.models import Q
 
 @dataclass(frozen=True)
 class OnOrBefore:
-    """`field <= d`."""
+    """`field <= d + days`."""
 
     field: str
+    days: int = 0
 
 
 @dataclass(frozen=True)
 class OnOrAfter:
-    """`d <= field`."""
+    """`d + days <= field` (e.g. `days=-363`: on or after the day 363 days before `d`)."""
 
     field: str
+    days: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,27 +69,37 @@ class Other:
 
 
 @dataclass(frozen=True)
+class Is:
+    """`field` (never missing) holds `value`."""
+
+    field: str
+    value: str | bool
+
+
+@dataclass(frozen=True)
 class AnyOf:
     """At least one of `conditions`."""
 
     conditions: tuple[Condition, ...]
 
 
-Condition = OnOrBefore | OnOrAfter | After | Unset | Other | AnyOf
+Condition = OnOrBefore | OnOrAfter | After | Unset | Other | Is | AnyOf
 
 
 def _q(condition: Condition, day: date, prefix: str) -> Q:
     match condition:
-        case OnOrBefore(field):
-            return Q(**{f"{prefix}{field}__lte": day})
-        case OnOrAfter(field):
-            return Q(**{f"{prefix}{field}__gte": day})
+        case OnOrBefore(field, days):
+            return Q(**{f"{prefix}{field}__lte": day + timedelta(days=days)})
+        case OnOrAfter(field, days):
+            return Q(**{f"{prefix}{field}__gte": day + timedelta(days=days)})
         case After(field):
             return Q(**{f"{prefix}{field}__gt": day})
         case Unset(field):
             return Q(**{f"{prefix}{field}__isnull": True})
         case Other(field, value):
             return ~Q(**{f"{prefix}{field}": value})
+        case Is(field, value):
+            return Q(**{f"{prefix}{field}": value})
         case AnyOf(conditions):
             return reduce(or_, (_q(each, day, prefix) for each in conditions))
     raise TypeError(f"not a condition: {condition!r}")
@@ -96,16 +108,18 @@ def _q(condition: Condition, day: date, prefix: str) -> Q:
 def _mask(condition: Condition, columns: Mapping[str, np.ndarray], day: np.datetime64) -> Any:
     # Comparisons with NaT are false, as SQL's comparisons with NULL are.
     match condition:
-        case OnOrBefore(field):
-            return columns[field] <= day
-        case OnOrAfter(field):
-            return day <= columns[field]
+        case OnOrBefore(field, days):
+            return columns[field] <= day + np.timedelta64(days, "D")
+        case OnOrAfter(field, days):
+            return day + np.timedelta64(days, "D") <= columns[field]
         case After(field):
             return day < columns[field]
         case Unset(field):
             return np.isnat(columns[field])
         case Other(field, value):
             return columns[field] != value
+        case Is(field, value):
+            return columns[field] == value
         case AnyOf(conditions):
             return reduce(np.logical_or, (_mask(each, columns, day) for each in conditions))
     raise TypeError(f"not a condition: {condition!r}")
@@ -113,12 +127,12 @@ def _mask(condition: Condition, columns: Mapping[str, np.ndarray], day: np.datet
 
 def _holds(condition: Condition, obj: Any, day: date) -> bool:
     match condition:
-        case OnOrBefore(field):
+        case OnOrBefore(field, days):
             value = getattr(obj, field)
-            return value is not None and value <= day
-        case OnOrAfter(field):
+            return value is not None and value <= day + timedelta(days=days)
+        case OnOrAfter(field, days):
             value = getattr(obj, field)
-            return value is not None and day <= value
+            return value is not None and day + timedelta(days=days) <= value
         case After(field):
             value = getattr(obj, field)
             return value is not None and day < value
@@ -126,6 +140,8 @@ def _holds(condition: Condition, obj: Any, day: date) -> bool:
             return getattr(obj, field) is None
         case Other(field, value):
             return bool(getattr(obj, field) != value)
+        case Is(field, value):
+            return bool(getattr(obj, field) == value)
         case AnyOf(conditions):
             return any(_holds(each, obj, day) for each in conditions)
     raise TypeError(f"not a condition: {condition!r}")
@@ -152,7 +168,7 @@ class DateRule:
     @property
     def value_fields(self) -> set[str]:
         """The fields compared with a value rather than with the day."""
-        return {each.field for each in self.conditions if isinstance(each, Other)}
+        return {each.field for each in self.conditions if isinstance(each, Other | Is)}
 
     def q(self, day: date, prefix: str = "") -> Q:
         """The rule as a queryset filter; `prefix` (e.g. "agreements__") reaches a related

@@ -153,6 +153,57 @@ def _fields(condition: Condition) -> list[str]:
     return [condition.field]
 
 
+# Bounds of the days a rule holds on, as day numbers (days since 1970-01-01): wider than any
+# date a row may carry.
+_NO_LOWER = np.iinfo("int64").min // 2
+_NO_UPPER = np.iinfo("int64").max // 2
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _day_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dates as day numbers, and where they are missing."""
+    dates = np.asarray(values, dtype="datetime64[D]")
+    missing = np.isnat(dates)
+    return np.where(missing, 0, (dates - _EPOCH).astype("int64")), missing
+
+
+def _span(
+    condition: Condition, columns: Mapping[str, np.ndarray], size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last day (day numbers) on which `condition` holds, per row; first > last
+    when it never does."""
+    first = np.full(size, _NO_LOWER, dtype="int64")
+    last = np.full(size, _NO_UPPER, dtype="int64")
+    match condition:
+        case OnOrBefore(field, days):  # field <= d + days: from field - days on
+            value, missing = _day_numbers(columns[field])
+            first = np.where(missing, _NO_UPPER, value - days)
+        case OnOrAfter(field, days):  # d + days <= field: until field - days
+            value, missing = _day_numbers(columns[field])
+            last = np.where(missing, _NO_LOWER, value - days)
+        case After(field):  # d < field: until the day before
+            value, missing = _day_numbers(columns[field])
+            last = np.where(missing, _NO_LOWER, value - 1)
+        case Unset(field):
+            _, missing = _day_numbers(columns[field])
+            last = np.where(missing, _NO_UPPER, _NO_LOWER)
+        case Other(field, value):
+            last = np.where(np.asarray(columns[field]) != value, _NO_UPPER, _NO_LOWER)
+        case Is(field, value):
+            last = np.where(np.asarray(columns[field]) == value, _NO_UPPER, _NO_LOWER)
+        case AnyOf(conditions):
+            # Only "missing, or a bound" has one span: the bound applies where the date is set.
+            unset = [each for each in conditions if isinstance(each, Unset)]
+            bounded = [each for each in conditions if not isinstance(each, Unset)]
+            if len(unset) != 1 or len(bounded) != 1 or unset[0].field != bounded[0].field:
+                raise ValueError(f"no single span for {condition!r}")
+            first, last = _span(bounded[0], columns, size)
+            _, missing = _day_numbers(columns[unset[0].field])
+            first = np.where(missing, _NO_LOWER, first)
+            last = np.where(missing, _NO_UPPER, last)
+    return first, last
+
+
 @dataclass(frozen=True)
 class DateRule:
     """A rule of docs/metrics.md over one row's fields on a day: every condition must hold."""
@@ -185,6 +236,21 @@ class DateRule:
     def holds(self, obj: Any, day: date) -> bool:
         """Whether the rule holds for `obj` (anything with the fields as attributes) on `day`."""
         return all(_holds(each, obj, day) for each in self.conditions)
+
+    def span(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the first and the last day on which the rule holds, as day numbers (days
+        since 1970-01-01, int64; far beyond any date where a side is open), first > last when
+        it never does. `columns` as for `mask`. The rule holds on exactly the days between the
+        two, so a question about a range of days ("on some day of these 13 weeks") is a
+        comparison of ranges. Raises ValueError for a rule whose days are not one range (an
+        `AnyOf` other than "unset, or one bound on the same field")."""
+        size = len(next(iter(columns.values()))) if columns else 0
+        first = np.full(size, _NO_LOWER, dtype="int64")
+        last = np.full(size, _NO_UPPER, dtype="int64")
+        for condition in self.conditions:
+            lower, upper = _span(condition, columns, size)
+            first, last = np.maximum(first, lower), np.minimum(last, upper)
+        return first, last
 
 
 # Rule 1: in the market on d, from the day it entered the market list until the day before it

@@ -141,6 +141,13 @@ def _check_currency(currency: str, opened_on: date) -> None:
         ) from None
 
 
+def _check_expected(opened_on: date, expected_close_on: date | None) -> None:
+    if expected_close_on is not None and expected_close_on < opened_on:
+        raise ValidationError(
+            {"expected_close_on": _("The expected close cannot be before the deal opened.")}
+        )
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -203,6 +210,7 @@ def opportunity_create(
     owner.validate()
     _check_amount(amount)
     _check_currency(currency, opened_on)
+    _check_expected(opened_on, expected_close_on)
     opportunity = Opportunity(
         account=account,
         name=name.strip(),
@@ -250,10 +258,7 @@ def opportunity_change(*, opportunity: Opportunity, by: Any, **values: Any) -> O
         _check_amount(opportunity.amount)
     if {"currency", "opened_on"} & set(changes):
         _check_currency(opportunity.currency, opportunity.opened_on)
-    if opportunity.expected_close_on and opportunity.expected_close_on < opportunity.opened_on:
-        raise ValidationError(
-            {"expected_close_on": _("The expected close cannot be before the deal opened.")}
-        )
+    _check_expected(opportunity.opened_on, opportunity.expected_close_on)
     _save(opportunity)
     kind = (
         OpportunityEventKind.MOVED

@@ -28,6 +28,7 @@ from tests.factories import (
     AccountFactory,
     AgreementFactory,
     FeedbackFactory,
+    OpportunityFactory,
     PartnerContactFactory,
     UserFactory,
 )
@@ -277,6 +278,29 @@ MATRIX.update(
                 "post",
             )
         ],
+        "workspace/opportunities/": [Entry(fixed("/workspace/opportunities/"), INTERNAL_READ)],
+        "workspace/opportunities/board/": [
+            Entry(fixed("/workspace/opportunities/board/"), INTERNAL_READ)
+        ],
+        "workspace/opportunities/new/": [
+            Entry(fixed("/workspace/opportunities/new/"), MANAGER_ONLY),
+            Entry(fixed("/workspace/opportunities/new/"), MANAGER_WRITE, "post"),
+        ],
+        "workspace/opportunities/<int:pk>/": [
+            Entry(obj("/workspace/opportunities/{pk}/", "opportunity"), INTERNAL_READ)
+        ],
+        "workspace/opportunities/<int:pk>/<slug:action>/": [
+            Entry(
+                obj(f"/workspace/opportunities/{{pk}}/{action}/", "opportunity"),
+                MANAGER_WRITE,
+                "post",
+            )
+            for action in ("move", "win", "lose", "reopen", "end")
+        ],
+        "portal/opportunities/": [Entry(fixed("/portal/opportunities/"), PORTAL)],
+        "portal/opportunities/<int:pk>/": [
+            Entry(obj("/portal/opportunities/{pk}/", "opportunity"), PORTAL)
+        ],
         "portal/registrations/": [Entry(fixed("/portal/registrations/"), PORTAL)],
         "portal/registrations/new/": [
             Entry(fixed("/portal/registrations/new/"), PORTAL),
@@ -411,6 +435,13 @@ MATRIX.update(
         V1 + "^feedback/(?P<pk>[^/.]+)/triage/$": [
             Entry(api("feedback/{feedback}/triage/"), API_MANAGER_WRITE_PARTNER_SEES, "post")
         ],
+        V1 + "^opportunities/$": [
+            Entry(api("opportunities/"), API_PARTNER_READ),
+            Entry(api("opportunities/"), API_MANAGER_WRITE_PARTNER_SEES, "post"),
+        ],
+        V1 + "^opportunities/(?P<pk>[^/.]+)/$": [
+            Entry(api("opportunities/{opportunity}/"), API_PARTNER_READ)
+        ],
         V1 + "^deal-registrations/$": [
             Entry(api("deal-registrations/"), API_PARTNER_READ),
             Entry(api("deal-registrations/"), API_PARTNER_ONLY_WRITE, "post"),
@@ -530,6 +561,9 @@ def objects(cast: Cast) -> dict[str, Any]:
         ),
         "registration": registration,
         "decided_registration": decided_registration,
+        "opportunity": OpportunityFactory(
+            account=rep_account, channel="partner", partner=cast.partner_a
+        ),
         "webhook": webhook,
         "delivery": WebhookDelivery.objects.create(
             endpoint=webhook,

@@ -160,6 +160,7 @@ API_LISTS = [
     "metrics/partners",
     "auth/tokens",
     "deal-registrations",
+    "opportunities",
 ]
 PORTAL_PAGES = [
     "/portal/",
@@ -167,6 +168,7 @@ PORTAL_PAGES = [
     "/portal/agreements/",
     "/portal/feedback/",
     "/portal/registrations/",
+    "/portal/opportunities/",
 ]
 
 

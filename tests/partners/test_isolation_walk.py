@@ -33,6 +33,7 @@ from tests.factories import (
     FeedbackFactory,
     FeedbackNoteFactory,
     FeedbackReplyFactory,
+    OpportunityFactory,
     PartnerContactFactory,
 )
 
@@ -171,6 +172,14 @@ WALK: dict[str, Walk] = {
         )
         for action in ("approve", "reject", "won", "lost", "withdraw", "extend")
     },
+    "portal/opportunities/": Walk(lambda w: "/portal/opportunities/", listing=True),
+    "portal/opportunities/<int:pk>/": Walk(_their("opportunity", "/portal/opportunities/{pk}/")),
+    "api/v1/^opportunities/$": Walk(
+        lambda w: f"/api/v1/opportunities/?partner={w.cast.partner_b.pk}", listing=True
+    ),
+    "api/v1/^opportunities/(?P<pk>[^/.]+)/$": Walk(
+        _their("opportunity", "/api/v1/opportunities/{pk}/")
+    ),
     "api/schema/": Walk(lambda w: "/api/schema/", listing=True),
     "api/docs/": Walk(lambda w: "/api/docs/", listing=True),
     "api/redoc/": Walk(lambda w: "/api/redoc/", listing=True),
@@ -228,9 +237,16 @@ def world(cast: Cast) -> World:
             protected_until=today + timedelta(days=90),
             decision_reason=f"{label} decision reason",
         )
+        opportunity = OpportunityFactory(
+            account=account,
+            name=f"{label} Opportunity Name",
+            channel=ChannelKind.PARTNER,
+            partner=partner,
+        )
         return {
             "token": api_token_issue(user=partner.portal_users.get().user)[0],
             "registration": registration,
+            "opportunity": opportunity,
             "agreement": agreement,
             "feedback": feedback,
             "account": account,
@@ -315,6 +331,7 @@ def test_it_shows_nothing_of_the_other_partner_on_any_listing(world: World) -> N
             "Their Account Ltd",
             "Their Deal Co",
             "Their decision reason",
+            "Their Opportunity Name",
             world.cast.partner_b.name,
             "INTERNAL NOTE",
         ]

@@ -1,0 +1,136 @@
+"""The dashboard's revenue figures: hand-computed for a small market, the same to the cent as
+`analytics.reports` gives them, sourced and influenced side by side, and the week's change."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client
+
+from analytics import reports
+from channels.models import OpportunityStage, OpportunitySubStage
+from crm.models import ChannelKind
+from tests.cast import Cast
+from tests.factories import (
+    AccountFactory,
+    CoverageAssignmentFactory,
+    CurrencyRateFactory,
+    OpportunityFactory,
+    PartnerFactory,
+    RegionFactory,
+    SalesRepFactory,
+    VerticalFactory,
+)
+
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday in 2026-W47
+WEEK = "2026-W46"  # as of Sunday 2026-11-15
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def market(cast: Cast) -> None:
+    cache.clear()
+    with time_machine.travel(NOW, tick=False):
+        east, fin = RegionFactory(code="EAST"), VerticalFactory(code="FIN")
+        rep = SalesRepFactory()
+        reseller = PartnerFactory(external_id="P-RES", name="Reseller One")
+        accounts = [AccountFactory(region=east, vertical=fin) for _ in range(4)]
+        CurrencyRateFactory(currency="EUR", valid_from=date(2026, 1, 1), rate_to_reporting="1.5")
+        # The reseller's deal was won on an account the rep covered: the direct channel
+        # influenced it.
+        CoverageAssignmentFactory(
+            account=accounts[1], kind=ChannelKind.DIRECT, rep=rep, start_date=date(2026, 9, 1)
+        )
+        won = {"stage": OpportunityStage.WON, "opened_on": date(2026, 5, 1)}
+        OpportunityFactory(
+            account=accounts[0],
+            rep=rep,
+            amount=Decimal("1000.00"),
+            closed_on=date(2026, 10, 1),
+            **won,
+        )
+        OpportunityFactory(
+            account=accounts[1],
+            channel=ChannelKind.PARTNER,
+            partner=reseller,
+            amount=Decimal("200.00"),
+            currency="EUR",
+            closed_on=date(2026, 11, 1),
+            **won,
+        )
+        OpportunityFactory(
+            account=accounts[2],
+            channel=ChannelKind.ONLINE,
+            amount=Decimal("50.00"),
+            recurring=True,
+            closed_on=date(2026, 6, 1),
+            **won,
+        )
+        # Open since October in the propose step: in the pipeline at 50 %.
+        OpportunityFactory(
+            account=accounts[3],
+            rep=rep,
+            amount=Decimal("400.00"),
+            opened_on=date(2026, 10, 1),
+            sub_stage=OpportunitySubStage.objects.get(code="propose"),
+        )
+        call_command("compute_metrics", "--last", "2", "--no-progress", stdout=io.StringIO())
+
+
+def _revenue(client: Client) -> dict[str, Any]:
+    with time_machine.travel(NOW, tick=False):
+        response = client.get("/dashboard/", {"week": WEEK})
+    assert response.status_code == 200
+    return response.context["revenue"]  # type: ignore[no-any-return]
+
+
+def test_it_shows_the_hand_computed_figures_as_the_reports_give_them(
+    market: None, cast: Cast
+) -> None:
+    client = Client()
+    client.force_login(cast.executive)
+
+    revenue = _revenue(client)
+
+    shown = {h["key"]: h["value"] for h in revenue["headlines"]}
+    # 1000 USD + 200 EUR at 1.5 + a subscription of 50 a month at 12 fees.
+    assert shown["won_amount"] == Decimal("1900.00")
+    assert (shown["mrr"], shown["subscribers"], shown["arpa"]) == (
+        Decimal("50.00"),
+        1,
+        Decimal("50.00"),
+    )
+    # propose: 50 %.
+    assert (shown["pipeline_amount"], shown["weighted_pipeline"]) == (
+        Decimal("400.00"),
+        Decimal("200.00"),
+    )
+    (total,) = reports.revenue_rollup([WEEK])
+    assert shown["won_amount"] == total.won_amount and shown["mrr"] == total.mrr
+    by_channel = {row["channel"]: row for row in revenue["channels"]}
+    assert by_channel["direct"]["sourced"] == Decimal("1000.00")
+    assert by_channel["partner"]["sourced"] == Decimal("300.00")
+    assert by_channel["online"]["sourced"] == Decimal("600.00")
+    assert by_channel["direct"]["influenced"] == Decimal("300.00")
+    assert [row["external_id"] for row in revenue["partners"]] == ["P-RES"]
+    html = client.get("/dashboard/", {"week": WEEK}).content.decode()
+    assert 'data-testid="revenue-value-won_amount">1,900.00<' in html
+
+
+def test_a_channel_filter_shows_that_channels_sourced_revenue(market: None, cast: Cast) -> None:
+    client = Client()
+    client.force_login(cast.manager)
+
+    with time_machine.travel(NOW, tick=False):
+        response = client.get("/dashboard/", {"week": WEEK, "channel": "partner"})
+
+    shown = {h["key"]: h["value"] for h in response.context["revenue"]["headlines"]}
+    assert shown["won_amount"] == Decimal("300.00") and shown["mrr"] == Decimal("0.00")

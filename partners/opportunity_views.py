@@ -230,9 +230,34 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _value_labels() -> dict[str, dict[str, str]]:
+    """How a recorded change's values read in the reader's language: the history keeps them
+    as text (stage and channel codes, yes/no, a step as it was named then)."""
+    steps = {}
+    for step in sub_stages_all():
+        for name in {step.name, step.name_zh} - {""}:
+            steps[f"{name} ({step.probability:g} %)"] = str(step)
+    return {
+        "stage": {value: str(label) for value, label in OpportunityStage.choices},
+        "channel": {value: str(label) for value, label in ChannelKind.choices},
+        "recurring": {"yes": _("Yes"), "no": _("No")},
+        "sub_stage": steps,
+    }
+
+
 def _events(deal: Opportunity) -> list[dict[str, Any]]:
+    labels = _value_labels()
+
+    def shown(field: str, values: list[str]) -> list[str]:
+        return [labels.get(field, {}).get(value, value) for value in values]
+
     return [
-        {"event": event, "changes": sorted(event.changes.items())}
+        {
+            "event": event,
+            "changes": [
+                (field, shown(field, values)) for field, values in sorted(event.changes.items())
+            ],
+        }
         for event in deal.events.select_related("by").order_by("created_at", "id")
     ]
 

@@ -25,7 +25,8 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone, translation
 
-from channels.models import CoverageAssignment
+from channels.models import CoverageAssignment, OpportunitySubStage
+from channels.opportunity_services import opportunity_change, opportunity_win
 from crm.models import Region, Vertical
 from partners.models import Agreement, ImportJob
 from partners.services import invitation_path
@@ -36,6 +37,7 @@ from tests.factories import (
     FeedbackFactory,
     FeedbackNoteFactory,
     FeedbackReplyFactory,
+    OpportunityFactory,
     PartnerContactFactory,
     PartnerUserFactory,
 )
@@ -50,7 +52,7 @@ ALLOWED = re.compile(
     | \b\d{4}-W\d{2}\b                           # ISO weeks
     | \b[A-Za-z]+(?:[-_][A-Za-z0-9]+)*-\d[\w-]*  # ids: AGR-1A2B3C4D, ACC-0000012, P-0003
     | \b[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+\b      # codes: P-ALPHA, AG-HIST
-    | \b(?:NPS|CSV|XLSX|PDF|PNG|JPEG|API|ISO|OEM|SMB|USD|EUR|CNY|ID|MB|UTF-8)\b
+    | \b(?:NPS|MRR|ARPA|CSV|XLSX|PDF|PNG|JPEG|API|ISO|OEM|SMB|USD|EUR|CNY|ID|MB|UTF-8)\b
     | Channel\ CRM | English | Redoc | Swagger | Ctrl | Mac | yyyy-mm-dd
     | \bpp\b                                     # percentage points
     """,
@@ -183,6 +185,26 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         status="invalid",
         problems=["regions.csv:2: code: required"],
     )
+    opportunity = OpportunityFactory(
+        account=accounts[1],
+        name="核心平台",
+        channel="partner",
+        partner=cast.partner_a,
+        opened_on=today - timedelta(days=30),
+    )
+    opportunity_change(
+        opportunity=opportunity,
+        sub_stage=OpportunitySubStage.objects.get(code="propose"),
+        by=cast.manager,
+    )
+    won = OpportunityFactory(
+        account=accounts[0],
+        name="年度订阅",
+        rep=cast.rep,
+        recurring=True,
+        opened_on=today - timedelta(days=60),
+    )
+    opportunity_win(opportunity=won, closed_on=today - timedelta(days=20), by=cast.manager)
     last_week = timezone.localdate() - timedelta(days=7)
     from analytics.metrics import iso_week_of
 
@@ -198,6 +220,8 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         "feedback": feedback,
         "job": job,
         "invitee": invitee.user,
+        "opportunity": opportunity,
+        "won": won,
         "known": {
             cast.manager.get_username(),
             cast.rep_user.get_username(),
@@ -252,6 +276,12 @@ def _pages(cast: Cast, world: dict[str, Any]) -> Iterator[tuple[str, Any, str]]:
         "/dashboard/?heat=penetration&channel=partner&region=east",
         "/dashboard/digest/",
         f"/dashboard/partners/{cast.partner_a.pk}/health/",
+        "/workspace/opportunities/",
+        "/workspace/opportunities/?stage=won",
+        "/workspace/opportunities/board/",
+        "/workspace/opportunities/new/",
+        f"/workspace/opportunities/{world['opportunity'].pk}/",
+        f"/workspace/opportunities/{world['won'].pk}/",
         "/workspace/no-such-page/",
     ]
     for path in manager:
@@ -267,6 +297,8 @@ def _pages(cast: Cast, world: dict[str, Any]) -> Iterator[tuple[str, Any, str]]:
         "/portal/feedback/new/",
         f"/portal/feedback/{world['feedback'].pk}/",
         "/portal/profile/",
+        "/portal/opportunities/",
+        f"/portal/opportunities/{world['opportunity'].pk}/",
         "/portal/no-such-page/",
     ]
     for path in portal:

@@ -40,7 +40,7 @@ from partners.models import (
 )
 from partners.registration_demo import demo_registrations
 from partners.registration_models import DealRegistration, RegistrationTierPolicy
-from partners.revenue_demo import demo_rates
+from partners.revenue_demo import demo_opportunities, demo_rates
 
 _T = TypeVar("_T")
 
@@ -242,6 +242,7 @@ def demo_seed(
         logins = _seed_users(password=password)
     demo_rates(today=today, say=say)
     demo_registrations(today=today, seed=seed, say=say)
+    demo_opportunities(today=today, seed=seed, say=say)
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 

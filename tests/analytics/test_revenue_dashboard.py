@@ -134,3 +134,36 @@ def test_a_channel_filter_shows_that_channels_sourced_revenue(market: None, cast
 
     shown = {h["key"]: h["value"] for h in response.context["revenue"]["headlines"]}
     assert shown["won_amount"] == Decimal("300.00") and shown["mrr"] == Decimal("0.00")
+
+
+def _export(*args: str) -> str:
+    out = io.StringIO()
+    call_command("metrics_export", "--week", WEEK, "--report", "revenue", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_export_gives_the_same_figures_to_the_cent(market: None, cast: Cast) -> None:
+    import json
+
+    total = _export("--by", "total").splitlines()
+    assert total == [
+        "pipeline_count,pipeline_amount,weighted_pipeline,won_count,won_amount,mrr,"
+        "subscribers,arpa,influenced_amount",
+        "1,400.00,200.00,3,1900.00,50.00,1,50.00,300.00",
+    ]
+    by_channel = {
+        row["channel"]: row
+        for row in json.loads(_export("--by", "channel", "--format", "json"))["rows"]
+    }
+    assert {c: r["won_amount"] for c, r in by_channel.items()} == {
+        "direct": "1000.00",
+        "partner": "300.00",
+        "online": "600.00",
+    }
+    assert by_channel["direct"]["influenced_amount"] == "300.00"
+    assert by_channel["online"]["arpa"] == "50.00" and by_channel["direct"]["arpa"] is None
+    region = _export("--by", "region").splitlines()
+    assert region[0].startswith("region,channel,pipeline_count,")
+    assert "EAST,partner,0,0.00,0.00,1,300.00,0.00,0,,0.00" in region
+    partner = _export("--by", "partner").splitlines()
+    assert partner[1] == "P-RES,partner,0,0.00,0.00,1,300.00,0.00,0,,0.00"

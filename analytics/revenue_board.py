@@ -27,6 +27,8 @@ from analytics.reports import RevenueFigures, WeekOption
 from crm.models import ChannelKind
 
 TOP_PARTNERS = 10
+# The white-space value table: the cells with the most money at stake.
+WHITE_SPACE_CELLS = 15
 HEADLINES: tuple[tuple[str, Any, str], ...] = (
     # (field of RevenueFigures, label, kind: money or count)
     ("won_amount", _("Won revenue (52 weeks)"), "money"),
@@ -156,7 +158,7 @@ def _compute(filters: Filters, chosen: WeekOption) -> dict[str, Any]:
                 cells, key=lambda r: (-(r.white_space_value or 0), r.region, r.vertical)
             )
             if row.white_space_value
-        ],
+        ][:WHITE_SPACE_CELLS],
         "partners": [row._asdict() for row in partners],
         "forecast": [row._asdict() for row in forecast],
         "forecast_total": sum((row.forecast_amount for row in forecast), Decimal(0)),

@@ -66,7 +66,7 @@
         datasets: [
           Object.assign(lineDataset(revenue.labels.mrr, revenue.mrr, 0), { yAxisID: "y" }),
           Object.assign(lineDataset(revenue.labels.subscribers, revenue.subscribers, 1), { yAxisID: "y1" }),
-          Object.assign(lineDataset(revenue.labels.arpa, revenue.arpa, 2), { yAxisID: "y" }),
+          Object.assign(lineDataset(revenue.labels.arpa, revenue.arpa, 2), { yAxisID: "y2" }),
         ],
       },
       options: {
@@ -74,6 +74,7 @@
         scales: {
           y: { beginAtZero: true, position: "left" },
           y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } },
+          y2: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } },
         },
       },
     });

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from django.db import connection
@@ -554,9 +554,13 @@ def _revenue_figures(week: str, keys: Sequence[str], values: Sequence[Any]) -> R
         sales_revenue,
     ) = values
     won_amount, mrr_amount = _money(won), _money(mrr)
+    region, vertical, size_band, channel = keys
     return RevenueFigures(
         week,
-        *keys,
+        region,
+        vertical,
+        size_band,
+        channel,
         currency,
         pipeline_count,
         _money(pipeline),
@@ -790,3 +794,59 @@ def revenue_problem(week: str) -> str:
         .first()
     )
     return problem or ""
+
+
+# -- The revenue export (metrics_export --report revenue, /api/v1/metrics/revenue/) ---------
+
+REVENUE_FIGURES = [
+    "pipeline_count",
+    "pipeline_amount",
+    "weighted_pipeline",
+    "won_count",
+    "won_amount",
+    "mrr",
+    "subscribers",
+    "arpa",
+    "influenced_amount",
+]
+CENT = Decimal("0.01")
+
+
+def _cents(value: Any) -> Any:
+    """An amount with two decimals (ARPA, divided at full precision, rounded half up here)."""
+    if isinstance(value, Decimal):
+        return str(value.quantize(CENT, ROUND_HALF_UP))
+    return value
+
+
+def revenue_export(week: str, *, by: str) -> tuple[list[str], list[list[Any]]]:
+    """The week's revenue figures (docs/metrics.md rules 10-17) as `metrics_export --report
+    revenue` and /api/v1/metrics/revenue/ give them, by `by`, one row per value of
+    the dimension and sourcing channel (`channel`); `total` sums every channel, `partner` gives
+    each partner's sourced figures with its channel kind. Amounts as text with two decimals,
+    ARPA empty without subscribers."""
+    if by == "partner":
+        columns = ["partner", "channel", *REVENUE_FIGURES]
+        rows = [
+            [
+                row.external_id,
+                row.channel_kind,
+                row.pipeline_count,
+                row.pipeline_amount,
+                row.weighted_pipeline,
+                row.won_count,
+                row.won_amount,
+                row.mrr,
+                row.subscribers,
+                divided(row.mrr, row.subscribers),
+                row.influenced_amount,
+            ]
+            for row in revenue_partners(week)
+        ]
+    else:
+        keys = [] if by in ("channel", "total") else metrics.ROLLUP_DIMENSIONS[by]
+        by_channel = by != "total"
+        columns = [*keys, *(["channel"] if by_channel else []), *REVENUE_FIGURES]
+        figures = revenue_rollup([week], by=keys, by_channel=by_channel)
+        rows = [[getattr(row, column) for column in columns] for row in figures]
+    return columns, [[_cents(value) for value in row] for row in rows]

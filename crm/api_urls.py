@@ -41,6 +41,7 @@ v1 = [
     path("metrics/trend/", analytics_api.MetricsTrendView.as_view(), name="metrics-trend"),
     path("metrics/partners/", analytics_api.MetricsPartnersView.as_view(), name="metrics-partners"),
     path("metrics/weeks/", analytics_api.MetricsWeeksView.as_view(), name="metrics-weeks"),
+    path("metrics/revenue/", analytics_api.MetricsRevenueView.as_view(), name="metrics-revenue"),
     *router.urls,
 ]
 

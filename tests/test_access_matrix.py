@@ -362,6 +362,7 @@ MATRIX.update(
         ],
         V1 + "metrics/partners/": [Entry(api("metrics/partners/?week=2026-W46"), API_LEADERSHIP)],
         V1 + "metrics/weeks/": [Entry(api("metrics/weeks/"), API_LEADERSHIP)],
+        V1 + "metrics/revenue/": [Entry(api("metrics/revenue/?week=2026-W46"), API_LEADERSHIP)],
         V1 + "^metrics/runs/$": [Entry(api("metrics/runs/"), API_LEADERSHIP)],
         V1 + "^metrics/runs/(?P<pk>[^/.]+)/$": [Entry(api("metrics/runs/{run}/"), API_LEADERSHIP)],
         V1 + "^regions/$": [Entry(api("regions/"), API_READ)],

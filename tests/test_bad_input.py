@@ -559,6 +559,7 @@ LISTS: list[tuple[str, str]] = [
             "metrics/trend",
             "metrics/partners",
             "metrics/weeks",
+            "metrics/revenue",
         )
     ),
 ]

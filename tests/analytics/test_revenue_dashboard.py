@@ -167,3 +167,27 @@ def test_the_export_gives_the_same_figures_to_the_cent(market: None, cast: Cast)
     assert "EAST,partner,0,0.00,0.00,1,300.00,0.00,0,,0.00" in region
     partner = _export("--by", "partner").splitlines()
     assert partner[1] == "P-RES,partner,0,0.00,0.00,1,300.00,0.00,0,,0.00"
+
+
+def test_the_api_gives_the_same_figures_to_the_cent(market: None, cast: Cast) -> None:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(cast.executive)
+
+    rows = api.get("/api/v1/metrics/revenue/", {"week": WEEK, "by": "channel"}).json()["results"]
+
+    by_channel = {row["channel"]: row for row in rows}
+    assert {c: r["won_amount"] for c, r in by_channel.items()} == {
+        "direct": "1000.00",
+        "partner": "300.00",
+        "online": "600.00",
+    }
+    (total,) = api.get("/api/v1/metrics/revenue/", {"week": WEEK}).json()["results"]
+    assert (total["won_amount"], total["mrr"], total["arpa"], total["subscribers"]) == (
+        "1900.00",
+        "50.00",
+        "50.00",
+        1,
+    )
+    assert api.get("/api/v1/metrics/revenue/", {"by": "nonsense"}).status_code == 400

@@ -158,6 +158,7 @@ API_LISTS = [
     "metrics/rollup",
     "metrics/trend",
     "metrics/partners",
+    "metrics/revenue",
     "auth/tokens",
     "deal-registrations",
     "opportunities",

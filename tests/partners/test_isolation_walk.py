@@ -94,6 +94,7 @@ WALK: dict[str, Walk] = {
     "api/v1/metrics/trend/": Walk(lambda w: "/api/v1/metrics/trend/", listing=True),
     "api/v1/metrics/partners/": Walk(lambda w: "/api/v1/metrics/partners/", listing=True),
     "api/v1/metrics/weeks/": Walk(lambda w: "/api/v1/metrics/weeks/", listing=True),
+    "api/v1/metrics/revenue/": Walk(lambda w: "/api/v1/metrics/revenue/", listing=True),
     "api/v1/^regions/$": Walk(lambda w: "/api/v1/regions/", listing=True),
     "api/v1/^regions/(?P<pk>[^/.]+)/$": Walk(
         _their("region", "/api/v1/regions/{pk}/"), listing=True

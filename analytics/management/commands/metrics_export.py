@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pandas as pd
@@ -31,59 +30,6 @@ def week_report(week: str, *, by: str) -> pd.DataFrame:
         rows = reports.segments(week) if by == "segment" else reports.rollup([week], by=keys)
         columns = [*keys, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     return pd.DataFrame([row._asdict() for row in rows], columns=list(columns))
-
-
-REVENUE_FIGURES = [
-    "pipeline_count",
-    "pipeline_amount",
-    "weighted_pipeline",
-    "won_count",
-    "won_amount",
-    "mrr",
-    "subscribers",
-    "arpa",
-    "influenced_amount",
-]
-CENT = Decimal("0.01")
-
-
-def _cents(value: Any) -> Any:
-    """An amount with two decimals (ARPA, divided at full precision, rounded half up here)."""
-    if isinstance(value, Decimal):
-        return str(value.quantize(CENT, ROUND_HALF_UP))
-    return value
-
-
-def revenue_report(week: str, *, by: str) -> tuple[list[str], list[list[Any]]]:
-    """The week's revenue figures (docs/metrics.md rules 10-17) by `by`, one row per value of
-    the dimension and sourcing channel (`channel`); `total` sums every channel, `partner` gives
-    each partner's sourced figures with its channel kind. Amounts as text with two decimals,
-    ARPA empty without subscribers."""
-    if by == "partner":
-        columns = ["partner", "channel", *REVENUE_FIGURES]
-        rows = [
-            [
-                row.external_id,
-                row.channel_kind,
-                row.pipeline_count,
-                row.pipeline_amount,
-                row.weighted_pipeline,
-                row.won_count,
-                row.won_amount,
-                row.mrr,
-                row.subscribers,
-                reports.divided(row.mrr, row.subscribers),
-                row.influenced_amount,
-            ]
-            for row in reports.revenue_partners(week)
-        ]
-    else:
-        keys = [] if by in ("channel", "total") else metrics.ROLLUP_DIMENSIONS[by]
-        by_channel = by != "total"
-        columns = [*keys, *(["channel"] if by_channel else []), *REVENUE_FIGURES]
-        figures = reports.revenue_rollup([week], by=keys, by_channel=by_channel)
-        rows = [[getattr(row, column) for column in columns] for row in figures]
-    return columns, [[_cents(value) for value in row] for row in rows]
 
 
 class Command(BaseCommand):
@@ -134,7 +80,7 @@ class Command(BaseCommand):
         problem = reports.revenue_problem(week)
         if problem:
             raise CommandError(f"{week} has no revenue figures: {problem}")
-        columns, rows = revenue_report(week, by=by)
+        columns, rows = reports.revenue_export(week, by=by)
         if fmt == "json":
             records = [dict(zip(columns, row, strict=True)) for row in rows]
             self.stdout.write(

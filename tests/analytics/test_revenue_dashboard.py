@@ -191,3 +191,26 @@ def test_the_api_gives_the_same_figures_to_the_cent(market: None, cast: Cast) ->
         1,
     )
     assert api.get("/api/v1/metrics/revenue/", {"by": "nonsense"}).status_code == 400
+
+
+def test_the_digest_names_the_regions_whose_won_revenue_moved(market: None, cast: Cast) -> None:
+    from analytics.digest import digest_content
+
+    with time_machine.travel(NOW, tick=False):
+        OpportunityFactory(
+            account=AccountFactory(region=RegionFactory(code="WEST")),
+            amount=Decimal("250.00"),
+            stage=OpportunityStage.WON,
+            opened_on=date(2026, 11, 2),
+            closed_on=date(2026, 11, 10),
+        )
+        assert digest_content(week=WEEK)["revenue_movers"] == [], "no W45 to compare with"
+        for week in ("2026-W45", WEEK):
+            call_command("compute_metrics", "--week", week, "--no-progress", stdout=io.StringIO())
+        content = digest_content(week=WEEK)
+
+    assert [(m["code"], m["won_shown"], m["change_shown"]) for m in content["revenue_movers"]] == [
+        ("WEST", "250.00", "+250.00")
+    ]
+    won = next(h for h in content["revenue_headlines"] if h["label"] == "Won revenue (52 weeks)")
+    assert (won["shown"], won["change_shown"]) == ("2,150.00", "+250.00")

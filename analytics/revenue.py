@@ -780,6 +780,13 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
     """Rule 15 on the all-channel rows: D = won amount / won accounts; white-space value =
     white space x D x converted / covered; I = M x (converted / M) x D. None where a divisor is
     0 or there is no coverage count for the segment."""
+    if everything.empty or segment_counts.empty:
+        # Nothing to value (a market without deals, or without accounts): the empty frames
+        # may not even agree on their key columns' types.
+        everything = everything.copy()
+        everything["white_space_value"] = None
+        everything["sales_revenue"] = None
+        return everything
     counts = segment_counts[[*SEGMENT_KEYS, "accounts", "covered_any", "converted", "white_space"]]
     merged = everything.merge(counts, on=SEGMENT_KEYS, how="left")
     white_space_values: list[Decimal | None] = []

@@ -161,7 +161,8 @@ def to_cents(units: int) -> int:
 def value_to_cents(value: Decimal | None) -> int | None:
     """A derived figure (rule 15, units as a Decimal) in whole cents, half up; None stays
     None."""
-    if value is None or pd.isna(value):
+    # A missing value may arrive as None or as pandas' NaN.
+    if value is None or value != value:
         return None
     return int(_PRECISE.divide(value, Decimal(UNITS_PER_CENT)).quantize(Decimal(1), ROUND_HALF_UP))
 
@@ -318,9 +319,10 @@ def influence(
         )
         terms = terms[terms["from"] <= terms["to"]]
         triples = owned.reset_index().merge(terms, on="partner_id")
-        meets = (np.maximum(triples["low"], triples["from"])).to_numpy() <= (
-            np.minimum(triples["high"], triples["to"])
-        ).to_numpy()
+        meets = (
+            np.asarray(np.maximum(triples["low"], triples["from"]))
+            <= np.asarray(np.minimum(triples["high"], triples["to"]))
+        )
         triples = triples[meets]
         granted = _granted(
             triples, agreement_regions, "region", set(agreement_regions["agreement_id"])
@@ -389,7 +391,9 @@ class PreparedRevenue:
         codes, self.segment_index = pd.factorize(segments)
         self.segment = np.asarray(codes, dtype="int64")
         self.segment_count = len(self.segment_index)
-        self.channel = pd.Index(KINDS).get_indexer(frame["channel"].astype(object)).astype("int64")
+        self.channel = (
+            pd.Index(KINDS).get_indexer(pd.Index(frame["channel"].astype(object))).astype("int64")
+        )
         self.key = self.segment * len(KINDS) + self.channel
         self.partner_id = frame["partner_id"].fillna(0).to_numpy(dtype="int64")
         partner_ids = pd.Index(partners["partner_id"].to_numpy(dtype="int64"))
@@ -460,7 +464,7 @@ class PreparedRevenue:
             raise MissingRate(
                 str(self.currency_names[row]), closed, f"opportunity {self.opportunity_id[row]}"
             )
-        return periods
+        return np.asarray(periods)
 
     def _factors(self, periods: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
         """Per row, rate x probability as a whole number (units per cent)."""
@@ -585,7 +589,8 @@ class PreparedRevenue:
     ) -> pd.DataFrame:
         """One row per (segment, channel) and (segment, "") with any deal counted."""
         segments = self.segment_count
-        keys = self.segment_index.to_frame(index=False, name=SEGMENT_KEYS)
+        keys = self.segment_index.to_frame(index=False)
+        keys.columns = pd.Index(SEGMENT_KEYS)
         by_channel = pd.DataFrame(
             {
                 name: list(values) if values.dtype == object else values
@@ -626,7 +631,7 @@ class PreparedRevenue:
             return pd.DataFrame(columns=PARTNER_COLUMNS)
 
         def own(rows: np.ndarray) -> np.ndarray:
-            return rows[self.partner[rows] >= 0]
+            return np.asarray(rows[self.partner[rows] >= 0])
 
         pipeline, forecast, won, subscribed = map(own, (pipeline, forecast, won, subscribed))
         partner = self.partner
@@ -825,8 +830,10 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
             else None
         )
     everything = everything.copy()
-    everything["white_space_value"] = white_space_values
-    everything["sales_revenue"] = sales_revenues
+    everything["white_space_value"] = pd.Series(
+        white_space_values, index=everything.index, dtype=object
+    )
+    everything["sales_revenue"] = pd.Series(sales_revenues, index=everything.index, dtype=object)
     return everything
 
 

@@ -157,7 +157,8 @@ def _statement(template: str, **parts: sql.Composable) -> sql.Composed:
 def _rows(statement: sql.Composed, d: date) -> list[tuple[Any, ...]]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(as_text(statement), _params(d))
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def _rates() -> dict[int, Decimal]:

@@ -195,7 +195,11 @@ def _span(
             # Only "missing, or a bound" has one span: the bound applies where the date is set.
             unset = [each for each in conditions if isinstance(each, Unset)]
             bounded = [each for each in conditions if not isinstance(each, Unset)]
-            if len(unset) != 1 or len(bounded) != 1 or unset[0].field != bounded[0].field:
+            if (
+                len(unset) != 1
+                or len(bounded) != 1
+                or unset[0].field != getattr(bounded[0], "field", None)
+            ):
                 raise ValueError(f"no single span for {condition!r}")
             first, last = _span(bounded[0], columns, size)
             _, missing = _day_numbers(columns[unset[0].field])

@@ -483,6 +483,9 @@ ADMIN_PATHS = [
     "/admin/crm/auditevent/",
     "/admin/partners/dealregistration/",
     "/admin/partners/webhookdelivery/",
+    "/admin/channels/opportunity/",
+    "/admin/channels/opportunitysubstage/",
+    "/admin/crm/currencyrate/",
 ]
 
 

@@ -37,7 +37,7 @@ from channels.opportunity_services import (
     subscription_end,
 )
 from channels.selectors import reps_visible_to, sub_stages_all
-from crm.currencies import MissingRate
+from crm.currencies import MissingRate, RateTable
 from crm.exports import EXPORT_FORMATS, export_response, yes_no
 from crm.forms import form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
@@ -175,10 +175,11 @@ def opportunity_list(request: HttpRequest) -> HttpResponseBase:
     )
 
 
-def _in_reporting(deals: list[tuple[Decimal, str, bool]], day: date) -> tuple[Decimal, list[str]]:
+def _in_reporting(
+    deals: list[tuple[Decimal, str, bool]], day: date, rates: RateTable
+) -> tuple[Decimal, list[str]]:
     """The deals' amounts in the reporting currency at the rates valid on `day` (a recurring
     deal at 12 monthly fees, docs/metrics.md rule 11), and the currencies without a rate."""
-    rates = rate_table()
     total, missing = Decimal(0), []
     for amount, currency, recurring in deals:
         try:
@@ -201,10 +202,11 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
     counts = dict(open_deals.values_list("sub_stage").annotate(n=Count("id")).order_by())
     today = timezone.localdate()
     columns, missing = [], set()
+    rates = rate_table()
     for sub_stage in sub_stages_all():
         in_step = open_deals.filter(sub_stage=sub_stage)
         total, lacking = _in_reporting(
-            list(in_step.values_list("amount", "currency", "recurring")), today
+            list(in_step.values_list("amount", "currency", "recurring")), today, rates
         )
         missing.update(lacking)
         columns.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TypedDict
 from urllib.parse import urlencode
 
@@ -25,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from analytics import dashboard as board
-from analytics import metrics, reports
+from analytics import metrics, reports, revenue_board
 from analytics.models import MetricsRun, RunStatus
 from crm.models import OutboundEmail, Region, Vertical
 from crm.roles import Role
@@ -54,6 +55,19 @@ class NamedMover(Mover):
     name: str
 
 
+class RevenueMover(TypedDict):
+    """A region whose won revenue of the 52 weeks changed, in the reporting currency."""
+
+    code: str
+    won_change: Decimal
+    won_shown: str
+    change_shown: str
+
+
+class NamedRevenueMover(RevenueMover):
+    name: str
+
+
 class HeadlineLine(TypedDict):
     label: str
     shown: str
@@ -77,6 +91,8 @@ class DigestContent(TypedDict):
     movers_region: list[NamedMover]
     movers_vertical: list[NamedMover]
     ending: list[EndingAgreement]
+    revenue_headlines: list[HeadlineLine]
+    revenue_movers: list[NamedRevenueMover]
     registrations: list[HeadlineLine]
     ending_count: int
     ending_more: int
@@ -137,9 +153,38 @@ def movers(week: str, dimension: str, limit: int = MOVERS_LIMIT) -> list[Mover]:
     return [r for r in result if r["coverage_change"]][:limit]
 
 
+def revenue_movers(week: str, limit: int = MOVERS_LIMIT) -> list[RevenueMover]:
+    """The regions whose won revenue of the 52 weeks (rule 13, all channels) changed most
+    since the previous week, in the reporting currency; unchanged regions left out. One
+    query, and none when the previous week has no snapshot to compare with."""
+    prior = board.previous_week(week)
+    if not reports.has_week(prior):
+        return []
+    figures: dict[str, dict[str, reports.RevenueFigures]] = {}
+    for row in reports.revenue_rollup([prior, week], by=("region",)):
+        figures.setdefault(row.region, {})[row.week] = row
+    result: list[RevenueMover] = []
+    for code, by_week in figures.items():
+        now, before = by_week.get(week), by_week.get(prior)
+        won = now.won_amount if now else Decimal(0)
+        change = won - (before.won_amount if before else Decimal(0))
+        if change:
+            result.append(
+                {
+                    "code": code,
+                    "won_change": change,
+                    "won_shown": revenue_board.show_money(won),
+                    "change_shown": revenue_board.show_money_change(change),
+                }
+            )
+    result.sort(key=lambda r: (-abs(r["won_change"]), r["code"]))
+    return result[:limit]
+
+
 def digest_content(*, week: str, today: date | None = None) -> DigestContent:
     """What the digest of `week` says, for the e-mail and its preview: headline figures with
-    their changes, movers by region and by vertical, agreements ending within 90 days of the
+    their changes, movers by region and by vertical, the revenue headlines and the regions whose
+    won revenue moved most, agreements ending within 90 days of the
     week's as-of date (how many, the first ENDING_LIST_LIMIT listed, each with its days left
     counted from `today`, the day it is read), the week's deal registrations (rule 18) and the
     dashboard link. Figures are the
@@ -178,6 +223,13 @@ def digest_content(*, week: str, today: date | None = None) -> DigestContent:
         "headlines": headlines,
         "movers_region": _named(movers(week, "region"), Region),
         "movers_vertical": _named(movers(week, "vertical"), Vertical),
+        "revenue_headlines": [
+            {"label": str(h["label"]), "shown": h["shown"], "change_shown": h["change_shown"]}
+            for h in revenue_board.revenue_report(filters=filters, chosen=by_week[week])[
+                "headlines"
+            ]
+        ],
+        "revenue_movers": _named_revenue(revenue_movers(week)),
         "ending": [
             {
                 "external_id": a.external_id,
@@ -209,6 +261,14 @@ def _named(rows: list[Mover], model: type[Region] | type[Vertical]) -> list[Name
     names = {
         item.code: item.display_name
         for item in model.objects.filter(code__in=[r["code"] for r in rows])
+    }
+    return [{**row, "name": names.get(row["code"], row["code"])} for row in rows]
+
+
+def _named_revenue(rows: list[RevenueMover]) -> list[NamedRevenueMover]:
+    names = {
+        item.code: item.display_name
+        for item in Region.objects.filter(code__in=[r["code"] for r in rows])
     }
     return [{**row, "name": names.get(row["code"], row["code"])} for row in rows]
 

@@ -32,6 +32,9 @@ class MetricsRun(TimeStamped):
     rows_written = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Why a succeeded run wrote no revenue figures (a missing rate, docs/metrics.md rule 10);
+    # the coverage figures of the week are written all the same.
+    revenue_problem = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -281,6 +284,180 @@ class RegistrationRollup(TimeStamped):
     def __str__(self) -> str:
         keys = (self.region, self.vertical, self.size_band, self.channel_kind)
         return f"{self.week} {'/'.join(key or '*' for key in keys)}"
+
+
+class RevenueCounts(TimeStamped):
+    """The revenue figures of docs/metrics.md rules 11-16 for one week, as of its run. Money is
+    in whole cents of `currency`, the reporting currency of the run, each sum rounded once."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    currency = models.CharField(max_length=3)
+    # The sourcing channel kind, or "" for all channels together (rule 17).
+    channel = models.CharField(max_length=16, blank=True)
+    pipeline_count = models.PositiveIntegerField()
+    pipeline_cents = models.BigIntegerField()
+    weighted_pipeline_cents = models.BigIntegerField()
+    won_count = models.PositiveIntegerField()
+    won_cents = models.BigIntegerField()
+    won_accounts = models.PositiveIntegerField()
+    mrr_cents = models.BigIntegerField()
+    subscribers = models.PositiveIntegerField()
+    influenced_count = models.PositiveIntegerField()
+    influenced_cents = models.BigIntegerField()
+    forecast_count = models.PositiveIntegerField()
+    forecast_cents = models.BigIntegerField()
+    # Rule 15, on the all-channel rows only; null without a won account (no D).
+    white_space_value_cents = models.BigIntegerField(null=True, blank=True)
+    sales_revenue_cents = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class RevenueSnapshot(RevenueCounts):
+    """The revenue figures of one segment and sourcing channel (or all channels) for one week.
+    A segment and channel without any deal counted has no row."""
+
+    region = models.CharField(max_length=32)
+    vertical = models.CharField(max_length=32)
+    size_band = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["week", "region", "vertical", "size_band", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "region", "vertical", "size_band", "channel"],
+                name="revenuesnapshot_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.region}/{self.vertical}/{self.size_band} {self.channel or '*'}"
+
+
+class RevenueRollup(RevenueCounts):
+    """A week's revenue figures summed over the segments that match a region, a vertical and
+    a size band ("" matches any), per channel: every combination but the segments themselves
+    (those are `RevenueSnapshot`), written with the week's snapshot (rule 17)."""
+
+    region = models.CharField(max_length=32, blank=True)
+    vertical = models.CharField(max_length=32, blank=True)
+    size_band = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["week", "region", "vertical", "size_band", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "region", "vertical", "size_band", "channel"],
+                name="revenuerollup_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        keys = (self.region or "*", self.vertical or "*", self.size_band or "*")
+        return f"{self.week} {'/'.join(keys)} {self.channel or '*'}"
+
+
+class PartnerRevenueSnapshot(TimeStamped):
+    """One partner's revenue figures for one week (rules 16 and 17): the deals it sourced,
+    the won deals its coverage influenced, its forecast and its target for the next 13 weeks."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    currency = models.CharField(max_length=3)
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.CASCADE, related_name="revenue_snapshots"
+    )
+    external_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    channel_kind = models.CharField(max_length=16)
+    pipeline_count = models.PositiveIntegerField()
+    pipeline_cents = models.BigIntegerField()
+    weighted_pipeline_cents = models.BigIntegerField()
+    won_count = models.PositiveIntegerField()
+    won_cents = models.BigIntegerField()
+    mrr_cents = models.BigIntegerField()
+    subscribers = models.PositiveIntegerField()
+    influenced_count = models.PositiveIntegerField()
+    influenced_cents = models.BigIntegerField()
+    forecast_count = models.PositiveIntegerField()
+    forecast_cents = models.BigIntegerField()
+    target_cents = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["week", "external_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "partner"], name="partnerrevenuesnapshot_unique"
+            ),
+        ]
+        indexes = [
+            # Top partners by sourced revenue: a week's rows by won revenue.
+            models.Index(fields=["week", "-won_cents"], name="partnerrevenue_week_won_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.external_id}"
+
+
+class PartnerRevenueRollup(TimeStamped):
+    """A week's partner revenue figures summed per partner channel kind ("" = every partner):
+    sourced pipeline, wins, MRR, forecast and targets (rule 17)."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    currency = models.CharField(max_length=3)
+    channel_kind = models.CharField(max_length=16, blank=True)
+    partners = models.PositiveIntegerField()
+    pipeline_count = models.PositiveIntegerField()
+    pipeline_cents = models.BigIntegerField()
+    weighted_pipeline_cents = models.BigIntegerField()
+    won_count = models.PositiveIntegerField()
+    won_cents = models.BigIntegerField()
+    mrr_cents = models.BigIntegerField()
+    forecast_count = models.PositiveIntegerField()
+    forecast_cents = models.BigIntegerField()
+    target_cents = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["week", "channel_kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "channel_kind"], name="partnerrevenuerollup_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.channel_kind or '*'}"
+
+
+class RevenueForecast(TimeStamped):
+    """A week's weighted pipeline expected to close in each of the 13 weeks after its as-of
+    day (rule 12), per sourcing channel ("" = all channels)."""
+
+    week = models.CharField(max_length=8)
+    as_of = models.DateField()
+    final = models.BooleanField()
+    currency = models.CharField(max_length=3)
+    channel = models.CharField(max_length=16, blank=True)
+    weeks_ahead = models.PositiveSmallIntegerField()
+    forecast_count = models.PositiveIntegerField()
+    forecast_cents = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["week", "channel", "weeks_ahead"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "channel", "weeks_ahead"], name="revenueforecast_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.channel or '*'} +{self.weeks_ahead}"
 
 
 # The partner programme's weekly rows live in a module of their own; importing them here

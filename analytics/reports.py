@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from django.core.exceptions import EmptyResultSet
@@ -29,9 +29,14 @@ from analytics import metrics
 from analytics.models import (
     FeedbackRollup,
     MetricsRun,
+    PartnerRevenueRollup,
+    PartnerRevenueSnapshot,
     PartnerRollup,
     PartnerSnapshot,
     RegistrationRollup,
+    RevenueForecast,
+    RevenueRollup,
+    RevenueSnapshot,
     RunStatus,
     SegmentRollup,
     SegmentSnapshot,
@@ -983,3 +988,441 @@ def attainment_totals(week: str) -> dict[str, AttainmentTotals]:
             "sourced_revenue_ytd",
         ),
     }
+
+
+# -- Revenue (docs/metrics.md rules 10-17) ----------------------------------------------------
+
+
+class RevenueFigures(NamedTuple):
+    """A week's revenue figures for one segment (or the segments matching a region, a vertical
+    and a size band, "" standing for any) and one sourcing channel ("" for all channels), in
+    the reporting currency `currency`. `arpa` (P = mrr / subscribers) and
+    `revenue_per_won_account` (D = won_amount / won_accounts) are divided when read, so
+    `mrr = subscribers x arpa` holds; `white_space_value` and `sales_revenue` (I) are given on
+    the all-channel rows only, none without a won account."""
+
+    week: str
+    region: str
+    vertical: str
+    size_band: str
+    channel: str
+    currency: str
+    pipeline_count: int
+    pipeline_amount: Decimal
+    weighted_pipeline: Decimal
+    won_count: int
+    won_amount: Decimal
+    won_accounts: int
+    mrr: Decimal
+    subscribers: int
+    arpa: Decimal | None
+    influenced_count: int
+    influenced_amount: Decimal
+    forecast_count: int
+    forecast_amount: Decimal
+    revenue_per_won_account: Decimal | None
+    white_space_value: Decimal | None
+    sales_revenue: Decimal | None
+
+
+class PartnerRevenue(NamedTuple):
+    """One partner's revenue figures for a week (rules 16 and 17)."""
+
+    week: str
+    currency: str
+    partner_id: int
+    external_id: str
+    name: str
+    channel_kind: str
+    pipeline_count: int
+    pipeline_amount: Decimal
+    weighted_pipeline: Decimal
+    won_count: int
+    won_amount: Decimal
+    mrr: Decimal
+    subscribers: int
+    influenced_count: int
+    influenced_amount: Decimal
+    forecast_count: int
+    forecast_amount: Decimal
+    target_amount: Decimal
+
+
+class PartnerRevenueTotals(NamedTuple):
+    """The partners of one channel kind ("" for all) summed for a week (rule 17)."""
+
+    week: str
+    currency: str
+    channel_kind: str
+    partners: int
+    pipeline_count: int
+    pipeline_amount: Decimal
+    weighted_pipeline: Decimal
+    won_count: int
+    won_amount: Decimal
+    mrr: Decimal
+    forecast_count: int
+    forecast_amount: Decimal
+    target_amount: Decimal
+
+
+class ForecastWeek(NamedTuple):
+    """The weighted pipeline of one channel ("" for all) expected to close in the given week
+    after the as-of day (rule 12)."""
+
+    week: str
+    currency: str
+    channel: str
+    weeks_ahead: int
+    forecast_count: int
+    forecast_amount: Decimal
+
+
+def money(cents: int | None) -> Decimal | None:
+    """Whole cents as an amount with two decimals; None stays None."""
+    return None if cents is None else Decimal(int(cents)).scaleb(-2)
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(int(cents)).scaleb(-2)
+
+
+def divided(amount: Decimal, count: int) -> Decimal | None:
+    """An amount per one of `count` (ARPA, D), at full precision; None when `count` is 0."""
+    return amount / count if count else None
+
+
+_REVENUE_FIELDS = (
+    "currency",
+    "pipeline_count",
+    "pipeline_cents",
+    "weighted_pipeline_cents",
+    "won_count",
+    "won_cents",
+    "won_accounts",
+    "mrr_cents",
+    "subscribers",
+    "influenced_count",
+    "influenced_cents",
+    "forecast_count",
+    "forecast_cents",
+    "white_space_value_cents",
+    "sales_revenue_cents",
+)
+
+
+def _revenue_figures(week: str, keys: Sequence[str], values: Sequence[Any]) -> RevenueFigures:
+    (
+        currency,
+        pipeline_count,
+        pipeline,
+        weighted,
+        won_count,
+        won,
+        won_accounts,
+        mrr,
+        subscribers,
+        influenced_count,
+        influenced,
+        forecast_count,
+        forecast,
+        white_space_value,
+        sales_revenue,
+    ) = values
+    won_amount, mrr_amount = _money(won), _money(mrr)
+    region, vertical, size_band, channel = keys
+    return RevenueFigures(
+        week,
+        region,
+        vertical,
+        size_band,
+        channel,
+        currency,
+        pipeline_count,
+        _money(pipeline),
+        _money(weighted),
+        won_count,
+        won_amount,
+        won_accounts,
+        mrr_amount,
+        subscribers,
+        divided(mrr_amount, subscribers),
+        influenced_count,
+        _money(influenced),
+        forecast_count,
+        _money(forecast),
+        divided(won_amount, won_accounts),
+        money(white_space_value),
+        money(sales_revenue),
+    )
+
+
+def _revenue_rows(
+    *, by: Sequence[str], region: str, vertical: str, size_band: str
+) -> QuerySet[RevenueSnapshot] | QuerySet[RevenueRollup]:
+    """The rows holding the sums of the filtered segments, one per value of the `by` keys:
+    the segment rows when every key is chosen or asked for, else the rollup rows."""
+    chosen = {"region": region, "vertical": vertical, "size_band": size_band}
+    if all(chosen[key] or key in by for key in metrics.SEGMENT_KEYS):
+        return RevenueSnapshot.objects.filter(**{k: v for k, v in chosen.items() if v})
+    rows = RevenueRollup.objects.all()
+    for key in metrics.SEGMENT_KEYS:
+        if chosen[key]:
+            rows = rows.filter(**{key: chosen[key]})
+        elif key in by:
+            rows = rows.exclude(**{key: ""})
+        else:
+            rows = rows.filter(**{key: ""})
+    return rows
+
+
+def revenue_rollup(
+    weeks: Sequence[str],
+    *,
+    by: Sequence[str] = (),
+    by_channel: bool = False,
+    channel: str = "",
+    region: str = "",
+    vertical: str = "",
+    size_band: str = "",
+) -> list[RevenueFigures]:
+    """The filtered segments' revenue figures per week and per value of the `by` keys (a
+    subset of `metrics.SEGMENT_KEYS`), for `channel` ("" for all channels together) or, with
+    `by_channel`, one row per sourcing channel. Sorted by week, keys and channel; a week or
+    selection without any deal counted has no row. One query."""
+    unknown = set(by) - set(metrics.SEGMENT_KEYS)
+    if unknown:
+        raise ValueError(f"unknown rollup keys {sorted(unknown)}")
+    rows = _revenue_rows(by=by, region=region, vertical=vertical, size_band=size_band)
+    rows = rows.exclude(channel="") if by_channel else rows.filter(channel=channel)
+    values = (
+        rows.filter(week__in=list(weeks))
+        .order_by("week", *metrics.SEGMENT_KEYS, "channel")
+        .values_list("week", *metrics.SEGMENT_KEYS, "channel", *_REVENUE_FIELDS)
+    )
+    return [_revenue_figures(row[0], row[1:5], row[5:]) for row in _plain_rows(values)]
+
+
+def revenue_segments(
+    week: str, *, region: str = "", vertical: str = "", size_band: str = "", channel: str = ""
+) -> list[RevenueFigures]:
+    """The stored segments of `week` for `channel` ("" for all channels), sorted by segment."""
+    return revenue_rollup(
+        [week],
+        by=metrics.SEGMENT_KEYS,
+        channel=channel,
+        region=region,
+        vertical=vertical,
+        size_band=size_band,
+    )
+
+
+_PARTNER_REVENUE_FIELDS = (
+    "currency",
+    "partner_id",
+    "external_id",
+    "name",
+    "channel_kind",
+    "pipeline_count",
+    "pipeline_cents",
+    "weighted_pipeline_cents",
+    "won_count",
+    "won_cents",
+    "mrr_cents",
+    "subscribers",
+    "influenced_count",
+    "influenced_cents",
+    "forecast_count",
+    "forecast_cents",
+    "target_cents",
+)
+# What partners' revenue may be ordered by: most sourced won revenue first, most pipeline,
+# most expected in the next 13 weeks, or by external id.
+PARTNER_REVENUE_ORDERS: dict[str, tuple[str, ...]] = {
+    "won": ("-won_cents", "external_id"),
+    "pipeline": ("-pipeline_cents", "external_id"),
+    "forecast": ("-forecast_cents", "external_id"),
+    "external_id": ("external_id",),
+}
+
+
+def revenue_partners(
+    week: str,
+    *,
+    channel_kind: str = "",
+    partner_id: int | None = None,
+    order: str = "external_id",
+    limit: int | None = None,
+) -> list[PartnerRevenue]:
+    """The partners' revenue figures of `week`, of one channel kind or partner when given, in
+    the order `PARTNER_REVENUE_ORDERS[order]` names, at most `limit`."""
+    rows = PartnerRevenueSnapshot.objects.filter(week=week)
+    if channel_kind:
+        rows = rows.filter(channel_kind=channel_kind)
+    if partner_id is not None:
+        rows = rows.filter(partner_id=partner_id)
+    values = rows.order_by(*PARTNER_REVENUE_ORDERS[order]).values_list(*_PARTNER_REVENUE_FIELDS)
+    result = []
+    for row in _plain_rows(values[:limit] if limit else values):
+        currency, partner, external_id, name, kind, *numbers = row
+        result.append(
+            PartnerRevenue(
+                week,
+                currency,
+                partner,
+                external_id,
+                name,
+                kind,
+                numbers[0],
+                _money(numbers[1]),
+                _money(numbers[2]),
+                numbers[3],
+                _money(numbers[4]),
+                _money(numbers[5]),
+                numbers[6],
+                numbers[7],
+                _money(numbers[8]),
+                numbers[9],
+                _money(numbers[10]),
+                _money(numbers[11]),
+            )
+        )
+    return result
+
+
+def revenue_partner_totals(
+    weeks: Sequence[str], *, channel_kind: str = ""
+) -> list[PartnerRevenueTotals]:
+    """Per week, the partners of `channel_kind` (every partner when blank) summed (rule 17).
+    Sorted by week. One query."""
+    rows = (
+        PartnerRevenueRollup.objects.filter(channel_kind=channel_kind, week__in=list(weeks))
+        .order_by("week")
+        .values_list(
+            "week",
+            "currency",
+            "partners",
+            "pipeline_count",
+            "pipeline_cents",
+            "weighted_pipeline_cents",
+            "won_count",
+            "won_cents",
+            "mrr_cents",
+            "forecast_count",
+            "forecast_cents",
+            "target_cents",
+        )
+    )
+    return [
+        PartnerRevenueTotals(
+            week,
+            currency,
+            channel_kind,
+            partner_count,
+            pipeline_count,
+            _money(pipeline),
+            _money(weighted),
+            won_count,
+            _money(won),
+            _money(mrr),
+            forecast_count,
+            _money(forecast),
+            _money(target),
+        )
+        for (
+            week,
+            currency,
+            partner_count,
+            pipeline_count,
+            pipeline,
+            weighted,
+            won_count,
+            won,
+            mrr,
+            forecast_count,
+            forecast,
+            target,
+        ) in _plain_rows(rows)
+    ]
+
+
+def revenue_forecast(week: str, *, channel: str = "") -> list[ForecastWeek]:
+    """The weighted pipeline of `channel` ("" for all) expected to close in each of the 13
+    weeks after the week's as-of day, weeks without any deal absent; by week ahead."""
+    rows = (
+        RevenueForecast.objects.filter(week=week, channel=channel)
+        .order_by("weeks_ahead")
+        .values_list("currency", "weeks_ahead", "forecast_count", "forecast_cents")
+    )
+    return [
+        ForecastWeek(week, currency, channel, ahead, count, _money(cents))
+        for currency, ahead, count, cents in _plain_rows(rows)
+    ]
+
+
+def revenue_problem(week: str) -> str:
+    """Why the week's stored figures have no revenue (a missing rate), or "" when they have
+    it: the note of the run that wrote them."""
+    problem = (
+        MetricsRun.objects.filter(week=week, status=RunStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .values_list("revenue_problem", flat=True)
+        .first()
+    )
+    return problem or ""
+
+
+# -- The revenue export (metrics_export --report revenue, /api/v1/metrics/revenue/) ---------
+
+REVENUE_FIGURES = [
+    "pipeline_count",
+    "pipeline_amount",
+    "weighted_pipeline",
+    "won_count",
+    "won_amount",
+    "mrr",
+    "subscribers",
+    "arpa",
+    "influenced_amount",
+]
+CENT = Decimal("0.01")
+
+
+def _cents(value: Any) -> Any:
+    """An amount with two decimals (ARPA, divided at full precision, rounded half up here)."""
+    if isinstance(value, Decimal):
+        return str(value.quantize(CENT, ROUND_HALF_UP))
+    return value
+
+
+def revenue_export(week: str, *, by: str) -> tuple[list[str], list[list[Any]]]:
+    """The week's revenue figures (docs/metrics.md rules 10-17) as `metrics_export --report
+    revenue` and /api/v1/metrics/revenue/ give them, by `by`, one row per value of
+    the dimension and sourcing channel (`channel`); `total` sums every channel, `partner` gives
+    each partner's sourced figures with its channel kind. Amounts as text with two decimals,
+    ARPA empty without subscribers."""
+    if by == "partner":
+        columns = ["partner", "channel", *REVENUE_FIGURES]
+        rows = [
+            [
+                row.external_id,
+                row.channel_kind,
+                row.pipeline_count,
+                row.pipeline_amount,
+                row.weighted_pipeline,
+                row.won_count,
+                row.won_amount,
+                row.mrr,
+                row.subscribers,
+                divided(row.mrr, row.subscribers),
+                row.influenced_amount,
+            ]
+            for row in revenue_partners(week)
+        ]
+    else:
+        keys = [] if by in ("channel", "total") else metrics.ROLLUP_DIMENSIONS[by]
+        by_channel = by != "total"
+        columns = [*keys, *(["channel"] if by_channel else []), *REVENUE_FIGURES]
+        figures = revenue_rollup([week], by=keys, by_channel=by_channel)
+        rows = [[getattr(row, column) for column in columns] for row in figures]
+    return columns, [[_cents(value) for value in row] for row in rows]

@@ -34,6 +34,15 @@ from analytics.models import (
     SegmentSnapshot,
 )
 from analytics.programme_services import programme_week
+from analytics.revenue_services import (
+    RevenueBackfill,
+    RevenueStep,
+    RevenueTables,
+    no_revenue_tables,
+    revenue_common,
+    revenue_from_database,
+)
+from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +143,18 @@ def _insert(model: type[Model], rows: _Rows) -> None:
             copy.write_row(row)
 
 
-def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) -> int:
+def _write_week(
+    *, week: str, as_of: date, final: bool, figures: WeekFigures, revenue: RevenueTables
+) -> int:
     common: dict[str, Cell] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     segment_rows = _snapshot_rows(figures.segments, segment_fields, **common)
     partner_rows = _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common)
     rollups = (figures.segment_rollups, figures.partner_rollups, figures.feedback_rollups)
+    revenue_rows = {
+        model: _snapshot_rows(frame, fields, **common, **revenue_common())
+        for model, (frame, fields) in revenue.items()
+    }
     _replace_week(
         week,
         {
@@ -147,9 +162,10 @@ def _write_week(*, week: str, as_of: date, final: bool, figures: WeekFigures) ->
             PartnerSnapshot: partner_rows,
             **_rollup_rows(*rollups, **common),
             **registration_rollup_rows(week=week, as_of=as_of, final=final),
+            **revenue_rows,
         },
     )
-    return len(segment_rows) + len(partner_rows)
+    return len(segment_rows) + len(partner_rows) + sum(map(len, revenue_rows.values()))
 
 
 _SEGMENT_ROLLUP_FIELDS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
@@ -224,17 +240,42 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
     return written
 
 
-def _run_week(*, week: str, final: bool, compute: Callable[[date], WeekFigures]) -> MetricsRun:
+def _run_week(
+    *,
+    week: str,
+    final: bool,
+    compute: Callable[[date], WeekFigures],
+    revenue: RevenueStep = revenue_from_database,
+) -> MetricsRun:
     as_of = metrics_as_of(week=week, final=final)
     try:
         with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()):
-            return _run_locked(week=week, as_of=as_of, final=final, compute=compute)
+            return _run_locked(
+                week=week, as_of=as_of, final=final, compute=compute, revenue=revenue
+            )
     except LockBusy as busy:
         raise MetricsRunInProgress(f"a run of {week} is in progress; try again later") from busy
 
 
+def _revenue_or_problem(
+    revenue: RevenueStep, as_of: date, segments: pd.DataFrame
+) -> tuple[RevenueTables, str]:
+    """The week's revenue rows; none, and why, when a rate is missing (docs/metrics.md rule
+    10: a figure is never converted at 0, and the coverage figures are written all the same)."""
+    try:
+        return revenue(as_of, segments), ""
+    except MissingRate as missing:
+        logger.warning("metrics as of %s: no revenue figures: %s", as_of, missing)
+        return no_revenue_tables(), str(missing)
+
+
 def _run_locked(
-    *, week: str, as_of: date, final: bool, compute: Callable[[date], WeekFigures]
+    *,
+    week: str,
+    as_of: date,
+    final: bool,
+    compute: Callable[[date], WeekFigures],
+    revenue: RevenueStep = revenue_from_database,
 ) -> MetricsRun:
     # We hold the week's lock, so any run still marked running died before finishing.
     MetricsRun.objects.filter(week=week, status=RunStatus.RUNNING).update(
@@ -245,7 +286,11 @@ def _run_locked(
     run = MetricsRun.objects.create(week=week, as_of=as_of, final=final, started_at=timezone.now())
     started = time.monotonic()
     try:
-        rows = _write_week(week=week, as_of=as_of, final=final, figures=compute(as_of))
+        figures = compute(as_of)
+        revenue_rows, run.revenue_problem = _revenue_or_problem(revenue, as_of, figures.segments)
+        rows = _write_week(
+            week=week, as_of=as_of, final=final, figures=figures, revenue=revenue_rows
+        )
         # The partner programme's step reads the week just written (docs/metrics.md 20-23).
         rows += programme_week(week=week, as_of=as_of, final=final)
     except BaseException as error:
@@ -259,7 +304,16 @@ def _run_locked(
     run.rows_written = rows
     run.finished_at = timezone.now()
     run.seconds = time.monotonic() - started
-    run.save(update_fields=["status", "rows_written", "finished_at", "seconds", "updated_at"])
+    run.save(
+        update_fields=[
+            "status",
+            "rows_written",
+            "finished_at",
+            "seconds",
+            "revenue_problem",
+            "updated_at",
+        ]
+    )
     logger.info("metrics %s (%s): %d rows in %.2f s", week, as_of, rows, run.seconds)
     return run
 
@@ -345,10 +399,18 @@ def metrics_compute_weeks(
         metrics.iso_week_as_of(week)
     final_set = set(final_weeks)
     market = metrics.PreparedMarket(**selectors.market_frames())
+    revenue = RevenueBackfill()
 
     runs = []
     for week in weeks:
-        runs.append(_run_week(week=week, final=week in final_set, compute=market.week_figures))
+        runs.append(
+            _run_week(
+                week=week,
+                final=week in final_set,
+                compute=market.week_figures,
+                revenue=revenue,
+            )
+        )
         if progress is not None:
             progress(week)
     return runs

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from channels.models import CoverageAssignment, SalesRep
+from django.contrib import admin
+from django.http import HttpRequest
+
+from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 
 
 @admin.register(SalesRep)
@@ -21,3 +24,33 @@ class CoverageAssignmentAdmin(admin.ModelAdmin[CoverageAssignment]):
     raw_id_fields = ["account", "rep", "partner"]
     list_select_related = ["account", "rep", "partner"]
     show_full_result_count = False
+
+
+@admin.register(OpportunitySubStage)
+class OpportunitySubStageAdmin(admin.ModelAdmin[OpportunitySubStage]):
+    """The open pipeline's steps: their order on the board and their win probability."""
+
+    list_display = ["code", "name", "name_zh", "probability", "position"]
+    list_editable = ["probability", "position"]
+    ordering = ["position", "code"]
+
+
+@admin.register(Opportunity)
+class OpportunityAdmin(admin.ModelAdmin[Opportunity]):
+    """Read only: deals change through the workspace, the API or the import, which keep their
+    rules and history (channels.opportunity_services)."""
+
+    list_display = ["external_id", "name", "account", "channel", "stage", "amount", "currency"]
+    list_filter = ["stage", "channel", "recurring"]
+    search_fields = ["=external_id", "name", "=account__external_id"]
+    list_select_related = ["account"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

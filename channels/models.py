@@ -13,7 +13,16 @@ from channels.rules import COVERAGE_RUNNING
 from crm.constraints import DateRange, PostgresExclusionConstraint
 from crm.models import Account, ChannelKind, Region, TimeStamped
 
-__all__ = ["ChannelKind", "CoverageAssignment", "SalesRep"]
+__all__ = [
+    "ChannelKind",
+    "CoverageAssignment",
+    "Opportunity",
+    "OpportunityEvent",
+    "OpportunityEventKind",
+    "OpportunityStage",
+    "OpportunitySubStage",
+    "SalesRep",
+]
 
 PARTNER_KINDS = (ChannelKind.DISTRIBUTION, ChannelKind.PARTNER)
 
@@ -186,3 +195,14 @@ class CoverageAssignment(TimeStamped):
     def running_on(self, day: date) -> bool:
         """Whether the assignment's dates include `day` (docs/metrics.md rule 3a)."""
         return COVERAGE_RUNNING.holds(self, day)
+
+
+# Opportunities live in a module of their own; importing them here registers their models with
+# the app.
+from channels.opportunity_models import (  # noqa: E402, F401
+    Opportunity,
+    OpportunityEvent,
+    OpportunityEventKind,
+    OpportunityStage,
+    OpportunitySubStage,
+)

@@ -6,7 +6,7 @@ from datetime import date
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from channels.models import CoverageAssignment, SalesRep
+from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, ChannelKind
 from crm.roles import RequestUser, Role, role_of
@@ -55,3 +55,22 @@ def coverage_visible_to(user: RequestUser) -> QuerySet[CoverageAssignment]:
     if role == Role.SALES_REP:
         return CoverageAssignment.objects.filter(account__in=internal_accounts_visible_to(user))
     return CoverageAssignment.objects.none()
+
+
+def internal_opportunities_visible_to(user: RequestUser) -> QuerySet[Opportunity]:
+    """Opportunities an internal user may see: all for managers and executives; for a rep, the
+    deals they own and the deals on the accounts they have been assigned."""
+    role = role_of(user)
+    if role in {Role.SALES_MANAGER, Role.EXECUTIVE}:
+        return Opportunity.objects.all()
+    if role == Role.SALES_REP:
+        rep = rep_for_user(user)
+        if rep is None:
+            return Opportunity.objects.none()
+        return Opportunity.objects.filter(Q(rep=rep) | Q(account__in=accounts_of_rep(rep)))
+    return Opportunity.objects.none()
+
+
+def sub_stages_all() -> QuerySet[OpportunitySubStage]:
+    """The open pipeline's steps, in board order (the same for everyone)."""
+    return OpportunitySubStage.objects.order_by("position", "code")

@@ -3,7 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from crm.models import Account, ApiToken, AuditEvent, OutboundEmail, Region, Vertical
+from crm.models import (
+    Account,
+    ApiToken,
+    AuditEvent,
+    CurrencyRate,
+    OutboundEmail,
+    Region,
+    Vertical,
+)
 
 
 @admin.register(Region)
@@ -38,6 +46,17 @@ class AccountAdmin(admin.ModelAdmin[Account]):
     show_full_result_count = False
     raw_id_fields = ["region", "vertical"]
     date_hierarchy = None
+
+
+@admin.register(CurrencyRate)
+class CurrencyRateAdmin(admin.ModelAdmin[CurrencyRate]):
+    """Rates into the reporting currency (docs/metrics.md rule 10), typed in or imported with
+    fx_rates.csv; nothing is fetched from the internet."""
+
+    list_display = ["currency", "valid_from", "rate_to_reporting", "updated_at"]
+    list_filter = ["currency"]
+    search_fields = ["currency"]
+    ordering = ["currency", "-valid_from"]
 
 
 @admin.register(OutboundEmail)

@@ -11,6 +11,7 @@ from analytics.api import views as analytics_api
 from channels.api import views as channels_api
 from crm.api import views as crm_api
 from crm.api.auth import ApiTokenViewSet, TokenView
+from partners.api import opportunity_views as opportunities_api
 from partners.api import programme_views as programme_api
 from partners.api import registration_views as registrations_api
 from partners.api import views as partners_api
@@ -30,6 +31,7 @@ router.register("agreements", partners_api.AgreementViewSet, basename="agreement
 router.register("feedback", partners_api.FeedbackViewSet, basename="feedback")
 router.register("metrics/runs", analytics_api.MetricsRunViewSet, basename="metrics-run")
 router.register("auth/tokens", ApiTokenViewSet, basename="api-token")
+router.register("opportunities", opportunities_api.OpportunityViewSet, basename="opportunity")
 router.register(
     "deal-registrations", registrations_api.DealRegistrationViewSet, basename="deal-registration"
 )
@@ -69,6 +71,7 @@ v1 = [
         programme_figures_api.DriversView.as_view(),
         name="programme-drivers",
     ),
+    path("metrics/revenue/", analytics_api.MetricsRevenueView.as_view(), name="metrics-revenue"),
     *router.urls,
 ]
 

@@ -175,6 +175,51 @@ class Account(TimeStamped):
         return f"{self.name} ({self.external_id})"
 
 
+class CurrencyRate(TimeStamped):
+    """The value of one unit of `currency` in the reporting currency (settings.
+    REPORTING_CURRENCY) from `valid_from` on, until the currency's next rate (docs/metrics.md
+    rule 10). The reporting currency has no rows: its rate is always 1."""
+
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code, e.g. EUR.")
+    valid_from = models.DateField(validators=[validate_business_date])
+    rate_to_reporting = models.DecimalField(
+        max_digits=20,
+        decimal_places=10,
+        help_text="One unit of the currency in the reporting currency, e.g. 1.0850000000.",
+    )
+
+    class Meta:
+        ordering = ["currency", "valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["currency", "valid_from"], name="currencyrate_one_per_day"
+            ),
+            models.CheckConstraint(
+                condition=Q(rate_to_reporting__gt=0),
+                name="currencyrate_positive",
+                violation_error_message="A rate is more than 0.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.valid_from.isoformat()} {self.rate_to_reporting}"
+
+    def clean(self) -> None:
+        from crm.currencies import is_currency_code
+
+        if not is_currency_code(self.currency):
+            raise ValidationError(
+                {"currency": f"{self.currency!r} is not an ISO 4217 currency code."}
+            )
+        if self.currency == settings.REPORTING_CURRENCY:
+            raise ValidationError(
+                {
+                    "currency": f"{self.currency} is the reporting currency: its rate is always 1 "
+                    "and is not stored."
+                }
+            )
+
+
 class OutboundEmail(TimeStamped):
     """An e-mail written in the same transaction as the change that causes it.
 

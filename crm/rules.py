@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import reduce
 from operator import and_, or_
 from typing import Any
@@ -32,16 +32,18 @@ from django.db.models import Q
 
 @dataclass(frozen=True)
 class OnOrBefore:
-    """`field <= d`."""
+    """`field <= d + days`."""
 
     field: str
+    days: int = 0
 
 
 @dataclass(frozen=True)
 class OnOrAfter:
-    """`d <= field`."""
+    """`d + days <= field` (e.g. `days=-363`: on or after the day 363 days before `d`)."""
 
     field: str
+    days: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,27 +69,37 @@ class Other:
 
 
 @dataclass(frozen=True)
+class Is:
+    """`field` (never missing) holds `value`."""
+
+    field: str
+    value: str | bool
+
+
+@dataclass(frozen=True)
 class AnyOf:
     """At least one of `conditions`."""
 
     conditions: tuple[Condition, ...]
 
 
-Condition = OnOrBefore | OnOrAfter | After | Unset | Other | AnyOf
+Condition = OnOrBefore | OnOrAfter | After | Unset | Other | Is | AnyOf
 
 
 def _q(condition: Condition, day: date, prefix: str) -> Q:
     match condition:
-        case OnOrBefore(field):
-            return Q(**{f"{prefix}{field}__lte": day})
-        case OnOrAfter(field):
-            return Q(**{f"{prefix}{field}__gte": day})
+        case OnOrBefore(field, days):
+            return Q(**{f"{prefix}{field}__lte": day + timedelta(days=days)})
+        case OnOrAfter(field, days):
+            return Q(**{f"{prefix}{field}__gte": day + timedelta(days=days)})
         case After(field):
             return Q(**{f"{prefix}{field}__gt": day})
         case Unset(field):
             return Q(**{f"{prefix}{field}__isnull": True})
         case Other(field, value):
             return ~Q(**{f"{prefix}{field}": value})
+        case Is(field, value):
+            return Q(**{f"{prefix}{field}": value})
         case AnyOf(conditions):
             return reduce(or_, (_q(each, day, prefix) for each in conditions))
     raise TypeError(f"not a condition: {condition!r}")
@@ -96,16 +108,18 @@ def _q(condition: Condition, day: date, prefix: str) -> Q:
 def _mask(condition: Condition, columns: Mapping[str, np.ndarray], day: np.datetime64) -> Any:
     # Comparisons with NaT are false, as SQL's comparisons with NULL are.
     match condition:
-        case OnOrBefore(field):
-            return columns[field] <= day
-        case OnOrAfter(field):
-            return day <= columns[field]
+        case OnOrBefore(field, days):
+            return columns[field] <= day + np.timedelta64(days, "D")
+        case OnOrAfter(field, days):
+            return day + np.timedelta64(days, "D") <= columns[field]
         case After(field):
             return day < columns[field]
         case Unset(field):
             return np.isnat(columns[field])
         case Other(field, value):
             return columns[field] != value
+        case Is(field, value):
+            return columns[field] == value
         case AnyOf(conditions):
             return reduce(np.logical_or, (_mask(each, columns, day) for each in conditions))
     raise TypeError(f"not a condition: {condition!r}")
@@ -113,12 +127,12 @@ def _mask(condition: Condition, columns: Mapping[str, np.ndarray], day: np.datet
 
 def _holds(condition: Condition, obj: Any, day: date) -> bool:
     match condition:
-        case OnOrBefore(field):
+        case OnOrBefore(field, days):
             value = getattr(obj, field)
-            return value is not None and value <= day
-        case OnOrAfter(field):
+            return value is not None and value <= day + timedelta(days=days)
+        case OnOrAfter(field, days):
             value = getattr(obj, field)
-            return value is not None and day <= value
+            return value is not None and day + timedelta(days=days) <= value
         case After(field):
             value = getattr(obj, field)
             return value is not None and day < value
@@ -126,6 +140,8 @@ def _holds(condition: Condition, obj: Any, day: date) -> bool:
             return getattr(obj, field) is None
         case Other(field, value):
             return bool(getattr(obj, field) != value)
+        case Is(field, value):
+            return bool(getattr(obj, field) == value)
         case AnyOf(conditions):
             return any(_holds(each, obj, day) for each in conditions)
     raise TypeError(f"not a condition: {condition!r}")
@@ -135,6 +151,61 @@ def _fields(condition: Condition) -> list[str]:
     if isinstance(condition, AnyOf):
         return [field for each in condition.conditions for field in _fields(each)]
     return [condition.field]
+
+
+# Bounds of the days a rule holds on, as day numbers (days since 1970-01-01): wider than any
+# date a row may carry.
+_NO_LOWER = np.iinfo("int64").min // 2
+_NO_UPPER = np.iinfo("int64").max // 2
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _day_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dates as day numbers, and where they are missing."""
+    dates = np.asarray(values, dtype="datetime64[D]")
+    missing = np.isnat(dates)
+    return np.where(missing, 0, (dates - _EPOCH).astype("int64")), missing
+
+
+def _span(
+    condition: Condition, columns: Mapping[str, np.ndarray], size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last day (day numbers) on which `condition` holds, per row; first > last
+    when it never does."""
+    first = np.full(size, _NO_LOWER, dtype="int64")
+    last = np.full(size, _NO_UPPER, dtype="int64")
+    match condition:
+        case OnOrBefore(field, days):  # field <= d + days: from field - days on
+            value, missing = _day_numbers(columns[field])
+            first = np.where(missing, _NO_UPPER, value - days)
+        case OnOrAfter(field, days):  # d + days <= field: until field - days
+            value, missing = _day_numbers(columns[field])
+            last = np.where(missing, _NO_LOWER, value - days)
+        case After(field):  # d < field: until the day before
+            value, missing = _day_numbers(columns[field])
+            last = np.where(missing, _NO_LOWER, value - 1)
+        case Unset(field):
+            _, missing = _day_numbers(columns[field])
+            last = np.where(missing, _NO_UPPER, _NO_LOWER)
+        case Other(field, value):
+            last = np.where(np.asarray(columns[field]) != value, _NO_UPPER, _NO_LOWER)
+        case Is(field, value):
+            last = np.where(np.asarray(columns[field]) == value, _NO_UPPER, _NO_LOWER)
+        case AnyOf(conditions):
+            # Only "missing, or a bound" has one span: the bound applies where the date is set.
+            unset = [each for each in conditions if isinstance(each, Unset)]
+            bounded = [each for each in conditions if not isinstance(each, Unset)]
+            if (
+                len(unset) != 1
+                or len(bounded) != 1
+                or unset[0].field != getattr(bounded[0], "field", None)
+            ):
+                raise ValueError(f"no single span for {condition!r}")
+            first, last = _span(bounded[0], columns, size)
+            _, missing = _day_numbers(columns[unset[0].field])
+            first = np.where(missing, _NO_LOWER, first)
+            last = np.where(missing, _NO_UPPER, last)
+    return first, last
 
 
 @dataclass(frozen=True)
@@ -152,7 +223,7 @@ class DateRule:
     @property
     def value_fields(self) -> set[str]:
         """The fields compared with a value rather than with the day."""
-        return {each.field for each in self.conditions if isinstance(each, Other)}
+        return {each.field for each in self.conditions if isinstance(each, Other | Is)}
 
     def q(self, day: date, prefix: str = "") -> Q:
         """The rule as a queryset filter; `prefix` (e.g. "agreements__") reaches a related
@@ -169,6 +240,21 @@ class DateRule:
     def holds(self, obj: Any, day: date) -> bool:
         """Whether the rule holds for `obj` (anything with the fields as attributes) on `day`."""
         return all(_holds(each, obj, day) for each in self.conditions)
+
+    def span(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the first and the last day on which the rule holds, as day numbers (days
+        since 1970-01-01, int64; far beyond any date where a side is open), first > last when
+        it never does. `columns` as for `mask`. The rule holds on exactly the days between the
+        two, so a question about a range of days ("on some day of these 13 weeks") is a
+        comparison of ranges. Raises ValueError for a rule whose days are not one range (an
+        `AnyOf` other than "unset, or one bound on the same field")."""
+        size = len(next(iter(columns.values()))) if columns else 0
+        first = np.full(size, _NO_LOWER, dtype="int64")
+        last = np.full(size, _NO_UPPER, dtype="int64")
+        for condition in self.conditions:
+            lower, upper = _span(condition, columns, size)
+            first, last = np.maximum(first, lower), np.minimum(last, upper)
+        return first, last
 
 
 # Rule 1: in the market on d, from the day it entered the market list until the day before it

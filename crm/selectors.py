@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from crm.models import Account, ApiToken, Region, SizeBand, Vertical
+from crm.currencies import RateTable
+from crm.models import Account, ApiToken, CurrencyRate, Region, SizeBand, Vertical
 from crm.roles import can_manage
 
 
@@ -74,3 +76,12 @@ def api_tokens_visible_to(user: User) -> QuerySet[ApiToken]:
     """A user's own API tokens; a sales manager sees (and may revoke) everyone's."""
     tokens = ApiToken.objects.select_related("user")
     return tokens if can_manage(user) else tokens.filter(user=user)
+
+
+def rate_table() -> RateTable:
+    """Every stored rate into the reporting currency, ready for lookups (docs/metrics.md
+    rule 10). The rates are the same for everyone who asks."""
+    return RateTable(
+        settings.REPORTING_CURRENCY,
+        CurrencyRate.objects.values_list("currency", "valid_from", "rate_to_reporting"),
+    )

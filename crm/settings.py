@@ -12,6 +12,7 @@ from pathlib import Path
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from crm.currencies import is_currency_code
 from crm.env import (
     env_bool,
     env_database,
@@ -402,6 +403,15 @@ LOGGING = {
 # Covering indexes (INCLUDE) serve the metric queries on PostgreSQL; SQLite builds the same
 # indexes without the included columns, which is fine for the embedded default.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# Revenue (docs/metrics.md rule 10): every amount is converted into this ISO 4217 currency at
+# the rates of the rates table (fx_rates.csv or the admin); none is fetched from the internet.
+REPORTING_CURRENCY = env_str("REPORTING_CURRENCY", "USD")
+if not is_currency_code(REPORTING_CURRENCY):
+    raise ImproperlyConfigured(
+        f"REPORTING_CURRENCY must be an ISO 4217 currency code such as USD, not "
+        f"{REPORTING_CURRENCY!r}"
+    )
 
 # Deal registrations (README, "Deal registration"): the protection an approval gives when the
 # partner's tier has no policy of its own, the extension granted once on request, the decision

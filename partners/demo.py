@@ -18,8 +18,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from channels.models import CoverageAssignment, Opportunity, SalesRep
+from crm.models import Account, ChannelKind, CurrencyRate, Region, SizeBand, Vertical
 from crm.names import company_name_key
 from crm.roles import Role, ensure_role_groups
 from partners.models import (
@@ -42,6 +42,7 @@ from partners.programme_demo import demo_programme
 from partners.programme_models import Survey
 from partners.registration_demo import demo_registrations
 from partners.registration_models import DealRegistration
+from partners.revenue_demo import demo_opportunities, demo_rates
 
 _T = TypeVar("_T")
 
@@ -190,6 +191,8 @@ def _batched(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
 def demo_reset() -> None:
     """Delete every domain row (not users other than the demo cast), for a fresh demo."""
     with transaction.atomic():
+        Opportunity.objects.all().delete()
+        CurrencyRate.objects.all().delete()
         DealRegistration.objects.all().delete()
         Survey.objects.all().delete()
         FeedbackReply.objects.all().delete()
@@ -239,8 +242,10 @@ def demo_seed(
             for code, _name, name_zh in rows:
                 model.objects.filter(code=code, name_zh="").update(name_zh=name_zh)
         logins = _seed_users(password=password)
+    demo_rates(today=today, say=say)
     demo_registrations(today=today, seed=seed, say=say)
     demo_programme(today=today, seed=seed, say=say)
+    demo_opportunities(today=today, seed=seed, say=say)
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 

@@ -12,13 +12,15 @@ from django.db.models import F, Model
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, Region, Vertical
+from channels.models import CoverageAssignment, Opportunity, SalesRep
+from crm.models import Account, CurrencyRate, Region, Vertical
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
     COVERAGE,
+    FX_RATES,
     LIST_SEPARATOR,
+    OPPORTUNITIES,
     PARTNERS,
     REGIONS,
     REGISTRATIONS,
@@ -178,15 +180,52 @@ def _registrations() -> Iterator[Iterable[Any]]:
         )
 
 
+def _fx_rates() -> Iterator[Iterable[Any]]:
+    return (
+        CurrencyRate.objects.order_by("currency", "valid_from")
+        .values_list("currency", "valid_from", "rate_to_reporting")
+        .iterator(CHUNK)
+    )
+
+
+def _opportunities() -> Iterator[Iterable[Any]]:
+    owner = Coalesce(F("rep__external_id"), F("partner__external_id"), F("online_source"))
+    return (
+        Opportunity.objects.annotate(owner_key=owner)
+        .order_by("external_id")
+        .values_list(
+            "external_id",
+            "account__external_id",
+            "channel",
+            "owner_key",
+            "stage",
+            "amount",
+            "currency",
+            "recurring",
+            "opened_on",
+            "expected_close_on",
+            "closed_on",
+            "ends_on",
+            "name",
+            "sub_stage__code",
+            "lost_reason",
+            "registration__external_id",
+        )
+        .iterator(CHUNK)
+    )
+
+
 EXPORTS = (
     (REGIONS, _regions),
     (VERTICALS, _verticals),
+    (FX_RATES, _fx_rates),
     (ACCOUNTS, _accounts),
     (REPS, _reps),
     (PARTNERS, _partners),
     (AGREEMENTS, _agreements),
     (COVERAGE, _coverage),
     (REGISTRATIONS, _registrations),
+    (OPPORTUNITIES, _opportunities),
 )
 
 
@@ -202,8 +241,8 @@ def _write(path: Path, market_file: MarketFile, rows: Iterator[Iterable[object]]
 
 
 def market_export(*, directory: str | Path) -> dict[str, int]:
-    """Write regions.csv ... coverage.csv and registrations.csv into `directory` (created if
-    missing).
+    """Write every market file (regions.csv ... registrations.csv, fx_rates.csv and
+    opportunities.csv) into `directory` (created if missing).
 
     The files have the importer's headers and formats (dates yyyy-mm-dd, lists joined by `;`,
     booleans true/false, empty cells for nothing), rows ordered by their key, so importing them

@@ -27,7 +27,13 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from channels.models import CoverageAssignment
+from channels.models import CoverageAssignment, Opportunity
+from channels.opportunity_services import (
+    OpportunityOwner,
+    opportunity_create,
+    opportunity_lose,
+    opportunity_win,
+)
 from channels.services import CoverageOwner, coverage_assign, coverage_end
 from crm.currencies import is_currency_code
 from crm.models import Account, Region, SizeBand, Vertical
@@ -490,7 +496,8 @@ def registration_submit(
                 registration = registration_approve(
                     registration=registration, by=None, today=today, auto=True
                 )
-        except RegistrationRefused as refusal:
+        except ValidationError as refusal:  # RegistrationRefused, or no rate for the currency
+            conflict = getattr(refusal, "conflict", None)
             registration.refresh_from_db()
             registration_conflicts_refresh(registration=registration, day=today)
             _record(
@@ -498,9 +505,7 @@ def registration_submit(
                 kind=RegistrationEventKind.AUTO_APPROVAL_REFUSED,
                 by=None,
                 note=" ".join(refusal.messages),
-                facts=event_facts("held_back", conflict=refusal.conflict)
-                if getattr(refusal, "conflict", None)
-                else None,
+                facts=event_facts("held_back", conflict=conflict) if conflict else None,
                 partner_visible=False,
             )
     return registration
@@ -601,6 +606,48 @@ def _end_coverage(registration: DealRegistration, on: date) -> None:
         assignments=CoverageAssignment.objects.filter(pk=coverage.pk),
         end_date=max(on, coverage.start_date),
     )
+
+
+def _opportunity_of(registration: DealRegistration, *, by: Any) -> Opportunity:
+    """The partner-sourced opportunity an approved registration became (opened on the day it
+    was submitted, for its estimated amount); created now when it has none yet (approved before
+    opportunities existed). Raises ValidationError when its currency has no rate."""
+    existing = Opportunity.objects.filter(registration=registration).first()
+    if existing is not None:
+        return existing
+    assert registration.account is not None
+    submitted = timezone.localdate(registration.submitted_at)
+    expected = registration.expected_close_on
+    name = registration.company_name
+    if registration.offering:
+        name = f"{name}: {registration.offering}"
+    return opportunity_create(
+        account=registration.account,
+        owner=OpportunityOwner(
+            channel=registration.partner.channel_kind, partner=registration.partner
+        ),
+        amount=registration.amount or Decimal(0),
+        currency=registration.currency,
+        opened_on=submitted,
+        expected_close_on=expected if expected and expected >= submitted else None,
+        name=name[:200],
+        registration=registration,
+        by=by,
+        note=_("From deal registration %(id)s.") % {"id": registration.external_id},
+    )
+
+
+def _lose_opportunity(registration: DealRegistration, *, by: Any, on: date, reason: str) -> None:
+    """The registration's opportunity, when still open, is lost on `on`."""
+    opportunity = Opportunity.objects.filter(registration=registration).first()
+    if opportunity is not None and opportunity.is_open:
+        opportunity_lose(
+            opportunity=opportunity,
+            closed_on=max(on, opportunity.opened_on),
+            by=by,
+            reason=reason,
+            today=max(on, opportunity.opened_on),
+        )
 
 
 def _expire_one(registration: DealRegistration, *, today: date) -> None:
@@ -736,6 +783,8 @@ def registration_approve(
             start_date=today,
         )
         _save(registration, "coverage")
+    # An approved registration becomes a partner-sourced opportunity (README, "Revenue").
+    _opportunity_of(registration, by=by)
     _record(
         registration,
         kind=RegistrationEventKind.AUTO_APPROVED if auto else RegistrationEventKind.APPROVED,
@@ -817,6 +866,11 @@ def registration_mark_won(
     registration.closed_on = closed_on
     registration.won_amount = amount
     _save(registration, "status", "closed_on", "won_amount")
+    opportunity = _opportunity_of(registration, by=by)
+    if opportunity.is_open:
+        opportunity_win(
+            opportunity=opportunity, closed_on=closed_on, amount=amount, by=by, today=today
+        )
     account = Account.objects.select_for_update().get(pk=_held_account_id(registration))
     converted = ""
     if account.converted_on is None:
@@ -853,6 +907,7 @@ def registration_mark_lost(
         registration.decision_reason = text
     _save(registration, "status", "closed_on", "decision_reason")
     _end_coverage(registration, today)
+    _lose_opportunity(registration, by=by, on=today, reason=text)
     _record(registration, kind=RegistrationEventKind.LOST, by=by, previous=previous, note=text)
     _publish(registration, previous=previous)
     return registration
@@ -882,6 +937,9 @@ def registration_withdraw(
     _save(registration, "status")
     if previous == RegistrationStatus.APPROVED:
         _end_coverage(registration, today)
+        _lose_opportunity(
+            registration, by=user, on=today, reason=text or _("The partner withdrew the deal.")
+        )
     _record(
         registration, kind=RegistrationEventKind.WITHDRAWN, by=user, previous=previous, note=text
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 
-from channels.models import PARTNER_KINDS, CoverageAssignment
+from channels.models import PARTNER_KINDS, CoverageAssignment, Opportunity
 from channels.selectors import active_coverage_q
 from crm.models import Account, ChannelKind, Region, Vertical
 from crm.roles import RequestUser, Role, role_of
@@ -125,6 +125,17 @@ def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
     if role_of(user) == Role.PARTNER_USER:
         return portal_accounts_for(user)
     return internal_accounts_visible_to(user)
+
+
+def opportunities_visible_to(user: RequestUser) -> QuerySet[Opportunity]:
+    """Opportunities anyone may see: internal users as `internal_opportunities_visible_to`
+    allows, a partner user only the deals its own organisation sourced, nobody else any."""
+    from channels.selectors import internal_opportunities_visible_to
+
+    if role_of(user) == Role.PARTNER_USER:
+        own = partner_of_user(user)
+        return Opportunity.objects.filter(partner=own) if own else Opportunity.objects.none()
+    return internal_opportunities_visible_to(user)
 
 
 def _in_market_q(day: date) -> Q:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
+from crm.models import Account, ChannelKind, CurrencyRate, Region, SizeBand, Vertical
 from crm.names import company_name_key
 from partners.models import (
     Agreement,
@@ -213,3 +214,46 @@ class FeedbackNoteFactory(factory.django.DjangoModelFactory):
 
     feedback = factory.SubFactory(FeedbackFactory)
     body = "Internal: docs team ticket DOC-42."
+
+
+class CurrencyRateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CurrencyRate
+        django_get_or_create = ("currency", "valid_from")
+
+    currency = "EUR"
+    valid_from = date(2020, 1, 1)
+    rate_to_reporting = Decimal("1.1")
+
+
+class OpportunityFactory(factory.django.DjangoModelFactory):
+    """An open direct deal of 10,000.00 USD in the first sub-stage, unless told otherwise."""
+
+    class Meta:
+        model = Opportunity
+
+    external_id = factory.Sequence(lambda n: f"OPP-{n:06d}")
+    name = factory.Sequence(lambda n: f"Deal {n}")
+    account = factory.SubFactory(AccountFactory)
+    channel = ChannelKind.DIRECT
+    rep = factory.Maybe(
+        factory.LazyAttribute(lambda o: o.channel == ChannelKind.DIRECT),
+        factory.SubFactory(SalesRepFactory),
+        None,
+    )
+    partner = factory.Maybe(
+        factory.LazyAttribute(
+            lambda o: o.channel in (ChannelKind.DISTRIBUTION, ChannelKind.PARTNER)
+        ),
+        factory.SubFactory(PartnerFactory, channel_kind=factory.SelfAttribute("..channel")),
+        None,
+    )
+    online_source = factory.LazyAttribute(
+        lambda o: "web" if o.channel == ChannelKind.ONLINE else ""
+    )
+    sub_stage = factory.LazyFunction(
+        lambda: OpportunitySubStage.objects.order_by("position").first()
+    )
+    amount = Decimal("10000.00")
+    currency = "USD"
+    opened_on = date(2026, 1, 5)

@@ -38,6 +38,7 @@ from tests.factories import (
     AccountFactory,
     AgreementFactory,
     FeedbackFactory,
+    OpportunityFactory,
     PartnerContactFactory,
     UserFactory,
     tier_set,
@@ -284,6 +285,29 @@ MATRIX.update(
                 "post",
             )
         ],
+        "workspace/opportunities/": [Entry(fixed("/workspace/opportunities/"), INTERNAL_READ)],
+        "workspace/opportunities/board/": [
+            Entry(fixed("/workspace/opportunities/board/"), INTERNAL_READ)
+        ],
+        "workspace/opportunities/new/": [
+            Entry(fixed("/workspace/opportunities/new/"), MANAGER_ONLY),
+            Entry(fixed("/workspace/opportunities/new/"), MANAGER_WRITE, "post"),
+        ],
+        "workspace/opportunities/<int:pk>/": [
+            Entry(obj("/workspace/opportunities/{pk}/", "opportunity"), INTERNAL_READ)
+        ],
+        "workspace/opportunities/<int:pk>/<slug:action>/": [
+            Entry(
+                obj(f"/workspace/opportunities/{{pk}}/{action}/", "opportunity"),
+                MANAGER_WRITE,
+                "post",
+            )
+            for action in ("move", "win", "lose", "reopen", "end")
+        ],
+        "portal/opportunities/": [Entry(fixed("/portal/opportunities/"), PORTAL)],
+        "portal/opportunities/<int:pk>/": [
+            Entry(obj("/portal/opportunities/{pk}/", "opportunity"), PORTAL)
+        ],
         "portal/registrations/": [Entry(fixed("/portal/registrations/"), PORTAL)],
         "portal/registrations/new/": [
             Entry(fixed("/portal/registrations/new/"), PORTAL),
@@ -460,6 +484,7 @@ MATRIX.update(
             Entry(api("metrics/registrations/?first=2026-W40&last=2026-W46"), API_LEADERSHIP)
         ],
         V1 + "metrics/weeks/": [Entry(api("metrics/weeks/"), API_LEADERSHIP)],
+        V1 + "metrics/revenue/": [Entry(api("metrics/revenue/?week=2026-W46"), API_LEADERSHIP)],
         V1 + "^metrics/runs/$": [Entry(api("metrics/runs/"), API_LEADERSHIP)],
         V1 + "^metrics/runs/(?P<pk>[^/.]+)/$": [Entry(api("metrics/runs/{run}/"), API_LEADERSHIP)],
         V1 + "^regions/$": [Entry(api("regions/"), API_READ)],
@@ -532,6 +557,13 @@ MATRIX.update(
         ],
         V1 + "^feedback/(?P<pk>[^/.]+)/triage/$": [
             Entry(api("feedback/{feedback}/triage/"), API_MANAGER_WRITE_PARTNER_SEES, "post")
+        ],
+        V1 + "^opportunities/$": [
+            Entry(api("opportunities/"), API_PARTNER_READ),
+            Entry(api("opportunities/"), API_MANAGER_WRITE_PARTNER_SEES, "post"),
+        ],
+        V1 + "^opportunities/(?P<pk>[^/.]+)/$": [
+            Entry(api("opportunities/{opportunity}/"), API_PARTNER_READ)
         ],
         V1 + "^deal-registrations/$": [
             Entry(api("deal-registrations/"), API_PARTNER_READ),
@@ -627,6 +659,9 @@ ADMIN_PATHS = [
     "/admin/crm/auditevent/",
     "/admin/partners/dealregistration/",
     "/admin/partners/webhookdelivery/",
+    "/admin/channels/opportunity/",
+    "/admin/channels/opportunitysubstage/",
+    "/admin/crm/currencyrate/",
 ]
 
 
@@ -706,6 +741,9 @@ def objects(cast: Cast) -> dict[str, Any]:
         ),
         "registration": registration,
         "decided_registration": decided_registration,
+        "opportunity": OpportunityFactory(
+            account=rep_account, channel="partner", partner=cast.partner_a
+        ),
         "webhook": webhook,
         "delivery": WebhookDelivery.objects.create(
             endpoint=webhook,

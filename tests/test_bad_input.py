@@ -19,7 +19,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from channels.models import CoverageAssignment
+from channels.models import CoverageAssignment, Opportunity, OpportunityEvent
 from crm.models import Account, OutboundEmail, Region, Vertical
 from partners.market_import import MarketImportError, market_import
 from partners.models import (
@@ -57,11 +57,14 @@ from tests.factories import (
     AccountFactory,
     AgreementFactory,
     FeedbackFactory,
+    OpportunityFactory,
     PartnerContactFactory,
 )
 
 COUNTED: list[type[Model]] = [
     Account,
+    Opportunity,
+    OpportunityEvent,
     DealRegistration,
     DealRegistrationEvent,
     Tier,
@@ -299,6 +302,41 @@ FORMS: dict[str, tuple[str, Callable[[Cast, dict[str, Any]], str], list[str]]] =
             "decline-extension": ["decline-reason"],
         }.items()
     },
+    "opportunity_new": (
+        "manager",
+        lambda c, o: "/workspace/opportunities/new/",
+        [
+            "account",
+            "name",
+            "channel",
+            "rep",
+            "partner",
+            "online_source",
+            "sub_stage",
+            "amount",
+            "currency",
+            "recurring",
+            "opened_on",
+            "expected_close_on",
+        ],
+    ),
+    **{
+        f"opportunity_{action}": (
+            "manager",
+            lambda c, o, action=action: f"/workspace/opportunities/{o['opportunity'].pk}/{action}/",
+            fields,
+        )
+        for action, fields in {
+            "move": ["move-sub_stage"],
+            "win": ["win-closed_on", "win-amount", "win-note"],
+            "lose": ["lose-closed_on", "lose-reason"],
+        }.items()
+    },
+    "opportunity_end": (
+        "manager",
+        lambda c, o: f"/workspace/opportunities/{o['subscription'].pk}/end/",
+        ["end-ends_on"],
+    ),
     "channel_manager": (
         "manager",
         lambda c, o: f"/workspace/partners/{c.partner_a.pk}/channel-manager/",
@@ -413,6 +451,10 @@ def objects(cast: Cast) -> dict[str, Any]:
         ),
         "registration": _registration(cast, account, status="submitted"),
         "approved": _registration(cast, AccountFactory(), status="approved"),
+        "opportunity": OpportunityFactory(account=account),
+        "subscription": OpportunityFactory(
+            recurring=True, stage="won", closed_on=today - timedelta(days=30)
+        ),
         **_programme(cast),
     }
 
@@ -607,6 +649,9 @@ LISTS: list[tuple[str, str]] = [
     ("manager", "/workspace/accounts/"),
     ("manager", "/workspace/white-space/"),
     ("manager", "/workspace/reps/"),
+    ("manager", "/workspace/opportunities/"),
+    ("manager", "/workspace/opportunities/board/"),
+    ("partner_a_user", "/portal/opportunities/"),
     ("manager", "/workspace/imports/"),
     ("manager", "/dashboard/"),
     ("manager", "/dashboard/digest/"),
@@ -630,7 +675,7 @@ LISTS: list[tuple[str, str]] = [
     *(
         (role, f"/api/v1/{name}/")
         for role in ("manager", "partner_a_user")
-        for name in ("accounts", "partners", "agreements", "feedback")
+        for name in ("accounts", "partners", "agreements", "feedback", "opportunities")
     ),
     *(
         ("manager", f"/api/v1/{name}/")
@@ -646,6 +691,7 @@ LISTS: list[tuple[str, str]] = [
             "metrics/trend",
             "metrics/partners",
             "metrics/weeks",
+            "metrics/revenue",
         )
     ),
 ]

@@ -31,7 +31,8 @@ from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from channels.models import CoverageAssignment
+from channels.models import CoverageAssignment, OpportunitySubStage
+from channels.opportunity_services import opportunity_change, opportunity_win
 from crm.models import Region, Vertical
 from partners.models import Agreement, ImportJob, Tier
 from partners.programme_services import certification_add, partner_tier_set, target_set
@@ -70,6 +71,7 @@ from tests.factories import (
     FeedbackFactory,
     FeedbackNoteFactory,
     FeedbackReplyFactory,
+    OpportunityFactory,
     PartnerContactFactory,
     PartnerUserFactory,
 )
@@ -85,7 +87,7 @@ ALLOWED = re.compile(
     | \b\d{4}-W\d{2}\b                           # ISO weeks
     | \b[A-Za-z]+(?:[-_][A-Za-z0-9]+)*-\d[\w-]*  # ids: AGR-1A2B3C4D, ACC-0000012, P-0003
     | \b[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+\b      # codes: P-ALPHA, AG-HIST
-    | \b(?:NPS|CSV|XLSX|PDF|PNG|JPEG|API|ISO|OEM|SMB|USD|EUR|CNY|ID|MB|UTF-8)\b
+    | \b(?:NPS|MRR|ARPA|CSV|XLSX|PDF|PNG|JPEG|API|ISO|OEM|SMB|USD|EUR|CNY|ID|MB|UTF-8)\b
     | \b(?:JSON|POST|HTTPS?|HMAC-SHA256)\b
     | Channel\ CRM | English | Redoc | Swagger | Webhook | Ctrl | Mac | yyyy-mm-dd
     | \bpp\b                                     # percentage points
@@ -258,6 +260,26 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
     )
     review_action_add(review=review, description="培训销售", due_on=today, owner=cast.manager)
     review_action_add(review=review, description="提交计划", due_on=today, partner_owner="李雷")
+    opportunity = OpportunityFactory(
+        account=accounts[1],
+        name="核心平台",
+        channel="partner",
+        partner=cast.partner_a,
+        opened_on=today - timedelta(days=30),
+    )
+    opportunity_change(
+        opportunity=opportunity,
+        sub_stage=OpportunitySubStage.objects.get(code="propose"),
+        by=cast.manager,
+    )
+    won = OpportunityFactory(
+        account=accounts[0],
+        name="年度订阅",
+        rep=cast.rep,
+        recurring=True,
+        opened_on=today - timedelta(days=60),
+    )
+    opportunity_win(opportunity=won, closed_on=today - timedelta(days=20), by=cast.manager)
     last_week = timezone.localdate() - timedelta(days=7)
     from analytics.metrics import iso_week_of
 
@@ -279,6 +301,8 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         "wave": wave,
         "survey_link": f"/survey/{survey_link_token(waiting)}/",
         "review": review,
+        "opportunity": opportunity,
+        "won": won,
         "known": {
             *Tier.objects.values_list("code", flat=True),  # codes, like P-ALPHA
             cast.manager.get_username(),
@@ -441,6 +465,9 @@ def _objects(cast: Cast, world: dict[str, Any]) -> dict[str, list[dict[str, Any]
             {"uidb64": "x", "token": "y"},
         ],
         "portal_registrations:detail": [{"pk": r.pk} for r in world["partner_a_registrations"]],
+        "opportunities:detail": [{"pk": world["opportunity"].pk}, {"pk": world["won"].pk}],
+        "opportunities:action": [{"pk": world["opportunity"].pk, "action": "move"}],
+        "portal_opportunities:detail": [{"pk": world["opportunity"].pk}],
         "analytics:partner_health": partner,
         "password_reset_confirm": [
             {"uidb64": uid, "token": default_token_generator.make_token(invitee)},
@@ -461,6 +488,7 @@ QUERIES = {
         "?status=&account={account}",
     ],
     "registrations:webhooks": ["?status=failed"],
+    "opportunities:list": ["?stage=won"],
     "portal_registrations:list": ["?status=approved"],
 }
 

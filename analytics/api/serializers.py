@@ -234,3 +234,34 @@ class MetricsRunSerializer(serializers.ModelSerializer[MetricsRun]):
             "error",
         ]
         read_only_fields = fields
+
+
+class RevenueQuerySerializer(_Week, serializers.Serializer[object]):
+    week = _week_field(required=False)
+    by = serializers.ChoiceField(choices=EXPORT_DIMENSIONS, default="total")
+
+
+def _amount(help_text: str) -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text=help_text)
+
+
+class RevenueRowSerializer(serializers.Serializer[object]):
+    """A week's revenue figures for one value of `by` and one sourcing channel (docs/metrics.md
+    rules 10-17), the same as `metrics_export --report revenue`. Amounts are text with two
+    decimals in the reporting currency; grouping columns that do not apply are absent."""
+
+    week = serializers.CharField()
+    region = serializers.CharField(required=False)
+    vertical = serializers.CharField(required=False)
+    size_band = serializers.CharField(required=False)
+    partner = serializers.CharField(required=False, help_text="The partner's external id.")
+    channel = serializers.CharField(required=False, help_text="The sourcing channel.")
+    pipeline_count = serializers.IntegerField()
+    pipeline_amount = _amount("Open deals on the as-of day.")
+    weighted_pipeline = _amount("The pipeline weighted by each step's win probability.")
+    won_count = serializers.IntegerField()
+    won_amount = _amount("Won in the 52 weeks ending on the as-of day.")
+    mrr = _amount("Monthly fees of running subscriptions.")
+    subscribers = serializers.IntegerField()
+    arpa = _amount("mrr / subscribers; null without subscribers.")
+    influenced_amount = _amount("Won revenue this channel influenced (never add to sourced).")

@@ -24,6 +24,8 @@ from analytics.api.serializers import (
     PartnerQuerySerializer,
     RegistrationFiguresSerializer,
     RegistrationQuerySerializer,
+    RevenueQuerySerializer,
+    RevenueRowSerializer,
     RollupQuerySerializer,
     RollupRowSerializer,
     SegmentFiguresSerializer,
@@ -129,6 +131,27 @@ class MetricsRollupView(_SnapshotView):
             rows, present = reports.rollup([week], by=keys, **segment), _segment_columns(by)
         return self.page_of(
             [_record(row, columns=ROW_COLUMNS, present=present, week=week) for row in rows]
+        )
+
+
+class MetricsRevenueView(_SnapshotView):
+    """One week's revenue by `by` (segment, region, vertical, size_band, channel, partner or
+    total) and sourcing channel: the same figures, to the cent, as the dashboard and
+    `manage.py metrics_export --report revenue --by ...`."""
+
+    serializer_class = RevenueRowSerializer
+
+    @extend_schema(
+        parameters=[RevenueQuerySerializer],
+        responses=RevenueRowSerializer(many=True),
+        operation_id="metrics_revenue_list",
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(RevenueQuerySerializer)
+        week = self.week_of(query)
+        columns, rows = reports.revenue_export(week, by=query["by"])
+        return self.page_of(
+            [{"week": week, **dict(zip(columns, row, strict=True))} for row in rows]
         )
 
 

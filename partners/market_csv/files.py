@@ -78,16 +78,40 @@ REGISTRATIONS = MarketFile(
     ),
 )
 
+FX_RATES = MarketFile("fx_rates.csv", ("currency", "valid_from", "rate_to_reporting"))
+OPPORTUNITIES = MarketFile(
+    "opportunities.csv",
+    (
+        "external_id",
+        "account",
+        "channel",
+        "owner",
+        "stage",
+        "amount",
+        "currency",
+        "recurring",
+        "opened_on",
+        "expected_close_on",
+        "closed_on",
+        "ends_on",
+    ),
+    # Left unchanged when absent: a label, the open sub-stage (its code; empty: the first),
+    # why a deal was lost, and the deal registration it came from (its external id).
+    optional=("name", "sub_stage", "lost_reason", "registration"),
+)
+
 # Dependency order: each file may refer to rows of the files before it.
 MARKET_FILES: tuple[MarketFile, ...] = (
     REGIONS,
     VERTICALS,
+    FX_RATES,
     ACCOUNTS,
     REPS,
     PARTNERS,
     AGREEMENTS,
     COVERAGE,
     REGISTRATIONS,
+    OPPORTUNITIES,
 )
 MARKET_FILES_BY_NAME = {market_file.name: market_file for market_file in MARKET_FILES}
 

@@ -140,6 +140,7 @@ def registrations_validate(validator: Any, path: Any) -> None:
             STAGE_REGISTRATION, [row[column] or None for column in REGISTRATIONS.columns]
         )
     _check_one_approval_per_account(validator, approved_in_file, set(seen))
+    validator.registration_lines = seen
 
 
 def _check_one_approval_per_account(

@@ -33,6 +33,8 @@ from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
     COVERAGE,
+    FX_RATES,
+    OPPORTUNITIES,
     PARTNERS,
     REGIONS,
     REGISTRATIONS,
@@ -66,9 +68,9 @@ STAGE_TYPES = {"date": "date", "boolean": "boolean", "integer": "integer", "text
 
 def _stage(name: str, *columns: str) -> StageTable:
     def typed(column: str) -> tuple[str, str]:
-        if column.endswith(("_on", "_date")):
+        if column.endswith(("_on", "_date")) or column == "valid_from":
             return column, "date"
-        if column == "exclusive":
+        if column in ("exclusive", "recurring"):
             return column, "boolean"
         if column == "line":
             return column, "integer"
@@ -114,6 +116,8 @@ STAGE_COVERAGE = _stage("coverage", "account", "kind", "owner", "start_date", "e
 # Deal registrations are few: staged like the rest, stored through the ORM
 # (partners.market_csv.registrations).
 STAGE_REGISTRATION = _stage("registration", *REGISTRATIONS.columns)
+STAGE_FX_RATE = _stage("fx_rate", *FX_RATES.columns)
+STAGE_OPPORTUNITY = _stage("opportunity", *OPPORTUNITIES.columns, *OPPORTUNITIES.optional)
 
 STAGE_TABLES = (
     STAGE_REGION,
@@ -127,6 +131,8 @@ STAGE_TABLES = (
     STAGE_AGREEMENT_VERTICAL,
     STAGE_COVERAGE,
     STAGE_REGISTRATION,
+    STAGE_FX_RATE,
+    STAGE_OPPORTUNITY,
 )
 
 
@@ -193,13 +199,17 @@ class Staging:
                 buffer.clear()
 
     def analyze(self) -> None:
-        """Give the planner statistics for staged coverage (temp tables have none).
+        """Give the planner statistics for staged coverage and opportunities (temp tables have
+        none).
 
-        Coverage is the one staging table joined against a large table (accounts); the others
-        join only regions, verticals, reps and partners, which the planner hashes anyway.
+        They are the staging tables joined against a large table (accounts); the others join
+        only regions, verticals, reps and partners, which the planner hashes anyway.
         """
-        if self.enabled and self.connection.vendor == "postgresql" and self.rows[STAGE_COVERAGE]:
-            self._execute(sql.SQL("ANALYZE {}").format(STAGE_COVERAGE.identifier))
+        if not self.enabled or self.connection.vendor != "postgresql":
+            return
+        for table in (STAGE_COVERAGE, STAGE_OPPORTUNITY):
+            if self.rows[table]:
+                self._execute(sql.SQL("ANALYZE {}").format(table.identifier))
 
     def _write(self, table: StageTable, rows: list[Sequence[Any]]) -> None:
         columns = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
@@ -618,6 +628,8 @@ class MarketStore:
             AGREEMENTS.name: self.agreements,
             COVERAGE.name: self.coverage,
             REGISTRATIONS.name: self.registrations,
+            FX_RATES.name: self.fx_rates,
+            OPPORTUNITIES.name: self.opportunities,
         }[file_name]()
 
     def regions(self) -> tuple[int, int]:
@@ -865,3 +877,13 @@ class MarketStore:
         from partners.market_csv.registrations import registrations_store
 
         return registrations_store(self.connection, now=self.now)
+
+    def fx_rates(self) -> tuple[int, int]:
+        from partners.market_csv.revenue import fx_rates_store
+
+        return fx_rates_store(self)
+
+    def opportunities(self) -> tuple[int, int]:
+        from partners.market_csv.revenue import opportunities_store
+
+        return opportunities_store(self)

@@ -34,7 +34,9 @@ from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
     COVERAGE,
+    FX_RATES,
     LIST_SEPARATOR,
+    OPPORTUNITIES,
     PARTNERS,
     REGIONS,
     REGISTRATIONS,
@@ -113,6 +115,10 @@ class MarketValidator:
         self.rep_ids = set(SalesRep.objects.values_list("external_id", flat=True))
         self.partner_kinds = dict(Partner.objects.values_list("external_id", "channel_kind"))
         self.account_lines: dict[str, int] = {}
+        # Each currency's earliest rate day in fx_rates.csv, and the registrations of
+        # registrations.csv, for opportunities.csv.
+        self.rate_starts: dict[str, str] = {}
+        self.registration_lines: dict[str, int] = {}
         self._existing_account_ids: set[str] | None = None
         self._email = EmailValidator()
         # Files whose header lacks a column: their rows cannot be read, so references to them
@@ -129,6 +135,8 @@ class MarketValidator:
             AGREEMENTS.name: self._agreements,
             COVERAGE.name: self._coverage,
             REGISTRATIONS.name: self._registrations,
+            FX_RATES.name: self._fx_rates,
+            OPPORTUNITIES.name: self._opportunities,
         }[market_file.name]
         self.rows[market_file.name] = 0
         check(path)
@@ -187,19 +195,22 @@ class MarketValidator:
                     self.unreadable.add(name)
                     return
                 # Optional columns follow the required ones in the cells; an absent one reads
-                # as empty, and the store leaves what it sets unchanged.
+                # as None, and the store leaves what it sets unchanged.
                 present = [c for c in market_file.optional if c in header]
                 self.staging.optional_present[name] = set(present)
                 width = len(header)
                 pick: Callable[[Sequence[str]], Sequence[str]] | None
                 if len(present) < len(market_file.optional):
-                    columns = [
+                    # An absent column reads the None appended after the row's cells.
+                    getter = itemgetter(
                         *positions,
-                        *(header.index(c) if c in header else None for c in market_file.optional),
-                    ]
+                        *(header.index(c) if c in header else width for c in market_file.optional),
+                    )
 
-                    def pad(row: Sequence[str]) -> tuple[str, ...]:
-                        return tuple("" if i is None else row[i] for i in columns)
+                    # The absent optional cells are None (not str), read only by the store,
+                    # where None means "leave unchanged"; the checks read the required cells.
+                    def pad(row: Sequence[str]) -> Sequence[str]:
+                        return getter([*row, None])  # type: ignore[no-any-return]
 
                     pick = pad
                 else:
@@ -567,11 +578,15 @@ class MarketValidator:
             return True
         if not external_id:
             return False
+        return external_id in self.stored_account_ids()
+
+    def stored_account_ids(self) -> set[str]:
+        """The external ids of the stored accounts, read once."""
         if self._existing_account_ids is None:
             self._existing_account_ids = set(
                 Account.objects.values_list("external_id", flat=True).iterator(chunk_size=20_000)
             )
-        return external_id in self._existing_account_ids
+        return self._existing_account_ids
 
     def _coverage(self, path: Path) -> None:
         name = COVERAGE.name
@@ -648,3 +663,13 @@ class MarketValidator:
         from partners.market_csv.registrations import registrations_validate
 
         registrations_validate(self, path)
+
+    def _fx_rates(self, path: Path) -> None:
+        from partners.market_csv.revenue import fx_rates_validate
+
+        fx_rates_validate(self, path)
+
+    def _opportunities(self, path: Path) -> None:
+        from partners.market_csv.revenue import opportunities_validate
+
+        opportunities_validate(self, path)

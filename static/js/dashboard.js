@@ -57,6 +57,37 @@
     },
   });
 
+  if (data.revenue) {
+    const revenue = data.revenue;
+    draw("chart-mrr", {
+      type: "line",
+      data: {
+        labels: revenue.weeks,
+        datasets: [
+          Object.assign(lineDataset(revenue.labels.mrr, revenue.mrr, 0), { yAxisID: "y" }),
+          Object.assign(lineDataset(revenue.labels.subscribers, revenue.subscribers, 1), { yAxisID: "y1" }),
+          Object.assign(lineDataset(revenue.labels.arpa, revenue.arpa, 2), { yAxisID: "y2" }),
+        ],
+      },
+      options: {
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          y: { beginAtZero: true, position: "left" },
+          y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } },
+          y2: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } },
+        },
+      },
+    });
+    draw("chart-forecast", {
+      type: "bar",
+      data: {
+        labels: revenue.forecast.labels,
+        datasets: [{ label: revenue.forecast.label, data: revenue.forecast.amounts, backgroundColor: palette[0] }],
+      },
+      options: { scales: { y: { beginAtZero: true } } },
+    });
+  }
+
   draw("chart-channels", {
     type: "bar",
     data: {

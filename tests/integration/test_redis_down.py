@@ -159,8 +159,10 @@ API_LISTS = [
     "metrics/trend",
     "metrics/partners",
     "metrics/registrations",
+    "metrics/revenue",
     "auth/tokens",
     "deal-registrations",
+    "opportunities",
 ]
 PORTAL_PAGES = [
     "/portal/",
@@ -168,6 +170,7 @@ PORTAL_PAGES = [
     "/portal/agreements/",
     "/portal/feedback/",
     "/portal/registrations/",
+    "/portal/opportunities/",
 ]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.models import Account, ChannelKind, CurrencyRate, Region, SizeBand, Vertical
 from partners.models import Agreement, Partner, PartnerKind
 from partners.registration_services import DealDetails, registration_submit
 from tests.cast import Cast
@@ -102,6 +102,11 @@ def registration_market(cast: Cast) -> RegistrationMarket:
     )
     theirs = account("Flint Payments", external_id="ACC-THEIRS-1")
     CoverageAssignmentFactory(account=theirs, kind=ChannelKind.PARTNER, partner=cast.partner_b)
+    # Approved registrations become opportunities, whose currencies need rates.
+    for currency, rate in (("EUR", "1.08"), ("CNY", "0.14")):
+        CurrencyRate.objects.create(
+            currency=currency, valid_from=date(2020, 1, 1), rate_to_reporting=Decimal(rate)
+        )
     return RegistrationMarket(
         cast=cast,
         east=east,

@@ -109,3 +109,28 @@ class TestDemoSeed:
         assert "printed-password-1" in out
         for username in ["manager", "rep", "exec", "partner-a", "partner-b"]:
             assert username in out
+
+
+@pytest.mark.django_db
+def test_the_demo_has_revenue_of_every_channel_in_two_foreign_currencies() -> None:
+    from io import StringIO
+
+    from analytics import reports
+    from channels.models import Opportunity, OpportunityStage
+    from crm.models import CurrencyRate
+
+    demo_seed(accounts=600, password="demo-password-1", today=TODAY)
+    demo = Opportunity.objects.filter(external_id__startswith="DEMO-OPP-")
+
+    assert set(demo.values_list("channel", flat=True)) == set(ChannelKind.values)
+    assert set(demo.values_list("stage", flat=True)) == set(OpportunityStage.values)
+    assert {"EUR", "CNY"} <= set(demo.values_list("currency", flat=True))
+    assert set(CurrencyRate.objects.values_list("currency", flat=True)) == {"EUR", "CNY"}
+    assert demo.filter(recurring=True, stage="won", ends_on__isnull=False).exists()
+    assert demo.filter(recurring=True, stage="won", ends_on__isnull=True).exists()
+    assert all(deal.events.exists() for deal in demo[:20])
+    call_command("compute_metrics", "--week", "2026-W46", "--no-progress", stdout=StringIO())
+    assert reports.revenue_problem("2026-W46") == ""
+    (total,) = reports.revenue_rollup(["2026-W46"])
+    assert total.won_amount > 0 and total.mrr > 0 and total.pipeline_amount > 0
+    assert total.influenced_amount > 0

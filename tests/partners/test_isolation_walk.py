@@ -41,6 +41,7 @@ from tests.factories import (
     FeedbackFactory,
     FeedbackNoteFactory,
     FeedbackReplyFactory,
+    OpportunityFactory,
     PartnerContactFactory,
     tier_set,
 )
@@ -105,6 +106,7 @@ WALK: dict[str, Walk] = {
         lambda w: "/api/v1/metrics/registrations/?by_channel=true", listing=True
     ),
     "api/v1/metrics/weeks/": Walk(lambda w: "/api/v1/metrics/weeks/", listing=True),
+    "api/v1/metrics/revenue/": Walk(lambda w: "/api/v1/metrics/revenue/", listing=True),
     "api/v1/^regions/$": Walk(lambda w: "/api/v1/regions/", listing=True),
     "api/v1/^regions/(?P<pk>[^/.]+)/$": Walk(
         _their("region", "/api/v1/regions/{pk}/"), listing=True
@@ -225,6 +227,14 @@ WALK: dict[str, Walk] = {
         lambda w: f"/api/v1/programme/scorecard/?partner={w.cast.partner_b.pk}", listing=True
     ),
     "api/v1/programme/drivers/": Walk(lambda w: "/api/v1/programme/drivers/", listing=True),
+    "portal/opportunities/": Walk(lambda w: "/portal/opportunities/", listing=True),
+    "portal/opportunities/<int:pk>/": Walk(_their("opportunity", "/portal/opportunities/{pk}/")),
+    "api/v1/^opportunities/$": Walk(
+        lambda w: f"/api/v1/opportunities/?partner={w.cast.partner_b.pk}", listing=True
+    ),
+    "api/v1/^opportunities/(?P<pk>[^/.]+)/$": Walk(
+        _their("opportunity", "/api/v1/opportunities/{pk}/")
+    ),
     "api/schema/": Walk(lambda w: "/api/schema/", listing=True),
     "api/docs/": Walk(lambda w: "/api/docs/", listing=True),
     "api/redoc/": Walk(lambda w: "/api/redoc/", listing=True),
@@ -291,6 +301,12 @@ def world(cast: Cast) -> World:
             decision_reason=f"{label} decision reason",
         )
         invitation = wave.invitations.get(partner=partner)
+        opportunity = OpportunityFactory(
+            account=account,
+            name=f"{label} Opportunity Name",
+            channel=ChannelKind.PARTNER,
+            partner=partner,
+        )
         return {
             "tier_change": partner_tier_set(
                 partner=partner, tier="silver", by=cast.manager, reason=f"{label} tier reason"
@@ -307,6 +323,7 @@ def world(cast: Cast) -> World:
             ),
             "token": api_token_issue(user=partner.portal_users.get().user)[0],
             "registration": registration,
+            "opportunity": opportunity,
             "agreement": agreement,
             "feedback": feedback,
             "account": account,
@@ -395,6 +412,7 @@ def test_it_shows_nothing_of_the_other_partner_on_any_listing(world: World) -> N
             "Their Certification",
             "Their survey comment",
             "their@survey.example",
+            "Their Opportunity Name",
             world.cast.partner_b.name,
             "INTERNAL NOTE",
         ]

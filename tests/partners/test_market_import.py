@@ -278,7 +278,8 @@ def test_it_reports_an_unknown_file_name(market: Path) -> None:
 
     assert problems == [
         "customers.csv:1: file: unknown file name (expected regions.csv, verticals.csv, "
-        "accounts.csv, reps.csv, partners.csv, agreements.csv, coverage.csv, registrations.csv)"
+        "fx_rates.csv, accounts.csv, reps.csv, partners.csv, agreements.csv, coverage.csv, "
+        "registrations.csv, opportunities.csv)"
     ]
     _assert_nothing_written()
 

@@ -4,6 +4,12 @@ Run it on a database of its own: it refuses a database that already holds accoun
 --force, which deletes the whole market (accounts, coverage, partners, agreements, feedback,
 reps, regions, verticals and snapshots) first. The last line reads
 `bench_metrics: accounts=N seconds=S peak_rss_mb=M sql_reference_seconds=R ratio=S/R`.
+
+With --opportunities N it then times the week and a --backfill-weeks backfill on the market
+alone (coverage only), adds N opportunities of every channel in three currencies, times both
+again with revenue, and ends with `bench_metrics: accounts=N opportunities=M
+week_seconds=A week_revenue_seconds=B week_ratio=B/A backfill_weeks=W backfill_seconds=C
+backfill_revenue_seconds=D backfill_ratio=D/C`.
 """
 
 from __future__ import annotations
@@ -23,11 +29,28 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 from psycopg import sql
 
-from analytics.models import MetricsLock, MetricsRun, PartnerSnapshot, SegmentSnapshot
-from analytics.services import metrics_compute_week
+from analytics.dashboard import trailing_weeks
+from analytics.models import (
+    MetricsLock,
+    MetricsRun,
+    PartnerRevenueRollup,
+    PartnerRevenueSnapshot,
+    PartnerSnapshot,
+    RevenueForecast,
+    RevenueRollup,
+    RevenueSnapshot,
+    SegmentSnapshot,
+)
+from analytics.services import metrics_compute_week, metrics_compute_weeks
 from analytics.sql_reference import reference_segment_counts
-from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, Region, SizeBand, Vertical
+from channels.models import (
+    CoverageAssignment,
+    Opportunity,
+    OpportunityEvent,
+    OpportunitySubStage,
+    SalesRep,
+)
+from crm.models import Account, CurrencyRate, Region, SizeBand, Vertical
 from crm.sql import as_text
 from partners.models import Agreement, Feedback, Partner
 
@@ -56,6 +79,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Keep a market this command seeded earlier instead of seeding again.",
         )
+        parser.add_argument(
+            "--opportunities",
+            type=int,
+            default=0,
+            help="Then time the week and a backfill without and with this many opportunities.",
+        )
+        parser.add_argument("--backfill-weeks", type=int, default=52)
 
     def handle(self, *args: Any, **options: Any) -> None:
         accounts = options["accounts"]
@@ -102,6 +132,39 @@ class Command(BaseCommand):
             f"bench_metrics: accounts={accounts} seconds={seconds:.3f} peak_rss_mb={peak_mb:.0f} "
             f"sql_reference_seconds={sql_seconds:.3f} ratio={seconds / sql_seconds:.2f}"
         )
+        if options["opportunities"] > 0:
+            self._with_revenue(accounts, options)
+
+    def _with_revenue(self, accounts: int, options: dict[str, Any]) -> None:
+        repeat = max(1, options["repeat"])
+        weeks = trailing_weeks(WEEK, max(1, options["backfill_weeks"]))
+        _wipe_revenue()
+
+        def timed() -> tuple[float, float]:
+            runs = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                metrics_compute_week(week=WEEK, final=True)
+                runs.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+            return statistics.median(runs), time.perf_counter() - started
+
+        week_alone, backfill_alone = timed()
+        started = time.monotonic()
+        count = options["opportunities"]
+        _seed_opportunities(count, options["seed"])
+        self.stdout.write(f"seeded {count} opportunities in {time.monotonic() - started:.1f} s")
+        metrics_compute_week(week=WEEK, final=True)  # warm, as above
+        week_revenue, backfill_revenue = timed()
+        self.stdout.write(
+            f"bench_metrics: accounts={accounts} opportunities={count} "
+            f"week_seconds={week_alone:.3f} week_revenue_seconds={week_revenue:.3f} "
+            f"week_ratio={week_revenue / week_alone:.2f} backfill_weeks={len(weeks)} "
+            f"backfill_seconds={backfill_alone:.1f} "
+            f"backfill_revenue_seconds={backfill_revenue:.1f} "
+            f"backfill_ratio={backfill_revenue / backfill_alone:.2f}"
+        )
 
 
 def _is_bench_market() -> bool:
@@ -116,7 +179,23 @@ def _seed_in_child(accounts: int, seed: int, wipe: bool) -> None:
     connections.close_all()
 
 
+def _wipe_revenue() -> None:
+    with transaction.atomic():
+        for model in (
+            RevenueSnapshot,
+            RevenueRollup,
+            PartnerRevenueSnapshot,
+            PartnerRevenueRollup,
+            RevenueForecast,
+            OpportunityEvent,
+            Opportunity,
+            CurrencyRate,
+        ):
+            model.objects.all().delete()
+
+
 def _wipe() -> None:
+    _wipe_revenue()
     with transaction.atomic():
         for model in (SegmentSnapshot, PartnerSnapshot, MetricsRun, MetricsLock, Feedback):
             model.objects.all().delete()
@@ -261,6 +340,8 @@ def _seed(accounts: int, seed: int) -> None:
             {
                 "external_id": [f"B{i:08d}" for i in range(accounts)],
                 "name": [f"Bench account {i}" for i in range(accounts)],
+                # crm.names.company_name_key of the name, as every writer of a name keeps it.
+                "name_key": [f"bench account {i}" for i in range(accounts)],
                 "region_id": rng.choice(region_ids, accounts),
                 "vertical_id": rng.choice(vertical_ids, accounts),
                 "size_band": rng.choice(np.array(SizeBand.values), accounts),
@@ -313,3 +394,76 @@ def _seed(accounts: int, seed: int) -> None:
         with connection.cursor() as cursor:
             # Fresh statistics and a visibility map, so the planner can use index-only scans.
             cursor.execute("VACUUM ANALYZE")
+
+
+CURRENCIES = np.array(["USD", "USD", "EUR", "CNY"])
+STAGES = np.array(["open", "won", "won", "lost"])
+
+
+def _seed_opportunities(count: int, seed: int) -> None:
+    """`count` deals on the bench market: every channel with an owner of its kind, open in
+    every step, won and lost, a third recurring (some ended), in USD, EUR and CNY, opened
+    from EPOCH on; EUR and CNY rates a quarter from a year before EPOCH."""
+    rng = np.random.default_rng(seed + 18)
+    now = timezone.now()
+    with transaction.atomic():
+        CurrencyRate.objects.bulk_create(
+            CurrencyRate(
+                currency=currency,
+                valid_from=date(EPOCH.year - 1 + quarter // 4, 1 + 3 * (quarter % 4), 1),
+                rate_to_reporting=f"{base * (1 + rng.uniform(-0.05, 0.05)):.6f}",
+            )
+            for currency, base in (("EUR", 1.08), ("CNY", 0.14))
+            for quarter in range(16)
+        )
+        first = Account.objects.order_by("id").values_list("id", flat=True).first()
+        last = Account.objects.order_by("-id").values_list("id", flat=True).first()
+        assert first is not None and last is not None
+        reps = np.array(SalesRep.objects.values_list("id", flat=True))
+        partners = dict(Partner.objects.values_list("id", "channel_kind"))
+        distributors = np.array([p for p, kind in partners.items() if kind == "distribution"])
+        resellers = np.array([p for p, kind in partners.items() if kind == "partner"])
+        steps = np.array(OpportunitySubStage.objects.values_list("id", flat=True))
+        channel = rng.choice(KINDS, count)
+        stage = rng.choice(STAGES, count)
+        opened = _days(rng, count, (AS_OF - EPOCH).days)
+        closed = opened + rng.integers(0, 180, count).astype("timedelta64[D]")
+        recurring = rng.random(count) < 0.33
+        won_recurring = recurring & (stage == "won")
+        ends = closed + rng.integers(30, 700, count).astype("timedelta64[D]")
+        frame = pd.DataFrame(
+            {
+                "external_id": [f"BO{i:09d}" for i in range(count)],
+                "name": "",
+                "account_id": rng.integers(first, last + 1, count),
+                "channel": channel,
+                "rep_id": pd.Series(rng.choice(reps, count)).where(channel == "direct"),
+                "partner_id": pd.Series(
+                    np.where(
+                        channel == "distribution",
+                        rng.choice(distributors, count),
+                        rng.choice(resellers, count),
+                    )
+                ).where((channel == "distribution") | (channel == "partner")),
+                "online_source": np.where(channel == "online", "web", ""),
+                "stage": stage,
+                "sub_stage_id": rng.choice(steps, count),
+                "amount": (rng.integers(100, 50_000_000, count) / 100).round(2),
+                "currency": rng.choice(CURRENCIES, count),
+                "recurring": recurring,
+                "opened_on": opened,
+                "expected_close_on": closed,
+                "closed_on": pd.Series(closed).where(stage != "open"),
+                "ends_on": pd.Series(ends).where(won_recurring & (rng.random(count) < 0.25)),
+                "lost_reason": "",
+                "registration_id": pd.Series([None] * count, dtype="Int64"),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        for column in ("rep_id", "partner_id"):
+            frame[column] = frame[column].astype("Int64")
+        _copy(Opportunity._meta.db_table, frame)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")

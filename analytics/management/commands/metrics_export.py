@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from typing import Any
@@ -37,13 +39,21 @@ class Command(BaseCommand):
         "accounts). --by channel: channel (the kind), accounts, covered, converted (won by that "
         "kind), coverage, penetration. --by partner: external_id, name, channel_kind, "
         "covered_accounts, converted_accounts, agreements_in_force, feedback_count, "
-        "satisfaction_mean, nps (trailing 90 days)."
+        "satisfaction_mean, nps (trailing 90 days). --report revenue: the grouping columns that "
+        "apply (channel: the sourcing channel), pipeline_count, pipeline_amount, "
+        "weighted_pipeline, won_count, won_amount, mrr, subscribers, arpa, influenced_amount."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--week", required=True, help='An ISO week, e.g. "2026-W46".')
         parser.add_argument("--by", choices=EXPORT_DIMENSIONS, default="segment")
         parser.add_argument("--format", choices=("csv", "json"), default="csv")
+        parser.add_argument(
+            "--report",
+            choices=("coverage", "revenue"),
+            default="coverage",
+            help="coverage figures (default) or revenue (docs/metrics.md rules 10-17)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         week = options["week"]
@@ -53,6 +63,9 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         if not reports.has_week(week):
             raise CommandError(f"no snapshot for {week}; run compute_metrics --week {week}")
+        if options["report"] == "revenue":
+            self._revenue(week, by=options["by"], fmt=options["format"])
+            return
         report = week_report(week, by=options["by"])
         if options["format"] == "csv":
             self.stdout.write(report.to_csv(index=False, lineterminator="\n"), ending="")
@@ -62,6 +75,23 @@ class Command(BaseCommand):
             for row in report.to_dict(orient="records")
         ]
         self.stdout.write(json.dumps({"week": week, "by": options["by"], "rows": records}))
+
+    def _revenue(self, week: str, *, by: str, fmt: str) -> None:
+        problem = reports.revenue_problem(week)
+        if problem:
+            raise CommandError(f"{week} has no revenue figures: {problem}")
+        columns, rows = reports.revenue_export(week, by=by)
+        if fmt == "json":
+            records = [dict(zip(columns, row, strict=True)) for row in rows]
+            self.stdout.write(
+                json.dumps({"week": week, "report": "revenue", "by": by, "rows": records})
+            )
+            return
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(["" if value is None else value for value in row] for row in rows)
+        self.stdout.write(out.getvalue(), ending="")
 
 
 def _plain(value: Any) -> Any:

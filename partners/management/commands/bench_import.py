@@ -18,6 +18,8 @@ from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
     COVERAGE,
+    FX_RATES,
+    OPPORTUNITIES,
     PARTNERS,
     REGIONS,
     REPS,
@@ -40,11 +42,19 @@ def _write(directory: Path, market_file: MarketFile, rows: Any) -> None:
         writer.writerows(rows)
 
 
-def market_generate(*, directory: Path, accounts: int, with_coverage: bool, seed: int = 7) -> None:
+def market_generate(
+    *,
+    directory: Path,
+    accounts: int,
+    with_coverage: bool,
+    with_owners: bool = False,
+    seed: int = 7,
+) -> None:
     """Write a synthetic market as CSV files into `directory`.
 
-    Regions, verticals and `accounts` accounts always; with `with_coverage` also reps, partners,
-    one agreement per partner and about 1.6 coverage rows per account.
+    Regions, verticals and `accounts` accounts always; with `with_owners` or `with_coverage`
+    also reps, partners and one agreement per partner; with `with_coverage` about 1.6 coverage
+    rows per account.
     """
     rng = random.Random(seed)
     regions = [f"R{n:02d}" for n in range(REGION_COUNT)]
@@ -75,7 +85,7 @@ def market_generate(*, directory: Path, accounts: int, with_coverage: bool, seed
             ]
 
     _write(directory, ACCOUNTS, account_rows())
-    if not with_coverage:
+    if not (with_coverage or with_owners):
         return
     reps = [f"REP-{n:04d}" for n in range(REP_COUNT)]
     _write(
@@ -121,6 +131,8 @@ def market_generate(*, directory: Path, accounts: int, with_coverage: bool, seed
         ),
     )
     partners = list(partner_kinds)
+    if not with_coverage:
+        return
 
     def coverage_rows() -> Any:
         for n in range(accounts):
@@ -141,6 +153,70 @@ def market_generate(*, directory: Path, accounts: int, with_coverage: bool, seed
     _write(directory, COVERAGE, coverage_rows())
 
 
+def opportunities_generate(
+    *, directory: Path, accounts: int, opportunities: int, seed: int = 11
+) -> None:
+    """Write fx_rates.csv (EUR and CNY, a rate a quarter) and `opportunities` deals on the
+    accounts, reps and partners of `market_generate(with_owners=True)` into `directory`: every
+    channel, open, won and lost, a third recurring, some subscriptions ended, in three
+    currencies, over six years."""
+    rng = random.Random(seed)
+    days = [(FIRST_DAY + timedelta(days=n)).isoformat() for n in range(6 * 365)]
+    quarters = [date(FIRST_DAY.year + q // 4, 1 + 3 * (q % 4), 1) for q in range(6 * 4)]
+    _write(
+        directory,
+        FX_RATES,
+        (
+            [currency, quarter.isoformat(), f"{base * (1 + rng.uniform(-0.05, 0.05)):.10f}"]
+            for currency, base in (("EUR", 1.08), ("CNY", 0.14))
+            for quarter in quarters
+        ),
+    )
+    partner_kinds = {
+        f"P-{n:04d}": ChannelKind.DISTRIBUTION.value if n % 3 == 0 else ChannelKind.PARTNER.value
+        for n in range(PARTNER_COUNT)
+    }
+    by_kind = {
+        kind: [p for p, k in partner_kinds.items() if k == kind]
+        for kind in (ChannelKind.DISTRIBUTION.value, ChannelKind.PARTNER.value)
+    }
+    kinds = ChannelKind.values
+    stages = ["open", "won", "won", "lost"]
+
+    def rows() -> Any:
+        for n in range(opportunities):
+            channel = rng.choice(kinds)
+            if channel == ChannelKind.DIRECT:
+                owner = f"REP-{rng.randrange(REP_COUNT):04d}"
+            elif channel == ChannelKind.ONLINE:
+                owner = "web"
+            else:
+                owner = rng.choice(by_kind[channel])
+            opened = rng.randrange(len(days) - 200)
+            stage = rng.choice(stages)
+            closed = days[opened + rng.randrange(0, 180)] if stage != "open" else ""
+            recurring = rng.random() < 0.33
+            ends = ""
+            if stage == "won" and recurring and rng.random() < 0.25:
+                ends = days[min(len(days) - 1, days.index(closed) + rng.randrange(30, 700))]
+            yield [
+                f"OPP-{n:09d}",
+                f"ACC-{rng.randrange(accounts):08d}",
+                channel,
+                owner,
+                stage,
+                f"{rng.randrange(100, 50_000_000) / 100:.2f}",
+                rng.choice(("USD", "USD", "EUR", "CNY")),
+                "true" if recurring else "false",
+                days[opened],
+                days[opened + rng.randrange(0, 200)] if rng.random() < 0.8 else "",
+                closed,
+                ends,
+            ]
+
+    _write(directory, OPPORTUNITIES, rows())
+
+
 class Command(BaseCommand):
     help = (
         "Generate a synthetic market as CSV files and time import_csv on them against the "
@@ -153,6 +229,12 @@ class Command(BaseCommand):
             "--with-coverage",
             action="store_true",
             help="also reps, partners, agreements and ~1.6 coverage rows per account",
+        )
+        parser.add_argument(
+            "--opportunities",
+            type=int,
+            default=0,
+            help="then time importing fx_rates.csv and this many opportunities on that market",
         )
         parser.add_argument(
             "--force", action="store_true", help="run even if the database holds accounts"
@@ -172,17 +254,37 @@ class Command(BaseCommand):
                 f"bench_import: generating {accounts} accounts in {directory} "
                 f"for {connection.vendor} {connection.settings_dict['NAME']}"
             )
+            opportunities = options["opportunities"]
             market_generate(
-                directory=Path(directory), accounts=accounts, with_coverage=options["with_coverage"]
+                directory=Path(directory),
+                accounts=accounts,
+                with_coverage=options["with_coverage"],
+                with_owners=opportunities > 0,
             )
             report = market_import(paths=[directory])
+            self._report(report)
+            seconds = report.seconds
+            line = (
+                f"bench_import: accounts={accounts} seconds={seconds:.2f} "
+                f"rows_per_second={report.rows / seconds:.0f}"
+            )
+            if opportunities:
+                deals = Path(directory) / "deals"
+                deals.mkdir()
+                opportunities_generate(
+                    directory=deals, accounts=accounts, opportunities=opportunities
+                )
+                deals_report = market_import(paths=[deals])
+                self._report(deals_report)
+                line += (
+                    f" opportunities={opportunities} "
+                    f"opportunities_seconds={deals_report.seconds:.2f}"
+                )
+        self.stdout.write(line)
+
+    def _report(self, report: Any) -> None:
         for file in report.files:
             self.stdout.write(
                 f"{file.name}: {file.rows} rows, created={file.created} "
                 f"updated={file.updated} unchanged={file.unchanged}"
             )
-        seconds = report.seconds
-        self.stdout.write(
-            f"bench_import: accounts={accounts} seconds={seconds:.2f} "
-            f"rows_per_second={report.rows / seconds:.0f}"
-        )

@@ -1,0 +1,910 @@
+"""The revenue figures of docs/metrics.md rules 10-17 as pure functions: arrays in, frames out.
+
+Nothing here touches the ORM: `analytics.revenue_selectors` reads, these functions compute, the
+weekly run (`analytics.services`) writes. The date rules (in the pipeline, in the forecast, won
+in the 52 weeks, a running subscription, coverage running, agreement in force) are stated once
+in the apps' `rules.py` and applied here with `rule.mask` and `rule.span`; the rates with
+`crm.currencies.RateTable` (rule 10).
+
+Money is exact. Amounts arrive as whole cents (int64), rates as `Decimal`s of at most ten
+places, win probabilities as hundredths of a per cent; every sum is taken over whole numbers in
+units of 10^-16 of the reporting currency (Python integers, never floats) and rounded to cents
+once, half up, when a figure is stored (`to_cents`). The per-deal sums are grouped first: the
+opportunities sharing a key, a rate period and a probability add their cents in numpy, and only
+those few sums are multiplied in Python.
+
+One as-of day `d` is `PreparedRevenue.figures(d, segment_counts)`. What does not depend on `d`
+is prepared once: the rate period of each deal's close and which channels and partners
+influenced each won deal (rule 16). A backfill prepares the whole table once and asks for
+each day; a single week prepares only the deals that can count on its day. Both go through the
+same code, so they agree.
+
+Input frames (dates `datetime64`, missing ones NaT):
+
+- opportunities: `opportunity_id, account_id, region, vertical, size_band, channel, partner_id,
+  stage, recurring, amount_cents, currency, probability_bp, opened_on, expected_close_on,
+  closed_on, ends_on` (`partner_id` 0 for direct and online; `probability_bp` the sub-stage's
+  probability in hundredths of a per cent, 0 to 10,000)
+- coverage: `account_id, kind, partner_id, start_date, end_date` (the accounts of won deals)
+- agreements: `metrics.AGREEMENT_COLUMNS` and `annual_target_cents, currency` (target null
+  when none); agreement_regions / agreement_verticals: `agreement_id, region` /
+  `agreement_id, vertical`, in the same codes as the opportunities' segments
+- partners: `partner_id, external_id, name, channel_kind`
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Context, Decimal
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.metrics import KINDS, PARTNER_KINDS, SEGMENT_KEYS
+from channels.rules import (
+    COVERAGE_RUNNING,
+    FORECAST_DAYS,
+    IN_FORECAST,
+    IN_PIPELINE,
+    SUBSCRIBED,
+    WON_IN_52_WEEKS,
+)
+from crm.currencies import MissingRate, RateTable, day_numbers
+from crm.rules import DateRule
+from partners.rules import AGREEMENT_IN_FORCE
+
+# Rule 16: influence counts coverage on any of the 91 days before the close.
+INFLUENCE_DAYS = 91
+FORECAST_WEEKS = FORECAST_DAYS // 7
+# Exact money: one unit is 10^-16 of the reporting currency; a cent is 10^14 units. A rate of
+# at most ten decimals times 10^10, and a probability in hundredths of a per cent (of at most
+# 10^4), make whole numbers of units from whole cents.
+RATE_SCALE = 10**10
+PROBABILITY_SCALE = 10**4
+UNITS_PER_CENT = 10**14
+# Precision of the few figures that divide (D, white-space value, I): far beyond a cent.
+_PRECISE = Context(prec=60)
+
+COUNT_COLUMNS: list[str] = [
+    "pipeline_count",
+    "won_count",
+    "won_accounts",
+    "subscribers",
+    "influenced_count",
+    "forecast_count",
+]
+AMOUNT_COLUMNS: list[str] = [
+    "pipeline_amount",
+    "weighted_pipeline",
+    "won_amount",
+    "mrr",
+    "influenced_amount",
+    "forecast_amount",
+]
+# Per segment over all channels only (rule 15): none without a won account.
+VALUE_COLUMNS: list[str] = ["white_space_value", "sales_revenue"]
+FIGURE_COLUMNS: list[str] = [*COUNT_COLUMNS, *AMOUNT_COLUMNS, *VALUE_COLUMNS]
+# The channel of a row: a sourcing channel kind, or "" for all channels together.
+ROW_KEYS: list[str] = [*SEGMENT_KEYS, "channel"]
+PARTNER_COLUMNS: list[str] = [
+    "partner_id",
+    "external_id",
+    "name",
+    "channel_kind",
+    "pipeline_count",
+    "pipeline_amount",
+    "weighted_pipeline",
+    "won_count",
+    "won_amount",
+    "mrr",
+    "subscribers",
+    "influenced_count",
+    "influenced_amount",
+    "forecast_count",
+    "forecast_amount",
+    "target_amount",
+]
+PARTNER_ROLLUP_COLUMNS: list[str] = [
+    "channel_kind",
+    "partners",
+    "pipeline_count",
+    "pipeline_amount",
+    "weighted_pipeline",
+    "won_count",
+    "won_amount",
+    "mrr",
+    "forecast_count",
+    "forecast_amount",
+    "target_amount",
+]
+FORECAST_COLUMNS: list[str] = ["channel", "weeks_ahead", "forecast_count", "forecast_amount"]
+# The money columns of each table, in units until `to_cents`.
+PARTNER_AMOUNTS: list[str] = [
+    "pipeline_amount",
+    "weighted_pipeline",
+    "won_amount",
+    "mrr",
+    "influenced_amount",
+    "forecast_amount",
+    "target_amount",
+]
+STAGES: tuple[str, ...] = ("open", "won", "lost")
+OPPORTUNITY_COLUMNS: list[str] = [
+    "opportunity_id",
+    "account_id",
+    *SEGMENT_KEYS,
+    "channel",
+    "partner_id",
+    "stage",
+    "recurring",
+    "amount_cents",
+    "currency",
+    "probability_bp",
+    "opened_on",
+    "expected_close_on",
+    "closed_on",
+    "ends_on",
+]
+COVERAGE_COLUMNS: list[str] = ["account_id", "kind", "partner_id", "start_date", "end_date"]
+DATE_FIELDS = ("opened_on", "expected_close_on", "closed_on", "ends_on")
+
+
+def to_cents(units: int) -> int:
+    """A sum in units (10^-16 of the reporting currency) in whole cents: rounded once, half up
+    (rule 10)."""
+    return (int(units) + UNITS_PER_CENT // 2) // UNITS_PER_CENT
+
+
+def value_to_cents(value: Decimal | None) -> int | None:
+    """A derived figure (rule 15, units as a Decimal) in whole cents, half up; None stays
+    None."""
+    # A missing value may arrive as None or as pandas' NaN.
+    if value is None or value != value:
+        return None
+    return int(_PRECISE.divide(value, Decimal(UNITS_PER_CENT)).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def rate_units(rate: Decimal) -> int:
+    """A rate (at most ten decimals) as a whole number of 10^-10."""
+    scaled = rate.scaleb(10)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"a rate has at most ten decimals: {rate}")
+    return int(scaled)
+
+
+def _exact_sums(keys: np.ndarray, cents: np.ndarray, size: int) -> np.ndarray:
+    """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows,
+    as Python integers (an object array). Each value is split in two parts of 24 bits and less,
+    whose sums a float64 holds exactly for up to hundreds of millions of rows."""
+    low = (cents & 0xFFFFFF).astype("float64")
+    high = (cents >> 24).astype("float64")
+    low_sums = np.bincount(keys, weights=low, minlength=size).astype("int64").astype(object)
+    high_sums = np.bincount(keys, weights=high, minlength=size).astype("int64").astype(object)
+    sums: np.ndarray = high_sums * (1 << 24) + low_sums
+    return sums
+
+
+def _money(keys: np.ndarray, cents: np.ndarray, factors: np.ndarray, size: int) -> np.ndarray:
+    """Per key in `range(size)`: the sum over its rows of cents x factor, exactly, in units.
+    `factors` (Python integers, one per row) take few distinct values (a rate period times a
+    probability): the cents are summed per key and factor, then multiplied once per sum."""
+    if not len(keys):
+        return np.array([0] * size, dtype=object)
+    distinct, which = np.unique(factors.astype(object), return_inverse=True)
+    sums = _exact_sums(which.astype("int64") * size + keys, cents, len(distinct) * size)
+    table = sums.reshape(len(distinct), size) * distinct.reshape(-1, 1)
+    total: np.ndarray = table.sum(axis=0)
+    return total
+
+
+def _distinct_counts(keys: np.ndarray, accounts: np.ndarray, size: int) -> np.ndarray:
+    """Per key in `range(size)`, how many distinct accounts its rows name."""
+    if not len(keys):
+        return np.zeros(size, dtype="int64")
+    pairs = pd.unique(keys.astype("int64") * (int(accounts.max()) + 1) + accounts)
+    return np.bincount(pairs // (int(accounts.max()) + 1), minlength=size).astype("int64")
+
+
+def _rule_columns(rule: DateRule, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {field: columns[field] for field in rule.fields}
+
+
+def _days(values: Any) -> np.ndarray:
+    return pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[D]")
+
+
+@dataclass(frozen=True)
+class Influence:
+    """Rule 16 for the won deals: per deal, the bit set of the channel kinds other than its own
+    (`1 << KINDS.index(kind)`) that covered its account on some day of the 13 weeks before its
+    close; and the (deal row, partner id) pairs of the partners other than its own that did."""
+
+    kinds: np.ndarray
+    partner_rows: np.ndarray
+    partner_ids: np.ndarray
+
+
+def _granted(
+    triples: pd.DataFrame, scope: pd.DataFrame, column: str, listing: set[Any]
+) -> np.ndarray:
+    """Whether each (agreement_id, `column`) of `triples` is granted: the agreement lists the
+    value, or lists none (rule 3b)."""
+    listed = pd.MultiIndex.from_frame(scope[["agreement_id", column]].astype(object))
+    asked = pd.MultiIndex.from_arrays(
+        [triples["agreement_id"].astype(object), triples[column].astype(object)]
+    )
+    lists_none = ~triples["agreement_id"].isin(listing).to_numpy()
+    return np.asarray(lists_none | asked.isin(listed), dtype=bool)
+
+
+def influence(
+    won: pd.DataFrame,
+    coverage: pd.DataFrame,
+    agreements: pd.DataFrame,
+    agreement_regions: pd.DataFrame,
+    agreement_verticals: pd.DataFrame,
+) -> Influence:
+    """Rule 16: who influenced each won deal of `won` (`account_id, region, vertical, channel,
+    partner_id, closed_on`; one row per deal, in order).
+
+    A coverage row of another channel kind, or of another partner, influenced the deal when it
+    actively covered the account (rule 3: running, and for the partner kinds under an
+    agreement in force granting the account's region and vertical, on the same day) on some
+    day from `closed_on - 91` to `closed_on - 1`.
+    """
+    count = len(won)
+    none = Influence(np.zeros(count, dtype="int8"), np.zeros(0, "int64"), np.zeros(0, "int64"))
+    if not count or coverage.empty:
+        return none
+    close = day_numbers(won["closed_on"].to_numpy(dtype="datetime64[D]"))
+    deals = pd.DataFrame(
+        {
+            "row": np.arange(count),
+            "account_id": won["account_id"].to_numpy(dtype="int64"),
+            "source": won["channel"].to_numpy(dtype=object),
+            "source_partner": won["partner_id"].fillna(0).to_numpy(dtype="int64"),
+            "region": won["region"].to_numpy(dtype=object),
+            "vertical": won["vertical"].to_numpy(dtype=object),
+            "low": close - INFLUENCE_DAYS,
+            "high": close - 1,
+        }
+    )
+    first, last = COVERAGE_RUNNING.span(
+        {
+            "start_date": _days(coverage["start_date"]),
+            "end_date": _days(coverage["end_date"]),
+        }
+    )
+    rows = pd.DataFrame(
+        {
+            "account_id": coverage["account_id"].to_numpy(dtype="int64"),
+            "kind": coverage["kind"].to_numpy(dtype=object),
+            "partner_id": coverage["partner_id"].fillna(0).to_numpy(dtype="int64"),
+            "first": first,
+            "last": last,
+        }
+    )
+    pairs = deals.merge(rows, on="account_id")
+    pairs["low"] = np.maximum(pairs["low"].to_numpy(), pairs["first"].to_numpy())
+    pairs["high"] = np.minimum(pairs["high"].to_numpy(), pairs["last"].to_numpy())
+    other_kind = pairs["kind"] != pairs["source"]
+    partner_kind = pairs["kind"].isin(PARTNER_KINDS)
+    other_partner = partner_kind & (pairs["partner_id"] != pairs["source_partner"])
+    pairs = pairs[(pairs["low"] <= pairs["high"]) & (other_kind | other_partner)]
+    pairs = pairs.reset_index(drop=True)
+    valid = ~pairs["kind"].isin(PARTNER_KINDS).to_numpy()
+
+    owned = pairs[~valid]
+    if len(owned) and not agreements.empty:
+        in_force_first, in_force_last = AGREEMENT_IN_FORCE.span(
+            {
+                field: (
+                    agreements[field].to_numpy(dtype=object)
+                    if field in AGREEMENT_IN_FORCE.value_fields
+                    else _days(agreements[field])
+                )
+                for field in AGREEMENT_IN_FORCE.fields
+            }
+        )
+        terms = pd.DataFrame(
+            {
+                "agreement_id": agreements["agreement_id"].to_numpy(),
+                "partner_id": agreements["partner_id"].to_numpy(dtype="int64"),
+                "from": in_force_first,
+                "to": in_force_last,
+            }
+        )
+        terms = terms[terms["from"] <= terms["to"]]
+        triples = owned.reset_index().merge(terms, on="partner_id")
+        meets = np.asarray(np.maximum(triples["low"], triples["from"])) <= np.asarray(
+            np.minimum(triples["high"], triples["to"])
+        )
+        triples = triples[meets]
+        granted = _granted(
+            triples, agreement_regions, "region", set(agreement_regions["agreement_id"])
+        ) & _granted(
+            triples, agreement_verticals, "vertical", set(agreement_verticals["agreement_id"])
+        )
+        valid[np.unique(triples["index"].to_numpy()[granted]).astype("int64")] = True
+    pairs = pairs[valid]
+
+    kinds = np.zeros(count, dtype="int8")
+    influencing = pairs[pairs["kind"] != pairs["source"]]
+    bits = np.array([1 << KINDS.index(kind) for kind in influencing["kind"]], dtype="int8")
+    np.bitwise_or.at(kinds, influencing["row"].to_numpy(dtype="int64"), bits)
+    partners = pairs[
+        pairs["kind"].isin(PARTNER_KINDS) & (pairs["partner_id"] != pairs["source_partner"])
+    ]
+    partners = partners[["row", "partner_id"]].drop_duplicates().sort_values(["row", "partner_id"])
+    return Influence(
+        kinds,
+        partners["row"].to_numpy(dtype="int64"),
+        partners["partner_id"].to_numpy(dtype="int64"),
+    )
+
+
+@dataclass(frozen=True)
+class WeekRevenue:
+    """What a week's snapshot stores of revenue, money in units (`to_cents` when stored):
+    per segment and channel (`ROW_KEYS` + `FIGURE_COLUMNS`, channel "" for all channels), the
+    rollups of those (region, vertical, size band "" for any), per partner
+    (`PARTNER_COLUMNS`), per partner channel kind (`PARTNER_ROLLUP_COLUMNS`), and the forecast
+    by week ahead (`FORECAST_COLUMNS`)."""
+
+    segments: pd.DataFrame
+    rollups: pd.DataFrame
+    partners: pd.DataFrame
+    partner_rollups: pd.DataFrame
+    forecast: pd.DataFrame
+
+
+class PreparedRevenue:
+    """The opportunities (and what they need) indexed once; `figures(d, ...)` gives one day.
+
+    Raises MissingRate (from `figures`) when a deal that counts on the day, or an agreement's
+    target, is in a currency without a rate valid on the day that figure is about (rule 10).
+    """
+
+    def __init__(
+        self,
+        *,
+        opportunities: pd.DataFrame,
+        coverage: pd.DataFrame,
+        agreements: pd.DataFrame,
+        agreement_regions: pd.DataFrame,
+        agreement_verticals: pd.DataFrame,
+        partners: pd.DataFrame,
+        rates: RateTable,
+    ) -> None:
+        self.rates = rates
+        self.partners = partners
+        self.agreements = agreements
+        frame = opportunities
+        self.size = len(frame)
+        self.opportunity_id = frame["opportunity_id"].to_numpy(dtype="int64")
+        self.account_id = frame["account_id"].to_numpy(dtype="int64")
+        segments = pd.MultiIndex.from_arrays([frame[key].astype(object) for key in SEGMENT_KEYS])
+        codes, self.segment_index = pd.factorize(segments)
+        self.segment = np.asarray(codes, dtype="int64")
+        self.segment_count = len(self.segment_index)
+        self.channel = (
+            pd.Index(KINDS).get_indexer(pd.Index(frame["channel"].astype(object))).astype("int64")
+        )
+        self.key = self.segment * len(KINDS) + self.channel
+        self.partner_id = frame["partner_id"].fillna(0).to_numpy(dtype="int64")
+        partner_ids = pd.Index(partners["partner_id"].to_numpy(dtype="int64"))
+        self.partner = partner_ids.get_indexer(self.partner_id).astype("int64")
+        self.partner_ids = partner_ids
+        recurring = frame["recurring"].to_numpy(dtype=bool)
+        self.recurring = recurring
+        self.cents = frame["amount_cents"].to_numpy(dtype="int64")
+        # Rule 11: a recurring deal counts 12 monthly fees in the pipeline and when won.
+        self.year_cents = np.where(recurring, 12 * self.cents, self.cents)
+        self.currency = rates.currency_codes(frame["currency"].to_numpy(dtype=object))
+        self.currency_names = frame["currency"].to_numpy(dtype=object)
+        self.probability = frame["probability_bp"].to_numpy(dtype="int64")
+        self.columns: dict[str, np.ndarray] = {
+            "stage": frame["stage"].to_numpy(dtype="U4"),
+            "recurring": recurring,
+            **{field: _days(frame[field]) for field in DATE_FIELDS},
+        }
+        self.expected = day_numbers(self.columns["expected_close_on"])
+        close = day_numbers(self.columns["closed_on"])
+        # Rule 13: a won deal counts at the rate of its close, whatever the day asked.
+        self.close_period = rates.periods(self.currency, close)
+        won = np.flatnonzero(self.columns["stage"] == "won")
+        self.won_rows = won
+        self.influence = influence(
+            pd.DataFrame(
+                {
+                    "account_id": self.account_id[won],
+                    "region": frame["region"].to_numpy(dtype=object)[won],
+                    "vertical": frame["vertical"].to_numpy(dtype=object)[won],
+                    "channel": frame["channel"].to_numpy(dtype=object)[won],
+                    "partner_id": self.partner_id[won],
+                    "closed_on": self.columns["closed_on"][won],
+                }
+            ),
+            coverage,
+            agreements,
+            agreement_regions,
+            agreement_verticals,
+        )
+        self.influenced_kinds = np.zeros(self.size, dtype="int8")
+        self.influenced_kinds[won] = self.influence.kinds
+        self.rate_factor = np.array([rate_units(rate) for rate in rates.rates], dtype=object)
+
+    # -- rates ----------------------------------------------------------------------------
+
+    def _periods_on(self, rows: np.ndarray, d: date) -> np.ndarray:
+        """The rate period of each of `rows` on `d`; raises MissingRate for the first without."""
+        codes = np.arange(len(self.rates.currencies))
+        by_currency = self.rates.periods(codes, np.full(len(codes), day_numbers([d])[0]))
+        periods = np.full(len(rows), -1, dtype="int64")
+        known = self.currency[rows] >= 0
+        periods[known] = by_currency[self.currency[rows][known]]
+        missing = np.flatnonzero(periods < 0)
+        if len(missing):
+            row = rows[missing[0]]
+            raise MissingRate(
+                str(self.currency_names[row]), d, f"opportunity {self.opportunity_id[row]}"
+            )
+        return periods
+
+    def _close_periods(self, rows: np.ndarray) -> np.ndarray:
+        periods = self.close_period[rows]
+        missing = np.flatnonzero(periods < 0)
+        if len(missing):
+            row = rows[missing[0]]
+            closed = pd.Timestamp(self.columns["closed_on"][row]).date()
+            raise MissingRate(
+                str(self.currency_names[row]), closed, f"opportunity {self.opportunity_id[row]}"
+            )
+        return np.asarray(periods)
+
+    def _factors(self, periods: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
+        """Per row, rate x probability as a whole number (units per cent)."""
+        factor = self.rate_factor[periods]
+        if probability is None:
+            scaled: np.ndarray = factor * PROBABILITY_SCALE
+            return scaled
+        weighted: np.ndarray = factor * probability.astype(object)
+        return weighted
+
+    # -- one day --------------------------------------------------------------------------
+
+    def figures(self, d: date, segment_counts: pd.DataFrame) -> WeekRevenue:
+        """Everything a week's snapshot stores of revenue, as of `d`.
+
+        `segment_counts`: the day's coverage counts per segment (`SEGMENT_KEYS`, `accounts`,
+        `covered_any`, `converted`, `white_space`), for rule 15. Raises MissingRate.
+        """
+        columns = self.columns
+        pipeline = np.flatnonzero(IN_PIPELINE.mask(_rule_columns(IN_PIPELINE, columns), d))
+        forecast = np.flatnonzero(IN_FORECAST.mask(_rule_columns(IN_FORECAST, columns), d))
+        won = np.flatnonzero(WON_IN_52_WEEKS.mask(_rule_columns(WON_IN_52_WEEKS, columns), d))
+        subscribed = np.flatnonzero(SUBSCRIBED.mask(_rule_columns(SUBSCRIBED, columns), d))
+        size = self.segment_count * len(KINDS)
+
+        pipeline_periods = self._periods_on(pipeline, d)
+        forecast_periods = self._periods_on(forecast, d)
+        subscribed_periods = self._periods_on(subscribed, d)
+        won_periods = self._close_periods(won)
+
+        def counted(rows: np.ndarray, keys: np.ndarray, width: int) -> np.ndarray:
+            return np.bincount(keys[rows], minlength=width).astype("int64")
+
+        figures: dict[str, np.ndarray] = {
+            "pipeline_count": counted(pipeline, self.key, size),
+            "won_count": counted(won, self.key, size),
+            "won_accounts": _distinct_counts(self.key[won], self.account_id[won], size),
+            "subscribers": _distinct_counts(
+                self.key[subscribed], self.account_id[subscribed], size
+            ),
+            "forecast_count": counted(forecast, self.key, size),
+            "pipeline_amount": _money(
+                self.key[pipeline],
+                self.year_cents[pipeline],
+                self._factors(pipeline_periods),
+                size,
+            ),
+            "weighted_pipeline": _money(
+                self.key[pipeline],
+                self.year_cents[pipeline],
+                self._factors(pipeline_periods, self.probability[pipeline]),
+                size,
+            ),
+            "won_amount": _money(
+                self.key[won], self.year_cents[won], self._factors(won_periods), size
+            ),
+            "mrr": _money(
+                self.key[subscribed],
+                self.cents[subscribed],
+                self._factors(subscribed_periods),
+                size,
+            ),
+            "forecast_amount": _money(
+                self.key[forecast],
+                self.year_cents[forecast],
+                self._factors(forecast_periods, self.probability[forecast]),
+                size,
+            ),
+        }
+        # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
+        won_value = self._factors(won_periods)
+        influenced_count = np.zeros(size, dtype="int64")
+        influenced_amount = np.array([0] * size, dtype=object)
+        for position in range(len(KINDS)):
+            by = (self.influenced_kinds[won] & (1 << position)) > 0
+            keys = self.segment[won][by] * len(KINDS) + position
+            influenced_count += np.bincount(keys, minlength=size).astype("int64")
+            influenced_amount = influenced_amount + _money(
+                keys, self.year_cents[won][by], won_value[by], size
+            )
+        figures["influenced_count"] = influenced_count
+        figures["influenced_amount"] = influenced_amount
+
+        # All channels together ("" rows): sums, except the distinct accounts and the deals
+        # influenced by any other channel (each once).
+        segments = self.segment_count
+        overall: dict[str, np.ndarray] = {
+            name: values.reshape(segments, len(KINDS)).sum(axis=1)
+            for name, values in figures.items()
+        }
+        overall["won_accounts"] = _distinct_counts(
+            self.segment[won], self.account_id[won], segments
+        )
+        overall["subscribers"] = _distinct_counts(
+            self.segment[subscribed], self.account_id[subscribed], segments
+        )
+        any_influence = self.influenced_kinds[won] > 0
+        overall["influenced_count"] = np.bincount(
+            self.segment[won][any_influence], minlength=segments
+        ).astype("int64")
+        overall["influenced_amount"] = _money(
+            self.segment[won][any_influence],
+            self.year_cents[won][any_influence],
+            won_value[any_influence],
+            segments,
+        )
+        segment_rows = self._segment_rows(figures, overall, segment_counts)
+        partner_rows = self._partner_rows(d, pipeline, forecast, won, subscribed)
+        return WeekRevenue(
+            segments=segment_rows,
+            rollups=revenue_rollups(segment_rows),
+            partners=partner_rows,
+            partner_rollups=partner_rollups(partner_rows),
+            forecast=self._forecast_rows(d, forecast, forecast_periods),
+        )
+
+    def _segment_rows(
+        self,
+        figures: dict[str, np.ndarray],
+        overall: dict[str, np.ndarray],
+        segment_counts: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """One row per (segment, channel) and (segment, "") with any deal counted."""
+        segments = self.segment_count
+        keys = self.segment_index.to_frame(index=False)
+        keys.columns = pd.Index(SEGMENT_KEYS)
+        by_channel = pd.DataFrame(
+            {
+                name: list(values) if values.dtype == object else values
+                for name, values in figures.items()
+            }
+        )
+        by_channel[SEGMENT_KEYS] = keys.loc[np.repeat(np.arange(segments), len(KINDS))].to_numpy()
+        by_channel["channel"] = np.tile(np.array(KINDS, dtype=object), segments)
+        for column in VALUE_COLUMNS:
+            by_channel[column] = None
+        everything = pd.DataFrame(
+            {
+                name: list(values) if values.dtype == object else values
+                for name, values in overall.items()
+            }
+        )
+        everything[SEGMENT_KEYS] = keys.to_numpy()
+        everything["channel"] = ""
+        everything = _with_values(everything, segment_counts)
+        rows = pd.concat([everything, by_channel], ignore_index=True)
+        active = rows[["pipeline_count", "won_count", "subscribers", "influenced_count"]].to_numpy()
+        rows = rows[(active > 0).any(axis=1) | (rows["forecast_count"] > 0).to_numpy()]
+        rows = rows.sort_values(ROW_KEYS, kind="stable").reset_index(drop=True)
+        return rows[[*ROW_KEYS, *FIGURE_COLUMNS]]
+
+    def _partner_rows(
+        self,
+        d: date,
+        pipeline: np.ndarray,
+        forecast: np.ndarray,
+        won: np.ndarray,
+        subscribed: np.ndarray,
+    ) -> pd.DataFrame:
+        """Rules 16 and 17 per partner: the deals it sourced, the won deals it influenced, and
+        its target for the 13 weeks after `d`."""
+        size = len(self.partner_ids)
+        if not size:
+            return pd.DataFrame(columns=PARTNER_COLUMNS)
+
+        def own(rows: np.ndarray) -> np.ndarray:
+            return np.asarray(rows[self.partner[rows] >= 0])
+
+        pipeline, forecast, won, subscribed = map(own, (pipeline, forecast, won, subscribed))
+        partner = self.partner
+        won_value = self._factors(self._close_periods(won))
+        frame = self.partners[["partner_id", "external_id", "name", "channel_kind"]].copy()
+        frame = frame.reset_index(drop=True)
+        frame["pipeline_count"] = np.bincount(partner[pipeline], minlength=size)
+        frame["pipeline_amount"] = list(
+            _money(
+                partner[pipeline],
+                self.year_cents[pipeline],
+                self._factors(self._periods_on(pipeline, d)),
+                size,
+            )
+        )
+        frame["weighted_pipeline"] = list(
+            _money(
+                partner[pipeline],
+                self.year_cents[pipeline],
+                self._factors(self._periods_on(pipeline, d), self.probability[pipeline]),
+                size,
+            )
+        )
+        frame["won_count"] = np.bincount(partner[won], minlength=size)
+        frame["won_amount"] = list(_money(partner[won], self.year_cents[won], won_value, size))
+        frame["mrr"] = list(
+            _money(
+                partner[subscribed],
+                self.cents[subscribed],
+                self._factors(self._periods_on(subscribed, d)),
+                size,
+            )
+        )
+        frame["subscribers"] = _distinct_counts(
+            partner[subscribed], self.account_id[subscribed], size
+        )
+        # Influence: the won deals of the window some other partner's coverage influenced.
+        in_window = np.zeros(self.size, dtype=bool)
+        in_window[
+            np.flatnonzero(WON_IN_52_WEEKS.mask(_rule_columns(WON_IN_52_WEEKS, self.columns), d))
+        ] = True
+        deal_rows = self.won_rows[self.influence.partner_rows]
+        counted = in_window[deal_rows]
+        deal_rows = deal_rows[counted]
+        influencer = self.partner_ids.get_indexer(self.influence.partner_ids[counted])
+        known = influencer >= 0
+        deal_rows, influencer = deal_rows[known], influencer[known].astype("int64")
+        frame["influenced_count"] = np.bincount(influencer, minlength=size)
+        frame["influenced_amount"] = list(
+            _money(
+                influencer,
+                self.year_cents[deal_rows],
+                self._factors(self._close_periods(deal_rows)),
+                size,
+            )
+        )
+        frame["forecast_count"] = np.bincount(partner[forecast], minlength=size)
+        frame["forecast_amount"] = list(
+            _money(
+                partner[forecast],
+                self.year_cents[forecast],
+                self._factors(self._periods_on(forecast, d), self.probability[forecast]),
+                size,
+            )
+        )
+        frame["target_amount"] = list(self._targets(d, size))
+        counts = ["pipeline_count", "won_count", "subscribers", "influenced_count"]
+        active = (frame[counts].to_numpy() > 0).any(axis=1) | np.array(
+            [units > 0 for units in frame["target_amount"]], dtype=bool
+        )
+        frame = frame[active].sort_values("external_id", kind="stable").reset_index(drop=True)
+        return frame.astype({column: "int64" for column in counts + ["forecast_count"]})[
+            PARTNER_COLUMNS
+        ]
+
+    def _targets(self, d: date, size: int) -> np.ndarray:
+        """Rule 17: per partner, a quarter of the annual targets of its agreements in force on
+        `d`, at the rates valid on `d`."""
+        agreements = self.agreements
+        if agreements.empty or size == 0:
+            return np.array([0] * size, dtype=object)
+        columns = {
+            field: (
+                agreements[field].to_numpy(dtype=object)
+                if field in AGREEMENT_IN_FORCE.value_fields
+                else _days(agreements[field])
+            )
+            for field in AGREEMENT_IN_FORCE.fields
+        }
+        in_force = agreements[
+            AGREEMENT_IN_FORCE.mask(columns, d)
+            & agreements["annual_target_cents"].notna().to_numpy()
+        ]
+        partner = self.partner_ids.get_indexer(in_force["partner_id"].to_numpy(dtype="int64"))
+        in_force = in_force[partner >= 0]
+        partner = partner[partner >= 0].astype("int64")
+        codes = self.rates.currency_codes(in_force["currency"].to_numpy(dtype=object))
+        periods = self.rates.periods(codes, np.full(len(codes), day_numbers([d])[0]))
+        missing = np.flatnonzero(periods < 0)
+        if len(missing):
+            first = in_force.iloc[int(missing[0])]
+            raise MissingRate(str(first["currency"]), d, f"agreement {first['agreement_id']}")
+        # A quarter of the year: the 13 weeks of the forecast.
+        factors = self.rate_factor[periods] * (PROBABILITY_SCALE // 4)
+        return _money(
+            partner,
+            in_force["annual_target_cents"].to_numpy(dtype="int64"),
+            factors,
+            size,
+        )
+
+    def _forecast_rows(self, d: date, forecast: np.ndarray, periods: np.ndarray) -> pd.DataFrame:
+        """Rule 12's forecast by the week the deals are expected to close: week 1 the seven
+        days after `d` (and the deals already overdue), to week 13; per channel and over all
+        channels ("")."""
+        today = int(day_numbers([d])[0])
+        ahead = np.clip((self.expected[forecast] - today + 6) // 7, 1, FORECAST_WEEKS)
+        factors = self._factors(periods, self.probability[forecast])
+        channels = self.channel[forecast]
+        frames = []
+        for name, keys in (
+            ("", ahead - 1),
+            *(
+                (kind, np.where(channels == position, ahead - 1, -1))
+                for position, kind in enumerate(KINDS)
+            ),
+        ):
+            chosen = keys >= 0
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "channel": name,
+                        "weeks_ahead": np.arange(1, FORECAST_WEEKS + 1),
+                        "forecast_count": np.bincount(keys[chosen], minlength=FORECAST_WEEKS),
+                        "forecast_amount": list(
+                            _money(
+                                keys[chosen],
+                                self.year_cents[forecast][chosen],
+                                factors[chosen],
+                                FORECAST_WEEKS,
+                            )
+                        ),
+                    }
+                )
+            )
+        rows = pd.concat(frames, ignore_index=True)
+        return rows[rows["forecast_count"] > 0].reset_index(drop=True)[FORECAST_COLUMNS]
+
+
+def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.DataFrame:
+    """Rule 15 on the all-channel rows: D = won amount / won accounts; white-space value =
+    white space x D x converted / covered; I = M x (converted / M) x D. None where a divisor is
+    0 or there is no coverage count for the segment."""
+    if everything.empty or segment_counts.empty:
+        # Nothing to value (a market without deals, or without accounts): the empty frames
+        # may not even agree on their key columns' types.
+        everything = everything.copy()
+        everything["white_space_value"] = None
+        everything["sales_revenue"] = None
+        return everything
+    counts = segment_counts[[*SEGMENT_KEYS, "accounts", "covered_any", "converted", "white_space"]]
+    merged = everything.merge(counts, on=SEGMENT_KEYS, how="left")
+    white_space_values: list[Decimal | None] = []
+    sales_revenues: list[Decimal | None] = []
+    rows = zip(
+        merged["won_amount"],
+        merged["won_accounts"],
+        merged["accounts"],
+        merged["covered_any"],
+        merged["converted"],
+        merged["white_space"],
+        strict=True,
+    )
+    for won_amount, won_accounts, accounts, covered, converted, white_space in rows:
+        if not won_accounts or pd.isna(accounts):
+            white_space_values.append(None)
+            sales_revenues.append(None)
+            continue
+        won, per = Decimal(int(won_amount)), Decimal(int(won_accounts))
+        # Multiplied first and divided once, so a value that has an exact decimal is exact.
+        white_space_values.append(
+            _PRECISE.divide(
+                Decimal(int(white_space)) * won * Decimal(int(converted)),
+                per * Decimal(int(covered)),
+            )
+            if covered
+            else None
+        )
+        # I = M x eta x D = M x (converted / M) x (won / won accounts).
+        sales_revenues.append(
+            _PRECISE.divide(
+                Decimal(int(accounts)) * Decimal(int(converted)) * won,
+                Decimal(int(accounts)) * per,
+            )
+            if accounts
+            else None
+        )
+    everything = everything.copy()
+    everything["white_space_value"] = pd.Series(
+        white_space_values, index=everything.index, dtype=object
+    )
+    everything["sales_revenue"] = pd.Series(sales_revenues, index=everything.index, dtype=object)
+    return everything
+
+
+def _sum_object(values: pd.Series) -> Any:
+    """The sum of the values that are not None (exact: integers or Decimals), or None when
+    every value is None."""
+    present = [value for value in values if value is not None and not pd.isna(value)]
+    if not present:
+        return None
+    total = present[0]
+    for value in present[1:]:
+        total = _PRECISE.add(total, value) if isinstance(total, Decimal) else total + value
+    return total
+
+
+def revenue_rollups(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rule 17: the segment rows summed for every combination of region, vertical and size band
+    ("" for any), keeping the channel; the segments themselves are not repeated. Counts and
+    money add exactly (a segment's distinct accounts are its own: no account is in two
+    segments); rule 15's values add where present."""
+    if rows.empty:
+        return pd.DataFrame(columns=[*ROW_KEYS, *FIGURE_COLUMNS])
+    frames = []
+    for size in range(len(SEGMENT_KEYS)):
+        for keys in combinations(SEGMENT_KEYS, size):
+            grouped = rows.groupby([*keys, "channel"], sort=True)
+            summed = grouped[COUNT_COLUMNS].sum()
+            for column in [*AMOUNT_COLUMNS, *VALUE_COLUMNS]:
+                summed[column] = grouped[column].agg(_sum_object)
+            summed = summed.reset_index()
+            for key in SEGMENT_KEYS:
+                if key not in keys:
+                    summed[key] = ""
+            frames.append(summed[[*ROW_KEYS, *FIGURE_COLUMNS]])
+    rollups = pd.concat(frames, ignore_index=True)
+    return rollups.astype({column: "int64" for column in COUNT_COLUMNS})
+
+
+def partner_rollups(partners: pd.DataFrame) -> pd.DataFrame:
+    """Rule 17 per partner channel kind ("" for every partner): the partners' sourced figures,
+    forecasts and targets summed (influence is not: a deal may be influenced by several)."""
+    if partners.empty:
+        return pd.DataFrame(columns=PARTNER_ROLLUP_COLUMNS)
+    frame = partners.assign(partners=1)
+    counts = ["partners", "pipeline_count", "won_count", "forecast_count"]
+    money = [
+        "pipeline_amount",
+        "weighted_pipeline",
+        "won_amount",
+        "mrr",
+        "forecast_amount",
+        "target_amount",
+    ]
+    parts = []
+    for kind, group in [("", frame), *frame.groupby("channel_kind", sort=True)]:
+        row: dict[str, Any] = {"channel_kind": kind}
+        row.update({column: int(group[column].sum()) for column in counts})
+        row.update({column: _sum_object(group[column]) or 0 for column in money})
+        parts.append(row)
+    return pd.DataFrame(parts, columns=PARTNER_ROLLUP_COLUMNS)
+
+
+def in_cents(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its money columns (units: any of `AMOUNT_COLUMNS`, `VALUE_COLUMNS`,
+    `PARTNER_AMOUNTS`) in whole cents, each rounded once; a missing rule 15 value stays None."""
+    cents = frame.copy()
+    for column in [*AMOUNT_COLUMNS, "target_amount"]:
+        if column in cents:
+            cents[column] = np.array([to_cents(units) for units in cents[column]], dtype="int64")
+    for column in VALUE_COLUMNS:
+        if column in cents:
+            cents[column] = pd.Series(
+                [value_to_cents(value) for value in cents[column]], index=cents.index, dtype=object
+            )
+    return cents

@@ -1,0 +1,52 @@
+"""bench_metrics --opportunities: it seeds deals on the bench market and prints the week and the
+backfill timed without and with revenue in its last line (the figures are for the README, not
+asserted)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+
+from analytics import reports
+from channels.models import Opportunity
+
+# Seeded in a forked child, as the command does: a database other connections see.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_it_times_the_week_and_the_backfill_without_and_with_revenue() -> None:
+    out = io.StringIO()
+
+    call_command(
+        "bench_metrics",
+        "--accounts",
+        "300",
+        "--opportunities",
+        "400",
+        "--repeat",
+        "1",
+        "--backfill-weeks",
+        "1",
+        stdout=out,
+    )
+
+    last = out.getvalue().strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"bench_metrics: accounts=300 opportunities=400 week_seconds=[\d.]+ "
+        r"week_revenue_seconds=[\d.]+ week_ratio=[\d.]+ backfill_weeks=1 "
+        r"backfill_seconds=[\d.]+ backfill_revenue_seconds=[\d.]+ backfill_ratio=[\d.]+",
+        last,
+    ), last
+    assert Opportunity.objects.count() == 400
+    assert set(Opportunity.objects.values_list("channel", flat=True)) == {
+        "direct",
+        "distribution",
+        "partner",
+        "online",
+    }
+    assert reports.revenue_problem("2026-W46") == ""
+    (total,) = reports.revenue_rollup(["2026-W46"])
+    assert total.won_count > 0 and total.pipeline_count > 0

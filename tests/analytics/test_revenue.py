@@ -1,0 +1,373 @@
+"""docs/metrics.md rules 10-17, computed by hand on small markets: each rule's boundary days,
+currency changes, rounding once, and who influenced a deal."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from analytics import revenue
+from crm.currencies import MissingRate, RateTable
+
+D = date(2026, 6, 7)  # a Sunday
+SEGMENT = {"region": "EAST", "vertical": "FIN", "size_band": "smb"}
+RATES = RateTable(
+    "USD",
+    [
+        ("EUR", date(2026, 1, 1), Decimal("1.1")),
+        ("EUR", D, Decimal("1.2")),  # changes on the as-of day itself
+        ("CNY", date(2026, 1, 1), Decimal("0.14")),
+    ],
+)
+
+
+def deal(number: int, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "opportunity_id": number,
+        "account_id": number,
+        **SEGMENT,
+        "channel": "direct",
+        "partner_id": 0,
+        "stage": "open",
+        "recurring": False,
+        "amount_cents": 100_00,
+        "currency": "USD",
+        "probability_bp": 50_00,
+        "opened_on": date(2026, 1, 5),
+        "expected_close_on": None,
+        "closed_on": None,
+        "ends_on": None,
+    }
+    row.update(values)
+    for field in revenue.DATE_FIELDS:
+        row[field] = pd.Timestamp(row[field]) if row[field] else pd.NaT
+    return row
+
+
+def prepared(
+    deals: list[dict[str, Any]],
+    *,
+    coverage: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    agreements: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    regions: list[tuple[int, str]] = (),  # type: ignore[assignment]
+    partners: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    rates: RateTable = RATES,
+) -> revenue.PreparedRevenue:
+    agreement_rows = [
+        {
+            "agreement_id": 1,
+            "partner_id": 7,
+            "status": "active",
+            "signed_on": date(2026, 1, 1),
+            "start_date": date(2026, 1, 1),
+            "end_date": date(2026, 12, 31),
+            "terminated_on": None,
+            "annual_target_cents": None,
+            "currency": "USD",
+            **each,
+        }
+        for each in agreements
+    ]
+    return revenue.PreparedRevenue(
+        opportunities=pd.DataFrame(deals, columns=revenue.OPPORTUNITY_COLUMNS),
+        coverage=pd.DataFrame(
+            [{"partner_id": 0, "end_date": None, **each} for each in coverage],
+            columns=revenue.COVERAGE_COLUMNS,
+        ),
+        agreements=pd.DataFrame(
+            agreement_rows,
+            columns=[
+                "agreement_id",
+                "partner_id",
+                "status",
+                "signed_on",
+                "start_date",
+                "end_date",
+                "terminated_on",
+                "annual_target_cents",
+                "currency",
+            ],
+        ),
+        agreement_regions=pd.DataFrame(regions, columns=["agreement_id", "region"]),
+        agreement_verticals=pd.DataFrame(columns=["agreement_id", "vertical"]),
+        partners=pd.DataFrame(
+            [
+                {"partner_id": 7, "external_id": "P7", "name": "Seven", "channel_kind": "partner"},
+                {"partner_id": 8, "external_id": "P8", "name": "Eight", "channel_kind": "partner"},
+                *partners,
+            ]
+        ),
+        rates=rates,
+    )
+
+
+COUNTS = pd.DataFrame(
+    [{**SEGMENT, "accounts": 10, "covered_any": 4, "converted": 2, "white_space": 6}]
+)
+
+
+def figures(deals: list[dict[str, Any]], day: date = D, **market: Any) -> dict[str, Any]:
+    """The all-channel row of the segment, money in cents (rules 10's rounding applied)."""
+    rows = revenue.in_cents(prepared(deals, **market).figures(day, COUNTS).segments)
+    chosen = rows[rows["channel"] == ""]
+    return chosen.iloc[0].to_dict() if len(chosen) else {}
+
+
+def channel_row(deals: list[dict[str, Any]], channel: str, **market: Any) -> dict[str, Any]:
+    rows = revenue.in_cents(prepared(deals, **market).figures(D, COUNTS).segments)
+    chosen = rows[rows["channel"] == channel]
+    return chosen.iloc[0].to_dict() if len(chosen) else {}
+
+
+class TestPipeline:
+    """Rule 12."""
+
+    def test_it_counts_deals_opened_on_or_before_d_and_not_closed_by_then(self) -> None:
+        deals = [
+            deal(1, opened_on=D),  # opened on d: in
+            deal(2, opened_on=D + timedelta(days=1)),  # not yet opened
+            deal(3, stage="won", closed_on=D),  # closed on d: out
+            deal(4, stage="won", closed_on=D + timedelta(days=1)),  # won after d: still in
+            deal(5, stage="lost", closed_on=D + timedelta(days=30)),  # lost after d: in
+        ]
+        row = figures(deals)
+        assert row["pipeline_count"] == 3
+        assert row["pipeline_amount"] == 300_00
+
+    def test_a_recurring_deal_counts_twelve_monthly_fees(self) -> None:
+        row = figures([deal(1, recurring=True, amount_cents=250_00)])
+        assert row["pipeline_amount"] == 3000_00
+
+    def test_the_weighted_pipeline_is_rounded_once_after_adding(self) -> None:
+        # Three deals of 10.00 at 33.33 %: 3 x 3.333 = 9.999, stored 10.00, not 3 x 3.33.
+        deals = [deal(n, amount_cents=10_00, probability_bp=33_33) for n in (1, 2, 3)]
+        assert figures(deals)["weighted_pipeline"] == 10_00
+
+    def test_it_converts_at_the_rate_valid_on_d(self) -> None:
+        # EUR is 1.1 until the day before d, 1.2 from d on.
+        assert figures([deal(1, currency="EUR")])["pipeline_amount"] == 120_00
+        day_before = figures([deal(1, currency="EUR")], D - timedelta(days=1))
+        assert day_before["pipeline_amount"] == 110_00
+
+    def test_a_missing_rate_is_an_error_naming_the_currency_and_day(self) -> None:
+        with pytest.raises(MissingRate, match=r"no GBP rate valid on 2026-06-07"):
+            figures([deal(1, currency="GBP")])
+        early = figures([deal(1, currency="EUR", opened_on=date(2025, 6, 1))], date(2026, 1, 1))
+        assert early["pipeline_amount"] == 110_00
+        with pytest.raises(MissingRate, match=r"EUR rate valid on 2025-12-31"):
+            figures([deal(1, currency="EUR", opened_on=date(2025, 6, 1))], date(2025, 12, 31))
+
+
+class TestForecast:
+    """Rule 12's forecast."""
+
+    def test_it_takes_the_13_weeks_after_d_and_overdue_deals(self) -> None:
+        deals = [
+            deal(1, expected_close_on=D + timedelta(days=91)),  # last day: in
+            deal(2, expected_close_on=D + timedelta(days=92)),  # out
+            deal(3, expected_close_on=D - timedelta(days=10), opened_on=date(2026, 1, 1)),
+            deal(4),  # no expected close
+        ]
+        row = figures(deals)
+        assert row["forecast_count"] == 2
+        assert row["forecast_amount"] == 100_00  # 2 x 100.00 at 50 %
+
+    def test_it_is_split_by_the_week_of_the_expected_close(self) -> None:
+        deals = [
+            deal(1, expected_close_on=D + timedelta(days=7)),
+            deal(2, expected_close_on=D + timedelta(days=8)),
+            deal(3, expected_close_on=D - timedelta(days=3), opened_on=date(2026, 1, 1)),
+            deal(
+                4, expected_close_on=D + timedelta(days=91), channel="online", online_source="web"
+            ),
+        ]
+        weeks = prepared(deals).figures(D, COUNTS).forecast
+        everything = weeks[weeks["channel"] == ""].set_index("weeks_ahead")["forecast_count"]
+        assert everything.to_dict() == {1: 2, 2: 1, 13: 1}
+        online = weeks[weeks["channel"] == "online"]
+        assert online["weeks_ahead"].tolist() == [13]
+
+
+class TestWon:
+    """Rule 13."""
+
+    def test_it_takes_the_52_weeks_ending_on_d(self) -> None:
+        deals = [
+            deal(1, stage="won", opened_on=date(2025, 1, 1), closed_on=D - timedelta(days=363)),
+            deal(2, stage="won", opened_on=date(2025, 1, 1), closed_on=D - timedelta(days=364)),
+            deal(3, stage="won", closed_on=D),
+            deal(4, stage="lost", closed_on=D),
+        ]
+        row = figures(deals)
+        assert (row["won_count"], row["won_amount"], row["won_accounts"]) == (2, 200_00, 2)
+
+    def test_each_win_keeps_the_rate_of_its_close(self) -> None:
+        deals = [
+            deal(1, stage="won", currency="EUR", closed_on=D - timedelta(days=1)),  # 1.1
+            deal(2, stage="won", currency="EUR", closed_on=D),  # 1.2
+        ]
+        assert figures(deals)["won_amount"] == 230_00
+        later = figures(deals, D + timedelta(days=100))
+        assert later["won_amount"] == 230_00
+
+    def test_d_is_revenue_per_won_account(self) -> None:
+        deals = [
+            deal(1, stage="won", closed_on=D, amount_cents=300_00),
+            deal(2, account_id=1, stage="won", closed_on=D, amount_cents=100_00),
+            deal(3, stage="won", closed_on=D, amount_cents=200_00),
+        ]
+        row = figures(deals)
+        assert (row["won_amount"], row["won_accounts"]) == (600_00, 2)  # D = 300.00
+
+
+class TestSubscriptions:
+    """Rule 14."""
+
+    def test_mrr_counts_running_subscriptions_at_the_rate_of_d(self) -> None:
+        deals = [
+            deal(1, stage="won", recurring=True, closed_on=D, currency="EUR", amount_cents=10_00),
+            deal(2, stage="won", recurring=True, closed_on=date(2026, 2, 1), ends_on=D),
+            deal(
+                3,
+                stage="won",
+                recurring=True,
+                closed_on=date(2026, 2, 1),
+                ends_on=D + timedelta(days=1),
+                amount_cents=50_00,
+            ),
+            deal(4, stage="won", recurring=False, closed_on=date(2026, 2, 1)),
+            deal(5, stage="won", recurring=True, closed_on=D + timedelta(days=1)),
+        ]
+        row = figures(deals)
+        assert row["mrr"] == 12_00 + 50_00
+        assert row["subscribers"] == 2
+
+    def test_subscribers_are_distinct_accounts_and_mrr_is_u_times_p(self) -> None:
+        deals = [
+            deal(1, stage="won", recurring=True, closed_on=D, amount_cents=10_00),
+            deal(2, account_id=1, stage="won", recurring=True, closed_on=D, amount_cents=10_00),
+            deal(3, stage="won", recurring=True, closed_on=D, amount_cents=10_01),
+        ]
+        row = figures(deals)
+        assert (row["mrr"], row["subscribers"]) == (30_01, 2)
+        arpa = Decimal(row["mrr"]).scaleb(-2) / row["subscribers"]
+        assert (arpa * row["subscribers"]).quantize(Decimal("0.01")) == Decimal("30.01")
+
+
+class TestWhiteSpaceValue:
+    """Rule 15: 10 accounts, 4 covered, 2 converted, 6 white space."""
+
+    def test_it_values_the_white_space_at_the_segments_conversion(self) -> None:
+        deals = [deal(1, stage="won", closed_on=D, amount_cents=900_00)]
+        row = figures(deals)
+        # D = 900.00; white space value = 6 x 900 x 2 / 4 = 2,700.00; I = 10 x 0.2 x 900.
+        assert row["white_space_value"] == 2700_00
+        assert row["sales_revenue"] == 1800_00
+
+    def test_without_a_won_account_there_is_no_value(self) -> None:
+        row = figures([deal(1)])
+        assert pd.isna(row["white_space_value"]) and pd.isna(row["sales_revenue"])
+        assert pd.isna(
+            channel_row([deal(1, stage="won", closed_on=D)], "direct")["white_space_value"]
+        )
+
+
+class TestInfluence:
+    """Rule 16: a deal won on d by the online channel, account 1."""
+
+    WON = deal(1, stage="won", closed_on=D, channel="online", online_source="web")
+
+    def influenced(self, *coverage: dict[str, Any], **market: Any) -> dict[str, Any]:
+        rows = revenue.in_cents(
+            prepared([self.WON], coverage=list(coverage), **market).figures(D, COUNTS).segments
+        )
+        return {row["channel"]: row["influenced_count"] for row in rows.to_dict("records")}
+
+    def test_coverage_on_some_day_of_the_13_weeks_before_the_close_influences(self) -> None:
+        direct = {"account_id": 1, "kind": "direct"}
+        ended_too_early = {**direct, "start_date": date(2026, 1, 1), "end_date": D - timedelta(92)}
+        assert self.influenced(ended_too_early)[""] == 0
+        last_day = {**direct, "start_date": date(2026, 1, 1), "end_date": D - timedelta(91)}
+        assert self.influenced(last_day)["direct"] == 1
+        on_the_close = {**direct, "start_date": D}
+        assert self.influenced(on_the_close)[""] == 0
+        day_before = {**direct, "start_date": D - timedelta(days=1)}
+        assert self.influenced(day_before)["direct"] == 1
+
+    def test_the_sourcing_channel_does_not_influence_itself(self) -> None:
+        online = {"account_id": 1, "kind": "online", "start_date": date(2026, 1, 1)}
+        assert self.influenced(online)[""] == 0
+
+    def test_a_partner_influences_only_under_an_agreement_in_force_that_day(self) -> None:
+        covering = {
+            "account_id": 1,
+            "kind": "partner",
+            "partner_id": 7,
+            "start_date": date(2026, 1, 1),
+            "end_date": D - timedelta(days=50),
+        }
+        assert self.influenced(covering)[""] == 0  # no agreement
+        assert self.influenced(covering, agreements=[{}])["partner"] == 1
+        # In force only after the coverage ended: never on the same day.
+        later = {"signed_on": D - timedelta(40), "start_date": D - timedelta(40)}
+        assert self.influenced(covering, agreements=[later])[""] == 0
+        # Granting another region only.
+        assert self.influenced(covering, agreements=[{}], regions=[(1, "WEST")])[""] == 0
+        assert self.influenced(covering, agreements=[{}], regions=[(1, "EAST")])["partner"] == 1
+
+    def test_sourced_and_influenced_sit_apart_and_partners_get_both(self) -> None:
+        sourced = deal(
+            1, stage="won", closed_on=D, channel="partner", partner_id=7, amount_cents=500_00
+        )
+        covering = [
+            {"account_id": 1, "kind": "partner", "partner_id": 8, "start_date": date(2026, 1, 1)},
+            {"account_id": 1, "kind": "partner", "partner_id": 7, "start_date": date(2026, 1, 1)},
+            {"account_id": 1, "kind": "direct", "start_date": date(2026, 1, 1)},
+        ]
+        agreements = [{"agreement_id": 1, "partner_id": 7}, {"agreement_id": 2, "partner_id": 8}]
+        week = prepared([sourced], coverage=covering, agreements=agreements).figures(D, COUNTS)
+        rows = revenue.in_cents(week.segments).set_index("channel")
+        assert rows.loc["partner", "won_amount"] == 500_00
+        assert rows.loc["partner", "influenced_amount"] == 0  # the source's own channel
+        assert rows.loc["direct", "influenced_amount"] == 500_00
+        partners = revenue.in_cents(week.partners).set_index("external_id")
+        assert partners.loc["P7", "won_amount"] == 500_00
+        assert partners.loc["P7", "influenced_amount"] == 0
+        assert partners.loc["P8", "influenced_amount"] == 500_00
+        assert partners.loc["P8", "won_amount"] == 0
+
+
+class TestRollupsAndTargets:
+    """Rule 17."""
+
+    def test_a_rollup_is_rounded_once(self) -> None:
+        # Two half cents in two segments: each segment rounds up to 0.01; the region's exact
+        # sum is 0.01.
+        deals = [
+            deal(1, currency="EUR", amount_cents=1),
+            deal(2, currency="EUR", amount_cents=1, size_band="enterprise"),
+        ]
+        rates = RateTable("USD", [("EUR", date(2026, 1, 1), Decimal("0.5"))])
+        week = prepared(deals, rates=rates).figures(D, COUNTS)
+        segments = revenue.in_cents(week.segments)
+        assert segments[segments["channel"] == ""]["pipeline_amount"].tolist() == [1, 1]
+        rollups = revenue.in_cents(week.rollups)
+        region = rollups[(rollups["region"] == "EAST") & (rollups["vertical"] == "")]
+        region = region[(region["size_band"] == "") & (region["channel"] == "")]
+        assert region["pipeline_amount"].tolist() == [1]
+
+    def test_a_partners_target_is_a_quarter_of_its_annual_targets_in_force(self) -> None:
+        agreements = [
+            {"agreement_id": 1, "annual_target_cents": 400_000_00, "currency": "EUR"},
+            {"agreement_id": 2, "annual_target_cents": 100_000_00, "status": "draft"},
+            {"agreement_id": 3, "annual_target_cents": 40_000_00, "end_date": D},
+        ]
+        week = prepared([deal(1)], agreements=agreements).figures(D, COUNTS)
+        partners = revenue.in_cents(week.partners).set_index("external_id")
+        assert partners.loc["P7", "target_amount"] == 120_000_00 + 10_000_00
+        totals = revenue.in_cents(week.partner_rollups).set_index("channel_kind")
+        assert totals.loc["", "target_amount"] == 130_000_00

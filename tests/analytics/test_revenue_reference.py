@@ -1,0 +1,187 @@
+"""The weekly run's revenue figures against the SQL reference (`analytics.revenue_reference`),
+the independent implementation of docs/metrics.md rules 10-17, on random markets: the single
+week's read, the backfill's, and the rows the run stores, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import combinations
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from analytics import metrics, reports, revenue, services
+from analytics.revenue_reference import (
+    reference_partner_revenue,
+    reference_revenue,
+    with_values,
+)
+from analytics.revenue_selectors import revenue_frames
+from analytics.sql_reference import reference_segment_counts
+from tests.analytics.market import random_market, random_revenue
+
+COUNTS = revenue.COUNT_COLUMNS
+MONEY = [*revenue.AMOUNT_COLUMNS, *revenue.VALUE_COLUMNS]
+
+
+def _cents(value: Decimal | None) -> int | None:
+    """A full-precision amount (currency units) in cents, half up, as the run rounds."""
+    if value is None:
+        return None
+    return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _segment_counts(day: date) -> pd.DataFrame:
+    return reference_segment_counts(day)
+
+
+def _reference(day: date) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    counts = {
+        (row.region, row.vertical, row.size_band): row._asdict()
+        for row in _segment_counts(day).itertuples(index=False)
+    }
+    return with_values(reference_revenue(day), counts)
+
+
+def _as_cents(figures: dict[str, Any]) -> dict[str, Any]:
+    return {
+        column: (figures.get(column) if column in COUNTS else _cents(figures.get(column)))
+        for column in [*COUNTS, *MONEY]
+        if column in figures
+    }
+
+
+def _computed(frame: pd.DataFrame, keys: list[str]) -> dict[tuple[str, ...], dict[str, Any]]:
+    cents = revenue.in_cents(frame)
+    rows = {}
+    for row in cents.to_dict(orient="records"):
+        values: dict[str, Any] = {column: row[column] for column in COUNTS}
+        values.update({column: row[column] for column in revenue.AMOUNT_COLUMNS})
+        for column in revenue.VALUE_COLUMNS:
+            values[column] = None if pd.isna(row[column]) else int(row[column])
+        rows[tuple(row[key] for key in keys)] = values
+    return rows
+
+
+def _expected_segments(reference: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    expected = {}
+    for key, figures in reference.items():
+        values = _as_cents(figures)
+        if key[3]:
+            values.update(dict.fromkeys(revenue.VALUE_COLUMNS))
+        expected[key] = values
+    return expected
+
+
+def _expected_rollups(reference: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """Rule 17 from the reference: full-precision sums of the segments, rounded once."""
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    for (region, vertical, band, channel), figures in reference.items():
+        segment = {"region": region, "vertical": vertical, "size_band": band}
+        for size in range(len(metrics.SEGMENT_KEYS)):
+            for keys in combinations(metrics.SEGMENT_KEYS, size):
+                key = (*(segment[k] if k in keys else "" for k in metrics.SEGMENT_KEYS), channel)
+                row = sums[key]
+                for column, value in figures.items():
+                    if value is None:
+                        row.setdefault(column, None)
+                    elif row.get(column) is None:
+                        row[column] = value
+                    else:
+                        row[column] += value
+    expected = {}
+    for key, figures in sums.items():
+        values = _as_cents(figures)
+        if key[3]:
+            values.update(dict.fromkeys(revenue.VALUE_COLUMNS))
+        expected[key] = values
+    return expected
+
+
+def _expected_partners(day: date) -> dict[int, dict[str, Any]]:
+    columns = [c for c in revenue.PARTNER_COLUMNS if c not in ("external_id", "name")]
+    expected = {}
+    for partner, figures in reference_partner_revenue(day).items():
+        values = {"partner_id": partner}
+        for column in columns[2:]:
+            value = figures[column]
+            values[column] = _cents(value) if isinstance(value, Decimal) else value
+        if any(values[c] for c in ("pipeline_count", "won_count", "subscribers")) or any(
+            values[c] for c in ("influenced_count", "target_amount")
+        ):
+            expected[partner] = values
+    return expected
+
+
+def _partners(frame: pd.DataFrame) -> dict[int, dict[str, Any]]:
+    cents = revenue.in_cents(frame)
+    columns = [c for c in revenue.PARTNER_COLUMNS if c not in ("external_id", "name")]
+    return {
+        int(row["partner_id"]): {
+            "partner_id": int(row["partner_id"]),
+            **{column: row[column] for column in columns[2:]},
+        }
+        for row in cents.to_dict(orient="records")
+    }
+
+
+def _check(day: date, figures: revenue.WeekRevenue, where: str) -> None:
+    reference = _reference(day)
+    assert _computed(figures.segments, revenue.ROW_KEYS) == _expected_segments(reference), (
+        f"{where} segments {day}"
+    )
+    assert _computed(figures.rollups, revenue.ROW_KEYS) == _expected_rollups(reference), (
+        f"{where} rollups {day}"
+    )
+    assert _partners(figures.partners) == _expected_partners(day), f"{where} partners {day}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_it_agrees_with_the_sql_reference_in_a_single_week_and_a_backfill(seed: int) -> None:
+    random_market(seed)
+    days = random_revenue(seed)
+    backfill = revenue.PreparedRevenue(**revenue_frames())
+    for day in days:
+        counts = _segment_counts(day)
+        _check(day, revenue.PreparedRevenue(**revenue_frames(day)).figures(day, counts), "week")
+        _check(day, backfill.figures(day, counts), "backfill")
+
+
+@pytest.mark.django_db
+def test_the_stored_rows_are_the_reference_rounded_once() -> None:
+    random_market(7)
+    random_revenue(7)
+    week = metrics.iso_week_of(date(2026, 3, 1))
+    services.metrics_compute_week(week=week, final=True)
+    day = metrics.iso_week_as_of(week)
+    expected = _expected_segments(_reference(day))
+    stored = {
+        (row.region, row.vertical, row.size_band, row.channel): row
+        for row in reports.revenue_segments(week, channel="")
+        + reports.revenue_rollup([week], by=metrics.SEGMENT_KEYS, by_channel=True)
+    }
+    assert set(stored) == set(expected)
+    for key, row in stored.items():
+        for column in revenue.AMOUNT_COLUMNS:
+            assert getattr(row, column) == Decimal(expected[key][column]).scaleb(-2), (key, column)
+        assert row.won_accounts == expected[key]["won_accounts"]
+        assert row.subscribers == expected[key]["subscribers"]
+        # P = MRR / U, so U x P gives MRR back to the cent.
+        if row.subscribers:
+            assert row.arpa is not None
+            assert (row.arpa * row.subscribers).quantize(Decimal("0.01")) == row.mrr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("seed", [11, 12])
+def test_it_agrees_with_the_sql_reference_on_postgresql_outside_a_transaction(seed: int) -> None:
+    random_market(seed)
+    days = random_revenue(seed)
+    for day in days[:5]:
+        counts = _segment_counts(day)
+        _check(day, revenue.PreparedRevenue(**revenue_frames(day)).figures(day, counts), "week")

@@ -53,6 +53,17 @@ class TestChoices:
         assert distributors == ["Omega Distribution"]
         assert reps == ["Sam Seller"]
 
+    def test_hostile_searches_answer_an_empty_or_plain_list(self, cast: Cast) -> None:
+        client = _client_for(cast.manager)
+
+        nul = client.get("/workspace/choices/partners/?q=%00Alpha")
+        long = client.get("/workspace/choices/reps/", {"q": "x" * 5000})
+        wildcard = client.get("/workspace/choices/partners/?q=%25&kind=nonsense")
+
+        assert nul.status_code == 400  # crm.middleware answers NUL before any view
+        assert long.status_code == 200 and _names(long) == []
+        assert _names(wildcard) == []
+
     def test_partner_users_reach_no_choices(self, cast: Cast) -> None:
         client = _client_for(cast.partner_a_user)
 

@@ -172,6 +172,19 @@ class CoverageAssignment(TimeStamped):
                 name="coverage_account_kind_idx",
             ),
             models.Index(fields=["kind", "start_date"], name="coverage_kind_start_idx"),
+            # The API lists coverage of one kind in id order (its cursor): one index per kind
+            # gives that order, where the primary key walked past every row of the other
+            # kinds. (One index on (kind, id) gives it too, but PostgreSQL costs it above the
+            # primary key and does not use it.)
+            *(
+                models.Index(
+                    fields=["id"],
+                    include=["start_date", "end_date"],
+                    condition=Q(kind=kind),
+                    name=f"coverage_{kind}_id_idx",
+                )
+                for kind in ChannelKind.values
+            ),
             # The partner lists count each partner's covered accounts from the index alone.
             models.Index(
                 fields=["partner", "account"],

@@ -85,3 +85,28 @@ class IdMultipleChoiceField(_IdCheckMixin, forms.ModelMultipleChoiceField[_M]):
         for item in value if isinstance(value, list | tuple) else [value]:
             self._check_id(item)
         return super()._check_values(value)  # type: ignore[misc,no-any-return]
+
+
+class RemoteSelect(forms.Select):
+    """A select whose choices are loaded on demand from `url` (a JSON list the page searches
+    as the user types, `static/js/app.js`): the page carries only the empty choice and the
+    selected one, not every row the field accepts. The field still validates against its
+    whole queryset."""
+
+    def __init__(self, *, url: str, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs={**(attrs or {}), "data-choices-url": url})
+
+    def optgroups(self, name: str, value: Any, attrs: dict[str, Any] | None = None) -> Any:
+        field = getattr(self.choices, "field", None)
+        ids = [pk for pk in (object_id(str(v)) for v in value) if pk is not None]
+        choices: list[tuple[Any, str]] = [("", str(getattr(field, "empty_label", "") or ""))]
+        if field is not None and ids:
+            choices += [
+                (obj.pk, field.label_from_instance(obj))
+                for obj in field.queryset.filter(pk__in=ids)
+            ]
+        all_choices, self.choices = self.choices, choices
+        try:
+            return super().optgroups(name, value, attrs)
+        finally:
+            self.choices = all_choices

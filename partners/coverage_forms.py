@@ -4,11 +4,12 @@ from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from channels.models import SalesRep
 from channels.services import CoverageOwner
-from crm.forms import DateInput, IdChoiceField, StyledFormMixin
+from crm.forms import DateInput, IdChoiceField, RemoteSelect, StyledFormMixin
 from crm.models import ChannelKind
 from partners.models import Partner
 
@@ -38,6 +39,13 @@ class CoverageAssignForm(StyledFormMixin, forms.Form):
         # Choices come from what the user may see, so no other id can be posted.
         rep_field.queryset = reps.filter(is_active=True).order_by("name")
         partner_field.queryset = partners.filter(is_active=True).order_by("channel_kind", "name")
+        # Hundreds of reps and partners: searched as the user types, not all on the page.
+        rep_field.widget = RemoteSelect(url=reverse("partners:rep_choices") + "?active=1")
+        partner_field.widget = RemoteSelect(url=reverse("partners:partner_choices") + "?active=1")
+        for field in (rep_field, partner_field):
+            field.widget.choices = field.choices
+            field.widget.is_required = field.required
+            field.widget.attrs["class"] = "form-select"
 
     def owner(self) -> CoverageOwner:
         data = self.cleaned_data

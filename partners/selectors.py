@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models.lookups import In
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, Opportunity
 from channels.selectors import active_coverage_q
@@ -181,9 +182,18 @@ class Grants:
             for owner, regions, verticals in self.agreements
         )
 
-    def q(self, *, region: str, vertical: str, region_id: int | None, vertical_id: int | None) -> Q:
+    def q(
+        self,
+        *,
+        region: str | OuterRef,
+        vertical: str | OuterRef,
+        region_id: int | None,
+        vertical_id: int | None,
+    ) -> Q:
         """On coverage rows: their partner has an agreement here that grants the account's
-        region and vertical, read from the fields named `region` and `vertical`.
+        region and vertical, read from the fields named `region` and `vertical` (or, for a
+        subquery of an account query, from the enclosing account: `OuterRef("region_id")`,
+        which spares joining the accounts a second time).
 
         A plain expression the database checks per row, rather than a correlated subquery
         over agreements and their regions and verticals, which made PostgreSQL run a subplan
@@ -212,11 +222,17 @@ class Grants:
                 continue
             clause = Q(partner_id__in=sorted(partners))
             if regions:
-                clause &= Q(**{f"{region}__in": sorted(regions)})
+                clause &= _among(region, regions)
             if verticals:
-                clause &= Q(**{f"{vertical}__in": sorted(verticals)})
+                clause &= _among(vertical, verticals)
             granted |= clause
         return granted
+
+
+def _among(field: str | OuterRef, ids: frozenset[int]) -> Q:
+    if isinstance(field, str):
+        return Q(**{f"{field}__in": sorted(ids)})
+    return Q(In(field, sorted(ids)))
 
 
 def coverage_counts(assignment: CoverageAssignment, account: Account, grants: Grants) -> bool:
@@ -324,8 +340,8 @@ def accounts_listed(
     if not coverage:
         return accounts
     granted = Grants.on(day).q(
-        region="account__region_id",
-        vertical="account__vertical_id",
+        region=OuterRef("region_id"),
+        vertical=OuterRef("vertical_id"),
         region_id=_code_id(Region, account_filter.segment.region),
         vertical_id=_code_id(Vertical, account_filter.segment.vertical),
     )

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from partners import coverage_views, feedback_views, import_views, partner_views, views
+from partners import (
+    choice_views,
+    coverage_views,
+    feedback_views,
+    import_views,
+    partner_views,
+    views,
+)
 
 app_name = "partners"
 
@@ -47,6 +54,8 @@ urlpatterns = [
     path("coverage/assign/", coverage_views.coverage_assign_view, name="coverage_assign"),
     path("coverage/<int:pk>/end/", coverage_views.coverage_end_view, name="coverage_end"),
     path("white-space/", coverage_views.white_space, name="white_space"),
+    path("choices/partners/", choice_views.partner_choices, name="partner_choices"),
+    path("choices/reps/", choice_views.rep_choices, name="rep_choices"),
     path("imports/", import_views.import_upload, name="import_upload"),
     path("imports/<int:pk>/", import_views.import_job, name="import_job"),
     path(

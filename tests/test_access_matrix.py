@@ -191,6 +191,8 @@ MATRIX: dict[str, list[Entry]] = {
         Entry(obj("/workspace/coverage/{pk}/end/", "coverage"), MANAGER_WRITE, "post")
     ],
     "workspace/white-space/": [Entry(fixed("/workspace/white-space/"), INTERNAL_READ)],
+    "workspace/choices/partners/": [Entry(fixed("/workspace/choices/partners/"), INTERNAL_READ)],
+    "workspace/choices/reps/": [Entry(fixed("/workspace/choices/reps/"), INTERNAL_READ)],
     "workspace/imports/": [Entry(fixed("/workspace/imports/"), MANAGER_ONLY)],
     "workspace/imports/<int:pk>/": [
         Entry(obj("/workspace/imports/{pk}/", "import_job"), MANAGER_ONLY)

@@ -8,6 +8,7 @@ else is a 404. Sales managers open, move, win, lose, reopen and end deals.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -232,6 +234,9 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
     )
 
 
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _value_labels() -> dict[str, dict[str, str]]:
     """How a recorded change's values read in the reader's language: the history keeps them
     as text (stage and channel codes, yes/no, a step as it was named then)."""
@@ -251,7 +256,13 @@ def _events(deal: Opportunity) -> list[dict[str, Any]]:
     labels = _value_labels()
 
     def shown(field: str, values: list[str]) -> list[str]:
-        return [labels.get(field, {}).get(value, value) for value in values]
+        # A day is kept as ISO text and read in the reader's format.
+        return [
+            date_format(date.fromisoformat(value))
+            if field.endswith("_on") and ISO_DAY.fullmatch(value)
+            else labels.get(field, {}).get(value, value)
+            for value in values
+        ]
 
     return [
         {

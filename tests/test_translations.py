@@ -68,6 +68,7 @@ from tests.cast import Cast
 from tests.factories import (
     AccountFactory,
     AgreementFactory,
+    CurrencyRateFactory,
     FeedbackFactory,
     FeedbackNoteFactory,
     FeedbackReplyFactory,
@@ -154,6 +155,8 @@ def untranslated(text: str, known: set[str]) -> list[str]:
 def chinese_world(cast: Cast) -> dict[str, Any]:
     """A market written in Chinese, so any English left on a page comes from the code."""
     today = timezone.localdate()
+    # Its deals are in renminbi: an approved registration becomes an opportunity, converted.
+    CurrencyRateFactory(currency="CNY", rate_to_reporting=Decimal("0.14"))
     cast.partner_a.name, cast.partner_b.name = "阿尔法系统", "贝塔云"
     cast.partner_a.save()
     cast.partner_b.save()
@@ -410,6 +413,8 @@ DOWNLOADS = {
     "portal:feedback_attachment",
     "analytics:dashboard_export",
 }
+# JSON for the pages' searchable selects (names the user sees, no template text).
+JSON_ENDPOINTS = {"partners:partner_choices", "partners:rep_choices"}
 # The site's root only sends each role to its home.
 REDIRECTS = {"home"}
 
@@ -428,7 +433,11 @@ def _routes() -> Iterator[tuple[str, str, list[str]]]:
 
     seen = set()
     for name, route, parameters in walk(get_resolver().url_patterns, "", ""):
-        if route.startswith(NOT_PAGES_UNDER) or name in DOWNLOADS | REDIRECTS or name in seen:
+        if (
+            route.startswith(NOT_PAGES_UNDER)
+            or name in DOWNLOADS | REDIRECTS | JSON_ENDPOINTS
+            or name in seen
+        ):
             continue
         seen.add(name)
         yield name, route, parameters

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -23,6 +24,7 @@ from tests.factories import (
     AccountFactory,
     AgreementFactory,
     CoverageAssignmentFactory,
+    CurrencyRateFactory,
     RegionFactory,
     VerticalFactory,
 )
@@ -47,6 +49,8 @@ def test_a_registered_deal_is_approved_and_counted_as_partner_coverage(
     east = RegionFactory(code="EAST", name="East China")
     finance = VerticalFactory(code="FIN", name="Finance")
     account = AccountFactory(name="Harbor Logistics Ltd", region=east, vertical=finance)
+    # The deal is in renminbi: its approval opens an opportunity, converted at this rate.
+    CurrencyRateFactory(currency="CNY", rate_to_reporting=Decimal("0.14"))
     CoverageAssignmentFactory(
         account=account, kind=ChannelKind.DIRECT, rep=live_cast.rep, start_date=today
     )

@@ -163,6 +163,13 @@ API_LISTS = [
     "auth/tokens",
     "deal-registrations",
     "opportunities",
+    "programme/tiers",
+    "programme/tier-changes",
+    "programme/certifications",
+    "programme/targets",
+    "programme/surveys",
+    "programme/survey-waves",
+    "programme/survey-responses",
 ]
 PORTAL_PAGES = [
     "/portal/",
@@ -171,6 +178,7 @@ PORTAL_PAGES = [
     "/portal/feedback/",
     "/portal/registrations/",
     "/portal/opportunities/",
+    "/portal/scorecard/",
 ]
 
 

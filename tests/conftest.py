@@ -24,15 +24,25 @@ def _default_language() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _pipeline_steps(request: pytest.FixtureRequest) -> None:
-    """The open pipeline's steps a migration creates: a transactional test's flush empties
-    every table, so a later test would find none. Put back before each database test."""
-    if request.node.get_closest_marker("django_db") is None:
+def _migration_rows(request: pytest.FixtureRequest) -> None:
+    """The rows migrations create (the open pipeline's steps, the programme's default tiers):
+    a transactional test's flush empties every table, so a later test would find none. Put
+    back before each database test."""
+    names = request.fixturenames  # every fixture the test uses, directly or not
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(
+        {"transactional_db", "live_server"} & set(names)
+        or (marker is not None and marker.kwargs.get("transaction"))
+    )
+    if marker is None and not transactional and "db" not in names:
         return
     import importlib
 
     from django.apps import apps
 
-    request.getfixturevalue("db") if "transactional_db" not in request.fixturenames else None
+    request.getfixturevalue("transactional_db" if transactional else "db")
     migration = importlib.import_module("channels.migrations.0004_opportunities")
     migration.create_sub_stages(apps, None)
+    from partners.programme_services import programme_tiers_ensure
+
+    programme_tiers_ensure()

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from channels.models import Opportunity, OpportunitySubStage, SalesRep
+from crm.api.fields import KeyRelatedField
 from crm.models import Account, ChannelKind
 from partners.models import Partner
 
@@ -63,21 +64,21 @@ class OpportunityInputSerializer(serializers.Serializer[object]):
     for direct, `partner` (external id) for distribution and partner, `online_source` for
     online. Account, rep and partner ids come from what the caller may see."""
 
-    account = serializers.SlugRelatedField(
+    account = KeyRelatedField(
         slug_field="external_id", queryset=Account.objects.none(), help_text="External id."
     )
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     channel = serializers.ChoiceField(choices=ChannelKind.choices)
-    rep = serializers.SlugRelatedField(
+    rep = KeyRelatedField(
         slug_field="external_id", queryset=SalesRep.objects.none(), required=False, allow_null=True
     )
-    partner = serializers.SlugRelatedField(
+    partner = KeyRelatedField(
         slug_field="external_id", queryset=Partner.objects.none(), required=False, allow_null=True
     )
     online_source = serializers.CharField(
         max_length=100, required=False, allow_blank=True, default=""
     )
-    sub_stage = serializers.SlugRelatedField(
+    sub_stage = KeyRelatedField(
         slug_field="code",
         queryset=OpportunitySubStage.objects.all(),
         required=False,

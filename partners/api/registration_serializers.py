@@ -11,6 +11,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api.fields import KeyRelatedField
 from crm.models import Region, SizeBand, Vertical
 from partners.api.serializers import _viewer_is_internal
 from partners.registration_models import ConflictCode, DealRegistration
@@ -93,14 +94,14 @@ class DealRegistrationInputSerializer(serializers.Serializer[object]):
     website = serializers.CharField(
         max_length=255, required=False, allow_blank=True, default="", help_text="e.g. example.com"
     )
-    region = serializers.SlugRelatedField(
+    region = KeyRelatedField(
         slug_field="code",
         queryset=Region.objects.all(),
         required=False,
         allow_null=True,
         help_text="Region code.",
     )
-    vertical = serializers.SlugRelatedField(
+    vertical = KeyRelatedField(
         slug_field="code",
         queryset=Vertical.objects.all(),
         required=False,

@@ -128,6 +128,11 @@ def test_bad_input_is_a_400_by_field_and_nothing_is_saved(
 
     wrong_owner = api.post(URL, _body(account=account, channel="direct"), format="json")
     assert wrong_owner.status_code == 400 and "rep" in wrong_owner.json()
+    # A key no database text can hold names its field too (it was a server error).
+    nul = api.post(
+        URL, _body(account="C\u0000", channel="partner", partner="P\u0000"), format="json"
+    )
+    assert nul.status_code == 400 and set(nul.json()) >= {"account", "partner"}
     assert not Opportunity.objects.exists()
 
 

@@ -26,11 +26,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.names import company_name_key
 from crm.roles import Role
+from crm.services import api_token_issue
 from partners.management.commands.bench_import import market_generate
 from partners.market_import import market_import
 from partners.models import Partner, PartnerKind, PartnerUser
@@ -216,7 +216,7 @@ class Command(BaseCommand):
         # As behind the production proxy, which terminates HTTPS and says so.
         headers = {"Host": "localhost", "X-Forwarded-Proto": "https"}
         if token:
-            key = Token.objects.get_or_create(user=user)[0].key
+            key = api_token_issue(user=user)[1]
             headers["Authorization"] = f"Token {key}"
             return Client(headers=headers)
         client = Client(headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
@@ -27,7 +28,8 @@ from partners.models import (
     PartnerUser,
     Tier,
 )
-from partners.programme_services import programme_tiers_ensure
+from partners.programme_models import TierChange
+from partners.programme_services import partner_tier_set, programme_tiers_ensure
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -95,6 +97,12 @@ class PartnerFactory(factory.django.DjangoModelFactory):
         # A test that empties the database (transactional tests) loses the migration's tiers.
         if create:
             programme_tiers_ensure()
+
+
+def tier_change_made(*, partner: Partner, tier: str, by: Any, reason: str = "") -> TierChange:
+    """A manager's move of `partner` to `tier` (`partner_tier_set`), as its history records it."""
+    partner_tier_set(partner=partner, tier=tier, by=by, reason=reason)
+    return TierChange.objects.filter(partner=partner).latest("id")
 
 
 def tier_set(code: str, **values: object) -> Tier:

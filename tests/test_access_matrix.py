@@ -23,7 +23,7 @@ from analytics.models import MetricsRun, SegmentSnapshot
 from channels.models import CoverageAssignment
 from crm.services import api_token_issue
 from partners.models import DealRegistration, ImportJob, Tier, WebhookDelivery, WebhookEndpoint
-from partners.programme_services import certification_add, partner_tier_set, target_set
+from partners.programme_services import certification_add, target_set
 from partners.review_services import business_review_open, review_action_add
 from partners.survey_services import (
     SurveyAnswer,
@@ -41,6 +41,7 @@ from tests.factories import (
     OpportunityFactory,
     PartnerContactFactory,
     UserFactory,
+    tier_change_made,
     tier_set,
 )
 
@@ -783,7 +784,7 @@ def _programme_objects(cast: Cast) -> dict[str, Any]:
     return {
         "tier": Tier.objects.get(code="silver"),
         "spare_tier": spare,
-        "tier_change": partner_tier_set(partner=partner, tier="silver", by=cast.manager),
+        "tier_change": tier_change_made(partner=partner, tier="silver", by=cast.manager),
         "certification": certification_add(partner=partner, name="Cert", earned_on=today),
         "target": target_set(year=today.year, partner=partner, accounts_covered=5),
         "api_certification": certification_add(partner=partner, name="API", earned_on=today),

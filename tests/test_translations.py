@@ -35,7 +35,7 @@ from channels.models import CoverageAssignment, OpportunitySubStage
 from channels.opportunity_services import opportunity_change, opportunity_win
 from crm.models import Region, Vertical
 from partners.models import Agreement, ImportJob, Tier
-from partners.programme_services import certification_add, partner_tier_set, target_set
+from partners.programme_services import certification_add, target_set
 from partners.registration_models import DealRegistration
 from partners.registration_services import (
     DealDetails,
@@ -75,6 +75,7 @@ from tests.factories import (
     OpportunityFactory,
     PartnerContactFactory,
     PartnerUserFactory,
+    tier_change_made,
 )
 
 LOCALE = "zh-hans"
@@ -234,7 +235,7 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         problems=["regions.csv:2: code: required"],
     )
     registrations = _registrations_in_chinese(cast, east, finance, accounts)
-    tier_change = partner_tier_set(
+    tier_change = tier_change_made(
         partner=cast.partner_a, tier="silver", by=cast.manager, reason="战略伙伴"
     )
     certification_add(partner=cast.partner_a, name="云架构认证", earned_on=today)
@@ -468,6 +469,14 @@ def _objects(cast: Cast, world: dict[str, Any]) -> dict[str, list[dict[str, Any]
         "registrations:partner_registrations": partner,
         "registrations:webhook_detail": [{"pk": world["endpoint"].pk}],
         "survey:answer": [{"token": world["survey_link"].strip("/").split("/")[-1]}],
+        "programme:tier_edit": [{"pk": Tier.objects.get(code="silver").pk}],
+        "programme:change": [{"pk": world["tier_change"].pk}],
+        "programme:partner_card": partner,
+        "programme:survey_detail": [{"pk": world["survey"].pk}],
+        "programme:survey_edit": [{"pk": world["survey"].pk}],
+        "programme:wave_detail": [{"pk": world["wave"].pk}],
+        "programme_figures:partner_scorecard": partner,
+        "programme_figures:review": [{"pk": world["review"].pk}],
         "portal:feedback_detail": [{"pk": world["feedback"].pk}],
         "portal:invitation": [
             {"uidb64": uid, "token": default_token_generator.make_token(invitee)},

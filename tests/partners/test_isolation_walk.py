@@ -26,7 +26,7 @@ from channels.models import CoverageAssignment
 from crm.models import ChannelKind
 from crm.services import api_token_issue
 from partners.models import Agreement, DealRegistration, Feedback
-from partners.programme_services import certification_add, partner_tier_set, target_set
+from partners.programme_services import certification_add, target_set
 from partners.survey_services import (
     SurveyAnswer,
     SurveyValues,
@@ -43,6 +43,7 @@ from tests.factories import (
     FeedbackReplyFactory,
     OpportunityFactory,
     PartnerContactFactory,
+    tier_change_made,
     tier_set,
 )
 
@@ -308,7 +309,7 @@ def world(cast: Cast) -> World:
             partner=partner,
         )
         return {
-            "tier_change": partner_tier_set(
+            "tier_change": tier_change_made(
                 partner=partner, tier="silver", by=cast.manager, reason=f"{label} tier reason"
             ),
             "certification": certification_add(

@@ -257,20 +257,20 @@ def digest_content(*, week: str, today: date | None = None) -> DigestContent:
     }
 
 
+def _display_names(codes: list[str], model: type[Region] | type[Vertical]) -> dict[str, str]:
+    """The display name of each code (one query); a code without a row keeps itself."""
+    names = {item.code: item.display_name for item in model.objects.filter(code__in=codes)}
+    return {code: names.get(code, code) for code in codes}
+
+
 def _named(rows: list[Mover], model: type[Region] | type[Vertical]) -> list[NamedMover]:
-    names = {
-        item.code: item.display_name
-        for item in model.objects.filter(code__in=[r["code"] for r in rows])
-    }
-    return [{**row, "name": names.get(row["code"], row["code"])} for row in rows]
+    names = _display_names([r["code"] for r in rows], model)
+    return [{**row, "name": names[row["code"]]} for row in rows]
 
 
 def _named_revenue(rows: list[RevenueMover]) -> list[NamedRevenueMover]:
-    names = {
-        item.code: item.display_name
-        for item in Region.objects.filter(code__in=[r["code"] for r in rows])
-    }
-    return [{**row, "name": names.get(row["code"], row["code"])} for row in rows]
+    names = _display_names([r["code"] for r in rows], Region)
+    return [{**row, "name": names[row["code"]]} for row in rows]
 
 
 def digest_recipients() -> list[str]:

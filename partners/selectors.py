@@ -13,7 +13,7 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.lookups import In
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, Opportunity
-from channels.selectors import active_coverage_q
+from channels.selectors import active_coverage_q, internal_opportunities_visible_to
 from crm.models import Account, ChannelKind, Region, Vertical
 from crm.roles import RequestUser, Role, role_of
 from crm.selectors import AccountFilter, accounts_filtered
@@ -131,8 +131,6 @@ def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
 def opportunities_visible_to(user: RequestUser) -> QuerySet[Opportunity]:
     """Opportunities anyone may see: internal users as `internal_opportunities_visible_to`
     allows, a partner user only the deals its own organisation sourced, nobody else any."""
-    from channels.selectors import internal_opportunities_visible_to
-
     if role_of(user) == Role.PARTNER_USER:
         own = partner_of_user(user)
         return Opportunity.objects.filter(partner=own) if own else Opportunity.objects.none()

@@ -24,6 +24,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
+from crm.enqueue import task_enqueue
 from crm.limits import RateLimited
 from crm.models import ApiToken, OutboundEmail, PasswordResetRequest, SubmissionKey
 from crm.observability import audit
@@ -52,10 +53,8 @@ def email_queue(
 
 
 def _enqueue(email_id: int) -> None:
-    from crm.tasks import outbound_email_send
-
     try:
-        outbound_email_send.delay(email_id)
+        task_enqueue("crm.outbound_email_send", email_id)
     except Exception as error:  # noqa: BLE001 - any broker failure: the flush job delivers it later
         logger.warning("outbox: e-mail %s stays pending, broker unavailable: %s", email_id, error)
 
@@ -301,10 +300,8 @@ def password_reset_request(
 
 
 def _enqueue_password_reset(request_id: int) -> None:
-    from crm.tasks import password_reset_send
-
     try:
-        password_reset_send.delay(request_id)
+        task_enqueue("crm.password_reset_send", request_id)
     except Exception as error:  # noqa: BLE001 - any broker failure: the flush job writes it
         logger.warning("password reset %s waits, broker unavailable: %s", request_id, error)
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.enqueue import task_enqueue
 from crm.files import MB
 from partners.market_csv.files import MARKET_FILES_BY_NAME
 from partners.market_import import MarketImportError, market_import
@@ -78,11 +79,8 @@ def import_job_create(*, files: list[UploadedFile], by: User) -> ImportJob:
 
 
 def _enqueue(step: str, job_id: int) -> None:
-    from partners import tasks
-
-    task = tasks.import_job_validate if step == "validate" else tasks.import_job_apply
     try:
-        task.delay(job_id)
+        task_enqueue(f"partners.import_job_{step}", job_id)
     except Exception as error:  # noqa: BLE001 - broker down: run it here rather than leave it hanging
         logger.warning(
             "import job %s: broker unavailable (%s); running in the request", job_id, error

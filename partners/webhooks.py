@@ -36,6 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.enqueue import task_enqueue
 from partners.webhook_models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -153,11 +154,9 @@ def webhook_publish(
 
 
 def _enqueue(delivery_ids: list[int]) -> None:
-    from partners.tasks import webhook_deliver
-
     for delivery_id in delivery_ids:
         try:
-            webhook_deliver.delay(delivery_id)
+            task_enqueue("partners.webhook_deliver", delivery_id)
         except Exception as error:  # noqa: BLE001 - any broker failure: the flush job sends it
             logger.warning("webhook delivery %s waits for the flush: %s", delivery_id, error)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -36,8 +37,6 @@ def _database() -> dict[str, object]:
 def _redis() -> dict[str, object]:
     if not settings.REDIS_URL:
         return {"ok": True, "configured": False}
-    import redis
-
     started = time.perf_counter()
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()

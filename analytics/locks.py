@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -39,8 +40,6 @@ def named_lock(name: str, *, ttl_seconds: int) -> Iterator[None]:
 
 @contextmanager
 def _redis_lock(name: str, *, ttl_seconds: int) -> Iterator[None]:
-    import redis
-
     # Only reached with REDIS_URL set (see the caller).
     client = redis.Redis.from_url(
         settings.REDIS_URL or "", socket_connect_timeout=2, socket_timeout=5

@@ -363,7 +363,8 @@ def _column(values: pd.Series) -> list[Any]:
 
 def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
     """Insert `frame`'s rows of `model` (COPY on PostgreSQL; see `services._insert`)."""
-    from analytics.services import _insert, _Rows  # the run's writer; it calls this module
+    # Imported here: analytics.services (the run's writer) imports this module for programme_week.
+    from analytics.services import _insert, _Rows
 
     fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
     columns = {field: _column(frame[field]) for field in fields}

@@ -15,6 +15,8 @@ from django.db.models import F, Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from crm.currencies import is_currency_code
+
 # The dates a contract may carry. Anything outside is a typing slip (0001-01-01, 9999-12-31),
 # and the date arithmetic of renewals and reports needs room on both sides.
 EARLIEST_DATE = date(1900, 1, 1)
@@ -205,8 +207,6 @@ class CurrencyRate(TimeStamped):
         return f"{self.currency} {self.valid_from.isoformat()} {self.rate_to_reporting}"
 
     def clean(self) -> None:
-        from crm.currencies import is_currency_code
-
         if not is_currency_code(self.currency):
             raise ValidationError(
                 {"currency": f"{self.currency!r} is not an ISO 4217 currency code."}

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 
+from crm.models import AuditEvent
 from crm.request_id import request_id_var
 from crm.roles import RequestUser, Role, role_of
 
@@ -44,8 +45,6 @@ def audit(
     username: str = "",
 ) -> None:
     """Record a security event; never raises (an audit failure must not break the request)."""
-    from crm.models import AuditEvent
-
     if isinstance(user, AnonymousUser):
         user = None
     membership = getattr(user, "partner_membership", None) if user is not None else None

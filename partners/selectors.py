@@ -13,7 +13,12 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.lookups import In
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, Opportunity
-from channels.selectors import active_coverage_q, internal_opportunities_visible_to
+from channels.selectors import (
+    active_coverage_q,
+    internal_accounts_visible_to,
+    internal_opportunities_visible_to,
+    reps_visible_to,
+)
 from crm.models import Account, ChannelKind, Region, Vertical
 from crm.roles import RequestUser, Role, role_of
 from crm.selectors import AccountFilter, accounts_filtered
@@ -121,8 +126,6 @@ def portal_accounts_for(user: RequestUser) -> QuerySet[Account]:
 def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
     """Accounts anyone may see: internal users as `internal_accounts_visible_to` allows,
     partner users the accounts assigned to their organisation, nobody else any."""
-    from channels.selectors import internal_accounts_visible_to
-
     if role_of(user) == Role.PARTNER_USER:
         return portal_accounts_for(user)
     return internal_accounts_visible_to(user)

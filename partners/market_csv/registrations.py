@@ -30,6 +30,8 @@ from partners.registration_models import (
     RegistrationEventKind,
     RegistrationStatus,
 )
+from partners.registration_services import registration_conflicts_refresh
+from partners.registration_text import event_facts, event_note_in_english
 
 APPROVED = RegistrationStatus.APPROVED.value
 # Whose decision the row records: these need decided_on.
@@ -231,9 +233,6 @@ def _moments(registration: DealRegistration, row: dict[str, Any]) -> dict[str, A
 
 def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[int, int]:
     """Upsert the staged registrations by external id; returns (created, updated)."""
-    from partners.registration_services import registration_conflicts_refresh
-    from partners.registration_text import event_facts, event_note_in_english
-
     columns = REGISTRATIONS.columns
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(columns)} FROM {STAGE_REGISTRATION.name}")

@@ -874,16 +874,19 @@ class MarketStore:
             )
 
     def registrations(self) -> tuple[int, int]:
+        # Imported here: market_csv.registrations reads this module's staging tables.
         from partners.market_csv.registrations import registrations_store
 
         return registrations_store(self.connection, now=self.now)
 
     def fx_rates(self) -> tuple[int, int]:
+        # Imported here: market_csv.revenue builds on this module's MarketStore.
         from partners.market_csv.revenue import fx_rates_store
 
         return fx_rates_store(self)
 
     def opportunities(self) -> tuple[int, int]:
+        # Imported here: market_csv.revenue builds on this module's MarketStore.
         from partners.market_csv.revenue import opportunities_store
 
         return opportunities_store(self)

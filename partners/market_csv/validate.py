@@ -44,6 +44,8 @@ from partners.market_csv.files import (
     VERTICALS,
     MarketFile,
 )
+from partners.market_csv.registrations import registrations_validate
+from partners.market_csv.revenue import fx_rates_validate, opportunities_validate
 from partners.market_csv.store import (
     STAGE_ACCOUNT,
     STAGE_AGREEMENT,
@@ -660,16 +662,10 @@ class MarketValidator:
             stage(STAGE_COVERAGE, (account, kind, owner, start, end_date, line))
 
     def _registrations(self, path: Path) -> None:
-        from partners.market_csv.registrations import registrations_validate
-
         registrations_validate(self, path)
 
     def _fx_rates(self, path: Path) -> None:
-        from partners.market_csv.revenue import fx_rates_validate
-
         fx_rates_validate(self, path)
 
     def _opportunities(self, path: Path) -> None:
-        from partners.market_csv.revenue import opportunities_validate
-
         opportunities_validate(self, path)

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from channels.models import CoverageAssignment, Opportunity, SalesRep
+from crm.columns import account_code_lookups
 from crm.models import Account, CurrencyRate, Region, Vertical
 from partners.market_csv.files import (
     ACCOUNTS,
@@ -65,19 +66,7 @@ def _verticals() -> Iterator[Iterable[Any]]:
 
 def _accounts() -> Iterator[Iterable[object]]:
     return (
-        Account.objects.order_by("external_id")
-        .values_list(
-            "external_id",
-            "name",
-            "region__code",
-            "vertical__code",
-            "size_band",
-            "entered_on",
-            "archived_on",
-            "converted_on",
-            "converted_via",
-        )
-        .iterator(CHUNK)
+        Account.objects.order_by("external_id").values_list(*account_code_lookups()).iterator(CHUNK)
     )
 
 

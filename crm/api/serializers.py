@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from crm.columns import ACCOUNT_COLUMNS
 from crm.models import Account, ChannelKind, Region, Vertical
 
 
@@ -42,16 +43,5 @@ class AccountSerializer(serializers.ModelSerializer[Account]):
 
     class Meta:
         model = Account
-        fields = [
-            "id",
-            "external_id",
-            "name",
-            "region",
-            "vertical",
-            "size_band",
-            "entered_on",
-            "archived_on",
-            "converted_on",
-            "converted_via",
-        ]
+        fields = ["id", *ACCOUNT_COLUMNS]
         read_only_fields = fields

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm.columns import ACCOUNT_COLUMNS
+
 
 @dataclass(frozen=True)
 class MarketFile:
@@ -15,20 +17,7 @@ class MarketFile:
 
 REGIONS = MarketFile("regions.csv", ("code", "name"), optional=("name_zh",))
 VERTICALS = MarketFile("verticals.csv", ("code", "name"), optional=("name_zh",))
-ACCOUNTS = MarketFile(
-    "accounts.csv",
-    (
-        "external_id",
-        "name",
-        "region",
-        "vertical",
-        "size_band",
-        "entered_on",
-        "archived_on",
-        "converted_on",
-        "converted_via",
-    ),
-)
+ACCOUNTS = MarketFile("accounts.csv", ACCOUNT_COLUMNS)
 REPS = MarketFile("reps.csv", ("external_id", "name", "email", "regions"))
 PARTNERS = MarketFile(
     "partners.csv", ("external_id", "name", "channel_kind", "partner_type", "tier")

@@ -81,19 +81,7 @@ def _stage(name: str, *columns: str) -> StageTable:
 
 STAGE_REGION = _stage("region", "code", "name", "name_zh")
 STAGE_VERTICAL = _stage("vertical", "code", "name", "name_zh")
-STAGE_ACCOUNT = _stage(
-    "account",
-    "external_id",
-    "name",
-    "region",
-    "vertical",
-    "size_band",
-    "entered_on",
-    "archived_on",
-    "converted_on",
-    "converted_via",
-    "name_key",
-)
+STAGE_ACCOUNT = _stage("account", *ACCOUNTS.columns, "name_key")
 STAGE_REP = _stage("rep", "external_id", "name", "email")
 STAGE_REP_REGION = _stage("rep_region", "external_id", "code")
 STAGE_PARTNER = _stage("partner", "external_id", "name", "channel_kind", "partner_type", "tier")
@@ -662,17 +650,11 @@ class MarketStore:
         }
 
     def accounts(self) -> tuple[int, int]:
+        # Every column of the file as staged, but region and vertical: their ids, joined below.
+        joined = {"region": sql.Identifier("r", "id"), "vertical": sql.Identifier("v", "id")}
         select: dict[str, sql.Composable] = {
-            "external_id": _staged("external_id"),
-            "name": _staged("name"),
-            _column(Account, "region"): sql.Identifier("r", "id"),
-            _column(Account, "vertical"): sql.Identifier("v", "id"),
-            "size_band": _staged("size_band"),
-            "entered_on": _staged("entered_on"),
-            "archived_on": _staged("archived_on"),
-            "converted_on": _staged("converted_on"),
-            "converted_via": _staged("converted_via"),
-            "name_key": _staged("name_key"),
+            (_column(Account, name) if name in joined else name): joined.get(name, _staged(name))
+            for name in (*ACCOUNTS.columns, "name_key")
         }
         coverage_follows = self.staged[STAGE_COVERAGE] > 0
         with self._bulk_load(Account, self.staged[STAGE_ACCOUNT], analyze=coverage_follows):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -10,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from crm.currencies import RateTable
-from crm.models import Account, ApiToken, CurrencyRate, Region, SizeBand, Vertical
+from crm.models import Account, ApiToken, CurrencyRate, Region, Vertical
 from crm.roles import can_manage
 
 
@@ -22,17 +21,6 @@ class AccountFilter:
     region: str = ""
     vertical: str = ""
     size_band: str = ""
-
-    @classmethod
-    def from_query(cls, params: Mapping[str, str]) -> AccountFilter:
-        get = params.get
-        size_band = get("size_band", "") or ""
-        return cls(
-            q=(get("q", "") or "").strip()[:100],
-            region=(get("region", "") or "").strip(),
-            vertical=(get("vertical", "") or "").strip(),
-            size_band=size_band if size_band in SizeBand.values else "",
-        )
 
 
 def accounts_filtered(

@@ -31,13 +31,16 @@ from channels.selectors import (
     reps_visible_to,
 )
 from channels.services import CoverageOwner, coverage_assign, coverage_end
+from crm.columns import ACCOUNT_COLUMNS, ACCOUNT_HEADERS
 from crm.exports import EXPORT_FORMATS, export_response, labelled
+from crm.filters import filters_for_page
 from crm.forms import form_add_service_errors, object_id
 from crm.models import Account, ChannelKind, SizeBand, localized_name
 from crm.pagination import CappedPaginator
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
 from crm.selectors import AccountFilter, regions_all, verticals_all
 from partners.coverage_forms import CoverageAssignForm, CoverageEndForm
+from partners.filters import AccountListFilterSet
 from partners.registration_selectors import registrations_visible_to
 from partners.selectors import (
     AccountListFilter,
@@ -132,43 +135,35 @@ def _account_rows_html(
 
 
 def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponseBase:
-    size_bands, kinds = labelled(SizeBand.choices), labelled(ChannelKind.choices)
-    columns = (
-        "external_id",
-        "name",
-        "region__name",
-        "region__name_zh",
-        "vertical__name",
-        "vertical__name_zh",
-        "size_band",
-        "entered_on",
-        "archived_on",
-        "converted_on",
-        "converted_via",
-    )
-    header = [
-        _("External id"),
-        _("Name"),
-        _("Region"),
-        _("Vertical"),
-        _("Size band"),
-        _("Entered the market"),
-        _("Archived"),
-        _("Customer since"),
-        _("Won by"),
+    """The listed accounts in `ACCOUNT_COLUMNS`' order, for people: headers in the reader's
+    language, region and vertical by name, size band and winning channel by label."""
+    labels = {
+        "size_band": labelled(SizeBand.choices),
+        "converted_via": labelled(ChannelKind.choices),
+    }
+    named = ("region", "vertical")
+    lookups = [
+        lookup
+        for column in ACCOUNT_COLUMNS
+        for lookup in ((f"{column}__name", f"{column}__name_zh") if column in named else (column,))
     ]
-    rows = (
-        (
-            *row[:2],
-            localized_name(row[2], row[3]),
-            localized_name(row[4], row[5]),
-            size_bands.get(row[6], row[6]),
-            *row[7:10],
-            kinds.get(row[10], row[10]),
-        )
-        for row in accounts.values_list(*columns).iterator(chunk_size=5000)
-    )
-    return export_response(fmt=fmt, filename="accounts", header=[str(h) for h in header], rows=rows)
+
+    def row(values: tuple[object, ...]) -> list[object]:
+        cells: list[object] = []
+        position = 0
+        for column in ACCOUNT_COLUMNS:
+            value = values[position]
+            if column in named:
+                cells.append(localized_name(str(value), str(values[position + 1] or "")))
+                position += 2
+                continue
+            cells.append(labels[column].get(str(value), value) if column in labels else value)
+            position += 1
+        return cells
+
+    rows = (row(values) for values in accounts.values_list(*lookups).iterator(chunk_size=5000))
+    header = [str(ACCOUNT_HEADERS[column]) for column in ACCOUNT_COLUMNS]
+    return export_response(fmt=fmt, filename="accounts", header=header, rows=rows)
 
 
 COVERAGE_LABELS = {
@@ -224,9 +219,12 @@ def _filter_labels(
 
 def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
     today = timezone.localdate()
-    account_filter = AccountListFilter.from_query(request.GET, today=today)
+    filters, _params = filters_for_page(
+        AccountListFilterSet, request, queryset=internal_accounts_visible_to(request.user)
+    )
+    account_filter = filters.account_filter(today=today)
     day = account_filter.day(today)
-    accounts = accounts_listed(request.user, account_filter, today=today)
+    accounts = filters.qs
     sort = request.GET.get("sort", "name")
     sort = sort if sort in SORTS else "name"
     accounts = accounts.select_related("region", "vertical").order_by(*SORTS[sort])
@@ -259,6 +257,7 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
             "filter": account_filter.segment,
             "account_filter": account_filter,
             "filter_names": _filter_names(request, account_filter),
+            "filters": filters,
             "filter_query": filter_query,
             "today_query": urlencode(replace(account_filter, as_of=None).query()),
             "regions": regions_all(),
@@ -355,7 +354,8 @@ def _posted_filter(request: HttpRequest) -> AccountListFilter:
         for name, value in request.POST.items()
         if name.startswith(FILTER_PREFIX)
     }
-    return AccountListFilter.from_query(params, today=timezone.localdate())
+    filters = AccountListFilterSet(params, queryset=Account.objects.none(), request=request)
+    return filters.account_filter(today=timezone.localdate())
 
 
 def _selected_accounts(request: HttpRequest) -> QuerySet[Account]:

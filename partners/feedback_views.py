@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled
+from crm.filters import filters_for_page
 from crm.forms import form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
@@ -30,9 +31,9 @@ from partners.feedback_forms import (
     FeedbackTriageForm,
     colleagues,
 )
+from partners.filters import FEEDBACK_ALL, FEEDBACK_OPEN, FeedbackFilter
 from partners.models import Feedback, FeedbackCategory, FeedbackStatus
 from partners.selectors import (
-    feedback_awaiting_answer,
     feedback_visible_to,
     partners_visible_to,
 )
@@ -44,46 +45,19 @@ from partners.services import (
 )
 
 PAGE_SIZE = 50
-SORTS = {
-    "-created_at": ("-created_at", "-id"),
-    "created_at": ("created_at", "id"),
-    "satisfaction": ("satisfaction", "-created_at"),
-    "-satisfaction": ("-satisfaction", "-created_at"),
-}
 
 
-def _filtered(request: AuthenticatedHttpRequest) -> tuple[QuerySet[Feedback], dict[str, str]]:
+def _filtered(
+    request: AuthenticatedHttpRequest,
+) -> tuple[QuerySet[Feedback], dict[str, str], FeedbackFilter]:
+    """The inbox's rows for its GET parameters, read through `FeedbackFilter` as the API reads
+    them. The inbox opens on what still needs work (`status=open`)."""
     feedback = feedback_visible_to(request.user).select_related("partner", "assignee")
-    params = {
-        name: request.GET.get(name, "").strip()
-        for name in ("status", "category", "partner", "rating", "assignee", "waiting", "q", "sort")
-    }
-    # The inbox opens on what still needs work; "all" shows closed items too.
-    params["status"] = params["status"] or "open"
-    if params["waiting"] == "answer":
-        feedback = feedback.filter(pk__in=feedback_awaiting_answer(request.user).values("pk"))
-    else:
-        params["waiting"] = ""
-    if params["status"] == "open":
-        feedback = feedback.exclude(status__in=[FeedbackStatus.RESOLVED, FeedbackStatus.CLOSED])
-    elif params["status"] in FeedbackStatus.values:
-        feedback = feedback.filter(status=params["status"])
-    else:
-        params["status"] = "all"
-    if params["category"] in FeedbackCategory.values:
-        feedback = feedback.filter(category=params["category"])
-    if (partner_id := object_id(params["partner"])) is not None:
-        feedback = feedback.filter(partner_id=partner_id)
-    if params["rating"] in {"1", "2", "3", "4", "5"}:
-        feedback = feedback.filter(satisfaction=int(params["rating"]))
-    if params["assignee"] == "me":
-        feedback = feedback.filter(assignee=request.user)
-    elif params["assignee"] == "none":
-        feedback = feedback.filter(assignee__isnull=True)
-    if params["q"]:
-        feedback = feedback.filter(subject__icontains=params["q"][:100])
-    params["sort"] = params["sort"] if params["sort"] in SORTS else "-created_at"
-    return feedback.order_by(*SORTS[params["sort"]]), params
+    filters, params = filters_for_page(
+        FeedbackFilter, request, queryset=feedback, defaults={"status": FEEDBACK_OPEN}
+    )
+    params["status"] = params["status"] or FEEDBACK_ALL
+    return filters.qs, params, filters
 
 
 def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
@@ -117,7 +91,7 @@ def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
 
 @internal_required
 def feedback_inbox(request: AuthenticatedHttpRequest) -> HttpResponseBase:
-    feedback, params = _filtered(request)
+    feedback, params, filters = _filtered(request)
     if request.GET.get("format") in EXPORT_FORMATS:
         categories = labelled(FeedbackCategory.choices)
         statuses = labelled(FeedbackStatus.choices)
@@ -168,6 +142,7 @@ def feedback_inbox(request: AuthenticatedHttpRequest) -> HttpResponseBase:
             "page": page,
             "rows": _feedback_rows_html(page),
             "params": params,
+            "filters": filters,
             **list_queries(request.GET),
             "statuses": FeedbackStatus.choices,
             "categories": FeedbackCategory.choices,

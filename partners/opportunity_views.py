@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -41,12 +41,14 @@ from channels.opportunity_services import (
 from channels.selectors import reps_visible_to, sub_stages_all
 from crm.currencies import MissingRate, RateTable
 from crm.exports import EXPORT_FORMATS, export_response, yes_no
-from crm.forms import form_add_service_errors, object_id
+from crm.filters import filters_for_page
+from crm.forms import form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.models import ChannelKind
 from crm.pagination import list_queries
 from crm.roles import Role, can_manage, internal_required, manager_required, role_required
 from crm.selectors import rate_table
+from partners.filters import OpportunityFilter
 from partners.opportunity_forms import (
     EndForm,
     LoseForm,
@@ -62,12 +64,6 @@ PORTAL_PAGE_SIZE = 25
 # Cards shown per board column, the largest first; the column's count and total cover all.
 BOARD_CARDS = 20
 CENTS = Decimal("0.01")
-SORTS = {
-    "-opened_on": ("-opened_on", "-id"),
-    "expected_close_on": ("expected_close_on", "id"),
-    "-amount": ("-amount", "-id"),
-    "-closed_on": ("-closed_on", "-id"),
-}
 portal_required = role_required(Role.PARTNER_USER)
 
 
@@ -79,38 +75,13 @@ def _deals(request: HttpRequest) -> QuerySet[Opportunity]:
 
 def _filtered(
     request: HttpRequest, deals: QuerySet[Opportunity]
-) -> tuple[QuerySet[Opportunity], dict[str, str]]:
-    names = ("stage", "channel", "sub_stage", "partner", "rep", "recurring", "q", "sort")
-    params = {name: request.GET.get(name, "").strip()[:100] for name in names}
-    if "stage" not in request.GET:
-        params["stage"] = OpportunityStage.OPEN
-    if params["stage"] in OpportunityStage.values:
-        deals = deals.filter(stage=params["stage"])
-    else:
-        params["stage"] = ""
-    if params["channel"] in ChannelKind.values:
-        deals = deals.filter(channel=params["channel"])
-    else:
-        params["channel"] = ""
-    for name in ("sub_stage", "partner", "rep"):
-        if (pk := object_id(params[name])) is not None:
-            deals = deals.filter(**{f"{name}_id": pk})
-        else:
-            params[name] = ""
-    if params["recurring"] in ("yes", "no"):
-        deals = deals.filter(recurring=params["recurring"] == "yes")
-    else:
-        params["recurring"] = ""
-    if params["q"]:
-        text = params["q"]
-        deals = deals.filter(
-            Q(name__icontains=text)
-            | Q(account__name__icontains=text)
-            | Q(external_id=text)
-            | Q(account__external_id=text)
-        )
-    params["sort"] = params["sort"] if params["sort"] in SORTS else "-opened_on"
-    return deals.order_by(*SORTS[params["sort"]]), params
+) -> tuple[QuerySet[Opportunity], dict[str, str], OpportunityFilter]:
+    """The list's deals for its GET parameters, read through `OpportunityFilter` as the API
+    reads them. The list opens on the open deals (`stage=` shows every stage)."""
+    filters, params = filters_for_page(
+        OpportunityFilter, request, queryset=deals, defaults={"stage": OpportunityStage.OPEN}
+    )
+    return filters.qs, params, filters
 
 
 def _export(fmt: str, deals: QuerySet[Opportunity]) -> HttpResponseBase:
@@ -156,7 +127,7 @@ def _export(fmt: str, deals: QuerySet[Opportunity]) -> HttpResponseBase:
 
 @internal_required
 def opportunity_list(request: HttpRequest) -> HttpResponseBase:
-    deals, params = _filtered(request, _deals(request))
+    deals, params, filters = _filtered(request, _deals(request))
     if request.GET.get("format") in EXPORT_FORMATS:
         return _export(request.GET["format"], deals)
     page = Paginator(deals, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -166,6 +137,7 @@ def opportunity_list(request: HttpRequest) -> HttpResponseBase:
         {
             "page": page,
             "params": params,
+            "filters": filters,
             "stages": OpportunityStage.choices,
             "channels": ChannelKind.choices,
             "sub_stages": sub_stages_all(),

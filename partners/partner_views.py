@@ -28,11 +28,13 @@ from django.views.decorators.http import require_POST
 from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
+from crm.filters import filters_for_page
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
 from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from crm.services import api_tokens_revoke_all
+from partners.filters import PartnerFilter
 from partners.models import Partner, PartnerKind, PartnerType, PartnerUser
 from partners.partner_forms import ContactForm, InviteForm, PartnerForm
 from partners.programme_selectors import entry_tier, tier_choices
@@ -51,12 +53,6 @@ from partners.services import (
 )
 
 PAGE_SIZE = 50
-SORTS = {
-    "name": ("name",),
-    "-name": ("-name",),
-    "tier": ("tier", "name"),
-    "-created_at": ("-created_at",),
-}
 
 
 def _accounts_covered(partners: Iterable[Partner | int], day: date) -> dict[int, int]:
@@ -98,24 +94,12 @@ def _accounts_covered_recently(
 
 
 def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponseBase:
-    params = {
-        name: request.GET.get(name, "").strip() for name in ("q", "type", "tier", "active", "sort")
-    }
-    partners = partners_visible_to(request.user, kind=kind)
-    if params["q"]:
-        partners = partners.filter(
-            Q(name__icontains=params["q"][:100]) | Q(external_id=params["q"][:64])
-        )
-    if params["type"] in PartnerType.values:
-        partners = partners.filter(partner_type=params["type"])
+    filters, params = filters_for_page(
+        PartnerFilter, request, queryset=partners_visible_to(request.user, kind=kind)
+    )
+    partners = filters.qs
     tiers = tier_choices()
-    if params["tier"] in dict(tiers):
-        partners = partners.filter(tier=params["tier"])
-    if params["active"] in {"yes", "no"}:
-        partners = partners.filter(is_active=params["active"] == "yes")
-    params["sort"] = params["sort"] if params["sort"] in SORTS else "name"
     today = timezone.localdate()
-    partners = partners.order_by(*SORTS[params["sort"]])
     if request.GET.get("format") in EXPORT_FORMATS:
         columns = ("external_id", "name", "channel_kind", "partner_type", "tier", "is_active")
         covering = _accounts_covered(partners, today)
@@ -161,6 +145,7 @@ def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponse
             "title": title,
             "kind": kind,
             "params": params,
+            "filters": filters,
             **list_queries(request.GET),
             "types": PartnerType.choices,
             "tiers": tiers,

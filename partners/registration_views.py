@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -27,9 +27,11 @@ from django.views.decorators.http import require_POST
 
 from channels.selectors import internal_accounts_visible_to
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
+from crm.filters import filters_for_page
 from crm.forms import form_add_service_errors, object_id
 from crm.models import SizeBand
 from crm.roles import can_manage, internal_required, manager_required
+from partners.filters import DealRegistrationFilter
 from partners.registration_conflicts import registration_conflicts
 from partners.registration_forms import (
     ApproveForm,
@@ -56,8 +58,6 @@ from partners.registration_selectors import (
     business_days_between,
     decision_deadlines,
     decision_due_on,
-    due_soon_before,
-    overdue_before,
     registration_events_visible_to,
     registration_summary,
     registrations_visible_to,
@@ -78,62 +78,23 @@ from partners.registration_text import conflict_sentence, conflicts_shown, event
 from partners.selectors import accounts_visible_to, partners_visible_to
 
 PAGE_SIZE = 50
-SORTS = {
-    "submitted_at": ("submitted_at", "id"),
-    "-submitted_at": ("-submitted_at", "-id"),
-    "protected_until": ("protected_until", "id"),
-    "company_name": ("company_name", "id"),
-}
-STATUS_FILTERS = {"open": [RegistrationStatus.SUBMITTED, RegistrationStatus.APPROVED]}
-# The decision filter: overdue, or overdue or due by the next business day (the manager's home
-# counts those); each gives the first submission day not in it.
-DEADLINE_FILTERS = {"yes": overdue_before, "soon": due_soon_before}
 
 
-def _filtered(request: HttpRequest) -> tuple[QuerySet[DealRegistration], dict[str, str]]:
-    names = ("status", "partner", "account", "conflict", "overdue", "extension", "q", "sort")
-    params = {name: request.GET.get(name, "").strip() for name in names}
+def _filtered(
+    request: HttpRequest,
+) -> tuple[QuerySet[DealRegistration], dict[str, str], DealRegistrationFilter]:
+    """The queue's rows for its GET parameters, read through `DealRegistrationFilter` as the API
+    reads them. The queue opens on the submitted registrations (`status=` shows them all)."""
     registrations = registrations_visible_to(request.user).select_related(
         "partner", "region", "vertical", "account"
     )
-    if "status" not in request.GET:
-        params["status"] = RegistrationStatus.SUBMITTED
-    if params["status"] in RegistrationStatus.values:
-        registrations = registrations.filter(status=params["status"])
-    elif params["status"] in STATUS_FILTERS:
-        registrations = registrations.filter(status__in=STATUS_FILTERS[params["status"]])
-    else:
-        params["status"] = ""
-    if (partner_id := object_id(params["partner"])) is not None:
-        registrations = registrations.filter(partner_id=partner_id)
-    if (account_id := object_id(params["account"])) is not None:
-        registrations = registrations.filter(account_id=account_id)
-    else:
-        params["account"] = ""
-    if params["conflict"] in ConflictCode.values:
-        registrations = registrations.filter(
-            conflict_codes_text__contains=f" {params['conflict']} "
-        )
-    elif params["conflict"] == "any":
-        registrations = registrations.filter(needs_review=True)
-    else:
-        params["conflict"] = ""
-    if params["overdue"] in DEADLINE_FILTERS:
-        cutoff = DEADLINE_FILTERS[params["overdue"]](timezone.localdate())
-        registrations = registrations.filter(
-            status=RegistrationStatus.SUBMITTED, submitted_at__date__lt=cutoff
-        )
-    else:
-        params["overdue"] = ""
-    if params["extension"] == "requested":
-        registrations = registrations.filter(extension_status=ExtensionStatus.REQUESTED)
-    if params["q"]:
-        text = params["q"][:100]
-        registrations = registrations.filter(
-            Q(company_name__icontains=text) | Q(external_id=text.upper())
-        )
-    params["sort"] = params["sort"] if params["sort"] in SORTS else "submitted_at"
-    return registrations.order_by(*SORTS[params["sort"]]), params
+    filters, params = filters_for_page(
+        DealRegistrationFilter,
+        request,
+        queryset=registrations,
+        defaults={"status": RegistrationStatus.SUBMITTED},
+    )
+    return filters.qs, params, filters
 
 
 def _row(registration: DealRegistration, today: Any) -> dict[str, Any]:
@@ -305,7 +266,7 @@ def _export(fmt: str, registrations: QuerySet[DealRegistration]) -> HttpResponse
 
 @internal_required
 def registration_queue(request: HttpRequest) -> HttpResponseBase:
-    registrations, params = _filtered(request)
+    registrations, params, filters = _filtered(request)
     if request.GET.get("format") in EXPORT_FORMATS:
         return _export(request.GET["format"], registrations)
     page = Paginator(registrations, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -321,6 +282,7 @@ def registration_queue(request: HttpRequest) -> HttpResponseBase:
             "page": page,
             "rows": _queue_rows_html(list(page), today),
             "params": params,
+            "filters": filters,
             "querystring": query.urlencode(),
             "querystring_without_account": everywhere.urlencode(),
             "statuses": RegistrationStatus.choices,
@@ -328,10 +290,8 @@ def registration_queue(request: HttpRequest) -> HttpResponseBase:
             "partner_options": _partner_options(
                 partners_visible_to(request.user).order_by("name"), params["partner"]
             ),
-            "account": internal_accounts_visible_to(request.user)
-            .filter(pk=int(params["account"]))
-            .first()
-            if params["account"]
+            "account": internal_accounts_visible_to(request.user).filter(pk=account_id).first()
+            if (account_id := object_id(params["account"]))
             else None,
             "deadline_days": settings.REGISTRATION_DECISION_BUSINESS_DAYS,
         },

@@ -258,7 +258,8 @@ ACCOUNT_COVERAGE_CHOICES: tuple[str, ...] = ("none", "any", *ChannelKind.values,
 @dataclass(frozen=True)
 class AccountListFilter:
     """Everything that narrows the account list, as its URL (and the bulk-assign form, which
-    must act on exactly the rows the list shows) carries it.
+    must act on exactly the rows the list shows) carries it, read through
+    `partners.filters.AccountListFilterSet`.
 
     - the segment and search filters (`crm.selectors.AccountFilter`);
     - `coverage`: "none" (white space: in the market, no coverage that counts), "any" or a
@@ -275,23 +276,6 @@ class AccountListFilter:
     partner: int | None = None
     rep: int | None = None
     as_of: date | None = None
-
-    @classmethod
-    def from_query(cls, params: Any, *, today: date) -> AccountListFilter:
-        from crm.forms import object_id
-
-        coverage = (params.get("coverage", "") or "").strip()
-        try:
-            as_of: date | None = date.fromisoformat((params.get("as_of", "") or "").strip())
-        except ValueError:
-            as_of = None
-        return cls(
-            segment=AccountFilter.from_query(params),
-            coverage=coverage if coverage in ACCOUNT_COVERAGE_CHOICES else "",
-            partner=object_id(params.get("partner", "") or ""),
-            rep=object_id(params.get("rep", "") or ""),
-            as_of=as_of if as_of is not None and as_of < today else None,
-        )
 
     def day(self, today: date) -> date:
         return self.as_of or today
@@ -318,15 +302,20 @@ def _code_id(model: type[Region] | type[Vertical], code: str) -> int | None:
 
 
 def accounts_listed(
-    user: Any, account_filter: AccountListFilter, *, today: date
+    user: Any,
+    account_filter: AccountListFilter,
+    *,
+    today: date,
+    accounts: QuerySet[Account] | None = None,
 ) -> QuerySet[Account]:
     """The accounts the internal user's list shows for `account_filter`: the user's own
-    accounts (`internal_accounts_visible_to`) narrowed by every filter, evaluated on
-    `account_filter.day(today)`. A partner or rep the user may not see matches nothing."""
-    from channels.selectors import internal_accounts_visible_to, reps_visible_to
-
+    accounts (`internal_accounts_visible_to`, or `accounts` when the caller has already scoped
+    them to the user) narrowed by every filter, evaluated on `account_filter.day(today)`. A
+    partner or rep the user may not see matches nothing."""
     day = account_filter.day(today)
-    accounts = accounts_filtered(internal_accounts_visible_to(user), account_filter.segment)
+    if accounts is None:
+        accounts = internal_accounts_visible_to(user)
+    accounts = accounts_filtered(accounts, account_filter.segment)
     own = _account_coverage(day)
     if account_filter.partner is not None or account_filter.rep is not None:
         accounts = accounts.filter(_in_market_q(day))

@@ -17,27 +17,15 @@ from rest_framework import filters, mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from channels.models import Opportunity, OpportunityStage
+from channels.models import Opportunity
 from channels.opportunity_services import OpportunityOwner, opportunity_create
 from channels.selectors import reps_visible_to
+from crm.api.ordering import ListOrdering
 from crm.api.permissions import InternalAndPartnerReadManagerWrite
 from crm.idempotency import once_per_idempotency_key
-from crm.models import ChannelKind
 from partners.api.opportunity_serializers import OpportunityInputSerializer, OpportunitySerializer
+from partners.filters import OpportunityFilter
 from partners.selectors import accounts_visible_to, opportunities_visible_to, partners_visible_to
-
-
-class OpportunityFilter(django_filters.FilterSet):
-    stage = django_filters.ChoiceFilter(choices=OpportunityStage.choices)
-    channel = django_filters.ChoiceFilter(choices=ChannelKind.choices)
-    sub_stage = django_filters.CharFilter(field_name="sub_stage__code")
-    account = django_filters.CharFilter(field_name="account__external_id")
-    closed_from = django_filters.DateFilter(field_name="closed_on", lookup_expr="gte")
-    closed_to = django_filters.DateFilter(field_name="closed_on", lookup_expr="lte")
-
-    class Meta:
-        model = Opportunity
-        fields = ["stage", "channel", "sub_stage", "partner", "rep", "recurring", "account"]
 
 
 class OpportunityViewSet(
@@ -54,7 +42,7 @@ class OpportunityViewSet(
     filter_backends = [
         django_filters.rest_framework.DjangoFilterBackend,
         filters.SearchFilter,
-        filters.OrderingFilter,
+        ListOrdering,
     ]
     search_fields = ["name", "external_id", "account__name"]
     ordering_fields = ["opened_on", "expected_close_on", "closed_on", "amount", "updated_at"]

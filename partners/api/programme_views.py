@@ -26,7 +26,7 @@ from partners.api.programme_serializers import (
     TierInputSerializer,
     TierSerializer,
 )
-from partners.api.views import OfPartnerFilterSet
+from partners.filters import OfPartnerFilterSet
 from partners.programme_models import (
     Certification,
     Survey,

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -33,7 +32,8 @@ from partners.api.registration_serializers import (
     RejectInputSerializer,
     WonInputSerializer,
 )
-from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
+from partners.filters import DealRegistrationFilter
+from partners.registration_models import DealRegistration
 from partners.registration_selectors import registrations_visible_to
 from partners.registration_services import (
     RegistrationRefused,
@@ -64,22 +64,6 @@ def _refusals_as_conflicts(change: Callable[[], DealRegistration]) -> DealRegist
         return change()
     except RegistrationRefused as refusal:
         raise RegistrationConflict(refusal) from None
-
-
-class DealRegistrationFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=RegistrationStatus.choices)
-    conflict = django_filters.ChoiceFilter(
-        choices=ConflictCode.choices,
-        method="filter_conflict",
-        help_text="Registrations whose last computed conflicts include this code.",
-    )
-
-    class Meta:
-        model = DealRegistration
-        fields = ["status", "partner", "needs_review", "conflict"]
-
-    def filter_conflict(self, queryset: Any, name: str, value: str) -> Any:
-        return queryset.filter(conflict_codes_text__contains=f" {value} ")
 
 
 ACTION_RESPONSES = {

@@ -32,9 +32,8 @@ from crm.api.permissions import (
     InternalReadManagerWrite,
 )
 from crm.api.serializers import AccountSerializer
-from crm.forms import object_id
 from crm.idempotency import once_per_idempotency_key
-from crm.models import Account, Region, SizeBand, Vertical
+from crm.models import Account, Region, Vertical
 from crm.roles import Role, can_manage, is_internal, is_partner_user, signed_in_user
 from partners.api.serializers import (
     AgreementActivateInputSerializer,
@@ -54,17 +53,20 @@ from partners.api.serializers import (
     PartnerSerializer,
 )
 from partners.downloads import attachment_response, signed_document_response
+from partners.filters import (
+    AccountListFilterSet,
+    FeedbackFilter,
+    OfPartnerFilterSet,
+    PartnerFilter,
+)
 from partners.models import (
     Agreement,
     AgreementStatus,
     AgreementType,
     Feedback,
-    FeedbackCategory,
-    FeedbackStatus,
     Partner,
     PartnerContact,
     PartnerKind,
-    PartnerType,
 )
 from partners.selectors import (
     accounts_visible_to,
@@ -93,18 +95,6 @@ from partners.services import (
 )
 
 # Partners ---------------------------------------------------------------------------------------
-
-
-class PartnerFilter(django_filters.FilterSet):
-    channel_kind = django_filters.ChoiceFilter(
-        choices=PartnerKind.choices, help_text="distribution (distributors) or partner."
-    )
-    partner_type = django_filters.ChoiceFilter(choices=PartnerType.choices)
-    tier = django_filters.CharFilter(help_text="A tier code of the programme.")
-
-    class Meta:
-        model = Partner
-        fields = ["channel_kind", "partner_type", "tier", "is_active", "country"]
 
 
 @extend_schema_view(
@@ -181,20 +171,6 @@ class PartnerContactViewSet(
 # Accounts ---------------------------------------------------------------------------------------
 
 
-class AccountFilter(django_filters.FilterSet):
-    region = django_filters.CharFilter(field_name="region__code", help_text="Region code.")
-    vertical = django_filters.CharFilter(field_name="vertical__code", help_text="Vertical code.")
-    size_band = django_filters.ChoiceFilter(choices=SizeBand.choices)
-    external_id = django_filters.CharFilter()
-    converted = django_filters.BooleanFilter(
-        field_name="converted_on", lookup_expr="isnull", exclude=True
-    )
-
-    class Meta:
-        model = Account
-        fields = ["region", "vertical", "size_band", "external_id", "converted"]
-
-
 class AccountViewSet(viewsets.ReadOnlyModelViewSet[Account]):
     """Accounts in the market: all for managers and executives, a rep's own, a partner user's
     assigned ones. Cursor-paginated by id (`ordering` may be id or external_id)."""
@@ -202,7 +178,7 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet[Account]):
     serializer_class = AccountSerializer
     permission_classes = [InternalAndPartnerReadManagerWrite]
     pagination_class = IdCursorPagination
-    filterset_class = AccountFilter
+    filterset_class = AccountListFilterSet
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.OrderingFilter]
     ordering_fields = ["id", "external_id"]
     ordering = ["id"]
@@ -227,17 +203,6 @@ class FileDownloadNegotiation(BaseContentNegotiation):
     ) -> tuple[BaseRenderer, str]:
         first = next(iter(renderers))
         return first, first.media_type
-
-
-class OfPartnerFilterSet(django_filters.FilterSet):
-    """`?partner=ID` within what the caller sees: another partner's id finds nothing, exactly
-    like an id that does not exist (a partner user learns nothing about which ids exist)."""
-
-    partner = django_filters.CharFilter(method="of_partner", help_text="A partner id.")
-
-    def of_partner(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        partner_id = object_id(value)
-        return queryset.filter(partner_id=partner_id) if partner_id else queryset.none()
 
 
 class AgreementFilter(OfPartnerFilterSet):
@@ -396,16 +361,6 @@ class AgreementViewSet(
 
 
 # Feedback ---------------------------------------------------------------------------------------
-
-
-class FeedbackFilter(OfPartnerFilterSet):
-    status = django_filters.ChoiceFilter(choices=FeedbackStatus.choices)
-    category = django_filters.ChoiceFilter(choices=FeedbackCategory.choices)
-    satisfaction = django_filters.NumberFilter()
-
-    class Meta:
-        model = Feedback
-        fields = ["partner", "status", "category", "satisfaction"]
 
 
 class FeedbackViewSet(

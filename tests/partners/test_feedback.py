@@ -212,7 +212,7 @@ class TestFeedbackTriage:
             status=FeedbackStatus.CLOSED,
         )
         client = _client_for(cast.manager)
-        html = client.get("/workspace/feedback/?rating=1&status=all").content.decode()
+        html = client.get("/workspace/feedback/?satisfaction=1&status=all").content.decode()
         assert "Unhappy one" in html and "Happy one" not in html
         html = client.get("/workspace/feedback/?status=open").content.decode()
         assert "Happy one" in html and "Unhappy one" not in html

@@ -1,0 +1,261 @@
+"""One FilterSet per list (partners/filters.py): the page and the API read the same parameters
+the same way, so a filter gives the same rows on both, and a refused value is an error on
+both (a 400 by field in the API, a message beside the filters on the page)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from channels.models import OpportunityStage
+from crm.models import ChannelKind, SizeBand
+from crm.services import api_token_issue
+from partners.models import FeedbackStatus, PartnerType
+from partners.registration_models import DealRegistration, RegistrationStatus
+from tests.cast import Cast
+from tests.factories import (
+    AccountFactory,
+    AgreementFactory,
+    CoverageAssignmentFactory,
+    FeedbackFactory,
+    OpportunityFactory,
+    PartnerFactory,
+    RegionFactory,
+    VerticalFactory,
+)
+from tests.partners.registration_market import RegistrationMarket
+
+pytestmark = pytest.mark.django_db
+
+
+def _page(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _api(user: Any) -> APIClient:
+    client = APIClient()
+    _, key = api_token_issue(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def _page_ids(client: Client, url: str, params: dict[str, str]) -> list[int]:
+    response = client.get(url, params)
+    assert response.status_code == 200, params
+    return [row.pk for row in response.context["page"]]
+
+
+def _api_ids(client: APIClient, url: str, params: dict[str, str]) -> list[int]:
+    response = client.get(url, params)
+    assert response.status_code == 200, (params, response.content)
+    return [row["id"] for row in response.json()["results"]]
+
+
+def _same_rows(
+    user: Any, page_url: str, api_url: str, cases: list[dict[str, str]], *, ordered: bool = False
+) -> None:
+    page, api = _page(user), _api(user)
+    for params in cases:
+        listed, answered = _page_ids(page, page_url, params), _api_ids(api, api_url, params)
+        assert listed, params  # every case lists something, so equality says something
+        if ordered:
+            assert listed == answered, params
+        else:
+            assert sorted(listed) == sorted(answered), params
+
+
+def _refused(user: Any, page_url: str, api_url: str, params: dict[str, str], field: str) -> None:
+    answered = _api(user).get(api_url, params)
+    assert answered.status_code == 400
+    assert field in answered.json()
+    shown = _page(user).get(page_url, params)
+    assert shown.status_code == 200
+    assert field in shown.context["filters"].errors
+    assert 'id="filter-errors"' in shown.content.decode()
+
+
+def test_the_inbox_and_the_api_list_the_same_feedback(cast: Cast) -> None:
+    FeedbackFactory(partner=cast.partner_a, subject="Slow tickets", satisfaction=1)
+    FeedbackFactory(partner=cast.partner_a, subject="Pricing", category="pricing", satisfaction=1)
+    FeedbackFactory(partner=cast.partner_b, subject="Slow portal", satisfaction=4)
+    FeedbackFactory(partner=cast.partner_b, subject="Done", status=FeedbackStatus.CLOSED)
+    _same_rows(
+        cast.manager,
+        "/workspace/feedback/",
+        "/api/v1/feedback/",
+        [
+            {"status": "open"},
+            {"status": "all", "satisfaction": "1"},
+            {"status": "all", "category": "pricing"},
+            {"status": "closed", "partner": str(cast.partner_b.pk)},
+            {"status": "all", "assignee": "none", "q": "slow"},
+            {"status": "all", "sort": "satisfaction"},
+        ],
+    )
+    _same_rows(
+        cast.manager,
+        "/workspace/feedback/",
+        "/api/v1/feedback/",
+        [{"status": "all", "sort": "-satisfaction"}],
+        ordered=True,
+    )
+    _refused(cast.manager, "/workspace/feedback/", "/api/v1/feedback/", {"status": "x"}, "status")
+
+
+def test_the_queue_and_the_api_list_the_same_registrations(
+    registration_market: RegistrationMarket,
+) -> None:
+    market = registration_market
+    market.submit(company_name="Nimbus Analytics Ltd")
+    market.submit(company_name="Cobalt Bank PLC")
+    market.submit(user=market.cast.partner_b_user, company_name="Quartz Retail")
+    DealRegistration.objects.filter(company_name="Quartz Retail").update(
+        status=RegistrationStatus.REJECTED
+    )
+    _same_rows(
+        market.cast.manager,
+        "/workspace/registrations/",
+        "/api/v1/deal-registrations/",
+        [
+            {"status": "submitted"},
+            {"status": "open", "partner": str(market.cast.partner_a.pk)},
+            {"status": "", "q": "cobalt"},
+            {"status": "", "conflict": "any"},
+            {"status": "rejected"},
+            {"status": "", "sort": "company_name"},
+        ],
+    )
+    _same_rows(
+        market.cast.manager,
+        "/workspace/registrations/",
+        "/api/v1/deal-registrations/",
+        [{"status": "", "sort": "company_name"}],
+        ordered=True,
+    )
+    _refused(
+        market.cast.manager,
+        "/workspace/registrations/",
+        "/api/v1/deal-registrations/",
+        {"overdue": "later"},
+        "overdue",
+    )
+
+
+def test_the_pipeline_and_the_api_list_the_same_opportunities(cast: Cast) -> None:
+    OpportunityFactory(
+        channel=ChannelKind.PARTNER, partner=cast.partner_a, amount=Decimal("900"), recurring=True
+    )
+    OpportunityFactory(channel=ChannelKind.PARTNER, partner=cast.partner_b, name="Bolt renewal")
+    OpportunityFactory(rep=cast.rep, amount=Decimal("50000"))
+    OpportunityFactory(
+        rep=cast.rep,
+        stage=OpportunityStage.LOST,
+        closed_on=timezone.localdate(),
+        lost_reason="price",
+    )
+    _same_rows(
+        cast.manager,
+        "/workspace/opportunities/",
+        "/api/v1/opportunities/",
+        [
+            {"stage": "open"},
+            {"stage": "", "channel": "partner"},
+            {"stage": "open", "recurring": "true"},
+            {"stage": "", "rep": str(cast.rep.pk)},
+            {"stage": "lost"},
+            {"stage": "", "q": "bolt"},
+            {"stage": "open", "sub_stage": "qualify"},
+        ],
+    )
+    _same_rows(
+        cast.manager,
+        "/workspace/opportunities/",
+        "/api/v1/opportunities/",
+        [{"stage": "", "sort": "-amount"}],
+        ordered=True,
+    )
+    _refused(
+        cast.manager,
+        "/workspace/opportunities/",
+        "/api/v1/opportunities/",
+        {"stage": "sold"},
+        "stage",
+    )
+
+
+def test_the_partner_list_and_the_api_list_the_same_partners(cast: Cast) -> None:
+    PartnerFactory(name="Gamma Integrators", partner_type=PartnerType.SYSTEM_INTEGRATOR)
+    PartnerFactory(name="Old Reseller", is_active=False)
+    cases = [
+        {"channel_kind": "partner"},
+        {"channel_kind": "partner", "partner_type": PartnerType.SYSTEM_INTEGRATOR},
+        {"channel_kind": "partner", "is_active": "false"},
+        {"channel_kind": "partner", "q": "beta"},
+    ]
+    _same_rows(cast.manager, "/workspace/partners/", "/api/v1/partners/", cases)
+    _same_rows(
+        cast.manager,
+        "/workspace/partners/",
+        "/api/v1/partners/",
+        [{"channel_kind": "partner", "sort": "-name"}],
+        ordered=True,
+    )
+    _refused(
+        cast.manager,
+        "/workspace/partners/",
+        "/api/v1/partners/",
+        {"partner_type": "pirate"},
+        "partner_type",
+    )
+
+
+def test_the_account_list_and_the_api_list_the_same_accounts(cast: Cast) -> None:
+    east, west = RegionFactory(code="EAST"), RegionFactory(code="WEST")
+    finance = VerticalFactory(code="FIN")
+    AgreementFactory(partner=cast.partner_a, start_date=date(2026, 1, 1))
+    covered = AccountFactory(region=east, vertical=finance, name="Acme East")
+    CoverageAssignmentFactory(account=covered, kind=ChannelKind.PARTNER, partner=cast.partner_a)
+    # partner-b has no agreement in force: its assignment does not count as coverage.
+    outside = AccountFactory(region=west, vertical=finance, name="Bolt West")
+    CoverageAssignmentFactory(account=outside, kind=ChannelKind.PARTNER, partner=cast.partner_b)
+    direct = AccountFactory(region=east, vertical=finance, size_band=SizeBand.ENTERPRISE)
+    CoverageAssignmentFactory(account=direct, kind=ChannelKind.DIRECT, rep=cast.rep)
+    AccountFactory(region=west, vertical=finance, name="Nobody's")
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    _same_rows(
+        cast.manager,
+        "/workspace/accounts/",
+        "/api/v1/accounts/",
+        [
+            {"region": "EAST"},
+            {"coverage": "none"},
+            {"coverage": "any"},
+            {"coverage": "direct", "as_of": yesterday},
+            {"coverage": "outside"},
+            {"partner": str(cast.partner_a.pk)},
+            {"rep": str(cast.rep.pk)},
+            {"size_band": SizeBand.ENTERPRISE},
+            {"q": "bolt"},
+            {"vertical": "FIN", "coverage": "partner"},
+        ],
+    )
+    _refused(
+        cast.manager,
+        "/workspace/accounts/",
+        "/api/v1/accounts/",
+        {"size_band": "galactic"},
+        "size_band",
+    )
+    # A partner user's token lists its own accounts; how other channels cover them is not its
+    # to filter by.
+    partner_api = _api(cast.partner_a_user)
+    assert _api_ids(partner_api, "/api/v1/accounts/", {"coverage": "none"}) == [covered.pk]
+    assert _api_ids(partner_api, "/api/v1/accounts/", {"partner": str(cast.partner_b.pk)}) == []

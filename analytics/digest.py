@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import TypedDict
 from urllib.parse import urlencode
@@ -338,8 +338,3 @@ def digest_send(*, week: str, to: Sequence[str] | None = None) -> list[OutboundE
                 sent.append(email)
         logger.info("digest %s queued for %d executives", week, len(sent))
         return sent
-
-
-def last_closed_week(today: date) -> str:
-    """The ISO week before the one containing `today`: the week the Monday close finalised."""
-    return metrics.iso_week_of(today - timedelta(days=7))

@@ -173,9 +173,6 @@ def tier_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("programme:tiers")
 
 
-HISTORY_EXPORT_COLUMNS = ("week", "as_of", "partner", "from_tier", "to_tier", "source", "reason")
-
-
 @internal_required
 def tier_history(request: HttpRequest) -> HttpResponseBase:
     """Every tier change, newest week first, filtered by partner, tier and source; each links

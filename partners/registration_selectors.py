@@ -16,7 +16,6 @@ from django.db.models import Count, Q, QuerySet
 
 from channels.selectors import accounts_of_rep, rep_for_user
 from crm.roles import RequestUser, Role, role_of
-from partners.models import Partner
 from partners.registration_models import (
     DealRegistration,
     DealRegistrationEvent,
@@ -166,7 +165,3 @@ def registration_summary(registrations: QuerySet[DealRegistration]) -> Registrat
         won=counts.get(RegistrationStatus.WON, 0),
         decided_outcomes=ended,
     )
-
-
-def partner_registrations_for(user: RequestUser, partner: Partner) -> QuerySet[DealRegistration]:
-    return registrations_visible_to(user).filter(partner=partner)

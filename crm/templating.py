@@ -8,7 +8,7 @@ and sees the including template's context. Both engines know the same filters: t
 project's own template libraries (`money`, `label_in`, the dashboard's `as_ratio`, ...) and
 Django's `date`, `localtime` and `number_format`, so a partial writes a date or a count exactly
 as a page does ("5 Dec 2026" or "2026年12月5日", see crm/formats). `url("route:name", *args)`
-gives a route's path.
+gives a route's path; `url_by_id(name)` the paths of one route for a whole list.
 
 Text is translated with `{{ _("...") }}` (a `%(name)s` placeholder filled with
 `|format(name=...)`), which `makemessages -e html,txt,py,jinja` extracts like a Django
@@ -45,6 +45,18 @@ def url(name: str, *args: Any) -> str:
     return reverse(name, args=args)
 
 
+# Any id the routes' `<int:pk>` accepts, replaced by the row's own.
+_ID = 2**31 - 1
+
+
+def url_by_id(name: str) -> Callable[[int], str]:
+    """The path of a named route of one id, resolved once for a whole list:
+    `{% set detail = url_by_id("registrations:detail") %}` and `{{ detail(r.pk) }}` per row.
+    Reversing a route for every row was a fifth of a list page's time."""
+    before, _, after = reverse(name, args=[_ID]).partition(str(_ID))
+    return lambda pk: f"{before}{int(pk)}{after}"
+
+
 def _project_filters() -> dict[str, Callable[..., Any]]:
     """Every filter of the template libraries (`templatetags/`) of the project's own apps."""
     own = tuple(
@@ -65,7 +77,7 @@ def environment(**options: Any) -> jinja2.Environment:
     options.setdefault("lstrip_blocks", True)
     env = jinja2.Environment(extensions=["jinja2.ext.i18n"], **options)
     env.install_gettext_callables(gettext, ngettext)  # type: ignore[attr-defined]
-    env.globals["url"] = url
+    env.globals.update(url=url, url_by_id=url_by_id)
     for name, function in {**DJANGO_FILTERS, **_project_filters()}.items():
         if name in env.filters:
             raise ImproperlyConfigured(f"template filter {name!r} would replace Jinja2's own")

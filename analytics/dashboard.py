@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from analytics import metrics, reports
 from analytics.reports import RegistrationFigures, SegmentFigures, WeekOption
 from crm.models import ChannelKind, SizeBand
-from partners.models import Agreement
+from partners.models import Agreement, FeedbackCategory
 from partners.rules import AGREEMENT_IN_FORCE
 from partners.selectors import agreements_in_force_q
 
@@ -478,6 +478,15 @@ class Headline:
             return None
         return self.value - self.previous
 
+    @property
+    def label(self) -> Any:
+        return HEADLINE_LABELS[self.key]
+
+    @property
+    def better(self) -> int:
+        """Which way a change is good news (HEADLINE_BETTER)."""
+        return HEADLINE_BETTER[self.key]
+
 
 HEADLINE_LABELS: dict[str, Any] = {
     "accounts": _("Addressable accounts"),
@@ -743,3 +752,130 @@ def registration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def registration_channel_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chosen week's registration figures per channel kind, shown."""
+    labels = dict(ChannelKind.choices)
+    return [
+        {
+            "channel": row.channel_kind,
+            "label": labels.get(row.channel_kind, row.channel_kind),
+            **{
+                key: registration_value(getattr(row, key), kind)
+                for key, _label, kind, _better in REGISTRATION_ROWS
+            },
+        }
+        for row in report["registrations"]["channels"]
+    ]
+
+
+def missing_weeks(report: dict[str, Any]) -> list[str]:
+    """The trend's weeks without a snapshot (no segment figures at all)."""
+    accounts = next(h for h in report["headlines"] if h.key == "accounts").trend
+    return [
+        week for week, value in zip(report["trend_weeks"], accounts, strict=True) if value is None
+    ]
+
+
+# The heat map's scale: one sequential colour ramp (ColorBrewer YlOrRd, safe for colour-blind
+# readers), the darkest red for the lowest value: lower coverage or penetration is always the
+# stronger warning. Its range is the map's own lowest and highest value, split in equal steps.
+HEAT_STEPS = 7
+
+
+@dataclass(frozen=True)
+class HeatScale:
+    """The colour steps of one heat map: equal steps from its lowest to its highest value."""
+
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def of(cls, heat: dict[str, Any]) -> HeatScale:
+        values = [c["value"] for c in heat["cells"] if c["value"] is not None]
+        return cls(min(values), max(values)) if values else cls(None, None)
+
+    def steps(self) -> list[tuple[float, float]]:
+        """The (from, to) bounds of each colour step, lowest first; empty without values."""
+        if self.low is None or self.high is None:
+            return []
+        width = (self.high - self.low) / HEAT_STEPS
+        return [
+            (self.low + width * step, self.low + width * (step + 1)) for step in range(HEAT_STEPS)
+        ]
+
+    def css(self, value: float | None) -> str:
+        """`heat-0` (the lowest step, darkest) to `heat-6`, `heat-none` without a figure."""
+        if value is None or self.low is None or self.high is None:
+            return "heat-none"
+        if self.high == self.low:
+            return "heat-0"
+        step = int((value - self.low) / (self.high - self.low) * HEAT_STEPS)
+        return f"heat-{min(HEAT_STEPS - 1, max(0, step))}"
+
+    def legend(self) -> list[dict[str, str]]:
+        """Each step's class and range, lowest first; one step when every value is the same."""
+        steps = self.steps()
+        if steps and self.low == self.high:
+            steps = steps[:1]
+        return [
+            {"css": f"heat-{step}", "from": show_ratio(low), "to": show_ratio(high)}
+            for step, (low, high) in enumerate(steps)
+        ]
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 2)
+
+
+def chart_data(report: dict[str, Any], drivers: dict[str, Any]) -> dict[str, Any]:
+    """Everything dashboard.js draws of the week's report, as plain JSON (ratios in percent)."""
+    channel_labels = dict(ChannelKind.choices)
+    category_labels = dict(FeedbackCategory.choices)
+    trend = report["trend"]
+    feedback_weeks = report["feedback_weeks"]
+    registrations = report["registrations"]["weeks"]
+    categories = sorted({row["category"] for row in report["feedback"]})
+    cell = {(row["week"], row["category"]): row for row in report["feedback"]}
+    return {
+        "weeks": report["trend_weeks"],
+        "labels": {key: str(value) for key, value in HEADLINE_LABELS.items()},
+        "sparklines": {
+            h.key: [_percent(v) if h.kind == "ratio" else v for v in h.trend]
+            for h in report["headlines"]
+            if h.trend
+        },
+        "coverage": [_percent(v) for v in trend["coverage"]],
+        "penetration": [_percent(v) for v in trend["penetration"]],
+        "converted": [
+            {"label": str(channel_labels[kind]), "data": values}
+            for kind, values in trend["converted"].items()
+        ],
+        "channels": {
+            "labels": [str(row["label"]) for row in report["channels"]],
+            "coverage": [_percent(row["coverage"]) for row in report["channels"]],
+            "penetration": [_percent(row["penetration"]) for row in report["channels"]],
+        },
+        "registrations": {
+            **{
+                key: [getattr(row, key) if row else None for row in registrations]
+                for key in ("submitted", "approved", "won")
+            },
+            "labels": {key: str(label) for key, label, *_rest in REGISTRATION_ROWS[:4]},
+        },
+        "feedback": {
+            "weeks": feedback_weeks,
+            "volume": [
+                {
+                    "label": str(category_labels.get(category, category)),
+                    "data": [
+                        cell[(week, category)]["count"] if (week, category) in cell else 0
+                        for week in feedback_weeks
+                    ],
+                }
+                for category in categories
+            ],
+        },
+        "drivers": drivers["chart"],
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 from urllib.parse import urlencode
@@ -16,8 +15,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
@@ -63,75 +60,6 @@ SORTS = {
     "entered_on": ("entered_on", "id"),
     "-entered_on": ("-entered_on", "-id"),
 }
-
-
-def _account_rows_html(
-    accounts: Iterable[Account],
-    coverage: dict[int, list[tuple[CoverageAssignment, bool]]],
-    *,
-    selectable: bool,
-) -> SafeString:
-    """The account table's rows, with each account's coverage badges (`coverage`: per account,
-    its active assignments, each with whether it counts).
-
-    Built here with `format_html`, which escapes every value as the template would: fifty rows
-    of template tags were most of the page's rendering time under load."""
-    # Labels looked up once: `get_FOO_display()` rebuilds its choices on every call.
-    kinds = {value: str(label) for value, label in ChannelKind.choices}
-    size_bands = {value: str(label) for value, label in SizeBand.choices}
-    outside = _("Assigned outside an agreement in force: does not count as coverage")
-    rows = []
-    for account in accounts:
-        badges = format_html_join(
-            "",
-            '<span class="badge {} border me-1" title="{}">{}: {}</span>',
-            (
-                (
-                    "text-bg-light" if counts else "text-bg-warning coverage-outside",
-                    kinds.get(c.kind, c.kind) if counts else outside,
-                    kinds.get(c.kind, c.kind),
-                    c.owner_label,
-                )
-                for c, counts in coverage.get(account.pk, [])
-            ),
-        ) or mark_safe('<span class="text-muted">—</span>')
-        converted = (
-            format_html(
-                "{} ({})",
-                date_format(account.converted_on),
-                kinds.get(account.converted_via, account.converted_via),
-            )
-            if account.converted_on
-            else "—"
-        )
-        tick = (
-            format_html(
-                '<td><input class="form-check-input" type="checkbox" name="account" value="{}"'
-                ' aria-label="{}"></td>',
-                account.pk,
-                _("Select %(account)s") % {"account": account.name},
-            )
-            if selectable
-            else ""
-        )
-        rows.append(
-            format_html(
-                '<tr>{}<td class="text-nowrap">{}</td><td><a href="{}">{}</a></td><td>{}</td>'
-                '<td>{}</td><td>{}</td><td class="text-nowrap">{}</td><td>{}</td>'
-                "<td>{}</td></tr>",
-                tick,
-                account.external_id,
-                reverse("partners:account_detail", args=[account.pk]),
-                account.name,
-                account.region.display_name,
-                account.vertical.display_name,
-                size_bands.get(account.size_band, account.size_band),
-                date_format(account.entered_on),
-                badges,
-                converted,
-            )
-        )
-    return mark_safe("\n".join(rows))
 
 
 def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponseBase:
@@ -270,7 +198,7 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
             "sort": sort,
             "kinds": ChannelKind.choices,
             "can_manage": can_manage(request.user),
-            "account_rows": _account_rows_html(page, coverage, selectable=can_manage(request.user)),
+            "account_coverage": coverage,
             "assign_form": _assign_form(request) if can_manage(request.user) else None,
             "today": today,
             "day": day,

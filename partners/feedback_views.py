@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -11,11 +9,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -58,35 +51,6 @@ def _filtered(
     )
     params["status"] = params["status"] or FEEDBACK_ALL
     return filters.qs, params, filters
-
-
-def _feedback_rows_html(entries: Iterable[Feedback]) -> SafeString:
-    """The inbox table's rows, built with `format_html` (which escapes every value as the
-    template would) and with labels looked up once: the template's per-row tags were most of
-    the page's time under load."""
-    categories = {value: str(label) for value, label in FeedbackCategory.choices}
-    statuses = {value: str(label) for value, label in FeedbackStatus.choices}
-    return mark_safe(
-        "\n".join(
-            format_html(
-                '<tr><td>{}</td><td><a href="{}">{}</a></td><td><a href="{}">{}</a></td>'
-                "<td>{}</td><td>{}/5</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                date_format(timezone.localtime(entry.created_at).date()),
-                reverse("partners:partner_detail", args=[entry.partner_id]),
-                entry.partner.name,
-                reverse("partners:feedback_detail", args=[entry.pk]),
-                entry.subject,
-                categories.get(entry.category, entry.category),
-                entry.satisfaction,
-                "—" if entry.nps is None else entry.nps,
-                statuses.get(entry.status, entry.status),
-                (entry.assignee.get_full_name() or entry.assignee.get_username())
-                if entry.assignee
-                else "—",
-            )
-            for entry in entries
-        )
-    )
 
 
 @internal_required
@@ -140,7 +104,6 @@ def feedback_inbox(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         "partners/feedback_list.html",
         {
             "page": page,
-            "rows": _feedback_rows_html(page),
             "params": params,
             "filters": filters,
             **list_queries(request.GET),

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import numpy as np
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from channels.selectors import accounts_of_rep, rep_for_user
 from crm.roles import RequestUser, Role, role_of
@@ -91,6 +92,33 @@ def decision_deadlines(submitted_days: list[date], today: date) -> list[tuple[in
     ages = np.busday_count(days, np.datetime64(today))
     due = np.busday_offset(days, settings.REGISTRATION_DECISION_BUSINESS_DAYS, roll="forward")
     return [(max(int(age), 0), day.astype(date)) for age, day in zip(ages, due, strict=True)]
+
+
+@dataclass(frozen=True)
+class DecisionClock:
+    """A registration of the queue with its wait: business days since submission, the day its
+    decision is due, and whether a submitted one is past it."""
+
+    registration: DealRegistration
+    age: int
+    due_on: date
+    overdue: bool
+
+
+def decision_clocks(registrations: list[DealRegistration], today: date) -> list[DecisionClock]:
+    """The decision clock of each registration on `today`, computed for a page at once."""
+    deadlines = decision_deadlines(
+        [timezone.localdate(r.submitted_at) for r in registrations], today
+    )
+    return [
+        DecisionClock(
+            registration=registration,
+            age=age,
+            due_on=due,
+            overdue=registration.status == RegistrationStatus.SUBMITTED and due < today,
+        )
+        for registration, (age, due) in zip(registrations, deadlines, strict=True)
+    ]
 
 
 def due_by_before(last_due: date) -> date:

@@ -16,13 +16,9 @@ from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from channels.selectors import internal_accounts_visible_to
@@ -51,12 +47,11 @@ from partners.registration_matching import (
 from partners.registration_models import (
     ConflictCode,
     DealRegistration,
-    ExtensionStatus,
     RegistrationStatus,
 )
 from partners.registration_selectors import (
     business_days_between,
-    decision_deadlines,
+    decision_clocks,
     decision_due_on,
     registration_events_visible_to,
     registration_summary,
@@ -74,7 +69,7 @@ from partners.registration_services import (
     registration_reject,
     tier_terms,
 )
-from partners.registration_text import conflict_sentence, conflicts_shown, event_note
+from partners.registration_text import conflicts_shown, event_note
 from partners.selectors import accounts_visible_to, partners_visible_to
 
 PAGE_SIZE = 50
@@ -106,108 +101,6 @@ def _row(registration: DealRegistration, today: Any) -> dict[str, Any]:
         "due_on": due,
         "overdue": registration.status == RegistrationStatus.SUBMITTED and due < today,
     }
-
-
-def _queue_rows_html(registrations: list[DealRegistration], today: date) -> SafeString:
-    """The queue's rows, built with `format_html` (which escapes every value as the template
-    would), labels looked up once and the deadlines computed for the page at once: the
-    template's per-row tags were most of the page's time."""
-    statuses = {value: str(label) for value, label in RegistrationStatus.choices}
-    size_bands = {value: str(label) for value, label in SizeBand.choices}
-    # Two links a row: resolved once, the ids filled in (reversing was a fifth of the page).
-    detail_url = reverse("registrations:detail", args=[2**31]).replace(str(2**31), "{}")
-    partner_url = reverse("partners:partner_detail", args=[2**31]).replace(str(2**31), "{}")
-    deadlines = decision_deadlines(
-        [timezone.localdate(r.submitted_at) for r in registrations], today
-    )
-    conflict_labels = dict(ConflictCode.choices)
-    words = {
-        "overdue": _("overdue"),
-        "extension": _("extension asked"),
-        "prospect": _("prospect"),
-        "none": _("none"),
-    }
-    rows = []
-    for registration, (age, due) in zip(registrations, deadlines, strict=True):
-        submitted = registration.status == RegistrationStatus.SUBMITTED
-        overdue = submitted and due < today
-        age_html = (
-            format_html(
-                '<span class="{}" title="{}">{}{}</span>',
-                "badge text-bg-danger" if overdue else "",
-                _("decision due %(day)s") % {"day": date_format(due)},
-                ngettext("%(days)s business day", "%(days)s business days", age) % {"days": age},
-                f" — {words['overdue']}" if overdue else "",
-            )
-            if submitted
-            else "—"
-        )
-        extension = (
-            format_html(' <span class="badge text-bg-info">{}</span>', words["extension"])
-            if registration.extension_status == ExtensionStatus.REQUESTED
-            else ""
-        )
-        account = registration.account.external_id if registration.account else words["prospect"]
-        amount = (
-            f"{registration.amount:,.0f} {registration.currency}"
-            if registration.amount is not None
-            else "—"
-        )
-        protected = (
-            format_html(
-                '<div class="small text-muted">{}</div>',
-                _("until %(day)s") % {"day": date_format(registration.protected_until)},
-            )
-            if registration.status == RegistrationStatus.APPROVED and registration.protected_until
-            else ""
-        )
-        conflicts = format_html_join(
-            "",
-            '<span class="badge text-bg-warning me-1" data-testid="conflict" data-code="{}" '
-            'title="{}">{}</span>',
-            (
-                (c["code"], conflict_sentence(c), conflict_labels.get(c["code"], c["code"]))
-                for c in registration.conflicts
-            ),
-        ) or format_html('<span class="text-muted small">{}</span>', words["none"])
-        rows.append(
-            format_html(
-                '<tr><td class="text-nowrap">{}</td><td class="text-nowrap">{}</td>'
-                '<td class="text-nowrap"><a href="{}">{}</a>{}</td>'
-                '<td><a href="{}">{}</a></td>'
-                '<td>{}<div class="small text-muted">{}</div></td>'
-                '<td class="small">{} / {} / {}</td><td class="text-end text-nowrap">{}</td>'
-                '<td class="text-nowrap">{}{}</td><td>{}</td></tr>',
-                date_format(timezone.localdate(registration.submitted_at)),
-                age_html,
-                detail_url.format(registration.pk),
-                registration.external_id,
-                extension,
-                partner_url.format(registration.partner_id),
-                registration.partner.name,
-                registration.company_name,
-                account,
-                registration.region.display_name,
-                registration.vertical.display_name,
-                size_bands.get(registration.size_band, registration.size_band),
-                amount,
-                statuses.get(registration.status, registration.status),
-                protected,
-                conflicts,
-            )
-        )
-    return mark_safe("\n".join(rows))
-
-
-def _partner_options(partners: Any, chosen: str) -> SafeString:
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (partner_id, mark_safe(" selected") if str(partner_id) == chosen else "", name)
-            for partner_id, name in partners.values_list("id", "name")
-        ),
-    )
 
 
 def _export(fmt: str, registrations: QuerySet[DealRegistration]) -> HttpResponseBase:
@@ -280,16 +173,17 @@ def registration_queue(request: HttpRequest) -> HttpResponseBase:
         "partners/registration_queue.html",
         {
             "page": page,
-            "rows": _queue_rows_html(list(page), today),
+            "clocks": decision_clocks(list(page), today),
             "params": params,
             "filters": filters,
             "querystring": query.urlencode(),
             "querystring_without_account": everywhere.urlencode(),
             "statuses": RegistrationStatus.choices,
             "conflict_codes": ConflictCode.choices,
-            "partner_options": _partner_options(
-                partners_visible_to(request.user).order_by("name"), params["partner"]
-            ),
+            "partners": partners_visible_to(request.user)
+            .order_by("name")
+            .values_list("id", "name"),
+            "size_bands": SizeBand.choices,
             "account": internal_accounts_visible_to(request.user).filter(pk=account_id).first()
             if (account_id := object_id(params["account"]))
             else None,

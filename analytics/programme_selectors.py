@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 import numpy as np
 import pandas as pd
-from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from analytics import metrics, programme
 from analytics.selectors import week_context
 from channels.models import CoverageAssignment, SalesRep
+from channels.opportunity_models import Opportunity, OpportunityStage
 from channels.rules import COVERAGE_RUNNING
+from crm.currencies import RateTable
 from crm.models import ChannelKind
 from crm.rules import IN_MARKET
 from partners.models import Agreement, Feedback, FeedbackReply, FeedbackSource, Partner
@@ -266,16 +267,71 @@ def reps(rep_ids: list[int]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=["rep_id", "external_id", "name"])
 
 
-def agreement_revenue_targets(d: date) -> dict[int, Decimal]:
-    """Rule 22: per partner, the annual targets of its agreements in force on `d`, summed, in
-    the reporting currency. Only agreements written in the reporting currency count until
-    rates exist to convert the others."""
-    reporting = getattr(settings, "REPORTING_CURRENCY", "USD")
-    sums: dict[int, Decimal] = {}
-    rows = Agreement.objects.filter(
-        AGREEMENT_IN_FORCE.q(d), annual_target__isnull=False, currency=reporting
-    ).values_list("partner_id", "annual_target")
-    for partner_id, amount in rows:
-        if amount is not None:
-            sums[partner_id] = sums.get(partner_id, Decimal(0)) + amount
-    return sums
+def agreement_revenue_targets(d: date, rates: RateTable) -> dict[int, Decimal]:
+    """Rule 22: per partner, the annual targets of its agreements in force on `d`, summed in
+    the reporting currency at the rates of `d` (rule 10), exact and rounded to the cent once.
+    Raises MissingRate for an agreement whose currency has no rate on `d`."""
+    exact: dict[int, Decimal] = {}
+    rows = Agreement.objects.filter(AGREEMENT_IN_FORCE.q(d), annual_target__isnull=False)
+    for pk, partner_id, amount, currency in rows.values_list(
+        "pk", "partner_id", "annual_target", "currency"
+    ):
+        if amount is None:
+            continue
+        rate = rates.rate_on(currency, d, what=f"agreement {pk}")
+        exact[partner_id] = exact.get(partner_id, Decimal(0)) + _EXACT.multiply(amount, rate)
+    return {partner_id: _to_cent(value) for partner_id, value in exact.items()}
+
+
+# Exact money: amounts of 14 digits times rates of at most ten decimals, summed, fit easily.
+_EXACT = Context(prec=60)
+_CENT = Decimal("0.01")
+
+
+def _to_cent(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, rounding=ROUND_HALF_UP, context=_EXACT)
+
+
+@dataclass(frozen=True)
+class SourcedRevenue:
+    """Won revenue sourced per partner (`partners`) and per rep (`reps`), in the reporting
+    currency; an owner that sourced nothing is absent."""
+
+    partners: dict[int, Decimal]
+    reps: dict[int, Decimal]
+
+
+def sourced_revenue_since(start: date, d: date, rates: RateTable) -> SourcedRevenue:
+    """Rule 22's revenue: the deals won from `start` to `d` (by the day closed), per partner
+    that sourced them (a distributor or partner) and per rep (direct), each at the rate of its
+    own close (rule 13), a recurring deal as 12 monthly fees (rule 11); summed exactly and
+    rounded to the cent once (rule 10).
+
+    The database sums the amounts per owner, currency, close day and kind of fee; the rates
+    apply to those few sums. Raises MissingRate for a deal whose currency had no rate on the
+    day it closed."""
+    grouped = (
+        Opportunity.objects.filter(
+            stage=OpportunityStage.WON, closed_on__gte=start, closed_on__lte=d
+        )
+        .filter(Q(partner__isnull=False) | Q(rep__isnull=False))
+        .values("partner_id", "rep_id", "currency", "closed_on", "recurring")
+        .annotate(amount=Sum("amount"))
+        .values_list("partner_id", "rep_id", "currency", "closed_on", "recurring", "amount")
+    )
+    partners: dict[int, Decimal] = {}
+    reps: dict[int, Decimal] = {}
+    rate_of: dict[tuple[str, date], Decimal] = {}
+    for partner_id, rep_id, currency, closed_on, recurring, amount in grouped:
+        if closed_on is None:
+            continue  # a won deal always has its close day (a constraint holds it)
+        key = (currency, closed_on)
+        if key not in rate_of:
+            rate_of[key] = rates.rate_on(currency, closed_on, what=f"a deal won on {closed_on}")
+        value = _EXACT.multiply(Decimal(amount) * (12 if recurring else 1), rate_of[key])
+        owners, owner = (partners, partner_id) if partner_id is not None else (reps, rep_id)
+        owners[owner] = owners.get(owner, Decimal(0)) + value
+    return SourcedRevenue(
+        {pk: _to_cent(value) for pk, value in partners.items()},
+        {pk: _to_cent(value) for pk, value in reps.items()},
+    )

@@ -17,7 +17,7 @@ from channels.models import Opportunity
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_it_times_the_week_and_the_backfill_without_and_with_revenue() -> None:
+def test_it_times_the_week_the_backfill_the_programme_and_the_scorecard() -> None:
     out = io.StringIO()
 
     call_command(
@@ -63,3 +63,14 @@ def test_it_times_the_week_and_the_backfill_without_and_with_revenue() -> None:
     assert reports.revenue_problem("2026-W46") == ""
     (total,) = reports.revenue_rollup(["2026-W46"])
     assert total.won_count > 0 and total.pipeline_count > 0
+
+    # The portal scorecard on that market: the week before computed too, for its trend.
+    out = io.StringIO()
+    call_command("bench_scorecard", "--weeks", "2", "--users", "3", "--requests", "6", stdout=out)
+    last = out.getvalue().strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"bench_scorecard: partners=\d+ weeks=2 requests=6 p50_ms=[\d.]+ p95_ms=[\d.]+ "
+        r"cpu_p95_ms=[\d.]+ queries=\d+",
+        last,
+    ), last
+    assert reports.programme_weeks() == ["2026-W46", "2026-W45"]

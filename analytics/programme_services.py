@@ -408,7 +408,11 @@ def _rep_rows(d: date, converted: pd.DataFrame, revenue: WeekRevenue | None) -> 
 
 
 def _column(values: pd.Series) -> list[Any]:
-    # Money stays exact (a Decimal of cents); everything else as plain Python values.
+    """A column as plain Python values (NaN as None); money stays exact (Decimals)."""
+    if values.dtype.kind in "iub":
+        return list(values.tolist())
+    if values.dtype.kind == "f":
+        return list(values.astype(object).where(values.notna(), None).tolist())
     return [v if isinstance(v, Decimal) else _plain(v) for v in values.astype(object)]
 
 

@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from analytics import reports, services
+from analytics import programme_selectors, reports, services
 from analytics.models import PartnerProgramme, RepProgramme, SatisfactionFit
 from channels.models import SalesRep
 from crm.models import ChannelKind, SizeBand
@@ -32,8 +32,10 @@ from tests.factories import (
     CoverageAssignmentFactory,
     CurrencyRateFactory,
     FeedbackFactory,
+    FeedbackReplyFactory,
     OpportunityFactory,
     PartnerFactory,
+    PartnerUserFactory,
     RegionFactory,
     SalesRepFactory,
     UserFactory,
@@ -381,3 +383,34 @@ def test_without_a_rate_the_programme_has_no_revenue_figures(deals: Market) -> N
     assert RepProgramme.objects.get(week=WEEK).sourced_revenue_ytd is None
     # A missing figure meets no requirement, not even a minimum of 0.
     assert row.qualified_tier == "silver"
+
+
+def test_the_response_time_counts_our_first_reply_to_each_message() -> None:
+    partner = PartnerFactory()
+    manager = UserFactory(role="sales_manager")
+    partner_user = PartnerUserFactory(partner=partner).user
+
+    def entry(created: datetime, **values: Any) -> Any:
+        feedback = FeedbackFactory(partner=partner, **values)
+        type(feedback).objects.filter(pk=feedback.pk).update(created_at=created)
+        return feedback
+
+    def reply(feedback: Any, author: Any, when: datetime) -> None:
+        answer = FeedbackReplyFactory(feedback=feedback, author=author)
+        type(answer).objects.filter(pk=answer.pk).update(created_at=when)
+
+    answered = entry(datetime(2026, 11, 10, 10, tzinfo=UTC))
+    reply(answered, partner_user, datetime(2026, 11, 11, 10, tzinfo=UTC))  # theirs: not ours
+    reply(answered, manager, datetime(2026, 11, 12, 10, tzinfo=UTC))  # 2 days
+    reply(answered, manager, datetime(2026, 11, 13, 10, tzinfo=UTC))  # not the first
+    entry(datetime(2026, 11, 14, 12, tzinfo=UTC))  # waiting: 1.5 days to the end of the 15th
+    late = entry(datetime(2026, 11, 13, 0, tzinfo=UTC))  # answered after the day: 3 days
+    reply(late, manager, datetime(2026, 11, 17, 9, tzinfo=UTC))
+    entry(datetime(2026, 6, 1, 9, tzinfo=UTC))  # before the 90 days
+    entry(datetime(2026, 11, 12, 9, tzinfo=UTC), source="survey", category="pricing")
+
+    (row,) = programme_selectors.feedback_inputs(date(2026, 11, 15)).to_dict(orient="records")
+
+    assert row["partner_id"] == partner.pk
+    assert row["response_days"] == pytest.approx((2 + 1.5 + 3) / 3)
+    assert row["feedback_categories"] == {"product": 3, "pricing": 1}

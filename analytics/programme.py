@@ -263,7 +263,8 @@ def _independent_columns(design: pd.DataFrame) -> tuple[list[str], list[str]]:
         values = design[column].to_numpy(dtype="float64")
         candidate = np.column_stack([basis, values])
         constant = not len(values) or np.ptp(values) == 0
-        if constant or np.linalg.matrix_rank(candidate) <= basis.shape[1]:
+        # The rank of X is the rank of the small XᵀX: a k x k decomposition instead of n x k.
+        if constant or np.linalg.matrix_rank(candidate.T @ candidate) <= basis.shape[1]:
             dropped.append(column)
             continue
         kept.append(column)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,8 @@ from analytics.programme_models import (
     SatisfactionDriver,
     SatisfactionFit,
 )
+from crm.currencies import MissingRate
+from crm.selectors import rate_table
 from partners.programme_models import REQUIREMENT_KEYS, REQUIREMENTS, Tier
 from partners.programme_services import (
     TierDecision,
@@ -55,6 +58,40 @@ def tier_rules() -> list[programme.TierRule]:
     return rules
 
 
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class WeekRevenue:
+    """The programme's revenue of a week (rules 20 and 22): the revenue partners and reps
+    sourced since 1 January, and the revenue targets partners take from their agreements."""
+
+    sourced: programme_selectors.SourcedRevenue
+    agreement_targets: dict[int, Decimal]
+
+
+def week_revenue(week: str, d: date, *, known: bool) -> WeekRevenue | None:
+    """The week's programme revenue; none when the week's revenue figures are not `known`
+    (the weekly run met a missing rate) or a rate is missing here (rule 10: a missing rate is
+    never taken as 0, and the other figures are kept)."""
+    if not known:
+        return None
+    rates = rate_table()
+    try:
+        return WeekRevenue(
+            programme_selectors.sourced_revenue_since(programme.year_start(d), d, rates),
+            programme_selectors.agreement_revenue_targets(d, rates),
+        )
+    except MissingRate as missing:
+        logger.warning("programme %s: no revenue figures: %s", week, missing)
+        return None
+
+
+def _money(values: list[Decimal | None], frame: pd.DataFrame) -> pd.Series:
+    """Amounts as a column of `frame`, kept exact (Decimals, not floats)."""
+    return pd.Series(values, index=frame.index, dtype=object)
+
+
 def previous_week(week: str) -> str:
     return metrics.iso_week_of(metrics.iso_week_as_of(week) - timedelta(days=7))
 
@@ -66,10 +103,14 @@ def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _figures_frame(
-    week: str, d: date, counts: programme_selectors.ConversionCounts
+    week: str,
+    d: date,
+    counts: programme_selectors.ConversionCounts,
+    revenue: WeekRevenue | None,
 ) -> pd.DataFrame:
     """Every active partner with rule 6's figures of the week and the programme's counts
-    (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`."""
+    (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`. Its sourced
+    revenue is none when the week has no revenue figures (`revenue` None)."""
     snapshot = _keyed(pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields))
     inputs = _keyed(programme_selectors.partner_inputs(d))
     frame = inputs.loc[inputs["is_active"].astype(bool)].merge(
@@ -81,13 +122,17 @@ def _figures_frame(
     frame = frame.merge(_keyed(counts.partners), on="partner_id", how="left")
     for column in ("conversions", "conversions_ytd"):
         frame[column] = frame[column].fillna(0).astype("int64")
-    revenue = reports.partner_sourced_revenue(week)
-    frame["sourced_revenue"] = frame["partner_id"].map(
-        {pk: values[0] for pk, values in revenue.items()}
-    )
-    frame["sourced_revenue_ytd"] = frame["partner_id"].map(
-        {pk: values[1] for pk, values in revenue.items()}
-    )
+    if revenue is None:
+        frame["sourced_revenue"] = None
+        frame["sourced_revenue_ytd"] = None
+    else:
+        # A partner without a revenue row, or without a deal won this year, sourced nothing.
+        in_52_weeks = reports.partner_sourced_revenue(week)
+        ids = [int(pk) for pk in frame["partner_id"]]
+        frame["sourced_revenue"] = _money([in_52_weeks.get(pk, ZERO) for pk in ids], frame)
+        frame["sourced_revenue_ytd"] = _money(
+            [revenue.sourced.partners.get(pk, ZERO) for pk in ids], frame
+        )
     frame["satisfaction"] = frame["satisfaction_mean"].astype("float64")
     frame["nps"] = frame["nps"].astype("float64")
     feedback = _keyed(programme_selectors.feedback_inputs(d))
@@ -155,18 +200,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def programme_week(*, week: str, as_of: date, final: bool) -> int:
+def programme_week(*, week: str, as_of: date, final: bool, revenue: bool = True) -> int:
     """The programme step of `week`, whose metrics snapshot (as of `as_of`, final or
     provisional) is already written: evaluate tiers (closed weeks only; rule 21), compute the
     attainment of every yearly target of the week's year (rule 22) and fit the week's
     satisfaction regression (rule 23), then replace the week's programme rows in one
-    transaction. Returns the number of rows written."""
+    transaction. `revenue` false: the week's snapshot has no revenue figures (a missing rate),
+    so the programme's revenue figures are none too. Returns the number of rows written."""
     grace = programme_settings().downgrade_grace_weeks
     rules = tier_rules()
     by_code = {rule.code: rule for rule in rules}
     names = dict(Tier.objects.values_list("code", "name"))
     converted = programme_selectors.conversions(as_of)
-    frame = _figures_frame(week, as_of, converted)
+    money = week_revenue(week, as_of, known=revenue)
+    frame = _figures_frame(week, as_of, converted, money)
     requirement_values = _requirement_values(frame)
 
     before = partner_tiers_before(week)
@@ -206,8 +253,8 @@ def programme_week(*, week: str, as_of: date, final: bool) -> int:
             )
         )
 
-    partner_rows = _partner_rows(frame, outcome, held_before, as_of, week)
-    rep_rows = _rep_rows(week, as_of, converted.reps)
+    partner_rows = _partner_rows(frame, outcome, held_before, as_of, money)
+    rep_rows = _rep_rows(as_of, converted.reps, money)
     rank = {rule.code: rule.rank for rule in rules}
     drivers = programme.satisfaction_drivers(
         pd.DataFrame(
@@ -261,7 +308,7 @@ def _partner_rows(
     outcome: programme.TierOutcome,
     held_before: list[str],
     d: date,
-    week: str,
+    revenue: WeekRevenue | None,
 ) -> pd.DataFrame:
     targets = programme_selectors.targets(d.year)
     partner_targets = targets[targets["partner_id"].notna()].copy()
@@ -277,7 +324,7 @@ def _partner_rows(
         on="partner_id",
         how="left",
     )
-    from_agreements = programme_selectors.agreement_revenue_targets(d)
+    from_agreements = revenue.agreement_targets if revenue else {}
     own = rows["target_revenue"].notna()
     agreed = rows["partner_id"].map(from_agreements)
     rows["revenue_target_source"] = np.where(
@@ -331,8 +378,9 @@ REP_PROGRAMME_FIELDS = [
 ]
 
 
-def _rep_rows(week: str, d: date, converted: pd.DataFrame) -> pd.DataFrame:
-    """Every rep with a target in `d`'s year: its figures on `d` and the target (rule 22)."""
+def _rep_rows(d: date, converted: pd.DataFrame, revenue: WeekRevenue | None) -> pd.DataFrame:
+    """Every rep with a target in `d`'s year: its figures on `d` and the target (rule 22);
+    its sourced revenue none when the week has no revenue figures."""
     targets = programme_selectors.targets(d.year)
     rep_targets = targets[targets["rep_id"].notna()].copy()
     if rep_targets.empty:
@@ -340,14 +388,16 @@ def _rep_rows(week: str, d: date, converted: pd.DataFrame) -> pd.DataFrame:
     rep_targets["rep_id"] = rep_targets["rep_id"].astype("int64")
     rep_ids = [int(pk) for pk in rep_targets["rep_id"]]
     covered = programme_selectors.rep_covered_accounts(d, rep_ids)
-    revenue = reports.rep_sourced_revenue(week)
     rows = programme_selectors.reps(rep_ids).merge(
         rep_targets[["rep_id", "accounts_covered", "conversions", "revenue"]], on="rep_id"
     )
     rows = rows.merge(converted, on="rep_id", how="left")
     rows["covered_accounts"] = rows["rep_id"].map(covered).fillna(0).astype("int64")
     rows["conversions_ytd"] = rows["conversions_ytd"].fillna(0).astype("int64")
-    rows["sourced_revenue_ytd"] = rows["rep_id"].map(revenue)
+    rows["sourced_revenue_ytd"] = _money(
+        [revenue.sourced.reps.get(int(pk), ZERO) if revenue else None for pk in rows["rep_id"]],
+        rows,
+    )
     return rows.rename(
         columns={
             "accounts_covered": "target_accounts_covered",
@@ -358,7 +408,12 @@ def _rep_rows(week: str, d: date, converted: pd.DataFrame) -> pd.DataFrame:
 
 
 def _column(values: pd.Series) -> list[Any]:
-    return [_plain(value) for value in values.astype(object)]
+    """A column as plain Python values (NaN as None); money stays exact (Decimals)."""
+    if values.dtype.kind in "iub":
+        return list(values.tolist())
+    if values.dtype.kind == "f":
+        return list(values.astype(object).where(values.notna(), None).tolist())
+    return [v if isinstance(v, Decimal) else _plain(v) for v in values.astype(object)]
 
 
 def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:

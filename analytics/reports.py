@@ -891,18 +891,13 @@ def satisfaction_drivers(week: str | None = None) -> DriversReport | None:
     )
 
 
-def partner_sourced_revenue(week: str) -> dict[int, tuple[Decimal | None, Decimal | None]]:
-    """Per partner: the revenue it sourced, won in the 52 weeks ending on `week`'s as-of day
-    and since 1 January, in the reporting currency (rule 20). The one place the programme
-    reads revenue from: empty while no revenue is recorded, so revenue requirements are not
-    met and revenue attainment has no value."""
-    return {}
-
-
-def rep_sourced_revenue(week: str) -> dict[int, Decimal | None]:
-    """Per rep: the revenue it sourced, won since 1 January of `week`'s as-of day, in the
-    reporting currency (rule 22); empty while no revenue is recorded."""
-    return {}
+def partner_sourced_revenue(week: str) -> dict[int, Decimal]:
+    """Per partner with a revenue row in `week`: the revenue it sourced, won in the 52 weeks
+    ending on the week's as-of day, in the reporting currency (rules 13, 17 and 20), as the
+    week's revenue snapshot holds it. A partner without a row sourced nothing that week. The
+    programme reads its 52-week revenue from here only."""
+    rows = PartnerRevenueSnapshot.objects.filter(week=week).values_list("partner_id", "won_cents")
+    return {partner_id: _money(cents) for partner_id, cents in _plain_rows(rows)}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -57,6 +58,7 @@ class TrendWeek:
     satisfaction: float | None
     nps: float | None
     tier: str
+    sourced_revenue: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,10 @@ class Scorecard:
     nps: float | None
     feedback_count: int
     certifications: int
+    # Won revenue it sourced, in the reporting currency: the 52 weeks (its tier requirement)
+    # and since 1 January (its yearly target); none when the week has no revenue figures.
     sourced_revenue: float | None
+    sourced_revenue_ytd: float | None
     # The requirements of the tier held (is the partner keeping it?) and of the next tier up.
     current: list[RequirementStatus] = field(default_factory=list)
     next_tier: str = ""
@@ -125,9 +130,13 @@ def _statuses(figures: dict[str, float | None], tier: Tier | None) -> list[Requi
     return statuses
 
 
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def _attainment(row: reports.ProgrammeFigures) -> list[Attainment]:
-    revenue = None if row.sourced_revenue_ytd is None else float(row.sourced_revenue_ytd)
-    target_revenue = None if row.target_revenue is None else float(row.target_revenue)
+    revenue = _float(row.sourced_revenue_ytd)
+    target_revenue = _float(row.target_revenue)
     return [
         Attainment(
             "accounts_covered",
@@ -193,7 +202,8 @@ def scorecard_for(partner_id: int, *, until_week: str | None = None) -> Scorecar
         nps=latest.nps,
         feedback_count=latest.feedback_count,
         certifications=latest.certifications,
-        sourced_revenue=None if latest.sourced_revenue is None else float(latest.sourced_revenue),
+        sourced_revenue=_float(latest.sourced_revenue),
+        sourced_revenue_ytd=_float(latest.sourced_revenue_ytd),
         current=_statuses(figures, held),
         next_tier=following.code if following else "",
         next_tier_name=following.display_name if following else "",
@@ -208,6 +218,7 @@ def scorecard_for(partner_id: int, *, until_week: str | None = None) -> Scorecar
                 row.satisfaction,
                 row.nps,
                 by_code[row.tier].display_name if row.tier in by_code else row.tier,
+                _float(row.sourced_revenue),
             )
             for row in rows
         ],

@@ -292,7 +292,7 @@ def _run_locked(
             week=week, as_of=as_of, final=final, figures=figures, revenue=revenue_rows
         )
         # The partner programme's step reads the week just written (docs/metrics.md 20-23).
-        rows += programme_week(week=week, as_of=as_of, final=final)
+        rows += programme_week(week=week, as_of=as_of, final=final, revenue=not run.revenue_problem)
     except BaseException as error:
         run.status = RunStatus.FAILED
         run.error = f"{type(error).__name__}: {error}"[:5000]

@@ -1,6 +1,6 @@
 """bench_metrics --opportunities: it seeds deals on the bench market and prints the week and the
-backfill timed without and with revenue in its last line (the figures are for the README, not
-asserted)."""
+backfill timed without and with revenue, and the programme step's share of the week (the
+figures are for the README, not asserted)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from channels.models import Opportunity
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_it_times_the_week_and_the_backfill_without_and_with_revenue() -> None:
+def test_it_times_the_week_the_backfill_the_programme_and_the_scorecard() -> None:
     out = io.StringIO()
 
     call_command(
@@ -30,10 +30,13 @@ def test_it_times_the_week_and_the_backfill_without_and_with_revenue() -> None:
         "1",
         "--backfill-weeks",
         "1",
+        "--partners",
+        "30",
         stdout=out,
     )
 
-    last = out.getvalue().strip().splitlines()[-1]
+    lines = out.getvalue().strip().splitlines()
+    last = next(line for line in reversed(lines) if "backfill_ratio" in line)
     assert re.fullmatch(
         r"bench_metrics: accounts=300 opportunities=400 week_seconds=[\d.]+ "
         r"week_revenue_seconds=[\d.]+ week_ratio=[\d.]+ backfill_weeks=1 "
@@ -41,6 +44,16 @@ def test_it_times_the_week_and_the_backfill_without_and_with_revenue() -> None:
         last,
     ), last
     assert Opportunity.objects.count() == 400
+    # The programme step's share of the week, without and with the deals, for 30 partners.
+    programme = [line for line in lines if "programme_share" in line]
+    assert [line.split(" programme_seconds")[0] for line in programme] == [
+        "bench_metrics: partners=30 opportunities=0",
+        "bench_metrics: partners=30 opportunities=400",
+    ]
+    assert all(
+        re.search(r"programme_seconds=[\d.]+ week_seconds=[\d.]+ programme_share=[\d.]+$", line)
+        for line in programme
+    )
     assert set(Opportunity.objects.values_list("channel", flat=True)) == {
         "direct",
         "distribution",
@@ -50,3 +63,14 @@ def test_it_times_the_week_and_the_backfill_without_and_with_revenue() -> None:
     assert reports.revenue_problem("2026-W46") == ""
     (total,) = reports.revenue_rollup(["2026-W46"])
     assert total.won_count > 0 and total.pipeline_count > 0
+
+    # The portal scorecard on that market: the week before computed too, for its trend.
+    out = io.StringIO()
+    call_command("bench_scorecard", "--weeks", "2", "--users", "3", "--requests", "6", stdout=out)
+    last = out.getvalue().strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"bench_scorecard: partners=\d+ weeks=2 requests=6 p50_ms=[\d.]+ p95_ms=[\d.]+ "
+        r"cpu_p95_ms=[\d.]+ queries=\d+",
+        last,
+    ), last
+    assert reports.programme_weeks() == ["2026-W46", "2026-W45"]

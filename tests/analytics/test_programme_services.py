@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from analytics import reports, services
+from analytics import programme_selectors, reports, services
 from analytics.models import PartnerProgramme, RepProgramme, SatisfactionFit
 from channels.models import SalesRep
 from crm.models import ChannelKind, SizeBand
@@ -30,8 +30,12 @@ from tests.factories import (
     AccountFactory,
     AgreementFactory,
     CoverageAssignmentFactory,
+    CurrencyRateFactory,
     FeedbackFactory,
+    FeedbackReplyFactory,
+    OpportunityFactory,
     PartnerFactory,
+    PartnerUserFactory,
     RegionFactory,
     SalesRepFactory,
     UserFactory,
@@ -142,7 +146,7 @@ def test_a_week_records_each_partners_programme_figures(market: Market) -> None:
     )
     assert row.registrations_won_ytd == 1
     assert row.certifications == 1
-    assert row.sourced_revenue is None  # no revenue recorded
+    assert row.sourced_revenue == 0  # no deal sourced
     figures = reports.programme_partners(WEEK)[0]
     assert figures.satisfaction == 5.0 and figures.win_rate == 0.5
 
@@ -262,3 +266,151 @@ def test_a_tier_without_partners_can_be_evaluated_into_later(market: Market) -> 
     run(WEEK)
     # The second partner meets nothing above the entry tier and drops once the grace ends.
     assert PartnerProgramme.objects.filter(week=WEEK).count() == 2
+
+
+@pytest.fixture
+def deals(market: Market) -> Market:
+    """Won deals of the partner and the rep, by hand, as of 2026-11-15 (the 52 weeks from
+    2025-11-17): EUR at 1.05 from 2025-01-01 and 1.20 from 2026-06-01."""
+    CurrencyRateFactory(currency="EUR", valid_from=date(2025, 1, 1), rate_to_reporting="1.05")
+    CurrencyRateFactory(currency="EUR", valid_from=date(2026, 6, 1), rate_to_reporting="1.20")
+    partner, account = market.partner, market.kept
+
+    def won(closed: date, amount: str, currency: str = "EUR", **values: Any) -> None:
+        values.setdefault("channel", ChannelKind.PARTNER)
+        values.setdefault("partner", partner if values["channel"] != "direct" else None)
+        OpportunityFactory(
+            account=account,
+            stage="won",
+            amount=Decimal(amount),
+            currency=currency,
+            opened_on=date(2025, 10, 1),
+            closed_on=closed,
+            **values,
+        )
+
+    won(date(2025, 12, 1), "500.00")  # 525.00, in the 52 weeks, not this year
+    won(date(2026, 3, 10), "1000.00")  # 1,050.00
+    won(date(2026, 5, 1), "0.10")  # 0.105, and again the next day: 0.21 once summed
+    won(date(2026, 5, 2), "0.10")
+    won(date(2026, 7, 1), "100.00", "USD", recurring=True)  # 12 monthly fees: 1,200.00
+    won(date(2026, 9, 1), "2000.00")  # at 1.20: 2,400.00
+    won(date(2025, 11, 16), "9999.00", "USD")  # a day before the 52 weeks
+    won(date(2026, 11, 16), "9999.00", "USD")  # the day after
+    OpportunityFactory(  # lost: counts nowhere
+        account=account,
+        channel=ChannelKind.PARTNER,
+        partner=partner,
+        stage="lost",
+        opened_on=date(2026, 1, 5),
+        closed_on=date(2026, 8, 1),
+    )
+    won(date(2026, 4, 1), "7777.00", "USD", partner=PartnerFactory(external_id="P-OTHER"))
+    won(date(2026, 2, 1), "400.00", "USD", channel="direct", rep=market.rep)
+    won(date(2025, 12, 15), "300.00", "USD", channel="direct", rep=market.rep)  # last year
+    return market
+
+
+def test_a_partners_sourced_revenue_counts_in_its_figures_and_targets(deals: Market) -> None:
+    partner = deals.partner
+    target_set(year=2026, partner=partner, accounts_covered=4, revenue=Decimal("9300.42"))
+    run(WEEK)
+    row = PartnerProgramme.objects.get(week=WEEK, partner=partner)
+    # 525.00 + 1,050.00 + 0.21 + 1,200.00 + 2,400.00, rounded once.
+    assert row.sourced_revenue == Decimal("5175.21")
+    assert row.sourced_revenue_ytd == Decimal("4650.21")
+    figures = reports.programme_partners(WEEK, partner_ids=[partner.pk])[0]
+    assert figures.target_revenue == Decimal("9300.42")
+    assert figures.revenue_target_source == "target"
+    rep = RepProgramme.objects.get(week=WEEK)
+    assert (rep.sourced_revenue_ytd, rep.target_revenue) == (Decimal("400.00"), Decimal("1000"))
+    totals = reports.attainment_totals(WEEK)
+    assert (totals["partners"].revenue_actual, totals["partners"].revenue_reached) == (
+        Decimal("4650.21"),
+        0,
+    )
+    assert (totals["reps"].revenue_actual, totals["reps"].revenue_target) == (
+        Decimal("400.00"),
+        Decimal("1000.00"),
+    )
+
+
+def test_a_revenue_requirement_is_met_at_its_minimum(deals: Market) -> None:
+    tier_set("gold", min_conversions=None, min_sourced_revenue=Decimal("5175.21"))
+    tier_set("platinum", min_sourced_revenue=Decimal("5175.22"))
+    run(WEEK)
+    deals.partner.refresh_from_db()
+    assert deals.partner.tier == "gold"
+    change = TierChange.objects.get(partner=deals.partner)
+    assert change.evidence["requirements"] == [
+        {"key": "sourced_revenue", "minimum": 5175.21, "value": 5175.21, "met": True}
+    ]
+    assert PartnerProgramme.objects.get(week=WEEK, partner=deals.partner).qualified_tier == "gold"
+
+
+def test_a_blank_revenue_target_takes_the_agreements_at_the_days_rates(deals: Market) -> None:
+    AgreementFactory(
+        partner=deals.partner,
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+        regions=[RegionFactory(code="NORTH")],
+        annual_target=Decimal("10000.01"),
+        currency="EUR",
+    )
+    run(WEEK)
+    figures = reports.programme_partners(WEEK, partner_ids=[deals.partner.pk])[0]
+    # 500,000 USD + 10,000.01 EUR at 1.20 on 2026-11-15 (12,000.012), rounded once.
+    assert (figures.target_revenue, figures.revenue_target_source) == (
+        Decimal("512000.01"),
+        "agreements",
+    )
+
+
+def test_without_a_rate_the_programme_has_no_revenue_figures(deals: Market) -> None:
+    OpportunityFactory(
+        account=deals.kept,
+        channel=ChannelKind.PARTNER,
+        partner=deals.partner,
+        stage="won",
+        currency="GBP",
+        opened_on=date(2026, 1, 5),
+        closed_on=date(2026, 6, 1),
+    )
+    tier_set("gold", min_conversions=None, min_sourced_revenue=Decimal("0"))
+    run(WEEK)
+    row = PartnerProgramme.objects.get(week=WEEK, partner=deals.partner)
+    assert (row.sourced_revenue, row.sourced_revenue_ytd, row.target_revenue) == (None,) * 3
+    assert RepProgramme.objects.get(week=WEEK).sourced_revenue_ytd is None
+    # A missing figure meets no requirement, not even a minimum of 0.
+    assert row.qualified_tier == "silver"
+
+
+def test_the_response_time_counts_our_first_reply_to_each_message() -> None:
+    partner = PartnerFactory()
+    manager = UserFactory(role="sales_manager")
+    partner_user = PartnerUserFactory(partner=partner).user
+
+    def entry(created: datetime, **values: Any) -> Any:
+        feedback = FeedbackFactory(partner=partner, **values)
+        type(feedback).objects.filter(pk=feedback.pk).update(created_at=created)
+        return feedback
+
+    def reply(feedback: Any, author: Any, when: datetime) -> None:
+        answer = FeedbackReplyFactory(feedback=feedback, author=author)
+        type(answer).objects.filter(pk=answer.pk).update(created_at=when)
+
+    answered = entry(datetime(2026, 11, 10, 10, tzinfo=UTC))
+    reply(answered, partner_user, datetime(2026, 11, 11, 10, tzinfo=UTC))  # theirs: not ours
+    reply(answered, manager, datetime(2026, 11, 12, 10, tzinfo=UTC))  # 2 days
+    reply(answered, manager, datetime(2026, 11, 13, 10, tzinfo=UTC))  # not the first
+    entry(datetime(2026, 11, 14, 12, tzinfo=UTC))  # waiting: 1.5 days to the end of the 15th
+    late = entry(datetime(2026, 11, 13, 0, tzinfo=UTC))  # answered after the day: 3 days
+    reply(late, manager, datetime(2026, 11, 17, 9, tzinfo=UTC))
+    entry(datetime(2026, 6, 1, 9, tzinfo=UTC))  # before the 90 days
+    entry(datetime(2026, 11, 12, 9, tzinfo=UTC), source="survey", category="pricing")
+
+    (row,) = programme_selectors.feedback_inputs(date(2026, 11, 15)).to_dict(orient="records")
+
+    assert row["partner_id"] == partner.pk
+    assert row["response_days"] == pytest.approx((2 + 1.5 + 3) / 3)
+    assert row["feedback_categories"] == {"product": 3, "pricing": 1}

@@ -23,6 +23,7 @@ from tests.factories import (
     AgreementFactory,
     CoverageAssignmentFactory,
     FeedbackFactory,
+    OpportunityFactory,
     PartnerContactFactory,
     RegionFactory,
     tier_set,
@@ -84,6 +85,47 @@ def test_the_portal_scorecard_holds_the_partners_own_figures_only(weeks: Cast) -
     html = response.content.decode()
     assert weeks.partner_b.name not in html
     assert 'data-testid="distance"' in html
+
+
+def test_the_scorecard_shows_the_partners_own_sourced_revenue_in_both_languages(
+    weeks: Cast,
+) -> None:
+    account = AccountFactory()
+    for partner, closed, amount, recurring in (
+        (weeks.partner_a, date(2026, 5, 1), "1234.50", False),
+        (weeks.partner_a, date(2026, 11, 5), "10.00", True),  # 12 monthly fees: 120.00
+        (weeks.partner_b, date(2026, 6, 1), "99999.00", False),
+    ):
+        OpportunityFactory(
+            account=account,
+            channel=ChannelKind.PARTNER,
+            partner=partner,
+            stage="won",
+            amount=Decimal(amount),
+            recurring=recurring,
+            opened_on=date(2026, 1, 5),
+            closed_on=closed,
+        )
+    tier_set("silver", min_sourced_revenue=Decimal("2000"))
+    for week in WEEKS:
+        services.metrics_compute_week(week=week, final=True)
+    card = scorecard_for(weeks.partner_a.pk)
+    assert card is not None
+    assert (card.sourced_revenue, card.sourced_revenue_ytd) == (1354.5, 1354.5)
+    assert [w.sourced_revenue for w in card.trend] == [1234.5, 1354.5, 1354.5]
+    assert [(r.key, r.value, r.gap) for r in card.distance] == [
+        ("covered_accounts", 3.0, 2.0),
+        ("sourced_revenue", 1354.5, 645.5),
+        ("satisfaction", 4.0, None),
+    ]
+    client = Client()
+    client.force_login(weeks.partner_a_user)
+    english = client.get("/portal/scorecard/").content.decode()
+    assert 'data-testid="sc-revenue">1,354.50 USD<' in english
+    assert "1,354.50 USD this year" in english and "645.50 USD" in english
+    assert "99,999" not in english
+    chinese = client.get("/portal/scorecard/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "来源收入（52 周）" in chinese and "今年 1,354.50 USD" in chinese
 
 
 def test_the_api_scorecard_of_a_partner_is_its_own_whatever_it_names(weeks: Cast) -> None:

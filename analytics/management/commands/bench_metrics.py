@@ -5,6 +5,12 @@ Run it on a database of its own: it refuses a database that already holds accoun
 reps, regions, verticals and snapshots) first. The last line reads
 `bench_metrics: accounts=N seconds=S peak_rss_mb=M sql_reference_seconds=R ratio=S/R`.
 
+It also times the partner programme's step of the week alone (tiers, targets, the
+satisfaction regression; `analytics.programme_services.programme_week`, part of every weekly
+run) and prints `bench_metrics: partners=P programme_seconds=T week_seconds=W
+programme_share=T/(W-T)`: what the step adds to the rest of the run. --partners sets how many
+partners the market has (400 by default); every partner and rep has a yearly target.
+
 With --opportunities N it then times the week and a --backfill-weeks backfill on the market
 alone (coverage only), adds N opportunities of every channel in three currencies, times both
 again with revenue, and ends with `bench_metrics: accounts=N opportunities=M
@@ -18,8 +24,8 @@ import io
 import multiprocessing
 import resource
 import statistics
-import time
-from datetime import date, timedelta
+import time as clock
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -41,6 +47,7 @@ from analytics.models import (
     RevenueSnapshot,
     SegmentSnapshot,
 )
+from analytics.programme_services import programme_week
 from analytics.services import metrics_compute_week, metrics_compute_weeks
 from analytics.sql_reference import reference_segment_counts
 from channels.models import (
@@ -52,7 +59,8 @@ from channels.models import (
 )
 from crm.models import Account, CurrencyRate, Region, SizeBand, Vertical
 from crm.sql import as_text
-from partners.models import Agreement, Feedback, Partner
+from partners.models import Agreement, Feedback, FeedbackCategory, Partner
+from partners.programme_models import Certification, Target
 
 WEEK = "2026-W46"
 AS_OF = date(2026, 11, 15)
@@ -86,6 +94,9 @@ class Command(BaseCommand):
             help="Then time the week and a backfill without and with this many opportunities.",
         )
         parser.add_argument("--backfill-weeks", type=int, default=52)
+        parser.add_argument(
+            "--partners", type=int, default=PARTNERS, help="Partners of a newly seeded market."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         accounts = options["accounts"]
@@ -99,29 +110,30 @@ class Command(BaseCommand):
                 "database, or pass --force to delete its market"
             )
         if not reuse:
-            started = time.monotonic()
+            started = clock.monotonic()
             # Seed in a child process so its memory does not count in the measured peak RSS.
             connections.close_all()
             child = multiprocessing.get_context("fork").Process(
-                target=_seed_in_child, args=(accounts, options["seed"], bool(existing))
+                target=_seed_in_child,
+                args=(accounts, options["seed"], bool(existing), max(3, options["partners"])),
             )
             child.start()
             child.join()
             if child.exitcode != 0:
                 raise CommandError(f"seeding failed (exit code {child.exitcode})")
-            self.stdout.write(f"seeded {accounts} accounts in {time.monotonic() - started:.1f} s")
+            self.stdout.write(f"seeded {accounts} accounts in {clock.monotonic() - started:.1f} s")
 
         # One untimed run each warms the caches: the README's figures are of a warm cache.
         metrics_compute_week(week=WEEK, final=True)
         reference_segment_counts(AS_OF)
         pipeline, reference = [], []
         for _ in range(max(1, options["repeat"])):
-            started = time.perf_counter()
+            started = clock.perf_counter()
             metrics_compute_week(week=WEEK, final=True)
-            pipeline.append(time.perf_counter() - started)
-            started = time.perf_counter()
+            pipeline.append(clock.perf_counter() - started)
+            started = clock.perf_counter()
             reference_segment_counts(AS_OF)
-            reference.append(time.perf_counter() - started)
+            reference.append(clock.perf_counter() - started)
         seconds, sql_seconds = statistics.median(pipeline), statistics.median(reference)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.stdout.write(
@@ -132,8 +144,31 @@ class Command(BaseCommand):
             f"bench_metrics: accounts={accounts} seconds={seconds:.3f} peak_rss_mb={peak_mb:.0f} "
             f"sql_reference_seconds={sql_seconds:.3f} ratio={seconds / sql_seconds:.2f}"
         )
+        self._programme(seconds, options)
         if options["opportunities"] > 0:
             self._with_revenue(accounts, options)
+            self._programme(
+                statistics.median(_week_runs(max(1, options["repeat"]))), options, revenue=True
+            )
+
+    def _programme(
+        self, week_seconds: float, options: dict[str, Any], revenue: bool = False
+    ) -> None:
+        """Time the programme step of the week alone, and print its share of the rest of the
+        weekly run (`week_seconds` includes it)."""
+        runs = []
+        for _ in range(max(1, options["repeat"])):
+            started = clock.perf_counter()
+            programme_week(week=WEEK, as_of=AS_OF, final=True)
+            runs.append(clock.perf_counter() - started)
+        step = statistics.median(runs)
+        self.stdout.write(f"programme runs: {', '.join(f'{s:.3f}' for s in runs)} s")
+        self.stdout.write(
+            f"bench_metrics: partners={Partner.objects.count()} "
+            f"opportunities={Opportunity.objects.count() if revenue else 0} "
+            f"programme_seconds={step:.3f} week_seconds={week_seconds:.3f} "
+            f"programme_share={step / max(week_seconds - step, 1e-9):.3f}"
+        )
 
     def _with_revenue(self, accounts: int, options: dict[str, Any]) -> None:
         repeat = max(1, options["repeat"])
@@ -143,18 +178,18 @@ class Command(BaseCommand):
         def timed() -> tuple[float, float]:
             runs = []
             for _ in range(repeat):
-                started = time.perf_counter()
+                started = clock.perf_counter()
                 metrics_compute_week(week=WEEK, final=True)
-                runs.append(time.perf_counter() - started)
-            started = time.perf_counter()
+                runs.append(clock.perf_counter() - started)
+            started = clock.perf_counter()
             metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
-            return statistics.median(runs), time.perf_counter() - started
+            return statistics.median(runs), clock.perf_counter() - started
 
         week_alone, backfill_alone = timed()
-        started = time.monotonic()
+        started = clock.monotonic()
         count = options["opportunities"]
         _seed_opportunities(count, options["seed"])
-        self.stdout.write(f"seeded {count} opportunities in {time.monotonic() - started:.1f} s")
+        self.stdout.write(f"seeded {count} opportunities in {clock.monotonic() - started:.1f} s")
         metrics_compute_week(week=WEEK, final=True)  # warm, as above
         week_revenue, backfill_revenue = timed()
         self.stdout.write(
@@ -171,11 +206,20 @@ def _is_bench_market() -> bool:
     return not Account.objects.exclude(external_id__startswith="B").exists()
 
 
-def _seed_in_child(accounts: int, seed: int, wipe: bool) -> None:
+def _week_runs(repeat: int) -> list[float]:
+    runs = []
+    for _ in range(repeat):
+        started = clock.perf_counter()
+        metrics_compute_week(week=WEEK, final=True)
+        runs.append(clock.perf_counter() - started)
+    return runs
+
+
+def _seed_in_child(accounts: int, seed: int, wipe: bool, partner_count: int) -> None:
     connections.close_all()
     if wipe:
         _wipe()
-    _seed(accounts, seed)
+    _seed(accounts, seed, partner_count)
     connections.close_all()
 
 
@@ -251,7 +295,7 @@ def _copy(table: str, frame: pd.DataFrame) -> None:
         cursor.executemany(as_text(insert), rows)
 
 
-def _seed(accounts: int, seed: int) -> None:
+def _seed(accounts: int, seed: int, partner_count: int = PARTNERS) -> None:
     rng = np.random.default_rng(seed)
     now = timezone.now()
     with transaction.atomic():
@@ -272,7 +316,7 @@ def _seed(accounts: int, seed: int) -> None:
                 channel_kind="distribution" if i % 3 == 0 else "partner",
                 partner_type="distributor" if i % 3 == 0 else "reseller",
             )
-            for i in range(PARTNERS)
+            for i in range(partner_count)
         )
         region_ids = np.array([r.id for r in regions])
         vertical_ids = np.array([v.id for v in verticals])
@@ -321,16 +365,39 @@ def _seed(accounts: int, seed: int) -> None:
         )
         feedback = [
             Feedback(
-                partner=partners[int(rng.integers(0, PARTNERS))],
-                category="product",
+                partner=partners[int(rng.integers(0, partner_count))],
+                category=str(rng.choice(FeedbackCategory.values)),
                 satisfaction=int(rng.integers(1, 6)),
                 nps=int(rng.integers(0, 11)),
                 subject="Bench",
                 body="Bench feedback.",
             )
-            for _ in range(2000)
+            for _ in range(max(2000, 5 * partner_count))
         ]
         Feedback.objects.bulk_create(feedback)
+        # Spread over the 90 days before the week's day, so the programme's satisfaction
+        # figures and regression have something to work on.
+        for day in range(90):
+            Feedback.objects.filter(pk__in=[f.pk for f in feedback[day::90]]).update(
+                created_at=timezone.make_aware(datetime.combine(AS_OF, time(12)))
+                - timedelta(days=day)
+            )
+        # The programme: every partner and rep has a yearly target, a partner in five a
+        # certification.
+        Target.objects.bulk_create(
+            [
+                Target(year=AS_OF.year, partner=partner, accounts_covered=100, conversions=10)
+                for partner in partners
+            ]
+            + [
+                Target(year=AS_OF.year, rep=rep, accounts_covered=1000, revenue=1_000_000)
+                for rep in reps
+            ]
+        )
+        Certification.objects.bulk_create(
+            Certification(partner=partner, name="Bench", earned_on=EPOCH)
+            for partner in partners[::5]
+        )
 
         entered = _days(rng, accounts, 1000)
         archived = entered + rng.integers(30, 900, accounts).astype("timedelta64[D]")

@@ -221,6 +221,10 @@ def revenue_frames(d: date | None = None) -> dict[str, Any]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                # The deals' accounts are hashed whole (a million at a million accounts): in
+                # memory rather than spilled in batches to disk; and no plan compiling.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL jit = off")
         opportunities = Opportunity.objects.all()
         assignments = CoverageAssignment.objects.all()
         if d is not None:

@@ -1212,6 +1212,30 @@ def revenue_segments(
     )
 
 
+def revenue_value_map(
+    week: str, *, region: str = "", vertical: str = "", size_band: str = ""
+) -> list[RevenueFigures]:
+    """The all-channel rows of `week` that a region x vertical table of rule 15's values needs,
+    within the filters: each (region, vertical) cell, each region's and each vertical's total
+    ("" for the other key) and the total of both (""/""), all of `size_band` ("" for every
+    band). Totals are stored rollups, each rounded once (rule 17). One query, two with a size
+    band (its cells are segment rows)."""
+    rows = RevenueRollup.objects.filter(week=week, channel="", size_band=size_band)
+    if region:
+        rows = rows.filter(region=region)
+    if vertical:
+        rows = rows.filter(vertical=vertical)
+    fields = ("week", *metrics.SEGMENT_KEYS, "channel", *_REVENUE_FIELDS)
+    stored = list(_plain_rows(rows.values_list(*fields)))
+    if size_band:
+        cells = _revenue_rows(
+            by=("region", "vertical"), region=region, vertical=vertical, size_band=size_band
+        )
+        stored += _plain_rows(cells.filter(week=week, channel="").values_list(*fields))
+    figures = [_revenue_figures(row[0], row[1:5], row[5:]) for row in stored]
+    return sorted(figures, key=lambda row: (row.region, row.vertical))
+
+
 _PARTNER_REVENUE_FIELDS = (
     "currency",
     "partner_id",

@@ -23,7 +23,6 @@ from analytics.programme_dashboard import export_rows as programme_export_rows
 from crm.exports import export_response
 from crm.models import ChannelKind, Region, SizeBand, Vertical
 from crm.roles import Role, internal_required, role_required
-from crm.selectors import AccountFilter
 from partners.models import FeedbackCategory
 from partners.selectors import AccountListFilter, agreements_visible_to, partners_visible_to
 
@@ -38,6 +37,7 @@ EXPORT_TABLES = (
     "registrations",
     "drivers",
     "attainment",
+    *revenue_board.EXPORT_TABLES,
 )
 LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
     "covered": gettext_lazy("Most accounts covered"),
@@ -85,7 +85,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "programme", filters, chosen.version, lambda: programme_figures(filters.week)
     )
     drivers = drivers_section(filters.week, figures.drivers)
-    revenue = _revenue(filters, chosen, names)
+    revenue = revenue_board.revenue_section(filters=filters, chosen=chosen, names=names)
     heat_scale = board.HeatScale.of(report["heat"])
     context.update(
         {
@@ -101,92 +101,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "revenue": revenue,
             "chart_data": {
                 **board.chart_data(report, drivers),
-                "revenue": _revenue_chart_data(revenue),
+                "revenue": revenue_board.chart_data(revenue),
             },
             "leaderboard_orders": LEADERBOARD_ORDER_LABELS,
         }
     )
     return render(request, "analytics/dashboard.html", context)
-
-
-def _revenue(
-    filters: board.Filters, chosen: reports.WeekOption, names: dict[str, dict[str, str]]
-) -> dict[str, Any]:
-    """The week's revenue figures (analytics.revenue_board) with the names and links the page
-    shows: channel labels, region and vertical names, each white-space cell's accounts."""
-    revenue = revenue_board.revenue_report(filters=filters, chosen=chosen)
-    channel_labels = dict(ChannelKind.choices)
-    money = revenue_board.show_money
-    channels = [
-        {
-            **row,
-            "label": channel_labels.get(row["channel"], row["channel"]),
-            "sourced_shown": money(row["sourced"]),
-            "influenced_shown": money(row["influenced"]),
-            "pipeline_shown": money(row["pipeline"]),
-            "mrr_shown": money(row["mrr"]),
-        }
-        for row in revenue["channels"]
-    ]
-    white_space = []
-    for row in revenue["white_space"]:
-        accounts = AccountListFilter(
-            segment=AccountFilter(region=row["region"], vertical=row["vertical"]),
-            coverage="none",
-            as_of=chosen.as_of,
-        )
-        white_space.append(
-            {
-                **row,
-                "region_name": names["regions"].get(row["region"], row["region"]),
-                "vertical_name": names["verticals"].get(row["vertical"], row["vertical"]),
-                "value_shown": money(row["value"]),
-                "per_account_shown": money(row["per_account"]),
-                "sales_revenue_shown": money(row["sales_revenue"]),
-                "accounts_url": reverse("partners:account_list")
-                + "?"
-                + urlencode(accounts.query()),
-            }
-        )
-    partners = [
-        {
-            **row,
-            "channel_label": channel_labels.get(row["channel_kind"], row["channel_kind"]),
-            "won_shown": money(row["won_amount"]),
-            "mrr_shown": money(row["mrr"]),
-            "pipeline_shown": money(row["pipeline_amount"]),
-            "forecast_shown": money(row["forecast_amount"]),
-            "target_shown": money(row["target_amount"]),
-        }
-        for row in revenue["partners"]
-    ]
-    return {
-        **revenue,
-        "channels": channels,
-        "white_space": white_space,
-        "partners": partners,
-        "forecast_total_shown": money(revenue["forecast_total"]),
-        "target_shown": money(revenue["target"]),
-        "partner_forecast_shown": money(revenue["partner_forecast"]),
-    }
-
-
-def _revenue_chart_data(revenue: dict[str, Any]) -> dict[str, Any]:
-    """The revenue charts' data for dashboard.js: the MRR trend with U and P, the forecast."""
-    return {
-        "weeks": revenue["trend_weeks"],
-        "mrr": revenue["trend"]["mrr"],
-        "subscribers": revenue["trend"]["subscribers"],
-        "arpa": revenue["trend"]["arpa"],
-        "labels": {"mrr": _("MRR"), "subscribers": _("Subscribers (U)"), "arpa": _("ARPA (P)")},
-        "forecast": {
-            "labels": [
-                _("+%(weeks)s wk") % {"weeks": row["weeks_ahead"]} for row in revenue["forecast"]
-            ],
-            "amounts": [float(row["forecast_amount"]) for row in revenue["forecast"]],
-            "label": _("Weighted pipeline expected to close"),
-        },
-    }
 
 
 # The dashboard's CSV files are for people: headers in the reader's language, names instead
@@ -406,6 +326,11 @@ def dashboard_export(request: HttpRequest, table: str) -> HttpResponseBase:
         raise Http404("No snapshot yet.")
     if table in ("drivers", "attainment"):
         header, rows = programme_export_rows(table, filters.week)
+        return export_response(
+            fmt="csv", filename=f"dashboard-{table}-{chosen.week}", header=header, rows=rows
+        )
+    if table in revenue_board.EXPORT_TABLES:
+        header, rows = revenue_board.export_rows(table, filters=filters, chosen=chosen, names=names)
         return export_response(
             fmt="csv", filename=f"dashboard-{table}-{chosen.week}", header=header, rows=rows
         )

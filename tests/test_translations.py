@@ -751,6 +751,12 @@ def test_the_programme_emails_carry_a_chinese_part(
         "/dashboard/export/white_space.csv",
         "/dashboard/export/partners.csv",
         "/dashboard/export/feedback.csv",
+        "/dashboard/export/revenue_headlines.csv",
+        "/dashboard/export/revenue_channels.csv",
+        "/dashboard/export/revenue_trend.csv",
+        "/dashboard/export/revenue_white_space.csv",
+        "/dashboard/export/revenue_forecast.csv",
+        "/dashboard/export/revenue_partners.csv",
     ],
 )
 def test_every_export_header_is_in_chinese(

@@ -214,3 +214,32 @@ def test_the_digest_names_the_regions_whose_won_revenue_moved(market: None, cast
     ]
     won = next(h for h in content["revenue_headlines"] if h["label"] == "Won revenue (52 weeks)")
     assert (won["shown"], won["change_shown"]) == ("2,150.00", "+250.00")
+
+
+def test_a_half_cent_is_rounded_up_on_the_page_as_in_the_api(cast: Cast) -> None:
+    from rest_framework.test import APIClient
+
+    cache.clear()
+    with time_machine.travel(NOW, tick=False):
+        east = RegionFactory(code="EAST")
+        won = {"stage": OpportunityStage.WON, "opened_on": date(2026, 5, 1), "recurring": True}
+        # MRR 200.01 over two subscribers: ARPA 100.005, to the cent half up 100.01.
+        for fee in ("100.00", "100.01"):
+            OpportunityFactory(
+                account=AccountFactory(region=east),
+                channel=ChannelKind.ONLINE,
+                amount=Decimal(fee),
+                closed_on=date(2026, 10, 1),
+                **won,
+            )
+        call_command("compute_metrics", "--week", WEEK, "--no-progress", stdout=io.StringIO())
+    client = Client()
+    client.force_login(cast.executive)
+    api = APIClient()
+    api.force_authenticate(cast.executive)
+
+    shown = {h["key"]: h["shown"] for h in _revenue(client)["headlines"]}
+    (total,) = api.get("/api/v1/metrics/revenue/", {"week": WEEK}).json()["results"]
+
+    assert total["arpa"] == "100.01"
+    assert shown["arpa"] == "100.01"

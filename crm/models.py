@@ -52,6 +52,15 @@ class ChannelKind(models.TextChoices):
     ONLINE = "online", _("Online")
 
 
+# One bit per channel kind in `Account.coverage_kinds`.
+CHANNEL_KIND_BITS: dict[str, int] = {
+    ChannelKind.DIRECT: 1,
+    ChannelKind.DISTRIBUTION: 2,
+    ChannelKind.PARTNER: 4,
+    ChannelKind.ONLINE: 8,
+}
+
+
 def localized_name(name: str, name_zh: str) -> str:
     """The name a reader of the active language knows: the Chinese name for Chinese readers
     when there is one, the name otherwise."""
@@ -131,6 +140,15 @@ class Account(TimeStamped):
         blank=True,
         help_text="The channel kind that won it.",
     )
+    # The channel kinds whose coverage counts for the account (docs/metrics.md rule 3), one bit
+    # each (`CHANNEL_KIND_BITS`), on every day from `coverage_kinds_from` through
+    # `coverage_kinds_until` (none: for good). Kept by `partners.coverage_kinds` whenever
+    # coverage, an agreement or the account's segment changes, so that the account lists count
+    # covered accounts and white space without testing every assignment. A missing
+    # `coverage_kinds_from` means not known: readers then test the assignments themselves.
+    coverage_kinds = models.PositiveSmallIntegerField(default=0, db_default=0)
+    coverage_kinds_from = models.DateField(null=True, blank=True)
+    coverage_kinds_until = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -22,6 +22,7 @@ from channels.models import CoverageAssignment, Opportunity, SalesRep
 from crm.models import Account, ChannelKind, CurrencyRate, Region, SizeBand, Vertical
 from crm.names import company_name_key
 from crm.roles import Role, ensure_role_groups
+from partners.coverage_kinds import coverage_kinds_refresh_stale
 from partners.models import (
     Agreement,
     AgreementStatus,
@@ -246,6 +247,8 @@ def demo_seed(
     demo_registrations(today=today, seed=seed, say=say)
     demo_programme(today=today, seed=seed, say=say)
     demo_opportunities(today=today, seed=seed, say=say)
+    # The seed writes coverage and agreements in bulk: store every account's coverage kinds.
+    coverage_kinds_refresh_stale()
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 

@@ -114,6 +114,9 @@ class Vertical(TimeStamped):
         return localized_name(self.name, self.name_zh)
 
 
+COVERAGE_KINDS_COLUMNS = ["coverage_kinds", "coverage_kinds_from", "coverage_kinds_until"]
+
+
 class Account(TimeStamped):
     external_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=255)
@@ -173,16 +176,34 @@ class Account(TimeStamped):
             # the included dates let PostgreSQL answer from the index alone.
             models.Index(
                 fields=["region", "vertical", "size_band"],
-                include=["entered_on", "archived_on", "converted_on", "converted_via"],
+                include=[
+                    "entered_on",
+                    "archived_on",
+                    "converted_on",
+                    "converted_via",
+                    *COVERAGE_KINDS_COLUMNS,
+                ],
                 name="account_segment_idx",
             ),
             # The account list filters by one dimension and sorts by name: these let the
-            # database walk an index in order and stop at the first page.
+            # database walk an index in order and stop at the first page. The included dates
+            # and coverage kinds (and the segment, which the coverage filter's agreement test
+            # reads) let it test the in-market and coverage filters and count the matches
+            # from the index alone.
             models.Index(fields=["name", "id"], name="account_name_idx"),
             models.Index(fields=["entered_on", "id"], name="account_entered_idx"),
-            models.Index(fields=["region", "name", "id"], name="account_region_name_idx"),
-            models.Index(fields=["vertical", "name", "id"], name="account_vertical_name_idx"),
-            models.Index(fields=["size_band", "name", "id"], name="account_size_band_name_idx"),
+            *(
+                models.Index(
+                    fields=[dimension, "name", "id"],
+                    include=[*others, "entered_on", "archived_on", *COVERAGE_KINDS_COLUMNS],
+                    name=f"account_{dimension}_name_idx",
+                )
+                for dimension, others in (
+                    ("region", ["vertical"]),
+                    ("vertical", ["region"]),
+                    ("size_band", ["region", "vertical"]),
+                )
+            ),
             # A deal registration looks its company up by name key.
             models.Index(
                 fields=["name_key"], condition=~Q(name_key=""), name="account_name_key_idx"

@@ -31,6 +31,14 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=10, hour=0),
         "options": {"expires": 20 * HOUR},
     },
+    # Hourly: store the coverage kinds of accounts whose stored kinds lapsed (a day passed
+    # the last one they held on) or were marked not known; the lists test those accounts'
+    # assignments until then, so this keeps them fast, not exact.
+    "coverage-kinds-refresh": {
+        "task": "partners.coverage_kinds_refresh",
+        "schedule": crontab(minute=5),
+        "options": {"expires": HOUR},
+    },
     # Monday morning, after the 02:30 close: e-mail last week's digest to the executives.
     "leadership-digest": {
         "task": "analytics.send_weekly_digest",

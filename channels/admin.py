@@ -3,9 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
+from channels.services import coverage_changed
 
 
 @admin.register(SalesRep)
@@ -24,6 +27,27 @@ class CoverageAssignmentAdmin(admin.ModelAdmin[CoverageAssignment]):
     raw_id_fields = ["account", "rep", "partner"]
     list_select_related = ["account", "rep", "partner"]
     show_full_result_count = False
+
+    # Edits here bypass the coverage services: tell the keepers of derived coverage state.
+    def save_model(
+        self, request: HttpRequest, obj: CoverageAssignment, form: ModelForm[Any], change: bool
+    ) -> None:
+        before = (
+            CoverageAssignment.objects.filter(pk=obj.pk).values_list("account_id", flat=True)
+            if obj.pk
+            else []
+        )
+        super().save_model(request, obj, form, change)
+        coverage_changed(account_ids={obj.account_id, *before})
+
+    def delete_model(self, request: HttpRequest, obj: CoverageAssignment) -> None:
+        super().delete_model(request, obj)
+        coverage_changed(account_ids=[obj.account_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CoverageAssignment]) -> None:
+        account_ids = set(queryset.values_list("account_id", flat=True))
+        super().delete_queryset(request, queryset)
+        coverage_changed(account_ids=account_ids)
 
 
 @admin.register(OpportunitySubStage)

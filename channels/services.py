@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -23,6 +24,25 @@ if TYPE_CHECKING:
     from partners.models import Partner
 
 BULK_LIMIT = 100_000
+
+# Who keeps state derived from coverage rows (`partners.coverage_kinds` keeps each account's
+# covering kinds): called with the accounts whose coverage a service changed, in the same
+# transaction. Registered by the apps above, which this app does not import.
+CoverageListener = Callable[[Collection[int]], object]
+_coverage_listeners: list[CoverageListener] = []
+
+
+def coverage_listen(listener: CoverageListener) -> None:
+    """Call `listener(account_ids)` after every coverage change (once per listener)."""
+    if listener not in _coverage_listeners:
+        _coverage_listeners.append(listener)
+
+
+def coverage_changed(*, account_ids: Collection[int]) -> None:
+    """Tell the listeners that the coverage of `account_ids` changed in this transaction."""
+    if account_ids:
+        for listener in _coverage_listeners:
+            listener(account_ids)
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,14 @@ class CoverageOwner:
 
 # The first key of the advisory locks that serialise coverage writes per owner.
 COVERAGE_LOCK_CLASS = 7301
+
+
+def coverage_owner_serialise(owner: CoverageOwner) -> None:
+    """Wait until no other transaction is assigning coverage to `owner`, and keep the next one
+    waiting until this transaction ends. For a write that depends on which accounts an owner
+    covers (a change to a partner's agreements refreshes the kinds of the partner's accounts),
+    so that assignments made meanwhile are either seen or see the change."""
+    _serialise_owner(owner)
 
 
 def _serialise_owner(owner: CoverageOwner) -> None:
@@ -172,6 +200,7 @@ def coverage_assign(
                 raise  # not a duplicate: nothing new covers these accounts
             covering = now_covering
             continue
+        coverage_changed(account_ids=[row.account_id for row in rows])
         return CoverageResult(created=len(rows), already_covered=len(covering))
 
 
@@ -208,6 +237,8 @@ def coverage_end(*, assignments: QuerySet[CoverageAssignment], end_date: date) -
                 % {"account": late.account.name, "day": date_format(late.start_date)}
             }
         )
-    return assignments.filter(Q(end_date__isnull=True) | Q(end_date__gt=end_date)).update(
-        end_date=end_date, updated_at=timezone.now()
-    )
+    ending = assignments.filter(Q(end_date__isnull=True) | Q(end_date__gt=end_date))
+    account_ids = set(ending.values_list("account_id", flat=True))
+    changed = ending.update(end_date=end_date, updated_at=timezone.now())
+    coverage_changed(account_ids=account_ids)
+    return changed

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from crm.models import (
@@ -46,6 +49,16 @@ class AccountAdmin(admin.ModelAdmin[Account]):
     show_full_result_count = False
     raw_id_fields = ["region", "vertical"]
     date_hierarchy = None
+    readonly_fields = ["coverage_kinds", "coverage_kinds_from", "coverage_kinds_until"]
+
+    def save_model(
+        self, request: HttpRequest, obj: Account, form: ModelForm[Any], change: bool
+    ) -> None:
+        if {"region", "vertical"} & set(form.changed_data):
+            # Which agreements grant the account changes with its segment: its stored coverage
+            # kinds are not known until the next refresh (the lists test its assignments).
+            obj.coverage_kinds_from = None
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(CurrencyRate)

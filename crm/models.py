@@ -54,6 +54,15 @@ class ChannelKind(models.TextChoices):
     ONLINE = "online", _("Online")
 
 
+# One bit per channel kind in `Account.coverage_kinds`.
+CHANNEL_KIND_BITS: dict[str, int] = {
+    ChannelKind.DIRECT: 1,
+    ChannelKind.DISTRIBUTION: 2,
+    ChannelKind.PARTNER: 4,
+    ChannelKind.ONLINE: 8,
+}
+
+
 def localized_name(name: str, name_zh: str) -> str:
     """The name a reader of the active language knows: the Chinese name for Chinese readers
     when there is one, the name otherwise."""
@@ -107,6 +116,9 @@ class Vertical(TimeStamped):
         return localized_name(self.name, self.name_zh)
 
 
+COVERAGE_KINDS_COLUMNS = ["coverage_kinds", "coverage_kinds_from", "coverage_kinds_until"]
+
+
 class Account(TimeStamped):
     external_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=255)
@@ -133,6 +145,15 @@ class Account(TimeStamped):
         blank=True,
         help_text="The channel kind that won it.",
     )
+    # The channel kinds whose coverage counts for the account (docs/metrics.md rule 3), one bit
+    # each (`CHANNEL_KIND_BITS`), on every day from `coverage_kinds_from` through
+    # `coverage_kinds_until` (none: for good). Kept by `partners.coverage_kinds` whenever
+    # coverage, an agreement or the account's segment changes, so that the account lists count
+    # covered accounts and white space without testing every assignment. A missing
+    # `coverage_kinds_from` means not known: readers then test the assignments themselves.
+    coverage_kinds = models.PositiveSmallIntegerField(default=0, db_default=0)
+    coverage_kinds_from = models.DateField(null=True, blank=True)
+    coverage_kinds_until = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -157,16 +178,34 @@ class Account(TimeStamped):
             # the included dates let PostgreSQL answer from the index alone.
             models.Index(
                 fields=["region", "vertical", "size_band"],
-                include=["entered_on", "archived_on", "converted_on", "converted_via"],
+                include=[
+                    "entered_on",
+                    "archived_on",
+                    "converted_on",
+                    "converted_via",
+                    *COVERAGE_KINDS_COLUMNS,
+                ],
                 name="account_segment_idx",
             ),
             # The account list filters by one dimension and sorts by name: these let the
-            # database walk an index in order and stop at the first page.
+            # database walk an index in order and stop at the first page. The included dates
+            # and coverage kinds (and the segment, which the coverage filter's agreement test
+            # reads) let it test the in-market and coverage filters and count the matches
+            # from the index alone.
             models.Index(fields=["name", "id"], name="account_name_idx"),
             models.Index(fields=["entered_on", "id"], name="account_entered_idx"),
-            models.Index(fields=["region", "name", "id"], name="account_region_name_idx"),
-            models.Index(fields=["vertical", "name", "id"], name="account_vertical_name_idx"),
-            models.Index(fields=["size_band", "name", "id"], name="account_size_band_name_idx"),
+            *(
+                models.Index(
+                    fields=[dimension, "name", "id"],
+                    include=[*others, "entered_on", "archived_on", *COVERAGE_KINDS_COLUMNS],
+                    name=f"account_{dimension}_name_idx",
+                )
+                for dimension, others in (
+                    ("region", ["vertical"]),
+                    ("vertical", ["region"]),
+                    ("size_band", ["region", "vertical"]),
+                )
+            ),
             # A deal registration looks its company up by name key.
             models.Index(
                 fields=["name_key"], condition=~Q(name_key=""), name="account_name_key_idx"

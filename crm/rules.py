@@ -270,3 +270,17 @@ CONVERTED = DateRule("rule 4", (OnOrBefore("converted_on"),))
 def in_market_q(day: date, prefix: str = "") -> Q:
     """Accounts in the market on `day` (docs/metrics.md rule 1)."""
     return IN_MARKET.q(day, prefix)
+
+
+# Not a metric rule: the days on which an account's stored coverage kinds
+# (`Account.coverage_kinds`, kept by `partners.coverage_kinds`) are known to hold, from
+# `coverage_kinds_from` through `coverage_kinds_until` (for good when it has none). A missing
+# `coverage_kinds_from` is never on or before a day, so an account whose kinds are not known is
+# outside this rule on every day.
+COVERAGE_KINDS_KNOWN = DateRule(
+    "rule 3",
+    (
+        OnOrBefore("coverage_kinds_from"),
+        AnyOf((Unset("coverage_kinds_until"), OnOrAfter("coverage_kinds_until"))),
+    ),
+)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from partners.coverage_kinds import coverage_kinds_refresh_partner
 from partners.models import (
     Agreement,
     Feedback,
@@ -56,6 +58,34 @@ class AgreementAdmin(SimpleHistoryAdmin):
     search_fields = ["external_id", "partner__name"]
     raw_id_fields = ["partner", "renews"]
     filter_horizontal = ["regions", "verticals"]
+
+    # Edits here bypass the agreement services: refresh the partner's accounts' coverage kinds
+    # once the regions and verticals are saved too (and the former partner's, if it changed).
+    def save_model(
+        self, request: HttpRequest, obj: Agreement, form: ModelForm[Any], change: bool
+    ) -> None:
+        self._partners = {obj.partner}
+        if obj.pk:
+            self._partners |= {p for p in Partner.objects.filter(agreements__pk=obj.pk)}
+        super().save_model(request, obj, form, change)
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        for partner in getattr(self, "_partners", ()):
+            coverage_kinds_refresh_partner(partner=partner)
+
+    def delete_model(self, request: HttpRequest, obj: Agreement) -> None:
+        partner = obj.partner
+        super().delete_model(request, obj)
+        coverage_kinds_refresh_partner(partner=partner)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Agreement]) -> None:
+        partners = list(Partner.objects.filter(agreements__in=queryset).distinct())
+        super().delete_queryset(request, queryset)
+        for partner in partners:
+            coverage_kinds_refresh_partner(partner=partner)
 
 
 class FeedbackReplyInline(admin.StackedInline[FeedbackReply, Feedback]):

@@ -22,6 +22,7 @@ from channels.models import CoverageAssignment, Opportunity, SalesRep
 from crm.models import Account, ChannelKind, CurrencyRate, Region, SizeBand, Vertical
 from crm.names import company_name_key
 from crm.roles import Role, ensure_role_groups
+from partners.coverage_kinds import coverage_kinds_refresh_stale
 from partners.models import (
     Agreement,
     AgreementStatus,
@@ -213,6 +214,10 @@ def demo_reset() -> None:
         Vertical.objects.all().delete()
 
 
+# Markets up to this size get their coverage kinds stored while seeding (a few seconds).
+DEMO_KINDS_NOW = 200_000
+
+
 def demo_seed(
     *,
     accounts: int = 5000,
@@ -246,6 +251,11 @@ def demo_seed(
     demo_registrations(today=today, seed=seed, say=say)
     demo_programme(today=today, seed=seed, say=say)
     demo_opportunities(today=today, seed=seed, say=say)
+    # The seed writes coverage and agreements in bulk: store the accounts' coverage kinds now
+    # for a demo-sized market; a big one is left to the hourly job (lists are exact meanwhile,
+    # testing the assignments of accounts not yet stored).
+    if created and accounts <= DEMO_KINDS_NOW:
+        coverage_kinds_refresh_stale()
     return DemoResult(created=created, accounts=Account.objects.count(), logins=logins)
 
 

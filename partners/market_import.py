@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -84,6 +84,17 @@ def market_files_in(paths: Iterable[str | Path]) -> tuple[list[tuple[MarketFile,
     return ordered, problems
 
 
+def _coverage_kinds_after_import(now: datetime) -> None:
+    """The accounts' stored coverage kinds (`partners.coverage_kinds`): mark those whose
+    coverage, agreements or segment the import wrote not known, and recompute them once the
+    import has committed (the lists test their assignments meanwhile)."""
+    from partners.coverage_kinds import coverage_kinds_forget_written
+    from partners.tasks import coverage_kinds_refresh_task
+
+    coverage_kinds_forget_written(at=now)
+    transaction.on_commit(coverage_kinds_refresh_task.delay)
+
+
 def market_import(
     *,
     paths: Iterable[str | Path],
@@ -118,9 +129,10 @@ def market_import(
         report.files = [FileReport(name=f.name, rows=validator.rows[f.name]) for f, _ in files]
         if not dry_run:
             staging.analyze()
+            now = timezone.now()
             store = MarketStore(
                 connection,
-                now=timezone.now(),
+                now=now,
                 staged=staging.rows,
                 optional_present=staging.optional_present,
             )
@@ -132,6 +144,7 @@ def market_import(
                 file_report.created = created
                 file_report.updated = updated
                 file_report.unchanged = file_report.rows - created - updated
+            _coverage_kinds_after_import(now)
             staging.drop()
     report.seconds = time.perf_counter() - started
     return report

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
-from django.db.models.lookups import In
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models.lookups import GreaterThan, In
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, Opportunity
 from channels.selectors import (
@@ -19,8 +19,9 @@ from channels.selectors import (
     internal_opportunities_visible_to,
     reps_visible_to,
 )
-from crm.models import Account, ChannelKind, Region, Vertical
+from crm.models import CHANNEL_KIND_BITS, Account, ChannelKind, Region, Vertical
 from crm.roles import RequestUser, Role, role_of
+from crm.rules import COVERAGE_KINDS_KNOWN
 from crm.selectors import AccountFilter, accounts_filtered
 from partners.models import (
     Agreement,
@@ -329,22 +330,74 @@ def accounts_listed(
     coverage = account_filter.coverage
     if not coverage:
         return accounts
+    region_id = _code_id(Region, account_filter.segment.region)
+    vertical_id = _code_id(Vertical, account_filter.segment.vertical)
+    if coverage == "outside":
+        granted = Grants.on(day).q(
+            region=OuterRef("region_id"),
+            vertical=OuterRef("vertical_id"),
+            region_id=region_id,
+            vertical_id=vertical_id,
+        )
+        outside = own.filter(kind__in=PARTNER_KINDS).exclude(granted)
+        return accounts.filter(_in_market_q(day), Exists(outside))
+    # Narrowed to one owner, only its own assignments count: the stored kinds speak of all.
+    one_owner = account_filter.partner is not None or account_filter.rep is not None
+    return accounts.filter(
+        _in_market_q(day),
+        account_coverage_q(
+            coverage=coverage,
+            day=day,
+            region_id=region_id,
+            vertical_id=vertical_id,
+            assignments=own if one_owner else None,
+            stored=not one_owner,
+        ),
+    )
+
+
+def account_coverage_q(
+    *,
+    coverage: str,
+    day: date,
+    region_id: int | None = None,
+    vertical_id: int | None = None,
+    assignments: QuerySet[CoverageAssignment] | None = None,
+    stored: bool = True,
+) -> Q:
+    """A filter on accounts by the coverage that counts for them on `day` (docs/metrics.md
+    rule 3, not rule 1: combine it with the in-market filter): `coverage` "none" (not covered),
+    "any" (covered by some kind) or a channel kind. Pass `region_id` / `vertical_id` when the
+    accounts are already narrowed to one region or vertical (it shortens the grant test), and
+    `assignments` (coverage rows of the enclosing account, `OuterRef("pk")`) to test only some
+    owners' assignments.
+
+    Reads each account's stored kinds (`partners.coverage_kinds`) where they are known on
+    `day`, and tests the assignments of the other accounts, so the answer is the rule's either
+    way; `stored=False` always tests the assignments."""
+    own = assignments if assignments is not None else _account_coverage(day)
     granted = Grants.on(day).q(
         region=OuterRef("region_id"),
         vertical=OuterRef("vertical_id"),
-        region_id=_code_id(Region, account_filter.segment.region),
-        vertical_id=_code_id(Vertical, account_filter.segment.vertical),
+        region_id=region_id,
+        vertical_id=vertical_id,
     )
-    if coverage == "outside":
-        outside = own.filter(kind__in=PARTNER_KINDS).exclude(granted)
-        return accounts.filter(_in_market_q(day), Exists(outside))
     counted = own.filter(~Q(kind__in=PARTNER_KINDS) | (Q(kind__in=PARTNER_KINDS) & granted))
-    accounts = accounts.filter(_in_market_q(day))
+    tested: Q
     if coverage == "none":
-        return accounts.exclude(Exists(counted))
-    if coverage == "any":
-        return accounts.filter(Exists(counted))
-    return accounts.filter(Exists(counted.filter(kind=coverage)))
+        tested = Q(~Exists(counted))
+        held = Q(coverage_kinds=0)
+    elif coverage == "any":
+        tested = Q(Exists(counted))
+        held = ~Q(coverage_kinds=0)
+    else:
+        bit = CHANNEL_KIND_BITS[coverage]
+        tested = Q(Exists(counted.filter(kind=coverage)))
+        held = Q(GreaterThan(F("coverage_kinds").bitand(bit), 0))
+    if not stored:
+        return tested
+    known = COVERAGE_KINDS_KNOWN.q(day)
+    return (known & held) | (~known & tested)
 
 
 def partner_account_counts(*, partner: Partner, day: date) -> dict[str, int]:

@@ -33,6 +33,7 @@ from crm.limits import RateLimited
 from crm.models import LATEST_DATE, Region, Vertical, validate_business_date
 from crm.roles import is_internal
 from crm.services import email_queue
+from partners.coverage_kinds import coverage_kinds_refresh_partner
 from partners.models import (
     Agreement,
     AgreementStatus,
@@ -232,6 +233,9 @@ def _save(agreement: Agreement, *, by: Any, terms: AgreementTerms | None = None)
     if terms is not None:
         agreement.regions.set(terms.regions)
         agreement.verticals.set(terms.verticals)
+    if agreement.status != AgreementStatus.DRAFT:
+        # What the agreement grants, and when, decides whose coverage counts (rule 3).
+        coverage_kinds_refresh_partner(partner=agreement.partner)
     return agreement
 
 

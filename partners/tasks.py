@@ -11,6 +11,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from partners import imports, webhooks
+from partners.coverage_kinds import coverage_kinds_refresh_stale
 from partners.programme_models import Survey
 from partners.registration_services import registrations_expire, registrations_warn_expiring
 from partners.services import agreements_expire
@@ -138,3 +139,18 @@ def survey_wave_open_task(survey_id: int, opens_on: str) -> int:
         return survey_wave_open(survey=survey, opens_on=date.fromisoformat(opens_on)).invitations
     except ValidationError:
         return 0
+
+
+@shared_task(
+    name="partners.coverage_kinds_refresh",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    max_retries=5,
+    soft_time_limit=30 * 60,
+    time_limit=35 * 60,
+)
+def coverage_kinds_refresh_task() -> int:
+    """Store the coverage kinds of every account whose stored kinds are not known today;
+    returns how many were recomputed (re-running is harmless)."""
+    return coverage_kinds_refresh_stale()

@@ -77,7 +77,11 @@ class Opportunity(TimeStamped):
 
     external_id = models.CharField(max_length=64, unique=True, default=_new_opportunity_id)
     name = models.CharField(max_length=200, blank=True)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="opportunities")
+    # No single-column indexes on account, rep and partner: the (field, stage) indexes below lead
+    # with them and serve the same lookups, and every extra index slows the million-row import.
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="opportunities", db_index=False
+    )
     channel = models.CharField(
         max_length=16, choices=ChannelKind.choices, help_text="The sourcing channel."
     )
@@ -87,6 +91,7 @@ class Opportunity(TimeStamped):
         blank=True,
         on_delete=models.PROTECT,
         related_name="opportunities",
+        db_index=False,
     )
     # A string reference: partners sit above channels and must not be imported here.
     partner = models.ForeignKey(
@@ -95,6 +100,7 @@ class Opportunity(TimeStamped):
         blank=True,
         on_delete=models.PROTECT,
         related_name="opportunities",
+        db_index=False,
     )
     online_source = models.CharField(max_length=100, blank=True)
     stage = models.CharField(

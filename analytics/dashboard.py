@@ -18,12 +18,13 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count, Max, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
 
 from analytics import metrics, reports
 from analytics.reports import RegistrationFigures, SegmentFigures, WeekOption
+from analytics.routers import figures_database
 from crm.models import ChannelKind, SizeBand
 from partners.models import Agreement, FeedbackCategory
 from partners.rules import AGREEMENT_IN_FORCE
@@ -83,10 +84,12 @@ class Filters:
 def serial_reads() -> Iterator[None]:
     """On PostgreSQL, read without parallel workers: on two cores the parallel plan of the
     trend aggregate is two to three times slower (measured: README, "Dashboard and digest")."""
-    if connection.vendor != "postgresql":
+    # On the database the figures are read from: the replica when there is one.
+    alias = figures_database()
+    if connections[alias].vendor != "postgresql":
         yield
         return
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         yield
 

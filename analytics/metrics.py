@@ -262,12 +262,38 @@ def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
     columns["converted"] = np.where(via != "", n, 0)
     for kind in KINDS:
         columns[f"converted_{kind}"] = np.where(via == kind, n, 0)
-    expanded = pd.DataFrame(columns)
-    for key in SEGMENT_KEYS:
-        expanded[key] = groups[key].to_numpy()
-    counts = expanded.groupby(SEGMENT_KEYS, sort=True)[COUNT_COLUMNS[:-1]].sum().reset_index()
+    keys, sums = _group_sums(
+        [groups[key].to_numpy() for key in SEGMENT_KEYS],
+        np.column_stack([columns[column] for column in COUNT_COLUMNS[:-1]]),
+    )
+    counts = pd.DataFrame(dict(zip(SEGMENT_KEYS, keys, strict=True)))
+    for position, column in enumerate(COUNT_COLUMNS[:-1]):
+        counts[column] = sums[:, position]
     counts["white_space"] = counts["accounts"] - counts["covered_any"]
     return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]].astype({c: "int64" for c in COUNT_COLUMNS})
+
+
+def _group_sums(
+    keys: Sequence[np.ndarray], values: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The rows of `values` (two-dimensional) summed per distinct combination of `keys` (one
+    array per key, a value per row), as a grouping sorted by the keys would give them: the
+    combinations in sorted order, one array per key, and their sums (int64)."""
+    if not keys:
+        return [], values.astype("int64").sum(axis=0, keepdims=True)
+    factorized = [pd.factorize(key, sort=True) for key in keys]
+    uniques = [np.asarray(unique) for _, unique in factorized]
+    shape = tuple(len(unique) for unique in uniques)
+    if not len(values):
+        return [unique[:0] for unique in uniques], np.zeros((0, values.shape[1]), dtype="int64")
+    group = np.ravel_multi_index([codes for codes, _ in factorized], shape)
+    present = np.flatnonzero(np.bincount(group, minlength=int(np.prod(shape))))
+    # Sorted by group, each group's rows are one run that reduceat adds up exactly (int64).
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], present)
+    sums = np.add.reduceat(values.astype("int64")[order], starts, axis=0)
+    positions = np.unravel_index(present, shape)
+    return [unique[at] for unique, at in zip(uniques, positions, strict=True)], sums
 
 
 def segment_rollups(counts: pd.DataFrame) -> pd.DataFrame:
@@ -279,19 +305,23 @@ def segment_rollups(counts: pd.DataFrame) -> pd.DataFrame:
     """
     if counts.empty:
         return pd.DataFrame(columns=[*SEGMENT_KEYS, *COUNT_COLUMNS])
-    frames = []
+    values = counts[COUNT_COLUMNS].to_numpy(dtype="int64")
+    key_values = {key: counts[key].to_numpy() for key in SEGMENT_KEYS}
+    parts: dict[str, list[np.ndarray]] = {column: [] for column in [*SEGMENT_KEYS, *COUNT_COLUMNS]}
     for size in range(len(SEGMENT_KEYS) + 1):
         for keys in combinations(SEGMENT_KEYS, size):
-            if keys:
-                summed = counts.groupby(list(keys), sort=True)[COUNT_COLUMNS].sum().reset_index()
-            else:
-                summed = counts[COUNT_COLUMNS].sum().to_frame().T
+            uniques, sums = _group_sums([key_values[key] for key in keys], values)
+            chosen = dict(zip(keys, uniques, strict=True))
             for key in SEGMENT_KEYS:
-                if key not in keys:
-                    summed[key] = ""
-            frames.append(summed[[*SEGMENT_KEYS, *COUNT_COLUMNS]])
-    rollups = pd.concat(frames, ignore_index=True)
-    return rollups.astype({column: "int64" for column in COUNT_COLUMNS})
+                parts[key].append(chosen.get(key, np.full(len(sums), "", dtype=object)))
+            for position, column in enumerate(COUNT_COLUMNS):
+                parts[column].append(sums[:, position])
+    return pd.DataFrame(
+        {
+            column: np.concatenate(pieces).astype(object if column in SEGMENT_KEYS else "int64")
+            for column, pieces in parts.items()
+        }
+    )
 
 
 PARTNER_ROLLUP_COLUMNS: list[str] = [

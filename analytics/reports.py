@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, F, Q, QuerySet, Sum
 
 from analytics import metrics
@@ -47,6 +47,7 @@ from analytics.programme_models import (
     SatisfactionDriver,
     SatisfactionFit,
 )
+from analytics.routers import figures_database
 
 
 class SegmentFigures(NamedTuple):
@@ -170,10 +171,11 @@ def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     """The rows of a `values_list()` queryset as the database driver returns them (none for a
     filter that can match nothing, such as `__in` an empty list)."""
     try:
-        select, params = queryset.query.sql_with_params()
+        select, params = queryset.query.get_compiler(using=queryset.db).as_sql()
     except EmptyResultSet:
         return []
-    with connection.cursor() as cursor:
+    # On the database the queryset reads: the replica for the figures (analytics/routers.py).
+    with connections[queryset.db].cursor() as cursor:
         cursor.execute(select, params)
         rows: list[tuple[Any, ...]] = cursor.fetchall()  # the driver's values, column by column
         return rows
@@ -187,8 +189,10 @@ def _as_date(value: date | str) -> date:
 def week_options() -> list[WeekOption]:
     """The weeks with a succeeded run, newest first, flagged final or provisional as of their
     latest succeeded run (the run that wrote the rows now stored)."""
+    # The runs are read where the rows are, so a week is listed once its rows are there.
     runs = (
-        MetricsRun.objects.filter(status=RunStatus.SUCCEEDED)
+        MetricsRun.objects.using(figures_database())
+        .filter(status=RunStatus.SUCCEEDED)
         .order_by("-week", "-finished_at")
         .values_list("week", "as_of", "final", "finished_at")
     )
@@ -1383,7 +1387,8 @@ def revenue_problem(week: str) -> str:
     """Why the week's stored figures have no revenue (a missing rate), or "" when they have
     it: the note of the run that wrote them."""
     problem = (
-        MetricsRun.objects.filter(week=week, status=RunStatus.SUCCEEDED)
+        MetricsRun.objects.using(figures_database())
+        .filter(week=week, status=RunStatus.SUCCEEDED)
         .order_by("-finished_at")
         .values_list("revenue_problem", flat=True)
         .first()

@@ -42,6 +42,7 @@ from analytics.revenue_services import (
     revenue_common,
     revenue_from_database,
 )
+from analytics.routers import primary_reads
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -212,6 +213,11 @@ def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
     """Rewrite the rollup rows of `weeks` from their stored snapshot rows (the feedback and deal
     registration rollups from the feedback and registrations of each week), for snapshots
     written without them. Returns the number of rollup rows written."""
+    with primary_reads():  # it reads back the rows it writes
+        return _rollups_rebuild(weeks)
+
+
+def _rollups_rebuild(weeks: Iterable[str]) -> int:
     written = 0
     for week in weeks:
         stored = reports.stored_week(week)
@@ -249,7 +255,7 @@ def _run_week(
 ) -> MetricsRun:
     as_of = metrics_as_of(week=week, final=final)
     try:
-        with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()):
+        with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()), primary_reads():
             return _run_locked(
                 week=week, as_of=as_of, final=final, compute=compute, revenue=revenue
             )
@@ -477,7 +483,7 @@ def metrics_close_week(*, week: str) -> MetricsRun:
     """
     as_of = metrics_as_of(week=week, final=True)
     try:
-        with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()):
+        with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()), primary_reads():
             closed = (
                 MetricsRun.objects.filter(
                     week=week, final=True, as_of=as_of, status=RunStatus.SUCCEEDED

@@ -129,6 +129,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# A PostgreSQL read replica: the figures of the dashboard, digest, API and exports are read
+# there (analytics/routers.py); writes, live lists and a metrics run's reads stay on the primary.
+if env_str("DATABASE_REPLICA_URL", ""):
+    DATABASES["replica"] = env_database("DATABASE_REPLICA_URL", "")
+    # Tests read the replica as the primary's mirror.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["analytics.routers.ReadReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Argon2id first (memory-hard, the algorithm OWASP recommends; a sign-in costs less than half

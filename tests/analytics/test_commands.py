@@ -20,6 +20,7 @@ from tests.factories import (
     VerticalFactory,
 )
 
+SNAPSHOT_COLUMNS = ("region", "vertical", "size_band", *metrics.COUNT_COLUMNS)
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday in 2026-W47
 
 pytestmark = pytest.mark.django_db
@@ -65,10 +66,24 @@ def test_it_backfills_a_range_of_weeks() -> None:
     assert SegmentSnapshot.objects.values("week").distinct().count() == 10
 
 
+def test_it_queues_a_week_split_by_region_with_the_rows_of_one_run() -> None:
+    run("compute_metrics", "--week", "2026-W46")
+    whole = sorted(SegmentSnapshot.objects.filter(week="2026-W46").values_list(*SNAPSHOT_COLUMNS))
+    # Without REDIS_URL the tasks run in this process: the chord runs at once.
+    assert "queued in 2 region shares" in run(
+        "compute_metrics", "--week", "2026-W46", "--split", "2"
+    )
+    split = sorted(SegmentSnapshot.objects.filter(week="2026-W46").values_list(*SNAPSHOT_COLUMNS))
+    assert split == whole
+    assert MetricsRun.objects.filter(week="2026-W46", status="succeeded").count() == 2
+
+
 @pytest.mark.parametrize(
     "args",
     [
         (),
+        ("--from", "2026-W01", "--to", "2026-W02", "--split", "2"),
+        ("--week", "2026-W01", "--split", "0"),
         ("--week", "2026-46"),
         ("--from", "2026-W10"),
         ("--from", "2026-W10", "--to", "2026-W01"),

@@ -15,6 +15,7 @@ from analytics.services import (
     metrics_compute_week,
     metrics_compute_weeks,
 )
+from analytics.tasks import compute_week_split
 
 
 class Command(BaseCommand):
@@ -33,12 +34,21 @@ class Command(BaseCommand):
             "--provisional", action="store_true", help="With --week: mark the run provisional."
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--split",
+            type=int,
+            metavar="N",
+            help="With --week: queue the week for the workers as N region shares merged into "
+            'one write (README, "Production").',
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         modes = [options["week"] is not None, options["first"] is not None]
         modes.append(options["count"] is not None)
         if sum(modes) != 1 or (options["first"] is None) != (options["last"] is None):
             raise CommandError("give exactly one of --week W, --from W --to W, or --last N")
+        if options["split"] is not None and (options["week"] is None or options["split"] < 1):
+            raise CommandError("--split N takes --week W and N of at least 1")
         current = metrics.iso_week_of(timezone.localdate())
         try:
             if options["week"]:
@@ -62,6 +72,11 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
 
+        if options["split"] is not None:
+            week, is_final = weeks[0], weeks[0] in final
+            compute_week_split.delay(week, is_final, options["split"])
+            self.stdout.write(f"{week}: queued in {options['split']} region shares")
+            return
         try:
             if len(weeks) == 1:
                 run = metrics_compute_week(week=weeks[0], final=weeks[0] in final)

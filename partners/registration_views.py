@@ -41,6 +41,7 @@ from partners.registration_forms import (
     WonForm,
 )
 from partners.registration_matching import (
+    AccountCandidate,
     registration_match,
     similar_registrations,
     similarity_reasons,
@@ -224,7 +225,7 @@ def _render_detail(
     today = timezone.localdate()
     manage = can_manage(request.user)
     live = None
-    candidates: list[Any] = []
+    candidates: list[AccountCandidate] = []
     if registration.status == RegistrationStatus.SUBMITTED:
         match = registration_match(
             partner=registration.partner,

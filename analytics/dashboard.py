@@ -14,13 +14,14 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 import numpy as np
 from django.core.cache import cache
 from django.db import connection, connections, transaction
 from django.db.models import Count, Max, Q, QuerySet, Value
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from analytics import metrics, reports
 from analytics.reports import RegistrationFigures, SegmentFigures, WeekOption
@@ -44,6 +45,55 @@ CACHE_SECONDS = 3600
 # figure cached by the previous code is never read as the new shape.
 CACHE_SHAPE = "reports-1"
 T = TypeVar("T")
+# A figure of the dashboard: a count, a ratio or a score; None without data.
+Figure = float | int | None
+
+
+class HeatCell(TypedDict):
+    region: str
+    vertical: str
+    accounts: int
+    covered: int
+    converted: int
+    value: float | None
+
+
+class HeatRow(TypedDict):
+    region: str
+    cells: list[HeatCell | None]
+
+
+class HeatMap(TypedDict):
+    regions: list[str]
+    verticals: list[str]
+    rows: list[HeatRow]
+    cells: list[HeatCell]
+
+
+class WhiteSpaceRow(TypedDict):
+    region: str
+    vertical: str
+    size_band: str
+    accounts: int
+    covered_any: int
+    white_space: int
+    coverage: float | None
+
+
+class RegistrationLine(TypedDict):
+    key: str
+    label: StrOrPromise
+    shown: str
+    previous_shown: str
+    change_shown: str
+    tone: str
+
+
+class FeedbackCell(TypedDict):
+    week: str
+    category: str
+    count: int
+    satisfaction: float | None
 
 
 @dataclass(frozen=True)
@@ -64,7 +114,7 @@ class Filters:
         instead; partner figures have no segment and take only the channel)."""
         return {"region": self.region, "vertical": self.vertical, "size_band": self.size_band}
 
-    def query(self, **changes: Any) -> dict[str, str]:
+    def query(self, **changes: object) -> dict[str, str]:
         """The GET parameters of these filters (with `changes`), blanks left out."""
         values = {
             "week": self.week,
@@ -194,7 +244,7 @@ def weekly_totals(filters: Filters, weeks: Sequence[str]) -> dict[str, SegmentFi
     return {row.week: row for row in reports.rollup(weeks, **filters.segment())}
 
 
-def segment_figures(counts: SegmentFigures | None, channel: str) -> dict[str, Any]:
+def segment_figures(counts: SegmentFigures | None, channel: str) -> dict[str, Figure]:
     """The headline segment figures; ratios None when there are no accounts (or no snapshot at
     all). With a channel, coverage and penetration are that channel's."""
     if counts is None:
@@ -255,10 +305,10 @@ def _channel_rows(counts: SegmentFigures | None) -> list[dict[str, Any]]:
     return rows
 
 
-def heat_map(filters: Filters) -> dict[str, Any]:
+def heat_map(filters: Filters) -> HeatMap:
     """Region x vertical cells of the week: counts summed over size bands, then the chosen
     ratio (`filters.heat`, for `filters.channel` when set). One query."""
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    cells: dict[tuple[str, str], HeatCell] = {}
     for row in reports.rollup([filters.week], by=("region", "vertical"), **filters.segment()):
         if filters.channel:
             own = reports.channel(row, filters.channel)
@@ -288,7 +338,7 @@ def heat_map(filters: Filters) -> dict[str, Any]:
     }
 
 
-def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> list[dict[str, Any]]:
+def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> list[WhiteSpaceRow]:
     """The segments of the week with the most in-market accounts no channel covers."""
     return [
         {
@@ -304,7 +354,7 @@ def white_space_segments(filters: Filters, limit: int = WHITE_SPACE_LIMIT) -> li
     ]
 
 
-def partner_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, Any]]:
+def partner_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str, Figure]]:
     """Per week: partners with an agreement in force, agreements in force, feedback count, the
     feedback-weighted mean satisfaction and the NPS of the summed scores (rule 7), of the
     channel filter's kind or every partner. One query."""
@@ -320,13 +370,11 @@ def partner_weekly(filters: Filters, weeks: Sequence[str]) -> dict[str, dict[str
     }
 
 
-def feedback_weekly(
-    filters: Filters, weeks: Sequence[str]
-) -> tuple[list[str], list[dict[str, Any]]]:
+def feedback_weekly(filters: Filters, weeks: Sequence[str]) -> tuple[list[str], list[FeedbackCell]]:
     """Feedback volume and mean satisfaction per ISO week (by created date) and category
     (rule 8), of the channel filter's kind or every partner: the weeks that have feedback,
     sorted, and one row per week and category. One query."""
-    cells: list[dict[str, Any]] = [
+    cells: list[FeedbackCell] = [
         {
             "week": row.week,
             "category": row.category,
@@ -387,7 +435,7 @@ def registration_table(filters: Filters, weeks: Sequence[str]) -> list[Registrat
     return rows
 
 
-def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, Any]]:
+def leaderboard(filters: Filters, limit: int | None = LEADERBOARD_LIMIT) -> list[dict[str, object]]:
     """The week's partners (as `metrics_export --by partner`) in the order `filters.partners`
     names: most accounts covered first, or the least satisfied first. Direct and online have
     no partners, so their selection is empty."""
@@ -418,7 +466,9 @@ def _ending_q(as_of: date) -> Q:
     )
 
 
-def agreements_ending(agreements: QuerySet[Any], filters: Filters, as_of: date) -> QuerySet[Any]:
+def agreements_ending(
+    agreements: QuerySet[Agreement], filters: Filters, as_of: date
+) -> QuerySet[Agreement]:
     """Rule 9: agreements (from the caller's selector) in force on `as_of` whose end date falls
     within the next 90 days, scoped by the channel, region and vertical filters (an agreement
     with no regions or verticals grants all)."""
@@ -482,7 +532,7 @@ class Headline:
         return self.value - self.previous
 
     @property
-    def label(self) -> Any:
+    def label(self) -> StrOrPromise:
         return HEADLINE_LABELS[self.key]
 
     @property
@@ -491,7 +541,7 @@ class Headline:
         return HEADLINE_BETTER[self.key]
 
 
-HEADLINE_LABELS: dict[str, Any] = {
+HEADLINE_LABELS: dict[str, StrOrPromise] = {
     "accounts": _("Addressable accounts"),
     "coverage": _("Coverage"),
     "penetration": _("Penetration"),
@@ -585,10 +635,10 @@ def _week_report(
     # the weeks and their as-of dates, the agreements' the rows counted.
     live = f"{version}|{agreements_version(agreements)}"
 
-    def segment_series(key: str) -> list[Any]:
+    def segment_series(key: str) -> list[Figure]:
         return [segment_figures(totals.get(w), filters.channel)[key] for w in weeks]
 
-    def partner_series(key: str) -> list[Any]:
+    def partner_series(key: str) -> list[Figure]:
         return [partners[w][key] if w in partners else None for w in weeks]
 
     # Counted on the as-of date of each trend week that has a snapshot, in one query.
@@ -605,7 +655,7 @@ def _week_report(
             )
         ),
     )
-    series: dict[str, list[Any]] = {
+    series: dict[str, list[Figure]] = {
         "accounts": segment_series("accounts"),
         "coverage": segment_series("coverage"),
         "penetration": segment_series("penetration"),
@@ -714,7 +764,7 @@ def show_change(change: float | int | None, kind: str) -> str:
 # The week's deal registration figures (rule 18) as the page lists them: (key, label, kind),
 # kind "count", "days" (a median in hours, shown in days) or "ratio". Which way is good news
 # is as for the headlines: +1 up, -1 down, 0 neither.
-REGISTRATION_ROWS: list[tuple[str, Any, str, int]] = [
+REGISTRATION_ROWS: list[tuple[str, StrOrPromise, str, int]] = [
     ("submitted", _("Submitted"), "count", 0),
     ("approved", _("Approved"), "count", 0),
     ("rejected", _("Rejected"), "count", 0),
@@ -736,10 +786,10 @@ def _registration_change(change: float | int | None, kind: str) -> str:
     return show_change(change, "count" if kind == "days" else kind)
 
 
-def registration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def registration_rows(report: dict[str, Any]) -> list[RegistrationLine]:
     """The chosen week's registration figures beside the previous week's, shown."""
     current, previous = report["registrations"]["current"], report["registrations"]["previous"]
-    rows = []
+    rows: list[RegistrationLine] = []
     for key, label, kind, better in REGISTRATION_ROWS:
         value = getattr(current, key) if current else None
         before = getattr(previous, key) if previous else None
@@ -757,7 +807,7 @@ def registration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def registration_channel_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def registration_channel_rows(report: dict[str, Any]) -> list[dict[str, StrOrPromise]]:
     """The chosen week's registration figures per channel kind, shown."""
     labels = dict(ChannelKind.choices)
     return [
@@ -795,7 +845,7 @@ class HeatScale:
     high: float | None
 
     @classmethod
-    def of(cls, heat: dict[str, Any]) -> HeatScale:
+    def of(cls, heat: HeatMap) -> HeatScale:
         values = [c["value"] for c in heat["cells"] if c["value"] is not None]
         return cls(min(values), max(values)) if values else cls(None, None)
 

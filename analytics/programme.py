@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -56,11 +56,20 @@ class TierRule:
     minimums: Mapping[str, float] = field(default_factory=dict)
 
 
-def requirement_checks(figures: Mapping[str, Any], tier: TierRule) -> list[dict[str, Any]]:
+class RequirementCheck(TypedDict):
+    """One requirement of a tier against a partner's figure (`requirement_checks`)."""
+
+    key: str
+    minimum: float
+    value: float | None
+    met: bool
+
+
+def requirement_checks(figures: Mapping[str, Any], tier: TierRule) -> list[RequirementCheck]:
     """Each requirement `tier` sets, with the partner's figure and whether it is met: a figure
     at or above the minimum; a missing figure (no feedback for satisfaction or NPS, no revenue
     recorded) never meets one. In `REQUIREMENT_KEYS` order."""
-    checks = []
+    checks: list[RequirementCheck] = []
     for key in REQUIREMENT_KEYS:
         if key not in tier.minimums:
             continue

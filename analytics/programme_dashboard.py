@@ -11,12 +11,13 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from analytics import metrics, programme, reports
 from partners.models import FeedbackCategory
 from partners.programme_selectors import tier_choices
 
-VARIABLE_LABELS: dict[str, Any] = {
+VARIABLE_LABELS: dict[str, StrOrPromise] = {
     "tier_rank": gettext_lazy("Tier (one tier higher)"),
     "distributor": gettext_lazy("A distributor rather than a partner"),
     "tenure_years": gettext_lazy("Years since the first agreement"),
@@ -174,7 +175,7 @@ def tiers_section(week: str, counts: dict[str, dict[str, int]]) -> list[dict[str
     return rows
 
 
-def export_rows(table: str, week: str) -> tuple[list[str], list[list[Any]]]:
+def export_rows(table: str, week: str) -> tuple[list[str], list[list[object]]]:
     """The dashboard's programme tables as CSV rows ("drivers" or "attainment")."""
     figures = programme_figures(week)
     if table == "drivers":

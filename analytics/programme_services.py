@@ -171,7 +171,9 @@ def _evidence(
     }
 
 
-def _reason(checks: list[dict[str, Any]], *, up: bool, name: str, weeks: int, grace: int) -> str:
+def _reason(
+    checks: list[programme.RequirementCheck], *, up: bool, name: str, weeks: int, grace: int
+) -> str:
     if up:
         return f"Met every requirement of {name}."
     missed = "; ".join(

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, OrderBy, Q, QuerySet, Sum
 
 from analytics import metrics
 from analytics.models import (
@@ -153,7 +153,7 @@ COUNTS: tuple[str, ...] = tuple(metrics.COUNT_COLUMNS)
 PARTNER_FIGURE_COLUMNS: list[str] = metrics.PARTNER_COLUMNS[1:]
 # By rule 6: what a partner's figures may be ordered by. Most accounts covered first, or the
 # least satisfied partners first (by mean satisfaction or NPS; partners without feedback last).
-PARTNER_ORDERS: dict[str, tuple[Any, ...]] = {
+PARTNER_ORDERS: dict[str, tuple[str | OrderBy, ...]] = {
     "covered": ("-covered_accounts", "-converted_accounts", "external_id"),
     "satisfaction": (
         F("satisfaction_mean").asc(nulls_last=True),
@@ -644,7 +644,7 @@ _SNAPSHOT_FOR_PROGRAMME = [
 ]
 
 
-def _decimal(value: Any) -> Decimal | None:
+def _decimal(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
@@ -925,7 +925,12 @@ class AttainmentTotals:
     revenue_reached: int
 
 
-def _totals(rows: QuerySet[Any], covered: str, conversions: str, revenue: str) -> AttainmentTotals:
+def _totals(
+    rows: QuerySet[PartnerProgramme] | QuerySet[RepProgramme],
+    covered: str,
+    conversions: str,
+    revenue: str,
+) -> AttainmentTotals:
     sums = rows.aggregate(
         owners=Count("id"),
         accounts_actual=Sum(covered, filter=Q(target_accounts_covered__isnull=False)),
@@ -1412,14 +1417,14 @@ REVENUE_FIGURES = [
 CENT = Decimal("0.01")
 
 
-def _cents(value: Any) -> Any:
+def _cents(value: object) -> object:
     """An amount with two decimals (ARPA, divided at full precision, rounded half up here)."""
     if isinstance(value, Decimal):
         return str(value.quantize(CENT, ROUND_HALF_UP))
     return value
 
 
-def revenue_export(week: str, *, by: str) -> tuple[list[str], list[list[Any]]]:
+def revenue_export(week: str, *, by: str) -> tuple[list[str], list[list[object]]]:
     """The week's revenue figures (docs/metrics.md rules 10-17) as `metrics_export --report
     revenue` and /api/v1/metrics/revenue/ give them, by `by`, one row per value of
     the dimension and sourcing channel (`channel`); `total` sums every channel, `partner` gives

@@ -8,15 +8,16 @@ once and may be influenced by several channels (rule 16).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from analytics import reports
 from analytics.dashboard import (
@@ -42,7 +43,55 @@ EXPORT_TABLES: tuple[str, ...] = (
     "revenue_forecast",
     "revenue_partners",
 )
-HEADLINES: tuple[tuple[str, Any, str], ...] = (
+# A CSV table: its header (translated when written) and its rows.
+Table = tuple[Sequence[StrOrPromise], list[list[object]]]
+
+
+class RevenueHeadline(TypedDict):
+    key: str
+    label: StrOrPromise
+    kind: str
+    value: Decimal | int | None
+    previous: Decimal | int | None
+    change: Decimal | int | None
+    shown: str
+    change_shown: str
+    tone: str
+
+
+class ValueCell(TypedDict):
+    """One cell or total of the white-space value table (rule 15)."""
+
+    region: str
+    vertical: str
+    value: Decimal | None
+    per_account: Decimal | None
+    sales_revenue: Decimal | None
+    won_amount: Decimal
+    won_accounts: int
+
+
+class ValueMapRow(TypedDict):
+    region: str
+    cells: list[ValueCell | None]
+    total: ValueCell | None
+
+
+class ValueMap(TypedDict):
+    verticals: list[str]
+    rows: list[ValueMapRow]
+    totals: list[ValueCell | None]
+    total: ValueCell | None
+
+
+class ShownCell(TypedDict):
+    shown: str
+    url: str
+    title: str
+    muted: bool
+
+
+HEADLINES: tuple[tuple[str, StrOrPromise, str], ...] = (
     # (field of RevenueFigures, label, kind: money or count)
     ("won_amount", _("Won revenue (52 weeks)"), "money"),
     ("mrr", _("MRR"), "money"),
@@ -77,8 +126,8 @@ def _figure(row: RevenueFigures | None, key: str) -> Any:
     return getattr(row, key) if row is not None else None
 
 
-def _headlines(now: RevenueFigures | None, before: RevenueFigures | None) -> list[dict[str, Any]]:
-    rows = []
+def _headlines(now: RevenueFigures | None, before: RevenueFigures | None) -> list[RevenueHeadline]:
+    rows: list[RevenueHeadline] = []
     for key, label, kind in HEADLINES:
         value, previous = _figure(now, key), _figure(before, key)
         change = value - previous if value is not None and previous is not None else None
@@ -103,7 +152,7 @@ def _headlines(now: RevenueFigures | None, before: RevenueFigures | None) -> lis
     return rows
 
 
-def _map_value(row: RevenueFigures | None) -> dict[str, Any] | None:
+def _map_value(row: RevenueFigures | None) -> ValueCell | None:
     """What the white-space table shows of one cell or total (rule 15)."""
     if row is None:
         return None
@@ -118,7 +167,7 @@ def _map_value(row: RevenueFigures | None) -> dict[str, Any] | None:
     }
 
 
-def _value_map(filters: Filters) -> dict[str, Any]:
+def _value_map(filters: Filters) -> ValueMap:
     """Rule 15's white-space value as a region x vertical table: region rows, vertical
     columns, each cell the stored (region, vertical) figure and each total a stored rollup
     (rounded once, so a total may differ by a cent from the sum of its shown cells). Totals
@@ -245,7 +294,7 @@ def revenue_section(
     money = show_money
     value_map = revenue["value_map"]
 
-    def shown(cell: dict[str, Any] | None, region: str, vertical: str) -> dict[str, Any]:
+    def shown(cell: ValueCell | None, region: str, vertical: str) -> ShownCell:
         """A cell of the white-space table: whole units, to be read at a glance; the exact
         amount, D and I in its tooltip (and the CSV). Every cell links to its accounts."""
         url = _white_space_url(filters, chosen.as_of, region, vertical)
@@ -368,7 +417,7 @@ def _cent(value: Decimal | None) -> Decimal | None:
     return None if value is None else to_cent(value)
 
 
-def _export_headlines(week: str, revenue: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
+def _export_headlines(week: str, revenue: dict[str, Any]) -> Table:
     header = [
         _("Week"),
         _("Figure"),
@@ -377,7 +426,7 @@ def _export_headlines(week: str, revenue: dict[str, Any]) -> tuple[list[Any], li
         _("Change"),
         _("Currency"),
     ]
-    rows = []
+    rows: list[list[object]] = []
     for h in revenue["headlines"]:
         money = h["kind"] == "money"
         value, previous, change = (
@@ -388,7 +437,7 @@ def _export_headlines(week: str, revenue: dict[str, Any]) -> tuple[list[Any], li
     return header, rows
 
 
-def _export_channels(week: str, revenue: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
+def _export_channels(week: str, revenue: dict[str, Any]) -> Table:
     labels = dict(ChannelKind.choices)
     header = [
         _("Week"),
@@ -413,7 +462,7 @@ def _export_channels(week: str, revenue: dict[str, Any]) -> tuple[list[Any], lis
     ]
 
 
-def _export_trend(week: str, revenue: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
+def _export_trend(week: str, revenue: dict[str, Any]) -> Table:
     trend = revenue["trend"]
     header = [_("Week"), _("MRR"), _("Subscribers (U)"), _("ARPA (P)")]
     return header, [
@@ -426,7 +475,7 @@ def _export_trend(week: str, revenue: dict[str, Any]) -> tuple[list[Any], list[l
 
 def _export_white_space(
     week: str, revenue: dict[str, Any], names: dict[str, dict[str, str]]
-) -> tuple[list[Any], list[list[Any]]]:
+) -> Table:
     value_map = revenue["value_map"]
     header = [
         _("Week"),
@@ -440,7 +489,7 @@ def _export_white_space(
     ]
     every_region, every_vertical = gettext("All regions"), gettext("All verticals")
 
-    def line(cell: dict[str, Any]) -> list[Any]:
+    def line(cell: ValueCell) -> list[object]:
         region, vertical = cell["region"], cell["vertical"]
         return [
             week,
@@ -461,7 +510,7 @@ def _export_white_space(
     return header, rows
 
 
-def _export_forecast(week: str, revenue: dict[str, Any]) -> tuple[list[Any], list[list[Any]]]:
+def _export_forecast(week: str, revenue: dict[str, Any]) -> Table:
     header = [_("Week"), _("Weeks ahead"), _("Deals"), _("Weighted pipeline expected to close")]
     return header, [
         [week, row["weeks_ahead"], row["forecast_count"], _cent(row["forecast_amount"])]
@@ -469,7 +518,7 @@ def _export_forecast(week: str, revenue: dict[str, Any]) -> tuple[list[Any], lis
     ]
 
 
-def _export_partners(week: str, filters: Filters) -> tuple[list[Any], list[list[Any]]]:
+def _export_partners(week: str, filters: Filters) -> Table:
     labels = dict(ChannelKind.choices)
     kind = (
         filters.channel
@@ -507,13 +556,13 @@ def _export_partners(week: str, filters: Filters) -> tuple[list[Any], list[list[
 
 def export_rows(
     table: str, *, filters: Filters, chosen: WeekOption, names: dict[str, dict[str, str]]
-) -> tuple[list[str], list[list[Any]]]:
+) -> tuple[list[str], list[list[object]]]:
     """One revenue table of the dashboard (`EXPORT_TABLES`) as CSV rows for the page's week
     and filters: a header in the reader's language and one row per line the page shows (every
     partner of the filter's kind, not only the top ones)."""
     week = filters.week
     revenue = revenue_report(filters=filters, chosen=chosen)
-    builders: dict[str, Callable[[], tuple[list[Any], list[list[Any]]]]] = {
+    builders: dict[str, Callable[[], Table]] = {
         "revenue_headlines": lambda: _export_headlines(week, revenue),
         "revenue_channels": lambda: _export_channels(week, revenue),
         "revenue_trend": lambda: _export_trend(week, revenue),

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from analytics import dashboard as board
 from analytics import digest, reports, revenue_board
@@ -39,7 +40,7 @@ EXPORT_TABLES = (
     "attainment",
     *revenue_board.EXPORT_TABLES,
 )
-LEADERBOARD_ORDER_LABELS: dict[str, Any] = {
+LEADERBOARD_ORDER_LABELS: dict[str, StrOrPromise] = {
     "covered": gettext_lazy("Most accounts covered"),
     "satisfaction": gettext_lazy("Lowest satisfaction"),
     "nps": gettext_lazy("Lowest NPS"),
@@ -112,7 +113,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 # The dashboard's CSV files are for people: headers in the reader's language, names instead
 # of codes, ratios as percentages rounded to one decimal beside the exact fraction (for anyone
 # who sums or recomputes), scores and NPS rounded. Each column: (key, header, kind).
-EXPORT_COLUMNS: dict[str, list[tuple[str, Any, str]]] = {
+Column = tuple[str, StrOrPromise | None, str]
+EXPORT_COLUMNS: dict[str, list[Column]] = {
     "channels": [
         ("label", gettext_lazy("Channel"), "text"),
         ("accounts", gettext_lazy("Accounts"), "count"),
@@ -160,7 +162,7 @@ EXPORT_COLUMNS: dict[str, list[tuple[str, Any, str]]] = {
 HEADLINE_UNITS = {"count": "", "ratio": "%", "score": "1–5", "nps": "NPS"}
 
 
-def _rounded(value: float | int | None, kind: str) -> Any:
+def _rounded(value: float | int | None, kind: str) -> float | int | None:
     """A figure as the CSV shows it: percentages and percentage points to one decimal, scores
     to two, NPS to one; None stays empty."""
     if value is None:
@@ -174,7 +176,7 @@ def _rounded(value: float | int | None, kind: str) -> Any:
     return value
 
 
-def _headers(columns: list[tuple[str, Any, str]], value_label: Any) -> list[str]:
+def _headers(columns: list[Column], value_label: StrOrPromise | None) -> list[str]:
     header = [str(_("Week"))]
     for _key, label, kind in columns:
         label = label if label is not None else value_label
@@ -195,7 +197,7 @@ def _headers(columns: list[tuple[str, Any, str]], value_label: Any) -> list[str]
 
 def _export_rows(
     table: str, report: dict[str, Any], names: dict[str, dict[str, str]], heat: str = "coverage"
-) -> tuple[list[str], list[list[Any]]]:
+) -> tuple[list[str], list[list[object]]]:
     """One table's figures: a header row in the reader's language and one row per line."""
     week = report["week"].week
     labels = {
@@ -206,7 +208,7 @@ def _export_rows(
         "category": {k: str(v) for k, v in FeedbackCategory.choices},
     }
 
-    def cells(value: Any, kind: str) -> list[Any]:
+    def cells(value: Any, kind: str) -> list[object]:
         if kind in ("ratio", "points"):
             return [_rounded(value, kind), value]
         if kind in labels:
@@ -241,7 +243,7 @@ def _export_rows(
         trend = report["trend"]
         kinds = list(trend["converted"])
         channel = dict(ChannelKind.choices)
-        columns: list[tuple[str, Any, str]] = [
+        columns: list[Column] = [
             ("coverage", _("Coverage"), "ratio"),
             ("penetration", _("Penetration"), "ratio"),
             *(
@@ -251,7 +253,7 @@ def _export_rows(
         ]
         rows = []
         for index, trend_week in enumerate(report["trend_weeks"]):
-            row: list[Any] = [trend_week]
+            row: list[object] = [trend_week]
             row += cells(trend["coverage"][index], "ratio")
             row += cells(trend["penetration"][index], "ratio")
             row += [trend["converted"][kind][index] for kind in kinds]
@@ -275,7 +277,7 @@ def _export_rows(
     return _headers(columns, value_label), rows
 
 
-def _registration_export(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+def _registration_export(report: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
     """Rule 18 per week of the trend and channel kind (after all kinds when no channel is
     chosen): the counts, the median time to decision in days (rounded, and in hours, exact)
     and the share submitted with a conflict (rounded, and the exact fraction)."""

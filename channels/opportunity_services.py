@@ -148,7 +148,7 @@ def _check_expected(opened_on: date, expected_close_on: date | None) -> None:
         )
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, date):

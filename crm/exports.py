@@ -10,7 +10,6 @@ import csv
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -38,7 +37,7 @@ def _cell(value: object) -> object:
     return value
 
 
-def _safe_text(value: Any) -> Any:
+def _safe_text(value: object) -> object:
     # A cell starting with = + - @ is run as a formula by spreadsheet programs, and so is one
     # whose formula hides behind a leading tab or carriage return.
     if isinstance(value, str) and value[:1] in FORMULA_STARTS and not _is_number(value):
@@ -95,6 +94,6 @@ def yes_no(value: bool | None) -> str:
     return _("yes") if value else _("no")
 
 
-def labelled(choices: Iterable[tuple[str, Any]]) -> dict[str, str]:
+def labelled(choices: Iterable[tuple[str, object]]) -> dict[str, str]:
     """Codes to their labels in the reader's language, for one set of choices."""
     return {code: str(label) for code, label in choices}

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
+from django.http import QueryDict
 
 _M = TypeVar("_M", bound=Model)
 
@@ -37,7 +38,7 @@ class CappedPaginator(Paginator[_M]):
         return self.count > self.cap
 
 
-def list_queries(params: Any) -> dict[str, str]:
+def list_queries(params: QueryDict) -> dict[str, str]:
     """The query strings a list page links with: `querystring` (everything but the page, for
     page links and exports) and `sort_query` (nor the order, for the column links, which add
     their own `sort=`, so a click replaces the order instead of appending another)."""

@@ -125,7 +125,7 @@ def _mask(condition: Condition, columns: Mapping[str, np.ndarray], day: np.datet
     raise TypeError(f"not a condition: {condition!r}")
 
 
-def _holds(condition: Condition, obj: Any, day: date) -> bool:
+def _holds(condition: Condition, obj: object, day: date) -> bool:
     match condition:
         case OnOrBefore(field, days):
             value = getattr(obj, field)
@@ -237,7 +237,7 @@ class DateRule:
         held = reduce(np.logical_and, (_mask(each, columns, moment) for each in self.conditions))
         return np.asarray(held, dtype=bool)
 
-    def holds(self, obj: Any, day: date) -> bool:
+    def holds(self, obj: object, day: date) -> bool:
         """Whether the rule holds for `obj` (anything with the fields as attributes) on `day`."""
         return all(_holds(each, obj, day) for each in self.conditions)
 

@@ -40,7 +40,7 @@ DJANGO_FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def url(name: str, *args: Any) -> str:
+def url(name: str, *args: object) -> str:
     """`{{ url("partners:account_detail", account.pk) }}`: the path of a named route."""
     return reverse(name, args=args)
 

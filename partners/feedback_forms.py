@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from crm.forms import IdChoiceField, StyledFormMixin
 from crm.roles import Role
@@ -45,7 +46,7 @@ def satisfaction_field() -> forms.TypedChoiceField:
     )
 
 
-def nps_field(label: Any) -> forms.TypedChoiceField:
+def nps_field(label: StrOrPromise) -> forms.TypedChoiceField:
     return forms.TypedChoiceField(
         choices=[("", _("No answer")), *[(n, str(n)) for n in range(0, 11)]],
         coerce=int,

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -46,7 +46,7 @@ class ListFilterSet(django_filters.FilterSet):
     """A FilterSet whose `sort` (a `SortFilter`) orders the rows by its default when the value
     is missing or refused."""
 
-    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    def filter_queryset(self, queryset: QuerySet[Model]) -> QuerySet[Model]:
         queryset = super().filter_queryset(queryset)
         sort = self.filters.get("sort")
         if isinstance(sort, SortFilter) and "sort" not in self.form.cleaned_data:
@@ -97,7 +97,7 @@ class PartnerFilter(ListFilterSet):
         model = Partner
         fields = ["q", "channel_kind", "partner_type", "tier", "is_active", "country", "sort"]
 
-    def by_text(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_text(self, queryset: QuerySet[Partner], name: str, value: str) -> QuerySet[Partner]:
         return queryset.filter(Q(name__icontains=value) | Q(external_id=value[:64]))
 
 
@@ -187,7 +187,7 @@ class AccountListFilterSet(django_filters.FilterSet):
             as_of=as_of if as_of is not None and as_of < today else None,
         )
 
-    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    def filter_queryset(self, queryset: QuerySet[Account]) -> QuerySet[Account]:
         queryset = accounts_listed(
             self.request.user if self.request is not None else None,
             self.account_filter(today=timezone.localdate()),
@@ -270,19 +270,21 @@ class FeedbackFilter(OfPartnerFilterSet):
             "sort",
         ]
 
-    def by_status(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_status(self, queryset: QuerySet[Feedback], name: str, value: str) -> QuerySet[Feedback]:
         if value == FEEDBACK_OPEN:
             return queryset.exclude(status__in=FEEDBACK_CLOSED)
         if value == FEEDBACK_ALL:
             return queryset
         return queryset.filter(status=value)
 
-    def by_assignee(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_assignee(
+        self, queryset: QuerySet[Feedback], name: str, value: str
+    ) -> QuerySet[Feedback]:
         if value == "me":
             return queryset.filter(assignee=self.request.user if self.request else None)
         return queryset.filter(assignee__isnull=True)
 
-    def awaiting(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def awaiting(self, queryset: QuerySet[Feedback], name: str, value: str) -> QuerySet[Feedback]:
         user = self.request.user if self.request else None
         return queryset.filter(pk__in=feedback_awaiting_answer(user).values("pk"))
 
@@ -362,26 +364,36 @@ class DealRegistrationFilter(OfPartnerFilterSet):
             "sort",
         ]
 
-    def by_status(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_status(
+        self, queryset: QuerySet[DealRegistration], name: str, value: str
+    ) -> QuerySet[DealRegistration]:
         if value == REGISTRATIONS_OPEN:
             return queryset.filter(
                 status__in=[RegistrationStatus.SUBMITTED, RegistrationStatus.APPROVED]
             )
         return queryset.filter(status=value)
 
-    def by_conflict(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_conflict(
+        self, queryset: QuerySet[DealRegistration], name: str, value: str
+    ) -> QuerySet[DealRegistration]:
         if value == "any":
             return queryset.filter(needs_review=True)
         return queryset.filter(conflict_codes_text__contains=f" {value} ")
 
-    def by_deadline(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_deadline(
+        self, queryset: QuerySet[DealRegistration], name: str, value: str
+    ) -> QuerySet[DealRegistration]:
         cutoff = DEADLINE_FILTERS[value](timezone.localdate())
         return queryset.filter(status=RegistrationStatus.SUBMITTED, submitted_at__date__lt=cutoff)
 
-    def by_extension(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_extension(
+        self, queryset: QuerySet[DealRegistration], name: str, value: str
+    ) -> QuerySet[DealRegistration]:
         return queryset.filter(extension_status=value)
 
-    def by_text(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_text(
+        self, queryset: QuerySet[DealRegistration], name: str, value: str
+    ) -> QuerySet[DealRegistration]:
         return queryset.filter(Q(company_name__icontains=value) | Q(external_id=value.upper()))
 
 
@@ -442,7 +454,9 @@ class OpportunityFilter(OfPartnerFilterSet):
             "sort",
         ]
 
-    def by_text(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+    def by_text(
+        self, queryset: QuerySet[Opportunity], name: str, value: str
+    ) -> QuerySet[Opportunity]:
         return queryset.filter(
             Q(name__icontains=value)
             | Q(account__name__icontains=value)

@@ -6,7 +6,6 @@ import csv
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from django.db.models import F, Model
 from django.db.models.functions import Coalesce
@@ -56,11 +55,11 @@ def _codes_by_owner(through: type[Model], owner_column: str, code_path: str) -> 
     return {owner_id: LIST_SEPARATOR.join(values) for owner_id, values in codes.items()}
 
 
-def _regions() -> Iterator[Iterable[Any]]:
+def _regions() -> Iterator[Iterable[object]]:
     return Region.objects.order_by("code").values_list("code", "name", "name_zh").iterator(CHUNK)
 
 
-def _verticals() -> Iterator[Iterable[Any]]:
+def _verticals() -> Iterator[Iterable[object]]:
     return Vertical.objects.order_by("code").values_list("code", "name", "name_zh").iterator(CHUNK)
 
 
@@ -119,7 +118,7 @@ def _coverage() -> Iterator[Iterable[object]]:
     )
 
 
-def _registrations() -> Iterator[Iterable[Any]]:
+def _registrations() -> Iterator[Iterable[object]]:
     rows = DealRegistration.objects.order_by("external_id").values_list(
         "external_id",
         "partner__external_id",
@@ -169,7 +168,7 @@ def _registrations() -> Iterator[Iterable[Any]]:
         )
 
 
-def _fx_rates() -> Iterator[Iterable[Any]]:
+def _fx_rates() -> Iterator[Iterable[object]]:
     return (
         CurrencyRate.objects.order_by("currency", "valid_from")
         .values_list("currency", "valid_from", "rate_to_reporting")
@@ -177,7 +176,7 @@ def _fx_rates() -> Iterator[Iterable[Any]]:
     )
 
 
-def _opportunities() -> Iterator[Iterable[Any]]:
+def _opportunities() -> Iterator[Iterable[object]]:
     owner = Coalesce(F("rep__external_id"), F("partner__external_id"), F("online_source"))
     return (
         Opportunity.objects.annotate(owner_key=owner)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -203,7 +203,7 @@ class TierDecision:
 _SOURCE_ORDER = {TierChangeSource.MANAGER: 0, TierChangeSource.EVALUATION: 1}
 
 
-def _order(change: TierChange) -> tuple[str, int, Any, int]:
+def _order(change: TierChange) -> tuple[str, int, datetime, int]:
     source = _SOURCE_ORDER[TierChangeSource(change.source)]
     return (change.week, source, change.created_at, change.pk)
 

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -299,7 +300,7 @@ def partner_programme_card(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _form_errors(request: HttpRequest, form: Any) -> None:
+def _form_errors(request: HttpRequest, form: BaseForm) -> None:
     for field, errors in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
         text = " ".join(map(str, errors))

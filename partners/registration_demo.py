@@ -114,7 +114,9 @@ def _user_of(partner: Partner) -> Any:
     return user
 
 
-def _granted_account(partner: Partner, today: date, *, covered: str, rng: random.Random) -> Any:
+def _granted_account(
+    partner: Partner, today: date, *, covered: str, rng: random.Random
+) -> Account | None:
     """An unconverted account in a segment the partner's agreement grants: uncovered ("none"),
     covered by a direct rep ("direct"), or by this partner ("own")."""
     agreements = Agreement.objects.filter(agreements_in_force_q(today), partner=partner)
@@ -144,7 +146,7 @@ def _granted_account(partner: Partner, today: date, *, covered: str, rng: random
     return accounts.order_by("id")[rng.randrange(count)]
 
 
-def _submit(seeder: _Seeder, partner: Partner, details: Any, *, days_ago: int) -> Any:
+def _submit(seeder: _Seeder, partner: Partner, details: Any, *, days_ago: int) -> DealRegistration:
     when = seeder.at(days_ago)
     registration = registration_submit(user=_user_of(partner), details=details, now=when)
     if registration.auto_approved:
@@ -225,7 +227,7 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
     deciding = partners[:2] + plain
     everyone = partners[:6] + [p for p in partners if p.channel_kind != PartnerKind.PARTNER][:6]
 
-    def account_for(partner: Partner, covered: str) -> Any:
+    def account_for(partner: Partner, covered: str) -> Account | None:
         return _granted_account(partner, today, covered=covered, rng=rng)
 
     # Waiting in the queue: clean, covered by a direct rep, overdue, outside the agreement.

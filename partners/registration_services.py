@@ -26,6 +26,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from channels.models import CoverageAssignment, Opportunity
 from channels.opportunity_services import (
@@ -162,7 +163,7 @@ def _manager_addresses(partner: Partner) -> list[str]:
 
 
 def _tell_managers(
-    registration: DealRegistration, *, subject: Any, topic: str, text: str = ""
+    registration: DealRegistration, *, subject: StrOrPromise, topic: str, text: str = ""
 ) -> None:
     """E-mail the partner's channel manager (every sales manager when it has none) about the
     registration, with its conflicts and the partner's `text`, in the workspace's language."""

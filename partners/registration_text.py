@@ -36,7 +36,7 @@ def _day(value: str | None) -> str:
     return date_format(date.fromisoformat(value)) if value else "—"
 
 
-def _both(parts: Sequence[Any]) -> str:
+def _both(parts: Sequence[object]) -> str:
     """Reasons joined as a reader says them: "same website domain and same company name"."""
     return _(" and ").join(str(part) for part in parts)
 
@@ -52,7 +52,7 @@ def _segment(facts: Mapping[str, Any]) -> str:
     return f"{region} / {vertical}"
 
 
-def _owner(owner: Mapping[str, Any]) -> str:
+def _owner(owner: Mapping[str, str]) -> str:
     if owner["kind"] == ChannelKind.DIRECT:
         return _("sales rep %(name)s (direct)") % {"name": owner["name"]}
     if owner["kind"] == ChannelKind.DISTRIBUTION:

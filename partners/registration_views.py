@@ -3,6 +3,7 @@ matches and history, the decisions, the per-tier rules, and a partner's registra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -40,6 +41,7 @@ from partners.registration_forms import (
     WonForm,
 )
 from partners.registration_matching import (
+    AccountCandidate,
     registration_match,
     similar_registrations,
     similarity_reasons,
@@ -92,7 +94,7 @@ def _filtered(
     return filters.qs, params, filters
 
 
-def _row(registration: DealRegistration, today: Any) -> dict[str, Any]:
+def _row(registration: DealRegistration, today: date) -> dict[str, Any]:
     submitted_on = timezone.localdate(registration.submitted_at)
     due = decision_due_on(submitted_on)
     return {
@@ -223,7 +225,7 @@ def _render_detail(
     today = timezone.localdate()
     manage = can_manage(request.user)
     live = None
-    candidates: list[Any] = []
+    candidates: list[AccountCandidate] = []
     if registration.status == RegistrationStatus.SUBMITTED:
         match = registration_match(
             partner=registration.partner,
@@ -367,7 +369,7 @@ def _apply(
     return _("Linked to %(account)s.") % {"account": account.name}
 
 
-def _action_view(action: str) -> Any:
+def _action_view(action: str) -> Callable[..., HttpResponseBase]:
     @manager_required
     @require_POST
     def view(request: HttpRequest, pk: int) -> HttpResponse:

@@ -425,7 +425,7 @@ def partner_account_counts(*, partner: Partner, day: date) -> dict[str, int]:
 DUE_WINDOWS: tuple[int, ...] = (30, 60, 90)
 
 
-def agreements_due(user: Any, *, by: str, days: int, today: date) -> list[Agreement]:
+def agreements_due(user: RequestUser, *, by: str, days: int, today: date) -> list[Agreement]:
     """Active agreements the user may see whose end date (`by="end"`) or notice deadline
     (`by="notice"`: the end date less the notice period) falls within the next `days` days,
     today included, soonest first. The renewals page and the workspace home count these."""

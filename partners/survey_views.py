@@ -23,6 +23,7 @@ from crm.idempotency import once_per_form_token
 from crm.roles import can_manage, internal_required, manager_required
 from partners.models import Feedback, FeedbackCategory, PartnerKind
 from partners.programme_forms import SurveyAnswerForm, SurveyForm
+from partners.programme_models import Survey
 from partners.programme_selectors import (
     survey_responses_visible_to,
     survey_waves_visible_to,
@@ -77,7 +78,7 @@ def survey_list(request: HttpRequest) -> HttpResponse:
 
 
 def _survey_form_page(
-    request: HttpRequest, form: SurveyForm, *, title: str, survey: Any = None
+    request: HttpRequest, form: SurveyForm, *, title: str, survey: Survey | None = None
 ) -> HttpResponse:
     return render(
         request,

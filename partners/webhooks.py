@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -38,6 +38,9 @@ from django.utils.translation import gettext as _
 
 from crm.enqueue import task_enqueue
 from partners.webhook_models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+if TYPE_CHECKING:
+    from partners.models import Agreement
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +316,7 @@ def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     return endpoint.deliveries.order_by("-id").first()  # type: ignore[return-value]
 
 
-def webhook_agreement_status(*, agreement: Any, previous: str) -> int:
+def webhook_agreement_status(*, agreement: Agreement, previous: str) -> int:
     """Announce an agreement's new status (a new draft has `previous` "")."""
     return webhook_publish(
         event=WebhookEvent.AGREEMENT_STATUS,

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, viewsets
 from rest_framework.exceptions import NotFound
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -65,7 +66,7 @@ def _segment_columns(by: str) -> list[str]:
 class _SnapshotView(generics.GenericAPIView[Any]):
     permission_classes = [LeadershipOnly]
     pagination_class = ReportPagination
-    filter_backends: list[Any] = []
+    filter_backends: list[type[BaseFilterBackend]] = []
 
     def query(self, serializer_class: type) -> dict[str, Any]:
         query = serializer_class(data=self.request.query_params)

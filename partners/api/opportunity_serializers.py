@@ -12,22 +12,23 @@ from channels.models import Opportunity, OpportunitySubStage, SalesRep
 from crm.api.fields import KeyRelatedField
 from crm.models import Account, ChannelKind
 from partners.models import Partner
+from partners.registration_models import DealRegistration
 
 
 class OpportunitySerializer(serializers.ModelSerializer[Opportunity]):
-    account: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+    account: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
         slug_field="external_id", read_only=True
     )
-    rep: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+    rep: serializers.SlugRelatedField[SalesRep] = serializers.SlugRelatedField(
         slug_field="external_id", read_only=True
     )
-    partner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+    partner: serializers.SlugRelatedField[Partner] = serializers.SlugRelatedField(
         slug_field="external_id", read_only=True
     )
-    sub_stage: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+    sub_stage: serializers.SlugRelatedField[OpportunitySubStage] = serializers.SlugRelatedField(
         slug_field="code", read_only=True
     )
-    registration: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+    registration: serializers.SlugRelatedField[DealRegistration] = serializers.SlugRelatedField(
         slug_field="external_id", read_only=True
     )
 

@@ -10,6 +10,7 @@ import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -74,7 +75,7 @@ class TierViewSet(
 
     serializer_class = TierSerializer
     permission_classes = [InternalAndPartnerReadManagerWrite]
-    filter_backends: list[Any] = []
+    filter_backends: list[type[BaseFilterBackend]] = []
     pagination_class = None
     http_method_names = ["get", "post", "put", "delete", "head", "options"]
 
@@ -189,7 +190,7 @@ class SurveyViewSet(
 
     serializer_class = SurveySerializer
     permission_classes = [InternalReadManagerWrite]
-    filter_backends: list[Any] = []
+    filter_backends: list[type[BaseFilterBackend]] = []
     http_method_names = ["get", "post", "put", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Survey]:

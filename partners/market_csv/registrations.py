@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
@@ -38,6 +39,9 @@ APPROVED = RegistrationStatus.APPROVED.value
 DECIDED = {APPROVED, RegistrationStatus.REJECTED.value}
 MONEY_MAX = Decimal("1e12")
 
+if TYPE_CHECKING:
+    from partners.market_csv.validate import MarketValidator
+
 
 def _money(value: str) -> Decimal | None:
     try:
@@ -51,7 +55,7 @@ def _money(value: str) -> Decimal | None:
     return amount
 
 
-def registrations_validate(validator: Any, path: Any) -> None:
+def registrations_validate(validator: MarketValidator, path: Path) -> None:
     """Check registrations.csv with `validator` (a market_csv.validate.MarketValidator) and
     stage its good rows."""
     name = REGISTRATIONS.name
@@ -115,7 +119,7 @@ def registrations_validate(validator: Any, path: Any) -> None:
             )
             for column in ("expected_close_on", "submitted_on", "decided_on", "closed_on")
         }
-        until = row["protected_until"]
+        until: str | None = row["protected_until"]
         if until:
             until = validator._date(name, line, "protected_until", until, required=False)
         if status in DECIDED and not row["decided_on"]:
@@ -146,7 +150,9 @@ def registrations_validate(validator: Any, path: Any) -> None:
 
 
 def _check_one_approval_per_account(
-    validator: Any, approved_in_file: dict[str, list[tuple[str, int]]], in_file: set[str]
+    validator: MarketValidator,
+    approved_in_file: dict[str, list[tuple[str, int]]],
+    in_file: set[str],
 ) -> None:
     """The database's rule, checked before anything is written: one approved registration per
     account, counting the stored ones the file leaves as they are."""

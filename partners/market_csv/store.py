@@ -231,7 +231,7 @@ class StoredConflict(Exception):
 EXCLUSION_VIOLATION = "23P01"
 
 
-def _iso(value: Any) -> str:
+def _iso(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 

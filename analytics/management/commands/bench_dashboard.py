@@ -11,7 +11,7 @@ import os
 import random
 import statistics
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -178,7 +178,7 @@ class Command(BaseCommand):
         return list(Partner.objects.filter(external_id__startswith="BENCH-P").order_by("pk"))
 
     @staticmethod
-    def _agreements(partners: list[Partner], today: Any, rng: random.Random) -> None:
+    def _agreements(partners: list[Partner], today: date, rng: random.Random) -> None:
         existing = set(
             Agreement.objects.filter(partner__in=partners).values_list("partner_id", flat=True)
         )
@@ -199,7 +199,7 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _feedback(partners: list[Partner], count: int, today: Any, rng: random.Random) -> None:
+    def _feedback(partners: list[Partner], count: int, today: date, rng: random.Random) -> None:
         if Feedback.objects.filter(partner__in=partners).exists():
             return
         created = Feedback.objects.bulk_create(
@@ -232,7 +232,7 @@ class Command(BaseCommand):
     @staticmethod
     def _segment_row(
         week: str,
-        as_of: Any,
+        as_of: date,
         segment: tuple[str, str, str],
         base: int,
         shares: list[float],
@@ -270,7 +270,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _partner_row(
-        week: str, as_of: Any, partner: Partner, growth: float, rng: random.Random
+        week: str, as_of: date, partner: Partner, growth: float, rng: random.Random
     ) -> PartnerSnapshot:
         covered = int(rng.randint(50, 3000) * growth)
         feedback = rng.randint(0, 12)

@@ -6,6 +6,7 @@ import csv
 import random
 import tempfile
 from argparse import ArgumentParser
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from partners.market_csv.files import (
     VERTICALS,
     MarketFile,
 )
-from partners.market_import import market_import
+from partners.market_import import ImportReport, market_import
 
 REGION_COUNT = 24
 VERTICAL_COUNT = 20
@@ -35,7 +36,7 @@ PARTNER_COUNT = 300
 FIRST_DAY = date(2020, 1, 1)
 
 
-def _write(directory: Path, market_file: MarketFile, rows: Any) -> None:
+def _write(directory: Path, market_file: MarketFile, rows: Iterable[Iterable[object]]) -> None:
     with open(directory / market_file.name, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(market_file.columns)
@@ -65,7 +66,7 @@ def market_generate(
     _write(directory, REGIONS, ([code, f"Region {code}"] for code in regions))
     _write(directory, VERTICALS, ([code, f"Vertical {code}"] for code in verticals))
 
-    def account_rows() -> Any:
+    def account_rows() -> Iterator[list[object]]:
         for n in range(accounts):
             entered = rng.randrange(len(days) - 400)
             archived = days[entered + 365] if rng.random() < 0.05 else ""
@@ -134,7 +135,7 @@ def market_generate(
     if not with_coverage:
         return
 
-    def coverage_rows() -> Any:
+    def coverage_rows() -> Iterator[list[object]]:
         for n in range(accounts):
             account = f"ACC-{n:08d}"
             for kind in rng.sample(kinds, 2 if rng.random() < 0.6 else 1):
@@ -183,7 +184,7 @@ def opportunities_generate(
     kinds = ChannelKind.values
     stages = ["open", "won", "won", "lost"]
 
-    def rows() -> Any:
+    def rows() -> Iterator[list[object]]:
         for n in range(opportunities):
             channel = rng.choice(kinds)
             if channel == ChannelKind.DIRECT:
@@ -282,7 +283,7 @@ class Command(BaseCommand):
                 )
         self.stdout.write(line)
 
-    def _report(self, report: Any) -> None:
+    def _report(self, report: ImportReport) -> None:
         for file in report.files:
             self.stdout.write(
                 f"{file.name}: {file.rows} rows, created={file.created} "

@@ -5,7 +5,6 @@ shown with a second PostgreSQL database that holds other figures than the primar
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import psycopg
 import pytest
@@ -91,8 +90,8 @@ def test_the_figures_come_from_the_replica_and_writes_and_transactions_use_the_p
     client.force_login(executive)
     response = client.get("/dashboard/", {"week": WEEK})
     assert response.status_code == 200
-    headlines: dict[str, Any] = {h["key"]: h for h in response.context["headlines"]}
-    assert headlines["accounts"]["value"] == on_both
+    headlines = {h.key: h for h in response.context["report"]["headlines"]}
+    assert headlines["accounts"].value == on_both
 
     # A run writes the primary and reads its own writes there (its programme step reads the
     # partner rows just written); the replica is untouched.

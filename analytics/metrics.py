@@ -498,6 +498,16 @@ def _counted(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class ProgrammeCounts:
+    """The partner programme's counts of a day that the week's pass finds on its way
+    (`Accounts.programme_counts`): `partners` (`partner_id, conversions, conversions_ytd`) and
+    `reps` (`rep_id, covered_accounts, conversions_ytd`)."""
+
+    partners: pd.DataFrame
+    reps: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class DayStates:
     """Each account's state on one day, one value per row of an `Accounts`: `in_market` (rule
     1) and `won`, 0 unless the account is in the market and converted by the day (rule 4), else
@@ -621,17 +631,7 @@ class Accounts:
         if not self.size:
             empty = pd.DataFrame(columns=PARTNER_COVERAGE_COLUMNS).astype("int64")
             return pd.DataFrame(columns=MASK_GROUP_COLUMNS), empty
-        known = assignments.account >= 0
-        rows = np.flatnonzero(known if running is None else known & running)
-        rows = rows[day.in_market[assignments.account[rows]]]
-
-        via_partner = _VIA_PARTNER[assignments.kind[rows]]
-        partner_rows = rows[via_partner]
-        account = assignments.account[partner_rows]
-        allowed = granted[
-            assignments.partner[partner_rows], self.region[account], self.vertical[account]
-        ]
-        covering = partner_rows[allowed]
+        rows, via_partner, covering = self._covering(day, assignments, granted, running)
         counted = np.concatenate([rows[~via_partner], covering])
 
         mask = np.zeros(self.size, dtype="int8")
@@ -644,6 +644,78 @@ class Accounts:
             assignments.account[covering],
             day.won,
         )
+
+    def _covering(
+        self,
+        day: DayStates,
+        assignments: Assignments,
+        granted: np.ndarray,
+        running: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of `assignments` running on the day on an in-market account, which of them
+        are of a partner kind, and those partner rows whose cell is granted (rules 3 and 3b)."""
+        known = assignments.account >= 0
+        rows = np.flatnonzero(known if running is None else known & running)
+        rows = rows[day.in_market[assignments.account[rows]]]
+        via_partner = _VIA_PARTNER[assignments.kind[rows]]
+        partner_rows = rows[via_partner]
+        account = assignments.account[partner_rows]
+        allowed = granted[
+            assignments.partner[partner_rows], self.region[account], self.vertical[account]
+        ]
+        return rows, via_partner, partner_rows[allowed]
+
+    def programme_counts(
+        self,
+        day: DayStates,
+        assignments: Assignments,
+        granted: np.ndarray,
+        *,
+        rep_id: np.ndarray,
+        in_window: np.ndarray,
+        in_year: np.ndarray,
+    ) -> ProgrammeCounts:
+        """The partner programme's counts of the day (docs/metrics.md rules 20 and 22) from the
+        same covering rows as `count`: per partner, the accounts it covers that converted in
+        the 52 weeks (`in_window`, one bool per account) and since 1 January (`in_year`); per
+        rep (`rep_id`, one per assignment, 0 when none), the accounts its direct coverage
+        covers and those of them converted since 1 January. Every account counts once per
+        partner or rep."""
+        rows, via_partner, covering = self._covering(day, assignments, granted, None)
+        partners = assignments.partners
+        pairs = pd.unique(
+            assignments.partner[covering].astype("int64") * self.size
+            + assignments.account[covering]
+        )
+        pair_partner, pair_account = np.divmod(pairs, self.size)
+        covered = np.bincount(pair_partner, minlength=len(partners))
+        present = np.flatnonzero(covered)
+        window = np.bincount(pair_partner, weights=in_window[pair_account], minlength=len(partners))
+        year = np.bincount(pair_partner, weights=in_year[pair_account], minlength=len(partners))
+        partner_counts = pd.DataFrame(
+            {
+                "partner_id": np.asarray(partners)[present].astype("int64"),
+                "conversions": window[present].astype("int64"),
+                "conversions_ytd": year[present].astype("int64"),
+            }
+        )
+        direct = rows[assignments.kind[rows] == KINDS.index("direct")]
+        direct = direct[rep_id[direct] > 0]
+        rep_pairs = pd.unique(
+            rep_id[direct].astype("int64") * self.size + assignments.account[direct]
+        )
+        pair_rep, pair_rep_account = np.divmod(rep_pairs, self.size)
+        reps, rep_codes = np.unique(pair_rep, return_inverse=True)
+        rep_counts = pd.DataFrame(
+            {
+                "rep_id": reps.astype("int64"),
+                "covered_accounts": np.bincount(rep_codes, minlength=len(reps)).astype("int64"),
+                "conversions_ytd": np.bincount(
+                    rep_codes, weights=in_year[pair_rep_account], minlength=len(reps)
+                ).astype("int64"),
+            }
+        )
+        return ProgrammeCounts(partner_counts, rep_counts)
 
     def _groups(self, day: DayStates, mask: np.ndarray) -> pd.DataFrame:
         """One row per (segment, in market, mask, winning kind) with its number of accounts."""
@@ -728,6 +800,7 @@ class WeekFigures:
     segment_rollups: pd.DataFrame
     partner_rollups: pd.DataFrame
     feedback_rollups: pd.DataFrame
+    programme: ProgrammeCounts | None = None
 
 
 def week_rollups(

@@ -202,18 +202,40 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def programme_week(*, week: str, as_of: date, final: bool, revenue: bool = True) -> int:
+def programme_week(
+    *,
+    week: str,
+    as_of: date,
+    final: bool,
+    revenue: bool = True,
+    counts: metrics.ProgrammeCounts | None = None,
+) -> int:
     """The programme step of `week`, whose metrics snapshot (as of `as_of`, final or
     provisional) is already written: evaluate tiers (closed weeks only; rule 21), compute the
     attainment of every yearly target of the week's year (rule 22) and fit the week's
     satisfaction regression (rule 23), then replace the week's programme rows in one
     transaction. `revenue` false: the week's snapshot has no revenue figures (a missing rate),
-    so the programme's revenue figures are none too. Returns the number of rows written."""
+    so the programme's revenue figures are none too. `counts`: the conversions and reps'
+    covered accounts of `as_of` as the week's pass found them (read here when none). Returns
+    the number of rows written."""
     grace = programme_settings().downgrade_grace_weeks
     rules = tier_rules()
     by_code = {rule.code: rule for rule in rules}
     names = dict(Tier.objects.values_list("code", "name"))
-    converted = programme_selectors.conversions(as_of)
+    if counts is None:
+        converted = programme_selectors.conversions(as_of)
+        rep_covered = None
+    else:
+        converted = programme_selectors.ConversionCounts(
+            counts.partners, counts.reps[["rep_id", "conversions_ytd"]]
+        )
+        rep_covered = dict(
+            zip(
+                counts.reps["rep_id"].tolist(),
+                counts.reps["covered_accounts"].tolist(),
+                strict=True,
+            )
+        )
     money = week_revenue(week, as_of, known=revenue)
     frame = _figures_frame(week, as_of, converted, money)
     requirement_values = _requirement_values(frame)
@@ -256,7 +278,7 @@ def programme_week(*, week: str, as_of: date, final: bool, revenue: bool = True)
         )
 
     partner_rows = _partner_rows(frame, outcome, held_before, as_of, money)
-    rep_rows = _rep_rows(as_of, converted.reps, money)
+    rep_rows = _rep_rows(as_of, converted.reps, money, rep_covered)
     rank = {rule.code: rule.rank for rule in rules}
     drivers = programme.satisfaction_drivers(
         pd.DataFrame(
@@ -380,16 +402,23 @@ REP_PROGRAMME_FIELDS = [
 ]
 
 
-def _rep_rows(d: date, converted: pd.DataFrame, revenue: WeekRevenue | None) -> pd.DataFrame:
+def _rep_rows(
+    d: date,
+    converted: pd.DataFrame,
+    revenue: WeekRevenue | None,
+    covered: dict[int, int] | None = None,
+) -> pd.DataFrame:
     """Every rep with a target in `d`'s year: its figures on `d` and the target (rule 22);
-    its sourced revenue none when the week has no revenue figures."""
+    its sourced revenue none when the week has no revenue figures. `covered`: each rep's
+    covered accounts when known (read here when none)."""
     targets = programme_selectors.targets(d.year)
     rep_targets = targets[targets["rep_id"].notna()].copy()
     if rep_targets.empty:
         return pd.DataFrame(columns=REP_PROGRAMME_FIELDS)
     rep_targets["rep_id"] = rep_targets["rep_id"].astype("int64")
     rep_ids = [int(pk) for pk in rep_targets["rep_id"]]
-    covered = programme_selectors.rep_covered_accounts(d, rep_ids)
+    if covered is None:
+        covered = programme_selectors.rep_covered_accounts(d, rep_ids)
     rows = programme_selectors.reps(rep_ids).merge(
         rep_targets[["rep_id", "accounts_covered", "conversions", "revenue"]], on="rep_id"
     )

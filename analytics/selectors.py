@@ -35,8 +35,8 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 from psycopg import sql
 
-from analytics import metrics
-from channels.models import CoverageAssignment
+from analytics import metrics, programme
+from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.rules import CONVERTED, IN_MARKET
@@ -60,6 +60,12 @@ def _account_state(d: date) -> Case:
     won = _case("converted_via", metrics.KINDS, first=2, default=1)
     converted = Case(When(CONVERTED.q(d), then=won), default=Value(1))
     return Case(When(IN_MARKET.q(d), then=converted), default=Value(0))
+
+
+def _converted_since(start: date, d: date) -> Case:
+    """1 when the account's conversion day falls from `start` to `d`, else 0 (the programme's
+    windows of rules 20 and 22)."""
+    return Case(When(converted_on__gte=start, converted_on__lte=d, then=Value(1)), default=Value(0))
 
 
 @dataclass(frozen=True)
@@ -109,11 +115,14 @@ class _Packing:
 def _highest_ids() -> dict[str, int]:
     """The highest id of each table whose ids are packed; rows above them are left out of the
     read, so a row added meanwhile can never overflow its field."""
-    models: dict[str, type[Account] | type[Region] | type[Vertical] | type[Partner]] = {
+    models: dict[
+        str, type[Account] | type[Region] | type[Vertical] | type[Partner] | type[SalesRep]
+    ] = {
         "account": Account,
         "region": Region,
         "vertical": Vertical,
         "partner": Partner,
+        "rep": SalesRep,
     }
     return {
         name: model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0
@@ -191,24 +200,28 @@ def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.nda
 
 @dataclass(frozen=True)
 class AccountRows:
-    """One entry per account: id, region and vertical ids, size band, and the state on the day
-    (`metrics.DayStates.from_codes`)."""
+    """One entry per account: id, region and vertical ids, size band, the state on the day
+    (`metrics.DayStates.from_codes`), and whether it converted in the programme's 52 weeks
+    ending on the day (`converted_in_window`) and since 1 January (`converted_in_year`)."""
 
     account_id: np.ndarray
     region: np.ndarray
     vertical: np.ndarray
     size_band: pd.Categorical[str]
     state: np.ndarray
+    converted_in_window: np.ndarray
+    converted_in_year: np.ndarray
 
 
 @dataclass(frozen=True)
 class AssignmentRows:
     """One entry per assignment running on the day: account id, kind, partner id (0 for direct
-    and online)."""
+    and online), rep id (0 when none)."""
 
     account_id: np.ndarray
     kind: pd.Categorical[str]
     partner_id: np.ndarray
+    rep_id: np.ndarray
 
 
 def _account_rows(
@@ -228,6 +241,8 @@ def _account_rows(
             _Field("vertical", F("vertical_id"), _bits(highest["vertical"])),
             _Field("size_band", _case("size_band", SIZE_BANDS), 3),
             _Field("state", _account_state(d), 3),
+            _Field("in_window", _converted_since(programme.window_start(d), d), 1),
+            _Field("in_year", _converted_since(programme.year_start(d), d), 1),
         ]
     )
     fields = _integer_columns(accounts, packing)
@@ -239,6 +254,8 @@ def _account_rows(
             fields["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
         ),
         state=fields["state"].astype("int8"),
+        converted_in_window=fields["in_window"].astype(bool),
+        converted_in_year=fields["in_year"].astype(bool),
     )
 
 
@@ -247,8 +264,8 @@ def _assignment_rows(
 ) -> AssignmentRows:
     assignments = (
         CoverageAssignment.objects.filter(COVERAGE_RUNNING.q(d), account_id__lte=highest["account"])
-        .annotate(owner=Coalesce("partner_id", Value(0)))
-        .filter(owner__lte=highest["partner"])
+        .annotate(owner=Coalesce("partner_id", Value(0)), seller=Coalesce("rep_id", Value(0)))
+        .filter(owner__lte=highest["partner"], seller__lte=highest["rep"])
     )
     if region_ids is not None:
         regional = Account.objects.filter(region_id__in=list(region_ids)).values("id")
@@ -258,6 +275,7 @@ def _assignment_rows(
             _Field("account_id", F("account_id"), _bits(highest["account"])),
             _Field("partner_id", F("owner"), _bits(highest["partner"])),
             _Field("kind", _case("kind", metrics.KINDS), 3),
+            _Field("rep_id", F("seller"), _bits(highest["rep"])),
         ]
     )
     fields = _integer_columns(assignments, packing)
@@ -267,6 +285,7 @@ def _assignment_rows(
             fields["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
         ),
         partner_id=fields["partner_id"],
+        rep_id=fields["rep_id"],
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "metrics_compute_week",
     "metrics_compute_weeks",
     "metrics_day_counts",
+    "metrics_week_figures",
     "metrics_region_part",
     "metrics_rollups_rebuild",
     "metrics_merge_week",
@@ -298,7 +299,14 @@ def _run_locked(
             week=week, as_of=as_of, final=final, figures=figures, revenue=revenue_rows
         )
         # The partner programme's step reads the week just written (docs/metrics.md 20-23).
-        rows += programme_week(week=week, as_of=as_of, final=final, revenue=not run.revenue_problem)
+        # The counts the week's pass found on its way are handed over, not read again.
+        rows += programme_week(
+            week=week,
+            as_of=as_of,
+            final=final,
+            revenue=not run.revenue_problem,
+            counts=figures.programme,
+        )
     except BaseException as error:
         run.status = RunStatus.FAILED
         run.error = f"{type(error).__name__}: {error}"[:5000]
@@ -330,6 +338,15 @@ def metrics_day_counts(
     """The mask groups and partner coverage counts of `as_of` (`metrics.Accounts.count`) from
     one read of the database (`selectors.week_read`), with the day's small tables; only the
     accounts of `region_ids` when given. Writes nothing."""
+    groups, coverage, context, _ = _day_counts(as_of, region_ids=region_ids, parallel=parallel)
+    return groups, coverage, context
+
+
+def _day_counts(
+    as_of: date, *, region_ids: Sequence[int] | None, parallel: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, selectors.WeekContext, metrics.ProgrammeCounts | None]:
+    """`metrics_day_counts`, and for the whole market (no `region_ids`) the partner
+    programme's counts found on the way (`metrics.Accounts.programme_counts`)."""
     with selectors.week_read(as_of, region_ids=region_ids, parallel=parallel) as read:
         rows = read.accounts
         # Indexed while the assignments may still be on their way.
@@ -340,20 +357,32 @@ def metrics_day_counts(
             size_band=rows.size_band,
         )
         running, context = read.rest()
-    groups, coverage = metrics.day_counts(
-        accounts,
-        metrics.DayStates.from_codes(rows.state),
-        accounts.assignments(
-            account_id=running.account_id, kind=running.kind, partner_id=running.partner_id
-        ),
-        agreements=context.agreements,
+    day = metrics.DayStates.from_codes(rows.state)
+    assignments = accounts.assignments(
+        account_id=running.account_id, kind=running.kind, partner_id=running.partner_id
+    )
+    granted = metrics.grant_table(
+        in_force=metrics.agreements_in_force(context.agreements, as_of),
         agreement_regions=context.agreement_regions,
         agreement_verticals=context.agreement_verticals,
-        d=as_of,
+        partners=assignments.partners,
+        regions=accounts.regions,
+        verticals=accounts.verticals,
     )
+    groups, coverage = accounts.count(day, assignments, granted)
     groups["region"] = groups["region"].map(context.region_codes)
     groups["vertical"] = groups["vertical"].map(context.vertical_codes)
-    return groups, coverage, context
+    programme_counts = None
+    if region_ids is None:
+        programme_counts = accounts.programme_counts(
+            day,
+            assignments,
+            granted,
+            rep_id=running.rep_id,
+            in_window=rows.converted_in_window,
+            in_year=rows.converted_in_year,
+        )
+    return groups, coverage, context, programme_counts
 
 
 def _figures(
@@ -369,9 +398,15 @@ def _figures(
     )
 
 
-def _figures_from_database(as_of: date) -> WeekFigures:
-    groups, coverage, context = metrics_day_counts(as_of, parallel=settings.METRICS_PARALLEL_READ)
-    return _figures(groups, coverage, context, as_of)
+def metrics_week_figures(as_of: date) -> WeekFigures:
+    """Everything the snapshot of the week as of `as_of` stores, read from the database, with
+    the partner programme's counts found on the way (`WeekFigures.programme`). Writes
+    nothing."""
+    groups, coverage, context, programme_counts = _day_counts(
+        as_of, region_ids=None, parallel=settings.METRICS_PARALLEL_READ
+    )
+    figures = _figures(groups, coverage, context, as_of)
+    return replace(figures, programme=programme_counts)
 
 
 def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
@@ -384,7 +419,7 @@ def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
     MetricsRunInProgress when another run of the week holds its lock, and re-raises any error
     of the computation after recording the run as failed (the previous rows stay in place).
     """
-    return _run_week(week=week, final=final, compute=_figures_from_database)
+    return _run_week(week=week, final=final, compute=metrics_week_figures)
 
 
 def metrics_compute_weeks(
@@ -493,6 +528,6 @@ def metrics_close_week(*, week: str) -> MetricsRun:
             )
             if closed is not None:
                 return closed
-            return _run_locked(week=week, as_of=as_of, final=True, compute=_figures_from_database)
+            return _run_locked(week=week, as_of=as_of, final=True, compute=metrics_week_figures)
     except LockBusy as busy:
         raise MetricsRunInProgress(f"a run of {week} is in progress; try again later") from busy

@@ -414,3 +414,44 @@ def test_the_response_time_counts_our_first_reply_to_each_message() -> None:
     assert row["partner_id"] == partner.pk
     assert row["response_days"] == pytest.approx((2 + 1.5 + 3) / 3)
     assert row["feedback_categories"] == {"product": 3, "pricing": 1}
+
+
+def test_the_weeks_pass_hands_over_the_counts_the_programme_would_read(market: Market) -> None:
+    east = market.kept.region
+    finance = market.kept.vertical
+    # In the 52 weeks but not this year; converted after the day; two reps on one account.
+    for converted_on in (date(2025, 12, 10), date(2026, 12, 1)):
+        account = AccountFactory(
+            region=east, vertical=finance, converted_on=converted_on, converted_via="partner"
+        )
+        CoverageAssignmentFactory(account=account, kind=ChannelKind.PARTNER, partner=market.partner)
+    other_rep = SalesRepFactory(external_id="REP-TWO")
+    shared = AccountFactory(
+        region=east, vertical=finance, converted_on=date(2026, 1, 5), converted_via="direct"
+    )
+    for rep in (market.rep, other_rep):
+        CoverageAssignmentFactory(account=shared, kind=ChannelKind.DIRECT, rep=rep)
+    as_of = services.metrics_as_of(week=WEEK, final=True)
+
+    handed = services.metrics_week_figures(as_of).programme
+
+    assert handed is not None
+    read = programme_selectors.conversions(as_of)
+    partners = handed.partners[
+        handed.partners["conversions_ytd"] + handed.partners["conversions"] > 0
+    ]
+    assert partners.to_dict(orient="records") == read.partners.to_dict(orient="records")
+    assert partners.to_dict(orient="records") == [
+        {"partner_id": market.partner.pk, "conversions": 2, "conversions_ytd": 1}
+    ]
+    assert handed.reps[["rep_id", "conversions_ytd"]].to_dict(orient="records") == (
+        read.reps.sort_values("rep_id").to_dict(orient="records")
+    )
+    rep_ids = [market.rep.pk, other_rep.pk]
+    assert dict(zip(handed.reps["rep_id"], handed.reps["covered_accounts"], strict=True)) == (
+        programme_selectors.rep_covered_accounts(as_of, rep_ids)
+    )
+    assert dict(zip(handed.reps["rep_id"], handed.reps["conversions_ytd"], strict=True)) == {
+        market.rep.pk: 2,
+        other_rep.pk: 1,
+    }

@@ -39,7 +39,15 @@ def copy_to_replica() -> Iterator[Callable[[], None]]:
     name = f"{primary}_replica"
 
     def copy() -> None:
-        connections.close_all()  # a template database takes no other connection
+        # A template database takes no other connection: close this thread's, and end those
+        # that earlier tests' threads left idle on the (private) test database.
+        connections.close_all()
+        _admin(
+            sql.SQL(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = {} AND pid <> pg_backend_pid()"
+            ).format(sql.Literal(primary))
+        )
         _admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         _admin(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(

@@ -17,6 +17,17 @@ from partners.registration_services import registrations_expire, registrations_w
 from partners.services import agreements_expire
 from partners.survey_services import survey_wave_open, surveys_send_due
 
+# The survey and coverage-kinds jobs: run once whatever the worker does (acks_late), retried on a
+# lost database connection, and allowed half an hour over a whole market.
+LONG_RETRIED: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 30,
+    "max_retries": 5,
+    "soft_time_limit": 30 * 60,
+    "time_limit": 35 * 60,
+}
+
 
 @shared_task(
     name="partners.agreements_expire",
@@ -104,12 +115,7 @@ def webhook_deliveries_flush() -> int:
 
 @shared_task(
     name="partners.surveys_daily",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=30,
-    max_retries=5,
-    soft_time_limit=30 * 60,
-    time_limit=35 * 60,
+    **LONG_RETRIED,
 )
 def surveys_daily(today: str | None = None) -> dict[str, int]:
     """Open the survey waves due (their schedule's month and day) and send the reminders due.
@@ -122,12 +128,7 @@ def surveys_daily(today: str | None = None) -> dict[str, int]:
 
 @shared_task(
     name="partners.survey_wave_open",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=30,
-    max_retries=5,
-    soft_time_limit=30 * 60,
-    time_limit=35 * 60,
+    **LONG_RETRIED,
 )
 def survey_wave_open_task(survey_id: int, opens_on: str) -> int:
     """Open and send a wave of a survey (a manager's "send now"); returns the invitations
@@ -143,12 +144,7 @@ def survey_wave_open_task(survey_id: int, opens_on: str) -> int:
 
 @shared_task(
     name="partners.coverage_kinds_refresh",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=30,
-    max_retries=5,
-    soft_time_limit=30 * 60,
-    time_limit=35 * 60,
+    **LONG_RETRIED,
 )
 def coverage_kinds_refresh_task() -> int:
     """Store the coverage kinds of every account whose stored kinds are not known today;

@@ -18,6 +18,11 @@ alone (coverage only), adds N opportunities of every channel in three currencies
 again with revenue, and ends with `bench_metrics: accounts=N opportunities=M
 week_seconds=A week_revenue_seconds=B week_ratio=B/A backfill_weeks=W backfill_seconds=C
 backfill_revenue_seconds=D backfill_ratio=D/C`.
+
+The market is generated and copied a million accounts (and their coverage) at a time, with the
+two big tables' indexes and constraints built once at the end, so seeding memory stays near
+1 GB whatever the size. --seed-only stops after seeding: a market too big for one process is
+then computed by workers (`compute_metrics --week 2026-W46 --split N`, README "How it scales").
 """
 
 from __future__ import annotations

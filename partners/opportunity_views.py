@@ -46,7 +46,14 @@ from crm.forms import form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.models import ChannelKind
 from crm.pagination import list_queries
-from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from crm.roles import (
+    AuthenticatedHttpRequest,
+    Role,
+    can_manage,
+    internal_required,
+    manager_required,
+    role_required,
+)
 from crm.selectors import rate_table
 from partners.filters import OpportunityFilter
 from partners.opportunity_forms import (
@@ -298,7 +305,9 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, get_object_or_404(_deals(request), pk=pk))
 
 
-def _apply(request: HttpRequest, deal: Opportunity, action: str, data: dict[str, Any]) -> str:
+def _apply(
+    request: AuthenticatedHttpRequest, deal: Opportunity, action: str, data: dict[str, Any]
+) -> str:
     by = request.user
     if action == "move":
         opportunity_change(opportunity=deal, by=by, sub_stage=data["sub_stage"])
@@ -327,7 +336,7 @@ def _apply(request: HttpRequest, deal: Opportunity, action: str, data: dict[str,
 @manager_required
 @require_POST
 @once_per_form_token
-def opportunity_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def opportunity_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     deal = get_object_or_404(_deals(request), pk=pk)
     if action not in ACTION_FORMS:
         return redirect("opportunities:detail", pk=deal.pk)
@@ -347,7 +356,7 @@ def opportunity_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
 
 @manager_required
 @once_per_form_token
-def opportunity_new(request: HttpRequest) -> HttpResponse:
+def opportunity_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = OpportunityForm(
         request.POST or None,
         accounts=accounts_visible_to(request.user),

@@ -7,6 +7,7 @@ account.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
 from crm.idempotency import once_per_form_token
-from crm.roles import Role, role_required
+from crm.roles import AuthenticatedHttpRequest, Role, role_required
 from partners.registration_forms import ExtensionRequestForm, RegistrationForm, WithdrawForm
 from partners.registration_matching import accounts_assigned_to
 from partners.registration_models import DealRegistration, ExtensionStatus, RegistrationStatus
@@ -84,7 +85,7 @@ def _initial_for_own_account(request: HttpRequest) -> dict[str, Any]:
 
 @portal_required
 @once_per_form_token
-def portal_registration_new(request: HttpRequest) -> HttpResponse:
+def portal_registration_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RegistrationForm(request.POST)
         if form.is_valid():
@@ -163,7 +164,14 @@ def portal_registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, _own_registration(request, pk))
 
 
-def _act(request: HttpRequest, pk: int, *, form: Form, act: Any, done: str) -> HttpResponse:
+def _act(
+    request: HttpRequest,
+    pk: int,
+    *,
+    form: Form,
+    act: Callable[[DealRegistration, dict[str, Any]], object],
+    done: str,
+) -> HttpResponse:
     registration = _own_registration(request, pk)
     if form.is_valid():
         try:
@@ -182,7 +190,7 @@ def _act(request: HttpRequest, pk: int, *, form: Form, act: Any, done: str) -> H
 
 @portal_required
 @require_POST
-def portal_registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_registration_withdraw(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
@@ -196,7 +204,7 @@ def portal_registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @portal_required
 @require_POST
-def portal_registration_extend(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_registration_extend(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,

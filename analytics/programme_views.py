@@ -25,7 +25,14 @@ from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import object_id
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
-from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from crm.roles import (
+    AuthenticatedHttpRequest,
+    Role,
+    can_manage,
+    internal_required,
+    manager_required,
+    role_required,
+)
 from partners.programme_forms import (
     RepTargetForm,
     ReviewActionForm,
@@ -265,7 +272,7 @@ def reviews_page(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_POST
-def review_open_view(request: HttpRequest) -> HttpResponse:
+def review_open_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ReviewOpenForm(
         request.POST, partners=partners_visible_to(request.user).filter(is_active=True)
     )

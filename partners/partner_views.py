@@ -225,7 +225,7 @@ def partner_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
-def partner_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def partner_edit_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     fields = (
         "name",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.lookups import GreaterThan, In
@@ -303,7 +302,7 @@ def _code_id(model: type[Region] | type[Vertical], code: str) -> int | None:
 
 
 def accounts_listed(
-    user: Any,
+    user: RequestUser,
     account_filter: AccountListFilter,
     *,
     today: date,
@@ -451,7 +450,7 @@ def agreements_due(user: RequestUser, *, by: str, days: int, today: date) -> lis
     )
 
 
-def feedback_awaiting_answer(user: Any) -> QuerySet[Feedback]:
+def feedback_awaiting_answer(user: RequestUser) -> QuerySet[Feedback]:
     """Open feedback partners sent that nobody of ours has answered yet, oldest first: not
     resolved or closed, and no reply but the partner's own follow-ups. Feedback a manager
     logged on a partner's behalf is not waiting for anyone."""

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.idempotency import once_per_form_token
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.models import Feedback, FeedbackCategory, PartnerKind
 from partners.programme_forms import SurveyAnswerForm, SurveyForm
 from partners.programme_models import Survey
@@ -90,7 +90,7 @@ def _survey_form_page(
 
 @manager_required
 @once_per_form_token
-def survey_create_view(request: HttpRequest) -> HttpResponse:
+def survey_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = SurveyForm(initial={"free_text_question": _("What should we do better?")})
     if request.method == "POST":
         form = SurveyForm(request.POST)

@@ -437,7 +437,7 @@ def agreement_renew_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 
 
 @manager_required
-def agreement_discard_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_discard_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Discard a draft after a confirmation page; its history is kept."""
     agreement = _agreement_for(request, pk)
     if request.method == "POST":

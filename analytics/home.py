@@ -24,7 +24,7 @@ from analytics import reports
 from analytics.models import MetricsRun, RunStatus
 from analytics.programme_views import open_actions_for
 from channels.models import CoverageAssignment
-from channels.selectors import rep_for_user
+from channels.selectors import active_coverage_q, rep_for_user
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
 from crm.pagination import capped_count
 from crm.roles import Role, role_of, role_required
@@ -293,8 +293,7 @@ def rep_home(request: HttpRequest) -> HttpResponse:
         account__in=accounts.values("pk")
     ).select_related("account", "rep", "partner")
     by_kind = dict(
-        assignments.filter(start_date__lte=today)
-        .exclude(end_date__lt=today)
+        assignments.filter(active_coverage_q(today))
         .values("kind")
         .annotate(n=Count("account", distinct=True))
         .values_list("kind", "n")

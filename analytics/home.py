@@ -10,7 +10,7 @@ layer because it reads the weekly figures (through `analytics/reports.py`) besid
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from django.db.models import Count, QuerySet
@@ -30,6 +30,7 @@ from crm.pagination import capped_count
 from crm.roles import Role, role_of, role_required
 from crm.selectors import AccountFilter
 from partners.models import Feedback
+from partners.registration_models import DealRegistration
 from partners.registration_selectors import (
     decision_deadlines,
     due_soon_before,
@@ -73,6 +74,23 @@ class Waiting(TypedDict):
     count: int
     oldest: list[WaitingEntry]
     url: str
+
+
+class RegistrationWaiting(TypedDict):
+    registration: DealRegistration
+    age: int
+    due_on: date
+    overdue: bool
+
+
+class RegistrationsWaiting(TypedDict):
+    count: int
+    url: str
+    soon: int
+    soon_url: str
+    overdue: int
+    overdue_url: str
+    oldest: list[RegistrationWaiting]
 
 
 class PartnerFall(TypedDict):
@@ -137,7 +155,7 @@ def _waiting(request: HttpRequest, now: datetime) -> Waiting:
     }
 
 
-def _registrations_waiting(request: HttpRequest, today: date) -> dict[str, Any]:
+def _registrations_waiting(request: HttpRequest, today: date) -> RegistrationsWaiting:
     """Deal registrations waiting for a decision: how many, how many are overdue or due by
     the next business day (and of those, overdue), each linking to the queue filtered to
     exactly those, and the oldest few with their age against the deadline."""

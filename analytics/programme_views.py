@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -93,8 +94,10 @@ def _year_week(year: int) -> str | None:
     )
 
 
-def _share(actual: Any, target: Any) -> float | None:
-    return programme.attainment(None if actual is None else float(actual), target)
+def _share(actual: int | Decimal | None, target: int | Decimal | None) -> float | None:
+    return programme.attainment(
+        None if actual is None else float(actual), None if target is None else float(target)
+    )
 
 
 @internal_required

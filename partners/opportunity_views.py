@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib import messages
@@ -28,7 +28,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from channels.models import Opportunity, OpportunityStage
+from channels.models import Opportunity, OpportunityEvent, OpportunityStage
 from channels.opportunity_services import (
     OpportunityOwner,
     opportunity_change,
@@ -231,7 +231,12 @@ def _value_labels() -> dict[str, dict[str, str]]:
     }
 
 
-def _events(deal: Opportunity) -> list[dict[str, Any]]:
+class EventShown(TypedDict):
+    event: OpportunityEvent
+    changes: list[tuple[str, list[str]]]
+
+
+def _events(deal: Opportunity) -> list[EventShown]:
     labels = _value_labels()
 
     def shown(field: str, values: list[str]) -> list[str]:

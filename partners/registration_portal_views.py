@@ -8,7 +8,7 @@ account.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib import messages
@@ -25,7 +25,12 @@ from crm.idempotency import once_per_form_token
 from crm.roles import AuthenticatedHttpRequest, Role, role_required
 from partners.registration_forms import ExtensionRequestForm, RegistrationForm, WithdrawForm
 from partners.registration_matching import accounts_assigned_to
-from partners.registration_models import DealRegistration, ExtensionStatus, RegistrationStatus
+from partners.registration_models import (
+    DealRegistration,
+    DealRegistrationEvent,
+    ExtensionStatus,
+    RegistrationStatus,
+)
 from partners.registration_selectors import (
     registration_events_visible_to,
     registrations_visible_to,
@@ -64,7 +69,7 @@ def portal_registration_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _initial_for_own_account(request: HttpRequest) -> dict[str, Any]:
+def _initial_for_own_account(request: HttpRequest) -> dict[str, object]:
     """Prefill the form from one of the partner's own accounts (`?account=<external id>`)."""
     external_id = request.GET.get("account", "").strip()[:64]
     partner = partner_of_user(request.user)
@@ -118,8 +123,14 @@ def _own_registration(request: HttpRequest, pk: int) -> DealRegistration:
     )
 
 
-def _history(request: HttpRequest, registration: DealRegistration) -> list[dict[str, Any]]:
-    rows = []
+class HistoryStep(TypedDict):
+    event: DealRegistrationEvent
+    who: str
+    note: str
+
+
+def _history(request: HttpRequest, registration: DealRegistration) -> list[HistoryStep]:
+    rows: list[HistoryStep] = []
     for event in registration_events_visible_to(request.user, registration):
         if event.by is None:
             who = _("Automatically")

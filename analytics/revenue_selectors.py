@@ -21,17 +21,30 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, F, Func, IntegerField, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import BigIntegerField, Case, F, Func, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Coalesce
 from psycopg import sql
 
-from analytics import revenue
-from channels.models import CoverageAssignment, Opportunity
+from analytics import metrics, revenue
+from analytics.selectors import (
+    _DAY_BITS,
+    SIZE_BANDS,
+    _bits,
+    _case,
+    _dates_of,
+    _day_number,
+    _Field,
+    _integer_columns,
+    _Packing,
+)
+from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
-from crm.models import Region, Vertical
+from crm.currencies import RateTable
+from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
 from partners.models import Agreement, Partner
 
@@ -185,9 +198,9 @@ def _coverage(assignments: QuerySet[CoverageAssignment]) -> pd.DataFrame:
     return _dated(frame, ["start_date", "end_date"])
 
 
-def _agreements() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every agreement with its annual target (cents) and currency, and the region and
-    vertical codes it lists."""
+    vertical codes it lists (their ids with `by_id`)."""
     columns = ["agreement_id", "partner_id", "status", "signed_on", "start_date", "end_date"]
     columns += ["terminated_on", "annual_target", "currency"]
     rows = Agreement.objects.order_by().values_list("id", *columns[1:])
@@ -201,28 +214,180 @@ def _agreements() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         dtype="Int64",
     )
     regions = pd.DataFrame(
-        list(Agreement.regions.through.objects.values_list("agreement_id", "region__code")),
+        list(
+            Agreement.regions.through.objects.values_list(
+                "agreement_id", "region_id" if by_id else "region__code"
+            )
+        ),
         columns=["agreement_id", "region"],
     )
     verticals = pd.DataFrame(
-        list(Agreement.verticals.through.objects.values_list("agreement_id", "vertical__code")),
+        list(
+            Agreement.verticals.through.objects.values_list(
+                "agreement_id", "vertical_id" if by_id else "vertical__code"
+            )
+        ),
         columns=["agreement_id", "vertical"],
     )
     return agreements.drop(columns="annual_target"), regions, verticals
 
 
+def _highest_id(model: Any) -> int:
+    return int(model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0)
+
+
+def _highest_ids() -> dict[str, int]:
+    """The highest id of each table whose ids are packed (`selectors._Packing`); rows above
+    them are left out of the read, so a row added meanwhile can never overflow its field."""
+    models = {
+        "opportunity": Opportunity,
+        "account": Account,
+        "region": Region,
+        "vertical": Vertical,
+        "partner": Partner,
+        "rep": SalesRep,
+        "sub_stage": OpportunitySubStage,
+    }
+    return {name: _highest_id(model) for name, model in models.items()}
+
+
+# Whole cents of `amount` (numeric(14, 2)): below 10^14 < 2^47.
+_CENT_BITS = 47
+
+
+def _deal_arrays(
+    opportunities: QuerySet[Opportunity], rates: RateTable, highest: dict[str, int]
+) -> revenue.Deals:
+    """The deals of `opportunities` as `revenue.Deals`, read as integers gathered into a few
+    bigint arrays (`selectors._integer_columns`): the database evaluates the filter and
+    sends no text and no row, and nothing is parsed or looked up row by row in Python. Each
+    deal's segment comes with it through its account."""
+    opportunities = opportunities.annotate(owner=Coalesce("partner_id", Value(0))).filter(
+        id__lte=highest["opportunity"],
+        account_id__lte=highest["account"],
+        owner__lte=highest["partner"],
+        sub_stage_id__lte=highest["sub_stage"],
+        account__region_id__lte=highest["region"],
+        account__vertical_id__lte=highest["vertical"],
+    )
+    currencies = list(rates.currencies)
+    packing = _Packing(
+        [
+            _Field("opportunity_id", F("id"), _bits(highest["opportunity"])),
+            _Field("account_id", F("account_id"), _bits(highest["account"])),
+            _Field("partner_id", F("owner"), _bits(highest["partner"])),
+            _Field("channel", _case("channel", metrics.KINDS), 3),
+            _Field("stage", _case("stage", revenue.STAGES), 2),
+            _Field("recurring", Case(When(recurring=True, then=Value(1)), default=Value(0)), 1),
+            # 0 for a currency without any rate, else 1 + its code in the rate table.
+            _Field(
+                "currency",
+                _case("currency", currencies, first=1, default=0),
+                _bits(len(currencies)),
+            ),
+            _Field("sub_stage", F("sub_stage_id"), _bits(highest["sub_stage"])),
+            _Field("region", F("account__region_id"), _bits(highest["region"])),
+            _Field("vertical", F("account__vertical_id"), _bits(highest["vertical"])),
+            _Field("size_band", _case("account__size_band", SIZE_BANDS), 3),
+            *(_Field(field, _day_number(field), _DAY_BITS) for field in revenue.DATE_FIELDS),
+            _Field("cents", Cast(F("amount") * 100, BigIntegerField()), _CENT_BITS),
+        ]
+    )
+    fields = _integer_columns(opportunities, packing)
+    regions, verticals = _codes(Region), _codes(Vertical)
+    segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
+        [fields["region"], fields["vertical"], fields["size_band"]]
+    )
+    segment_index = pd.MultiIndex.from_arrays(
+        [
+            np.array([regions[int(key)] for key in region_ids], dtype=object),
+            np.array([verticals[int(key)] for key in vertical_ids], dtype=object),
+            np.asarray(SIZE_BANDS, dtype=object)[size_bands.astype("int64")],
+        ]
+    )
+    probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
+    for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
+        if sub_stage <= highest["sub_stage"]:
+            probabilities[sub_stage] = int(probability.scaleb(2))
+    currency = fields["currency"] - 1
+    names = np.asarray([*currencies, ""], dtype=object)[currency]
+    unknown = np.flatnonzero(currency < 0)
+    if len(unknown):  # named for the message of a missing rate (rule 10)
+        ids = fields["opportunity_id"][unknown]
+        named = dict(Opportunity.objects.filter(id__in=ids.tolist()).values_list("id", "currency"))
+        names[unknown] = [named.get(int(key), "") for key in ids]
+    return revenue.Deals(
+        opportunity_id=fields["opportunity_id"],
+        account_id=fields["account_id"],
+        segment=segment,
+        segment_index=segment_index,
+        region=fields["region"],
+        vertical=fields["vertical"],
+        channel=fields["channel"],
+        partner_id=fields["partner_id"],
+        stage=np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
+        recurring=fields["recurring"].astype(bool),
+        cents=fields["cents"],
+        currency=currency,
+        currency_names=names,
+        probability_bp=probabilities[fields["sub_stage"]],
+        dates={field: _dates_of(fields[field]) for field in revenue.DATE_FIELDS},
+    )
+
+
+def _coverage_arrays(
+    assignments: QuerySet[CoverageAssignment], highest: dict[str, int]
+) -> pd.DataFrame:
+    """`assignments` as the coverage frame `revenue.influence` takes, read as integers."""
+    assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0))).filter(
+        account_id__lte=highest["account"], owner__lte=highest["partner"]
+    )
+    fields = _integer_columns(
+        assignments,
+        _Packing(
+            [
+                _Field("account_id", F("account_id"), _bits(highest["account"])),
+                _Field("partner_id", F("owner"), _bits(highest["partner"])),
+                _Field("kind", _case("kind", metrics.KINDS), 3),
+                *(
+                    _Field(name, _day_number(name), _DAY_BITS)
+                    for name in ("start_date", "end_date")
+                ),
+            ]
+        ),
+    )
+    return pd.DataFrame(
+        {
+            "account_id": fields["account_id"],
+            "kind": np.asarray(metrics.KINDS, dtype=object)[fields["kind"]],
+            "partner_id": fields["partner_id"],
+            "start_date": _dates_of(fields["start_date"]),
+            "end_date": _dates_of(fields["end_date"]),
+        }
+    )
+
+
+def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
+    return dict(model.objects.values_list("id", "code"))
+
+
 def revenue_frames(d: date | None = None) -> dict[str, Any]:
     """The keyword arguments of `revenue.PreparedRevenue`: every opportunity, or with `d` only
     those that can count on `d` and the coverage that can have influenced its won deals. All
-    read in one snapshot (REPEATABLE READ on PostgreSQL, when no transaction is open yet)."""
-    fresh = connection.vendor == "postgresql" and not connection.in_atomic_block
+    read in one snapshot (REPEATABLE READ on PostgreSQL, when no transaction is open yet).
+    On PostgreSQL the deals come as integer-coded `revenue.Deals` (regions and verticals as
+    ids), elsewhere as the opportunities frame (codes)."""
+    postgresql = connection.vendor == "postgresql"
+    fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
-        if fresh:
+        if postgresql:
             with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                if fresh:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # On two cores a parallel plan is slower than a serial one; the deals' accounts
+                # are hashed whole (a million at a million accounts): in memory rather than
+                # spilled in batches to disk; and no plan compiling.
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                # The deals' accounts are hashed whole (a million at a million accounts): in
-                # memory rather than spilled in batches to disk; and no plan compiling.
                 cursor.execute("SET LOCAL work_mem = '64MB'")
                 cursor.execute("SET LOCAL jit = off")
         opportunities = Opportunity.objects.all()
@@ -242,17 +407,26 @@ def revenue_frames(d: date | None = None) -> dict[str, Any]:
         else:
             won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
             assignments = assignments.filter(account_id__in=won_accounts)
-        agreements, agreement_regions, agreement_verticals = _agreements()
+        agreements, agreement_regions, agreement_verticals = _agreements(by_id=postgresql)
         partners = pd.DataFrame(
             list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
             columns=["partner_id", "external_id", "name", "channel_kind"],
         )
+        rates = rate_table()
+        deals: dict[str, Any]
+        if postgresql:
+            highest = _highest_ids()
+            deals = {"deals": _deal_arrays(opportunities, rates, highest)}
+            coverage = _coverage_arrays(assignments, highest)
+        else:
+            deals = {"opportunities": _opportunities(opportunities)}
+            coverage = _coverage(assignments)
         return {
-            "opportunities": _opportunities(opportunities),
-            "coverage": _coverage(assignments),
+            **deals,
+            "coverage": coverage,
             "agreements": agreements,
             "agreement_regions": agreement_regions,
             "agreement_verticals": agreement_verticals,
             "partners": partners,
-            "rates": rate_table(),
+            "rates": rates,
         }

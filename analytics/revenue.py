@@ -342,7 +342,8 @@ def influence(
 
     kinds = np.zeros(count, dtype="int8")
     influencing = pairs[pairs["kind"] != pairs["source"]]
-    bits = np.array([1 << KINDS.index(kind) for kind in influencing["kind"]], dtype="int8")
+    positions = pd.Index(KINDS).get_indexer(pd.Index(influencing["kind"].to_numpy(dtype=object)))
+    bits = np.left_shift(1, positions).astype("int8")
     np.bitwise_or.at(kinds, influencing["row"].to_numpy(dtype="int64"), bits)
     partners = pairs[
         pairs["kind"].isin(PARTNER_KINDS) & (pairs["partner_id"] != pairs["source_partner"])

@@ -256,23 +256,41 @@ _CENT_BITS = 47
 
 
 def _deal_arrays(
-    opportunities: QuerySet[Opportunity], rates: RateTable, highest: dict[str, int]
+    opportunities: QuerySet[Opportunity],
+    rates: RateTable,
+    highest: dict[str, int],
+    accounts: metrics.Accounts | None,
 ) -> revenue.Deals:
     """The deals of `opportunities` as `revenue.Deals`, read as integers gathered into a few
     bigint arrays (`selectors._integer_columns`): the database evaluates the filter and
-    sends no text and no row, and nothing is parsed or looked up row by row in Python. Each
-    deal's segment comes with it through its account."""
+    sends no text and no row, and nothing is parsed or looked up row by row in Python.
+
+    Each deal's segment is its account's in `accounts` (the week's accounts as the coverage
+    pass indexed them), so the database need not join a million accounts to name it; an
+    account not among them is looked up. Without `accounts` the segment comes through the
+    account in the read itself."""
+    joined = accounts is None
     opportunities = opportunities.annotate(owner=Coalesce("partner_id", Value(0))).filter(
         id__lte=highest["opportunity"],
         account_id__lte=highest["account"],
         owner__lte=highest["partner"],
         sub_stage_id__lte=highest["sub_stage"],
-        account__region_id__lte=highest["region"],
-        account__vertical_id__lte=highest["vertical"],
     )
+    segment_fields = []
+    if joined:
+        opportunities = opportunities.filter(
+            account__region_id__lte=highest["region"],
+            account__vertical_id__lte=highest["vertical"],
+        )
+        segment_fields = [
+            _Field("region", F("account__region_id"), _bits(highest["region"])),
+            _Field("vertical", F("account__vertical_id"), _bits(highest["vertical"])),
+            _Field("size_band", _case("account__size_band", SIZE_BANDS), 3),
+        ]
     currencies = list(rates.currencies)
     packing = _Packing(
         [
+            *segment_fields,
             _Field("opportunity_id", F("id"), _bits(highest["opportunity"])),
             _Field("account_id", F("account_id"), _bits(highest["account"])),
             _Field("partner_id", F("owner"), _bits(highest["partner"])),
@@ -286,14 +304,13 @@ def _deal_arrays(
                 _bits(len(currencies)),
             ),
             _Field("sub_stage", F("sub_stage_id"), _bits(highest["sub_stage"])),
-            _Field("region", F("account__region_id"), _bits(highest["region"])),
-            _Field("vertical", F("account__vertical_id"), _bits(highest["vertical"])),
-            _Field("size_band", _case("account__size_band", SIZE_BANDS), 3),
             *(_Field(field, _day_number(field), _DAY_BITS) for field in revenue.DATE_FIELDS),
             _Field("cents", Cast(F("amount") * 100, BigIntegerField()), _CENT_BITS),
         ]
     )
     fields = _integer_columns(opportunities, packing)
+    if accounts is not None:
+        fields.update(_segments(fields["account_id"], accounts))
     regions, verticals = _codes(Region), _codes(Vertical)
     segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
         [fields["region"], fields["vertical"], fields["size_band"]]
@@ -335,10 +352,47 @@ def _deal_arrays(
     )
 
 
+def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, np.ndarray]:
+    """Region id, vertical id and size band (position in `SIZE_BANDS`) of each account id, from
+    the week's `accounts`; those it does not hold (added since it was read) from the database."""
+    rows = accounts.positions(account_ids)
+    found = rows >= 0
+    band_codes = pd.Index(SIZE_BANDS).get_indexer(pd.Index(accounts.size_bands.astype(object)))
+    segments = {
+        "region": np.zeros(len(rows), dtype="int64"),
+        "vertical": np.zeros(len(rows), dtype="int64"),
+        "size_band": np.zeros(len(rows), dtype="int64"),
+    }
+    segments["region"][found] = accounts.regions.to_numpy(dtype="int64")[
+        accounts.region[rows[found]]
+    ]
+    segments["vertical"][found] = accounts.verticals.to_numpy(dtype="int64")[
+        accounts.vertical[rows[found]]
+    ]
+    segments["size_band"][found] = band_codes[accounts.size_band[rows[found]]]
+    missing = np.flatnonzero(~found)
+    if len(missing):
+        wanted = np.unique(account_ids[missing])
+        known = {
+            key: (region, vertical, SIZE_BANDS.index(band))
+            for key, region, vertical, band in Account.objects.filter(
+                id__in=wanted.tolist()
+            ).values_list("id", "region_id", "vertical_id", "size_band")
+        }
+        for row in missing:
+            segment = known[int(account_ids[row])]
+            segments["region"][row], segments["vertical"][row], segments["size_band"][row] = segment
+    return segments
+
+
 def _coverage_arrays(
-    assignments: QuerySet[CoverageAssignment], highest: dict[str, int]
+    assignments: QuerySet[CoverageAssignment],
+    highest: dict[str, int],
+    account_ids: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """`assignments` as the coverage frame `revenue.influence` takes, read as integers."""
+    """`assignments` as the coverage frame `revenue.influence` takes, read as integers; only
+    the rows of `account_ids` when given (kept here: cheaper than a second pass of the deals
+    in the database)."""
     assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0))).filter(
         account_id__lte=highest["account"], owner__lte=highest["partner"]
     )
@@ -356,6 +410,10 @@ def _coverage_arrays(
             ]
         ),
     )
+    if account_ids is not None:
+        wanted = np.zeros(highest["account"] + 1, dtype=bool)
+        wanted[account_ids] = True
+        fields = {name: values[wanted[fields["account_id"]]] for name, values in fields.items()}
     return pd.DataFrame(
         {
             "account_id": fields["account_id"],
@@ -371,12 +429,15 @@ def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
     return dict(model.objects.values_list("id", "code"))
 
 
-def revenue_frames(d: date | None = None) -> dict[str, Any]:
+def revenue_frames(
+    d: date | None = None, *, accounts: metrics.Accounts | None = None
+) -> dict[str, Any]:
     """The keyword arguments of `revenue.PreparedRevenue`: every opportunity, or with `d` only
     those that can count on `d` and the coverage that can have influenced its won deals. All
     read in one snapshot (REPEATABLE READ on PostgreSQL, when no transaction is open yet).
     On PostgreSQL the deals come as integer-coded `revenue.Deals` (regions and verticals as
-    ids), elsewhere as the opportunities frame (codes)."""
+    ids; each deal's segment from `accounts`, the week's accounts as the coverage pass indexed
+    them, when given), elsewhere as the opportunities frame (codes)."""
     postgresql = connection.vendor == "postgresql"
     fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
@@ -396,17 +457,19 @@ def revenue_frames(d: date | None = None) -> dict[str, Any]:
             opportunities = opportunities.filter(
                 IN_PIPELINE.q(d) | WON_IN_52_WEEKS.q(d) | SUBSCRIBED.q(d)
             )
-            won = Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).values("account_id")
-            # Coverage running on some day of the 13 weeks before a close in the window.
+            # Coverage running on some day of the 13 weeks before a close in the window, of the
+            # accounts of those deals (on PostgreSQL picked out of the read by the deals read).
             earliest = d - timedelta(days=WON_DAYS - 1 + revenue.INFLUENCE_DAYS)
             assignments = assignments.filter(
-                Q(end_date__isnull=True) | Q(end_date__gte=earliest),
-                start_date__lt=d,
-                account_id__in=won,
+                Q(end_date__isnull=True) | Q(end_date__gte=earliest), start_date__lt=d
             )
+            if not postgresql:
+                won = Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).values("account_id")
+                assignments = assignments.filter(account_id__in=won)
         else:
-            won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
-            assignments = assignments.filter(account_id__in=won_accounts)
+            if not postgresql:
+                won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
+                assignments = assignments.filter(account_id__in=won_accounts)
         agreements, agreement_regions, agreement_verticals = _agreements(by_id=postgresql)
         partners = pd.DataFrame(
             list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
@@ -416,8 +479,14 @@ def revenue_frames(d: date | None = None) -> dict[str, Any]:
         deals: dict[str, Any]
         if postgresql:
             highest = _highest_ids()
-            deals = {"deals": _deal_arrays(opportunities, rates, highest)}
-            coverage = _coverage_arrays(assignments, highest)
+            read = _deal_arrays(opportunities, rates, highest, accounts)
+            deals = {"deals": read}
+            won = read.stage == "won"
+            if d is not None:
+                won &= WON_IN_52_WEEKS.mask(
+                    {"stage": read.stage, "closed_on": read.dates["closed_on"]}, d
+                )
+            coverage = _coverage_arrays(assignments, highest, read.account_id[won])
         else:
             deals = {"opportunities": _opportunities(opportunities)}
             coverage = _coverage(assignments)

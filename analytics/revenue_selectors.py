@@ -6,16 +6,15 @@
   weeks ending on it, or a running subscription: the rules' own filters, `channels.rules`),
   and the coverage that can have influenced the won ones: the single week's read.
 
-Nothing here computes a figure. On PostgreSQL the rows travel as one text value the database
-joins (`string_agg`), with amounts in cents and dates as day numbers computed there, which
-moves a million rows in a fraction of the time Python tuples or a row-by-row `COPY` take;
-elsewhere through the ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
+Nothing here computes a figure. On PostgreSQL the deals and coverage travel as integers
+packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents, dates as day
+numbers, currencies, stages and channels as codes, computed by the database; a week's deals
+take their segments from the accounts the coverage pass already read. Elsewhere through the
+ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,11 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, F, Func, IntegerField, Q, QuerySet, Value, When
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
-from psycopg import sql
 
 from analytics import metrics, revenue
 from analytics.selectors import (
@@ -70,85 +67,21 @@ _COVERAGE_FIELDS = ["account_id", "kind", "partner_id", "start_date", "end_date"
 _DATES = ["opened_on", "expected_close_on", "closed_on", "ends_on"]
 
 
-class _DayNumber(Func):
-    """A date as days since 1970-01-01 (PostgreSQL's date difference is an integer): the
-    read sends a number instead of a date's text, which pandas would then parse."""
-
-    template = "(%(expressions)s - DATE '1970-01-01')"
-    output_field = IntegerField()
-
-
-def _postgresql_numbers(
-    opportunities: QuerySet[Opportunity],
-) -> tuple[QuerySet[Any], dict[str, str]]:
-    """On PostgreSQL, the amount and probability as whole hundredths and the dates as day
-    numbers, computed by the database (exact: numeric times 100), and the fields to read."""
-    numbers = {
-        "amount_cents": Cast(F("amount") * 100, BigIntegerField()),
-        "probability_bp": Cast(F("sub_stage__probability") * 100, BigIntegerField()),
-        **{f"{field}_day": _DayNumber(F(field)) for field in _DATES},
-    }
-    fields = _OPPORTUNITY_FIELDS | {
-        "amount": "amount_cents",
-        "probability": "probability_bp",
-        **{field: f"{field}_day" for field in _DATES},
-    }
-    return opportunities.annotate(**numbers), fields
-
-
-def _frame(
-    queryset: QuerySet[Any],
-    fields: Sequence[str],
-    columns: list[str],
-    dtypes: dict[str, str] | None = None,
-) -> pd.DataFrame:
-    """The rows of `queryset` (its `fields`, named `columns`) as a frame of text and numbers;
-    dates stay text (`_dated` parses them), or day numbers where the read asks for them. On
-    PostgreSQL a column is read as `dtypes` names it (text by default), a null as NaN."""
-    rows = queryset.order_by().values_list(*fields)
-    if connection.vendor != "postgresql":
-        return pd.DataFrame(list(rows), columns=columns)
-    select, params = rows.query.sql_with_params()
-    # The rows joined into one text value by the database: one message on the wire instead of
-    # one per row (a million messages cost more than the rows' text). Tab-separated: no field
-    # read here (numbers, dates, codes) holds a tab; a null is an empty field.
-    names = [sql.Identifier(f"c{number}") for number in range(len(columns))]
-    statement = sql.SQL(
-        "SELECT string_agg(concat_ws(E'\\t', {fields}), E'\\n') FROM ({select}) AS rows({names})"
-    ).format(
-        fields=sql.SQL(", ").join(sql.SQL("coalesce({}::text, '')").format(name) for name in names),
-        select=sql.SQL(select),
-        names=sql.SQL(", ").join(names),
-    )
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(statement, params)
-        (text,) = cursor.fetchone() or (None,)
-    dtypes = {column: (dtypes or {}).get(column, "str") for column in columns}
-    return pd.read_csv(
-        io.StringIO(text or ""),
-        sep="\t",
-        names=columns,
-        header=None,
-        dtype=dtypes,
-        keep_default_na=False,
-        na_values=[""],
-        quoting=csv.QUOTE_NONE,
-    )
+def _frame(queryset: QuerySet[Any], fields: Sequence[str], columns: list[str]) -> pd.DataFrame:
+    """The rows of `queryset` (its `fields`, named `columns`) as a frame; dates stay as read
+    (`_dated` parses them)."""
+    return pd.DataFrame(list(queryset.order_by().values_list(*fields)), columns=columns)
 
 
 def _dated(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     for column in columns:
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):  # day numbers (PostgreSQL)
-            frame[column] = pd.to_datetime(values, unit="D")
-        else:
-            frame[column] = pd.to_datetime(values, format="ISO8601")
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
     return frame
 
 
 def _cents(values: pd.Series) -> pd.Series:
-    """Amounts of at most two decimals (`Decimal`s, or their text as PostgreSQL writes it) as
-    whole cents, exactly: never through a float."""
+    """Amounts of at most two decimals (`Decimal`s, or their text) as whole cents, exactly:
+    never through a float."""
     if not len(values) or isinstance(values.iloc[0], Decimal):
         return pd.Series([int(v.scaleb(2)) for v in values], index=values.index, dtype="int64")
     parts = values.astype(str).str.partition(".")
@@ -158,20 +91,7 @@ def _cents(values: pd.Series) -> pd.Series:
 
 
 def _opportunities(opportunities: QuerySet[Opportunity]) -> pd.DataFrame:
-    fields, numbers = _OPPORTUNITY_FIELDS, {}
-    if connection.vendor == "postgresql":
-        opportunities, fields = _postgresql_numbers(opportunities)
-        numbers = {
-            "opportunity_id": "int64",
-            "account_id": "int64",
-            "region": "int64",
-            "vertical": "int64",
-            "partner_id": "float64",
-            "amount": "int64",
-            "probability": "int64",
-            **{field: "float64" for field in _DATES},
-        }
-    frame = _frame(opportunities, list(fields.values()), list(fields), numbers)
+    frame = _frame(opportunities, list(_OPPORTUNITY_FIELDS.values()), list(_OPPORTUNITY_FIELDS))
     regions = dict(Region.objects.values_list("id", "code"))
     verticals = dict(Vertical.objects.values_list("id", "code"))
     frame["opportunity_id"] = frame["opportunity_id"].astype("int64")
@@ -180,19 +100,14 @@ def _opportunities(opportunities: QuerySet[Opportunity]) -> pd.DataFrame:
     frame["vertical"] = frame["vertical"].astype("int64").map(verticals)
     frame["partner_id"] = pd.to_numeric(frame["partner_id"]).fillna(0).astype("int64")
     frame["recurring"] = frame["recurring"].isin([True, "t", "true", "True", 1, "1"])
-    if numbers:  # whole hundredths already
-        frame["amount_cents"] = frame["amount"].astype("int64")
-        frame["probability_bp"] = frame["probability"].astype("int64")
-    else:
-        frame["amount_cents"] = _cents(frame["amount"])
-        frame["probability_bp"] = _cents(frame["probability"])
+    frame["amount_cents"] = _cents(frame["amount"])
+    frame["probability_bp"] = _cents(frame["probability"])
     frame = _dated(frame, revenue.DATE_FIELDS)
     return frame[revenue.OPPORTUNITY_COLUMNS]
 
 
 def _coverage(assignments: QuerySet[CoverageAssignment]) -> pd.DataFrame:
-    numbers = {"account_id": "int64", "partner_id": "float64"}
-    frame = _frame(assignments, _COVERAGE_FIELDS, _COVERAGE_FIELDS, numbers)
+    frame = _frame(assignments, _COVERAGE_FIELDS, _COVERAGE_FIELDS)
     frame["account_id"] = frame["account_id"].astype("int64")
     frame["partner_id"] = pd.to_numeric(frame["partner_id"]).fillna(0).astype("int64")
     return _dated(frame, ["start_date", "end_date"])

@@ -308,11 +308,13 @@ def accounts_listed(
     *,
     today: date,
     accounts: QuerySet[Account] | None = None,
+    grants: Grants | None = None,
 ) -> QuerySet[Account]:
     """The accounts the internal user's list shows for `account_filter`: the user's own
     accounts (`internal_accounts_visible_to`, or `accounts` when the caller has already scoped
     them to the user) narrowed by every filter, evaluated on `account_filter.day(today)`. A
-    partner or rep the user may not see matches nothing."""
+    partner or rep the user may not see matches nothing. `grants`: `Grants.on` that day, when
+    the caller has read them already (a page that also marks its rows' coverage)."""
     day = account_filter.day(today)
     if accounts is None:
         accounts = internal_accounts_visible_to(user)
@@ -332,8 +334,10 @@ def accounts_listed(
         return accounts
     region_id = _code_id(Region, account_filter.segment.region)
     vertical_id = _code_id(Vertical, account_filter.segment.vertical)
+    if grants is None:
+        grants = Grants.on(day)
     if coverage == "outside":
-        granted = Grants.on(day).q(
+        granted = grants.q(
             region=OuterRef("region_id"),
             vertical=OuterRef("vertical_id"),
             region_id=region_id,
@@ -352,6 +356,7 @@ def accounts_listed(
             vertical_id=vertical_id,
             assignments=own if one_owner else None,
             stored=not one_owner,
+            grants=grants,
         ),
     )
 
@@ -364,6 +369,7 @@ def account_coverage_q(
     vertical_id: int | None = None,
     assignments: QuerySet[CoverageAssignment] | None = None,
     stored: bool = True,
+    grants: Grants | None = None,
 ) -> Q:
     """A filter on accounts by the coverage that counts for them on `day` (docs/metrics.md
     rule 3, not rule 1: combine it with the in-market filter): `coverage` "none" (not covered),
@@ -374,9 +380,10 @@ def account_coverage_q(
 
     Reads each account's stored kinds (`partners.coverage_kinds`) where they are known on
     `day`, and tests the assignments of the other accounts, so the answer is the rule's either
-    way; `stored=False` always tests the assignments."""
+    way; `stored=False` always tests the assignments. `grants`: `Grants.on(day)`, when read
+    already."""
     own = assignments if assignments is not None else _account_coverage(day)
-    granted = Grants.on(day).q(
+    granted = (grants if grants is not None else Grants.on(day)).q(
         region=OuterRef("region_id"),
         vertical=OuterRef("vertical_id"),
         region_id=region_id,

@@ -95,6 +95,10 @@ def partner_granted_segments_q(*, partner: Partner, day: date) -> Q | None:
     for agreement in agreements:
         regions = [r.pk for r in agreement.regions.all()]
         verticals = [v.pk for v in agreement.verticals.all()]
+        if not regions and not verticals:
+            # Grants every account. (An empty Q would match nothing here: Django drops it
+            # from `|` and from `exclude`.)
+            return Q(pk__isnull=False)
         clause = Q()
         if regions:
             clause &= Q(region_id__in=regions)
@@ -122,6 +126,21 @@ def portal_accounts_for(user: RequestUser) -> QuerySet[Account]:
         return Account.objects.none()
     assigned = CoverageAssignment.objects.filter(account=OuterRef("pk"), partner=own)
     return Account.objects.filter(Exists(assigned))
+
+
+def portal_accounts_count(user: RequestUser) -> int:
+    """How many accounts `portal_accounts_for(user)` holds, counted from the partner's own
+    coverage rows (an index-only scan of its assignments) instead of testing every account."""
+    own = partner_of_user(user)
+    if own is None:
+        return 0
+    return (
+        CoverageAssignment.objects.filter(partner=own)
+        .values("account_id")
+        .distinct()
+        .order_by()
+        .count()
+    )
 
 
 def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import django_filters
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -200,7 +201,7 @@ class AccountListFilterSet(django_filters.FilterSet):
         today = timezone.localdate()
         account_filter = self.account_filter(today=today)
         queryset = accounts_listed(
-            self.request.user if self.request is not None else None,
+            self.request.user if self.request is not None else AnonymousUser(),
             account_filter,
             today=today,
             accounts=queryset,
@@ -297,7 +298,7 @@ class FeedbackFilter(OfPartnerFilterSet):
         return queryset.filter(assignee__isnull=True)
 
     def awaiting(self, queryset: QuerySet[Feedback], name: str, value: str) -> QuerySet[Feedback]:
-        user = self.request.user if self.request else None
+        user = self.request.user if self.request else AnonymousUser()
         return queryset.filter(pk__in=feedback_awaiting_answer(user).values("pk"))
 
 

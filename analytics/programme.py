@@ -191,6 +191,10 @@ DRIVER_VARIABLES: tuple[str, ...] = (
     "response_days",
     *(f"share_{category}" for category in SHARE_CATEGORIES),
 )
+# A partner's entries of each category in the 90 days, one column per category.
+FEEDBACK_COUNT_COLUMNS: dict[str, str] = {
+    category: f"feedback_{category}" for category in FeedbackCategory.values
+}
 # What the regression reads per partner (one row each, with satisfaction observed).
 DRIVER_INPUT_COLUMNS: list[str] = [
     "partner_id",
@@ -200,7 +204,7 @@ DRIVER_INPUT_COLUMNS: list[str] = [
     "tenure_years",
     "covered_accounts",
     "response_days",
-    "feedback_categories",
+    *FEEDBACK_COUNT_COLUMNS.values(),
 ]
 
 
@@ -211,9 +215,11 @@ def driver_design(inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     others."""
     observed = inputs[inputs["satisfaction"].notna()].reset_index(drop=True)
     counts = pd.DataFrame(
-        [dict(value or {}) for value in observed["feedback_categories"]],
-        columns=list(FeedbackCategory.values),
-    ).fillna(0.0)
+        {
+            category: observed[column].fillna(0).astype("float64")
+            for category, column in FEEDBACK_COUNT_COLUMNS.items()
+        }
+    )
     totals = counts.sum(axis=1).replace(0, np.nan)
     response = observed["response_days"].astype("float64")
     design = pd.DataFrame(

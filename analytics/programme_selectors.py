@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, Count, Func, Min, Q, QuerySet, Sum
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
+from psycopg import sql
 
 from analytics import metrics, programme
 from analytics.selectors import week_context
@@ -29,6 +30,7 @@ from channels.rules import COVERAGE_RUNNING
 from crm.currencies import RateTable
 from crm.models import ChannelKind
 from crm.rules import IN_MARKET
+from crm.sql import as_text
 from partners.models import Agreement, Feedback, FeedbackReply, FeedbackSource, Partner
 from partners.programme_models import Certification, Target
 from partners.registration_models import DealRegistration, RegistrationStatus
@@ -248,23 +250,61 @@ def _driver_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
+FEEDBACK_INPUT_COLUMNS = [
+    "partner_id",
+    "feedback_categories",
+    "response_days",
+    *programme.FEEDBACK_COUNT_COLUMNS.values(),
+]
+
+
+def _category_counts(entries: QuerySet[Feedback]) -> list[tuple[Any, ...]]:
+    """Per partner with `entries`: its entries per category as JSON text (the object the
+    programme's snapshot stores) and as one count per category of `FeedbackCategory`, the
+    database counting and grouping, so one small row per partner comes back."""
+    counted = entries.order_by().values("partner_id", "category").annotate(n=Count("id"))
+    inner, params = counted.query.sql_with_params()
+    as_object = (
+        "CAST(json_object_agg(counted.category, counted.n) AS text)"
+        if connection.vendor == "postgresql"
+        else "json_group_object(counted.category, counted.n)"
+    )
+    categories = list(programme.FEEDBACK_COUNT_COLUMNS)
+    # A partner has one counted row per category: MAX picks it (and stays an integer).
+    statement = sql.SQL(
+        "SELECT counted.partner_id, {as_object}, {per_category} FROM ({inner}) AS counted "
+        "GROUP BY counted.partner_id"
+    ).format(
+        as_object=sql.SQL(as_object),
+        per_category=sql.SQL(", ").join(
+            sql.SQL("MAX(CASE WHEN counted.category = %s THEN counted.n ELSE 0 END)")
+            for _category in categories
+        ),
+        inner=sql.SQL(inner),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(as_text(statement), [*categories, *params])
+        return list(cursor.fetchall())
+
+
 def feedback_inputs(d: date) -> pd.DataFrame:
-    """Per partner with feedback in the 90 days ending on `d` (rule 23): its entries per
-    category (`feedback_categories`, a dict), and the mean days to our first reply over the
-    entries that are messages (not survey scores): from creation to the first reply written by
-    one of our users on or before `d`, or to the end of `d` when none, at most
+    """Per partner with feedback in the 90 days ending on `d` (rule 23, `FEEDBACK_INPUT_COLUMNS`):
+    its entries per category (`feedback_categories`, the JSON text of an object, and one
+    count per category, `programme.FEEDBACK_COUNT_COLUMNS`), and the mean days to our first
+    reply over the entries that are messages (not survey scores): from creation to the first
+    reply written by one of our users on or before `d`, or to the end of `d` when none, at most
     `programme.RESPONSE_DAYS_CAP` (none when it sent no message)."""
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
     entries = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
-    categories: dict[int, dict[str, int]] = {}
-    for partner_id, category, count in _driver_rows(
-        entries.order_by()
-        .values("partner_id", "category")
-        .annotate(n=Count("id"))
-        .values_list("partner_id", "category", "n")
-    ):
-        categories.setdefault(partner_id, {})[category] = count
+    counts = pd.DataFrame(
+        _category_counts(entries),
+        columns=[
+            "partner_id",
+            "feedback_categories",
+            *programme.FEEDBACK_COUNT_COLUMNS.values(),
+        ],
+    )
     # The first reply of each message, found by a join on the same 90 days rather than by a
     # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
     # (microseconds) and the waits are computed over arrays.
@@ -310,14 +350,10 @@ def feedback_inputs(d: date) -> pd.DataFrame:
         )
         means = days.groupby(partner_ids).mean()
         response = dict(zip(means.index.astype("int64").tolist(), means.tolist(), strict=True))
-    return pd.DataFrame(
-        {
-            "partner_id": list(categories),
-            "feedback_categories": list(categories.values()),
-            "response_days": [response.get(pk) for pk in categories],
-        },
-        columns=["partner_id", "feedback_categories", "response_days"],
-    )
+    counts["response_days"] = counts["partner_id"].map(response).astype("float64")
+    return counts.astype({column: "int64" for column in ("partner_id", *counts.columns[2:-1])})[
+        FEEDBACK_INPUT_COLUMNS
+    ]
 
 
 def targets(year: int) -> pd.DataFrame:

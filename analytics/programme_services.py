@@ -140,11 +140,10 @@ def _figures_frame(
     frame["nps"] = frame["nps"].astype("float64")
     feedback = _keyed(programme_selectors.feedback_inputs(d))
     frame = frame.merge(feedback, on="partner_id", how="left")
-    frame["feedback_categories"] = pd.Series(
-        [v if isinstance(v, dict) else {} for v in frame["feedback_categories"]],
-        index=frame.index,
-        dtype=object,
-    )
+    # A partner without feedback in the 90 days has none of any category.
+    frame["feedback_categories"] = frame["feedback_categories"].fillna("{}")
+    for column in programme.FEEDBACK_COUNT_COLUMNS.values():
+        frame[column] = frame[column].fillna(0).astype("int64")
     return frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
 
 
@@ -263,9 +262,7 @@ def programme_week(
     for index in changed.tolist():
         partner_id = partner_ids[index]
         old, new = held_before[index], outcome.held[index]
-        figures = {
-            str(key): _plain(value) for key, value in requirement_values.iloc[index].items()
-        }
+        figures = {str(key): _plain(value) for key, value in requirement_values.iloc[index].items()}
         up = by_code.get(old) is None or by_code[new].rank > by_code[old].rank
         judged = by_code[new] if up else by_code.get(old)
         weeks = int(below_before[index]) + 1
@@ -296,7 +293,7 @@ def programme_week(
                 "tenure_years": partner_rows["tenure_years"],
                 "covered_accounts": frame["covered_accounts"],
                 "response_days": frame["response_days"],
-                "feedback_categories": frame["feedback_categories"],
+                **{column: frame[column] for column in programme.FEEDBACK_COUNT_COLUMNS.values()},
             }
         )
     )
@@ -467,9 +464,10 @@ def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> N
         # integer column takes 4.
         if isinstance(model._meta.get_field(field), models.IntegerField):
             columns[field] = [int(v) if isinstance(v, float) else v for v in columns[field]]
-    if "feedback_categories" in columns and connection.vendor == "postgresql":
-        # COPY sends text: the JSON column takes its serialised form.
-        columns["feedback_categories"] = [json.dumps(v) for v in columns["feedback_categories"]]
+    if "feedback_categories" in columns and connection.vendor != "postgresql":
+        # The database wrote the object as JSON text (`feedback_inputs`), which COPY sends as
+        # it is; a model instance takes the object.
+        columns["feedback_categories"] = [json.loads(v) for v in columns["feedback_categories"]]
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
     _insert(model, _Rows(columns, count))

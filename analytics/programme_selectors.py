@@ -7,6 +7,7 @@ Nothing here computes a figure beyond counting rows: `analytics.programme` does 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -15,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, connections
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, Count, Func, Min, Q, QuerySet, Sum
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
-from psycopg import sql
 
 from analytics import metrics, programme
 from analytics.selectors import week_context
@@ -30,7 +30,6 @@ from channels.rules import COVERAGE_RUNNING
 from crm.currencies import RateTable
 from crm.models import ChannelKind
 from crm.rules import IN_MARKET
-from crm.sql import as_text
 from partners.models import Agreement, Feedback, FeedbackReply, FeedbackSource, Partner
 from partners.programme_models import Certification, Target
 from partners.registration_models import DealRegistration, RegistrationStatus
@@ -258,33 +257,31 @@ FEEDBACK_INPUT_COLUMNS = [
 ]
 
 
-def _category_counts(entries: QuerySet[Feedback]) -> list[tuple[Any, ...]]:
-    """Per partner with `entries`: its entries per category as JSON text (the object the
-    programme's snapshot stores) and as one count per category of `FeedbackCategory`, the
-    database counting and grouping, so one small row per partner comes back."""
-    counted = entries.order_by().values("partner_id", "category").annotate(n=Count("id"))
-    inner, params = counted.query.sql_with_params()
-    as_object = (
-        "CAST(json_object_agg(counted.category, counted.n) AS text)"
-        if connection.vendor == "postgresql"
-        else "json_group_object(counted.category, counted.n)"
+def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
+    """Per partner with `entries` (`partner_id`, then `programme.FEEDBACK_COUNT_COLUMNS`): its
+    entries of each category, and `feedback_categories`, the same as a JSON object naming the
+    categories it has (what the programme's snapshot stores). The database counts in one pass
+    and hands over one small row per partner; a check constraint keeps every entry's category
+    one of `FeedbackCategory`, so the columns count them all."""
+    columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
+    rows = _driver_rows(
+        entries.order_by()
+        .values("partner_id")
+        .annotate(
+            **{
+                column: Count("id", filter=Q(category=category))
+                for category, column in programme.FEEDBACK_COUNT_COLUMNS.items()
+            }
+        )
+        .values_list("partner_id", *columns)
     )
+    counts = pd.DataFrame(rows, columns=["partner_id", *columns])
     categories = list(programme.FEEDBACK_COUNT_COLUMNS)
-    # A partner has one counted row per category: MAX picks it (and stays an integer).
-    statement = sql.SQL(
-        "SELECT counted.partner_id, {as_object}, {per_category} FROM ({inner}) AS counted "
-        "GROUP BY counted.partner_id"
-    ).format(
-        as_object=sql.SQL(as_object),
-        per_category=sql.SQL(", ").join(
-            sql.SQL("MAX(CASE WHEN counted.category = %s THEN counted.n ELSE 0 END)")
-            for _category in categories
-        ),
-        inner=sql.SQL(inner),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(as_text(statement), [*categories, *params])
-        return list(cursor.fetchall())
+    counts["feedback_categories"] = [
+        json.dumps({category: n for category, n in zip(categories, row, strict=True) if n})
+        for row in counts[columns].to_numpy().tolist()
+    ]
+    return counts
 
 
 def feedback_inputs(d: date) -> pd.DataFrame:
@@ -297,14 +294,7 @@ def feedback_inputs(d: date) -> pd.DataFrame:
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
     entries = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
-    counts = pd.DataFrame(
-        _category_counts(entries),
-        columns=[
-            "partner_id",
-            "feedback_categories",
-            *programme.FEEDBACK_COUNT_COLUMNS.values(),
-        ],
-    )
+    counts = _category_counts(entries)
     # The first reply of each message, found by a join on the same 90 days rather than by a
     # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
     # (microseconds) and the waits are computed over arrays.
@@ -351,9 +341,8 @@ def feedback_inputs(d: date) -> pd.DataFrame:
         means = days.groupby(partner_ids).mean()
         response = dict(zip(means.index.astype("int64").tolist(), means.tolist(), strict=True))
     counts["response_days"] = counts["partner_id"].map(response).astype("float64")
-    return counts.astype({column: "int64" for column in ("partner_id", *counts.columns[2:-1])})[
-        FEEDBACK_INPUT_COLUMNS
-    ]
+    integers = ["partner_id", *programme.FEEDBACK_COUNT_COLUMNS.values()]
+    return counts.astype(dict.fromkeys(integers, "int64"))[FEEDBACK_INPUT_COLUMNS]
 
 
 def targets(year: int) -> pd.DataFrame:

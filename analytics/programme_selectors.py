@@ -276,9 +276,10 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
         .values_list("partner_id", *columns)
     )
     counts = pd.DataFrame(rows, columns=["partner_id", *columns])
-    categories = list(programme.FEEDBACK_COUNT_COLUMNS)
+    # The text json.dumps gives each object, written from the counts without a dict each.
+    keys = [f"{json.dumps(category)}: " for category in programme.FEEDBACK_COUNT_COLUMNS]
     counts["feedback_categories"] = [
-        json.dumps({category: n for category, n in zip(categories, row, strict=True) if n})
+        "{" + ", ".join([key + str(n) for key, n in zip(keys, row, strict=True) if n]) + "}"
         for row in counts[columns].to_numpy().tolist()
     ]
     return counts

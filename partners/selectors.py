@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.lookups import GreaterThan, In
@@ -21,7 +20,7 @@ from channels.selectors import (
 )
 from crm.models import CHANNEL_KIND_BITS, Account, ChannelKind, Region, Vertical
 from crm.roles import RequestUser, Role, role_of
-from crm.rules import COVERAGE_KINDS_KNOWN
+from crm.rules import COVERAGE_KINDS_KNOWN, in_market_q
 from crm.selectors import AccountFilter, accounts_filtered
 from partners.models import (
     Agreement,
@@ -95,6 +94,10 @@ def partner_granted_segments_q(*, partner: Partner, day: date) -> Q | None:
     for agreement in agreements:
         regions = [r.pk for r in agreement.regions.all()]
         verticals = [v.pk for v in agreement.verticals.all()]
+        if not regions and not verticals:
+            # Grants every account. (An empty Q would match nothing here: Django drops it
+            # from `|` and from `exclude`.)
+            return Q(pk__isnull=False)
         clause = Q()
         if regions:
             clause &= Q(region_id__in=regions)
@@ -124,6 +127,21 @@ def portal_accounts_for(user: RequestUser) -> QuerySet[Account]:
     return Account.objects.filter(Exists(assigned))
 
 
+def portal_accounts_count(user: RequestUser) -> int:
+    """How many accounts `portal_accounts_for(user)` holds, counted from the partner's own
+    coverage rows (an index-only scan of its assignments) instead of testing every account."""
+    own = partner_of_user(user)
+    if own is None:
+        return 0
+    return (
+        CoverageAssignment.objects.filter(partner=own)
+        .values("account_id")
+        .distinct()
+        .order_by()
+        .count()
+    )
+
+
 def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
     """Accounts anyone may see: internal users as `internal_accounts_visible_to` allows,
     partner users the accounts assigned to their organisation, nobody else any."""
@@ -143,7 +161,7 @@ def opportunities_visible_to(user: RequestUser) -> QuerySet[Opportunity]:
 
 def _in_market_q(day: date) -> Q:
     """Rule 1 of docs/metrics.md on accounts: entered by `day` and not archived by then."""
-    return Q(entered_on__lte=day) & (Q(archived_on__isnull=True) | Q(archived_on__gt=day))
+    return in_market_q(day)
 
 
 @dataclass(frozen=True)
@@ -303,16 +321,18 @@ def _code_id(model: type[Region] | type[Vertical], code: str) -> int | None:
 
 
 def accounts_listed(
-    user: Any,
+    user: RequestUser,
     account_filter: AccountListFilter,
     *,
     today: date,
     accounts: QuerySet[Account] | None = None,
+    grants: Grants | None = None,
 ) -> QuerySet[Account]:
     """The accounts the internal user's list shows for `account_filter`: the user's own
     accounts (`internal_accounts_visible_to`, or `accounts` when the caller has already scoped
     them to the user) narrowed by every filter, evaluated on `account_filter.day(today)`. A
-    partner or rep the user may not see matches nothing."""
+    partner or rep the user may not see matches nothing. `grants`: `Grants.on` that day, when
+    the caller has read them already (a page that also marks its rows' coverage)."""
     day = account_filter.day(today)
     if accounts is None:
         accounts = internal_accounts_visible_to(user)
@@ -332,8 +352,10 @@ def accounts_listed(
         return accounts
     region_id = _code_id(Region, account_filter.segment.region)
     vertical_id = _code_id(Vertical, account_filter.segment.vertical)
+    if grants is None:
+        grants = Grants.on(day)
     if coverage == "outside":
-        granted = Grants.on(day).q(
+        granted = grants.q(
             region=OuterRef("region_id"),
             vertical=OuterRef("vertical_id"),
             region_id=region_id,
@@ -352,6 +374,7 @@ def accounts_listed(
             vertical_id=vertical_id,
             assignments=own if one_owner else None,
             stored=not one_owner,
+            grants=grants,
         ),
     )
 
@@ -364,6 +387,7 @@ def account_coverage_q(
     vertical_id: int | None = None,
     assignments: QuerySet[CoverageAssignment] | None = None,
     stored: bool = True,
+    grants: Grants | None = None,
 ) -> Q:
     """A filter on accounts by the coverage that counts for them on `day` (docs/metrics.md
     rule 3, not rule 1: combine it with the in-market filter): `coverage` "none" (not covered),
@@ -374,9 +398,10 @@ def account_coverage_q(
 
     Reads each account's stored kinds (`partners.coverage_kinds`) where they are known on
     `day`, and tests the assignments of the other accounts, so the answer is the rule's either
-    way; `stored=False` always tests the assignments."""
+    way; `stored=False` always tests the assignments. `grants`: `Grants.on(day)`, when read
+    already."""
     own = assignments if assignments is not None else _account_coverage(day)
-    granted = Grants.on(day).q(
+    granted = (grants if grants is not None else Grants.on(day)).q(
         region=OuterRef("region_id"),
         vertical=OuterRef("vertical_id"),
         region_id=region_id,
@@ -407,8 +432,7 @@ def partner_account_counts(*, partner: Partner, day: date) -> dict[str, int]:
     with no coverage filter, "any" and "outside". Counted from the partner's own assignment
     rows (its index), not by walking the accounts. Two queries and the grants' three."""
     rows = CoverageAssignment.objects.filter(active_coverage_q(day), partner=partner).filter(
-        Q(account__entered_on__lte=day)
-        & (Q(account__archived_on__isnull=True) | Q(account__archived_on__gt=day))
+        in_market_q(day, "account__")
     )
     own = Grants(tuple(g for g in Grants.on(day).agreements if g[0] == partner.pk))
     granted = own.q(
@@ -451,7 +475,7 @@ def agreements_due(user: RequestUser, *, by: str, days: int, today: date) -> lis
     )
 
 
-def feedback_awaiting_answer(user: Any) -> QuerySet[Feedback]:
+def feedback_awaiting_answer(user: RequestUser) -> QuerySet[Feedback]:
     """Open feedback partners sent that nobody of ours has answered yet, oldest first: not
     resolved or closed, and no reply but the partner's own follow-ups. Feedback a manager
     logged on a partner's behalf is not waiting for anyone."""

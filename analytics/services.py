@@ -428,8 +428,8 @@ def metrics_compute_weeks(
     final_weeks: Iterable[str],
     progress: Callable[[str], object] | None = None,
 ) -> list[MetricsRun]:
-    """Compute several weeks, loading the market once and evaluating each as-of date in memory
-    (`metrics.PreparedMarket`).
+    """Compute several weeks, loading the market once and sweeping their as-of dates in one
+    pass over its dated rows (`metrics.MarketSweep`).
 
     Weeks in `final_weeks` are final, the rest provisional. Each week is replaced in its own
     transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
@@ -440,6 +440,11 @@ def metrics_compute_weeks(
         metrics.iso_week_as_of(week)
     final_set = set(final_weeks)
     market = metrics.PreparedMarket(**selectors.market_frames())
+    # The weeks' coverage in one pass over the dated rows; a day the sweep did not foresee
+    # (the date turned during a provisional run) is computed alone.
+    sweep = metrics.MarketSweep(
+        market, [metrics_as_of(week=week, final=week in final_set) for week in weeks]
+    )
     revenue = RevenueBackfill()
 
     runs = []
@@ -448,7 +453,7 @@ def metrics_compute_weeks(
             _run_week(
                 week=week,
                 final=week in final_set,
-                compute=market.week_figures,
+                compute=sweep.week_figures,
                 revenue=revenue,
             )
         )

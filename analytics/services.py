@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -168,12 +168,25 @@ def _copy_text(value: object) -> str:
 
 
 def _copy_texts(values: Sequence[Cell]) -> list[str]:
-    """A column's values as COPY's text format writes them, one string each: a value common to
-    every row is converted once, a column of plain ints (most of a snapshot) in one pass."""
-    if values and all(value is values[0] for value in values):  # a value common to every row
+    """A column's values as COPY's text format writes them, one string each, converted by
+    the types the column holds rather than value by value where it can (most of a snapshot is
+    ints, floats and plain names)."""
+    if not values:
+        return []
+    if len(set(map(id, values))) == 1:  # one value common to every row
         return [_copy_text(values[0])] * len(values)
-    if all(type(value) is int for value in values):
+    types = set(map(type, values))
+    if types == {int}:
         return list(map(str, values))
+    if types <= {int, type(None)}:
+        return [_NULL if value is None else str(value) for value in values]
+    if types <= {float, type(None)}:
+        return [_NULL if value is None or value != value else repr(value) for value in values]
+    if types == {str}:
+        texts = cast(list[str], values)
+        joined = "\x00".join(texts)
+        plain = not any(special in joined for special in "\\\t\n\r")
+        return list(texts) if plain else [text.translate(_ESCAPED) for text in texts]
     return list(map(_copy_text, values))
 
 

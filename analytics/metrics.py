@@ -252,25 +252,26 @@ def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
     """
     n = np.where(groups["in_market"].to_numpy(dtype=bool), groups["n"].to_numpy(dtype="int64"), 0)
     mask = groups["mask"].to_numpy(dtype="int64")
-    via = groups["converted_via"].fillna("").to_numpy(dtype=object)
-    popcount = sum(((mask & bit) > 0).astype("int64") for bit in KIND_BITS.values())
-    columns: dict[str, np.ndarray] = {"accounts": n}
-    for kind, bit in KIND_BITS.items():
-        columns[f"covered_{kind}"] = np.where((mask & bit) > 0, n, 0)
-    columns["covered_any"] = np.where(mask > 0, n, 0)
-    columns["overlap"] = np.where(popcount >= 2, n, 0)
-    columns["converted"] = np.where(via != "", n, 0)
-    for kind in KINDS:
-        columns[f"converted_{kind}"] = np.where(via == kind, n, 0)
-    keys, sums = _group_sums(
-        [groups[key].to_numpy() for key in SEGMENT_KEYS],
-        np.column_stack([columns[column] for column in COUNT_COLUMNS[:-1]]),
+    won = pd.Index(["", *KINDS]).get_indexer(pd.Index(groups["converted_via"].fillna("")))
+    if (won < 0).any():
+        raise ValueError("a mask group names a winning kind that is not a channel kind")
+    factorized = [pd.factorize(groups[key].to_numpy(), sort=True) for key in SEGMENT_KEYS]
+    shape = tuple(len(unique) for _, unique in factorized)
+    segment = np.ravel_multi_index([codes for codes, _ in factorized], shape)
+    present, segment = np.unique(segment, return_inverse=True)
+    cells = np.zeros((len(present), 16, len(KINDS) + 1), dtype="int64")
+    np.add.at(cells, (segment.reshape(-1), mask, won), n)
+    positions = np.unravel_index(present, shape)
+    counts = pd.DataFrame(
+        {
+            key: np.asarray(unique)[at]
+            for key, (_, unique), at in zip(SEGMENT_KEYS, factorized, positions, strict=True)
+        }
     )
-    counts = pd.DataFrame(dict(zip(SEGMENT_KEYS, keys, strict=True)))
-    for position, column in enumerate(COUNT_COLUMNS[:-1]):
-        counts[column] = sums[:, position]
-    counts["white_space"] = counts["accounts"] - counts["covered_any"]
-    return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]].astype({c: "int64" for c in COUNT_COLUMNS})
+    matrix = _count_matrix(cells)
+    for position, column in enumerate(COUNT_COLUMNS):
+        counts[column] = matrix[:, position]
+    return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]]
 
 
 def _group_sums(
@@ -859,7 +860,8 @@ class PreparedMarket:
         self.agreements = agreements
         self.agreement_regions = agreement_regions
         self.agreement_verticals = agreement_verticals
-        self.feedback = feedback
+        # Creation days as datetime64 once, rather than converted again for every week.
+        self.feedback = feedback.assign(created_on=_dates(feedback["created_on"]))
         self.partners = partners
         self.accounts = Accounts(
             account_id=accounts["account_id"],
@@ -1266,8 +1268,10 @@ _POPCOUNT = sum(((_MASKS & bit) > 0).astype("int64") for bit in KIND_BITS.values
 
 
 def _count_matrix(cells: np.ndarray) -> np.ndarray:
-    """Rule 4's `COUNT_COLUMNS` per segment from its in-market accounts counted per (mask,
-    winning kind code): `cells[segment, mask, won]` in, `[segment, column]` (int64) out."""
+    """Rule 4's `COUNT_COLUMNS` per segment from its in-market accounts counted per (mask of
+    the kinds covering them, 1 + the winning kind's index or 0): `cells[segment, mask, won]`
+    in, `[segment, column]` (int64) out. The one statement of the counts, for a single day's
+    mask groups (`segment_counts`) and a sweep's days alike."""
     by_mask = cells.sum(axis=2)
     by_won = cells.sum(axis=1)
     columns = {"accounts": by_mask.sum(axis=1)}

@@ -137,8 +137,13 @@ def test_a_region_share_of_the_week_counts_only_the_accounts_of_those_regions(se
 
 @pytest.mark.django_db
 def test_an_empty_market_gives_no_segments_and_no_partners() -> None:
-    figures = metrics.PreparedMarket(**selectors.market_frames()).week_figures(date(2026, 11, 15))
-    assert figures.segments.empty and figures.partners.empty
+    prepared = metrics.PreparedMarket(**selectors.market_frames())
+    day = date(2026, 11, 15)
+    for figures in (
+        prepared.week_figures(day),
+        metrics.MarketSweep(prepared, [day]).week_figures(day),
+    ):
+        assert figures.segments.empty and figures.partners.empty
     assert list(figures.segments.columns) == [*COUNTS, *metrics.RATIO_COLUMNS]
     assert _database_figures(date(2026, 11, 15)).segments.empty
 

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from analytics.programme import window_start, year_start
 from channels.rules import COVERAGE_RUNNING
 from crm.rules import CONVERTED, IN_MARKET, DateRule
 from partners.rules import AGREEMENT_IN_FORCE
@@ -1158,8 +1159,6 @@ class MarketSweep:
         account: np.ndarray,
     ) -> list[ProgrammeCounts]:
         """`Accounts.programme_counts` of each day, from the sweep's covering words."""
-        from analytics.programme import window_start, year_start
-
         market = self.market
         assert market.rep_id is not None
         numbers = np.array([_day_number(d) for d in days], dtype="int64")

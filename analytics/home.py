@@ -4,13 +4,13 @@ Sales managers and executives: what falls due, what waits for an answer, which p
 this week, coverage that does not count and the largest white space. Sales reps: their own
 accounts' coverage and what changed in it this week. Every count links to the list that shows
 exactly what it counts; every read goes through the asking user's selectors. It lives in the top
-layer because it reads the weekly snapshots beside the live records.
+layer because it reads the weekly figures (through `analytics/reports.py`) beside the live records.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from django.db.models import Count, QuerySet
@@ -20,15 +20,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django_stubs_ext import StrOrPromise
 
-from analytics.models import MetricsRun, PartnerSnapshot, RunStatus, SegmentSnapshot
+from analytics import reports
+from analytics.models import MetricsRun, RunStatus
 from analytics.programme_views import open_actions_for
 from channels.models import CoverageAssignment
-from channels.selectors import rep_for_user
+from channels.selectors import active_coverage_q, rep_for_user
 from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
 from crm.pagination import capped_count
 from crm.roles import Role, role_of, role_required
 from crm.selectors import AccountFilter
 from partners.models import Feedback
+from partners.registration_models import DealRegistration
 from partners.registration_selectors import (
     decision_deadlines,
     due_soon_before,
@@ -72,6 +74,23 @@ class Waiting(TypedDict):
     count: int
     oldest: list[WaitingEntry]
     url: str
+
+
+class RegistrationWaiting(TypedDict):
+    registration: DealRegistration
+    age: int
+    due_on: date
+    overdue: bool
+
+
+class RegistrationsWaiting(TypedDict):
+    count: int
+    url: str
+    soon: int
+    soon_url: str
+    overdue: int
+    overdue_url: str
+    oldest: list[RegistrationWaiting]
 
 
 class PartnerFall(TypedDict):
@@ -136,7 +155,7 @@ def _waiting(request: HttpRequest, now: datetime) -> Waiting:
     }
 
 
-def _registrations_waiting(request: HttpRequest, today: date) -> dict[str, Any]:
+def _registrations_waiting(request: HttpRequest, today: date) -> RegistrationsWaiting:
     """Deal registrations waiting for a decision: how many, how many are overdue or due by
     the next business day (and of those, overdue), each linking to the queue filtered to
     exactly those, and the oldest few with their age against the deadline."""
@@ -180,15 +199,12 @@ def _partners_that_fell(
     the latest closed week, from their snapshots; largest coverage fall first."""
     if latest is None or before is None:
         return []
-    visible = partners_visible_to(request.user).values("pk")
-    snapshots = PartnerSnapshot.objects.filter(week__in=[latest[0], before[0]], partner__in=visible)
-    by_partner: dict[int, dict[str, PartnerSnapshot]] = {}
-    for snapshot in snapshots:
-        by_partner.setdefault(snapshot.partner_id, {})[snapshot.week] = snapshot
+    visible = set(partners_visible_to(request.user).values_list("pk", flat=True))
+    earlier = {row.partner_id: row for row in reports.partners(before[0])}
     fell: list[PartnerFall] = []
-    for weeks in by_partner.values():
-        now, then = weeks.get(latest[0]), weeks.get(before[0])
-        if now is None or then is None:
+    for now in reports.partners(latest[0]):
+        then = earlier.get(now.partner_id)
+        if then is None or now.partner_id not in visible:
             continue
         coverage_fell = now.covered_accounts < then.covered_accounts
         satisfaction_fell = (
@@ -219,29 +235,28 @@ def _white_space(latest: WeekAsOf | None) -> list[WhiteSpaceSegment]:
     if latest is None:
         return []
     week, as_of = latest
-    rows = list(
-        SegmentSnapshot.objects.filter(week=week, white_space__gt=0)
-        .order_by("-white_space", "region", "vertical", "size_band")
-        .values("region", "vertical", "size_band", "white_space", "accounts")[:WHITE_SPACE_SHOWN]
-    )
+    rows = reports.white_space(week, limit=WHITE_SPACE_SHOWN)
     regions = {
-        r.code: r.display_name for r in Region.objects.filter(code__in=[r["region"] for r in rows])
+        r.code: r.display_name for r in Region.objects.filter(code__in=[r.region for r in rows])
     }
     verticals = {
-        v.code: v.display_name
-        for v in Vertical.objects.filter(code__in=[r["vertical"] for r in rows])
+        v.code: v.display_name for v in Vertical.objects.filter(code__in=[r.vertical for r in rows])
     }
     size_bands = dict(SizeBand.choices)
     return [
         {
-            **row,
-            "region_name": regions.get(row["region"], row["region"]),
-            "vertical_name": verticals.get(row["vertical"], row["vertical"]),
-            "size_band_name": size_bands.get(row["size_band"], row["size_band"]),
+            "region": row.region,
+            "vertical": row.vertical,
+            "size_band": row.size_band,
+            "white_space": row.white_space,
+            "accounts": row.accounts,
+            "region_name": regions.get(row.region, row.region),
+            "vertical_name": verticals.get(row.vertical, row.vertical),
+            "size_band_name": size_bands.get(row.size_band, row.size_band),
             "url": _account_list_url(
                 AccountListFilter(
                     segment=AccountFilter(
-                        region=row["region"], vertical=row["vertical"], size_band=row["size_band"]
+                        region=row.region, vertical=row.vertical, size_band=row.size_band
                     ),
                     coverage="none",
                     as_of=as_of if as_of < timezone.localdate() else None,
@@ -296,8 +311,7 @@ def rep_home(request: HttpRequest) -> HttpResponse:
         account__in=accounts.values("pk")
     ).select_related("account", "rep", "partner")
     by_kind = dict(
-        assignments.filter(start_date__lte=today)
-        .exclude(end_date__lt=today)
+        assignments.filter(active_coverage_q(today))
         .values("kind")
         .annotate(n=Count("account", distinct=True))
         .values_list("kind", "n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -25,7 +26,14 @@ from crm.exports import EXPORT_FORMATS, export_response
 from crm.forms import object_id
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
-from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from crm.roles import (
+    AuthenticatedHttpRequest,
+    Role,
+    can_manage,
+    internal_required,
+    manager_required,
+    role_required,
+)
 from partners.programme_forms import (
     RepTargetForm,
     ReviewActionForm,
@@ -86,8 +94,10 @@ def _year_week(year: int) -> str | None:
     )
 
 
-def _share(actual: Any, target: Any) -> float | None:
-    return programme.attainment(None if actual is None else float(actual), target)
+def _share(actual: int | Decimal | None, target: int | Decimal | None) -> float | None:
+    return programme.attainment(
+        None if actual is None else float(actual), None if target is None else float(target)
+    )
 
 
 @internal_required
@@ -265,7 +275,7 @@ def reviews_page(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_POST
-def review_open_view(request: HttpRequest) -> HttpResponse:
+def review_open_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ReviewOpenForm(
         request.POST, partners=partners_visible_to(request.user).filter(is_active=True)
     )

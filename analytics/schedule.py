@@ -6,13 +6,26 @@ up and replay at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from celery.schedules import crontab
 
 HOUR = 3600
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+
+class BeatOptions(TypedDict):
+    expires: int
+
+
+class BeatEntry(TypedDict):
+    """One job of the schedule, as Celery beat reads it."""
+
+    task: str
+    schedule: crontab
+    options: BeatOptions
+
+
+BEAT_SCHEDULE: dict[str, BeatEntry] = {
     # Monday early: close last week as final, after the nightly refresh has finished.
     "metrics-close-last-week": {
         "task": "analytics.close_last_week",

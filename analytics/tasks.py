@@ -18,6 +18,7 @@ from django.utils import timezone
 from analytics import digest, metrics, services
 from analytics.digest import DigestNotReady
 from analytics.models import MetricsRun
+from crm.enqueue import TaskOptions
 from crm.models import Region
 
 TRANSIENT_ERRORS = (
@@ -28,7 +29,7 @@ TRANSIENT_ERRORS = (
     services.MetricsRunInProgress,
 )
 # Hard limit below the week lock's 30 minutes: a run never outlives the lock it holds.
-WEEK_TASK_OPTIONS: dict[str, Any] = {
+WEEK_TASK_OPTIONS: TaskOptions = {
     "acks_late": True,
     "reject_on_worker_lost": True,
     "autoretry_for": TRANSIENT_ERRORS,

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -50,6 +51,15 @@ CHANGEABLE = (
 )
 
 
+class OwnerFields(TypedDict):
+    """An opportunity's owner fields, as `OpportunityOwner.fields` sets them."""
+
+    channel: str
+    rep: SalesRep | None
+    partner: Partner | None
+    online_source: str
+
+
 @dataclass(frozen=True)
 class OpportunityOwner:
     """Who sourced the deal: a rep (direct), a distributor or partner, or an online source."""
@@ -87,7 +97,7 @@ class OpportunityOwner:
         if self.channel == ChannelKind.ONLINE and not self.online_source.strip():
             raise ValidationError({"online_source": _("Name the online source, e.g. web-signup.")})
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self) -> OwnerFields:
         """The opportunity's owner fields: only the one the channel takes is set."""
         return {
             "channel": self.channel,
@@ -162,7 +172,7 @@ def _record(
     opportunity: Opportunity,
     *,
     kind: str,
-    by: Any,
+    by: User | None,
     changes: dict[str, list[str]] | None = None,
     note: str = "",
 ) -> OpportunityEvent:
@@ -193,7 +203,7 @@ def opportunity_create(
     amount: Decimal,
     currency: str,
     opened_on: date,
-    by: Any,
+    by: User | None,
     name: str = "",
     recurring: bool = False,
     expected_close_on: date | None = None,
@@ -230,14 +240,16 @@ def opportunity_create(
 
 
 @transaction.atomic
-def opportunity_change(*, opportunity: Opportunity, by: Any, **values: Any) -> Opportunity:
+def opportunity_change(
+    *, opportunity: Opportunity, by: User | None, **values: object
+) -> Opportunity:
     """Change any of `CHANGEABLE` (owner fields as a whole through `owner`: an
     `OpportunityOwner`). A change of sub-stage alone is recorded as a move. Raises
     ValidationError as `opportunity_create` does, and for a deal that has closed (only its
     name and sub-stage may change then; reopen it first).
     """
     opportunity = _locked(opportunity)
-    owner = values.pop("owner", None)
+    owner = cast("OpportunityOwner | None", values.pop("owner", None))
     unknown = set(values) - set(CHANGEABLE)
     if unknown:
         raise TypeError(f"not changeable: {sorted(unknown)}")
@@ -294,7 +306,7 @@ def opportunity_win(
     *,
     opportunity: Opportunity,
     closed_on: date,
-    by: Any,
+    by: User | None,
     amount: Decimal | None = None,
     note: str = "",
     today: date | None = None,
@@ -324,7 +336,7 @@ def opportunity_lose(
     *,
     opportunity: Opportunity,
     closed_on: date,
-    by: Any,
+    by: User | None,
     reason: str = "",
     today: date | None = None,
 ) -> Opportunity:
@@ -352,7 +364,7 @@ def opportunity_lose(
 
 
 @transaction.atomic
-def opportunity_reopen(*, opportunity: Opportunity, by: Any, note: str = "") -> Opportunity:
+def opportunity_reopen(*, opportunity: Opportunity, by: User | None, note: str = "") -> Opportunity:
     """Open a won or lost deal again (a close recorded by mistake): its close date, end date
     and lost reason go. Raises ValidationError when it is open."""
     opportunity = _locked(opportunity)
@@ -375,7 +387,7 @@ def opportunity_reopen(*, opportunity: Opportunity, by: Any, note: str = "") -> 
 
 @transaction.atomic
 def subscription_end(
-    *, opportunity: Opportunity, ends_on: date | None, by: Any, note: str = ""
+    *, opportunity: Opportunity, ends_on: date | None, by: User | None, note: str = ""
 ) -> Opportunity:
     """End a won subscription: `ends_on` is the first day it no longer runs (None: it runs
     again). Raises ValidationError for a deal that is not a won subscription, or an end before

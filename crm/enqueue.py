@@ -9,7 +9,24 @@ what the request wrote. Tasks run in the calling process when the settings say s
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from celery import current_app
+
+
+class TaskOptions(TypedDict, total=False):
+    """Options several tasks of a module share (`@shared_task(**OPTIONS)`), checked against
+    `shared_task`'s own parameters."""
+
+    acks_late: bool
+    reject_on_worker_lost: bool
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    retry_jitter: bool
+    max_retries: int
+    soft_time_limit: int
+    time_limit: int
 
 
 def task_enqueue(name: str, *args: object) -> None:

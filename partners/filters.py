@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import django_filters
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -189,7 +190,7 @@ class AccountListFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet[Account]) -> QuerySet[Account]:
         queryset = accounts_listed(
-            self.request.user if self.request is not None else None,
+            self.request.user if self.request is not None else AnonymousUser(),
             self.account_filter(today=timezone.localdate()),
             today=timezone.localdate(),
             accounts=queryset,
@@ -285,7 +286,7 @@ class FeedbackFilter(OfPartnerFilterSet):
         return queryset.filter(assignee__isnull=True)
 
     def awaiting(self, queryset: QuerySet[Feedback], name: str, value: str) -> QuerySet[Feedback]:
-        user = self.request.user if self.request else None
+        user = self.request.user if self.request else AnonymousUser()
         return queryset.filter(pk__in=feedback_awaiting_answer(user).values("pk"))
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.enqueue import task_enqueue
+from partners.coverage_kinds import coverage_kinds_forget_written
 from partners.market_csv.files import MARKET_FILES, MARKET_FILES_BY_NAME, MarketFile
 from partners.market_csv.store import MarketStore, Staging, StoredConflict
 from partners.market_csv.validate import MarketValidator
@@ -88,11 +90,8 @@ def _coverage_kinds_after_import(now: datetime) -> None:
     """The accounts' stored coverage kinds (`partners.coverage_kinds`): mark those whose
     coverage, agreements or segment the import wrote not known, and recompute them once the
     import has committed (the lists test their assignments meanwhile)."""
-    from partners.coverage_kinds import coverage_kinds_forget_written
-    from partners.tasks import coverage_kinds_refresh_task
-
     coverage_kinds_forget_written(at=now)
-    transaction.on_commit(coverage_kinds_refresh_task.delay)
+    transaction.on_commit(lambda: task_enqueue("partners.coverage_kinds_refresh"))
 
 
 def market_import(

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib import messages
@@ -28,7 +28,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from channels.models import Opportunity, OpportunityStage
+from channels.models import Opportunity, OpportunityEvent, OpportunityStage
 from channels.opportunity_services import (
     OpportunityOwner,
     opportunity_change,
@@ -46,7 +46,14 @@ from crm.forms import form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.models import ChannelKind
 from crm.pagination import list_queries
-from crm.roles import Role, can_manage, internal_required, manager_required, role_required
+from crm.roles import (
+    AuthenticatedHttpRequest,
+    Role,
+    can_manage,
+    internal_required,
+    manager_required,
+    role_required,
+)
 from crm.selectors import rate_table
 from partners.filters import OpportunityFilter
 from partners.opportunity_forms import (
@@ -224,7 +231,12 @@ def _value_labels() -> dict[str, dict[str, str]]:
     }
 
 
-def _events(deal: Opportunity) -> list[dict[str, Any]]:
+class EventShown(TypedDict):
+    event: OpportunityEvent
+    changes: list[tuple[str, list[str]]]
+
+
+def _events(deal: Opportunity) -> list[EventShown]:
     labels = _value_labels()
 
     def shown(field: str, values: list[str]) -> list[str]:
@@ -298,7 +310,9 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, get_object_or_404(_deals(request), pk=pk))
 
 
-def _apply(request: HttpRequest, deal: Opportunity, action: str, data: dict[str, Any]) -> str:
+def _apply(
+    request: AuthenticatedHttpRequest, deal: Opportunity, action: str, data: dict[str, Any]
+) -> str:
     by = request.user
     if action == "move":
         opportunity_change(opportunity=deal, by=by, sub_stage=data["sub_stage"])
@@ -327,7 +341,7 @@ def _apply(request: HttpRequest, deal: Opportunity, action: str, data: dict[str,
 @manager_required
 @require_POST
 @once_per_form_token
-def opportunity_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def opportunity_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     deal = get_object_or_404(_deals(request), pk=pk)
     if action not in ACTION_FORMS:
         return redirect("opportunities:detail", pk=deal.pk)
@@ -347,7 +361,7 @@ def opportunity_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
 
 @manager_required
 @once_per_form_token
-def opportunity_new(request: HttpRequest) -> HttpResponse:
+def opportunity_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = OpportunityForm(
         request.POST or None,
         accounts=accounts_visible_to(request.user),

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -33,6 +33,7 @@ from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
 from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
+from crm.rules import in_market_q
 from crm.services import api_tokens_revoke_all
 from partners.filters import PartnerFilter
 from partners.models import Partner, PartnerKind, PartnerType, PartnerUser
@@ -60,8 +61,7 @@ def _accounts_covered(partners: Iterable[Partner | int], day: date) -> dict[int,
     partner filter shows them), counted only for the partners given."""
     rows = (
         CoverageAssignment.objects.filter(active_coverage_q(day), partner__in=list(partners))
-        .filter(account__entered_on__lte=day)
-        .filter(Q(account__archived_on__isnull=True) | Q(account__archived_on__gt=day))
+        .filter(in_market_q(day, "account__"))
         .values("partner_id")
         .annotate(accounts=Count("account_id", distinct=True))
     )
@@ -225,7 +225,7 @@ def partner_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
-def partner_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def partner_edit_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(partners_visible_to(request.user), pk=pk)
     fields = (
         "name",

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -159,7 +160,7 @@ def _iso_week(day: date) -> str:
 
 
 @transaction.atomic
-def partner_tier_set(*, partner: Partner, tier: str, by: Any, reason: str = "") -> Partner:
+def partner_tier_set(*, partner: Partner, tier: str, by: User | None, reason: str = "") -> Partner:
     """A manager moves a partner to `tier`, recorded in its tier history with the week and who
     did it. The weekly evaluation goes on from the new tier. Raises ValidationError for a tier
     the programme does not define; setting the tier it holds changes nothing."""

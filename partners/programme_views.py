@@ -24,7 +24,7 @@ from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.forms import IdChoiceField, form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.models import Partner
 from partners.programme_forms import (
     CertificationForm,
@@ -309,7 +309,7 @@ def _form_errors(request: HttpRequest, form: BaseForm) -> None:
 
 @manager_required
 @require_POST
-def partner_tier_view(request: HttpRequest, pk: int) -> HttpResponse:
+def partner_tier_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     partner = _partner(request, pk)
     form = PartnerTierForm(request.POST)
     if form.is_valid():

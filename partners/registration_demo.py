@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import overload
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -69,14 +69,24 @@ OFFERINGS = [
 class _Seeder:
     rng: random.Random
     today: date
-    manager: Any
+    manager: User
 
     def at(self, days_ago: int, hour: int = 10) -> datetime:
         return timezone.make_aware(
             datetime.combine(self.today - timedelta(days=days_ago), time(hour))
         )
 
-    def details(self, account: Account | None, *, prospect: tuple[str, str] | None = None) -> Any:
+    @overload
+    def details(self, account: Account) -> DealDetails: ...
+
+    @overload
+    def details(
+        self, account: None, *, prospect: tuple[str, str]
+    ) -> tuple[str, str, str, Decimal, date]: ...
+
+    def details(
+        self, account: Account | None, *, prospect: tuple[str, str] | None = None
+    ) -> DealDetails | tuple[str, str, str, Decimal, date]:
         offering = self.rng.choice(OFFERINGS)
         amount = Decimal(self.rng.choice([25, 40, 60, 90, 150, 240, 400]) * 1000)
         close = self.today + timedelta(days=self.rng.randint(30, 200))
@@ -96,14 +106,13 @@ class _Seeder:
         return name, website, offering, amount, close
 
 
-def _user_of(partner: Partner) -> Any:
+def _user_of(partner: Partner) -> User:
     """A portal user of `partner` to register its deals: its first one, else a login without a
     password made for the demo (nobody signs in with it)."""
     membership = partner.portal_users.select_related("user").order_by("id").first()
     if membership is not None:
         return membership.user
-    User = get_user_model()
-    user, _ = User.objects.get_or_create(
+    user, _ = get_user_model().objects.get_or_create(
         username=f"deals@{partner.external_id.lower()}.example",
         defaults={"email": f"deals@{partner.external_id.lower()}.example"},
     )
@@ -146,7 +155,9 @@ def _granted_account(
     return accounts.order_by("id")[rng.randrange(count)]
 
 
-def _submit(seeder: _Seeder, partner: Partner, details: Any, *, days_ago: int) -> DealRegistration:
+def _submit(
+    seeder: _Seeder, partner: Partner, details: DealDetails, *, days_ago: int
+) -> DealRegistration:
     when = seeder.at(days_ago)
     registration = registration_submit(user=_user_of(partner), details=details, now=when)
     if registration.auto_approved:
@@ -241,11 +252,11 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
     # Prospects, two of them claimed by two partners (possible duplicates).
     for index, (name, website) in enumerate(PROSPECTS[:8]):
         partner = everyone[index % len(everyone)]
-        details = seeder.details(None, prospect=(name, website))
+        terms = seeder.details(None, prospect=(name, website))
         account = account_for(partner, "none")
         if account is None:
             continue
-        _, _, offering, amount, close = details
+        _, _, offering, amount, close = terms
         made.append(
             _submit(
                 seeder,
@@ -356,6 +367,7 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
                     today=today,
                 )
             elif outcome == "withdrawn":
+                assert registration.submitted_by is not None  # submitted above
                 registration_withdraw(
                     registration=registration,
                     user=registration.submitted_by,
@@ -363,6 +375,7 @@ def _seed(seeder: _Seeder, partners: list[Partner]) -> int:
                     today=today,
                 )
             elif outcome == "extension":
+                assert registration.submitted_by is not None  # submitted above
                 registration_request_extension(
                     registration=registration,
                     user=registration.submitted_by,

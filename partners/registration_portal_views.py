@@ -7,7 +7,8 @@ account.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,10 +22,15 @@ from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
 from crm.idempotency import once_per_form_token
-from crm.roles import Role, role_required
+from crm.roles import AuthenticatedHttpRequest, Role, role_required
 from partners.registration_forms import ExtensionRequestForm, RegistrationForm, WithdrawForm
 from partners.registration_matching import accounts_assigned_to
-from partners.registration_models import DealRegistration, ExtensionStatus, RegistrationStatus
+from partners.registration_models import (
+    DealRegistration,
+    DealRegistrationEvent,
+    ExtensionStatus,
+    RegistrationStatus,
+)
 from partners.registration_selectors import (
     registration_events_visible_to,
     registrations_visible_to,
@@ -63,7 +69,7 @@ def portal_registration_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _initial_for_own_account(request: HttpRequest) -> dict[str, Any]:
+def _initial_for_own_account(request: HttpRequest) -> dict[str, object]:
     """Prefill the form from one of the partner's own accounts (`?account=<external id>`)."""
     external_id = request.GET.get("account", "").strip()[:64]
     partner = partner_of_user(request.user)
@@ -84,7 +90,7 @@ def _initial_for_own_account(request: HttpRequest) -> dict[str, Any]:
 
 @portal_required
 @once_per_form_token
-def portal_registration_new(request: HttpRequest) -> HttpResponse:
+def portal_registration_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RegistrationForm(request.POST)
         if form.is_valid():
@@ -117,8 +123,14 @@ def _own_registration(request: HttpRequest, pk: int) -> DealRegistration:
     )
 
 
-def _history(request: HttpRequest, registration: DealRegistration) -> list[dict[str, Any]]:
-    rows = []
+class HistoryStep(TypedDict):
+    event: DealRegistrationEvent
+    who: str
+    note: str
+
+
+def _history(request: HttpRequest, registration: DealRegistration) -> list[HistoryStep]:
+    rows: list[HistoryStep] = []
     for event in registration_events_visible_to(request.user, registration):
         if event.by is None:
             who = _("Automatically")
@@ -163,7 +175,14 @@ def portal_registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, _own_registration(request, pk))
 
 
-def _act(request: HttpRequest, pk: int, *, form: Form, act: Any, done: str) -> HttpResponse:
+def _act(
+    request: HttpRequest,
+    pk: int,
+    *,
+    form: Form,
+    act: Callable[[DealRegistration, dict[str, Any]], object],
+    done: str,
+) -> HttpResponse:
     registration = _own_registration(request, pk)
     if form.is_valid():
         try:
@@ -182,7 +201,7 @@ def _act(request: HttpRequest, pk: int, *, form: Form, act: Any, done: str) -> H
 
 @portal_required
 @require_POST
-def portal_registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_registration_withdraw(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
@@ -196,7 +215,7 @@ def portal_registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @portal_required
 @require_POST
-def portal_registration_extend(request: HttpRequest, pk: int) -> HttpResponse:
+def portal_registration_extend(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -127,7 +128,7 @@ def tier_terms(tier: str) -> TierTerms:
 
 
 @transaction.atomic
-def partner_channel_manager_set(*, partner: Partner, manager: Any) -> Partner:
+def partner_channel_manager_set(*, partner: Partner, manager: User | None) -> Partner:
     """Name the sales manager who receives the partner's deal registrations (None: every sales
     manager). Raises ValidationError for a user who is not an active sales manager."""
     if manager is not None and (not manager.is_active or role_of(manager) != Role.SALES_MANAGER):
@@ -239,7 +240,7 @@ def _record(
     registration: DealRegistration,
     *,
     kind: str,
-    by: Any,
+    by: User | None,
     previous: str = "",
     note: str = "",
     facts: dict[str, Any] | None = None,
@@ -426,7 +427,7 @@ def _clean_details(partner: Partner, details: DealDetails, today: date) -> dict[
 
 @transaction.atomic
 def registration_submit(
-    *, user: Any, details: DealDetails, now: datetime | None = None
+    *, user: User, details: DealDetails, now: datetime | None = None
 ) -> DealRegistration:
     """A partner user registers a deal for their own organisation.
 
@@ -609,7 +610,7 @@ def _end_coverage(registration: DealRegistration, on: date) -> None:
     )
 
 
-def _opportunity_of(registration: DealRegistration, *, by: Any) -> Opportunity:
+def _opportunity_of(registration: DealRegistration, *, by: User | None) -> Opportunity:
     """The partner-sourced opportunity an approved registration became (opened on the day it
     was submitted, for its estimated amount); created now when it has none yet (approved before
     opportunities existed). Raises ValidationError when its currency has no rate."""
@@ -638,7 +639,7 @@ def _opportunity_of(registration: DealRegistration, *, by: Any) -> Opportunity:
     )
 
 
-def _lose_opportunity(registration: DealRegistration, *, by: Any, on: date, reason: str) -> None:
+def _lose_opportunity(registration: DealRegistration, *, by: User, on: date, reason: str) -> None:
     """The registration's opportunity, when still open, is lost on `on`."""
     opportunity = Opportunity.objects.filter(registration=registration).first()
     if opportunity is not None and opportunity.is_open:
@@ -686,7 +687,7 @@ def _expire_lapsed(account: Account, *, today: date) -> None:
 def registration_approve(
     *,
     registration: DealRegistration,
-    by: Any,
+    by: User | None,
     protected_days: int | None = None,
     reason: str = "",
     today: date | None = None,
@@ -809,7 +810,7 @@ def _reason(reason: str, *, required: str | None) -> str:
 
 @transaction.atomic
 def registration_reject(
-    *, registration: DealRegistration, by: Any, reason: str
+    *, registration: DealRegistration, by: User, reason: str
 ) -> DealRegistration:
     """Reject a submitted registration with a reason the partner reads. Raises ValidationError
     without a reason, RegistrationRefused when it is not submitted."""
@@ -834,7 +835,7 @@ def registration_reject(
 def registration_mark_won(
     *,
     registration: DealRegistration,
-    by: Any,
+    by: User,
     amount: Decimal,
     closed_on: date,
     today: date | None = None,
@@ -893,7 +894,7 @@ def registration_mark_won(
 
 @transaction.atomic
 def registration_mark_lost(
-    *, registration: DealRegistration, by: Any, reason: str = "", today: date | None = None
+    *, registration: DealRegistration, by: User, reason: str = "", today: date | None = None
 ) -> DealRegistration:
     """Record an approved deal lost; the coverage its approval created ends `today`. Raises
     RegistrationRefused unless it is approved."""
@@ -914,7 +915,7 @@ def registration_mark_lost(
     return registration
 
 
-def _own(registration: DealRegistration, user: Any) -> None:
+def _own(registration: DealRegistration, user: User) -> None:
     membership = getattr(user, "partner_membership", None)
     if membership is None or membership.partner_id != registration.partner_id:
         raise ValidationError(_("Only the registering partner's users can do this."))
@@ -922,7 +923,7 @@ def _own(registration: DealRegistration, user: Any) -> None:
 
 @transaction.atomic
 def registration_withdraw(
-    *, registration: DealRegistration, user: Any, reason: str = "", today: date | None = None
+    *, registration: DealRegistration, user: User, reason: str = "", today: date | None = None
 ) -> DealRegistration:
     """The partner withdraws its registration (submitted or approved); an approval's coverage
     ends `today`. Raises RegistrationRefused when it is already closed."""
@@ -956,7 +957,7 @@ def registration_withdraw(
 
 @transaction.atomic
 def registration_request_extension(
-    *, registration: DealRegistration, user: Any, note: str = ""
+    *, registration: DealRegistration, user: User, note: str = ""
 ) -> DealRegistration:
     """The partner asks once for more protection on an approved registration; the managers are
     e-mailed. Raises RegistrationRefused unless approved and not yet extended or asked."""
@@ -985,7 +986,7 @@ def registration_request_extension(
 
 @transaction.atomic
 def registration_extend(
-    *, registration: DealRegistration, by: Any, days: int | None = None
+    *, registration: DealRegistration, by: User, days: int | None = None
 ) -> DealRegistration:
     """Extend an approved registration's protection once by `days` (default: the tier's
     extension), whether or not the partner asked. Raises ValidationError for days outside
@@ -1022,7 +1023,7 @@ def registration_extend(
 
 @transaction.atomic
 def registration_decline_extension(
-    *, registration: DealRegistration, by: Any, reason: str
+    *, registration: DealRegistration, by: User, reason: str
 ) -> DealRegistration:
     """Decline the partner's extension request with a reason it reads. Raises ValidationError
     without a reason, RegistrationRefused when no request is open."""
@@ -1046,7 +1047,7 @@ def registration_decline_extension(
 
 @transaction.atomic
 def registration_link_account(
-    *, registration: DealRegistration, by: Any, account: Account | None, today: date | None = None
+    *, registration: DealRegistration, by: User, account: Account | None, today: date | None = None
 ) -> DealRegistration:
     """A manager names the account a submitted registration is about (None: a prospect, made
     an account on approval); its conflicts are computed again. Raises RegistrationRefused

@@ -27,7 +27,7 @@ from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.filters import filters_for_page
 from crm.forms import form_add_service_errors, object_id
 from crm.models import SizeBand
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.filters import DealRegistrationFilter
 from partners.registration_conflicts import registration_conflicts
 from partners.registration_forms import (
@@ -294,7 +294,7 @@ def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, _registration_for(request, pk))
 
 
-def _decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def _decide(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     registration = _registration_for(request, pk)
     form = ACTION_FORMS[action](request.POST, prefix=action)
     if form.is_valid():
@@ -313,7 +313,10 @@ def _decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 
 def _apply(
-    request: HttpRequest, registration: DealRegistration, action: str, data: dict[str, Any]
+    request: AuthenticatedHttpRequest,
+    registration: DealRegistration,
+    action: str,
+    data: dict[str, Any],
 ) -> str:
     by = request.user
     if action == "approve":
@@ -372,7 +375,7 @@ def _apply(
 def _action_view(action: str) -> Callable[..., HttpResponseBase]:
     @manager_required
     @require_POST
-    def view(request: HttpRequest, pk: int) -> HttpResponse:
+    def view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         return _decide(request, pk, action)
 
     view.__name__ = f"registration_{action}_view"

@@ -9,8 +9,8 @@ weekly snapshots).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,7 +22,7 @@ from partners.programme_models import BusinessReview, ReviewAction
 
 
 @transaction.atomic
-def business_review_open(*, partner: Partner, year: int, quarter: int, by: Any) -> BusinessReview:
+def business_review_open(*, partner: Partner, year: int, quarter: int, by: User) -> BusinessReview:
     """The review of `partner` for a quarter, created on first use (one per partner and
     quarter, held by the database). Raises ValidationError for a quarter outside 1-4 or a year
     outside 2000-2199."""
@@ -61,7 +61,7 @@ def review_action_add(
     review: BusinessReview,
     description: str,
     due_on: date,
-    owner: Any = None,
+    owner: User | None = None,
     partner_owner: str = "",
 ) -> ReviewAction:
     """Add an agreed action with one owner, one of our users or someone at the partner by

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.lookups import GreaterThan, In
@@ -21,7 +20,7 @@ from channels.selectors import (
 )
 from crm.models import CHANNEL_KIND_BITS, Account, ChannelKind, Region, Vertical
 from crm.roles import RequestUser, Role, role_of
-from crm.rules import COVERAGE_KINDS_KNOWN
+from crm.rules import COVERAGE_KINDS_KNOWN, in_market_q
 from crm.selectors import AccountFilter, accounts_filtered
 from partners.models import (
     Agreement,
@@ -143,7 +142,7 @@ def opportunities_visible_to(user: RequestUser) -> QuerySet[Opportunity]:
 
 def _in_market_q(day: date) -> Q:
     """Rule 1 of docs/metrics.md on accounts: entered by `day` and not archived by then."""
-    return Q(entered_on__lte=day) & (Q(archived_on__isnull=True) | Q(archived_on__gt=day))
+    return in_market_q(day)
 
 
 @dataclass(frozen=True)
@@ -303,7 +302,7 @@ def _code_id(model: type[Region] | type[Vertical], code: str) -> int | None:
 
 
 def accounts_listed(
-    user: Any,
+    user: RequestUser,
     account_filter: AccountListFilter,
     *,
     today: date,
@@ -407,8 +406,7 @@ def partner_account_counts(*, partner: Partner, day: date) -> dict[str, int]:
     with no coverage filter, "any" and "outside". Counted from the partner's own assignment
     rows (its index), not by walking the accounts. Two queries and the grants' three."""
     rows = CoverageAssignment.objects.filter(active_coverage_q(day), partner=partner).filter(
-        Q(account__entered_on__lte=day)
-        & (Q(account__archived_on__isnull=True) | Q(account__archived_on__gt=day))
+        in_market_q(day, "account__")
     )
     own = Grants(tuple(g for g in Grants.on(day).agreements if g[0] == partner.pk))
     granted = own.q(
@@ -451,7 +449,7 @@ def agreements_due(user: RequestUser, *, by: str, days: int, today: date) -> lis
     )
 
 
-def feedback_awaiting_answer(user: Any) -> QuerySet[Feedback]:
+def feedback_awaiting_answer(user: RequestUser) -> QuerySet[Feedback]:
     """Open feedback partners sent that nobody of ours has answered yet, oldest first: not
     resolved or closed, and no reply but the partner's own follow-ups. Feedback a manager
     logged on a partner's behalf is not waiting for anyone."""

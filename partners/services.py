@@ -10,7 +10,7 @@ from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -224,7 +224,9 @@ def _apply_terms(agreement: Agreement, terms: AgreementTerms) -> None:
         setattr(agreement, name, getattr(terms, name))
 
 
-def _save(agreement: Agreement, *, by: Any, terms: AgreementTerms | None = None) -> Agreement:
+def _save(
+    agreement: Agreement, *, by: User | None, terms: AgreementTerms | None = None
+) -> Agreement:
     if agreement.start_date and agreement.end_date and agreement.end_date < agreement.start_date:
         raise ValidationError({"end_date": "The end date cannot be before the start date."})
     agreement.full_clean()
@@ -434,7 +436,7 @@ def agreement_renew(*, agreement: Agreement, by: User) -> Agreement:
 
 
 @transaction.atomic
-def agreement_discard_draft(*, agreement: Agreement, by: Any) -> None:
+def agreement_discard_draft(*, agreement: Agreement, by: User) -> None:
     """Delete a draft that will not be signed (a withdrawn renewal, a mistaken draft). Its
     history keeps every version and the deletion, with who discarded it. Raises
     ValidationError unless it is a draft: a signed agreement is terminated, never deleted."""
@@ -755,7 +757,7 @@ def partner_create(*, profile: PartnerProfile) -> Partner:
 
 
 @transaction.atomic
-def partner_update(*, partner: Partner, profile: PartnerProfile, by: Any = None) -> Partner:
+def partner_update(*, partner: Partner, profile: PartnerProfile, by: User | None = None) -> Partner:
     """Change a partner's profile. Moving it to the other channel kind is refused while it
     covers accounts, since those assignments would no longer match their kind. A new tier is
     a manager's tier change, kept in the partner's tier history

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -80,7 +80,7 @@ def _apply(survey: Survey, values: SurveyValues) -> Survey:
 
 
 @transaction.atomic
-def survey_create(*, values: SurveyValues, by: Any) -> Survey:
+def survey_create(*, values: SurveyValues, by: User | None) -> Survey:
     """Define a survey. Raises ValidationError for no category, a reminder that would fall
     outside the wave, or a value out of range."""
     return _apply(Survey(created_by=by), values)

@@ -3,8 +3,6 @@ channel, the answers) and the page a partner's contact answers through its signe
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -20,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled
 from crm.idempotency import once_per_form_token
-from crm.roles import can_manage, internal_required, manager_required
+from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.models import Feedback, FeedbackCategory, PartnerKind
 from partners.programme_forms import SurveyAnswerForm, SurveyForm
 from partners.programme_models import Survey
@@ -45,7 +43,7 @@ from partners.tasks import survey_wave_open_task
 PAGE_SIZE = 50
 
 
-def _rates(wave_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def _rates(wave_ids: list[int]) -> dict[int, list[dict[str, object]]]:
     """`wave_response_rates` with each channel kind's label."""
     kinds = dict(PartnerKind.choices)
     rates = wave_response_rates(wave_ids)
@@ -64,7 +62,7 @@ def survey_list(request: HttpRequest) -> HttpResponse:
         .order_by("-opens_on", "-id")
     )
     rates = wave_response_rates([wave.pk for wave in waves])
-    latest: dict[int, Any] = {}
+    latest: dict[int, dict[str, object]] = {}
     for wave in waves:
         latest.setdefault(wave.survey_id, {"wave": wave, "total": rates[wave.pk][-1:] or None})
     return render(
@@ -90,7 +88,7 @@ def _survey_form_page(
 
 @manager_required
 @once_per_form_token
-def survey_create_view(request: HttpRequest) -> HttpResponse:
+def survey_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = SurveyForm(initial={"free_text_question": _("What should we do better?")})
     if request.method == "POST":
         form = SurveyForm(request.POST)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from crm.enqueue import TaskOptions
 from partners import imports, webhooks
 from partners.coverage_kinds import coverage_kinds_refresh_stale
 from partners.programme_models import Survey
@@ -19,7 +19,7 @@ from partners.survey_services import survey_wave_open, surveys_send_due
 
 # The survey and coverage-kinds jobs: run once whatever the worker does (acks_late), retried on a
 # lost database connection, and allowed half an hour over a whole market.
-LONG_RETRIED: dict[str, Any] = {
+LONG_RETRIED: TaskOptions = {
     "acks_late": True,
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": 30,
@@ -91,7 +91,7 @@ def registrations_daily(today: str | None = None) -> dict[str, int]:
     soft_time_limit=60,
     time_limit=90,
 )
-def webhook_deliver(self: Any, delivery_id: int) -> bool:
+def webhook_deliver(self: Task[[int], bool], delivery_id: int) -> bool:
     """One attempt at a webhook delivery; a failed one is retried after its backoff. Run
     eagerly (no broker), the next attempt waits for the flush instead of blocking a request."""
     outcome = webhooks.webhook_deliver(delivery_id=delivery_id)

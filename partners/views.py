@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
 from crm.forms import form_add_service_errors, object_id
@@ -158,7 +159,7 @@ def _export_agreements(fmt: str, agreements: QuerySet[Agreement]) -> HttpRespons
 
 
 # The agreement's fields as the history names them (the form's words).
-HISTORY_FIELDS: dict[str, Any] = {
+HISTORY_FIELDS: dict[str, StrOrPromise] = {
     "agreement_type": gettext_lazy("Agreement type"),
     "status": gettext_lazy("Status"),
     "start_date": gettext_lazy("Start date"),
@@ -182,7 +183,7 @@ HISTORY_FIELDS: dict[str, Any] = {
     "partner": gettext_lazy("Partner"),
     "external_id": gettext_lazy("External id"),
 }
-HISTORY_KINDS: dict[str, Any] = {
+HISTORY_KINDS: dict[str, StrOrPromise] = {
     "+": gettext_lazy("Created"),
     "~": gettext_lazy("Changed"),
     "-": gettext_lazy("Deleted"),
@@ -437,7 +438,7 @@ def agreement_renew_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 
 
 @manager_required
-def agreement_discard_view(request: HttpRequest, pk: int) -> HttpResponse:
+def agreement_discard_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Discard a draft after a confirmation page; its history is kept."""
     agreement = _agreement_for(request, pk)
     if request.method == "POST":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -12,13 +13,13 @@ from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
 from crm.idempotency import once_per_form_token
-from crm.roles import manager_required
+from crm.roles import AuthenticatedHttpRequest, manager_required
 from partners.registration_forms import WebhookEndpointForm
 from partners.registration_selectors import (
     webhook_deliveries_visible_to,
     webhook_endpoints_visible_to,
 )
-from partners.webhook_models import DeliveryStatus
+from partners.webhook_models import DeliveryStatus, WebhookDelivery
 from partners.webhooks import (
     MAX_ATTEMPTS,
     webhook_endpoint_create,
@@ -30,7 +31,9 @@ from partners.webhooks import (
 PAGE_SIZE = 50
 
 
-def _deliveries_page(request: HttpRequest, deliveries):  # type: ignore[no-untyped-def]
+def _deliveries_page(
+    request: HttpRequest, deliveries: QuerySet[WebhookDelivery]
+) -> tuple[Page[WebhookDelivery], str]:
     status = request.GET.get("status", "")
     if status in DeliveryStatus.values:
         deliveries = deliveries.filter(status=status)
@@ -44,7 +47,7 @@ def _deliveries_page(request: HttpRequest, deliveries):  # type: ignore[no-untyp
 
 @manager_required
 @once_per_form_token
-def webhook_list(request: HttpRequest) -> HttpResponse:
+def webhook_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = WebhookEndpointForm()
     status_code = 200
     if request.method == "POST":

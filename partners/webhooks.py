@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
@@ -85,7 +86,7 @@ def _validate_url(url: str) -> None:
 
 @transaction.atomic
 def webhook_endpoint_create(
-    *, url: str, secret: str, events: list[str], description: str = "", by: Any
+    *, url: str, secret: str, events: list[str], description: str = "", by: User
 ) -> WebhookEndpoint:
     """Register an endpoint for `events`. Raises ValidationError for an address that is not
     HTTPS (unless settings.WEBHOOK_ALLOW_HTTP), a secret shorter than SECRET_MIN_LENGTH or no

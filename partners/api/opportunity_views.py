@@ -23,6 +23,7 @@ from channels.selectors import reps_visible_to
 from crm.api.ordering import ListOrdering
 from crm.api.permissions import InternalAndPartnerReadManagerWrite
 from crm.idempotency import once_per_idempotency_key
+from crm.roles import signed_in_user
 from partners.api.opportunity_serializers import OpportunityInputSerializer, OpportunitySerializer
 from partners.filters import OpportunityFilter
 from partners.selectors import accounts_visible_to, opportunities_visible_to, partners_visible_to
@@ -64,7 +65,7 @@ class OpportunityViewSet(
     )
     @once_per_idempotency_key
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        user = request.user
+        user = signed_in_user(request.user)
         data = OpportunityInputSerializer(
             data=request.data,
             accounts=accounts_visible_to(user),

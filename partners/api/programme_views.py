@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from crm.api.permissions import InternalAndPartnerReadManagerWrite, InternalReadManagerWrite
 from crm.idempotency import once_per_idempotency_key
+from crm.roles import signed_in_user
 from partners.api.programme_serializers import (
     CertificationInputSerializer,
     CertificationSerializer,
@@ -200,7 +201,9 @@ class SurveyViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = SurveyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        survey = survey_create(values=SurveyValues(**data.validated_data), by=request.user)
+        survey = survey_create(
+            values=SurveyValues(**data.validated_data), by=signed_in_user(request.user)
+        )
         return Response(self.get_serializer(survey).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:

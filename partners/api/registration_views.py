@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from crm.api.permissions import InternalAndPartnerReadManagerWrite
 from crm.idempotency import once_per_idempotency_key
-from crm.roles import Role, can_manage, is_partner_user
+from crm.roles import Role, can_manage, is_partner_user, signed_in_user
 from partners.api.registration_serializers import (
     ApproveInputSerializer,
     ConflictSerializer,
@@ -118,7 +118,9 @@ class DealRegistrationViewSet(
             )
         data = DealRegistrationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        registration = registration_submit(user=request.user, details=data.details())
+        registration = registration_submit(
+            user=signed_in_user(request.user), details=data.details()
+        )
         # Its region, vertical and account were read while it was made: no need to read again.
         return Response(self.get_serializer(registration).data, status=status.HTTP_201_CREATED)
 
@@ -140,7 +142,7 @@ class DealRegistrationViewSet(
         approved = _refusals_as_conflicts(
             lambda: registration_approve(
                 registration=registration,
-                by=request.user,
+                by=signed_in_user(request.user),
                 protected_days=data.validated_data.get("protected_days"),
                 reason=data.validated_data["reason"],
             )
@@ -158,7 +160,9 @@ class DealRegistrationViewSet(
         data.is_valid(raise_exception=True)
         rejected = _refusals_as_conflicts(
             lambda: registration_reject(
-                registration=registration, by=request.user, reason=data.validated_data["reason"]
+                registration=registration,
+                by=signed_in_user(request.user),
+                reason=data.validated_data["reason"],
             )
         )
         return self._fresh(rejected)
@@ -177,7 +181,7 @@ class DealRegistrationViewSet(
         won = _refusals_as_conflicts(
             lambda: registration_mark_won(
                 registration=registration,
-                by=request.user,
+                by=signed_in_user(request.user),
                 amount=data.validated_data["amount"],
                 closed_on=data.validated_data["closed_on"],
             )
@@ -197,7 +201,9 @@ class DealRegistrationViewSet(
         data.is_valid(raise_exception=True)
         lost = _refusals_as_conflicts(
             lambda: registration_mark_lost(
-                registration=registration, by=request.user, reason=data.validated_data["reason"]
+                registration=registration,
+                by=signed_in_user(request.user),
+                reason=data.validated_data["reason"],
             )
         )
         return self._fresh(lost)
@@ -217,7 +223,9 @@ class DealRegistrationViewSet(
         data.is_valid(raise_exception=True)
         withdrawn = _refusals_as_conflicts(
             lambda: registration_withdraw(
-                registration=registration, user=request.user, reason=data.validated_data["reason"]
+                registration=registration,
+                user=signed_in_user(request.user),
+                reason=data.validated_data["reason"],
             )
         )
         return self._fresh(withdrawn)
@@ -238,14 +246,16 @@ class DealRegistrationViewSet(
         if is_partner_user(request.user):
             extended = _refusals_as_conflicts(
                 lambda: registration_request_extension(
-                    registration=registration, user=request.user, note=data.validated_data["note"]
+                    registration=registration,
+                    user=signed_in_user(request.user),
+                    note=data.validated_data["note"],
                 )
             )
         elif can_manage(request.user):
             extended = _refusals_as_conflicts(
                 lambda: registration_extend(
                     registration=registration,
-                    by=request.user,
+                    by=signed_in_user(request.user),
                     days=data.validated_data.get("days"),
                 )
             )

@@ -134,7 +134,9 @@ class PartnerViewSet(
         data = PartnerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         partner = partner_update(
-            partner=partner, profile=PartnerProfile(**data.validated_data), by=request.user
+            partner=partner,
+            profile=PartnerProfile(**data.validated_data),
+            by=signed_in_user(request.user),
         )
         return Response(self.get_serializer(partner).data)
 

@@ -85,6 +85,7 @@ def test_it_expires_agreements_past_their_end_date() -> None:
 
 def test_it_schedules_every_job_on_a_crontab_with_an_expiry() -> None:
     assert app.conf.beat_schedule == BEAT_SCHEDULE
+    app.loader.import_default_modules()  # every app's task module, as a worker loads them
     names = {entry["task"] for entry in BEAT_SCHEDULE.values()}
     assert names >= {
         "analytics.close_last_week",

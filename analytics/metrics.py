@@ -27,7 +27,7 @@ Frames and their columns (dates are `datetime64` or `date` objects, missing ones
 - accounts: `account_id, region, vertical, size_band, entered_on, archived_on, converted_on,
   converted_via` (`converted_via` is "" when not converted)
 - coverage: `account_id, kind, partner_id, start_date, end_date` (`partner_id` null for direct
-  and online)
+  and online), optionally `rep_id` (0 or null when none) for the partner programme's counts
 - agreements: `agreement_id, partner_id, status, signed_on, start_date, end_date,
   terminated_on`
 - agreement_regions / agreement_verticals: `agreement_id, region` / `agreement_id, vertical`
@@ -41,7 +41,7 @@ Regions and verticals may be ids or codes, as long as accounts and agreement sco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import combinations
@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from analytics.programme import window_start, year_start
 from channels.rules import COVERAGE_RUNNING
 from crm.rules import CONVERTED, IN_MARKET, DateRule
 from partners.rules import AGREEMENT_IN_FORCE
@@ -252,25 +253,26 @@ def segment_counts(groups: pd.DataFrame) -> pd.DataFrame:
     """
     n = np.where(groups["in_market"].to_numpy(dtype=bool), groups["n"].to_numpy(dtype="int64"), 0)
     mask = groups["mask"].to_numpy(dtype="int64")
-    via = groups["converted_via"].fillna("").to_numpy(dtype=object)
-    popcount = sum(((mask & bit) > 0).astype("int64") for bit in KIND_BITS.values())
-    columns: dict[str, np.ndarray] = {"accounts": n}
-    for kind, bit in KIND_BITS.items():
-        columns[f"covered_{kind}"] = np.where((mask & bit) > 0, n, 0)
-    columns["covered_any"] = np.where(mask > 0, n, 0)
-    columns["overlap"] = np.where(popcount >= 2, n, 0)
-    columns["converted"] = np.where(via != "", n, 0)
-    for kind in KINDS:
-        columns[f"converted_{kind}"] = np.where(via == kind, n, 0)
-    keys, sums = _group_sums(
-        [groups[key].to_numpy() for key in SEGMENT_KEYS],
-        np.column_stack([columns[column] for column in COUNT_COLUMNS[:-1]]),
+    won = pd.Index(["", *KINDS]).get_indexer(pd.Index(groups["converted_via"].fillna("")))
+    if (won < 0).any():
+        raise ValueError("a mask group names a winning kind that is not a channel kind")
+    factorized = [pd.factorize(groups[key].to_numpy(), sort=True) for key in SEGMENT_KEYS]
+    shape = tuple(len(unique) for _, unique in factorized)
+    segment = np.ravel_multi_index([codes for codes, _ in factorized], shape)
+    present, segment = np.unique(segment, return_inverse=True)
+    cells = np.zeros((len(present), 16, len(KINDS) + 1), dtype="int64")
+    np.add.at(cells, (segment.reshape(-1), mask, won), n)
+    positions = np.unravel_index(present, shape)
+    counts = pd.DataFrame(
+        {
+            key: np.asarray(unique)[at]
+            for key, (_, unique), at in zip(SEGMENT_KEYS, factorized, positions, strict=True)
+        }
     )
-    counts = pd.DataFrame(dict(zip(SEGMENT_KEYS, keys, strict=True)))
-    for position, column in enumerate(COUNT_COLUMNS[:-1]):
-        counts[column] = sums[:, position]
-    counts["white_space"] = counts["accounts"] - counts["covered_any"]
-    return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]].astype({c: "int64" for c in COUNT_COLUMNS})
+    matrix = _count_matrix(cells)
+    for position, column in enumerate(COUNT_COLUMNS):
+        counts[column] = matrix[:, position]
+    return counts[[*SEGMENT_KEYS, *COUNT_COLUMNS]]
 
 
 def _group_sums(
@@ -862,7 +864,8 @@ class PreparedMarket:
         self.agreements = agreements
         self.agreement_regions = agreement_regions
         self.agreement_verticals = agreement_verticals
-        self.feedback = feedback
+        # Creation days as datetime64 once, rather than converted again for every week.
+        self.feedback = feedback.assign(created_on=_dates(feedback["created_on"]))
         self.partners = partners
         self.accounts = Accounts(
             account_id=accounts["account_id"],
@@ -881,6 +884,11 @@ class PreparedMarket:
             partner_id=coverage["partner_id"],
         )
         self.coverage_dates = _rule_columns(COVERAGE_RUNNING, coverage)
+        # Each row's rep (0 when none), for the partner programme's counts; None when the
+        # coverage frame does not say.
+        self.rep_id = (
+            coverage["rep_id"].fillna(0).to_numpy(dtype="int64") if "rep_id" in coverage else None
+        )
 
     def day_states(self, d: date) -> DayStates:
         """Rule 1 and rule 4's conversion test on `d`, per account."""
@@ -908,3 +916,373 @@ class PreparedMarket:
             feedback=self.feedback,
             d=d,
         )
+
+
+# A sweep keeps one bit per as-of day in a 64-bit word, so it takes its days 64 at a time.
+SWEEP_DAYS = 64
+_ALL_DAYS = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_EPOCH_DAY = np.datetime64("1970-01-01", "D")
+
+
+def _day_number(d: date) -> int:
+    return int((np.datetime64(d, "D") - _EPOCH_DAY).astype("int64"))
+
+
+def _words(first: np.ndarray, last: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Per row, the days (bit i: `days[i]`, at most `SWEEP_DAYS` sorted day numbers) from
+    `first` through `last` (day numbers, as `DateRule.span` gives them), as one uint64."""
+    return _bits_between(
+        np.searchsorted(days, first, side="left"), np.searchsorted(days, last, side="right")
+    )
+
+
+def _bits_between(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Per row, bits `low` up to (not including) `high` set, as one uint64 (none when
+    `high <= low`)."""
+
+    def below(count: np.ndarray) -> np.ndarray:
+        count = np.clip(count, 0, 64).astype(np.uint64)
+        ones = (np.uint64(1) << np.minimum(count, np.uint64(63))) - np.uint64(1)
+        every: np.ndarray = np.where(count >= np.uint64(64), _ALL_DAYS, ones)
+        return every
+
+    between: np.ndarray = below(high) & ~below(low)
+    return between.astype(np.uint64)
+
+
+def _converted_within(converted_on: np.ndarray, days: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+    """Per account, the days `days[i]` (sorted day numbers) whose window from `firsts[i]`
+    (sorted too) through `days[i]` holds its conversion day (`converted_on`, day numbers), as
+    one uint64."""
+    return _bits_between(
+        np.searchsorted(days, converted_on, side="left"),
+        np.searchsorted(firsts, converted_on, side="right"),
+    )
+
+
+def _bit_counts(words: np.ndarray, groups: np.ndarray, size: int, width: int) -> np.ndarray:
+    """How many of `words` in each group (`groups`, one code in `range(size)` per word) have
+    each of the first `width` bits set: an int64 array of shape (size, width)."""
+    counts = np.zeros((size, width), dtype="int64")
+    if not len(words):
+        return counts
+    order = np.argsort(groups, kind="stable")
+    ordered = groups[order]
+    present, starts = np.unique(ordered, return_index=True)
+    bits = np.unpackbits(
+        np.ascontiguousarray(words[order].astype("<u8")).view(np.uint8).reshape(-1, 8),
+        axis=1,
+        bitorder="little",
+    )[:, :width]
+    counts[present] = np.add.reduceat(bits, starts, axis=0, dtype="int64")
+    return counts
+
+
+@dataclass(frozen=True)
+class _SweptDays:
+    """What `MarketSweep` found for up to `SWEEP_DAYS` days: per day, the `COUNT_COLUMNS` of
+    each segment of `MarketSweep.segment_keys` (`counts[day, segment, column]`), and each
+    partner's covered and converted accounts (`covered[partner, day]`,
+    `converted[partner, day]`)."""
+
+    days: list[date]
+    counts: np.ndarray
+    covered: np.ndarray
+    converted: np.ndarray
+    programme: list[ProgrammeCounts] | None
+
+
+class MarketSweep:
+    """The figures of many as-of days of a `PreparedMarket` in one pass over its dated rows,
+    instead of one pass per day (a backfill).
+
+    Every dated row (an account in the market, its conversion, a running assignment, an
+    agreement in force) holds on one range of days (`DateRule.span`). Each row's days among the
+    as-of days become the bits of one word, so the coverage of an account by a kind on every
+    day is the bitwise or of its rows' words, a partner row counts on the days its own word
+    and a granting agreement's share, and each day's counts are bits summed per segment or
+    partner. `week_figures(d)` then equals `PreparedMarket.week_figures(d)` for each of the
+    days given (and falls back to it for any other day).
+    """
+
+    def __init__(self, market: PreparedMarket, days: Sequence[date]) -> None:
+        self.market = market
+        self.days = sorted(set(days))
+        self._swept: _SweptDays | None = None
+        accounts = market.accounts
+        # One code per segment (region, vertical, size band), and the segments present.
+        self.segment_shape = (
+            len(accounts.regions),
+            len(accounts.verticals),
+            len(accounts.size_bands),
+        )
+        full = np.ravel_multi_index(
+            (accounts.region, accounts.vertical, accounts.size_band), self.segment_shape
+        )
+        present, segment = np.unique(full, return_inverse=True)
+        region, vertical, size_band = np.unravel_index(present, self.segment_shape)
+        keys = pd.DataFrame(
+            {
+                "region": np.asarray(accounts.regions, dtype=object)[region],
+                "vertical": np.asarray(accounts.verticals, dtype=object)[vertical],
+                "size_band": np.asarray(accounts.size_bands, dtype=object)[size_band],
+            }
+        )
+        # Segments numbered in the order `segment_counts` gives them.
+        order = keys.sort_values(SEGMENT_KEYS, kind="stable").index.to_numpy()
+        rank = np.empty(len(order), dtype="int64")
+        rank[order] = np.arange(len(order))
+        self.segment = rank[segment.reshape(-1)]
+        self.segment_keys = keys.iloc[order].reset_index(drop=True)
+        self._in_market = IN_MARKET.span(market.account_dates)
+        self._converted = CONVERTED.span(market.account_dates)
+        self._running = COVERAGE_RUNNING.span(market.coverage_dates)
+        agreements = market.agreements
+        if agreements.empty:
+            self._in_force = (np.zeros(0, "int64"), np.zeros(0, "int64"))
+        else:
+            self._in_force = AGREEMENT_IN_FORCE.span(_rule_columns(AGREEMENT_IN_FORCE, agreements))
+
+    def week_figures(self, d: date) -> WeekFigures:
+        """Everything a week's snapshot stores, as of `d`: `PreparedMarket.week_figures(d)`."""
+        swept = self._sweep(d)
+        if swept is None:
+            return self.market.week_figures(d)
+        day = swept.days.index(d)
+        market = self.market
+        groups = self.segment_keys.copy()
+        for position, column in enumerate(COUNT_COLUMNS):
+            groups[column] = swept.counts[day, :, position]
+        partners = market.assignments.partners
+        present = np.flatnonzero(swept.covered[:, day])
+        coverage = pd.DataFrame(
+            {
+                "partner_id": np.asarray(partners)[present].astype("int64"),
+                "covered_accounts": swept.covered[present, day],
+                "converted_accounts": swept.converted[present, day],
+            }
+        )
+        segments = with_ratios(groups)
+        figures = partner_figures(
+            market.partners,
+            coverage,
+            agreements_in_force(market.agreements, d),
+            market.feedback,
+            d,
+        )
+        programme = swept.programme[day] if swept.programme is not None else None
+        return WeekFigures(
+            segments,
+            figures,
+            *week_rollups(segments, figures, market.feedback, d),
+            programme=programme,
+        )
+
+    def _sweep(self, d: date) -> _SweptDays | None:
+        if self._swept is not None and d in self._swept.days:
+            return self._swept
+        if d not in self.days:
+            return None
+        start = self.days.index(d)
+        self._swept = None  # let the previous days go before sweeping the next ones
+        self._swept = self._sweep_days(self.days[start : start + SWEEP_DAYS])
+        return self._swept
+
+    def _sweep_days(self, days: list[date]) -> _SweptDays:
+        market = self.market
+        accounts = market.accounts
+        numbers = np.array([_day_number(d) for d in days], dtype="int64")
+        width = len(days)
+        live = _words(*self._in_market, numbers)
+        won = np.where(market.converted_via > 0, _words(*self._converted, numbers) & live, 0)
+        won = won.astype(np.uint64)
+
+        assignments = market.assignments
+        known = assignments.account >= 0
+        account = np.where(known, assignments.account, 0)
+        running = np.where(known, _words(*self._running, numbers) & live[account], 0)
+        running = running.astype(np.uint64)
+        via_partner = _VIA_PARTNER[assignments.kind]
+        covering = running.copy()
+        covering[via_partner] = self._granted_days(
+            np.flatnonzero(via_partner), running[via_partner], numbers
+        )
+
+        kinds = np.zeros((len(KINDS), accounts.size), dtype=np.uint64)
+        for code in range(len(KINDS)):
+            rows = np.flatnonzero(assignments.kind == code)
+            np.bitwise_or.at(kinds[code], account[rows], covering[rows])
+
+        counts = np.zeros((width, len(self.segment_keys), len(COUNT_COLUMNS)), "int64")
+        segment = self.segment
+        won_code = market.converted_via.astype("int64")
+        cells = len(self.segment_keys) * 16 * (len(KINDS) + 1)
+        for day in range(width):
+            bit = np.uint64(day)
+            in_market = ((live >> bit) & np.uint64(1)).astype(bool)
+            mask = np.zeros(accounts.size, dtype="int64")
+            for code in range(len(KINDS)):
+                mask |= (((kinds[code] >> bit) & np.uint64(1)) << np.uint64(code)).astype("int64")
+            converted = ((won >> bit) & np.uint64(1)).astype(bool)
+            key = (segment * 16 + mask) * (len(KINDS) + 1) + np.where(converted, won_code, 0)
+            counted = np.bincount(key[in_market], minlength=cells)
+            counts[day] = _count_matrix(counted.reshape(-1, 16, len(KINDS) + 1))
+
+        # Per (partner, account): the days some granted row of the partner covers it.
+        partner_rows = np.flatnonzero(via_partner & (covering != 0))
+        size = max(accounts.size, 1)
+        pair = assignments.partner[partner_rows].astype("int64") * size + account[partner_rows]
+        pairs, at = np.unique(pair, return_inverse=True)
+        pair_days = np.zeros(len(pairs), dtype=np.uint64)
+        np.bitwise_or.at(pair_days, at.reshape(-1), covering[partner_rows])
+        pair_partner, pair_account = np.divmod(pairs, size)
+        count = len(assignments.partners)
+        covered = _bit_counts(pair_days, pair_partner, count, width)
+        programme = None
+        if market.rep_id is not None:
+            programme = self._programme_counts(
+                days, covered, pair_partner, pair_account, pair_days, covering, account
+            )
+        return _SweptDays(
+            days=days,
+            counts=counts,
+            covered=covered,
+            converted=_bit_counts(pair_days & won[pair_account], pair_partner, count, width),
+            programme=programme,
+        )
+
+    def _programme_counts(
+        self,
+        days: list[date],
+        covered: np.ndarray,
+        pair_partner: np.ndarray,
+        pair_account: np.ndarray,
+        pair_days: np.ndarray,
+        covering: np.ndarray,
+        account: np.ndarray,
+    ) -> list[ProgrammeCounts]:
+        """`Accounts.programme_counts` of each day, from the sweep's covering words."""
+        market = self.market
+        assert market.rep_id is not None
+        numbers = np.array([_day_number(d) for d in days], dtype="int64")
+        converted_on = market.account_dates["converted_on"]
+        missing = np.isnat(converted_on)
+        conversion = np.where(
+            missing, 0, (converted_on.astype("datetime64[D]") - _EPOCH_DAY).astype("int64")
+        )
+
+        def within(first: Callable[[date], date]) -> np.ndarray:
+            firsts = np.array([_day_number(first(d)) for d in days], dtype="int64")
+            words = _converted_within(conversion, numbers, firsts)
+            return np.where(missing, np.uint64(0), words).astype(np.uint64)
+
+        in_window, in_year = within(window_start), within(year_start)
+        width, count = len(days), len(market.assignments.partners)
+        window = _bit_counts(pair_days & in_window[pair_account], pair_partner, count, width)
+        year = _bit_counts(pair_days & in_year[pair_account], pair_partner, count, width)
+
+        # Direct rows (running on an in-market account) with a rep: per (rep, account).
+        assignments = market.assignments
+        direct = np.flatnonzero(
+            (assignments.kind == KINDS.index("direct")) & (market.rep_id > 0) & (covering != 0)
+        )
+        size = max(market.accounts.size, 1)
+        rep_pairs, at = np.unique(
+            market.rep_id[direct] * size + account[direct], return_inverse=True
+        )
+        rep_days = np.zeros(len(rep_pairs), dtype=np.uint64)
+        np.bitwise_or.at(rep_days, at.reshape(-1), covering[direct])
+        pair_rep, rep_account = np.divmod(rep_pairs, size)
+        reps, rep_code = np.unique(pair_rep, return_inverse=True)
+        rep_code = rep_code.reshape(-1)
+        rep_covered = _bit_counts(rep_days, rep_code, len(reps), width)
+        rep_year = _bit_counts(rep_days & in_year[rep_account], rep_code, len(reps), width)
+
+        partners = np.asarray(market.assignments.partners)
+        counts = []
+        for day in range(width):
+            present = np.flatnonzero(covered[:, day])
+            with_reps = np.flatnonzero(rep_covered[:, day])
+            counts.append(
+                ProgrammeCounts(
+                    pd.DataFrame(
+                        {
+                            "partner_id": partners[present].astype("int64"),
+                            "conversions": window[present, day],
+                            "conversions_ytd": year[present, day],
+                        }
+                    ),
+                    pd.DataFrame(
+                        {
+                            "rep_id": reps[with_reps].astype("int64"),
+                            "covered_accounts": rep_covered[with_reps, day],
+                            "conversions_ytd": rep_year[with_reps, day],
+                        }
+                    ),
+                )
+            )
+        return counts
+
+    def _granted_days(
+        self, rows: np.ndarray, running: np.ndarray, numbers: np.ndarray
+    ) -> np.ndarray:
+        """Per partner row of the assignments (`rows`, running on the days `running`), the
+        days on which one agreement of its partner is in force and grants its account's region
+        and vertical (rules 2 and 3b)."""
+        market = self.market
+        assignments = market.assignments
+        agreements = market.agreements
+        granted = np.zeros(len(rows), dtype=np.uint64)
+        if not len(rows) or agreements.empty:
+            return granted
+        partner_of = assignments.partners.get_indexer(pd.Index(agreements["partner_id"]))
+        usable = np.flatnonzero(partner_of >= 0)
+        in_force = _words(self._in_force[0][usable], self._in_force[1][usable], numbers)
+        agreement_ids = agreements["agreement_id"].to_numpy()[usable]
+        order = np.argsort(partner_of[usable], kind="stable")
+        by_partner = partner_of[usable][order]
+        partner = assignments.partner[rows]
+        low = np.searchsorted(by_partner, partner, side="left")
+        count = np.searchsorted(by_partner, partner, side="right") - low
+        pair_row = np.repeat(np.arange(len(rows)), count)
+        agreement = order[
+            np.repeat(low, count)
+            + np.arange(len(pair_row))
+            - np.repeat(np.cumsum(count) - count, count)
+        ]
+        accounts = market.accounts
+        account = assignments.account[rows[pair_row]]
+        by_region = _grants(agreement_ids, market.agreement_regions, "region", accounts.regions)
+        by_vertical = _grants(
+            agreement_ids, market.agreement_verticals, "vertical", accounts.verticals
+        )
+        grants = (
+            by_region[agreement, accounts.region[account]]
+            & by_vertical[agreement, accounts.vertical[account]]
+        )
+        days = np.where(grants, running[pair_row] & in_force[agreement], 0).astype(np.uint64)
+        np.bitwise_or.at(granted, pair_row, days)
+        return granted
+
+
+_MASKS = np.arange(16)
+_POPCOUNT = sum(((_MASKS & bit) > 0).astype("int64") for bit in KIND_BITS.values())
+
+
+def _count_matrix(cells: np.ndarray) -> np.ndarray:
+    """Rule 4's `COUNT_COLUMNS` per segment from its in-market accounts counted per (mask of
+    the kinds covering them, 1 + the winning kind's index or 0): `cells[segment, mask, won]`
+    in, `[segment, column]` (int64) out. The one statement of the counts, for a single day's
+    mask groups (`segment_counts`) and a sweep's days alike."""
+    by_mask = cells.sum(axis=2)
+    by_won = cells.sum(axis=1)
+    columns = {"accounts": by_mask.sum(axis=1)}
+    for kind, bit in KIND_BITS.items():
+        columns[f"covered_{kind}"] = by_mask[:, (_MASKS & bit) > 0].sum(axis=1)
+    columns["covered_any"] = by_mask[:, 1:].sum(axis=1)
+    columns["overlap"] = by_mask[:, _POPCOUNT >= 2].sum(axis=1)
+    columns["converted"] = by_won[:, 1:].sum(axis=1)
+    for code, kind in enumerate(KINDS, start=1):
+        columns[f"converted_{kind}"] = by_won[:, code]
+    columns["white_space"] = columns["accounts"] - columns["covered_any"]
+    return np.column_stack([columns[column] for column in COUNT_COLUMNS]).astype("int64")

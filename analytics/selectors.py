@@ -531,13 +531,14 @@ def _market_arrays(
         )
         coverage = _integer_columns(
             CoverageAssignment.objects.filter(account_id__lte=highest["account"])
-            .annotate(owner=Coalesce("partner_id", Value(0)))
-            .filter(owner__lte=highest["partner"]),
+            .annotate(owner=Coalesce("partner_id", Value(0)), seller=Coalesce("rep_id", Value(0)))
+            .filter(owner__lte=highest["partner"], seller__lte=highest["rep"]),
             _Packing(
                 [
                     _Field("account_id", F("account_id"), _bits(highest["account"])),
                     _Field("partner_id", F("owner"), _bits(highest["partner"])),
                     _Field("kind", _case("kind", metrics.KINDS), 3),
+                    _Field("rep_id", F("seller"), _bits(highest["rep"])),
                     *(
                         _Field(name, _day_number(name), _DAY_BITS)
                         for name in ("start_date", "end_date")
@@ -568,6 +569,7 @@ def _market_arrays(
             ),
             # 0 for direct and online, as `metrics.Accounts.assignments` takes it.
             "partner_id": coverage["partner_id"],
+            "rep_id": coverage["rep_id"],
             "start_date": _dates_of(coverage["start_date"]),
             "end_date": _dates_of(coverage["end_date"]),
         }
@@ -589,11 +591,12 @@ def _market_rows(
     accounts["converted_via"] = accounts["converted_via"].astype(object).fillna("").astype(str)
     for column in ("entered_on", "archived_on", "converted_on"):
         accounts[column] = pd.to_datetime(accounts[column])
-    coverage_columns = ["account_id", "kind", "partner_id", "start_date", "end_date"]
+    coverage_columns = ["account_id", "kind", "partner_id", "rep_id", "start_date", "end_date"]
     coverage = _frame(
         CoverageAssignment.objects.order_by().values_list(*coverage_columns), coverage_columns
     )
     coverage["partner_id"] = coverage["partner_id"].astype("Int64")
+    coverage["rep_id"] = coverage["rep_id"].fillna(0).astype("int64")
     for column in ("start_date", "end_date"):
         coverage[column] = pd.to_datetime(coverage[column])
     return accounts, coverage
@@ -602,8 +605,9 @@ def _market_rows(
 def market_frames() -> dict[str, pd.DataFrame]:
     """The account-level frames `metrics.PreparedMarket` takes, loaded once for any as-of date.
 
-    Keys: accounts, coverage, agreements, agreement_regions, agreement_verticals, feedback,
-    partners. Region and vertical are codes; dates are datetime64 (NaT when missing).
+    Keys: accounts, coverage (with each row's `rep_id`, 0 when none), agreements,
+    agreement_regions, agreement_verticals, feedback, partners. Region and vertical are codes;
+    dates are datetime64 (NaT when missing).
     """
     regions, verticals = _codes(Region), _codes(Vertical)
     read = _market_arrays if connection.vendor == "postgresql" else _market_rows

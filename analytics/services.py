@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
@@ -117,7 +118,8 @@ def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> _R
 
 def _insert(model: type[Model], rows: _Rows) -> None:
     """Insert `rows` into `model`'s table: one `COPY` on PostgreSQL, which writes a week's rows
-    several times faster than INSERTs; `bulk_create` elsewhere."""
+    several times faster than INSERTs, its text built column by column and sent at once (a
+    call per row cost more than the database's work); `bulk_create` elsewhere."""
     if not rows.count:
         return
     now = timezone.now()
@@ -139,10 +141,53 @@ def _insert(model: type[Model], rows: _Rows) -> None:
         sql.Identifier(model._meta.db_table),
         sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in fields])),
     )
-    values = [columns.get(field.attname, [None] * rows.count) for field in fields]
+    texts = [
+        _copy_texts(columns[field.attname]) if field.attname in columns else [_NULL] * rows.count
+        for field in fields
+    ]
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in zip(*values, strict=True):
-            copy.write_row(row)
+        copy.write("".join("\t".join(row) + "\n" for row in zip(*texts, strict=True)))
+
+
+# COPY's text format: NULL as \N, and a backslash, tab, newline or carriage return in a value
+# escaped.
+_NULL = "\\N"
+_ESCAPED = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: object) -> str:
+    if value is None:
+        return _NULL
+    if isinstance(value, str):
+        return value.translate(_ESCAPED)
+    if isinstance(value, bool | np.bool_):
+        return "t" if value else "f"
+    if isinstance(value, float):
+        return _NULL if value != value else repr(float(value))
+    return str(value)  # int, Decimal, date, aware datetime: PostgreSQL reads them as written
+
+
+def _copy_texts(values: Sequence[Cell]) -> list[str]:
+    """A column's values as COPY's text format writes them, one string each, converted by
+    the types the column holds rather than value by value where it can (most of a snapshot is
+    ints, floats and plain names)."""
+    if not values:
+        return []
+    if len(set(map(id, values))) == 1:  # one value common to every row
+        return [_copy_text(values[0])] * len(values)
+    types = set(map(type, values))
+    if types == {int}:
+        return list(map(str, values))
+    if types <= {int, type(None)}:
+        return [_NULL if value is None else str(value) for value in values]
+    if types <= {float, type(None)}:
+        return [_NULL if value is None or value != value else repr(value) for value in values]
+    if types == {str}:
+        texts = cast(list[str], values)
+        joined = "\x00".join(texts)
+        plain = not any(special in joined for special in "\\\t\n\r")
+        return list(texts) if plain else [text.translate(_ESCAPED) for text in texts]
+    return list(map(_copy_text, values))
 
 
 def _write_week(
@@ -435,8 +480,8 @@ def metrics_compute_weeks(
     final_weeks: Iterable[str],
     progress: Callable[[str], object] | None = None,
 ) -> list[MetricsRun]:
-    """Compute several weeks, loading the market once and evaluating each as-of date in memory
-    (`metrics.PreparedMarket`).
+    """Compute several weeks, loading the market once and sweeping their as-of dates in one
+    pass over its dated rows (`metrics.MarketSweep`).
 
     Weeks in `final_weeks` are final, the rest provisional. Each week is replaced in its own
     transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
@@ -447,6 +492,11 @@ def metrics_compute_weeks(
         metrics.iso_week_as_of(week)
     final_set = set(final_weeks)
     market = metrics.PreparedMarket(**selectors.market_frames())
+    # The weeks' coverage in one pass over the dated rows; a day the sweep did not foresee
+    # (the date turned during a provisional run) is computed alone.
+    sweep = metrics.MarketSweep(
+        market, [metrics_as_of(week=week, final=week in final_set) for week in weeks]
+    )
     revenue = RevenueBackfill()
 
     runs = []
@@ -455,7 +505,7 @@ def metrics_compute_weeks(
             _run_week(
                 week=week,
                 final=week in final_set,
-                compute=market.week_figures,
+                compute=sweep.week_figures,
                 revenue=revenue,
             )
         )

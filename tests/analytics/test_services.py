@@ -126,6 +126,16 @@ def test_it_computes_a_provisional_week_as_of_today() -> None:
     assert not FeedbackRollup.objects.filter(week="2026-W46").exists()
 
 
+def test_it_writes_names_with_tabs_backslashes_and_line_breaks_as_they_are() -> None:
+    small_market()
+    name = "Tab\there \\N back\\slash\nnew line\r\n中文"
+    Partner.objects.filter(external_id="P-ONE").update(name=name)
+    services.metrics_compute_week(week="2026-W46", final=True)
+    stored = PartnerSnapshot.objects.get(week="2026-W46", external_id="P-ONE")
+    assert stored.name == name
+    assert stored.satisfaction_mean is None and stored.nps is None  # no feedback by then
+
+
 def test_it_gives_identical_rows_when_run_twice() -> None:
     small_market()
     services.metrics_compute_week(week="2026-W46", final=True)

@@ -4,7 +4,7 @@ random markets: the single-week database path and the backfill's in-memory path 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -60,20 +60,36 @@ def test_it_agrees_with_the_weekly_run_in_memory_and_in_the_database(seed: int) 
         )
 
 
+def _assert_same_programme_counts(swept: metrics.WeekFigures, single: metrics.WeekFigures) -> None:
+    assert swept.programme is not None and single.programme is not None
+    for name, key in (("partners", "partner_id"), ("reps", "rep_id")):
+        pd.testing.assert_frame_equal(
+            getattr(swept.programme, name).sort_values(key).reset_index(drop=True),
+            getattr(single.programme, name).sort_values(key).reset_index(drop=True),
+            obj=f"programme {name}",
+        )
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("seed", [51, 52, 53, 54])
 def test_a_backfill_gives_exactly_the_figures_of_a_single_week(seed: int) -> None:
     days = random_market(seed, accounts=120)
     prepared = metrics.PreparedMarket(**selectors.market_frames())
+    swept = metrics.MarketSweep(prepared, days)
     for day in days:
-        backfill, single = prepared.week_figures(day), _database_figures(day)
-        for name in ("segments", "partners", "segment_rollups", "partner_rollups"):
-            pd.testing.assert_frame_equal(
-                getattr(backfill, name).reset_index(drop=True),
-                getattr(single, name).reset_index(drop=True),
-                check_dtype=False,
-                obj=f"{name} {day}",
-            )
+        single = _database_figures(day)
+        _assert_same_programme_counts(swept.week_figures(day), services.metrics_week_figures(day))
+        for backfill, path in (
+            (prepared.week_figures(day), "day"),
+            (swept.week_figures(day), "swept"),
+        ):
+            for name in ("segments", "partners", "segment_rollups", "partner_rollups"):
+                pd.testing.assert_frame_equal(
+                    getattr(backfill, name).reset_index(drop=True),
+                    getattr(single, name).reset_index(drop=True),
+                    check_dtype=False,
+                    obj=f"{path} {name} {day}",
+                )
 
 
 @pytest.mark.postgres
@@ -121,7 +137,32 @@ def test_a_region_share_of_the_week_counts_only_the_accounts_of_those_regions(se
 
 @pytest.mark.django_db
 def test_an_empty_market_gives_no_segments_and_no_partners() -> None:
-    figures = metrics.PreparedMarket(**selectors.market_frames()).week_figures(date(2026, 11, 15))
-    assert figures.segments.empty and figures.partners.empty
+    prepared = metrics.PreparedMarket(**selectors.market_frames())
+    day = date(2026, 11, 15)
+    for figures in (
+        prepared.week_figures(day),
+        metrics.MarketSweep(prepared, [day]).week_figures(day),
+    ):
+        assert figures.segments.empty and figures.partners.empty
     assert list(figures.segments.columns) == [*COUNTS, *metrics.RATIO_COLUMNS]
     assert _database_figures(date(2026, 11, 15)).segments.empty
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [55, 56])
+def test_a_sweep_over_more_days_than_one_word_holds_equals_each_day_alone(seed: int) -> None:
+    days = random_market(seed, accounts=60)
+    first = min(days)
+    sundays = [first + timedelta(days=6 - first.weekday() + 7 * week) for week in range(70)]
+    prepared = metrics.PreparedMarket(**selectors.market_frames())
+    swept = metrics.MarketSweep(prepared, [*sundays, *days])
+    for day in [*sundays, *days]:
+        alone, together = prepared.week_figures(day), swept.week_figures(day)
+        for name in metrics.WeekFigures.__dataclass_fields__:
+            if name == "programme":
+                continue
+            pd.testing.assert_frame_equal(
+                getattr(together, name).reset_index(drop=True),
+                getattr(alone, name).reset_index(drop=True),
+                obj=f"{name} {day}",
+            )

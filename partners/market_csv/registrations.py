@@ -27,6 +27,7 @@ from crm.sql import as_text
 from partners.market_csv.files import PARTNERS, REGISTRATIONS
 from partners.market_csv.store import STAGE_REGISTRATION
 from partners.models import Partner
+from partners.registration_facts import ImportedFacts
 from partners.registration_models import (
     DealRegistration,
     DealRegistrationEvent,
@@ -34,7 +35,7 @@ from partners.registration_models import (
     RegistrationStatus,
 )
 from partners.registration_services import registration_conflicts_refresh
-from partners.registration_text import event_facts, event_note_in_english
+from partners.registration_text import event_note_in_english
 
 APPROVED = RegistrationStatus.APPROVED.value
 # Whose decision the row records: these need decided_on.
@@ -297,7 +298,7 @@ def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[i
                 setattr(registration, field, value)
             registration.save(update_fields=[*updates, "updated_at"])
             changed.append(registration)
-    imported = event_facts("imported", file="registrations.csv")
+    imported = ImportedFacts(what="imported", file="registrations.csv")
     DealRegistrationEvent.objects.bulk_create(
         DealRegistrationEvent(
             registration=registration,

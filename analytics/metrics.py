@@ -793,7 +793,9 @@ def day_counts(
 class WeekFigures:
     """What a week's snapshot stores: segment counts with ratios (`SEGMENT_KEYS`,
     `COUNT_COLUMNS`, `RATIO_COLUMNS`), partner figures (`PARTNER_COLUMNS`), and the rollups
-    (`segment_rollups`, `partner_rollups`, `feedback_rollups`)."""
+    (`segment_rollups`, `partner_rollups`, `feedback_rollups`); and what a single week's pass
+    hands to the steps after it: the programme's counts, and the accounts as indexed (their
+    segments by id, for the revenue step)."""
 
     segments: pd.DataFrame
     partners: pd.DataFrame
@@ -801,6 +803,7 @@ class WeekFigures:
     partner_rollups: pd.DataFrame
     feedback_rollups: pd.DataFrame
     programme: ProgrammeCounts | None = None
+    accounts: Accounts | None = None
 
 
 def week_rollups(

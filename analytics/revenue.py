@@ -342,7 +342,8 @@ def influence(
 
     kinds = np.zeros(count, dtype="int8")
     influencing = pairs[pairs["kind"] != pairs["source"]]
-    bits = np.array([1 << KINDS.index(kind) for kind in influencing["kind"]], dtype="int8")
+    positions = pd.Index(KINDS).get_indexer(pd.Index(influencing["kind"].to_numpy(dtype=object)))
+    bits = np.left_shift(1, positions).astype("int8")
     np.bitwise_or.at(kinds, influencing["row"].to_numpy(dtype="int64"), bits)
     partners = pairs[
         pairs["kind"].isin(PARTNER_KINDS) & (pairs["partner_id"] != pairs["source_partner"])
@@ -370,6 +371,79 @@ class WeekRevenue:
     forecast: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class Deals:
+    """The opportunities as `PreparedRevenue` indexes them, one entry per deal in every array:
+    ids, the segment (`segment` codes into `segment_index`, whose levels are `SEGMENT_KEYS` in
+    the codes the rows are stored with), the region and vertical in the values the agreements'
+    grants use (rule 3b), the channel's position in `KINDS`, the partner id (0 for direct and
+    online), the stage (`STAGES`' text), recurring, the amount in cents, the currency's code in
+    the rate table (-1 when it has no rate) and its name, the sub-stage probability in
+    hundredths of a per cent, and the dates (`DATE_FIELDS`) as `datetime64[D]`, NaT when
+    missing."""
+
+    opportunity_id: np.ndarray
+    account_id: np.ndarray
+    segment: np.ndarray
+    segment_index: pd.MultiIndex
+    region: np.ndarray
+    vertical: np.ndarray
+    channel: np.ndarray
+    partner_id: np.ndarray
+    stage: np.ndarray
+    recurring: np.ndarray
+    cents: np.ndarray
+    currency: np.ndarray
+    currency_names: np.ndarray
+    probability_bp: np.ndarray
+    dates: dict[str, np.ndarray]
+
+
+def segments_of(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows' segments from their key values (one array per `SEGMENT_KEYS`, any values): a code
+    per row, and per key the value of each code, codes in the order segments first appear."""
+    size = len(keys[0]) if keys else 0
+    # Each key factorized alone, then their codes combined as one integer: a million rows
+    # factorize in a fraction of the time a MultiIndex of strings takes.
+    combined = np.zeros(size, dtype="int64")
+    per_key = []
+    for values in keys:
+        key_codes, key_values = pd.factorize(values)
+        combined = combined * (len(key_values) + 1) + key_codes
+        per_key.append((key_codes, np.asarray(key_values)))
+    segment_codes, distinct = pd.factorize(combined)
+    # The first row of each segment, segments in the order they first appear.
+    first_rows = np.zeros(len(distinct), dtype="int64")
+    first_rows[segment_codes[::-1]] = np.arange(size)[::-1]
+    return np.asarray(segment_codes, dtype="int64"), [
+        values[key_codes[first_rows]] for key_codes, values in per_key
+    ]
+
+
+def deals_from_frame(frame: pd.DataFrame, rates: RateTable) -> Deals:
+    """`Deals` from an opportunities frame (`OPPORTUNITY_COLUMNS`, region and vertical codes)."""
+    segment, levels = segments_of([frame[key].to_numpy(dtype=object) for key in SEGMENT_KEYS])
+    return Deals(
+        opportunity_id=frame["opportunity_id"].to_numpy(dtype="int64"),
+        account_id=frame["account_id"].to_numpy(dtype="int64"),
+        segment=segment,
+        segment_index=pd.MultiIndex.from_arrays([values.astype(object) for values in levels]),
+        region=frame["region"].to_numpy(dtype=object),
+        vertical=frame["vertical"].to_numpy(dtype=object),
+        channel=pd.Index(KINDS)
+        .get_indexer(pd.Index(frame["channel"].astype(object)))
+        .astype("int64"),
+        partner_id=frame["partner_id"].fillna(0).to_numpy(dtype="int64"),
+        stage=frame["stage"].to_numpy(dtype="U4"),
+        recurring=frame["recurring"].to_numpy(dtype=bool),
+        cents=frame["amount_cents"].to_numpy(dtype="int64"),
+        currency=rates.currency_codes(frame["currency"].to_numpy(dtype=object)),
+        currency_names=frame["currency"].to_numpy(dtype=object),
+        probability_bp=frame["probability_bp"].to_numpy(dtype="int64"),
+        dates={field: _days(frame[field]) for field in DATE_FIELDS},
+    )
+
+
 class PreparedRevenue:
     """The opportunities (and what they need) indexed once; `figures(d, ...)` gives one day.
 
@@ -380,7 +454,8 @@ class PreparedRevenue:
     def __init__(
         self,
         *,
-        opportunities: pd.DataFrame,
+        opportunities: pd.DataFrame | None = None,
+        deals: Deals | None = None,
         coverage: pd.DataFrame,
         agreements: pd.DataFrame,
         agreement_regions: pd.DataFrame,
@@ -388,50 +463,37 @@ class PreparedRevenue:
         partners: pd.DataFrame,
         rates: RateTable,
     ) -> None:
+        if deals is None:
+            if opportunities is None:
+                raise TypeError("PreparedRevenue needs opportunities or deals")
+            deals = deals_from_frame(opportunities, rates)
         self.rates = rates
         self.partners = partners
         self.agreements = agreements
-        frame = opportunities
-        self.size = len(frame)
-        self.opportunity_id = frame["opportunity_id"].to_numpy(dtype="int64")
-        self.account_id = frame["account_id"].to_numpy(dtype="int64")
-        # Each key factorized alone, then their codes combined as one integer: a million
-        # rows factorize in a fraction of the time a MultiIndex of strings takes.
-        combined = np.zeros(self.size, dtype="int64")
-        per_key = []
-        for key in SEGMENT_KEYS:
-            key_codes, key_values = pd.factorize(frame[key].to_numpy(dtype=object))
-            combined = combined * (len(key_values) + 1) + key_codes
-            per_key.append((key_codes, np.asarray(key_values, dtype=object)))
-        segment_codes, distinct = pd.factorize(combined)
-        # The first row of each segment, segments in the order they first appear.
-        first_rows = np.zeros(len(distinct), dtype="int64")
-        first_rows[segment_codes[::-1]] = np.arange(self.size)[::-1]
-        self.segment_index = pd.MultiIndex.from_arrays(
-            [values[key_codes[first_rows]] for key_codes, values in per_key]
-        )
-        self.segment = np.asarray(segment_codes, dtype="int64")
+        self.size = len(deals.opportunity_id)
+        self.opportunity_id = deals.opportunity_id
+        self.account_id = deals.account_id
+        self.segment_index = deals.segment_index
+        self.segment = deals.segment
         self.segment_count = len(self.segment_index)
-        self.channel = (
-            pd.Index(KINDS).get_indexer(pd.Index(frame["channel"].astype(object))).astype("int64")
-        )
+        self.channel = deals.channel
         self.key = self.segment * len(KINDS) + self.channel
-        self.partner_id = frame["partner_id"].fillna(0).to_numpy(dtype="int64")
+        self.partner_id = deals.partner_id
         partner_ids = pd.Index(partners["partner_id"].to_numpy(dtype="int64"))
         self.partner = partner_ids.get_indexer(self.partner_id).astype("int64")
         self.partner_ids = partner_ids
-        recurring = frame["recurring"].to_numpy(dtype=bool)
+        recurring = deals.recurring
         self.recurring = recurring
-        self.cents = frame["amount_cents"].to_numpy(dtype="int64")
+        self.cents = deals.cents
         # Rule 11: a recurring deal counts 12 monthly fees in the pipeline and when won.
         self.year_cents = np.where(recurring, 12 * self.cents, self.cents)
-        self.currency = rates.currency_codes(frame["currency"].to_numpy(dtype=object))
-        self.currency_names = frame["currency"].to_numpy(dtype=object)
-        self.probability = frame["probability_bp"].to_numpy(dtype="int64")
+        self.currency = deals.currency
+        self.currency_names = deals.currency_names
+        self.probability = deals.probability_bp
         self.columns: dict[str, np.ndarray] = {
-            "stage": frame["stage"].to_numpy(dtype="U4"),
+            "stage": deals.stage,
             "recurring": recurring,
-            **{field: _days(frame[field]) for field in DATE_FIELDS},
+            **deals.dates,
         }
         self.expected = day_numbers(self.columns["expected_close_on"])
         close = day_numbers(self.columns["closed_on"])
@@ -443,9 +505,9 @@ class PreparedRevenue:
             pd.DataFrame(
                 {
                     "account_id": self.account_id[won],
-                    "region": frame["region"].to_numpy(dtype=object)[won],
-                    "vertical": frame["vertical"].to_numpy(dtype=object)[won],
-                    "channel": frame["channel"].to_numpy(dtype=object)[won],
+                    "region": deals.region[won],
+                    "vertical": deals.vertical[won],
+                    "channel": np.asarray(KINDS, dtype=object)[self.channel[won]],
                     "partner_id": self.partner_id[won],
                     "closed_on": self.columns["closed_on"][won],
                 }

@@ -6,32 +6,42 @@
   weeks ending on it, or a running subscription: the rules' own filters, `channels.rules`),
   and the coverage that can have influenced the won ones: the single week's read.
 
-Nothing here computes a figure. On PostgreSQL the rows travel as one text value the database
-joins (`string_agg`), with amounts in cents and dates as day numbers computed there, which
-moves a million rows in a fraction of the time Python tuples or a row-by-row `COPY` take;
-elsewhere through the ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
+Nothing here computes a figure. On PostgreSQL the deals and coverage travel as integers
+packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents, dates as day
+numbers, currencies, stages and channels as codes, computed by the database; a week's deals
+take their segments from the accounts the coverage pass already read. Elsewhere through the
+ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import psycopg
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, F, Func, IntegerField, Q, QuerySet
-from django.db.models.functions import Cast
-from psycopg import sql
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Coalesce
 
-from analytics import revenue
-from channels.models import CoverageAssignment, Opportunity
+from analytics import metrics, revenue
+from analytics.selectors import (
+    _DAY_BITS,
+    SIZE_BANDS,
+    _bits,
+    _case,
+    _dates_of,
+    _day_number,
+    _Field,
+    _integer_columns,
+    _Packing,
+)
+from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
-from crm.models import Region, Vertical
+from crm.currencies import RateTable
+from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
 from partners.models import Agreement, Partner
 
@@ -57,85 +67,21 @@ _COVERAGE_FIELDS = ["account_id", "kind", "partner_id", "start_date", "end_date"
 _DATES = ["opened_on", "expected_close_on", "closed_on", "ends_on"]
 
 
-class _DayNumber(Func):
-    """A date as days since 1970-01-01 (PostgreSQL's date difference is an integer): the
-    read sends a number instead of a date's text, which pandas would then parse."""
-
-    template = "(%(expressions)s - DATE '1970-01-01')"
-    output_field = IntegerField()
-
-
-def _postgresql_numbers(
-    opportunities: QuerySet[Opportunity],
-) -> tuple[QuerySet[Any], dict[str, str]]:
-    """On PostgreSQL, the amount and probability as whole hundredths and the dates as day
-    numbers, computed by the database (exact: numeric times 100), and the fields to read."""
-    numbers = {
-        "amount_cents": Cast(F("amount") * 100, BigIntegerField()),
-        "probability_bp": Cast(F("sub_stage__probability") * 100, BigIntegerField()),
-        **{f"{field}_day": _DayNumber(F(field)) for field in _DATES},
-    }
-    fields = _OPPORTUNITY_FIELDS | {
-        "amount": "amount_cents",
-        "probability": "probability_bp",
-        **{field: f"{field}_day" for field in _DATES},
-    }
-    return opportunities.annotate(**numbers), fields
-
-
-def _frame(
-    queryset: QuerySet[Any],
-    fields: Sequence[str],
-    columns: list[str],
-    dtypes: dict[str, str] | None = None,
-) -> pd.DataFrame:
-    """The rows of `queryset` (its `fields`, named `columns`) as a frame of text and numbers;
-    dates stay text (`_dated` parses them), or day numbers where the read asks for them. On
-    PostgreSQL a column is read as `dtypes` names it (text by default), a null as NaN."""
-    rows = queryset.order_by().values_list(*fields)
-    if connection.vendor != "postgresql":
-        return pd.DataFrame(list(rows), columns=columns)
-    select, params = rows.query.sql_with_params()
-    # The rows joined into one text value by the database: one message on the wire instead of
-    # one per row (a million messages cost more than the rows' text). Tab-separated: no field
-    # read here (numbers, dates, codes) holds a tab; a null is an empty field.
-    names = [sql.Identifier(f"c{number}") for number in range(len(columns))]
-    statement = sql.SQL(
-        "SELECT string_agg(concat_ws(E'\\t', {fields}), E'\\n') FROM ({select}) AS rows({names})"
-    ).format(
-        fields=sql.SQL(", ").join(sql.SQL("coalesce({}::text, '')").format(name) for name in names),
-        select=sql.SQL(select),
-        names=sql.SQL(", ").join(names),
-    )
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(statement, params)
-        (text,) = cursor.fetchone() or (None,)
-    dtypes = {column: (dtypes or {}).get(column, "str") for column in columns}
-    return pd.read_csv(
-        io.StringIO(text or ""),
-        sep="\t",
-        names=columns,
-        header=None,
-        dtype=dtypes,
-        keep_default_na=False,
-        na_values=[""],
-        quoting=csv.QUOTE_NONE,
-    )
+def _frame(queryset: QuerySet[Any], fields: Sequence[str], columns: list[str]) -> pd.DataFrame:
+    """The rows of `queryset` (its `fields`, named `columns`) as a frame; dates stay as read
+    (`_dated` parses them)."""
+    return pd.DataFrame(list(queryset.order_by().values_list(*fields)), columns=columns)
 
 
 def _dated(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     for column in columns:
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):  # day numbers (PostgreSQL)
-            frame[column] = pd.to_datetime(values, unit="D")
-        else:
-            frame[column] = pd.to_datetime(values, format="ISO8601")
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
     return frame
 
 
 def _cents(values: pd.Series) -> pd.Series:
-    """Amounts of at most two decimals (`Decimal`s, or their text as PostgreSQL writes it) as
-    whole cents, exactly: never through a float."""
+    """Amounts of at most two decimals (`Decimal`s, or their text) as whole cents, exactly:
+    never through a float."""
     if not len(values) or isinstance(values.iloc[0], Decimal):
         return pd.Series([int(v.scaleb(2)) for v in values], index=values.index, dtype="int64")
     parts = values.astype(str).str.partition(".")
@@ -145,20 +91,7 @@ def _cents(values: pd.Series) -> pd.Series:
 
 
 def _opportunities(opportunities: QuerySet[Opportunity]) -> pd.DataFrame:
-    fields, numbers = _OPPORTUNITY_FIELDS, {}
-    if connection.vendor == "postgresql":
-        opportunities, fields = _postgresql_numbers(opportunities)
-        numbers = {
-            "opportunity_id": "int64",
-            "account_id": "int64",
-            "region": "int64",
-            "vertical": "int64",
-            "partner_id": "float64",
-            "amount": "int64",
-            "probability": "int64",
-            **{field: "float64" for field in _DATES},
-        }
-    frame = _frame(opportunities, list(fields.values()), list(fields), numbers)
+    frame = _frame(opportunities, list(_OPPORTUNITY_FIELDS.values()), list(_OPPORTUNITY_FIELDS))
     regions = dict(Region.objects.values_list("id", "code"))
     verticals = dict(Vertical.objects.values_list("id", "code"))
     frame["opportunity_id"] = frame["opportunity_id"].astype("int64")
@@ -167,27 +100,22 @@ def _opportunities(opportunities: QuerySet[Opportunity]) -> pd.DataFrame:
     frame["vertical"] = frame["vertical"].astype("int64").map(verticals)
     frame["partner_id"] = pd.to_numeric(frame["partner_id"]).fillna(0).astype("int64")
     frame["recurring"] = frame["recurring"].isin([True, "t", "true", "True", 1, "1"])
-    if numbers:  # whole hundredths already
-        frame["amount_cents"] = frame["amount"].astype("int64")
-        frame["probability_bp"] = frame["probability"].astype("int64")
-    else:
-        frame["amount_cents"] = _cents(frame["amount"])
-        frame["probability_bp"] = _cents(frame["probability"])
+    frame["amount_cents"] = _cents(frame["amount"])
+    frame["probability_bp"] = _cents(frame["probability"])
     frame = _dated(frame, revenue.DATE_FIELDS)
     return frame[revenue.OPPORTUNITY_COLUMNS]
 
 
 def _coverage(assignments: QuerySet[CoverageAssignment]) -> pd.DataFrame:
-    numbers = {"account_id": "int64", "partner_id": "float64"}
-    frame = _frame(assignments, _COVERAGE_FIELDS, _COVERAGE_FIELDS, numbers)
+    frame = _frame(assignments, _COVERAGE_FIELDS, _COVERAGE_FIELDS)
     frame["account_id"] = frame["account_id"].astype("int64")
     frame["partner_id"] = pd.to_numeric(frame["partner_id"]).fillna(0).astype("int64")
     return _dated(frame, ["start_date", "end_date"])
 
 
-def _agreements() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every agreement with its annual target (cents) and currency, and the region and
-    vertical codes it lists."""
+    vertical codes it lists (their ids with `by_id`)."""
     columns = ["agreement_id", "partner_id", "status", "signed_on", "start_date", "end_date"]
     columns += ["terminated_on", "annual_target", "currency"]
     rows = Agreement.objects.order_by().values_list("id", *columns[1:])
@@ -201,28 +129,241 @@ def _agreements() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         dtype="Int64",
     )
     regions = pd.DataFrame(
-        list(Agreement.regions.through.objects.values_list("agreement_id", "region__code")),
+        list(
+            Agreement.regions.through.objects.values_list(
+                "agreement_id", "region_id" if by_id else "region__code"
+            )
+        ),
         columns=["agreement_id", "region"],
     )
     verticals = pd.DataFrame(
-        list(Agreement.verticals.through.objects.values_list("agreement_id", "vertical__code")),
+        list(
+            Agreement.verticals.through.objects.values_list(
+                "agreement_id", "vertical_id" if by_id else "vertical__code"
+            )
+        ),
         columns=["agreement_id", "vertical"],
     )
     return agreements.drop(columns="annual_target"), regions, verticals
 
 
-def revenue_frames(d: date | None = None) -> dict[str, Any]:
+def _highest_id(model: Any) -> int:
+    return int(model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0)
+
+
+def _highest_ids() -> dict[str, int]:
+    """The highest id of each table whose ids are packed (`selectors._Packing`); rows above
+    them are left out of the read, so a row added meanwhile can never overflow its field."""
+    models = {
+        "opportunity": Opportunity,
+        "account": Account,
+        "region": Region,
+        "vertical": Vertical,
+        "partner": Partner,
+        "rep": SalesRep,
+        "sub_stage": OpportunitySubStage,
+    }
+    return {name: _highest_id(model) for name, model in models.items()}
+
+
+# Whole cents of `amount` (numeric(14, 2)): below 10^14 < 2^47.
+_CENT_BITS = 47
+
+
+def _deal_arrays(
+    opportunities: QuerySet[Opportunity],
+    rates: RateTable,
+    highest: dict[str, int],
+    accounts: metrics.Accounts | None,
+) -> revenue.Deals:
+    """The deals of `opportunities` as `revenue.Deals`, read as integers gathered into a few
+    bigint arrays (`selectors._integer_columns`): the database evaluates the filter and
+    sends no text and no row, and nothing is parsed or looked up row by row in Python.
+
+    Each deal's segment is its account's in `accounts` (the week's accounts as the coverage
+    pass indexed them), so the database need not join a million accounts to name it; an
+    account not among them is looked up. Without `accounts` the segment comes through the
+    account in the read itself."""
+    joined = accounts is None
+    opportunities = opportunities.annotate(owner=Coalesce("partner_id", Value(0))).filter(
+        id__lte=highest["opportunity"],
+        account_id__lte=highest["account"],
+        owner__lte=highest["partner"],
+        sub_stage_id__lte=highest["sub_stage"],
+    )
+    segment_fields = []
+    if joined:
+        opportunities = opportunities.filter(
+            account__region_id__lte=highest["region"],
+            account__vertical_id__lte=highest["vertical"],
+        )
+        segment_fields = [
+            _Field("region", F("account__region_id"), _bits(highest["region"])),
+            _Field("vertical", F("account__vertical_id"), _bits(highest["vertical"])),
+            _Field("size_band", _case("account__size_band", SIZE_BANDS), 3),
+        ]
+    currencies = list(rates.currencies)
+    packing = _Packing(
+        [
+            *segment_fields,
+            _Field("opportunity_id", F("id"), _bits(highest["opportunity"])),
+            _Field("account_id", F("account_id"), _bits(highest["account"])),
+            _Field("partner_id", F("owner"), _bits(highest["partner"])),
+            _Field("channel", _case("channel", metrics.KINDS), 3),
+            _Field("stage", _case("stage", revenue.STAGES), 2),
+            _Field("recurring", Case(When(recurring=True, then=Value(1)), default=Value(0)), 1),
+            # 0 for a currency without any rate, else 1 + its code in the rate table.
+            _Field(
+                "currency",
+                _case("currency", currencies, first=1, default=0),
+                _bits(len(currencies)),
+            ),
+            _Field("sub_stage", F("sub_stage_id"), _bits(highest["sub_stage"])),
+            *(_Field(field, _day_number(field), _DAY_BITS) for field in revenue.DATE_FIELDS),
+            _Field("cents", Cast(F("amount") * 100, BigIntegerField()), _CENT_BITS),
+        ]
+    )
+    fields = _integer_columns(opportunities, packing)
+    if accounts is not None:
+        fields.update(_segments(fields["account_id"], accounts))
+    regions, verticals = _codes(Region), _codes(Vertical)
+    segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
+        [fields["region"], fields["vertical"], fields["size_band"]]
+    )
+    segment_index = pd.MultiIndex.from_arrays(
+        [
+            np.array([regions[int(key)] for key in region_ids], dtype=object),
+            np.array([verticals[int(key)] for key in vertical_ids], dtype=object),
+            np.asarray(SIZE_BANDS, dtype=object)[size_bands.astype("int64")],
+        ]
+    )
+    probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
+    for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
+        if sub_stage <= highest["sub_stage"]:
+            probabilities[sub_stage] = int(probability.scaleb(2))
+    currency = fields["currency"] - 1
+    names = np.asarray([*currencies, ""], dtype=object)[currency]
+    unknown = np.flatnonzero(currency < 0)
+    if len(unknown):  # named for the message of a missing rate (rule 10)
+        ids = fields["opportunity_id"][unknown]
+        named = dict(Opportunity.objects.filter(id__in=ids.tolist()).values_list("id", "currency"))
+        names[unknown] = [named.get(int(key), "") for key in ids]
+    return revenue.Deals(
+        opportunity_id=fields["opportunity_id"],
+        account_id=fields["account_id"],
+        segment=segment,
+        segment_index=segment_index,
+        region=fields["region"],
+        vertical=fields["vertical"],
+        channel=fields["channel"],
+        partner_id=fields["partner_id"],
+        stage=np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
+        recurring=fields["recurring"].astype(bool),
+        cents=fields["cents"],
+        currency=currency,
+        currency_names=names,
+        probability_bp=probabilities[fields["sub_stage"]],
+        dates={field: _dates_of(fields[field]) for field in revenue.DATE_FIELDS},
+    )
+
+
+def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, np.ndarray]:
+    """Region id, vertical id and size band (position in `SIZE_BANDS`) of each account id, from
+    the week's `accounts`; those it does not hold (added since it was read) from the database."""
+    rows = accounts.positions(account_ids)
+    found = rows >= 0
+    band_codes = pd.Index(SIZE_BANDS).get_indexer(pd.Index(accounts.size_bands.astype(object)))
+    segments = {
+        "region": np.zeros(len(rows), dtype="int64"),
+        "vertical": np.zeros(len(rows), dtype="int64"),
+        "size_band": np.zeros(len(rows), dtype="int64"),
+    }
+    segments["region"][found] = accounts.regions.to_numpy(dtype="int64")[
+        accounts.region[rows[found]]
+    ]
+    segments["vertical"][found] = accounts.verticals.to_numpy(dtype="int64")[
+        accounts.vertical[rows[found]]
+    ]
+    segments["size_band"][found] = band_codes[accounts.size_band[rows[found]]]
+    missing = np.flatnonzero(~found)
+    if len(missing):
+        wanted = np.unique(account_ids[missing])
+        known = {
+            key: (region, vertical, SIZE_BANDS.index(band))
+            for key, region, vertical, band in Account.objects.filter(
+                id__in=wanted.tolist()
+            ).values_list("id", "region_id", "vertical_id", "size_band")
+        }
+        for row in missing:
+            segment = known[int(account_ids[row])]
+            segments["region"][row], segments["vertical"][row], segments["size_band"][row] = segment
+    return segments
+
+
+def _coverage_arrays(
+    assignments: QuerySet[CoverageAssignment],
+    highest: dict[str, int],
+    account_ids: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """`assignments` as the coverage frame `revenue.influence` takes, read as integers; only
+    the rows of `account_ids` when given (kept here: cheaper than a second pass of the deals
+    in the database)."""
+    assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0))).filter(
+        account_id__lte=highest["account"], owner__lte=highest["partner"]
+    )
+    fields = _integer_columns(
+        assignments,
+        _Packing(
+            [
+                _Field("account_id", F("account_id"), _bits(highest["account"])),
+                _Field("partner_id", F("owner"), _bits(highest["partner"])),
+                _Field("kind", _case("kind", metrics.KINDS), 3),
+                *(
+                    _Field(name, _day_number(name), _DAY_BITS)
+                    for name in ("start_date", "end_date")
+                ),
+            ]
+        ),
+    )
+    if account_ids is not None:
+        wanted = np.zeros(highest["account"] + 1, dtype=bool)
+        wanted[account_ids] = True
+        fields = {name: values[wanted[fields["account_id"]]] for name, values in fields.items()}
+    return pd.DataFrame(
+        {
+            "account_id": fields["account_id"],
+            "kind": np.asarray(metrics.KINDS, dtype=object)[fields["kind"]],
+            "partner_id": fields["partner_id"],
+            "start_date": _dates_of(fields["start_date"]),
+            "end_date": _dates_of(fields["end_date"]),
+        }
+    )
+
+
+def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
+    return dict(model.objects.values_list("id", "code"))
+
+
+def revenue_frames(
+    d: date | None = None, *, accounts: metrics.Accounts | None = None
+) -> dict[str, Any]:
     """The keyword arguments of `revenue.PreparedRevenue`: every opportunity, or with `d` only
     those that can count on `d` and the coverage that can have influenced its won deals. All
-    read in one snapshot (REPEATABLE READ on PostgreSQL, when no transaction is open yet)."""
-    fresh = connection.vendor == "postgresql" and not connection.in_atomic_block
+    read in one snapshot (REPEATABLE READ on PostgreSQL, when no transaction is open yet).
+    On PostgreSQL the deals come as integer-coded `revenue.Deals` (regions and verticals as
+    ids; each deal's segment from `accounts`, the week's accounts as the coverage pass indexed
+    them, when given), elsewhere as the opportunities frame (codes)."""
+    postgresql = connection.vendor == "postgresql"
+    fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
-        if fresh:
+        if postgresql:
             with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                if fresh:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # On two cores a parallel plan is slower than a serial one; the deals' accounts
+                # are hashed whole (a million at a million accounts): in memory rather than
+                # spilled in batches to disk; and no plan compiling.
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                # The deals' accounts are hashed whole (a million at a million accounts): in
-                # memory rather than spilled in batches to disk; and no plan compiling.
                 cursor.execute("SET LOCAL work_mem = '64MB'")
                 cursor.execute("SET LOCAL jit = off")
         opportunities = Opportunity.objects.all()
@@ -231,28 +372,45 @@ def revenue_frames(d: date | None = None) -> dict[str, Any]:
             opportunities = opportunities.filter(
                 IN_PIPELINE.q(d) | WON_IN_52_WEEKS.q(d) | SUBSCRIBED.q(d)
             )
-            won = Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).values("account_id")
-            # Coverage running on some day of the 13 weeks before a close in the window.
+            # Coverage running on some day of the 13 weeks before a close in the window, of the
+            # accounts of those deals (on PostgreSQL picked out of the read by the deals read).
             earliest = d - timedelta(days=WON_DAYS - 1 + revenue.INFLUENCE_DAYS)
             assignments = assignments.filter(
-                Q(end_date__isnull=True) | Q(end_date__gte=earliest),
-                start_date__lt=d,
-                account_id__in=won,
+                Q(end_date__isnull=True) | Q(end_date__gte=earliest), start_date__lt=d
             )
+            if not postgresql:
+                won = Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).values("account_id")
+                assignments = assignments.filter(account_id__in=won)
         else:
-            won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
-            assignments = assignments.filter(account_id__in=won_accounts)
-        agreements, agreement_regions, agreement_verticals = _agreements()
+            if not postgresql:
+                won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
+                assignments = assignments.filter(account_id__in=won_accounts)
+        agreements, agreement_regions, agreement_verticals = _agreements(by_id=postgresql)
         partners = pd.DataFrame(
             list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
             columns=["partner_id", "external_id", "name", "channel_kind"],
         )
+        rates = rate_table()
+        deals: dict[str, Any]
+        if postgresql:
+            highest = _highest_ids()
+            read = _deal_arrays(opportunities, rates, highest, accounts)
+            deals = {"deals": read}
+            won = read.stage == "won"
+            if d is not None:
+                won &= WON_IN_52_WEEKS.mask(
+                    {"stage": read.stage, "closed_on": read.dates["closed_on"]}, d
+                )
+            coverage = _coverage_arrays(assignments, highest, read.account_id[won])
+        else:
+            deals = {"opportunities": _opportunities(opportunities)}
+            coverage = _coverage(assignments)
         return {
-            "opportunities": _opportunities(opportunities),
-            "coverage": _coverage(assignments),
+            **deals,
+            "coverage": coverage,
             "agreements": agreements,
             "agreement_regions": agreement_regions,
             "agreement_verticals": agreement_verticals,
             "partners": partners,
-            "rates": rate_table(),
+            "rates": rates,
         }

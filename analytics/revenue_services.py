@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db.models import Model
 
 from analytics import revenue
+from analytics.metrics import WeekFigures
 from analytics.models import (
     PartnerRevenueRollup,
     PartnerRevenueSnapshot,
@@ -56,7 +57,9 @@ REVENUE_MODELS: tuple[type[Model], ...] = (
 # Per model: its rows and the fields they set (the week, as-of day, finality and currency
 # are added by the writer).
 RevenueTables = dict[type[Model], tuple[pd.DataFrame, list[str]]]
-RevenueStep = Callable[[date, pd.DataFrame], RevenueTables]
+# A step takes the as-of day and the week's coverage figures (rule 15 reads its segment
+# counts; a single week's pass hands its indexed accounts too).
+RevenueStep = Callable[[date, WeekFigures], RevenueTables]
 
 
 def _stored(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -86,11 +89,12 @@ def revenue_common() -> dict[str, Any]:
     return {"currency": settings.REPORTING_CURRENCY}
 
 
-def revenue_from_database(as_of: date, segment_counts: pd.DataFrame) -> RevenueTables:
-    """One week's revenue rows, reading only the deals that can count on `as_of`. Raises
+def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueTables:
+    """One week's revenue rows, reading only the deals that can count on `as_of` (their
+    segments from the accounts the week's pass indexed, when it hands them). Raises
     MissingRate."""
-    prepared = revenue.PreparedRevenue(**revenue_frames(as_of))
-    return revenue_tables(prepared.figures(as_of, segment_counts))
+    prepared = revenue.PreparedRevenue(**revenue_frames(as_of, accounts=week.accounts))
+    return revenue_tables(prepared.figures(as_of, week.segments))
 
 
 class RevenueBackfill:
@@ -100,5 +104,5 @@ class RevenueBackfill:
     def __init__(self) -> None:
         self.prepared = revenue.PreparedRevenue(**revenue_frames())
 
-    def __call__(self, as_of: date, segment_counts: pd.DataFrame) -> RevenueTables:
-        return revenue_tables(self.prepared.figures(as_of, segment_counts))
+    def __call__(self, as_of: date, week: WeekFigures) -> RevenueTables:
+        return revenue_tables(self.prepared.figures(as_of, week.segments))

@@ -265,12 +265,12 @@ def _run_week(
 
 
 def _revenue_or_problem(
-    revenue: RevenueStep, as_of: date, segments: pd.DataFrame
+    revenue: RevenueStep, as_of: date, figures: WeekFigures
 ) -> tuple[RevenueTables, str]:
     """The week's revenue rows; none, and why, when a rate is missing (docs/metrics.md rule
     10: a figure is never converted at 0, and the coverage figures are written all the same)."""
     try:
-        return revenue(as_of, segments), ""
+        return revenue(as_of, figures), ""
     except MissingRate as missing:
         logger.warning("metrics as of %s: no revenue figures: %s", as_of, missing)
         return no_revenue_tables(), str(missing)
@@ -294,7 +294,7 @@ def _run_locked(
     started = time.monotonic()
     try:
         figures = compute(as_of)
-        revenue_rows, run.revenue_problem = _revenue_or_problem(revenue, as_of, figures.segments)
+        revenue_rows, run.revenue_problem = _revenue_or_problem(revenue, as_of, figures)
         rows = _write_week(
             week=week, as_of=as_of, final=final, figures=figures, revenue=revenue_rows
         )
@@ -338,15 +338,22 @@ def metrics_day_counts(
     """The mask groups and partner coverage counts of `as_of` (`metrics.Accounts.count`) from
     one read of the database (`selectors.week_read`), with the day's small tables; only the
     accounts of `region_ids` when given. Writes nothing."""
-    groups, coverage, context, _ = _day_counts(as_of, region_ids=region_ids, parallel=parallel)
+    groups, coverage, context, *_ = _day_counts(as_of, region_ids=region_ids, parallel=parallel)
     return groups, coverage, context
 
 
 def _day_counts(
     as_of: date, *, region_ids: Sequence[int] | None, parallel: bool
-) -> tuple[pd.DataFrame, pd.DataFrame, selectors.WeekContext, metrics.ProgrammeCounts | None]:
+) -> tuple[
+    pd.DataFrame,
+    pd.DataFrame,
+    selectors.WeekContext,
+    metrics.ProgrammeCounts | None,
+    metrics.Accounts,
+]:
     """`metrics_day_counts`, and for the whole market (no `region_ids`) the partner
-    programme's counts found on the way (`metrics.Accounts.programme_counts`)."""
+    programme's counts found on the way (`metrics.Accounts.programme_counts`); and the
+    accounts as indexed."""
     with selectors.week_read(as_of, region_ids=region_ids, parallel=parallel) as read:
         rows = read.accounts
         # Indexed while the assignments may still be on their way.
@@ -382,7 +389,7 @@ def _day_counts(
             in_window=rows.converted_in_window,
             in_year=rows.converted_in_year,
         )
-    return groups, coverage, context, programme_counts
+    return groups, coverage, context, programme_counts, accounts
 
 
 def _figures(
@@ -402,11 +409,11 @@ def metrics_week_figures(as_of: date) -> WeekFigures:
     """Everything the snapshot of the week as of `as_of` stores, read from the database, with
     the partner programme's counts found on the way (`WeekFigures.programme`). Writes
     nothing."""
-    groups, coverage, context, programme_counts = _day_counts(
+    groups, coverage, context, programme_counts, accounts = _day_counts(
         as_of, region_ids=None, parallel=settings.METRICS_PARALLEL_READ
     )
     figures = _figures(groups, coverage, context, as_of)
-    return replace(figures, programme=programme_counts)
+    return replace(figures, programme=programme_counts, accounts=accounts)
 
 
 def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:

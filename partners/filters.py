@@ -21,6 +21,9 @@ from crm.models import Account, ChannelKind, SizeBand
 from crm.roles import is_internal
 from crm.selectors import AccountFilter
 from partners.models import (
+    Agreement,
+    AgreementStatus,
+    AgreementType,
     Feedback,
     FeedbackCategory,
     FeedbackStatus,
@@ -101,6 +104,64 @@ class PartnerFilter(ListFilterSet):
 
     def by_text(self, queryset: QuerySet[Partner], name: str, value: str) -> QuerySet[Partner]:
         return queryset.filter(Q(name__icontains=value) | Q(external_id=value[:64]))
+
+
+# Agreements -------------------------------------------------------------------------------------
+
+
+class AgreementFilter(OfPartnerFilterSet):
+    """The agreement list (`/workspace/agreements/`) and `/api/v1/agreements/`."""
+
+    q = django_filters.CharFilter(
+        label=_("Search"),
+        method="by_text",
+        max_length=100,
+        help_text="Text in the agreement's external id or the partner's name.",
+    )
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=AgreementStatus.choices)
+    agreement_type = django_filters.ChoiceFilter(label=_("Type"), choices=AgreementType.choices)
+    channel_kind = django_filters.ChoiceFilter(
+        label=_("Kind"),
+        field_name="partner__channel_kind",
+        choices=PartnerKind.choices,
+        help_text="The partner's kind: distribution (distributors) or partner.",
+    )
+    ends_after = django_filters.DateFilter(
+        label=_("Ends on or after"), field_name="end_date", lookup_expr="gte"
+    )
+    ends_before = django_filters.DateFilter(
+        label=_("Ends on or before"), field_name="end_date", lookup_expr="lte"
+    )
+    exclusive = django_filters.BooleanFilter(label=_("Exclusive"))
+    sort = SortFilter(
+        {
+            "-start_date": ("-start_date", "id"),
+            "start_date": ("start_date", "id"),
+            "end_date": ("end_date", "id"),
+            "-end_date": ("-end_date", "id"),
+            "partner": ("partner__name", "id"),
+        },
+        default="-start_date",
+    )
+
+    class Meta:
+        model = Agreement
+        fields = [
+            "partner",
+            "q",
+            "status",
+            "agreement_type",
+            "channel_kind",
+            "ends_after",
+            "ends_before",
+            "exclusive",
+            "sort",
+        ]
+
+    def by_text(self, queryset: QuerySet[Agreement], name: str, value: str) -> QuerySet[Agreement]:
+        return queryset.filter(
+            Q(external_id__icontains=value[:64]) | Q(partner__name__icontains=value)
+        )
 
 
 # Accounts ---------------------------------------------------------------------------------------

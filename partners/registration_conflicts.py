@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
@@ -22,23 +21,30 @@ from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.models import Account, ChannelKind
 from partners.models import Agreement
+from partners.registration_facts import (
+    ChannelOwner,
+    ConflictFacts,
+    PendingRegistration,
+    SegmentNames,
+    StoredConflict,
+)
 from partners.registration_matching import similar_registrations, similarity_keys
 from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
-from partners.registration_text import conflict_sentence, in_english
+from partners.registration_text import facts_sentence, in_english
 from partners.selectors import agreements_in_force_q
 
 
 @dataclass(frozen=True)
 class Conflict:
     code: str
-    facts: dict[str, Any]
+    facts: ConflictFacts
 
     @property
     def message(self) -> str:
         """The sentence, in the active language."""
-        return conflict_sentence({"code": self.code, "facts": self.facts})
+        return facts_sentence(self.code, self.facts) or ""
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> StoredConflict:
         """As stored on the registration: the code, the facts and the English sentence."""
         return {
             "code": self.code,
@@ -119,7 +125,7 @@ def _covered_by_other_channel(
     )
     assignments = list(active)
     in_force = {agreement.partner_id for agreement in granting}
-    owners = []
+    owners: list[ChannelOwner] = []
     for assignment in assignments:
         # The database holds that a direct row has a rep and a partner's row a partner.
         if assignment.kind == ChannelKind.DIRECT and assignment.rep is not None:
@@ -131,7 +137,7 @@ def _covered_by_other_channel(
     return Conflict(ConflictCode.COVERED_BY_OTHER_CHANNEL, {"owners": owners})
 
 
-def _segment_facts(registration: DealRegistration) -> dict[str, str]:
+def _segment_facts(registration: DealRegistration) -> SegmentNames:
     """The counting segment's names (the account's or the registration's, both read already)."""
     holder: Account | DealRegistration = (
         registration.account if registration.account is not None else registration
@@ -206,10 +212,9 @@ def _possible_duplicate(
         ConflictCode.POSSIBLE_DUPLICATE,
         {
             "pending": [
-                {
-                    "registration": other.external_id,
-                    "reasons": similarity_keys(registration, other),
-                }
+                PendingRegistration(
+                    registration=other.external_id, reasons=similarity_keys(registration, other)
+                )
                 for other in pending
             ],
             "accounts": ambiguous_accounts,

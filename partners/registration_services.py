@@ -45,6 +45,15 @@ from crm.services import email_queue
 from partners.models import Partner
 from partners.programme_models import Tier
 from partners.registration_conflicts import Conflict, registration_conflicts
+from partners.registration_facts import (
+    EventFacts,
+    HeldBackFacts,
+    LinkedFacts,
+    ProtectedUntilFacts,
+    ProtectionEndedFacts,
+    StoredConflict,
+    WonFacts,
+)
 from partners.registration_matching import accounts_assigned_to, registration_match
 from partners.registration_models import (
     ConflictCode,
@@ -58,7 +67,6 @@ from partners.registration_models import (
 from partners.registration_text import (
     conflict_sentence,
     conflicts_shown,
-    event_facts,
     event_note_in_english,
 )
 from partners.webhook_models import WebhookEvent
@@ -77,7 +85,7 @@ class RegistrationRefused(ValidationError):
     `code` names the conflict (a ConflictCode, or "invalid_state", "already_extended",
     "already_requested"); `conflict` is the stored conflict that refused it, when one did."""
 
-    def __init__(self, message: str, *, code: str, conflict: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, code: str, conflict: StoredConflict | None = None) -> None:
         super().__init__(message, code=code)
         self.conflict = conflict
 
@@ -243,11 +251,11 @@ def _record(
     by: User | None,
     previous: str = "",
     note: str = "",
-    facts: dict[str, Any] | None = None,
+    facts: EventFacts | None = None,
     partner_visible: bool = True,
 ) -> None:
     """One step of the history: a person's `note`, or the `facts` of the system's sentence
-    (`registration_text.event_facts`), worded for each reader; its English kept as the note."""
+    (`registration_facts.EventFacts`), worded for each reader; its English kept as the note."""
     DealRegistrationEvent.objects.create(
         registration=registration,
         kind=kind,
@@ -304,7 +312,7 @@ def _refuse_unless(registration: DealRegistration, *statuses: str, action: str) 
 
 def registration_conflicts_refresh(
     *, registration: DealRegistration, day: date, ambiguous_accounts: int = 0
-) -> list[dict[str, str]]:
+) -> list[StoredConflict]:
     """Compute the registration's conflicts on `day` and store them (and `needs_review`)."""
     conflicts = [
         conflict.as_json()
@@ -507,7 +515,7 @@ def registration_submit(
                 kind=RegistrationEventKind.AUTO_APPROVAL_REFUSED,
                 by=None,
                 note=" ".join(refusal.messages),
-                facts=event_facts("held_back", conflict=conflict) if conflict else None,
+                facts=HeldBackFacts(what="held_back", conflict=conflict) if conflict else None,
                 partner_visible=False,
             )
     return registration
@@ -662,8 +670,8 @@ def _expire_one(registration: DealRegistration, *, today: date) -> None:
         kind=RegistrationEventKind.EXPIRED,
         by=None,
         previous=previous,
-        facts=event_facts(
-            "protection_ended",
+        facts=ProtectionEndedFacts(
+            what="protection_ended",
             day=registration.protected_until.isoformat() if registration.protected_until else None,
         ),
     )
@@ -880,8 +888,8 @@ def registration_mark_won(
         account.converted_via = registration.partner.channel_kind
         account.save(update_fields=["converted_on", "converted_via", "updated_at"])
         converted = account.name
-    facts = event_facts(
-        "won",
+    facts = WonFacts(
+        what="won",
         amount=str(amount),
         currency=registration.currency,
         closed_on=closed_on.isoformat(),
@@ -1015,7 +1023,7 @@ def registration_extend(
         registration,
         kind=RegistrationEventKind.EXTENDED,
         by=by,
-        facts=event_facts("protected_until", day=until.isoformat()),
+        facts=ProtectedUntilFacts(what="protected_until", day=until.isoformat()),
     )
     _tell_partner(registration, kind="extended")
     return registration
@@ -1063,7 +1071,7 @@ def registration_link_account(
         registration,
         kind=RegistrationEventKind.ACCOUNT_LINKED,
         by=by,
-        facts=event_facts("linked", account=str(account) if account else ""),
+        facts=LinkedFacts(what="linked", account=str(account) if account else ""),
         partner_visible=False,
     )
     return registration

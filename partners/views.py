@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,12 +17,14 @@ from django.utils.translation import gettext_lazy
 from django_stubs_ext import StrOrPromise
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
+from crm.filters import filters_for_page
 from crm.forms import form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.models import Region, Vertical
 from crm.pagination import list_queries
 from crm.roles import AuthenticatedHttpRequest, can_manage, internal_required, manager_required
 from partners.downloads import signed_document_response
+from partners.filters import AgreementFilter
 from partners.forms import (
     AgreementActivateForm,
     AgreementCreateForm,
@@ -62,50 +64,24 @@ def distributor_list(request: HttpRequest) -> HttpResponseBase:
     return partner_page(request, kind=PartnerKind.DISTRIBUTION, title=_("Distributors"))
 
 
-AGREEMENT_SORTS = {
-    "-start_date": ("-start_date", "id"),
-    "start_date": ("start_date", "id"),
-    "end_date": ("end_date", "id"),
-    "-end_date": ("-end_date", "id"),
-    "partner": ("partner__name", "id"),
-}
-
-
 @internal_required
 def agreement_list(request: HttpRequest) -> HttpResponseBase:
-    names = ("q", "status", "type", "ends_after", "ends_before", "exclusive", "sort")
-    params = {name: request.GET.get(name, "").strip() for name in names}
     agreements = agreements_visible_to(request.user).select_related("partner")
-    if params["q"]:
-        agreements = agreements.filter(
-            Q(external_id__icontains=params["q"][:64])
-            | Q(partner__name__icontains=params["q"][:100])
-        )
-    if params["status"] in AgreementStatus.values:
-        agreements = agreements.filter(status=params["status"])
-    if params["type"] in AgreementType.values:
-        agreements = agreements.filter(agreement_type=params["type"])
-    for name, lookup in (("ends_after", "end_date__gte"), ("ends_before", "end_date__lte")):
-        try:
-            agreements = agreements.filter(**{lookup: date.fromisoformat(params[name])})
-        except ValueError:
-            params[name] = ""
-    if params["exclusive"] in {"yes", "no"}:
-        agreements = agreements.filter(exclusive=params["exclusive"] == "yes")
-    params["sort"] = params["sort"] if params["sort"] in AGREEMENT_SORTS else "-start_date"
-    agreements = agreements.order_by(*AGREEMENT_SORTS[params["sort"]])
+    filters, params = filters_for_page(AgreementFilter, request, queryset=agreements)
     if request.GET.get("format") in EXPORT_FORMATS:
-        return _export_agreements(request.GET["format"], agreements)
-    page = Paginator(agreements, PAGE_SIZE).get_page(request.GET.get("page"))
+        return _export_agreements(request.GET["format"], filters.qs)
+    page = Paginator(filters.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "partners/agreement_list.html",
         {
             "page": page,
             "params": params,
+            "filters": filters,
             **list_queries(request.GET),
             "statuses": AgreementStatus.choices,
             "types": AgreementType.choices,
+            "kinds": PartnerKind.choices,
         },
     )
 

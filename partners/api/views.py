@@ -55,18 +55,15 @@ from partners.api.serializers import (
 from partners.downloads import attachment_response, signed_document_response
 from partners.filters import (
     AccountListFilterSet,
+    AgreementFilter,
     FeedbackFilter,
-    OfPartnerFilterSet,
     PartnerFilter,
 )
 from partners.models import (
     Agreement,
-    AgreementStatus,
-    AgreementType,
     Feedback,
     Partner,
     PartnerContact,
-    PartnerKind,
 )
 from partners.selectors import (
     accounts_visible_to,
@@ -207,19 +204,6 @@ class FileDownloadNegotiation(BaseContentNegotiation):
         return first, first.media_type
 
 
-class AgreementFilter(OfPartnerFilterSet):
-    status = django_filters.ChoiceFilter(choices=AgreementStatus.choices)
-    agreement_type = django_filters.ChoiceFilter(choices=AgreementType.choices)
-    channel_kind = django_filters.ChoiceFilter(
-        field_name="partner__channel_kind", choices=PartnerKind.choices
-    )
-    ends_before = django_filters.DateFilter(field_name="end_date", lookup_expr="lte")
-
-    class Meta:
-        model = Agreement
-        fields = ["partner", "status", "agreement_type", "channel_kind", "exclusive"]
-
-
 def _terms(values: dict[str, Any]) -> AgreementTerms:
     return AgreementTerms(
         **{name: value for name, value in values.items() if name != "partner"},
@@ -254,7 +238,7 @@ class AgreementViewSet(
     filterset_class = AgreementFilter
     search_fields = ["external_id", "partner__name"]
     ordering_fields = ["start_date", "end_date", "external_id", "status"]
-    ordering = ["-start_date", "external_id"]
+    ordering = ["-start_date", "id"]
     http_method_names = ["get", "post", "put", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Agreement]:

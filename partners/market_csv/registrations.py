@@ -18,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
+from psycopg import sql
 
 from crm.currencies import is_currency_code
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.names import company_name_key, website_domain
+from crm.sql import as_text
 from partners.market_csv.files import PARTNERS, REGISTRATIONS
 from partners.market_csv.store import STAGE_REGISTRATION
 from partners.models import Partner
+from partners.registration_facts import ImportedFacts
 from partners.registration_models import (
     DealRegistration,
     DealRegistrationEvent,
@@ -32,7 +35,7 @@ from partners.registration_models import (
     RegistrationStatus,
 )
 from partners.registration_services import registration_conflicts_refresh
-from partners.registration_text import event_facts, event_note_in_english
+from partners.registration_text import event_note_in_english
 
 APPROVED = RegistrationStatus.APPROVED.value
 # Whose decision the row records: these need decided_on.
@@ -241,7 +244,14 @@ def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[i
     """Upsert the staged registrations by external id; returns (created, updated)."""
     columns = REGISTRATIONS.columns
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(columns)} FROM {STAGE_REGISTRATION.name}")
+        cursor.execute(
+            as_text(
+                sql.SQL("SELECT {} FROM {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)), STAGE_REGISTRATION.identifier
+                ),
+                connection,
+            )
+        )
         rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
     if not rows:
         return 0, 0
@@ -288,7 +298,7 @@ def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[i
                 setattr(registration, field, value)
             registration.save(update_fields=[*updates, "updated_at"])
             changed.append(registration)
-    imported = event_facts("imported", file="registrations.csv")
+    imported = ImportedFacts(what="imported", file="registrations.csv")
     DealRegistrationEvent.objects.bulk_create(
         DealRegistrationEvent(
             registration=registration,

@@ -3,20 +3,20 @@ amount, in the reader's language (`partners.registration_text` writes the words)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 from django import template
 from django.utils.translation import ngettext
 
 from partners import registration_text
+from partners.registration_facts import StoredConflict
 
 register = template.Library()
 
 
 @register.filter
-def conflicts_shown(conflicts: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+def conflicts_shown(conflicts: Sequence[StoredConflict]) -> list[dict[str, str]]:
     """Stored conflicts as a page shows them: each with its code, name and sentence."""
     return registration_text.conflicts_shown(conflicts)
 

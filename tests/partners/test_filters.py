@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from channels.models import OpportunityStage
 from crm.models import ChannelKind, SizeBand
 from crm.services import api_token_issue
-from partners.models import FeedbackStatus, PartnerType
+from partners.models import AgreementStatus, AgreementType, FeedbackStatus, PartnerType
 from partners.registration_models import DealRegistration, RegistrationStatus
 from tests.cast import Cast
 from tests.factories import (
@@ -259,3 +259,54 @@ def test_the_account_list_and_the_api_list_the_same_accounts(cast: Cast) -> None
     partner_api = _api(cast.partner_a_user)
     assert _api_ids(partner_api, "/api/v1/accounts/", {"coverage": "none"}) == [covered.pk]
     assert _api_ids(partner_api, "/api/v1/accounts/", {"partner": str(cast.partner_b.pk)}) == []
+
+
+def test_the_agreement_list_and_the_api_list_the_same_agreements(cast: Cast) -> None:
+    distributor = PartnerFactory(name="Delta Distribution", channel_kind="distribution")
+    AgreementFactory(partner=cast.partner_a, start_date=date(2026, 1, 1), exclusive=True)
+    AgreementFactory(
+        partner=cast.partner_b,
+        agreement_type=AgreementType.REFERRAL,
+        status=AgreementStatus.DRAFT,
+        start_date=date(2026, 3, 1),
+    )
+    AgreementFactory(
+        partner=distributor,
+        agreement_type=AgreementType.DISTRIBUTION,
+        status=AgreementStatus.EXPIRED,
+        start_date=date(2024, 6, 1),
+    )
+    cases = [
+        {},
+        {"status": "draft"},
+        {"agreement_type": "distribution"},
+        {"channel_kind": "partner"},
+        {"partner": str(cast.partner_a.pk)},
+        {"exclusive": "true"},
+        {"ends_after": "2026-06-01"},
+        {"ends_before": "2025-12-31"},
+        {"q": "delta"},
+    ]
+    _same_rows(cast.manager, "/workspace/agreements/", "/api/v1/agreements/", cases)
+    for sort in ("partner", "end_date", "-start_date"):
+        _same_rows(
+            cast.manager,
+            "/workspace/agreements/",
+            "/api/v1/agreements/",
+            [{"sort": sort}],
+            ordered=True,
+        )
+    _refused(
+        cast.manager,
+        "/workspace/agreements/",
+        "/api/v1/agreements/",
+        {"ends_before": "soon"},
+        "ends_before",
+    )
+    _refused(
+        cast.manager,
+        "/workspace/agreements/",
+        "/api/v1/agreements/",
+        {"agreement_type": "handshake"},
+        "agreement_type",
+    )

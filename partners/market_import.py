@@ -19,7 +19,12 @@ from django.utils import timezone
 from crm.enqueue import task_enqueue
 from partners.coverage_kinds import coverage_kinds_forget_written
 from partners.market_csv.files import MARKET_FILES, MARKET_FILES_BY_NAME, MarketFile
-from partners.market_csv.store import MarketStore, Staging, StoredConflict
+from partners.market_csv.store import (
+    MarketStore,
+    Staging,
+    StoredConflict,
+    staging_buffers_raise,
+)
 from partners.market_csv.validate import MarketValidator
 
 __all__ = ["FileReport", "ImportReport", "MarketImportError", "market_files_in", "market_import"]
@@ -118,6 +123,8 @@ def market_import(
     report = ImportReport(dry_run=dry_run)
     with nullcontext() if dry_run else transaction.atomic():
         staging = Staging(connection, enabled=not dry_run and not problems)
+        if staging.enabled:
+            staging_buffers_raise(connection)
         staging.create()
         validator = MarketValidator(staging=staging, today=today or timezone.localdate())
         for market_file, path in files:

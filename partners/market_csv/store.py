@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, ManyToManyField, Model
 from psycopg import sql
@@ -213,6 +213,26 @@ class Staging:
                     table.identifier, columns, marks
                 )
                 cursor.executemany(as_text(statement, self.connection), rows)
+
+
+# Room for the staging tables in the session's memory (PostgreSQL's `temp_buffers`, 8 MB by
+# default): a million staged deals take ~150 MB, and with the default every page of them is
+# written out while staging and read back by the upsert.
+STAGING_BUFFERS = "256MB"
+
+
+def staging_buffers_raise(connection: BaseDatabaseWrapper) -> None:
+    """Give this session `STAGING_BUFFERS` for temporary tables, before the first staging table
+    is made. PostgreSQL fixes the size at a session's first use of a temporary table and
+    refuses a change after it; such a session keeps the size it has (a savepoint undoes the
+    refused change), so this never fails an import."""
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(f"SET temp_buffers = '{STAGING_BUFFERS}'")
+    except DatabaseError:
+        pass
 
 
 def _table(model: type[Model]) -> sql.Identifier:

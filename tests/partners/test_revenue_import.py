@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from channels.models import Opportunity
 from crm.models import CurrencyRate
+from partners.market_csv import store
 
 GOOD = Path(__file__).parent / "csv" / "good"
 HEADER = (
@@ -197,3 +199,23 @@ def test_a_registration_becomes_one_opportunity_only(market: Path) -> None:
         "opportunities.csv:2: registration: registration 'REG-0001' already became opportunity "
         "OPP-0001"
     ]
+
+
+@pytest.mark.postgres
+def test_a_session_whose_staging_memory_is_fixed_still_imports(
+    market: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temporary table used first fixes the session's temp_buffers: the raise is refused.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE earlier (n integer)")
+        cursor.execute("INSERT INTO earlier VALUES (1)")
+        cursor.execute("SHOW temp_buffers")
+        fixed = cursor.fetchone()[0]
+    monkeypatch.setattr(store, "STAGING_BUFFERS", "300MB" if fixed != "300MB" else "200MB")
+
+    out = _run(market)
+
+    assert "opportunities.csv: 4 rows, created=4 updated=0 unchanged=0" in out
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW temp_buffers")
+        assert cursor.fetchone()[0] == fixed

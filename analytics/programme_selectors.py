@@ -7,12 +7,19 @@ Nothing here computes a figure beyond counting rows: `analytics.programme` does 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
-from django.db.models import Count, Min, Q, Sum
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BigIntegerField, Count, Func, Min, Q, QuerySet, Sum
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from analytics import metrics, programme
@@ -28,9 +35,15 @@ from partners.programme_models import Certification, Target
 from partners.registration_models import DealRegistration, RegistrationStatus
 from partners.rules import AGREEMENT_IN_FORCE
 
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import _AsSqlType
+
 
 def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -201,25 +214,92 @@ def partner_inputs(d: date) -> pd.DataFrame:
     return partners[PARTNER_INPUT_COLUMNS]
 
 
+class EpochMicroseconds(Func):
+    """A moment as whole microseconds since 1970-01-01 UTC, computed exactly by the database,
+    so a wait can be taken over integers instead of tens of thousands of datetimes built in
+    Python."""
+
+    output_field = BigIntegerField()
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> _AsSqlType:
+        # EXTRACT(EPOCH ...) is numeric (exact to the microsecond) since PostgreSQL 14.
+        template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> _AsSqlType:
+        # The function Django's SQLite backend computes `datetime - datetime` with, in whole
+        # microseconds: moments are kept as UTC text there.
+        template = "django_timestamp_diff(%(expressions)s, '1970-01-01 00:00:00')"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def _driver_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list()` queryset as the database driver returns them, without the
+    ORM's per-row work (none for a filter that can match nothing)."""
+    try:
+        select, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:
+        return []
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(select, params)
+        return list(cursor.fetchall())
+
+
+FEEDBACK_INPUT_COLUMNS = [
+    "partner_id",
+    "feedback_categories",
+    "response_days",
+    *programme.FEEDBACK_COUNT_COLUMNS.values(),
+]
+
+
+def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
+    """Per partner with `entries` (`partner_id`, then `programme.FEEDBACK_COUNT_COLUMNS`): its
+    entries of each category, and `feedback_categories`, the same as a JSON object naming the
+    categories it has (what the programme's snapshot stores). The database counts in one pass
+    and hands over one small row per partner; a check constraint keeps every entry's category
+    one of `FeedbackCategory`, so the columns count them all."""
+    columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
+    rows = _driver_rows(
+        entries.order_by()
+        .values("partner_id")
+        .annotate(
+            **{
+                column: Count("id", filter=Q(category=category))
+                for category, column in programme.FEEDBACK_COUNT_COLUMNS.items()
+            }
+        )
+        .values_list("partner_id", *columns)
+    )
+    counts = pd.DataFrame(rows, columns=["partner_id", *columns])
+    # The text json.dumps gives each object, written from the counts without a dict each.
+    keys = [f"{json.dumps(category)}: " for category in programme.FEEDBACK_COUNT_COLUMNS]
+    counts["feedback_categories"] = [
+        "{" + ", ".join([key + str(n) for key, n in zip(keys, row, strict=True) if n]) + "}"
+        for row in counts[columns].to_numpy().tolist()
+    ]
+    return counts
+
+
 def feedback_inputs(d: date) -> pd.DataFrame:
-    """Per partner with feedback in the 90 days ending on `d` (rule 23): its entries per
-    category (`feedback_categories`, a dict), and the mean days to our first reply over the
-    entries that are messages (not survey scores): from creation to the first reply written by
-    one of our users on or before `d`, or to the end of `d` when none, at most
+    """Per partner with feedback in the 90 days ending on `d` (rule 23, `FEEDBACK_INPUT_COLUMNS`):
+    its entries per category (`feedback_categories`, the JSON text of an object, and one
+    count per category, `programme.FEEDBACK_COUNT_COLUMNS`), and the mean days to our first
+    reply over the entries that are messages (not survey scores): from creation to the first
+    reply written by one of our users on or before `d`, or to the end of `d` when none, at most
     `programme.RESPONSE_DAYS_CAP` (none when it sent no message)."""
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
     entries = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
-    categories: dict[int, dict[str, int]] = {}
-    for partner_id, category, count in (
-        entries.values("partner_id", "category")
-        .annotate(n=Count("id"))
-        .values_list("partner_id", "category", "n")
-    ):
-        categories.setdefault(partner_id, {})[category] = count
+    counts = _category_counts(entries)
     # The first reply of each message, found by a join on the same 90 days rather than by a
-    # list of ids (tens of thousands at 10,000 partners); the waits are computed over arrays.
-    first_reply = dict(
+    # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
+    # (microseconds) and the waits are computed over arrays.
+    first_reply = _driver_rows(
         FeedbackReply.objects.filter(
             feedback__created_at__gte=_start_of(since),
             feedback__created_at__lt=end,
@@ -228,39 +308,42 @@ def feedback_inputs(d: date) -> pd.DataFrame:
             created_at__lt=end,
         )
         .exclude(feedback__source=FeedbackSource.SURVEY)
+        .order_by()
         .values("feedback_id")
-        .annotate(first=Min("created_at"))
+        .annotate(first=EpochMicroseconds(Min("created_at")))
         .values_list("feedback_id", "first")
     )
-    messages = pd.DataFrame(
-        list(
-            entries.exclude(source=FeedbackSource.SURVEY).values_list(
-                "id", "partner_id", "created_at"
-            )
+    messages = np.array(
+        _driver_rows(
+            entries.exclude(source=FeedbackSource.SURVEY)
+            .order_by()
+            .values_list("id", "partner_id", EpochMicroseconds("created_at"))
         ),
-        columns=["id", "partner_id", "created_at"],
-    )
+        dtype="int64",
+    ).reshape(-1, 3)
     response: dict[int, float] = {}
-    if not messages.empty:
-        created = pd.to_datetime(messages["created_at"], utc=True)
-        answered = pd.to_datetime(messages["id"].map(first_reply), utc=True).fillna(
-            pd.Timestamp(end)
-        )
-        messages["days"] = (
-            ((answered - created).dt.total_seconds() / 86400)
+    if len(messages):
+        # Newest first (ties by id), the order entries are listed in: each mean adds its
+        # waits in the same order every run.
+        ids, partner_ids, created = messages[np.lexsort((messages[:, 0], -messages[:, 2]))].T
+        end_us = int((end - _EPOCH) // timedelta(microseconds=1))
+        answered = np.full(len(ids), end_us, dtype="int64")
+        if first_reply:
+            replied = np.array(first_reply, dtype="int64")
+            position = pd.Index(replied[:, 0]).get_indexer(ids)
+            found = position >= 0
+            answered[found] = replied[position[found], 1]
+        waits = pd.Series((answered - created).astype("timedelta64[us]"))
+        days = (
+            (waits.dt.total_seconds() / 86400)
             .clip(lower=0.0, upper=programme.RESPONSE_DAYS_CAP)
             .astype("float64")
         )
-        means = messages.groupby("partner_id")["days"].mean()
+        means = days.groupby(partner_ids).mean()
         response = dict(zip(means.index.astype("int64").tolist(), means.tolist(), strict=True))
-    return pd.DataFrame(
-        {
-            "partner_id": list(categories),
-            "feedback_categories": list(categories.values()),
-            "response_days": [response.get(pk) for pk in categories],
-        },
-        columns=["partner_id", "feedback_categories", "response_days"],
-    )
+    counts["response_days"] = counts["partner_id"].map(response).astype("float64")
+    integers = ["partner_id", *programme.FEEDBACK_COUNT_COLUMNS.values()]
+    return counts.astype(dict.fromkeys(integers, "int64"))[FEEDBACK_INPUT_COLUMNS]
 
 
 def targets(year: int) -> pd.DataFrame:

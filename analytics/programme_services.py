@@ -111,12 +111,15 @@ def _figures_frame(
     """Every active partner with rule 6's figures of the week and the programme's counts
     (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`. Its sourced
     revenue is none when the week has no revenue figures (`revenue` None)."""
-    snapshot = _keyed(pd.DataFrame(reports.partners(week), columns=reports.PartnerFigures._fields))
+    snapshot = _keyed(
+        pd.DataFrame(
+            reports.partner_requirement_figures(week),
+            columns=["partner_id", "covered_accounts", "satisfaction_mean", "nps"],
+        )
+    )
     inputs = _keyed(programme_selectors.partner_inputs(d))
     frame = inputs.loc[inputs["is_active"].astype(bool)].merge(
-        snapshot[["partner_id", "covered_accounts", "satisfaction_mean", "nps"]],
-        on="partner_id",
-        how="left",
+        snapshot, on="partner_id", how="left"
     )
     frame["covered_accounts"] = frame["covered_accounts"].fillna(0).astype("int64")
     frame = frame.merge(_keyed(counts.partners), on="partner_id", how="left")
@@ -137,11 +140,10 @@ def _figures_frame(
     frame["nps"] = frame["nps"].astype("float64")
     feedback = _keyed(programme_selectors.feedback_inputs(d))
     frame = frame.merge(feedback, on="partner_id", how="left")
-    frame["feedback_categories"] = pd.Series(
-        [v if isinstance(v, dict) else {} for v in frame["feedback_categories"]],
-        index=frame.index,
-        dtype=object,
-    )
+    # A partner without feedback in the 90 days has none of any category.
+    frame["feedback_categories"] = frame["feedback_categories"].fillna("{}")
+    for column in programme.FEEDBACK_COUNT_COLUMNS.values():
+        frame[column] = frame[column].fillna(0).astype("int64")
     return frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
 
 
@@ -237,13 +239,14 @@ def programme_week(
             )
         )
     money = week_revenue(week, as_of, known=revenue)
+    targets = programme_selectors.targets(as_of.year)
     frame = _figures_frame(week, as_of, converted, money)
     requirement_values = _requirement_values(frame)
 
     before = partner_tiers_before(week)
-    held_before = [before.get(int(pk), "") for pk in frame["partner_id"]]
+    held_before = frame["partner_id"].map(before).fillna("").tolist()
     previous = reports.programme_weeks_below(previous_week(week))
-    below_before = [previous.get(int(pk), 0) for pk in frame["partner_id"]]
+    below_before = frame["partner_id"].map(previous).fillna(0).astype("int64").tolist()
     outcome = programme.tier_decisions(
         figures=requirement_values,
         tiers=rules,
@@ -254,12 +257,12 @@ def programme_week(
     )
 
     decisions = []
-    figure_records = requirement_values.to_dict(orient="records")
-    for index, partner_id in enumerate(frame["partner_id"]):
+    changed = np.flatnonzero(np.asarray(held_before, dtype=object) != outcome.held)
+    partner_ids = frame["partner_id"].to_numpy()
+    for index in changed.tolist():
+        partner_id = partner_ids[index]
         old, new = held_before[index], outcome.held[index]
-        if old == new:
-            continue
-        figures = {str(key): _plain(value) for key, value in figure_records[index].items()}
+        figures = {str(key): _plain(value) for key, value in requirement_values.iloc[index].items()}
         up = by_code.get(old) is None or by_code[new].rank > by_code[old].rank
         judged = by_code[new] if up else by_code.get(old)
         weeks = int(below_before[index]) + 1
@@ -277,8 +280,8 @@ def programme_week(
             )
         )
 
-    partner_rows = _partner_rows(frame, outcome, held_before, as_of, money)
-    rep_rows = _rep_rows(as_of, converted.reps, money, rep_covered)
+    partner_rows = _partner_rows(frame, outcome, held_before, as_of, money, targets)
+    rep_rows = _rep_rows(as_of, converted.reps, money, targets, rep_covered)
     rank = {rule.code: rule.rank for rule in rules}
     drivers = programme.satisfaction_drivers(
         pd.DataFrame(
@@ -290,7 +293,7 @@ def programme_week(
                 "tenure_years": partner_rows["tenure_years"],
                 "covered_accounts": frame["covered_accounts"],
                 "response_days": frame["response_days"],
-                "feedback_categories": frame["feedback_categories"],
+                **{column: frame[column] for column in programme.FEEDBACK_COUNT_COLUMNS.values()},
             }
         )
     )
@@ -333,8 +336,8 @@ def _partner_rows(
     held_before: list[str],
     d: date,
     revenue: WeekRevenue | None,
+    targets: pd.DataFrame,
 ) -> pd.DataFrame:
-    targets = programme_selectors.targets(d.year)
     partner_targets = targets[targets["partner_id"].notna()].copy()
     partner_targets["partner_id"] = partner_targets["partner_id"].astype("int64")
     rows = frame.merge(
@@ -406,12 +409,12 @@ def _rep_rows(
     d: date,
     converted: pd.DataFrame,
     revenue: WeekRevenue | None,
+    targets: pd.DataFrame,
     covered: dict[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Every rep with a target in `d`'s year: its figures on `d` and the target (rule 22);
-    its sourced revenue none when the week has no revenue figures. `covered`: each rep's
-    covered accounts when known (read here when none)."""
-    targets = programme_selectors.targets(d.year)
+    """Every rep with a target in `d`'s year (`targets`, that year's): its figures on `d`
+    and the target (rule 22); its sourced revenue none when the week has no revenue figures.
+    `covered`: each rep's covered accounts when known (read here when none)."""
     rep_targets = targets[targets["rep_id"].notna()].copy()
     if rep_targets.empty:
         return pd.DataFrame(columns=REP_PROGRAMME_FIELDS)
@@ -442,9 +445,11 @@ def _column(values: pd.Series) -> list[Any]:
     """A column as plain Python values (NaN as None); money stays exact (Decimals)."""
     if values.dtype.kind in "iub":
         return list(values.tolist())
+    plain = values.astype(object).where(values.notna(), None).tolist()
     if values.dtype.kind == "f":
-        return list(values.astype(object).where(values.notna(), None).tolist())
-    return [v if isinstance(v, Decimal) else _plain(v) for v in values.astype(object)]
+        return list(plain)
+    # Text, money and the like as they are; a number pandas left as numpy's becomes Python's.
+    return [v.item() if isinstance(v, np.generic) else v for v in plain]
 
 
 def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
@@ -459,9 +464,10 @@ def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> N
         # integer column takes 4.
         if isinstance(model._meta.get_field(field), models.IntegerField):
             columns[field] = [int(v) if isinstance(v, float) else v for v in columns[field]]
-    if "feedback_categories" in columns and connection.vendor == "postgresql":
-        # COPY sends text: the JSON column takes its serialised form.
-        columns["feedback_categories"] = [json.dumps(v) for v in columns["feedback_categories"]]
+    if "feedback_categories" in columns and connection.vendor != "postgresql":
+        # The database wrote the object as JSON text (`feedback_inputs`), which COPY sends as
+        # it is; a model instance takes the object.
+        columns["feedback_categories"] = [json.loads(v) for v in columns["feedback_categories"]]
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
     _insert(model, _Rows(columns, count))

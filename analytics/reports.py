@@ -372,6 +372,15 @@ def partners(
     ]
 
 
+def partner_requirement_figures(week: str) -> list[tuple[int, int, float | None, float | None]]:
+    """Per partner with a row in `week`: `(partner_id, covered_accounts, satisfaction_mean,
+    nps)`, the rule 6 figures the programme's tier requirements read, in no particular order."""
+    rows = PartnerSnapshot.objects.filter(week=week).order_by()
+    return _plain_rows(
+        rows.values_list("partner_id", "covered_accounts", "satisfaction_mean", "nps")
+    )
+
+
 def partner_latest(partner_id: int) -> PartnerFigures | None:
     """A partner's figures of its latest snapshot (final or provisional), or None."""
     row = (
@@ -755,10 +764,10 @@ def programme_weeks() -> list[str]:
 
 
 def programme_weeks_below(week: str) -> dict[int, int]:
-    """Per partner, its closed weeks in a row below its tier as of `week` (rule 21); empty
-    when the week has no programme snapshot."""
-    rows = PartnerProgramme.objects.filter(week=week).values_list("partner_id", "weeks_below")
-    return dict(_plain_rows(rows))
+    """Per partner below its tier as of `week`, its closed weeks in a row below it (rule 21);
+    a partner absent has none (empty when the week has no programme snapshot)."""
+    rows = PartnerProgramme.objects.filter(week=week, weeks_below__gt=0).order_by()
+    return dict(_plain_rows(rows.values_list("partner_id", "weeks_below")))
 
 
 def tier_counts(weeks: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -3,10 +3,11 @@ values passed as parameters), then rendered here for Django's cursor on either d
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
@@ -23,16 +24,31 @@ def as_text(statement: sql.Composable, connection: BaseDatabaseWrapper | None = 
     return statement.as_string(context)
 
 
+# The server connections (psycopg's, not Django's wrapper, which outlives them) that already
+# run without JIT.
+_JIT_OFF: weakref.WeakSet[object] = weakref.WeakSet()
+
+
 @contextmanager
 def without_jit(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
-    """Run the block's queries in one transaction without PostgreSQL's JIT compilation.
+    """Run the block's queries without PostgreSQL's JIT compilation.
 
     A page's query over a million accounts can carry a planner cost (a correlated subquery it
     rarely runs counts in full) far above `jit_above_cost`, and compiling it then takes longer
-    than running it (1.3 s of 3.5 s for the white-space counts). Nothing changes on SQLite."""
-    with transaction.atomic(using=using):
-        connection = connections[using]
-        if connection.vendor == "postgresql":
+    than running it (1.3 s of 3.5 s for the white-space counts). The setting is made once per
+    server connection, for the session, rather than in a transaction around each page (three
+    more round trips a request, each a wait for a core on a busy machine): the queries a web
+    process sends are all short, and none gains from compiling. Nothing changes on SQLite."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        server = connection.connection
+        if server not in _JIT_OFF:
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
-        yield
+                # Inside an open transaction, a rollback would undo a plain SET; LOCAL then.
+                cursor.execute(
+                    "SET LOCAL jit = off" if connection.in_atomic_block else "SET jit = off"
+                )
+            if not connection.in_atomic_block:
+                _JIT_OFF.add(server)
+    yield

@@ -162,12 +162,13 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
         return _export_accounts(request.GET["format"], accounts)
     with without_jit():
         # The page's ids first, which an index that includes every filtered column answers
-        # alone, then just those rows: the filters never visit the rows they leave out.
+        # alone, then just those rows by their keys: the filters never visit the rows they
+        # leave out, nor run again for the rows they keep.
         ids: QuerySet[Any] = accounts.values_list("pk", flat=True)
         page = CappedPaginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
         listed = [int(pk) for pk in page]
-        rows = accounts.order_by().in_bulk(listed)
-        shown = [rows[pk] for pk in listed]
+        rows = Account.objects.select_related("region", "vertical").in_bulk(listed)
+        shown = [rows[pk] for pk in listed if pk in rows]
         page.object_list = shown
     active = (
         CoverageAssignment.objects.filter(active_coverage_q(day), account__in=listed)
@@ -177,7 +178,7 @@ def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
     by_account: dict[int, list[CoverageAssignment]] = {}
     for assignment in active:
         by_account.setdefault(assignment.account_id, []).append(assignment)
-    grants = Grants.on(day) if by_account else Grants(agreements=())
+    grants = filters.grants_on(day) if by_account else Grants(agreements=())
     coverage = {
         account.pk: [
             (assignment, coverage_counts(assignment, account, grants))

@@ -38,6 +38,7 @@ from partners.registration_selectors import due_soon_before, overdue_before
 from partners.selectors import (
     ACCOUNT_COVERAGE_CHOICES,
     AccountListFilter,
+    Grants,
     accounts_listed,
     feedback_awaiting_answer,
 )
@@ -165,6 +166,14 @@ class AccountListFilterSet(django_filters.FilterSet):
         if self.request is not None and not is_internal(self.request.user):
             for name in INTERNAL_ACCOUNT_FILTERS:
                 self.filters.pop(name)
+        self._grants: dict[date, Grants] = {}
+
+    def grants_on(self, day: date) -> Grants:
+        """The agreements in force on `day`, read once for the coverage filter and for the
+        page that marks its rows' coverage."""
+        if day not in self._grants:
+            self._grants[day] = Grants.on(day)
+        return self._grants[day]
 
     def account_filter(self, *, today: date) -> AccountListFilter:
         """The list's filters as the selectors take them (blank for a refused value)."""
@@ -189,11 +198,14 @@ class AccountListFilterSet(django_filters.FilterSet):
         )
 
     def filter_queryset(self, queryset: QuerySet[Account]) -> QuerySet[Account]:
+        today = timezone.localdate()
+        account_filter = self.account_filter(today=today)
         queryset = accounts_listed(
             self.request.user if self.request is not None else AnonymousUser(),
-            self.account_filter(today=timezone.localdate()),
-            today=timezone.localdate(),
+            account_filter,
+            today=today,
             accounts=queryset,
+            grants=self.grants_on(account_filter.day(today)) if account_filter.coverage else None,
         )
         data = self.form.cleaned_data
         for name in ("external_id", "converted"):

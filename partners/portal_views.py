@@ -30,11 +30,12 @@ from partners.downloads import attachment_response, signed_document_response
 from partners.models import Feedback, FeedbackStatus
 from partners.portal_forms import PortalFeedbackForm, PortalFollowUpForm
 from partners.selectors import (
-    accounts_outside_agreements,
     agreements_in_force_q,
     agreements_visible_to,
     feedback_visible_to,
+    partner_granted_segments_q,
     partner_of_user,
+    portal_accounts_count,
     portal_accounts_for,
 )
 from partners.services import FeedbackEntry, feedback_follow_up, feedback_submit
@@ -97,7 +98,12 @@ def portal_accounts(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:100]
     if q:
         accounts = accounts.filter(Q(name__icontains=q) | Q(external_id=q))
-    page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = Paginator(accounts, PAGE_SIZE)
+    # Unsearched, the partner's accounts are counted from its own assignments.
+    total = None if q else portal_accounts_count(request.user)
+    if total is not None:
+        paginator.count = total  # Paginator.count is a cached property: set, it is not counted
+    page = paginator.get_page(request.GET.get("page"))
     # Flag the accounts no agreement of the partner in force today grants: their coverage does
     # not count, and the partner should know before working them.
     partner = partner_of_user(request.user)
@@ -106,16 +112,17 @@ def portal_accounts(request: HttpRequest) -> HttpResponse:
     outside_total = 0
     # No partner (deactivated): no accounts either (portal_accounts_for), nothing to flag.
     if partner is not None:
-        outside_ids = set(
-            accounts_outside_agreements(
-                partner=partner,
-                accounts=Account.objects.filter(pk__in=[a.pk for a in page]),
-                day=today,
-            ).values_list("pk", flat=True)
-        )
-        outside_total = accounts_outside_agreements(
-            partner=partner, accounts=portal_accounts_for(request.user), day=today
-        ).count()
+        # accounts_outside_agreements' rule, with the grants read once for both figures.
+        granted = partner_granted_segments_q(partner=partner, day=today)
+        shown = [account.pk for account in page]
+        if granted is None:  # no agreement in force: every account is outside
+            outside_ids = set(shown)
+            outside_total = total if total is not None else portal_accounts_count(request.user)
+        else:
+            outside_ids = set(
+                Account.objects.filter(pk__in=shown).exclude(granted).values_list("pk", flat=True)
+            )
+            outside_total = portal_accounts_for(request.user).exclude(granted).count()
     return render(
         request,
         "partners/portal/accounts.html",

@@ -214,7 +214,7 @@ def partner_tiers_before(week: str) -> dict[int, str]:
     of an earlier week and every manager's change of that week. For a partner with no change
     from that point on, that is its tier now; for the others it is read from the history (the
     last change before, or the first change after's starting tier)."""
-    tiers = dict(Partner.objects.values_list("id", "tier"))
+    tiers = dict(Partner.objects.order_by().values_list("id", "tier"))
     later = TierChange.objects.filter(
         Q(week__gt=week) | Q(week=week, source=TierChangeSource.EVALUATION)
     )

@@ -94,6 +94,10 @@ def partner_granted_segments_q(*, partner: Partner, day: date) -> Q | None:
     for agreement in agreements:
         regions = [r.pk for r in agreement.regions.all()]
         verticals = [v.pk for v in agreement.verticals.all()]
+        if not regions and not verticals:
+            # Grants every account. (An empty Q would match nothing here: Django drops it
+            # from `|` and from `exclude`.)
+            return Q(pk__isnull=False)
         clause = Q()
         if regions:
             clause &= Q(region_id__in=regions)
@@ -121,6 +125,21 @@ def portal_accounts_for(user: RequestUser) -> QuerySet[Account]:
         return Account.objects.none()
     assigned = CoverageAssignment.objects.filter(account=OuterRef("pk"), partner=own)
     return Account.objects.filter(Exists(assigned))
+
+
+def portal_accounts_count(user: RequestUser) -> int:
+    """How many accounts `portal_accounts_for(user)` holds, counted from the partner's own
+    coverage rows (an index-only scan of its assignments) instead of testing every account."""
+    own = partner_of_user(user)
+    if own is None:
+        return 0
+    return (
+        CoverageAssignment.objects.filter(partner=own)
+        .values("account_id")
+        .distinct()
+        .order_by()
+        .count()
+    )
 
 
 def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
@@ -307,11 +326,13 @@ def accounts_listed(
     *,
     today: date,
     accounts: QuerySet[Account] | None = None,
+    grants: Grants | None = None,
 ) -> QuerySet[Account]:
     """The accounts the internal user's list shows for `account_filter`: the user's own
     accounts (`internal_accounts_visible_to`, or `accounts` when the caller has already scoped
     them to the user) narrowed by every filter, evaluated on `account_filter.day(today)`. A
-    partner or rep the user may not see matches nothing."""
+    partner or rep the user may not see matches nothing. `grants`: `Grants.on` that day, when
+    the caller has read them already (a page that also marks its rows' coverage)."""
     day = account_filter.day(today)
     if accounts is None:
         accounts = internal_accounts_visible_to(user)
@@ -331,8 +352,10 @@ def accounts_listed(
         return accounts
     region_id = _code_id(Region, account_filter.segment.region)
     vertical_id = _code_id(Vertical, account_filter.segment.vertical)
+    if grants is None:
+        grants = Grants.on(day)
     if coverage == "outside":
-        granted = Grants.on(day).q(
+        granted = grants.q(
             region=OuterRef("region_id"),
             vertical=OuterRef("vertical_id"),
             region_id=region_id,
@@ -351,6 +374,7 @@ def accounts_listed(
             vertical_id=vertical_id,
             assignments=own if one_owner else None,
             stored=not one_owner,
+            grants=grants,
         ),
     )
 
@@ -363,6 +387,7 @@ def account_coverage_q(
     vertical_id: int | None = None,
     assignments: QuerySet[CoverageAssignment] | None = None,
     stored: bool = True,
+    grants: Grants | None = None,
 ) -> Q:
     """A filter on accounts by the coverage that counts for them on `day` (docs/metrics.md
     rule 3, not rule 1: combine it with the in-market filter): `coverage` "none" (not covered),
@@ -373,9 +398,10 @@ def account_coverage_q(
 
     Reads each account's stored kinds (`partners.coverage_kinds`) where they are known on
     `day`, and tests the assignments of the other accounts, so the answer is the rule's either
-    way; `stored=False` always tests the assignments."""
+    way; `stored=False` always tests the assignments. `grants`: `Grants.on(day)`, when read
+    already."""
     own = assignments if assignments is not None else _account_coverage(day)
-    granted = Grants.on(day).q(
+    granted = (grants if grants is not None else Grants.on(day)).q(
         region=OuterRef("region_id"),
         vertical=OuterRef("vertical_id"),
         region_id=region_id,

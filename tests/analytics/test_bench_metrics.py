@@ -9,9 +9,14 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count
 
 from analytics import reports
-from channels.models import Opportunity
+from analytics.management.commands import bench_metrics
+from analytics.models import MetricsRun
+from channels.models import CoverageAssignment, Opportunity
+from crm.models import Account
 
 # Seeded in a forked child, as the command does: a database other connections see.
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -74,3 +79,44 @@ def test_it_times_the_week_the_backfill_the_programme_and_the_scorecard() -> Non
         last,
     ), last
     assert reports.programme_weeks() == ["2026-W46", "2026-W45"]
+
+
+def _schema(tables: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The tables' indexes and constraints by name and kind (PostgreSQL words a re-created
+    exclusion constraint's condition differently, with the same meaning)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, indisunique::text, indisexclusion::text "
+            "FROM pg_index WHERE indrelid = ANY(%s::regclass[]) UNION ALL "
+            "SELECT conname, contype::text, convalidated::text FROM pg_constraint "
+            "WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
+            [list(tables), list(tables)],
+        )
+        return list(cursor.fetchall())
+
+
+def test_it_seeds_a_market_in_blocks_and_rebuilds_every_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tables = (Account._meta.db_table, CoverageAssignment._meta.db_table)
+    schema = _schema(tables)
+    monkeypatch.setattr(bench_metrics, "SEED_CHUNK", 100)
+    out = io.StringIO()
+
+    call_command("bench_metrics", "--accounts", "250", "--seed-only", "--partners", "9", stdout=out)
+
+    assert "seeded 250 accounts" in out.getvalue()
+    assert "bench_metrics:" not in out.getvalue()  # nothing timed
+    assert _schema(tables) == schema
+    assert Account.objects.count() == 250
+    assert not MetricsRun.objects.exists()
+    # Each block's assignments went to that block's accounts: 0-3 kinds an account, one
+    # assignment per kind, accounts of every block covered.
+    per_kind = CoverageAssignment.objects.values("account", "kind").annotate(n=Count("id"))
+    assert {row["n"] for row in per_kind} == {1}
+    covered = sorted(
+        Account.objects.filter(coverage_assignments__isnull=False)
+        .values_list("external_id", flat=True)
+        .distinct()
+    )
+    assert {int(external_id[1:]) // 100 for external_id in covered} == {0, 1, 2}

@@ -275,7 +275,10 @@ class TestRegression:
                 "tenure_years": [1.5, 0.0, 3.0],
                 "covered_accounts": [3, 0, 7],
                 "response_days": [2.0, None, 1.0],
-                "feedback_categories": [{"product": 1, "pricing": 3}, {"support": 2}, {}],
+                **{column: [0, 0, 0] for column in programme.FEEDBACK_COUNT_COLUMNS.values()},
+                "feedback_product": [1, 0, 0],
+                "feedback_pricing": [3, 0, 0],
+                "feedback_support": [0, 2, 0],
             }
         )
         design, outcome = programme.driver_design(inputs)

@@ -4,6 +4,7 @@ partners and reps (rule 22), and the regression's record (rule 23)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -413,7 +414,8 @@ def test_the_response_time_counts_our_first_reply_to_each_message() -> None:
 
     assert row["partner_id"] == partner.pk
     assert row["response_days"] == pytest.approx((2 + 1.5 + 3) / 3)
-    assert row["feedback_categories"] == {"product": 3, "pricing": 1}
+    assert json.loads(row["feedback_categories"]) == {"product": 3, "pricing": 1}
+    assert (row["feedback_product"], row["feedback_pricing"], row["feedback_support"]) == (3, 1, 0)
 
 
 def test_the_weeks_pass_hands_over_the_counts_the_programme_would_read(market: Market) -> None:

@@ -2,7 +2,8 @@
 30 s) must end with no failed request and a p95 under a loose bound.
 
 The bound is loose because CI shares two cores with the rest of the suite; the real targets
-(50 users, 3 minutes, p95 <= 300 ms, p99 <= 1 s) are for a full run of the script.
+(50 users, 3 minutes, p95 <= 100 ms; 100 users, p95 <= 200 ms, p99 <= 600 ms) are for a full
+run of the script.
 """
 
 from __future__ import annotations
@@ -46,10 +47,15 @@ def test_it_serves_a_short_mixed_load_without_errors() -> None:
         timeout=600,
     )
     print(run.stdout[-6000:], run.stderr[-3000:])
-    summary = re.search(r"requests (\d+), failures (\d+), .* p95 (\d+) ms", run.stdout)
-    assert summary, "the script printed no summary"
-    requests, failures, p95 = (int(value) for value in summary.groups())
+    summary = re.search(
+        r"^loadtest: .* users=10 .* requests=(\d+) failures=(\d+) rps=[\d.]+ p50_ms=\d+ "
+        r"p95_ms=(\d+) p99_ms=\d+ load_start=[\d./]+ load_end=[\d./]+ .* verdict=(\w+)",
+        run.stdout,
+        re.MULTILINE,
+    )
+    assert summary, "the script printed no summary line"
+    requests, failures, p95 = (int(value) for value in summary.groups()[:3])
     assert requests > 50
     assert failures == 0
     assert p95 <= P95_BOUND_MS
-    assert run.returncode == 0 and "verdict: PASS" in run.stdout
+    assert run.returncode == 0 and summary.group(4) == "PASS"

@@ -184,3 +184,54 @@ class TestPortalAccounts:
         assert 'data-testid="outside-agreement"' in rows["Outside Co"]
         assert 'data-testid="outside-agreement"' not in rows["Inside Co"]
         assert 'data-testid="outside-note"' in html and "1 of your accounts lies outside" in html
+
+    def test_it_flags_nothing_when_an_agreement_in_force_grants_every_segment(
+        self, cast: Cast
+    ) -> None:
+        from channels.models import CoverageAssignment
+        from tests.factories import AccountFactory, RegionFactory
+
+        today = timezone.localdate()
+        east, west = RegionFactory(code="east"), RegionFactory(code="west")
+        for regions in ([east], []):  # one agreement for the east, one for everywhere
+            AgreementFactory(
+                partner=cast.partner_a,
+                regions=regions,
+                start_date=today - timedelta(days=10),
+                end_date=today + timedelta(days=300),
+            )
+        west_account = AccountFactory(name="West Co", region=west)
+        for start in (today - timedelta(days=40), today):  # two assignments, one account
+            CoverageAssignment.objects.create(
+                account=west_account,
+                kind="partner",
+                partner=cast.partner_a,
+                start_date=start,
+                end_date=start + timedelta(days=20) if start < today else None,
+            )
+        html = _client_for(cast.partner_a_user).get("/portal/accounts/").content.decode()
+        assert "West Co" in html
+        assert 'data-testid="outside-agreement"' not in html
+        assert 'data-testid="outside-note"' not in html
+
+    def test_it_counts_each_assigned_account_once_and_flags_all_without_an_agreement(
+        self, cast: Cast
+    ) -> None:
+        from channels.models import CoverageAssignment
+        from tests.factories import AccountFactory
+
+        today = timezone.localdate()
+        accounts = [AccountFactory(name=f"Portal Co {n}") for n in range(3)]
+        for account in accounts:
+            for start in (today - timedelta(days=40), today):
+                CoverageAssignment.objects.create(
+                    account=account,
+                    kind="partner",
+                    partner=cast.partner_a,
+                    start_date=start,
+                    end_date=start + timedelta(days=20) if start < today else None,
+                )
+        page = _client_for(cast.partner_a_user).get("/portal/accounts/")
+        assert page.context["page"].paginator.count == 3
+        assert page.context["outside_total"] == 3
+        assert page.context["outside_ids"] == {account.pk for account in accounts}

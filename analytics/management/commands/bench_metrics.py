@@ -18,6 +18,12 @@ alone (coverage only), adds N opportunities of every channel in three currencies
 again with revenue, and ends with `bench_metrics: accounts=N opportunities=M
 week_seconds=A week_revenue_seconds=B week_ratio=B/A backfill_weeks=W backfill_seconds=C
 backfill_revenue_seconds=D backfill_ratio=D/C`.
+
+The market is generated and copied a million accounts (and their coverage) at a time, with the
+two big tables' indexes and constraints built once at the end, so the seeding's memory is bounded
+by the block, not the market (1.6 GB peak RSS seeding 8M). --seed-only stops after seeding: a
+market too big for one process is then computed by workers (`compute_metrics --week 2026-W46
+--split N`, README "How it scales").
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import multiprocessing
 import resource
 import statistics
 import time as clock
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -34,6 +42,7 @@ import numpy as np
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections, transaction
+from django.db.models import Model
 from django.utils import timezone
 from psycopg import sql
 
@@ -72,6 +81,8 @@ KINDS = np.array(["direct", "distribution", "partner", "online"])
 # 0-3 kinds per account, mean 1.6 coverage rows per account.
 KINDS_PER_ACCOUNT = [0.10, 0.35, 0.40, 0.15]
 EPOCH = date(2024, 1, 1)
+# Accounts generated and copied at a time (with their coverage): bounds the seeding's memory.
+SEED_CHUNK = 1_000_000
 
 
 class Command(BaseCommand):
@@ -99,6 +110,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--partners", type=int, default=PARTNERS, help="Partners of a newly seeded market."
         )
+        parser.add_argument(
+            "--seed-only",
+            action="store_true",
+            help="Seed the market and stop (a market too big for one process to time whole, "
+            "for a week split between workers: compute_metrics --split).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         accounts = options["accounts"]
@@ -124,6 +141,8 @@ class Command(BaseCommand):
             if child.exitcode != 0:
                 raise CommandError(f"seeding failed (exit code {child.exitcode})")
             self.stdout.write(f"seeded {accounts} accounts in {clock.monotonic() - started:.1f} s")
+        if options["seed_only"]:
+            return
 
         # One untimed run each warms the caches: the README's figures are of a warm cache.
         metrics_compute_week(week=WEEK, final=True)
@@ -408,68 +427,138 @@ def _seed(accounts: int, seed: int, partner_count: int = PARTNERS) -> None:
             for partner in partners[::5]
         )
 
-        entered = _days(rng, accounts, 1000)
-        archived = entered + rng.integers(30, 900, accounts).astype("timedelta64[D]")
-        converted = entered + rng.integers(0, 900, accounts).astype("timedelta64[D]")
-        is_converted = rng.random(accounts) < 0.25
-        account_frame = pd.DataFrame(
-            {
-                "external_id": [f"B{i:08d}" for i in range(accounts)],
-                "name": [f"Bench account {i}" for i in range(accounts)],
-                # crm.names.company_name_key of the name, as every writer of a name keeps it.
-                "name_key": [f"bench account {i}" for i in range(accounts)],
-                "region_id": rng.choice(region_ids, accounts),
-                "vertical_id": rng.choice(vertical_ids, accounts),
-                "size_band": rng.choice(np.array(SizeBand.values), accounts),
-                "entered_on": entered,
-                "archived_on": pd.Series(archived).where(rng.random(accounts) < 0.1),
-                "converted_on": pd.Series(converted).where(is_converted),
-                "converted_via": np.where(is_converted, rng.choice(KINDS, accounts), ""),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        _copy(Account._meta.db_table, account_frame)
-        del account_frame
-        first_id = Account.objects.order_by("id").values_list("id", flat=True).first()
-        assert first_id is not None  # the accounts were just copied in
-        account_ids = np.arange(first_id, first_id + accounts)
-
-        # Each account gets 0-3 distinct kinds, one assignment per kind.
-        per_account = rng.choice(4, accounts, p=KINDS_PER_ACCOUNT)
-        order = np.argsort(rng.random((accounts, 4)), axis=1)
-        rows = np.repeat(np.arange(accounts), per_account)
-        slot = np.arange(len(rows)) - np.repeat(np.cumsum(per_account) - per_account, per_account)
-        kinds = KINDS[order[rows, slot]]
-        count = len(rows)
-        starts = _days(rng, count, 1000)
-        ends = starts + rng.integers(0, 600, count).astype("timedelta64[D]")
-        coverage_frame = pd.DataFrame(
-            {
-                "account_id": account_ids[rows],
-                "kind": kinds,
-                "rep_id": pd.Series(rng.choice(rep_ids, count)).where(kinds == "direct"),
-                "partner_id": pd.Series(
-                    np.where(
-                        kinds == "distribution",
-                        rng.choice(distributor_ids, count),
-                        rng.choice(reseller_ids, count),
-                    )
-                ).where((kinds == "distribution") | (kinds == "partner")),
-                "online_source": np.where(kinds == "online", "web", ""),
-                "start_date": starts,
-                "end_date": pd.Series(ends).where(rng.random(count) < 0.3),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        for column in ("rep_id", "partner_id"):
-            coverage_frame[column] = coverage_frame[column].astype("Int64")
-        _copy(CoverageAssignment._meta.db_table, coverage_frame)
+        with _indexes_built_after(Account, CoverageAssignment):
+            for first in range(0, accounts, SEED_CHUNK):
+                _seed_chunk(
+                    rng,
+                    range(first, min(accounts, first + SEED_CHUNK)),
+                    now=now,
+                    region_ids=region_ids,
+                    vertical_ids=vertical_ids,
+                    rep_ids=rep_ids,
+                    distributor_ids=distributor_ids,
+                    reseller_ids=reseller_ids,
+                )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             # Fresh statistics and a visibility map, so the planner can use index-only scans.
             cursor.execute("VACUUM ANALYZE")
+
+
+def _seed_chunk(
+    rng: np.random.Generator,
+    numbers: range,
+    *,
+    now: datetime,
+    region_ids: np.ndarray,
+    vertical_ids: np.ndarray,
+    rep_ids: np.ndarray,
+    distributor_ids: np.ndarray,
+    reseller_ids: np.ndarray,
+) -> None:
+    """Copy the accounts numbered `numbers` and their coverage (0-3 kinds each)."""
+    accounts = len(numbers)
+    entered = _days(rng, accounts, 1000)
+    archived = entered + rng.integers(30, 900, accounts).astype("timedelta64[D]")
+    converted = entered + rng.integers(0, 900, accounts).astype("timedelta64[D]")
+    is_converted = rng.random(accounts) < 0.25
+    account_frame = pd.DataFrame(
+        {
+            "external_id": [f"B{i:08d}" for i in numbers],
+            "name": [f"Bench account {i}" for i in numbers],
+            # crm.names.company_name_key of the name, as every writer of a name keeps it.
+            "name_key": [f"bench account {i}" for i in numbers],
+            "region_id": rng.choice(region_ids, accounts),
+            "vertical_id": rng.choice(vertical_ids, accounts),
+            "size_band": rng.choice(np.array(SizeBand.values), accounts),
+            "entered_on": entered,
+            "archived_on": pd.Series(archived).where(rng.random(accounts) < 0.1),
+            "converted_on": pd.Series(converted).where(is_converted),
+            "converted_via": np.where(is_converted, rng.choice(KINDS, accounts), ""),
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    _copy(Account._meta.db_table, account_frame)
+    del account_frame
+    # Ids are handed out in copy order.
+    first_id = Account.objects.get(external_id=f"B{numbers[0]:08d}").id
+    account_ids = np.arange(first_id, first_id + accounts)
+
+    # Each account gets 0-3 distinct kinds, one assignment per kind.
+    per_account = rng.choice(4, accounts, p=KINDS_PER_ACCOUNT)
+    order = np.argsort(rng.random((accounts, 4)), axis=1)
+    rows = np.repeat(np.arange(accounts), per_account)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(per_account) - per_account, per_account)
+    kinds = KINDS[order[rows, slot]]
+    count = len(rows)
+    starts = _days(rng, count, 1000)
+    ends = starts + rng.integers(0, 600, count).astype("timedelta64[D]")
+    coverage_frame = pd.DataFrame(
+        {
+            "account_id": account_ids[rows],
+            "kind": kinds,
+            "rep_id": pd.Series(rng.choice(rep_ids, count)).where(kinds == "direct"),
+            "partner_id": pd.Series(
+                np.where(
+                    kinds == "distribution",
+                    rng.choice(distributor_ids, count),
+                    rng.choice(reseller_ids, count),
+                )
+            ).where((kinds == "distribution") | (kinds == "partner")),
+            "online_source": np.where(kinds == "online", "web", ""),
+            "start_date": starts,
+            "end_date": pd.Series(ends).where(rng.random(count) < 0.3),
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    for column in ("rep_id", "partner_id"):
+        coverage_frame[column] = coverage_frame[column].astype("Int64")
+    _copy(CoverageAssignment._meta.db_table, coverage_frame)
+
+
+@contextmanager
+def _indexes_built_after(*models: type[Model]) -> Iterator[None]:
+    """On PostgreSQL, drop the tables' non-unique indexes, foreign keys and exclusion
+    constraints, and build them once after the load with their exact definitions: at tens of
+    millions of rows, maintaining them row by row costs many times the build and most of the
+    seeding. Inside the caller's transaction, so a failed seed leaves them as they were."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    tables = [model._meta.db_table for model in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_indexdef(i.indexrelid), format('%%I.%%I', n.nspname, c.relname) "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique "
+            "AND NOT i.indisprimary AND NOT i.indisexclusion",
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s', conrelid::regclass, "
+            "conname, pg_get_constraintdef(oid)), "
+            "format('ALTER TABLE %%s DROP CONSTRAINT %%I', conrelid::regclass, conname) "
+            "FROM pg_constraint WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('f', 'x')",
+            [tables],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for _, drop in constraints:
+            cursor.execute(drop)
+        for _, name in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        for definition, _ in indexes:
+            cursor.execute(definition)
+        for add, _ in constraints:
+            cursor.execute(add)
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 CURRENCIES = np.array(["USD", "USD", "EUR", "CNY"])

@@ -21,7 +21,7 @@ from django.test import Client
 from crm.models import Account, Region
 from crm.services import api_token_issue
 
-TARGET_MS = 50.0
+TARGET_MS = 30.0
 
 
 def _endpoints(

@@ -236,17 +236,44 @@ class Influence:
     partner_ids: np.ndarray
 
 
-def _granted(
-    triples: pd.DataFrame, scope: pd.DataFrame, column: str, listing: set[Any]
+def _pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with `left[i] == right[j]` (int64 keys): positions into `left` and into
+    `right`, grouped by i in order. One sort of `right` and a binary search per `left` key, so
+    a few hundred thousand keys pair up without a hash join."""
+    order = np.argsort(right, kind="stable")
+    ordered = right[order]
+    first = np.searchsorted(ordered, left, side="left")
+    counts = np.searchsorted(ordered, left, side="right") - first
+    left_rows = np.repeat(np.arange(len(left), dtype="int64"), counts)
+    # The position of each pair within its i's run of matches.
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    within = np.arange(len(left_rows), dtype="int64") - starts
+    return left_rows, order[np.repeat(first, counts) + within].astype("int64")
+
+
+def _grants(
+    asked_agreement: np.ndarray,
+    asked_value: np.ndarray,
+    agreement_ids: pd.Index,
+    scope: pd.DataFrame,
+    column: str,
 ) -> np.ndarray:
-    """Whether each (agreement_id, `column`) of `triples` is granted: the agreement lists the
-    value, or lists none (rule 3b)."""
-    listed = pd.MultiIndex.from_frame(scope[["agreement_id", column]].astype(object))
-    asked = pd.MultiIndex.from_arrays(
-        [triples["agreement_id"].astype(object), triples[column].astype(object)]
+    """Whether each agreement (a position in `agreement_ids`) grants the value asked beside it:
+    it lists the value in `scope` (`agreement_id, column`), or lists none (rule 3b)."""
+    listed_agreement = agreement_ids.get_indexer(pd.Index(scope["agreement_id"].to_numpy()))
+    known = listed_agreement >= 0
+    listed_agreement = listed_agreement[known].astype("int64")
+    listed_value = scope[column].to_numpy(dtype=object)[known]
+    lists_any = np.zeros(len(agreement_ids), dtype=bool)
+    lists_any[listed_agreement] = True
+    # The values as one set of codes, whatever their type (ids or codes).
+    codes, values = pd.factorize(
+        np.concatenate([np.asarray(asked_value, dtype=object), listed_value])
     )
-    lists_none = ~triples["agreement_id"].isin(listing).to_numpy()
-    return np.asarray(lists_none | asked.isin(listed), dtype=bool)
+    width = len(values) + 1
+    asked = asked_agreement * width + codes[: len(asked_value)]
+    listed = listed_agreement * width + codes[len(asked_value) :]
+    return np.asarray(~lists_any[asked_agreement] | np.isin(asked, listed), dtype=bool)
 
 
 def influence(
@@ -262,51 +289,43 @@ def influence(
     A coverage row of another channel kind, or of another partner, influenced the deal when it
     actively covered the account (rule 3: running, and for the partner kinds under an
     agreement in force granting the account's region and vertical, on the same day) on some
-    day from `closed_on - 91` to `closed_on - 1`.
+    day from `closed_on - 91` to `closed_on - 1`. Every test is on integers: the deals and
+    coverage rows of an account paired by a sorted search, the days as day numbers.
     """
     count = len(won)
     none = Influence(np.zeros(count, dtype="int8"), np.zeros(0, "int64"), np.zeros(0, "int64"))
     if not count or coverage.empty:
         return none
+    kinds_index = pd.Index(KINDS)
+    partner_kinds = np.isin(KINDS, PARTNER_KINDS)
     close = day_numbers(won["closed_on"].to_numpy(dtype="datetime64[D]"))
-    deals = pd.DataFrame(
-        {
-            "row": np.arange(count),
-            "account_id": won["account_id"].to_numpy(dtype="int64"),
-            "source": won["channel"].to_numpy(dtype=object),
-            "source_partner": won["partner_id"].fillna(0).to_numpy(dtype="int64"),
-            "region": won["region"].to_numpy(dtype=object),
-            "vertical": won["vertical"].to_numpy(dtype=object),
-            "low": close - INFLUENCE_DAYS,
-            "high": close - 1,
-        }
-    )
+    source = kinds_index.get_indexer(pd.Index(won["channel"].to_numpy(dtype=object)))
+    source_partner = won["partner_id"].fillna(0).to_numpy(dtype="int64")
     first, last = COVERAGE_RUNNING.span(
         {
             "start_date": _days(coverage["start_date"]),
             "end_date": _days(coverage["end_date"]),
         }
     )
-    rows = pd.DataFrame(
-        {
-            "account_id": coverage["account_id"].to_numpy(dtype="int64"),
-            "kind": coverage["kind"].to_numpy(dtype=object),
-            "partner_id": coverage["partner_id"].fillna(0).to_numpy(dtype="int64"),
-            "first": first,
-            "last": last,
-        }
-    )
-    pairs = deals.merge(rows, on="account_id")
-    pairs["low"] = np.maximum(pairs["low"].to_numpy(), pairs["first"].to_numpy())
-    pairs["high"] = np.minimum(pairs["high"].to_numpy(), pairs["last"].to_numpy())
-    other_kind = pairs["kind"] != pairs["source"]
-    partner_kind = pairs["kind"].isin(PARTNER_KINDS)
-    other_partner = partner_kind & (pairs["partner_id"] != pairs["source_partner"])
-    pairs = pairs[(pairs["low"] <= pairs["high"]) & (other_kind | other_partner)]
-    pairs = pairs.reset_index(drop=True)
-    valid = ~pairs["kind"].isin(PARTNER_KINDS).to_numpy()
+    kind = kinds_index.get_indexer(pd.Index(coverage["kind"].to_numpy(dtype=object)))
+    partner = coverage["partner_id"].fillna(0).to_numpy(dtype="int64")
 
-    owned = pairs[~valid]
+    deal, row = _pairs(
+        won["account_id"].to_numpy(dtype="int64"), coverage["account_id"].to_numpy(dtype="int64")
+    )
+    # The days of the 13 weeks before the close on which the row runs.
+    low = np.maximum(close[deal] - INFLUENCE_DAYS, first[row])
+    high = np.minimum(close[deal] - 1, last[row])
+    pair_kind, pair_partner = kind[row], partner[row]
+    other_kind = pair_kind != source[deal]
+    other_partner = partner_kinds[pair_kind] & (pair_partner != source_partner[deal])
+    keep = np.flatnonzero((low <= high) & (other_kind | other_partner))
+    deal, low, high = deal[keep], low[keep], high[keep]
+    pair_kind, pair_partner = pair_kind[keep], pair_partner[keep]
+    other_kind, other_partner = other_kind[keep], other_partner[keep]
+    valid = ~partner_kinds[pair_kind]
+
+    owned = np.flatnonzero(~valid)
     if len(owned) and not agreements.empty:
         in_force_first, in_force_last = AGREEMENT_IN_FORCE.span(
             {
@@ -318,42 +337,42 @@ def influence(
                 for field in AGREEMENT_IN_FORCE.fields
             }
         )
-        terms = pd.DataFrame(
-            {
-                "agreement_id": agreements["agreement_id"].to_numpy(),
-                "partner_id": agreements["partner_id"].to_numpy(dtype="int64"),
-                "from": in_force_first,
-                "to": in_force_last,
-            }
+        ever = np.flatnonzero(in_force_first <= in_force_last)
+        agreement_ids = pd.Index(agreements["agreement_id"].to_numpy()[ever])
+        pair, term = _pairs(
+            pair_partner[owned], agreements["partner_id"].to_numpy(dtype="int64")[ever]
         )
-        terms = terms[terms["from"] <= terms["to"]]
-        triples = owned.reset_index().merge(terms, on="partner_id")
-        meets = np.asarray(np.maximum(triples["low"], triples["from"])) <= np.asarray(
-            np.minimum(triples["high"], triples["to"])
+        pair_rows = owned[pair]
+        # In force on a day the row covers the account, within the 13 weeks.
+        meets = np.maximum(low[pair_rows], in_force_first[ever][term]) <= np.minimum(
+            high[pair_rows], in_force_last[ever][term]
         )
-        triples = triples[meets]
-        granted = _granted(
-            triples, agreement_regions, "region", set(agreement_regions["agreement_id"])
-        ) & _granted(
-            triples, agreement_verticals, "vertical", set(agreement_verticals["agreement_id"])
+        pair_rows, term = pair_rows[meets], term[meets]
+        deals_of = deal[pair_rows]
+        granted = _grants(
+            term,
+            won["region"].to_numpy(dtype=object)[deals_of],
+            agreement_ids,
+            agreement_regions,
+            "region",
+        ) & _grants(
+            term,
+            won["vertical"].to_numpy(dtype=object)[deals_of],
+            agreement_ids,
+            agreement_verticals,
+            "vertical",
         )
-        valid[np.unique(triples["index"].to_numpy()[granted]).astype("int64")] = True
-    pairs = pairs[valid]
+        valid[pair_rows[granted]] = True
 
     kinds = np.zeros(count, dtype="int8")
-    influencing = pairs[pairs["kind"] != pairs["source"]]
-    positions = pd.Index(KINDS).get_indexer(pd.Index(influencing["kind"].to_numpy(dtype=object)))
-    bits = np.left_shift(1, positions).astype("int8")
-    np.bitwise_or.at(kinds, influencing["row"].to_numpy(dtype="int64"), bits)
-    partners = pairs[
-        pairs["kind"].isin(PARTNER_KINDS) & (pairs["partner_id"] != pairs["source_partner"])
-    ]
-    partners = partners[["row", "partner_id"]].drop_duplicates().sort_values(["row", "partner_id"])
-    return Influence(
-        kinds,
-        partners["row"].to_numpy(dtype="int64"),
-        partners["partner_id"].to_numpy(dtype="int64"),
-    )
+    influencing = valid & other_kind
+    for position in range(len(KINDS)):
+        kinds[deal[influencing & (pair_kind == position)]] |= np.int8(1 << position)
+    chosen = valid & other_partner
+    width = int(pair_partner[chosen].max(initial=0)) + 1
+    # Each (deal, partner) once, by deal then partner.
+    distinct = np.unique(deal[chosen] * width + pair_partner[chosen])
+    return Influence(kinds, distinct // width, distinct % width)
 
 
 @dataclass(frozen=True)

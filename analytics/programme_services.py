@@ -141,7 +141,8 @@ def _figures_frame(
     feedback = _keyed(programme_selectors.feedback_inputs(d))
     frame = frame.merge(feedback, on="partner_id", how="left")
     # A partner without feedback in the 90 days has none of any category.
-    frame["feedback_categories"] = frame["feedback_categories"].fillna("{}")
+    # (With no feedback at all the merged column is float NaN, so make it text-capable first.)
+    frame["feedback_categories"] = frame["feedback_categories"].astype(object).fillna("{}")
     for column in programme.FEEDBACK_COUNT_COLUMNS.values():
         frame[column] = frame[column].fillna(0).astype("int64")
     return frame.sort_values("partner_id", kind="stable").reset_index(drop=True)

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from django.core.exceptions import EmptyResultSet
-from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, Count, Func, Min, Q, QuerySet, Sum
 from django.db.models.sql.compiler import SQLCompiler
@@ -30,6 +28,7 @@ from channels.rules import COVERAGE_RUNNING
 from crm.currencies import RateTable
 from crm.models import ChannelKind
 from crm.rules import IN_MARKET
+from crm.sql import driver_rows
 from partners.models import Agreement, Feedback, FeedbackReply, FeedbackSource, Partner
 from partners.programme_models import Certification, Target
 from partners.registration_models import DealRegistration, RegistrationStatus
@@ -237,18 +236,6 @@ class EpochMicroseconds(Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
-def _driver_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list()` queryset as the database driver returns them, without the
-    ORM's per-row work (none for a filter that can match nothing)."""
-    try:
-        select, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    except EmptyResultSet:
-        return []
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(select, params)
-        return list(cursor.fetchall())
-
-
 FEEDBACK_INPUT_COLUMNS = [
     "partner_id",
     "feedback_categories",
@@ -264,7 +251,7 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
     and hands over one small row per partner; a check constraint keeps every entry's category
     one of `FeedbackCategory`, so the columns count them all."""
     columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
-    rows = _driver_rows(
+    rows = driver_rows(
         entries.order_by()
         .values("partner_id")
         .annotate(
@@ -299,7 +286,7 @@ def feedback_inputs(d: date) -> pd.DataFrame:
     # The first reply of each message, found by a join on the same 90 days rather than by a
     # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
     # (microseconds) and the waits are computed over arrays.
-    first_reply = _driver_rows(
+    first_reply = driver_rows(
         FeedbackReply.objects.filter(
             feedback__created_at__gte=_start_of(since),
             feedback__created_at__lt=end,
@@ -314,7 +301,7 @@ def feedback_inputs(d: date) -> pd.DataFrame:
         .values_list("feedback_id", "first")
     )
     messages = np.array(
-        _driver_rows(
+        driver_rows(
             entries.exclude(source=FeedbackSource.SURVEY)
             .order_by()
             .values_list("id", "partner_id", EpochMicroseconds("created_at"))

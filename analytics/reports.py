@@ -21,8 +21,6 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from django.core.exceptions import EmptyResultSet
-from django.db import connections
 from django.db.models import Count, F, OrderBy, Q, QuerySet, Sum
 
 from analytics import metrics
@@ -48,6 +46,7 @@ from analytics.programme_models import (
     SatisfactionFit,
 )
 from analytics.routers import figures_database
+from crm.sql import driver_rows
 
 
 class SegmentFigures(NamedTuple):
@@ -167,20 +166,6 @@ PARTNER_ORDERS: dict[str, tuple[str | OrderBy, ...]] = {
 EXPORT_DIMENSIONS = ("segment", "region", "vertical", "size_band", "channel", "partner", "total")
 
 
-def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list()` queryset as the database driver returns them (none for a
-    filter that can match nothing, such as `__in` an empty list)."""
-    try:
-        select, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    except EmptyResultSet:
-        return []
-    # On the database the queryset reads: the replica for the figures (analytics/routers.py).
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(select, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()  # the driver's values, column by column
-        return rows
-
-
 def _as_date(value: date | str) -> date:
     """A date column as the driver returns it: a date (PostgreSQL) or its ISO text (SQLite)."""
     return date.fromisoformat(value) if isinstance(value, str) else value
@@ -196,7 +181,7 @@ def week_options() -> list[WeekOption]:
         .order_by("-week", "-finished_at")
         .values_list("week", "as_of", "final", "finished_at")
     )
-    rows = _plain_rows(runs)
+    rows = driver_rows(runs)
     version = f"{len(rows)}:{max(row[3] for row in rows) if rows else ''}"
     options: dict[str, WeekOption] = {}
     for week, as_of, final, _finished_at in rows:
@@ -255,7 +240,7 @@ def segments(
     fields = [*metrics.SEGMENT_KEYS, *COUNTS, *metrics.RATIO_COLUMNS]
     return [
         SegmentFigures._make((week, *row))
-        for row in _plain_rows(rows.order_by(*metrics.SEGMENT_KEYS).values_list(*fields))
+        for row in driver_rows(rows.order_by(*metrics.SEGMENT_KEYS).values_list(*fields))
     ]
 
 
@@ -297,7 +282,7 @@ def rollup(
         .order_by("week", *metrics.SEGMENT_KEYS)
         .values_list("week", *metrics.SEGMENT_KEYS, *COUNTS)
     )
-    return [_segment_figures(row[0], row[1:4], row[4:]) for row in _plain_rows(rows)]
+    return [_segment_figures(row[0], row[1:4], row[4:]) for row in driver_rows(rows)]
 
 
 def channel(figures: SegmentFigures, kind: str) -> ChannelFigures:
@@ -344,7 +329,7 @@ def white_space(
         .order_by("-white_space", *metrics.SEGMENT_KEYS)
         .values_list(*metrics.SEGMENT_KEYS, *COUNTS, *metrics.RATIO_COLUMNS)[:limit]
     )
-    return [SegmentFigures._make((week, *row)) for row in _plain_rows(rows)]
+    return [SegmentFigures._make((week, *row)) for row in driver_rows(rows)]
 
 
 _PARTNER_FIELDS = PartnerFigures._fields[1:]
@@ -368,7 +353,7 @@ def partners(
     rows = rows.order_by(*PARTNER_ORDERS[order]).values_list(*_PARTNER_FIELDS)
     return [
         PartnerFigures._make((week, _as_date(as_of), bool(final), *rest))
-        for as_of, final, *rest in _plain_rows(rows[:limit] if limit else rows)
+        for as_of, final, *rest in driver_rows(rows[:limit] if limit else rows)
     ]
 
 
@@ -376,7 +361,7 @@ def partner_requirement_figures(week: str) -> list[tuple[int, int, float | None,
     """Per partner with a row in `week`: `(partner_id, covered_accounts, satisfaction_mean,
     nps)`, the rule 6 figures the programme's tier requirements read, in no particular order."""
     rows = PartnerSnapshot.objects.filter(week=week).order_by()
-    return _plain_rows(
+    return driver_rows(
         rows.values_list("partner_id", "covered_accounts", "satisfaction_mean", "nps")
     )
 
@@ -421,7 +406,7 @@ def partner_totals(weeks: Sequence[str], *, channel_kind: str = "") -> list[Part
             metrics.ratio(weighted, feedback),
             metrics.nps_from_counts(*scores),
         )
-        for week, partner_count, active, in_force, feedback, weighted, *scores in _plain_rows(rows)
+        for week, partner_count, active, in_force, feedback, weighted, *scores in driver_rows(rows)
     ]
 
 
@@ -436,7 +421,7 @@ def feedback(weeks: Sequence[str], *, channel_kind: str = "") -> list[FeedbackFi
     )
     return [
         FeedbackFigures(week, channel_kind, category, count, metrics.ratio(total, count))
-        for week, category, count, total in _plain_rows(rows)
+        for week, category, count, total in driver_rows(rows)
     ]
 
 
@@ -542,7 +527,7 @@ def registrations(
     elif not with_total:
         matching &= ~Q(channel_kind="")
     counted = Q(region="", vertical="", size_band="", channel_kind="")
-    rows = _plain_rows(
+    rows = driver_rows(
         RegistrationRollup.objects.filter(matching | counted, week__in=list(weeks))
         .order_by("week", *keys)
         .values_list("week", *keys, *_REGISTRATION_COUNTS)
@@ -728,11 +713,11 @@ def partner_programme(
     rows_of_partner = PartnerProgramme.objects.filter(partner_id=partner_id)
     if until_week:
         rows_of_partner = rows_of_partner.filter(week__lte=until_week)
-    rows = _plain_rows(rows_of_partner.order_by("-week").values_list(*_PROGRAMME_FIELDS)[:last])
+    rows = driver_rows(rows_of_partner.order_by("-week").values_list(*_PROGRAMME_FIELDS)[:last])
     weeks = [row[0] for row in rows]
     if not weeks:
         return []  # no programme snapshot of this partner yet
-    snapshot = _plain_rows(
+    snapshot = driver_rows(
         PartnerSnapshot.objects.filter(partner_id=partner_id, week__in=weeks).values_list(
             *_SNAPSHOT_FOR_PROGRAMME
         )
@@ -753,8 +738,8 @@ def programme_partners(
         rows = rows.filter(partner_id__in=list(partner_ids))
         snapshot = snapshot.filter(partner_id__in=list(partner_ids))
     return _programme_figures(
-        _plain_rows(rows.order_by("partner_id").values_list(*_PROGRAMME_FIELDS)),
-        _plain_rows(snapshot.values_list(*_SNAPSHOT_FOR_PROGRAMME)),
+        driver_rows(rows.order_by("partner_id").values_list(*_PROGRAMME_FIELDS)),
+        driver_rows(snapshot.values_list(*_SNAPSHOT_FOR_PROGRAMME)),
     )
 
 
@@ -767,7 +752,7 @@ def programme_weeks_below(week: str) -> dict[int, int]:
     """Per partner below its tier as of `week`, its closed weeks in a row below it (rule 21);
     a partner absent has none (empty when the week has no programme snapshot)."""
     rows = PartnerProgramme.objects.filter(week=week, weeks_below__gt=0).order_by()
-    return dict(_plain_rows(rows.values_list("partner_id", "weeks_below")))
+    return dict(driver_rows(rows.values_list("partner_id", "weeks_below")))
 
 
 def tier_counts(weeks: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -780,7 +765,7 @@ def tier_counts(weeks: Sequence[str]) -> dict[str, dict[str, int]]:
         .order_by("week", "tier")
         .values_list("week", "tier", "n")
     )
-    for week, tier, n in _plain_rows(rows):
+    for week, tier, n in driver_rows(rows):
         counts.setdefault(week, {})[tier] = n
     return counts
 
@@ -839,7 +824,7 @@ def rep_programme(week: str, *, rep_ids: Sequence[int] | None = None) -> list[Re
             target_accounts,
             target_conversions,
             target_revenue,
-        ) in _plain_rows(rows.order_by("name", "rep_id").values_list(*fields))
+        ) in driver_rows(rows.order_by("name", "rep_id").values_list(*fields))
     ]
 
 
@@ -884,7 +869,7 @@ def satisfaction_drivers(week: str | None = None) -> DriversReport | None:
     fit = (fits.filter(week=week) if week else fits.order_by("-week")).first()
     if fit is None:
         return None
-    rows = _plain_rows(
+    rows = driver_rows(
         SatisfactionDriver.objects.filter(week=fit.week).values_list(*DriverFigures._fields)
     )
     drivers = sorted(
@@ -910,7 +895,7 @@ def partner_sourced_revenue(week: str) -> dict[int, Decimal]:
     week's revenue snapshot holds it. A partner without a row sourced nothing that week. The
     programme reads its 52-week revenue from here only."""
     rows = PartnerRevenueSnapshot.objects.filter(week=week).values_list("partner_id", "won_cents")
-    return {partner_id: _money(cents) for partner_id, cents in _plain_rows(rows)}
+    return {partner_id: _money(cents) for partner_id, cents in driver_rows(rows)}
 
 
 @dataclass(frozen=True)
@@ -1213,7 +1198,7 @@ def revenue_rollup(
         .order_by("week", *metrics.SEGMENT_KEYS, "channel")
         .values_list("week", *metrics.SEGMENT_KEYS, "channel", *_REVENUE_FIELDS)
     )
-    return [_revenue_figures(row[0], row[1:5], row[5:]) for row in _plain_rows(values)]
+    return [_revenue_figures(row[0], row[1:5], row[5:]) for row in driver_rows(values)]
 
 
 def revenue_segments(
@@ -1244,12 +1229,12 @@ def revenue_value_map(
     if vertical:
         rows = rows.filter(vertical=vertical)
     fields = ("week", *metrics.SEGMENT_KEYS, "channel", *_REVENUE_FIELDS)
-    stored = list(_plain_rows(rows.values_list(*fields)))
+    stored = list(driver_rows(rows.values_list(*fields)))
     if size_band:
         cells = _revenue_rows(
             by=("region", "vertical"), region=region, vertical=vertical, size_band=size_band
         )
-        stored += _plain_rows(cells.filter(week=week, channel="").values_list(*fields))
+        stored += driver_rows(cells.filter(week=week, channel="").values_list(*fields))
     figures = [_revenue_figures(row[0], row[1:5], row[5:]) for row in stored]
     return sorted(figures, key=lambda row: (row.region, row.vertical))
 
@@ -1300,7 +1285,7 @@ def revenue_partners(
         rows = rows.filter(partner_id=partner_id)
     values = rows.order_by(*PARTNER_REVENUE_ORDERS[order]).values_list(*_PARTNER_REVENUE_FIELDS)
     result = []
-    for row in _plain_rows(values[:limit] if limit else values):
+    for row in driver_rows(values[:limit] if limit else values):
         currency, partner, external_id, name, kind, *numbers = row
         result.append(
             PartnerRevenue(
@@ -1379,7 +1364,7 @@ def revenue_partner_totals(
             forecast_count,
             forecast,
             target,
-        ) in _plain_rows(rows)
+        ) in driver_rows(rows)
     ]
 
 
@@ -1393,7 +1378,7 @@ def revenue_forecast(week: str, *, channel: str = "") -> list[ForecastWeek]:
     )
     return [
         ForecastWeek(week, currency, channel, ahead, count, _money(cents))
-        for currency, ahead, count, cents in _plain_rows(rows)
+        for currency, ahead, count, cents in driver_rows(rows)
     ]
 
 

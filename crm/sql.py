@@ -6,11 +6,29 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import QuerySet
 from psycopg import sql
+
+
+def driver_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list()` queryset as the database driver returns them, without the
+    ORM's per-row work (none for a filter that can match nothing, such as `__in` an empty list).
+    They are read on the database the queryset reads: the replica for the figures
+    (analytics/routers.py)."""
+    try:
+        select, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:
+        return []
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(select, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()  # the driver's values, column by column
+        return rows
 
 
 def as_text(statement: sql.Composable, connection: BaseDatabaseWrapper | None = None) -> str:

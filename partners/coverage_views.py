@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -436,6 +436,24 @@ def coverage_end_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("partners:account_detail", pk=assignment.account_id)
 
 
+class WhiteSpaceSegment(TypedDict):
+    """One segment of the white space page; the labels and link are filled in for the 200
+    shown only."""
+
+    region__code: str
+    region__name: str
+    region__name_zh: str
+    vertical__code: str
+    vertical__name: str
+    vertical__name_zh: str
+    size_band: str
+    accounts: int
+    size_band_label: StrOrPromise
+    region_label: str
+    vertical_label: str
+    accounts_url: str
+
+
 @internal_required
 def white_space(request: HttpRequest) -> HttpResponse:
     """Accounts in the market today that no coverage that counts reaches, by segment, each
@@ -451,7 +469,7 @@ def white_space(request: HttpRequest) -> HttpResponse:
         )
     regions = {r.pk: r for r in regions_all()}
     verticals = {v.pk: v for v in verticals_all()}
-    segments: list[dict[str, Any]] = [
+    segments: list[WhiteSpaceSegment] = [
         {
             "region__code": regions[row["region_id"]].code,
             "region__name": regions[row["region_id"]].name,
@@ -461,6 +479,10 @@ def white_space(request: HttpRequest) -> HttpResponse:
             "vertical__name_zh": verticals[row["vertical_id"]].name_zh,
             "size_band": row["size_band"],
             "accounts": row["accounts"],
+            "size_band_label": "",
+            "region_label": "",
+            "vertical_label": "",
+            "accounts_url": "",
         }
         for row in counts
     ]

@@ -54,15 +54,6 @@ PAGE_SIZE = 50
 # An account page lists its latest registrations; the queue, filtered by it, lists them all.
 ACCOUNT_REGISTRATIONS_SHOWN = 10
 
-SORTS = {
-    "name": ("name", "id"),
-    "-name": ("-name", "-id"),
-    "external_id": ("external_id",),
-    "-external_id": ("-external_id",),
-    "entered_on": ("entered_on", "id"),
-    "-entered_on": ("-entered_on", "-id"),
-}
-
 
 def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponseBase:
     """The listed accounts in `ACCOUNT_COLUMNS`' order, for people: headers in the reader's
@@ -149,15 +140,13 @@ def _filter_labels(
 
 def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
     today = timezone.localdate()
-    filters, _params = filters_for_page(
+    filters, params = filters_for_page(
         AccountListFilterSet, request, queryset=internal_accounts_visible_to(request.user)
     )
     account_filter = filters.account_filter(today=today)
     day = account_filter.day(today)
-    accounts = filters.qs
-    sort = request.GET.get("sort", "name")
-    sort = sort if sort in SORTS else "name"
-    accounts = accounts.select_related("region", "vertical").order_by(*SORTS[sort])
+    sort = params["sort"]
+    accounts = filters.qs.select_related("region", "vertical").order_by(*filters.sort_order())
     if request.GET.get("format") in EXPORT_FORMATS:
         return _export_accounts(request.GET["format"], accounts)
     with without_jit():

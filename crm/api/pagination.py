@@ -8,7 +8,7 @@ from urllib import parse
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Field, Q, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
 from rest_framework.request import Request
@@ -103,7 +103,7 @@ class IdCursorPagination(CursorPagination):
             return None
         return self._keys_link(self._keys_of(self.page[0]) if self.page else self.keys, True)
 
-    def _keys_of(self, row: Any) -> list[str]:
+    def _keys_of(self, row: Model) -> list[str]:
         return [str(getattr(row, column.lstrip("-"))) for column in self.columns]
 
     def _keys_link(self, keys: list[str] | None, reverse: bool) -> str:

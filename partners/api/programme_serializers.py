@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.roles import is_internal
@@ -214,6 +215,7 @@ class SurveyWaveSerializer(serializers.ModelSerializer[SurveyWave]):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(ResponseRateSerializer(many=True))
     def get_response_rates(self, wave: SurveyWave) -> list[dict[str, object]]:
         rates: dict[int, list[ResponseRate]] = self.context.get("rates", {})
         shown: list[Mapping[str, object]] = list(rates.get(wave.pk, []))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypedDict, TypeVar, cast
+from typing import TypedDict, TypeVar, cast
 
 import numpy as np
 from django.core.cache import cache
@@ -45,6 +45,8 @@ CACHE_SECONDS = 3600
 # figure cached by the previous code is never read as the new shape.
 CACHE_SHAPE = "reports-1"
 T = TypeVar("T")
+
+
 # A figure of the dashboard: a count, a ratio or a score; None without data.
 Figure = float | int | None
 
@@ -94,6 +96,51 @@ class FeedbackCell(TypedDict):
     category: str
     count: int
     satisfaction: float | None
+
+
+class ChannelRow(TypedDict):
+    """One channel kind's row of the week (`channel_table`); the changes are against the
+    week before, None without figures in either week."""
+
+    channel: str
+    label: str
+    accounts: int
+    covered: int
+    converted: int
+    coverage: float | None
+    penetration: float | None
+    coverage_change: float | None
+    penetration_change: float | None
+
+
+class Trend(TypedDict):
+    coverage: list[Figure]
+    penetration: list[Figure]
+    converted: dict[str, list[int | None]]
+
+
+class RegistrationWeeks(TypedDict):
+    weeks: list[RegistrationFigures | None]
+    current: RegistrationFigures | None
+    previous: RegistrationFigures | None
+    channels: list[RegistrationFigures]
+
+
+class WeekReport(TypedDict):
+    """Everything the dashboard shows for one set of filters (`week_report`)."""
+
+    week: WeekOption
+    previous_week: str
+    headlines: list[Headline]
+    trend_weeks: list[str]
+    trend: Trend
+    channels: list[ChannelRow]
+    heat: HeatMap
+    white_space: list[WhiteSpaceRow]
+    leaderboard: list[dict[str, object]]
+    feedback_weeks: list[str]
+    feedback: list[FeedbackCell]
+    registrations: RegistrationWeeks
 
 
 @dataclass(frozen=True)
@@ -270,7 +317,7 @@ def segment_figures(counts: SegmentFigures | None, channel: str) -> dict[str, Fi
 
 def channel_table(
     counts: SegmentFigures | None, previous: SegmentFigures | None = None
-) -> list[dict[str, Any]]:
+) -> list[ChannelRow]:
     """One row per channel kind, as `metrics_export --by channel` gives it: accounts, covered,
     converted (won by that kind), coverage, penetration; and the change of coverage and
     penetration against `previous` (the prior week's figures; None without them or without
@@ -278,17 +325,22 @@ def channel_table(
     before = {row["channel"]: row for row in _channel_rows(previous)} if previous else {}
     rows = _channel_rows(counts)
     for row in rows:
-        prior = before.get(row["channel"], {})
-        for key in ("coverage", "penetration"):
-            value, old = row[key], prior.get(key)
-            row[f"{key}_change"] = None if value is None or old is None else value - old
+        prior = before.get(row["channel"])
+        old_coverage = prior["coverage"] if prior else None
+        old_penetration = prior["penetration"] if prior else None
+        row["coverage_change"] = _change(row["coverage"], old_coverage)
+        row["penetration_change"] = _change(row["penetration"], old_penetration)
     return rows
 
 
-def _channel_rows(counts: SegmentFigures | None) -> list[dict[str, Any]]:
+def _change(value: float | None, old: float | None) -> float | None:
+    return None if value is None or old is None else value - old
+
+
+def _channel_rows(counts: SegmentFigures | None) -> list[ChannelRow]:
     labels = dict(ChannelKind.choices)
     figures = {row.channel: row for row in reports.channels(counts)} if counts else {}
-    rows = []
+    rows: list[ChannelRow] = []
     for kind in metrics.KINDS:
         figure = figures.get(kind)
         rows.append(
@@ -300,6 +352,8 @@ def _channel_rows(counts: SegmentFigures | None) -> list[dict[str, Any]]:
                 "converted": figure.converted if figure else 0,
                 "coverage": figure.coverage if figure else None,
                 "penetration": figure.penetration if figure else None,
+                "coverage_change": None,
+                "penetration_change": None,
             }
         )
     return rows
@@ -597,10 +651,10 @@ def week_report(
     filters: Filters,
     options: Sequence[WeekOption],
     agreements: QuerySet[Agreement],
-) -> dict[str, Any]:
+) -> WeekReport:
     """Everything the dashboard shows for `filters` (whose week must be one of `options`).
 
-    Returns a dict of plain values (numbers or None): `headlines` (list of Headline),
+    Returns plain values (numbers or None): `headlines` (list of Headline),
     `trend_weeks`, `trend` (per week coverage, penetration, conversions by winning channel),
     `channels`, `heat`, `white_space`, `leaderboard`, `feedback_weeks`, `feedback`.
     Snapshot figures are cached under the snapshot version; the agreements ending soon under
@@ -615,7 +669,7 @@ def _week_report(
     filters: Filters,
     options: Sequence[WeekOption],
     agreements: QuerySet[Agreement],
-) -> dict[str, Any]:
+) -> WeekReport:
     by_week = {o.week: o for o in options}
     chosen = by_week[filters.week]
     prior = previous_week(filters.week)
@@ -786,7 +840,7 @@ def _registration_change(change: float | int | None, kind: str) -> str:
     return show_change(change, "count" if kind == "days" else kind)
 
 
-def registration_rows(report: dict[str, Any]) -> list[RegistrationLine]:
+def registration_rows(report: WeekReport) -> list[RegistrationLine]:
     """The chosen week's registration figures beside the previous week's, shown."""
     current, previous = report["registrations"]["current"], report["registrations"]["previous"]
     rows: list[RegistrationLine] = []
@@ -807,7 +861,7 @@ def registration_rows(report: dict[str, Any]) -> list[RegistrationLine]:
     return rows
 
 
-def registration_channel_rows(report: dict[str, Any]) -> list[dict[str, StrOrPromise]]:
+def registration_channel_rows(report: WeekReport) -> list[dict[str, StrOrPromise]]:
     """The chosen week's registration figures per channel kind, shown."""
     labels = dict(ChannelKind.choices)
     return [
@@ -823,7 +877,7 @@ def registration_channel_rows(report: dict[str, Any]) -> list[dict[str, StrOrPro
     ]
 
 
-def missing_weeks(report: dict[str, Any]) -> list[str]:
+def missing_weeks(report: WeekReport) -> list[str]:
     """The trend's weeks without a snapshot (no segment figures at all)."""
     accounts = next(h for h in report["headlines"] if h.key == "accounts").trend
     return [
@@ -882,8 +936,9 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 2)
 
 
-def chart_data(report: dict[str, Any], drivers: dict[str, Any]) -> dict[str, Any]:
-    """Everything dashboard.js draws of the week's report, as plain JSON (ratios in percent)."""
+def chart_data(report: WeekReport, drivers_chart: object) -> dict[str, object]:
+    """Everything dashboard.js draws of the week's report, as plain JSON (ratios in percent),
+    with the programme's `drivers_chart` (JSON-ready, or None)."""
     channel_labels = dict(ChannelKind.choices)
     category_labels = dict(FeedbackCategory.choices)
     trend = report["trend"]
@@ -930,5 +985,5 @@ def chart_data(report: dict[str, Any], drivers: dict[str, Any]) -> dict[str, Any
                 for category in categories
             ],
         },
-        "drivers": drivers["chart"],
+        "drivers": drivers_chart,
     }

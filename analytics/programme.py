@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, TypedDict
+from decimal import Decimal
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,9 @@ class RequirementCheck(TypedDict):
     met: bool
 
 
-def requirement_checks(figures: Mapping[str, Any], tier: TierRule) -> list[RequirementCheck]:
+def requirement_checks(
+    figures: Mapping[str, float | int | Decimal | None], tier: TierRule
+) -> list[RequirementCheck]:
     """Each requirement `tier` sets, with the partner's figure and whether it is met: a figure
     at or above the minimum; a missing figure (no feedback for satisfaction or NPS, no revenue
     recorded) never meets one. In `REQUIREMENT_KEYS` order."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -37,6 +37,75 @@ def variable_label(variable: str) -> str:
     return str(VARIABLE_LABELS.get(variable, variable))
 
 
+class DriverRow(TypedDict):
+    variable: str
+    label: str
+    effect: float
+    effect_low: float
+    effect_high: float
+    coefficient: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    clear: bool
+    direction: str
+
+
+class DriversChart(TypedDict):
+    labels: list[str]
+    intervals: list[list[float]]
+    effects: list[float]
+    clear: list[bool]
+    interval_label: str
+    effect_label: str
+
+
+class DriversSection(TypedDict):
+    """The week's drivers of satisfaction as the dashboard, its export and the API show them;
+    without a regression that week only `status` ("none"), `week`, `rows` and `chart`."""
+
+    status: str
+    week: str
+    rows: list[DriverRow]
+    chart: DriversChart | None
+    observations: NotRequired[int]
+    parameters: NotRequired[int]
+    needed: NotRequired[int]
+    r_squared: NotRequired[float | None]
+    adjusted_r_squared: NotRequired[float | None]
+    dropped: NotRequired[list[str]]
+    baseline: NotRequired[str]
+
+
+class AttainmentFigure(TypedDict):
+    label: str
+    kind: str  # "count" or "money"
+    actual: float | int | None
+    target: float | int | None
+    share: float | None
+    reached: int
+    targeted: int
+
+
+class AttainmentGroup(TypedDict):
+    key: str  # "partners" or "reps"
+    label: str
+    owners: int
+    figures: list[AttainmentFigure]
+
+
+class AttainmentSection(TypedDict):
+    week: str
+    sections: list[AttainmentGroup]
+
+
+class TierLine(TypedDict):
+    code: str
+    name: str
+    partners: int
+    change: int | None
+
+
 @dataclass(frozen=True)
 class ProgrammeFigures:
     """What the dashboard reads for a week, before it is put in the reader's words (and so
@@ -58,13 +127,13 @@ def programme_figures(week: str) -> ProgrammeFigures:
     )
 
 
-def drivers_section(week: str, fit: reports.DriversReport | None) -> dict[str, Any]:
+def drivers_section(week: str, fit: reports.DriversReport | None) -> DriversSection:
     """The drivers of satisfaction for the dashboard's week: a row per variable ranked by the
     size of its effect (one standard deviation's worth, with its 95 % interval), the fit's n
     and R², and `status` "fitted", "too_little_data" or "none" (no regression that week)."""
     if fit is None:
         return {"status": "none", "week": week, "rows": [], "chart": None}
-    rows = [
+    rows: list[DriverRow] = [
         {
             "variable": driver.variable,
             "label": variable_label(driver.variable),
@@ -109,9 +178,9 @@ def drivers_section(week: str, fit: reports.DriversReport | None) -> dict[str, A
     }
 
 
-def attainment_section(week: str, totals: dict[str, reports.AttainmentTotals]) -> dict[str, Any]:
+def attainment_section(week: str, totals: dict[str, reports.AttainmentTotals]) -> AttainmentSection:
     """Target attainment summed over partners and over reps for the dashboard's week."""
-    sections = []
+    sections: list[AttainmentGroup] = []
     for key, label in (("partners", _("Partners")), ("reps", _("Reps"))):
         total = totals[key]
         revenue_actual = None if total.revenue_actual is None else float(total.revenue_actual)
@@ -157,10 +226,10 @@ def attainment_section(week: str, totals: dict[str, reports.AttainmentTotals]) -
     return {"week": week, "sections": sections}
 
 
-def tiers_section(week: str, counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+def tiers_section(week: str, counts: dict[str, dict[str, int]]) -> list[TierLine]:
     """Partners per tier after the week's evaluation, beside the week before."""
     before = metrics.iso_week_of(metrics.iso_week_as_of(week) - timedelta(days=7))
-    rows = []
+    rows: list[TierLine] = []
     for code, name in reversed(tier_choices()):
         now = counts.get(week, {}).get(code, 0)
         earlier = counts.get(before, {}).get(code)

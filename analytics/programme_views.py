@@ -7,7 +7,7 @@ from __future__ import annotations
 from calendar import monthrange
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -40,7 +40,7 @@ from partners.programme_forms import (
     ReviewOpenForm,
     ReviewRecordForm,
 )
-from partners.programme_models import BusinessReview, ReviewAction
+from partners.programme_models import BusinessReview, ReviewAction, Target
 from partners.programme_selectors import (
     business_reviews_visible_to,
     review_actions_open_for,
@@ -100,6 +100,19 @@ def _share(actual: int | Decimal | None, target: int | Decimal | None) -> float 
     )
 
 
+class TargetLine(TypedDict):
+    """A target beside its owner's figures of the year's latest snapshot (None before one)."""
+
+    target: Target
+    name: str
+    figures: reports.ProgrammeFigures | reports.RepFigures | None
+    accounts_share: float | None
+    conversions_share: float | None
+    # A partner's blank revenue target is its agreements' annual target.
+    revenue_target: Decimal | None
+    revenue_share: float | None
+
+
 @internal_required
 def targets_page(request: HttpRequest) -> HttpResponseBase:
     """Every yearly target of a year with its attainment in the year's latest weekly
@@ -131,7 +144,7 @@ def targets_page(request: HttpRequest) -> HttpResponseBase:
                 week, rep_ids=[t.rep_id for t in rep_targets if t.rep_id]
             )
         }
-    partner_rows = []
+    partner_rows: list[TargetLine] = []
     for target in shown:
         row = figures.get(target.partner_id or 0)
         revenue_target = row.target_revenue if row else target.revenue
@@ -150,7 +163,7 @@ def targets_page(request: HttpRequest) -> HttpResponseBase:
                 "revenue_share": _share(row.sourced_revenue_ytd if row else None, revenue_target),
             }
         )
-    rep_rows = []
+    rep_rows: list[TargetLine] = []
     for target in rep_targets:
         rep_row = rep_figures.get(target.rep_id or 0)
         rep_rows.append(
@@ -164,6 +177,7 @@ def targets_page(request: HttpRequest) -> HttpResponseBase:
                 "conversions_share": _share(
                     rep_row.conversions_ytd if rep_row else None, target.conversions
                 ),
+                "revenue_target": target.revenue,
                 "revenue_share": _share(
                     rep_row.sourced_revenue_ytd if rep_row else None, target.revenue
                 ),
@@ -187,7 +201,7 @@ def targets_page(request: HttpRequest) -> HttpResponseBase:
     )
 
 
-def _targets_export(fmt: str, year: int, rows: list[dict[str, Any]]) -> HttpResponseBase:
+def _targets_export(fmt: str, year: int, rows: list[TargetLine]) -> HttpResponseBase:
     header = [
         _("Year"),
         _("Partner or rep"),
@@ -203,7 +217,7 @@ def _targets_export(fmt: str, year: int, rows: list[dict[str, Any]]) -> HttpResp
         _("Attainment"),
     ]
 
-    def cells(row: dict[str, Any]) -> list[Any]:
+    def cells(row: TargetLine) -> list[object]:
         target, found = row["target"], row["figures"]
         is_partner = target.partner_id is not None
         return [
@@ -217,7 +231,7 @@ def _targets_export(fmt: str, year: int, rows: list[dict[str, Any]]) -> HttpResp
             target.conversions,
             row["conversions_share"],
             found.sourced_revenue_ytd if found else None,
-            row.get("revenue_target", target.revenue),
+            row["revenue_target"],
             row["revenue_share"],
         ]
 
@@ -398,7 +412,14 @@ def review_send_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("programme_figures:review", pk=review.pk)
 
 
-def open_actions_for(request: HttpRequest, *, limit: int = 8) -> dict[str, Any]:
+class OpenActions(TypedDict):
+    rows: list[ReviewAction]
+    count: int
+    today: date
+    tier_names: dict[str, str]
+
+
+def open_actions_for(request: HttpRequest, *, limit: int = 8) -> OpenActions:
     """The manager's home: open review actions they own or follow, soonest due first."""
     actions = review_actions_open_for(request.user)
     return {

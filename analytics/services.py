@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -514,7 +514,17 @@ def metrics_compute_weeks(
     return runs
 
 
-def metrics_region_part(*, week: str, final: bool, region_ids: Sequence[int]) -> dict[str, Any]:
+class RegionPart(TypedDict):
+    """One worker's share of a split week, as JSON crosses the broker: the as-of date (ISO) and
+    the records of `metrics.MASK_GROUP_COLUMNS` and `metrics.PARTNER_COVERAGE_COLUMNS`, all
+    integers."""
+
+    as_of: str
+    mask_groups: list[dict[str, int]]
+    partner_coverage: list[dict[str, int]]
+
+
+def metrics_region_part(*, week: str, final: bool, region_ids: Sequence[int]) -> RegionPart:
     """One worker's share of a week split by region: the mask groups and partner coverage of
     accounts in `region_ids`, as JSON-ready records for `metrics_merge_week`.
 
@@ -525,12 +535,14 @@ def metrics_region_part(*, week: str, final: bool, region_ids: Sequence[int]) ->
     groups = groups.astype({"in_market": "int64", "mask": "int64", "n": "int64"})
     return {
         "as_of": as_of.isoformat(),
-        "mask_groups": groups.to_dict(orient="records"),
-        "partner_coverage": coverage.astype("int64").to_dict(orient="records"),
+        "mask_groups": cast("list[dict[str, int]]", groups.to_dict(orient="records")),
+        "partner_coverage": cast(
+            "list[dict[str, int]]", coverage.astype("int64").to_dict(orient="records")
+        ),
     }
 
 
-def metrics_merge_week(*, week: str, final: bool, parts: Sequence[dict[str, Any]]) -> MetricsRun:
+def metrics_merge_week(*, week: str, final: bool, parts: Sequence[RegionPart]) -> MetricsRun:
     """Merge the region parts of a week and replace its snapshot rows, as one run.
 
     The parts must cover disjoint region sets whose union is every region; the result is then

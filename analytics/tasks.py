@@ -8,7 +8,7 @@ a dropped database or Redis connection, or another run of the same week holding 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import redis.exceptions
 from celery import chord, group, shared_task
@@ -75,13 +75,13 @@ def compute_week(week: str, final: bool) -> RunSummary:
 
 
 @shared_task(name="analytics.compute_week_region", **WEEK_TASK_OPTIONS)
-def compute_week_region(week: str, final: bool, region_ids: list[int]) -> dict[str, Any]:
+def compute_week_region(week: str, final: bool, region_ids: list[int]) -> services.RegionPart:
     """One region share of a split week; writes nothing (see `services.metrics_region_part`)."""
     return services.metrics_region_part(week=week, final=final, region_ids=region_ids)
 
 
 @shared_task(name="analytics.merge_week", **WEEK_TASK_OPTIONS)
-def merge_week(parts: list[dict[str, Any]], week: str, final: bool) -> RunSummary:
+def merge_week(parts: list[services.RegionPart], week: str, final: bool) -> RunSummary:
     """The chord body of a split week: merge the region shares and write the week."""
     return _run_summary(services.metrics_merge_week(week=week, final=final, parts=parts))
 

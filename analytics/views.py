@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -66,7 +67,7 @@ def _page_state(
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The leadership dashboard: one week's figures and trends, from the snapshot tables."""
     filters, chosen, options, names = _page_state(request)
-    context: dict[str, Any] = {
+    context: dict[str, object] = {
         "filters": filters,
         "options": options,
         "regions": names["regions"],
@@ -101,7 +102,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "tiers": tiers_section(filters.week, figures.tier_counts),
             "revenue": revenue,
             "chart_data": {
-                **board.chart_data(report, drivers),
+                **board.chart_data(report, drivers["chart"]),
                 "revenue": revenue_board.chart_data(revenue),
             },
             "leaderboard_orders": LEADERBOARD_ORDER_LABELS,
@@ -196,7 +197,10 @@ def _headers(columns: list[Column], value_label: StrOrPromise | None) -> list[st
 
 
 def _export_rows(
-    table: str, report: dict[str, Any], names: dict[str, dict[str, str]], heat: str = "coverage"
+    table: str,
+    report: board.WeekReport,
+    names: dict[str, dict[str, str]],
+    heat: str = "coverage",
 ) -> tuple[list[str], list[list[object]]]:
     """One table's figures: a header row in the reader's language and one row per line."""
     week = report["week"].week
@@ -237,8 +241,6 @@ def _export_rows(
             ]
             for h in report["headlines"]
         ]
-    if table == "registrations":
-        return _registration_export(report)
     if table == "trend":
         trend = report["trend"]
         kinds = list(trend["converted"])
@@ -259,13 +261,14 @@ def _export_rows(
             row += [trend["converted"][kind][index] for kind in kinds]
             rows.append(row)
         return _headers(columns, None), rows
-    source = {
+    sources: dict[str, Sequence[Mapping[str, object]]] = {
         "channels": report["channels"],
         "heatmap": report["heat"]["cells"],
         "white_space": report["white_space"],
         "partners": report["leaderboard"],
         "feedback": report["feedback"],
-    }[table]
+    }
+    source = sources[table]
     columns = EXPORT_COLUMNS[table]
     value_label = _("Coverage") if heat == "coverage" else _("Penetration")
     rows = []
@@ -277,7 +280,9 @@ def _export_rows(
     return _headers(columns, value_label), rows
 
 
-def _registration_export(report: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
+def _registration_export(
+    table: Sequence[reports.RegistrationFigures],
+) -> tuple[list[str], list[list[object]]]:
     """Rule 18 per week of the trend and channel kind (after all kinds when no channel is
     chosen): the counts, the median time to decision in days (rounded, and in hours, exact)
     and the share submitted with a conflict (rounded, and the exact fraction)."""
@@ -297,7 +302,7 @@ def _registration_export(report: dict[str, Any]) -> tuple[list[str], list[list[o
         str(_("Checked for conflicts on arrival")),
         str(_("With a conflict on arrival")),
     ]
-    rows = [
+    rows: list[list[object]] = [
         [
             row.week,
             channels.get(row.channel_kind, str(_("All channels"))),
@@ -313,7 +318,7 @@ def _registration_export(report: dict[str, Any]) -> tuple[list[str], list[list[o
             row.checked,
             row.with_conflicts,
         ]
-        for row in report["registration_table"]
+        for row in table
     ]
     return header, rows
 
@@ -342,8 +347,11 @@ def dashboard_export(request: HttpRequest, table: str) -> HttpResponseBase:
     if table == "partners":
         report["leaderboard"] = board.leaderboard(filters, limit=None)
     if table == "registrations":
-        report["registration_table"] = board.registration_table(filters, report["trend_weeks"])
-    header, rows = _export_rows(table, report, names, heat=filters.heat)
+        header, rows = _registration_export(
+            board.registration_table(filters, report["trend_weeks"])
+        )
+    else:
+        header, rows = _export_rows(table, report, names, heat=filters.heat)
     return export_response(
         fmt="csv", filename=f"dashboard-{table}-{chosen.week}", header=header, rows=rows
     )

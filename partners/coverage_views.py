@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -53,15 +53,6 @@ from partners.selectors import (
 PAGE_SIZE = 50
 # An account page lists its latest registrations; the queue, filtered by it, lists them all.
 ACCOUNT_REGISTRATIONS_SHOWN = 10
-
-SORTS = {
-    "name": ("name", "id"),
-    "-name": ("-name", "-id"),
-    "external_id": ("external_id",),
-    "-external_id": ("-external_id",),
-    "entered_on": ("entered_on", "id"),
-    "-entered_on": ("-entered_on", "-id"),
-}
 
 
 def _export_accounts(fmt: str, accounts: QuerySet[Account]) -> HttpResponseBase:
@@ -149,15 +140,13 @@ def _filter_labels(
 
 def _account_page(request: HttpRequest, *, title: str) -> HttpResponseBase:
     today = timezone.localdate()
-    filters, _params = filters_for_page(
+    filters, params = filters_for_page(
         AccountListFilterSet, request, queryset=internal_accounts_visible_to(request.user)
     )
     account_filter = filters.account_filter(today=today)
     day = account_filter.day(today)
-    accounts = filters.qs
-    sort = request.GET.get("sort", "name")
-    sort = sort if sort in SORTS else "name"
-    accounts = accounts.select_related("region", "vertical").order_by(*SORTS[sort])
+    sort = params["sort"]
+    accounts = filters.qs.select_related("region", "vertical").order_by(*filters.sort_order())
     if request.GET.get("format") in EXPORT_FORMATS:
         return _export_accounts(request.GET["format"], accounts)
     with without_jit():
@@ -436,6 +425,24 @@ def coverage_end_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("partners:account_detail", pk=assignment.account_id)
 
 
+class WhiteSpaceSegment(TypedDict):
+    """One segment of the white space page; the labels and link are filled in for the 200
+    shown only."""
+
+    region__code: str
+    region__name: str
+    region__name_zh: str
+    vertical__code: str
+    vertical__name: str
+    vertical__name_zh: str
+    size_band: str
+    accounts: int
+    size_band_label: StrOrPromise
+    region_label: str
+    vertical_label: str
+    accounts_url: str
+
+
 @internal_required
 def white_space(request: HttpRequest) -> HttpResponse:
     """Accounts in the market today that no coverage that counts reaches, by segment, each
@@ -451,7 +458,7 @@ def white_space(request: HttpRequest) -> HttpResponse:
         )
     regions = {r.pk: r for r in regions_all()}
     verticals = {v.pk: v for v in verticals_all()}
-    segments: list[dict[str, Any]] = [
+    segments: list[WhiteSpaceSegment] = [
         {
             "region__code": regions[row["region_id"]].code,
             "region__name": regions[row["region_id"]].name,
@@ -461,6 +468,10 @@ def white_space(request: HttpRequest) -> HttpResponse:
             "vertical__name_zh": verticals[row["vertical_id"]].name_zh,
             "size_band": row["size_band"],
             "accounts": row["accounts"],
+            "size_band_label": "",
+            "region_label": "",
+            "vertical_label": "",
+            "accounts_url": "",
         }
         for row in counts
     ]

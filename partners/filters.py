@@ -6,7 +6,7 @@ the field's error in the API and an error beside the filter on the page."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django.contrib.auth.models import AnonymousUser
@@ -170,12 +170,26 @@ class AgreementFilter(OfPartnerFilterSet):
 # token would otherwise learn of coverage that is not theirs).
 INTERNAL_ACCOUNT_FILTERS = ("coverage", "rep", "as_of")
 
+# The account list's orders, for the page and the API alike. Each ends in a unique column, so
+# pages never shuffle; each is served by an index on exactly its columns (`account_name_idx`,
+# the external id's unique index, `account_entered_idx`, and the filtered lists' covering
+# indexes on (..., name, id)). The API's cursor keeps its place on the first column and counts
+# ties on it by offset (`crm.api.pagination.IdCursorPagination`).
+ACCOUNT_SORTS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "external_id": ("external_id",),
+    "-external_id": ("-external_id",),
+    "entered_on": ("entered_on", "id"),
+    "-entered_on": ("-entered_on", "-id"),
+}
+
 
 class AccountListFilterSet(django_filters.FilterSet):
     """The account lists (`/workspace/accounts/`, a rep's own) and `/api/v1/accounts/`. The
     list's filters make an `AccountListFilter`, which `partners.selectors.accounts_listed`
-    applies to the caller's accounts; the page sorts by name or date on its own (the API pages
-    by a cursor over the id)."""
+    applies to the caller's accounts. `sort` orders both (`ACCOUNT_SORTS`): the page by name
+    when none is asked, the API by id (its cursor's order before sorts were offered)."""
 
     q = django_filters.CharFilter(
         label=_("Search"), help_text="An external id, or text in the name."
@@ -206,6 +220,12 @@ class AccountListFilterSet(django_filters.FilterSet):
     converted = django_filters.BooleanFilter(
         label=_("Converted"), field_name="converted_on", lookup_expr="isnull", exclude=True
     )
+    sort = SortFilter(
+        ACCOUNT_SORTS,
+        default="name",
+        help_text="name, external_id or entered_on, descending with a leading -; the cursor "
+        "follows it. Without it the API lists by id.",
+    )
 
     class Meta:
         model = Account
@@ -220,6 +240,7 @@ class AccountListFilterSet(django_filters.FilterSet):
             "as_of",
             "external_id",
             "converted",
+            "sort",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -271,7 +292,16 @@ class AccountListFilterSet(django_filters.FilterSet):
         data = self.form.cleaned_data
         for name in ("external_id", "converted"):
             queryset = self.filters[name].filter(queryset, data.get(name))
+        if data.get("sort"):
+            queryset = self.filters["sort"].filter(queryset, data["sort"])
         return queryset
+
+    def sort_order(self) -> tuple[str, ...]:
+        """The `order_by` fields of the asked sort; the default's for none or a refused one."""
+        sort = cast(SortFilter, self.filters["sort"])
+        self.form.is_valid()  # the valid fields' values, whatever the others hold
+        asked = self.form.cleaned_data.get("sort") if self.is_bound else None
+        return sort.orders[asked or sort.default]
 
 
 # Feedback ---------------------------------------------------------------------------------------

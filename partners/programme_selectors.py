@@ -8,10 +8,13 @@ survey answers, never another partner's. Business reviews are internal.
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import get_language
+from django_stubs_ext import StrOrPromise
 
 from channels.selectors import rep_for_user
 from crm.roles import INTERNAL_ROLES, RequestUser, Role, role_of
@@ -139,7 +142,21 @@ def review_actions_open_for(user: RequestUser) -> QuerySet[ReviewAction]:
     )
 
 
-def wave_response_rates(wave_ids: list[int]) -> dict[int, list[dict[str, object]]]:
+class ResponseRate(TypedDict):
+    """A survey wave's answers among one channel kind of partners ("" for all of them)."""
+
+    wave_id: int
+    channel_kind: str
+    invited: int
+    answered: int
+    partners: int
+    partners_answered: int
+    rate: float | None
+    partner_rate: float | None
+    label: NotRequired[StrOrPromise]  # the channel kind in words, where a page shows it
+
+
+def wave_response_rates(wave_ids: list[int]) -> dict[int, list[ResponseRate]]:
     """Per wave: the invitations and answers per channel kind of the partner (as sent), then
     over all ("" kind): contacts invited and answered, partners invited and with at least one
     answer, and the two rates (none when nobody was invited)."""
@@ -156,22 +173,28 @@ def wave_response_rates(wave_ids: list[int]) -> dict[int, list[dict[str, object]
         )
         .order_by("wave_id", "channel_kind")
     )
-    rates: dict[int, list[dict[str, object]]] = {pk: [] for pk in wave_ids}
-    totals: dict[int, dict[str, int]] = {}
+    rates: dict[int, list[ResponseRate]] = {pk: [] for pk in wave_ids}
+    totals: dict[int, list[int]] = {}
     for row in rows:
-        rates[row["wave_id"]].append(_with_rates(dict(row)))
-        total = totals.setdefault(
-            row["wave_id"], {"invited": 0, "answered": 0, "partners": 0, "partners_answered": 0}
-        )
-        for key in total:
-            total[key] += row[key]
+        counts = [row["invited"], row["answered"], row["partners"], row["partners_answered"]]
+        rates[row["wave_id"]].append(_with_rates(row["wave_id"], row["channel_kind"], counts))
+        total = totals.setdefault(row["wave_id"], [0, 0, 0, 0])
+        for index, count in enumerate(counts):
+            total[index] += count
     for wave_id, total in totals.items():
-        rates[wave_id].append(_with_rates({"wave_id": wave_id, "channel_kind": "", **total}))
+        rates[wave_id].append(_with_rates(wave_id, "", total))
     return rates
 
 
-def _with_rates(row: dict[str, object]) -> dict[str, object]:
-    invited, partners = int(str(row["invited"])), int(str(row["partners"]))
-    row["rate"] = int(str(row["answered"])) / invited if invited else None
-    row["partner_rate"] = int(str(row["partners_answered"])) / partners if partners else None
-    return row
+def _with_rates(wave_id: int, channel_kind: str, counts: list[int]) -> ResponseRate:
+    invited, answered, partners, partners_answered = counts
+    return {
+        "wave_id": wave_id,
+        "channel_kind": channel_kind,
+        "invited": invited,
+        "answered": answered,
+        "partners": partners,
+        "partners_answered": partners_answered,
+        "rate": answered / invited if invited else None,
+        "partner_rate": partners_answered / partners if partners else None,
+    }

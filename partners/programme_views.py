@@ -4,7 +4,8 @@ reps. Figures from the weekly snapshots (scorecards, attainment) are served by `
 
 from __future__ import annotations
 
-from typing import Any, cast
+from decimal import Decimal
+from typing import Any, TypedDict, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -18,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_stubs_ext import StrOrPromise
 
 from channels.selectors import reps_visible_to
 from crm.exports import EXPORT_FORMATS, export_response, labelled
@@ -34,7 +36,7 @@ from partners.programme_forms import (
     TargetForm,
     TierForm,
 )
-from partners.programme_models import REQUIREMENTS, TierChangeSource
+from partners.programme_models import REQUIREMENTS, Tier, TierChangeSource
 from partners.programme_selectors import (
     certifications_visible_to,
     targets_visible_to,
@@ -60,7 +62,13 @@ from partners.selectors import partners_visible_to
 PAGE_SIZE = 50
 
 
-def _requirement_rows(tier: Any) -> list[dict[str, Any]]:
+class RequirementLine(TypedDict):
+    label: StrOrPromise
+    kind: str
+    minimum: int | Decimal
+
+
+def _requirement_rows(tier: Tier) -> list[RequirementLine]:
     return [
         {"label": r.label, "kind": r.kind, "minimum": getattr(tier, r.field)}
         for r in REQUIREMENTS

@@ -23,6 +23,7 @@ from partners.models import Feedback, FeedbackCategory, PartnerKind
 from partners.programme_forms import SurveyAnswerForm, SurveyForm
 from partners.programme_models import Survey
 from partners.programme_selectors import (
+    ResponseRate,
     survey_responses_visible_to,
     survey_waves_visible_to,
     surveys_visible_to,
@@ -43,13 +44,13 @@ from partners.tasks import survey_wave_open_task
 PAGE_SIZE = 50
 
 
-def _rates(wave_ids: list[int]) -> dict[int, list[dict[str, object]]]:
+def _rates(wave_ids: list[int]) -> dict[int, list[ResponseRate]]:
     """`wave_response_rates` with each channel kind's label."""
     kinds = dict(PartnerKind.choices)
     rates = wave_response_rates(wave_ids)
     for rows in rates.values():
         for row in rows:
-            row["label"] = kinds.get(str(row["channel_kind"]), row["channel_kind"])
+            row["label"] = kinds.get(row["channel_kind"], row["channel_kind"])
     return rates
 
 

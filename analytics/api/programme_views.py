@@ -4,8 +4,9 @@ who sees which target or scorecard is decided by the programme's and partners' s
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import django_filters
 from django.db.models import QuerySet
@@ -40,6 +41,25 @@ def _year_week(year: int) -> str | None:
     )
 
 
+class TargetAttainment(TypedDict):
+    """A target's figures to date in the latest weekly snapshot of its year and the share of
+    each reached (rule 22)."""
+
+    week: str
+    as_of: date
+    accounts_covered: int
+    conversions: int
+    sourced_revenue: Decimal | None
+    revenue_target: Decimal | None
+    accounts_covered_share: float | None
+    conversions_share: float | None
+    revenue_share: float | None
+
+
+# The snapshot figures of each target's owner, by ("partner", id) or ("rep", id).
+OwnerFigures = dict[tuple[str, int], reports.ProgrammeFigures | reports.RepFigures]
+
+
 class TargetSerializer(serializers.ModelSerializer[Target]):
     partner = serializers.IntegerField(source="partner_id", read_only=True, allow_null=True)
     rep = serializers.IntegerField(source="rep_id", read_only=True, allow_null=True)
@@ -64,8 +84,8 @@ class TargetSerializer(serializers.ModelSerializer[Target]):
         ]
         read_only_fields = fields
 
-    def get_attainment(self, target: Target) -> dict[str, Any] | None:
-        figures: dict[tuple[str, int], Any] = self.context.get("attainment", {})
+    def get_attainment(self, target: Target) -> TargetAttainment | None:
+        figures: OwnerFigures = self.context.get("attainment", {})
         key = ("partner", target.partner_id) if target.partner_id else ("rep", target.rep_id or 0)
         row = figures.get(key)
         if row is None:
@@ -156,7 +176,7 @@ class TargetViewSet(
         return targets_visible_to(self.request.user).order_by("-year", "id")
 
     def _context(self, targets: list[Target]) -> dict[str, Any]:
-        figures: dict[tuple[str, int], Any] = {}
+        figures: OwnerFigures = {}
         for year in {target.year for target in targets}:
             week = _year_week(year)
             if week is None:
@@ -256,5 +276,4 @@ class DriversView(APIView):
         if fit is None:
             raise NotFound("No regression for this week; it is fitted with the weekly figures.")
         section = drivers_section(fit.week, fit)
-        section.pop("chart", None)
-        return Response(section)
+        return Response({key: value for key, value in section.items() if key != "chart"})

@@ -46,8 +46,8 @@ class _Row(Protocol):
 
 
 def _record(
-    row: _Row, *, columns: Sequence[str], present: Sequence[str], **extra: Any
-) -> dict[str, Any]:
+    row: _Row, *, columns: Sequence[str], present: Sequence[str], **extra: object
+) -> dict[str, object]:
     """A typed row of `analytics.reports` as a plain dict with exactly `columns`: those in
     `present` from the row, the rest null."""
     values = row._asdict()
@@ -80,7 +80,7 @@ class _SnapshotView(generics.GenericAPIView[Any]):
             raise NotFound(f"No snapshot for {week or 'any week'}; compute the week first.")
         return week
 
-    def page_of(self, rows: list[dict[str, Any]]) -> Response:
+    def page_of(self, rows: list[dict[str, object]]) -> Response:
         # Rows are plain JSON-ready dicts with exactly the serializer's fields already; running
         # them through the serializer again would cost more than the query (2,000 rows x 30).
         # DRF pages a list as it pages a queryset; its type stubs name the queryset only.

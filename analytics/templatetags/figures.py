@@ -6,9 +6,7 @@ the colour of a change, `{{ h.change|tone:h.better }}`; the dashboard's own link
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
-from typing import Any
 from urllib.parse import urlencode
 
 from django import template
@@ -28,13 +26,13 @@ register.filter("tone", board.change_tone)
 
 
 @register.simple_tag
-def dashboard_query(filters: board.Filters, **changes: Any) -> str:
+def dashboard_query(filters: board.Filters, **changes: object) -> str:
     """The query string of the dashboard's `filters`, with `changes`."""
     return urlencode(filters.query(**changes))
 
 
 @register.filter
-def white_space_url(segment: Mapping[str, Any], as_of: date) -> str:
+def white_space_url(segment: board.WhiteSpaceRow, as_of: date) -> str:
     """The account list of a segment's white space (`segment` has its `region`, `vertical` and
     `size_band` codes) on `as_of`: the accounts a snapshot of that day counted, as long as
     nobody changed that day's records since."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, cast
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.roles import is_internal
@@ -20,6 +22,7 @@ from partners.programme_models import (
     Tier,
     TierChange,
 )
+from partners.programme_selectors import ResponseRate
 
 
 class TierSerializer(serializers.ModelSerializer[Tier]):
@@ -212,12 +215,12 @@ class SurveyWaveSerializer(serializers.ModelSerializer[SurveyWave]):
         ]
         read_only_fields = fields
 
-    def get_response_rates(self, wave: SurveyWave) -> list[dict[str, Any]]:
-        rates: dict[int, list[dict[str, Any]]] = self.context.get("rates", {})
-        return [
-            {str(key): row[str(key)] for key in ResponseRateSerializer().fields}
-            for row in rates.get(wave.pk, [])
-        ]
+    @extend_schema_field(ResponseRateSerializer(many=True))
+    def get_response_rates(self, wave: SurveyWave) -> list[dict[str, object]]:
+        rates: dict[int, list[ResponseRate]] = self.context.get("rates", {})
+        shown: list[Mapping[str, object]] = list(rates.get(wave.pk, []))
+        keys = [str(key) for key in ResponseRateSerializer().fields]
+        return [{key: row[key] for key in keys} for row in shown]
 
 
 class SurveyResponseSerializer(serializers.ModelSerializer[SurveyResponse]):

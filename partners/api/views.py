@@ -172,7 +172,8 @@ class PartnerContactViewSet(
 
 class AccountViewSet(viewsets.ReadOnlyModelViewSet[Account]):
     """Accounts in the market: all for managers and executives, a rep's own, a partner user's
-    assigned ones. Cursor-paginated by id (`ordering` may be id or external_id)."""
+    assigned ones. Cursor-paginated in the order `sort` asks (the account page's orders), by
+    id without it; the older `ordering` (id or external_id) still works when `sort` is absent."""
 
     serializer_class = AccountSerializer
     permission_classes = [InternalAndPartnerReadManagerWrite]

@@ -227,9 +227,9 @@ def _values(row: dict[str, Any], ids: dict[str, dict[str, int]]) -> dict[str, An
     }
 
 
-def _moments(registration: DealRegistration, row: dict[str, Any]) -> dict[str, Any]:
+def _moments(registration: DealRegistration, row: dict[str, Any]) -> dict[str, datetime | None]:
     """submitted_at and decided_at, changed only when the file gives another day."""
-    changes: dict[str, Any] = {}
+    changes: dict[str, datetime | None] = {}
     submitted = _as_date(row["submitted_on"])
     if timezone.localdate(registration.submitted_at) != submitted:
         changes["submitted_at"] = _at_midnight(submitted)  # type: ignore[arg-type]
@@ -240,7 +240,7 @@ def _moments(registration: DealRegistration, row: dict[str, Any]) -> dict[str, A
     return changes
 
 
-def registrations_store(connection: BaseDatabaseWrapper, *, now: Any) -> tuple[int, int]:
+def registrations_store(connection: BaseDatabaseWrapper, *, now: str | None) -> tuple[int, int]:
     """Upsert the staged registrations by external id; returns (created, updated)."""
     columns = REGISTRATIONS.columns
     with connection.cursor() as cursor:

@@ -97,7 +97,7 @@ class Command(BaseCommand):
             f"{verdict} the {TARGET_MS:.0f} ms target"
         )
 
-    def _client(self, user: Any) -> Client:
+    def _client(self, user: User) -> Client:
         if user.pk not in self._keys:
             self._keys[user.pk] = api_token_issue(user=user)[1]
         # As behind the production proxy, which terminates HTTPS and says so

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from crm import collector
 
@@ -20,16 +21,20 @@ class Node:
 
 
 @pytest.fixture(autouse=True)
-def _unfrozen() -> Iterator[None]:
+def _unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(collector, "_settled", 0)
+    monkeypatch.setattr(collector, "_slow_full_collection", False)
+    callbacks = list(gc.callbacks)
     yield
+    gc.callbacks[:] = callbacks
     gc.unfreeze()
 
 
 def test_it_moves_the_survivors_out_of_the_collectors_walk() -> None:
     kept = [Node() for _ in range(5_000)]
-    assert collector.settle_long_lived(above=1_000)
+    collector.settle_long_lived()
     assert gc.get_freeze_count() >= len(kept)
-    assert len(gc.get_objects()) < 1_000
+    assert len(gc.get_objects()) < len(kept)
 
 
 def test_it_collects_the_garbage_before_it_freezes() -> None:
@@ -37,29 +42,41 @@ def test_it_collects_the_garbage_before_it_freezes() -> None:
     first.other, second.other = second, first  # a cycle only the collector can free
     watched = weakref.ref(first)
     del first, second
-    assert collector.settle_long_lived(above=0)
+    collector.settle_long_lived()
     assert watched() is None
 
 
-def test_it_leaves_a_small_young_population_alone() -> None:
-    frozen = gc.get_freeze_count()
-    assert not collector.settle_long_lived(above=10**9)
-    assert gc.get_freeze_count() == frozen
+@pytest.mark.django_db
+def test_it_settles_after_the_first_request_then_only_after_a_slow_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = Client()
+    client.get(reverse("login"))
+    assert collector._settled == 1
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()
+    monkeypatch.setattr(collector, "SLOW_FULL_COLLECTION", 3600.0)  # none is slow
+    gc.collect()
+    client.get(reverse("login"))
+    assert collector._settled == 1
+    assert gc.get_freeze_count() == 0
+
+    monkeypatch.setattr(collector, "SLOW_FULL_COLLECTION", -1.0)  # every one is slow
+    gc.collect()
+    client.get(reverse("login"))
+    assert collector._settled == 2
+    assert gc.get_freeze_count() > 0
 
 
 @pytest.mark.django_db
-def test_it_settles_after_a_finished_request_at_most_settles_times(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(collector, "SETTLE_ABOVE", 0)
+def test_it_settles_at_most_settles_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector, "SLOW_FULL_COLLECTION", -1.0)
     monkeypatch.setattr(collector, "SETTLES", 2)
-    monkeypatch.setattr(collector, "_settled", 0)
     client = Client()
-    client.get("/health/")
-    assert collector._settled == 1
-    assert gc.get_freeze_count() > 0
-    client.get("/health/")
+    for _ in range(2):
+        client.get(reverse("login"))
+        gc.collect()
     gc.unfreeze()
-    client.get("/health/")
+    client.get(reverse("login"))
     assert collector._settled == 2
-    assert gc.get_freeze_count() == 0  # the third request found its quota used
+    assert gc.get_freeze_count() == 0

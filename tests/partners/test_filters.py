@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.http import QueryDict
 from django.test import Client
 from django.utils import timezone
@@ -467,6 +468,9 @@ def test_a_yes_no_filter_refuses_any_other_value(
     _refused(cast.manager, page_url, api_url, {field: "maybe"}, field)
     shown = _page(cast.manager).get(page_url, {field: "maybe"}).content.decode()
     assert "maybe" in shown  # the message names the refused value
+    chinese = _page(cast.manager)
+    chinese.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "不在可用的选项中" in chinese.get(page_url, {field: "maybe"}).content.decode()
 
 
 def test_every_renamed_list_refuses_an_unknown_sort_or_value(cast: Cast) -> None:

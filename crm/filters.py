@@ -46,7 +46,7 @@ class IdFilter(django_filters.CharFilter):
 
 
 class TrueFalseField(forms.Field):
-    """`true` or `false` (also `1`/`0`, any case); empty for no filter. Any other value is
+    """`true` or `false` (also `1`/`0`, any case); empty for no filter. Every other value is
     refused, where django-filter's own boolean widgets read it as no filter, silently."""
 
     widget = forms.TextInput

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TypedDict, TypeVar, cast
 
 import numpy as np
@@ -624,7 +625,7 @@ HEADLINE_BETTER: dict[str, int] = {
 }
 
 
-def change_tone(change: float | int | None, better: int) -> str:
+def change_tone(change: Decimal | float | int | None, better: int) -> str:
     """ "good", "bad" or "" (no change, nothing to compare, or neither way better): the colour
     of a change whose good direction is `better` (+1 up, -1 down, 0 neither)."""
     if not change or not better:

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -221,7 +220,7 @@ def _rule_columns(rule: DateRule, columns: dict[str, np.ndarray]) -> dict[str, n
     return {field: columns[field] for field in rule.fields}
 
 
-def _days(values: Any) -> np.ndarray:
+def _days(values: pd.Series) -> np.ndarray:
     return pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[D]")
 
 
@@ -949,13 +948,13 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
     return everything
 
 
-def _sum_object(values: pd.Series) -> Any:
+def _sum_object(values: pd.Series) -> Decimal | int | None:
     """The sum of the values that are not None (exact: integers or Decimals), or None when
     every value is None."""
     present = [value for value in values if value is not None and not pd.isna(value)]
     if not present:
         return None
-    total = present[0]
+    total: Decimal | int = present[0]
     for value in present[1:]:
         total = _PRECISE.add(total, value) if isinstance(total, Decimal) else total + value
     return total
@@ -1007,7 +1006,7 @@ def partner_rollups(partners: pd.DataFrame) -> pd.DataFrame:
     ]
     parts = []
     for kind, group in [("", frame), *frame.groupby("channel_kind", sort=True)]:
-        row: dict[str, Any] = {"channel_kind": kind}
+        row: dict[str, str | int | Decimal] = {"channel_kind": kind}
         row.update({column: int(group[column].sum()) for column in counts})
         row.update({column: _sum_object(group[column]) or 0 for column in money})
         parts.append(row)

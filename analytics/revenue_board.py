@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypedDict
+from typing import TypedDict, cast
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -28,7 +28,7 @@ from analytics.dashboard import (
     previous_week,
     trailing_weeks,
 )
-from analytics.reports import CENT, RevenueFigures, WeekOption
+from analytics.reports import CENT, ForecastWeek, PartnerRevenue, RevenueFigures, WeekOption
 from crm.models import ChannelKind
 from crm.selectors import AccountFilter
 from partners.selectors import AccountListFilter
@@ -91,6 +91,143 @@ class ShownCell(TypedDict):
     muted: bool
 
 
+class ChannelRevenue(TypedDict):
+    """One sourcing channel's line of the revenue-by-channel table."""
+
+    channel: str
+    won_count: int
+    sourced: Decimal
+    influenced: Decimal
+    pipeline: Decimal
+    mrr: Decimal
+
+
+class ShownChannel(ChannelRevenue):
+    label: StrOrPromise
+    sourced_shown: str
+    influenced_shown: str
+    pipeline_shown: str
+    mrr_shown: str
+
+
+class RevenueTrend(TypedDict):
+    """The trend's weeks' MRR, U and P, None for a week without figures."""
+
+    mrr: list[Decimal | None]
+    subscribers: list[int | None]
+    arpa: list[Decimal | None]
+
+
+class PartnerLine(TypedDict):
+    """A `reports.PartnerRevenue` row as a dict (the page adds what it shows to it)."""
+
+    week: str
+    currency: str
+    partner_id: int
+    external_id: str
+    name: str
+    channel_kind: str
+    pipeline_count: int
+    pipeline_amount: Decimal
+    weighted_pipeline: Decimal
+    won_count: int
+    won_amount: Decimal
+    mrr: Decimal
+    subscribers: int
+    influenced_count: int
+    influenced_amount: Decimal
+    forecast_count: int
+    forecast_amount: Decimal
+    target_amount: Decimal
+
+
+class ShownPartner(PartnerLine):
+    channel_label: StrOrPromise
+    won_shown: str
+    mrr_shown: str
+    pipeline_shown: str
+    forecast_shown: str
+    target_shown: str
+
+
+class ForecastLine(TypedDict):
+    """A `reports.ForecastWeek` row as a dict."""
+
+    week: str
+    currency: str
+    channel: str
+    weeks_ahead: int
+    forecast_count: int
+    forecast_amount: Decimal
+
+
+class ShownValueRow(TypedDict):
+    name: str
+    cells: list[ShownCell]
+    total: ShownCell
+
+
+class ShownValueMap(TypedDict):
+    verticals: list[str]
+    rows: list[ShownValueRow]
+    has_totals_column: bool
+    totals: list[ShownCell]
+    total: ShownCell
+
+
+class RevenueReport(TypedDict):
+    """The dashboard's revenue figures for a set of filters (`revenue_report`)."""
+
+    currency: str
+    problem: str
+    headlines: list[RevenueHeadline]
+    channels: list[ChannelRevenue]
+    trend_weeks: list[str]
+    trend: RevenueTrend
+    value_map: ValueMap
+    partners: list[PartnerLine]
+    forecast: list[ForecastLine]
+    forecast_total: Decimal
+    target: Decimal | None
+    partner_forecast: Decimal | None
+
+
+class RevenueSection(TypedDict):
+    """`RevenueReport` with what the page shows beside its figures (`revenue_section`)."""
+
+    currency: str
+    problem: str
+    headlines: list[RevenueHeadline]
+    channels: list[ShownChannel]
+    trend_weeks: list[str]
+    trend: RevenueTrend
+    value_map: ValueMap
+    partners: list[ShownPartner]
+    forecast: list[ForecastLine]
+    forecast_total: Decimal
+    target: Decimal | None
+    partner_forecast: Decimal | None
+    white_space: ShownValueMap
+    forecast_total_shown: str
+    target_shown: str
+    partner_forecast_shown: str
+
+
+class RevenueCharts(TypedDict):
+    weeks: list[str]
+    mrr: list[float | None]
+    subscribers: list[int | None]
+    arpa: list[float | None]
+    labels: dict[str, str]
+    forecast: ForecastChart
+
+
+class ForecastChart(TypedDict):
+    labels: list[str]
+    amounts: list[float]
+    label: str
+
+
 HEADLINES: tuple[tuple[str, StrOrPromise, str], ...] = (
     # (field of RevenueFigures, label, kind: money or count)
     ("won_amount", _("Won revenue (52 weeks)"), "money"),
@@ -122,8 +259,23 @@ def to_cent(value: Decimal) -> Decimal:
     return value.quantize(CENT, ROUND_HALF_UP)
 
 
-def _figure(row: RevenueFigures | None, key: str) -> Any:
-    return getattr(row, key) if row is not None else None
+def _figure(row: RevenueFigures | None, key: str) -> Decimal | int | None:
+    """A headline's figure (a field of `RevenueFigures` named in `HEADLINES`), None without
+    a row."""
+    return cast(Decimal | int | None, getattr(row, key)) if row is not None else None
+
+
+def _amount(figure: Decimal | int | None) -> Decimal | None:
+    """A money headline's figure (always a Decimal or None) typed as one."""
+    return None if figure is None else Decimal(figure)
+
+
+def _partner_line(row: PartnerRevenue) -> PartnerLine:
+    return cast(PartnerLine, row._asdict())
+
+
+def _forecast_line(row: ForecastWeek) -> ForecastLine:
+    return cast(ForecastLine, row._asdict())
 
 
 def _headlines(now: RevenueFigures | None, before: RevenueFigures | None) -> list[RevenueHeadline]:
@@ -131,7 +283,6 @@ def _headlines(now: RevenueFigures | None, before: RevenueFigures | None) -> lis
     for key, label, kind in HEADLINES:
         value, previous = _figure(now, key), _figure(before, key)
         change = value - previous if value is not None and previous is not None else None
-        shown = show_money if kind == "money" else lambda v: DASH if v is None else f"{v:,}"
         rows.append(
             {
                 "key": key,
@@ -140,9 +291,13 @@ def _headlines(now: RevenueFigures | None, before: RevenueFigures | None) -> lis
                 "value": value,
                 "previous": previous,
                 "change": change,
-                "shown": shown(value),
+                "shown": (
+                    show_money(_amount(value))
+                    if kind == "money"
+                    else (DASH if value is None else f"{value:,}")
+                ),
                 "change_shown": (
-                    show_money_change(change)
+                    show_money_change(_amount(change))
                     if kind == "money"
                     else (DASH if change is None else f"{change:+,}")
                 ),
@@ -197,7 +352,7 @@ def _value_map(filters: Filters) -> ValueMap:
     }
 
 
-def _compute(filters: Filters, chosen: WeekOption) -> dict[str, Any]:
+def _compute(filters: Filters, chosen: WeekOption) -> RevenueReport:
     week = filters.week
     prior = previous_week(week)
     weeks = trailing_weeks(week, filters.span)
@@ -249,20 +404,20 @@ def _compute(filters: Filters, chosen: WeekOption) -> dict[str, Any]:
         ],
         "trend_weeks": weeks,
         "trend": {
-            "mrr": [_figure(trend.get(w), "mrr") for w in weeks],
-            "subscribers": [_figure(trend.get(w), "subscribers") for w in weeks],
-            "arpa": [_figure(trend.get(w), "arpa") for w in weeks],
+            "mrr": [row.mrr if row else None for row in map(trend.get, weeks)],
+            "subscribers": [row.subscribers if row else None for row in map(trend.get, weeks)],
+            "arpa": [row.arpa if row else None for row in map(trend.get, weeks)],
         },
         "value_map": value_map,
-        "partners": [row._asdict() for row in partners],
-        "forecast": [row._asdict() for row in forecast],
+        "partners": [_partner_line(row) for row in partners],
+        "forecast": [_forecast_line(row) for row in forecast],
         "forecast_total": sum((row.forecast_amount for row in forecast), Decimal(0)),
         "target": partner_totals[0].target_amount if partner_totals else None,
         "partner_forecast": partner_totals[0].forecast_amount if partner_totals else None,
     }
 
 
-def revenue_report(*, filters: Filters, chosen: WeekOption) -> dict[str, Any]:
+def revenue_report(*, filters: Filters, chosen: WeekOption) -> RevenueReport:
     """The revenue figures the dashboard shows for `filters` (whose week is `chosen`): the
     headlines against the previous week, sourced and influenced revenue by channel, the MRR
     trend with U and P, the white-space value by region and vertical, the top partners by
@@ -286,7 +441,7 @@ def _white_space_url(filters: Filters, as_of: date, region: str, vertical: str) 
 
 def revenue_section(
     *, filters: Filters, chosen: WeekOption, names: dict[str, dict[str, str]]
-) -> dict[str, Any]:
+) -> RevenueSection:
     """`revenue_report` with what the page shows beside the figures: channel labels, region
     and vertical names, amounts to the cent, and each white-space cell's account list."""
     revenue = revenue_report(filters=filters, chosen=chosen)
@@ -322,7 +477,7 @@ def revenue_section(
         }
 
     verticals = value_map["verticals"]
-    rows = [
+    rows: list[ShownValueRow] = [
         {
             "name": names["regions"].get(row["region"], row["region"]),
             "cells": [
@@ -333,7 +488,7 @@ def revenue_section(
         }
         for row in value_map["rows"]
     ]
-    white_space = {
+    white_space: ShownValueMap = {
         "verticals": [names["verticals"].get(v, v) for v in verticals],
         "rows": rows,
         "has_totals_column": any(row["total"] for row in value_map["rows"]),
@@ -379,7 +534,7 @@ def revenue_section(
     }
 
 
-def chart_data(revenue: dict[str, Any]) -> dict[str, Any]:
+def chart_data(revenue: RevenueSection) -> RevenueCharts:
     """The revenue charts' data for dashboard.js: the MRR trend with U and P, the forecast."""
     return {
         "weeks": revenue["trend_weeks"],
@@ -417,7 +572,7 @@ def _cent(value: Decimal | None) -> Decimal | None:
     return None if value is None else to_cent(value)
 
 
-def _export_headlines(week: str, revenue: dict[str, Any]) -> Table:
+def _export_headlines(week: str, revenue: RevenueReport) -> Table:
     header = [
         _("Week"),
         _("Figure"),
@@ -430,14 +585,14 @@ def _export_headlines(week: str, revenue: dict[str, Any]) -> Table:
     for h in revenue["headlines"]:
         money = h["kind"] == "money"
         value, previous, change = (
-            _cent(v) if money else v for v in (h["value"], h["previous"], h["change"])
+            _cent(_amount(v)) if money else v for v in (h["value"], h["previous"], h["change"])
         )
         currency = revenue["currency"] if money else ""
         rows.append([week, str(h["label"]), value, previous, change, currency])
     return header, rows
 
 
-def _export_channels(week: str, revenue: dict[str, Any]) -> Table:
+def _export_channels(week: str, revenue: RevenueReport) -> Table:
     labels = dict(ChannelKind.choices)
     header = [
         _("Week"),
@@ -462,7 +617,7 @@ def _export_channels(week: str, revenue: dict[str, Any]) -> Table:
     ]
 
 
-def _export_trend(week: str, revenue: dict[str, Any]) -> Table:
+def _export_trend(week: str, revenue: RevenueReport) -> Table:
     trend = revenue["trend"]
     header = [_("Week"), _("MRR"), _("Subscribers (U)"), _("ARPA (P)")]
     return header, [
@@ -474,7 +629,7 @@ def _export_trend(week: str, revenue: dict[str, Any]) -> Table:
 
 
 def _export_white_space(
-    week: str, revenue: dict[str, Any], names: dict[str, dict[str, str]]
+    week: str, revenue: RevenueReport, names: dict[str, dict[str, str]]
 ) -> Table:
     value_map = revenue["value_map"]
     header = [
@@ -510,7 +665,7 @@ def _export_white_space(
     return header, rows
 
 
-def _export_forecast(week: str, revenue: dict[str, Any]) -> Table:
+def _export_forecast(week: str, revenue: RevenueReport) -> Table:
     header = [_("Week"), _("Weeks ahead"), _("Deals"), _("Weighted pipeline expected to close")]
     return header, [
         [week, row["weeks_ahead"], row["forecast_count"], _cent(row["forecast_amount"])]

@@ -16,9 +16,10 @@ close" is written as ranges that meet: every first day on or before every last d
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Context, Decimal
-from typing import Any
+from typing import Literal, NamedTuple, NotRequired, TypedDict, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -75,7 +76,7 @@ def _rate_row(day: str) -> sql.Composable:
     ).format(rate=_tables()["rate"], day=sql.SQL(day))
 
 
-def _params(d: date) -> dict[str, Any]:
+def _params(d: date) -> dict[str, date | str]:
     return {
         "d": d,
         "won_from": d - timedelta(days=WON_DAYS - 1),
@@ -154,11 +155,74 @@ def _statement(template: str, **parts: sql.Composable) -> sql.Composed:
     )
 
 
-def _rows(statement: sql.Composed, d: date) -> list[tuple[Any, ...]]:
+# The rows of the statements below, as the driver returns them: a sum of cents is an integer on
+# SQLite and a Decimal on PostgreSQL (numeric), a probability a float or a Decimal.
+Cents = int | Decimal
+Probability = Decimal | float | None
+
+
+class SegmentGroup(NamedTuple):
+    region: str
+    vertical: str
+    size_band: str
+    channel: str
+    rate_row: int | None
+    probability: Probability
+    number: int
+    cents: Cents
+
+
+class SegmentDistinct(NamedTuple):
+    region: str
+    vertical: str
+    size_band: str
+    channel: str
+    number: int
+
+
+class SegmentInfluence(NamedTuple):
+    region: str
+    vertical: str
+    size_band: str
+    rate_row: int | None
+    number: int
+    cents: Cents
+
+
+class PartnerGroup(NamedTuple):
+    partner: int
+    rate_row: int | None
+    probability: Probability
+    number: int
+    cents: Cents
+
+
+class PartnerCount(NamedTuple):
+    partner: int
+    number: int
+
+
+class PartnerInfluence(NamedTuple):
+    partner: int
+    rate_row: int | None
+    number: int
+    cents: Cents
+
+
+class PartnerTarget(NamedTuple):
+    partner: int
+    target: Decimal | float
+    rate_row: int | None
+
+
+Row = TypeVar("Row", bound=tuple[object, ...])
+
+
+def _rows(statement: sql.Composed, d: date, shape: Callable[..., Row]) -> list[Row]:
+    """The statement's rows on `d`, each as `shape` (the NamedTuple of its columns)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(as_text(statement), _params(d))
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-        return rows
+        return [shape(*row) for row in cursor.fetchall()]
 
 
 def _rates() -> dict[int, Decimal]:
@@ -173,7 +237,9 @@ class ReferenceMissingRate(Exception):
     """A deal that counts has no rate for the day its figure is about."""
 
 
-def _value(cents: int, rate_id: int | None, probability: Any, rates: dict[int, Decimal]) -> Decimal:
+def _value(
+    cents: Cents, rate_id: int | None, probability: Probability, rates: dict[int, Decimal]
+) -> Decimal:
     if rate_id is None:
         raise ReferenceMissingRate("a deal that counts has no rate")
     fraction = Decimal(1) if probability is None else Decimal(str(probability)) / 100
@@ -183,15 +249,68 @@ def _value(cents: int, rate_id: int | None, probability: Any, rates: dict[int, D
 
 
 Key = tuple[str, str, str, str]
+CountColumn = Literal[
+    "pipeline_count",
+    "won_count",
+    "won_accounts",
+    "subscribers",
+    "influenced_count",
+    "forecast_count",
+]
+AmountColumn = Literal[
+    "pipeline_amount",
+    "weighted_pipeline",
+    "won_amount",
+    "mrr",
+    "influenced_amount",
+    "forecast_amount",
+]
 
 
-def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
+class SegmentRevenue(TypedDict):
+    """A segment's and channel's figures: counts, money at full precision, and rule 15's
+    values once `with_values` has given them (on the "" channel rows)."""
+
+    pipeline_count: int
+    won_count: int
+    won_accounts: int
+    subscribers: int
+    influenced_count: int
+    forecast_count: int
+    pipeline_amount: Decimal
+    weighted_pipeline: Decimal
+    won_amount: Decimal
+    mrr: Decimal
+    influenced_amount: Decimal
+    forecast_amount: Decimal
+    white_space_value: NotRequired[Decimal | None]
+    sales_revenue: NotRequired[Decimal | None]
+
+
+class PartnerRevenue(TypedDict):
+    """A partner's figures: counts, money at full precision."""
+
+    pipeline_count: int
+    won_count: int
+    subscribers: int
+    influenced_count: int
+    forecast_count: int
+    pipeline_amount: Decimal
+    weighted_pipeline: Decimal
+    won_amount: Decimal
+    mrr: Decimal
+    influenced_amount: Decimal
+    forecast_amount: Decimal
+    target_amount: Decimal
+
+
+def reference_revenue(d: date) -> dict[Key, SegmentRevenue]:
     """The revenue figures on `d` per (region, vertical, size band, channel) with any deal
     counted; channel "" is all channels together. Counts as integers, money at full precision
     (`Decimal`, not rounded), `white_space_value` and `sales_revenue` on the "" rows (None
     without a won account). Raises ReferenceMissingRate."""
     rates = _rates()
-    figures: dict[Key, dict[str, Any]] = defaultdict(
+    figures: dict[Key, SegmentRevenue] = defaultdict(
         lambda: {
             "pipeline_count": 0,
             "won_count": 0,
@@ -209,7 +328,7 @@ def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
     )
     keys = "rg.code, vt.code, a.size_band, o.channel"
 
-    def grouped(where: str, rate_day: str, cents: str) -> list[tuple[Any, ...]]:
+    def grouped(where: str, rate_day: str, cents: str) -> list[SegmentGroup]:
         statement = _statement(
             "SELECT "
             + keys
@@ -223,10 +342,13 @@ def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
             rate_row=_rate_row(rate_day),
             cents=sql.SQL("{} * " + cents).format(_cents("o.amount")),
         )
-        return _rows(statement, d)
+        return _rows(statement, d, SegmentGroup)
 
     def add(
-        rows: list[tuple[Any, ...]], count: str | None, amount: str, weighted: str = ""
+        rows: list[SegmentGroup],
+        count: CountColumn | None,
+        amount: AmountColumn,
+        weighted: AmountColumn | None = None,
     ) -> None:
         for region, vertical, band, channel, rate_row, probability, number, cents in rows:
             for key in ((region, vertical, band, channel), (region, vertical, band, "")):
@@ -250,7 +372,7 @@ def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
     add(grouped(_WON, "o.closed_on", _YEAR_CENTS), "won_count", "won_amount")
     add(grouped(_SUBSCRIBED, "%(d)s", "1"), None, "mrr")
 
-    def distinct(where: str, column: str) -> None:
+    def distinct(where: str, column: Literal["won_accounts", "subscribers"]) -> None:
         for by_channel in (True, False):
             channel = "o.channel" if by_channel else "''"
             statement = _statement(
@@ -263,7 +385,7 @@ def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
                 + " GROUP BY rg.code, vt.code, a.size_band"
                 + (", o.channel" if by_channel else "")
             )
-            for region, vertical, band, chosen, number in _rows(statement, d):
+            for region, vertical, band, chosen, number in _rows(statement, d, SegmentDistinct):
                 figures[(region, vertical, band, chosen)][column] = number
 
     distinct(_WON, "won_accounts")
@@ -283,7 +405,9 @@ def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
             rate_row=_rate_row("o.closed_on"),
             cents=sql.SQL("{} * " + _YEAR_CENTS).format(_cents("o.amount")),
         )
-        for region, vertical, band, rate_row, number, cents in _rows(statement, d):
+        for region, vertical, band, rate_row, number, cents in _rows(
+            statement, d, SegmentInfluence
+        ):
             key = (region, vertical, band, kind)
             figures[key]["influenced_count"] += number
             figures[key]["influenced_amount"] += _value(cents, rate_row, None, rates)
@@ -298,7 +422,7 @@ def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
         rate_row=_rate_row("o.closed_on"),
         cents=sql.SQL("{} * " + _YEAR_CENTS).format(_cents("o.amount")),
     )
-    for region, vertical, band, rate_row, number, cents in _rows(statement, d):
+    for region, vertical, band, rate_row, number, cents in _rows(statement, d, SegmentInfluence):
         key = (region, vertical, band, "")
         figures[key]["influenced_count"] += number
         figures[key]["influenced_amount"] += _value(cents, rate_row, None, rates)
@@ -306,8 +430,8 @@ def reference_revenue(d: date) -> dict[Key, dict[str, Any]]:
 
 
 def with_values(
-    figures: dict[Key, dict[str, Any]], segment_counts: dict[tuple[str, str, str], dict[str, int]]
-) -> dict[Key, dict[str, Any]]:
+    figures: dict[Key, SegmentRevenue], segment_counts: dict[tuple[str, str, str], dict[str, int]]
+) -> dict[Key, SegmentRevenue]:
     """Rule 15 on the "" rows from the coverage counts per segment (`accounts`,
     `covered_any`, `converted`, `white_space`): D, the white-space value and I."""
     for (region, vertical, band, channel), row in figures.items():
@@ -331,13 +455,13 @@ def with_values(
     return figures
 
 
-def reference_partner_revenue(d: date) -> dict[int, dict[str, Any]]:
+def reference_partner_revenue(d: date) -> dict[int, PartnerRevenue]:
     """Per partner id with any deal or target: what it sourced (pipeline, weighted, forecast,
     won, MRR, subscribers), the won deals of the window its coverage influenced (deals it did
     not source), and a quarter of its agreements' annual targets in force on `d` at the rates
     of `d`. Money at full precision. Raises ReferenceMissingRate."""
     rates = _rates()
-    figures: dict[int, dict[str, Any]] = defaultdict(
+    figures: dict[int, PartnerRevenue] = defaultdict(
         lambda: {
             "pipeline_count": 0,
             "won_count": 0,
@@ -354,7 +478,7 @@ def reference_partner_revenue(d: date) -> dict[int, dict[str, Any]]:
         }
     )
 
-    def grouped(where: str, rate_day: str, cents: str) -> list[tuple[Any, ...]]:
+    def grouped(where: str, rate_day: str, cents: str) -> list[PartnerGroup]:
         statement = _statement(
             "SELECT o.partner_id, {rate_row}, ss.probability, COUNT(*), SUM({cents})"
             + _SEGMENT
@@ -364,7 +488,7 @@ def reference_partner_revenue(d: date) -> dict[int, dict[str, Any]]:
             rate_row=_rate_row(rate_day),
             cents=sql.SQL("{} * " + cents).format(_cents("o.amount")),
         )
-        return _rows(statement, d)
+        return _rows(statement, d, PartnerGroup)
 
     for partner, rate_row, probability, number, cents in grouped(
         _IN_PIPELINE, "%(d)s", _YEAR_CENTS
@@ -389,7 +513,7 @@ def reference_partner_revenue(d: date) -> dict[int, dict[str, Any]]:
         + _SUBSCRIBED
         + " GROUP BY o.partner_id"
     )
-    for partner, number in _rows(statement, d):
+    for partner, number in _rows(statement, d, PartnerCount):
         figures[partner]["subscribers"] = number
     # Influence by each partner: its own coverage, on deals sourced by anyone else.
     statement = _statement(
@@ -405,7 +529,7 @@ def reference_partner_revenue(d: date) -> dict[int, dict[str, Any]]:
         rate_row=_rate_row("o.closed_on"),
         cents=sql.SQL("{} * " + _YEAR_CENTS).format(_cents("o.amount")),
     )
-    for partner, rate_row, number, cents in _rows(statement, d):
+    for partner, rate_row, number, cents in _rows(statement, d, PartnerInfluence):
         figures[partner]["influenced_count"] += number
         figures[partner]["influenced_amount"] += _value(cents, rate_row, None, rates)
     # Targets: agreements in force on d, a quarter of the annual target at d's rate.
@@ -418,7 +542,7 @@ def reference_partner_revenue(d: date) -> dict[int, dict[str, Any]]:
         "AND g.signed_on IS NOT NULL AND g.signed_on <= %(d)s AND g.start_date <= %(d)s "
         "AND g.end_date >= %(d)s AND (g.terminated_on IS NULL OR g.terminated_on >= %(d)s)"
     ).format(**_tables())
-    for partner, target, rate_row in _rows(statement, d):
+    for partner, target, rate_row in _rows(statement, d, PartnerTarget):
         cents = int(Decimal(str(target)).scaleb(2))
         figures[partner]["target_amount"] += _value(cents, rate_row, None, rates) / 4
     return dict(figures)

@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Value, When
+from django.db.models import BigIntegerField, Case, F, Model, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
 
 from analytics import metrics, revenue
@@ -67,7 +67,7 @@ _COVERAGE_FIELDS = ["account_id", "kind", "partner_id", "start_date", "end_date"
 _DATES = ["opened_on", "expected_close_on", "closed_on", "ends_on"]
 
 
-def _frame(queryset: QuerySet[Any], fields: Sequence[str], columns: list[str]) -> pd.DataFrame:
+def _frame(queryset: QuerySet[Model], fields: Sequence[str], columns: list[str]) -> pd.DataFrame:
     """The rows of `queryset` (its `fields`, named `columns`) as a frame; dates stay as read
     (`_dated` parses them)."""
     return pd.DataFrame(list(queryset.order_by().values_list(*fields)), columns=columns)
@@ -147,7 +147,7 @@ def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     return agreements.drop(columns="annual_target"), regions, verticals
 
 
-def _highest_id(model: Any) -> int:
+def _highest_id(model: type[Model]) -> int:
     return int(model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0)
 
 
@@ -344,9 +344,27 @@ def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
     return dict(model.objects.values_list("id", "code"))
 
 
+class DealFrames(TypedDict, total=False):
+    """The deals, as integer-coded `deals` (PostgreSQL) or as the `opportunities` frame."""
+
+    deals: revenue.Deals
+    opportunities: pd.DataFrame
+
+
+class RevenueFrames(DealFrames):
+    """The keyword arguments of `revenue.PreparedRevenue`."""
+
+    coverage: pd.DataFrame
+    agreements: pd.DataFrame
+    agreement_regions: pd.DataFrame
+    agreement_verticals: pd.DataFrame
+    partners: pd.DataFrame
+    rates: RateTable
+
+
 def revenue_frames(
     d: date | None = None, *, accounts: metrics.Accounts | None = None
-) -> dict[str, Any]:
+) -> RevenueFrames:
     """The keyword arguments of `revenue.PreparedRevenue`: every opportunity, or with `d` only
     those that can count on `d` and the coverage that can have influenced its won deals. All
     read in one snapshot (REPEATABLE READ on PostgreSQL, when no transaction is open yet).
@@ -391,7 +409,7 @@ def revenue_frames(
             columns=["partner_id", "external_id", "name", "channel_kind"],
         )
         rates = rate_table()
-        deals: dict[str, Any]
+        deals: DealFrames
         if postgresql:
             highest = _highest_ids()
             read = _deal_arrays(opportunities, rates, highest, accounts)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 import pandas as pd
 from django.conf import settings
@@ -84,7 +83,7 @@ def no_revenue_tables() -> RevenueTables:
     return {model: (pd.DataFrame(), []) for model in REVENUE_MODELS}
 
 
-def revenue_common() -> dict[str, Any]:
+def revenue_common() -> dict[str, str]:
     """The values every revenue row of a run carries besides the week's."""
     return {"currency": settings.REPORTING_CURRENCY}
 

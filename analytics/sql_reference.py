@@ -13,7 +13,6 @@ kinds as parameters.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import pandas as pd
 from django.db import connection, transaction
@@ -43,7 +42,7 @@ def _kind(kind: str) -> sql.Placeholder:
     return sql.Placeholder(f"kind_{kind}")
 
 
-def _params(d: date) -> dict[str, Any]:
+def _params(d: date) -> dict[str, date | str]:
     return {
         "d": d,
         "draft": AgreementStatus.DRAFT.value,
@@ -203,7 +202,7 @@ def reference_partner_sql() -> sql.Composed:
     )
 
 
-def _rows(statement: sql.Composed, d: date) -> list[tuple[Any, ...]]:
+def _rows(statement: sql.Composed, d: date) -> list[tuple[object, ...]]:
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Serial plans win on two cores (measured: README, "Metrics").
@@ -212,7 +211,7 @@ def _rows(statement: sql.Composed, d: date) -> list[tuple[Any, ...]]:
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL jit = off")
         cursor.execute(as_text(statement), _params(d))
-        rows: list[tuple[Any, ...]] = cursor.fetchall()  # the driver's values, column by column
+        rows: list[tuple[object, ...]] = cursor.fetchall()  # the driver's values, column by column
         return rows
 
 

@@ -4,12 +4,12 @@ integrations, and the rates that convert amounts into the reporting currency
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 ISO_4217_CODES = frozenset(
     """
@@ -47,7 +47,7 @@ class MissingRate(Exception):
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
-def day_numbers(days: Any) -> np.ndarray:
+def day_numbers(days: np.ndarray | Sequence[date | None]) -> np.ndarray:
     """Dates (`datetime64` or `date` values, NaT/None when missing) as days since 1970-01-01,
     int64; a missing date as `NO_DAY`."""
     values = np.asarray(days, dtype="datetime64[D]")
@@ -95,7 +95,7 @@ class RateTable:
         )
         self._period_currency = np.array([codes[c] for c, _, _ in ordered], dtype="int64")
 
-    def currency_codes(self, currencies: Any) -> np.ndarray:
+    def currency_codes(self, currencies: ArrayLike) -> np.ndarray:
         """Each currency's code in this table (its index in `currencies`), -1 when it has no
         rate at all."""
         index = {currency: code for code, currency in enumerate(self.currencies)}

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import object_id
@@ -41,6 +43,66 @@ class IdFilter(django_filters.CharFilter):
             return qs
         pk = object_id(value)
         return qs.filter(**{f"{self.field_name}_id": pk}) if pk else qs.none()
+
+
+class TrueFalseField(forms.Field):
+    """`true` or `false` (also `1`/`0`, any case); empty for no filter. Every other value is
+    refused, where django-filter's own boolean widgets read it as no filter, silently."""
+
+    widget = forms.TextInput
+    default_error_messages = {"invalid": forms.ChoiceField.default_error_messages["invalid_choice"]}
+
+    def to_python(self, value: object) -> bool | None:
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError(
+            self.error_messages["invalid"], code="invalid", params={"value": value}
+        )
+
+    def validate(self, value: object) -> None:
+        """Empty is no filter, never an error."""
+
+
+class TrueFalseFilter(django_filters.BooleanFilter):
+    """A yes/no filter (`?name=true` or `false`) that refuses any other value: a 400 by field in
+    the API and a message beside the page's filters, like every other refused value."""
+
+    field_class = TrueFalseField
+
+
+def old_bookmark_redirect(
+    request: HttpRequest,
+    *,
+    renamed: Mapping[str, str],
+    values: Mapping[str, Mapping[str, str]] | None = None,
+) -> HttpResponseRedirect | None:
+    """A list page's parameters as its links wrote them before its FilterSet, redirected to the
+    same list under today's names, so old bookmarks keep their filters: `renamed` maps an old
+    parameter name to its new one (a new name already given wins), `values` maps a parameter
+    (by its new name) to its old values' new ones (`{"exclusive": {"yes": "true"}}`). None when
+    the query holds nothing old."""
+    query = request.GET.copy()
+    changed = False
+    for old, new in renamed.items():
+        if old in query:
+            given = query.pop(old)
+            if new not in query:
+                query.setlist(new, given)
+            changed = True
+    for name, mapping in (values or {}).items():
+        given = query.getlist(name)
+        mapped = [mapping.get(value.strip(), value) for value in given]
+        if mapped != given:
+            query.setlist(name, mapped)
+            changed = True
+    if not changed:
+        return None
+    return HttpResponseRedirect(request.path + ("?" + query.urlencode() if query else ""))
 
 
 def filters_for_page(

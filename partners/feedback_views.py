@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled
-from crm.filters import filters_for_page
+from crm.filters import filters_for_page, old_bookmark_redirect
 from crm.forms import form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
@@ -55,6 +55,9 @@ def _filtered(
 
 @internal_required
 def feedback_inbox(request: AuthenticatedHttpRequest) -> HttpResponseBase:
+    # Links written before the inbox's FilterSet: ?rating=.
+    if old := old_bookmark_redirect(request, renamed={"rating": "satisfaction"}):
+        return old
     feedback, params, filters = _filtered(request)
     if request.GET.get("format") in EXPORT_FORMATS:
         categories = labelled(FeedbackCategory.choices)

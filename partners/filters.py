@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from channels.models import Opportunity, OpportunityStage
-from crm.filters import IdFilter, SortFilter
+from crm.filters import IdFilter, SortFilter, TrueFalseFilter
 from crm.forms import object_id
 from crm.models import Account, ChannelKind, SizeBand
 from crm.roles import is_internal
@@ -85,7 +85,7 @@ class PartnerFilter(ListFilterSet):
     )
     partner_type = django_filters.ChoiceFilter(label=_("Type"), choices=PartnerType.choices)
     tier = django_filters.CharFilter(label=_("Tier"), help_text="A tier code of the programme.")
-    is_active = django_filters.BooleanFilter(
+    is_active = TrueFalseFilter(
         label=_("Active"),
     )
     sort = SortFilter(
@@ -132,7 +132,7 @@ class AgreementFilter(OfPartnerFilterSet):
     ends_before = django_filters.DateFilter(
         label=_("Ends on or before"), field_name="end_date", lookup_expr="lte"
     )
-    exclusive = django_filters.BooleanFilter(label=_("Exclusive"))
+    exclusive = TrueFalseFilter(label=_("Exclusive"))
     sort = SortFilter(
         {
             "-start_date": ("-start_date", "id"),
@@ -217,7 +217,7 @@ class AccountListFilterSet(django_filters.FilterSet):
     external_id = django_filters.CharFilter(
         label=_("External id"),
     )
-    converted = django_filters.BooleanFilter(
+    converted = TrueFalseFilter(
         label=_("Converted"), field_name="converted_on", lookup_expr="isnull", exclude=True
     )
     sort = SortFilter(
@@ -422,7 +422,7 @@ class DealRegistrationFilter(OfPartnerFilterSet):
         help_text='Registrations whose last computed conflicts include this code; "any": '
         "those that need a review.",
     )
-    needs_review = django_filters.BooleanFilter(
+    needs_review = TrueFalseFilter(
         label=_("Needs review"),
     )
     overdue = django_filters.ChoiceFilter(
@@ -514,7 +514,7 @@ class OpportunityFilter(OfPartnerFilterSet):
         label=_("Step"), field_name="sub_stage__code", help_text="A sub-stage code."
     )
     rep = IdFilter(label=_("Rep"), help_text="A sales rep id.")
-    recurring = django_filters.BooleanFilter(
+    recurring = TrueFalseFilter(
         label=_("Recurring"),
     )
     account = django_filters.CharFilter(

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -41,7 +41,7 @@ from channels.opportunity_services import (
 from channels.selectors import reps_visible_to, sub_stages_all
 from crm.currencies import MissingRate, RateTable
 from crm.exports import EXPORT_FORMATS, export_response, yes_no
-from crm.filters import filters_for_page
+from crm.filters import filters_for_page, old_bookmark_redirect
 from crm.forms import form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.models import ChannelKind
@@ -91,6 +91,22 @@ def _filtered(
     return filters.qs, params, filters
 
 
+def _old_bookmark(request: HttpRequest) -> HttpResponseRedirect | None:
+    """Links written before the list's FilterSet: ?recurring=yes/no, and a step by its id
+    (`?sub_stage=3`) where it is now its code."""
+    step = request.GET.get("sub_stage", "").strip()
+    steps = (
+        {str(pk): code for pk, code in sub_stages_all().values_list("pk", "code")}
+        if step.isdigit()
+        else {}
+    )
+    return old_bookmark_redirect(
+        request,
+        renamed={},
+        values={"recurring": {"yes": "true", "no": "false"}, "sub_stage": steps},
+    )
+
+
 def _export(fmt: str, deals: QuerySet[Opportunity]) -> HttpResponseBase:
     header = [
         _("External id"),
@@ -134,6 +150,8 @@ def _export(fmt: str, deals: QuerySet[Opportunity]) -> HttpResponseBase:
 
 @internal_required
 def opportunity_list(request: HttpRequest) -> HttpResponseBase:
+    if old := _old_bookmark(request):
+        return old
     deals, params, filters = _filtered(request, _deals(request))
     if request.GET.get("format") in EXPORT_FORMATS:
         return _export(request.GET["format"], deals)

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST
 from channels.models import CoverageAssignment
 from channels.selectors import active_coverage_q
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
-from crm.filters import filters_for_page
+from crm.filters import filters_for_page, old_bookmark_redirect
 from crm.forms import StyledFormMixin, form_add_service_errors
 from crm.idempotency import once_per_form_token
 from crm.pagination import list_queries
@@ -94,6 +94,13 @@ def _accounts_covered_recently(
 
 
 def partner_page(request: HttpRequest, *, kind: str, title: str) -> HttpResponseBase:
+    # Links written before the list's FilterSet: ?type= and ?active=yes/no.
+    if old := old_bookmark_redirect(
+        request,
+        renamed={"type": "partner_type", "active": "is_active"},
+        values={"is_active": {"yes": "true", "no": "false"}},
+    ):
+        return old
     filters, params = filters_for_page(
         PartnerFilter, request, queryset=partners_visible_to(request.user, kind=kind)
     )

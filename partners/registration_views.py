@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib import messages
@@ -94,7 +94,17 @@ def _filtered(
     return filters.qs, params, filters
 
 
-def _row(registration: DealRegistration, today: date) -> dict[str, Any]:
+class QueueRow(TypedDict):
+    """A registration as the queue and its detail page show it: its age in business days
+    and the day its decision is due."""
+
+    registration: DealRegistration
+    age: int
+    due_on: date
+    overdue: bool
+
+
+def _row(registration: DealRegistration, today: date) -> QueueRow:
     submitted_on = timezone.localdate(registration.submitted_at)
     due = decision_due_on(submitted_on)
     return {

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django_stubs_ext import StrOrPromise
 
 from crm.exports import EXPORT_FORMATS, export_response, labelled, yes_no
-from crm.filters import filters_for_page
+from crm.filters import filters_for_page, old_bookmark_redirect
 from crm.forms import form_add_service_errors, object_id
 from crm.idempotency import once_per_form_token
 from crm.models import Region, Vertical
@@ -66,6 +66,13 @@ def distributor_list(request: HttpRequest) -> HttpResponseBase:
 
 @internal_required
 def agreement_list(request: HttpRequest) -> HttpResponseBase:
+    # Links written before the list's FilterSet: ?type= and ?exclusive=yes/no.
+    if old := old_bookmark_redirect(
+        request,
+        renamed={"type": "agreement_type"},
+        values={"exclusive": {"yes": "true", "no": "false"}},
+    ):
+        return old
     agreements = agreements_visible_to(request.user).select_related("partner")
     filters, params = filters_for_page(AgreementFilter, request, queryset=agreements)
     if request.GET.get("format") in EXPORT_FORMATS:

@@ -16,7 +16,7 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from psycopg import sql
@@ -43,6 +43,9 @@ STAGES = ("open", "won", "lost")
 PARTNER_CHANNELS = ("distribution", "partner")
 FIRST, LAST = EARLIEST_DATE.isoformat(), LATEST_DATE.isoformat()
 
+if TYPE_CHECKING:
+    from partners.market_csv.validate import MarketValidator
+
 
 def _rate(value: str) -> Decimal | None:
     """A rate: more than 0, at most ten digits before the dot and ten after."""
@@ -59,7 +62,7 @@ def _rate(value: str) -> Decimal | None:
     return rate
 
 
-def fx_rates_validate(validator: Any, path: Path) -> None:
+def fx_rates_validate(validator: MarketValidator, path: Path) -> None:
     """Check fx_rates.csv with `validator` (a market_csv.validate.MarketValidator), stage its
     good rows, and note each currency's earliest rate for the opportunities after it."""
     name = FX_RATES.name
@@ -116,7 +119,7 @@ def _rate_starts() -> dict[str, str]:
     return starts
 
 
-def opportunities_validate(validator: Any, path: Path) -> None:
+def opportunities_validate(validator: MarketValidator, path: Path) -> None:
     """Check opportunities.csv with `validator` and stage its good rows."""
     name = OPPORTUNITIES.name
     seen: dict[str, int] = {}
@@ -258,14 +261,14 @@ def opportunities_validate(validator: Any, path: Path) -> None:
                     name, line, "registration", registration, "registration external id"
                 )
             else:
-                first = registrations.setdefault(registration, line)
-                if first != line:
+                first_line = registrations.setdefault(registration, line)
+                if first_line != line:
                     validator.problem(
                         name,
                         line,
                         "registration",
                         f"registration {registration!r} already became the opportunity on line "
-                        f"{first}",
+                        f"{first_line}",
                     )
         if len(problems) != count:
             continue
@@ -304,7 +307,7 @@ def _is_date(value: str) -> bool:
 
 
 def _check_registrations_taken(
-    validator: Any, registrations: dict[str, int], in_file: dict[str, int]
+    validator: MarketValidator, registrations: dict[str, int], in_file: dict[str, int]
 ) -> None:
     """One opportunity per registration, counting the stored ones the file does not name."""
     taken = Opportunity.objects.filter(
@@ -392,7 +395,6 @@ def opportunities_store(store: MarketStore) -> tuple[int, int]:
         ),
     ]
     compare = [column for column in select if column != "external_id"]
-    params: list[Any] = []
     if "sub_stage" in optional:
         joins.append(
             sql.SQL("LEFT JOIN {} ss ON ss.code = s.sub_stage").format(_table(OpportunitySubStage))

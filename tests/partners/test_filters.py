@@ -7,13 +7,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
+from django.http import QueryDict
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from channels.models import OpportunityStage
+from channels.models import OpportunityStage, OpportunitySubStage
 from crm.models import ChannelKind, SizeBand
 from crm.services import api_token_issue
 from partners.models import AgreementStatus, AgreementType, FeedbackStatus, PartnerType
@@ -379,3 +382,105 @@ def test_the_api_cursor_walks_every_account_once_in_a_sort_with_ties(cast: Cast)
             assert forward == whole, (sort, size)
             assert backward == whole, (sort, size)
     assert len(whole) == len(set(whole)) == 14
+
+
+# Links written before the FilterSets ------------------------------------------------------------
+
+
+def _follows_to(client: Client, url: str, params: dict[str, str], new: dict[str, str]) -> None:
+    """`params` (an old bookmark) redirect to the same list under today's names `new`, which
+    lists the same rows as asking with `new` directly."""
+    response = client.get(url, params)
+    assert response.status_code == 302, params
+    location = response.headers["Location"]
+    assert location.startswith(url + "?")
+    assert QueryDict(location.split("?", 1)[1]) == QueryDict(urlencode(new)), location
+    followed = client.get(location)
+    assert followed.status_code == 200
+    assert not followed.context["filters"].errors
+    assert [row.pk for row in followed.context["page"]] == _page_ids(client, url, new)
+
+
+def test_old_agreement_list_bookmarks_keep_their_filters(cast: Cast) -> None:
+    AgreementFactory(partner=cast.partner_a, exclusive=True, agreement_type=AgreementType.RESELLER)
+    AgreementFactory(partner=cast.partner_b, agreement_type=AgreementType.REFERRAL)
+    page = _page(cast.manager)
+    url = "/workspace/agreements/"
+    _follows_to(page, url, {"type": "referral"}, {"agreement_type": "referral"})
+    _follows_to(
+        page,
+        url,
+        {"type": "reseller", "exclusive": "yes", "sort": "partner"},
+        {"agreement_type": "reseller", "exclusive": "true", "sort": "partner"},
+    )
+    _follows_to(page, url, {"exclusive": "no", "q": "a"}, {"exclusive": "false", "q": "a"})
+    # A new name given beside the old one wins; today's names are not redirected.
+    _follows_to(
+        page,
+        url,
+        {"type": "reseller", "agreement_type": "referral"},
+        {"agreement_type": "referral"},
+    )
+    assert page.get(url, {"agreement_type": "referral", "exclusive": "false"}).status_code == 200
+    assert len(_page_ids(page, url, {"agreement_type": "reseller", "exclusive": "true"})) == 1
+
+
+def test_old_bookmarks_of_the_other_renamed_lists_keep_their_filters(cast: Cast) -> None:
+    PartnerFactory(name="Gamma Integrators", partner_type=PartnerType.SYSTEM_INTEGRATOR)
+    PartnerFactory(name="Old Reseller", is_active=False)
+    FeedbackFactory(partner=cast.partner_a, satisfaction=2)
+    OpportunityFactory(channel=ChannelKind.PARTNER, partner=cast.partner_a, recurring=True)
+    page = _page(cast.manager)
+    _follows_to(
+        page,
+        "/workspace/partners/",
+        {"type": PartnerType.SYSTEM_INTEGRATOR, "active": "yes"},
+        {"partner_type": PartnerType.SYSTEM_INTEGRATOR, "is_active": "true"},
+    )
+    _follows_to(page, "/workspace/partners/", {"active": "no"}, {"is_active": "false"})
+    _follows_to(
+        page,
+        "/workspace/feedback/",
+        {"status": "all", "rating": "2"},
+        {"status": "all", "satisfaction": "2"},
+    )
+    _follows_to(page, "/workspace/opportunities/", {"recurring": "yes"}, {"recurring": "true"})
+    step = OpportunitySubStage.objects.get(code="qualify")
+    _follows_to(
+        page, "/workspace/opportunities/", {"sub_stage": str(step.pk)}, {"sub_stage": "qualify"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("page_url", "api_url", "field"),
+    [
+        ("/workspace/agreements/", "/api/v1/agreements/", "exclusive"),
+        ("/workspace/partners/", "/api/v1/partners/", "is_active"),
+        ("/workspace/accounts/", "/api/v1/accounts/", "converted"),
+        ("/workspace/opportunities/", "/api/v1/opportunities/", "recurring"),
+        ("/workspace/registrations/", "/api/v1/deal-registrations/", "needs_review"),
+    ],
+)
+def test_a_yes_no_filter_refuses_any_other_value(
+    cast: Cast, page_url: str, api_url: str, field: str
+) -> None:
+    """true/false (or 1/0) only: an unknown value is shown as refused, never read as no filter."""
+    _refused(cast.manager, page_url, api_url, {field: "maybe"}, field)
+    shown = _page(cast.manager).get(page_url, {field: "maybe"}).content.decode()
+    assert "maybe" in shown  # the message names the refused value
+    chinese = _page(cast.manager)
+    chinese.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "不在可用的选项中" in chinese.get(page_url, {field: "maybe"}).content.decode()
+
+
+def test_every_renamed_list_refuses_an_unknown_sort_or_value(cast: Cast) -> None:
+    """The lists whose parameters moved into a FilterSet say so when a link's value is not
+    theirs (an order that does not exist, a stage or a type by an unknown code)."""
+    for page_url, api_url, params, field in [
+        ("/workspace/accounts/", "/api/v1/accounts/", {"sort": "-size_band"}, "sort"),
+        ("/workspace/agreements/", "/api/v1/agreements/", {"sort": "status"}, "sort"),
+        ("/workspace/partners/", "/api/v1/partners/", {"sort": "-tier"}, "sort"),
+        ("/workspace/feedback/", "/api/v1/feedback/", {"satisfaction": "9"}, "satisfaction"),
+        ("/workspace/opportunities/", "/api/v1/opportunities/", {"sort": "name"}, "sort"),
+    ]:
+        _refused(cast.manager, page_url, api_url, params, field)

@@ -29,8 +29,7 @@ from analytics.reports import RegistrationFigures, SegmentFigures, WeekOption
 from analytics.routers import figures_database
 from crm.models import ChannelKind, SizeBand
 from partners.models import Agreement, FeedbackCategory
-from partners.rules import AGREEMENT_IN_FORCE
-from partners.selectors import agreements_in_force_q
+from partners.rules import AGREEMENT_ENDING_SOON, ENDING_WITHIN_DAYS
 
 SPANS: tuple[int, ...] = (12, 26, 52)
 DEFAULT_SPAN = 12
@@ -40,7 +39,6 @@ HEAT_METRICS: tuple[str, ...] = ("coverage", "penetration")
 LEADERBOARD_ORDERS: tuple[str, ...] = ("covered", "satisfaction", "nps")
 WHITE_SPACE_LIMIT = 15
 LEADERBOARD_LIMIT = 20
-ENDING_WITHIN_DAYS = 90
 CACHE_SECONDS = 3600
 # Part of every cache key: a deploy that changes the shape of cached figures changes it, so a
 # figure cached by the previous code is never read as the new shape.
@@ -512,36 +510,27 @@ def _agreements_scoped(agreements: QuerySet[Agreement], filters: Filters) -> Que
     return agreements
 
 
-def _ending_q(as_of: date) -> Q:
-    """In force on `as_of` and ending within 90 days: by its end date, or by a termination
-    date that ends it earlier (`Agreement.effective_end`)."""
-    horizon = as_of + timedelta(days=ENDING_WITHIN_DAYS)
-    return agreements_in_force_q(as_of) & (
-        Q(end_date__lte=horizon) | Q(terminated_on__isnull=False, terminated_on__lte=horizon)
-    )
-
-
 def agreements_ending(
     agreements: QuerySet[Agreement], filters: Filters, as_of: date
 ) -> QuerySet[Agreement]:
-    """Rule 9: agreements (from the caller's selector) in force on `as_of` whose end date falls
-    within the next 90 days, scoped by the channel, region and vertical filters (an agreement
-    with no regions or verticals grants all)."""
-    return _agreements_scoped(agreements, filters).filter(_ending_q(as_of)).distinct()
+    """Rule 9 (`partners.rules.AGREEMENT_ENDING_SOON`): agreements (from the caller's selector)
+    in force on `as_of` whose effective end falls within the next 90 days, scoped by the
+    channel, region and vertical filters (an agreement with no regions or verticals grants
+    all)."""
+    return _agreements_scoped(agreements, filters).filter(AGREEMENT_ENDING_SOON.q(as_of)).distinct()
 
 
 def agreements_ending_counts(
     agreements: QuerySet[Agreement], filters: Filters, days: Sequence[date]
 ) -> list[int]:
     """`agreements_ending(...).count()` for each of `days` (rule 9). One query reads the
-    agreements that could end within 90 days of one of the days; each day then counts those in
-    force on it (rule 2, over the arrays of their dates) whose end date falls within its 90
-    days. (One filtered count per day in SQL took the ORM 35 ms to build for a 52-week
-    trend.)"""
+    agreements that could end within 90 days of one of the days; each day then counts those the
+    rule holds for, over the arrays of their dates. (One filtered count per day in SQL took the
+    ORM 35 ms to build for a 52-week trend.)"""
     if not days:
         return []
     window = timedelta(days=ENDING_WITHIN_DAYS)
-    fields = AGREEMENT_IN_FORCE.fields
+    fields = AGREEMENT_ENDING_SOON.fields
     candidates = list(
         _agreements_scoped(agreements, filters)
         .filter(
@@ -555,21 +544,11 @@ def agreements_ending_counts(
     columns = {
         field: np.array(
             [row[1 + position] for row in candidates],
-            dtype=object if field in AGREEMENT_IN_FORCE.value_fields else "datetime64[D]",
+            dtype=object if field in AGREEMENT_ENDING_SOON.value_fields else "datetime64[D]",
         )
         for position, field in enumerate(fields)
     }
-    # The effective end (`Agreement.effective_end`): a termination date that ends it sooner.
-    terminated = columns["terminated_on"]
-    ends = np.where(
-        np.isnat(terminated),
-        columns["end_date"],
-        np.minimum(columns["end_date"], terminated),
-    )
-    return [
-        int((AGREEMENT_IN_FORCE.mask(columns, day) & (ends <= np.datetime64(day + window))).sum())
-        for day in days
-    ]
+    return [int(AGREEMENT_ENDING_SOON.mask(columns, day).sum()) for day in days]
 
 
 @dataclass

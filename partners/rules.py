@@ -1,4 +1,4 @@
-"""The agreement rule of docs/metrics.md, written once (see `crm.rules` for how it is read)."""
+"""The agreement rules of docs/metrics.md, written once (see `crm.rules` for how it is read)."""
 
 from __future__ import annotations
 
@@ -15,5 +15,21 @@ AGREEMENT_IN_FORCE = DateRule(
         OnOrBefore("start_date"),
         OnOrAfter("end_date"),
         AnyOf((Unset("terminated_on"), OnOrAfter("terminated_on"))),
+    ),
+)
+
+# Rule 9: ending soon on d when in force on d (rule 2) and its effective end, the end date or
+# an earlier termination date, falls within the next `ENDING_WITHIN_DAYS` days.
+ENDING_WITHIN_DAYS = 90
+AGREEMENT_ENDING_SOON = DateRule(
+    "rule 9",
+    (
+        *AGREEMENT_IN_FORCE.conditions,
+        AnyOf(
+            (
+                OnOrBefore("end_date", ENDING_WITHIN_DAYS),
+                OnOrBefore("terminated_on", ENDING_WITHIN_DAYS),
+            )
+        ),
     ),
 )

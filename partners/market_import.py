@@ -141,10 +141,12 @@ def market_import(
                 now=now,
                 staged=staging.rows,
                 optional_present=staging.optional_present,
+                direct=staging.direct,
             )
             for file_report in report.files:
                 try:
-                    created, updated = store.upsert(file_report.name)
+                    early = staging.stored_early.get(file_report.name)
+                    created, updated = early or store.upsert(file_report.name)
                 except StoredConflict as conflict:
                     raise MarketImportError(conflict.problems) from None
                 file_report.created = created

@@ -7,7 +7,9 @@ registration) and docs/metrics.md rule 10: a deal in another currency than the r
 needs a rate of that currency valid on the day it opened, counting the rates stored and those of
 fx_rates.csv, so no figure of it can ever lack one. Rows are staged and upserted by key (the
 currency and day for rates, the external id for deals) with one set-based statement each, like
-accounts and coverage: a million deals in seconds.
+accounts and coverage: a million deals in seconds. Into an empty opportunities table, when every
+account, rep, partner and registration the deals name is already stored, the checked rows are
+copied straight in with their ids (`store.DirectLoad`): no staging table and no upsert pass.
 """
 
 from __future__ import annotations
@@ -19,18 +21,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import connection
+from django.utils import timezone
 from psycopg import sql
 
 from channels.models import Opportunity, OpportunitySubStage, SalesRep
 from crm.currencies import is_currency_code
 from crm.models import EARLIEST_DATE, LATEST_DATE, Account, ChannelKind, CurrencyRate
-from partners.market_csv.files import FX_RATES, OPPORTUNITIES, PARTNERS
+from partners.market_csv.files import (
+    ACCOUNTS,
+    FX_RATES,
+    OPPORTUNITIES,
+    PARTNERS,
+    REGISTRATIONS,
+    REPS,
+)
 from partners.market_csv.store import (
+    COPY_NULL,
     STAGE_FX_RATE,
     STAGE_OPPORTUNITY,
+    DirectLoad,
     MarketStore,
     _staged,
     _table,
+    copy_ids,
+    copy_text,
+    file_lines,
 )
 from partners.models import Partner
 from partners.registration_models import DealRegistration
@@ -119,6 +135,47 @@ def _rate_starts() -> dict[str, str]:
     return starts
 
 
+# The columns an opportunity row is copied with when opportunities.csv goes straight into an
+# empty table (every column of the model but the id).
+DIRECT_COLUMNS = (
+    "external_id",
+    "name",
+    "account_id",
+    "channel",
+    "rep_id",
+    "partner_id",
+    "online_source",
+    "stage",
+    "sub_stage_id",
+    "amount",
+    "currency",
+    "recurring",
+    "opened_on",
+    "expected_close_on",
+    "closed_on",
+    "ends_on",
+    "lost_reason",
+    "registration_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def _direct_load(validator: MarketValidator, path: Path) -> DirectLoad | None:
+    """Copy opportunities.csv straight into the opportunities table while checking it, when
+    the table is empty and every account, rep, partner and registration a row can name is
+    already stored (none of their files is in this import), so each row's ids are known now.
+    None otherwise: the rows then go through the staging table and the upsert."""
+    if not validator.staging.enabled or connection.vendor != "postgresql":
+        return None
+    if {ACCOUNTS.name, REPS.name, PARTNERS.name, REGISTRATIONS.name} & set(validator.rows):
+        return None
+    load = DirectLoad.begin(connection, Opportunity, DIRECT_COLUMNS, expected_rows=file_lines(path))
+    if load is not None:
+        validator.staging.direct[OPPORTUNITIES.name] = load
+    return load
+
+
 def opportunities_validate(validator: MarketValidator, path: Path) -> None:
     """Check opportunities.csv with `validator` and stage its good rows."""
     name = OPPORTUNITIES.name
@@ -131,9 +188,19 @@ def opportunities_validate(validator: MarketValidator, path: Path) -> None:
             rate_starts[currency] = first
     reps, partner_kinds = validator.rep_ids, validator.partner_kinds
     accounts = validator.account_lines
-    stored_accounts: set[str] = (
-        set() if validator.unreadable & {"accounts.csv"} else validator.stored_account_ids()
-    )
+    direct = _direct_load(validator, path)
+    stored_accounts: set[str] | dict[str, str]
+    account_ids: dict[str, str] = {}
+    if direct is not None:
+        # Every account is stored: keep its id with its external id, for the row's account_id.
+        account_ids = copy_ids(
+            Account.objects.values_list("external_id", "id").iterator(chunk_size=20_000)
+        )
+        stored_accounts = account_ids
+    elif validator.unreadable & {"accounts.csv"}:
+        stored_accounts = set()
+    else:
+        stored_accounts = validator.stored_account_ids()
     sub_stages = set(OpportunitySubStage.objects.values_list("code", flat=True))
     known_registrations = set(DealRegistration.objects.values_list("external_id", flat=True))
     known_registrations |= set(validator.registration_lines)
@@ -144,6 +211,16 @@ def opportunities_validate(validator: MarketValidator, path: Path) -> None:
     amount_ok = AMOUNT.fullmatch
     # Dates already found good: a million deals carry a few thousand distinct days.
     good_days: set[str] = set()
+    direct_add = direct.add if direct is not None else None
+    if direct is not None:
+        # Ids as the text `COPY` reads.
+        rep_ids = copy_ids(SalesRep.objects.values_list("external_id", "id"))
+        partner_ids = copy_ids(Partner.objects.values_list("external_id", "id"))
+        sub_stage_ids = copy_ids(OpportunitySubStage.objects.values_list("code", "id"))
+        first_step = _first_sub_stage()
+        first_sub_stage = COPY_NULL if first_step is None else str(first_step)
+        registration_ids = copy_ids(DealRegistration.objects.values_list("external_id", "id"))
+        now = timezone.now().isoformat()
 
     def day(column: str, value: str, line: int, required: bool) -> str | None:
         if value in good_days:
@@ -272,6 +349,40 @@ def opportunities_validate(validator: MarketValidator, path: Path) -> None:
                     )
         if len(problems) != count:
             continue
+        if direct_add is not None:
+            label, lost_reason = label or "", lost_reason or ""
+            free = external_id + label + owner + lost_reason
+            if "\\" in free or "\t" in free or "\n" in free or "\r" in free:
+                external_id, label, owner, lost_reason = map(
+                    copy_text, (external_id, label, owner, lost_reason)
+                )
+            direct_add(
+                "\t".join(
+                    (
+                        external_id,
+                        label,
+                        account_ids[account],
+                        channel,
+                        rep_ids[owner] if channel == "direct" else COPY_NULL,
+                        partner_ids[owner] if channel in PARTNER_CHANNELS else COPY_NULL,
+                        owner if channel == "online" else "",
+                        stage_name,
+                        sub_stage_ids[sub_stage] if sub_stage else first_sub_stage,
+                        amount,
+                        currency,
+                        "t" if recurring == "true" else "f",
+                        opened,
+                        expected or COPY_NULL,
+                        closed or COPY_NULL,
+                        ends or COPY_NULL,
+                        lost_reason,
+                        registration_ids[registration] if registration else COPY_NULL,
+                        now,
+                        now,
+                    )
+                )
+            )
+            continue
         stage(
             STAGE_OPPORTUNITY,
             (
@@ -323,6 +434,15 @@ def _check_registrations_taken(
             )
 
 
+def _first_sub_stage() -> int | None:
+    """The open step a deal gets when its row names none."""
+    return (
+        OpportunitySubStage.objects.order_by("position", "code")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def fx_rates_store(store: MarketStore) -> tuple[int, int]:
     """Upsert the staged rates by (currency, valid_from); returns (created, updated)."""
     cast = sql.SQL("CAST({} AS numeric)").format(_staged("rate_to_reporting"))
@@ -342,12 +462,12 @@ def fx_rates_store(store: MarketStore) -> tuple[int, int]:
 def opportunities_store(store: MarketStore) -> tuple[int, int]:
     """Upsert the staged opportunities by external id; returns (created, updated). The
     optional columns are written only when the file has them."""
+    direct = store.direct.get(OPPORTUNITIES.name)
+    if direct is not None:
+        # Written while the file was checked; an empty table gained every row.
+        return direct.finish(), 0
     optional = store.optional_present.get(OPPORTUNITIES.name, set())
-    first_stage = (
-        OpportunitySubStage.objects.order_by("position", "code")
-        .values_list("id", flat=True)
-        .first()
-    )
+    first_stage = _first_sub_stage()
     channel = _staged("channel")
     select: dict[str, sql.Composable] = {
         "external_id": _staged("external_id"),

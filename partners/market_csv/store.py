@@ -6,7 +6,8 @@ the connection and vanish with the transaction, so a failed validation leaves no
 Then each target table gets one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` that joins
 codes and external ids to ids in SQL and updates a row only when a value really differs, so a
 re-import leaves `updated_at` alone. A load large enough to at least double a PostgreSQL table
-takes another road, described in `MarketStore._bulk_load`.
+takes another road, described in `MarketStore._bulk_load`, and a file whose rows can go straight
+into their empty table skips the staging table altogether (`DirectLoad`).
 
 Statements are composed with `psycopg.sql`: table and column names as identifiers, the channel
 kinds of the partial unique indexes as literals (their conflict targets must repeat the index
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -138,6 +140,11 @@ class Staging:
         self.rows: dict[StageTable, int] = {}
         # Per file name, the optional columns its header had (`MarketFile.optional`).
         self.optional_present: dict[str, set[str]] = {}
+        # Per file name, the file loaded straight into its empty table (`DirectLoad`).
+        self.direct: dict[str, DirectLoad] = {}
+        # Per file name, (created, updated) of a file upserted before the files after it were
+        # checked (regions and verticals, whose ids a direct load of accounts needs).
+        self.stored_early: dict[str, tuple[int, int]] = {}
 
     def _execute(self, statement: sql.Composable) -> None:
         with self.connection.cursor() as cursor:
@@ -167,6 +174,8 @@ class Staging:
     def discard(self) -> None:
         self.enabled = False
         self.buffers.clear()
+        for load in self.direct.values():
+            load.discard()
 
     def add(self, table: StageTable, row: Sequence[Any]) -> None:
         if not self.enabled:
@@ -294,6 +303,228 @@ def _defaults(model: type[Model], imported: Iterable[str]) -> dict[str, Any]:
     return values
 
 
+# Room to sort an index's keys in memory while it is rebuilt after a large load (PostgreSQL's
+# default is 64 MB; a million keys of an opportunity index take ~60 MB, of an account's name
+# index with its included columns ~200 MB).
+REBUILD_MEMORY = "512MB"
+
+
+def _take_apart(
+    connection: BaseDatabaseWrapper, model: type[Model]
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """Lock `model`'s table against other writers and drop its non-unique indexes, foreign
+    keys and exclusion constraints; returns their definitions for `_put_back`."""
+    table = _table(model)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            as_text(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table), connection)
+        )
+        # Definitions as the server writes them, run back unchanged to rebuild each one.
+        cursor.execute(
+            "SELECT n.nspname, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary "
+            "AND NOT i.indisexclusion",
+            [model._meta.db_table],
+        )
+        indexes: list[tuple[str, str, str]] = cursor.fetchall()
+        # Foreign keys, and exclusion constraints (their index is built once on re-adding,
+        # which also checks every row).
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('f', 'x')",
+            [model._meta.db_table],
+        )
+        foreign_keys: list[tuple[str, str]] = cursor.fetchall()
+        # Deferred checks still pending on a referenced table would block the ALTER TABLE.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for name, _ in foreign_keys:
+            cursor.execute(
+                as_text(
+                    sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                        table, sql.Identifier(name)
+                    ),
+                    connection,
+                )
+            )
+        for schema, name, _ in indexes:
+            cursor.execute(
+                as_text(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)), connection)
+            )
+    return indexes, foreign_keys
+
+
+def _put_back(
+    connection: BaseDatabaseWrapper,
+    model: type[Model],
+    indexes: list[tuple[str, str, str]],
+    foreign_keys: list[tuple[str, str]],
+    *,
+    analyze: bool = False,
+) -> None:
+    """Rebuild what `_take_apart` dropped, with its exact definitions."""
+    table = _table(model)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{REBUILD_MEMORY}'")
+        for _, _, definition in indexes:
+            cursor.execute(definition)
+        for name, definition in foreign_keys:
+            cursor.execute(
+                as_text(
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                        table, sql.Identifier(name), sql.SQL(definition)
+                    ),
+                    connection,
+                )
+            )
+        # Back to each constraint's own timing; the project's foreign keys are all
+        # initially deferred.
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        if analyze:
+            # Without fresh statistics a following load (coverage after accounts) would probe a
+            # million rows one index lookup at a time. Otherwise autovacuum analyses after the
+            # commit.
+            cursor.execute(as_text(sql.SQL("ANALYZE {}").format(table), connection))
+
+
+# What `COPY`'s text format escapes in a value.
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: str) -> str:
+    """`value` as a field of `COPY`'s text format."""
+    return value.translate(COPY_ESCAPES)
+
+
+# Null in `COPY`'s text format.
+COPY_NULL = "\\N"
+
+
+def copy_ids(pairs: Iterable[tuple[str, int]]) -> dict[str, str]:
+    """Each key's id as text, for a line of `COPY`'s text format."""
+    return {key: str(id_) for key, id_ in pairs}
+
+
+def copy_defaults(model: type[Model], imported: Iterable[str]) -> tuple[list[str], str]:
+    """The columns a file does not carry and their defaults, as the end of a `COPY` line."""
+    values = _defaults(model, imported)
+    texts = [
+        COPY_NULL if v is None else ("t" if v else "f") if isinstance(v, bool) else str(v)
+        for v in values.values()
+    ]
+    return list(values), "\t".join(texts)
+
+
+def file_lines(path: Path) -> int:
+    """About how many rows `path` holds (its line breaks), to size a direct load."""
+    count = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                count += chunk.count(b"\n")
+    except OSError:
+        return 0
+    return count
+
+
+class DirectLoad:
+    """Rows copied straight into an empty table while its file is validated (PostgreSQL).
+
+    Used when the table is empty and every reference of the file resolves to a stored row, so
+    the validator can write each good row with its ids: no staging table and no `INSERT` pass.
+    The table is held against other writers from `begin` to the commit; a large load drops the
+    table's non-unique indexes and foreign keys first and `finish` rebuilds them. After the
+    first problem the rows are no longer written (the import will roll back).
+    """
+
+    def __init__(
+        self,
+        connection: BaseDatabaseWrapper,
+        model: type[Model],
+        columns: Sequence[str],
+        *,
+        indexes: list[tuple[str, str, str]],
+        foreign_keys: list[tuple[str, str]],
+    ) -> None:
+        self.connection = connection
+        self.model = model
+        self.columns = tuple(columns)
+        self.indexes = indexes
+        self.foreign_keys = foreign_keys
+        self.buffer: list[str] = []
+        self.rows = 0
+        self.enabled = True
+
+    @classmethod
+    def begin(
+        cls,
+        connection: BaseDatabaseWrapper,
+        model: type[Model],
+        columns: Sequence[str],
+        *,
+        expected_rows: int,
+    ) -> DirectLoad | None:
+        """Take `model`'s table for a direct load, or None when it holds rows (then the file
+        goes through the staging table and the upsert)."""
+        if connection.vendor != "postgresql":
+            return None
+        table = _table(model)
+        holds_rows = as_text(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(table), connection)
+        with connection.cursor() as cursor:
+            # Look before taking the lock, so that importing into a table that holds rows
+            # leaves it open to other writers; look again once it is held.
+            cursor.execute(holds_rows)
+            if cursor.fetchone()[0]:
+                return None
+            cursor.execute(
+                as_text(
+                    sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table), connection
+                )
+            )
+            cursor.execute(holds_rows)
+            if cursor.fetchone()[0]:
+                return None
+        indexes: list[tuple[str, str, str]] = []
+        foreign_keys: list[tuple[str, str]] = []
+        if bulk_load_worthwhile(existing_rows=0, staged_rows=expected_rows):
+            indexes, foreign_keys = _take_apart(connection, model)
+        return cls(connection, model, columns, indexes=indexes, foreign_keys=foreign_keys)
+
+    def add(self, line: str) -> None:
+        """Add one row as a line of `COPY`'s text format (`copy_text` for its free text, tabs
+        between the values, `\\N` for null, no line break): a million rows are written several
+        times faster than through per-value adaptation."""
+        if not self.enabled:
+            return
+        self.buffer.append(line)
+        if len(self.buffer) >= FLUSH_ROWS:
+            self.flush()
+
+    def discard(self) -> None:
+        self.enabled = False
+        self.buffer.clear()
+
+    def flush(self) -> None:
+        if not self.enabled or not self.buffer:
+            return
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            _table(self.model), _names(self.columns)
+        )
+        self.buffer.append("")  # the last row's line break
+        with self.connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+            copy.write("\n".join(self.buffer))
+        self.rows += len(self.buffer) - 1
+        self.buffer.clear()
+
+    def finish(self, *, analyze: bool = False) -> int:
+        """Rebuild what `begin` dropped (and with `analyze` give the planner the table's
+        statistics); returns the rows written."""
+        self.flush()
+        _put_back(self.connection, self.model, self.indexes, self.foreign_keys, analyze=analyze)
+        return self.rows
+
+
 class MarketStore:
     """Upserts the staged rows into the real tables. Runs inside the caller's transaction."""
 
@@ -304,11 +535,14 @@ class MarketStore:
         now: datetime,
         staged: dict[StageTable, int],
         optional_present: dict[str, set[str]] | None = None,
+        direct: dict[str, DirectLoad] | None = None,
     ) -> None:
         self.connection = connection
         self.now = connection.ops.adapt_datetimefield_value(now)
         self.staged = staged
         self.optional_present = optional_present or {}
+        # Files the validator already wrote into their empty tables (`DirectLoad`).
+        self.direct = direct or {}
         # Tables this transaction holds against other writers (see `_bulk_load`), and whether
         # each was empty when taken.
         self.exclusive: dict[type[Model], bool] = {}
@@ -335,60 +569,14 @@ class MarketStore:
             yield
             return
 
-        def run(statement: sql.Composable) -> None:
-            cursor.execute(as_text(statement, connection))
-
-        with connection.cursor() as cursor:
-            run(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
-            # Definitions as the server writes them, run back unchanged to rebuild each one.
-            cursor.execute(
-                "SELECT n.nspname, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-                "JOIN pg_class c ON c.oid = i.indexrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary "
-                "AND NOT i.indisexclusion",
-                [model._meta.db_table],
-            )
-            indexes = cursor.fetchall()
-            # Foreign keys, and exclusion constraints (their index is built once on re-adding,
-            # which also checks every row).
-            cursor.execute(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype IN ('f', 'x')",
-                [model._meta.db_table],
-            )
-            foreign_keys = cursor.fetchall()
-            # Deferred checks still pending on a referenced table would block the ALTER TABLE.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for name, _ in foreign_keys:
-                run(
-                    sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, sql.Identifier(name))
-                )
-            for schema, name, _ in indexes:
-                run(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
+        indexes, foreign_keys = _take_apart(connection, model)
         # The lock came after the count, so check again whether the table is empty.
         self.exclusive[model] = existing_rows == 0 and self._count(table) == 0
         try:
             yield
         finally:
             del self.exclusive[model]
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            for _, _, definition in indexes:
-                run(sql.SQL(definition))
-            for name, definition in foreign_keys:
-                run(
-                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                        table, sql.Identifier(name), sql.SQL(definition)
-                    )
-                )
-            # Back to each constraint's own timing; the project's foreign keys are all
-            # initially deferred.
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-            if analyze:
-                # Without fresh statistics the coverage load would probe a million accounts
-                # one index lookup at a time. Otherwise autovacuum analyses after the commit.
-                run(sql.SQL("ANALYZE {}").format(table))
+        _put_back(connection, model, indexes, foreign_keys, analyze=analyze)
 
     def _count(self, table: sql.Identifier) -> int:
         with self.connection.cursor() as cursor:
@@ -677,6 +865,10 @@ class MarketStore:
             for name in (*ACCOUNTS.columns, "name_key")
         }
         coverage_follows = self.staged[STAGE_COVERAGE] > 0
+        direct = self.direct.get(ACCOUNTS.name)
+        if direct is not None:
+            # Written while the file was checked; an empty table gained every row.
+            return direct.finish(analyze=coverage_follows), 0
         with self._bulk_load(Account, self.staged[STAGE_ACCOUNT], analyze=coverage_follows):
             return self._upsert(
                 model=Account,

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+from django.db import connection
 from django.db.models import Field, Model
+from django.utils import timezone
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import (
@@ -47,6 +49,7 @@ from partners.market_csv.files import (
 from partners.market_csv.registrations import registrations_validate
 from partners.market_csv.revenue import fx_rates_validate, opportunities_validate
 from partners.market_csv.store import (
+    COPY_NULL,
     STAGE_ACCOUNT,
     STAGE_AGREEMENT,
     STAGE_AGREEMENT_REGION,
@@ -57,7 +60,13 @@ from partners.market_csv.store import (
     STAGE_REP,
     STAGE_REP_REGION,
     STAGE_VERTICAL,
+    DirectLoad,
+    MarketStore,
     Staging,
+    copy_defaults,
+    copy_ids,
+    copy_text,
+    file_lines,
 )
 from partners.models import (
     Agreement,
@@ -70,6 +79,22 @@ from partners.models import (
 from partners.programme_models import Tier
 
 PARTNER_KINDS = frozenset(PartnerKind.values)
+# The columns of an account row copied straight into an empty accounts table, before the
+# defaults of the columns the file does not carry and the two timestamps.
+ACCOUNT_COLUMNS = (
+    "external_id",
+    "name",
+    "name_key",
+    "region_id",
+    "vertical_id",
+    "size_band",
+    "entered_on",
+    "archived_on",
+    "converted_on",
+    "converted_via",
+)
+# The fields of those columns.
+ACCOUNT_FIELDS = (*ACCOUNTS.columns, "name_key")
 
 
 def _is_date(value: str) -> bool:
@@ -384,6 +409,13 @@ class MarketValidator:
         name_length = _max_length(Account, "name")
         problems = self.problems
         stage = self.staging.add
+        direct = self._accounts_direct(path)
+        direct_add = direct.add if direct is not None else None
+        if direct is not None:
+            region_ids = copy_ids(Region.objects.values_list("code", "id"))
+            vertical_ids = copy_ids(Vertical.objects.values_list("code", "id"))
+            now = timezone.now().isoformat()
+            _, defaults = copy_defaults(Account, ACCOUNT_FIELDS)
         # The checks are spelled out inline: this loop runs once per account, millions of times.
         for line, cells in self._rows(path, ACCOUNTS):
             count = len(problems)
@@ -420,7 +452,31 @@ class MarketValidator:
                     self.problem(name, line, "converted_via", "must be empty when converted_on is")
             elif converted:
                 self.problem(name, line, "converted_via", "required when converted_on is set")
-            if len(problems) == count:
+            if len(problems) == count and direct_add is not None:
+                key = company_name_key(label)
+                free = external_id + label + key
+                if "\\" in free or "\t" in free or "\n" in free or "\r" in free:
+                    external_id, label, key = map(copy_text, (external_id, label, key))
+                direct_add(
+                    "\t".join(
+                        (
+                            external_id,
+                            label,
+                            key,
+                            region_ids[region],
+                            vertical_ids[vertical],
+                            band,
+                            entered,
+                            archived_on or COPY_NULL,
+                            converted_on or COPY_NULL,
+                            via,
+                            defaults,
+                            now,
+                            now,
+                        )
+                    )
+                )
+            elif len(problems) == count:
                 stage(
                     STAGE_ACCOUNT,
                     (
@@ -436,6 +492,39 @@ class MarketValidator:
                         company_name_key(label),
                     ),
                 )
+
+    def _accounts_direct(self, path: Path) -> DirectLoad | None:
+        """Copy accounts.csv straight into the accounts table while checking it, when the
+        table is empty (a first load; see `store.DirectLoad`). The regions and verticals of
+        this run are upserted first, so every account's region and vertical id is known; the
+        import's transaction still undoes them if any file has a problem."""
+        staging = self.staging
+        if not staging.enabled or connection.vendor != "postgresql":
+            return None
+        load = DirectLoad.begin(
+            connection,
+            Account,
+            (
+                *ACCOUNT_COLUMNS,
+                *copy_defaults(Account, ACCOUNT_FIELDS)[0],
+                "created_at",
+                "updated_at",
+            ),
+            expected_rows=file_lines(path),
+        )
+        if load is None:
+            return None
+        staging.direct[ACCOUNTS.name] = load
+        early = MarketStore(
+            connection,
+            now=timezone.now(),
+            staged=staging.rows,
+            optional_present=staging.optional_present,
+        )
+        for market_file in (REGIONS, VERTICALS):
+            if market_file.name in self.rows:
+                staging.stored_early[market_file.name] = early.upsert(market_file.name)
+        return load
 
     def _unknown(self, file_name: str, line: int, column: str, value: str, what: str) -> None:
         if not value:

@@ -49,10 +49,16 @@ def _next_username(role: str, pool: int) -> str:
     return f"lt-{role}-{next(_logins[role]) % pool + 1}"
 
 
+# As long as the requests-based client waited (it has no timeout): a slow answer counts as
+# slow, not as a failure (FastHttpUser's default gives up after 60 s).
+TIMEOUT_SECONDS = 600.0
+
+
 class BrowserUser(FastHttpUser):
     """A person in a browser: logs in through the login form, then posts forms with the token."""
 
     abstract = True
+    network_timeout = connection_timeout = TIMEOUT_SECONDS
     role = ""
     pool = INTERNAL_USERS
 
@@ -227,6 +233,7 @@ class ApiClient(FastHttpUser):
 
     weight = 2
     wait_time = between(1, 2)
+    network_timeout = connection_timeout = TIMEOUT_SECONDS
 
     def on_start(self) -> None:
         username = _next_username("api", INTERNAL_USERS)

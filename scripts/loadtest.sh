@@ -236,7 +236,9 @@ def tree(pid):
     return total / tick
 with open("/proc/stat") as f:
     machine = sum(int(v) for v in f.readline().split()[1:4]) / tick  # user nice system
-print(" ".join(f"{tree(pid):.2f}" for pid in sys.argv[1:]), f"{machine:.2f}")
+with open("/proc/uptime") as f:
+    now = f.read().split()[0]
+print(" ".join(f"{tree(pid):.2f}" for pid in sys.argv[1:]), f"{machine:.2f}", now)
 PYEOF
 }
 for _ in $(seq 150); do
@@ -278,7 +280,7 @@ if [ ! -s "$WORK_DIR/locust_stats.csv" ]; then
 fi
 
 "$PY" - "$WORK_DIR" "$P95_MAX_MS" "$P99_MAX_MS" "$USERS" "$ACCOUNTS" "$LOAD_START" "$LOAD_END" \
-    "$CPU_START" "$CPU_END" "$CPU_LOCUST" "$RUN_TIME" <<'EOF'
+    "$CPU_START" "$CPU_END" "$CPU_LOCUST" <<'EOF'
 import csv
 import sys
 from datetime import datetime, timezone
@@ -320,7 +322,7 @@ used = [end - start for start, end in zip(cpu_start, cpu_end, strict=True)]
 parts = dict(zip(("web", "postgres", "worker", "redis"), used[:4], strict=True))
 parts["locust"] = float(sys.argv[10] or 0)
 parts["others"] = max(0.0, used[4] - sum(parts.values()))
-window = float(sys.argv[11].rstrip("s"))
+window = used[5]  # seconds from locust's start to its end
 print(
     f"\ncpu: seconds={window:.0f} "
     + " ".join(f"{name}_s={value:.1f}" for name, value in parts.items())

@@ -37,6 +37,7 @@ from partners.selectors import (
     partner_of_user,
     portal_accounts_count,
     portal_accounts_for,
+    portal_accounts_outside_count,
 )
 from partners.services import FeedbackEntry, feedback_follow_up, feedback_submit
 
@@ -122,7 +123,7 @@ def portal_accounts(request: HttpRequest) -> HttpResponse:
             outside_ids = set(
                 Account.objects.filter(pk__in=shown).exclude(granted).values_list("pk", flat=True)
             )
-            outside_total = portal_accounts_for(request.user).exclude(granted).count()
+            outside_total = portal_accounts_outside_count(request.user, granted=granted)
     return render(
         request,
         "partners/portal/accounts.html",

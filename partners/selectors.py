@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.lookups import GreaterThan, In
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, Opportunity
@@ -22,6 +22,7 @@ from crm.models import CHANNEL_KIND_BITS, Account, ChannelKind, Region, Vertical
 from crm.roles import RequestUser, Role, role_of
 from crm.rules import COVERAGE_KINDS_KNOWN, in_market_q
 from crm.selectors import AccountFilter, accounts_filtered
+from crm.sql import by_index_lookups
 from partners.models import (
     Agreement,
     AgreementStatus,
@@ -140,6 +141,18 @@ def portal_accounts_count(user: RequestUser) -> int:
         .order_by()
         .count()
     )
+
+
+def portal_accounts_outside_count(user: RequestUser, *, granted: Q) -> int:
+    """How many accounts of `portal_accounts_for(user)` the filter `granted` (on accounts) leaves
+    out, counted from the partner's own coverage rows, each account looked up by its key
+    (`by_index_lookups`) instead of testing every account of the market."""
+    own = partner_of_user(user)
+    if own is None:
+        return 0
+    assigned = CoverageAssignment.objects.filter(partner=own).values("account_id")
+    with by_index_lookups():
+        return Account.objects.filter(pk__in=assigned).exclude(granted).count()
 
 
 def accounts_visible_to(user: RequestUser) -> QuerySet[Account]:
@@ -429,8 +442,9 @@ def partner_account_counts(*, partner: Partner, day: date) -> dict[str, int]:
     """How many accounts in the market `partner` is assigned on `day` ("assigned"), how many
     of those its coverage counts for under an agreement of its own in force ("counted"), and
     the rest ("outside"): the numbers the account list shows for `AccountListFilter(partner=…)`
-    with no coverage filter, "any" and "outside". Counted from the partner's own assignment
-    rows (its index), not by walking the accounts. Two queries and the grants' three."""
+    with no coverage filter, "any" and "outside". Counted in one pass over the partner's own
+    assignment rows (its index), each account looked up by its key rather than every account
+    read (`by_index_lookups`). One query and the grants' three."""
     rows = CoverageAssignment.objects.filter(active_coverage_q(day), partner=partner).filter(
         in_market_q(day, "account__")
     )
@@ -441,8 +455,12 @@ def partner_account_counts(*, partner: Partner, day: date) -> dict[str, int]:
         region_id=None,
         vertical_id=None,
     )
-    assigned = rows.values("account_id").distinct().count()
-    counted = rows.filter(granted).values("account_id").distinct().count()
+    with by_index_lookups():
+        counts = rows.aggregate(
+            assigned=Count("account_id", distinct=True),
+            counted=Count("account_id", distinct=True, filter=granted),
+        )
+    assigned, counted = counts["assigned"], counts["counted"]
     return {"assigned": assigned, "counted": counted, "outside": assigned - counted}
 
 

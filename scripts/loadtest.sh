@@ -201,9 +201,46 @@ log "gunicorn on 127.0.0.1:$WEB_PORT ($WEB_WORKERS workers x $WEB_THREADS thread
     --access-logfile "$WORK_DIR/access.log" \
     >"$WORK_DIR/gunicorn.log" 2>&1 &
 PIDS+=($!)
+WEB_PID=$!
 "$ROOT/.venv/bin/celery" -A crm worker --concurrency 1 --loglevel INFO --without-gossip \
     --without-mingle --hostname "loadtest@%h" >"$WORK_DIR/worker.log" 2>&1 &
 PIDS+=($!)
+WORKER_PID=$!
+REDIS_PID=${PIDS[0]}
+PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
+
+# CPU seconds used so far by each part (the process and its children, living and reaped) and by
+# the whole machine (/proc/stat: every process, other jobs' too), for the `cpu:` line.
+cpu_sample() {
+    "$PY" - "$WEB_PID" "$PG_PID" "$WORKER_PID" "$REDIS_PID" <<'PYEOF'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0.0
+    return int(fields[1]), sum(int(v) for v in fields[11:15])  # ppid; utime stime cutime cstime
+children = {}
+for entry in os.listdir("/proc"):
+    if entry.isdigit():
+        ppid, _ = stat(entry)
+        children.setdefault(ppid, []).append(int(entry))
+def tree(pid):
+    total, todo = 0, [int(pid)]
+    while todo:
+        p = todo.pop()
+        total += stat(p)[1]
+        todo += children.get(p, [])
+    return total / tick
+with open("/proc/stat") as f:
+    machine = sum(int(v) for v in f.readline().split()[1:4]) / tick  # user nice system
+with open("/proc/uptime") as f:
+    now = f.read().split()[0]
+print(" ".join(f"{tree(pid):.2f}" for pid in sys.argv[1:]), f"{machine:.2f}", now)
+PYEOF
+}
 for _ in $(seq 150); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$WEB_PORT/health/" || true)
     [ "$code" = 200 ] && break
@@ -225,20 +262,25 @@ print(f"{math.ceil(users / spawn) + seconds}s")
 ' "$USERS" "$SPAWN" "$DURATION")
 log "locust: $USERS users, $SPAWN/s, $DURATION at full strength ($RUN_TIME in all)"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+CPU_START=$(cpu_sample)
 set +e
-"$ROOT/.venv/bin/locust" -f loadtest/locustfile.py --headless -u "$USERS" -r "$SPAWN" \
+/usr/bin/time -f "%U %S" -o "$WORK_DIR/locust.cpu" \
+    "$ROOT/.venv/bin/locust" -f loadtest/locustfile.py --headless -u "$USERS" -r "$SPAWN" \
     -t "$RUN_TIME" --host "http://127.0.0.1:$WEB_PORT" --csv "$WORK_DIR/locust" \
     --only-summary --stop-timeout 10 >"$WORK_DIR/locust.log" 2>&1
 locust_status=$?
 set -e
+CPU_END=$(cpu_sample)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+CPU_LOCUST=$(tail -n 1 "$WORK_DIR/locust.cpu" | awk '{print $1 + $2}')
 if [ ! -s "$WORK_DIR/locust_stats.csv" ]; then
     log "locust wrote no statistics (exit $locust_status)"
     tail -n 30 "$WORK_DIR/locust.log"
     exit 2
 fi
 
-"$PY" - "$WORK_DIR" "$P95_MAX_MS" "$P99_MAX_MS" "$USERS" "$ACCOUNTS" "$LOAD_START" "$LOAD_END" <<'EOF'
+"$PY" - "$WORK_DIR" "$P95_MAX_MS" "$P99_MAX_MS" "$USERS" "$ACCOUNTS" "$LOAD_START" "$LOAD_END" \
+    "$CPU_START" "$CPU_END" "$CPU_LOCUST" <<'EOF'
 import csv
 import sys
 from datetime import datetime, timezone
@@ -272,6 +314,25 @@ missed = [
     if missed
 ]
 verdict = "PASS" if not missed else "FAIL (" + "; ".join(missed) + ")"
+# Where the two cores went while locust ran: CPU seconds of each part, and per request in ms;
+# "others" is the rest of the machine's CPU in the window (other jobs on a shared machine).
+cpu_start = [float(v) for v in sys.argv[8].split()]
+cpu_end = [float(v) for v in sys.argv[9].split()]
+used = [end - start for start, end in zip(cpu_start, cpu_end, strict=True)]
+parts = dict(zip(("web", "postgres", "worker", "redis"), used[:4], strict=True))
+parts["locust"] = float(sys.argv[10] or 0)
+parts["others"] = max(0.0, used[4] - sum(parts.values()))
+window = used[5]  # seconds from locust's start to its end
+print(
+    f"\ncpu: seconds={window:.0f} "
+    + " ".join(f"{name}_s={value:.1f}" for name, value in parts.items())
+    + f" cores_busy={used[4] / window:.2f} "
+    + " ".join(
+        f"{name}_ms_per_request={value * 1000 / max(requests, 1):.1f}"
+        for name, value in parts.items()
+        if name != "others"
+    )
+)
 # One line per run with every figure the targets need, and the load the machine was under
 # (1/5/15-minute averages when the traffic started and ended).
 print(

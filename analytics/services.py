@@ -461,7 +461,12 @@ def metrics_week_figures(as_of: date) -> WeekFigures:
     return replace(figures, programme=programme_counts, accounts=accounts)
 
 
-def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
+def _without_revenue(as_of: date, figures: WeekFigures) -> RevenueTables:
+    """The revenue step of a run of the coverage figures alone (a benchmark's baseline)."""
+    return no_revenue_tables()
+
+
+def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> MetricsRun:
     """Compute `week` ("2026-W46") and replace its snapshot rows in one transaction.
 
     Final runs are as of the week's Sunday; provisional runs as of `metrics_as_of`. The database
@@ -470,7 +475,12 @@ def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
     Returns the succeeded `MetricsRun`. Raises ValueError on a malformed week,
     MetricsRunInProgress when another run of the week holds its lock, and re-raises any error
     of the computation after recording the run as failed (the previous rows stay in place).
+    With `revenue=False` the week is written with no revenue rows (a benchmark's baseline).
     """
+    if not revenue:
+        return _run_week(
+            week=week, final=final, compute=metrics_week_figures, revenue=_without_revenue
+        )
     return _run_week(week=week, final=final, compute=metrics_week_figures)
 
 
@@ -479,6 +489,7 @@ def metrics_compute_weeks(
     weeks: Sequence[str],
     final_weeks: Iterable[str],
     progress: Callable[[str], object] | None = None,
+    revenue: bool = True,
 ) -> list[MetricsRun]:
     """Compute several weeks, loading the market once and sweeping their as-of dates in one
     pass over its dated rows (`metrics.MarketSweep`).
@@ -486,7 +497,8 @@ def metrics_compute_weeks(
     Weeks in `final_weeks` are final, the rest provisional. Each week is replaced in its own
     transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
     with each week once it is written. Raises like `metrics_compute_week` and stops at the first
-    failing week (the weeks before it stay written).
+    failing week (the weeks before it stay written). With `revenue=False` the weeks are
+    written with no revenue rows (a benchmark's baseline).
     """
     for week in weeks:
         metrics.iso_week_as_of(week)
@@ -497,7 +509,7 @@ def metrics_compute_weeks(
     sweep = metrics.MarketSweep(
         market, [metrics_as_of(week=week, final=week in final_set) for week in weeks]
     )
-    revenue = RevenueBackfill()
+    step: RevenueStep = RevenueBackfill() if revenue else _without_revenue
 
     runs = []
     for week in weeks:
@@ -506,7 +518,7 @@ def metrics_compute_weeks(
                 week=week,
                 final=week in final_set,
                 compute=sweep.week_figures,
-                revenue=revenue,
+                revenue=step,
             )
         )
         if progress is not None:

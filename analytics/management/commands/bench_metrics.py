@@ -224,7 +224,8 @@ class Command(BaseCommand):
         # the same machine.
         metrics_compute_week(week=WEEK, final=True, revenue=False)
         metrics_compute_week(week=WEEK, final=True)
-        alone, with_revenue = [], []
+        alone: list[float] = []
+        with_revenue: list[float] = []
         for _ in range(repeat):
             for runs, revenue in ((alone, False), (with_revenue, True)):
                 started = clock.perf_counter()
@@ -239,7 +240,8 @@ class Command(BaseCommand):
             started = clock.perf_counter()
             metrics_compute_weeks(weeks=weeks, final_weeks=weeks, revenue=revenue)
             backfills.append(clock.perf_counter() - started)
-        week_alone, week_revenue = statistics.median(alone), statistics.median(with_revenue)
+        week_alone: float = statistics.median(alone)
+        week_revenue: float = statistics.median(with_revenue)
         backfill_alone, backfill_revenue = backfills
         self.stdout.write(
             f"bench_metrics: accounts={accounts} opportunities={count} "

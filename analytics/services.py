@@ -297,7 +297,7 @@ def _run_week(
     week: str,
     final: bool,
     compute: Callable[[date], WeekFigures],
-    revenue: RevenueStep = revenue_from_database,
+    revenue: RevenueStep | None = revenue_from_database,
 ) -> MetricsRun:
     as_of = metrics_as_of(week=week, final=final)
     try:
@@ -327,8 +327,10 @@ def _run_locked(
     as_of: date,
     final: bool,
     compute: Callable[[date], WeekFigures],
-    revenue: RevenueStep = revenue_from_database,
+    revenue: RevenueStep | None = revenue_from_database,
 ) -> MetricsRun:
+    """One run of the week under its lock; `revenue` None: the coverage figures alone, no
+    revenue rows and none of the programme's revenue figures (a benchmark's baseline)."""
     # We hold the week's lock, so any run still marked running died before finishing.
     MetricsRun.objects.filter(week=week, status=RunStatus.RUNNING).update(
         status=RunStatus.FAILED,
@@ -339,7 +341,11 @@ def _run_locked(
     started = time.monotonic()
     try:
         figures = compute(as_of)
-        revenue_rows, run.revenue_problem = _revenue_or_problem(revenue, as_of, figures)
+        revenue_rows, run.revenue_problem = (
+            (no_revenue_tables(), "")
+            if revenue is None
+            else _revenue_or_problem(revenue, as_of, figures)
+        )
         rows = _write_week(
             week=week, as_of=as_of, final=final, figures=figures, revenue=revenue_rows
         )
@@ -349,7 +355,7 @@ def _run_locked(
             week=week,
             as_of=as_of,
             final=final,
-            revenue=not run.revenue_problem,
+            revenue=revenue is not None and not run.revenue_problem,
             counts=figures.programme,
         )
     except BaseException as error:
@@ -461,11 +467,6 @@ def metrics_week_figures(as_of: date) -> WeekFigures:
     return replace(figures, programme=programme_counts, accounts=accounts)
 
 
-def _without_revenue(as_of: date, figures: WeekFigures) -> RevenueTables:
-    """The revenue step of a run of the coverage figures alone (a benchmark's baseline)."""
-    return no_revenue_tables()
-
-
 def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> MetricsRun:
     """Compute `week` ("2026-W46") and replace its snapshot rows in one transaction.
 
@@ -475,12 +476,11 @@ def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> Met
     Returns the succeeded `MetricsRun`. Raises ValueError on a malformed week,
     MetricsRunInProgress when another run of the week holds its lock, and re-raises any error
     of the computation after recording the run as failed (the previous rows stay in place).
-    With `revenue=False` the week is written with no revenue rows (a benchmark's baseline).
+    With `revenue=False` the week is written with no revenue rows and the programme's figures
+    without revenue (the coverage alone: a benchmark's baseline).
     """
     if not revenue:
-        return _run_week(
-            week=week, final=final, compute=metrics_week_figures, revenue=_without_revenue
-        )
+        return _run_week(week=week, final=final, compute=metrics_week_figures, revenue=None)
     return _run_week(week=week, final=final, compute=metrics_week_figures)
 
 
@@ -498,7 +498,8 @@ def metrics_compute_weeks(
     transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
     with each week once it is written. Raises like `metrics_compute_week` and stops at the first
     failing week (the weeks before it stay written). With `revenue=False` the weeks are
-    written with no revenue rows (a benchmark's baseline).
+    written with no revenue rows and the programme's figures without revenue (a benchmark's
+    baseline).
     """
     for week in weeks:
         metrics.iso_week_as_of(week)
@@ -509,7 +510,7 @@ def metrics_compute_weeks(
     sweep = metrics.MarketSweep(
         market, [metrics_as_of(week=week, final=week in final_set) for week in weeks]
     )
-    step: RevenueStep = RevenueBackfill() if revenue else _without_revenue
+    step = RevenueBackfill() if revenue else None
 
     runs = []
     for week in weeks:

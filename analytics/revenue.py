@@ -187,6 +187,25 @@ def _exact_sums(keys: np.ndarray, cents: np.ndarray, size: int) -> np.ndarray:
     return sums
 
 
+def _dense(values: np.ndarray) -> bool:
+    """Whether the non-negative int64 `values` are few enough distinct numbers, small enough,
+    for tables indexed by value (no larger than a few times their count)."""
+    return int(values.max(initial=0)) < 4 * len(values) + (1 << 16)
+
+
+def _codes_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of the non-negative int64 `values`, sorted, and each value's
+    position among them (as `np.unique(..., return_inverse=True)`, without sorting the rows
+    when the values are small)."""
+    if not _dense(values):
+        distinct, which = np.unique(values, return_inverse=True)
+        return distinct, which.astype("int64").reshape(-1)
+    present = np.zeros(int(values.max(initial=0)) + 1, dtype=bool)
+    present[values] = True
+    position = np.cumsum(present, dtype="int64") - 1
+    return np.flatnonzero(present), position[values]
+
+
 def _money(
     keys: np.ndarray,
     cents: np.ndarray,
@@ -201,8 +220,8 @@ def _money(
     Python."""
     if not len(keys):
         return np.array([0] * size, dtype=object)
-    distinct, which = np.unique(np.asarray(factors, dtype="int64"), return_inverse=True)
-    sums = _exact_sums(which.astype("int64") * size + keys, cents, len(distinct) * size)
+    distinct, which = _codes_of(np.asarray(factors, dtype="int64"))
+    sums = _exact_sums(which * size + keys, cents, len(distinct) * size)
     table = sums.reshape(len(distinct), size) * values(distinct).reshape(-1, 1)
     total: np.ndarray = table.sum(axis=0)
     return total
@@ -238,11 +257,18 @@ class Influence:
 def _pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (i, j) with `left[i] == right[j]` (int64 keys): positions into `left` and into
     `right`, grouped by i in order. One sort of `right` and a binary search per `left` key, so
-    a few hundred thousand keys pair up without a hash join."""
+    a few hundred thousand keys pair up without a hash join; non-negative keys no larger
+    than a few times their count (account ids) are counted per key instead of searched."""
     order = np.argsort(right, kind="stable")
-    ordered = right[order]
-    first = np.searchsorted(ordered, left, side="left")
-    counts = np.searchsorted(ordered, left, side="right") - first
+    small = len(left) and len(right) and min(left.min(), right.min()) >= 0
+    if small and max(left.max(), right.max()) < 4 * (len(left) + len(right)) + (1 << 16):
+        per_key = np.bincount(right, minlength=int(left.max()) + 1)
+        starts = np.cumsum(per_key) - per_key
+        first, counts = starts[left], per_key[left]
+    else:
+        ordered = right[order]
+        first = np.searchsorted(ordered, left, side="left")
+        counts = np.searchsorted(ordered, left, side="right") - first
     left_rows = np.repeat(np.arange(len(left), dtype="int64"), counts)
     # The position of each pair within its i's run of matches.
     starts = np.repeat(np.cumsum(counts) - counts, counts)

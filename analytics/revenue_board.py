@@ -459,7 +459,7 @@ def revenue_section(
 
 def _revenue_section(
     *, filters: Filters, chosen: WeekOption, names: dict[str, dict[str, str]]
-) -> dict[str, Any]:
+) -> RevenueSection:
     revenue = revenue_report(filters=filters, chosen=chosen)
     channel_labels = dict(ChannelKind.choices)
     money = show_money

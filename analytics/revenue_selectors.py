@@ -16,6 +16,7 @@ ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TypedDict
@@ -25,10 +26,12 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Model, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
+from psycopg import sql
 
 from analytics import metrics, revenue
 from analytics.selectors import (
     _DAY_BITS,
+    _SNAPSHOT_ID,
     SIZE_BANDS,
     _bits,
     _case,
@@ -37,12 +40,14 @@ from analytics.selectors import (
     _Field,
     _integer_columns,
     _Packing,
+    _tuned_reads,
 )
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
+from crm.sql import as_text
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -300,18 +305,15 @@ def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, 
     return segments
 
 
-def _coverage_arrays(
-    assignments: QuerySet[CoverageAssignment],
-    highest: dict[str, int],
-    account_ids: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """`assignments` as the coverage frame `revenue.influence` takes, read as integers; only
-    the rows of `account_ids` when given (kept here: cheaper than a second pass of the deals
-    in the database)."""
+def _coverage_read(
+    assignments: QuerySet[CoverageAssignment], highest: dict[str, int]
+) -> dict[str, np.ndarray]:
+    """`assignments` as integer arrays (`_coverage_frame` keeps those of the won deals'
+    accounts)."""
     assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0))).filter(
         account_id__lte=highest["account"], owner__lte=highest["partner"]
     )
-    fields = _integer_columns(
+    return _integer_columns(
         assignments,
         _Packing(
             [
@@ -325,10 +327,32 @@ def _coverage_arrays(
             ]
         ),
     )
-    if account_ids is not None:
-        wanted = np.zeros(highest["account"] + 1, dtype=bool)
-        wanted[account_ids] = True
-        fields = {name: values[wanted[fields["account_id"]]] for name, values in fields.items()}
+
+
+def _coverage_in_snapshot(
+    assignments: QuerySet[CoverageAssignment], highest: dict[str, int], snapshot: str
+) -> dict[str, np.ndarray]:
+    """`_coverage_read` on this thread's own connection, reading the exported `snapshot`."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(
+                as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            )
+            with _tuned_reads():
+                return _coverage_read(assignments, highest)
+    finally:
+        connection.close()
+
+
+def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
+    """The read coverage of `account_ids` as the frame `revenue.influence` takes (kept here:
+    cheaper than a second pass of the deals in the database)."""
+    wanted = np.zeros(int(fields["account_id"].max(initial=0)) + 1, dtype=bool)
+    wanted[account_ids[account_ids < len(wanted)]] = True
+    fields = {name: values[wanted[fields["account_id"]]] for name, values in fields.items()}
     return pd.DataFrame(
         {
             "account_id": fields["account_id"],
@@ -360,6 +384,30 @@ class RevenueFrames(DealFrames):
     agreement_verticals: pd.DataFrame
     partners: pd.DataFrame
     rates: RateTable
+def _deals_and_coverage(
+    opportunities: QuerySet[Opportunity],
+    assignments: QuerySet[CoverageAssignment],
+    rates: RateTable,
+    highest: dict[str, int],
+    accounts: metrics.Accounts | None,
+    *,
+    parallel: bool,
+) -> tuple[revenue.Deals, dict[str, np.ndarray]]:
+    """The deals and the coverage, read as integers. With `parallel` (a transaction of our
+    own, opened REPEATABLE READ) the coverage is read on a second connection from this one's
+    exported snapshot while this one reads the deals, as the week's read does with its
+    assignments (`selectors.week_read`): the same rows, sooner on two cores."""
+    if not parallel:
+        return _deal_arrays(opportunities, rates, highest, accounts), _coverage_read(
+            assignments, highest
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
+        deals = _deal_arrays(opportunities, rates, highest, accounts)
+        return deals, pending.result()
 
 
 def revenue_frames(
@@ -412,14 +460,16 @@ def revenue_frames(
         deals: DealFrames
         if postgresql:
             highest = _highest_ids()
-            read = _deal_arrays(opportunities, rates, highest, accounts)
+            read, covering = _deals_and_coverage(
+                opportunities, assignments, rates, highest, accounts, parallel=fresh
+            )
             deals = {"deals": read}
             won = read.stage == "won"
             if d is not None:
                 won &= WON_IN_52_WEEKS.mask(
                     {"stage": read.stage, "closed_on": read.dates["closed_on"]}, d
                 )
-            coverage = _coverage_arrays(assignments, highest, read.account_id[won])
+            coverage = _coverage_frame(covering, read.account_id[won])
         else:
             deals = {"opportunities": _opportunities(opportunities)}
             coverage = _coverage(assignments)

@@ -335,7 +335,7 @@ def _run_week(
     week: str,
     final: bool,
     compute: Callable[[date], WeekFigures],
-    revenue: RevenueStep = revenue_from_database,
+    revenue: RevenueStep | None = revenue_from_database,
     registrations: RegistrationsRead | None = None,
 ) -> MetricsRun:
     as_of = metrics_as_of(week=week, final=final)
@@ -371,9 +371,11 @@ def _run_locked(
     as_of: date,
     final: bool,
     compute: Callable[[date], WeekFigures],
-    revenue: RevenueStep = revenue_from_database,
+    revenue: RevenueStep | None = revenue_from_database,
     registrations: RegistrationsRead | None = None,
 ) -> MetricsRun:
+    """One run of the week under its lock; `revenue` None: the coverage figures alone, no
+    revenue rows and none of the programme's revenue figures (a benchmark's baseline)."""
     # We hold the week's lock, so any run still marked running died before finishing.
     MetricsRun.objects.filter(week=week, status=RunStatus.RUNNING).update(
         status=RunStatus.FAILED,
@@ -384,7 +386,11 @@ def _run_locked(
     started = time.monotonic()
     try:
         figures = compute(as_of)
-        revenue_rows, run.revenue_problem = _revenue_or_problem(revenue, as_of, figures)
+        revenue_rows, run.revenue_problem = (
+            (no_revenue_tables(), "")
+            if revenue is None
+            else _revenue_or_problem(revenue, as_of, figures)
+        )
         rows = _write_week(
             week=week,
             as_of=as_of,
@@ -399,7 +405,7 @@ def _run_locked(
             week=week,
             as_of=as_of,
             final=final,
-            revenue=not run.revenue_problem,
+            revenue=revenue is not None and not run.revenue_problem,
             counts=figures.programme,
         )
     except BaseException as error:
@@ -514,7 +520,7 @@ def metrics_week_figures(as_of: date) -> WeekFigures:
     return replace(figures, programme=programme_counts, accounts=accounts)
 
 
-def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
+def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> MetricsRun:
     """Compute `week` ("2026-W46") and replace its snapshot rows in one transaction.
 
     Final runs are as of the week's Sunday; provisional runs as of `metrics_as_of`. The database
@@ -523,7 +529,11 @@ def metrics_compute_week(*, week: str, final: bool) -> MetricsRun:
     Returns the succeeded `MetricsRun`. Raises ValueError on a malformed week,
     MetricsRunInProgress when another run of the week holds its lock, and re-raises any error
     of the computation after recording the run as failed (the previous rows stay in place).
+    With `revenue=False` the week is written with no revenue rows and the programme's figures
+    without revenue (the coverage alone: a benchmark's baseline).
     """
+    if not revenue:
+        return _run_week(week=week, final=final, compute=metrics_week_figures, revenue=None)
     return _run_week(week=week, final=final, compute=metrics_week_figures)
 
 
@@ -532,6 +542,7 @@ def metrics_compute_weeks(
     weeks: Sequence[str],
     final_weeks: Iterable[str],
     progress: Callable[[str], object] | None = None,
+    revenue: bool = True,
 ) -> list[MetricsRun]:
     """Compute several weeks, loading the market once and sweeping their as-of dates in one
     pass over its dated rows (`metrics.MarketSweep`).
@@ -539,7 +550,9 @@ def metrics_compute_weeks(
     Weeks in `final_weeks` are final, the rest provisional. Each week is replaced in its own
     transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
     with each week once it is written. Raises like `metrics_compute_week` and stops at the first
-    failing week (the weeks before it stay written).
+    failing week (the weeks before it stay written). With `revenue=False` the weeks are
+    written with no revenue rows and the programme's figures without revenue (a benchmark's
+    baseline).
     """
     for week in weeks:
         metrics.iso_week_as_of(week)
@@ -549,7 +562,7 @@ def metrics_compute_weeks(
     # (the date turned during a provisional run) is computed alone.
     days = [metrics_as_of(week=week, final=week in final_set) for week in weeks]
     sweep = metrics.MarketSweep(market, days)
-    revenue = RevenueBackfill()
+    step = RevenueBackfill() if revenue else None
     # The deal registrations of every week in one read; each week's rollups pick its own.
     registrations = RegistrationsRead.of_days(days) if days else None
 
@@ -560,7 +573,7 @@ def metrics_compute_weeks(
                 week=week,
                 final=week in final_set,
                 compute=sweep.week_figures,
-                revenue=revenue,
+                revenue=step,
                 registrations=registrations,
             )
         )

@@ -13,11 +13,16 @@ the step adds to the rest of the run. The step reading those counts itself is ti
 (`programme runs reading its counts`). --partners sets how many
 partners the market has (400 by default); every partner and rep has a yearly target.
 
-With --opportunities N it then times the week and a --backfill-weeks backfill on the market
-alone (coverage only), adds N opportunities of every channel in three currencies, times both
-again with revenue, and ends with `bench_metrics: accounts=N opportunities=M
-week_seconds=A week_revenue_seconds=B week_ratio=B/A backfill_weeks=W backfill_seconds=C
-backfill_revenue_seconds=D backfill_ratio=D/C`.
+With --opportunities N it times revenue instead: it adds N opportunities of every channel in
+three currencies (with --reuse it keeps the deals this command seeded earlier when there are
+exactly N, so a market of millions of deals is seeded once), then times the final week with
+and without its revenue step, alternately (--repeat pairs), and a --backfill-weeks backfill
+without then with revenue, on the same market and deals, and ends with `bench_metrics:
+accounts=N opportunities=M week_seconds=A week_revenue_seconds=B week_ratio=B/A
+backfill_weeks=W backfill_seconds=C backfill_revenue_seconds=D backfill_ratio=D/C` (A and B
+medians), then the programme step's share of the week with revenue. With reused deals the
+coverage-only figures above are not timed first. --seed-only with --opportunities stops once
+the deals are seeded.
 
 With --backfill it ends by timing a --backfill-weeks backfill (`compute_metrics --from
 --to`: the weeks up to 2026-W46, all final) and prints `bench_metrics: accounts=N
@@ -150,7 +155,16 @@ class Command(BaseCommand):
             if child.exitcode != 0:
                 raise CommandError(f"seeding failed (exit code {child.exitcode})")
             self.stdout.write(f"seeded {accounts} accounts in {clock.monotonic() - started:.1f} s")
+        count = options["opportunities"]
+        if count > 0 and options["reuse"] and _has_bench_deals(count):
+            # The market's coverage-only week was timed when the deals were seeded.
+            self.stdout.write(f"reusing the {count} opportunities seeded earlier")
+            if not options["seed_only"]:
+                self._programme(self._with_revenue(accounts, options), options)
+            return
         if options["seed_only"]:
+            if count > 0:
+                self._seed_opportunities(count, options)
             return
 
         # One untimed run each warms the caches: the README's figures are of a warm cache.
@@ -175,11 +189,9 @@ class Command(BaseCommand):
             f"sql_reference_seconds={sql_seconds:.3f} ratio={seconds / sql_seconds:.2f}"
         )
         self._programme(seconds, options)
-        if options["opportunities"] > 0:
-            self._with_revenue(accounts, options)
-            self._programme(
-                statistics.median(_week_runs(max(1, options["repeat"]))), options, revenue=True
-            )
+        if count > 0:
+            self._seed_opportunities(count, options)
+            self._programme(self._with_revenue(accounts, options), options)
         if options["backfill"]:
             self._backfill(accounts, max(1, options["backfill_weeks"]))
 
@@ -196,9 +208,7 @@ class Command(BaseCommand):
             f"backfill_seconds={seconds:.1f} peak_rss_mb={peak_mb:.0f}"
         )
 
-    def _programme(
-        self, week_seconds: float, options: dict[str, Any], revenue: bool = False
-    ) -> None:
+    def _programme(self, week_seconds: float, options: dict[str, Any]) -> None:
         """Time the programme step of the week alone, and print its share of the rest of the
         weekly run (`week_seconds` includes it)."""
         handed = metrics_week_figures(AS_OF).programme
@@ -217,33 +227,46 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"bench_metrics: partners={Partner.objects.count()} "
-            f"opportunities={Opportunity.objects.count() if revenue else 0} "
+            f"opportunities={Opportunity.objects.count()} "
             f"programme_seconds={step:.3f} week_seconds={week_seconds:.3f} "
             f"programme_share={step / max(week_seconds - step, 1e-9):.3f}"
         )
 
-    def _with_revenue(self, accounts: int, options: dict[str, Any]) -> None:
-        repeat = max(1, options["repeat"])
-        weeks = trailing_weeks(WEEK, max(1, options["backfill_weeks"]))
+    def _seed_opportunities(self, count: int, options: dict[str, Any]) -> None:
         _wipe_revenue()
-
-        def timed() -> tuple[float, float]:
-            runs = []
-            for _ in range(repeat):
-                started = clock.perf_counter()
-                metrics_compute_week(week=WEEK, final=True)
-                runs.append(clock.perf_counter() - started)
-            started = clock.perf_counter()
-            metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
-            return statistics.median(runs), clock.perf_counter() - started
-
-        week_alone, backfill_alone = timed()
         started = clock.monotonic()
-        count = options["opportunities"]
         _seed_opportunities(count, options["seed"])
         self.stdout.write(f"seeded {count} opportunities in {clock.monotonic() - started:.1f} s")
-        metrics_compute_week(week=WEEK, final=True)  # warm, as above
-        week_revenue, backfill_revenue = timed()
+
+    def _with_revenue(self, accounts: int, options: dict[str, Any]) -> float:
+        """Print the revenue line (see the module's text); return the median week with
+        revenue."""
+        repeat = max(1, options["repeat"])
+        weeks = trailing_weeks(WEEK, max(1, options["backfill_weeks"]))
+        count = Opportunity.objects.count()
+        # One untimed run of each warms the caches; then the two alternate, so that both see
+        # the same machine.
+        metrics_compute_week(week=WEEK, final=True, revenue=False)
+        metrics_compute_week(week=WEEK, final=True)
+        alone: list[float] = []
+        with_revenue: list[float] = []
+        for _ in range(repeat):
+            for runs, revenue in ((alone, False), (with_revenue, True)):
+                started = clock.perf_counter()
+                metrics_compute_week(week=WEEK, final=True, revenue=revenue)
+                runs.append(clock.perf_counter() - started)
+        self.stdout.write(
+            f"weeks without revenue: {', '.join(f'{s:.3f}' for s in alone)} s; "
+            f"with revenue: {', '.join(f'{s:.3f}' for s in with_revenue)} s"
+        )
+        backfills = []
+        for revenue in (False, True):
+            started = clock.perf_counter()
+            metrics_compute_weeks(weeks=weeks, final_weeks=weeks, revenue=revenue)
+            backfills.append(clock.perf_counter() - started)
+        week_alone: float = statistics.median(alone)
+        week_revenue: float = statistics.median(with_revenue)
+        backfill_alone, backfill_revenue = backfills
         self.stdout.write(
             f"bench_metrics: accounts={accounts} opportunities={count} "
             f"week_seconds={week_alone:.3f} week_revenue_seconds={week_revenue:.3f} "
@@ -252,19 +275,17 @@ class Command(BaseCommand):
             f"backfill_revenue_seconds={backfill_revenue:.1f} "
             f"backfill_ratio={backfill_revenue / backfill_alone:.2f}"
         )
+        return week_revenue
 
 
 def _is_bench_market() -> bool:
     return not Account.objects.exclude(external_id__startswith="B").exists()
 
 
-def _week_runs(repeat: int) -> list[float]:
-    runs = []
-    for _ in range(repeat):
-        started = clock.perf_counter()
-        metrics_compute_week(week=WEEK, final=True)
-        runs.append(clock.perf_counter() - started)
-    return runs
+def _has_bench_deals(count: int) -> bool:
+    """Whether the database holds exactly `count` deals, all seeded by this command."""
+    deals = Opportunity.objects.all()
+    return deals.count() == count and not deals.exclude(external_id__startswith="BO").exists()
 
 
 def _seed_in_child(accounts: int, seed: int, wipe: bool, partner_count: int) -> None:

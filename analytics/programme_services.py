@@ -528,14 +528,15 @@ def _copy(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> No
         sql.SQL(", ").join(sql.Identifier(str(field.column)) for field in fields),
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.write("".join("\t".join(row) + "\n" for row in zip(*texts, strict=True)))
+        copy.write("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
 
 
 def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
     """A column as COPY's text format writes it, one string per row, converted over the
     array: integers and booleans as such, floats by their shortest exact text (what `repr`
     gives), NaN as NULL; an `integer` column that met a blank in a merge (floats) as integers.
-    Anything else (money, text, JSON text) value by value (`services._copy_texts`)."""
+    Text and money (Decimals, a blank as None or NaN) by their type, anything else value by
+    value (`services._copy_texts`)."""
     from analytics.services import _NULL, _copy_texts
 
     array = values.to_numpy()
@@ -551,4 +552,11 @@ def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
         else:
             shown = array.astype(str)
         return list(np.where(missing, _NULL, shown).tolist())
+    plain = array.tolist()
+    types = set(map(type, plain))
+    if types <= {str}:
+        return _copy_texts(plain)
+    if types <= {Decimal, float, type(None)}:
+        # NaN is the one value that differs from itself.
+        return [_NULL if value is None or value != value else str(value) for value in plain]
     return _copy_texts(_column(values))

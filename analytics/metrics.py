@@ -538,6 +538,21 @@ class Assignments:
     partners: pd.Index
 
 
+@dataclass(frozen=True)
+class Covering:
+    """The coverage rows that count on one day (`Accounts.covering`): `rows`, the assignments
+    running on an in-market account; `via_partner`, which of `rows` are of a partner kind;
+    `partner_rows`, those partner rows whose cell is granted; and the distinct (partner,
+    account) pairs of `partner_rows` (`pair_partner`, an index into the partners;
+    `pair_account`, a row of the accounts)."""
+
+    rows: np.ndarray
+    via_partner: np.ndarray
+    partner_rows: np.ndarray
+    pair_partner: np.ndarray
+    pair_account: np.ndarray
+
+
 _VIA_PARTNER = np.array([kind in PARTNER_KINDS for kind in KINDS])
 
 
@@ -611,6 +626,24 @@ class Accounts:
             partners=pd.Index(partners),
         )
 
+    def covering(
+        self,
+        day: DayStates,
+        assignments: Assignments,
+        granted: np.ndarray,
+        *,
+        running: np.ndarray | None = None,
+    ) -> Covering:
+        """The rows of `assignments` that cover their account on the day (rules 3, 3a and 3b),
+        found once for `count` and `programme_counts` alike (see their arguments)."""
+        rows, via_partner, covering = self._covering(day, assignments, granted, running)
+        pairs = pd.unique(
+            assignments.partner[covering].astype("int64") * max(self.size, 1)
+            + assignments.account[covering]
+        )
+        pair_partner, pair_account = np.divmod(pairs, max(self.size, 1))
+        return Covering(rows, via_partner, covering, pair_partner, pair_account)
+
     def count(
         self,
         day: DayStates,
@@ -618,6 +651,7 @@ class Accounts:
         granted: np.ndarray,
         *,
         running: np.ndarray | None = None,
+        covered: Covering | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The mask groups (rule 4) and the partner coverage counts (rule 6) of one day.
 
@@ -625,6 +659,7 @@ class Accounts:
         - assignments: the coverage rows; `running` (one bool each) marks those whose dates
           include the day (rule 3a), all of them when None.
         - granted: `grant_table` over `assignments.partners`, `self.regions`, `self.verticals`.
+        - covered: `covering` of the same arguments, when already found.
 
         A direct or online row covers its account; a partner-kind row only when its cell is
         granted (rule 3b). Only in-market accounts are covered. Output: (`MASK_GROUP_COLUMNS`,
@@ -633,18 +668,16 @@ class Accounts:
         if not self.size:
             empty = pd.DataFrame(columns=PARTNER_COVERAGE_COLUMNS).astype("int64")
             return pd.DataFrame(columns=MASK_GROUP_COLUMNS), empty
-        rows, via_partner, covering = self._covering(day, assignments, granted, running)
-        counted = np.concatenate([rows[~via_partner], covering])
+        if covered is None:
+            covered = self.covering(day, assignments, granted, running=running)
+        counted = np.concatenate([covered.rows[~covered.via_partner], covered.partner_rows])
 
         mask = np.zeros(self.size, dtype="int8")
         kind = assignments.kind[counted]
         for code, bit in enumerate(KIND_BITS.values()):
             mask[assignments.account[counted[kind == code]]] |= bit
         return self._groups(day, mask), self._partner_coverage(
-            assignments.partners,
-            assignments.partner[covering],
-            assignments.account[covering],
-            day.won,
+            assignments.partners, covered, day.won
         )
 
     def _covering(
@@ -676,22 +709,21 @@ class Accounts:
         rep_id: np.ndarray,
         in_window: np.ndarray,
         in_year: np.ndarray,
+        covered: Covering | None = None,
     ) -> ProgrammeCounts:
         """The partner programme's counts of the day (docs/metrics.md rules 20 and 22) from the
-        same covering rows as `count`: per partner, the accounts it covers that converted in
-        the 52 weeks (`in_window`, one bool per account) and since 1 January (`in_year`); per
-        rep (`rep_id`, one per assignment, 0 when none), the accounts its direct coverage
-        covers and those of them converted since 1 January. Every account counts once per
-        partner or rep."""
-        rows, via_partner, covering = self._covering(day, assignments, granted, None)
+        same covering rows as `count` (`covered`, when already found): per partner, the
+        accounts it covers that converted in the 52 weeks (`in_window`, one bool per account)
+        and since 1 January (`in_year`); per rep (`rep_id`, one per assignment, 0 when none),
+        the accounts its direct coverage covers and those of them converted since 1 January.
+        Every account counts once per partner or rep."""
+        if covered is None:
+            covered = self.covering(day, assignments, granted)
+        rows = covered.rows
         partners = assignments.partners
-        pairs = pd.unique(
-            assignments.partner[covering].astype("int64") * self.size
-            + assignments.account[covering]
-        )
-        pair_partner, pair_account = np.divmod(pairs, self.size)
-        covered = np.bincount(pair_partner, minlength=len(partners))
-        present = np.flatnonzero(covered)
+        pair_partner, pair_account = covered.pair_partner, covered.pair_account
+        covered_counts = np.bincount(pair_partner, minlength=len(partners))
+        present = np.flatnonzero(covered_counts)
         window = np.bincount(pair_partner, weights=in_window[pair_account], minlength=len(partners))
         year = np.bincount(pair_partner, weights=in_year[pair_account], minlength=len(partners))
         partner_counts = pd.DataFrame(
@@ -703,10 +735,9 @@ class Accounts:
         )
         direct = rows[assignments.kind[rows] == KINDS.index("direct")]
         direct = direct[rep_id[direct] > 0]
-        rep_pairs = pd.unique(
-            rep_id[direct].astype("int64") * self.size + assignments.account[direct]
-        )
-        pair_rep, pair_rep_account = np.divmod(rep_pairs, self.size)
+        size = max(self.size, 1)
+        rep_pairs = pd.unique(rep_id[direct].astype("int64") * size + assignments.account[direct])
+        pair_rep, pair_rep_account = np.divmod(rep_pairs, size)
         reps, rep_codes = np.unique(pair_rep, return_inverse=True)
         rep_counts = pd.DataFrame(
             {
@@ -747,21 +778,20 @@ class Accounts:
         )
 
     def _partner_coverage(
-        self, partners: pd.Index, partner: np.ndarray, account: np.ndarray, won: np.ndarray
+        self, partners: pd.Index, covered: Covering, won: np.ndarray
     ) -> pd.DataFrame:
         """Per partner: the distinct accounts among its covering rows, and of those the
         converted ones."""
-        pairs = pd.unique(partner.astype("int64") * self.size + account)
-        pair_partner, pair_account = np.divmod(pairs, self.size)
-        covered = np.bincount(pair_partner, minlength=len(partners))
+        pair_partner, pair_account = covered.pair_partner, covered.pair_account
+        counts = np.bincount(pair_partner, minlength=len(partners))
         converted = np.bincount(
             pair_partner, weights=won[pair_account] > 0, minlength=len(partners)
         )
-        present = np.flatnonzero(covered)
+        present = np.flatnonzero(counts)
         return pd.DataFrame(
             {
                 "partner_id": np.asarray(partners)[present].astype("int64"),
-                "covered_accounts": covered[present].astype("int64"),
+                "covered_accounts": counts[present].astype("int64"),
                 "converted_accounts": converted[present].astype("int64"),
             }
         )

@@ -191,7 +191,13 @@ def _copy_texts(values: Sequence[Cell]) -> list[str]:
 
 
 def _write_week(
-    *, week: str, as_of: date, final: bool, figures: WeekFigures, revenue: RevenueTables
+    *,
+    week: str,
+    as_of: date,
+    final: bool,
+    figures: WeekFigures,
+    revenue: RevenueTables,
+    registrations: RegistrationsRead | None = None,
 ) -> int:
     common: dict[str, Cell] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
@@ -208,7 +214,9 @@ def _write_week(
             SegmentSnapshot: segment_rows,
             PartnerSnapshot: partner_rows,
             **_rollup_rows(*rollups, **common),
-            **registration_rollup_rows(week=week, as_of=as_of, final=final),
+            **registration_rollup_rows(
+                week=week, as_of=as_of, final=final, registrations=registrations
+            ),
             **revenue_rows,
         },
     )
@@ -233,13 +241,43 @@ def _rollup_rows(
     }
 
 
-def registration_rollup_rows(*, week: str, as_of: date, final: bool) -> dict[type[Model], _Rows]:
+@dataclass(frozen=True)
+class RegistrationsRead:
+    """The registrations submitted, decided or won from `first` to `last`
+    (`registration_selectors.registrations_frame`), read once for every week of a backfill
+    whose days fall in that range."""
+
+    first: date
+    last: date
+    frame: pd.DataFrame
+
+    @classmethod
+    def of_days(cls, days: Sequence[date]) -> RegistrationsRead:
+        """The registrations of the weeks of `days` (as-of days), from the first one's Monday."""
+        first = min(days) - timedelta(days=min(days).weekday())
+        return cls(first, max(days), registration_selectors.registrations_frame(first, max(days)))
+
+    def frame_of(self, first: date, last: date) -> pd.DataFrame:
+        """The registrations of `first` to `last`: rows of this read when it spans those days
+        (the rollups pick each week's own), else a read of their own."""
+        if self.first <= first and last <= self.last:
+            return self.frame
+        return registration_selectors.registrations_frame(first, last)
+
+
+def registration_rollup_rows(
+    *, week: str, as_of: date, final: bool, registrations: RegistrationsRead | None = None
+) -> dict[type[Model], _Rows]:
     """The week's deal registration rollups (docs/metrics.md rule 18), from the registrations
-    of its Monday to `as_of`: one read, then `registration_metrics.registration_rollups`."""
+    of its Monday to `as_of` (taken from `registrations` when it spans them, else read), then
+    `registration_metrics.registration_rollups`."""
     first = as_of - timedelta(days=as_of.weekday())
-    rollups = registration_metrics.registration_rollups(
-        registration_selectors.registrations_frame(first, as_of), first, as_of
+    frame = (
+        registrations.frame_of(first, as_of)
+        if registrations is not None
+        else registration_selectors.registrations_frame(first, as_of)
     )
+    rollups = registration_metrics.registration_rollups(frame, first, as_of)
     columns = registration_metrics.REGISTRATION_ROLLUP_COLUMNS
     return {
         RegistrationRollup: _snapshot_rows(rollups, columns, week=week, as_of=as_of, final=final)
@@ -298,12 +336,18 @@ def _run_week(
     final: bool,
     compute: Callable[[date], WeekFigures],
     revenue: RevenueStep = revenue_from_database,
+    registrations: RegistrationsRead | None = None,
 ) -> MetricsRun:
     as_of = metrics_as_of(week=week, final=final)
     try:
         with named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()), primary_reads():
             return _run_locked(
-                week=week, as_of=as_of, final=final, compute=compute, revenue=revenue
+                week=week,
+                as_of=as_of,
+                final=final,
+                compute=compute,
+                revenue=revenue,
+                registrations=registrations,
             )
     except LockBusy as busy:
         raise MetricsRunInProgress(f"a run of {week} is in progress; try again later") from busy
@@ -328,6 +372,7 @@ def _run_locked(
     final: bool,
     compute: Callable[[date], WeekFigures],
     revenue: RevenueStep = revenue_from_database,
+    registrations: RegistrationsRead | None = None,
 ) -> MetricsRun:
     # We hold the week's lock, so any run still marked running died before finishing.
     MetricsRun.objects.filter(week=week, status=RunStatus.RUNNING).update(
@@ -341,7 +386,12 @@ def _run_locked(
         figures = compute(as_of)
         revenue_rows, run.revenue_problem = _revenue_or_problem(revenue, as_of, figures)
         rows = _write_week(
-            week=week, as_of=as_of, final=final, figures=figures, revenue=revenue_rows
+            week=week,
+            as_of=as_of,
+            final=final,
+            figures=figures,
+            revenue=revenue_rows,
+            registrations=registrations,
         )
         # The partner programme's step reads the week just written (docs/metrics.md 20-23).
         # The counts the week's pass found on its way are handed over, not read again.
@@ -421,7 +471,9 @@ def _day_counts(
         regions=accounts.regions,
         verticals=accounts.verticals,
     )
-    groups, coverage = accounts.count(day, assignments, granted)
+    # The covering rows found once, for the counts and the programme's counts alike.
+    covered = accounts.covering(day, assignments, granted)
+    groups, coverage = accounts.count(day, assignments, granted, covered=covered)
     groups["region"] = groups["region"].map(context.region_codes)
     groups["vertical"] = groups["vertical"].map(context.vertical_codes)
     programme_counts = None
@@ -433,6 +485,7 @@ def _day_counts(
             rep_id=running.rep_id,
             in_window=rows.converted_in_window,
             in_year=rows.converted_in_year,
+            covered=covered,
         )
     return groups, coverage, context, programme_counts, accounts
 
@@ -494,10 +547,11 @@ def metrics_compute_weeks(
     market = metrics.PreparedMarket(**selectors.market_frames())
     # The weeks' coverage in one pass over the dated rows; a day the sweep did not foresee
     # (the date turned during a provisional run) is computed alone.
-    sweep = metrics.MarketSweep(
-        market, [metrics_as_of(week=week, final=week in final_set) for week in weeks]
-    )
+    days = [metrics_as_of(week=week, final=week in final_set) for week in weeks]
+    sweep = metrics.MarketSweep(market, days)
     revenue = RevenueBackfill()
+    # The deal registrations of every week in one read; each week's rollups pick its own.
+    registrations = RegistrationsRead.of_days(days) if days else None
 
     runs = []
     for week in weeks:
@@ -507,6 +561,7 @@ def metrics_compute_weeks(
                 final=week in final_set,
                 compute=sweep.week_figures,
                 revenue=revenue,
+                registrations=registrations,
             )
         )
         if progress is not None:

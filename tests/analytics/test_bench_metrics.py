@@ -127,3 +127,29 @@ def test_it_seeds_a_market_in_blocks_and_rebuilds_every_index(
         .distinct()
     )
     assert {int(external_id[1:]) // 100 for external_id in covered} == {0, 1, 2}
+
+
+def test_it_times_a_backfill_last_when_asked() -> None:
+    out = io.StringIO()
+
+    call_command(
+        "bench_metrics",
+        "--accounts",
+        "120",
+        "--repeat",
+        "1",
+        "--backfill",
+        "--backfill-weeks",
+        "3",
+        "--partners",
+        "6",
+        stdout=out,
+    )
+
+    last = out.getvalue().strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"bench_metrics: accounts=120 backfill_weeks=3 backfill_seconds=[\d.]+ peak_rss_mb=\d+",
+        last,
+    ), last
+    # The three weeks up to 2026-W46 were written, as compute_metrics --from --to writes them.
+    assert reports.weeks() == ["2026-W44", "2026-W45", "2026-W46"]

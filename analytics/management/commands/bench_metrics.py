@@ -21,6 +21,10 @@ again with revenue, and ends with `bench_metrics: accounts=N opportunities=M
 week_seconds=A week_revenue_seconds=B week_ratio=B/A backfill_weeks=W backfill_seconds=C
 backfill_revenue_seconds=D backfill_ratio=D/C`.
 
+With --backfill it ends by timing a --backfill-weeks backfill (`compute_metrics --from
+--to`: the weeks up to 2026-W46, all final) and prints `bench_metrics: accounts=N
+backfill_weeks=W backfill_seconds=S peak_rss_mb=M`.
+
 The market is generated and copied a million accounts (and their coverage) at a time, with the
 two big tables' indexes and constraints built once at the end, so the seeding's memory is bounded
 by the block, not the market (1.6 GB peak RSS seeding 8M). --seed-only stops after seeding: a
@@ -114,6 +118,11 @@ class Command(BaseCommand):
             "--partners", type=int, default=PARTNERS, help="Partners of a newly seeded market."
         )
         parser.add_argument(
+            "--backfill",
+            action="store_true",
+            help="Then time a --backfill-weeks backfill of the market and print it last.",
+        )
+        parser.add_argument(
             "--seed-only",
             action="store_true",
             help="Seed the market and stop (a market too big for one process to time whole, "
@@ -172,6 +181,21 @@ class Command(BaseCommand):
         if options["opportunities"] > 0:
             self._with_revenue(accounts, options)
             self._programme(*_week_runs(max(1, options["repeat"])), options, revenue=True)
+        if options["backfill"]:
+            self._backfill(accounts, max(1, options["backfill_weeks"]))
+
+    def _backfill(self, accounts: int, count: int) -> None:
+        """Time one backfill of the `count` weeks up to `WEEK`, as `compute_metrics --from
+        --to` runs it (one pass over the market's dated rows, every week final)."""
+        weeks = trailing_weeks(WEEK, count)
+        started = clock.perf_counter()
+        metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+        seconds = clock.perf_counter() - started
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.stdout.write(
+            f"bench_metrics: accounts={accounts} backfill_weeks={len(weeks)} "
+            f"backfill_seconds={seconds:.1f} peak_rss_mb={peak_mb:.0f}"
+        )
 
     def _programme(
         self,

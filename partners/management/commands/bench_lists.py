@@ -10,6 +10,7 @@ import statistics
 import tempfile
 import time
 from argparse import ArgumentParser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,22 @@ LISTS = [
     ("feedback", "/workspace/feedback/"),
     ("reps", "/workspace/reps/"),
 ]
+
+
+class SqlTimer:
+    """A database execute wrapper that adds up the time spent waiting for the database."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.spent += time.perf_counter() - started
 
 
 class Command(BaseCommand):
@@ -87,24 +104,32 @@ class Command(BaseCommand):
         account_worst = 0.0
         for label, url in LISTS:
             client.get(url)  # warm the connection and caches
-            timings, cpu_times = [], []
-            with CaptureQueriesContext(connection) as queries:
+            timings, cpu_times, sql_times = [], [], []
+            sql = SqlTimer()
+            with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(sql):
                 for _ in range(options["requests"]):
+                    sql.spent = 0.0
                     started, cpu_started = time.perf_counter(), time.thread_time()
                     response = client.get(url)
                     timings.append((time.perf_counter() - started) * 1000)
                     cpu_times.append((time.thread_time() - cpu_started) * 1000)
+                    sql_times.append(sql.spent * 1000)
                     if response.status_code != 200:
                         raise CommandError(f"{url} answered {response.status_code}")
             p50 = statistics.median(timings)
             p95 = statistics.quantiles(timings, n=20)[-1] if len(timings) >= 2 else timings[0]
             per_request = len(queries) // options["requests"]
             # This process's CPU alone (not the database server's): on a busy machine it
-            # shows how much of the wall time is waiting for a core.
+            # shows how much of the wall time is waiting for a core. The SQL time is the wait
+            # for the database's answers; the slowest request's split tells whether its extra
+            # time was spent in the database or in this process.
             cpu = statistics.median(cpu_times)
+            slowest = max(range(len(timings)), key=timings.__getitem__)
             self.stdout.write(
                 f"{label:<36} p50={p50:7.1f} ms  p95={p95:7.1f} ms  cpu_p50={cpu:6.1f} ms  "
-                f"queries={per_request}"
+                f"sql_p50={statistics.median(sql_times):6.1f} ms  queries={per_request}  "
+                f"slowest={timings[slowest]:.0f} ms (cpu {cpu_times[slowest]:.0f}, "
+                f"sql {sql_times[slowest]:.0f})"
             )
             worst = max(worst, p95)
             if url.startswith("/workspace/accounts/"):

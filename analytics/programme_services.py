@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from django.db import connection, models, transaction
 from django.db.models import Model
+from django.utils import timezone
+from psycopg import sql
 
 from analytics import metrics, programme, programme_selectors, reports
 from analytics.programme_models import (
@@ -102,6 +104,17 @@ def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({"partner_id": "int64"})
 
 
+def _aligned(ids: pd.Index, keys: Any, values: Any, *, missing: Any, dtype: Any) -> np.ndarray:
+    """`values` (one per key of `keys`) placed on the rows of `ids`; `missing` where a
+    partner has none."""
+    placed = np.full(len(ids), missing, dtype=dtype)
+    if len(keys):
+        position = ids.get_indexer(pd.Index(np.asarray(keys, dtype="int64")))
+        found = position >= 0
+        placed[position[found]] = np.asarray(values, dtype=dtype)[found]
+    return placed
+
+
 def _figures_frame(
     week: str,
     d: date,
@@ -109,43 +122,56 @@ def _figures_frame(
     revenue: WeekRevenue | None,
 ) -> pd.DataFrame:
     """Every active partner with rule 6's figures of the week and the programme's counts
-    (rule 20), one row each, the requirement figures under `REQUIREMENT_KEYS`. Its sourced
-    revenue is none when the week has no revenue figures (`revenue` None)."""
-    snapshot = _keyed(
-        pd.DataFrame(
-            reports.partner_requirement_figures(week),
-            columns=["partner_id", "covered_accounts", "satisfaction_mean", "nps"],
-        )
+    (rule 20), one row each in `partner_id` order, the requirement figures under
+    `REQUIREMENT_KEYS`. Its sourced revenue is none when the week has no revenue figures
+    (`revenue` None). Each source is placed on the partners' rows by position, over arrays."""
+    inputs = programme_selectors.partner_inputs(d)
+    active = inputs["is_active"].to_numpy(dtype=bool)
+    frame = _keyed(inputs.loc[active]).sort_values("partner_id", kind="stable")
+    frame = frame.reset_index(drop=True)
+    ids = pd.Index(frame["partner_id"].to_numpy(dtype="int64"))
+    columns: dict[str, Any] = {}
+
+    snapshot = reports.partner_requirement_figures(week)
+    keys, covered, satisfaction, nps = (
+        (list(column) for column in zip(*snapshot, strict=True)) if snapshot else ([], [], [], [])
     )
-    inputs = _keyed(programme_selectors.partner_inputs(d))
-    frame = inputs.loc[inputs["is_active"].astype(bool)].merge(
-        snapshot, on="partner_id", how="left"
-    )
-    frame["covered_accounts"] = frame["covered_accounts"].fillna(0).astype("int64")
-    frame = frame.merge(_keyed(counts.partners), on="partner_id", how="left")
+    columns["covered_accounts"] = _aligned(ids, keys, covered, missing=0, dtype="int64")
+    # A partner without scored feedback has no satisfaction (None from the database: NaN).
+    columns["satisfaction"] = _aligned(ids, keys, satisfaction, missing=np.nan, dtype="float64")
+    columns["nps"] = _aligned(ids, keys, nps, missing=np.nan, dtype="float64")
+
+    converted = counts.partners
     for column in ("conversions", "conversions_ytd"):
-        frame[column] = frame[column].fillna(0).astype("int64")
+        columns[column] = _aligned(
+            ids, converted["partner_id"], converted[column], missing=0, dtype="int64"
+        )
     if revenue is None:
-        frame["sourced_revenue"] = None
-        frame["sourced_revenue_ytd"] = None
+        columns["sourced_revenue"] = np.full(len(ids), None, dtype=object)
+        columns["sourced_revenue_ytd"] = np.full(len(ids), None, dtype=object)
     else:
         # A partner without a revenue row, or without a deal won this year, sourced nothing.
         in_52_weeks = reports.partner_sourced_revenue(week)
-        ids = [int(pk) for pk in frame["partner_id"]]
-        frame["sourced_revenue"] = _money([in_52_weeks.get(pk, ZERO) for pk in ids], frame)
-        frame["sourced_revenue_ytd"] = _money(
-            [revenue.sourced.partners.get(pk, ZERO) for pk in ids], frame
-        )
-    frame["satisfaction"] = frame["satisfaction_mean"].astype("float64")
-    frame["nps"] = frame["nps"].astype("float64")
-    feedback = _keyed(programme_selectors.feedback_inputs(d))
-    frame = frame.merge(feedback, on="partner_id", how="left")
+        for column, sourced in (
+            ("sourced_revenue", in_52_weeks),
+            ("sourced_revenue_ytd", revenue.sourced.partners),
+        ):
+            columns[column] = _aligned(
+                ids, list(sourced), list(sourced.values()), missing=ZERO, dtype=object
+            )
+
+    feedback = programme_selectors.feedback_inputs(d)
+    keys = feedback["partner_id"].tolist()
     # A partner without feedback in the 90 days has none of any category.
-    # (With no feedback at all the merged column is float NaN, so make it text-capable first.)
-    frame["feedback_categories"] = frame["feedback_categories"].astype(object).fillna("{}")
+    columns["feedback_categories"] = _aligned(
+        ids, keys, feedback["feedback_categories"], missing="{}", dtype=object
+    )
+    columns["response_days"] = _aligned(
+        ids, keys, feedback["response_days"], missing=np.nan, dtype="float64"
+    )
     for column in programme.FEEDBACK_COUNT_COLUMNS.values():
-        frame[column] = frame[column].fillna(0).astype("int64")
-    return frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
+        columns[column] = _aligned(ids, keys, feedback[column], missing=0, dtype="int64")
+    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
 
 
 def _requirement_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -454,21 +480,83 @@ def _column(values: pd.Series) -> list[Any]:
 
 
 def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
-    """Insert `frame`'s rows of `model` (COPY on PostgreSQL; see `services._insert`)."""
+    """Insert `frame`'s rows of `model`: one COPY on PostgreSQL, its text built column by
+    column over arrays (`_copy_column`); `bulk_create` elsewhere (`services._insert`)."""
+    fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
+    if connection.vendor == "postgresql":
+        _copy(model, frame, common)
+        return
     # Imported here: analytics.services (the run's writer) imports this module for programme_week.
     from analytics.services import _insert, _Rows
 
-    fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
     columns = {field: _column(frame[field]) for field in fields}
     for field in fields:
-        # A count column that met a blank in a merge comes back as floats (4.0): COPY to an
-        # integer column takes 4.
+        # A count column that met a blank in a merge comes back as floats (4.0).
         if isinstance(model._meta.get_field(field), models.IntegerField):
             columns[field] = [int(v) if isinstance(v, float) else v for v in columns[field]]
-    if "feedback_categories" in columns and connection.vendor != "postgresql":
-        # The database wrote the object as JSON text (`feedback_inputs`), which COPY sends as
-        # it is; a model instance takes the object.
+    if "feedback_categories" in columns:
+        # The database wrote the object as JSON text (`feedback_inputs`); a model instance
+        # takes the object.
         columns["feedback_categories"] = [json.loads(v) for v in columns["feedback_categories"]]
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
     _insert(model, _Rows(columns, count))
+
+
+def _copy(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
+    """`frame`'s rows of `model` in one COPY: each column's text is made at once from its
+    array (a value at a time cost more than the database's work of writing the rows), the
+    columns in `common`, and the moments the rows are written, as one text repeated."""
+    from analytics.services import _copy_text
+
+    count = len(frame)
+    if not count:
+        return
+    now = timezone.now()
+    constants = {**common, "created_at": now, "updated_at": now}
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    texts = [
+        [_copy_text(constants[field.attname])] * count
+        if field.attname in constants
+        else _copy_column(
+            frame[field.attname], integer=isinstance(field, models.IntegerField | models.ForeignKey)
+        )
+        for field in fields
+    ]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(sql.Identifier(str(field.column)) for field in fields),
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        copy.write("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
+
+
+def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
+    """A column as COPY's text format writes it, one string per row, converted over the
+    array: integers and booleans as such, floats by their shortest exact text (what `repr`
+    gives), NaN as NULL; an `integer` column that met a blank in a merge (floats) as integers.
+    Text and money (Decimals, a blank as None or NaN) by their type, anything else value by
+    value (`services._copy_texts`)."""
+    from analytics.services import _NULL, _copy_texts
+
+    array = values.to_numpy()
+    kind = array.dtype.kind
+    if kind == "b":
+        return list(np.where(array, "t", "f").tolist())
+    if kind in "iu":
+        return list(array.astype(str).tolist())
+    if kind == "f":
+        missing = np.isnan(array)
+        if integer:
+            shown = np.where(missing, 0, array).astype("int64").astype(str)
+        else:
+            shown = array.astype(str)
+        return list(np.where(missing, _NULL, shown).tolist())
+    plain = array.tolist()
+    types = set(map(type, plain))
+    if types <= {str}:
+        return _copy_texts(plain)
+    if types <= {Decimal, float, type(None)}:
+        # NaN is the one value that differs from itself.
+        return [_NULL if value is None or value != value else str(value) for value in plain]
+    return _copy_texts(_column(values))

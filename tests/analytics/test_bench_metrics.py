@@ -55,10 +55,17 @@ def test_it_times_the_week_the_backfill_the_programme_and_the_scorecard() -> Non
         "bench_metrics: partners=30 opportunities=0",
         "bench_metrics: partners=30 opportunities=400",
     ]
-    assert all(
-        re.search(r"programme_seconds=[\d.]+ week_seconds=[\d.]+ programme_share=[\d.]+$", line)
-        for line in programme
-    )
+    for line in programme:
+        found = re.search(
+            r"programme_seconds=([\d.]+) week_seconds=([\d.]+) rest_seconds=([\d.]+) "
+            r"programme_share=[\d.]+$",
+            line,
+        )
+        assert found, line
+        step, week, rest = map(float, found.groups())
+        # The step is timed inside the weekly runs: a part of the week, the rest the remainder.
+        assert 0 < step < week, line
+        assert rest == pytest.approx(week - step, abs=0.0015), line
     assert set(Opportunity.objects.values_list("channel", flat=True)) == {
         "direct",
         "distribution",

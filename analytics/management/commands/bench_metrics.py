@@ -5,13 +5,15 @@ Run it on a database of its own: it refuses a database that already holds accoun
 reps, regions, verticals and snapshots) first. The last line reads
 `bench_metrics: accounts=N seconds=S peak_rss_mb=M sql_reference_seconds=R ratio=S/R`.
 
-It also times the partner programme's step of the week alone (tiers, targets, the
-satisfaction regression; `analytics.programme_services.programme_week`, part of every weekly
-run) as the run calls it, with the counts the week's pass hands over, and prints
-`bench_metrics: partners=P programme_seconds=T week_seconds=W programme_share=T/(W-T)`: what
-the step adds to the rest of the run. The step reading those counts itself is timed too
-(`programme runs reading its counts`). --partners sets how many
-partners the market has (400 by default); every partner and rep has a yearly target.
+It also times the partner programme's step (tiers, targets, the satisfaction regression;
+`analytics.programme_services.programme_week`, part of every weekly run) inside the same timed
+weekly runs, as the run calls it, and prints `bench_metrics: partners=P opportunities=O
+programme_seconds=T week_seconds=W rest_seconds=W-T programme_share=T/(W-T)`: T is the
+median of the step's own time in each run, W the median of the whole run (the step
+included), W-T the rest of the run, and the share what the step adds to it. The step run
+alone is timed too, with the counts the week's pass hands over and reading them itself
+(`programme runs alone`). --partners sets how many partners the market has (400 by
+default); every partner and rep has a yearly target.
 
 With --opportunities N it times revenue instead: it adds N opportunities of every channel in
 three currencies (with --reuse it keeps the deals this command seeded earlier when there are
@@ -55,6 +57,7 @@ from django.db.models import Model
 from django.utils import timezone
 from psycopg import sql
 
+from analytics import services
 from analytics.dashboard import trailing_weeks
 from analytics.models import (
     MetricsLock,
@@ -160,7 +163,7 @@ class Command(BaseCommand):
             # The market's coverage-only week was timed when the deals were seeded.
             self.stdout.write(f"reusing the {count} opportunities seeded earlier")
             if not options["seed_only"]:
-                self._programme(self._with_revenue(accounts, options), options)
+                self._programme(*self._with_revenue(accounts, options), options)
             return
         if options["seed_only"]:
             if count > 0:
@@ -170,11 +173,11 @@ class Command(BaseCommand):
         # One untimed run each warms the caches: the README's figures are of a warm cache.
         metrics_compute_week(week=WEEK, final=True)
         reference_segment_counts(AS_OF)
-        pipeline, reference = [], []
+        pipeline, reference, steps = [], [], []
         for _ in range(max(1, options["repeat"])):
-            started = clock.perf_counter()
-            metrics_compute_week(week=WEEK, final=True)
-            pipeline.append(clock.perf_counter() - started)
+            week_runs, step_runs = _week_runs(1)
+            pipeline += week_runs
+            steps += step_runs
             started = clock.perf_counter()
             reference_segment_counts(AS_OF)
             reference.append(clock.perf_counter() - started)
@@ -188,10 +191,10 @@ class Command(BaseCommand):
             f"bench_metrics: accounts={accounts} seconds={seconds:.3f} peak_rss_mb={peak_mb:.0f} "
             f"sql_reference_seconds={sql_seconds:.3f} ratio={seconds / sql_seconds:.2f}"
         )
-        self._programme(seconds, options)
+        self._programme(pipeline, steps, options)
         if count > 0:
             self._seed_opportunities(count, options)
-            self._programme(self._with_revenue(accounts, options), options)
+            self._programme(*self._with_revenue(accounts, options), options)
         if options["backfill"]:
             self._backfill(accounts, max(1, options["backfill_weeks"]))
 
@@ -208,9 +211,17 @@ class Command(BaseCommand):
             f"backfill_seconds={seconds:.1f} peak_rss_mb={peak_mb:.0f}"
         )
 
-    def _programme(self, week_seconds: float, options: dict[str, Any]) -> None:
-        """Time the programme step of the week alone, and print its share of the rest of the
-        weekly run (`week_seconds` includes it)."""
+    def _programme(
+        self,
+        week_runs: list[float],
+        step_runs: list[float],
+        options: dict[str, Any],
+    ) -> None:
+        """Print the programme step's time inside the weekly runs (`step_runs`, one per run of
+        `week_runs`, which include it) and its share of the rest of the run; then time the step
+        alone."""
+        step, week_seconds = statistics.median(step_runs), statistics.median(week_runs)
+        rest = week_seconds - step
         handed = metrics_week_figures(AS_OF).programme
         runs, reading = [], []
         for _ in range(max(1, options["repeat"])):
@@ -220,16 +231,17 @@ class Command(BaseCommand):
             started = clock.perf_counter()
             programme_week(week=WEEK, as_of=AS_OF, final=True)
             reading.append(clock.perf_counter() - started)
-        step = statistics.median(runs)
         self.stdout.write(
-            f"programme runs: {', '.join(f'{s:.3f}' for s in runs)} s; "
-            f"programme runs reading its counts: {', '.join(f'{s:.3f}' for s in reading)} s"
+            f"programme step in the weekly runs: {', '.join(f'{s:.3f}' for s in step_runs)} s "
+            f"of {', '.join(f'{s:.3f}' for s in week_runs)} s; "
+            f"programme runs alone: {', '.join(f'{s:.3f}' for s in runs)} s, "
+            f"reading its counts: {', '.join(f'{s:.3f}' for s in reading)} s"
         )
         self.stdout.write(
             f"bench_metrics: partners={Partner.objects.count()} "
             f"opportunities={Opportunity.objects.count()} "
             f"programme_seconds={step:.3f} week_seconds={week_seconds:.3f} "
-            f"programme_share={step / max(week_seconds - step, 1e-9):.3f}"
+            f"rest_seconds={rest:.3f} programme_share={step / max(rest, 1e-9):.3f}"
         )
 
     def _seed_opportunities(self, count: int, options: dict[str, Any]) -> None:
@@ -238,9 +250,11 @@ class Command(BaseCommand):
         _seed_opportunities(count, options["seed"])
         self.stdout.write(f"seeded {count} opportunities in {clock.monotonic() - started:.1f} s")
 
-    def _with_revenue(self, accounts: int, options: dict[str, Any]) -> float:
-        """Print the revenue line (see the module's text); return the median week with
-        revenue."""
+    def _with_revenue(
+        self, accounts: int, options: dict[str, Any]
+    ) -> tuple[list[float], list[float]]:
+        """Print the revenue line (see the module's text); return the weeks with revenue and
+        their programme steps, as `_week_runs` does."""
         repeat = max(1, options["repeat"])
         weeks = trailing_weeks(WEEK, max(1, options["backfill_weeks"]))
         count = Opportunity.objects.count()
@@ -250,11 +264,12 @@ class Command(BaseCommand):
         metrics_compute_week(week=WEEK, final=True)
         alone: list[float] = []
         with_revenue: list[float] = []
+        steps: list[float] = []
         for _ in range(repeat):
-            for runs, revenue in ((alone, False), (with_revenue, True)):
-                started = clock.perf_counter()
-                metrics_compute_week(week=WEEK, final=True, revenue=revenue)
-                runs.append(clock.perf_counter() - started)
+            alone += _week_runs(1, revenue=False)[0]
+            runs, step_runs = _week_runs(1)
+            with_revenue += runs
+            steps += step_runs
         self.stdout.write(
             f"weeks without revenue: {', '.join(f'{s:.3f}' for s in alone)} s; "
             f"with revenue: {', '.join(f'{s:.3f}' for s in with_revenue)} s"
@@ -275,7 +290,7 @@ class Command(BaseCommand):
             f"backfill_revenue_seconds={backfill_revenue:.1f} "
             f"backfill_ratio={backfill_revenue / backfill_alone:.2f}"
         )
-        return week_revenue
+        return with_revenue, steps
 
 
 def _is_bench_market() -> bool:
@@ -286,6 +301,39 @@ def _has_bench_deals(count: int) -> bool:
     """Whether the database holds exactly `count` deals, all seeded by this command."""
     deals = Opportunity.objects.all()
     return deals.count() == count and not deals.exclude(external_id__startswith="BO").exists()
+
+
+def _week_runs(repeat: int, revenue: bool = True) -> tuple[list[float], list[float]]:
+    """`repeat` timed weekly runs (`revenue`: with the revenue step): the seconds of each
+    whole run, and of the programme step inside each (timed where the run calls it)."""
+    runs: list[float] = []
+    steps: list[float] = []
+
+    def timed_step(**kwargs: Any) -> int:
+        started = clock.perf_counter()
+        try:
+            return programme_week(**kwargs)
+        finally:
+            steps.append(clock.perf_counter() - started)
+
+    with _replaced(services, "programme_week", timed_step):
+        for _ in range(repeat):
+            started = clock.perf_counter()
+            metrics_compute_week(week=WEEK, final=True, revenue=revenue)
+            runs.append(clock.perf_counter() - started)
+    if len(steps) != len(runs):
+        raise CommandError("the weekly run did not run its programme step once")
+    return runs, steps
+
+
+@contextmanager
+def _replaced(module: Any, name: str, value: Any) -> Iterator[None]:
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
 
 
 def _seed_in_child(accounts: int, seed: int, wipe: bool, partner_count: int) -> None:

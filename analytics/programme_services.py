@@ -32,8 +32,10 @@ from analytics.programme_models import (
     SatisfactionDriver,
     SatisfactionFit,
 )
+from analytics.writes import Rows, insert_rows
 from crm.currencies import MissingRate
 from crm.selectors import rate_table
+from crm.sql import COPY_NULL, copy_text, copy_texts
 from partners.programme_models import REQUIREMENT_KEYS, REQUIREMENTS, Tier
 from partners.programme_services import (
     TierDecision,
@@ -481,14 +483,11 @@ def _column(values: pd.Series) -> list[Any]:
 
 def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
     """Insert `frame`'s rows of `model`: one COPY on PostgreSQL, its text built column by
-    column over arrays (`_copy_column`); `bulk_create` elsewhere (`services._insert`)."""
+    column over arrays (`_copy_column`); `bulk_create` elsewhere (`writes.insert_rows`)."""
     fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
     if connection.vendor == "postgresql":
         _copy(model, frame, common)
         return
-    # Imported here: analytics.services (the run's writer) imports this module for programme_week.
-    from analytics.services import _insert, _Rows
-
     columns = {field: _column(frame[field]) for field in fields}
     for field in fields:
         # A count column that met a blank in a merge comes back as floats (4.0).
@@ -500,15 +499,13 @@ def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> N
         columns["feedback_categories"] = [json.loads(v) for v in columns["feedback_categories"]]
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
-    _insert(model, _Rows(columns, count))
+    insert_rows(model, Rows(columns, count))
 
 
 def _copy(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
     """`frame`'s rows of `model` in one COPY: each column's text is made at once from its
     array (a value at a time cost more than the database's work of writing the rows), the
     columns in `common`, and the moments the rows are written, as one text repeated."""
-    from analytics.services import _copy_text
-
     count = len(frame)
     if not count:
         return
@@ -516,7 +513,7 @@ def _copy(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> No
     constants = {**common, "created_at": now, "updated_at": now}
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     texts = [
-        [_copy_text(constants[field.attname])] * count
+        [copy_text(constants[field.attname])] * count
         if field.attname in constants
         else _copy_column(
             frame[field.attname], integer=isinstance(field, models.IntegerField | models.ForeignKey)
@@ -536,9 +533,7 @@ def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
     array: integers and booleans as such, floats by their shortest exact text (what `repr`
     gives), NaN as NULL; an `integer` column that met a blank in a merge (floats) as integers.
     Text and money (Decimals, a blank as None or NaN) by their type, anything else value by
-    value (`services._copy_texts`)."""
-    from analytics.services import _NULL, _copy_texts
-
+    value (`crm.sql.copy_texts`)."""
     array = values.to_numpy()
     kind = array.dtype.kind
     if kind == "b":
@@ -551,12 +546,12 @@ def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
             shown = np.where(missing, 0, array).astype("int64").astype(str)
         else:
             shown = array.astype(str)
-        return list(np.where(missing, _NULL, shown).tolist())
+        return list(np.where(missing, COPY_NULL, shown).tolist())
     plain = array.tolist()
     types = set(map(type, plain))
     if types <= {str}:
-        return _copy_texts(plain)
+        return copy_texts(plain)
     if types <= {Decimal, float, type(None)}:
         # NaN is the one value that differs from itself.
-        return [_NULL if value is None or value != value else str(value) for value in plain]
-    return _copy_texts(_column(values))
+        return [COPY_NULL if value is None or value != value else str(value) for value in plain]
+    return copy_texts(_column(values))

@@ -384,6 +384,8 @@ class RevenueFrames(DealFrames):
     agreement_verticals: pd.DataFrame
     partners: pd.DataFrame
     rates: RateTable
+
+
 def _deals_and_coverage(
     opportunities: QuerySet[Opportunity],
     assignments: QuerySet[CoverageAssignment],

@@ -11,16 +11,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TypedDict, cast
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
-from psycopg import sql
 
 from analytics import metrics, registration_metrics, registration_selectors, reports, selectors
 from analytics.locks import LockBusy, named_lock
@@ -44,6 +42,7 @@ from analytics.revenue_services import (
     revenue_from_database,
 )
 from analytics.routers import primary_reads
+from analytics.writes import Cell, Rows, insert_rows
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -86,22 +85,7 @@ def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
     return min(sunday, today or timezone.localdate())
 
 
-# What a snapshot or rollup column holds: codes and weeks, counts, ratios, flags, dates.
-Cell = str | int | float | bool | date | datetime | None
-
-
-@dataclass
-class _Rows:
-    """Rows to insert, column by column: model field name → one value per row."""
-
-    columns: dict[str, list[Cell]]
-    count: int
-
-    def __len__(self) -> int:
-        return self.count
-
-
-def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> _Rows:
+def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Rows:
     """`frame`'s `fields` (NaN as None) plus the `common` values on every row."""
     columns: dict[str, list[Cell]] = {
         field: (
@@ -113,81 +97,7 @@ def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> _R
     }
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
-    return _Rows(columns, count)
-
-
-def _insert(model: type[Model], rows: _Rows) -> None:
-    """Insert `rows` into `model`'s table: one `COPY` on PostgreSQL, which writes a week's rows
-    several times faster than INSERTs, its text built column by column and sent at once (a
-    call per row cost more than the database's work); `bulk_create` elsewhere."""
-    if not rows.count:
-        return
-    now = timezone.now()
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    columns = rows.columns | {
-        name: [now] * rows.count
-        for name in ("created_at", "updated_at")
-        if name not in rows.columns and any(field.attname == name for field in fields)
-    }
-    if connection.vendor != "postgresql":
-        attnames = list(columns)
-        objects = [
-            model(**dict(zip(attnames, row, strict=True)))
-            for row in zip(*columns.values(), strict=True)
-        ]
-        model._default_manager.bulk_create(objects, batch_size=2000)
-        return
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table),
-        sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in fields])),
-    )
-    texts = [
-        _copy_texts(columns[field.attname]) if field.attname in columns else [_NULL] * rows.count
-        for field in fields
-    ]
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.write("".join("\t".join(row) + "\n" for row in zip(*texts, strict=True)))
-
-
-# COPY's text format: NULL as \N, and a backslash, tab, newline or carriage return in a value
-# escaped.
-_NULL = "\\N"
-_ESCAPED = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: object) -> str:
-    if value is None:
-        return _NULL
-    if isinstance(value, str):
-        return value.translate(_ESCAPED)
-    if isinstance(value, bool | np.bool_):
-        return "t" if value else "f"
-    if isinstance(value, float):
-        return _NULL if value != value else repr(float(value))
-    return str(value)  # int, Decimal, date, aware datetime: PostgreSQL reads them as written
-
-
-def _copy_texts(values: Sequence[Cell]) -> list[str]:
-    """A column's values as COPY's text format writes them, one string each, converted by
-    the types the column holds rather than value by value where it can (most of a snapshot is
-    ints, floats and plain names)."""
-    if not values:
-        return []
-    if len(set(map(id, values))) == 1:  # one value common to every row
-        return [_copy_text(values[0])] * len(values)
-    types = set(map(type, values))
-    if types == {int}:
-        return list(map(str, values))
-    if types <= {int, type(None)}:
-        return [_NULL if value is None else str(value) for value in values]
-    if types <= {float, type(None)}:
-        return [_NULL if value is None or value != value else repr(value) for value in values]
-    if types == {str}:
-        texts = cast(list[str], values)
-        joined = "\x00".join(texts)
-        plain = not any(special in joined for special in "\\\t\n\r")
-        return list(texts) if plain else [text.translate(_ESCAPED) for text in texts]
-    return list(map(_copy_text, values))
+    return Rows(columns, count)
 
 
 def _write_week(
@@ -232,7 +142,7 @@ def _rollup_rows(
     feedback_rollups: pd.DataFrame,
     /,
     **common: Cell,
-) -> dict[type[Model], _Rows]:
+) -> dict[type[Model], Rows]:
     """The rows of a week's rollups, by model."""
     return {
         SegmentRollup: _snapshot_rows(segment_rollups, _SEGMENT_ROLLUP_FIELDS, **common),
@@ -267,7 +177,7 @@ class RegistrationsRead:
 
 def registration_rollup_rows(
     *, week: str, as_of: date, final: bool, registrations: RegistrationsRead | None = None
-) -> dict[type[Model], _Rows]:
+) -> dict[type[Model], Rows]:
     """The week's deal registration rollups (docs/metrics.md rule 18), from the registrations
     of its Monday to `as_of` (taken from `registrations` when it spans them, else read), then
     `registration_metrics.registration_rollups`."""
@@ -284,13 +194,13 @@ def registration_rollup_rows(
     }
 
 
-def _replace_week(week: str, rows: dict[type[Model], _Rows]) -> None:
+def _replace_week(week: str, rows: dict[type[Model], Rows]) -> None:
     """Replace the week's rows of each model with the rows given, in one transaction."""
     with transaction.atomic():
         for model in rows:
             model._default_manager.filter(week=week).delete()
         for model, model_rows in rows.items():
-            _insert(model, model_rows)
+            insert_rows(model, model_rows)
 
 
 def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:
@@ -324,7 +234,7 @@ def _rollups_rebuild(weeks: Iterable[str]) -> int:
         if stored is not None:
             rows.update(registration_rollup_rows(week=week, as_of=as_of, final=stored.final))
         else:
-            rows[RegistrationRollup] = _Rows({}, 0)
+            rows[RegistrationRollup] = Rows({}, 0)
         _replace_week(week, rows)
         written += sum(len(model_rows) for model_rows in rows.values())
     return written

@@ -4,10 +4,11 @@ values passed as parameters), then rendered here for Django's cursor on either d
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db import connection as default_connection
@@ -92,3 +93,45 @@ def by_index_lookups(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
                     " set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)"
                 )
         yield
+
+
+# PostgreSQL's `COPY` text format: NULL as \N, and a backslash, tab, newline or carriage return
+# in a value escaped.
+COPY_NULL = "\\N"
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: object) -> str:
+    """`value` as a field of `COPY`'s text format."""
+    if value is None:
+        return COPY_NULL
+    if isinstance(value, str):
+        return value.translate(COPY_ESCAPES)
+    if isinstance(value, bool | np.bool_):
+        return "t" if value else "f"
+    if isinstance(value, float):
+        return COPY_NULL if value != value else repr(float(value))
+    return str(value)  # int, Decimal, date, aware datetime: PostgreSQL reads them as written
+
+
+def copy_texts(values: Sequence[object]) -> list[str]:
+    """A column's values as `copy_text` writes them, one string each, converted by the types
+    the column holds rather than value by value where it can (most of a snapshot is ints,
+    floats and plain names)."""
+    if not values:
+        return []
+    if len(set(map(id, values))) == 1:  # one value common to every row
+        return [copy_text(values[0])] * len(values)
+    types = set(map(type, values))
+    if types == {int}:
+        return list(map(str, values))
+    if types <= {int, type(None)}:
+        return [COPY_NULL if value is None else str(value) for value in values]
+    if types <= {float, type(None)}:
+        return [COPY_NULL if value is None or value != value else repr(value) for value in values]
+    if types == {str}:
+        texts = cast(list[str], values)
+        joined = "\x00".join(texts)
+        plain = not any(special in joined for special in "\\\t\n\r")
+        return list(texts) if plain else [text.translate(COPY_ESCAPES) for text in texts]
+    return list(map(copy_text, values))

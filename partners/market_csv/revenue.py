@@ -28,6 +28,7 @@ from psycopg import sql
 from channels.models import Opportunity, OpportunitySubStage, SalesRep
 from crm.currencies import is_currency_code
 from crm.models import EARLIEST_DATE, LATEST_DATE, Account, ChannelKind, CurrencyRate
+from crm.sql import COPY_NULL, copy_text
 from partners.market_csv.files import (
     ACCOUNTS,
     FX_RATES,
@@ -37,7 +38,6 @@ from partners.market_csv.files import (
     REPS,
 )
 from partners.market_csv.store import (
-    COPY_NULL,
     STAGE_FX_RATE,
     STAGE_OPPORTUNITY,
     DirectLoad,
@@ -45,7 +45,6 @@ from partners.market_csv.store import (
     _staged,
     _table,
     copy_ids,
-    copy_text,
     file_lines,
 )
 from partners.models import Partner

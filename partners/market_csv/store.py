@@ -30,7 +30,7 @@ from psycopg import sql
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, Vertical
-from crm.sql import as_text
+from crm.sql import COPY_NULL, as_text
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -386,19 +386,6 @@ def _put_back(
             # million rows one index lookup at a time. Otherwise autovacuum analyses after the
             # commit.
             cursor.execute(as_text(sql.SQL("ANALYZE {}").format(table), connection))
-
-
-# What `COPY`'s text format escapes in a value.
-COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(value: str) -> str:
-    """`value` as a field of `COPY`'s text format."""
-    return value.translate(COPY_ESCAPES)
-
-
-# Null in `COPY`'s text format.
-COPY_NULL = "\\N"
 
 
 def copy_ids(pairs: Iterable[tuple[str, int]]) -> dict[str, str]:

@@ -32,6 +32,7 @@ from crm.models import (
     Vertical,
 )
 from crm.names import company_name_key
+from crm.sql import COPY_NULL, copy_text
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -49,7 +50,6 @@ from partners.market_csv.files import (
 from partners.market_csv.registrations import registrations_validate
 from partners.market_csv.revenue import fx_rates_validate, opportunities_validate
 from partners.market_csv.store import (
-    COPY_NULL,
     STAGE_ACCOUNT,
     STAGE_AGREEMENT,
     STAGE_AGREEMENT_REGION,
@@ -65,7 +65,6 @@ from partners.market_csv.store import (
     Staging,
     copy_defaults,
     copy_ids,
-    copy_text,
     file_lines,
 )
 from partners.models import (

@@ -12,7 +12,7 @@ from typing import Any
 from analytics import services
 from analytics.models import PartnerSnapshot
 
-_original_insert = services._insert
+_original_insert = services.insert_rows
 
 
 def _paused_insert(model: Any, rows: Any) -> None:
@@ -23,4 +23,4 @@ def _paused_insert(model: Any, rows: Any) -> None:
     _original_insert(model, rows)
 
 
-services._insert = _paused_insert  # type: ignore[assignment]
+services.insert_rows = _paused_insert  # type: ignore[assignment]

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from channels.models import PARTNER_KINDS, CoverageAssignment
@@ -49,14 +49,24 @@ __all__ = [
     "coverage_kinds_refresh",
     "coverage_kinds_refresh_partner",
     "coverage_kinds_refresh_stale",
+    "NO_COVERAGE",
 ]
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 # Day numbers beyond these stand for "no bound" (crm.rules' spans use far larger ones).
 _FIRST_DAY = (np.datetime64(date.min, "D") - _EPOCH).astype("int64")
 _LAST_DAY = (np.datetime64(date.max, "D") - _EPOCH).astype("int64")
+# What an account with no coverage assignment stores: no kinds, known from the first day for
+# good (what `coverage_kinds_compute` gives it), as `crm.models.COVERAGE_KINDS_COLUMNS`.
+NO_COVERAGE: dict[str, Any] = {
+    "coverage_kinds": 0,
+    "coverage_kinds_from": date.min,
+    "coverage_kinds_until": None,
+}
 # Accounts refreshed per statement (and per transaction in `coverage_kinds_refresh_stale`).
 BATCH = 5000
+# Ids per statement that stores `NO_COVERAGE` in `coverage_kinds_refresh_stale`.
+NO_COVERAGE_BATCH = 100_000
 
 
 @dataclass(frozen=True)
@@ -380,7 +390,21 @@ def coverage_kinds_refresh_stale(*, today: date | None = None, batch: int = 20_0
     accounts were recomputed."""
     day = today or timezone.localdate()
     stale = Account.objects.exclude(COVERAGE_KINDS_KNOWN.q(day)).order_by("pk")
+    # Those with no assignment at all hold no kind on any day: one statement per range of ids
+    # sets them. A writer adding an assignment meanwhile refreshes the account in the same
+    # transaction (waiting for this statement's row lock, then reading its assignment), or has
+    # refreshed it already, and then the account is no longer stale when this statement
+    # reaches it.
+    unassigned = stale.exclude(
+        Exists(CoverageAssignment.objects.filter(account_id=OuterRef("pk")))
+    ).order_by()
     done = 0
+    last = stale.aggregate(last=Max("pk"))["last"] or 0
+    for low in range(0, last, NO_COVERAGE_BATCH):
+        with transaction.atomic():
+            done += unassigned.filter(pk__gt=low, pk__lte=low + NO_COVERAGE_BATCH).update(
+                **NO_COVERAGE
+            )
     after = 0
     while True:
         ids = list(stale.filter(pk__gt=after).values_list("pk", flat=True)[:batch])
@@ -393,15 +417,17 @@ def coverage_kinds_refresh_stale(*, today: date | None = None, batch: int = 20_0
 
 def coverage_kinds_forget_written(*, at: datetime) -> int:
     """After a bulk write (the market import) that stamped every row it created or changed with
-    `updated_at = at`: mark not known the accounts whose rule-3 facts it may have changed (the
-    accounts themselves, for their region and vertical; those of the coverage rows; every
-    account of a partner one of whose agreements changed). Returns how many were marked; a
+    `updated_at = at` (and `created_at = at` the rows it created): mark not known the accounts
+    whose rule-3 facts it may have changed (the accounts it changed, for their region and
+    vertical; those of the coverage rows; every account of a partner one of whose agreements
+    changed). An account it created is left as written: `NO_COVERAGE` is right for it unless
+    a coverage row of the same write names it. Returns how many were marked; a
     `coverage_kinds_refresh_stale` run stores them again."""
     if not Account.objects.filter(coverage_kinds_from__isnull=False).exists():
         return 0  # nothing stored yet (a first load): nothing to forget
     agreements = Agreement.objects.filter(updated_at=at).values("partner_id")
     touched = (
-        Q(updated_at=at)
+        (Q(updated_at=at) & ~Q(created_at=at))
         | Q(pk__in=CoverageAssignment.objects.filter(updated_at=at).values("account_id"))
         | Q(
             pk__in=CoverageAssignment.objects.filter(partner_id__in=agreements).values("account_id")

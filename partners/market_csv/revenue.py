@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 from psycopg import sql
 
 from channels.models import Opportunity, OpportunitySubStage, SalesRep
@@ -219,7 +218,7 @@ def opportunities_validate(validator: MarketValidator, path: Path) -> None:
         first_step = _first_sub_stage()
         first_sub_stage = COPY_NULL if first_step is None else str(first_step)
         registration_ids = copy_ids(DealRegistration.objects.values_list("external_id", "id"))
-        now = timezone.now().isoformat()
+        now = validator.now.isoformat()
 
     def day(column: str, value: str, line: int, required: bool) -> str | None:
         if value in good_days:

@@ -16,7 +16,7 @@ condition word for word), every value of a row as a parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,6 +31,7 @@ from psycopg import sql
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, Vertical
 from crm.sql import COPY_NULL, as_text
+from partners.coverage_kinds import NO_COVERAGE
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -292,14 +293,18 @@ def _kind_condition(kinds: Sequence[str], *, alias: str | None = None) -> sql.Co
     return sql.SQL("{} IN ({})").format(column, sql.SQL(", ").join(map(sql.Literal, kinds)))
 
 
-def _defaults(model: type[Model], imported: Iterable[str]) -> dict[str, Any]:
-    """Database values for the fields a file does not carry, used only when a row is created."""
+def _defaults(
+    model: type[Model], imported: Iterable[str], given: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Database values for the fields a file does not carry, used only when a row is created:
+    the field's default, or the value `given` for its column."""
     skip = {"id", "created_at", "updated_at", *imported}
+    given = given or {}
     values: dict[str, Any] = {}
     for field in model._meta.concrete_fields:
         if field.name in skip or not field.column:
             continue
-        values[field.column] = field.get_default()
+        values[field.column] = given.get(field.column, field.get_default())
     return values
 
 
@@ -393,9 +398,12 @@ def copy_ids(pairs: Iterable[tuple[str, int]]) -> dict[str, str]:
     return {key: str(id_) for key, id_ in pairs}
 
 
-def copy_defaults(model: type[Model], imported: Iterable[str]) -> tuple[list[str], str]:
-    """The columns a file does not carry and their defaults, as the end of a `COPY` line."""
-    values = _defaults(model, imported)
+def copy_defaults(
+    model: type[Model], imported: Iterable[str], given: Mapping[str, Any] | None = None
+) -> tuple[list[str], str]:
+    """The columns a file does not carry and their defaults (or the values `given` for some),
+    as the end of a `COPY` line."""
+    values = _defaults(model, imported, given)
     texts = [
         COPY_NULL if v is None else ("t" if v else "f") if isinstance(v, bool) else str(v)
         for v in values.values()
@@ -523,8 +531,11 @@ class MarketStore:
         staged: dict[StageTable, int],
         optional_present: dict[str, set[str]] | None = None,
         direct: dict[str, DirectLoad] | None = None,
+        accounts_uncovered: bool = False,
     ) -> None:
         self.connection = connection
+        # The run writes no coverage: an account it creates is stored with `NO_COVERAGE`.
+        self.accounts_uncovered = accounts_uncovered
         self.now = connection.ops.adapt_datetimefield_value(now)
         self.staged = staged
         self.optional_present = optional_present or {}
@@ -851,6 +862,12 @@ class MarketStore:
             (_column(Account, name) if name in joined else name): joined.get(name, _staged(name))
             for name in (*ACCOUNTS.columns, "name_key")
         }
+        compare = [c for c in select if c != "external_id"]
+        params: list[Any] = []
+        if self.accounts_uncovered:
+            # Set on the accounts created only (the other columns' defaults are NO_COVERAGE's).
+            select["coverage_kinds_from"] = sql.Placeholder()
+            params.append(NO_COVERAGE["coverage_kinds_from"])
         coverage_follows = self.staged[STAGE_COVERAGE] > 0
         direct = self.direct.get(ACCOUNTS.name)
         if direct is not None:
@@ -865,7 +882,8 @@ class MarketStore:
                     "WHERE true"
                 ).format(STAGE_ACCOUNT.identifier, _table(Region), _table(Vertical)),
                 key=("external_id",),
-                compare=[c for c in select if c != "external_id"],
+                compare=compare,
+                params=params,
             )
 
     def reps(self) -> tuple[int, int]:

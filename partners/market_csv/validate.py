@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
@@ -33,6 +34,7 @@ from crm.models import (
 )
 from crm.names import company_name_key
 from crm.sql import COPY_NULL, copy_text
+from partners.coverage_kinds import NO_COVERAGE
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -130,9 +132,20 @@ class MarketValidator:
     `problems` collects every problem found; `rows` counts the data rows read per file.
     """
 
-    def __init__(self, *, staging: Staging, today: date) -> None:
+    def __init__(
+        self,
+        *,
+        staging: Staging,
+        today: date,
+        now: datetime | None = None,
+        accounts_uncovered: bool = False,
+    ) -> None:
         self.staging = staging
         self.today = today
+        # The run's time, stamped on the rows written while their file is checked.
+        self.now = now or timezone.now()
+        # The run writes no coverage: an account it creates is stored with `NO_COVERAGE`.
+        self.accounts_uncovered = accounts_uncovered
         self.problems: list[str] = []
         self.rows: dict[str, int] = {}
         # What later files may refer to: existing rows plus the rows of earlier files.
@@ -413,8 +426,8 @@ class MarketValidator:
         if direct is not None:
             region_ids = copy_ids(Region.objects.values_list("code", "id"))
             vertical_ids = copy_ids(Vertical.objects.values_list("code", "id"))
-            now = timezone.now().isoformat()
-            _, defaults = copy_defaults(Account, ACCOUNT_FIELDS)
+            now = self.now.isoformat()
+            _, defaults = copy_defaults(Account, ACCOUNT_FIELDS, self._account_defaults())
         # The checks are spelled out inline: this loop runs once per account, millions of times.
         for line, cells in self._rows(path, ACCOUNTS):
             count = len(problems)
@@ -492,6 +505,10 @@ class MarketValidator:
                     ),
                 )
 
+    def _account_defaults(self) -> dict[str, Any]:
+        """Values of columns accounts.csv does not carry, for the accounts this run creates."""
+        return dict(NO_COVERAGE) if self.accounts_uncovered else {}
+
     def _accounts_direct(self, path: Path) -> DirectLoad | None:
         """Copy accounts.csv straight into the accounts table while checking it, when the
         table is empty (a first load; see `store.DirectLoad`). The regions and verticals of
@@ -516,7 +533,7 @@ class MarketValidator:
         staging.direct[ACCOUNTS.name] = load
         early = MarketStore(
             connection,
-            now=timezone.now(),
+            now=self.now,
             staged=staging.rows,
             optional_present=staging.optional_present,
         )

@@ -4,7 +4,9 @@ whichever database the suite runs (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import random
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -20,6 +22,7 @@ from partners.coverage_kinds import (
     coverage_kinds_forget,
     coverage_kinds_refresh_stale,
 )
+from partners.market_import import market_import
 from partners.models import Agreement, AgreementStatus, Partner
 from partners.selectors import Grants, account_coverage_q, coverage_counts
 from partners.services import agreement_terminate, agreements_expire
@@ -197,3 +200,54 @@ def test_the_services_keep_the_stored_kinds_exact(seed: int) -> None:
         assert _check([today, today + timedelta(days=1)]) >= 40
     agreements_expire(today=today)
     assert _check([today]) == 40
+
+
+GOOD = Path(__file__).parent / "csv" / "good"
+
+
+def _known_today() -> set[str]:
+    day = timezone.localdate()
+    return set(
+        Account.objects.filter(COVERAGE_KINDS_KNOWN.q(day)).values_list("external_id", flat=True)
+    )
+
+
+def test_the_market_import_stores_or_forgets_the_kinds_of_the_accounts_it_writes(
+    tmp_path: Path,
+) -> None:
+    today = timezone.localdate()
+    segment = tmp_path / "segment"
+    segment.mkdir()
+    for name in ("regions.csv", "verticals.csv", "accounts.csv"):
+        shutil.copy(GOOD / name, segment)
+    # A first load without coverage: the accounts it creates hold no kind, known for good.
+    market_import(paths=[segment])
+    assert _known_today() == {"ACC-0001", "ACC-0002", "ACC-0003", "ACC-0004"}
+    assert coverage_kinds_refresh_stale() == 0
+    assert _check([today, date(2024, 1, 1)]) == 8
+
+    # A new account and a changed region: the new one is stored, the changed one forgotten.
+    accounts = segment / "accounts.csv"
+    text = accounts.read_text(encoding="utf-8").replace(
+        'ACC-0002,"Berlin Clinic, GmbH",DACH', 'ACC-0002,"Berlin Clinic, GmbH",NORDICS'
+    )
+    accounts.write_text(text + "ACC-0005,Lonely Ltd,DACH,FIN,smb,2024-01-01,,,\n")
+    market_import(paths=[accounts])
+    assert _known_today() == {"ACC-0001", "ACC-0003", "ACC-0004", "ACC-0005"}
+
+    # The whole market: the accounts its coverage names are forgotten, the others kept.
+    market = tmp_path / "market"
+    shutil.copytree(GOOD, market)
+    shutil.copy(accounts, market / "accounts.csv")
+    market_import(paths=[market])
+    assert _known_today() == {"ACC-0005"}
+    assert coverage_kinds_refresh_stale() == 4
+    assert _known_today() == {f"ACC-000{n}" for n in range(1, 6)}
+    assert _check([today, date(2024, 6, 1), date(2025, 3, 1), date(2025, 12, 31)]) >= 5
+
+
+def test_a_first_load_with_coverage_leaves_the_kinds_to_the_refresh() -> None:
+    market_import(paths=[GOOD])
+    assert _known_today() == set()
+    assert coverage_kinds_refresh_stale() == 4
+    assert _check([timezone.localdate(), date(2025, 3, 1)]) >= 4

@@ -39,4 +39,7 @@ class Command(BaseCommand):
                     f"updated={file.updated} unchanged={file.unchanged}"
                 )
         outcome = "validated (dry run, nothing written)" if report.dry_run else "imported"
-        self.stdout.write(f"{report.rows} rows {outcome} in {report.seconds:.1f} s")
+        line = f"{report.rows} rows {outcome} in {report.seconds:.1f} s"
+        if report.refresh_seconds >= 0.05:
+            line += f", of which {report.refresh_seconds:.1f} s storing coverage kinds after it"
+        self.stdout.write(line)

@@ -178,7 +178,15 @@ class MarketValidator:
             OPPORTUNITIES.name: self._opportunities,
         }[market_file.name]
         self.rows[market_file.name] = 0
-        check(path)
+        try:
+            check(path)
+        except BaseException as error:
+            for load in self.staging.direct.values():
+                load.end(error)
+            raise
+        # A file loaded straight into its table has written its last rows (see `DirectLoad`).
+        for load in self.staging.direct.values():
+            load.end()
         if market_file.name in self.unreadable:
             if market_file is REGIONS:
                 self.region_codes = _Anything()

@@ -244,3 +244,29 @@ def test_bad_accounts_of_a_first_load_are_named_and_no_region_is_left(
     assert not Account.objects.exists()
     assert not Region.objects.exists() and not Vertical.objects.exists()
     assert _schema(Account._meta.db_table) == schema
+
+
+def test_a_bad_account_after_rows_already_sent_leaves_nothing_and_later_files_are_checked(
+    market: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every good row goes out at once, so the COPY is open when the bad row is read; the files
+    # after it (which read the database) are still checked.
+    monkeypatch.setattr(store, "BULK_LOAD_ROWS", 1)
+    monkeypatch.setattr(store, "DIRECT_CHUNK_ROWS", 1)
+    schema = _schema(Account._meta.db_table)
+    with open(market / "accounts.csv", "a", encoding="utf-8") as handle:
+        handle.write("ACC-X,Bad Co,MARS,FIN,smb,2025-01-01,,,\n")
+    with open(market / "coverage.csv", "a", encoding="utf-8") as handle:
+        handle.write("ACC-0999,direct,REP-01,2026-01-01,\n")
+    err = StringIO()
+
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_csv", str(market), stdout=StringIO(), stderr=err)
+
+    assert err.getvalue().splitlines() == [
+        "accounts.csv:6: region: unknown region code 'MARS'",
+        "coverage.csv:8: account: unknown account external id 'ACC-0999'",
+    ]
+    assert not Account.objects.exists()
+    assert not Region.objects.exists() and not Vertical.objects.exists()
+    assert _schema(Account._meta.db_table) == schema

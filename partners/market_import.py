@@ -18,7 +18,17 @@ from django.utils import timezone
 
 from crm.enqueue import task_enqueue
 from partners.coverage_kinds import coverage_kinds_forget_written
-from partners.market_csv.files import COVERAGE, MARKET_FILES, MARKET_FILES_BY_NAME, MarketFile
+from partners.market_csv.files import (
+    COVERAGE,
+    FX_RATES,
+    MARKET_FILES,
+    MARKET_FILES_BY_NAME,
+    OPPORTUNITIES,
+    REGISTRATIONS,
+    MarketFile,
+)
+from partners.market_csv.registrations import registrations_store
+from partners.market_csv.revenue import fx_rates_store, opportunities_store
 from partners.market_csv.store import (
     MarketStore,
     Staging,
@@ -111,6 +121,17 @@ def _coverage_kinds_after_import(now: datetime, report: ImportReport) -> None:
     transaction.on_commit(refresh)
 
 
+def _store(store: MarketStore, file_name: str) -> tuple[int, int]:
+    """Upsert the staged rows of one market file; returns (created, updated)."""
+    if file_name == REGISTRATIONS.name:
+        return registrations_store(store.connection, now=store.now)
+    if file_name == FX_RATES.name:
+        return fx_rates_store(store)
+    if file_name == OPPORTUNITIES.name:
+        return opportunities_store(store)
+    return store.upsert(file_name)
+
+
 def market_import(
     *,
     paths: Iterable[str | Path],
@@ -165,7 +186,7 @@ def market_import(
             for file_report in report.files:
                 try:
                     early = staging.stored_early.get(file_report.name)
-                    created, updated = early or store.upsert(file_report.name)
+                    created, updated = early or _store(store, file_report.name)
                 except StoredConflict as conflict:
                     raise MarketImportError(conflict.problems) from None
                 file_report.created = created

@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
@@ -24,6 +24,7 @@ from crm.currencies import is_currency_code
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.names import company_name_key, website_domain
 from crm.sql import as_text
+from partners.market_csv.checks import RowChecks
 from partners.market_csv.files import PARTNERS, REGISTRATIONS
 from partners.market_csv.store import STAGE_REGISTRATION
 from partners.models import Partner
@@ -42,9 +43,6 @@ APPROVED = RegistrationStatus.APPROVED.value
 DECIDED = {APPROVED, RegistrationStatus.REJECTED.value}
 MONEY_MAX = Decimal("1e12")
 
-if TYPE_CHECKING:
-    from partners.market_csv.validate import MarketValidator
-
 
 def _money(value: str) -> Decimal | None:
     try:
@@ -58,8 +56,8 @@ def _money(value: str) -> Decimal | None:
     return amount
 
 
-def registrations_validate(validator: MarketValidator, path: Path) -> None:
-    """Check registrations.csv with `validator` (a market_csv.validate.MarketValidator) and
+def registrations_validate(validator: RowChecks, path: Path) -> None:
+    """Check registrations.csv with `validator` (`market_csv.checks.RowChecks`) and
     stage its good rows."""
     name = REGISTRATIONS.name
     seen: dict[str, int] = {}
@@ -153,7 +151,7 @@ def registrations_validate(validator: MarketValidator, path: Path) -> None:
 
 
 def _check_one_approval_per_account(
-    validator: MarketValidator,
+    validator: RowChecks,
     approved_in_file: dict[str, list[tuple[str, int]]],
     in_file: set[str],
 ) -> None:

@@ -15,10 +15,8 @@ copied straight in with their ids (`store.DirectLoad`): no staging table and no 
 from __future__ import annotations
 
 import re
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
@@ -28,6 +26,7 @@ from channels.models import Opportunity, OpportunitySubStage, SalesRep
 from crm.currencies import is_currency_code
 from crm.models import EARLIEST_DATE, LATEST_DATE, Account, ChannelKind, CurrencyRate
 from crm.sql import COPY_NULL, copy_text
+from partners.market_csv.checks import RowChecks
 from partners.market_csv.files import (
     ACCOUNTS,
     FX_RATES,
@@ -57,9 +56,6 @@ STAGES = ("open", "won", "lost")
 PARTNER_CHANNELS = ("distribution", "partner")
 FIRST, LAST = EARLIEST_DATE.isoformat(), LATEST_DATE.isoformat()
 
-if TYPE_CHECKING:
-    from partners.market_csv.validate import MarketValidator
-
 
 def _rate(value: str) -> Decimal | None:
     """A rate: more than 0, at most ten digits before the dot and ten after."""
@@ -76,8 +72,8 @@ def _rate(value: str) -> Decimal | None:
     return rate
 
 
-def fx_rates_validate(validator: MarketValidator, path: Path) -> None:
-    """Check fx_rates.csv with `validator` (a market_csv.validate.MarketValidator), stage its
+def fx_rates_validate(validator: RowChecks, path: Path) -> None:
+    """Check fx_rates.csv with `validator` (`market_csv.checks.RowChecks`), stage its
     good rows, and note each currency's earliest rate for the opportunities after it."""
     name = FX_RATES.name
     seen: dict[tuple[str, str], int] = {}
@@ -159,7 +155,7 @@ DIRECT_COLUMNS = (
 )
 
 
-def _direct_load(validator: MarketValidator, path: Path) -> DirectLoad | None:
+def _direct_load(validator: RowChecks, path: Path) -> DirectLoad | None:
     """Copy opportunities.csv straight into the opportunities table while checking it, when
     the table is empty and every account, rep, partner and registration a row can name is
     already stored (none of their files is in this import), so each row's ids are known now.
@@ -174,7 +170,7 @@ def _direct_load(validator: MarketValidator, path: Path) -> DirectLoad | None:
     return load
 
 
-def opportunities_validate(validator: MarketValidator, path: Path) -> None:
+def opportunities_validate(validator: RowChecks, path: Path) -> None:
     """Check opportunities.csv with `validator` and stage its good rows."""
     name = OPPORTUNITIES.name
     seen: dict[str, int] = {}
@@ -405,18 +401,8 @@ def opportunities_validate(validator: MarketValidator, path: Path) -> None:
     _check_registrations_taken(validator, registrations, seen)
 
 
-def _is_date(value: str) -> bool:
-    if len(value) != 10 or value[4] != "-" or value[7] != "-":
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _check_registrations_taken(
-    validator: MarketValidator, registrations: dict[str, int], in_file: dict[str, int]
+    validator: RowChecks, registrations: dict[str, int], in_file: dict[str, int]
 ) -> None:
     """One opportunity per registration, counting the stored ones the file does not name."""
     taken = Opportunity.objects.filter(

@@ -854,7 +854,9 @@ class MarketStore:
         return touched
 
     def upsert(self, file_name: str) -> tuple[int, int]:
-        """Upsert the staged rows of one market file; returns (created, updated)."""
+        """Upsert the staged rows of one of the core market files (regions through coverage);
+        returns (created, updated). The registration and revenue files are stored by their own
+        modules, which build on this one (`market_import` calls them)."""
         return {
             REGIONS.name: self.regions,
             VERTICALS.name: self.verticals,
@@ -863,9 +865,6 @@ class MarketStore:
             PARTNERS.name: self.partners,
             AGREEMENTS.name: self.agreements,
             COVERAGE.name: self.coverage,
-            REGISTRATIONS.name: self.registrations,
-            FX_RATES.name: self.fx_rates,
-            OPPORTUNITIES.name: self.opportunities,
         }[file_name]()
 
     def regions(self) -> tuple[int, int]:
@@ -1114,21 +1113,3 @@ class MarketStore:
                     for line, account_id, kind, owner, start, stored_start, stored_end in clashes
                 ]
             )
-
-    def registrations(self) -> tuple[int, int]:
-        # Imported here: market_csv.registrations reads this module's staging tables.
-        from partners.market_csv.registrations import registrations_store
-
-        return registrations_store(self.connection, now=self.now)
-
-    def fx_rates(self) -> tuple[int, int]:
-        # Imported here: market_csv.revenue builds on this module's MarketStore.
-        from partners.market_csv.revenue import fx_rates_store
-
-        return fx_rates_store(self)
-
-    def opportunities(self) -> tuple[int, int]:
-        # Imported here: market_csv.revenue builds on this module's MarketStore.
-        from partners.market_csv.revenue import opportunities_store
-
-        return opportunities_store(self)

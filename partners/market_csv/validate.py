@@ -9,18 +9,12 @@ check here, so a run that validates cannot fail on a constraint half-way through
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import connection
-from django.db.models import Field, Model
-from django.utils import timezone
+from django.db.models import Model
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import (
@@ -35,6 +29,7 @@ from crm.models import (
 from crm.names import company_name_key
 from crm.sql import COPY_NULL, copy_text
 from partners.coverage_kinds import NO_COVERAGE
+from partners.market_csv.checks import Anything, RowChecks, is_date, max_length
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -64,7 +59,6 @@ from partners.market_csv.store import (
     STAGE_VERTICAL,
     DirectLoad,
     MarketStore,
-    Staging,
     copy_defaults,
     copy_ids,
     file_lines,
@@ -98,71 +92,11 @@ ACCOUNT_COLUMNS = (
 ACCOUNT_FIELDS = (*ACCOUNTS.columns, "name_key")
 
 
-def _is_date(value: str) -> bool:
-    """A real calendar date written yyyy-mm-dd (fromisoformat alone also takes other forms)."""
-    if len(value) != 10 or value[4] != "-" or value[7] != "-":
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-class _Anything(set[str]):
-    """Stands in for the codes of an unreadable file: every code counts as known."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-
-def _max_length(model: type[Model], field_name: str) -> int:
-    field = model._meta.get_field(field_name)
-    assert isinstance(field, Field) and field.max_length is not None
-    return field.max_length
-
-
-def _one_of(values: list[str]) -> str:
-    return ", ".join(values)
-
-
-class MarketValidator:
+class MarketValidator(RowChecks):
     """Validates the files of one run in dependency order and stages the good rows.
 
     `problems` collects every problem found; `rows` counts the data rows read per file.
     """
-
-    def __init__(
-        self,
-        *,
-        staging: Staging,
-        today: date,
-        now: datetime | None = None,
-        accounts_uncovered: bool = False,
-    ) -> None:
-        self.staging = staging
-        self.today = today
-        # The run's time, stamped on the rows written while their file is checked.
-        self.now = now or timezone.now()
-        # The run writes no coverage: an account it creates is stored with `NO_COVERAGE`.
-        self.accounts_uncovered = accounts_uncovered
-        self.problems: list[str] = []
-        self.rows: dict[str, int] = {}
-        # What later files may refer to: existing rows plus the rows of earlier files.
-        self.region_codes = set(Region.objects.values_list("code", flat=True))
-        self.vertical_codes = set(Vertical.objects.values_list("code", flat=True))
-        self.rep_ids = set(SalesRep.objects.values_list("external_id", flat=True))
-        self.partner_kinds = dict(Partner.objects.values_list("external_id", "channel_kind"))
-        self.account_lines: dict[str, int] = {}
-        # Each currency's earliest rate day in fx_rates.csv, and the registrations of
-        # registrations.csv, for opportunities.csv.
-        self.rate_starts: dict[str, str] = {}
-        self.registration_lines: dict[str, int] = {}
-        self._existing_account_ids: set[str] | None = None
-        self._email = EmailValidator()
-        # Files whose header lacks a column: their rows cannot be read, so references to them
-        # go unchecked rather than repeating that one problem in every later file.
-        self.unreadable: set[str] = set()
 
     def validate(self, market_file: MarketFile, path: Path) -> None:
         check = {
@@ -189,202 +123,12 @@ class MarketValidator:
             load.end()
         if market_file.name in self.unreadable:
             if market_file is REGIONS:
-                self.region_codes = _Anything()
+                self.region_codes = Anything()
             elif market_file is VERTICALS:
-                self.vertical_codes = _Anything()
+                self.vertical_codes = Anything()
             elif market_file is REPS:
-                self.rep_ids = _Anything()
+                self.rep_ids = Anything()
         self.staging.flush()
-
-    # -- reporting ---------------------------------------------------------------------------
-
-    def problem(self, file_name: str, line: int, column: str, text: str) -> None:
-        if not self.problems:
-            self.staging.discard()
-        self.problems.append(f"{file_name}:{line}: {column}: {text}")
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def _rows(self, path: Path, market_file: MarketFile) -> Iterator[tuple[int, Sequence[str]]]:
-        """Yield (first physical line, cells in the file's column order) per data row.
-
-        Cells are taken as written: trimming every cell would cost a fifth of the run, and a
-        stray space shows up in the problem text (`unknown region code 'DACH '`).
-        """
-        name = market_file.name
-        try:
-            handle = open(path, encoding="utf-8-sig", newline="")
-        except OSError as error:
-            self.problem(name, 1, "file", f"cannot be read: {error.strerror}")
-            return
-        with handle:
-            reader = csv.reader(handle)
-            line = 1
-            try:
-                header = next(reader, None)
-                if header is None:
-                    self.problem(name, 1, "file", "is empty; a header row is required")
-                    return
-                header = [cell.strip() for cell in header]
-                positions: list[int] = []
-                for column in market_file.columns:
-                    if column in header:
-                        positions.append(header.index(column))
-                    else:
-                        self.problem(name, 1, column, "missing column")
-                known = (*market_file.columns, *market_file.optional)
-                for position, column in enumerate(header):
-                    if column not in known:
-                        self.problem(name, 1, column or f"column {position + 1}", "unknown column")
-                    elif header.index(column) != position:
-                        self.problem(name, 1, column, "column appears more than once")
-                if len(positions) < len(market_file.columns):
-                    self.unreadable.add(name)
-                    return
-                # Optional columns follow the required ones in the cells; an absent one reads
-                # as None, and the store leaves what it sets unchanged.
-                present = [c for c in market_file.optional if c in header]
-                self.staging.optional_present[name] = set(present)
-                width = len(header)
-                pick: Callable[[Sequence[str]], Sequence[str]] | None
-                if len(present) < len(market_file.optional):
-                    # An absent column reads the None appended after the row's cells.
-                    getter = itemgetter(
-                        *positions,
-                        *(header.index(c) if c in header else width for c in market_file.optional),
-                    )
-
-                    # The absent optional cells are None (not str), read only by the store,
-                    # where None means "leave unchanged"; the checks read the required cells.
-                    def pad(row: Sequence[str]) -> Sequence[str]:
-                        return getter([*row, None])  # type: ignore[no-any-return]
-
-                    pick = pad
-                else:
-                    picked = [*positions, *(header.index(c) for c in market_file.optional)]
-                    in_order = picked == list(range(len(picked))) and width == len(picked)
-                    pick = None if in_order else itemgetter(*picked)
-                line = reader.line_num
-                rows = 0
-                try:
-                    for row in reader:
-                        start, line = line + 1, reader.line_num
-                        if not row:
-                            continue
-                        rows += 1
-                        if len(row) != width:
-                            self.problem(
-                                name, start, "row", f"has {len(row)} fields, expected {width}"
-                            )
-                            continue
-                        yield start, pick(row) if pick is not None else row
-                finally:
-                    self.rows[name] += rows
-            except UnicodeDecodeError:
-                self.problem(name, line + 1, "file", "is not UTF-8 text")
-            except csv.Error as error:
-                self.problem(name, line + 1, "row", f"is not valid CSV ({error})")
-
-    # -- cells -------------------------------------------------------------------------------
-
-    def _text(
-        self, file_name: str, line: int, column: str, value: str, max_length: int
-    ) -> str | None:
-        if not value:
-            self.problem(file_name, line, column, "required")
-            return None
-        if len(value) > max_length:
-            self.problem(file_name, line, column, f"longer than {max_length} characters")
-            return None
-        return value
-
-    def _key(
-        self,
-        file_name: str,
-        line: int,
-        column: str,
-        value: str,
-        max_length: int,
-        seen: dict[str, int],
-        what: str,
-    ) -> str | None:
-        if self._text(file_name, line, column, value, max_length) is None:
-            return None
-        first = seen.setdefault(value, line)
-        if first != line:
-            self.problem(
-                file_name, line, column, f"duplicate {what} {value!r} (first on line {first})"
-            )
-            return None
-        return value
-
-    def _key_problem(
-        self,
-        file_name: str,
-        line: int,
-        column: str,
-        value: str,
-        max_length: int,
-        seen: dict[str, int],
-    ) -> None:
-        if not value or len(value) > max_length:
-            self._text(file_name, line, column, value, max_length)
-        else:
-            first = seen[value]
-            self.problem(
-                file_name, line, column, f"duplicate external id {value!r} (first on line {first})"
-            )
-
-    def _date(
-        self, file_name: str, line: int, column: str, value: str, *, required: bool
-    ) -> str | None:
-        if not value:
-            if required:
-                self.problem(file_name, line, column, "required")
-            return None
-        if _is_date(value):
-            return value
-        self.problem(file_name, line, column, f"not a date (expected yyyy-mm-dd): {value!r}")
-        return None
-
-    def _choice(
-        self, file_name: str, line: int, column: str, value: str, choices: list[str]
-    ) -> str | None:
-        if value in choices:
-            return value
-        if not value:
-            self.problem(file_name, line, column, f"required (one of {_one_of(choices)})")
-        else:
-            self.problem(
-                file_name, line, column, f"must be one of {_one_of(choices)}, not {value!r}"
-            )
-        return None
-
-    def _codes(
-        self, file_name: str, line: int, column: str, value: str, known: set[str], what: str
-    ) -> list[str]:
-        codes: list[str] = []
-        for code in value.split(LIST_SEPARATOR):
-            code = code.strip()
-            if not code or code in codes:
-                continue
-            if code not in known:
-                self.problem(file_name, line, column, f"unknown {what} code {code!r}")
-            codes.append(code)
-        return codes
-
-    def _not_before(
-        self,
-        file_name: str,
-        line: int,
-        column: str,
-        later: str | None,
-        other: str,
-        earlier: str | None,
-    ) -> None:
-        # ISO dates compare correctly as strings.
-        if later and earlier and later < earlier:
-            self.problem(file_name, line, column, f"{later} is before {other} {earlier}")
 
     # -- files -------------------------------------------------------------------------------
 
@@ -395,8 +139,8 @@ class MarketValidator:
         stage = STAGE_REGION if model is Region else STAGE_VERTICAL
         what = "region" if model is Region else "vertical"
         seen: dict[str, int] = {}
-        code_length = _max_length(model, "code")
-        name_length = _max_length(model, "name")
+        code_length = max_length(model, "code")
+        name_length = max_length(model, "name")
         for line, (code_cell, label_cell, label_zh_cell) in self._rows(path, market_file):
             count = len(self.problems)
             code = self._key(name, line, "code", code_cell, code_length, seen, f"{what} code")
@@ -425,8 +169,8 @@ class MarketValidator:
         regions, verticals = self.region_codes, self.vertical_codes
         size_bands = frozenset(SizeBand.values)
         kinds = ChannelKind.values
-        id_length = _max_length(Account, "external_id")
-        name_length = _max_length(Account, "name")
+        id_length = max_length(Account, "external_id")
+        name_length = max_length(Account, "name")
         problems = self.problems
         stage = self.staging.add
         direct = self._accounts_direct(path)
@@ -455,13 +199,13 @@ class MarketValidator:
             if band not in size_bands:
                 self._choice(name, line, "size_band", band, SizeBand.values)
             entered_on: str | None = entered
-            if not _is_date(entered):
+            if not is_date(entered):
                 entered_on = self._date(name, line, "entered_on", entered, required=True)
             archived_on = archived or None
-            if archived and not _is_date(archived):
+            if archived and not is_date(archived):
                 archived_on = self._date(name, line, "archived_on", archived, required=False)
             converted_on = converted or None
-            if converted and not _is_date(converted):
+            if converted and not is_date(converted):
                 converted_on = self._date(name, line, "converted_on", converted, required=False)
             if archived_on and entered_on and archived_on < entered_on:
                 self._not_before(name, line, "archived_on", archived_on, "entered_on", entered_on)
@@ -550,18 +294,12 @@ class MarketValidator:
                 staging.stored_early[market_file.name] = early.upsert(market_file.name)
         return load
 
-    def _unknown(self, file_name: str, line: int, column: str, value: str, what: str) -> None:
-        if not value:
-            self.problem(file_name, line, column, "required")
-        else:
-            self.problem(file_name, line, column, f"unknown {what} {value!r}")
-
     def _reps(self, path: Path) -> None:
         name = REPS.name
         seen: dict[str, int] = {}
-        id_length = _max_length(SalesRep, "external_id")
-        name_length = _max_length(SalesRep, "name")
-        email_length = _max_length(SalesRep, "email")
+        id_length = max_length(SalesRep, "external_id")
+        name_length = max_length(SalesRep, "name")
+        email_length = max_length(SalesRep, "email")
         for line, (external_id, label, email, regions) in self._rows(path, REPS):
             count = len(self.problems)
             if self._key(name, line, "external_id", external_id, id_length, seen, "external id"):
@@ -581,8 +319,8 @@ class MarketValidator:
     def _partners(self, path: Path) -> None:
         name = PARTNERS.name
         seen: dict[str, int] = {}
-        id_length = _max_length(Partner, "external_id")
-        name_length = _max_length(Partner, "name")
+        id_length = max_length(Partner, "external_id")
+        name_length = max_length(Partner, "name")
         tiers = list(Tier.objects.order_by("rank").values_list("code", flat=True))
         for line, cells in self._rows(path, PARTNERS):
             count = len(self.problems)
@@ -602,7 +340,7 @@ class MarketValidator:
     def _agreements(self, path: Path) -> None:
         name = AGREEMENTS.name
         seen: dict[str, int] = {}
-        id_length = _max_length(Agreement, "external_id")
+        id_length = max_length(Agreement, "external_id")
         today = self.today.isoformat()
         for line, cells in self._rows(path, AGREEMENTS):
             count = len(self.problems)
@@ -688,27 +426,12 @@ class MarketValidator:
             for code in vertical_codes:
                 self.staging.add(STAGE_AGREEMENT_VERTICAL, (external_id, code))
 
-    def _account_known(self, external_id: str) -> bool:
-        if external_id in self.account_lines or ACCOUNTS.name in self.unreadable:
-            return True
-        if not external_id:
-            return False
-        return external_id in self.stored_account_ids()
-
-    def stored_account_ids(self) -> set[str]:
-        """The external ids of the stored accounts, read once."""
-        if self._existing_account_ids is None:
-            self._existing_account_ids = set(
-                Account.objects.values_list("external_id", flat=True).iterator(chunk_size=20_000)
-            )
-        return self._existing_account_ids
-
     def _coverage(self, path: Path) -> None:
         name = COVERAGE.name
         seen: dict[str, tuple[str, str, int] | list[tuple[str, str, int]]] = {}
         kinds = ChannelKind.values
         direct, online = ChannelKind.DIRECT.value, ChannelKind.ONLINE.value
-        source_length = _max_length(CoverageAssignment, "online_source")
+        source_length = max_length(CoverageAssignment, "online_source")
         accounts, reps, partner_kinds = self.account_lines, self.rep_ids, self.partner_kinds
         problems = self.problems
         stage = self.staging.add
@@ -739,10 +462,10 @@ class MarketValidator:
             else:
                 self._choice(name, line, "kind", kind, kinds)
             start_date: str | None = start
-            if not _is_date(start):
+            if not is_date(start):
                 start_date = self._date(name, line, "start_date", start, required=True)
             end_date = end or None
-            if end and not _is_date(end):
+            if end and not is_date(end):
                 end_date = self._date(name, line, "end_date", end, required=False)
             if end_date and start_date and end_date < start_date:
                 self._not_before(name, line, "end_date", end_date, "start_date", start_date)

@@ -262,7 +262,37 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
         )
         .values_list("partner_id", *columns)
     )
-    counts = pd.DataFrame(rows, columns=["partner_id", *columns])
+    return _with_categories(pd.DataFrame(rows, columns=["partner_id", *columns]))
+
+
+def _category_counts_of(entries: pd.DataFrame, since: date, d: date) -> pd.DataFrame:
+    """`_category_counts` of the entries of `entries` (the week's feedback frame,
+    `analytics.selectors.feedback_frame`: `partner_id`, `created_on`, `category`, ...) created
+    from `since` to `d`, counted over arrays instead of read again."""
+    columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
+    created = entries["created_on"]
+    within = entries[((created >= since) & (created <= d)).to_numpy(dtype=bool)]
+    partner_ids, partner_codes = np.unique(
+        within["partner_id"].to_numpy(dtype="int64"), return_inverse=True
+    )
+    category_codes = pd.Categorical(
+        within["category"], categories=list(programme.FEEDBACK_COUNT_COLUMNS)
+    ).codes
+    if (category_codes < 0).any():
+        raise ValueError("a feedback entry's category is not one of FeedbackCategory")
+    counts = np.bincount(
+        partner_codes.reshape(-1) * len(columns) + category_codes,
+        minlength=len(partner_ids) * len(columns),
+    ).reshape(len(partner_ids), len(columns))
+    frame = pd.DataFrame(counts.astype("int64"), columns=columns)
+    frame.insert(0, "partner_id", partner_ids)
+    return _with_categories(frame)
+
+
+def _with_categories(counts: pd.DataFrame) -> pd.DataFrame:
+    """`counts` (`partner_id` and `programme.FEEDBACK_COUNT_COLUMNS`) with
+    `feedback_categories`, the JSON text of the object of the categories each partner has."""
+    columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
     # The text json.dumps gives each object, written from the counts without a dict each.
     keys = [f"{json.dumps(category)}: " for category in programme.FEEDBACK_COUNT_COLUMNS]
     counts["feedback_categories"] = [
@@ -272,17 +302,21 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
     return counts
 
 
-def feedback_inputs(d: date) -> pd.DataFrame:
+def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per partner with feedback in the 90 days ending on `d` (rule 23, `FEEDBACK_INPUT_COLUMNS`):
     its entries per category (`feedback_categories`, the JSON text of an object, and one
     count per category, `programme.FEEDBACK_COUNT_COLUMNS`), and the mean days to our first
     reply over the entries that are messages (not survey scores): from creation to the first
     reply written by one of our users on or before `d`, or to the end of `d` when none, at most
-    `programme.RESPONSE_DAYS_CAP` (none when it sent no message)."""
+    `programme.RESPONSE_DAYS_CAP` (none when it sent no message).
+
+    `entries`: the week's feedback frame of the same 90 days or more, as the week's pass read
+    it (`analytics.selectors.feedback_frame`), whose categories are counted instead of read
+    again; the database counts them when none."""
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
-    entries = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
-    counts = _category_counts(entries)
+    stored = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
+    counts = _category_counts(stored) if entries is None else _category_counts_of(entries, since, d)
     # The first reply of each message, found by a join on the same 90 days rather than by a
     # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
     # (microseconds) and the waits are computed over arrays.
@@ -302,7 +336,7 @@ def feedback_inputs(d: date) -> pd.DataFrame:
     )
     messages = np.array(
         driver_rows(
-            entries.exclude(source=FeedbackSource.SURVEY)
+            stored.exclude(source=FeedbackSource.SURVEY)
             .order_by()
             .values_list("id", "partner_id", EpochMicroseconds("created_at"))
         ),

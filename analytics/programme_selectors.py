@@ -11,17 +11,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BigIntegerField, Count, Func, Min, Q, QuerySet, Sum
-from django.db.models.sql.compiler import SQLCompiler
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics import metrics, programme
-from analytics.selectors import week_context
+from analytics.selectors import EpochMicroseconds, week_context
 from channels.models import CoverageAssignment, SalesRep
 from channels.opportunity_models import Opportunity, OpportunityStage
 from channels.rules import COVERAGE_RUNNING
@@ -33,9 +30,6 @@ from partners.models import Agreement, Feedback, FeedbackReply, FeedbackSource, 
 from partners.programme_models import Certification, Target
 from partners.registration_models import DealRegistration, RegistrationStatus
 from partners.rules import AGREEMENT_IN_FORCE
-
-if TYPE_CHECKING:
-    from django.db.models.sql.compiler import _AsSqlType
 
 
 def _start_of(day: date) -> datetime:
@@ -213,29 +207,6 @@ def partner_inputs(d: date) -> pd.DataFrame:
     return partners[PARTNER_INPUT_COLUMNS]
 
 
-class EpochMicroseconds(Func):
-    """A moment as whole microseconds since 1970-01-01 UTC, computed exactly by the database,
-    so a wait can be taken over integers instead of tens of thousands of datetimes built in
-    Python."""
-
-    output_field = BigIntegerField()
-
-    def as_postgresql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> _AsSqlType:
-        # EXTRACT(EPOCH ...) is numeric (exact to the microsecond) since PostgreSQL 14.
-        template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-    def as_sqlite(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> _AsSqlType:
-        # The function Django's SQLite backend computes `datetime - datetime` with, in whole
-        # microseconds: moments are kept as UTC text there.
-        template = "django_timestamp_diff(%(expressions)s, '1970-01-01 00:00:00')"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-
 FEEDBACK_INPUT_COLUMNS = [
     "partner_id",
     "feedback_categories",
@@ -302,6 +273,18 @@ def _with_categories(counts: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
+def _messages_of(entries: pd.DataFrame, since: date, d: date) -> np.ndarray:
+    """The messages (entries not from a survey) of `entries` (the week's feedback frame with
+    its moments) created from `since` to `d`: one row each of `id, partner_id, created`
+    (microseconds since 1970), as the database hands them over in `feedback_inputs`."""
+    created = entries["created_on"]
+    messages = (created >= since) & (created <= d) & (entries["source"] != FeedbackSource.SURVEY)
+    within = entries[messages.to_numpy(dtype=bool)]
+    return np.column_stack(
+        [within[column].to_numpy(dtype="int64") for column in ("id", "partner_id", "created_us")]
+    ).reshape(-1, 3)
+
+
 def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per partner with feedback in the 90 days ending on `d` (rule 23, `FEEDBACK_INPUT_COLUMNS`):
     its entries per category (`feedback_categories`, the JSON text of an object, and one
@@ -310,13 +293,26 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
     reply written by one of our users on or before `d`, or to the end of `d` when none, at most
     `programme.RESPONSE_DAYS_CAP` (none when it sent no message).
 
-    `entries`: the week's feedback frame of the same 90 days or more, as the week's pass read
-    it (`analytics.selectors.feedback_frame`), whose categories are counted instead of read
-    again; the database counts them when none."""
+    `entries`: the week's feedback frame of the same 90 days or more with the entries' moments,
+    as the week's pass read it (`analytics.selectors.feedback_frame` with `moments`), whose
+    categories and messages are taken instead of read again; the database hands them over when
+    none."""
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
     stored = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
-    counts = _category_counts(stored) if entries is None else _category_counts_of(entries, since, d)
+    if entries is None:
+        counts = _category_counts(stored)
+        messages = np.array(
+            driver_rows(
+                stored.exclude(source=FeedbackSource.SURVEY)
+                .order_by()
+                .values_list("id", "partner_id", EpochMicroseconds("created_at"))
+            ),
+            dtype="int64",
+        ).reshape(-1, 3)
+    else:
+        counts = _category_counts_of(entries, since, d)
+        messages = _messages_of(entries, since, d)
     # The first reply of each message, found by a join on the same 90 days rather than by a
     # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
     # (microseconds) and the waits are computed over arrays.
@@ -334,14 +330,6 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
         .annotate(first=EpochMicroseconds(Min("created_at")))
         .values_list("feedback_id", "first")
     )
-    messages = np.array(
-        driver_rows(
-            stored.exclude(source=FeedbackSource.SURVEY)
-            .order_by()
-            .values_list("id", "partner_id", EpochMicroseconds("created_at"))
-        ),
-        dtype="int64",
-    ).reshape(-1, 3)
     response: dict[int, float] = {}
     if len(messages):
         # Newest first (ties by id), the order entries are listed in: each mean adds its

@@ -418,11 +418,11 @@ def test_the_response_time_counts_our_first_reply_to_each_message() -> None:
     assert (row["feedback_product"], row["feedback_pricing"], row["feedback_support"]) == (3, 1, 0)
 
 
-def test_the_categories_counted_from_the_weeks_feedback_are_those_the_database_counts() -> None:
+def test_the_feedback_taken_from_the_weeks_pass_gives_what_the_database_gives() -> None:
     first, second = PartnerFactory(), PartnerFactory()
 
-    def entry(partner: Partner, created: datetime, category: str) -> None:
-        feedback = FeedbackFactory(partner=partner, category=category)
+    def entry(partner: Partner, created: datetime, category: str, source: str = "portal") -> None:
+        feedback = FeedbackFactory(partner=partner, category=category, source=source)
         type(feedback).objects.filter(pk=feedback.pk).update(created_at=created)
 
     entry(first, datetime(2026, 8, 17, 23, tzinfo=UTC), "pricing")  # the day before the 90
@@ -431,9 +431,10 @@ def test_the_categories_counted_from_the_weeks_feedback_are_those_the_database_c
     entry(first, datetime(2026, 11, 16, 0, tzinfo=UTC), "technical")  # after the day
     entry(second, datetime(2026, 10, 1, 9, tzinfo=UTC), "other")
     entry(second, datetime(2026, 10, 2, 9, tzinfo=UTC), "other")
+    entry(second, datetime(2026, 11, 2, 9, tzinfo=UTC), "other", source="survey")
     d = date(2026, 11, 15)
     # What the week's pass reads: the 90 days and anything after them.
-    week = selectors.feedback_frame(since=date(2026, 8, 18))
+    week = selectors.feedback_frame(since=date(2026, 8, 18), moments=True)
 
     handed = programme_selectors.feedback_inputs(d, week).sort_values("partner_id")
     read = programme_selectors.feedback_inputs(d).sort_values("partner_id")
@@ -441,8 +442,10 @@ def test_the_categories_counted_from_the_weeks_feedback_are_those_the_database_c
     assert handed.to_dict(orient="records") == read.to_dict(orient="records")
     assert [json.loads(text) for text in handed["feedback_categories"]] == [
         {"support": 2},
-        {"other": 2},
+        {"other": 3},
     ]
+    # Waiting to the end of the day, at most 30 days: the survey answer is no message.
+    assert handed["response_days"].tolist() == [pytest.approx((30 + 1 / 24) / 2), 30.0]
 
 
 def test_the_weeks_pass_hands_over_the_counts_the_programme_would_read(market: Market) -> None:

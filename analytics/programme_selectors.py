@@ -135,6 +135,7 @@ PARTNER_INPUT_COLUMNS = [
     "partner_id",
     "channel_kind",
     "is_active",
+    "current_tier",
     "first_signed",
     "certifications",
     "registrations_submitted",
@@ -145,14 +146,15 @@ PARTNER_INPUT_COLUMNS = [
 
 
 def partner_inputs(d: date) -> pd.DataFrame:
-    """Per partner (`PARTNER_INPUT_COLUMNS`): its channel kind, whether it is active, the day
+    """Per partner (`PARTNER_INPUT_COLUMNS`): its channel kind, whether it is active, its tier
+    now (`current_tier`), the day
     its first agreement was signed (none yet: NaT), the certifications it holds on `d`, and
     its deal registrations submitted, won and lost in the 52 weeks ending on `d` and won since
     1 January (rule 20)."""
     start, first_of_year = programme.window_start(d), programme.year_start(d)
     partners = pd.DataFrame(
-        list(Partner.objects.values_list("id", "channel_kind", "is_active")),
-        columns=["partner_id", "channel_kind", "is_active"],
+        list(Partner.objects.values_list("id", "channel_kind", "is_active", "tier")),
+        columns=["partner_id", "channel_kind", "is_active", "current_tier"],
     )
     signed = dict(
         Agreement.objects.filter(signed_on__isnull=False, signed_on__lte=d)
@@ -236,18 +238,27 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
     return _with_categories(pd.DataFrame(rows, columns=["partner_id", *columns]))
 
 
-def _category_counts_of(entries: pd.DataFrame, since: date, d: date) -> pd.DataFrame:
-    """`_category_counts` of the entries of `entries` (the week's feedback frame,
-    `analytics.selectors.feedback_frame`: `partner_id`, `created_on`, `category`, ...) created
-    from `since` to `d`, counted over arrays instead of read again."""
+def _microseconds(moment: datetime) -> int:
+    """`moment` as whole microseconds since 1970-01-01 UTC (what `EpochMicroseconds` gives)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _within(entries: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    """The entries of the week's feedback frame (`analytics.selectors.feedback_frame` with its
+    moments) created from `start` to before `end`, compared as integers."""
+    created = entries["created_us"].to_numpy(dtype="int64")
+    return entries[(created >= _microseconds(start)) & (created < _microseconds(end))]
+
+
+def _category_counts_of(entries: pd.DataFrame) -> pd.DataFrame:
+    """`_category_counts` of `entries` (rows of the week's feedback frame), counted over arrays
+    instead of read again."""
     columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
-    created = entries["created_on"]
-    within = entries[((created >= since) & (created <= d)).to_numpy(dtype=bool)]
     partner_ids, partner_codes = np.unique(
-        within["partner_id"].to_numpy(dtype="int64"), return_inverse=True
+        entries["partner_id"].to_numpy(dtype="int64"), return_inverse=True
     )
     category_codes = pd.Categorical(
-        within["category"], categories=list(programme.FEEDBACK_COUNT_COLUMNS)
+        entries["category"], categories=list(programme.FEEDBACK_COUNT_COLUMNS)
     ).codes
     if (category_codes < 0).any():
         raise ValueError("a feedback entry's category is not one of FeedbackCategory")
@@ -273,13 +284,11 @@ def _with_categories(counts: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def _messages_of(entries: pd.DataFrame, since: date, d: date) -> np.ndarray:
-    """The messages (entries not from a survey) of `entries` (the week's feedback frame with
-    its moments) created from `since` to `d`: one row each of `id, partner_id, created`
-    (microseconds since 1970), as the database hands them over in `feedback_inputs`."""
-    created = entries["created_on"]
-    messages = (created >= since) & (created <= d) & (entries["source"] != FeedbackSource.SURVEY)
-    within = entries[messages.to_numpy(dtype=bool)]
+def _messages_of(entries: pd.DataFrame) -> np.ndarray:
+    """The messages (entries not from a survey) of `entries` (rows of the week's feedback
+    frame): one row each of `id, partner_id, created` (microseconds since 1970), as the
+    database hands them over in `feedback_inputs`."""
+    within = entries[(entries["source"] != FeedbackSource.SURVEY).to_numpy(dtype=bool)]
     return np.column_stack(
         [within[column].to_numpy(dtype="int64") for column in ("id", "partner_id", "created_us")]
     ).reshape(-1, 3)
@@ -311,8 +320,9 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
             dtype="int64",
         ).reshape(-1, 3)
     else:
-        counts = _category_counts_of(entries, since, d)
-        messages = _messages_of(entries, since, d)
+        within = _within(entries, _start_of(since), end)
+        counts = _category_counts_of(within)
+        messages = _messages_of(within)
     # The first reply of each message, found by a join on the same 90 days rather than by a
     # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
     # (microseconds) and the waits are computed over arrays.
@@ -335,7 +345,7 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
         # Newest first (ties by id), the order entries are listed in: each mean adds its
         # waits in the same order every run.
         ids, partner_ids, created = messages[np.lexsort((messages[:, 0], -messages[:, 2]))].T
-        end_us = int((end - _EPOCH) // timedelta(microseconds=1))
+        end_us = _microseconds(end)
         answered = np.full(len(ids), end_us, dtype="int64")
         if first_reply:
             replied = np.array(first_reply, dtype="int64")

@@ -277,7 +277,10 @@ def programme_week(
     )
     requirement_values = _requirement_values(frame)
 
-    before = partner_tiers_before(week)
+    before = partner_tiers_before(
+        week,
+        now=dict(zip(frame["partner_id"].tolist(), frame["current_tier"].tolist(), strict=True)),
+    )
     held_before = frame["partner_id"].map(before).fillna("").tolist()
     previous = reports.programme_weeks_below(previous_week(week))
     below_before = frame["partner_id"].map(previous).fillna(0).astype("int64").tolist()

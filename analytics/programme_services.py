@@ -255,7 +255,6 @@ def programme_week(
     grace = programme_settings().downgrade_grace_weeks
     rules = tier_rules()
     by_code = {rule.code: rule for rule in rules}
-    names = dict(Tier.objects.values_list("code", "name"))
     if counts is None:
         converted = programme_selectors.conversions(as_of)
         rep_covered = None
@@ -295,6 +294,8 @@ def programme_week(
 
     decisions = []
     changed = np.flatnonzero(np.asarray(held_before, dtype=object) != outcome.held)
+    # The tiers' names, for the reasons of the changes (most weeks change no tier).
+    names = dict(Tier.objects.values_list("code", "name")) if len(changed) else {}
     partner_ids = frame["partner_id"].to_numpy()
     for index in changed.tolist():
         partner_id = partner_ids[index]

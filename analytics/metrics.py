@@ -503,10 +503,13 @@ def _counted(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
 class ProgrammeCounts:
     """The partner programme's counts of a day that the week's pass finds on its way
     (`Accounts.programme_counts`): `partners` (`partner_id, conversions, conversions_ytd`) and
-    `reps` (`rep_id, covered_accounts, conversions_ytd`)."""
+    `reps` (`rep_id, covered_accounts, conversions_ytd`); and `feedback`, the feedback frame of
+    the 90 days ending on the day as the pass read it (`selectors.feedback_frame`), when it
+    did."""
 
     partners: pd.DataFrame
     reps: pd.DataFrame
+    feedback: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

@@ -428,6 +428,7 @@ def _day_counts(
             in_year=rows.converted_in_year,
             covered=covered,
         )
+        programme_counts = replace(programme_counts, feedback=context.feedback)
     return groups, coverage, context, programme_counts, accounts
 
 

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.test import Client
 
+from crm.roles import Role, role_of
+from partners.auth import ActivePartnerBackend
+from partners.selectors import partner_of_user
 from tests.cast import Cast
 from tests.factories import TEST_PASSWORD
 
@@ -32,3 +38,24 @@ class TestActivePartnerBackend:
         response = client.get("/portal/")
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/")
+
+    def test_a_requests_user_is_read_with_its_partner_and_role_in_one_query(
+        self, cast: Cast, django_assert_num_queries: Any
+    ) -> None:
+        backend = ActivePartnerBackend()
+        with django_assert_num_queries(1):
+            partner_user = backend.get_user(cast.partner_a_user.pk)
+        with django_assert_num_queries(1):
+            manager = backend.get_user(cast.manager.pk)
+        # Nothing more is read for either afterwards.
+        assert partner_user is not None and manager is not None
+        with django_assert_num_queries(0):
+            assert role_of(partner_user) == Role.PARTNER_USER
+            assert partner_of_user(partner_user) == cast.partner_a
+            assert role_of(manager) == Role.SALES_MANAGER
+            assert partner_of_user(manager) is None
+
+    def test_a_user_holding_several_roles_gets_the_most_trusted(self, cast: Cast) -> None:
+        cast.executive.groups.add(Group.objects.get(name=Role.SALES_MANAGER))
+        user = ActivePartnerBackend().get_user(cast.executive.pk)
+        assert user is not None and role_of(user) == Role.SALES_MANAGER

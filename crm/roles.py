@@ -14,7 +14,6 @@ from typing import Any, cast
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -61,23 +60,6 @@ def role_of(user: RequestUser | None) -> Role | None:
     role = next((r for r in _PRECEDENCE if r.value in names), None)
     user._crm_role = role  # type: ignore[attr-defined]  # cached on this request's user object
     return role
-
-
-def role_flags() -> dict[str, Exists]:
-    """Annotations that read, with the user's own row, whether the user holds each role's
-    group; `remember_role` turns them into the role `role_of` returns, so a request that loads
-    its user this way reads no groups afterwards."""
-    return {
-        f"_crm_has_{role.value}": Exists(Group.objects.filter(user=OuterRef("pk"), name=role.value))
-        for role in Role
-    }
-
-
-def remember_role(user: User) -> None:
-    """Keep the role of a user loaded with `role_flags()` on the user object (as `role_of`
-    does after its own query)."""
-    held = {role.value for role in Role if getattr(user, f"_crm_has_{role.value}", False)}
-    user._crm_role = next((r for r in _PRECEDENCE if r.value in held), None)  # type: ignore[attr-defined]
 
 
 def is_internal(user: RequestUser | None) -> bool:

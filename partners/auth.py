@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 
-from crm.roles import RequestUser, remember_role, role_flags
+from crm.roles import RequestUser
 from partners.models import PartnerUser
 
 
@@ -23,13 +23,11 @@ class ActivePartnerBackend(ModelBackend):
         return membership is None or membership.partner.is_active
 
     def get_user(self, user_id: int) -> User | None:
-        """The signed-in user of a request, in one query: its row, its partner membership and
-        partner (which the check above reads) and its role's groups (which every page reads
-        through `crm.roles.role_of`), instead of one query for each."""
-        users = User.objects.select_related("partner_membership__partner")
+        """The signed-in user of a request with its partner membership and partner, which the
+        check above reads, in one query instead of three (Django's reads the user, then the
+        membership and the partner one by one on every request)."""
         try:
-            user = users.annotate(**role_flags()).get(pk=user_id)
+            user = User.objects.select_related("partner_membership__partner").get(pk=user_id)
         except User.DoesNotExist:
             return None
-        remember_role(user)
         return user if self.user_can_authenticate(user) else None

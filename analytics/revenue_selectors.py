@@ -26,12 +26,10 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Model, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
-from psycopg import sql
 
 from analytics import metrics, revenue
 from analytics.selectors import (
     _DAY_BITS,
-    _SNAPSHOT_ID,
     SIZE_BANDS,
     _bits,
     _case,
@@ -47,7 +45,7 @@ from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
-from crm.sql import as_text
+from crm.sql import in_exported_snapshot
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -333,18 +331,8 @@ def _coverage_in_snapshot(
     assignments: QuerySet[CoverageAssignment], highest: dict[str, int], snapshot: str
 ) -> dict[str, np.ndarray]:
     """`_coverage_read` on this thread's own connection, reading the exported `snapshot`."""
-    if not _SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"not a snapshot id: {snapshot!r}")
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(
-                as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            )
-            with _tuned_reads():
-                return _coverage_read(assignments, highest)
-    finally:
-        connection.close()
+    with in_exported_snapshot(snapshot), _tuned_reads():
+        return _coverage_read(assignments, highest)
 
 
 def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:

@@ -15,7 +15,6 @@ into SQL as text.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +39,7 @@ from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.rules import CONVERTED, IN_MARKET
-from crm.sql import as_text
+from crm.sql import in_exported_snapshot
 from partners.models import Agreement, Feedback, Partner
 
 SIZE_BANDS: tuple[str, ...] = tuple(SizeBand.values)
@@ -342,24 +341,12 @@ def _rest(
         return _assignment_rows(d, region_ids, highest), week_context(d, figures=region_ids is None)
 
 
-_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
-
-
 def _rest_in_snapshot(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int], snapshot: str
 ) -> tuple[AssignmentRows, WeekContext]:
     """`_rest` on this thread's own connection, reading the exported `snapshot`."""
-    if not _SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"not a snapshot id: {snapshot!r}")
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(
-                as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            )
-            return _rest(d, region_ids, highest)
-    finally:
-        connection.close()
+    with in_exported_snapshot(snapshot):
+        return _rest(d, region_ids, highest)
 
 
 @contextmanager

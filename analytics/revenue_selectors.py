@@ -58,6 +58,7 @@ _OPPORTUNITY_FIELDS: dict[str, str] = {
     "size_band": "account__size_band",
     "channel": "channel",
     "partner_id": "partner_id",
+    "rep_id": "rep_id",
     "stage": "stage",
     "recurring": "recurring",
     "amount": "amount",
@@ -104,11 +105,12 @@ def _opportunities(opportunities: QuerySet[Opportunity]) -> pd.DataFrame:
     frame["region"] = frame["region"].astype("int64").map(regions)
     frame["vertical"] = frame["vertical"].astype("int64").map(verticals)
     frame["partner_id"] = pd.to_numeric(frame["partner_id"]).fillna(0).astype("int64")
+    frame["rep_id"] = pd.to_numeric(frame["rep_id"]).fillna(0).astype("int64")
     frame["recurring"] = frame["recurring"].isin([True, "t", "true", "True", 1, "1"])
     frame["amount_cents"] = _cents(frame["amount"])
     frame["probability_bp"] = _cents(frame["probability"])
     frame = _dated(frame, revenue.DATE_FIELDS)
-    return frame[revenue.OPPORTUNITY_COLUMNS]
+    return frame[[*revenue.OPPORTUNITY_COLUMNS, "rep_id"]]
 
 
 def _coverage(assignments: QuerySet[CoverageAssignment]) -> pd.DataFrame:
@@ -190,10 +192,13 @@ def _deal_arrays(
     account not among them is looked up. Without `accounts` the segment comes through the
     account in the read itself."""
     joined = accounts is None
-    opportunities = opportunities.annotate(owner=Coalesce("partner_id", Value(0))).filter(
+    # A deal's owner is its partner or its rep, never both (a constraint holds it): one
+    # field, told apart by the channel.
+    highest_owner = max(highest["partner"], highest["rep"])
+    opportunities = opportunities.annotate(owner=Coalesce("partner_id", "rep_id", Value(0))).filter(
         id__lte=highest["opportunity"],
         account_id__lte=highest["account"],
-        owner__lte=highest["partner"],
+        owner__lte=highest_owner,
         sub_stage_id__lte=highest["sub_stage"],
     )
     segment_fields = []
@@ -213,7 +218,7 @@ def _deal_arrays(
             *segment_fields,
             _Field("opportunity_id", F("id"), _bits(highest["opportunity"])),
             _Field("account_id", F("account_id"), _bits(highest["account"])),
-            _Field("partner_id", F("owner"), _bits(highest["partner"])),
+            _Field("owner", F("owner"), _bits(highest_owner)),
             _Field("channel", _case("channel", metrics.KINDS), 3),
             _Field("stage", _case("stage", revenue.STAGES), 2),
             _Field("recurring", Case(When(recurring=True, then=Value(1)), default=Value(0)), 1),
@@ -246,6 +251,8 @@ def _deal_arrays(
     for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
         if sub_stage <= highest["sub_stage"]:
             probabilities[sub_stage] = int(probability.scaleb(2))
+    direct = fields["channel"] == revenue.DIRECT_CHANNEL
+    by_partner = np.isin(fields["channel"], revenue.PARTNER_CHANNELS)
     currency = fields["currency"] - 1
     names = np.asarray([*currencies, ""], dtype=object)[currency]
     unknown = np.flatnonzero(currency < 0)
@@ -261,7 +268,8 @@ def _deal_arrays(
         region=fields["region"],
         vertical=fields["vertical"],
         channel=fields["channel"],
-        partner_id=fields["partner_id"],
+        partner_id=np.where(by_partner, fields["owner"], 0),
+        rep_id=np.where(direct, fields["owner"], 0),
         stage=np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
         recurring=fields["recurring"].astype(bool),
         cents=fields["cents"],

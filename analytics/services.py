@@ -37,6 +37,7 @@ from analytics.revenue_services import (
     RevenueBackfill,
     RevenueStep,
     RevenueTables,
+    RevenueWeek,
     no_revenue_tables,
     revenue_common,
     revenue_from_database,
@@ -265,14 +266,14 @@ def _run_week(
 
 def _revenue_or_problem(
     revenue: RevenueStep, as_of: date, figures: WeekFigures
-) -> tuple[RevenueTables, str]:
+) -> tuple[RevenueWeek, str]:
     """The week's revenue rows; none, and why, when a rate is missing (docs/metrics.md rule
     10: a figure is never converted at 0, and the coverage figures are written all the same)."""
     try:
         return revenue(as_of, figures), ""
     except MissingRate as missing:
         logger.warning("metrics as of %s: no revenue figures: %s", as_of, missing)
-        return no_revenue_tables(), str(missing)
+        return RevenueWeek(no_revenue_tables()), str(missing)
 
 
 def _run_locked(
@@ -296,8 +297,8 @@ def _run_locked(
     started = time.monotonic()
     try:
         figures = compute(as_of)
-        revenue_rows, run.revenue_problem = (
-            (no_revenue_tables(), "")
+        revenue_week, run.revenue_problem = (
+            (RevenueWeek(no_revenue_tables()), "")
             if revenue is None
             else _revenue_or_problem(revenue, as_of, figures)
         )
@@ -306,17 +307,19 @@ def _run_locked(
             as_of=as_of,
             final=final,
             figures=figures,
-            revenue=revenue_rows,
+            revenue=revenue_week.tables,
             registrations=registrations,
         )
         # The partner programme's step reads the week just written (docs/metrics.md 20-23).
-        # The counts the week's pass found on its way are handed over, not read again.
+        # The counts the week's pass found on its way, and the revenue sourced this year the
+        # revenue step found, are handed over, not read again.
         rows += programme_week(
             week=week,
             as_of=as_of,
             final=final,
             revenue=revenue is not None and not run.revenue_problem,
             counts=figures.programme,
+            sourced=revenue_week.sourced,
         )
     except BaseException as error:
         run.status = RunStatus.FAILED

@@ -182,6 +182,8 @@ def _deal_arrays(
     rates: RateTable,
     highest: dict[str, int],
     accounts: metrics.Accounts | None,
+    *,
+    guarded: bool = True,
 ) -> revenue.Deals:
     """The deals of `opportunities` as `revenue.Deals`, read as integers gathered into a few
     bigint arrays (`selectors._integer_columns`): the database evaluates the filter and
@@ -190,23 +192,30 @@ def _deal_arrays(
     Each deal's segment is its account's in `accounts` (the week's accounts as the coverage
     pass indexed them), so the database need not join a million accounts to name it; an
     account not among them is looked up. Without `accounts` the segment comes through the
-    account in the read itself."""
+    account in the read itself.
+
+    `guarded`: rows whose ids exceed `highest` are left out (added since `highest` was read);
+    unguarded, when both were read from one snapshot, none can, and the database spares
+    those tests on every row."""
     joined = accounts is None
     # A deal's owner is its partner or its rep, never both (a constraint holds it): one
     # field, told apart by the channel.
     highest_owner = max(highest["partner"], highest["rep"])
-    opportunities = opportunities.annotate(owner=Coalesce("partner_id", "rep_id", Value(0))).filter(
-        id__lte=highest["opportunity"],
-        account_id__lte=highest["account"],
-        owner__lte=highest_owner,
-        sub_stage_id__lte=highest["sub_stage"],
-    )
+    opportunities = opportunities.annotate(owner=Coalesce("partner_id", "rep_id", Value(0)))
+    if guarded:
+        opportunities = opportunities.filter(
+            id__lte=highest["opportunity"],
+            account_id__lte=highest["account"],
+            owner__lte=highest_owner,
+            sub_stage_id__lte=highest["sub_stage"],
+        )
     segment_fields = []
     if joined:
-        opportunities = opportunities.filter(
-            account__region_id__lte=highest["region"],
-            account__vertical_id__lte=highest["vertical"],
-        )
+        if guarded:
+            opportunities = opportunities.filter(
+                account__region_id__lte=highest["region"],
+                account__vertical_id__lte=highest["vertical"],
+            )
         segment_fields = [
             _Field("region", F("account__region_id"), _bits(highest["region"])),
             _Field("vertical", F("account__vertical_id"), _bits(highest["vertical"])),
@@ -314,13 +323,15 @@ def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, 
 
 
 def _coverage_read(
-    assignments: QuerySet[CoverageAssignment], highest: dict[str, int]
+    assignments: QuerySet[CoverageAssignment], highest: dict[str, int], *, guarded: bool = True
 ) -> dict[str, np.ndarray]:
     """`assignments` as integer arrays (`_coverage_frame` keeps those of the won deals'
-    accounts)."""
-    assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0))).filter(
-        account_id__lte=highest["account"], owner__lte=highest["partner"]
-    )
+    accounts); `guarded` as in `_deal_arrays`."""
+    assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0)))
+    if guarded:
+        assignments = assignments.filter(
+            account_id__lte=highest["account"], owner__lte=highest["partner"]
+        )
     return _integer_columns(
         assignments,
         _Packing(
@@ -350,7 +361,8 @@ def _coverage_in_snapshot(
                 as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             )
             with _tuned_reads():
-                return _coverage_read(assignments, highest)
+                # The snapshot `highest` was read in: no row can exceed it.
+                return _coverage_read(assignments, highest, guarded=False)
     finally:
         connection.close()
 
@@ -406,7 +418,8 @@ def _deals_and_coverage(
     """The deals and the coverage, read as integers. With `parallel` (a transaction of our
     own, opened REPEATABLE READ) the coverage is read on a second connection from this one's
     exported snapshot while this one reads the deals, as the week's read does with its
-    assignments (`selectors.week_read`): the same rows, sooner on two cores."""
+    assignments (`selectors.week_read`): the same rows, sooner on two cores. `highest` was
+    read in that snapshot too, so no row exceeds it and none is tested against it."""
     if not parallel:
         return _deal_arrays(opportunities, rates, highest, accounts), _coverage_read(
             assignments, highest
@@ -416,7 +429,7 @@ def _deals_and_coverage(
         (snapshot,) = cursor.fetchone()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
-        deals = _deal_arrays(opportunities, rates, highest, accounts)
+        deals = _deal_arrays(opportunities, rates, highest, accounts, guarded=False)
         return deals, pending.result()
 
 

@@ -503,10 +503,13 @@ def _counted(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
 class ProgrammeCounts:
     """The partner programme's counts of a day that the week's pass finds on its way
     (`Accounts.programme_counts`): `partners` (`partner_id, conversions, conversions_ytd`) and
-    `reps` (`rep_id, covered_accounts, conversions_ytd`)."""
+    `reps` (`rep_id, covered_accounts, conversions_ytd`); and `feedback`, the feedback frame of
+    the 90 days ending on the day as the pass read it (`selectors.feedback_frame`), when it
+    did."""
 
     partners: pd.DataFrame
     reps: pd.DataFrame
+    feedback: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -1143,20 +1146,7 @@ class MarketSweep:
             rows = np.flatnonzero(assignments.kind == code)
             np.bitwise_or.at(kinds[code], account[rows], covering[rows])
 
-        counts = np.zeros((width, len(self.segment_keys), len(COUNT_COLUMNS)), "int64")
-        segment = self.segment
-        won_code = market.converted_via.astype("int64")
-        cells = len(self.segment_keys) * 16 * (len(KINDS) + 1)
-        for day in range(width):
-            bit = np.uint64(day)
-            in_market = ((live >> bit) & np.uint64(1)).astype(bool)
-            mask = np.zeros(accounts.size, dtype="int64")
-            for code in range(len(KINDS)):
-                mask |= (((kinds[code] >> bit) & np.uint64(1)) << np.uint64(code)).astype("int64")
-            converted = ((won >> bit) & np.uint64(1)).astype(bool)
-            key = (segment * 16 + mask) * (len(KINDS) + 1) + np.where(converted, won_code, 0)
-            counted = np.bincount(key[in_market], minlength=cells)
-            counts[day] = _count_matrix(counted.reshape(-1, 16, len(KINDS) + 1))
+        counts = self._day_counts(live, won, kinds, width)
 
         # Per (partner, account): the days some granted row of the partner covers it.
         partner_rows = np.flatnonzero(via_partner & (covering != 0))
@@ -1180,6 +1170,53 @@ class MarketSweep:
             converted=_bit_counts(pair_days & won[pair_account], pair_partner, count, width),
             programme=programme,
         )
+
+    def _day_counts(
+        self, live: np.ndarray, won: np.ndarray, kinds: np.ndarray, width: int
+    ) -> np.ndarray:
+        """`_SweptDays.counts` from the accounts' words: the first day's in-market accounts
+        counted per cell (segment, mask of the kinds covering, winning kind), then each next
+        day's counts from the previous day's, moving only the accounts one of whose words
+        changes between the two days from their old cell to their new one (most accounts keep
+        their cell from one week to the next)."""
+        market = self.market
+        segment = self.segment
+        won_code = market.converted_via.astype("int64")
+        wons = len(KINDS) + 1
+        cells = len(self.segment_keys) * 16 * wons  # one more bin: accounts not in the market
+        one = np.uint64(1)
+
+        def cells_of(rows: np.ndarray | slice, day: int) -> np.ndarray:
+            bit = np.uint64(day)
+            mask = np.zeros(len(segment[rows]), dtype="int64")
+            for code in range(len(KINDS)):
+                mask |= (((kinds[code][rows] >> bit) & one) << np.uint64(code)).astype("int64")
+            converted = ((won[rows] >> bit) & one).astype(bool)
+            key = (segment[rows] * 16 + mask) * wons + np.where(converted, won_code[rows], 0)
+            in_market = ((live[rows] >> bit) & one).astype(bool)
+            cell: np.ndarray = np.where(in_market, key, cells)
+            return cell
+
+        counts = np.zeros((width, len(self.segment_keys), len(COUNT_COLUMNS)), "int64")
+        if not width:
+            return counts
+        counted = np.bincount(cells_of(slice(None), 0), minlength=cells + 1)
+        counts[0] = _count_matrix(counted[:cells].reshape(-1, 16, wons))
+        # Bit `day - 1` of an account's word of changes: some word of it differs between
+        # `day - 1` and `day`.
+        changes = np.zeros(len(live), dtype=np.uint64)
+        for words in (live, won, *kinds):
+            changes |= words ^ (words >> one)
+        changes &= _bits_between(np.zeros(1, "int64"), np.array([width - 1]))[0]
+        changing = np.flatnonzero(changes)
+        changes = changes[changing]
+        for day in range(1, width):
+            moved = changing[((changes >> np.uint64(day - 1)) & one).astype(bool)]
+            if len(moved):
+                counted += np.bincount(cells_of(moved, day), minlength=cells + 1)
+                counted -= np.bincount(cells_of(moved, day - 1), minlength=cells + 1)
+            counts[day] = _count_matrix(counted[:cells].reshape(-1, 16, wons))
+        return counts
 
     def _programme_counts(
         self,

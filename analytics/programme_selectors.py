@@ -11,17 +11,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BigIntegerField, Count, Func, Min, Q, QuerySet, Sum
-from django.db.models.sql.compiler import SQLCompiler
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics import metrics, programme
-from analytics.selectors import week_context
+from analytics.selectors import EpochMicroseconds, week_context
 from channels.models import CoverageAssignment, SalesRep
 from channels.opportunity_models import Opportunity, OpportunityStage
 from channels.rules import COVERAGE_RUNNING
@@ -33,9 +30,6 @@ from partners.models import Agreement, Feedback, FeedbackReply, FeedbackSource, 
 from partners.programme_models import Certification, Target
 from partners.registration_models import DealRegistration, RegistrationStatus
 from partners.rules import AGREEMENT_IN_FORCE
-
-if TYPE_CHECKING:
-    from django.db.models.sql.compiler import _AsSqlType
 
 
 def _start_of(day: date) -> datetime:
@@ -141,6 +135,7 @@ PARTNER_INPUT_COLUMNS = [
     "partner_id",
     "channel_kind",
     "is_active",
+    "current_tier",
     "first_signed",
     "certifications",
     "registrations_submitted",
@@ -151,14 +146,15 @@ PARTNER_INPUT_COLUMNS = [
 
 
 def partner_inputs(d: date) -> pd.DataFrame:
-    """Per partner (`PARTNER_INPUT_COLUMNS`): its channel kind, whether it is active, the day
+    """Per partner (`PARTNER_INPUT_COLUMNS`): its channel kind, whether it is active, its tier
+    now (`current_tier`), the day
     its first agreement was signed (none yet: NaT), the certifications it holds on `d`, and
     its deal registrations submitted, won and lost in the 52 weeks ending on `d` and won since
     1 January (rule 20)."""
     start, first_of_year = programme.window_start(d), programme.year_start(d)
     partners = pd.DataFrame(
-        list(Partner.objects.values_list("id", "channel_kind", "is_active")),
-        columns=["partner_id", "channel_kind", "is_active"],
+        list(Partner.objects.values_list("id", "channel_kind", "is_active", "tier")),
+        columns=["partner_id", "channel_kind", "is_active", "current_tier"],
     )
     signed = dict(
         Agreement.objects.filter(signed_on__isnull=False, signed_on__lte=d)
@@ -213,29 +209,6 @@ def partner_inputs(d: date) -> pd.DataFrame:
     return partners[PARTNER_INPUT_COLUMNS]
 
 
-class EpochMicroseconds(Func):
-    """A moment as whole microseconds since 1970-01-01 UTC, computed exactly by the database,
-    so a wait can be taken over integers instead of tens of thousands of datetimes built in
-    Python."""
-
-    output_field = BigIntegerField()
-
-    def as_postgresql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> _AsSqlType:
-        # EXTRACT(EPOCH ...) is numeric (exact to the microsecond) since PostgreSQL 14.
-        template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-    def as_sqlite(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> _AsSqlType:
-        # The function Django's SQLite backend computes `datetime - datetime` with, in whole
-        # microseconds: moments are kept as UTC text there.
-        template = "django_timestamp_diff(%(expressions)s, '1970-01-01 00:00:00')"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-
 FEEDBACK_INPUT_COLUMNS = [
     "partner_id",
     "feedback_categories",
@@ -262,7 +235,46 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
         )
         .values_list("partner_id", *columns)
     )
-    counts = pd.DataFrame(rows, columns=["partner_id", *columns])
+    return _with_categories(pd.DataFrame(rows, columns=["partner_id", *columns]))
+
+
+def _microseconds(moment: datetime) -> int:
+    """`moment` as whole microseconds since 1970-01-01 UTC (what `EpochMicroseconds` gives)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _within(entries: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    """The entries of the week's feedback frame (`analytics.selectors.feedback_frame` with its
+    moments) created from `start` to before `end`, compared as integers."""
+    created = entries["created_us"].to_numpy(dtype="int64")
+    return entries[(created >= _microseconds(start)) & (created < _microseconds(end))]
+
+
+def _category_counts_of(entries: pd.DataFrame) -> pd.DataFrame:
+    """`_category_counts` of `entries` (rows of the week's feedback frame), counted over arrays
+    instead of read again."""
+    columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
+    partner_ids, partner_codes = np.unique(
+        entries["partner_id"].to_numpy(dtype="int64"), return_inverse=True
+    )
+    category_codes = pd.Categorical(
+        entries["category"], categories=list(programme.FEEDBACK_COUNT_COLUMNS)
+    ).codes
+    if (category_codes < 0).any():
+        raise ValueError("a feedback entry's category is not one of FeedbackCategory")
+    counts = np.bincount(
+        partner_codes.reshape(-1) * len(columns) + category_codes,
+        minlength=len(partner_ids) * len(columns),
+    ).reshape(len(partner_ids), len(columns))
+    frame = pd.DataFrame(counts.astype("int64"), columns=columns)
+    frame.insert(0, "partner_id", partner_ids)
+    return _with_categories(frame)
+
+
+def _with_categories(counts: pd.DataFrame) -> pd.DataFrame:
+    """`counts` (`partner_id` and `programme.FEEDBACK_COUNT_COLUMNS`) with
+    `feedback_categories`, the JSON text of the object of the categories each partner has."""
+    columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
     # The text json.dumps gives each object, written from the counts without a dict each.
     keys = [f"{json.dumps(category)}: " for category in programme.FEEDBACK_COUNT_COLUMNS]
     counts["feedback_categories"] = [
@@ -272,17 +284,45 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
     return counts
 
 
-def feedback_inputs(d: date) -> pd.DataFrame:
+def _messages_of(entries: pd.DataFrame) -> np.ndarray:
+    """The messages (entries not from a survey) of `entries` (rows of the week's feedback
+    frame): one row each of `id, partner_id, created` (microseconds since 1970), as the
+    database hands them over in `feedback_inputs`."""
+    within = entries[(entries["source"] != FeedbackSource.SURVEY).to_numpy(dtype=bool)]
+    return np.column_stack(
+        [within[column].to_numpy(dtype="int64") for column in ("id", "partner_id", "created_us")]
+    ).reshape(-1, 3)
+
+
+def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per partner with feedback in the 90 days ending on `d` (rule 23, `FEEDBACK_INPUT_COLUMNS`):
     its entries per category (`feedback_categories`, the JSON text of an object, and one
     count per category, `programme.FEEDBACK_COUNT_COLUMNS`), and the mean days to our first
     reply over the entries that are messages (not survey scores): from creation to the first
     reply written by one of our users on or before `d`, or to the end of `d` when none, at most
-    `programme.RESPONSE_DAYS_CAP` (none when it sent no message)."""
+    `programme.RESPONSE_DAYS_CAP` (none when it sent no message).
+
+    `entries`: the week's feedback frame of the same 90 days or more with the entries' moments,
+    as the week's pass read it (`analytics.selectors.feedback_frame` with `moments`), whose
+    categories and messages are taken instead of read again; the database hands them over when
+    none."""
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
-    entries = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
-    counts = _category_counts(entries)
+    stored = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
+    if entries is None:
+        counts = _category_counts(stored)
+        messages = np.array(
+            driver_rows(
+                stored.exclude(source=FeedbackSource.SURVEY)
+                .order_by()
+                .values_list("id", "partner_id", EpochMicroseconds("created_at"))
+            ),
+            dtype="int64",
+        ).reshape(-1, 3)
+    else:
+        within = _within(entries, _start_of(since), end)
+        counts = _category_counts_of(within)
+        messages = _messages_of(within)
     # The first reply of each message, found by a join on the same 90 days rather than by a
     # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
     # (microseconds) and the waits are computed over arrays.
@@ -300,20 +340,12 @@ def feedback_inputs(d: date) -> pd.DataFrame:
         .annotate(first=EpochMicroseconds(Min("created_at")))
         .values_list("feedback_id", "first")
     )
-    messages = np.array(
-        driver_rows(
-            entries.exclude(source=FeedbackSource.SURVEY)
-            .order_by()
-            .values_list("id", "partner_id", EpochMicroseconds("created_at"))
-        ),
-        dtype="int64",
-    ).reshape(-1, 3)
     response: dict[int, float] = {}
     if len(messages):
         # Newest first (ties by id), the order entries are listed in: each mean adds its
         # waits in the same order every run.
         ids, partner_ids, created = messages[np.lexsort((messages[:, 0], -messages[:, 2]))].T
-        end_us = int((end - _EPOCH) // timedelta(microseconds=1))
+        end_us = _microseconds(end)
         answered = np.full(len(ids), end_us, dtype="int64")
         if first_reply:
             replied = np.array(first_reply, dtype="int64")

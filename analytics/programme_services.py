@@ -128,11 +128,13 @@ def _figures_frame(
     d: date,
     counts: programme_selectors.ConversionCounts,
     revenue: WeekRevenue | None,
+    entries: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every active partner with rule 6's figures of the week and the programme's counts
     (rule 20), one row each in `partner_id` order, the requirement figures under
     `REQUIREMENT_KEYS`. Its sourced revenue is none when the week has no revenue figures
-    (`revenue` None). Each source is placed on the partners' rows by position, over arrays."""
+    (`revenue` None); its feedback categories counted from `entries` (the week's feedback
+    frame) when given. Each source is placed on the partners' rows by position, over arrays."""
     inputs = programme_selectors.partner_inputs(d)
     active = inputs["is_active"].to_numpy(dtype=bool)
     frame = _keyed(inputs.loc[active]).sort_values("partner_id", kind="stable")
@@ -168,7 +170,7 @@ def _figures_frame(
                 ids, list(sourced), list(sourced.values()), missing=ZERO, dtype=object
             )
 
-    feedback = programme_selectors.feedback_inputs(d)
+    feedback = programme_selectors.feedback_inputs(d, entries)
     keys = feedback["partner_id"].tolist()
     # A partner without feedback in the 90 days has none of any category.
     columns["feedback_categories"] = _aligned(
@@ -254,13 +256,13 @@ def programme_week(
     satisfaction regression (rule 23), then replace the week's programme rows in one
     transaction. `revenue` false: the week's snapshot has no revenue figures (a missing rate),
     so the programme's revenue figures are none too. `counts`: the conversions and reps'
-    covered accounts of `as_of` as the week's pass found them (read here when none);
-    `sourced`: the revenue partners and reps sourced since 1 January as the week's revenue
-    step found it (read here when none). Returns the number of rows written."""
+    covered accounts of `as_of` as the week's pass found them (read here when none), and the
+    feedback it read, whose categories are counted rather than read again; `sourced`: the
+    revenue partners and reps sourced since 1 January as the week's revenue step found it
+    (read here when none). Returns the number of rows written."""
     grace = programme_settings().downgrade_grace_weeks
     rules = tier_rules()
     by_code = {rule.code: rule for rule in rules}
-    names = dict(Tier.objects.values_list("code", "name"))
     if counts is None:
         converted = programme_selectors.conversions(as_of)
         rep_covered = None
@@ -277,10 +279,15 @@ def programme_week(
         )
     money = week_revenue(week, as_of, known=revenue, sourced=sourced)
     targets = programme_selectors.targets(as_of.year)
-    frame = _figures_frame(week, as_of, converted, money)
+    frame = _figures_frame(
+        week, as_of, converted, money, None if counts is None else counts.feedback
+    )
     requirement_values = _requirement_values(frame)
 
-    before = partner_tiers_before(week)
+    before = partner_tiers_before(
+        week,
+        now=dict(zip(frame["partner_id"].tolist(), frame["current_tier"].tolist(), strict=True)),
+    )
     held_before = frame["partner_id"].map(before).fillna("").tolist()
     previous = reports.programme_weeks_below(previous_week(week))
     below_before = frame["partner_id"].map(previous).fillna(0).astype("int64").tolist()
@@ -295,6 +302,8 @@ def programme_week(
 
     decisions = []
     changed = np.flatnonzero(np.asarray(held_before, dtype=object) != outcome.held)
+    # The tiers' names, for the reasons of the changes (most weeks change no tier).
+    names = dict(Tier.objects.values_list("code", "name")) if len(changed) else {}
     partner_ids = frame["partner_id"].to_numpy()
     for index in changed.tolist():
         partner_id = partner_ids[index]

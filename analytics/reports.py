@@ -21,7 +21,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from django.db.models import Count, F, OrderBy, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, OrderBy, Q, QuerySet, Sum
 
 from analytics import metrics
 from analytics.models import (
@@ -190,6 +190,21 @@ def week_options() -> list[WeekOption]:
                 week=week, as_of=_as_date(as_of), final=bool(final), version=version
             )
     return list(options.values())
+
+
+def snapshot_version() -> str:
+    """A version of everything the snapshot and rollup tables hold: the number of finished
+    runs and the latest end, which every run changes once it has written its week's rows,
+    whether it then succeeded or failed. Figures read after it are at least as new as it says,
+    so figures cached under it never outlive their rows. One query, on the database the
+    figures are read from."""
+    count, last = (
+        MetricsRun.objects.using(figures_database())
+        .filter(finished_at__isnull=False)
+        .aggregate(count=Count("id"), last=Max("finished_at"))
+        .values()
+    )
+    return f"{count}:{last.isoformat() if last else ''}"
 
 
 def weeks() -> list[str]:

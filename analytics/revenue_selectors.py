@@ -26,12 +26,10 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Model, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
-from psycopg import sql
 
 from analytics import metrics, revenue
 from analytics.selectors import (
     _DAY_BITS,
-    _SNAPSHOT_ID,
     SIZE_BANDS,
     _bits,
     _case,
@@ -47,7 +45,7 @@ from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
-from crm.sql import as_text
+from crm.sql import in_exported_snapshot
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -352,19 +350,9 @@ def _coverage_in_snapshot(
     assignments: QuerySet[CoverageAssignment], highest: dict[str, int], snapshot: str
 ) -> dict[str, np.ndarray]:
     """`_coverage_read` on this thread's own connection, reading the exported `snapshot`."""
-    if not _SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"not a snapshot id: {snapshot!r}")
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(
-                as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            )
-            with _tuned_reads():
-                # The snapshot `highest` was read in: no row can exceed it.
-                return _coverage_read(assignments, highest, guarded=False)
-    finally:
-        connection.close()
+    with in_exported_snapshot(snapshot), _tuned_reads():
+        # The snapshot `highest` was read in: no row can exceed it.
+        return _coverage_read(assignments, highest, guarded=False)
 
 
 def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
@@ -457,6 +445,9 @@ def revenue_frames(
                 cursor.execute("SET LOCAL jit = off")
         opportunities = Opportunity.objects.all()
         assignments = CoverageAssignment.objects.all()
+        # Coverage counts only through the won deals it influenced (rule 16): without a won
+        # deal that can count on `d` there is none to read (1.6M rows at a million accounts).
+        influenced = d is None or Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).exists()
         if d is not None:
             opportunities = opportunities.filter(
                 IN_PIPELINE.q(d) | WON_IN_52_WEEKS.q(d) | SUBSCRIBED.q(d)
@@ -467,7 +458,9 @@ def revenue_frames(
             assignments = assignments.filter(
                 Q(end_date__isnull=True) | Q(end_date__gte=earliest), start_date__lt=d
             )
-            if not postgresql:
+            if not influenced:
+                assignments = assignments.none()
+            elif not postgresql:
                 won = Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).values("account_id")
                 assignments = assignments.filter(account_id__in=won)
         else:
@@ -484,7 +477,12 @@ def revenue_frames(
         if postgresql:
             highest = _highest_ids()
             read, covering = _deals_and_coverage(
-                opportunities, assignments, rates, highest, accounts, parallel=fresh
+                opportunities,
+                assignments,
+                rates,
+                highest,
+                accounts,
+                parallel=fresh and influenced,
             )
             deals = {"deals": read}
             won = read.stage == "won"

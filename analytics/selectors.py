@@ -15,23 +15,24 @@ into SQL as text.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, Case, F, Func, QuerySet, Value, When
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 from psycopg import sql
 
@@ -40,8 +41,11 @@ from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.rules import CONVERTED, IN_MARKET
-from crm.sql import as_text
+from crm.sql import in_exported_snapshot
 from partners.models import Agreement, Feedback, Partner
+
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import _AsSqlType
 
 SIZE_BANDS: tuple[str, ...] = tuple(SizeBand.values)
 
@@ -315,7 +319,10 @@ def week_context(d: date, *, figures: bool = True) -> WeekContext:
     partners, feedback = pd.DataFrame(), pd.DataFrame()
     if figures:
         partners = partners_frame()
-        feedback = feedback_frame(since=d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1))
+        # With the moments the partner programme's step reads after the week's figures.
+        feedback = feedback_frame(
+            since=d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1), moments=True
+        )
     return WeekContext(
         agreements=agreements_frame(),
         agreement_regions=_frame(
@@ -342,24 +349,12 @@ def _rest(
         return _assignment_rows(d, region_ids, highest), week_context(d, figures=region_ids is None)
 
 
-_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
-
-
 def _rest_in_snapshot(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int], snapshot: str
 ) -> tuple[AssignmentRows, WeekContext]:
     """`_rest` on this thread's own connection, reading the exported `snapshot`."""
-    if not _SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"not a snapshot id: {snapshot!r}")
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(
-                as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            )
-            return _rest(d, region_ids, highest)
-    finally:
-        connection.close()
+    with in_exported_snapshot(snapshot):
+        return _rest(d, region_ids, highest)
 
 
 @contextmanager
@@ -442,19 +437,50 @@ FEEDBACK_FRAME_COLUMNS = [
 ]
 
 
-def feedback_frame(since: date | None = None) -> pd.DataFrame:
+class EpochMicroseconds(Func):
+    """A moment as whole microseconds since 1970-01-01 UTC, computed exactly by the database,
+    so a wait can be taken over integers instead of tens of thousands of datetimes built in
+    Python."""
+
+    output_field = BigIntegerField()
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> _AsSqlType:
+        # EXTRACT(EPOCH ...) is numeric (exact to the microsecond) since PostgreSQL 14.
+        template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> _AsSqlType:
+        # The function Django's SQLite backend computes `datetime - datetime` with, in whole
+        # microseconds: moments are kept as UTC text there.
+        template = "django_timestamp_diff(%(expressions)s, '1970-01-01 00:00:00')"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+# Each entry's id, source and the moment it was created (microseconds since 1970): what the
+# partner programme's response times read (docs/metrics.md rule 23).
+FEEDBACK_MOMENT_COLUMNS = ["id", "source", "created_us"]
+
+
+def feedback_frame(since: date | None = None, *, moments: bool = False) -> pd.DataFrame:
     """Every feedback entry's partner and its channel kind, created date (in the project's time
     zone), category, satisfaction and NPS; only those created on or after `since` when
-    given."""
+    given. With `moments`, also `FEEDBACK_MOMENT_COLUMNS`."""
+    columns = FEEDBACK_FRAME_COLUMNS + (FEEDBACK_MOMENT_COLUMNS if moments else [])
     entries = Feedback.objects.all()
     if since is not None:
         entries = entries.filter(
             created_at__gte=timezone.make_aware(datetime.combine(since, time.min))
         )
     rows = entries.annotate(
-        channel_kind=F("partner__channel_kind"), created_on=TruncDate("created_at")
-    ).values_list(*FEEDBACK_FRAME_COLUMNS)
-    frame = _frame(rows, FEEDBACK_FRAME_COLUMNS)
+        channel_kind=F("partner__channel_kind"),
+        created_on=TruncDate("created_at"),
+        created_us=EpochMicroseconds("created_at"),
+    ).values_list(*columns)
+    frame = _frame(rows, columns)
     frame["nps"] = frame["nps"].astype("float64")
     return frame
 

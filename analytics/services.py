@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TypedDict, cast
@@ -34,6 +35,7 @@ from analytics.models import (
 )
 from analytics.programme_services import programme_week
 from analytics.revenue_services import (
+    REVENUE_MODELS,
     RevenueBackfill,
     RevenueStep,
     RevenueTables,
@@ -43,7 +45,7 @@ from analytics.revenue_services import (
     revenue_from_database,
 )
 from analytics.routers import primary_reads
-from analytics.writes import Cell, Rows, insert_rows
+from analytics.writes import Cell, Rows, RowsBuffer, insert_rows
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -110,29 +112,52 @@ def _write_week(
     revenue: RevenueTables,
     registrations: RegistrationsRead | None = None,
 ) -> int:
+    rows = _week_rows(
+        week=week,
+        as_of=as_of,
+        final=final,
+        figures=figures,
+        revenue=revenue,
+        registrations=registrations,
+    )
+    _replace_week(week, rows)
+    return _counted_rows(rows)
+
+
+def _week_rows(
+    *,
+    week: str,
+    as_of: date,
+    final: bool,
+    figures: WeekFigures,
+    revenue: RevenueTables,
+    registrations: RegistrationsRead | None = None,
+) -> dict[type[Model], Rows]:
+    """A week's rows by model: its snapshots, rollups and revenue rows."""
     common: dict[str, Cell] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
-    segment_rows = _snapshot_rows(figures.segments, segment_fields, **common)
-    partner_rows = _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common)
     rollups = (figures.segment_rollups, figures.partner_rollups, figures.feedback_rollups)
-    revenue_rows = {
-        model: _snapshot_rows(frame, fields, **common, **revenue_common())
-        for model, (frame, fields) in revenue.items()
-    }
-    _replace_week(
-        week,
-        {
-            SegmentSnapshot: segment_rows,
-            PartnerSnapshot: partner_rows,
-            **_rollup_rows(*rollups, **common),
-            **registration_rollup_rows(
-                week=week, as_of=as_of, final=final, registrations=registrations
-            ),
-            **revenue_rows,
+    return {
+        SegmentSnapshot: _snapshot_rows(figures.segments, segment_fields, **common),
+        PartnerSnapshot: _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common),
+        **_rollup_rows(*rollups, **common),
+        **registration_rollup_rows(
+            week=week, as_of=as_of, final=final, registrations=registrations
+        ),
+        **{
+            model: _snapshot_rows(frame, fields, **common, **revenue_common())
+            for model, (frame, fields) in revenue.items()
         },
-    )
-    return len(segment_rows) + len(partner_rows) + sum(map(len, revenue_rows.values()))
+    }
 
+
+def _counted_rows(rows: dict[type[Model], Rows]) -> int:
+    """The rows a run reports written: its snapshot and revenue rows (not the rollups)."""
+    return sum(len(model_rows) for model, model_rows in rows.items() if model in _COUNTED)
+
+
+# The models whose rows a run counts as written (`MetricsRun.rows_written`).
+_COUNTED: frozenset[type[Model]] = frozenset({SegmentSnapshot, PartnerSnapshot, *REVENUE_MODELS})
 
 _SEGMENT_ROLLUP_FIELDS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
 
@@ -406,6 +431,7 @@ def _day_counts(
             in_year=rows.converted_in_year,
             covered=covered,
         )
+        programme_counts = replace(programme_counts, feedback=context.feedback)
     return groups, coverage, context, programme_counts, accounts
 
 
@@ -458,14 +484,17 @@ def metrics_compute_weeks(
     revenue: bool = True,
 ) -> list[MetricsRun]:
     """Compute several weeks, loading the market once and sweeping their as-of dates in one
-    pass over its dated rows (`metrics.MarketSweep`).
+    pass over its dated rows (`metrics.MarketSweep`), and write them all in one transaction.
 
-    Weeks in `final_weeks` are final, the rest provisional. Each week is replaced in its own
-    transaction under its own lock, exactly as `metrics_compute_week` would; `progress` is called
-    with each week once it is written. Raises like `metrics_compute_week` and stops at the first
-    failing week (the weeks before it stay written). With `revenue=False` the weeks are
-    written with no revenue rows and the programme's figures without revenue (a benchmark's
-    baseline).
+    Weeks in `final_weeks` are final, the rest provisional. Every week gets the rows and the
+    `MetricsRun` that `metrics_compute_week` would give it, under its own lock (all of them held
+    while the backfill runs); the rows of all the weeks are written at once (one `COPY` per
+    table on PostgreSQL), then each week's programme step runs in week order, as it reads the
+    weeks before it. `progress` is called with each week once its programme step is done.
+    Raises like `metrics_compute_week`; a failing week fails the whole backfill, which then
+    writes nothing (every week keeps the rows it had; each run is recorded as failed). With
+    `revenue=False` the weeks are written with no revenue rows and the programme's figures
+    without revenue (a benchmark's baseline).
     """
     for week in weeks:
         metrics.iso_week_as_of(week)
@@ -478,20 +507,133 @@ def metrics_compute_weeks(
     step = RevenueBackfill() if revenue else None
     # The deal registrations of every week in one read; each week's rollups pick its own.
     registrations = RegistrationsRead.of_days(days) if days else None
-
-    runs = []
-    for week in weeks:
-        runs.append(
-            _run_week(
-                week=week,
-                final=week in final_set,
+    try:
+        with ExitStack() as held:
+            for week in sorted(set(weeks)):
+                held.enter_context(named_lock(f"metrics:week:{week}", ttl_seconds=_lock_seconds()))
+            held.enter_context(primary_reads())
+            return _run_weeks_locked(
+                weeks=list(dict.fromkeys(weeks)),
+                final_set=final_set,
                 compute=sweep.week_figures,
                 revenue=step,
                 registrations=registrations,
+                progress=progress,
             )
+    except LockBusy as busy:
+        raise MetricsRunInProgress(f"{busy}; try again later") from busy
+
+
+def _run_weeks_locked(
+    *,
+    weeks: list[str],
+    final_set: set[str],
+    compute: Callable[[date], WeekFigures],
+    revenue: RevenueStep | None,
+    registrations: RegistrationsRead | None,
+    progress: Callable[[str], object] | None,
+) -> list[MetricsRun]:
+    """The runs of `weeks` under their locks: `_run_locked` for many weeks, whose rows are
+    written together and whose programme steps follow in week order, in one transaction."""
+    # We hold the weeks' locks, so any run of them still marked running died before finishing.
+    MetricsRun.objects.filter(week__in=weeks, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        error="abandoned: the process stopped before finishing",
+    )
+    started_at = timezone.now()
+    runs = MetricsRun.objects.bulk_create(
+        MetricsRun(
+            week=week,
+            as_of=metrics_as_of(week=week, final=week in final_set),
+            final=week in final_set,
+            started_at=started_at,
         )
-        if progress is not None:
-            progress(week)
+        for week in weeks
+    )
+    seconds = dict.fromkeys(weeks, 0.0)
+    current = weeks[0] if weeks else ""
+    try:
+        with transaction.atomic():
+            buffer = RowsBuffer()
+            handed: dict[str, metrics.ProgrammeCounts | None] = {}
+            written: dict[type[Model], None] = {}  # the models of the weeks' rows, in order
+            for run in runs:
+                current = run.week
+                started = time.monotonic()
+                figures = compute(run.as_of)
+                revenue_rows, run.revenue_problem = (
+                    (no_revenue_tables(), "")
+                    if revenue is None
+                    else _revenue_or_problem(revenue, run.as_of, figures)
+                )
+                rows = _week_rows(
+                    week=run.week,
+                    as_of=run.as_of,
+                    final=run.final,
+                    figures=figures,
+                    revenue=revenue_rows,
+                    registrations=registrations,
+                )
+                for model, model_rows in rows.items():
+                    written[model] = None
+                    buffer.add(model, model_rows)
+                run.rows_written = _counted_rows(rows)
+                handed[run.week] = figures.programme
+                seconds[run.week] += time.monotonic() - started
+            current = ""
+            started = time.monotonic()
+            for model in written:
+                model._default_manager.filter(week__in=weeks).delete()
+            buffer.insert()
+            shared = (time.monotonic() - started) / max(len(runs), 1)
+            for run in runs:
+                current = run.week
+                started = time.monotonic()
+                # The partner programme's step reads the week just written (docs/metrics.md
+                # 20-23) and the tiers of the weeks before; the counts the sweep found on its
+                # way are handed over, not read again.
+                run.rows_written += programme_week(
+                    week=run.week,
+                    as_of=run.as_of,
+                    final=run.final,
+                    revenue=revenue is not None and not run.revenue_problem,
+                    counts=handed.pop(run.week),
+                )
+                seconds[run.week] += shared + time.monotonic() - started
+                if progress is not None:
+                    progress(run.week)
+    except BaseException as error:
+        finished = timezone.now()
+        failure = f"{type(error).__name__}: {error}"
+        for run in runs:
+            run.status = RunStatus.FAILED
+            run.error = (
+                failure
+                if run.week == current or not current
+                else f"not written: {current} failed: {failure}"
+            )[:5000]
+            run.finished_at = finished
+            run.seconds = seconds[run.week]
+            run.rows_written = 0
+            run.updated_at = finished
+        MetricsRun.objects.bulk_update(
+            runs, ["status", "error", "finished_at", "seconds", "rows_written", "updated_at"]
+        )
+        raise
+    finished = timezone.now()
+    for run in runs:
+        run.status = RunStatus.SUCCEEDED
+        run.finished_at = finished
+        run.seconds = seconds[run.week]
+        run.updated_at = finished
+        logger.info(
+            "metrics %s (%s): %d rows in %.2f s", run.week, run.as_of, run.rows_written, run.seconds
+        )
+    MetricsRun.objects.bulk_update(
+        runs,
+        ["status", "rows_written", "finished_at", "seconds", "revenue_problem", "updated_at"],
+    )
     return runs
 
 

@@ -3,6 +3,7 @@ values passed as parameters), then rendered here for Django's cursor on either d
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -135,3 +136,24 @@ def copy_texts(values: Sequence[object]) -> list[str]:
         plain = not any(special in joined for special in "\\\t\n\r")
         return list(texts) if plain else [text.translate(COPY_ESCAPES) for text in texts]
     return list(map(copy_text, values))
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+
+
+@contextmanager
+def in_exported_snapshot(snapshot: str) -> Iterator[None]:
+    """On this thread's own connection (PostgreSQL), a REPEATABLE READ transaction that reads
+    the `snapshot` another connection exported (`SELECT pg_export_snapshot()`), so two
+    connections read the same rows at once; the connection is closed afterwards."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    try:
+        with transaction.atomic(), default_connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(
+                as_text(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            )
+            yield
+    finally:
+        default_connection.close()

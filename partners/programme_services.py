@@ -8,7 +8,7 @@ decisions in `analytics.programme` and records them through `partner_tiers_recor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
@@ -209,12 +209,16 @@ def _order(change: TierChange) -> tuple[str, int, datetime, int]:
     return (change.week, source, change.created_at, change.pk)
 
 
-def partner_tiers_before(week: str) -> dict[int, str]:
+def partner_tiers_before(week: str, *, now: Mapping[int, str] | None = None) -> dict[int, str]:
     """Every partner's tier as it stood when `week`'s evaluation starts: after every change
     of an earlier week and every manager's change of that week. For a partner with no change
     from that point on, that is its tier now; for the others it is read from the history (the
-    last change before, or the first change after's starting tier)."""
-    tiers = dict(Partner.objects.order_by().values_list("id", "tier"))
+    last change before, or the first change after's starting tier). `now`: the partners'
+    tiers now when the caller has just read them (read here when none); the answer covers
+    the partners of `now` and those with such a change."""
+    tiers = (
+        dict(now) if now is not None else dict(Partner.objects.order_by().values_list("id", "tier"))
+    )
     later = TierChange.objects.filter(
         Q(week__gt=week) | Q(week=week, source=TierChangeSource.EVALUATION)
     )

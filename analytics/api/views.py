@@ -5,10 +5,12 @@ dashboard's audience."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, cast
 
 import django_filters
+from django.core.cache import cache
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, viewsets
@@ -37,6 +39,12 @@ from analytics.api.serializers import (
 from analytics.models import MetricsRun, RunStatus
 from crm.api.pagination import ReportPagination
 from crm.api.permissions import LeadershipOnly
+from crm.api.renderers import EncodedRows, EncodedRowsJSONRenderer, encode_rows
+
+# Part of every cache key: a deploy that changes the rows' shape changes it. Rows of versions
+# no longer asked for are left to expire.
+API_CACHE_SHAPE = "api-figures-1"
+API_CACHE_SECONDS = 3600
 
 
 class _Row(Protocol):
@@ -64,8 +72,13 @@ def _segment_columns(by: str) -> list[str]:
 
 # No model behind these views: they page plain rows read from the snapshot tables.
 class _SnapshotView(generics.GenericAPIView[Any]):
+    """A view of snapshot figures. Its rows are encoded to JSON once and cached under the
+    snapshot version with the view and the validated query (`cached_rows`); each request pages
+    them and joins the page's texts into the usual envelope (`EncodedRowsJSONRenderer`)."""
+
     permission_classes = [LeadershipOnly]
     pagination_class = ReportPagination
+    renderer_classes = [EncodedRowsJSONRenderer]
     filter_backends: list[type[BaseFilterBackend]] = []
 
     def query(self, serializer_class: type) -> dict[str, Any]:
@@ -80,11 +93,34 @@ class _SnapshotView(generics.GenericAPIView[Any]):
             raise NotFound(f"No snapshot for {week or 'any week'}; compute the week first.")
         return week
 
-    def page_of(self, rows: list[dict[str, object]]) -> Response:
-        # Rows are plain JSON-ready dicts with exactly the serializer's fields already; running
-        # them through the serializer again would cost more than the query (2,000 rows x 30).
+    def page_of(
+        self, query: dict[str, Any], rows: Callable[[], Sequence[Mapping[str, object]]]
+    ) -> Response:
+        """A page of `rows()`, plain JSON-ready dicts with exactly the serializer's fields
+        (running 2,000 rows through the serializer would cost more than the query), read only
+        when the rows of `query` are not cached under the current snapshot version."""
+        encoded = cached_rows(type(self).__name__, query, rows)
         # DRF pages a list as it pages a queryset; its type stubs name the queryset only.
-        return self.get_paginated_response(self.paginate_queryset(rows))  # type: ignore[arg-type]
+        page = self.paginate_queryset(encoded)  # type: ignore[arg-type]
+        return self.get_paginated_response(EncodedRows(page or []))
+
+
+def cached_rows(
+    name: str, query: Mapping[str, Any], rows: Callable[[], Sequence[Mapping[str, object]]]
+) -> list[bytes]:
+    """The rows of view `name` for `query` (its validated parameters, the week it resolved to
+    included), encoded (`encode_rows`) and cached under the snapshot version, which every
+    finished run changes. The figures are the same for every caller who may reach these
+    views (`LeadershipOnly`, checked before a view runs: sales managers and executives;
+    nobody else gets past it), so the key holds no caller."""
+    version = reports.snapshot_version()  # before the rows: they are at least this new
+    source = repr((API_CACHE_SHAPE, name, version, sorted(query.items())))
+    key = "api-figures:" + hashlib.sha256(source.encode()).hexdigest()
+    encoded = cache.get(key)
+    if encoded is None:
+        encoded = encode_rows(rows())
+        cache.set(key, encoded, API_CACHE_SECONDS)
+    return cast(list[bytes], encoded)
 
 
 class MetricsSegmentsView(_SnapshotView):
@@ -102,7 +138,10 @@ class MetricsSegmentsView(_SnapshotView):
         query = self.query(SegmentQuerySerializer)
         week = self.week_of(query)
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
-        return self.page_of([row._asdict() for row in reports.segments(week, **segment)])
+        return self.page_of(
+            {**query, "week": week},
+            lambda: [row._asdict() for row in reports.segments(week, **segment)],
+        )
 
 
 class MetricsRollupView(_SnapshotView):
@@ -122,17 +161,19 @@ class MetricsRollupView(_SnapshotView):
         week = self.week_of(query)
         by = query["by"]
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
-        rows: Sequence[_Row]
-        if by == "partner":
-            rows, present = reports.partners(week), reports.PARTNER_FIGURE_COLUMNS
-        elif by == "channel":
-            rows, present = reports.channel_rollup(week, **segment), metrics.CHANNEL_COLUMNS
-        else:
-            keys = metrics.ROLLUP_DIMENSIONS[by]
-            rows, present = reports.rollup([week], by=keys, **segment), _segment_columns(by)
-        return self.page_of(
-            [_record(row, columns=ROW_COLUMNS, present=present, week=week) for row in rows]
-        )
+
+        def records() -> list[dict[str, object]]:
+            rows: Sequence[_Row]
+            if by == "partner":
+                rows, present = reports.partners(week), reports.PARTNER_FIGURE_COLUMNS
+            elif by == "channel":
+                rows, present = reports.channel_rollup(week, **segment), metrics.CHANNEL_COLUMNS
+            else:
+                keys = metrics.ROLLUP_DIMENSIONS[by]
+                rows, present = reports.rollup([week], by=keys, **segment), _segment_columns(by)
+            return [_record(row, columns=ROW_COLUMNS, present=present, week=week) for row in rows]
+
+        return self.page_of({**query, "week": week}, records)
 
 
 class MetricsRevenueView(_SnapshotView):
@@ -150,10 +191,12 @@ class MetricsRevenueView(_SnapshotView):
     def get(self, request: Request) -> Response:
         query = self.query(RevenueQuerySerializer)
         week = self.week_of(query)
-        columns, rows = reports.revenue_export(week, by=query["by"])
-        return self.page_of(
-            [{"week": week, **dict(zip(columns, row, strict=True))} for row in rows]
-        )
+
+        def records() -> list[dict[str, object]]:
+            columns, rows = reports.revenue_export(week, by=query["by"])
+            return [{"week": week, **dict(zip(columns, row, strict=True))} for row in rows]
+
+        return self.page_of({**query, "week": week}, records)
 
 
 class MetricsTrendView(_SnapshotView):
@@ -171,9 +214,13 @@ class MetricsTrendView(_SnapshotView):
         query = self.query(TrendQuerySerializer)
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
         by = query["by"]
-        rows = reports.rollup(query["weeks"], by=metrics.ROLLUP_DIMENSIONS[by], **segment)
         columns, present = ["week", *ROW_COLUMNS], ["week", *_segment_columns(by)]
-        return self.page_of([_record(row, columns=columns, present=present) for row in rows])
+
+        def records() -> list[dict[str, object]]:
+            rows = reports.rollup(query["weeks"], by=metrics.ROLLUP_DIMENSIONS[by], **segment)
+            return [_record(row, columns=columns, present=present) for row in rows]
+
+        return self.page_of(query, records)
 
 
 class MetricsPartnersView(_SnapshotView):
@@ -190,11 +237,12 @@ class MetricsPartnersView(_SnapshotView):
     def get(self, request: Request) -> Response:
         query = self.query(PartnerQuerySerializer)
         week = self.week_of(query)
-        rows = reports.partners(
-            week, partner_id=query.get("partner"), channel_kind=query.get("channel_kind") or ""
-        )
-        return self.page_of(
-            [
+
+        def records() -> list[dict[str, object]]:
+            rows = reports.partners(
+                week, partner_id=query.get("partner"), channel_kind=query.get("channel_kind") or ""
+            )
+            return [
                 _record(
                     row,
                     columns=reports.PARTNER_FIGURE_COLUMNS,
@@ -204,7 +252,8 @@ class MetricsPartnersView(_SnapshotView):
                 )
                 for row in rows
             ]
-        )
+
+        return self.page_of({**query, "week": week}, records)
 
 
 class MetricsRegistrationsView(_SnapshotView):
@@ -224,13 +273,17 @@ class MetricsRegistrationsView(_SnapshotView):
         query = self.query(RegistrationQuerySerializer)
         weeks = query.get("weeks") or [self.week_of({})]
         segment = {key: query[key] for key in metrics.SEGMENT_KEYS if query.get(key)}
-        rows = reports.registrations(
-            weeks,
-            channel_kind=query.get("channel_kind") or "",
-            by_channel=query["by_channel"],
-            **segment,
-        )
-        return self.page_of([row._asdict() for row in rows])
+
+        def records() -> list[dict[str, object]]:
+            rows = reports.registrations(
+                weeks,
+                channel_kind=query.get("channel_kind") or "",
+                by_channel=query["by_channel"],
+                **segment,
+            )
+            return [row._asdict() for row in rows]
+
+        return self.page_of({**query, "weeks": weeks}, records)
 
 
 class MetricsWeeksView(_SnapshotView):
@@ -240,7 +293,7 @@ class MetricsWeeksView(_SnapshotView):
 
     @extend_schema(responses=WeekSerializer(many=True), operation_id="metrics_weeks_list")
     def get(self, request: Request) -> Response:
-        return self.page_of([{"week": week} for week in reports.weeks()])
+        return self.page_of({}, lambda: [{"week": week} for week in reports.weeks()])
 
 
 class MetricsRunFilter(django_filters.FilterSet):

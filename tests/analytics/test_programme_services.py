@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from analytics import programme_selectors, reports, services
+from analytics import programme_selectors, reports, selectors, services
 from analytics.models import PartnerProgramme, RepProgramme, SatisfactionFit
 from channels.models import SalesRep
 from crm.models import ChannelKind, SizeBand
@@ -465,6 +465,36 @@ def test_the_response_time_counts_our_first_reply_to_each_message() -> None:
     assert row["response_days"] == pytest.approx((2 + 1.5 + 3) / 3)
     assert json.loads(row["feedback_categories"]) == {"product": 3, "pricing": 1}
     assert (row["feedback_product"], row["feedback_pricing"], row["feedback_support"]) == (3, 1, 0)
+
+
+def test_the_feedback_taken_from_the_weeks_pass_gives_what_the_database_gives() -> None:
+    first, second = PartnerFactory(), PartnerFactory()
+
+    def entry(partner: Partner, created: datetime, category: str, source: str = "portal") -> None:
+        feedback = FeedbackFactory(partner=partner, category=category, source=source)
+        type(feedback).objects.filter(pk=feedback.pk).update(created_at=created)
+
+    entry(first, datetime(2026, 8, 17, 23, tzinfo=UTC), "pricing")  # the day before the 90
+    entry(first, datetime(2026, 8, 18, 0, tzinfo=UTC), "support")  # the first of the 90 days
+    entry(first, datetime(2026, 11, 15, 23, tzinfo=UTC), "support")  # the last
+    entry(first, datetime(2026, 11, 16, 0, tzinfo=UTC), "technical")  # after the day
+    entry(second, datetime(2026, 10, 1, 9, tzinfo=UTC), "other")
+    entry(second, datetime(2026, 10, 2, 9, tzinfo=UTC), "other")
+    entry(second, datetime(2026, 11, 2, 9, tzinfo=UTC), "other", source="survey")
+    d = date(2026, 11, 15)
+    # What the week's pass reads: the 90 days and anything after them.
+    week = selectors.feedback_frame(since=date(2026, 8, 18), moments=True)
+
+    handed = programme_selectors.feedback_inputs(d, week).sort_values("partner_id")
+    read = programme_selectors.feedback_inputs(d).sort_values("partner_id")
+
+    assert handed.to_dict(orient="records") == read.to_dict(orient="records")
+    assert [json.loads(text) for text in handed["feedback_categories"]] == [
+        {"support": 2},
+        {"other": 3},
+    ]
+    # Waiting to the end of the day, at most 30 days: the survey answer is no message.
+    assert handed["response_days"].tolist() == [pytest.approx((30 + 1 / 24) / 2), 30.0]
 
 
 def test_the_weeks_pass_hands_over_the_counts_the_programme_would_read(market: Market) -> None:

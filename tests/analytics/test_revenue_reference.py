@@ -5,7 +5,7 @@ week's read, the backfill's, and the rows the run stores, on SQLite and PostgreS
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import combinations
 from typing import Any
@@ -13,8 +13,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from analytics import metrics, programme, programme_selectors, reports, revenue, services
+from analytics import (
+    metrics,
+    programme,
+    programme_selectors,
+    reports,
+    revenue,
+    revenue_selectors,
+    services,
+)
 from analytics.revenue_reference import (
     reference_partner_revenue,
     reference_revenue,
@@ -22,6 +32,7 @@ from analytics.revenue_reference import (
 )
 from analytics.revenue_selectors import revenue_frames
 from analytics.sql_reference import reference_segment_counts
+from channels.models import Opportunity
 from channels.rules import WON_DAYS
 from crm.currencies import MissingRate
 from crm.selectors import rate_table
@@ -178,6 +189,32 @@ def test_it_agrees_with_the_sql_reference_in_a_single_week_and_a_backfill(seed: 
         # A week's read holds the deals won in its 52 weeks: this year's unless on 30-31 Dec.
         if programme.year_start(day).toordinal() > day.toordinal() - WON_DAYS:
             _check_sourced(day, week, "week")
+
+
+@pytest.mark.django_db
+def test_a_week_without_a_won_deal_reads_no_coverage(monkeypatch: pytest.MonkeyPatch) -> None:
+    random_market(5)
+    random_revenue(5)
+    closes = Opportunity.objects.filter(stage="won").order_by("closed_on")
+    first_close = closes.values_list("closed_on", flat=True).first()
+    assert first_close is not None
+    day = first_close - timedelta(days=1)  # the deals opened by then are all in the pipeline
+    assert Opportunity.objects.filter(opened_on__lte=day).exists()
+    read: list[int] = []
+    coverage_read = revenue_selectors._coverage_read
+
+    def counted(*args: Any) -> dict[str, np.ndarray]:
+        fields = coverage_read(*args)
+        read.append(len(fields["account_id"]))
+        return fields
+
+    monkeypatch.setattr(revenue_selectors, "_coverage_read", counted)
+    with CaptureQueriesContext(connection) as queries:
+        frames = revenue_frames(day)
+    assert not [query for query in queries if "coverageassignment" in query["sql"]]
+    assert sum(read) == 0  # PostgreSQL reads the coverage on a cursor of its own
+    assert frames["coverage"].empty
+    _check(day, revenue.PreparedRevenue(**frames).figures(day, _segment_counts(day)), "week")
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import time_machine
+from django.apps import apps
 from django.utils import timezone
 
 from analytics import metrics, reports, selectors, services
@@ -21,7 +22,7 @@ from analytics.models import (
 )
 from crm.models import ChannelKind, Region
 from partners.models import Feedback, Partner
-from tests.analytics.market import random_market
+from tests.analytics.market import random_market, random_revenue
 from tests.factories import (
     AccountFactory,
     AgreementFactory,
@@ -216,6 +217,65 @@ def test_it_gives_the_same_rows_from_a_backfill_as_from_single_weeks() -> None:
     for week in weeks:
         services.metrics_compute_week(week=week, final=week in weeks[:3])
         assert snapshot_rows(week) == backfilled[week], week
+
+
+def week_rows(weeks: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row a run writes for `weeks`, of every model kept by week (the metrics, revenue
+    and programme rows, and the tier changes), by model, without ids and time stamps."""
+    skip = {"id", "created_at", "updated_at"}
+    rows = {}
+    for model in apps.get_models():
+        names = [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
+        if "week" not in names or model in (MetricsRun, MetricsLock):
+            continue
+        found = model._default_manager.filter(week__in=weeks).values_list(*names)
+        rows[model._meta.label] = sorted(found, key=repr)
+    return rows
+
+
+@pytest.mark.parametrize("seed", [31, 32])
+def test_a_backfill_writes_every_row_a_run_of_each_week_in_turn_writes(seed: int) -> None:
+    random_market(seed, accounts=100)
+    random_revenue(seed, opportunities=60)
+    for number, partner in enumerate(Partner.objects.order_by("pk")[:4]):
+        FeedbackFactory(partner=partner, satisfaction=1 + number, nps=5 + number)
+    weeks = metrics.iso_weeks_between("2026-W41", "2026-W47")
+    services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks[:-1])
+    backfilled = week_rows(weeks)
+    assert backfilled["analytics.PartnerSnapshot"] and backfilled["analytics.PartnerProgramme"]
+    for week in weeks:
+        services.metrics_compute_week(week=week, final=week != weeks[-1])
+    assert week_rows(weeks) == backfilled
+
+
+def test_a_failing_week_fails_the_backfill_and_leaves_every_week_as_it_was(
+    monkeypatch: Any,
+) -> None:
+    random_market(33, accounts=60)
+    weeks = ["2026-W44", "2026-W45", "2026-W46"]
+    services.metrics_compute_week(week="2026-W44", final=True)
+    before = week_rows(weeks)
+    original = services.programme_week
+
+    def broken(**kwargs: Any) -> int:
+        if kwargs["week"] == "2026-W45":
+            raise RuntimeError("disk on fire")
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "programme_week", broken)
+    with pytest.raises(RuntimeError):
+        services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+    assert week_rows(weeks) == before
+    failed = MetricsRun.objects.filter(status=RunStatus.FAILED).order_by("week")
+    assert [run.week for run in failed] == weeks
+    assert "disk on fire" in failed[1].error
+    assert all("2026-W45 failed" in run.error for run in (failed[0], failed[2]))
+    assert not MetricsLock.objects.exists()
+
+    monkeypatch.undo()
+    runs = services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+    assert [run.status for run in runs] == ["succeeded"] * 3
+    assert all(run.rows_written for run in runs)
 
 
 def test_it_gives_the_same_rows_when_a_week_is_split_by_region() -> None:

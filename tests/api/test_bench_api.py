@@ -20,5 +20,6 @@ def test_it_prints_p50_and_p95_for_each_endpoint(cast: Cast, market: Market) -> 
     lines = out.getvalue().strip().splitlines()
     assert any(line.startswith("metrics rollup by region") for line in lines)
     assert any(line.startswith("partner user: accounts") for line in lines)
+    assert any(line.startswith("(first request after a run)") for line in lines)
     assert lines[-1].startswith("bench_api: ")
     assert "worst p95" in lines[-1]

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.management import call_command
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
+from analytics import reports
+from analytics.models import MetricsRun, RunStatus
 from crm.models import ChannelKind
 from tests.cast import Cast
 from tests.factories import (
@@ -149,3 +152,68 @@ def test_it_narrows_a_rollup_to_a_region(cast: Cast, snapshots: None, api_as: Cl
     direct = next(row for row in rows if row["channel"] == "direct")
     assert direct["accounts"] == sum(row["accounts"] for row in east)
     assert direct["covered"] == sum(row["covered_direct"] for row in east)
+
+
+def test_a_page_is_the_json_of_its_rows_whether_read_or_cached(
+    cast: Cast, snapshots: None, api_as: Client
+) -> None:
+    api = api_as(cast.manager)
+    query = {"week": "2026-W46", "page": 2, "page_size": 2}
+    read = api.get("/api/v1/metrics/segments/", query)  # the rows read, encoded and cached
+    cached = api.get("/api/v1/metrics/segments/", query)
+    assert read.status_code == cached.status_code == 200
+    assert cached.content == read.content
+    page = json.loads(read.content)
+    rows = [row._asdict() for row in reports.segments("2026-W46")]
+    assert page["count"] == len(rows) > 4
+    assert page["results"] == rows[2:4]
+    assert "page=3" in page["next"] and "page_size=2" in page["previous"]
+    # The same bytes as the API's renderer writes for the rows as dicts.
+    assert read.content == JSONRenderer().render(page)
+    indented = api.get("/api/v1/metrics/segments/", query, HTTP_ACCEPT="application/json; indent=2")
+    assert indented.content == JSONRenderer().render(page, "application/json; indent=2")
+
+
+def test_a_new_run_of_the_week_is_answered_at_once(
+    cast: Cast, snapshots: None, api_as: Client
+) -> None:
+    api = api_as(cast.executive)
+    query = {"week": "2026-W46", "by": "total"}
+    (before,) = api.get("/api/v1/metrics/rollup/", query).json()["results"]
+    with time_machine.travel(NOW, tick=False):
+        AccountFactory(region=RegionFactory(code="NORTH"), entered_on=date(2026, 11, 2))
+        call_command("compute_metrics", "--week", "2026-W46", "--no-progress", stdout=io.StringIO())
+    (after,) = api.get("/api/v1/metrics/rollup/", query).json()["results"]
+    assert after["accounts"] == before["accounts"] + 1
+
+
+def test_a_finished_run_changes_the_snapshot_version_whether_it_succeeded_or_not() -> None:
+    version = reports.snapshot_version()
+    run = MetricsRun.objects.create(
+        week="2026-W46", as_of=date(2026, 11, 15), final=True, started_at=NOW
+    )
+    assert reports.snapshot_version() == version  # running: its rows may not be there yet
+    run.status, run.finished_at = RunStatus.FAILED, NOW
+    run.save()
+    failed = reports.snapshot_version()
+    assert failed != version
+    MetricsRun.objects.create(
+        week="2026-W46",
+        as_of=date(2026, 11, 15),
+        final=True,
+        status=RunStatus.SUCCEEDED,
+        started_at=NOW,
+        finished_at=NOW,
+    )
+    assert reports.snapshot_version() not in {version, failed}
+
+
+def test_figures_cached_for_leadership_reach_no_one_else(
+    cast: Cast, snapshots: None, api_as: Client
+) -> None:
+    path = "/api/v1/metrics/segments/?week=2026-W46&page_size=5000"
+    assert api_as(cast.manager).get(path).status_code == 200
+    for outsider in (cast.partner_a_user, cast.partner_b_user, cast.rep_user):
+        refused = api_as(outsider).get(path)
+        assert refused.status_code == 404
+        assert b"accounts" not in refused.content

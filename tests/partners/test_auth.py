@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 from django.test import Client
 
+from crm.roles import Role, role_of
+from partners.auth import ActivePartnerBackend
+from partners.selectors import partner_of_user
 from tests.cast import Cast
 from tests.factories import TEST_PASSWORD
 
@@ -32,3 +37,19 @@ class TestActivePartnerBackend:
         response = client.get("/portal/")
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/")
+
+    def test_a_requests_user_is_read_with_its_partner_in_one_query(
+        self, cast: Cast, django_assert_num_queries: Any
+    ) -> None:
+        backend = ActivePartnerBackend()
+        with django_assert_num_queries(1):
+            partner_user = backend.get_user(cast.partner_a_user.pk)
+        with django_assert_num_queries(1):
+            manager = backend.get_user(cast.manager.pk)
+        assert partner_user is not None and manager is not None
+        with django_assert_num_queries(2):  # each user's groups, for the role
+            assert role_of(partner_user) == Role.PARTNER_USER
+            assert role_of(manager) == Role.SALES_MANAGER
+        with django_assert_num_queries(0):
+            assert partner_of_user(partner_user) == cast.partner_a
+            assert partner_of_user(manager) is None

@@ -7,6 +7,7 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from crm.models import Account
 from partners.models import AgreementStatus
 from partners.services import agreement_terminate
 from tests.cast import Cast
@@ -213,6 +214,48 @@ class TestPortalAccounts:
         assert "West Co" in html
         assert 'data-testid="outside-agreement"' not in html
         assert 'data-testid="outside-note"' not in html
+
+    def test_its_outside_count_is_each_account_once_under_several_agreements(
+        self, cast: Cast
+    ) -> None:
+        from channels.models import CoverageAssignment
+        from partners.selectors import accounts_outside_agreements
+        from tests.factories import AccountFactory, RegionFactory
+
+        today = timezone.localdate()
+        east, west, north = (RegionFactory(code=code) for code in ("east", "west", "north"))
+        retail, energy = VerticalFactory(code="retail"), VerticalFactory(code="energy")
+        # East in retail only, and all of the west: north and east energy lie outside.
+        for regions, verticals in (([east], [retail]), ([west], [])):
+            AgreementFactory(
+                partner=cast.partner_a,
+                regions=regions,
+                verticals=verticals,
+                start_date=today - timedelta(days=10),
+                end_date=today + timedelta(days=300),
+            )
+        segments = [(east, retail), (east, energy), (west, energy), (north, retail)] * 2
+        accounts = [
+            AccountFactory(name=f"Segment Co {n}", region=region, vertical=vertical)
+            for n, (region, vertical) in enumerate(segments)
+        ]
+        for account in accounts:
+            for start in (today - timedelta(days=40), today):  # two assignments each
+                CoverageAssignment.objects.create(
+                    account=account,
+                    kind="partner",
+                    partner=cast.partner_a,
+                    start_date=start,
+                    end_date=start + timedelta(days=20) if start < today else None,
+                )
+        page = _client_for(cast.partner_a_user).get("/portal/accounts/")
+        expected = accounts_outside_agreements(
+            partner=cast.partner_a,
+            accounts=Account.objects.filter(pk__in=[a.pk for a in accounts]),
+            day=today,
+        )
+        assert page.context["outside_total"] == expected.count() == 4
+        assert page.context["outside_ids"] == set(expected.values_list("pk", flat=True))
 
     def test_it_counts_each_assigned_account_once_and_flags_all_without_an_agreement(
         self, cast: Cast

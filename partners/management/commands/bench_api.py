@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.test import Client
@@ -91,6 +92,14 @@ class Command(BaseCommand):
                 self.stdout.write(f"{label:<36} {p50:>8.1f} {p95:>8.1f} {cpu:>8.1f}  {rows}")
                 if p95 > worst[1]:
                     worst = (label, p95)
+        # The metrics endpoints keep their encoded rows under the snapshot version, so only the
+        # first request of a query after a run reads and encodes them: timed here apart, with
+        # the cache emptied before each request, and not counted in the verdict below.
+        client = self._client(user)
+        path = dict(endpoints)["metrics segments, whole week"]
+        p50, p95, cpu, rows = self._time(client, path, repeat=options["repeat"], cold=True)
+        label = "(first request after a run)"
+        self.stdout.write(f"{label:<36} {p50:>8.1f} {p95:>8.1f} {cpu:>8.1f}  {rows}")
         verdict = "within" if worst[1] <= TARGET_MS else "over"
         self.stdout.write(
             f"bench_api: {connection.vendor}, worst p95 {worst[1]:.1f} ms ({worst[0]}), "
@@ -115,7 +124,9 @@ class Command(BaseCommand):
         weeks = [row["week"] for row in response.json()["results"]]
         return weeks[-4:]
 
-    def _time(self, client: Client, path: str, *, repeat: int) -> tuple[float, float, float, int]:
+    def _time(
+        self, client: Client, path: str, *, repeat: int, cold: bool = False
+    ) -> tuple[float, float, float, int]:
         if path.startswith("next:"):
             path = path.removeprefix("next:")
             following = client.get(path).json()["next"]
@@ -124,6 +135,8 @@ class Command(BaseCommand):
         timings, cpu_times = [], []
         rows = 0
         for attempt in range(repeat + 3):
+            if cold:
+                cache.clear()
             started, cpu_started = time.perf_counter(), time.thread_time()
             response = client.get(path)
             elapsed = (time.perf_counter() - started) * 1000

@@ -33,6 +33,7 @@ from analytics.models import (
     SegmentRollup,
     SegmentSnapshot,
 )
+from analytics.programme_selectors import SourcedRevenue
 from analytics.programme_services import programme_week
 from analytics.revenue_services import (
     REVENUE_MODELS,
@@ -557,13 +558,14 @@ def _run_weeks_locked(
         with transaction.atomic():
             buffer = RowsBuffer()
             handed: dict[str, metrics.ProgrammeCounts | None] = {}
+            sourced: dict[str, SourcedRevenue | None] = {}
             written: dict[type[Model], None] = {}  # the models of the weeks' rows, in order
             for run in runs:
                 current = run.week
                 started = time.monotonic()
                 figures = compute(run.as_of)
-                revenue_rows, run.revenue_problem = (
-                    (no_revenue_tables(), "")
+                revenue_week, run.revenue_problem = (
+                    (RevenueWeek(no_revenue_tables()), "")
                     if revenue is None
                     else _revenue_or_problem(revenue, run.as_of, figures)
                 )
@@ -572,7 +574,7 @@ def _run_weeks_locked(
                     as_of=run.as_of,
                     final=run.final,
                     figures=figures,
-                    revenue=revenue_rows,
+                    revenue=revenue_week.tables,
                     registrations=registrations,
                 )
                 for model, model_rows in rows.items():
@@ -580,6 +582,7 @@ def _run_weeks_locked(
                     buffer.add(model, model_rows)
                 run.rows_written = _counted_rows(rows)
                 handed[run.week] = figures.programme
+                sourced[run.week] = revenue_week.sourced
                 seconds[run.week] += time.monotonic() - started
             current = ""
             started = time.monotonic()
@@ -592,13 +595,15 @@ def _run_weeks_locked(
                 started = time.monotonic()
                 # The partner programme's step reads the week just written (docs/metrics.md
                 # 20-23) and the tiers of the weeks before; the counts the sweep found on its
-                # way are handed over, not read again.
+                # way, and the revenue sourced this year the revenue step found, are handed
+                # over, not read again.
                 run.rows_written += programme_week(
                     week=run.week,
                     as_of=run.as_of,
                     final=run.final,
                     revenue=revenue is not None and not run.revenue_problem,
                     counts=handed.pop(run.week),
+                    sourced=sourced.pop(run.week),
                 )
                 seconds[run.week] += shared + time.monotonic() - started
                 if progress is not None:

@@ -74,18 +74,24 @@ class WeekRevenue:
     agreement_targets: dict[int, Decimal]
 
 
-def week_revenue(week: str, d: date, *, known: bool) -> WeekRevenue | None:
+def week_revenue(
+    week: str,
+    d: date,
+    *,
+    known: bool,
+    sourced: programme_selectors.SourcedRevenue | None = None,
+) -> WeekRevenue | None:
     """The week's programme revenue; none when the week's revenue figures are not `known`
     (the weekly run met a missing rate) or a rate is missing here (rule 10: a missing rate is
-    never taken as 0, and the other figures are kept)."""
+    never taken as 0, and the other figures are kept). `sourced`: the revenue sourced since
+    1 January as the week's revenue step found it (read here when none)."""
     if not known:
         return None
     rates = rate_table()
     try:
-        return WeekRevenue(
-            programme_selectors.sourced_revenue_since(programme.year_start(d), d, rates),
-            programme_selectors.agreement_revenue_targets(d, rates),
-        )
+        if sourced is None:
+            sourced = programme_selectors.sourced_revenue_since(programme.year_start(d), d, rates)
+        return WeekRevenue(sourced, programme_selectors.agreement_revenue_targets(d, rates))
     except MissingRate as missing:
         logger.warning("programme %s: no revenue figures: %s", week, missing)
         return None
@@ -242,6 +248,7 @@ def programme_week(
     final: bool,
     revenue: bool = True,
     counts: metrics.ProgrammeCounts | None = None,
+    sourced: programme_selectors.SourcedRevenue | None = None,
 ) -> int:
     """The programme step of `week`, whose metrics snapshot (as of `as_of`, final or
     provisional) is already written: evaluate tiers (closed weeks only; rule 21), compute the
@@ -250,8 +257,9 @@ def programme_week(
     transaction. `revenue` false: the week's snapshot has no revenue figures (a missing rate),
     so the programme's revenue figures are none too. `counts`: the conversions and reps'
     covered accounts of `as_of` as the week's pass found them (read here when none), and the
-    feedback it read, whose categories are counted rather than read again. Returns
-    the number of rows written."""
+    feedback it read, whose categories are counted rather than read again; `sourced`: the
+    revenue partners and reps sourced since 1 January as the week's revenue step found it
+    (read here when none). Returns the number of rows written."""
     grace = programme_settings().downgrade_grace_weeks
     rules = tier_rules()
     by_code = {rule.code: rule for rule in rules}
@@ -269,7 +277,7 @@ def programme_week(
                 strict=True,
             )
         )
-    money = week_revenue(week, as_of, known=revenue)
+    money = week_revenue(week, as_of, known=revenue, sourced=sourced)
     targets = programme_selectors.targets(as_of.year)
     frame = _figures_frame(
         week, as_of, converted, money, None if counts is None else counts.feedback

@@ -24,7 +24,8 @@ Input frames (dates `datetime64`, missing ones NaT):
 - opportunities: `opportunity_id, account_id, region, vertical, size_band, channel, partner_id,
   stage, recurring, amount_cents, currency, probability_bp, opened_on, expected_close_on,
   closed_on, ends_on` (`partner_id` 0 for direct and online; `probability_bp` the sub-stage's
-  probability in hundredths of a per cent, 0 to 10,000)
+  probability in hundredths of a per cent, 0 to 10,000), and optionally `rep_id` (a direct
+  deal's rep, for `PreparedRevenue.sourced`)
 - coverage: `account_id, kind, partner_id, start_date, end_date` (the accounts of won deals)
 - agreements: `metrics.AGREEMENT_COLUMNS` and `annual_target_cents, currency` (target null
   when none); agreement_regions / agreement_verticals: `agreement_id, region` /
@@ -150,6 +151,9 @@ OPPORTUNITY_COLUMNS: list[str] = [
 ]
 COVERAGE_COLUMNS: list[str] = ["account_id", "kind", "partner_id", "start_date", "end_date"]
 DATE_FIELDS = ("opened_on", "expected_close_on", "closed_on", "ends_on")
+# Channels as positions in `KINDS`: those a partner owns, and the one a rep owns.
+PARTNER_CHANNELS: list[int] = [KINDS.index(kind) for kind in PARTNER_KINDS]
+DIRECT_CHANNEL = KINDS.index("direct")
 
 
 def to_cents(units: int) -> int:
@@ -416,6 +420,15 @@ class WeekRevenue:
 
 
 @dataclass(frozen=True)
+class Sourced:
+    """Won revenue sourced per partner (`partners`) and per rep (`reps`), in cents of the
+    reporting currency; an owner that sourced nothing is absent."""
+
+    partners: dict[int, int]
+    reps: dict[int, int]
+
+
+@dataclass(frozen=True)
 class Deals:
     """The opportunities as `PreparedRevenue` indexes them, one entry per deal in every array:
     ids, the segment (`segment` codes into `segment_index`, whose levels are `SEGMENT_KEYS` in
@@ -434,6 +447,7 @@ class Deals:
     vertical: np.ndarray
     channel: np.ndarray
     partner_id: np.ndarray
+    rep_id: np.ndarray
     stage: np.ndarray
     recurring: np.ndarray
     cents: np.ndarray
@@ -465,7 +479,8 @@ def segments_of(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
 
 
 def deals_from_frame(frame: pd.DataFrame, rates: RateTable) -> Deals:
-    """`Deals` from an opportunities frame (`OPPORTUNITY_COLUMNS`, region and vertical codes)."""
+    """`Deals` from an opportunities frame (`OPPORTUNITY_COLUMNS`, region and vertical codes;
+    and `rep_id`, the direct deals' reps, when the frame has it)."""
     segment, levels = segments_of([frame[key].to_numpy(dtype=object) for key in SEGMENT_KEYS])
     return Deals(
         opportunity_id=frame["opportunity_id"].to_numpy(dtype="int64"),
@@ -478,6 +493,11 @@ def deals_from_frame(frame: pd.DataFrame, rates: RateTable) -> Deals:
         .get_indexer(pd.Index(frame["channel"].astype(object)))
         .astype("int64"),
         partner_id=frame["partner_id"].fillna(0).to_numpy(dtype="int64"),
+        rep_id=(
+            frame["rep_id"].fillna(0).to_numpy(dtype="int64")
+            if "rep_id" in frame
+            else np.zeros(len(frame), dtype="int64")
+        ),
         stage=frame["stage"].to_numpy(dtype="U4"),
         recurring=frame["recurring"].to_numpy(dtype=bool),
         cents=frame["amount_cents"].to_numpy(dtype="int64"),
@@ -523,6 +543,7 @@ class PreparedRevenue:
         self.channel = deals.channel
         self.key = self.segment * len(KINDS) + self.channel
         self.partner_id = deals.partner_id
+        self.rep_id = deals.rep_id
         partner_ids = pd.Index(partners["partner_id"].to_numpy(dtype="int64"))
         self.partner = partner_ids.get_indexer(self.partner_id).astype("int64")
         self.partner_ids = partner_ids
@@ -545,6 +566,7 @@ class PreparedRevenue:
         self.close_period = rates.periods(self.currency, close)
         won = np.flatnonzero(self.columns["stage"] == "won")
         self.won_rows = won
+        self.won_close = close[won]
         self.influence = influence(
             pd.DataFrame(
                 {
@@ -611,6 +633,37 @@ class PreparedRevenue:
         self, keys: np.ndarray, cents: np.ndarray, factors: np.ndarray, size: int
     ) -> np.ndarray:
         return _money(keys, cents, factors, self._factor_values, size)
+
+    # -- the programme's revenue ----------------------------------------------------------
+
+    def sourced(self, start: date, d: date) -> Sourced:
+        """Rule 22's revenue: the deals won from `start` to `d` (by the day closed), per
+        partner that sourced them (a distributor or partner) and per rep (direct), each at the
+        rate of its own close (rule 13), a recurring deal as 12 monthly fees (rule 11); summed
+        exactly and rounded to the cent once (rule 10). Only the deals prepared here count:
+        the caller hands this over when they hold every deal won in those days. Raises
+        MissingRate for a deal whose currency had no rate on the day it closed."""
+        first, last = day_numbers([start, d])
+        rows = self.won_rows[(self.won_close >= first) & (self.won_close <= last)]
+        values = self._factors(self._close_periods(rows))
+        channel = self.channel[rows]
+        by_partner = np.isin(channel, PARTNER_CHANNELS)
+        by_rep = channel == DIRECT_CHANNEL
+        return Sourced(
+            *(
+                self._owner_cents(owners[rows][chosen], rows[chosen], values[chosen])
+                for owners, chosen in ((self.partner_id, by_partner), (self.rep_id, by_rep))
+            )
+        )
+
+    def _owner_cents(
+        self, owners: np.ndarray, rows: np.ndarray, factors: np.ndarray
+    ) -> dict[int, int]:
+        """Per owner id among `owners` (one per row of `rows`): the sum of the rows' values
+        at their `factors`, in cents."""
+        ids, keys = _codes_of(owners)
+        units = self._money(keys, self.year_cents[rows], factors, len(ids))
+        return {int(owner): to_cents(total) for owner, total in zip(ids, units, strict=True)}
 
     # -- one day --------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ _OPPORTUNITY_FIELDS: dict[str, str] = {
     "size_band": "account__size_band",
     "channel": "channel",
     "partner_id": "partner_id",
+    "rep_id": "rep_id",
     "stage": "stage",
     "recurring": "recurring",
     "amount": "amount",
@@ -102,11 +103,12 @@ def _opportunities(opportunities: QuerySet[Opportunity]) -> pd.DataFrame:
     frame["region"] = frame["region"].astype("int64").map(regions)
     frame["vertical"] = frame["vertical"].astype("int64").map(verticals)
     frame["partner_id"] = pd.to_numeric(frame["partner_id"]).fillna(0).astype("int64")
+    frame["rep_id"] = pd.to_numeric(frame["rep_id"]).fillna(0).astype("int64")
     frame["recurring"] = frame["recurring"].isin([True, "t", "true", "True", 1, "1"])
     frame["amount_cents"] = _cents(frame["amount"])
     frame["probability_bp"] = _cents(frame["probability"])
     frame = _dated(frame, revenue.DATE_FIELDS)
-    return frame[revenue.OPPORTUNITY_COLUMNS]
+    return frame[[*revenue.OPPORTUNITY_COLUMNS, "rep_id"]]
 
 
 def _coverage(assignments: QuerySet[CoverageAssignment]) -> pd.DataFrame:
@@ -178,6 +180,8 @@ def _deal_arrays(
     rates: RateTable,
     highest: dict[str, int],
     accounts: metrics.Accounts | None,
+    *,
+    guarded: bool = True,
 ) -> revenue.Deals:
     """The deals of `opportunities` as `revenue.Deals`, read as integers gathered into a few
     bigint arrays (`selectors._integer_columns`): the database evaluates the filter and
@@ -186,20 +190,30 @@ def _deal_arrays(
     Each deal's segment is its account's in `accounts` (the week's accounts as the coverage
     pass indexed them), so the database need not join a million accounts to name it; an
     account not among them is looked up. Without `accounts` the segment comes through the
-    account in the read itself."""
+    account in the read itself.
+
+    `guarded`: rows whose ids exceed `highest` are left out (added since `highest` was read);
+    unguarded, when both were read from one snapshot, none can, and the database spares
+    those tests on every row."""
     joined = accounts is None
-    opportunities = opportunities.annotate(owner=Coalesce("partner_id", Value(0))).filter(
-        id__lte=highest["opportunity"],
-        account_id__lte=highest["account"],
-        owner__lte=highest["partner"],
-        sub_stage_id__lte=highest["sub_stage"],
-    )
+    # A deal's owner is its partner or its rep, never both (a constraint holds it): one
+    # field, told apart by the channel.
+    highest_owner = max(highest["partner"], highest["rep"])
+    opportunities = opportunities.annotate(owner=Coalesce("partner_id", "rep_id", Value(0)))
+    if guarded:
+        opportunities = opportunities.filter(
+            id__lte=highest["opportunity"],
+            account_id__lte=highest["account"],
+            owner__lte=highest_owner,
+            sub_stage_id__lte=highest["sub_stage"],
+        )
     segment_fields = []
     if joined:
-        opportunities = opportunities.filter(
-            account__region_id__lte=highest["region"],
-            account__vertical_id__lte=highest["vertical"],
-        )
+        if guarded:
+            opportunities = opportunities.filter(
+                account__region_id__lte=highest["region"],
+                account__vertical_id__lte=highest["vertical"],
+            )
         segment_fields = [
             _Field("region", F("account__region_id"), _bits(highest["region"])),
             _Field("vertical", F("account__vertical_id"), _bits(highest["vertical"])),
@@ -211,7 +225,7 @@ def _deal_arrays(
             *segment_fields,
             _Field("opportunity_id", F("id"), _bits(highest["opportunity"])),
             _Field("account_id", F("account_id"), _bits(highest["account"])),
-            _Field("partner_id", F("owner"), _bits(highest["partner"])),
+            _Field("owner", F("owner"), _bits(highest_owner)),
             _Field("channel", _case("channel", metrics.KINDS), 3),
             _Field("stage", _case("stage", revenue.STAGES), 2),
             _Field("recurring", Case(When(recurring=True, then=Value(1)), default=Value(0)), 1),
@@ -244,6 +258,8 @@ def _deal_arrays(
     for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
         if sub_stage <= highest["sub_stage"]:
             probabilities[sub_stage] = int(probability.scaleb(2))
+    direct = fields["channel"] == revenue.DIRECT_CHANNEL
+    by_partner = np.isin(fields["channel"], revenue.PARTNER_CHANNELS)
     currency = fields["currency"] - 1
     names = np.asarray([*currencies, ""], dtype=object)[currency]
     unknown = np.flatnonzero(currency < 0)
@@ -259,7 +275,8 @@ def _deal_arrays(
         region=fields["region"],
         vertical=fields["vertical"],
         channel=fields["channel"],
-        partner_id=fields["partner_id"],
+        partner_id=np.where(by_partner, fields["owner"], 0),
+        rep_id=np.where(direct, fields["owner"], 0),
         stage=np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
         recurring=fields["recurring"].astype(bool),
         cents=fields["cents"],
@@ -304,13 +321,15 @@ def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, 
 
 
 def _coverage_read(
-    assignments: QuerySet[CoverageAssignment], highest: dict[str, int]
+    assignments: QuerySet[CoverageAssignment], highest: dict[str, int], *, guarded: bool = True
 ) -> dict[str, np.ndarray]:
     """`assignments` as integer arrays (`_coverage_frame` keeps those of the won deals'
-    accounts)."""
-    assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0))).filter(
-        account_id__lte=highest["account"], owner__lte=highest["partner"]
-    )
+    accounts); `guarded` as in `_deal_arrays`."""
+    assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0)))
+    if guarded:
+        assignments = assignments.filter(
+            account_id__lte=highest["account"], owner__lte=highest["partner"]
+        )
     return _integer_columns(
         assignments,
         _Packing(
@@ -332,7 +351,8 @@ def _coverage_in_snapshot(
 ) -> dict[str, np.ndarray]:
     """`_coverage_read` on this thread's own connection, reading the exported `snapshot`."""
     with in_exported_snapshot(snapshot), _tuned_reads():
-        return _coverage_read(assignments, highest)
+        # The snapshot `highest` was read in: no row can exceed it.
+        return _coverage_read(assignments, highest, guarded=False)
 
 
 def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
@@ -386,7 +406,8 @@ def _deals_and_coverage(
     """The deals and the coverage, read as integers. With `parallel` (a transaction of our
     own, opened REPEATABLE READ) the coverage is read on a second connection from this one's
     exported snapshot while this one reads the deals, as the week's read does with its
-    assignments (`selectors.week_read`): the same rows, sooner on two cores."""
+    assignments (`selectors.week_read`): the same rows, sooner on two cores. `highest` was
+    read in that snapshot too, so no row exceeds it and none is tested against it."""
     if not parallel:
         return _deal_arrays(opportunities, rates, highest, accounts), _coverage_read(
             assignments, highest
@@ -396,7 +417,7 @@ def _deals_and_coverage(
         (snapshot,) = cursor.fetchone()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
-        deals = _deal_arrays(opportunities, rates, highest, accounts)
+        deals = _deal_arrays(opportunities, rates, highest, accounts, guarded=False)
         return deals, pending.result()
 
 

@@ -11,18 +11,23 @@ revenue rows and records why (`MetricsRun.revenue_problem`).
 - `RevenueBackfill`: many weeks, reading every deal once. Each day is computed from the same
   prepared deals and nothing carries over from one day to the next, so the weeks may be asked
   for in any order, once or twice, or split between workers, with the same rows.
+
+Each also answers the revenue partners and reps sourced since 1 January (rule 22) from the
+deals it has read, so that the programme step does not read the won deals again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pandas as pd
 from django.conf import settings
 from django.db.models import Model
 
-from analytics import revenue
+from analytics import programme, revenue
 from analytics.metrics import WeekFigures
 from analytics.models import (
     PartnerRevenueRollup,
@@ -31,7 +36,10 @@ from analytics.models import (
     RevenueRollup,
     RevenueSnapshot,
 )
+from analytics.programme_selectors import SourcedRevenue
 from analytics.revenue_selectors import revenue_frames
+from channels.rules import WON_DAYS
+from crm.currencies import MissingRate
 
 # Money columns of the figures (units, then cents) and the model fields that store them.
 STORED_AS: dict[str, str] = {
@@ -56,9 +64,22 @@ REVENUE_MODELS: tuple[type[Model], ...] = (
 # Per model: its rows and the fields they set (the week, as-of day, finality and currency
 # are added by the writer).
 RevenueTables = dict[type[Model], tuple[pd.DataFrame, list[str]]]
+
+
+@dataclass(frozen=True)
+class RevenueWeek:
+    """What a step answers for a day: the rows of every revenue table, and the revenue
+    partners and reps sourced since 1 January (rule 22) for the programme step, computed from
+    the deals the step has read (none when they do not hold every deal won since then: the
+    programme step then reads those deals itself)."""
+
+    tables: RevenueTables
+    sourced: SourcedRevenue | None = None
+
+
 # A step takes the as-of day and the week's coverage figures (rule 15 reads its segment
 # counts; a single week's pass hands its indexed accounts too).
-RevenueStep = Callable[[date, WeekFigures], RevenueTables]
+RevenueStep = Callable[[date, WeekFigures], RevenueWeek]
 
 
 def _stored(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -88,20 +109,42 @@ def revenue_common() -> dict[str, str]:
     return {"currency": settings.REPORTING_CURRENCY}
 
 
-def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueTables:
+def _sourced_this_year(prepared: revenue.PreparedRevenue, as_of: date) -> SourcedRevenue | None:
+    """Rule 22's revenue on `as_of` from the `prepared` deals (which must hold every deal won
+    since 1 January), as the programme step takes it; none when a deal's rate is missing (the
+    programme step then reads the deals and says so itself)."""
+    try:
+        sourced = prepared.sourced(programme.year_start(as_of), as_of)
+    except MissingRate:
+        return None
+    return SourcedRevenue(
+        {pk: Decimal(cents).scaleb(-2) for pk, cents in sourced.partners.items()},
+        {pk: Decimal(cents).scaleb(-2) for pk, cents in sourced.reps.items()},
+    )
+
+
+def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     """One week's revenue rows, reading only the deals that can count on `as_of` (their
-    segments from the accounts the week's pass indexed, when it hands them). Raises
+    segments from the accounts the week's pass indexed, when it hands them), and the
+    programme's revenue since 1 January from the same deals: they hold every deal won in the
+    52 weeks ending on `as_of`, so every deal won this year but on 30 and 31 December. Raises
     MissingRate."""
     prepared = revenue.PreparedRevenue(**revenue_frames(as_of, accounts=week.accounts))
-    return revenue_tables(prepared.figures(as_of, week.segments))
+    tables = revenue_tables(prepared.figures(as_of, week.segments))
+    first_won = as_of - timedelta(days=WON_DAYS - 1)
+    if programme.year_start(as_of) < first_won:
+        return RevenueWeek(tables)
+    return RevenueWeek(tables, _sourced_this_year(prepared, as_of))
 
 
 class RevenueBackfill:
     """Every deal read and prepared once (the influence on each won deal included); each
-    call gives one day's revenue rows. Raises MissingRate from a call."""
+    call gives one day's revenue rows and the programme's revenue since 1 January. Raises
+    MissingRate from a call."""
 
     def __init__(self) -> None:
         self.prepared = revenue.PreparedRevenue(**revenue_frames())
 
-    def __call__(self, as_of: date, week: WeekFigures) -> RevenueTables:
-        return revenue_tables(self.prepared.figures(as_of, week.segments))
+    def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
+        tables = revenue_tables(self.prepared.figures(as_of, week.segments))
+        return RevenueWeek(tables, _sourced_this_year(self.prepared, as_of))

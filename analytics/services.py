@@ -33,12 +33,14 @@ from analytics.models import (
     SegmentRollup,
     SegmentSnapshot,
 )
+from analytics.programme_selectors import SourcedRevenue
 from analytics.programme_services import programme_week
 from analytics.revenue_services import (
     REVENUE_MODELS,
     RevenueBackfill,
     RevenueStep,
     RevenueTables,
+    RevenueWeek,
     no_revenue_tables,
     revenue_common,
     revenue_from_database,
@@ -290,14 +292,14 @@ def _run_week(
 
 def _revenue_or_problem(
     revenue: RevenueStep, as_of: date, figures: WeekFigures
-) -> tuple[RevenueTables, str]:
+) -> tuple[RevenueWeek, str]:
     """The week's revenue rows; none, and why, when a rate is missing (docs/metrics.md rule
     10: a figure is never converted at 0, and the coverage figures are written all the same)."""
     try:
         return revenue(as_of, figures), ""
     except MissingRate as missing:
         logger.warning("metrics as of %s: no revenue figures: %s", as_of, missing)
-        return no_revenue_tables(), str(missing)
+        return RevenueWeek(no_revenue_tables()), str(missing)
 
 
 def _run_locked(
@@ -321,8 +323,8 @@ def _run_locked(
     started = time.monotonic()
     try:
         figures = compute(as_of)
-        revenue_rows, run.revenue_problem = (
-            (no_revenue_tables(), "")
+        revenue_week, run.revenue_problem = (
+            (RevenueWeek(no_revenue_tables()), "")
             if revenue is None
             else _revenue_or_problem(revenue, as_of, figures)
         )
@@ -331,17 +333,19 @@ def _run_locked(
             as_of=as_of,
             final=final,
             figures=figures,
-            revenue=revenue_rows,
+            revenue=revenue_week.tables,
             registrations=registrations,
         )
         # The partner programme's step reads the week just written (docs/metrics.md 20-23).
-        # The counts the week's pass found on its way are handed over, not read again.
+        # The counts the week's pass found on its way, and the revenue sourced this year the
+        # revenue step found, are handed over, not read again.
         rows += programme_week(
             week=week,
             as_of=as_of,
             final=final,
             revenue=revenue is not None and not run.revenue_problem,
             counts=figures.programme,
+            sourced=revenue_week.sourced,
         )
     except BaseException as error:
         run.status = RunStatus.FAILED
@@ -554,13 +558,14 @@ def _run_weeks_locked(
         with transaction.atomic():
             buffer = RowsBuffer()
             handed: dict[str, metrics.ProgrammeCounts | None] = {}
+            sourced: dict[str, SourcedRevenue | None] = {}
             written: dict[type[Model], None] = {}  # the models of the weeks' rows, in order
             for run in runs:
                 current = run.week
                 started = time.monotonic()
                 figures = compute(run.as_of)
-                revenue_rows, run.revenue_problem = (
-                    (no_revenue_tables(), "")
+                revenue_week, run.revenue_problem = (
+                    (RevenueWeek(no_revenue_tables()), "")
                     if revenue is None
                     else _revenue_or_problem(revenue, run.as_of, figures)
                 )
@@ -569,7 +574,7 @@ def _run_weeks_locked(
                     as_of=run.as_of,
                     final=run.final,
                     figures=figures,
-                    revenue=revenue_rows,
+                    revenue=revenue_week.tables,
                     registrations=registrations,
                 )
                 for model, model_rows in rows.items():
@@ -577,6 +582,7 @@ def _run_weeks_locked(
                     buffer.add(model, model_rows)
                 run.rows_written = _counted_rows(rows)
                 handed[run.week] = figures.programme
+                sourced[run.week] = revenue_week.sourced
                 seconds[run.week] += time.monotonic() - started
             current = ""
             started = time.monotonic()
@@ -589,13 +595,15 @@ def _run_weeks_locked(
                 started = time.monotonic()
                 # The partner programme's step reads the week just written (docs/metrics.md
                 # 20-23) and the tiers of the weeks before; the counts the sweep found on its
-                # way are handed over, not read again.
+                # way, and the revenue sourced this year the revenue step found, are handed
+                # over, not read again.
                 run.rows_written += programme_week(
                     week=run.week,
                     as_of=run.as_of,
                     final=run.final,
                     revenue=revenue is not None and not run.revenue_problem,
                     counts=handed.pop(run.week),
+                    sourced=sourced.pop(run.week),
                 )
                 seconds[run.week] += shared + time.monotonic() - started
                 if progress is not None:

@@ -336,6 +336,55 @@ def test_a_partners_sourced_revenue_counts_in_its_figures_and_targets(deals: Mar
     )
 
 
+def test_the_revenue_step_hands_over_the_revenue_sourced_this_year(
+    deals: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the programme step read the won deals again")
+
+    # Read as one week and as a week of a backfill: the programme step reads no deal.
+    monkeypatch.setattr(programme_selectors, "sourced_revenue_since", read)
+    for compute in (
+        lambda: run(WEEK),
+        lambda: services.metrics_compute_weeks(weeks=["2026-W45", WEEK], final_weeks=[WEEK]),
+    ):
+        compute()
+        row = PartnerProgramme.objects.get(week=WEEK, partner=deals.partner)
+        assert row.sourced_revenue_ytd == Decimal("4650.21")
+        assert RepProgramme.objects.get(week=WEEK).sourced_revenue_ytd == Decimal("400.00")
+        other = PartnerProgramme.objects.get(week=WEEK, partner__external_id="P-OTHER")
+        assert other.sourced_revenue_ytd == Decimal("7777.00")
+
+
+def test_on_the_years_last_days_the_programme_reads_what_the_weeks_deals_miss(
+    deals: Market,
+) -> None:
+    # 2028-12-31 is a Sunday, the 366th day of its year: its 52 weeks start on 3 January, so
+    # the week's read misses the deals won on 1 and 2 January that count since 1 January.
+    partner, account = deals.partner, deals.kept
+    for closed, amount in ((date(2028, 1, 1), "10.00"), (date(2028, 1, 3), "0.01")):
+        OpportunityFactory(
+            account=account,
+            channel=ChannelKind.PARTNER,
+            partner=partner,
+            stage="won",
+            amount=Decimal(amount),
+            currency="USD",
+            opened_on=date(2027, 12, 1),
+            closed_on=closed,
+        )
+    target_set(year=2028, rep=deals.rep, revenue=Decimal("1"))
+    for compute in (
+        lambda: run("2028-W52"),
+        lambda: services.metrics_compute_weeks(weeks=["2028-W52"], final_weeks=["2028-W52"]),
+    ):
+        compute()
+        row = PartnerProgramme.objects.get(week="2028-W52", partner=partner)
+        assert row.sourced_revenue_ytd == Decimal("10.01")
+        assert row.sourced_revenue == Decimal("0.01")  # the 52 weeks
+        assert RepProgramme.objects.get(week="2028-W52").sourced_revenue_ytd == Decimal("0.00")
+
+
 def test_a_revenue_requirement_is_met_at_its_minimum(deals: Market) -> None:
     tier_set("gold", min_conversions=None, min_sourced_revenue=Decimal("5175.21"))
     tier_set("platinum", min_sourced_revenue=Decimal("5175.22"))

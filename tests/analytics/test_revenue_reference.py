@@ -16,7 +16,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from analytics import metrics, reports, revenue, revenue_selectors, services
+from analytics import (
+    metrics,
+    programme,
+    programme_selectors,
+    reports,
+    revenue,
+    revenue_selectors,
+    services,
+)
 from analytics.revenue_reference import (
     reference_partner_revenue,
     reference_revenue,
@@ -25,6 +33,9 @@ from analytics.revenue_reference import (
 from analytics.revenue_selectors import revenue_frames
 from analytics.sql_reference import reference_segment_counts
 from channels.models import Opportunity
+from channels.rules import WON_DAYS
+from crm.currencies import MissingRate
+from crm.selectors import rate_table
 from tests.analytics.market import random_market, random_revenue
 
 COUNTS = revenue.COUNT_COLUMNS
@@ -143,6 +154,26 @@ def _check(day: date, figures: revenue.WeekRevenue, where: str) -> None:
     assert _partners(figures.partners) == _expected_partners(day), f"{where} partners {day}"
 
 
+def _check_sourced(day: date, prepared: revenue.PreparedRevenue, where: str) -> None:
+    """The revenue sourced since 1 January (rule 22) from the prepared deals, as the revenue
+    step hands it to the programme step, against the programme's own read of the won deals
+    (the database's sums per owner, currency and day, converted with Decimals)."""
+    start = programme.year_start(day)
+    try:
+        expected = programme_selectors.sourced_revenue_since(start, day, rate_table())
+    except MissingRate:
+        with pytest.raises(MissingRate):
+            prepared.sourced(start, day)
+        return
+    sourced = prepared.sourced(start, day)
+    assert {pk: Decimal(cents).scaleb(-2) for pk, cents in sourced.partners.items()} == (
+        expected.partners
+    ), f"{where} partners' sourced revenue {day}"
+    assert {pk: Decimal(cents).scaleb(-2) for pk, cents in sourced.reps.items()} == (
+        expected.reps
+    ), f"{where} reps' sourced revenue {day}"
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_it_agrees_with_the_sql_reference_in_a_single_week_and_a_backfill(seed: int) -> None:
@@ -151,8 +182,13 @@ def test_it_agrees_with_the_sql_reference_in_a_single_week_and_a_backfill(seed: 
     backfill = revenue.PreparedRevenue(**revenue_frames())
     for day in days:
         counts = _segment_counts(day)
-        _check(day, revenue.PreparedRevenue(**revenue_frames(day)).figures(day, counts), "week")
+        week = revenue.PreparedRevenue(**revenue_frames(day))
+        _check(day, week.figures(day, counts), "week")
         _check(day, backfill.figures(day, counts), "backfill")
+        _check_sourced(day, backfill, "backfill")
+        # A week's read holds the deals won in its 52 weeks: this year's unless on 30-31 Dec.
+        if programme.year_start(day).toordinal() > day.toordinal() - WON_DAYS:
+            _check_sourced(day, week, "week")
 
 
 @pytest.mark.django_db
@@ -222,6 +258,8 @@ def test_it_agrees_with_the_sql_reference_on_postgresql_outside_a_transaction(se
         for accounts in (handed, _every_other(handed)):
             prepared = revenue.PreparedRevenue(**revenue_frames(day, accounts=accounts))
             _check(day, prepared.figures(day, counts), "week, accounts handed over")
+            if programme.year_start(day).toordinal() > day.toordinal() - WON_DAYS:
+                _check_sourced(day, prepared, "week, accounts handed over")
 
 
 def _every_other(accounts: metrics.Accounts) -> metrics.Accounts:

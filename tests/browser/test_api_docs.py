@@ -10,7 +10,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from tests.cast import Cast
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 
 def test_redoc_renders_under_its_policy_with_no_console_error(

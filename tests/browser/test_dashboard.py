@@ -23,7 +23,7 @@ from tests.factories import (
     VerticalFactory,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "test-results" / "screenshots" / "dashboard.png"
 

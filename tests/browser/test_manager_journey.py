@@ -19,7 +19,7 @@ from tests.browser.selects import choose
 from tests.cast import Cast
 from tests.factories import AccountFactory, FeedbackFactory, RegionFactory, VerticalFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 

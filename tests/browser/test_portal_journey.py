@@ -13,7 +13,7 @@ from partners.models import Feedback
 from tests.cast import Cast
 from tests.factories import TEST_PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -29,7 +29,7 @@ from tests.factories import (
     VerticalFactory,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 
 def _sign_in(browser: Browser, live_server: LiveServer, username: str, locale: str) -> Page:

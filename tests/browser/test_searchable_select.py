@@ -14,7 +14,7 @@ from pytest_django.live_server_helper import LiveServer
 from tests.cast import Cast
 from tests.factories import TEST_PASSWORD, PartnerFactory, SalesRepFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 

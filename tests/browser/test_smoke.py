@@ -9,7 +9,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from tests.cast import Cast
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 
 def test_it_signs_a_manager_in_and_lands_on_the_workspace(

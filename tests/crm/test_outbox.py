@@ -34,7 +34,7 @@ class TestOutbox:
 
     def test_it_keeps_the_email_when_the_broker_is_down_and_the_flush_sends_it(self) -> None:
         with mock.patch(
-            "crm.tasks.outbound_email_send.delay", side_effect=ConnectionError("broker down")
+            "crm.tasks.outbound_email_send.apply_async", side_effect=ConnectionError("broker down")
         ):
             email = email_queue(to=["a@example.com"], subject="Hello", body_text="Hi")
         email.refresh_from_db()
@@ -80,7 +80,7 @@ class RecordingBackend(BaseEmailBackend):
 def test_it_talks_to_the_mail_server_with_no_transaction_open(settings: Any) -> None:
     settings.EMAIL_BACKEND = "tests.crm.test_outbox.RecordingBackend"
     RecordingBackend.in_transaction = []
-    with mock.patch("crm.tasks.outbound_email_send.delay"):
+    with mock.patch("crm.tasks.outbound_email_send.apply_async"):
         email = email_queue(to=["a@example.com"], subject="Hello", body_text="Hi")
     assert outbound_email_send(email_id=email.pk) is True
     assert outbound_emails_flush() == 0  # sent once
@@ -98,7 +98,7 @@ def test_a_silent_mail_server_locks_nothing_while_the_sender_waits(settings: Any
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = listener.getsockname()
     settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = False, 5
-    with mock.patch("crm.tasks.outbound_email_send.delay"):
+    with mock.patch("crm.tasks.outbound_email_send.apply_async"):
         email = email_queue(to=["a@example.com"], subject="Hello", body_text="Hi")
     accepted: list[socket.socket] = []
 

@@ -19,6 +19,7 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from crm import enqueue
 from crm.celery import app as celery_app
 from crm.models import OutboundEmail
 from crm.tasks import outbound_emails_flush
@@ -72,8 +73,10 @@ class RedisServer:
 
 
 def _reset_celery_connections() -> None:
-    # The app caches its broker pool, producer pool and result backend; drop them so the
-    # next call connects with the configuration in force.
+    # The app caches its broker pool, producer pool and result backend, and queueing remembers
+    # a failed broker for a few seconds (crm.enqueue); drop them so the next call connects with
+    # the configuration in force.
+    enqueue._broker_down_until = 0.0
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     if hasattr(celery_app._local, "backend"):
@@ -99,8 +102,54 @@ def redis_broker() -> Iterator[RedisServer]:
         _reset_celery_connections()
 
 
+class BrokerWaits:
+    """Wall-clock seconds of every publish to the broker (Task.apply_async) in this process.
+
+    A request with Redis stopped must not wait on the broker: the time spent publishing is
+    what a hang would show in, and it is measured apart from the request's own work (template
+    rendering, the first import of the task modules), which a busy machine slows by any factor.
+    A stopped server refuses the connection at once, so the whole of it stays well under one
+    broker connect timeout (crm/settings.py), however loaded the machine is.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    @property
+    def bound(self) -> float:
+        return float(celery_app.conf.broker_connection_timeout)
+
+    def check(self) -> None:
+        assert self.seconds, "the request queued nothing"
+        assert sum(self.seconds) < self.bound, (
+            f"the request waited {sum(self.seconds):.2f} s on the dead broker "
+            f"({', '.join(f'{s:.2f}' for s in self.seconds)} s per publish)"
+        )
+
+
+@pytest.fixture
+def broker_waits(monkeypatch: pytest.MonkeyPatch) -> BrokerWaits:
+    from celery.app.task import Task
+
+    waits = BrokerWaits()
+    publish = Task.apply_async
+
+    def timed(self: Task, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return publish(self, *args, **kwargs)
+        finally:
+            waits.seconds.append(time.monotonic() - started)
+
+    monkeypatch.setattr(Task, "apply_async", timed)
+    return waits
+
+
 def test_it_saves_feedback_while_redis_is_down_and_sends_the_notification_after(
-    cast: Cast, redis_broker: RedisServer, django_capture_on_commit_callbacks: Any
+    cast: Cast,
+    redis_broker: RedisServer,
+    broker_waits: BrokerWaits,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     cast.manager.email = "manager@example.com"
     cast.manager.save()
@@ -127,7 +176,8 @@ def test_it_saves_feedback_while_redis_is_down_and_sends_the_notification_after(
     feedback = Feedback.objects.get(subject="Sent during an outage")
     email = OutboundEmail.objects.get(topic="feedback-to-managers")
     assert email.status == OutboundEmail.Status.PENDING and not mail.outbox
-    assert elapsed < 5, f"the request hung {elapsed:.1f} s on the dead broker"
+    print(f"request {elapsed:.2f} s, publishing {broker_waits.seconds}")
+    broker_waits.check()
 
     redis_broker.start()
     _reset_celery_connections()
@@ -370,7 +420,9 @@ def test_it_serves_lists_creates_dashboard_and_portal_with_redis_stopped_and_del
             seconds=60,
             what="the waiting e-mails to be sent",
         )
-        # And the web process enqueues to the broker again by itself.
+        # And the web process enqueues to the broker again by itself, once the few seconds it
+        # remembers the failed broker for (crm.enqueue) are over.
+        time.sleep(enqueue.broker_down_for())
         answers_after = partner.post(
             "/api/v1/feedback/",
             json.dumps(

@@ -391,7 +391,7 @@ def review_action_done_view(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, _("Action updated."))
     back = request.POST.get("next", "")
     if back == "home":
-        return redirect("crm:workspace")
+        return redirect("workspace:home")
     return redirect("programme_figures:review", pk=action.review_id)
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from django.db.models import Count, F, Max, OrderBy, Q, QuerySet, Sum
+from django.utils import timezone
 
 from analytics import metrics
 from analytics.models import (
@@ -138,8 +139,8 @@ class FeedbackFigures(NamedTuple):
 
 @dataclass(frozen=True)
 class WeekOption:
-    """A week with a succeeded run: its as-of day, final or provisional, and the snapshot
-    version, which every succeeded run changes (a cache key for figures of the week)."""
+    """A week with a succeeded run: its as-of day, final or provisional, and the
+    `snapshot_version`, which every finished run changes (a cache key for figures of the week)."""
 
     week: str
     as_of: date
@@ -171,25 +172,20 @@ def _as_date(value: date | str) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def week_options() -> list[WeekOption]:
-    """The weeks with a succeeded run, newest first, flagged final or provisional as of their
-    latest succeeded run (the run that wrote the rows now stored)."""
-    # The runs are read where the rows are, so a week is listed once its rows are there.
-    runs = (
-        MetricsRun.objects.using(figures_database())
-        .filter(status=RunStatus.SUCCEEDED)
-        .order_by("-week", "-finished_at")
-        .values_list("week", "as_of", "final", "finished_at")
-    )
-    rows = driver_rows(runs)
-    version = f"{len(rows)}:{max(row[3] for row in rows) if rows else ''}"
-    options: dict[str, WeekOption] = {}
-    for week, as_of, final, _finished_at in rows:
-        if week not in options:
-            options[week] = WeekOption(
-                week=week, as_of=_as_date(as_of), final=bool(final), version=version
-            )
-    return list(options.values())
+def _finished_runs() -> QuerySet[MetricsRun]:
+    """The runs that have finished, succeeded or failed, where the figures are read: every one
+    changed the snapshot and rollup tables (or left them as they were) before it finished."""
+    return MetricsRun.objects.using(figures_database()).filter(finished_at__isnull=False)
+
+
+def _version(count: int, last: datetime | str | None) -> str:
+    """The snapshot version of `count` finished runs, the latest of which ended at `last` (as
+    the ORM or, as ISO text in UTC on SQLite, the driver returns it)."""
+    if isinstance(last, str):
+        last = datetime.fromisoformat(last)
+    if last is not None and timezone.is_naive(last):
+        last = timezone.make_aware(last, UTC)
+    return f"{count}:{last.isoformat() if last else ''}"
 
 
 def snapshot_version() -> str:
@@ -197,14 +193,30 @@ def snapshot_version() -> str:
     runs and the latest end, which every run changes once it has written its week's rows,
     whether it then succeeded or failed. Figures read after it are at least as new as it says,
     so figures cached under it never outlive their rows. One query, on the database the
-    figures are read from."""
-    count, last = (
-        MetricsRun.objects.using(figures_database())
-        .filter(finished_at__isnull=False)
-        .aggregate(count=Count("id"), last=Max("finished_at"))
-        .values()
+    figures are read from. The API's caches key on it (`analytics.api.views.cached_rows`), the
+    dashboard's on the same version, which `week_options` reads from the runs it lists."""
+    count, last = _finished_runs().aggregate(count=Count("id"), last=Max("finished_at")).values()
+    return _version(count, last)
+
+
+def week_options() -> list[WeekOption]:
+    """The weeks with a succeeded run, newest first, flagged final or provisional as of their
+    latest succeeded run (the run that wrote the rows now stored), each with the
+    `snapshot_version` of the finished runs read with them (one query for both)."""
+    # The runs are read where the rows are, so a week is listed once its rows are there.
+    runs = driver_rows(
+        _finished_runs()
+        .order_by("-week", "-finished_at")
+        .values_list("week", "as_of", "final", "finished_at", "status")
     )
-    return f"{count}:{last.isoformat() if last else ''}"
+    version = _version(len(runs), max((run[3] for run in runs), default=None))
+    options: dict[str, WeekOption] = {}
+    for week, as_of, final, _finished_at, status in runs:
+        if status == RunStatus.SUCCEEDED and week not in options:
+            options[week] = WeekOption(
+                week=week, as_of=_as_date(as_of), final=bool(final), version=version
+            )
+    return list(options.values())
 
 
 def weeks() -> list[str]:

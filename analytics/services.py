@@ -104,37 +104,30 @@ def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Ro
     return Rows(columns, count)
 
 
-def _write_week(
-    *,
-    week: str,
-    as_of: date,
-    final: bool,
-    figures: WeekFigures,
-    revenue: RevenueTables,
-    registrations: RegistrationsRead | None = None,
-) -> int:
-    rows = _week_rows(
-        week=week,
-        as_of=as_of,
-        final=final,
-        figures=figures,
-        revenue=revenue,
-        registrations=registrations,
-    )
-    _replace_week(week, rows)
+@dataclass(frozen=True)
+class WeekInputs:
+    """What a week's rows are made of: the week, its as-of day and whether it is final, the
+    figures of its pass, its revenue tables, and the registrations a backfill read once for
+    many weeks (None: the week reads its own)."""
+
+    week: str
+    as_of: date
+    final: bool
+    figures: WeekFigures
+    revenue: RevenueTables
+    registrations: RegistrationsRead | None = None
+
+
+def _write_week(inputs: WeekInputs) -> int:
+    """Replace the week's rows with those made of `inputs`; returns the rows counted written."""
+    rows = _week_rows(inputs)
+    _replace_week(inputs.week, rows)
     return _counted_rows(rows)
 
 
-def _week_rows(
-    *,
-    week: str,
-    as_of: date,
-    final: bool,
-    figures: WeekFigures,
-    revenue: RevenueTables,
-    registrations: RegistrationsRead | None = None,
-) -> dict[type[Model], Rows]:
+def _week_rows(inputs: WeekInputs) -> dict[type[Model], Rows]:
     """A week's rows by model: its snapshots, rollups and revenue rows."""
+    week, as_of, final, figures = inputs.week, inputs.as_of, inputs.final, inputs.figures
     common: dict[str, Cell] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     rollups = (figures.segment_rollups, figures.partner_rollups, figures.feedback_rollups)
@@ -143,11 +136,11 @@ def _week_rows(
         PartnerSnapshot: _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common),
         **_rollup_rows(*rollups, **common),
         **registration_rollup_rows(
-            week=week, as_of=as_of, final=final, registrations=registrations
+            week=week, as_of=as_of, final=final, registrations=inputs.registrations
         ),
         **{
             model: _snapshot_rows(frame, fields, **common, **revenue_common())
-            for model, (frame, fields) in revenue.items()
+            for model, (frame, fields) in inputs.revenue.items()
         },
     }
 
@@ -329,12 +322,7 @@ def _run_locked(
             else _revenue_or_problem(revenue, as_of, figures)
         )
         rows = _write_week(
-            week=week,
-            as_of=as_of,
-            final=final,
-            figures=figures,
-            revenue=revenue_week.tables,
-            registrations=registrations,
+            WeekInputs(week, as_of, final, figures, revenue_week.tables, registrations)
         )
         # The partner programme's step reads the week just written (docs/metrics.md 20-23).
         # The counts the week's pass found on its way, and the revenue sourced this year the
@@ -570,12 +558,9 @@ def _run_weeks_locked(
                     else _revenue_or_problem(revenue, run.as_of, figures)
                 )
                 rows = _week_rows(
-                    week=run.week,
-                    as_of=run.as_of,
-                    final=run.final,
-                    figures=figures,
-                    revenue=revenue_week.tables,
-                    registrations=registrations,
+                    WeekInputs(
+                        run.week, run.as_of, run.final, figures, revenue_week.tables, registrations
+                    )
                 )
                 for model, model_rows in rows.items():
                     written[model] = None

@@ -62,7 +62,7 @@ class OpportunitySubStageAdmin(admin.ModelAdmin[OpportunitySubStage]):
 @admin.register(Opportunity)
 class OpportunityAdmin(admin.ModelAdmin[Opportunity]):
     """Read only: deals change through the workspace, the API or the import, which keep their
-    rules and history (channels.opportunity_services)."""
+    rules and history (partners.opportunity_services)."""
 
     list_display = ["external_id", "name", "account", "channel", "stage", "amount", "currency"]
     list_filter = ["stage", "channel", "recurring"]

@@ -1,6 +1,6 @@
 """Opportunities: the deals of every channel, their open sub-stages and their history.
 
-Loaded by `channels.models`; the writes with their rules are in `channels.opportunity_services`,
+Loaded by `channels.models`; the writes with their rules are in `partners.opportunity_services`,
 the date rules the revenue figures read in `channels.rules` (docs/metrics.md rules 11-14).
 """
 

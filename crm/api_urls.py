@@ -11,6 +11,7 @@ from analytics.api import views as analytics_api
 from channels.api import views as channels_api
 from crm.api import views as crm_api
 from crm.api.auth import ApiTokenViewSet, TokenView
+from partners.api import coverage_views as coverage_api
 from partners.api import opportunity_views as opportunities_api
 from partners.api import programme_views as programme_api
 from partners.api import registration_views as registrations_api
@@ -24,7 +25,7 @@ router.register("regions", crm_api.RegionViewSet, basename="region")
 router.register("verticals", crm_api.VerticalViewSet, basename="vertical")
 router.register("accounts", partners_api.AccountViewSet, basename="account")
 router.register("reps", channels_api.SalesRepViewSet, basename="rep")
-router.register("coverage", channels_api.CoverageAssignmentViewSet, basename="coverage")
+router.register("coverage", coverage_api.CoverageAssignmentViewSet, basename="coverage")
 router.register("partners", partners_api.PartnerViewSet, basename="partner")
 router.register("contacts", partners_api.PartnerContactViewSet, basename="contact")
 router.register("agreements", partners_api.AgreementViewSet, basename="agreement")

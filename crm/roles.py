@@ -29,8 +29,8 @@ INTERNAL_ROLES = frozenset({Role.SALES_MANAGER, Role.SALES_REP, Role.EXECUTIVE})
 
 # Where each role lands after login (URL names; the pages live in the apps above this one).
 HOME_URL_NAME = {
-    Role.SALES_MANAGER: "crm:workspace",
-    Role.SALES_REP: "crm:workspace",
+    Role.SALES_MANAGER: "workspace:home",
+    Role.SALES_REP: "workspace:home",
     Role.EXECUTIVE: "analytics:dashboard",
     Role.PARTNER_USER: "portal:home",
 }

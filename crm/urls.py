@@ -20,7 +20,7 @@ urlpatterns = [
     # Ours, before Django's: nothing is sent from the request (crm.views.password_reset).
     path("accounts/password_reset/", views.password_reset, name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("workspace/", include("crm.urls_workspace")),
+    path("workspace/", include("analytics.urls_workspace")),
     path("workspace/", include("channels.urls")),
     path("workspace/", include("partners.urls")),
     path("workspace/", include("partners.urls_registrations")),

@@ -29,15 +29,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from channels.models import Opportunity, OpportunityEvent, OpportunityStage
-from channels.opportunity_services import (
-    OpportunityOwner,
-    opportunity_change,
-    opportunity_create,
-    opportunity_lose,
-    opportunity_reopen,
-    opportunity_win,
-    subscription_end,
-)
 from channels.selectors import reps_visible_to, sub_stages_all
 from crm.currencies import MissingRate, RateTable
 from crm.exports import EXPORT_FORMATS, export_response, yes_no
@@ -63,6 +54,15 @@ from partners.opportunity_forms import (
     OpportunityForm,
     ReopenForm,
     WinForm,
+)
+from partners.opportunity_services import (
+    OpportunityOwner,
+    opportunity_change,
+    opportunity_create,
+    opportunity_lose,
+    opportunity_reopen,
+    opportunity_win,
+    subscription_end,
 )
 from partners.selectors import accounts_visible_to, opportunities_visible_to, partners_visible_to
 

@@ -30,12 +30,6 @@ from django.utils.translation import gettext_lazy
 from django_stubs_ext import StrOrPromise
 
 from channels.models import CoverageAssignment, Opportunity
-from channels.opportunity_services import (
-    OpportunityOwner,
-    opportunity_create,
-    opportunity_lose,
-    opportunity_win,
-)
 from channels.services import CoverageOwner, coverage_assign, coverage_end
 from crm.currencies import is_currency_code
 from crm.models import Account, Region, SizeBand, Vertical
@@ -43,6 +37,12 @@ from crm.names import company_name_key, website_domain
 from crm.roles import Role, role_of
 from crm.services import email_queue
 from partners.models import Partner
+from partners.opportunity_services import (
+    OpportunityOwner,
+    opportunity_create,
+    opportunity_lose,
+    opportunity_win,
+)
 from partners.programme_models import Tier
 from partners.registration_conflicts import Conflict, registration_conflicts
 from partners.registration_facts import (

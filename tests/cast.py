@@ -1,5 +1,5 @@
 """The shared cast of users: a sales manager, a rep, an executive, and two partner users
-from two different partners."""
+from two different partners; and a test client signed in as any of them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
+from django.test import Client
 
 from channels.models import SalesRep
 from partners.models import Partner
@@ -42,3 +43,10 @@ def cast(db: None) -> Cast:
         partner_b=partner_b,
         partner_b_user=PartnerUserFactory(user__username="partner-b", partner=partner_b).user,
     )
+
+
+def signed_in(user: AbstractBaseUser) -> Client:
+    """A test client signed in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client

@@ -32,9 +32,9 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from channels.models import CoverageAssignment, OpportunitySubStage
-from channels.opportunity_services import opportunity_change, opportunity_win
 from crm.models import Region, Vertical
 from partners.models import Agreement, ImportJob, Tier
+from partners.opportunity_services import opportunity_change, opportunity_win
 from partners.programme_services import certification_add, target_set
 from partners.registration_models import DealRegistration
 from partners.registration_services import (

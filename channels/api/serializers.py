@@ -1,20 +1,11 @@
-"""Sales reps and coverage assignments: output shapes, and the inputs of the coverage writes."""
+"""Sales reps: the output shape."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
-
-from django.db.models import QuerySet
 from rest_framework import serializers
 
-from channels.models import CoverageAssignment, SalesRep
-from crm.models import Account, ChannelKind, Region
-
-if TYPE_CHECKING:
-    # For the type checker only: partners sit above channels (see _partners).
-    from partners.models import Partner
-
-MAX_ACCOUNTS_PER_REQUEST = 1000
+from channels.models import SalesRep
+from crm.models import Region
 
 
 class SalesRepSerializer(serializers.ModelSerializer[SalesRep]):
@@ -26,85 +17,3 @@ class SalesRepSerializer(serializers.ModelSerializer[SalesRep]):
         model = SalesRep
         fields = ["id", "external_id", "name", "email", "regions", "is_active"]
         read_only_fields = fields
-
-
-class CoverageAssignmentSerializer(serializers.ModelSerializer[CoverageAssignment]):
-    owner = serializers.CharField(source="owner_label", read_only=True)
-
-    class Meta:
-        model = CoverageAssignment
-        fields = [
-            "id",
-            "account",
-            "kind",
-            "rep",
-            "partner",
-            "online_source",
-            "owner",
-            "start_date",
-            "end_date",
-        ]
-        read_only_fields = fields
-
-
-def _partners() -> QuerySet[Partner]:
-    # The partner model sits above channels; reach it through the foreign key, not an import.
-    partner_model = cast(
-        "type[Partner]", CoverageAssignment._meta.get_field("partner").related_model
-    )
-    return partner_model.objects.all()
-
-
-class CoverageAssignInputSerializer(serializers.Serializer[object]):
-    """Assign accounts to one channel owner: a rep for direct, a partner for distribution or
-    partner, a source label for online. Account and rep ids come from what the caller may see
-    (the view passes its selectors); any other id is refused as if it did not exist."""
-
-    accounts = serializers.PrimaryKeyRelatedField(many=True, queryset=Account.objects.none())
-    kind = serializers.ChoiceField(choices=ChannelKind.choices)
-    rep = serializers.PrimaryKeyRelatedField(
-        queryset=SalesRep.objects.none(), required=False, allow_null=True
-    )
-    partner = serializers.PrimaryKeyRelatedField(
-        queryset=CoverageAssignment.objects.none(), required=False, allow_null=True
-    )
-    online_source = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    start_date = serializers.DateField()
-    end_date = serializers.DateField(required=False, allow_null=True)
-
-    def __init__(
-        self,
-        *args: Any,
-        accounts: QuerySet[Account] | None = None,
-        reps: QuerySet[SalesRep] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        account_field = cast(serializers.ManyRelatedField, self.fields["accounts"])
-        rep_field = cast("serializers.PrimaryKeyRelatedField[SalesRep]", self.fields["rep"])
-        partner_field = cast("serializers.PrimaryKeyRelatedField[Partner]", self.fields["partner"])
-        if accounts is not None:
-            account_field.child_relation.queryset = accounts
-        if reps is not None:
-            rep_field.queryset = reps
-        # Only sales managers reach this write, and they see every partner
-        # (partners.selectors.partners_visible_to), a selector this app may not import.
-        partner_field.queryset = _partners()
-
-    def validate_accounts(self, value: list[Account]) -> list[Account]:
-        if not value:
-            raise serializers.ValidationError("Give at least one account id.")
-        if len(value) > MAX_ACCOUNTS_PER_REQUEST:
-            raise serializers.ValidationError(
-                f"At most {MAX_ACCOUNTS_PER_REQUEST} accounts per request."
-            )
-        return value
-
-
-class CoverageResultSerializer(serializers.Serializer[dict[str, int]]):
-    created = serializers.IntegerField()
-    already_covered = serializers.IntegerField()
-
-
-class CoverageEndInputSerializer(serializers.Serializer[object]):
-    end_date = serializers.DateField(help_text="The last day of coverage (inclusive).")

@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from channels.models import Opportunity
-from channels.opportunity_services import OpportunityOwner, opportunity_create
 from channels.selectors import reps_visible_to
 from crm.api.ordering import ListOrdering
 from crm.api.permissions import InternalAndPartnerReadManagerWrite
@@ -26,6 +25,7 @@ from crm.idempotency import once_per_idempotency_key
 from crm.roles import signed_in_user
 from partners.api.opportunity_serializers import OpportunityInputSerializer, OpportunitySerializer
 from partners.filters import OpportunityFilter
+from partners.opportunity_services import OpportunityOwner, opportunity_create
 from partners.selectors import accounts_visible_to, opportunities_visible_to, partners_visible_to
 
 

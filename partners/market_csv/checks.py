@@ -201,6 +201,10 @@ class RowChecks:
         seen: dict[str, int],
         what: str,
     ) -> str | None:
+        """The key `value`, or None with its problem worded: required, too long, or a duplicate
+        of an earlier line's key in `seen`. The per-row loops check a key inline and call this
+        only for one they refused, to word the problem (their inline check has already put a
+        valid key in `seen`, so the key is found there as the earlier line's)."""
         if self._text(file_name, line, column, value, max_length) is None:
             return None
         first = seen.setdefault(value, line)
@@ -210,23 +214,6 @@ class RowChecks:
             )
             return None
         return value
-
-    def _key_problem(
-        self,
-        file_name: str,
-        line: int,
-        column: str,
-        value: str,
-        max_length: int,
-        seen: dict[str, int],
-    ) -> None:
-        if not value or len(value) > max_length:
-            self._text(file_name, line, column, value, max_length)
-        else:
-            first = seen[value]
-            self.problem(
-                file_name, line, column, f"duplicate external id {value!r} (first on line {first})"
-            )
 
     def _date(
         self, file_name: str, line: int, column: str, value: str, *, required: bool

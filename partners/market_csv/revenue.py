@@ -249,7 +249,7 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
             registration,
         ) = cells
         if not (external_id and len(external_id) <= 64 and setdefault(external_id, line) == line):
-            validator._key_problem(name, line, "external_id", external_id, 64, seen)
+            validator._key(name, line, "external_id", external_id, 64, seen, "external id")
         if account not in accounts and account not in stored_accounts:
             if not validator._account_known(account):
                 validator._unknown(name, line, "account", account, "account external id")

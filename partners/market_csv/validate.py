@@ -189,7 +189,7 @@ class MarketValidator(RowChecks):
                 and len(external_id) <= id_length
                 and seen.setdefault(external_id, line) == line
             ):
-                self._key_problem(name, line, "external_id", external_id, id_length, seen)
+                self._key(name, line, "external_id", external_id, id_length, seen, "external id")
             if not label or len(label) > name_length:
                 self._text(name, line, "name", label, name_length)
             if region not in regions:

@@ -19,7 +19,7 @@ from partners.registration_services import (
     registration_reject,
     registration_submit,
 )
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import (
     AccountFactory,
     AgreementFactory,
@@ -34,12 +34,6 @@ NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday in 2026-W47
 TODAY = date(2026, 11, 18)
 
 pytestmark = pytest.mark.django_db
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -127,7 +121,7 @@ def _listed(client: Client, url: str) -> int:
 def test_every_count_on_the_home_links_to_a_list_of_exactly_that_count(
     day: Any, cast: Cast, who: str
 ) -> None:
-    client = _client_for(getattr(cast, who))
+    client = signed_in(getattr(cast, who))
     with time_machine.travel(NOW, tick=False):
         html = client.get("/workspace/").content.decode()
         found = {}
@@ -161,7 +155,7 @@ def test_every_count_on_the_home_links_to_a_list_of_exactly_that_count(
 
 def test_it_lists_the_oldest_feedback_waiting_first_with_its_age(day: Any, cast: Cast) -> None:
     with time_machine.travel(NOW, tick=False):
-        html = _client_for(cast.manager).get("/workspace/").content.decode()
+        html = signed_in(cast.manager).get("/workspace/").content.decode()
     waiting = html[html.index('data-testid="home-waiting"') :]
     assert waiting.index("Oldest waiting") < waiting.index("Newer waiting")
     assert "20 days old" in waiting and "3 days old" in waiting
@@ -170,7 +164,7 @@ def test_it_lists_the_oldest_feedback_waiting_first_with_its_age(day: Any, cast:
 
 def test_it_lists_the_oldest_registrations_waiting_with_their_age(day: Any, cast: Cast) -> None:
     with time_machine.travel(NOW, tick=False):
-        html = _client_for(cast.manager).get("/workspace/").content.decode()
+        html = signed_in(cast.manager).get("/workspace/").content.decode()
     waiting = html[html.index('data-testid="home-registrations"') :]
     waiting = waiting[: waiting.index("</section>")]
     assert waiting.index("Overdue Deal Co") < waiting.index("Due Soon Co")
@@ -181,7 +175,7 @@ def test_it_lists_the_oldest_registrations_waiting_with_their_age(day: Any, cast
 
 def test_it_names_the_partners_whose_coverage_fell_this_week(day: Any, cast: Cast) -> None:
     with time_machine.travel(NOW, tick=False):
-        response = _client_for(cast.manager).get("/workspace/")
+        response = signed_in(cast.manager).get("/workspace/")
     fell = response.context["fell"]
     before, after = (
         PartnerSnapshot.objects.get(partner=cast.partner_a, week=week).covered_accounts
@@ -216,7 +210,7 @@ def test_a_rep_lands_on_a_home_of_their_own_accounts_and_this_weeks_changes(
                 account=account, kind="direct", rep=cast.rep, start_date=start, end_date=end
             )
         CoverageAssignmentFactory(account=won, kind="online", start_date=TODAY - timedelta(days=3))
-        client = _client_for(cast.rep_user)
+        client = signed_in(cast.rep_user)
         landing = client.get("/")
         assert landing["Location"] == "/workspace/"
         response = client.get("/workspace/")

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from analytics import metrics, reports, services
+from analytics.models import MetricsRun, RunStatus
 from partners.models import Partner
 from tests.analytics.market import random_market
 from tests.factories import FeedbackFactory
@@ -139,8 +140,22 @@ def test_it_knows_the_weeks_it_holds(stored: None) -> None:
     options = reports.week_options()
     assert [o.week for o in options] == [WEEK, PRIOR]
     assert options[0].as_of == date(2026, 5, 17) and options[0].final
+    # The dashboard's caches key on the same version as the API's.
+    assert {o.version for o in options} == {reports.snapshot_version()}
     stored_week = reports.stored_week(WEEK)
     assert stored_week is not None and stored_week.as_of == options[0].as_of
+    # A failed run lists no week but renews the version (its rows may be written), in both.
+    MetricsRun.objects.create(
+        week="2026-W21",
+        as_of=date(2026, 5, 24),
+        final=False,
+        status=RunStatus.FAILED,
+        started_at=datetime(2026, 5, 21, 8, 30, tzinfo=UTC),
+        finished_at=datetime(2026, 5, 21, 8, 30, 15, 250000, tzinfo=UTC),
+    )
+    after = reports.week_options()
+    assert [o.week for o in after] == [WEEK, PRIOR]
+    assert {o.version for o in after} == {reports.snapshot_version()} != {options[0].version}
 
 
 def test_it_refuses_an_unknown_rollup_key() -> None:

@@ -14,7 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from channels.models import Opportunity, OpportunityEventKind, OpportunityStage
-from channels.opportunity_services import (
+from channels.rules import IN_FORECAST, IN_PIPELINE, SUBSCRIBED, WON_IN_52_WEEKS
+from crm.models import ChannelKind
+from partners.opportunity_services import (
     OpportunityOwner,
     opportunity_change,
     opportunity_create,
@@ -23,8 +25,6 @@ from channels.opportunity_services import (
     opportunity_win,
     subscription_end,
 )
-from channels.rules import IN_FORECAST, IN_PIPELINE, SUBSCRIBED, WON_IN_52_WEEKS
-from crm.models import ChannelKind
 from tests.cast import Cast
 from tests.factories import (
     AccountFactory,

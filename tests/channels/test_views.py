@@ -1,21 +1,13 @@
 from __future__ import annotations
 
-from django.test import Client
-
 from crm.models import ChannelKind, SizeBand
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import (
     AccountFactory,
     CoverageAssignmentFactory,
     RegionFactory,
     SalesRepFactory,
 )
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 class TestAccountList:
@@ -25,7 +17,7 @@ class TestAccountList:
         CoverageAssignmentFactory(rep=other_rep, account__name="Theirs GmbH")
         CoverageAssignmentFactory(kind=ChannelKind.ONLINE, account__name="Online Only Inc")
 
-        response = _client_for(cast.rep_user).get("/workspace/my-accounts/")
+        response = signed_in(cast.rep_user).get("/workspace/my-accounts/")
 
         assert response.status_code == 200
         html = response.content.decode()
@@ -35,7 +27,7 @@ class TestAccountList:
 
     def test_it_gives_a_rep_the_same_scope_on_the_general_account_list(self, cast: Cast) -> None:
         CoverageAssignmentFactory(rep=SalesRepFactory(), account__name="Theirs GmbH")
-        response = _client_for(cast.rep_user).get("/workspace/accounts/?q=Theirs")
+        response = signed_in(cast.rep_user).get("/workspace/accounts/?q=Theirs")
         assert "Theirs GmbH" not in response.content.decode()
 
     def test_it_shows_a_manager_every_account_filtered_by_segment(self, cast: Cast) -> None:
@@ -44,7 +36,7 @@ class TestAccountList:
         AccountFactory(name="In Dach Smb", region=dach, size_band=SizeBand.SMB)
         AccountFactory(name="Elsewhere Enterprise", size_band=SizeBand.ENTERPRISE)
 
-        response = _client_for(cast.manager).get(
+        response = signed_in(cast.manager).get(
             "/workspace/accounts/?region=dach&size_band=enterprise"
         )
 
@@ -56,6 +48,6 @@ class TestAccountList:
 
     def test_it_hides_the_account_list_from_partner_users(self, cast: Cast) -> None:
         AccountFactory(name="Secret Account")
-        response = _client_for(cast.partner_a_user).get("/workspace/accounts/")
+        response = signed_in(cast.partner_a_user).get("/workspace/accounts/")
         assert response.status_code == 404
         assert b"Secret Account" not in response.content

@@ -3,18 +3,11 @@ from __future__ import annotations
 import csv
 import io
 
-from django.test import Client
 from openpyxl import load_workbook
 
 from crm.models import SizeBand
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import AccountFactory, AgreementFactory, FeedbackFactory, RegionFactory
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _csv_rows(response: object) -> list[list[str]]:
@@ -28,7 +21,7 @@ class TestListExports:
         AccountFactory(external_id="A-1", region=east, size_band=SizeBand.ENTERPRISE)
         AccountFactory(external_id="A-2", region=east, size_band=SizeBand.SMB)
         AccountFactory(external_id="A-3")
-        response = _client_for(cast.manager).get(
+        response = signed_in(cast.manager).get(
             "/workspace/accounts/?region=east&size_band=enterprise&format=csv"
         )
         assert response["Content-Type"].startswith("text/csv")
@@ -42,7 +35,7 @@ class TestListExports:
     def test_it_exports_xlsx_with_the_same_rows(self, cast: Cast) -> None:
         AgreementFactory(external_id="AG-1", partner=cast.partner_a)
         AgreementFactory(external_id="AG-2", partner=cast.partner_b)
-        response = _client_for(cast.executive).get("/workspace/agreements/?q=Alpha&format=xlsx")
+        response = signed_in(cast.executive).get("/workspace/agreements/?q=Alpha&format=xlsx")
         workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
         rows = list(workbook.active.iter_rows(values_only=True))
         assert rows[0][0] == "External id" and [r[0] for r in rows[1:]] == ["AG-1"]
@@ -50,7 +43,7 @@ class TestListExports:
 
     def test_it_neutralises_spreadsheet_formulas_in_text(self, cast: Cast) -> None:
         FeedbackFactory(partner=cast.partner_a, subject='=HYPERLINK("http://evil","x")')
-        rows = _csv_rows(_client_for(cast.manager).get("/workspace/feedback/?format=csv"))
+        rows = _csv_rows(signed_in(cast.manager).get("/workspace/feedback/?format=csv"))
         assert rows[1][3].startswith("'=")
 
     def test_it_neutralises_formulas_behind_a_leading_tab_or_carriage_return(
@@ -58,18 +51,18 @@ class TestListExports:
     ) -> None:
         for lead in ("\t", "\r"):
             FeedbackFactory(partner=cast.partner_a, subject=f"{lead}=cmd|' /C calc'!A0")
-        rows = _csv_rows(_client_for(cast.manager).get("/workspace/feedback/?format=csv"))
+        rows = _csv_rows(signed_in(cast.manager).get("/workspace/feedback/?format=csv"))
         assert sorted(row[3][:2] for row in rows[1:]) == ["'\t", "'\r"]
 
     def test_it_scopes_a_reps_export_to_their_accounts(self, cast: Cast) -> None:
         AccountFactory(external_id="NOT-MINE")
-        rows = _csv_rows(_client_for(cast.rep_user).get("/workspace/my-accounts/?format=csv"))
+        rows = _csv_rows(signed_in(cast.rep_user).get("/workspace/my-accounts/?format=csv"))
         assert rows[1:] == []
 
     def test_it_exports_partners_and_reps(self, cast: Cast) -> None:
-        rows = _csv_rows(_client_for(cast.manager).get("/workspace/partners/?format=csv"))
+        rows = _csv_rows(signed_in(cast.manager).get("/workspace/partners/?format=csv"))
         assert {row[0] for row in rows[1:]} == {"P-ALPHA", "P-BETA"}
-        rows = _csv_rows(_client_for(cast.manager).get("/workspace/reps/?format=csv"))
+        rows = _csv_rows(signed_in(cast.manager).get("/workspace/reps/?format=csv"))
         assert rows[0] == ["External id", "Name", "E-mail", "Regions", "Active"] and len(rows) == 2
         assert rows[1][4] == "yes"
 
@@ -78,7 +71,7 @@ class TestListExports:
         from django.utils import translation
 
         AccountFactory(external_id="A-1", size_band=SizeBand.SMB)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
         rows = _csv_rows(client.get("/workspace/accounts/?format=csv"))
         with translation.override("zh-hans"):

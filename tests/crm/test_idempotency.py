@@ -13,18 +13,12 @@ from rest_framework.test import APIClient
 
 from crm.services import api_token_issue
 from partners.models import Feedback, FeedbackReply, PartnerContact
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import FeedbackFactory
 
 pytestmark = pytest.mark.django_db
 
 FEEDBACK = {"category": "support", "satisfaction": "3", "subject": "Once", "body": "Only once."}
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def form_token(client: Client, path: str) -> str:

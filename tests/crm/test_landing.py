@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import TEST_PASSWORD, UserFactory
 
 LANDING = {
@@ -55,12 +55,6 @@ def navigation_links(html: str) -> list[str]:
     parser = NavigationLinks()
     parser.feed(html)
     return parser.links
-
-
-def signed_in(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize(("member", "landing"), LANDING.items())

@@ -3,21 +3,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.utils import timezone
 from django.utils.formats import date_format
 
 from partners.models import Agreement, AgreementStatus
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import AgreementFactory, RegionFactory
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n%%EOF\n"
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _draft_form(partner_pk: int, **overrides: str) -> dict[str, object]:
@@ -38,7 +31,7 @@ def _draft_form(partner_pk: int, **overrides: str) -> dict[str, object]:
 class TestAgreementPages:
     def test_it_creates_a_draft_from_the_form(self, cast: Cast) -> None:
         region = RegionFactory()
-        response = _client_for(cast.manager).post(
+        response = signed_in(cast.manager).post(
             "/workspace/agreements/new/", _draft_form(cast.partner_a.pk, regions=str(region.pk))
         )
         agreement = Agreement.objects.get()
@@ -51,7 +44,7 @@ class TestAgreementPages:
     def test_it_shows_bad_input_next_to_the_field_and_keeps_what_was_typed(
         self, cast: Cast
     ) -> None:
-        response = _client_for(cast.manager).post(
+        response = signed_in(cast.manager).post(
             "/workspace/agreements/new/",
             _draft_form(
                 cast.partner_a.pk,
@@ -69,7 +62,7 @@ class TestAgreementPages:
 
     def test_it_does_not_let_reps_or_executives_write(self, cast: Cast) -> None:
         for user in (cast.rep_user, cast.executive):
-            response = _client_for(user).post(
+            response = signed_in(user).post(
                 "/workspace/agreements/new/", _draft_form(cast.partner_a.pk)
             )
             assert response.status_code == 404
@@ -85,7 +78,7 @@ class TestAgreementPages:
             start_date=date(2026, 1, 1),
             end_date=date(2027, 12, 31),
         )
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         upload = SimpleUploadedFile("signed.pdf", PDF, content_type="application/pdf")
         response = client.post(
             f"/workspace/agreements/{draft.pk}/activate/",
@@ -111,7 +104,7 @@ class TestAgreementPages:
         upload = SimpleUploadedFile(
             "signed.pdf", b"<html>not a pdf</html>", content_type="application/pdf"
         )
-        response = _client_for(cast.manager).post(
+        response = signed_in(cast.manager).post(
             f"/workspace/agreements/{draft.pk}/activate/",
             {"signed_on": "2026-01-02", "signed_document": upload},
         )
@@ -123,7 +116,7 @@ class TestAgreementPages:
         agreement = AgreementFactory(partner=cast.partner_a)
         agreement.signed_document.save("x.pdf", SimpleUploadedFile("x.pdf", PDF))
         assert (
-            _client_for(cast.partner_b_user)
+            signed_in(cast.partner_b_user)
             .get(f"/workspace/agreements/{agreement.pk}/document/")
             .status_code
             == 404
@@ -133,7 +126,7 @@ class TestAgreementPages:
         agreement = AgreementFactory(
             partner=cast.partner_a, start_date=date(2025, 1, 1), end_date=date(2025, 12, 31)
         )
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         detail = client.get(f"/workspace/agreements/{agreement.pk}/").content.decode()
         assert f'href="/workspace/agreements/{agreement.pk}/renew/"' in detail
         confirm = client.get(f"/workspace/agreements/{agreement.pk}/renew/").content.decode()
@@ -148,7 +141,7 @@ class TestAgreementPages:
 
     def test_it_shows_the_existing_renewal_instead_of_creating_another(self, cast: Cast) -> None:
         agreement = AgreementFactory(partner=cast.partner_a)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         client.post(f"/workspace/agreements/{agreement.pk}/renew/")
         renewal = Agreement.objects.get(renews=agreement)
         detail = client.get(f"/workspace/agreements/{agreement.pk}/").content.decode()
@@ -165,7 +158,7 @@ class TestAgreementPages:
         self, cast: Cast
     ) -> None:
         agreement = AgreementFactory(partner=cast.partner_a)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         client.post(f"/workspace/agreements/{agreement.pk}/renew/")
         renewal = Agreement.objects.get(renews=agreement)
         page = client.get(f"/workspace/agreements/{renewal.pk}/").content.decode()
@@ -184,7 +177,7 @@ class TestAgreementPages:
 
     def test_it_discards_nothing_but_drafts(self, cast: Cast) -> None:
         agreement = AgreementFactory(partner=cast.partner_a)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         assert client.get(f"/workspace/agreements/{agreement.pk}/discard/").status_code == 404
         client.post(f"/workspace/agreements/{agreement.pk}/discard/")
         assert Agreement.objects.filter(pk=agreement.pk).exists()
@@ -193,7 +186,7 @@ class TestAgreementPages:
         agreement = AgreementFactory(
             partner=cast.partner_a, start_date=date(2026, 1, 1), end_date=date(2026, 12, 31)
         )
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         bad = client.post(
             f"/workspace/agreements/{agreement.pk}/terminate/",
             {"terminated_on": "2027-03-01", "reason": "x"},
@@ -223,21 +216,21 @@ class TestAgreementPages:
             end_date=today + timedelta(days=75),
         )
         html30 = (
-            _client_for(cast.manager)
+            signed_in(cast.manager)
             .get("/workspace/agreements/renewals-due/?within=30")
             .content.decode()
         )
         assert "AG-SOON" in html30 and "AG-LATER" not in html30
         assert date_format(soon.end_date - timedelta(days=30)) in html30 and "passed" in html30
         html90 = (
-            _client_for(cast.manager)
+            signed_in(cast.manager)
             .get("/workspace/agreements/renewals-due/?within=90")
             .content.decode()
         )
         assert "AG-LATER" in html90
 
     def test_its_multiple_choice_lists_say_how_to_choose_several(self, cast: Cast) -> None:
-        html = _client_for(cast.manager).get("/workspace/agreements/new/").content.decode()
+        html = signed_in(cast.manager).get("/workspace/agreements/new/").content.decode()
         for name in ("regions", "verticals"):
             field = html[html.index(f'name="{name}"') :]
             hint = field[field.index('class="form-text"') :][:200]

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import re
 
-from django.test import Client
 from django.utils import timezone
 
 from channels.models import CoverageAssignment
 from partners.choice_views import CHOICES_LIMIT
 from partners.models import PartnerKind
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import AccountFactory, PartnerFactory, SalesRepFactory
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _names(response: object) -> list[str]:
@@ -30,7 +23,7 @@ class TestChoices:
     ) -> None:
         PartnerFactory.create_batch(CHOICES_LIMIT + 2, name="Gamma Reseller")
         PartnerFactory(name="Delta Retired", is_active=False)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
 
         first = client.get("/workspace/choices/partners/").json()
         found = _names(client.get("/workspace/choices/partners/?q=alpha"))
@@ -45,7 +38,7 @@ class TestChoices:
     def test_it_narrows_partners_to_a_channel_kind_and_searches_reps(self, cast: Cast) -> None:
         PartnerFactory(name="Omega Distribution", channel_kind=PartnerKind.DISTRIBUTION)
         SalesRepFactory(name="Sam Seller")
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
 
         distributors = _names(client.get("/workspace/choices/partners/?kind=distribution"))
         reps = _names(client.get("/workspace/choices/reps/?q=sELL"))
@@ -54,7 +47,7 @@ class TestChoices:
         assert reps == ["Sam Seller"]
 
     def test_hostile_searches_answer_an_empty_or_plain_list(self, cast: Cast) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
 
         nul = client.get("/workspace/choices/partners/?q=%00Alpha")
         long = client.get("/workspace/choices/reps/", {"q": "x" * 5000})
@@ -65,7 +58,7 @@ class TestChoices:
         assert _names(wildcard) == []
 
     def test_partner_users_reach_no_choices(self, cast: Cast) -> None:
-        client = _client_for(cast.partner_a_user)
+        client = signed_in(cast.partner_a_user)
 
         assert client.get("/workspace/choices/partners/").status_code == 404
         assert client.get("/workspace/choices/reps/").status_code == 404
@@ -81,7 +74,7 @@ class TestAccountPageSelects:
             partner=cast.partner_b,
             start_date=timezone.localdate(),
         )
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
 
         page = client.get(f"/workspace/accounts/?partner={cast.partner_b.pk}").content.decode()
 
@@ -101,7 +94,7 @@ class TestAccountPageSelects:
         self, cast: Cast
     ) -> None:
         account = AccountFactory()
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
 
         response = client.post(
             "/workspace/coverage/assign/",

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from channels.models import CoverageAssignment
 from crm.models import Account
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import (
     AccountFactory,
     AgreementFactory,
@@ -21,12 +21,6 @@ from tests.factories import (
     SalesRepFactory,
     VerticalFactory,
 )
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 class TestCoverageAssignment:
@@ -43,7 +37,7 @@ class TestCoverageAssignment:
         )
         inside = AccountFactory.create_batch(2, region=granted)
         outside = AccountFactory(region=other)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
 
         response = client.post(
             "/workspace/coverage/assign/",
@@ -73,7 +67,7 @@ class TestCoverageAssignment:
         AccountFactory.create_batch(3, region=east)
         AccountFactory()
         rep = SalesRepFactory()
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         data = {
             "scope": "filter",
             "filter-region": "east",
@@ -100,7 +94,7 @@ class TestCoverageAssignment:
             "online_source": "web",
             "start_date": "2026-01-01",
         }
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         client.post("/workspace/coverage/assign/", data)
         AccountFactory(region=east)
         again = client.post("/workspace/coverage/assign/", {**data, "confirmed_count": "3"})
@@ -110,7 +104,7 @@ class TestCoverageAssignment:
 
     def test_it_refuses_another_partners_id_it_cannot_choose(self, cast: Cast) -> None:
         account = AccountFactory()
-        response = _client_for(cast.manager).post(
+        response = signed_in(cast.manager).post(
             "/workspace/coverage/assign/",
             {
                 "scope": "selected",
@@ -126,7 +120,7 @@ class TestCoverageAssignment:
 
     def test_it_does_not_let_reps_assign(self, cast: Cast) -> None:
         account = AccountFactory()
-        response = _client_for(cast.rep_user).post(
+        response = signed_in(cast.rep_user).post(
             "/workspace/coverage/assign/",
             {
                 "scope": "selected",
@@ -145,7 +139,7 @@ class TestCoverageAssignment:
             online_source="web",
             start_date=date(2026, 1, 1),
         )
-        _client_for(cast.manager).post(
+        signed_in(cast.manager).post(
             f"/workspace/coverage/{assignment.pk}/end/", {"end_date": "2026-06-30"}
         )
         assignment.refresh_from_db()
@@ -159,7 +153,7 @@ class TestAccountListAndWhiteSpace:
         CoverageAssignment.objects.create(
             account=covered, kind="online", online_source="web-signup", start_date=date(2025, 1, 1)
         )
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         html = client.get("/workspace/accounts/?coverage=none").content.decode()
         assert "Bare Co" in html and "Covered Co" not in html
         html = client.get("/workspace/accounts/?coverage=online").content.decode()
@@ -168,14 +162,14 @@ class TestAccountListAndWhiteSpace:
     def test_it_sorts_by_the_chosen_column(self, cast: Cast) -> None:
         AccountFactory(name="Aardvark", entered_on=date(2025, 5, 1))
         AccountFactory(name="Zebra", entered_on=date(2024, 5, 1))
-        html = _client_for(cast.manager).get("/workspace/accounts/?sort=-name").content.decode()
+        html = signed_in(cast.manager).get("/workspace/accounts/?sort=-name").content.decode()
         assert html.index("Zebra") < html.index("Aardvark")
 
     def test_it_counts_white_space_by_segment_with_links_to_the_accounts(self, cast: Cast) -> None:
         east, retail = RegionFactory(code="east", name="East"), VerticalFactory(code="retail")
         AccountFactory.create_batch(2, region=east, vertical=retail)
         AccountFactory(region=east, vertical=retail, archived_on=date(2025, 6, 1))
-        html = _client_for(cast.manager).get("/workspace/white-space/").content.decode()
+        html = signed_in(cast.manager).get("/workspace/white-space/").content.decode()
         assert "?region=east&amp;vertical=retail&amp;size_band=smb&amp;coverage=none" in html
         assert ">2</a>" in html
         assert Account.objects.count() == 3
@@ -259,7 +253,7 @@ class TestAccountListFilters:
     def test_bulk_assign_acts_on_exactly_the_rows_the_list_shows_for_every_filter(
         self, cast: Cast, market: dict[str, Any]
     ) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         for number, query in enumerate(_filters(cast, market)):
             count, ids = _listed(client, query)
             source = f"batch-{number}"
@@ -290,7 +284,7 @@ class TestAccountListFilters:
             CoverageAssignment.objects.filter(online_source=source).delete()
 
     def test_coverage_follows_the_metric_rules(self, cast: Cast, market: dict[str, Any]) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         accounts = market["accounts"]
         _, none = _listed(client, {"coverage": "none"})
         _, outside = _listed(client, {"coverage": "outside"})
@@ -311,7 +305,7 @@ class TestPartnerPageCounts:
     def test_each_count_links_to_a_list_of_exactly_that_count(
         self, cast: Cast, market: dict[str, Any]
     ) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         html = client.get(f"/workspace/partners/{cast.partner_a.pk}/").content.decode()
         counts = {}
         for key in ("assigned", "counted", "outside"):
@@ -328,7 +322,7 @@ class TestPartnerPageCounts:
     def test_the_white_space_page_links_to_lists_of_exactly_its_counts(
         self, cast: Cast, market: dict[str, Any]
     ) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         response = client.get("/workspace/white-space/")
         segments = response.context["segments"]
         assert segments
@@ -345,7 +339,7 @@ class TestPartnerPageCounts:
 
         last_week = iso_week_of(timezone.localdate() - timedelta(days=7))
         call_command("compute_metrics", "--week", last_week, "--no-progress", stdout=io.StringIO())
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         html = client.get(f"/dashboard/partners/{cast.partner_a.pk}/health/").content.decode()
         match = re.search(r'<a href="([^"]+)" data-testid="health-counted">(\d+)</a>', html)
         assert match and "as_of=" in match.group(1)
@@ -356,7 +350,7 @@ class TestPartnerPageCounts:
 def test_the_account_lists_sort_links_carry_one_order_and_every_filter(cast: Cast) -> None:
     AccountFactory(name="Aardvark")
     html = (
-        _client_for(cast.manager)
+        signed_in(cast.manager)
         .get("/workspace/accounts/?coverage=none&sort=-name&page=1")
         .content.decode()
     )
@@ -367,7 +361,7 @@ def test_the_account_lists_sort_links_carry_one_order_and_every_filter(cast: Cas
 
 def test_switching_language_on_the_confirmation_page_returns_to_the_list(cast: Cast) -> None:
     AccountFactory.create_batch(2, region=RegionFactory(code="east"))
-    client = _client_for(cast.manager)
+    client = signed_in(cast.manager)
     data = {
         "scope": "filter",
         "filter-region": "east",

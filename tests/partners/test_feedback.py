@@ -8,22 +8,15 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.utils import timezone
 
 from crm.models import OutboundEmail
 from partners.models import Feedback, FeedbackStatus
 from partners.services import FEEDBACK_PER_HOUR, FeedbackEntry, feedback_submit
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import FeedbackFactory, FeedbackNoteFactory, UserFactory
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _entry(**overrides: object) -> FeedbackEntry:
@@ -45,7 +38,7 @@ class TestPortalFeedback:
         cast.manager.email = "manager@example.com"
         cast.manager.save()
         with django_capture_on_commit_callbacks(execute=True):
-            response = _client_for(cast.partner_a_user).post(
+            response = signed_in(cast.partner_a_user).post(
                 "/portal/feedback/new/",
                 {
                     "category": "support",
@@ -69,7 +62,7 @@ class TestPortalFeedback:
         assert [m.to for m in mail.outbox] == [["manager@example.com"]]
 
     def test_it_refuses_an_attachment_that_is_not_what_it_claims(self, cast: Cast) -> None:
-        response = _client_for(cast.partner_a_user).post(
+        response = signed_in(cast.partner_a_user).post(
             "/portal/feedback/new/",
             {
                 "category": "support",
@@ -95,7 +88,7 @@ class TestPortalFeedback:
     ) -> None:
         for _ in range(FEEDBACK_PER_HOUR):
             feedback_submit(user=cast.partner_a_user, entry=_entry())
-        response = _client_for(cast.partner_a_user).post(
+        response = signed_in(cast.partner_a_user).post(
             "/portal/feedback/new/",
             {"category": "support", "satisfaction": "2", "subject": "S", "body": "B"},
         )
@@ -108,30 +101,28 @@ class TestPortalFeedback:
         feedback = FeedbackFactory(partner=cast.partner_a)
         FeedbackNoteFactory(feedback=feedback, body="INTERNAL-ONLY pricing talk")
         html = (
-            _client_for(cast.partner_a_user)
-            .get(f"/portal/feedback/{feedback.pk}/")
-            .content.decode()
+            signed_in(cast.partner_a_user).get(f"/portal/feedback/{feedback.pk}/").content.decode()
         )
         assert feedback.subject in html and "INTERNAL-ONLY" not in html
 
     def test_it_hides_another_partners_feedback_with_a_404(self, cast: Cast) -> None:
         theirs = FeedbackFactory(partner=cast.partner_b)
-        client = _client_for(cast.partner_a_user)
+        client = signed_in(cast.partner_a_user)
         assert client.get(f"/portal/feedback/{theirs.pk}/").status_code == 404
         assert client.post(f"/portal/feedback/{theirs.pk}/", {"body": "hi"}).status_code == 404
         assert not theirs.replies.exists()
 
     def test_it_escapes_script_and_html_in_feedback(self, cast: Cast) -> None:
         payload = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-        _client_for(cast.partner_a_user).post(
+        signed_in(cast.partner_a_user).post(
             "/portal/feedback/new/",
             {"category": "other", "satisfaction": "3", "subject": payload, "body": payload},
         )
         feedback = Feedback.objects.get()
         for client, path in [
-            (_client_for(cast.partner_a_user), f"/portal/feedback/{feedback.pk}/"),
-            (_client_for(cast.manager), f"/workspace/feedback/{feedback.pk}/"),
-            (_client_for(cast.manager), "/workspace/feedback/"),
+            (signed_in(cast.partner_a_user), f"/portal/feedback/{feedback.pk}/"),
+            (signed_in(cast.manager), f"/workspace/feedback/{feedback.pk}/"),
+            (signed_in(cast.manager), "/workspace/feedback/"),
         ]:
             html = client.get(path).content.decode()
             assert "<script>alert" not in html and "<img src=x" not in html, path
@@ -139,7 +130,7 @@ class TestPortalFeedback:
 
     def test_it_adds_a_follow_up_and_reopens_resolved_feedback(self, cast: Cast) -> None:
         feedback = FeedbackFactory(partner=cast.partner_a, status=FeedbackStatus.RESOLVED)
-        _client_for(cast.partner_a_user).post(
+        signed_in(cast.partner_a_user).post(
             f"/portal/feedback/{feedback.pk}/", {"body": "Still broken"}
         )
         feedback.refresh_from_db()
@@ -155,7 +146,7 @@ class TestFeedbackTriage:
         cast.partner_a_user.save()
         feedback = FeedbackFactory(partner=cast.partner_a)
         with django_capture_on_commit_callbacks(execute=True):
-            response = _client_for(cast.manager).post(
+            response = signed_in(cast.manager).post(
                 f"/workspace/feedback/{feedback.pk}/reply/",
                 {"reply-body": "Fixed in the next release."},
             )
@@ -166,14 +157,14 @@ class TestFeedbackTriage:
         assert f"/portal/feedback/{feedback.pk}/" in mail.outbox[0].body
         assert (
             "Fixed in the next release."
-            in _client_for(cast.partner_a_user)
+            in signed_in(cast.partner_a_user)
             .get(f"/portal/feedback/{feedback.pk}/")
             .content.decode()
         )
 
     def test_it_adds_internal_notes_without_emailing_anyone(self, cast: Cast) -> None:
         feedback = FeedbackFactory(partner=cast.partner_a)
-        _client_for(cast.manager).post(
+        signed_in(cast.manager).post(
             f"/workspace/feedback/{feedback.pk}/note/", {"note-body": "Call them"}
         )
         assert feedback.internal_notes.get().body == "Call them"
@@ -181,7 +172,7 @@ class TestFeedbackTriage:
 
     def test_it_keeps_an_empty_reply_form_with_the_error_next_to_it(self, cast: Cast) -> None:
         feedback = FeedbackFactory(partner=cast.partner_a)
-        response = _client_for(cast.manager).post(
+        response = signed_in(cast.manager).post(
             f"/workspace/feedback/{feedback.pk}/reply/", {"reply-body": " "}
         )
         assert response.status_code == 400
@@ -189,7 +180,7 @@ class TestFeedbackTriage:
 
     def test_it_assigns_and_moves_status_but_only_to_colleagues(self, cast: Cast) -> None:
         feedback = FeedbackFactory(partner=cast.partner_a)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         client.post(
             f"/workspace/feedback/{feedback.pk}/triage/",
             {"status": "in_progress", "assignee": cast.rep_user.pk},
@@ -211,7 +202,7 @@ class TestFeedbackTriage:
             satisfaction=1,
             status=FeedbackStatus.CLOSED,
         )
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         html = client.get("/workspace/feedback/?satisfaction=1&status=all").content.decode()
         assert "Unhappy one" in html and "Happy one" not in html
         html = client.get("/workspace/feedback/?status=open").content.decode()
@@ -224,7 +215,7 @@ class TestFeedbackTriage:
     def test_it_opens_the_inbox_on_open_feedback(self, cast: Cast) -> None:
         FeedbackFactory(partner=cast.partner_a, subject="Still open")
         FeedbackFactory(partner=cast.partner_a, subject="Done with", status=FeedbackStatus.CLOSED)
-        response = _client_for(cast.manager).get("/workspace/feedback/")
+        response = signed_in(cast.manager).get("/workspace/feedback/")
         html = response.content.decode()
         assert "Still open" in html and "Done with" not in html
         assert '<option value="open" selected>' in html
@@ -233,14 +224,14 @@ class TestFeedbackTriage:
         self, cast: Cast
     ) -> None:
         FeedbackFactory(partner=cast.partner_a)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         html = client.get("/workspace/feedback/?status=all&sort=satisfaction").content.decode()
         links = re.findall(r'href="\?([^"]*sort=[^"]*)"', html)
         assert links and all(link.count("sort=") == 1 for link in links)
         assert any("sort=-satisfaction" in link and "status=all" in link for link in links)
 
     def test_it_logs_feedback_on_a_partners_behalf(self, cast: Cast) -> None:
-        _client_for(cast.manager).post(
+        signed_in(cast.manager).post(
             "/workspace/feedback/log/",
             {
                 "partner": cast.partner_b.pk,
@@ -256,7 +247,7 @@ class TestFeedbackTriage:
     def test_it_does_not_let_a_rep_reply(self, cast: Cast) -> None:
         other = UserFactory(role="sales_rep")
         feedback = FeedbackFactory(partner=cast.partner_a)
-        response = _client_for(other).post(
+        response = signed_in(other).post(
             f"/workspace/feedback/{feedback.pk}/reply/", {"reply-body": "x"}
         )
         assert response.status_code == 404 and not feedback.replies.exists()
@@ -272,7 +263,7 @@ class TestSatisfactionScore:
     def test_it_preselects_no_score_and_labels_both_ends(
         self, cast: Cast, who: str, path: str
     ) -> None:
-        html = _client_for(getattr(cast, who)).get(path).content.decode()
+        html = signed_in(getattr(cast, who)).get(path).content.decode()
         select = html[
             html.index('name="satisfaction"') : html.index(
                 "</select>", html.index('name="satisfaction"')
@@ -294,7 +285,7 @@ class TestSatisfactionScore:
     ) -> None:
         data = {"category": "support", "subject": "Slow answers", "body": "Three days."}
         data.update({key: str(getattr(cast, value).pk) for key, value in extra.items()})
-        response = _client_for(getattr(cast, who)).post(path, data)
+        response = signed_in(getattr(cast, who)).post(path, data)
         assert response.status_code == 200
         assert 'data-field-error="satisfaction"' in response.content.decode()
         assert "Choose a satisfaction score from 1 to 5." in response.content.decode()

@@ -3,17 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from crm.models import Account, Region
 from partners.models import ImportJob, ImportJobStatus
-from tests.cast import Cast
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.cast import Cast, signed_in
 
 
 def _csv(name: str, text: str) -> SimpleUploadedFile:
@@ -32,7 +25,7 @@ class TestBrowserImport:
     def test_it_checks_previews_and_applies_the_files(
         self, cast: Cast, django_capture_on_commit_callbacks: Any
     ) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(
                 "/workspace/imports/", {"files": [_csv(n, t) for n, t in GOOD.items()]}
@@ -62,7 +55,7 @@ class TestBrowserImport:
             "A-1,Shop One,nowhere,retail,smb,2025-01-01,,,\n"
             "A-2,Shop Two,east,retail,smb,2025-02-30,,,\n"
         )
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         with django_capture_on_commit_callbacks(execute=True):
             client.post("/workspace/imports/", {"files": [_csv(n, t) for n, t in bad.items()]})
         job = ImportJob.objects.get()
@@ -74,7 +67,7 @@ class TestBrowserImport:
         assert not Account.objects.exists()
 
     def test_it_refuses_unknown_and_path_like_file_names(self, cast: Cast) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         for name in ["../../etc/passwd", "notes.csv"]:
             response = client.post("/workspace/imports/", {"files": [_csv(name, "code,name\n")]})
             assert response.status_code == 400
@@ -83,4 +76,4 @@ class TestBrowserImport:
 
     def test_it_is_for_managers_only(self, cast: Cast) -> None:
         for user in (cast.rep_user, cast.executive, cast.partner_a_user):
-            assert _client_for(user).get("/workspace/imports/").status_code == 404
+            assert signed_in(user).get("/workspace/imports/").status_code == 404

@@ -9,14 +9,7 @@ from django.test import Client
 
 from analytics.models import PartnerSnapshot
 from partners.models import Partner, PartnerUser
-from tests.cast import Cast
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
+from tests.cast import Cast, signed_in
 
 PARTNER_FORM = {
     "name": "Gamma Integrators",
@@ -30,7 +23,7 @@ PARTNER_FORM = {
 
 class TestPartnerPages:
     def test_it_creates_a_partner_and_refuses_a_taken_external_id(self, cast: Cast) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         response = client.post("/workspace/partners/new/", PARTNER_FORM)
         partner = Partner.objects.get(external_id="P-GAMMA")
         assert response["Location"] == f"/workspace/partners/{partner.pk}/"
@@ -39,7 +32,7 @@ class TestPartnerPages:
         assert Partner.objects.filter(name="Other").count() == 0
 
     def test_it_filters_and_sorts_partners_in_the_url(self, cast: Cast) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         client.post("/workspace/partners/new/", PARTNER_FORM)
         html = client.get("/workspace/partners/?tier=gold").content.decode()
         assert "Gamma Integrators" in html and "Alpha Systems" not in html
@@ -47,7 +40,7 @@ class TestPartnerPages:
         assert html.index("Gamma Integrators") < html.index("Alpha Systems")
 
     def test_it_adds_contacts_and_shows_them(self, cast: Cast) -> None:
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         client.post(
             f"/workspace/partners/{cast.partner_a.pk}/contacts/",
             {"name": "Wang Lei", "email": "wang@alpha.example", "is_primary": "on"},
@@ -77,13 +70,13 @@ class TestPartnerPages:
                 nps=-20.0,
             )
         html = (
-            _client_for(cast.manager)
+            signed_in(cast.manager)
             .get(f"/dashboard/partners/{cast.partner_a.pk}/health/", headers={"HX-Request": "true"})
             .content.decode()
         )
         assert "2026-W46" in html and ">12<" in html and "3.4 / 5" in html and "-20" in html
         assert (
-            _client_for(cast.partner_a_user)
+            signed_in(cast.partner_a_user)
             .get(f"/dashboard/partners/{cast.partner_a.pk}/health/")
             .status_code
             == 404
@@ -95,7 +88,7 @@ class TestInvitation:
         self, cast: Cast, django_capture_on_commit_callbacks: Any
     ) -> None:
         with django_capture_on_commit_callbacks(execute=True):
-            _client_for(cast.manager).post(
+            signed_in(cast.manager).post(
                 f"/workspace/partners/{cast.partner_a.pk}/invite/",
                 {"email": "new.user@alpha.example"},
             )
@@ -133,7 +126,7 @@ class TestInvitation:
     def test_it_refuses_to_invite_an_address_that_already_has_a_login(self, cast: Cast) -> None:
         cast.partner_b_user.email = "taken@example.com"
         cast.partner_b_user.save()
-        response = _client_for(cast.manager).post(
+        response = signed_in(cast.manager).post(
             f"/workspace/partners/{cast.partner_a.pk}/invite/",
             {"email": "taken@example.com"},
             follow=True,
@@ -157,7 +150,7 @@ class TestCoveredCounts:
         from tests.factories import CoverageAssignmentFactory
 
         cache.clear()
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         start = timezone.now()
         today = timezone.localdate()
         with time_machine.travel(start, tick=False):

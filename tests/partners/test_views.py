@@ -3,21 +3,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from django.test import Client
 from django.utils import timezone
 from django.utils.formats import date_format
 
 from crm.models import Account
 from partners.models import AgreementStatus
 from partners.services import agreement_terminate
-from tests.cast import Cast
+from tests.cast import Cast, signed_in
 from tests.factories import AgreementFactory, FeedbackFactory, VerticalFactory
-
-
-def _client_for(user: object) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 class TestPortalHome:
@@ -34,7 +27,7 @@ class TestPortalHome:
         FeedbackFactory(partner=cast.partner_a, subject="Our feedback")
         FeedbackFactory(partner=cast.partner_b, subject="Their feedback")
 
-        client = _client_for(cast.partner_a_user)
+        client = signed_in(cast.partner_a_user)
         for path in ["/portal/", "/portal/agreements/", "/portal/feedback/"]:
             html = client.get(path).content.decode()
             assert "AG-THEIRS" not in html and "Their feedback" not in html, path
@@ -50,17 +43,17 @@ class TestPortalHome:
             status=AgreementStatus.DRAFT,
             signed_on=None,
         )
-        html = _client_for(cast.partner_a_user).get("/portal/agreements/").content.decode()
+        html = signed_in(cast.partner_a_user).get("/portal/agreements/").content.decode()
         assert "AG-DRAFT" not in html
 
     def test_it_is_not_found_for_internal_users(self, cast: Cast) -> None:
-        assert _client_for(cast.manager).get("/portal/").status_code == 404
+        assert signed_in(cast.manager).get("/portal/").status_code == 404
 
 
 class TestInternalPages:
     def test_it_hides_every_internal_page_from_partner_users(self, cast: Cast) -> None:
         agreement = AgreementFactory(partner=cast.partner_a)
-        client = _client_for(cast.partner_a_user)
+        client = signed_in(cast.partner_a_user)
         for path in [
             "/workspace/",
             "/workspace/partners/",
@@ -79,7 +72,7 @@ class TestInternalPages:
         agreement.notice_days = 60
         agreement.save()
         html = (
-            _client_for(cast.manager).get(f"/workspace/agreements/{agreement.pk}/").content.decode()
+            signed_in(cast.manager).get(f"/workspace/agreements/{agreement.pk}/").content.decode()
         )
         assert "AG-HIST" in html
         assert html.count("Changed") + html.count("Created") >= 2
@@ -97,7 +90,7 @@ class TestInternalPages:
         terms.notice_days, terms.end_date = 60, date(2025, 6, 30)
         terms.regions = [RegionFactory(name="East China")]
         agreement_update_draft(agreement=draft, terms=terms, by=cast.manager)
-        html = _client_for(cast.manager).get(f"/workspace/agreements/{draft.pk}/").content.decode()
+        html = signed_in(cast.manager).get(f"/workspace/agreements/{draft.pk}/").content.decode()
         history = html[html.index('data-testid="history"') :]
         assert re.search(r"Notice days</span>: <span[^>]*>30</span> → 60", history)
         old_end = date_format(date(2025, 12, 31))
@@ -107,7 +100,7 @@ class TestInternalPages:
     def test_it_filters_agreements_by_status(self, cast: Cast) -> None:
         AgreementFactory(external_id="AG-ACTIVE")
         AgreementFactory(external_id="AG-DRAFTED", status=AgreementStatus.DRAFT, signed_on=None)
-        html = _client_for(cast.manager).get("/workspace/agreements/?status=draft").content.decode()
+        html = signed_in(cast.manager).get("/workspace/agreements/?status=draft").content.decode()
         assert "AG-DRAFTED" in html and "AG-ACTIVE" not in html
 
 
@@ -131,7 +124,7 @@ class TestTerminatedAgreements:
     ) -> None:
         agreement = self._terminated(cast)
         today = timezone.localdate()
-        html = _client_for(cast.partner_a_user).get("/portal/").content.decode()
+        html = signed_in(cast.partner_a_user).get("/portal/").content.decode()
         row = html[html.index("AG-ENDED") : html.index("</tr>", html.index("AG-ENDED"))]
         assert f"Terminated on {date_format(today)}" in row
         assert date_format(agreement.end_date) not in row
@@ -142,13 +135,13 @@ class TestTerminatedAgreements:
         self, cast: Cast
     ) -> None:
         self._terminated(cast)
-        html = _client_for(cast.partner_a_user).get("/portal/agreements/").content.decode()
+        html = signed_in(cast.partner_a_user).get("/portal/agreements/").content.decode()
         assert f"Terminated on {date_format(timezone.localdate())}" in html
         assert "Finance" in html
 
     def test_the_workspace_lists_end_it_on_its_termination_date(self, cast: Cast) -> None:
         agreement = self._terminated(cast)
-        client = _client_for(cast.manager)
+        client = signed_in(cast.manager)
         for path in ["/workspace/agreements/", f"/workspace/partners/{cast.partner_a.pk}/"]:
             html = client.get(path).content.decode()
             row = html[html.index("AG-ENDED") : html.index("</tr>", html.index("AG-ENDED"))]
@@ -177,7 +170,7 @@ class TestPortalAccounts:
             CoverageAssignment.objects.create(
                 account=account, kind="partner", partner=cast.partner_a, start_date=today
             )
-        html = _client_for(cast.partner_a_user).get("/portal/accounts/").content.decode()
+        html = signed_in(cast.partner_a_user).get("/portal/accounts/").content.decode()
         rows = {
             name: html[html.index(name) : html.index("</tr>", html.index(name))]
             for name in ("Inside Co", "Outside Co")
@@ -210,7 +203,7 @@ class TestPortalAccounts:
                 start_date=start,
                 end_date=start + timedelta(days=20) if start < today else None,
             )
-        html = _client_for(cast.partner_a_user).get("/portal/accounts/").content.decode()
+        html = signed_in(cast.partner_a_user).get("/portal/accounts/").content.decode()
         assert "West Co" in html
         assert 'data-testid="outside-agreement"' not in html
         assert 'data-testid="outside-note"' not in html
@@ -248,7 +241,7 @@ class TestPortalAccounts:
                     start_date=start,
                     end_date=start + timedelta(days=20) if start < today else None,
                 )
-        page = _client_for(cast.partner_a_user).get("/portal/accounts/")
+        page = signed_in(cast.partner_a_user).get("/portal/accounts/")
         expected = accounts_outside_agreements(
             partner=cast.partner_a,
             accounts=Account.objects.filter(pk__in=[a.pk for a in accounts]),
@@ -274,7 +267,7 @@ class TestPortalAccounts:
                     start_date=start,
                     end_date=start + timedelta(days=20) if start < today else None,
                 )
-        page = _client_for(cast.partner_a_user).get("/portal/accounts/")
+        page = signed_in(cast.partner_a_user).get("/portal/accounts/")
         assert page.context["page"].paginator.count == 3
         assert page.context["outside_total"] == 3
         assert page.context["outside_ids"] == {account.pk for account in accounts}

@@ -1,13 +1,14 @@
 """Writes with business rules for opportunities: open, change, move through the pipeline, win,
 lose, reopen, and end a subscription. Every change leaves an `OpportunityEvent` saying who
-changed what from what to what."""
+changed what from what to what. The opportunity models are in `channels`; their writes live here,
+in the layer that knows the partners and deal registrations a deal may name."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TypedDict, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -28,11 +29,8 @@ from channels.models import (
 from crm.currencies import MissingRate, is_currency_code
 from crm.models import Account, ChannelKind
 from crm.selectors import rate_table
-
-if TYPE_CHECKING:
-    # For the type checker only: partners sit above channels and are not imported at run time.
-    from partners.models import Partner
-    from partners.registration_models import DealRegistration
+from partners.models import Partner
+from partners.registration_models import DealRegistration
 
 AMOUNT_LIMIT = Decimal("1e12")
 # The fields `opportunity_change` may set, in the order the history lists them.

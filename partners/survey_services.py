@@ -9,6 +9,7 @@ message a manager (or the person answering) can act on; nothing is half saved.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -22,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from crm.enqueue import task_enqueue
 from crm.services import email_queue
 from partners.models import (
     Feedback,
@@ -38,6 +40,9 @@ from partners.programme_models import (
     SurveyResponse,
     SurveyWave,
 )
+
+logger = logging.getLogger(__name__)
+
 
 LINK_SALT = "partners.survey-invitation"
 # A link is refused after this long whatever its wave says (waves stay open at most 90 days).
@@ -160,6 +165,29 @@ class WaveOpened:
     wave: SurveyWave
     invitations: int
     partners_without_address: list[int] = field(default_factory=list)
+
+
+def survey_wave_send(*, survey: Survey, opens_on: date) -> None:
+    """After the commit, open and send a wave of `survey` on a worker (one e-mail per contact
+    can take a while); with the broker down, here, so a manager's "send now" is never lost.
+    A day already taken or a paused survey is left alone, as by the worker."""
+    survey_id = survey.pk
+
+    def send() -> None:
+        try:
+            task_enqueue("partners.survey_wave_open", survey_id, opens_on.isoformat())
+        except Exception as error:  # noqa: BLE001 - broker down: open it here instead
+            logger.warning(
+                "survey %s: broker unavailable (%s); opening the wave here", survey_id, error
+            )
+            found = Survey.objects.filter(pk=survey_id).first()
+            if found is not None:
+                try:
+                    survey_wave_open(survey=found, opens_on=opens_on)
+                except ValidationError:
+                    pass
+
+    transaction.on_commit(send)
 
 
 def survey_wave_open(*, survey: Survey, opens_on: date) -> WaveOpened:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,8 +37,8 @@ from partners.survey_services import (
     survey_invitation_for,
     survey_response_submit,
     survey_update,
+    survey_wave_send,
 )
-from partners.tasks import survey_wave_open_task
 
 PAGE_SIZE = 50
 
@@ -160,8 +159,7 @@ def survey_send_view(request: HttpRequest, pk: int) -> HttpResponse:
     elif survey.waves.filter(opens_on=timezone.localdate()).exists():
         messages.error(request, _("A wave of this survey already opened today."))
     else:
-        today = timezone.localdate().isoformat()
-        transaction.on_commit(lambda: survey_wave_open_task.delay(survey.pk, today))
+        survey_wave_send(survey=survey, opens_on=timezone.localdate())
         messages.success(
             request,
             _("The wave is being sent to every active partner's contacts; reload in a moment."),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 import time_machine
@@ -168,3 +169,24 @@ def test_beat_runs_the_daily_job_which_opens_a_wave_once_per_scheduled_month(
     assert SurveyWave.objects.get().opens_on == date(2026, 10, 3)
     Survey.objects.update(is_active=False)
     assert surveys_daily("2027-01-01") == {"waves": 0, "invitations": 0}
+
+
+def test_send_now_opens_the_wave_in_the_request_when_the_broker_is_down(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    manager = UserFactory(role="sales_manager")
+    client = Client()
+    client.force_login(manager)
+    survey = market["survey"]
+    with (
+        mock.patch(
+            "partners.tasks.survey_wave_open_task.apply_async",
+            side_effect=ConnectionError("broker down"),
+        ) as publish,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(f"/workspace/surveys/{survey.pk}/send/")
+    assert response.status_code == 302
+    assert publish.called
+    wave = SurveyWave.objects.get(survey=survey)
+    assert SurveyInvitation.objects.filter(wave=wave).count() == 3

@@ -6,7 +6,9 @@ of the rows. The trip runs in one transaction that is rolled back at the end: Po
 SQLite both undo schema changes with the transaction, so the database is back at the latest
 migrations, as the rest of the suite expects, without applying again every migration the trip
 took back. One executor (one migration graph, one project state carried from step to step)
-serves the whole trip.
+serves the whole trip. The way back is the costly part (each migration unapplied re-renders the
+models related to the ones it changes): tests whose migrations lie on one way back can share
+it, each in its own leg (SchemaTrip.leg).
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ class SchemaTrip:
         assert self.state is not None, "migrate first"
         return self.state.apps
 
+    @contextmanager
+    def leg(self) -> Iterator[None]:
+        """A part of the trip that is undone when it ends (rows, schema and state), so that tests
+        sharing one long way back each take their own way forward from where it leads."""
+        state = self.state.clone() if self.state is not None else None
+        savepoint = transaction.savepoint()
+        _check_each_statement()  # a test's end may have put the checks back to commit
+        try:
+            yield
+        finally:
+            transaction.savepoint_rollback(savepoint)
+            self.state = state
+            self.executor.loader.build_graph()
+
     def _forwards_state(self, targets: Nodes) -> ProjectState | None:
         # A forward step starts from the state the previous step left (already built, its
         # models already rendered); a backward step builds the states it needs itself.
@@ -55,13 +71,17 @@ def schema_trip() -> Iterator[SchemaTrip]:
     connection.disable_constraint_checking()
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # Rows stored in the trip's transaction leave foreign key checks pending until
-                # commit, and PostgreSQL alters no table with checks pending: check each
-                # statement's rows at its end instead (as strict as the commit, only sooner).
-                with connection.cursor() as cursor:
-                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            _check_each_statement()
             yield SchemaTrip()
             transaction.set_rollback(True)
     finally:
         connection.enable_constraint_checking()
+
+
+def _check_each_statement() -> None:
+    """Rows stored in the trip's transaction leave foreign key checks pending until commit, and
+    PostgreSQL alters no table with checks pending: check each statement's rows at its end
+    instead (as strict as at commit, only sooner)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from analytics.models import FeedbackRollup, PartnerRollup, PartnerSnapshot, RegistrationRollup
 from analytics.services import registration_rollup_rows
@@ -15,91 +12,80 @@ from partners.registration_services import registration_approve, registration_su
 from tests.cast import Cast
 from tests.factories import FeedbackFactory, PartnerFactory
 from tests.partners.registration_market import RegistrationMarket
+from tests.schema_trip import schema_trip
 
 BEFORE = [("analytics", "0004_partner_rollup")]
 AFTER = [("analytics", "0005_feedback_rollups")]
 
 
-def migrate(target: list[tuple[str, str]]) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-
-
-@pytest.fixture(autouse=True)
-def _latest_schema_after() -> Iterator[None]:
-    """Leave the database at the latest migrations, as the rest of the suite expects."""
-    yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_feedback_rollups_migration_fills_the_weeks_already_stored() -> None:
-    migrate(BEFORE)
-    old = MigrationExecutor(connection).loader.project_state(BEFORE).apps
-    snapshot, rollup = (
-        old.get_model("analytics", name) for name in ("PartnerSnapshot", "PartnerRollup")
-    )
-    reseller = PartnerFactory(channel_kind="partner")
-    distributor = PartnerFactory(channel_kind="distribution")
-    as_of = date(2026, 11, 15)  # the Sunday that closes 2026-W46
-    for created, partner, category, satisfaction, nps in [
-        (datetime(2026, 11, 10, 9, tzinfo=UTC), reseller, "product", 5, 10),
-        (datetime(2026, 11, 15, 9, tzinfo=UTC), reseller, "product", 2, 3),
-        (datetime(2026, 9, 1, 9, tzinfo=UTC), reseller, "support", 4, 9),  # in the 90 days
-        (datetime(2026, 8, 1, 9, tzinfo=UTC), reseller, "support", 1, 0),  # before them
-        (datetime(2026, 11, 16, 9, tzinfo=UTC), reseller, "support", 1, 0),  # after the week
-        (datetime(2026, 11, 12, 9, tzinfo=UTC), distributor, "pricing", 3, None),
-    ]:
-        entry = FeedbackFactory(
-            partner=partner, category=category, satisfaction=satisfaction, nps=nps
+    with schema_trip() as trip:
+        trip.migrate(BEFORE)
+        old = trip.apps
+        snapshot, rollup = (
+            old.get_model("analytics", name) for name in ("PartnerSnapshot", "PartnerRollup")
         )
-        Feedback.objects.filter(pk=entry.pk).update(created_at=created)
-    common = {"week": "2026-W46", "as_of": as_of, "final": True}
-    for partner in (reseller, distributor):
-        snapshot.objects.create(
-            **common,
-            partner_id=partner.pk,
-            external_id=partner.external_id,
-            name=partner.name,
-            channel_kind=partner.channel_kind,
-            covered_accounts=0,
-            converted_accounts=0,
-            agreements_in_force=0,
-            feedback_count=0,
-        )
-    for kind in ("", "partner", "distribution"):
-        rollup.objects.create(
-            **common,
-            channel_kind=kind,
-            partners=1,
-            active_partners=0,
-            agreements_in_force=0,
-            feedback_count=0,
-            satisfaction_weighted=0.0,
-        )
+        reseller = PartnerFactory(channel_kind="partner")
+        distributor = PartnerFactory(channel_kind="distribution")
+        as_of = date(2026, 11, 15)  # the Sunday that closes 2026-W46
+        for created, partner, category, satisfaction, nps in [
+            (datetime(2026, 11, 10, 9, tzinfo=UTC), reseller, "product", 5, 10),
+            (datetime(2026, 11, 15, 9, tzinfo=UTC), reseller, "product", 2, 3),
+            (datetime(2026, 9, 1, 9, tzinfo=UTC), reseller, "support", 4, 9),  # in the 90 days
+            (datetime(2026, 8, 1, 9, tzinfo=UTC), reseller, "support", 1, 0),  # before them
+            (datetime(2026, 11, 16, 9, tzinfo=UTC), reseller, "support", 1, 0),  # after the week
+            (datetime(2026, 11, 12, 9, tzinfo=UTC), distributor, "pricing", 3, None),
+        ]:
+            entry = FeedbackFactory(
+                partner=partner, category=category, satisfaction=satisfaction, nps=nps
+            )
+            Feedback.objects.filter(pk=entry.pk).update(created_at=created)
+        common = {"week": "2026-W46", "as_of": as_of, "final": True}
+        for partner in (reseller, distributor):
+            snapshot.objects.create(
+                **common,
+                partner_id=partner.pk,
+                external_id=partner.external_id,
+                name=partner.name,
+                channel_kind=partner.channel_kind,
+                covered_accounts=0,
+                converted_accounts=0,
+                agreements_in_force=0,
+                feedback_count=0,
+            )
+        for kind in ("", "partner", "distribution"):
+            rollup.objects.create(
+                **common,
+                channel_kind=kind,
+                partners=1,
+                active_partners=0,
+                agreements_in_force=0,
+                feedback_count=0,
+                satisfaction_weighted=0.0,
+            )
 
-    migrate(AFTER)
+        trip.migrate(AFTER)
 
-    counts = ("nps_responses", "nps_promoters", "nps_detractors")
-    by_partner = {
-        row[0]: row[1:] for row in PartnerSnapshot.objects.values_list("partner_id", *counts)
-    }
-    # The reseller's scores in the 90 days: 10, 3 and 9.
-    assert by_partner == {reseller.pk: (3, 2, 1), distributor.pk: (0, 0, 0)}
-    rollups = {
-        row[0]: row[1:] for row in PartnerRollup.objects.values_list("channel_kind", *counts)
-    }
-    assert rollups == {"": (3, 2, 1), "partner": (3, 2, 1), "distribution": (0, 0, 0)}
-    cells = FeedbackRollup.objects.values_list(
-        "week", "channel_kind", "category", "feedback_count", "satisfaction_sum"
-    )
-    assert sorted(cells) == [
-        ("2026-W46", "", "pricing", 1, 3),
-        ("2026-W46", "", "product", 2, 7),
-        ("2026-W46", "distribution", "pricing", 1, 3),
-        ("2026-W46", "partner", "product", 2, 7),
-    ]
+        counts = ("nps_responses", "nps_promoters", "nps_detractors")
+        by_partner = {
+            row[0]: row[1:] for row in PartnerSnapshot.objects.values_list("partner_id", *counts)
+        }
+        # The reseller's scores in the 90 days: 10, 3 and 9.
+        assert by_partner == {reseller.pk: (3, 2, 1), distributor.pk: (0, 0, 0)}
+        rollups = {
+            row[0]: row[1:] for row in PartnerRollup.objects.values_list("channel_kind", *counts)
+        }
+        assert rollups == {"": (3, 2, 1), "partner": (3, 2, 1), "distribution": (0, 0, 0)}
+        cells = FeedbackRollup.objects.values_list(
+            "week", "channel_kind", "category", "feedback_count", "satisfaction_sum"
+        )
+        assert sorted(cells) == [
+            ("2026-W46", "", "pricing", 1, 3),
+            ("2026-W46", "", "product", 2, 7),
+            ("2026-W46", "distribution", "pricing", 1, 3),
+            ("2026-W46", "partner", "product", 2, 7),
+        ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -124,68 +110,65 @@ def test_the_registration_rollups_migration_fills_the_weeks_already_stored(
             now=moments[2],
         )
     stored = {"2026-W46": date(2026, 11, 15), "2026-W47": date(2026, 11, 18)}  # W47 provisional
-    migrate([("analytics", "0005_feedback_rollups")])
-    old = (
-        MigrationExecutor(connection)
-        .loader.project_state([("analytics", "0005_feedback_rollups")])
-        .apps
-    )
-    for week, as_of in stored.items():
-        old.get_model("analytics", "SegmentSnapshot").objects.create(
-            week=week,
-            as_of=as_of,
-            final=week == "2026-W46",
-            region="EAST",
-            vertical="FIN",
-            size_band="smb",
-            **dict.fromkeys(
-                [
-                    "accounts",
-                    "covered_direct",
-                    "covered_distribution",
-                    "covered_partner",
-                    "covered_online",
-                    "covered_any",
-                    "overlap",
-                    "converted",
-                    "converted_direct",
-                    "converted_distribution",
-                    "converted_partner",
-                    "converted_online",
-                    "white_space",
-                ],
-                0,
-            ),
+    with schema_trip() as trip:
+        trip.migrate([("analytics", "0005_feedback_rollups")])
+        old = trip.apps
+        for week, as_of in stored.items():
+            old.get_model("analytics", "SegmentSnapshot").objects.create(
+                week=week,
+                as_of=as_of,
+                final=week == "2026-W46",
+                region="EAST",
+                vertical="FIN",
+                size_band="smb",
+                **dict.fromkeys(
+                    [
+                        "accounts",
+                        "covered_direct",
+                        "covered_distribution",
+                        "covered_partner",
+                        "covered_online",
+                        "covered_any",
+                        "overlap",
+                        "converted",
+                        "converted_direct",
+                        "converted_distribution",
+                        "converted_partner",
+                        "converted_online",
+                        "white_space",
+                    ],
+                    0,
+                ),
+            )
+
+        trip.migrate([("analytics", "0006_registration_rollups")])
+
+        fields = [f.attname for f in RegistrationRollup._meta.concrete_fields][4:]
+        for week, as_of in stored.items():
+            written = {
+                tuple(row[fields.index(key)] for key in ("region", "vertical", "size_band"))
+                + row[fields.index("channel_kind") :]
+                for row in RegistrationRollup.objects.filter(week=week).values_list(*fields)
+            }
+            rows = registration_rollup_rows(week=week, as_of=as_of, final=week == "2026-W46")
+            columns = next(iter(rows.values())).columns
+            expected = {
+                tuple(columns[key][i] for key in ("region", "vertical", "size_band"))
+                + tuple(columns[key][i] for key in fields[fields.index("channel_kind") :])
+                for i in range(next(iter(rows.values())).count)
+            }
+            assert written == expected, week
+        overall = RegistrationRollup.objects.get(
+            week="2026-W46", region="", vertical="", size_band="", channel_kind=""
         )
-
-    migrate([("analytics", "0006_registration_rollups")])
-
-    fields = [f.attname for f in RegistrationRollup._meta.concrete_fields][4:]
-    for week, as_of in stored.items():
-        written = {
-            tuple(row[fields.index(key)] for key in ("region", "vertical", "size_band"))
-            + row[fields.index("channel_kind") :]
-            for row in RegistrationRollup.objects.filter(week=week).values_list(*fields)
-        }
-        rows = registration_rollup_rows(week=week, as_of=as_of, final=week == "2026-W46")
-        columns = next(iter(rows.values())).columns
-        expected = {
-            tuple(columns[key][i] for key in ("region", "vertical", "size_band"))
-            + tuple(columns[key][i] for key in fields[fields.index("channel_kind") :])
-            for i in range(next(iter(rows.values())).count)
-        }
-        assert written == expected, week
-    overall = RegistrationRollup.objects.get(
-        week="2026-W46", region="", vertical="", size_band="", channel_kind=""
-    )
-    assert (overall.submitted, overall.approved, overall.decisions_timed) == (1, 1, 1)
-    assert overall.decision_hours_median == 24.0
-    assert (
-        RegistrationRollup.objects.get(
-            week="2026-W47", region="", vertical="", size_band="", channel_kind=""
-        ).submitted
-        == 1
-    )
+        assert (overall.submitted, overall.approved, overall.decisions_timed) == (1, 1, 1)
+        assert overall.decision_hours_median == 24.0
+        assert (
+            RegistrationRollup.objects.get(
+                week="2026-W47", region="", vertical="", size_band="", channel_kind=""
+            ).submitted
+            == 1
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -195,42 +178,41 @@ def test_registrations_stored_before_keep_their_conflicts_as_met_on_arrival(cast
     from tests.factories import RegionFactory, VerticalFactory
 
     region, vertical = RegionFactory(), VerticalFactory()
-    migrate([("analytics", "0005_feedback_rollups"), ("partners", "0005_registration_event_facts")])
-    old = (
-        MigrationExecutor(connection)
-        .loader.project_state([("partners", "0005_registration_event_facts")])
-        .apps
-    )
-    registration = old.get_model("partners", "DealRegistration")
-    event = old.get_model("partners", "DealRegistrationEvent")
-    common = {
-        "partner_id": cast.partner_a.pk,
-        "region_id": region.pk,
-        "vertical_id": vertical.pk,
-        "size_band": "smb",
-    }
-    arrived = registration.objects.create(
-        **common,
-        external_id="REG-ARRIVED",
-        company_name="Arrived",
-        status="rejected",
-        conflict_codes_text=" covered_by_other_channel ",
-    )
-    event.objects.create(registration=arrived, kind="submitted")
-    imported = registration.objects.create(
-        **common, external_id="REG-IMPORTED", company_name="Imported", status="rejected"
-    )
-    event.objects.create(registration=imported, kind="imported")
-    waiting = registration.objects.create(
-        **common, external_id="REG-WAITING", company_name="Waiting", status="submitted"
-    )
-    event.objects.create(registration=waiting, kind="imported")
+    with schema_trip() as trip:
+        trip.migrate(
+            [("analytics", "0005_feedback_rollups"), ("partners", "0005_registration_event_facts")]
+        )
+        old = trip.apps
+        registration = old.get_model("partners", "DealRegistration")
+        event = old.get_model("partners", "DealRegistrationEvent")
+        common = {
+            "partner_id": cast.partner_a.pk,
+            "region_id": region.pk,
+            "vertical_id": vertical.pk,
+            "size_band": "smb",
+        }
+        arrived = registration.objects.create(
+            **common,
+            external_id="REG-ARRIVED",
+            company_name="Arrived",
+            status="rejected",
+            conflict_codes_text=" covered_by_other_channel ",
+        )
+        event.objects.create(registration=arrived, kind="submitted")
+        imported = registration.objects.create(
+            **common, external_id="REG-IMPORTED", company_name="Imported", status="rejected"
+        )
+        event.objects.create(registration=imported, kind="imported")
+        waiting = registration.objects.create(
+            **common, external_id="REG-WAITING", company_name="Waiting", status="submitted"
+        )
+        event.objects.create(registration=waiting, kind="imported")
 
-    migrate([("partners", "0006_registration_arrival_conflicts")])
+        trip.migrate([("partners", "0006_registration_arrival_conflicts")])
 
-    kept = dict(DealRegistration.objects.values_list("external_id", "arrival_conflicts"))
-    assert kept == {
-        "REG-ARRIVED": " covered_by_other_channel ",
-        "REG-IMPORTED": None,
-        "REG-WAITING": "",
-    }
+        kept = dict(DealRegistration.objects.values_list("external_id", "arrival_conflicts"))
+        assert kept == {
+            "REG-ARRIVED": " covered_by_other_channel ",
+            "REG-IMPORTED": None,
+            "REG-WAITING": "",
+        }

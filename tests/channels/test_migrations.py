@@ -1,31 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from channels.models import CoverageAssignment
 from crm.models import ChannelKind
 from tests.factories import AccountFactory, PartnerFactory, SalesRepFactory
+from tests.schema_trip import schema_trip
 
 BEFORE = [("channels", "0002_coverage_partner_account_index")]
 AFTER = [("channels", "0003_coverage_owner_no_overlap")]
-
-
-def migrate(target: list[tuple[str, str]]) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-
-
-@pytest.fixture(autouse=True)
-def _latest_schema_after() -> Iterator[None]:
-    """Leave the database at the latest migrations, as the rest of the suite expects."""
-    yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -34,30 +19,33 @@ def test_it_merges_overlapping_coverage_of_one_owner_into_the_same_days() -> Non
     # such as the programme's tiers, are unapplied with it).
     account, other = AccountFactory(), AccountFactory()
     rep, partner = SalesRepFactory(), PartnerFactory()
-    migrate(BEFORE)
+    with schema_trip() as trip:
+        trip.migrate(BEFORE)
 
-    def add(owner: dict[str, object], start: date, end: date | None, on: object = account) -> None:
-        CoverageAssignment.objects.create(account=on, start_date=start, end_date=end, **owner)
+        def add(
+            owner: dict[str, object], start: date, end: date | None, on: object = account
+        ) -> None:
+            CoverageAssignment.objects.create(account=on, start_date=start, end_date=end, **owner)
 
-    direct = {"kind": ChannelKind.DIRECT, "rep": rep}
-    reseller = {"kind": ChannelKind.PARTNER, "partner": partner}
-    add(direct, date(2025, 1, 1), date(2025, 3, 31))
-    add(direct, date(2025, 3, 1), date(2025, 6, 30))  # overlaps the first: merged into it
-    add(direct, date(2025, 7, 1), None)  # the day after: a coverage of its own
-    add(reseller, date(2025, 1, 1), None)
-    add(reseller, date(2025, 2, 1), date(2025, 2, 28))  # inside the open one: merged
-    add(reseller, date(2025, 1, 1), None, on=other)  # another account: untouched
+        direct = {"kind": ChannelKind.DIRECT, "rep": rep}
+        reseller = {"kind": ChannelKind.PARTNER, "partner": partner}
+        add(direct, date(2025, 1, 1), date(2025, 3, 31))
+        add(direct, date(2025, 3, 1), date(2025, 6, 30))  # overlaps the first: merged into it
+        add(direct, date(2025, 7, 1), None)  # the day after: a coverage of its own
+        add(reseller, date(2025, 1, 1), None)
+        add(reseller, date(2025, 2, 1), date(2025, 2, 28))  # inside the open one: merged
+        add(reseller, date(2025, 1, 1), None, on=other)  # another account: untouched
 
-    migrate(AFTER)
+        trip.migrate(AFTER)
 
-    rows = sorted(
-        CoverageAssignment.objects.values_list("account_id", "kind", "start_date", "end_date")
-    )
-    assert rows == sorted(
-        [
-            (account.pk, "direct", date(2025, 1, 1), date(2025, 6, 30)),
-            (account.pk, "direct", date(2025, 7, 1), None),
-            (account.pk, "partner", date(2025, 1, 1), None),
-            (other.pk, "partner", date(2025, 1, 1), None),
-        ]
-    )
+        rows = sorted(
+            CoverageAssignment.objects.values_list("account_id", "kind", "start_date", "end_date")
+        )
+        assert rows == sorted(
+            [
+                (account.pk, "direct", date(2025, 1, 1), date(2025, 6, 30)),
+                (account.pk, "direct", date(2025, 7, 1), None),
+                (account.pk, "partner", date(2025, 1, 1), None),
+                (other.pk, "partner", date(2025, 1, 1), None),
+            ]
+        )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework import serializers
 
 
@@ -16,3 +18,19 @@ class KeyRelatedField(serializers.SlugRelatedField[Any]):
         if isinstance(data, str) and "\x00" in data:
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def choices_from(
+    serializer: serializers.Serializer[Any], querysets: Mapping[str, QuerySet[Any] | None]
+) -> None:
+    """Narrow each named related field of `serializer` (one id or a list of ids) to the objects
+    of its queryset, the caller's selector. A field left without one keeps the queryset it was
+    declared with (`none()`: the schema generator's, where every id is refused)."""
+    for name, queryset in querysets.items():
+        if queryset is None:
+            continue
+        field = serializer.fields[name]
+        relation = (
+            field.child_relation if isinstance(field, serializers.ManyRelatedField) else field
+        )
+        relation.queryset = queryset  # type: ignore[attr-defined]

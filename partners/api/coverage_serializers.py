@@ -3,12 +3,13 @@ the partners because an assignment may name a partner."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import serializers
 
 from channels.models import CoverageAssignment, SalesRep
+from crm.api.fields import choices_from
 from crm.models import Account, ChannelKind
 from partners.models import Partner
 
@@ -60,15 +61,7 @@ class CoverageAssignInputSerializer(serializers.Serializer[object]):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        account_field = cast(serializers.ManyRelatedField, self.fields["accounts"])
-        rep_field = cast("serializers.PrimaryKeyRelatedField[SalesRep]", self.fields["rep"])
-        partner_field = cast("serializers.PrimaryKeyRelatedField[Partner]", self.fields["partner"])
-        if accounts is not None:
-            account_field.child_relation.queryset = accounts
-        if reps is not None:
-            rep_field.queryset = reps
-        if partners is not None:
-            partner_field.queryset = partners
+        choices_from(self, {"accounts": accounts, "rep": reps, "partner": partners})
 
     def validate_accounts(self, value: list[Account]) -> list[Account]:
         if not value:

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from channels.models import Opportunity, OpportunitySubStage, SalesRep
-from crm.api.fields import KeyRelatedField
+from crm.api.fields import KeyRelatedField, choices_from
 from crm.models import Account, ChannelKind
 from partners.models import Partner
 from partners.registration_models import DealRegistration
@@ -106,6 +106,4 @@ class OpportunityInputSerializer(serializers.Serializer[object]):
     ) -> None:
         # Without the caller's querysets (the schema generator) every id is refused.
         super().__init__(*args, **kwargs)
-        for name, queryset in (("account", accounts), ("rep", reps), ("partner", partners)):
-            if queryset is not None:
-                self.fields[name].queryset = queryset  # type: ignore[attr-defined]
+        choices_from(self, {"account": accounts, "rep": reps, "partner": partners})

@@ -169,8 +169,7 @@ class WaveOpened:
 
 def survey_wave_send(*, survey: Survey, opens_on: date) -> None:
     """After the commit, open and send a wave of `survey` on a worker (one e-mail per contact
-    can take a while); with the broker down, here, so a manager's "send now" is never lost.
-    A day already taken or a paused survey is left alone, as by the worker."""
+    can take a while); with the broker down, here, so a manager's "send now" is never lost."""
     survey_id = survey.pk
 
     def send() -> None:
@@ -180,14 +179,22 @@ def survey_wave_send(*, survey: Survey, opens_on: date) -> None:
             logger.warning(
                 "survey %s: broker unavailable (%s); opening the wave here", survey_id, error
             )
-            found = Survey.objects.filter(pk=survey_id).first()
-            if found is not None:
-                try:
-                    survey_wave_open(survey=found, opens_on=opens_on)
-                except ValidationError:
-                    pass
+            survey_wave_open_if_due(survey_id=survey_id, opens_on=opens_on)
 
     transaction.on_commit(send)
+
+
+def survey_wave_open_if_due(*, survey_id: int, opens_on: date) -> int:
+    """Open and send a wave of the survey `survey_id` on `opens_on` (a manager's "send now",
+    on the worker or in the request); returns the invitations sent. A survey deleted, paused,
+    or already opened that day is left alone (0)."""
+    survey = Survey.objects.filter(pk=survey_id).first()
+    if survey is None:
+        return 0
+    try:
+        return survey_wave_open(survey=survey, opens_on=opens_on).invitations
+    except ValidationError:
+        return 0
 
 
 def survey_wave_open(*, survey: Survey, opens_on: date) -> WaveOpened:

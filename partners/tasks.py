@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import date
 
 from celery import Task, shared_task
-from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from crm.enqueue import TaskOptions
 from partners import imports, webhooks
 from partners.coverage_kinds import coverage_kinds_refresh_stale
-from partners.programme_models import Survey
 from partners.registration_services import registrations_expire, registrations_warn_expiring
 from partners.services import agreements_expire
-from partners.survey_services import survey_wave_open, surveys_send_due
+from partners.survey_services import survey_wave_open_if_due, surveys_send_due
 
 # The survey and coverage-kinds jobs: run once whatever the worker does (acks_late), retried on a
 # lost database connection, and allowed half an hour over a whole market.
@@ -132,14 +130,8 @@ def surveys_daily(today: str | None = None) -> dict[str, int]:
 )
 def survey_wave_open_task(survey_id: int, opens_on: str) -> int:
     """Open and send a wave of a survey (a manager's "send now"); returns the invitations
-    sent. A wave already open that day is left alone (0)."""
-    survey = Survey.objects.filter(pk=survey_id).first()
-    if survey is None:
-        return 0
-    try:
-        return survey_wave_open(survey=survey, opens_on=date.fromisoformat(opens_on)).invitations
-    except ValidationError:
-        return 0
+    sent (0 for a day already taken)."""
+    return survey_wave_open_if_due(survey_id=survey_id, opens_on=date.fromisoformat(opens_on))
 
 
 @shared_task(

@@ -36,13 +36,18 @@ def _migration_rows(request: pytest.FixtureRequest) -> None:
     )
     if marker is None and not transactional and "db" not in names:
         return
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    migration_rows_restore()
+
+
+def migration_rows_restore() -> None:
+    """Put back the rows migrations create (see `_migration_rows`), where they are missing."""
     import importlib
 
     from django.apps import apps
 
-    request.getfixturevalue("transactional_db" if transactional else "db")
-    migration = importlib.import_module("channels.migrations.0004_opportunities")
-    migration.create_sub_stages(apps, None)
     from partners.programme_services import programme_tiers_ensure
 
+    migration = importlib.import_module("channels.migrations.0004_opportunities")
+    migration.create_sub_stages(apps, None)
     programme_tiers_ensure()

@@ -32,6 +32,7 @@ from partners.models import (
 )
 from partners.registration_demo import demo_registrations
 from partners.registration_models import ConflictCode, DealRegistration, RegistrationStatus
+from tests.conftest import migration_rows_restore
 
 TODAY = date(2026, 11, 22)
 ACCOUNTS = 600
@@ -58,18 +59,9 @@ def _market_fingerprint() -> list[tuple]:
 def demo_market(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[DemoResult]:
     """One demo market for the module, in a transaction rolled back at its end; each test
     runs in a savepoint of its own inside it (pytest-django's `db`)."""
-    import importlib
-
-    from django.apps import apps
-
-    from partners.programme_services import programme_tiers_ensure
-
     with django_db_blocker.unblock(), transaction.atomic():
         # The rows migrations make, which a transactional test's flush may have emptied.
-        importlib.import_module("channels.migrations.0004_opportunities").create_sub_stages(
-            apps, None
-        )
-        programme_tiers_ensure()
+        migration_rows_restore()
         result = demo_seed(accounts=ACCOUNTS, password=PASSWORD, today=TODAY)
         with django_db_blocker.block():
             yield result

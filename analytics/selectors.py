@@ -501,7 +501,8 @@ def feedback_frame(since: date | None = None, *, moments: bool = False) -> pd.Da
             created_at__gte=timezone.make_aware(datetime.combine(since, time.min))
         )
     if connection.vendor == "postgresql":
-        with _tuned_reads():
+        # One snapshot: the highest ids and the rows they bound are read as of one moment.
+        with _one_snapshot(), _tuned_reads():
             frame = _feedback_arrays(entries)
         if frame is not None:
             return frame[columns]

@@ -17,7 +17,9 @@ template's; a plural is a `ngettext_lazy` text in Python, filled with `%` in the
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
+from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -26,15 +28,38 @@ import jinja2
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template.backends.django import get_installed_libraries
 from django.template.defaultfilters import date
 from django.templatetags.tz import localtime
 from django.urls import reverse
 from django.utils.formats import number_format
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import get_language, gettext, ngettext
+
+
+@lru_cache(maxsize=8192)
+def _day_text(day: datetime.date, arg: str | None, language: str | None) -> str:
+    return str(date(day, arg))
+
+
+def date_text(value: Any, arg: str | None = None) -> str:
+    """Django's `date` filter. A calendar day's text is kept per format and language: the same
+    days come back on row after row of the lists, and formatting one is most of a row's dates'
+    time (a date and time is formatted afresh each time)."""
+    if type(value) is datetime.date:
+        return _day_text(value, arg, get_language())
+    return str(date(value, arg))
+
+
+@receiver(setting_changed)
+def _forget_day_texts(**kwargs: Any) -> None:
+    """A format or language setting changed (tests): the kept texts may no longer hold."""
+    _day_text.cache_clear()
+
 
 DJANGO_FILTERS: dict[str, Callable[..., Any]] = {
-    "date": date,
+    "date": date_text,
     "localtime": localtime,
     "number_format": number_format,
 }

@@ -32,6 +32,7 @@ from crm.api.permissions import (
     InternalReadManagerWrite,
 )
 from crm.api.serializers import AccountSerializer
+from crm.columns import ACCOUNT_CODES, ACCOUNT_COLUMNS
 from crm.idempotency import once_per_idempotency_key
 from crm.models import Account, Region, Vertical
 from crm.roles import Role, can_manage, is_internal, is_partner_user, signed_in_user
@@ -184,7 +185,13 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet[Account]):
     ordering = ["id"]
 
     def get_queryset(self) -> QuerySet[Account]:
-        return accounts_visible_to(self.request.user).select_related("region", "vertical")
+        # The columns the serializer writes only (region and vertical by code): the rest of
+        # each row, time stamps and all, would be built for every account of every page.
+        return (
+            accounts_visible_to(self.request.user)
+            .select_related("region", "vertical")
+            .only("id", *ACCOUNT_COLUMNS, *ACCOUNT_CODES.values())
+        )
 
 
 # Agreements -------------------------------------------------------------------------------------

@@ -199,6 +199,20 @@ class Staging:
                 self.rows[each] += len(buffer)
                 buffer.clear()
 
+    def add_lines(self, table: StageTable, lines: list[str]) -> None:
+        """Stage rows written as lines of `COPY`'s text format (PostgreSQL), in the order of
+        `table`'s columns: a block at once, without adapting each value."""
+        if not self.enabled:
+            return
+        assert self.connection.vendor == "postgresql", "COPY text is PostgreSQL's"
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table.identifier, columns)
+        with self.connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+            lines.append("")  # the last row's line break
+            copy.write("\n".join(lines))
+            lines.pop()
+        self.rows[table] += len(lines)
+
     def analyze(self) -> None:
         """Give the planner statistics for staged coverage and opportunities (temp tables have
         none).
@@ -509,6 +523,15 @@ class DirectLoad:
         self.enabled = False
         self.buffer.clear()
         self.end()
+
+    def add_lines(self, lines: list[str]) -> None:
+        """Add rows written as `add` takes them, a block at once."""
+        if not self.enabled:
+            return
+        self.flush()
+        self.buffer = lines
+        self.flush()
+        self.buffer = []
 
     def flush(self) -> None:
         if not self.enabled or not self.buffer:

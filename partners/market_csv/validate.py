@@ -27,7 +27,7 @@ from crm.models import (
     SizeBand,
     Vertical,
 )
-from crm.names import company_name_key
+from crm.names import company_name_key, company_name_keys
 from crm.sql import COPY_NULL, copy_text
 from partners.coverage_kinds import NO_COVERAGE
 from partners.market_csv.blocks import NotPlain, plain_blocks
@@ -127,6 +127,7 @@ class MarketValidator(RowChecks):
         except BaseException as error:
             for load in self.staging.direct.values():
                 load.end(error)
+            self.staging.end(error)
             raise
         # A file loaded straight into its table has written its last rows (see `DirectLoad`).
         for load in self.staging.direct.values():
@@ -284,6 +285,7 @@ class MarketValidator(RowChecks):
                     load = staging.direct.get(ACCOUNTS.name)
                     if load is not None:
                         load.end(error)
+                    staging.end(error)
                     raise
         except NotPlain:
             staging.direct.pop(ACCOUNTS.name, None)
@@ -341,7 +343,7 @@ class MarketValidator(RowChecks):
                 raise NotPlain
             good_dates |= new_dates
             self.rows[ACCOUNTS.name] += rows
-            keys = list(map(company_name_key, labels))
+            keys = company_name_keys(labels)
             archived_on = [day or COPY_NULL for day in archived]
             converted_on = [day or COPY_NULL for day in converted]
             if block.escaped and (direct is not None or postgres):
@@ -406,8 +408,10 @@ class MarketValidator(RowChecks):
                     strict=True,
                 ):
                     self.staging.add(STAGE_ACCOUNT, row)
+        # The rows are stored before the savepoint is left.
         if direct is not None:
             direct.end()
+        self.staging.end()
 
     def _account_defaults(self) -> dict[str, Any]:
         """Values of columns accounts.csv does not carry, for the accounts this run creates."""

@@ -5,11 +5,16 @@ row adds one problem per bad cell, worded `file:line: column: problem`. Only wha
 across rows need stays in memory: the keys seen so far (for duplicates) and the codes and
 external ids later files may refer to. Every database constraint on the imported tables has a
 check here, so a run that validates cannot fail on a constraint half-way through writing.
+
+accounts.csv, a million rows in a large market, is first checked a block of rows at a time as
+columns (`market_csv.blocks`, `MarketValidator._accounts_in_blocks`); a file with a bad row goes
+row by row, which words its problems.
 """
 
 from __future__ import annotations
 
-from itertools import chain, repeat
+import operator
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -307,8 +312,7 @@ class MarketValidator(RowChecks):
         seen = self.account_lines
         regions, verticals = self.region_codes, self.vertical_codes
         size_bands = frozenset(SizeBand.values)
-        # (converted_via, whether converted_on is set) as a good row has them.
-        conversions = {("", False), *((kind, True) for kind in ChannelKind.values)}
+        kinds = frozenset(ChannelKind.values)
         id_length = max_length(Account, "external_id")
         name_length = max_length(Account, "name")
         good_dates: set[str] = set()
@@ -337,8 +341,13 @@ class MarketValidator(RowChecks):
                 and set(bands) <= size_bands
                 and "" not in set(entered)
                 and all(map(is_date, new_dates))
-                and not any(a and a < e for a, e in zip(archived, entered, strict=True))
-                and set(zip(via, map(bool, converted), strict=True)) <= conversions
+                # archived_on not before entered_on, where set
+                and not any(
+                    map(str.__lt__, compress(archived, archived), compress(entered, archived))
+                )
+                # converted_via one of the kinds where converted_on is set, empty where not
+                and set(compress(via, converted)) <= kinds
+                and not any(compress(via, map(operator.not_, converted)))
             ):
                 raise NotPlain
             good_dates |= new_dates

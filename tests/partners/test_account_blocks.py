@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from crm.models import Account
 from partners.market_csv import validate
@@ -119,3 +119,45 @@ def test_a_reimport_in_blocks_updates_what_changed(tmp_path: Path, roads: dict[s
     assert f"accounts.csv: {len(ROWS)} rows, created=0 updated=1 unchanged={len(ROWS) - 1}" in out
     assert Account.objects.get(external_id="ACC-1").name_key == "acme bank"
     assert roads["blocks"] == [True, True]
+
+
+# One bad row each, after good rows: every check of the blocks sends the file row by row.
+BAD_ROWS = [
+    "ACC-1,Again,DACH,FIN,smb,2024-01-01,,,",  # a repeated key
+    ",No key,DACH,FIN,smb,2024-01-01,,,",
+    "ACC-9," + "x" * 256 + ",DACH,FIN,smb,2024-01-01,,,",
+    "ACC-9,,DACH,FIN,smb,2024-01-01,,,",
+    "ACC-9,Nowhere,MARS,FIN,smb,2024-01-01,,,",
+    "ACC-9,No trade,DACH,MINING,smb,2024-01-01,,,",
+    "ACC-9,Huge,DACH,FIN,giant,2024-01-01,,,",
+    "ACC-9,Undated,DACH,FIN,smb,,,,",
+    "ACC-9,Bad day,DACH,FIN,smb,2023-02-29,,,",
+    "ACC-9,Early end,DACH,FIN,smb,2024-01-02,2024-01-01,,",
+    "ACC-9,Bad archive,DACH,FIN,smb,2024-01-01,01/02/2024,,",
+    "ACC-9,No via,DACH,FIN,smb,2024-01-01,,2024-05-01,",
+    "ACC-9,Via only,DACH,FIN,smb,2024-01-01,,,direct",
+    "ACC-9,Odd via,DACH,FIN,smb,2024-01-01,,2024-05-01,carrier pigeon",
+    "ACC-9,Short,DACH,FIN,smb,2024-01-01,,",
+]
+
+
+def _problems(directory: Path) -> list[str]:
+    err = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_csv", str(directory), stdout=StringIO(), stderr=err)
+    return err.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("bad", BAD_ROWS)
+def test_a_bad_row_is_worded_as_the_row_checks_word_it(
+    tmp_path: Path, roads: dict[str, Any], bad: str
+) -> None:
+    directory = _write(tmp_path, "\n".join([HEADER, *ROWS[:3], bad, *ROWS[3:]]) + "\n")
+    roads["force_rows"] = True
+    by_rows = _problems(directory)
+    roads["force_rows"] = False
+
+    assert _problems(directory) == by_rows
+    assert by_rows and all(problem.startswith("accounts.csv:5: ") for problem in by_rows)
+    assert roads["blocks"] == [False, False]
+    assert not Account.objects.exists()

@@ -183,7 +183,8 @@ class MarketValidator(RowChecks):
         if self._accounts_in_blocks(path):
             return
         name = ACCOUNTS.name
-        seen = self.account_lines
+        # Each external id and its first line, for the problem of a repeated one.
+        seen: dict[str, int] = {}
         regions, verticals = self.region_codes, self.vertical_codes
         size_bands = frozenset(SizeBand.values)
         kinds = ChannelKind.values
@@ -274,6 +275,7 @@ class MarketValidator(RowChecks):
                         company_name_key(label),
                     ),
                 )
+        self.account_ids.update(seen)
 
     def _accounts_in_blocks(self, path: Path) -> bool:
         """Check and write accounts.csv a block of rows at a time, as columns
@@ -299,7 +301,7 @@ class MarketValidator(RowChecks):
             if staging.enabled:
                 staging.buffers[STAGE_ACCOUNT].clear()
                 staging.rows[STAGE_ACCOUNT] = 0
-            self.account_lines.clear()
+            self.account_ids.clear()
             self.rows[ACCOUNTS.name] = 0
             return False
         return True
@@ -309,7 +311,7 @@ class MarketValidator(RowChecks):
         passes or raises `NotPlain`; the rows of a block that passes are written at once."""
         blocks = plain_blocks(path, ACCOUNTS.columns, rows=ACCOUNT_BLOCK_ROWS)
         first = next(blocks, None)  # the file is read and its first block split before a write
-        seen = self.account_lines
+        seen = self.account_ids
         regions, verticals = self.region_codes, self.vertical_codes
         size_bands = frozenset(SizeBand.values)
         kinds = frozenset(ChannelKind.values)
@@ -328,7 +330,7 @@ class MarketValidator(RowChecks):
             ids, labels, region, vertical, bands, entered, archived, converted, via = block.columns
             rows = block.rows
             known = len(seen)
-            seen.update(zip(ids, range(block.first_line, block.first_line + rows), strict=True))
+            seen.update(ids)
             dates = set(entered) | set(archived) | set(converted)
             dates.discard("")
             new_dates = dates - good_dates
@@ -597,7 +599,7 @@ class MarketValidator(RowChecks):
         kinds = ChannelKind.values
         direct, online = ChannelKind.DIRECT.value, ChannelKind.ONLINE.value
         source_length = max_length(CoverageAssignment, "online_source")
-        accounts, reps, partner_kinds = self.account_lines, self.rep_ids, self.partner_kinds
+        accounts, reps, partner_kinds = self.account_ids, self.rep_ids, self.partner_kinds
         problems = self.problems
         stage = self.staging.add
         # Inline checks, as for accounts: there are more coverage rows than accounts.

@@ -20,6 +20,7 @@ from crm.enqueue import task_enqueue
 from partners.coverage_kinds import coverage_kinds_forget_written
 from partners.market_csv.files import (
     ACCOUNTS,
+    AGREEMENTS,
     COVERAGE,
     FX_RATES,
     MARKET_FILES,
@@ -114,12 +115,20 @@ def _coverage_kinds_after_import(
     coverage, agreements or segment the import wrote not known, and recompute them once the
     import has committed (the lists test their assignments meanwhile).
 
-    A run without coverage.csv writes the accounts it creates with their kinds (none). When it
-    also changed nothing that bears on stored accounts (a first load into an empty accounts
-    table, a re-import of the same files), no account waits for the refresh and none is
-    queued; any left unknown by something else are the hourly refresh's."""
+    A run that wrote no account, agreement or coverage row (a re-import of the same files)
+    changed none of the facts the kinds are made of. A run without coverage.csv writes the
+    accounts it creates with their kinds (none); when it changed nothing that bears on stored
+    accounts (a first load into an empty accounts table), no account waits either. Then nothing
+    is marked and no refresh is queued; accounts left unknown by something else are the hourly
+    refresh's."""
     if accounts_uncovered and first_load:
         return  # every account there is, the run created, with its kinds known
+    if not any(
+        file.created or file.updated
+        for file in report.files
+        if file.name in (ACCOUNTS.name, AGREEMENTS.name, COVERAGE.name)
+    ):
+        return  # it wrote none of the rows the kinds are made of
     forgotten = coverage_kinds_forget_written(at=now)
     if accounts_uncovered and not forgotten:
         return

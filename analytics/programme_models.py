@@ -57,6 +57,9 @@ class PartnerProgramme(TimeStamped):
     response_days = models.FloatField(null=True)
     tenure_years = models.FloatField()
 
+    # On PostgreSQL half of each page is left free (migration 0010): a week run again rewrites
+    # its rows in place, and a new version that fits on its row's page writes no index entry.
+
     class Meta:
         ordering = ["week", "partner_id"]
         constraints = [

@@ -183,6 +183,40 @@ def test_running_a_week_again_records_its_change_once(market: Market) -> None:
     assert PartnerProgramme.objects.filter(week=WEEK).count() == 1
 
 
+def test_running_a_week_again_rewrites_its_rows_as_a_first_run_would_write_them(
+    market: Market,
+) -> None:
+    joiner = PartnerFactory(external_id="P-JOINS", is_active=False)
+    leaver = PartnerFactory(external_id="P-LEAVES")
+    run(WEEK)
+    assert {row.partner_id for row in PartnerProgramme.objects.filter(week=WEEK)} == {
+        market.partner.pk,
+        leaver.pk,
+    }
+    # Between the nightly runs a partner joins, another leaves and a figure changes.
+    Partner.objects.filter(pk=joiner.pk).update(is_active=True)
+    Partner.objects.filter(pk=leaver.pk).update(is_active=False)
+    certification_add(partner=market.partner, name="New", earned_on=date(2026, 11, 1))
+    run(WEEK, final=False)
+
+    def rows() -> list[dict[str, Any]]:
+        return list(
+            PartnerProgramme.objects.filter(week=WEEK)
+            .order_by("partner_id")
+            .values(*(f.attname for f in PartnerProgramme._meta.concrete_fields))
+        )
+
+    again = rows()
+    assert [row["partner_id"] for row in again] == [market.partner.pk, joiner.pk]
+    assert again[0]["certifications"] == 2 and not again[0]["final"]
+    PartnerProgramme.objects.filter(week=WEEK).delete()
+    run(WEEK, final=False)
+    written = ("id", "created_at", "updated_at")
+    assert [{k: v for k, v in row.items() if k not in written} for row in again] == [
+        {k: v for k, v in row.items() if k not in written} for row in rows()
+    ]
+
+
 def test_a_partner_below_its_tier_keeps_it_through_the_grace_weeks(market: Market) -> None:
     programme_settings_set(downgrade_grace_weeks=1)
     run(WEEK)

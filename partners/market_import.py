@@ -19,6 +19,8 @@ from django.utils import timezone
 from crm.enqueue import task_enqueue
 from partners.coverage_kinds import coverage_kinds_forget_written
 from partners.market_csv.files import (
+    ACCOUNTS,
+    AGREEMENTS,
     COVERAGE,
     FX_RATES,
     MARKET_FILES,
@@ -106,12 +108,30 @@ def market_files_in(paths: Iterable[str | Path]) -> tuple[list[tuple[MarketFile,
     return ordered, problems
 
 
-def _coverage_kinds_after_import(now: datetime, report: ImportReport) -> None:
+def _coverage_kinds_after_import(
+    now: datetime, report: ImportReport, *, accounts_uncovered: bool, first_load: bool
+) -> None:
     """The accounts' stored coverage kinds (`partners.coverage_kinds`): mark those whose
     coverage, agreements or segment the import wrote not known, and recompute them once the
-    import has committed (the lists test their assignments meanwhile). The accounts a run
-    without coverage.csv creates were written with their kinds (none) and need nothing."""
-    coverage_kinds_forget_written(at=now)
+    import has committed (the lists test their assignments meanwhile).
+
+    A run that wrote no account, agreement or coverage row (a re-import of the same files)
+    changed none of the facts the kinds are made of. A run without coverage.csv writes the
+    accounts it creates with their kinds (none); when it changed nothing that bears on stored
+    accounts (a first load into an empty accounts table), no account waits either. Then nothing
+    is marked and no refresh is queued; accounts left unknown by something else are the hourly
+    refresh's."""
+    if accounts_uncovered and first_load:
+        return  # every account there is, the run created, with its kinds known
+    if not any(
+        file.created or file.updated
+        for file in report.files
+        if file.name in (ACCOUNTS.name, AGREEMENTS.name, COVERAGE.name)
+    ):
+        return  # it wrote none of the rows the kinds are made of
+    forgotten = coverage_kinds_forget_written(at=now)
+    if accounts_uncovered and not forgotten:
+        return
 
     def refresh() -> None:
         started = time.perf_counter()
@@ -192,7 +212,13 @@ def market_import(
                 file_report.created = created
                 file_report.updated = updated
                 file_report.unchanged = file_report.rows - created - updated
-            _coverage_kinds_after_import(now, report)
+            _coverage_kinds_after_import(
+                now,
+                report,
+                accounts_uncovered=accounts_uncovered,
+                # accounts.csv went straight into the empty table
+                first_load=ACCOUNTS.name in staging.direct,
+            )
             staging.drop()
     report.seconds = time.perf_counter() - started
     return report

@@ -84,7 +84,8 @@ class RowChecks:
         self.vertical_codes = set(Vertical.objects.values_list("code", flat=True))
         self.rep_ids = set(SalesRep.objects.values_list("external_id", flat=True))
         self.partner_kinds = dict(Partner.objects.values_list("external_id", "channel_kind"))
-        self.account_lines: dict[str, int] = {}
+        # The external ids of accounts.csv.
+        self.account_ids: set[str] = set()
         # Each currency's earliest rate day in fx_rates.csv, and the registrations of
         # registrations.csv, for opportunities.csv.
         self.rate_starts: dict[str, str] = {}
@@ -273,7 +274,7 @@ class RowChecks:
             self.problem(file_name, line, column, f"unknown {what} {value!r}")
 
     def _account_known(self, external_id: str) -> bool:
-        if external_id in self.account_lines or ACCOUNTS.name in self.unreadable:
+        if external_id in self.account_ids or ACCOUNTS.name in self.unreadable:
             return True
         if not external_id:
             return False

@@ -181,7 +181,7 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
         if currency not in rate_starts or first < rate_starts[currency]:
             rate_starts[currency] = first
     reps, partner_kinds = validator.rep_ids, validator.partner_kinds
-    accounts = validator.account_lines
+    accounts = validator.account_ids
     direct = _direct_load(validator, path)
     stored_accounts: set[str] | dict[str, str]
     account_ids: dict[str, str] = {}

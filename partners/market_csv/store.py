@@ -27,6 +27,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, ManyToManyField, Model
 from psycopg import Copy, sql
+from psycopg.copy import QueuedLibpqWriter
 
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, Vertical
@@ -130,6 +131,43 @@ STAGE_TABLES = (
 )
 
 
+class CopyStream:
+    """One `COPY ... FROM STDIN` kept open while rows are added as lines of its text format.
+
+    psycopg's queued writer sends them from a thread of its own, so the server stores one
+    block of rows while the caller checks the next (on the other core) instead of the two
+    taking turns. Nothing else may run on the connection until `end`.
+    """
+
+    def __init__(
+        self, connection: BaseDatabaseWrapper, table: sql.Identifier, columns: Sequence[str]
+    ) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table, _names(columns))
+        with ExitStack() as stack:
+            cursor = stack.enter_context(connection.cursor()).cursor
+            self._copy: Copy = stack.enter_context(
+                cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
+            )
+            self._copying: ExitStack | None = stack.pop_all()
+
+    def write(self, lines: list[str]) -> None:
+        """Send `lines` (`copy_text` for free text, tabs between the values, `\\N` for null,
+        no line breaks)."""
+        lines.append("")  # the last row's line break
+        self._copy.write("\n".join(lines))
+        lines.pop()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """Wait for the rows to be stored and close the `COPY` (with `error`, abandon it)."""
+        copying, self._copying = self._copying, None
+        if copying is None:
+            return
+        if error is None:
+            copying.close()
+        else:
+            copying.__exit__(type(error), error, error.__traceback__)
+
+
 class Staging:
     """Buffers validated rows and writes them to the staging tables in chunks.
 
@@ -149,6 +187,8 @@ class Staging:
         # Per file name, (created, updated) of a file upserted before the files after it were
         # checked (regions and verticals, whose ids a direct load of accounts needs).
         self.stored_early: dict[str, tuple[int, int]] = {}
+        # The staging tables with rows on their way as text (`add_lines`).
+        self.streams: dict[StageTable, CopyStream] = {}
 
     def _execute(self, statement: sql.Composable) -> None:
         with self.connection.cursor() as cursor:
@@ -180,6 +220,13 @@ class Staging:
         self.buffers.clear()
         for load in self.direct.values():
             load.discard()
+        self.end()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """Close the `COPY`s of `add_lines` (with `error`, abandon them)."""
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream.end(error)
 
     def add(self, table: StageTable, row: Sequence[Any]) -> None:
         if not self.enabled:
@@ -192,12 +239,27 @@ class Staging:
     def flush(self, table: StageTable | None = None) -> None:
         if not self.enabled:
             return
+        self.end()
         for each in [table] if table else list(self.buffers):
             buffer = self.buffers[each]
             if buffer:
                 self._write(each, buffer)
                 self.rows[each] += len(buffer)
                 buffer.clear()
+
+    def add_lines(self, table: StageTable, lines: list[str]) -> None:
+        """Stage rows written as lines of `COPY`'s text format (PostgreSQL), in the order of
+        `table`'s columns: a block at once, without adapting each value."""
+        if not self.enabled:
+            return
+        assert self.connection.vendor == "postgresql", "COPY text is PostgreSQL's"
+        stream = self.streams.get(table)
+        if stream is None:
+            stream = self.streams[table] = CopyStream(
+                self.connection, table.identifier, table.column_names
+            )
+        stream.write(lines)
+        self.rows[table] += len(lines)
 
     def analyze(self) -> None:
         """Give the planner statistics for staged coverage and opportunities (temp tables have
@@ -457,8 +519,7 @@ class DirectLoad:
         self.buffer: list[str] = []
         self.rows = 0
         self.enabled = True
-        self._copying: ExitStack | None = None
-        self._copy: Copy | None = None
+        self._stream: CopyStream | None = None
 
     @classmethod
     def begin(
@@ -510,34 +571,31 @@ class DirectLoad:
         self.buffer.clear()
         self.end()
 
+    def add_lines(self, lines: list[str]) -> None:
+        """Add rows written as `add` takes them, a block at once."""
+        if not self.enabled:
+            return
+        self.flush()
+        self.buffer = lines
+        self.flush()
+
     def flush(self) -> None:
         if not self.enabled or not self.buffer:
             return
-        if self._copy is None:
-            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                _table(self.model), _names(self.columns)
-            )
-            with ExitStack() as stack:
-                cursor = stack.enter_context(self.connection.cursor())
-                self._copy = stack.enter_context(cursor.cursor.copy(statement))
-                self._copying = stack.pop_all()
-        self.buffer.append("")  # the last row's line break
-        self._copy.write("\n".join(self.buffer))
-        self.rows += len(self.buffer) - 1
-        self.buffer.clear()
+        if self._stream is None:
+            self._stream = CopyStream(self.connection, _table(self.model), self.columns)
+        self._stream.write(self.buffer)
+        self.rows += len(self.buffer)
+        self.buffer = []
 
     def end(self, error: BaseException | None = None) -> None:
         """Write what is left and close the `COPY` (with `error`, abandon it: the import is
         failing)."""
         if error is None:
             self.flush()
-        copying, self._copying, self._copy = self._copying, None, None
-        if copying is None:
-            return
-        if error is None:
-            copying.close()
-        else:
-            copying.__exit__(type(error), error, error.__traceback__)
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.end(error)
 
     def finish(self, *, analyze: bool = False) -> int:
         """Rebuild what `begin` dropped (and with `analyze` give the planner the table's

@@ -5,15 +5,21 @@ row adds one problem per bad cell, worded `file:line: column: problem`. Only wha
 across rows need stays in memory: the keys seen so far (for duplicates) and the codes and
 external ids later files may refer to. Every database constraint on the imported tables has a
 check here, so a run that validates cannot fail on a constraint half-way through writing.
+
+accounts.csv, a million rows in a large market, is first checked a block of rows at a time as
+columns (`market_csv.blocks`, `MarketValidator._accounts_in_blocks`); a file with a bad row goes
+row by row, which words its problems.
 """
 
 from __future__ import annotations
 
+import operator
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 
 from channels.models import CoverageAssignment, SalesRep
@@ -26,9 +32,10 @@ from crm.models import (
     SizeBand,
     Vertical,
 )
-from crm.names import company_name_key
+from crm.names import company_name_key, company_name_keys
 from crm.sql import COPY_NULL, copy_text
 from partners.coverage_kinds import NO_COVERAGE
+from partners.market_csv.blocks import NotPlain, plain_blocks
 from partners.market_csv.checks import Anything, RowChecks, is_date, max_length
 from partners.market_csv.files import (
     ACCOUNTS,
@@ -74,6 +81,8 @@ from partners.models import (
 from partners.programme_models import Tier
 
 PARTNER_KINDS = frozenset(PartnerKind.values)
+# Rows per block of accounts.csv checked as columns (`MarketValidator._accounts_in_blocks`).
+ACCOUNT_BLOCK_ROWS = 50_000
 # The columns of an account row copied straight into an empty accounts table, before the
 # defaults of the columns the file does not carry and the two timestamps.
 ACCOUNT_COLUMNS = (
@@ -90,6 +99,12 @@ ACCOUNT_COLUMNS = (
 )
 # The fields of those columns.
 ACCOUNT_FIELDS = (*ACCOUNTS.columns, "name_key")
+
+
+def _lengths_within(texts: list[str], longest: int) -> bool:
+    """Every text is set and at most `longest` characters long."""
+    lengths = set(map(len, texts))
+    return not lengths or (min(lengths) > 0 and max(lengths) <= longest)
 
 
 class MarketValidator(RowChecks):
@@ -117,6 +132,7 @@ class MarketValidator(RowChecks):
         except BaseException as error:
             for load in self.staging.direct.values():
                 load.end(error)
+            self.staging.end(error)
             raise
         # A file loaded straight into its table has written its last rows (see `DirectLoad`).
         for load in self.staging.direct.values():
@@ -164,8 +180,11 @@ class MarketValidator(RowChecks):
         self._coded(path, VERTICALS, Vertical, self.vertical_codes)
 
     def _accounts(self, path: Path) -> None:
+        if self._accounts_in_blocks(path):
+            return
         name = ACCOUNTS.name
-        seen = self.account_lines
+        # Each external id and its first line, for the problem of a repeated one.
+        seen: dict[str, int] = {}
         regions, verticals = self.region_codes, self.vertical_codes
         size_bands = frozenset(SizeBand.values)
         kinds = ChannelKind.values
@@ -256,6 +275,154 @@ class MarketValidator(RowChecks):
                         company_name_key(label),
                     ),
                 )
+        self.account_ids.update(seen)
+
+    def _accounts_in_blocks(self, path: Path) -> bool:
+        """Check and write accounts.csv a block of rows at a time, as columns
+        (`market_csv.blocks`). False, with nothing kept of the attempt, when the file needs the
+        row-by-row checks of `_accounts`: one of its rows is bad (they word the problem), or it
+        is written in a way only the csv reader takes apart. The attempt runs in a savepoint,
+        so the rows it wrote before finding that out are gone."""
+        staging = self.staging
+        try:
+            with transaction.atomic(using=connection.alias):
+                try:
+                    self._account_blocks(path)
+                except BaseException as error:
+                    load = staging.direct.get(ACCOUNTS.name)
+                    if load is not None:
+                        load.end(error)
+                    staging.end(error)
+                    raise
+        except NotPlain:
+            staging.direct.pop(ACCOUNTS.name, None)
+            for market_file in (REGIONS, VERTICALS):
+                staging.stored_early.pop(market_file.name, None)
+            if staging.enabled:
+                staging.buffers[STAGE_ACCOUNT].clear()
+                staging.rows[STAGE_ACCOUNT] = 0
+            self.account_ids.clear()
+            self.rows[ACCOUNTS.name] = 0
+            return False
+        return True
+
+    def _account_blocks(self, path: Path) -> None:
+        """`_accounts_in_blocks`' checks: the same as `_accounts`', on whole columns. A block
+        passes or raises `NotPlain`; the rows of a block that passes are written at once."""
+        blocks = plain_blocks(path, ACCOUNTS.columns, rows=ACCOUNT_BLOCK_ROWS)
+        first = next(blocks, None)  # the file is read and its first block split before a write
+        seen = self.account_ids
+        regions, verticals = self.region_codes, self.vertical_codes
+        size_bands = frozenset(SizeBand.values)
+        kinds = frozenset(ChannelKind.values)
+        id_length = max_length(Account, "external_id")
+        name_length = max_length(Account, "name")
+        good_dates: set[str] = set()
+        direct = self._accounts_direct(path)
+        postgres = self.staging.enabled and connection.vendor == "postgresql"
+        if direct is not None:
+            region_ids = copy_ids(Region.objects.values_list("code", "id"))
+            vertical_ids = copy_ids(Vertical.objects.values_list("code", "id"))
+            now = self.now.isoformat()
+            _, defaults = copy_defaults(Account, ACCOUNT_FIELDS, self._account_defaults())
+            tail = f"{defaults}\t{now}\t{now}"
+        for block in chain([first] if first else [], blocks):
+            ids, labels, region, vertical, bands, entered, archived, converted, via = block.columns
+            rows = block.rows
+            known = len(seen)
+            seen.update(ids)
+            dates = set(entered) | set(archived) | set(converted)
+            dates.discard("")
+            new_dates = dates - good_dates
+            if not (
+                len(seen) == known + rows  # no key repeated
+                and _lengths_within(ids, id_length)
+                and _lengths_within(labels, name_length)
+                and all(code in regions for code in set(region))
+                and all(code in verticals for code in set(vertical))
+                and set(bands) <= size_bands
+                and "" not in set(entered)
+                and all(map(is_date, new_dates))
+                # archived_on not before entered_on, where set
+                and not any(
+                    map(str.__lt__, compress(archived, archived), compress(entered, archived))
+                )
+                # converted_via one of the kinds where converted_on is set, empty where not
+                and set(compress(via, converted)) <= kinds
+                and not any(compress(via, map(operator.not_, converted)))
+            ):
+                raise NotPlain
+            good_dates |= new_dates
+            self.rows[ACCOUNTS.name] += rows
+            keys = company_name_keys(labels)
+            archived_on = [day or COPY_NULL for day in archived]
+            converted_on = [day or COPY_NULL for day in converted]
+            if block.escaped and (direct is not None or postgres):
+                ids, labels, keys, region, vertical = (
+                    list(map(copy_text, column)) for column in (ids, labels, keys, region, vertical)
+                )
+            if direct is not None:
+                direct.add_lines(
+                    list(
+                        map(
+                            "\t".join,
+                            zip(
+                                ids,
+                                labels,
+                                keys,
+                                map(region_ids.__getitem__, region),
+                                map(vertical_ids.__getitem__, vertical),
+                                bands,
+                                entered,
+                                archived_on,
+                                converted_on,
+                                via,
+                                repeat(tail),
+                            ),
+                        )
+                    )
+                )
+            elif postgres:
+                self.staging.add_lines(
+                    STAGE_ACCOUNT,
+                    list(
+                        map(
+                            "\t".join,
+                            zip(
+                                ids,
+                                labels,
+                                region,
+                                vertical,
+                                bands,
+                                entered,
+                                archived_on,
+                                converted_on,
+                                via,
+                                keys,
+                                strict=True,
+                            ),
+                        )
+                    ),
+                )
+            else:
+                for row in zip(
+                    ids,
+                    labels,
+                    region,
+                    vertical,
+                    bands,
+                    entered,
+                    [day or None for day in archived],
+                    [day or None for day in converted],
+                    via,
+                    keys,
+                    strict=True,
+                ):
+                    self.staging.add(STAGE_ACCOUNT, row)
+        # The rows are stored before the savepoint is left.
+        if direct is not None:
+            direct.end()
+        self.staging.end()
 
     def _account_defaults(self) -> dict[str, Any]:
         """Values of columns accounts.csv does not carry, for the accounts this run creates."""
@@ -432,7 +599,7 @@ class MarketValidator(RowChecks):
         kinds = ChannelKind.values
         direct, online = ChannelKind.DIRECT.value, ChannelKind.ONLINE.value
         source_length = max_length(CoverageAssignment, "online_source")
-        accounts, reps, partner_kinds = self.account_lines, self.rep_ids, self.partner_kinds
+        accounts, reps, partner_kinds = self.account_ids, self.rep_ids, self.partner_kinds
         problems = self.problems
         stage = self.staging.add
         # Inline checks, as for accounts: there are more coverage rows than accounts.

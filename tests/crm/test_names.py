@@ -1,8 +1,36 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from crm.names import company_name_key, website_domain
+from crm.names import company_name_key, company_name_keys, website_domain
+
+# Words and characters a batch of names is made of: legal forms, "the", separators, a line
+# break, full-width and Chinese text.
+NAME_PARTS = st.sampled_from(
+    [
+        "Acme",
+        "ltd",
+        "Co.",
+        "GmbH",
+        "&",
+        "KG",
+        "The",
+        "the",
+        " ",
+        "  ",
+        ",",
+        "-",
+        "_",
+        "\t",
+        "\n",
+        "x" * 130,
+        "Ｌｔｄ",
+        "有限公司",
+        "9",
+    ]
+)
 
 
 class TestCompanyNameKey:
@@ -40,6 +68,16 @@ class TestCompanyNameKey:
     def test_it_gives_blank_names_an_empty_key(self) -> None:
         assert company_name_key("") == ""
         assert company_name_key(" ,. ") == ""
+
+    def test_a_batch_gets_each_name_its_key(self) -> None:
+        names = ["The Acme Corporation", "Acme GmbH & Co. KG", "Co Ltd", "The", "", " ,. "]
+        names += [f"Account {n}" for n in range(20)] + ["  Blue-Sky  Retail  ", "the the ltd"]
+        assert company_name_keys(names) == [company_name_key(name) for name in names]
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.lists(NAME_PARTS, max_size=6).map("".join), max_size=30))
+    def test_a_batch_of_any_names_gets_each_its_key(self, names: list[str]) -> None:
+        assert company_name_keys(names) == [company_name_key(name) for name in names]
 
 
 class TestWebsiteDomain:

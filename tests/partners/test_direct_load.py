@@ -15,7 +15,7 @@ from django.db import connection
 
 from channels.models import Opportunity
 from crm.models import Account, Region, Vertical
-from partners.market_csv import store
+from partners.market_csv import store, validate
 
 GOOD = Path(__file__).parent / "csv" / "good"
 
@@ -250,9 +250,11 @@ def test_a_bad_account_after_rows_already_sent_leaves_nothing_and_later_files_ar
     market: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every good row goes out at once, so the COPY is open when the bad row is read; the files
-    # after it (which read the database) are still checked.
+    # after it (which read the database) are still checked. The blocks of one row each are
+    # written before the bad one is found, then taken back, and the rows checked one by one.
     monkeypatch.setattr(store, "BULK_LOAD_ROWS", 1)
     monkeypatch.setattr(store, "DIRECT_CHUNK_ROWS", 1)
+    monkeypatch.setattr(validate, "ACCOUNT_BLOCK_ROWS", 1)
     schema = _schema(Account._meta.db_table)
     with open(market / "accounts.csv", "a", encoding="utf-8") as handle:
         handle.write("ACC-X,Bad Co,MARS,FIN,smb,2025-01-01,,,\n")

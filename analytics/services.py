@@ -44,6 +44,7 @@ from analytics.revenue_services import (
     no_revenue_tables,
     revenue_common,
     revenue_from_database,
+    revenue_read_ahead,
 )
 from analytics.routers import primary_reads
 from analytics.writes import Cell, Rows, RowsBuffer, insert_rows
@@ -315,12 +316,14 @@ def _run_locked(
     run = MetricsRun.objects.create(week=week, as_of=as_of, final=final, started_at=timezone.now())
     started = time.monotonic()
     try:
-        figures = compute(as_of)
-        revenue_week, run.revenue_problem = (
-            (RevenueWeek(no_revenue_tables()), "")
-            if revenue is None
-            else _revenue_or_problem(revenue, as_of, figures)
-        )
+        # The revenue step's reads run while the coverage pass computes.
+        with revenue_read_ahead(revenue, as_of) as step:
+            figures = compute(as_of)
+            revenue_week, run.revenue_problem = (
+                (RevenueWeek(no_revenue_tables()), "")
+                if step is None
+                else _revenue_or_problem(step, as_of, figures)
+            )
         rows = _write_week(
             WeekInputs(week, as_of, final, figures, revenue_week.tables, registrations)
         )

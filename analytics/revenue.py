@@ -586,6 +586,18 @@ class PreparedRevenue:
         self.influenced_kinds = np.zeros(self.size, dtype="int8")
         self.influenced_kinds[won] = self.influence.kinds
         self.rate_factor = np.array([rate_units(rate) for rate in rates.rates], dtype=object)
+        # Rules 12-14 as the days each deal counts on, first and last (day numbers): the deals
+        # of a day are two comparisons of integers, for one week or each of a backfill's.
+        self.spans = {
+            rule: rule.span(_rule_columns(rule, self.columns))
+            for rule in (IN_PIPELINE, IN_FORECAST, WON_IN_52_WEEKS, SUBSCRIBED)
+        }
+
+    def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:
+        """The deals `rule` holds for on `d` (one of rules 12-14), in order."""
+        first, last = self.spans[rule]
+        day = day_numbers([d])[0]
+        return np.flatnonzero((first <= day) & (day <= last))
 
     # -- rates ----------------------------------------------------------------------------
 
@@ -673,11 +685,10 @@ class PreparedRevenue:
         `segment_counts`: the day's coverage counts per segment (`SEGMENT_KEYS`, `accounts`,
         `covered_any`, `converted`, `white_space`), for rule 15. Raises MissingRate.
         """
-        columns = self.columns
-        pipeline = np.flatnonzero(IN_PIPELINE.mask(_rule_columns(IN_PIPELINE, columns), d))
-        forecast = np.flatnonzero(IN_FORECAST.mask(_rule_columns(IN_FORECAST, columns), d))
-        won = np.flatnonzero(WON_IN_52_WEEKS.mask(_rule_columns(WON_IN_52_WEEKS, columns), d))
-        subscribed = np.flatnonzero(SUBSCRIBED.mask(_rule_columns(SUBSCRIBED, columns), d))
+        pipeline = self._rows_on(IN_PIPELINE, d)
+        forecast = self._rows_on(IN_FORECAST, d)
+        won = self._rows_on(WON_IN_52_WEEKS, d)
+        subscribed = self._rows_on(SUBSCRIBED, d)
         size = self.segment_count * len(KINDS)
 
         pipeline_periods = self._periods_on(pipeline, d)
@@ -823,6 +834,9 @@ class PreparedRevenue:
         def own(rows: np.ndarray) -> np.ndarray:
             return np.asarray(rows[self.partner[rows] >= 0])
 
+        # The won deals of the window, whoever sourced them, for the influence below.
+        in_window = np.zeros(self.size, dtype=bool)
+        in_window[won] = True
         pipeline, forecast, won, subscribed = map(own, (pipeline, forecast, won, subscribed))
         partner = self.partner
         won_value = self._factors(self._close_periods(won))
@@ -859,10 +873,6 @@ class PreparedRevenue:
             partner[subscribed], self.account_id[subscribed], size
         )
         # Influence: the won deals of the window some other partner's coverage influenced.
-        in_window = np.zeros(self.size, dtype=bool)
-        in_window[
-            np.flatnonzero(WON_IN_52_WEEKS.mask(_rule_columns(WON_IN_52_WEEKS, self.columns), d))
-        ] = True
         deal_rows = self.won_rows[self.influence.partner_rows]
         counted = in_window[deal_rows]
         deal_rows = deal_rows[counted]

@@ -261,12 +261,13 @@ def _read_deals(
 
 def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenue.Deals:
     """The read deals as `revenue.Deals`. Each deal's segment is its account's in `accounts`
-    (the week's accounts as the coverage pass indexed them) when given, an account not among
-    them looked up; without `accounts` the read holds it (`_read_deals(joined=True)`)."""
+    (the week's accounts as the coverage pass indexed them, or a backfill's market) when
+    given, an account not among them looked up; without `accounts` the read holds it
+    (`_read_deals(joined=True)`)."""
     fields = dict(read.fields)
-    if accounts is not None:
-        fields.update(_segments(fields["account_id"], accounts))
     regions, verticals = read.regions, read.verticals
+    if accounts is not None:
+        fields.update(_segments(fields["account_id"], accounts, regions, verticals))
     segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
         [fields["region"], fields["vertical"], fields["size_band"]]
     )
@@ -306,9 +307,25 @@ def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenu
     )
 
 
-def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, np.ndarray]:
+def _as_ids(values: pd.Index, codes: dict[int, str]) -> np.ndarray:
+    """The regions (or verticals) an `Accounts` indexed, as ids: a week's are ids, a backfill's
+    market names them by their `codes`."""
+    if values.dtype.kind in "iu":
+        return values.to_numpy(dtype="int64")
+    ids = {code: key for key, code in codes.items()}
+    return np.array([ids[value] for value in values], dtype="int64")
+
+
+def _segments(
+    account_ids: np.ndarray,
+    accounts: metrics.Accounts,
+    regions: dict[int, str],
+    verticals: dict[int, str],
+) -> dict[str, np.ndarray]:
     """Region id, vertical id and size band (position in `SIZE_BANDS`) of each account id, from
-    the week's `accounts`; those it does not hold (added since it was read) from the database."""
+    `accounts` (the week's, or a backfill's market; its regions and verticals as ids or as the
+    codes of `regions` and `verticals`); those it does not hold (added since it was read) from
+    the database."""
     rows = accounts.positions(account_ids)
     found = rows >= 0
     band_codes = pd.Index(SIZE_BANDS).get_indexer(pd.Index(accounts.size_bands.astype(object)))
@@ -317,10 +334,8 @@ def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, 
         "vertical": np.zeros(len(rows), dtype="int64"),
         "size_band": np.zeros(len(rows), dtype="int64"),
     }
-    segments["region"][found] = accounts.regions.to_numpy(dtype="int64")[
-        accounts.region[rows[found]]
-    ]
-    segments["vertical"][found] = accounts.verticals.to_numpy(dtype="int64")[
+    segments["region"][found] = _as_ids(accounts.regions, regions)[accounts.region[rows[found]]]
+    segments["vertical"][found] = _as_ids(accounts.verticals, verticals)[
         accounts.vertical[rows[found]]
     ]
     segments["size_band"][found] = band_codes[accounts.size_band[rows[found]]]

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Model
 
-from analytics import programme, revenue
+from analytics import metrics, programme, revenue
 from analytics.metrics import WeekFigures
 from analytics.models import (
     PartnerRevenueRollup,
@@ -41,7 +41,7 @@ from analytics.models import (
     RevenueSnapshot,
 )
 from analytics.programme_selectors import SourcedRevenue
-from analytics.revenue_selectors import RevenueRead, read_revenue, revenue_frames
+from analytics.revenue_selectors import RevenueRead, read_revenue
 from channels.rules import WON_DAYS
 from crm.currencies import MissingRate
 
@@ -187,11 +187,46 @@ def revenue_read_ahead(step: RevenueStep | None, as_of: date) -> Iterator[Revenu
 class RevenueBackfill:
     """Every deal read and prepared once (the influence on each won deal included); each
     call gives one day's revenue rows and the programme's revenue since 1 January. Raises
-    MissingRate from a call."""
+    MissingRate from a call.
 
-    def __init__(self) -> None:
-        self.prepared = revenue.PreparedRevenue(**revenue_frames())
+    `read`: what `read_revenue()` read (read now when not given); `accounts`: the backfill's
+    market, which names each deal's segment when the read did not (`joined=False`)."""
+
+    def __init__(
+        self, read: RevenueRead | None = None, accounts: metrics.Accounts | None = None
+    ) -> None:
+        if read is None:
+            read = read_revenue(joined=accounts is None)
+        self.prepared = revenue.PreparedRevenue(**read.frames(accounts))
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
         tables = revenue_tables(self.prepared.figures(as_of, week.segments))
         return RevenueWeek(tables, _sourced_this_year(self.prepared, as_of))
+
+
+def _read_all_on_own_connection() -> RevenueRead:
+    """`read_revenue()` without the deals' segments, on this thread's own connection, closed
+    afterwards."""
+    try:
+        return read_revenue(joined=False)
+    finally:
+        connection.close()
+
+
+@contextmanager
+def backfill_read_ahead(revenue: bool) -> Iterator[Callable[[metrics.Accounts], RevenueBackfill]]:
+    """A maker of the backfill's revenue step from its market's accounts, with every deal's
+    read started now on connections of their own when it can be (as `revenue_read_ahead`):
+    the database reads the deals while the backfill reads and prepares its market. Without
+    `revenue` nothing is read. Leaving waits for the read."""
+    if (
+        not revenue
+        or connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not settings.METRICS_PARALLEL_READ
+    ):
+        yield lambda accounts: RevenueBackfill(accounts=accounts)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read_all_on_own_connection)
+        yield lambda accounts: RevenueBackfill(pending.result(), accounts)

@@ -37,10 +37,10 @@ from analytics.programme_selectors import SourcedRevenue
 from analytics.programme_services import programme_week
 from analytics.revenue_services import (
     REVENUE_MODELS,
-    RevenueBackfill,
     RevenueStep,
     RevenueTables,
     RevenueWeek,
+    backfill_read_ahead,
     no_revenue_tables,
     revenue_common,
     revenue_from_database,
@@ -491,12 +491,14 @@ def metrics_compute_weeks(
     for week in weeks:
         metrics.iso_week_as_of(week)
     final_set = set(final_weeks)
-    market = metrics.PreparedMarket(**selectors.market_frames())
+    # Every deal is read while the market is (each deal's segment then from the market).
+    with backfill_read_ahead(revenue) as revenue_backfill:
+        market = metrics.PreparedMarket(**selectors.market_frames())
+        step = revenue_backfill(market.accounts) if revenue else None
     # The weeks' coverage in one pass over the dated rows; a day the sweep did not foresee
     # (the date turned during a provisional run) is computed alone.
     days = [metrics_as_of(week=week, final=week in final_set) for week in weeks]
     sweep = metrics.MarketSweep(market, days)
-    step = RevenueBackfill() if revenue else None
     # The deal registrations of every week in one read; each week's rollups pick its own.
     registrations = RegistrationsRead.of_days(days) if days else None
     try:

@@ -229,11 +229,12 @@ def test_the_stored_rows_are_the_reference_rounded_once() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_run_reading_ahead_stores_the_reference_on_postgresql(
+def test_runs_reading_ahead_store_the_reference_on_postgresql(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Outside a transaction the week's revenue reads start before its coverage pass, on
-    connections of their own, and the rows stored are the reference's all the same."""
+    """Outside a transaction a week's revenue reads start before its coverage pass, and a
+    backfill's before its market's, on connections of their own; the rows stored are the
+    reference's all the same."""
     random_market(7)
     random_revenue(7)
     week = metrics.iso_week_of(date(2026, 3, 1))
@@ -247,6 +248,18 @@ def test_a_run_reading_ahead_stores_the_reference_on_postgresql(
     monkeypatch.setattr(revenue_services, "_read_on_own_connection", recorded)
     services.metrics_compute_week(week=week, final=True)
     assert read_ahead == [metrics.iso_week_as_of(week)]
+    _check_stored(week)
+    # A backfill reads every deal while it reads the market, and names their segments from it.
+    read_all = revenue_services._read_all_on_own_connection
+    read_whole: list[bool] = []
+
+    def recorded_whole() -> revenue_selectors.RevenueRead:
+        read_whole.append(True)
+        return read_all()
+
+    monkeypatch.setattr(revenue_services, "_read_all_on_own_connection", recorded_whole)
+    services.metrics_compute_weeks(weeks=[week], final_weeks=[week])
+    assert read_whole == [True]
     _check_stored(week)
 
 

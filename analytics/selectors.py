@@ -16,7 +16,7 @@ into SQL as text.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +42,14 @@ from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.rules import CONVERTED, IN_MARKET
 from crm.sql import in_exported_snapshot
-from partners.models import Agreement, Feedback, Partner
+from partners.models import (
+    Agreement,
+    Feedback,
+    FeedbackCategory,
+    FeedbackSource,
+    Partner,
+    PartnerKind,
+)
 
 if TYPE_CHECKING:
     from django.db.models.sql.compiler import _AsSqlType
@@ -112,7 +119,11 @@ class _Packing:
         fields = {}
         for column, values in zip(self.columns, arrays, strict=True):
             for field, shift in column:
-                fields[field.name] = (values >> shift) & ((1 << field.bits) - 1)
+                # A field of 64 bits has its column to itself and is taken whole, sign and all.
+                whole = field.bits >= 64
+                fields[field.name] = (
+                    values if whole else (values >> shift) & ((1 << field.bits) - 1)
+                )
         return fields
 
 
@@ -349,12 +360,12 @@ def _rest(
         return _assignment_rows(d, region_ids, highest), week_context(d, figures=region_ids is None)
 
 
-def _rest_in_snapshot(
+def _assignments_in_snapshot(
     d: date, region_ids: Sequence[int] | None, highest: dict[str, int], snapshot: str
-) -> tuple[AssignmentRows, WeekContext]:
-    """`_rest` on this thread's own connection, reading the exported `snapshot`."""
-    with in_exported_snapshot(snapshot):
-        return _rest(d, region_ids, highest)
+) -> AssignmentRows:
+    """`_assignment_rows` on this thread's own connection, reading the exported `snapshot`."""
+    with in_exported_snapshot(snapshot), _tuned_reads():
+        return _assignment_rows(d, region_ids, highest)
 
 
 @contextmanager
@@ -377,14 +388,22 @@ class WeekRead:
     def __init__(
         self,
         accounts: AccountRows,
-        rest: Future[tuple[AssignmentRows, WeekContext]] | tuple[AssignmentRows, WeekContext],
+        rest: Future[AssignmentRows] | tuple[AssignmentRows, WeekContext],
+        context: Callable[[], WeekContext] | None = None,
     ) -> None:
         self.accounts = accounts
         self._rest = rest
+        self._context = context
 
     def rest(self) -> tuple[AssignmentRows, WeekContext]:
         """The running assignments and the small tables (waits for them)."""
-        return self._rest.result() if isinstance(self._rest, Future) else self._rest
+        if isinstance(self._rest, Future) and self._context is not None:
+            # The small tables are read on this connection while the assignments arrive.
+            context = self._context()
+            return self._rest.result(), context
+        if isinstance(self._rest, Future):
+            raise TypeError("a pending read of the assignments needs its small tables' read")
+        return self._rest
 
 
 @contextmanager
@@ -396,9 +415,10 @@ def week_read(
     in `region_ids`, and their assignments, when given.
 
     Everything is read from one snapshot. With `parallel` on PostgreSQL, outside a
-    transaction, the assignments and small tables are read on a second connection while this
-    one reads the accounts, both from one exported snapshot: the same rows one reader would
-    get, sooner on two cores. Index the accounts before calling `rest()` and the two overlap.
+    transaction, the assignments are read on a second connection while this one reads the
+    accounts and then the small tables, both from one exported snapshot: the same rows one
+    reader would get, sooner on two cores. Index the accounts before calling `rest()` and the
+    two overlap.
     """
     with _one_snapshot() as fresh:
         highest = _highest_ids()
@@ -410,11 +430,16 @@ def week_read(
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone()
+
+        def context() -> WeekContext:
+            with _tuned_reads():
+                return week_context(d, figures=region_ids is None)
+
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_rest_in_snapshot, d, region_ids, highest, snapshot)
+            pending = pool.submit(_assignments_in_snapshot, d, region_ids, highest, snapshot)
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, highest)
-            yield WeekRead(accounts, pending)
+            yield WeekRead(accounts, pending, context)
 
 
 def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
@@ -475,6 +500,12 @@ def feedback_frame(since: date | None = None, *, moments: bool = False) -> pd.Da
         entries = entries.filter(
             created_at__gte=timezone.make_aware(datetime.combine(since, time.min))
         )
+    if connection.vendor == "postgresql":
+        # One snapshot: the highest ids and the rows they bound are read as of one moment.
+        with _one_snapshot(), _tuned_reads():
+            frame = _feedback_arrays(entries)
+        if frame is not None:
+            return frame[columns]
     rows = entries.annotate(
         channel_kind=F("partner__channel_kind"),
         created_on=TruncDate("created_at"),
@@ -483,6 +514,77 @@ def feedback_frame(since: date | None = None, *, moments: bool = False) -> pd.Da
     frame = _frame(rows, columns)
     frame["nps"] = frame["nps"].astype("float64")
     return frame
+
+
+# The coded text columns of the feedback frame and the values each may hold (the database's
+# check constraints hold them to these).
+_FEEDBACK_CODES: dict[str, tuple[str, ...]] = {
+    "channel_kind": tuple(PartnerKind.values),
+    "category": tuple(FeedbackCategory.values),
+    "source": tuple(FeedbackSource.values),
+}
+
+
+def _feedback_arrays(entries: QuerySet[Feedback]) -> pd.DataFrame | None:
+    """`feedback_frame`'s rows of `entries` with its moments, every column sent as integers
+    gathered into arrays (`_integer_columns`): tens of thousands of entries arrive as a few
+    array values instead of a Python tuple each. Newest first, as the model lists them (ties
+    by id). None when there are none, or when a text column holds a value outside its codes
+    (the caller then reads the rows as they are)."""
+    highest = {
+        "feedback": entries.order_by("-id").values_list("id", flat=True).first() or 0,
+        "partner": Partner.objects.order_by("-id").values_list("id", flat=True).first() or 0,
+    }
+    if not highest["feedback"]:
+        return None
+    coded = {
+        name: _case(
+            "partner__channel_kind" if name == "channel_kind" else name,
+            values,
+            default=len(values),
+        )
+        for name, values in _FEEDBACK_CODES.items()
+    }
+    fields = _integer_columns(
+        entries.filter(id__lte=highest["feedback"], partner_id__lte=highest["partner"]),
+        _Packing(
+            [
+                _Field("id", F("id"), _bits(highest["feedback"])),
+                _Field("partner_id", F("partner_id"), _bits(highest["partner"])),
+                _Field("satisfaction", F("satisfaction"), 16),
+                # 0 for no score, else the score + 1.
+                _Field("nps", Coalesce(F("nps") + Value(1), Value(0)), 16),
+                _Field("created_on", _day_number_of(TruncDate("created_at")), _DAY_BITS),
+                *(_Field(name, expression, 3) for name, expression in coded.items()),
+                _Field("created_us", EpochMicroseconds("created_at"), 64),
+            ]
+        ),
+    )
+    if not len(fields["id"]) or any(
+        (fields[name] >= len(values)).any() for name, values in _FEEDBACK_CODES.items()
+    ):
+        return None
+    order = np.lexsort((-fields["id"], -fields["created_us"]))
+    nps = fields["nps"][order]
+    return pd.DataFrame(
+        {
+            "partner_id": fields["partner_id"][order],
+            "channel_kind": _labels(fields["channel_kind"][order], "channel_kind"),
+            "created_on": _dates_of(fields["created_on"][order]).astype(object),
+            "category": _labels(fields["category"][order], "category"),
+            "satisfaction": fields["satisfaction"][order],
+            "nps": np.where(nps > 0, nps - 1, np.nan).astype("float64"),
+            "id": fields["id"][order],
+            "source": _labels(fields["source"][order], "source"),
+            "created_us": fields["created_us"][order],
+        }
+    )
+
+
+def _labels(codes: np.ndarray, column: str) -> np.ndarray:
+    """The text values of `_FEEDBACK_CODES[column]` that `codes` stand for."""
+    labels: np.ndarray = np.array(_FEEDBACK_CODES[column], dtype=object)[codes]
+    return labels
 
 
 def partners_frame() -> pd.DataFrame:
@@ -498,10 +600,14 @@ _DAY_BITS = 22
 
 
 def _day_number(field: str) -> Combinable:
+    return _day_number_of(F(field))
+
+
+def _day_number_of(day: Combinable) -> Combinable:
     # `date - date` is an integer number of days in PostgreSQL.
     return Coalesce(
         Func(
-            F(field),
+            day,
             template="(%(expressions)s - DATE '0001-01-01' + 1)",
             output_field=BigIntegerField(),
         ),

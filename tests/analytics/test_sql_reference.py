@@ -4,7 +4,8 @@ random markets: the single-week database path and the backfill's in-memory path 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import product
 
 import pandas as pd
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from analytics import metrics, selectors, services
 from analytics.sql_reference import reference_partner_counts, reference_segment_counts
 from crm.models import Region
+from partners.models import Feedback, FeedbackCategory, FeedbackSource, PartnerKind
 from tests.analytics.market import random_market
+from tests.factories import FeedbackFactory, PartnerFactory
 
 COUNTS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
 PARTNER_COUNTS = ["partner_id", "covered_accounts", "converted_accounts", "agreements_in_force"]
@@ -166,3 +169,41 @@ def test_a_sweep_over_more_days_than_one_word_holds_equals_each_day_alone(seed: 
                 getattr(alone, name).reset_index(drop=True),
                 obj=f"{name} {day}",
             )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_feedback_read_as_arrays_equals_the_rows_read_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created = datetime(2026, 11, 9, 23, 59, 59, 999999, tzinfo=UTC)
+    for number, (kind, category, source, nps) in enumerate(
+        product(PartnerKind.values, FeedbackCategory.values, FeedbackSource.values, [None, 0, 10])
+    ):
+        entry = FeedbackFactory(
+            partner=PartnerFactory(channel_kind=kind),
+            category=category,
+            source=source,
+            satisfaction=1 + number % 5,
+            nps=nps,
+        )
+        # Some created at the same moment, the rest a second apart on either side of midnight.
+        moment = created + timedelta(seconds=number // 3 - 20)
+        Feedback.objects.filter(id=entry.id).update(created_at=moment)
+    for since, moments in ((None, True), (date(2026, 11, 10), False), (date(2027, 1, 1), True)):
+        arrays = selectors.feedback_frame(since=since, moments=moments)
+        monkeypatch.setattr(selectors, "_feedback_arrays", lambda entries: None)
+        rows = selectors.feedback_frame(since=since, moments=moments)
+        monkeypatch.undo()
+        assert list(arrays.columns) == list(rows.columns)
+        columns = list(rows.columns)
+        pd.testing.assert_frame_equal(
+            arrays.sort_values(columns, ignore_index=True),
+            rows.sort_values(columns, ignore_index=True),
+            check_exact=True,
+            obj=f"feedback since {since}",
+        )
+        if moments and len(rows):
+            # Newest first, ties by id, as the model lists them.
+            order = list(arrays[["created_us", "id"]].itertuples(index=False, name=None))
+            assert order == sorted(order, reverse=True)

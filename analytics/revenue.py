@@ -181,8 +181,13 @@ def rate_units(rate: Decimal) -> int:
 
 def _exact_sums(keys: np.ndarray, cents: np.ndarray, size: int) -> np.ndarray:
     """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows,
-    as Python integers (an object array). Each value is split in two parts of 24 bits and less,
-    whose sums a float64 holds exactly for up to hundreds of millions of rows."""
+    as Python integers (an object array). When no sum can reach 2^53 a float64 holds every
+    partial sum exactly; otherwise each value is split in two parts of 24 bits and less, whose
+    sums a float64 holds exactly for up to hundreds of millions of rows."""
+    if int(cents.max(initial=0)) * len(cents) < 1 << 53:
+        # Every sum below 2^53: exact in one float64 pass.
+        whole = np.bincount(keys, weights=cents.astype("float64"), minlength=size)
+        return whole.astype("int64").astype(object)
     low = (cents & 0xFFFFFF).astype("float64")
     high = (cents >> 24).astype("float64")
     low_sums = np.bincount(keys, weights=low, minlength=size).astype("int64").astype(object)
@@ -586,6 +591,18 @@ class PreparedRevenue:
         self.influenced_kinds = np.zeros(self.size, dtype="int8")
         self.influenced_kinds[won] = self.influence.kinds
         self.rate_factor = np.array([rate_units(rate) for rate in rates.rates], dtype=object)
+        # Rules 12-14 as the days each deal counts on, first and last (day numbers): the deals
+        # of a day are two comparisons of integers, for one week or each of a backfill's.
+        self.spans = {
+            rule: rule.span(_rule_columns(rule, self.columns))
+            for rule in (IN_PIPELINE, IN_FORECAST, WON_IN_52_WEEKS, SUBSCRIBED)
+        }
+
+    def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:
+        """The deals `rule` holds for on `d` (one of rules 12-14), in order."""
+        first, last = self.spans[rule]
+        day = day_numbers([d])[0]
+        return np.flatnonzero((first <= day) & (day <= last))
 
     # -- rates ----------------------------------------------------------------------------
 
@@ -673,11 +690,10 @@ class PreparedRevenue:
         `segment_counts`: the day's coverage counts per segment (`SEGMENT_KEYS`, `accounts`,
         `covered_any`, `converted`, `white_space`), for rule 15. Raises MissingRate.
         """
-        columns = self.columns
-        pipeline = np.flatnonzero(IN_PIPELINE.mask(_rule_columns(IN_PIPELINE, columns), d))
-        forecast = np.flatnonzero(IN_FORECAST.mask(_rule_columns(IN_FORECAST, columns), d))
-        won = np.flatnonzero(WON_IN_52_WEEKS.mask(_rule_columns(WON_IN_52_WEEKS, columns), d))
-        subscribed = np.flatnonzero(SUBSCRIBED.mask(_rule_columns(SUBSCRIBED, columns), d))
+        pipeline = self._rows_on(IN_PIPELINE, d)
+        forecast = self._rows_on(IN_FORECAST, d)
+        won = self._rows_on(WON_IN_52_WEEKS, d)
+        subscribed = self._rows_on(SUBSCRIBED, d)
         size = self.segment_count * len(KINDS)
 
         pipeline_periods = self._periods_on(pipeline, d)
@@ -823,6 +839,9 @@ class PreparedRevenue:
         def own(rows: np.ndarray) -> np.ndarray:
             return np.asarray(rows[self.partner[rows] >= 0])
 
+        # The won deals of the window, whoever sourced them, for the influence below.
+        in_window = np.zeros(self.size, dtype=bool)
+        in_window[won] = True
         pipeline, forecast, won, subscribed = map(own, (pipeline, forecast, won, subscribed))
         partner = self.partner
         won_value = self._factors(self._close_periods(won))
@@ -859,10 +878,6 @@ class PreparedRevenue:
             partner[subscribed], self.account_id[subscribed], size
         )
         # Influence: the won deals of the window some other partner's coverage influenced.
-        in_window = np.zeros(self.size, dtype=bool)
-        in_window[
-            np.flatnonzero(WON_IN_52_WEEKS.mask(_rule_columns(WON_IN_52_WEEKS, self.columns), d))
-        ] = True
         deal_rows = self.won_rows[self.influence.partner_rows]
         counted = in_window[deal_rows]
         deal_rows = deal_rows[counted]
@@ -940,33 +955,27 @@ class PreparedRevenue:
         today = int(day_numbers([d])[0])
         ahead = np.clip((self.expected[forecast] - today + 6) // 7, 1, FORECAST_WEEKS)
         factors = self._factors(periods, self.probability[forecast])
-        channels = self.channel[forecast]
-        frames = []
-        for name, keys in (
-            ("", ahead - 1),
-            *(
-                (kind, np.where(channels == position, ahead - 1, -1))
-                for position, kind in enumerate(KINDS)
-            ),
-        ):
-            chosen = keys >= 0
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "channel": name,
-                        "weeks_ahead": np.arange(1, FORECAST_WEEKS + 1),
-                        "forecast_count": np.bincount(keys[chosen], minlength=FORECAST_WEEKS),
-                        "forecast_amount": list(
-                            self._money(
-                                keys[chosen],
-                                self.year_cents[forecast][chosen],
-                                factors[chosen],
-                                FORECAST_WEEKS,
-                            )
-                        ),
-                    }
-                )
+        # Per channel and week ahead in one pass; all channels ("") are their sums (exact).
+        width = len(KINDS) * FORECAST_WEEKS
+        keys = self.channel[forecast] * FORECAST_WEEKS + ahead - 1
+        counts = np.bincount(keys, minlength=width).reshape(len(KINDS), FORECAST_WEEKS)
+        amounts = self._money(keys, self.year_cents[forecast], factors, width).reshape(
+            len(KINDS), FORECAST_WEEKS
+        )
+        frames = [
+            pd.DataFrame(
+                {
+                    "channel": name,
+                    "weeks_ahead": np.arange(1, FORECAST_WEEKS + 1),
+                    "forecast_count": channel_counts.astype("int64"),
+                    "forecast_amount": list(channel_amounts),
+                }
             )
+            for name, channel_counts, channel_amounts in (
+                ("", counts.sum(axis=0), amounts.sum(axis=0)),
+                *zip(KINDS, counts, amounts, strict=True),
+            )
+        ]
         rows = pd.concat(frames, ignore_index=True)
         return rows[rows["forecast_count"] > 0].reset_index(drop=True)[FORECAST_COLUMNS]
 
@@ -1030,7 +1039,8 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
 def _sum_object(values: pd.Series) -> Decimal | int | None:
     """The sum of the values that are not None (exact: integers or Decimals), or None when
     every value is None."""
-    present = [value for value in values if value is not None and not pd.isna(value)]
+    # `value == value` is false for NaN only (pandas' missing float, or a Decimal NaN).
+    present = [value for value in values if value is not None and value == value]
     if not present:
         return None
     total: Decimal | int = present[0]
@@ -1098,7 +1108,9 @@ def in_cents(frame: pd.DataFrame) -> pd.DataFrame:
     cents = frame.copy()
     for column in [*AMOUNT_COLUMNS, "target_amount"]:
         if column in cents:
-            cents[column] = np.array([to_cents(units) for units in cents[column]], dtype="int64")
+            # `to_cents` over the whole column: Python integers, added and divided exactly.
+            units = np.asarray(cents[column].to_numpy(), dtype=object)
+            cents[column] = ((units + UNITS_PER_CENT // 2) // UNITS_PER_CENT).astype("int64")
     for column in VALUE_COLUMNS:
         if column in cents:
             cents[column] = pd.Series(

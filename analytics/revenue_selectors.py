@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TypedDict
@@ -175,27 +176,37 @@ def _highest_ids() -> dict[str, int]:
 _CENT_BITS = 47
 
 
-def _deal_arrays(
+@dataclass(frozen=True)
+class _DealFields:
+    """The deals as read (`_read_deals`), before each deal's segment is known: the integer
+    fields, and the small tables they are coded against, from the same snapshot."""
+
+    fields: dict[str, np.ndarray]
+    currencies: list[str]
+    probabilities: np.ndarray
+    regions: dict[int, str]
+    verticals: dict[int, str]
+
+
+def _read_deals(
     opportunities: QuerySet[Opportunity],
     rates: RateTable,
     highest: dict[str, int],
-    accounts: metrics.Accounts | None,
     *,
+    joined: bool,
     guarded: bool = True,
-) -> revenue.Deals:
-    """The deals of `opportunities` as `revenue.Deals`, read as integers gathered into a few
-    bigint arrays (`selectors._integer_columns`): the database evaluates the filter and
-    sends no text and no row, and nothing is parsed or looked up row by row in Python.
+) -> _DealFields:
+    """The deals of `opportunities` read as integers gathered into a few bigint arrays
+    (`selectors._integer_columns`): the database evaluates the filter and sends no text and no
+    row, and nothing is parsed or looked up row by row in Python.
 
-    Each deal's segment is its account's in `accounts` (the week's accounts as the coverage
-    pass indexed them), so the database need not join a million accounts to name it; an
-    account not among them is looked up. Without `accounts` the segment comes through the
-    account in the read itself.
+    `joined`: each deal's segment comes through its account in the read itself; otherwise
+    `_deal_arrays` takes it from the accounts the coverage pass indexed, so the database need
+    not join a million accounts to name it.
 
     `guarded`: rows whose ids exceed `highest` are left out (added since `highest` was read);
     unguarded, when both were read from one snapshot, none can, and the database spares
     those tests on every row."""
-    joined = accounts is None
     # A deal's owner is its partner or its rep, never both (a constraint holds it): one
     # field, told apart by the channel.
     highest_owner = max(highest["partner"], highest["rep"])
@@ -241,9 +252,22 @@ def _deal_arrays(
         ]
     )
     fields = _integer_columns(opportunities, packing)
+    probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
+    for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
+        if sub_stage <= highest["sub_stage"]:
+            probabilities[sub_stage] = int(probability.scaleb(2))
+    return _DealFields(fields, currencies, probabilities, _codes(Region), _codes(Vertical))
+
+
+def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenue.Deals:
+    """The read deals as `revenue.Deals`. Each deal's segment is its account's in `accounts`
+    (the week's accounts as the coverage pass indexed them, or a backfill's market) when
+    given, an account not among them looked up; without `accounts` the read holds it
+    (`_read_deals(joined=True)`)."""
+    fields = dict(read.fields)
+    regions, verticals = read.regions, read.verticals
     if accounts is not None:
-        fields.update(_segments(fields["account_id"], accounts))
-    regions, verticals = _codes(Region), _codes(Vertical)
+        fields.update(_segments(fields["account_id"], accounts, regions, verticals))
     segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
         [fields["region"], fields["vertical"], fields["size_band"]]
     )
@@ -254,14 +278,10 @@ def _deal_arrays(
             np.asarray(SIZE_BANDS, dtype=object)[size_bands.astype("int64")],
         ]
     )
-    probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
-    for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
-        if sub_stage <= highest["sub_stage"]:
-            probabilities[sub_stage] = int(probability.scaleb(2))
     direct = fields["channel"] == revenue.DIRECT_CHANNEL
     by_partner = np.isin(fields["channel"], revenue.PARTNER_CHANNELS)
     currency = fields["currency"] - 1
-    names = np.asarray([*currencies, ""], dtype=object)[currency]
+    names = np.asarray([*read.currencies, ""], dtype=object)[currency]
     unknown = np.flatnonzero(currency < 0)
     if len(unknown):  # named for the message of a missing rate (rule 10)
         ids = fields["opportunity_id"][unknown]
@@ -282,14 +302,30 @@ def _deal_arrays(
         cents=fields["cents"],
         currency=currency,
         currency_names=names,
-        probability_bp=probabilities[fields["sub_stage"]],
+        probability_bp=read.probabilities[fields["sub_stage"]],
         dates={field: _dates_of(fields[field]) for field in revenue.DATE_FIELDS},
     )
 
 
-def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, np.ndarray]:
+def _as_ids(values: pd.Index, codes: dict[int, str]) -> np.ndarray:
+    """The regions (or verticals) an `Accounts` indexed, as ids: a week's are ids, a backfill's
+    market names them by their `codes`."""
+    if values.dtype.kind in "iu":
+        return values.to_numpy(dtype="int64")
+    ids = {code: key for key, code in codes.items()}
+    return np.array([ids[value] for value in values], dtype="int64")
+
+
+def _segments(
+    account_ids: np.ndarray,
+    accounts: metrics.Accounts,
+    regions: dict[int, str],
+    verticals: dict[int, str],
+) -> dict[str, np.ndarray]:
     """Region id, vertical id and size band (position in `SIZE_BANDS`) of each account id, from
-    the week's `accounts`; those it does not hold (added since it was read) from the database."""
+    `accounts` (the week's, or a backfill's market; its regions and verticals as ids or as the
+    codes of `regions` and `verticals`); those it does not hold (added since it was read) from
+    the database."""
     rows = accounts.positions(account_ids)
     found = rows >= 0
     band_codes = pd.Index(SIZE_BANDS).get_indexer(pd.Index(accounts.size_bands.astype(object)))
@@ -298,10 +334,8 @@ def _segments(account_ids: np.ndarray, accounts: metrics.Accounts) -> dict[str, 
         "vertical": np.zeros(len(rows), dtype="int64"),
         "size_band": np.zeros(len(rows), dtype="int64"),
     }
-    segments["region"][found] = accounts.regions.to_numpy(dtype="int64")[
-        accounts.region[rows[found]]
-    ]
-    segments["vertical"][found] = accounts.verticals.to_numpy(dtype="int64")[
+    segments["region"][found] = _as_ids(accounts.regions, regions)[accounts.region[rows[found]]]
+    segments["vertical"][found] = _as_ids(accounts.verticals, verticals)[
         accounts.vertical[rows[found]]
     ]
     segments["size_band"][found] = band_codes[accounts.size_band[rows[found]]]
@@ -399,17 +433,17 @@ def _deals_and_coverage(
     assignments: QuerySet[CoverageAssignment],
     rates: RateTable,
     highest: dict[str, int],
-    accounts: metrics.Accounts | None,
     *,
+    joined: bool,
     parallel: bool,
-) -> tuple[revenue.Deals, dict[str, np.ndarray]]:
+) -> tuple[_DealFields, dict[str, np.ndarray]]:
     """The deals and the coverage, read as integers. With `parallel` (a transaction of our
     own, opened REPEATABLE READ) the coverage is read on a second connection from this one's
     exported snapshot while this one reads the deals, as the week's read does with its
     assignments (`selectors.week_read`): the same rows, sooner on two cores. `highest` was
     read in that snapshot too, so no row exceeds it and none is tested against it."""
     if not parallel:
-        return _deal_arrays(opportunities, rates, highest, accounts), _coverage_read(
+        return _read_deals(opportunities, rates, highest, joined=joined), _coverage_read(
             assignments, highest
         )
     with connection.cursor() as cursor:
@@ -417,19 +451,64 @@ def _deals_and_coverage(
         (snapshot,) = cursor.fetchone()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
-        deals = _deal_arrays(opportunities, rates, highest, accounts, guarded=False)
+        deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)
         return deals, pending.result()
+
+
+@dataclass(frozen=True)
+class RevenueRead:
+    """What `read_revenue` read, in one snapshot: the deals (integer fields on PostgreSQL,
+    the opportunities frame elsewhere), the coverage that can have influenced the won ones,
+    and the small tables. `frames` makes `revenue.PreparedRevenue`'s arguments of them."""
+
+    deals: _DealFields | None
+    opportunities: pd.DataFrame | None
+    coverage: pd.DataFrame
+    agreements: pd.DataFrame
+    agreement_regions: pd.DataFrame
+    agreement_verticals: pd.DataFrame
+    partners: pd.DataFrame
+    rates: RateTable
+
+    def frames(self, accounts: metrics.Accounts | None = None) -> RevenueFrames:
+        """The keyword arguments of `revenue.PreparedRevenue`; on PostgreSQL each deal's
+        segment from `accounts` when the read did not join them (`read_revenue(joined=False)`,
+        which needs `accounts`)."""
+        deals: DealFrames
+        if self.deals is not None:
+            if accounts is None and "region" not in self.deals.fields:
+                raise ValueError("the deals were read without their segments: give the accounts")
+            deals = {"deals": _deal_arrays(self.deals, accounts)}
+        else:
+            assert self.opportunities is not None
+            deals = {"opportunities": self.opportunities}
+        return {
+            **deals,
+            "coverage": self.coverage,
+            "agreements": self.agreements,
+            "agreement_regions": self.agreement_regions,
+            "agreement_verticals": self.agreement_verticals,
+            "partners": self.partners,
+            "rates": self.rates,
+        }
 
 
 def revenue_frames(
     d: date | None = None, *, accounts: metrics.Accounts | None = None
 ) -> RevenueFrames:
     """The keyword arguments of `revenue.PreparedRevenue`: every opportunity, or with `d` only
-    those that can count on `d` and the coverage that can have influenced its won deals. All
-    read in one snapshot (REPEATABLE READ on PostgreSQL, when no transaction is open yet).
-    On PostgreSQL the deals come as integer-coded `revenue.Deals` (regions and verticals as
-    ids; each deal's segment from `accounts`, the week's accounts as the coverage pass indexed
-    them, when given), elsewhere as the opportunities frame (codes)."""
+    those that can count on `d` and the coverage that can have influenced its won deals
+    (`read_revenue`). On PostgreSQL the deals come as integer-coded `revenue.Deals` (regions
+    and verticals as ids; each deal's segment from `accounts`, the week's accounts as the
+    coverage pass indexed them, when given), elsewhere as the opportunities frame (codes)."""
+    return read_revenue(d, joined=accounts is None).frames(accounts)
+
+
+def read_revenue(d: date | None = None, *, joined: bool = True) -> RevenueRead:
+    """Every opportunity, or with `d` only those that can count on `d`, and the coverage that
+    can have influenced its won deals, all read in one snapshot (REPEATABLE READ on
+    PostgreSQL, when no transaction is open yet). `joined` False: on PostgreSQL the deals'
+    segments are not read (`RevenueRead.frames` takes them from the week's accounts)."""
     postgresql = connection.vendor == "postgresql"
     fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
@@ -473,7 +552,8 @@ def revenue_frames(
             columns=["partner_id", "external_id", "name", "channel_kind"],
         )
         rates = rate_table()
-        deals: DealFrames
+        read: _DealFields | None = None
+        opportunity_frame: pd.DataFrame | None = None
         if postgresql:
             highest = _highest_ids()
             read, covering = _deals_and_coverage(
@@ -481,25 +561,30 @@ def revenue_frames(
                 assignments,
                 rates,
                 highest,
-                accounts,
+                joined=joined,
                 parallel=fresh and influenced,
             )
-            deals = {"deals": read}
-            won = read.stage == "won"
+            fields = read.fields
+            won = fields["stage"] == revenue.STAGES.index("won")
             if d is not None:
                 won &= WON_IN_52_WEEKS.mask(
-                    {"stage": read.stage, "closed_on": read.dates["closed_on"]}, d
+                    {
+                        "stage": np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
+                        "closed_on": _dates_of(fields["closed_on"]),
+                    },
+                    d,
                 )
-            coverage = _coverage_frame(covering, read.account_id[won])
+            coverage = _coverage_frame(covering, fields["account_id"][won])
         else:
-            deals = {"opportunities": _opportunities(opportunities)}
+            opportunity_frame = _opportunities(opportunities)
             coverage = _coverage(assignments)
-        return {
-            **deals,
-            "coverage": coverage,
-            "agreements": agreements,
-            "agreement_regions": agreement_regions,
-            "agreement_verticals": agreement_verticals,
-            "partners": partners,
-            "rates": rates,
-        }
+        return RevenueRead(
+            read,
+            opportunity_frame,
+            coverage,
+            agreements,
+            agreement_regions,
+            agreement_verticals,
+            partners,
+            rates,
+        )

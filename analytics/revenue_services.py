@@ -7,7 +7,8 @@ them), and answers the rows of every revenue table; for a week it cannot convert
 rate, rule 10) it raises `MissingRate`, and the run then writes the coverage figures with no
 revenue rows and records why (`MetricsRun.revenue_problem`).
 
-- `revenue_from_database`: one week, reading only the deals that can count on its day.
+- `revenue_from_database`: one week, reading only the deals that can count on its day;
+  `revenue_read_ahead` starts its reads before the week's coverage pass, to overlap them.
 - `RevenueBackfill`: many weeks, reading every deal once. Each day is computed from the same
   prepared deals and nothing carries over from one day to the next, so the weeks may be asked
   for in any order, once or twice, or split between workers, with the same rows.
@@ -18,16 +19,19 @@ deals it has read, so that the programme step does not read the won deals again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
 from django.conf import settings
+from django.db import connection
 from django.db.models import Model
 
-from analytics import programme, revenue
+from analytics import metrics, programme, revenue
 from analytics.metrics import WeekFigures
 from analytics.models import (
     PartnerRevenueRollup,
@@ -37,7 +41,7 @@ from analytics.models import (
     RevenueSnapshot,
 )
 from analytics.programme_selectors import SourcedRevenue
-from analytics.revenue_selectors import revenue_frames
+from analytics.revenue_selectors import RevenueRead, read_revenue
 from channels.rules import WON_DAYS
 from crm.currencies import MissingRate
 
@@ -129,7 +133,12 @@ def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     programme's revenue since 1 January from the same deals: they hold every deal won in the
     52 weeks ending on `as_of`, so every deal won this year but on 30 and 31 December. Raises
     MissingRate."""
-    prepared = revenue.PreparedRevenue(**revenue_frames(as_of, accounts=week.accounts))
+    return _week_revenue(read_revenue(as_of, joined=week.accounts is None), as_of, week)
+
+
+def _week_revenue(read: RevenueRead, as_of: date, week: WeekFigures) -> RevenueWeek:
+    """`revenue_from_database` from what it has read."""
+    prepared = revenue.PreparedRevenue(**read.frames(week.accounts))
     tables = revenue_tables(prepared.figures(as_of, week.segments))
     first_won = as_of - timedelta(days=WON_DAYS - 1)
     if programme.year_start(as_of) < first_won:
@@ -137,14 +146,87 @@ def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     return RevenueWeek(tables, _sourced_this_year(prepared, as_of))
 
 
+def _read_on_own_connection(as_of: date) -> RevenueRead:
+    """`read_revenue(as_of)` without the deals' segments, on this thread's own connection,
+    closed afterwards."""
+    try:
+        return read_revenue(as_of, joined=False)
+    finally:
+        connection.close()
+
+
+@contextmanager
+def revenue_read_ahead(step: RevenueStep | None, as_of: date) -> Iterator[RevenueStep | None]:
+    """`step`, with its reads started now on connections of their own when it is
+    `revenue_from_database` and they can be (PostgreSQL, no transaction open, parallel reads
+    on): the week's coverage pass then computes while the database reads the deals, on the
+    other core. The reads are in a snapshot of their own, as `revenue_from_database`'s are;
+    the step called with the week's figures computes from them the same rows. Leaving waits
+    for the reads."""
+    if (
+        step is not revenue_from_database
+        or connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not settings.METRICS_PARALLEL_READ
+    ):
+        yield step
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read_on_own_connection, as_of)
+
+        def ahead(day: date, week: WeekFigures) -> RevenueWeek:
+            read = pending.result()
+            if day != as_of or week.accounts is None:
+                # Not the day read, or no accounts to name the deals' segments: read afresh.
+                return revenue_from_database(day, week)
+            return _week_revenue(read, day, week)
+
+        yield ahead
+
+
 class RevenueBackfill:
     """Every deal read and prepared once (the influence on each won deal included); each
     call gives one day's revenue rows and the programme's revenue since 1 January. Raises
-    MissingRate from a call."""
+    MissingRate from a call.
 
-    def __init__(self) -> None:
-        self.prepared = revenue.PreparedRevenue(**revenue_frames())
+    `read`: what `read_revenue()` read (read now when not given); `accounts`: the backfill's
+    market, which names each deal's segment when the read did not (`joined=False`)."""
+
+    def __init__(
+        self, read: RevenueRead | None = None, accounts: metrics.Accounts | None = None
+    ) -> None:
+        if read is None:
+            read = read_revenue(joined=accounts is None)
+        self.prepared = revenue.PreparedRevenue(**read.frames(accounts))
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
         tables = revenue_tables(self.prepared.figures(as_of, week.segments))
         return RevenueWeek(tables, _sourced_this_year(self.prepared, as_of))
+
+
+def _read_all_on_own_connection() -> RevenueRead:
+    """`read_revenue()` without the deals' segments, on this thread's own connection, closed
+    afterwards."""
+    try:
+        return read_revenue(joined=False)
+    finally:
+        connection.close()
+
+
+@contextmanager
+def backfill_read_ahead(revenue: bool) -> Iterator[Callable[[metrics.Accounts], RevenueBackfill]]:
+    """A maker of the backfill's revenue step from its market's accounts, with every deal's
+    read started now on connections of their own when it can be (as `revenue_read_ahead`):
+    the database reads the deals while the backfill reads and prepares its market. Without
+    `revenue` nothing is read. Leaving waits for the read."""
+    if (
+        not revenue
+        or connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not settings.METRICS_PARALLEL_READ
+    ):
+        yield lambda accounts: RevenueBackfill(accounts=accounts)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read_all_on_own_connection)
+        yield lambda accounts: RevenueBackfill(pending.result(), accounts)

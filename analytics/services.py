@@ -37,13 +37,14 @@ from analytics.programme_selectors import SourcedRevenue
 from analytics.programme_services import programme_week
 from analytics.revenue_services import (
     REVENUE_MODELS,
-    RevenueBackfill,
     RevenueStep,
     RevenueTables,
     RevenueWeek,
+    backfill_read_ahead,
     no_revenue_tables,
     revenue_common,
     revenue_from_database,
+    revenue_read_ahead,
 )
 from analytics.routers import primary_reads
 from analytics.writes import Cell, Rows, RowsBuffer, insert_rows
@@ -315,12 +316,14 @@ def _run_locked(
     run = MetricsRun.objects.create(week=week, as_of=as_of, final=final, started_at=timezone.now())
     started = time.monotonic()
     try:
-        figures = compute(as_of)
-        revenue_week, run.revenue_problem = (
-            (RevenueWeek(no_revenue_tables()), "")
-            if revenue is None
-            else _revenue_or_problem(revenue, as_of, figures)
-        )
+        # The revenue step's reads run while the coverage pass computes.
+        with revenue_read_ahead(revenue, as_of) as step:
+            figures = compute(as_of)
+            revenue_week, run.revenue_problem = (
+                (RevenueWeek(no_revenue_tables()), "")
+                if step is None
+                else _revenue_or_problem(step, as_of, figures)
+            )
         rows = _write_week(
             WeekInputs(week, as_of, final, figures, revenue_week.tables, registrations)
         )
@@ -488,12 +491,14 @@ def metrics_compute_weeks(
     for week in weeks:
         metrics.iso_week_as_of(week)
     final_set = set(final_weeks)
-    market = metrics.PreparedMarket(**selectors.market_frames())
+    # Every deal is read while the market is (each deal's segment then from the market).
+    with backfill_read_ahead(revenue) as revenue_backfill:
+        market = metrics.PreparedMarket(**selectors.market_frames())
+        step = revenue_backfill(market.accounts) if revenue else None
     # The weeks' coverage in one pass over the dated rows; a day the sweep did not foresee
     # (the date turned during a provisional run) is computed alone.
     days = [metrics_as_of(week=week, final=week in final_set) for week in weeks]
     sweep = metrics.MarketSweep(market, days)
-    step = RevenueBackfill() if revenue else None
     # The deal registrations of every week in one read; each week's rollups pick its own.
     registrations = RegistrationsRead.of_days(days) if days else None
     try:

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -371,3 +372,20 @@ class TestRollupsAndTargets:
         assert partners.loc["P7", "target_amount"] == 120_000_00 + 10_000_00
         totals = revenue.in_cents(week.partner_rollups).set_index("channel_kind")
         assert totals.loc["", "target_amount"] == 130_000_00
+
+
+class TestExactSums:
+    """Rule 10: sums over whole cents are exact however large, by either way of adding."""
+
+    @pytest.mark.parametrize("largest", [10**6, 10**14 - 1])
+    def test_each_key_sums_its_cents_exactly(self, largest: int) -> None:
+        # With the largest amount a numeric(14, 2) holds, a million rows' sums pass 2^53 and
+        # a float64 would lose cents; small amounts stay below it.
+        generator = np.random.default_rng(3)
+        keys = generator.integers(0, 7, size=1_000_000)
+        cents = generator.integers(0, largest, size=1_000_000, endpoint=True)
+        cents[:3] = largest
+        sums = revenue._exact_sums(keys, cents, 8)
+        expected = [sum(int(value) for value in cents[keys == key]) for key in range(8)]
+        assert list(sums) == expected
+        assert all(type(value) is int for value in sums)

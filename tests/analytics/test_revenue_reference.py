@@ -23,6 +23,7 @@ from analytics import (
     reports,
     revenue,
     revenue_selectors,
+    revenue_services,
     services,
 )
 from analytics.revenue_reference import (
@@ -223,6 +224,47 @@ def test_the_stored_rows_are_the_reference_rounded_once() -> None:
     random_revenue(7)
     week = metrics.iso_week_of(date(2026, 3, 1))
     services.metrics_compute_week(week=week, final=True)
+    _check_stored(week)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_runs_reading_ahead_store_the_reference_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outside a transaction a week's revenue reads start before its coverage pass, and a
+    backfill's before its market's, on connections of their own; the rows stored are the
+    reference's all the same."""
+    random_market(7)
+    random_revenue(7)
+    week = metrics.iso_week_of(date(2026, 3, 1))
+    read_ahead: list[date] = []
+    read_on_own_connection = revenue_services._read_on_own_connection
+
+    def recorded(as_of: date) -> revenue_selectors.RevenueRead:
+        read_ahead.append(as_of)
+        return read_on_own_connection(as_of)
+
+    monkeypatch.setattr(revenue_services, "_read_on_own_connection", recorded)
+    services.metrics_compute_week(week=week, final=True)
+    assert read_ahead == [metrics.iso_week_as_of(week)]
+    _check_stored(week)
+    # A backfill reads every deal while it reads the market, and names their segments from it.
+    read_all = revenue_services._read_all_on_own_connection
+    read_whole: list[bool] = []
+
+    def recorded_whole() -> revenue_selectors.RevenueRead:
+        read_whole.append(True)
+        return read_all()
+
+    monkeypatch.setattr(revenue_services, "_read_all_on_own_connection", recorded_whole)
+    services.metrics_compute_weeks(weeks=[week], final_weeks=[week])
+    assert read_whole == [True]
+    _check_stored(week)
+
+
+def _check_stored(week: str) -> None:
+    """The revenue rows stored for `week` are the reference's, rounded once."""
     day = metrics.iso_week_as_of(week)
     expected = _expected_segments(_reference(day))
     stored = {

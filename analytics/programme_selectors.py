@@ -133,20 +133,6 @@ def rep_covered_accounts(d: date, rep_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-PARTNER_INPUT_COLUMNS = [
-    "partner_id",
-    "channel_kind",
-    "is_active",
-    "current_tier",
-    "first_signed",
-    "certifications",
-    "registrations_submitted",
-    "registrations_won",
-    "registrations_lost",
-    "registrations_won_ytd",
-]
-
-
 def partner_inputs(d: date) -> pd.DataFrame:
     """Per partner (`PARTNER_INPUT_COLUMNS`): its channel kind, whether it is active, its tier
     now (`current_tier`), the day
@@ -207,25 +193,15 @@ def partner_inputs(d: date) -> pd.DataFrame:
     with connections[partners.db].cursor() as cursor:
         cursor.execute(select, [param for _text, params in parts for param in params])
         rows = cursor.fetchall()
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "partner_id",
-            "channel_kind",
-            "is_active",
-            "current_tier",
-            "first_signed",
-            "certifications",
-            *REGISTRATION_COLUMNS,
-        ],
-    )
+    # The select's columns are in `PARTNER_INPUT_COLUMNS`' order.
+    frame = pd.DataFrame(rows, columns=PARTNER_INPUT_COLUMNS)
     frame["partner_id"] = frame["partner_id"].astype("int64")
     frame["is_active"] = frame["is_active"].astype(bool)
     # A date from PostgreSQL, its ISO text from SQLite; none yet: NaT.
     frame["first_signed"] = pd.to_datetime(frame["first_signed"])
     for column in ["certifications", *REGISTRATION_COLUMNS]:
         frame[column] = frame[column].fillna(0).astype("int64")
-    return frame[PARTNER_INPUT_COLUMNS]
+    return frame
 
 
 REGISTRATION_COLUMNS = [
@@ -233,6 +209,15 @@ REGISTRATION_COLUMNS = [
     "registrations_won",
     "registrations_lost",
     "registrations_won_ytd",
+]
+PARTNER_INPUT_COLUMNS = [
+    "partner_id",
+    "channel_kind",
+    "is_active",
+    "current_tier",
+    "first_signed",
+    "certifications",
+    *REGISTRATION_COLUMNS,
 ]
 
 

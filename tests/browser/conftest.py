@@ -26,8 +26,8 @@ def sign_in(page: Page, live_server: LiveServer) -> Callable[[str], Page]:
         page.goto(f"{live_server.url}/accounts/login/")
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(TEST_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign in").click()
         return page
 
     return sign_in_as

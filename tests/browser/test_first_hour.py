@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 from django.utils.formats import date_format
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from analytics.metrics import iso_week_of
@@ -46,6 +46,12 @@ def _shot(page: Page, name: str) -> None:
 
 def _count(text: str) -> int:
     return int(re.sub(r"\D", "", text))
+
+
+def _follow(page: Page, link: Locator) -> None:
+    """Click `link` (or a form's button) and wait for the page it leads to, not the one it left."""
+    with page.expect_navigation():
+        link.click()
 
 
 def _listed(page: Page) -> int:
@@ -127,13 +133,12 @@ def test_a_managers_first_hour(
     for testid in ("due-end-30", "due-notice-30", "waiting-count", "outside-count"):
         link = page.get_by_test_id(testid)
         shown = _count(link.inner_text())
-        link.click()
-        page.wait_for_load_state()
+        _follow(page, link)
         assert _listed(page) == shown, testid
         page.go_back()
     white_space = page.get_by_test_id("white-space-count").first
     shown = _count(white_space.inner_text())
-    white_space.click()
+    _follow(page, white_space)
     assert _listed(page) == shown
 
     # The partner page: assigned, counted and outside an agreement, each a link to its list.
@@ -143,8 +148,7 @@ def test_a_managers_first_hour(
     for testid in ("assigned", "counted", "outside"):
         link = page.get_by_test_id(testid)
         counts[testid] = _count(link.inner_text())
-        link.click()
-        page.wait_for_load_state()
+        _follow(page, link)
         assert _listed(page) == counts[testid], testid
         if testid == "outside":
             expect(page.locator(".coverage-outside").first).to_be_visible()
@@ -204,7 +208,7 @@ def test_a_managers_first_hour(
     page.goto(f"{live_server.url}/workspace/agreements/{agreement.pk}/")
     page.get_by_role("link", name="Renew…").click()
     expect(page.get_by_test_id("renewal-term")).to_be_visible()
-    page.get_by_role("button", name="Create the renewal draft").click()
+    _follow(page, page.get_by_role("button", name="Create the renewal draft"))
     page.goto(f"{live_server.url}/workspace/agreements/{agreement.pk}/renew/")
     expect(page.get_by_test_id("existing-renewal")).to_be_visible()
     assert Agreement.objects.filter(renews=agreement).count() == 1
@@ -229,7 +233,7 @@ def test_a_partner_after_a_termination_and_an_executive_in_chinese(
     expect(page.get_by_text("is terminated")).to_be_visible()
     agreement.refresh_from_db()
     assert agreement.status == AgreementStatus.TERMINATED
-    page.get_by_role("button", name="Log out").click()
+    _follow(page, page.get_by_role("button", name="Log out"))
 
     # The partner sees the termination, not the old end and notice dates.
     page = sign_in("partner-a")
@@ -253,7 +257,7 @@ def test_a_partner_after_a_termination_and_an_executive_in_chinese(
     page.get_by_role("button", name="Send").click()
     expect(page.locator('[data-field-error="satisfaction"]')).to_be_visible()
     assert Feedback.objects.count() == before
-    page.get_by_role("button", name="Log out").click()
+    _follow(page, page.get_by_role("button", name="Log out"))
 
     # The executive switches to Chinese: navigation, dashboard and legend in Chinese.
     errors: list[str] = []

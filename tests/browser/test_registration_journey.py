@@ -37,8 +37,8 @@ def _sign_in(browser: Browser, live_server: LiveServer, username: str, locale: s
     page.goto(f"{live_server.url}/accounts/login/")
     page.locator("#id_username").fill(username)
     page.locator("#id_password").fill(TEST_PASSWORD)
-    page.locator("main button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("main button[type=submit]").click()
     return page
 
 

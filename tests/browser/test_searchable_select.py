@@ -60,8 +60,8 @@ def test_the_rep_to_assign_is_searched_in_chinese(
     page.goto(f"{live_server.url}/accounts/login/")
     page.locator("#id_username").fill("manager")
     page.locator("#id_password").fill(TEST_PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form button[type=submit]").click()
     page.goto(f"{live_server.url}/workspace/accounts/")
 
     control = page.get_by_role("combobox", name="销售代表（直销）", exact=True)

@@ -140,6 +140,11 @@ def webhook_endpoint_set_active(*, endpoint: WebhookEndpoint, active: bool) -> W
 # Publishing ---------------------------------------------------------------------------------------
 
 
+def webhook_subscribers(*, event: str) -> list[WebhookEndpoint]:
+    """The active endpoints subscribed to `event`."""
+    return [e for e in WebhookEndpoint.objects.filter(is_active=True) if event in e.events]
+
+
 def webhook_publish(
     *, event: str, data: dict[str, Any], endpoints: list[WebhookEndpoint] | None = None
 ) -> int:
@@ -147,11 +152,7 @@ def webhook_publish(
     `endpoints`) in the current transaction, and queue their delivery once it commits.
     Returns how many deliveries were written."""
     now = timezone.now()
-    targets = (
-        endpoints
-        if endpoints is not None
-        else [e for e in WebhookEndpoint.objects.filter(is_active=True) if event in e.events]
-    )
+    targets = endpoints if endpoints is not None else webhook_subscribers(event=event)
     if not targets:
         return 0
     deliveries = [
@@ -345,9 +346,13 @@ def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     return endpoint.deliveries.order_by("-id").first()  # type: ignore[return-value]
 
 
-def webhook_agreement_status(*, agreement: Agreement, previous: str) -> int:
-    """Announce an agreement's new status (a new draft has `previous` "")."""
+def webhook_agreement_status(
+    *, agreement: Agreement, previous: str, endpoints: list[WebhookEndpoint] | None = None
+) -> int:
+    """Announce an agreement's new status (a new draft has `previous` "") to the endpoints
+    subscribed (or to `endpoints`, when the caller announces many and looked them up once)."""
     return webhook_publish(
+        endpoints=endpoints,
         event=WebhookEvent.AGREEMENT_STATUS,
         data={
             "agreement": {

@@ -2,6 +2,12 @@
 
 It lives in the top layer because it reads the snapshot runs. Answers 503 when something a monitor
 should page about is wrong; the body says which.
+
+A new installation has no final snapshot until its first weekly run: it counts as healthy while
+it is younger than SNAPSHOT_MAX_AGE, and pages after that, as when the weekly job has stopped.
+Its age is that of the first migration applied (`django_migrations.applied`, written when
+`migrate` first builds the database, and kept by a backup and its restore). The first
+MetricsRun would not do: a weekly job that never ran writes none.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from datetime import timedelta
 import redis
 from django.conf import settings
 from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import Min
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -56,7 +64,15 @@ def _snapshot() -> dict[str, object]:
     except Exception as error:  # noqa: BLE001 - the database check reports the cause
         return {"ok": False, "error": type(error).__name__}
     if latest is None:
-        return {"ok": False, "week": None, "age_days": None}
+        installed = MigrationRecorder.Migration.objects.aggregate(first=Min("applied"))["first"]
+        installed_days = None if installed is None else (timezone.now() - installed).days
+        new_install = installed is not None and timezone.now() - installed <= SNAPSHOT_MAX_AGE
+        return {
+            "ok": new_install,
+            "week": None,
+            "age_days": None,
+            "installed_days": installed_days,
+        }
     age = timezone.localdate() - latest["as_of"]
     return {"ok": age <= SNAPSHOT_MAX_AGE, "week": latest["week"], "age_days": age.days}
 

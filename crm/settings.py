@@ -442,8 +442,11 @@ REGISTRATION_SUBMISSIONS_PER_HOUR = env_int("REGISTRATION_SUBMISSIONS_PER_HOUR",
 
 # Webhooks: endpoints must be HTTPS (WEBHOOK_ALLOW_HTTP admits plain HTTP, for a local test
 # receiver only); WEBHOOK_CA_FILE names extra certificate authorities to trust (a private CA),
-# on top of the system's.
+# on top of the system's. Deliveries go to public addresses only; WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+# admits loopback and private ones, for receivers on the deployment's own network
+# (partners/webhook_addresses.py).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 WEBHOOK_CA_FILE = env_str("WEBHOOK_CA_FILE", "")
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_FIRST_RETRY_SECONDS = env_int("WEBHOOK_FIRST_RETRY_SECONDS", 30)

@@ -1,7 +1,8 @@
 """Import the market files (regions, verticals, accounts, reps, partners, agreements, coverage).
 
 The importer is all-or-nothing: every file is validated before anything is written, and the
-writes happen in one transaction.
+writes happen in one transaction. The agreements whose status it creates or changes are
+announced to the webhooks as the workspace's changes are, once that transaction commits.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from partners.market_csv.store import (
     staging_buffers_raise,
 )
 from partners.market_csv.validate import MarketValidator
+from partners.models import Agreement
+from partners.webhook_models import WebhookEvent
+from partners.webhooks import webhook_agreement_status, webhook_subscribers
 
 __all__ = ["FileReport", "ImportReport", "MarketImportError", "market_files_in", "market_import"]
 
@@ -141,6 +145,22 @@ def _coverage_kinds_after_import(
     transaction.on_commit(refresh)
 
 
+def _agreement_statuses_announce(*, before: dict[int, str], after: dict[int, str]) -> int:
+    """Announce each agreement whose status `after` differs from `before` (absent: created,
+    announced with previous status "") with the payload the workspace's change gives, in the
+    import's transaction (`webhook_publish`); returns how many deliveries were written."""
+    endpoints = webhook_subscribers(event=WebhookEvent.AGREEMENT_STATUS)
+    changed = sorted(pk for pk, status in after.items() if before.get(pk) != status)
+    written = 0
+    for start in range(0, len(changed), 500):  # within any database's limit of parameters
+        chunk = changed[start : start + 500]
+        for agreement in Agreement.objects.filter(pk__in=chunk).select_related("partner"):
+            written += webhook_agreement_status(
+                agreement=agreement, previous=before.get(agreement.pk, ""), endpoints=endpoints
+            )
+    return written
+
+
 def _store(store: MarketStore, file_name: str) -> tuple[int, int]:
     """Upsert the staged rows of one market file; returns (created, updated)."""
     if file_name == REGISTRATIONS.name:
@@ -163,7 +183,10 @@ def market_import(
     Rows are matched by external id (code for regions and verticals; account, kind, owner and
     start date for coverage). A row whose values all equal the stored ones is left untouched, so
     importing the same files twice changes nothing. Agreement status is derived from the dates
-    as of `today` (default: the local date). With `dry_run` the files are only validated.
+    as of `today` (default: the local date); each agreement whose status the import creates or
+    changes is announced to the endpoints subscribed to agreement status changes
+    (`webhook_agreement_status`, queued after the commit). With `dry_run` the files are only
+    validated.
 
     Returns an `ImportReport` with per-file row counts and, unless `dry_run`, the created,
     updated and unchanged counts. Raises `MarketImportError` listing every problem
@@ -203,12 +226,20 @@ def market_import(
                 direct=staging.direct,
                 accounts_uncovered=accounts_uncovered,
             )
+            # Looked up only when someone listens: most imports announce nothing.
+            announce = AGREEMENTS.name in validator.rows and bool(
+                webhook_subscribers(event=WebhookEvent.AGREEMENT_STATUS)
+            )
             for file_report in report.files:
+                statuses = announce and file_report.name == AGREEMENTS.name
+                before = store.agreement_statuses() if statuses else {}
                 try:
                     early = staging.stored_early.get(file_report.name)
                     created, updated = early or _store(store, file_report.name)
                 except StoredConflict as conflict:
                     raise MarketImportError(conflict.problems) from None
+                if statuses:
+                    _agreement_statuses_announce(before=before, after=store.agreement_statuses())
                 file_report.created = created
                 file_report.updated = updated
                 file_report.unchanged = file_report.rows - created - updated

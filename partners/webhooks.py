@@ -10,7 +10,9 @@ queued after commit. Each attempt POSTs the JSON body with two headers:
 A receiver recomputes the signature over the raw body and refuses timestamps older than a few
 minutes (README, "Webhooks"). A failed attempt (no 2xx answer, a timeout, a TLS error) is
 retried with exponential backoff, MAX_ATTEMPTS in all; a delivery still pending when its time
-comes (a lost retry, the broker down) is picked up by the periodic flush.
+comes (a lost retry, the broker down) is picked up by the periodic flush. An endpoint whose host
+is or resolves to an address webhooks are not sent to (`partners.webhook_addresses`: loopback,
+private, link-local...) is refused at registration and its deliveries fail at once.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.enqueue import task_enqueue
+from partners.webhook_addresses import (
+    AddressRefused,
+    host_refusal,
+    pinned_handlers,
+    receiver_address,
+)
 from partners.webhook_models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 if TYPE_CHECKING:
@@ -82,6 +90,13 @@ def _validate_url(url: str) -> None:
         else:
             message = _("Enter the full address of the endpoint, e.g. https://example.com/hooks.")
         raise ValidationError({"url": message}) from None
+    host = urlsplit(url).hostname or ""
+    if host_refusal(host) is not None:
+        message = _(
+            "Webhooks are not sent to %(host)s: it is a loopback, private, link-local or "
+            "multicast address. Use the endpoint's public address."
+        ) % {"host": host}
+        raise ValidationError({"url": message})
 
 
 @transaction.atomic
@@ -89,8 +104,9 @@ def webhook_endpoint_create(
     *, url: str, secret: str, events: list[str], description: str = "", by: User
 ) -> WebhookEndpoint:
     """Register an endpoint for `events`. Raises ValidationError for an address that is not
-    HTTPS (unless settings.WEBHOOK_ALLOW_HTTP), a secret shorter than SECRET_MIN_LENGTH or no
-    known event."""
+    HTTPS (unless settings.WEBHOOK_ALLOW_HTTP) or is a loopback, private, link-local or
+    multicast IP address or a localhost name (`partners.webhook_addresses`), a secret shorter
+    than SECRET_MIN_LENGTH or no known event."""
     url = url.strip()
     _validate_url(url)
     errors: dict[str, str] = {}
@@ -124,6 +140,11 @@ def webhook_endpoint_set_active(*, endpoint: WebhookEndpoint, active: bool) -> W
 # Publishing ---------------------------------------------------------------------------------------
 
 
+def webhook_subscribers(*, event: str) -> list[WebhookEndpoint]:
+    """The active endpoints subscribed to `event`."""
+    return [e for e in WebhookEndpoint.objects.filter(is_active=True) if event in e.events]
+
+
 def webhook_publish(
     *, event: str, data: dict[str, Any], endpoints: list[WebhookEndpoint] | None = None
 ) -> int:
@@ -131,11 +152,7 @@ def webhook_publish(
     `endpoints`) in the current transaction, and queue their delivery once it commits.
     Returns how many deliveries were written."""
     now = timezone.now()
-    targets = (
-        endpoints
-        if endpoints is not None
-        else [e for e in WebhookEndpoint.objects.filter(is_active=True) if event in e.events]
-    )
+    targets = endpoints if endpoints is not None else webhook_subscribers(event=event)
     if not targets:
         return 0
     deliveries = [
@@ -193,10 +210,16 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def _post(url: str, *, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """POST `body`; returns the HTTP status (None when none came back) and an error text."""
-    opener = urllib.request.build_opener(
-        _NoRedirects(), urllib.request.HTTPSHandler(context=_ssl_context())
-    )
+    """POST `body` to the address the URL's host resolves to, if webhooks may be sent there;
+    returns the HTTP status (None when none came back) and an error text. Raises
+    AddressRefused when the host resolves only to refused addresses."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = receiver_address(parts.hostname or "", port)
+    except (OSError, ValueError) as error:  # the name does not resolve (yet): retried
+        return None, str(error)[:2000] or error.__class__.__name__
+    opener = urllib.request.build_opener(_NoRedirects(), *pinned_handlers(address, _ssl_context()))
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
@@ -213,8 +236,10 @@ def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> Deliver
 
     Locks the row, so two workers never post the same attempt. A 2xx answer marks it delivered;
     anything else records the status or error and schedules the next attempt (`retry_in`), or
-    marks it failed after MAX_ATTEMPTS. A delivery not pending, not due, or of a paused endpoint
-    is left alone.
+    marks it failed after MAX_ATTEMPTS. An endpoint whose host resolves only to refused
+    addresses (`partners.webhook_addresses`) is not posted to: the delivery fails at once, with
+    the reason as its error (a manager may send it again once the address is fixed). A delivery
+    not pending, not due, or of a paused endpoint is left alone.
     """
     with transaction.atomic():
         delivery = (
@@ -242,7 +267,11 @@ def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> Deliver
                 secret=delivery.endpoint.secret, timestamp=timestamp, body=body
             ),
         }
-        status, error = _post(delivery.endpoint.url, body=body, headers=headers)
+        try:
+            status, error = _post(delivery.endpoint.url, body=body, headers=headers)
+            refused = False
+        except AddressRefused as refusal:
+            status, error, refused = None, str(refusal), True
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
         delivery.response_status = status
@@ -263,7 +292,7 @@ def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> Deliver
             delivery.save(update_fields=fields)
             return DeliveryOutcome(attempted=True, delivered=True)
         delivery.last_error = error or f"HTTP {status}"
-        if delivery.attempts >= MAX_ATTEMPTS:
+        if delivery.attempts >= MAX_ATTEMPTS or refused:
             delivery.status = DeliveryStatus.FAILED
             delivery.save(update_fields=fields)
             logger.warning("webhook delivery %s failed for good: %s", delivery.pk, error)
@@ -317,9 +346,13 @@ def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     return endpoint.deliveries.order_by("-id").first()  # type: ignore[return-value]
 
 
-def webhook_agreement_status(*, agreement: Agreement, previous: str) -> int:
-    """Announce an agreement's new status (a new draft has `previous` "")."""
+def webhook_agreement_status(
+    *, agreement: Agreement, previous: str, endpoints: list[WebhookEndpoint] | None = None
+) -> int:
+    """Announce an agreement's new status (a new draft has `previous` "") to the endpoints
+    subscribed (or to `endpoints`, when the caller announces many and looked them up once)."""
     return webhook_publish(
+        endpoints=endpoints,
         event=WebhookEvent.AGREEMENT_STATUS,
         data={
             "agreement": {

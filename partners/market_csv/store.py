@@ -1021,6 +1021,16 @@ class MarketStore:
             params=params,
         )
 
+    def agreement_statuses(self) -> dict[int, str]:
+        """The stored status of each agreement the staged agreements.csv names, by id (the
+        import compares them before and after storing the file, to announce the changes)."""
+        query = sql.SQL(
+            "SELECT a.id, a.status FROM {} a JOIN {} s ON s.external_id = a.external_id"
+        ).format(_table(Agreement), STAGE_AGREEMENT.identifier)
+        with self.connection.cursor() as cursor:
+            cursor.execute(as_text(query, self.connection))
+            return dict(cursor.fetchall())
+
     def agreements(self) -> tuple[int, int]:
         fields = (
             "agreement_type",

@@ -4,6 +4,7 @@ import os
 import secrets
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.files.base import ContentFile
+from django.db.migrations.recorder import MigrationRecorder
 from django.test import Client, override_settings
 from django.urls import path
+from django.utils import timezone
 
+from analytics.models import MetricsRun
 from crm.models import AuditEvent
 from tests.cast import Cast
 from tests.factories import TEST_PASSWORD, FeedbackFactory
@@ -267,16 +271,60 @@ class TestCsrf:
 
 
 class TestHealth:
-    def test_it_reports_each_check_and_a_missing_snapshot_as_unhealthy(self, db: None) -> None:
+    @staticmethod
+    def installed(days_ago: int) -> None:
+        """Date the installation: when its migrations were applied."""
+        MigrationRecorder.Migration.objects.update(
+            applied=timezone.now() - timedelta(days=days_ago)
+        )
+
+    def test_a_new_installation_without_a_snapshot_yet_is_healthy(self, db: None) -> None:
+        self.installed(days_ago=8)
         response = Client().get("/health/")
         body = response.json()
-        assert response.status_code == 503
+        assert response.status_code == 200 and body["ok"] is True
         assert body["checks"]["database"]["ok"] is True
         assert body["checks"]["latest_final_snapshot"] == {
+            "ok": True,
+            "week": None,
+            "age_days": None,
+            "installed_days": 8,
+        }
+
+    def test_an_installation_whose_weekly_job_never_ran_is_unhealthy(self, db: None) -> None:
+        self.installed(days_ago=10)
+        response = Client().get("/health/")
+        assert response.status_code == 503
+        assert response.json()["checks"]["latest_final_snapshot"] == {
             "ok": False,
             "week": None,
             "age_days": None,
+            "installed_days": 10,
         }
+
+    def test_a_snapshot_older_than_nine_days_is_unhealthy_even_on_a_new_installation(
+        self, db: None
+    ) -> None:
+        self.installed(days_ago=1)
+        today = timezone.localdate()
+        run = MetricsRun.objects.create(
+            week="2026-W40",
+            as_of=today - timedelta(days=10),
+            final=True,
+            status="succeeded",
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
+        response = Client().get("/health/")
+        assert response.status_code == 503
+        assert response.json()["checks"]["latest_final_snapshot"] == {
+            "ok": False,
+            "week": "2026-W40",
+            "age_days": 10,
+        }
+        run.as_of = today - timedelta(days=3)
+        run.save()
+        assert Client().get("/health/").status_code == 200
 
 
 @pytest.mark.parametrize("debug", ["false"])

@@ -38,6 +38,7 @@ def test_a_deal_registered_while_redis_is_down_loses_nothing(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     WebhookEndpoint.objects.create(
         url=http_receiver.url, secret="s" * 20, events=["deal_registration.status_changed"]
     )

@@ -35,7 +35,11 @@ def test_the_worker_retries_a_failed_delivery_until_the_endpoint_takes_it(
         next_attempt_at=timezone.now(),
     )
     http_receiver.answers = [503]
-    start_worker(WEBHOOK_ALLOW_HTTP="true", WEBHOOK_FIRST_RETRY_SECONDS="1")
+    start_worker(
+        WEBHOOK_ALLOW_HTTP="true",
+        WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true",
+        WEBHOOK_FIRST_RETRY_SECONDS="1",
+    )
     started = time.monotonic()
     sender.send_task("partners.webhook_deliver", args=[delivery.pk])
 

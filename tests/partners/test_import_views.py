@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from crm.models import Account, Region
 from partners.models import ImportJob, ImportJobStatus
+from partners.webhook_models import WebhookDelivery, WebhookEndpoint
 from tests.cast import Cast, signed_in
 
 
@@ -45,6 +46,32 @@ class TestBrowserImport:
         with django_capture_on_commit_callbacks(execute=True):
             client.post(f"/workspace/imports/{job.pk}/apply/")
         assert Account.objects.count() == 1, "a job applies once"
+
+    def test_applying_announces_the_agreements_it_creates(
+        self, cast: Cast, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        WebhookEndpoint.objects.create(
+            url="https://hooks.example/crm", secret="s" * 20, events=["agreement.status_changed"]
+        )
+        files = {
+            "partners.csv": "external_id,name,channel_kind,partner_type,tier\n"
+            "P-NEW,New Partner,partner,reseller,gold\n",
+            "agreements.csv": "external_id,partner,agreement_type,start_date,end_date,signed_on,"
+            "terminated_on,regions,verticals,exclusive\n"
+            "AG-NEW,P-NEW,reseller,2025-01-01,2099-12-31,2025-01-10,,,,false\n",
+        }
+        client = signed_in(cast.manager)
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/workspace/imports/", {"files": [_csv(n, t) for n, t in files.items()]})
+        job = ImportJob.objects.get()
+        assert not WebhookDelivery.objects.exists(), "checking the files announces nothing"
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/workspace/imports/{job.pk}/apply/")
+        delivery = WebhookDelivery.objects.get()
+        agreement = delivery.payload["data"]["agreement"]
+        assert (agreement["external_id"], agreement["partner"]) == ("AG-NEW", "P-NEW")
+        assert (agreement["previous_status"], agreement["status"]) == ("", "active")
+        assert delivery.attempts == 1, "queued once the import committed, and attempted"
 
     def test_it_reports_every_bad_row_and_writes_nothing(
         self, cast: Cast, django_capture_on_commit_callbacks: Any

@@ -4,6 +4,7 @@ import shutil
 from datetime import date
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,7 +14,9 @@ from channels.models import CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind, Region, Vertical
 from partners.market_csv import store
 from partners.models import Agreement, AgreementStatus, Partner
-from tests.factories import AccountFactory, RegionFactory, VerticalFactory
+from partners.services import agreement_terminate
+from partners.webhook_models import WebhookDelivery, WebhookEndpoint
+from tests.factories import AccountFactory, RegionFactory, UserFactory, VerticalFactory
 
 GOOD = Path(__file__).parent / "csv" / "good"
 MODELS = (Region, Vertical, Account, SalesRep, Partner, Agreement, CoverageAssignment)
@@ -452,3 +455,84 @@ def test_it_reports_a_chinese_name_too_long(market: Path) -> None:
     problems = _problems(market)
     assert "regions.csv:3: name_zh: longer than 200 characters" in problems
     _assert_nothing_written()
+
+
+AGREEMENT_STATUS = "agreement.status_changed"
+
+
+def _announced() -> list[tuple[str, str, str]]:
+    """(external id, previous status, status) of each agreement status delivery written."""
+    return sorted(
+        (
+            delivery.payload["data"]["agreement"]["external_id"],
+            delivery.payload["data"]["agreement"]["previous_status"],
+            delivery.payload["data"]["agreement"]["status"],
+        )
+        for delivery in WebhookDelivery.objects.filter(event=AGREEMENT_STATUS)
+    )
+
+
+class TestAgreementWebhooks:
+    @pytest.fixture(autouse=True)
+    def _endpoint(self) -> None:
+        WebhookEndpoint.objects.create(
+            url="https://hooks.example/crm", secret="s" * 20, events=[AGREEMENT_STATUS]
+        )
+
+    def test_it_announces_the_agreements_it_creates_after_its_commit(
+        self, market: Path, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        with django_capture_on_commit_callbacks() as queued:
+            _run(market)
+        assert _announced() == [
+            ("AG-001", "", AgreementStatus.ACTIVE),
+            ("AG-002", "", AgreementStatus.EXPIRED),
+            ("AG-003", "", AgreementStatus.TERMINATED),
+            ("AG-004", "", AgreementStatus.DRAFT),
+        ]
+        assert queued, "the deliveries are queued once the import commits"
+        assert WebhookDelivery.objects.filter(status="pending", attempts=0).count() == 4
+
+    def test_it_announces_a_status_change_as_the_workspace_does(self, market: Path) -> None:
+        _run(market)
+        WebhookDelivery.objects.all().delete()
+        _replace(market, "agreements.csv", "2025-01-10,,DACH", "2025-01-10,2025-06-01,DACH")
+        _replace(market, "agreements.csv", "2023-12-20,,,,true", "2023-12-20,,,,false")
+
+        _run(market)
+
+        # AG-002 changed, but not its status: nothing to announce.
+        assert _announced() == [("AG-001", AgreementStatus.ACTIVE, AgreementStatus.TERMINATED)]
+        imported = WebhookDelivery.objects.get().payload["data"]
+        agreement = Agreement.objects.get(external_id="AG-001")
+        agreement.status = AgreementStatus.ACTIVE
+        agreement.terminated_on = None
+        agreement.save()
+        WebhookDelivery.objects.all().delete()
+        agreement_terminate(
+            agreement=agreement, terminated_on=date(2025, 6, 1), reason="Left", by=UserFactory()
+        )
+        assert WebhookDelivery.objects.get().payload["data"] == imported
+
+    def test_a_reimport_announces_nothing(self, market: Path) -> None:
+        _run(market)
+        WebhookDelivery.objects.all().delete()
+        _run(market)
+        assert _announced() == []
+
+    def test_a_refused_import_announces_nothing(
+        self, market: Path, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        _run(market)
+        WebhookDelivery.objects.all().delete()
+        _replace(market, "agreements.csv", "2025-01-10,,DACH", "2025-01-10,2025-06-01,DACH")
+        # Found only when coverage is stored, after the agreements were.
+        lines = (market / "coverage.csv").read_text(encoding="utf-8").splitlines()
+        (market / "coverage.csv").write_text(
+            "\n".join([lines[0], "ACC-0004,partner,P-ALPHA,2026-01-01,"]) + "\n", encoding="utf-8"
+        )
+        with django_capture_on_commit_callbacks() as queued:
+            problems = _problems(market / "agreements.csv", market / "coverage.csv")
+        assert problems and "overlaps its stored coverage" in problems[0]
+        assert _announced() == [] and queued == []
+        assert Agreement.objects.get(external_id="AG-001").status == AgreementStatus.ACTIVE

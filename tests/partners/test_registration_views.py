@@ -417,6 +417,16 @@ class TestWebhookPages:
         response = client.post(
             "/workspace/webhooks/",
             {
+                "url": "https://169.254.169.254/latest/meta-data",
+                "secret": "x" * 20,
+                "events": ["deal_registration.status_changed"],
+            },
+        )
+        assert response.status_code == 400
+        assert "Webhooks are not sent to 169.254.169.254" in response.content.decode()
+        response = client.post(
+            "/workspace/webhooks/",
+            {
                 "url": "https://hooks.example/crm",
                 "secret": "x" * 20,
                 "events": ["deal_registration.status_changed", "agreement.status_changed"],
@@ -425,6 +435,7 @@ class TestWebhookPages:
         endpoint = WebhookEndpoint.objects.get()
         assert response["Location"] == f"/workspace/webhooks/{endpoint.pk}/"
         settings.WEBHOOK_TIMEOUT_SECONDS = 1
+        settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # an unreachable receiver of our own
         endpoint.url = "https://127.0.0.1:9/nothing"
         endpoint.save()
         client.post(f"/workspace/webhooks/{endpoint.pk}/ping/")

@@ -5,7 +5,7 @@ also on a real worker."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -32,6 +32,7 @@ from partners.tasks import surveys_daily
 from tests.factories import PartnerContactFactory, PartnerFactory, UserFactory
 
 OPENS = date(2026, 10, 1)
+ANSWERED_AT = datetime(2026, 10, 1, 9, tzinfo=UTC)  # a moment: responded_at is aware
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def test_a_forged_or_closed_link_shows_no_survey(market: dict[str, Any]) -> None
 def test_one_reminder_goes_to_those_who_have_not_answered(market: dict[str, Any]) -> None:
     wave = survey_wave_open(survey=market["survey"], opens_on=OPENS).wave
     answered = wave.invitations.get(email="a1@alpha.example")
-    SurveyInvitation.objects.filter(pk=answered.pk).update(responded_at=wave.opens_on)
+    SurveyInvitation.objects.filter(pk=answered.pk).update(responded_at=ANSWERED_AT)
     reminder_day = wave.closes_on - timedelta(days=7)
     assert survey_reminders_send(today=reminder_day - timedelta(days=1)) == 0
     assert survey_reminders_send(today=reminder_day) == 2
@@ -150,7 +151,7 @@ def test_one_reminder_goes_to_those_who_have_not_answered(market: dict[str, Any]
 
 def test_response_rates_per_wave_and_channel(market: dict[str, Any]) -> None:
     wave = survey_wave_open(survey=market["survey"], opens_on=OPENS).wave
-    SurveyInvitation.objects.filter(email="a1@alpha.example").update(responded_at=OPENS)
+    SurveyInvitation.objects.filter(email="a1@alpha.example").update(responded_at=ANSWERED_AT)
     rows = {row["channel_kind"]: row for row in wave_response_rates([wave.pk])[wave.pk]}
     assert (rows["partner"]["invited"], rows["partner"]["answered"]) == (2, 1)
     assert rows["partner"]["rate"] == 0.5 and rows["partner"]["partner_rate"] == 1.0

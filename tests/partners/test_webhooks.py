@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
+from unittest import mock
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -55,11 +60,15 @@ def publish(after_commit):
     return publish_event
 
 
-class TestDelivery:
-    @pytest.fixture(autouse=True)
-    def _plain_http_receiver(self, settings) -> None:
-        settings.WEBHOOK_ALLOW_HTTP = True
+@pytest.fixture
+def local_receivers(settings) -> None:
+    """Admit the test receivers: plain HTTP on a loopback address."""
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
 
+
+@pytest.mark.usefixtures("local_receivers")
+class TestDelivery:
     def test_it_posts_signed_json_the_receiver_can_verify(
         self, http_receiver: Receiver, publish, after_commit
     ) -> None:
@@ -213,6 +222,7 @@ class TestDelivery:
         )
 
 
+@pytest.mark.usefixtures("local_receivers")
 class TestHttps:
     def test_it_delivers_to_an_https_endpoint_it_trusts(
         self, https_receiver: Receiver, self_signed, publish, after_commit
@@ -248,7 +258,7 @@ class TestEndpoints:
         )
         assert created.events == [REGISTRATION]
 
-    @override_settings(WEBHOOK_ALLOW_HTTP=True)
+    @override_settings(WEBHOOK_ALLOW_HTTP=True, WEBHOOK_ALLOW_PRIVATE_ADDRESSES=True)
     def test_a_setting_admits_plain_http_for_a_local_receiver(self, cast) -> None:
         created = webhook_endpoint_create(
             url="http://127.0.0.1:8046/hooks", secret=SECRET, events=[AGREEMENT], by=cast.manager
@@ -270,6 +280,121 @@ class TestEndpoints:
             webhook_endpoint_create(url=url, secret=secret, events=events, by=cast.manager)
         assert field in error.value.message_dict
         assert not WebhookEndpoint.objects.exists()
+
+
+@contextmanager
+def resolving(names: dict[str, str]) -> Iterator[list[str]]:
+    """DNS as a delivery sees it: each of `names` resolves to its address, any other host as
+    usual. Yields the names looked up, in order."""
+    real = socket.getaddrinfo
+    looked_up: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        looked_up.append(host)
+        return real(names.get(host, host), port, *args, **kwargs)
+
+    with mock.patch.object(socket, "getaddrinfo", getaddrinfo):
+        yield looked_up
+
+
+class TestAddresses:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://127.0.0.1/hooks",
+            "https://localhost:8443/hooks",
+            "https://10.0.0.5/hooks",
+            "https://172.16.4.1/hooks",
+            "https://192.168.1.20/hooks",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/hooks",
+            "https://[fd12:3456::1]/hooks",
+            "https://[::ffff:127.0.0.1]/hooks",
+            "https://224.0.0.1/hooks",
+            "https://0.0.0.0/hooks",
+        ],
+    )
+    def test_it_refuses_to_register_a_local_address(self, cast, url) -> None:
+        with pytest.raises(ValidationError) as error:
+            webhook_endpoint_create(url=url, secret=SECRET, events=[AGREEMENT], by=cast.manager)
+        message = error.value.message_dict["url"][0]
+        assert "loopback, private, link-local or multicast" in message
+        assert not WebhookEndpoint.objects.exists()
+
+    def test_it_registers_a_public_address(self, cast) -> None:
+        created = webhook_endpoint_create(
+            url="https://93.184.215.14/hooks", secret=SECRET, events=[AGREEMENT], by=cast.manager
+        )
+        assert created.url == "https://93.184.215.14/hooks"
+
+    @override_settings(WEBHOOK_ALLOW_PRIVATE_ADDRESSES=True)
+    def test_a_setting_admits_private_addresses_but_never_link_local_ones(self, cast) -> None:
+        for url in ("https://10.0.0.5/hooks", "https://[fd12:3456::1]/hooks"):
+            webhook_endpoint_create(url=url, secret=SECRET, events=[AGREEMENT], by=cast.manager)
+        for url in ("https://169.254.169.254/latest/meta-data", "https://224.0.0.1/hooks"):
+            with pytest.raises(ValidationError):
+                webhook_endpoint_create(url=url, secret=SECRET, events=[AGREEMENT], by=cast.manager)
+        assert WebhookEndpoint.objects.count() == 2
+
+    def test_a_name_resolving_to_a_loopback_address_is_refused_at_delivery(
+        self, cast, settings, http_receiver: Receiver, publish, after_commit
+    ) -> None:
+        settings.WEBHOOK_ALLOW_HTTP = True
+        port = urlsplit(http_receiver.url).port
+        registered = webhook_endpoint_create(
+            url=f"http://hooks.example:{port}/hooks/crm",
+            secret=SECRET,
+            events=[REGISTRATION],
+            by=cast.manager,
+        )
+        with resolving({"hooks.example": "127.0.0.1"}):
+            publish()
+        delivery = WebhookDelivery.objects.get()
+        assert (delivery.status, delivery.attempts, delivery.response_status) == ("failed", 1, None)
+        assert "hooks.example resolves to 127.0.0.1, a loopback address" in delivery.last_error
+        assert http_receiver.received == [], "nothing was posted"
+        assert webhook_deliveries_flush(now=timezone.now() + timedelta(days=1)) == 0, "no retry"
+        # The deployment says its receivers are on its own network: a manager sends it again.
+        settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+        with resolving({"hooks.example": "127.0.0.1"}), after_commit():
+            webhook_redeliver(delivery=delivery)
+        delivery.refresh_from_db()
+        assert delivery.status == "delivered" and delivery.endpoint == registered
+        assert [r.headers["host"] for r in http_receiver.received] == [f"hooks.example:{port}"]
+
+    def test_a_stored_link_local_address_is_refused_even_with_the_setting(
+        self, settings, publish
+    ) -> None:
+        settings.WEBHOOK_ALLOW_HTTP = True
+        settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+        endpoint("http://169.254.169.254/latest/meta-data")
+        publish()
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.status == "failed" and "a link-local address" in delivery.last_error
+
+    def test_it_connects_to_the_resolved_address_and_checks_the_certificate_by_name(
+        self, settings, https_receiver: Receiver, self_signed, publish
+    ) -> None:
+        settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+        settings.WEBHOOK_CA_FILE = str(self_signed.cert)
+        port = urlsplit(https_receiver.url).port
+        endpoint(f"https://receiver.test:{port}/hooks/crm")  # the certificate's name
+        endpoint(f"https://impostor.test:{port}/hooks/crm")
+        with resolving({"receiver.test": "127.0.0.1", "impostor.test": "127.0.0.1"}) as looked_up:
+            publish()
+        # Each name once: the connection goes to the address checked, not to a second answer.
+        assert sorted(name for name in looked_up if name.endswith(".test")) == [
+            "impostor.test",
+            "receiver.test",
+        ]
+        by_host = {
+            urlsplit(d.endpoint.url).hostname: d
+            for d in WebhookDelivery.objects.select_related("endpoint")
+        }
+        assert by_host["receiver.test"].status == "delivered"
+        impostor = by_host["impostor.test"]
+        assert impostor.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in impostor.last_error
+        assert [r.headers["host"] for r in https_receiver.received] == [f"receiver.test:{port}"]
 
 
 def test_the_backoff_doubles_up_to_an_hour() -> None:

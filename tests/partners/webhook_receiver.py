@@ -67,7 +67,8 @@ def _serve(receiver: Receiver, server: ThreadingHTTPServer) -> Iterator[Receiver
 
 @pytest.fixture
 def http_receiver() -> Iterator[Receiver]:
-    """A plain-HTTP receiver (the app admits it only with WEBHOOK_ALLOW_HTTP)."""
+    """A plain-HTTP receiver (the app admits it only with WEBHOOK_ALLOW_HTTP, and its loopback
+    address only with WEBHOOK_ALLOW_PRIVATE_ADDRESSES)."""
     receiver = Receiver(url="")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/crm"
@@ -82,7 +83,7 @@ class Certificate:
 
 @pytest.fixture(scope="session")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    """A certificate for 127.0.0.1 that no system authority signed."""
+    """A certificate for 127.0.0.1 and receiver.test that no system authority signed."""
     openssl = shutil.which("openssl")
     if openssl is None:
         service_missing("needs the openssl command to make a test certificate")
@@ -105,7 +106,7 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
             "-subj",
             "/CN=127.0.0.1",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:receiver.test",
         ],
         check=True,
         capture_output=True,
@@ -116,7 +117,8 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
 
 @pytest.fixture
 def https_receiver(self_signed: Certificate) -> Iterator[Receiver]:
-    """An HTTPS receiver whose certificate only WEBHOOK_CA_FILE=<self_signed.cert> trusts."""
+    """An HTTPS receiver whose certificate only WEBHOOK_CA_FILE=<self_signed.cert> trusts (on a
+    loopback address: WEBHOOK_ALLOW_PRIVATE_ADDRESSES)."""
     receiver = Receiver(url="")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -144,9 +144,7 @@ def _figures_frame(
     columns: dict[str, Any] = {}
 
     snapshot = reports.partner_requirement_figures(week)
-    keys, covered, satisfaction, nps = (
-        (list(column) for column in zip(*snapshot, strict=True)) if snapshot else ([], [], [], [])
-    )
+    keys, covered, satisfaction, nps = np.array(snapshot, dtype=object).reshape(-1, 4).T
     columns["covered_accounts"] = _aligned(ids, keys, covered, missing=0, dtype="int64")
     # A partner without scored feedback has no satisfaction (None from the database: NaN).
     columns["satisfaction"] = _aligned(ids, keys, satisfaction, missing=np.nan, dtype="float64")
@@ -606,9 +604,9 @@ def _rep_rows(
     rep_ids = [int(pk) for pk in rep_targets["rep_id"]]
     if covered is None:
         covered = programme_selectors.rep_covered_accounts(d, rep_ids)
-    rows = programme_selectors.reps(rep_ids).merge(
-        rep_targets[["rep_id", "accounts_covered", "conversions", "revenue"]], on="rep_id"
-    )
+    rows = rep_targets[
+        ["rep_id", "external_id", "name", "accounts_covered", "conversions", "revenue"]
+    ]
     rows = rows.merge(converted, on="rep_id", how="left")
     rows["covered_accounts"] = rows["rep_id"].map(covered).fillna(0).astype("int64")
     rows["conversions_ytd"] = rows["conversions_ytd"].fillna(0).astype("int64")

@@ -784,6 +784,10 @@ def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
     value (`crm.sql.copy_texts`)."""
     array = values.to_numpy()
     kind = array.dtype.kind
+    if integer and kind == "O":
+        # The weeks' counts put together, a week with a blank (floats) beside one without.
+        array = pd.to_numeric(values).to_numpy(dtype="float64")
+        kind = "f"
     if kind == "b":
         return list(np.where(array, "t", "f").tolist())
     if kind in "iu":

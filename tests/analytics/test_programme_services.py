@@ -617,7 +617,8 @@ def test_many_weeks_at_once_write_what_each_week_in_turn_writes(market: Market) 
     type(market.kept.coverage_assignments.get()).objects.filter(account=market.kept).update(
         end_date=date(2026, 11, 16)
     )
-    weeks = ["2026-W46", "2026-W47", "2026-W48", "2026-W49"]
+    # A week of the year before too, which has no target.
+    weeks = ["2025-W52", "2026-W46", "2026-W47", "2026-W48", "2026-W49"]
     final = {week: week != "2026-W49" for week in weeks}
     services.metrics_compute_weeks(weeks=weeks, final_weeks=[w for w in weeks if final[w]])
     steps = [

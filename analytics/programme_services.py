@@ -11,6 +11,7 @@ tier history.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -265,10 +266,18 @@ class Programme:
 
     rules: list[programme.TierRule]
     grace: int
+    # Each year's targets, read once for the weeks of that year.
+    yearly_targets: dict[int, pd.DataFrame] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def now(cls) -> Programme:
         return cls(tier_rules(), programme_settings().downgrade_grace_weeks)
+
+    def targets(self, year: int) -> pd.DataFrame:
+        """The yearly targets of `year` (`programme_selectors.targets`)."""
+        if year not in self.yearly_targets:
+            self.yearly_targets[year] = programme_selectors.targets(year)
+        return self.yearly_targets[year]
 
 
 @dataclass(frozen=True)
@@ -376,7 +385,7 @@ def week_programme(
             )
         )
     money = week_revenue(week, as_of, known=each.revenue, sourced=each.sourced)
-    targets = programme_selectors.targets(as_of.year)
+    targets = settings_now.targets(as_of.year)
     frame = _figures_frame(
         week, as_of, converted, money, None if counts is None else counts.feedback
     )
@@ -696,6 +705,9 @@ def _rewrite_partner_rows(frame: pd.DataFrame, weeks: list[str]) -> None:
             )
         )
         _copy(PartnerProgramme, frame, into=staged)
+        if len(weeks) > 1:
+            # The rows of many weeks: the joins below are planned on what it holds.
+            cursor.execute(as_text(sql.SQL("ANALYZE {}").format(staged)))
         # The changed rows rewritten; the rows the weeks had for the partners staged, and
         # the rows they had (counted as they stood before).
         cursor.execute(
@@ -755,25 +767,32 @@ def _copy(model: type[Model], frame: pd.DataFrame, *, into: sql.Identifier | Non
     given): each column's text is made at once from its array (a value at a time cost more
     than the database's work of writing the rows), and the moment the rows are written as
     one text repeated."""
-    count = len(frame)
-    if not count:
+    if frame.empty:
         return
     now = copy_text(timezone.now())
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    texts = [
-        [now] * count
-        if field.attname in {"created_at", "updated_at"}
-        else _copy_column(
-            frame[field.attname], integer=isinstance(field, models.IntegerField | models.ForeignKey)
-        )
-        for field in fields
-    ]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         into or sql.Identifier(model._meta.db_table),
         sql.SQL(", ").join(sql.Identifier(str(field.column)) for field in fields),
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.write("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
+        # A week's rows at a time: the text of a backfill's half a million rows at once
+        # held millions of strings.
+        for start in range(0, len(frame), COPY_CHUNK_ROWS):
+            chunk = frame.iloc[start : start + COPY_CHUNK_ROWS]
+            texts = [
+                [now] * len(chunk)
+                if field.attname in {"created_at", "updated_at"}
+                else _copy_column(
+                    chunk[field.attname],
+                    integer=isinstance(field, models.IntegerField | models.ForeignKey),
+                )
+                for field in fields
+            ]
+            copy.write("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
+
+
+COPY_CHUNK_ROWS = 10_000
 
 
 def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:

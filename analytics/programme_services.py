@@ -145,11 +145,13 @@ def _figures_frame(
     columns: dict[str, Any] = {}
 
     snapshot = reports.partner_requirement_figures(week)
-    keys, covered, satisfaction, nps = np.array(snapshot, dtype=object).reshape(-1, 4).T
-    columns["covered_accounts"] = _aligned(ids, keys, covered, missing=0, dtype="int64")
+    snapshot_ids, covered, satisfaction, nps = np.array(snapshot, dtype=object).reshape(-1, 4).T
+    columns["covered_accounts"] = _aligned(ids, snapshot_ids, covered, missing=0, dtype="int64")
     # A partner without scored feedback has no satisfaction (None from the database: NaN).
-    columns["satisfaction"] = _aligned(ids, keys, satisfaction, missing=np.nan, dtype="float64")
-    columns["nps"] = _aligned(ids, keys, nps, missing=np.nan, dtype="float64")
+    columns["satisfaction"] = _aligned(
+        ids, snapshot_ids, satisfaction, missing=np.nan, dtype="float64"
+    )
+    columns["nps"] = _aligned(ids, snapshot_ids, nps, missing=np.nan, dtype="float64")
 
     converted = counts.partners
     for column in ("conversions", "conversions_ytd"):
@@ -827,6 +829,6 @@ def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
         return [COPY_NULL if value is None or value != value else str(value) for value in plain]
     if types == {date}:
         # A week's day, the same on every row of the week: each day's text made once.
-        shown = {day: day.isoformat() for day in set(plain)}
-        return [shown[day] for day in plain]
+        days = {day: day.isoformat() for day in set(plain)}
+        return [days[day] for day in plain]
     return copy_texts(_column(values))

@@ -217,29 +217,40 @@ def driver_design(inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     no satisfaction are left out): the design matrix (`DRIVER_VARIABLES`, no constant) and the
     outcome. A partner without a message to answer takes the mean response time of the
     others."""
-    observed = inputs[inputs["satisfaction"].notna()].reset_index(drop=True)
-    counts = pd.DataFrame(
-        {
-            category: observed[column].fillna(0).astype("float64")
-            for category, column in FEEDBACK_COUNT_COLUMNS.items()
+    satisfaction = inputs["satisfaction"].to_numpy(dtype="float64")
+    observed = ~np.isnan(satisfaction)
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(inputs[name].to_numpy(dtype="float64")[observed])
+
+    # Over arrays: a frame per step cost more than the regression itself.
+    counts = {
+        category: np.nan_to_num(column(name), nan=0.0)
+        for category, name in FEEDBACK_COUNT_COLUMNS.items()
+    }
+    totals = np.sum(list(counts.values()), axis=0)
+    response = column("response_days")
+    # pandas' mean, skipping the partners without a message (none at all: 0).
+    mean_response = pd.Series(response).mean()
+    mean_response = 0.0 if np.isnan(mean_response) else mean_response
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = {
+            f"share_{category}": np.where(totals > 0, counts[category] / totals, 0.0)
+            for category in SHARE_CATEGORIES
         }
-    )
-    totals = counts.sum(axis=1).replace(0, np.nan)
-    response = observed["response_days"].astype("float64")
     design = pd.DataFrame(
         {
-            "tier_rank": observed["tier_rank"].astype("float64"),
-            "distributor": (observed["channel_kind"] == "distribution").astype("float64"),
-            "tenure_years": observed["tenure_years"].astype("float64"),
-            "coverage_log2": np.log2(1.0 + observed["covered_accounts"].astype("float64")),
-            "response_days": response.fillna(response.mean()).fillna(0.0),
-            **{
-                f"share_{category}": (counts[category] / totals).fillna(0.0)
-                for category in SHARE_CATEGORIES
-            },
+            "tier_rank": column("tier_rank"),
+            "distributor": (
+                inputs["channel_kind"].to_numpy(dtype=object)[observed] == "distribution"
+            ).astype("float64"),
+            "tenure_years": column("tenure_years"),
+            "coverage_log2": np.log2(1.0 + column("covered_accounts")),
+            "response_days": np.where(np.isnan(response), mean_response, response),
+            **shares,
         }
     )
-    return design[list(DRIVER_VARIABLES)], observed["satisfaction"].astype("float64")
+    return design[list(DRIVER_VARIABLES)], pd.Series(satisfaction[observed])
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from analytics import metrics, programme
 from analytics.selectors import EpochMicroseconds, week_context
-from channels.models import CoverageAssignment, SalesRep
+from channels.models import CoverageAssignment
 from channels.opportunity_models import Opportunity, OpportunityStage
 from channels.rules import COVERAGE_RUNNING
 from crm.currencies import RateTable
@@ -184,8 +184,9 @@ def partner_inputs(d: date) -> pd.DataFrame:
     )
     parts = [_compiled(query) for query in (partners, signed, held, registrations)]
     select = (
-        "SELECT p.id, p.channel_kind, p.is_active, p.tier, a.first, c.n, "
-        "r.submitted, r.won, r.lost, r.won_ytd FROM ({}) p "
+        "SELECT p.id, p.channel_kind, p.is_active, p.tier, a.first, COALESCE(c.n, 0), "
+        "COALESCE(r.submitted, 0), COALESCE(r.won, 0), COALESCE(r.lost, 0), "
+        "COALESCE(r.won_ytd, 0) FROM ({}) p "
         "LEFT JOIN ({}) a ON a.partner_id = p.id "
         "LEFT JOIN ({}) c ON c.partner_id = p.id "
         "LEFT JOIN ({}) r ON r.partner_id = p.id"
@@ -193,14 +194,19 @@ def partner_inputs(d: date) -> pd.DataFrame:
     with connections[partners.db].cursor() as cursor:
         cursor.execute(select, [param for _text, params in parts for param in params])
         rows = cursor.fetchall()
-    # The select's columns are in `PARTNER_INPUT_COLUMNS`' order.
-    frame = pd.DataFrame(rows, columns=PARTNER_INPUT_COLUMNS)
-    frame["partner_id"] = frame["partner_id"].astype("int64")
-    frame["is_active"] = frame["is_active"].astype(bool)
+    # The select's columns are in `PARTNER_INPUT_COLUMNS`' order; each column is typed at
+    # once over its array.
+    values = np.array(rows, dtype=object).reshape(-1, len(PARTNER_INPUT_COLUMNS)).T
+    kinds = {"partner_id": "int64", "is_active": bool, "certifications": "int64"}
+    kinds |= dict.fromkeys(REGISTRATION_COLUMNS, "int64")
+    frame = pd.DataFrame(
+        {
+            column: values[position].astype(kinds.get(column, object))
+            for position, column in enumerate(PARTNER_INPUT_COLUMNS)
+        }
+    )
     # A date from PostgreSQL, its ISO text from SQLite; none yet: NaT.
     frame["first_signed"] = pd.to_datetime(frame["first_signed"])
-    for column in ["certifications", *REGISTRATION_COLUMNS]:
-        frame[column] = frame[column].fillna(0).astype("int64")
     return frame
 
 
@@ -393,22 +399,36 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
     return counts.astype(dict.fromkeys(integers, "int64"))[FEEDBACK_INPUT_COLUMNS]
 
 
+TARGET_COLUMNS = [
+    "partner_id",
+    "rep_id",
+    "accounts_covered",
+    "conversions",
+    "revenue",
+    "external_id",
+    "name",
+]
+
+
 def targets(year: int) -> pd.DataFrame:
-    """The yearly targets of `year`: `partner_id` or `rep_id` (the other null), and the three
-    figures (null where not targeted)."""
-    rows = Target.objects.filter(year=year).values_list(
-        "partner_id", "rep_id", "accounts_covered", "conversions", "revenue"
+    """The yearly targets of `year` (`TARGET_COLUMNS`): `partner_id` or `rep_id` (the other
+    null), the three figures (null where not targeted), and a rep's `external_id` and `name`
+    (null for a partner's target), read with the targets."""
+    # Through the ORM, which gives the revenue as Decimals on every database.
+    rows = (
+        Target.objects.filter(year=year)
+        .order_by()
+        .values_list(
+            "partner_id",
+            "rep_id",
+            "accounts_covered",
+            "conversions",
+            "revenue",
+            "rep__external_id",
+            "rep__name",
+        )
     )
-    return pd.DataFrame(
-        list(rows),
-        columns=["partner_id", "rep_id", "accounts_covered", "conversions", "revenue"],
-    )
-
-
-def reps(rep_ids: list[int]) -> pd.DataFrame:
-    """The reps of `rep_ids`: `rep_id, external_id, name`."""
-    rows = SalesRep.objects.filter(pk__in=rep_ids).values_list("id", "external_id", "name")
-    return pd.DataFrame(list(rows), columns=["rep_id", "external_id", "name"])
+    return pd.DataFrame(list(rows), columns=TARGET_COLUMNS)
 
 
 def agreement_revenue_targets(d: date, rates: RateTable) -> dict[int, Decimal]:

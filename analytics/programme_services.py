@@ -11,8 +11,10 @@ tier history.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -143,13 +145,13 @@ def _figures_frame(
     columns: dict[str, Any] = {}
 
     snapshot = reports.partner_requirement_figures(week)
-    keys, covered, satisfaction, nps = (
-        (list(column) for column in zip(*snapshot, strict=True)) if snapshot else ([], [], [], [])
-    )
-    columns["covered_accounts"] = _aligned(ids, keys, covered, missing=0, dtype="int64")
+    snapshot_ids, covered, satisfaction, nps = np.array(snapshot, dtype=object).reshape(-1, 4).T
+    columns["covered_accounts"] = _aligned(ids, snapshot_ids, covered, missing=0, dtype="int64")
     # A partner without scored feedback has no satisfaction (None from the database: NaN).
-    columns["satisfaction"] = _aligned(ids, keys, satisfaction, missing=np.nan, dtype="float64")
-    columns["nps"] = _aligned(ids, keys, nps, missing=np.nan, dtype="float64")
+    columns["satisfaction"] = _aligned(
+        ids, snapshot_ids, satisfaction, missing=np.nan, dtype="float64"
+    )
+    columns["nps"] = _aligned(ids, snapshot_ids, nps, missing=np.nan, dtype="float64")
 
     converted = counts.partners
     for column in ("conversions", "conversions_ytd"):
@@ -241,6 +243,60 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class ProgrammeWeek:
+    """A week for the programme step, whose metrics snapshot (as of `as_of`, final or
+    provisional) is already written. `revenue` false: the week's snapshot has no revenue
+    figures (a missing rate), so the programme's revenue figures are none too. `counts`: the
+    conversions and reps' covered accounts of `as_of` as the week's pass found them (read
+    when none), and the feedback it read, whose categories are counted rather than read
+    again; `sourced`: the revenue partners and reps sourced since 1 January as the week's
+    revenue step found it (read when none)."""
+
+    week: str
+    as_of: date
+    final: bool
+    revenue: bool = True
+    counts: metrics.ProgrammeCounts | None = None
+    sourced: programme_selectors.SourcedRevenue | None = None
+
+
+@dataclass(frozen=True)
+class Programme:
+    """What every week's evaluation reads alike: the tiers, lowest rank first, and the
+    downgrade grace period (rule 21)."""
+
+    rules: list[programme.TierRule]
+    grace: int
+    # Each year's targets, read once for the weeks of that year.
+    yearly_targets: dict[int, pd.DataFrame] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def now(cls) -> Programme:
+        return cls(tier_rules(), programme_settings().downgrade_grace_weeks)
+
+    def targets(self, year: int) -> pd.DataFrame:
+        """The yearly targets of `year` (`programme_selectors.targets`)."""
+        if year not in self.yearly_targets:
+            self.yearly_targets[year] = programme_selectors.targets(year)
+        return self.yearly_targets[year]
+
+
+@dataclass(frozen=True)
+class WeekProgramme:
+    """A week's evaluation, before it is written: its partner and rep rows (`partner_rows`
+    and `rep_rows`, with `week`, `as_of` and `final`), its tier changes (recorded by then when
+    the week is final), the regression, and each partner's closed weeks below its tier (the
+    next week's evaluation starts from them)."""
+
+    week: ProgrammeWeek
+    partner_rows: pd.DataFrame
+    rep_rows: pd.DataFrame
+    decisions: list[TierDecision]
+    drivers: programme.DriverFit
+    weeks_below: dict[int, int]
+
+
 def programme_week(
     *,
     week: str,
@@ -250,19 +306,72 @@ def programme_week(
     counts: metrics.ProgrammeCounts | None = None,
     sourced: programme_selectors.SourcedRevenue | None = None,
 ) -> int:
-    """The programme step of `week`, whose metrics snapshot (as of `as_of`, final or
-    provisional) is already written: evaluate tiers (closed weeks only; rule 21), compute the
-    attainment of every yearly target of the week's year (rule 22) and fit the week's
-    satisfaction regression (rule 23), then replace the week's programme rows in one
-    transaction. `revenue` false: the week's snapshot has no revenue figures (a missing rate),
-    so the programme's revenue figures are none too. `counts`: the conversions and reps'
-    covered accounts of `as_of` as the week's pass found them (read here when none), and the
-    feedback it read, whose categories are counted rather than read again; `sourced`: the
-    revenue partners and reps sourced since 1 January as the week's revenue step found it
-    (read here when none). Returns the number of rows written."""
-    grace = programme_settings().downgrade_grace_weeks
-    rules = tier_rules()
+    """The programme step of `week` (`ProgrammeWeek` says what each argument is): evaluate
+    tiers (closed weeks only; rule 21), compute the attainment of every yearly target of the
+    week's year (rule 22) and fit the week's satisfaction regression (rule 23), then replace
+    the week's programme rows in one transaction. Returns the number of rows written."""
+    weeks = [ProgrammeWeek(week, as_of, final, revenue, counts, sourced)]
+    return programme_compute_weeks(weeks=weeks)[week]
+
+
+def programme_compute_weeks(
+    *,
+    weeks: Sequence[ProgrammeWeek],
+    evaluating: Callable[[str], object] | None = None,
+) -> dict[str, int]:
+    """The programme steps of `weeks`, in their order, in one transaction: each week is
+    evaluated as `programme_week` evaluates it alone after the weeks before it (its tiers
+    start from theirs: its tier changes are recorded before the next week is evaluated, and
+    each partner's weeks below its tier are handed on in memory), then the rows of all the
+    weeks replace theirs at once (one COPY per table on PostgreSQL). `evaluating` is called
+    with each week before it is evaluated. Returns the rows written per week."""
+    if not weeks:
+        return {}
+    settings_now = Programme.now()
+    evaluated: list[WeekProgramme] = []
+    below: dict[str, dict[int, int]] = {}
+    with transaction.atomic():
+        for each in weeks:
+            if evaluating is not None:
+                evaluating(each.week)
+            before = below.get(previous_week(each.week))
+            outcome = week_programme(each, settings_now, weeks_below_before=before)
+            if each.final:
+                partner_tiers_record(week=each.week, as_of=each.as_of, decisions=outcome.decisions)
+            below[each.week] = outcome.weeks_below
+            evaluated.append(outcome)
+        _write_weeks(evaluated)
+    written = {}
+    for outcome in evaluated:
+        drivers = outcome.drivers
+        logger.info(
+            "programme %s: %d partners, %d tier changes, %d reps, drivers %s (n=%d)",
+            outcome.week.week,
+            len(outcome.partner_rows),
+            len(outcome.decisions) if outcome.week.final else 0,
+            len(outcome.rep_rows),
+            drivers.status,
+            drivers.observations,
+        )
+        written[outcome.week.week] = (
+            len(outcome.partner_rows) + len(outcome.rep_rows) + 1 + len(drivers.coefficients)
+        )
+    return written
+
+
+def week_programme(
+    each: ProgrammeWeek,
+    settings_now: Programme,
+    *,
+    weeks_below_before: dict[int, int] | None = None,
+) -> WeekProgramme:
+    """Evaluate one week (rules 20-23) without writing it. `weeks_below_before`: each
+    partner's closed weeks below its tier as of the week before (read from that week's rows
+    when none)."""
+    week, as_of, final = each.week, each.as_of, each.final
+    rules, grace = settings_now.rules, settings_now.grace
     by_code = {rule.code: rule for rule in rules}
+    counts = each.counts
     if counts is None:
         converted = programme_selectors.conversions(as_of)
         rep_covered = None
@@ -277,8 +386,8 @@ def programme_week(
                 strict=True,
             )
         )
-    money = week_revenue(week, as_of, known=revenue, sourced=sourced)
-    targets = programme_selectors.targets(as_of.year)
+    money = week_revenue(week, as_of, known=each.revenue, sourced=each.sourced)
+    targets = settings_now.targets(as_of.year)
     frame = _figures_frame(
         week, as_of, converted, money, None if counts is None else counts.feedback
     )
@@ -289,8 +398,9 @@ def programme_week(
         now=dict(zip(frame["partner_id"].tolist(), frame["current_tier"].tolist(), strict=True)),
     )
     held_before = frame["partner_id"].map(before).fillna("").tolist()
-    previous = reports.programme_weeks_below(previous_week(week))
-    below_before = frame["partner_id"].map(previous).fillna(0).astype("int64").tolist()
+    if weeks_below_before is None:
+        weeks_below_before = reports.programme_weeks_below(previous_week(week))
+    below_before = frame["partner_id"].map(weeks_below_before).fillna(0).astype("int64").tolist()
     outcome = programme.tier_decisions(
         figures=requirement_values,
         tiers=rules,
@@ -343,41 +453,74 @@ def programme_week(
             }
         )
     )
-    common = {"week": week, "as_of": as_of, "final": final}
-    with transaction.atomic():
-        if final:
-            partner_tiers_record(week=week, as_of=as_of, decisions=decisions)
-        if connection.vendor == "postgresql":
-            _rewrite_partner_rows(partner_rows, common)
-        else:
-            PartnerProgramme.objects.filter(week=week).delete()
-            _write(PartnerProgramme, partner_rows, common)
-        for model in (RepProgramme, SatisfactionDriver, SatisfactionFit):
-            model._default_manager.filter(week=week).delete()
-        _write(RepProgramme, rep_rows, common)
-        SatisfactionFit.objects.create(
-            **common,
-            status=drivers.status,
-            observations=drivers.observations,
-            parameters=drivers.parameters,
-            r_squared=drivers.r_squared,
-            adjusted_r_squared=drivers.adjusted_r_squared,
-            dropped=drivers.dropped,
-        )
-        SatisfactionDriver.objects.bulk_create(
-            SatisfactionDriver(week=week, **{str(key): value for key, value in row.items()})
-            for row in drivers.coefficients.to_dict(orient="records")
-        )
-    logger.info(
-        "programme %s: %d partners, %d tier changes, %d reps, drivers %s (n=%d)",
-        week,
-        len(partner_rows),
-        len(decisions) if final else 0,
-        len(rep_rows),
-        drivers.status,
-        drivers.observations,
+    below_now = outcome.weeks_below > 0
+    return WeekProgramme(
+        each,
+        _in_week(partner_rows[PARTNER_PROGRAMME_FIELDS], each),
+        _in_week(rep_rows[REP_PROGRAMME_FIELDS], each),
+        decisions,
+        drivers,
+        dict(
+            zip(
+                partner_ids[below_now].tolist(),
+                outcome.weeks_below[below_now].tolist(),
+                strict=True,
+            )
+        ),
     )
-    return len(partner_rows) + len(rep_rows) + 1 + len(drivers.coefficients)
+
+
+WEEK_FIELDS = ["week", "as_of", "final"]
+
+
+def _in_week(rows: pd.DataFrame, each: ProgrammeWeek) -> pd.DataFrame:
+    """`rows` with the week's `WEEK_FIELDS` as columns of their own."""
+    return rows.assign(week=each.week, as_of=each.as_of, final=each.final)
+
+
+def _write_weeks(evaluated: list[WeekProgramme]) -> None:
+    """Replace the programme rows of the weeks `evaluated` with theirs (inside the caller's
+    transaction): the partners' rows rewritten in place on PostgreSQL
+    (`_rewrite_partner_rows`), every other table's rows of the weeks deleted and inserted."""
+    weeks = [outcome.week.week for outcome in evaluated]
+    partner_rows = _concatenated([outcome.partner_rows for outcome in evaluated])
+    rep_rows = _concatenated([outcome.rep_rows for outcome in evaluated])
+    if connection.vendor == "postgresql":
+        _rewrite_partner_rows(partner_rows, weeks)
+    else:
+        PartnerProgramme.objects.filter(week__in=weeks).delete()
+        _write(PartnerProgramme, partner_rows)
+    for model in (RepProgramme, SatisfactionDriver, SatisfactionFit):
+        model._default_manager.filter(week__in=weeks).delete()
+    _write(RepProgramme, rep_rows)
+    SatisfactionFit.objects.bulk_create(
+        SatisfactionFit(
+            week=outcome.week.week,
+            as_of=outcome.week.as_of,
+            final=outcome.week.final,
+            status=outcome.drivers.status,
+            observations=outcome.drivers.observations,
+            parameters=outcome.drivers.parameters,
+            r_squared=outcome.drivers.r_squared,
+            adjusted_r_squared=outcome.drivers.adjusted_r_squared,
+            dropped=outcome.drivers.dropped,
+        )
+        for outcome in evaluated
+    )
+    SatisfactionDriver.objects.bulk_create(
+        SatisfactionDriver(
+            week=outcome.week.week, **{str(key): value for key, value in row.items()}
+        )
+        for outcome in evaluated
+        for row in outcome.drivers.coefficients.to_dict(orient="records")
+    )
+
+
+def _concatenated(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """`frames` one after the other (the one frame itself when there is one)."""
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _partner_rows(
@@ -472,9 +615,9 @@ def _rep_rows(
     rep_ids = [int(pk) for pk in rep_targets["rep_id"]]
     if covered is None:
         covered = programme_selectors.rep_covered_accounts(d, rep_ids)
-    rows = programme_selectors.reps(rep_ids).merge(
-        rep_targets[["rep_id", "accounts_covered", "conversions", "revenue"]], on="rep_id"
-    )
+    rows = rep_targets[
+        ["rep_id", "external_id", "name", "accounts_covered", "conversions", "revenue"]
+    ]
     rows = rows.merge(converted, on="rep_id", how="left")
     rows["covered_accounts"] = rows["rep_id"].map(covered).fillna(0).astype("int64")
     rows["conversions_ytd"] = rows["conversions_ytd"].fillna(0).astype("int64")
@@ -502,14 +645,15 @@ def _column(values: pd.Series) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in plain]
 
 
-def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> None:
-    """Insert `frame`'s rows of `model`: one COPY on PostgreSQL, its text built column by
-    column over arrays (`_copy_column`); `bulk_create` elsewhere (`writes.insert_rows`)."""
+def _write(model: type[Model], frame: pd.DataFrame) -> None:
+    """Insert `frame`'s rows of `model` (their fields and `WEEK_FIELDS`): one COPY on
+    PostgreSQL, its text built column by column over arrays (`_copy_column`); `bulk_create`
+    elsewhere (`writes.insert_rows`)."""
     fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
     if connection.vendor == "postgresql":
-        _copy(model, frame, common)
+        _copy(model, frame)
         return
-    columns = {field: _column(frame[field]) for field in fields}
+    columns = {field: _column(frame[field]) for field in [*fields, *WEEK_FIELDS]}
     for field in fields:
         # A count column that met a blank in a merge comes back as floats (4.0).
         if isinstance(model._meta.get_field(field), models.IntegerField):
@@ -518,22 +662,23 @@ def _write(model: type[Model], frame: pd.DataFrame, common: dict[str, Any]) -> N
         # The database wrote the object as JSON text (`feedback_inputs`); a model instance
         # takes the object.
         columns["feedback_categories"] = [json.loads(v) for v in columns["feedback_categories"]]
-    count = len(frame)
-    columns.update({name: [value] * count for name, value in common.items()})
-    insert_rows(model, Rows(columns, count))
+    insert_rows(model, Rows(columns, len(frame)))
 
 
-def _rewrite_partner_rows(frame: pd.DataFrame, common: dict[str, Any]) -> None:
-    """PostgreSQL: make the week's partner programme rows `frame`'s, rewriting in place the
-    row each partner already has (a week is run again every night until it closes), adding
-    the rows of partners new to the week and deleting those of partners no longer in it.
+def _rewrite_partner_rows(frame: pd.DataFrame, weeks: list[str]) -> None:
+    """PostgreSQL: make the partner programme rows of `weeks` `frame`'s, rewriting in place
+    the row each partner already has in a week (a week is run again every night until it
+    closes) when its figures changed, adding the rows of partners new to a week and deleting
+    those of partners no longer in it.
 
     The rows are copied into a temporary table first. A row rewritten in place keeps its
     partner and week, so neither the unique index nor the foreign key has anything to check
     and the database writes no index entry where the new row fits on the row's page; deleting
     the week and inserting it again made it check 10,000 keys against the rows just deleted
     and 10,000 partners at commit (measured: 370-420 ms for the insert, 80-90 ms for the
-    checks, 75-85 ms for the delete, against 140-330 ms for the update, load 4-5)."""
+    checks, 75-85 ms for the delete, against 140-330 ms for the update, load 4-5). A row
+    whose figures are those already stored is not written again (a week run again on the same
+    day, the partners whose figures did not move): only its comparison is paid."""
     table = sql.Identifier(PartnerProgramme._meta.db_table)
     staged = sql.Identifier("programme_week_rows")
     columns = [
@@ -546,8 +691,13 @@ def _rewrite_partner_rows(frame: pd.DataFrame, common: dict[str, Any]) -> None:
         for column in columns
         if column != "partner_id"
     ]
+    compared = [column for column in columns if column not in {"partner_id", "updated_at"}]
+    changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
+        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in compared),
+        sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in compared),
+    )
+    same_row = sql.SQL("t.week = s.week AND t.partner_id = s.partner_id")
     inserted = ["created_at", "week", *columns]
-    week = common["week"]
     with connection.cursor() as cursor:
         cursor.execute(
             as_text(
@@ -556,26 +706,37 @@ def _rewrite_partner_rows(frame: pd.DataFrame, common: dict[str, Any]) -> None:
                 ).format(staged, table)
             )
         )
-        _copy(PartnerProgramme, frame, common, into=staged)
-        # The rows rewritten, and the rows the week had (counted as they stood before).
+        _copy(PartnerProgramme, frame, into=staged)
+        if len(weeks) > 1:
+            # The rows of many weeks: the joins below are planned on what it holds.
+            cursor.execute(as_text(sql.SQL("ANALYZE {}").format(staged)))
+        # The changed rows rewritten; the rows the weeks had for the partners staged, and
+        # the rows they had (counted as they stood before).
         cursor.execute(
             as_text(
                 sql.SQL(
-                    "WITH rewritten AS (UPDATE {} AS t SET {} FROM {} AS s WHERE t.week = %s "
-                    "AND t.partner_id = s.partner_id RETURNING 1) "
+                    "WITH rewritten AS (UPDATE {table} AS t SET {set} FROM {staged} AS s "
+                    "WHERE t.week = ANY(%s) AND {same_row} AND {changed} RETURNING 1) "
                     "SELECT (SELECT count(*) FROM rewritten), "
-                    "(SELECT count(*) FROM {} WHERE week = %s)"
-                ).format(table, sql.SQL(", ").join(rewritten), staged, table)
+                    "(SELECT count(*) FROM {table} AS t JOIN {staged} AS s ON {same_row} "
+                    "WHERE t.week = ANY(%s)), "
+                    "(SELECT count(*) FROM {table} WHERE week = ANY(%s))"
+                ).format(
+                    table=table,
+                    set=sql.SQL(", ").join(rewritten),
+                    staged=staged,
+                    same_row=same_row,
+                    changed=changed,
+                )
             ),
-            [week, week],
+            [weeks, weeks, weeks],
         )
-        rewritten_count, stored_count = cursor.fetchone() or (0, 0)
-        if rewritten_count < len(frame):
-            # The partners new to the week (every partner the first time a week is run).
-            missing = sql.SQL(
-                " WHERE NOT EXISTS (SELECT FROM {} AS t WHERE t.week = %s "
-                "AND t.partner_id = s.partner_id)"
-            ).format(table)
+        _changed, matched, stored = cursor.fetchone() or (0, 0, 0)
+        if matched < len(frame):
+            # The partners new to a week (every partner the first time a week is run).
+            missing = sql.SQL(" WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {})").format(
+                table, same_row
+            )
             cursor.execute(
                 as_text(
                     sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} AS s{}").format(
@@ -585,56 +746,55 @@ def _rewrite_partner_rows(frame: pd.DataFrame, common: dict[str, Any]) -> None:
                             sql.SQL("s.{}").format(sql.Identifier(c)) for c in inserted
                         ),
                         staged,
-                        missing if rewritten_count else sql.SQL(""),
+                        missing if matched else sql.SQL(""),
                     )
-                ),
-                [week] if rewritten_count else [],
+                )
             )
-        if rewritten_count < stored_count:
+        if matched < stored:
             cursor.execute(
                 as_text(
                     sql.SQL(
-                        "DELETE FROM {} AS t WHERE t.week = %s AND NOT EXISTS "
-                        "(SELECT FROM {} AS s WHERE s.partner_id = t.partner_id)"
-                    ).format(table, staged)
+                        "DELETE FROM {} AS t WHERE t.week = ANY(%s) AND NOT EXISTS "
+                        "(SELECT FROM {} AS s WHERE {})"
+                    ).format(table, staged, same_row)
                 ),
-                [week],
+                [weeks],
             )
-        # Dropped now, not at commit: a backfill runs every week's step in one transaction.
+        # Dropped now, not at commit: the caller's transaction may go on.
         cursor.execute(as_text(sql.SQL("DROP TABLE {}").format(staged)))
 
 
-def _copy(
-    model: type[Model],
-    frame: pd.DataFrame,
-    common: dict[str, Any],
-    *,
-    into: sql.Identifier | None = None,
-) -> None:
+def _copy(model: type[Model], frame: pd.DataFrame, *, into: sql.Identifier | None = None) -> None:
     """`frame`'s rows of `model` in one COPY (into the table `into` of the same columns when
     given): each column's text is made at once from its array (a value at a time cost more
-    than the database's work of writing the rows), the columns in `common`, and the moments
-    the rows are written, as one text repeated."""
-    count = len(frame)
-    if not count:
+    than the database's work of writing the rows), and the moment the rows are written as
+    one text repeated."""
+    if frame.empty:
         return
-    now = timezone.now()
-    constants = {**common, "created_at": now, "updated_at": now}
+    now = copy_text(timezone.now())
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    texts = [
-        [copy_text(constants[field.attname])] * count
-        if field.attname in constants
-        else _copy_column(
-            frame[field.attname], integer=isinstance(field, models.IntegerField | models.ForeignKey)
-        )
-        for field in fields
-    ]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         into or sql.Identifier(model._meta.db_table),
         sql.SQL(", ").join(sql.Identifier(str(field.column)) for field in fields),
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.write("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
+        # A week's rows at a time: the text of a backfill's half a million rows at once
+        # held millions of strings.
+        for start in range(0, len(frame), COPY_CHUNK_ROWS):
+            chunk = frame.iloc[start : start + COPY_CHUNK_ROWS]
+            texts = [
+                [now] * len(chunk)
+                if field.attname in {"created_at", "updated_at"}
+                else _copy_column(
+                    chunk[field.attname],
+                    integer=isinstance(field, models.IntegerField | models.ForeignKey),
+                )
+                for field in fields
+            ]
+            copy.write("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
+
+
+COPY_CHUNK_ROWS = 10_000
 
 
 def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
@@ -645,6 +805,10 @@ def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
     value (`crm.sql.copy_texts`)."""
     array = values.to_numpy()
     kind = array.dtype.kind
+    if integer and kind == "O":
+        # The weeks' counts put together, a week with a blank (floats) beside one without.
+        array = pd.to_numeric(values).to_numpy(dtype="float64")
+        kind = "f"
     if kind == "b":
         return list(np.where(array, "t", "f").tolist())
     if kind in "iu":
@@ -663,4 +827,8 @@ def _copy_column(values: pd.Series, *, integer: bool) -> list[str]:
     if types <= {Decimal, float, type(None)}:
         # NaN is the one value that differs from itself.
         return [COPY_NULL if value is None or value != value else str(value) for value in plain]
+    if types == {date}:
+        # A week's day, the same on every row of the week: each day's text made once.
+        days = {day: day.isoformat() for day in set(plain)}
+        return [days[day] for day in plain]
     return copy_texts(_column(values))

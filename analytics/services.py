@@ -34,7 +34,7 @@ from analytics.models import (
     SegmentSnapshot,
 )
 from analytics.programme_selectors import SourcedRevenue
-from analytics.programme_services import programme_week
+from analytics.programme_services import ProgrammeWeek, programme_compute_weeks, programme_week
 from analytics.revenue_services import (
     REVENUE_MODELS,
     RevenueStep,
@@ -580,22 +580,34 @@ def _run_weeks_locked(
                 model._default_manager.filter(week__in=weeks).delete()
             buffer.insert()
             shared = (time.monotonic() - started) / max(len(runs), 1)
+
+            def evaluating(week: str) -> None:
+                nonlocal current
+                current = week
+
+            started = time.monotonic()
+            # The partner programme's steps read the weeks just written (docs/metrics.md
+            # 20-23), each week the tiers of the weeks before, and write all the weeks' rows
+            # at once; the counts the sweep found on its way, and the revenue sourced this
+            # year the revenue step found, are handed over, not read again.
+            programme_rows = programme_compute_weeks(
+                weeks=[
+                    ProgrammeWeek(
+                        week=run.week,
+                        as_of=run.as_of,
+                        final=run.final,
+                        revenue=revenue is not None and not run.revenue_problem,
+                        counts=handed.pop(run.week),
+                        sourced=sourced.pop(run.week),
+                    )
+                    for run in runs
+                ],
+                evaluating=evaluating,
+            )
+            shared += (time.monotonic() - started) / max(len(runs), 1)
             for run in runs:
-                current = run.week
-                started = time.monotonic()
-                # The partner programme's step reads the week just written (docs/metrics.md
-                # 20-23) and the tiers of the weeks before; the counts the sweep found on its
-                # way, and the revenue sourced this year the revenue step found, are handed
-                # over, not read again.
-                run.rows_written += programme_week(
-                    week=run.week,
-                    as_of=run.as_of,
-                    final=run.final,
-                    revenue=revenue is not None and not run.revenue_problem,
-                    counts=handed.pop(run.week),
-                    sourced=sourced.pop(run.week),
-                )
-                seconds[run.week] += shared + time.monotonic() - started
+                run.rows_written += programme_rows[run.week]
+                seconds[run.week] += shared
                 if progress is not None:
                     progress(run.week)
     except BaseException as error:

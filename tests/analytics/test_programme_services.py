@@ -14,8 +14,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from analytics import programme_selectors, reports, selectors, services
-from analytics.models import PartnerProgramme, RepProgramme, SatisfactionFit
+from analytics import programme_selectors, programme_services, reports, selectors, services
+from analytics.models import PartnerProgramme, RepProgramme, SatisfactionDriver, SatisfactionFit
 from channels.models import SalesRep
 from crm.models import ChannelKind, SizeBand
 from partners.models import Partner, Tier, TierChange
@@ -570,3 +570,80 @@ def test_the_weeks_pass_hands_over_the_counts_the_programme_would_read(market: M
         market.rep.pk: 2,
         other_rep.pk: 1,
     }
+
+
+PROGRAMME_MODELS = (PartnerProgramme, RepProgramme, SatisfactionFit, SatisfactionDriver, TierChange)
+
+
+def programme_rows(weeks: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """The programme's rows of `weeks` and the tier changes, without ids and time stamps, and
+    every partner's tier."""
+    skip = {"id", "created_at", "updated_at"}
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    for model in PROGRAMME_MODELS:
+        names = [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
+        found = model._default_manager.filter(week__in=weeks).values_list(*names)
+        rows[model._meta.label] = sorted(found, key=repr)
+    rows["tiers"] = sorted(Partner.objects.values_list("id", "tier"))
+    return rows
+
+
+def programme_forget(weeks: list[str]) -> None:
+    """The programme as it was before `weeks` were evaluated: no tier change, every partner
+    at the entry tier; with `weeks`' rows deleted too when given."""
+    for model in PROGRAMME_MODELS[:-1]:
+        model._default_manager.filter(week__in=weeks).delete()
+    TierChange.objects.all().delete()
+    Partner.objects.update(tier="registered")
+
+
+def test_many_weeks_at_once_write_what_each_week_in_turn_writes(market: Market) -> None:
+    programme_settings_set(downgrade_grace_weeks=1)
+    # Partners enough for the regression to be fitted, each with a score in the 90 days.
+    categories = ["product", "support", "pricing", "other"]
+    for number in range(30):
+        partner = PartnerFactory(
+            channel_kind=ChannelKind.DISTRIBUTION if number % 3 == 0 else ChannelKind.PARTNER
+        )
+        feedback = FeedbackFactory(
+            partner=partner,
+            satisfaction=1 + number % 5,
+            nps=number % 11,
+            category=categories[number % len(categories)],
+        )
+        type(feedback).objects.filter(pk=feedback.pk).update(created_at=at(date(2026, 10, 20)))
+    # Silver in W46, below it from W47 (one account fewer), down in W48 after a week of
+    # grace; W49 provisional.
+    type(market.kept.coverage_assignments.get()).objects.filter(account=market.kept).update(
+        end_date=date(2026, 11, 16)
+    )
+    # A week of the year before too, which has no target.
+    weeks = ["2025-W52", "2026-W46", "2026-W47", "2026-W48", "2026-W49"]
+    final = {week: week != "2026-W49" for week in weeks}
+    services.metrics_compute_weeks(weeks=weeks, final_weeks=[w for w in weeks if final[w]])
+    steps = [
+        programme_services.ProgrammeWeek(
+            week=week,
+            as_of=services.metrics_as_of(week=week, final=final[week]),
+            final=final[week],
+        )
+        for week in weeks
+    ]
+
+    programme_forget(weeks)
+    for step in steps:
+        programme_services.programme_week(week=step.week, as_of=step.as_of, final=step.final)
+    in_turn = programme_rows(weeks)
+    assert [row[1:3] for row in in_turn["partners.TierChange"]] == [
+        ("2026-W46", date(2026, 11, 15)),
+        ("2026-W48", date(2026, 11, 29)),
+    ]
+    assert any(fit[3] == "fitted" for fit in in_turn["analytics.SatisfactionFit"])
+
+    # Over the rows a first run wrote (rewritten in place), then from none.
+    programme_forget([])
+    assert programme_services.programme_compute_weeks(weeks=steps)
+    assert programme_rows(weeks) == in_turn
+    programme_forget(weeks)
+    programme_services.programme_compute_weeks(weeks=steps)
+    assert programme_rows(weeks) == in_turn

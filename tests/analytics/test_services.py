@@ -9,7 +9,7 @@ import time_machine
 from django.apps import apps
 from django.utils import timezone
 
-from analytics import metrics, reports, selectors, services
+from analytics import metrics, programme_services, reports, selectors, services
 from analytics.locks import LockBusy, named_lock
 from analytics.models import (
     FeedbackRollup,
@@ -255,14 +255,14 @@ def test_a_failing_week_fails_the_backfill_and_leaves_every_week_as_it_was(
     weeks = ["2026-W44", "2026-W45", "2026-W46"]
     services.metrics_compute_week(week="2026-W44", final=True)
     before = week_rows(weeks)
-    original = services.programme_week
+    original = programme_services.week_programme
 
-    def broken(**kwargs: Any) -> int:
-        if kwargs["week"] == "2026-W45":
+    def broken(each: programme_services.ProgrammeWeek, *args: Any, **kwargs: Any) -> Any:
+        if each.week == "2026-W45":
             raise RuntimeError("disk on fire")
-        return original(**kwargs)
+        return original(each, *args, **kwargs)
 
-    monkeypatch.setattr(services, "programme_week", broken)
+    monkeypatch.setattr(programme_services, "week_programme", broken)
     with pytest.raises(RuntimeError):
         services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
     assert week_rows(weeks) == before

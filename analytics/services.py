@@ -47,7 +47,7 @@ from analytics.revenue_services import (
     revenue_read_ahead,
 )
 from analytics.routers import primary_reads
-from analytics.writes import Cell, Rows, RowsBuffer, insert_rows
+from analytics.writes import Cell, Column, Rows, RowsBuffer, insert_rows
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -91,15 +91,8 @@ def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
 
 
 def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Rows:
-    """`frame`'s `fields` (NaN as None) plus the `common` values on every row."""
-    columns: dict[str, list[Cell]] = {
-        field: (
-            frame[field].astype(object).where(frame[field].notna(), None).tolist()
-            if frame[field].dtype.kind in "fO"
-            else frame[field].tolist()
-        )
-        for field in fields
-    }
+    """`frame`'s `fields` (NaN as null) plus the `common` values on every row."""
+    columns: dict[str, Column] = {field: frame[field].to_numpy() for field in fields}
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
     return Rows(columns, count)
@@ -493,8 +486,10 @@ def metrics_compute_weeks(
     final_set = set(final_weeks)
     # Every deal is read while the market is (each deal's segment then from the market).
     with backfill_read_ahead(revenue) as revenue_backfill:
-        market = metrics.PreparedMarket(**selectors.market_frames())
-        step = revenue_backfill(market.accounts) if revenue else None
+        frames = selectors.market_frames()
+        market = metrics.PreparedMarket(**frames)
+        step = revenue_backfill(market.accounts, frames["coverage"]) if revenue else None
+        del frames
     # The weeks' coverage in one pass over the dated rows; a day the sweep did not foresee
     # (the date turned during a provisional run) is computed alone.
     days = [metrics_as_of(week=week, final=week in final_set) for week in weeks]

@@ -1,29 +1,39 @@
 """Writing a run's rows: a snapshot's or rollup's rows, column by column, into its table in one
 `COPY` on PostgreSQL (`bulk_create` elsewhere). Shared by the weekly run's writer
-(`analytics.services`) and the programme step (`analytics.programme_services`)."""
+(`analytics.services`) and the programme step (`analytics.programme_services`).
+
+A backfill's rows (`RowsBuffer`) go in `COPY`'s binary format, built column by column with
+numpy: hundreds of thousands of rows without a Python string per value."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from django.db import connection
 from django.db.models import Field, Model
 from django.utils import timezone
 from psycopg import sql
 
-from crm.sql import COPY_NULL, copy_texts
+from crm.sql import COPY_NULL, copy_text, copy_texts
 
 # What a snapshot or rollup column holds: codes and weeks, counts, ratios, flags, dates.
 Cell = str | int | float | bool | date | datetime | None
+
+
+# A column of rows: Python values, or a numpy array (NaN, None and NaT stand for null).
+Column = Sequence[Cell] | np.ndarray
 
 
 @dataclass
 class Rows:
     """Rows to insert, column by column: model field name → one value per row."""
 
-    columns: dict[str, list[Cell]]
+    columns: dict[str, Column]
     count: int
 
     def __len__(self) -> int:
@@ -42,7 +52,7 @@ def insert_rows(model: type[Model], rows: Rows) -> None:
     _copy(model, _copy_text(model, rows))
 
 
-def _with_stamps(model: type[Model], rows: Rows) -> dict[str, list[Cell]]:
+def _with_stamps(model: type[Model], rows: Rows) -> dict[str, Column]:
     """`rows`' columns, with `created_at` and `updated_at` (now) when the model has them and
     the rows do not say."""
     now = timezone.now()
@@ -53,12 +63,22 @@ def _with_stamps(model: type[Model], rows: Rows) -> dict[str, list[Cell]]:
     }
 
 
+def _cells(values: Column) -> list[Cell]:
+    """A column as Python values, null as None."""
+    if not isinstance(values, np.ndarray):
+        return list(values)
+    if values.dtype.kind in "fOmM":
+        return pd.Series(values, dtype=object).where(pd.notna(values), None).tolist()
+    cells: list[Cell] = values.tolist()
+    return cells
+
+
 def _fields(model: type[Model]) -> list[Field[Any, Any]]:
     return [field for field in model._meta.concrete_fields if not field.primary_key]
 
 
 def _bulk_create(model: type[Model], rows: Rows) -> None:
-    columns = _with_stamps(model, rows)
+    columns = {name: _cells(values) for name, values in _with_stamps(model, rows).items()}
     attnames = list(columns)
     objects = [
         model(**dict(zip(attnames, row, strict=True)))
@@ -71,7 +91,9 @@ def _copy_text(model: type[Model], rows: Rows) -> str:
     """`rows` as the text of a `COPY` into `model`'s table (`_copy`), one line per row."""
     columns = _with_stamps(model, rows)
     texts = [
-        copy_texts(columns[field.attname]) if field.attname in columns else [COPY_NULL] * rows.count
+        copy_texts(_cells(columns[field.attname]))
+        if field.attname in columns
+        else [COPY_NULL] * rows.count
         for field in _fields(model)
     ]
     return "".join("\t".join(row) + "\n" for row in zip(*texts, strict=True))
@@ -86,28 +108,192 @@ def _copy(model: type[Model], text: str) -> None:
         copy.write(text)
 
 
+# `COPY`'s binary format: a signature, flags and header extension (both 0), the rows, and a
+# field count of -1 to end (https://www.postgresql.org/docs/15/sql-copy.html).
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_BINARY_TRAILER = b"\xff\xff"
+_NULL_CELL = b"\xff\xff\xff\xff"
+# The binary form of each column type a snapshot or rollup uses: numbers big-endian, booleans
+# one byte, dates as days and moments as microseconds from 2000-01-01, text as UTF-8.
+_FIXED_TYPES: dict[str, str] = {
+    "smallint": ">i2",
+    "integer": ">i4",
+    "bigint": ">i8",
+    "double precision": ">f8",
+    "boolean": "u1",
+    "date": ">i4",
+    "timestamp with time zone": ">i8",
+}
+_DAY_ZERO = np.datetime64("2000-01-01", "D")
+_MOMENT_ZERO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _binary_types(model: type[Model]) -> list[str] | None:
+    """The column types of `model`'s rows in the binary format (`_FIXED_TYPES`' keys, or
+    "text"); None when one has no binary form here (its rows then go as text)."""
+    types = []
+    for field in _fields(model):
+        db_type = str(field.db_type(connection))
+        if db_type.startswith(("varchar", "text")):
+            types.append("text")
+        elif db_type in _FIXED_TYPES:
+            types.append(db_type)
+        else:
+            return None
+    return types
+
+
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    """Where each of consecutive pieces of `sizes` bytes starts."""
+    return np.cumsum(sizes) - sizes
+
+
+def _constant(values: Column, count: int) -> bool:
+    return isinstance(values, list) and count > 0 and values.count(values[0]) == count
+
+
+def _binary_value(db_type: str, value: Cell) -> np.ndarray:
+    """One value's bytes (length and data) in the binary format."""
+    cells = _binary_cells(db_type, np.array([value], dtype=object))
+    return cells[1]
+
+
+def _binary_cells(db_type: str, values: Column) -> tuple[np.ndarray, np.ndarray]:
+    """A column's cells in the binary format: the size of each (4 for its length, then its
+    data; a null has length -1 and no data) and all their bytes in row order."""
+    count = len(values)
+    if _constant(values, count):
+        cell = _binary_value(db_type, values[0])
+        return np.full(count, len(cell), dtype="int64"), np.tile(cell, count)
+    if db_type == "text":
+        return _text_cells(values)
+    array = np.asarray(values)
+    if db_type == "date":
+        array = np.asarray(values, dtype="datetime64[D]")
+        null = np.isnat(array)
+        numbers = (array - _DAY_ZERO).astype("int64")
+    elif db_type == "timestamp with time zone":
+        null = np.asarray(pd.isna(array), dtype=bool)
+        numbers = np.array(
+            [
+                0 if missing else (moment - _MOMENT_ZERO) // timedelta(microseconds=1)
+                for moment, missing in zip(array.tolist(), null.tolist(), strict=True)
+            ],
+            dtype="int64",
+        )
+    else:
+        null = np.asarray(pd.isna(array), dtype=bool)
+        numbers = np.where(null, 0, array) if null.any() else array
+    data_type = np.dtype(_FIXED_TYPES[db_type])
+    if data_type.kind == "i":
+        whole = np.asarray(numbers, dtype="int64")
+        if (whole != np.asarray(numbers)).any():
+            raise ValueError(f"a value that is not whole for a {db_type} column")
+        numbers = whole
+        limit = 1 << (8 * data_type.itemsize - 1)
+        if len(numbers) and (numbers.min() < -limit or numbers.max() >= limit):
+            raise ValueError(f"a value out of the range of a {db_type} column")
+    data = np.asarray(numbers).astype(data_type)
+    width = data_type.itemsize
+    cells = np.empty((count, 4 + width), dtype=np.uint8)
+    cells[:, :4] = np.frombuffer(width.to_bytes(4, "big"), dtype=np.uint8)
+    cells[:, 4:] = data.view(np.uint8).reshape(count, width)
+    if not null.any():
+        return np.full(count, 4 + width, dtype="int64"), cells.reshape(-1)
+    cells[null, :4] = 0xFF
+    kept = np.ones(cells.shape, dtype=bool)
+    kept[null, 4:] = False
+    return np.where(null, 4, 4 + width).astype("int64"), cells[kept]
+
+
+def _text_cells(values: Column) -> tuple[np.ndarray, np.ndarray]:
+    """`_binary_cells` of a text column: each distinct value encoded once, then gathered."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    encoded = [
+        len(data).to_bytes(4, "big") + data
+        for data in (
+            (unique if isinstance(unique, str) else copy_text(unique)).encode()
+            for unique in uniques
+        )
+    ]
+    encoded.append(_NULL_CELL)  # factorize's code -1: null
+    table = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    lengths = np.array([len(cell) for cell in encoded], dtype="int64")
+    sizes = lengths[codes]
+    starts = _starts(lengths)[codes]
+    total = int(sizes.sum())
+    at = np.repeat(starts - _starts(sizes), sizes) + np.arange(total)
+    return sizes, table[at]
+
+
+def _binary_rows(model: type[Model], rows: Rows, types: list[str]) -> bytes:
+    """`rows` in `COPY`'s binary format (without its header and trailer)."""
+    columns = _with_stamps(model, rows)
+    count = rows.count
+    cells = [
+        _binary_cells(db_type, columns[field.attname])
+        if field.attname in columns
+        else (np.full(count, 4, dtype="int64"), np.tile(np.frombuffer(_NULL_CELL, np.uint8), count))
+        for field, db_type in zip(_fields(model), types, strict=True)
+    ]
+    row_sizes = 2 + sum(sizes for sizes, _ in cells)
+    row_starts = _starts(row_sizes)
+    out = np.empty(int(row_sizes.sum()), dtype=np.uint8)
+    field_count = np.frombuffer(len(cells).to_bytes(2, "big"), dtype=np.uint8)
+    out[row_starts[:, None] + np.arange(2)] = field_count
+    at = row_starts + 2
+    for sizes, data in cells:
+        width = int(sizes[0]) if count else 0
+        if count and (sizes == width).all():
+            out[at[:, None] + np.arange(width)] = data.reshape(count, width)
+        else:
+            out[np.repeat(at - _starts(sizes), sizes) + np.arange(len(data))] = data
+        at = at + sizes
+    return out.tobytes()
+
+
+def _copy_binary(model: type[Model], parts: list[bytes]) -> None:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in _fields(model)])),
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        copy.write(_BINARY_HEADER)
+        for part in parts:
+            copy.write(part)
+        copy.write(_BINARY_TRAILER)
+
+
 class RowsBuffer:
     """Rows of many weeks gathered per model and inserted at the end, one `COPY` per model on
-    PostgreSQL (a backfill's weeks): each `add` turns its rows into `COPY` text at once, so only
-    text is kept; elsewhere each `add`'s rows are kept and `bulk_create`d."""
+    PostgreSQL (a backfill's weeks): each `add` turns its rows into `COPY`'s binary format at
+    once (its text format for a model with a column that has no binary form here), so only
+    bytes are kept; elsewhere each `add`'s rows are kept and `bulk_create`d."""
 
     def __init__(self) -> None:
+        self._binary: dict[type[Model], list[bytes]] = {}
         self._texts: dict[type[Model], list[str]] = {}
         self._rows: dict[type[Model], list[Rows]] = {}
 
     def add(self, model: type[Model], rows: Rows) -> None:
         if not rows.count:
             return
-        if connection.vendor == "postgresql":
+        if connection.vendor != "postgresql":
+            self._rows.setdefault(model, []).append(rows)
+            return
+        types = _binary_types(model)
+        if types is None:
             self._texts.setdefault(model, []).append(_copy_text(model, rows))
         else:
-            self._rows.setdefault(model, []).append(rows)
+            self._binary.setdefault(model, []).append(_binary_rows(model, rows, types))
 
     def insert(self) -> None:
         """Insert every model's rows gathered so far, and forget them."""
+        for model, parts in self._binary.items():
+            _copy_binary(model, parts)
         for model, texts in self._texts.items():
             _copy(model, "".join(texts))
         for model, parts in self._rows.items():
             for rows in parts:
                 _bulk_create(model, rows)
-        self._texts, self._rows = {}, {}
+        self._binary, self._texts, self._rows = {}, {}, {}

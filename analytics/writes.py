@@ -128,19 +128,26 @@ _DAY_ZERO = np.datetime64("2000-01-01", "D")
 _MOMENT_ZERO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _binary_types(model: type[Model]) -> list[str] | None:
-    """The column types of `model`'s rows in the binary format (`_FIXED_TYPES`' keys, or
-    "text"); None when one has no binary form here (its rows then go as text)."""
-    types = []
+@dataclass(frozen=True)
+class _BinaryColumn:
+    field: Field[Any, Any]
+    db_type: str  # a key of `_FIXED_TYPES`, or "text"
+
+
+def _binary_columns(model: type[Model]) -> list[_BinaryColumn] | None:
+    """`model`'s columns in the order its binary `COPY` lists them: first those of one width
+    on every row (not null, not text), then the rest; None when one has no binary form here
+    (its rows then go as text)."""
+    columns = []
     for field in _fields(model):
         db_type = str(field.db_type(connection))
         if db_type.startswith(("varchar", "text")):
-            types.append("text")
+            columns.append(_BinaryColumn(field, "text"))
         elif db_type in _FIXED_TYPES:
-            types.append(db_type)
+            columns.append(_BinaryColumn(field, db_type))
         else:
             return None
-    return types
+    return sorted(columns, key=lambda column: column.field.null or column.db_type == "text")
 
 
 def _starts(sizes: np.ndarray) -> np.ndarray:
@@ -207,55 +214,80 @@ def _binary_cells(db_type: str, values: Column) -> tuple[np.ndarray, np.ndarray]
 
 
 def _text_cells(values: Column) -> tuple[np.ndarray, np.ndarray]:
-    """`_binary_cells` of a text column: each distinct value encoded once, then gathered."""
+    """`_binary_cells` of a text column: the distinct values encoded together, then each
+    row's length and bytes gathered."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    encoded = [
-        len(data).to_bytes(4, "big") + data
-        for data in (
-            (unique if isinstance(unique, str) else copy_text(unique)).encode()
-            for unique in uniques
-        )
-    ]
-    encoded.append(_NULL_CELL)  # factorize's code -1: null
-    table = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    lengths = np.array([len(cell) for cell in encoded], dtype="int64")
-    sizes = lengths[codes]
-    starts = _starts(lengths)[codes]
-    total = int(sizes.sum())
-    at = np.repeat(starts - _starts(sizes), sizes) + np.arange(total)
-    return sizes, table[at]
+    texts = (
+        list(uniques)
+        if pd.api.types.infer_dtype(uniques, skipna=False) == "string"
+        else [unique if isinstance(unique, str) else copy_text(unique) for unique in uniques]
+    )
+    joined = "".join(texts)
+    data = np.frombuffer(joined.encode(), dtype=np.uint8)
+    if len(data) == len(joined):  # ASCII: a character is a byte
+        lengths = np.fromiter(map(len, texts), dtype="int64", count=len(texts))
+    else:
+        lengths = np.array([len(text.encode()) for text in texts], dtype="int64")
+    present = codes >= 0
+    length = np.where(present, lengths[np.maximum(codes, 0)] if len(texts) else 0, 0)
+    sizes = 4 + length
+    starts = _starts(sizes)
+    out = np.empty(int(sizes.sum()), dtype=np.uint8)
+    header = np.where(present, length, -1).astype(">i4").view(np.uint8).reshape(-1, 4)
+    out[starts[:, None] + np.arange(4)] = header
+    within = np.arange(int(length.sum())) - np.repeat(_starts(length), length)
+    source = np.repeat(_starts(lengths)[codes[present]], length[present])
+    out[np.repeat(starts + 4, length) + within] = data[source + within]
+    return sizes, out
 
 
-def _binary_rows(model: type[Model], rows: Rows, types: list[str]) -> bytes:
-    """`rows` in `COPY`'s binary format (without its header and trailer)."""
-    columns = _with_stamps(model, rows)
+def _binary_rows(model: type[Model], rows: Rows, columns: list[_BinaryColumn]) -> bytes:
+    """`rows` in `COPY`'s binary format (without its header and trailer), its fields in the
+    order of `columns`."""
+    values = _with_stamps(model, rows)
     count = rows.count
+    null = (np.full(count, 4, dtype="int64"), np.tile(np.frombuffer(_NULL_CELL, np.uint8), count))
     cells = [
-        _binary_cells(db_type, columns[field.attname])
-        if field.attname in columns
-        else (np.full(count, 4, dtype="int64"), np.tile(np.frombuffer(_NULL_CELL, np.uint8), count))
-        for field, db_type in zip(_fields(model), types, strict=True)
+        _binary_cells(column.db_type, values[column.field.attname])
+        if column.field.attname in values
+        else null
+        for column in columns
     ]
-    row_sizes = 2 + sum(sizes for sizes, _ in cells)
-    row_starts = _starts(row_sizes)
-    out = np.empty(int(row_sizes.sum()), dtype=np.uint8)
-    field_count = np.frombuffer(len(cells).to_bytes(2, "big"), dtype=np.uint8)
-    out[row_starts[:, None] + np.arange(2)] = field_count
-    at = row_starts + 2
-    for sizes, data in cells:
-        width = int(sizes[0]) if count else 0
-        if count and (sizes == width).all():
-            out[at[:, None] + np.arange(width)] = data.reshape(count, width)
-        else:
-            out[np.repeat(at - _starts(sizes), sizes) + np.arange(len(data))] = data
-        at = at + sizes
+    # The leading cells of one width on every row make a block, row by row; the others are
+    # put together row by row after it.
+    fixed = 0
+    while fixed < len(cells) and (cells[fixed][0] == cells[fixed][0][:1]).all():
+        fixed += 1
+    widths = [int(sizes[0]) if count else 0 for sizes, _ in cells[:fixed]]
+    block = np.empty((count, 2 + sum(widths)), dtype=np.uint8)
+    block[:, :2] = np.frombuffer(len(cells).to_bytes(2, "big"), dtype=np.uint8)
+    at = 2
+    for width, (_, data) in zip(widths, cells[:fixed], strict=True):
+        block[:, at : at + width] = data.reshape(count, width)
+        at += width
+    if fixed == len(cells):
+        return block.tobytes()
+    rest_sizes = sum(sizes for sizes, _ in cells[fixed:])
+    rest = np.empty(int(rest_sizes.sum()), dtype=np.uint8)
+    at_row = _starts(rest_sizes)
+    for sizes, data in cells[fixed:]:
+        rest[np.repeat(at_row - _starts(sizes), sizes) + np.arange(len(data))] = data
+        at_row = at_row + sizes
+    # Each row: its block, then its rest.
+    in_block = np.repeat(
+        np.tile(np.array([True, False]), count),
+        np.column_stack([np.full(count, block.shape[1]), rest_sizes]).reshape(-1),
+    )
+    out = np.empty(block.size + rest.size, dtype=np.uint8)
+    out[in_block] = block.reshape(-1)
+    out[~in_block] = rest
     return out.tobytes()
 
 
-def _copy_binary(model: type[Model], parts: list[bytes]) -> None:
+def _copy_binary(model: type[Model], columns: list[_BinaryColumn], parts: list[bytes]) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(model._meta.db_table),
-        sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in _fields(model)])),
+        sql.SQL(", ").join(sql.Identifier(str(column.field.column)) for column in columns),
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         copy.write(_BINARY_HEADER)
@@ -281,16 +313,18 @@ class RowsBuffer:
         if connection.vendor != "postgresql":
             self._rows.setdefault(model, []).append(rows)
             return
-        types = _binary_types(model)
-        if types is None:
+        columns = _binary_columns(model)
+        if columns is None:
             self._texts.setdefault(model, []).append(_copy_text(model, rows))
         else:
-            self._binary.setdefault(model, []).append(_binary_rows(model, rows, types))
+            self._binary.setdefault(model, []).append(_binary_rows(model, rows, columns))
 
     def insert(self) -> None:
         """Insert every model's rows gathered so far, and forget them."""
         for model, parts in self._binary.items():
-            _copy_binary(model, parts)
+            columns = _binary_columns(model)
+            assert columns is not None
+            _copy_binary(model, columns, parts)
         for model, texts in self._texts.items():
             _copy(model, "".join(texts))
         for model, parts in self._rows.items():

@@ -144,6 +144,17 @@ def _counted_rows(rows: dict[type[Model], Rows]) -> int:
     return sum(len(model_rows) for model, model_rows in rows.items() if model in _COUNTED)
 
 
+# The models of a week's rows (`_week_rows`), which a backfill replaces.
+_WEEK_MODELS: tuple[type[Model], ...] = (
+    SegmentSnapshot,
+    PartnerSnapshot,
+    SegmentRollup,
+    PartnerRollup,
+    FeedbackRollup,
+    RegistrationRollup,
+    *REVENUE_MODELS,
+)
+
 # The models whose rows a run counts as written (`MetricsRun.rows_written`).
 _COUNTED: frozenset[type[Model]] = frozenset({SegmentSnapshot, PartnerSnapshot, *REVENUE_MODELS})
 
@@ -543,11 +554,15 @@ def _run_weeks_locked(
     seconds = dict.fromkeys(weeks, 0.0)
     current = weeks[0] if weeks else ""
     try:
-        with transaction.atomic():
-            buffer = RowsBuffer()
+        with transaction.atomic(), ExitStack() as writing:
+            started = time.monotonic()
+            for model in _WEEK_MODELS:
+                model._default_manager.filter(week__in=weeks).delete()
+            shared = time.monotonic() - started
+            # The partner snapshots go to the database while the next weeks are computed.
+            buffer = writing.enter_context(RowsBuffer(streamed=PartnerSnapshot))
             handed: dict[str, metrics.ProgrammeCounts | None] = {}
             sourced: dict[str, SourcedRevenue | None] = {}
-            written: dict[type[Model], None] = {}  # the models of the weeks' rows, in order
             for run in runs:
                 current = run.week
                 started = time.monotonic()
@@ -563,7 +578,6 @@ def _run_weeks_locked(
                     )
                 )
                 for model, model_rows in rows.items():
-                    written[model] = None
                     buffer.add(model, model_rows)
                 run.rows_written = _counted_rows(rows)
                 handed[run.week] = figures.programme
@@ -571,10 +585,9 @@ def _run_weeks_locked(
                 seconds[run.week] += time.monotonic() - started
             current = ""
             started = time.monotonic()
-            for model in written:
-                model._default_manager.filter(week__in=weeks).delete()
             buffer.insert()
-            shared = (time.monotonic() - started) / max(len(runs), 1)
+            writing.close()
+            shared = (shared + time.monotonic() - started) / max(len(runs), 1)
             for run in runs:
                 current = run.week
                 started = time.monotonic()

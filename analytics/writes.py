@@ -8,6 +8,7 @@ numpy: hundreds of thousands of rows without a Python string per value."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from django.db import connection
 from django.db.models import Field, Model
 from django.utils import timezone
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from crm.sql import COPY_NULL, copy_text, copy_texts
 
@@ -284,11 +286,15 @@ def _binary_rows(model: type[Model], rows: Rows, columns: list[_BinaryColumn]) -
     return out.tobytes()
 
 
-def _copy_binary(model: type[Model], columns: list[_BinaryColumn], parts: list[bytes]) -> None:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+def _binary_statement(model: type[Model], columns: list[_BinaryColumn]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(model._meta.db_table),
         sql.SQL(", ").join(sql.Identifier(str(column.field.column)) for column in columns),
     )
+
+
+def _copy_binary(model: type[Model], columns: list[_BinaryColumn], parts: list[bytes]) -> None:
+    statement = _binary_statement(model, columns)
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         copy.write(_BINARY_HEADER)
         for part in parts:
@@ -300,12 +306,34 @@ class RowsBuffer:
     """Rows of many weeks gathered per model and inserted at the end, one `COPY` per model on
     PostgreSQL (a backfill's weeks): each `add` turns its rows into `COPY`'s binary format at
     once (its text format for a model with a column that has no binary form here), so only
-    bytes are kept; elsewhere each `add`'s rows are kept and `bulk_create`d."""
+    bytes are kept; elsewhere each `add`'s rows are kept and `bulk_create`d.
 
-    def __init__(self) -> None:
+    Used as a context manager, the rows of `streamed` (the model with the most rows) go into a
+    `COPY` opened on entering, as they are added, from a thread of psycopg's: the database
+    stores them while the next weeks are computed. Nothing else may use the connection until
+    `insert`, which ends that `COPY`."""
+
+    def __init__(self, *, streamed: type[Model] | None = None) -> None:
         self._binary: dict[type[Model], list[bytes]] = {}
         self._texts: dict[type[Model], list[str]] = {}
         self._rows: dict[type[Model], list[Rows]] = {}
+        self._streamed = streamed
+        self._stream: Any = None
+        self._open = ExitStack()
+
+    def __enter__(self) -> RowsBuffer:
+        model = self._streamed
+        columns = _binary_columns(model) if model and connection.vendor == "postgresql" else None
+        if model is not None and columns is not None:
+            cursor = self._open.enter_context(connection.cursor()).cursor
+            self._stream = self._open.enter_context(
+                cursor.copy(_binary_statement(model, columns), writer=QueuedLibpqWriter(cursor))
+            )
+            self._stream.write(_BINARY_HEADER)
+        return self
+
+    def __exit__(self, *error: object) -> None:
+        self._open.__exit__(*error)  # an error ends the `COPY` as failed
 
     def add(self, model: type[Model], rows: Rows) -> None:
         if not rows.count:
@@ -316,11 +344,17 @@ class RowsBuffer:
         columns = _binary_columns(model)
         if columns is None:
             self._texts.setdefault(model, []).append(_copy_text(model, rows))
+        elif model is self._streamed and self._stream is not None:
+            self._stream.write(_binary_rows(model, rows, columns))
         else:
             self._binary.setdefault(model, []).append(_binary_rows(model, rows, columns))
 
     def insert(self) -> None:
         """Insert every model's rows gathered so far, and forget them."""
+        if self._stream is not None:
+            self._stream.write(_BINARY_TRAILER)
+            self._stream = None
+            self._open.close()
         for model, parts in self._binary.items():
             columns = _binary_columns(model)
             assert columns is not None

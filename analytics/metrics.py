@@ -1255,7 +1255,9 @@ class MarketSweep:
         known = at >= 0
 
         def of_covered(counts: np.ndarray) -> np.ndarray:
-            return np.where(known, counts[np.maximum(at, 0), day], 0).astype("int64")
+            values = np.zeros(len(at), dtype="int64")
+            values[known] = counts[at[known], day]
+            return values
 
         feedback = {name: values[:, day] for name, values in partner_days.feedback.items()}
         rated = feedback["satisfaction_count"]

@@ -91,7 +91,24 @@ def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
 
 
 def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Rows:
-    """`frame`'s `fields` (NaN as null) plus the `common` values on every row."""
+    """`frame`'s `fields` as Python values (NaN as None) plus the `common` values on every
+    row."""
+    columns: dict[str, Column] = {
+        field: (
+            frame[field].astype(object).where(frame[field].notna(), None).tolist()
+            if frame[field].dtype.kind in "fO"
+            else frame[field].tolist()
+        )
+        for field in fields
+    }
+    count = len(frame)
+    columns.update({name: [value] * count for name, value in common.items()})
+    return Rows(columns, count)
+
+
+def _snapshot_arrays(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Rows:
+    """`_snapshot_rows` with `frame`'s columns kept as arrays (NaN for null), which a
+    backfill's `COPY` packs without a Python object per value."""
     columns: dict[str, Column] = {field: frame[field].to_numpy() for field in fields}
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
@@ -126,14 +143,14 @@ def _week_rows(inputs: WeekInputs) -> dict[type[Model], Rows]:
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     rollups = (figures.segment_rollups, figures.partner_rollups, figures.feedback_rollups)
     return {
-        SegmentSnapshot: _snapshot_rows(figures.segments, segment_fields, **common),
-        PartnerSnapshot: _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common),
+        SegmentSnapshot: _snapshot_arrays(figures.segments, segment_fields, **common),
+        PartnerSnapshot: _snapshot_arrays(figures.partners, metrics.PARTNER_COLUMNS, **common),
         **_rollup_rows(*rollups, **common),
         **registration_rollup_rows(
             week=week, as_of=as_of, final=final, registrations=inputs.registrations
         ),
         **{
-            model: _snapshot_rows(frame, fields, **common, **revenue_common())
+            model: _snapshot_arrays(frame, fields, **common, **revenue_common())
             for model, (frame, fields) in inputs.revenue.items()
         },
     }
@@ -170,9 +187,11 @@ def _rollup_rows(
 ) -> dict[type[Model], Rows]:
     """The rows of a week's rollups, by model."""
     return {
-        SegmentRollup: _snapshot_rows(segment_rollups, _SEGMENT_ROLLUP_FIELDS, **common),
-        PartnerRollup: _snapshot_rows(partner_rollups, metrics.PARTNER_ROLLUP_COLUMNS, **common),
-        FeedbackRollup: _snapshot_rows(feedback_rollups, metrics.FEEDBACK_ROLLUP_COLUMNS, **common),
+        SegmentRollup: _snapshot_arrays(segment_rollups, _SEGMENT_ROLLUP_FIELDS, **common),
+        PartnerRollup: _snapshot_arrays(partner_rollups, metrics.PARTNER_ROLLUP_COLUMNS, **common),
+        FeedbackRollup: _snapshot_arrays(
+            feedback_rollups, metrics.FEEDBACK_ROLLUP_COLUMNS, **common
+        ),
     }
 
 

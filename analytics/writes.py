@@ -7,10 +7,11 @@ numpy: hundreds of thousands of rows without a Python string per value."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ Column = Sequence[Cell] | np.ndarray
 class Rows:
     """Rows to insert, column by column: model field name → one value per row."""
 
-    columns: dict[str, Column]
+    columns: Mapping[str, Column]
     count: int
 
     def __len__(self) -> int:
@@ -58,10 +59,13 @@ def _with_stamps(model: type[Model], rows: Rows) -> dict[str, Column]:
     """`rows`' columns, with `created_at` and `updated_at` (now) when the model has them and
     the rows do not say."""
     now = timezone.now()
-    return rows.columns | {
-        name: [now] * rows.count
-        for name in ("created_at", "updated_at")
-        if name not in rows.columns and any(field.attname == name for field in _fields(model))
+    return {
+        **rows.columns,
+        **{
+            name: [now] * rows.count
+            for name in ("created_at", "updated_at")
+            if name not in rows.columns and any(field.attname == name for field in _fields(model))
+        },
     }
 
 
@@ -154,7 +158,8 @@ def _binary_columns(model: type[Model]) -> list[_BinaryColumn] | None:
 
 def _starts(sizes: np.ndarray) -> np.ndarray:
     """Where each of consecutive pieces of `sizes` bytes starts."""
-    return np.cumsum(sizes) - sizes
+    starts: np.ndarray = np.cumsum(sizes) - sizes
+    return starts
 
 
 def _constant(values: Column, count: int) -> bool:
@@ -269,7 +274,7 @@ def _binary_rows(model: type[Model], rows: Rows, columns: list[_BinaryColumn]) -
         at += width
     if fixed == len(cells):
         return block.tobytes()
-    rest_sizes = sum(sizes for sizes, _ in cells[fixed:])
+    rest_sizes = np.sum([sizes for sizes, _ in cells[fixed:]], axis=0)
     rest = np.empty(int(rest_sizes.sum()), dtype=np.uint8)
     at_row = _starts(rest_sizes)
     for sizes, data in cells[fixed:]:
@@ -332,8 +337,13 @@ class RowsBuffer:
             self._stream.write(_BINARY_HEADER)
         return self
 
-    def __exit__(self, *error: object) -> None:
-        self._open.__exit__(*error)  # an error ends the `COPY` as failed
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._open.__exit__(kind, error, trace)  # an error ends the `COPY` as failed
 
     def add(self, model: type[Model], rows: Rows) -> None:
         if not rows.count:
@@ -355,10 +365,10 @@ class RowsBuffer:
             self._stream.write(_BINARY_TRAILER)
             self._stream = None
             self._open.close()
-        for model, parts in self._binary.items():
+        for model, binary in self._binary.items():
             columns = _binary_columns(model)
             assert columns is not None
-            _copy_binary(model, columns, parts)
+            _copy_binary(model, columns, binary)
         for model, texts in self._texts.items():
             _copy(model, "".join(texts))
         for model, parts in self._rows.items():

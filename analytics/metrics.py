@@ -180,10 +180,19 @@ def with_ratios(counts: pd.DataFrame) -> pd.DataFrame:
     `accounts` (`ratio`; NaN where there are no accounts). Output: a copy of `counts` with the
     ratios appended."""
     frame = counts.copy()
-    accounts = frame["accounts"].to_numpy().tolist()
+    if len(frame) and frame[["accounts", *RATIO_COUNTS.values()]].abs().max().max() >= 2**53:
+        accounts_list = frame["accounts"].to_numpy().tolist()
+        for column, count in RATIO_COUNTS.items():
+            values = zip(frame[count].to_numpy().tolist(), accounts_list, strict=True)
+            frame[column] = np.array([ratio(n, total) for n, total in values], dtype="float64")
+        return frame
+    accounts = frame["accounts"].to_numpy(dtype="float64")
     for column, count in RATIO_COUNTS.items():
-        values = zip(frame[count].to_numpy().tolist(), accounts, strict=True)
-        frame[column] = np.array([ratio(n, total) for n, total in values], dtype="float64")
+        # What `ratio` gives, for every row at once: below 2**53 both counts are exact as
+        # float64, and one division of them rounds the quotient as Python's does.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quotient = frame[count].to_numpy(dtype="float64") / accounts
+        frame[column] = np.where(accounts != 0, quotient, np.nan).astype("float64")
     return frame
 
 
@@ -1023,6 +1032,22 @@ class _SweptDays:
     covered: np.ndarray
     converted: np.ndarray
     programme: list[ProgrammeCounts] | None
+    partner_days: _PartnerDays | None = None
+
+
+@dataclass(frozen=True)
+class _PartnerDays:
+    """Rule 6's figures of each partner of a market's partners frame on each of a sweep's
+    days, the partners sorted by `external_id` as `partner_figures` gives them: `order`, their
+    rows in the partners frame; `covered_at`, each one's row in the sweep's partner arrays (-1
+    when it covers nothing); and per (partner, day) the agreements in force and the 90-day
+    window's feedback (`feedback[column][partner, day]` for `feedback_count`,
+    `satisfaction_sum`, `satisfaction_count` and `NPS_COUNT_COLUMNS`)."""
+
+    order: np.ndarray
+    covered_at: np.ndarray
+    agreements: np.ndarray
+    feedback: dict[str, np.ndarray]
 
 
 class MarketSweep:
@@ -1096,13 +1121,16 @@ class MarketSweep:
             }
         )
         segments = with_ratios(groups)
-        figures = partner_figures(
-            market.partners,
-            coverage,
-            agreements_in_force(market.agreements, d),
-            market.feedback,
-            d,
-        )
+        if swept.partner_days is None:
+            figures = partner_figures(
+                market.partners,
+                coverage,
+                agreements_in_force(market.agreements, d),
+                market.feedback,
+                d,
+            )
+        else:
+            figures = self._partner_figures(swept, day)
         programme = swept.programme[day] if swept.programme is not None else None
         return WeekFigures(
             segments,
@@ -1169,7 +1197,97 @@ class MarketSweep:
             covered=covered,
             converted=_bit_counts(pair_days & won[pair_account], pair_partner, count, width),
             programme=programme,
+            partner_days=self._partner_days(days, numbers),
         )
+
+    def _partner_days(self, days: list[date], numbers: np.ndarray) -> _PartnerDays | None:
+        """`_PartnerDays` of `days` (`numbers`, their day numbers): the agreements in force
+        (rule 2) counted per partner from their words, the feedback of each day's window
+        (rule 6) counted and summed per partner. None when a partner id repeats or the
+        feedback has no such columns (`partner_figures` then computes each day)."""
+        market = self.market
+        partners, feedback = market.partners, market.feedback
+        ids = pd.Index(partners["partner_id"])
+        if not ids.is_unique or not {"satisfaction", "nps", "created_on"} <= set(feedback):
+            return None
+        order = np.argsort(partners["external_id"].to_numpy(), kind="stable")
+        ids = pd.Index(partners["partner_id"].to_numpy()[order])
+        count, width = len(ids), len(days)
+        covered_at = market.assignments.partners.get_indexer(ids)
+        agreements = np.zeros((count, width), dtype="int64")
+        if not market.agreements.empty:
+            owner = ids.get_indexer(pd.Index(market.agreements["partner_id"]))
+            known = owner >= 0
+            words = _words(self._in_force[0][known], self._in_force[1][known], numbers)
+            agreements = _bit_counts(words, owner[known], count, width)
+        writer = ids.get_indexer(pd.Index(feedback["partner_id"]))
+        created = feedback["created_on"].to_numpy(dtype="datetime64[D]")
+        satisfaction = feedback["satisfaction"].to_numpy(dtype="float64")
+        rated = ~np.isnan(satisfaction)
+        score = feedback["nps"].to_numpy(dtype="float64")
+        scored = ~np.isnan(score)
+        columns = {
+            "feedback_count": np.ones(len(created), dtype=bool),
+            "satisfaction_count": rated,
+            "nps_responses": scored,
+            "nps_promoters": scored & (score >= 9),
+            "nps_detractors": scored & (score <= 6),
+        }
+        sums = {name: np.zeros((count, width), dtype="int64") for name in columns}
+        sums["satisfaction_sum"] = np.zeros((count, width), dtype="float64")
+        known = writer >= 0
+        for position, d in enumerate(days):
+            day = np.datetime64(d, "D")
+            rows = known & (created >= day - (FEEDBACK_WINDOW_DAYS - 1)) & (created <= day)
+            who = writer[rows]
+            for name, counted in columns.items():
+                sums[name][:, position] = np.bincount(who[counted[rows]], minlength=count)
+            sums["satisfaction_sum"][:, position] = np.bincount(
+                who[rated[rows]], weights=satisfaction[rows & rated], minlength=count
+            )
+        return _PartnerDays(order, covered_at, agreements, sums)
+
+    def _partner_figures(self, swept: _SweptDays, day: int) -> pd.DataFrame:
+        """`partner_figures` of the sweep's `day`-th day, from its `_PartnerDays`."""
+        partner_days = swept.partner_days
+        assert partner_days is not None
+        at = partner_days.covered_at
+        known = at >= 0
+
+        def of_covered(counts: np.ndarray) -> np.ndarray:
+            values = np.zeros(len(at), dtype="int64")
+            values[known] = counts[at[known], day]
+            return values
+
+        feedback = {name: values[:, day] for name, values in partner_days.feedback.items()}
+        rated = feedback["satisfaction_count"]
+        responses = feedback["nps_responses"]
+        promoters, detractors = feedback["nps_promoters"], feedback["nps_detractors"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # As `partner_figures`: the mean of the window's scores, and `nps_from_counts`.
+            mean = np.where(rated > 0, feedback["satisfaction_sum"] / rated, np.nan)
+            nps = np.where(
+                responses > 0,
+                100.0 * (promoters - detractors).astype("float64") / responses,
+                np.nan,
+            )
+        frame = self.market.partners.iloc[partner_days.order][
+            ["partner_id", "external_id", "name", "channel_kind"]
+        ].reset_index(drop=True)
+        columns = {
+            "covered_accounts": of_covered(swept.covered),
+            "converted_accounts": of_covered(swept.converted),
+            "agreements_in_force": partner_days.agreements[:, day],
+            "feedback_count": feedback["feedback_count"],
+            "satisfaction_mean": mean.astype("float64"),
+            "nps": nps.astype("float64"),
+            "nps_responses": responses,
+            "nps_promoters": promoters,
+            "nps_detractors": detractors,
+        }
+        for name, values in columns.items():
+            frame[name] = values
+        return frame[PARTNER_COLUMNS]
 
     def _day_counts(
         self, live: np.ndarray, won: np.ndarray, kinds: np.ndarray, width: int

@@ -845,38 +845,6 @@ class PreparedRevenue:
         pipeline, forecast, won, subscribed = map(own, (pipeline, forecast, won, subscribed))
         partner = self.partner
         won_value = self._factors(self._close_periods(won))
-        frame = self.partners[["partner_id", "external_id", "name", "channel_kind"]].copy()
-        frame = frame.reset_index(drop=True)
-        frame["pipeline_count"] = np.bincount(partner[pipeline], minlength=size)
-        frame["pipeline_amount"] = list(
-            self._money(
-                partner[pipeline],
-                self.year_cents[pipeline],
-                self._factors(self._periods_on(pipeline, d)),
-                size,
-            )
-        )
-        frame["weighted_pipeline"] = list(
-            self._money(
-                partner[pipeline],
-                self.year_cents[pipeline],
-                self._factors(self._periods_on(pipeline, d), self.probability[pipeline]),
-                size,
-            )
-        )
-        frame["won_count"] = np.bincount(partner[won], minlength=size)
-        frame["won_amount"] = list(self._money(partner[won], self.year_cents[won], won_value, size))
-        frame["mrr"] = list(
-            self._money(
-                partner[subscribed],
-                self.cents[subscribed],
-                self._factors(self._periods_on(subscribed, d)),
-                size,
-            )
-        )
-        frame["subscribers"] = _distinct_counts(
-            partner[subscribed], self.account_id[subscribed], size
-        )
         # Influence: the won deals of the window some other partner's coverage influenced.
         deal_rows = self.won_rows[self.influence.partner_rows]
         counted = in_window[deal_rows]
@@ -884,31 +852,69 @@ class PreparedRevenue:
         influencer = self.partner_ids.get_indexer(self.influence.partner_ids[counted])
         known = influencer >= 0
         deal_rows, influencer = deal_rows[known], influencer[known].astype("int64")
-        frame["influenced_count"] = np.bincount(influencer, minlength=size)
-        frame["influenced_amount"] = list(
-            self._money(
-                influencer,
-                self.year_cents[deal_rows],
-                self._factors(self._close_periods(deal_rows)),
-                size,
-            )
+        counts = {
+            "pipeline_count": np.bincount(partner[pipeline], minlength=size),
+            "won_count": np.bincount(partner[won], minlength=size),
+            "subscribers": _distinct_counts(partner[subscribed], self.account_id[subscribed], size),
+            "influenced_count": np.bincount(influencer, minlength=size),
+        }
+        targets = self._targets(d, size)
+        active = np.column_stack(list(counts.values())).any(axis=1) | np.array(
+            [units > 0 for units in targets], dtype=bool
         )
-        frame["forecast_count"] = np.bincount(partner[forecast], minlength=size)
-        frame["forecast_amount"] = list(
-            self._money(
-                partner[forecast],
+        # Only the partners with a deal or a target are rows: their money alone is summed.
+        chosen = np.flatnonzero(active)
+        mine = np.zeros(size, dtype=bool)
+        mine[chosen] = True
+        at = np.cumsum(mine) - 1
+
+        def money(rows: np.ndarray, cents: np.ndarray, factors: np.ndarray) -> list[int]:
+            kept = mine[partner[rows]]
+            return list(
+                self._money(at[partner[rows][kept]], cents[kept], factors[kept], len(chosen))
+            )
+
+        influenced = mine[influencer]
+        frame = self.partners[["partner_id", "external_id", "name", "channel_kind"]]
+        frame = frame.iloc[chosen].reset_index(drop=True)
+        for name, values in counts.items():
+            frame[name] = values[chosen]
+        columns: dict[str, list[int] | np.ndarray] = {
+            "pipeline_amount": money(
+                pipeline, self.year_cents[pipeline], self._factors(self._periods_on(pipeline, d))
+            ),
+            "weighted_pipeline": money(
+                pipeline,
+                self.year_cents[pipeline],
+                self._factors(self._periods_on(pipeline, d), self.probability[pipeline]),
+            ),
+            "won_amount": money(won, self.year_cents[won], won_value),
+            "mrr": money(
+                subscribed,
+                self.cents[subscribed],
+                self._factors(self._periods_on(subscribed, d)),
+            ),
+            "influenced_amount": list(
+                self._money(
+                    at[influencer[influenced]],
+                    self.year_cents[deal_rows[influenced]],
+                    self._factors(self._close_periods(deal_rows[influenced])),
+                    len(chosen),
+                )
+            ),
+            "forecast_count": np.bincount(partner[forecast], minlength=size)[chosen],
+            "forecast_amount": money(
+                forecast,
                 self.year_cents[forecast],
                 self._factors(self._periods_on(forecast, d), self.probability[forecast]),
-                size,
-            )
-        )
-        frame["target_amount"] = list(self._targets(d, size))
-        counts = ["pipeline_count", "won_count", "subscribers", "influenced_count"]
-        active = (frame[counts].to_numpy() > 0).any(axis=1) | np.array(
-            [units > 0 for units in frame["target_amount"]], dtype=bool
-        )
-        frame = frame[active].sort_values("external_id", kind="stable").reset_index(drop=True)
-        return frame.astype({column: "int64" for column in counts + ["forecast_count"]})[
+            ),
+            "target_amount": list(targets[chosen]),
+        }
+        for name, amounts in columns.items():
+            # As a column of every partner's values filtered: whole numbers as int64.
+            frame[name] = amounts if len(chosen) else np.zeros(0, dtype="int64")
+        frame = frame.sort_values("external_id", kind="stable").reset_index(drop=True)
+        return frame.astype({column: "int64" for column in [*counts, "forecast_count"]})[
             PARTNER_COLUMNS
         ]
 

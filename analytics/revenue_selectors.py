@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TypedDict
@@ -470,6 +470,31 @@ class RevenueRead:
     partners: pd.DataFrame
     rates: RateTable
 
+    def covered_by(self, coverage: pd.DataFrame) -> RevenueRead:
+        """This read with the coverage of its won deals' accounts taken from `coverage` (every
+        assignment: `account_id, kind, partner_id, start_date, end_date`, `partner_id` 0 for
+        direct and online, dates `datetime64[D]`), as `read_revenue` would have read it, for a
+        read made `with_coverage=False` on PostgreSQL."""
+        if self.deals is None:
+            raise ValueError("only deals read on PostgreSQL take a coverage of their own")
+        fields = self.deals.fields
+        won = fields["account_id"][fields["stage"] == revenue.STAGES.index("won")]
+        account_id = coverage["account_id"].to_numpy(dtype="int64")
+        wanted = np.zeros(int(account_id.max(initial=0)) + 1, dtype=bool)
+        wanted[won[won < len(wanted)]] = True
+        rows = wanted[account_id]
+        kinds = metrics.kind_codes(coverage["kind"].array[rows])
+        frame = pd.DataFrame(
+            {
+                "account_id": account_id[rows],
+                "kind": np.asarray(metrics.KINDS, dtype=object)[kinds],
+                "partner_id": coverage["partner_id"].to_numpy(dtype="int64")[rows],
+                "start_date": coverage["start_date"].to_numpy(dtype="datetime64[D]")[rows],
+                "end_date": coverage["end_date"].to_numpy(dtype="datetime64[D]")[rows],
+            }
+        )
+        return replace(self, coverage=frame)
+
     def frames(self, accounts: metrics.Accounts | None = None) -> RevenueFrames:
         """The keyword arguments of `revenue.PreparedRevenue`; on PostgreSQL each deal's
         segment from `accounts` when the read did not join them (`read_revenue(joined=False)`,
@@ -504,11 +529,15 @@ def revenue_frames(
     return read_revenue(d, joined=accounts is None).frames(accounts)
 
 
-def read_revenue(d: date | None = None, *, joined: bool = True) -> RevenueRead:
+def read_revenue(
+    d: date | None = None, *, joined: bool = True, with_coverage: bool = True
+) -> RevenueRead:
     """Every opportunity, or with `d` only those that can count on `d`, and the coverage that
     can have influenced its won deals, all read in one snapshot (REPEATABLE READ on
     PostgreSQL, when no transaction is open yet). `joined` False: on PostgreSQL the deals'
-    segments are not read (`RevenueRead.frames` takes them from the week's accounts)."""
+    segments are not read (`RevenueRead.frames` takes them from the week's accounts).
+    `with_coverage` False: on PostgreSQL no coverage is read (a backfill that has read every
+    assignment with its market hands it over, `RevenueRead.covered_by`)."""
     postgresql = connection.vendor == "postgresql"
     fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
@@ -546,6 +575,9 @@ def read_revenue(d: date | None = None, *, joined: bool = True) -> RevenueRead:
             if not postgresql:
                 won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
                 assignments = assignments.filter(account_id__in=won_accounts)
+            elif not with_coverage:
+                influenced = False
+                assignments = assignments.none()
         agreements, agreement_regions, agreement_verticals = _agreements(by_id=postgresql)
         partners = pd.DataFrame(
             list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),

@@ -190,13 +190,20 @@ class RevenueBackfill:
     MissingRate from a call.
 
     `read`: what `read_revenue()` read (read now when not given); `accounts`: the backfill's
-    market, which names each deal's segment when the read did not (`joined=False`)."""
+    market, which names each deal's segment when the read did not (`joined=False`);
+    `coverage`: the market's every assignment, for a read made without coverage
+    (`with_coverage=False`)."""
 
     def __init__(
-        self, read: RevenueRead | None = None, accounts: metrics.Accounts | None = None
+        self,
+        read: RevenueRead | None = None,
+        accounts: metrics.Accounts | None = None,
+        coverage: pd.DataFrame | None = None,
     ) -> None:
         if read is None:
             read = read_revenue(joined=accounts is None)
+        elif coverage is not None:
+            read = read.covered_by(coverage)
         self.prepared = revenue.PreparedRevenue(**read.frames(accounts))
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
@@ -205,19 +212,24 @@ class RevenueBackfill:
 
 
 def _read_all_on_own_connection() -> RevenueRead:
-    """`read_revenue()` without the deals' segments, on this thread's own connection, closed
-    afterwards."""
+    """`read_revenue()` without the deals' segments or the coverage (the backfill reads every
+    assignment with its market), on this thread's own connection, closed afterwards."""
     try:
-        return read_revenue(joined=False)
+        return read_revenue(joined=False, with_coverage=False)
     finally:
         connection.close()
 
 
+# Makes a backfill's revenue step from its market's accounts and every assignment.
+BackfillStep = Callable[[metrics.Accounts, pd.DataFrame], RevenueBackfill]
+
+
 @contextmanager
-def backfill_read_ahead(revenue: bool) -> Iterator[Callable[[metrics.Accounts], RevenueBackfill]]:
-    """A maker of the backfill's revenue step from its market's accounts, with every deal's
-    read started now on connections of their own when it can be (as `revenue_read_ahead`):
-    the database reads the deals while the backfill reads and prepares its market. Without
+def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
+    """A maker of the backfill's revenue step from its market's accounts and coverage, with
+    every deal's read started now on a connection of its own when it can be (as
+    `revenue_read_ahead`): the database reads the deals while the backfill reads and prepares
+    its market, whose coverage the step then takes rather than reading it again. Without
     `revenue` nothing is read. Leaving waits for the read."""
     if (
         not revenue
@@ -225,8 +237,8 @@ def backfill_read_ahead(revenue: bool) -> Iterator[Callable[[metrics.Accounts], 
         or connection.in_atomic_block
         or not settings.METRICS_PARALLEL_READ
     ):
-        yield lambda accounts: RevenueBackfill(accounts=accounts)
+        yield lambda accounts, coverage: RevenueBackfill(accounts=accounts)
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_read_all_on_own_connection)
-        yield lambda accounts: RevenueBackfill(pending.result(), accounts)
+        yield lambda accounts, coverage: RevenueBackfill(pending.result(), accounts, coverage)

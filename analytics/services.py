@@ -47,7 +47,7 @@ from analytics.revenue_services import (
     revenue_read_ahead,
 )
 from analytics.routers import primary_reads
-from analytics.writes import Cell, Rows, RowsBuffer, insert_rows
+from analytics.writes import Cell, Column, Rows, RowsBuffer, insert_rows
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -91,8 +91,9 @@ def metrics_as_of(*, week: str, final: bool, today: date | None = None) -> date:
 
 
 def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Rows:
-    """`frame`'s `fields` (NaN as None) plus the `common` values on every row."""
-    columns: dict[str, list[Cell]] = {
+    """`frame`'s `fields` as Python values (NaN as None) plus the `common` values on every
+    row."""
+    columns: dict[str, Column] = {
         field: (
             frame[field].astype(object).where(frame[field].notna(), None).tolist()
             if frame[field].dtype.kind in "fO"
@@ -100,6 +101,15 @@ def _snapshot_rows(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Ro
         )
         for field in fields
     }
+    count = len(frame)
+    columns.update({name: [value] * count for name, value in common.items()})
+    return Rows(columns, count)
+
+
+def _snapshot_arrays(frame: pd.DataFrame, fields: list[str], **common: Cell) -> Rows:
+    """`_snapshot_rows` with `frame`'s columns kept as arrays (NaN for null), which a
+    backfill's `COPY` packs without a Python object per value."""
+    columns: dict[str, Column] = {field: frame[field].to_numpy() for field in fields}
     count = len(frame)
     columns.update({name: [value] * count for name, value in common.items()})
     return Rows(columns, count)
@@ -133,14 +143,14 @@ def _week_rows(inputs: WeekInputs) -> dict[type[Model], Rows]:
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
     rollups = (figures.segment_rollups, figures.partner_rollups, figures.feedback_rollups)
     return {
-        SegmentSnapshot: _snapshot_rows(figures.segments, segment_fields, **common),
-        PartnerSnapshot: _snapshot_rows(figures.partners, metrics.PARTNER_COLUMNS, **common),
+        SegmentSnapshot: _snapshot_arrays(figures.segments, segment_fields, **common),
+        PartnerSnapshot: _snapshot_arrays(figures.partners, metrics.PARTNER_COLUMNS, **common),
         **_rollup_rows(*rollups, **common),
         **registration_rollup_rows(
             week=week, as_of=as_of, final=final, registrations=inputs.registrations
         ),
         **{
-            model: _snapshot_rows(frame, fields, **common, **revenue_common())
+            model: _snapshot_arrays(frame, fields, **common, **revenue_common())
             for model, (frame, fields) in inputs.revenue.items()
         },
     }
@@ -150,6 +160,17 @@ def _counted_rows(rows: dict[type[Model], Rows]) -> int:
     """The rows a run reports written: its snapshot and revenue rows (not the rollups)."""
     return sum(len(model_rows) for model, model_rows in rows.items() if model in _COUNTED)
 
+
+# The models of a week's rows (`_week_rows`), which a backfill replaces.
+_WEEK_MODELS: tuple[type[Model], ...] = (
+    SegmentSnapshot,
+    PartnerSnapshot,
+    SegmentRollup,
+    PartnerRollup,
+    FeedbackRollup,
+    RegistrationRollup,
+    *REVENUE_MODELS,
+)
 
 # The models whose rows a run counts as written (`MetricsRun.rows_written`).
 _COUNTED: frozenset[type[Model]] = frozenset({SegmentSnapshot, PartnerSnapshot, *REVENUE_MODELS})
@@ -166,9 +187,11 @@ def _rollup_rows(
 ) -> dict[type[Model], Rows]:
     """The rows of a week's rollups, by model."""
     return {
-        SegmentRollup: _snapshot_rows(segment_rollups, _SEGMENT_ROLLUP_FIELDS, **common),
-        PartnerRollup: _snapshot_rows(partner_rollups, metrics.PARTNER_ROLLUP_COLUMNS, **common),
-        FeedbackRollup: _snapshot_rows(feedback_rollups, metrics.FEEDBACK_ROLLUP_COLUMNS, **common),
+        SegmentRollup: _snapshot_arrays(segment_rollups, _SEGMENT_ROLLUP_FIELDS, **common),
+        PartnerRollup: _snapshot_arrays(partner_rollups, metrics.PARTNER_ROLLUP_COLUMNS, **common),
+        FeedbackRollup: _snapshot_arrays(
+            feedback_rollups, metrics.FEEDBACK_ROLLUP_COLUMNS, **common
+        ),
     }
 
 
@@ -480,9 +503,10 @@ def metrics_compute_weeks(
 
     Weeks in `final_weeks` are final, the rest provisional. Every week gets the rows and the
     `MetricsRun` that `metrics_compute_week` would give it, under its own lock (all of them held
-    while the backfill runs); the rows of all the weeks are written at once (one `COPY` per
-    table on PostgreSQL), then each week's programme step runs in week order, as it reads the
-    weeks before it. `progress` is called with each week once its programme step is done.
+    while the backfill runs); the weeks' old rows are deleted, their new rows written in one
+    transaction (one binary `COPY` per table on PostgreSQL, the partner snapshots' sent while
+    the next weeks are computed), then each week's programme step runs in week order, as it
+    reads the weeks before it. `progress` is called with each week once its programme step is done.
     Raises like `metrics_compute_week`; a failing week fails the whole backfill, which then
     writes nothing (every week keeps the rows it had; each run is recorded as failed). With
     `revenue=False` the weeks are written with no revenue rows and the programme's figures
@@ -493,8 +517,10 @@ def metrics_compute_weeks(
     final_set = set(final_weeks)
     # Every deal is read while the market is (each deal's segment then from the market).
     with backfill_read_ahead(revenue) as revenue_backfill:
-        market = metrics.PreparedMarket(**selectors.market_frames())
-        step = revenue_backfill(market.accounts) if revenue else None
+        frames = selectors.market_frames()
+        market = metrics.PreparedMarket(**frames)
+        step = revenue_backfill(market.accounts, frames["coverage"]) if revenue else None
+        del frames
     # The weeks' coverage in one pass over the dated rows; a day the sweep did not foresee
     # (the date turned during a provisional run) is computed alone.
     days = [metrics_as_of(week=week, final=week in final_set) for week in weeks]
@@ -548,11 +574,15 @@ def _run_weeks_locked(
     seconds = dict.fromkeys(weeks, 0.0)
     current = weeks[0] if weeks else ""
     try:
-        with transaction.atomic():
-            buffer = RowsBuffer()
+        with transaction.atomic(), ExitStack() as writing:
+            started = time.monotonic()
+            for model in _WEEK_MODELS:
+                model._default_manager.filter(week__in=weeks).delete()
+            shared = time.monotonic() - started
+            # The partner snapshots go to the database while the next weeks are computed.
+            buffer = writing.enter_context(RowsBuffer(streamed=PartnerSnapshot))
             handed: dict[str, metrics.ProgrammeCounts | None] = {}
             sourced: dict[str, SourcedRevenue | None] = {}
-            written: dict[type[Model], None] = {}  # the models of the weeks' rows, in order
             for run in runs:
                 current = run.week
                 started = time.monotonic()
@@ -568,7 +598,6 @@ def _run_weeks_locked(
                     )
                 )
                 for model, model_rows in rows.items():
-                    written[model] = None
                     buffer.add(model, model_rows)
                 run.rows_written = _counted_rows(rows)
                 handed[run.week] = figures.programme
@@ -576,10 +605,9 @@ def _run_weeks_locked(
                 seconds[run.week] += time.monotonic() - started
             current = ""
             started = time.monotonic()
-            for model in written:
-                model._default_manager.filter(week__in=weeks).delete()
             buffer.insert()
-            shared = (time.monotonic() - started) / max(len(runs), 1)
+            writing.close()
+            shared = (shared + time.monotonic() - started) / max(len(runs), 1)
 
             def evaluating(week: str) -> None:
                 nonlocal current

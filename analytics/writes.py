@@ -1,29 +1,42 @@
 """Writing a run's rows: a snapshot's or rollup's rows, column by column, into its table in one
 `COPY` on PostgreSQL (`bulk_create` elsewhere). Shared by the weekly run's writer
-(`analytics.services`) and the programme step (`analytics.programme_services`)."""
+(`analytics.services`) and the programme step (`analytics.programme_services`).
+
+A backfill's rows (`RowsBuffer`) go in `COPY`'s binary format, built column by column with
+numpy: hundreds of thousands of rows without a Python string per value."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from django.db import connection
 from django.db.models import Field, Model
 from django.utils import timezone
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
-from crm.sql import COPY_NULL, copy_texts
+from crm.sql import COPY_NULL, copy_text, copy_texts
 
 # What a snapshot or rollup column holds: codes and weeks, counts, ratios, flags, dates.
 Cell = str | int | float | bool | date | datetime | None
+
+
+# A column of rows: Python values, or a numpy array (NaN, None and NaT stand for null).
+Column = Sequence[Cell] | np.ndarray
 
 
 @dataclass
 class Rows:
     """Rows to insert, column by column: model field name → one value per row."""
 
-    columns: dict[str, list[Cell]]
+    columns: Mapping[str, Column]
     count: int
 
     def __len__(self) -> int:
@@ -42,15 +55,28 @@ def insert_rows(model: type[Model], rows: Rows) -> None:
     _copy(model, _copy_text(model, rows))
 
 
-def _with_stamps(model: type[Model], rows: Rows) -> dict[str, list[Cell]]:
+def _with_stamps(model: type[Model], rows: Rows) -> dict[str, Column]:
     """`rows`' columns, with `created_at` and `updated_at` (now) when the model has them and
     the rows do not say."""
     now = timezone.now()
-    return rows.columns | {
-        name: [now] * rows.count
-        for name in ("created_at", "updated_at")
-        if name not in rows.columns and any(field.attname == name for field in _fields(model))
+    return {
+        **rows.columns,
+        **{
+            name: [now] * rows.count
+            for name in ("created_at", "updated_at")
+            if name not in rows.columns and any(field.attname == name for field in _fields(model))
+        },
     }
+
+
+def _cells(values: Column) -> list[Cell]:
+    """A column as Python values, null as None."""
+    if not isinstance(values, np.ndarray):
+        return list(values)
+    if values.dtype.kind in "fOmM":
+        return pd.Series(values, dtype=object).where(pd.notna(values), None).tolist()
+    cells: list[Cell] = values.tolist()
+    return cells
 
 
 def _fields(model: type[Model]) -> list[Field[Any, Any]]:
@@ -58,7 +84,7 @@ def _fields(model: type[Model]) -> list[Field[Any, Any]]:
 
 
 def _bulk_create(model: type[Model], rows: Rows) -> None:
-    columns = _with_stamps(model, rows)
+    columns = {name: _cells(values) for name, values in _with_stamps(model, rows).items()}
     attnames = list(columns)
     objects = [
         model(**dict(zip(attnames, row, strict=True)))
@@ -71,7 +97,9 @@ def _copy_text(model: type[Model], rows: Rows) -> str:
     """`rows` as the text of a `COPY` into `model`'s table (`_copy`), one line per row."""
     columns = _with_stamps(model, rows)
     texts = [
-        copy_texts(columns[field.attname]) if field.attname in columns else [COPY_NULL] * rows.count
+        copy_texts(_cells(columns[field.attname]))
+        if field.attname in columns
+        else [COPY_NULL] * rows.count
         for field in _fields(model)
     ]
     return "".join("\t".join(row) + "\n" for row in zip(*texts, strict=True))
@@ -86,28 +114,264 @@ def _copy(model: type[Model], text: str) -> None:
         copy.write(text)
 
 
+# `COPY`'s binary format: a signature, flags and header extension (both 0), the rows, and a
+# field count of -1 to end (https://www.postgresql.org/docs/15/sql-copy.html).
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_BINARY_TRAILER = b"\xff\xff"
+_NULL_CELL = b"\xff\xff\xff\xff"
+# The binary form of each column type a snapshot or rollup uses: numbers big-endian, booleans
+# one byte, dates as days and moments as microseconds from 2000-01-01, text as UTF-8.
+_FIXED_TYPES: dict[str, str] = {
+    "smallint": ">i2",
+    "integer": ">i4",
+    "bigint": ">i8",
+    "double precision": ">f8",
+    "boolean": "u1",
+    "date": ">i4",
+    "timestamp with time zone": ">i8",
+}
+_DAY_ZERO = np.datetime64("2000-01-01", "D")
+_MOMENT_ZERO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _BinaryColumn:
+    field: Field[Any, Any]
+    db_type: str  # a key of `_FIXED_TYPES`, or "text"
+
+
+def _binary_columns(model: type[Model]) -> list[_BinaryColumn] | None:
+    """`model`'s columns in the order its binary `COPY` lists them: first those of one width
+    on every row (not null, not text), then the rest; None when one has no binary form here
+    (its rows then go as text)."""
+    columns = []
+    for field in _fields(model):
+        db_type = str(field.db_type(connection))
+        if db_type.startswith(("varchar", "text")):
+            columns.append(_BinaryColumn(field, "text"))
+        elif db_type in _FIXED_TYPES:
+            columns.append(_BinaryColumn(field, db_type))
+        else:
+            return None
+    return sorted(columns, key=lambda column: column.field.null or column.db_type == "text")
+
+
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    """Where each of consecutive pieces of `sizes` bytes starts."""
+    starts: np.ndarray = np.cumsum(sizes) - sizes
+    return starts
+
+
+def _constant(values: Column, count: int) -> bool:
+    return isinstance(values, list) and count > 0 and values.count(values[0]) == count
+
+
+def _binary_value(db_type: str, value: Cell) -> np.ndarray:
+    """One value's bytes (length and data) in the binary format."""
+    cells = _binary_cells(db_type, np.array([value], dtype=object))
+    return cells[1]
+
+
+def _binary_cells(db_type: str, values: Column) -> tuple[np.ndarray, np.ndarray]:
+    """A column's cells in the binary format: the size of each (4 for its length, then its
+    data; a null has length -1 and no data) and all their bytes in row order."""
+    count = len(values)
+    if _constant(values, count):
+        cell = _binary_value(db_type, values[0])
+        return np.full(count, len(cell), dtype="int64"), np.tile(cell, count)
+    if db_type == "text":
+        return _text_cells(values)
+    array = np.asarray(values)
+    if db_type == "date":
+        array = np.asarray(values, dtype="datetime64[D]")
+        null = np.isnat(array)
+        numbers = (array - _DAY_ZERO).astype("int64")
+    elif db_type == "timestamp with time zone":
+        null = np.asarray(pd.isna(array), dtype=bool)
+        numbers = np.array(
+            [
+                0 if missing else (moment - _MOMENT_ZERO) // timedelta(microseconds=1)
+                for moment, missing in zip(array.tolist(), null.tolist(), strict=True)
+            ],
+            dtype="int64",
+        )
+    else:
+        null = np.asarray(pd.isna(array), dtype=bool)
+        numbers = np.where(null, 0, array) if null.any() else array
+    data_type = np.dtype(_FIXED_TYPES[db_type])
+    if data_type.kind == "i":
+        whole = np.asarray(numbers, dtype="int64")
+        if (whole != np.asarray(numbers)).any():
+            raise ValueError(f"a value that is not whole for a {db_type} column")
+        numbers = whole
+        limit = 1 << (8 * data_type.itemsize - 1)
+        if len(numbers) and (numbers.min() < -limit or numbers.max() >= limit):
+            raise ValueError(f"a value out of the range of a {db_type} column")
+    data = np.asarray(numbers).astype(data_type)
+    width = data_type.itemsize
+    cells = np.empty((count, 4 + width), dtype=np.uint8)
+    cells[:, :4] = np.frombuffer(width.to_bytes(4, "big"), dtype=np.uint8)
+    cells[:, 4:] = data.view(np.uint8).reshape(count, width)
+    if not null.any():
+        return np.full(count, 4 + width, dtype="int64"), cells.reshape(-1)
+    cells[null, :4] = 0xFF
+    kept = np.ones(cells.shape, dtype=bool)
+    kept[null, 4:] = False
+    return np.where(null, 4, 4 + width).astype("int64"), cells[kept]
+
+
+def _text_cells(values: Column) -> tuple[np.ndarray, np.ndarray]:
+    """`_binary_cells` of a text column: the distinct values encoded together, then each
+    row's length and bytes gathered."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    texts = (
+        list(uniques)
+        if pd.api.types.infer_dtype(uniques, skipna=False) == "string"
+        else [unique if isinstance(unique, str) else copy_text(unique) for unique in uniques]
+    )
+    joined = "".join(texts)
+    data = np.frombuffer(joined.encode(), dtype=np.uint8)
+    if len(data) == len(joined):  # ASCII: a character is a byte
+        lengths = np.fromiter(map(len, texts), dtype="int64", count=len(texts))
+    else:
+        lengths = np.array([len(text.encode()) for text in texts], dtype="int64")
+    present = codes >= 0
+    length = np.where(present, lengths[np.maximum(codes, 0)] if len(texts) else 0, 0)
+    sizes = 4 + length
+    starts = _starts(sizes)
+    out = np.empty(int(sizes.sum()), dtype=np.uint8)
+    header = np.where(present, length, -1).astype(">i4").view(np.uint8).reshape(-1, 4)
+    out[starts[:, None] + np.arange(4)] = header
+    within = np.arange(int(length.sum())) - np.repeat(_starts(length), length)
+    source = np.repeat(_starts(lengths)[codes[present]], length[present])
+    out[np.repeat(starts + 4, length) + within] = data[source + within]
+    return sizes, out
+
+
+def _binary_rows(model: type[Model], rows: Rows, columns: list[_BinaryColumn]) -> bytes:
+    """`rows` in `COPY`'s binary format (without its header and trailer), its fields in the
+    order of `columns`."""
+    values = _with_stamps(model, rows)
+    count = rows.count
+    null = (np.full(count, 4, dtype="int64"), np.tile(np.frombuffer(_NULL_CELL, np.uint8), count))
+    cells = [
+        _binary_cells(column.db_type, values[column.field.attname])
+        if column.field.attname in values
+        else null
+        for column in columns
+    ]
+    # The leading cells of one width on every row make a block, row by row; the others are
+    # put together row by row after it.
+    fixed = 0
+    while fixed < len(cells) and (cells[fixed][0] == cells[fixed][0][:1]).all():
+        fixed += 1
+    widths = [int(sizes[0]) if count else 0 for sizes, _ in cells[:fixed]]
+    block = np.empty((count, 2 + sum(widths)), dtype=np.uint8)
+    block[:, :2] = np.frombuffer(len(cells).to_bytes(2, "big"), dtype=np.uint8)
+    at = 2
+    for width, (_, data) in zip(widths, cells[:fixed], strict=True):
+        block[:, at : at + width] = data.reshape(count, width)
+        at += width
+    if fixed == len(cells):
+        return block.tobytes()
+    rest_sizes = np.sum([sizes for sizes, _ in cells[fixed:]], axis=0)
+    rest = np.empty(int(rest_sizes.sum()), dtype=np.uint8)
+    at_row = _starts(rest_sizes)
+    for sizes, data in cells[fixed:]:
+        rest[np.repeat(at_row - _starts(sizes), sizes) + np.arange(len(data))] = data
+        at_row = at_row + sizes
+    # Each row: its block, then its rest.
+    in_block = np.repeat(
+        np.tile(np.array([True, False]), count),
+        np.column_stack([np.full(count, block.shape[1]), rest_sizes]).reshape(-1),
+    )
+    out = np.empty(block.size + rest.size, dtype=np.uint8)
+    out[in_block] = block.reshape(-1)
+    out[~in_block] = rest
+    return out.tobytes()
+
+
+def _binary_statement(model: type[Model], columns: list[_BinaryColumn]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(sql.Identifier(str(column.field.column)) for column in columns),
+    )
+
+
+def _copy_binary(model: type[Model], columns: list[_BinaryColumn], parts: list[bytes]) -> None:
+    statement = _binary_statement(model, columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        copy.write(_BINARY_HEADER)
+        for part in parts:
+            copy.write(part)
+        copy.write(_BINARY_TRAILER)
+
+
 class RowsBuffer:
     """Rows of many weeks gathered per model and inserted at the end, one `COPY` per model on
-    PostgreSQL (a backfill's weeks): each `add` turns its rows into `COPY` text at once, so only
-    text is kept; elsewhere each `add`'s rows are kept and `bulk_create`d."""
+    PostgreSQL (a backfill's weeks): each `add` turns its rows into `COPY`'s binary format at
+    once (its text format for a model with a column that has no binary form here), so only
+    bytes are kept; elsewhere each `add`'s rows are kept and `bulk_create`d.
 
-    def __init__(self) -> None:
+    Used as a context manager, the rows of `streamed` (the model with the most rows) go into a
+    `COPY` opened on entering, as they are added, from a thread of psycopg's: the database
+    stores them while the next weeks are computed. Nothing else may use the connection until
+    `insert`, which ends that `COPY`."""
+
+    def __init__(self, *, streamed: type[Model] | None = None) -> None:
+        self._binary: dict[type[Model], list[bytes]] = {}
         self._texts: dict[type[Model], list[str]] = {}
         self._rows: dict[type[Model], list[Rows]] = {}
+        self._streamed = streamed
+        self._stream: Any = None
+        self._open = ExitStack()
+
+    def __enter__(self) -> RowsBuffer:
+        model = self._streamed
+        columns = _binary_columns(model) if model and connection.vendor == "postgresql" else None
+        if model is not None and columns is not None:
+            cursor = self._open.enter_context(connection.cursor()).cursor
+            self._stream = self._open.enter_context(
+                cursor.copy(_binary_statement(model, columns), writer=QueuedLibpqWriter(cursor))
+            )
+            self._stream.write(_BINARY_HEADER)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._open.__exit__(kind, error, trace)  # an error ends the `COPY` as failed
 
     def add(self, model: type[Model], rows: Rows) -> None:
         if not rows.count:
             return
-        if connection.vendor == "postgresql":
-            self._texts.setdefault(model, []).append(_copy_text(model, rows))
-        else:
+        if connection.vendor != "postgresql":
             self._rows.setdefault(model, []).append(rows)
+            return
+        columns = _binary_columns(model)
+        if columns is None:
+            self._texts.setdefault(model, []).append(_copy_text(model, rows))
+        elif model is self._streamed and self._stream is not None:
+            self._stream.write(_binary_rows(model, rows, columns))
+        else:
+            self._binary.setdefault(model, []).append(_binary_rows(model, rows, columns))
 
     def insert(self) -> None:
         """Insert every model's rows gathered so far, and forget them."""
+        if self._stream is not None:
+            self._stream.write(_BINARY_TRAILER)
+            self._stream = None
+            self._open.close()
+        for model, binary in self._binary.items():
+            columns = _binary_columns(model)
+            assert columns is not None
+            _copy_binary(model, columns, binary)
         for model, texts in self._texts.items():
             _copy(model, "".join(texts))
         for model, parts in self._rows.items():
             for rows in parts:
                 _bulk_create(model, rows)
-        self._texts, self._rows = {}, {}
+        self._binary, self._texts, self._rows = {}, {}, {}

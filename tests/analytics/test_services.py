@@ -388,3 +388,27 @@ def test_partner_rollups_sum_the_partner_figures_per_kind_and_in_all() -> None:
     assert rollups.loc["partner", "active_partners"] == 1
     assert rollups.loc["distribution", "satisfaction_weighted"] == pytest.approx(5.0)
     assert metrics.partner_rollups(figures.iloc[0:0]).empty
+
+
+def test_a_week_failing_while_the_weeks_are_computed_fails_the_backfill_and_writes_nothing(
+    monkeypatch: Any,
+) -> None:
+    random_market(34, accounts=60)
+    weeks = ["2026-W44", "2026-W45", "2026-W46"]
+    services.metrics_compute_week(week="2026-W44", final=True)
+    before = week_rows(weeks)
+    original = metrics.MarketSweep.week_figures
+
+    def broken(sweep: metrics.MarketSweep, d: date) -> metrics.WeekFigures:
+        if d == metrics.iso_week_as_of("2026-W46"):
+            raise RuntimeError("figures on fire")
+        return original(sweep, d)
+
+    # The partner snapshots of the weeks before are on their way to the database by then.
+    monkeypatch.setattr(metrics.MarketSweep, "week_figures", broken)
+    with pytest.raises(RuntimeError, match="figures on fire"):
+        services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+    assert week_rows(weeks) == before
+    failed = MetricsRun.objects.filter(status=RunStatus.FAILED).order_by("week")
+    assert [run.week for run in failed] == weeks
+    assert "figures on fire" in failed[2].error

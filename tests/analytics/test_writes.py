@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pytest
+
+from analytics.models import PartnerSnapshot
+from analytics.writes import Rows, RowsBuffer, insert_rows
+from tests.factories import PartnerFactory
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = [
+    "week",
+    "as_of",
+    "final",
+    "partner_id",
+    "external_id",
+    "name",
+    "channel_kind",
+    "covered_accounts",
+    "converted_accounts",
+    "agreements_in_force",
+    "feedback_count",
+    "satisfaction_mean",
+    "nps",
+    "nps_responses",
+    "nps_promoters",
+    "nps_detractors",
+]
+
+
+def _rows(week: str, partner_ids: list[int], *, as_arrays: bool) -> Rows:
+    """Partner snapshot rows with awkward values: text beyond ASCII, a tab, a backslash and a
+    newline; a missing mean (NaN in an array, None in a list) and an NPS of 0.1 + 0.2."""
+    names = ["Ålesund Ÿ 合作伙伴", "tab\there\\back", "new\nline"]
+    columns: dict[str, Any] = {
+        "external_id": [f"X-{number}" for number in range(3)],
+        "name": names,
+        "channel_kind": ["partner", "distribution", "partner"],
+        "partner_id": partner_ids,
+        "covered_accounts": [0, 7, 2**31 - 1],
+        "converted_accounts": [0, 3, 1],
+        "agreements_in_force": [1, 0, 2],
+        "feedback_count": [0, 2, 5],
+        "satisfaction_mean": [np.nan if as_arrays else None, 4.5, 1 / 3],
+        "nps": [0.1 + 0.2, -100.0, 100.0],
+        "nps_responses": [1, 2, 3],
+        "nps_promoters": [1, 0, 3],
+        "nps_detractors": [0, 2, 0],
+    }
+    if as_arrays:
+        columns = {name: np.asarray(values) for name, values in columns.items()}
+    columns.update(week=[week] * 3, as_of=[date(2026, 11, 15)] * 3, final=[True] * 3)
+    return Rows(columns, 3)
+
+
+def _stored(week: str) -> list[tuple[Any, ...]]:
+    return list(
+        PartnerSnapshot.objects.filter(week=week)
+        .order_by("external_id")
+        .values_list(*[field for field in FIELDS if field != "week"])
+    )
+
+
+def test_rows_gathered_for_many_weeks_are_stored_as_rows_inserted_one_by_one() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    insert_rows(PartnerSnapshot, _rows("2026-W45", partner_ids, as_arrays=False))
+    with RowsBuffer(streamed=PartnerSnapshot) as buffer:
+        buffer.add(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=True))
+        buffer.add(PartnerSnapshot, _rows("2026-W47", partner_ids, as_arrays=False))
+        buffer.insert()
+    inserted = _stored("2026-W45")
+    assert inserted[0][4] == "Ålesund Ÿ 合作伙伴"
+    assert inserted[0][10] is None and inserted[0][11] == 0.1 + 0.2
+    assert _stored("2026-W46") == inserted
+    assert _stored("2026-W47") == inserted
+
+
+@pytest.mark.postgres
+def test_a_value_out_of_its_columns_range_is_refused() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    rows = _rows("2026-W46", partner_ids, as_arrays=True)
+    rows = Rows({**rows.columns, "covered_accounts": np.array([0, 1, 2**31])}, rows.count)
+    buffer = RowsBuffer()
+    with pytest.raises(Exception, match="range"):
+        buffer.add(PartnerSnapshot, rows)
+        buffer.insert()

@@ -29,7 +29,7 @@ import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BigIntegerField, Case, F, Func, QuerySet, Value, When
+from django.db.models import BigIntegerField, Case, F, Func, Q, QuerySet, Value, When
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.db.models.sql.compiler import SQLCompiler
@@ -86,6 +86,43 @@ class _Field:
     bits: int
 
 
+def _scaled(expression: Combinable, scale: int) -> Combinable:
+    """`expression` (an integer) times `scale`, as a bigint. A `Case` of integer constants
+    (nested ones too) gets its constants multiplied instead: the database then evaluates no
+    cast and no multiplication per row, which over a million rows is most of a read's cost
+    after the scan itself."""
+    case = _scaled_case(expression, scale)
+    if case is not None:
+        return case
+    value = Cast(expression, BigIntegerField())
+    return value if scale == 1 else value * Value(scale, output_field=BigIntegerField())
+
+
+def _scaled_case(expression: Any, scale: int) -> Case | Value | None:
+    """`_scaled` of a `Case` whose results are integer constants or such cases (and of such a
+    constant); None for any other expression."""
+    if isinstance(expression, Value):
+        value = expression.value
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return None
+        # Sent as bigint, so that sums of small codes never overflow a 32-bit integer.
+        return Value(None if value is None else value * scale, output_field=BigIntegerField())
+    if not isinstance(expression, Case):
+        return None
+    results = [_scaled_case(when.result, scale) for when in expression.cases]
+    default = _scaled_case(expression.default, scale)
+    if default is None or any(result is None for result in results):
+        return None
+    return Case(
+        *(
+            When(when.condition, then=result)
+            for when, result in zip(expression.cases, results, strict=True)
+        ),
+        default=default,
+        output_field=BigIntegerField(),
+    )
+
+
 class _Packing:
     """Non-negative integer fields packed side by side into as few bigint columns as their
     widths allow, so that the database sends one value where there would be several."""
@@ -104,11 +141,7 @@ class _Packing:
         """One bigint expression per packed column, named `packed0`, `packed1`, ..."""
         packed: dict[str, Combinable] = {}
         for number, column in enumerate(self.columns):
-            parts = [
-                Cast(field.expression, BigIntegerField())
-                * Value(1 << shift, output_field=BigIntegerField())
-                for field, shift in column
-            ]
+            parts = [_scaled(field.expression, 1 << shift) for field, shift in column]
             total = parts[0]
             for part in parts[1:]:
                 total = total + part
@@ -147,6 +180,16 @@ def _highest_ids() -> dict[str, int]:
 
 def _bits(value: int) -> int:
     return max(1, value.bit_length())
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """The highest ids (`_highest_ids`) a read packs, and whether it must leave out the rows
+    above them: it must unless it reads the very snapshot the ids were read in, where every
+    row's ids are within them by its foreign keys (a test per row, and per column, saved)."""
+
+    highest: dict[str, int]
+    tested: bool
 
 
 @contextmanager
@@ -239,14 +282,15 @@ class AssignmentRows:
     rep_id: np.ndarray
 
 
-def _account_rows(
-    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
-) -> AccountRows:
-    accounts = Account.objects.filter(
-        id__lte=highest["account"],
-        region_id__lte=highest["region"],
-        vertical_id__lte=highest["vertical"],
-    )
+def _account_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) -> AccountRows:
+    highest = bounds.highest
+    accounts = Account.objects.all()
+    if bounds.tested:
+        accounts = accounts.filter(
+            id__lte=highest["account"],
+            region_id__lte=highest["region"],
+            vertical_id__lte=highest["vertical"],
+        )
     if region_ids is not None:
         accounts = accounts.filter(region_id__in=list(region_ids))
     packing = _Packing(
@@ -274,34 +318,42 @@ def _account_rows(
     )
 
 
-def _assignment_rows(
-    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
-) -> AssignmentRows:
-    assignments = (
-        CoverageAssignment.objects.filter(COVERAGE_RUNNING.q(d), account_id__lte=highest["account"])
-        .annotate(owner=Coalesce("partner_id", Value(0)), seller=Coalesce("rep_id", Value(0)))
-        .filter(owner__lte=highest["partner"], seller__lte=highest["rep"])
+def _assignment_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) -> AssignmentRows:
+    highest = bounds.highest
+    # One owner per row, its partner or its rep: the database holds a direct row to a rep and
+    # no partner, a partner-kind row to a partner and no rep, an online row to neither
+    # (`coverage_owner_matches_kind`), so the kind says which the owner is.
+    assignments = CoverageAssignment.objects.filter(COVERAGE_RUNNING.q(d)).annotate(
+        owner=Coalesce("partner_id", "rep_id", Value(0))
     )
+    if bounds.tested:
+        assignments = assignments.filter(
+            Q(partner_id__isnull=True) | Q(partner_id__lte=highest["partner"]),
+            Q(rep_id__isnull=True) | Q(rep_id__lte=highest["rep"]),
+            account_id__lte=highest["account"],
+        )
     if region_ids is not None:
         regional = Account.objects.filter(region_id__in=list(region_ids)).values("id")
         assignments = assignments.filter(account_id__in=regional)
     packing = _Packing(
         [
             _Field("account_id", F("account_id"), _bits(highest["account"])),
-            _Field("partner_id", F("owner"), _bits(highest["partner"])),
             _Field("kind", _case("kind", metrics.KINDS), 3),
-            _Field("rep_id", F("seller"), _bits(highest["rep"])),
+            _Field("owner", F("owner"), _bits(max(highest["partner"], highest["rep"]))),
         ]
     )
     fields = _integer_columns(assignments, packing)
+    kind = fields["kind"].astype(np.int8)
+    owner = fields["owner"]
     return AssignmentRows(
         account_id=fields["account_id"],
-        kind=pd.Categorical.from_codes(
-            fields["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
-        ),
-        partner_id=fields["partner_id"],
-        rep_id=fields["rep_id"],
+        kind=pd.Categorical.from_codes(kind, categories=pd.Index(metrics.KINDS)),
+        partner_id=np.where(_PARTNER_KIND[kind], owner, 0),
+        rep_id=np.where(kind == metrics.KINDS.index("direct"), owner, 0),
     )
+
+
+_PARTNER_KIND = np.array([kind in metrics.PARTNER_KINDS for kind in metrics.KINDS])
 
 
 @dataclass(frozen=True)
@@ -352,20 +404,20 @@ def week_context(d: date, *, figures: bool = True) -> WeekContext:
 
 
 def _rest(
-    d: date, region_ids: Sequence[int] | None, highest: dict[str, int]
+    d: date, region_ids: Sequence[int] | None, bounds: _Bounds
 ) -> tuple[AssignmentRows, WeekContext]:
     """The running assignments and the day's small tables (a region share of a week needs no
     partners or feedback: its counts are merged and the figures computed once)."""
     with _tuned_reads():
-        return _assignment_rows(d, region_ids, highest), week_context(d, figures=region_ids is None)
+        return _assignment_rows(d, region_ids, bounds), week_context(d, figures=region_ids is None)
 
 
 def _assignments_in_snapshot(
-    d: date, region_ids: Sequence[int] | None, highest: dict[str, int], snapshot: str
+    d: date, region_ids: Sequence[int] | None, bounds: _Bounds, snapshot: str
 ) -> AssignmentRows:
     """`_assignment_rows` on this thread's own connection, reading the exported `snapshot`."""
     with in_exported_snapshot(snapshot), _tuned_reads():
-        return _assignment_rows(d, region_ids, highest)
+        return _assignment_rows(d, region_ids, bounds)
 
 
 @contextmanager
@@ -421,11 +473,12 @@ def week_read(
     two overlap.
     """
     with _one_snapshot() as fresh:
-        highest = _highest_ids()
+        # In a snapshot of its own the rows cannot name ids above those read in it.
+        bounds = _Bounds(_highest_ids(), tested=not fresh)
         if not (parallel and fresh):
             with _tuned_reads():
-                accounts = _account_rows(d, region_ids, highest)
-            yield WeekRead(accounts, _rest(d, region_ids, highest))
+                accounts = _account_rows(d, region_ids, bounds)
+            yield WeekRead(accounts, _rest(d, region_ids, bounds))
             return
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_export_snapshot()")
@@ -436,9 +489,9 @@ def week_read(
                 return week_context(d, figures=region_ids is None)
 
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_assignments_in_snapshot, d, region_ids, highest, snapshot)
+            pending = pool.submit(_assignments_in_snapshot, d, region_ids, bounds, snapshot)
             with _tuned_reads():
-                accounts = _account_rows(d, region_ids, highest)
+                accounts = _account_rows(d, region_ids, bounds)
             yield WeekRead(accounts, pending, context)
 
 

@@ -464,8 +464,21 @@ class Deals:
 
 def segments_of(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Rows' segments from their key values (one array per `SEGMENT_KEYS`, any values): a code
-    per row, and per key the value of each code, codes in the order segments first appear."""
+    per row, and per key the value of each code. Keys that are all small non-negative integers
+    (ids, or codes of another table) are combined arithmetically, codes in the order of their
+    values; others are factorized, codes in the order segments first appear."""
     size = len(keys[0]) if keys else 0
+    widths = [_integer_width(values) for values in keys]
+    if size and all(widths) and np.prod(np.array(widths, dtype=float)) < 2**62:
+        combined = np.zeros(size, dtype="int64")
+        for values, width in zip(keys, widths, strict=True):
+            combined = combined * width + np.asarray(values, dtype="int64")
+        distinct, segment_codes = _codes_of(combined)
+        per_value = []
+        for width in reversed(widths):
+            distinct, value = np.divmod(distinct, width)
+            per_value.append(value)
+        return segment_codes, per_value[::-1]
     # Each key factorized alone, then their codes combined as one integer: a million rows
     # factorize in a fraction of the time a MultiIndex of strings takes.
     combined = np.zeros(size, dtype="int64")
@@ -481,6 +494,16 @@ def segments_of(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     return np.asarray(segment_codes, dtype="int64"), [
         values[key_codes[first_rows]] for key_codes, values in per_key
     ]
+
+
+def _integer_width(values: np.ndarray) -> int:
+    """One more than the largest of `values` when they are non-negative integers no larger
+    than a few times their count; else 0."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu" or not len(values) or int(values.min()) < 0:
+        return 0
+    largest = int(values.max())
+    return largest + 1 if largest < 4 * len(values) + (1 << 16) else 0
 
 
 def deals_from_frame(frame: pd.DataFrame, rates: RateTable) -> Deals:
@@ -515,6 +538,7 @@ def deals_from_frame(frame: pd.DataFrame, rates: RateTable) -> Deals:
 
 class PreparedRevenue:
     """The opportunities (and what they need) indexed once; `figures(d, ...)` gives one day.
+    `many_days`: prepared to be asked for many days (a backfill), each then cheaper.
 
     Raises MissingRate (from `figures`) when a deal that counts on the day, or an agreement's
     target, is in a currency without a rate valid on the day that figure is about (rule 10).
@@ -531,6 +555,7 @@ class PreparedRevenue:
         agreement_verticals: pd.DataFrame,
         partners: pd.DataFrame,
         rates: RateTable,
+        many_days: bool = False,
     ) -> None:
         if deals is None:
             if opportunities is None:
@@ -591,15 +616,22 @@ class PreparedRevenue:
         self.influenced_kinds = np.zeros(self.size, dtype="int8")
         self.influenced_kinds[won] = self.influence.kinds
         self.rate_factor = np.array([rate_units(rate) for rate in rates.rates], dtype=object)
-        # Rules 12-14 as the days each deal counts on, first and last (day numbers): the deals
-        # of a day are two comparisons of integers, for one week or each of a backfill's.
-        self.spans = {
-            rule: rule.span(_rule_columns(rule, self.columns))
-            for rule in (IN_PIPELINE, IN_FORECAST, WON_IN_52_WEEKS, SUBSCRIBED)
-        }
+        # With `many_days` (a backfill), rules 12-14 as the days each deal counts on, first and
+        # last (day numbers): the deals of each day are then two comparisons of integers.
+        # Finding them costs more than testing the rules once, so a single day does that.
+        self.spans: dict[DateRule, tuple[np.ndarray, np.ndarray]] = (
+            {
+                rule: rule.span(_rule_columns(rule, self.columns))
+                for rule in (IN_PIPELINE, IN_FORECAST, WON_IN_52_WEEKS, SUBSCRIBED)
+            }
+            if many_days
+            else {}
+        )
 
     def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:
         """The deals `rule` holds for on `d` (one of rules 12-14), in order."""
+        if rule not in self.spans:
+            return np.flatnonzero(rule.mask(_rule_columns(rule, self.columns), d))
         first, last = self.spans[rule]
         day = day_numbers([d])[0]
         return np.flatnonzero((first <= day) & (day <= last))

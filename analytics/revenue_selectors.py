@@ -266,20 +266,32 @@ def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenu
     (`_read_deals(joined=True)`)."""
     fields = dict(read.fields)
     regions, verticals = read.regions, read.verticals
-    if accounts is not None:
-        fields.update(_segments(fields["account_id"], accounts, regions, verticals))
-    segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
-        [fields["region"], fields["vertical"], fields["size_band"]]
-    )
+    rows = None if accounts is None else accounts.positions(fields["account_id"])
+    if accounts is not None and rows is not None and bool((rows >= 0).all()):
+        # Segments coded as the accounts code them, then named: three lookups per deal.
+        segment, (region_codes, vertical_codes, band_codes) = revenue.segments_of(
+            [accounts.region[rows], accounts.vertical[rows], accounts.size_band[rows]]
+        )
+        region_ids = _as_ids(accounts.regions, regions)[region_codes]
+        vertical_ids = _as_ids(accounts.verticals, verticals)[vertical_codes]
+        band_names = np.asarray(accounts.size_bands.astype(object))[band_codes]
+        fields["region"], fields["vertical"] = region_ids[segment], vertical_ids[segment]
+    else:
+        if accounts is not None:
+            fields.update(_segments(fields["account_id"], accounts, regions, verticals))
+        segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
+            [fields["region"], fields["vertical"], fields["size_band"]]
+        )
+        band_names = np.asarray(SIZE_BANDS, dtype=object)[size_bands.astype("int64")]
     segment_index = pd.MultiIndex.from_arrays(
         [
             np.array([regions[int(key)] for key in region_ids], dtype=object),
             np.array([verticals[int(key)] for key in vertical_ids], dtype=object),
-            np.asarray(SIZE_BANDS, dtype=object)[size_bands.astype("int64")],
+            np.asarray(band_names, dtype=object),
         ]
     )
     direct = fields["channel"] == revenue.DIRECT_CHANNEL
-    by_partner = np.isin(fields["channel"], revenue.PARTNER_CHANNELS)
+    by_partner = np.isin(np.arange(len(metrics.KINDS)), revenue.PARTNER_CHANNELS)[fields["channel"]]
     currency = fields["currency"] - 1
     names = np.asarray([*read.currencies, ""], dtype=object)[currency]
     unknown = np.flatnonzero(currency < 0)

@@ -197,7 +197,7 @@ class RevenueBackfill:
     ) -> None:
         if read is None:
             read = read_revenue(joined=accounts is None)
-        self.prepared = revenue.PreparedRevenue(**read.frames(accounts))
+        self.prepared = revenue.PreparedRevenue(**read.frames(accounts), many_days=True)
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
         tables = revenue_tables(self.prepared.figures(as_of, week.segments))

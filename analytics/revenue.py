@@ -35,7 +35,7 @@ Input frames (dates `datetime64`, missing ones NaT):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
@@ -310,6 +310,13 @@ def _grants(
     return np.asarray(~lists_any[asked_agreement] | np.isin(asked, listed), dtype=bool)
 
 
+def _kind_positions(kinds: pd.Series) -> np.ndarray:
+    """Channel kinds, as text or already as positions in `KINDS`, as positions."""
+    if kinds.dtype.kind in "iu":
+        return kinds.to_numpy(dtype="int64")
+    return pd.Index(KINDS).get_indexer(pd.Index(kinds.to_numpy(dtype=object))).astype("int64")
+
+
 def influence(
     won: pd.DataFrame,
     coverage: pd.DataFrame,
@@ -318,7 +325,8 @@ def influence(
     agreement_verticals: pd.DataFrame,
 ) -> Influence:
     """Rule 16: who influenced each won deal of `won` (`account_id, region, vertical, channel,
-    partner_id, closed_on`; one row per deal, in order).
+    partner_id, closed_on`; one row per deal, in order). A channel (and a coverage row's
+    `kind`) is a kind's text or its position in `KINDS`.
 
     A coverage row of another channel kind, or of another partner, influenced the deal when it
     actively covered the account (rule 3: running, and for the partner kinds under an
@@ -330,10 +338,9 @@ def influence(
     none = Influence(np.zeros(count, dtype="int8"), np.zeros(0, "int64"), np.zeros(0, "int64"))
     if not count or coverage.empty:
         return none
-    kinds_index = pd.Index(KINDS)
     partner_kinds = np.isin(KINDS, PARTNER_KINDS)
     close = day_numbers(won["closed_on"].to_numpy(dtype="datetime64[D]"))
-    source = kinds_index.get_indexer(pd.Index(won["channel"].to_numpy(dtype=object)))
+    source = _kind_positions(won["channel"])
     source_partner = won["partner_id"].fillna(0).to_numpy(dtype="int64")
     first, last = COVERAGE_RUNNING.span(
         {
@@ -341,7 +348,7 @@ def influence(
             "end_date": _days(coverage["end_date"]),
         }
     )
-    kind = kinds_index.get_indexer(pd.Index(coverage["kind"].to_numpy(dtype=object)))
+    kind = _kind_positions(coverage["kind"])
     partner = coverage["partner_id"].fillna(0).to_numpy(dtype="int64")
 
     deal, row = _pairs(
@@ -591,19 +598,20 @@ class PreparedRevenue:
             **deals.dates,
         }
         self.expected = day_numbers(self.columns["expected_close_on"])
-        close = day_numbers(self.columns["closed_on"])
-        # Rule 13: a won deal counts at the rate of its close, whatever the day asked.
-        self.close_period = rates.periods(self.currency, close)
         won = np.flatnonzero(self.columns["stage"] == "won")
         self.won_rows = won
-        self.won_close = close[won]
+        self.won_close = day_numbers(self.columns["closed_on"][won])
+        # Rule 13: a won deal counts at the rate of its close, whatever the day asked (the
+        # won deals' periods; -1 for the others, which never count at it).
+        self.close_period = np.full(self.size, -1, dtype="int64")
+        self.close_period[won] = rates.periods(self.currency[won], self.won_close)
         self.influence = influence(
             pd.DataFrame(
                 {
                     "account_id": self.account_id[won],
                     "region": deals.region[won],
                     "vertical": deals.vertical[won],
-                    "channel": np.asarray(KINDS, dtype=object)[self.channel[won]],
+                    "channel": self.channel[won],
                     "partner_id": self.partner_id[won],
                     "closed_on": self.columns["closed_on"][won],
                 }
@@ -1068,16 +1076,33 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
     return everything
 
 
-def _sum_object(values: pd.Series) -> Decimal | int | None:
-    """The sum of the values that are not None (exact: integers or Decimals), or None when
-    every value is None."""
-    # `value == value` is false for NaN only (pandas' missing float, or a Decimal NaN).
-    present = [value for value in values if value is not None and value == value]
-    if not present:
-        return None
-    total: Decimal | int = present[0]
-    for value in present[1:]:
-        total = _PRECISE.add(total, value) if isinstance(total, Decimal) else total + value
+# Sums of money in units as int64: each value split into whole numbers of at most 46 bits
+# ("limbs", value = sum of limb i x 2^(46 i)), which numpy and pandas add exactly for fewer than
+# 2^17 values, and the few sums joined back as Python integers.
+_LIMB_BITS = 46
+_MOST_LIMB_ROWS = 1 << 16
+
+
+def _limbs(values: Sequence[int]) -> list[np.ndarray]:
+    """Integers as int64 limbs: all but the last in `range(2^46)`, the last with the sign."""
+    whole = np.empty(len(values), dtype=object)
+    whole[:] = [int(value) for value in values]
+    widest = max(int(abs(whole).max(initial=0)).bit_length(), 1)
+    mask = (1 << _LIMB_BITS) - 1
+    limbs = []
+    while widest > _LIMB_BITS:
+        limbs.append((whole & mask).astype("int64"))
+        whole = whole >> _LIMB_BITS
+        widest -= _LIMB_BITS
+    limbs.append(whole.astype("int64"))
+    return limbs
+
+
+def _joined(limbs: Sequence[np.ndarray]) -> np.ndarray:
+    """`_limbs` (or sums of them) as Python integers, an object array."""
+    total: np.ndarray = np.asarray(limbs[0], dtype="int64").astype(object)
+    for i, limb in enumerate(limbs[1:], start=1):
+        total = total + np.asarray(limb, dtype="int64").astype(object) * (1 << (i * _LIMB_BITS))
     return total
 
 
@@ -1088,16 +1113,31 @@ def revenue_rollups(rows: pd.DataFrame) -> pd.DataFrame:
     segments); rule 15's values add where present."""
     if rows.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, *FIGURE_COLUMNS])
+    # The money as int64 limbs, summed by pandas (exact: fewer than 2^17 rows); else the
+    # Python integers one by one (pandas' object sum).
+    limbed = len(rows) < _MOST_LIMB_ROWS
+    limb_columns: dict[str, list[str]] = {}
+    if limbed:
+        rows = rows.copy()
+        for column in AMOUNT_COLUMNS:
+            limbs = _limbs(rows[column].tolist())
+            limb_columns[column] = [f"{column} {i}" for i in range(len(limbs))]
+            for name, limb in zip(limb_columns[column], limbs, strict=True):
+                rows[name] = limb
+    summed_columns = [*COUNT_COLUMNS, *(name for names in limb_columns.values() for name in names)]
     frames = []
     for size in range(len(SEGMENT_KEYS)):
         for keys in combinations(SEGMENT_KEYS, size):
             grouped = rows.groupby([*keys, "channel"], sort=True)
-            summed = grouped[COUNT_COLUMNS].sum()
-            # Sums of Python integers and Decimals, added one by one (pandas' object sum);
+            summed = grouped[summed_columns].sum()
             # Decimals at the precision of the values, a rollup without any value none.
             with localcontext(_PRECISE):
                 for column in AMOUNT_COLUMNS:
-                    summed[column] = grouped[column].sum()
+                    summed[column] = (
+                        _joined([summed[name].to_numpy() for name in limb_columns[column]])
+                        if limbed
+                        else grouped[column].sum()
+                    )
                 for column in VALUE_COLUMNS:
                     values = grouped[column].sum(min_count=1)
                     summed[column] = values.astype(object).where(values.notna(), None)
@@ -1129,7 +1169,8 @@ def partner_rollups(partners: pd.DataFrame) -> pd.DataFrame:
     for kind, group in [("", frame), *frame.groupby("channel_kind", sort=True)]:
         row: dict[str, str | int | Decimal] = {"channel_kind": kind}
         row.update({column: int(group[column].sum()) for column in counts})
-        row.update({column: _sum_object(group[column]) or 0 for column in money})
+        # Whole units, Python integers: exact, and quick over ten thousand partners.
+        row.update({column: sum(int(units) for units in group[column]) for column in money})
         parts.append(row)
     return pd.DataFrame(parts, columns=PARTNER_ROLLUP_COLUMNS)
 

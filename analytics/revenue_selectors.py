@@ -410,7 +410,7 @@ def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> p
     return pd.DataFrame(
         {
             "account_id": fields["account_id"],
-            "kind": np.asarray(metrics.KINDS, dtype=object)[fields["kind"]],
+            "kind": fields["kind"],  # positions in `KINDS`
             "partner_id": fields["partner_id"],
             "start_date": _dates_of(fields["start_date"]),
             "end_date": _dates_of(fields["end_date"]),

@@ -598,6 +598,15 @@ class PreparedRevenue:
             **deals.dates,
         }
         self.expected = day_numbers(self.columns["expected_close_on"])
+        # Each deal's account as a position, and each account's segment when every deal of an
+        # account is in its segment (as read from the database), for `_distinct_accounts`.
+        accounts, self.account = _codes_of(self.account_id)
+        self.account_count = len(accounts)
+        account_segment = np.zeros(self.account_count, dtype="int64")
+        account_segment[self.account] = self.segment
+        self.account_segment: np.ndarray | None = (
+            account_segment if bool((account_segment[self.account] == self.segment).all()) else None
+        )
         won = np.flatnonzero(self.columns["stage"] == "won")
         self.won_rows = won
         self.won_close = day_numbers(self.columns["closed_on"][won])
@@ -635,6 +644,23 @@ class PreparedRevenue:
             if many_days
             else {}
         )
+
+    def _distinct_accounts(self, rows: np.ndarray, *, by_channel: bool) -> np.ndarray:
+        """Per segment and channel (`self.key`), or per segment, how many distinct accounts
+        `rows` name. An account is in one segment, so each (channel, account) is marked once in
+        a table of them, then counted by its account's segment: no sort and no hash."""
+        width = len(KINDS) if by_channel else 1
+        keys = self.key if by_channel else self.segment
+        if self.account_segment is None:
+            return _distinct_counts(keys[rows], self.account_id[rows], self.segment_count * width)
+        seen = np.zeros(width * self.account_count, dtype=bool)
+        channel = self.channel[rows] if by_channel else 0
+        seen[channel * self.account_count + self.account[rows]] = True
+        channel, account = np.divmod(np.flatnonzero(seen), self.account_count)
+        counts: np.ndarray = np.bincount(
+            self.account_segment[account] * width + channel, minlength=self.segment_count * width
+        ).astype("int64")
+        return counts
 
     def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:
         """The deals `rule` holds for on `d` (one of rules 12-14), in order."""
@@ -747,10 +773,8 @@ class PreparedRevenue:
         figures: dict[str, np.ndarray] = {
             "pipeline_count": counted(pipeline, self.key, size),
             "won_count": counted(won, self.key, size),
-            "won_accounts": _distinct_counts(self.key[won], self.account_id[won], size),
-            "subscribers": _distinct_counts(
-                self.key[subscribed], self.account_id[subscribed], size
-            ),
+            "won_accounts": self._distinct_accounts(won, by_channel=True),
+            "subscribers": self._distinct_accounts(subscribed, by_channel=True),
             "forecast_count": counted(forecast, self.key, size),
             "pipeline_amount": self._money(
                 self.key[pipeline],
@@ -801,12 +825,8 @@ class PreparedRevenue:
             name: values.reshape(segments, len(KINDS)).sum(axis=1)
             for name, values in figures.items()
         }
-        overall["won_accounts"] = _distinct_counts(
-            self.segment[won], self.account_id[won], segments
-        )
-        overall["subscribers"] = _distinct_counts(
-            self.segment[subscribed], self.account_id[subscribed], segments
-        )
+        overall["won_accounts"] = self._distinct_accounts(won, by_channel=False)
+        overall["subscribers"] = self._distinct_accounts(subscribed, by_channel=False)
         any_influence = self.influenced_kinds[won] > 0
         overall["influenced_count"] = np.bincount(
             self.segment[won][any_influence], minlength=segments

@@ -179,20 +179,32 @@ def rate_units(rate: Decimal) -> int:
     return int(scaled)
 
 
-def _exact_sums(keys: np.ndarray, cents: np.ndarray, size: int) -> np.ndarray:
-    """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows,
-    as Python integers (an object array). When no sum can reach 2^53 a float64 holds every
-    partial sum exactly; otherwise each value is split in two parts of 24 bits and less, whose
-    sums a float64 holds exactly for up to hundreds of millions of rows."""
+def _exact_sum_parts(
+    keys: np.ndarray, cents: np.ndarray, size: int
+) -> list[tuple[np.ndarray, int]]:
+    """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows, as
+    parts (int64 sums below 2^53, and the bits each is shifted by) whose shifted sum it is.
+    When no sum can reach 2^53 a float64 holds every partial sum exactly: one part; otherwise
+    each value is split in two parts of 24 bits and less, whose sums a float64 holds exactly
+    for up to hundreds of millions of rows."""
     if int(cents.max(initial=0)) * len(cents) < 1 << 53:
         # Every sum below 2^53: exact in one float64 pass.
         whole = np.bincount(keys, weights=cents.astype("float64"), minlength=size)
-        return whole.astype("int64").astype(object)
+        return [(whole.astype("int64"), 0)]
     low = (cents & 0xFFFFFF).astype("float64")
     high = (cents >> 24).astype("float64")
-    low_sums = np.bincount(keys, weights=low, minlength=size).astype("int64").astype(object)
-    high_sums = np.bincount(keys, weights=high, minlength=size).astype("int64").astype(object)
-    sums: np.ndarray = high_sums * (1 << 24) + low_sums
+    return [
+        (np.bincount(keys, weights=low, minlength=size).astype("int64"), 0),
+        (np.bincount(keys, weights=high, minlength=size).astype("int64"), 24),
+    ]
+
+
+def _exact_sums(keys: np.ndarray, cents: np.ndarray, size: int) -> np.ndarray:
+    """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows,
+    as Python integers (an object array)."""
+    sums = np.zeros(size, dtype="int64").astype(object)
+    for part, shift in _exact_sum_parts(keys, cents, size):
+        sums = sums + part.astype(object) * (1 << shift)
     return sums
 
 
@@ -215,6 +227,13 @@ def _codes_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present), position[values]
 
 
+# Products of whole numbers below 2^27 and 2^26 are below 2^53, and fewer than 2^10 of them add
+# up below 2^63: `_money` multiplies its sums by its factors in int64 in such pieces.
+_SUM_LIMB_BITS = 27
+_FACTOR_LIMB_BITS = 26
+_MOST_FACTORS = 1 << 10
+
+
 def _money(
     keys: np.ndarray,
     cents: np.ndarray,
@@ -225,14 +244,43 @@ def _money(
     """Per key in `range(size)`: the sum over its rows of cents x factor, exactly, in units.
     `factors` are small non-negative integer codes, one per row, of the few distinct factors
     (a rate period times a probability) whose whole-number values `values(codes)` gives: the
-    cents are summed per key and factor code in numpy, then multiplied once per sum in
-    Python."""
+    cents are summed per key and factor code in numpy, then multiplied by the factors, as
+    int64 pieces (`_SUM_LIMB_BITS`, `_FACTOR_LIMB_BITS`) joined once per key in Python."""
     if not len(keys):
         return np.array([0] * size, dtype=object)
     distinct, which = _codes_of(np.asarray(factors, dtype="int64"))
-    sums = _exact_sums(which * size + keys, cents, len(distinct) * size)
-    table = sums.reshape(len(distinct), size) * values(distinct).reshape(-1, 1)
-    total: np.ndarray = table.sum(axis=0)
+    parts = _exact_sum_parts(which * size + keys, cents, len(distinct) * size)
+    factor_values = [int(value) for value in values(distinct)]
+    if len(distinct) >= _MOST_FACTORS or min(factor_values) < 0:
+        sums = np.zeros(len(distinct) * size, dtype="int64").astype(object)
+        for part, shift in parts:
+            sums = sums + part.astype(object) * (1 << shift)
+        table = sums.reshape(len(distinct), size) * np.array(factor_values, dtype=object).reshape(
+            -1, 1
+        )
+        total: np.ndarray = table.sum(axis=0)
+        return total
+    widest = max(max(factor_values).bit_length(), 1)
+    factor_limbs = [
+        np.array(
+            [(value >> shift) & ((1 << _FACTOR_LIMB_BITS) - 1) for value in factor_values],
+            dtype="int64",
+        )
+        for shift in range(0, widest, _FACTOR_LIMB_BITS)
+    ]
+    total = np.zeros(size, dtype="int64").astype(object)
+    sum_mask = (1 << _SUM_LIMB_BITS) - 1
+    for part, shift in parts:
+        table = part.reshape(len(distinct), size)
+        for low_bits, sum_limb in (
+            (0, table & sum_mask),
+            (_SUM_LIMB_BITS, table >> _SUM_LIMB_BITS),
+        ):
+            for number, factor_limb in enumerate(factor_limbs):
+                products = factor_limb @ sum_limb  # below 2^63: see `_MOST_FACTORS`
+                if products.any():
+                    bits = shift + low_bits + number * _FACTOR_LIMB_BITS
+                    total = total + products.astype(object) * (1 << bits)
     return total
 
 
@@ -676,9 +724,8 @@ class PreparedRevenue:
         """The rate period of each of `rows` on `d`; raises MissingRate for the first without."""
         codes = np.arange(len(self.rates.currencies))
         by_currency = self.rates.periods(codes, np.full(len(codes), day_numbers([d])[0]))
-        periods = np.full(len(rows), -1, dtype="int64")
-        known = self.currency[rows] >= 0
-        periods[known] = by_currency[self.currency[rows][known]]
+        # A currency without any rate (code -1) takes the last entry: no period.
+        periods: np.ndarray = np.append(by_currency, -1)[self.currency[rows]]
         missing = np.flatnonzero(periods < 0)
         if len(missing):
             row = rows[missing[0]]

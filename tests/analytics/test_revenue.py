@@ -393,6 +393,36 @@ class TestExactSums:
         assert all(type(value) is int for value in sums)
 
 
+class TestMoney:
+    """Sums of cents times factors are exact whatever the sizes of the two."""
+
+    @pytest.mark.parametrize(
+        ("largest", "factor_count", "widest_factor"),
+        [(10**6, 5, 10**14), (10**14 - 1, 40, 2**80), (10**14 - 1, 1500, 10**18)],
+    )
+    def test_each_key_sums_cents_times_its_factors(
+        self, largest: int, factor_count: int, widest_factor: int
+    ) -> None:
+        generator = np.random.default_rng(7)
+        rows = 200_000
+        keys = generator.integers(0, 9, size=rows)
+        cents = generator.integers(0, largest, size=rows, endpoint=True)
+        cents[:3] = largest
+        factors = generator.integers(0, factor_count, size=rows) * 3  # codes, not positions
+        values = {code: int(generator.integers(0, 2**62)) % widest_factor for code in set(factors)}
+        values[int(factors[0])] = widest_factor
+        units = revenue._money(
+            keys, cents, factors, lambda codes: np.array([values[int(c)] for c in codes]), 10
+        )
+        expected = [0] * 10
+        for key, amount, factor in zip(
+            keys.tolist(), cents.tolist(), factors.tolist(), strict=True
+        ):
+            expected[key] += amount * values[factor]
+        assert list(units) == expected
+        assert all(type(value) is int for value in units)
+
+
 class TestManyDays:
     """A backfill's preparation (each deal's days as spans) gives every day the figures a
     single day's gives (the rules tested once)."""

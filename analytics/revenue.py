@@ -1237,7 +1237,7 @@ def partner_rollups(partners: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, str | int | Decimal] = {"channel_kind": kind}
         row.update({column: int(group[column].sum()) for column in counts})
         # Whole units, Python integers: exact, and quick over ten thousand partners.
-        row.update({column: sum(int(units) for units in group[column]) for column in money})
+        row.update({column: sum(group[column].tolist()) for column in money})
         parts.append(row)
     return pd.DataFrame(parts, columns=PARTNER_ROLLUP_COLUMNS)
 

@@ -852,18 +852,18 @@ class PreparedRevenue:
             ),
         }
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
+        # A deal influenced by several channels counts once for each: its rows repeated.
         won_value = self._factors(won_periods)
-        influenced_count = np.zeros(size, dtype="int64")
-        influenced_amount = np.array([0] * size, dtype=object)
-        for position in range(len(KINDS)):
-            by = (self.influenced_kinds[won] & (1 << position)) > 0
-            keys = self.segment[won][by] * len(KINDS) + position
-            influenced_count += np.bincount(keys, minlength=size).astype("int64")
-            influenced_amount = influenced_amount + self._money(
-                keys, self.year_cents[won][by], won_value[by], size
-            )
-        figures["influenced_count"] = influenced_count
-        figures["influenced_amount"] = influenced_amount
+        kinds = self.influenced_kinds[won]
+        by = [np.flatnonzero(kinds & (1 << position)) for position in range(len(KINDS))]
+        influenced = np.concatenate(by)
+        keys = self.segment[won][influenced] * len(KINDS) + np.repeat(
+            np.arange(len(KINDS)), [len(rows) for rows in by]
+        )
+        figures["influenced_count"] = np.bincount(keys, minlength=size).astype("int64")
+        figures["influenced_amount"] = self._money(
+            keys, self.year_cents[won][influenced], won_value[influenced], size
+        )
 
         # All channels together ("" rows): sums, except the distinct accounts and the deals
         # influenced by any other channel (each once).

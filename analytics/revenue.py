@@ -10,14 +10,17 @@ Money is exact. Amounts arrive as whole cents (int64), rates as `Decimal`s of at
 places, win probabilities as hundredths of a per cent; every sum is taken over whole numbers in
 units of 10^-16 of the reporting currency (Python integers, never floats) and rounded to cents
 once, half up, when a figure is stored (`to_cents`). The per-deal sums are grouped first: the
-opportunities sharing a key, a rate period and a probability add their cents in numpy, and only
-those few sums are multiplied in Python.
+opportunities sharing a key, a rate period and a probability add their cents in numpy, and those
+few sums are multiplied by their factors in int64 pieces small enough never to overflow, joined
+once per key as Python integers (`_money`); rollups add such pieces too (`_limbs`).
 
 One as-of day `d` is `PreparedRevenue.figures(d, segment_counts)`. What does not depend on `d`
 is prepared once: the rate period of each deal's close and which channels and partners
 influenced each won deal (rule 16). A backfill prepares the whole table once and asks for
-each day; a single week prepares only the deals that can count on its day. Both go through the
-same code, so they agree.
+each day, each deal's days in rules 12-14 found once as spans (`many_days`); a single week
+prepares only the deals that can count on its day and tests the rules on that day. Both go
+through the same code past that, and the rules' spans and masks are the same rules, so they
+agree.
 
 Input frames (dates `datetime64`, missing ones NaT):
 
@@ -26,7 +29,8 @@ Input frames (dates `datetime64`, missing ones NaT):
   closed_on, ends_on` (`partner_id` 0 for direct and online; `probability_bp` the sub-stage's
   probability in hundredths of a per cent, 0 to 10,000), and optionally `rep_id` (a direct
   deal's rep, for `PreparedRevenue.sourced`)
-- coverage: `account_id, kind, partner_id, start_date, end_date` (the accounts of won deals)
+- coverage: `account_id, kind, partner_id, start_date, end_date` (the accounts of won deals;
+  `kind` as text or as its position in `KINDS`)
 - agreements: `metrics.AGREEMENT_COLUMNS` and `annual_target_cents, currency` (target null
   when none); agreement_regions / agreement_verticals: `agreement_id, region` /
   `agreement_id, vertical`, in the same codes as the opportunities' segments
@@ -1117,24 +1121,22 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
             sales_revenues.append(None)
             continue
         won, per = Decimal(int(won_amount)), Decimal(int(won_accounts))
-        # Multiplied first and divided once, so a value that has an exact decimal is exact.
-        white_space_values.append(
-            _PRECISE.divide(
-                Decimal(int(white_space)) * won * Decimal(int(converted)),
-                per * Decimal(int(covered)),
+        # Multiplied first and divided once, so a value that has an exact decimal is exact
+        # (the products at `_PRECISE`: the default 28 digits would round a large one).
+        with localcontext(_PRECISE):
+            white_space_values.append(
+                (Decimal(int(white_space)) * won * Decimal(int(converted)))
+                / (per * Decimal(int(covered)))
+                if covered
+                else None
             )
-            if covered
-            else None
-        )
-        # I = M x eta x D = M x (converted / M) x (won / won accounts).
-        sales_revenues.append(
-            _PRECISE.divide(
-                Decimal(int(accounts)) * Decimal(int(converted)) * won,
-                Decimal(int(accounts)) * per,
+            # I = M x eta x D = M x (converted / M) x (won / won accounts).
+            sales_revenues.append(
+                (Decimal(int(accounts)) * Decimal(int(converted)) * won)
+                / (Decimal(int(accounts)) * per)
+                if accounts
+                else None
             )
-            if accounts
-            else None
-        )
     everything = everything.copy()
     everything["white_space_value"] = pd.Series(
         white_space_values, index=everything.index, dtype=object

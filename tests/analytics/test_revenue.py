@@ -279,6 +279,32 @@ class TestWhiteSpaceValue:
         )
 
 
+class TestLargeValues:
+    """Rule 15's values stay exact when their products pass the 28 digits of Python's
+    default decimal context."""
+
+    def test_white_space_value_and_sales_revenue_are_exact(self) -> None:
+        won = 10**30 + 7  # units
+        everything = pd.DataFrame([{**SEGMENT, "won_amount": won, "won_accounts": 3}])
+        counts = pd.DataFrame(
+            [
+                {
+                    **SEGMENT,
+                    "accounts": 5003,
+                    "covered_any": 1009,
+                    "converted": 991,
+                    "white_space": 997,
+                }
+            ]
+        )
+        row = revenue._with_values(everything, counts).iloc[0]
+        precise = revenue._PRECISE
+        assert row["white_space_value"] == precise.divide(
+            Decimal(997 * won * 991), Decimal(3 * 1009)
+        )
+        assert row["sales_revenue"] == precise.divide(Decimal(5003 * 991 * won), Decimal(5003 * 3))
+
+
 class TestInfluence:
     """Rule 16: a deal won on d by the online channel, account 1."""
 

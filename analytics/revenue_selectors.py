@@ -392,13 +392,31 @@ def _coverage_read(
     )
 
 
+# Every agreement (with the region and vertical each lists) and every partner: what rule 16's
+# grants and rule 17's targets read besides the deals and the coverage.
+_Terms = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]
+
+
+def _terms() -> _Terms:
+    """The agreements (their regions and verticals by id) and the partners."""
+    return (*_agreements(by_id=True), _partners())
+
+
+def _partners() -> pd.DataFrame:
+    return pd.DataFrame(
+        list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
+        columns=["partner_id", "external_id", "name", "channel_kind"],
+    )
+
+
 def _coverage_in_snapshot(
     assignments: QuerySet[CoverageAssignment], highest: dict[str, int], snapshot: str
-) -> dict[str, np.ndarray]:
-    """`_coverage_read` on this thread's own connection, reading the exported `snapshot`."""
+) -> tuple[dict[str, np.ndarray], _Terms]:
+    """`_coverage_read` and `_terms` on this thread's own connection, reading the exported
+    `snapshot`."""
     with in_exported_snapshot(snapshot), _tuned_reads():
         # The snapshot `highest` was read in: no row can exceed it.
-        return _coverage_read(assignments, highest, guarded=False)
+        return _coverage_read(assignments, highest, guarded=False), _terms()
 
 
 def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
@@ -448,23 +466,23 @@ def _deals_and_coverage(
     *,
     joined: bool,
     parallel: bool,
-) -> tuple[_DealFields, dict[str, np.ndarray]]:
-    """The deals and the coverage, read as integers. With `parallel` (a transaction of our
-    own, opened REPEATABLE READ) the coverage is read on a second connection from this one's
-    exported snapshot while this one reads the deals, as the week's read does with its
-    assignments (`selectors.week_read`): the same rows, sooner on two cores. `highest` was
-    read in that snapshot too, so no row exceeds it and none is tested against it."""
+) -> tuple[_DealFields, dict[str, np.ndarray], _Terms]:
+    """The deals and the coverage, read as integers, and the agreements and partners. With
+    `parallel` (a transaction of our own, opened REPEATABLE READ) the coverage, agreements and
+    partners are read on a second connection from this one's exported snapshot while this one
+    reads the deals, as the week's read does with its assignments (`selectors.week_read`): the
+    same rows, sooner on two cores, and the deals' read starts first. `highest` was read in
+    that snapshot too, so no row exceeds it and none is tested against it."""
     if not parallel:
-        return _read_deals(opportunities, rates, highest, joined=joined), _coverage_read(
-            assignments, highest
-        )
+        deals = _read_deals(opportunities, rates, highest, joined=joined)
+        return deals, _coverage_read(assignments, highest), _terms()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_export_snapshot()")
         (snapshot,) = cursor.fetchone()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
         deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)
-        return deals, pending.result()
+        return deals, *pending.result()
 
 
 @dataclass(frozen=True)
@@ -558,17 +576,12 @@ def read_revenue(d: date | None = None, *, joined: bool = True) -> RevenueRead:
             if not postgresql:
                 won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
                 assignments = assignments.filter(account_id__in=won_accounts)
-        agreements, agreement_regions, agreement_verticals = _agreements(by_id=postgresql)
-        partners = pd.DataFrame(
-            list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
-            columns=["partner_id", "external_id", "name", "channel_kind"],
-        )
         rates = rate_table()
         read: _DealFields | None = None
         opportunity_frame: pd.DataFrame | None = None
         if postgresql:
             highest = _highest_ids()
-            read, covering = _deals_and_coverage(
+            read, covering, terms = _deals_and_coverage(
                 opportunities,
                 assignments,
                 rates,
@@ -590,6 +603,8 @@ def read_revenue(d: date | None = None, *, joined: bool = True) -> RevenueRead:
         else:
             opportunity_frame = _opportunities(opportunities)
             coverage = _coverage(assignments)
+            terms = (*_agreements(by_id=False), _partners())
+        agreements, agreement_regions, agreement_verticals, partners = terms
         return RevenueRead(
             read,
             opportunity_frame,

@@ -10,14 +10,17 @@ Money is exact. Amounts arrive as whole cents (int64), rates as `Decimal`s of at
 places, win probabilities as hundredths of a per cent; every sum is taken over whole numbers in
 units of 10^-16 of the reporting currency (Python integers, never floats) and rounded to cents
 once, half up, when a figure is stored (`to_cents`). The per-deal sums are grouped first: the
-opportunities sharing a key, a rate period and a probability add their cents in numpy, and only
-those few sums are multiplied in Python.
+opportunities sharing a key, a rate period and a probability add their cents in numpy, and those
+few sums are multiplied by their factors in int64 pieces small enough never to overflow, joined
+once per key as Python integers (`_money`); rollups add such pieces too (`_limbs`).
 
 One as-of day `d` is `PreparedRevenue.figures(d, segment_counts)`. What does not depend on `d`
 is prepared once: the rate period of each deal's close and which channels and partners
 influenced each won deal (rule 16). A backfill prepares the whole table once and asks for
-each day; a single week prepares only the deals that can count on its day. Both go through the
-same code, so they agree.
+each day, each deal's days in rules 12-14 found once as spans (`many_days`); a single week
+prepares only the deals that can count on its day and tests the rules on that day. Both go
+through the same code past that, and the rules' spans and masks are the same rules, so they
+agree.
 
 Input frames (dates `datetime64`, missing ones NaT):
 
@@ -26,7 +29,8 @@ Input frames (dates `datetime64`, missing ones NaT):
   closed_on, ends_on` (`partner_id` 0 for direct and online; `probability_bp` the sub-stage's
   probability in hundredths of a per cent, 0 to 10,000), and optionally `rep_id` (a direct
   deal's rep, for `PreparedRevenue.sourced`)
-- coverage: `account_id, kind, partner_id, start_date, end_date` (the accounts of won deals)
+- coverage: `account_id, kind, partner_id, start_date, end_date` (the accounts of won deals;
+  `kind` as text or as its position in `KINDS`)
 - agreements: `metrics.AGREEMENT_COLUMNS` and `annual_target_cents, currency` (target null
   when none); agreement_regions / agreement_verticals: `agreement_id, region` /
   `agreement_id, vertical`, in the same codes as the opportunities' segments
@@ -35,7 +39,7 @@ Input frames (dates `datetime64`, missing ones NaT):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
@@ -179,20 +183,32 @@ def rate_units(rate: Decimal) -> int:
     return int(scaled)
 
 
-def _exact_sums(keys: np.ndarray, cents: np.ndarray, size: int) -> np.ndarray:
-    """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows,
-    as Python integers (an object array). When no sum can reach 2^53 a float64 holds every
-    partial sum exactly; otherwise each value is split in two parts of 24 bits and less, whose
-    sums a float64 holds exactly for up to hundreds of millions of rows."""
+def _exact_sum_parts(
+    keys: np.ndarray, cents: np.ndarray, size: int
+) -> list[tuple[np.ndarray, int]]:
+    """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows, as
+    parts (int64 sums below 2^53, and the bits each is shifted by) whose shifted sum it is.
+    When no sum can reach 2^53 a float64 holds every partial sum exactly: one part; otherwise
+    each value is split in two parts of 24 bits and less, whose sums a float64 holds exactly
+    for up to hundreds of millions of rows."""
     if int(cents.max(initial=0)) * len(cents) < 1 << 53:
         # Every sum below 2^53: exact in one float64 pass.
         whole = np.bincount(keys, weights=cents.astype("float64"), minlength=size)
-        return whole.astype("int64").astype(object)
+        return [(whole.astype("int64"), 0)]
     low = (cents & 0xFFFFFF).astype("float64")
     high = (cents >> 24).astype("float64")
-    low_sums = np.bincount(keys, weights=low, minlength=size).astype("int64").astype(object)
-    high_sums = np.bincount(keys, weights=high, minlength=size).astype("int64").astype(object)
-    sums: np.ndarray = high_sums * (1 << 24) + low_sums
+    return [
+        (np.bincount(keys, weights=low, minlength=size).astype("int64"), 0),
+        (np.bincount(keys, weights=high, minlength=size).astype("int64"), 24),
+    ]
+
+
+def _exact_sums(keys: np.ndarray, cents: np.ndarray, size: int) -> np.ndarray:
+    """Per key in `range(size)`, the exact sum of the non-negative int64 `cents` of its rows,
+    as Python integers (an object array)."""
+    sums = np.zeros(size, dtype="int64").astype(object)
+    for part, shift in _exact_sum_parts(keys, cents, size):
+        sums = sums + part.astype(object) * (1 << shift)
     return sums
 
 
@@ -215,6 +231,13 @@ def _codes_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present), position[values]
 
 
+# Products of whole numbers below 2^27 and 2^26 are below 2^53, and fewer than 2^10 of them add
+# up below 2^63: `_money` multiplies its sums by its factors in int64 in such pieces.
+_SUM_LIMB_BITS = 27
+_FACTOR_LIMB_BITS = 26
+_MOST_FACTORS = 1 << 10
+
+
 def _money(
     keys: np.ndarray,
     cents: np.ndarray,
@@ -225,14 +248,43 @@ def _money(
     """Per key in `range(size)`: the sum over its rows of cents x factor, exactly, in units.
     `factors` are small non-negative integer codes, one per row, of the few distinct factors
     (a rate period times a probability) whose whole-number values `values(codes)` gives: the
-    cents are summed per key and factor code in numpy, then multiplied once per sum in
-    Python."""
+    cents are summed per key and factor code in numpy, then multiplied by the factors, as
+    int64 pieces (`_SUM_LIMB_BITS`, `_FACTOR_LIMB_BITS`) joined once per key in Python."""
     if not len(keys):
         return np.array([0] * size, dtype=object)
     distinct, which = _codes_of(np.asarray(factors, dtype="int64"))
-    sums = _exact_sums(which * size + keys, cents, len(distinct) * size)
-    table = sums.reshape(len(distinct), size) * values(distinct).reshape(-1, 1)
-    total: np.ndarray = table.sum(axis=0)
+    parts = _exact_sum_parts(which * size + keys, cents, len(distinct) * size)
+    factor_values = [int(value) for value in values(distinct)]
+    if len(distinct) >= _MOST_FACTORS or min(factor_values) < 0:
+        sums = np.zeros(len(distinct) * size, dtype="int64").astype(object)
+        for part, shift in parts:
+            sums = sums + part.astype(object) * (1 << shift)
+        table = sums.reshape(len(distinct), size) * np.array(factor_values, dtype=object).reshape(
+            -1, 1
+        )
+        total: np.ndarray = table.sum(axis=0)
+        return total
+    widest = max(max(factor_values).bit_length(), 1)
+    factor_limbs = [
+        np.array(
+            [(value >> shift) & ((1 << _FACTOR_LIMB_BITS) - 1) for value in factor_values],
+            dtype="int64",
+        )
+        for shift in range(0, widest, _FACTOR_LIMB_BITS)
+    ]
+    total = np.zeros(size, dtype="int64").astype(object)
+    sum_mask = (1 << _SUM_LIMB_BITS) - 1
+    for part, shift in parts:
+        table = part.reshape(len(distinct), size)
+        for low_bits, sum_limb in (
+            (0, table & sum_mask),
+            (_SUM_LIMB_BITS, table >> _SUM_LIMB_BITS),
+        ):
+            for number, factor_limb in enumerate(factor_limbs):
+                products = factor_limb @ sum_limb  # below 2^63: see `_MOST_FACTORS`
+                if products.any():
+                    bits = shift + low_bits + number * _FACTOR_LIMB_BITS
+                    total = total + products.astype(object) * (1 << bits)
     return total
 
 
@@ -310,6 +362,13 @@ def _grants(
     return np.asarray(~lists_any[asked_agreement] | np.isin(asked, listed), dtype=bool)
 
 
+def _kind_positions(kinds: pd.Series) -> np.ndarray:
+    """Channel kinds, as text or already as positions in `KINDS`, as positions."""
+    if kinds.dtype.kind in "iu":
+        return kinds.to_numpy(dtype="int64")
+    return pd.Index(KINDS).get_indexer(pd.Index(kinds.to_numpy(dtype=object))).astype("int64")
+
+
 def influence(
     won: pd.DataFrame,
     coverage: pd.DataFrame,
@@ -318,7 +377,8 @@ def influence(
     agreement_verticals: pd.DataFrame,
 ) -> Influence:
     """Rule 16: who influenced each won deal of `won` (`account_id, region, vertical, channel,
-    partner_id, closed_on`; one row per deal, in order).
+    partner_id, closed_on`; one row per deal, in order). A channel (and a coverage row's
+    `kind`) is a kind's text or its position in `KINDS`.
 
     A coverage row of another channel kind, or of another partner, influenced the deal when it
     actively covered the account (rule 3: running, and for the partner kinds under an
@@ -330,10 +390,9 @@ def influence(
     none = Influence(np.zeros(count, dtype="int8"), np.zeros(0, "int64"), np.zeros(0, "int64"))
     if not count or coverage.empty:
         return none
-    kinds_index = pd.Index(KINDS)
     partner_kinds = np.isin(KINDS, PARTNER_KINDS)
     close = day_numbers(won["closed_on"].to_numpy(dtype="datetime64[D]"))
-    source = kinds_index.get_indexer(pd.Index(won["channel"].to_numpy(dtype=object)))
+    source = _kind_positions(won["channel"])
     source_partner = won["partner_id"].fillna(0).to_numpy(dtype="int64")
     first, last = COVERAGE_RUNNING.span(
         {
@@ -341,7 +400,7 @@ def influence(
             "end_date": _days(coverage["end_date"]),
         }
     )
-    kind = kinds_index.get_indexer(pd.Index(coverage["kind"].to_numpy(dtype=object)))
+    kind = _kind_positions(coverage["kind"])
     partner = coverage["partner_id"].fillna(0).to_numpy(dtype="int64")
 
     deal, row = _pairs(
@@ -464,8 +523,21 @@ class Deals:
 
 def segments_of(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Rows' segments from their key values (one array per `SEGMENT_KEYS`, any values): a code
-    per row, and per key the value of each code, codes in the order segments first appear."""
+    per row, and per key the value of each code. Keys that are all small non-negative integers
+    (ids, or codes of another table) are combined arithmetically, codes in the order of their
+    values; others are factorized, codes in the order segments first appear."""
     size = len(keys[0]) if keys else 0
+    widths = [_integer_width(values) for values in keys]
+    if size and all(widths) and np.prod(np.array(widths, dtype=float)) < 2**62:
+        combined = np.zeros(size, dtype="int64")
+        for values, width in zip(keys, widths, strict=True):
+            combined = combined * width + np.asarray(values, dtype="int64")
+        distinct, segment_codes = _codes_of(combined)
+        per_value = []
+        for width in reversed(widths):
+            distinct, value = np.divmod(distinct, width)
+            per_value.append(value)
+        return segment_codes, per_value[::-1]
     # Each key factorized alone, then their codes combined as one integer: a million rows
     # factorize in a fraction of the time a MultiIndex of strings takes.
     combined = np.zeros(size, dtype="int64")
@@ -481,6 +553,16 @@ def segments_of(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     return np.asarray(segment_codes, dtype="int64"), [
         values[key_codes[first_rows]] for key_codes, values in per_key
     ]
+
+
+def _integer_width(values: np.ndarray) -> int:
+    """One more than the largest of `values` when they are non-negative integers no larger
+    than a few times their count; else 0."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu" or not len(values) or int(values.min()) < 0:
+        return 0
+    largest = int(values.max())
+    return largest + 1 if largest < 4 * len(values) + (1 << 16) else 0
 
 
 def deals_from_frame(frame: pd.DataFrame, rates: RateTable) -> Deals:
@@ -515,6 +597,7 @@ def deals_from_frame(frame: pd.DataFrame, rates: RateTable) -> Deals:
 
 class PreparedRevenue:
     """The opportunities (and what they need) indexed once; `figures(d, ...)` gives one day.
+    `many_days`: prepared to be asked for many days (a backfill), each then cheaper.
 
     Raises MissingRate (from `figures`) when a deal that counts on the day, or an agreement's
     target, is in a currency without a rate valid on the day that figure is about (rule 10).
@@ -531,6 +614,7 @@ class PreparedRevenue:
         agreement_verticals: pd.DataFrame,
         partners: pd.DataFrame,
         rates: RateTable,
+        many_days: bool = False,
     ) -> None:
         if deals is None:
             if opportunities is None:
@@ -566,19 +650,29 @@ class PreparedRevenue:
             **deals.dates,
         }
         self.expected = day_numbers(self.columns["expected_close_on"])
-        close = day_numbers(self.columns["closed_on"])
-        # Rule 13: a won deal counts at the rate of its close, whatever the day asked.
-        self.close_period = rates.periods(self.currency, close)
+        # Each deal's account as a position, and each account's segment when every deal of an
+        # account is in its segment (as read from the database), for `_distinct_accounts`.
+        accounts, self.account = _codes_of(self.account_id)
+        self.account_count = len(accounts)
+        account_segment = np.zeros(self.account_count, dtype="int64")
+        account_segment[self.account] = self.segment
+        self.account_segment: np.ndarray | None = (
+            account_segment if bool((account_segment[self.account] == self.segment).all()) else None
+        )
         won = np.flatnonzero(self.columns["stage"] == "won")
         self.won_rows = won
-        self.won_close = close[won]
+        self.won_close = day_numbers(self.columns["closed_on"][won])
+        # Rule 13: a won deal counts at the rate of its close, whatever the day asked (the
+        # won deals' periods; -1 for the others, which never count at it).
+        self.close_period = np.full(self.size, -1, dtype="int64")
+        self.close_period[won] = rates.periods(self.currency[won], self.won_close)
         self.influence = influence(
             pd.DataFrame(
                 {
                     "account_id": self.account_id[won],
                     "region": deals.region[won],
                     "vertical": deals.vertical[won],
-                    "channel": np.asarray(KINDS, dtype=object)[self.channel[won]],
+                    "channel": self.channel[won],
                     "partner_id": self.partner_id[won],
                     "closed_on": self.columns["closed_on"][won],
                 }
@@ -591,15 +685,39 @@ class PreparedRevenue:
         self.influenced_kinds = np.zeros(self.size, dtype="int8")
         self.influenced_kinds[won] = self.influence.kinds
         self.rate_factor = np.array([rate_units(rate) for rate in rates.rates], dtype=object)
-        # Rules 12-14 as the days each deal counts on, first and last (day numbers): the deals
-        # of a day are two comparisons of integers, for one week or each of a backfill's.
-        self.spans = {
-            rule: rule.span(_rule_columns(rule, self.columns))
-            for rule in (IN_PIPELINE, IN_FORECAST, WON_IN_52_WEEKS, SUBSCRIBED)
-        }
+        # With `many_days` (a backfill), rules 12-14 as the days each deal counts on, first and
+        # last (day numbers): the deals of each day are then two comparisons of integers.
+        # Finding them costs more than testing the rules once, so a single day does that.
+        self.spans: dict[DateRule, tuple[np.ndarray, np.ndarray]] = (
+            {
+                rule: rule.span(_rule_columns(rule, self.columns))
+                for rule in (IN_PIPELINE, IN_FORECAST, WON_IN_52_WEEKS, SUBSCRIBED)
+            }
+            if many_days
+            else {}
+        )
+
+    def _distinct_accounts(self, rows: np.ndarray, *, by_channel: bool) -> np.ndarray:
+        """Per segment and channel (`self.key`), or per segment, how many distinct accounts
+        `rows` name. An account is in one segment, so each (channel, account) is marked once in
+        a table of them, then counted by its account's segment: no sort and no hash."""
+        width = len(KINDS) if by_channel else 1
+        keys = self.key if by_channel else self.segment
+        if self.account_segment is None:
+            return _distinct_counts(keys[rows], self.account_id[rows], self.segment_count * width)
+        seen = np.zeros(width * self.account_count, dtype=bool)
+        channel = self.channel[rows] if by_channel else 0
+        seen[channel * self.account_count + self.account[rows]] = True
+        channel, account = np.divmod(np.flatnonzero(seen), self.account_count)
+        counts: np.ndarray = np.bincount(
+            self.account_segment[account] * width + channel, minlength=self.segment_count * width
+        ).astype("int64")
+        return counts
 
     def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:
         """The deals `rule` holds for on `d` (one of rules 12-14), in order."""
+        if rule not in self.spans:
+            return np.flatnonzero(rule.mask(_rule_columns(rule, self.columns), d))
         first, last = self.spans[rule]
         day = day_numbers([d])[0]
         return np.flatnonzero((first <= day) & (day <= last))
@@ -610,9 +728,8 @@ class PreparedRevenue:
         """The rate period of each of `rows` on `d`; raises MissingRate for the first without."""
         codes = np.arange(len(self.rates.currencies))
         by_currency = self.rates.periods(codes, np.full(len(codes), day_numbers([d])[0]))
-        periods = np.full(len(rows), -1, dtype="int64")
-        known = self.currency[rows] >= 0
-        periods[known] = by_currency[self.currency[rows][known]]
+        # A currency without any rate (code -1) takes the last entry: no period.
+        periods: np.ndarray = np.append(by_currency, -1)[self.currency[rows]]
         missing = np.flatnonzero(periods < 0)
         if len(missing):
             row = rows[missing[0]]
@@ -707,10 +824,8 @@ class PreparedRevenue:
         figures: dict[str, np.ndarray] = {
             "pipeline_count": counted(pipeline, self.key, size),
             "won_count": counted(won, self.key, size),
-            "won_accounts": _distinct_counts(self.key[won], self.account_id[won], size),
-            "subscribers": _distinct_counts(
-                self.key[subscribed], self.account_id[subscribed], size
-            ),
+            "won_accounts": self._distinct_accounts(won, by_channel=True),
+            "subscribers": self._distinct_accounts(subscribed, by_channel=True),
             "forecast_count": counted(forecast, self.key, size),
             "pipeline_amount": self._money(
                 self.key[pipeline],
@@ -741,18 +856,18 @@ class PreparedRevenue:
             ),
         }
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
+        # A deal influenced by several channels counts once for each: its rows repeated.
         won_value = self._factors(won_periods)
-        influenced_count = np.zeros(size, dtype="int64")
-        influenced_amount = np.array([0] * size, dtype=object)
-        for position in range(len(KINDS)):
-            by = (self.influenced_kinds[won] & (1 << position)) > 0
-            keys = self.segment[won][by] * len(KINDS) + position
-            influenced_count += np.bincount(keys, minlength=size).astype("int64")
-            influenced_amount = influenced_amount + self._money(
-                keys, self.year_cents[won][by], won_value[by], size
-            )
-        figures["influenced_count"] = influenced_count
-        figures["influenced_amount"] = influenced_amount
+        kinds = self.influenced_kinds[won]
+        by = [np.flatnonzero(kinds & (1 << position)) for position in range(len(KINDS))]
+        influenced = np.concatenate(by)
+        keys = self.segment[won][influenced] * len(KINDS) + np.repeat(
+            np.arange(len(KINDS)), [len(rows) for rows in by]
+        )
+        figures["influenced_count"] = np.bincount(keys, minlength=size).astype("int64")
+        figures["influenced_amount"] = self._money(
+            keys, self.year_cents[won][influenced], won_value[influenced], size
+        )
 
         # All channels together ("" rows): sums, except the distinct accounts and the deals
         # influenced by any other channel (each once).
@@ -761,12 +876,8 @@ class PreparedRevenue:
             name: values.reshape(segments, len(KINDS)).sum(axis=1)
             for name, values in figures.items()
         }
-        overall["won_accounts"] = _distinct_counts(
-            self.segment[won], self.account_id[won], segments
-        )
-        overall["subscribers"] = _distinct_counts(
-            self.segment[subscribed], self.account_id[subscribed], segments
-        )
+        overall["won_accounts"] = self._distinct_accounts(won, by_channel=False)
+        overall["subscribers"] = self._distinct_accounts(subscribed, by_channel=False)
         any_influence = self.influenced_kinds[won] > 0
         overall["influenced_count"] = np.bincount(
             self.segment[won][any_influence], minlength=segments
@@ -1016,24 +1127,22 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
             sales_revenues.append(None)
             continue
         won, per = Decimal(int(won_amount)), Decimal(int(won_accounts))
-        # Multiplied first and divided once, so a value that has an exact decimal is exact.
-        white_space_values.append(
-            _PRECISE.divide(
-                Decimal(int(white_space)) * won * Decimal(int(converted)),
-                per * Decimal(int(covered)),
+        # Multiplied first and divided once, so a value that has an exact decimal is exact
+        # (the products at `_PRECISE`: the default 28 digits would round a large one).
+        with localcontext(_PRECISE):
+            white_space_values.append(
+                (Decimal(int(white_space)) * won * Decimal(int(converted)))
+                / (per * Decimal(int(covered)))
+                if covered
+                else None
             )
-            if covered
-            else None
-        )
-        # I = M x eta x D = M x (converted / M) x (won / won accounts).
-        sales_revenues.append(
-            _PRECISE.divide(
-                Decimal(int(accounts)) * Decimal(int(converted)) * won,
-                Decimal(int(accounts)) * per,
+            # I = M x eta x D = M x (converted / M) x (won / won accounts).
+            sales_revenues.append(
+                (Decimal(int(accounts)) * Decimal(int(converted)) * won)
+                / (Decimal(int(accounts)) * per)
+                if accounts
+                else None
             )
-            if accounts
-            else None
-        )
     everything = everything.copy()
     everything["white_space_value"] = pd.Series(
         white_space_values, index=everything.index, dtype=object
@@ -1042,16 +1151,33 @@ def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.D
     return everything
 
 
-def _sum_object(values: pd.Series) -> Decimal | int | None:
-    """The sum of the values that are not None (exact: integers or Decimals), or None when
-    every value is None."""
-    # `value == value` is false for NaN only (pandas' missing float, or a Decimal NaN).
-    present = [value for value in values if value is not None and value == value]
-    if not present:
-        return None
-    total: Decimal | int = present[0]
-    for value in present[1:]:
-        total = _PRECISE.add(total, value) if isinstance(total, Decimal) else total + value
+# Sums of money in units as int64: each value split into whole numbers of at most 46 bits
+# ("limbs", value = sum of limb i x 2^(46 i)), which numpy and pandas add exactly for fewer than
+# 2^17 values, and the few sums joined back as Python integers.
+_LIMB_BITS = 46
+_MOST_LIMB_ROWS = 1 << 16
+
+
+def _limbs(values: Sequence[int]) -> list[np.ndarray]:
+    """Integers as int64 limbs: all but the last in `range(2^46)`, the last with the sign."""
+    whole = np.empty(len(values), dtype=object)
+    whole[:] = [int(value) for value in values]
+    widest = max(int(abs(whole).max(initial=0)).bit_length(), 1)
+    mask = (1 << _LIMB_BITS) - 1
+    limbs = []
+    while widest > _LIMB_BITS:
+        limbs.append((whole & mask).astype("int64"))
+        whole = whole >> _LIMB_BITS
+        widest -= _LIMB_BITS
+    limbs.append(whole.astype("int64"))
+    return limbs
+
+
+def _joined(limbs: Sequence[np.ndarray]) -> np.ndarray:
+    """`_limbs` (or sums of them) as Python integers, an object array."""
+    total: np.ndarray = np.asarray(limbs[0], dtype="int64").astype(object)
+    for i, limb in enumerate(limbs[1:], start=1):
+        total = total + np.asarray(limb, dtype="int64").astype(object) * (1 << (i * _LIMB_BITS))
     return total
 
 
@@ -1062,16 +1188,31 @@ def revenue_rollups(rows: pd.DataFrame) -> pd.DataFrame:
     segments); rule 15's values add where present."""
     if rows.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, *FIGURE_COLUMNS])
+    # The money as int64 limbs, summed by pandas (exact: fewer than 2^17 rows); else the
+    # Python integers one by one (pandas' object sum).
+    limbed = len(rows) < _MOST_LIMB_ROWS
+    limb_columns: dict[str, list[str]] = {}
+    if limbed:
+        rows = rows.copy()
+        for column in AMOUNT_COLUMNS:
+            limbs = _limbs(rows[column].tolist())
+            limb_columns[column] = [f"{column} {i}" for i in range(len(limbs))]
+            for name, limb in zip(limb_columns[column], limbs, strict=True):
+                rows[name] = limb
+    summed_columns = [*COUNT_COLUMNS, *(name for names in limb_columns.values() for name in names)]
     frames = []
     for size in range(len(SEGMENT_KEYS)):
         for keys in combinations(SEGMENT_KEYS, size):
             grouped = rows.groupby([*keys, "channel"], sort=True)
-            summed = grouped[COUNT_COLUMNS].sum()
-            # Sums of Python integers and Decimals, added one by one (pandas' object sum);
+            summed = grouped[summed_columns].sum()
             # Decimals at the precision of the values, a rollup without any value none.
             with localcontext(_PRECISE):
                 for column in AMOUNT_COLUMNS:
-                    summed[column] = grouped[column].sum()
+                    summed[column] = (
+                        _joined([summed[name].to_numpy() for name in limb_columns[column]])
+                        if limbed
+                        else grouped[column].sum()
+                    )
                 for column in VALUE_COLUMNS:
                     values = grouped[column].sum(min_count=1)
                     summed[column] = values.astype(object).where(values.notna(), None)
@@ -1103,7 +1244,8 @@ def partner_rollups(partners: pd.DataFrame) -> pd.DataFrame:
     for kind, group in [("", frame), *frame.groupby("channel_kind", sort=True)]:
         row: dict[str, str | int | Decimal] = {"channel_kind": kind}
         row.update({column: int(group[column].sum()) for column in counts})
-        row.update({column: _sum_object(group[column]) or 0 for column in money})
+        # Whole units, Python integers: exact, and quick over ten thousand partners.
+        row.update({column: sum(group[column].tolist()) for column in money})
         parts.append(row)
     return pd.DataFrame(parts, columns=PARTNER_ROLLUP_COLUMNS)
 

@@ -266,20 +266,32 @@ def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenu
     (`_read_deals(joined=True)`)."""
     fields = dict(read.fields)
     regions, verticals = read.regions, read.verticals
-    if accounts is not None:
-        fields.update(_segments(fields["account_id"], accounts, regions, verticals))
-    segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
-        [fields["region"], fields["vertical"], fields["size_band"]]
-    )
+    rows = None if accounts is None else accounts.positions(fields["account_id"])
+    if accounts is not None and rows is not None and bool((rows >= 0).all()):
+        # Segments coded as the accounts code them, then named: three lookups per deal.
+        segment, (region_codes, vertical_codes, band_codes) = revenue.segments_of(
+            [accounts.region[rows], accounts.vertical[rows], accounts.size_band[rows]]
+        )
+        region_ids = _as_ids(accounts.regions, regions)[region_codes]
+        vertical_ids = _as_ids(accounts.verticals, verticals)[vertical_codes]
+        band_names = np.asarray(accounts.size_bands.astype(object))[band_codes]
+        fields["region"], fields["vertical"] = region_ids[segment], vertical_ids[segment]
+    else:
+        if accounts is not None:
+            fields.update(_segments(fields["account_id"], accounts, regions, verticals))
+        segment, (region_ids, vertical_ids, size_bands) = revenue.segments_of(
+            [fields["region"], fields["vertical"], fields["size_band"]]
+        )
+        band_names = np.asarray(SIZE_BANDS, dtype=object)[size_bands.astype("int64")]
     segment_index = pd.MultiIndex.from_arrays(
         [
             np.array([regions[int(key)] for key in region_ids], dtype=object),
             np.array([verticals[int(key)] for key in vertical_ids], dtype=object),
-            np.asarray(SIZE_BANDS, dtype=object)[size_bands.astype("int64")],
+            np.asarray(band_names, dtype=object),
         ]
     )
     direct = fields["channel"] == revenue.DIRECT_CHANNEL
-    by_partner = np.isin(fields["channel"], revenue.PARTNER_CHANNELS)
+    by_partner = np.isin(np.arange(len(metrics.KINDS)), revenue.PARTNER_CHANNELS)[fields["channel"]]
     currency = fields["currency"] - 1
     names = np.asarray([*read.currencies, ""], dtype=object)[currency]
     unknown = np.flatnonzero(currency < 0)
@@ -380,13 +392,31 @@ def _coverage_read(
     )
 
 
+# Every agreement (with the region and vertical each lists) and every partner: what rule 16's
+# grants and rule 17's targets read besides the deals and the coverage.
+_Terms = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]
+
+
+def _terms() -> _Terms:
+    """The agreements (their regions and verticals by id) and the partners."""
+    return (*_agreements(by_id=True), _partners())
+
+
+def _partners() -> pd.DataFrame:
+    return pd.DataFrame(
+        list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
+        columns=["partner_id", "external_id", "name", "channel_kind"],
+    )
+
+
 def _coverage_in_snapshot(
     assignments: QuerySet[CoverageAssignment], highest: dict[str, int], snapshot: str
-) -> dict[str, np.ndarray]:
-    """`_coverage_read` on this thread's own connection, reading the exported `snapshot`."""
+) -> tuple[dict[str, np.ndarray], _Terms]:
+    """`_coverage_read` and `_terms` on this thread's own connection, reading the exported
+    `snapshot`."""
     with in_exported_snapshot(snapshot), _tuned_reads():
         # The snapshot `highest` was read in: no row can exceed it.
-        return _coverage_read(assignments, highest, guarded=False)
+        return _coverage_read(assignments, highest, guarded=False), _terms()
 
 
 def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
@@ -398,7 +428,7 @@ def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> p
     return pd.DataFrame(
         {
             "account_id": fields["account_id"],
-            "kind": np.asarray(metrics.KINDS, dtype=object)[fields["kind"]],
+            "kind": fields["kind"],  # positions in `KINDS`
             "partner_id": fields["partner_id"],
             "start_date": _dates_of(fields["start_date"]),
             "end_date": _dates_of(fields["end_date"]),
@@ -436,23 +466,23 @@ def _deals_and_coverage(
     *,
     joined: bool,
     parallel: bool,
-) -> tuple[_DealFields, dict[str, np.ndarray]]:
-    """The deals and the coverage, read as integers. With `parallel` (a transaction of our
-    own, opened REPEATABLE READ) the coverage is read on a second connection from this one's
-    exported snapshot while this one reads the deals, as the week's read does with its
-    assignments (`selectors.week_read`): the same rows, sooner on two cores. `highest` was
-    read in that snapshot too, so no row exceeds it and none is tested against it."""
+) -> tuple[_DealFields, dict[str, np.ndarray], _Terms]:
+    """The deals and the coverage, read as integers, and the agreements and partners. With
+    `parallel` (a transaction of our own, opened REPEATABLE READ) the coverage, agreements and
+    partners are read on a second connection from this one's exported snapshot while this one
+    reads the deals, as the week's read does with its assignments (`selectors.week_read`): the
+    same rows, sooner on two cores, and the deals' read starts first. `highest` was read in
+    that snapshot too, so no row exceeds it and none is tested against it."""
     if not parallel:
-        return _read_deals(opportunities, rates, highest, joined=joined), _coverage_read(
-            assignments, highest
-        )
+        deals = _read_deals(opportunities, rates, highest, joined=joined)
+        return deals, _coverage_read(assignments, highest), _terms()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_export_snapshot()")
         (snapshot,) = cursor.fetchone()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
         deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)
-        return deals, pending.result()
+        return deals, *pending.result()
 
 
 @dataclass(frozen=True)
@@ -578,17 +608,12 @@ def read_revenue(
             elif not with_coverage:
                 influenced = False
                 assignments = assignments.none()
-        agreements, agreement_regions, agreement_verticals = _agreements(by_id=postgresql)
-        partners = pd.DataFrame(
-            list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
-            columns=["partner_id", "external_id", "name", "channel_kind"],
-        )
         rates = rate_table()
         read: _DealFields | None = None
         opportunity_frame: pd.DataFrame | None = None
         if postgresql:
             highest = _highest_ids()
-            read, covering = _deals_and_coverage(
+            read, covering, terms = _deals_and_coverage(
                 opportunities,
                 assignments,
                 rates,
@@ -610,6 +635,8 @@ def read_revenue(
         else:
             opportunity_frame = _opportunities(opportunities)
             coverage = _coverage(assignments)
+            terms = (*_agreements(by_id=False), _partners())
+        agreements, agreement_regions, agreement_verticals, partners = terms
         return RevenueRead(
             read,
             opportunity_frame,

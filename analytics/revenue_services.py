@@ -204,7 +204,7 @@ class RevenueBackfill:
             read = read_revenue(joined=accounts is None)
         elif coverage is not None:
             read = read.covered_by(coverage)
-        self.prepared = revenue.PreparedRevenue(**read.frames(accounts))
+        self.prepared = revenue.PreparedRevenue(**read.frames(accounts), many_days=True)
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
         tables = revenue_tables(self.prepared.figures(as_of, week.segments))

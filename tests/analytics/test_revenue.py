@@ -57,6 +57,7 @@ def prepared(
     regions: list[tuple[int, str]] = (),  # type: ignore[assignment]
     partners: list[dict[str, Any]] = (),  # type: ignore[assignment]
     rates: RateTable = RATES,
+    many_days: bool = False,
 ) -> revenue.PreparedRevenue:
     agreement_rows = [
         {
@@ -103,6 +104,7 @@ def prepared(
             ]
         ),
         rates=rates,
+        many_days=many_days,
     )
 
 
@@ -277,6 +279,32 @@ class TestWhiteSpaceValue:
         )
 
 
+class TestLargeValues:
+    """Rule 15's values stay exact when their products pass the 28 digits of Python's
+    default decimal context."""
+
+    def test_white_space_value_and_sales_revenue_are_exact(self) -> None:
+        won = 10**30 + 7  # units
+        everything = pd.DataFrame([{**SEGMENT, "won_amount": won, "won_accounts": 3}])
+        counts = pd.DataFrame(
+            [
+                {
+                    **SEGMENT,
+                    "accounts": 5003,
+                    "covered_any": 1009,
+                    "converted": 991,
+                    "white_space": 997,
+                }
+            ]
+        )
+        row = revenue._with_values(everything, counts).iloc[0]
+        precise = revenue._PRECISE
+        assert row["white_space_value"] == precise.divide(
+            Decimal(997 * won * 991), Decimal(3 * 1009)
+        )
+        assert row["sales_revenue"] == precise.divide(Decimal(5003 * 991 * won), Decimal(5003 * 3))
+
+
 class TestInfluence:
     """Rule 16: a deal won on d by the online channel, account 1."""
 
@@ -389,3 +417,131 @@ class TestExactSums:
         expected = [sum(int(value) for value in cents[keys == key]) for key in range(8)]
         assert list(sums) == expected
         assert all(type(value) is int for value in sums)
+
+
+class TestMoney:
+    """Sums of cents times factors are exact whatever the sizes of the two."""
+
+    @pytest.mark.parametrize(
+        ("largest", "factor_count", "widest_factor"),
+        [(10**6, 5, 10**14), (10**14 - 1, 40, 2**80), (10**14 - 1, 1500, 10**18)],
+    )
+    def test_each_key_sums_cents_times_its_factors(
+        self, largest: int, factor_count: int, widest_factor: int
+    ) -> None:
+        generator = np.random.default_rng(7)
+        rows = 200_000
+        keys = generator.integers(0, 9, size=rows)
+        cents = generator.integers(0, largest, size=rows, endpoint=True)
+        cents[:3] = largest
+        factors = generator.integers(0, factor_count, size=rows) * 3  # codes, not positions
+        values = {code: int(generator.integers(0, 2**62)) % widest_factor for code in set(factors)}
+        values[int(factors[0])] = widest_factor
+        units = revenue._money(
+            keys, cents, factors, lambda codes: np.array([values[int(c)] for c in codes]), 10
+        )
+        expected = [0] * 10
+        for key, amount, factor in zip(
+            keys.tolist(), cents.tolist(), factors.tolist(), strict=True
+        ):
+            expected[key] += amount * values[factor]
+        assert list(units) == expected
+        assert all(type(value) is int for value in units)
+
+
+class TestManyDays:
+    """A backfill's preparation (each deal's days as spans) gives every day the figures a
+    single day's gives (the rules tested once)."""
+
+    def test_each_day_has_the_same_figures_either_way(self) -> None:
+        generator = np.random.default_rng(18)
+        first = date(2025, 6, 1)
+        deals = []
+        for number in range(1, 301):
+            opened = first + timedelta(days=int(generator.integers(0, 400)))
+            stage = str(generator.choice(["open", "won", "lost"]))
+            closed = opened + timedelta(days=int(generator.integers(0, 120)))
+            recurring = bool(generator.random() < 0.4)
+            deals.append(
+                deal(
+                    number,
+                    account_id=int(generator.integers(1, 60)),
+                    size_band=str(generator.choice(["smb", "enterprise"])),
+                    channel=str(generator.choice(["direct", "partner", "online"])),
+                    stage=stage,
+                    recurring=recurring,
+                    amount_cents=int(generator.integers(1, 10**9)),
+                    currency=str(generator.choice(["USD", "EUR", "CNY"])),
+                    probability_bp=int(generator.choice([10_00, 50_00, 90_00])),
+                    opened_on=opened,
+                    expected_close_on=closed,
+                    closed_on=closed if stage != "open" else None,
+                    ends_on=(
+                        closed + timedelta(days=int(generator.integers(1, 200)))
+                        if stage == "won" and recurring and generator.random() < 0.5
+                        else None
+                    ),
+                )
+            )
+        rates = RateTable(
+            "USD",
+            [
+                ("EUR", date(2024, 1, 1), Decimal("1.1")),
+                ("EUR", date(2026, 2, 1), Decimal("1.2")),
+                ("CNY", date(2024, 1, 1), Decimal("0.14")),
+            ],
+        )
+        once = prepared(deals, rates=rates)
+        swept = prepared(deals, rates=rates, many_days=True)
+        for day in [date(2026, 1, 4) + timedelta(weeks=week) for week in range(0, 40, 3)]:
+            alone, among = once.figures(day, COUNTS), swept.figures(day, COUNTS)
+            for name in ("segments", "rollups", "partners", "partner_rollups", "forecast"):
+                pd.testing.assert_frame_equal(getattr(alone, name), getattr(among, name))
+
+
+class TestLimbs:
+    """Money in units summed as int64 limbs joins back to the exact integers."""
+
+    def test_limbs_join_back_to_the_integers(self) -> None:
+        values = [0, 5, -7, 2**46 - 1, 2**46, -(2**46), 2**200 + 3, -(2**150) + 1]
+        limbs = revenue._limbs(values)
+        assert list(revenue._joined(limbs)) == values
+        assert all(limb.dtype == np.int64 for limb in limbs)
+        assert all(((limb >= 0) & (limb < 2**46)).all() for limb in limbs[:-1])
+
+    def test_a_rollup_of_huge_sums_is_exact(self) -> None:
+        # A year of deals in a currency worth far more than the reporting one: sums of units
+        # far past 2^63, each segment's and their total exact to the unit.
+        huge = [3**80 + 1, 2**90 - 1, 7**40]
+        deals = [
+            deal(1, amount_cents=10**13, currency="XAU"),
+            deal(2, amount_cents=10**13 - 1, currency="XAU", size_band="enterprise"),
+            deal(3, amount_cents=3, currency="XAU", vertical="GOV"),
+        ]
+        rates = RateTable("USD", [("XAU", date(2026, 1, 1), Decimal("123456789.0123456789"))])
+        week = prepared(deals, rates=rates).figures(D, COUNTS)
+        segments = week.segments[week.segments["channel"] == ""]
+        total = week.rollups
+        total = total[(total["region"] == "") & (total["vertical"] == "")]
+        total = total[(total["size_band"] == "") & (total["channel"] == "")]
+        assert total["pipeline_amount"].tolist() == [sum(segments["pipeline_amount"])]
+        assert sum(segments["pipeline_amount"]) == (10**13 + 10**13 - 1 + 3) * (
+            1234567890123456789 * revenue.PROBABILITY_SCALE
+        )
+        assert revenue._joined(revenue._limbs(huge)).tolist() == huge
+
+
+class TestSegments:
+    """Segments coded from integer keys group the rows as segments coded from any values."""
+
+    def test_integer_keys_group_as_text_keys_do(self) -> None:
+        generator = np.random.default_rng(5)
+        keys = [generator.integers(0, n, size=5_000) for n in (48, 10, 4)]
+        codes, values = revenue.segments_of(keys)
+        text_codes, text_values = revenue.segments_of(
+            [key.astype(str).astype(object) for key in keys]
+        )
+        assert len(np.unique(codes)) == len(np.unique(text_codes))
+        for key, key_values, key_text in zip(keys, values, text_values, strict=True):
+            assert (key_values[codes] == key).all()
+            assert (key_text[text_codes].astype(int) == key).all()

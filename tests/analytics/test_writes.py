@@ -6,30 +6,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
 from analytics.writes import Rows, RowsBuffer, insert_rows
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = [
-    "week",
-    "as_of",
-    "final",
-    "partner_id",
-    "external_id",
-    "name",
-    "channel_kind",
-    "covered_accounts",
-    "converted_accounts",
-    "agreements_in_force",
-    "feedback_count",
-    "satisfaction_mean",
-    "nps",
-    "nps_responses",
-    "nps_promoters",
-    "nps_detractors",
-]
+FIELDS = ["week", "as_of", "final", *PARTNER_COLUMNS]
 
 
 def _rows(week: str, partner_ids: list[int], *, as_arrays: bool) -> Rows:

@@ -46,7 +46,7 @@ from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
-from crm.sql import in_exported_snapshot
+from crm.sql import export_snapshot, in_exported_snapshot
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -476,9 +476,7 @@ def _deals_and_coverage(
     if not parallel:
         deals = _read_deals(opportunities, rates, highest, joined=joined)
         return deals, _coverage_read(assignments, highest), _terms()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_export_snapshot()")
-        (snapshot,) = cursor.fetchone()
+    snapshot = export_snapshot()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
         deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)

@@ -41,7 +41,7 @@ from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.rules import CONVERTED, IN_MARKET
-from crm.sql import in_exported_snapshot
+from crm.sql import export_snapshot, in_exported_snapshot
 from partners.models import (
     Agreement,
     Feedback,
@@ -480,9 +480,7 @@ def week_read(
                 accounts = _account_rows(d, region_ids, bounds)
             yield WeekRead(accounts, _rest(d, region_ids, bounds))
             return
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_export_snapshot()")
-            (snapshot,) = cursor.fetchone()
+        snapshot = export_snapshot()
 
         def context() -> WeekContext:
             with _tuned_reads():
@@ -755,9 +753,7 @@ def _market_arrays(
                 accounts = _market_account_columns(highest)
                 coverage = _market_coverage_columns(highest)
         else:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_export_snapshot()")
-                (snapshot,) = cursor.fetchone()
+            snapshot = export_snapshot()
             with ThreadPoolExecutor(max_workers=1) as pool:
                 pending = pool.submit(_market_coverage_in_snapshot, highest, snapshot)
                 with _tuned_reads():

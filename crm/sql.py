@@ -141,10 +141,19 @@ def copy_texts(values: Sequence[object]) -> list[str]:
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 
+def export_snapshot() -> str:
+    """The id of this connection's snapshot (PostgreSQL, inside a REPEATABLE READ transaction),
+    for another connection to read the same rows in (`in_exported_snapshot`)."""
+    with default_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+    return str(snapshot)
+
+
 @contextmanager
 def in_exported_snapshot(snapshot: str) -> Iterator[None]:
     """On this thread's own connection (PostgreSQL), a REPEATABLE READ transaction that reads
-    the `snapshot` another connection exported (`SELECT pg_export_snapshot()`), so two
+    the `snapshot` another connection exported (`export_snapshot`), so two
     connections read the same rows at once; the connection is closed afterwards."""
     if not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError(f"not a snapshot id: {snapshot!r}")

@@ -12,7 +12,12 @@ programme_seconds=T week_seconds=W rest_seconds=W-T programme_share=T/(W-T)`: T 
 median of the step's own time in each run, W the median of the whole run (the step
 included), W-T the rest of the run, and the share what the step adds to it. The step run
 alone is timed too, with the counts the week's pass hands over and reading them itself
-(`programme runs alone`). --partners sets how many partners the market has (400 by
+(`programme runs alone`). Before each timed run, untimed, the step of the nightly run of the
+day before (provisional, as of the Saturday) leaves the week's programme rows as that night
+wrote them: each timed run is then the week's close finding every partner's row changed, as
+every run of a week does in production (the as-of day moves each night, then the week turns
+final), and pays for rewriting all of them, not only for comparing them with the rows it
+wrote itself a moment before. --partners sets how many partners the market has (400 by
 default); every partner and rep has a yearly target.
 
 With --opportunities N it times revenue instead: it adds N opportunities of every channel in
@@ -87,6 +92,8 @@ from partners.programme_models import Certification, Target
 
 WEEK = "2026-W46"
 AS_OF = date(2026, 11, 15)
+# The nightly run before the week's close, whose programme rows each timed run finds.
+NIGHT_BEFORE = AS_OF - timedelta(days=1)
 REGIONS, VERTICALS = 48, 10  # x 4 size bands = 1,920 segments
 PARTNERS, REPS = 400, 200
 KINDS = np.array(["direct", "distribution", "partner", "online"])
@@ -225,9 +232,11 @@ class Command(BaseCommand):
         handed = metrics_week_figures(AS_OF).programme
         runs, reading = [], []
         for _ in range(max(1, options["repeat"])):
+            _night_before()
             started = clock.perf_counter()
             programme_week(week=WEEK, as_of=AS_OF, final=True, counts=handed)
             runs.append(clock.perf_counter() - started)
+            _night_before()
             started = clock.perf_counter()
             programme_week(week=WEEK, as_of=AS_OF, final=True)
             reading.append(clock.perf_counter() - started)
@@ -305,7 +314,8 @@ def _has_bench_deals(count: int) -> bool:
 
 def _week_runs(repeat: int, revenue: bool = True) -> tuple[list[float], list[float]]:
     """`repeat` timed weekly runs (`revenue`: with the revenue step): the seconds of each
-    whole run, and of the programme step inside each (timed where the run calls it)."""
+    whole run, and of the programme step inside each (timed where the run calls it). Each
+    run finds the week's programme rows as the night before left them (`_night_before`)."""
     runs: list[float] = []
     steps: list[float] = []
 
@@ -318,12 +328,20 @@ def _week_runs(repeat: int, revenue: bool = True) -> tuple[list[float], list[flo
 
     with _replaced(services, "programme_week", timed_step):
         for _ in range(repeat):
+            _night_before()
             started = clock.perf_counter()
             metrics_compute_week(week=WEEK, final=True, revenue=revenue)
             runs.append(clock.perf_counter() - started)
     if len(steps) != len(runs):
         raise CommandError("the weekly run did not run its programme step once")
     return runs, steps
+
+
+def _night_before() -> None:
+    """Leave the week's programme rows as the nightly run of the day before its close wrote
+    them (`NIGHT_BEFORE`, provisional), so that the run timed next rewrites every partner's
+    row, as a run of the week does each night in production."""
+    programme_week(week=WEEK, as_of=NIGHT_BEFORE, final=False)
 
 
 @contextmanager

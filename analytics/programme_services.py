@@ -34,7 +34,7 @@ from analytics.programme_models import (
     SatisfactionDriver,
     SatisfactionFit,
 )
-from analytics.writes import Rows, insert_rows
+from analytics.writes import Column, Rows, copy_binary_into, insert_rows
 from crm.currencies import MissingRate
 from crm.selectors import rate_table
 from crm.sql import COPY_NULL, as_text, copy_text, copy_texts
@@ -686,53 +686,94 @@ def _rewrite_partner_rows(frame: pd.DataFrame, weeks: list[str]) -> None:
         for field in PartnerProgramme._meta.concrete_fields
         if not field.primary_key and field.column not in {"created_at", "week"}
     ]
+    # The money and JSON columns go as text (they have no binary form in `writes`): the
+    # database reads them as it read COPY's text.
+    as_text_columns = {
+        field.column: sql.SQL("numeric" if isinstance(field, models.DecimalField) else "jsonb")
+        for field in PartnerProgramme._meta.concrete_fields
+        if field.attname in STAGED_AS_TEXT
+    }
+
+    def staged_value(column: str) -> sql.Composable:
+        value = sql.SQL("s.{}").format(sql.Identifier(column))
+        if column in as_text_columns:
+            return sql.SQL("{}::{}").format(value, as_text_columns[column])
+        return value
+
     rewritten = [
-        sql.SQL("{} = s.{}").format(sql.Identifier(column), sql.Identifier(column))
+        sql.SQL("{} = {}").format(sql.Identifier(column), staged_value(column))
         for column in columns
         if column != "partner_id"
     ]
     compared = [column for column in columns if column not in {"partner_id", "updated_at"}]
     changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
         sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in compared),
-        sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in compared),
+        sql.SQL(", ").join(staged_value(c) for c in compared),
     )
     same_row = sql.SQL("t.week = s.week AND t.partner_id = s.partner_id")
     inserted = ["created_at", "week", *columns]
+    staged_columns = sql.SQL(", ").join(
+        sql.SQL("NULL::text AS {}").format(sql.Identifier(field.column))
+        if field.attname in STAGED_AS_TEXT
+        else sql.Identifier(field.column)
+        for field in PartnerProgramme._meta.concrete_fields
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             as_text(
                 sql.SQL(
-                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} WITH NO DATA"
-                ).format(staged, table)
+                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+                ).format(staged, staged_columns, table)
             )
         )
-        _copy(PartnerProgramme, frame, into=staged)
+        copy_binary_into(
+            staged,
+            PartnerProgramme,
+            [
+                _binary_rows(frame.iloc[start : start + COPY_CHUNK_ROWS])
+                for start in range(0, len(frame), COPY_CHUNK_ROWS)
+            ],
+            staged_as=dict.fromkeys(STAGED_AS_TEXT, "text"),
+        )
         if len(weeks) > 1:
             # The rows of many weeks: the joins below are planned on what it holds.
             cursor.execute(as_text(sql.SQL("ANALYZE {}").format(staged)))
-        # The changed rows rewritten; the rows the weeks had for the partners staged, and
-        # the rows they had (counted as they stood before).
+        # The partners each week has rows for already, compared here with those staged
+        # (cheaper than counting the rows matched by a join on the database).
         cursor.execute(
             as_text(
                 sql.SQL(
-                    "WITH rewritten AS (UPDATE {table} AS t SET {set} FROM {staged} AS s "
-                    "WHERE t.week = ANY(%s) AND {same_row} AND {changed} RETURNING 1) "
-                    "SELECT (SELECT count(*) FROM rewritten), "
-                    "(SELECT count(*) FROM {table} AS t JOIN {staged} AS s ON {same_row} "
-                    "WHERE t.week = ANY(%s)), "
-                    "(SELECT count(*) FROM {table} WHERE week = ANY(%s))"
-                ).format(
-                    table=table,
-                    set=sql.SQL(", ").join(rewritten),
-                    staged=staged,
-                    same_row=same_row,
-                    changed=changed,
-                )
+                    "SELECT week, array_agg(partner_id) FROM {} WHERE week = ANY(%s) GROUP BY week"
+                ).format(table)
             ),
-            [weeks, weeks, weeks],
+            [weeks],
         )
-        _changed, matched, stored = cursor.fetchone() or (0, 0, 0)
-        if matched < len(frame):
+        stored = {week: np.asarray(ids, dtype="int64") for week, ids in cursor.fetchall()}
+        new_partners = gone_partners = False
+        staged_weeks = frame["week"].to_numpy()
+        staged_ids = frame["partner_id"].to_numpy(dtype="int64")
+        for week in weeks:
+            ids, had = staged_ids[staged_weeks == week], stored.get(week, np.array([], "int64"))
+            new_partners = new_partners or not np.isin(ids, had).all()
+            gone_partners = gone_partners or not np.isin(had, ids).all()
+        if stored:
+            # The changed rows rewritten.
+            cursor.execute(
+                as_text(
+                    sql.SQL(
+                        "UPDATE {table} AS t SET {set} FROM {staged} AS s "
+                        "WHERE t.week = ANY(%s) AND {same_row} AND {changed}"
+                    ).format(
+                        table=table,
+                        set=sql.SQL(", ").join(rewritten),
+                        staged=staged,
+                        same_row=same_row,
+                        changed=changed,
+                    )
+                ),
+                [weeks],
+            )
+        if new_partners:
             # The partners new to a week (every partner the first time a week is run).
             missing = sql.SQL(" WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {})").format(
                 table, same_row
@@ -742,15 +783,13 @@ def _rewrite_partner_rows(frame: pd.DataFrame, weeks: list[str]) -> None:
                     sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} AS s{}").format(
                         table,
                         sql.SQL(", ").join(map(sql.Identifier, inserted)),
-                        sql.SQL(", ").join(
-                            sql.SQL("s.{}").format(sql.Identifier(c)) for c in inserted
-                        ),
+                        sql.SQL(", ").join(map(staged_value, inserted)),
                         staged,
-                        missing if matched else sql.SQL(""),
+                        missing if stored else sql.SQL(""),
                     )
                 )
             )
-        if matched < stored:
+        if gone_partners:
             cursor.execute(
                 as_text(
                     sql.SQL(
@@ -762,6 +801,34 @@ def _rewrite_partner_rows(frame: pd.DataFrame, weeks: list[str]) -> None:
             )
         # Dropped now, not at commit: the caller's transaction may go on.
         cursor.execute(as_text(sql.SQL("DROP TABLE {}").format(staged)))
+
+
+# The partner rows' money and JSON columns, staged as text (`_rewrite_partner_rows`).
+STAGED_AS_TEXT = frozenset(
+    field.attname
+    for field in PartnerProgramme._meta.concrete_fields
+    if isinstance(field, models.DecimalField | models.JSONField)
+)
+
+
+def _binary_rows(frame: pd.DataFrame) -> Rows:
+    """`frame`'s partner rows (`PARTNER_PROGRAMME_FIELDS` and `WEEK_FIELDS`) as the columns
+    `writes.copy_binary_into` takes: arrays as they are, a count column that met a blank in a
+    merge as floats (NaN for the blank), the money and JSON as their values (written as text)."""
+    columns: dict[str, Column] = {}
+    for name in [*PARTNER_PROGRAMME_FIELDS, *WEEK_FIELDS]:
+        values = frame[name]
+        field = PartnerProgramme._meta.get_field(name)
+        if isinstance(field, models.IntegerField | models.ForeignKey) and values.dtype == object:
+            # The weeks' counts put together, a week with a blank (floats) beside one without.
+            columns[name] = pd.to_numeric(values).to_numpy(dtype="float64")
+        elif isinstance(field, models.DateField):
+            # A week's day on each of its rows: each day converted once, not row by row.
+            codes, days = pd.factorize(values)
+            columns[name] = np.asarray(list(days), dtype="datetime64[D]")[codes]
+        else:
+            columns[name] = values.to_numpy()
+    return Rows(columns, len(frame))
 
 
 def _copy(model: type[Model], frame: pd.DataFrame, *, into: sql.Identifier | None = None) -> None:

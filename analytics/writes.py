@@ -375,3 +375,36 @@ class RowsBuffer:
             for rows in parts:
                 _bulk_create(model, rows)
         self._binary, self._texts, self._rows = {}, {}, {}
+
+
+def copy_binary_into(
+    table: sql.Identifier,
+    model: type[Model],
+    parts: Sequence[Rows],
+    *,
+    staged_as: Mapping[str, str] | None = None,
+) -> None:
+    """PostgreSQL: insert the rows of `parts` (of `model`'s fields) into `table`, a table of
+    `model`'s columns (a temporary table to stage them), in one binary `COPY`, each part
+    turned into bytes as it is sent. `staged_as` names the type `table` holds a field as where
+    its own has no binary form here (by field name: "text", or a key of `_FIXED_TYPES`), e.g.
+    a money or JSON column staged as text. Raises ValueError for any other such field."""
+    types = staged_as or {}
+    columns = []
+    for field in _fields(model):
+        db_type = types.get(field.attname) or str(field.db_type(connection))
+        if db_type.startswith(("varchar", "text")):
+            db_type = "text"
+        elif db_type not in _FIXED_TYPES:
+            raise ValueError(f"{field.attname}: no binary form here for {db_type}")
+        columns.append(_BinaryColumn(field, db_type))
+    columns.sort(key=lambda column: column.field.null or column.db_type == "text")
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        table, sql.SQL(", ").join(sql.Identifier(str(column.field.column)) for column in columns)
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        copy.write(_BINARY_HEADER)
+        for rows in parts:
+            if rows.count:
+                copy.write(_binary_rows(model, rows, columns))
+        copy.write(_BINARY_TRAILER)

@@ -414,8 +414,7 @@ def targets(year: int) -> pd.DataFrame:
     """The yearly targets of `year` (`TARGET_COLUMNS`): `partner_id` or `rep_id` (the other
     null), the three figures (null where not targeted), and a rep's `external_id` and `name`
     (null for a partner's target), read with the targets."""
-    # Through the ORM, which gives the revenue as Decimals on every database.
-    rows = (
+    query = (
         Target.objects.filter(year=year)
         .order_by()
         .values_list(
@@ -428,7 +427,9 @@ def targets(year: int) -> pd.DataFrame:
             "rep__name",
         )
     )
-    return pd.DataFrame(list(rows), columns=TARGET_COLUMNS)
+    # PostgreSQL's driver gives the revenue as Decimals; elsewhere the ORM makes them.
+    rows = driver_rows(query) if connections[query.db].vendor == "postgresql" else list(query)
+    return pd.DataFrame(rows, columns=TARGET_COLUMNS)
 
 
 def agreement_revenue_targets(d: date, rates: RateTable) -> dict[int, Decimal]:

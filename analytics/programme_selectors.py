@@ -195,13 +195,14 @@ def partner_inputs(d: date) -> pd.DataFrame:
         cursor.execute(select, [param for _text, params in parts for param in params])
         rows = cursor.fetchall()
     # The select's columns are in `PARTNER_INPUT_COLUMNS`' order; each column is typed at
-    # once over its array.
-    values = np.array(rows, dtype=object).reshape(-1, len(PARTNER_INPUT_COLUMNS)).T
+    # once as it is made into an array (the rows turned into one array of objects first cost
+    # more than the rest of the frame).
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(PARTNER_INPUT_COLUMNS)
     kinds = {"partner_id": "int64", "is_active": bool, "certifications": "int64"}
     kinds |= dict.fromkeys(REGISTRATION_COLUMNS, "int64")
     frame = pd.DataFrame(
         {
-            column: values[position].astype(kinds.get(column, object))
+            column: np.array(values[position], dtype=kinds.get(column, object))
             for position, column in enumerate(PARTNER_INPUT_COLUMNS)
         }
     )

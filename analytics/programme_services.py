@@ -145,7 +145,9 @@ def _figures_frame(
     columns: dict[str, Any] = {}
 
     snapshot = reports.partner_requirement_figures(week)
-    snapshot_ids, covered, satisfaction, nps = np.array(snapshot, dtype=object).reshape(-1, 4).T
+    snapshot_ids, covered, satisfaction, nps = (
+        list(zip(*snapshot, strict=True)) if snapshot else [()] * 4
+    )
     columns["covered_accounts"] = _aligned(ids, snapshot_ids, covered, missing=0, dtype="int64")
     # A partner without scored feedback has no satisfaction (None from the database: NaN).
     columns["satisfaction"] = _aligned(

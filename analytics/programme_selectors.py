@@ -198,7 +198,7 @@ def partner_inputs(d: date) -> pd.DataFrame:
     # once as it is made into an array (the rows turned into one array of objects first cost
     # more than the rest of the frame).
     values = list(zip(*rows, strict=True)) if rows else [()] * len(PARTNER_INPUT_COLUMNS)
-    kinds = {"partner_id": "int64", "is_active": bool, "certifications": "int64"}
+    kinds: dict[str, Any] = {"partner_id": "int64", "is_active": bool, "certifications": "int64"}
     kinds |= dict.fromkeys(REGISTRATION_COLUMNS, "int64")
     frame = pd.DataFrame(
         {

@@ -673,7 +673,10 @@ def _rewrite_partner_rows(frame: pd.DataFrame, weeks: list[str]) -> None:
     closes) when its figures changed, adding the rows of partners new to a week and deleting
     those of partners no longer in it.
 
-    The rows are copied into a temporary table first. A row rewritten in place keeps its
+    The rows are copied into a temporary table first, in one binary COPY (their money and
+    JSON as text, read by the database as it reads COPY's text), and one query reads which
+    partners each week already has, compared here with those staged: only when partners
+    joined or left does an INSERT or a DELETE follow. A row rewritten in place keeps its
     partner and week, so neither the unique index nor the foreign key has anything to check
     and the database writes no index entry where the new row fits on the row's page; deleting
     the week and inserting it again made it check 10,000 keys against the rows just deleted

@@ -47,7 +47,7 @@ from analytics.revenue_services import (
     revenue_read_ahead,
 )
 from analytics.routers import primary_reads
-from analytics.writes import Cell, Column, Rows, RowsBuffer, insert_rows
+from analytics.writes import Cell, Column, Rows, RowsStream, insert_rows
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -579,8 +579,9 @@ def _run_weeks_locked(
             for model in _WEEK_MODELS:
                 model._default_manager.filter(week__in=weeks).delete()
             shared = time.monotonic() - started
-            # The partner snapshots go to the database while the next weeks are computed.
-            buffer = writing.enter_context(RowsBuffer(streamed=PartnerSnapshot))
+            # Each week's rows go to the database, their foreign keys checked, while the next
+            # weeks are computed.
+            buffer = writing.enter_context(RowsStream(models=_WEEK_MODELS))
             handed: dict[str, metrics.ProgrammeCounts | None] = {}
             sourced: dict[str, SourcedRevenue | None] = {}
             for run in runs:

@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.utils import timezone
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from crm.sql import COPY_NULL, copy_text, copy_texts
+from crm.sql import COPY_NULL, as_text, copy_text, copy_texts
 
 # What a snapshot or rollup column holds: codes and weeks, counts, ratios, flags, dates.
 Cell = str | int | float | bool | date | datetime | None
@@ -410,8 +411,9 @@ class RowsStream(RowsBuffer):
             return self
         self._constraints = _deferred_foreign_keys(self._models)
         self._set_constraints("IMMEDIATE")
-        server = connection.connection
-        self._thread = threading.Thread(target=self._send, args=(server,), daemon=True)
+        # This thread's wrapper of the connection (Django's are per thread), for the other.
+        wrapper = connections[DEFAULT_DB_ALIAS]
+        self._thread = threading.Thread(target=self._send, args=(wrapper,), daemon=True)
         self._thread.start()
         return self
 
@@ -454,7 +456,7 @@ class RowsStream(RowsBuffer):
             self._thread.join()
             self._thread = None
 
-    def _send(self, server: Any) -> None:
+    def _send(self, wrapper: BaseDatabaseWrapper) -> None:
         """The thread's work: each `COPY` queued, in order, until the end; after an error the
         rest is only taken off the queue."""
         while (item := self._queue.get()) is not None:
@@ -462,7 +464,7 @@ class RowsStream(RowsBuffer):
                 continue
             statement, data = item
             try:
-                with connection.wrap_database_errors, server.cursor() as cursor:
+                with wrapper.wrap_database_errors, wrapper.connection.cursor() as cursor:
                     with cursor.copy(statement) as copy:
                         copy.write(data)
             except Exception as error:  # raised by the next `add`, or by `insert`
@@ -475,7 +477,7 @@ class RowsStream(RowsBuffer):
             sql.SQL(", ").join(map(sql.Identifier, self._constraints)), sql.SQL(mode)
         )
         with connection.cursor() as cursor:
-            cursor.execute(statement.as_string(connection.connection))
+            cursor.execute(as_text(statement))
 
 
 def _text_statement(model: type[Model]) -> sql.Composed:

@@ -504,9 +504,10 @@ def metrics_compute_weeks(
     Weeks in `final_weeks` are final, the rest provisional. Every week gets the rows and the
     `MetricsRun` that `metrics_compute_week` would give it, under its own lock (all of them held
     while the backfill runs); the weeks' old rows are deleted, their new rows written in one
-    transaction (one binary `COPY` per table on PostgreSQL, the partner snapshots' sent while
-    the next weeks are computed), then each week's programme step runs in week order, as it
-    reads the weeks before it. `progress` is called with each week once its programme step is done.
+    transaction (on PostgreSQL each week's rows of a table in one binary `COPY`, sent with
+    their foreign keys checked while the next weeks are computed: `writes.RowsStream`), then
+    each week's programme step runs in week order, as it reads the weeks before it.
+    `progress` is called with each week once its programme step is done.
     Raises like `metrics_compute_week`; a failing week fails the whole backfill, which then
     writes nothing (every week keeps the rows it had; each run is recorded as failed). With
     `revenue=False` the weeks are written with no revenue rows and the programme's figures

@@ -1004,20 +1004,31 @@ def _converted_within(converted_on: np.ndarray, days: np.ndarray, firsts: np.nda
 
 def _bit_counts(words: np.ndarray, groups: np.ndarray, size: int, width: int) -> np.ndarray:
     """How many of `words` in each group (`groups`, one code in `range(size)` per word) have
-    each of the first `width` bits set: an int64 array of shape (size, width)."""
-    counts = np.zeros((size, width), dtype="int64")
-    if not len(words):
-        return counts
-    order = np.argsort(groups, kind="stable")
-    ordered = groups[order]
-    present, starts = np.unique(ordered, return_index=True)
-    bits = np.unpackbits(
-        np.ascontiguousarray(words[order].astype("<u8")).view(np.uint8).reshape(-1, 8),
-        axis=1,
-        bitorder="little",
-    )[:, :width]
-    counts[present] = np.add.reduceat(bits, starts, axis=0, dtype="int64")
-    return counts
+    each of the first `width` bits set: an int64 array of shape (size, width).
+
+    A word's set bits come in runs of consecutive days (a row holds from one day to another),
+    so each group's counts are the running sum over the days of the runs starting (+1) and
+    ending (-1) on each day: a few passes over the words' run edges rather than one per bit."""
+    one = np.uint64(1)
+    kept = words & _bits_between(np.zeros(1, "int64"), np.array([width]))[0]
+    # Bit i of `edges`: a run starts on day i, or one ended on day i - 1.
+    edges = kept ^ (kept << one)
+    at = np.flatnonzero(edges)
+    edges, key = edges[at], groups[at].astype("int64") * (width + 1)
+    starts = np.zeros(size * (width + 1), dtype="int64")
+    ends = np.zeros(size * (width + 1), dtype="int64")
+    starting = True  # a word's edges alternate, from its lowest: start, end, start...
+    while len(edges):
+        lowest = edges & (~edges + one)
+        # A power of two is exact as a float64, and so is its logarithm.
+        day = key + np.log2(lowest.astype("float64")).astype("int64")
+        (starts if starting else ends)[:] += np.bincount(day, minlength=len(starts))
+        edges ^= lowest
+        left = edges != 0
+        edges, key = edges[left], key[left]
+        starting = not starting
+    counts: np.ndarray = np.cumsum((starts - ends).reshape(size, width + 1), axis=1)[:, :width]
+    return np.ascontiguousarray(counts)
 
 
 @dataclass(frozen=True)

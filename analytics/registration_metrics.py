@@ -86,6 +86,8 @@ def registration_rollups(registrations: pd.DataFrame, first: date, d: date) -> p
 
     Each registration is repeated once per filter shape (each key kept or blanked), so one
     grouping gives every filter's sums and medians."""
+    if registrations.empty:  # no registration at all (a market without them): skip the grouping
+        return _sorted_rollups(_row_of_all())
     week = registration_week(registrations, first, d)
     counts_something = week[REGISTRATION_COUNT_COLUMNS].to_numpy().any(axis=1)
     counted = week.loc[pd.Series(counts_something, index=week.index, dtype=bool)]
@@ -112,16 +114,26 @@ def registration_rollups(registrations: pd.DataFrame, first: date, d: date) -> p
     rollups = grouped[REGISTRATION_COUNT_COLUMNS].sum()
     rollups["decision_hours_median"] = grouped["decision_hours"].median()
     rollups = rollups.reset_index()
-    if rollups.empty:  # no registration this week: the row of all, with zeros
-        rollups = pd.DataFrame(
-            [
-                {
-                    **dict.fromkeys(REGISTRATION_KEYS, ""),
-                    **dict.fromkeys(REGISTRATION_COUNT_COLUMNS, 0),
-                }
-            ]
-        )
-        rollups["decision_hours_median"] = np.nan
+    if rollups.empty:  # no registration this week
+        rollups = _row_of_all()
+    return _sorted_rollups(rollups)
+
+
+def _row_of_all() -> pd.DataFrame:
+    """The rollups of a week without registrations: the row of all, with zeros."""
+    rollups = pd.DataFrame(
+        [
+            {
+                **dict.fromkeys(REGISTRATION_KEYS, ""),
+                **dict.fromkeys(REGISTRATION_COUNT_COLUMNS, 0),
+            }
+        ]
+    )
+    rollups["decision_hours_median"] = np.nan
+    return rollups
+
+
+def _sorted_rollups(rollups: pd.DataFrame) -> pd.DataFrame:
     return (
         rollups[REGISTRATION_ROLLUP_COLUMNS]
         .astype(

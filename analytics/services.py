@@ -47,7 +47,7 @@ from analytics.revenue_services import (
     revenue_read_ahead,
 )
 from analytics.routers import primary_reads
-from analytics.writes import Cell, Column, Rows, RowsBuffer, insert_rows
+from analytics.writes import Cell, Column, Rows, RowsStream, insert_rows
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -504,9 +504,10 @@ def metrics_compute_weeks(
     Weeks in `final_weeks` are final, the rest provisional. Every week gets the rows and the
     `MetricsRun` that `metrics_compute_week` would give it, under its own lock (all of them held
     while the backfill runs); the weeks' old rows are deleted, their new rows written in one
-    transaction (one binary `COPY` per table on PostgreSQL, the partner snapshots' sent while
-    the next weeks are computed), then each week's programme step runs in week order, as it
-    reads the weeks before it. `progress` is called with each week once its programme step is done.
+    transaction (on PostgreSQL each week's rows of a table in one binary `COPY`, sent with
+    their foreign keys checked while the next weeks are computed: `writes.RowsStream`), then
+    each week's programme step runs in week order, as it reads the weeks before it.
+    `progress` is called with each week once its programme step is done.
     Raises like `metrics_compute_week`; a failing week fails the whole backfill, which then
     writes nothing (every week keeps the rows it had; each run is recorded as failed). With
     `revenue=False` the weeks are written with no revenue rows and the programme's figures
@@ -579,8 +580,9 @@ def _run_weeks_locked(
             for model in _WEEK_MODELS:
                 model._default_manager.filter(week__in=weeks).delete()
             shared = time.monotonic() - started
-            # The partner snapshots go to the database while the next weeks are computed.
-            buffer = writing.enter_context(RowsBuffer(streamed=PartnerSnapshot))
+            # Each week's rows go to the database, their foreign keys checked, while the next
+            # weeks are computed.
+            buffer = writing.enter_context(RowsStream(models=_WEEK_MODELS))
             handed: dict[str, metrics.ProgrammeCounts | None] = {}
             sourced: dict[str, SourcedRevenue | None] = {}
             for run in runs:

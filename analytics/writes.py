@@ -7,6 +7,8 @@ numpy: hundreds of thousands of rows without a Python string per value."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,13 +18,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.utils import timezone
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from crm.sql import COPY_NULL, copy_text, copy_texts
+from crm.sql import COPY_NULL, as_text, copy_text, copy_texts
 
 # What a snapshot or rollup column holds: codes and weeks, counts, ratios, flags, dates.
 Cell = str | int | float | bool | date | datetime | None
@@ -408,3 +411,124 @@ def copy_binary_into(
             if rows.count:
                 copy.write(_binary_rows(model, rows, columns))
         copy.write(_BINARY_TRAILER)
+
+
+# How many `COPY`s of a `RowsStream` may wait for its thread: enough for the weeks computed
+# while the database stores one, few enough to keep a backfill's memory flat.
+_STREAM_QUEUE = 32
+
+
+class RowsStream(RowsBuffer):
+    """A `RowsBuffer` whose rows go to the database as they are added, each `add`'s in a `COPY`
+    of its own, sent from a thread of the stream's (PostgreSQL; elsewhere it is a
+    `RowsBuffer`): the database stores the rows, builds their index entries and checks their
+    foreign keys while the next weeks are computed, rather than all at the end.
+
+    The deferred foreign keys of `models` are checked at the end of each `COPY` while the
+    stream is open (`SET CONSTRAINTS ... IMMEDIATE`), so that a transaction's commit does not
+    check every row at once; the same constraints hold, only earlier. `insert` waits for every
+    `COPY` and raises the first error; nothing else may use the connection until then."""
+
+    def __init__(self, *, models: Sequence[type[Model]]) -> None:
+        super().__init__()
+        self._models = list(models)
+        self._constraints: list[str] = []
+        self._queue: queue.Queue[tuple[sql.Composed, bytes | str] | None] = queue.Queue(
+            _STREAM_QUEUE
+        )
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def __enter__(self) -> RowsStream:
+        if connection.vendor != "postgresql":
+            return self
+        self._constraints = _deferred_foreign_keys(self._models)
+        self._set_constraints("IMMEDIATE")
+        # This thread's wrapper of the connection (Django's are per thread), for the other.
+        wrapper = connections[DEFAULT_DB_ALIAS]
+        self._thread = threading.Thread(target=self._send, args=(wrapper,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop()  # on an error the transaction rolls back: the rows sent go with it
+
+    def add(self, model: type[Model], rows: Rows) -> None:
+        if self._thread is None:
+            super().add(model, rows)
+            return
+        if self._failure is not None:
+            raise self._failure
+        if not rows.count:
+            return
+        columns = _binary_columns(model)
+        if columns is None:
+            self._queue.put((_text_statement(model), _copy_text(model, rows)))
+        else:
+            data = _BINARY_HEADER + _binary_rows(model, rows, columns) + _BINARY_TRAILER
+            self._queue.put((_binary_statement(model, columns), data))
+
+    def insert(self) -> None:
+        """Wait for every row added so far to be stored and checked; raise the first error."""
+        if self._thread is None:
+            super().insert()
+            return
+        self._stop()
+        if self._failure is not None:
+            raise self._failure
+        self._set_constraints("DEFERRED")
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _send(self, wrapper: BaseDatabaseWrapper) -> None:
+        """The thread's work: each `COPY` queued, in order, until the end; after an error the
+        rest is only taken off the queue."""
+        while (item := self._queue.get()) is not None:
+            if self._failure is not None:
+                continue
+            statement, data = item
+            try:
+                with wrapper.wrap_database_errors, wrapper.connection.cursor() as cursor:
+                    with cursor.copy(statement) as copy:
+                        copy.write(data)
+            except Exception as error:  # raised by the next `add`, or by `insert`
+                self._failure = error
+
+    def _set_constraints(self, mode: str) -> None:
+        if not self._constraints:
+            return
+        statement = sql.SQL("SET CONSTRAINTS {} {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, self._constraints)), sql.SQL(mode)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(as_text(statement))
+
+
+def _text_statement(model: type[Model]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in _fields(model)])),
+    )
+
+
+def _deferred_foreign_keys(models: Sequence[type[Model]]) -> list[str]:
+    """The names of the foreign keys of `models`' tables that are checked at commit (Django
+    declares them DEFERRABLE INITIALLY DEFERRED)."""
+    tables = [model._meta.db_table for model in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND condeferred"
+            " AND conrelid = ANY (SELECT oid FROM pg_class WHERE relname = ANY (%s)"
+            " AND relnamespace = to_regnamespace(current_schema())) ORDER BY conname",
+            [tables],
+        )
+        return [name for (name,) in cursor.fetchall()]

@@ -215,3 +215,10 @@ def test_each_registration_says_what_it_counts_for() -> None:
         1,
         12.5,
     )
+
+
+def test_no_registrations_at_all_give_the_row_of_a_week_without_any() -> None:
+    outside = frame(registration(submitted_on=date(2026, 11, 16), arrival_conflicts=""))
+    none = registration_rollups(frame(), MONDAY, SUNDAY)
+    pd.testing.assert_frame_equal(none, registration_rollups(outside, MONDAY, SUNDAY))
+    assert list(none.columns) == REGISTRATION_ROLLUP_COLUMNS and len(none) == 1

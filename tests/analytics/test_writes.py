@@ -5,10 +5,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.db import IntegrityError, transaction
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
-from analytics.writes import Rows, RowsBuffer, insert_rows
+from analytics.writes import Rows, RowsBuffer, RowsStream, insert_rows
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +73,29 @@ def test_a_value_out_of_its_columns_range_is_refused() -> None:
     with pytest.raises(Exception, match="range"):
         buffer.add(PartnerSnapshot, rows)
         buffer.insert()
+
+
+def test_rows_streamed_for_many_weeks_are_stored_as_rows_inserted_one_by_one() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    insert_rows(PartnerSnapshot, _rows("2026-W45", partner_ids, as_arrays=False))
+    with RowsStream(models=[PartnerSnapshot]) as stream:
+        stream.add(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=True))
+        stream.add(PartnerSnapshot, _rows("2026-W47", partner_ids, as_arrays=False))
+        stream.insert()
+    inserted = _stored("2026-W45")
+    assert _stored("2026-W46") == inserted
+    assert _stored("2026-W47") == inserted
+
+
+@pytest.mark.postgres
+def test_a_streamed_row_of_no_partner_is_refused_when_its_rows_are_inserted() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(2)]
+    missing = max(partner_ids) + 1000
+    with (
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        RowsStream(models=[PartnerSnapshot]) as stream,
+    ):
+        stream.add(PartnerSnapshot, _rows("2026-W46", [*partner_ids, missing], as_arrays=True))
+        stream.insert()
+    assert not PartnerSnapshot.objects.filter(week="2026-W46").exists()

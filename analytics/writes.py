@@ -2,8 +2,9 @@
 `COPY` on PostgreSQL (`bulk_create` elsewhere). Shared by the weekly run's writer
 (`analytics.services`) and the programme step (`analytics.programme_services`).
 
-A backfill's rows (`RowsBuffer`) go in `COPY`'s binary format, built column by column with
-numpy: hundreds of thousands of rows without a Python string per value."""
+The rows go in `COPY`'s binary format, built column by column with numpy: hundreds of
+thousands of rows (a backfill's, `RowsBuffer`) without a Python string per value; a model with
+a column that has no binary form here goes as text."""
 
 from __future__ import annotations
 
@@ -45,14 +46,20 @@ class Rows:
 
 def insert_rows(model: type[Model], rows: Rows) -> None:
     """Insert `rows` into `model`'s table: one `COPY` on PostgreSQL, which writes a week's rows
-    several times faster than INSERTs, its text built column by column and sent at once (a
-    call per row cost more than the database's work); `bulk_create` elsewhere."""
+    several times faster than INSERTs, built column by column and sent at once (a call per
+    row cost more than the database's work), in the binary format when each column has one
+    here (no string per value to build, nor for the database to parse), else as text;
+    `bulk_create` elsewhere."""
     if not rows.count:
         return
     if connection.vendor != "postgresql":
         _bulk_create(model, rows)
         return
-    _copy(model, _copy_text(model, rows))
+    columns = _binary_columns(model)
+    if columns is None:
+        _copy(model, _copy_text(model, rows))
+        return
+    _copy_binary(model, columns, [_binary_rows(model, rows, columns)])
 
 
 def _with_stamps(model: type[Model], rows: Rows) -> dict[str, Column]:

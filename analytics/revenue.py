@@ -634,6 +634,15 @@ class PreparedRevenue:
         self.partner_id = deals.partner_id
         self.rep_id = deals.rep_id
         partner_ids = pd.Index(partners["partner_id"].to_numpy(dtype="int64"))
+        # The partners' columns as stored, and each partner's place in the order of external ids.
+        self.partner_columns = {
+            name: partners[name].to_numpy()
+            for name in ("partner_id", "external_id", "name", "channel_kind")
+        }
+        self.partner_rank = np.empty(len(partners), dtype="int64")
+        self.partner_rank[
+            np.argsort(partners["external_id"].to_numpy(dtype=object), kind="stable")
+        ] = np.arange(len(partners))
         self.partner = partner_ids.get_indexer(self.partner_id).astype("int64")
         self.partner_ids = partner_ids
         recurring = deals.recurring
@@ -979,55 +988,72 @@ class PreparedRevenue:
         mine[chosen] = True
         at = np.cumsum(mine) - 1
 
-        def money(rows: np.ndarray, cents: np.ndarray, factors: np.ndarray) -> list[int]:
+        def money(rows: np.ndarray, cents: np.ndarray, factors: np.ndarray) -> np.ndarray:
             kept = mine[partner[rows]]
-            return list(
-                self._money(at[partner[rows][kept]], cents[kept], factors[kept], len(chosen))
-            )
+            return self._money(at[partner[rows][kept]], cents[kept], factors[kept], len(chosen))
 
         influenced = mine[influencer]
-        frame = self.partners[["partner_id", "external_id", "name", "channel_kind"]]
-        frame = frame.iloc[chosen].reset_index(drop=True)
-        for name, values in counts.items():
-            frame[name] = values[chosen]
+        # The rows in the order of the partners' external ids.
+        by_external_id = np.argsort(self.partner_rank[chosen], kind="stable")
+        order = chosen[by_external_id]
         columns: dict[str, list[int] | np.ndarray] = {
-            "pipeline_amount": money(
-                pipeline, self.year_cents[pipeline], self._factors(self._periods_on(pipeline, d))
-            ),
-            "weighted_pipeline": money(
-                pipeline,
-                self.year_cents[pipeline],
-                self._factors(self._periods_on(pipeline, d), self.probability[pipeline]),
-            ),
-            "won_amount": money(won, self.year_cents[won], won_value),
-            "mrr": money(
-                subscribed,
-                self.cents[subscribed],
-                self._factors(self._periods_on(subscribed, d)),
-            ),
-            "influenced_amount": list(
-                self._money(
-                    at[influencer[influenced]],
-                    self.year_cents[deal_rows[influenced]],
-                    self._factors(self._close_periods(deal_rows[influenced])),
-                    len(chosen),
-                )
-            ),
-            "forecast_count": np.bincount(partner[forecast], minlength=size)[chosen],
-            "forecast_amount": money(
-                forecast,
-                self.year_cents[forecast],
-                self._factors(self._periods_on(forecast, d), self.probability[forecast]),
-            ),
-            "target_amount": list(targets[chosen]),
+            name: self.partner_columns[name][order]
+            for name in ("partner_id", "external_id", "name", "channel_kind")
         }
-        for name, amounts in columns.items():
-            # As a column of every partner's values filtered: whole numbers as int64.
-            frame[name] = amounts if len(chosen) else np.zeros(0, dtype="int64")
-        frame = frame.sort_values("external_id", kind="stable").reset_index(drop=True)
-        return frame.astype({column: "int64" for column in [*counts, "forecast_count"]})[
-            PARTNER_COLUMNS
-        ]
+        columns.update({name: values[order].astype("int64") for name, values in counts.items()})
+
+        def placed_in_order(amounts: np.ndarray) -> list[int] | np.ndarray:
+            # Whole numbers: int64 when every one fits, as a column of them would be.
+            if not len(chosen):
+                return np.zeros(0, dtype="int64")
+            return list(np.asarray(amounts, dtype=object)[by_external_id])
+
+        columns.update(
+            {
+                "pipeline_amount": placed_in_order(
+                    money(
+                        pipeline,
+                        self.year_cents[pipeline],
+                        self._factors(self._periods_on(pipeline, d)),
+                    )
+                ),
+                "weighted_pipeline": placed_in_order(
+                    money(
+                        pipeline,
+                        self.year_cents[pipeline],
+                        self._factors(self._periods_on(pipeline, d), self.probability[pipeline]),
+                    )
+                ),
+                "won_amount": placed_in_order(money(won, self.year_cents[won], won_value)),
+                "mrr": placed_in_order(
+                    money(
+                        subscribed,
+                        self.cents[subscribed],
+                        self._factors(self._periods_on(subscribed, d)),
+                    )
+                ),
+                "influenced_amount": placed_in_order(
+                    self._money(
+                        at[influencer[influenced]],
+                        self.year_cents[deal_rows[influenced]],
+                        self._factors(self._close_periods(deal_rows[influenced])),
+                        len(chosen),
+                    )
+                ),
+                "forecast_count": np.bincount(partner[forecast], minlength=size)[order].astype(
+                    "int64"
+                ),
+                "forecast_amount": placed_in_order(
+                    money(
+                        forecast,
+                        self.year_cents[forecast],
+                        self._factors(self._periods_on(forecast, d), self.probability[forecast]),
+                    )
+                ),
+                "target_amount": placed_in_order(targets[chosen]),
+            }
+        )
+        return pd.DataFrame({name: columns[name] for name in PARTNER_COLUMNS})
 
     def _targets(self, d: date, size: int) -> np.ndarray:
         """Rule 17: per partner, a quarter of the annual targets of its agreements in force on
@@ -1185,44 +1211,76 @@ def revenue_rollups(rows: pd.DataFrame) -> pd.DataFrame:
     """Rule 17: the segment rows summed for every combination of region, vertical and size band
     ("" for any), keeping the channel; the segments themselves are not repeated. Counts and
     money add exactly (a segment's distinct accounts are its own: no account is in two
-    segments); rule 15's values add where present."""
+    segments); rule 15's values add where present.
+
+    Each combination's groups, in the order of their keys, are runs of the rows sorted by
+    their codes: the counts and the money's int64 limbs are added per run in numpy (exact:
+    fewer than 2^17 rows; else the Python integers one by one), rule 15's values in row order
+    as Decimals."""
     if rows.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, *FIGURE_COLUMNS])
-    # The money as int64 limbs, summed by pandas (exact: fewer than 2^17 rows); else the
-    # Python integers one by one (pandas' object sum).
-    limbed = len(rows) < _MOST_LIMB_ROWS
-    limb_columns: dict[str, list[str]] = {}
-    if limbed:
-        rows = rows.copy()
-        for column in AMOUNT_COLUMNS:
-            limbs = _limbs(rows[column].tolist())
-            limb_columns[column] = [f"{column} {i}" for i in range(len(limbs))]
-            for name, limb in zip(limb_columns[column], limbs, strict=True):
-                rows[name] = limb
-    summed_columns = [*COUNT_COLUMNS, *(name for names in limb_columns.values() for name in names)]
-    frames = []
+    count = len(rows)
+    # Each key's values as codes in the order of the values ("" first): groups sorted by
+    # their codes are sorted by their keys.
+    codes: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    for key in ROW_KEYS:
+        key_codes, values = pd.factorize(rows[key].to_numpy(dtype=object), sort=True)
+        codes[key], labels[key] = key_codes.astype("int64"), np.asarray(values, dtype=object)
+    counts = {column: rows[column].to_numpy(dtype="int64") for column in COUNT_COLUMNS}
+    limbed = count < _MOST_LIMB_ROWS
+    amounts: dict[str, list[np.ndarray]] = {
+        column: (
+            _limbs(rows[column].tolist())
+            if limbed
+            else [np.asarray(rows[column].to_numpy(), dtype=object)]
+        )
+        for column in AMOUNT_COLUMNS
+    }
+    values = {column: rows[column].to_numpy(dtype=object) for column in VALUE_COLUMNS}
+    parts: list[dict[str, np.ndarray]] = []
     for size in range(len(SEGMENT_KEYS)):
         for keys in combinations(SEGMENT_KEYS, size):
-            grouped = rows.groupby([*keys, "channel"], sort=True)
-            summed = grouped[summed_columns].sum()
-            # Decimals at the precision of the values, a rollup without any value none.
-            with localcontext(_PRECISE):
-                for column in AMOUNT_COLUMNS:
-                    summed[column] = (
-                        _joined([summed[name].to_numpy() for name in limb_columns[column]])
-                        if limbed
-                        else grouped[column].sum()
-                    )
-                for column in VALUE_COLUMNS:
-                    values = grouped[column].sum(min_count=1)
-                    summed[column] = values.astype(object).where(values.notna(), None)
-            summed = summed.reset_index()
-            for key in SEGMENT_KEYS:
-                if key not in keys:
-                    summed[key] = ""
-            frames.append(summed[[*ROW_KEYS, *FIGURE_COLUMNS]])
-    rollups = pd.concat(frames, ignore_index=True)
-    return rollups.astype({column: "int64" for column in COUNT_COLUMNS})
+            grouped = [*keys, "channel"]
+            combined = np.zeros(count, dtype="int64")
+            for key in grouped:
+                combined = combined * len(labels[key]) + codes[key]
+            order = np.argsort(combined, kind="stable")
+            ordered = combined[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            first = order[starts]
+            part: dict[str, np.ndarray] = {
+                key: labels[key][codes[key][first]]
+                if key in grouped
+                else np.full(len(starts), "", dtype=object)
+                for key in ROW_KEYS
+            }
+            for column, column_counts in counts.items():
+                part[column] = np.add.reduceat(column_counts[order], starts)
+            for column, limbs in amounts.items():
+                sums = [np.add.reduceat(limb[order], starts) for limb in limbs]
+                part[column] = _joined(sums) if limbed else sums[0]
+            group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, count]))
+            for column, column_values in values.items():
+                part[column] = _value_sums(column_values[order], group, len(starts))
+            parts.append(part)
+    return pd.DataFrame(
+        {
+            column: np.concatenate([part[column] for part in parts])
+            for column in [*ROW_KEYS, *FIGURE_COLUMNS]
+        }
+    )
+
+
+def _value_sums(values: np.ndarray, group: np.ndarray, size: int) -> np.ndarray:
+    """Per group in `range(size)`, the sum of its rule 15 values (Decimals, None when
+    missing) in row order, at the precision of the values; None for a group without any."""
+    sums = np.full(size, None, dtype=object)
+    present = np.flatnonzero(pd.notna(values))
+    with localcontext(_PRECISE):
+        for at, value in zip(group[present].tolist(), values[present].tolist(), strict=True):
+            sums[at] = value if sums[at] is None else sums[at] + value
+    return sums
 
 
 def partner_rollups(partners: pd.DataFrame) -> pd.DataFrame:
@@ -1261,7 +1319,10 @@ def in_cents(frame: pd.DataFrame) -> pd.DataFrame:
             cents[column] = ((units + UNITS_PER_CENT // 2) // UNITS_PER_CENT).astype("int64")
     for column in VALUE_COLUMNS:
         if column in cents:
-            cents[column] = pd.Series(
-                [value_to_cents(value) for value in cents[column]], index=cents.index, dtype=object
-            )
+            # Most rows (a channel's) have no value: only the values are converted.
+            values = cents[column].to_numpy(dtype=object)
+            converted = np.full(len(values), None, dtype=object)
+            present = np.flatnonzero(pd.notna(values))
+            converted[present] = [value_to_cents(value) for value in values[present]]
+            cents[column] = pd.Series(converted, index=cents.index, dtype=object)
     return cents

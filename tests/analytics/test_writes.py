@@ -8,7 +8,7 @@ import pytest
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
-from analytics.writes import Rows, RowsBuffer, insert_rows
+from analytics.writes import Rows, RowsBuffer, _copy, _copy_text, insert_rows
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,12 @@ def test_a_value_out_of_its_columns_range_is_refused() -> None:
     with pytest.raises(Exception, match="range"):
         buffer.add(PartnerSnapshot, rows)
         buffer.insert()
+
+
+@pytest.mark.postgres
+def test_rows_copied_as_text_are_stored_as_rows_copied_in_binary() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    text = _copy_text(PartnerSnapshot, _rows("2026-W45", partner_ids, as_arrays=False))
+    _copy(PartnerSnapshot, text)
+    insert_rows(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=False))
+    assert _stored("2026-W46") == _stored("2026-W45")

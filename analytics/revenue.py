@@ -898,7 +898,15 @@ class PreparedRevenue:
             segments,
         )
         segment_rows = self._segment_rows(figures, overall, segment_counts)
-        partner_rows = self._partner_rows(d, pipeline, forecast, won, subscribed)
+        partner_rows = self._partner_rows(
+            d,
+            {
+                "pipeline": (pipeline, pipeline_periods),
+                "forecast": (forecast, forecast_periods),
+                "won": (won, won_periods),
+                "subscribed": (subscribed, subscribed_periods),
+            },
+        )
         return WeekRevenue(
             segments=segment_rows,
             rollups=revenue_rollups(segment_rows),
@@ -942,29 +950,25 @@ class PreparedRevenue:
         rows = rows.sort_values(ROW_KEYS, kind="stable").reset_index(drop=True)
         return rows[[*ROW_KEYS, *FIGURE_COLUMNS]]
 
-    def _partner_rows(
-        self,
-        d: date,
-        pipeline: np.ndarray,
-        forecast: np.ndarray,
-        won: np.ndarray,
-        subscribed: np.ndarray,
-    ) -> pd.DataFrame:
+    def _partner_rows(self, d: date, day: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
         """Rules 16 and 17 per partner: the deals it sourced, the won deals it influenced, and
-        its target for the 13 weeks after `d`."""
+        its target for the 13 weeks after `d`. `day`: the deals of each of rules 12-14 on `d`
+        (`pipeline`, `forecast`, `won`, `subscribed`), each with its rate period (a won
+        deal's, that of its close), as `figures` found them."""
         size = len(self.partner_ids)
         if not size:
             return pd.DataFrame(columns=PARTNER_COLUMNS)
-
-        def own(rows: np.ndarray) -> np.ndarray:
-            return np.asarray(rows[self.partner[rows] >= 0])
+        partner = self.partner
+        # Per rule, the deals a partner sourced: their rows, partners (positions) and periods.
+        owned: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, (rows, periods) in day.items():
+            sourcing = partner[rows]
+            by_partner = sourcing >= 0
+            owned[name] = (rows[by_partner], sourcing[by_partner], periods[by_partner])
 
         # The won deals of the window, whoever sourced them, for the influence below.
         in_window = np.zeros(self.size, dtype=bool)
-        in_window[won] = True
-        pipeline, forecast, won, subscribed = map(own, (pipeline, forecast, won, subscribed))
-        partner = self.partner
-        won_value = self._factors(self._close_periods(won))
+        in_window[day["won"][0]] = True
         # Influence: the won deals of the window some other partner's coverage influenced.
         deal_rows = self.won_rows[self.influence.partner_rows]
         counted = in_window[deal_rows]
@@ -972,10 +976,13 @@ class PreparedRevenue:
         influencer = self.partner_ids.get_indexer(self.influence.partner_ids[counted])
         known = influencer >= 0
         deal_rows, influencer = deal_rows[known], influencer[known].astype("int64")
+        subscribed_rows, subscribed_partners, _ = owned["subscribed"]
         counts = {
-            "pipeline_count": np.bincount(partner[pipeline], minlength=size),
-            "won_count": np.bincount(partner[won], minlength=size),
-            "subscribers": _distinct_counts(partner[subscribed], self.account_id[subscribed], size),
+            "pipeline_count": np.bincount(owned["pipeline"][1], minlength=size),
+            "won_count": np.bincount(owned["won"][1], minlength=size),
+            "subscribers": _distinct_counts(
+                subscribed_partners, self.account_id[subscribed_rows], size
+            ),
             "influenced_count": np.bincount(influencer, minlength=size),
         }
         targets = self._targets(d, size)
@@ -988,9 +995,14 @@ class PreparedRevenue:
         mine[chosen] = True
         at = np.cumsum(mine) - 1
 
-        def money(rows: np.ndarray, cents: np.ndarray, factors: np.ndarray) -> np.ndarray:
-            kept = mine[partner[rows]]
-            return self._money(at[partner[rows][kept]], cents[kept], factors[kept], len(chosen))
+        def money(name: str, cents: np.ndarray, *, weighted: bool = False) -> np.ndarray:
+            """The sum of the `name` deals' `cents` at their rates (times their probability
+            when `weighted`) per chosen partner."""
+            rows, sourcing, periods = owned[name]
+            kept = mine[sourcing]
+            rows, sourcing, periods = rows[kept], sourcing[kept], periods[kept]
+            factors = self._factors(periods, self.probability[rows] if weighted else None)
+            return self._money(at[sourcing], cents[rows], factors, len(chosen))
 
         influenced = mine[influencer]
         # The rows in the order of the partners' external ids.
@@ -1010,28 +1022,12 @@ class PreparedRevenue:
 
         columns.update(
             {
-                "pipeline_amount": placed_in_order(
-                    money(
-                        pipeline,
-                        self.year_cents[pipeline],
-                        self._factors(self._periods_on(pipeline, d)),
-                    )
-                ),
+                "pipeline_amount": placed_in_order(money("pipeline", self.year_cents)),
                 "weighted_pipeline": placed_in_order(
-                    money(
-                        pipeline,
-                        self.year_cents[pipeline],
-                        self._factors(self._periods_on(pipeline, d), self.probability[pipeline]),
-                    )
+                    money("pipeline", self.year_cents, weighted=True)
                 ),
-                "won_amount": placed_in_order(money(won, self.year_cents[won], won_value)),
-                "mrr": placed_in_order(
-                    money(
-                        subscribed,
-                        self.cents[subscribed],
-                        self._factors(self._periods_on(subscribed, d)),
-                    )
-                ),
+                "won_amount": placed_in_order(money("won", self.year_cents)),
+                "mrr": placed_in_order(money("subscribed", self.cents)),
                 "influenced_amount": placed_in_order(
                     self._money(
                         at[influencer[influenced]],
@@ -1040,15 +1036,11 @@ class PreparedRevenue:
                         len(chosen),
                     )
                 ),
-                "forecast_count": np.bincount(partner[forecast], minlength=size)[order].astype(
+                "forecast_count": np.bincount(owned["forecast"][1], minlength=size)[order].astype(
                     "int64"
                 ),
                 "forecast_amount": placed_in_order(
-                    money(
-                        forecast,
-                        self.year_cents[forecast],
-                        self._factors(self._periods_on(forecast, d), self.probability[forecast]),
-                    )
+                    money("forecast", self.year_cents, weighted=True)
                 ),
                 "target_amount": placed_in_order(targets[chosen]),
             }

@@ -1229,7 +1229,7 @@ def revenue_rollups(rows: pd.DataFrame) -> pd.DataFrame:
         )
         for column in AMOUNT_COLUMNS
     }
-    values = {column: rows[column].to_numpy(dtype=object) for column in VALUE_COLUMNS}
+    values_of = {column: rows[column].to_numpy(dtype=object) for column in VALUE_COLUMNS}
     parts: list[dict[str, np.ndarray]] = []
     for size in range(len(SEGMENT_KEYS)):
         for keys in combinations(SEGMENT_KEYS, size):
@@ -1253,7 +1253,7 @@ def revenue_rollups(rows: pd.DataFrame) -> pd.DataFrame:
                 sums = [np.add.reduceat(limb[order], starts) for limb in limbs]
                 part[column] = _joined(sums) if limbed else sums[0]
             group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, count]))
-            for column, column_values in values.items():
+            for column, column_values in values_of.items():
                 part[column] = _value_sums(column_values[order], group, len(starts))
             parts.append(part)
     return pd.DataFrame(

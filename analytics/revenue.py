@@ -634,6 +634,15 @@ class PreparedRevenue:
         self.partner_id = deals.partner_id
         self.rep_id = deals.rep_id
         partner_ids = pd.Index(partners["partner_id"].to_numpy(dtype="int64"))
+        # The partners' columns as stored, and each partner's place in the order of external ids.
+        self.partner_columns = {
+            name: partners[name].to_numpy()
+            for name in ("partner_id", "external_id", "name", "channel_kind")
+        }
+        self.partner_rank = np.empty(len(partners), dtype="int64")
+        self.partner_rank[
+            np.argsort(partners["external_id"].to_numpy(dtype=object), kind="stable")
+        ] = np.arange(len(partners))
         self.partner = partner_ids.get_indexer(self.partner_id).astype("int64")
         self.partner_ids = partner_ids
         recurring = deals.recurring
@@ -889,7 +898,15 @@ class PreparedRevenue:
             segments,
         )
         segment_rows = self._segment_rows(figures, overall, segment_counts)
-        partner_rows = self._partner_rows(d, pipeline, forecast, won, subscribed)
+        partner_rows = self._partner_rows(
+            d,
+            {
+                "pipeline": (pipeline, pipeline_periods),
+                "forecast": (forecast, forecast_periods),
+                "won": (won, won_periods),
+                "subscribed": (subscribed, subscribed_periods),
+            },
+        )
         return WeekRevenue(
             segments=segment_rows,
             rollups=revenue_rollups(segment_rows),
@@ -933,29 +950,25 @@ class PreparedRevenue:
         rows = rows.sort_values(ROW_KEYS, kind="stable").reset_index(drop=True)
         return rows[[*ROW_KEYS, *FIGURE_COLUMNS]]
 
-    def _partner_rows(
-        self,
-        d: date,
-        pipeline: np.ndarray,
-        forecast: np.ndarray,
-        won: np.ndarray,
-        subscribed: np.ndarray,
-    ) -> pd.DataFrame:
+    def _partner_rows(self, d: date, day: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
         """Rules 16 and 17 per partner: the deals it sourced, the won deals it influenced, and
-        its target for the 13 weeks after `d`."""
+        its target for the 13 weeks after `d`. `day`: the deals of each of rules 12-14 on `d`
+        (`pipeline`, `forecast`, `won`, `subscribed`), each with its rate period (a won
+        deal's, that of its close), as `figures` found them."""
         size = len(self.partner_ids)
         if not size:
             return pd.DataFrame(columns=PARTNER_COLUMNS)
-
-        def own(rows: np.ndarray) -> np.ndarray:
-            return np.asarray(rows[self.partner[rows] >= 0])
+        partner = self.partner
+        # Per rule, the deals a partner sourced: their rows, partners (positions) and periods.
+        owned: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, (rows, periods) in day.items():
+            sourcing = partner[rows]
+            by_partner = sourcing >= 0
+            owned[name] = (rows[by_partner], sourcing[by_partner], periods[by_partner])
 
         # The won deals of the window, whoever sourced them, for the influence below.
         in_window = np.zeros(self.size, dtype=bool)
-        in_window[won] = True
-        pipeline, forecast, won, subscribed = map(own, (pipeline, forecast, won, subscribed))
-        partner = self.partner
-        won_value = self._factors(self._close_periods(won))
+        in_window[day["won"][0]] = True
         # Influence: the won deals of the window some other partner's coverage influenced.
         deal_rows = self.won_rows[self.influence.partner_rows]
         counted = in_window[deal_rows]
@@ -963,10 +976,13 @@ class PreparedRevenue:
         influencer = self.partner_ids.get_indexer(self.influence.partner_ids[counted])
         known = influencer >= 0
         deal_rows, influencer = deal_rows[known], influencer[known].astype("int64")
+        subscribed_rows, subscribed_partners, _ = owned["subscribed"]
         counts = {
-            "pipeline_count": np.bincount(partner[pipeline], minlength=size),
-            "won_count": np.bincount(partner[won], minlength=size),
-            "subscribers": _distinct_counts(partner[subscribed], self.account_id[subscribed], size),
+            "pipeline_count": np.bincount(owned["pipeline"][1], minlength=size),
+            "won_count": np.bincount(owned["won"][1], minlength=size),
+            "subscribers": _distinct_counts(
+                subscribed_partners, self.account_id[subscribed_rows], size
+            ),
             "influenced_count": np.bincount(influencer, minlength=size),
         }
         targets = self._targets(d, size)
@@ -979,55 +995,57 @@ class PreparedRevenue:
         mine[chosen] = True
         at = np.cumsum(mine) - 1
 
-        def money(rows: np.ndarray, cents: np.ndarray, factors: np.ndarray) -> list[int]:
-            kept = mine[partner[rows]]
-            return list(
-                self._money(at[partner[rows][kept]], cents[kept], factors[kept], len(chosen))
-            )
+        def money(name: str, cents: np.ndarray, *, weighted: bool = False) -> np.ndarray:
+            """The sum of the `name` deals' `cents` at their rates (times their probability
+            when `weighted`) per chosen partner."""
+            rows, sourcing, periods = owned[name]
+            kept = mine[sourcing]
+            rows, sourcing, periods = rows[kept], sourcing[kept], periods[kept]
+            factors = self._factors(periods, self.probability[rows] if weighted else None)
+            return self._money(at[sourcing], cents[rows], factors, len(chosen))
 
         influenced = mine[influencer]
-        frame = self.partners[["partner_id", "external_id", "name", "channel_kind"]]
-        frame = frame.iloc[chosen].reset_index(drop=True)
-        for name, values in counts.items():
-            frame[name] = values[chosen]
+        # The rows in the order of the partners' external ids.
+        by_external_id = np.argsort(self.partner_rank[chosen], kind="stable")
+        order = chosen[by_external_id]
         columns: dict[str, list[int] | np.ndarray] = {
-            "pipeline_amount": money(
-                pipeline, self.year_cents[pipeline], self._factors(self._periods_on(pipeline, d))
-            ),
-            "weighted_pipeline": money(
-                pipeline,
-                self.year_cents[pipeline],
-                self._factors(self._periods_on(pipeline, d), self.probability[pipeline]),
-            ),
-            "won_amount": money(won, self.year_cents[won], won_value),
-            "mrr": money(
-                subscribed,
-                self.cents[subscribed],
-                self._factors(self._periods_on(subscribed, d)),
-            ),
-            "influenced_amount": list(
-                self._money(
-                    at[influencer[influenced]],
-                    self.year_cents[deal_rows[influenced]],
-                    self._factors(self._close_periods(deal_rows[influenced])),
-                    len(chosen),
-                )
-            ),
-            "forecast_count": np.bincount(partner[forecast], minlength=size)[chosen],
-            "forecast_amount": money(
-                forecast,
-                self.year_cents[forecast],
-                self._factors(self._periods_on(forecast, d), self.probability[forecast]),
-            ),
-            "target_amount": list(targets[chosen]),
+            name: self.partner_columns[name][order]
+            for name in ("partner_id", "external_id", "name", "channel_kind")
         }
-        for name, amounts in columns.items():
-            # As a column of every partner's values filtered: whole numbers as int64.
-            frame[name] = amounts if len(chosen) else np.zeros(0, dtype="int64")
-        frame = frame.sort_values("external_id", kind="stable").reset_index(drop=True)
-        return frame.astype({column: "int64" for column in [*counts, "forecast_count"]})[
-            PARTNER_COLUMNS
-        ]
+        columns.update({name: values[order].astype("int64") for name, values in counts.items()})
+
+        def placed_in_order(amounts: np.ndarray) -> list[int] | np.ndarray:
+            # Whole numbers: int64 when every one fits, as a column of them would be.
+            if not len(chosen):
+                return np.zeros(0, dtype="int64")
+            return list(np.asarray(amounts, dtype=object)[by_external_id])
+
+        columns.update(
+            {
+                "pipeline_amount": placed_in_order(money("pipeline", self.year_cents)),
+                "weighted_pipeline": placed_in_order(
+                    money("pipeline", self.year_cents, weighted=True)
+                ),
+                "won_amount": placed_in_order(money("won", self.year_cents)),
+                "mrr": placed_in_order(money("subscribed", self.cents)),
+                "influenced_amount": placed_in_order(
+                    self._money(
+                        at[influencer[influenced]],
+                        self.year_cents[deal_rows[influenced]],
+                        self._factors(self._close_periods(deal_rows[influenced])),
+                        len(chosen),
+                    )
+                ),
+                "forecast_count": np.bincount(owned["forecast"][1], minlength=size)[order].astype(
+                    "int64"
+                ),
+                "forecast_amount": placed_in_order(
+                    money("forecast", self.year_cents, weighted=True)
+                ),
+                "target_amount": placed_in_order(targets[chosen]),
+            }
+        )
+        return pd.DataFrame({name: columns[name] for name in PARTNER_COLUMNS})
 
     def _targets(self, d: date, size: int) -> np.ndarray:
         """Rule 17: per partner, a quarter of the annual targets of its agreements in force on
@@ -1185,44 +1203,76 @@ def revenue_rollups(rows: pd.DataFrame) -> pd.DataFrame:
     """Rule 17: the segment rows summed for every combination of region, vertical and size band
     ("" for any), keeping the channel; the segments themselves are not repeated. Counts and
     money add exactly (a segment's distinct accounts are its own: no account is in two
-    segments); rule 15's values add where present."""
+    segments); rule 15's values add where present.
+
+    Each combination's groups, in the order of their keys, are runs of the rows sorted by
+    their codes: the counts and the money's int64 limbs are added per run in numpy (exact:
+    fewer than 2^17 rows; else the Python integers one by one), rule 15's values in row order
+    as Decimals."""
     if rows.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, *FIGURE_COLUMNS])
-    # The money as int64 limbs, summed by pandas (exact: fewer than 2^17 rows); else the
-    # Python integers one by one (pandas' object sum).
-    limbed = len(rows) < _MOST_LIMB_ROWS
-    limb_columns: dict[str, list[str]] = {}
-    if limbed:
-        rows = rows.copy()
-        for column in AMOUNT_COLUMNS:
-            limbs = _limbs(rows[column].tolist())
-            limb_columns[column] = [f"{column} {i}" for i in range(len(limbs))]
-            for name, limb in zip(limb_columns[column], limbs, strict=True):
-                rows[name] = limb
-    summed_columns = [*COUNT_COLUMNS, *(name for names in limb_columns.values() for name in names)]
-    frames = []
+    count = len(rows)
+    # Each key's values as codes in the order of the values ("" first): groups sorted by
+    # their codes are sorted by their keys.
+    codes: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    for key in ROW_KEYS:
+        key_codes, values = pd.factorize(rows[key].to_numpy(dtype=object), sort=True)
+        codes[key], labels[key] = key_codes.astype("int64"), np.asarray(values, dtype=object)
+    counts = {column: rows[column].to_numpy(dtype="int64") for column in COUNT_COLUMNS}
+    limbed = count < _MOST_LIMB_ROWS
+    amounts: dict[str, list[np.ndarray]] = {
+        column: (
+            _limbs(rows[column].tolist())
+            if limbed
+            else [np.asarray(rows[column].to_numpy(), dtype=object)]
+        )
+        for column in AMOUNT_COLUMNS
+    }
+    values_of = {column: rows[column].to_numpy(dtype=object) for column in VALUE_COLUMNS}
+    parts: list[dict[str, np.ndarray]] = []
     for size in range(len(SEGMENT_KEYS)):
         for keys in combinations(SEGMENT_KEYS, size):
-            grouped = rows.groupby([*keys, "channel"], sort=True)
-            summed = grouped[summed_columns].sum()
-            # Decimals at the precision of the values, a rollup without any value none.
-            with localcontext(_PRECISE):
-                for column in AMOUNT_COLUMNS:
-                    summed[column] = (
-                        _joined([summed[name].to_numpy() for name in limb_columns[column]])
-                        if limbed
-                        else grouped[column].sum()
-                    )
-                for column in VALUE_COLUMNS:
-                    values = grouped[column].sum(min_count=1)
-                    summed[column] = values.astype(object).where(values.notna(), None)
-            summed = summed.reset_index()
-            for key in SEGMENT_KEYS:
-                if key not in keys:
-                    summed[key] = ""
-            frames.append(summed[[*ROW_KEYS, *FIGURE_COLUMNS]])
-    rollups = pd.concat(frames, ignore_index=True)
-    return rollups.astype({column: "int64" for column in COUNT_COLUMNS})
+            grouped = [*keys, "channel"]
+            combined = np.zeros(count, dtype="int64")
+            for key in grouped:
+                combined = combined * len(labels[key]) + codes[key]
+            order = np.argsort(combined, kind="stable")
+            ordered = combined[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            first = order[starts]
+            part: dict[str, np.ndarray] = {
+                key: labels[key][codes[key][first]]
+                if key in grouped
+                else np.full(len(starts), "", dtype=object)
+                for key in ROW_KEYS
+            }
+            for column, column_counts in counts.items():
+                part[column] = np.add.reduceat(column_counts[order], starts)
+            for column, limbs in amounts.items():
+                sums = [np.add.reduceat(limb[order], starts) for limb in limbs]
+                part[column] = _joined(sums) if limbed else sums[0]
+            group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, count]))
+            for column, column_values in values_of.items():
+                part[column] = _value_sums(column_values[order], group, len(starts))
+            parts.append(part)
+    return pd.DataFrame(
+        {
+            column: np.concatenate([part[column] for part in parts])
+            for column in [*ROW_KEYS, *FIGURE_COLUMNS]
+        }
+    )
+
+
+def _value_sums(values: np.ndarray, group: np.ndarray, size: int) -> np.ndarray:
+    """Per group in `range(size)`, the sum of its rule 15 values (Decimals, None when
+    missing) in row order, at the precision of the values; None for a group without any."""
+    sums = np.full(size, None, dtype=object)
+    present = np.flatnonzero(pd.notna(values))
+    with localcontext(_PRECISE):
+        for at, value in zip(group[present].tolist(), values[present].tolist(), strict=True):
+            sums[at] = value if sums[at] is None else sums[at] + value
+    return sums
 
 
 def partner_rollups(partners: pd.DataFrame) -> pd.DataFrame:
@@ -1261,7 +1311,10 @@ def in_cents(frame: pd.DataFrame) -> pd.DataFrame:
             cents[column] = ((units + UNITS_PER_CENT // 2) // UNITS_PER_CENT).astype("int64")
     for column in VALUE_COLUMNS:
         if column in cents:
-            cents[column] = pd.Series(
-                [value_to_cents(value) for value in cents[column]], index=cents.index, dtype=object
-            )
+            # Most rows (a channel's) have no value: only the values are converted.
+            values = cents[column].to_numpy(dtype=object)
+            converted = np.full(len(values), None, dtype=object)
+            present = np.flatnonzero(pd.notna(values))
+            converted[present] = [value_to_cents(value) for value in values[present]]
+            cents[column] = pd.Series(converted, index=cents.index, dtype=object)
     return cents

@@ -2,14 +2,15 @@
 `COPY` on PostgreSQL (`bulk_create` elsewhere). Shared by the weekly run's writer
 (`analytics.services`) and the programme step (`analytics.programme_services`).
 
-A backfill's rows (`RowsBuffer`) go in `COPY`'s binary format, built column by column with
-numpy: hundreds of thousands of rows without a Python string per value."""
+The rows go in `COPY`'s binary format, built column by column with numpy: hundreds of
+thousands of rows (a backfill's, `RowsBuffer`) without a Python string per value; a model with
+a column that has no binary form here goes as text."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,14 +49,20 @@ class Rows:
 
 def insert_rows(model: type[Model], rows: Rows) -> None:
     """Insert `rows` into `model`'s table: one `COPY` on PostgreSQL, which writes a week's rows
-    several times faster than INSERTs, its text built column by column and sent at once (a
-    call per row cost more than the database's work); `bulk_create` elsewhere."""
+    several times faster than INSERTs, built column by column and sent at once (a call per
+    row cost more than the database's work), in the binary format when each column has one
+    here (no string per value to build, nor for the database to parse), else as text;
+    `bulk_create` elsewhere."""
     if not rows.count:
         return
     if connection.vendor != "postgresql":
         _bulk_create(model, rows)
         return
-    _copy(model, _copy_text(model, rows))
+    columns = _binary_columns(model)
+    if columns is None:
+        _copy(model, _copy_text(model, rows))
+        return
+    _copy_binary(model, columns, [_binary_rows(model, rows, columns)])
 
 
 def _with_stamps(model: type[Model], rows: Rows) -> dict[str, Column]:
@@ -109,11 +116,7 @@ def _copy_text(model: type[Model], rows: Rows) -> str:
 
 
 def _copy(model: type[Model], text: str) -> None:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table),
-        sql.SQL(", ").join(map(sql.Identifier, [str(field.column) for field in _fields(model)])),
-    )
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    with connection.cursor() as cursor, cursor.cursor.copy(_text_statement(model)) as copy:
         copy.write(text)
 
 
@@ -143,13 +146,17 @@ class _BinaryColumn:
     db_type: str  # a key of `_FIXED_TYPES`, or "text"
 
 
-def _binary_columns(model: type[Model]) -> list[_BinaryColumn] | None:
+def _binary_columns(
+    model: type[Model], staged_as: Mapping[str, str] | None = None
+) -> list[_BinaryColumn] | None:
     """`model`'s columns in the order its binary `COPY` lists them: first those of one width
     on every row (not null, not text), then the rest; None when one has no binary form here
-    (its rows then go as text)."""
+    (its rows then go as text). `staged_as` gives, by field name, the type a field is sent as
+    instead of its own ("text", or a key of `_FIXED_TYPES`)."""
+    types = staged_as or {}
     columns = []
     for field in _fields(model):
-        db_type = str(field.db_type(connection))
+        db_type = types.get(field.attname) or str(field.db_type(connection))
         if db_type.startswith(("varchar", "text")):
             columns.append(_BinaryColumn(field, "text"))
         elif db_type in _FIXED_TYPES:
@@ -294,15 +301,23 @@ def _binary_rows(model: type[Model], rows: Rows, columns: list[_BinaryColumn]) -
     return out.tobytes()
 
 
-def _binary_statement(model: type[Model], columns: list[_BinaryColumn]) -> sql.Composed:
+def _binary_statement(
+    model: type[Model], columns: list[_BinaryColumn], into: sql.Identifier | None = None
+) -> sql.Composed:
+    """A binary `COPY` of `columns` into `model`'s table, or into `into`, a table of its columns."""
     return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(model._meta.db_table),
+        into or sql.Identifier(model._meta.db_table),
         sql.SQL(", ").join(sql.Identifier(str(column.field.column)) for column in columns),
     )
 
 
-def _copy_binary(model: type[Model], columns: list[_BinaryColumn], parts: list[bytes]) -> None:
-    statement = _binary_statement(model, columns)
+def _copy_binary(
+    model: type[Model],
+    columns: list[_BinaryColumn],
+    parts: Iterable[bytes],
+    into: sql.Identifier | None = None,
+) -> None:
+    statement = _binary_statement(model, columns, into)
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         copy.write(_BINARY_HEADER)
         for part in parts:
@@ -392,25 +407,12 @@ def copy_binary_into(
     turned into bytes as it is sent. `staged_as` names the type `table` holds a field as where
     its own has no binary form here (by field name: "text", or a key of `_FIXED_TYPES`), e.g.
     a money or JSON column staged as text. Raises ValueError for any other such field."""
-    types = staged_as or {}
-    columns = []
-    for field in _fields(model):
-        db_type = types.get(field.attname) or str(field.db_type(connection))
-        if db_type.startswith(("varchar", "text")):
-            db_type = "text"
-        elif db_type not in _FIXED_TYPES:
-            raise ValueError(f"{field.attname}: no binary form here for {db_type}")
-        columns.append(_BinaryColumn(field, db_type))
-    columns.sort(key=lambda column: column.field.null or column.db_type == "text")
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        table, sql.SQL(", ").join(sql.Identifier(str(column.field.column)) for column in columns)
+    columns = _binary_columns(model, staged_as)
+    if columns is None:
+        raise ValueError(f"{model.__name__}: a field has no binary form here and is not staged")
+    _copy_binary(
+        model, columns, (_binary_rows(model, rows, columns) for rows in parts if rows.count), table
     )
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.write(_BINARY_HEADER)
-        for rows in parts:
-            if rows.count:
-                copy.write(_binary_rows(model, rows, columns))
-        copy.write(_BINARY_TRAILER)
 
 
 # How many `COPY`s of a `RowsStream` may wait for its thread: enough for the weeks computed

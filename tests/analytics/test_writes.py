@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
-from analytics.writes import Rows, RowsBuffer, RowsStream, insert_rows
+from analytics.writes import Rows, RowsBuffer, RowsStream, _copy, _copy_text, insert_rows
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +99,12 @@ def test_a_streamed_row_of_no_partner_is_refused_when_its_rows_are_inserted() ->
         stream.add(PartnerSnapshot, _rows("2026-W46", [*partner_ids, missing], as_arrays=True))
         stream.insert()
     assert not PartnerSnapshot.objects.filter(week="2026-W46").exists()
+
+
+@pytest.mark.postgres
+def test_rows_copied_as_text_are_stored_as_rows_copied_in_binary() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    text = _copy_text(PartnerSnapshot, _rows("2026-W45", partner_ids, as_arrays=False))
+    _copy(PartnerSnapshot, text)
+    insert_rows(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=False))
+    assert _stored("2026-W46") == _stored("2026-W45")

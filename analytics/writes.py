@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -24,7 +23,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.utils import timezone
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from crm.sql import COPY_NULL, as_text, copy_text, copy_texts
 
@@ -327,41 +325,15 @@ def _copy_binary(
 
 class RowsBuffer:
     """Rows of many weeks gathered per model and inserted at the end, one `COPY` per model on
-    PostgreSQL (a backfill's weeks): each `add` turns its rows into `COPY`'s binary format at
-    once (its text format for a model with a column that has no binary form here), so only
-    bytes are kept; elsewhere each `add`'s rows are kept and `bulk_create`d.
+    PostgreSQL: each `add` turns its rows into `COPY`'s binary format at once (its text format
+    for a model with a column that has no binary form here), so only bytes are kept;
+    elsewhere each `add`'s rows are kept and `bulk_create`d. `RowsStream` sends them as they
+    come."""
 
-    Used as a context manager, the rows of `streamed` (the model with the most rows) go into a
-    `COPY` opened on entering, as they are added, from a thread of psycopg's: the database
-    stores them while the next weeks are computed. Nothing else may use the connection until
-    `insert`, which ends that `COPY`."""
-
-    def __init__(self, *, streamed: type[Model] | None = None) -> None:
+    def __init__(self) -> None:
         self._binary: dict[type[Model], list[bytes]] = {}
         self._texts: dict[type[Model], list[str]] = {}
         self._rows: dict[type[Model], list[Rows]] = {}
-        self._streamed = streamed
-        self._stream: Any = None
-        self._open = ExitStack()
-
-    def __enter__(self) -> RowsBuffer:
-        model = self._streamed
-        columns = _binary_columns(model) if model and connection.vendor == "postgresql" else None
-        if model is not None and columns is not None:
-            cursor = self._open.enter_context(connection.cursor()).cursor
-            self._stream = self._open.enter_context(
-                cursor.copy(_binary_statement(model, columns), writer=QueuedLibpqWriter(cursor))
-            )
-            self._stream.write(_BINARY_HEADER)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._open.__exit__(kind, error, trace)  # an error ends the `COPY` as failed
 
     def add(self, model: type[Model], rows: Rows) -> None:
         if not rows.count:
@@ -372,17 +344,11 @@ class RowsBuffer:
         columns = _binary_columns(model)
         if columns is None:
             self._texts.setdefault(model, []).append(_copy_text(model, rows))
-        elif model is self._streamed and self._stream is not None:
-            self._stream.write(_binary_rows(model, rows, columns))
         else:
             self._binary.setdefault(model, []).append(_binary_rows(model, rows, columns))
 
     def insert(self) -> None:
         """Insert every model's rows gathered so far, and forget them."""
-        if self._stream is not None:
-            self._stream.write(_BINARY_TRAILER)
-            self._stream = None
-            self._open.close()
         for model, binary in self._binary.items():
             columns = _binary_columns(model)
             assert columns is not None

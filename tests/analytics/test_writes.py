@@ -53,10 +53,10 @@ def _stored(week: str) -> list[tuple[Any, ...]]:
 def test_rows_gathered_for_many_weeks_are_stored_as_rows_inserted_one_by_one() -> None:
     partner_ids = [PartnerFactory().pk for _ in range(3)]
     insert_rows(PartnerSnapshot, _rows("2026-W45", partner_ids, as_arrays=False))
-    with RowsBuffer(streamed=PartnerSnapshot) as buffer:
-        buffer.add(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=True))
-        buffer.add(PartnerSnapshot, _rows("2026-W47", partner_ids, as_arrays=False))
-        buffer.insert()
+    buffer = RowsBuffer()
+    buffer.add(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=True))
+    buffer.add(PartnerSnapshot, _rows("2026-W47", partner_ids, as_arrays=False))
+    buffer.insert()
     inserted = _stored("2026-W45")
     assert inserted[0][4] == "Ålesund Ÿ 合作伙伴"
     assert inserted[0][10] is None and inserted[0][11] == 0.1 + 0.2

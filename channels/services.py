@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -18,10 +18,23 @@ from django.utils.translation import gettext as _
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
 from crm.models import Account, ChannelKind
 
-if TYPE_CHECKING:
-    # For the type checker only: partners sit above channels and are not imported at run time
-    # (the coverage model's foreign key names partners.Partner the same way).
-    from partners.models import Partner
+
+class CoveringPartner(Protocol):
+    """What coverage needs of a partner (`partners.Partner`, an app above this one, which
+    this app does not import: the coverage model's foreign key names it by string)."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def channel_kind(self) -> str: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
 
 BULK_LIMIT = 100_000
 
@@ -51,7 +64,7 @@ class CoverageOwner:
 
     kind: str
     rep: SalesRep | None = None
-    partner: Partner | None = None
+    partner: CoveringPartner | None = None
     online_source: str = ""
 
     def validate(self) -> None:
@@ -91,7 +104,7 @@ class CoverageOwner:
             return Q(rep=self.rep)
         if self.kind == ChannelKind.ONLINE:
             return Q(online_source=self.online_source.strip())
-        return Q(partner=self.partner)
+        return Q(partner_id=self.partner.pk if self.partner else None)
 
     def lock_key(self) -> int:
         """A 32-bit number naming this owner, for `_serialise_owner`."""
@@ -173,7 +186,9 @@ def coverage_assign(
                 account_id=account_id,
                 kind=owner.kind,
                 rep=owner.rep if owner.kind == ChannelKind.DIRECT else None,
-                partner=owner.partner if owner.kind in PARTNER_KINDS else None,
+                partner_id=owner.partner.pk
+                if owner.kind in PARTNER_KINDS and owner.partner
+                else None,
                 online_source=(
                     owner.online_source.strip() if owner.kind == ChannelKind.ONLINE else ""
                 ),

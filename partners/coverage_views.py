@@ -376,9 +376,11 @@ def coverage_assign_view(request: HttpRequest) -> HttpResponse:
                     result.already_covered,
                 ) % {"count": result.already_covered}
             messages.success(request, text + ".")
-            if owner.partner is not None:
+            # The form's own partner (the owner holds it as coverage sees a partner).
+            partner = form.cleaned_data.get("partner")
+            if partner is not None:
                 outside = accounts_outside_agreements(
-                    partner=owner.partner, accounts=accounts, day=form.cleaned_data["start_date"]
+                    partner=partner, accounts=accounts, day=form.cleaned_data["start_date"]
                 ).count()
                 if outside:
                     messages.warning(
@@ -392,7 +394,7 @@ def coverage_assign_view(request: HttpRequest) -> HttpResponse:
                             "will not count until an agreement grants it.",
                             outside,
                         )
-                        % {"count": outside, "partner": owner.partner.name},
+                        % {"count": outside, "partner": partner.name},
                     )
             return redirect(back)
     for field, errors in form.errors.items():

@@ -248,13 +248,21 @@ def test_a_backfill_writes_every_row_a_run_of_each_week_in_turn_writes(seed: int
     assert week_rows(weeks) == backfilled
 
 
+def _three_weeks_the_first_closed(
+    *, seed: int
+) -> tuple[list[str], dict[str, list[tuple[Any, ...]]]]:
+    """A random market's three weeks to backfill, the first computed and closed already, and
+    their rows as they are before the backfill."""
+    random_market(seed, accounts=60)
+    weeks = ["2026-W44", "2026-W45", "2026-W46"]
+    services.metrics_compute_week(week="2026-W44", final=True)
+    return weeks, week_rows(weeks)
+
+
 def test_a_failing_week_fails_the_backfill_and_leaves_every_week_as_it_was(
     monkeypatch: Any,
 ) -> None:
-    random_market(33, accounts=60)
-    weeks = ["2026-W44", "2026-W45", "2026-W46"]
-    services.metrics_compute_week(week="2026-W44", final=True)
-    before = week_rows(weeks)
+    weeks, before = _three_weeks_the_first_closed(seed=33)
     original = programme_services.week_programme
 
     def broken(each: programme_services.ProgrammeWeek, *args: Any, **kwargs: Any) -> Any:
@@ -393,10 +401,7 @@ def test_partner_rollups_sum_the_partner_figures_per_kind_and_in_all() -> None:
 def test_a_week_failing_while_the_weeks_are_computed_fails_the_backfill_and_writes_nothing(
     monkeypatch: Any,
 ) -> None:
-    random_market(34, accounts=60)
-    weeks = ["2026-W44", "2026-W45", "2026-W46"]
-    services.metrics_compute_week(week="2026-W44", final=True)
-    before = week_rows(weeks)
+    weeks, before = _three_weeks_the_first_closed(seed=34)
     original = metrics.MarketSweep.week_figures
 
     def broken(sweep: metrics.MarketSweep, d: date) -> metrics.WeekFigures:

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -404,33 +405,25 @@ class TestWorkspace:
 class TestWebhookPages:
     def test_a_manager_adds_an_endpoint_and_reads_its_deliveries(self, cast, settings) -> None:
         client = client_for(cast.manager)
-        response = client.post(
-            "/workspace/webhooks/",
-            {
-                "url": "http://hooks.example/crm",
-                "secret": "x" * 20,
-                "events": ["deal_registration.status_changed"],
-            },
-        )
+
+        def add_endpoint(url: str, *events: str) -> Any:
+            return client.post(
+                "/workspace/webhooks/",
+                {"url": url, "secret": "x" * 20, "events": list(events)},
+            )
+
+        response = add_endpoint("http://hooks.example/crm", "deal_registration.status_changed")
         assert response.status_code == 400
         assert "HTTPS only" in response.content.decode()
-        response = client.post(
-            "/workspace/webhooks/",
-            {
-                "url": "https://169.254.169.254/latest/meta-data",
-                "secret": "x" * 20,
-                "events": ["deal_registration.status_changed"],
-            },
+        response = add_endpoint(
+            "https://169.254.169.254/latest/meta-data", "deal_registration.status_changed"
         )
         assert response.status_code == 400
         assert "Webhooks are not sent to 169.254.169.254" in response.content.decode()
-        response = client.post(
-            "/workspace/webhooks/",
-            {
-                "url": "https://hooks.example/crm",
-                "secret": "x" * 20,
-                "events": ["deal_registration.status_changed", "agreement.status_changed"],
-            },
+        response = add_endpoint(
+            "https://hooks.example/crm",
+            "deal_registration.status_changed",
+            "agreement.status_changed",
         )
         endpoint = WebhookEndpoint.objects.get()
         assert response["Location"] == f"/workspace/webhooks/{endpoint.pk}/"

@@ -836,17 +836,16 @@ def _binary_rows(frame: pd.DataFrame) -> Rows:
     return Rows(columns, len(frame))
 
 
-def _copy(model: type[Model], frame: pd.DataFrame, *, into: sql.Identifier | None = None) -> None:
-    """`frame`'s rows of `model` in one COPY (into the table `into` of the same columns when
-    given): each column's text is made at once from its array (a value at a time cost more
-    than the database's work of writing the rows), and the moment the rows are written as
-    one text repeated."""
+def _copy(model: type[Model], frame: pd.DataFrame) -> None:
+    """`frame`'s rows of `model` in one COPY: each column's text is made at once from its
+    array (a value at a time cost more than the database's work of writing the rows), and the
+    moment the rows are written as one text repeated."""
     if frame.empty:
         return
     now = copy_text(timezone.now())
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        into or sql.Identifier(model._meta.db_table),
+        sql.Identifier(model._meta.db_table),
         sql.SQL(", ").join(sql.Identifier(str(field.column)) for field in fields),
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:

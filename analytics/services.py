@@ -575,40 +575,44 @@ def _run_weeks_locked(
     seconds = dict.fromkeys(weeks, 0.0)
     current = weeks[0] if weeks else ""
     try:
-        with transaction.atomic(), ExitStack() as writing:
+        with transaction.atomic():
             started = time.monotonic()
             for model in _WEEK_MODELS:
                 model._default_manager.filter(week__in=weeks).delete()
             shared = time.monotonic() - started
             # Each week's rows go to the database, their foreign keys checked, while the next
             # weeks are computed.
-            buffer = writing.enter_context(RowsStream(models=_WEEK_MODELS))
-            handed: dict[str, metrics.ProgrammeCounts | None] = {}
-            sourced: dict[str, SourcedRevenue | None] = {}
-            for run in runs:
-                current = run.week
-                started = time.monotonic()
-                figures = compute(run.as_of)
-                revenue_week, run.revenue_problem = (
-                    (RevenueWeek(no_revenue_tables()), "")
-                    if revenue is None
-                    else _revenue_or_problem(revenue, run.as_of, figures)
-                )
-                rows = _week_rows(
-                    WeekInputs(
-                        run.week, run.as_of, run.final, figures, revenue_week.tables, registrations
+            with RowsStream(models=_WEEK_MODELS) as buffer:
+                handed: dict[str, metrics.ProgrammeCounts | None] = {}
+                sourced: dict[str, SourcedRevenue | None] = {}
+                for run in runs:
+                    current = run.week
+                    started = time.monotonic()
+                    figures = compute(run.as_of)
+                    revenue_week, run.revenue_problem = (
+                        (RevenueWeek(no_revenue_tables()), "")
+                        if revenue is None
+                        else _revenue_or_problem(revenue, run.as_of, figures)
                     )
-                )
-                for model, model_rows in rows.items():
-                    buffer.add(model, model_rows)
-                run.rows_written = _counted_rows(rows)
-                handed[run.week] = figures.programme
-                sourced[run.week] = revenue_week.sourced
-                seconds[run.week] += time.monotonic() - started
-            current = ""
-            started = time.monotonic()
-            buffer.insert()
-            writing.close()
+                    rows = _week_rows(
+                        WeekInputs(
+                            run.week,
+                            run.as_of,
+                            run.final,
+                            figures,
+                            revenue_week.tables,
+                            registrations,
+                        )
+                    )
+                    for model, model_rows in rows.items():
+                        buffer.add(model, model_rows)
+                    run.rows_written = _counted_rows(rows)
+                    handed[run.week] = figures.programme
+                    sourced[run.week] = revenue_week.sourced
+                    seconds[run.week] += time.monotonic() - started
+                current = ""
+                started = time.monotonic()
+                buffer.insert()
             shared = (shared + time.monotonic() - started) / max(len(runs), 1)
 
             def evaluating(week: str) -> None:

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.enqueue import task_enqueue
@@ -67,7 +67,12 @@ def import_job_create(*, files: list[UploadedFile], by: User) -> ImportJob:
                 }
             )
         names.append(name)
-    job = ImportJob.objects.create(created_by=by, folder=uuid.uuid4().hex, file_names=names)
+    job = ImportJob.objects.create(
+        created_by=by,
+        folder=uuid.uuid4().hex,
+        file_names=names,
+        language=translation.get_language() or "",
+    )
     folder = _folder(job)
     folder.mkdir(parents=True, exist_ok=True)
     for upload in files:
@@ -99,8 +104,13 @@ def _preview(folder: Path, names: list[str]) -> dict[str, list[list[str]]]:
 
 def import_job_validate(*, job_id: int) -> ImportJob:
     """Check a job's files without writing; the job ends VALID (with a preview) or INVALID
-    (with every problem as `file:line: column: problem`)."""
+    (with every problem as `file:line: column: problem`, worded in the job's language)."""
     job = ImportJob.objects.get(pk=job_id)
+    with translation.override(job.language or settings.LANGUAGE_CODE):
+        return _validate(job)
+
+
+def _validate(job: ImportJob) -> ImportJob:
     folder = _folder(job)
     ImportJob.objects.filter(pk=job.pk).update(
         started_at=timezone.now(), status=ImportJobStatus.VALIDATING
@@ -111,7 +121,8 @@ def import_job_validate(*, job_id: int) -> ImportJob:
         job.status, job.problems = ImportJobStatus.INVALID, error.problems
     except Exception as error:  # noqa: BLE001 - an unreadable file must end the job visibly
         logger.exception("import job %s: validation crashed", job.pk)
-        job.status, job.error = ImportJobStatus.FAILED, f"The files could not be read: {error}"
+        job.status = ImportJobStatus.FAILED
+        job.error = _("The files could not be read: %(error)s") % {"error": error}
     else:
         job.status = ImportJobStatus.VALID
         job.problems = []
@@ -138,10 +149,16 @@ def import_job_start_apply(*, job: ImportJob) -> ImportJob:
 
 def import_job_apply(*, job_id: int) -> ImportJob:
     """Import a job's files all-or-nothing; the job ends APPLIED with created/updated counts,
-    INVALID if the data changed since validation, or FAILED with the error."""
+    INVALID if the data changed since validation, or FAILED with the error (problems worded
+    in the job's language)."""
     job = ImportJob.objects.get(pk=job_id)
     if job.status != ImportJobStatus.APPLYING:
         return job
+    with translation.override(job.language or settings.LANGUAGE_CODE):
+        return _apply(job)
+
+
+def _apply(job: ImportJob) -> ImportJob:
     folder = _folder(job)
     try:
         report = market_import(paths=[folder / name for name in job.file_names])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.enqueue import task_enqueue
 from partners.coverage_kinds import coverage_kinds_forget_written
@@ -93,19 +94,26 @@ def market_files_in(paths: Iterable[str | Path]) -> tuple[list[tuple[MarketFile,
         if path.is_dir():
             candidates = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv")
             if not candidates:
-                problems.append(f"{path}: no .csv files in this directory")
+                problems.append(f"{path}: " + _("no .csv files in this directory"))
         elif path.is_file():
             candidates = [path]
         else:
-            problems.append(f"{path}: no such file or directory")
+            problems.append(f"{path}: " + _("no such file or directory"))
             continue
         for candidate in candidates:
             if candidate.name not in MARKET_FILES_BY_NAME:
                 known = ", ".join(market_file.name for market_file in MARKET_FILES)
-                problems.append(f"{candidate.name}:1: file: unknown file name (expected {known})")
+                problems.append(
+                    f"{candidate.name}:1: file: "
+                    + _("unknown file name (expected %(known)s)") % {"known": known}
+                )
             elif candidate.name in found:
                 first = found[candidate.name]
-                problems.append(f"{candidate.name}:1: file: given twice ({first} and {candidate})")
+                problems.append(
+                    f"{candidate.name}:1: file: "
+                    + _("given twice (%(first)s and %(second)s)")
+                    % {"first": first, "second": candidate}
+                )
             else:
                 found[candidate.name] = candidate
     ordered = [(each, found[each.name]) for each in MARKET_FILES if each.name in found]
@@ -195,7 +203,7 @@ def market_import(
     started = time.perf_counter()
     files, problems = market_files_in(paths)
     if not files and not problems:
-        problems.append("no market files given")
+        problems.append(_("no market files given"))
     report = ImportReport(dry_run=dry_run)
     now = timezone.now()
     accounts_uncovered = all(market_file.name != COVERAGE.name for market_file, _ in files)

@@ -443,6 +443,11 @@ class ImportJob(TimeStamped):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The language the files were uploaded in: the job words its problems in it.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -235,7 +235,8 @@ def chinese_world(cast: Cast) -> dict[str, Any]:
         folder="zh-job",
         file_names=["regions.csv"],
         status="invalid",
-        problems=["regions.csv:2: code: required"],
+        problems=["regions.csv:2: code: 必填"],
+        language=LOCALE,
     )
     registrations = _registrations_in_chinese(cast, east, finance, accounts)
     tier_change = tier_change_made(

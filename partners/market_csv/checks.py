@@ -18,6 +18,7 @@ from pathlib import Path
 from django.core.validators import EmailValidator
 from django.db.models import Field, Model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels.models import SalesRep
 from crm.models import Account, Region, Vertical
@@ -97,6 +98,8 @@ class RowChecks:
         self.unreadable: set[str] = set()
 
     def problem(self, file_name: str, line: int, column: str, text: str) -> None:
+        """Record a problem: `text` in the active language (an import started in the browser
+        runs in its uploader's), after the file, line and column as written."""
         if not self.problems:
             self.staging.discard()
         self.problems.append(f"{file_name}:{line}: {column}: {text}")
@@ -111,7 +114,9 @@ class RowChecks:
         try:
             handle = open(path, encoding="utf-8-sig", newline="")
         except OSError as error:
-            self.problem(name, 1, "file", f"cannot be read: {error.strerror}")
+            self.problem(
+                name, 1, "file", _("cannot be read: %(error)s") % {"error": error.strerror}
+            )
             return
         with handle:
             reader = csv.reader(handle)
@@ -119,7 +124,7 @@ class RowChecks:
             try:
                 header = next(reader, None)
                 if header is None:
-                    self.problem(name, 1, "file", "is empty; a header row is required")
+                    self.problem(name, 1, "file", _("is empty; a header row is required"))
                     return
                 header = [cell.strip() for cell in header]
                 positions: list[int] = []
@@ -127,13 +132,14 @@ class RowChecks:
                     if column in header:
                         positions.append(header.index(column))
                     else:
-                        self.problem(name, 1, column, "missing column")
+                        self.problem(name, 1, column, _("missing column"))
                 known = (*market_file.columns, *market_file.optional)
                 for position, column in enumerate(header):
                     if column not in known:
-                        self.problem(name, 1, column or f"column {position + 1}", "unknown column")
+                        where = column or _("column %(number)d") % {"number": position + 1}
+                        self.problem(name, 1, where, _("unknown column"))
                     elif header.index(column) != position:
-                        self.problem(name, 1, column, "column appears more than once")
+                        self.problem(name, 1, column, _("column appears more than once"))
                 if len(positions) < len(market_file.columns):
                     self.unreadable.add(name)
                     return
@@ -170,25 +176,36 @@ class RowChecks:
                         rows += 1
                         if len(row) != width:
                             self.problem(
-                                name, start, "row", f"has {len(row)} fields, expected {width}"
+                                name,
+                                start,
+                                "row",
+                                _("has %(fields)d fields, expected %(width)d")
+                                % {"fields": len(row), "width": width},
                             )
                             continue
                         yield start, pick(row) if pick is not None else row
                 finally:
                     self.rows[name] += rows
             except UnicodeDecodeError:
-                self.problem(name, line + 1, "file", "is not UTF-8 text")
+                self.problem(name, line + 1, "file", _("is not UTF-8 text"))
             except csv.Error as error:
-                self.problem(name, line + 1, "row", f"is not valid CSV ({error})")
+                self.problem(
+                    name, line + 1, "row", _("is not valid CSV (%(error)s)") % {"error": error}
+                )
 
     def _text(
         self, file_name: str, line: int, column: str, value: str, max_length: int
     ) -> str | None:
         if not value:
-            self.problem(file_name, line, column, "required")
+            self.problem(file_name, line, column, _("required"))
             return None
         if len(value) > max_length:
-            self.problem(file_name, line, column, f"longer than {max_length} characters")
+            self.problem(
+                file_name,
+                line,
+                column,
+                _("longer than %(limit)d characters") % {"limit": max_length},
+            )
             return None
         return value
 
@@ -205,13 +222,19 @@ class RowChecks:
         """The key `value`, or None with its problem worded: required, too long, or a duplicate
         of an earlier line's key in `seen`. The per-row loops check a key inline and call this
         only for one they refused, to word the problem (their inline check has already put a
-        valid key in `seen`, so the key is found there as the earlier line's)."""
+        valid key in `seen`, so the key is found there as the earlier line's). `what` names
+        the key in English, marked for translation (`gettext_noop`), as every check's `what`
+        does; the problem names it in the active language."""
         if self._text(file_name, line, column, value, max_length) is None:
             return None
         first = seen.setdefault(value, line)
         if first != line:
             self.problem(
-                file_name, line, column, f"duplicate {what} {value!r} (first on line {first})"
+                file_name,
+                line,
+                column,
+                _("duplicate %(what)s %(value)r (first on line %(first)d)")
+                % {"what": _(what), "value": value, "first": first},
             )
             return None
         return value
@@ -221,11 +244,16 @@ class RowChecks:
     ) -> str | None:
         if not value:
             if required:
-                self.problem(file_name, line, column, "required")
+                self.problem(file_name, line, column, _("required"))
             return None
         if is_date(value):
             return value
-        self.problem(file_name, line, column, f"not a date (expected yyyy-mm-dd): {value!r}")
+        self.problem(
+            file_name,
+            line,
+            column,
+            _("not a date (expected yyyy-mm-dd): %(value)r") % {"value": value},
+        )
         return None
 
     def _choice(
@@ -234,23 +262,39 @@ class RowChecks:
         if value in choices:
             return value
         if not value:
-            self.problem(file_name, line, column, f"required (one of {one_of(choices)})")
+            self.problem(
+                file_name,
+                line,
+                column,
+                _("required (one of %(choices)s)") % {"choices": one_of(choices)},
+            )
         else:
             self.problem(
-                file_name, line, column, f"must be one of {one_of(choices)}, not {value!r}"
+                file_name,
+                line,
+                column,
+                _("must be one of %(choices)s, not %(value)r")
+                % {"choices": one_of(choices), "value": value},
             )
         return None
 
     def _codes(
         self, file_name: str, line: int, column: str, value: str, known: set[str], what: str
     ) -> list[str]:
+        """The codes listed in `value`, each unknown one (not in `known`) a problem; `what` names
+        a code ("region code")."""
         codes: list[str] = []
         for code in value.split(LIST_SEPARATOR):
             code = code.strip()
             if not code or code in codes:
                 continue
             if code not in known:
-                self.problem(file_name, line, column, f"unknown {what} code {code!r}")
+                self.problem(
+                    file_name,
+                    line,
+                    column,
+                    _("unknown %(what)s %(value)r") % {"what": _(what), "value": code},
+                )
             codes.append(code)
         return codes
 
@@ -265,13 +309,24 @@ class RowChecks:
     ) -> None:
         # ISO dates compare correctly as strings.
         if later and earlier and later < earlier:
-            self.problem(file_name, line, column, f"{later} is before {other} {earlier}")
+            self.problem(
+                file_name,
+                line,
+                column,
+                _("%(later)s is before %(other)s %(earlier)s")
+                % {"later": later, "other": other, "earlier": earlier},
+            )
 
     def _unknown(self, file_name: str, line: int, column: str, value: str, what: str) -> None:
         if not value:
-            self.problem(file_name, line, column, "required")
+            self.problem(file_name, line, column, _("required"))
         else:
-            self.problem(file_name, line, column, f"unknown {what} {value!r}")
+            self.problem(
+                file_name,
+                line,
+                column,
+                _("unknown %(what)s %(value)r") % {"what": _(what), "value": value},
+            )
 
     def _account_known(self, external_id: str) -> bool:
         if external_id in self.account_ids or ACCOUNTS.name in self.unreadable:

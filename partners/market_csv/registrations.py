@@ -18,6 +18,8 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from psycopg import sql
 
 from crm.currencies import is_currency_code
@@ -78,23 +80,42 @@ def registrations_validate(validator: RowChecks, path: Path) -> None:
         count = len(validator.problems)
         row = dict(zip(REGISTRATIONS.columns, cells, strict=True))
         external_id = row["external_id"]
-        validator._key(name, line, "external_id", external_id, 64, seen, "external id")
+        validator._key(
+            name, line, "external_id", external_id, 64, seen, gettext_noop("external id")
+        )
         partner = row["partner"]
         if partner not in validator.partner_kinds and PARTNERS.name not in validator.unreadable:
-            validator._unknown(name, line, "partner", partner, "partner external id")
+            validator._unknown(name, line, "partner", partner, gettext_noop("partner external id"))
         validator._text(name, line, "company_name", row["company_name"], 255)
         for column in ("website", "offering", "description", "contact_name", "contact_email"):
             if len(row[column]) > limits[column]:
-                validator.problem(name, line, column, f"longer than {limits[column]} characters")
+                validator.problem(
+                    name,
+                    line,
+                    column,
+                    _("longer than %(limit)d characters") % {"limit": limits[column]},
+                )
         for column in ("contact_phone", "decision_reason"):
             if len(row[column]) > limits[column]:
-                validator.problem(name, line, column, f"longer than {limits[column]} characters")
+                validator.problem(
+                    name,
+                    line,
+                    column,
+                    _("longer than %(limit)d characters") % {"limit": limits[column]},
+                )
         if row["website"] and not website_domain(row["website"]):
-            validator.problem(name, line, "website", f"not a web address: {row['website']!r}")
+            validator.problem(
+                name,
+                line,
+                "website",
+                _("not a web address: %(value)r") % {"value": row["website"]},
+            )
         if row["region"] not in validator.region_codes:
-            validator._unknown(name, line, "region", row["region"], "region code")
+            validator._unknown(name, line, "region", row["region"], gettext_noop("region code"))
         if row["vertical"] not in validator.vertical_codes:
-            validator._unknown(name, line, "vertical", row["vertical"], "vertical code")
+            validator._unknown(
+                name, line, "vertical", row["vertical"], gettext_noop("vertical code")
+            )
         validator._choice(name, line, "size_band", row["size_band"], SizeBand.values)
         for column in ("amount", "won_amount"):
             if row[column] and _money(row[column]) is None:
@@ -102,18 +123,22 @@ def registrations_validate(validator: RowChecks, path: Path) -> None:
                     name,
                     line,
                     column,
-                    f"not an amount (at least 0, at most two decimals): {row[column]!r}",
+                    _("not an amount (at least 0, at most two decimals): %(value)r")
+                    % {"value": row[column]},
                 )
         if not is_currency_code(row["currency"]):
             validator.problem(
-                name, line, "currency", f"not an ISO 4217 currency code: {row['currency']!r}"
+                name,
+                line,
+                "currency",
+                _("not an ISO 4217 currency code: %(value)r") % {"value": row["currency"]},
             )
         status = validator._choice(name, line, "status", row["status"], statuses)
         account = row["account"]
         if account and not validator._account_known(account):
-            validator._unknown(name, line, "account", account, "account external id")
+            validator._unknown(name, line, "account", account, gettext_noop("account external id"))
         if status in (APPROVED, RegistrationStatus.WON) and not account:
-            validator.problem(name, line, "account", f"required when the status is {status}")
+            validator.problem(name, line, "account", _required_when(status))
         dates = {
             column: validator._date(
                 name, line, column, row[column], required=column == "submitted_on"
@@ -124,11 +149,11 @@ def registrations_validate(validator: RowChecks, path: Path) -> None:
         if until:
             until = validator._date(name, line, "protected_until", until, required=False)
         if status in DECIDED and not row["decided_on"]:
-            validator.problem(name, line, "decided_on", f"required when the status is {status}")
+            validator.problem(name, line, "decided_on", _required_when(status))
         if status == APPROVED and not row["protected_until"]:
-            validator.problem(name, line, "protected_until", "required when the status is approved")
+            validator.problem(name, line, "protected_until", _required_when(APPROVED))
         if status == RegistrationStatus.WON and not row["closed_on"]:
-            validator.problem(name, line, "closed_on", "required when the status is won")
+            validator.problem(name, line, "closed_on", _required_when(RegistrationStatus.WON))
         submitted = dates["submitted_on"]
         validator._not_before(
             name, line, "decided_on", dates["decided_on"], "submitted_on", submitted
@@ -170,17 +195,27 @@ def _check_one_approval_per_account(
                 REGISTRATIONS.name,
                 line,
                 "status",
-                f"account {account!r} would have two approved registrations: {external_id} and "
-                f"{first[0]} (line {first[1]})",
+                _(
+                    "account %(account)r would have two approved registrations: %(second)s and "
+                    "%(first)s (line %(line)d)"
+                )
+                % {"account": account, "second": external_id, "first": first[0], "line": first[1]},
             )
         for other in stored.get(account, []):
             validator.problem(
                 REGISTRATIONS.name,
                 first[1],
                 "status",
-                f"account {account!r} already has approved registration {other}; "
-                "expire or close it in the file first",
+                _(
+                    "account %(account)r already has approved registration %(other)s; "
+                    "expire or close it in the file first"
+                )
+                % {"account": account, "other": other},
             )
+
+
+def _required_when(status: str) -> str:
+    return _("required when the status is %(status)s") % {"status": status}
 
 
 def _as_date(value: Any) -> date | None:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from psycopg import sql
 
 from channels.models import Opportunity, OpportunitySubStage, SalesRep
@@ -81,26 +83,31 @@ def fx_rates_validate(validator: RowChecks, path: Path) -> None:
     for line, (currency, valid_from, rate) in validator._rows(path, FX_RATES):
         count = len(validator.problems)
         if not is_currency_code(currency):
-            validator.problem(
-                name, line, "currency", f"not an ISO 4217 currency code: {currency!r}"
-            )
+            validator.problem(name, line, "currency", _not_a_currency(currency))
         elif currency == reporting:
             validator.problem(
                 name,
                 line,
                 "currency",
-                f"{currency} is the reporting currency: its rate is always 1 and is not imported",
+                _(
+                    "%(currency)s is the reporting currency: its rate is always 1 and is not "
+                    "imported"
+                )
+                % {"currency": currency},
             )
         day = validator._date(name, line, "valid_from", valid_from, required=True)
         if day and not FIRST <= day <= LAST:
-            validator.problem(name, line, "valid_from", f"{day} is outside {FIRST} to {LAST}")
+            validator.problem(name, line, "valid_from", _outside(day))
         if _rate(rate) is None:
             validator.problem(
                 name,
                 line,
                 "rate_to_reporting",
-                f"not a rate (more than 0, a dot for decimals, at most {RATE_DECIMALS} "
-                f"decimals): {rate!r}",
+                _(
+                    "not a rate (more than 0, a dot for decimals, at most %(decimals)d "
+                    "decimals): %(value)r"
+                )
+                % {"decimals": RATE_DECIMALS, "value": rate},
             )
         if day:
             first = seen.setdefault((currency, day), line)
@@ -109,7 +116,8 @@ def fx_rates_validate(validator: RowChecks, path: Path) -> None:
                     name,
                     line,
                     "valid_from",
-                    f"duplicate rate of {currency} from {day} (first on line {first})",
+                    _("duplicate rate of %(currency)s from %(day)s (first on line %(line)d)")
+                    % {"currency": currency, "day": day, "line": first},
                 )
         if len(validator.problems) != count:
             continue
@@ -221,7 +229,7 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
             return value
         checked: str | None = validator._date(name, line, column, value, required=required)
         if checked and not FIRST <= checked <= LAST:
-            validator.problem(name, line, column, f"{checked} is outside {FIRST} to {LAST}")
+            validator.problem(name, line, column, _outside(checked))
             return None
         if checked:
             good_days.add(checked)
@@ -249,13 +257,17 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
             registration,
         ) = cells
         if not (external_id and len(external_id) <= 64 and setdefault(external_id, line) == line):
-            validator._key(name, line, "external_id", external_id, 64, seen, "external id")
+            validator._key(
+                name, line, "external_id", external_id, 64, seen, gettext_noop("external id")
+            )
         if account not in accounts and account not in stored_accounts:
             if not validator._account_known(account):
-                validator._unknown(name, line, "account", account, "account external id")
+                validator._unknown(
+                    name, line, "account", account, gettext_noop("account external id")
+                )
         if channel == "direct":
             if owner not in reps:
-                validator._unknown(name, line, "owner", owner, "rep external id")
+                validator._unknown(name, line, "owner", owner, gettext_noop("rep external id"))
         elif channel == "online":
             if not owner or len(owner) > 100:
                 validator._text(name, line, "owner", owner, 100)
@@ -263,13 +275,16 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
             owner_kind = partner_kinds.get(owner)
             if owner_kind != channel:
                 if owner_kind is None and not partners_unreadable:
-                    validator._unknown(name, line, "owner", owner, "partner external id")
+                    validator._unknown(
+                        name, line, "owner", owner, gettext_noop("partner external id")
+                    )
                 elif owner_kind is not None:
                     validator.problem(
                         name,
                         line,
                         "owner",
-                        f"partner {owner!r} has channel kind {owner_kind}, not {channel}",
+                        _("partner %(owner)r has channel kind %(owner_kind)s, not %(kind)s")
+                        % {"owner": owner, "owner_kind": owner_kind, "kind": channel},
                     )
         else:
             validator._choice(name, line, "channel", channel, ChannelKind.values)
@@ -280,10 +295,16 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
                 name,
                 line,
                 "amount",
-                f"not an amount (at least 0, a dot for decimals, at most two): {amount!r}",
+                _("not an amount (at least 0, a dot for decimals, at most two): %(value)r")
+                % {"value": amount},
             )
         if recurring != "false" and recurring != "true":
-            validator.problem(name, line, "recurring", f"must be true or false, not {recurring!r}")
+            validator.problem(
+                name,
+                line,
+                "recurring",
+                _("must be true or false, not %(value)r") % {"value": recurring},
+            )
         opened_on = opened if opened in good_days else day("opened_on", opened, line, True)
         if expected and expected not in good_days:
             expected = day("expected_close_on", expected, line, False) or ""
@@ -293,43 +314,55 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
             ends = day("ends_on", ends, line, False) or ""
         if currency != reporting:
             if not is_currency_code(currency):
-                validator.problem(
-                    name, line, "currency", f"not an ISO 4217 currency code: {currency!r}"
-                )
+                validator.problem(name, line, "currency", _not_a_currency(currency))
             elif opened_on and not (rate_starts.get(currency, "~") <= opened_on):
                 validator.problem(
                     name,
                     line,
                     "currency",
-                    f"no {currency} rate valid on {opened_on}, the day the deal opened: add a "
-                    f"rate of {currency} from that day or earlier to fx_rates.csv",
+                    _(
+                        "no %(currency)s rate valid on %(day)s, the day the deal opened: add a "
+                        "rate of %(currency)s from that day or earlier to fx_rates.csv"
+                    )
+                    % {"currency": currency, "day": opened_on},
                 )
         if stage_name == "open":
             if closed:
-                validator.problem(name, line, "closed_on", "must be empty while the deal is open")
+                validator.problem(
+                    name, line, "closed_on", _("must be empty while the deal is open")
+                )
         elif not closed and stage_name in STAGES:
-            validator.problem(name, line, "closed_on", f"required when the stage is {stage_name}")
+            validator.problem(
+                name,
+                line,
+                "closed_on",
+                _("required when the stage is %(stage)s") % {"stage": stage_name},
+            )
         if opened_on and (expected and expected < opened_on or closed and closed < opened_on):
             for column, value in (("expected_close_on", expected), ("closed_on", closed)):
                 validator._not_before(name, line, column, value, "opened_on", opened_on)
         if ends:
             if stage_name != "won" or recurring != "true":
                 validator.problem(
-                    name, line, "ends_on", "only a won recurring deal (a subscription) ends"
+                    name, line, "ends_on", _("only a won recurring deal (a subscription) ends")
                 )
             else:
                 validator._not_before(name, line, "ends_on", ends, "closed_on", closed)
         # The optional columns read None when the file has no such column.
         if label and len(label) > 200:
-            validator.problem(name, line, "name", "longer than 200 characters")
+            validator.problem(name, line, "name", _longer_than(200))
         if sub_stage and sub_stage not in sub_stages:
-            validator._unknown(name, line, "sub_stage", sub_stage, "sub-stage code")
+            validator._unknown(name, line, "sub_stage", sub_stage, gettext_noop("sub-stage code"))
         if lost_reason and len(lost_reason) > 2000:
-            validator.problem(name, line, "lost_reason", "longer than 2000 characters")
+            validator.problem(name, line, "lost_reason", _longer_than(2000))
         if registration:
             if registration not in known_registrations:
                 validator._unknown(
-                    name, line, "registration", registration, "registration external id"
+                    name,
+                    line,
+                    "registration",
+                    registration,
+                    gettext_noop("registration external id"),
                 )
             else:
                 first_line = registrations.setdefault(registration, line)
@@ -338,8 +371,11 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
                         name,
                         line,
                         "registration",
-                        f"registration {registration!r} already became the opportunity on line "
-                        f"{first_line}",
+                        _(
+                            "registration %(registration)r already became the opportunity on "
+                            "line %(line)d"
+                        )
+                        % {"registration": registration, "line": first_line},
                     )
         if len(problems) != count:
             continue
@@ -414,8 +450,25 @@ def _check_registrations_taken(
                 OPPORTUNITIES.name,
                 registrations[registration],
                 "registration",
-                f"registration {registration!r} already became opportunity {holder}",
+                _("registration %(registration)r already became opportunity %(holder)s")
+                % {"registration": registration, "holder": holder},
             )
+
+
+def _not_a_currency(value: str) -> str:
+    return _("not an ISO 4217 currency code: %(value)r") % {"value": value}
+
+
+def _outside(day: str) -> str:
+    return _("%(day)s is outside %(first)s to %(last)s") % {
+        "day": day,
+        "first": FIRST,
+        "last": LAST,
+    }
+
+
+def _longer_than(limit: int) -> str:
+    return _("longer than %(limit)d characters") % {"limit": limit}
 
 
 def _first_sub_stage() -> int | None:

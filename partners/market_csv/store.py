@@ -26,6 +26,7 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, ManyToManyField, Model
+from django.utils.translation import gettext as _
 from psycopg import Copy, sql
 from psycopg.copy import QueuedLibpqWriter
 
@@ -1175,9 +1176,19 @@ class MarketStore:
         if clashes:
             raise StoredConflict(
                 [
-                    f"{COVERAGE.name}:{line}: start_date: coverage of {account_id!r} by {kind} "
-                    f"{owner!r} from {_iso(start)} overlaps its stored coverage from "
-                    f"{_iso(stored_start)} to {_iso(stored_end) if stored_end else 'open'}"
+                    f"{COVERAGE.name}:{line}: start_date: "
+                    + _(
+                        "coverage of %(account)r by %(kind)s %(owner)r from %(start)s overlaps "
+                        "its stored coverage from %(stored_start)s to %(stored_end)s"
+                    )
+                    % {
+                        "account": account_id,
+                        "kind": kind,
+                        "owner": owner,
+                        "start": _iso(start),
+                        "stored_start": _iso(stored_start),
+                        "stored_end": _iso(stored_end) if stored_end else _("open"),
+                    }
                     for line, account_id, kind, owner, start, stored_start, stored_end in clashes
                 ]
             )

@@ -21,6 +21,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Model
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from channels.models import CoverageAssignment, SalesRep
 from crm.models import (
@@ -153,17 +155,27 @@ class MarketValidator(RowChecks):
     ) -> None:
         name = market_file.name
         stage = STAGE_REGION if model is Region else STAGE_VERTICAL
-        what = "region" if model is Region else "vertical"
+        what = gettext_noop("region code") if model is Region else gettext_noop("vertical code")
         seen: dict[str, int] = {}
         code_length = max_length(model, "code")
         name_length = max_length(model, "name")
         for line, (code_cell, label_cell, label_zh_cell) in self._rows(path, market_file):
             count = len(self.problems)
-            code = self._key(name, line, "code", code_cell, code_length, seen, f"{what} code")
+            code = self._key(name, line, "code", code_cell, code_length, seen, what)
             if code and LIST_SEPARATOR in code:
-                self.problem(name, line, "code", f"must not contain {LIST_SEPARATOR!r}")
+                self.problem(
+                    name,
+                    line,
+                    "code",
+                    _("must not contain %(separator)r") % {"separator": LIST_SEPARATOR},
+                )
             elif code and code != code.strip():
-                self.problem(name, line, "code", f"must not start or end with a space: {code!r}")
+                self.problem(
+                    name,
+                    line,
+                    "code",
+                    _("must not start or end with a space: %(code)r") % {"code": code},
+                )
             label = self._text(name, line, "name", label_cell, name_length)
             label_zh: str | None = label_zh_cell
             if label_zh_cell:
@@ -198,7 +210,7 @@ class MarketValidator(RowChecks):
             region_ids = copy_ids(Region.objects.values_list("code", "id"))
             vertical_ids = copy_ids(Vertical.objects.values_list("code", "id"))
             now = self.now.isoformat()
-            _, defaults = copy_defaults(Account, ACCOUNT_FIELDS, self._account_defaults())
+            defaults = copy_defaults(Account, ACCOUNT_FIELDS, self._account_defaults())[1]
         # The checks are spelled out inline: this loop runs once per account, millions of times.
         for line, cells in self._rows(path, ACCOUNTS):
             count = len(problems)
@@ -208,13 +220,21 @@ class MarketValidator(RowChecks):
                 and len(external_id) <= id_length
                 and seen.setdefault(external_id, line) == line
             ):
-                self._key(name, line, "external_id", external_id, id_length, seen, "external id")
+                self._key(
+                    name,
+                    line,
+                    "external_id",
+                    external_id,
+                    id_length,
+                    seen,
+                    gettext_noop("external id"),
+                )
             if not label or len(label) > name_length:
                 self._text(name, line, "name", label, name_length)
             if region not in regions:
-                self._unknown(name, line, "region", region, "region code")
+                self._unknown(name, line, "region", region, gettext_noop("region code"))
             if vertical not in verticals:
-                self._unknown(name, line, "vertical", vertical, "vertical code")
+                self._unknown(name, line, "vertical", vertical, gettext_noop("vertical code"))
             if band not in size_bands:
                 self._choice(name, line, "size_band", band, SizeBand.values)
             entered_on: str | None = entered
@@ -232,9 +252,11 @@ class MarketValidator(RowChecks):
                 if via not in kinds:
                     self._choice(name, line, "converted_via", via, kinds)
                 elif not converted:
-                    self.problem(name, line, "converted_via", "must be empty when converted_on is")
+                    self.problem(
+                        name, line, "converted_via", _("must be empty when converted_on is")
+                    )
             elif converted:
-                self.problem(name, line, "converted_via", "required when converted_on is set")
+                self.problem(name, line, "converted_via", _("required when converted_on is set"))
             if len(problems) == count and direct_add is not None:
                 key = company_name_key(label)
                 free = external_id + label + key
@@ -324,7 +346,7 @@ class MarketValidator(RowChecks):
             region_ids = copy_ids(Region.objects.values_list("code", "id"))
             vertical_ids = copy_ids(Vertical.objects.values_list("code", "id"))
             now = self.now.isoformat()
-            _, defaults = copy_defaults(Account, ACCOUNT_FIELDS, self._account_defaults())
+            defaults = copy_defaults(Account, ACCOUNT_FIELDS, self._account_defaults())[1]
             tail = f"{defaults}\t{now}\t{now}"
         for block in chain([first] if first else [], blocks):
             ids, labels, region, vertical, bands, entered, archived, converted, via = block.columns
@@ -469,15 +491,24 @@ class MarketValidator(RowChecks):
         email_length = max_length(SalesRep, "email")
         for line, (external_id, label, email, regions) in self._rows(path, REPS):
             count = len(self.problems)
-            if self._key(name, line, "external_id", external_id, id_length, seen, "external id"):
+            if self._key(
+                name, line, "external_id", external_id, id_length, seen, gettext_noop("external id")
+            ):
                 self.rep_ids.add(external_id)
             self._text(name, line, "name", label, name_length)
             if self._text(name, line, "email", email, email_length):
                 try:
                     self._email(email)
                 except ValidationError:
-                    self.problem(name, line, "email", f"not an e-mail address: {email!r}")
-            codes = self._codes(name, line, "regions", regions, self.region_codes, "region")
+                    self.problem(
+                        name,
+                        line,
+                        "email",
+                        _("not an e-mail address: %(value)r") % {"value": email},
+                    )
+            codes = self._codes(
+                name, line, "regions", regions, self.region_codes, gettext_noop("region code")
+            )
             if len(self.problems) == count:
                 self.staging.add(STAGE_REP, (external_id, label, email))
                 for code in codes:
@@ -493,7 +524,7 @@ class MarketValidator(RowChecks):
             count = len(self.problems)
             external_id, label, kind, partner_type, tier = cells
             known = self._key(
-                name, line, "external_id", external_id, id_length, seen, "external id"
+                name, line, "external_id", external_id, id_length, seen, gettext_noop("external id")
             )
             self._text(name, line, "name", label, name_length)
             kind_ok = self._choice(name, line, "channel_kind", kind, PartnerKind.values)
@@ -523,9 +554,11 @@ class MarketValidator(RowChecks):
                 verticals,
                 exclusive,
             ) = cells
-            self._key(name, line, "external_id", external_id, id_length, seen, "external id")
+            self._key(
+                name, line, "external_id", external_id, id_length, seen, gettext_noop("external id")
+            )
             if partner not in self.partner_kinds and PARTNERS.name not in self.unreadable:
-                self._unknown(name, line, "partner", partner, "partner external id")
+                self._unknown(name, line, "partner", partner, gettext_noop("partner external id"))
             self._choice(name, line, "agreement_type", agreement_type, AgreementType.values)
             start_date = self._date(name, line, "start_date", start, required=True)
             end_date = self._date(name, line, "end_date", end, required=True)
@@ -542,28 +575,48 @@ class MarketValidator(RowChecks):
                         name,
                         line,
                         column,
-                        f"{value} is outside {EARLIEST_DATE.isoformat()} to "
-                        f"{LATEST_DATE.isoformat()}",
+                        _("%(day)s is outside %(first)s to %(last)s")
+                        % {
+                            "day": value,
+                            "first": EARLIEST_DATE.isoformat(),
+                            "last": LATEST_DATE.isoformat(),
+                        },
                     )
             self._not_before(name, line, "end_date", end_date, "start_date", start_date)
             if terminated_on:
                 if not signed:
                     self.problem(
-                        name, line, "terminated_on", "set, but the agreement was never signed"
+                        name, line, "terminated_on", _("set, but the agreement was never signed")
                     )
                 self._not_before(
                     name, line, "terminated_on", terminated_on, "start_date", start_date
                 )
                 if end_date and terminated_on > end_date:
                     self.problem(
-                        name, line, "terminated_on", f"{terminated_on} is after end_date {end_date}"
+                        name,
+                        line,
+                        "terminated_on",
+                        _("%(later)s is after %(other)s %(earlier)s")
+                        % {"later": terminated_on, "other": "end_date", "earlier": end_date},
                     )
-            region_codes = self._codes(name, line, "regions", regions, self.region_codes, "region")
+            region_codes = self._codes(
+                name, line, "regions", regions, self.region_codes, gettext_noop("region code")
+            )
             vertical_codes = self._codes(
-                name, line, "verticals", verticals, self.vertical_codes, "vertical"
+                name,
+                line,
+                "verticals",
+                verticals,
+                self.vertical_codes,
+                gettext_noop("vertical code"),
             )
             if exclusive not in ("true", "false"):
-                self.problem(name, line, "exclusive", f"must be true or false, not {exclusive!r}")
+                self.problem(
+                    name,
+                    line,
+                    "exclusive",
+                    _("must be true or false, not %(value)r") % {"value": exclusive},
+                )
             if len(self.problems) != count:
                 continue
             if not signed_on:
@@ -606,10 +659,10 @@ class MarketValidator(RowChecks):
         for line, (account, kind, owner, start, end) in self._rows(path, COVERAGE):
             count = len(problems)
             if account not in accounts and not self._account_known(account):
-                self._unknown(name, line, "account", account, "account external id")
+                self._unknown(name, line, "account", account, gettext_noop("account external id"))
             if kind == direct:
                 if owner not in reps:
-                    self._unknown(name, line, "owner", owner, "rep external id")
+                    self._unknown(name, line, "owner", owner, gettext_noop("rep external id"))
             elif kind == online:
                 if not owner or len(owner) > source_length:
                     self._text(name, line, "owner", owner, source_length)
@@ -618,13 +671,14 @@ class MarketValidator(RowChecks):
                 if owner_kind is None and PARTNERS.name in self.unreadable:
                     pass
                 elif owner_kind is None:
-                    self._unknown(name, line, "owner", owner, "partner external id")
+                    self._unknown(name, line, "owner", owner, gettext_noop("partner external id"))
                 elif owner_kind != kind:
                     self.problem(
                         name,
                         line,
                         "owner",
-                        f"partner {owner!r} has channel kind {owner_kind}, not {kind}",
+                        _("partner %(owner)r has channel kind %(owner_kind)s, not %(kind)s")
+                        % {"owner": owner, "owner_kind": owner_kind, "kind": kind},
                     )
             else:
                 self._choice(name, line, "kind", kind, kinds)
@@ -653,11 +707,25 @@ class MarketValidator(RowChecks):
                         name,
                         line,
                         "start_date",
-                        f"duplicate coverage of {account!r} by {kind} {owner!r} from {start} "
-                        f"(first on line {clash[2]})"
-                        if clash[0] == start
-                        else f"coverage of {account!r} by {kind} {owner!r} from {start} overlaps "
-                        f"its coverage from {clash[0]} on line {clash[2]}",
+                        (
+                            _(
+                                "duplicate coverage of %(account)r by %(kind)s %(owner)r from "
+                                "%(start)s (first on line %(line)d)"
+                            )
+                            if clash[0] == start
+                            else _(
+                                "coverage of %(account)r by %(kind)s %(owner)r from %(start)s "
+                                "overlaps its coverage from %(earlier)s on line %(line)d"
+                            )
+                        )
+                        % {
+                            "account": account,
+                            "kind": kind,
+                            "owner": owner,
+                            "start": start,
+                            "earlier": clash[0],
+                            "line": clash[2],
+                        },
                     )
                     continue
                 periods.append(period)

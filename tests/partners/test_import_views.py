@@ -93,6 +93,32 @@ class TestBrowserImport:
         assert client.post(f"/workspace/imports/{job.pk}/apply/", follow=True).status_code == 200
         assert not Account.objects.exists()
 
+    def test_problems_are_worded_in_the_language_the_files_were_uploaded_in(
+        self, cast: Cast, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        bad = dict(GOOD)
+        bad["accounts.csv"] = (
+            "external_id,name,region,vertical,size_band,entered_on,archived_on,converted_on,converted_via\n"
+            "A-1,Shop One,nowhere,retail,smb,2025-02-30,,,\n"
+        )
+        problems = {}
+        for language in ("zh-hans", "en"):
+            client = signed_in(cast.manager)
+            client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+            with django_capture_on_commit_callbacks(execute=True):
+                client.post("/workspace/imports/", {"files": [_csv(n, t) for n, t in bad.items()]})
+            job = ImportJob.objects.latest("pk")
+            assert (job.status, job.language) == (ImportJobStatus.INVALID, language)
+            problems[language] = job.problems
+        assert problems["zh-hans"] == [
+            "accounts.csv:2: region: 未知的区域代码 'nowhere'",
+            "accounts.csv:2: entered_on: 不是日期（应为 yyyy-mm-dd）：'2025-02-30'",
+        ]
+        assert problems["en"] == [
+            "accounts.csv:2: region: unknown region code 'nowhere'",
+            "accounts.csv:2: entered_on: not a date (expected yyyy-mm-dd): '2025-02-30'",
+        ]
+
     def test_it_refuses_unknown_and_path_like_file_names(self, cast: Cast) -> None:
         client = signed_in(cast.manager)
         for name in ["../../etc/passwd", "notes.csv"]:

@@ -10,8 +10,8 @@ from playwright.sync_api import Browser, expect
 from pytest_django.live_server_helper import LiveServer
 
 from crm.models import Account, Region
+from tests.browser.pages import signed_in_page
 from tests.cast import Cast
-from tests.factories import TEST_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
@@ -26,13 +26,7 @@ def test_a_chinese_page_shows_the_import_problems_in_chinese(
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    page = browser.new_context(locale="zh-CN").new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator("#id_username").fill("manager")
-    page.locator("#id_password").fill(TEST_PASSWORD)
-    with page.expect_navigation():
-        page.locator("main button[type=submit]").click()
-
+    page = signed_in_page(browser, live_server, "manager", locale="zh-CN")
     page.goto(f"{live_server.url}/workspace/imports/")
     page.locator("#id_files").set_input_files([str(tmp_path / name) for name in files])
     page.get_by_role("button", name="上传并检查").click()

@@ -6,28 +6,16 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from pytest_django.live_server_helper import LiveServer
 
 from partners.models import Feedback
+from tests.browser.pages import signed_in_page
 from tests.cast import Cast
-from tests.factories import TEST_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def _sign_in(
-    browser: Browser, live_server: LiveServer, username: str, locale: str = "en-US"
-) -> Page:
-    page = browser.new_context(locale=locale).new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(TEST_PASSWORD)
-    with page.expect_navigation():
-        page.locator("main button[type=submit]").click()
-    return page
 
 
 def test_it_carries_feedback_from_partner_to_manager_and_back(
@@ -35,7 +23,7 @@ def test_it_carries_feedback_from_partner_to_manager_and_back(
 ) -> None:
     screenshot = tmp_path / "screen.png"
     screenshot.write_bytes(PNG)
-    partner = _sign_in(browser, live_server, "partner-a")
+    partner = signed_in_page(browser, live_server, "partner-a")
     expect(partner).to_have_url(re.compile(r"/portal/$"))
     partner.get_by_role("link", name="Send feedback").first.click()
     partner.get_by_label("Category").select_option("support")
@@ -48,7 +36,7 @@ def test_it_carries_feedback_from_partner_to_manager_and_back(
     feedback = Feedback.objects.get(subject="Escalations are slow")
     assert feedback.attachment
 
-    manager = _sign_in(browser, live_server, "manager")
+    manager = signed_in_page(browser, live_server, "manager")
     manager.goto(f"{live_server.url}/workspace/feedback/?status=new")
     manager.get_by_role("link", name="Escalations are slow").click()
     manager.get_by_label("Message").first.fill("Sorry — a named engineer now owns your tickets.")
@@ -60,7 +48,7 @@ def test_it_carries_feedback_from_partner_to_manager_and_back(
         "a named engineer now owns your tickets"
     )
 
-    other = _sign_in(browser, live_server, "partner-b")
+    other = signed_in_page(browser, live_server, "partner-b")
     response = other.goto(f"{live_server.url}/portal/feedback/{feedback.pk}/")
     assert response is not None and response.status == 404
     expect(other.get_by_text("Escalations are slow")).to_have_count(0)
@@ -69,7 +57,7 @@ def test_it_carries_feedback_from_partner_to_manager_and_back(
 def test_it_serves_the_portal_in_simplified_chinese(
     live_server: LiveServer, live_cast: Cast, browser: Browser
 ) -> None:
-    page = _sign_in(browser, live_server, "partner-a", locale="zh-CN")
+    page = signed_in_page(browser, live_server, "partner-a", locale="zh-CN")
     expect(page.get_by_role("link", name="提交反馈").first).to_be_visible()
     page.get_by_role("link", name="提交反馈").first.click()
     expect(page.get_by_label("主题")).to_be_visible()

@@ -11,16 +11,16 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from pytest_django.live_server_helper import LiveServer
 
 from analytics import services
 from analytics.models import PartnerSnapshot, SegmentSnapshot
 from crm.models import ChannelKind
 from partners.registration_models import DealRegistration
+from tests.browser.pages import signed_in_page
 from tests.cast import Cast
 from tests.factories import (
-    TEST_PASSWORD,
     AccountFactory,
     AgreementFactory,
     CoverageAssignmentFactory,
@@ -30,16 +30,6 @@ from tests.factories import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine_neutral]
-
-
-def _sign_in(browser: Browser, live_server: LiveServer, username: str, locale: str) -> Page:
-    page = browser.new_context(locale=locale).new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(TEST_PASSWORD)
-    with page.expect_navigation():
-        page.locator("main button[type=submit]").click()
-    return page
 
 
 def test_a_registered_deal_is_approved_and_counted_as_partner_coverage(
@@ -56,7 +46,7 @@ def test_a_registered_deal_is_approved_and_counted_as_partner_coverage(
     )
     AgreementFactory(partner=live_cast.partner_a, start_date=today - timedelta(days=30))
 
-    partner = _sign_in(browser, live_server, "partner-a", "en-US")
+    partner = signed_in_page(browser, live_server, "partner-a", "en-US")
     partner.get_by_role("link", name="Deal registrations").click()
     partner.get_by_role("link", name="Register a deal").click()
     partner.get_by_label("Company name").fill("HARBOR LOGISTICS LIMITED")
@@ -73,7 +63,7 @@ def test_a_registered_deal_is_approved_and_counted_as_partner_coverage(
     registration = DealRegistration.objects.get()
     assert registration.account == account
 
-    manager = _sign_in(browser, live_server, "manager", "en-US")
+    manager = signed_in_page(browser, live_server, "manager", "en-US")
     manager.get_by_role("link", name="Registrations").first.click()
     queue = manager.get_by_test_id("registration-queue")
     expect(queue.locator('[data-code="covered_by_other_channel"]')).to_have_text(
@@ -87,7 +77,7 @@ def test_a_registered_deal_is_approved_and_counted_as_partner_coverage(
     expect(manager.get_by_text(f"{registration.external_id} approved")).to_be_visible()
     expect(manager.get_by_test_id("registration-status")).to_have_text("Approved")
 
-    chinese = _sign_in(browser, live_server, "partner-a", "zh-CN")
+    chinese = signed_in_page(browser, live_server, "partner-a", "zh-CN")
     chinese.get_by_role("link", name="商机报备").click()
     expect(chinese.get_by_test_id("status").first).to_have_text("已批准")
     chinese.get_by_role("link", name="HARBOR LOGISTICS LIMITED").click()

@@ -478,7 +478,7 @@ def week_programme(
             {
                 "partner_id": frame["partner_id"],
                 "satisfaction": frame["satisfaction"],
-                "tier_rank": ranks[codes.get_indexer(outcome.held)],
+                "tier_rank": ranks[codes.get_indexer(pd.Index(outcome.held, dtype=object))],
                 "channel_kind": frame["channel_kind"],
                 "tenure_years": partner_rows["tenure_years"],
                 "covered_accounts": frame["covered_accounts"],

@@ -18,12 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import TypedDict
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from partners.models import FeedbackCategory
 from partners.programme_models import REQUIREMENT_KEYS
@@ -355,5 +356,12 @@ def satisfaction_drivers(inputs: pd.DataFrame) -> DriverFit:
     # Thousands of rows by a dozen columns take a few milliseconds on one core; split over
     # the BLAS library's threads on a busy machine they waited 10 to 100 times longer
     # (measured: 25 ms against 30-470 ms at 10,000 partners; the same figures either way).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         return fit_ols(design, outcome)
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    """The process's BLAS libraries, found once: `threadpool_limits` finds them again on
+    every call (2-3 ms of each week's programme step)."""
+    return ThreadpoolController()

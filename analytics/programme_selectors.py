@@ -134,9 +134,9 @@ def rep_covered_accounts(d: date, rep_ids: list[int]) -> dict[int, int]:
 
 
 def partner_inputs(d: date) -> pd.DataFrame:
-    """Per partner (`PARTNER_INPUT_COLUMNS`): its channel kind, whether it is active, its tier
-    now (`current_tier`), the day
-    its first agreement was signed (none yet: NaT), the certifications it holds on `d`, and
+    """Per partner (`PARTNER_INPUT_COLUMNS`), in id order: its channel kind, whether it is
+    active, its tier now (`current_tier`), the day its first agreement was signed (none yet:
+    NaT), the certifications it holds on `d`, and
     its deal registrations submitted, won and lost in the 52 weeks ending on `d` and won since
     1 January (rule 20). One query: the database counts each source per partner and joins
     the counts to the partners."""
@@ -189,7 +189,7 @@ def partner_inputs(d: date) -> pd.DataFrame:
         "COALESCE(r.won_ytd, 0) FROM ({}) p "
         "LEFT JOIN ({}) a ON a.partner_id = p.id "
         "LEFT JOIN ({}) c ON c.partner_id = p.id "
-        "LEFT JOIN ({}) r ON r.partner_id = p.id"
+        "LEFT JOIN ({}) r ON r.partner_id = p.id ORDER BY p.id"
     ).format(*(text for text, _params in parts))
     with connections[partners.db].cursor() as cursor:
         cursor.execute(select, [param for _text, params in parts for param in params])

@@ -108,21 +108,32 @@ def previous_week(week: str) -> str:
     return metrics.iso_week_of(metrics.iso_week_as_of(week) - timedelta(days=7))
 
 
-def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with its `partner_id` as integers, also when it has no row (an empty column
-    has no type of its own, and frames merge only on keys of one type)."""
-    return frame.astype({"partner_id": "int64"})
-
-
 def _aligned(ids: pd.Index, keys: Any, values: Any, *, missing: Any, dtype: Any) -> np.ndarray:
     """`values` (one per key of `keys`) placed on the rows of `ids`; `missing` where a
     partner has none."""
-    placed = np.full(len(ids), missing, dtype=dtype)
-    if len(keys):
+    return _Placement.of(ids, keys).place(values, missing=missing, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where the rows of a source keyed by partner go among the rows of `ids`: found once for
+    the source's keys, then used for each of its columns."""
+
+    size: int
+    rows: np.ndarray  # the rows of `ids` that have a key
+    found: np.ndarray  # which keys are among `ids`
+
+    @classmethod
+    def of(cls, ids: pd.Index, keys: Any) -> _Placement:
         position = ids.get_indexer(pd.Index(np.asarray(keys, dtype="int64")))
         found = position >= 0
-        placed[position[found]] = np.asarray(values, dtype=dtype)[found]
-    return placed
+        return cls(len(ids), position[found], found)
+
+    def place(self, values: Any, *, missing: Any, dtype: Any) -> np.ndarray:
+        placed = np.full(self.size, missing, dtype=dtype)
+        if len(self.found):
+            placed[self.rows] = np.asarray(values, dtype=dtype)[self.found]
+        return placed
 
 
 def _figures_frame(
@@ -136,29 +147,32 @@ def _figures_frame(
     (rule 20), one row each in `partner_id` order, the requirement figures under
     `REQUIREMENT_KEYS`. Its sourced revenue is none when the week has no revenue figures
     (`revenue` None); its feedback categories counted from `entries` (the week's feedback
-    frame) when given. Each source is placed on the partners' rows by position, over arrays."""
+    frame) when given. Each source is placed on the partners' rows by position, over arrays,
+    and the frame is made once from them."""
     inputs = programme_selectors.partner_inputs(d)
     active = inputs["is_active"].to_numpy(dtype=bool)
-    frame = _keyed(inputs.loc[active]).sort_values("partner_id", kind="stable")
-    frame = frame.reset_index(drop=True)
-    ids = pd.Index(frame["partner_id"].to_numpy(dtype="int64"))
-    columns: dict[str, Any] = {}
+    columns: dict[str, Any] = {
+        column: inputs[column].to_numpy()[active] for column in inputs.columns
+    }
+    # The selector lists the partners in id order.
+    ids = pd.Index(columns["partner_id"].astype("int64"))
+    columns["partner_id"] = ids.to_numpy()
 
     snapshot = reports.partner_requirement_figures(week)
     snapshot_ids, covered, satisfaction, nps = (
         list(zip(*snapshot, strict=True)) if snapshot else [()] * 4
     )
-    columns["covered_accounts"] = _aligned(ids, snapshot_ids, covered, missing=0, dtype="int64")
+    in_snapshot = _Placement.of(ids, snapshot_ids)
+    columns["covered_accounts"] = in_snapshot.place(covered, missing=0, dtype="int64")
     # A partner without scored feedback has no satisfaction (None from the database: NaN).
-    columns["satisfaction"] = _aligned(
-        ids, snapshot_ids, satisfaction, missing=np.nan, dtype="float64"
-    )
-    columns["nps"] = _aligned(ids, snapshot_ids, nps, missing=np.nan, dtype="float64")
+    columns["satisfaction"] = in_snapshot.place(satisfaction, missing=np.nan, dtype="float64")
+    columns["nps"] = in_snapshot.place(nps, missing=np.nan, dtype="float64")
 
     converted = counts.partners
+    with_conversions = _Placement.of(ids, converted["partner_id"].to_numpy())
     for column in ("conversions", "conversions_ytd"):
-        columns[column] = _aligned(
-            ids, converted["partner_id"], converted[column], missing=0, dtype="int64"
+        columns[column] = with_conversions.place(
+            converted[column].to_numpy(), missing=0, dtype="int64"
         )
     if revenue is None:
         columns["sourced_revenue"] = np.full(len(ids), None, dtype=object)
@@ -175,24 +189,32 @@ def _figures_frame(
             )
 
     feedback = programme_selectors.feedback_inputs(d, entries)
-    keys = feedback["partner_id"].tolist()
+    with_feedback = _Placement.of(ids, feedback["partner_id"].to_numpy())
     # A partner without feedback in the 90 days has none of any category.
-    columns["feedback_categories"] = _aligned(
-        ids, keys, feedback["feedback_categories"], missing="{}", dtype=object
+    columns["feedback_categories"] = with_feedback.place(
+        feedback["feedback_categories"].to_numpy(), missing="{}", dtype=object
     )
-    columns["response_days"] = _aligned(
-        ids, keys, feedback["response_days"], missing=np.nan, dtype="float64"
+    columns["response_days"] = with_feedback.place(
+        feedback["response_days"].to_numpy(), missing=np.nan, dtype="float64"
     )
     for column in programme.FEEDBACK_COUNT_COLUMNS.values():
-        columns[column] = _aligned(ids, keys, feedback[column], missing=0, dtype="int64")
-    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
+        columns[column] = with_feedback.place(feedback[column].to_numpy(), missing=0, dtype="int64")
+    return pd.DataFrame(columns)
 
 
 def _requirement_values(frame: pd.DataFrame) -> pd.DataFrame:
-    values = pd.DataFrame(
-        {key: pd.to_numeric(frame[key], errors="coerce") for key in REQUIREMENT_KEYS}
+    """The requirement figures (`REQUIREMENT_KEYS`) as floats, NaN where missing: a numeric
+    column as it is, money (Decimals, None where missing) converted."""
+    return pd.DataFrame(
+        {
+            key: (
+                frame[key].to_numpy(dtype="float64")
+                if frame[key].dtype.kind in "iuf"
+                else pd.to_numeric(frame[key], errors="coerce").to_numpy(dtype="float64")
+            )
+            for key in REQUIREMENT_KEYS
+        }
     )
-    return values.astype("float64")
 
 
 def _evidence(
@@ -395,14 +417,23 @@ def week_programme(
     )
     requirement_values = _requirement_values(frame)
 
+    partner_ids = frame["partner_id"].to_numpy()
+    ids = pd.Index(partner_ids)
     before = partner_tiers_before(
-        week,
-        now=dict(zip(frame["partner_id"].tolist(), frame["current_tier"].tolist(), strict=True)),
+        week, now=dict(zip(partner_ids.tolist(), frame["current_tier"].tolist(), strict=True))
     )
-    held_before = frame["partner_id"].map(before).fillna("").tolist()
+    held_before = _aligned(
+        ids, list(before), list(before.values()), missing="", dtype=object
+    ).tolist()
     if weeks_below_before is None:
         weeks_below_before = reports.programme_weeks_below(previous_week(week))
-    below_before = frame["partner_id"].map(weeks_below_before).fillna(0).astype("int64").tolist()
+    below_before = _aligned(
+        ids,
+        list(weeks_below_before),
+        list(weeks_below_before.values()),
+        missing=0,
+        dtype="int64",
+    ).tolist()
     outcome = programme.tier_decisions(
         figures=requirement_values,
         tiers=rules,
@@ -416,7 +447,6 @@ def week_programme(
     changed = np.flatnonzero(np.asarray(held_before, dtype=object) != outcome.held)
     # The tiers' names, for the reasons of the changes (most weeks change no tier).
     names = dict(Tier.objects.values_list("code", "name")) if len(changed) else {}
-    partner_ids = frame["partner_id"].to_numpy()
     for index in changed.tolist():
         partner_id = partner_ids[index]
         old, new = held_before[index], outcome.held[index]
@@ -440,13 +470,15 @@ def week_programme(
 
     partner_rows = _partner_rows(frame, outcome, held_before, as_of, money, targets)
     rep_rows = _rep_rows(as_of, converted.reps, money, targets, rep_covered)
-    rank = {rule.code: rule.rank for rule in rules}
+    codes = pd.Index([rule.code for rule in rules], dtype=object)
+    # A tier the programme does not define ranks 0.
+    ranks = np.append(np.array([rule.rank for rule in rules], dtype="int64"), 0)
     drivers = programme.satisfaction_drivers(
         pd.DataFrame(
             {
                 "partner_id": frame["partner_id"],
                 "satisfaction": frame["satisfaction"],
-                "tier_rank": [rank.get(code, 0) for code in outcome.held],
+                "tier_rank": ranks[codes.get_indexer(pd.Index(outcome.held, dtype=object))],
                 "channel_kind": frame["channel_kind"],
                 "tenure_years": partner_rows["tenure_years"],
                 "covered_accounts": frame["covered_accounts"],
@@ -533,34 +565,41 @@ def _partner_rows(
     revenue: WeekRevenue | None,
     targets: pd.DataFrame,
 ) -> pd.DataFrame:
-    partner_targets = targets[targets["partner_id"].notna()].copy()
-    partner_targets["partner_id"] = partner_targets["partner_id"].astype("int64")
-    rows = frame.merge(
-        partner_targets[["partner_id", "accounts_covered", "conversions", "revenue"]].rename(
-            columns={
-                "accounts_covered": "target_accounts_covered",
-                "conversions": "target_conversions",
-                "revenue": "target_revenue",
-            }
-        ),
-        on="partner_id",
-        how="left",
-    )
+    """`frame` with each partner's yearly target (none where it has none; the revenue target
+    its agreements' when its own sets none, rule 22), tenure and the week's tier outcome
+    (rule 21), the targets placed on the partners' rows over arrays."""
+    ids = pd.Index(frame["partner_id"].to_numpy())
+    partner_targets = targets[targets["partner_id"].notna()]
+    with_target = _Placement.of(ids, partner_targets["partner_id"].to_numpy(dtype="int64"))
+    columns: dict[str, Any] = {
+        # Floats, NaN where the partner has no target (as a merge leaves a count column).
+        f"target_{column}": with_target.place(
+            partner_targets[column].to_numpy(dtype="float64", na_value=np.nan),
+            missing=np.nan,
+            dtype="float64",
+        )
+        for column in ("accounts_covered", "conversions")
+    }
+    own = with_target.place(partner_targets["revenue"].to_numpy(), missing=None, dtype=object)
+    has_own = pd.notna(own)
     from_agreements = revenue.agreement_targets if revenue else {}
-    own = rows["target_revenue"].notna()
-    agreed = rows["partner_id"].map(from_agreements)
-    rows["revenue_target_source"] = np.where(
-        own, "target", np.where(agreed.notna(), "agreements", "")
+    agreed = _aligned(
+        ids, list(from_agreements), list(from_agreements.values()), missing=None, dtype=object
     )
-    rows["target_revenue"] = rows["target_revenue"].where(own, agreed)
-    first = pd.to_datetime(rows["first_signed"])
-    tenure = (pd.Timestamp(d) - first).dt.days / 365.25
-    rows["tenure_years"] = tenure.fillna(0.0).clip(lower=0.0)
-    rows["tier_before"] = held_before
-    rows["qualified_tier"] = outcome.qualified
-    rows["tier"] = outcome.held
-    rows["weeks_below"] = outcome.weeks_below
-    return rows
+    has_agreed = pd.notna(agreed)
+    columns["revenue_target_source"] = np.where(
+        has_own, "target", np.where(has_agreed, "agreements", "")
+    ).astype(object)
+    columns["target_revenue"] = np.where(has_own, own, agreed)
+    first = frame["first_signed"].to_numpy(dtype="datetime64[D]")
+    signed = ~np.isnat(first)
+    days = np.where(signed, (np.datetime64(d, "D") - first).astype("int64"), 0)
+    columns["tenure_years"] = np.where(signed, np.maximum(days / 365.25, 0.0), 0.0)
+    columns["tier_before"] = np.asarray(held_before, dtype=object)
+    columns["qualified_tier"] = outcome.qualified
+    columns["tier"] = outcome.held
+    columns["weeks_below"] = outcome.weeks_below
+    return frame.assign(**columns)
 
 
 PARTNER_PROGRAMME_FIELDS = [

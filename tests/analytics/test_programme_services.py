@@ -152,6 +152,25 @@ def test_a_week_records_each_partners_programme_figures(market: Market) -> None:
     assert figures.satisfaction == 5.0 and figures.win_rate == 0.5
 
 
+def test_a_partners_tenure_counts_from_its_first_signed_agreement(market: Market) -> None:
+    # WEEK's day is 2026-11-15; the market's agreement was signed on 2025-01-01.
+    PartnerFactory(external_id="P-UNSIGNED")  # no agreement yet
+    later = PartnerFactory(external_id="P-LATER")
+    AgreementFactory(partner=later, start_date=date(2026, 11, 20))
+    run(WEEK)
+    rows = PartnerProgramme.objects.filter(week=WEEK)
+    tenure = dict(rows.values_list("partner__external_id", "tenure_years"))
+    assert tenure == {"P-ONE": 683 / 365.25, "P-UNSIGNED": 0.0, "P-LATER": 0.0}
+
+
+def test_the_partners_inputs_come_in_id_order(market: Market) -> None:
+    others = [PartnerFactory(external_id=f"P-{n}") for n in range(3)]
+    # Rewritten after the others: its row is no longer first where it is stored.
+    Partner.objects.filter(pk=market.partner.pk).update(name="Renamed")
+    ids = programme_selectors.partner_inputs(date(2026, 11, 15))["partner_id"].tolist()
+    assert ids == sorted([market.partner.pk, *(p.pk for p in others)])
+
+
 def test_a_partner_moves_up_in_the_week_it_qualifies_with_the_figures_that_caused_it(
     market: Market,
 ) -> None:

@@ -94,6 +94,7 @@ def replace_week_rows(model: type[Model], week: str, rows: Rows) -> None:
 def _week_key(model: type[Model]) -> list[str] | None:
     """The columns of `model`'s unique constraint on the week and what a week has one row of
     (None when it has none)."""
+    columns = {field.name: str(field.column) for field in _fields(model)}
     for constraint in model._meta.constraints:
         if (
             isinstance(constraint, UniqueConstraint)
@@ -101,7 +102,7 @@ def _week_key(model: type[Model]) -> list[str] | None:
             and constraint.fields[0] == "week"
             and constraint.condition is None
         ):
-            return [str(model._meta.get_field(name).column) for name in constraint.fields]
+            return [columns[name] for name in constraint.fields]
     return None
 
 

@@ -16,7 +16,7 @@ into SQL as text.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -420,6 +420,12 @@ def _assignments_in_snapshot(
         return _assignment_rows(d, region_ids, bounds)
 
 
+def _context_in_snapshot(d: date, figures: bool, snapshot: str) -> WeekContext:
+    """`week_context` on this thread's own connection, reading the exported `snapshot`."""
+    with in_exported_snapshot(snapshot), _tuned_reads():
+        return week_context(d, figures=figures)
+
+
 @contextmanager
 def _one_snapshot() -> Iterator[bool]:
     """A transaction whose reads all see one snapshot (REPEATABLE READ on PostgreSQL when no
@@ -434,28 +440,26 @@ def _one_snapshot() -> Iterator[bool]:
 
 class WeekRead:
     """One day's market as the database gives it: `accounts` at once, and `rest()`, the
-    running assignments and the small tables, which may still be on their way from a second
-    connection."""
+    running assignments and the small tables, which may still be on their way from other
+    connections."""
 
     def __init__(
         self,
         accounts: AccountRows,
-        rest: Future[AssignmentRows] | tuple[AssignmentRows, WeekContext],
-        context: Callable[[], WeekContext] | None = None,
+        rest: tuple[Future[AssignmentRows], Future[WeekContext]]
+        | tuple[AssignmentRows, WeekContext],
     ) -> None:
         self.accounts = accounts
         self._rest = rest
-        self._context = context
 
     def rest(self) -> tuple[AssignmentRows, WeekContext]:
         """The running assignments and the small tables (waits for them)."""
-        if isinstance(self._rest, Future) and self._context is not None:
-            # The small tables are read on this connection while the assignments arrive.
-            context = self._context()
-            return self._rest.result(), context
-        if isinstance(self._rest, Future):
-            raise TypeError("a pending read of the assignments needs its small tables' read")
-        return self._rest
+        assignments, context = self._rest
+        if isinstance(assignments, Future) and isinstance(context, Future):
+            return assignments.result(), context.result()
+        if isinstance(assignments, Future) or isinstance(context, Future):
+            raise TypeError("the assignments and the small tables are read alike")
+        return assignments, context
 
 
 @contextmanager
@@ -467,10 +471,12 @@ def week_read(
     in `region_ids`, and their assignments, when given.
 
     Everything is read from one snapshot. With `parallel` on PostgreSQL, outside a
-    transaction, the assignments are read on a second connection while this one reads the
-    accounts and then the small tables, both from one exported snapshot: the same rows one
-    reader would get, sooner on two cores. Index the accounts before calling `rest()` and the
-    two overlap.
+    transaction, the assignments and the small tables are each read on a connection of their
+    own while this one reads the accounts, all three from one exported snapshot: the same
+    rows one reader would get, sooner on two cores (the small tables' reads are mostly
+    Python's work, which runs while the accounts' read waits for the database; read after
+    the accounts they were the last to arrive). Index the accounts before calling `rest()`
+    and they overlap.
     """
     with _one_snapshot() as fresh:
         # In a snapshot of its own the rows cannot name ids above those read in it.
@@ -481,16 +487,12 @@ def week_read(
             yield WeekRead(accounts, _rest(d, region_ids, bounds))
             return
         snapshot = export_snapshot()
-
-        def context() -> WeekContext:
-            with _tuned_reads():
-                return week_context(d, figures=region_ids is None)
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_assignments_in_snapshot, d, region_ids, bounds, snapshot)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            assignments = pool.submit(_assignments_in_snapshot, d, region_ids, bounds, snapshot)
+            context = pool.submit(_context_in_snapshot, d, region_ids is None, snapshot)
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, bounds)
-            yield WeekRead(accounts, pending, context)
+            yield WeekRead(accounts, (assignments, context))
 
 
 def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:

@@ -47,7 +47,7 @@ from analytics.revenue_services import (
     revenue_read_ahead,
 )
 from analytics.routers import primary_reads
-from analytics.writes import Cell, Column, Rows, RowsStream, insert_rows
+from analytics.writes import Cell, Column, Rows, RowsStream, replace_week_rows
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -239,12 +239,11 @@ def registration_rollup_rows(
 
 
 def _replace_week(week: str, rows: dict[type[Model], Rows]) -> None:
-    """Replace the week's rows of each model with the rows given, in one transaction."""
+    """Replace the week's rows of each model with the rows given, in one transaction
+    (`writes.replace_week_rows`: rewritten in place where the week has rows already)."""
     with transaction.atomic():
-        for model in rows:
-            model._default_manager.filter(week=week).delete()
         for model, model_rows in rows.items():
-            insert_rows(model, model_rows)
+            replace_week_rows(model, week, model_rows)
 
 
 def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:

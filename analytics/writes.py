@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model
+from django.db.models import Field, Model, UniqueConstraint
 from django.utils import timezone
 from psycopg import sql
 
@@ -61,6 +61,118 @@ def insert_rows(model: type[Model], rows: Rows) -> None:
         _copy(model, _copy_text(model, rows))
         return
     _copy_binary(model, columns, [_binary_rows(model, rows, columns)])
+
+
+def replace_week_rows(model: type[Model], week: str, rows: Rows) -> None:
+    """Make `model`'s rows of `week` the `rows` given (inside the caller's transaction).
+
+    On PostgreSQL, when the week has rows already (a week is run again every night until it
+    closes), they are rewritten in place: `rows` are staged in a temporary table in one
+    binary `COPY`, then the week's rows whose values changed are updated, the rows of keys
+    new to the week inserted and those of keys no longer in it deleted (the key: the model's
+    unique constraint that starts with the week). A row rewritten in place keeps its key, so
+    neither its unique index nor its foreign keys have anything to check, and a row whose
+    values did not change is not written again (its comparison alone is paid); deleting the
+    week and inserting it again made the database check every key against the row just
+    deleted, and every foreign key at the commit. A week's first rows, and every week on
+    other databases, are inserted after its rows are deleted (`insert_rows`)."""
+    key = _week_key(model)
+    stored = model._default_manager.filter(week=week)
+    if (
+        connection.vendor != "postgresql"
+        or key is None
+        or _binary_columns(model) is None
+        or not rows.count
+        or not stored.exists()
+    ):
+        stored.delete()
+        insert_rows(model, rows)
+        return
+    _rewrite_week(model, week, rows, key)
+
+
+def _week_key(model: type[Model]) -> list[str] | None:
+    """The columns of `model`'s unique constraint on the week and what a week has one row of
+    (None when it has none)."""
+    columns = {field.name: str(field.column) for field in _fields(model)}
+    for constraint in model._meta.constraints:
+        if (
+            isinstance(constraint, UniqueConstraint)
+            and constraint.fields
+            and constraint.fields[0] == "week"
+            and constraint.condition is None
+        ):
+            return [columns[name] for name in constraint.fields]
+    return None
+
+
+def _rewrite_week(model: type[Model], week: str, rows: Rows, key: list[str]) -> None:
+    """`replace_week_rows` of a week that has rows, on PostgreSQL."""
+    table = sql.Identifier(model._meta.db_table)
+    staged = sql.Identifier("week_rows")
+    columns = [str(field.column) for field in _fields(model)]
+    rewritten = [column for column in columns if column not in {*key, "created_at"}]
+    compared = [column for column in rewritten if column != "updated_at"]
+
+    def listed(alias: str, names: Sequence[str]) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(alias, name) for name in names)
+
+    names = {
+        "table": table,
+        "staged": staged,
+        "same": sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", name), sql.Identifier("s", name))
+            for name in key
+        ),
+    }
+    changed = sql.SQL(
+        "UPDATE {table} AS t SET {set} FROM {staged} AS s WHERE t.week = %s AND {same}"
+        " AND ({stored}) IS DISTINCT FROM ({given})"
+    ).format(
+        set=sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Identifier("s", name))
+            for name in rewritten
+        ),
+        stored=listed("t", compared),
+        given=listed("s", compared),
+        **names,
+    )
+    # The keys the week lacks and those it has no more, counted in one join: most runs
+    # have neither, and pay for no insert or delete.
+    unmatched = sql.SQL(
+        "SELECT count(*) FILTER (WHERE t.week IS NULL), count(*) FILTER (WHERE s.week IS NULL)"
+        " FROM (SELECT * FROM {table} WHERE week = %s) AS t FULL JOIN {staged} AS s ON {same}"
+    ).format(**names)
+    added = sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s"
+        " WHERE NOT EXISTS (SELECT FROM {table} AS t WHERE t.week = %s AND {same})"
+    ).format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        given=listed("s", columns),
+        **names,
+    )
+    gone = sql.SQL(
+        "DELETE FROM {table} AS t WHERE t.week = %s"
+        " AND NOT EXISTS (SELECT FROM {staged} AS s WHERE {same})"
+    ).format(**names)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            as_text(
+                sql.SQL(
+                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+                ).format(staged, sql.SQL(", ").join(map(sql.Identifier, columns)), table)
+            )
+        )
+        copy_binary_into(staged, model, [rows])
+        cursor.execute(as_text(changed), [week])
+        cursor.execute(as_text(unmatched), [week])
+        new_keys, gone_keys = cursor.fetchone()
+        if new_keys:
+            cursor.execute(as_text(added), [week])
+        if gone_keys:
+            cursor.execute(as_text(gone), [week])
+        # Dropped now, not at the commit: the transaction goes on with the next table.
+        cursor.execute(as_text(sql.SQL("DROP TABLE {}").format(staged)))
 
 
 def _with_stamps(model: type[Model], rows: Rows) -> dict[str, Column]:

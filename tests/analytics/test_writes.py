@@ -9,7 +9,15 @@ from django.db import IntegrityError, transaction
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
-from analytics.writes import Rows, RowsBuffer, RowsStream, _copy, _copy_text, insert_rows
+from analytics.writes import (
+    Rows,
+    RowsBuffer,
+    RowsStream,
+    _copy,
+    _copy_text,
+    insert_rows,
+    replace_week_rows,
+)
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +116,53 @@ def test_rows_copied_as_text_are_stored_as_rows_copied_in_binary() -> None:
     _copy(PartnerSnapshot, text)
     insert_rows(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=False))
     assert _stored("2026-W46") == _stored("2026-W45")
+
+
+def _rewritten(week: str, partner_ids: list[int]) -> Rows:
+    """`_rows` of `partner_ids`, as a later run of the week finds them: a day later, final,
+    the second partner's counts moved and its mean gone."""
+    rows = _rows(week, partner_ids, as_arrays=True)
+    columns = dict(rows.columns)
+    columns.update(
+        as_of=[date(2026, 11, 16)] * 3,
+        covered_accounts=np.array([0, 8, 2**31 - 1]),
+        satisfaction_mean=np.array([np.nan, np.nan, 1 / 3]),
+    )
+    return Rows(columns, rows.count)
+
+
+def test_a_week_written_again_holds_the_rows_given_with_partners_joining_and_leaving() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(4)]
+    insert_rows(PartnerSnapshot, _rows("2026-W45", partner_ids[:3], as_arrays=False))
+    replace_week_rows(
+        PartnerSnapshot, "2026-W46", _rows("2026-W46", partner_ids[:3], as_arrays=True)
+    )
+    # The first partner leaves the week, the fourth joins it, the second's figures change.
+    replace_week_rows(PartnerSnapshot, "2026-W46", _rewritten("2026-W46", partner_ids[1:]))
+    insert_rows(PartnerSnapshot, _rewritten("2026-W47", partner_ids[1:]))
+    assert _stored("2026-W46") == _stored("2026-W47")
+    assert (
+        sorted(PartnerSnapshot.objects.filter(week="2026-W46").values_list("partner_id", flat=True))
+        == partner_ids[1:]
+    )
+    assert len(_stored("2026-W45")) == 3  # another week's rows stay as they were
+    replace_week_rows(PartnerSnapshot, "2026-W46", Rows({}, 0))
+    assert not PartnerSnapshot.objects.filter(week="2026-W46").exists()
+    assert len(_stored("2026-W45")) == 3
+
+
+@pytest.mark.postgres
+def test_a_week_written_again_keeps_its_rows_and_leaves_unchanged_rows_alone() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    replace_week_rows(PartnerSnapshot, "2026-W46", _rows("2026-W46", partner_ids, as_arrays=True))
+    before = dict(PartnerSnapshot.objects.filter(week="2026-W46").values_list("partner_id", "id"))
+    stamps = dict(
+        PartnerSnapshot.objects.filter(week="2026-W46").values_list("partner_id", "updated_at")
+    )
+    replace_week_rows(PartnerSnapshot, "2026-W46", _rows("2026-W46", partner_ids, as_arrays=False))
+    rows = PartnerSnapshot.objects.filter(week="2026-W46")
+    assert dict(rows.values_list("partner_id", "id")) == before
+    assert dict(rows.values_list("partner_id", "updated_at")) == stamps
+    replace_week_rows(PartnerSnapshot, "2026-W46", _rewritten("2026-W46", partner_ids))
+    assert dict(rows.values_list("partner_id", "id")) == before
+    assert rows.get(partner_id=partner_ids[1]).covered_accounts == 8

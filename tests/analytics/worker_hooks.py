@@ -1,5 +1,5 @@
 """Loaded by the test worker: when METRICS_PAUSE_FILE names an existing file, a week's write
-stops half way (segment rows inserted, partner rows not, transaction open) and waits there, so
+stops half way (segment rows written, partner rows not, transaction open) and waits there, so
 a test can kill the worker mid-run. It writes `<file>.reached` when it gets there."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Any
 from analytics import services
 from analytics.models import PartnerSnapshot
 
-_original_insert = services.insert_rows
+_original_replace = services.replace_week_rows
 
 
-def _paused_insert(model: Any, rows: Any) -> None:
+def _paused_replace(model: Any, week: str, rows: Any) -> None:
     pause_file = os.environ.get("METRICS_PAUSE_FILE", "")
     if model is PartnerSnapshot and pause_file and Path(pause_file).exists():
         Path(f"{pause_file}.reached").touch()
         time.sleep(120)
-    _original_insert(model, rows)
+    _original_replace(model, week, rows)
 
 
-services.insert_rows = _paused_insert  # type: ignore[assignment]
+services.replace_week_rows = _paused_replace  # type: ignore[assignment]

@@ -69,9 +69,11 @@ FORECAST_WEEKS = FORECAST_DAYS // 7
 # 10^4), make whole numbers of units from whole cents.
 RATE_SCALE = 10**10
 PROBABILITY_SCALE = 10**4
-UNITS_PER_CENT = 10**14
+_CENT_DIGITS = 14
+UNITS_PER_CENT: int = 10**_CENT_DIGITS
 # Precision of the few figures that divide (D, white-space value, I): far beyond a cent.
 _PRECISE = Context(prec=60)
+_ONE = Decimal(1)
 
 COUNT_COLUMNS: list[str] = [
     "pipeline_count",
@@ -172,7 +174,8 @@ def value_to_cents(value: Decimal | None) -> int | None:
     # A missing value may arrive as None or as pandas' NaN.
     if value is None or value != value:
         return None
-    return int(_PRECISE.divide(value, Decimal(UNITS_PER_CENT)).quantize(Decimal(1), ROUND_HALF_UP))
+    # A shift of the exponent at the values' own precision: exact, as a division would be.
+    return int(value.scaleb(-_CENT_DIGITS, _PRECISE).quantize(_ONE, ROUND_HALF_UP))
 
 
 def rate_units(rate: Decimal) -> int:

@@ -853,7 +853,9 @@ class PreparedRevenue:
         at their `factors`, in cents."""
         ids, keys = _codes_of(owners)
         units = self._money(keys, self.year_cents[rows], factors, len(ids))
-        return {int(owner): to_cents(total) for owner, total in zip(ids, units, strict=True)}
+        # `to_cents` over the whole column at once: Python integers, added and divided exactly.
+        cents = (units + UNITS_PER_CENT // 2) // UNITS_PER_CENT
+        return dict(zip(ids.tolist(), cents.tolist(), strict=True))
 
     # -- one day --------------------------------------------------------------------------
 

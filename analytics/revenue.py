@@ -69,9 +69,11 @@ FORECAST_WEEKS = FORECAST_DAYS // 7
 # 10^4), make whole numbers of units from whole cents.
 RATE_SCALE = 10**10
 PROBABILITY_SCALE = 10**4
-UNITS_PER_CENT = 10**14
+_CENT_DIGITS = 14
+UNITS_PER_CENT: int = 10**_CENT_DIGITS
 # Precision of the few figures that divide (D, white-space value, I): far beyond a cent.
 _PRECISE = Context(prec=60)
+_ONE = Decimal(1)
 
 COUNT_COLUMNS: list[str] = [
     "pipeline_count",
@@ -172,7 +174,8 @@ def value_to_cents(value: Decimal | None) -> int | None:
     # A missing value may arrive as None or as pandas' NaN.
     if value is None or value != value:
         return None
-    return int(_PRECISE.divide(value, Decimal(UNITS_PER_CENT)).quantize(Decimal(1), ROUND_HALF_UP))
+    # A shift of the exponent at the values' own precision: exact, as a division would be.
+    return int(value.scaleb(-_CENT_DIGITS, _PRECISE).quantize(_ONE, ROUND_HALF_UP))
 
 
 def rate_units(rate: Decimal) -> int:
@@ -272,7 +275,7 @@ def _money(
         )
         for shift in range(0, widest, _FACTOR_LIMB_BITS)
     ]
-    total = np.zeros(size, dtype="int64").astype(object)
+    pieces = []
     sum_mask = (1 << _SUM_LIMB_BITS) - 1
     for part, shift in parts:
         table = part.reshape(len(distinct), size)
@@ -283,8 +286,47 @@ def _money(
             for number, factor_limb in enumerate(factor_limbs):
                 products = factor_limb @ sum_limb  # below 2^63: see `_MOST_FACTORS`
                 if products.any():
-                    bits = shift + low_bits + number * _FACTOR_LIMB_BITS
-                    total = total + products.astype(object) * (1 << bits)
+                    pieces.append((products, shift + low_bits + number * _FACTOR_LIMB_BITS))
+    return _shifted_sum(pieces, size)
+
+
+# `_shifted_sum` adds in words of 30 bits: a word gathers fewer than 2^32 of them in an int64.
+_WORD_BITS = 30
+
+
+def _shifted_sum(pieces: Sequence[tuple[np.ndarray, int]], size: int) -> np.ndarray:
+    """The sum of `values << shift` over `pieces` (non-negative int64 arrays of `size`
+    entries), exactly, as Python integers (an object array). The pieces are cut into words of
+    `_WORD_BITS` bits, added per word in int64, the carries passed on, and two words at a time
+    made Python integers: few operations on Python integers, however many the pieces."""
+    mask = (1 << _WORD_BITS) - 1
+    words: list[np.ndarray] = []
+
+    def add(at: int, values: np.ndarray) -> None:
+        while len(words) <= at:
+            words.append(np.zeros(size, dtype="int64"))
+        words[at] += values
+
+    for values, shift in pieces:
+        at, within = divmod(shift, _WORD_BITS)
+        add(at, (values & (mask >> within)) << within)
+        rest = values >> (_WORD_BITS - within)
+        while rest.any():
+            at += 1
+            add(at, rest & mask)
+            rest >>= _WORD_BITS
+    at = 0
+    while at < len(words):
+        carry = words[at] >> _WORD_BITS
+        if carry.any():
+            words[at] &= mask
+            add(at + 1, carry)
+        at += 1
+    total = np.zeros(size, dtype="int64").astype(object)
+    for at in range(0, len(words), 2):
+        pair = words[at] + (words[at + 1] << _WORD_BITS if at + 1 < len(words) else 0)
+        if pair.any():
+            total = total + (pair.astype(object) << (at * _WORD_BITS))
     return total
 
 
@@ -706,22 +748,27 @@ class PreparedRevenue:
             else {}
         )
 
-    def _distinct_accounts(self, rows: np.ndarray, *, by_channel: bool) -> np.ndarray:
-        """Per segment and channel (`self.key`), or per segment, how many distinct accounts
-        `rows` name. An account is in one segment, so each (channel, account) is marked once in
-        a table of them, then counted by its account's segment: no sort and no hash."""
-        width = len(KINDS) if by_channel else 1
-        keys = self.key if by_channel else self.segment
+    def _distinct_accounts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """How many distinct accounts `rows` name per segment and channel (`self.key`), and per
+        segment over all channels. An account is in one segment, so each (channel, account) is
+        marked once in a table of them, then counted by its account's segment: no sort and no
+        hash; an account marked in any channel counts once over all of them."""
+        width = len(KINDS)
         if self.account_segment is None:
-            return _distinct_counts(keys[rows], self.account_id[rows], self.segment_count * width)
-        seen = np.zeros(width * self.account_count, dtype=bool)
-        channel = self.channel[rows] if by_channel else 0
-        seen[channel * self.account_count + self.account[rows]] = True
-        channel, account = np.divmod(np.flatnonzero(seen), self.account_count)
-        counts: np.ndarray = np.bincount(
+            accounts = self.account_id[rows]
+            return (
+                _distinct_counts(self.key[rows], accounts, self.segment_count * width),
+                _distinct_counts(self.segment[rows], accounts, self.segment_count),
+            )
+        seen = np.zeros((width, self.account_count), dtype=bool)
+        seen[self.channel[rows], self.account[rows]] = True
+        channel, account = np.nonzero(seen)
+        by_channel = np.bincount(
             self.account_segment[account] * width + channel, minlength=self.segment_count * width
-        ).astype("int64")
-        return counts
+        )
+        anywhere = self.account_segment[np.flatnonzero(seen.any(axis=0))]
+        overall = np.bincount(anywhere, minlength=self.segment_count)
+        return by_channel.astype("int64"), overall.astype("int64")
 
     def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:
         """The deals `rule` holds for on `d` (one of rules 12-14), in order."""
@@ -806,7 +853,9 @@ class PreparedRevenue:
         at their `factors`, in cents."""
         ids, keys = _codes_of(owners)
         units = self._money(keys, self.year_cents[rows], factors, len(ids))
-        return {int(owner): to_cents(total) for owner, total in zip(ids, units, strict=True)}
+        # `to_cents` over the whole column at once: Python integers, added and divided exactly.
+        cents = (units + UNITS_PER_CENT // 2) // UNITS_PER_CENT
+        return dict(zip(ids.tolist(), cents.tolist(), strict=True))
 
     # -- one day --------------------------------------------------------------------------
 
@@ -827,55 +876,58 @@ class PreparedRevenue:
         subscribed_periods = self._periods_on(subscribed, d)
         won_periods = self._close_periods(won)
 
-        def counted(rows: np.ndarray, keys: np.ndarray, width: int) -> np.ndarray:
-            return np.bincount(keys[rows], minlength=width).astype("int64")
+        # Each rule's deals' keys and amounts gathered once, for every figure that sums them.
+        pipeline_keys, pipeline_cents = self.key[pipeline], self.year_cents[pipeline]
+        forecast_keys, forecast_cents = self.key[forecast], self.year_cents[forecast]
+        won_keys, won_cents, won_segments = self.key[won], self.year_cents[won], self.segment[won]
+        subscribed_keys = self.key[subscribed]
+        won_value = self._factors(won_periods)
+        won_accounts, won_accounts_overall = self._distinct_accounts(won)
+        subscribers, subscribers_overall = self._distinct_accounts(subscribed)
+
+        def counted(keys: np.ndarray) -> np.ndarray:
+            return np.bincount(keys, minlength=size).astype("int64")
 
         figures: dict[str, np.ndarray] = {
-            "pipeline_count": counted(pipeline, self.key, size),
-            "won_count": counted(won, self.key, size),
-            "won_accounts": self._distinct_accounts(won, by_channel=True),
-            "subscribers": self._distinct_accounts(subscribed, by_channel=True),
-            "forecast_count": counted(forecast, self.key, size),
+            "pipeline_count": counted(pipeline_keys),
+            "won_count": counted(won_keys),
+            "won_accounts": won_accounts,
+            "subscribers": subscribers,
+            "forecast_count": counted(forecast_keys),
             "pipeline_amount": self._money(
-                self.key[pipeline],
-                self.year_cents[pipeline],
-                self._factors(pipeline_periods),
-                size,
+                pipeline_keys, pipeline_cents, self._factors(pipeline_periods), size
             ),
             "weighted_pipeline": self._money(
-                self.key[pipeline],
-                self.year_cents[pipeline],
+                pipeline_keys,
+                pipeline_cents,
                 self._factors(pipeline_periods, self.probability[pipeline]),
                 size,
             ),
-            "won_amount": self._money(
-                self.key[won], self.year_cents[won], self._factors(won_periods), size
-            ),
+            "won_amount": self._money(won_keys, won_cents, won_value, size),
             "mrr": self._money(
-                self.key[subscribed],
+                subscribed_keys,
                 self.cents[subscribed],
                 self._factors(subscribed_periods),
                 size,
             ),
             "forecast_amount": self._money(
-                self.key[forecast],
-                self.year_cents[forecast],
+                forecast_keys,
+                forecast_cents,
                 self._factors(forecast_periods, self.probability[forecast]),
                 size,
             ),
         }
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
         # A deal influenced by several channels counts once for each: its rows repeated.
-        won_value = self._factors(won_periods)
         kinds = self.influenced_kinds[won]
         by = [np.flatnonzero(kinds & (1 << position)) for position in range(len(KINDS))]
         influenced = np.concatenate(by)
-        keys = self.segment[won][influenced] * len(KINDS) + np.repeat(
+        keys = won_segments[influenced] * len(KINDS) + np.repeat(
             np.arange(len(KINDS)), [len(rows) for rows in by]
         )
-        figures["influenced_count"] = np.bincount(keys, minlength=size).astype("int64")
+        figures["influenced_count"] = counted(keys)
         figures["influenced_amount"] = self._money(
-            keys, self.year_cents[won][influenced], won_value[influenced], size
+            keys, won_cents[influenced], won_value[influenced], size
         )
 
         # All channels together ("" rows): sums, except the distinct accounts and the deals
@@ -885,15 +937,15 @@ class PreparedRevenue:
             name: values.reshape(segments, len(KINDS)).sum(axis=1)
             for name, values in figures.items()
         }
-        overall["won_accounts"] = self._distinct_accounts(won, by_channel=False)
-        overall["subscribers"] = self._distinct_accounts(subscribed, by_channel=False)
-        any_influence = self.influenced_kinds[won] > 0
+        overall["won_accounts"] = won_accounts_overall
+        overall["subscribers"] = subscribers_overall
+        any_influence = np.flatnonzero(kinds > 0)
         overall["influenced_count"] = np.bincount(
-            self.segment[won][any_influence], minlength=segments
+            won_segments[any_influence], minlength=segments
         ).astype("int64")
         overall["influenced_amount"] = self._money(
-            self.segment[won][any_influence],
-            self.year_cents[won][any_influence],
+            won_segments[any_influence],
+            won_cents[any_influence],
             won_value[any_influence],
             segments,
         )
@@ -997,10 +1049,9 @@ class PreparedRevenue:
 
         def money(name: str, cents: np.ndarray, *, weighted: bool = False) -> np.ndarray:
             """The sum of the `name` deals' `cents` at their rates (times their probability
-            when `weighted`) per chosen partner."""
+            when `weighted`) per chosen partner (every partner that sourced one of them is:
+            it has a count above, a forecast deal being in the pipeline)."""
             rows, sourcing, periods = owned[name]
-            kept = mine[sourcing]
-            rows, sourcing, periods = rows[kept], sourcing[kept], periods[kept]
             factors = self._factors(periods, self.probability[rows] if weighted else None)
             return self._money(at[sourcing], cents[rows], factors, len(chosen))
 

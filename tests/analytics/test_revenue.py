@@ -448,6 +448,18 @@ class TestMoney:
         assert list(units) == expected
         assert all(type(value) is int for value in units)
 
+    def test_shifted_pieces_add_up_exactly_carries_and_all(self) -> None:
+        # The largest int64 values at every shift `_money` uses and more: each word carries.
+        generator = np.random.default_rng(11)
+        largest = np.full(6, 2**63 - 1, dtype="int64")
+        pieces = [(largest, shift) for shift in (0, 24, 26, 27, 29, 30, 50, 53, 77, 91)]
+        pieces += [(generator.integers(0, 2**63 - 1, size=6), shift) for shift in range(0, 70, 7)]
+        pieces.append((np.zeros(6, dtype="int64"), 200))
+        total = revenue._shifted_sum(pieces, 6)
+        expected = [sum(int(values[at]) << shift for values, shift in pieces) for at in range(6)]
+        assert list(total) == expected
+        assert all(type(value) is int for value in total)
+
 
 class TestManyDays:
     """A backfill's preparation (each deal's days as spans) gives every day the figures a

@@ -110,6 +110,29 @@ def test_a_streamed_row_of_no_partner_is_refused_when_its_rows_are_inserted() ->
 
 
 @pytest.mark.postgres
+def test_rows_rewritten_in_place_are_stored_as_rows_inserted_one_by_one() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(4)]
+    insert_rows(PartnerSnapshot, _rows("2026-W45", partner_ids[1:], as_arrays=False))
+    # The week had the first three partners, with other figures; the last one is new to it.
+    stale = _rows("2026-W46", partner_ids[:3], as_arrays=False)
+    stale = Rows({**stale.columns, "covered_accounts": [5, 6, 7], "nps": [None] * 3}, 3)
+    insert_rows(PartnerSnapshot, stale)
+    created = PartnerSnapshot.objects.get(week="2026-W46", partner_id=partner_ids[1]).created_at
+    with transaction.atomic(), RowsStream(models=[PartnerSnapshot]) as stream:
+        stream.rewrite(
+            PartnerSnapshot,
+            _rows("2026-W46", partner_ids[1:], as_arrays=True),
+            week="2026-W46",
+            had=np.asarray(partner_ids[:3]),
+        )
+        stream.insert()
+    assert _stored("2026-W46") == _stored("2026-W45")
+    assert not PartnerSnapshot.objects.filter(week="2026-W46", partner_id=partner_ids[0]).exists()
+    kept = PartnerSnapshot.objects.get(week="2026-W46", partner_id=partner_ids[1])
+    assert kept.created_at == created
+
+
+@pytest.mark.postgres
 def test_rows_copied_as_text_are_stored_as_rows_copied_in_binary() -> None:
     partner_ids = [PartnerFactory().pk for _ in range(3)]
     text = _copy_text(PartnerSnapshot, _rows("2026-W45", partner_ids, as_arrays=False))

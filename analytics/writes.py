@@ -368,15 +368,30 @@ def _text_cells(values: Column) -> tuple[np.ndarray, np.ndarray]:
     return sizes, out
 
 
-def _binary_rows(model: type[Model], rows: Rows, columns: list[_BinaryColumn]) -> bytes:
+# The text cells of a column (`_binary_cells`) by field name, with the values they encode.
+TextCells = dict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]
+
+
+def _binary_rows(
+    model: type[Model],
+    rows: Rows,
+    columns: list[_BinaryColumn],
+    texts: TextCells | None = None,
+) -> bytes:
     """`rows` in `COPY`'s binary format (without its header and trailer), its fields in the
-    order of `columns`."""
+    order of `columns`. `texts`: text cells encoded before for the model's rows (a backfill's
+    weeks name the same partners and segments), taken again for an array of the same values
+    and kept for the next rows."""
     values = _with_stamps(model, rows)
     count = rows.count
     null = (np.full(count, 4, dtype="int64"), np.tile(np.frombuffer(_NULL_CELL, np.uint8), count))
     cells = [
-        _binary_cells(column.db_type, values[column.field.attname])
-        if column.field.attname in values
+        (
+            _text_cells_kept(values[name], name, texts)
+            if texts is not None and column.db_type == "text"
+            else _binary_cells(column.db_type, values[name])
+        )
+        if (name := column.field.attname) in values
         else null
         for column in columns
     ]
@@ -409,6 +424,21 @@ def _binary_rows(model: type[Model], rows: Rows, columns: list[_BinaryColumn]) -
     out[in_block] = block.reshape(-1)
     out[~in_block] = rest
     return out.tobytes()
+
+
+def _text_cells_kept(values: Column, name: str, texts: TextCells) -> tuple[np.ndarray, np.ndarray]:
+    """`_binary_cells` of a text column, taken from `texts` when they encode the same array
+    of strings (else encoded, and kept there when an array of strings)."""
+    if not isinstance(values, np.ndarray):
+        return _binary_cells("text", values)
+    kept = texts.get(name)
+    if kept is not None and len(kept[0]) == len(values) and (kept[0] == values).all():
+        return kept[1]
+    cells = _binary_cells("text", values)
+    # Kept only for strings (a string equals nothing else; 1 == 1.0 though their texts differ).
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        texts[name] = (values, cells)
+    return cells
 
 
 def _binary_statement(
@@ -520,6 +550,7 @@ class RowsStream(RowsBuffer):
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._staged: set[type[Model]] = set()
+        self._text_cells: dict[type[Model], TextCells] = {}
 
     def __enter__(self) -> RowsStream:
         if connection.vendor != "postgresql":
@@ -552,7 +583,8 @@ class RowsStream(RowsBuffer):
         if columns is None:
             self._queue.put((_text_statement(model), _copy_text(model, rows)))
         else:
-            data = _BINARY_HEADER + _binary_rows(model, rows, columns) + _BINARY_TRAILER
+            texts = self._text_cells.setdefault(model, {})
+            data = _BINARY_HEADER + _binary_rows(model, rows, columns, texts) + _BINARY_TRAILER
             self._queue.put((_binary_statement(model, columns), data))
 
     def rewrite(self, model: type[Model], rows: Rows, *, week: str, had: np.ndarray) -> None:
@@ -581,7 +613,8 @@ class RowsStream(RowsBuffer):
                 ).format(staged, table)
             )
         if rows.count:
-            data = _BINARY_HEADER + _binary_rows(model, rows, columns) + _BINARY_TRAILER
+            texts = self._text_cells.setdefault(model, {})
+            data = _BINARY_HEADER + _binary_rows(model, rows, columns, texts) + _BINARY_TRAILER
             self._queue.put((_binary_statement(model, columns, staged), data))
         same_row = sql.SQL("t.week = s.week AND t.partner_id = s.partner_id")
         names = [str(column.field.column) for column in columns]

@@ -95,6 +95,21 @@ def test_rows_streamed_for_many_weeks_are_stored_as_rows_inserted_one_by_one() -
     assert _stored("2026-W47") == inserted
 
 
+def test_rows_streamed_with_the_names_of_the_week_before_or_others_are_stored_as_given() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    renamed = _rows("2026-W48", partner_ids, as_arrays=True)
+    names = np.asarray(["Ålesund Ÿ 合作伙伴", "tab\there\\back", "renamed"], dtype=object)
+    renamed = Rows({**renamed.columns, "name": names}, 3)
+    with RowsStream(models=[PartnerSnapshot]) as stream:
+        for week in ("2026-W46", "2026-W47"):
+            stream.add(PartnerSnapshot, _rows(week, partner_ids, as_arrays=True))
+        stream.add(PartnerSnapshot, renamed)
+        stream.insert()
+    assert _stored("2026-W47") == _stored("2026-W46")
+    stored = PartnerSnapshot.objects.filter(week="2026-W48").order_by("external_id")
+    assert list(stored.values_list("name", flat=True)) == names.tolist()
+
+
 @pytest.mark.postgres
 def test_a_streamed_row_of_no_partner_is_refused_when_its_rows_are_inserted() -> None:
     partner_ids = [PartnerFactory().pk for _ in range(2)]

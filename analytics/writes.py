@@ -596,9 +596,11 @@ class RowsStream(RowsBuffer):
         `COPY`.
 
         In place, a row keeps its partner and week: nothing checks the partner again, and a
-        new version that fits on the row's page (`model`'s table leaves room) needs no index
-        entry; deleting and inserting the rows made the database check both for every row
-        (migration 0011 of analytics)."""
+        new version that fits on the row's page (the table leaves room: migration
+        `0011_week_rows_fillfactor`) needs no index entry; deleting and inserting the rows
+        made the database check both for every row. Measured on the 1M market (520,000 rows,
+        psql, load 4-6): 2.5-3.0 s of the server's CPU to rewrite every row in place against
+        5.5-6.6 s to delete and insert them."""
         if self._failure is not None:
             raise self._failure
         table = sql.Identifier(model._meta.db_table)

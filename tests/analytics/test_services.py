@@ -219,6 +219,23 @@ def test_it_gives_the_same_rows_from_a_backfill_as_from_single_weeks() -> None:
         assert snapshot_rows(week) == backfilled[week], week
 
 
+def test_a_backfill_of_weeks_written_already_gives_the_rows_of_single_weeks() -> None:
+    random_market(23, accounts=120)
+    FeedbackFactory(partner=PartnerFactory(), satisfaction=2, nps=4)
+    weeks = ["2026-W44", "2026-W45", "2026-W46"]
+    services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+    partners = list(Partner.objects.order_by("pk").values_list("pk", flat=True))
+    # A week with a partner's row missing, a week with stale figures, and a new partner.
+    PartnerSnapshot.objects.filter(week="2026-W44", partner_id=partners[0]).delete()
+    PartnerSnapshot.objects.filter(week="2026-W45").update(covered_accounts=99, nps=None)
+    PartnerFactory()
+    services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+    backfilled = {week: snapshot_rows(week) for week in weeks}
+    for week in weeks:
+        services.metrics_compute_week(week=week, final=True)
+        assert snapshot_rows(week) == backfilled[week], week
+
+
 def week_rows(weeks: list[str]) -> dict[str, list[tuple[Any, ...]]]:
     """Every row a run writes for `weeks`, of every model kept by week (the metrics, revenue
     and programme rows, and the tier changes), by model, without ids and time stamps."""

@@ -95,6 +95,21 @@ def test_rows_streamed_for_many_weeks_are_stored_as_rows_inserted_one_by_one() -
     assert _stored("2026-W47") == inserted
 
 
+def test_rows_streamed_with_the_names_of_the_week_before_or_others_are_stored_as_given() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    renamed = _rows("2026-W48", partner_ids, as_arrays=True)
+    names = np.asarray(["Ålesund Ÿ 合作伙伴", "tab\there\\back", "renamed"], dtype=object)
+    renamed = Rows({**renamed.columns, "name": names}, 3)
+    with RowsStream(models=[PartnerSnapshot]) as stream:
+        for week in ("2026-W46", "2026-W47"):
+            stream.add(PartnerSnapshot, _rows(week, partner_ids, as_arrays=True))
+        stream.add(PartnerSnapshot, renamed)
+        stream.insert()
+    assert _stored("2026-W47") == _stored("2026-W46")
+    stored = PartnerSnapshot.objects.filter(week="2026-W48").order_by("external_id")
+    assert list(stored.values_list("name", flat=True)) == names.tolist()
+
+
 @pytest.mark.postgres
 def test_a_streamed_row_of_no_partner_is_refused_when_its_rows_are_inserted() -> None:
     partner_ids = [PartnerFactory().pk for _ in range(2)]
@@ -107,6 +122,29 @@ def test_a_streamed_row_of_no_partner_is_refused_when_its_rows_are_inserted() ->
         stream.add(PartnerSnapshot, _rows("2026-W46", [*partner_ids, missing], as_arrays=True))
         stream.insert()
     assert not PartnerSnapshot.objects.filter(week="2026-W46").exists()
+
+
+@pytest.mark.postgres
+def test_rows_rewritten_in_place_are_stored_as_rows_inserted_one_by_one() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(4)]
+    insert_rows(PartnerSnapshot, _rows("2026-W45", partner_ids[1:], as_arrays=False))
+    # The week had the first three partners, with other figures; the last one is new to it.
+    stale = _rows("2026-W46", partner_ids[:3], as_arrays=False)
+    stale = Rows({**stale.columns, "covered_accounts": [5, 6, 7], "nps": [None] * 3}, 3)
+    insert_rows(PartnerSnapshot, stale)
+    created = PartnerSnapshot.objects.get(week="2026-W46", partner_id=partner_ids[1]).created_at
+    with transaction.atomic(), RowsStream(models=[PartnerSnapshot]) as stream:
+        stream.rewrite(
+            PartnerSnapshot,
+            _rows("2026-W46", partner_ids[1:], as_arrays=True),
+            week="2026-W46",
+            had=np.asarray(partner_ids[:3]),
+        )
+        stream.insert()
+    assert _stored("2026-W46") == _stored("2026-W45")
+    assert not PartnerSnapshot.objects.filter(week="2026-W46", partner_id=partner_ids[0]).exists()
+    kept = PartnerSnapshot.objects.get(week="2026-W46", partner_id=partner_ids[1])
+    assert kept.created_at == created
 
 
 @pytest.mark.postgres

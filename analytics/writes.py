@@ -106,10 +106,28 @@ def _week_key(model: type[Model]) -> list[str] | None:
     return None
 
 
-def _rewrite_week(model: type[Model], week: str, rows: Rows, key: list[str]) -> None:
-    """`replace_week_rows` of a week that has rows, on PostgreSQL."""
+@dataclass(frozen=True)
+class _WeekRewrite:
+    """The statements that make a table's rows of one week those staged in a temporary table of
+    its columns (`_week_rewrite`), each row matched to its staged row by the week's key."""
+
+    # Rewrites in place every row whose values differ from its staged row's.
+    changed: sql.Composed
+    # Counts the staged keys the week lacks and the week's keys not staged, in one join.
+    unmatched: sql.Composed
+    # Inserts the staged rows whose key the week lacks.
+    added: sql.Composed
+    # Deletes the week's rows whose key is not staged.
+    gone: sql.Composed
+
+
+def _week_rewrite(
+    model: type[Model], week: str, key: list[str], staged: sql.Identifier
+) -> _WeekRewrite:
+    """The statements of `_WeekRewrite` for `model`'s rows of `week` and its key `key`
+    (`_week_key`), staged in `staged`. A rewritten row keeps its `created_at`; a row whose
+    values are those staged is not written again (its `updated_at` kept)."""
     table = sql.Identifier(model._meta.db_table)
-    staged = sql.Identifier("week_rows")
     columns = [str(field.column) for field in _fields(model)]
     rewritten = [column for column in columns if column not in {*key, "created_at"}]
     compared = [column for column in rewritten if column != "updated_at"]
@@ -120,57 +138,72 @@ def _rewrite_week(model: type[Model], week: str, rows: Rows, key: list[str]) -> 
     names = {
         "table": table,
         "staged": staged,
+        "week": sql.Literal(week),
         "same": sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier("t", name), sql.Identifier("s", name))
             for name in key
         ),
     }
-    changed = sql.SQL(
-        "UPDATE {table} AS t SET {set} FROM {staged} AS s WHERE t.week = %s AND {same}"
-        " AND ({stored}) IS DISTINCT FROM ({given})"
-    ).format(
-        set=sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Identifier("s", name))
-            for name in rewritten
+    return _WeekRewrite(
+        changed=sql.SQL(
+            "UPDATE {table} AS t SET {set} FROM {staged} AS s WHERE t.week = {week} AND {same}"
+            " AND ({stored}) IS DISTINCT FROM ({given})"
+        ).format(
+            set=sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Identifier("s", name))
+                for name in rewritten
+            ),
+            stored=listed("t", compared),
+            given=listed("s", compared),
+            **names,
         ),
-        stored=listed("t", compared),
-        given=listed("s", compared),
-        **names,
+        unmatched=sql.SQL(
+            "SELECT count(*) FILTER (WHERE t.week IS NULL),"
+            " count(*) FILTER (WHERE s.week IS NULL)"
+            " FROM (SELECT * FROM {table} WHERE week = {week}) AS t"
+            " FULL JOIN {staged} AS s ON {same}"
+        ).format(**names),
+        added=sql.SQL(
+            "INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s"
+            " WHERE NOT EXISTS (SELECT FROM {table} AS t WHERE t.week = {week} AND {same})"
+        ).format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            given=listed("s", columns),
+            **names,
+        ),
+        gone=sql.SQL(
+            "DELETE FROM {table} AS t WHERE t.week = {week}"
+            " AND NOT EXISTS (SELECT FROM {staged} AS s WHERE {same})"
+        ).format(**names),
     )
-    # The keys the week lacks and those it has no more, counted in one join: most runs
-    # have neither, and pay for no insert or delete.
-    unmatched = sql.SQL(
-        "SELECT count(*) FILTER (WHERE t.week IS NULL), count(*) FILTER (WHERE s.week IS NULL)"
-        " FROM (SELECT * FROM {table} WHERE week = %s) AS t FULL JOIN {staged} AS s ON {same}"
-    ).format(**names)
-    added = sql.SQL(
-        "INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s"
-        " WHERE NOT EXISTS (SELECT FROM {table} AS t WHERE t.week = %s AND {same})"
+
+
+def _staging_table(model: type[Model], staged: sql.Identifier) -> sql.Composed:
+    """Creates `staged`, a temporary table of `model`'s columns (dropped at the commit)."""
+    return sql.SQL(
+        "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
     ).format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        given=listed("s", columns),
-        **names,
+        staged,
+        sql.SQL(", ").join(sql.Identifier(str(field.column)) for field in _fields(model)),
+        sql.Identifier(model._meta.db_table),
     )
-    gone = sql.SQL(
-        "DELETE FROM {table} AS t WHERE t.week = %s"
-        " AND NOT EXISTS (SELECT FROM {staged} AS s WHERE {same})"
-    ).format(**names)
+
+
+def _rewrite_week(model: type[Model], week: str, rows: Rows, key: list[str]) -> None:
+    """`replace_week_rows` of a week that has rows, on PostgreSQL."""
+    staged = sql.Identifier("week_rows")
+    statements = _week_rewrite(model, week, key, staged)
     with connection.cursor() as cursor:
-        cursor.execute(
-            as_text(
-                sql.SQL(
-                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
-                ).format(staged, sql.SQL(", ").join(map(sql.Identifier, columns)), table)
-            )
-        )
+        cursor.execute(as_text(_staging_table(model, staged)))
         copy_binary_into(staged, model, [rows])
-        cursor.execute(as_text(changed), [week])
-        cursor.execute(as_text(unmatched), [week])
+        cursor.execute(as_text(statements.changed))
+        # Most runs find no key added or gone, and pay for no insert or delete.
+        cursor.execute(as_text(statements.unmatched))
         new_keys, gone_keys = cursor.fetchone()
         if new_keys:
-            cursor.execute(as_text(added), [week])
+            cursor.execute(as_text(statements.added))
         if gone_keys:
-            cursor.execute(as_text(gone), [week])
+            cursor.execute(as_text(statements.gone))
         # Dropped now, not at the commit: the transaction goes on with the next table.
         cursor.execute(as_text(sql.SQL("DROP TABLE {}").format(staged)))
 
@@ -589,11 +622,11 @@ class RowsStream(RowsBuffer):
 
     def rewrite(self, model: type[Model], rows: Rows, *, week: str, had: np.ndarray) -> None:
         """PostgreSQL, while the stream is open: make `model`'s rows of `week` those of `rows`
-        (all of `week`, one per partner), rewriting in place the row of each partner the week
-        has already (`had`, their ids): every field but `created_at`, though unchanged. The
-        rows of partners new to the week are inserted and those of partners no longer in it
-        deleted. The rows go first to a temporary table of the model's columns, in a binary
-        `COPY`.
+        (all of `week`, one per partner), as `replace_week_rows` does, the statements queued
+        behind the rows: the row of each partner the week has already (`had`, their ids) is
+        rewritten in place when its values changed, the rows of partners new to the week are
+        inserted and those of partners no longer in it deleted. The rows go first to a
+        temporary table of the model's columns, in a binary `COPY`.
 
         In place, a row keeps its partner and week: nothing checks the partner again, and a
         new version that fits on the row's page (the table leaves room: migration
@@ -603,58 +636,23 @@ class RowsStream(RowsBuffer):
         5.5-6.6 s to delete and insert them."""
         if self._failure is not None:
             raise self._failure
-        table = sql.Identifier(model._meta.db_table)
         staged = sql.Identifier(f"{model._meta.db_table}_rewritten")
-        columns = _binary_columns(model)
-        assert self._thread is not None and columns is not None
+        columns, key = _binary_columns(model), _week_key(model)
+        assert self._thread is not None and columns is not None and key is not None
         if model not in self._staged:
             self._staged.add(model)
-            self._execute(
-                sql.SQL(
-                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} WITH NO DATA"
-                ).format(staged, table)
-            )
+            self._execute(_staging_table(model, staged))
         if rows.count:
             texts = self._text_cells.setdefault(model, {})
             data = _BINARY_HEADER + _binary_rows(model, rows, columns, texts) + _BINARY_TRAILER
             self._queue.put((_binary_statement(model, columns, staged), data))
-        same_row = sql.SQL("t.week = s.week AND t.partner_id = s.partner_id")
-        names = [str(column.field.column) for column in columns]
-        self._execute(
-            sql.SQL("UPDATE {} AS t SET {} FROM {} AS s WHERE t.week = {} AND {}").format(
-                table,
-                sql.SQL(", ").join(
-                    sql.SQL("{0} = s.{0}").format(sql.Identifier(name))
-                    for name in names
-                    if name not in {"created_at", "week", "partner_id"}
-                ),
-                staged,
-                sql.Literal(week),
-                same_row,
-            )
-        )
+        statements = _week_rewrite(model, week, key, staged)
+        self._execute(statements.changed)
         ids = np.asarray(rows.columns["partner_id"] if rows.count else [], dtype="int64")
         if not np.isin(ids, had).all():
-            self._execute(
-                sql.SQL(
-                    "INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE NOT EXISTS "
-                    "(SELECT FROM {} AS t WHERE {})"
-                ).format(
-                    table,
-                    sql.SQL(", ").join(map(sql.Identifier, names)),
-                    sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(n)) for n in names),
-                    staged,
-                    table,
-                    same_row,
-                )
-            )
-        gone = np.setdiff1d(had, ids)
-        if len(gone):
-            self._execute(
-                sql.SQL("DELETE FROM {} WHERE week = {} AND partner_id = ANY({})").format(
-                    table, sql.Literal(week), sql.Literal(gone.tolist())
-                )
-            )
+            self._execute(statements.added)
+        if len(np.setdiff1d(had, ids)):
+            self._execute(statements.gone)
         self._execute(sql.SQL("TRUNCATE {}").format(staged))
 
     def _execute(self, statement: sql.Composed) -> None:

@@ -163,7 +163,7 @@ def _counted_rows(rows: dict[type[Model], Rows]) -> int:
 
 
 # The models of a week's rows (`_week_rows`), which a backfill replaces.
-_WEEK_MODELS: tuple[type[Model], ...] = (
+WEEK_MODELS: tuple[type[Model], ...] = (
     SegmentSnapshot,
     PartnerSnapshot,
     SegmentRollup,
@@ -580,13 +580,13 @@ def _run_weeks_locked(
             # On PostgreSQL the partner snapshots the weeks have already are rewritten in place
             # (`RowsStream.rewrite`); every other row of the weeks is deleted and written again.
             in_place = _partners_by_week(weeks) if connection.vendor == "postgresql" else {}
-            for model in _WEEK_MODELS:
+            for model in WEEK_MODELS:
                 if model is not PartnerSnapshot or connection.vendor != "postgresql":
                     model._default_manager.filter(week__in=weeks).delete()
             shared = time.monotonic() - started
             # Each week's rows go to the database, their foreign keys checked, while the next
             # weeks are computed.
-            with RowsStream(models=_WEEK_MODELS) as buffer:
+            with RowsStream(models=WEEK_MODELS) as buffer:
                 handed: dict[str, metrics.ProgrammeCounts | None] = {}
                 sourced: dict[str, SourcedRevenue | None] = {}
                 for run in runs:

@@ -14,11 +14,13 @@ included), W-T the rest of the run, and the share what the step adds to it. The 
 alone is timed too, with the counts the week's pass hands over and reading them itself
 (`programme runs alone`). Before each timed run, untimed, the step of the nightly run of the
 day before (provisional, as of the Saturday) leaves the week's programme rows as that night
-wrote them: each timed run is then the week's close finding every partner's row changed, as
-every run of a week does in production (the as-of day moves each night, then the week turns
-final), and pays for rewriting all of them, not only for comparing them with the rows it
-wrote itself a moment before. --partners sets how many partners the market has (400 by
-default); every partner and rep has a yearly target.
+wrote them, and the week's other rows stamped as that night's (provisional, as of the
+Saturday, their figures kept): each timed run is then the week's close finding every row
+changed, as every run of a week does in production (the as-of day moves each night, then the
+week turns final), and pays for rewriting all of them, not only for comparing them with the
+rows it wrote itself a moment before. Each timed backfill likewise finds its weeks' rows
+stamped as of the day before, so it rewrites every row it finds. --partners sets how many
+partners the market has (400 by default); every partner and rep has a yearly target.
 
 With --opportunities N it times revenue instead: it adds N opportunities of every channel in
 three currencies (with --reuse it keeps the deals this command seeded earlier when there are
@@ -49,7 +51,7 @@ import multiprocessing
 import resource
 import statistics
 import time as clock
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -58,7 +60,7 @@ import numpy as np
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections, transaction
-from django.db.models import Model
+from django.db.models import F, Model
 from django.utils import timezone
 from psycopg import sql
 
@@ -75,6 +77,7 @@ from analytics.models import (
     RevenueSnapshot,
     SegmentSnapshot,
 )
+from analytics.programme_models import PartnerProgramme, RepProgramme
 from analytics.programme_services import programme_week
 from analytics.services import metrics_compute_week, metrics_compute_weeks, metrics_week_figures
 from analytics.sql_reference import reference_segment_counts
@@ -209,6 +212,7 @@ class Command(BaseCommand):
         """Time one backfill of the `count` weeks up to `WEEK`, as `compute_metrics --from
         --to` runs it (one pass over the market's dated rows, every week final)."""
         weeks = trailing_weeks(WEEK, count)
+        _stamped_the_night_before(weeks)
         started = clock.perf_counter()
         metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
         seconds = clock.perf_counter() - started
@@ -285,6 +289,7 @@ class Command(BaseCommand):
         )
         backfills = []
         for revenue in (False, True):
+            _stamped_the_night_before(weeks)
             started = clock.perf_counter()
             metrics_compute_weeks(weeks=weeks, final_weeks=weeks, revenue=revenue)
             backfills.append(clock.perf_counter() - started)
@@ -338,10 +343,26 @@ def _week_runs(repeat: int, revenue: bool = True) -> tuple[list[float], list[flo
 
 
 def _night_before() -> None:
-    """Leave the week's programme rows as the nightly run of the day before its close wrote
-    them (`NIGHT_BEFORE`, provisional), so that the run timed next rewrites every partner's
-    row, as a run of the week does each night in production."""
+    """Leave the week's rows as the nightly run of the day before its close wrote them
+    (`NIGHT_BEFORE`, provisional): its programme rows as that night's step wrote them, its
+    other rows stamped as that night's (`_stamped_the_night_before`). The run timed next
+    rewrites every row, as a run of the week does each night in production."""
+    _stamped_the_night_before([WEEK], programme=False)
     programme_week(week=WEEK, as_of=NIGHT_BEFORE, final=False)
+
+
+def _stamped_the_night_before(weeks: Sequence[str], *, programme: bool = True) -> None:
+    """Stamp the rows `weeks` hold (snapshots, rollups, revenue, and with `programme` the
+    programme's partner and rep rows) provisional as of the day before their as-of day, their
+    figures kept. A run rewrites in place only the rows that differ from those it computes
+    (`writes.replace_week_rows`): the run timed next then pays for rewriting every row, as a
+    run does each night in production (the as-of day moves each night, then the week turns
+    final), not only for comparing them with the rows a run wrote a moment before."""
+    models = (*services.WEEK_MODELS, *((PartnerProgramme, RepProgramme) if programme else ()))
+    for model in models:
+        model._default_manager.filter(week__in=weeks).update(
+            as_of=F("as_of") - timedelta(days=1), final=False
+        )
 
 
 @contextmanager

@@ -26,7 +26,16 @@ from partners.market_csv.files import ACCOUNTS, LIST_SEPARATOR, MarketFile
 from partners.market_csv.store import Staging
 from partners.models import Partner
 
-__all__ = ["Anything", "RowChecks", "is_date", "max_length", "one_of"]
+__all__ = [
+    "Anything",
+    "RowChecks",
+    "is_date",
+    "longer_than",
+    "max_length",
+    "not_a_currency",
+    "one_of",
+    "other_kind",
+]
 
 
 def is_date(value: str) -> bool:
@@ -55,6 +64,26 @@ def max_length(model: type[Model], field_name: str) -> int:
 
 def one_of(values: list[str]) -> str:
     return ", ".join(values)
+
+
+# The problems several files' checks word alike, in the active language.
+
+
+def longer_than(limit: int) -> str:
+    return _("longer than %(limit)d characters") % {"limit": limit}
+
+
+def not_a_currency(value: str) -> str:
+    return _("not an ISO 4217 currency code: %(value)r") % {"value": value}
+
+
+def other_kind(owner: str, owner_kind: str, kind: str) -> str:
+    """A partner named as the owner of a row of another channel kind than its own."""
+    return _("partner %(owner)r has channel kind %(owner_kind)s, not %(kind)s") % {
+        "owner": owner,
+        "owner_kind": owner_kind,
+        "kind": kind,
+    }
 
 
 class RowChecks:
@@ -204,7 +233,7 @@ class RowChecks:
                 file_name,
                 line,
                 column,
-                _("longer than %(limit)d characters") % {"limit": max_length},
+                longer_than(max_length),
             )
             return None
         return value

@@ -26,7 +26,7 @@ from crm.currencies import is_currency_code
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.names import company_name_key, website_domain
 from crm.sql import as_text
-from partners.market_csv.checks import RowChecks
+from partners.market_csv.checks import RowChecks, longer_than, not_a_currency
 from partners.market_csv.files import PARTNERS, REGISTRATIONS
 from partners.market_csv.store import STAGE_REGISTRATION
 from partners.models import Partner
@@ -87,22 +87,17 @@ def registrations_validate(validator: RowChecks, path: Path) -> None:
         if partner not in validator.partner_kinds and PARTNERS.name not in validator.unreadable:
             validator._unknown(name, line, "partner", partner, gettext_noop("partner external id"))
         validator._text(name, line, "company_name", row["company_name"], 255)
-        for column in ("website", "offering", "description", "contact_name", "contact_email"):
+        for column in (
+            "website",
+            "offering",
+            "description",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "decision_reason",
+        ):
             if len(row[column]) > limits[column]:
-                validator.problem(
-                    name,
-                    line,
-                    column,
-                    _("longer than %(limit)d characters") % {"limit": limits[column]},
-                )
-        for column in ("contact_phone", "decision_reason"):
-            if len(row[column]) > limits[column]:
-                validator.problem(
-                    name,
-                    line,
-                    column,
-                    _("longer than %(limit)d characters") % {"limit": limits[column]},
-                )
+                validator.problem(name, line, column, longer_than(limits[column]))
         if row["website"] and not website_domain(row["website"]):
             validator.problem(
                 name,
@@ -131,7 +126,7 @@ def registrations_validate(validator: RowChecks, path: Path) -> None:
                 name,
                 line,
                 "currency",
-                _("not an ISO 4217 currency code: %(value)r") % {"value": row["currency"]},
+                not_a_currency(row["currency"]),
             )
         status = validator._choice(name, line, "status", row["status"], statuses)
         account = row["account"]

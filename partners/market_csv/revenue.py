@@ -28,7 +28,7 @@ from channels.models import Opportunity, OpportunitySubStage, SalesRep
 from crm.currencies import is_currency_code
 from crm.models import EARLIEST_DATE, LATEST_DATE, Account, ChannelKind, CurrencyRate
 from crm.sql import COPY_NULL, copy_text
-from partners.market_csv.checks import RowChecks
+from partners.market_csv.checks import RowChecks, longer_than, not_a_currency, other_kind
 from partners.market_csv.files import (
     ACCOUNTS,
     FX_RATES,
@@ -83,7 +83,7 @@ def fx_rates_validate(validator: RowChecks, path: Path) -> None:
     for line, (currency, valid_from, rate) in validator._rows(path, FX_RATES):
         count = len(validator.problems)
         if not is_currency_code(currency):
-            validator.problem(name, line, "currency", _not_a_currency(currency))
+            validator.problem(name, line, "currency", not_a_currency(currency))
         elif currency == reporting:
             validator.problem(
                 name,
@@ -283,8 +283,7 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
                         name,
                         line,
                         "owner",
-                        _("partner %(owner)r has channel kind %(owner_kind)s, not %(kind)s")
-                        % {"owner": owner, "owner_kind": owner_kind, "kind": channel},
+                        other_kind(owner, owner_kind, channel),
                     )
         else:
             validator._choice(name, line, "channel", channel, ChannelKind.values)
@@ -314,7 +313,7 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
             ends = day("ends_on", ends, line, False) or ""
         if currency != reporting:
             if not is_currency_code(currency):
-                validator.problem(name, line, "currency", _not_a_currency(currency))
+                validator.problem(name, line, "currency", not_a_currency(currency))
             elif opened_on and not (rate_starts.get(currency, "~") <= opened_on):
                 validator.problem(
                     name,
@@ -350,11 +349,11 @@ def opportunities_validate(validator: RowChecks, path: Path) -> None:
                 validator._not_before(name, line, "ends_on", ends, "closed_on", closed)
         # The optional columns read None when the file has no such column.
         if label and len(label) > 200:
-            validator.problem(name, line, "name", _longer_than(200))
+            validator.problem(name, line, "name", longer_than(200))
         if sub_stage and sub_stage not in sub_stages:
             validator._unknown(name, line, "sub_stage", sub_stage, gettext_noop("sub-stage code"))
         if lost_reason and len(lost_reason) > 2000:
-            validator.problem(name, line, "lost_reason", _longer_than(2000))
+            validator.problem(name, line, "lost_reason", longer_than(2000))
         if registration:
             if registration not in known_registrations:
                 validator._unknown(
@@ -455,20 +454,12 @@ def _check_registrations_taken(
             )
 
 
-def _not_a_currency(value: str) -> str:
-    return _("not an ISO 4217 currency code: %(value)r") % {"value": value}
-
-
 def _outside(day: str) -> str:
     return _("%(day)s is outside %(first)s to %(last)s") % {
         "day": day,
         "first": FIRST,
         "last": LAST,
     }
-
-
-def _longer_than(limit: int) -> str:
-    return _("longer than %(limit)d characters") % {"limit": limit}
 
 
 def _first_sub_stage() -> int | None:

@@ -38,7 +38,7 @@ from crm.names import company_name_key, company_name_keys
 from crm.sql import COPY_NULL, copy_text
 from partners.coverage_kinds import NO_COVERAGE
 from partners.market_csv.blocks import NotPlain, plain_blocks
-from partners.market_csv.checks import Anything, RowChecks, is_date, max_length
+from partners.market_csv.checks import Anything, RowChecks, is_date, max_length, other_kind
 from partners.market_csv.files import (
     ACCOUNTS,
     AGREEMENTS,
@@ -677,8 +677,7 @@ class MarketValidator(RowChecks):
                         name,
                         line,
                         "owner",
-                        _("partner %(owner)r has channel kind %(owner_kind)s, not %(kind)s")
-                        % {"owner": owner, "owner_kind": owner_kind, "kind": kind},
+                        other_kind(owner, owner_kind, kind),
                     )
             else:
                 self._choice(name, line, "kind", kind, kinds)

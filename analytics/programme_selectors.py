@@ -268,31 +268,49 @@ def _microseconds(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _within(entries: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
-    """The entries of the week's feedback frame (`analytics.selectors.feedback_frame` with its
-    moments) created from `start` to before `end`, compared as integers."""
-    created = entries["created_us"].to_numpy(dtype="int64")
-    return entries[(created >= _microseconds(start)) & (created < _microseconds(end))]
+@dataclass(frozen=True)
+class _Entries:
+    """The columns of the week's feedback frame (`analytics.selectors.feedback_frame` with its
+    moments) that the programme reads, as arrays: one value per entry."""
+
+    id: np.ndarray
+    partner_id: np.ndarray
+    category: np.ndarray
+    source: np.ndarray
+    created_us: np.ndarray
+
+    @classmethod
+    def within(cls, entries: pd.DataFrame, start: datetime, end: datetime) -> _Entries:
+        """The entries of `entries` created from `start` to before `end`, compared as
+        integers (microseconds)."""
+        created = entries["created_us"].to_numpy(dtype="int64")
+        inside = (created >= _microseconds(start)) & (created < _microseconds(end))
+        return cls(
+            id=entries["id"].to_numpy(dtype="int64")[inside],
+            partner_id=entries["partner_id"].to_numpy(dtype="int64")[inside],
+            category=entries["category"].to_numpy(dtype=object)[inside],
+            source=entries["source"].to_numpy(dtype=object)[inside],
+            created_us=created[inside],
+        )
 
 
-def _category_counts_of(entries: pd.DataFrame) -> pd.DataFrame:
-    """`_category_counts` of `entries` (rows of the week's feedback frame), counted over arrays
-    instead of read again."""
+def _category_counts_of(entries: _Entries) -> pd.DataFrame:
+    """`_category_counts` of `entries`, counted over arrays instead of read again: each
+    entry's partner and category coded by hashing (the few categories against
+    `FeedbackCategory`), then one count per partner and category."""
     columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
-    partner_ids, partner_codes = np.unique(
-        entries["partner_id"].to_numpy(dtype="int64"), return_inverse=True
-    )
-    category_codes = pd.Categorical(
-        entries["category"], categories=list(programme.FEEDBACK_COUNT_COLUMNS)
-    ).codes
-    if (category_codes < 0).any():
+    partner_codes, partner_ids = pd.factorize(entries.partner_id, sort=True)
+    codes, categories = pd.factorize(entries.category)
+    known = pd.Index(list(programme.FEEDBACK_COUNT_COLUMNS)).get_indexer(categories)
+    if (codes < 0).any() or (known < 0).any():
         raise ValueError("a feedback entry's category is not one of FeedbackCategory")
+    category_codes = known[codes]
     counts = np.bincount(
-        partner_codes.reshape(-1) * len(columns) + category_codes,
+        partner_codes * len(columns) + category_codes,
         minlength=len(partner_ids) * len(columns),
     ).reshape(len(partner_ids), len(columns))
     frame = pd.DataFrame(counts.astype("int64"), columns=columns)
-    frame.insert(0, "partner_id", partner_ids)
+    frame.insert(0, "partner_id", np.asarray(partner_ids, dtype="int64"))
     return _with_categories(frame)
 
 
@@ -300,32 +318,43 @@ def _with_categories(counts: pd.DataFrame) -> pd.DataFrame:
     """`counts` (`partner_id` and `programme.FEEDBACK_COUNT_COLUMNS`) with
     `feedback_categories`, the JSON text of the object of the categories each partner has."""
     columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
-    # The text json.dumps gives each object, written from the counts without a dict each:
-    # each category's `"key": n` is made once per count that occurs and picked per row
-    # (a third of the time of writing it for every partner).
     values = counts[columns].to_numpy(dtype="int64").reshape(len(counts), len(columns))
-    occurring = np.unique(values)
-    which = np.searchsorted(occurring, values)
+    # The text json.dumps gives each object, written once per distinct row of counts (far
+    # fewer than the partners) and picked per partner; the rows told apart by one number
+    # each, their counts as the digits of a number in base `radix`.
+    radix = int(values.max()) + 1 if values.size else 1
+    if radix ** len(columns) < 2**63:
+        which, _ = pd.factorize(values @ (radix ** np.arange(len(columns), dtype="int64")))
+    else:
+        which, _ = pd.factorize(np.array(list(map(tuple, values.tolist())), dtype=object))
+    firsts = np.zeros(which.max() + 1 if len(which) else 0, dtype="int64")
+    firsts[which[::-1]] = np.arange(len(which) - 1, -1, -1)
+    distinct = values[firsts]
+    # Each category's `"key": n` made once per count that occurs, then picked per row.
+    occurring = np.unique(distinct)
+    at = np.searchsorted(occurring, distinct)
     per_column = [
         np.array(
             [f"{json.dumps(category)}: {n}" if n else "" for n in occurring.tolist()],
             dtype=object,
-        )[which[:, position]].tolist()
+        )[at[:, position]].tolist()
         for position, category in enumerate(programme.FEEDBACK_COUNT_COLUMNS)
     ]
-    counts["feedback_categories"] = [
-        "{" + ", ".join(filter(None, row)) + "}" for row in zip(*per_column, strict=True)
-    ]
+    texts = np.array(
+        ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*per_column, strict=True)],
+        dtype=object,
+    )
+    counts["feedback_categories"] = texts[which]
     return counts
 
 
-def _messages_of(entries: pd.DataFrame) -> np.ndarray:
-    """The messages (entries not from a survey) of `entries` (rows of the week's feedback
-    frame): one row each of `id, partner_id, created` (microseconds since 1970), as the
-    database hands them over in `feedback_inputs`."""
-    within = entries[(entries["source"] != FeedbackSource.SURVEY).to_numpy(dtype=bool)]
+def _messages_of(entries: _Entries) -> np.ndarray:
+    """The messages (entries not from a survey) of `entries`: one row each of `id,
+    partner_id, created` (microseconds since 1970), as the database hands them over in
+    `feedback_inputs`."""
+    message = entries.source != FeedbackSource.SURVEY.value
     return np.column_stack(
-        [within[column].to_numpy(dtype="int64") for column in ("id", "partner_id", "created_us")]
+        [entries.id[message], entries.partner_id[message], entries.created_us[message]]
     ).reshape(-1, 3)
 
 
@@ -355,7 +384,7 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
             dtype="int64",
         ).reshape(-1, 3)
     else:
-        within = _within(entries, _start_of(since), end)
+        within = _Entries.within(entries, _start_of(since), end)
         counts = _category_counts_of(within)
         messages = _messages_of(within)
     # The first reply of each message, found by a join on the same 90 days rather than by a

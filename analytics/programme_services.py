@@ -142,12 +142,15 @@ def _figures_frame(
     counts: programme_selectors.ConversionCounts,
     revenue: WeekRevenue | None,
     entries: pd.DataFrame | None = None,
+    partners: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every active partner with rule 6's figures of the week and the programme's counts
     (rule 20), one row each in `partner_id` order, the requirement figures under
     `REQUIREMENT_KEYS`. Its sourced revenue is none when the week has no revenue figures
     (`revenue` None); its feedback categories counted from `entries` (the week's feedback
-    frame) when given. Each source is placed on the partners' rows by position, over arrays,
+    frame) when given; rule 6's figures taken from `partners` (the week's partner figures,
+    `metrics.PARTNER_COLUMNS`, as its snapshot was written from them) when given, else read
+    from the snapshot. Each source is placed on the partners' rows by position, over arrays,
     and the frame is made once from them."""
     inputs = programme_selectors.partner_inputs(d)
     active = inputs["is_active"].to_numpy(dtype=bool)
@@ -158,10 +161,17 @@ def _figures_frame(
     ids = pd.Index(columns["partner_id"].astype("int64"))
     columns["partner_id"] = ids.to_numpy()
 
-    snapshot = reports.partner_requirement_figures(week)
-    snapshot_ids, covered, satisfaction, nps = (
-        list(zip(*snapshot, strict=True)) if snapshot else [()] * 4
-    )
+    if partners is None:
+        snapshot = reports.partner_requirement_figures(week)
+        snapshot_ids, covered, satisfaction, nps = (
+            list(zip(*snapshot, strict=True)) if snapshot else [()] * 4
+        )
+    else:
+        # The figures the week's snapshot was written from, as arrays (NaN where it wrote none).
+        snapshot_ids, covered, satisfaction, nps = (
+            partners[column].to_numpy()
+            for column in ("partner_id", "covered_accounts", "satisfaction_mean", "nps")
+        )
     in_snapshot = _Placement.of(ids, snapshot_ids)
     columns["covered_accounts"] = in_snapshot.place(covered, missing=0, dtype="int64")
     # A partner without scored feedback has no satisfaction (None from the database: NaN).
@@ -275,7 +285,9 @@ class ProgrammeWeek:
     conversions and reps' covered accounts of `as_of` as the week's pass found them (read
     when none), and the feedback it read, whose categories are counted rather than read
     again; `sourced`: the revenue partners and reps sourced since 1 January as the week's
-    revenue step found it (read when none)."""
+    revenue step found it (read when none); `partners`: the week's partner figures
+    (`metrics.PARTNER_COLUMNS`) its snapshot was written from (read from the snapshot when
+    none)."""
 
     week: str
     as_of: date
@@ -283,6 +295,7 @@ class ProgrammeWeek:
     revenue: bool = True
     counts: metrics.ProgrammeCounts | None = None
     sourced: programme_selectors.SourcedRevenue | None = None
+    partners: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -329,12 +342,13 @@ def programme_week(
     revenue: bool = True,
     counts: metrics.ProgrammeCounts | None = None,
     sourced: programme_selectors.SourcedRevenue | None = None,
+    partners: pd.DataFrame | None = None,
 ) -> int:
     """The programme step of `week` (`ProgrammeWeek` says what each argument is): evaluate
     tiers (closed weeks only; rule 21), compute the attainment of every yearly target of the
     week's year (rule 22) and fit the week's satisfaction regression (rule 23), then replace
     the week's programme rows in one transaction. Returns the number of rows written."""
-    weeks = [ProgrammeWeek(week, as_of, final, revenue, counts, sourced)]
+    weeks = [ProgrammeWeek(week, as_of, final, revenue, counts, sourced, partners)]
     return programme_compute_weeks(weeks=weeks)[week]
 
 
@@ -413,7 +427,12 @@ def week_programme(
     money = week_revenue(week, as_of, known=each.revenue, sourced=each.sourced)
     targets = settings_now.targets(as_of.year)
     frame = _figures_frame(
-        week, as_of, converted, money, None if counts is None else counts.feedback
+        week,
+        as_of,
+        converted,
+        money,
+        None if counts is None else counts.feedback,
+        each.partners,
     )
     requirement_values = _requirement_values(frame)
 

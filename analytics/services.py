@@ -360,6 +360,7 @@ def _run_locked(
             revenue=revenue is not None and not run.revenue_problem,
             counts=figures.programme,
             sourced=revenue_week.sourced,
+            partners=figures.partners,
         )
     except BaseException as error:
         run.status = RunStatus.FAILED
@@ -589,6 +590,7 @@ def _run_weeks_locked(
             with RowsStream(models=WEEK_MODELS) as buffer:
                 handed: dict[str, metrics.ProgrammeCounts | None] = {}
                 sourced: dict[str, SourcedRevenue | None] = {}
+                partner_figures: dict[str, pd.DataFrame] = {}
                 for run in runs:
                     current = run.week
                     started = time.monotonic()
@@ -617,6 +619,7 @@ def _run_weeks_locked(
                     run.rows_written = _counted_rows(rows)
                     handed[run.week] = figures.programme
                     sourced[run.week] = revenue_week.sourced
+                    partner_figures[run.week] = figures.partners
                     seconds[run.week] += time.monotonic() - started
                 current = ""
                 started = time.monotonic()
@@ -641,6 +644,7 @@ def _run_weeks_locked(
                         revenue=revenue is not None and not run.revenue_problem,
                         counts=handed.pop(run.week),
                         sourced=sourced.pop(run.week),
+                        partners=partner_figures.pop(run.week),
                     )
                     for run in runs
                 ],

@@ -358,7 +358,33 @@ def _messages_of(entries: _Entries) -> np.ndarray:
     ).reshape(-1, 3)
 
 
-def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFrame:
+def first_replies(d: date) -> np.ndarray:
+    """Rule 23: the first reply written by one of our users on or before `d` to each message
+    (an entry not from a survey) of the 90 days ending on `d`: one row each of `feedback_id,
+    first` (microseconds since 1970). Found by a join on the same 90 days rather than by a
+    list of ids (tens of thousands at 10,000 partners)."""
+    since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
+    end = _start_of(d + timedelta(days=1))
+    rows = driver_rows(
+        FeedbackReply.objects.filter(
+            feedback__created_at__gte=_start_of(since),
+            feedback__created_at__lt=end,
+            author__isnull=False,
+            author__partner_membership__isnull=True,
+            created_at__lt=end,
+        )
+        .exclude(feedback__source=FeedbackSource.SURVEY)
+        .order_by()
+        .values("feedback_id")
+        .annotate(first=EpochMicroseconds(Min("created_at")))
+        .values_list("feedback_id", "first")
+    )
+    return np.array(rows, dtype="int64").reshape(-1, 2)
+
+
+def feedback_inputs(
+    d: date, entries: pd.DataFrame | None = None, replies: np.ndarray | None = None
+) -> pd.DataFrame:
     """Per partner with feedback in the 90 days ending on `d` (rule 23, `FEEDBACK_INPUT_COLUMNS`):
     its entries per category (`feedback_categories`, the JSON text of an object, and one
     count per category, `programme.FEEDBACK_COUNT_COLUMNS`), and the mean days to our first
@@ -369,7 +395,7 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
     `entries`: the week's feedback frame of the same 90 days or more with the entries' moments,
     as the week's pass read it (`analytics.selectors.feedback_frame` with `moments`), whose
     categories and messages are taken instead of read again; the database hands them over when
-    none."""
+    none. `replies`: `first_replies(d)` when read already (read here when none)."""
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
     stored = Feedback.objects.filter(created_at__gte=_start_of(since), created_at__lt=end)
@@ -387,23 +413,8 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
         within = _Entries.within(entries, _start_of(since), end)
         counts = _category_counts_of(within)
         messages = _messages_of(within)
-    # The first reply of each message, found by a join on the same 90 days rather than by a
-    # list of ids (tens of thousands at 10,000 partners); moments arrive as integers
-    # (microseconds) and the waits are computed over arrays.
-    first_reply = driver_rows(
-        FeedbackReply.objects.filter(
-            feedback__created_at__gte=_start_of(since),
-            feedback__created_at__lt=end,
-            author__isnull=False,
-            author__partner_membership__isnull=True,
-            created_at__lt=end,
-        )
-        .exclude(feedback__source=FeedbackSource.SURVEY)
-        .order_by()
-        .values("feedback_id")
-        .annotate(first=EpochMicroseconds(Min("created_at")))
-        .values_list("feedback_id", "first")
-    )
+    # Moments arrive as integers (microseconds) and the waits are computed over arrays.
+    replied = first_replies(d) if replies is None else replies
     response: dict[int, float] = {}
     if len(messages):
         # Newest first (ties by id), the order entries are listed in: each mean adds its
@@ -411,8 +422,7 @@ def feedback_inputs(d: date, entries: pd.DataFrame | None = None) -> pd.DataFram
         ids, partner_ids, created = messages[np.lexsort((messages[:, 0], -messages[:, 2]))].T
         end_us = _microseconds(end)
         answered = np.full(len(ids), end_us, dtype="int64")
-        if first_reply:
-            replied = np.array(first_reply, dtype="int64")
+        if len(replied):
             position = pd.Index(replied[:, 0]).get_indexer(ids)
             found = position >= 0
             answered[found] = replied[position[found], 1]

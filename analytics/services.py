@@ -35,7 +35,12 @@ from analytics.models import (
     SegmentSnapshot,
 )
 from analytics.programme_selectors import SourcedRevenue
-from analytics.programme_services import ProgrammeWeek, programme_compute_weeks, programme_week
+from analytics.programme_services import (
+    ProgrammeWeek,
+    programme_compute_weeks,
+    programme_read_ahead,
+    programme_week,
+)
 from analytics.revenue_services import (
     REVENUE_MODELS,
     RevenueStep,
@@ -339,8 +344,12 @@ def _run_locked(
     run = MetricsRun.objects.create(week=week, as_of=as_of, final=final, started_at=timezone.now())
     started = time.monotonic()
     try:
-        # The revenue step's reads run while the coverage pass computes.
-        with revenue_read_ahead(revenue, as_of) as step:
+        # The revenue step's reads, and the programme step's own, run while the coverage
+        # pass computes.
+        with (
+            revenue_read_ahead(revenue, as_of) as step,
+            programme_read_ahead(as_of) as programme_reads,
+        ):
             figures = compute(as_of)
             revenue_week, run.revenue_problem = (
                 (RevenueWeek(no_revenue_tables()), "")
@@ -361,6 +370,7 @@ def _run_locked(
             counts=figures.programme,
             sourced=revenue_week.sourced,
             partners=figures.partners,
+            reads=programme_reads(),
         )
     except BaseException as error:
         run.status = RunStatus.FAILED

@@ -38,7 +38,7 @@ from analytics.programme_models import (
     SatisfactionFit,
 )
 from analytics.writes import Column, Rows, copy_binary_into, insert_rows
-from crm.currencies import MissingRate
+from crm.currencies import MissingRate, RateTable
 from crm.selectors import rate_table
 from crm.sql import COPY_NULL, as_text, copy_text, copy_texts
 from partners.programme_models import REQUIREMENT_KEYS, REQUIREMENTS, Tier
@@ -85,18 +85,26 @@ def week_revenue(
     *,
     known: bool,
     sourced: programme_selectors.SourcedRevenue | None = None,
+    rates: RateTable | None = None,
+    agreement_targets: dict[int, Decimal] | MissingRate | None = None,
 ) -> WeekRevenue | None:
     """The week's programme revenue; none when the week's revenue figures are not `known`
     (the weekly run met a missing rate) or a rate is missing here (rule 10: a missing rate is
     never taken as 0, and the other figures are kept). `sourced`: the revenue sourced since
-    1 January as the week's revenue step found it (read here when none)."""
+    1 January as the week's revenue step found it; `rates` and `agreement_targets`: the rate
+    table and `programme_selectors.agreement_revenue_targets` of `d` when read already (the
+    missing rate it met, if it met one); each read here when none."""
     if not known:
         return None
-    rates = rate_table()
+    rates = rate_table() if rates is None else rates
     try:
         if sourced is None:
             sourced = programme_selectors.sourced_revenue_since(programme.year_start(d), d, rates)
-        return WeekRevenue(sourced, programme_selectors.agreement_revenue_targets(d, rates))
+        if agreement_targets is None:
+            agreement_targets = programme_selectors.agreement_revenue_targets(d, rates)
+        if isinstance(agreement_targets, MissingRate):
+            raise agreement_targets
+        return WeekRevenue(sourced, agreement_targets)
     except MissingRate as missing:
         logger.warning("programme %s: no revenue figures: %s", week, missing)
         return None
@@ -330,40 +338,70 @@ class Programme:
 
 @dataclass(frozen=True)
 class ProgrammeReads:
-    """What a day's programme step reads that the week's pass does not: the programme's
-    tiers, grace period and the targets of the day's year (`programme`), each partner's own
-    figures (`programme_selectors.partner_inputs`) and the first replies to the feedback of
-    the 90 days (`programme_selectors.first_replies`), all on `as_of`. None of it depends on
-    the week's rows, so it can be read while they are computed."""
+    """What the programme step of `week` as of `as_of` reads that the week's pass does not:
+    the programme's tiers, grace period and the targets of the day's year (`programme`),
+    each partner's own figures (`programme_selectors.partner_inputs`), the first replies to
+    the feedback of the 90 days (`programme_selectors.first_replies`), the rate table and
+    the agreements' revenue targets (`week_revenue`'s), each active partner's tier when the
+    week's evaluation starts (`partner_tiers_before`) and its closed weeks below its tier as
+    of the week before (`reports.programme_weeks_below`). None of it depends on the week's
+    rows, so it can be read while they are computed."""
 
+    week: str
     as_of: date
     programme: Programme
     partners: pd.DataFrame
     replies: np.ndarray
+    rates: RateTable
+    agreement_targets: dict[int, Decimal] | MissingRate
+    tiers_before: dict[int, str]
+    weeks_below: dict[int, int]
 
     @classmethod
-    def on(cls, as_of: date) -> ProgrammeReads:
+    def on(cls, week: str, as_of: date) -> ProgrammeReads:
         programme_now = Programme.now()
         programme_now.targets(as_of.year)
+        partners = programme_selectors.partner_inputs(as_of)
+        active = partners[partners["is_active"].to_numpy(dtype=bool)]
+        rates = rate_table()
+        agreement_targets: dict[int, Decimal] | MissingRate
+        try:
+            agreement_targets = programme_selectors.agreement_revenue_targets(as_of, rates)
+        except MissingRate as missing:
+            agreement_targets = missing
         return cls(
+            week,
             as_of,
             programme_now,
-            programme_selectors.partner_inputs(as_of),
+            partners,
             programme_selectors.first_replies(as_of),
+            rates,
+            agreement_targets,
+            partner_tiers_before(
+                week,
+                now=dict(
+                    zip(
+                        active["partner_id"].tolist(),
+                        active["current_tier"].tolist(),
+                        strict=True,
+                    )
+                ),
+            ),
+            reports.programme_weeks_below(previous_week(week)),
         )
 
 
-def _reads_on_own_connection(as_of: date) -> ProgrammeReads:
-    """`ProgrammeReads.on(as_of)` on this thread's own connection, closed afterwards."""
+def _reads_on_own_connection(week: str, as_of: date) -> ProgrammeReads:
+    """`ProgrammeReads.on(week, as_of)` on this thread's own connection, closed afterwards."""
     try:
-        return ProgrammeReads.on(as_of)
+        return ProgrammeReads.on(week, as_of)
     finally:
         connection.close()
 
 
 @contextmanager
-def programme_read_ahead(as_of: date) -> Iterator[Callable[[], ProgrammeReads | None]]:
-    """Start reading `ProgrammeReads.on(as_of)` now, on a connection of its own, when it can
+def programme_read_ahead(week: str, as_of: date) -> Iterator[Callable[[], ProgrammeReads | None]]:
+    """Start reading `ProgrammeReads.on(week, as_of)` now, on a connection of its own, when it can
     be (PostgreSQL, no transaction open, parallel reads on): the week's pass then computes
     while the database reads them, on the other core, and the programme step that follows
     does not wait for them (measured on the 1M market: 40-50 ms of its 230-280 ms, load
@@ -378,7 +416,7 @@ def programme_read_ahead(as_of: date) -> Iterator[Callable[[], ProgrammeReads | 
         yield lambda: None
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_reads_on_own_connection, as_of)
+        pending = pool.submit(_reads_on_own_connection, week, as_of)
         yield pending.result
 
 
@@ -489,7 +527,17 @@ def week_programme(
                 strict=True,
             )
         )
-    money = week_revenue(week, as_of, known=each.revenue, sourced=each.sourced)
+    reads = each.reads
+    if reads is not None and (reads.week, reads.as_of) != (week, as_of):
+        reads = None
+    money = week_revenue(
+        week,
+        as_of,
+        known=each.revenue,
+        sourced=each.sourced,
+        rates=None if reads is None else reads.rates,
+        agreement_targets=None if reads is None else reads.agreement_targets,
+    )
     targets = settings_now.targets(as_of.year)
     frame = _figures_frame(
         week,
@@ -498,20 +546,28 @@ def week_programme(
         money,
         None if counts is None else counts.feedback,
         each.partners,
-        each.reads if each.reads is not None and each.reads.as_of == as_of else None,
+        reads,
     )
     requirement_values = _requirement_values(frame)
 
     partner_ids = frame["partner_id"].to_numpy()
     ids = pd.Index(partner_ids)
-    before = partner_tiers_before(
-        week, now=dict(zip(partner_ids.tolist(), frame["current_tier"].tolist(), strict=True))
+    before = (
+        partner_tiers_before(
+            week, now=dict(zip(partner_ids.tolist(), frame["current_tier"].tolist(), strict=True))
+        )
+        if reads is None
+        else reads.tiers_before
     )
     held_before = _aligned(
         ids, list(before), list(before.values()), missing="", dtype=object
     ).tolist()
     if weeks_below_before is None:
-        weeks_below_before = reports.programme_weeks_below(previous_week(week))
+        weeks_below_before = (
+            reports.programme_weeks_below(previous_week(week))
+            if reads is None
+            else reads.weeks_below
+        )
     below_before = _aligned(
         ids,
         list(weeks_below_before),

@@ -348,7 +348,7 @@ def _run_locked(
         # pass computes.
         with (
             revenue_read_ahead(revenue, as_of) as step,
-            programme_read_ahead(as_of) as programme_reads,
+            programme_read_ahead(week, as_of) as programme_reads,
         ):
             figures = compute(as_of)
             revenue_week, run.revenue_problem = (

@@ -37,10 +37,10 @@ from analytics.programme_models import (
     SatisfactionDriver,
     SatisfactionFit,
 )
-from analytics.writes import Column, Rows, copy_binary_into, insert_rows
+from analytics.writes import Column, Rows, insert_rows, replace_week_rows
 from crm.currencies import MissingRate, RateTable
 from crm.selectors import rate_table
-from crm.sql import COPY_NULL, as_text, copy_text, copy_texts
+from crm.sql import COPY_NULL, copy_text, copy_texts
 from partners.programme_models import REQUIREMENT_KEYS, REQUIREMENTS, Tier
 from partners.programme_services import (
     TierDecision,
@@ -655,16 +655,16 @@ def _in_week(rows: pd.DataFrame, each: ProgrammeWeek) -> pd.DataFrame:
 
 def _write_weeks(evaluated: list[WeekProgramme]) -> None:
     """Replace the programme rows of the weeks `evaluated` with theirs (inside the caller's
-    transaction): the partners' rows rewritten in place on PostgreSQL
-    (`_rewrite_partner_rows`), every other table's rows of the weeks deleted and inserted."""
+    transaction): the partners' rows rewritten in place on PostgreSQL, week by week
+    (`_replace_partner_rows`), every other table's rows of the weeks deleted and inserted."""
     weeks = [outcome.week.week for outcome in evaluated]
-    partner_rows = _concatenated([outcome.partner_rows for outcome in evaluated])
     rep_rows = _concatenated([outcome.rep_rows for outcome in evaluated])
     if connection.vendor == "postgresql":
-        _rewrite_partner_rows(partner_rows, weeks)
+        for outcome in evaluated:
+            _replace_partner_rows(outcome.partner_rows, outcome.week.week)
     else:
         PartnerProgramme.objects.filter(week__in=weeks).delete()
-        _write(PartnerProgramme, partner_rows)
+        _write(PartnerProgramme, _concatenated([outcome.partner_rows for outcome in evaluated]))
     for model in (RepProgramme, SatisfactionDriver, SatisfactionFit):
         model._default_manager.filter(week__in=weeks).delete()
     _write(RepProgramme, rep_rows)
@@ -847,148 +847,18 @@ def _write(model: type[Model], frame: pd.DataFrame) -> None:
     insert_rows(model, Rows(columns, len(frame)))
 
 
-def _rewrite_partner_rows(frame: pd.DataFrame, weeks: list[str]) -> None:
-    """PostgreSQL: make the partner programme rows of `weeks` `frame`'s, rewriting in place
-    the row each partner already has in a week (a week is run again every night until it
-    closes) when its figures changed, adding the rows of partners new to a week and deleting
-    those of partners no longer in it.
-
-    The rows are copied into a temporary table first, in one binary COPY (their money and
-    JSON as text, read by the database as it reads COPY's text), and one query reads which
-    partners each week already has, compared here with those staged: only when partners
-    joined or left does an INSERT or a DELETE follow. A row rewritten in place keeps its
-    partner and week, so neither the unique index nor the foreign key has anything to check
-    and the database writes no index entry where the new row fits on the row's page; deleting
-    the week and inserting it again made it check 10,000 keys against the rows just deleted
-    and 10,000 partners at commit (measured: 370-420 ms for the insert, 80-90 ms for the
-    checks, 75-85 ms for the delete, against 140-330 ms for the update, load 4-5). A row
-    whose figures are those already stored is not written again (a week run again on the same
-    day, the partners whose figures did not move): only its comparison is paid."""
-    table = sql.Identifier(PartnerProgramme._meta.db_table)
-    staged = sql.Identifier("programme_week_rows")
-    columns = [
-        field.column
-        for field in PartnerProgramme._meta.concrete_fields
-        if not field.primary_key and field.column not in {"created_at", "week"}
-    ]
-    # The money and JSON columns go as text (they have no binary form in `writes`): the
-    # database reads them as it read COPY's text.
-    as_text_columns = {
-        field.column: sql.SQL("numeric" if isinstance(field, models.DecimalField) else "jsonb")
-        for field in PartnerProgramme._meta.concrete_fields
-        if field.attname in STAGED_AS_TEXT
-    }
-
-    def staged_value(column: str) -> sql.Composable:
-        value = sql.SQL("s.{}").format(sql.Identifier(column))
-        if column in as_text_columns:
-            return sql.SQL("{}::{}").format(value, as_text_columns[column])
-        return value
-
-    rewritten = [
-        sql.SQL("{} = {}").format(sql.Identifier(column), staged_value(column))
-        for column in columns
-        if column != "partner_id"
-    ]
-    compared = [column for column in columns if column not in {"partner_id", "updated_at"}]
-    changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
-        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in compared),
-        sql.SQL(", ").join(staged_value(c) for c in compared),
+def _replace_partner_rows(frame: pd.DataFrame, week: str) -> None:
+    """PostgreSQL: make the partner programme rows of `week` `frame`'s
+    (`writes.replace_week_rows`): the row each partner already has in the week (a week is run
+    again every night until it closes) rewritten in place when its figures changed, the rows
+    of partners new to the week added and those of partners no longer in it deleted; the
+    money and JSON staged as text and read by the database as it reads text."""
+    replace_week_rows(
+        PartnerProgramme, week, _binary_rows(frame), staged_as=dict.fromkeys(STAGED_AS_TEXT, "text")
     )
-    same_row = sql.SQL("t.week = s.week AND t.partner_id = s.partner_id")
-    inserted = ["created_at", "week", *columns]
-    staged_columns = sql.SQL(", ").join(
-        sql.SQL("NULL::text AS {}").format(sql.Identifier(field.column))
-        if field.attname in STAGED_AS_TEXT
-        else sql.Identifier(field.column)
-        for field in PartnerProgramme._meta.concrete_fields
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            as_text(
-                sql.SQL(
-                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
-                ).format(staged, staged_columns, table)
-            )
-        )
-        copy_binary_into(
-            staged,
-            PartnerProgramme,
-            [
-                _binary_rows(frame.iloc[start : start + COPY_CHUNK_ROWS])
-                for start in range(0, len(frame), COPY_CHUNK_ROWS)
-            ],
-            staged_as=dict.fromkeys(STAGED_AS_TEXT, "text"),
-        )
-        if len(weeks) > 1:
-            # The rows of many weeks: the joins below are planned on what it holds.
-            cursor.execute(as_text(sql.SQL("ANALYZE {}").format(staged)))
-        # The partners each week has rows for already, compared here with those staged
-        # (cheaper than counting the rows matched by a join on the database).
-        cursor.execute(
-            as_text(
-                sql.SQL(
-                    "SELECT week, array_agg(partner_id) FROM {} WHERE week = ANY(%s) GROUP BY week"
-                ).format(table)
-            ),
-            [weeks],
-        )
-        stored = {week: np.asarray(ids, dtype="int64") for week, ids in cursor.fetchall()}
-        new_partners = gone_partners = False
-        staged_weeks = frame["week"].to_numpy()
-        staged_ids = frame["partner_id"].to_numpy(dtype="int64")
-        for week in weeks:
-            ids, had = staged_ids[staged_weeks == week], stored.get(week, np.array([], "int64"))
-            new_partners = new_partners or not np.isin(ids, had).all()
-            gone_partners = gone_partners or not np.isin(had, ids).all()
-        if stored:
-            # The changed rows rewritten.
-            cursor.execute(
-                as_text(
-                    sql.SQL(
-                        "UPDATE {table} AS t SET {set} FROM {staged} AS s "
-                        "WHERE t.week = ANY(%s) AND {same_row} AND {changed}"
-                    ).format(
-                        table=table,
-                        set=sql.SQL(", ").join(rewritten),
-                        staged=staged,
-                        same_row=same_row,
-                        changed=changed,
-                    )
-                ),
-                [weeks],
-            )
-        if new_partners:
-            # The partners new to a week (every partner the first time a week is run).
-            missing = sql.SQL(" WHERE NOT EXISTS (SELECT FROM {} AS t WHERE {})").format(
-                table, same_row
-            )
-            cursor.execute(
-                as_text(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} AS s{}").format(
-                        table,
-                        sql.SQL(", ").join(map(sql.Identifier, inserted)),
-                        sql.SQL(", ").join(map(staged_value, inserted)),
-                        staged,
-                        missing if stored else sql.SQL(""),
-                    )
-                )
-            )
-        if gone_partners:
-            cursor.execute(
-                as_text(
-                    sql.SQL(
-                        "DELETE FROM {} AS t WHERE t.week = ANY(%s) AND NOT EXISTS "
-                        "(SELECT FROM {} AS s WHERE {})"
-                    ).format(table, staged, same_row)
-                ),
-                [weeks],
-            )
-        # Dropped now, not at commit: the caller's transaction may go on.
-        cursor.execute(as_text(sql.SQL("DROP TABLE {}").format(staged)))
 
 
-# The partner rows' money and JSON columns, staged as text (`_rewrite_partner_rows`).
+# The partner rows' money and JSON columns, staged as text (`_replace_partner_rows`).
 STAGED_AS_TEXT = frozenset(
     field.attname
     for field in PartnerProgramme._meta.concrete_fields
@@ -998,7 +868,7 @@ STAGED_AS_TEXT = frozenset(
 
 def _binary_rows(frame: pd.DataFrame) -> Rows:
     """`frame`'s partner rows (`PARTNER_PROGRAMME_FIELDS` and `WEEK_FIELDS`) as the columns
-    `writes.copy_binary_into` takes: arrays as they are, a count column that met a blank in a
+    `writes.replace_week_rows` takes: arrays as they are, a count column that met a blank in a
     merge as floats (NaN for the blank), the money and JSON as their values (written as text)."""
     columns: dict[str, Column] = {}
     for name in [*PARTNER_PROGRAMME_FIELDS, *WEEK_FIELDS]:

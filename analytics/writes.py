@@ -63,7 +63,9 @@ def insert_rows(model: type[Model], rows: Rows) -> None:
     _copy_binary(model, columns, [_binary_rows(model, rows, columns)])
 
 
-def replace_week_rows(model: type[Model], week: str, rows: Rows) -> None:
+def replace_week_rows(
+    model: type[Model], week: str, rows: Rows, *, staged_as: Mapping[str, str] | None = None
+) -> None:
     """Make `model`'s rows of `week` the `rows` given (inside the caller's transaction).
 
     On PostgreSQL, when the week has rows already (a week is run again every night until it
@@ -75,20 +77,24 @@ def replace_week_rows(model: type[Model], week: str, rows: Rows) -> None:
     values did not change is not written again (its comparison alone is paid); deleting the
     week and inserting it again made the database check every key against the row just
     deleted, and every foreign key at the commit. A week's first rows, and every week on
-    other databases, are inserted after its rows are deleted (`insert_rows`)."""
+    other databases, are inserted after its rows are deleted (`insert_rows`).
+
+    `staged_as`: the fields whose own column has no binary form here (money, JSON), staged as
+    text (by field name: "text") and read by the database as it reads text; the rows of such
+    a model always go through the staging table on PostgreSQL, a week's first rows too."""
     key = _week_key(model)
     stored = model._default_manager.filter(week=week)
     if (
         connection.vendor != "postgresql"
         or key is None
-        or _binary_columns(model) is None
+        or _binary_columns(model, staged_as) is None
         or not rows.count
-        or not stored.exists()
+        or (not staged_as and not stored.exists())
     ):
         stored.delete()
         insert_rows(model, rows)
         return
-    _rewrite_week(model, week, rows, key)
+    _rewrite_week(model, week, rows, key, staged_as)
 
 
 def _week_key(model: type[Model]) -> list[str] | None:
@@ -122,18 +128,29 @@ class _WeekRewrite:
 
 
 def _week_rewrite(
-    model: type[Model], week: str, key: list[str], staged: sql.Identifier
+    model: type[Model],
+    week: str,
+    key: list[str],
+    staged: sql.Identifier,
+    text_columns: Mapping[str, str] | None = None,
 ) -> _WeekRewrite:
     """The statements of `_WeekRewrite` for `model`'s rows of `week` and its key `key`
     (`_week_key`), staged in `staged`. A rewritten row keeps its `created_at`; a row whose
-    values are those staged is not written again (its `updated_at` kept)."""
+    values are those staged is not written again (its `updated_at` kept). `text_columns`: the
+    staged columns held as text, by column, with the type each is read as."""
     table = sql.Identifier(model._meta.db_table)
     columns = [str(field.column) for field in _fields(model)]
     rewritten = [column for column in columns if column not in {*key, "created_at"}]
     compared = [column for column in rewritten if column != "updated_at"]
+    casts = text_columns or {}
+
+    def value(alias: str, name: str) -> sql.Composable:
+        if alias == "s" and name in casts:
+            return sql.SQL("{}::{}").format(sql.Identifier(alias, name), sql.SQL(casts[name]))
+        return sql.Identifier(alias, name)
 
     def listed(alias: str, names: Sequence[str]) -> sql.Composable:
-        return sql.SQL(", ").join(sql.Identifier(alias, name) for name in names)
+        return sql.SQL(", ").join(value(alias, name) for name in names)
 
     names = {
         "table": table,
@@ -150,7 +167,7 @@ def _week_rewrite(
             " AND ({stored}) IS DISTINCT FROM ({given})"
         ).format(
             set=sql.SQL(", ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Identifier("s", name))
+                sql.SQL("{} = {}").format(sql.Identifier(name), value("s", name))
                 for name in rewritten
             ),
             stored=listed("t", compared),
@@ -178,24 +195,46 @@ def _week_rewrite(
     )
 
 
-def _staging_table(model: type[Model], staged: sql.Identifier) -> sql.Composed:
-    """Creates `staged`, a temporary table of `model`'s columns (dropped at the commit)."""
+def _staging_table(
+    model: type[Model], staged: sql.Identifier, text_columns: Iterable[str] = ()
+) -> sql.Composed:
+    """Creates `staged`, a temporary table of `model`'s columns (dropped at the commit), those
+    of `text_columns` held as text."""
+    text = set(text_columns)
     return sql.SQL(
         "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
     ).format(
         staged,
-        sql.SQL(", ").join(sql.Identifier(str(field.column)) for field in _fields(model)),
+        sql.SQL(", ").join(
+            sql.SQL("NULL::text AS {}").format(sql.Identifier(str(field.column)))
+            if field.column in text
+            else sql.Identifier(str(field.column))
+            for field in _fields(model)
+        ),
         sql.Identifier(model._meta.db_table),
     )
 
 
-def _rewrite_week(model: type[Model], week: str, rows: Rows, key: list[str]) -> None:
-    """`replace_week_rows` of a week that has rows, on PostgreSQL."""
+def _rewrite_week(
+    model: type[Model],
+    week: str,
+    rows: Rows,
+    key: list[str],
+    staged_as: Mapping[str, str] | None = None,
+) -> None:
+    """`replace_week_rows` of a week that has rows (or whose model has `staged_as` fields), on
+    PostgreSQL."""
     staged = sql.Identifier("week_rows")
-    statements = _week_rewrite(model, week, key, staged)
+    # The columns staged as text, with the type each is read as.
+    text_columns = {
+        str(field.column): str(field.db_type(connection))
+        for field in _fields(model)
+        if (staged_as or {}).get(field.attname) == "text"
+    }
+    statements = _week_rewrite(model, week, key, staged, text_columns)
     with connection.cursor() as cursor:
-        cursor.execute(as_text(_staging_table(model, staged)))
-        copy_binary_into(staged, model, [rows])
+        cursor.execute(as_text(_staging_table(model, staged, text_columns)))
+        copy_binary_into(staged, model, [rows], staged_as=staged_as)
         cursor.execute(as_text(statements.changed))
         # Most runs find no key added or gone, and pay for no insert or delete.
         cursor.execute(as_text(statements.unmatched))

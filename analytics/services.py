@@ -359,9 +359,10 @@ def _run_locked(
         rows = _write_week(
             WeekInputs(week, as_of, final, figures, revenue_week.tables, registrations)
         )
-        # The partner programme's step reads the week just written (docs/metrics.md 20-23).
-        # The counts the week's pass found on its way, and the revenue sourced this year the
-        # revenue step found, are handed over, not read again.
+        # The partner programme's step follows the week just written (docs/metrics.md
+        # 20-23). The counts and partner figures the week's pass found on its way, the
+        # revenue sourced this year the revenue step found, and the programme's own reads
+        # made while the pass computed, are handed over, not read again.
         rows += programme_week(
             week=week,
             as_of=as_of,
@@ -642,9 +643,10 @@ def _run_weeks_locked(
 
             started = time.monotonic()
             # The partner programme's steps read the weeks just written (docs/metrics.md
-            # 20-23), each week the tiers of the weeks before, and write all the weeks' rows
-            # at once; the counts the sweep found on its way, and the revenue sourced this
-            # year the revenue step found, are handed over, not read again.
+            # 20-23), each week the tiers of the weeks before, and write the weeks' rows
+            # after; the counts and partner figures the sweep found on its way, and the
+            # revenue sourced this year the revenue step found, are handed over, not read
+            # again.
             programme_rows = programme_compute_weeks(
                 weeks=[
                     ProgrammeWeek(

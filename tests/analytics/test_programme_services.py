@@ -666,3 +666,37 @@ def test_many_weeks_at_once_write_what_each_week_in_turn_writes(market: Market) 
     programme_forget(weeks)
     programme_services.programme_compute_weeks(weeks=steps)
     assert programme_rows(weeks) == in_turn
+
+
+def test_the_figures_handed_over_and_read_ahead_give_what_the_step_reads(market: Market) -> None:
+    programme_settings_set(downgrade_grace_weeks=1)
+    reply = FeedbackReplyFactory(
+        feedback=market.partner.feedback.get(), author=UserFactory(role="sales_manager")
+    )
+    type(reply).objects.filter(pk=reply.pk).update(created_at=at(date(2026, 11, 12)))
+    # Silver in W46, below it in W47 (one account fewer).
+    type(market.kept.coverage_assignments.get()).objects.filter(account=market.kept).update(
+        end_date=date(2026, 11, 16)
+    )
+    weeks = ["2026-W46", "2026-W47"]
+    services.metrics_compute_weeks(weeks=weeks, final_weeks=weeks)
+    days = {week: services.metrics_as_of(week=week, final=True) for week in weeks}
+
+    programme_forget(weeks)
+    for week in weeks:
+        programme_services.programme_week(week=week, as_of=days[week], final=True)
+    read_in_the_step = programme_rows(weeks)
+    assert [row[1] for row in read_in_the_step["partners.TierChange"]] == ["2026-W46"]
+
+    programme_forget(weeks)
+    for week in weeks:
+        figures = services.metrics_week_figures(days[week])
+        programme_services.programme_week(
+            week=week,
+            as_of=days[week],
+            final=True,
+            counts=figures.programme,
+            partners=figures.partners,
+            reads=programme_services.ProgrammeReads.on(week, days[week]),
+        )
+    assert programme_rows(weeks) == read_in_the_step

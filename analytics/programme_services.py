@@ -37,6 +37,7 @@ from analytics.programme_models import (
     SatisfactionDriver,
     SatisfactionFit,
 )
+from analytics.routers import primary_reads
 from analytics.writes import Column, Rows, insert_rows, replace_week_rows
 from crm.currencies import MissingRate, RateTable
 from crm.selectors import rate_table
@@ -392,9 +393,12 @@ class ProgrammeReads:
 
 
 def _reads_on_own_connection(week: str, as_of: date) -> ProgrammeReads:
-    """`ProgrammeReads.on(week, as_of)` on this thread's own connection, closed afterwards."""
+    """`ProgrammeReads.on(week, as_of)` on this thread's own connection, closed afterwards;
+    the programme rows of the week before read on the primary, as the run's own reads are
+    (`analytics.routers.primary_reads`: a thread does not inherit the run's)."""
     try:
-        return ProgrammeReads.on(week, as_of)
+        with primary_reads():
+            return ProgrammeReads.on(week, as_of)
     finally:
         connection.close()
 

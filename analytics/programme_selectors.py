@@ -301,7 +301,7 @@ def _category_counts_of(entries: _Entries) -> pd.DataFrame:
     columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
     partner_codes, partner_ids = pd.factorize(entries.partner_id, sort=True)
     codes, categories = pd.factorize(entries.category)
-    known = pd.Index(list(programme.FEEDBACK_COUNT_COLUMNS)).get_indexer(categories)
+    known = pd.Index(list(programme.FEEDBACK_COUNT_COLUMNS)).get_indexer(pd.Index(categories))
     if (codes < 0).any() or (known < 0).any():
         raise ValueError("a feedback entry's category is not one of FeedbackCategory")
     category_codes = known[codes]

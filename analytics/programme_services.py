@@ -175,17 +175,17 @@ def _figures_frame(
     ids = pd.Index(columns["partner_id"].astype("int64"))
     columns["partner_id"] = ids.to_numpy()
 
+    figures: list[Any]
     if partners is None:
         snapshot = reports.partner_requirement_figures(week)
-        snapshot_ids, covered, satisfaction, nps = (
-            list(zip(*snapshot, strict=True)) if snapshot else [()] * 4
-        )
+        figures = list(zip(*snapshot, strict=True)) if snapshot else [()] * 4
     else:
         # The figures the week's snapshot was written from, as arrays (NaN where it wrote none).
-        snapshot_ids, covered, satisfaction, nps = (
+        figures = [
             partners[column].to_numpy()
             for column in ("partner_id", "covered_accounts", "satisfaction_mean", "nps")
-        )
+        ]
+    snapshot_ids, covered, satisfaction, nps = figures
     in_snapshot = _Placement.of(ids, snapshot_ids)
     columns["covered_accounts"] = in_snapshot.place(covered, missing=0, dtype="int64")
     # A partner without scored feedback has no satisfaction (None from the database: NaN).

@@ -39,8 +39,8 @@ from psycopg import sql
 from analytics import metrics, programme
 from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
-from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
-from crm.rules import CONVERTED, IN_MARKET, DateRule
+from crm.models import Account, Region, SizeBand, Vertical
+from crm.rules import CONVERTED, IN_MARKET
 from crm.sql import export_snapshot, in_exported_snapshot
 from partners.models import (
     Agreement,
@@ -79,25 +79,20 @@ def _coverage_kind() -> Case:
     )
 
 
-def _on_day(rule: DateRule, d: date) -> Case:
-    """1 where `rule` holds on `d`, else 0."""
-    return Case(When(rule.q(d), then=Value(1)), default=Value(0))
+def _last_by_default(field: str, values: Sequence[str], *, first: int = 0) -> Case:
+    """`first + i` where `field` holds `values[i]`, for a field the database holds to one of
+    `values` (a check constraint): the last value is what is left when the others are not,
+    so the rows holding it compare no text of theirs at all."""
+    return _case(field, values[:-1], first=first, default=first + len(values) - 1)
 
 
-# An account's state code (`metrics.DayStates.from_codes`) once in the market, by its stored
-# `converted_via_code` (0: not converted, else 1 + the kind's place in `ChannelKind`): 1 when
-# not converted, 2 + the winning kind's index in `metrics.KINDS` when converted.
-_STATE_OF_CONVERTED_VIA = np.array(
-    [1, *(2 + metrics.KINDS.index(kind) for kind in ChannelKind.values)], dtype=np.int8
-)
-
-
-def _account_states(in_market: np.ndarray, converted: np.ndarray, via: np.ndarray) -> np.ndarray:
-    """The state of each account on the day (0 out of the market, rule 1; 1 in it and not
-    converted; 2 + the winning kind's index, rule 4) from the day's two tests and its stored
-    winning kind."""
-    won = _STATE_OF_CONVERTED_VIA[np.where(converted.astype(bool), via, 0)]
-    return np.where(in_market.astype(bool), won, 0).astype(np.int8)
+def _account_state(d: date) -> Case:
+    """An account's state on `d` as `metrics.DayStates.from_codes` reads it: 0 out of the
+    market (rule 1), 1 in it and not converted by `d`, 2 + the winning kind's index (rule 4;
+    a converted account has a winning kind, `account_converted_via_iff_converted_on`)."""
+    won = _last_by_default("converted_via", metrics.KINDS, first=2)
+    converted = Case(When(CONVERTED.q(d), then=won), default=Value(1))
+    return Case(When(IN_MARKET.q(d), then=converted), default=Value(0))
 
 
 def _converted_since(start: date, d: date) -> Case:
@@ -325,10 +320,9 @@ def _account_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) ->
             _Field("account_id", F("id"), _bits(highest["account"])),
             _Field("region", F("region_id"), _bits(highest["region"])),
             _Field("vertical", F("vertical_id"), _bits(highest["vertical"])),
-            _Field("size_band", F("size_band_code"), 3),
-            _Field("in_market", _on_day(IN_MARKET, d), 1),
-            _Field("converted", _on_day(CONVERTED, d), 1),
-            _Field("converted_via", F("converted_via_code"), 3),
+            # `account_size_band_valid` holds the band to one of them.
+            _Field("size_band", _last_by_default("size_band", SIZE_BANDS), 3),
+            _Field("state", _account_state(d), 3),
             _Field("in_window", _converted_since(programme.window_start(d), d), 1),
             _Field("in_year", _converted_since(programme.year_start(d), d), 1),
         ]
@@ -341,7 +335,7 @@ def _account_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) ->
         size_band=pd.Categorical.from_codes(
             fields["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
         ),
-        state=_account_states(fields["in_market"], fields["converted"], fields["converted_via"]),
+        state=fields["state"].astype("int8"),
         converted_in_window=fields["in_window"].astype(bool),
         converted_in_year=fields["in_year"].astype(bool),
     )
@@ -724,8 +718,9 @@ def _market_account_columns(highest: dict[str, int]) -> dict[str, np.ndarray]:
                 _Field("account_id", F("id"), _bits(highest["account"])),
                 _Field("region", F("region_id"), _bits(highest["region"])),
                 _Field("vertical", F("vertical_id"), _bits(highest["vertical"])),
-                _Field("size_band", F("size_band_code"), 3),
-                _Field("converted_via", F("converted_via_code"), 3),
+                _Field("size_band", _last_by_default("size_band", SIZE_BANDS), 3),
+                # Most accounts are not converted: their empty kind is tested first.
+                _Field("converted_via", _last_by_default("converted_via", ["", *metrics.KINDS]), 3),
                 *(
                     _Field(name, _day_number(name), _DAY_BITS)
                     for name in ("entered_on", "archived_on", "converted_on")
@@ -796,7 +791,7 @@ def _market_arrays(
                 name: _dates_of(accounts[name])
                 for name in ("entered_on", "archived_on", "converted_on")
             },
-            "converted_via": np.array(["", *ChannelKind.values], dtype=object)[
+            "converted_via": np.array(["", *metrics.KINDS], dtype=object)[
                 accounts["converted_via"]
             ],
         }

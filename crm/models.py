@@ -71,18 +71,6 @@ CHANNEL_KIND_BITS: dict[str, int] = {
 }
 
 
-def _code_of(field: str, values: Sequence[str], *, first: int = 0) -> models.Case:
-    """`first + i` where `field` holds `values[i]`, 0 elsewhere."""
-    return models.Case(
-        *(
-            models.When(**{field: value}, then=models.Value(first + i))
-            for i, value in enumerate(values)
-        ),
-        default=models.Value(0),
-        output_field=models.PositiveSmallIntegerField(),
-    )
-
-
 def localized_name(name: str, name_zh: str) -> str:
     """The name a reader of the active language knows: the Chinese name for Chinese readers
     when there is one, the name otherwise."""
@@ -174,20 +162,6 @@ class Account(TimeStamped):
     coverage_kinds = models.PositiveSmallIntegerField(default=0, db_default=0)
     coverage_kinds_from = models.DateField(null=True, blank=True)
     coverage_kinds_until = models.DateField(null=True, blank=True)
-    # The size band and the winning kind as small integers, written by the database itself on
-    # every write (no write path can forget them), so that the weekly metrics read integers
-    # instead of comparing text row by row: the band's place in `SizeBand`, the kind's place in
-    # `ChannelKind` counted from 1 (0 when not converted).
-    size_band_code = models.GeneratedField(
-        expression=_code_of("size_band", SizeBand.values),
-        output_field=models.PositiveSmallIntegerField(),
-        db_persist=True,
-    )
-    converted_via_code = models.GeneratedField(
-        expression=_code_of("converted_via", ChannelKind.values, first=1),
-        output_field=models.PositiveSmallIntegerField(),
-        db_persist=True,
-    )
 
     class Meta:
         ordering = ["name"]

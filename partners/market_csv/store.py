@@ -368,7 +368,7 @@ def _defaults(
     given = given or {}
     values: dict[str, Any] = {}
     for field in model._meta.concrete_fields:
-        if field.name in skip or not field.column or field.generated:
+        if field.name in skip or not field.column:
             continue
         values[field.column] = given.get(field.column, field.get_default())
     return values

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from django.db import IntegrityError, transaction
 
-from crm.models import Account, ChannelKind, Region, SizeBand, Vertical
+from crm.models import Account, ChannelKind, Region, Vertical
 from tests.cast import Cast
 from tests.factories import AccountFactory, RegionFactory, VerticalFactory
 
@@ -100,72 +100,3 @@ def test_a_capped_count_stops_past_the_cap_as_the_lists_do(db: None) -> None:
     AccountFactory.create_batch(3)
     assert capped_count(Account.objects.all(), cap=5) == (3, False)
     assert capped_count(Account.objects.all(), cap=2) == (2, True)
-
-
-def codes_match_text() -> bool:
-    """Whether every account's stored codes are its size band's and winning kind's."""
-    sizes, kinds = list(SizeBand.values), ["", *ChannelKind.values]
-    rows = Account.objects.values_list(
-        "size_band", "converted_via", "size_band_code", "converted_via_code"
-    )
-    return all(
-        (size_code, via_code) == (sizes.index(size), kinds.index(via))
-        for size, via, size_code, via_code in rows
-    )
-
-
-class TestAccountCodes:
-    """The size band and winning kind codes the weekly metrics read follow every write."""
-
-    def test_it_codes_a_created_account(self) -> None:
-        account = AccountFactory(
-            size_band=SizeBand.STRATEGIC,
-            converted_on=date(2025, 3, 1),
-            converted_via=ChannelKind.PARTNER,
-        )
-        account.refresh_from_db()
-        assert (account.size_band_code, account.converted_via_code) == (3, 3)
-
-    def test_it_recodes_on_save(self) -> None:
-        account = AccountFactory()
-        account.size_band = SizeBand.ENTERPRISE
-        account.converted_on, account.converted_via = date(2025, 3, 1), ChannelKind.ONLINE
-        account.save()
-        account.refresh_from_db()
-        assert (account.size_band_code, account.converted_via_code) == (2, 4)
-
-    def test_it_recodes_on_queryset_update(self) -> None:
-        AccountFactory.create_batch(3)
-        Account.objects.update(
-            size_band=SizeBand.MID_MARKET,
-            converted_on=date(2025, 3, 1),
-            converted_via=ChannelKind.DISTRIBUTION,
-        )
-        assert set(Account.objects.values_list("size_band_code", "converted_via_code")) == {(1, 2)}
-        Account.objects.update(converted_on=None, converted_via="")
-        assert codes_match_text()
-
-    def test_it_codes_bulk_created_and_bulk_updated_accounts(self) -> None:
-        region, vertical = RegionFactory(), VerticalFactory()
-        accounts = Account.objects.bulk_create(
-            Account(
-                external_id=f"B-{number}",
-                name=f"Bulk {number}",
-                region=region,
-                vertical=vertical,
-                size_band=size,
-                entered_on=date(2025, 1, 1),
-                converted_on=date(2025, 2, 1) if via else None,
-                converted_via=via,
-            )
-            for number, (size, via) in enumerate(
-                zip(SizeBand.values, ["", *ChannelKind.values[:3]], strict=True)
-            )
-        )
-        assert codes_match_text()
-        for account in accounts:
-            account.size_band = SizeBand.SMB
-            account.converted_on, account.converted_via = date(2025, 2, 1), ChannelKind.ONLINE
-        Account.objects.bulk_update(accounts, ["size_band", "converted_on", "converted_via"])
-        assert codes_match_text()
-        assert set(Account.objects.values_list("size_band_code", "converted_via_code")) == {(0, 4)}

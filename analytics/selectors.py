@@ -65,16 +65,17 @@ def _case(field: str, values: Sequence[str], *, first: int = 0, default: int | N
     )
 
 
-def _coverage_kind() -> Case:
-    """An assignment's kind as its index in `metrics.KINDS`, told by which owner it has: the
-    database holds a direct row to a rep, an online row to no owner and a partner-kind row to
-    a partner (`coverage_owner_matches_kind`), so only the two partner kinds compare their
-    text, and the other half of the rows none."""
+def _kind_by_owner(field: str = "kind") -> Case:
+    """A coverage assignment's kind (or a deal's channel, `field`) as its index in
+    `metrics.KINDS`, told by which owner it has: the database holds a direct row to a rep, an
+    online row to no owner and a partner-kind row to a partner (`coverage_owner_matches_kind`,
+    `opportunity_owner_matches_channel`), so only the two partner kinds compare their text,
+    and the other half of the rows none."""
     index = metrics.KINDS.index
     return Case(
         When(rep_id__isnull=False, then=Value(index("direct"))),
         When(partner_id__isnull=True, then=Value(index("online"))),
-        When(kind="partner", then=Value(index("partner"))),
+        When(**{field: "partner"}, then=Value(index("partner"))),
         default=Value(index("distribution")),
     )
 
@@ -361,7 +362,7 @@ def _assignment_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds)
     packing = _Packing(
         [
             _Field("account_id", F("account_id"), _bits(highest["account"])),
-            _Field("kind", _coverage_kind(), 3),
+            _Field("kind", _kind_by_owner(), 3),
             _Field("owner", F("owner"), _bits(max(highest["partner"], highest["rep"]))),
         ]
     )
@@ -680,11 +681,12 @@ def _day_number(field: str) -> Combinable:
 
 
 def _day_number_of(day: Combinable) -> Combinable:
-    # `date - date` is an integer number of days in PostgreSQL.
+    # `date - date` is an integer number of days in PostgreSQL; counted from the day before
+    # 0001-01-01 (1 BC's last day: there is no year 0), it is the number without an addition.
     return Coalesce(
         Func(
             day,
-            template="(%(expressions)s - DATE '0001-01-01' + 1)",
+            template="(%(expressions)s - DATE '0001-12-31 BC')",
             output_field=BigIntegerField(),
         ),
         Value(0),
@@ -741,7 +743,7 @@ def _market_coverage_columns(highest: dict[str, int]) -> dict[str, np.ndarray]:
             [
                 _Field("account_id", F("account_id"), _bits(highest["account"])),
                 _Field("partner_id", F("owner"), _bits(highest["partner"])),
-                _Field("kind", _coverage_kind(), 3),
+                _Field("kind", _kind_by_owner(), 3),
                 _Field("rep_id", F("seller"), _bits(highest["rep"])),
                 *(
                     _Field(name, _day_number(name), _DAY_BITS)

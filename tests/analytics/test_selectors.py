@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 from django.db.models import F
 
-from analytics import metrics, programme, selectors
-from channels.models import CoverageAssignment
+from analytics import metrics, programme, revenue, revenue_selectors, selectors
+from channels.models import CoverageAssignment, Opportunity
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, SizeBand
 from crm.rules import CONVERTED, IN_MARKET
-from tests.analytics.market import random_market
+from crm.selectors import rate_table
+from tests.analytics.market import random_market, random_revenue
 from tests.factories import AccountFactory
 
 
@@ -113,3 +115,52 @@ def test_a_week_read_gives_each_row_what_the_rules_say_of_it(seed: int) -> None:
             if COVERAGE_RUNNING.holds(each, day)
         )
         assert got_running == expected_running, day
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_deals_read_codes_each_deal_as_it_is_stored() -> None:
+    # The channel is told by the owner and the stage by the close date (the database's
+    # constraints hold both), the dates as day numbers: each deal as it is stored. (SQLite
+    # reads the deals another way, `revenue_selectors.read_revenue`.)
+    random_market(71, accounts=60)
+    random_revenue(71, opportunities=150)
+    with selectors._tuned_reads():
+        read = revenue_selectors._read_deals(
+            Opportunity.objects.all(),
+            rate_table(),
+            revenue_selectors._highest_ids(),
+            joined=True,
+        )
+    fields = read.fields
+    got = {
+        int(deal_id): (
+            metrics.KINDS[channel],
+            revenue.STAGES[stage],
+            *(selectors._dates_of(fields[name][row : row + 1])[0] for name in revenue.DATE_FIELDS),
+        )
+        for row, (deal_id, channel, stage) in enumerate(
+            zip(fields["opportunity_id"], fields["channel"], fields["stage"], strict=True)
+        )
+    }
+
+    def day(value: date | None) -> np.datetime64:
+        return np.datetime64(value, "D") if value else np.datetime64("NaT", "D")
+
+    stored = {
+        deal.id: (
+            deal.channel,
+            deal.stage,
+            *(day(getattr(deal, name)) for name in revenue.DATE_FIELDS),
+        )
+        for deal in Opportunity.objects.all()
+    }
+    assert got.keys() == stored.keys()
+    for deal_id, values in stored.items():
+        channel, stage, *dates = got[deal_id]
+        assert (channel, stage) == values[:2], deal_id
+        assert all(
+            (np.isnat(a) and np.isnat(b)) or a == b for a, b in zip(dates, values[2:], strict=True)
+        ), deal_id
+    assert {channel for channel, *_ in stored.values()} == set(metrics.KINDS)
+    assert {stage for _, stage, *_ in stored.values()} == set(revenue.STAGES)

@@ -83,7 +83,7 @@ def _kind_by_owner(field: str = "kind") -> Case:
 def _last_by_default(field: str, values: Sequence[str], *, first: int = 0) -> Case:
     """`first + i` where `field` holds `values[i]`, for a field the database holds to one of
     `values` (a check constraint): the last value is what is left when the others are not,
-    so the rows holding it compare no text of theirs at all."""
+    so it is never compared (one text comparison fewer for each row that holds it)."""
     return _case(field, values[:-1], first=first, default=first + len(values) - 1)
 
 

@@ -38,6 +38,7 @@ from analytics.selectors import (
     _day_number,
     _Field,
     _integer_columns,
+    _kind_by_owner,
     _Packing,
     _tuned_reads,
 )
@@ -188,6 +189,18 @@ class _DealFields:
     verticals: dict[int, str]
 
 
+def _deal_stage() -> Case:
+    """A deal's stage as its index in `revenue.STAGES`: the database holds a close date on
+    exactly the won and lost deals (`opportunity_closed_on_iff_closed`), so an open deal
+    compares no text and a closed one its stage with one value."""
+    index = revenue.STAGES.index
+    return Case(
+        When(closed_on__isnull=True, then=Value(index("open"))),
+        When(stage="won", then=Value(index("won"))),
+        default=Value(index("lost")),
+    )
+
+
 def _read_deals(
     opportunities: QuerySet[Opportunity],
     rates: RateTable,
@@ -237,8 +250,8 @@ def _read_deals(
             _Field("opportunity_id", F("id"), _bits(highest["opportunity"])),
             _Field("account_id", F("account_id"), _bits(highest["account"])),
             _Field("owner", F("owner"), _bits(highest_owner)),
-            _Field("channel", _case("channel", metrics.KINDS), 3),
-            _Field("stage", _case("stage", revenue.STAGES), 2),
+            _Field("channel", _kind_by_owner("channel"), 3),
+            _Field("stage", _deal_stage(), 2),
             _Field("recurring", Case(When(recurring=True, then=Value(1)), default=Value(0)), 1),
             # 0 for a currency without any rate, else 1 + its code in the rate table.
             _Field(
@@ -382,7 +395,7 @@ def _coverage_read(
             [
                 _Field("account_id", F("account_id"), _bits(highest["account"])),
                 _Field("partner_id", F("owner"), _bits(highest["partner"])),
-                _Field("kind", _case("kind", metrics.KINDS), 3),
+                _Field("kind", _kind_by_owner(), 3),
                 *(
                     _Field(name, _day_number(name), _DAY_BITS)
                     for name in ("start_date", "end_date")

@@ -65,10 +65,33 @@ def _case(field: str, values: Sequence[str], *, first: int = 0, default: int | N
     )
 
 
+def _kind_by_owner(field: str = "kind") -> Case:
+    """A coverage assignment's kind (or a deal's channel, `field`) as its index in
+    `metrics.KINDS`, told by which owner it has: the database holds a direct row to a rep, an
+    online row to no owner and a partner-kind row to a partner (`coverage_owner_matches_kind`,
+    `opportunity_owner_matches_channel`), so only the two partner kinds compare their text,
+    and the other half of the rows none."""
+    index = metrics.KINDS.index
+    return Case(
+        When(rep_id__isnull=False, then=Value(index("direct"))),
+        When(partner_id__isnull=True, then=Value(index("online"))),
+        When(**{field: "partner"}, then=Value(index("partner"))),
+        default=Value(index("distribution")),
+    )
+
+
+def _last_by_default(field: str, values: Sequence[str], *, first: int = 0) -> Case:
+    """`first + i` where `field` holds `values[i]`, for a field the database holds to one of
+    `values` (a check constraint): the last value is what is left when the others are not,
+    so it is never compared (one text comparison fewer for each row that holds it)."""
+    return _case(field, values[:-1], first=first, default=first + len(values) - 1)
+
+
 def _account_state(d: date) -> Case:
     """An account's state on `d` as `metrics.DayStates.from_codes` reads it: 0 out of the
-    market (rule 1), 1 in it and not converted by `d`, 2 + the winning kind's index (rule 4)."""
-    won = _case("converted_via", metrics.KINDS, first=2, default=1)
+    market (rule 1), 1 in it and not converted by `d`, 2 + the winning kind's index (rule 4;
+    a converted account has a winning kind, `account_converted_via_iff_converted_on`)."""
+    won = _last_by_default("converted_via", metrics.KINDS, first=2)
     converted = Case(When(CONVERTED.q(d), then=won), default=Value(1))
     return Case(When(IN_MARKET.q(d), then=converted), default=Value(0))
 
@@ -298,7 +321,8 @@ def _account_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) ->
             _Field("account_id", F("id"), _bits(highest["account"])),
             _Field("region", F("region_id"), _bits(highest["region"])),
             _Field("vertical", F("vertical_id"), _bits(highest["vertical"])),
-            _Field("size_band", _case("size_band", SIZE_BANDS), 3),
+            # `account_size_band_valid` holds the band to one of them.
+            _Field("size_band", _last_by_default("size_band", SIZE_BANDS), 3),
             _Field("state", _account_state(d), 3),
             _Field("in_window", _converted_since(programme.window_start(d), d), 1),
             _Field("in_year", _converted_since(programme.year_start(d), d), 1),
@@ -338,7 +362,7 @@ def _assignment_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds)
     packing = _Packing(
         [
             _Field("account_id", F("account_id"), _bits(highest["account"])),
-            _Field("kind", _case("kind", metrics.KINDS), 3),
+            _Field("kind", _kind_by_owner(), 3),
             _Field("owner", F("owner"), _bits(max(highest["partner"], highest["rep"]))),
         ]
     )
@@ -657,11 +681,12 @@ def _day_number(field: str) -> Combinable:
 
 
 def _day_number_of(day: Combinable) -> Combinable:
-    # `date - date` is an integer number of days in PostgreSQL.
+    # `date - date` is an integer number of days in PostgreSQL; counted from the day before
+    # 0001-01-01 (1 BC's last day: there is no year 0), it is the number without an addition.
     return Coalesce(
         Func(
             day,
-            template="(%(expressions)s - DATE '0001-01-01' + 1)",
+            template="(%(expressions)s - DATE '0001-12-31 BC')",
             output_field=BigIntegerField(),
         ),
         Value(0),
@@ -695,12 +720,9 @@ def _market_account_columns(highest: dict[str, int]) -> dict[str, np.ndarray]:
                 _Field("account_id", F("id"), _bits(highest["account"])),
                 _Field("region", F("region_id"), _bits(highest["region"])),
                 _Field("vertical", F("vertical_id"), _bits(highest["vertical"])),
-                _Field("size_band", _case("size_band", SIZE_BANDS), 3),
-                _Field(
-                    "converted_via",
-                    _case("converted_via", metrics.KINDS, first=1, default=0),
-                    3,
-                ),
+                _Field("size_band", _last_by_default("size_band", SIZE_BANDS), 3),
+                # Most accounts are not converted: their empty kind is tested first.
+                _Field("converted_via", _last_by_default("converted_via", ["", *metrics.KINDS]), 3),
                 *(
                     _Field(name, _day_number(name), _DAY_BITS)
                     for name in ("entered_on", "archived_on", "converted_on")
@@ -721,7 +743,7 @@ def _market_coverage_columns(highest: dict[str, int]) -> dict[str, np.ndarray]:
             [
                 _Field("account_id", F("account_id"), _bits(highest["account"])),
                 _Field("partner_id", F("owner"), _bits(highest["partner"])),
-                _Field("kind", _case("kind", metrics.KINDS), 3),
+                _Field("kind", _kind_by_owner(), 3),
                 _Field("rep_id", F("seller"), _bits(highest["rep"])),
                 *(
                     _Field(name, _day_number(name), _DAY_BITS)

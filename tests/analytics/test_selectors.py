@@ -1,14 +1,21 @@
-"""The metrics reads' packing of integer fields (`analytics.selectors._Packing`)."""
+"""The metrics reads: the packing of integer fields (`analytics.selectors._Packing`) and a
+week's rows (`analytics.selectors.week_read`)."""
 
 from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 from django.db.models import F
 
-from analytics import metrics, selectors
+from analytics import metrics, programme, revenue, revenue_selectors, selectors
+from channels.models import CoverageAssignment, Opportunity
+from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, SizeBand
+from crm.rules import CONVERTED, IN_MARKET
+from crm.selectors import rate_table
+from tests.analytics.market import random_market, random_revenue
 from tests.factories import AccountFactory
 
 
@@ -55,3 +62,105 @@ def test_it_unpacks_coded_fields_packed_above_the_first_32_bits() -> None:
         for account in Account.objects.all()
     }
     assert read == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [61, 62])
+def test_a_week_read_gives_each_row_what_the_rules_say_of_it(seed: int) -> None:
+    # The read takes integer codes (stored, or told by the owner columns) instead of the text
+    # and evaluates the date rules in the database: each row as the rules state it, object by
+    # object.
+    days = random_market(seed, accounts=100)
+    accounts = list(Account.objects.all())
+    assignments = list(CoverageAssignment.objects.all())
+    for day in days:
+        window, year = programme.window_start(day), programme.year_start(day)
+        with selectors.week_read(day, parallel=False) as read:
+            rows = read.accounts
+            running, _ = read.rest()
+        got = {
+            int(account_id): (band, int(state), bool(in_window), bool(in_year))
+            for account_id, band, state, in_window, in_year in zip(
+                rows.account_id,
+                rows.size_band,
+                rows.state,
+                rows.converted_in_window,
+                rows.converted_in_year,
+                strict=True,
+            )
+        }
+        expected = {}
+        for account in accounts:
+            state = 0
+            if IN_MARKET.holds(account, day):
+                converted = CONVERTED.holds(account, day)
+                state = 2 + metrics.KINDS.index(account.converted_via) if converted else 1
+            converted_on = account.converted_on
+            expected[account.id] = (
+                account.size_band,
+                state,
+                converted_on is not None and window <= converted_on <= day,
+                converted_on is not None and year <= converted_on <= day,
+            )
+        assert got == expected, day
+        got_running = sorted(
+            (int(account_id), kind, int(partner_id), int(rep_id))
+            for account_id, kind, partner_id, rep_id in zip(
+                running.account_id, running.kind, running.partner_id, running.rep_id, strict=True
+            )
+        )
+        expected_running = sorted(
+            (each.account_id, each.kind, each.partner_id or 0, each.rep_id or 0)
+            for each in assignments
+            if COVERAGE_RUNNING.holds(each, day)
+        )
+        assert got_running == expected_running, day
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_deals_read_codes_each_deal_as_it_is_stored() -> None:
+    # The channel is told by the owner and the stage by the close date (the database's
+    # constraints hold both), the dates as day numbers: each deal as it is stored. (SQLite
+    # reads the deals another way, `revenue_selectors.read_revenue`.)
+    random_market(71, accounts=60)
+    random_revenue(71, opportunities=150)
+    with selectors._tuned_reads():
+        read = revenue_selectors._read_deals(
+            Opportunity.objects.all(),
+            rate_table(),
+            revenue_selectors._highest_ids(),
+            joined=True,
+        )
+    fields = read.fields
+    got = {
+        int(deal_id): (
+            metrics.KINDS[channel],
+            revenue.STAGES[stage],
+            *(selectors._dates_of(fields[name][row : row + 1])[0] for name in revenue.DATE_FIELDS),
+        )
+        for row, (deal_id, channel, stage) in enumerate(
+            zip(fields["opportunity_id"], fields["channel"], fields["stage"], strict=True)
+        )
+    }
+
+    def day(value: date | None) -> np.datetime64:
+        return np.datetime64(value, "D") if value else np.datetime64("NaT", "D")
+
+    stored = {
+        deal.id: (
+            deal.channel,
+            deal.stage,
+            *(day(getattr(deal, name)) for name in revenue.DATE_FIELDS),
+        )
+        for deal in Opportunity.objects.all()
+    }
+    assert got.keys() == stored.keys()
+    for deal_id, values in stored.items():
+        channel, stage, *dates = got[deal_id]
+        assert (channel, stage) == values[:2], deal_id
+        assert all(
+            (np.isnat(a) and np.isnat(b)) or a == b for a, b in zip(dates, values[2:], strict=True)
+        ), deal_id
+    assert {channel for channel, *_ in stored.values()} == set(metrics.KINDS)
+    assert {stage for _, stage, *_ in stored.values()} == set(revenue.STAGES)

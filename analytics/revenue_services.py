@@ -8,7 +8,9 @@ rate, rule 10) it raises `MissingRate`, and the run then writes the coverage fig
 revenue rows and records why (`MetricsRun.revenue_problem`).
 
 - `revenue_from_database`: one week, reading only the deals that can count on its day;
-  `revenue_read_ahead` starts its reads before the week's coverage pass, to overlap them.
+  `revenue_read_ahead` starts its reads before the week's coverage pass, to overlap them,
+  and `revenue_begin` computes the rows beside the caller while it writes the week's
+  coverage rows.
 - `RevenueBackfill`: many weeks, reading every deal once. Each day is computed from the same
   prepared deals and nothing carries over from one day to the next, so the weeks may be asked
   for in any order, once or twice, or split between workers, with the same rows.
@@ -20,7 +22,7 @@ deals it has read, so that the programme step does not read the won deals again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -155,6 +157,40 @@ def _read_on_own_connection(as_of: date) -> RevenueRead:
         connection.close()
 
 
+class _ReadAhead:
+    """`revenue_from_database` with the reads of `as_of` started on a thread of its own
+    (`pool`'s one worker), on connections of their own. Called with the week's figures, it
+    computes the rows from those reads; `begin` starts that computation on the same thread,
+    after the reads, so that the caller can write the week's coverage rows meanwhile."""
+
+    def __init__(self, pool: ThreadPoolExecutor, as_of: date) -> None:
+        self.pool = pool
+        self.as_of = as_of
+        self.read = pool.submit(_read_on_own_connection, as_of)
+        self.begun: tuple[date, WeekFigures, Future[RevenueWeek]] | None = None
+
+    def begin(self, day: date, week: WeekFigures) -> None:
+        self.begun = (day, week, self.pool.submit(self._on_own_connection, day, week))
+
+    def _on_own_connection(self, day: date, week: WeekFigures) -> RevenueWeek:
+        try:
+            return self._computed(day, week)
+        finally:
+            connection.close()
+
+    def _computed(self, day: date, week: WeekFigures) -> RevenueWeek:
+        read = self.read.result()
+        if day != self.as_of or week.accounts is None:
+            # Not the day read, or no accounts to name the deals' segments: read afresh.
+            return revenue_from_database(day, week)
+        return _week_revenue(read, day, week)
+
+    def __call__(self, day: date, week: WeekFigures) -> RevenueWeek:
+        if self.begun is not None and self.begun[0] == day and self.begun[1] is week:
+            return self.begun[2].result()
+        return self._computed(day, week)
+
+
 @contextmanager
 def revenue_read_ahead(step: RevenueStep | None, as_of: date) -> Iterator[RevenueStep | None]:
     """`step`, with its reads started now on connections of their own when it is
@@ -162,7 +198,7 @@ def revenue_read_ahead(step: RevenueStep | None, as_of: date) -> Iterator[Revenu
     on): the week's coverage pass then computes while the database reads the deals, on the
     other core. The reads are in a snapshot of their own, as `revenue_from_database`'s are;
     the step called with the week's figures computes from them the same rows. Leaving waits
-    for the reads."""
+    for the reads (and for the computation `revenue_begin` started)."""
     if (
         step is not revenue_from_database
         or connection.vendor != "postgresql"
@@ -172,16 +208,16 @@ def revenue_read_ahead(step: RevenueStep | None, as_of: date) -> Iterator[Revenu
         yield step
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_read_on_own_connection, as_of)
+        yield _ReadAhead(pool, as_of)
 
-        def ahead(day: date, week: WeekFigures) -> RevenueWeek:
-            read = pending.result()
-            if day != as_of or week.accounts is None:
-                # Not the day read, or no accounts to name the deals' segments: read afresh.
-                return revenue_from_database(day, week)
-            return _week_revenue(read, day, week)
 
-        yield ahead
+def revenue_begin(step: RevenueStep, as_of: date, week: WeekFigures) -> None:
+    """Start computing `step(as_of, week)` now, beside the caller, when `step` reads ahead
+    (`revenue_read_ahead`): the caller's next call of `step` with the same day and figures
+    then answers those rows (or raises what the computation raised). Other steps compute
+    when called, as before."""
+    if isinstance(step, _ReadAhead):
+        step.begin(as_of, week)
 
 
 class RevenueBackfill:

@@ -48,6 +48,7 @@ from analytics.revenue_services import (
     RevenueWeek,
     backfill_read_ahead,
     no_revenue_tables,
+    revenue_begin,
     revenue_common,
     revenue_from_database,
     revenue_read_ahead,
@@ -135,15 +136,16 @@ class WeekInputs:
     registrations: RegistrationsRead | None = None
 
 
-def _write_week(inputs: WeekInputs) -> int:
-    """Replace the week's rows with those made of `inputs`; returns the rows counted written."""
-    rows = _week_rows(inputs)
-    _replace_week(inputs.week, rows)
-    return _counted_rows(rows)
-
-
 def _week_rows(inputs: WeekInputs) -> dict[type[Model], Rows]:
     """A week's rows by model: its snapshots, rollups and revenue rows."""
+    return {
+        **_coverage_rows(inputs),
+        **_revenue_rows(inputs.week, inputs.as_of, inputs.final, inputs.revenue),
+    }
+
+
+def _coverage_rows(inputs: WeekInputs) -> dict[type[Model], Rows]:
+    """A week's rows by model but its revenue rows: its snapshots and rollups."""
     week, as_of, final, figures = inputs.week, inputs.as_of, inputs.final, inputs.figures
     common: dict[str, Cell] = {"week": week, "as_of": as_of, "final": final}
     segment_fields = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS, *metrics.RATIO_COLUMNS]
@@ -155,10 +157,17 @@ def _week_rows(inputs: WeekInputs) -> dict[type[Model], Rows]:
         **registration_rollup_rows(
             week=week, as_of=as_of, final=final, registrations=inputs.registrations
         ),
-        **{
-            model: _snapshot_arrays(frame, fields, **common, **revenue_common())
-            for model, (frame, fields) in inputs.revenue.items()
-        },
+    }
+
+
+def _revenue_rows(
+    week: str, as_of: date, final: bool, tables: RevenueTables
+) -> dict[type[Model], Rows]:
+    """A week's revenue rows by model."""
+    common: dict[str, Cell] = {"week": week, "as_of": as_of, "final": final}
+    return {
+        model: _snapshot_arrays(frame, fields, **common, **revenue_common())
+        for model, (frame, fields) in tables.items()
     }
 
 
@@ -345,20 +354,30 @@ def _run_locked(
     started = time.monotonic()
     try:
         # The revenue step's reads, and the programme step's own, run while the coverage
-        # pass computes.
+        # pass computes; the revenue figures are computed beside it, when they can, while
+        # the week's coverage rows are written.
         with (
             revenue_read_ahead(revenue, as_of) as step,
             programme_read_ahead(week, as_of) as programme_reads,
         ):
             figures = compute(as_of)
-            revenue_week, run.revenue_problem = (
-                (RevenueWeek(no_revenue_tables()), "")
-                if step is None
-                else _revenue_or_problem(step, as_of, figures)
+            if step is not None:
+                revenue_begin(step, as_of, figures)
+            coverage_rows = _coverage_rows(
+                WeekInputs(week, as_of, final, figures, no_revenue_tables(), registrations)
             )
-        rows = _write_week(
-            WeekInputs(week, as_of, final, figures, revenue_week.tables, registrations)
-        )
+            with transaction.atomic():
+                for model, model_rows in coverage_rows.items():
+                    replace_week_rows(model, week, model_rows)
+                revenue_week, run.revenue_problem = (
+                    (RevenueWeek(no_revenue_tables()), "")
+                    if step is None
+                    else _revenue_or_problem(step, as_of, figures)
+                )
+                revenue_rows = _revenue_rows(week, as_of, final, revenue_week.tables)
+                for model, model_rows in revenue_rows.items():
+                    replace_week_rows(model, week, model_rows)
+        rows = _counted_rows({**coverage_rows, **revenue_rows})
         # The partner programme's step follows the week just written (docs/metrics.md
         # 20-23). The counts and partner figures the week's pass found on its way, the
         # revenue sourced this year the revenue step found, and the programme's own reads

@@ -4,6 +4,7 @@ week's read, the backfill's, and the rows the run stores, on SQLite and PostgreS
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -233,21 +234,32 @@ def test_runs_reading_ahead_store_the_reference_on_postgresql(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Outside a transaction a week's revenue reads start before its coverage pass, and a
-    backfill's before its market's, on connections of their own; the rows stored are the
+    backfill's before its market's, on connections of their own, and the week's revenue rows
+    are computed beside the writing of its coverage rows; the rows stored are the
     reference's all the same."""
     random_market(7)
     random_revenue(7)
     week = metrics.iso_week_of(date(2026, 3, 1))
     read_ahead: list[date] = []
     read_on_own_connection = revenue_services._read_on_own_connection
+    computed_on_main_thread: list[bool] = []
+    week_revenue = revenue_services._week_revenue
 
     def recorded(as_of: date) -> revenue_selectors.RevenueRead:
         read_ahead.append(as_of)
         return read_on_own_connection(as_of)
 
+    def computed(
+        read: revenue_selectors.RevenueRead, as_of: date, figures: metrics.WeekFigures
+    ) -> revenue_services.RevenueWeek:
+        computed_on_main_thread.append(threading.current_thread() is threading.main_thread())
+        return week_revenue(read, as_of, figures)
+
     monkeypatch.setattr(revenue_services, "_read_on_own_connection", recorded)
+    monkeypatch.setattr(revenue_services, "_week_revenue", computed)
     services.metrics_compute_week(week=week, final=True)
     assert read_ahead == [metrics.iso_week_as_of(week)]
+    assert computed_on_main_thread == [False]
     _check_stored(week)
     # A backfill reads every deal while it reads the market, and names their segments from it.
     read_all = revenue_services._read_all_on_own_connection

@@ -9,14 +9,14 @@
 Nothing here computes a figure. On PostgreSQL the deals and coverage travel as integers
 packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents, dates as day
 numbers, currencies, stages and channels as codes, computed by the database; a week's deals
-take their segments from the accounts the coverage pass already read. Elsewhere through the
+take their segments from the accounts the coverage pass already read, and in a snapshot of
+their own only the assignments of their won deals' accounts are read. Elsewhere through the
 ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -25,7 +25,18 @@ from typing import TypedDict
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, F, Model, Q, QuerySet, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    Func,
+    IntegerField,
+    Model,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Coalesce
 
 from analytics import metrics, revenue
@@ -40,14 +51,12 @@ from analytics.selectors import (
     _integer_columns,
     _kind_by_owner,
     _Packing,
-    _tuned_reads,
 )
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
-from crm.sql import export_snapshot, in_exported_snapshot
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -380,15 +389,32 @@ def _segments(
 
 
 def _coverage_read(
-    assignments: QuerySet[CoverageAssignment], highest: dict[str, int], *, guarded: bool = True
+    assignments: QuerySet[CoverageAssignment],
+    highest: dict[str, int],
+    *,
+    guarded: bool = True,
+    accounts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """`assignments` as integer arrays (`_coverage_frame` keeps those of the won deals'
-    accounts); `guarded` as in `_deal_arrays`."""
+    accounts); `guarded` as in `_deal_arrays`. With `accounts` (ids, none above
+    `highest["account"]`; unguarded only) only their assignments are read: the database tests
+    each row's account against a bitmap of them sent as one `bytea` (a bit test per row, far
+    cheaper than packing and sending a row that no won deal needs)."""
     assignments = assignments.annotate(owner=Coalesce("partner_id", Value(0)))
     if guarded:
         assignments = assignments.filter(
             account_id__lte=highest["account"], owner__lte=highest["partner"]
         )
+    elif accounts is not None:
+        wanted = np.zeros(highest["account"] + 1, dtype=bool)
+        wanted[accounts] = True
+        # `get_bit` numbers a byte's bits from its least significant one.
+        bitmap = np.packbits(wanted, bitorder="little").tobytes()
+        assignments = assignments.annotate(
+            wanted=Func(
+                Value(bitmap), F("account_id"), function="get_bit", output_field=IntegerField()
+            )
+        ).filter(wanted=1)
     return _integer_columns(
         assignments,
         _Packing(
@@ -420,16 +446,6 @@ def _partners() -> pd.DataFrame:
         list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
         columns=["partner_id", "external_id", "name", "channel_kind"],
     )
-
-
-def _coverage_in_snapshot(
-    assignments: QuerySet[CoverageAssignment], highest: dict[str, int], snapshot: str
-) -> tuple[dict[str, np.ndarray], _Terms]:
-    """`_coverage_read` and `_terms` on this thread's own connection, reading the exported
-    `snapshot`."""
-    with in_exported_snapshot(snapshot), _tuned_reads():
-        # The snapshot `highest` was read in: no row can exceed it.
-        return _coverage_read(assignments, highest, guarded=False), _terms()
 
 
 def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
@@ -471,29 +487,46 @@ class RevenueFrames(DealFrames):
     rates: RateTable
 
 
+def _won_accounts(deals: _DealFields, d: date | None) -> np.ndarray:
+    """The accounts of the read deals won in the 52 weeks ending on `d` (of every won deal
+    without `d`): the accounts whose coverage can have influenced them (rule 16)."""
+    fields = deals.fields
+    won = fields["stage"] == revenue.STAGES.index("won")
+    if d is not None:
+        won &= WON_IN_52_WEEKS.mask(
+            {
+                "stage": np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
+                "closed_on": _dates_of(fields["closed_on"]),
+            },
+            d,
+        )
+    accounts: np.ndarray = fields["account_id"][won]
+    return accounts
+
+
 def _deals_and_coverage(
     opportunities: QuerySet[Opportunity],
     assignments: QuerySet[CoverageAssignment],
     rates: RateTable,
     highest: dict[str, int],
+    d: date | None,
     *,
     joined: bool,
-    parallel: bool,
-) -> tuple[_DealFields, dict[str, np.ndarray], _Terms]:
-    """The deals and the coverage, read as integers, and the agreements and partners. With
-    `parallel` (a transaction of our own, opened REPEATABLE READ) the coverage, agreements and
-    partners are read on a second connection from this one's exported snapshot while this one
-    reads the deals, as the week's read does with its assignments (`selectors.week_read`): the
-    same rows, sooner on two cores, and the deals' read starts first. `highest` was read in
-    that snapshot too, so no row exceeds it and none is tested against it."""
-    if not parallel:
-        deals = _read_deals(opportunities, rates, highest, joined=joined)
-        return deals, _coverage_read(assignments, highest), _terms()
-    snapshot = export_snapshot()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_coverage_in_snapshot, assignments, highest, snapshot)
-        deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)
-        return deals, *pending.result()
+    in_snapshot: bool,
+) -> tuple[_DealFields, np.ndarray, dict[str, np.ndarray], _Terms]:
+    """The deals, the accounts of those won that can count on `d` (`_won_accounts`), the
+    coverage, read as integers, and the agreements and partners. `in_snapshot`: read in a
+    transaction of our own, opened REPEATABLE READ, in which `highest` was read too: no row
+    exceeds it and none is tested against it, and the coverage, read after the deals, is only
+    their won accounts' (a third of the assignments at a million accounts)."""
+    deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=not in_snapshot)
+    won_accounts = _won_accounts(deals, d)
+    covering = (
+        _coverage_read(assignments, highest, guarded=False, accounts=won_accounts)
+        if in_snapshot
+        else _coverage_read(assignments, highest)
+    )
+    return deals, won_accounts, covering, _terms()
 
 
 @dataclass(frozen=True)
@@ -602,7 +635,7 @@ def read_revenue(
                 IN_PIPELINE.q(d) | WON_IN_52_WEEKS.q(d) | SUBSCRIBED.q(d)
             )
             # Coverage running on some day of the 13 weeks before a close in the window, of the
-            # accounts of those deals (on PostgreSQL picked out of the read by the deals read).
+            # accounts of those deals (on PostgreSQL those of the won deals the read found).
             earliest = d - timedelta(days=WON_DAYS - 1 + revenue.INFLUENCE_DAYS)
             assignments = assignments.filter(
                 Q(end_date__isnull=True) | Q(end_date__gte=earliest), start_date__lt=d
@@ -624,25 +657,10 @@ def read_revenue(
         opportunity_frame: pd.DataFrame | None = None
         if postgresql:
             highest = _highest_ids()
-            read, covering, terms = _deals_and_coverage(
-                opportunities,
-                assignments,
-                rates,
-                highest,
-                joined=joined,
-                parallel=fresh and influenced,
+            read, accounts_won, covering, terms = _deals_and_coverage(
+                opportunities, assignments, rates, highest, d, joined=joined, in_snapshot=fresh
             )
-            fields = read.fields
-            won = fields["stage"] == revenue.STAGES.index("won")
-            if d is not None:
-                won &= WON_IN_52_WEEKS.mask(
-                    {
-                        "stage": np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
-                        "closed_on": _dates_of(fields["closed_on"]),
-                    },
-                    d,
-                )
-            coverage = _coverage_frame(covering, fields["account_id"][won])
+            coverage = _coverage_frame(covering, accounts_won)
         else:
             opportunity_frame = _opportunities(opportunities)
             coverage = _coverage(assignments)

@@ -205,8 +205,8 @@ def test_a_week_without_a_won_deal_reads_no_coverage(monkeypatch: pytest.MonkeyP
     read: list[int] = []
     coverage_read = revenue_selectors._coverage_read
 
-    def counted(*args: Any) -> dict[str, np.ndarray]:
-        fields = coverage_read(*args)
+    def counted(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+        fields = coverage_read(*args, **kwargs)
         read.append(len(fields["account_id"]))
         return fields
 

@@ -367,16 +367,14 @@ def _run_locked(
                 WeekInputs(week, as_of, final, figures, no_revenue_tables(), registrations)
             )
             with transaction.atomic():
-                for model, model_rows in coverage_rows.items():
-                    replace_week_rows(model, week, model_rows)
+                _replace_week(week, coverage_rows)
                 revenue_week, run.revenue_problem = (
                     (RevenueWeek(no_revenue_tables()), "")
                     if step is None
                     else _revenue_or_problem(step, as_of, figures)
                 )
                 revenue_rows = _revenue_rows(week, as_of, final, revenue_week.tables)
-                for model, model_rows in revenue_rows.items():
-                    replace_week_rows(model, week, model_rows)
+                _replace_week(week, revenue_rows)
         rows = _counted_rows({**coverage_rows, **revenue_rows})
         # The partner programme's step follows the week just written (docs/metrics.md
         # 20-23). The counts and partner figures the week's pass found on its way, the

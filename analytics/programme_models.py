@@ -16,12 +16,13 @@ from crm.models import TimeStamped
 class PartnerProgramme(TimeStamped):
     """One partner's programme figures for one week (docs/metrics.md rules 20-22): the
     figures its tier requirements read beside rule 6's, the tier it qualified for and the tier
-    it holds after the week's evaluation, its yearly target and the inputs of the satisfaction
-    regression."""
+    it holds after the week's evaluation, and its yearly target.
+
+    What the whole week's run shares (its as-of day, whether it is final) is kept once, on the
+    week's `SatisfactionFit`, with the regression's inputs, which move with the day: a week run
+    again each night then rewrites only the rows whose figures changed."""
 
     week = models.CharField(max_length=8)
-    as_of = models.DateField()
-    final = models.BooleanField()
     # No index of its own: `partnerprogramme_partner_idx` (partner, week) serves every read
     # by partner and the cascade, and one index fewer is less to write each week.
     partner = models.ForeignKey(
@@ -51,11 +52,6 @@ class PartnerProgramme(TimeStamped):
     target_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True)
     # "target" (the partner's yearly target), "agreements" (their annual targets) or "".
     revenue_target_source = models.CharField(max_length=16, blank=True)
-    # Inputs of the regression (rule 23): the 90 days' feedback per category, the mean days
-    # to our first reply, and the years since the first agreement was signed.
-    feedback_categories = models.JSONField(default=dict)
-    response_days = models.FloatField(null=True)
-    tenure_years = models.FloatField()
 
     # On PostgreSQL half of each page is left free (migration 0010): a week run again rewrites
     # its rows in place, and a new version that fits on its row's page writes no index entry.
@@ -110,7 +106,9 @@ class DriverStatus(models.TextChoices):
 
 class SatisfactionFit(TimeStamped):
     """The week's regression of partner satisfaction on its explanatory variables (rule 23):
-    how many partners it used, how many parameters, and how much it explains."""
+    how many partners it used, how many parameters, how much it explains, and the inputs it
+    was fitted on. Written with the week's programme rows, one per week: it holds the week's
+    as-of day and whether the week is final for them (`PartnerProgramme`)."""
 
     week = models.CharField(max_length=8, unique=True)
     as_of = models.DateField()
@@ -122,6 +120,13 @@ class SatisfactionFit(TimeStamped):
     adjusted_r_squared = models.FloatField(null=True)
     # Variables left out this week (no variation among the partners), by name.
     dropped = models.JSONField(default=list)
+    # The regression's inputs of every active partner, column by column, one value per partner
+    # in id order: "partner_id"; "feedback", per category the partner's entries of the 90
+    # days; "response_days", the mean days to our first reply (null without a message);
+    # "tenure_days", the days since its first agreement was signed (0 without one; its
+    # tenure in years is the days / 365.25). They move with the day, so they are kept here
+    # once a week, not on the partner rows.
+    inputs = models.JSONField(default=dict)
 
     class Meta:
         ordering = ["week"]

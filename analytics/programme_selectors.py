@@ -7,7 +7,6 @@ Nothing here computes a figure beyond counting rows: `analytics.programme` does 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -236,7 +235,6 @@ def _compiled(queryset: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
 
 FEEDBACK_INPUT_COLUMNS = [
     "partner_id",
-    "feedback_categories",
     "response_days",
     *programme.FEEDBACK_COUNT_COLUMNS.values(),
 ]
@@ -244,8 +242,7 @@ FEEDBACK_INPUT_COLUMNS = [
 
 def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
     """Per partner with `entries` (`partner_id`, then `programme.FEEDBACK_COUNT_COLUMNS`): its
-    entries of each category, and `feedback_categories`, the same as a JSON object naming the
-    categories it has (what the programme's snapshot stores). The database counts in one pass
+    entries of each category. The database counts in one pass
     and hands over one small row per partner; a check constraint keeps every entry's category
     one of `FeedbackCategory`, so the columns count them all."""
     columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
@@ -260,7 +257,7 @@ def _category_counts(entries: QuerySet[Feedback]) -> pd.DataFrame:
         )
         .values_list("partner_id", *columns)
     )
-    return _with_categories(pd.DataFrame(rows, columns=["partner_id", *columns]))
+    return pd.DataFrame(rows, columns=["partner_id", *columns])
 
 
 def _microseconds(moment: datetime) -> int:
@@ -311,41 +308,7 @@ def _category_counts_of(entries: _Entries) -> pd.DataFrame:
     ).reshape(len(partner_ids), len(columns))
     frame = pd.DataFrame(counts.astype("int64"), columns=columns)
     frame.insert(0, "partner_id", np.asarray(partner_ids, dtype="int64"))
-    return _with_categories(frame)
-
-
-def _with_categories(counts: pd.DataFrame) -> pd.DataFrame:
-    """`counts` (`partner_id` and `programme.FEEDBACK_COUNT_COLUMNS`) with
-    `feedback_categories`, the JSON text of the object of the categories each partner has."""
-    columns = list(programme.FEEDBACK_COUNT_COLUMNS.values())
-    values = counts[columns].to_numpy(dtype="int64").reshape(len(counts), len(columns))
-    # The text json.dumps gives each object, written once per distinct row of counts (far
-    # fewer than the partners) and picked per partner; the rows told apart by one number
-    # each, their counts as the digits of a number in base `radix`.
-    radix = int(values.max()) + 1 if values.size else 1
-    if radix ** len(columns) < 2**63:
-        which, _ = pd.factorize(values @ (radix ** np.arange(len(columns), dtype="int64")))
-    else:
-        which, _ = pd.factorize(np.array(list(map(tuple, values.tolist())), dtype=object))
-    firsts = np.zeros(which.max() + 1 if len(which) else 0, dtype="int64")
-    firsts[which[::-1]] = np.arange(len(which) - 1, -1, -1)
-    distinct = values[firsts]
-    # Each category's `"key": n` made once per count that occurs, then picked per row.
-    occurring = np.unique(distinct)
-    at = np.searchsorted(occurring, distinct)
-    per_column = [
-        np.array(
-            [f"{json.dumps(category)}: {n}" if n else "" for n in occurring.tolist()],
-            dtype=object,
-        )[at[:, position]].tolist()
-        for position, category in enumerate(programme.FEEDBACK_COUNT_COLUMNS)
-    ]
-    texts = np.array(
-        ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*per_column, strict=True)],
-        dtype=object,
-    )
-    counts["feedback_categories"] = texts[which]
-    return counts
+    return frame
 
 
 def _messages_of(entries: _Entries) -> np.ndarray:
@@ -386,8 +349,8 @@ def feedback_inputs(
     d: date, entries: pd.DataFrame | None = None, replies: np.ndarray | None = None
 ) -> pd.DataFrame:
     """Per partner with feedback in the 90 days ending on `d` (rule 23, `FEEDBACK_INPUT_COLUMNS`):
-    its entries per category (`feedback_categories`, the JSON text of an object, and one
-    count per category, `programme.FEEDBACK_COUNT_COLUMNS`), and the mean days to our first
+    its entries per category (one count per category, `programme.FEEDBACK_COUNT_COLUMNS`),
+    and the mean days to our first
     reply over the entries that are messages (not survey scores): from creation to the first
     reply written by one of our users on or before `d`, or to the end of `d` when none, at most
     `programme.RESPONSE_DAYS_CAP` (none when it sent no message).

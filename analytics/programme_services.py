@@ -12,7 +12,6 @@ tier history.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -217,9 +216,6 @@ def _figures_frame(
     )
     with_feedback = _Placement.of(ids, feedback["partner_id"].to_numpy())
     # A partner without feedback in the 90 days has none of any category.
-    columns["feedback_categories"] = with_feedback.place(
-        feedback["feedback_categories"].to_numpy(), missing="{}", dtype=object
-    )
     columns["response_days"] = with_feedback.place(
         feedback["response_days"].to_numpy(), missing=np.nan, dtype="float64"
     )
@@ -427,16 +423,17 @@ def programme_read_ahead(week: str, as_of: date) -> Iterator[Callable[[], Progra
 
 @dataclass(frozen=True)
 class WeekProgramme:
-    """A week's evaluation, before it is written: its partner and rep rows (`partner_rows`
-    and `rep_rows`, with `week`, `as_of` and `final`), its tier changes (recorded by then when
-    the week is final), the regression, and each partner's closed weeks below its tier (the
-    next week's evaluation starts from them)."""
+    """A week's evaluation, before it is written: its partner rows (`partner_rows`, with
+    `week`) and rep rows (`rep_rows`, with `week`, `as_of` and `final`), its tier changes
+    (recorded by then when the week is final), the regression and its inputs, and each
+    partner's closed weeks below its tier (the next week's evaluation starts from them)."""
 
     week: ProgrammeWeek
     partner_rows: pd.DataFrame
     rep_rows: pd.DataFrame
     decisions: list[TierDecision]
     drivers: programme.DriverFit
+    driver_inputs: dict[str, Any]
     weeks_below: dict[int, int]
 
 
@@ -637,10 +634,11 @@ def week_programme(
     below_now = outcome.weeks_below > 0
     return WeekProgramme(
         each,
-        _in_week(partner_rows[PARTNER_PROGRAMME_FIELDS], each),
+        partner_rows[PARTNER_PROGRAMME_FIELDS].assign(week=week),
         _in_week(rep_rows[REP_PROGRAMME_FIELDS], each),
         decisions,
         drivers,
+        _driver_inputs(frame, partner_rows["tenure_days"]),
         dict(
             zip(
                 partner_ids[below_now].tolist(),
@@ -657,6 +655,22 @@ WEEK_FIELDS = ["week", "as_of", "final"]
 def _in_week(rows: pd.DataFrame, each: ProgrammeWeek) -> pd.DataFrame:
     """`rows` with the week's `WEEK_FIELDS` as columns of their own."""
     return rows.assign(week=each.week, as_of=each.as_of, final=each.final)
+
+
+def _driver_inputs(frame: pd.DataFrame, tenure_days: pd.Series) -> dict[str, Any]:
+    """The regression's inputs of every partner of `frame` as the week's `SatisfactionFit`
+    keeps them (`inputs`): column by column, in the frame's (id) order, a missing response
+    time as None, the tenure in whole days (its years are the days / 365.25)."""
+    response = frame["response_days"].to_numpy(dtype="float64")
+    return {
+        "partner_id": frame["partner_id"].to_numpy(dtype="int64").tolist(),
+        "feedback": {
+            category: frame[column].to_numpy(dtype="int64").tolist()
+            for category, column in programme.FEEDBACK_COUNT_COLUMNS.items()
+        },
+        "response_days": np.where(np.isnan(response), None, response).tolist(),
+        "tenure_days": tenure_days.to_numpy(dtype="int64").tolist(),
+    }
 
 
 def _write_weeks(evaluated: list[WeekProgramme]) -> None:
@@ -685,6 +699,7 @@ def _write_weeks(evaluated: list[WeekProgramme]) -> None:
             r_squared=outcome.drivers.r_squared,
             adjusted_r_squared=outcome.drivers.adjusted_r_squared,
             dropped=outcome.drivers.dropped,
+            inputs=outcome.driver_inputs,
         )
         for outcome in evaluated
     )
@@ -741,7 +756,9 @@ def _partner_rows(
     first = frame["first_signed"].to_numpy(dtype="datetime64[D]")
     signed = ~np.isnat(first)
     days = np.where(signed, (np.datetime64(d, "D") - first).astype("int64"), 0)
-    columns["tenure_years"] = np.where(signed, np.maximum(days / 365.25, 0.0), 0.0)
+    # Whole days, kept with the regression's inputs; none before the first agreement.
+    columns["tenure_days"] = np.maximum(days, 0)
+    columns["tenure_years"] = columns["tenure_days"] / 365.25
     columns["tier_before"] = np.asarray(held_before, dtype=object)
     columns["qualified_tier"] = outcome.qualified
     columns["tier"] = outcome.held
@@ -769,9 +786,6 @@ PARTNER_PROGRAMME_FIELDS = [
     "target_conversions",
     "target_revenue",
     "revenue_target_source",
-    "feedback_categories",
-    "response_days",
-    "tenure_years",
 ]
 REP_PROGRAMME_FIELDS = [
     "rep_id",
@@ -834,23 +848,25 @@ def _column(values: pd.Series) -> list[Any]:
 
 
 def _write(model: type[Model], frame: pd.DataFrame) -> None:
-    """Insert `frame`'s rows of `model` (their fields and `WEEK_FIELDS`): one COPY on
-    PostgreSQL, its text built column by column over arrays (`_copy_column`); `bulk_create`
-    elsewhere (`writes.insert_rows`)."""
+    """Insert `frame`'s rows of `model` (their fields and the week's, `_week_fields`): one
+    COPY on PostgreSQL, its text built column by column over arrays (`_copy_column`);
+    `bulk_create` elsewhere (`writes.insert_rows`)."""
     fields = PARTNER_PROGRAMME_FIELDS if model is PartnerProgramme else REP_PROGRAMME_FIELDS
     if connection.vendor == "postgresql":
         _copy(model, frame)
         return
-    columns = {field: _column(frame[field]) for field in [*fields, *WEEK_FIELDS]}
+    columns = {field: _column(frame[field]) for field in [*fields, *_week_fields(model)]}
     for field in fields:
         # A count column that met a blank in a merge comes back as floats (4.0).
         if isinstance(model._meta.get_field(field), models.IntegerField):
             columns[field] = [int(v) if isinstance(v, float) else v for v in columns[field]]
-    if "feedback_categories" in columns:
-        # The database wrote the object as JSON text (`feedback_inputs`); a model instance
-        # takes the object.
-        columns["feedback_categories"] = [json.loads(v) for v in columns["feedback_categories"]]
     insert_rows(model, Rows(columns, len(frame)))
+
+
+def _week_fields(model: type[Model]) -> list[str]:
+    """The week's fields a row of `model` holds: a partner row only its week (the week's
+    `SatisfactionFit` holds the rest), a rep row `WEEK_FIELDS`."""
+    return ["week"] if model is PartnerProgramme else WEEK_FIELDS
 
 
 def _replace_partner_rows(frame: pd.DataFrame, week: str) -> None:
@@ -858,13 +874,13 @@ def _replace_partner_rows(frame: pd.DataFrame, week: str) -> None:
     (`writes.replace_week_rows`): the row each partner already has in the week (a week is run
     again every night until it closes) rewritten in place when its figures changed, the rows
     of partners new to the week added and those of partners no longer in it deleted; the
-    money and JSON staged as text and read by the database as it reads text."""
+    money staged as text and read by the database as it reads text."""
     replace_week_rows(
         PartnerProgramme, week, _binary_rows(frame), staged_as=dict.fromkeys(STAGED_AS_TEXT, "text")
     )
 
 
-# The partner rows' money and JSON columns, staged as text (`_replace_partner_rows`).
+# The partner rows' money columns, staged as text (`_replace_partner_rows`).
 STAGED_AS_TEXT = frozenset(
     field.attname
     for field in PartnerProgramme._meta.concrete_fields
@@ -873,20 +889,16 @@ STAGED_AS_TEXT = frozenset(
 
 
 def _binary_rows(frame: pd.DataFrame) -> Rows:
-    """`frame`'s partner rows (`PARTNER_PROGRAMME_FIELDS` and `WEEK_FIELDS`) as the columns
+    """`frame`'s partner rows (`PARTNER_PROGRAMME_FIELDS` and `week`) as the columns
     `writes.replace_week_rows` takes: arrays as they are, a count column that met a blank in a
-    merge as floats (NaN for the blank), the money and JSON as their values (written as text)."""
+    merge as floats (NaN for the blank), the money as its values (written as text)."""
     columns: dict[str, Column] = {}
-    for name in [*PARTNER_PROGRAMME_FIELDS, *WEEK_FIELDS]:
+    for name in [*PARTNER_PROGRAMME_FIELDS, "week"]:
         values = frame[name]
         field = PartnerProgramme._meta.get_field(name)
         if isinstance(field, models.IntegerField | models.ForeignKey) and values.dtype == object:
             # The weeks' counts put together, a week with a blank (floats) beside one without.
             columns[name] = pd.to_numeric(values).to_numpy(dtype="float64")
-        elif isinstance(field, models.DateField):
-            # A week's day on each of its rows: each day converted once, not row by row.
-            codes, days = pd.factorize(values)
-            columns[name] = np.asarray(list(days), dtype="datetime64[D]")[codes]
         else:
             columns[name] = values.to_numpy()
     return Rows(columns, len(frame))

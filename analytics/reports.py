@@ -633,8 +633,6 @@ class ProgrammeFigures(NamedTuple):
 
 _PROGRAMME_FIELDS = [
     "week",
-    "as_of",
-    "final",
     "partner_id",
     "conversions",
     "conversions_ytd",
@@ -669,13 +667,24 @@ def _decimal(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def _programme_weeks(weeks: Sequence[str]) -> dict[str, tuple[date, bool]]:
+    """The as-of day and whether it is final of each of `weeks` with a programme snapshot,
+    kept once per week on its regression (`SatisfactionFit`)."""
+    rows = SatisfactionFit.objects.filter(week__in=list(weeks)).values_list(
+        "week", "as_of", "final"
+    )
+    return {week: (_as_date(as_of), bool(final)) for week, as_of, final in driver_rows(rows)}
+
+
 def _programme_figures(
     programme_rows: list[tuple[Any, ...]], snapshot_rows: list[tuple[Any, ...]]
 ) -> list[ProgrammeFigures]:
     snapshots = {(row[0], row[1]): row[2:] for row in snapshot_rows}
+    days = _programme_weeks(sorted({row[0] for row in programme_rows}))
     figures = []
     for row in programme_rows:
-        (week, as_of, final, partner_id, *counts) = row
+        (week, partner_id, *counts) = row
+        as_of, final = days[week]
         covered, converted, feedback_count, satisfaction, nps = snapshots.get(
             (week, partner_id), (0, 0, 0, None, None)
         )
@@ -701,8 +710,8 @@ def _programme_figures(
         figures.append(
             ProgrammeFigures(
                 week,
-                _as_date(as_of),
-                bool(final),
+                as_of,
+                final,
                 partner_id,
                 covered,
                 converted,

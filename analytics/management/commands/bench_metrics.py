@@ -77,7 +77,7 @@ from analytics.models import (
     RevenueSnapshot,
     SegmentSnapshot,
 )
-from analytics.programme_models import PartnerProgramme, RepProgramme
+from analytics.programme_models import RepProgramme, SatisfactionFit
 from analytics.programme_services import programme_week
 from analytics.services import metrics_compute_week, metrics_compute_weeks, metrics_week_figures
 from analytics.sql_reference import reference_segment_counts
@@ -353,12 +353,13 @@ def _night_before() -> None:
 
 def _stamped_the_night_before(weeks: Sequence[str], *, programme: bool = True) -> None:
     """Stamp the rows `weeks` hold (snapshots, rollups, revenue, and with `programme` the
-    programme's partner and rep rows) provisional as of the day before their as-of day, their
+    programme's rep rows and its week's regression, which holds the as-of day of its partner
+    rows) provisional as of the day before their as-of day, their
     figures kept. A run rewrites in place only the rows that differ from those it computes
     (`writes.replace_week_rows`): the run timed next then pays for rewriting every row, as a
     run does each night in production (the as-of day moves each night, then the week turns
     final), not only for comparing them with the rows a run wrote a moment before."""
-    models = (*services.WEEK_MODELS, *((PartnerProgramme, RepProgramme) if programme else ()))
+    models = (*services.WEEK_MODELS, *((RepProgramme, SatisfactionFit) if programme else ()))
     for model in models:
         model._default_manager.filter(week__in=weeks).update(
             as_of=F("as_of") - timedelta(days=1), final=False

@@ -5,7 +5,14 @@ from datetime import UTC, date, datetime
 import pytest
 import time_machine
 
-from analytics.models import FeedbackRollup, PartnerRollup, PartnerSnapshot, RegistrationRollup
+from analytics import reports
+from analytics.models import (
+    FeedbackRollup,
+    PartnerRollup,
+    PartnerSnapshot,
+    RegistrationRollup,
+    SatisfactionFit,
+)
 from analytics.services import registration_rollup_rows
 from partners.models import DealRegistration, Feedback
 from partners.registration_services import registration_approve, registration_submit
@@ -216,3 +223,60 @@ def test_registrations_stored_before_keep_their_conflicts_as_met_on_arrival(cast
             "REG-IMPORTED": None,
             "REG-WAITING": "",
         }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_programme_week_migration_keeps_each_weeks_day_and_inputs_once() -> None:
+    with schema_trip() as trip:
+        trip.migrate([("analytics", "0011_week_rows_fillfactor")])
+        old = trip.apps
+        rows, fits = (
+            old.get_model("analytics", name) for name in ("PartnerProgramme", "SatisfactionFit")
+        )
+        first, second = PartnerFactory(), PartnerFactory()
+        as_of = date(2026, 11, 14)  # a provisional night of 2026-W46
+        common = {"week": "2026-W46", "as_of": as_of, "final": False}
+        counts = dict.fromkeys(
+            (
+                "covered_accounts",
+                "conversions",
+                "conversions_ytd",
+                "registrations_submitted",
+                "registrations_won",
+                "registrations_lost",
+                "registrations_won_ytd",
+                "certifications",
+                "weeks_below",
+            ),
+            0,
+        )
+        tiers = {"tier_before": "registered", "qualified_tier": "registered", "tier": "registered"}
+        for partner, categories, response, tenure in [
+            (first, {"support": 2, "product": 1}, 1.5, 683 / 365.25),
+            (second, {}, None, 0.0),
+        ]:
+            rows.objects.create(
+                **common,
+                **counts,
+                **tiers,
+                partner_id=partner.pk,
+                feedback_categories=categories,
+                response_days=response,
+                tenure_years=tenure,
+            )
+        fits.objects.create(
+            **common, status="too_little_data", observations=1, parameters=13, dropped=[]
+        )
+
+        trip.migrate([("analytics", "0012_programme_week_kept_once")])
+
+        inputs = SatisfactionFit.objects.get(week="2026-W46").inputs
+        assert inputs["partner_id"] == [first.pk, second.pk]
+        assert inputs["response_days"] == [1.5, None]
+        assert inputs["tenure_days"] == [683, 0]
+        assert (inputs["feedback"]["support"], inputs["feedback"]["product"]) == ([2, 0], [1, 0])
+        assert inputs["feedback"]["pricing"] == [0, 0]
+        assert [(f.as_of, f.final) for f in reports.programme_partners("2026-W46")] == [
+            (as_of, False),
+            (as_of, False),
+        ]

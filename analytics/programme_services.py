@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -668,7 +669,8 @@ def _driver_inputs(frame: pd.DataFrame, tenure_days: pd.Series) -> dict[str, Any
             category: frame[column].to_numpy(dtype="int64").tolist()
             for category, column in programme.FEEDBACK_COUNT_COLUMNS.items()
         },
-        "response_days": np.where(np.isnan(response), None, response).tolist(),
+        # JSON has no NaN: a partner without a message has null.
+        "response_days": [None if math.isnan(days) else days for days in response.tolist()],
         "tenure_days": tenure_days.to_numpy(dtype="int64").tolist(),
     }
 

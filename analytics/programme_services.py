@@ -434,7 +434,7 @@ class WeekProgramme:
     rep_rows: pd.DataFrame
     decisions: list[TierDecision]
     drivers: programme.DriverFit
-    driver_inputs: dict[str, Any]
+    driver_inputs: pd.DataFrame
     weeks_below: dict[int, int]
 
 
@@ -658,20 +658,28 @@ def _in_week(rows: pd.DataFrame, each: ProgrammeWeek) -> pd.DataFrame:
     return rows.assign(week=each.week, as_of=each.as_of, final=each.final)
 
 
-def _driver_inputs(frame: pd.DataFrame, tenure_days: pd.Series) -> dict[str, Any]:
-    """The regression's inputs of every partner of `frame` as the week's `SatisfactionFit`
-    keeps them (`inputs`): column by column, in the frame's (id) order, a missing response
-    time as None, the tenure in whole days (its years are the days / 365.25)."""
-    response = frame["response_days"].to_numpy(dtype="float64")
+def _driver_inputs(frame: pd.DataFrame, tenure_days: pd.Series) -> pd.DataFrame:
+    """The regression's inputs of every partner of `frame`, in the frame's (id) order: its
+    feedback per category, response time and tenure in whole days (its years are the days /
+    365.25). Kept as arrays until the week is written (`_fit_inputs`)."""
+    columns = ["partner_id", *programme.FEEDBACK_COUNT_COLUMNS.values(), "response_days"]
+    return frame[columns].assign(tenure_days=tenure_days.to_numpy(dtype="int64"))
+
+
+def _fit_inputs(inputs: pd.DataFrame) -> dict[str, Any]:
+    """`_driver_inputs` as the week's `SatisfactionFit` keeps them (`inputs`): column by
+    column, a missing response time as None. Made as each week is written: a backfill's
+    weeks held as lists at once took about 100 MB more."""
+    response = inputs["response_days"].to_numpy(dtype="float64")
     return {
-        "partner_id": frame["partner_id"].to_numpy(dtype="int64").tolist(),
+        "partner_id": inputs["partner_id"].to_numpy(dtype="int64").tolist(),
         "feedback": {
-            category: frame[column].to_numpy(dtype="int64").tolist()
+            category: inputs[column].to_numpy(dtype="int64").tolist()
             for category, column in programme.FEEDBACK_COUNT_COLUMNS.items()
         },
         # JSON has no NaN: a partner without a message has null.
         "response_days": [None if math.isnan(days) else days for days in response.tolist()],
-        "tenure_days": tenure_days.to_numpy(dtype="int64").tolist(),
+        "tenure_days": inputs["tenure_days"].to_numpy(dtype="int64").tolist(),
     }
 
 
@@ -690,8 +698,9 @@ def _write_weeks(evaluated: list[WeekProgramme]) -> None:
     for model in (RepProgramme, SatisfactionDriver, SatisfactionFit):
         model._default_manager.filter(week__in=weeks).delete()
     _write(RepProgramme, rep_rows)
-    SatisfactionFit.objects.bulk_create(
-        SatisfactionFit(
+    # A week at a time: each week's inputs made as it is written (`_fit_inputs`).
+    for outcome in evaluated:
+        SatisfactionFit.objects.create(
             week=outcome.week.week,
             as_of=outcome.week.as_of,
             final=outcome.week.final,
@@ -701,10 +710,8 @@ def _write_weeks(evaluated: list[WeekProgramme]) -> None:
             r_squared=outcome.drivers.r_squared,
             adjusted_r_squared=outcome.drivers.adjusted_r_squared,
             dropped=outcome.drivers.dropped,
-            inputs=outcome.driver_inputs,
+            inputs=_fit_inputs(outcome.driver_inputs),
         )
-        for outcome in evaluated
-    )
     SatisfactionDriver.objects.bulk_create(
         SatisfactionDriver(
             week=outcome.week.week, **{str(key): value for key, value in row.items()}

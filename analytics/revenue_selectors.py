@@ -569,6 +569,15 @@ class RevenueRead:
         )
         return replace(self, coverage=frame)
 
+    def covered_in_window(self, influencing: dict[str, np.ndarray], d: date) -> RevenueRead:
+        """This read of the deals of `d` with the coverage of the accounts of those won in the
+        52 weeks ending on `d` taken from `influencing` (the assignments the week's pass read
+        for rule 16, `selectors.AssignmentRows.influencing`), for a read made
+        `with_coverage=False` on PostgreSQL: the coverage is then scanned once a week."""
+        if self.deals is None:
+            raise ValueError("only deals read on PostgreSQL take a coverage of their own")
+        return replace(self, coverage=_coverage_frame(influencing, _won_accounts(self.deals, d)))
+
     def frames(self, accounts: metrics.Accounts | None = None) -> RevenueFrames:
         """The keyword arguments of `revenue.PreparedRevenue`; on PostgreSQL each deal's
         segment from `accounts` when the read did not join them (`read_revenue(joined=False)`,
@@ -611,7 +620,8 @@ def read_revenue(
     PostgreSQL, when no transaction is open yet). `joined` False: on PostgreSQL the deals'
     segments are not read (`RevenueRead.frames` takes them from the week's accounts).
     `with_coverage` False: on PostgreSQL no coverage is read (a backfill that has read every
-    assignment with its market hands it over, `RevenueRead.covered_by`)."""
+    assignment with its market hands it over, `RevenueRead.covered_by`; a week's pass the
+    assignments of rule 16's window, `RevenueRead.covered_in_window`)."""
     postgresql = connection.vendor == "postgresql"
     fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
@@ -629,7 +639,10 @@ def read_revenue(
         assignments = CoverageAssignment.objects.all()
         # Coverage counts only through the won deals it influenced (rule 16): without a won
         # deal that can count on `d` there is none to read (1.6M rows at a million accounts).
-        influenced = d is None or Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).exists()
+        handed = postgresql and not with_coverage
+        influenced = not handed and (
+            d is None or Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).exists()
+        )
         if d is not None:
             opportunities = opportunities.filter(
                 IN_PIPELINE.q(d) | WON_IN_52_WEEKS.q(d) | SUBSCRIBED.q(d)
@@ -645,13 +658,11 @@ def read_revenue(
             elif not postgresql:
                 won = Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).values("account_id")
                 assignments = assignments.filter(account_id__in=won)
-        else:
-            if not postgresql:
-                won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
-                assignments = assignments.filter(account_id__in=won_accounts)
-            elif not with_coverage:
-                influenced = False
-                assignments = assignments.none()
+        elif not postgresql:
+            won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
+            assignments = assignments.filter(account_id__in=won_accounts)
+        elif handed:
+            assignments = assignments.none()
         rates = rate_table()
         read: _DealFields | None = None
         opportunity_frame: pd.DataFrame | None = None

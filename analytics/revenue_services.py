@@ -131,11 +131,15 @@ def _sourced_this_year(prepared: revenue.PreparedRevenue, as_of: date) -> Source
 
 def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     """One week's revenue rows, reading only the deals that can count on `as_of` (their
-    segments from the accounts the week's pass indexed, when it hands them), and the
-    programme's revenue since 1 January from the same deals: they hold every deal won in the
-    52 weeks ending on `as_of`, so every deal won this year but on 30 and 31 December. Raises
-    MissingRate."""
-    return _week_revenue(read_revenue(as_of, joined=week.accounts is None), as_of, week)
+    segments from the accounts the week's pass indexed, and rule 16's coverage from the
+    assignments it read, when it hands them), and the programme's revenue since 1 January
+    from the same deals: they hold every deal won in the 52 weeks ending on `as_of`, so every
+    deal won this year but on 30 and 31 December. Raises MissingRate."""
+    influencing = week.influencing if connection.vendor == "postgresql" else None
+    read = read_revenue(as_of, joined=week.accounts is None, with_coverage=influencing is None)
+    if influencing is not None:
+        read = read.covered_in_window(influencing, as_of)
+    return _week_revenue(read, as_of, week)
 
 
 def _week_revenue(read: RevenueRead, as_of: date, week: WeekFigures) -> RevenueWeek:
@@ -149,10 +153,11 @@ def _week_revenue(read: RevenueRead, as_of: date, week: WeekFigures) -> RevenueW
 
 
 def _read_on_own_connection(as_of: date) -> RevenueRead:
-    """`read_revenue(as_of)` without the deals' segments, on this thread's own connection,
-    closed afterwards."""
+    """`read_revenue(as_of)` without the deals' segments or the coverage (the week's pass
+    reads rule 16's assignments with its own), on this thread's own connection, closed
+    afterwards."""
     try:
-        return read_revenue(as_of, joined=False)
+        return read_revenue(as_of, joined=False, with_coverage=False)
     finally:
         connection.close()
 
@@ -180,10 +185,11 @@ class _ReadAhead:
 
     def _computed(self, day: date, week: WeekFigures) -> RevenueWeek:
         read = self.read.result()
-        if day != self.as_of or week.accounts is None:
-            # Not the day read, or no accounts to name the deals' segments: read afresh.
+        if day != self.as_of or week.accounts is None or week.influencing is None:
+            # Not the day read, or no accounts to name the deals' segments or assignments for
+            # rule 16: read afresh.
             return revenue_from_database(day, week)
-        return _week_revenue(read, day, week)
+        return _week_revenue(read.covered_in_window(week.influencing, day), day, week)
 
     def __call__(self, day: date, week: WeekFigures) -> RevenueWeek:
         if self.begun is not None and self.begun[0] == day and self.begun[1] is week:

@@ -263,7 +263,29 @@ def _read_all_on_own_connection() -> RevenueRead:
 
 
 # Makes a backfill's revenue step from its market's accounts and every assignment.
-BackfillStep = Callable[[metrics.Accounts, pd.DataFrame], RevenueBackfill]
+BackfillStep = Callable[[metrics.Accounts, pd.DataFrame], RevenueStep]
+
+
+def _prepared_on_own_connection(
+    read: Future[RevenueRead], accounts: metrics.Accounts, coverage: pd.DataFrame
+) -> RevenueBackfill:
+    """`RevenueBackfill` of the `read` deals (naming a deal's segment may look its account
+    up), on this thread's own connection, closed afterwards."""
+    try:
+        return RevenueBackfill(read.result(), accounts, coverage)
+    finally:
+        connection.close()
+
+
+class _PreparedAhead:
+    """A backfill's revenue step whose deals are prepared on the read-ahead thread
+    (`backfill_read_ahead`): a call waits for them."""
+
+    def __init__(self, prepared: Future[RevenueBackfill]) -> None:
+        self.prepared = prepared
+
+    def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
+        return self.prepared.result()(as_of, week)
 
 
 @contextmanager
@@ -271,8 +293,10 @@ def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
     """A maker of the backfill's revenue step from its market's accounts and coverage, with
     every deal's read started now on a connection of its own when it can be (as
     `revenue_read_ahead`): the database reads the deals while the backfill reads and prepares
-    its market, whose coverage the step then takes rather than reading it again. Without
-    `revenue` nothing is read. Leaving waits for the read."""
+    its market, whose coverage the step then takes rather than reading it again; the deals are
+    then prepared on the same thread while the backfill sweeps its market, and the step's
+    first call waits for them. Without `revenue` nothing is read. Leaving waits for the read
+    (and, on an error, for the preparation)."""
     if (
         not revenue
         or connection.vendor != "postgresql"
@@ -281,6 +305,15 @@ def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
     ):
         yield lambda accounts, coverage: RevenueBackfill(accounts=accounts)
         return
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
         pending = pool.submit(_read_all_on_own_connection)
-        yield lambda accounts, coverage: RevenueBackfill(pending.result(), accounts, coverage)
+        yield lambda accounts, coverage: _PreparedAhead(
+            pool.submit(_prepared_on_own_connection, pending, accounts, coverage)
+        )
+        pending.result()
+    except BaseException:
+        pool.shutdown(wait=True)
+        raise
+    # The preparation goes on beside the caller; the step's call waits for it.
+    pool.shutdown(wait=False)

@@ -498,7 +498,8 @@ def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> p
     cheaper than a second pass of the deals in the database)."""
     wanted = np.zeros(int(fields["account_id"].max(initial=0)) + 1, dtype=bool)
     wanted[account_ids[account_ids < len(wanted)]] = True
-    fields = {name: values[wanted[fields["account_id"]]] for name, values in fields.items()}
+    rows = np.flatnonzero(wanted[fields["account_id"]])
+    fields = {name: values[rows] for name, values in fields.items()}
     return pd.DataFrame(
         {
             "account_id": fields["account_id"],

@@ -53,6 +53,7 @@ from analytics.selectors import (
     _Field,
     _integer_columns,
     _kind_by_owner,
+    _packed_columns,
     _Packing,
 )
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
@@ -305,9 +306,9 @@ def _halves(opportunities: QuerySet[Opportunity], packing: _Packing) -> dict[str
     snapshot = export_snapshot()
     with ThreadPoolExecutor(max_workers=1) as pool:
         second = pool.submit(_columns_in_snapshot, later, packing, snapshot)
-        first = _integer_columns(earlier, packing)
+        first = _packed_columns(earlier, packing)
         rest = second.result()
-    return {name: np.concatenate([first[name], rest[name]]) for name in first}
+    return packing.unpack([np.concatenate(pair) for pair in zip(first, rest, strict=True)])
 
 
 def _tuple_at_or_after(table: str, page: str) -> RawSQL:
@@ -319,11 +320,12 @@ def _tuple_at_or_after(table: str, page: str) -> RawSQL:
 
 def _columns_in_snapshot(
     rows: QuerySet[Opportunity], packing: _Packing, snapshot: str
-) -> dict[str, np.ndarray]:
-    """`_integer_columns` on this thread's own connection, reading the exported `snapshot`."""
+) -> list[np.ndarray]:
+    """`selectors._packed_columns` on this thread's own connection, reading the exported
+    `snapshot`."""
     with in_exported_snapshot(snapshot):
         _tune_deal_reads()
-        return _integer_columns(rows, packing)
+        return _packed_columns(rows, packing)
 
 
 def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenue.Deals:
@@ -559,13 +561,18 @@ def _deals_and_coverage(
     *,
     joined: bool,
     in_snapshot: bool,
+    with_coverage: bool,
 ) -> tuple[_DealFields, np.ndarray, dict[str, np.ndarray], _Terms]:
     """The deals, the accounts of those won that can count on `d` (`_won_accounts`), the
     coverage, read as integers, and the agreements and partners. `in_snapshot`: read in a
     transaction of our own, opened REPEATABLE READ, in which `highest` was read too: no row
     exceeds it and none is tested against it, and the coverage, read after the deals, is only
-    their won accounts' (a third of the assignments at a million accounts)."""
+    their won accounts' (a third of the assignments at a million accounts). Without
+    `with_coverage` no coverage is read (and no won account sought)."""
     deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=not in_snapshot)
+    if not with_coverage:
+        nothing = np.zeros(0, dtype="int64")
+        return deals, nothing, {name: nothing for name in _COVERAGE_FIELDS}, _terms()
     won_accounts = _won_accounts(deals, d)
     covering = (
         _coverage_read(assignments, highest, guarded=False, accounts=won_accounts)
@@ -720,7 +727,14 @@ def read_revenue(
         if postgresql:
             highest = _highest_ids()
             read, accounts_won, covering, terms = _deals_and_coverage(
-                opportunities, assignments, rates, highest, d, joined=joined, in_snapshot=fresh
+                opportunities,
+                assignments,
+                rates,
+                highest,
+                d,
+                joined=joined,
+                in_snapshot=fresh,
+                with_coverage=not handed,
             )
             coverage = _coverage_frame(covering, accounts_won)
         else:

@@ -488,6 +488,12 @@ def _terms() -> _Terms:
     return (*_agreements(by_id=True), _partners())
 
 
+def _terms_in_snapshot(snapshot: str) -> _Terms:
+    """`_terms` on this thread's own connection, reading the exported `snapshot`."""
+    with in_exported_snapshot(snapshot):
+        return _terms()
+
+
 def _partners() -> pd.DataFrame:
     return pd.DataFrame(
         list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
@@ -569,10 +575,20 @@ def _deals_and_coverage(
     exceeds it and none is tested against it, and the coverage, read after the deals, is only
     their won accounts' (a third of the assignments at a million accounts). Without
     `with_coverage` no coverage is read (and no won account sought)."""
-    deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=not in_snapshot)
     if not with_coverage:
         nothing = np.zeros(0, dtype="int64")
-        return deals, nothing, {name: nothing for name in _COVERAGE_FIELDS}, _terms()
+        covering = {name: nothing for name in _COVERAGE_FIELDS}
+        if not in_snapshot:
+            deals = _read_deals(opportunities, rates, highest, joined=joined)
+            return deals, nothing, covering, _terms()
+        # The small tables on a connection of their own meanwhile: they are mostly Python's
+        # work, which runs while the deals' read waits for the database.
+        snapshot = export_snapshot()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            terms = pool.submit(_terms_in_snapshot, snapshot)
+            deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)
+            return deals, nothing, covering, terms.result()
+    deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=not in_snapshot)
     won_accounts = _won_accounts(deals, d)
     covering = (
         _coverage_read(assignments, highest, guarded=False, accounts=won_accounts)

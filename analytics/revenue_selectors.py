@@ -9,9 +9,11 @@
 Nothing here computes a figure. On PostgreSQL the deals and coverage travel as integers
 packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents, dates as day
 numbers, currencies, stages and channels as codes, computed by the database; a week's deals
-take their segments from the accounts the coverage pass already read, and in a snapshot of
-their own only the assignments of their won deals' accounts are read. Elsewhere through the
-ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
+take their segments from the accounts the coverage pass already read, and rule 16's coverage
+from the assignments it read in the same scan as its own (`RevenueRead.covered_in_window`);
+in a snapshot of their own the deals are read as two halves of the table at once, on two
+connections. Elsewhere through the ORM. Every statement is built by the ORM or composed with
+`psycopg.sql`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce
+from psycopg import sql
 
 from analytics import metrics, revenue
 from analytics.selectors import (
@@ -61,7 +64,7 @@ from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
-from crm.sql import export_snapshot, in_exported_snapshot
+from crm.sql import as_text, export_snapshot, in_exported_snapshot
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -314,8 +317,8 @@ def _halves(opportunities: QuerySet[Opportunity], packing: _Packing) -> dict[str
 def _tuple_at_or_after(table: str, page: str) -> RawSQL:
     """Whether a row of `table` lies at or after the tuple id `page` ("(n,0)": page n's
     first): PostgreSQL then scans those pages alone (a TID range scan)."""
-    quoted = connection.ops.quote_name(table)
-    return RawSQL(f"{quoted}.ctid >= %s::tid", [page], output_field=BooleanField())
+    test = sql.SQL("{}.ctid >= %s::tid").format(sql.Identifier(table))
+    return RawSQL(as_text(test), [page], output_field=BooleanField())
 
 
 def _columns_in_snapshot(

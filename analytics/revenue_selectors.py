@@ -10,9 +10,8 @@ Nothing here computes a figure. On PostgreSQL the deals and coverage travel as i
 packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents, dates as day
 numbers, currencies, stages and channels as codes, computed by the database; a week's deals
 take their segments from the accounts the coverage pass already read, and rule 16's coverage
-from the assignments it read in the same scan as its own (`RevenueRead.covered_in_window`);
-in a snapshot of their own the deals are read as two halves of the table at once, on two
-connections. Elsewhere through the ORM. Every statement is built by the ORM or composed with
+from the assignments it read in the same scan as its own (`RevenueRead.covered_in_window`).
+Elsewhere through the ORM. Every statement is built by the ORM or composed with
 `psycopg.sql`.
 """
 
@@ -30,7 +29,6 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
-    BooleanField,
     Case,
     F,
     Func,
@@ -41,9 +39,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce
-from psycopg import sql
 
 from analytics import metrics, revenue
 from analytics.selectors import (
@@ -56,7 +52,6 @@ from analytics.selectors import (
     _Field,
     _integer_columns,
     _kind_by_owner,
-    _packed_columns,
     _Packing,
 )
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
@@ -64,7 +59,7 @@ from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
-from crm.sql import as_text, export_snapshot, in_exported_snapshot
+from crm.sql import export_snapshot, in_exported_snapshot
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -281,54 +276,12 @@ def _read_deals(
             _Field("cents", Cast(F("amount") * 100, BigIntegerField()), _CENT_BITS),
         ]
     )
-    fields = (
-        _integer_columns(opportunities, packing) if guarded else _halves(opportunities, packing)
-    )
+    fields = _integer_columns(opportunities, packing)
     probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
     for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
         if sub_stage <= highest["sub_stage"]:
             probabilities[sub_stage] = int(probability.scaleb(2))
     return _DealFields(fields, currencies, probabilities, _codes(Region), _codes(Vertical))
-
-
-def _halves(opportunities: QuerySet[Opportunity], packing: _Packing) -> dict[str, np.ndarray]:
-    """`_integer_columns` of `opportunities` read as two halves of the table's pages at once,
-    the second on a connection of its own in this transaction's exported snapshot (REPEATABLE
-    READ): the same rows, sooner on two cores, for the deals are the longest read of a week
-    with revenue (once the coverage pass's reads are done, the other core would wait)."""
-    table = Opportunity._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::bigint",
-            [table],
-        )
-        (pages,) = cursor.fetchone() or (0,)
-    middle = f"({int(pages) // 2},0)"
-    later = opportunities.filter(_tuple_at_or_after(table, middle))
-    earlier = opportunities.exclude(_tuple_at_or_after(table, middle))
-    snapshot = export_snapshot()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        second = pool.submit(_columns_in_snapshot, later, packing, snapshot)
-        first = _packed_columns(earlier, packing)
-        rest = second.result()
-    return packing.unpack([np.concatenate(pair) for pair in zip(first, rest, strict=True)])
-
-
-def _tuple_at_or_after(table: str, page: str) -> RawSQL:
-    """Whether a row of `table` lies at or after the tuple id `page` ("(n,0)": page n's
-    first): PostgreSQL then scans those pages alone (a TID range scan)."""
-    test = sql.SQL("{}.ctid >= %s::tid").format(sql.Identifier(table))
-    return RawSQL(as_text(test), [page], output_field=BooleanField())
-
-
-def _columns_in_snapshot(
-    rows: QuerySet[Opportunity], packing: _Packing, snapshot: str
-) -> list[np.ndarray]:
-    """`selectors._packed_columns` on this thread's own connection, reading the exported
-    `snapshot`."""
-    with in_exported_snapshot(snapshot):
-        _tune_deal_reads()
-        return _packed_columns(rows, packing)
 
 
 def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenue.Deals:
@@ -684,16 +637,6 @@ def revenue_frames(
     return read_revenue(d, joined=accounts is None).frames(accounts)
 
 
-def _tune_deal_reads() -> None:
-    # On two cores a parallel plan is slower than a serial one; the deals' accounts are hashed
-    # whole (a million at a million accounts): in memory rather than spilled in batches to
-    # disk; and no plan compiling.
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute("SET LOCAL jit = off")
-
-
 def read_revenue(
     d: date | None = None, *, joined: bool = True, with_coverage: bool = True
 ) -> RevenueRead:
@@ -707,11 +650,16 @@ def read_revenue(
     postgresql = connection.vendor == "postgresql"
     fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
-        if fresh:
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         if postgresql:
-            _tune_deal_reads()
+            with connection.cursor() as cursor:
+                if fresh:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # On two cores a parallel plan is slower than a serial one; the deals' accounts
+                # are hashed whole (a million at a million accounts): in memory rather than
+                # spilled in batches to disk; and no plan compiling.
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL jit = off")
         opportunities = Opportunity.objects.all()
         assignments = CoverageAssignment.objects.all()
         # Coverage counts only through the won deals it influenced (rule 16): without a won

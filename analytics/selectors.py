@@ -262,24 +262,19 @@ def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.nda
     bytes: one message on the wire instead of one per row, and no Python object per value;
     elsewhere the rows are fetched as they are. Call inside `_tuned_reads()`.
     """
-    return packing.unpack(_packed_columns(rows, packing))
-
-
-def _packed_columns(rows: QuerySet[Any], packing: _Packing) -> list[np.ndarray]:
-    """`_integer_columns` before unpacking: one array per packed column."""
     expressions = packing.expressions()
     try:
         select, params = (
             rows.order_by().annotate(**expressions).values_list(*expressions).query
         ).sql_with_params()
     except EmptyResultSet:
-        return [np.zeros(0, dtype="int64") for _ in expressions]
+        return packing.unpack([np.zeros(0, dtype="int64") for _ in expressions])
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(select, params)
             values = np.fromiter((value for row in cursor for value in row), dtype="int64")
         count = len(expressions)
-        return [values[column::count] for column in range(count)]
+        return packing.unpack([values[column::count] for column in range(count)])
     gathered = sql.SQL("SELECT {columns} FROM ({select}) AS {rows}").format(
         columns=sql.SQL(", ").join(
             sql.SQL("array_send(array_agg({}))").format(sql.Identifier("rows", name))
@@ -291,7 +286,7 @@ def _packed_columns(rows: QuerySet[Any], packing: _Packing) -> list[np.ndarray]:
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(gathered, params, binary=True)
         gathered_row = cursor.fetchone() or [None] * len(expressions)
-        return [_int8_array(value) for value in gathered_row]
+        return packing.unpack([_int8_array(value) for value in gathered_row])
 
 
 @dataclass(frozen=True)

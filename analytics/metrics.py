@@ -857,7 +857,8 @@ class WeekFigures:
     `COUNT_COLUMNS`, `RATIO_COLUMNS`), partner figures (`PARTNER_COLUMNS`), and the rollups
     (`segment_rollups`, `partner_rollups`, `feedback_rollups`); and what a single week's pass
     hands to the steps after it: the programme's counts, and the accounts as indexed (their
-    segments by id, for the revenue step)."""
+    segments by id, for the revenue step) with the assignments the revenue step's rule 16
+    reads, when the pass read them (`selectors.AssignmentRows.influencing`)."""
 
     segments: pd.DataFrame
     partners: pd.DataFrame
@@ -866,6 +867,7 @@ class WeekFigures:
     feedback_rollups: pd.DataFrame
     programme: ProgrammeCounts | None = None
     accounts: Accounts | None = None
+    influencing: dict[str, np.ndarray] | None = None
 
 
 def week_rollups(

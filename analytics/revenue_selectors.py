@@ -9,14 +9,16 @@
 Nothing here computes a figure. On PostgreSQL the deals and coverage travel as integers
 packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents, dates as day
 numbers, currencies, stages and channels as codes, computed by the database; a week's deals
-take their segments from the accounts the coverage pass already read, and in a snapshot of
-their own only the assignments of their won deals' accounts are read. Elsewhere through the
-ORM. Every statement is built by the ORM or composed with `psycopg.sql`.
+take their segments from the accounts the coverage pass already read, and rule 16's coverage
+from the assignments it read in the same scan as its own (`RevenueRead.covered_in_window`).
+Elsewhere through the ORM. Every statement is built by the ORM or composed with
+`psycopg.sql`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -57,6 +59,7 @@ from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
+from crm.sql import export_snapshot, in_exported_snapshot
 from partners.models import Agreement, Partner
 
 _OPPORTUNITY_FIELDS: dict[str, str] = {
@@ -441,6 +444,12 @@ def _terms() -> _Terms:
     return (*_agreements(by_id=True), _partners())
 
 
+def _terms_in_snapshot(snapshot: str) -> _Terms:
+    """`_terms` on this thread's own connection, reading the exported `snapshot`."""
+    with in_exported_snapshot(snapshot):
+        return _terms()
+
+
 def _partners() -> pd.DataFrame:
     return pd.DataFrame(
         list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
@@ -453,7 +462,8 @@ def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> p
     cheaper than a second pass of the deals in the database)."""
     wanted = np.zeros(int(fields["account_id"].max(initial=0)) + 1, dtype=bool)
     wanted[account_ids[account_ids < len(wanted)]] = True
-    fields = {name: values[wanted[fields["account_id"]]] for name, values in fields.items()}
+    rows = np.flatnonzero(wanted[fields["account_id"]])
+    fields = {name: values[rows] for name, values in fields.items()}
     return pd.DataFrame(
         {
             "account_id": fields["account_id"],
@@ -513,12 +523,27 @@ def _deals_and_coverage(
     *,
     joined: bool,
     in_snapshot: bool,
+    with_coverage: bool,
 ) -> tuple[_DealFields, np.ndarray, dict[str, np.ndarray], _Terms]:
     """The deals, the accounts of those won that can count on `d` (`_won_accounts`), the
     coverage, read as integers, and the agreements and partners. `in_snapshot`: read in a
     transaction of our own, opened REPEATABLE READ, in which `highest` was read too: no row
     exceeds it and none is tested against it, and the coverage, read after the deals, is only
-    their won accounts' (a third of the assignments at a million accounts)."""
+    their won accounts' (a third of the assignments at a million accounts). Without
+    `with_coverage` no coverage is read (and no won account sought)."""
+    if not with_coverage:
+        nothing = np.zeros(0, dtype="int64")
+        covering = {name: nothing for name in _COVERAGE_FIELDS}
+        if not in_snapshot:
+            deals = _read_deals(opportunities, rates, highest, joined=joined)
+            return deals, nothing, covering, _terms()
+        # The small tables on a connection of their own meanwhile: they are mostly Python's
+        # work, which runs while the deals' read waits for the database.
+        snapshot = export_snapshot()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            terms = pool.submit(_terms_in_snapshot, snapshot)
+            deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)
+            return deals, nothing, covering, terms.result()
     deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=not in_snapshot)
     won_accounts = _won_accounts(deals, d)
     covering = (
@@ -569,6 +594,15 @@ class RevenueRead:
         )
         return replace(self, coverage=frame)
 
+    def covered_in_window(self, influencing: dict[str, np.ndarray], d: date) -> RevenueRead:
+        """This read of the deals of `d` with the coverage of the accounts of those won in the
+        52 weeks ending on `d` taken from `influencing` (the assignments the week's pass read
+        for rule 16, `selectors.AssignmentRows.influencing`), for a read made
+        `with_coverage=False` on PostgreSQL: the coverage is then scanned once a week."""
+        if self.deals is None:
+            raise ValueError("only deals read on PostgreSQL take a coverage of their own")
+        return replace(self, coverage=_coverage_frame(influencing, _won_accounts(self.deals, d)))
+
     def frames(self, accounts: metrics.Accounts | None = None) -> RevenueFrames:
         """The keyword arguments of `revenue.PreparedRevenue`; on PostgreSQL each deal's
         segment from `accounts` when the read did not join them (`read_revenue(joined=False)`,
@@ -611,7 +645,8 @@ def read_revenue(
     PostgreSQL, when no transaction is open yet). `joined` False: on PostgreSQL the deals'
     segments are not read (`RevenueRead.frames` takes them from the week's accounts).
     `with_coverage` False: on PostgreSQL no coverage is read (a backfill that has read every
-    assignment with its market hands it over, `RevenueRead.covered_by`)."""
+    assignment with its market hands it over, `RevenueRead.covered_by`; a week's pass the
+    assignments of rule 16's window, `RevenueRead.covered_in_window`)."""
     postgresql = connection.vendor == "postgresql"
     fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
@@ -629,7 +664,10 @@ def read_revenue(
         assignments = CoverageAssignment.objects.all()
         # Coverage counts only through the won deals it influenced (rule 16): without a won
         # deal that can count on `d` there is none to read (1.6M rows at a million accounts).
-        influenced = d is None or Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).exists()
+        handed = postgresql and not with_coverage
+        influenced = not handed and (
+            d is None or Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).exists()
+        )
         if d is not None:
             opportunities = opportunities.filter(
                 IN_PIPELINE.q(d) | WON_IN_52_WEEKS.q(d) | SUBSCRIBED.q(d)
@@ -645,20 +683,25 @@ def read_revenue(
             elif not postgresql:
                 won = Opportunity.objects.filter(WON_IN_52_WEEKS.q(d)).values("account_id")
                 assignments = assignments.filter(account_id__in=won)
-        else:
-            if not postgresql:
-                won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
-                assignments = assignments.filter(account_id__in=won_accounts)
-            elif not with_coverage:
-                influenced = False
-                assignments = assignments.none()
+        elif not postgresql:
+            won_accounts = Opportunity.objects.filter(stage="won").values("account_id")
+            assignments = assignments.filter(account_id__in=won_accounts)
+        elif handed:
+            assignments = assignments.none()
         rates = rate_table()
         read: _DealFields | None = None
         opportunity_frame: pd.DataFrame | None = None
         if postgresql:
             highest = _highest_ids()
             read, accounts_won, covering, terms = _deals_and_coverage(
-                opportunities, assignments, rates, highest, d, joined=joined, in_snapshot=fresh
+                opportunities,
+                assignments,
+                rates,
+                highest,
+                d,
+                joined=joined,
+                in_snapshot=fresh,
+                with_coverage=not handed,
             )
             coverage = _coverage_frame(covering, accounts_won)
         else:

@@ -131,11 +131,15 @@ def _sourced_this_year(prepared: revenue.PreparedRevenue, as_of: date) -> Source
 
 def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     """One week's revenue rows, reading only the deals that can count on `as_of` (their
-    segments from the accounts the week's pass indexed, when it hands them), and the
-    programme's revenue since 1 January from the same deals: they hold every deal won in the
-    52 weeks ending on `as_of`, so every deal won this year but on 30 and 31 December. Raises
-    MissingRate."""
-    return _week_revenue(read_revenue(as_of, joined=week.accounts is None), as_of, week)
+    segments from the accounts the week's pass indexed, and rule 16's coverage from the
+    assignments it read, when it hands them), and the programme's revenue since 1 January
+    from the same deals: they hold every deal won in the 52 weeks ending on `as_of`, so every
+    deal won this year but on 30 and 31 December. Raises MissingRate."""
+    influencing = week.influencing if connection.vendor == "postgresql" else None
+    read = read_revenue(as_of, joined=week.accounts is None, with_coverage=influencing is None)
+    if influencing is not None:
+        read = read.covered_in_window(influencing, as_of)
+    return _week_revenue(read, as_of, week)
 
 
 def _week_revenue(read: RevenueRead, as_of: date, week: WeekFigures) -> RevenueWeek:
@@ -149,10 +153,11 @@ def _week_revenue(read: RevenueRead, as_of: date, week: WeekFigures) -> RevenueW
 
 
 def _read_on_own_connection(as_of: date) -> RevenueRead:
-    """`read_revenue(as_of)` without the deals' segments, on this thread's own connection,
-    closed afterwards."""
+    """`read_revenue(as_of)` without the deals' segments or the coverage (the week's pass
+    reads rule 16's assignments with its own), on this thread's own connection, closed
+    afterwards."""
     try:
-        return read_revenue(as_of, joined=False)
+        return read_revenue(as_of, joined=False, with_coverage=False)
     finally:
         connection.close()
 
@@ -180,10 +185,11 @@ class _ReadAhead:
 
     def _computed(self, day: date, week: WeekFigures) -> RevenueWeek:
         read = self.read.result()
-        if day != self.as_of or week.accounts is None:
-            # Not the day read, or no accounts to name the deals' segments: read afresh.
+        if day != self.as_of or week.accounts is None or week.influencing is None:
+            # Not the day read, or no accounts to name the deals' segments or assignments for
+            # rule 16: read afresh.
             return revenue_from_database(day, week)
-        return _week_revenue(read, day, week)
+        return _week_revenue(read.covered_in_window(week.influencing, day), day, week)
 
     def __call__(self, day: date, week: WeekFigures) -> RevenueWeek:
         if self.begun is not None and self.begun[0] == day and self.begun[1] is week:
@@ -257,7 +263,29 @@ def _read_all_on_own_connection() -> RevenueRead:
 
 
 # Makes a backfill's revenue step from its market's accounts and every assignment.
-BackfillStep = Callable[[metrics.Accounts, pd.DataFrame], RevenueBackfill]
+BackfillStep = Callable[[metrics.Accounts, pd.DataFrame], RevenueStep]
+
+
+def _prepared_on_own_connection(
+    read: Future[RevenueRead], accounts: metrics.Accounts, coverage: pd.DataFrame
+) -> RevenueBackfill:
+    """`RevenueBackfill` of the `read` deals (naming a deal's segment may look its account
+    up), on this thread's own connection, closed afterwards."""
+    try:
+        return RevenueBackfill(read.result(), accounts, coverage)
+    finally:
+        connection.close()
+
+
+class _PreparedAhead:
+    """A backfill's revenue step whose deals are prepared on the read-ahead thread
+    (`backfill_read_ahead`): a call waits for them."""
+
+    def __init__(self, prepared: Future[RevenueBackfill]) -> None:
+        self.prepared = prepared
+
+    def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
+        return self.prepared.result()(as_of, week)
 
 
 @contextmanager
@@ -265,8 +293,10 @@ def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
     """A maker of the backfill's revenue step from its market's accounts and coverage, with
     every deal's read started now on a connection of its own when it can be (as
     `revenue_read_ahead`): the database reads the deals while the backfill reads and prepares
-    its market, whose coverage the step then takes rather than reading it again. Without
-    `revenue` nothing is read. Leaving waits for the read."""
+    its market, whose coverage the step then takes rather than reading it again; the deals are
+    then prepared on the same thread while the backfill sweeps its market, and the step's
+    first call waits for them. Without `revenue` nothing is read. Leaving waits for the read
+    (and, on an error, for the preparation)."""
     if (
         not revenue
         or connection.vendor != "postgresql"
@@ -275,6 +305,15 @@ def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
     ):
         yield lambda accounts, coverage: RevenueBackfill(accounts=accounts)
         return
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
         pending = pool.submit(_read_all_on_own_connection)
-        yield lambda accounts, coverage: RevenueBackfill(pending.result(), accounts, coverage)
+        yield lambda accounts, coverage: _PreparedAhead(
+            pool.submit(_prepared_on_own_connection, pending, accounts, coverage)
+        )
+        pending.result()
+    except BaseException:
+        pool.shutdown(wait=True)
+        raise
+    # The preparation goes on beside the caller; the step's call waits for it.
+    pool.shutdown(wait=False)

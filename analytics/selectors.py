@@ -29,9 +29,19 @@ import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BigIntegerField, Case, F, Func, Q, QuerySet, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DateField,
+    F,
+    Func,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.expressions import Combinable
-from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, TruncDate
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 from psycopg import sql
@@ -297,12 +307,15 @@ class AccountRows:
 @dataclass(frozen=True)
 class AssignmentRows:
     """One entry per assignment running on the day: account id, kind, partner id (0 for direct
-    and online), rep id (0 when none)."""
+    and online), rep id (0 when none). With `influencing`, read for the revenue step: every
+    assignment that can have influenced a deal won in the 52 weeks ending on the day
+    (`_assignment_rows(influence=True)`)."""
 
     account_id: np.ndarray
     kind: pd.Categorical[str]
     partner_id: np.ndarray
     rep_id: np.ndarray
+    influencing: dict[str, np.ndarray] | None = None
 
 
 def _account_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) -> AccountRows:
@@ -342,12 +355,25 @@ def _account_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) ->
     )
 
 
-def _assignment_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) -> AssignmentRows:
+# Rule 16 on the revenue of the 52 weeks ending on d: a deal won on a day from d - 363 to d was
+# influenced by coverage running on a day of the 91 before it, from d - 454 to d - 1.
+_INFLUENCE_SPAN_DAYS = 363 + 91
+
+
+def _assignment_rows(
+    d: date, region_ids: Sequence[int] | None, bounds: _Bounds, *, influence: bool = False
+) -> AssignmentRows:
+    """The assignments running on `d`; with `influence` (PostgreSQL), in the same scan, those
+    that ran on a day of rule 16's window too (`_INFLUENCE_SPAN_DAYS` before `d`), with their
+    days (`AssignmentRows.influencing`): the revenue step then need not scan the coverage
+    again."""
     highest = bounds.highest
     # One owner per row, its partner or its rep: the database holds a direct row to a rep and
     # no partner, a partner-kind row to a partner and no rep, an online row to neither
     # (`coverage_owner_matches_kind`), so the kind says which the owner is.
-    assignments = CoverageAssignment.objects.filter(COVERAGE_RUNNING.q(d)).annotate(
+    window_start = d - timedelta(days=_INFLUENCE_SPAN_DAYS)
+    read = _ran_since(window_start, d) if influence else COVERAGE_RUNNING.q(d)
+    assignments = CoverageAssignment.objects.filter(read).annotate(
         owner=Coalesce("partner_id", "rep_id", Value(0))
     )
     if bounds.tested:
@@ -359,14 +385,21 @@ def _assignment_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds)
     if region_ids is not None:
         regional = Account.objects.filter(region_id__in=list(region_ids)).values("id")
         assignments = assignments.filter(account_id__in=regional)
+    days = [] if not influence else _window_days(window_start, d)
     packing = _Packing(
         [
             _Field("account_id", F("account_id"), _bits(highest["account"])),
             _Field("kind", _kind_by_owner(), 3),
             _Field("owner", F("owner"), _bits(max(highest["partner"], highest["rep"]))),
+            *days,
         ]
     )
     fields = _integer_columns(assignments, packing)
+    influencing = None
+    if influence:
+        influencing = _influencing(fields, window_start, d)
+        running = fields["end_date"] == (d - window_start).days + 1
+        fields = {name: fields[name][running] for name in ("account_id", "kind", "owner")}
     kind = fields["kind"].astype(np.int8)
     owner = fields["owner"]
     return AssignmentRows(
@@ -374,7 +407,51 @@ def _assignment_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds)
         kind=pd.Categorical.from_codes(kind, categories=pd.Index(metrics.KINDS)),
         partner_id=np.where(_PARTNER_KIND[kind], owner, 0),
         rep_id=np.where(kind == metrics.KINDS.index("direct"), owner, 0),
+        influencing=influencing,
     )
+
+
+def _ran_since(first: date, d: date) -> Q:
+    """Assignments running on some day from `first` to `d` (rule 3a over a range of days)."""
+    return Q(start_date__lte=d) & (Q(end_date__isnull=True) | Q(end_date__gte=first))
+
+
+def _window_days(first: date, d: date) -> list[_Field]:
+    """An assignment's first and last day of running within `first` to `d`, counted from the
+    day before `first` (0 when it started earlier; the last is `d`'s count when it runs on
+    `d`): two small integers instead of two dates, exact for any question about those days.
+    PostgreSQL's LEAST ignores a missing end date: such an assignment runs on `d`."""
+    before = Value(first - timedelta(days=1), output_field=DateField())
+    width = _bits((d - first).days + 1)
+    started = Greatest(F("start_date"), before, output_field=DateField())
+    ended = Least(F("end_date"), Value(d, output_field=DateField()), output_field=DateField())
+    return [
+        _Field("start_date", _days_between(started, before), width),
+        _Field("end_date", _days_between(ended, before), width),
+    ]
+
+
+def _days_between(day: Combinable, before: Value) -> Combinable:
+    # `date - date` is an integer number of days in PostgreSQL.
+    return Func(
+        day, before, arg_joiner=" - ", template="(%(expressions)s)", output_field=BigIntegerField()
+    )
+
+
+def _influencing(fields: dict[str, np.ndarray], first: date, d: date) -> dict[str, np.ndarray]:
+    """The window's assignments as `revenue_selectors._coverage_frame` takes them: account id,
+    kind (position in `KINDS`), partner id (0 for direct and online), and the first and last
+    day of running within the window (`_day_number`s)."""
+    kind = fields["kind"]
+    # A `_day_number` is the date's proleptic Gregorian ordinal.
+    before = (first - timedelta(days=1)).toordinal()
+    return {
+        "account_id": fields["account_id"],
+        "kind": kind,
+        "partner_id": np.where(_PARTNER_KIND[kind], fields["owner"], 0),
+        "start_date": fields["start_date"] + before,
+        "end_date": fields["end_date"] + before,
+    }
 
 
 _PARTNER_KIND = np.array([kind in metrics.PARTNER_KINDS for kind in metrics.KINDS])
@@ -428,20 +505,23 @@ def week_context(d: date, *, figures: bool = True) -> WeekContext:
 
 
 def _rest(
-    d: date, region_ids: Sequence[int] | None, bounds: _Bounds
+    d: date, region_ids: Sequence[int] | None, bounds: _Bounds, influence: bool
 ) -> tuple[AssignmentRows, WeekContext]:
     """The running assignments and the day's small tables (a region share of a week needs no
     partners or feedback: its counts are merged and the figures computed once)."""
     with _tuned_reads():
-        return _assignment_rows(d, region_ids, bounds), week_context(d, figures=region_ids is None)
+        return (
+            _assignment_rows(d, region_ids, bounds, influence=influence),
+            week_context(d, figures=region_ids is None),
+        )
 
 
 def _assignments_in_snapshot(
-    d: date, region_ids: Sequence[int] | None, bounds: _Bounds, snapshot: str
+    d: date, region_ids: Sequence[int] | None, bounds: _Bounds, influence: bool, snapshot: str
 ) -> AssignmentRows:
     """`_assignment_rows` on this thread's own connection, reading the exported `snapshot`."""
     with in_exported_snapshot(snapshot), _tuned_reads():
-        return _assignment_rows(d, region_ids, bounds)
+        return _assignment_rows(d, region_ids, bounds, influence=influence)
 
 
 def _context_in_snapshot(d: date, figures: bool, snapshot: str) -> WeekContext:
@@ -488,11 +568,17 @@ class WeekRead:
 
 @contextmanager
 def week_read(
-    d: date, *, region_ids: Sequence[int] | None = None, parallel: bool = True
+    d: date,
+    *,
+    region_ids: Sequence[int] | None = None,
+    parallel: bool = True,
+    influence: bool = False,
 ) -> Iterator[WeekRead]:
     """One day's accounts (rule 1 and rule 4's conversion test evaluated in the database) and
     running assignments (rule 3a), with the day's small tables (`week_context`); only accounts
-    in `region_ids`, and their assignments, when given.
+    in `region_ids`, and their assignments, when given. With `influence`, on PostgreSQL, the
+    assignments come with those the revenue step's rule 16 reads
+    (`AssignmentRows.influencing`).
 
     Everything is read from one snapshot. With `parallel` on PostgreSQL, outside a
     transaction, the assignments and the small tables are each read on a connection of their
@@ -505,14 +591,17 @@ def week_read(
     with _one_snapshot() as fresh:
         # In a snapshot of its own the rows cannot name ids above those read in it.
         bounds = _Bounds(_highest_ids(), tested=not fresh)
+        influence = influence and connection.vendor == "postgresql"
         if not (parallel and fresh):
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, bounds)
-            yield WeekRead(accounts, _rest(d, region_ids, bounds))
+            yield WeekRead(accounts, _rest(d, region_ids, bounds, influence))
             return
         snapshot = export_snapshot()
         with ThreadPoolExecutor(max_workers=2) as pool:
-            assignments = pool.submit(_assignments_in_snapshot, d, region_ids, bounds, snapshot)
+            assignments = pool.submit(
+                _assignments_in_snapshot, d, region_ids, bounds, influence, snapshot
+            )
             context = pool.submit(_context_in_snapshot, d, region_ids is None, snapshot)
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, bounds)

@@ -426,18 +426,22 @@ def metrics_day_counts(
 
 
 def _day_counts(
-    as_of: date, *, region_ids: Sequence[int] | None, parallel: bool
+    as_of: date, *, region_ids: Sequence[int] | None, parallel: bool, influence: bool = False
 ) -> tuple[
     pd.DataFrame,
     pd.DataFrame,
     selectors.WeekContext,
     metrics.ProgrammeCounts | None,
     metrics.Accounts,
+    dict[str, np.ndarray] | None,
 ]:
     """`metrics_day_counts`, and for the whole market (no `region_ids`) the partner
     programme's counts found on the way (`metrics.Accounts.programme_counts`); and the
-    accounts as indexed."""
-    with selectors.week_read(as_of, region_ids=region_ids, parallel=parallel) as read:
+    accounts as indexed, with `influence` the assignments the revenue step's rule 16 reads
+    (`selectors.week_read`)."""
+    with selectors.week_read(
+        as_of, region_ids=region_ids, parallel=parallel, influence=influence
+    ) as read:
         rows = read.accounts
         # Indexed while the assignments may still be on their way.
         accounts = metrics.Accounts(
@@ -476,7 +480,7 @@ def _day_counts(
             covered=covered,
         )
         programme_counts = replace(programme_counts, feedback=context.feedback)
-    return groups, coverage, context, programme_counts, accounts
+    return groups, coverage, context, programme_counts, accounts, running.influencing
 
 
 def _figures(
@@ -492,15 +496,21 @@ def _figures(
     )
 
 
-def metrics_week_figures(as_of: date) -> WeekFigures:
+def metrics_week_figures(as_of: date, *, influence: bool = False) -> WeekFigures:
     """Everything the snapshot of the week as of `as_of` stores, read from the database, with
-    the partner programme's counts found on the way (`WeekFigures.programme`). Writes
-    nothing."""
-    groups, coverage, context, programme_counts, accounts = _day_counts(
-        as_of, region_ids=None, parallel=settings.METRICS_PARALLEL_READ
+    the partner programme's counts found on the way (`WeekFigures.programme`); with
+    `influence`, for a week with revenue, the assignments its rule 16 reads, in the same scan
+    (`WeekFigures.influencing`). Writes nothing."""
+    groups, coverage, context, programme_counts, accounts, influencing = _day_counts(
+        as_of, region_ids=None, parallel=settings.METRICS_PARALLEL_READ, influence=influence
     )
     figures = _figures(groups, coverage, context, as_of)
-    return replace(figures, programme=programme_counts, accounts=accounts)
+    return replace(figures, programme=programme_counts, accounts=accounts, influencing=influencing)
+
+
+def _week_figures_with_revenue(as_of: date) -> WeekFigures:
+    """`metrics_week_figures` for a week whose revenue step follows."""
+    return metrics_week_figures(as_of, influence=True)
 
 
 def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> MetricsRun:
@@ -517,7 +527,7 @@ def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> Met
     """
     if not revenue:
         return _run_week(week=week, final=final, compute=metrics_week_figures, revenue=None)
-    return _run_week(week=week, final=final, compute=metrics_week_figures)
+    return _run_week(week=week, final=final, compute=_week_figures_with_revenue)
 
 
 def metrics_compute_weeks(
@@ -814,6 +824,8 @@ def metrics_close_week(*, week: str) -> MetricsRun:
             )
             if closed is not None:
                 return closed
-            return _run_locked(week=week, as_of=as_of, final=True, compute=metrics_week_figures)
+            return _run_locked(
+                week=week, as_of=as_of, final=True, compute=_week_figures_with_revenue
+            )
     except LockBusy as busy:
         raise MetricsRunInProgress(f"a run of {week} is in progress; try again later") from busy

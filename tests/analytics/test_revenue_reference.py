@@ -186,11 +186,27 @@ def test_it_agrees_with_the_sql_reference_in_a_single_week_and_a_backfill(seed: 
         counts = _segment_counts(day)
         week = revenue.PreparedRevenue(**revenue_frames(day))
         _check(day, week.figures(day, counts), "week")
+        _check(day, _with_coverage_handed(day).figures(day, counts), "week, coverage handed")
         _check(day, backfill.figures(day, counts), "backfill")
         _check_sourced(day, backfill, "backfill")
         # A week's read holds the deals won in its 52 weeks: this year's unless on 30-31 Dec.
         if programme.year_start(day).toordinal() > day.toordinal() - WON_DAYS:
             _check_sourced(day, week, "week")
+
+
+def _with_coverage_handed(day: date) -> revenue.PreparedRevenue:
+    """The deals of `day` prepared as a weekly run prepares them: their segments from the
+    accounts its coverage pass indexed and, on PostgreSQL, rule 16's coverage from the
+    assignments it read in the same scan (`WeekFigures.influencing`)."""
+    figures = services.metrics_week_figures(day, influence=True)
+    if connection.vendor != "postgresql":
+        assert figures.influencing is None
+        return revenue.PreparedRevenue(**revenue_frames(day))
+    assert figures.influencing is not None
+    read = revenue_selectors.read_revenue(day, joined=False, with_coverage=False)
+    assert read.coverage.empty
+    read = read.covered_in_window(figures.influencing, day)
+    return revenue.PreparedRevenue(**read.frames(figures.accounts))
 
 
 @pytest.mark.django_db

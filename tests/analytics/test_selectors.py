@@ -3,10 +3,12 @@ week's rows (`analytics.selectors.week_read`)."""
 
 from __future__ import annotations
 
-from datetime import date
+import itertools
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
 from django.db.models import F
 
 from analytics import metrics, programme, revenue, revenue_selectors, selectors
@@ -73,9 +75,9 @@ def test_a_week_read_gives_each_row_what_the_rules_say_of_it(seed: int) -> None:
     days = random_market(seed, accounts=100)
     accounts = list(Account.objects.all())
     assignments = list(CoverageAssignment.objects.all())
-    for day in days:
+    for day, influence in itertools.product(days, (False, True)):
         window, year = programme.window_start(day), programme.year_start(day)
-        with selectors.week_read(day, parallel=False) as read:
+        with selectors.week_read(day, parallel=False, influence=influence) as read:
             rows = read.accounts
             running, _ = read.rest()
         got = {
@@ -115,6 +117,45 @@ def test_a_week_read_gives_each_row_what_the_rules_say_of_it(seed: int) -> None:
             if COVERAGE_RUNNING.holds(each, day)
         )
         assert got_running == expected_running, day
+        if influence and connection.vendor == "postgresql":
+            assert running.influencing is not None
+            assert _influencing(running.influencing) == _ran_in_influence_window(
+                assignments, day
+            ), day
+        else:
+            assert running.influencing is None
+
+
+def _influencing(fields: dict[str, np.ndarray]) -> list[tuple[int, ...]]:
+    return sorted(
+        zip(
+            *(
+                fields[name].tolist()
+                for name in ("account_id", "kind", "partner_id", "start_date", "end_date")
+            ),
+            strict=True,
+        )
+    )
+
+
+def _ran_in_influence_window(
+    assignments: list[CoverageAssignment], day: date
+) -> list[tuple[int, ...]]:
+    """Each assignment running on some day of the 454 before `day` or on it (rule 16's days
+    for a deal won in the 52 weeks ending on `day`), its days as ordinals, clamped to the day
+    before those (start) and to `day` (end)."""
+    first = day - timedelta(days=454)
+    return sorted(
+        (
+            each.account_id,
+            metrics.KINDS.index(each.kind),
+            each.partner_id or 0,
+            max(each.start_date, first - timedelta(days=1)).toordinal(),
+            min(each.end_date or day, day).toordinal(),
+        )
+        for each in assignments
+        if each.start_date <= day and (each.end_date is None or each.end_date >= first)
+    )
 
 
 @pytest.mark.postgres

@@ -166,6 +166,12 @@ def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     return agreements.drop(columns="annual_target"), regions, verticals
 
 
+def has_deals() -> bool:
+    """Whether there is any opportunity at all: a week without one has no revenue to read
+    coverage for (rule 16)."""
+    return Opportunity.objects.exists()
+
+
 def _highest_id(model: type[Model]) -> int:
     return int(model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0)
 

@@ -22,7 +22,14 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from analytics import metrics, registration_metrics, registration_selectors, reports, selectors
+from analytics import (
+    metrics,
+    registration_metrics,
+    registration_selectors,
+    reports,
+    revenue_selectors,
+    selectors,
+)
 from analytics.locks import LockBusy, named_lock
 from analytics.models import (
     FeedbackRollup,
@@ -509,8 +516,10 @@ def metrics_week_figures(as_of: date, *, influence: bool = False) -> WeekFigures
 
 
 def _week_figures_with_revenue(as_of: date) -> WeekFigures:
-    """`metrics_week_figures` for a week whose revenue step follows."""
-    return metrics_week_figures(as_of, influence=True)
+    """`metrics_week_figures` for a week whose revenue step follows: with deals, the pass also
+    reads the assignments of rule 16's window, which the step takes instead of scanning the
+    coverage again; in a market without any, the pass reads only the running ones."""
+    return metrics_week_figures(as_of, influence=revenue_selectors.has_deals())
 
 
 def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> MetricsRun:

@@ -226,7 +226,7 @@ def test_registrations_stored_before_keep_their_conflicts_as_met_on_arrival(cast
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_programme_week_migration_keeps_each_weeks_day_and_inputs_once() -> None:
+def test_the_programme_week_migration_carries_each_weeks_day_and_inputs_there_and_back() -> None:
     with schema_trip() as trip:
         trip.migrate([("analytics", "0011_week_rows_fillfactor")])
         old = trip.apps
@@ -279,4 +279,16 @@ def test_the_programme_week_migration_keeps_each_weeks_day_and_inputs_once() -> 
         assert [(f.as_of, f.final) for f in reports.programme_partners("2026-W46")] == [
             (as_of, False),
             (as_of, False),
+        ]
+
+        trip.migrate([("analytics", "0011_week_rows_fillfactor")])
+
+        back = trip.apps.get_model("analytics", "PartnerProgramme").objects.order_by("partner_id")
+        assert list(
+            back.values_list(
+                "as_of", "final", "feedback_categories", "response_days", "tenure_years"
+            )
+        ) == [
+            (as_of, False, {"support": 2, "product": 1}, 1.5, 683 / 365.25),
+            (as_of, False, {}, None, 0.0),
         ]

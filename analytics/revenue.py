@@ -15,12 +15,12 @@ few sums are multiplied by their factors in int64 pieces small enough never to o
 once per key as Python integers (`_money`); rollups add such pieces too (`_limbs`).
 
 One as-of day `d` is `PreparedRevenue.figures(d, segment_counts)`. What does not depend on `d`
-is prepared once: the rate period of each deal's close and which channels and partners
-influenced each won deal (rule 16). A backfill prepares the whole table once and asks for
-each day, each deal's days in rules 12-14 found once as spans (`many_days`); a single week
-prepares only the deals that can count on its day and tests the rules on that day. Both go
-through the same code past that, and the rules' spans and masks are the same rules, so they
-agree.
+is prepared once: the rate period of each deal's close and, for a backfill, which channels and
+partners influenced each won deal (rule 16; a single week finds it for its won deals alone). A
+backfill prepares the whole table once and asks for each day, each deal's days in rules 12-14
+found once as spans (`many_days`); a single week prepares only the deals that can count on its
+day and tests the rules on that day. Both go through the same code past that, and the rules'
+spans and masks are the same rules, so they agree.
 
 Input frames (dates `datetime64`, missing ones NaT):
 
@@ -232,6 +232,21 @@ def _codes_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     present[values] = True
     position = np.cumsum(present, dtype="int64") - 1
     return np.flatnonzero(present), position[values]
+
+
+def _positions_in(ids: pd.Index, values: np.ndarray) -> np.ndarray:
+    """Each of the int64 `values`' position in the distinct `ids`, -1 when absent (as
+    `ids.get_indexer(values)`): through a table indexed by id when the ids are non-negative
+    and small, a lookup per value with no hashing."""
+    known = ids.to_numpy(dtype="int64")
+    values = np.asarray(values, dtype="int64")
+    if not len(known) or int(known.min()) < 0 or not _dense(known):
+        return np.asarray(ids.get_indexer(values), dtype="int64")
+    table = np.full(int(known.max()) + 2, -1, dtype="int64")
+    table[known] = np.arange(len(known), dtype="int64")
+    # Values outside the table (negative, or above every id) look at its last entry: -1.
+    outside = (values < 0) | (values >= len(table))
+    return table[np.where(outside, len(table) - 1, values)]
 
 
 # Products of whole numbers below 2^27 and 2^26 are below 2^53, and fewer than 2^10 of them add
@@ -685,7 +700,7 @@ class PreparedRevenue:
         self.partner_rank[
             np.argsort(partners["external_id"].to_numpy(dtype=object), kind="stable")
         ] = np.arange(len(partners))
-        self.partner = partner_ids.get_indexer(self.partner_id).astype("int64")
+        self.partner = _positions_in(partner_ids, self.partner_id)
         self.partner_ids = partner_ids
         recurring = deals.recurring
         self.recurring = recurring
@@ -717,24 +732,15 @@ class PreparedRevenue:
         # won deals' periods; -1 for the others, which never count at it).
         self.close_period = np.full(self.size, -1, dtype="int64")
         self.close_period[won] = rates.periods(self.currency[won], self.won_close)
-        self.influence = influence(
-            pd.DataFrame(
-                {
-                    "account_id": self.account_id[won],
-                    "region": deals.region[won],
-                    "vertical": deals.vertical[won],
-                    "channel": self.channel[won],
-                    "partner_id": self.partner_id[won],
-                    "closed_on": self.columns["closed_on"][won],
-                }
-            ),
-            coverage,
-            agreements,
-            agreement_regions,
-            agreement_verticals,
-        )
-        self.influenced_kinds = np.zeros(self.size, dtype="int8")
-        self.influenced_kinds[won] = self.influence.kinds
+        # Rule 16's inputs. A backfill finds who influenced every won deal once; a single day
+        # only its won deals of the 52 weeks, when asked (`_influence_on`): a deal's influence
+        # is its own, whichever others are asked with it.
+        self.deal_region = deals.region
+        self.deal_vertical = deals.vertical
+        self.coverage = coverage
+        self.agreement_regions = agreement_regions
+        self.agreement_verticals = agreement_verticals
+        self.influence: Influence | None = self._influence_of(won) if many_days else None
         self.rate_factor = np.array([rate_units(rate) for rate in rates.rates], dtype=object)
         # With `many_days` (a backfill), rules 12-14 as the days each deal counts on, first and
         # last (day numbers): the deals of each day are then two comparisons of integers.
@@ -747,6 +753,41 @@ class PreparedRevenue:
             if many_days
             else {}
         )
+
+    def _influence_of(self, won: np.ndarray) -> Influence:
+        """Rule 16 for the won deals `won` (rows, in order), `Influence`'s deal rows being
+        positions into `won`."""
+        return influence(
+            pd.DataFrame(
+                {
+                    "account_id": self.account_id[won],
+                    "region": self.deal_region[won],
+                    "vertical": self.deal_vertical[won],
+                    "channel": self.channel[won],
+                    "partner_id": self.partner_id[won],
+                    "closed_on": self.columns["closed_on"][won],
+                }
+            ),
+            self.coverage,
+            self.agreements,
+            self.agreement_regions,
+            self.agreement_verticals,
+        )
+
+    def _influence_on(self, won: np.ndarray) -> Influence:
+        """Rule 16 for the won deals `won` (rows, in order: those won in the 52 weeks of a
+        day), `Influence`'s deal rows being rows of the deals: from what was found for every
+        won deal (`many_days`), or found now for these alone."""
+        if self.influence is None:
+            found = self._influence_of(won)
+            return Influence(found.kinds, won[found.partner_rows], found.partner_ids)
+        in_day = np.zeros(self.size, dtype=bool)
+        in_day[won] = True
+        kinds = np.zeros(self.size, dtype="int8")
+        kinds[self.won_rows] = self.influence.kinds
+        rows = self.won_rows[self.influence.partner_rows]
+        counted = in_day[rows]
+        return Influence(kinds[won], rows[counted], self.influence.partner_ids[counted])
 
     def _distinct_accounts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """How many distinct accounts `rows` name per segment and channel (`self.key`), and per
@@ -919,7 +960,8 @@ class PreparedRevenue:
         }
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
         # A deal influenced by several channels counts once for each: its rows repeated.
-        kinds = self.influenced_kinds[won]
+        influenced_by = self._influence_on(won)
+        kinds = influenced_by.kinds
         by = [np.flatnonzero(kinds & (1 << position)) for position in range(len(KINDS))]
         influenced = np.concatenate(by)
         keys = won_segments[influenced] * len(KINDS) + np.repeat(
@@ -958,6 +1000,7 @@ class PreparedRevenue:
                 "won": (won, won_periods),
                 "subscribed": (subscribed, subscribed_periods),
             },
+            influenced_by,
         )
         return WeekRevenue(
             segments=segment_rows,
@@ -1002,11 +1045,14 @@ class PreparedRevenue:
         rows = rows.sort_values(ROW_KEYS, kind="stable").reset_index(drop=True)
         return rows[[*ROW_KEYS, *FIGURE_COLUMNS]]
 
-    def _partner_rows(self, d: date, day: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    def _partner_rows(
+        self, d: date, day: dict[str, tuple[np.ndarray, np.ndarray]], influenced_by: Influence
+    ) -> pd.DataFrame:
         """Rules 16 and 17 per partner: the deals it sourced, the won deals it influenced, and
         its target for the 13 weeks after `d`. `day`: the deals of each of rules 12-14 on `d`
         (`pipeline`, `forecast`, `won`, `subscribed`), each with its rate period (a won
-        deal's, that of its close), as `figures` found them."""
+        deal's, that of its close), as `figures` found them; `influenced_by`: rule 16 for the
+        won deals (`_influence_on`)."""
         size = len(self.partner_ids)
         if not size:
             return pd.DataFrame(columns=PARTNER_COLUMNS)
@@ -1018,14 +1064,9 @@ class PreparedRevenue:
             by_partner = sourcing >= 0
             owned[name] = (rows[by_partner], sourcing[by_partner], periods[by_partner])
 
-        # The won deals of the window, whoever sourced them, for the influence below.
-        in_window = np.zeros(self.size, dtype=bool)
-        in_window[day["won"][0]] = True
         # Influence: the won deals of the window some other partner's coverage influenced.
-        deal_rows = self.won_rows[self.influence.partner_rows]
-        counted = in_window[deal_rows]
-        deal_rows = deal_rows[counted]
-        influencer = self.partner_ids.get_indexer(self.influence.partner_ids[counted])
+        deal_rows = influenced_by.partner_rows
+        influencer = _positions_in(self.partner_ids, influenced_by.partner_ids)
         known = influencer >= 0
         deal_rows, influencer = deal_rows[known], influencer[known].astype("int64")
         subscribed_rows, subscribed_partners, _ = owned["subscribed"]

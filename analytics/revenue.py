@@ -39,7 +39,7 @@ Input frames (dates `datetime64`, missing ones NaT):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
@@ -906,6 +906,15 @@ class PreparedRevenue:
         `segment_counts`: the day's coverage counts per segment (`SEGMENT_KEYS`, `accounts`,
         `covered_any`, `converted`, `white_space`), for rule 15. Raises MissingRate.
         """
+        return WeekRevenue(**dict(self.figures_as_ready(d, segment_counts)))
+
+    def figures_as_ready(
+        self, d: date, segment_counts: pd.DataFrame
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """`figures(d, segment_counts)` one `WeekRevenue` field at a time, by name, each as
+        soon as it is computed (the segments, their rollups, the partners, theirs, the
+        forecast): a caller can store one while the next is computed. Raises MissingRate,
+        maybe after some fields (an agreement's target is converted for the partners)."""
         pipeline = self._rows_on(IN_PIPELINE, d)
         forecast = self._rows_on(IN_FORECAST, d)
         won = self._rows_on(WON_IN_52_WEEKS, d)
@@ -992,6 +1001,8 @@ class PreparedRevenue:
             segments,
         )
         segment_rows = self._segment_rows(figures, overall, segment_counts)
+        yield "segments", segment_rows
+        yield "rollups", revenue_rollups(segment_rows)
         partner_rows = self._partner_rows(
             d,
             {
@@ -1002,13 +1013,9 @@ class PreparedRevenue:
             },
             influenced_by,
         )
-        return WeekRevenue(
-            segments=segment_rows,
-            rollups=revenue_rollups(segment_rows),
-            partners=partner_rows,
-            partner_rollups=partner_rollups(partner_rows),
-            forecast=self._forecast_rows(d, forecast, forecast_periods),
-        )
+        yield "partners", partner_rows
+        yield "partner_rollups", partner_rollups(partner_rows)
+        yield "forecast", self._forecast_rows(d, forecast, forecast_periods)
 
     def _segment_rows(
         self,

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from queue import SimpleQueue
+from typing import cast
 
 import pandas as pd
 from django.conf import settings
@@ -93,15 +95,22 @@ def _stored(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list
     return cents, [STORED_AS.get(column, column) for column in columns]
 
 
+_ROWS = [*revenue.ROW_KEYS, *revenue.FIGURE_COLUMNS]
+# Per `revenue.WeekRevenue` field: the model storing it and its columns.
+_TABLES: dict[str, tuple[type[Model], list[str]]] = {
+    "segments": (RevenueSnapshot, _ROWS),
+    "rollups": (RevenueRollup, _ROWS),
+    "partners": (PartnerRevenueSnapshot, revenue.PARTNER_COLUMNS),
+    "partner_rollups": (PartnerRevenueRollup, revenue.PARTNER_ROLLUP_COLUMNS),
+    "forecast": (RevenueForecast, revenue.FORECAST_COLUMNS),
+}
+
+
 def revenue_tables(figures: revenue.WeekRevenue) -> RevenueTables:
     """A week's revenue figures as rows per revenue model, money in cents."""
-    rows = [*revenue.ROW_KEYS, *revenue.FIGURE_COLUMNS]
     return {
-        RevenueSnapshot: _stored(figures.segments, rows),
-        RevenueRollup: _stored(figures.rollups, rows),
-        PartnerRevenueSnapshot: _stored(figures.partners, revenue.PARTNER_COLUMNS),
-        PartnerRevenueRollup: _stored(figures.partner_rollups, revenue.PARTNER_ROLLUP_COLUMNS),
-        RevenueForecast: _stored(figures.forecast, revenue.FORECAST_COLUMNS),
+        model: _stored(getattr(figures, name), columns)
+        for name, (model, columns) in _TABLES.items()
     }
 
 
@@ -142,10 +151,21 @@ def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     return _week_revenue(read, as_of, week)
 
 
-def _week_revenue(read: RevenueRead, as_of: date, week: WeekFigures) -> RevenueWeek:
-    """`revenue_from_database` from what it has read."""
+def _week_revenue(
+    read: RevenueRead,
+    as_of: date,
+    week: WeekFigures,
+    ready: Callable[[RevenueTables], None] | None = None,
+) -> RevenueWeek:
+    """`revenue_from_database` from what it has read; `ready`, when given, is called with
+    each table as soon as it is computed."""
     prepared = revenue.PreparedRevenue(**read.frames(week.accounts))
-    tables = revenue_tables(prepared.figures(as_of, week.segments))
+    tables: RevenueTables = {}
+    for name, frame in prepared.figures_as_ready(as_of, week.segments):
+        model, columns = _TABLES[name]
+        tables[model] = _stored(frame, columns)
+        if ready is not None:
+            ready({model: tables[model]})
     first_won = as_of - timedelta(days=WON_DAYS - 1)
     if programme.year_start(as_of) < first_won:
         return RevenueWeek(tables)
@@ -162,39 +182,71 @@ def _read_on_own_connection(as_of: date) -> RevenueRead:
         connection.close()
 
 
+# What `_ReadAhead`'s thread hands over when it has computed every table (or failed).
+_COMPUTED = object()
+
+
 class _ReadAhead:
     """`revenue_from_database` with the reads of `as_of` started on a thread of its own
     (`pool`'s one worker), on connections of their own. Called with the week's figures, it
     computes the rows from those reads; `begin` starts that computation on the same thread,
-    after the reads, so that the caller can write the week's coverage rows meanwhile."""
+    after the reads, so that the caller can write the week's coverage rows meanwhile, and
+    `written` hands the caller each table as soon as it is computed."""
 
     def __init__(self, pool: ThreadPoolExecutor, as_of: date) -> None:
         self.pool = pool
         self.as_of = as_of
         self.read = pool.submit(_read_on_own_connection, as_of)
         self.begun: tuple[date, WeekFigures, Future[RevenueWeek]] | None = None
+        self.tables: SimpleQueue[RevenueTables | object] = SimpleQueue()
 
     def begin(self, day: date, week: WeekFigures) -> None:
         self.begun = (day, week, self.pool.submit(self._on_own_connection, day, week))
 
     def _on_own_connection(self, day: date, week: WeekFigures) -> RevenueWeek:
         try:
-            return self._computed(day, week)
+            return self._computed(day, week, self.tables.put)
         finally:
+            self.tables.put(_COMPUTED)
             connection.close()
 
-    def _computed(self, day: date, week: WeekFigures) -> RevenueWeek:
+    def _computed(
+        self,
+        day: date,
+        week: WeekFigures,
+        ready: Callable[[RevenueTables], None] | None = None,
+    ) -> RevenueWeek:
         read = self.read.result()
         if day != self.as_of or week.accounts is None or week.influencing is None:
             # Not the day read, or no accounts to name the deals' segments or assignments for
             # rule 16: read afresh.
-            return revenue_from_database(day, week)
-        return _week_revenue(read.covered_in_window(week.influencing, day), day, week)
+            computed = revenue_from_database(day, week)
+            if ready is not None:
+                ready(computed.tables)
+            return computed
+        return _week_revenue(read.covered_in_window(week.influencing, day), day, week, ready)
+
+    def _started(self, day: date, week: WeekFigures) -> Future[RevenueWeek] | None:
+        if self.begun is not None and self.begun[0] == day and self.begun[1] is week:
+            return self.begun[2]
+        return None
 
     def __call__(self, day: date, week: WeekFigures) -> RevenueWeek:
-        if self.begun is not None and self.begun[0] == day and self.begun[1] is week:
-            return self.begun[2].result()
+        started = self._started(day, week)
+        if started is not None:
+            return started.result()
         return self._computed(day, week)
+
+    def written(
+        self, day: date, week: WeekFigures, write: Callable[[RevenueTables], None]
+    ) -> RevenueWeek:
+        """`revenue_write_as_ready` of this step."""
+        started = self._started(day, week)
+        if started is None:
+            return self._computed(day, week, write)
+        while (tables := self.tables.get()) is not _COMPUTED:
+            write(cast(RevenueTables, tables))
+        return started.result()
 
 
 @contextmanager
@@ -215,6 +267,20 @@ def revenue_read_ahead(step: RevenueStep | None, as_of: date) -> Iterator[Revenu
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
         yield _ReadAhead(pool, as_of)
+
+
+def revenue_write_as_ready(
+    step: RevenueStep, as_of: date, week: WeekFigures, write: Callable[[RevenueTables], None]
+) -> RevenueWeek:
+    """`step(as_of, week)`, calling `write` (on the caller's thread) with its tables: each as
+    soon as it is computed when `step` computes beside the caller (`revenue_begin`), so that
+    the caller stores one while the next is computed; otherwise all of them once computed.
+    Raises what the step raises (MissingRate), maybe after some tables were written."""
+    if isinstance(step, _ReadAhead):
+        return step.written(as_of, week, write)
+    computed = step(as_of, week)
+    write(computed.tables)
+    return computed
 
 
 def revenue_begin(step: RevenueStep, as_of: date, week: WeekFigures) -> None:

@@ -59,6 +59,7 @@ from analytics.revenue_services import (
     revenue_common,
     revenue_from_database,
     revenue_read_ahead,
+    revenue_write_as_ready,
 )
 from analytics.routers import primary_reads
 from analytics.writes import Cell, Column, Rows, RowsStream, replace_week_rows
@@ -340,6 +341,31 @@ def _revenue_or_problem(
         return RevenueWeek(no_revenue_tables()), str(missing)
 
 
+def _revenue_written(
+    revenue: RevenueStep, week: str, as_of: date, final: bool, figures: WeekFigures
+) -> tuple[RevenueWeek, str, dict[type[Model], Rows]]:
+    """`_revenue_or_problem` with the week's revenue rows written too (in the caller's
+    transaction), each table as soon as the step has computed it
+    (`revenue_write_as_ready`); with a missing rate those written are taken back and the
+    week has no revenue rows. Returns the rows written besides."""
+    written: dict[type[Model], Rows] = {}
+
+    def write(tables: RevenueTables) -> None:
+        rows = _revenue_rows(week, as_of, final, tables)
+        _replace_week(week, rows)
+        written.update(rows)
+
+    try:
+        # A savepoint: a rate found missing after some tables were written takes them back.
+        with transaction.atomic():
+            return revenue_write_as_ready(revenue, as_of, figures, write), "", written
+    except MissingRate as missing:
+        logger.warning("metrics as of %s: no revenue figures: %s", as_of, missing)
+        rows = _revenue_rows(week, as_of, final, no_revenue_tables())
+        _replace_week(week, rows)
+        return RevenueWeek(no_revenue_tables()), str(missing), rows
+
+
 def _run_locked(
     *,
     week: str,
@@ -375,13 +401,14 @@ def _run_locked(
             )
             with transaction.atomic():
                 _replace_week(week, coverage_rows)
-                revenue_week, run.revenue_problem = (
-                    (RevenueWeek(no_revenue_tables()), "")
-                    if step is None
-                    else _revenue_or_problem(step, as_of, figures)
-                )
-                revenue_rows = _revenue_rows(week, as_of, final, revenue_week.tables)
-                _replace_week(week, revenue_rows)
+                if step is None:
+                    revenue_week, run.revenue_problem = RevenueWeek(no_revenue_tables()), ""
+                    revenue_rows = _revenue_rows(week, as_of, final, revenue_week.tables)
+                    _replace_week(week, revenue_rows)
+                else:
+                    revenue_week, run.revenue_problem, revenue_rows = _revenue_written(
+                        step, week, as_of, final, figures
+                    )
         rows = _counted_rows({**coverage_rows, **revenue_rows})
         # The partner programme's step follows the week just written (docs/metrics.md
         # 20-23). The counts and partner figures the week's pass found on its way, the

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import combinations
@@ -27,6 +28,7 @@ from analytics import (
     revenue_services,
     services,
 )
+from analytics.models import RevenueSnapshot, SegmentSnapshot
 from analytics.revenue_reference import (
     reference_partner_revenue,
     reference_revenue,
@@ -38,7 +40,9 @@ from channels.models import Opportunity
 from channels.rules import WON_DAYS
 from crm.currencies import MissingRate
 from crm.selectors import rate_table
+from partners.models import Partner
 from tests.analytics.market import random_market, random_revenue
+from tests.factories import AgreementFactory
 
 COUNTS = revenue.COUNT_COLUMNS
 MONEY = [*revenue.AMOUNT_COLUMNS, *revenue.VALUE_COLUMNS]
@@ -266,10 +270,13 @@ def test_runs_reading_ahead_store_the_reference_on_postgresql(
         return read_on_own_connection(as_of)
 
     def computed(
-        read: revenue_selectors.RevenueRead, as_of: date, figures: metrics.WeekFigures
+        read: revenue_selectors.RevenueRead,
+        as_of: date,
+        figures: metrics.WeekFigures,
+        ready: Callable[[revenue_services.RevenueTables], None] | None = None,
     ) -> revenue_services.RevenueWeek:
         computed_on_main_thread.append(threading.current_thread() is threading.main_thread())
-        return week_revenue(read, as_of, figures)
+        return week_revenue(read, as_of, figures, ready)
 
     monkeypatch.setattr(revenue_services, "_read_on_own_connection", recorded)
     monkeypatch.setattr(revenue_services, "_week_revenue", computed)
@@ -289,6 +296,44 @@ def test_runs_reading_ahead_store_the_reference_on_postgresql(
     services.metrics_compute_weeks(weeks=[week], final_weeks=[week])
     assert read_whole == [True]
     _check_stored(week)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_found_missing_after_tables_were_stored_takes_them_back_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run reading ahead stores each revenue table as soon as it is computed; when an
+    agreement's target then turns out to have no rate (rule 10), the tables stored already
+    are taken back: the week has no revenue rows, its coverage rows, and the reason."""
+    random_market(7)
+    random_revenue(7)
+    week = metrics.iso_week_of(date(2026, 3, 1))
+    day = metrics.iso_week_as_of(week)
+    services.metrics_compute_week(week=week, final=True)
+    assert RevenueSnapshot.objects.filter(week=week).exists()
+    AgreementFactory(
+        partner=Partner.objects.order_by("pk").first(),
+        start_date=day - timedelta(days=30),
+        annual_target=Decimal("1000.00"),
+        currency="GBP",
+    )
+    stored: list[str] = []
+    replace_week = services._replace_week
+
+    def recorded(week: str, rows: dict[Any, Any]) -> None:
+        stored.extend(model.__name__ for model in rows)
+        replace_week(week, rows)
+
+    monkeypatch.setattr(services, "_replace_week", recorded)
+    run = services.metrics_compute_week(week=week, final=True)
+    # The segments were stored before the partners' targets were converted.
+    assert stored.index("RevenueSnapshot") < stored.index("PartnerRevenueSnapshot")
+    assert stored.count("RevenueSnapshot") == 2  # stored, then replaced by none
+    assert "no GBP rate" in run.revenue_problem
+    for model in revenue_services.REVENUE_MODELS:
+        assert not model._default_manager.filter(week=week).exists(), model
+    assert SegmentSnapshot.objects.filter(week=week).exists()
 
 
 def _check_stored(week: str) -> None:

@@ -912,9 +912,9 @@ class PreparedRevenue:
         self, d: date, segment_counts: pd.DataFrame
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         """`figures(d, segment_counts)` one `WeekRevenue` field at a time, by name, each as
-        soon as it is computed (the segments, their rollups, the partners, theirs, the
-        forecast): a caller can store one while the next is computed. Raises MissingRate,
-        maybe after some fields (an agreement's target is converted for the partners)."""
+        soon as it is computed (the partners, their rollups, the segments, theirs, the
+        forecast): a caller can store one while the next is computed. Raises MissingRate
+        before the first."""
         pipeline = self._rows_on(IN_PIPELINE, d)
         forecast = self._rows_on(IN_FORECAST, d)
         won = self._rows_on(WON_IN_52_WEEKS, d)
@@ -925,6 +925,21 @@ class PreparedRevenue:
         forecast_periods = self._periods_on(forecast, d)
         subscribed_periods = self._periods_on(subscribed, d)
         won_periods = self._close_periods(won)
+        # Rule 16 for the won deals, which both the partners and the segments count.
+        influenced_by = self._influence_on(won)
+        # The partners first: their table takes the longest to store.
+        partner_rows = self._partner_rows(
+            d,
+            {
+                "pipeline": (pipeline, pipeline_periods),
+                "forecast": (forecast, forecast_periods),
+                "won": (won, won_periods),
+                "subscribed": (subscribed, subscribed_periods),
+            },
+            influenced_by,
+        )
+        yield "partners", partner_rows
+        yield "partner_rollups", partner_rollups(partner_rows)
 
         # Each rule's deals' keys and amounts gathered once, for every figure that sums them.
         pipeline_keys, pipeline_cents = self.key[pipeline], self.year_cents[pipeline]
@@ -969,7 +984,6 @@ class PreparedRevenue:
         }
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
         # A deal influenced by several channels counts once for each: its rows repeated.
-        influenced_by = self._influence_on(won)
         kinds = influenced_by.kinds
         by = [np.flatnonzero(kinds & (1 << position)) for position in range(len(KINDS))]
         influenced = np.concatenate(by)
@@ -1003,18 +1017,6 @@ class PreparedRevenue:
         segment_rows = self._segment_rows(figures, overall, segment_counts)
         yield "segments", segment_rows
         yield "rollups", revenue_rollups(segment_rows)
-        partner_rows = self._partner_rows(
-            d,
-            {
-                "pipeline": (pipeline, pipeline_periods),
-                "forecast": (forecast, forecast_periods),
-                "won": (won, won_periods),
-                "subscribed": (subscribed, subscribed_periods),
-            },
-            influenced_by,
-        )
-        yield "partners", partner_rows
-        yield "partner_rollups", partner_rollups(partner_rows)
         yield "forecast", self._forecast_rows(d, forecast, forecast_periods)
 
     def _segment_rows(

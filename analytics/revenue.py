@@ -244,6 +244,8 @@ def _positions_in(ids: pd.Index, values: np.ndarray) -> np.ndarray:
         return np.asarray(ids.get_indexer(values), dtype="int64")
     table = np.full(int(known.max()) + 2, -1, dtype="int64")
     table[known] = np.arange(len(known), dtype="int64")
+    if not len(values) or (int(values.min()) >= 0 and int(values.max()) < len(table)):
+        return table[values]
     # Values outside the table (negative, or above every id) look at its last entry: -1.
     outside = (values < 0) | (values >= len(table))
     return table[np.where(outside, len(table) - 1, values)]
@@ -406,13 +408,18 @@ def _grants(
     listed_agreement = agreement_ids.get_indexer(pd.Index(scope["agreement_id"].to_numpy()))
     known = listed_agreement >= 0
     listed_agreement = listed_agreement[known].astype("int64")
-    listed_value = scope[column].to_numpy(dtype=object)[known]
+    listed_value = scope[column].to_numpy()[known]
     lists_any = np.zeros(len(agreement_ids), dtype=bool)
     lists_any[listed_agreement] = True
-    # The values as one set of codes, whatever their type (ids or codes).
-    codes, values = pd.factorize(
-        np.concatenate([np.asarray(asked_value, dtype=object), listed_value])
-    )
+    # The values as one set of codes, whatever their type (ids or codes); ids hashed as
+    # integers, not as Python objects.
+    asked_value = np.asarray(asked_value)
+    listed_value = np.asarray(listed_value)
+    if asked_value.dtype.kind in "iu" and listed_value.dtype.kind in "iu":
+        every_value = np.concatenate([asked_value, listed_value]).astype("int64")
+    else:
+        every_value = np.concatenate([asked_value.astype(object), listed_value.astype(object)])
+    codes, values = pd.factorize(every_value)
     width = len(values) + 1
     asked = asked_agreement * width + codes[: len(asked_value)]
     listed = listed_agreement * width + codes[len(asked_value) :]
@@ -501,13 +508,13 @@ def influence(
         deals_of = deal[pair_rows]
         granted = _grants(
             term,
-            won["region"].to_numpy(dtype=object)[deals_of],
+            won["region"].to_numpy()[deals_of],
             agreement_ids,
             agreement_regions,
             "region",
         ) & _grants(
             term,
-            won["vertical"].to_numpy(dtype=object)[deals_of],
+            won["vertical"].to_numpy()[deals_of],
             agreement_ids,
             agreement_verticals,
             "vertical",
@@ -1070,7 +1077,7 @@ class PreparedRevenue:
         owned: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for name, (rows, periods) in day.items():
             sourcing = partner[rows]
-            by_partner = sourcing >= 0
+            by_partner = np.flatnonzero(sourcing >= 0)
             owned[name] = (rows[by_partner], sourcing[by_partner], periods[by_partner])
 
         # Influence: the won deals of the window some other partner's coverage influenced.

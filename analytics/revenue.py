@@ -40,6 +40,7 @@ Input frames (dates `datetime64`, missing ones NaT):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
@@ -548,6 +549,21 @@ class WeekRevenue:
 
 
 @dataclass(frozen=True)
+class _SegmentDay:
+    """A day's figures per segment and channel but rule 16's (`PreparedRevenue._uninfluenced`),
+    and of its won deals (in the order found) the amounts, segments and factor codes that
+    rule 16's figures sum; the distinct won accounts and subscribers per segment over all
+    channels."""
+
+    figures: dict[str, np.ndarray]
+    won_cents: np.ndarray
+    won_segments: np.ndarray
+    won_value: np.ndarray
+    won_accounts_overall: np.ndarray
+    subscribers_overall: np.ndarray
+
+
+@dataclass(frozen=True)
 class Sourced:
     """Won revenue sourced per partner (`partners`) and per rep (`reps`), in cents of the
     reporting currency; an owner that sourced nothing is absent."""
@@ -932,8 +948,25 @@ class PreparedRevenue:
         forecast_periods = self._periods_on(forecast, d)
         subscribed_periods = self._periods_on(subscribed, d)
         won_periods = self._close_periods(won)
-        # Rule 16 for the won deals, which both the partners and the segments count.
-        influenced_by = self._influence_on(won)
+
+        # Rule 16 for the won deals, which both the partners and the segments count, found on
+        # a thread of its own while the figures that do not need it are computed (most of
+        # the work of either is numpy's, which lets the other run).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            finding = pool.submit(self._influence_on, won)
+            day = self._uninfluenced(
+                pipeline=(pipeline, pipeline_periods),
+                forecast=(forecast, forecast_periods),
+                won=(won, won_periods),
+                subscribed=(subscribed, subscribed_periods),
+            )
+            influenced_by = finding.result()
+        figures = day.figures
+        won_cents, won_segments, won_value = day.won_cents, day.won_segments, day.won_value
+
+        def counted(keys: np.ndarray) -> np.ndarray:
+            return np.bincount(keys, minlength=size).astype("int64")
+
         # The partners first: their table takes the longest to store.
         partner_rows = self._partner_rows(
             d,
@@ -948,47 +981,6 @@ class PreparedRevenue:
         yield "partners", partner_rows
         yield "partner_rollups", partner_rollups(partner_rows)
 
-        # Each rule's deals' keys and amounts gathered once, for every figure that sums them.
-        pipeline_keys, pipeline_cents = self.key[pipeline], self.year_cents[pipeline]
-        forecast_keys, forecast_cents = self.key[forecast], self.year_cents[forecast]
-        won_keys, won_cents, won_segments = self.key[won], self.year_cents[won], self.segment[won]
-        subscribed_keys = self.key[subscribed]
-        won_value = self._factors(won_periods)
-        won_accounts, won_accounts_overall = self._distinct_accounts(won)
-        subscribers, subscribers_overall = self._distinct_accounts(subscribed)
-
-        def counted(keys: np.ndarray) -> np.ndarray:
-            return np.bincount(keys, minlength=size).astype("int64")
-
-        figures: dict[str, np.ndarray] = {
-            "pipeline_count": counted(pipeline_keys),
-            "won_count": counted(won_keys),
-            "won_accounts": won_accounts,
-            "subscribers": subscribers,
-            "forecast_count": counted(forecast_keys),
-            "pipeline_amount": self._money(
-                pipeline_keys, pipeline_cents, self._factors(pipeline_periods), size
-            ),
-            "weighted_pipeline": self._money(
-                pipeline_keys,
-                pipeline_cents,
-                self._factors(pipeline_periods, self.probability[pipeline]),
-                size,
-            ),
-            "won_amount": self._money(won_keys, won_cents, won_value, size),
-            "mrr": self._money(
-                subscribed_keys,
-                self.cents[subscribed],
-                self._factors(subscribed_periods),
-                size,
-            ),
-            "forecast_amount": self._money(
-                forecast_keys,
-                forecast_cents,
-                self._factors(forecast_periods, self.probability[forecast]),
-                size,
-            ),
-        }
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
         # A deal influenced by several channels counts once for each: its rows repeated.
         kinds = influenced_by.kinds
@@ -1009,8 +1001,8 @@ class PreparedRevenue:
             name: values.reshape(segments, len(KINDS)).sum(axis=1)
             for name, values in figures.items()
         }
-        overall["won_accounts"] = won_accounts_overall
-        overall["subscribers"] = subscribers_overall
+        overall["won_accounts"] = day.won_accounts_overall
+        overall["subscribers"] = day.subscribers_overall
         any_influence = np.flatnonzero(kinds > 0)
         overall["influenced_count"] = np.bincount(
             won_segments[any_influence], minlength=segments
@@ -1025,6 +1017,69 @@ class PreparedRevenue:
         yield "segments", segment_rows
         yield "rollups", revenue_rollups(segment_rows)
         yield "forecast", self._forecast_rows(d, forecast, forecast_periods)
+
+    def _uninfluenced(
+        self,
+        *,
+        pipeline: tuple[np.ndarray, np.ndarray],
+        forecast: tuple[np.ndarray, np.ndarray],
+        won: tuple[np.ndarray, np.ndarray],
+        subscribed: tuple[np.ndarray, np.ndarray],
+    ) -> _SegmentDay:
+        """The figures per segment and channel (`self.key`) but rule 16's, from the deals of
+        each of rules 12-14 on a day, each with its rate period (`figures_as_ready`)."""
+        size = self.segment_count * len(KINDS)
+        (pipeline_rows, pipeline_periods), (forecast_rows, forecast_periods) = pipeline, forecast
+        (won_rows, won_periods), (subscribed_rows, subscribed_periods) = won, subscribed
+        # Each rule's deals' keys and amounts gathered once, for every figure that sums them.
+        pipeline_keys, pipeline_cents = self.key[pipeline_rows], self.year_cents[pipeline_rows]
+        forecast_keys, forecast_cents = self.key[forecast_rows], self.year_cents[forecast_rows]
+        won_keys, won_cents = self.key[won_rows], self.year_cents[won_rows]
+        subscribed_keys = self.key[subscribed_rows]
+        won_value = self._factors(won_periods)
+        won_accounts, won_accounts_overall = self._distinct_accounts(won_rows)
+        subscribers, subscribers_overall = self._distinct_accounts(subscribed_rows)
+
+        def counted(keys: np.ndarray) -> np.ndarray:
+            return np.bincount(keys, minlength=size).astype("int64")
+
+        figures: dict[str, np.ndarray] = {
+            "pipeline_count": counted(pipeline_keys),
+            "won_count": counted(won_keys),
+            "won_accounts": won_accounts,
+            "subscribers": subscribers,
+            "forecast_count": counted(forecast_keys),
+            "pipeline_amount": self._money(
+                pipeline_keys, pipeline_cents, self._factors(pipeline_periods), size
+            ),
+            "weighted_pipeline": self._money(
+                pipeline_keys,
+                pipeline_cents,
+                self._factors(pipeline_periods, self.probability[pipeline_rows]),
+                size,
+            ),
+            "won_amount": self._money(won_keys, won_cents, won_value, size),
+            "mrr": self._money(
+                subscribed_keys,
+                self.cents[subscribed_rows],
+                self._factors(subscribed_periods),
+                size,
+            ),
+            "forecast_amount": self._money(
+                forecast_keys,
+                forecast_cents,
+                self._factors(forecast_periods, self.probability[forecast_rows]),
+                size,
+            ),
+        }
+        return _SegmentDay(
+            figures,
+            won_cents,
+            self.segment[won_rows],
+            won_value,
+            won_accounts_overall,
+            subscribers_overall,
+        )
 
     def _segment_rows(
         self,

@@ -30,6 +30,7 @@ from decimal import Decimal
 from queue import SimpleQueue
 from typing import cast
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection
@@ -146,9 +147,7 @@ def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     deal won this year but on 30 and 31 December. Raises MissingRate."""
     influencing = week.influencing if connection.vendor == "postgresql" else None
     read = read_revenue(as_of, joined=week.accounts is None, with_coverage=influencing is None)
-    if influencing is not None:
-        read = read.covered_in_window(influencing, as_of)
-    return _week_revenue(read, as_of, week)
+    return _week_revenue(read, as_of, week, influencing=influencing)
 
 
 def _week_revenue(
@@ -156,10 +155,22 @@ def _week_revenue(
     as_of: date,
     week: WeekFigures,
     ready: Callable[[RevenueTables], None] | None = None,
+    *,
+    influencing: dict[str, np.ndarray] | None = None,
 ) -> RevenueWeek:
     """`revenue_from_database` from what it has read; `ready`, when given, is called with
-    each table as soon as it is computed."""
-    prepared = revenue.PreparedRevenue(**read.frames(week.accounts))
+    each table as soon as it is computed. `influencing`: the assignments the week's pass
+    read for rule 16, for a read made without coverage (`RevenueRead.covered_in_window`)."""
+    if influencing is None:
+        frames = read.frames(week.accounts)
+    else:
+        # The coverage of the won deals' accounts picked out on a thread of its own while
+        # the deals are indexed: neither needs the other.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            covered = pool.submit(read.covered_in_window, influencing, as_of)
+            frames = read.frames(week.accounts)
+            frames["coverage"] = covered.result().coverage
+    prepared = revenue.PreparedRevenue(**frames)
     tables: RevenueTables = {}
     for name, frame in prepared.figures_as_ready(as_of, week.segments):
         model, columns = _TABLES[name]
@@ -224,7 +235,7 @@ class _ReadAhead:
             if ready is not None:
                 ready(computed.tables)
             return computed
-        return _week_revenue(read.covered_in_window(week.influencing, day), day, week, ready)
+        return _week_revenue(read, day, week, ready, influencing=week.influencing)
 
     def _started(self, day: date, week: WeekFigures) -> Future[RevenueWeek] | None:
         if self.begun is not None and self.begun[0] == day and self.begun[1] is week:

@@ -274,9 +274,10 @@ def test_runs_reading_ahead_store_the_reference_on_postgresql(
         as_of: date,
         figures: metrics.WeekFigures,
         ready: Callable[[revenue_services.RevenueTables], None] | None = None,
+        **handed: Any,
     ) -> revenue_services.RevenueWeek:
         computed_on_main_thread.append(threading.current_thread() is threading.main_thread())
-        return week_revenue(read, as_of, figures, ready)
+        return week_revenue(read, as_of, figures, ready, **handed)
 
     monkeypatch.setattr(revenue_services, "_read_on_own_connection", recorded)
     monkeypatch.setattr(revenue_services, "_week_revenue", computed)

@@ -784,8 +784,10 @@ def _day_number_of(day: Combinable) -> Combinable:
 
 def _dates_of(numbers: np.ndarray) -> np.ndarray:
     """`_day_number`'s integers back as `datetime64[D]`, NaT where 0 (missing)."""
-    days = _DAY_ONE + (numbers.astype("int64") - 1).astype("timedelta64[D]")
-    return np.where(numbers > 0, days, np.datetime64("NaT", "D"))
+    # Days since 1970-01-01 are `datetime64[D]`'s own integers: one addition, then a view.
+    days = (numbers.astype("int64") + (int(_DAY_ONE.astype("int64")) - 1)).view("datetime64[D]")
+    days[numbers <= 0] = np.datetime64("NaT", "D")
+    return days
 
 
 def _names_of(ids: np.ndarray, names: dict[int, str]) -> np.ndarray:

@@ -507,15 +507,18 @@ def _won_accounts(deals: _DealFields, d: date | None) -> np.ndarray:
     """The accounts of the read deals won in the 52 weeks ending on `d` (of every won deal
     without `d`): the accounts whose coverage can have influenced them (rule 16)."""
     fields = deals.fields
-    won = fields["stage"] == revenue.STAGES.index("won")
+    won = np.flatnonzero(fields["stage"] == revenue.STAGES.index("won"))
     if d is not None:
-        won &= WON_IN_52_WEEKS.mask(
-            {
-                "stage": np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
-                "closed_on": _dates_of(fields["closed_on"]),
-            },
-            d,
-        )
+        # The rule tested on the won deals alone.
+        won = won[
+            WON_IN_52_WEEKS.mask(
+                {
+                    "stage": np.full(len(won), "won", dtype="U4"),
+                    "closed_on": _dates_of(fields["closed_on"][won]),
+                },
+                d,
+            )
+        ]
     accounts: np.ndarray = fields["account_id"][won]
     return accounts
 

@@ -9,8 +9,9 @@ revenue rows and records why (`MetricsRun.revenue_problem`).
 
 - `revenue_from_database`: one week, reading only the deals that can count on its day;
   `revenue_read_ahead` starts its reads before the week's coverage pass, to overlap them,
-  and `revenue_begin` computes the rows beside the caller while it writes the week's
-  coverage rows.
+  `revenue_begin` computes the rows beside the caller while it writes the week's coverage
+  rows, and `revenue_write_as_ready` hands the caller each table as soon as it is computed,
+  to store it while the next is computed.
 - `RevenueBackfill`: many weeks, reading every deal once. Each day is computed from the same
   prepared deals and nothing carries over from one day to the next, so the weeks may be asked
   for in any order, once or twice, or split between workers, with the same rows.

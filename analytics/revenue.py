@@ -242,14 +242,15 @@ def _positions_in(ids: pd.Index, values: np.ndarray) -> np.ndarray:
     known = ids.to_numpy(dtype="int64")
     values = np.asarray(values, dtype="int64")
     if not len(known) or int(known.min()) < 0 or not _dense(known):
-        return np.asarray(ids.get_indexer(values), dtype="int64")
+        return np.asarray(ids.get_indexer(pd.Index(values)), dtype="int64")
     table = np.full(int(known.max()) + 2, -1, dtype="int64")
     table[known] = np.arange(len(known), dtype="int64")
-    if not len(values) or (int(values.min()) >= 0 and int(values.max()) < len(table)):
-        return table[values]
-    # Values outside the table (negative, or above every id) look at its last entry: -1.
-    outside = (values < 0) | (values >= len(table))
-    return table[np.where(outside, len(table) - 1, values)]
+    if len(values) and (int(values.min()) < 0 or int(values.max()) >= len(table)):
+        # Values outside the table (negative, or above every id) look at its last entry: -1.
+        outside = (values < 0) | (values >= len(table))
+        values = np.where(outside, len(table) - 1, values)
+    positions: np.ndarray = table[values]
+    return positions
 
 
 # Products of whole numbers below 2^27 and 2^26 are below 2^53, and fewer than 2^10 of them add

@@ -765,6 +765,10 @@ class PreparedRevenue:
         self.agreement_regions = agreement_regions
         self.agreement_verticals = agreement_verticals
         self.influence: Influence | None = self._influence_of(won) if many_days else None
+        # With it, the bit set of each deal's influencing kinds (0 for the deals not won).
+        self.influenced_kinds = np.zeros(self.size if many_days else 0, dtype="int8")
+        if self.influence is not None:
+            self.influenced_kinds[won] = self.influence.kinds
         self.rate_factor = np.array([rate_units(rate) for rate in rates.rates], dtype=object)
         # With `many_days` (a backfill), rules 12-14 as the days each deal counts on, first and
         # last (day numbers): the deals of each day are then two comparisons of integers.
@@ -807,11 +811,11 @@ class PreparedRevenue:
             return Influence(found.kinds, won[found.partner_rows], found.partner_ids)
         in_day = np.zeros(self.size, dtype=bool)
         in_day[won] = True
-        kinds = np.zeros(self.size, dtype="int8")
-        kinds[self.won_rows] = self.influence.kinds
         rows = self.won_rows[self.influence.partner_rows]
         counted = in_day[rows]
-        return Influence(kinds[won], rows[counted], self.influence.partner_ids[counted])
+        return Influence(
+            self.influenced_kinds[won], rows[counted], self.influence.partner_ids[counted]
+        )
 
     def _distinct_accounts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """How many distinct accounts `rows` name per segment and channel (`self.key`), and per

@@ -791,6 +791,15 @@ def programme_weeks_below(week: str) -> dict[int, int]:
     return dict(driver_rows(rows.values_list("partner_id", "weeks_below")))
 
 
+def programme_week_rows(week: str, fields: Sequence[str]) -> dict[str, list[Any]]:
+    """The partner programme rows of `week` as stored, column by column (`fields`, by name),
+    one value per row in no particular order: what a run of the week compares its rows with
+    before it rewrites them (empty lists when the week has none)."""
+    rows = driver_rows(PartnerProgramme.objects.filter(week=week).order_by().values_list(*fields))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+    return {field: list(column) for field, column in zip(fields, columns, strict=True)}
+
+
 def tier_counts(weeks: Sequence[str]) -> dict[str, dict[str, int]]:
     """Per week, the number of partners holding each tier after the week's evaluation."""
     counts: dict[str, dict[str, int]] = {}

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from analytics import programme_selectors, programme_services, reports, selectors, services
@@ -703,3 +704,31 @@ def test_the_figures_handed_over_and_read_ahead_give_what_the_step_reads(market:
             reads=programme_services.ProgrammeReads.on(week, days[week]),
         )
     assert programme_rows(weeks) == read_in_the_step
+
+
+def test_a_week_run_again_with_its_rows_read_ahead_writes_what_a_first_run_writes(
+    market: Market,
+) -> None:
+    joiner = PartnerFactory(external_id="P-JOINS", is_active=False)
+    leaver = PartnerFactory(external_id="P-LEAVES")
+    run(WEEK)
+    kept = PartnerProgramme.objects.get(week=WEEK, partner=market.partner).pk
+    # Between the runs a partner joins, another leaves and a figure changes.
+    Partner.objects.filter(pk=joiner.pk).update(is_active=True)
+    Partner.objects.filter(pk=leaver.pk).update(is_active=False)
+    certification_add(partner=market.partner, name="New", earned_on=date(2026, 11, 1))
+    as_of = services.metrics_as_of(week=WEEK, final=True)
+    reads = programme_services.ProgrammeReads.on(WEEK, as_of)
+    assert sorted(reads.week_rows["partner_id"].tolist()) == [market.partner.pk, leaver.pk]
+    programme_services.programme_week(week=WEEK, as_of=as_of, final=True, reads=reads)
+    again = programme_rows([WEEK])
+    assert sorted(row[1] for row in again["analytics.PartnerProgramme"]) == sorted(
+        [market.partner.pk, joiner.pk]
+    )
+    if connection.vendor == "postgresql":
+        # Rewritten in place.
+        assert PartnerProgramme.objects.get(week=WEEK, partner=market.partner).pk == kept
+
+    programme_forget([WEEK])
+    programme_services.programme_week(week=WEEK, as_of=as_of, final=True)
+    assert programme_rows([WEEK]) == again

@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, ForeignKey, IntegerField, Model, UniqueConstraint
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from psycopg import sql
 
@@ -61,6 +63,25 @@ def insert_rows(model: type[Model], rows: Rows) -> None:
         _copy(model, _copy_text(model, rows))
         return
     _copy_binary(model, columns, [_binary_rows(model, rows, columns)])
+
+
+def insert_objects(model: type[Model], objects: Sequence[Model]) -> None:
+    """Insert `objects` of `model` in one `INSERT` (their time stamps set as `bulk_create`
+    sets them). On PostgreSQL its values are sent apart from the statement, each in its binary
+    form where it has one: through Django's cursor a bytes value goes as the text of its hex,
+    twice its size for the database to parse (a week's regression inputs, 0.5 MB: 8 ms
+    against 2 ms). `bulk_create` elsewhere."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objects)
+        return
+    query = InsertQuery(model)
+    query.insert_values(_fields(model), objects)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        for statement, params in query.get_compiler(connection=connection).as_sql():
+            cursor.execute(statement, params)
 
 
 def replace_week_rows(

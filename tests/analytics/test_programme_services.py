@@ -159,11 +159,13 @@ def test_a_partners_tenure_counts_from_its_first_signed_agreement(market: Market
     AgreementFactory(partner=later, start_date=date(2026, 11, 20))
     run(WEEK)
     # Kept with the week's regression, partner by partner in id order.
-    inputs = SatisfactionFit.objects.get(week=WEEK).inputs
+    inputs = reports.regression_inputs(WEEK)
     names = dict(Partner.objects.values_list("pk", "external_id"))
     tenure = {
         names[pk]: days
-        for pk, days in zip(inputs["partner_id"], inputs["tenure_days"], strict=True)
+        for pk, days in zip(
+            inputs["partner_id"].tolist(), inputs["tenure_days"].tolist(), strict=True
+        )
     }
     assert tenure == {"P-ONE": 683, "P-UNSIGNED": 0, "P-LATER": 0}
 

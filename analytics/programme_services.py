@@ -399,7 +399,7 @@ class ProgrammeReads:
                 ),
             ),
             reports.programme_weeks_below(previous_week(week)),
-            _typed_columns(reports.programme_week_rows(week, PARTNER_PROGRAMME_FIELDS)),
+            reports.programme_week_rows(week, PARTNER_PROGRAMME_FIELDS),
         )
 
 
@@ -953,26 +953,15 @@ def _rewrite_partner_rows(frame: pd.DataFrame, week: str, stored: dict[str, np.n
 REWRITTEN_ROWS_AT_MOST = 2_000
 
 
-def _typed_columns(rows: dict[str, list[Any]]) -> dict[str, np.ndarray]:
-    """Stored partner rows (`reports.programme_week_rows`) as arrays: the numbers as floats
-    (a blank as NaN), anything else (text, money) as it is."""
-    columns = {}
-    for name, values in rows.items():
-        field = PartnerProgramme._meta.get_field(name)
-        numeric = isinstance(field, models.IntegerField | models.ForeignKey)
-        columns[name] = np.array(values, dtype="float64" if numeric else object)
-    return columns
-
-
 def _unchanged(
     frame: pd.DataFrame, stored: dict[str, np.ndarray], position: np.ndarray
 ) -> np.ndarray:
     """Per row of `frame`, whether each of its `PARTNER_PROGRAMME_FIELDS` equals that of its
-    stored row (at `position` in `stored`'s columns, `_typed_columns`). Equal only where the
-    database finds it equal too, so that no row it would rewrite is left out: numbers by
-    value (a blank equal to a blank), anything else (text, money) by Python's equality, a
-    blank (None) only to a blank; the database then rewrites only the rows that differ
-    (`writes.rewrite_week_rows`)."""
+    stored row (at `position` in `stored`'s columns, `reports.programme_week_rows`). Equal
+    only where the database finds it equal too, so that no row it would rewrite is left out:
+    numbers by value (a blank equal to a blank), anything else (text, money) by Python's
+    equality, a blank (None) only to a blank; the database then rewrites only the rows that
+    differ (`writes.rewrite_week_rows`)."""
     same = np.ones(len(frame), dtype=bool)
     for name in PARTNER_PROGRAMME_FIELDS:
         if name == "partner_id":

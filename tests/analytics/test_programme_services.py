@@ -734,3 +734,29 @@ def test_a_week_run_again_with_its_rows_read_ahead_writes_what_a_first_run_write
     programme_forget([WEEK])
     programme_services.programme_week(week=WEEK, as_of=as_of, final=True)
     assert programme_rows([WEEK]) == again
+
+
+def test_a_weeks_rows_are_read_back_as_stored_whatever_their_text(market: Market) -> None:
+    PartnerFactory(external_id="P-TWO")
+    run(WEEK)
+    rows = PartnerProgramme.objects.filter(week=WEEK)
+    fields = programme_services.PARTNER_PROGRAMME_FIELDS
+
+    def stored() -> dict[int, tuple[Any, ...]]:
+        return {row[0]: row for row in rows.values_list(*fields)}
+
+    def read() -> dict[int, tuple[Any, ...]]:
+        columns = reports.programme_week_rows(WEEK, fields)
+        return {
+            int(pk): tuple(
+                None if isinstance(value, float) and value != value else value
+                for value in (columns[name][index] for name in fields)
+            )
+            for index, pk in enumerate(columns["partner_id"].tolist())
+        }
+
+    assert read() == stored()
+    # A text holding what separates values when they are read together.
+    rows.filter(partner=market.partner).update(tier_before="odd\x1fcode", target_revenue=None)
+    assert read() == stored()
+    assert reports.programme_week_rows("2026-W01", fields)["partner_id"].tolist() == []

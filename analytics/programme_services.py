@@ -854,10 +854,19 @@ def _rep_rows(
         covered = programme_selectors.rep_covered_accounts(d, rep_ids)
     rows = rep_targets[
         ["rep_id", "external_id", "name", "accounts_covered", "conversions", "revenue"]
-    ]
-    rows = rows.merge(converted, on="rep_id", how="left")
-    rows["covered_accounts"] = rows["rep_id"].map(covered).fillna(0).astype("int64")
-    rows["conversions_ytd"] = rows["conversions_ytd"].fillna(0).astype("int64")
+    ].reset_index(drop=True)
+    # Each rep's figures placed on its row over arrays; a rep without any has 0.
+    ids = pd.Index(rows["rep_id"].to_numpy())
+    rows["conversions_ytd"] = _aligned(
+        ids,
+        converted["rep_id"].to_numpy(),
+        converted["conversions_ytd"].to_numpy(),
+        missing=0,
+        dtype="int64",
+    )
+    rows["covered_accounts"] = _aligned(
+        ids, list(covered), list(covered.values()), missing=0, dtype="int64"
+    )
     rows["sourced_revenue_ytd"] = _money(
         [revenue.sourced.reps.get(int(pk), ZERO) if revenue else None for pk in rows["rep_id"]],
         rows,

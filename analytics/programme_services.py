@@ -691,7 +691,7 @@ def _fit_inputs(inputs: pd.DataFrame) -> bytes:
     arrays["response_days"] = inputs["response_days"].to_numpy(dtype="float64")
     arrays["tenure_days"] = _int32(inputs["tenure_days"].to_numpy(dtype="int64"))
     archive = io.BytesIO()
-    np.savez(archive, **arrays)
+    np.savez(archive, allow_pickle=False, **arrays)
     return archive.getvalue()
 
 

@@ -870,9 +870,10 @@ def _gathered_week_rows(
     blank as -1 (the table's check constraints keep every count at 0 or more); each other
     column as the text of its values joined by `_SEPARATOR`, a blank amount as no text. None
     when a text holds the separator (its values cannot be told apart)."""
-    gathered = []
+    names = {field.attname: str(field.column) for field in PartnerProgramme._meta.concrete_fields}
+    gathered: list[sql.Composable] = []
     for name, kind in kinds.items():
-        column = sql.Identifier("rows", PartnerProgramme._meta.get_field(name).column)
+        column = sql.Identifier("rows", names[name])
         if kind == "count":
             gathered.append(sql.SQL("array_send(array_agg(coalesce({}, -1)::int8))").format(column))
         else:

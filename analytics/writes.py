@@ -77,7 +77,7 @@ def insert_objects(model: type[Model], objects: Sequence[Model]) -> None:
         model._default_manager.bulk_create(objects)
         return
     query = InsertQuery(model)
-    query.insert_values(_fields(model), objects)
+    query.insert_values(_fields(model), list(objects))
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         for statement, params in query.get_compiler(connection=connection).as_sql():
@@ -334,7 +334,7 @@ def rewrite_week_rows(
     )
     now = timezone.now()
     arrays = [_array_cells(rows.columns[field.attname], field, as_text_fields) for field in given]
-    params = [*arrays, now, week, week, list(gone), now, now, week, week]
+    params: list[Any] = [*arrays, now, week, week, list(gone), now, now, week, week]
     with connection.cursor() as cursor:
         cursor.execute(as_text(statement), params)
 

@@ -35,7 +35,7 @@ def _packed(inputs: dict[str, Any]) -> bytes:
     )
     arrays["tenure_days"] = np.asarray(inputs.get("tenure_days", []), dtype="int32")
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 

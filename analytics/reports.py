@@ -854,7 +854,10 @@ def _typed(values: list[Any], kind: str) -> np.ndarray:
     if kind == "count":
         return np.array(values, dtype="float64")  # None as NaN
     if kind == "money":
-        return np.array([None if value is None else Decimal(value) for value in values])
+        # From its text: SQLite hands an amount over as a float (123.4 for 123.40).
+        return np.array(
+            [None if value is None else Decimal(str(value)) for value in values], dtype=object
+        )
     return np.array(values, dtype=object)
 
 

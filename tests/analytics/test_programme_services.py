@@ -758,5 +758,6 @@ def test_a_weeks_rows_are_read_back_as_stored_whatever_their_text(market: Market
     assert read() == stored()
     # A text holding what separates values when they are read together.
     rows.filter(partner=market.partner).update(tier_before="odd\x1fcode", target_revenue=None)
+    rows.exclude(partner=market.partner).update(target_revenue=Decimal("1234.56"))
     assert read() == stored()
     assert reports.programme_week_rows("2026-W01", fields)["partner_id"].tolist() == []

@@ -945,7 +945,10 @@ def _rewrite_partner_rows(frame: pd.DataFrame, week: str, stored: dict[str, np.n
     if int(sent.sum()) > REWRITTEN_ROWS_AT_MOST:
         _replace_partner_rows(frame, week)
         return
-    gone = np.setdiff1d(stored_ids, ids)
+    # The stored rows no partner of the week matched.
+    matched = np.zeros(len(stored_ids), dtype=bool)
+    matched[position[held]] = True
+    gone = stored_ids[~matched]
     if not sent.any() and not len(gone):
         return
     rewrite_week_rows(

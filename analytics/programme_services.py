@@ -703,8 +703,10 @@ def _int32(values: np.ndarray) -> np.ndarray:
 
 def _write_weeks(evaluated: list[WeekProgramme]) -> None:
     """Replace the programme rows of the weeks `evaluated` with theirs (inside the caller's
-    transaction): the partners' rows rewritten in place on PostgreSQL, week by week
-    (`_replace_partner_rows`), every other table's rows of the weeks deleted and inserted."""
+    transaction): the partners' rows rewritten in place on PostgreSQL, week by week (only
+    those that may have changed when the week's stored rows were read ahead:
+    `_rewrite_partner_rows`; else `_replace_partner_rows`), every other table's rows of the
+    weeks deleted and inserted."""
     weeks = [outcome.week.week for outcome in evaluated]
     rep_rows = _concatenated([outcome.rep_rows for outcome in evaluated])
     if connection.vendor == "postgresql":

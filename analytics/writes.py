@@ -297,7 +297,12 @@ def rewrite_week_rows(
     as_text_fields = {name for name, kind in (staged_as or {}).items() if kind == "text"}
 
     def array_type(field: Field[Any, Any]) -> str:
-        return "text" if field.attname in as_text_fields else str(field.db_type(connection))
+        db_type = str(field.db_type(connection))
+        # Text as text: written into its column, a value too long is refused, where a cast to
+        # the column's type would cut it.
+        if field.attname in as_text_fields or db_type.startswith(("varchar", "text")):
+            return "text"
+        return db_type
 
     def value(field: Field[Any, Any]) -> sql.Composable:
         column = sql.Identifier("s", str(field.column))

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
@@ -232,3 +232,13 @@ def test_a_weeks_rows_sent_as_arrays_are_stored_as_a_week_written_again() -> Non
         PartnerSnapshot, "2026-W46", _rows("2026-W46", partner_ids[1:], as_arrays=False), gone=[]
     )
     assert dict(rows.values_list("partner_id", "updated_at")) == stamps
+
+
+@pytest.mark.postgres
+def test_a_text_too_long_for_its_column_is_refused_when_sent_as_arrays() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    insert_rows(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=False))
+    rows = _rows("2026-W46", partner_ids, as_arrays=False)
+    too_long = Rows({**rows.columns, "channel_kind": ["partner" * 4] * 3}, 3)
+    with pytest.raises(DataError), transaction.atomic():
+        rewrite_week_rows(PartnerSnapshot, "2026-W46", too_long, gone=[])

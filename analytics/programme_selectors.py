@@ -378,7 +378,8 @@ def feedback_inputs(
         messages = _messages_of(within)
     # Moments arrive as integers (microseconds) and the waits are computed over arrays.
     replied = first_replies(d) if replies is None else replies
-    response: dict[int, float] = {}
+    counted_ids = counts["partner_id"].to_numpy(dtype="int64")
+    response = np.full(len(counted_ids), np.nan)
     if len(messages):
         # Newest first (ties by id), the order entries are listed in: each mean adds its
         # waits in the same order every run.
@@ -389,17 +390,23 @@ def feedback_inputs(
             position = pd.Index(replied[:, 0]).get_indexer(ids)
             found = position >= 0
             answered[found] = replied[position[found], 1]
-        waits = pd.Series((answered - created).astype("timedelta64[us]"))
-        days = (
-            (waits.dt.total_seconds() / 86400)
-            .clip(lower=0.0, upper=programme.RESPONSE_DAYS_CAP)
-            .astype("float64")
-        )
-        means = days.groupby(partner_ids).mean()
-        response = dict(zip(means.index.astype("int64").tolist(), means.tolist(), strict=True))
-    counts["response_days"] = counts["partner_id"].map(response).astype("float64")
-    integers = ["partner_id", *programme.FEEDBACK_COUNT_COLUMNS.values()]
-    return counts.astype(dict.fromkeys(integers, "int64"))[FEEDBACK_INPUT_COLUMNS]
+        waits = pd.TimedeltaIndex((answered - created).astype("timedelta64[us]"))
+        days = waits.total_seconds().to_numpy(dtype="float64") / 86400
+        # Clipped as pandas clips: each bound taken where a wait passes it.
+        days = np.where(days >= 0.0, days, 0.0)
+        days = np.where(days <= programme.RESPONSE_DAYS_CAP, days, programme.RESPONSE_DAYS_CAP)
+        means = pd.Series(days).groupby(partner_ids).mean()
+        response = means.reindex(counted_ids).to_numpy(dtype="float64")
+    return pd.DataFrame(
+        {
+            "partner_id": counted_ids,
+            "response_days": response,
+            **{
+                column: counts[column].to_numpy(dtype="int64")
+                for column in programme.FEEDBACK_COUNT_COLUMNS.values()
+            },
+        }
+    )[FEEDBACK_INPUT_COLUMNS]
 
 
 TARGET_COLUMNS = [

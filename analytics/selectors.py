@@ -15,7 +15,6 @@ into SQL as text.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -51,7 +50,7 @@ from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.rules import CONVERTED, IN_MARKET
-from crm.sql import export_snapshot, in_exported_snapshot
+from crm.sql import export_snapshot, in_exported_snapshot, int8_array
 from partners.models import (
     Agreement,
     Feedback,
@@ -237,24 +236,6 @@ def _tuned_reads() -> Iterator[None]:
         yield
 
 
-def _int8_array(data: bytes | memoryview | None) -> np.ndarray:
-    """A one-dimensional bigint array without nulls, as PostgreSQL's `array_send` writes it:
-    a header (dimensions, flags, element type, then length and lower bound), then a 4-byte
-    length and an 8-byte big-endian value per element."""
-    if data is None:
-        return np.zeros(0, dtype="int64")
-    dimensions, _, _ = struct.unpack_from(">iii", data)
-    if dimensions == 0:
-        return np.zeros(0, dtype="int64")
-    (length,) = struct.unpack_from(">i", data, 12)
-    elements = np.frombuffer(
-        data, dtype=[("size", ">i4"), ("value", ">i8")], count=length, offset=20
-    )
-    if (elements["size"] != 8).any():
-        raise ValueError("expected a bigint array without nulls")
-    return elements["value"].astype("int64")
-
-
 def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.ndarray]:
     """`packing`'s fields over `rows`, as one array each, in the same row order.
 
@@ -286,7 +267,7 @@ def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.nda
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(gathered, params, binary=True)
         gathered_row = cursor.fetchone() or [None] * len(expressions)
-        return packing.unpack([_int8_array(value) for value in gathered_row])
+        return packing.unpack([int8_array(value) for value in gathered_row])
 
 
 @dataclass(frozen=True)

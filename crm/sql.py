@@ -4,6 +4,7 @@ values passed as parameters), then rendered here for Django's cursor on either d
 from __future__ import annotations
 
 import re
+import struct
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -166,3 +167,21 @@ def in_exported_snapshot(snapshot: str) -> Iterator[None]:
             yield
     finally:
         default_connection.close()
+
+
+def int8_array(data: bytes | memoryview | None) -> np.ndarray:
+    """A one-dimensional bigint array without nulls, as PostgreSQL's `array_send` writes it:
+    a header (dimensions, flags, element type, then length and lower bound), then a 4-byte
+    length and an 8-byte big-endian value per element."""
+    if data is None:
+        return np.zeros(0, dtype="int64")
+    dimensions, _, _ = struct.unpack_from(">iii", data)
+    if dimensions == 0:
+        return np.zeros(0, dtype="int64")
+    (length,) = struct.unpack_from(">i", data, 12)
+    elements = np.frombuffer(
+        data, dtype=[("size", ">i4"), ("value", ">i8")], count=length, offset=20
+    )
+    if (elements["size"] != 8).any():
+        raise ValueError("expected a bigint array without nulls")
+    return elements["value"].astype("int64")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import numpy as np
 import pytest
 import time_machine
 
@@ -11,7 +12,6 @@ from analytics.models import (
     PartnerRollup,
     PartnerSnapshot,
     RegistrationRollup,
-    SatisfactionFit,
 )
 from analytics.services import registration_rollup_rows
 from partners.models import DealRegistration, Feedback
@@ -270,7 +270,8 @@ def test_the_programme_week_migration_carries_each_weeks_day_and_inputs_there_an
 
         trip.migrate([("analytics", "0012_programme_week_kept_once")])
 
-        inputs = SatisfactionFit.objects.get(week="2026-W46").inputs
+        kept_once = trip.apps.get_model("analytics", "SatisfactionFit")
+        inputs = kept_once.objects.get(week="2026-W46").inputs
         assert inputs["partner_id"] == [first.pk, second.pk]
         assert inputs["response_days"] == [1.5, None]
         assert inputs["tenure_days"] == [683, 0]
@@ -292,3 +293,39 @@ def test_the_programme_week_migration_carries_each_weeks_day_and_inputs_there_an
             (as_of, False, {"support": 2, "product": 1}, 1.5, 683 / 365.25),
             (as_of, False, {}, None, 0.0),
         ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_regression_inputs_migration_carries_each_weeks_inputs_there_and_back() -> None:
+    with schema_trip() as trip:
+        trip.migrate([("analytics", "0012_programme_week_kept_once")])
+        fits = trip.apps.get_model("analytics", "SatisfactionFit").objects
+        first, second = PartnerFactory(), PartnerFactory()
+        inputs = {
+            "partner_id": [first.pk, second.pk],
+            "feedback": {"product": [1, 0], "support": [2, 0], "pricing": [0, 0]},
+            "response_days": [1.5, None],
+            "tenure_days": [683, 0],
+        }
+        common = {"status": "too_little_data", "observations": 1, "parameters": 13}
+        fits.create(week="2026-W46", as_of=date(2026, 11, 14), final=False, inputs=inputs, **common)
+        fits.create(week="2026-W45", as_of=date(2026, 11, 8), final=True, inputs={}, **common)
+
+        trip.migrate([("analytics", "0013_regression_inputs_as_arrays")])
+
+        arrays = reports.regression_inputs("2026-W46")
+        assert arrays["partner_id"].tolist() == [first.pk, second.pk]
+        assert arrays["feedback_product"].tolist() == [1, 0]
+        assert arrays["feedback_support"].tolist() == [2, 0]
+        assert arrays["feedback_pricing"].tolist() == [0, 0]
+        assert arrays["response_days"][0] == 1.5 and np.isnan(arrays["response_days"][1])
+        assert arrays["tenure_days"].tolist() == [683, 0]
+        assert reports.regression_inputs("2026-W45") == {}
+
+        trip.migrate([("analytics", "0012_programme_week_kept_once")])
+
+        back = trip.apps.get_model("analytics", "SatisfactionFit").objects
+        assert dict(back.values_list("week", "inputs")) == {
+            "2026-W46": inputs,
+            "2026-W45": {},
+        }

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from analytics import programme_selectors, programme_services, reports, selectors, services
@@ -158,11 +159,13 @@ def test_a_partners_tenure_counts_from_its_first_signed_agreement(market: Market
     AgreementFactory(partner=later, start_date=date(2026, 11, 20))
     run(WEEK)
     # Kept with the week's regression, partner by partner in id order.
-    inputs = SatisfactionFit.objects.get(week=WEEK).inputs
+    inputs = reports.regression_inputs(WEEK)
     names = dict(Partner.objects.values_list("pk", "external_id"))
     tenure = {
         names[pk]: days
-        for pk, days in zip(inputs["partner_id"], inputs["tenure_days"], strict=True)
+        for pk, days in zip(
+            inputs["partner_id"].tolist(), inputs["tenure_days"].tolist(), strict=True
+        )
     }
     assert tenure == {"P-ONE": 683, "P-UNSIGNED": 0, "P-LATER": 0}
 
@@ -703,3 +706,58 @@ def test_the_figures_handed_over_and_read_ahead_give_what_the_step_reads(market:
             reads=programme_services.ProgrammeReads.on(week, days[week]),
         )
     assert programme_rows(weeks) == read_in_the_step
+
+
+def test_a_week_run_again_with_its_rows_read_ahead_writes_what_a_first_run_writes(
+    market: Market,
+) -> None:
+    joiner = PartnerFactory(external_id="P-JOINS", is_active=False)
+    leaver = PartnerFactory(external_id="P-LEAVES")
+    run(WEEK)
+    kept = PartnerProgramme.objects.get(week=WEEK, partner=market.partner).pk
+    # Between the runs a partner joins, another leaves and a figure changes.
+    Partner.objects.filter(pk=joiner.pk).update(is_active=True)
+    Partner.objects.filter(pk=leaver.pk).update(is_active=False)
+    certification_add(partner=market.partner, name="New", earned_on=date(2026, 11, 1))
+    as_of = services.metrics_as_of(week=WEEK, final=True)
+    reads = programme_services.ProgrammeReads.on(WEEK, as_of)
+    assert sorted(reads.week_rows["partner_id"].tolist()) == [market.partner.pk, leaver.pk]
+    programme_services.programme_week(week=WEEK, as_of=as_of, final=True, reads=reads)
+    again = programme_rows([WEEK])
+    assert sorted(row[1] for row in again["analytics.PartnerProgramme"]) == sorted(
+        [market.partner.pk, joiner.pk]
+    )
+    if connection.vendor == "postgresql":
+        # Rewritten in place.
+        assert PartnerProgramme.objects.get(week=WEEK, partner=market.partner).pk == kept
+
+    programme_forget([WEEK])
+    programme_services.programme_week(week=WEEK, as_of=as_of, final=True)
+    assert programme_rows([WEEK]) == again
+
+
+def test_a_weeks_rows_are_read_back_as_stored_whatever_their_text(market: Market) -> None:
+    PartnerFactory(external_id="P-TWO")
+    run(WEEK)
+    rows = PartnerProgramme.objects.filter(week=WEEK)
+    fields = programme_services.PARTNER_PROGRAMME_FIELDS
+
+    def stored() -> dict[int, tuple[Any, ...]]:
+        return {row[0]: row for row in rows.values_list(*fields)}
+
+    def read() -> dict[int, tuple[Any, ...]]:
+        columns = reports.programme_week_rows(WEEK, fields)
+        return {
+            int(pk): tuple(
+                None if isinstance(value, float) and value != value else value
+                for value in (columns[name][index] for name in fields)
+            )
+            for index, pk in enumerate(columns["partner_id"].tolist())
+        }
+
+    assert read() == stored()
+    # A text holding what separates values when they are read together.
+    rows.filter(partner=market.partner).update(tier_before="odd\x1fcode", target_revenue=None)
+    rows.exclude(partner=market.partner).update(target_revenue=Decimal("1234.56"))
+    assert read() == stored()
+    assert reports.programme_week_rows("2026-W01", fields)["partner_id"].tolist() == []

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
@@ -17,6 +17,7 @@ from analytics.writes import (
     _copy_text,
     insert_rows,
     replace_week_rows,
+    rewrite_week_rows,
 )
 from tests.factories import PartnerFactory
 
@@ -204,3 +205,40 @@ def test_a_week_written_again_keeps_its_rows_and_leaves_unchanged_rows_alone() -
     replace_week_rows(PartnerSnapshot, "2026-W46", _rewritten("2026-W46", partner_ids))
     assert dict(rows.values_list("partner_id", "id")) == before
     assert rows.get(partner_id=partner_ids[1]).covered_accounts == 8
+
+
+@pytest.mark.postgres
+def test_a_weeks_rows_sent_as_arrays_are_stored_as_a_week_written_again() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(4)]
+    stale = _rows("2026-W46", partner_ids[:3], as_arrays=False)
+    stale = Rows({**stale.columns, "covered_accounts": [5, 6, 7], "nps": [None] * 3}, 3)
+    insert_rows(PartnerSnapshot, stale)
+    rows = PartnerSnapshot.objects.filter(week="2026-W46")
+    created = rows.get(partner_id=partner_ids[1]).created_at
+    # The first partner leaves the week, the fourth joins it; the others' rows all changed.
+    rewrite_week_rows(
+        PartnerSnapshot,
+        "2026-W46",
+        _rows("2026-W46", partner_ids[1:], as_arrays=True),
+        gone=[partner_ids[0]],
+    )
+    insert_rows(PartnerSnapshot, _rows("2026-W45", partner_ids[1:], as_arrays=False))
+    assert _stored("2026-W46") == _stored("2026-W45")
+    assert not rows.filter(partner_id=partner_ids[0]).exists()
+    assert rows.get(partner_id=partner_ids[1]).created_at == created
+    # Sent again unchanged, a row is left as it is.
+    stamps = dict(rows.values_list("partner_id", "updated_at"))
+    rewrite_week_rows(
+        PartnerSnapshot, "2026-W46", _rows("2026-W46", partner_ids[1:], as_arrays=False), gone=[]
+    )
+    assert dict(rows.values_list("partner_id", "updated_at")) == stamps
+
+
+@pytest.mark.postgres
+def test_a_text_too_long_for_its_column_is_refused_when_sent_as_arrays() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    insert_rows(PartnerSnapshot, _rows("2026-W46", partner_ids, as_arrays=False))
+    rows = _rows("2026-W46", partner_ids, as_arrays=False)
+    too_long = Rows({**rows.columns, "channel_kind": ["partner" * 4] * 3}, 3)
+    with pytest.raises(DataError), transaction.atomic():
+        rewrite_week_rows(PartnerSnapshot, "2026-W46", too_long, gone=[])

@@ -392,9 +392,7 @@ def feedback_inputs(
             answered[found] = replied[position[found], 1]
         waits = pd.TimedeltaIndex((answered - created).astype("timedelta64[us]"))
         days = waits.total_seconds().to_numpy(dtype="float64") / 86400
-        # Clipped as pandas clips: each bound taken where a wait passes it.
-        days = np.where(days >= 0.0, days, 0.0)
-        days = np.where(days <= programme.RESPONSE_DAYS_CAP, days, programme.RESPONSE_DAYS_CAP)
+        days = np.clip(days, 0.0, programme.RESPONSE_DAYS_CAP)
         means = pd.Series(days).groupby(partner_ids).mean()
         response = means.reindex(counted_ids).to_numpy(dtype="float64")
     return pd.DataFrame(

@@ -342,12 +342,12 @@ def _revenue_or_problem(
 
 
 def _revenue_written(
-    revenue: RevenueStep, week: str, as_of: date, final: bool, figures: WeekFigures
+    revenue: RevenueStep | None, week: str, as_of: date, final: bool, figures: WeekFigures
 ) -> tuple[RevenueWeek, str, dict[type[Model], Rows]]:
     """`_revenue_or_problem` with the week's revenue rows written too (in the caller's
     transaction), each table as soon as the step has computed it
     (`revenue_write_as_ready`); with a missing rate those written are taken back and the
-    week has no revenue rows. Returns the rows written besides."""
+    week has no revenue rows, as without a step. Returns the rows written besides."""
     written: dict[type[Model], Rows] = {}
 
     def write(tables: RevenueTables) -> None:
@@ -355,15 +355,18 @@ def _revenue_written(
         _replace_week(week, rows)
         written.update(rows)
 
-    try:
-        # A savepoint: a rate found missing after some tables were written takes them back.
-        with transaction.atomic():
-            return revenue_write_as_ready(revenue, as_of, figures, write), "", written
-    except MissingRate as missing:
-        logger.warning("metrics as of %s: no revenue figures: %s", as_of, missing)
-        rows = _revenue_rows(week, as_of, final, no_revenue_tables())
-        _replace_week(week, rows)
-        return RevenueWeek(no_revenue_tables()), str(missing), rows
+    problem = ""
+    if revenue is not None:
+        try:
+            # A savepoint: a rate found missing after some tables were written takes them back.
+            with transaction.atomic():
+                return revenue_write_as_ready(revenue, as_of, figures, write), "", written
+        except MissingRate as missing:
+            logger.warning("metrics as of %s: no revenue figures: %s", as_of, missing)
+            problem = str(missing)
+    written.clear()
+    write(no_revenue_tables())
+    return RevenueWeek(no_revenue_tables()), problem, written
 
 
 def _run_locked(
@@ -401,14 +404,9 @@ def _run_locked(
             )
             with transaction.atomic():
                 _replace_week(week, coverage_rows)
-                if step is None:
-                    revenue_week, run.revenue_problem = RevenueWeek(no_revenue_tables()), ""
-                    revenue_rows = _revenue_rows(week, as_of, final, revenue_week.tables)
-                    _replace_week(week, revenue_rows)
-                else:
-                    revenue_week, run.revenue_problem, revenue_rows = _revenue_written(
-                        step, week, as_of, final, figures
-                    )
+                revenue_week, run.revenue_problem, revenue_rows = _revenue_written(
+                    step, week, as_of, final, figures
+                )
         rows = _counted_rows({**coverage_rows, **revenue_rows})
         # The partner programme's step follows the week just written (docs/metrics.md
         # 20-23). The counts and partner figures the week's pass found on its way, the

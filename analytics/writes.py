@@ -218,22 +218,43 @@ def _week_rewrite(
 
 def _staging_table(
     model: type[Model], staged: sql.Identifier, text_columns: Iterable[str] = ()
-) -> sql.Composed:
-    """Creates `staged`, a temporary table of `model`'s columns (dropped at the commit), those
-    of `text_columns` held as text."""
+) -> list[sql.Composed]:
+    """The statements that create `staged`, a temporary table of `model`'s columns (dropped at
+    the commit), those of `text_columns` held as text, with a unique index on the week's key
+    (`_week_key`).
+
+    The index keeps the rewrite's joins (`_week_rewrite`) fast whatever the statistics say:
+    the database plans them from what it knows of the week's stored rows, and statistics
+    gathered before a backfill wrote its weeks (a table the night's run had just filled,
+    analyzed before the weeks after were written) count about one row for a week that has
+    10,000. It then joins each stored row to the staged rows by reading all of them: on the
+    1M market 10^8 comparisons a week, 32 s instead of 0.04 s; with the index each stored
+    row finds its staged row in one look-up (0.15 s under the same statistics)."""
     text = set(text_columns)
-    return sql.SQL(
-        "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
-    ).format(
-        staged,
-        sql.SQL(", ").join(
-            sql.SQL("NULL::text AS {}").format(sql.Identifier(str(field.column)))
-            if field.column in text
-            else sql.Identifier(str(field.column))
-            for field in _fields(model)
+    key = _week_key(model) or []
+    return [
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+        ).format(
+            staged,
+            sql.SQL(", ").join(
+                sql.SQL("NULL::text AS {}").format(sql.Identifier(str(field.column)))
+                if field.column in text
+                else sql.Identifier(str(field.column))
+                for field in _fields(model)
+            ),
+            sql.Identifier(model._meta.db_table),
         ),
-        sql.Identifier(model._meta.db_table),
-    )
+        *(
+            [
+                sql.SQL("CREATE UNIQUE INDEX ON {} ({})").format(
+                    staged, sql.SQL(", ").join(map(sql.Identifier, key))
+                )
+            ]
+            if key
+            else []
+        ),
+    ]
 
 
 def _rewrite_week(
@@ -254,7 +275,8 @@ def _rewrite_week(
     }
     statements = _week_rewrite(model, week, key, staged, text_columns)
     with connection.cursor() as cursor:
-        cursor.execute(as_text(_staging_table(model, staged, text_columns)))
+        for statement in _staging_table(model, staged, text_columns):
+            cursor.execute(as_text(statement))
         copy_binary_into(staged, model, [rows], staged_as=staged_as)
         cursor.execute(as_text(statements.changed))
         # Most runs find no key added or gone, and pay for no insert or delete.
@@ -798,7 +820,8 @@ class RowsStream(RowsBuffer):
         assert self._thread is not None and columns is not None and key is not None
         if model not in self._staged:
             self._staged.add(model)
-            self._execute(_staging_table(model, staged))
+            for statement in _staging_table(model, staged):
+                self._execute(statement)
         if rows.count:
             texts = self._text_cells.setdefault(model, {})
             data = _BINARY_HEADER + _binary_rows(model, rows, columns, texts) + _BINARY_TRAILER

@@ -44,6 +44,7 @@ from analytics.writes import (
     insert_objects,
     insert_rows,
     replace_week_rows,
+    replace_weeks_rows,
     rewrite_week_rows,
 )
 from crm.currencies import MissingRate, RateTable
@@ -710,6 +711,8 @@ def _write_weeks(evaluated: list[WeekProgramme]) -> None:
     weeks = [outcome.week.week for outcome in evaluated]
     rep_rows = _concatenated([outcome.rep_rows for outcome in evaluated])
     if connection.vendor == "postgresql":
+        # The weeks whose stored rows were not read ahead, staged and replaced together.
+        replaced: dict[str, pd.DataFrame] = {}
         for outcome in evaluated:
             reads = outcome.week.reads
             if reads is not None and (reads.week, reads.as_of) == (
@@ -718,7 +721,8 @@ def _write_weeks(evaluated: list[WeekProgramme]) -> None:
             ):
                 _rewrite_partner_rows(outcome.partner_rows, outcome.week.week, reads.week_rows)
             else:
-                _replace_partner_rows(outcome.partner_rows, outcome.week.week)
+                replaced[outcome.week.week] = outcome.partner_rows
+        _replace_partner_weeks(replaced)
     else:
         PartnerProgramme.objects.filter(week__in=weeks).delete()
         _write(PartnerProgramme, _concatenated([outcome.partner_rows for outcome in evaluated]))
@@ -923,6 +927,18 @@ def _replace_partner_rows(frame: pd.DataFrame, week: str) -> None:
     money staged as text and read by the database as it reads text."""
     replace_week_rows(
         PartnerProgramme, week, _binary_rows(frame), staged_as=dict.fromkeys(STAGED_AS_TEXT, "text")
+    )
+
+
+def _replace_partner_weeks(frames: dict[str, pd.DataFrame]) -> None:
+    """PostgreSQL: `_replace_partner_rows` of each week of `frames` (week → its rows), the
+    weeks' rows staged together and replaced in one statement each for all of them
+    (`writes.replace_weeks_rows`): a backfill's 52 weeks in five statements, not five a
+    week."""
+    replace_weeks_rows(
+        PartnerProgramme,
+        {week: _binary_rows(frame) for week, frame in frames.items()},
+        staged_as=dict.fromkeys(STAGED_AS_TEXT, "text"),
     )
 
 

@@ -115,7 +115,30 @@ def replace_week_rows(
         stored.delete()
         insert_rows(model, rows)
         return
-    _rewrite_week(model, week, rows, key, staged_as)
+    _rewrite_weeks(model, [week], [rows], key, staged_as)
+
+
+def replace_weeks_rows(
+    model: type[Model],
+    rows: Mapping[str, Rows],
+    *,
+    staged_as: Mapping[str, str] | None = None,
+) -> None:
+    """`replace_week_rows` of each week of `rows` (week → its rows), inside the caller's
+    transaction. On PostgreSQL the weeks' rows are staged together in one binary `COPY` and
+    rewritten, added and deleted in one statement each for all the weeks (a backfill's 52
+    weeks: five statements, not five a week), as `replace_week_rows` does for one week."""
+    key = _week_key(model)
+    if (
+        connection.vendor != "postgresql"
+        or key is None
+        or _binary_columns(model, staged_as) is None
+        or len(rows) < 2
+    ):
+        for week, week_rows in rows.items():
+            replace_week_rows(model, week, week_rows, staged_as=staged_as)
+        return
+    _rewrite_weeks(model, list(rows), list(rows.values()), key, staged_as)
 
 
 def _week_key(model: type[Model]) -> list[str] | None:
@@ -150,15 +173,16 @@ class _WeekRewrite:
 
 def _week_rewrite(
     model: type[Model],
-    week: str,
+    week: str | Sequence[str],
     key: list[str],
     staged: sql.Identifier,
     text_columns: Mapping[str, str] | None = None,
 ) -> _WeekRewrite:
-    """The statements of `_WeekRewrite` for `model`'s rows of `week` and its key `key`
-    (`_week_key`), staged in `staged`. A rewritten row keeps its `created_at`; a row whose
-    values are those staged is not written again (its `updated_at` kept). `text_columns`: the
-    staged columns held as text, by column, with the type each is read as."""
+    """The statements of `_WeekRewrite` for `model`'s rows of `week` (or of each of several
+    weeks) and its key `key` (`_week_key`), staged in `staged`. A rewritten row keeps its
+    `created_at`; a row whose values are those staged is not written again (its `updated_at`
+    kept). `text_columns`: the staged columns held as text, by column, with the type each is
+    read as."""
     table = sql.Identifier(model._meta.db_table)
     columns = [str(field.column) for field in _fields(model)]
     rewritten = [column for column in columns if column not in {*key, "created_at"}]
@@ -176,7 +200,7 @@ def _week_rewrite(
     names = {
         "table": table,
         "staged": staged,
-        "week": sql.Literal(week),
+        "weeks": sql.SQL(", ").join(map(sql.Literal, [week] if isinstance(week, str) else week)),
         "same": sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier("t", name), sql.Identifier("s", name))
             for name in key
@@ -184,7 +208,7 @@ def _week_rewrite(
     }
     return _WeekRewrite(
         changed=sql.SQL(
-            "UPDATE {table} AS t SET {set} FROM {staged} AS s WHERE t.week = {week} AND {same}"
+            "UPDATE {table} AS t SET {set} FROM {staged} AS s WHERE t.week IN ({weeks}) AND {same}"
             " AND ({stored}) IS DISTINCT FROM ({given})"
         ).format(
             set=sql.SQL(", ").join(
@@ -198,19 +222,19 @@ def _week_rewrite(
         unmatched=sql.SQL(
             "SELECT count(*) FILTER (WHERE t.week IS NULL),"
             " count(*) FILTER (WHERE s.week IS NULL)"
-            " FROM (SELECT * FROM {table} WHERE week = {week}) AS t"
+            " FROM (SELECT * FROM {table} WHERE week IN ({weeks})) AS t"
             " FULL JOIN {staged} AS s ON {same}"
         ).format(**names),
         added=sql.SQL(
             "INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s"
-            " WHERE NOT EXISTS (SELECT FROM {table} AS t WHERE t.week = {week} AND {same})"
+            " WHERE NOT EXISTS (SELECT FROM {table} AS t WHERE t.week IN ({weeks}) AND {same})"
         ).format(
             columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
             given=listed("s", columns),
             **names,
         ),
         gone=sql.SQL(
-            "DELETE FROM {table} AS t WHERE t.week = {week}"
+            "DELETE FROM {table} AS t WHERE t.week IN ({weeks})"
             " AND NOT EXISTS (SELECT FROM {staged} AS s WHERE {same})"
         ).format(**names),
     )
@@ -257,15 +281,15 @@ def _staging_table(
     ]
 
 
-def _rewrite_week(
+def _rewrite_weeks(
     model: type[Model],
-    week: str,
-    rows: Rows,
+    weeks: list[str],
+    parts: list[Rows],
     key: list[str],
     staged_as: Mapping[str, str] | None = None,
 ) -> None:
-    """`replace_week_rows` of a week that has rows (or whose model has `staged_as` fields), on
-    PostgreSQL."""
+    """`replace_week_rows` of weeks that have rows (or whose model has `staged_as` fields), on
+    PostgreSQL: the rows of `weeks`, `parts`, staged together."""
     staged = sql.Identifier("week_rows")
     # The columns staged as text, with the type each is read as.
     text_columns = {
@@ -273,11 +297,11 @@ def _rewrite_week(
         for field in _fields(model)
         if (staged_as or {}).get(field.attname) == "text"
     }
-    statements = _week_rewrite(model, week, key, staged, text_columns)
+    statements = _week_rewrite(model, weeks, key, staged, text_columns)
     with connection.cursor() as cursor:
         for statement in _staging_table(model, staged, text_columns):
             cursor.execute(as_text(statement))
-        copy_binary_into(staged, model, [rows], staged_as=staged_as)
+        copy_binary_into(staged, model, parts, staged_as=staged_as)
         cursor.execute(as_text(statements.changed))
         # Most runs find no key added or gone, and pay for no insert or delete.
         cursor.execute(as_text(statements.unmatched))
@@ -724,14 +748,19 @@ def copy_binary_into(
 ) -> None:
     """PostgreSQL: insert the rows of `parts` (of `model`'s fields) into `table`, a table of
     `model`'s columns (a temporary table to stage them), in one binary `COPY`, each part
-    turned into bytes as it is sent. `staged_as` names the type `table` holds a field as where
+    turned into bytes as it is sent (a text column equal to the part before's encoded once).
+    `staged_as` names the type `table` holds a field as where
     its own has no binary form here (by field name: "text", or a key of `_FIXED_TYPES`), e.g.
     a money or JSON column staged as text. Raises ValueError for any other such field."""
     columns = _binary_columns(model, staged_as)
     if columns is None:
         raise ValueError(f"{model.__name__}: a field has no binary form here and is not staged")
+    texts: TextCells = {}
     _copy_binary(
-        model, columns, (_binary_rows(model, rows, columns) for rows in parts if rows.count), table
+        model,
+        columns,
+        (_binary_rows(model, rows, columns, texts) for rows in parts if rows.count),
+        table,
     )
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
@@ -17,6 +17,7 @@ from analytics.writes import (
     _copy_text,
     insert_rows,
     replace_week_rows,
+    replace_weeks_rows,
     rewrite_week_rows,
 )
 from tests.factories import PartnerFactory
@@ -188,6 +189,38 @@ def test_a_week_written_again_holds_the_rows_given_with_partners_joining_and_lea
     replace_week_rows(PartnerSnapshot, "2026-W46", Rows({}, 0))
     assert not PartnerSnapshot.objects.filter(week="2026-W46").exists()
     assert len(_stored("2026-W45")) == 3
+
+
+def test_weeks_written_again_together_hold_what_each_written_again_alone_holds() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(4)]
+    for week in ("2026-W44", "2026-W45", "2026-W46"):
+        insert_rows(PartnerSnapshot, _rows(week, partner_ids[:3], as_arrays=False))
+    kept = dict(
+        PartnerSnapshot.objects.filter(week="2026-W45").values_list("partner_id", "created_at")
+    )
+    # W44: the first partner leaves, the fourth joins, the second's figures change; W45 as it
+    # was; W46 loses every row; W47, a week without rows, gets its first.
+    replace_weeks_rows(
+        PartnerSnapshot,
+        {
+            "2026-W44": _rewritten("2026-W44", partner_ids[1:]),
+            "2026-W45": _rows("2026-W45", partner_ids[:3], as_arrays=True),
+            "2026-W46": Rows({}, 0),
+            "2026-W47": _rewritten("2026-W47", partner_ids[1:]),
+        },
+    )
+    insert_rows(PartnerSnapshot, _rewritten("2026-W48", partner_ids[1:]))
+    insert_rows(PartnerSnapshot, _rows("2026-W49", partner_ids[:3], as_arrays=False))
+    assert _stored("2026-W44") == _stored("2026-W47") == _stored("2026-W48")
+    assert _stored("2026-W45") == _stored("2026-W49")
+    assert not PartnerSnapshot.objects.filter(week="2026-W46").exists()
+    # On PostgreSQL a week's rows are rewritten in place: a row keeps its creation.
+    assert connection.vendor != "postgresql" or (
+        dict(
+            PartnerSnapshot.objects.filter(week="2026-W45").values_list("partner_id", "created_at")
+        )
+        == kept
+    )
 
 
 @pytest.mark.postgres

@@ -829,14 +829,17 @@ class PreparedRevenue:
                 _distinct_counts(self.key[rows], accounts, self.segment_count * width),
                 _distinct_counts(self.segment[rows], accounts, self.segment_count),
             )
-        seen = np.zeros((width, self.account_count), dtype=bool)
-        seen[self.channel[rows], self.account[rows]] = True
-        channel, account = np.nonzero(seen)
+        # One flat table, an account's channels side by side: its marks come out by account.
+        seen = np.zeros(self.account_count * width, dtype=bool)
+        seen[self.account[rows] * width + self.channel[rows]] = True
+        account, channel = np.divmod(np.flatnonzero(seen), width)
         by_channel = np.bincount(
             self.account_segment[account] * width + channel, minlength=self.segment_count * width
         )
-        anywhere = self.account_segment[np.flatnonzero(seen.any(axis=0))]
-        overall = np.bincount(anywhere, minlength=self.segment_count)
+        first = (
+            np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(account) else account
+        )
+        overall = np.bincount(self.account_segment[account[first]], minlength=self.segment_count)
         return by_channel.astype("int64"), overall.astype("int64")
 
     def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:

@@ -742,8 +742,13 @@ class PreparedRevenue:
         self.expected = day_numbers(self.columns["expected_close_on"])
         # Each deal's account as a position, and each account's segment when every deal of an
         # account is in its segment (as read from the database), for `_distinct_accounts`.
-        accounts, self.account = _codes_of(self.account_id)
-        self.account_count = len(accounts)
+        if _dense(self.account_id):
+            # Ids small enough to index a table by (a market's): each is its own position.
+            self.account = self.account_id
+            self.account_count = int(self.account_id.max(initial=-1)) + 1
+        else:
+            accounts, self.account = _codes_of(self.account_id)
+            self.account_count = len(accounts)
         account_segment = np.zeros(self.account_count, dtype="int64")
         account_segment[self.account] = self.segment
         self.account_segment: np.ndarray | None = (

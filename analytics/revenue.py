@@ -962,37 +962,29 @@ class PreparedRevenue:
         subscribed_periods = self._periods_on(subscribed, d)
         won_periods = self._close_periods(won)
 
+        day_rows = {
+            "pipeline": (pipeline, pipeline_periods),
+            "forecast": (forecast, forecast_periods),
+            "won": (won, won_periods),
+            "subscribed": (subscribed, subscribed_periods),
+        }
         # Rule 16 for the won deals, which both the partners and the segments count, found on
-        # a thread of its own while the figures that do not need it are computed (most of
-        # the work of either is numpy's, which lets the other run).
+        # this thread while the figures that do not need it are computed on a thread of their
+        # own (most of the work of either is numpy's, which lets the other run); the partners,
+        # who need nothing else, follow at once and are handed over while those go on.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            finding = pool.submit(self._influence_on, won)
-            day = self._uninfluenced(
-                pipeline=(pipeline, pipeline_periods),
-                forecast=(forecast, forecast_periods),
-                won=(won, won_periods),
-                subscribed=(subscribed, subscribed_periods),
-            )
-            influenced_by = finding.result()
+            computing = pool.submit(self._uninfluenced, **day_rows)
+            influenced_by = self._influence_on(won)
+            # The partners first: their table takes the longest to store.
+            partner_rows = self._partner_rows(d, day_rows, influenced_by)
+            yield "partners", partner_rows
+            yield "partner_rollups", partner_rollups(partner_rows)
+            day = computing.result()
         figures = day.figures
         won_cents, won_segments, won_value = day.won_cents, day.won_segments, day.won_value
 
         def counted(keys: np.ndarray) -> np.ndarray:
             return np.bincount(keys, minlength=size).astype("int64")
-
-        # The partners first: their table takes the longest to store.
-        partner_rows = self._partner_rows(
-            d,
-            {
-                "pipeline": (pipeline, pipeline_periods),
-                "forecast": (forecast, forecast_periods),
-                "won": (won, won_periods),
-                "subscribed": (subscribed, subscribed_periods),
-            },
-            influenced_by,
-        )
-        yield "partners", partner_rows
-        yield "partner_rollups", partner_rollups(partner_rows)
 
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
         # A deal influenced by several channels counts once for each: its rows repeated.

@@ -742,8 +742,13 @@ class PreparedRevenue:
         self.expected = day_numbers(self.columns["expected_close_on"])
         # Each deal's account as a position, and each account's segment when every deal of an
         # account is in its segment (as read from the database), for `_distinct_accounts`.
-        accounts, self.account = _codes_of(self.account_id)
-        self.account_count = len(accounts)
+        if _dense(self.account_id):
+            # Ids small enough to index a table by (a market's): each is its own position.
+            self.account = self.account_id
+            self.account_count = int(self.account_id.max(initial=-1)) + 1
+        else:
+            accounts, self.account = _codes_of(self.account_id)
+            self.account_count = len(accounts)
         account_segment = np.zeros(self.account_count, dtype="int64")
         account_segment[self.account] = self.segment
         self.account_segment: np.ndarray | None = (
@@ -829,14 +834,17 @@ class PreparedRevenue:
                 _distinct_counts(self.key[rows], accounts, self.segment_count * width),
                 _distinct_counts(self.segment[rows], accounts, self.segment_count),
             )
-        seen = np.zeros((width, self.account_count), dtype=bool)
-        seen[self.channel[rows], self.account[rows]] = True
-        channel, account = np.nonzero(seen)
+        # One flat table, an account's channels side by side: its marks come out by account.
+        seen = np.zeros(self.account_count * width, dtype=bool)
+        seen[self.account[rows] * width + self.channel[rows]] = True
+        account, channel = np.divmod(np.flatnonzero(seen), width)
         by_channel = np.bincount(
             self.account_segment[account] * width + channel, minlength=self.segment_count * width
         )
-        anywhere = self.account_segment[np.flatnonzero(seen.any(axis=0))]
-        overall = np.bincount(anywhere, minlength=self.segment_count)
+        first = (
+            np.flatnonzero(np.r_[True, account[1:] != account[:-1]]) if len(account) else account
+        )
+        overall = np.bincount(self.account_segment[account[first]], minlength=self.segment_count)
         return by_channel.astype("int64"), overall.astype("int64")
 
     def _rows_on(self, rule: DateRule, d: date) -> np.ndarray:
@@ -954,37 +962,29 @@ class PreparedRevenue:
         subscribed_periods = self._periods_on(subscribed, d)
         won_periods = self._close_periods(won)
 
+        day_rows = {
+            "pipeline": (pipeline, pipeline_periods),
+            "forecast": (forecast, forecast_periods),
+            "won": (won, won_periods),
+            "subscribed": (subscribed, subscribed_periods),
+        }
         # Rule 16 for the won deals, which both the partners and the segments count, found on
-        # a thread of its own while the figures that do not need it are computed (most of
-        # the work of either is numpy's, which lets the other run).
+        # this thread while the figures that do not need it are computed on a thread of their
+        # own (most of the work of either is numpy's, which lets the other run); the partners,
+        # who need nothing else, follow at once and are handed over while those go on.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            finding = pool.submit(self._influence_on, won)
-            day = self._uninfluenced(
-                pipeline=(pipeline, pipeline_periods),
-                forecast=(forecast, forecast_periods),
-                won=(won, won_periods),
-                subscribed=(subscribed, subscribed_periods),
-            )
-            influenced_by = finding.result()
+            computing = pool.submit(self._uninfluenced, **day_rows)
+            influenced_by = self._influence_on(won)
+            # The partners first: their table takes the longest to store.
+            partner_rows = self._partner_rows(d, day_rows, influenced_by)
+            yield "partners", partner_rows
+            yield "partner_rollups", partner_rollups(partner_rows)
+            day = computing.result()
         figures = day.figures
         won_cents, won_segments, won_value = day.won_cents, day.won_segments, day.won_value
 
         def counted(keys: np.ndarray) -> np.ndarray:
             return np.bincount(keys, minlength=size).astype("int64")
-
-        # The partners first: their table takes the longest to store.
-        partner_rows = self._partner_rows(
-            d,
-            {
-                "pipeline": (pipeline, pipeline_periods),
-                "forecast": (forecast, forecast_periods),
-                "won": (won, won_periods),
-                "subscribed": (subscribed, subscribed_periods),
-            },
-            influenced_by,
-        )
-        yield "partners", partner_rows
-        yield "partner_rollups", partner_rollups(partner_rows)
 
         # Rule 16: the won revenue each channel influenced, keyed by the influencing channel.
         # A deal influenced by several channels counts once for each: its rows repeated.

@@ -7,10 +7,11 @@
   and the coverage that can have influenced the won ones: the single week's read.
 
 Nothing here computes a figure. On PostgreSQL the deals and coverage travel as integers
-packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents, dates as day
-numbers, currencies, stages and channels as codes, computed by the database; a week's deals
-take their segments from the accounts the coverage pass already read, and rule 16's coverage
-from the assignments it read in the same scan as its own (`RevenueRead.covered_in_window`).
+packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents (as the
+database stores them beside the amount, `Opportunity.cents`), dates as day numbers,
+currencies, stages and channels as codes, computed by the database; a week's deals take their
+segments from the accounts the coverage pass already read, and rule 16's coverage from the
+assignments it read in the same scan as its own (`RevenueRead.covered_in_window`).
 Elsewhere through the ORM. Every statement is built by the ORM or composed with
 `psycopg.sql`.
 """
@@ -28,7 +29,6 @@ import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.db.models import (
-    BigIntegerField,
     Case,
     F,
     Func,
@@ -39,7 +39,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 
 from analytics import metrics, revenue
 from analytics.selectors import (
@@ -279,7 +279,8 @@ def _read_deals(
             ),
             _Field("sub_stage", F("sub_stage_id"), _bits(highest["sub_stage"])),
             *(_Field(field, _day_number(field), _DAY_BITS) for field in revenue.DATE_FIELDS),
-            _Field("cents", Cast(F("amount") * 100, BigIntegerField()), _CENT_BITS),
+            # Stored by the database (`Opportunity.cents`): no decimal converted per read.
+            _Field("cents", F("cents"), _CENT_BITS),
         ]
     )
     fields = _integer_columns(opportunities, packing)

@@ -183,12 +183,18 @@ class _Packing:
     def unpack(self, arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         fields = {}
         for column, values in zip(self.columns, arrays, strict=True):
+            top = max(shift + field.bits for field, shift in column)
             for field, shift in column:
-                # A field of 64 bits has its column to itself and is taken whole, sign and all.
-                whole = field.bits >= 64
-                fields[field.name] = (
-                    values if whole else (values >> shift) & ((1 << field.bits) - 1)
-                )
+                if field.bits >= 64:
+                    # A field of 64 bits has its column to itself: taken whole, sign and all.
+                    fields[field.name] = values
+                    continue
+                value = values >> shift
+                # The packed values are non-negative: the highest field has nothing above it
+                # to mask off; the others are masked in place (no second array of a million).
+                if shift + field.bits < top:
+                    value &= (1 << field.bits) - 1
+                fields[field.name] = value
         return fields
 
 

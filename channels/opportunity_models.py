@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Cast, Round
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Account, ChannelKind, TimeStamped, localized_name, validate_business_date
@@ -111,6 +112,15 @@ class Opportunity(TimeStamped):
         OpportunitySubStage, on_delete=models.PROTECT, related_name="opportunities"
     )
     amount = models.DecimalField(max_digits=14, decimal_places=2)
+    # `amount` in whole cents, kept by the database on every write (no path can miss it):
+    # the revenue figures read cents (docs/metrics.md rule 10) without converting two million
+    # decimals on every read. Rounded so that an engine holding the decimal as a float
+    # (SQLite) stores the exact cents too.
+    cents = models.GeneratedField(
+        expression=Cast(Round(F("amount") * 100), models.BigIntegerField()),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
     currency = models.CharField(max_length=3)
     recurring = models.BooleanField(
         default=False, help_text="The amount is a monthly fee (a subscription)."

@@ -368,7 +368,8 @@ def _defaults(
     given = given or {}
     values: dict[str, Any] = {}
     for field in model._meta.concrete_fields:
-        if field.name in skip or not field.column:
+        # A generated column (`Opportunity.cents`) is the database's own to fill.
+        if field.name in skip or not field.column or field.generated:
             continue
         values[field.column] = given.get(field.column, field.get_default())
     return values

@@ -28,7 +28,7 @@ OPENED = date(2026, 3, 2)
 AMOUNTS = ["0.29", "1.15", "0.01", "0.00", "4.35", "123456.78", "999999999999.99"]
 
 
-def _stored_right() -> list[tuple[Decimal, int]]:
+def _cents_astray() -> list[tuple[Decimal, int]]:
     """The (amount, cents) pairs whose cents are not the amount's."""
     return [
         (amount, cents)
@@ -53,12 +53,12 @@ def test_the_services_and_an_update_keep_the_cents(cast: Cast) -> None:
             )
         )
     assert Opportunity.objects.count() == len(AMOUNTS)
-    assert _stored_right() == []
+    assert _cents_astray() == []
     changed = opportunity_change(opportunity=created[0], by=cast.manager, amount=Decimal("2.55"))
     assert Opportunity.objects.get(pk=changed.pk).cents == 255
     Opportunity.objects.filter(pk=created[1].pk).update(amount=Decimal("7.07"))
     assert Opportunity.objects.get(pk=created[1].pk).cents == 707
-    assert _stored_right() == []
+    assert _cents_astray() == []
 
 
 def test_the_market_import_keeps_the_cents(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_the_market_import_keeps_the_cents(tmp_path: Path) -> None:
     shutil.copytree(GOOD, market)
     call_command("import_csv", str(market), stdout=StringIO(), stderr=StringIO())
     assert Opportunity.objects.count() > 0
-    assert _stored_right() == []
+    assert _cents_astray() == []
     # An update of the amounts through the import.
     path = market / "opportunities.csv"
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -82,4 +82,4 @@ def test_the_market_import_keeps_the_cents(tmp_path: Path) -> None:
     assert {str(amount) for amount in Opportunity.objects.values_list("amount", flat=True)} <= set(
         AMOUNTS
     )
-    assert _stored_right() == []
+    assert _cents_astray() == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,7 +43,6 @@ from analytics.writes import (
     Rows,
     insert_objects,
     insert_rows,
-    replace_week_rows,
     replace_weeks_rows,
     rewrite_week_rows,
 )
@@ -722,7 +721,7 @@ def _write_weeks(evaluated: list[WeekProgramme]) -> None:
                 _rewrite_partner_rows(outcome.partner_rows, outcome.week.week, reads.week_rows)
             else:
                 replaced[outcome.week.week] = outcome.partner_rows
-        _replace_partner_weeks(replaced)
+        _replace_partner_rows(replaced)
     else:
         PartnerProgramme.objects.filter(week__in=weeks).delete()
         _write(PartnerProgramme, _concatenated([outcome.partner_rows for outcome in evaluated]))
@@ -919,26 +918,18 @@ def _week_fields(model: type[Model]) -> list[str]:
     return ["week"] if model is PartnerProgramme else WEEK_FIELDS
 
 
-def _replace_partner_rows(frame: pd.DataFrame, week: str) -> None:
-    """PostgreSQL: make the partner programme rows of `week` `frame`'s
-    (`writes.replace_week_rows`): the row each partner already has in the week (a week is run
-    again every night until it closes) rewritten in place when its figures changed, the rows
-    of partners new to the week added and those of partners no longer in it deleted; the
-    money staged as text and read by the database as it reads text."""
-    replace_week_rows(
-        PartnerProgramme, week, _binary_rows(frame), staged_as=dict.fromkeys(STAGED_AS_TEXT, "text")
-    )
-
-
-def _replace_partner_weeks(frames: dict[str, pd.DataFrame]) -> None:
-    """PostgreSQL: `_replace_partner_rows` of each week of `frames` (week → its rows), the
-    weeks' rows staged together and replaced in one statement each for all of them
-    (`writes.replace_weeks_rows`): a backfill's 52 weeks in five statements, not five a
-    week."""
+def _replace_partner_rows(frames: Mapping[str, pd.DataFrame]) -> None:
+    """PostgreSQL: make the partner programme rows of each week of `frames` (week → its rows)
+    the week's frame's (`writes.replace_weeks_rows`): the row each partner already has in the
+    week (a week is run again every night until it closes) rewritten in place when its
+    figures changed, the rows of partners new to the week added and those of partners no
+    longer in it deleted; the money staged as text and read by the database as it reads text.
+    Several weeks (a backfill's) are staged together and replaced in one statement each for
+    all of them, not five a week."""
     replace_weeks_rows(
         PartnerProgramme,
         {week: _binary_rows(frame) for week, frame in frames.items()},
-        staged_as=dict.fromkeys(STAGED_AS_TEXT, "text"),
+        staged_as=_STAGED_AS,
     )
 
 
@@ -953,7 +944,7 @@ def _rewrite_partner_rows(frame: pd.DataFrame, week: str, stored: dict[str, np.n
     staged whole (`_replace_partner_rows`)."""
     stored_ids = np.asarray(stored.get("partner_id", []), dtype="int64")
     if not len(stored_ids):
-        _replace_partner_rows(frame, week)
+        _replace_partner_rows({week: frame})
         return
     ids = frame["partner_id"].to_numpy(dtype="int64")
     position = pd.Index(stored_ids).get_indexer(ids)
@@ -961,7 +952,7 @@ def _rewrite_partner_rows(frame: pd.DataFrame, week: str, stored: dict[str, np.n
     sent = ~held
     sent[held] = ~_unchanged(frame[held], stored, position[held])
     if int(sent.sum()) > REWRITTEN_ROWS_AT_MOST:
-        _replace_partner_rows(frame, week)
+        _replace_partner_rows({week: frame})
         return
     # The stored rows no partner of the week matched.
     matched = np.zeros(len(stored_ids), dtype=bool)
@@ -974,7 +965,7 @@ def _rewrite_partner_rows(frame: pd.DataFrame, week: str, stored: dict[str, np.n
         week,
         _binary_rows(frame[sent]),
         gone=gone.tolist(),
-        staged_as=dict.fromkeys(STAGED_AS_TEXT, "text"),
+        staged_as=_STAGED_AS,
     )
 
 
@@ -1011,6 +1002,7 @@ STAGED_AS_TEXT = frozenset(
     for field in PartnerProgramme._meta.concrete_fields
     if isinstance(field, models.DecimalField | models.JSONField)
 )
+_STAGED_AS = dict.fromkeys(STAGED_AS_TEXT, "text")
 
 
 def _binary_rows(frame: pd.DataFrame) -> Rows:

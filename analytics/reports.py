@@ -63,7 +63,7 @@ from analytics.programme_models import (
     SatisfactionFit,
 )
 from analytics.routers import figures_database
-from crm.sql import driver_rows, int8_array
+from crm.sql import driver_rows, int8_gathered, int8_values
 
 
 class SegmentFigures(NamedTuple):
@@ -869,7 +869,7 @@ def _gathered_week_rows(
     using: str, week: str, kinds: dict[str, str]
 ) -> dict[str, np.ndarray] | None:
     """`programme_week_rows` on PostgreSQL, in one query whose aggregates all take the rows
-    in one order: each count column as one bigint array (`array_send`, read with numpy), a
+    in one order: each count column as one value of bytes (`int8_gathered`, read with numpy), a
     blank as -1 (the table's check constraints keep every count at 0 or more); each other
     column as the text of its values joined by `_SEPARATOR`, a blank amount as no text. None
     when a text holds the separator (its values cannot be told apart)."""
@@ -878,7 +878,7 @@ def _gathered_week_rows(
     for name, kind in kinds.items():
         column = sql.Identifier("rows", names[name])
         if kind == "count":
-            gathered.append(sql.SQL("array_send(array_agg(coalesce({}, -1)::int8))").format(column))
+            gathered.append(int8_gathered(sql.SQL("coalesce({}, -1)::int8").format(column)))
         else:
             gathered.append(
                 sql.SQL("string_agg(coalesce({}::text, ''), {})").format(
@@ -897,7 +897,7 @@ def _gathered_week_rows(
     columns: dict[str, np.ndarray] = {}
     for (name, kind), value in zip(kinds.items(), values, strict=True):
         if kind == "count":
-            counts = int8_array(value).astype("float64")
+            counts = int8_values(value, count).astype("float64")
             columns[name] = np.where(counts < 0, np.nan, counts)
             continue
         texts = value.split(_SEPARATOR) if count else []

@@ -50,7 +50,7 @@ from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
 from crm.models import Account, Region, SizeBand, Vertical
 from crm.rules import CONVERTED, IN_MARKET
-from crm.sql import export_snapshot, in_exported_snapshot, int8_array
+from crm.sql import export_snapshot, in_exported_snapshot, int8_gathered, int8_values
 from partners.models import (
     Agreement,
     Feedback,
@@ -245,8 +245,9 @@ def _tuned_reads() -> Iterator[None]:
 def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.ndarray]:
     """`packing`'s fields over `rows`, as one array each, in the same row order.
 
-    On PostgreSQL each packed column is gathered into one array (`array_agg`) received as
-    bytes: one message on the wire instead of one per row, and no Python object per value;
+    On PostgreSQL each packed column is gathered into one value of bytes
+    (`crm.sql.int8_gathered`): one message on the wire instead of one per row, and no Python
+    object per value;
     elsewhere the rows are fetched as they are. Call inside `_tuned_reads()`.
     """
     expressions = packing.expressions()
@@ -262,18 +263,17 @@ def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.nda
             values = np.fromiter((value for row in cursor for value in row), dtype="int64")
         count = len(expressions)
         return packing.unpack([values[column::count] for column in range(count)])
-    gathered = sql.SQL("SELECT {columns} FROM ({select}) AS {rows}").format(
+    gathered = sql.SQL("SELECT count(*), {columns} FROM ({select}) AS {rows}").format(
         columns=sql.SQL(", ").join(
-            sql.SQL("array_send(array_agg({}))").format(sql.Identifier("rows", name))
-            for name in expressions
+            int8_gathered(sql.Identifier("rows", name)) for name in expressions
         ),
         select=sql.SQL(select),
         rows=sql.Identifier("rows"),
     )
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(gathered, params, binary=True)
-        gathered_row = cursor.fetchone() or [None] * len(expressions)
-        return packing.unpack([int8_array(value) for value in gathered_row])
+        count, *gathered_row = cursor.fetchone() or [0, *[None] * len(expressions)]
+        return packing.unpack([int8_values(value, count) for value in gathered_row])
 
 
 @dataclass(frozen=True)

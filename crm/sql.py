@@ -4,7 +4,6 @@ values passed as parameters), then rendered here for Django's cursor on either d
 from __future__ import annotations
 
 import re
-import struct
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -169,19 +168,24 @@ def in_exported_snapshot(snapshot: str) -> Iterator[None]:
         default_connection.close()
 
 
-def int8_array(data: bytes | memoryview | None) -> np.ndarray:
-    """A one-dimensional bigint array without nulls, as PostgreSQL's `array_send` writes it:
-    a header (dimensions, flags, element type, then length and lower bound), then a 4-byte
-    length and an 8-byte big-endian value per element."""
+def int8_gathered(value: sql.Composable) -> sql.Composed:
+    """An aggregate of the bigint `value` (never null) over the rows, as one `bytea` of the
+    8-byte big-endian values in the rows' order (`int8_values` reads it).
+
+    Cheaper for the database than `array_send(array_agg(value))`, the same values as an
+    array: the array is built, then sent value by value through the element type's send
+    function, each with its length. At a million rows a column that is about a tenth of the
+    read's time."""
+    return sql.SQL("string_agg(int8send({}), ''::bytea)").format(value)
+
+
+def int8_values(data: bytes | memoryview | None, count: int) -> np.ndarray:
+    """The `count` values an `int8_gathered` aggregate sent (None: it had no row). Raises
+    ValueError when it holds another number of values (a null was skipped)."""
     if data is None:
-        return np.zeros(0, dtype="int64")
-    dimensions, _, _ = struct.unpack_from(">iii", data)
-    if dimensions == 0:
-        return np.zeros(0, dtype="int64")
-    (length,) = struct.unpack_from(">i", data, 12)
-    elements = np.frombuffer(
-        data, dtype=[("size", ">i4"), ("value", ">i8")], count=length, offset=20
-    )
-    if (elements["size"] != 8).any():
-        raise ValueError("expected a bigint array without nulls")
-    return elements["value"].astype("int64")
+        values = np.zeros(0, dtype="int64")
+    else:
+        values = np.frombuffer(data, dtype=">i8").astype("int64")
+    if len(values) != count:
+        raise ValueError(f"expected {count} bigint values, not {len(values)}: one was null")
+    return values

@@ -582,9 +582,10 @@ class Deals:
     online), the stage (`STAGES`' text), recurring, the amount in cents, the currency's code in
     the rate table (-1 when it has no rate) and its name, the sub-stage probability in
     hundredths of a per cent, and the dates (`DATE_FIELDS`) as `datetime64[D]`, NaT when
-    missing."""
+    missing. No ids for deals read for one day's figures alone
+    (`revenue_selectors.read_revenue(for_the_day=True)`)."""
 
-    opportunity_id: np.ndarray
+    opportunity_id: np.ndarray | None
     account_id: np.ndarray
     segment: np.ndarray
     segment_index: pd.MultiIndex
@@ -704,7 +705,7 @@ class PreparedRevenue:
         self.rates = rates
         self.partners = partners
         self.agreements = agreements
-        self.size = len(deals.opportunity_id)
+        self.size = len(deals.account_id)
         self.opportunity_id = deals.opportunity_id
         self.account_id = deals.account_id
         self.segment_index = deals.segment_index
@@ -866,9 +867,7 @@ class PreparedRevenue:
         missing = np.flatnonzero(periods < 0)
         if len(missing):
             row = rows[missing[0]]
-            raise MissingRate(
-                str(self.currency_names[row]), d, f"opportunity {self.opportunity_id[row]}"
-            )
+            raise MissingRate(str(self.currency_names[row]), d, self._named(row))
         return periods
 
     def _close_periods(self, rows: np.ndarray) -> np.ndarray:
@@ -877,10 +876,13 @@ class PreparedRevenue:
         if len(missing):
             row = rows[missing[0]]
             closed = pd.Timestamp(self.columns["closed_on"][row]).date()
-            raise MissingRate(
-                str(self.currency_names[row]), closed, f"opportunity {self.opportunity_id[row]}"
-            )
+            raise MissingRate(str(self.currency_names[row]), closed, self._named(row))
         return np.asarray(periods)
+
+    def _named(self, row: int) -> str:
+        if self.opportunity_id is None:
+            return "an opportunity"
+        return f"opportunity {self.opportunity_id[row]}"
 
     def _factors(self, periods: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
         """Per row, the code of its factor rate x probability (`_factor_values` gives the

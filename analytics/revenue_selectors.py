@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.db.models import (
+    BigIntegerField,
     Case,
+    DateField,
     F,
     Func,
     IntegerField,
@@ -55,7 +57,7 @@ from analytics.selectors import (
     _Packing,
 )
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
-from channels.rules import IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
+from channels.rules import FORECAST_DAYS, IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
@@ -219,6 +221,73 @@ def _deal_stage() -> Case:
     )
 
 
+# A day's read of the deals (`_read_deals(day=...)`) codes each date as a small number of days:
+# the rules of the day (12-14) and the rates, influence and programme revenue of its won
+# deals (10, 13, 16, 22) ask nothing else of them. The days kept apart are read as they are,
+# and every day before them as the day before the first, every day after them as the day
+# after the last: no question about the day tells those apart.
+#   opened_on: the day itself (rule 12);
+#   closed_on: each day of the 52 weeks ending on the day (rules 12-14, 16, the rate of a
+#     won deal's close, and rule 22's won deals since 1 January, which are among them);
+#   ends_on: the day itself (rule 14);
+#   expected_close_on: the day and the 13 weeks after it (rule 12's forecast; any day before
+#     is overdue, in its first week).
+# Each as (first day kept apart, last day kept apart), counted from the day.
+_DAY_SPANS: dict[str, tuple[int, int]] = {
+    "opened_on": (0, 0),
+    "closed_on": (1 - WON_DAYS, 0),
+    "ends_on": (0, 0),
+    "expected_close_on": (0, FORECAST_DAYS),
+}
+
+
+def _clamped(day: date, name: str) -> tuple[date, date]:
+    """The earliest and latest date a day's read of `day` tells a date of `name` by
+    (`_DAY_SPANS`): the day before the first kept apart and the day after the last. An earlier
+    date is read as the earliest, a later one as the latest."""
+    first, last = _DAY_SPANS[name]
+    return day + timedelta(days=first - 1), day + timedelta(days=last + 1)
+
+
+def _day_fields(day: date) -> list[_Field]:
+    """`_read_deals`' date fields for a read of `day` alone: per date, 0 when missing, else its
+    day (`_clamped`) counted from the day before the earliest."""
+    fields = []
+    for name in _DAY_SPANS:
+        earliest, latest = _clamped(day, name)
+        before = earliest - timedelta(days=1)
+        count = (latest - before).days
+        fields.append(
+            _Field(
+                name,
+                Case(
+                    When(**{f"{name}__isnull": True}, then=Value(0)),
+                    When(**{f"{name}__lte": earliest}, then=Value(1)),
+                    When(**{f"{name}__gte": latest}, then=Value(count)),
+                    default=Func(
+                        F(name),
+                        Value(before, output_field=DateField()),
+                        arg_joiner=" - ",
+                        template="(%(expressions)s)",
+                        output_field=BigIntegerField(),
+                    ),
+                    output_field=BigIntegerField(),
+                ),
+                _bits(count),
+            )
+        )
+    return fields
+
+
+def _day_numbers(fields: dict[str, np.ndarray], day: date) -> dict[str, np.ndarray]:
+    """The date fields of `_day_fields` back as `_day_number`s (0 when missing)."""
+    numbers = {}
+    for name in _DAY_SPANS:
+        before = (_clamped(day, name)[0] - timedelta(days=1)).toordinal()
+        numbers[name] = np.where(fields[name] > 0, fields[name] + before, 0)
+    return numbers
+
+
 def _read_deals(
     opportunities: QuerySet[Opportunity],
     rates: RateTable,
@@ -226,6 +295,7 @@ def _read_deals(
     *,
     joined: bool,
     guarded: bool = True,
+    day: date | None = None,
 ) -> _DealFields:
     """The deals of `opportunities` read as integers gathered into a few bigint arrays
     (`selectors._integer_columns`): the database evaluates the filter and sends no text and no
@@ -237,7 +307,11 @@ def _read_deals(
 
     `guarded`: rows whose ids exceed `highest` are left out (added since `highest` was read);
     unguarded, when both were read from one snapshot, none can, and the database spares
-    those tests on every row."""
+    those tests on every row.
+
+    `day`: the deals are read for that day's figures alone (`_day_fields`): their dates
+    told apart only as far as a question about `day` tells them apart, and without their
+    ids. At a million accounts that is two packed columns instead of four."""
     # A deal's owner is its partner or its rep, never both (a constraint holds it): one
     # field, told apart by the channel.
     highest_owner = max(highest["partner"], highest["rep"])
@@ -262,10 +336,17 @@ def _read_deals(
             _Field("size_band", _case("account__size_band", SIZE_BANDS), 3),
         ]
     currencies = list(rates.currencies)
+    dates = (
+        [_Field(field, _day_number(field), _DAY_BITS) for field in revenue.DATE_FIELDS]
+        if day is None
+        else _day_fields(day)
+    )
+    id_bits = _bits(highest["opportunity"])
+    # Packed in this order, the fields of a day's read fill two columns at a million accounts.
     packing = _Packing(
         [
             *segment_fields,
-            _Field("opportunity_id", F("id"), _bits(highest["opportunity"])),
+            *([] if day is not None else [_Field("opportunity_id", F("id"), id_bits)]),
             _Field("account_id", F("account_id"), _bits(highest["account"])),
             _Field("owner", F("owner"), _bits(highest_owner)),
             _Field("channel", _kind_by_owner("channel"), 3),
@@ -278,12 +359,15 @@ def _read_deals(
                 _bits(len(currencies)),
             ),
             _Field("sub_stage", F("sub_stage_id"), _bits(highest["sub_stage"])),
-            *(_Field(field, _day_number(field), _DAY_BITS) for field in revenue.DATE_FIELDS),
+            *(field for field in dates if field.name != "expected_close_on"),
             # Stored by the database (`Opportunity.cents`): no decimal converted per read.
             _Field("cents", F("cents"), _CENT_BITS),
+            *(field for field in dates if field.name == "expected_close_on"),
         ]
     )
     fields = _integer_columns(opportunities, packing)
+    if day is not None:
+        fields.update(_day_numbers(fields, day))
     probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
     for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
         if sub_stage <= highest["sub_stage"]:
@@ -327,12 +411,15 @@ def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenu
     currency = fields["currency"] - 1
     names = np.asarray([*read.currencies, ""], dtype=object)[currency]
     unknown = np.flatnonzero(currency < 0)
-    if len(unknown):  # named for the message of a missing rate (rule 10)
-        ids = fields["opportunity_id"][unknown]
+    opportunity_id = fields.get("opportunity_id")
+    if len(unknown) and opportunity_id is not None:
+        # Named for the message of a missing rate (rule 10); a day's read has no ids: its
+        # step reads the deals again to name one (`revenue_services._ReadAhead`).
+        ids = opportunity_id[unknown]
         named = dict(Opportunity.objects.filter(id__in=ids.tolist()).values_list("id", "currency"))
         names[unknown] = [named.get(int(key), "") for key in ids]
     return revenue.Deals(
-        opportunity_id=fields["opportunity_id"],
+        opportunity_id=opportunity_id,
         account_id=fields["account_id"],
         segment=segment,
         segment_index=segment_index,
@@ -534,27 +621,33 @@ def _deals_and_coverage(
     joined: bool,
     in_snapshot: bool,
     with_coverage: bool,
+    day: date | None = None,
 ) -> tuple[_DealFields, np.ndarray, dict[str, np.ndarray], _Terms]:
     """The deals, the accounts of those won that can count on `d` (`_won_accounts`), the
     coverage, read as integers, and the agreements and partners. `in_snapshot`: read in a
     transaction of our own, opened REPEATABLE READ, in which `highest` was read too: no row
     exceeds it and none is tested against it, and the coverage, read after the deals, is only
     their won accounts' (a third of the assignments at a million accounts). Without
-    `with_coverage` no coverage is read (and no won account sought)."""
+    `with_coverage` no coverage is read (and no won account sought). `day`: the deals read
+    for that day alone (`_read_deals`)."""
     if not with_coverage:
         nothing = np.zeros(0, dtype="int64")
         covering = {name: nothing for name in _COVERAGE_FIELDS}
         if not in_snapshot:
-            deals = _read_deals(opportunities, rates, highest, joined=joined)
+            deals = _read_deals(opportunities, rates, highest, joined=joined, day=day)
             return deals, nothing, covering, _terms()
         # The small tables on a connection of their own meanwhile: they are mostly Python's
         # work, which runs while the deals' read waits for the database.
         snapshot = export_snapshot()
         with ThreadPoolExecutor(max_workers=1) as pool:
             terms = pool.submit(_terms_in_snapshot, snapshot)
-            deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=False)
+            deals = _read_deals(
+                opportunities, rates, highest, joined=joined, guarded=False, day=day
+            )
             return deals, nothing, covering, terms.result()
-    deals = _read_deals(opportunities, rates, highest, joined=joined, guarded=not in_snapshot)
+    deals = _read_deals(
+        opportunities, rates, highest, joined=joined, guarded=not in_snapshot, day=day
+    )
     won_accounts = _won_accounts(deals, d)
     covering = (
         _coverage_read(assignments, highest, guarded=False, accounts=won_accounts)
@@ -648,7 +741,11 @@ def revenue_frames(
 
 
 def read_revenue(
-    d: date | None = None, *, joined: bool = True, with_coverage: bool = True
+    d: date | None = None,
+    *,
+    joined: bool = True,
+    with_coverage: bool = True,
+    for_the_day: bool = False,
 ) -> RevenueRead:
     """Every opportunity, or with `d` only those that can count on `d`, and the coverage that
     can have influenced its won deals, all read in one snapshot (REPEATABLE READ on
@@ -656,7 +753,10 @@ def read_revenue(
     segments are not read (`RevenueRead.frames` takes them from the week's accounts).
     `with_coverage` False: on PostgreSQL no coverage is read (a backfill that has read every
     assignment with its market hands it over, `RevenueRead.covered_by`; a week's pass the
-    assignments of rule 16's window, `RevenueRead.covered_in_window`)."""
+    assignments of rule 16's window, `RevenueRead.covered_in_window`). `for_the_day`: on
+    PostgreSQL the deals are read for the figures of `d` alone, with their dates told apart
+    only as far as `d`'s rules ask and without their ids (`_read_deals(day=d)`); a missing
+    rate then cannot name its deal."""
     postgresql = connection.vendor == "postgresql"
     fresh = postgresql and not connection.in_atomic_block
     with transaction.atomic():
@@ -712,6 +812,7 @@ def read_revenue(
                 joined=joined,
                 in_snapshot=fresh,
                 with_coverage=not handed,
+                day=d if for_the_day else None,
             )
             coverage = _coverage_frame(covering, accounts_won)
         else:

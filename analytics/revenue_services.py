@@ -186,10 +186,10 @@ def _week_revenue(
 
 def _read_on_own_connection(as_of: date) -> RevenueRead:
     """`read_revenue(as_of)` without the deals' segments or the coverage (the week's pass
-    reads rule 16's assignments with its own), on this thread's own connection, closed
-    afterwards."""
+    reads rule 16's assignments with its own), for the figures of `as_of` alone, on this
+    thread's own connection, closed afterwards."""
     try:
-        return read_revenue(as_of, joined=False, with_coverage=False)
+        return read_revenue(as_of, joined=False, with_coverage=False, for_the_day=True)
     finally:
         connection.close()
 
@@ -232,11 +232,22 @@ class _ReadAhead:
         if day != self.as_of or week.accounts is None or week.influencing is None:
             # Not the day read, or no accounts to name the deals' segments or assignments for
             # rule 16: read afresh.
-            computed = revenue_from_database(day, week)
-            if ready is not None:
-                ready(computed.tables)
-            return computed
-        return _week_revenue(read, day, week, ready, influencing=week.influencing)
+            return self._afresh(day, week, ready)
+        try:
+            return _week_revenue(read, day, week, ready, influencing=week.influencing)
+        except MissingRate:
+            # Raised before any table was handed over. The deals were read without their ids
+            # (`read_revenue(for_the_day=True)`): read afresh, to name the deal.
+            return self._afresh(day, week, ready)
+
+    @staticmethod
+    def _afresh(
+        day: date, week: WeekFigures, ready: Callable[[RevenueTables], None] | None
+    ) -> RevenueWeek:
+        computed = revenue_from_database(day, week)
+        if ready is not None:
+            ready(computed.tables)
+        return computed
 
     def _started(self, day: date, week: WeekFigures) -> Future[RevenueWeek] | None:
         if self.begun is not None and self.begun[0] == day and self.begun[1] is week:

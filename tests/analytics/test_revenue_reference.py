@@ -39,10 +39,11 @@ from analytics.sql_reference import reference_segment_counts
 from channels.models import Opportunity
 from channels.rules import WON_DAYS
 from crm.currencies import MissingRate
+from crm.models import Account
 from crm.selectors import rate_table
 from partners.models import Partner
 from tests.analytics.market import random_market, random_revenue
-from tests.factories import AgreementFactory
+from tests.factories import AgreementFactory, OpportunityFactory
 
 COUNTS = revenue.COUNT_COLUMNS
 MONEY = [*revenue.AMOUNT_COLUMNS, *revenue.VALUE_COLUMNS]
@@ -207,7 +208,7 @@ def _with_coverage_handed(day: date) -> revenue.PreparedRevenue:
         assert figures.influencing is None
         return revenue.PreparedRevenue(**revenue_frames(day))
     assert figures.influencing is not None
-    read = revenue_selectors.read_revenue(day, joined=False, with_coverage=False)
+    read = revenue_selectors.read_revenue(day, joined=False, with_coverage=False, for_the_day=True)
     assert read.coverage.empty
     read = read.covered_in_window(figures.influencing, day)
     return revenue.PreparedRevenue(**read.frames(figures.accounts))
@@ -321,6 +322,32 @@ def test_a_run_reading_ahead_without_a_rate_stores_no_revenue_rows_on_postgresql
     assert "no GBP rate" in run.revenue_problem
     for model in revenue_services.REVENUE_MODELS:
         assert not model._default_manager.filter(week=week).exists(), model
+    assert SegmentSnapshot.objects.filter(week=week).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_run_reading_ahead_names_the_deal_without_a_rate_on_postgresql() -> None:
+    """A week's deals are read for its day alone, without their ids
+    (`read_revenue(for_the_day=True)`); a deal in a currency without a rate is named all the
+    same (rule 10): the step then reads the deals again, with their ids."""
+    random_market(7)
+    random_revenue(7)
+    week = metrics.iso_week_of(date(2026, 3, 1))
+    day = metrics.iso_week_as_of(week)
+    closed = day - timedelta(days=10)
+    deal = OpportunityFactory(
+        account=Account.objects.order_by("pk").first(),
+        stage="won",
+        currency="GBP",
+        opened_on=day - timedelta(days=60),
+        closed_on=closed,
+    )
+    run = services.metrics_compute_week(week=week, final=True)
+    assert run.revenue_problem.startswith(
+        f"no GBP rate valid on {closed.isoformat()} (opportunity {deal.pk})"
+    )
+    assert not RevenueSnapshot.objects.filter(week=week).exists()
     assert SegmentSnapshot.objects.filter(week=week).exists()
 
 

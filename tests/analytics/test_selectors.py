@@ -13,12 +13,18 @@ from django.db.models import F
 
 from analytics import metrics, programme, revenue, revenue_selectors, selectors
 from channels.models import CoverageAssignment, Opportunity
-from channels.rules import COVERAGE_RUNNING
+from channels.rules import (
+    COVERAGE_RUNNING,
+    IN_FORECAST,
+    IN_PIPELINE,
+    SUBSCRIBED,
+    WON_IN_52_WEEKS,
+)
 from crm.models import Account, SizeBand
 from crm.rules import CONVERTED, IN_MARKET
 from crm.selectors import rate_table
 from tests.analytics.market import random_market, random_revenue
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, OpportunityFactory
 
 
 @pytest.mark.django_db
@@ -205,3 +211,70 @@ def test_a_deals_read_codes_each_deal_as_it_is_stored() -> None:
         ), deal_id
     assert {channel for channel, *_ in stored.values()} == set(metrics.KINDS)
     assert {stage for _, stage, *_ in stored.values()} == set(revenue.STAGES)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_days_read_tells_the_deals_dates_apart_as_the_days_rules_do() -> None:
+    # Read for one day, each date is kept within the days its rules ask about and clamped
+    # to one day on either side (`revenue_selectors._DAY_SPANS`); a missing date stays
+    # missing. Every rule of the day then holds for the same deals as on the stored dates.
+    day = date(2026, 6, 14)
+    account = AccountFactory()
+    near = [-400, -365, -364, -363, -200, -92, -1, 0, 1, 2, 91, 92, 93, 400]
+
+    def deal(stage: str, opened: int, **offsets: int | None) -> None:
+        OpportunityFactory(
+            account=account,
+            stage=stage,
+            recurring=True,
+            opened_on=day + timedelta(days=opened),
+            **{
+                f"{name}_on" if name != "expected" else "expected_close_on": (
+                    None if offset is None else day + timedelta(days=offset)
+                )
+                for name, offset in offsets.items()
+            },
+        )
+
+    for offset in near:
+        # Open deals opened on and around the day, expected to close on and around it.
+        deal("open", min(offset, 1), expected=offset)
+        # Won deals (subscriptions) closed on and around it, running past it or not.
+        for ends in (None, offset, max(offset, 0), max(offset, 1), max(offset, 400)):
+            deal("won", offset - 10, closed=offset, ends=ends)
+        deal("lost", offset - 10, closed=offset, expected=None)
+    with selectors._tuned_reads():
+        highest = revenue_selectors._highest_ids()
+        whole = revenue_selectors._read_deals(
+            Opportunity.objects.all(), rate_table(), highest, joined=True
+        ).fields
+        of_day = revenue_selectors._read_deals(
+            Opportunity.objects.all(), rate_table(), highest, joined=True, day=day
+        ).fields
+    assert "opportunity_id" not in of_day
+    spans = {"opened_on": (0, 0), "closed_on": (-363, 0), "ends_on": (0, 0)}
+    spans["expected_close_on"] = (0, 91)
+    for name, (first, last) in spans.items():
+        low = (day + timedelta(days=first - 1)).toordinal()
+        high = (day + timedelta(days=last + 1)).toordinal()
+        stored = whole[name]
+        expected = np.where(stored > 0, np.clip(stored, low, high), 0)
+        assert of_day[name].tolist() == expected.tolist(), name
+    columns = {
+        "stage": np.asarray(revenue.STAGES, dtype="U4")[whole["stage"]],
+        "recurring": whole["recurring"].astype(bool),
+    }
+    for rule in (IN_PIPELINE, IN_FORECAST, WON_IN_52_WEEKS, SUBSCRIBED):
+        held = [
+            rule.mask(
+                {
+                    **columns,
+                    **{name: selectors._dates_of(fields[name]) for name in revenue.DATE_FIELDS},
+                },
+                day,
+            ).tolist()
+            for fields in (whole, of_day)
+        ]
+        assert held[0] == held[1], rule
+        assert any(held[0]), rule

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
 import time_machine
+from django.db import connection
 
 from analytics import reports
 from analytics.models import (
@@ -329,3 +331,23 @@ def test_the_regression_inputs_migration_carries_each_weeks_inputs_there_and_bac
             "2026-W46": inputs,
             "2026-W45": {},
         }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_revenue_tables_leave_room_for_a_nights_rewrite_on_postgresql() -> None:
+    # Half of each page kept free: a row rewritten in place stays on its page (migration 0014).
+    tables = importlib.import_module("analytics.migrations.0014_revenue_rows_fillfactor").TABLES
+
+    def options() -> dict[str, list[str] | None]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)", [list(tables)]
+            )
+            return dict(cursor.fetchall())
+
+    with schema_trip() as trip:
+        trip.migrate([("analytics", "0013_regression_inputs_as_arrays")])
+        assert options() == dict.fromkeys(tables)
+        trip.migrate([("analytics", "0014_revenue_rows_fillfactor")])
+        assert options() == dict.fromkeys(tables, ["fillfactor=50"])

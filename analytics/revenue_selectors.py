@@ -7,11 +7,12 @@
   and the coverage that can have influenced the won ones: the single week's read.
 
 Nothing here computes a figure. On PostgreSQL the deals and coverage travel as integers
-packed into a few bigint arrays (`selectors._integer_columns`): amounts in cents (as the
-database stores them beside the amount, `Opportunity.cents`), dates as day numbers,
-currencies, stages and channels as codes, computed by the database; a week's deals take their
-segments from the accounts the coverage pass already read, and rule 16's coverage from the
-assignments it read in the same scan as its own (`RevenueRead.covered_in_window`).
+packed into a few bigint columns (`selectors._integer_columns`): amounts in cents (as the
+database stores them beside the amount, `Opportunity.cents`), dates as day numbers (a week's
+deals only as far as the rules of its day tell them apart, `_DAY_SPANS`), currencies, stages
+and channels as codes, computed by the database; a week's deals take their segments from the
+accounts the coverage pass already read, and rule 16's coverage from the assignments it read
+in the same scan as its own (`RevenueRead.covered_in_window`).
 Elsewhere through the ORM. Every statement is built by the ORM or composed with
 `psycopg.sql`.
 """
@@ -297,7 +298,7 @@ def _read_deals(
     guarded: bool = True,
     day: date | None = None,
 ) -> _DealFields:
-    """The deals of `opportunities` read as integers gathered into a few bigint arrays
+    """The deals of `opportunities` read as integers packed into a few bigint columns
     (`selectors._integer_columns`): the database evaluates the filter and sends no text and no
     row, and nothing is parsed or looked up row by row in Python.
 

@@ -6,11 +6,11 @@ A week is run again every night until it closes, and its revenue rows are rewrit
 version of a row that fits on its own page needs no new entry in any of the table's indexes
 (a heap-only update); on full pages every rewritten row moved to another page with a new entry
 in each index. Measured on the 1M market with 2M deals (10,000 partners), a week whose every
-revenue row changed: the partners' rows rewritten in 0.10 s instead of 0.24 s, the segments'
-in 0.10 s instead of 0.15 s, their rollups' in 0.04 s instead of 0.07 s. The tables hold a row
-per partner, and per segment and channel, and week: about 5 MB more per week at 10,000
-partners and 1,920 segments. Pages already written keep their fill until their rows are
-rewritten.
+revenue row changed: the partners' rows rewritten in 0.10 s instead of 0.18-0.25 s, the
+segments' in 0.10 s instead of 0.14-0.16 s, their rollups' in 0.04 s instead of 0.06-0.08 s.
+The tables hold a row per partner, and per segment and channel, and week: about 5 MB more per
+week at 10,000 partners and 1,920 segments. Pages already written keep their fill until their
+rows are rewritten.
 """
 
 from __future__ import annotations

@@ -247,8 +247,8 @@ def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.nda
 
     On PostgreSQL each packed column is gathered into one value of bytes
     (`crm.sql.int8_gathered`): one message on the wire instead of one per row, and no Python
-    object per value;
-    elsewhere the rows are fetched as they are. Call inside `_tuned_reads()`.
+    object per value; elsewhere the rows are fetched as they are. Call inside
+    `_tuned_reads()`.
     """
     expressions = packing.expressions()
     try:

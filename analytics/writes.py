@@ -749,9 +749,9 @@ def copy_binary_into(
     """PostgreSQL: insert the rows of `parts` (of `model`'s fields) into `table`, a table of
     `model`'s columns (a temporary table to stage them), in one binary `COPY`, each part
     turned into bytes as it is sent (a text column equal to the part before's encoded once).
-    `staged_as` names the type `table` holds a field as where
-    its own has no binary form here (by field name: "text", or a key of `_FIXED_TYPES`), e.g.
-    a money or JSON column staged as text. Raises ValueError for any other such field."""
+    `staged_as` names the type `table` holds a field as where its own has no binary form here
+    (by field name: "text", or a key of `_FIXED_TYPES`), e.g. a money or JSON column staged as
+    text. Raises ValueError for any other such field."""
     columns = _binary_columns(model, staged_as)
     if columns is None:
         raise ValueError(f"{model.__name__}: a field has no binary form here and is not staged")

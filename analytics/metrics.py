@@ -42,7 +42,7 @@ Regions and verticals may be ids or codes, as long as accounts and agreement sco
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import combinations
 from typing import Any
@@ -1163,6 +1163,10 @@ class MarketSweep:
         else:
             figures = self._partner_figures(swept, day)
         programme = swept.programme[day] if swept.programme is not None else None
+        if programme is not None and "created_us" in market.feedback:
+            # The market's feedback with its moments: the programme counts the day's 90 days
+            # of it rather than read them again.
+            programme = replace(programme, feedback=market.feedback)
         return WeekFigures(
             segments,
             figures,

@@ -162,7 +162,7 @@ def _figures_frame(
     revenue: WeekRevenue | None,
     entries: pd.DataFrame | None = None,
     partners: pd.DataFrame | None = None,
-    reads: ProgrammeReads | None = None,
+    reads: DayReads | None = None,
 ) -> pd.DataFrame:
     """Every active partner with rule 6's figures of the week and the programme's counts
     (rule 20), one row each in `partner_id` order, the requirement figures under
@@ -298,6 +298,24 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class DayReads:
+    """What the programme step of a day reads besides the week's figures and tiers, as of the
+    day: the partners' own figures (`programme_selectors.partner_inputs`, each partner's tier
+    as it was when read) and the first replies to the feedback of its 90 days
+    (`programme_selectors.first_replies`)."""
+
+    partners: pd.DataFrame
+    replies: np.ndarray
+
+
+def programme_day_reads(days: Sequence[date]) -> dict[date, DayReads]:
+    """`DayReads` of each of `days` (a backfill's), each source read once for all of them."""
+    partners = programme_selectors.partner_inputs_of_days(days)
+    replies = programme_selectors.first_replies_of_days(days)
+    return {day: DayReads(partners[day], replies[day]) for day in days}
+
+
+@dataclass(frozen=True)
 class ProgrammeWeek:
     """A week for the programme step, whose metrics snapshot (as of `as_of`, final or
     provisional) is already written. `revenue` false: the week's snapshot has no revenue
@@ -308,7 +326,9 @@ class ProgrammeWeek:
     revenue step found it (read when none); `partners`: the week's partner figures
     (`metrics.PARTNER_COLUMNS`) its snapshot was written from (read from the snapshot when
     none); `reads`: what the step reads beside the week's figures, read ahead on `as_of`
-    (`programme_read_ahead`; read in the step when none)."""
+    (`programme_read_ahead`; read in the step when none); `day_reads`: the partners' own
+    figures and the replies of `as_of` read before the first of several weeks is evaluated
+    (`programme_day_reads`; the tiers they hold are those of the partners before it)."""
 
     week: str
     as_of: date
@@ -318,6 +338,7 @@ class ProgrammeWeek:
     sourced: programme_selectors.SourcedRevenue | None = None
     partners: pd.DataFrame | None = None
     reads: ProgrammeReads | None = None
+    day_reads: DayReads | None = None
 
 
 @dataclass(frozen=True)
@@ -489,14 +510,20 @@ def programme_compute_weeks(
     settings_now = read_ahead[0].programme if read_ahead else Programme.now()
     evaluated: list[WeekProgramme] = []
     below: dict[str, dict[int, int]] = {}
+    # The partners whose tier the weeks evaluated so far changed, with the tier they hold.
+    moved: dict[int, str] = {}
     with transaction.atomic():
         for each in weeks:
             if evaluating is not None:
                 evaluating(each.week)
             before = below.get(previous_week(each.week))
-            outcome = week_programme(each, settings_now, weeks_below_before=before)
+            outcome = week_programme(
+                each, settings_now, weeks_below_before=before, tiers_moved=moved
+            )
             if each.final:
-                partner_tiers_record(week=each.week, as_of=each.as_of, decisions=outcome.decisions)
+                moved |= partner_tiers_record(
+                    week=each.week, as_of=each.as_of, decisions=outcome.decisions
+                )
             below[each.week] = outcome.weeks_below
             evaluated.append(outcome)
         _write_weeks(evaluated)
@@ -523,10 +550,12 @@ def week_programme(
     settings_now: Programme,
     *,
     weeks_below_before: dict[int, int] | None = None,
+    tiers_moved: Mapping[int, str] | None = None,
 ) -> WeekProgramme:
     """Evaluate one week (rules 20-23) without writing it. `weeks_below_before`: each
     partner's closed weeks below its tier as of the week before (read from that week's rows
-    when none)."""
+    when none). `tiers_moved`: the partners whose tier changed since `each.day_reads` were
+    read, with the tier they hold now."""
     week, as_of, final = each.week, each.as_of, each.final
     rules, grace = settings_now.rules, settings_now.grace
     by_code = {rule.code: rule for rule in rules}
@@ -564,19 +593,19 @@ def week_programme(
         money,
         None if counts is None else counts.feedback,
         each.partners,
-        reads,
+        each.day_reads if reads is None else DayReads(reads.partners, reads.replies),
     )
     requirement_values = _requirement_values(frame)
 
     partner_ids = frame["partner_id"].to_numpy()
     ids = pd.Index(partner_ids)
-    before = (
-        partner_tiers_before(
-            week, now=dict(zip(partner_ids.tolist(), frame["current_tier"].tolist(), strict=True))
-        )
-        if reads is None
-        else reads.tiers_before
-    )
+    if reads is None:
+        now = dict(zip(partner_ids.tolist(), frame["current_tier"].tolist(), strict=True))
+        if each.day_reads is not None and tiers_moved:
+            now |= {key: tier for key, tier in tiers_moved.items() if key in now}
+        before = partner_tiers_before(week, now=now)
+    else:
+        before = reads.tiers_before
     held_before = _aligned(
         ids, list(before), list(before.values()), missing="", dtype=object
     ).tolist()

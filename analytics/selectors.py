@@ -943,6 +943,7 @@ def market_frames() -> dict[str, pd.DataFrame]:
         "agreements": agreements_frame(),
         "agreement_regions": agreement_regions,
         "agreement_verticals": agreement_verticals,
-        "feedback": feedback_frame(),
+        # With the moments the partner programme's steps count each day's entries from.
+        "feedback": feedback_frame(moments=True),
         "partners": partners_frame(),
     }

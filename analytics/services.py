@@ -45,6 +45,7 @@ from analytics.programme_selectors import SourcedRevenue
 from analytics.programme_services import (
     ProgrammeWeek,
     programme_compute_weeks,
+    programme_day_reads,
     programme_read_ahead,
     programme_week,
 )
@@ -707,7 +708,8 @@ def _run_weeks_locked(
             # 20-23), each week the tiers of the weeks before, and write the weeks' rows
             # after; the counts and partner figures the sweep found on its way, and the
             # revenue sourced this year the revenue step found, are handed over, not read
-            # again.
+            # again; the partners' own figures and the replies of every week are read at once.
+            day_reads = programme_day_reads([run.as_of for run in runs])
             programme_rows = programme_compute_weeks(
                 weeks=[
                     ProgrammeWeek(
@@ -718,6 +720,7 @@ def _run_weeks_locked(
                         counts=handed.pop(run.week),
                         sourced=sourced.pop(run.week),
                         partners=partner_figures.pop(run.week),
+                        day_reads=day_reads.pop(run.as_of),
                     )
                     for run in runs
                 ],

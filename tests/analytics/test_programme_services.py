@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 import pytest
 import time_machine
 from django.db import connection
@@ -526,6 +527,105 @@ def test_the_response_time_counts_our_first_reply_to_each_message() -> None:
     assert (row["feedback_product"], row["feedback_pricing"], row["feedback_support"]) == (3, 1, 0)
 
 
+def test_the_partners_inputs_of_many_days_read_at_once_are_each_days(market: Market) -> None:
+    other = PartnerFactory(external_id="P-EDGES", is_active=False, tier="gold")
+    AgreementFactory(partner=other, signed_on=date(2026, 6, 1), start_date=date(2026, 6, 1))
+    AgreementFactory(partner=other, signed_on=date(2026, 9, 1), start_date=date(2026, 9, 1))
+    PartnerFactory(external_id="P-NOTHING")
+    certification_add(
+        partner=other, name="Ends", earned_on=date(2026, 1, 4), expires_on=date(2026, 6, 1)
+    )
+    certification_add(partner=other, name="Starts", earned_on=date(2026, 11, 15))
+    east, finance = market.kept.region, market.kept.vertical
+    for status, submitted, closed in (
+        (RegistrationStatus.WON, datetime(2025, 11, 16, 23, 59, tzinfo=UTC), date(2026, 1, 1)),
+        (RegistrationStatus.WON, datetime(2025, 11, 17, 0, 0, tzinfo=UTC), date(2025, 12, 31)),
+        (RegistrationStatus.LOST, datetime(2026, 5, 31, 23, 0, tzinfo=UTC), date(2026, 6, 1)),
+        (RegistrationStatus.LOST, datetime(2025, 6, 1, 9, 0, tzinfo=UTC), date(2025, 11, 17)),
+        (RegistrationStatus.SUBMITTED, datetime(2026, 11, 15, 23, 59, tzinfo=UTC), None),
+        (RegistrationStatus.SUBMITTED, datetime(2026, 11, 16, 0, 0, tzinfo=UTC), None),
+    ):
+        DealRegistration.objects.create(
+            partner=other,
+            company_name=f"Edge {status} {submitted}",
+            region=east,
+            vertical=finance,
+            size_band=SizeBand.SMB,
+            status=status,
+            submitted_at=submitted,
+            account=(
+                AccountFactory(region=east, vertical=finance)
+                if status == RegistrationStatus.WON
+                else None
+            ),
+            closed_on=closed,
+        )
+    # Each window's first and last day, the year's turn, a certification's last day.
+    days = [
+        date(2025, 12, 31),
+        date(2026, 1, 1),
+        date(2026, 1, 4),
+        date(2026, 5, 31),
+        date(2026, 6, 1),
+        date(2026, 8, 31),
+        date(2026, 11, 15),
+        date(2026, 11, 16),
+    ]
+
+    at_once = programme_selectors.partner_inputs_of_days(days)
+
+    assert list(at_once) == days
+    for day in days:
+        read = programme_selectors.partner_inputs(day)
+        # The same days, whatever unit the database's dates arrive in.
+        pd.testing.assert_frame_equal(
+            at_once[day].drop(columns="first_signed"), read.drop(columns="first_signed")
+        )
+        assert at_once[day]["first_signed"].tolist() == read["first_signed"].tolist()
+    edges = {day: at_once[day].set_index("partner_id").loc[other.pk].to_dict() for day in days}
+    assert edges[date(2026, 6, 1)]["certifications"] == 1  # its last day
+    assert edges[date(2026, 8, 31)]["first_signed"] == pd.Timestamp(2026, 6, 1)
+    assert pd.isna(edges[date(2026, 5, 31)]["first_signed"])
+    assert [edges[day]["registrations_won_ytd"] for day in days[:3]] == [1, 1, 1]
+    # On the 16th the registration of 2025-11-17 leaves the 52 weeks and that of its
+    # first minute enters them.
+    assert [edges[day]["registrations_submitted"] for day in days[-2:]] == [3, 3]
+
+
+def test_the_first_replies_of_many_days_read_at_once_are_each_days() -> None:
+    partner, manager = PartnerFactory(), UserFactory(role="sales_manager")
+    partner_user = PartnerUserFactory(partner=partner).user
+
+    def entry(created: datetime, source: str = "portal") -> Any:
+        feedback = FeedbackFactory(partner=partner, source=source)
+        type(feedback).objects.filter(pk=feedback.pk).update(created_at=created)
+        return feedback
+
+    def reply(feedback: Any, author: Any, when: datetime) -> None:
+        answer = FeedbackReplyFactory(feedback=feedback, author=author)
+        type(answer).objects.filter(pk=answer.pk).update(created_at=when)
+
+    early = entry(datetime(2026, 8, 18, 0, tzinfo=UTC))  # the first of the 90 days to 11-15
+    reply(early, partner_user, datetime(2026, 8, 19, 9, tzinfo=UTC))  # theirs
+    reply(early, manager, datetime(2026, 11, 15, 23, 59, tzinfo=UTC))
+    late = entry(datetime(2026, 11, 15, 23, 0, tzinfo=UTC))
+    reply(late, manager, datetime(2026, 11, 16, 0, 0, tzinfo=UTC))  # the next day
+    reply(late, manager, datetime(2026, 11, 20, 0, 0, tzinfo=UTC))
+    survey = entry(datetime(2026, 10, 1, 9, tzinfo=UTC), source="survey")
+    reply(survey, manager, datetime(2026, 10, 2, 9, tzinfo=UTC))
+    days = [date(2026, 8, 17), date(2026, 11, 15), date(2026, 11, 16), date(2026, 11, 22)]
+
+    at_once = programme_selectors.first_replies_of_days(days)
+
+    def rows(found: Any) -> list[list[int]]:
+        return sorted(found.tolist())
+
+    for day in days:
+        assert rows(at_once[day]) == rows(programme_selectors.first_replies(day))
+    # The first message is out of the 90 days from the 16th, when the second's reply counts.
+    assert [at_once[day][:, 0].tolist() for day in days] == [[], [early.pk], [late.pk], [late.pk]]
+
+
 def test_the_feedback_taken_from_the_weeks_pass_gives_what_the_database_gives() -> None:
     first, second = PartnerFactory(), PartnerFactory()
 
@@ -646,6 +746,7 @@ def test_many_weeks_at_once_write_what_each_week_in_turn_writes(market: Market) 
     weeks = ["2025-W52", "2026-W46", "2026-W47", "2026-W48", "2026-W49"]
     final = {week: week != "2026-W49" for week in weeks}
     services.metrics_compute_weeks(weeks=weeks, final_weeks=[w for w in weeks if final[w]])
+    backfilled = programme_rows(weeks)
     steps = [
         programme_services.ProgrammeWeek(
             week=week,
@@ -664,6 +765,8 @@ def test_many_weeks_at_once_write_what_each_week_in_turn_writes(market: Market) 
         ("2026-W48", date(2026, 11, 29)),
     ]
     assert any(fit[3] == "fitted" for fit in in_turn["analytics.SatisfactionFit"])
+    # The backfill, which read every week's partners, replies and feedback at once.
+    assert backfilled == in_turn
 
     # Over the rows a first run wrote (rewritten in place), then from none.
     programme_forget([])

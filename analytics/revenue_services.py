@@ -338,6 +338,9 @@ class RevenueBackfill:
         self.prepared = revenue.PreparedRevenue(**read.frames(accounts), many_days=True)
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
+        if not self.prepared.size:
+            # No deal at all: no revenue row on any day, and nothing sourced.
+            return RevenueWeek(no_revenue_tables(), SourcedRevenue({}, {}))
         tables = revenue_tables(self.prepared.figures(as_of, week.segments))
         return RevenueWeek(tables, _sourced_this_year(self.prepared, as_of))
 

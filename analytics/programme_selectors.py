@@ -237,7 +237,9 @@ def partner_inputs_of_days(days: Sequence[date]) -> dict[date, pd.DataFrame]:
         .annotate(first=Min("signed_on"))
         .values_list("partner_id", "first")
     )
-    first_signed = pd.to_datetime(pd.Series([signed.get(pk) for pk in ids.tolist()], dtype=object))
+    first_signed = pd.to_datetime(
+        pd.Series([signed.get(pk) for pk in ids.tolist()], dtype=object)
+    ).to_numpy()
     held = _dated(
         Certification.objects.filter(earned_on__lte=last)
         .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=first))
@@ -292,9 +294,10 @@ def partner_inputs_of_days(days: Sequence[date]) -> dict[date, pd.DataFrame]:
                 "channel_kind": partners[:, 1],
                 "is_active": partners[:, 2].astype(bool),
                 "current_tier": partners[:, 3],
-                "first_signed": first_signed.where(
-                    first_signed <= pd.Timestamp(day), pd.NaT
-                ).to_numpy(),
+                # NaT (none signed yet) compares false.
+                "first_signed": np.where(
+                    first_signed <= np.datetime64(day), first_signed, np.datetime64("NaT")
+                ),
                 "certifications": per_partner(
                     held_at,
                     (held[:, 1] <= number) & ((held[:, 2] == 0) | (held[:, 2] >= number)),
@@ -444,20 +447,28 @@ def first_replies(d: date) -> np.ndarray:
     since = d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     end = _start_of(d + timedelta(days=1))
     rows = driver_rows(
+        _our_replies(since, end)
+        .filter(created_at__lt=end)
+        .annotate(first=EpochMicroseconds(Min("created_at")))
+        .values_list("feedback_id", "first")
+    )
+    return np.array(rows, dtype="int64").reshape(-1, 2)
+
+
+def _our_replies(since: date, end: datetime) -> QuerySet[FeedbackReply, Any]:
+    """The replies written by one of our users to the messages (entries not from a survey)
+    created from the start of `since` to before `end`, by message (`feedback_id`)."""
+    return (
         FeedbackReply.objects.filter(
             feedback__created_at__gte=_start_of(since),
             feedback__created_at__lt=end,
             author__isnull=False,
             author__partner_membership__isnull=True,
-            created_at__lt=end,
         )
         .exclude(feedback__source=FeedbackSource.SURVEY)
         .order_by()
         .values("feedback_id")
-        .annotate(first=EpochMicroseconds(Min("created_at")))
-        .values_list("feedback_id", "first")
     )
-    return np.array(rows, dtype="int64").reshape(-1, 2)
 
 
 def first_replies_of_days(days: Sequence[date]) -> dict[date, np.ndarray]:
@@ -470,15 +481,7 @@ def first_replies_of_days(days: Sequence[date]) -> dict[date, np.ndarray]:
     since = min(days) - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1)
     last_end = _start_of(max(days) + timedelta(days=1))
     rows = driver_rows(
-        FeedbackReply.objects.filter(
-            feedback__created_at__gte=_start_of(since),
-            feedback__created_at__lt=last_end,
-            author__isnull=False,
-            author__partner_membership__isnull=True,
-        )
-        .exclude(feedback__source=FeedbackSource.SURVEY)
-        .order_by()
-        .values("feedback_id")
+        _our_replies(since, last_end)
         .annotate(
             created=EpochMicroseconds(Min("feedback__created_at")),
             first=EpochMicroseconds(Min("created_at")),

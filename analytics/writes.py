@@ -165,8 +165,11 @@ class _WeekRewrite:
     changed: sql.Composed
     # Counts the staged keys the week lacks and the week's keys not staged, in one join.
     unmatched: sql.Composed
-    # Inserts the staged rows whose key the week lacks.
+    # Inserts the staged rows whose key the week lacks: an anti-join of the staged rows with
+    # the table they go into, run as `guarded_anti_join` runs it.
     added: sql.Composed
+    # Inserts every staged row (when the weeks have no row yet).
+    inserted: sql.Composed
     # Deletes the week's rows whose key is not staged.
     gone: sql.Composed
 
@@ -233,11 +236,33 @@ def _week_rewrite(
             given=listed("s", columns),
             **names,
         ),
+        inserted=sql.SQL(
+            "INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s"
+        ).format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            given=listed("s", columns),
+            **names,
+        ),
         gone=sql.SQL(
             "DELETE FROM {table} AS t WHERE t.week IN ({weeks})"
             " AND NOT EXISTS (SELECT FROM {staged} AS s WHERE {same})"
         ).format(**names),
     )
+
+
+def guarded_anti_join(statement: sql.Composable) -> list[sql.Composable]:
+    """`statement`, an insert of the rows whose key a table lacks (an anti-join with the very
+    table it inserts into), as the statements to run in its place: with no nested loop
+    allowed for it, so that the table's keys are hashed (or merged) once. With statistics
+    that call the table empty (analyzed before its first rows), the database otherwise
+    probes it by a scan for every row inserted, each scan longer than the one before (an
+    8-week backfill at a million accounts: 72 s for its 80,000 programme rows instead of
+    about 0.5 s)."""
+    return [
+        sql.SQL("SET LOCAL enable_nestloop = off"),
+        statement,
+        sql.SQL("RESET enable_nestloop"),
+    ]
 
 
 def _staging_table(
@@ -306,8 +331,12 @@ def _rewrite_weeks(
         # Most runs find no key added or gone, and pay for no insert or delete.
         cursor.execute(as_text(statements.unmatched))
         new_keys, gone_keys = cursor.fetchone()
-        if new_keys:
-            cursor.execute(as_text(statements.added))
+        if new_keys and new_keys == sum(part.count for part in parts):
+            # No staged key is stored (the weeks' first rows): every staged row goes in.
+            cursor.execute(as_text(statements.inserted))
+        elif new_keys:
+            for step in guarded_anti_join(statements.added):
+                cursor.execute(as_text(step))
         if gone_keys:
             cursor.execute(as_text(statements.gone))
         # Dropped now, not at the commit: the transaction goes on with the next table.
@@ -387,7 +416,8 @@ def rewrite_week_rows(
     arrays = [_array_cells(rows.columns[field.attname], field, as_text_fields) for field in given]
     params: list[Any] = [*arrays, now, week, week, list(gone), now, now, week, week]
     with connection.cursor() as cursor:
-        cursor.execute(as_text(statement), params)
+        for each in guarded_anti_join(statement):
+            cursor.execute(as_text(each), params if each is statement else None)
 
 
 def _array_cells(values: Column, field: Field[Any, Any], as_text_fields: set[str]) -> list[Cell]:
@@ -785,7 +815,7 @@ class RowsStream(RowsBuffer):
         self._models = list(models)
         self._constraints: list[str] = []
         # A `COPY` and its rows, or a statement alone (no rows).
-        self._queue: queue.Queue[tuple[sql.Composed, bytes | str | None] | None] = queue.Queue(
+        self._queue: queue.Queue[tuple[sql.Composable, bytes | str | None] | None] = queue.Queue(
             _STREAM_QUEUE
         )
         self._thread: threading.Thread | None = None
@@ -859,12 +889,13 @@ class RowsStream(RowsBuffer):
         self._execute(statements.changed)
         ids = np.asarray(rows.columns["partner_id"] if rows.count else [], dtype="int64")
         if not np.isin(ids, had).all():
-            self._execute(statements.added)
+            for step in guarded_anti_join(statements.added):
+                self._execute(step)
         if len(np.setdiff1d(had, ids)):
             self._execute(statements.gone)
         self._execute(sql.SQL("TRUNCATE {}").format(staged))
 
-    def _execute(self, statement: sql.Composed) -> None:
+    def _execute(self, statement: sql.Composable) -> None:
         self._queue.put((statement, None))
 
     def insert(self) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
+from psycopg import sql
 
 from analytics.metrics import PARTNER_COLUMNS
 from analytics.models import PartnerSnapshot
@@ -15,11 +16,17 @@ from analytics.writes import (
     RowsStream,
     _copy,
     _copy_text,
+    _staging_table,
+    _week_key,
+    _week_rewrite,
+    copy_binary_into,
+    guarded_anti_join,
     insert_rows,
     replace_week_rows,
     replace_weeks_rows,
     rewrite_week_rows,
 )
+from crm.sql import as_text
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -275,3 +282,36 @@ def test_a_text_too_long_for_its_column_is_refused_when_sent_as_arrays() -> None
     too_long = Rows({**rows.columns, "channel_kind": ["partner" * 4] * 3}, 3)
     with pytest.raises(DataError), transaction.atomic():
         rewrite_week_rows(PartnerSnapshot, "2026-W46", too_long, gone=[])
+
+
+@pytest.mark.postgres
+def test_keys_new_to_a_week_are_added_by_one_look_at_the_table_whatever_its_statistics() -> None:
+    week = "2026-W46"
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    # Statistics that call the table empty, as when it was analyzed before its first rows.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE analytics_partnersnapshot")
+    staged = sql.Identifier("staged_rows")
+    key = _week_key(PartnerSnapshot)
+    assert key is not None
+    with connection.cursor() as cursor:
+        for statement in _staging_table(PartnerSnapshot, staged):
+            cursor.execute(as_text(statement))
+    copy_binary_into(staged, PartnerSnapshot, [_rows(week, partner_ids, as_arrays=True)])
+    added = _week_rewrite(PartnerSnapshot, week, key, staged).added
+
+    plans = []
+    with connection.cursor() as cursor:
+        for step in guarded_anti_join(added):
+            if step is added:
+                cursor.execute("EXPLAIN " + as_text(step))
+                plans.append("\n".join(line for (line,) in cursor.fetchall()))
+            cursor.execute(as_text(step))
+        cursor.execute("SHOW enable_nestloop")
+        (nested_loops,) = cursor.fetchone()
+
+    # The stored keys hashed or merged once, not scanned again for every row inserted.
+    assert "Anti Join" in plans[0] and "Nested Loop" not in plans[0]
+    assert nested_loops == "on"  # as it was, for the statements after it
+    stored = PartnerSnapshot.objects.filter(week=week).values_list("partner_id", flat=True)
+    assert sorted(stored) == sorted(partner_ids)

@@ -256,8 +256,9 @@ def guarded_anti_join(statement: sql.Composable) -> list[sql.Composable]:
     allowed for it, so that the table's keys are hashed (or merged) once. With statistics
     that call the table empty (analyzed before its first rows), the database otherwise
     probes it by a scan for every row inserted, each scan longer than the one before (an
-    8-week backfill at a million accounts: 72 s for its 80,000 programme rows instead of
-    about 0.5 s)."""
+    8-week backfill at a million accounts spent 72 s in the insert of its 80,000 programme
+    rows; the whole backfill takes 5 s without it). Nested loops are then allowed again as
+    configured."""
     return [
         sql.SQL("SET LOCAL enable_nestloop = off"),
         statement,

@@ -279,7 +279,7 @@ fi
 if [ "$WARMUP_PER_WORKER" -gt 0 ]; then
     log "warm-up: every request type, $WARMUP_PER_WORKER times per gunicorn worker"
     if ! "$PY" loadtest/warmup.py --base "http://127.0.0.1:$WEB_PORT" \
-        --access-log "$WORK_DIR/access.log" --master "$WEB_PID" --password "$PASSWORD" \
+        --access-log "$WORK_DIR/access.log" --master "$WEB_PID" --password="$PASSWORD" \
         --per-worker "$WARMUP_PER_WORKER" --concurrency $((WEB_WORKERS * WEB_THREADS * 2)) \
         --seconds "$WARMUP_SECONDS"; then
         log "a gunicorn worker stayed cold: the figures would measure its start"

@@ -251,13 +251,19 @@ def _clamped(day: date, name: str) -> tuple[date, date]:
     return day + timedelta(days=first - 1), day + timedelta(days=last + 1)
 
 
+def _day_before(day: date, name: str) -> date:
+    """The day a date of `name` is counted from in a read of `day` alone: the day before the
+    earliest (`_clamped`), so that 0 stays free for a missing date."""
+    return _clamped(day, name)[0] - timedelta(days=1)
+
+
 def _day_fields(day: date) -> list[_Field]:
     """`_read_deals`' date fields for a read of `day` alone: per date, 0 when missing, else its
-    day (`_clamped`) counted from the day before the earliest."""
+    day (`_clamped`) counted from the day before the earliest (`_day_before`)."""
     fields = []
     for name in _DAY_SPANS:
         earliest, latest = _clamped(day, name)
-        before = earliest - timedelta(days=1)
+        before = _day_before(day, name)
         count = (latest - before).days
         fields.append(
             _Field(
@@ -279,7 +285,7 @@ def _day_numbers(fields: dict[str, np.ndarray], day: date) -> dict[str, np.ndarr
     """The date fields of `_day_fields` back as `_day_number`s (0 when missing)."""
     numbers = {}
     for name in _DAY_SPANS:
-        before = (_clamped(day, name)[0] - timedelta(days=1)).toordinal()
+        before = _day_before(day, name).toordinal()
         numbers[name] = np.where(fields[name] > 0, fields[name] + before, 0)
     return numbers
 

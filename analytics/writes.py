@@ -209,6 +209,11 @@ def _week_rewrite(
             for name in key
         ),
     }
+    inserted = sql.SQL("INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s").format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        given=listed("s", columns),
+        **names,
+    )
     return _WeekRewrite(
         changed=sql.SQL(
             "UPDATE {table} AS t SET {set} FROM {staged} AS s WHERE t.week IN ({weeks}) AND {same}"
@@ -229,20 +234,10 @@ def _week_rewrite(
             " FULL JOIN {staged} AS s ON {same}"
         ).format(**names),
         added=sql.SQL(
-            "INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s"
-            " WHERE NOT EXISTS (SELECT FROM {table} AS t WHERE t.week IN ({weeks}) AND {same})"
-        ).format(
-            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            given=listed("s", columns),
-            **names,
-        ),
-        inserted=sql.SQL(
-            "INSERT INTO {table} ({columns}) SELECT {given} FROM {staged} AS s"
-        ).format(
-            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            given=listed("s", columns),
-            **names,
-        ),
+            "{inserted} WHERE NOT EXISTS"
+            " (SELECT FROM {table} AS t WHERE t.week IN ({weeks}) AND {same})"
+        ).format(inserted=inserted, **names),
+        inserted=inserted,
         gone=sql.SQL(
             "DELETE FROM {table} AS t WHERE t.week IN ({weeks})"
             " AND NOT EXISTS (SELECT FROM {staged} AS s WHERE {same})"

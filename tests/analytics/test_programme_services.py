@@ -18,7 +18,7 @@ from django.utils import timezone
 from analytics import programme_selectors, programme_services, reports, selectors, services
 from analytics.models import PartnerProgramme, RepProgramme, SatisfactionDriver, SatisfactionFit
 from channels.models import SalesRep
-from crm.models import ChannelKind, SizeBand
+from crm.models import ChannelKind, Region, SizeBand, Vertical
 from partners.models import Partner, Tier, TierChange
 from partners.programme_services import (
     certification_add,
@@ -68,6 +68,24 @@ def at(day: date) -> datetime:
     return timezone.make_aware(datetime(day.year, day.month, day.day, 10))
 
 
+def registered(
+    partner: Partner, status: str, submitted: datetime, closed: date | None, *, account: Any
+) -> DealRegistration:
+    """A deal registration of `partner` in the EAST region's finance vertical, won with
+    `account` (none otherwise)."""
+    return DealRegistration.objects.create(
+        partner=partner,
+        company_name=f"Deal {status} {submitted}",
+        region=Region.objects.get(code="EAST"),
+        vertical=Vertical.objects.get(code="FIN"),
+        size_band=SizeBand.SMB,
+        status=status,
+        submitted_at=submitted,
+        account=account,
+        closed_on=closed,
+    )
+
+
 @pytest.fixture
 def market() -> Market:
     east, west = RegionFactory(code="EAST"), RegionFactory(code="WEST")
@@ -104,16 +122,12 @@ def market() -> Market:
         (RegistrationStatus.SUBMITTED, date(2026, 10, 1), None),
         (RegistrationStatus.WON, date(2025, 1, 1), date(2025, 3, 1)),  # before the 52 weeks
     ):
-        DealRegistration.objects.create(
-            partner=partner,
-            company_name=f"Deal {status} {submitted}",
-            region=east,
-            vertical=finance,
-            size_band=SizeBand.SMB,
-            status=status,
-            submitted_at=at(submitted),
+        registered(
+            partner,
+            status,
+            at(submitted),
+            closed,
             account=this_year if status == RegistrationStatus.WON else None,
-            closed_on=closed,
         )
     certification_add(partner=partner, name="Valid", earned_on=date(2026, 1, 1))
     certification_add(
@@ -545,20 +559,16 @@ def test_the_partners_inputs_of_many_days_read_at_once_are_each_days(market: Mar
         (RegistrationStatus.SUBMITTED, datetime(2026, 11, 15, 23, 59, tzinfo=UTC), None),
         (RegistrationStatus.SUBMITTED, datetime(2026, 11, 16, 0, 0, tzinfo=UTC), None),
     ):
-        DealRegistration.objects.create(
-            partner=other,
-            company_name=f"Edge {status} {submitted}",
-            region=east,
-            vertical=finance,
-            size_band=SizeBand.SMB,
-            status=status,
-            submitted_at=submitted,
+        registered(
+            other,
+            status,
+            submitted,
+            closed,
             account=(
                 AccountFactory(region=east, vertical=finance)
                 if status == RegistrationStatus.WON
                 else None
             ),
-            closed_on=closed,
         )
     # Each window's first and last day, the year's turn, a certification's last day.
     days = [

@@ -58,6 +58,13 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
         "options": {"expires": 12 * HOUR},
     },
+    # Daily: forget the log of changed opportunities older than a week and a day (a worker
+    # whose deals were read before then reads them all again at its next run).
+    "opportunity-changes-prune": {
+        "task": "channels.opportunity_changes_prune",
+        "schedule": crontab(minute=40, hour=3),
+        "options": {"expires": 20 * HOUR},
+    },
     # Daily: delete API tokens past their idle time, old submission keys and reset requests.
     "crm-housekeeping": {
         "task": "crm.housekeeping",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
@@ -257,3 +257,32 @@ def coverage_end(*, assignments: QuerySet[CoverageAssignment], end_date: date) -
     changed = ending.update(end_date=end_date, updated_at=timezone.now())
     coverage_changed(account_ids=account_ids)
     return changed
+
+
+# Long enough for a reader that keeps the deals to come by at least weekly (the weekly close).
+OPPORTUNITY_CHANGES_KEPT = timedelta(days=8)
+
+
+def opportunity_changes_prune(*, older_than: timedelta = OPPORTUNITY_CHANGES_KEPT) -> int:
+    """Delete the log rows of changed opportunities logged more than `older_than` ago
+    (migration 0009) and move the log's horizon past them, so that a process whose kept deals
+    were read before those changes reads every deal again (`analytics.kept_deals`). Returns
+    the rows deleted; 0 on a database that keeps no log (SQLite)."""
+    if connection.vendor != "postgresql":
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "WITH pruned AS (DELETE FROM channels_opportunity_change"
+            " WHERE logged_at < statement_timestamp() - make_interval(secs => %s) RETURNING xid)"
+            " SELECT count(*), max(xid) FROM pruned",
+            [older_than.total_seconds()],
+        )
+        pruned, newest = cursor.fetchone()
+        if pruned:
+            cursor.execute(
+                "INSERT INTO channels_opportunity_change_horizon (xid) VALUES (%s)"
+                " ON CONFLICT (id) DO UPDATE"
+                " SET xid = GREATEST(channels_opportunity_change_horizon.xid, EXCLUDED.xid)",
+                [newest],
+            )
+    return int(pruned)

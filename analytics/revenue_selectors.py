@@ -28,6 +28,7 @@ from typing import TypedDict
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -45,6 +46,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from analytics import metrics, revenue
+from analytics.kept_deals import kept_deal_fields
 from analytics.selectors import (
     _DAY_BITS,
     SIZE_BANDS,
@@ -299,6 +301,33 @@ def _read_deals(
     guarded: bool = True,
     day: date | None = None,
 ) -> _DealFields:
+    """The deals of `opportunities` (`_deal_fields`) with the small tables they are coded
+    against."""
+    fields = _deal_fields(opportunities, rates, highest, joined=joined, guarded=guarded, day=day)
+    return _coded(fields, rates, highest)
+
+
+def _coded(fields: dict[str, np.ndarray], rates: RateTable, highest: dict[str, int]) -> _DealFields:
+    """Deals' `fields` (`_deal_fields` with `rates` and `highest`) with the small tables they
+    are coded against."""
+    probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
+    for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
+        if sub_stage <= highest["sub_stage"]:
+            probabilities[sub_stage] = int(probability.scaleb(2))
+    return _DealFields(
+        fields, list(rates.currencies), probabilities, _codes(Region), _codes(Vertical)
+    )
+
+
+def _deal_fields(
+    opportunities: QuerySet[Opportunity],
+    rates: RateTable,
+    highest: dict[str, int],
+    *,
+    joined: bool,
+    guarded: bool = True,
+    day: date | None = None,
+) -> dict[str, np.ndarray]:
     """The deals of `opportunities` read as integers packed into a few bigint columns
     (`selectors._integer_columns`): the database evaluates the filter and sends no text and no
     row, and nothing is parsed or looked up row by row in Python.
@@ -370,11 +399,42 @@ def _read_deals(
     fields = _integer_columns(opportunities, packing)
     if day is not None:
         fields.update(_day_numbers(fields, day))
-    probabilities = np.zeros(highest["sub_stage"] + 1, dtype="int64")
-    for sub_stage, probability in OpportunitySubStage.objects.values_list("id", "probability"):
-        if sub_stage <= highest["sub_stage"]:
-            probabilities[sub_stage] = int(probability.scaleb(2))
-    return _DealFields(fields, currencies, probabilities, _codes(Region), _codes(Vertical))
+    return fields
+
+
+def _kept_deals(rates: RateTable, highest: dict[str, int], d: date | None) -> _DealFields:
+    """`_read_deals(joined=False, guarded=False)` of every deal, or with `d` of those that can
+    count on `d` (with their ids and dates as they are), from the deals this process kept
+    since its last read (`kept_deals`): only those changed since are read. Call in a
+    REPEATABLE READ transaction of the read's own, in which `highest` was read."""
+
+    def read(ids: Sequence[int] | None) -> dict[str, np.ndarray]:
+        opportunities = Opportunity.objects.all()
+        if ids is not None:
+            opportunities = opportunities.filter(id__in=ids)
+        return _deal_fields(opportunities, rates, highest, joined=False, guarded=False)
+
+    # A deal's currency is coded by its place among the rate table's currencies.
+    kept = kept_deal_fields(read, key=tuple(rates.currencies))
+    rows = slice(None) if d is None else np.flatnonzero(_counting_on(kept, d))
+    fields = {name: values[rows].astype("int64") for name, values in kept.items()}
+    return _coded(fields, rates, highest)
+
+
+def _counting_on(fields: dict[str, np.ndarray], d: date) -> np.ndarray:
+    """Which of the deals' `fields` can count on `d`: in the pipeline, won in the 52 weeks
+    ending on it, or a running subscription (rules 12-14), as `read_revenue(d)` filters."""
+    columns = {
+        "stage": np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
+        "recurring": fields["recurring"].astype(bool),
+        **{name: _dates_of(fields[name]) for name in ("opened_on", "closed_on", "ends_on")},
+    }
+    counting: np.ndarray = (
+        IN_PIPELINE.mask(columns, d)
+        | WON_IN_52_WEEKS.mask(columns, d)
+        | SUBSCRIBED.mask(columns, d)
+    )
+    return counting
 
 
 def _deal_arrays(read: _DealFields, accounts: metrics.Accounts | None) -> revenue.Deals:
@@ -643,12 +703,12 @@ def _deals_and_coverage(
         snapshot = export_snapshot()
         with ThreadPoolExecutor(max_workers=1) as pool:
             terms = pool.submit(_terms_in_snapshot, snapshot)
-            deals = _read_deals(
-                opportunities, rates, highest, joined=joined, guarded=False, day=day
+            deals = _deals_read(
+                opportunities, rates, highest, d, joined=joined, in_snapshot=True, day=day
             )
             return deals, nothing, covering, terms.result()
-    deals = _read_deals(
-        opportunities, rates, highest, joined=joined, guarded=not in_snapshot, day=day
+    deals = _deals_read(
+        opportunities, rates, highest, d, joined=joined, in_snapshot=in_snapshot, day=day
     )
     won_accounts = _won_accounts(deals, d)
     covering = (
@@ -657,6 +717,26 @@ def _deals_and_coverage(
         else _coverage_read(assignments, highest)
     )
     return deals, won_accounts, covering, _terms()
+
+
+def _deals_read(
+    opportunities: QuerySet[Opportunity],
+    rates: RateTable,
+    highest: dict[str, int],
+    d: date | None,
+    *,
+    joined: bool,
+    in_snapshot: bool,
+    day: date | None,
+) -> _DealFields:
+    """The deals of `opportunities` (every deal, or with `d` those that can count on `d`) as
+    `_read_deals` reads them; in a transaction of the read's own, without their segments, from
+    the deals this process keeps (`_kept_deals`) unless `settings.METRICS_KEEP_DEALS` is off."""
+    if in_snapshot and not joined and settings.METRICS_KEEP_DEALS:
+        return _kept_deals(rates, highest, d)
+    return _read_deals(
+        opportunities, rates, highest, joined=joined, guarded=not in_snapshot, day=day
+    )
 
 
 @dataclass(frozen=True)

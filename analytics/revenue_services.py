@@ -184,12 +184,12 @@ def _week_revenue(
     return RevenueWeek(tables, _sourced_this_year(prepared, as_of))
 
 
-def _read_on_own_connection(as_of: date) -> RevenueRead:
-    """`read_revenue(as_of)` without the deals' segments or the coverage (the week's pass
-    reads rule 16's assignments with its own), for the figures of `as_of` alone, on this
-    thread's own connection, closed afterwards."""
+def _read_on_own_connection(as_of: date, with_coverage: bool) -> RevenueRead:
+    """`read_revenue(as_of)` without the deals' segments, for the figures of `as_of` alone, on
+    this thread's own connection, closed afterwards; without `with_coverage`, without the
+    coverage either (the week's pass reads rule 16's assignments with its own)."""
     try:
-        return read_revenue(as_of, joined=False, with_coverage=False, for_the_day=True)
+        return read_revenue(as_of, joined=False, with_coverage=with_coverage, for_the_day=True)
     finally:
         connection.close()
 
@@ -208,7 +208,11 @@ class _ReadAhead:
     def __init__(self, pool: ThreadPoolExecutor, as_of: date) -> None:
         self.pool = pool
         self.as_of = as_of
-        self.read = pool.submit(_read_on_own_connection, as_of)
+        # With the deals kept (`settings.METRICS_KEEP_DEALS`) the won ones are known at once:
+        # their accounts' coverage is read here, beside the pass, which then reads only the
+        # running assignments (`services._week_figures_with_revenue`).
+        self.with_coverage = settings.METRICS_KEEP_DEALS
+        self.read = pool.submit(_read_on_own_connection, as_of, self.with_coverage)
         self.begun: tuple[date, WeekFigures, Future[RevenueWeek]] | None = None
         self.tables: SimpleQueue[RevenueTables | object] = SimpleQueue()
 
@@ -229,12 +233,17 @@ class _ReadAhead:
         ready: Callable[[RevenueTables], None] | None = None,
     ) -> RevenueWeek:
         read = self.read.result()
-        if day != self.as_of or week.accounts is None or week.influencing is None:
+        influencing = None if self.with_coverage else week.influencing
+        if (
+            day != self.as_of
+            or week.accounts is None
+            or (influencing is None and not self.with_coverage)
+        ):
             # Not the day read, or no accounts to name the deals' segments or assignments for
             # rule 16: read afresh.
             return self._afresh(day, week, ready)
         try:
-            return _week_revenue(read, day, week, ready, influencing=week.influencing)
+            return _week_revenue(read, day, week, ready, influencing=influencing)
         except MissingRate:
             # Raised before any table was handed over. The deals were read without their ids
             # (`read_revenue(for_the_day=True)`): read afresh, to name the deal.

@@ -542,10 +542,13 @@ def metrics_week_figures(as_of: date, *, influence: bool = False) -> WeekFigures
 
 
 def _week_figures_with_revenue(as_of: date) -> WeekFigures:
-    """`metrics_week_figures` for a week whose revenue step follows: with deals, the pass also
-    reads the assignments of rule 16's window, which the step takes instead of scanning the
-    coverage again; in a market without any, the pass reads only the running ones."""
-    return metrics_week_figures(as_of, influence=revenue_selectors.has_deals())
+    """`metrics_week_figures` for a week whose revenue step follows: with deals, unless the
+    step has them at once from those it keeps (`settings.METRICS_KEEP_DEALS`) and reads the
+    coverage of the won ones' accounts itself beside the pass, the pass also reads the
+    assignments of rule 16's window, which the step takes instead of scanning the coverage
+    again; in a market without any, the pass reads only the running ones."""
+    influence = not settings.METRICS_KEEP_DEALS and revenue_selectors.has_deals()
+    return metrics_week_figures(as_of, influence=influence)
 
 
 def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> MetricsRun:

@@ -248,6 +248,9 @@ else:
 # Metrics on PostgreSQL: read one week's accounts and assignments on two connections at once,
 # from one snapshot (README, "Metrics"); off reads both on a single connection.
 METRICS_PARALLEL_READ = env_bool("METRICS_PARALLEL_READ", True)
+# Metrics on PostgreSQL: keep the deals in the worker's memory between runs and read again only
+# those changed since (README, "Metrics"); off reads every deal on every run.
+METRICS_KEEP_DEALS = env_bool("METRICS_KEEP_DEALS", True)
 
 # Celery: with no REDIS_URL every task runs eagerly in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://"

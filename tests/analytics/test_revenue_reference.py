@@ -266,9 +266,9 @@ def test_runs_reading_ahead_store_the_reference_on_postgresql(
     computed_on_main_thread: list[bool] = []
     week_revenue = revenue_services._week_revenue
 
-    def recorded(as_of: date) -> revenue_selectors.RevenueRead:
+    def recorded(as_of: date, with_coverage: bool) -> revenue_selectors.RevenueRead:
         read_ahead.append(as_of)
-        return read_on_own_connection(as_of)
+        return read_on_own_connection(as_of, with_coverage)
 
     def computed(
         read: revenue_selectors.RevenueRead,

@@ -947,12 +947,13 @@ class PreparedRevenue:
         return WeekRevenue(**dict(self.figures_as_ready(d, segment_counts)))
 
     def figures_as_ready(
-        self, d: date, segment_counts: pd.DataFrame
+        self, d: date, segment_counts: pd.DataFrame | Callable[[], pd.DataFrame]
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         """`figures(d, segment_counts)` one `WeekRevenue` field at a time, by name, each as
         soon as it is computed (the partners, their rollups, the segments, theirs, the
         forecast): a caller can store one while the next is computed. Raises MissingRate
-        before the first."""
+        before the first. `segment_counts` may be what answers them when called, which
+        happens only once the partners' tables are computed."""
         pipeline = self._rows_on(IN_PIPELINE, d)
         forecast = self._rows_on(IN_FORECAST, d)
         won = self._rows_on(WON_IN_52_WEEKS, d)
@@ -1020,7 +1021,8 @@ class PreparedRevenue:
             won_value[any_influence],
             segments,
         )
-        segment_rows = self._segment_rows(figures, overall, segment_counts)
+        counts = segment_counts() if callable(segment_counts) else segment_counts
+        segment_rows = self._segment_rows(figures, overall, counts)
         yield "segments", segment_rows
         yield "rollups", revenue_rollups(segment_rows)
         yield "forecast", self._forecast_rows(d, forecast, forecast_periods)

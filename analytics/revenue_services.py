@@ -90,6 +90,8 @@ class RevenueWeek:
 # A step takes the as-of day and the week's coverage figures (rule 15 reads its segment
 # counts; a single week's pass hands its indexed accounts too).
 RevenueStep = Callable[[date, WeekFigures], RevenueWeek]
+# Takes a week's accounts as soon as its pass has indexed them (`revenue_indexed`).
+AccountsIndexed = Callable[[metrics.Accounts], None]
 
 
 def _stored(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -148,32 +150,35 @@ def revenue_from_database(as_of: date, week: WeekFigures) -> RevenueWeek:
     deal won this year but on 30 and 31 December. Raises MissingRate."""
     influencing = week.influencing if connection.vendor == "postgresql" else None
     read = read_revenue(as_of, joined=week.accounts is None, with_coverage=influencing is None)
-    return _week_revenue(read, as_of, week, influencing=influencing)
+    return _week_revenue(read, as_of, week.accounts, week.segments, influencing=influencing)
 
 
 def _week_revenue(
     read: RevenueRead,
     as_of: date,
-    week: WeekFigures,
+    accounts: metrics.Accounts | None,
+    segments: pd.DataFrame | Callable[[], pd.DataFrame],
     ready: Callable[[RevenueTables], None] | None = None,
     *,
     influencing: dict[str, np.ndarray] | None = None,
 ) -> RevenueWeek:
-    """`revenue_from_database` from what it has read; `ready`, when given, is called with
-    each table as soon as it is computed. `influencing`: the assignments the week's pass
-    read for rule 16, for a read made without coverage (`RevenueRead.covered_in_window`)."""
+    """`revenue_from_database` from what it has read, the week's `accounts` as its pass
+    indexed them and its `segments` counts (rule 15), or what answers them once the pass is
+    done: they are asked for last. `ready`, when given, is called with each table as soon as
+    it is computed. `influencing`: the assignments the week's pass read for rule 16, for a
+    read made without coverage (`RevenueRead.covered_in_window`)."""
     if influencing is None:
-        frames = read.frames(week.accounts)
+        frames = read.frames(accounts)
     else:
         # The coverage of the won deals' accounts picked out on a thread of its own while
         # the deals are indexed: neither needs the other.
         with ThreadPoolExecutor(max_workers=1) as pool:
             covered = pool.submit(read.covered_in_window, influencing, as_of)
-            frames = read.frames(week.accounts)
+            frames = read.frames(accounts)
             frames["coverage"] = covered.result().coverage
     prepared = revenue.PreparedRevenue(**frames)
     tables: RevenueTables = {}
-    for name, frame in prepared.figures_as_ready(as_of, week.segments):
+    for name, frame in prepared.figures_as_ready(as_of, segments):
         model, columns = _TABLES[name]
         tables[model] = _stored(frame, columns)
         if ready is not None:
@@ -203,7 +208,12 @@ class _ReadAhead:
     (`pool`'s one worker), on connections of their own. Called with the week's figures, it
     computes the rows from those reads; `begin` starts that computation on the same thread,
     after the reads, so that the caller can write the week's coverage rows meanwhile, and
-    `written` hands the caller each table as soon as it is computed."""
+    `written` hands the caller each table as soon as it is computed.
+
+    With the coverage read here (`with_coverage`), the computation starts earlier still:
+    `indexed` takes the week's accounts as soon as the pass has indexed them, and everything
+    but the segments' rows is computed while the pass goes on; those wait for the pass's
+    counts, which `begin` hands over (`leave` gives up on them if it never comes)."""
 
     def __init__(self, pool: ThreadPoolExecutor, as_of: date) -> None:
         self.pool = pool
@@ -215,8 +225,42 @@ class _ReadAhead:
         self.read = pool.submit(_read_on_own_connection, as_of, self.with_coverage)
         self.begun: tuple[date, WeekFigures, Future[RevenueWeek]] | None = None
         self.tables: SimpleQueue[RevenueTables | object] = SimpleQueue()
+        self.early: tuple[metrics.Accounts, Future[RevenueWeek]] | None = None
+        self.week: Future[WeekFigures] = Future()
+
+    def indexed(self, accounts: metrics.Accounts) -> None:
+        """Start computing the week's rows from the pass's `accounts` (see the class)."""
+        if self.with_coverage and self.early is None:
+            self.early = (accounts, self.pool.submit(self._early_on_own_connection, accounts))
+
+    def _early_on_own_connection(self, accounts: metrics.Accounts) -> RevenueWeek:
+        try:
+            read = self.read.result()
+            return _week_revenue(read, self.as_of, accounts, self._segments, self.tables.put)
+        finally:
+            self.tables.put(_COMPUTED)
+            connection.close()
+
+    def _segments(self) -> pd.DataFrame:
+        return self.week.result().segments
+
+    def leave(self) -> None:
+        """Give up on a week's figures `begin` never handed over (the pass failed), so that
+        a computation started early stops."""
+        if not self.week.done():
+            self.week.set_exception(RuntimeError(f"the week's pass as of {self.as_of} failed"))
 
     def begin(self, day: date, week: WeekFigures) -> None:
+        if self.early is not None:
+            accounts, early = self.early
+            if day == self.as_of and week.accounts is accounts and not self.week.done():
+                self.week.set_result(week)
+                self.begun = (day, week, early)
+                return
+            # Not the figures it started on: given up, and computed afresh after it.
+            self.leave()
+            self.early = None
+            self.tables = SimpleQueue()
         self.begun = (day, week, self.pool.submit(self._on_own_connection, day, week))
 
     def _on_own_connection(self, day: date, week: WeekFigures) -> RevenueWeek:
@@ -243,7 +287,9 @@ class _ReadAhead:
             # rule 16: read afresh.
             return self._afresh(day, week, ready)
         try:
-            return _week_revenue(read, day, week, ready, influencing=influencing)
+            return _week_revenue(
+                read, day, week.accounts, week.segments, ready, influencing=influencing
+            )
         except MissingRate:
             # Raised before any table was handed over. The deals were read without their ids
             # (`read_revenue(for_the_day=True)`): read afresh, to name the deal.
@@ -298,7 +344,11 @@ def revenue_read_ahead(step: RevenueStep | None, as_of: date) -> Iterator[Revenu
         yield step
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        yield _ReadAhead(pool, as_of)
+        ahead = _ReadAhead(pool, as_of)
+        try:
+            yield ahead
+        finally:
+            ahead.leave()
 
 
 def revenue_write_as_ready(
@@ -313,6 +363,15 @@ def revenue_write_as_ready(
     computed = step(as_of, week)
     write(computed.tables)
     return computed
+
+
+def revenue_indexed(step: RevenueStep | None, as_of: date) -> AccountsIndexed | None:
+    """What takes the week's accounts as soon as its pass as of `as_of` has indexed them, for
+    `step` to start computing on (`revenue_read_ahead` with the deals kept); None when `step`
+    would not."""
+    if isinstance(step, _ReadAhead) and step.with_coverage and step.as_of == as_of:
+        return step.indexed
+    return None
 
 
 def revenue_begin(step: RevenueStep, as_of: date, week: WeekFigures) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import TypedDict, cast
+from typing import Protocol, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from analytics.programme_services import (
 )
 from analytics.revenue_services import (
     REVENUE_MODELS,
+    AccountsIndexed,
     RevenueStep,
     RevenueTables,
     RevenueWeek,
@@ -59,6 +60,7 @@ from analytics.revenue_services import (
     revenue_begin,
     revenue_common,
     revenue_from_database,
+    revenue_indexed,
     revenue_read_ahead,
     revenue_write_as_ready,
 )
@@ -307,11 +309,19 @@ def _rollups_rebuild(weeks: Iterable[str]) -> int:
     return written
 
 
+class WeekCompute(Protocol):
+    """How a single week's run computes its coverage figures as of a day: `indexed`, when
+    given, is called with the week's accounts as soon as they are indexed, before the figures
+    are done (a revenue step reading ahead starts on them, `revenue_indexed`)."""
+
+    def __call__(self, as_of: date, *, indexed: AccountsIndexed | None = None) -> WeekFigures: ...
+
+
 def _run_week(
     *,
     week: str,
     final: bool,
-    compute: Callable[[date], WeekFigures],
+    compute: WeekCompute,
     revenue: RevenueStep | None = revenue_from_database,
     registrations: RegistrationsRead | None = None,
 ) -> MetricsRun:
@@ -375,7 +385,7 @@ def _run_locked(
     week: str,
     as_of: date,
     final: bool,
-    compute: Callable[[date], WeekFigures],
+    compute: WeekCompute,
     revenue: RevenueStep | None = revenue_from_database,
     registrations: RegistrationsRead | None = None,
 ) -> MetricsRun:
@@ -397,7 +407,7 @@ def _run_locked(
             revenue_read_ahead(revenue, as_of) as step,
             programme_read_ahead(week, as_of) as programme_reads,
         ):
-            figures = compute(as_of)
+            figures = compute(as_of, indexed=revenue_indexed(step, as_of))
             if step is not None:
                 revenue_begin(step, as_of, figures)
             coverage_rows = _coverage_rows(
@@ -459,7 +469,12 @@ def metrics_day_counts(
 
 
 def _day_counts(
-    as_of: date, *, region_ids: Sequence[int] | None, parallel: bool, influence: bool = False
+    as_of: date,
+    *,
+    region_ids: Sequence[int] | None,
+    parallel: bool,
+    influence: bool = False,
+    indexed: AccountsIndexed | None = None,
 ) -> tuple[
     pd.DataFrame,
     pd.DataFrame,
@@ -471,7 +486,7 @@ def _day_counts(
     """`metrics_day_counts`, and for the whole market (no `region_ids`) the partner
     programme's counts found on the way (`metrics.Accounts.programme_counts`); and the
     accounts as indexed, with `influence` the assignments the revenue step's rule 16 reads
-    (`selectors.week_read`)."""
+    (`selectors.week_read`). `indexed` is called with the accounts once indexed."""
     with selectors.week_read(
         as_of, region_ids=region_ids, parallel=parallel, influence=influence
     ) as read:
@@ -483,6 +498,8 @@ def _day_counts(
             vertical=rows.vertical,
             size_band=rows.size_band,
         )
+        if indexed is not None:
+            indexed(accounts)
         running, context = read.rest()
     day = metrics.DayStates.from_codes(rows.state)
     assignments = accounts.assignments(
@@ -529,26 +546,35 @@ def _figures(
     )
 
 
-def metrics_week_figures(as_of: date, *, influence: bool = False) -> WeekFigures:
+def metrics_week_figures(
+    as_of: date, *, influence: bool = False, indexed: AccountsIndexed | None = None
+) -> WeekFigures:
     """Everything the snapshot of the week as of `as_of` stores, read from the database, with
     the partner programme's counts found on the way (`WeekFigures.programme`); with
     `influence`, for a week with revenue, the assignments its rule 16 reads, in the same scan
-    (`WeekFigures.influencing`). Writes nothing."""
+    (`WeekFigures.influencing`); `indexed` is called with the accounts as soon as they are
+    indexed (`WeekCompute`). Writes nothing."""
     groups, coverage, context, programme_counts, accounts, influencing = _day_counts(
-        as_of, region_ids=None, parallel=settings.METRICS_PARALLEL_READ, influence=influence
+        as_of,
+        region_ids=None,
+        parallel=settings.METRICS_PARALLEL_READ,
+        influence=influence,
+        indexed=indexed,
     )
     figures = _figures(groups, coverage, context, as_of)
     return replace(figures, programme=programme_counts, accounts=accounts, influencing=influencing)
 
 
-def _week_figures_with_revenue(as_of: date) -> WeekFigures:
+def _week_figures_with_revenue(
+    as_of: date, *, indexed: AccountsIndexed | None = None
+) -> WeekFigures:
     """`metrics_week_figures` for a week whose revenue step follows: with deals, unless the
     step has them at once from those it keeps (`settings.METRICS_KEEP_DEALS`) and reads the
     coverage of the won ones' accounts itself beside the pass, the pass also reads the
     assignments of rule 16's window, which the step takes instead of scanning the coverage
     again; in a market without any, the pass reads only the running ones."""
     influence = not settings.METRICS_KEEP_DEALS and revenue_selectors.has_deals()
-    return metrics_week_figures(as_of, influence=influence)
+    return metrics_week_figures(as_of, influence=influence, indexed=indexed)
 
 
 def metrics_compute_week(*, week: str, final: bool, revenue: bool = True) -> MetricsRun:
@@ -821,7 +847,8 @@ def metrics_merge_week(*, week: str, final: bool, parts: Sequence[RegionPart]) -
     if len(dates) > 1:
         raise ValueError(f"the parts of {week} were computed as of different dates: {dates}")
 
-    def compute(as_of: date) -> WeekFigures:
+    def compute(as_of: date, *, indexed: AccountsIndexed | None = None) -> WeekFigures:
+        # The parts' accounts are not held here: nothing to hand `indexed`.
         if dates and dates != {as_of.isoformat()}:
             raise ValueError(f"the parts of {week} were computed as of {dates}, not {as_of}")
         groups = pd.DataFrame(

@@ -273,12 +273,13 @@ def test_runs_reading_ahead_store_the_reference_on_postgresql(
     def computed(
         read: revenue_selectors.RevenueRead,
         as_of: date,
-        figures: metrics.WeekFigures,
+        accounts: metrics.Accounts | None,
+        segments: Any,
         ready: Callable[[revenue_services.RevenueTables], None] | None = None,
         **handed: Any,
     ) -> revenue_services.RevenueWeek:
         computed_on_main_thread.append(threading.current_thread() is threading.main_thread())
-        return week_revenue(read, as_of, figures, ready, **handed)
+        return week_revenue(read, as_of, accounts, segments, ready, **handed)
 
     monkeypatch.setattr(revenue_services, "_read_on_own_connection", recorded)
     monkeypatch.setattr(revenue_services, "_week_revenue", computed)

@@ -412,28 +412,59 @@ def _kept_deals(rates: RateTable, highest: dict[str, int], d: date | None) -> _D
         opportunities = Opportunity.objects.all()
         if ids is not None:
             opportunities = opportunities.filter(id__in=ids)
-        return _deal_fields(opportunities, rates, highest, joined=False, guarded=False)
+        fields = _deal_fields(opportunities, rates, highest, joined=False, guarded=False)
+        return {**fields, **_counting_spans(fields)}
 
     # A deal's currency is coded by its place among the rate table's currencies.
     kept = kept_deal_fields(read, key=tuple(rates.currencies))
     rows = slice(None) if d is None else np.flatnonzero(_counting_on(kept, d))
-    fields = {name: values[rows].astype("int64") for name, values in kept.items()}
+    fields = {
+        name: values[rows].astype("int64")
+        for name, values in kept.items()
+        if name not in _COUNTING_SPANS
+    }
     return _coded(fields, rates, highest)
 
 
-def _counting_on(fields: dict[str, np.ndarray], d: date) -> np.ndarray:
-    """Which of the deals' `fields` can count on `d`: in the pipeline, won in the 52 weeks
-    ending on it, or a running subscription (rules 12-14), as `read_revenue(d)` filters."""
+# Rules 12-14, which decide whether a deal can count on a day (`read_revenue(d)`'s filter),
+# and the fields holding the first and last day of each rule's span per deal.
+_COUNTING_RULES = (IN_PIPELINE, WON_IN_52_WEEKS, SUBSCRIBED)
+_COUNTING_SPANS = [
+    f"{rule}_{end}" for rule in ("pipeline", "won", "subscribed") for end in ("first", "last")
+]
+_EPOCH = date(1970, 1, 1)
+
+
+def _counting_spans(fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per deal of `fields` (`_deal_fields` without a day), the first and last day of the
+    span of each of `_COUNTING_RULES` (`DateRule.span`, days since 1970-01-01, open ends
+    within a 32-bit integer): a deal counts on a day exactly when the day is in one of them."""
     columns = {
         "stage": np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
         "recurring": fields["recurring"].astype(bool),
         **{name: _dates_of(fields[name]) for name in ("opened_on", "closed_on", "ends_on")},
     }
-    counting: np.ndarray = (
-        IN_PIPELINE.mask(columns, d)
-        | WON_IN_52_WEEKS.mask(columns, d)
-        | SUBSCRIBED.mask(columns, d)
-    )
+    limits = np.iinfo("int32")
+    spans = {}
+    for rule, (first, last) in zip(
+        _COUNTING_RULES,
+        zip(_COUNTING_SPANS[0::2], _COUNTING_SPANS[1::2], strict=True),
+        strict=True,
+    ):
+        starts, ends = rule.span({field: columns[field] for field in rule.fields})
+        spans[first] = np.clip(starts, limits.min, limits.max)
+        spans[last] = np.clip(ends, limits.min, limits.max)
+    return spans
+
+
+def _counting_on(fields: dict[str, np.ndarray], d: date) -> np.ndarray:
+    """Which of the kept deals' `fields` (with `_counting_spans`) can count on `d`: in the
+    pipeline, won in the 52 weeks ending on it, or a running subscription (rules 12-14), as
+    `read_revenue(d)` filters."""
+    day = (d - _EPOCH).days
+    counting = np.zeros(len(fields[_COUNTING_SPANS[0]]), dtype=bool)
+    for first, last in zip(_COUNTING_SPANS[0::2], _COUNTING_SPANS[1::2], strict=True):
+        counting |= (fields[first] <= day) & (day <= fields[last])
     return counting
 
 
@@ -692,31 +723,28 @@ def _deals_and_coverage(
     their won accounts' (a third of the assignments at a million accounts). Without
     `with_coverage` no coverage is read (and no won account sought). `day`: the deals read
     for that day alone (`_read_deals`)."""
-    if not with_coverage:
-        nothing = np.zeros(0, dtype="int64")
-        covering = {name: nothing for name in _COVERAGE_FIELDS}
-        if not in_snapshot:
+    nothing = np.zeros(0, dtype="int64")
+    if not in_snapshot:
+        if not with_coverage:
             deals = _read_deals(opportunities, rates, highest, joined=joined, day=day)
-            return deals, nothing, covering, _terms()
-        # The small tables on a connection of their own meanwhile: they are mostly Python's
-        # work, which runs while the deals' read waits for the database.
-        snapshot = export_snapshot()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            terms = pool.submit(_terms_in_snapshot, snapshot)
-            deals = _deals_read(
-                opportunities, rates, highest, d, joined=joined, in_snapshot=True, day=day
-            )
+            return deals, nothing, {name: nothing for name in _COVERAGE_FIELDS}, _terms()
+        deals = _read_deals(opportunities, rates, highest, joined=joined, day=day)
+        won_accounts = _won_accounts(deals, d)
+        return deals, won_accounts, _coverage_read(assignments, highest), _terms()
+    # The small tables on a connection of their own meanwhile: they are mostly Python's work,
+    # which runs while the deals' and the coverage's reads wait for the database.
+    snapshot = export_snapshot()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        terms = pool.submit(_terms_in_snapshot, snapshot)
+        deals = _deals_read(
+            opportunities, rates, highest, d, joined=joined, in_snapshot=True, day=day
+        )
+        if not with_coverage:
+            covering = {name: nothing for name in _COVERAGE_FIELDS}
             return deals, nothing, covering, terms.result()
-    deals = _deals_read(
-        opportunities, rates, highest, d, joined=joined, in_snapshot=in_snapshot, day=day
-    )
-    won_accounts = _won_accounts(deals, d)
-    covering = (
-        _coverage_read(assignments, highest, guarded=False, accounts=won_accounts)
-        if in_snapshot
-        else _coverage_read(assignments, highest)
-    )
-    return deals, won_accounts, covering, _terms()
+        won_accounts = _won_accounts(deals, d)
+        covering = _coverage_read(assignments, highest, guarded=False, accounts=won_accounts)
+        return deals, won_accounts, covering, terms.result()
 
 
 def _deals_read(

@@ -116,6 +116,17 @@ def test_it_reads_again_only_the_deals_changed_since(reads: list[int]) -> None:
     assert after != _rows(first)
 
 
+def test_each_day_has_the_deals_the_database_filters_for_it(reads: list[int]) -> None:
+    """The kept deals that can count on a day are picked by the spans of rules 12-14: the
+    same deals as the database's filter, on every day worth checking (closes, ends, the
+    edges of the 52-week window)."""
+    random_market(26)
+    days = random_revenue(26)
+    for day in days:
+        assert _rows(_kept(day)) == _every_deal_read(day), day
+    assert reads.count(Opportunity.objects.count()) >= 1
+
+
 def test_a_change_committed_after_a_read_began_is_read_at_the_next(reads: list[int]) -> None:
     """A transaction still open when a read takes its snapshot is not seen by it; once it
     commits, the next read reads its deals again, though it began before that snapshot."""

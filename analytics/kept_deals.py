@@ -23,12 +23,15 @@ caller checks both.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
+
+logger = logging.getLogger(__name__)
 
 # Changed deals read again one by one up to this many; more are read with all the others.
 MOST_CHANGES = 50_000
@@ -73,8 +76,18 @@ def kept_deal_fields(read: DealRead, *, key: tuple[Hashable, ...] = ()) -> dict[
         changed = _changed_since(kept)
         if changed is not None:
             fields = _patched(kept.fields, changed, read)
+            logger.info(
+                "kept deals: %d changed since read again, %d kept",
+                len(changed),
+                len(fields[ID_FIELD]),
+            )
     if fields is None:
         fields = {name: _compact(values) for name, values in read(None).items()}
+        logger.info(
+            "kept deals: all %d read (%s)",
+            len(fields[ID_FIELD]),
+            "none kept" if kept is None else "the log cannot vouch for those kept",
+        )
     with _kept_lock:
         _kept[connection.alias] = _Kept(full_key, snapshot, xmin, fields)
     return fields

@@ -19,7 +19,7 @@ Elsewhere through the ORM. Every statement is built by the ORM or composed with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -62,7 +62,7 @@ from analytics.selectors import (
 )
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 from channels.rules import FORECAST_DAYS, IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
-from crm.currencies import RateTable
+from crm.currencies import RateTable, day_numbers
 from crm.models import Account, Region, Vertical
 from crm.selectors import rate_table
 from crm.sql import export_snapshot, in_exported_snapshot
@@ -421,23 +421,24 @@ def _kept_deals(rates: RateTable, highest: dict[str, int], d: date | None) -> _D
     fields = {
         name: values[rows].astype("int64")
         for name, values in kept.items()
-        if name not in _COUNTING_SPANS
+        if name not in _SPAN_FIELDS
     }
     return _coded(fields, rates, highest)
 
 
 # Rules 12-14, which decide whether a deal can count on a day (`read_revenue(d)`'s filter),
-# and the fields holding the first and last day of each rule's span per deal.
-_COUNTING_RULES = (IN_PIPELINE, WON_IN_52_WEEKS, SUBSCRIBED)
+# each with the fields holding the first and last day of its span per kept deal.
 _COUNTING_SPANS = [
-    f"{rule}_{end}" for rule in ("pipeline", "won", "subscribed") for end in ("first", "last")
+    (IN_PIPELINE, "pipeline_first", "pipeline_last"),
+    (WON_IN_52_WEEKS, "won_first", "won_last"),
+    (SUBSCRIBED, "subscribed_first", "subscribed_last"),
 ]
-_EPOCH = date(1970, 1, 1)
+_SPAN_FIELDS = {name for _, first, last in _COUNTING_SPANS for name in (first, last)}
 
 
 def _counting_spans(fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per deal of `fields` (`_deal_fields` without a day), the first and last day of the
-    span of each of `_COUNTING_RULES` (`DateRule.span`, days since 1970-01-01, open ends
+    span of each rule of `_COUNTING_SPANS` (`DateRule.span`, days since 1970-01-01, open ends
     within a 32-bit integer): a deal counts on a day exactly when the day is in one of them."""
     columns = {
         "stage": np.asarray(revenue.STAGES, dtype="U4")[fields["stage"]],
@@ -446,11 +447,7 @@ def _counting_spans(fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
     limits = np.iinfo("int32")
     spans = {}
-    for rule, (first, last) in zip(
-        _COUNTING_RULES,
-        zip(_COUNTING_SPANS[0::2], _COUNTING_SPANS[1::2], strict=True),
-        strict=True,
-    ):
+    for rule, first, last in _COUNTING_SPANS:
         starts, ends = rule.span({field: columns[field] for field in rule.fields})
         spans[first] = np.clip(starts, limits.min, limits.max)
         spans[last] = np.clip(ends, limits.min, limits.max)
@@ -461,9 +458,9 @@ def _counting_on(fields: dict[str, np.ndarray], d: date) -> np.ndarray:
     """Which of the kept deals' `fields` (with `_counting_spans`) can count on `d`: in the
     pipeline, won in the 52 weeks ending on it, or a running subscription (rules 12-14), as
     `read_revenue(d)` filters."""
-    day = (d - _EPOCH).days
-    counting = np.zeros(len(fields[_COUNTING_SPANS[0]]), dtype=bool)
-    for first, last in zip(_COUNTING_SPANS[0::2], _COUNTING_SPANS[1::2], strict=True):
+    day = int(day_numbers([d])[0])
+    counting = np.zeros(len(fields["pipeline_first"]), dtype=bool)
+    for _, first, last in _COUNTING_SPANS:
         counting |= (fields[first] <= day) & (day <= fields[last])
     return counting
 
@@ -724,27 +721,27 @@ def _deals_and_coverage(
     `with_coverage` no coverage is read (and no won account sought). `day`: the deals read
     for that day alone (`_read_deals`)."""
     nothing = np.zeros(0, dtype="int64")
-    if not in_snapshot:
-        if not with_coverage:
-            deals = _read_deals(opportunities, rates, highest, joined=joined, day=day)
-            return deals, nothing, {name: nothing for name in _COVERAGE_FIELDS}, _terms()
-        deals = _read_deals(opportunities, rates, highest, joined=joined, day=day)
-        won_accounts = _won_accounts(deals, d)
-        return deals, won_accounts, _coverage_read(assignments, highest), _terms()
-    # The small tables on a connection of their own meanwhile: they are mostly Python's work,
-    # which runs while the deals' and the coverage's reads wait for the database.
-    snapshot = export_snapshot()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        terms = pool.submit(_terms_in_snapshot, snapshot)
+        terms: Callable[[], _Terms] = _terms
+        if in_snapshot:
+            # The small tables on a connection of their own meanwhile: they are mostly
+            # Python's work, which runs while the deals' and the coverage's reads wait for the
+            # database.
+            terms = pool.submit(_terms_in_snapshot, export_snapshot()).result
         deals = _deals_read(
-            opportunities, rates, highest, d, joined=joined, in_snapshot=True, day=day
+            opportunities, rates, highest, d, joined=joined, in_snapshot=in_snapshot, day=day
         )
         if not with_coverage:
-            covering = {name: nothing for name in _COVERAGE_FIELDS}
-            return deals, nothing, covering, terms.result()
+            return deals, nothing, {name: nothing for name in _COVERAGE_FIELDS}, terms()
         won_accounts = _won_accounts(deals, d)
-        covering = _coverage_read(assignments, highest, guarded=False, accounts=won_accounts)
-        return deals, won_accounts, covering, terms.result()
+        # In the snapshot only the won accounts' assignments are read (and none is tested).
+        covering = _coverage_read(
+            assignments,
+            highest,
+            guarded=not in_snapshot,
+            accounts=won_accounts if in_snapshot else None,
+        )
+        return deals, won_accounts, covering, terms()
 
 
 def _deals_read(

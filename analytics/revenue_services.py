@@ -229,8 +229,9 @@ class _ReadAhead:
         self.week: Future[WeekFigures] = Future()
 
     def indexed(self, accounts: metrics.Accounts) -> None:
-        """Start computing the week's rows from the pass's `accounts` (see the class)."""
-        if self.with_coverage and self.early is None:
+        """Start computing the week's rows from the pass's `accounts` (see the class;
+        `revenue_indexed` hands this over only when the coverage is read here)."""
+        if self.early is None:
             self.early = (accounts, self.pool.submit(self._early_on_own_connection, accounts))
 
     def _early_on_own_connection(self, accounts: metrics.Accounts) -> RevenueWeek:

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.metrics import KINDS, PARTNER_KINDS, SEGMENT_KEYS
+from analytics.running import Moving, RunningDistinct, RunningSums
 from channels.rules import (
     COVERAGE_RUNNING,
     FORECAST_DAYS,
@@ -276,14 +277,24 @@ def _money(
         return np.array([0] * size, dtype=object)
     distinct, which = _codes_of(np.asarray(factors, dtype="int64"))
     parts = _exact_sum_parts(which * size + keys, cents, len(distinct) * size)
-    factor_values = [int(value) for value in values(distinct)]
-    if len(distinct) >= _MOST_FACTORS or min(factor_values) < 0:
-        sums = np.zeros(len(distinct) * size, dtype="int64").astype(object)
+    return _factored(parts, [int(value) for value in values(distinct)], size)
+
+
+def _factored(
+    parts: Sequence[tuple[np.ndarray, int]], factor_values: Sequence[int], size: int
+) -> np.ndarray:
+    """Per key in `range(size)`: the sum over the factors `factor_values` of factor x sum,
+    exactly (Python integers, an object array); the sums per factor and key in `parts`, each
+    table `len(factor_values) x size` flat, non-negative and below 2^54, whose shifted sum
+    (`values << shift`) they are."""
+    if not factor_values:
+        return np.array([0] * size, dtype=object)
+    count = len(factor_values)
+    if count >= _MOST_FACTORS or min(factor_values) < 0:
+        sums = np.zeros(count * size, dtype="int64").astype(object)
         for part, shift in parts:
             sums = sums + part.astype(object) * (1 << shift)
-        table = sums.reshape(len(distinct), size) * np.array(factor_values, dtype=object).reshape(
-            -1, 1
-        )
+        table = sums.reshape(count, size) * np.array(factor_values, dtype=object).reshape(-1, 1)
         total: np.ndarray = table.sum(axis=0)
         return total
     widest = max(max(factor_values).bit_length(), 1)
@@ -297,7 +308,7 @@ def _money(
     pieces = []
     sum_mask = (1 << _SUM_LIMB_BITS) - 1
     for part, shift in parts:
-        table = part.reshape(len(distinct), size)
+        table = part.reshape(count, size)
         for low_bits, sum_limb in (
             (0, table & sum_mask),
             (_SUM_LIMB_BITS, table >> _SUM_LIMB_BITS),
@@ -787,6 +798,7 @@ class PreparedRevenue:
             if many_days
             else {}
         )
+        self.sweep: _Sweep | None = None
 
     def _influence_of(self, won: np.ndarray) -> Influence:
         """Rule 16 for the won deals `won` (rows, in order), `Influence`'s deal rows being
@@ -954,6 +966,13 @@ class PreparedRevenue:
         forecast): a caller can store one while the next is computed. Raises MissingRate
         before the first. `segment_counts` may be what answers them when called, which
         happens only once the partners' tables are computed."""
+        if self.spans:
+            # A backfill: the day's sums kept from the day before, when every deal that
+            # counts has its rate (else the pass below names the first that does not).
+            swept = self._swept().on(d)
+            if swept is not None:
+                yield from self._swept_figures(d, swept, segment_counts)
+                return
         pipeline = self._rows_on(IN_PIPELINE, d)
         forecast = self._rows_on(IN_FORECAST, d)
         won = self._rows_on(WON_IN_52_WEEKS, d)
@@ -1026,6 +1045,71 @@ class PreparedRevenue:
         yield "segments", segment_rows
         yield "rollups", revenue_rollups(segment_rows)
         yield "forecast", self._forecast_rows(d, forecast, forecast_periods)
+
+    def sweep_ready(self) -> None:
+        """Set up the sums a backfill keeps from day to day (`_Sweep`; with `many_days`), as
+        the first day would."""
+        if self.spans:
+            self._swept()
+
+    def _swept(self) -> _Sweep:
+        if self.sweep is None:
+            self.sweep = _Sweep(self)
+        return self.sweep
+
+    def _swept_figures(
+        self,
+        d: date,
+        day: _SweptDay,
+        segment_counts: pd.DataFrame | Callable[[], pd.DataFrame],
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """`figures_as_ready(d, ...)` from the sums a backfill's sweep kept (`_Sweep`): the
+        same figures, summed per group of deals sharing a factor instead of per deal."""
+        sweep, segments = day.sweep, self.segment_count
+        if len(self.partner_ids):
+            partners = self._partner_frame(
+                d,
+                {
+                    "pipeline_count": sweep.partner_pipeline.count_per_key(),
+                    "won_count": sweep.partner_won.count_per_key(),
+                    "subscribers": sweep.partner_subscribers.count.copy(),
+                    "influenced_count": sweep.partner_influenced.count_per_key(),
+                    "forecast_count": sweep.partner_forecast.count_per_key(),
+                },
+                day.partner_amounts,
+            )
+        else:
+            partners = pd.DataFrame(columns=PARTNER_COLUMNS)
+        yield "partners", partners
+        yield "partner_rollups", partner_rollups(partners)
+        figures: dict[str, np.ndarray] = {
+            "pipeline_count": sweep.pipeline.count_per_key(),
+            "won_count": sweep.won.count_per_key(),
+            "won_accounts": sweep.won_accounts.count.copy(),
+            "subscribers": sweep.subscribers.count.copy(),
+            "forecast_count": sweep.forecast.count_per_key(),
+            "pipeline_amount": day.priced(sweep.pipeline, weighted=False),
+            "weighted_pipeline": day.priced(sweep.pipeline, weighted=True),
+            "won_amount": day.closed(sweep.won),
+            "mrr": day.subscribed(sweep.subscribed),
+            "forecast_amount": day.priced(sweep.forecast, weighted=True),
+            "influenced_count": sweep.influenced.count_per_key(),
+            "influenced_amount": day.closed(sweep.influenced),
+        }
+        overall: dict[str, np.ndarray] = {
+            name: values.reshape(segments, len(KINDS)).sum(axis=1)
+            for name, values in figures.items()
+        }
+        overall["won_accounts"] = sweep.won_accounts_overall.count.copy()
+        overall["subscribers"] = sweep.subscribers_overall.count.copy()
+        overall["influenced_count"] = sweep.influenced_any.count_per_key()
+        overall["influenced_amount"] = day.closed(sweep.influenced_any)
+        counts = segment_counts() if callable(segment_counts) else segment_counts
+        segment_rows = self._segment_rows(figures, overall, counts)
+        yield "segments", segment_rows
+        yield "rollups", revenue_rollups(segment_rows)
+        forecast = self._rows_on(IN_FORECAST, d)
+        yield "forecast", self._forecast_rows(d, forecast, self._periods_on(forecast, d))
 
     def _uninfluenced(
         self,
@@ -1157,26 +1241,54 @@ class PreparedRevenue:
                 subscribed_partners, self.account_id[subscribed_rows], size
             ),
             "influenced_count": np.bincount(influencer, minlength=size),
+            "forecast_count": np.bincount(owned["forecast"][1], minlength=size),
         }
+
+        def amounts(chosen: np.ndarray) -> dict[str, np.ndarray]:
+            """The money of the `chosen` partners (every partner that sourced a deal counted
+            is: it has a count, a forecast deal being in the pipeline), in their order."""
+            mine = np.zeros(size, dtype=bool)
+            mine[chosen] = True
+            at = np.cumsum(mine) - 1
+
+            def money(name: str, cents: np.ndarray, *, weighted: bool = False) -> np.ndarray:
+                rows, sourcing, periods = owned[name]
+                factors = self._factors(periods, self.probability[rows] if weighted else None)
+                return self._money(at[sourcing], cents[rows], factors, len(chosen))
+
+            influenced = mine[influencer]
+            return {
+                "pipeline_amount": money("pipeline", self.year_cents),
+                "weighted_pipeline": money("pipeline", self.year_cents, weighted=True),
+                "won_amount": money("won", self.year_cents),
+                "mrr": money("subscribed", self.cents),
+                "influenced_amount": self._money(
+                    at[influencer[influenced]],
+                    self.year_cents[deal_rows[influenced]],
+                    self._factors(self._close_periods(deal_rows[influenced])),
+                    len(chosen),
+                ),
+                "forecast_amount": money("forecast", self.year_cents, weighted=True),
+            }
+
+        return self._partner_frame(d, counts, amounts)
+
+    def _partner_frame(
+        self,
+        d: date,
+        counts: dict[str, np.ndarray],
+        amounts: Callable[[np.ndarray], dict[str, np.ndarray]],
+    ) -> pd.DataFrame:
+        """The partners' rows (`_partner_rows`) from their counts (`COUNT_COLUMNS` of
+        `PARTNER_COLUMNS` and `forecast_count`, per partner) and the money of those chosen:
+        the partners with a deal counted or a target, in the order of their external ids."""
+        size = len(self.partner_ids)
         targets = self._targets(d, size)
-        active = np.column_stack(list(counts.values())).any(axis=1) | np.array(
-            [units > 0 for units in targets], dtype=bool
-        )
+        active = np.column_stack(
+            [values for name, values in counts.items() if name != "forecast_count"]
+        ).any(axis=1) | np.array([units > 0 for units in targets], dtype=bool)
         # Only the partners with a deal or a target are rows: their money alone is summed.
         chosen = np.flatnonzero(active)
-        mine = np.zeros(size, dtype=bool)
-        mine[chosen] = True
-        at = np.cumsum(mine) - 1
-
-        def money(name: str, cents: np.ndarray, *, weighted: bool = False) -> np.ndarray:
-            """The sum of the `name` deals' `cents` at their rates (times their probability
-            when `weighted`) per chosen partner (every partner that sourced one of them is:
-            it has a count above, a forecast deal being in the pipeline)."""
-            rows, sourcing, periods = owned[name]
-            factors = self._factors(periods, self.probability[rows] if weighted else None)
-            return self._money(at[sourcing], cents[rows], factors, len(chosen))
-
-        influenced = mine[influencer]
         # The rows in the order of the partners' external ids.
         by_external_id = np.argsort(self.partner_rank[chosen], kind="stable")
         order = chosen[by_external_id]
@@ -1192,31 +1304,9 @@ class PreparedRevenue:
                 return np.zeros(0, dtype="int64")
             return list(np.asarray(amounts, dtype=object)[by_external_id])
 
-        columns.update(
-            {
-                "pipeline_amount": placed_in_order(money("pipeline", self.year_cents)),
-                "weighted_pipeline": placed_in_order(
-                    money("pipeline", self.year_cents, weighted=True)
-                ),
-                "won_amount": placed_in_order(money("won", self.year_cents)),
-                "mrr": placed_in_order(money("subscribed", self.cents)),
-                "influenced_amount": placed_in_order(
-                    self._money(
-                        at[influencer[influenced]],
-                        self.year_cents[deal_rows[influenced]],
-                        self._factors(self._close_periods(deal_rows[influenced])),
-                        len(chosen),
-                    )
-                ),
-                "forecast_count": np.bincount(owned["forecast"][1], minlength=size)[order].astype(
-                    "int64"
-                ),
-                "forecast_amount": placed_in_order(
-                    money("forecast", self.year_cents, weighted=True)
-                ),
-                "target_amount": placed_in_order(targets[chosen]),
-            }
-        )
+        money = amounts(chosen)
+        money["target_amount"] = targets[chosen]
+        columns.update({name: placed_in_order(values) for name, values in money.items()})
         return pd.DataFrame({name: columns[name] for name in PARTNER_COLUMNS})
 
     def _targets(self, d: date, size: int) -> np.ndarray:
@@ -1285,6 +1375,255 @@ class PreparedRevenue:
         ]
         rows = pd.concat(frames, ignore_index=True)
         return rows[rows["forecast_count"] > 0].reset_index(drop=True)[FORECAST_COLUMNS]
+
+
+class _Sums(RunningSums):
+    """`RunningSums` over cells `group * keys + key` (key -1: a row left out): the counts and
+    sums per key by group."""
+
+    def __init__(
+        self,
+        moving: Moving,
+        group: np.ndarray,
+        groups: int,
+        key: np.ndarray,
+        keys: int,
+        amounts: np.ndarray,
+    ) -> None:
+        super().__init__(moving, np.where(key >= 0, group * keys + key, -1), groups * keys, amounts)
+        self.groups, self.keys = groups, keys
+
+    def count_per_key(self) -> np.ndarray:
+        counts: np.ndarray = self.count.reshape(self.groups, self.keys).sum(axis=0)
+        return counts
+
+    def counted_groups(self) -> np.ndarray:
+        """Whether any row of each group counts."""
+        return np.asarray(self.count.reshape(self.groups, self.keys).any(axis=1))
+
+    def money(self, factor_values: Sequence[int], keys: np.ndarray | None = None) -> np.ndarray:
+        """Per key (of `keys` when given, in their order), the sum over groups of its amounts x
+        the group's factor (units)."""
+        if keys is None:
+            return _factored(self.parts(), factor_values, self.keys)
+        parts = [
+            (sums.reshape(self.groups, self.keys)[:, keys].ravel(), shift)
+            for sums, shift in self.parts()
+        ]
+        return _factored(parts, factor_values, len(keys))
+
+
+class _Sweep:
+    """A backfill's revenue sums kept from one day to the next (`analytics.running`): the deals
+    of rules 12-14 under their spans, summed per key (segment and channel, or partner) and per
+    group of deals that share a factor on any day: a currency and a probability in the
+    pipeline and the forecast (the rate is the day's), a currency for the subscriptions, the
+    rate period of the close for the won deals (rule 13)."""
+
+    def __init__(self, prepared: PreparedRevenue) -> None:
+        p = prepared
+        self.prepared = p
+        size = p.segment_count * len(KINDS)
+        partners = len(p.partner_ids)
+        self.currencies = len(p.rates.currencies) + 1
+        # Groups: a currency as its code + 1 (0 for one without any rate); a probability as
+        # its position among the distinct ones; a close's rate period + 1 (0 for none).
+        currency = p.currency + 1
+        probabilities, probability = _codes_of(p.probability.astype("int64"))
+        self.probabilities = [int(value) for value in probabilities]
+        priced = currency * len(probabilities) + probability
+        priced_groups = self.currencies * len(probabilities)
+        closed = p.close_period + 1
+        self.periods = len(p.rates.rates) + 1
+        # A deal's sourcing partner (position), -1 for none: out of the partners' sums.
+        partner = p.partner
+        year_cents = p.year_cents
+
+        pipeline, forecast = Moving(*p.spans[IN_PIPELINE]), Moving(*p.spans[IN_FORECAST])
+        won_span = p.spans[WON_IN_52_WEEKS]
+        won, subscribed = Moving(*won_span), Moving(*p.spans[SUBSCRIBED])
+        self.pipeline = _Sums(pipeline, priced, priced_groups, p.key, size, year_cents)
+        self.forecast = _Sums(forecast, priced, priced_groups, p.key, size, year_cents)
+        self.won = _Sums(won, closed, self.periods, p.key, size, year_cents)
+        self.subscribed = _Sums(subscribed, currency, self.currencies, p.key, size, p.cents)
+        self.partner_pipeline = _Sums(
+            pipeline, priced, priced_groups, partner, partners, year_cents
+        )
+        self.partner_forecast = _Sums(
+            forecast, priced, priced_groups, partner, partners, year_cents
+        )
+        self.partner_won = _Sums(won, closed, self.periods, partner, partners, year_cents)
+        self.partner_subscribed = _Sums(
+            subscribed, currency, self.currencies, partner, partners, p.cents
+        )
+        # Distinct accounts: of the won deals and of the subscriptions, per segment and
+        # channel, per segment, and (subscriptions) per partner.
+        self.channel_pairs: tuple[np.ndarray, np.ndarray] | None = None
+        self.won_accounts = self._accounts_by_key(won)
+        self.won_accounts_overall = self._accounts_by_segment(won)
+        self.subscribers = self._accounts_by_key(subscribed)
+        self.subscribers_overall = self._accounts_by_segment(subscribed)
+        self.partner_subscribers = self._distinct(subscribed, partner, partners)
+        # Rule 16 (`PreparedRevenue.influence`, found for every won deal): a won deal once per
+        # channel kind that influenced it, keyed by its segment and that kind; once if any
+        # did, by its segment; once per influencing partner.
+        kinds = p.influenced_kinds
+        by_kind = [np.flatnonzero(kinds & (1 << position)) for position in range(len(KINDS))]
+        rows = np.concatenate(by_kind)
+        kind = np.repeat(np.arange(len(KINDS)), [len(each) for each in by_kind])
+        influenced = Moving(won_span[0][rows], won_span[1][rows])
+        self.influenced = _Sums(
+            influenced,
+            closed[rows],
+            self.periods,
+            p.segment[rows] * len(KINDS) + kind,
+            size,
+            year_cents[rows],
+        )
+        rows = np.flatnonzero(kinds > 0)
+        influenced_any = Moving(won_span[0][rows], won_span[1][rows])
+        self.influenced_any = _Sums(
+            influenced_any,
+            closed[rows],
+            self.periods,
+            p.segment[rows],
+            p.segment_count,
+            year_cents[rows],
+        )
+        influence = p.influence
+        assert influence is not None  # found with the spans (`many_days`)
+        rows = p.won_rows[influence.partner_rows]
+        influencer = _positions_in(p.partner_ids, influence.partner_ids)
+        rows, influencer = rows[influencer >= 0], influencer[influencer >= 0]
+        partner_influenced = Moving(won_span[0][rows], won_span[1][rows])
+        self.partner_influenced = _Sums(
+            partner_influenced,
+            closed[rows],
+            self.periods,
+            influencer,
+            partners,
+            year_cents[rows],
+        )
+        # Each moving with what follows it.
+        self.following: list[tuple[Moving, list[RunningSums | RunningDistinct]]] = [
+            (pipeline, [self.pipeline, self.partner_pipeline]),
+            (forecast, [self.forecast, self.partner_forecast]),
+            (
+                won,
+                [self.won, self.partner_won, self.won_accounts, self.won_accounts_overall],
+            ),
+            (
+                subscribed,
+                [
+                    self.subscribed,
+                    self.partner_subscribed,
+                    self.subscribers,
+                    self.subscribers_overall,
+                    self.partner_subscribers,
+                ],
+            ),
+            (influenced, [self.influenced]),
+            (influenced_any, [self.influenced_any]),
+            (partner_influenced, [self.partner_influenced]),
+        ]
+
+    def _distinct(self, moving: Moving, key: np.ndarray, keys: int) -> RunningDistinct:
+        """The distinct accounts per key (-1: a deal left out) of the `moving` deals."""
+        p = self.prepared
+        rows = moving.rows[key[moving.rows] >= 0]
+        pair = np.full(len(key), -1, dtype="int64")
+        pairs, pair[rows] = _codes_of(key[rows].astype("int64") * p.account_count + p.account[rows])
+        return RunningDistinct(moving, pair, pairs // p.account_count, keys)
+
+    def _accounts_by_key(self, moving: Moving) -> RunningDistinct:
+        """The distinct accounts per segment and channel of the `moving` deals."""
+        p = self.prepared
+        if p.account_segment is None:
+            return self._distinct(moving, p.key, p.segment_count * len(KINDS))
+        # Every deal of an account in its segment: an (account, channel) is a pair, whose key
+        # is its account's segment and that channel.
+        width = len(KINDS)
+        if self.channel_pairs is None:
+            self.channel_pairs = (
+                p.account * width + p.channel,
+                (p.account_segment.reshape(-1, 1) * width + np.arange(width)).ravel(),
+            )
+        pair, pair_key = self.channel_pairs
+        return RunningDistinct(moving, pair, pair_key, p.segment_count * width)
+
+    def _accounts_by_segment(self, moving: Moving) -> RunningDistinct:
+        """The distinct accounts per segment of the `moving` deals."""
+        p = self.prepared
+        if p.account_segment is None:
+            return self._distinct(moving, p.segment, p.segment_count)
+        return RunningDistinct(moving, p.account, p.account_segment, p.segment_count)
+
+    def on(self, d: date) -> _SweptDay | None:
+        """Every sum moved to `d`; None when a deal that counts on `d` has no rate for the day
+        its amount is taken at (rule 10)."""
+        day = int(day_numbers([d])[0])
+        for moving, following in self.following:
+            change = moving.to(day)
+            for running in following:
+                running.apply(change)
+        rates = self.prepared.rates
+        codes = np.arange(len(rates.currencies))
+        # Each currency group's rate period on `d` (-1: none).
+        periods = np.append(-1, rates.periods(codes, np.full(len(codes), day)))
+        unpriced = periods < 0
+        in_pipeline = self.pipeline.counted_groups() | self.forecast.counted_groups()
+        if (
+            in_pipeline.reshape(self.currencies, -1).any(axis=1)[unpriced].any()
+            or self.subscribed.counted_groups()[unpriced].any()
+            or self.won.counted_groups()[0]
+        ):
+            return None
+        return _SweptDay(self, periods)
+
+
+class _SweptDay:
+    """The factors of a day's groups (`_Sweep`), and the money they give."""
+
+    def __init__(self, sweep: _Sweep, periods: np.ndarray) -> None:
+        self.sweep = sweep
+        rate = sweep.prepared.rate_factor
+        # Units per cent of each currency group on the day, 0 where it has no rate (no deal of
+        # it counts then).
+        self.day_rate = [int(rate[period]) if period >= 0 else 0 for period in periods]
+        self.close_rate = [0, *(int(value) * PROBABILITY_SCALE for value in rate)]
+
+    def priced(self, sums: _Sums, *, weighted: bool, keys: np.ndarray | None = None) -> np.ndarray:
+        """Per key, the pipeline's (or the forecast's) amounts at the day's rates, times the
+        win probability when `weighted` (rules 10-12)."""
+        return sums.money(
+            [
+                rate * (probability if weighted else PROBABILITY_SCALE)
+                for rate in self.day_rate
+                for probability in self.sweep.probabilities
+            ],
+            keys,
+        )
+
+    def subscribed(self, sums: _Sums, keys: np.ndarray | None = None) -> np.ndarray:
+        """Per key, the monthly fees at the day's rates (rule 14)."""
+        return sums.money([rate * PROBABILITY_SCALE for rate in self.day_rate], keys)
+
+    def closed(self, sums: _Sums, keys: np.ndarray | None = None) -> np.ndarray:
+        """Per key, the won amounts at the rates of their closes (rule 13)."""
+        return sums.money(self.close_rate, keys)
+
+    def partner_amounts(self, chosen: np.ndarray) -> dict[str, np.ndarray]:
+        """The `chosen` partners' money (positions), as `PreparedRevenue._partner_rows` sums
+        it."""
+        sweep = self.sweep
+        return {
+            "pipeline_amount": self.priced(sweep.partner_pipeline, weighted=False, keys=chosen),
+            "weighted_pipeline": self.priced(sweep.partner_pipeline, weighted=True, keys=chosen),
+            "won_amount": self.closed(sweep.partner_won, chosen),
+            "mrr": self.subscribed(sweep.partner_subscribed, chosen),
+            "influenced_amount": self.closed(sweep.partner_influenced, chosen),
+            "forecast_amount": self.priced(sweep.partner_forecast, weighted=True, keys=chosen),
+        }
 
 
 def _with_values(everything: pd.DataFrame, segment_counts: pd.DataFrame) -> pd.DataFrame:

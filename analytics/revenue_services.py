@@ -405,6 +405,8 @@ class RevenueBackfill:
         elif coverage is not None:
             read = read.covered_by(coverage)
         self.prepared = revenue.PreparedRevenue(**read.frames(accounts), many_days=True)
+        # The sums kept from day to day, set up here: on the read-ahead thread when there is one.
+        self.prepared.sweep_ready()
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
         if not self.prepared.size:

@@ -3,6 +3,7 @@ currency changes, rounding once, and who influenced a deal."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -509,6 +510,136 @@ class TestManyDays:
             alone, among = once.figures(day, COUNTS), swept.figures(day, COUNTS)
             for name in ("segments", "rollups", "partners", "partner_rollups", "forecast"):
                 pd.testing.assert_frame_equal(getattr(alone, name), getattr(among, name))
+
+    @pytest.mark.parametrize("one_segment_per_account", [True, False])
+    def test_a_sweep_over_days_in_any_order_has_each_days_figures(
+        self, one_segment_per_account: bool
+    ) -> None:
+        """A backfill keeps its sums from one day to the next: days forward, repeated and
+        backward, across rate changes, with partners, targets and influence, agree with a
+        pass over the day's deals; a day a counting deal has no rate for raises as it. (An
+        account's deals are in its segment as read from the market; read otherwise, they may
+        not be.)"""
+        generator = np.random.default_rng(20)
+        first = date(2025, 6, 1)
+        partner_ids = [7, 8, 9, 10]
+        deals = []
+        for number in range(1, 401):
+            opened = first + timedelta(days=int(generator.integers(0, 400)))
+            stage = str(generator.choice(["open", "won", "lost"]))
+            closed = opened + timedelta(days=int(generator.integers(0, 120)))
+            recurring = bool(generator.random() < 0.4)
+            channel = str(generator.choice(["direct", "partner", "distribution", "online"]))
+            account = int(generator.integers(1, 40))
+            region = str(generator.choice(["EAST", "WEST"]))
+            size_band = str(generator.choice(["smb", "enterprise"]))
+            if one_segment_per_account:
+                region, size_band = ("EAST", "WEST")[account % 2], ("smb", "mid")[account % 3 // 2]
+            deals.append(
+                deal(
+                    number,
+                    account_id=account,
+                    region=region,
+                    size_band=size_band,
+                    channel=channel,
+                    partner_id=(
+                        int(generator.choice(partner_ids))
+                        if channel in ("partner", "distribution")
+                        else 0
+                    ),
+                    stage=stage,
+                    recurring=recurring,
+                    # Some amounts past 2^53 cents a year: sums that no float holds.
+                    amount_cents=int(
+                        generator.integers(1, 2**50 if generator.random() < 0.05 else 10**9)
+                    ),
+                    currency=str(generator.choice(["USD", "EUR", "CNY"])),
+                    probability_bp=int(generator.choice([0, 10_00, 50_00, 90_00, 100_00])),
+                    opened_on=opened,
+                    expected_close_on=closed,
+                    closed_on=closed if stage != "open" else None,
+                    ends_on=(
+                        closed + timedelta(days=int(generator.integers(1, 200)))
+                        if stage == "won" and recurring and generator.random() < 0.5
+                        else None
+                    ),
+                )
+            )
+        deals += [
+            deal(number, currency="GBP", opened_on=date(2026, 1, 10), account_id=number - 360)
+            for number in (401, 402)
+        ]
+        coverage = [
+            {
+                "account_id": int(generator.integers(1, 40)),
+                "kind": kind,
+                "partner_id": int(generator.choice(partner_ids)) if kind == "partner" else 0,
+                "start_date": first + timedelta(days=int(generator.integers(0, 400))),
+                "end_date": (
+                    first + timedelta(days=int(generator.integers(400, 600)))
+                    if generator.random() < 0.5
+                    else None
+                ),
+            }
+            for kind in generator.choice(["direct", "partner", "distribution", "online"], 120)
+        ]
+        agreements = [
+            {
+                "agreement_id": number,
+                "partner_id": partner,
+                "start_date": date(2025, 1, 1),
+                "end_date": date(2027, 12, 31),
+                "annual_target_cents": 10**6 * number,
+                "currency": "EUR" if number % 2 else "USD",
+            }
+            for number, partner in enumerate(partner_ids, start=1)
+        ]
+        market = {
+            "coverage": coverage,
+            "agreements": agreements,
+            "partners": [
+                {"partner_id": 9, "external_id": "P9", "name": "Nine", "channel_kind": "partner"},
+                {
+                    "partner_id": 10,
+                    "external_id": "A10",
+                    "name": "Ten",
+                    "channel_kind": "distributor",
+                },
+            ],
+            "rates": RateTable(
+                "USD",
+                [
+                    ("EUR", date(2024, 1, 1), Decimal("1.1")),
+                    ("EUR", date(2026, 2, 1), Decimal("1.2")),
+                    ("EUR", date(2026, 2, 8), Decimal("1.25")),
+                    ("CNY", date(2025, 1, 1), Decimal("0.1412345678")),
+                    ("CNY", date(2025, 12, 28), Decimal("0.15")),
+                    # The pipeline's GBP deals have no rate before March.
+                    ("GBP", date(2026, 3, 1), Decimal("1.3")),
+                ],
+            ),
+        }
+        once = prepared(deals, **market)
+        swept = prepared(deals, many_days=True, **market)
+        weeks = [date(2025, 8, 3) + timedelta(weeks=week) for week in range(60)]
+        days = [*weeks[::2], weeks[20], weeks[20], weeks[5], *weeks[6:40], date(2026, 2, 3)]
+        agreed = 0
+        for day in days:
+            try:
+                alone = once.figures(day, COUNTS)
+            except MissingRate as missing:
+                with pytest.raises(MissingRate, match=re.escape(str(missing))):
+                    swept.figures(day, COUNTS)
+                continue
+            among = swept.figures(day, COUNTS)
+            for name in ("segments", "rollups", "partners", "partner_rollups", "forecast"):
+                pd.testing.assert_frame_equal(getattr(alone, name), getattr(among, name))
+            agreed += 1
+        # The sums were kept (the days after the first asked are not passes over the deals),
+        # and most days had every rate.
+        assert swept.sweep is not None
+        assert agreed > len(days) // 2
+        assert (swept.account_segment is not None) == one_segment_per_account
 
 
 class TestLimbs:

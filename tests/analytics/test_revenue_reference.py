@@ -186,7 +186,7 @@ def _check_sourced(day: date, prepared: revenue.PreparedRevenue, where: str) -> 
 def test_it_agrees_with_the_sql_reference_in_a_single_week_and_a_backfill(seed: int) -> None:
     random_market(seed)
     days = random_revenue(seed)
-    backfill = revenue.PreparedRevenue(**revenue_frames())
+    backfill = revenue.PreparedRevenue(**revenue_frames(), many_days=True)
     for day in days:
         counts = _segment_counts(day)
         week = revenue.PreparedRevenue(**revenue_frames(day))

@@ -59,7 +59,7 @@ from channels.rules import (
     SUBSCRIBED,
     WON_IN_52_WEEKS,
 )
-from crm.currencies import MissingRate, RateTable, day_numbers
+from crm.currencies import NO_DAY, MissingRate, RateTable, day_numbers
 from crm.rules import DateRule
 from partners.rules import AGREEMENT_IN_FORCE
 
@@ -924,6 +924,11 @@ class PreparedRevenue:
         exactly and rounded to the cent once (rule 10). Only the deals prepared here count:
         the caller hands this over when they hold every deal won in those days. Raises
         MissingRate for a deal whose currency had no rate on the day it closed."""
+        if self.spans and start == date(d.year, 1, 1):
+            # A backfill asks for the year so far: kept from the day before.
+            kept = self._swept().sourced(d)
+            if kept is not None:
+                return kept
         first, last = day_numbers([start, d])
         rows = self.won_rows[(self.won_close >= first) & (self.won_close <= last)]
         values = self._factors(self._close_periods(rows))
@@ -1108,8 +1113,11 @@ class PreparedRevenue:
         segment_rows = self._segment_rows(figures, overall, counts)
         yield "segments", segment_rows
         yield "rollups", revenue_rollups(segment_rows)
-        forecast = self._rows_on(IN_FORECAST, d)
-        yield "forecast", self._forecast_rows(d, forecast, self._periods_on(forecast, d))
+        forecast = day.forecast(d)
+        if forecast is None:
+            rows = self._rows_on(IN_FORECAST, d)
+            forecast = self._forecast_rows(d, rows, self._periods_on(rows, d))
+        yield "forecast", forecast
 
     def _uninfluenced(
         self,
@@ -1359,22 +1367,32 @@ class PreparedRevenue:
         amounts = self._money(keys, self.year_cents[forecast], factors, width).reshape(
             len(KINDS), FORECAST_WEEKS
         )
-        frames = [
-            pd.DataFrame(
-                {
-                    "channel": name,
-                    "weeks_ahead": np.arange(1, FORECAST_WEEKS + 1),
-                    "forecast_count": channel_counts.astype("int64"),
-                    "forecast_amount": list(channel_amounts),
-                }
-            )
-            for name, channel_counts, channel_amounts in (
-                ("", counts.sum(axis=0), amounts.sum(axis=0)),
-                *zip(KINDS, counts, amounts, strict=True),
-            )
-        ]
-        rows = pd.concat(frames, ignore_index=True)
-        return rows[rows["forecast_count"] > 0].reset_index(drop=True)[FORECAST_COLUMNS]
+        return _forecast_frame(counts, amounts)
+
+
+def _forecast_frame(counts: np.ndarray, amounts: np.ndarray) -> pd.DataFrame:
+    """The forecast's rows from its deals counted and summed per channel (`KINDS`) and week
+    ahead (1 to 13): those weeks per channel and over all channels (""), where a deal counts."""
+    frames = [
+        pd.DataFrame(
+            {
+                "channel": name,
+                "weeks_ahead": np.arange(1, FORECAST_WEEKS + 1),
+                "forecast_count": channel_counts.astype("int64"),
+                "forecast_amount": list(channel_amounts),
+            }
+        )
+        for name, channel_counts, channel_amounts in (
+            ("", counts.sum(axis=0), amounts.sum(axis=0)),
+            *zip(KINDS, counts, amounts, strict=True),
+        )
+    ]
+    rows = pd.concat(frames, ignore_index=True)
+    return rows[rows["forecast_count"] > 0].reset_index(drop=True)[FORECAST_COLUMNS]
+
+
+# A Sunday (1970-01-04) as a day number: the backfill's forecast counts weeks from Sundays.
+_FORECAST_ANCHOR = 3
 
 
 class _Sums(RunningSums):
@@ -1504,10 +1522,50 @@ class _Sweep:
             partners,
             year_cents[rows],
         )
+        # Rule 12's forecast by week ahead: per group, channel and the week (from a Sunday,
+        # `_FORECAST_ANCHOR`) of the expected close, so that on any Sunday each such week is
+        # some week ahead.
+        expected = p.expected
+        known = expected != NO_DAY
+        anchor_week = np.where(known, (np.where(known, expected, 0) - _FORECAST_ANCHOR + 6) // 7, 0)
+        self.first_close_week = int(anchor_week[known].min(initial=0))
+        self.close_weeks = int(anchor_week[known].max(initial=0)) - self.first_close_week + 1
+        self.forecast_weeks = _Sums(
+            forecast,
+            priced,
+            priced_groups,
+            np.where(known, p.channel * self.close_weeks + anchor_week - self.first_close_week, -1),
+            len(KINDS) * self.close_weeks,
+            year_cents,
+        )
+        # Rule 22's revenue since 1 January: a won deal from its close to the end of its year,
+        # per partner that sourced it (a distributor or partner) and per rep (direct).
+        won_rows = p.won_rows
+        closed_on = p.columns["closed_on"][won_rows].astype("datetime64[D]")
+        year_end = day_numbers((closed_on.astype("datetime64[Y]") + 1).astype("datetime64[D]") - 1)
+        this_year = Moving(p.won_close, year_end)
+        channel = p.channel[won_rows]
+        self.sourcing: list[tuple[np.ndarray, _Sums]] = []
+        for owners, chosen in (
+            (p.partner_id, np.isin(channel, PARTNER_CHANNELS)),
+            (p.rep_id, channel == DIRECT_CHANNEL),
+        ):
+            rows = np.flatnonzero(chosen)
+            ids, owner = _codes_of(owners[won_rows][rows].astype("int64"))
+            key = np.full(len(won_rows), -1, dtype="int64")
+            key[rows] = owner
+            sums = _Sums(
+                this_year, closed[won_rows], self.periods, key, len(ids), year_cents[won_rows]
+            )
+            self.sourcing.append((ids, sums))
+        # The won deals of any channel without a rate on their close (none can be summed).
+        self.unpriced_this_year = RunningSums(this_year, np.where(closed[won_rows] == 0, 0, -1), 1)
+        self.close_rate = [0, *(int(value) * PROBABILITY_SCALE for value in p.rate_factor)]
         # Each moving with what follows it.
         self.following: list[tuple[Moving, list[RunningSums | RunningDistinct]]] = [
+            (this_year, [self.unpriced_this_year, *(sums for _, sums in self.sourcing)]),
             (pipeline, [self.pipeline, self.partner_pipeline]),
-            (forecast, [self.forecast, self.partner_forecast]),
+            (forecast, [self.forecast, self.partner_forecast, self.forecast_weeks]),
             (
                 won,
                 [self.won, self.partner_won, self.won_accounts, self.won_accounts_overall],
@@ -1558,14 +1616,32 @@ class _Sweep:
             return self._distinct(moving, p.segment, p.segment_count)
         return RunningDistinct(moving, p.account, p.account_segment, p.segment_count)
 
+    def _move(self, day: int) -> None:
+        for moving, following in self.following:
+            if moving.day != day:
+                change = moving.to(day)
+                for running in following:
+                    running.apply(change)
+
+    def sourced(self, d: date) -> Sourced | None:
+        """`PreparedRevenue.sourced` from 1 January of `d`'s year to `d`; None when a deal
+        that counts has no rate on the day it closed."""
+        self._move(int(day_numbers([d])[0]))
+        if self.unpriced_this_year.count[0]:
+            return None
+        owners: list[dict[int, int]] = []
+        for ids, sums in self.sourcing:
+            counted = np.flatnonzero(sums.count_per_key() > 0)
+            units = sums.money(self.close_rate, counted)
+            cents = (units + UNITS_PER_CENT // 2) // UNITS_PER_CENT
+            owners.append(dict(zip(ids[counted].tolist(), list(cents), strict=True)))
+        return Sourced(*owners)
+
     def on(self, d: date) -> _SweptDay | None:
         """Every sum moved to `d`; None when a deal that counts on `d` has no rate for the day
         its amount is taken at (rule 10)."""
         day = int(day_numbers([d])[0])
-        for moving, following in self.following:
-            change = moving.to(day)
-            for running in following:
-                running.apply(change)
+        self._move(day)
         rates = self.prepared.rates
         codes = np.arange(len(rates.currencies))
         # Each currency group's rate period on `d` (-1: none).
@@ -1590,7 +1666,6 @@ class _SweptDay:
         # Units per cent of each currency group on the day, 0 where it has no rate (no deal of
         # it counts then).
         self.day_rate = [int(rate[period]) if period >= 0 else 0 for period in periods]
-        self.close_rate = [0, *(int(value) * PROBABILITY_SCALE for value in rate)]
 
     def priced(self, sums: _Sums, *, weighted: bool, keys: np.ndarray | None = None) -> np.ndarray:
         """Per key, the pipeline's (or the forecast's) amounts at the day's rates, times the
@@ -1610,7 +1685,49 @@ class _SweptDay:
 
     def closed(self, sums: _Sums, keys: np.ndarray | None = None) -> np.ndarray:
         """Per key, the won amounts at the rates of their closes (rule 13)."""
-        return sums.money(self.close_rate, keys)
+        return sums.money(self.sweep.close_rate, keys)
+
+    def forecast(self, d: date) -> pd.DataFrame | None:
+        """`PreparedRevenue._forecast_rows` on `d`, a Sunday (None on another day): the weeks
+        of the expected closes, each some week ahead of `d` (the overdue and this week's in
+        week 1, those past week 13 in it)."""
+        sweep = self.sweep
+        today = int(day_numbers([d])[0])
+        if (today - _FORECAST_ANCHOR) % 7:
+            return None
+        sums = sweep.forecast_weeks
+        # Each close week's week ahead (0 to 12 here), per channel.
+        ahead = (
+            np.clip(
+                np.arange(sweep.close_weeks)
+                + sweep.first_close_week
+                - (today - _FORECAST_ANCHOR) // 7,
+                1,
+                FORECAST_WEEKS,
+            )
+            - 1
+        )
+        width = len(KINDS) * FORECAST_WEEKS
+        within = (np.arange(len(KINDS)).reshape(-1, 1) * FORECAST_WEEKS + ahead).ravel()
+        # Per group, the close weeks added into the weeks ahead: exact int64 sums of rows.
+        to = (np.arange(sums.groups).reshape(-1, 1) * width + within).ravel()
+
+        def gathered(values: np.ndarray) -> np.ndarray:
+            total = np.zeros(sums.groups * width, dtype="int64")
+            np.add.at(total, to, values)
+            return total
+
+        counts = gathered(sums.count).reshape(sums.groups, width).sum(axis=0)
+        parts = [(gathered(part), shift) for part, shift in sums.parts()]
+        amounts = _factored(
+            parts,
+            [rate * probability for rate in self.day_rate for probability in sweep.probabilities],
+            width,
+        )
+        return _forecast_frame(
+            counts.reshape(len(KINDS), FORECAST_WEEKS),
+            amounts.reshape(len(KINDS), FORECAST_WEEKS),
+        )
 
     def partner_amounts(self, chosen: np.ndarray) -> dict[str, np.ndarray]:
         """The `chosen` partners' money (positions), as `PreparedRevenue._partner_rows` sums

@@ -451,6 +451,12 @@ class _PreparedAhead:
         return self.prepared.result()(as_of, week)
 
 
+def revenue_ready(step: RevenueStep) -> bool:
+    """Whether a call of the revenue `step` starts computing at once: not while a backfill's
+    deals are still being prepared on the read-ahead thread (`backfill_read_ahead`)."""
+    return not isinstance(step, _PreparedAhead) or step.prepared.done()
+
+
 @contextmanager
 def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
     """A maker of the backfill's revenue step from its market's accounts and coverage, with

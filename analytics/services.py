@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -62,6 +63,7 @@ from analytics.revenue_services import (
     revenue_from_database,
     revenue_indexed,
     revenue_read_ahead,
+    revenue_ready,
     revenue_write_as_ready,
 )
 from analytics.routers import primary_reads
@@ -648,6 +650,11 @@ def metrics_compute_weeks(
         raise MetricsRunInProgress(f"{busy}; try again later") from busy
 
 
+# How many weeks' coverage a backfill computes ahead while its revenue step is not ready (each
+# week's figures are kept until it is handed over).
+_WEEKS_AHEAD = 12
+
+
 def _run_weeks_locked(
     *,
     weeks: list[str],
@@ -693,10 +700,15 @@ def _run_weeks_locked(
                 handed: dict[str, metrics.ProgrammeCounts | None] = {}
                 sourced: dict[str, SourcedRevenue | None] = {}
                 partner_figures: dict[str, pd.DataFrame] = {}
-                for run in runs:
+                # While the revenue step's deals are still being prepared (on the read-ahead
+                # thread), the next weeks' coverage is computed; each week is handed over, its
+                # revenue computed, in week order once they are.
+                waiting: deque[tuple[MetricsRun, WeekFigures, float]] = deque()
+
+                def hand_over(run: MetricsRun, figures: WeekFigures, computed: float) -> None:
+                    nonlocal current
                     current = run.week
                     started = time.monotonic()
-                    figures = compute(run.as_of)
                     revenue_week, run.revenue_problem = (
                         (RevenueWeek(no_revenue_tables()), "")
                         if revenue is None
@@ -722,7 +734,18 @@ def _run_weeks_locked(
                     handed[run.week] = figures.programme
                     sourced[run.week] = revenue_week.sourced
                     partner_figures[run.week] = figures.partners
-                    seconds[run.week] += time.monotonic() - started
+                    seconds[run.week] += computed + time.monotonic() - started
+
+                for run in runs:
+                    current = run.week
+                    started = time.monotonic()
+                    waiting.append((run, compute(run.as_of), time.monotonic() - started))
+                    while waiting and (
+                        revenue is None or revenue_ready(revenue) or len(waiting) > _WEEKS_AHEAD
+                    ):
+                        hand_over(*waiting.popleft())
+                while waiting:
+                    hand_over(*waiting.popleft())
                 current = ""
                 started = time.monotonic()
                 buffer.insert()

@@ -635,11 +635,50 @@ class TestManyDays:
             for name in ("segments", "rollups", "partners", "partner_rollups", "forecast"):
                 pd.testing.assert_frame_equal(getattr(alone, name), getattr(among, name))
             agreed += 1
+        # Rule 22's revenue since 1 January likewise, on each day.
+        sourced_days = 0
+        for day in days:
+            try:
+                alone_sourced = once.sourced(date(day.year, 1, 1), day)
+            except MissingRate as missing:
+                with pytest.raises(MissingRate, match=re.escape(str(missing))):
+                    swept.sourced(date(day.year, 1, 1), day)
+                continue
+            assert swept.sourced(date(day.year, 1, 1), day) == alone_sourced
+            sourced_days += bool(alone_sourced.partners and alone_sourced.reps)
         # The sums were kept (the days after the first asked are not passes over the deals),
         # and most days had every rate.
         assert swept.sweep is not None
         assert agreed > len(days) // 2
+        assert sourced_days > len(days) // 2
         assert (swept.account_segment is not None) == one_segment_per_account
+
+
+    def test_a_sweep_raises_for_the_years_deal_without_a_rate_as_a_pass_does(self) -> None:
+        """Rule 22 in a backfill: a deal of any channel won this year in a currency without a
+        rate on its close makes the year's revenue an error, as it does for a single day; the
+        next year it no longer counts."""
+        rates = RateTable("USD", [("GBP", date(2026, 3, 1), Decimal("1.3"))])
+        deals = [
+            deal(1, stage="won", closed_on=date(2026, 1, 20), channel="online", currency="GBP"),
+            deal(2, stage="won", closed_on=date(2026, 1, 6), channel="partner", partner_id=7),
+            deal(3, stage="won", closed_on=date(2027, 1, 12), channel="partner", partner_id=8),
+        ]
+        once = prepared(deals, rates=rates)
+        swept = prepared(deals, rates=rates, many_days=True)
+        errors = 0
+        for day in [date(2026, 1, 11), date(2026, 1, 25), date(2026, 12, 27), date(2027, 1, 17)]:
+            start = date(day.year, 1, 1)
+            try:
+                alone = once.sourced(start, day)
+            except MissingRate as missing:
+                errors += 1
+                with pytest.raises(MissingRate, match=re.escape(str(missing))):
+                    swept.sourced(start, day)
+                continue
+            assert swept.sourced(start, day) == alone
+        assert errors == 2
+        assert swept.sourced(date(2027, 1, 1), date(2027, 1, 17)).partners == {8: 100_00}
 
 
 class TestLimbs:

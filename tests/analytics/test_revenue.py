@@ -653,7 +653,6 @@ class TestManyDays:
         assert sourced_days > len(days) // 2
         assert (swept.account_segment is not None) == one_segment_per_account
 
-
     def test_a_sweep_raises_for_the_years_deal_without_a_rate_as_a_pass_does(self) -> None:
         """Rule 22 in a backfill: a deal of any channel won this year in a currency without a
         rate on its close makes the year's revenue an error, as it does for a single day; the

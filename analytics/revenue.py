@@ -924,9 +924,10 @@ class PreparedRevenue:
         exactly and rounded to the cent once (rule 10). Only the deals prepared here count:
         the caller hands this over when they hold every deal won in those days. Raises
         MissingRate for a deal whose currency had no rate on the day it closed."""
-        if self.spans and start == date(d.year, 1, 1):
+        sweep = self._swept() if self.spans and start == date(d.year, 1, 1) else None
+        if sweep is not None:
             # A backfill asks for the year so far: kept from the day before.
-            kept = self._swept().sourced(d)
+            kept = sweep.sourced(d)
             if kept is not None:
                 return kept
         first, last = day_numbers([start, d])
@@ -971,10 +972,11 @@ class PreparedRevenue:
         forecast): a caller can store one while the next is computed. Raises MissingRate
         before the first. `segment_counts` may be what answers them when called, which
         happens only once the partners' tables are computed."""
-        if self.spans:
+        sweep = self._swept() if self.spans else None
+        if sweep is not None:
             # A backfill: the day's sums kept from the day before, when every deal that
             # counts has its rate (else the pass below names the first that does not).
-            swept = self._swept().on(d)
+            swept = sweep.on(d)
             if swept is not None:
                 yield from self._swept_figures(d, swept, segment_counts)
                 return
@@ -1057,10 +1059,31 @@ class PreparedRevenue:
         if self.spans:
             self._swept()
 
-    def _swept(self) -> _Sweep:
-        if self.sweep is None:
+    def _swept(self) -> _Sweep | None:
+        """The sums a backfill keeps from day to day; none when their tables would be too
+        large (`_SWEEP_MOST_CELLS`: many rate periods, say daily rates over years), and each
+        day is then computed from its deals."""
+        if self.sweep is None and self._sweep_cells() <= _SWEEP_MOST_CELLS:
             self.sweep = _Sweep(self)
         return self.sweep
+
+    def _sweep_cells(self) -> int:
+        """About how many cells the tables of `_Sweep` have (each a few int64)."""
+        keys = self.segment_count * len(KINDS)
+        partners = len(self.partner_ids)
+        currencies = len(self.rates.currencies) + 1
+        periods = len(self.rates.rates) + 1
+        priced = currencies * len(pd.unique(self.probability))
+        if max(priced, periods) >= _MOST_FACTORS:
+            return _SWEEP_MOST_CELLS + 1
+        owners = len(pd.unique(self.partner_id)) + len(pd.unique(self.rep_id))
+        known = self.expected[self.expected != NO_DAY]
+        close_weeks = (int(known.max()) - int(known.min())) // 7 + 2 if len(known) else 1
+        return (
+            priced * (2 * keys + 2 * partners + len(KINDS) * close_weeks)
+            + currencies * (keys + partners)
+            + periods * (2 * keys + self.segment_count + 2 * partners + owners)
+        )
 
     def _swept_figures(
         self,
@@ -1391,6 +1414,8 @@ def _forecast_frame(counts: np.ndarray, amounts: np.ndarray) -> pd.DataFrame:
     return rows[rows["forecast_count"] > 0].reset_index(drop=True)[FORECAST_COLUMNS]
 
 
+# At most this many cells in a backfill's kept sums (`_Sweep`), a few int64 each: about 1 GB.
+_SWEEP_MOST_CELLS = 30_000_000
 # A Sunday (1970-01-04) as a day number: the backfill's forecast counts weeks from Sundays.
 _FORECAST_ANCHOR = 3
 

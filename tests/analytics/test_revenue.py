@@ -653,6 +653,23 @@ class TestManyDays:
         assert sourced_days > len(days) // 2
         assert (swept.account_segment is not None) == one_segment_per_account
 
+    def test_a_backfill_with_too_large_sums_takes_each_day_from_its_deals(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Say, daily rates over years: each day's figures are computed from its deals.
+        monkeypatch.setattr(revenue, "_SWEEP_MOST_CELLS", 10)
+        deals = [
+            deal(1, stage="won", closed_on=D, channel="partner", partner_id=7),
+            deal(2, currency="EUR", probability_bp=10_00),
+        ]
+        once, swept = prepared(deals), prepared(deals, many_days=True)
+        for day in (D - timedelta(days=7), D):
+            alone, among = once.figures(day, COUNTS), swept.figures(day, COUNTS)
+            for name in ("segments", "rollups", "partners", "partner_rollups", "forecast"):
+                pd.testing.assert_frame_equal(getattr(alone, name), getattr(among, name))
+            assert swept.sourced(date(2026, 1, 1), day) == once.sourced(date(2026, 1, 1), day)
+        assert swept.sweep is None
+
     def test_a_sweep_raises_for_the_years_deal_without_a_rate_as_a_pass_does(self) -> None:
         """Rule 22 in a backfill: a deal of any channel won this year in a currency without a
         rate on its close makes the year's revenue an error, as it does for a single day; the

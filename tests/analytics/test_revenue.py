@@ -109,6 +109,24 @@ def prepared(
     )
 
 
+def random_days(generator: np.random.Generator, first: date) -> dict[str, Any]:
+    """A random deal's stage and dates from `first` on: open, won or lost, recurring four times
+    in ten, and a won subscription ended half the time."""
+    opened = first + timedelta(days=int(generator.integers(0, 400)))
+    stage = str(generator.choice(["open", "won", "lost"]))
+    closed = opened + timedelta(days=int(generator.integers(0, 120)))
+    recurring = bool(generator.random() < 0.4)
+    ends = closed + timedelta(days=int(generator.integers(1, 200)))
+    return {
+        "stage": stage,
+        "recurring": recurring,
+        "opened_on": opened,
+        "expected_close_on": closed,
+        "closed_on": closed if stage != "open" else None,
+        "ends_on": ends if stage == "won" and recurring and generator.random() < 0.5 else None,
+    }
+
+
 COUNTS = pd.DataFrame(
     [{**SEGMENT, "accounts": 10, "covered_any": 4, "converted": 2, "white_space": 6}]
 )
@@ -471,29 +489,16 @@ class TestManyDays:
         first = date(2025, 6, 1)
         deals = []
         for number in range(1, 301):
-            opened = first + timedelta(days=int(generator.integers(0, 400)))
-            stage = str(generator.choice(["open", "won", "lost"]))
-            closed = opened + timedelta(days=int(generator.integers(0, 120)))
-            recurring = bool(generator.random() < 0.4)
             deals.append(
                 deal(
                     number,
+                    **random_days(generator, first),
                     account_id=int(generator.integers(1, 60)),
                     size_band=str(generator.choice(["smb", "enterprise"])),
                     channel=str(generator.choice(["direct", "partner", "online"])),
-                    stage=stage,
-                    recurring=recurring,
                     amount_cents=int(generator.integers(1, 10**9)),
                     currency=str(generator.choice(["USD", "EUR", "CNY"])),
                     probability_bp=int(generator.choice([10_00, 50_00, 90_00])),
-                    opened_on=opened,
-                    expected_close_on=closed,
-                    closed_on=closed if stage != "open" else None,
-                    ends_on=(
-                        closed + timedelta(days=int(generator.integers(1, 200)))
-                        if stage == "won" and recurring and generator.random() < 0.5
-                        else None
-                    ),
                 )
             )
         rates = RateTable(
@@ -525,10 +530,6 @@ class TestManyDays:
         partner_ids = [7, 8, 9, 10]
         deals = []
         for number in range(1, 401):
-            opened = first + timedelta(days=int(generator.integers(0, 400)))
-            stage = str(generator.choice(["open", "won", "lost"]))
-            closed = opened + timedelta(days=int(generator.integers(0, 120)))
-            recurring = bool(generator.random() < 0.4)
             channel = str(generator.choice(["direct", "partner", "distribution", "online"]))
             account = int(generator.integers(1, 40))
             region = str(generator.choice(["EAST", "WEST"]))
@@ -538,6 +539,7 @@ class TestManyDays:
             deals.append(
                 deal(
                     number,
+                    **random_days(generator, first),
                     account_id=account,
                     region=region,
                     size_band=size_band,
@@ -547,22 +549,12 @@ class TestManyDays:
                         if channel in ("partner", "distribution")
                         else 0
                     ),
-                    stage=stage,
-                    recurring=recurring,
                     # Some amounts past 2^53 cents a year: sums that no float holds.
                     amount_cents=int(
                         generator.integers(1, 2**50 if generator.random() < 0.05 else 10**9)
                     ),
                     currency=str(generator.choice(["USD", "EUR", "CNY"])),
                     probability_bp=int(generator.choice([0, 10_00, 50_00, 90_00, 100_00])),
-                    opened_on=opened,
-                    expected_close_on=closed,
-                    closed_on=closed if stage != "open" else None,
-                    ends_on=(
-                        closed + timedelta(days=int(generator.integers(1, 200)))
-                        if stage == "won" and recurring and generator.random() < 0.5
-                        else None
-                    ),
                 )
             )
         deals += [

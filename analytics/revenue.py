@@ -1629,7 +1629,9 @@ class _Sweep:
         if self.channel_pairs is None:
             self.channel_pairs = (
                 p.account * width + p.channel,
-                (p.account_segment.reshape(-1, 1) * width + np.arange(width)).ravel(),
+                (p.account_segment.reshape(-1, 1) * width + np.arange(width))
+                .ravel()
+                .astype("int32" if p.segment_count * width < 2**31 else "int64"),
             )
         pair, pair_key = self.channel_pairs
         return RunningDistinct(moving, pair, pair_key, p.segment_count * width)

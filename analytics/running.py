@@ -25,6 +25,15 @@ _LIMB_MASK = (1 << LIMB_BITS) - 1
 _LIMBS = 3  # 63 bits: any non-negative int64
 
 
+# Day numbers kept as int32 (5.8 million years either side of 1970).
+_DAYS = np.iinfo("int32")
+
+
+def _narrow(values: np.ndarray, below: int) -> np.ndarray:
+    """Whole numbers from -1 up to `below` as int32 when `below` fits (half the memory)."""
+    return values.astype("int32") if below < _DAYS.max else values
+
+
 @dataclass(frozen=True)
 class Change:
     """What moving to a day changes: the rows that start counting and those that stop
@@ -44,17 +53,19 @@ class Moving:
         first = np.asarray(first, dtype="int64")
         last = np.asarray(last, dtype="int64")
         # Rows that never count are left out for good.
-        self.rows = np.flatnonzero(first <= last)
-        self.first = first[self.rows]
-        self.last = last[self.rows]
-        self.by_first = np.argsort(self.first)
+        self.rows = _narrow(np.flatnonzero(first <= last), len(first))
+        # Days as int32: an open side (far beyond any date) still beyond every day asked.
+        self.first = np.clip(first[self.rows], _DAYS.min, _DAYS.max).astype("int32")
+        self.last = np.clip(last[self.rows], _DAYS.min, _DAYS.max).astype("int32")
+        self.by_first = _narrow(np.argsort(self.first), len(self.rows))
         self.firsts = self.first[self.by_first]
-        self.by_last = np.argsort(self.last)
+        self.by_last = _narrow(np.argsort(self.last), len(self.rows))
         self.lasts = self.last[self.by_last]
         self.day: int | None = None
 
     def to(self, day: int) -> Change:
         """Move to `day`."""
+        day = min(max(day, int(_DAYS.min)), int(_DAYS.max))
         previous, self.day = self.day, day
         if previous is None or day < previous:
             counting = np.flatnonzero((self.first <= day) & (day <= self.last))
@@ -90,7 +101,7 @@ class RunningSums:
         amounts: np.ndarray | None = None,
     ) -> None:
         kept = moving.rows
-        self.cell = np.asarray(cell, dtype="int64")[kept]
+        self.cell = _narrow(np.asarray(cell, dtype="int64")[kept], cells)
         self.cells = cells
         self.amounts = None if amounts is None else np.asarray(amounts, dtype="int64")[kept]
         if self.amounts is None:
@@ -137,10 +148,10 @@ class RunningDistinct:
     `range(len(pair_key))` (-1 leaves a row out), whose key is `pair_key[code]`."""
 
     def __init__(self, moving: Moving, pair: np.ndarray, pair_key: np.ndarray, keys: int) -> None:
-        self.pair = np.asarray(pair, dtype="int64")[moving.rows]
-        self.pair_key = np.asarray(pair_key, dtype="int64")
+        self.pair = _narrow(np.asarray(pair, dtype="int64")[moving.rows], len(pair_key))
+        self.pair_key = np.asarray(pair_key)
         self.keys = keys
-        self.rows_of = np.zeros(len(self.pair_key), dtype="int64")
+        self.rows_of = np.zeros(len(self.pair_key), dtype="int32")
         self.count = np.zeros(keys, dtype="int64")
 
     def apply(self, change: Change) -> None:

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.metrics import KINDS, PARTNER_KINDS, SEGMENT_KEYS
+from analytics.programme import year_start
 from analytics.running import Moving, RunningDistinct, RunningSums
 from channels.rules import (
     COVERAGE_RUNNING,
@@ -924,7 +925,7 @@ class PreparedRevenue:
         exactly and rounded to the cent once (rule 10). Only the deals prepared here count:
         the caller hands this over when they hold every deal won in those days. Raises
         MissingRate for a deal whose currency had no rate on the day it closed."""
-        sweep = self._swept() if self.spans and start == date(d.year, 1, 1) else None
+        sweep = self._swept() if self.spans and start == year_start(d) else None
         if sweep is not None:
             # A backfill asks for the year so far: kept from the day before.
             kept = sweep.sourced(d)
@@ -1028,30 +1029,45 @@ class PreparedRevenue:
             keys, won_cents[influenced], won_value[influenced], size
         )
 
-        # All channels together ("" rows): sums, except the distinct accounts and the deals
-        # influenced by any other channel (each once).
-        segments = self.segment_count
+        any_influence = np.flatnonzero(kinds > 0)
+        yield from self._segment_tables(
+            figures,
+            {
+                "won_accounts": day.won_accounts_overall,
+                "subscribers": day.subscribers_overall,
+                "influenced_count": np.bincount(
+                    won_segments[any_influence], minlength=self.segment_count
+                ).astype("int64"),
+                "influenced_amount": self._money(
+                    won_segments[any_influence],
+                    won_cents[any_influence],
+                    won_value[any_influence],
+                    self.segment_count,
+                ),
+            },
+            segment_counts,
+        )
+        yield "forecast", self._forecast_rows(d, forecast, forecast_periods)
+
+    def _segment_tables(
+        self,
+        figures: dict[str, np.ndarray],
+        distinct: dict[str, np.ndarray],
+        segment_counts: pd.DataFrame | Callable[[], pd.DataFrame],
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """The segments' rows and their rollups from the `figures` per segment and channel
+        (`self.key`). All channels together ("" rows) are their sums, except `distinct` per
+        segment: the distinct accounts and the deals influenced by any other channel (each
+        once)."""
         overall: dict[str, np.ndarray] = {
-            name: values.reshape(segments, len(KINDS)).sum(axis=1)
+            name: values.reshape(self.segment_count, len(KINDS)).sum(axis=1)
             for name, values in figures.items()
         }
-        overall["won_accounts"] = day.won_accounts_overall
-        overall["subscribers"] = day.subscribers_overall
-        any_influence = np.flatnonzero(kinds > 0)
-        overall["influenced_count"] = np.bincount(
-            won_segments[any_influence], minlength=segments
-        ).astype("int64")
-        overall["influenced_amount"] = self._money(
-            won_segments[any_influence],
-            won_cents[any_influence],
-            won_value[any_influence],
-            segments,
-        )
+        overall.update(distinct)
         counts = segment_counts() if callable(segment_counts) else segment_counts
         segment_rows = self._segment_rows(figures, overall, counts)
         yield "segments", segment_rows
         yield "rollups", revenue_rollups(segment_rows)
-        yield "forecast", self._forecast_rows(d, forecast, forecast_periods)
 
     def sweep_ready(self) -> None:
         """Set up the sums a backfill keeps from day to day (`_Sweep`; with `many_days`), as
@@ -1093,7 +1109,7 @@ class PreparedRevenue:
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         """`figures_as_ready(d, ...)` from the sums a backfill's sweep kept (`_Sweep`): the
         same figures, summed per group of deals sharing a factor instead of per deal."""
-        sweep, segments = day.sweep, self.segment_count
+        sweep = day.sweep
         if len(self.partner_ids):
             partners = self._partner_frame(
                 d,
@@ -1124,18 +1140,16 @@ class PreparedRevenue:
             "influenced_count": sweep.influenced.count_per_key(),
             "influenced_amount": day.closed(sweep.influenced),
         }
-        overall: dict[str, np.ndarray] = {
-            name: values.reshape(segments, len(KINDS)).sum(axis=1)
-            for name, values in figures.items()
-        }
-        overall["won_accounts"] = sweep.won_accounts_overall.count.copy()
-        overall["subscribers"] = sweep.subscribers_overall.count.copy()
-        overall["influenced_count"] = sweep.influenced_any.count_per_key()
-        overall["influenced_amount"] = day.closed(sweep.influenced_any)
-        counts = segment_counts() if callable(segment_counts) else segment_counts
-        segment_rows = self._segment_rows(figures, overall, counts)
-        yield "segments", segment_rows
-        yield "rollups", revenue_rollups(segment_rows)
+        yield from self._segment_tables(
+            figures,
+            {
+                "won_accounts": sweep.won_accounts_overall.count.copy(),
+                "subscribers": sweep.subscribers_overall.count.copy(),
+                "influenced_count": sweep.influenced_any.count_per_key(),
+                "influenced_amount": day.closed(sweep.influenced_any),
+            },
+            segment_counts,
+        )
         forecast = day.forecast(d)
         if forecast is None:
             rows = self._rows_on(IN_FORECAST, d)
@@ -1674,9 +1688,12 @@ class _Sweep:
         # Each currency group's rate period on `d` (-1: none).
         periods = np.append(-1, rates.periods(codes, np.full(len(codes), day)))
         unpriced = periods < 0
-        in_pipeline = self.pipeline.counted_groups() | self.forecast.counted_groups()
+        # Per currency, whether a deal of it is in the pipeline (the forecast's are among them).
+        in_pipeline = np.asarray(
+            self.pipeline.counted_groups().reshape(self.currencies, -1).any(axis=1)
+        )
         if (
-            in_pipeline.reshape(self.currencies, -1).any(axis=1)[unpriced].any()
+            in_pipeline[unpriced].any()
             or self.subscribed.counted_groups()[unpriced].any()
             or self.won.counted_groups()[0]
         ):

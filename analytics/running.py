@@ -25,13 +25,14 @@ _LIMB_MASK = (1 << LIMB_BITS) - 1
 _LIMBS = 3  # 63 bits: any non-negative int64
 
 
-# Day numbers kept as int32 (5.8 million years either side of 1970).
-_DAYS = np.iinfo("int32")
+# Day numbers, positions and cells kept as int32 when they fit (days: 5.8 million years
+# either side of 1970).
+_INT32 = np.iinfo("int32")
 
 
 def _narrow(values: np.ndarray, below: int) -> np.ndarray:
     """Whole numbers from -1 up to `below` as int32 when `below` fits (half the memory)."""
-    return values.astype("int32") if below < _DAYS.max else values
+    return values.astype("int32") if below < _INT32.max else values
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class Moving:
         # Rows that never count are left out for good.
         self.rows = _narrow(np.flatnonzero(first <= last), len(first))
         # Days as int32: an open side (far beyond any date) still beyond every day asked.
-        self.first = np.clip(first[self.rows], _DAYS.min, _DAYS.max).astype("int32")
-        self.last = np.clip(last[self.rows], _DAYS.min, _DAYS.max).astype("int32")
+        self.first = np.clip(first[self.rows], _INT32.min, _INT32.max).astype("int32")
+        self.last = np.clip(last[self.rows], _INT32.min, _INT32.max).astype("int32")
         self.by_first = _narrow(np.argsort(self.first), len(self.rows))
         self.firsts = self.first[self.by_first]
         self.by_last = _narrow(np.argsort(self.last), len(self.rows))
@@ -65,7 +66,7 @@ class Moving:
 
     def to(self, day: int) -> Change:
         """Move to `day`."""
-        day = min(max(day, int(_DAYS.min)), int(_DAYS.max))
+        day = min(max(day, int(_INT32.min)), int(_INT32.max))
         previous, self.day = self.day, day
         if previous is None or day < previous:
             counting = np.flatnonzero((self.first <= day) & (day <= self.last))

@@ -392,13 +392,16 @@ class RevenueBackfill:
     `read`: what `read_revenue()` read (read now when not given); `accounts`: the backfill's
     market, which names each deal's segment when the read did not (`joined=False`);
     `coverage`: the market's every assignment, for a read made without coverage
-    (`with_coverage=False`)."""
+    (`with_coverage=False`); `days`: how many days will be asked
+    (`PreparedRevenue.sweep_ready`)."""
 
     def __init__(
         self,
         read: RevenueRead | None = None,
         accounts: metrics.Accounts | None = None,
         coverage: pd.DataFrame | None = None,
+        *,
+        days: int,
     ) -> None:
         if read is None:
             read = read_revenue(joined=accounts is None)
@@ -406,7 +409,7 @@ class RevenueBackfill:
             read = read.covered_by(coverage)
         self.prepared = revenue.PreparedRevenue(**read.frames(accounts), many_days=True)
         # The sums kept from day to day, set up here: on the read-ahead thread when there is one.
-        self.prepared.sweep_ready()
+        self.prepared.sweep_ready(days)
 
     def __call__(self, as_of: date, week: WeekFigures) -> RevenueWeek:
         if not self.prepared.size:
@@ -430,12 +433,12 @@ BackfillStep = Callable[[metrics.Accounts, pd.DataFrame], RevenueStep]
 
 
 def _prepared_on_own_connection(
-    read: Future[RevenueRead], accounts: metrics.Accounts, coverage: pd.DataFrame
+    read: Future[RevenueRead], accounts: metrics.Accounts, coverage: pd.DataFrame, days: int
 ) -> RevenueBackfill:
     """`RevenueBackfill` of the `read` deals (naming a deal's segment may look its account
     up), on this thread's own connection, closed afterwards."""
     try:
-        return RevenueBackfill(read.result(), accounts, coverage)
+        return RevenueBackfill(read.result(), accounts, coverage, days=days)
     finally:
         connection.close()
 
@@ -458,8 +461,9 @@ def revenue_ready(step: RevenueStep) -> bool:
 
 
 @contextmanager
-def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
-    """A maker of the backfill's revenue step from its market's accounts and coverage, with
+def backfill_read_ahead(revenue: bool, days: int) -> Iterator[BackfillStep]:
+    """A maker of the revenue step of a backfill of `days` days from its market's accounts
+    and coverage, with
     every deal's read started now on a connection of its own when it can be (as
     `revenue_read_ahead`): the database reads the deals while the backfill reads and prepares
     its market, whose coverage the step then takes rather than reading it again; the deals are
@@ -472,13 +476,13 @@ def backfill_read_ahead(revenue: bool) -> Iterator[BackfillStep]:
         or connection.in_atomic_block
         or not settings.METRICS_PARALLEL_READ
     ):
-        yield lambda accounts, coverage: RevenueBackfill(accounts=accounts)
+        yield lambda accounts, coverage: RevenueBackfill(accounts=accounts, days=days)
         return
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         pending = pool.submit(_read_all_on_own_connection)
         yield lambda accounts, coverage: _PreparedAhead(
-            pool.submit(_prepared_on_own_connection, pending, accounts, coverage)
+            pool.submit(_prepared_on_own_connection, pending, accounts, coverage, days)
         )
         pending.result()
     except BaseException:

@@ -622,7 +622,7 @@ def metrics_compute_weeks(
         metrics.iso_week_as_of(week)
     final_set = set(final_weeks)
     # Every deal is read while the market is (each deal's segment then from the market).
-    with backfill_read_ahead(revenue) as revenue_backfill:
+    with backfill_read_ahead(revenue, len(set(weeks))) as revenue_backfill:
         frames = selectors.market_frames()
         market = metrics.PreparedMarket(**frames)
         step = revenue_backfill(market.accounts, frames["coverage"]) if revenue else None

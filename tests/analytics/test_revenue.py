@@ -662,6 +662,23 @@ class TestManyDays:
             assert swept.sourced(date(2026, 1, 1), day) == once.sourced(date(2026, 1, 1), day)
         assert swept.sweep is None
 
+    def test_a_short_backfill_takes_each_day_from_its_deals(self) -> None:
+        deals = [
+            deal(1, stage="won", closed_on=D, channel="partner", partner_id=7),
+            deal(2, currency="EUR", probability_bp=10_00),
+        ]
+        once, few, many = prepared(deals), *(prepared(deals, many_days=True) for _ in (1, 2))
+        few.sweep_ready(revenue.SWEEP_FROM_DAYS - 1)
+        many.sweep_ready(revenue.SWEEP_FROM_DAYS)
+        for day in (D - timedelta(days=7), D):
+            alone = once.figures(day, COUNTS)
+            for backfill in (few, many):
+                among = backfill.figures(day, COUNTS)
+                for name in ("segments", "rollups", "partners", "partner_rollups", "forecast"):
+                    pd.testing.assert_frame_equal(getattr(alone, name), getattr(among, name))
+        assert few.sweep is None
+        assert many.sweep is not None
+
     def test_a_sweep_raises_for_the_years_deal_without_a_rate_as_a_pass_does(self) -> None:
         """Rule 22 in a backfill: a deal of any channel won this year in a currency without a
         rate on its close makes the year's revenue an error, as it does for a single day; the

@@ -46,7 +46,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from analytics import metrics, revenue
-from analytics.kept_deals import kept_deal_fields
+from analytics.kept_rows import kept_fields
 from analytics.selectors import (
     _DAY_BITS,
     SIZE_BANDS,
@@ -60,6 +60,7 @@ from analytics.selectors import (
     _kind_by_owner,
     _Packing,
 )
+from channels.change_logs import OPPORTUNITIES
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
 from channels.rules import FORECAST_DAYS, IN_PIPELINE, SUBSCRIBED, WON_DAYS, WON_IN_52_WEEKS
 from crm.currencies import RateTable, day_numbers
@@ -405,7 +406,7 @@ def _deal_fields(
 def _kept_deals(rates: RateTable, highest: dict[str, int], d: date | None) -> _DealFields:
     """`_read_deals(joined=False, guarded=False)` of every deal, or with `d` of those that can
     count on `d` (with their ids and dates as they are), from the deals this process kept
-    since its last read (`kept_deals`): only those changed since are read. Call in a
+    since its last read (`kept_rows`): only those changed since are read. Call in a
     REPEATABLE READ transaction of the read's own, in which `highest` was read."""
 
     def read(ids: Sequence[int] | None) -> dict[str, np.ndarray]:
@@ -416,7 +417,7 @@ def _kept_deals(rates: RateTable, highest: dict[str, int], d: date | None) -> _D
         return {**fields, **_counting_spans(fields)}
 
     # A deal's currency is coded by its place among the rate table's currencies.
-    kept = kept_deal_fields(read, key=tuple(rates.currencies))
+    kept = kept_fields(OPPORTUNITIES, read, key=tuple(rates.currencies))
     rows = slice(None) if d is None else np.flatnonzero(_counting_on(kept, d))
     fields = {
         name: values[rows].astype("int64")

@@ -58,10 +58,10 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
         "options": {"expires": 12 * HOUR},
     },
-    # Daily: forget the log of changed opportunities older than a week and a day (a worker
-    # whose deals were read before then reads them all again at its next run).
-    "opportunity-changes-prune": {
-        "task": "channels.opportunity_changes_prune",
+    # Daily: forget the logs of changed accounts, coverage and opportunities older than a week
+    # and a day (a worker whose rows were read before then reads them all again at its next run).
+    "change-logs-prune": {
+        "task": "channels.change_logs_prune",
         "schedule": crontab(minute=40, hour=3),
         "options": {"expires": 20 * HOUR},
     },

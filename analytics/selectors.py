@@ -15,7 +15,7 @@ into SQL as text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import psycopg
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -46,10 +47,14 @@ from django.utils import timezone
 from psycopg import sql
 
 from analytics import metrics, programme
+from analytics.kept_rows import RowRead, compact, kept_fields
+from channels.change_logs import COVERAGE
 from channels.models import CoverageAssignment, SalesRep
 from channels.rules import COVERAGE_RUNNING
+from crm.change_logs import ACCOUNTS
+from crm.currencies import day_numbers
 from crm.models import Account, Region, SizeBand, Vertical
-from crm.rules import CONVERTED, IN_MARKET
+from crm.rules import CONVERTED, IN_MARKET, DateRule
 from crm.sql import export_snapshot, in_exported_snapshot, int8_gathered, int8_values
 from partners.models import (
     Agreement,
@@ -579,6 +584,10 @@ def week_read(
         # In a snapshot of its own the rows cannot name ids above those read in it.
         bounds = _Bounds(_highest_ids(), tested=not fresh)
         influence = influence and connection.vendor == "postgresql"
+        if fresh and region_ids is None and not influence and settings.METRICS_KEEP_MARKET:
+            with _kept_week_read(d, bounds.highest, parallel=parallel) as read:
+                yield read
+            return
         if not (parallel and fresh):
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, bounds)
@@ -593,6 +602,141 @@ def week_read(
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, bounds)
             yield WeekRead(accounts, (assignments, context))
+
+
+# The kept market (`week_read(keep=True)`): each account's and assignment's fields that do not
+# depend on the day, with the first and last day of its rules' spans (days since 1970-01-01,
+# open ends within a 32-bit integer), so that a day's rows are a few comparisons.
+_INT32 = np.iinfo("int32")
+
+
+def _spans(rule: DateRule, dates: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    first, last = rule.span({field: dates[field] for field in rule.fields})
+    return np.clip(first, _INT32.min, _INT32.max), np.clip(last, _INT32.min, _INT32.max)
+
+
+# A first read of the kept rows reads the ids of this many rows at a time, each range's fields
+# made compact before the next is read: a market of millions is never held as 64-bit
+# integers all at once.
+_KEPT_RANGE_IDS = 1_000_000
+
+
+def _in_ranges(read: Callable[[Sequence[int]], dict[str, np.ndarray]], highest: int) -> RowRead:
+    """`read` of every row as the reads of `_KEPT_RANGE_IDS` ids at a time, concatenated;
+    `read` takes the ids (a list, or a `range` read as an id range)."""
+
+    def every(ids: Sequence[int] | None) -> dict[str, np.ndarray]:
+        if ids is not None:
+            return read(ids)
+        pieces = [
+            {
+                name: compact(values)
+                for name, values in read(range(low, low + _KEPT_RANGE_IDS)).items()
+            }
+            for low in range(0, highest + 1, _KEPT_RANGE_IDS)
+        ]
+        return {name: np.concatenate([piece[name] for piece in pieces]) for name in pieces[0]}
+
+    return every
+
+
+def _kept_account_read(highest: dict[str, int]) -> RowRead:
+    def read(ids: Sequence[int]) -> dict[str, np.ndarray]:
+        columns = _market_account_columns(highest, ids)
+        dates = {
+            name: _dates_of(columns.pop(name))
+            for name in ("entered_on", "archived_on", "converted_on")
+        }
+        market_first, market_last = _spans(IN_MARKET, dates)
+        converted_first, _ = _spans(CONVERTED, dates)
+        return {
+            **columns,
+            "market_first": market_first,
+            "market_last": market_last,
+            "converted_first": converted_first,
+        }
+
+    return _in_ranges(read, highest["account"])
+
+
+def _kept_coverage_read(highest: dict[str, int]) -> RowRead:
+    def read(ids: Sequence[int]) -> dict[str, np.ndarray]:
+        columns = _market_coverage_columns(highest, ids)
+        dates = {name: _dates_of(columns.pop(name)) for name in ("start_date", "end_date")}
+        running_first, running_last = _spans(COVERAGE_RUNNING, dates)
+        return {**columns, "running_first": running_first, "running_last": running_last}
+
+    return _in_ranges(read, highest["assignment"])
+
+
+def _kept_accounts(d: date, highest: dict[str, int]) -> AccountRows:
+    """`_account_rows(d)` of the whole market from the accounts this process keeps
+    (`kept_rows`): only those changed since its last read are read. Call in a REPEATABLE
+    READ transaction of the read's own, in which `highest` was read."""
+    kept = kept_fields(ACCOUNTS, _kept_account_read(highest))
+    day = int(day_numbers([d])[0])
+    live = (kept["market_first"] <= day) & (day <= kept["market_last"])
+    converted = kept["converted_first"]
+    # `converted_via` is 1 + the winning kind's index: the state codes of `_account_state`.
+    won = np.where(converted <= day, kept["converted_via"].astype("int8") + 1, 1)
+    window = int(day_numbers([programme.window_start(d)])[0])
+    year = int(day_numbers([programme.year_start(d)])[0])
+    return AccountRows(
+        account_id=kept["account_id"].astype("int64"),
+        region=kept["region"].astype("int32"),
+        vertical=kept["vertical"].astype("int32"),
+        size_band=pd.Categorical.from_codes(
+            kept["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
+        ),
+        state=np.where(live, won, 0).astype("int8"),
+        converted_in_window=(window <= converted) & (converted <= day),
+        converted_in_year=(year <= converted) & (converted <= day),
+    )
+
+
+def _kept_assignments(d: date, highest: dict[str, int]) -> AssignmentRows:
+    """`_assignment_rows(d)` of the whole market from the assignments this process keeps, as
+    `_kept_accounts` keeps the accounts."""
+    assignment = CoverageAssignment.objects.order_by("-id").values_list("id", flat=True).first()
+    kept = kept_fields(COVERAGE, _kept_coverage_read({**highest, "assignment": assignment or 0}))
+    day = int(day_numbers([d])[0])
+    running = np.flatnonzero((kept["running_first"] <= day) & (day <= kept["running_last"]))
+    kind = kept["kind"][running].astype(np.int8)
+    return AssignmentRows(
+        account_id=kept["account_id"][running].astype("int64"),
+        kind=pd.Categorical.from_codes(kind, categories=pd.Index(metrics.KINDS)),
+        partner_id=kept["partner_id"][running].astype("int64"),
+        rep_id=kept["rep_id"][running].astype("int64"),
+    )
+
+
+def _kept_assignments_in_snapshot(
+    d: date, highest: dict[str, int], snapshot: str
+) -> AssignmentRows:
+    """`_kept_assignments` on this thread's own connection, reading the exported `snapshot`."""
+    with in_exported_snapshot(snapshot), _tuned_reads():
+        return _kept_assignments(d, highest)
+
+
+@contextmanager
+def _kept_week_read(d: date, highest: dict[str, int], *, parallel: bool) -> Iterator[WeekRead]:
+    """`week_read(d)` of the whole market from the accounts and assignments this process
+    keeps (`_kept_accounts`, `_kept_assignments`), with the small tables read as ever; with
+    `parallel`, the assignments and the small tables on connections of their own from this
+    transaction's exported snapshot."""
+    if not parallel:
+        with _tuned_reads():
+            accounts = _kept_accounts(d, highest)
+            rest = (_kept_assignments(d, highest), week_context(d))
+        yield WeekRead(accounts, rest)
+        return
+    snapshot = export_snapshot()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assignments = pool.submit(_kept_assignments_in_snapshot, d, highest, snapshot)
+        context = pool.submit(_context_in_snapshot, d, True, snapshot)
+        with _tuned_reads():
+            accounts = _kept_accounts(d, highest)
+        yield WeekRead(accounts, (assignments, context))
 
 
 def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
@@ -784,15 +928,23 @@ def _names_of(ids: np.ndarray, names: dict[int, str]) -> np.ndarray:
     return labels[np.searchsorted(known, ids)] if len(known) else np.zeros(0, dtype=object)
 
 
-def _market_account_columns(highest: dict[str, int]) -> dict[str, np.ndarray]:
+def _market_account_columns(
+    highest: dict[str, int], ids: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
     """Every account's id, region and vertical ids, size band, winning kind and dates (day
-    numbers), as `_market_arrays` reads them."""
+    numbers), as `_market_arrays` reads them; only the accounts of `ids` when given (a `range`
+    is read as the range of ids it spans)."""
+    accounts = Account.objects.filter(
+        id__lte=highest["account"],
+        region_id__lte=highest["region"],
+        vertical_id__lte=highest["vertical"],
+    )
+    if isinstance(ids, range):
+        accounts = accounts.filter(id__gte=ids.start, id__lt=ids.stop)
+    elif ids is not None:
+        accounts = accounts.filter(id__in=ids)
     return _integer_columns(
-        Account.objects.filter(
-            id__lte=highest["account"],
-            region_id__lte=highest["region"],
-            vertical_id__lte=highest["vertical"],
-        ),
+        accounts,
         _Packing(
             [
                 _Field("account_id", F("id"), _bits(highest["account"])),
@@ -810,15 +962,31 @@ def _market_account_columns(highest: dict[str, int]) -> dict[str, np.ndarray]:
     )
 
 
-def _market_coverage_columns(highest: dict[str, int]) -> dict[str, np.ndarray]:
+def _market_coverage_columns(
+    highest: dict[str, int], ids: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
     """Every assignment's account, partner (0 for none), kind, rep (0 for none) and dates (day
-    numbers), as `_market_arrays` reads them."""
-    return _integer_columns(
+    numbers), as `_market_arrays` reads them; each with its id (`assignment_id`) when
+    `highest` names the highest assignment id (`"assignment"`); only those of `ids` when
+    given (a `range` is read as the range of ids it spans)."""
+    assignments = (
         CoverageAssignment.objects.filter(account_id__lte=highest["account"])
         .annotate(owner=Coalesce("partner_id", Value(0)), seller=Coalesce("rep_id", Value(0)))
-        .filter(owner__lte=highest["partner"], seller__lte=highest["rep"]),
+        .filter(owner__lte=highest["partner"], seller__lte=highest["rep"])
+    )
+    named = []
+    if "assignment" in highest:
+        assignments = assignments.filter(id__lte=highest["assignment"])
+        named = [_Field("assignment_id", F("id"), _bits(highest["assignment"]))]
+    if isinstance(ids, range):
+        assignments = assignments.filter(id__gte=ids.start, id__lt=ids.stop)
+    elif ids is not None:
+        assignments = assignments.filter(id__in=ids)
+    return _integer_columns(
+        assignments,
         _Packing(
             [
+                *named,
                 _Field("account_id", F("account_id"), _bits(highest["account"])),
                 _Field("partner_id", F("owner"), _bits(highest["partner"])),
                 _Field("kind", _kind_by_owner(), 3),

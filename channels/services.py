@@ -15,7 +15,9 @@ from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 
+from channels.change_logs import COVERAGE, OPPORTUNITIES
 from channels.models import PARTNER_KINDS, CoverageAssignment, SalesRep
+from crm import change_logs
 from crm.models import Account, ChannelKind
 
 
@@ -259,30 +261,13 @@ def coverage_end(*, assignments: QuerySet[CoverageAssignment], end_date: date) -
     return changed
 
 
-# Long enough for a reader that keeps the deals to come by at least weekly (the weekly close).
-OPPORTUNITY_CHANGES_KEPT = timedelta(days=8)
-
-
-def opportunity_changes_prune(*, older_than: timedelta = OPPORTUNITY_CHANGES_KEPT) -> int:
-    """Delete the log rows of changed opportunities logged more than `older_than` ago
-    (migration 0009) and move the log's horizon past them, so that a process whose kept deals
-    were read before those changes reads every deal again (`analytics.kept_deals`). Returns
-    the rows deleted; 0 on a database that keeps no log (SQLite)."""
-    if connection.vendor != "postgresql":
-        return 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "WITH pruned AS (DELETE FROM channels_opportunity_change"
-            " WHERE logged_at < statement_timestamp() - make_interval(secs => %s) RETURNING xid)"
-            " SELECT count(*), max(xid) FROM pruned",
-            [older_than.total_seconds()],
-        )
-        pruned, newest = cursor.fetchone()
-        if pruned:
-            cursor.execute(
-                "INSERT INTO channels_opportunity_change_horizon (xid) VALUES (%s)"
-                " ON CONFLICT (id) DO UPDATE"
-                " SET xid = GREATEST(channels_opportunity_change_horizon.xid, EXCLUDED.xid)",
-                [newest],
-            )
-    return int(pruned)
+def change_logs_prune(*, older_than: timedelta = change_logs.CHANGES_KEPT) -> int:
+    """Delete the rows of the logs of changed accounts, coverage assignments and opportunities
+    logged more than `older_than` ago and move each log's horizon past them
+    (`crm.change_logs.prune`), so that a process whose rows were read before those changes
+    reads them all again (`analytics.kept_rows`). Returns the rows deleted; 0 on a database
+    that keeps no log (SQLite)."""
+    return sum(
+        change_logs.prune(log, older_than=older_than)
+        for log in (change_logs.ACCOUNTS, COVERAGE, OPPORTUNITIES)
+    )

@@ -9,12 +9,12 @@ from channels import services
 
 
 @shared_task(
-    name="channels.opportunity_changes_prune",
+    name="channels.change_logs_prune",
     acks_late=True,
     autoretry_for=(OperationalError, InterfaceError),
     max_retries=3,
     soft_time_limit=5 * 60,
     time_limit=6 * 60,
 )
-def opportunity_changes_prune() -> int:
-    return services.opportunity_changes_prune()
+def change_logs_prune() -> int:
+    return services.change_logs_prune()

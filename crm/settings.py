@@ -251,6 +251,10 @@ METRICS_PARALLEL_READ = env_bool("METRICS_PARALLEL_READ", True)
 # Metrics on PostgreSQL: keep the deals in the worker's memory between runs and read again only
 # those changed since (README, "Metrics"); off reads every deal on every run.
 METRICS_KEEP_DEALS = env_bool("METRICS_KEEP_DEALS", True)
+# Metrics on PostgreSQL: keep the accounts and coverage assignments in the worker's memory
+# between runs and read again only those changed since (README, "Metrics"); off reads a
+# week's accounts and assignments whole, the day's rules evaluated by the database.
+METRICS_KEEP_MARKET = env_bool("METRICS_KEEP_MARKET", True)
 
 # Celery: with no REDIS_URL every task runs eagerly in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://"

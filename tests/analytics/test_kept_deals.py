@@ -1,4 +1,4 @@
-"""The deals a process keeps between runs (`analytics.kept_deals`), on PostgreSQL: each read
+"""The deals a process keeps between runs (`analytics.kept_rows`), on PostgreSQL: each read
 answers exactly what reading every deal would, reading again only the deals changed since the
 kept snapshot, and every deal when the log of changes cannot vouch for the kept ones."""
 
@@ -14,10 +14,12 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from analytics import kept_deals, metrics, revenue_selectors, services
+from analytics import kept_rows, metrics, revenue_selectors, services
 from analytics.revenue_selectors import RevenueRead, read_revenue
+from channels.change_logs import OPPORTUNITIES
 from channels.models import Opportunity
-from channels.services import opportunity_changes_prune
+from channels.services import change_logs_prune
+from crm import change_logs
 from crm.models import Account, CurrencyRate
 from tests.analytics.market import random_market, random_revenue
 from tests.analytics.test_revenue_reference import _check_stored
@@ -30,9 +32,9 @@ DealRows = dict[int, tuple[int, ...]]
 
 @pytest.fixture(autouse=True)
 def nothing_kept() -> Iterator[None]:
-    kept_deals.forget_kept_deals()
+    kept_rows.forget_kept_rows()
     yield
-    kept_deals.forget_kept_deals()
+    kept_rows.forget_kept_rows()
 
 
 @pytest.fixture
@@ -179,7 +181,7 @@ def test_what_the_log_cannot_vouch_for_reads_every_deal(reads: list[int], lapse:
             cursor.execute("TRUNCATE channels_opportunity_change")
         elif lapse == "log pruned":
             Opportunity.objects.filter(pk=deal.pk).update(amount=Decimal("1.00"))
-            assert opportunity_changes_prune(older_than=timedelta(0)) > 0
+            assert change_logs_prune(older_than=timedelta(0)) > 0
         elif lapse == "many deals changed at once":
             _copies(deal.pk, 10_001)
             cursor.execute(
@@ -256,14 +258,14 @@ def test_pruning_keeps_the_changes_of_the_last_days() -> None:
         cursor.execute("SELECT xid FROM channels_opportunity_change_horizon")
         horizon = cursor.fetchone()[0]
         assert logged >= 5
-        assert opportunity_changes_prune() == 0
+        assert change_logs.prune(OPPORTUNITIES) == 0
         cursor.execute(
             "UPDATE channels_opportunity_change SET logged_at = logged_at - interval '9 days'"
             " WHERE xid = (SELECT min(xid) FROM channels_opportunity_change)"
             " RETURNING xid"
         )
         aged = [row[0] for row in cursor.fetchall()]
-        assert opportunity_changes_prune() == len(aged) > 0
+        assert change_logs.prune(OPPORTUNITIES) == len(aged) > 0
         cursor.execute("SELECT count(*) FROM channels_opportunity_change")
         assert cursor.fetchone()[0] == logged - len(aged)
         cursor.execute("SELECT xid FROM channels_opportunity_change_horizon")

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from django.db.models.sql.compiler import _AsSqlType
 
 SIZE_BANDS: tuple[str, ...] = tuple(SizeBand.values)
+
+T = TypeVar("T")
 
 
 def _case(field: str, values: Sequence[str], *, first: int = 0, default: int | None = None) -> Case:
@@ -471,14 +473,11 @@ def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
 
 def week_context(d: date, *, figures: bool = True) -> WeekContext:
     """The small tables a week's counts need besides the accounts and assignments, and with
-    `figures` those its partner figures need (partners, feedback; empty frames otherwise)."""
+    `figures` those its partner figures need (partners, feedback: `week_figure_tables`; empty
+    frames otherwise)."""
     partners, feedback = pd.DataFrame(), pd.DataFrame()
     if figures:
-        partners = partners_frame()
-        # With the moments the partner programme's step reads after the week's figures.
-        feedback = feedback_frame(
-            since=d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1), moments=True
-        )
+        partners, feedback = week_figure_tables(d)
     return WeekContext(
         agreements=agreements_frame(),
         agreement_regions=_frame(
@@ -496,6 +495,15 @@ def week_context(d: date, *, figures: bool = True) -> WeekContext:
     )
 
 
+def week_figure_tables(d: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The partners and the feedback of the 90 days ending on `d` (and any after it), with the
+    moments the partner programme's step reads after the week's figures."""
+    feedback = feedback_frame(
+        since=d - timedelta(days=metrics.FEEDBACK_WINDOW_DAYS - 1), moments=True
+    )
+    return partners_frame(), feedback
+
+
 def _rest(
     d: date, region_ids: Sequence[int] | None, bounds: _Bounds, influence: bool
 ) -> tuple[AssignmentRows, WeekContext]:
@@ -508,18 +516,11 @@ def _rest(
         )
 
 
-def _assignments_in_snapshot(
-    d: date, region_ids: Sequence[int] | None, bounds: _Bounds, influence: bool, snapshot: str
-) -> AssignmentRows:
-    """`_assignment_rows` on this thread's own connection, reading the exported `snapshot`."""
+def _in_snapshot(snapshot: str, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`read(*args, **kwargs)` on this thread's own connection, reading the exported
+    `snapshot`."""
     with in_exported_snapshot(snapshot), _tuned_reads():
-        return _assignment_rows(d, region_ids, bounds, influence=influence)
-
-
-def _context_in_snapshot(d: date, figures: bool, snapshot: str) -> WeekContext:
-    """`week_context` on this thread's own connection, reading the exported `snapshot`."""
-    with in_exported_snapshot(snapshot), _tuned_reads():
-        return week_context(d, figures=figures)
+        return read(*args, **kwargs)
 
 
 @contextmanager
@@ -535,27 +536,37 @@ def _one_snapshot() -> Iterator[bool]:
 
 
 class WeekRead:
-    """One day's market as the database gives it: `accounts` at once, and `rest()`, the
-    running assignments and the small tables, which may still be on their way from other
-    connections."""
+    """One day's market as the database gives it: `accounts` at once, and the running
+    assignments and the small tables, which may still be on their way from other connections
+    (`assignments()`, `context()`: each waits for its own)."""
 
     def __init__(
         self,
         accounts: AccountRows,
-        rest: tuple[Future[AssignmentRows], Future[WeekContext]]
-        | tuple[AssignmentRows, WeekContext],
+        assignments: Future[AssignmentRows] | AssignmentRows,
+        context: Future[WeekContext] | Callable[[], WeekContext] | WeekContext,
     ) -> None:
         self.accounts = accounts
-        self._rest = rest
+        self._assignments = assignments
+        self._context = context
+
+    def assignments(self) -> AssignmentRows:
+        """The running assignments (waits for them)."""
+        if isinstance(self._assignments, Future):
+            return self._assignments.result()
+        return self._assignments
+
+    def context(self) -> WeekContext:
+        """The small tables (waits for them)."""
+        if isinstance(self._context, Future):
+            return self._context.result()
+        if callable(self._context):
+            return self._context()
+        return self._context
 
     def rest(self) -> tuple[AssignmentRows, WeekContext]:
-        """The running assignments and the small tables (waits for them)."""
-        assignments, context = self._rest
-        if isinstance(assignments, Future) and isinstance(context, Future):
-            return assignments.result(), context.result()
-        if isinstance(assignments, Future) or isinstance(context, Future):
-            raise TypeError("the assignments and the small tables are read alike")
-        return assignments, context
+        """The running assignments and the small tables (waits for both)."""
+        return self.assignments(), self.context()
 
 
 @contextmanager
@@ -591,22 +602,31 @@ def week_read(
         if not (parallel and fresh):
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, bounds)
-            yield WeekRead(accounts, _rest(d, region_ids, bounds, influence))
+            yield WeekRead(accounts, *_rest(d, region_ids, bounds, influence))
             return
         snapshot = export_snapshot()
         with ThreadPoolExecutor(max_workers=2) as pool:
             assignments = pool.submit(
-                _assignments_in_snapshot, d, region_ids, bounds, influence, snapshot
+                _in_snapshot,
+                snapshot,
+                _assignment_rows,
+                d,
+                region_ids,
+                bounds,
+                influence=influence,
             )
-            context = pool.submit(_context_in_snapshot, d, region_ids is None, snapshot)
+            context = pool.submit(
+                _in_snapshot, snapshot, week_context, d, figures=region_ids is None
+            )
             with _tuned_reads():
                 accounts = _account_rows(d, region_ids, bounds)
-            yield WeekRead(accounts, (assignments, context))
+            yield WeekRead(accounts, assignments, context)
 
 
-# The kept market (`week_read(keep=True)`): each account's and assignment's fields that do not
-# depend on the day, with the first and last day of its rules' spans (days since 1970-01-01,
-# open ends within a 32-bit integer), so that a day's rows are a few comparisons.
+# The kept market (`week_read` with `METRICS_KEEP_MARKET`): each account's and assignment's
+# fields that do not depend on the day, with the first and last day of its rules' spans (days
+# since 1970-01-01, open ends within a 32-bit integer), so that a day's rows are a few
+# comparisons.
 _INT32 = np.iinfo("int32")
 
 
@@ -710,33 +730,33 @@ def _kept_assignments(d: date, highest: dict[str, int]) -> AssignmentRows:
     )
 
 
-def _kept_assignments_in_snapshot(
-    d: date, highest: dict[str, int], snapshot: str
-) -> AssignmentRows:
-    """`_kept_assignments` on this thread's own connection, reading the exported `snapshot`."""
-    with in_exported_snapshot(snapshot), _tuned_reads():
-        return _kept_assignments(d, highest)
-
-
 @contextmanager
 def _kept_week_read(d: date, highest: dict[str, int], *, parallel: bool) -> Iterator[WeekRead]:
     """`week_read(d)` of the whole market from the accounts and assignments this process
-    keeps (`_kept_accounts`, `_kept_assignments`), with the small tables read as ever; with
-    `parallel`, the assignments and the small tables on connections of their own from this
-    transaction's exported snapshot."""
+    keeps (`_kept_accounts`, `_kept_assignments`: a few passes over arrays once the changes
+    are read), with the small tables read as ever; with `parallel`, the small tables of the
+    counts and those of the figures (`week_figure_tables`) each on a connection of its own
+    from this transaction's exported snapshot (the feedback's read is mostly the database's
+    work, done beside the others)."""
     if not parallel:
         with _tuned_reads():
             accounts = _kept_accounts(d, highest)
-            rest = (_kept_assignments(d, highest), week_context(d))
-        yield WeekRead(accounts, rest)
+            assignments = _kept_assignments(d, highest)
+            yield WeekRead(accounts, assignments, week_context(d))
         return
     snapshot = export_snapshot()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        assignments = pool.submit(_kept_assignments_in_snapshot, d, highest, snapshot)
-        context = pool.submit(_context_in_snapshot, d, True, snapshot)
+        figure_tables = pool.submit(_in_snapshot, snapshot, week_figure_tables, d)
+        counted = pool.submit(_in_snapshot, snapshot, week_context, d, figures=False)
         with _tuned_reads():
             accounts = _kept_accounts(d, highest)
-        yield WeekRead(accounts, (assignments, context))
+            running = _kept_assignments(d, highest)
+
+        def context() -> WeekContext:
+            partners, feedback = figure_tables.result()
+            return replace(counted.result(), partners=partners, feedback=feedback)
+
+        yield WeekRead(accounts, running, context)
 
 
 def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
@@ -1000,13 +1020,6 @@ def _market_coverage_columns(
     )
 
 
-def _market_coverage_in_snapshot(highest: dict[str, int], snapshot: str) -> dict[str, np.ndarray]:
-    """`_market_coverage_columns` on this thread's own connection, reading the exported
-    `snapshot`."""
-    with in_exported_snapshot(snapshot), _tuned_reads():
-        return _market_coverage_columns(highest)
-
-
 def _market_arrays(
     regions: dict[int, str], verticals: dict[int, str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1025,7 +1038,7 @@ def _market_arrays(
         else:
             snapshot = export_snapshot()
             with ThreadPoolExecutor(max_workers=1) as pool:
-                pending = pool.submit(_market_coverage_in_snapshot, highest, snapshot)
+                pending = pool.submit(_in_snapshot, snapshot, _market_coverage_columns, highest)
                 with _tuned_reads():
                     accounts = _market_account_columns(highest)
                 coverage = pending.result()

@@ -502,11 +502,13 @@ def _day_counts(
         )
         if indexed is not None:
             indexed(accounts)
-        running, context = read.rest()
+        running = read.assignments()
+        # Joined while the small tables may still be on their way.
+        assignments = accounts.assignments(
+            account_id=running.account_id, kind=running.kind, partner_id=running.partner_id
+        )
+        context = read.context()
     day = metrics.DayStates.from_codes(rows.state)
-    assignments = accounts.assignments(
-        account_id=running.account_id, kind=running.kind, partner_id=running.partner_id
-    )
     granted = metrics.grant_table(
         in_force=metrics.agreements_in_force(context.agreements, as_of),
         agreement_regions=context.agreement_regions,

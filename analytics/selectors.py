@@ -15,6 +15,7 @@ into SQL as text.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -296,20 +297,26 @@ class AccountRows:
     state: np.ndarray
     converted_in_window: np.ndarray
     converted_in_year: np.ndarray
+    # These accounts indexed already (`metrics.Accounts`), when read from those kept.
+    indexed: metrics.Accounts | None = None
 
 
 @dataclass(frozen=True)
 class AssignmentRows:
-    """One entry per assignment running on the day: account id, kind, partner id (0 for direct
-    and online), rep id (0 when none). With `influencing`, read for the revenue step: every
-    assignment that can have influenced a deal won in the 52 weeks ending on the day
-    (`_assignment_rows(influence=True)`)."""
+    """One entry per assignment read: account id, kind, partner id (0 for direct and online),
+    rep id (0 when none); `running` marks those running on the day (all of them when None:
+    the database's read of the day reads only those). With `influencing`, read for the
+    revenue step: every assignment that can have influenced a deal won in the 52 weeks ending
+    on the day (`_assignment_rows(influence=True)`). `indexed`: these assignments joined to
+    the day's accounts already (`metrics.Accounts.assignments`), when read from those kept."""
 
     account_id: np.ndarray
     kind: pd.Categorical[str]
     partner_id: np.ndarray
     rep_id: np.ndarray
     influencing: dict[str, np.ndarray] | None = None
+    running: np.ndarray | None = None
+    indexed: metrics.Assignments | None = None
 
 
 def _account_rows(d: date, region_ids: Sequence[int] | None, bounds: _Bounds) -> AccountRows:
@@ -538,17 +545,27 @@ def _one_snapshot() -> Iterator[bool]:
 class WeekRead:
     """One day's market as the database gives it: `accounts` at once, and the running
     assignments and the small tables, which may still be on their way from other connections
-    (`assignments()`, `context()`: each waits for its own)."""
+    (`assignments()`, `context()`: each waits for its own; `counted()`, the small tables the
+    counts need, may come before the partners and the feedback)."""
 
     def __init__(
         self,
         accounts: AccountRows,
         assignments: Future[AssignmentRows] | AssignmentRows,
         context: Future[WeekContext] | Callable[[], WeekContext] | WeekContext,
+        counted: Future[WeekContext] | None = None,
     ) -> None:
         self.accounts = accounts
         self._assignments = assignments
         self._context = context
+        self._counted = counted
+
+    def counted(self) -> WeekContext:
+        """The small tables the counts need: agreements and codes, maybe without the partners
+        and the feedback yet (waits for them)."""
+        if self._counted is not None:
+            return self._counted.result()
+        return self.context()
 
     def assignments(self) -> AssignmentRows:
         """The running assignments (waits for them)."""
@@ -694,6 +711,7 @@ def _kept_accounts(d: date, highest: dict[str, int]) -> AccountRows:
     (`kept_rows`): only those changed since its last read are read. Call in a REPEATABLE
     READ transaction of the read's own, in which `highest` was read."""
     kept = kept_fields(ACCOUNTS, _kept_account_read(highest))
+    indexed = _kept_index(kept)
     day = int(day_numbers([d])[0])
     live = (kept["market_first"] <= day) & (day <= kept["market_last"])
     converted = kept["converted_first"]
@@ -711,23 +729,75 @@ def _kept_accounts(d: date, highest: dict[str, int]) -> AccountRows:
         state=np.where(live, won, 0).astype("int8"),
         converted_in_window=(window <= converted) & (converted <= day),
         converted_in_year=(year <= converted) & (converted <= day),
+        indexed=indexed,
     )
 
 
-def _kept_assignments(d: date, highest: dict[str, int]) -> AssignmentRows:
-    """`_assignment_rows(d)` of the whole market from the assignments this process keeps, as
-    `_kept_accounts` keeps the accounts."""
+# The kept accounts last indexed, and their index; the kept assignments last joined to that
+# index, and the join: kept rows are replaced, never changed in place, so the same fields are
+# the same rows.
+_indexed: tuple[dict[str, np.ndarray], metrics.Accounts] | None = None
+_joined: tuple[dict[str, np.ndarray], metrics.Accounts, metrics.Assignments] | None = None
+_indexed_lock = threading.Lock()
+
+
+def _kept_index(kept: dict[str, np.ndarray]) -> metrics.Accounts:
+    """The kept accounts `kept` indexed (`metrics.Accounts`), once for as long as they are
+    the accounts kept: a day's accounts differ from the day before's in their states only."""
+    global _indexed
+    with _indexed_lock:
+        if _indexed is not None and _indexed[0] is kept:
+            return _indexed[1]
+    indexed = metrics.Accounts(
+        account_id=kept["account_id"].astype("int64"),
+        region=kept["region"].astype("int32"),
+        vertical=kept["vertical"].astype("int32"),
+        size_band=pd.Categorical.from_codes(
+            kept["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
+        ),
+    )
+    with _indexed_lock:
+        _indexed = (kept, indexed)
+    return indexed
+
+
+def _kept_assignments(
+    d: date, highest: dict[str, int], accounts: metrics.Accounts
+) -> AssignmentRows:
+    """Every assignment this process keeps (as `_kept_accounts` keeps the accounts), with
+    those running on `d` marked (`AssignmentRows.running`): `_assignment_rows(d)` of the whole
+    market are the marked ones. Joined to `accounts` (the kept accounts as indexed) once for
+    as long as both are those kept."""
+    global _joined
     assignment = CoverageAssignment.objects.order_by("-id").values_list("id", flat=True).first()
     kept = kept_fields(COVERAGE, _kept_coverage_read({**highest, "assignment": assignment or 0}))
     day = int(day_numbers([d])[0])
-    running = np.flatnonzero((kept["running_first"] <= day) & (day <= kept["running_last"]))
-    kind = kept["kind"][running].astype(np.int8)
-    return AssignmentRows(
-        account_id=kept["account_id"][running].astype("int64"),
-        kind=pd.Categorical.from_codes(kind, categories=pd.Index(metrics.KINDS)),
-        partner_id=kept["partner_id"][running].astype("int64"),
-        rep_id=kept["rep_id"][running].astype("int64"),
+    kind = pd.Categorical.from_codes(
+        kept["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
     )
+    with _indexed_lock:
+        joined = _joined
+    if joined is None or joined[0] is not kept or joined[1] is not accounts:
+        indexed = accounts.assignments(
+            account_id=kept["account_id"], kind=kind, partner_id=kept["partner_id"]
+        )
+        joined = (kept, accounts, indexed)
+        with _indexed_lock:
+            _joined = joined
+    return AssignmentRows(
+        account_id=kept["account_id"],
+        kind=kind,
+        partner_id=kept["partner_id"],
+        rep_id=kept["rep_id"],
+        running=(kept["running_first"] <= day) & (day <= kept["running_last"]),
+        indexed=joined[2],
+    )
+
+
+def _indexed_of(accounts: AccountRows) -> metrics.Accounts:
+    if accounts.indexed is None:
+        raise ValueError("kept accounts come indexed")
+    return accounts.indexed
 
 
 @contextmanager
@@ -741,7 +811,7 @@ def _kept_week_read(d: date, highest: dict[str, int], *, parallel: bool) -> Iter
     if not parallel:
         with _tuned_reads():
             accounts = _kept_accounts(d, highest)
-            assignments = _kept_assignments(d, highest)
+            assignments = _kept_assignments(d, highest, _indexed_of(accounts))
             yield WeekRead(accounts, assignments, week_context(d))
         return
     snapshot = export_snapshot()
@@ -750,13 +820,13 @@ def _kept_week_read(d: date, highest: dict[str, int], *, parallel: bool) -> Iter
         counted = pool.submit(_in_snapshot, snapshot, week_context, d, figures=False)
         with _tuned_reads():
             accounts = _kept_accounts(d, highest)
-            running = _kept_assignments(d, highest)
+            running = _kept_assignments(d, highest, _indexed_of(accounts))
 
         def context() -> WeekContext:
             partners, feedback = figure_tables.result()
             return replace(counted.result(), partners=partners, feedback=feedback)
 
-        yield WeekRead(accounts, running, context)
+        yield WeekRead(accounts, running, context, counted)
 
 
 def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:

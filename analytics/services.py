@@ -493,8 +493,8 @@ def _day_counts(
         as_of, region_ids=region_ids, parallel=parallel, influence=influence
     ) as read:
         rows = read.accounts
-        # Indexed while the assignments may still be on their way.
-        accounts = metrics.Accounts(
+        # Indexed while the assignments may still be on their way (kept accounts come indexed).
+        accounts = rows.indexed or metrics.Accounts(
             account_id=rows.account_id,
             region=rows.region,
             vertical=rows.vertical,
@@ -503,25 +503,27 @@ def _day_counts(
         if indexed is not None:
             indexed(accounts)
         running = read.assignments()
-        # Joined while the small tables may still be on their way.
-        assignments = accounts.assignments(
+        # Joined while the small tables may still be on their way (kept ones come joined).
+        assignments = running.indexed or accounts.assignments(
             account_id=running.account_id, kind=running.kind, partner_id=running.partner_id
         )
+        # Counted while the partners and the feedback may still be on their way.
+        counted = read.counted()
+        day = metrics.DayStates.from_codes(rows.state)
+        granted = metrics.grant_table(
+            in_force=metrics.agreements_in_force(counted.agreements, as_of),
+            agreement_regions=counted.agreement_regions,
+            agreement_verticals=counted.agreement_verticals,
+            partners=assignments.partners,
+            regions=accounts.regions,
+            verticals=accounts.verticals,
+        )
+        # The covering rows found once, for the counts and the programme's counts alike.
+        covered = accounts.covering(day, assignments, granted, running=running.running)
+        groups, coverage = accounts.count(day, assignments, granted, covered=covered)
+        groups["region"] = groups["region"].map(counted.region_codes)
+        groups["vertical"] = groups["vertical"].map(counted.vertical_codes)
         context = read.context()
-    day = metrics.DayStates.from_codes(rows.state)
-    granted = metrics.grant_table(
-        in_force=metrics.agreements_in_force(context.agreements, as_of),
-        agreement_regions=context.agreement_regions,
-        agreement_verticals=context.agreement_verticals,
-        partners=assignments.partners,
-        regions=accounts.regions,
-        verticals=accounts.verticals,
-    )
-    # The covering rows found once, for the counts and the programme's counts alike.
-    covered = accounts.covering(day, assignments, granted)
-    groups, coverage = accounts.count(day, assignments, granted, covered=covered)
-    groups["region"] = groups["region"].map(context.region_codes)
-    groups["vertical"] = groups["vertical"].map(context.vertical_codes)
     programme_counts = None
     if region_ids is None:
         programme_counts = accounts.programme_counts(

@@ -80,12 +80,13 @@ def _day(day: date, *, keep: bool = True) -> Day:
         int(account): tuple(int(column[row]) for column in columns)
         for row, account in enumerate(accounts.account_id)
     }
+    rows = slice(None) if assignments.running is None else assignments.running
     running = sorted(
         zip(
-            assignments.account_id.tolist(),
-            assignments.kind.codes.tolist(),
-            assignments.partner_id.tolist(),
-            assignments.rep_id.tolist(),
+            assignments.account_id[rows].tolist(),
+            assignments.kind.codes[rows].tolist(),
+            assignments.partner_id[rows].tolist(),
+            assignments.rep_id[rows].tolist(),
             strict=True,
         )
     )

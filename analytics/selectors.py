@@ -711,7 +711,7 @@ def _kept_accounts(d: date, highest: dict[str, int]) -> AccountRows:
     (`kept_rows`): only those changed since its last read are read. Call in a REPEATABLE
     READ transaction of the read's own, in which `highest` was read."""
     kept = kept_fields(ACCOUNTS, _kept_account_read(highest))
-    indexed = _kept_index(kept)
+    segments = _kept_segments(kept)
     day = int(day_numbers([d])[0])
     live = (kept["market_first"] <= day) & (day <= kept["market_last"])
     converted = kept["converted_first"]
@@ -719,58 +719,67 @@ def _kept_accounts(d: date, highest: dict[str, int]) -> AccountRows:
     won = np.where(converted <= day, kept["converted_via"].astype("int8") + 1, 1)
     window = int(day_numbers([programme.window_start(d)])[0])
     year = int(day_numbers([programme.year_start(d)])[0])
-    return AccountRows(
-        account_id=kept["account_id"].astype("int64"),
-        region=kept["region"].astype("int32"),
-        vertical=kept["vertical"].astype("int32"),
-        size_band=pd.Categorical.from_codes(
-            kept["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
-        ),
+    return replace(
+        segments,
         state=np.where(live, won, 0).astype("int8"),
         converted_in_window=(window <= converted) & (converted <= day),
         converted_in_year=(year <= converted) & (converted <= day),
-        indexed=indexed,
     )
 
 
-# The kept accounts last indexed, and their index; the kept assignments last joined to that
-# index, and the join: kept rows are replaced, never changed in place, so the same fields are
-# the same rows.
-_indexed: tuple[dict[str, np.ndarray], metrics.Accounts] | None = None
+# The kept accounts last indexed, with their segments and index; the kept assignments last
+# joined to that index, and the join: kept rows are replaced, never changed in place, so the
+# same fields are the same rows.
+_indexed: tuple[dict[str, np.ndarray], AccountRows] | None = None
 _joined: tuple[dict[str, np.ndarray], metrics.Accounts, metrics.Assignments] | None = None
 _indexed_lock = threading.Lock()
 
 
-def _kept_index(kept: dict[str, np.ndarray]) -> metrics.Accounts:
-    """The kept accounts `kept` indexed (`metrics.Accounts`), once for as long as they are
-    the accounts kept: a day's accounts differ from the day before's in their states only."""
+def _kept_segments(kept: dict[str, np.ndarray]) -> AccountRows:
+    """The kept accounts `kept` with their segments and indexed (`metrics.Accounts`), their
+    states not yet told, once for as long as they are the accounts kept: a day's accounts
+    differ from the day before's in their states only."""
     global _indexed
     with _indexed_lock:
         if _indexed is not None and _indexed[0] is kept:
             return _indexed[1]
-    indexed = metrics.Accounts(
-        account_id=kept["account_id"].astype("int64"),
-        region=kept["region"].astype("int32"),
-        vertical=kept["vertical"].astype("int32"),
-        size_band=pd.Categorical.from_codes(
-            kept["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
+    size_band = pd.Categorical.from_codes(
+        kept["size_band"].astype(np.int8), categories=pd.Index(SIZE_BANDS)
+    )
+    account_id = kept["account_id"].astype("int64")
+    region, vertical = kept["region"].astype("int32"), kept["vertical"].astype("int32")
+    untold = np.zeros(0, dtype=bool)
+    segments = AccountRows(
+        account_id=account_id,
+        region=region,
+        vertical=vertical,
+        size_band=size_band,
+        state=untold,
+        converted_in_window=untold,
+        converted_in_year=untold,
+        indexed=metrics.Accounts(
+            account_id=account_id, region=region, vertical=vertical, size_band=size_band
         ),
     )
     with _indexed_lock:
-        _indexed = (kept, indexed)
-    return indexed
+        _indexed = (kept, segments)
+    return segments
+
+
+def _kept_coverage(highest: dict[str, int]) -> dict[str, np.ndarray]:
+    """Every assignment this process keeps, as `_kept_accounts` keeps the accounts."""
+    assignment = CoverageAssignment.objects.order_by("-id").values_list("id", flat=True).first()
+    return kept_fields(COVERAGE, _kept_coverage_read({**highest, "assignment": assignment or 0}))
 
 
 def _kept_assignments(
-    d: date, highest: dict[str, int], accounts: metrics.Accounts
+    kept: dict[str, np.ndarray], d: date, accounts: metrics.Accounts
 ) -> AssignmentRows:
-    """Every assignment this process keeps (as `_kept_accounts` keeps the accounts), with
-    those running on `d` marked (`AssignmentRows.running`): `_assignment_rows(d)` of the whole
-    market are the marked ones. Joined to `accounts` (the kept accounts as indexed) once for
-    as long as both are those kept."""
+    """The kept assignments `kept` (`_kept_coverage`), with those running on `d` marked
+    (`AssignmentRows.running`): `_assignment_rows(d)` of the whole market are the marked
+    ones. Joined to `accounts` (the kept accounts as indexed) once for as long as both are
+    those kept."""
     global _joined
-    assignment = CoverageAssignment.objects.order_by("-id").values_list("id", flat=True).first()
-    kept = kept_fields(COVERAGE, _kept_coverage_read({**highest, "assignment": assignment or 0}))
     day = int(day_numbers([d])[0])
     kind = pd.Categorical.from_codes(
         kept["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
@@ -803,24 +812,27 @@ def _indexed_of(accounts: AccountRows) -> metrics.Accounts:
 @contextmanager
 def _kept_week_read(d: date, highest: dict[str, int], *, parallel: bool) -> Iterator[WeekRead]:
     """`week_read(d)` of the whole market from the accounts and assignments this process
-    keeps (`_kept_accounts`, `_kept_assignments`: a few passes over arrays once the changes
-    are read), with the small tables read as ever; with `parallel`, the small tables of the
-    counts and those of the figures (`week_figure_tables`) each on a connection of its own
-    from this transaction's exported snapshot (the feedback's read is mostly the database's
+    keeps (`_kept_accounts`, `_kept_coverage`: a few passes over arrays once the changes are
+    read), with the small tables read as ever; with `parallel`, the kept assignments, the
+    small tables of the counts and those of the figures (`week_figure_tables`) each on a
+    connection of its own from this transaction's exported snapshot (a worker's first run
+    reads the assignments beside the accounts; the feedback's read is mostly the database's
     work, done beside the others)."""
     if not parallel:
         with _tuned_reads():
             accounts = _kept_accounts(d, highest)
-            assignments = _kept_assignments(d, highest, _indexed_of(accounts))
+            coverage = _kept_coverage(highest)
+            assignments = _kept_assignments(coverage, d, _indexed_of(accounts))
             yield WeekRead(accounts, assignments, week_context(d))
         return
     snapshot = export_snapshot()
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        kept_coverage = pool.submit(_in_snapshot, snapshot, _kept_coverage, highest)
         figure_tables = pool.submit(_in_snapshot, snapshot, week_figure_tables, d)
         counted = pool.submit(_in_snapshot, snapshot, week_context, d, figures=False)
         with _tuned_reads():
             accounts = _kept_accounts(d, highest)
-            running = _kept_assignments(d, highest, _indexed_of(accounts))
+        running = _kept_assignments(kept_coverage.result(), d, _indexed_of(accounts))
 
         def context() -> WeekContext:
             partners, feedback = figure_tables.result()

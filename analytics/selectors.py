@@ -36,6 +36,7 @@ from django.db.models import (
     DateField,
     F,
     Func,
+    Model,
     Q,
     QuerySet,
     Value,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 SIZE_BANDS: tuple[str, ...] = tuple(SizeBand.values)
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 
 def _case(field: str, values: Sequence[str], *, first: int = 0, default: int | None = None) -> Case:
@@ -1030,6 +1032,13 @@ def _names_of(ids: np.ndarray, names: dict[int, str]) -> np.ndarray:
     return labels[np.searchsorted(known, ids)] if len(known) else np.zeros(0, dtype=object)
 
 
+def _of_ids(rows: QuerySet[M], ids: Sequence[int] | None) -> QuerySet[M]:
+    """The rows of `ids` (a `range`: the ids from its start up to its stop), all with None."""
+    if isinstance(ids, range):
+        return rows.filter(id__gte=ids.start, id__lt=ids.stop)
+    return rows if ids is None else rows.filter(id__in=ids)
+
+
 def _market_account_columns(
     highest: dict[str, int], ids: Sequence[int] | None = None
 ) -> dict[str, np.ndarray]:
@@ -1041,12 +1050,8 @@ def _market_account_columns(
         region_id__lte=highest["region"],
         vertical_id__lte=highest["vertical"],
     )
-    if isinstance(ids, range):
-        accounts = accounts.filter(id__gte=ids.start, id__lt=ids.stop)
-    elif ids is not None:
-        accounts = accounts.filter(id__in=ids)
     return _integer_columns(
-        accounts,
+        _of_ids(accounts, ids),
         _Packing(
             [
                 _Field("account_id", F("id"), _bits(highest["account"])),
@@ -1080,12 +1085,8 @@ def _market_coverage_columns(
     if "assignment" in highest:
         assignments = assignments.filter(id__lte=highest["assignment"])
         named = [_Field("assignment_id", F("id"), _bits(highest["assignment"]))]
-    if isinstance(ids, range):
-        assignments = assignments.filter(id__gte=ids.start, id__lt=ids.stop)
-    elif ids is not None:
-        assignments = assignments.filter(id__in=ids)
     return _integer_columns(
-        assignments,
+        _of_ids(assignments, ids),
         _Packing(
             [
                 *named,

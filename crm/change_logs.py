@@ -24,7 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection, migrations, transaction
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 # A statement changing more rows than this logs one row meaning "read them all again".
 MOST_ROWS = 10_000
@@ -143,6 +145,23 @@ CREATE TRIGGER {table}_truncated AFTER TRUNCATE ON {table}
 CREATE TRIGGER {name}_truncated AFTER TRUNCATE ON {name}
     FOR EACH STATEMENT EXECUTE FUNCTION {table}_horizon_moved();
 """
+
+
+def operation(log: ChangeLog) -> migrations.RunPython:
+    """The migration operation that creates `log` on PostgreSQL (SQLite keeps no log), and
+    drops it when reversed."""
+
+    def create(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(create_sql(log))
+
+    def drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(drop_sql(log))
+
+    return migrations.RunPython(create, drop)
 
 
 def drop_sql(log: ChangeLog) -> str:

@@ -3,23 +3,9 @@ readers that keep the assignments between runs and read again only those changed
 (`channels.change_logs.COVERAGE`, `analytics.kept_rows`). SQLite keeps no log."""
 
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
 
 from channels.change_logs import COVERAGE
-from crm.change_logs import create_sql, drop_sql
-
-
-def create(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(create_sql(COVERAGE))
-
-
-def drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(drop_sql(COVERAGE))
+from crm.change_logs import operation
 
 
 class Migration(migrations.Migration):
@@ -28,4 +14,4 @@ class Migration(migrations.Migration):
         ("crm", "0016_account_change_log"),
     ]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [operation(COVERAGE)]

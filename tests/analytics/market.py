@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+import psycopg
+from django.db import connection
 from django.db.models import Q
 
 from channels.models import CoverageAssignment, SalesRep
@@ -196,3 +198,15 @@ def random_revenue(seed: int, *, opportunities: int = 150) -> list[date]:
         )
     picks = sorted(interesting)
     return [picks[0], *rng.sample(picks, min(8, len(picks))), picks[-1], BASE]
+
+
+def another_connection() -> psycopg.Connection:
+    """A connection of its own to the test database, for a transaction beside the test's."""
+    settings = connection.settings_dict
+    return psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        dbname=settings["NAME"],
+    )

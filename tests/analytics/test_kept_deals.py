@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -21,7 +20,7 @@ from channels.models import Opportunity
 from channels.services import change_logs_prune
 from crm import change_logs
 from crm.models import Account, CurrencyRate
-from tests.analytics.market import random_market, random_revenue
+from tests.analytics.market import another_connection, random_market, random_revenue
 from tests.analytics.test_revenue_reference import _check_stored
 from tests.factories import OpportunityFactory
 
@@ -136,14 +135,7 @@ def test_a_change_committed_after_a_read_began_is_read_at_the_next(reads: list[i
     _kept(day)
     deal = Opportunity.objects.filter(opened_on__lte=day, closed_on__isnull=True).first()
     assert deal is not None
-    settings = connection.settings_dict
-    with psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        dbname=settings["NAME"],
-    ) as other:
+    with another_connection() as other:
         other.execute(
             "UPDATE channels_opportunity SET amount = amount + 1000 WHERE id = %s", [deal.pk]
         )

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 from django.db import connection
 from django.db.models import F
@@ -25,7 +24,7 @@ from channels.models import CoverageAssignment
 from channels.services import change_logs_prune
 from crm import change_logs
 from crm.models import Account, Region
-from tests.analytics.market import random_market
+from tests.analytics.market import another_connection, random_market
 from tests.analytics.test_sql_reference import _partner_counts, _sorted
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -171,14 +170,7 @@ def test_a_change_committed_after_a_read_began_is_read_at_the_next(
     _day(day)
     account = Account.objects.filter(archived_on__isnull=True, entered_on__lte=day).first()
     assert account is not None
-    settings = connection.settings_dict
-    with psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        dbname=settings["NAME"],
-    ) as other:
+    with another_connection() as other:
         other.execute("UPDATE crm_account SET archived_on = entered_on WHERE id = %s", [account.pk])
         # Open: the read does not see it, and keeps the account as it was.
         reads["accounts"].clear()

@@ -30,8 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
+from psycopg import sql
 
 from crm.change_logs import ChangeLog
+from crm.sql import as_text
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +65,15 @@ def kept_fields(
     holds it; the rows in no particular order."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_current_snapshot()::text,"
-            " pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
-            f" (SELECT xid FROM {log.horizon}),"
-            " (SELECT oid FROM pg_database WHERE datname = current_database()),"
-            " pg_postmaster_start_time()"
+            as_text(
+                sql.SQL(
+                    "SELECT pg_current_snapshot()::text,"
+                    " pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+                    " (SELECT xid FROM {horizon}),"
+                    " (SELECT oid FROM pg_database WHERE datname = current_database()),"
+                    " pg_postmaster_start_time()"
+                ).format(horizon=sql.Identifier(log.horizon))
+            )
         )
         snapshot, xmin, horizon, database, started = cursor.fetchone()
     settings = connection.settings_dict
@@ -111,8 +117,12 @@ def _changed_since(log: ChangeLog, kept: _Kept) -> list[int] | None:
     with connection.cursor() as cursor:
         # A transaction older than the snapshot's xmin was seen by it (or rolled back).
         cursor.execute(
-            f"SELECT DISTINCT {log.id_column} FROM {log.log}"
-            " WHERE xid >= %s AND NOT pg_visible_in_snapshot(xid::text::xid8, %s::pg_snapshot)",
+            as_text(
+                sql.SQL(
+                    "SELECT DISTINCT {id} FROM {log} WHERE xid >= %s"
+                    " AND NOT pg_visible_in_snapshot(xid::text::xid8, %s::pg_snapshot)"
+                ).format(id=sql.Identifier(log.id_column), log=sql.Identifier(log.log))
+            ),
             [kept.xmin, kept.snapshot],
         )
         changed = [row[0] for row in cursor.fetchall()]

@@ -4,7 +4,9 @@
   rule 4's conversion test, the filters `crm.rules` and `channels.rules` state) and sends
   integers only: one per account (its segment and state) and one per running assignment. With
   the small tables of `week_context` that is everything `analytics.metrics` needs for a week:
-  the fast path for a single week (README, "Metrics").
+  the fast path for a single week (README, "Metrics"). On PostgreSQL a worker keeps the
+  accounts and assignments with the days of those rules (`kept_rows`), and a day of the whole
+  market is a few comparisons over them once the rows changed since are read.
 - `market_frames()`: the account-level columns, loaded once; a backfill evaluates many days in
   memory from them.
 
@@ -733,7 +735,9 @@ def _kept_accounts(d: date, highest: dict[str, int]) -> AccountRows:
 # joined to that index, and the join: kept rows are replaced, never changed in place, so the
 # same fields are the same rows.
 _indexed: tuple[dict[str, np.ndarray], AccountRows] | None = None
-_joined: tuple[dict[str, np.ndarray], metrics.Accounts, metrics.Assignments] | None = None
+_joined: (
+    tuple[dict[str, np.ndarray], metrics.Accounts, metrics.Assignments, pd.Categorical[str]] | None
+) = None
 _indexed_lock = threading.Lock()
 
 
@@ -783,21 +787,21 @@ def _kept_assignments(
     those kept."""
     global _joined
     day = int(day_numbers([d])[0])
-    kind = pd.Categorical.from_codes(
-        kept["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
-    )
     with _indexed_lock:
         joined = _joined
     if joined is None or joined[0] is not kept or joined[1] is not accounts:
+        kind = pd.Categorical.from_codes(
+            kept["kind"].astype(np.int8), categories=pd.Index(metrics.KINDS)
+        )
         indexed = accounts.assignments(
             account_id=kept["account_id"], kind=kind, partner_id=kept["partner_id"]
         )
-        joined = (kept, accounts, indexed)
+        joined = (kept, accounts, indexed, kind)
         with _indexed_lock:
             _joined = joined
     return AssignmentRows(
         account_id=kept["account_id"],
-        kind=kind,
+        kind=joined[3],
         partner_id=kept["partner_id"],
         rep_id=kept["rep_id"],
         running=(kept["running_first"] <= day) & (day <= kept["running_last"]),

@@ -27,6 +27,9 @@ from datetime import timedelta
 from django.db import connection, migrations, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
+from psycopg import sql
+
+from crm.sql import as_text
 
 # A statement changing more rows than this logs one row meaning "read them all again".
 MOST_ROWS = 10_000
@@ -186,18 +189,27 @@ def prune(log: ChangeLog, *, older_than: timedelta = CHANGES_KEPT) -> int:
     Returns the rows deleted; 0 on a database that keeps no log (SQLite)."""
     if connection.vendor != "postgresql":
         return 0
+    log_table, horizon = sql.Identifier(log.log), sql.Identifier(log.horizon)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"WITH pruned AS (DELETE FROM {log.log}"
-            " WHERE logged_at < statement_timestamp() - make_interval(secs => %s) RETURNING xid)"
-            " SELECT count(*), max(xid) FROM pruned",
+            as_text(
+                sql.SQL(
+                    "WITH pruned AS (DELETE FROM {log} WHERE logged_at"
+                    " < statement_timestamp() - make_interval(secs => %s) RETURNING xid)"
+                    " SELECT count(*), max(xid) FROM pruned"
+                ).format(log=log_table)
+            ),
             [older_than.total_seconds()],
         )
         pruned, newest = cursor.fetchone()
         if pruned:
             cursor.execute(
-                f"INSERT INTO {log.horizon} (xid) VALUES (%s)"
-                f" ON CONFLICT (id) DO UPDATE SET xid = GREATEST({log.horizon}.xid, EXCLUDED.xid)",
+                as_text(
+                    sql.SQL(
+                        "INSERT INTO {horizon} (xid) VALUES (%s) ON CONFLICT (id)"
+                        " DO UPDATE SET xid = GREATEST({horizon}.xid, EXCLUDED.xid)"
+                    ).format(horizon=horizon)
+                ),
                 [newest],
             )
     return int(pruned)

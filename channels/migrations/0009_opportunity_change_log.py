@@ -1,5 +1,5 @@
 """Log which opportunities each transaction changed, on PostgreSQL, for readers that keep the
-deals between runs and read again only those changed since (`analytics.kept_deals`).
+deals between runs and read again only those changed since (`analytics.kept_rows`).
 
 The database keeps the log itself, so that no write path (the ORM, the import's `COPY`, an
 `UPDATE` typed by hand, a cascade) can change a deal without it:

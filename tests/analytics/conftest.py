@@ -20,6 +20,8 @@ import pytest
 from celery import Celery
 from django.db import connection
 
+from analytics import kept_rows
+
 REDIS_PORT = 56379
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -151,3 +153,11 @@ def sender(redis_url: str) -> Iterator[Celery]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def nothing_kept() -> Iterator[None]:
+    """No rows kept by this process before or after the test (`analytics.kept_rows`)."""
+    kept_rows.forget_kept_rows()
+    yield
+    kept_rows.forget_kept_rows()

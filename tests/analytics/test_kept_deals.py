@@ -4,7 +4,6 @@ kept snapshot, and every deal when the log of changes cannot vouch for the kept 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from analytics import kept_rows, metrics, revenue_selectors, services
+from analytics import metrics, revenue_selectors, services
 from analytics.revenue_selectors import RevenueRead, read_revenue
 from channels.change_logs import OPPORTUNITIES
 from channels.models import Opportunity
@@ -24,16 +23,13 @@ from tests.analytics.market import another_connection, random_market, random_rev
 from tests.analytics.test_revenue_reference import _check_stored
 from tests.factories import OpportunityFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("nothing_kept"),
+]
 
 DealRows = dict[int, tuple[int, ...]]
-
-
-@pytest.fixture(autouse=True)
-def nothing_kept() -> Iterator[None]:
-    kept_rows.forget_kept_rows()
-    yield
-    kept_rows.forget_kept_rows()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ every row when the logs of changes cannot vouch for the kept ones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,16 +26,13 @@ from crm.models import Account, Region
 from tests.analytics.market import another_connection, random_market
 from tests.analytics.test_sql_reference import _partner_counts, _sorted
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("nothing_kept"),
+]
 
 Day = tuple[dict[int, tuple[int, ...]], list[tuple[int, ...]]]
-
-
-@pytest.fixture(autouse=True)
-def nothing_kept() -> Iterator[None]:
-    kept_rows.forget_kept_rows()
-    yield
-    kept_rows.forget_kept_rows()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ Input frames (dates `datetime64`, missing ones NaT):
   deal's rep, for `PreparedRevenue.sourced`)
 - coverage: `account_id, kind, partner_id, start_date, end_date` (the accounts of won deals;
   `kind` as text or as its position in `KINDS`)
-- agreements: `metrics.AGREEMENT_COLUMNS` and `annual_target_cents, currency` (target null
+- agreements: `metrics.AGREEMENT_COLUMNS` and `annual_target_cents, currency` (both null
   when none); agreement_regions / agreement_verticals: `agreement_id, region` /
   `agreement_id, vertical`, in the same codes as the opportunities' segments
 - partners: `partner_id, external_id, name, channel_kind`

@@ -59,6 +59,9 @@ from analytics.selectors import (
     _integer_columns,
     _kind_by_owner,
     _Packing,
+    agreement_scopes,
+    agreements_frame,
+    partners_frame,
 )
 from channels.change_logs import OPPORTUNITIES
 from channels.models import CoverageAssignment, Opportunity, OpportunitySubStage, SalesRep
@@ -140,37 +143,37 @@ def _coverage(assignments: QuerySet[CoverageAssignment]) -> pd.DataFrame:
 
 
 def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Every agreement with its annual target (cents) and currency, and the region and
-    vertical codes it lists (their ids with `by_id`)."""
-    columns = ["agreement_id", "partner_id", "status", "signed_on", "start_date", "end_date"]
-    columns += ["terminated_on", "annual_target", "currency"]
-    rows = Agreement.objects.order_by().values_list("id", *columns[1:])
-    agreements = pd.DataFrame(list(rows), columns=columns)
-    agreements = _dated(agreements, ["signed_on", "start_date", "end_date", "terminated_on"])
-    agreements["annual_target_cents"] = pd.array(
-        [
-            None if target is None else int(target.scaleb(2))
-            for target in agreements["annual_target"]
-        ],
-        dtype="Int64",
+    """Every agreement (`selectors.agreements_frame`) with its annual target (cents) and its
+    currency (both null when it has no target), and the region and vertical codes it lists
+    (their ids with `by_id`: `selectors.agreement_scopes`)."""
+    targets = list(
+        Agreement.objects.filter(annual_target__isnull=False).values_list(
+            "id", "annual_target", "currency"
+        )
     )
+    target_cents = {
+        each: int(target.scaleb(2)) for each, target, _ in targets if target is not None
+    }
+    currencies = {each: currency for each, _, currency in targets}
+    agreements = agreements_frame()
+    ids = agreements["agreement_id"]
+    agreements["annual_target_cents"] = pd.array(
+        [target_cents.get(agreement_id) for agreement_id in ids.tolist()], dtype="Int64"
+    )
+    agreements["currency"] = pd.array(
+        [currencies.get(agreement_id) for agreement_id in ids.tolist()], dtype=object
+    )
+    if by_id:
+        return agreements, agreement_scopes("region"), agreement_scopes("vertical")
     regions = pd.DataFrame(
-        list(
-            Agreement.regions.through.objects.values_list(
-                "agreement_id", "region_id" if by_id else "region__code"
-            )
-        ),
+        list(Agreement.regions.through.objects.values_list("agreement_id", "region__code")),
         columns=["agreement_id", "region"],
     )
     verticals = pd.DataFrame(
-        list(
-            Agreement.verticals.through.objects.values_list(
-                "agreement_id", "vertical_id" if by_id else "vertical__code"
-            )
-        ),
+        list(Agreement.verticals.through.objects.values_list("agreement_id", "vertical__code")),
         columns=["agreement_id", "vertical"],
     )
-    return agreements.drop(columns="annual_target"), regions, verticals
+    return agreements, regions, verticals
 
 
 def has_deals() -> bool:
@@ -626,20 +629,13 @@ _Terms = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
 def _terms() -> _Terms:
     """The agreements (their regions and verticals by id) and the partners."""
-    return (*_agreements(by_id=True), _partners())
+    return (*_agreements(by_id=True), partners_frame())
 
 
 def _terms_in_snapshot(snapshot: str) -> _Terms:
     """`_terms` on this thread's own connection, reading the exported `snapshot`."""
     with in_exported_snapshot(snapshot):
         return _terms()
-
-
-def _partners() -> pd.DataFrame:
-    return pd.DataFrame(
-        list(Partner.objects.values_list("id", "external_id", "name", "channel_kind")),
-        columns=["partner_id", "external_id", "name", "channel_kind"],
-    )
 
 
 def _coverage_frame(fields: dict[str, np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
@@ -926,7 +922,7 @@ def read_revenue(
         else:
             opportunity_frame = _opportunities(opportunities)
             coverage = _coverage(assignments)
-            terms = (*_agreements(by_id=False), _partners())
+            terms = (*_agreements(by_id=False), partners_frame())
         agreements, agreement_regions, agreement_verticals, partners = terms
         return RevenueRead(
             read,

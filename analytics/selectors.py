@@ -62,6 +62,7 @@ from crm.rules import CONVERTED, IN_MARKET, DateRule
 from crm.sql import export_snapshot, in_exported_snapshot, int8_gathered, int8_values
 from partners.models import (
     Agreement,
+    AgreementStatus,
     Feedback,
     FeedbackCategory,
     FeedbackSource,
@@ -222,10 +223,12 @@ def _highest_ids() -> dict[str, int]:
         "partner": Partner,
         "rep": SalesRep,
     }
-    return {
-        name: model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0
-        for name, model in models.items()
-    }
+    return {name: _highest_id(model) for name, model in models.items()}
+
+
+def _highest_id(model: type[Model]) -> int:
+    """The highest id of `model`'s rows (0 when it has none)."""
+    return model._default_manager.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _bits(value: int) -> int:
@@ -491,14 +494,8 @@ def week_context(d: date, *, figures: bool = True) -> WeekContext:
         partners, feedback = week_figure_tables(d)
     return WeekContext(
         agreements=agreements_frame(),
-        agreement_regions=_frame(
-            Agreement.regions.through.objects.values_list("agreement_id", "region_id"),
-            ["agreement_id", "region"],
-        ),
-        agreement_verticals=_frame(
-            Agreement.verticals.through.objects.values_list("agreement_id", "vertical_id"),
-            ["agreement_id", "vertical"],
-        ),
+        agreement_regions=agreement_scopes("region"),
+        agreement_verticals=agreement_scopes("vertical"),
         partners=partners,
         feedback=feedback,
         region_codes=_codes(Region),
@@ -852,9 +849,77 @@ def _frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
 
 
 def agreements_frame() -> pd.DataFrame:
-    """Every agreement's partner, status and dates (`metrics.AGREEMENT_COLUMNS`)."""
+    """Every agreement's partner, status and dates (`metrics.AGREEMENT_COLUMNS`). On PostgreSQL
+    they arrive as integer arrays (`_agreement_arrays`), the dates as `datetime64[D]`."""
+    if connection.vendor == "postgresql":
+        with _one_snapshot(), _tuned_reads():
+            frame = _agreement_arrays()
+        if frame is not None:
+            return frame
     fields = ["id", *metrics.AGREEMENT_COLUMNS[1:]]
     return _frame(Agreement.objects.order_by().values_list(*fields), metrics.AGREEMENT_COLUMNS)
+
+
+_AGREEMENT_STATUSES: tuple[str, ...] = tuple(AgreementStatus.values)
+
+
+def _agreement_arrays() -> pd.DataFrame | None:
+    """`agreements_frame`'s rows, every column sent as integers gathered into arrays
+    (`_integer_columns`): the status as its place in `AgreementStatus`, each date as a day
+    number. In id order. None when there are none, or when a status is none of
+    `AgreementStatus`'s (the caller then reads the rows as they are)."""
+    highest = {"agreement": _highest_id(Agreement), "partner": _highest_id(Partner)}
+    if not highest["agreement"]:
+        return None
+    dates = [name for name in metrics.AGREEMENT_COLUMNS[2:] if name != "status"]
+    statuses = _AGREEMENT_STATUSES
+    fields = _integer_columns(
+        Agreement.objects.filter(id__lte=highest["agreement"], partner_id__lte=highest["partner"]),
+        _Packing(
+            [
+                _Field("agreement_id", F("id"), _bits(highest["agreement"])),
+                _Field("partner_id", F("partner_id"), _bits(highest["partner"])),
+                _Field(
+                    "status", _case("status", statuses, default=len(statuses)), _bits(len(statuses))
+                ),
+                *(_Field(name, _day_number(name), _DAY_BITS) for name in dates),
+            ]
+        ),
+    )
+    if (fields["status"] >= len(statuses)).any():
+        return None
+    order = np.argsort(fields["agreement_id"], kind="stable")
+    columns = {
+        "agreement_id": fields["agreement_id"],
+        "partner_id": fields["partner_id"],
+        "status": np.array(statuses, dtype=object)[fields["status"]],
+        **{name: _dates_of(fields[name]) for name in dates},
+    }
+    return pd.DataFrame({name: columns[name][order] for name in metrics.AGREEMENT_COLUMNS})
+
+
+def agreement_scopes(column: str) -> pd.DataFrame:
+    """The regions (`column` "region") or verticals ("vertical") the agreements list:
+    `agreement_id, <column>`, the second its id; on PostgreSQL read as integer arrays."""
+    through = getattr(Agreement, f"{column}s").through
+    scoped = through._meta.get_field(column).related_model
+    if connection.vendor != "postgresql":
+        rows = through.objects.values_list("agreement_id", f"{column}_id")
+        return _frame(rows, ["agreement_id", column])
+    with _one_snapshot(), _tuned_reads():
+        highest = {"agreement_id": _highest_id(Agreement), column: _highest_id(scoped)}
+        fields = _integer_columns(
+            through.objects.filter(
+                agreement_id__lte=highest["agreement_id"], **{f"{column}_id__lte": highest[column]}
+            ),
+            _Packing(
+                [
+                    _Field("agreement_id", F("agreement_id"), _bits(highest["agreement_id"])),
+                    _Field(column, F(f"{column}_id"), _bits(highest[column])),
+                ]
+            ),
+        )
+    return pd.DataFrame(fields)
 
 
 FEEDBACK_FRAME_COLUMNS = [
@@ -938,7 +1003,7 @@ def _feedback_arrays(entries: QuerySet[Feedback]) -> pd.DataFrame | None:
     (the caller then reads the rows as they are)."""
     highest = {
         "feedback": entries.order_by("-id").values_list("id", flat=True).first() or 0,
-        "partner": Partner.objects.order_by("-id").values_list("id", flat=True).first() or 0,
+        "partner": _highest_id(Partner),
     }
     if not highest["feedback"]:
         return None
@@ -960,7 +1025,11 @@ def _feedback_arrays(entries: QuerySet[Feedback]) -> pd.DataFrame | None:
                 # 0 for no score, else the score + 1.
                 _Field("nps", Coalesce(F("nps") + Value(1), Value(0)), 16),
                 _Field("created_on", _day_number_of(TruncDate("created_at")), _DAY_BITS),
-                *(_Field(name, expression, 3) for name, expression in coded.items()),
+                # Wide enough for the default too (a value outside the codes).
+                *(
+                    _Field(name, expression, _bits(len(_FEEDBACK_CODES[name])))
+                    for name, expression in coded.items()
+                ),
                 _Field("created_us", EpochMicroseconds("created_at"), 64),
             ]
         ),

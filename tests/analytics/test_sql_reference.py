@@ -13,9 +13,22 @@ import pytest
 from analytics import metrics, selectors, services
 from analytics.sql_reference import reference_partner_counts, reference_segment_counts
 from crm.models import Region
-from partners.models import Feedback, FeedbackCategory, FeedbackSource, PartnerKind
+from partners.models import (
+    Agreement,
+    AgreementStatus,
+    Feedback,
+    FeedbackCategory,
+    FeedbackSource,
+    PartnerKind,
+)
 from tests.analytics.market import random_market
-from tests.factories import FeedbackFactory, PartnerFactory
+from tests.factories import (
+    AgreementFactory,
+    FeedbackFactory,
+    PartnerFactory,
+    RegionFactory,
+    VerticalFactory,
+)
 
 COUNTS = [*metrics.SEGMENT_KEYS, *metrics.COUNT_COLUMNS]
 PARTNER_COUNTS = ["partner_id", "covered_accounts", "converted_accounts", "agreements_in_force"]
@@ -207,3 +220,54 @@ def test_the_feedback_read_as_arrays_equals_the_rows_read_one_by_one(
             # Newest first, ties by id, as the model lists them.
             order = list(arrays[["created_us", "id"]].itertuples(index=False, name=None))
             assert order == sorted(order, reverse=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_agreements_read_as_arrays_equal_the_rows_read_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    regions = [RegionFactory() for _ in range(3)]
+    verticals = [VerticalFactory() for _ in range(2)]
+    start = date(2024, 2, 29)
+    for number, status in enumerate(AgreementStatus.values * 3):
+        terminated = status == AgreementStatus.TERMINATED
+        # A draft may lack its signed date; every other agreement has one.
+        unsigned = status == AgreementStatus.DRAFT and number % 8 == 0
+        AgreementFactory(
+            status=status,
+            start_date=start + timedelta(days=number),
+            end_date=start + timedelta(days=number + 400),
+            signed_on=None if unsigned else date(1, 1, 1),
+            terminated_on=start + timedelta(days=number + 30) if terminated else None,
+            regions=regions[: number % 4],
+            verticals=verticals[: number % 3],
+        )
+    Agreement.objects.filter(signed_on=date(1, 1, 1)).update(signed_on=date(9999, 12, 31))
+
+    arrays = selectors.agreements_frame()
+    monkeypatch.setattr(selectors, "_agreement_arrays", lambda: None)
+    rows = selectors.agreements_frame()
+    assert list(arrays.columns) == list(rows.columns) == metrics.AGREEMENT_COLUMNS
+    assert len(rows) == 12
+    dates = metrics.AGREEMENT_COLUMNS[3:]
+    rows[dates] = rows[dates].apply(pd.to_datetime)
+    arrays[dates] = arrays[dates].astype(rows[dates].dtypes.iloc[0])
+    pd.testing.assert_frame_equal(
+        arrays, rows.sort_values("agreement_id", ignore_index=True), check_exact=True
+    )
+    assert arrays["signed_on"].isna().sum() == 2
+    # In force (rule 2) alike from either frame.
+    for day in (start, start + timedelta(days=35), start + timedelta(days=500)):
+        pd.testing.assert_frame_equal(
+            metrics.agreements_in_force(arrays, day)[["agreement_id"]].reset_index(drop=True),
+            metrics.agreements_in_force(rows, day)[["agreement_id"]].reset_index(drop=True),
+        )
+
+    for column in ("region", "vertical"):
+        through = getattr(Agreement, f"{column}s").through
+        stored = sorted(through.objects.values_list("agreement_id", f"{column}_id"))
+        scopes = selectors.agreement_scopes(column)
+        assert list(scopes.columns) == ["agreement_id", column]
+        assert sorted(scopes.itertuples(index=False, name=None)) == stored
+        assert len(stored) > 0

@@ -155,7 +155,10 @@ def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.
         each: int(target.scaleb(2)) for each, target, _ in targets if target is not None
     }
     currencies = {each: currency for each, _, currency in targets}
-    agreements = agreements_frame()
+    # Dates as `datetime64` on every database (`agreements_frame` gives SQLite's as dates).
+    agreements = _dated(
+        agreements_frame(), ["signed_on", "start_date", "end_date", "terminated_on"]
+    )
     ids = agreements["agreement_id"]
     agreements["annual_target_cents"] = pd.array(
         [target_cents.get(agreement_id) for agreement_id in ids.tolist()], dtype="Int64"

@@ -49,6 +49,7 @@ from analytics import metrics, revenue
 from analytics.kept_rows import kept_fields
 from analytics.selectors import (
     _DAY_BITS,
+    AGREEMENT_DATES,
     SIZE_BANDS,
     _bits,
     _case,
@@ -156,9 +157,7 @@ def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     }
     currencies = {each: currency for each, _, currency in targets}
     # Dates as `datetime64` on every database (`agreements_frame` gives SQLite's as dates).
-    agreements = _dated(
-        agreements_frame(), ["signed_on", "start_date", "end_date", "terminated_on"]
-    )
+    agreements = _dated(agreements_frame(), AGREEMENT_DATES)
     ids = agreements["agreement_id"]
     agreements["annual_target_cents"] = pd.array(
         [target_cents.get(agreement_id) for agreement_id in ids.tolist()], dtype="Int64"
@@ -166,17 +165,11 @@ def _agreements(*, by_id: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     agreements["currency"] = pd.array(
         [currencies.get(agreement_id) for agreement_id in ids.tolist()], dtype=object
     )
-    if by_id:
-        return agreements, agreement_scopes("region"), agreement_scopes("vertical")
-    regions = pd.DataFrame(
-        list(Agreement.regions.through.objects.values_list("agreement_id", "region__code")),
-        columns=["agreement_id", "region"],
+    return (
+        agreements,
+        agreement_scopes("region", codes=not by_id),
+        agreement_scopes("vertical", codes=not by_id),
     )
-    verticals = pd.DataFrame(
-        list(Agreement.verticals.through.objects.values_list("agreement_id", "vertical__code")),
-        columns=["agreement_id", "vertical"],
-    )
-    return agreements, regions, verticals
 
 
 def has_deals() -> bool:

@@ -481,8 +481,9 @@ class WeekContext:
     vertical_codes: dict[int, str]
 
 
-def _codes(model: type[Region] | type[Vertical]) -> dict[int, str]:
-    return dict(model.objects.values_list("id", "code"))
+def _codes(model: type[Model]) -> dict[int, str]:
+    """The code of each row of a table of codes (regions, verticals) by id."""
+    return dict(model._default_manager.values_list("id", "code"))
 
 
 def week_context(d: date, *, figures: bool = True) -> WeekContext:
@@ -771,8 +772,8 @@ def _kept_segments(kept: dict[str, np.ndarray]) -> AccountRows:
 
 def _kept_coverage(highest: dict[str, int]) -> dict[str, np.ndarray]:
     """Every assignment this process keeps, as `_kept_accounts` keeps the accounts."""
-    assignment = CoverageAssignment.objects.order_by("-id").values_list("id", flat=True).first()
-    return kept_fields(COVERAGE, _kept_coverage_read({**highest, "assignment": assignment or 0}))
+    assignment = _highest_id(CoverageAssignment)
+    return kept_fields(COVERAGE, _kept_coverage_read({**highest, "assignment": assignment}))
 
 
 def _kept_assignments(
@@ -861,6 +862,8 @@ def agreements_frame() -> pd.DataFrame:
 
 
 _AGREEMENT_STATUSES: tuple[str, ...] = tuple(AgreementStatus.values)
+# The date columns of `metrics.AGREEMENT_COLUMNS`.
+AGREEMENT_DATES: list[str] = [name for name in metrics.AGREEMENT_COLUMNS[2:] if name != "status"]
 
 
 def _agreement_arrays() -> pd.DataFrame | None:
@@ -871,7 +874,6 @@ def _agreement_arrays() -> pd.DataFrame | None:
     highest = {"agreement": _highest_id(Agreement), "partner": _highest_id(Partner)}
     if not highest["agreement"]:
         return None
-    dates = [name for name in metrics.AGREEMENT_COLUMNS[2:] if name != "status"]
     statuses = _AGREEMENT_STATUSES
     fields = _integer_columns(
         Agreement.objects.filter(id__lte=highest["agreement"], partner_id__lte=highest["partner"]),
@@ -882,7 +884,7 @@ def _agreement_arrays() -> pd.DataFrame | None:
                 _Field(
                     "status", _case("status", statuses, default=len(statuses)), _bits(len(statuses))
                 ),
-                *(_Field(name, _day_number(name), _DAY_BITS) for name in dates),
+                *(_Field(name, _day_number(name), _DAY_BITS) for name in AGREEMENT_DATES),
             ]
         ),
     )
@@ -893,33 +895,39 @@ def _agreement_arrays() -> pd.DataFrame | None:
         "agreement_id": fields["agreement_id"],
         "partner_id": fields["partner_id"],
         "status": np.array(statuses, dtype=object)[fields["status"]],
-        **{name: _dates_of(fields[name]) for name in dates},
+        **{name: _dates_of(fields[name]) for name in AGREEMENT_DATES},
     }
     return pd.DataFrame({name: columns[name][order] for name in metrics.AGREEMENT_COLUMNS})
 
 
-def agreement_scopes(column: str) -> pd.DataFrame:
+def agreement_scopes(column: str, *, codes: bool = False) -> pd.DataFrame:
     """The regions (`column` "region") or verticals ("vertical") the agreements list:
-    `agreement_id, <column>`, the second its id; on PostgreSQL read as integer arrays."""
+    `agreement_id, <column>`, the second its id (with `codes`, its code); on PostgreSQL read
+    as integer arrays."""
     through = getattr(Agreement, f"{column}s").through
     scoped = through._meta.get_field(column).related_model
     if connection.vendor != "postgresql":
         rows = through.objects.values_list("agreement_id", f"{column}_id")
-        return _frame(rows, ["agreement_id", column])
-    with _one_snapshot(), _tuned_reads():
-        highest = {"agreement_id": _highest_id(Agreement), column: _highest_id(scoped)}
-        fields = _integer_columns(
-            through.objects.filter(
-                agreement_id__lte=highest["agreement_id"], **{f"{column}_id__lte": highest[column]}
-            ),
-            _Packing(
-                [
-                    _Field("agreement_id", F("agreement_id"), _bits(highest["agreement_id"])),
-                    _Field(column, F(f"{column}_id"), _bits(highest[column])),
-                ]
-            ),
-        )
-    return pd.DataFrame(fields)
+        scopes = _frame(rows, ["agreement_id", column])
+    else:
+        with _one_snapshot(), _tuned_reads():
+            highest = {"agreement_id": _highest_id(Agreement), column: _highest_id(scoped)}
+            fields = _integer_columns(
+                through.objects.filter(
+                    agreement_id__lte=highest["agreement_id"],
+                    **{f"{column}_id__lte": highest[column]},
+                ),
+                _Packing(
+                    [
+                        _Field("agreement_id", F("agreement_id"), _bits(highest["agreement_id"])),
+                        _Field(column, F(f"{column}_id"), _bits(highest[column])),
+                    ]
+                ),
+            )
+        scopes = pd.DataFrame(fields)
+    if codes:
+        scopes[column] = scopes[column].map(_codes(scoped))
+    return scopes
 
 
 FEEDBACK_FRAME_COLUMNS = [
@@ -1264,22 +1272,12 @@ def market_frames() -> dict[str, pd.DataFrame]:
     regions, verticals = _codes(Region), _codes(Vertical)
     read = _market_arrays if connection.vendor == "postgresql" else _market_rows
     accounts, coverage = read(regions, verticals)
-    agreement_regions = _frame(
-        Agreement.regions.through.objects.values_list("agreement_id", "region_id"),
-        ["agreement_id", "region"],
-    )
-    agreement_regions["region"] = agreement_regions["region"].map(regions)
-    agreement_verticals = _frame(
-        Agreement.verticals.through.objects.values_list("agreement_id", "vertical_id"),
-        ["agreement_id", "vertical"],
-    )
-    agreement_verticals["vertical"] = agreement_verticals["vertical"].map(verticals)
     return {
         "accounts": accounts,
         "coverage": coverage,
         "agreements": agreements_frame(),
-        "agreement_regions": agreement_regions,
-        "agreement_verticals": agreement_verticals,
+        "agreement_regions": agreement_scopes("region", codes=True),
+        "agreement_verticals": agreement_scopes("vertical", codes=True),
         # With the moments the partner programme's steps count each day's entries from.
         "feedback": feedback_frame(moments=True),
         "partners": partners_frame(),

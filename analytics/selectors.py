@@ -245,16 +245,26 @@ class _Bounds:
     tested: bool
 
 
+# How deep this thread is in `_tuned_reads`: the settings the outermost makes hold to the end
+# of its transaction, so the reads nested in it cost no round trip of their own.
+_tuning = threading.local()
+
+
 @contextmanager
 def _tuned_reads() -> Iterator[None]:
     # On two cores a parallel plan is slower and hungrier than two serial readers, and
     # compiling these plans costs more than it saves.
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
+    depth = getattr(_tuning, "depth", 0)
+    with transaction.atomic(savepoint=depth == 0):
+        if depth == 0 and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 cursor.execute("SET LOCAL jit = off")
-        yield
+        _tuning.depth = depth + 1
+        try:
+            yield
+        finally:
+            _tuning.depth = depth
 
 
 def _integer_columns(rows: QuerySet[Any], packing: _Packing) -> dict[str, np.ndarray]:
@@ -537,7 +547,8 @@ def _one_snapshot() -> Iterator[bool]:
     """A transaction whose reads all see one snapshot (REPEATABLE READ on PostgreSQL when no
     transaction is open yet; an open one is joined as it is). Yields whether it is new."""
     fresh = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with transaction.atomic():
+    # An open transaction is joined without a savepoint: a read has nothing to take back.
+    with transaction.atomic(savepoint=False):
         if fresh:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

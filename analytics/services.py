@@ -67,7 +67,7 @@ from analytics.revenue_services import (
     revenue_write_as_ready,
 )
 from analytics.routers import primary_reads
-from analytics.writes import Cell, Column, Rows, RowsStream, replace_week_rows
+from analytics.writes import Cell, Column, Rows, RowsStream, replace_week_tables
 from crm.currencies import MissingRate
 
 logger = logging.getLogger(__name__)
@@ -268,10 +268,9 @@ def registration_rollup_rows(
 
 def _replace_week(week: str, rows: dict[type[Model], Rows]) -> None:
     """Replace the week's rows of each model with the rows given, in one transaction
-    (`writes.replace_week_rows`: rewritten in place where the week has rows already)."""
+    (`writes.replace_week_tables`: rewritten in place where the week has rows already)."""
     with transaction.atomic():
-        for model, model_rows in rows.items():
-            replace_week_rows(model, week, model_rows)
+        replace_week_tables(week, rows)
 
 
 def metrics_rollups_rebuild(weeks: Iterable[str]) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -65,6 +66,15 @@ def insert_rows(model: type[Model], rows: Rows) -> None:
     _copy_binary(model, columns, [_binary_rows(model, rows, columns)])
 
 
+def _insert_encoded(model: type[Model], rows: Rows, encoded: Future[bytes] | None) -> None:
+    """`insert_rows`, its rows already encoded (`replace_week_tables`) when `encoded`."""
+    columns = _binary_columns(model)
+    if encoded is None or columns is None or not rows.count:
+        insert_rows(model, rows)
+        return
+    _copy_binary(model, columns, [encoded.result()])
+
+
 def insert_objects(model: type[Model], objects: Sequence[Model]) -> None:
     """Insert `objects` of `model` in one `INSERT` (their time stamps set as `bulk_create`
     sets them). On PostgreSQL its values are sent apart from the statement, each in its binary
@@ -84,8 +94,39 @@ def insert_objects(model: type[Model], objects: Sequence[Model]) -> None:
             cursor.execute(statement, params)
 
 
+def replace_week_tables(week: str, tables: Mapping[type[Model], Rows]) -> None:
+    """`replace_week_rows` of each model of `tables` (model → the week's rows), in their
+    order, inside the caller's transaction. On PostgreSQL each table's rows are turned into
+    `COPY`'s binary form on a thread of their own while the database stores the tables before
+    it: the encoding is numpy's work on one core, the storing the database's on the other
+    (at 1M accounts about 40 ms of a week's 180 ms of writes were the encoding)."""
+    if connection.vendor != "postgresql" or len(tables) < 2:
+        for model, rows in tables.items():
+            replace_week_rows(model, week, rows)
+        return
+    columns = {model: _binary_columns(model) for model in tables}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        encoded = {
+            model: pool.submit(_binary_rows, model, rows, model_columns)
+            for model, rows in tables.items()
+            if rows.count and (model_columns := columns[model]) is not None
+        }
+        try:
+            for model, rows in tables.items():
+                replace_week_rows(model, week, rows, encoded=encoded.get(model))
+        finally:
+            # A write that failed leaves the encodings not yet begun undone.
+            for pending in encoded.values():
+                pending.cancel()
+
+
 def replace_week_rows(
-    model: type[Model], week: str, rows: Rows, *, staged_as: Mapping[str, str] | None = None
+    model: type[Model],
+    week: str,
+    rows: Rows,
+    *,
+    staged_as: Mapping[str, str] | None = None,
+    encoded: Future[bytes] | None = None,
 ) -> None:
     """Make `model`'s rows of `week` the `rows` given (inside the caller's transaction).
 
@@ -102,7 +143,8 @@ def replace_week_rows(
 
     `staged_as`: the fields whose own column has no binary form here (money, JSON), staged as
     text (by field name: "text") and read by the database as it reads text; the rows of such
-    a model always go through the staging table on PostgreSQL, a week's first rows too."""
+    a model always go through the staging table on PostgreSQL, a week's first rows too.
+    `encoded`: `rows` in `COPY`'s binary form, encoded beside (`replace_week_tables`)."""
     key = _week_key(model)
     stored = model._default_manager.filter(week=week)
     if (
@@ -113,9 +155,9 @@ def replace_week_rows(
         or (not staged_as and not stored.exists())
     ):
         stored.delete()
-        insert_rows(model, rows)
+        _insert_encoded(model, rows, None if staged_as else encoded)
         return
-    _rewrite_weeks(model, [week], [rows], key, staged_as)
+    _rewrite_weeks(model, [week], [rows], key, staged_as, None if staged_as else encoded)
 
 
 def replace_weeks_rows(
@@ -308,9 +350,11 @@ def _rewrite_weeks(
     parts: list[Rows],
     key: list[str],
     staged_as: Mapping[str, str] | None = None,
+    encoded: Future[bytes] | None = None,
 ) -> None:
     """`replace_week_rows` of weeks that have rows (or whose model has `staged_as` fields), on
-    PostgreSQL: the rows of `weeks`, `parts`, staged together."""
+    PostgreSQL: the rows of `weeks`, `parts`, staged together (`encoded`: the one part's, in
+    `COPY`'s binary form)."""
     staged = sql.Identifier("week_rows")
     # The columns staged as text, with the type each is read as.
     text_columns = {
@@ -322,7 +366,11 @@ def _rewrite_weeks(
     with connection.cursor() as cursor:
         for statement in _staging_table(model, staged, text_columns):
             cursor.execute(as_text(statement))
-        copy_binary_into(staged, model, parts, staged_as=staged_as)
+        columns = _binary_columns(model)
+        if encoded is None or columns is None:
+            copy_binary_into(staged, model, parts, staged_as=staged_as)
+        else:
+            _copy_binary(model, columns, [encoded.result()], staged)
         cursor.execute(as_text(statements.changed))
         # Most runs find no key added or gone, and pay for no insert or delete.
         cursor.execute(as_text(statements.unmatched))

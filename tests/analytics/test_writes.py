@@ -4,12 +4,13 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 from psycopg import sql
 
 from analytics.metrics import PARTNER_COLUMNS
-from analytics.models import PartnerSnapshot
+from analytics.models import PartnerRollup, PartnerSnapshot
 from analytics.writes import (
     Rows,
     RowsBuffer,
@@ -23,6 +24,7 @@ from analytics.writes import (
     guarded_anti_join,
     insert_rows,
     replace_week_rows,
+    replace_week_tables,
     replace_weeks_rows,
     rewrite_week_rows,
 )
@@ -228,6 +230,78 @@ def test_weeks_written_again_together_hold_what_each_written_again_alone_holds()
         )
         == kept
     )
+
+
+def _rollups(week: str, partners: list[int]) -> Rows:
+    kinds = ["", "partner", "distribution"][: len(partners)]
+    count = len(kinds)
+    return Rows(
+        {
+            "week": [week] * count,
+            "as_of": [date(2026, 11, 15)] * count,
+            "final": [True] * count,
+            "channel_kind": kinds,
+            "partners": partners,
+            "active_partners": partners,
+            "agreements_in_force": [2] * count,
+            "feedback_count": [5] * count,
+            "nps_responses": [3] * count,
+            "nps_promoters": [2] * count,
+            "nps_detractors": [1] * count,
+            "satisfaction_weighted": [0.1 + 0.2] * count,
+        },
+        count,
+    )
+
+
+def _stored_rollups(week: str) -> list[tuple[Any, ...]]:
+    return list(
+        PartnerRollup.objects.filter(week=week)
+        .order_by("channel_kind")
+        .values_list("channel_kind", "as_of", "final", "partners", "satisfaction_weighted")
+    )
+
+
+def test_tables_written_together_hold_what_each_written_alone_holds() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(4)]
+    # W46 has rows of both tables already (rewritten), W47 has none (its first rows).
+    for week in ("2026-W46", "2026-W48"):
+        insert_rows(PartnerSnapshot, _rows(week, partner_ids[:3], as_arrays=False))
+        insert_rows(PartnerRollup, _rollups(week, [3, 2, 1]))
+    before = dict(PartnerSnapshot.objects.filter(week="2026-W46").values_list("partner_id", "id"))
+    for week in ("2026-W46", "2026-W47"):
+        replace_week_tables(
+            week,
+            {
+                PartnerSnapshot: _rewritten(week, partner_ids[1:]),
+                PartnerRollup: _rollups(week, [4, 3]),
+            },
+        )
+    replace_week_rows(PartnerSnapshot, "2026-W48", _rewritten("2026-W48", partner_ids[1:]))
+    replace_week_rows(PartnerRollup, "2026-W48", _rollups("2026-W48", [4, 3]))
+    assert _stored("2026-W46") == _stored("2026-W47") == _stored("2026-W48")
+    assert _stored_rollups("2026-W46") == _stored_rollups("2026-W47") == _stored_rollups("2026-W48")
+    assert len(_stored_rollups("2026-W47")) == 2
+    # On PostgreSQL a week's rows are rewritten in place: a row keeps its id.
+    kept = dict(PartnerSnapshot.objects.filter(week="2026-W46").values_list("partner_id", "id"))
+    assert connection.vendor != "postgresql" or all(
+        kept[partner] == before[partner] for partner in partner_ids[1:3]
+    )
+
+
+def test_a_table_refused_among_tables_written_together_leaves_none_written() -> None:
+    partner_ids = [PartnerFactory().pk for _ in range(3)]
+    insert_rows(PartnerRollup, _rollups("2026-W46", [3, 2, 1]))
+    stored = _stored_rollups("2026-W46")
+    refused = _rows("2026-W46", partner_ids, as_arrays=True)
+    refused.columns["covered_accounts"][0] = -1  # a count never negative
+    # Django's error, or the driver's where its cursor copies the rows.
+    with pytest.raises((IntegrityError, psycopg.IntegrityError)), transaction.atomic():
+        replace_week_tables(
+            "2026-W46", {PartnerRollup: _rollups("2026-W46", [9, 9]), PartnerSnapshot: refused}
+        )
+    assert _stored_rollups("2026-W46") == stored
+    assert not PartnerSnapshot.objects.filter(week="2026-W46").exists()
 
 
 @pytest.mark.postgres

@@ -438,13 +438,12 @@ def _reads_on_own_connection(week: str, as_of: date) -> ProgrammeReads:
 @contextmanager
 def programme_read_ahead(week: str, as_of: date) -> Iterator[Callable[[], ProgrammeReads | None]]:
     """Start reading `ProgrammeReads.on(week, as_of)` now, on a connection of its own, when
-    it can be (PostgreSQL, no transaction open, parallel reads on): the week's pass then
-    computes while the database reads them, on the other core, and the programme step that
-    follows does not wait for them (profiled on the 1M market at load 2-3: about 55 ms of the
-    step's 280 ms, 32 ms of it the partners' own figures). Gives a function that returns the
-    reads (None when they are not read ahead: the step reads them itself); leaving waits for
-    them. The reads are in a snapshot of their own, taken as the week's pass reads the
-    market."""
+    it can be (PostgreSQL, no transaction open, parallel reads on): the caller goes on while
+    the database reads them, and the programme step that follows does not wait for them
+    (profiled on the 1M market at load 2-3: about 55 ms of the step's 280 ms, 32 ms of it the
+    partners' own figures). Gives a function that returns the reads (None when they are not
+    read ahead: the step reads them itself); leaving waits for them. The reads are in a
+    snapshot of their own, taken when this is entered."""
     if (
         connection.vendor != "postgresql"
         or connection.in_atomic_block

@@ -401,24 +401,24 @@ def _run_locked(
     run = MetricsRun.objects.create(week=week, as_of=as_of, final=final, started_at=timezone.now())
     started = time.monotonic()
     try:
-        # The revenue step's reads, and the programme step's own, run while the coverage
-        # pass computes; the revenue figures are computed beside it, when they can, while
-        # the week's coverage rows are written.
-        with (
-            revenue_read_ahead(revenue, as_of) as step,
-            programme_read_ahead(week, as_of) as programme_reads,
-        ):
+        # The revenue step's reads run while the coverage pass computes; the revenue figures
+        # are computed beside it, when they can, while the week's coverage rows are written.
+        # The programme step's own reads run while those rows are written: the database
+        # writes on one core, and started with the pass they slowed its reads (at 1M
+        # accounts the pass waits on the cores, not on the database).
+        with revenue_read_ahead(revenue, as_of) as step:
             figures = compute(as_of, indexed=revenue_indexed(step, as_of))
             if step is not None:
                 revenue_begin(step, as_of, figures)
-            coverage_rows = _coverage_rows(
-                WeekInputs(week, as_of, final, figures, no_revenue_tables(), registrations)
-            )
-            with transaction.atomic():
-                _replace_week(week, coverage_rows)
-                revenue_week, run.revenue_problem, revenue_rows = _revenue_written(
-                    step, week, as_of, final, figures
+            with programme_read_ahead(week, as_of) as programme_reads:
+                coverage_rows = _coverage_rows(
+                    WeekInputs(week, as_of, final, figures, no_revenue_tables(), registrations)
                 )
+                with transaction.atomic():
+                    _replace_week(week, coverage_rows)
+                    revenue_week, run.revenue_problem, revenue_rows = _revenue_written(
+                        step, week, as_of, final, figures
+                    )
         rows = _counted_rows({**coverage_rows, **revenue_rows})
         # The partner programme's step follows the week just written (docs/metrics.md
         # 20-23). The counts and partner figures the week's pass found on its way, the

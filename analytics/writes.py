@@ -99,7 +99,7 @@ def replace_week_tables(week: str, tables: Mapping[type[Model], Rows]) -> None:
     order, inside the caller's transaction. On PostgreSQL each table's rows are turned into
     `COPY`'s binary form on a thread of their own while the database stores the tables before
     it: the encoding is numpy's work on one core, the storing the database's on the other
-    (at 1M accounts about 40 ms of a week's 180 ms of writes were the encoding)."""
+    (at 1M accounts, with every row changed as each night, 0.157 s instead of 0.188 s)."""
     if connection.vendor != "postgresql" or len(tables) < 2:
         for model, rows in tables.items():
             replace_week_rows(model, week, rows)
@@ -366,7 +366,7 @@ def _rewrite_weeks(
     with connection.cursor() as cursor:
         for statement in _staging_table(model, staged, text_columns):
             cursor.execute(as_text(statement))
-        columns = _binary_columns(model)
+        columns = None if encoded is None else _binary_columns(model)
         if encoded is None or columns is None:
             copy_binary_into(staged, model, parts, staged_as=staged_as)
         else:

@@ -66,15 +66,6 @@ def insert_rows(model: type[Model], rows: Rows) -> None:
     _copy_binary(model, columns, [_binary_rows(model, rows, columns)])
 
 
-def _insert_encoded(model: type[Model], rows: Rows, encoded: Future[bytes] | None) -> None:
-    """`insert_rows`, its rows already encoded (`replace_week_tables`) when `encoded`."""
-    columns = _binary_columns(model)
-    if encoded is None or columns is None or not rows.count:
-        insert_rows(model, rows)
-        return
-    _copy_binary(model, columns, [encoded.result()])
-
-
 def insert_objects(model: type[Model], objects: Sequence[Model]) -> None:
     """Insert `objects` of `model` in one `INSERT` (their time stamps set as `bulk_create`
     sets them). On PostgreSQL its values are sent apart from the statement, each in its binary
@@ -104,20 +95,32 @@ def replace_week_tables(week: str, tables: Mapping[type[Model], Rows]) -> None:
         for model, rows in tables.items():
             replace_week_rows(model, week, rows)
         return
-    columns = {model: _binary_columns(model) for model in tables}
     with ThreadPoolExecutor(max_workers=1) as pool:
         encoded = {
-            model: pool.submit(_binary_rows, model, rows, model_columns)
+            model: _Encoded(columns, pool.submit(_binary_rows, model, rows, columns))
             for model, rows in tables.items()
-            if rows.count and (model_columns := columns[model]) is not None
+            if rows.count and (columns := _binary_columns(model)) is not None
         }
         try:
             for model, rows in tables.items():
                 replace_week_rows(model, week, rows, encoded=encoded.get(model))
         finally:
             # A write that failed leaves the encodings not yet begun undone.
-            for pending in encoded.values():
-                pending.cancel()
+            for each in encoded.values():
+                each.data.cancel()
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A table's rows in `COPY`'s binary form, its fields in the order of `columns`, encoded
+    on a thread of their own (`replace_week_tables`)."""
+
+    columns: list[_BinaryColumn]
+    data: Future[bytes]
+
+    def copy_into(self, model: type[Model], into: sql.Identifier | None = None) -> None:
+        """The rows copied into `model`'s table, or into `into`, a table of its columns."""
+        _copy_binary(model, self.columns, [self.data.result()], into)
 
 
 def replace_week_rows(
@@ -126,7 +129,7 @@ def replace_week_rows(
     rows: Rows,
     *,
     staged_as: Mapping[str, str] | None = None,
-    encoded: Future[bytes] | None = None,
+    encoded: _Encoded | None = None,
 ) -> None:
     """Make `model`'s rows of `week` the `rows` given (inside the caller's transaction).
 
@@ -144,7 +147,8 @@ def replace_week_rows(
     `staged_as`: the fields whose own column has no binary form here (money, JSON), staged as
     text (by field name: "text") and read by the database as it reads text; the rows of such
     a model always go through the staging table on PostgreSQL, a week's first rows too.
-    `encoded`: `rows` in `COPY`'s binary form, encoded beside (`replace_week_tables`)."""
+    `encoded`: `rows` in `COPY`'s binary form, encoded beside (`replace_week_tables`; not
+    with `staged_as`)."""
     key = _week_key(model)
     stored = model._default_manager.filter(week=week)
     if (
@@ -155,7 +159,10 @@ def replace_week_rows(
         or (not staged_as and not stored.exists())
     ):
         stored.delete()
-        _insert_encoded(model, rows, None if staged_as else encoded)
+        if encoded is None or staged_as:
+            insert_rows(model, rows)
+        else:
+            encoded.copy_into(model)
         return
     _rewrite_weeks(model, [week], [rows], key, staged_as, None if staged_as else encoded)
 
@@ -350,7 +357,7 @@ def _rewrite_weeks(
     parts: list[Rows],
     key: list[str],
     staged_as: Mapping[str, str] | None = None,
-    encoded: Future[bytes] | None = None,
+    encoded: _Encoded | None = None,
 ) -> None:
     """`replace_week_rows` of weeks that have rows (or whose model has `staged_as` fields), on
     PostgreSQL: the rows of `weeks`, `parts`, staged together (`encoded`: the one part's, in
@@ -366,11 +373,10 @@ def _rewrite_weeks(
     with connection.cursor() as cursor:
         for statement in _staging_table(model, staged, text_columns):
             cursor.execute(as_text(statement))
-        columns = None if encoded is None else _binary_columns(model)
-        if encoded is None or columns is None:
+        if encoded is None:
             copy_binary_into(staged, model, parts, staged_as=staged_as)
         else:
-            _copy_binary(model, columns, [encoded.result()], staged)
+            encoded.copy_into(model, staged)
         cursor.execute(as_text(statements.changed))
         # Most runs find no key added or gone, and pay for no insert or delete.
         cursor.execute(as_text(statements.unmatched))
